@@ -1,0 +1,48 @@
+# acd — build, test and run. `make test` is what CI runs.
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build test test-asan run bench format clean
+
+all: build
+
+# Debian packages the build and tests need (skipped when already installed).
+DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev \
+       libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+configure: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The whole suite in the release build, then the router's tests under ASan+UBSan.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	$(MAKE) test-asan
+
+test-asan: deps
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DACD_SANITIZE=ON \
+	  -DACD_BUILD_BENCH=OFF -DACD_BUILD_TOOLS=OFF
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) --timeout 1800 -E 'ErlangA|ErlangC'
+
+# Until the appliance's daemon exists: a simulated 8-hour day of the example bank centre.
+run: build
+	$(BUILD)/router/acd-sim --config router/sim/examples/bank.toml --duration 28800 --warmup 1800
+
+bench: build
+	$(BUILD)/bench/router_bench --benchmark_counters_tabular=true
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan

@@ -1,0 +1,180 @@
+// The engine's state records. Internal to the router: they are public only so that Engine can
+// hold them by value. Each is plain data without hidden padding (static_asserts below), so the
+// state hash and the snapshot are the bytes of these arrays.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <type_traits>
+
+#include "acd/router/types.hpp"
+
+namespace acd::router::detail {
+
+struct AgentRecord {
+  AgentNumber number = 0;
+  std::uint64_t device = 0;       // extension or device at sign-in
+  Micros signed_in_at = 0;
+  Micros state_since = 0;         // start of the published state, for state-time statistics
+  Micros idle_since = 0;          // last time the agent became free: the longest-idle key
+  CallId wrap_up_call = 0;        // the call whose after-call work is in progress
+  std::uint32_t skills_begin = 0; // into Engine::agent_skills_
+  std::uint32_t members_begin = 0;  // into Engine::members_
+  std::uint16_t skills_count = 0;
+  std::uint16_t members_count = 0;
+  std::uint16_t not_ready_reason = 0;
+  std::uint16_t pending_reason = 0;  // not-ready asked for while busy
+  std::uint8_t signed_in = 0;
+  std::uint8_t wants_ready = 0;      // presence: 1 Ready, 0 NotReady
+  std::uint8_t pending_not_ready = 0;
+  std::uint8_t in_wrap_up = 0;
+  std::uint8_t ringing = 0;          // offers outstanding (at most one)
+  std::uint8_t active = 0;           // answered tasks (talking or held)
+  AgentState published = AgentState::LoggedOut;
+  std::uint8_t reserved = 0;
+  std::array<std::uint8_t, kMediaCount> load{};
+  std::array<std::uint8_t, kMediaCount> capacity{};
+  std::uint32_t ringing_call = kNone;  // call slot of the outstanding offer
+  std::uint32_t reserved2 = 0;
+};
+
+// Today's figures for one agent [4.1.1 e3]. Durations in milliseconds (a day fits in 32 bits).
+struct AgentStats {
+  std::uint32_t offered = 0;
+  std::uint32_t answered = 0;
+  std::uint32_t no_answer = 0;
+  std::uint32_t transfers_out = 0;
+  std::uint32_t outbound = 0;
+  std::uint32_t talk_ms = 0;
+  std::uint32_t hold_ms = 0;
+  std::uint32_t wrap_up_ms = 0;
+  std::uint32_t ready_ms = 0;
+  std::uint32_t reserved_ms = 0;
+  std::uint32_t busy_ms = 0;
+  std::uint32_t reserved = 0;
+  std::array<std::uint32_t, kNotReadyReasons> not_ready_ms{};
+};
+
+// One (agent, queue) pair: the node of that queue's ready-agent index.
+struct MemberNode {
+  std::uint64_t key = 0;          // policy key, tie broken by agent index
+  AgentIndex agent = 0;
+  QueueIndex queue = 0;
+  std::uint32_t left = kNone;     // treap child, or list predecessor
+  std::uint32_t right = kNone;    // treap child, or list successor
+  std::uint32_t size = 0;         // treap subtree size
+  std::uint8_t proficiency = 0;   // sum of the agent's levels in the queue's skills
+  std::uint8_t in_index = 0;
+  std::uint16_t reserved = 0;
+};
+
+struct RuleRecord {
+  std::uint32_t threshold = 0;
+  std::uint32_t target = 0;
+  OverflowCondition when = OverflowCondition::WaitAtLeast;
+  OverflowAction action = OverflowAction::Busy;
+  std::uint16_t reserved = 0;
+};
+
+// A queue's configuration, flattened.
+struct QueueParams {
+  std::uint32_t sl_threshold_ms = 0;
+  std::uint32_t ring_timeout_ms = 0;
+  std::uint32_t wrap_up_ms = 0;
+  std::uint32_t expected_aht_ms = 0;
+  std::uint32_t priority_aging_ms = 0;
+  std::uint32_t arrival_rules_begin = 0;  // into Engine::rules_ (length / EWT rules)
+  std::uint32_t wait_rules_begin = 0;     // into Engine::rules_ (by threshold, max-wait last)
+  std::uint8_t arrival_rules_count = 0;
+  std::uint8_t wait_rules_count = 0;
+  Media media = Media::Voice;
+  Policy policy = Policy::LongestIdle;
+  std::uint16_t sl_target_permille = 0;
+  std::uint8_t min_verification = 0;
+  std::uint8_t skill_count = 0;
+  std::array<std::uint8_t, kTierCount> tier_priority_boost{};
+  std::array<SkillRequirement, kMaxQueueSkills> skills{};
+};
+
+struct QueueRecord {
+  std::array<std::uint32_t, kPriorityLevels> head{};   // waiting calls, FIFO per priority
+  std::array<std::uint32_t, kPriorityLevels> tail{};
+  std::array<std::uint32_t, kPriorityLevels> count{};
+  std::uint32_t waiting = 0;
+  std::uint32_t busy_priorities = 0;  // bit p set when priority p has waiting calls
+  std::uint32_t ready_head = kNone;   // longest-idle list of available members
+  std::uint32_t ready_tail = kNone;
+  std::uint32_t ready_root = kNone;   // treap of available members (other policies)
+  std::uint32_t ready_count = 0;
+  AgentIndex rr_cursor = kNone;       // round robin: last agent chosen
+  std::uint32_t staffed = 0;          // signed-in members
+  std::uint32_t aht_ms = 0;           // moving average of handle time, for EWT
+  std::uint32_t reserved = 0;
+};
+
+// Today's figures for one queue [4.1.1 e3].
+struct QueueStats {
+  std::uint64_t offered = 0;
+  std::uint64_t answered = 0;
+  std::uint64_t abandoned = 0;
+  std::uint64_t overflowed_out = 0;
+  std::uint64_t answered_in_sl = 0;
+  std::uint64_t wait_answered_ms = 0;  // sum, for ASA
+  std::uint64_t handle_ms = 0;         // sum of talk + hold, for AHT
+  std::uint64_t handled = 0;
+  std::uint64_t longest_wait_ms = 0;
+};
+
+struct CallRecord {
+  CallId id = 0;
+  Micros arrived = 0;       // first entry into the engine
+  Micros enqueued = 0;      // entry into the current queue
+  Micros answered_at = 0;
+  Micros hold_since = 0;
+  std::uint64_t seq = 0;    // FIFO order inside a priority
+  QueueIndex queue = kNone;
+  AgentIndex agent = kNone;
+  std::uint32_t next = kNone;  // queue bucket list, or free list
+  std::uint32_t prev = kNone;
+  std::uint32_t hold_ms = 0;
+  CallState state = CallState::Free;
+  Media media = Media::Voice;
+  std::uint8_t priority = 0;   // effective: requested + tier boost
+  std::uint8_t tier = 0;
+  std::uint8_t verification = 0;
+  std::uint8_t hops = 0;       // overflow / transfer moves between queues
+  std::uint8_t outbound = 0;
+  std::uint8_t next_wait_rule = 0;
+  std::uint8_t req_count = 0;
+  std::uint8_t base_priority = 0;  // as requested, before the queue's tier boost
+  std::array<SkillRequirement, kMaxCallSkills + 1> req{};  // extra skills, language included
+  std::uint8_t answer_counted = 0;  // this queue leg's answer is in the queue's statistics
+  std::uint8_t reserved = 0;
+  std::array<std::uint16_t, 2> reserved2{};
+};
+
+struct CallMapSlot {
+  CallId key = 0;  // 0 = empty
+  std::uint32_t slot = kNone;
+  std::uint32_t reserved = 0;
+};
+
+struct AgentNumberEntry {
+  AgentNumber number = 0;
+  AgentIndex agent = 0;
+  std::uint32_t reserved = 0;
+};
+
+static_assert(std::has_unique_object_representations_v<AgentRecord>);
+static_assert(std::has_unique_object_representations_v<AgentStats>);
+static_assert(std::has_unique_object_representations_v<MemberNode>);
+static_assert(std::has_unique_object_representations_v<RuleRecord>);
+static_assert(std::has_unique_object_representations_v<QueueParams>);
+static_assert(std::has_unique_object_representations_v<QueueRecord>);
+static_assert(std::has_unique_object_representations_v<QueueStats>);
+static_assert(std::has_unique_object_representations_v<CallRecord>);
+static_assert(std::has_unique_object_representations_v<CallMapSlot>);
+static_assert(std::has_unique_object_representations_v<AgentNumberEntry>);
+static_assert(sizeof(MemberNode) == 32);
+
+}  // namespace acd::router::detail

@@ -1,0 +1,225 @@
+// The routing engine of one routing domain: a deterministic, single-threaded state machine.
+//
+// Events in (agent and call events, each stamped with its time), decisions out (offers, queue
+// positions, overflows, state changes, errors). The engine reads no clock, does no I/O, takes no
+// lock, throws nothing and allocates nothing after construction: every pool is sized from the
+// configuration. The same event stream therefore yields the same decisions, byte for byte, and the
+// same state_hash(); a snapshot restores an engine that continues identically.
+//
+// Threading: one thread owns an Engine and calls every method (the routing core). Other threads
+// see its state only through published copies made by that thread.
+//
+// Errors: an event that is malformed or not allowed in the current state produces one Error
+// decision (with a Status saying why) and changes nothing else.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "acd/router/config.hpp"
+#include "acd/router/detail/records.hpp"
+#include "acd/router/event.hpp"
+#include "acd/router/function_ref.hpp"
+#include "acd/router/timer_wheel.hpp"
+
+namespace acd::router {
+
+using AgentStats = detail::AgentStats;
+using QueueStats = detail::QueueStats;
+
+struct AgentView {
+  AgentNumber number = 0;
+  AgentState state = AgentState::LoggedOut;
+  std::uint16_t not_ready_reason = 0;
+  bool pending_not_ready = false;
+  std::uint64_t device = 0;
+  Micros signed_in_at = 0;
+  Micros state_since = 0;
+  std::array<std::uint8_t, kMediaCount> load{};
+  std::array<std::uint8_t, kMediaCount> capacity{};
+};
+
+struct QueueView {
+  std::uint32_t waiting = 0;
+  std::uint32_t ready_agents = 0;  // available members now
+  std::uint32_t staffed = 0;       // signed-in members
+  Micros oldest_wait = 0;          // of the calls waiting now
+  std::uint32_t ewt_ms = 0;        // for a call arriving now; kUnknownEwt if nobody is staffed
+  std::uint32_t aht_ms = 0;        // the estimate EWT uses
+  Policy policy = Policy::LongestIdle;
+  Media media = Media::Voice;
+};
+
+struct CallView {
+  CallState state = CallState::Free;
+  QueueIndex queue = kNone;
+  AgentIndex agent = kNone;
+  std::uint32_t position = 0;  // 1 = next, when queued
+  std::uint32_t ewt_ms = 0;    // when queued
+  Micros arrived = 0;
+  Micros enqueued = 0;
+  std::uint8_t priority = 0;
+  Media media = Media::Voice;
+  bool outbound = false;
+};
+
+struct EngineCounters {
+  std::uint64_t events = 0;
+  std::uint64_t decisions = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t agent_scan_steps = 0;  // ready agents skipped for lacking a call's extra skills
+  std::uint64_t call_scan_steps = 0;   // waiting calls skipped for needing skills an agent lacks
+  std::uint64_t offer_violations = 0;  // offers to an agent that was not available: must stay 0
+};
+
+class Engine {
+ public:
+  using DecisionSink = FunctionRef<void(const Decision&)>;
+
+  // Precondition: validate_config(config) is empty (asserted in debug builds).
+  explicit Engine(const EngineConfig& config);
+
+  // Applies one event; every decision it causes goes to `sink` before apply returns. Events whose
+  // time is earlier than now() are applied at now() (time never goes back).
+  void apply(const Event& event, DecisionSink sink);
+
+  Micros now() const { return s_.now; }
+  std::uint32_t agent_count() const { return static_cast<std::uint32_t>(agents_.size()); }
+  std::uint32_t queue_count() const { return static_cast<std::uint32_t>(queues_.size()); }
+  std::uint32_t calls_in_engine() const { return s_.calls_in_use; }
+  std::uint32_t max_calls() const { return static_cast<std::uint32_t>(calls_.size()); }
+
+  // O(log agents). kNone if no agent has this number.
+  AgentIndex find_agent(AgentNumber number) const;
+  AgentView agent(AgentIndex a) const;
+  const AgentStats& agent_stats(AgentIndex a) const { return agent_stats_[a]; }
+  QueueView queue(QueueIndex q) const;
+  const QueueStats& queue_stats(QueueIndex q) const { return queue_stats_[q]; }
+  // O(position) for a queued call. Empty if the call is not in the engine.
+  std::optional<CallView> call(CallId id) const;
+  const EngineCounters& counters() const { return counters_; }
+
+  // FNV-style hash over every byte of state (configuration included).
+  std::uint64_t state_hash() const;
+  std::vector<std::uint8_t> snapshot() const;
+  // Restores a snapshot taken from an engine built from the same configuration. On any mismatch
+  // returns false and leaves this engine unchanged.
+  bool restore(std::span<const std::uint8_t> image);
+
+  // Walks the whole state and checks every invariant; O(state). On failure says which in `why`.
+  bool check_invariants(std::string* why) const;
+  // Bytes held by the engine's pools.
+  std::size_t memory_bytes() const;
+
+ private:
+  // Event handlers, one per EventType.
+  void on_sign_in(const Event& e);
+  void on_sign_out(const Event& e, bool forced);
+  void on_ready(const Event& e, bool forced);
+  void on_not_ready(const Event& e);
+  void on_wrap_up_done(const Event& e);
+  void on_route_request(const Event& e);
+  void on_offer_rejected(const Event& e);
+  void on_answered(const Event& e);
+  void on_hold(const Event& e, bool hold);
+  void on_released(const Event& e, bool abandon_only);
+  void on_transfer_to_queue(const Event& e);
+  void on_transfer_to_agent(const Event& e, AgentIndex target);
+  void on_outbound(const Event& e, AgentIndex target);
+  void on_new_day();
+  void on_timer(std::uint32_t id, Micros deadline);
+  void ring_no_answer(std::uint32_t slot, Status why);
+
+  // Agents.
+  bool valid_agent(const Event& e);
+  void settle(AgentIndex a);
+  void agent_changed(AgentIndex a);
+  void account(AgentIndex a);
+  bool available(AgentIndex a, Media m) const;
+  Status why_unavailable(AgentIndex a, Media m) const;
+  void refresh_index(AgentIndex a);
+  void publish(AgentIndex a);
+  AgentState derive_state(AgentIndex a) const;
+  void end_wrap_up(AgentIndex a, std::uint16_t disposition, std::uint64_t note, bool recorded);
+  void start_wrap_up(AgentIndex a, CallId call, std::uint32_t wrap_up_ms);
+  void task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_up_ms);
+  bool has_skills(AgentIndex a, const detail::CallRecord& c) const;
+
+  // Ready-agent index of each queue: a FIFO list for longest-idle, a treap for other policies.
+  std::uint64_t member_key(const detail::MemberNode& m) const;
+  void index_insert(std::uint32_t m);
+  void index_erase(std::uint32_t m);
+  std::uint32_t index_first(QueueIndex q) const;
+  std::uint32_t index_next(QueueIndex q, std::uint32_t m) const;
+  bool member_less(std::uint32_t a, std::uint32_t b) const;
+  void treap_split(std::uint32_t t, std::uint32_t pivot, bool pivot_goes_right, std::uint32_t& l,
+                   std::uint32_t& r);
+  std::uint32_t treap_merge(std::uint32_t l, std::uint32_t r);
+  void treap_update(std::uint32_t t) {
+    members_[t].size = 1 + tree_size(members_[t].left) + tree_size(members_[t].right);
+  }
+  std::uint32_t tree_size(std::uint32_t t) const { return t == kNone ? 0 : members_[t].size; }
+
+  // Calls.
+  std::uint32_t alloc_call(CallId id);
+  void free_call(std::uint32_t slot);
+  std::uint32_t find_call(CallId id) const;
+  void map_erase(CallId id);
+  void enqueue(std::uint32_t slot);
+  void dequeue(std::uint32_t slot);
+  void place_call(std::uint32_t slot, bool arrival_rules);
+  void end_call(std::uint32_t slot, bool abandoned);
+  bool check_call_target(const Event& e, AgentIndex target, Media media, Status& why) const;
+  bool apply_overflow(std::uint32_t slot, const detail::RuleRecord& rule);
+  void arm_wait_timer(std::uint32_t slot);
+  void offer(std::uint32_t slot, AgentIndex a);
+  void return_to_queue(std::uint32_t slot, Status why);
+  AgentIndex best_agent_for(std::uint32_t slot);
+  std::uint32_t best_call_for(AgentIndex a);
+  std::uint32_t first_matching_call(QueueIndex q, AgentIndex a);
+  std::uint32_t position_of(std::uint32_t slot) const;
+  std::uint32_t ewt_for_position(QueueIndex q, std::uint32_t position) const;
+  void record_wait_end(std::uint32_t slot, bool answered);
+
+  void emit(Decision d);
+  void error(Status status, const Event& e);
+
+  template <typename Visit>
+  void for_each_array(Visit&& visit) const;
+
+  std::uint32_t skill_count_ = 0;
+  std::uint8_t max_hops_ = 0;
+  std::uint32_t outbound_reserve_ms_ = 0;
+  std::vector<detail::AgentRecord> agents_;
+  std::vector<AgentStats> agent_stats_;
+  std::vector<SkillLevel> agent_skills_;     // per agent, sorted by skill
+  std::vector<detail::MemberNode> members_;  // per agent, one per queue served
+  std::vector<detail::AgentNumberEntry> numbers_;  // sorted by number
+  std::vector<detail::QueueParams> params_;
+  std::vector<detail::RuleRecord> rules_;
+  std::vector<detail::QueueRecord> queues_;
+  std::vector<QueueStats> queue_stats_;
+  std::vector<detail::CallRecord> calls_;
+  std::vector<detail::CallMapSlot> call_map_;  // open addressing, power of two
+  TimerWheel wheel_;  // ids 0..max_calls-1: calls; then one per agent (wrap-up)
+
+  // Scalars, kept together so that the snapshot copies them as one block.
+  struct Scalars {
+    Micros now = 0;
+    std::uint64_t next_seq = 1;
+    std::uint32_t free_call = kNone;
+    std::uint32_t calls_in_use = 0;
+  };
+  static_assert(std::has_unique_object_representations_v<Scalars>);
+  Scalars s_;
+
+  EngineCounters counters_;  // diagnostics only, not part of the state hash
+  const DecisionSink* sink_ = nullptr;
+  EventType cause_ = EventType::Tick;
+};
+
+}  // namespace acd::router

@@ -1,0 +1,98 @@
+// Inputs and outputs of the engine. Both are fixed-size plain structs (no pointers, no padding
+// left undefined) so that the sequencer can log them and the standby can replay them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <type_traits>
+
+#include "acd/router/types.hpp"
+
+namespace acd::router {
+
+enum class EventType : std::uint8_t {
+  Tick = 0,            // only advances time (fires due timers)
+  AgentSignIn,         // agent, device: the credential was already checked [4.1.1 a]
+  AgentSignOut,        // agent
+  AgentReady,          // agent
+  AgentNotReady,       // agent, reason (takes effect after current calls if busy)
+  WrapUpDone,          // agent, reason = disposition code, note = note reference [4.1.1 e2]
+  ForceReady,          // supervisor: agent to Ready (ends not-ready or wrap-up)
+  ForceLogout,         // supervisor: agent signed out; ringing calls go back to their queues
+  RouteRequest,        // call, queue, media, priority, tier, verification, language, skills
+  OfferRejected,       // call: the agent declined the offer (handled as ring-no-answer)
+  CallAnswered,        // call
+  CallHeld,            // call
+  CallRetrieved,       // call
+  CallReleased,        // call: hung up (while queued or ringing this counts as abandoned)
+  CallAbandoned,       // call: caller hung up while queued or ringing
+  TransferToQueue,     // call, queue: the engine picks an idle agent or queues it [4.1.1 d]
+  TransferToAgent,     // call, agent: an agent chosen from a list
+  TransferToAgentId,   // call, number: an agent ID typed in
+  OutboundToQueue,     // call (new ID), queue: reserve a ready agent of the group [4.1.1 e1]
+  OutboundToAgentId,   // call (new ID), number: reserve this agent
+  NewDay,              // start today's statistics afresh
+  kCount
+};
+
+struct Event {
+  Micros time = 0;
+  CallId call = 0;
+  AgentNumber number = 0;  // TransferToAgentId, OutboundToAgentId
+  std::uint64_t device = 0;  // AgentSignIn: extension / device; WrapUpDone: note reference
+  AgentIndex agent = kNone;
+  QueueIndex queue = kNone;
+  EventType type = EventType::Tick;
+  Media media = Media::Voice;
+  std::uint8_t priority = 0;      // 0..15
+  std::uint8_t tier = 0;          // 0..kTierCount-1
+  std::uint8_t verification = 0;  // identity-verification level of the caller
+  std::uint8_t skill_count = 0;   // entries used in skills
+  std::uint16_t reason = 0;       // not-ready reason or disposition
+  SkillId language = kNoSkill;    // a language skill, required at level 1 or more
+  std::uint16_t reserved = 0;
+  std::array<SkillRequirement, kMaxCallSkills> skills{};
+};
+
+enum class DecisionType : std::uint8_t {
+  Offer = 0,          // call -> agent (queue): ring this agent
+  Queued,             // call waits in queue at position, ewt_ms
+  Overflowed,         // call leaves by overflow: action, target
+  Rejected,           // route request refused: status
+  RingNoAnswer,       // offer to agent timed out or was declined; call back in its queue
+  AgentStateChanged,  // agent now in state (reason for NotReady)
+  TransferFailed,     // call stays where it was: status
+  OutboundReserved,   // agent reserved for outbound call
+  OutboundFailed,     // status
+  WrapUpRecorded,     // agent, call, reason = disposition, number = note reference
+  CallEnded,          // call left the engine (released, abandoned): status Ok
+  Error,              // the event was refused and changed nothing: status
+  kCount
+};
+
+struct Decision {
+  Micros time = 0;
+  CallId call = 0;
+  std::uint64_t number = 0;
+  AgentIndex agent = kNone;
+  QueueIndex queue = kNone;
+  std::uint32_t position = 0;
+  std::uint32_t ewt_ms = 0;
+  std::uint32_t target = 0;
+  DecisionType type = DecisionType::Error;
+  AgentState state = AgentState::LoggedOut;
+  OverflowAction action = OverflowAction::Busy;
+  EventType cause = EventType::Tick;  // the event type that produced this decision
+  Status status = Status::Ok;
+  std::uint16_t reason = 0;
+  std::uint32_t reserved = 0;
+};
+
+static_assert(std::is_trivially_copyable_v<Event>);
+static_assert(std::is_trivially_copyable_v<Decision>);
+static_assert(std::has_unique_object_representations_v<Decision>, "decisions are hashed as bytes");
+
+std::string_view to_string(EventType t);
+std::string_view to_string(DecisionType t);
+
+}  // namespace acd::router

@@ -1,0 +1,357 @@
+// The engine's state as a whole: hash, snapshot, restore, invariants and memory.
+#include <cstring>
+#include <sstream>
+
+#include "acd/router/engine.hpp"
+
+namespace acd::router {
+
+namespace {
+
+constexpr std::uint64_t kSnapshotMagic = 0x0150414E53444341ull;  // "ACDSNAP\x01"
+
+struct StaticHeader {
+  std::uint32_t skill_count;
+  std::uint32_t outbound_reserve_ms;
+  std::uint64_t max_hops;
+};
+static_assert(std::has_unique_object_representations_v<StaticHeader>);
+
+// 64-bit hash, eight bytes at a time; not cryptographic, only a fingerprint of state.
+class StateHasher {
+ public:
+  void add(const void* data, std::size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    std::size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      mix(w);
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, p + i, bytes - i);
+    mix(tail ^ (static_cast<std::uint64_t>(bytes) << 56));
+  }
+  std::uint64_t value() const { return h_; }
+
+ private:
+  void mix(std::uint64_t w) {
+    h_ ^= w;
+    h_ *= 0x100000001b3ull;
+    h_ ^= h_ >> 29;
+  }
+  std::uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+}  // namespace
+
+// Calls visit(pointer, bytes, is_configuration) for every array of state, in a fixed order.
+template <typename Visit>
+void Engine::for_each_array(Visit&& visit) const {
+  auto& self = const_cast<Engine&>(*this);
+  auto vec = [&](auto& v, bool config) { visit(static_cast<void*>(v.data()), v.size() * sizeof(v[0]), config); };
+  StaticHeader header{skill_count_, outbound_reserve_ms_, max_hops_};
+  visit(static_cast<void*>(&header), sizeof(header), true);
+  vec(self.agent_skills_, true);
+  vec(self.numbers_, true);
+  vec(self.params_, true);
+  vec(self.rules_, true);
+  vec(self.agents_, false);
+  vec(self.agent_stats_, false);
+  vec(self.members_, false);
+  vec(self.queues_, false);
+  vec(self.queue_stats_, false);
+  vec(self.calls_, false);
+  vec(self.call_map_, false);
+  vec(self.wheel_.nodes(), false);
+  visit(static_cast<void*>(&self.s_), sizeof(s_), false);
+}
+
+std::uint64_t Engine::state_hash() const {
+  StateHasher h;
+  for_each_array([&](const void* data, std::size_t bytes, bool) { h.add(data, bytes); });
+  const TimerWheel::Header wheel = wheel_.header();
+  h.add(&wheel, sizeof(wheel));
+  return h.value();
+}
+
+std::vector<std::uint8_t> Engine::snapshot() const {
+  std::vector<std::uint8_t> out;
+  auto put = [&](const void* data, std::size_t bytes) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    out.insert(out.end(), p, p + bytes);
+  };
+  put(&kSnapshotMagic, sizeof(kSnapshotMagic));
+  for_each_array([&](const void* data, std::size_t bytes, bool) {
+    const std::uint64_t n = bytes;
+    put(&n, sizeof(n));
+    put(data, bytes);
+  });
+  const TimerWheel::Header wheel = wheel_.header();
+  const std::uint64_t n = sizeof(wheel);
+  put(&n, sizeof(n));
+  put(&wheel, sizeof(wheel));
+  return out;
+}
+
+bool Engine::restore(std::span<const std::uint8_t> image) {
+  // First pass: every size must match and the configuration arrays must be equal.
+  std::size_t at = 0;
+  auto take = [&](std::size_t bytes) -> const std::uint8_t* {
+    if (image.size() - at < bytes) {
+      return nullptr;
+    }
+    const std::uint8_t* p = image.data() + at;
+    at += bytes;
+    return p;
+  };
+  auto take_block = [&](std::size_t expected) -> const std::uint8_t* {
+    const std::uint8_t* len = take(sizeof(std::uint64_t));
+    if (len == nullptr) {
+      return nullptr;
+    }
+    std::uint64_t n;
+    std::memcpy(&n, len, sizeof(n));
+    return n == expected ? take(expected) : nullptr;
+  };
+  const std::uint8_t* magic = take(sizeof(kSnapshotMagic));
+  if (magic == nullptr || std::memcmp(magic, &kSnapshotMagic, sizeof(kSnapshotMagic)) != 0) {
+    return false;
+  }
+  bool ok = true;
+  for_each_array([&](const void* data, std::size_t bytes, bool config) {
+    const std::uint8_t* p = ok ? take_block(bytes) : nullptr;
+    ok = p != nullptr && (!config || std::memcmp(p, data, bytes) == 0);
+  });
+  const TimerWheel::Header current = wheel_.header();
+  if (!ok || take_block(sizeof(current)) == nullptr || at != image.size()) {
+    return false;
+  }
+  // Second pass: copy.
+  at = sizeof(kSnapshotMagic);
+  for_each_array([&](void* data, std::size_t bytes, bool) {
+    const std::uint8_t* p = take_block(bytes);
+    std::memcpy(data, p, bytes);
+  });
+  TimerWheel::Header wheel;
+  std::memcpy(&wheel, take_block(sizeof(wheel)), sizeof(wheel));
+  wheel_.set_header(wheel);
+  return true;
+}
+
+std::size_t Engine::memory_bytes() const {
+  std::size_t total = sizeof(*this) + sizeof(TimerWheel::Header);
+  auto cap = [&](const auto& v) { total += v.capacity() * sizeof(v[0]); };
+  cap(agents_);
+  cap(agent_stats_);
+  cap(agent_skills_);
+  cap(members_);
+  cap(numbers_);
+  cap(params_);
+  cap(rules_);
+  cap(queues_);
+  cap(queue_stats_);
+  cap(calls_);
+  cap(call_map_);
+  cap(wheel_.nodes());
+  return total;
+}
+
+bool Engine::check_invariants(std::string* why) const {
+  std::ostringstream problem;
+  auto fail = [&]() {
+    if (why != nullptr) {
+      *why = problem.str();
+    }
+    return false;
+  };
+  if (counters_.offer_violations != 0) {
+    problem << counters_.offer_violations << " offers went to agents that were not available";
+    return fail();
+  }
+
+  // Calls: each used slot is in the map and in exactly one place.
+  std::vector<std::uint8_t> seen(calls_.size(), 0);
+  std::vector<std::uint32_t> ringing(agents_.size(), 0);
+  std::vector<std::uint32_t> active(agents_.size(), 0);
+  std::vector<std::array<std::uint32_t, kMediaCount>> load(agents_.size());
+  std::uint32_t used = 0;
+  for (std::uint32_t i = 0; i < calls_.size(); ++i) {
+    const detail::CallRecord& c = calls_[i];
+    if (c.state == CallState::Free) {
+      continue;
+    }
+    ++used;
+    if (find_call(c.id) != i) {
+      problem << "call " << c.id << " is not found by its ID";
+      return fail();
+    }
+    if (c.state == CallState::Queued) {
+      continue;
+    }
+    if (c.agent >= agents_.size() || agents_[c.agent].signed_in == 0) {
+      problem << "call " << c.id << " is with agent " << c.agent << " who is not signed in";
+      return fail();
+    }
+    ++load[c.agent][static_cast<int>(c.media)];
+    if (c.state == CallState::Ringing) {
+      ++ringing[c.agent];
+      if (!wheel_.armed(i)) {
+        problem << "ringing call " << c.id << " has no ring timer";
+        return fail();
+      }
+    } else {
+      ++active[c.agent];
+    }
+  }
+  if (used != s_.calls_in_use) {
+    problem << "calls_in_use " << s_.calls_in_use << " but " << used << " slots used";
+    return fail();
+  }
+  std::uint32_t free_count = 0;
+  for (std::uint32_t f = s_.free_call; f != kNone; f = calls_[f].next) {
+    if (calls_[f].state != CallState::Free || ++free_count > calls_.size()) {
+      problem << "free list is corrupt at slot " << f;
+      return fail();
+    }
+  }
+  if (free_count + used != calls_.size()) {
+    problem << "free list holds " << free_count << " of " << calls_.size() - used << " free slots";
+    return fail();
+  }
+
+  // Queues: every queued call in exactly one bucket, in seq order, counts consistent.
+  std::uint32_t queued_total = 0;
+  for (QueueIndex qi = 0; qi < queues_.size(); ++qi) {
+    const detail::QueueRecord& q = queues_[qi];
+    std::uint32_t waiting = 0;
+    for (int p = 0; p < kPriorityLevels; ++p) {
+      std::uint32_t n = 0;
+      std::uint64_t last_seq = 0;
+      std::uint32_t prev = kNone;
+      for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
+        const detail::CallRecord& call = calls_[c];
+        if (call.state != CallState::Queued || call.queue != qi || call.priority != p ||
+            seen[c] != 0 || call.prev != prev || call.seq <= last_seq) {
+          problem << "queue " << qi << " priority " << p << " bucket is inconsistent at call "
+                  << call.id;
+          return fail();
+        }
+        seen[c] = 1;
+        last_seq = call.seq;
+        prev = c;
+        ++n;
+      }
+      if (n != q.count[p] || q.tail[p] != prev || ((q.busy_priorities >> p) & 1u) != (n > 0 ? 1u : 0u)) {
+        problem << "queue " << qi << " priority " << p << " count or tail is wrong";
+        return fail();
+      }
+      waiting += n;
+    }
+    if (waiting != q.waiting) {
+      problem << "queue " << qi << " says " << q.waiting << " waiting, buckets hold " << waiting;
+      return fail();
+    }
+    queued_total += waiting;
+  }
+  for (std::uint32_t i = 0; i < calls_.size(); ++i) {
+    if (calls_[i].state == CallState::Queued && seen[i] == 0) {
+      problem << "queued call " << calls_[i].id << " is in no queue";
+      return fail();
+    }
+  }
+
+  // Agents: capacity, task counts, index membership and keys.
+  std::vector<std::uint32_t> staffed(queues_.size(), 0);
+  for (AgentIndex a = 0; a < agents_.size(); ++a) {
+    const detail::AgentRecord& r = agents_[a];
+    for (int m = 0; m < kMediaCount; ++m) {
+      if (r.load[m] > r.capacity[m] || r.load[m] != load[a][m]) {
+        problem << "agent " << a << " load " << int(r.load[m]) << " on media " << m
+                << " (capacity " << int(r.capacity[m]) << ", calls " << load[a][m] << ")";
+        return fail();
+      }
+    }
+    if (r.ringing != ringing[a] || r.ringing > 1 || r.active != active[a]) {
+      problem << "agent " << a << " task counts disagree with its calls";
+      return fail();
+    }
+    if (r.signed_in == 0 && (r.in_wrap_up != 0 || r.ringing != 0 || r.active != 0)) {
+      problem << "agent " << a << " is signed out but has work";
+      return fail();
+    }
+    if ((r.in_wrap_up != 0) != wheel_.armed(static_cast<std::uint32_t>(calls_.size()) + a)) {
+      problem << "agent " << a << " wrap-up and its timer disagree";
+      return fail();
+    }
+    if (r.published != derive_state(a)) {
+      problem << "agent " << a << " published state is stale";
+      return fail();
+    }
+    for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
+      const detail::MemberNode& node = members_[m];
+      const bool want = available(a, params_[node.queue].media);
+      if ((node.in_index != 0) != want) {
+        problem << "agent " << a << " is " << (want ? "missing from" : "wrongly in")
+                << " the ready index of queue " << node.queue;
+        return fail();
+      }
+      if (want && node.key != member_key(node)) {
+        problem << "agent " << a << " has a stale key in queue " << node.queue;
+        return fail();
+      }
+      if (r.signed_in != 0) {
+        ++staffed[node.queue];
+      }
+    }
+  }
+
+  // Ready indexes: structure, order, and no waiting call that an indexed agent could take.
+  for (QueueIndex qi = 0; qi < queues_.size(); ++qi) {
+    const detail::QueueRecord& q = queues_[qi];
+    if (staffed[qi] != q.staffed) {
+      problem << "queue " << qi << " staffed " << q.staffed << " but " << staffed[qi] << " signed in";
+      return fail();
+    }
+    std::uint32_t n = 0;
+    std::uint32_t prev = kNone;
+    std::uint32_t steps = 0;
+    for (std::uint32_t m = index_first(qi); m != kNone && steps < q.ready_count; m = index_next(qi, m)) {
+      ++steps;
+      if (members_[m].queue != qi || members_[m].in_index == 0) {
+        problem << "queue " << qi << " index holds a foreign node";
+        return fail();
+      }
+      if (params_[qi].policy != Policy::RoundRobin && prev != kNone && !member_less(prev, m)) {
+        problem << "queue " << qi << " index is out of order";
+        return fail();
+      }
+      prev = m;
+      ++n;
+      if (q.waiting > 0) {
+        for (int p = 0; p < kPriorityLevels; ++p) {
+          for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
+            if (has_skills(members_[m].agent, calls_[c])) {
+              problem << "call " << calls_[c].id << " waits in queue " << qi << " while agent "
+                      << members_[m].agent << " could take it";
+              return fail();
+            }
+          }
+        }
+      }
+    }
+    if (n != q.ready_count) {
+      problem << "queue " << qi << " ready_count " << q.ready_count << " but index walk found " << n;
+      return fail();
+    }
+    if (params_[qi].policy != Policy::LongestIdle && q.ready_root != kNone &&
+        members_[q.ready_root].size != q.ready_count) {
+      problem << "queue " << qi << " treap size is wrong";
+      return fail();
+    }
+  }
+  (void)queued_total;
+  return true;
+}
+
+}  // namespace acd::router

@@ -1,0 +1,103 @@
+// The simulator, driving the real engine, agrees with queueing theory: Erlang C (M/M/N) without
+// abandonment and Erlang A (M/M/N+M) with exponential patience, within the run's own statistical
+// error (95 % batch-means interval, doubled, plus a small absolute floor for discretisation).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "acd/router/erlang.hpp"
+#include "acd/router/simulator.hpp"
+
+namespace acd::router::sim {
+namespace {
+
+void expect_close(const char* what, const Estimate& sim, double theory, double floor) {
+  const double tolerance = 2 * sim.ci95 + floor;
+  std::printf("  %-14s simulated %.5f +- %.5f  theory %.5f\n", what, sim.value, sim.ci95, theory);
+  EXPECT_NEAR(sim.value, theory, tolerance)
+      << what << ": simulated " << sim.value << " +- " << sim.ci95 << ", theory " << theory;
+  EXPECT_LT(sim.ci95, 0.1 * std::max(theory, 0.05) + floor) << what << ": run too short to judge";
+}
+
+struct Setting {
+  int agents;
+  double rate;
+  double aht;
+  double patience;  // 0 = none
+  double sl;
+  double duration;
+};
+
+class ErlangC : public ::testing::TestWithParam<Setting> {};
+
+// Erlang C: P(wait), ASA and service level of an M/M/N queue.
+TEST_P(ErlangC, MatchesTheory) {
+  const Setting s = GetParam();
+  const Scenario scenario = single_queue(s.agents, s.rate, s.aht, HandleDist::Exponential, 0, 0,
+                                         s.sl, s.duration, s.duration * 0.02, 12345);
+  const Result r = run(scenario);
+  const erlang::ErlangCResult theory = erlang::erlang_c_metrics(s.agents, s.rate, s.aht, s.sl);
+  ASSERT_GT(r.offered, 50'000u);
+  EXPECT_EQ(r.abandoned, 0u);
+  expect_close("p_wait", r.p_wait, theory.p_wait, 0.004);
+  expect_close("asa_s", r.asa_s, theory.asa_s, 0.01 * s.aht);
+  expect_close("service_level", r.service_level, theory.service_level, 0.004);
+  EXPECT_NEAR(r.occupancy, theory.occupancy, 0.01);
+}
+
+INSTANTIATE_TEST_SUITE_P(Settings, ErlangC,
+                         ::testing::Values(Setting{10, 1.0, 8.0, 0, 5, 150'000},
+                                           Setting{50, 0.25, 180.0, 0, 20, 4'000'000},
+                                           Setting{3, 0.2, 10.0, 0, 10, 600'000}));
+
+class ErlangA : public ::testing::TestWithParam<Setting> {};
+
+// Erlang A: P(wait), abandonment, ASA of answered calls and service level with impatient callers,
+// including an overloaded centre that only abandonment keeps stable.
+TEST_P(ErlangA, MatchesTheory) {
+  const Setting s = GetParam();
+  const Scenario scenario = single_queue(s.agents, s.rate, s.aht, HandleDist::Exponential, s.patience,
+                                         0, s.sl, s.duration, s.duration * 0.02, 777);
+  const Result r = run(scenario);
+  const erlang::ErlangAResult theory =
+      erlang::erlang_a_metrics(s.agents, s.rate, s.aht, s.patience, s.sl);
+  ASSERT_GT(r.offered, 50'000u);
+  expect_close("p_wait", r.p_wait, theory.p_wait, 0.004);
+  expect_close("abandon_rate", r.abandon_rate, theory.p_abandon, 0.003);
+  expect_close("asa_s", r.asa_s, theory.asa_s, 0.01 * s.aht);
+  expect_close("service_level", r.service_level, theory.service_level, 0.004);
+  EXPECT_NEAR(r.occupancy, theory.occupancy, 0.01);
+}
+
+INSTANTIATE_TEST_SUITE_P(Settings, ErlangA,
+                         ::testing::Values(Setting{10, 1.0, 9.0, 20.0, 5, 150'000},
+                                           Setting{20, 25.0 / 180.0, 180.0, 60.0, 20, 1'000'000}));
+
+// Other handle-time distributions and after-call work run with every invariant intact; constant
+// handle times wait less than exponential ones at the same load (M/D/N beats M/M/N).
+TEST(Simulator, DistributionsAndWrapUpKeepInvariants) {
+  Result exp_run = run(single_queue(8, 0.7, 10, HandleDist::Exponential, 0, 0, 10, 20'000, 500, 5), 97);
+  Result const_run = run(single_queue(8, 0.7, 10, HandleDist::Constant, 0, 0, 10, 20'000, 500, 5), 97);
+  Result logn_run = run(single_queue(8, 0.5, 10, HandleDist::Lognormal, 30, 3, 10, 20'000, 500, 5), 97);
+  EXPECT_TRUE(exp_run.invariants_ok) << exp_run.invariant_problem;
+  EXPECT_TRUE(const_run.invariants_ok) << const_run.invariant_problem;
+  EXPECT_TRUE(logn_run.invariants_ok) << logn_run.invariant_problem;
+  EXPECT_LT(const_run.asa_s.value, exp_run.asa_s.value);
+  // With 3 s of after-call work per 10 s call, occupancy is load x 13 / 8 agents, less abandons.
+  EXPECT_NEAR(logn_run.occupancy, 0.5 * 13 / 8 * (1 - logn_run.abandon_rate.value), 0.03);
+}
+
+// The same scenario and seed give the same result.
+TEST(Simulator, Deterministic) {
+  const Scenario s = single_queue(5, 0.4, 10, HandleDist::Lognormal, 25, 2, 10, 5'000, 100, 99);
+  const Result a = run(s);
+  const Result b = run(s);
+  EXPECT_EQ(a.offered, b.offered);
+  EXPECT_EQ(a.answered, b.answered);
+  EXPECT_EQ(a.abandoned, b.abandoned);
+  EXPECT_EQ(a.engine_events, b.engine_events);
+  EXPECT_DOUBLE_EQ(a.asa_s.value, b.asa_s.value);
+}
+
+}  // namespace
+}  // namespace acd::router::sim
