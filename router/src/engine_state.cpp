@@ -29,7 +29,9 @@ class StateHasher {
       mix(w);
     }
     std::uint64_t tail = 0;
-    std::memcpy(&tail, p + i, bytes - i);
+    if (bytes > i) {
+      std::memcpy(&tail, p + i, bytes - i);
+    }
     mix(tail ^ (static_cast<std::uint64_t>(bytes) << 56));
   }
   std::uint64_t value() const { return h_; }
@@ -121,7 +123,7 @@ bool Engine::restore(std::span<const std::uint8_t> image) {
   bool ok = true;
   for_each_array([&](const void* data, std::size_t bytes, bool config) {
     const std::uint8_t* p = ok ? take_block(bytes) : nullptr;
-    ok = p != nullptr && (!config || std::memcmp(p, data, bytes) == 0);
+    ok = p != nullptr && (!config || bytes == 0 || std::memcmp(p, data, bytes) == 0);
   });
   const TimerWheel::Header current = wheel_.header();
   if (!ok || take_block(sizeof(current)) == nullptr || at != image.size()) {
@@ -131,7 +133,9 @@ bool Engine::restore(std::span<const std::uint8_t> image) {
   at = sizeof(kSnapshotMagic);
   for_each_array([&](void* data, std::size_t bytes, bool) {
     const std::uint8_t* p = take_block(bytes);
-    std::memcpy(data, p, bytes);
+    if (bytes > 0) {
+      std::memcpy(data, p, bytes);
+    }
   });
   TimerWheel::Header wheel;
   std::memcpy(&wheel, take_block(sizeof(wheel)), sizeof(wheel));

@@ -1,0 +1,325 @@
+// Routing-engine micro-benchmarks: decisions per second and nanoseconds per decision, swept over
+// agents, skills and skills per agent, with memory per agent reported beside the time.
+//
+//   build/bench/router_bench --benchmark_counters_tabular=true
+//
+// Set-up (building the domain, signing agents in) is outside the timing; the work that restores
+// the state between batches (answering and releasing calls) is paused out of the timing.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "acd/router/engine.hpp"
+#include "../tests/router/random_stream.hpp"
+
+namespace acd::router {
+namespace {
+
+constexpr int kBatch = 256;
+
+struct Domain {
+  EngineConfig config;
+  std::unique_ptr<Engine> engine;
+  std::vector<std::vector<QueueIndex>> agent_queues;  // the queues each agent serves
+  Micros now = 1'000'000;
+};
+
+auto ignore = [](const Decision&) {};
+
+// `agents` agents with `per_agent` distinct random skills out of `skills`; one queue per skill.
+std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills, std::uint32_t per_agent,
+                                    Policy policy, std::uint32_t max_calls) {
+  auto d = std::make_unique<Domain>();
+  std::mt19937_64 gen(agents * 31 + skills * 7 + per_agent);
+  d->config.skill_count = skills;
+  d->config.max_calls = max_calls;
+  for (std::uint32_t s = 0; s < skills; ++s) {
+    QueueConfig q;
+    q.skills = {SkillRequirement{static_cast<SkillId>(s), 1, 0}};
+    q.policy = policy;
+    q.ring_timeout_ms = 3'600'000;
+    d->config.queues.push_back(std::move(q));
+  }
+  d->agent_queues.resize(agents);
+  for (std::uint32_t a = 0; a < agents; ++a) {
+    AgentConfig ac;
+    ac.number = 100'000 + a;
+    while (ac.skills.size() < std::min(per_agent, skills)) {
+      const auto s = static_cast<SkillId>(gen() % skills);
+      if (std::none_of(ac.skills.begin(), ac.skills.end(), [&](const SkillLevel& l) { return l.skill == s; })) {
+        ac.skills.push_back(SkillLevel{s, static_cast<std::uint8_t>(1 + gen() % 10), 0});
+        d->agent_queues[a].push_back(s);
+      }
+    }
+    d->config.agents.push_back(std::move(ac));
+  }
+  d->engine = std::make_unique<Engine>(d->config);
+  return d;
+}
+
+void apply(Domain& d, EventType type, AgentIndex agent, CallId call = 0, QueueIndex queue = kNone) {
+  Event e;
+  e.time = ++d.now;
+  e.type = type;
+  e.agent = agent;
+  e.call = call;
+  e.queue = queue;
+  d.engine->apply(e, ignore);
+}
+
+void sign_in_all(Domain& d, bool ready) {
+  for (AgentIndex a = 0; a < d.config.agents.size(); ++a) {
+    apply(d, EventType::AgentSignIn, a);
+    if (ready) {
+      apply(d, EventType::AgentReady, a);
+    }
+  }
+}
+
+void report(benchmark::State& state, const Domain& d, std::int64_t decisions) {
+  state.SetItemsProcessed(decisions);
+  state.counters["bytes_per_agent"] = static_cast<double>(d.engine->memory_bytes()) /
+                                      static_cast<double>(std::max<std::size_t>(d.config.agents.size(), 1));
+  state.counters["ns_per_decision"] = benchmark::Counter(
+      static_cast<double>(decisions) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// A route request when agents are free: the engine picks the best ready agent of the queue.
+void BM_RouteWithFreeAgents(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const auto skills = static_cast<std::uint32_t>(state.range(1));
+  const auto per_agent = static_cast<std::uint32_t>(state.range(2));
+  const auto policy = static_cast<Policy>(state.range(3));
+  auto d = make_domain(agents, skills, per_agent, policy, 4 * kBatch);
+  sign_in_all(*d, true);
+  std::mt19937_64 gen(7);
+  std::vector<Event> batch(kBatch);
+  std::int64_t decisions = 0;
+  std::uint64_t queued = 0;
+  CallId next_call = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    // Calls for queues of random agents: a free agent exists unless this batch took them all.
+    for (Event& e : batch) {
+      const auto a = static_cast<AgentIndex>(gen() % agents);
+      const auto& qs = d->agent_queues[a];
+      e = Event{};
+      e.type = EventType::RouteRequest;
+      e.call = next_call++;
+      e.queue = qs[gen() % qs.size()];
+      e.time = ++d->now;
+    }
+    state.ResumeTiming();
+    for (const Event& e : batch) {
+      d->engine->apply(e, [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; });
+    }
+    state.PauseTiming();
+    for (const Event& e : batch) {  // back to the same state: answer and release each call
+      apply(*d, EventType::CallAnswered, kNone, e.call);
+      apply(*d, EventType::CallReleased, kNone, e.call);
+    }
+    decisions += kBatch;
+    state.ResumeTiming();
+  }
+  report(state, *d, decisions);
+  state.counters["queued_share"] = static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+}
+
+// An agent becoming ready while calls wait: it takes the best waiting call across its queues.
+void BM_AgentReadyWithBacklog(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const auto skills = static_cast<std::uint32_t>(state.range(1));
+  const auto per_agent = static_cast<std::uint32_t>(state.range(2));
+  const auto policy = static_cast<Policy>(state.range(3));
+  const std::uint32_t backlog = std::min<std::uint32_t>(8 * skills, 200'000);
+  auto d = make_domain(agents, skills, per_agent, policy, backlog + 2 * kBatch);
+  sign_in_all(*d, false);
+  std::mt19937_64 gen(11);
+  CallId next_call = 1;
+  for (std::uint32_t i = 0; i < backlog; ++i) {
+    apply(*d, EventType::RouteRequest, kNone, next_call++, static_cast<QueueIndex>(gen() % skills));
+  }
+  std::vector<AgentIndex> chosen(kBatch);
+  std::vector<CallId> taken;
+  std::int64_t decisions = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (AgentIndex& a : chosen) {
+      a = static_cast<AgentIndex>(gen() % agents);
+    }
+    taken.clear();
+    Event e;
+    e.type = EventType::AgentReady;
+    state.ResumeTiming();
+    for (AgentIndex a : chosen) {
+      e.agent = a;
+      e.time = ++d->now;
+      d->engine->apply(e, [&](const Decision& dec) {
+        if (dec.type == DecisionType::Offer) {
+          taken.push_back(dec.call);
+        }
+      });
+    }
+    state.PauseTiming();
+    // Restore: each taken call is answered and released, its agent goes not ready again, and a
+    // new call refills the backlog.
+    for (CallId call : taken) {
+      apply(*d, EventType::CallAnswered, kNone, call);
+    }
+    for (AgentIndex a : chosen) {
+      Event nr;
+      nr.type = EventType::AgentNotReady;
+      nr.agent = a;
+      nr.reason = 5;
+      nr.time = ++d->now;
+      d->engine->apply(nr, ignore);
+    }
+    for (CallId call : taken) {
+      apply(*d, EventType::CallReleased, kNone, call);
+      apply(*d, EventType::RouteRequest, kNone, next_call++, static_cast<QueueIndex>(gen() % skills));
+    }
+    decisions += kBatch;
+    state.ResumeTiming();
+  }
+  report(state, *d, decisions);
+}
+
+// A transfer to another group with a free agent: one release, one new decision.
+void BM_TransferToQueue(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const auto skills = static_cast<std::uint32_t>(state.range(1));
+  const auto per_agent = static_cast<std::uint32_t>(state.range(2));
+  auto d = make_domain(agents, skills, per_agent, Policy::LongestIdle, 4 * kBatch);
+  sign_in_all(*d, true);
+  std::mt19937_64 gen(13);
+  CallId next_call = 1;
+  std::vector<Event> transfers(kBatch);
+  std::int64_t decisions = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (Event& t : transfers) {
+      const auto a = static_cast<AgentIndex>(gen() % agents);
+      const CallId call = next_call++;
+      apply(*d, EventType::RouteRequest, kNone, call, d->agent_queues[a][gen() % d->agent_queues[a].size()]);
+      apply(*d, EventType::CallAnswered, kNone, call);
+      const auto b = static_cast<AgentIndex>(gen() % agents);
+      t = Event{};
+      t.type = EventType::TransferToQueue;
+      t.call = call;
+      t.queue = d->agent_queues[b][gen() % d->agent_queues[b].size()];
+    }
+    state.ResumeTiming();
+    for (Event& t : transfers) {
+      t.time = ++d->now;
+      d->engine->apply(t, ignore);
+    }
+    state.PauseTiming();
+    for (const Event& t : transfers) {
+      apply(*d, EventType::CallAnswered, kNone, t.call);
+      apply(*d, EventType::CallReleased, kNone, t.call);
+    }
+    decisions += kBatch;
+    state.ResumeTiming();
+  }
+  report(state, *d, decisions);
+}
+
+// A burst of mixed traffic (arrivals, answers, holds, transfers, releases, abandons, agent state
+// changes, timers, some invalid events), recorded once from a model engine and replayed into a
+// fresh one: events per second, and each event's latency percentiles.
+void BM_MixedBurst(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const auto skills = static_cast<std::uint32_t>(state.range(1));
+  EngineConfig config = testing::random_domain(99, agents, skills, std::min<std::uint32_t>(skills, 64));
+  config.max_calls = 4096;
+  constexpr int kEvents = 200'000;
+  std::vector<Event> stream;
+  stream.reserve(kEvents);
+  {
+    Engine model(config);
+    testing::StreamGenerator gen(99, config);
+    for (int i = 0; i < kEvents; ++i) {
+      Event e = gen.next(model);
+      if (e.type == EventType::NewDay) {
+        e.type = EventType::Tick;  // a once-a-day O(agents) reset is not burst traffic
+      }
+      stream.push_back(e);
+      model.apply(e, ignore);
+      if (i % 1000 == 0) {
+        gen.forget_gone(model);
+      }
+    }
+  }
+  std::vector<std::uint32_t> latency_ns;
+  latency_ns.reserve(kEvents);
+  std::int64_t events = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto engine = std::make_unique<Engine>(config);
+    latency_ns.clear();
+    state.ResumeTiming();
+    for (const Event& e : stream) {
+      engine->apply(e, ignore);
+    }
+    state.PauseTiming();
+    // A second, separately timed pass per event for the latency distribution.
+    engine = std::make_unique<Engine>(config);
+    for (const Event& e : stream) {
+      const auto t0 = std::chrono::steady_clock::now();
+      engine->apply(e, ignore);
+      const auto t1 = std::chrono::steady_clock::now();
+      latency_ns.push_back(static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+    }
+    events += kEvents;
+    state.ResumeTiming();
+  }
+  std::sort(latency_ns.begin(), latency_ns.end());
+  auto pct = [&](double p) { return static_cast<double>(latency_ns[static_cast<std::size_t>(p * static_cast<double>(latency_ns.size() - 1))]); };
+  state.SetItemsProcessed(events);
+  state.counters["p50_ns"] = pct(0.50);
+  state.counters["p99_ns"] = pct(0.99);
+  state.counters["p999_ns"] = pct(0.999);
+}
+
+// Goal point: 10k agents, 100 skills; then sweeps over agents, skills and skills per agent.
+void sweep(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"agents", "skills", "per_agent", "policy"});
+  b->Args({10'000, 100, 5, 0});
+  b->Args({10'000, 100, 5, 1});
+  for (std::int64_t agents : {1'000, 10'000, 100'000, 1'000'000}) {
+    b->Args({agents, 100, 5, 0});
+  }
+  for (std::int64_t skills : {10, 1'000, 10'000}) {
+    b->Args({100'000, skills, 5, 0});
+  }
+  for (std::int64_t per_agent : {1, 20}) {
+    b->Args({10'000, 100, per_agent, 0});
+  }
+  b->Args({1'000, 10'000, 5, 0});
+  b->Args({1'000'000, 10'000, 5, 0});
+  b->Args({1'000'000, 10'000, 5, 1});
+  b->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK(BM_RouteWithFreeAgents)->Apply(sweep);
+BENCHMARK(BM_AgentReadyWithBacklog)->Apply(sweep);
+BENCHMARK(BM_TransferToQueue)
+    ->ArgNames({"agents", "skills", "per_agent"})
+    ->Args({10'000, 100, 5})
+    ->Args({1'000'000, 10'000, 5})
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MixedBurst)
+    ->ArgNames({"agents", "skills"})
+    ->Args({10'000, 100})
+    ->Args({1'000, 10})
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+
+}  // namespace
+}  // namespace acd::router
+
+BENCHMARK_MAIN();
