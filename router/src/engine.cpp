@@ -1,6 +1,8 @@
 // The routing engine: event handlers, matching, queues and timers. See router/DESIGN.md.
 #include "acd/router/engine.hpp"
 
+#include "hash.hpp"
+
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -15,20 +17,6 @@ using detail::QueueRecord;
 using detail::RuleRecord;
 
 namespace {
-
-constexpr std::uint64_t mix64(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-// Treap priorities are a fixed function of the node's index: deterministic and well spread.
-std::uint32_t treap_priority(std::uint32_t node) {
-  return static_cast<std::uint32_t>(mix64(node + 0x9e3779b97f4a7c15ull));
-}
 
 std::uint32_t to_ms(Micros us) {
   const Micros ms = us / 1000;
@@ -46,11 +34,6 @@ std::uint32_t total_load(const AgentRecord& r) {
     n += l;
   }
   return n;
-}
-
-std::uint64_t saturate(std::uint64_t value, int bits) {
-  const std::uint64_t max = (1ull << bits) - 1;
-  return value > max ? max : value;
 }
 
 }  // namespace
@@ -188,6 +171,7 @@ Engine::Engine(const EngineConfig& config)
     calls_[i].next = i + 1 < config.max_calls ? i + 1 : kNone;
   }
   s_.free_call = config.max_calls > 0 ? 0 : kNone;
+  build_rings();
   std::size_t map_size = 16;
   while (map_size < 2ull * config.max_calls) {
     map_size *= 2;
@@ -698,196 +682,6 @@ void Engine::task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ready-agent index.
-
-std::uint64_t Engine::member_key(const MemberNode& m) const {
-  const AgentRecord& r = agents_[m.agent];
-  const AgentStats& st = agent_stats_[m.agent];
-  switch (params_[m.queue].policy) {
-    case Policy::LongestIdle:
-      return r.idle_since;
-    case Policy::MostSkilled:
-      return (static_cast<std::uint64_t>(255 - m.proficiency) << 56) | saturate(r.idle_since, 56);
-    case Policy::RoundRobin:
-      return m.agent;
-    case Policy::FewestCalls:
-      return (saturate(st.answered, 22) << 42) | saturate(r.idle_since >> 10, 42);
-    case Policy::LeastTalkTime:
-      return (saturate(st.talk_ms / 1000, 22) << 42) | saturate(r.idle_since >> 10, 42);
-  }
-  return 0;
-}
-
-bool Engine::member_less(std::uint32_t x, std::uint32_t y) const {
-  const MemberNode& a = members_[x];
-  const MemberNode& b = members_[y];
-  return a.key != b.key ? a.key < b.key : a.agent < b.agent;
-}
-
-// Puts the agent into (or takes it out of) the ready index of every queue it serves.
-void Engine::refresh_index(AgentIndex a) {
-  const AgentRecord& r = agents_[a];
-  for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
-    MemberNode& node = members_[m];
-    const bool want = available(a, params_[node.queue].media);
-    if (node.in_index != 0) {
-      if (want && member_key(node) == node.key) {
-        continue;
-      }
-      index_erase(m);
-    }
-    if (want) {
-      node.key = member_key(node);
-      index_insert(m);
-    }
-  }
-}
-
-void Engine::treap_split(std::uint32_t t, std::uint32_t pivot, bool pivot_goes_right,
-                         std::uint32_t& l, std::uint32_t& r) {
-  if (t == kNone) {
-    l = kNone;
-    r = kNone;
-    return;
-  }
-  const bool t_right = pivot_goes_right ? !member_less(t, pivot) : member_less(pivot, t);
-  if (t_right) {
-    treap_split(members_[t].left, pivot, pivot_goes_right, l, members_[t].left);
-    r = t;
-  } else {
-    treap_split(members_[t].right, pivot, pivot_goes_right, members_[t].right, r);
-    l = t;
-  }
-  treap_update(t);
-}
-
-std::uint32_t Engine::treap_merge(std::uint32_t l, std::uint32_t r) {
-  if (l == kNone) {
-    return r;
-  }
-  if (r == kNone) {
-    return l;
-  }
-  if (treap_priority(l) > treap_priority(r)) {
-    members_[l].right = treap_merge(members_[l].right, r);
-    treap_update(l);
-    return l;
-  }
-  members_[r].left = treap_merge(l, members_[r].left);
-  treap_update(r);
-  return r;
-}
-
-void Engine::index_insert(std::uint32_t m) {
-  MemberNode& node = members_[m];
-  QueueRecord& q = queues_[node.queue];
-  node.in_index = 1;
-  node.left = kNone;
-  node.right = kNone;
-  node.size = 1;
-  ++q.ready_count;
-  if (params_[node.queue].policy == Policy::LongestIdle) {
-    // Keys are times, so the new node almost always goes last: walk back from the tail.
-    std::uint32_t after = q.ready_tail;
-    while (after != kNone && member_less(m, after)) {
-      after = members_[after].left;
-    }
-    const std::uint32_t before = after == kNone ? q.ready_head : members_[after].right;
-    node.left = after;
-    node.right = before;
-    (after == kNone ? q.ready_head : members_[after].right) = m;
-    (before == kNone ? q.ready_tail : members_[before].left) = m;
-    return;
-  }
-  // Treap insert: descend to where the node's priority belongs, split the rest under it.
-  std::uint32_t* link = &q.ready_root;
-  while (*link != kNone && treap_priority(*link) > treap_priority(m)) {
-    MemberNode& t = members_[*link];
-    ++t.size;
-    link = member_less(m, *link) ? &t.left : &t.right;
-  }
-  treap_split(*link, m, true, node.left, node.right);
-  treap_update(m);
-  *link = m;
-}
-
-void Engine::index_erase(std::uint32_t m) {
-  MemberNode& node = members_[m];
-  QueueRecord& q = queues_[node.queue];
-  node.in_index = 0;
-  --q.ready_count;
-  if (params_[node.queue].policy == Policy::LongestIdle) {
-    (node.left == kNone ? q.ready_head : members_[node.left].right) = node.right;
-    (node.right == kNone ? q.ready_tail : members_[node.right].left) = node.left;
-  } else {
-    std::uint32_t* link = &q.ready_root;
-    while (*link != m) {
-      MemberNode& t = members_[*link];
-      --t.size;
-      link = member_less(m, *link) ? &t.left : &t.right;
-    }
-    *link = treap_merge(node.left, node.right);
-  }
-  node.left = kNone;
-  node.right = kNone;
-  node.size = 0;
-}
-
-std::uint32_t Engine::index_first(QueueIndex qi) const {
-  const QueueRecord& q = queues_[qi];
-  const Policy policy = params_[qi].policy;
-  if (policy == Policy::LongestIdle) {
-    return q.ready_head;
-  }
-  std::uint32_t t = q.ready_root;
-  if (policy == Policy::RoundRobin && q.rr_cursor != kNone) {
-    // The first agent after the cursor, if any.
-    std::uint32_t found = kNone;
-    while (t != kNone) {
-      if (members_[t].agent > q.rr_cursor) {
-        found = t;
-        t = members_[t].left;
-      } else {
-        t = members_[t].right;
-      }
-    }
-    if (found != kNone) {
-      return found;
-    }
-    t = q.ready_root;
-  }
-  while (t != kNone && members_[t].left != kNone) {
-    t = members_[t].left;
-  }
-  return t;
-}
-
-// The member after m in policy order; round robin wraps around (callers bound the walk).
-std::uint32_t Engine::index_next(QueueIndex qi, std::uint32_t m) const {
-  const Policy policy = params_[qi].policy;
-  if (policy == Policy::LongestIdle) {
-    return members_[m].right;
-  }
-  std::uint32_t found = kNone;
-  std::uint32_t t = queues_[qi].ready_root;
-  while (t != kNone) {
-    if (member_less(m, t)) {
-      found = t;
-      t = members_[t].left;
-    } else {
-      t = members_[t].right;
-    }
-  }
-  if (found == kNone && policy == Policy::RoundRobin) {
-    found = queues_[qi].ready_root;
-    while (found != kNone && members_[found].left != kNone) {
-      found = members_[found].left;
-    }
-  }
-  return found;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Calls: pool, ID map, queues.
 
 std::uint32_t Engine::alloc_call(CallId id) {
@@ -1017,6 +811,9 @@ std::uint32_t Engine::ewt_for_position(QueueIndex qi, std::uint32_t position) co
 AgentIndex Engine::best_agent_for(std::uint32_t slot) {
   const CallRecord& c = calls_[slot];
   const QueueIndex q = c.queue;
+  if (uses_rings(params_[q].policy)) {
+    return ring_best(q, slot);
+  }
   std::uint32_t remaining = queues_[q].ready_count;
   for (std::uint32_t m = index_first(q); m != kNone && remaining > 0; m = index_next(q, m)) {
     --remaining;

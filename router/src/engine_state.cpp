@@ -61,6 +61,8 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.agents_, false);
   vec(self.agent_stats_, false);
   vec(self.members_, false);
+  vec(self.rings_, false);
+  vec(self.ring_entries_, false);
   vec(self.queues_, false);
   vec(self.queue_stats_, false);
   vec(self.calls_, false);
@@ -150,6 +152,8 @@ std::size_t Engine::memory_bytes() const {
   cap(agent_stats_);
   cap(agent_skills_);
   cap(members_);
+  cap(rings_);
+  cap(ring_entries_);
   cap(numbers_);
   cap(params_);
   cap(rules_);
@@ -300,7 +304,9 @@ bool Engine::check_invariants(std::string* why) const {
                 << " the ready index of queue " << node.queue;
         return fail();
       }
-      if (want && node.key != member_key(node)) {
+      const bool stale = uses_rings(params_[node.queue].policy) ? node.key < r.idle_since
+                                                                 : node.key != member_key(node);
+      if (want && stale) {
         problem << "agent " << a << " has a stale key in queue " << node.queue;
         return fail();
       }
@@ -310,7 +316,18 @@ bool Engine::check_invariants(std::string* why) const {
     }
   }
 
-  // Ready indexes: structure, order, and no waiting call that an indexed agent could take.
+  // Ready indexes: each indexed member reachable exactly once, in policy order, and no waiting
+  // call that an indexed agent could take.
+  std::vector<std::uint32_t> reached(members_.size(), 0);
+  auto member_of = [&](AgentIndex a, QueueIndex qi) {
+    const detail::AgentRecord& r = agents_[a];
+    for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
+      if (members_[m].queue == qi) {
+        return m;
+      }
+    }
+    return kNone;
+  };
   for (QueueIndex qi = 0; qi < queues_.size(); ++qi) {
     const detail::QueueRecord& q = queues_[qi];
     if (staffed[qi] != q.staffed) {
@@ -319,38 +336,56 @@ bool Engine::check_invariants(std::string* why) const {
     }
     std::uint32_t n = 0;
     std::uint32_t prev = kNone;
-    std::uint32_t steps = 0;
-    for (std::uint32_t m = index_first(qi); m != kNone && steps < q.ready_count; m = index_next(qi, m)) {
-      ++steps;
-      if (members_[m].queue != qi || members_[m].in_index == 0) {
-        problem << "queue " << qi << " index holds a foreign node";
-        return fail();
+    bool ok = true;
+    for_each_ready(qi, [&](AgentIndex a) {
+      const std::uint32_t m = member_of(a, qi);
+      if (!ok) {
+        return;
       }
-      if (params_[qi].policy != Policy::RoundRobin && prev != kNone && !member_less(prev, m)) {
-        problem << "queue " << qi << " index is out of order";
-        return fail();
+      if (m == kNone || members_[m].in_index == 0 || reached[m]++ != 0) {
+        problem << "queue " << qi << " index holds agent " << a << " wrongly or twice";
+        ok = false;
+        return;
+      }
+      const bool ordered = params_[qi].policy == Policy::RoundRobin || prev == kNone ||
+                           members_[m].ring != members_[prev].ring ||
+                           (uses_rings(params_[qi].policy) ? members_[prev].key <= members_[m].key
+                                                           : member_less(prev, m));
+      if (!ordered) {
+        problem << "queue " << qi << " index is out of order at agent " << a;
+        ok = false;
+        return;
       }
       prev = m;
       ++n;
-      if (q.waiting > 0) {
-        for (int p = 0; p < kPriorityLevels; ++p) {
-          for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
-            if (has_skills(members_[m].agent, calls_[c])) {
-              problem << "call " << calls_[c].id << " waits in queue " << qi << " while agent "
-                      << members_[m].agent << " could take it";
-              return fail();
-            }
+      for (int p = 0; p < kPriorityLevels && q.waiting > 0 && ok; ++p) {
+        for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
+          if (has_skills(a, calls_[c])) {
+            problem << "call " << calls_[c].id << " waits in queue " << qi << " while agent " << a
+                    << " could take it";
+            ok = false;
+            break;
           }
         }
       }
-    }
-    if (n != q.ready_count) {
-      problem << "queue " << qi << " ready_count " << q.ready_count << " but index walk found " << n;
+    });
+    if (!ok) {
       return fail();
     }
-    if (params_[qi].policy != Policy::LongestIdle && q.ready_root != kNone &&
+    if (n != q.ready_count) {
+      problem << "queue " << qi << " ready_count " << q.ready_count << " but the index holds " << n;
+      return fail();
+    }
+    if (!uses_rings(params_[qi].policy) && q.ready_root != kNone &&
         members_[q.ready_root].size != q.ready_count) {
       problem << "queue " << qi << " treap size is wrong";
+      return fail();
+    }
+  }
+  for (std::uint32_t m = 0; m < members_.size(); ++m) {
+    if (members_[m].in_index != 0 && reached[m] != 1) {
+      problem << "agent " << members_[m].agent << " is marked ready in queue " << members_[m].queue
+              << " but cannot be found there";
       return fail();
     }
   }

@@ -149,8 +149,17 @@ class Engine {
   void task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_up_ms);
   bool has_skills(AgentIndex a, const detail::CallRecord& c) const;
 
-  // Ready-agent index of each queue: a FIFO list for longest-idle, a treap for other policies.
+  // Ready-agent index of each queue: FIFO rings for longest idle and most skilled, a treap for
+  // the other policies (ready_index.cpp).
+  static bool uses_rings(Policy p) { return p == Policy::LongestIdle || p == Policy::MostSkilled; }
   std::uint64_t member_key(const detail::MemberNode& m) const;
+  void build_rings();
+  void ring_push(std::uint32_t ring, AgentIndex a);
+  bool ring_entry_valid(const detail::RingEntry& e) const {
+    return agents_[e.agent].epoch == e.epoch;
+  }
+  AgentIndex ring_best(QueueIndex q, std::uint32_t slot);
+  void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
   void index_insert(std::uint32_t m);
   void index_erase(std::uint32_t m);
   std::uint32_t index_first(QueueIndex q) const;
@@ -198,6 +207,8 @@ class Engine {
   std::vector<AgentStats> agent_stats_;
   std::vector<SkillLevel> agent_skills_;     // per agent, sorted by skill
   std::vector<detail::MemberNode> members_;  // per agent, one per queue served
+  std::vector<detail::ReadyRing> rings_;
+  std::vector<detail::RingEntry> ring_entries_;
   std::vector<detail::AgentNumberEntry> numbers_;  // sorted by number
   std::vector<detail::QueueParams> params_;
   std::vector<detail::RuleRecord> rules_;

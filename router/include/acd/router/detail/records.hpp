@@ -35,7 +35,7 @@ struct AgentRecord {
   std::array<std::uint8_t, kMediaCount> load{};
   std::array<std::uint8_t, kMediaCount> capacity{};
   std::uint32_t ringing_call = kNone;  // call slot of the outstanding offer
-  std::uint32_t reserved2 = 0;
+  std::uint32_t epoch = 0;  // bumped when the agent leaves its ready rings: their entries go stale
 };
 
 // Today's figures for one agent [4.1.1 e3]. Durations in milliseconds (a day fits in 32 bits).
@@ -63,9 +63,25 @@ struct MemberNode {
   std::uint32_t left = kNone;     // treap child, or list predecessor
   std::uint32_t right = kNone;    // treap child, or list successor
   std::uint32_t size = 0;         // treap subtree size
+  std::uint32_t ring = kNone;     // ready ring (longest-idle and most-skilled queues)
   std::uint8_t proficiency = 0;   // sum of the agent's levels in the queue's skills
-  std::uint8_t in_index = 0;
+  std::uint8_t in_index = 0;      // the agent is in this queue's ready index
   std::uint16_t reserved = 0;
+  std::uint32_t reserved2 = 0;
+};
+
+// A FIFO of the ready agents of one queue (one per proficiency level for most-skilled queues),
+// with lazy deletion: an entry is valid while its agent's epoch is the one it was pushed with.
+struct ReadyRing {
+  std::uint32_t begin = 0;     // into Engine::ring_entries_
+  std::uint32_t capacity = 0;
+  std::uint32_t head = 0;      // offset of the oldest entry
+  std::uint32_t size = 0;      // entries, stale ones included
+};
+
+struct RingEntry {
+  AgentIndex agent = 0;
+  std::uint32_t epoch = 0;
 };
 
 struct RuleRecord {
@@ -102,8 +118,8 @@ struct QueueRecord {
   std::array<std::uint32_t, kPriorityLevels> count{};
   std::uint32_t waiting = 0;
   std::uint32_t busy_priorities = 0;  // bit p set when priority p has waiting calls
-  std::uint32_t ready_head = kNone;   // longest-idle list of available members
-  std::uint32_t ready_tail = kNone;
+  std::uint32_t ring_begin = 0;       // ready rings (longest idle, most skilled), into rings_
+  std::uint32_t ring_count = 0;       // one, or one per proficiency level, highest first
   std::uint32_t ready_root = kNone;   // treap of available members (other policies)
   std::uint32_t ready_count = 0;
   AgentIndex rr_cursor = kNone;       // round robin: last agent chosen
@@ -175,6 +191,8 @@ static_assert(std::has_unique_object_representations_v<QueueStats>);
 static_assert(std::has_unique_object_representations_v<CallRecord>);
 static_assert(std::has_unique_object_representations_v<CallMapSlot>);
 static_assert(std::has_unique_object_representations_v<AgentNumberEntry>);
-static_assert(sizeof(MemberNode) == 32);
+static_assert(std::has_unique_object_representations_v<ReadyRing>);
+static_assert(std::has_unique_object_representations_v<RingEntry>);
+static_assert(sizeof(MemberNode) == 40);
 
 }  // namespace acd::router::detail

@@ -1,0 +1,335 @@
+// The ready-agent index of each queue. See router/DESIGN.md, "Ready-agent index".
+//
+// Longest-idle and most-skilled queues keep FIFO rings of (agent, epoch) entries: an agent that
+// becomes free is appended (time only moves forward, so appending keeps idle order); an agent that
+// stops being free just bumps its epoch, which makes all its entries stale without touching any
+// queue. Stale entries are dropped when they reach the head or when a full ring is compacted. This
+// keeps the common path to the cache lines of the agent and the ring tails.
+//
+// Round-robin, fewest-calls and least-talk-time queues keep a treap keyed by the policy key.
+#include <algorithm>
+#include <map>
+
+#include "acd/router/engine.hpp"
+#include "hash.hpp"
+
+namespace acd::router {
+
+using detail::AgentRecord;
+using detail::AgentStats;
+using detail::CallRecord;
+using detail::MemberNode;
+using detail::QueueRecord;
+using detail::ReadyRing;
+using detail::RingEntry;
+
+namespace {
+
+// Treap priorities are a fixed function of the node's index: deterministic and well spread.
+std::uint32_t treap_priority(std::uint32_t node) {
+  return static_cast<std::uint32_t>(mix64(node + 0x9e3779b97f4a7c15ull));
+}
+
+std::uint64_t saturate(std::uint64_t value, int bits) {
+  const std::uint64_t max = (1ull << bits) - 1;
+  return value > max ? max : value;
+}
+
+}  // namespace
+
+// One ring per queue, or per (queue, proficiency) for most-skilled, highest proficiency first; each
+// twice as large as the members that can be in it, so compaction is amortised O(1) per push.
+void Engine::build_rings() {
+  std::map<std::pair<QueueIndex, int>, std::uint32_t> count;  // (queue, -proficiency) -> members
+  for (const MemberNode& m : members_) {
+    const int level = params_[m.queue].policy == Policy::MostSkilled ? -m.proficiency : 0;
+    if (uses_rings(params_[m.queue].policy)) {
+      ++count[{m.queue, level}];
+    }
+  }
+  std::map<std::pair<QueueIndex, int>, std::uint32_t> ring_of;
+  std::uint32_t entries = 0;
+  for (const auto& [key, n] : count) {
+    QueueRecord& q = queues_[key.first];
+    if (q.ring_count == 0) {
+      q.ring_begin = static_cast<std::uint32_t>(rings_.size());
+    }
+    ++q.ring_count;
+    ReadyRing ring;
+    ring.begin = entries;
+    ring.capacity = 2 * n + 4;
+    entries += ring.capacity;
+    ring_of[key] = static_cast<std::uint32_t>(rings_.size());
+    rings_.push_back(ring);
+  }
+  ring_entries_.resize(entries);
+  for (MemberNode& m : members_) {
+    if (uses_rings(params_[m.queue].policy)) {
+      const int level = params_[m.queue].policy == Policy::MostSkilled ? -m.proficiency : 0;
+      m.ring = ring_of[{m.queue, level}];
+    }
+  }
+}
+
+void Engine::ring_push(std::uint32_t ring_index, AgentIndex a) {
+  ReadyRing& ring = rings_[ring_index];
+  RingEntry* entries = ring_entries_.data() + ring.begin;
+  if (ring.size == ring.capacity) {
+    // Compact in place: keep the valid entries, in order, from the head.
+    std::uint32_t kept = 0;
+    for (std::uint32_t i = 0; i < ring.size; ++i) {
+      const RingEntry e = entries[(ring.head + i) % ring.capacity];
+      if (ring_entry_valid(e)) {
+        entries[(ring.head + kept) % ring.capacity] = e;
+        ++kept;
+      }
+    }
+    ring.size = kept;
+  }
+  entries[(ring.head + ring.size) % ring.capacity] = RingEntry{a, agents_[a].epoch};
+  ++ring.size;
+}
+
+// The first valid agent of the queue's rings, in order, that has the call's extra skills. Stale
+// entries at a ring's head are dropped on the way.
+AgentIndex Engine::ring_best(QueueIndex qi, std::uint32_t slot) {
+  const CallRecord& c = calls_[slot];
+  const QueueRecord& q = queues_[qi];
+  if (q.ready_count == 0) {
+    return kNone;
+  }
+  for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
+    ReadyRing& ring = rings_[r];
+    const RingEntry* entries = ring_entries_.data() + ring.begin;
+    while (ring.size > 0 && !ring_entry_valid(entries[ring.head])) {
+      ring.head = ring.head + 1 == ring.capacity ? 0 : ring.head + 1;
+      --ring.size;
+    }
+    for (std::uint32_t i = 0; i < ring.size; ++i) {
+      const RingEntry& e = entries[(ring.head + i) % ring.capacity];
+      if (!ring_entry_valid(e)) {
+        continue;
+      }
+      if (c.req_count == 0 || has_skills(e.agent, c)) {
+        return e.agent;
+      }
+      ++counters_.agent_scan_steps;
+    }
+  }
+  return kNone;
+}
+
+// Calls visit(agent) for every agent in the queue's ready index, in policy order.
+void Engine::for_each_ready(QueueIndex qi, FunctionRef<void(AgentIndex)> visit) const {
+  const QueueRecord& q = queues_[qi];
+  if (uses_rings(params_[qi].policy)) {
+    for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
+      const ReadyRing& ring = rings_[r];
+      for (std::uint32_t i = 0; i < ring.size; ++i) {
+        const RingEntry& e = ring_entries_[ring.begin + (ring.head + i) % ring.capacity];
+        if (ring_entry_valid(e)) {
+          visit(e.agent);
+        }
+      }
+    }
+    return;
+  }
+  std::uint32_t remaining = q.ready_count;
+  for (std::uint32_t m = index_first(qi); m != kNone && remaining > 0; m = index_next(qi, m)) {
+    --remaining;
+    visit(members_[m].agent);
+  }
+}
+
+std::uint64_t Engine::member_key(const MemberNode& m) const {
+  const AgentRecord& r = agents_[m.agent];
+  const AgentStats& st = agent_stats_[m.agent];
+  switch (params_[m.queue].policy) {
+    case Policy::LongestIdle:
+      return r.idle_since;
+    case Policy::MostSkilled:
+      return (static_cast<std::uint64_t>(255 - m.proficiency) << 56) | saturate(r.idle_since, 56);
+    case Policy::RoundRobin:
+      return m.agent;
+    case Policy::FewestCalls:
+      return (saturate(st.answered, 22) << 42) | saturate(r.idle_since >> 10, 42);
+    case Policy::LeastTalkTime:
+      return (saturate(st.talk_ms / 1000, 22) << 42) | saturate(r.idle_since >> 10, 42);
+  }
+  return 0;
+}
+
+bool Engine::member_less(std::uint32_t x, std::uint32_t y) const {
+  const MemberNode& a = members_[x];
+  const MemberNode& b = members_[y];
+  return a.key != b.key ? a.key < b.key : a.agent < b.agent;
+}
+
+// Puts the agent into, or takes it out of, the ready index of every queue it serves, after any
+// change to its availability or its policy keys.
+void Engine::refresh_index(AgentIndex a) {
+  AgentRecord& r = agents_[a];
+  const std::uint32_t first = r.members_begin;
+  const std::uint32_t last = r.members_begin + r.members_count;
+  // Rings: leaving any ring, or becoming idle anew while in one (a chat ended: back of the line),
+  // makes all the agent's ring entries stale at once; it then re-enters every ring it is still free
+  // for. A ring member's key is the time it entered the ring, so a ring is ordered by key.
+  bool bump = false;
+  for (std::uint32_t m = first; m < last && !bump; ++m) {
+    const MemberNode& node = members_[m];
+    if (node.in_index != 0 && uses_rings(params_[node.queue].policy)) {
+      bump = !available(a, params_[node.queue].media) || r.idle_since > node.key;
+    }
+  }
+  if (bump) {
+    ++r.epoch;
+  }
+  for (std::uint32_t m = first; m < last; ++m) {
+    MemberNode& node = members_[m];
+    const bool want = available(a, params_[node.queue].media);
+    if (uses_rings(params_[node.queue].policy)) {
+      if (node.in_index != 0 && bump) {
+        node.in_index = 0;
+        --queues_[node.queue].ready_count;
+      }
+      if (want && node.in_index == 0) {
+        node.key = s_.now;  // ring order is the order agents became free
+        node.in_index = 1;
+        ++queues_[node.queue].ready_count;
+        ring_push(node.ring, a);
+      }
+      continue;
+    }
+    if (node.in_index != 0) {
+      if (want && member_key(node) == node.key) {
+        continue;
+      }
+      index_erase(m);
+    }
+    if (want) {
+      node.key = member_key(node);
+      index_insert(m);
+    }
+  }
+}
+
+void Engine::treap_split(std::uint32_t t, std::uint32_t pivot, bool pivot_goes_right,
+                         std::uint32_t& l, std::uint32_t& r) {
+  if (t == kNone) {
+    l = kNone;
+    r = kNone;
+    return;
+  }
+  const bool t_right = pivot_goes_right ? !member_less(t, pivot) : member_less(pivot, t);
+  if (t_right) {
+    treap_split(members_[t].left, pivot, pivot_goes_right, l, members_[t].left);
+    r = t;
+  } else {
+    treap_split(members_[t].right, pivot, pivot_goes_right, members_[t].right, r);
+    l = t;
+  }
+  treap_update(t);
+}
+
+std::uint32_t Engine::treap_merge(std::uint32_t l, std::uint32_t r) {
+  if (l == kNone) {
+    return r;
+  }
+  if (r == kNone) {
+    return l;
+  }
+  if (treap_priority(l) > treap_priority(r)) {
+    members_[l].right = treap_merge(members_[l].right, r);
+    treap_update(l);
+    return l;
+  }
+  members_[r].left = treap_merge(l, members_[r].left);
+  treap_update(r);
+  return r;
+}
+
+void Engine::index_insert(std::uint32_t m) {
+  MemberNode& node = members_[m];
+  QueueRecord& q = queues_[node.queue];
+  node.in_index = 1;
+  node.left = kNone;
+  node.right = kNone;
+  node.size = 1;
+  ++q.ready_count;
+  // Descend to where the node's priority belongs, split the rest under it.
+  std::uint32_t* link = &q.ready_root;
+  while (*link != kNone && treap_priority(*link) > treap_priority(m)) {
+    MemberNode& t = members_[*link];
+    ++t.size;
+    link = member_less(m, *link) ? &t.left : &t.right;
+  }
+  treap_split(*link, m, true, node.left, node.right);
+  treap_update(m);
+  *link = m;
+}
+
+void Engine::index_erase(std::uint32_t m) {
+  MemberNode& node = members_[m];
+  QueueRecord& q = queues_[node.queue];
+  node.in_index = 0;
+  --q.ready_count;
+  std::uint32_t* link = &q.ready_root;
+  while (*link != m) {
+    MemberNode& t = members_[*link];
+    --t.size;
+    link = member_less(m, *link) ? &t.left : &t.right;
+  }
+  *link = treap_merge(node.left, node.right);
+  node.left = kNone;
+  node.right = kNone;
+  node.size = 0;
+}
+
+// Treap queues only: the first member in policy order (round robin: the first after the cursor).
+std::uint32_t Engine::index_first(QueueIndex qi) const {
+  const QueueRecord& q = queues_[qi];
+  std::uint32_t t = q.ready_root;
+  if (params_[qi].policy == Policy::RoundRobin && q.rr_cursor != kNone) {
+    std::uint32_t found = kNone;
+    while (t != kNone) {
+      if (members_[t].agent > q.rr_cursor) {
+        found = t;
+        t = members_[t].left;
+      } else {
+        t = members_[t].right;
+      }
+    }
+    if (found != kNone) {
+      return found;
+    }
+    t = q.ready_root;
+  }
+  while (t != kNone && members_[t].left != kNone) {
+    t = members_[t].left;
+  }
+  return t;
+}
+
+// Treap queues only: the member after m in policy order; round robin wraps around (callers bound
+// the walk by ready_count).
+std::uint32_t Engine::index_next(QueueIndex qi, std::uint32_t m) const {
+  std::uint32_t found = kNone;
+  std::uint32_t t = queues_[qi].ready_root;
+  while (t != kNone) {
+    if (member_less(m, t)) {
+      found = t;
+      t = members_[t].left;
+    } else {
+      t = members_[t].right;
+    }
+  }
+  if (found == kNone && params_[qi].policy == Policy::RoundRobin) {
+    found = queues_[qi].ready_root;
+    while (found != kNone && members_[found].left != kNone) {
+      found = members_[found].left;
+    }
+  }
+  return found;
+}
+
+}  // namespace acd::router
