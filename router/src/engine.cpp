@@ -452,15 +452,17 @@ void Engine::settle(AgentIndex a) {
 }
 
 // After any change to an agent: index, publish, and hand it the best waiting call if it is free.
+// A free agent with calls waiting takes one at once, without entering the ready indexes first.
 void Engine::agent_changed(AgentIndex a) {
   settle(a);
-  refresh_index(a);
-  publish(a);
   const std::uint32_t c = best_call_for(a);
+  publish(a);
   if (c != kNone) {
     dequeue(c);
-    offer(c, a);
+    offer(c, a);  // refreshes the indexes
+    return;
   }
+  refresh_index(a);
 }
 
 bool Engine::has_skills(AgentIndex a, const CallRecord& c) const {
@@ -852,7 +854,7 @@ std::uint32_t Engine::best_call_for(AgentIndex a) {
   std::uint64_t best_threshold = 1;
   for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
     const MemberNode& node = members_[m];
-    if (node.in_index == 0 || queues_[node.queue].waiting == 0) {
+    if (!available(a, params_[node.queue].media) || queues_[node.queue].waiting == 0) {
       continue;
     }
     const std::uint32_t c = first_matching_call(node.queue, a);

@@ -63,6 +63,7 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.members_, false);
   vec(self.rings_, false);
   vec(self.ring_entries_, false);
+  vec(self.epochs_, false);
   vec(self.queues_, false);
   vec(self.queue_stats_, false);
   vec(self.calls_, false);
@@ -154,6 +155,7 @@ std::size_t Engine::memory_bytes() const {
   cap(members_);
   cap(rings_);
   cap(ring_entries_);
+  cap(epochs_);
   cap(numbers_);
   cap(params_);
   cap(rules_);

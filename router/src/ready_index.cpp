@@ -63,6 +63,7 @@ void Engine::build_rings() {
     rings_.push_back(ring);
   }
   ring_entries_.resize(entries);
+  epochs_.resize(agents_.size());
   for (MemberNode& m : members_) {
     if (uses_rings(params_[m.queue].policy)) {
       const int level = params_[m.queue].policy == Policy::MostSkilled ? -m.proficiency : 0;
@@ -86,7 +87,7 @@ void Engine::ring_push(std::uint32_t ring_index, AgentIndex a) {
     }
     ring.size = kept;
   }
-  entries[(ring.head + ring.size) % ring.capacity] = RingEntry{a, agents_[a].epoch};
+  entries[(ring.head + ring.size) % ring.capacity] = RingEntry{a, epochs_[a]};
   ++ring.size;
 }
 
@@ -182,7 +183,7 @@ void Engine::refresh_index(AgentIndex a) {
     }
   }
   if (bump) {
-    ++r.epoch;
+    ++epochs_[a];
   }
   for (std::uint32_t m = first; m < last; ++m) {
     MemberNode& node = members_[m];

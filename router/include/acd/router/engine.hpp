@@ -156,7 +156,7 @@ class Engine {
   void build_rings();
   void ring_push(std::uint32_t ring, AgentIndex a);
   bool ring_entry_valid(const detail::RingEntry& e) const {
-    return agents_[e.agent].epoch == e.epoch;
+    return epochs_[e.agent] == e.epoch;
   }
   AgentIndex ring_best(QueueIndex q, std::uint32_t slot);
   void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
@@ -209,6 +209,9 @@ class Engine {
   std::vector<detail::MemberNode> members_;  // per agent, one per queue served
   std::vector<detail::ReadyRing> rings_;
   std::vector<detail::RingEntry> ring_entries_;
+  // Per agent, bumped when it leaves its ready rings (their entries go stale). Apart from the
+  // agent records so that checking a ring entry touches 4 bytes, not a whole record.
+  std::vector<std::uint32_t> epochs_;
   std::vector<detail::AgentNumberEntry> numbers_;  // sorted by number
   std::vector<detail::QueueParams> params_;
   std::vector<detail::RuleRecord> rules_;

@@ -35,7 +35,7 @@ struct AgentRecord {
   std::array<std::uint8_t, kMediaCount> load{};
   std::array<std::uint8_t, kMediaCount> capacity{};
   std::uint32_t ringing_call = kNone;  // call slot of the outstanding offer
-  std::uint32_t epoch = 0;  // bumped when the agent leaves its ready rings: their entries go stale
+  std::uint32_t reserved2 = 0;
 };
 
 // Today's figures for one agent [4.1.1 e3]. Durations in milliseconds (a day fits in 32 bits).
