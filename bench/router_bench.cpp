@@ -13,8 +13,8 @@
 #include <random>
 #include <vector>
 
-#include "acd/router/engine.hpp"
 #include "../tests/router/random_stream.hpp"
+#include "acd/router/engine.hpp"
 
 namespace acd::router {
 namespace {
@@ -31,8 +31,9 @@ struct Domain {
 auto ignore = [](const Decision&) {};
 
 // `agents` agents with `per_agent` distinct random skills out of `skills`; one queue per skill.
-std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills, std::uint32_t per_agent,
-                                    Policy policy, std::uint32_t max_calls) {
+std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills,
+                                    std::uint32_t per_agent, Policy policy,
+                                    std::uint32_t max_calls) {
   auto d = std::make_unique<Domain>();
   std::mt19937_64 gen(agents * 31 + skills * 7 + per_agent);
   d->config.skill_count = skills;
@@ -50,7 +51,8 @@ std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills, 
     ac.number = 100'000 + a;
     while (ac.skills.size() < std::min(per_agent, skills)) {
       const auto s = static_cast<SkillId>(gen() % skills);
-      if (std::none_of(ac.skills.begin(), ac.skills.end(), [&](const SkillLevel& l) { return l.skill == s; })) {
+      if (std::none_of(ac.skills.begin(), ac.skills.end(),
+                       [&](const SkillLevel& l) { return l.skill == s; })) {
         ac.skills.push_back(SkillLevel{s, static_cast<std::uint8_t>(1 + gen() % 10), 0});
         d->agent_queues[a].push_back(s);
       }
@@ -82,10 +84,12 @@ void sign_in_all(Domain& d, bool ready) {
 
 void report(benchmark::State& state, const Domain& d, std::int64_t decisions) {
   state.SetItemsProcessed(decisions);
-  state.counters["bytes_per_agent"] = static_cast<double>(d.engine->memory_bytes()) /
-                                      static_cast<double>(std::max<std::size_t>(d.config.agents.size(), 1));
-  state.counters["ns_per_decision"] = benchmark::Counter(
-      static_cast<double>(decisions) * 1e-9, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["bytes_per_agent"] =
+      static_cast<double>(d.engine->memory_bytes()) /
+      static_cast<double>(std::max<std::size_t>(d.config.agents.size(), 1));
+  state.counters["ns_per_decision"] =
+      benchmark::Counter(static_cast<double>(decisions) * 1e-9,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // A route request when agents are free: the engine picks the best ready agent of the queue.
@@ -126,7 +130,8 @@ void BM_RouteWithFreeAgents(benchmark::State& state) {
     state.ResumeTiming();
   }
   report(state, *d, decisions);
-  state.counters["queued_share"] = static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+  state.counters["queued_share"] =
+      static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
 }
 
 // An agent becoming ready while calls wait: it takes the best waiting call across its queues.
@@ -180,7 +185,8 @@ void BM_AgentReadyWithBacklog(benchmark::State& state) {
     }
     for (CallId call : taken) {
       apply(*d, EventType::CallReleased, kNone, call);
-      apply(*d, EventType::RouteRequest, kNone, next_call++, static_cast<QueueIndex>(gen() % skills));
+      apply(*d, EventType::RouteRequest, kNone, next_call++,
+            static_cast<QueueIndex>(gen() % skills));
     }
     decisions += kBatch;
     state.ResumeTiming();
@@ -204,7 +210,8 @@ void BM_TransferToQueue(benchmark::State& state) {
     for (Event& t : transfers) {
       const auto a = static_cast<AgentIndex>(gen() % agents);
       const CallId call = next_call++;
-      apply(*d, EventType::RouteRequest, kNone, call, d->agent_queues[a][gen() % d->agent_queues[a].size()]);
+      apply(*d, EventType::RouteRequest, kNone, call,
+            d->agent_queues[a][gen() % d->agent_queues[a].size()]);
       apply(*d, EventType::CallAnswered, kNone, call);
       const auto b = static_cast<AgentIndex>(gen() % agents);
       t = Event{};
@@ -234,7 +241,8 @@ void BM_TransferToQueue(benchmark::State& state) {
 void BM_MixedBurst(benchmark::State& state) {
   const auto agents = static_cast<std::uint32_t>(state.range(0));
   const auto skills = static_cast<std::uint32_t>(state.range(1));
-  EngineConfig config = testing::random_domain(99, agents, skills, std::min<std::uint32_t>(skills, 64));
+  EngineConfig config =
+      testing::random_domain(99, agents, skills, std::min<std::uint32_t>(skills, 64));
   config.max_calls = 4096;
   constexpr int kEvents = 200'000;
   std::vector<Event> stream;
@@ -272,13 +280,17 @@ void BM_MixedBurst(benchmark::State& state) {
       const auto t0 = std::chrono::steady_clock::now();
       engine->apply(e, ignore);
       const auto t1 = std::chrono::steady_clock::now();
-      latency_ns.push_back(static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+      latency_ns.push_back(static_cast<std::uint32_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
     }
     events += kEvents;
     state.ResumeTiming();
   }
   std::sort(latency_ns.begin(), latency_ns.end());
-  auto pct = [&](double p) { return static_cast<double>(latency_ns[static_cast<std::size_t>(p * static_cast<double>(latency_ns.size() - 1))]); };
+  auto pct = [&](double p) {
+    return static_cast<double>(
+        latency_ns[static_cast<std::size_t>(p * static_cast<double>(latency_ns.size() - 1))]);
+  };
   state.SetItemsProcessed(events);
   state.counters["p50_ns"] = pct(0.50);
   state.counters["p99_ns"] = pct(0.99);

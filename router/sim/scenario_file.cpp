@@ -153,7 +153,8 @@ std::string load_scenario(const std::string& path, sim::Scenario& out) {
                        "max_wait_s", "max_wait_action", "priority_aging_s", "ring_timeout_s"});
       QueueConfig q;
       q.name = r.text(*t, "name", "");
-      if (q.name.empty() || !queues.emplace(q.name, static_cast<QueueIndex>(queues.size())).second) {
+      if (q.name.empty() ||
+          !queues.emplace(q.name, static_cast<QueueIndex>(queues.size())).second) {
         r.fail(&n, "each queue needs a distinct 'name'");
       }
       q.skills = requirements(*t, "skills");
@@ -166,8 +167,9 @@ std::string load_scenario(const std::string& path, sim::Scenario& out) {
         }
       }
       if (!known) {
-        r.fail(t->get("policy"), "policy must be longest_idle, most_skilled, round_robin, "
-                                 "fewest_calls or least_talk_time");
+        r.fail(t->get("policy"),
+               "policy must be longest_idle, most_skilled, round_robin, "
+               "fewest_calls or least_talk_time");
       }
       const std::string media = r.text(*t, "media", "voice");
       known = false;
@@ -180,9 +182,12 @@ std::string load_scenario(const std::string& path, sim::Scenario& out) {
       if (!known) {
         r.fail(t->get("media"), "media must be voice, chat, email or sms");
       }
-      q.sl_threshold_ms = static_cast<std::uint32_t>(r.number(*t, "sl_threshold_s", out.sl_threshold_s, 0.001, 1e6) * 1000);
-      q.ring_timeout_ms = static_cast<std::uint32_t>(r.number(*t, "ring_timeout_s", 20, 0.001, 1e6) * 1000);
-      q.priority_aging_ms = static_cast<std::uint32_t>(r.number(*t, "priority_aging_s", 60, 0, 1e6) * 1000);
+      q.sl_threshold_ms = static_cast<std::uint32_t>(
+          r.number(*t, "sl_threshold_s", out.sl_threshold_s, 0.001, 1e6) * 1000);
+      q.ring_timeout_ms =
+          static_cast<std::uint32_t>(r.number(*t, "ring_timeout_s", 20, 0.001, 1e6) * 1000);
+      q.priority_aging_ms =
+          static_cast<std::uint32_t>(r.number(*t, "priority_aging_s", 60, 0, 1e6) * 1000);
       q.max_wait_ms = static_cast<std::uint32_t>(r.number(*t, "max_wait_s", 0, 0, 1e6) * 1000);
       const std::string action = r.text(*t, "max_wait_action", "busy");
       known = false;
@@ -283,7 +288,8 @@ std::string load_scenario(const std::string& path, sim::Scenario& out) {
   for (const auto& s : out.streams) {
     rate += s.arrival_rate_per_s;
   }
-  out.engine.max_calls = static_cast<std::uint32_t>(std::min(1e7, std::max(1024.0, 4 * load + rate * 3600)));
+  out.engine.max_calls =
+      static_cast<std::uint32_t>(std::min(1e7, std::max(1024.0, 4 * load + rate * 3600)));
   std::vector<std::string> problems = validate_config(out.engine);
   if (!problems.empty()) {
     return path + ": " + problems.front();

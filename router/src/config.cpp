@@ -20,8 +20,8 @@ std::string queue_label(const EngineConfig& c, std::size_t q) {
   return s.str();
 }
 
-void check_rule(const EngineConfig& c, std::size_t q, const OverflowRule& r, const std::string& what,
-                std::vector<std::string>& errors) {
+void check_rule(const EngineConfig& c, std::size_t q, const OverflowRule& r,
+                const std::string& what, std::vector<std::string>& errors) {
   const std::string where = queue_label(c, q) + " " + what;
   if (static_cast<int>(r.action) > static_cast<int>(OverflowAction::Busy)) {
     errors.push_back(where + ": unknown action");
@@ -84,7 +84,8 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
       }
     }
     if (qc.sl_threshold_ms == 0 || qc.sl_target_permille > 1000) {
-      errors.push_back(where + ": service level needs a threshold > 0 and a target of 0..1000 permille");
+      errors.push_back(where +
+                       ": service level needs a threshold > 0 and a target of 0..1000 permille");
     }
     if (qc.ring_timeout_ms == 0) {
       errors.push_back(where + ": ring_timeout_ms must be > 0");
@@ -98,15 +99,17 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
       check_rule(c, q, qc.overflow[i], "overflow rule " + std::to_string(i), errors);
     }
     if (qc.max_wait_ms > 0) {
-      check_rule(c, q, OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action, qc.max_wait_ms,
-                                    qc.max_wait_target},
+      check_rule(c, q,
+                 OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action, qc.max_wait_ms,
+                              qc.max_wait_target},
                  "max wait", errors);
     }
   }
   std::set<AgentNumber> numbers;
   for (std::size_t a = 0; a < c.agents.size(); ++a) {
     const AgentConfig& ac = c.agents[a];
-    const std::string where = "agent " + std::to_string(a) + " (ID " + std::to_string(ac.number) + ")";
+    const std::string where =
+        "agent " + std::to_string(a) + " (ID " + std::to_string(ac.number) + ")";
     if (ac.number == 0) {
       errors.push_back(where + ": agent ID 0 is reserved");
     } else if (!numbers.insert(ac.number).second) {
@@ -185,22 +188,37 @@ std::string_view to_string(CallState s) {
 }
 
 std::string_view to_string(EventType t) {
-  static constexpr std::string_view kNames[] = {
-      "Tick",          "AgentSignIn",     "AgentSignOut",   "AgentReady",
-      "AgentNotReady", "WrapUpDone",      "ForceReady",     "ForceLogout",
-      "RouteRequest",  "OfferRejected",   "CallAnswered",   "CallHeld",
-      "CallRetrieved", "CallReleased",    "CallAbandoned",  "TransferToQueue",
-      "TransferToAgent", "TransferToAgentId", "OutboundToQueue", "OutboundToAgentId",
-      "NewDay"};
+  static constexpr std::string_view kNames[] = {"Tick",
+                                                "AgentSignIn",
+                                                "AgentSignOut",
+                                                "AgentReady",
+                                                "AgentNotReady",
+                                                "WrapUpDone",
+                                                "ForceReady",
+                                                "ForceLogout",
+                                                "RouteRequest",
+                                                "OfferRejected",
+                                                "CallAnswered",
+                                                "CallHeld",
+                                                "CallRetrieved",
+                                                "CallReleased",
+                                                "CallAbandoned",
+                                                "TransferToQueue",
+                                                "TransferToAgent",
+                                                "TransferToAgentId",
+                                                "OutboundToQueue",
+                                                "OutboundToAgentId",
+                                                "NewDay"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(EventType::kCount));
   return name_of(t, kNames);
 }
 
 std::string_view to_string(DecisionType t) {
   static constexpr std::string_view kNames[] = {
-      "Offer",          "Queued",          "Overflowed",     "Rejected",
-      "RingNoAnswer",   "AgentStateChanged", "TransferFailed", "OutboundReserved",
-      "OutboundFailed", "WrapUpRecorded",  "CallEnded",      "Error"};
+      "Offer",          "Queued",           "Overflowed",
+      "Rejected",       "RingNoAnswer",     "AgentStateChanged",
+      "TransferFailed", "OutboundReserved", "OutboundFailed",
+      "WrapUpRecorded", "CallEnded",        "Error"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(DecisionType::kCount));
   return name_of(t, kNames);
 }

@@ -95,8 +95,9 @@ Engine::Engine(const EngineConfig& config)
       rules_.push_back(to_record(OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action,
                                               qc.max_wait_ms, qc.max_wait_target}));
     }
-    std::stable_sort(rules_.begin() + p.wait_rules_begin, rules_.end(),
-                     [](const RuleRecord& a, const RuleRecord& b) { return a.threshold < b.threshold; });
+    std::stable_sort(
+        rules_.begin() + p.wait_rules_begin, rules_.end(),
+        [](const RuleRecord& a, const RuleRecord& b) { return a.threshold < b.threshold; });
     p.wait_rules_count = static_cast<std::uint8_t>(rules_.size() - p.wait_rules_begin);
 
     QueueRecord& rec = queues_[q];
@@ -361,7 +362,8 @@ bool Engine::available(AgentIndex a, Media m) const {
       r.ringing != 0 || r.load[mi] >= r.capacity[mi]) {
     return false;
   }
-  // Voice is exclusive: a voice call only to an agent with no task, nothing else beside a voice call.
+  // Voice is exclusive: a voice call only to an agent with no task, nothing else beside a voice
+  // call.
   return m == Media::Voice ? total_load(r) == 0 : r.load[0] == 0;
 }
 
@@ -864,7 +866,8 @@ std::uint32_t Engine::best_call_for(AgentIndex a) {
     const QueueParams& p = params_[node.queue];
     const std::uint64_t wait = s_.now - calls_[c].enqueued;
     const std::uint64_t aged =
-        calls_[c].priority + (p.priority_aging_ms != 0 ? wait / (p.priority_aging_ms * 1000ull) : 0);
+        calls_[c].priority +
+        (p.priority_aging_ms != 0 ? wait / (p.priority_aging_ms * 1000ull) : 0);
     const std::uint64_t threshold = p.sl_threshold_ms;
     bool better = best == kNone;
     if (!better) {
@@ -898,6 +901,7 @@ void Engine::offer(std::uint32_t slot, AgentIndex a) {
   r.ringing = 1;
   r.ringing_call = slot;
   ++r.load[static_cast<int>(c.media)];
+  assert(r.load[static_cast<int>(c.media)] <= r.capacity[static_cast<int>(c.media)]);
   ++agent_stats_[a].offered;
   queues_[c.queue].rr_cursor = a;
   wheel_.arm(slot, s_.now + static_cast<Micros>(params_[c.queue].ring_timeout_ms) * 1000);
@@ -935,9 +939,10 @@ void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
   if (arrival_rules) {
     for (std::uint32_t i = 0; i < p.arrival_rules_count; ++i) {
       const RuleRecord& rule = rules_[p.arrival_rules_begin + i];
-      const bool hit = rule.when == OverflowCondition::QueueLengthAtLeast
-                           ? queues_[c.queue].waiting >= rule.threshold
-                           : ewt_for_position(c.queue, queues_[c.queue].waiting + 1) >= rule.threshold;
+      const bool hit =
+          rule.when == OverflowCondition::QueueLengthAtLeast
+              ? queues_[c.queue].waiting >= rule.threshold
+              : ewt_for_position(c.queue, queues_[c.queue].waiting + 1) >= rule.threshold;
       if (hit && apply_overflow(slot, rule)) {
         return;
       }
@@ -1291,7 +1296,8 @@ void Engine::on_transfer_to_agent(const Event& e, AgentIndex target) {
     return;
   }
   if (c.queue == kNone) {
-    failed.status = Status::NoQueueForCall;  // an outbound call without a group: nowhere to fall back
+    failed.status =
+        Status::NoQueueForCall;  // an outbound call without a group: nowhere to fall back
     emit(failed);
     return;
   }
@@ -1433,6 +1439,8 @@ QueueView Engine::queue(QueueIndex qi) const {
   v.ewt_ms = ewt_for_position(qi, q.waiting + 1);
   v.policy = params_[qi].policy;
   v.media = params_[qi].media;
+  v.sl_threshold_ms = params_[qi].sl_threshold_ms;
+  v.sl_target_permille = params_[qi].sl_target_permille;
   for (int p = 0; p < kPriorityLevels; ++p) {
     if (q.head[p] != kNone) {
       v.oldest_wait = std::max(v.oldest_wait, s_.now - calls_[q.head[p]].enqueued);

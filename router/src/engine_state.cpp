@@ -51,7 +51,9 @@ class StateHasher {
 template <typename Visit>
 void Engine::for_each_array(Visit&& visit) const {
   auto& self = const_cast<Engine&>(*this);
-  auto vec = [&](auto& v, bool config) { visit(static_cast<void*>(v.data()), v.size() * sizeof(v[0]), config); };
+  auto vec = [&](auto& v, bool config) {
+    visit(static_cast<void*>(v.data()), v.size() * sizeof(v[0]), config);
+  };
   StaticHeader header{skill_count_, outbound_reserve_ms_, max_hops_};
   visit(static_cast<void*>(&header), sizeof(header), true);
   vec(self.agent_skills_, true);
@@ -252,7 +254,8 @@ bool Engine::check_invariants(std::string* why) const {
         prev = c;
         ++n;
       }
-      if (n != q.count[p] || q.tail[p] != prev || ((q.busy_priorities >> p) & 1u) != (n > 0 ? 1u : 0u)) {
+      if (n != q.count[p] || q.tail[p] != prev ||
+          ((q.busy_priorities >> p) & 1u) != (n > 0 ? 1u : 0u)) {
         problem << "queue " << qi << " priority " << p << " count or tail is wrong";
         return fail();
       }
@@ -277,8 +280,8 @@ bool Engine::check_invariants(std::string* why) const {
     const detail::AgentRecord& r = agents_[a];
     for (int m = 0; m < kMediaCount; ++m) {
       if (r.load[m] > r.capacity[m] || r.load[m] != load[a][m]) {
-        problem << "agent " << a << " load " << int(r.load[m]) << " on media " << m
-                << " (capacity " << int(r.capacity[m]) << ", calls " << load[a][m] << ")";
+        problem << "agent " << a << " load " << int(r.load[m]) << " on media " << m << " (capacity "
+                << int(r.capacity[m]) << ", calls " << load[a][m] << ")";
         return fail();
       }
     }
@@ -307,7 +310,7 @@ bool Engine::check_invariants(std::string* why) const {
         return fail();
       }
       const bool stale = uses_rings(params_[node.queue].policy) ? node.key < r.idle_since
-                                                                 : node.key != member_key(node);
+                                                                : node.key != member_key(node);
       if (want && stale) {
         problem << "agent " << a << " has a stale key in queue " << node.queue;
         return fail();
@@ -333,7 +336,8 @@ bool Engine::check_invariants(std::string* why) const {
   for (QueueIndex qi = 0; qi < queues_.size(); ++qi) {
     const detail::QueueRecord& q = queues_[qi];
     if (staffed[qi] != q.staffed) {
-      problem << "queue " << qi << " staffed " << q.staffed << " but " << staffed[qi] << " signed in";
+      problem << "queue " << qi << " staffed " << q.staffed << " but " << staffed[qi]
+              << " signed in";
       return fail();
     }
     std::uint32_t n = 0;

@@ -1,4 +1,5 @@
-// Internal: the 64-bit mixer (splitmix64's finaliser) used for the call-ID map and treap priorities.
+// Internal: the 64-bit mixer (splitmix64's finaliser) used for the call-ID map and treap
+// priorities.
 #pragma once
 
 #include <cstdint>

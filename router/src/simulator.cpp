@@ -49,7 +49,9 @@ class Random {
   std::uint64_t s_[4]{};
 };
 
-Micros to_micros(double seconds) { return static_cast<Micros>(std::llround(seconds * 1e6)); }
+Micros to_micros(double seconds) {
+  return static_cast<Micros>(std::llround(seconds * 1e6));
+}
 
 enum class Kind : std::uint8_t { Arrival, Release, Abandon, WrapUpDone };
 
@@ -82,9 +84,13 @@ struct Batch {
 class Run {
  public:
   Run(const Scenario& s, std::uint64_t check_every)
-      : s_(s), engine_(s.engine), random_(s.seed), check_every_(check_every),
+      : s_(s),
+        engine_(s.engine),
+        random_(s.seed),
+        check_every_(check_every),
         batches_(static_cast<std::size_t>(std::max(1, s.batches))),
-        queues_(s.engine.queues.size()), agent_busy_since_(s.engine.agents.size(), 0) {
+        queues_(s.engine.queues.size()),
+        agent_busy_since_(s.engine.agents.size(), 0) {
     for (std::size_t q = 0; q < queues_.size(); ++q) {
       queues_[q].name = s.engine.queues[q].name;
     }
@@ -146,8 +152,9 @@ class Run {
     if (now_ >= end) {
       return;
     }
-    schedule(now_ + std::max<Micros>(1, to_micros(random_.exponential(1.0 / stream.arrival_rate_per_s))),
-             Kind::Arrival, stream_index);
+    schedule(
+        now_ + std::max<Micros>(1, to_micros(random_.exponential(1.0 / stream.arrival_rate_per_s))),
+        Kind::Arrival, stream_index);
     const auto index = static_cast<std::uint32_t>(calls_.size());
     SimCall call;
     call.arrival = now_;
@@ -176,7 +183,8 @@ class Run {
     e.tier = stream.tier;
     e.verification = 255;
     e.language = stream.language;
-    e.skill_count = static_cast<std::uint8_t>(std::min<std::size_t>(stream.skills.size(), kMaxCallSkills));
+    e.skill_count =
+        static_cast<std::uint8_t>(std::min<std::size_t>(stream.skills.size(), kMaxCallSkills));
     for (int i = 0; i < e.skill_count; ++i) {
       e.skills[static_cast<std::size_t>(i)] = stream.skills[static_cast<std::size_t>(i)];
     }
@@ -373,7 +381,8 @@ class Run {
     r.p_wait.ci95 = interval([](const Batch& b) { return b.waited / b.offered; });
     r.abandon_rate.ci95 = interval([](const Batch& b) { return b.abandoned / b.offered; });
     r.service_level.ci95 = interval([](const Batch& b) { return b.in_sl / b.offered; });
-    r.asa_s.ci95 = interval([](const Batch& b) { return b.answered > 0 ? b.wait_sum_s / b.answered : 0.0; });
+    r.asa_s.ci95 =
+        interval([](const Batch& b) { return b.answered > 0 ? b.wait_sum_s / b.answered : 0.0; });
     for (QueueResult& q : queues_) {
       q.service_level = q.offered > 0 ? q.service_level / static_cast<double>(q.offered) : 0.0;
       q.asa_s = q.answered > 0 ? q.asa_s / static_cast<double>(q.answered) : 0.0;
@@ -413,8 +422,8 @@ Result run(const Scenario& scenario, std::uint64_t check_every) {
 }
 
 Scenario single_queue(int agents, double arrival_rate_per_s, double aht_s, HandleDist dist,
-                      double patience_s, double wrap_up_s, double sl_threshold_s,
-                      double duration_s, double warmup_s, std::uint64_t seed) {
+                      double patience_s, double wrap_up_s, double sl_threshold_s, double duration_s,
+                      double warmup_s, std::uint64_t seed) {
   Scenario s;
   s.engine.skill_count = 1;
   QueueConfig q;
@@ -433,8 +442,8 @@ Scenario single_queue(int agents, double arrival_rate_per_s, double aht_s, Handl
   }
   // Enough call slots for the busiest moment: offered load plus a deep queue.
   const double load = arrival_rate_per_s * (aht_s + wrap_up_s);
-  s.engine.max_calls = static_cast<std::uint32_t>(
-      std::min(1e7, std::max(1024.0, 4 * load + 50 * std::sqrt(load + 1) + arrival_rate_per_s * 600)));
+  s.engine.max_calls = static_cast<std::uint32_t>(std::min(
+      1e7, std::max(1024.0, 4 * load + 50 * std::sqrt(load + 1) + arrival_rate_per_s * 600)));
   CallStream stream;
   stream.arrival_rate_per_s = arrival_rate_per_s;
   stream.aht_s = aht_s;

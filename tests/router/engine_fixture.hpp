@@ -61,8 +61,8 @@ class Harness {
     agent_event(EventType::AgentReady, a, t);
   }
 
-  const std::vector<Decision>& route(CallId call, QueueIndex q, std::uint64_t t, std::uint8_t priority = 0,
-                                     Media media = Media::Voice) {
+  const std::vector<Decision>& route(CallId call, QueueIndex q, std::uint64_t t,
+                                     std::uint8_t priority = 0, Media media = Media::Voice) {
     Event e;
     e.type = EventType::RouteRequest;
     e.call = call;

@@ -292,8 +292,8 @@ TEST(Engine, BestCallAcrossQueues) {
   c.queues[1].sl_threshold_ms = 60'000;
   Harness h(c);
   h.agent_event(EventType::AgentSignIn, 3, 0);  // serves cards and loans
-  h.route(1, 1, 0);      // loans, waits 30 s by t=30 s: 0.5 of its threshold
-  h.route(2, 0, 20'000); // cards, waits 10 s: 1.0 of its threshold
+  h.route(1, 1, 0);                             // loans, waits 30 s by t=30 s: 0.5 of its threshold
+  h.route(2, 0, 20'000);                        // cards, waits 10 s: 1.0 of its threshold
   h.agent_event(EventType::AgentReady, 3, 30'000);
   EXPECT_EQ(h.find(DecisionType::Offer)->call, 2u);
   h.call_event(EventType::CallAnswered, 2, 30'001);
@@ -346,8 +346,10 @@ TEST(Engine, OverflowRules) {
 
   EngineConfig loop = two_queue_centre();
   loop.max_overflow_hops = 3;
-  loop.queues[0].overflow = {{OverflowCondition::QueueLengthAtLeast, OverflowAction::ToQueue, 0, 1}};
-  loop.queues[1].overflow = {{OverflowCondition::QueueLengthAtLeast, OverflowAction::ToQueue, 0, 0}};
+  loop.queues[0].overflow = {
+      {OverflowCondition::QueueLengthAtLeast, OverflowAction::ToQueue, 0, 1}};
+  loop.queues[1].overflow = {
+      {OverflowCondition::QueueLengthAtLeast, OverflowAction::ToQueue, 0, 0}};
   Harness l(loop);
   l.route(1, 0, 1);
   int moves = 0;
@@ -479,7 +481,8 @@ TEST(Engine, AbandonWhileQueuedOrRinging) {
   EXPECT_EQ(h.find(DecisionType::Error)->status, Status::UnknownCall);
 }
 
-// Today's statistics: ASA, service level, AHT, hold, talk, ready and not-ready by reason [4.1.1 e3].
+// Today's statistics: ASA, service level, AHT, hold, talk, ready and not-ready by reason [4.1.1
+// e3].
 TEST(Engine, StatisticsForToday) {
   EngineConfig c = two_queue_centre();
   c.queues[0].sl_threshold_ms = 20'000;
@@ -549,32 +552,127 @@ TEST(Engine, BadInputChangesNothing) {
     fill(e);
     cases.emplace_back(e, expect);
   };
-  add(EventType::AgentSignIn, [](Event& e) { e.agent = 99; }, Status::UnknownAgent);
-  add(EventType::AgentSignIn, [](Event& e) { e.agent = 0; }, Status::AlreadySignedIn);
-  add(EventType::AgentReady, [](Event& e) { e.agent = 1; }, Status::NotSignedIn);
-  add(EventType::WrapUpDone, [](Event& e) { e.agent = 0; }, Status::WrongAgentState);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 0; e.queue = 0; }, Status::InvalidCallId);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 7; }, Status::UnknownQueue);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 0; e.priority = 16; }, Status::BadField);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 0; e.tier = 9; }, Status::BadField);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 0; e.skill_count = 5; }, Status::BadField);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 0; e.skill_count = 1; e.skills[0] = {50, 1, 0}; }, Status::BadField);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 0; e.skill_count = 1; e.skills[0] = {0, 11, 0}; }, Status::BadField);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 2; e.queue = 0; e.language = 77; }, Status::BadField);
-  add(EventType::RouteRequest, [](Event& e) { e.call = 1; e.queue = 0; }, Status::DuplicateCall);
-  add(EventType::CallAnswered, [](Event& e) { e.call = 42; }, Status::UnknownCall);
-  add(EventType::CallHeld, [](Event& e) { e.call = 1; }, Status::WrongCallState);
-  add(EventType::CallRetrieved, [](Event& e) { e.call = 1; }, Status::WrongCallState);
-  add(EventType::TransferToQueue, [](Event& e) { e.call = 1; e.queue = 1; }, Status::WrongCallState);
-  add(EventType::TransferToAgent, [](Event& e) { e.call = 1; e.agent = 1000; }, Status::UnknownAgent);
-  add(EventType::OutboundToQueue, [](Event& e) { e.call = 1; e.queue = 0; }, Status::DuplicateCall);
-  add(EventType::OutboundToQueue, [](Event& e) { e.call = 9; e.queue = 5; }, Status::UnknownQueue);
-  add(static_cast<EventType>(200), [](Event&) {}, Status::BadField);
+  add(
+      EventType::AgentSignIn, [](Event& e) { e.agent = 99; }, Status::UnknownAgent);
+  add(
+      EventType::AgentSignIn, [](Event& e) { e.agent = 0; }, Status::AlreadySignedIn);
+  add(
+      EventType::AgentReady, [](Event& e) { e.agent = 1; }, Status::NotSignedIn);
+  add(
+      EventType::WrapUpDone, [](Event& e) { e.agent = 0; }, Status::WrongAgentState);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 0;
+        e.queue = 0;
+      },
+      Status::InvalidCallId);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 7;
+      },
+      Status::UnknownQueue);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 0;
+        e.priority = 16;
+      },
+      Status::BadField);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 0;
+        e.tier = 9;
+      },
+      Status::BadField);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 0;
+        e.skill_count = 5;
+      },
+      Status::BadField);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 0;
+        e.skill_count = 1;
+        e.skills[0] = {50, 1, 0};
+      },
+      Status::BadField);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 0;
+        e.skill_count = 1;
+        e.skills[0] = {0, 11, 0};
+      },
+      Status::BadField);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 2;
+        e.queue = 0;
+        e.language = 77;
+      },
+      Status::BadField);
+  add(
+      EventType::RouteRequest,
+      [](Event& e) {
+        e.call = 1;
+        e.queue = 0;
+      },
+      Status::DuplicateCall);
+  add(
+      EventType::CallAnswered, [](Event& e) { e.call = 42; }, Status::UnknownCall);
+  add(
+      EventType::CallHeld, [](Event& e) { e.call = 1; }, Status::WrongCallState);
+  add(
+      EventType::CallRetrieved, [](Event& e) { e.call = 1; }, Status::WrongCallState);
+  add(
+      EventType::TransferToQueue,
+      [](Event& e) {
+        e.call = 1;
+        e.queue = 1;
+      },
+      Status::WrongCallState);
+  add(
+      EventType::TransferToAgent,
+      [](Event& e) {
+        e.call = 1;
+        e.agent = 1000;
+      },
+      Status::UnknownAgent);
+  add(
+      EventType::OutboundToQueue,
+      [](Event& e) {
+        e.call = 1;
+        e.queue = 0;
+      },
+      Status::DuplicateCall);
+  add(
+      EventType::OutboundToQueue,
+      [](Event& e) {
+        e.call = 9;
+        e.queue = 5;
+      },
+      Status::UnknownQueue);
+  add(
+      static_cast<EventType>(200), [](Event&) {}, Status::BadField);
   for (const auto& [event, status] : cases) {
     const auto& out = h.send(event, 1);
     ASSERT_EQ(out.size(), 1u) << to_string(event.type);
     EXPECT_EQ(out[0].type, DecisionType::Error) << to_string(event.type);
-    EXPECT_EQ(out[0].status, status) << to_string(event.type) << " gave " << to_string(out[0].status);
+    EXPECT_EQ(out[0].status, status)
+        << to_string(event.type) << " gave " << to_string(out[0].status);
     EXPECT_EQ(h.engine().state_hash(), before) << to_string(event.type);
   }
 }
@@ -593,7 +691,8 @@ TEST(Engine, FullCallPoolRejects) {
   EXPECT_NE(h.find(DecisionType::Queued), nullptr);
 }
 
-// A snapshot restores an equal engine; a damaged or foreign snapshot is refused and changes nothing.
+// A snapshot restores an equal engine; a damaged or foreign snapshot is refused and changes
+// nothing.
 TEST(Engine, SnapshotRestoreAndRefusal) {
   Harness a(two_queue_centre());
   a.sign_in_ready(0, 0);

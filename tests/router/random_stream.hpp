@@ -33,7 +33,8 @@ inline EngineConfig random_domain(std::uint64_t seed, std::uint32_t agents = 60,
   for (std::uint32_t q = 0; q < queues; ++q) {
     QueueConfig qc;
     qc.name = "q" + std::to_string(q);
-    qc.skills = {SkillRequirement{static_cast<SkillId>(q % skills), static_cast<std::uint8_t>(1 + q % 3), 0}};
+    qc.skills = {SkillRequirement{static_cast<SkillId>(q % skills),
+                                  static_cast<std::uint8_t>(1 + q % 3), 0}};
     qc.policy = static_cast<Policy>(q % 5);
     qc.media = q == queues - 1 ? Media::Chat : Media::Voice;
     qc.ring_timeout_ms = 8'000;
@@ -42,8 +43,10 @@ inline EngineConfig random_domain(std::uint64_t seed, std::uint32_t agents = 60,
     qc.expected_aht_ms = 60'000;
     qc.tier_priority_boost = {0, 1, 2, 4};
     if (q + 2 < queues) {
-      qc.overflow.push_back({OverflowCondition::QueueLengthAtLeast, OverflowAction::ToQueue, 6, q + 1});
-      qc.overflow.push_back({OverflowCondition::WaitAtLeast, OverflowAction::ToQueue, 40'000, (q + 2) % (queues - 1)});
+      qc.overflow.push_back(
+          {OverflowCondition::QueueLengthAtLeast, OverflowAction::ToQueue, 6, q + 1});
+      qc.overflow.push_back({OverflowCondition::WaitAtLeast, OverflowAction::ToQueue, 40'000,
+                             (q + 2) % (queues - 1)});
     }
     if (q % 3 == 0) {
       qc.overflow.push_back({OverflowCondition::EwtAtLeast, OverflowAction::Callback, 900'000, 0});
@@ -161,8 +164,9 @@ class StreamGenerator {
         e.type = dice_.chance(70) ? EventType::CallAbandoned : EventType::CallAnswered;
         break;
       case CallState::Ringing:
-        e.type = dice_.chance(75) ? EventType::CallAnswered
-                                  : (dice_.chance(50) ? EventType::OfferRejected : EventType::CallReleased);
+        e.type = dice_.chance(75)
+                     ? EventType::CallAnswered
+                     : (dice_.chance(50) ? EventType::OfferRejected : EventType::CallReleased);
         break;
       case CallState::Active:
       case CallState::Held: {
@@ -200,12 +204,14 @@ class StreamGenerator {
         e.device = 8000 + e.agent;
         break;
       case AgentState::NotReady:
-        e.type = dice_.chance(80) ? EventType::AgentReady
-                                  : (dice_.chance(50) ? EventType::AgentSignOut : EventType::ForceReady);
+        e.type = dice_.chance(80)
+                     ? EventType::AgentReady
+                     : (dice_.chance(50) ? EventType::AgentSignOut : EventType::ForceReady);
         break;
       case AgentState::Ready:
-        e.type = dice_.chance(85) ? EventType::Tick
-                                  : (dice_.chance(60) ? EventType::AgentNotReady : EventType::ForceLogout);
+        e.type = dice_.chance(85)
+                     ? EventType::Tick
+                     : (dice_.chance(60) ? EventType::AgentNotReady : EventType::ForceLogout);
         e.reason = static_cast<std::uint16_t>(3 + dice_.below(5));
         break;
       case AgentState::WrapUp:
@@ -215,8 +221,9 @@ class StreamGenerator {
         break;
       case AgentState::Reserved:
       case AgentState::Busy:
-        e.type = dice_.chance(90) ? EventType::Tick
-                                  : (dice_.chance(50) ? EventType::AgentNotReady : EventType::AgentSignOut);
+        e.type = dice_.chance(90)
+                     ? EventType::Tick
+                     : (dice_.chance(50) ? EventType::AgentNotReady : EventType::AgentSignOut);
         e.reason = static_cast<std::uint16_t>(3 + dice_.below(5));
         break;
     }

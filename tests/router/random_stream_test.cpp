@@ -43,7 +43,8 @@ TEST(RandomStream, InvariantsHold) {
       auto sink = [&](const Decision& d) { out.push_back(d); };
       std::uint64_t before = 0;
       if (check_hash) {
-        // Time is state too: move the clock first (firing due timers), then compare around the event.
+        // Time is state too: move the clock first (firing due timers), then compare around the
+        // event.
         Event tick;
         tick.time = e.time;
         engine.apply(tick, sink);
@@ -73,7 +74,8 @@ TEST(RandomStream, InvariantsHold) {
       }
       if (i % 40 == 0 || i > 149'000) {
         std::string why;
-        ASSERT_TRUE(engine.check_invariants(&why)) << "seed " << seed << " event " << i << ": " << why;
+        ASSERT_TRUE(engine.check_invariants(&why))
+            << "seed " << seed << " event " << i << ": " << why;
       }
       if (i % 1000 == 0) {
         gen.forget_gone(engine);

@@ -56,8 +56,8 @@ class ErlangA : public ::testing::TestWithParam<Setting> {};
 // including an overloaded centre that only abandonment keeps stable.
 TEST_P(ErlangA, MatchesTheory) {
   const Setting s = GetParam();
-  const Scenario scenario = single_queue(s.agents, s.rate, s.aht, HandleDist::Exponential, s.patience,
-                                         0, s.sl, s.duration, s.duration * 0.02, 777);
+  const Scenario scenario = single_queue(s.agents, s.rate, s.aht, HandleDist::Exponential,
+                                         s.patience, 0, s.sl, s.duration, s.duration * 0.02, 777);
   const Result r = run(scenario);
   const erlang::ErlangAResult theory =
       erlang::erlang_a_metrics(s.agents, s.rate, s.aht, s.patience, s.sl);
@@ -76,9 +76,12 @@ INSTANTIATE_TEST_SUITE_P(Settings, ErlangA,
 // Other handle-time distributions and after-call work run with every invariant intact; constant
 // handle times wait less than exponential ones at the same load (M/D/N beats M/M/N).
 TEST(Simulator, DistributionsAndWrapUpKeepInvariants) {
-  Result exp_run = run(single_queue(8, 0.7, 10, HandleDist::Exponential, 0, 0, 10, 20'000, 500, 5), 97);
-  Result const_run = run(single_queue(8, 0.7, 10, HandleDist::Constant, 0, 0, 10, 20'000, 500, 5), 97);
-  Result logn_run = run(single_queue(8, 0.5, 10, HandleDist::Lognormal, 30, 3, 10, 20'000, 500, 5), 97);
+  Result exp_run =
+      run(single_queue(8, 0.7, 10, HandleDist::Exponential, 0, 0, 10, 20'000, 500, 5), 97);
+  Result const_run =
+      run(single_queue(8, 0.7, 10, HandleDist::Constant, 0, 0, 10, 20'000, 500, 5), 97);
+  Result logn_run =
+      run(single_queue(8, 0.5, 10, HandleDist::Lognormal, 30, 3, 10, 20'000, 500, 5), 97);
   EXPECT_TRUE(exp_run.invariants_ok) << exp_run.invariant_problem;
   EXPECT_TRUE(const_run.invariants_ok) << const_run.invariant_problem;
   EXPECT_TRUE(logn_run.invariants_ok) << logn_run.invariant_problem;

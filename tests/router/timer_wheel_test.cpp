@@ -13,8 +13,8 @@ namespace {
 // Deadlines in every level fire at the first tick at or after them, never early.
 TEST(TimerWheel, FiresAtDeadlineAcrossLevels) {
   TimerWheel wheel(8);
-  const Micros deadlines[] = {1'500, 255'000, 256'000, 70'000'000, 20'000'000'000ull,
-                              5'000'000'000'000ull};
+  const Micros deadlines[] = {1'500,      255'000,           256'000,
+                              70'000'000, 20'000'000'000ull, 5'000'000'000'000ull};
   for (std::uint32_t i = 0; i < std::size(deadlines); ++i) {
     wheel.arm(i, deadlines[i]);
   }

@@ -34,15 +34,16 @@ struct QueueConfig {
   std::uint32_t max_wait_ms = 0;           // 0 = wait for ever
   OverflowAction max_wait_action = OverflowAction::Busy;
   std::uint32_t max_wait_target = 0;
-  std::vector<OverflowRule> overflow;      // checked in order
-  std::uint8_t min_verification = 0;       // identity-verification level a call needs [4.1.2 a]
+  std::vector<OverflowRule> overflow;  // checked in order
+  std::uint8_t min_verification = 0;   // identity-verification level a call needs [4.1.2 a]
   std::array<std::uint8_t, kTierCount> tier_priority_boost{};  // added to the call's priority
-  std::uint32_t expected_aht_ms = 180'000; // EWT seed until real handle times are measured
-  std::uint32_t priority_aging_ms = 60'000;  // +1 priority per this much wait, between queues; 0 = off
+  std::uint32_t expected_aht_ms = 180'000;  // EWT seed until real handle times are measured
+  std::uint32_t priority_aging_ms =
+      60'000;  // +1 priority per this much wait, between queues; 0 = off
 };
 
 struct AgentConfig {
-  AgentNumber number = 0;                  // external agent ID, unique, not 0
+  AgentNumber number = 0;  // external agent ID, unique, not 0
   std::vector<SkillLevel> skills;
   std::array<std::uint8_t, kMediaCount> capacity{1, 0, 0, 0};  // tasks per channel
 };
@@ -51,7 +52,7 @@ struct EngineConfig {
   std::uint32_t skill_count = 1;
   std::vector<QueueConfig> queues;
   std::vector<AgentConfig> agents;
-  std::uint32_t max_calls = 1024;          // calls queued, ringing or in progress at once
+  std::uint32_t max_calls = 1024;  // calls queued, ringing or in progress at once
   std::uint8_t max_overflow_hops = 4;
   std::uint32_t outbound_reserve_ms = 60'000;  // how long an outbound reservation may ring
 };

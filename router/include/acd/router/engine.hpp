@@ -50,6 +50,8 @@ struct QueueView {
   Micros oldest_wait = 0;          // of the calls waiting now
   std::uint32_t ewt_ms = 0;        // for a call arriving now; kUnknownEwt if nobody is staffed
   std::uint32_t aht_ms = 0;        // the estimate EWT uses
+  std::uint32_t sl_threshold_ms = 0;      // the queue's service-level target: answered within
+  std::uint16_t sl_target_permille = 0;  // this many ms for this share of calls
   Policy policy = Policy::LongestIdle;
   Media media = Media::Voice;
 };
@@ -155,9 +157,7 @@ class Engine {
   std::uint64_t member_key(const detail::MemberNode& m) const;
   void build_rings();
   void ring_push(std::uint32_t ring, AgentIndex a);
-  bool ring_entry_valid(const detail::RingEntry& e) const {
-    return epochs_[e.agent] == e.epoch;
-  }
+  bool ring_entry_valid(const detail::RingEntry& e) const { return epochs_[e.agent] == e.epoch; }
   AgentIndex ring_best(QueueIndex q, std::uint32_t slot);
   void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
   void index_insert(std::uint32_t m);

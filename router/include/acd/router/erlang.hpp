@@ -33,10 +33,10 @@ double erlang_b(int agents, double offered_erlangs);
 double erlang_c(int agents, double offered_erlangs);
 
 struct ErlangCResult {
-    double p_wait;         // P(arriving call waits) = Erlang C, in [0, 1]
-    double asa_s;          // mean wait over ALL calls (zero waits included), s
-    double service_level;  // P(wait <= sl_threshold_s), in [0, 1]
-    double occupancy;      // a / N: fraction of time an agent is busy, in [0, 1]
+  double p_wait;         // P(arriving call waits) = Erlang C, in [0, 1]
+  double asa_s;          // mean wait over ALL calls (zero waits included), s
+  double service_level;  // P(wait <= sl_threshold_s), in [0, 1]
+  double occupancy;      // a / N: fraction of time an agent is busy, in [0, 1]
 };
 
 // M/M/N (Erlang C) performance metrics.
@@ -53,12 +53,12 @@ ErlangCResult erlang_c_metrics(int agents, double arrival_rate_per_s, double aht
                                double sl_threshold_s);
 
 struct ErlangAResult {
-    double p_wait;             // P(arrival finds all N agents busy), in [0, 1]
-    double p_abandon;          // P(arrival abandons before being answered)
-    double asa_s;              // mean wait of ANSWERED calls only (incl. 0s), s
-    double service_level;      // answered within t / all offered calls
-    double occupancy;          // carried load per agent, in [0, 1]
-    double mean_queue_length;  // time-average number of calls waiting
+  double p_wait;             // P(arrival finds all N agents busy), in [0, 1]
+  double p_abandon;          // P(arrival abandons before being answered)
+  double asa_s;              // mean wait of ANSWERED calls only (incl. 0s), s
+  double service_level;      // answered within t / all offered calls
+  double occupancy;          // carried load per agent, in [0, 1]
+  double mean_queue_length;  // time-average number of calls waiting
 };
 
 // Erlang A (Palm, M/M/N+M): M/M/N with exponential patience of mean

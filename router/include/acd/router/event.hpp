@@ -11,34 +11,34 @@
 namespace acd::router {
 
 enum class EventType : std::uint8_t {
-  Tick = 0,            // only advances time (fires due timers)
-  AgentSignIn,         // agent, device: the credential was already checked [4.1.1 a]
-  AgentSignOut,        // agent
-  AgentReady,          // agent
-  AgentNotReady,       // agent, reason (takes effect after current calls if busy)
-  WrapUpDone,          // agent, reason = disposition code, note = note reference [4.1.1 e2]
-  ForceReady,          // supervisor: agent to Ready (ends not-ready or wrap-up)
-  ForceLogout,         // supervisor: agent signed out; ringing calls go back to their queues
-  RouteRequest,        // call, queue, media, priority, tier, verification, language, skills
-  OfferRejected,       // call: the agent declined the offer (handled as ring-no-answer)
-  CallAnswered,        // call
-  CallHeld,            // call
-  CallRetrieved,       // call
-  CallReleased,        // call: hung up (while queued or ringing this counts as abandoned)
-  CallAbandoned,       // call: caller hung up while queued or ringing
-  TransferToQueue,     // call, queue: the engine picks an idle agent or queues it [4.1.1 d]
-  TransferToAgent,     // call, agent: an agent chosen from a list
-  TransferToAgentId,   // call, number: an agent ID typed in
-  OutboundToQueue,     // call (new ID), queue: reserve a ready agent of the group [4.1.1 e1]
-  OutboundToAgentId,   // call (new ID), number: reserve this agent
-  NewDay,              // start today's statistics afresh
+  Tick = 0,           // only advances time (fires due timers)
+  AgentSignIn,        // agent, device: the credential was already checked [4.1.1 a]
+  AgentSignOut,       // agent
+  AgentReady,         // agent
+  AgentNotReady,      // agent, reason (takes effect after current calls if busy)
+  WrapUpDone,         // agent, reason = disposition code, note = note reference [4.1.1 e2]
+  ForceReady,         // supervisor: agent to Ready (ends not-ready or wrap-up)
+  ForceLogout,        // supervisor: agent signed out; ringing calls go back to their queues
+  RouteRequest,       // call, queue, media, priority, tier, verification, language, skills
+  OfferRejected,      // call: the agent declined the offer (handled as ring-no-answer)
+  CallAnswered,       // call
+  CallHeld,           // call
+  CallRetrieved,      // call
+  CallReleased,       // call: hung up (while queued or ringing this counts as abandoned)
+  CallAbandoned,      // call: caller hung up while queued or ringing
+  TransferToQueue,    // call, queue: the engine picks an idle agent or queues it [4.1.1 d]
+  TransferToAgent,    // call, agent: an agent chosen from a list
+  TransferToAgentId,  // call, number: an agent ID typed in
+  OutboundToQueue,    // call (new ID), queue: reserve a ready agent of the group [4.1.1 e1]
+  OutboundToAgentId,  // call (new ID), number: reserve this agent
+  NewDay,             // start today's statistics afresh
   kCount
 };
 
 struct Event {
   Micros time = 0;
   CallId call = 0;
-  AgentNumber number = 0;  // TransferToAgentId, OutboundToAgentId
+  AgentNumber number = 0;    // TransferToAgentId, OutboundToAgentId
   std::uint64_t device = 0;  // AgentSignIn: extension / device; WrapUpDone: note reference
   AgentIndex agent = kNone;
   QueueIndex queue = kNone;

@@ -23,8 +23,8 @@ struct CallStream {
   double arrival_rate_per_s = 1.0;  // Poisson
   double aht_s = 180.0;             // mean handle (talk) time
   HandleDist handle_dist = HandleDist::Exponential;
-  double handle_cv = 1.0;           // lognormal only: coefficient of variation
-  double patience_s = 0.0;          // mean of an exponential patience; 0 = callers never hang up
+  double handle_cv = 1.0;   // lognormal only: coefficient of variation
+  double patience_s = 0.0;  // mean of an exponential patience; 0 = callers never hang up
   std::uint8_t priority = 0;
   std::uint8_t tier = 0;
   SkillId language = kNoSkill;
@@ -32,14 +32,14 @@ struct CallStream {
 };
 
 struct Scenario {
-  EngineConfig engine;              // queues and agents; every agent signs in ready at time 0
+  EngineConfig engine;  // queues and agents; every agent signs in ready at time 0
   std::vector<CallStream> streams;
-  double wrap_up_s = 0.0;           // after-call work after every call (constant)
-  double sl_threshold_s = 20.0;     // for the overall service level
-  double duration_s = 3600.0;       // arrivals stop after this
-  double warmup_s = 0.0;            // calls arriving before this are not counted
+  double wrap_up_s = 0.0;        // after-call work after every call (constant)
+  double sl_threshold_s = 20.0;  // for the overall service level
+  double duration_s = 3600.0;    // arrivals stop after this
+  double warmup_s = 0.0;         // calls arriving before this are not counted
   std::uint64_t seed = 1;
-  int batches = 20;                 // batch means for the confidence intervals
+  int batches = 20;  // batch means for the confidence intervals
 };
 
 struct Estimate {
@@ -58,7 +58,7 @@ struct QueueResult {
 };
 
 struct Result {
-  std::uint64_t offered = 0;     // counted calls (arrived after warm-up, before the end)
+  std::uint64_t offered = 0;  // counted calls (arrived after warm-up, before the end)
   std::uint64_t answered = 0;
   std::uint64_t abandoned = 0;
   std::uint64_t overflowed = 0;  // left by an overflow rule or were rejected
@@ -67,11 +67,11 @@ struct Result {
   Estimate p_wait;               // waited / offered
   Estimate service_level;        // answered within the threshold / offered
   Estimate abandon_rate;         // abandoned / offered
-  double occupancy = 0.0;        // busy (talk + after-call work) time / staffed time, measured window
+  double occupancy = 0.0;  // busy (talk + after-call work) time / staffed time, measured window
   std::uint64_t engine_events = 0;
   std::uint64_t engine_decisions = 0;
   std::vector<QueueResult> queues;
-  bool invariants_ok = true;     // when checked (check_every > 0)
+  bool invariants_ok = true;  // when checked (check_every > 0)
   std::string invariant_problem;
 };
 
@@ -81,7 +81,7 @@ Result run(const Scenario& scenario, std::uint64_t check_every = 0);
 
 // The single-queue, single-skill centre of the command-line flags.
 Scenario single_queue(int agents, double arrival_rate_per_s, double aht_s, HandleDist dist,
-                      double patience_s, double wrap_up_s, double sl_threshold_s,
-                      double duration_s, double warmup_s, std::uint64_t seed);
+                      double patience_s, double wrap_up_s, double sl_threshold_s, double duration_s,
+                      double warmup_s, std::uint64_t seed);
 
 }  // namespace acd::router::sim

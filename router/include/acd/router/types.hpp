@@ -17,24 +17,25 @@ using AgentIndex = std::uint32_t;  // dense index into the configured agents, 0.
 using QueueIndex = std::uint32_t;  // dense index into the configured queues
 using SkillId = std::uint16_t;     // dense skill number, 0..skill_count-1
 using CallId = std::uint64_t;      // the caller's (switch's) call identifier; 0 is invalid
-using AgentNumber = std::uint64_t; // the agent's external ID, the one an agent types or signs in with
+using AgentNumber =
+    std::uint64_t;  // the agent's external ID, the one an agent types or signs in with
 
 inline constexpr std::uint32_t kNone = 0xFFFF'FFFFu;
 inline constexpr SkillId kNoSkill = 0xFFFF;
 inline constexpr std::uint32_t kUnknownEwt = 0xFFFF'FFFFu;  // EWT when nobody staffs the queue
 
-inline constexpr int kPriorityLevels = 16;     // call priority 0 (lowest) .. 15 (highest)
-inline constexpr int kTierCount = 4;           // customer tiers 0..3 (e.g. mass, gold, private, VIP)
-inline constexpr int kMaxCallSkills = 4;       // extra skills a single call may require
-inline constexpr int kMaxQueueSkills = 4;      // skills a queue requires of its agents
-inline constexpr int kMaxOverflowRules = 8;    // per queue, the max-wait rule included
-inline constexpr int kNotReadyReasons = 16;    // reason codes 0..15 are counted separately
+inline constexpr int kPriorityLevels = 16;   // call priority 0 (lowest) .. 15 (highest)
+inline constexpr int kTierCount = 4;         // customer tiers 0..3 (e.g. mass, gold, private, VIP)
+inline constexpr int kMaxCallSkills = 4;     // extra skills a single call may require
+inline constexpr int kMaxQueueSkills = 4;    // skills a queue requires of its agents
+inline constexpr int kMaxOverflowRules = 8;  // per queue, the max-wait rule included
+inline constexpr int kNotReadyReasons = 16;  // reason codes 0..15 are counted separately
 inline constexpr std::uint8_t kMaxProficiency = 10;
 
 // Reserved not-ready reason codes; 3..15 are the centre's own (break, training, meeting, ...).
-inline constexpr std::uint16_t kReasonSignIn = 0;     // just signed in, not yet ready
-inline constexpr std::uint16_t kReasonNoAnswer = 1;   // an offered call rang out
-inline constexpr std::uint16_t kReasonSupervisor = 2; // reserved for supervisor actions
+inline constexpr std::uint16_t kReasonSignIn = 0;      // just signed in, not yet ready
+inline constexpr std::uint16_t kReasonNoAnswer = 1;    // an offered call rang out
+inline constexpr std::uint16_t kReasonSupervisor = 2;  // reserved for supervisor actions
 
 // Channels [GB/T 32315 6.2.2]; each agent has a capacity per channel.
 enum class Media : std::uint8_t { Voice = 0, Chat = 1, Email = 2, Sms = 3 };
@@ -42,11 +43,11 @@ inline constexpr int kMediaCount = 4;
 
 // How a queue chooses among several free agents.
 enum class Policy : std::uint8_t {
-  LongestIdle = 0,  // the agent idle longest (default)
-  MostSkilled = 1,  // highest proficiency in the queue's skills, then longest idle
-  RoundRobin = 2,   // next agent after the last one chosen, in agent-index order
-  FewestCalls = 3,  // fewest calls answered today, then longest idle
-  LeastTalkTime = 4 // least talk time today, then longest idle
+  LongestIdle = 0,   // the agent idle longest (default)
+  MostSkilled = 1,   // highest proficiency in the queue's skills, then longest idle
+  RoundRobin = 2,    // next agent after the last one chosen, in agent-index order
+  FewestCalls = 3,   // fewest calls answered today, then longest idle
+  LeastTalkTime = 4  // least talk time today, then longest idle
 };
 
 // The agent's state as the standard names it [4.1.1 c]; derived from presence and tasks.
@@ -61,7 +62,7 @@ enum class AgentState : std::uint8_t {
 inline constexpr int kAgentStateCount = 6;
 
 enum class CallState : std::uint8_t {
-  Free = 0,     // slot unused
+  Free = 0,  // slot unused
   Queued = 1,
   Ringing = 2,  // offered to an agent (or an outbound reservation)
   Active = 3,   // answered, talking
@@ -69,9 +70,9 @@ enum class CallState : std::uint8_t {
 };
 
 enum class OverflowCondition : std::uint8_t {
-  WaitAtLeast = 0,        // threshold: milliseconds waited in this queue
-  QueueLengthAtLeast = 1, // threshold: calls already waiting when this one arrives
-  EwtAtLeast = 2          // threshold: expected wait in milliseconds when this one arrives
+  WaitAtLeast = 0,         // threshold: milliseconds waited in this queue
+  QueueLengthAtLeast = 1,  // threshold: calls already waiting when this one arrives
+  EwtAtLeast = 2           // threshold: expected wait in milliseconds when this one arrives
 };
 
 enum class OverflowAction : std::uint8_t {
@@ -97,34 +98,34 @@ struct SkillLevel {
 };
 
 // Every result, rejection and error the engine can report, once: enum, name and help text.
-#define ACD_ROUTER_STATUS_LIST(X)                                                   \
-  X(Ok, "ok")                                                                       \
-  X(UnknownAgent, "agent index is not configured")                                  \
-  X(UnknownQueue, "queue index is not configured")                                  \
-  X(UnknownCall, "no call with this ID is in the engine")                           \
-  X(DuplicateCall, "a call with this ID is already in the engine")                  \
-  X(InvalidCallId, "call ID 0 is reserved")                                         \
-  X(CallPoolFull, "the engine holds max_calls calls already")                       \
-  X(BadField, "a field is out of range")                                            \
-  X(MediaMismatch, "the call's media differs from the queue's")                     \
-  X(NotSignedIn, "the agent is not signed in")                                      \
-  X(AlreadySignedIn, "the agent is already signed in")                              \
-  X(AgentHasCalls, "the agent still has calls in progress")                         \
-  X(WrongCallState, "the call is not in a state that allows this")                  \
-  X(WrongAgentState, "the agent is not in a state that allows this")                \
-  X(VerificationRequired, "the queue needs a higher identity-verification level")   \
-  X(NoSuchAgent, "no agent has this agent ID")                                      \
-  X(TargetLoggedOut, "the target agent is not signed in")                           \
-  X(TargetNotReady, "the target agent is not ready")                                \
-  X(TargetBusy, "the target agent has no free capacity for this media")             \
-  X(TargetIsSelf, "the call is already with this agent")                            \
-  X(TargetLacksChannel, "the target agent has no capacity for this media")          \
-  X(NoAgentAvailable, "no ready agent can take this")                               \
-  X(OverflowLoop, "the call overflowed more times than max_overflow_hops")          \
-  X(RingTimeout, "the offer was not answered in time")                              \
-  X(WrapUpTimedOut, "after-call work ended by its timeout")                         \
-  X(AgentLeft, "the agent signed out while the call was offered")                  \
-  X(OfferDeclined, "the agent declined the offer")                                  \
+#define ACD_ROUTER_STATUS_LIST(X)                                                 \
+  X(Ok, "ok")                                                                     \
+  X(UnknownAgent, "agent index is not configured")                                \
+  X(UnknownQueue, "queue index is not configured")                                \
+  X(UnknownCall, "no call with this ID is in the engine")                         \
+  X(DuplicateCall, "a call with this ID is already in the engine")                \
+  X(InvalidCallId, "call ID 0 is reserved")                                       \
+  X(CallPoolFull, "the engine holds max_calls calls already")                     \
+  X(BadField, "a field is out of range")                                          \
+  X(MediaMismatch, "the call's media differs from the queue's")                   \
+  X(NotSignedIn, "the agent is not signed in")                                    \
+  X(AlreadySignedIn, "the agent is already signed in")                            \
+  X(AgentHasCalls, "the agent still has calls in progress")                       \
+  X(WrongCallState, "the call is not in a state that allows this")                \
+  X(WrongAgentState, "the agent is not in a state that allows this")              \
+  X(VerificationRequired, "the queue needs a higher identity-verification level") \
+  X(NoSuchAgent, "no agent has this agent ID")                                    \
+  X(TargetLoggedOut, "the target agent is not signed in")                         \
+  X(TargetNotReady, "the target agent is not ready")                              \
+  X(TargetBusy, "the target agent has no free capacity for this media")           \
+  X(TargetIsSelf, "the call is already with this agent")                          \
+  X(TargetLacksChannel, "the target agent has no capacity for this media")        \
+  X(NoAgentAvailable, "no ready agent can take this")                             \
+  X(OverflowLoop, "the call overflowed more times than max_overflow_hops")        \
+  X(RingTimeout, "the offer was not answered in time")                            \
+  X(WrapUpTimedOut, "after-call work ended by its timeout")                       \
+  X(AgentLeft, "the agent signed out while the call was offered")                 \
+  X(OfferDeclined, "the agent declined the offer")                                \
   X(NoQueueForCall, "the call has no queue to fall back to; transfer it to a group")
 
 enum class Status : std::uint16_t {

@@ -13,23 +13,23 @@ namespace acd::router::detail {
 
 struct AgentRecord {
   AgentNumber number = 0;
-  std::uint64_t device = 0;       // extension or device at sign-in
+  std::uint64_t device = 0;  // extension or device at sign-in
   Micros signed_in_at = 0;
-  Micros state_since = 0;         // start of the published state, for state-time statistics
-  Micros idle_since = 0;          // last time the agent became free: the longest-idle key
-  CallId wrap_up_call = 0;        // the call whose after-call work is in progress
-  std::uint32_t skills_begin = 0; // into Engine::agent_skills_
+  Micros state_since = 0;           // start of the published state, for state-time statistics
+  Micros idle_since = 0;            // last time the agent became free: the longest-idle key
+  CallId wrap_up_call = 0;          // the call whose after-call work is in progress
+  std::uint32_t skills_begin = 0;   // into Engine::agent_skills_
   std::uint32_t members_begin = 0;  // into Engine::members_
   std::uint16_t skills_count = 0;
   std::uint16_t members_count = 0;
   std::uint16_t not_ready_reason = 0;
   std::uint16_t pending_reason = 0;  // not-ready asked for while busy
   std::uint8_t signed_in = 0;
-  std::uint8_t wants_ready = 0;      // presence: 1 Ready, 0 NotReady
+  std::uint8_t wants_ready = 0;  // presence: 1 Ready, 0 NotReady
   std::uint8_t pending_not_ready = 0;
   std::uint8_t in_wrap_up = 0;
-  std::uint8_t ringing = 0;          // offers outstanding (at most one)
-  std::uint8_t active = 0;           // answered tasks (talking or held)
+  std::uint8_t ringing = 0;  // offers outstanding (at most one)
+  std::uint8_t active = 0;   // answered tasks (talking or held)
   AgentState published = AgentState::LoggedOut;
   std::uint8_t reserved = 0;
   std::array<std::uint8_t, kMediaCount> load{};
@@ -57,15 +57,15 @@ struct AgentStats {
 
 // One (agent, queue) pair: the node of that queue's ready-agent index.
 struct MemberNode {
-  std::uint64_t key = 0;          // policy key, tie broken by agent index
+  std::uint64_t key = 0;  // policy key, tie broken by agent index
   AgentIndex agent = 0;
   QueueIndex queue = 0;
-  std::uint32_t left = kNone;     // treap child, or list predecessor
-  std::uint32_t right = kNone;    // treap child, or list successor
-  std::uint32_t size = 0;         // treap subtree size
-  std::uint32_t ring = kNone;     // ready ring (longest-idle and most-skilled queues)
-  std::uint8_t proficiency = 0;   // sum of the agent's levels in the queue's skills
-  std::uint8_t in_index = 0;      // the agent is in this queue's ready index
+  std::uint32_t left = kNone;    // treap child, or list predecessor
+  std::uint32_t right = kNone;   // treap child, or list successor
+  std::uint32_t size = 0;        // treap subtree size
+  std::uint32_t ring = kNone;    // ready ring (longest-idle and most-skilled queues)
+  std::uint8_t proficiency = 0;  // sum of the agent's levels in the queue's skills
+  std::uint8_t in_index = 0;     // the agent is in this queue's ready index
   std::uint16_t reserved = 0;
   std::uint32_t reserved2 = 0;
 };
@@ -73,10 +73,10 @@ struct MemberNode {
 // A FIFO of the ready agents of one queue (one per proficiency level for most-skilled queues),
 // with lazy deletion: an entry is valid while its agent's epoch is the one it was pushed with.
 struct ReadyRing {
-  std::uint32_t begin = 0;     // into Engine::ring_entries_
+  std::uint32_t begin = 0;  // into Engine::ring_entries_
   std::uint32_t capacity = 0;
-  std::uint32_t head = 0;      // offset of the oldest entry
-  std::uint32_t size = 0;      // entries, stale ones included
+  std::uint32_t head = 0;  // offset of the oldest entry
+  std::uint32_t size = 0;  // entries, stale ones included
 };
 
 struct RingEntry {
@@ -113,7 +113,7 @@ struct QueueParams {
 };
 
 struct QueueRecord {
-  std::array<std::uint32_t, kPriorityLevels> head{};   // waiting calls, FIFO per priority
+  std::array<std::uint32_t, kPriorityLevels> head{};  // waiting calls, FIFO per priority
   std::array<std::uint32_t, kPriorityLevels> tail{};
   std::array<std::uint32_t, kPriorityLevels> count{};
   std::uint32_t waiting = 0;
@@ -122,9 +122,9 @@ struct QueueRecord {
   std::uint32_t ring_count = 0;       // one, or one per proficiency level, highest first
   std::uint32_t ready_root = kNone;   // treap of available members (other policies)
   std::uint32_t ready_count = 0;
-  AgentIndex rr_cursor = kNone;       // round robin: last agent chosen
-  std::uint32_t staffed = 0;          // signed-in members
-  std::uint32_t aht_ms = 0;           // moving average of handle time, for EWT
+  AgentIndex rr_cursor = kNone;  // round robin: last agent chosen
+  std::uint32_t staffed = 0;     // signed-in members
+  std::uint32_t aht_ms = 0;      // moving average of handle time, for EWT
   std::uint32_t reserved = 0;
 };
 
@@ -143,11 +143,11 @@ struct QueueStats {
 
 struct CallRecord {
   CallId id = 0;
-  Micros arrived = 0;       // first entry into the engine
-  Micros enqueued = 0;      // entry into the current queue
+  Micros arrived = 0;   // first entry into the engine
+  Micros enqueued = 0;  // entry into the current queue
   Micros answered_at = 0;
   Micros hold_since = 0;
-  std::uint64_t seq = 0;    // FIFO order inside a priority
+  std::uint64_t seq = 0;  // FIFO order inside a priority
   QueueIndex queue = kNone;
   AgentIndex agent = kNone;
   std::uint32_t next = kNone;  // queue bucket list, or free list
@@ -155,10 +155,10 @@ struct CallRecord {
   std::uint32_t hold_ms = 0;
   CallState state = CallState::Free;
   Media media = Media::Voice;
-  std::uint8_t priority = 0;   // effective: requested + tier boost
+  std::uint8_t priority = 0;  // effective: requested + tier boost
   std::uint8_t tier = 0;
   std::uint8_t verification = 0;
-  std::uint8_t hops = 0;       // overflow / transfer moves between queues
+  std::uint8_t hops = 0;  // overflow / transfer moves between queues
   std::uint8_t outbound = 0;
   std::uint8_t next_wait_rule = 0;
   std::uint8_t req_count = 0;
