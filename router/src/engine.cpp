@@ -1,7 +1,6 @@
 // The routing engine: event handlers, matching, queues and timers. See router/DESIGN.md.
 #include "acd/router/engine.hpp"
 
-#include "hash.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -173,11 +172,7 @@ Engine::Engine(const EngineConfig& config)
   }
   s_.free_call = config.max_calls > 0 ? 0 : kNone;
   build_rings();
-  std::size_t map_size = 16;
-  while (map_size < 2ull * config.max_calls) {
-    map_size *= 2;
-  }
-  call_map_.resize(map_size);
+  call_map_ = IdMap(config.max_calls);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -695,13 +690,7 @@ std::uint32_t Engine::alloc_call(CallId id) {
   c = CallRecord{};
   c.id = id;
   ++s_.calls_in_use;
-  const std::size_t mask = call_map_.size() - 1;
-  std::size_t i = mix64(id) & mask;
-  while (call_map_[i].key != 0) {
-    i = (i + 1) & mask;
-  }
-  call_map_[i].key = id;
-  call_map_[i].slot = slot;
+  call_map_.insert(id, slot);
   return slot;
 }
 
@@ -714,39 +703,11 @@ void Engine::free_call(std::uint32_t slot) {
 }
 
 std::uint32_t Engine::find_call(CallId id) const {
-  if (id == 0) {
-    return kNone;
-  }
-  const std::size_t mask = call_map_.size() - 1;
-  for (std::size_t i = mix64(id) & mask;; i = (i + 1) & mask) {
-    if (call_map_[i].key == id) {
-      return call_map_[i].slot;
-    }
-    if (call_map_[i].key == 0) {
-      return kNone;
-    }
-  }
+  const std::uint32_t slot = call_map_.find(id);
+  return slot == IdMap::kMissing ? kNone : slot;
 }
 
-// Linear probing with backward-shift deletion: no tombstones, so lookups stay short for ever.
-void Engine::map_erase(CallId id) {
-  const std::size_t mask = call_map_.size() - 1;
-  std::size_t i = mix64(id) & mask;
-  while (call_map_[i].key != id) {
-    i = (i + 1) & mask;
-  }
-  std::size_t hole = i;
-  for (std::size_t j = (hole + 1) & mask; call_map_[j].key != 0; j = (j + 1) & mask) {
-    const std::size_t home = mix64(call_map_[j].key) & mask;
-    // Move j into the hole unless its home lies cyclically in (hole, j].
-    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-    if (!stays) {
-      call_map_[hole] = call_map_[j];
-      hole = j;
-    }
-  }
-  call_map_[hole] = detail::CallMapSlot{};
-}
+void Engine::map_erase(CallId id) { call_map_.erase(id); }
 
 // Into its queue's priority bucket, ordered by seq: at the tail for a new call, at its old place
 // for a call coming back from an unanswered offer.

@@ -69,7 +69,8 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.queues_, false);
   vec(self.queue_stats_, false);
   vec(self.calls_, false);
-  vec(self.call_map_, false);
+  vec(self.call_map_.slots(), false);
+  visit(static_cast<void*>(&self.call_map_.size_ref()), sizeof(std::size_t), false);
   vec(self.wheel_.nodes(), false);
   visit(static_cast<void*>(&self.s_), sizeof(s_), false);
 }
@@ -164,7 +165,7 @@ std::size_t Engine::memory_bytes() const {
   cap(queues_);
   cap(queue_stats_);
   cap(calls_);
-  cap(call_map_);
+  cap(call_map_.slots());
   cap(wheel_.nodes());
   return total;
 }

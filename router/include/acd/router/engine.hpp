@@ -24,6 +24,7 @@
 #include "acd/router/detail/records.hpp"
 #include "acd/router/event.hpp"
 #include "acd/router/function_ref.hpp"
+#include "acd/router/id_map.hpp"
 #include "acd/router/timer_wheel.hpp"
 
 namespace acd::router {
@@ -218,7 +219,7 @@ class Engine {
   std::vector<detail::QueueRecord> queues_;
   std::vector<QueueStats> queue_stats_;
   std::vector<detail::CallRecord> calls_;
-  std::vector<detail::CallMapSlot> call_map_;  // open addressing, power of two
+  IdMap call_map_;  // call ID -> call slot
   TimerWheel wheel_;  // ids 0..max_calls-1: calls; then one per agent (wrap-up)
 
   // Scalars, kept together so that the snapshot copies them as one block.

@@ -169,12 +169,6 @@ struct CallRecord {
   std::array<std::uint16_t, 2> reserved2{};
 };
 
-struct CallMapSlot {
-  CallId key = 0;  // 0 = empty
-  std::uint32_t slot = kNone;
-  std::uint32_t reserved = 0;
-};
-
 struct AgentNumberEntry {
   AgentNumber number = 0;
   AgentIndex agent = 0;
@@ -189,7 +183,6 @@ static_assert(std::has_unique_object_representations_v<QueueParams>);
 static_assert(std::has_unique_object_representations_v<QueueRecord>);
 static_assert(std::has_unique_object_representations_v<QueueStats>);
 static_assert(std::has_unique_object_representations_v<CallRecord>);
-static_assert(std::has_unique_object_representations_v<CallMapSlot>);
 static_assert(std::has_unique_object_representations_v<AgentNumberEntry>);
 static_assert(std::has_unique_object_representations_v<ReadyRing>);
 static_assert(std::has_unique_object_representations_v<RingEntry>);

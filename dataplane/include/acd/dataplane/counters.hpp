@@ -1,0 +1,60 @@
+// Per-core dataplane counters, declared once: the list generates the enum, the metric names and
+// their help text. The owning core bumps them without atomic read-modify-write (it is the only
+// writer); any thread may read them at any time (relaxed loads of 64-bit words never tear).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace acd::dataplane {
+
+#define ACD_DATAPLANE_COUNTERS(X)                                                   \
+  X(rx_datagrams, "datagrams received")                                              \
+  X(rx_messages, "messages received in well-formed datagrams")                      \
+  X(tx_datagrams, "datagrams sent")                                                  \
+  X(tx_messages, "messages sent")                                                    \
+  X(tx_failed, "datagrams the port could not send")                                 \
+  X(drop_bad_magic, "datagrams dropped: not ACDP")                                   \
+  X(drop_bad_version, "datagrams dropped: unknown protocol version")                 \
+  X(drop_bad_length, "datagrams or messages dropped: wrong length")                  \
+  X(drop_bad_type, "messages dropped: unknown type")                                 \
+  X(drop_bad_field, "messages dropped: a field out of range")                        \
+  X(drop_not_registered, "messages dropped: client not registered")                  \
+  X(drop_stale_seq, "messages dropped: sequence number older than the reply cache")  \
+  X(drop_pending, "retransmissions of a request still being verified")               \
+  X(duplicates_answered, "retransmissions answered from the reply cache")            \
+  X(decisions, "inputs applied to the routing engine")                               \
+  X(ring_full, "inputs not queued because a ring was full")                          \
+  X(auth_failed, "sign-ins refused by the credential check")                         \
+  X(unroutable_replies, "decisions for a client whose address is unknown")
+
+enum class Counter : std::uint32_t {
+#define ACD_X(name, help) name,
+  ACD_DATAPLANE_COUNTERS(ACD_X)
+#undef ACD_X
+      kCount
+};
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::kCount);
+
+std::string_view counter_name(Counter c);
+std::string_view counter_help(Counter c);
+
+// One core's counters, on cache lines of their own.
+struct alignas(64) CoreCounters {
+  std::array<std::atomic<std::uint64_t>, kCounterCount> values{};
+
+  // Owner thread only.
+  void bump(Counter c, std::uint64_t n = 1) {
+    auto& v = values[static_cast<std::size_t>(c)];
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  // Any thread.
+  std::uint64_t read(Counter c) const {
+    return values[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+};
+static_assert(sizeof(CoreCounters) % 64 == 0, "counters of different cores never share a line");
+
+}  // namespace acd::dataplane

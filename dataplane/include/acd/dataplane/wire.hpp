@@ -1,0 +1,235 @@
+// ACDP/1 on the wire: the exact layouts of docs/protocol.md. Every struct here is the byte image of
+// the field list in that document (little-endian, no implicit padding; checked below), so the codec
+// moves them with memcpy and validates field by field.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace acd::dataplane::wire {
+
+static_assert(std::endian::native == std::endian::little, "ACDP is little-endian; so is the host");
+
+inline constexpr std::uint32_t kMagic = 0x50444341;  // "ACDP"
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kMaxDatagram = 9000;
+inline constexpr std::size_t kMaxSendDatagram = 1472;
+inline constexpr std::uint8_t kMaxMessages = 64;
+inline constexpr std::size_t kPasswordBytes = 64;
+
+enum class Type : std::uint16_t {
+  Register = 1,
+  Heartbeat = 2,
+  RouteRequest = 3,
+  RouteResponse = 4,
+  Offer = 5,
+  OfferResult = 6,
+  CallEvent = 7,
+  AgentEvent = 8,
+  TransferRequest = 9,
+  OutboundRequest = 10,
+  Ack = 11,
+  Error = 12,
+};
+inline constexpr std::uint16_t kMaxType = 12;
+
+// Wire error codes; the engine's Status values (0..999) are used as they are.
+enum class WireError : std::uint16_t {
+  BadMagic = 1000,
+  BadVersion = 1001,
+  BadLength = 1002,
+  BadType = 1003,
+  BadField = 1004,
+  NotRegistered = 1005,
+  AuthFailed = 1006,
+  Overloaded = 1007,
+};
+
+struct DatagramHeader {
+  std::uint32_t magic;
+  std::uint8_t version;
+  std::uint8_t count;
+  std::uint16_t length;
+  std::uint32_t client_id;
+  std::uint32_t reserved;
+};
+
+struct MessageHeader {
+  Type type;
+  std::uint16_t length;
+  std::uint32_t reserved;
+  std::uint64_t seq;
+};
+
+struct Register {
+  std::uint32_t role;  // 1 switch, 2 agent desktop, 3 supervisor
+  std::uint32_t reserved;
+  std::uint64_t nonce;
+};
+
+struct Heartbeat {
+  std::uint64_t sent_ns;
+  std::uint64_t reserved;
+};
+
+struct SkillNeed {
+  std::uint16_t skill;
+  std::uint8_t min_level;
+  std::uint8_t reserved;
+};
+
+struct RouteRequest {
+  std::uint64_t call_id;
+  std::uint32_t queue;
+  std::uint8_t media;
+  std::uint8_t priority;
+  std::uint8_t tier;
+  std::uint8_t verification;
+  std::uint16_t language;
+  std::uint8_t skill_count;
+  std::uint8_t reserved;
+  SkillNeed skills[4];
+  std::uint32_t reserved2;
+};
+
+enum class RouteResult : std::uint8_t { Agent = 1, Queued = 2, Overflow = 3, Rejected = 4 };
+
+struct RouteResponse {
+  std::uint64_t reply_to;
+  std::uint64_t call_id;
+  RouteResult result;
+  std::uint8_t action;
+  std::uint16_t status;
+  std::uint32_t agent;
+  std::uint64_t agent_number;
+  std::uint32_t queue;
+  std::uint32_t position;
+  std::uint32_t ewt_ms;
+  std::uint32_t target;
+};
+
+struct Offer {
+  std::uint64_t call_id;
+  std::uint32_t agent;
+  std::uint32_t queue;
+  std::uint64_t reserved;
+};
+
+struct OfferResult {
+  std::uint64_t call_id;
+  std::uint8_t accepted;
+  std::uint8_t reserved[7];
+};
+
+enum class CallEventKind : std::uint8_t { Answered = 1, Held = 2, Retrieved = 3, Released = 4, Abandoned = 5 };
+
+struct CallEvent {
+  std::uint64_t call_id;
+  CallEventKind kind;
+  std::uint8_t reserved[7];
+};
+
+enum class AgentEventKind : std::uint8_t {
+  SignIn = 1,
+  SignOut = 2,
+  Ready = 3,
+  NotReady = 4,
+  WrapUpDone = 5,
+  ForceReady = 6,
+  ForceLogout = 7,
+};
+
+struct AgentEvent {
+  std::uint32_t agent;
+  AgentEventKind kind;
+  std::uint8_t reserved;
+  std::uint16_t reason;
+  std::uint64_t agent_number;
+  std::uint64_t device;
+  char password[kPasswordBytes];
+  std::uint64_t reserved2;
+};
+
+enum class TransferKind : std::uint8_t { ToQueue = 1, ToAgent = 2, ToAgentId = 3 };
+
+struct TransferRequest {
+  std::uint64_t call_id;
+  TransferKind kind;
+  std::uint8_t reserved[3];
+  std::uint32_t target;
+  std::uint64_t agent_number;
+};
+
+enum class OutboundKind : std::uint8_t { ByQueue = 1, ByAgentId = 2 };
+
+struct OutboundRequest {
+  std::uint64_t call_id;
+  OutboundKind kind;
+  std::uint8_t media;
+  std::uint16_t reserved;
+  std::uint32_t queue;
+  std::uint64_t agent_number;
+};
+
+struct Ack {
+  std::uint64_t reply_to;
+  std::uint16_t status;
+  std::uint8_t reserved[6];
+};
+
+struct Error {
+  std::uint64_t reply_to;
+  std::uint16_t reason;
+  std::uint8_t reserved[6];
+};
+
+static_assert(sizeof(DatagramHeader) == 16);
+static_assert(sizeof(MessageHeader) == 16);
+static_assert(sizeof(Register) == 16);
+static_assert(sizeof(Heartbeat) == 16);
+static_assert(sizeof(RouteRequest) == 40);
+static_assert(sizeof(RouteResponse) == 48);
+static_assert(sizeof(Offer) == 24);
+static_assert(sizeof(OfferResult) == 16);
+static_assert(sizeof(CallEvent) == 16);
+static_assert(sizeof(AgentEvent) == 96);
+static_assert(sizeof(TransferRequest) == 24);
+static_assert(sizeof(OutboundRequest) == 24);
+static_assert(sizeof(Ack) == 16);
+static_assert(sizeof(Error) == 16);
+static_assert(std::has_unique_object_representations_v<RouteResponse>);
+
+// Body size of each message type; 0 for an unknown type.
+constexpr std::size_t body_size(std::uint16_t type) {
+  switch (static_cast<Type>(type)) {
+    case Type::Register:
+      return sizeof(Register);
+    case Type::Heartbeat:
+      return sizeof(Heartbeat);
+    case Type::RouteRequest:
+      return sizeof(RouteRequest);
+    case Type::RouteResponse:
+      return sizeof(RouteResponse);
+    case Type::Offer:
+      return sizeof(Offer);
+    case Type::OfferResult:
+      return sizeof(OfferResult);
+    case Type::CallEvent:
+      return sizeof(CallEvent);
+    case Type::AgentEvent:
+      return sizeof(AgentEvent);
+    case Type::TransferRequest:
+      return sizeof(TransferRequest);
+    case Type::OutboundRequest:
+      return sizeof(OutboundRequest);
+    case Type::Ack:
+      return sizeof(Ack);
+    case Type::Error:
+      return sizeof(Error);
+  }
+  return 0;
+}
+
+}  // namespace acd::dataplane::wire
