@@ -1,0 +1,272 @@
+// The dataplane pipeline: datagrams in, sequenced engine inputs, decisions out as replies.
+//
+//   Port --receive--> IoStage --Input ring--> RouterStage (Engine) --Output ring--> IoStage --send--> Port
+//
+// IoStage decodes and validates datagrams, answers retransmissions from the reply cache, keeps the
+// client registry, and sequences every input (Sequencer: number + timestamp) — this ordered stream
+// is what the hot standby and the journal will receive. RouterStage applies inputs to the engine and
+// tags each decision with the input it came from. IoStage then turns decisions into replies: the
+// answer to the request, later decisions to the switch that owns the call, offers to the agent's
+// desktop.
+//
+// Threads: run-to-completion (one thread calls Worker::poll, which runs both stages) or split
+// (SplitWorker: IoStage on one core, RouterStage on another, joined by two Boost.Lockfree SPSC
+// rings moved in batches). No allocation, lock or exception on the per-packet path.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include "acd/dataplane/codec.hpp"
+#include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/credentials.hpp"
+#include "acd/dataplane/port.hpp"
+#include "acd/router/engine.hpp"
+#include "acd/router/id_map.hpp"
+
+namespace acd::dataplane {
+
+// Time source of the sequencer, in microseconds. Injected so tests can drive time.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual router::Micros now() = 0;
+};
+
+class SteadyClock final : public Clock {
+ public:
+  router::Micros now() override;
+};
+
+class ManualClock final : public Clock {
+ public:
+  router::Micros now() override { return now_; }
+  void set(router::Micros t) { now_ = t; }
+  void advance(router::Micros d) { now_ += d; }
+
+ private:
+  router::Micros now_ = 1;
+};
+
+// One input to the engine, stamped by the sequencer.
+struct Input {
+  std::uint64_t seq = 0;
+  router::Event event;
+  std::uint32_t client_slot = router::kNone;  // who asked; kNone for ticks
+  std::uint64_t request_seq = 0;
+  wire::Type request_type = wire::Type::Heartbeat;
+};
+
+// One decision, tagged with its input; `end` marks the last output of an input (no decision).
+struct Output {
+  std::uint64_t input_seq = 0;
+  std::uint32_t client_slot = router::kNone;
+  std::uint64_t request_seq = 0;
+  wire::Type request_type = wire::Type::Heartbeat;
+  router::CallId request_call = 0;
+  bool end = false;
+  router::Decision decision;
+};
+
+// Numbers and stamps inputs; the one place that orders them. Optionally copies each to a log.
+class Sequencer {
+ public:
+  explicit Sequencer(Clock& clock) : clock_(clock) {}
+  void stamp(Input& input) {
+    input.seq = next_++;
+    input.event.time = clock_.now();
+    if (log_) {
+      log_(input);
+    }
+  }
+  std::uint64_t next() const { return next_; }
+  void set_log(std::function<void(const Input&)> log) { log_ = std::move(log); }
+
+ private:
+  Clock& clock_;
+  std::uint64_t next_ = 1;
+  std::function<void(const Input&)> log_;  // tests and, later, replication; not on by default
+};
+
+struct DataplaneConfig {
+  std::uint32_t max_clients = 1024;
+  std::uint32_t reply_cache_per_client = 256;  // replies kept per client for retransmissions
+  std::uint32_t max_calls = 1024;              // call owners tracked (the engine's max_calls)
+  router::Micros tick_interval = 1000;         // an idle engine still gets a tick this often
+  std::size_t burst = 32;
+};
+
+// Replies already sent, per client, by request sequence number.
+class ReplyCache {
+ public:
+  enum class Lookup : std::uint8_t { New, Answered, Pending, Stale };
+  static constexpr std::size_t kMaxReply = 64;
+
+  ReplyCache(std::uint32_t clients, std::uint32_t per_client);
+  Lookup find(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t>& reply);
+  void mark_pending(std::uint32_t slot, std::uint64_t seq);
+  // The reply message (header and body) for (slot, seq).
+  void store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message);
+  // Drops a pending mark (the request was not accepted after all: the client will retransmit).
+  void forget(std::uint32_t slot, std::uint64_t seq);
+
+ private:
+  struct Entry {
+    std::uint64_t seq = 0;
+    std::uint16_t length = 0;
+    std::uint8_t state = 0;  // 0 empty, 1 pending, 2 answered
+    std::uint8_t bytes[kMaxReply] = {};
+  };
+  Entry& entry(std::uint32_t slot, std::uint64_t seq) {
+    return entries_[static_cast<std::size_t>(slot) * per_client_ + seq % per_client_];
+  }
+  std::uint32_t per_client_;
+  std::vector<Entry> entries_;
+  std::vector<std::uint64_t> highest_;
+};
+
+class IoStage {
+ public:
+  // `agent_numbers[i]` is agent i's ID (for sign-in); `verifier` may be null (sign-in refused).
+  IoStage(Port& port, Clock& clock, AsyncVerifier* verifier, std::vector<router::AgentNumber> agent_numbers,
+          const DataplaneConfig& config);
+
+  // Receives one burst and turns it into inputs; returns datagrams received.
+  template <typename Push>
+  std::size_t receive(Push&& push_input);
+  // Sign-in results ready from the verifier, as inputs.
+  template <typename Push>
+  std::size_t collect_sign_ins(Push&& push_input);
+  // A tick input if the engine has had no input for tick_interval.
+  template <typename Push>
+  void maybe_tick(Push&& push_input);
+  // Turns outputs into replies (sent at flush()).
+  void handle(const Output& output);
+  // Sends everything built since the last flush.
+  void flush();
+
+  CoreCounters& counters() { return counters_; }
+  Sequencer& sequencer() { return sequencer_; }
+
+ private:
+  struct Client {
+    std::uint32_t id = 0;
+    Endpoint endpoint;
+    bool registered = false;
+  };
+  struct Pending {  // an outgoing datagram being filled for one client
+    std::uint32_t slot = router::kNone;
+    std::size_t length = 0;
+    std::uint8_t count = 0;
+    std::array<std::uint8_t, wire::kMaxSendDatagram> bytes{};
+  };
+
+  std::uint32_t client_slot(std::uint32_t client_id, const Endpoint& from, bool registering);
+  // Translates one valid message; false if it produced no engine input (already answered).
+  bool translate(std::uint32_t slot, const Message& m, Input& input);
+  void reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache);
+  void send_message(std::uint32_t slot, wire::Type type, std::uint64_t seq, const void* body,
+                    std::size_t size);
+  // Queues one encoded message (header and body) for the client.
+  void append(std::uint32_t slot, std::span<const std::uint8_t> message);
+  void reply(std::uint32_t slot, std::uint64_t request_seq, wire::Type type, const void* body,
+             std::size_t size);
+  void send_route_response(std::uint32_t slot, std::uint64_t reply_to, const router::Decision& d);
+  void handle_decision(const Output& o);
+
+  Port& port_;
+  Sequencer sequencer_;
+  Clock& clock_;
+  AsyncVerifier* verifier_;
+  std::vector<router::AgentNumber> agent_numbers_;
+  DataplaneConfig config_;
+  CoreCounters counters_;
+  ReplyCache cache_;
+  router::IdMap client_ids_;               // client ID -> slot
+  std::vector<Client> clients_;
+  router::IdMap call_owner_;               // call ID -> slot of the switch that asked
+  std::vector<std::uint32_t> agent_desktop_;  // agent -> slot of its desktop
+  std::vector<Datagram> rx_;
+  std::vector<Pending> pending_;
+  std::size_t pending_used_ = 0;
+  std::vector<Datagram> tx_;
+  router::Micros last_input_ = 0;
+  // The reply being assembled for the input whose outputs are being handled.
+  bool answered_ = false;
+  std::uint16_t failure_ = 0;
+};
+
+class RouterStage {
+ public:
+  explicit RouterStage(router::Engine& engine) : engine_(engine) {}
+  template <typename Push>
+  void apply(const Input& input, Push&& push_output) {
+    Output o;
+    o.input_seq = input.seq;
+    o.client_slot = input.client_slot;
+    o.request_seq = input.request_seq;
+    o.request_type = input.request_type;
+    o.request_call = input.event.call;
+    engine_.apply(input.event, [&](const router::Decision& d) {
+      o.decision = d;
+      push_output(o);
+    });
+    o.end = true;
+    o.decision = router::Decision{};
+    push_output(o);
+  }
+  router::Engine& engine() { return engine_; }
+
+ private:
+  router::Engine& engine_;
+};
+
+// Run to completion on one thread: receive, sequence, route, reply.
+class Worker {
+ public:
+  Worker(router::Engine& engine, IoStage& io) : router_(engine), io_(io) {}
+  // One poll cycle; returns datagrams received plus verifier results handled.
+  std::size_t poll();
+
+ private:
+  RouterStage router_;
+  IoStage& io_;
+};
+
+// IoStage and RouterStage on two threads (each pinned when a CPU is given), joined by SPSC rings.
+class SplitWorker {
+ public:
+  SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu);
+  ~SplitWorker();
+  void stop();
+  std::uint64_t ring_full() const { return ring_full_.load(std::memory_order_relaxed); }
+
+ private:
+  void io_loop(int cpu);
+  void router_loop(int cpu);
+
+  RouterStage router_;
+  IoStage& io_;
+  // Inputs: IoStage -> RouterStage. Outputs: RouterStage -> IoStage.
+  boost::lockfree::spsc_queue<Input, boost::lockfree::capacity<8192>> inputs_;
+  boost::lockfree::spsc_queue<Output, boost::lockfree::capacity<32768>> outputs_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> ring_full_{0};
+  std::thread io_thread_;
+  std::thread router_thread_;
+};
+
+// Pins the calling thread to a CPU; false if that failed (the thread runs unpinned).
+bool pin_to_cpu(int cpu);
+
+}  // namespace acd::dataplane
+
+#include "acd/dataplane/pipeline_impl.hpp"

@@ -1,0 +1,137 @@
+// Template members of IoStage (included by pipeline.hpp). `push(Input&) -> bool` stamps the input
+// through the sequencer and queues it to the engine; false means the ring toward the engine is
+// full, and the request is answered "Overloaded" (the client retransmits) — never half-applied.
+#pragma once
+
+namespace acd::dataplane {
+
+template <typename Push>
+std::size_t IoStage::receive(Push&& push) {
+  const std::size_t n = port_.receive(rx_);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Datagram& d = rx_[i];
+    counters_.bump(Counter::rx_datagrams);
+    wire::DatagramHeader header;
+    switch (check_header(d.payload, header)) {
+      case HeaderCheck::Ok:
+        break;
+      case HeaderCheck::BadMagic:
+        counters_.bump(Counter::drop_bad_magic);
+        continue;
+      case HeaderCheck::BadVersion:
+        counters_.bump(Counter::drop_bad_version);
+        continue;
+      case HeaderCheck::BadLength:
+        counters_.bump(Counter::drop_bad_length);
+        continue;
+    }
+    const std::uint32_t slot = client_slot(header.client_id, d.peer, false);
+    if (slot == router::kNone) {
+      counters_.bump(Counter::drop_not_registered);
+      continue;
+    }
+    auto on_bad = [&](std::uint64_t seq, wire::WireError why) {
+      switch (why) {
+        case wire::WireError::BadType:
+          counters_.bump(Counter::drop_bad_type);
+          break;
+        case wire::WireError::BadField:
+          counters_.bump(Counter::drop_bad_field);
+          break;
+        default:
+          counters_.bump(Counter::drop_bad_length);
+          break;
+      }
+      reply_error(slot, seq, static_cast<std::uint16_t>(why), false);
+    };
+    auto on_message = [&](const Message& m) {
+      counters_.bump(Counter::rx_messages);
+      if (m.type == wire::Type::Register) {
+        clients_[slot].endpoint = d.peer;
+        clients_[slot].registered = true;
+      } else if (!clients_[slot].registered) {
+        counters_.bump(Counter::drop_not_registered);
+        reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::NotRegistered), false);
+        return;
+      }
+      if (m.type == wire::Type::Heartbeat) {
+        const auto hb = m.as<wire::Heartbeat>();
+        send_message(slot, wire::Type::Heartbeat, m.seq, &hb, sizeof(hb));
+        return;
+      }
+      std::span<const std::uint8_t> cached;
+      switch (cache_.find(slot, m.seq, cached)) {
+        case ReplyCache::Lookup::Answered:
+          counters_.bump(Counter::duplicates_answered);
+          append(slot, cached);
+          return;
+        case ReplyCache::Lookup::Pending:
+          counters_.bump(Counter::drop_pending);
+          return;
+        case ReplyCache::Lookup::Stale:
+          counters_.bump(Counter::drop_stale_seq);
+          return;
+        case ReplyCache::Lookup::New:
+          break;
+      }
+      Input input;
+      if (!translate(slot, m, input)) {
+        return;
+      }
+      cache_.mark_pending(slot, m.seq);
+      if (!push(input)) {
+        counters_.bump(Counter::ring_full);
+        cache_.forget(slot, m.seq);
+        reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+        return;
+      }
+      last_input_ = input.event.time;
+    };
+    for_each_message(d.payload, header, on_message, on_bad);
+  }
+  return n;
+}
+
+template <typename Push>
+std::size_t IoStage::collect_sign_ins(Push&& push) {
+  if (verifier_ == nullptr) {
+    return 0;
+  }
+  return verifier_->collect([&](const SignInResult& r) {
+    if (!r.accepted) {
+      counters_.bump(Counter::auth_failed);
+      reply_error(r.client_slot, r.request_seq, static_cast<std::uint16_t>(wire::WireError::AuthFailed), true);
+      return;
+    }
+    Input input;
+    input.client_slot = r.client_slot;
+    input.request_seq = r.request_seq;
+    input.request_type = wire::Type::AgentEvent;
+    input.event.type = router::EventType::AgentSignIn;
+    input.event.agent = r.agent;
+    input.event.device = r.device;
+    agent_desktop_[r.agent] = r.client_slot;
+    if (!push(input)) {
+      counters_.bump(Counter::ring_full);
+      cache_.forget(r.client_slot, r.request_seq);
+      reply_error(r.client_slot, r.request_seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+      return;
+    }
+    last_input_ = input.event.time;
+  });
+}
+
+template <typename Push>
+void IoStage::maybe_tick(Push&& push) {
+  const router::Micros now = clock_.now();
+  if (now - last_input_ < config_.tick_interval) {
+    return;
+  }
+  Input tick;
+  tick.event.type = router::EventType::Tick;
+  if (push(tick)) {
+    last_input_ = tick.event.time;
+  }
+}
+
+}  // namespace acd::dataplane

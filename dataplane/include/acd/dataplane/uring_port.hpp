@@ -1,0 +1,33 @@
+// UDP over io_uring: one multishot recvmsg with a provided buffer ring (the kernel picks a buffer
+// per datagram; no syscall per packet), and sendmsg requests submitted once per burst.
+//
+// Thread-safety: one thread polls the port. Errors at start-up are reported by create().
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "acd/dataplane/port.hpp"
+
+namespace acd::dataplane {
+
+class UringPort final : public Port {
+ public:
+  // Binds a UDP socket to `local` (port 0: the kernel chooses). Null, with `error` set, on failure.
+  static std::unique_ptr<UringPort> create(const Endpoint& local, std::string& error);
+  ~UringPort() override;
+
+  std::size_t receive(std::span<Datagram> out) override;
+  std::size_t send(std::span<const Datagram> datagrams) override;
+  Endpoint local() const override;
+  // Blocks until a completion arrives or `timeout_us` passes (for an idle worker).
+  void wait(unsigned timeout_us);
+
+  struct Impl;
+
+ private:
+  explicit UringPort(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace acd::dataplane

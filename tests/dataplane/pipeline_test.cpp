@@ -1,0 +1,289 @@
+// The pipeline end to end over an in-memory port: registration, routing replies, retransmissions
+// answered from the cache (one decision only), sign-in through the verifier, later decisions to
+// the call's switch and offers to the agent's desktop, and bad input refused without side effects.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "acd/dataplane/pipeline.hpp"
+
+namespace acd::dataplane {
+namespace {
+
+using namespace wire;
+
+router::EngineConfig small_centre() {
+  router::EngineConfig c;
+  c.skill_count = 1;
+  c.max_calls = 64;
+  router::QueueConfig q;
+  q.name = "cards";
+  q.skills = {router::SkillRequirement{0, 1, 0}};
+  c.queues.push_back(q);
+  for (router::AgentNumber n : {101, 102, 103}) {
+    router::AgentConfig a;
+    a.number = n;
+    a.skills = {router::SkillLevel{0, 5, 0}};
+    c.agents.push_back(a);
+  }
+  return c;
+}
+
+// One client's view: builds datagrams, reads what the port sent to it.
+struct Peer {
+  std::uint32_t id;
+  Endpoint endpoint;
+  std::uint64_t seq = 0;
+
+  template <typename Body>
+  std::vector<std::uint8_t> one(Type type, const Body& body, std::uint64_t use_seq = 0) {
+    std::vector<std::uint8_t> buf(kMaxSendDatagram);
+    DatagramWriter w(buf, id);
+    EXPECT_TRUE(w.add(type, use_seq != 0 ? use_seq : ++seq, body));
+    buf.resize(w.finish());
+    return buf;
+  }
+};
+
+struct Reply {
+  Type type;
+  std::uint64_t seq;
+  std::vector<std::uint8_t> body;
+  template <typename Body>
+  Body as() const {
+    Body b;
+    std::memcpy(&b, body.data(), sizeof(b));
+    return b;
+  }
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest()
+      : config_(small_centre()),
+        engine_(config_),
+        verifier_(credentials_),
+        io_(port_, clock_, &verifier_, {101, 102, 103}, DataplaneConfig{}),
+        worker_(engine_, io_) {
+    credentials_.set(101, "s3cret-101");
+    credentials_.set(102, "s3cret-102");
+  }
+
+  // Delivers datagrams, polls, and returns what each endpoint received.
+  std::vector<Reply> exchange(const Peer& to, std::vector<std::vector<std::uint8_t>> datagrams) {
+    for (auto& d : datagrams) {
+      port_.inject(to.endpoint, std::move(d));
+    }
+    worker_.poll();
+    return replies_for(to);
+  }
+  std::vector<Reply> replies_for(const Peer& p) {
+    std::vector<Reply> out;
+    auto sent = port_.take_sent();
+    for (auto& s : sent) {
+      if (s.to == p.endpoint) {
+        collect(s.payload, out);
+      } else {
+        others_.push_back(std::move(s));
+      }
+    }
+    return out;
+  }
+  static void collect(const std::vector<std::uint8_t>& d, std::vector<Reply>& out) {
+    DatagramHeader h;
+    ASSERT_EQ(check_header(d, h), HeaderCheck::Ok);
+    for_each_message(
+        d, h,
+        [&](const Message& m) {
+          out.push_back({m.type, m.seq, std::vector<std::uint8_t>(m.body, m.body + body_size(static_cast<std::uint16_t>(m.type)))});
+        },
+        [](std::uint64_t, WireError e) { FAIL() << "acd sent a bad message " << static_cast<int>(e); });
+  }
+  std::vector<Reply> others_for(const Peer& p) {
+    std::vector<Reply> out;
+    for (auto& s : others_) {
+      if (s.to == p.endpoint) {
+        collect(s.payload, out);
+      }
+    }
+    return out;
+  }
+  void register_peer(Peer& p, std::uint32_t role) {
+    const auto r = exchange(p, {p.one(Type::Register, Register{role, 0, 1})});
+    ASSERT_EQ(r.size(), 1u);
+    ASSERT_EQ(r[0].type, Type::Ack);
+  }
+  // Polls until the verifier's answer is back.
+  std::vector<Reply> wait_for_reply(const Peer& p) {
+    for (int i = 0; i < 2000; ++i) {
+      worker_.poll();
+      auto r = replies_for(p);
+      if (!r.empty()) {
+        return r;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return {};
+  }
+  AgentEvent sign_in(router::AgentNumber number, const char* password) {
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.agent_number = number;
+    e.device = 8000 + number;
+    std::strncpy(e.password, password, sizeof(e.password));
+    return e;
+  }
+
+  router::EngineConfig config_;
+  router::Engine engine_;
+  InMemoryCredentials credentials_;
+  AsyncVerifier verifier_;
+  MemoryPort port_;
+  ManualClock clock_;
+  IoStage io_;
+  Worker worker_;
+  std::vector<MemoryPort::Sent> others_;
+  Peer switch_{7, Endpoint{0x0100007f, 5060, 0}};
+  Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
+};
+
+// A request from an unregistered client is refused with NotRegistered and nothing is routed.
+TEST_F(PipelineTest, RequiresRegistration) {
+  RouteRequest rr{};
+  rr.call_id = 1;
+  const auto r = exchange(switch_, {switch_.one(Type::RouteRequest, rr)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::NotRegistered));
+  EXPECT_EQ(engine_.calls_in_engine(), 0u);
+  EXPECT_EQ(io_.counters().read(Counter::drop_not_registered), 1u);
+}
+
+// A route request is answered; its retransmission gets the same reply from the cache and no
+// second decision.
+TEST_F(PipelineTest, RetransmissionGivesOneDecision) {
+  register_peer(switch_, 1);
+  RouteRequest rr{};
+  rr.call_id = 42;
+  const auto first = exchange(switch_, {switch_.one(Type::RouteRequest, rr)});
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].type, Type::RouteResponse);
+  const auto resp = first[0].as<RouteResponse>();
+  EXPECT_EQ(resp.reply_to, switch_.seq);
+  EXPECT_EQ(resp.result, RouteResult::Queued);
+  const std::uint64_t events = engine_.counters().events;
+  const auto again = exchange(switch_, {switch_.one(Type::RouteRequest, rr, switch_.seq)});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].body, first[0].body);
+  EXPECT_EQ(engine_.counters().events, events);
+  EXPECT_EQ(io_.counters().read(Counter::duplicates_answered), 1u);
+}
+
+// Sign-in goes through the verifier: a wrong password is refused (AuthFailed), the right one signs
+// the agent in; later, a queued call is offered to that agent: the switch hears of it with
+// reply_to 0 and the desktop gets an Offer.
+TEST_F(PipelineTest, SignInAndLaterDecisions) {
+  register_peer(switch_, 1);
+  register_peer(desk_, 2);
+  RouteRequest rr{};
+  rr.call_id = 9;
+  ASSERT_EQ(exchange(switch_, {switch_.one(Type::RouteRequest, rr)})[0].as<RouteResponse>().result,
+            RouteResult::Queued);
+
+  exchange(desk_, {desk_.one(Type::AgentEvent, sign_in(101, "wrong"))});
+  auto r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::AuthFailed));
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::LoggedOut);
+
+  exchange(desk_, {desk_.one(Type::AgentEvent, sign_in(101, "s3cret-101"))});
+  r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0);
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::NotReady);
+  EXPECT_EQ(engine_.agent(0).device, 8101u);
+
+  AgentEvent ready{};
+  ready.kind = AgentEventKind::Ready;
+  ready.agent = 0;
+  clock_.advance(1000);
+  r = exchange(desk_, {desk_.one(Type::AgentEvent, ready)});
+  ASSERT_EQ(r.size(), 2u);  // the offer to this desktop, and the Ack of "ready"
+  EXPECT_EQ(r[0].type, Type::Offer);
+  EXPECT_EQ(r[0].as<wire::Offer>().call_id, 9u);
+  EXPECT_EQ(r[1].type, Type::Ack);
+  const auto to_switch = others_for(switch_);
+  ASSERT_EQ(to_switch.size(), 1u);
+  const auto later = to_switch[0].as<RouteResponse>();
+  EXPECT_EQ(later.reply_to, 0u);
+  EXPECT_EQ(later.result, RouteResult::Agent);
+  EXPECT_EQ(later.agent_number, 101u);
+}
+
+// A datagram with one bad message among good ones: the bad one gets an Error, the others are
+// applied; garbage datagrams are counted and dropped.
+TEST_F(PipelineTest, BadMessagesAreIsolated) {
+  register_peer(switch_, 1);
+  std::vector<std::uint8_t> buf(kMaxSendDatagram);
+  DatagramWriter w(buf, switch_.id);
+  RouteRequest a{};
+  a.call_id = 1;
+  RouteRequest bad = a;
+  bad.call_id = 2;
+  bad.tier = 9;
+  RouteRequest c = a;
+  c.call_id = 3;
+  ASSERT_TRUE(w.add(Type::RouteRequest, ++switch_.seq, a));
+  ASSERT_TRUE(w.add(Type::RouteRequest, ++switch_.seq, bad));
+  ASSERT_TRUE(w.add(Type::RouteRequest, ++switch_.seq, c));
+  buf.resize(w.finish());
+  const auto r = exchange(switch_, {buf, std::vector<std::uint8_t>{1, 2, 3}});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].type, Type::RouteResponse);
+  EXPECT_EQ(r[1].type, Type::Error);
+  EXPECT_EQ(r[1].as<Error>().reason, static_cast<std::uint16_t>(WireError::BadField));
+  EXPECT_EQ(r[2].type, Type::RouteResponse);
+  EXPECT_EQ(engine_.calls_in_engine(), 2u);
+  EXPECT_EQ(io_.counters().read(Counter::drop_bad_field), 1u);
+  EXPECT_EQ(io_.counters().read(Counter::drop_bad_magic), 1u);
+}
+
+// Engine refusals come back as Error with the engine's status; transfers are acknowledged with
+// their result; heartbeats are echoed.
+TEST_F(PipelineTest, ErrorsAcksAndHeartbeats) {
+  register_peer(switch_, 1);
+  CallEvent unknown{555, CallEventKind::Answered, {}};
+  auto r = exchange(switch_, {switch_.one(Type::CallEvent, unknown)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::UnknownCall));
+  Heartbeat hb{123456, 0};
+  r = exchange(switch_, {switch_.one(Type::Heartbeat, hb)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as<Heartbeat>().sent_ns, 123456u);
+}
+
+// Every input goes through the sequencer once, numbered without gaps, with the clock's time.
+TEST_F(PipelineTest, SequencerNumbersEveryInput) {
+  std::vector<Input> log;
+  io_.sequencer().set_log([&](const Input& in) { log.push_back(in); });
+  register_peer(switch_, 1);
+  clock_.set(5000);
+  RouteRequest rr{};
+  rr.call_id = 11;
+  exchange(switch_, {switch_.one(Type::RouteRequest, rr)});
+  clock_.advance(2000);
+  worker_.poll();  // idle: a tick
+  ASSERT_GE(log.size(), 2u);
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    EXPECT_EQ(log[i].seq, i + 1);
+  }
+  EXPECT_EQ(log[0].event.type, router::EventType::RouteRequest);
+  EXPECT_EQ(log[0].event.time, 5000u);
+  EXPECT_EQ(log.back().event.type, router::EventType::Tick);
+  EXPECT_EQ(log.back().event.time, 7000u);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
