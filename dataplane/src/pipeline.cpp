@@ -70,6 +70,12 @@ void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const st
   highest_[slot] = std::max(highest_[slot], seq);
 }
 
+void ReplyCache::reset(std::uint32_t slot) {
+  std::fill_n(entries_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
+              per_client_, Entry{});
+  highest_[slot] = 0;
+}
+
 void ReplyCache::forget(std::uint32_t slot, std::uint64_t seq) {
   Entry& e = entry(slot, seq);
   if (e.seq == seq) {

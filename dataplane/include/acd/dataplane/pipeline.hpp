@@ -97,8 +97,10 @@ class Sequencer {
 };
 
 struct DataplaneConfig {
-  std::uint32_t max_clients = 1024;
-  std::uint32_t reply_cache_per_client = 256;  // replies kept per client for retransmissions
+  std::uint32_t max_clients = 256;
+  // Replies kept per client for retransmissions: at least the client's messages per second times
+  // its retransmission timeout (a switch sending 100k/s with a 20 ms timeout needs 2,000).
+  std::uint32_t reply_cache_per_client = 2048;
   std::uint32_t max_calls = 1024;              // call owners tracked (the engine's max_calls)
   router::Micros tick_interval = 1000;         // an idle engine still gets a tick this often
   std::size_t burst = 32;
@@ -117,6 +119,8 @@ class ReplyCache {
   void store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message);
   // Drops a pending mark (the request was not accepted after all: the client will retransmit).
   void forget(std::uint32_t slot, std::uint64_t seq);
+  // Forgets everything of a client (it restarted and numbers its messages from 1 again).
+  void reset(std::uint32_t slot);
 
  private:
   struct Entry {
@@ -161,6 +165,7 @@ class IoStage {
     std::uint32_t id = 0;
     Endpoint endpoint;
     bool registered = false;
+    std::uint64_t nonce = 0;  // of the last Register: a new one means the client restarted
   };
   struct Pending {  // an outgoing datagram being filled for one client
     std::uint32_t slot = router::kNone;

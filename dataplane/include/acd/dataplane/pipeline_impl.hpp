@@ -47,8 +47,13 @@ std::size_t IoStage::receive(Push&& push) {
     auto on_message = [&](const Message& m) {
       counters_.bump(Counter::rx_messages);
       if (m.type == wire::Type::Register) {
+        const auto reg = m.as<wire::Register>();
+        if (!clients_[slot].registered || reg.nonce != clients_[slot].nonce) {
+         cache_.reset(slot);  // a (re)started client numbers its messages afresh
+        }
         clients_[slot].endpoint = d.peer;
         clients_[slot].registered = true;
+        clients_[slot].nonce = reg.nonce;
       } else if (!clients_[slot].registered) {
         counters_.bump(Counter::drop_not_registered);
         reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::NotRegistered), false);

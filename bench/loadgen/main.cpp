@@ -1,0 +1,465 @@
+// acd-loadgen: an open-loop, constant-rate load generator for acdd over ACDP/1 (UDP).
+//
+//   acd-loadgen --target HOST:PORT --rate N|max --duration SECONDS [--agents N] [--json]
+//
+// It plays both sides: the switch (route requests, then answered and released for every call that
+// gets an agent) and the agents' desktops (sign-in, ready). Each request has an intended send time
+// (start + i / rate); latency is measured from that time, not from when the request actually left,
+// so a stall in acdd (or here) shows up in the percentiles instead of silently lowering the rate
+// (no coordinated omission). One thread, non-blocking socket, batched sends and receives.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "acd/dataplane/codec.hpp"
+#include "acd/dataplane/port.hpp"
+#include "acd/router/types.hpp"
+
+namespace {
+
+using namespace acd::dataplane;
+using namespace acd::dataplane::wire;
+using Clock = std::chrono::steady_clock;
+
+// Several switch clients, as a centre has several SBCs; each has its own reply-cache window.
+constexpr std::uint32_t kSwitchClients = 32;
+constexpr std::uint32_t kFirstSwitch = 100;
+constexpr std::uint32_t kDesktopClient = 200;
+constexpr std::uint64_t kRetransmitNs = 200'000'000;
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+}
+
+struct Result {
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;  // first RouteResponse per call
+  std::uint64_t routed = 0;    // got an agent (at once or after queueing)
+  std::uint64_t queued = 0;
+  std::uint64_t rejected = 0;  // refused by acd (call pool full, ...): answered, but not routed
+  std::uint64_t duplicates = 0;
+  std::uint64_t errors = 0;
+  double duration_s = 0;
+  std::vector<double> latency_us;
+};
+
+class LoadGen {
+ public:
+  LoadGen(int fd, std::uint32_t agents, std::uint32_t queue) : fd_(fd), agents_(agents), queue_(queue) {}
+
+  // Registers both clients, signs every agent in and makes it ready. False on timeout.
+  bool setup(std::string& why) {
+    for (std::uint32_t k = 0; k <= kSwitchClients; ++k) {
+      const std::uint32_t client = k < kSwitchClients ? kFirstSwitch + k : kDesktopClient;
+      Writer w(*this, client);
+      w.add(Type::Register, Register{client == kDesktopClient ? 2u : 1u, 0, now_ns()});
+    }
+    if (!await_acks(kSwitchClients + 1, why)) {
+      return false;
+    }
+    return sign_in_and_ready(0, why);
+  }
+
+  // Step 0: sign in and make ready; step 1: only ready again (agents a ring-no-answer set not
+  // ready during an overload come back).
+  bool sign_in_and_ready(int first_step, std::string& why) {
+    for (int step = first_step; step < 2; ++step) {
+      std::uint32_t expected = 0;
+      for (std::uint32_t first = 0; first < agents_; first += 8) {
+        Writer w(*this, kDesktopClient);
+        for (std::uint32_t a = first; a < std::min(agents_, first + 8); ++a) {
+          AgentEvent e{};
+          e.agent = a;
+          e.agent_number = 1000 + a;
+          if (step == 0) {
+            e.kind = AgentEventKind::SignIn;
+            const std::string password = "demo-" + std::to_string(1000 + a);
+            std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
+          } else {
+            e.kind = AgentEventKind::Ready;
+          }
+          w.add(Type::AgentEvent, e);
+          ++expected;
+        }
+      }
+      if (!await_acks(expected, why)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  Result run(double rate, double seconds) {
+    Result r;
+    std::string why;
+    sign_in_and_ready(1, why);
+    const std::uint64_t total = static_cast<std::uint64_t>(std::llround(rate * seconds));
+    const std::uint64_t first_call = next_call_;
+    intended_.assign(total, 0);
+    answered_.assign(total, 0);
+    r.latency_us.reserve(total);
+    result_ = &r;
+    base_call_ = first_call;
+    const std::uint64_t start = now_ns() + 1'000'000;
+    const double interval_ns = 1e9 / rate;
+    std::uint64_t i = 0;
+    const std::uint64_t end = start + static_cast<std::uint64_t>(seconds * 1e9);
+    while (true) {
+      const std::uint64_t now = now_ns();
+      if (i < total) {
+        Writer w(*this, kFirstSwitch + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
+        while (i < total && start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) <= now &&
+               w.count() < 32) {
+          intended_[i] = start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns);
+          RouteRequest rr{};
+          rr.call_id = first_call + i;
+          rr.queue = queue_;
+          rr.language = 0xFFFF;
+          w.add(Type::RouteRequest, rr);
+          ++i;
+          ++r.sent;
+        }
+      }
+      drain();
+      retransmit(now);
+      if (i == total && (r.received == total || now > end + 1'000'000'000)) {
+        break;  // everything answered, or a second of grace after the end has passed
+      }
+    }
+    // Let every answer and release be acknowledged, so no agent is left busy for the next run.
+    for (const std::uint64_t stop = now_ns() + 2'000'000'000; !outstanding_.empty() && now_ns() < stop;) {
+      drain();
+      retransmit(now_ns());
+    }
+    next_call_ = first_call + total;
+    r.duration_s = seconds;
+    result_ = nullptr;
+    return r;
+  }
+
+ private:
+  // Collects messages for one client into one datagram, sent when full or destroyed.
+  class Writer {
+   public:
+    Writer(LoadGen& g, std::uint32_t client) : g_(g), w_(buf_, client), client_(client) {}
+    ~Writer() { flush(); }
+    template <typename Body>
+    std::uint64_t add(Type type, const Body& body, std::uint64_t seq = 0) {
+      if (seq == 0) {
+        seq = ++g_.seq_[client_];
+      }
+      if (!w_.add(type, seq, body)) {
+        flush();
+        w_.add(type, seq, body);
+      }
+      return seq;
+    }
+    std::size_t count() const { return w_.count(); }
+    void flush() {
+      const std::size_t n = w_.finish();
+      if (n > 0) {
+        send(g_.fd_, buf_, n, 0);
+      }
+      w_.reset();
+    }
+
+   private:
+    LoadGen& g_;
+    std::uint8_t buf_[kMaxSendDatagram];
+    DatagramWriter w_;
+    std::uint32_t client_;
+  };
+
+  bool await_acks(std::uint32_t expected, std::string& why) {
+    acks_ = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (acks_ < expected && Clock::now() < deadline) {
+      drain();
+    }
+    if (acks_ < expected) {
+      why = "only " + std::to_string(acks_) + " of " + std::to_string(expected) +
+            " set-up requests were acknowledged (" + std::to_string(errors_) + " errors)";
+      return false;
+    }
+    return true;
+  }
+
+  // Receives everything waiting and reacts: answer and release each call that got an agent.
+  void drain() {
+    for (;;) {
+      mmsghdr msgs[32];
+      iovec iov[32];
+      for (int k = 0; k < 32; ++k) {
+        iov[k] = iovec{rx_[k], sizeof(rx_[k])};
+        msgs[k] = mmsghdr{};
+        msgs[k].msg_hdr.msg_iov = &iov[k];
+        msgs[k].msg_hdr.msg_iovlen = 1;
+      }
+      const int n = recvmmsg(fd_, msgs, 32, MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        return;
+      }
+      const std::uint64_t now = now_ns();
+      for (int k = 0; k < n; ++k) {
+        const std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
+        DatagramHeader h;
+        if (check_header(d, h) != HeaderCheck::Ok) {
+          ++errors_;
+          continue;
+        }
+        for_each_message(
+            d, h, [&](const Message& m) { on_message(h.client_id, m, now); },
+            [&](std::uint64_t, WireError) { ++errors_; });
+      }
+    }
+  }
+
+  // Answer and release, remembered until acknowledged (retransmitted with the same sequence
+  // numbers, which acdd answers from its reply cache).
+  void answer_and_release(std::uint32_t client, std::uint64_t call) {
+    Writer w(*this, client);
+    for (CallEventKind kind : {CallEventKind::Answered, CallEventKind::Released}) {
+      const CallEvent e{call, kind, {}};
+      const std::uint64_t seq = w.add(Type::CallEvent, e);
+      outstanding_[key(client, seq)] = Outstanding{client, seq, e, now_ns()};
+    }
+  }
+
+  void retransmit(std::uint64_t now) {
+    if (now < next_retransmit_) {
+      return;
+    }
+    next_retransmit_ = now + kRetransmitNs / 2;
+    for (auto& [k, o] : outstanding_) {
+      if (now - o.sent >= kRetransmitNs) {
+        Writer w(*this, o.client);
+        w.add(Type::CallEvent, o.event, o.seq);
+        o.sent = now;
+        ++retransmissions_;
+      }
+    }
+  }
+
+  static std::uint64_t key(std::uint32_t client, std::uint64_t seq) {
+    return (static_cast<std::uint64_t>(client) << 48) | seq;
+  }
+
+  void on_message(std::uint32_t client, const Message& m, std::uint64_t now) {
+    switch (m.type) {
+      case Type::Ack: {
+        const auto ack = m.as<Ack>();
+        outstanding_.erase(key(client, ack.reply_to));
+        if (ack.status == 0) {
+          ++acks_;
+        } else {
+          ++errors_;
+        }
+        break;
+      }
+      case Type::Error: {
+        const auto err = m.as<Error>();
+        outstanding_.erase(key(client, err.reply_to));
+        if (err.reason == static_cast<std::uint16_t>(acd::router::Status::AlreadySignedIn)) {
+          ++acks_;  // signed in by an earlier run: fine
+          break;
+        }
+        ++errors_;
+        if (result_ != nullptr) {
+          ++result_->errors;
+        }
+        break;
+      }
+      case Type::RouteResponse: {
+        const auto r = m.as<RouteResponse>();
+        if (r.result == RouteResult::Agent) {
+          // Every call that reaches an agent is answered and released, even one left over from an
+          // earlier trial, so agents never stay reserved.
+          answer_and_release(client, r.call_id);
+        }
+        if (result_ == nullptr || r.call_id < base_call_ || r.call_id - base_call_ >= answered_.size()) {
+          break;
+        }
+        const std::uint64_t i = r.call_id - base_call_;
+        if (r.reply_to != 0) {
+          if (answered_[i] != 0) {
+            ++result_->duplicates;
+            break;
+          }
+          answered_[i] = 1;
+          ++result_->received;
+          result_->latency_us.push_back(static_cast<double>(now - intended_[i]) / 1000.0);
+          if (r.result == RouteResult::Queued) {
+            ++result_->queued;
+          }
+        }
+        if (r.result == RouteResult::Agent) {
+          ++result_->routed;
+        } else if (r.result == RouteResult::Rejected && r.reply_to != 0) {
+          ++result_->rejected;
+        }
+        break;
+      }
+      default:
+        break;  // offers to the desktop: the switch side answers
+    }
+  }
+
+  int fd_;
+  std::uint32_t agents_;
+  std::uint32_t queue_;
+  struct Outstanding {
+    std::uint32_t client;
+    std::uint64_t seq;
+    CallEvent event;
+    std::uint64_t sent;
+  };
+  std::unordered_map<std::uint32_t, std::uint64_t> seq_;
+  std::unordered_map<std::uint64_t, Outstanding> outstanding_;
+  std::uint64_t next_retransmit_ = 0;
+  std::uint64_t retransmissions_ = 0;
+
+ public:
+  std::uint64_t retransmissions() const { return retransmissions_; }
+
+ private:
+  std::uint64_t next_call_ = 1;
+  std::uint64_t base_call_ = 1;
+  std::uint32_t acks_ = 0;
+  std::uint32_t errors_ = 0;
+  std::vector<std::uint64_t> intended_;
+  std::vector<std::uint8_t> answered_;
+  Result* result_ = nullptr;
+  std::uint8_t rx_[32][kMaxDatagram];
+};
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) {
+    return 0;
+  }
+  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+nlohmann::json report(Result& r, double rate) {
+  nlohmann::json j;
+  j["target_rate"] = rate;
+  j["sent"] = r.sent;
+  j["received"] = r.received;
+  j["lost"] = r.sent - r.received;
+  j["queued"] = r.queued;
+  j["routed"] = r.routed;
+  j["rejected"] = r.rejected;
+  j["duplicates"] = r.duplicates;
+  j["errors"] = r.errors;
+  j["achieved_rate"] = static_cast<double>(r.received) / r.duration_s;
+  j["p50_us"] = percentile(r.latency_us, 0.50);
+  j["p90_us"] = percentile(r.latency_us, 0.90);
+  j["p99_us"] = percentile(r.latency_us, 0.99);
+  j["p999_us"] = percentile(r.latency_us, 0.999);
+  j["max_us"] = r.latency_us.empty() ? 0.0 : *std::max_element(r.latency_us.begin(), r.latency_us.end());
+  return j;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"acd-loadgen: open-loop load generator for acdd"};
+  std::string target;
+  std::string rate_text;
+  double duration = 0;
+  std::uint32_t agents = 50;
+  std::uint32_t queue = 0;
+  bool json = false;
+  app.add_option("--target", target, "acdd address, A.B.C.D:PORT")->required();
+  app.add_option("--rate", rate_text, "Route requests per second, or 'max' to find the highest loss-free rate")
+      ->required();
+  app.add_option("--duration", duration, "Seconds of load")->required()->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
+      ->check(CLI::Range(1u, 100'000u));
+  app.add_option("--queue", queue, "Queue of the route requests");
+  app.add_flag("--json", json, "Print one JSON object");
+  CLI11_PARSE(app, argc, argv);
+
+  Endpoint to;
+  if (!parse_endpoint(target, to)) {
+    std::cerr << "acd-loadgen: --target must be A.B.C.D:PORT\n";
+    return 2;
+  }
+  const bool find_max = rate_text == "max";
+  double rate = 0;
+  if (!find_max) {
+    try {
+      rate = std::stod(rate_text);
+    } catch (...) {
+      rate = 0;
+    }
+    if (!(rate > 0)) {
+      std::cerr << "acd-loadgen: --rate must be a positive number or 'max'\n";
+      return 2;
+    }
+  }
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int size = 8 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = to.address;
+  addr.sin_port = to.port;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::cerr << "acd-loadgen: connect: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  LoadGen gen(fd, agents, queue);
+  std::string why;
+  if (!gen.setup(why)) {
+    std::cerr << "acd-loadgen: set-up failed: " << why << "\n";
+    return 1;
+  }
+  nlohmann::json out;
+  if (find_max) {
+    // Double until a one-second trial loses a request, then bisect between the last two rates.
+    double good = 0;
+    double bad = 0;
+    for (double r = 5'000; r <= 20'000'000; r *= 2) {
+      Result trial = gen.run(r, 1.0);
+      if (trial.received < trial.sent || trial.rejected > 0) {
+        bad = r;
+        break;
+      }
+      good = r;
+    }
+    for (int step = 0; step < 5 && bad > 0 && good > 0; ++step) {
+      const double mid = (good + bad) / 2;
+      Result trial = gen.run(mid, 1.0);
+      (trial.received < trial.sent || trial.rejected > 0 ? bad : good) = mid;
+    }
+    rate = good > 0 ? good : 1'000;
+    out["max_loss_free_rate"] = good;
+  }
+  Result r = gen.run(rate, duration);
+  out.update(report(r, rate));
+  out["retransmissions"] = gen.retransmissions();
+  if (json) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << out.dump() << "\n";
+  }
+  close(fd);
+  return r.duplicates == 0 ? 0 : 3;
+}
