@@ -3,13 +3,14 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-asan run bench format clean
+.PHONY: all deps configure build test test-asan test-tsan run bench format clean
 
 all: build
 
 # Debian packages the build and tests need (skipped when already installed).
 DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev \
-       libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
+       libtomlplusplus-dev nlohmann-json3-dev libcli11-dev liburing-dev libboost-dev \
+       libjemalloc-dev pkg-config clang
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -27,12 +28,21 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
 
 test-asan: deps
 	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DACD_SANITIZE=ON \
 	  -DACD_BUILD_BENCH=OFF -DACD_BUILD_TOOLS=OFF
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) --timeout 1800 -E 'ErlangA|ErlangC'
+
+# The threaded parts (SPSC rings, sequencer, split pipeline, counters) under ThreadSanitizer.
+test-tsan: deps
+	cmake -S . -B $(BUILD)-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DACD_TSAN=ON \
+	  -DACD_BUILD_BENCH=OFF -DACD_BUILD_TOOLS=OFF
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target dataplane_split_worker_test dataplane_pipeline_test
+	$(BUILD)-tsan/tests/dataplane_split_worker_test
+	$(BUILD)-tsan/tests/dataplane_pipeline_test
 
 # Until the appliance's daemon exists: a simulated 8-hour day of the example bank centre.
 run: build
@@ -45,4 +55,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
