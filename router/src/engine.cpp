@@ -749,17 +749,27 @@ void Engine::dequeue(std::uint32_t slot) {
   }
 }
 
+// 1 + calls ahead. Walks from both ends of the call's bucket at once, so a call at either end
+// (a new arrival at the tail, a returned offer near the head) costs O(1).
 std::uint32_t Engine::position_of(std::uint32_t slot) const {
   const CallRecord& c = calls_[slot];
   const QueueRecord& q = queues_[c.queue];
-  std::uint32_t position = 1;
+  std::uint32_t higher = 0;
   for (int p = kPriorityLevels - 1; p > c.priority; --p) {
-    position += q.count[p];
+    higher += q.count[p];
   }
-  for (std::uint32_t x = q.head[c.priority]; x != slot; x = calls_[x].next) {
-    ++position;
+  std::uint32_t ahead = 0;   // calls between the head and `front`
+  std::uint32_t behind = 0;  // calls between `back` and the tail
+  for (std::uint32_t front = q.head[c.priority], back = q.tail[c.priority];; ++ahead, ++behind) {
+    if (front == slot) {
+      return higher + ahead + 1;
+    }
+    if (back == slot) {
+      return higher + q.count[c.priority] - behind;
+    }
+    front = calls_[front].next;
+    back = calls_[back].prev;
   }
-  return position;
 }
 
 std::uint32_t Engine::ewt_for_position(QueueIndex qi, std::uint32_t position) const {
