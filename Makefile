@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-asan test-tsan run bench format clean
+.PHONY: all deps configure build test test-asan test-tsan test-fuzz run bench format clean
 
 all: build
 
@@ -29,6 +29,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 	$(MAKE) test-asan
 	$(MAKE) test-tsan
+	$(MAKE) test-fuzz
 
 test-asan: deps
 	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DACD_SANITIZE=ON \
@@ -44,6 +45,16 @@ test-tsan: deps
 	$(BUILD)-tsan/tests/dataplane_split_worker_test
 	$(BUILD)-tsan/tests/dataplane_pipeline_test
 
+# The packet fuzzer (clang, libFuzzer + ASan + UBSan) for a bounded time from the seed corpus.
+FUZZ_SECONDS ?= 60
+test-fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DACD_FUZZ=ON -DACD_SANITIZE=ON -DACD_DEVELOPER=OFF -DACD_BUILD_BENCH=OFF -DACD_BUILD_TOOLS=OFF
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target pipeline_fuzz
+	mkdir -p $(BUILD)-fuzz/corpus
+	$(BUILD)-fuzz/tests/pipeline_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $(BUILD)-fuzz/corpus tests/fuzz/corpus
+
 # Until the appliance's daemon exists: a simulated 8-hour day of the example bank centre.
 run: build
 	$(BUILD)/router/acd-sim --config router/sim/examples/bank.toml --duration 28800 --warmup 1800
@@ -55,4 +66,4 @@ format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-tsan $(BUILD)-fuzz

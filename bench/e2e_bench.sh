@@ -7,11 +7,12 @@ set -euo pipefail
 build=${1:-build}
 seconds=${2:-5}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'for p in "$work"/*.pid; do kill "$(cat "$p")" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 
 start() {  # name command...
   local name=$1; shift
   "$@" --port-file "$work/$name.port" >"$work/$name.out" 2>&1 &
+  echo $! >"$work/$name.pid"
   for _ in $(seq 100); do [ -s "$work/$name.port" ] && break; sleep 0.05; done
   cat "$work/$name.port"
 }
@@ -19,7 +20,7 @@ start() {  # name command...
 echo "== kernel ceiling: acd-udp-echo on CPU 0"
 port=$(start echo "$build/acd-udp-echo" --listen 127.0.0.1:0 --cpu 0)
 "$build/acd-loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents 100 | tee "$work/echo.json"
-kill %1; wait %1 2>/dev/null || true
+kill "$(cat "$work/echo.pid")"
 
 echo "== acdd, io_uring, one core (CPU 0)"
 port=$(start acdd "$build/dataplane/acdd" --listen 127.0.0.1:0 --cores 0 --demo-agents 200)

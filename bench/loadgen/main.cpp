@@ -123,7 +123,7 @@ class LoadGen {
       if (i < total) {
         Writer w(*this, kFirstSwitch + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
         while (i < total && start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) <= now &&
-               w.count() < 32) {
+               w.count() < 16) {  // 16 answers (64 bytes each) fit one reply datagram
           intended_[i] = start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns);
           RouteRequest rr{};
           rr.call_id = first_call + i;

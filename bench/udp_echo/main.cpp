@@ -65,13 +65,14 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   constexpr int kBatch = 32;
+  constexpr int kTx = 4 * kBatch;
   static std::uint8_t rx[kBatch][wire::kMaxDatagram];
-  static std::uint8_t tx[kBatch][wire::kMaxSendDatagram];
+  static std::uint8_t tx[kTx][wire::kMaxSendDatagram];
   sockaddr_in peers[kBatch];
   mmsghdr in[kBatch];
-  mmsghdr out[kBatch];
+  mmsghdr out[kTx];
   iovec rx_iov[kBatch];
-  iovec tx_iov[kBatch];
+  iovec tx_iov[kTx];
   while (!g_stop.load()) {
     for (int k = 0; k < kBatch; ++k) {
       rx_iov[k] = iovec{rx[k], sizeof(rx[k])};
@@ -92,7 +93,28 @@ int main(int argc, char** argv) {
       if (check_header(d, h) != HeaderCheck::Ok) {
         continue;
       }
+      // Replies to one datagram may need several (64-byte answers, 1472-byte datagrams).
       DatagramWriter w(std::span<std::uint8_t>(tx[replies], sizeof(tx[replies])), h.client_id);
+      auto close_datagram = [&] {
+        const std::size_t bytes = w.finish();
+        if (bytes == 0 || replies == kTx) {
+          return;
+        }
+        tx_iov[replies] = iovec{tx[replies], bytes};
+        out[replies] = mmsghdr{};
+        out[replies].msg_hdr.msg_iov = &tx_iov[replies];
+        out[replies].msg_hdr.msg_iovlen = 1;
+        out[replies].msg_hdr.msg_name = &peers[k];
+        out[replies].msg_hdr.msg_namelen = sizeof(peers[k]);
+        ++replies;
+        w = DatagramWriter(std::span<std::uint8_t>(tx[replies % kTx], sizeof(tx[0])), h.client_id);
+      };
+      auto add = [&](wire::Type type, const auto& body) {
+        if (!w.add(type, 0, body)) {
+          close_datagram();
+          w.add(type, 0, body);
+        }
+      };
       for_each_message(
           d, h,
           [&](const Message& m) {
@@ -102,23 +124,13 @@ int main(int argc, char** argv) {
               r.call_id = m.as<wire::RouteRequest>().call_id;
               r.result = wire::RouteResult::Agent;
               r.agent_number = 1000;
-              w.add(wire::Type::RouteResponse, 0, r);
+              add(wire::Type::RouteResponse, r);
             } else {
-              w.add(wire::Type::Ack, 0, wire::Ack{m.seq, 0, {}});
+              add(wire::Type::Ack, wire::Ack{m.seq, 0, {}});
             }
           },
           [](std::uint64_t, wire::WireError) {});
-      const std::size_t bytes = w.finish();
-      if (bytes == 0) {
-        continue;
-      }
-      tx_iov[replies] = iovec{tx[replies], bytes};
-      out[replies] = mmsghdr{};
-      out[replies].msg_hdr.msg_iov = &tx_iov[replies];
-      out[replies].msg_hdr.msg_iovlen = 1;
-      out[replies].msg_hdr.msg_name = &peers[k];
-      out[replies].msg_hdr.msg_namelen = sizeof(peers[k]);
-      ++replies;
+      close_datagram();
     }
     for (int sent = 0; sent < replies;) {
       const int r = sendmmsg(fd, out + sent, static_cast<unsigned>(replies - sent), 0);
