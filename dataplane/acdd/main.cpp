@@ -18,6 +18,9 @@
 
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/uring_port.hpp"
+#ifdef ACD_WITH_DPDK
+#include "acd/dataplane/dpdk_port.hpp"
+#endif
 #include "scenario_file.hpp"
 
 namespace {
@@ -85,6 +88,13 @@ int main(int argc, char** argv) {
   std::uint32_t demo_agents = 200;
   std::string credentials_file;
   std::string port_file;
+  std::string backend = "uring";
+  std::string dpdk_args = "--no-huge --no-pci";
+  std::uint16_t dpdk_port = 0;
+  app.add_option("--backend", backend, "Packet I/O: uring (kernel UDP) or dpdk (poll mode)")
+      ->check(CLI::IsMember({"uring", "dpdk"}));
+  app.add_option("--dpdk-args", dpdk_args, "EAL arguments, e.g. \"--no-huge --vdev=net_af_packet0,iface=eth1\"");
+  app.add_option("--dpdk-port", dpdk_port, "DPDK port ID to serve on");
   app.add_option("--listen", listen, "UDP address to serve ACDP/1 on (port 0: any free port)");
   app.add_option("--cores", cores, "CPU for everything, or IO_CPU,ROUTER_CPU for two cores; -1 = unpinned");
   app.add_option("--domain", domain_file, "Routing domain: a scenario file (skills, queues, agents)")
@@ -144,7 +154,26 @@ int main(int argc, char** argv) {
   }
 
   std::string error;
-  auto port = dataplane::UringPort::create(endpoint, error);
+  std::unique_ptr<dataplane::Port> port;
+  dataplane::UringPort* uring = nullptr;  // for idle waits; DPDK polls
+  if (backend == "uring") {
+    auto u = dataplane::UringPort::create(endpoint, error);
+    uring = u.get();
+    port = std::move(u);
+  } else {
+#ifdef ACD_WITH_DPDK
+    std::vector<std::string> args;
+    std::istringstream words(dpdk_args);
+    for (std::string w; words >> w;) {
+      args.push_back(w);
+    }
+    if (dataplane::init_eal(args, error)) {
+      port = dataplane::DpdkPort::create(dpdk_port, endpoint, error);
+    }
+#else
+    error = "this acdd was built without DPDK (install libdpdk-dev and rebuild)";
+#endif
+  }
   if (!port) {
     std::cerr << "acdd: " << error << "\n";
     return 1;
@@ -167,8 +196,9 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   const std::string bound = dataplane::to_string(port->local());
-  std::printf("acdd: %u agents, %u queues; listening on %s (%s)\n", engine.agent_count(),
-              engine.queue_count(), bound.c_str(), router_cpu >= 0 ? "split IO/router cores" : "one core");
+  std::printf("acdd: %u agents, %u queues; listening on %s (%s, %s)\n", engine.agent_count(),
+              engine.queue_count(), bound.c_str(), backend.c_str(),
+              router_cpu >= 0 ? "split IO/router cores" : "one core");
   std::fflush(stdout);
   if (!port_file.empty()) {
     std::ofstream(port_file) << ntohs(port->local().port) << "\n";
@@ -187,8 +217,8 @@ int main(int argc, char** argv) {
     while (!g_stop.load(std::memory_order_relaxed)) {
       if (worker.poll() != 0) {
         idle = 0;
-      } else if (++idle > 64) {
-        port->wait(500);  // returns as soon as a datagram arrives
+      } else if (++idle > 64 && uring != nullptr) {
+        uring->wait(500);  // returns as soon as a datagram arrives
       }
     }
   }
