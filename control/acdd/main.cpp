@@ -1,10 +1,11 @@
-// acdd: the acd daemon. Wires a port, the pipeline and the routing engine; nothing else lives here.
+// acdd: the acd daemon. Reads the configuration, then wires a port, the pipeline and the routing
+// engine; nothing else lives here.
 //
-//   acdd --listen 127.0.0.1:7070 [--cores 0 | --cores 0,1] [--domain FILE | --demo-agents N]
-//        [--credentials FILE] [--port-file FILE]
+//   acdd [--config /etc/acd/acd.toml] [--listen A.B.C.D:PORT] [--cores 0 | --cores 0,1]
+//        [--backend uring|dpdk] [--credentials FILE] [--port-file FILE]
+//   acdd --check-config FILE
 //
-// The configuration file, control socket and metrics arrive with the control plane; until then the
-// routing domain comes from a scenario file (docs/simulator.md) or a built-in demo centre.
+// Without --config the embedded default (a demo centre) is used. Flags override the file.
 #include <arpa/inet.h>
 #include <signal.h>
 
@@ -21,7 +22,7 @@
 #ifdef ACD_WITH_DPDK
 #include "acd/dataplane/dpdk_port.hpp"
 #endif
-#include "scenario_file.hpp"
+#include "acd/control/config.hpp"
 
 namespace {
 
@@ -31,29 +32,6 @@ std::atomic<bool> g_stop{false};  // set by SIGTERM/SIGINT; lock-free, so async-
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-// The demo centre: one general queue every agent serves, and three skill queues.
-router::EngineConfig demo_domain(std::uint32_t agents) {
-  router::EngineConfig c;
-  c.skill_count = 4;
-  c.max_calls = 65536;
-  const char* names[] = {"general", "cards", "loans", "english"};
-  for (router::SkillId s = 0; s < 4; ++s) {
-    router::QueueConfig q;
-    q.name = names[s];
-    q.skills = {router::SkillRequirement{s, 1, 0}};
-    q.ring_timeout_ms = 20'000;
-    q.expected_aht_ms = 120'000;
-    c.queues.push_back(q);
-  }
-  for (std::uint32_t i = 0; i < agents; ++i) {
-    router::AgentConfig a;
-    a.number = 1000 + i;
-    a.skills = {router::SkillLevel{0, 5, 0}, router::SkillLevel{static_cast<router::SkillId>(1 + i % 3), 6, 0}};
-    c.agents.push_back(a);
-  }
-  return c;
-}
 
 std::string load_credentials(const std::string& path, dataplane::InMemoryCredentials& out) {
   std::ifstream in(path);
@@ -82,47 +60,72 @@ std::string load_credentials(const std::string& path, dataplane::InMemoryCredent
 
 int main(int argc, char** argv) {
   CLI::App app{"acdd: the acd routing daemon"};
-  std::string listen = "127.0.0.1:7070";
-  std::string cores = "0";
-  std::string domain_file;
-  std::uint32_t demo_agents = 200;
+  std::string config_file;
+  std::string check_file;
+  std::string listen;
+  std::string cores;
   std::string credentials_file;
   std::string port_file;
-  std::string backend = "uring";
-  std::string dpdk_args = "--no-huge --no-pci";
-  std::uint16_t dpdk_port = 0;
-  app.add_option("--backend", backend, "Packet I/O: uring (kernel UDP) or dpdk (poll mode)")
-      ->check(CLI::IsMember({"uring", "dpdk"}));
-  app.add_option("--dpdk-args", dpdk_args, "EAL arguments, e.g. \"--no-huge --vdev=net_af_packet0,iface=eth1\"");
-  app.add_option("--dpdk-port", dpdk_port, "DPDK port ID to serve on");
-  app.add_option("--listen", listen, "UDP address to serve ACDP/1 on (port 0: any free port)");
-  app.add_option("--cores", cores, "CPU for everything, or IO_CPU,ROUTER_CPU for two cores; -1 = unpinned");
-  app.add_option("--domain", domain_file, "Routing domain: a scenario file (skills, queues, agents)")
+  std::string backend;
+  std::string dpdk_args;
+  int dpdk_port = -1;
+  app.add_option("--config", config_file, "Configuration file (default: the embedded demo centre)")
       ->check(CLI::ExistingFile);
-  app.add_option("--demo-agents", demo_agents, "Agents of the built-in demo centre (IDs 1000..)")
-      ->check(CLI::Range(1u, 1'000'000u));
+  app.add_option("--check-config", check_file, "Validate a configuration file and exit (0 valid, 2 not)");
+  app.add_option("--listen", listen, "Override dataplane.listen (port 0: any free port)");
+  app.add_option("--cores", cores, "Override dataplane.cores: CPU, or IO_CPU,ROUTER_CPU; -1 = unpinned");
+  app.add_option("--backend", backend, "Override dataplane.backend")->check(CLI::IsMember({"uring", "dpdk"}));
+  app.add_option("--dpdk-args", dpdk_args, "Override dataplane.dpdk_args (EAL arguments)");
+  app.add_option("--dpdk-port", dpdk_port, "Override dataplane.dpdk_port");
   app.add_option("--credentials", credentials_file,
                  "Agent passwords, 'AGENT_ID PASSWORD' per line (demo verifier; default: demo-<ID>)")
       ->check(CLI::ExistingFile);
   app.add_option("--port-file", port_file, "Write the bound UDP port here once listening");
   CLI11_PARSE(app, argc, argv);
 
-  router::EngineConfig domain;
-  if (!domain_file.empty()) {
-    router::sim::Scenario scenario;
-    const std::string problem = sim_tool::load_scenario(domain_file, scenario);
-    if (!problem.empty()) {
-      std::cerr << "acdd: " << problem << "\n";
+  if (!check_file.empty()) {
+    const control::ConfigResult checked = control::load_config(check_file);
+    for (const std::string& e : checked.errors) {
+      std::cerr << e << "\n";
+    }
+    if (!checked.ok()) {
+      std::cerr << "acdd: " << checked.errors.size() << " problem(s); nothing was started\n";
       return 2;
     }
-    domain = scenario.engine;
-    domain.max_calls = std::max<std::uint32_t>(domain.max_calls, 65536);
-  } else {
-    domain = demo_domain(demo_agents);
+    std::cout << check_file << ": valid (" << checked.config.domain.queues.size() << " queues, "
+              << checked.config.domain.agents.size() << " agents)\n";
+    return 0;
   }
-  if (const auto problems = router::validate_config(domain); !problems.empty()) {
-    std::cerr << "acdd: " << problems.front() << "\n";
+  const control::ConfigResult loaded = config_file.empty()
+                                           ? control::parse_config(control::embedded_default_config(),
+                                                                   "<embedded default>")
+                                           : control::load_config(config_file);
+  if (!loaded.ok()) {
+    for (const std::string& e : loaded.errors) {
+      std::cerr << e << "\n";
+    }
+    std::cerr << "acdd: the configuration has problems; nothing was started\n";
     return 2;
+  }
+  control::ApplianceConfig settings = loaded.config;
+  const router::EngineConfig& domain = settings.domain;
+  if (listen.empty()) {
+    listen = settings.dataplane.listen;
+  }
+  if (backend.empty()) {
+    backend = settings.dataplane.backend;
+  }
+  if (dpdk_args.empty()) {
+    dpdk_args = settings.dataplane.dpdk_args;
+  }
+  if (dpdk_port < 0) {
+    dpdk_port = settings.dataplane.dpdk_port;
+  }
+  if (cores.empty()) {
+    cores = std::to_string(settings.dataplane.cores.front());
+    if (settings.dataplane.cores.size() > 1) {
+      cores += "," + std::to_string(settings.dataplane.cores[1]);
+    }
   }
   dataplane::Endpoint endpoint;
   if (!dataplane::parse_endpoint(listen, endpoint)) {
@@ -168,7 +171,7 @@ int main(int argc, char** argv) {
       args.push_back(w);
     }
     if (dataplane::init_eal(args, error)) {
-      port = dataplane::DpdkPort::create(dpdk_port, endpoint, error);
+      port = dataplane::DpdkPort::create(static_cast<std::uint16_t>(dpdk_port), endpoint, error);
     }
 #else
     error = "this acdd was built without DPDK (install libdpdk-dev and rebuild)";
@@ -187,6 +190,8 @@ int main(int argc, char** argv) {
   }
   dataplane::DataplaneConfig dp;
   dp.max_calls = domain.max_calls;
+  dp.max_clients = settings.dataplane.max_clients;
+  dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
 
   struct sigaction sa{};

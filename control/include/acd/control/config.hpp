@@ -1,0 +1,54 @@
+// The appliance's configuration file, /etc/acd/acd.toml: the dataplane, the routing domain (skills,
+// queues with their policies and overflow rules, agents) and the control and metrics endpoints.
+//
+// load_config / parse_config check everything before anything starts: unknown keys, wrong types,
+// out-of-range values, references to undefined skills, queues or sites, overflow chains that loop,
+// overflow to this very site. Each problem is reported as "FILE:LINE: what is wrong; what to do".
+// An embedded default (a small demo centre) is used when no file is given.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "acd/router/config.hpp"
+
+namespace acd::control {
+
+struct DataplaneSettings {
+  std::string backend = "uring";     // uring | dpdk
+  std::string listen = "127.0.0.1:7070";
+  std::vector<int> cores{0};         // one CPU, or IO and router CPUs
+  std::string dpdk_args = "--no-huge --no-pci";
+  std::uint16_t dpdk_port = 0;
+  std::uint32_t reply_cache_per_client = 2048;
+  std::uint32_t max_clients = 256;
+};
+
+struct ApplianceConfig {
+  std::string site = "site-1";              // this site's name
+  std::vector<std::string> sites;            // other sites calls may overflow to
+  DataplaneSettings dataplane;
+  router::EngineConfig domain;
+  std::vector<std::string> skill_names;      // index = SkillId
+  std::string control_socket = "/run/acd/control.sock";
+  std::string credentials = "/etc/acd/credentials";
+  std::string metrics_listen = "127.0.0.1:9470";
+};
+
+struct ConfigResult {
+  ApplianceConfig config;
+  std::vector<std::string> errors;  // empty when the configuration is valid
+  bool ok() const { return errors.empty(); }
+};
+
+// Parses TOML text; `source` names it in messages (a path, or "<embedded default>").
+ConfigResult parse_config(const std::string& text, const std::string& source);
+// Reads and parses a file.
+ConfigResult load_config(const std::string& path);
+// The built-in demo centre's configuration text.
+const std::string& embedded_default_config();
+
+}  // namespace acd::control

@@ -1,0 +1,134 @@
+// acd.toml: the embedded default is valid and describes the demo centre; each kind of mistake is
+// reported with the file, the line and what to do, and all of them are reported at once.
+#include <gtest/gtest.h>
+
+#include "acd/control/config.hpp"
+
+namespace acd::control {
+namespace {
+
+// The embedded default parses cleanly into the demo centre.
+TEST(Config, EmbeddedDefaultIsValid) {
+  const ConfigResult r = parse_config(embedded_default_config(), "<embedded default>");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.config.domain.queues.size(), 5u);
+  EXPECT_EQ(r.config.domain.queues[0].name, "general");
+  EXPECT_EQ(r.config.domain.agents.size(), 200u);
+  EXPECT_EQ(r.config.domain.agents[0].number, 1000u);
+  EXPECT_EQ(r.config.dataplane.listen, "127.0.0.1:7070");
+  EXPECT_EQ(r.config.domain.queues[1].max_wait_ms, 300'000u);
+  EXPECT_EQ(r.config.domain.queues[1].overflow[0].target, 0u);  // to "general"
+  EXPECT_EQ(r.config.domain.queues[2].min_verification, 2);
+  EXPECT_EQ(r.config.domain.queues[4].media, router::Media::Chat);
+  EXPECT_EQ(r.config.domain.agents[199].capacity[1], 3);
+}
+
+const char* kBase = R"(site = "sh"
+sites = ["bj"]
+skills = ["cards", "loans"]
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+[[queue]]
+name = "loans"
+skills = { loans = 2 }
+[[agent]]
+id = 7
+skills = { cards = 5 }
+)";
+
+std::vector<std::string> errors_of(const std::string& extra) {
+  return parse_config(std::string(kBase) + extra, "acd.toml").errors;
+}
+
+bool has(const std::vector<std::string>& errors, const std::string& line, const std::string& text) {
+  for (const auto& e : errors) {
+    if (e.rfind("acd.toml:" + line + ":", 0) == 0 && e.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string dump(const std::vector<std::string>& errors) {
+  std::string all;
+  for (const auto& e : errors) {
+    all += e + "\n";
+  }
+  return all;
+}
+
+// Each mistake: unknown key, wrong type, out of range, undefined skill / queue / site, duplicate.
+TEST(Config, EachMistakeNamedWithItsLine) {
+  auto e = errors_of("[[agent]]\nid = 8\nskils = { cards = 1 }\n");
+  EXPECT_TRUE(has(e, "15", "unknown key 'skils'")) << dump(e);
+  e = errors_of("[[agent]]\nid = \"nine\"\n");
+  EXPECT_TRUE(has(e, "14", "'id' must be a number")) << dump(e);
+  e = errors_of("[[agent]]\nid = 9\nskills = { cards = 11 }\n");
+  EXPECT_TRUE(has(e, "15", "proficiency of 'cards' must be 1..10")) << dump(e);
+  e = errors_of("[[agent]]\nid = 9\nskills = { mortgages = 3 }\n");
+  EXPECT_TRUE(has(e, "15", "skill 'mortgages' is not defined")) << dump(e);
+  e = errors_of("[[agent]]\nid = 7\n");
+  EXPECT_TRUE(has(e, "13", "agent ID 7 is used twice")) << dump(e);
+  e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nsl_target = 1.5\n");
+  EXPECT_TRUE(has(e, "16", "'sl_target' = 1.5 is out of range")) << dump(e);
+  e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\npolicy = \"fastest\"\n");
+  EXPECT_TRUE(has(e, "16", "is not one of: longest_idle")) << dump(e);
+  e = errors_of(
+      "[[queue]]\nname = \"x\"\nskills = { cards = 1 }\n[[queue.overflow]]\nwhen = \"wait\"\nthreshold = 30\n"
+      "action = \"queue\"\ntarget = \"nowhere\"\n");
+  EXPECT_TRUE(has(e, "16", "overflow target queue 'nowhere' is not defined")) << dump(e);
+  e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nmax_wait_s = 60\nmax_wait_action = \"site\"\n"
+                "max_wait_target = \"gz\"\n");
+  EXPECT_TRUE(has(e, "16", "site 'gz' is not in 'sites'")) << dump(e);
+}
+
+// A site pointing at itself, and an overflow chain that loops, are refused.
+TEST(Config, SelfSiteAndOverflowLoops) {
+  auto e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nmax_wait_s = 60\nmax_wait_action = \"site\"\n"
+                     "max_wait_target = \"sh\"\n");
+  EXPECT_TRUE(has(e, "16", "which is this site")) << dump(e);
+  const std::string looping = R"(site = "sh"
+skills = ["a"]
+[[queue]]
+name = "A"
+skills = { a = 1 }
+  [[queue.overflow]]
+  when = "queue_length"
+  threshold = 5
+  action = "queue"
+  target = "B"
+[[queue]]
+name = "B"
+skills = { a = 1 }
+  [[queue.overflow]]
+  when = "wait"
+  threshold = 30
+  action = "queue"
+  target = "A"
+[[agent]]
+id = 1
+skills = { a = 1 }
+)";
+  e = parse_config(looping, "acd.toml").errors;
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_NE(e[0].find("overflow chain loops: A -> B -> A"), std::string::npos) << e[0];
+  EXPECT_EQ(e[0].rfind("acd.toml:3:", 0), 0u) << e[0];
+}
+
+// Syntax errors, missing sections, and every problem reported in one go.
+TEST(Config, SyntaxAndMissingPartsAndAllAtOnce) {
+  auto e = parse_config("skills = [\"a\"\n[[queue]]", "acd.toml").errors;
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("fix the TOML syntax"), std::string::npos) << e[0];
+  e = parse_config("skills = [\"a\"]\n", "acd.toml").errors;
+  EXPECT_EQ(e.size(), 2u) << dump(e);  // no queue, no agents
+  e = errors_of("bogus = 1\n[dataplane]\nbackend = \"smoke\"\ncores = [0, 1, 2]\n");
+  EXPECT_TRUE(has(e, "13", "unknown key 'bogus'")) << dump(e);
+  EXPECT_TRUE(has(e, "15", "backend must be")) << dump(e);
+  EXPECT_TRUE(has(e, "16", "cores must be")) << dump(e);
+  EXPECT_FALSE(load_config("/nonexistent/acd.toml").ok());
+}
+
+}  // namespace
+}  // namespace acd::control
