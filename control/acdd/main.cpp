@@ -7,6 +7,7 @@
 //
 // Without --config the embedded default (a demo centre) is used. Flags override the file.
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <atomic>
@@ -23,6 +24,7 @@
 #include "acd/dataplane/dpdk_port.hpp"
 #endif
 #include "acd/control/config.hpp"
+#include "acd/control/credentials.hpp"
 
 namespace {
 
@@ -32,29 +34,6 @@ std::atomic<bool> g_stop{false};  // set by SIGTERM/SIGINT; lock-free, so async-
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-std::string load_credentials(const std::string& path, dataplane::InMemoryCredentials& out) {
-  std::ifstream in(path);
-  if (!in) {
-    return path + ": cannot be read";
-  }
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty() || line[0] == '#') {
-      continue;
-    }
-    std::istringstream fields(line);
-    router::AgentNumber agent = 0;
-    std::string password;
-    if (!(fields >> agent >> password) || agent == 0) {
-      return path + ":" + std::to_string(number) + ": expected 'AGENT_ID PASSWORD'";
-    }
-    out.set(agent, password);
-  }
-  return {};
-}
 
 }  // namespace
 
@@ -78,8 +57,7 @@ int main(int argc, char** argv) {
   app.add_option("--dpdk-args", dpdk_args, "Override dataplane.dpdk_args (EAL arguments)");
   app.add_option("--dpdk-port", dpdk_port, "Override dataplane.dpdk_port");
   app.add_option("--credentials", credentials_file,
-                 "Agent passwords, 'AGENT_ID PASSWORD' per line (demo verifier; default: demo-<ID>)")
-      ->check(CLI::ExistingFile);
+                 "Override control.credentials: the argon2id credential file ('acdctl agent passwd')");
   app.add_option("--port-file", port_file, "Write the bound UDP port here once listening");
   CLI11_PARSE(app, argc, argv);
 
@@ -143,17 +121,24 @@ int main(int argc, char** argv) {
     }
   }
 
-  dataplane::InMemoryCredentials credentials;
-  if (!credentials_file.empty()) {
-    if (const std::string problem = load_credentials(credentials_file, credentials); !problem.empty()) {
+  // Sign-in checks: argon2id hashes with lockout. Only the embedded demo, when no credential file
+  // exists, falls back to the demo passwords demo-<ID>.
+  if (credentials_file.empty()) {
+    credentials_file = settings.credentials;
+  }
+  control::CredentialStore store;
+  dataplane::InMemoryCredentials demo_credentials;
+  dataplane::CredentialVerifier* verifier_impl = &store;
+  if (const std::string problem = store.load(credentials_file); !problem.empty()) {
+    if (!config_file.empty() || access(credentials_file.c_str(), F_OK) == 0) {
       std::cerr << "acdd: " << problem << "\n";
       return 2;
     }
-  } else {
     for (const auto& a : domain.agents) {
-      credentials.set(a.number, "demo-" + std::to_string(a.number));
+      demo_credentials.set(a.number, "demo-" + std::to_string(a.number));
     }
-    std::cerr << "acdd: demo passwords (demo-<agent ID>): not for production\n";
+    verifier_impl = &demo_credentials;
+    std::cerr << "acdd: " << credentials_file << " not found: demo passwords (demo-<agent ID>), not for production\n";
   }
 
   std::string error;
@@ -182,7 +167,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   router::Engine engine(domain);
-  dataplane::AsyncVerifier verifier(credentials);
+  dataplane::AsyncVerifier verifier(*verifier_impl);
   dataplane::SteadyClock clock;
   std::vector<router::AgentNumber> numbers;
   for (const auto& a : domain.agents) {

@@ -1,0 +1,79 @@
+// Agent credentials: argon2id hashes in a file written atomically with mode 0600, the right password
+// accepted, wrong ones refused and locked out after the limit, and malformed files refused.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "acd/control/credentials.hpp"
+
+namespace acd::control {
+namespace {
+
+std::string temp_path(const char* name) { return ::testing::TempDir() + name; }
+
+// set_password writes an argon2id hash (not the password) with mode 0600; verify accepts it.
+TEST(Credentials, SetAndVerify) {
+  const std::string path = temp_path("creds-set");
+  std::remove(path.c_str());
+  ASSERT_EQ(CredentialStore::set_password(path, 1001, "correct horse", HashStrength::Minimal), "");
+  ASSERT_EQ(CredentialStore::set_password(path, 1002, "battery staple", HashStrength::Minimal), "");
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find("correct horse"), std::string::npos);
+  EXPECT_NE(text.find("1001 $argon2id$"), std::string::npos);
+  struct stat st{};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  CredentialStore store;
+  ASSERT_EQ(store.load(path), "");
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_TRUE(store.verify(1001, "correct horse"));
+  EXPECT_FALSE(store.verify(1001, "battery staple"));
+  EXPECT_TRUE(store.verify(1002, "battery staple"));
+  EXPECT_FALSE(store.verify(9999, "correct horse"));
+  EXPECT_NE(CredentialStore::set_password(path, 1003, "short", HashStrength::Minimal), "");
+}
+
+// After max_failures wrong passwords the agent is locked, even for the right one, until the lock
+// expires; a right password before the limit resets the count.
+TEST(Credentials, LockoutAfterRepeatedFailures) {
+  const std::string path = temp_path("creds-lock");
+  std::remove(path.c_str());
+  ASSERT_EQ(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal), "");
+  std::uint64_t now = 1000;
+  CredentialStore store(LockoutPolicy{3, 60}, [&] { return now; });
+  ASSERT_EQ(store.load(path), "");
+  EXPECT_FALSE(store.verify(7, "wrong 1"));
+  EXPECT_FALSE(store.verify(7, "wrong 2"));
+  EXPECT_TRUE(store.verify(7, "open sesame"));  // resets the count
+  EXPECT_FALSE(store.verify(7, "wrong 1"));
+  EXPECT_FALSE(store.verify(7, "wrong 2"));
+  EXPECT_FALSE(store.verify(7, "wrong 3"));
+  EXPECT_TRUE(store.locked(7));
+  EXPECT_FALSE(store.verify(7, "open sesame"));
+  now += 61;
+  EXPECT_FALSE(store.locked(7));
+  EXPECT_TRUE(store.verify(7, "open sesame"));
+}
+
+// A malformed credential file is refused with its line, and the store keeps what it had.
+TEST(Credentials, MalformedFileRefused) {
+  const std::string path = temp_path("creds-bad");
+  {
+    std::ofstream out(path);
+    out << "# comment\n1001 plaintext-password\n";
+  }
+  CredentialStore store;
+  const std::string error = store.load(path);
+  EXPECT_NE(error.find("creds-bad:2:"), std::string::npos) << error;
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_NE(store.load(path + ".missing"), "");
+}
+
+}  // namespace
+}  // namespace acd::control
