@@ -1,16 +1,27 @@
-// acdctl: the operator's command line for acd.
+// acdctl: the operator's command line for acd. A thin shell: every live command is one JSON request
+// to acdd's control socket (control::execute does the work); acdctl only formats the answer.
 //
+//   acdctl [--socket PATH] [--json] status
+//   acdctl agents [list | show ID | ready ID | logout ID]
+//   acdctl queues [list | show NAME]
+//   acdctl calls [list | show ID]
+//   acdctl stats agents|queues
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
 //
-// The live commands (status, agents, queues, calls, stats, route test, config, top) arrive with the
-// control socket.
+// Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
+// 4 permission denied, 5 try again later.
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "acd/control/config.hpp"
 #include "acd/control/credentials.hpp"
@@ -37,13 +48,123 @@ std::string read_secret(const char* prompt) {
   return line;
 }
 
+using nlohmann::json;
+
+// One request, one answer. Empty JSON (null) if acdd cannot be reached; `error` says why.
+json ask(const std::string& socket_path, const json& request, std::string& error) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    error = socket_path + ": " + std::strerror(errno) + " (is acdd running?)";
+    if (fd >= 0) {
+      close(fd);
+    }
+    return json();
+  }
+  const std::string line = request.dump() + "\n";
+  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    error = "cannot send the request";
+    close(fd);
+    return json();
+  }
+  std::string answer;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) {
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  json j = json::parse(answer, nullptr, false);
+  if (j.is_discarded()) {
+    error = "acdd sent an answer that is not JSON";
+    return json();
+  }
+  return j;
+}
+
+std::string cell(const json& v) {
+  if (v.is_null()) {
+    return "-";
+  }
+  if (v.is_string()) {
+    return v.get<std::string>();
+  }
+  if (v.is_number_float()) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.1f", v.get<double>());
+    return text;
+  }
+  return v.dump();
+}
+
+// A list of objects as an aligned table of the given columns.
+void table(const json& rows, const std::vector<std::string>& columns) {
+  std::vector<std::size_t> width(columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    width[c] = columns[c].size();
+    for (const json& r : rows) {
+      width[c] = std::max(width[c], cell(r.value(columns[c], json())).size());
+    }
+  }
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    std::printf("%-*s  ", static_cast<int>(width[c]), columns[c].c_str());
+  }
+  std::printf("\n");
+  for (const json& r : rows) {
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      std::printf("%-*s  ", static_cast<int>(width[c]), cell(r.value(columns[c], json())).c_str());
+    }
+    std::printf("\n");
+  }
+}
+
+void object(const json& o, const std::string& indent = "") {
+  for (const auto& [key, value] : o.items()) {
+    if (value.is_object()) {
+      std::printf("%s%s:\n", indent.c_str(), key.c_str());
+      object(value, indent + "  ");
+    } else {
+      std::printf("%s%-18s %s\n", indent.c_str(), key.c_str(), cell(value).c_str());
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace acd;
   CLI::App app{"acdctl: operate an acd appliance"};
   app.require_subcommand(1);
-  CLI::App* agent = app.add_subcommand("agent", "Agents");
+  std::string socket_path = control::ApplianceConfig{}.control_socket;
+  bool as_json = false;
+  app.add_option("--socket", socket_path, "acdd's control socket")->capture_default_str();
+  app.add_flag("--json", as_json, "Print the JSON answer");
+
+  CLI::App* status = app.add_subcommand("status", "Role, uptime, agents by state, dataplane counters");
+  CLI::App* agents = app.add_subcommand("agents", "Agents: list, show ID, ready ID, logout ID");
+  std::string agents_action = "list";
+  std::uint64_t agent_id = 0;
+  agents->add_option("action", agents_action, "list | show | ready | logout")
+      ->check(CLI::IsMember({"list", "show", "ready", "logout"}));
+  agents->add_option("id", agent_id, "Agent ID");
+  CLI::App* queues = app.add_subcommand("queues", "Queues: list, show NAME");
+  std::string queues_action = "list";
+  std::string queue_name;
+  queues->add_option("action", queues_action, "list | show")->check(CLI::IsMember({"list", "show"}));
+  queues->add_option("name", queue_name, "Queue name or index");
+  CLI::App* calls = app.add_subcommand("calls", "Calls in the engine: list, show ID");
+  std::string calls_action = "list";
+  std::uint64_t call_id = 0;
+  calls->add_option("action", calls_action, "list | show")->check(CLI::IsMember({"list", "show"}));
+  calls->add_option("id", call_id, "Call ID");
+  CLI::App* stats = app.add_subcommand("stats", "Today's statistics of agents or queues");
+  std::string stats_what = "queues";
+  stats->add_option("what", stats_what, "agents | queues")->check(CLI::IsMember({"agents", "queues"}));
+  bool today = true;
+  stats->add_flag("--today", today, "Today's figures (the only ones kept so far)");
+
+  CLI::App* agent = app.add_subcommand("agent", "Agent administration");
   agent->require_subcommand(1);
   CLI::App* passwd = agent->add_subcommand("passwd", "Set an agent's password (argon2id); reads it from stdin");
   router::AgentNumber id = 0;
@@ -51,6 +172,68 @@ int main(int argc, char** argv) {
   passwd->add_option("ID", id, "Agent ID")->required()->check(CLI::Range(1ull, 9'000'000'000'000'000ull));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (!passwd->parsed()) {
+    json request;
+    if (status->parsed()) {
+      request = {{"cmd", "status"}};
+    } else if (agents->parsed()) {
+      request = {{"cmd", "agents"}, {"action", agents_action}};
+      if (agents_action != "list") {
+        if (agent_id == 0) {
+          std::cerr << "acdctl: agents " << agents_action << " needs an agent ID\n";
+          return 2;
+        }
+        request["id"] = agent_id;
+      }
+    } else if (queues->parsed()) {
+      request = {{"cmd", "queues"}, {"action", queues_action}};
+      if (queues_action == "show") {
+        if (queue_name.empty()) {
+          std::cerr << "acdctl: queues show needs a queue name\n";
+          return 2;
+        }
+        const bool numeric = queue_name.find_first_not_of("0123456789") == std::string::npos;
+        request["id"] = numeric ? json(std::stoul(queue_name)) : json(queue_name);
+      }
+    } else if (calls->parsed()) {
+      request = {{"cmd", "calls"}, {"action", calls_action}};
+      if (calls_action == "show") {
+        request["id"] = call_id;
+      }
+    } else if (stats->parsed()) {
+      request = {{"cmd", "stats"}, {"what", stats_what}};
+    }
+    std::string error;
+    const json answer = ask(socket_path, request, error);
+    if (answer.is_null()) {
+      std::cerr << "acdctl: " << error << "\n";
+      return 3;
+    }
+    if (!answer.value("ok", false)) {
+      std::cerr << "acdctl: " << answer.value("error", std::string("refused")) << "\n";
+      const int code = answer.value("code", 1);
+      return code == 13 ? 4 : code == 75 ? 5 : code == 2 ? 2 : 1;
+    }
+    const json& result = answer["result"];
+    if (as_json) {
+      std::cout << result.dump(2) << "\n";
+    } else if (result.is_array() && agents->parsed()) {
+      table(result, {"id", "state", "reason", "in_state_s", "device"});
+    } else if (result.is_array() && (queues->parsed() || (stats->parsed() && stats_what == "queues"))) {
+      table(result, {"name", "media", "policy", "waiting", "ready_agents", "staffed", "oldest_wait_s", "ewt_s",
+                     "offered", "answered", "abandoned", "asa_s", "service_level"});
+    } else if (result.is_array() && stats->parsed()) {
+      table(result, {"id", "offered", "answered", "no_answer", "talk_s", "hold_s", "wrap_up_s", "ready_s"});
+    } else if (result.is_array() && calls->parsed()) {
+      table(result, {"id", "state", "queue", "agent", "priority", "media", "in_queue_s"});
+    } else if (result.is_object() && result.contains("done")) {
+      std::cout << result["done"].get<std::string>() << "\n";
+    } else {
+      object(result);
+    }
+    return 0;
+  }
 
   if (passwd->parsed()) {
     std::string password = read_secret("New password: ");

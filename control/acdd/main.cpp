@@ -24,6 +24,7 @@
 #include "acd/dataplane/dpdk_port.hpp"
 #endif
 #include "acd/control/config.hpp"
+#include "acd/control/control_server.hpp"
 #include "acd/control/credentials.hpp"
 
 namespace {
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
   app.add_option("--credentials", credentials_file,
                  "Override control.credentials: the argon2id credential file ('acdctl agent passwd')");
   app.add_option("--port-file", port_file, "Write the bound UDP port here once listening");
+  std::string control_socket;
+  app.add_option("--control-socket", control_socket, "Override control.socket (acdctl's Unix socket)");
   CLI11_PARSE(app, argc, argv);
 
   if (!check_file.empty()) {
@@ -179,6 +182,29 @@ int main(int argc, char** argv) {
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
 
+  // The control plane: commands in through the sequencer, state out through published snapshots.
+  dataplane::ControlChannel channel;
+  io.set_control(&channel);
+  control::SnapshotBoard board;
+  control::ControlContext ctx;
+  ctx.config = &settings;
+  ctx.board = &board;
+  ctx.channel = &channel;
+  ctx.counters = &io.counters();
+  ctx.started_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::steady_clock::now().time_since_epoch())
+                                                  .count());
+  if (!control_socket.empty()) {
+    settings.control_socket = control_socket;
+  }
+  settings.dataplane.listen = dataplane::to_string(port->local());  // as bound (port 0 resolved)
+  settings.dataplane.backend = backend;
+  control::ControlServer server(ctx);
+  if (const std::string problem = server.start(settings.control_socket); !problem.empty()) {
+    std::cerr << "acdd: control socket " << problem << "\n";
+    return 1;
+  }
+
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -195,14 +221,14 @@ int main(int argc, char** argv) {
   }
 
   if (router_cpu >= 0) {
-    dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu);
+    dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board);
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     worker.stop();
   } else {
     dataplane::pin_to_cpu(io_cpu);
-    dataplane::Worker worker(engine, io);
+    dataplane::Worker worker(engine, io, &board);
     unsigned idle = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
       if (worker.poll() != 0) {
@@ -213,6 +239,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  server.stop();
   const auto& c = io.counters();
   std::fprintf(stderr, "acdd: stopping; ");
   for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {

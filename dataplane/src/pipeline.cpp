@@ -373,6 +373,21 @@ void IoStage::send_route_response(std::uint32_t slot, std::uint64_t reply_to, co
 }
 
 void IoStage::handle(const Output& o) {
+  if (o.client_slot == kControlClient) {
+    // An operator command: its result goes back to the control thread, not to the network.
+    if (!o.end && (o.decision.type == DecisionType::Error || o.decision.type == DecisionType::TransferFailed ||
+                   o.decision.type == DecisionType::OutboundFailed) && failure_ == 0) {
+      failure_ = static_cast<std::uint16_t>(o.decision.status);
+    }
+    if (o.end) {
+      if (control_ != nullptr) {
+        control_->post(ControlReply{o.request_seq, static_cast<router::Status>(failure_)});
+      }
+      failure_ = 0;
+      answered_ = false;
+    }
+    return;
+  }
   if (o.end) {
     if (o.client_slot != kNone) {
       counters_.bump(Counter::decisions);
@@ -460,13 +475,18 @@ std::size_t Worker::poll() {
   };
   std::size_t work = io_.receive(route);
   work += io_.collect_sign_ins(route);
+  work += io_.collect_control(route);
   io_.maybe_tick(route);
   io_.flush();
+  if (publisher_ != nullptr) {
+    publisher_->maybe_publish(router_.engine());
+  }
   return work;
 }
 
-SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu)
-    : router_(engine), io_(io) {
+SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
+                         StatePublisher* publisher)
+    : router_(engine), io_(io), publisher_(publisher) {
   router_thread_ = std::thread([this, router_cpu] { router_loop(router_cpu); });
   io_thread_ = std::thread([this, io_cpu] { io_loop(io_cpu); });
 }
@@ -497,6 +517,7 @@ void SplitWorker::io_loop(int cpu) {
   while (!stop_.load(std::memory_order_acquire)) {
     std::size_t work = io_.receive(push);
     work += io_.collect_sign_ins(push);
+    work += io_.collect_control(push);
     io_.maybe_tick(push);
     work += outputs_.consume_all([&](const Output& o) { io_.handle(o); });
     io_.flush();
@@ -520,6 +541,9 @@ void SplitWorker::router_loop(int cpu) {
           std::this_thread::yield();
         }
       });
+    }
+    if (publisher_ != nullptr) {
+      publisher_->maybe_publish(router_.engine());
     }
     if (n == 0) {
       std::this_thread::yield();

@@ -1442,4 +1442,22 @@ std::optional<CallView> Engine::call(CallId id) const {
   return v;
 }
 
+void Engine::for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const {
+  for (const CallRecord& c : calls_) {
+    if (c.state == CallState::Free) {
+      continue;
+    }
+    CallView v;
+    v.state = c.state;
+    v.queue = c.queue;
+    v.agent = c.agent;
+    v.arrived = c.arrived;
+    v.enqueued = c.enqueued;
+    v.priority = c.priority;
+    v.media = c.media;
+    v.outbound = c.outbound != 0;
+    visit(c.id, v);
+  }
+}
+
 }  // namespace acd::router

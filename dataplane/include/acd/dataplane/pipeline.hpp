@@ -26,6 +26,7 @@
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include "acd/dataplane/codec.hpp"
+#include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
 #include "acd/dataplane/credentials.hpp"
 #include "acd/dataplane/port.hpp"
@@ -149,6 +150,10 @@ class IoStage {
   // Sign-in results ready from the verifier, as inputs.
   template <typename Push>
   std::size_t collect_sign_ins(Push&& push_input);
+  // Operator commands from the control plane, as inputs.
+  template <typename Push>
+  std::size_t collect_control(Push&& push_input);
+  void set_control(ControlChannel* channel) { control_ = channel; }
   // A tick input if the engine has had no input for tick_interval.
   template <typename Push>
   void maybe_tick(Push&& push_input);
@@ -191,6 +196,7 @@ class IoStage {
   Sequencer sequencer_;
   Clock& clock_;
   AsyncVerifier* verifier_;
+  ControlChannel* control_ = nullptr;
   std::vector<router::AgentNumber> agent_numbers_;
   DataplaneConfig config_;
   CoreCounters counters_;
@@ -237,19 +243,22 @@ class RouterStage {
 // Run to completion on one thread: receive, sequence, route, reply.
 class Worker {
  public:
-  Worker(router::Engine& engine, IoStage& io) : router_(engine), io_(io) {}
+  Worker(router::Engine& engine, IoStage& io, StatePublisher* publisher = nullptr)
+      : router_(engine), io_(io), publisher_(publisher) {}
   // One poll cycle; returns datagrams received plus verifier results handled.
   std::size_t poll();
 
  private:
   RouterStage router_;
   IoStage& io_;
+  StatePublisher* publisher_;
 };
 
 // IoStage and RouterStage on two threads (each pinned when a CPU is given), joined by SPSC rings.
 class SplitWorker {
  public:
-  SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu);
+  SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
+              StatePublisher* publisher = nullptr);
   ~SplitWorker();
   void stop();
   std::uint64_t ring_full() const { return ring_full_.load(std::memory_order_relaxed); }
@@ -260,6 +269,7 @@ class SplitWorker {
 
   RouterStage router_;
   IoStage& io_;
+  StatePublisher* publisher_;
   // Inputs: IoStage -> RouterStage. Outputs: RouterStage -> IoStage.
   boost::lockfree::spsc_queue<Input, boost::lockfree::capacity<8192>> inputs_;
   boost::lockfree::spsc_queue<Output, boost::lockfree::capacity<32768>> outputs_;

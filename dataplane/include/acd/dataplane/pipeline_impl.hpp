@@ -127,6 +127,25 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
 }
 
 template <typename Push>
+std::size_t IoStage::collect_control(Push&& push) {
+  if (control_ == nullptr) {
+    return 0;
+  }
+  return control_->drain([&](const ControlRequest& r) {
+    Input input;
+    input.client_slot = kControlClient;
+    input.request_seq = r.ticket;
+    input.request_type = wire::Type::AgentEvent;
+    input.event = r.event;
+    if (!push(input)) {
+      control_->post(ControlReply{r.ticket, router::Status::CallPoolFull});
+      return;
+    }
+    last_input_ = input.event.time;
+  });
+}
+
+template <typename Push>
 void IoStage::maybe_tick(Push&& push) {
   const router::Micros now = clock_.now();
   if (now - last_input_ < config_.tick_interval) {

@@ -104,6 +104,8 @@ class Engine {
   const QueueStats& queue_stats(QueueIndex q) const { return queue_stats_[q]; }
   // O(position) for a queued call. Empty if the call is not in the engine.
   std::optional<CallView> call(CallId id) const;
+  // Visits every call in the engine, in slot order, with its ID (positions not computed: O(max_calls)).
+  void for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const;
   const EngineCounters& counters() const { return counters_; }
 
   // FNV-style hash over every byte of state (configuration included).

@@ -1,0 +1,101 @@
+// The control socket: a Unix stream socket where acdctl (or any script) sends one JSON request per
+// connection and reads one JSON answer. Every command is one function here (`execute`), shared by
+// the socket and by tests; acdctl only formats.
+//
+// Callers are identified with SO_PEERCRED: anyone local may read (status, agents, queues, calls,
+// stats); changes (agent ready / logout) need root or the `acd` group.
+//
+// Threads: the server's own thread accepts and answers. It reads the engine's state only from the
+// SnapshotBoard and changes it only through the ControlChannel (sequenced like any other input).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "acd/control/config.hpp"
+#include "acd/dataplane/control_channel.hpp"
+#include "acd/dataplane/counters.hpp"
+
+namespace acd::control {
+
+struct AgentRow {
+  router::AgentNumber number = 0;
+  router::AgentView view;
+  router::AgentStats stats;
+};
+
+struct QueueRow {
+  router::QueueView view;
+  router::QueueStats stats;
+};
+
+struct CallRow {
+  router::CallId id = 0;
+  router::CallView view;
+};
+
+struct Snapshot {
+  router::Micros engine_time = 0;
+  std::uint64_t published_ns = 0;  // steady clock when taken
+  std::vector<AgentRow> agents;
+  std::vector<QueueRow> queues;
+  std::vector<CallRow> calls;      // at most kMaxCalls, in slot order
+  std::uint32_t calls_in_engine = 0;
+  router::EngineCounters counters;
+  static constexpr std::size_t kMaxCalls = 10'000;
+};
+
+// The routing thread copies the engine's state here every `interval_ms` (never waiting: if a reader
+// holds the board, this round is skipped); readers take a copy.
+class SnapshotBoard final : public dataplane::StatePublisher {
+ public:
+  explicit SnapshotBoard(std::uint64_t interval_ms = 100) : interval_ns_(interval_ms * 1'000'000) {}
+  void maybe_publish(const router::Engine& engine) override;
+  Snapshot read() const;
+  bool ready() const { return published_.load(std::memory_order_acquire); }
+
+ private:
+  std::uint64_t interval_ns_;
+  std::uint64_t last_ns_ = 0;  // routing thread only
+  mutable std::mutex mutex_;
+  Snapshot current_;
+  std::atomic<bool> published_{false};
+};
+
+struct ControlContext {
+  const ApplianceConfig* config = nullptr;
+  SnapshotBoard* board = nullptr;
+  dataplane::ControlChannel* channel = nullptr;
+  const dataplane::CoreCounters* counters = nullptr;
+  std::uint64_t started_ns = 0;
+  std::string role = "active";  // HA role, for status (a single node is always active today)
+};
+
+// One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ..., "code": ...}.
+// `may_change` says whether the caller may run commands that change state.
+nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change);
+
+class ControlServer {
+ public:
+  explicit ControlServer(ControlContext ctx) : ctx_(ctx) {}
+  ~ControlServer();
+  // Binds the socket (replacing a stale one) and starts serving; an error message on failure.
+  [[nodiscard]] std::string start(const std::string& path);
+  void stop();
+
+ private:
+  void run();
+  ControlContext ctx_;
+  std::string path_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace acd::control

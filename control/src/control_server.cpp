@@ -1,0 +1,413 @@
+#include "acd/control/control_server.hpp"
+
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace acd::control {
+
+namespace {
+
+using nlohmann::json;
+
+std::uint64_t steady_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+json fail(const std::string& error, int code) { return json{{"ok", false}, {"error", error}, {"code", code}}; }
+json ok(json result) { return json{{"ok", true}, {"result", std::move(result)}}; }
+
+std::string state_name(router::AgentState s) { return std::string(router::to_string(s)); }
+
+json agent_json(const AgentRow& a, router::Micros now) {
+  json j{{"id", a.number},
+         {"state", state_name(a.view.state)},
+         {"in_state_s", a.view.state == router::AgentState::LoggedOut || now < a.view.state_since
+                            ? json(nullptr)
+                            : json(static_cast<double>(now - a.view.state_since) / 1e6)},
+         {"device", a.view.device},
+         {"load", {{"voice", a.view.load[0]}, {"chat", a.view.load[1]}, {"email", a.view.load[2]}}}};
+  if (a.view.state == router::AgentState::NotReady) {
+    j["reason"] = a.view.not_ready_reason;
+  }
+  if (a.view.pending_not_ready) {
+    j["pending_not_ready"] = true;
+  }
+  return j;
+}
+
+json agent_stats_json(const AgentRow& a) {
+  const auto& s = a.stats;
+  json not_ready = json::object();
+  for (std::size_t r = 0; r < s.not_ready_ms.size(); ++r) {
+    if (s.not_ready_ms[r] != 0) {
+      not_ready[std::to_string(r)] = s.not_ready_ms[r] / 1000.0;
+    }
+  }
+  return json{{"id", a.number},          {"offered", s.offered},
+              {"answered", s.answered},  {"no_answer", s.no_answer},
+              {"transfers_out", s.transfers_out}, {"outbound", s.outbound},
+              {"talk_s", s.talk_ms / 1000.0},     {"hold_s", s.hold_ms / 1000.0},
+              {"wrap_up_s", s.wrap_up_ms / 1000.0}, {"ready_s", s.ready_ms / 1000.0},
+              {"not_ready_s", not_ready}};
+}
+
+json queue_json(const ApplianceConfig& cfg, std::size_t q, const QueueRow& row) {
+  const auto& v = row.view;
+  const auto& s = row.stats;
+  const double offered = static_cast<double>(s.offered);
+  return json{{"id", q},
+              {"name", cfg.domain.queues[q].name},
+              {"media", std::string(router::to_string(v.media))},
+              {"policy", std::string(router::to_string(v.policy))},
+              {"waiting", v.waiting},
+              {"ready_agents", v.ready_agents},
+              {"staffed", v.staffed},
+              {"oldest_wait_s", static_cast<double>(v.oldest_wait) / 1e6},
+              {"ewt_s", v.ewt_ms == router::kUnknownEwt ? json(nullptr) : json(v.ewt_ms / 1000.0)},
+              {"offered", s.offered},
+              {"answered", s.answered},
+              {"abandoned", s.abandoned},
+              {"overflowed", s.overflowed_out},
+              {"asa_s", s.answered > 0 ? static_cast<double>(s.wait_answered_ms) / 1000.0 / static_cast<double>(s.answered) : 0.0},
+              {"aht_s", s.handled > 0 ? static_cast<double>(s.handle_ms) / 1000.0 / static_cast<double>(s.handled) : 0.0},
+              {"service_level", offered > 0 ? json(static_cast<double>(s.answered_in_sl) / offered) : json(nullptr)},
+              {"sl_target", v.sl_target_permille / 1000.0},
+              {"sl_threshold_s", v.sl_threshold_ms / 1000.0},
+              {"longest_wait_s", static_cast<double>(s.longest_wait_ms) / 1000.0}};
+}
+
+// Agent ID (or queue name / index) to index; kNone if unknown.
+router::AgentIndex agent_index(const ApplianceConfig& cfg, router::AgentNumber id) {
+  for (std::size_t i = 0; i < cfg.domain.agents.size(); ++i) {
+    if (cfg.domain.agents[i].number == id) {
+      return static_cast<router::AgentIndex>(i);
+    }
+  }
+  return router::kNone;
+}
+
+router::QueueIndex queue_index(const ApplianceConfig& cfg, const json& key) {
+  if (key.is_number_unsigned() && key.get<std::uint64_t>() < cfg.domain.queues.size()) {
+    return key.get<router::QueueIndex>();
+  }
+  if (key.is_string()) {
+    for (std::size_t q = 0; q < cfg.domain.queues.size(); ++q) {
+      if (cfg.domain.queues[q].name == key.get<std::string>()) {
+        return static_cast<router::QueueIndex>(q);
+      }
+    }
+  }
+  return router::kNone;
+}
+
+// Sends an engine event through the sequencer and waits (up to 2 s) for its result.
+json change(ControlContext& ctx, router::Event event, const std::string& done) {
+  static std::uint64_t next_ticket = 1;  // control thread only
+  const std::uint64_t ticket = next_ticket++;
+  if (ctx.channel == nullptr || !ctx.channel->submit(dataplane::ControlRequest{ticket, event})) {
+    return fail("the dataplane is not taking commands right now; try again", 75);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    dataplane::ControlReply reply;
+    while (ctx.channel->take_reply(reply)) {
+      if (reply.ticket != ticket) {
+        continue;  // a late answer to an earlier command that had timed out
+      }
+      if (reply.status != router::Status::Ok) {
+        return fail(std::string(router::describe(reply.status)) + " (" + std::string(router::to_string(reply.status)) +
+                        ")",
+                    1);
+      }
+      return ok(json{{"done", done}});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return fail("no answer from the routing core within 2 s", 75);
+}
+
+}  // namespace
+
+void SnapshotBoard::maybe_publish(const router::Engine& engine) {
+  const std::uint64_t now = steady_ns();
+  if (now - last_ns_ < interval_ns_ && published_.load(std::memory_order_relaxed)) {
+    return;
+  }
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    return;  // a reader is copying: next round
+  }
+  last_ns_ = now;
+  Snapshot& s = current_;
+  s.engine_time = engine.now();
+  s.published_ns = now;
+  s.agents.resize(engine.agent_count());
+  for (router::AgentIndex a = 0; a < engine.agent_count(); ++a) {
+    s.agents[a].view = engine.agent(a);
+    s.agents[a].number = s.agents[a].view.number;
+    s.agents[a].stats = engine.agent_stats(a);
+  }
+  s.queues.resize(engine.queue_count());
+  for (router::QueueIndex q = 0; q < engine.queue_count(); ++q) {
+    s.queues[q].view = engine.queue(q);
+    s.queues[q].stats = engine.queue_stats(q);
+  }
+  s.calls.clear();
+  engine.for_each_call([&](router::CallId id, const router::CallView& v) {
+    if (s.calls.size() < Snapshot::kMaxCalls) {
+      s.calls.push_back(CallRow{id, v});
+    }
+  });
+  s.calls_in_engine = engine.calls_in_engine();
+  s.counters = engine.counters();
+  published_.store(true, std::memory_order_release);
+}
+
+Snapshot SnapshotBoard::read() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change) {
+  if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string()) {
+    return fail("a request is a JSON object with \"cmd\"", 2);
+  }
+  const std::string cmd = request["cmd"];
+  const std::string action = request.value("action", std::string("list"));
+  if (ctx.board == nullptr || !ctx.board->ready()) {
+    return fail("the routing core has not published its state yet; try again", 75);
+  }
+  const ApplianceConfig& cfg = *ctx.config;
+  if (cmd == "status") {
+    const Snapshot s = ctx.board->read();
+    json j{{"role", ctx.role},
+           {"site", cfg.site},
+           {"uptime_s", static_cast<double>(steady_ns() - ctx.started_ns) / 1e9},
+           {"agents", s.agents.size()},
+           {"queues", s.queues.size()},
+           {"calls_in_engine", s.calls_in_engine},
+           {"engine_events", s.counters.events},
+           {"engine_errors", s.counters.errors},
+           {"listen", cfg.dataplane.listen},
+           {"backend", cfg.dataplane.backend},
+           {"cores", cfg.dataplane.cores}};
+    json by_state = json::object();
+    for (const AgentRow& a : s.agents) {
+      by_state[state_name(a.view.state)] = by_state.value(state_name(a.view.state), 0) + 1;
+    }
+    j["agents_by_state"] = by_state;
+    if (ctx.counters != nullptr) {
+      json counters = json::object();
+      for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {
+        const auto c = static_cast<dataplane::Counter>(i);
+        counters[std::string(dataplane::counter_name(c))] = ctx.counters->read(c);
+      }
+      j["dataplane"] = counters;
+    }
+    return ok(j);
+  }
+  if (cmd == "agents") {
+    const Snapshot s = ctx.board->read();
+    if (action == "list") {
+      json list = json::array();
+      for (const AgentRow& a : s.agents) {
+        list.push_back(agent_json(a, s.engine_time));
+      }
+      return ok(list);
+    }
+    if (!request.contains("id") || !request["id"].is_number_unsigned()) {
+      return fail("agents " + action + " needs an agent ID", 2);
+    }
+    const auto id = request["id"].get<router::AgentNumber>();
+    const router::AgentIndex a = agent_index(cfg, id);
+    if (a == router::kNone) {
+      return fail("no agent has ID " + std::to_string(id), 1);
+    }
+    if (action == "show") {
+      json j = agent_json(s.agents[a], s.engine_time);
+      j["today"] = agent_stats_json(s.agents[a]);
+      return ok(j);
+    }
+    if (action == "ready" || action == "logout") {
+      if (!may_change) {
+        return fail("permission denied: changing agents needs root or the acd group", 13);
+      }
+      router::Event e;
+      e.type = action == "ready" ? router::EventType::ForceReady : router::EventType::ForceLogout;
+      e.agent = a;
+      return change(ctx, e, "agent " + std::to_string(id) + (action == "ready" ? " is ready" : " is signed out"));
+    }
+    return fail("agents takes list, show ID, ready ID or logout ID", 2);
+  }
+  if (cmd == "queues") {
+    const Snapshot s = ctx.board->read();
+    if (action == "list") {
+      json list = json::array();
+      for (std::size_t q = 0; q < s.queues.size(); ++q) {
+        list.push_back(queue_json(cfg, q, s.queues[q]));
+      }
+      return ok(list);
+    }
+    if (action == "show") {
+      const router::QueueIndex q = queue_index(cfg, request.value("id", json()));
+      if (q == router::kNone) {
+        return fail("no such queue; give its name or index", 1);
+      }
+      return ok(queue_json(cfg, q, s.queues[q]));
+    }
+    return fail("queues takes list or show NAME", 2);
+  }
+  if (cmd == "calls") {
+    const Snapshot s = ctx.board->read();
+    json list = json::array();
+    for (const CallRow& c : s.calls) {
+      json j{{"id", c.id},
+             {"state", std::string(router::to_string(c.view.state))},
+             {"queue", c.view.queue < cfg.domain.queues.size() ? json(cfg.domain.queues[c.view.queue].name) : json(nullptr)},
+             {"priority", c.view.priority},
+             {"media", std::string(router::to_string(c.view.media))},
+             {"in_queue_s", static_cast<double>(s.engine_time - c.view.enqueued) / 1e6},
+             {"outbound", c.view.outbound}};
+      if (c.view.agent != router::kNone && c.view.agent < s.agents.size()) {
+        j["agent"] = s.agents[c.view.agent].number;
+      }
+      if (action == "show" && request.value("id", std::uint64_t{0}) == c.id) {
+        return ok(j);
+      }
+      if (action == "list") {
+        list.push_back(std::move(j));
+      }
+    }
+    if (action == "show") {
+      return fail("no such call in the engine", 1);
+    }
+    return ok(list);
+  }
+  if (cmd == "stats") {
+    const Snapshot s = ctx.board->read();
+    const std::string what = request.value("what", std::string("queues"));
+    json list = json::array();
+    if (what == "agents") {
+      for (const AgentRow& a : s.agents) {
+        list.push_back(agent_stats_json(a));
+      }
+    } else if (what == "queues") {
+      for (std::size_t q = 0; q < s.queues.size(); ++q) {
+        list.push_back(queue_json(cfg, q, s.queues[q]));
+      }
+    } else {
+      return fail("stats takes agents or queues", 2);
+    }
+    return ok(list);
+  }
+  return fail("unknown command '" + cmd + "'; try status, agents, queues, calls or stats", 2);
+}
+
+ControlServer::~ControlServer() { stop(); }
+
+std::string ControlServer::start(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return path + ": socket path too long";
+  }
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    return std::string("socket: ") + std::strerror(errno);
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  unlink(path.c_str());  // a stale socket from a previous run
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0) {
+    const std::string error = path + ": " + std::strerror(errno) + "; check that its directory exists";
+    close(fd_);
+    fd_ = -1;
+    return error;
+  }
+  // Everyone may connect (read-only for most); the group may change things.
+  chmod(path.c_str(), 0666);
+  path_ = path;
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void ControlServer::stop() {
+  stop_.store(true);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+    unlink(path_.c_str());
+  }
+}
+
+void ControlServer::run() {
+  const group* acd_group = getgrnam("acd");
+  const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
+  while (!stop_.load()) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) {
+      continue;
+    }
+    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) {
+      continue;
+    }
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len);
+    bool may_change = peer.uid == 0 || peer.gid == acd_gid;
+    if (!may_change && acd_gid != static_cast<gid_t>(-1)) {
+      if (const passwd* pw = getpwuid(peer.uid)) {
+        int count = 64;
+        gid_t groups[64];
+        if (getgrouplist(pw->pw_name, peer.gid, groups, &count) >= 0) {
+          for (int i = 0; i < count; ++i) {
+            may_change = may_change || groups[i] == acd_gid;
+          }
+        }
+      }
+    }
+    timeval tv{2, 0};
+    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string line;
+    char buf[4096];
+    while (line.find('\n') == std::string::npos && line.size() < 65536) {
+      const ssize_t n = read(client, buf, sizeof(buf));
+      if (n <= 0) {
+        break;
+      }
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+    json answer;
+    const json request = json::parse(line, nullptr, false);
+    if (request.is_discarded()) {
+      answer = fail("the request is not valid JSON", 2);
+    } else {
+      answer = execute(ctx_, request, may_change);
+    }
+    const std::string out = answer.dump() + "\n";
+    std::size_t sent = 0;
+    while (sent < out.size()) {
+      const ssize_t n = write(client, out.data() + sent, out.size() - sent);
+      if (n <= 0) {
+        break;
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+    close(client);
+  }
+}
+
+}  // namespace acd::control

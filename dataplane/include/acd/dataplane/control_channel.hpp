@@ -1,0 +1,56 @@
+// How the control plane reaches the engine without touching it: operator commands enter the
+// dataplane's sequencer as inputs (ControlChannel), and the engine's state comes back as a copy the
+// routing thread publishes now and then (StatePublisher). Neither makes the routing thread wait.
+//
+// Threads: the control thread calls submit() and take_reply(); the IO thread drains requests and
+// posts replies. The routing thread calls StatePublisher::maybe_publish() once per poll cycle.
+#pragma once
+
+#include <cstdint>
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include "acd/router/engine.hpp"
+
+namespace acd::dataplane {
+
+inline constexpr std::uint32_t kControlClient = 0xFFFF'FFFEu;  // Input::client_slot of a command
+
+struct ControlRequest {
+  std::uint64_t ticket = 0;
+  router::Event event;
+};
+
+struct ControlReply {
+  std::uint64_t ticket = 0;
+  router::Status status = router::Status::Ok;
+};
+
+class ControlChannel {
+ public:
+  // Control thread. False if the ring is full (try again).
+  bool submit(const ControlRequest& r) { return requests_.push(r); }
+  bool take_reply(ControlReply& r) { return replies_.pop(r); }
+
+  // IO thread.
+  template <typename OnRequest>
+  std::size_t drain(OnRequest&& on_request) {
+    return requests_.consume_all(on_request);
+  }
+  void post(const ControlReply& r) { replies_.push(r); }  // a reply that does not fit is dropped; the
+                                                          // control thread times out and says so
+
+ private:
+  boost::lockfree::spsc_queue<ControlRequest, boost::lockfree::capacity<256>> requests_;
+  boost::lockfree::spsc_queue<ControlReply, boost::lockfree::capacity<256>> replies_;
+};
+
+class StatePublisher {
+ public:
+  virtual ~StatePublisher() = default;
+  // Routing thread, once per poll cycle: copy what monitoring needs, if it is time and the reader
+  // is not busy (never waits).
+  virtual void maybe_publish(const router::Engine& engine) = 0;
+};
+
+}  // namespace acd::dataplane

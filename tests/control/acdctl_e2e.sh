@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every acdctl command against a real acdd: status, agents (list, show, ready, logout), queues (list,
+# show), calls, stats; exit codes for refusals (1), usage (2), no daemon (3) and permission (4:
+# a user outside root and the acd group may read but not change).
+# Usage: acdctl_e2e.sh ACDD ACDCTL LOADGEN
+set -uo pipefail
+acdd=$1 acdctl=$2 loadgen=$3
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'kill -9 ${pid:-} 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+expect() {  # expect EXIT_CODE PATTERN -- acdctl args...
+  local code=$1 pattern=$2; shift 3
+  out=$("$acdctl" --socket "$work/ctl.sock" "$@" 2>&1); rc=$?
+  [ "$rc" = "$code" ] || fail "acdctl $* exited $rc, expected $code: $out"
+  [ -z "$pattern" ] || grep -q -- "$pattern" <<<"$out" || fail "acdctl $* did not say '$pattern': $out"
+}
+expect 3 "is acdd running" -- status
+"$acdd" --listen 127.0.0.1:0 --port-file "$work/port" --control-socket "$work/ctl.sock" >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+"$loadgen" --target "127.0.0.1:$(cat "$work/port")" --rate 100 --duration 0.5 --agents 5 >/dev/null || fail "loadgen"
+sleep 0.3  # one snapshot interval
+expect 0 "role" -- status
+expect 0 '"Ready": 5' -- --json status
+expect 0 "1004  Ready" -- agents
+expect 0 '"state": "Ready"' -- --json agents show 1003
+expect 0 "is signed out" -- agents logout 1001
+expect 1 "not signed in" -- agents logout 1001
+expect 1 "no agent has ID 4242" -- agents ready 4242
+expect 2 "needs an agent ID" -- agents show
+expect 0 "general" -- queues
+expect 0 '"name": "cards"' -- --json queues show cards
+expect 1 "no such queue" -- queues show nosuch
+expect 0 "" -- calls
+expect 0 "talk_s" -- stats agents
+expect 0 "service_level" -- stats queues --today
+if command -v setpriv >/dev/null; then
+  as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" "$@"; }
+  as_nobody status >/dev/null 2>&1 || fail "a plain user could not read the status"
+  as_nobody agents logout 1002 >/dev/null 2>&1; rc=$?
+  [ "$rc" = 4 ] || fail "a plain user changed an agent (exit $rc)"
+fi
+kill -TERM "$pid"; wait "$pid"; pid=
+[ ! -e "$work/ctl.sock" ] || fail "the socket was left behind"
+echo "ok: acdctl"
