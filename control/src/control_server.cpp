@@ -326,6 +326,9 @@ std::string ControlServer::start(const std::string& path) {
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (const auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+    mkdir(path.substr(0, slash).c_str(), 0755);  // /run/acd when not made by systemd; fine if it exists
+  }
   unlink(path.c_str());  // a stale socket from a previous run
   if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0) {
     const std::string error = path + ": " + std::strerror(errno) + "; check that its directory exists";

@@ -9,6 +9,7 @@ acdd=$1 acdctl=$2 loadgen=$3 default_config=$4
 work=$(mktemp -d)
 trap 'kill -9 ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
+    -e "s|^socket = .*|socket = \"$work/ctl.sock\"|" \
     -e 's|^listen = "127.0.0.1:7070"|listen = "127.0.0.1:0"|' "$default_config" >"$work/acd.toml"
 
 # A configured but missing credential file stops acdd before it starts.
