@@ -23,7 +23,7 @@ port=$(start echo "$build/acd-udp-echo" --listen 127.0.0.1:0 --cpu 0)
 kill "$(cat "$work/echo.pid")"
 
 echo "== acdd, io_uring, one core (CPU 0)"
-port=$(start acdd "$build/control/acdd" --listen 127.0.0.1:0 --cores 0 --control-socket "$work/ctl.sock")
+port=$(start acdd "$build/control/acdd" --listen 127.0.0.1:0 --cores 0 --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0)
 "$build/acd-loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents 150 | tee "$work/acdd.json"
 max=$(grep -o '"max_loss_free_rate":[0-9.]*' "$work/acdd.json" | cut -d: -f2)
 for share in 0.1 0.5 0.9; do

@@ -26,6 +26,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/credentials.hpp"
+#include "acd/control/metrics.hpp"
 
 namespace {
 
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", port_file, "Write the bound UDP port here once listening");
   std::string control_socket;
   app.add_option("--control-socket", control_socket, "Override control.socket (acdctl's Unix socket)");
+  std::string metrics_listen;
+  app.add_option("--metrics", metrics_listen, "Override metrics.listen (A.B.C.D:PORT; port 0: any)");
   CLI11_PARSE(app, argc, argv);
 
   if (!check_file.empty()) {
@@ -205,6 +208,16 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  dataplane::LatencyHistogram latency;
+  control::MetricsServer metrics(control::MetricsSources{&settings, &board, &io.counters(), &latency});
+  std::uint16_t metrics_port = 0;
+  if (const std::string problem = metrics.start(metrics_listen.empty() ? settings.metrics_listen : metrics_listen,
+                                                metrics_port);
+      !problem.empty()) {
+    std::cerr << "acdd: " << problem << "\n";
+    return 1;
+  }
+
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -216,19 +229,23 @@ int main(int argc, char** argv) {
               engine.queue_count(), bound.c_str(), backend.c_str(),
               router_cpu >= 0 ? "split IO/router cores" : "one core");
   std::fflush(stdout);
+  std::printf("acdd: control socket %s; metrics on http://%s/metrics (port %u)\n", settings.control_socket.c_str(),
+              (metrics_listen.empty() ? settings.metrics_listen : metrics_listen).c_str(), metrics_port);
+  std::fflush(stdout);
   if (!port_file.empty()) {
+    std::ofstream(port_file + ".metrics") << metrics_port << "\n";
     std::ofstream(port_file) << ntohs(port->local().port) << "\n";
   }
 
   if (router_cpu >= 0) {
-    dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board);
+    dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency);
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     worker.stop();
   } else {
     dataplane::pin_to_cpu(io_cpu);
-    dataplane::Worker worker(engine, io, &board);
+    dataplane::Worker worker(engine, io, &board, &latency);
     unsigned idle = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
       if (worker.poll() != 0) {
@@ -240,6 +257,7 @@ int main(int argc, char** argv) {
   }
 
   server.stop();
+  metrics.stop();
   const auto& c = io.counters();
   std::fprintf(stderr, "acdd: stopping; ");
   for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {

@@ -485,8 +485,9 @@ std::size_t Worker::poll() {
 }
 
 SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
-                         StatePublisher* publisher)
+                         StatePublisher* publisher, LatencyHistogram* latency)
     : router_(engine), io_(io), publisher_(publisher) {
+  router_.set_latency(latency);
   router_thread_ = std::thread([this, router_cpu] { router_loop(router_cpu); });
   io_thread_ = std::thread([this, io_cpu] { io_loop(io_cpu); });
 }

@@ -16,7 +16,7 @@ expect() {  # expect EXIT_CODE PATTERN -- acdctl args...
   [ -z "$pattern" ] || grep -q -- "$pattern" <<<"$out" || fail "acdctl $* did not say '$pattern': $out"
 }
 expect 3 "is acdd running" -- status
-"$acdd" --listen 127.0.0.1:0 --port-file "$work/port" --control-socket "$work/ctl.sock" >"$work/out" 2>"$work/err" &
+"$acdd" --listen 127.0.0.1:0 --port-file "$work/port" --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 "$loadgen" --target "127.0.0.1:$(cat "$work/port")" --rate 100 --duration 0.5 --agents 5 >/dev/null || fail "loadgen"

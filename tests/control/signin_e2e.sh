@@ -10,7 +10,8 @@ work=$(mktemp -d)
 trap 'kill -9 ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
     -e "s|^socket = .*|socket = \"$work/ctl.sock\"|" \
-    -e 's|^listen = "127.0.0.1:7070"|listen = "127.0.0.1:0"|' "$default_config" >"$work/acd.toml"
+    -e 's|^listen = "127.0.0.1:7070"|listen = "127.0.0.1:0"|' \
+    -e 's|^listen = "127.0.0.1:9470"|listen = "127.0.0.1:0"|' "$default_config" >"$work/acd.toml"
 
 # A configured but missing credential file stops acdd before it starts.
 if "$acdd" --config "$work/acd.toml" 2>"$work/missing.err"; then echo "started without credentials"; exit 1; fi

@@ -23,7 +23,7 @@ ip -n "$ns" addr add 10.77.0.2/24 dev "$peer_if"
 ip -n "$ns" link set "$peer_if" up
 ip -n "$ns" link set lo up
 # The host end carries no address: acdd (via AF_PACKET) owns 10.77.0.1 and answers ARP for it.
-"$acdd" --backend dpdk --listen 10.77.0.1:7070 --cores 0 --control-socket "$work/ctl.sock" \
+"$acdd" --backend dpdk --listen 10.77.0.1:7070 --cores 0 --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 \
   --dpdk-args "--no-huge --no-pci -m 256 --no-shconf --log-level=lib.eal:error --vdev=net_af_packet0,iface=$host_if" \
   >"$work/acdd.out" 2>"$work/acdd.err" &
 pid=$!

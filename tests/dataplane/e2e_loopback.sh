@@ -7,7 +7,7 @@ set -euo pipefail
 acdd=$1 loadgen=$2 cores=$3 rate=$4
 work=$(mktemp -d)
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-"$acdd" --listen 127.0.0.1:0 --port-file "$work/port" --cores "$cores" --control-socket "$work/ctl.sock" \
+"$acdd" --listen 127.0.0.1:0 --port-file "$work/port" --cores "$cores" --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 \
   >"$work/acdd.out" 2>"$work/acdd.err" &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done

@@ -57,4 +57,24 @@ struct alignas(64) CoreCounters {
 };
 static_assert(sizeof(CoreCounters) % 64 == 0, "counters of different cores never share a line");
 
+// How long the engine takes per input, in fixed buckets (upper bounds in nanoseconds), written by
+// the routing thread only and read by the metrics endpoint; Prometheus histogram semantics.
+struct alignas(64) LatencyHistogram {
+  static constexpr std::array<std::uint64_t, 10> kBoundsNs{250, 500, 1'000, 2'000, 5'000, 10'000,
+                                                           50'000, 100'000, 1'000'000, 10'000'000};
+  std::array<std::atomic<std::uint64_t>, kBoundsNs.size() + 1> buckets{};  // last: above every bound
+  std::atomic<std::uint64_t> sum_ns{0};
+  std::atomic<std::uint64_t> count{0};
+
+  void record(std::uint64_t ns) {  // owner thread only
+    std::size_t b = 0;
+    while (b < kBoundsNs.size() && ns > kBoundsNs[b]) {
+      ++b;
+    }
+    buckets[b].store(buckets[b].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    sum_ns.store(sum_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
 }  // namespace acd::dataplane

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -226,25 +227,36 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
+    const auto start = latency_ != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     engine_.apply(input.event, [&](const router::Decision& d) {
       o.decision = d;
       push_output(o);
     });
+    if (latency_ != nullptr) {
+      latency_->record(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+    }
     o.end = true;
     o.decision = router::Decision{};
     push_output(o);
   }
   router::Engine& engine() { return engine_; }
+  // Measure every input's time in the engine into this histogram (off when null).
+  void set_latency(LatencyHistogram* h) { latency_ = h; }
 
  private:
   router::Engine& engine_;
+  LatencyHistogram* latency_ = nullptr;
 };
 
 // Run to completion on one thread: receive, sequence, route, reply.
 class Worker {
  public:
-  Worker(router::Engine& engine, IoStage& io, StatePublisher* publisher = nullptr)
-      : router_(engine), io_(io), publisher_(publisher) {}
+  Worker(router::Engine& engine, IoStage& io, StatePublisher* publisher = nullptr,
+         LatencyHistogram* latency = nullptr)
+      : router_(engine), io_(io), publisher_(publisher) {
+    router_.set_latency(latency);
+  }
   // One poll cycle; returns datagrams received plus verifier results handled.
   std::size_t poll();
 
@@ -258,7 +270,7 @@ class Worker {
 class SplitWorker {
  public:
   SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
-              StatePublisher* publisher = nullptr);
+              StatePublisher* publisher = nullptr, LatencyHistogram* latency = nullptr);
   ~SplitWorker();
   void stop();
   std::uint64_t ring_full() const { return ring_full_.load(std::memory_order_relaxed); }
