@@ -9,8 +9,13 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <atomic>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -32,10 +37,62 @@ namespace {
 
 using namespace acd;
 
-std::atomic<bool> g_stop{false};  // set by SIGTERM/SIGINT; lock-free, so async-signal-safe
+std::atomic<bool> g_stop{false};    // set by SIGTERM/SIGINT; lock-free, so async-signal-safe
+std::atomic<bool> g_reload{false};  // set by SIGHUP
 static_assert(std::atomic<bool>::is_always_lock_free);
 
 extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_hangup(int) { g_reload.store(true, std::memory_order_relaxed); }
+
+// systemd's notification protocol (sd_notify without libsystemd): one datagram to $NOTIFY_SOCKET.
+void notify_systemd(const char* message) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) {
+    return;
+  }
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1);
+  if (path[0] == '@') {
+    addr.sun_path[0] = '\0';  // abstract namespace
+  }
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(path));
+  sendto(fd, message, std::strlen(message), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
+  close(fd);
+}
+
+// Feeds systemd's watchdog only while the routing core keeps applying inputs (ticks included, so an
+// idle but healthy daemon is fed; a stuck one is not).
+class Watchdog {
+ public:
+  explicit Watchdog(const acd::dataplane::LatencyHistogram& progress) : progress_(progress) {
+    if (const char* usec = std::getenv("WATCHDOG_USEC")) {
+      interval_ = std::chrono::microseconds(std::strtoull(usec, nullptr, 10) / 2);
+    }
+  }
+  void poll() {
+    if (interval_.count() == 0) {
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < interval_) {
+      return;
+    }
+    last_ = now;
+    const std::uint64_t seen = progress_.count.load(std::memory_order_relaxed);
+    if (seen != seen_) {
+      seen_ = seen;
+      notify_systemd("WATCHDOG=1");
+    }
+  }
+
+ private:
+  const acd::dataplane::LatencyHistogram& progress_;
+  std::chrono::microseconds interval_{0};
+  std::chrono::steady_clock::time_point last_{};
+  std::uint64_t seen_ = ~0ull;
+};
 
 }  // namespace
 
@@ -223,6 +280,17 @@ int main(int argc, char** argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
+  struct sigaction hup{};
+  hup.sa_handler = on_hangup;
+  sigemptyset(&hup.sa_mask);
+  sigaction(SIGHUP, &hup, nullptr);
+  Watchdog watchdog(latency);
+  auto housekeeping = [&] {
+    watchdog.poll();
+    if (g_reload.exchange(false)) {
+      std::cerr << "acdd: SIGHUP: live reload is not supported yet; restart acdd to apply a new configuration\n";
+    }
+  };
 
   const std::string bound = dataplane::to_string(port->local());
   std::printf("acdd: %u agents, %u queues; listening on %s (%s, %s)\n", engine.agent_count(),
@@ -239,15 +307,23 @@ int main(int argc, char** argv) {
 
   if (router_cpu >= 0) {
     dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency);
+    notify_systemd("READY=1");
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      housekeeping();
     }
+    notify_systemd("STOPPING=1");
     worker.stop();
   } else {
     dataplane::pin_to_cpu(io_cpu);
     dataplane::Worker worker(engine, io, &board, &latency);
+    notify_systemd("READY=1");
     unsigned idle = 0;
+    unsigned cycles = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
+      if ((++cycles & 1023) == 0) {
+        housekeeping();
+      }
       if (worker.poll() != 0) {
         idle = 0;
       } else if (++idle > 64 && uring != nullptr) {
@@ -256,6 +332,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  notify_systemd("STOPPING=1");
   server.stop();
   metrics.stop();
   const auto& c = io.counters();

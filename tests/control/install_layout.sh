@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `cmake --install` lays out binaries, default configuration, systemd units, monitoring files and
+# docs; `cpack -G DEB` builds a package with the same contents under /usr and /etc.
+# Usage: install_layout.sh BUILD_DIR
+set -euo pipefail
+build=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build" --prefix "$work/root" >/dev/null
+for f in sbin/acdd bin/acdctl bin/acd-sim bin/acd-loadgen lib/systemd/system/acdd.service \
+         lib/sysusers.d/acd.conf lib/tmpfiles.d/acd.conf share/acd/acd-alerts.yml share/acd/acd-dashboard.json \
+         share/doc/acd/README.md share/doc/acd/metrics.md share/doc/acd/protocol.md; do
+  [ -e "$work/root/$f" ] || { echo "missing after install: $f"; exit 1; }
+done
+find "$work/root" -name acd.toml | grep -q acd/acd.toml || { echo "default configuration not installed"; exit 1; }
+if command -v cpack >/dev/null && command -v dpkg-deb >/dev/null; then
+  (cd "$build" && cpack -G DEB -B "$work/pkg" >/dev/null)
+  deb=$(ls "$work"/pkg/*.deb)
+  dpkg-deb -c "$deb" >"$work/contents"
+  grep -q "./usr/sbin/acdd" "$work/contents"
+  grep -q "./etc/acd/acd.toml" "$work/contents"
+  grep -q "./usr/lib/systemd/system/acdd.service" "$work/contents"
+  echo "package: $(basename "$deb")"
+fi
+echo "ok: install layout"
