@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-asan test-tsan test-fuzz run bench format clean
+.PHONY: all deps configure build test test-asan test-tsan test-fuzz run simulate bench format clean
 
 all: build
 
@@ -55,8 +55,12 @@ test-fuzz: deps
 	$(BUILD)-fuzz/tests/pipeline_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  $(BUILD)-fuzz/corpus tests/fuzz/corpus
 
-# Until the appliance's daemon exists: a simulated 8-hour day of the example bank centre.
+# The quick start: acdd on its embedded default configuration with live simulated traffic.
 run: build
+	bash control/demo.sh $(BUILD)
+
+# A simulated 8-hour day of the example bank centre (what-if, no daemon).
+simulate: build
 	$(BUILD)/router/acd-sim --config router/sim/examples/bank.toml --duration 28800 --warmup 1800
 
 bench: build

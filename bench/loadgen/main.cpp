@@ -18,6 +18,8 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <queue>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -135,14 +137,21 @@ class LoadGen {
         }
       }
       drain();
+      release_due(now);
       retransmit(now);
+      if (i < total && rate < 10'000 &&
+          start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) > now + 500'000) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));  // low rates need no busy loop
+      }
       if (i == total && (r.received == total || now > end + 1'000'000'000)) {
         break;  // everything answered, or a second of grace after the end has passed
       }
     }
     // Let every answer and release be acknowledged, so no agent is left busy for the next run.
-    for (const std::uint64_t stop = now_ns() + 2'000'000'000; !outstanding_.empty() && now_ns() < stop;) {
+    for (const std::uint64_t stop = now_ns() + 2'000'000'000 + talk_ns_ * 5;
+         (!outstanding_.empty() || !releases_.empty()) && now_ns() < stop;) {
       drain();
+      release_due(now_ns());
       retransmit(now_ns());
     }
     next_call_ = first_call + total;
@@ -230,14 +239,47 @@ class LoadGen {
 
   // Answer and release, remembered until acknowledged (retransmitted with the same sequence
   // numbers, which acdd answers from its reply cache).
+  // With a talk time, the release waits that long (exponential around the mean).
   void answer_and_release(std::uint32_t client, std::uint64_t call) {
+    send_call_event(client, call, CallEventKind::Answered);
+    if (talk_ns_ == 0) {
+      send_call_event(client, call, CallEventKind::Released);
+      return;
+    }
+    talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
+    const double u = static_cast<double>(talk_state_ >> 11) * 0x1.0p-53;
+    const auto talk = static_cast<std::uint64_t>(-std::log1p(-u) * static_cast<double>(talk_ns_));
+    releases_.push({now_ns() + talk, client, call});
+  }
+
+  void send_call_event(std::uint32_t client, std::uint64_t call, CallEventKind kind) {
     Writer w(*this, client);
-    for (CallEventKind kind : {CallEventKind::Answered, CallEventKind::Released}) {
-      const CallEvent e{call, kind, {}};
-      const std::uint64_t seq = w.add(Type::CallEvent, e);
-      outstanding_[key(client, seq)] = Outstanding{client, seq, e, now_ns()};
+    const CallEvent e{call, kind, {}};
+    const std::uint64_t seq = w.add(Type::CallEvent, e);
+    outstanding_[key(client, seq)] = Outstanding{client, seq, e, now_ns()};
+  }
+
+  void release_due(std::uint64_t now) {
+    while (!releases_.empty() && releases_.top().at <= now) {
+      const Release r = releases_.top();
+      releases_.pop();
+      send_call_event(r.client, r.call, CallEventKind::Released);
     }
   }
+
+ public:
+  void set_talk_ms(double ms) { talk_ns_ = static_cast<std::uint64_t>(ms * 1e6); }
+
+ private:
+  struct Release {
+    std::uint64_t at;
+    std::uint32_t client;
+    std::uint64_t call;
+    bool operator>(const Release& o) const { return at > o.at; }
+  };
+  std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
+  std::uint64_t talk_ns_ = 0;
+  std::uint64_t talk_state_ = 88172645463325252ull;
 
   void retransmit(std::uint64_t now) {
     if (now < next_retransmit_) {
@@ -388,10 +430,13 @@ int main(int argc, char** argv) {
   app.add_option("--target", target, "acdd address, A.B.C.D:PORT")->required();
   app.add_option("--rate", rate_text, "Route requests per second, or 'max' to find the highest loss-free rate")
       ->required();
-  app.add_option("--duration", duration, "Seconds of load")->required()->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--duration", duration, "Seconds of load")->required()->check(CLI::Range(0.01, 31'536'000.0));
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
   app.add_option("--queue", queue, "Queue of the route requests");
+  double talk_ms = 0;
+  app.add_option("--talk-ms", talk_ms, "Mean talk time before a call is released (exponential); 0 = at once")
+      ->check(CLI::Range(0.0, 3'600'000.0));
   app.add_flag("--json", json, "Print one JSON object");
   CLI11_PARSE(app, argc, argv);
 
@@ -426,6 +471,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   LoadGen gen(fd, agents, queue);
+  gen.set_talk_ms(talk_ms);
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";

@@ -6,6 +6,8 @@
 //   acdctl queues [list | show NAME]
 //   acdctl calls [list | show ID]
 //   acdctl stats agents|queues
+//   acdctl top [--interval S] [--count N]            a live view of queues and agents
+//   acdctl config validate FILE                      check a configuration file
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
@@ -15,7 +17,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -164,6 +168,17 @@ int main(int argc, char** argv) {
   bool today = true;
   stats->add_flag("--today", today, "Today's figures (the only ones kept so far)");
 
+  CLI::App* top = app.add_subcommand("top", "A live view of queues and agents, refreshed");
+  double interval_s = 1.0;
+  int count = 0;
+  top->add_option("--interval", interval_s, "Seconds between refreshes")->check(CLI::Range(0.1, 3600.0));
+  top->add_option("--count", count, "Refreshes before exiting (0: until interrupted)")->check(CLI::NonNegativeNumber);
+  CLI::App* config = app.add_subcommand("config", "Configuration files");
+  config->require_subcommand(1);
+  CLI::App* validate = config->add_subcommand("validate", "Check a configuration file, naming every problem");
+  std::string config_file;
+  validate->add_option("FILE", config_file, "acd.toml to check")->required();
+
   CLI::App* agent = app.add_subcommand("agent", "Agent administration");
   agent->require_subcommand(1);
   CLI::App* passwd = agent->add_subcommand("passwd", "Set an agent's password (argon2id); reads it from stdin");
@@ -173,6 +188,55 @@ int main(int argc, char** argv) {
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  if (validate->parsed()) {
+    const control::ConfigResult r = control::load_config(config_file);
+    for (const std::string& e : r.errors) {
+      std::cerr << e << "\n";
+    }
+    if (!r.ok()) {
+      return 1;
+    }
+    std::cout << config_file << ": valid (" << r.config.domain.queues.size() << " queues, "
+              << r.config.domain.agents.size() << " agents)\n";
+    return 0;
+  }
+  if (top->parsed()) {
+    // Like top(1): status line, queues, then agents by state; redrawn until interrupted.
+    for (int round = 0; count == 0 || round < count; ++round) {
+      std::string error;
+      const json status_answer = ask(socket_path, json{{"cmd", "status"}}, error);
+      const json queues_answer = ask(socket_path, json{{"cmd", "queues"}, {"action", "list"}}, error);
+      if (status_answer.is_null() || queues_answer.is_null()) {
+        std::cerr << "acdctl: " << error << "\n";
+        return 3;
+      }
+      if (!status_answer.value("ok", false) || !queues_answer.value("ok", false)) {
+        std::cerr << "acdctl: " << status_answer.value("error", queues_answer.value("error", std::string("refused")))
+                  << "\n";
+        return 5;
+      }
+      const json& st = status_answer["result"];
+      if (isatty(STDOUT_FILENO) != 0) {
+        std::printf("\033[H\033[2J");
+      }
+      std::printf("acd %s  site %s  up %.0f s  calls %s  events %s  errors %s\n",
+                  st.value("role", std::string("?")).c_str(), st.value("site", std::string("?")).c_str(),
+                  st.value("uptime_s", 0.0), cell(st["calls_in_engine"]).c_str(), cell(st["engine_events"]).c_str(),
+                  cell(st["engine_errors"]).c_str());
+      std::printf("agents:");
+      for (const auto& [state, n] : st["agents_by_state"].items()) {
+        std::printf("  %s %s", state.c_str(), cell(n).c_str());
+      }
+      std::printf("\n\n");
+      table(queues_answer["result"], {"name", "waiting", "oldest_wait_s", "ewt_s", "ready_agents", "staffed",
+                                      "offered", "answered", "abandoned", "asa_s", "service_level"});
+      std::fflush(stdout);
+      if (count == 0 || round + 1 < count) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(interval_s * 1000)));
+      }
+    }
+    return 0;
+  }
   if (!passwd->parsed()) {
     json request;
     if (status->parsed()) {

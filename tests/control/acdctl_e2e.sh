@@ -35,6 +35,9 @@ expect 1 "no such queue" -- queues show nosuch
 expect 0 "" -- calls
 expect 0 "talk_s" -- stats agents
 expect 0 "service_level" -- stats queues --today
+expect 0 "agents:.*Ready 4" -- top --count 1
+expect 0 "valid (5 queues, 200 agents)" -- config validate "$(dirname "$0")/../../control/default/acd.toml"
+expect 1 "unknown key 'polcy'" -- config validate "$(dirname "$0")/data/bad.toml"
 if command -v setpriv >/dev/null; then
   as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" "$@"; }
   as_nobody status >/dev/null 2>&1 || fail "a plain user could not read the status"
