@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "socket_io.hpp"
+
 namespace acd::control {
 
 namespace {
@@ -358,15 +360,7 @@ void ControlServer::stop() {
 void ControlServer::run() {
   const group* acd_group = getgrnam("acd");
   const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
-  while (!stop_.load()) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) {
-      continue;
-    }
-    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) {
-      continue;
-    }
+  accept_loop(fd_, stop_, [&](int client) {
     ucred peer{};
     socklen_t len = sizeof(peer);
     getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len);
@@ -382,8 +376,6 @@ void ControlServer::run() {
         }
       }
     }
-    timeval tv{2, 0};
-    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     std::string line;
     char buf[4096];
     while (line.find('\n') == std::string::npos && line.size() < 65536) {
@@ -393,24 +385,11 @@ void ControlServer::run() {
       }
       line.append(buf, static_cast<std::size_t>(n));
     }
-    json answer;
     const json request = json::parse(line, nullptr, false);
-    if (request.is_discarded()) {
-      answer = fail("the request is not valid JSON", 2);
-    } else {
-      answer = execute(ctx_, request, may_change);
-    }
-    const std::string out = answer.dump() + "\n";
-    std::size_t sent = 0;
-    while (sent < out.size()) {
-      const ssize_t n = write(client, out.data() + sent, out.size() - sent);
-      if (n <= 0) {
-        break;
-      }
-      sent += static_cast<std::size_t>(n);
-    }
-    close(client);
-  }
+    const json answer = request.is_discarded() ? fail("the request is not valid JSON", 2)
+                                               : execute(ctx_, request, may_change);
+    write_all(client, answer.dump() + "\n");
+  });
 }
 
 }  // namespace acd::control

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "acd/dataplane/port.hpp"
+#include "socket_io.hpp"
 
 namespace acd::control {
 
@@ -180,17 +181,7 @@ void MetricsServer::stop() {
 }
 
 void MetricsServer::run() {
-  while (!stop_.load()) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 100) <= 0) {
-      continue;
-    }
-    const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) {
-      continue;
-    }
-    timeval tv{2, 0};
-    setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  accept_loop(fd_, stop_, [this](int client) {
     std::string request;
     char buf[2048];
     while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
@@ -202,7 +193,6 @@ void MetricsServer::run() {
     }
     std::string status = "200 OK";
     std::string body;
-    std::string type = "text/plain; version=0.0.4; charset=utf-8";
     if (request.rfind("GET /metrics", 0) == 0) {
       body = render_metrics(sources_);
     } else if (request.rfind("GET ", 0) == 0) {
@@ -212,19 +202,10 @@ void MetricsServer::run() {
       status = "405 Method Not Allowed";
       body = "GET /metrics\n";
     }
-    const std::string response = "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
-                                 "\r\nContent-Length: " + std::to_string(body.size()) +
-                                 "\r\nConnection: close\r\n\r\n" + body;
-    std::size_t sent = 0;
-    while (sent < response.size()) {
-      const ssize_t n = write(client, response.data() + sent, response.size() - sent);
-      if (n <= 0) {
-        break;
-      }
-      sent += static_cast<std::size_t>(n);
-    }
-    close(client);
-  }
+    write_all(client, "HTTP/1.1 " + status + "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8" +
+                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+                          body);
+  });
 }
 
 }  // namespace acd::control

@@ -11,7 +11,7 @@
 #include <map>
 
 #include "acd/router/engine.hpp"
-#include "hash.hpp"
+#include "acd/router/mix.hpp"
 
 namespace acd::router {
 

@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "acd/router/mix.hpp"
+
 namespace acd::router {
 
 class IdMap {
@@ -88,15 +90,7 @@ class IdMap {
   std::size_t& size_ref() { return size_; }
 
  private:
-  static std::uint64_t mix(std::uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-  }
-  std::size_t home(std::uint64_t key) const { return mix(key) & (slots_.size() - 1); }
+  std::size_t home(std::uint64_t key) const { return mix64(key) & (slots_.size() - 1); }
   std::size_t next(std::size_t i) const { return (i + 1) & (slots_.size() - 1); }
 
   std::vector<Slot> slots_;
