@@ -30,7 +30,8 @@ void BM_SpscSameCore(benchmark::State& state) {
     benchmark::DoNotOptimize(ring->pop(out.data(), batch));
     messages += batch;
   }
-  state.counters["cycles_per_msg"] = static_cast<double>(__rdtsc() - t0) / static_cast<double>(messages);
+  state.counters["cycles_per_msg"] =
+      static_cast<double>(__rdtsc() - t0) / static_cast<double>(messages);
   state.SetItemsProcessed(static_cast<std::int64_t>(messages));
 }
 BENCHMARK(BM_SpscSameCore)->Arg(1)->Arg(32);
@@ -60,7 +61,8 @@ void BM_SpscCrossCore(benchmark::State& state) {
     }
     messages += batch;
   }
-  state.counters["cycles_per_msg"] = static_cast<double>(__rdtsc() - t0) / static_cast<double>(messages);
+  state.counters["cycles_per_msg"] =
+      static_cast<double>(__rdtsc() - t0) / static_cast<double>(messages);
   stop = true;
   producer.join();
   state.SetItemsProcessed(static_cast<std::int64_t>(messages));
@@ -202,7 +204,8 @@ void BM_DpdkPortRing(benchmark::State& state) {
   constexpr std::uint32_t kClientIp = 0x0201000a;
   if (!ready) {
     std::string error;
-    if (!init_eal({"--no-huge", "--no-pci", "-m", "512", "--no-shconf", "--log-level=lib.eal:error", "-l", "0"},
+    if (!init_eal({"--no-huge", "--no-pci", "-m", "512", "--no-shconf", "--log-level=lib.eal:error",
+                   "-l", "0"},
                   error)) {
       state.SkipWithError(error.c_str());
       return;
@@ -227,7 +230,8 @@ void BM_DpdkPortRing(benchmark::State& state) {
   const auto payload = route_requests(messages);
   auto frame = [&]() {
     rte_mbuf* m = rte_pktmbuf_alloc(pool);
-    const auto len = static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload.size());
+    const auto len = static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) +
+                                                sizeof(rte_udp_hdr) + payload.size());
     auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, len));
     eth->src_addr = rte_ether_addr{{2, 0, 0, 0, 0, 0x22}};
     eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
@@ -241,7 +245,8 @@ void BM_DpdkPortRing(benchmark::State& state) {
     auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
     udp->src_port = 0x3930;
     udp->dst_port = 0x9a1b;
-    udp->dgram_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_udp_hdr) + payload.size()));
+    udp->dgram_len =
+        rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_udp_hdr) + payload.size()));
     std::memcpy(udp + 1, payload.data(), payload.size());
     return m;
   };

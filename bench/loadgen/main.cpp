@@ -17,8 +17,8 @@
 #include <cmath>
 #include <cstring>
 #include <iostream>
-#include <string>
 #include <queue>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -44,7 +44,8 @@ constexpr std::uint64_t kRetransmitNs = 200'000'000;
 
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
 }
 
 struct Result {
@@ -61,7 +62,8 @@ struct Result {
 
 class LoadGen {
  public:
-  LoadGen(int fd, std::uint32_t agents, std::uint32_t queue) : fd_(fd), agents_(agents), queue_(queue) {}
+  LoadGen(int fd, std::uint32_t agents, std::uint32_t queue)
+      : fd_(fd), agents_(agents), queue_(queue) {}
 
   // Registers both clients, signs every agent in and makes it ready. False on timeout.
   bool setup(std::string& why) {
@@ -124,7 +126,8 @@ class LoadGen {
       const std::uint64_t now = now_ns();
       if (i < total) {
         Writer w(*this, kFirstSwitch + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
-        while (i < total && start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) <= now &&
+        while (i < total &&
+               start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) <= now &&
                w.count() < 16) {  // 16 answers (64 bytes each) fit one reply datagram
           intended_[i] = start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns);
           RouteRequest rr{};
@@ -140,7 +143,8 @@ class LoadGen {
       release_due(now);
       retransmit(now);
       if (i < total && rate < 10'000 &&
-          start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) > now + 500'000) {
+          start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) >
+              now + 500'000) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // low rates need no busy loop
       }
       if (i == total && (r.received == total || now > end + 1'000'000'000)) {
@@ -332,7 +336,8 @@ class LoadGen {
           // earlier trial, so agents never stay reserved.
           answer_and_release(client, r.call_id);
         }
-        if (result_ == nullptr || r.call_id < base_call_ || r.call_id - base_call_ >= answered_.size()) {
+        if (result_ == nullptr || r.call_id < base_call_ ||
+            r.call_id - base_call_ >= answered_.size()) {
           break;
         }
         const std::uint64_t i = r.call_id - base_call_;
@@ -413,7 +418,8 @@ nlohmann::json report(Result& r, double rate) {
   j["p90_us"] = percentile(r.latency_us, 0.90);
   j["p99_us"] = percentile(r.latency_us, 0.99);
   j["p999_us"] = percentile(r.latency_us, 0.999);
-  j["max_us"] = r.latency_us.empty() ? 0.0 : *std::max_element(r.latency_us.begin(), r.latency_us.end());
+  j["max_us"] =
+      r.latency_us.empty() ? 0.0 : *std::max_element(r.latency_us.begin(), r.latency_us.end());
   return j;
 }
 
@@ -428,14 +434,18 @@ int main(int argc, char** argv) {
   std::uint32_t queue = 0;
   bool json = false;
   app.add_option("--target", target, "acdd address, A.B.C.D:PORT")->required();
-  app.add_option("--rate", rate_text, "Route requests per second, or 'max' to find the highest loss-free rate")
+  app.add_option("--rate", rate_text,
+                 "Route requests per second, or 'max' to find the highest loss-free rate")
       ->required();
-  app.add_option("--duration", duration, "Seconds of load")->required()->check(CLI::Range(0.01, 31'536'000.0));
+  app.add_option("--duration", duration, "Seconds of load")
+      ->required()
+      ->check(CLI::Range(0.01, 31'536'000.0));
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
   app.add_option("--queue", queue, "Queue of the route requests");
   double talk_ms = 0;
-  app.add_option("--talk-ms", talk_ms, "Mean talk time before a call is released (exponential); 0 = at once")
+  app.add_option("--talk-ms", talk_ms,
+                 "Mean talk time before a call is released (exponential); 0 = at once")
       ->check(CLI::Range(0.0, 3'600'000.0));
   app.add_flag("--json", json, "Print one JSON object");
   CLI11_PARSE(app, argc, argv);

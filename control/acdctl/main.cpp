@@ -19,10 +19,10 @@
 
 #include <chrono>
 #include <cstdio>
-#include <thread>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket_path, "acdd's control socket")->capture_default_str();
   app.add_flag("--json", as_json, "Print the JSON answer");
 
-  CLI::App* status = app.add_subcommand("status", "Role, uptime, agents by state, dataplane counters");
+  CLI::App* status =
+      app.add_subcommand("status", "Role, uptime, agents by state, dataplane counters");
   CLI::App* agents = app.add_subcommand("agents", "Agents: list, show ID, ready ID, logout ID");
   std::string agents_action = "list";
   std::uint64_t agent_id = 0;
@@ -155,7 +156,8 @@ int main(int argc, char** argv) {
   CLI::App* queues = app.add_subcommand("queues", "Queues: list, show NAME");
   std::string queues_action = "list";
   std::string queue_name;
-  queues->add_option("action", queues_action, "list | show")->check(CLI::IsMember({"list", "show"}));
+  queues->add_option("action", queues_action, "list | show")
+      ->check(CLI::IsMember({"list", "show"}));
   queues->add_option("name", queue_name, "Queue name or index");
   CLI::App* calls = app.add_subcommand("calls", "Calls in the engine: list, show ID");
   std::string calls_action = "list";
@@ -164,27 +166,34 @@ int main(int argc, char** argv) {
   calls->add_option("id", call_id, "Call ID");
   CLI::App* stats = app.add_subcommand("stats", "Today's statistics of agents or queues");
   std::string stats_what = "queues";
-  stats->add_option("what", stats_what, "agents | queues")->check(CLI::IsMember({"agents", "queues"}));
+  stats->add_option("what", stats_what, "agents | queues")
+      ->check(CLI::IsMember({"agents", "queues"}));
   bool today = true;
   stats->add_flag("--today", today, "Today's figures (the only ones kept so far)");
 
   CLI::App* top = app.add_subcommand("top", "A live view of queues and agents, refreshed");
   double interval_s = 1.0;
   int count = 0;
-  top->add_option("--interval", interval_s, "Seconds between refreshes")->check(CLI::Range(0.1, 3600.0));
-  top->add_option("--count", count, "Refreshes before exiting (0: until interrupted)")->check(CLI::NonNegativeNumber);
+  top->add_option("--interval", interval_s, "Seconds between refreshes")
+      ->check(CLI::Range(0.1, 3600.0));
+  top->add_option("--count", count, "Refreshes before exiting (0: until interrupted)")
+      ->check(CLI::NonNegativeNumber);
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
-  CLI::App* validate = config->add_subcommand("validate", "Check a configuration file, naming every problem");
+  CLI::App* validate =
+      config->add_subcommand("validate", "Check a configuration file, naming every problem");
   std::string config_file;
   validate->add_option("FILE", config_file, "acd.toml to check")->required();
 
   CLI::App* agent = app.add_subcommand("agent", "Agent administration");
   agent->require_subcommand(1);
-  CLI::App* passwd = agent->add_subcommand("passwd", "Set an agent's password (argon2id); reads it from stdin");
+  CLI::App* passwd =
+      agent->add_subcommand("passwd", "Set an agent's password (argon2id); reads it from stdin");
   router::AgentNumber id = 0;
   std::string credentials = control::ApplianceConfig{}.credentials;
-  passwd->add_option("ID", id, "Agent ID")->required()->check(CLI::Range(1ull, 9'000'000'000'000'000ull));
+  passwd->add_option("ID", id, "Agent ID")
+      ->required()
+      ->check(CLI::Range(1ull, 9'000'000'000'000'000ull));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -205,13 +214,16 @@ int main(int argc, char** argv) {
     for (int round = 0; count == 0 || round < count; ++round) {
       std::string error;
       const json status_answer = ask(socket_path, json{{"cmd", "status"}}, error);
-      const json queues_answer = ask(socket_path, json{{"cmd", "queues"}, {"action", "list"}}, error);
+      const json queues_answer =
+          ask(socket_path, json{{"cmd", "queues"}, {"action", "list"}}, error);
       if (status_answer.is_null() || queues_answer.is_null()) {
         std::cerr << "acdctl: " << error << "\n";
         return 3;
       }
       if (!status_answer.value("ok", false) || !queues_answer.value("ok", false)) {
-        std::cerr << "acdctl: " << status_answer.value("error", queues_answer.value("error", std::string("refused")))
+        std::cerr << "acdctl: "
+                  << status_answer.value("error",
+                                         queues_answer.value("error", std::string("refused")))
                   << "\n";
         return 5;
       }
@@ -220,16 +232,18 @@ int main(int argc, char** argv) {
         std::printf("\033[H\033[2J");
       }
       std::printf("acd %s  site %s  up %.0f s  calls %s  events %s  errors %s\n",
-                  st.value("role", std::string("?")).c_str(), st.value("site", std::string("?")).c_str(),
-                  st.value("uptime_s", 0.0), cell(st["calls_in_engine"]).c_str(), cell(st["engine_events"]).c_str(),
+                  st.value("role", std::string("?")).c_str(),
+                  st.value("site", std::string("?")).c_str(), st.value("uptime_s", 0.0),
+                  cell(st["calls_in_engine"]).c_str(), cell(st["engine_events"]).c_str(),
                   cell(st["engine_errors"]).c_str());
       std::printf("agents:");
       for (const auto& [state, n] : st["agents_by_state"].items()) {
         std::printf("  %s %s", state.c_str(), cell(n).c_str());
       }
       std::printf("\n\n");
-      table(queues_answer["result"], {"name", "waiting", "oldest_wait_s", "ewt_s", "ready_agents", "staffed",
-                                      "offered", "answered", "abandoned", "asa_s", "service_level"});
+      table(queues_answer["result"],
+            {"name", "waiting", "oldest_wait_s", "ewt_s", "ready_agents", "staffed", "offered",
+             "answered", "abandoned", "asa_s", "service_level"});
       std::fflush(stdout);
       if (count == 0 || round + 1 < count) {
         std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(interval_s * 1000)));
@@ -284,11 +298,14 @@ int main(int argc, char** argv) {
       std::cout << result.dump(2) << "\n";
     } else if (result.is_array() && agents->parsed()) {
       table(result, {"id", "state", "reason", "in_state_s", "device"});
-    } else if (result.is_array() && (queues->parsed() || (stats->parsed() && stats_what == "queues"))) {
-      table(result, {"name", "media", "policy", "waiting", "ready_agents", "staffed", "oldest_wait_s", "ewt_s",
-                     "offered", "answered", "abandoned", "asa_s", "service_level"});
+    } else if (result.is_array() &&
+               (queues->parsed() || (stats->parsed() && stats_what == "queues"))) {
+      table(result,
+            {"name", "media", "policy", "waiting", "ready_agents", "staffed", "oldest_wait_s",
+             "ewt_s", "offered", "answered", "abandoned", "asa_s", "service_level"});
     } else if (result.is_array() && stats->parsed()) {
-      table(result, {"id", "offered", "answered", "no_answer", "talk_s", "hold_s", "wrap_up_s", "ready_s"});
+      table(result,
+            {"id", "offered", "answered", "no_answer", "talk_s", "hold_s", "wrap_up_s", "ready_s"});
     } else if (result.is_array() && calls->parsed()) {
       table(result, {"id", "state", "queue", "agent", "priority", "media", "in_queue_s"});
     } else if (result.is_object() && result.contains("done")) {

@@ -7,16 +7,16 @@
 //
 // Without --config the embedded default (a demo centre) is used. Flags override the file.
 #include <arpa/inet.h>
-#include <unistd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -41,8 +41,12 @@ std::atomic<bool> g_stop{false};    // set by SIGTERM/SIGINT; lock-free, so asyn
 std::atomic<bool> g_reload{false};  // set by SIGHUP
 static_assert(std::atomic<bool>::is_always_lock_free);
 
-extern "C" void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-extern "C" void on_hangup(int) { g_reload.store(true, std::memory_order_relaxed); }
+extern "C" void on_signal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
+extern "C" void on_hangup(int) {
+  g_reload.store(true, std::memory_order_relaxed);
+}
 
 // systemd's notification protocol (sd_notify without libsystemd): one datagram to $NOTIFY_SOCKET.
 void notify_systemd(const char* message) {
@@ -109,19 +113,25 @@ int main(int argc, char** argv) {
   int dpdk_port = -1;
   app.add_option("--config", config_file, "Configuration file (default: the embedded demo centre)")
       ->check(CLI::ExistingFile);
-  app.add_option("--check-config", check_file, "Validate a configuration file and exit (0 valid, 2 not)");
+  app.add_option("--check-config", check_file,
+                 "Validate a configuration file and exit (0 valid, 2 not)");
   app.add_option("--listen", listen, "Override dataplane.listen (port 0: any free port)");
-  app.add_option("--cores", cores, "Override dataplane.cores: CPU, or IO_CPU,ROUTER_CPU; -1 = unpinned");
-  app.add_option("--backend", backend, "Override dataplane.backend")->check(CLI::IsMember({"uring", "dpdk"}));
+  app.add_option("--cores", cores,
+                 "Override dataplane.cores: CPU, or IO_CPU,ROUTER_CPU; -1 = unpinned");
+  app.add_option("--backend", backend, "Override dataplane.backend")
+      ->check(CLI::IsMember({"uring", "dpdk"}));
   app.add_option("--dpdk-args", dpdk_args, "Override dataplane.dpdk_args (EAL arguments)");
   app.add_option("--dpdk-port", dpdk_port, "Override dataplane.dpdk_port");
-  app.add_option("--credentials", credentials_file,
-                 "Override control.credentials: the argon2id credential file ('acdctl agent passwd')");
+  app.add_option(
+      "--credentials", credentials_file,
+      "Override control.credentials: the argon2id credential file ('acdctl agent passwd')");
   app.add_option("--port-file", port_file, "Write the bound UDP port here once listening");
   std::string control_socket;
-  app.add_option("--control-socket", control_socket, "Override control.socket (acdctl's Unix socket)");
+  app.add_option("--control-socket", control_socket,
+                 "Override control.socket (acdctl's Unix socket)");
   std::string metrics_listen;
-  app.add_option("--metrics", metrics_listen, "Override metrics.listen (A.B.C.D:PORT; port 0: any)");
+  app.add_option("--metrics", metrics_listen,
+                 "Override metrics.listen (A.B.C.D:PORT; port 0: any)");
   CLI11_PARSE(app, argc, argv);
 
   if (!check_file.empty()) {
@@ -137,10 +147,10 @@ int main(int argc, char** argv) {
               << checked.config.domain.agents.size() << " agents)\n";
     return 0;
   }
-  const control::ConfigResult loaded = config_file.empty()
-                                           ? control::parse_config(control::embedded_default_config(),
-                                                                   "<embedded default>")
-                                           : control::load_config(config_file);
+  const control::ConfigResult loaded =
+      config_file.empty()
+          ? control::parse_config(control::embedded_default_config(), "<embedded default>")
+          : control::load_config(config_file);
   if (!loaded.ok()) {
     for (const std::string& e : loaded.errors) {
       std::cerr << e << "\n";
@@ -201,7 +211,8 @@ int main(int argc, char** argv) {
       demo_credentials.set(a.number, "demo-" + std::to_string(a.number));
     }
     verifier_impl = &demo_credentials;
-    std::cerr << "acdd: " << credentials_file << " not found: demo passwords (demo-<agent ID>), not for production\n";
+    std::cerr << "acdd: " << credentials_file
+              << " not found: demo passwords (demo-<agent ID>), not for production\n";
   }
 
   std::string error;
@@ -251,9 +262,10 @@ int main(int argc, char** argv) {
   ctx.board = &board;
   ctx.channel = &channel;
   ctx.counters = &io.counters();
-  ctx.started_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                  std::chrono::steady_clock::now().time_since_epoch())
-                                                  .count());
+  ctx.started_ns =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
   if (!control_socket.empty()) {
     settings.control_socket = control_socket;
   }
@@ -266,21 +278,22 @@ int main(int argc, char** argv) {
   }
 
   dataplane::LatencyHistogram latency;
-  control::MetricsServer metrics(control::MetricsSources{&settings, &board, &io.counters(), &latency});
+  control::MetricsServer metrics(
+      control::MetricsSources{&settings, &board, &io.counters(), &latency});
   std::uint16_t metrics_port = 0;
-  if (const std::string problem = metrics.start(metrics_listen.empty() ? settings.metrics_listen : metrics_listen,
-                                                metrics_port);
+  if (const std::string problem = metrics.start(
+          metrics_listen.empty() ? settings.metrics_listen : metrics_listen, metrics_port);
       !problem.empty()) {
     std::cerr << "acdd: " << problem << "\n";
     return 1;
   }
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
-  struct sigaction hup{};
+  struct sigaction hup {};
   hup.sa_handler = on_hangup;
   sigemptyset(&hup.sa_mask);
   sigaction(SIGHUP, &hup, nullptr);
@@ -288,7 +301,8 @@ int main(int argc, char** argv) {
   auto housekeeping = [&] {
     watchdog.poll();
     if (g_reload.exchange(false)) {
-      std::cerr << "acdd: SIGHUP: live reload is not supported yet; restart acdd to apply a new configuration\n";
+      std::cerr << "acdd: SIGHUP: live reload is not supported yet; restart acdd to apply a new "
+                   "configuration\n";
     }
   };
 
@@ -297,8 +311,10 @@ int main(int argc, char** argv) {
               engine.queue_count(), bound.c_str(), backend.c_str(),
               router_cpu >= 0 ? "split IO/router cores" : "one core");
   std::fflush(stdout);
-  std::printf("acdd: control socket %s; metrics on http://%s/metrics (port %u)\n", settings.control_socket.c_str(),
-              (metrics_listen.empty() ? settings.metrics_listen : metrics_listen).c_str(), metrics_port);
+  std::printf("acdd: control socket %s; metrics on http://%s/metrics (port %u)\n",
+              settings.control_socket.c_str(),
+              (metrics_listen.empty() ? settings.metrics_listen : metrics_listen).c_str(),
+              metrics_port);
   std::fflush(stdout);
   if (!port_file.empty()) {
     std::ofstream(port_file + ".metrics") << metrics_port << "\n";

@@ -22,7 +22,8 @@ using router::Policy;
 
 class Checker {
  public:
-  explicit Checker(std::string source, std::vector<std::string>& errors) : source_(std::move(source)), errors_(errors) {}
+  explicit Checker(std::string source, std::vector<std::string>& errors)
+      : source_(std::move(source)), errors_(errors) {}
 
   void error(const toml::node* where, const std::string& what) {
     std::ostringstream s;
@@ -39,20 +40,23 @@ class Checker {
   }
 
   // Unknown keys are errors: a typo must not silently become a default.
-  void only(const toml::table& t, std::initializer_list<std::string_view> keys, const std::string& where) {
+  void only(const toml::table& t, std::initializer_list<std::string_view> keys,
+            const std::string& where) {
     for (const auto& [key, node] : t) {
       if (std::find(keys.begin(), keys.end(), key.str()) == keys.end()) {
         std::string known;
         for (std::string_view k : keys) {
           known += (known.empty() ? "" : ", ") + std::string(k);
         }
-        error(&node, "unknown key '" + std::string(key.str()) + "' in " + where + "; known keys: " + known);
+        error(&node, "unknown key '" + std::string(key.str()) + "' in " + where +
+                         "; known keys: " + known);
       }
     }
   }
 
   template <typename T>
-  bool number(const toml::table& t, std::string_view key, T& out, double lo, double hi, double scale = 1.0) {
+  bool number(const toml::table& t, std::string_view key, T& out, double lo, double hi,
+              double scale = 1.0) {
     const toml::node* n = t.get(key);
     if (n == nullptr) {
       return false;
@@ -87,7 +91,8 @@ class Checker {
   }
 
   template <typename E, std::size_t N>
-  bool choice(const toml::table& t, std::string_view key, E& out, const std::pair<std::string_view, E> (&options)[N]) {
+  bool choice(const toml::table& t, std::string_view key, E& out,
+              const std::pair<std::string_view, E> (&options)[N]) {
     std::string v;
     if (!text(t, key, v)) {
       return false;
@@ -114,14 +119,19 @@ class Checker {
 };
 
 constexpr std::pair<std::string_view, Policy> kPolicies[] = {
-    {"longest_idle", Policy::LongestIdle}, {"most_skilled", Policy::MostSkilled},
-    {"round_robin", Policy::RoundRobin},   {"fewest_calls", Policy::FewestCalls},
+    {"longest_idle", Policy::LongestIdle},
+    {"most_skilled", Policy::MostSkilled},
+    {"round_robin", Policy::RoundRobin},
+    {"fewest_calls", Policy::FewestCalls},
     {"least_talk_time", Policy::LeastTalkTime}};
 constexpr std::pair<std::string_view, Media> kMedia[] = {
     {"voice", Media::Voice}, {"chat", Media::Chat}, {"email", Media::Email}, {"sms", Media::Sms}};
 constexpr std::pair<std::string_view, OverflowAction> kActions[] = {
-    {"queue", OverflowAction::ToQueue}, {"site", OverflowAction::ToSite}, {"ivr", OverflowAction::ToIvr},
-    {"callback", OverflowAction::Callback}, {"busy", OverflowAction::Busy}};
+    {"queue", OverflowAction::ToQueue},
+    {"site", OverflowAction::ToSite},
+    {"ivr", OverflowAction::ToIvr},
+    {"callback", OverflowAction::Callback},
+    {"busy", OverflowAction::Busy}};
 constexpr std::pair<std::string_view, OverflowCondition> kConditions[] = {
     {"wait", OverflowCondition::WaitAtLeast},
     {"queue_length", OverflowCondition::QueueLengthAtLeast},
@@ -137,7 +147,9 @@ struct PendingTarget {
 };
 
 void parse_dataplane(Checker& c, const toml::table& t, DataplaneSettings& d) {
-  c.only(t, {"backend", "listen", "cores", "dpdk_args", "dpdk_port", "reply_cache_per_client", "max_clients"},
+  c.only(t,
+         {"backend", "listen", "cores", "dpdk_args", "dpdk_port", "reply_cache_per_client",
+          "max_clients"},
          "[dataplane]");
   if (c.text(t, "backend", d.backend) && d.backend != "uring" && d.backend != "dpdk") {
     c.error(t, "backend", "backend must be \"uring\" or \"dpdk\"");
@@ -176,12 +188,14 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     std::ostringstream s;
-    s << source << ":" << e.source().begin.line << ": " << e.description() << "; fix the TOML syntax";
+    s << source << ":" << e.source().begin.line << ": " << e.description()
+      << "; fix the TOML syntax";
     result.errors.push_back(s.str());
     return result;
   }
-  c.only(root, {"site", "sites", "max_calls", "max_overflow_hops", "dataplane", "control", "metrics", "skills",
-                "queue", "agent", "agent_group"},
+  c.only(root,
+         {"site", "sites", "max_calls", "max_overflow_hops", "dataplane", "control", "metrics",
+          "skills", "queue", "agent", "agent_group"},
          "the top level");
   c.text(root, "site", cfg.site);
   if (const toml::array* sites = root["sites"].as_array()) {
@@ -214,7 +228,8 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   std::map<std::string, router::SkillId> skills;
   const toml::array* skill_list = root["skills"].as_array();
   if (skill_list == nullptr) {
-    c.error(nullptr, "'skills' is missing; list the skill names, e.g. skills = [\"cards\", \"loans\"]");
+    c.error(nullptr,
+            "'skills' is missing; list the skill names, e.g. skills = [\"cards\", \"loans\"]");
   } else {
     for (const toml::node& n : *skill_list) {
       const std::optional<std::string> name = n.value<std::string>();
@@ -236,14 +251,16 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     }
     const toml::table* levels = n->as_table();
     if (levels == nullptr) {
-      c.error(n, what + ": '" + std::string(key) + "' must be a table of skill = proficiency (1..10)");
+      c.error(n,
+              what + ": '" + std::string(key) + "' must be a table of skill = proficiency (1..10)");
       return out;
     }
     for (const auto& [name, level] : *levels) {
       auto it = skills.find(std::string(name.str()));
       const std::optional<std::int64_t> v = level.value<std::int64_t>();
       if (it == skills.end()) {
-        c.error(&level, what + ": skill '" + std::string(name.str()) + "' is not defined; add it to 'skills'");
+        c.error(&level, what + ": skill '" + std::string(name.str()) +
+                            "' is not defined; add it to 'skills'");
       } else if (!v || *v < 1 || *v > 10) {
         c.error(&level, what + ": proficiency of '" + std::string(name.str()) + "' must be 1..10");
       } else {
@@ -265,13 +282,15 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
         continue;
       }
       router::QueueConfig q;
-      c.only(*t, {"name", "media", "skills", "policy", "sl_threshold_s", "sl_target", "ring_timeout_s", "wrap_up_s",
-                  "max_wait_s", "max_wait_action", "max_wait_target", "min_verification", "tier_priority_boost",
-                  "expected_aht_s", "priority_aging_s", "overflow"},
+      c.only(*t,
+             {"name", "media", "skills", "policy", "sl_threshold_s", "sl_target", "ring_timeout_s",
+              "wrap_up_s", "max_wait_s", "max_wait_action", "max_wait_target", "min_verification",
+              "tier_priority_boost", "expected_aht_s", "priority_aging_s", "overflow"},
              "[[queue]]");
       if (!c.text(*t, "name", q.name) || q.name.empty()) {
         c.error(&n, "a [[queue]] needs a name");
-      } else if (!queues.emplace(q.name, static_cast<router::QueueIndex>(cfg.domain.queues.size())).second) {
+      } else if (!queues.emplace(q.name, static_cast<router::QueueIndex>(cfg.domain.queues.size()))
+                      .second) {
         c.error(*t, "name", "queue '" + q.name + "' is defined twice; rename one");
       }
       const std::string what = "queue '" + q.name + "'";
@@ -337,17 +356,22 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
               }
             }
             const double scale = rule.when == OverflowCondition::QueueLengthAtLeast ? 1.0 : 1000.0;
-            if (!c.number(*r, "threshold", rule.threshold, rule.when == OverflowCondition::WaitAtLeast ? 0.001 : 0,
-                          rule.when == OverflowCondition::QueueLengthAtLeast ? 1e6 : 86400, scale) &&
+            if (!c.number(*r, "threshold", rule.threshold,
+                          rule.when == OverflowCondition::WaitAtLeast ? 0.001 : 0,
+                          rule.when == OverflowCondition::QueueLengthAtLeast ? 1e6 : 86400,
+                          scale) &&
                 r->get("threshold") == nullptr) {
-              c.error(&rn, what + ": an overflow rule needs a 'threshold' (seconds, or calls for queue_length)");
+              c.error(&rn, what +
+                               ": an overflow rule needs a 'threshold' (seconds, or calls for "
+                               "queue_length)");
             }
             if (!c.choice(*r, "action", rule.action, kActions) && r->get("action") == nullptr) {
               c.error(&rn, what + ": an overflow rule needs an 'action'");
             }
             std::string target_name;
             c.text(*r, "target", target_name);
-            targets.push_back({index, static_cast<int>(q.overflow.size()), rule.action, target_name, &rn});
+            targets.push_back(
+                {index, static_cast<int>(q.overflow.size()), rule.action, target_name, &rn});
             q.overflow.push_back(rule);
           }
         }
@@ -394,7 +418,8 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
         char* end = nullptr;
         const unsigned long v = std::strtoul(p.target.c_str(), &end, 10);
         if (p.target.empty() || *end != '\0' || v > 0xFFFFFFFFul) {
-          c.error(p.where, what + ": an IVR target is the IVR application's number, e.g. target = \"9000\"");
+          c.error(p.where,
+                  what + ": an IVR target is the IVR application's number, e.g. target = \"9000\"");
         }
         resolved = static_cast<std::uint32_t>(v);
         break;
@@ -421,8 +446,8 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
           next[qi].push_back(r.target);
         }
       }
-      if (q.max_wait_ms > 0 && q.max_wait_action == OverflowAction::ToQueue && q.max_wait_target < n &&
-          q.max_wait_target != qi) {
+      if (q.max_wait_ms > 0 && q.max_wait_action == OverflowAction::ToQueue &&
+          q.max_wait_target < n && q.max_wait_target != qi) {
         next[qi].push_back(q.max_wait_target);
       }
     }
@@ -460,10 +485,12 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
 
   // Agents, one by one or in groups.
   std::set<router::AgentNumber> numbers;
-  auto add_agent = [&](router::AgentNumber number, const std::vector<router::SkillRequirement>& levels,
-                       std::uint8_t chats, const toml::node* where) {
+  auto add_agent = [&](router::AgentNumber number,
+                       const std::vector<router::SkillRequirement>& levels, std::uint8_t chats,
+                       const toml::node* where) {
     if (number == 0 || !numbers.insert(number).second) {
-      c.error(where, "agent ID " + std::to_string(number) + (number == 0 ? " is reserved" : " is used twice") +
+      c.error(where, "agent ID " + std::to_string(number) +
+                         (number == 0 ? " is reserved" : " is used twice") +
                          "; agent IDs are unique and not 0");
       return;
     }
@@ -504,7 +531,8 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
       c.only(*t, {"first_id", "count", "skills", "chat_capacity"}, "[[agent_group]]");
       router::AgentNumber first = 0;
       std::uint32_t count = 0;
-      if (!c.number(*t, "first_id", first, 1, 9e15) || !c.number(*t, "count", count, 1, 2'000'000)) {
+      if (!c.number(*t, "first_id", first, 1, 9e15) ||
+          !c.number(*t, "count", count, 1, 2'000'000)) {
         c.error(&n, "an [[agent_group]] needs 'first_id' and 'count'");
         continue;
       }

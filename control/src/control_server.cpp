@@ -25,19 +25,26 @@ std::uint64_t steady_ns() {
                                         .count());
 }
 
-json fail(const std::string& error, int code) { return json{{"ok", false}, {"error", error}, {"code", code}}; }
-json ok(json result) { return json{{"ok", true}, {"result", std::move(result)}}; }
+json fail(const std::string& error, int code) {
+  return json{{"ok", false}, {"error", error}, {"code", code}};
+}
+json ok(json result) {
+  return json{{"ok", true}, {"result", std::move(result)}};
+}
 
-std::string state_name(router::AgentState s) { return std::string(router::to_string(s)); }
+std::string state_name(router::AgentState s) {
+  return std::string(router::to_string(s));
+}
 
 json agent_json(const AgentRow& a, router::Micros now) {
-  json j{{"id", a.number},
-         {"state", state_name(a.view.state)},
-         {"in_state_s", a.view.state == router::AgentState::LoggedOut || now < a.view.state_since
-                            ? json(nullptr)
-                            : json(static_cast<double>(now - a.view.state_since) / 1e6)},
-         {"device", a.view.device},
-         {"load", {{"voice", a.view.load[0]}, {"chat", a.view.load[1]}, {"email", a.view.load[2]}}}};
+  json j{
+      {"id", a.number},
+      {"state", state_name(a.view.state)},
+      {"in_state_s", a.view.state == router::AgentState::LoggedOut || now < a.view.state_since
+                         ? json(nullptr)
+                         : json(static_cast<double>(now - a.view.state_since) / 1e6)},
+      {"device", a.view.device},
+      {"load", {{"voice", a.view.load[0]}, {"chat", a.view.load[1]}, {"email", a.view.load[2]}}}};
   if (a.view.state == router::AgentState::NotReady) {
     j["reason"] = a.view.not_ready_reason;
   }
@@ -55,11 +62,16 @@ json agent_stats_json(const AgentRow& a) {
       not_ready[std::to_string(r)] = s.not_ready_ms[r] / 1000.0;
     }
   }
-  return json{{"id", a.number},          {"offered", s.offered},
-              {"answered", s.answered},  {"no_answer", s.no_answer},
-              {"transfers_out", s.transfers_out}, {"outbound", s.outbound},
-              {"talk_s", s.talk_ms / 1000.0},     {"hold_s", s.hold_ms / 1000.0},
-              {"wrap_up_s", s.wrap_up_ms / 1000.0}, {"ready_s", s.ready_ms / 1000.0},
+  return json{{"id", a.number},
+              {"offered", s.offered},
+              {"answered", s.answered},
+              {"no_answer", s.no_answer},
+              {"transfers_out", s.transfers_out},
+              {"outbound", s.outbound},
+              {"talk_s", s.talk_ms / 1000.0},
+              {"hold_s", s.hold_ms / 1000.0},
+              {"wrap_up_s", s.wrap_up_ms / 1000.0},
+              {"ready_s", s.ready_ms / 1000.0},
               {"not_ready_s", not_ready}};
 }
 
@@ -80,9 +92,14 @@ json queue_json(const ApplianceConfig& cfg, std::size_t q, const QueueRow& row) 
               {"answered", s.answered},
               {"abandoned", s.abandoned},
               {"overflowed", s.overflowed_out},
-              {"asa_s", s.answered > 0 ? static_cast<double>(s.wait_answered_ms) / 1000.0 / static_cast<double>(s.answered) : 0.0},
-              {"aht_s", s.handled > 0 ? static_cast<double>(s.handle_ms) / 1000.0 / static_cast<double>(s.handled) : 0.0},
-              {"service_level", offered > 0 ? json(static_cast<double>(s.answered_in_sl) / offered) : json(nullptr)},
+              {"asa_s", s.answered > 0 ? static_cast<double>(s.wait_answered_ms) / 1000.0 /
+                                             static_cast<double>(s.answered)
+                                       : 0.0},
+              {"aht_s", s.handled > 0 ? static_cast<double>(s.handle_ms) / 1000.0 /
+                                            static_cast<double>(s.handled)
+                                      : 0.0},
+              {"service_level",
+               offered > 0 ? json(static_cast<double>(s.answered_in_sl) / offered) : json(nullptr)},
               {"sl_target", v.sl_target_permille / 1000.0},
               {"sl_threshold_s", v.sl_threshold_ms / 1000.0},
               {"longest_wait_s", static_cast<double>(s.longest_wait_ms) / 1000.0}};
@@ -127,8 +144,8 @@ json change(ControlContext& ctx, router::Event event, const std::string& done) {
         continue;  // a late answer to an earlier command that had timed out
       }
       if (reply.status != router::Status::Ok) {
-        return fail(std::string(router::describe(reply.status)) + " (" + std::string(router::to_string(reply.status)) +
-                        ")",
+        return fail(std::string(router::describe(reply.status)) + " (" +
+                        std::string(router::to_string(reply.status)) + ")",
                     1);
       }
       return ok(json{{"done", done}});
@@ -247,7 +264,9 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
       router::Event e;
       e.type = action == "ready" ? router::EventType::ForceReady : router::EventType::ForceLogout;
       e.agent = a;
-      return change(ctx, e, "agent " + std::to_string(id) + (action == "ready" ? " is ready" : " is signed out"));
+      return change(
+          ctx, e,
+          "agent " + std::to_string(id) + (action == "ready" ? " is ready" : " is signed out"));
     }
     return fail("agents takes list, show ID, ready ID or logout ID", 2);
   }
@@ -275,7 +294,9 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
     for (const CallRow& c : s.calls) {
       json j{{"id", c.id},
              {"state", std::string(router::to_string(c.view.state))},
-             {"queue", c.view.queue < cfg.domain.queues.size() ? json(cfg.domain.queues[c.view.queue].name) : json(nullptr)},
+             {"queue", c.view.queue < cfg.domain.queues.size()
+                           ? json(cfg.domain.queues[c.view.queue].name)
+                           : json(nullptr)},
              {"priority", c.view.priority},
              {"media", std::string(router::to_string(c.view.media))},
              {"in_queue_s", static_cast<double>(s.engine_time - c.view.enqueued) / 1e6},
@@ -315,7 +336,9 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
   return fail("unknown command '" + cmd + "'; try status, agents, queues, calls or stats", 2);
 }
 
-ControlServer::~ControlServer() { stop(); }
+ControlServer::~ControlServer() {
+  stop();
+}
 
 std::string ControlServer::start(const std::string& path) {
   sockaddr_un addr{};
@@ -329,11 +352,13 @@ std::string ControlServer::start(const std::string& path) {
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size());
   if (const auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
-    mkdir(path.substr(0, slash).c_str(), 0755);  // /run/acd when not made by systemd; fine if it exists
+    mkdir(path.substr(0, slash).c_str(),
+          0755);  // /run/acd when not made by systemd; fine if it exists
   }
   unlink(path.c_str());  // a stale socket from a previous run
   if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0) {
-    const std::string error = path + ": " + std::strerror(errno) + "; check that its directory exists";
+    const std::string error =
+        path + ": " + std::strerror(errno) + "; check that its directory exists";
     close(fd_);
     fd_ = -1;
     return error;

@@ -19,13 +19,14 @@ bool sodium_ready() {
 }
 
 std::uint64_t steady_seconds() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 // Parses "AGENT_ID HASH" lines; returns an error naming the line, or "".
-std::string parse(const std::string& path, std::istream& in, std::map<router::AgentNumber, std::string>& out) {
+std::string parse(const std::string& path, std::istream& in,
+                  std::map<router::AgentNumber, std::string>& out) {
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -43,7 +44,8 @@ std::string parse(const std::string& path, std::istream& in, std::map<router::Ag
              ": expected 'AGENT_ID $argon2id$...'; set passwords with 'acdctl agent passwd ID'";
     }
     if (!out.emplace(agent, hash).second) {
-      return path + ":" + std::to_string(number) + ": agent " + std::to_string(agent) + " is listed twice";
+      return path + ":" + std::to_string(number) + ": agent " + std::to_string(agent) +
+             " is listed twice";
     }
   }
   return {};
@@ -101,10 +103,11 @@ std::string CredentialStore::hash(std::string_view password, HashStrength streng
   }
   char out[crypto_pwhash_STRBYTES];
   const bool minimal = strength == HashStrength::Minimal;
-  const int rc = crypto_pwhash_str_alg(out, password.data(), password.size(),
-                                       minimal ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                       minimal ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE,
-                                       crypto_pwhash_ALG_ARGON2ID13);
+  const int rc = crypto_pwhash_str_alg(
+      out, password.data(), password.size(),
+      minimal ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
+      minimal ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE,
+      crypto_pwhash_ALG_ARGON2ID13);
   return rc == 0 ? std::string(out) : std::string();
 }
 

@@ -61,36 +61,40 @@ std::string render_metrics(const MetricsSources& src) {
         m.sample(name, label("queue", cfg.domain.queues[q].name), value(s.queues[q]));
       }
     };
-    each_queue("acd_queue_offered_total", "counter", "Calls offered to the queue today (reset daily)",
+    each_queue("acd_queue_offered_total", "counter",
+               "Calls offered to the queue today (reset daily)",
                [](const QueueRow& r) { return r.stats.offered; });
     each_queue("acd_queue_answered_total", "counter", "Calls answered from the queue today",
                [](const QueueRow& r) { return r.stats.answered; });
-    each_queue("acd_queue_abandoned_total", "counter", "Calls abandoned in the queue or while ringing today",
+    each_queue("acd_queue_abandoned_total", "counter",
+               "Calls abandoned in the queue or while ringing today",
                [](const QueueRow& r) { return r.stats.abandoned; });
-    each_queue("acd_queue_overflowed_total", "counter", "Calls that left the queue by an overflow rule today",
+    each_queue("acd_queue_overflowed_total", "counter",
+               "Calls that left the queue by an overflow rule today",
                [](const QueueRow& r) { return r.stats.overflowed_out; });
-    each_queue("acd_queue_answered_in_sl_total", "counter", "Calls answered within the service-level threshold today",
+    each_queue("acd_queue_answered_in_sl_total", "counter",
+               "Calls answered within the service-level threshold today",
                [](const QueueRow& r) { return r.stats.answered_in_sl; });
     each_queue("acd_queue_waiting_calls", "gauge", "Calls waiting in the queue now",
                [](const QueueRow& r) { return r.view.waiting; });
     each_queue("acd_queue_oldest_wait_seconds", "gauge", "Wait of the oldest call waiting now",
                [](const QueueRow& r) { return static_cast<double>(r.view.oldest_wait) / 1e6; });
-    each_queue("acd_queue_ewt_seconds", "gauge", "Expected wait for a call arriving now (-1: nobody staffed)",
-               [](const QueueRow& r) {
+    each_queue("acd_queue_ewt_seconds", "gauge",
+               "Expected wait for a call arriving now (-1: nobody staffed)", [](const QueueRow& r) {
                  return r.view.ewt_ms == router::kUnknownEwt ? -1.0 : r.view.ewt_ms / 1000.0;
                });
-    each_queue("acd_queue_service_level_ratio", "gauge", "Answered within the threshold / offered, today",
-               [](const QueueRow& r) {
-                 return r.stats.offered > 0
-                            ? static_cast<double>(r.stats.answered_in_sl) / static_cast<double>(r.stats.offered)
-                            : 1.0;
+    each_queue("acd_queue_service_level_ratio", "gauge",
+               "Answered within the threshold / offered, today", [](const QueueRow& r) {
+                 return r.stats.offered > 0 ? static_cast<double>(r.stats.answered_in_sl) /
+                                                  static_cast<double>(r.stats.offered)
+                                            : 1.0;
                });
     each_queue("acd_queue_service_level_target_ratio", "gauge", "The queue's service-level target",
                [](const QueueRow& r) { return r.view.sl_target_permille / 1000.0; });
     each_queue("acd_queue_asa_seconds", "gauge", "Average speed of answer today",
                [](const QueueRow& r) {
-                 return r.stats.answered > 0 ? static_cast<double>(r.stats.wait_answered_ms) / 1000.0 /
-                                                   static_cast<double>(r.stats.answered)
+                 return r.stats.answered > 0 ? static_cast<double>(r.stats.wait_answered_ms) /
+                                                   1000.0 / static_cast<double>(r.stats.answered)
                                              : 0.0;
                });
     each_queue("acd_queue_ready_agents", "gauge", "Agents free to take a call of the queue now",
@@ -103,10 +107,12 @@ std::string render_metrics(const MetricsSources& src) {
       ++by_state[static_cast<std::size_t>(a.view.state)];
     }
     for (std::size_t st = 0; st < by_state.size(); ++st) {
-      m.sample("acd_agents", label("state", std::string(router::to_string(static_cast<router::AgentState>(st)))),
+      m.sample("acd_agents",
+               label("state", std::string(router::to_string(static_cast<router::AgentState>(st)))),
                by_state[st]);
     }
-    m.family("acd_engine_calls", "gauge", "Calls in the routing engine (queued, ringing or talking)");
+    m.family("acd_engine_calls", "gauge",
+             "Calls in the routing engine (queued, ringing or talking)");
     m.sample("acd_engine_calls", "", s.calls_in_engine);
     m.family("acd_engine_events_total", "counter", "Inputs applied by the routing engine");
     m.sample("acd_engine_events_total", "", s.counters.events);
@@ -116,7 +122,8 @@ std::string render_metrics(const MetricsSources& src) {
   if (src.io_counters != nullptr) {
     for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {
       const auto c = static_cast<dataplane::Counter>(i);
-      const std::string name = "acd_dataplane_" + std::string(dataplane::counter_name(c)) + "_total";
+      const std::string name =
+          "acd_dataplane_" + std::string(dataplane::counter_name(c)) + "_total";
       m.family(name.c_str(), "counter", std::string(dataplane::counter_help(c)).c_str());
       m.sample(name, label("core", "0"), src.io_counters->read(c));
     }
@@ -136,13 +143,16 @@ std::string render_metrics(const MetricsSources& src) {
       }
       m.sample(std::string(name) + "_bucket", label("le", le.str()), cumulative);
     }
-    m.sample(std::string(name) + "_sum", "", static_cast<double>(src.latency->sum_ns.load(std::memory_order_relaxed)) / 1e9);
+    m.sample(std::string(name) + "_sum", "",
+             static_cast<double>(src.latency->sum_ns.load(std::memory_order_relaxed)) / 1e9);
     m.sample(std::string(name) + "_count", "", cumulative);
   }
   return m.text();
 }
 
-MetricsServer::~MetricsServer() { stop(); }
+MetricsServer::~MetricsServer() {
+  stop();
+}
 
 std::string MetricsServer::start(const std::string& listen_on, std::uint16_t& bound_port) {
   dataplane::Endpoint at;
@@ -202,9 +212,10 @@ void MetricsServer::run() {
       status = "405 Method Not Allowed";
       body = "GET /metrics\n";
     }
-    write_all(client, "HTTP/1.1 " + status + "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8" +
-                          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-                          body);
+    write_all(client, "HTTP/1.1 " + status +
+                          "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8" +
+                          "\r\nContent-Length: " + std::to_string(body.size()) +
+                          "\r\nConnection: close\r\n\r\n" + body);
   });
 }
 

@@ -35,7 +35,9 @@ Body read(const std::uint8_t* p) {
 
 constexpr std::uint16_t kBadField = static_cast<std::uint16_t>(WireError::BadField);
 
-bool in_range(unsigned v, unsigned lo, unsigned hi) { return v >= lo && v <= hi; }
+bool in_range(unsigned v, unsigned lo, unsigned hi) {
+  return v >= lo && v <= hi;
+}
 
 }  // namespace
 
@@ -47,7 +49,8 @@ std::uint16_t check_body(Type type, const std::uint8_t* body) {
     }
     case Type::RouteRequest: {
       const auto r = read<RouteRequest>(body);
-      bool ok = r.call_id != 0 && r.media < 4 && r.priority < 16 && r.tier < 4 && r.skill_count <= 4;
+      bool ok =
+          r.call_id != 0 && r.media < 4 && r.priority < 16 && r.tier < 4 && r.skill_count <= 4;
       for (unsigned i = 0; ok && i < r.skill_count; ++i) {
         ok = in_range(r.skills[i].min_level, 1, 10);
       }
@@ -71,7 +74,9 @@ std::uint16_t check_body(Type type, const std::uint8_t* body) {
     }
     case Type::OutboundRequest: {
       const auto r = read<OutboundRequest>(body);
-      return r.call_id != 0 && in_range(static_cast<unsigned>(r.kind), 1, 2) && r.media < 4 ? 0 : kBadField;
+      return r.call_id != 0 && in_range(static_cast<unsigned>(r.kind), 1, 2) && r.media < 4
+                 ? 0
+                 : kBadField;
     }
     case Type::Heartbeat:
     case Type::RouteResponse:
@@ -88,7 +93,8 @@ DatagramWriter::DatagramWriter(std::span<std::uint8_t> buffer, std::uint32_t cli
 
 bool DatagramWriter::add(Type type, std::uint64_t seq, const void* body, std::size_t body_size) {
   const std::size_t length = sizeof(MessageHeader) + body_size;
-  if (count_ == kMaxMessages || used_ + length > buffer_.size() || used_ + length > kMaxSendDatagram) {
+  if (count_ == kMaxMessages || used_ + length > buffer_.size() ||
+      used_ + length > kMaxSendDatagram) {
     return false;
   }
   MessageHeader mh{type, static_cast<std::uint16_t>(length), 0, seq};

@@ -111,7 +111,8 @@ struct DpdkPort::Impl {
   }
 };
 
-std::unique_ptr<DpdkPort> DpdkPort::create(std::uint16_t port_id, const Endpoint& local, std::string& error) {
+std::unique_ptr<DpdkPort> DpdkPort::create(std::uint16_t port_id, const Endpoint& local,
+                                           std::string& error) {
   if (!g_eal_ready) {
     error = "DPDK's EAL is not initialised";
     return nullptr;
@@ -137,10 +138,12 @@ std::unique_ptr<DpdkPort> DpdkPort::create(std::uint16_t port_id, const Endpoint
   rte_eth_conf conf{};
   int rc = rte_eth_dev_configure(port_id, 1, 1, &conf);
   if (rc == 0) {
-    rc = rte_eth_rx_queue_setup(port_id, 0, kRxDescriptors, rte_eth_dev_socket_id(port_id), nullptr, impl->pool);
+    rc = rte_eth_rx_queue_setup(port_id, 0, kRxDescriptors, rte_eth_dev_socket_id(port_id), nullptr,
+                                impl->pool);
   }
   if (rc == 0) {
-    rc = rte_eth_tx_queue_setup(port_id, 0, kTxDescriptors, rte_eth_dev_socket_id(port_id), nullptr);
+    rc =
+        rte_eth_tx_queue_setup(port_id, 0, kTxDescriptors, rte_eth_dev_socket_id(port_id), nullptr);
   }
   if (rc == 0) {
     rc = rte_eth_dev_start(port_id);
@@ -157,8 +160,12 @@ std::unique_ptr<DpdkPort> DpdkPort::create(std::uint16_t port_id, const Endpoint
 DpdkPort::DpdkPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DpdkPort::~DpdkPort() = default;
 
-Endpoint DpdkPort::local() const { return impl_->local; }
-const DpdkStats& DpdkPort::stats() const { return impl_->stats; }
+Endpoint DpdkPort::local() const {
+  return impl_->local;
+}
+const DpdkStats& DpdkPort::stats() const {
+  return impl_->stats;
+}
 
 std::size_t DpdkPort::receive(std::span<Datagram> out) {
   Impl& p = *impl_;
@@ -190,8 +197,9 @@ std::size_t DpdkPort::receive(std::span<Datagram> out) {
     auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
     const std::size_t ihl = (ip->version_ihl & 0x0F) * 4u;
     const std::size_t total = rte_be_to_cpu_16(ip->total_length);
-    const bool well_formed = after_eth >= sizeof(rte_ipv4_hdr) && (ip->version_ihl >> 4) == 4 && ihl >= 20 &&
-                             total >= ihl + sizeof(rte_udp_hdr) && total <= after_eth &&
+    const bool well_formed = after_eth >= sizeof(rte_ipv4_hdr) && (ip->version_ihl >> 4) == 4 &&
+                             ihl >= 20 && total >= ihl + sizeof(rte_udp_hdr) &&
+                             total <= after_eth &&
                              (rte_be_to_cpu_16(ip->fragment_offset) & 0x3FFF) == 0;
     if (!well_formed) {
       ++p.stats.rx_malformed;
@@ -200,7 +208,8 @@ std::size_t DpdkPort::receive(std::span<Datagram> out) {
     }
     auto* udp = reinterpret_cast<rte_udp_hdr*>(reinterpret_cast<std::uint8_t*>(ip) + ihl);
     const std::size_t udp_len = rte_be_to_cpu_16(udp->dgram_len);
-    if (ip->next_proto_id != IPPROTO_UDP || ip->dst_addr != p.local.address || udp->dst_port != p.local.port) {
+    if (ip->next_proto_id != IPPROTO_UDP || ip->dst_addr != p.local.address ||
+        udp->dst_port != p.local.port) {
       ++p.stats.rx_not_for_us;
       rte_pktmbuf_free(m);
       continue;
@@ -241,14 +250,16 @@ std::size_t DpdkPort::send(std::span<const Datagram> datagrams) {
         }
         continue;
       }
-      auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, static_cast<std::uint16_t>(kHeaders + d.payload.size())));
+      auto* eth = reinterpret_cast<rte_ether_hdr*>(
+          rte_pktmbuf_append(m, static_cast<std::uint16_t>(kHeaders + d.payload.size())));
       eth->dst_addr = route.mac;
       eth->src_addr = p.mac;
       eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
       auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
       std::memset(ip, 0, sizeof(*ip));
       ip->version_ihl = RTE_IPV4_VHL_DEF;
-      ip->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + d.payload.size()));
+      ip->total_length = rte_cpu_to_be_16(static_cast<std::uint16_t>(
+          sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + d.payload.size()));
       ip->time_to_live = 64;
       ip->next_proto_id = IPPROTO_UDP;
       ip->src_addr = p.local.address;
@@ -257,7 +268,8 @@ std::size_t DpdkPort::send(std::span<const Datagram> datagrams) {
       auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
       udp->src_port = p.local.port;
       udp->dst_port = d.peer.port;
-      udp->dgram_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_udp_hdr) + d.payload.size()));
+      udp->dgram_len =
+          rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_udp_hdr) + d.payload.size()));
       udp->dgram_cksum = 0;  // optional over IPv4
       std::memcpy(udp + 1, d.payload.data(), d.payload.size());
       frames[n++] = m;

@@ -61,7 +61,8 @@ void ReplyCache::mark_pending(std::uint32_t slot, std::uint64_t seq) {
   highest_[slot] = std::max(highest_[slot], seq);
 }
 
-void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message) {
+void ReplyCache::store(std::uint32_t slot, std::uint64_t seq,
+                       std::span<const std::uint8_t> message) {
   Entry& e = entry(slot, seq);
   e.seq = seq;
   e.state = 2;
@@ -71,8 +72,9 @@ void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const st
 }
 
 void ReplyCache::reset(std::uint32_t slot) {
-  std::fill_n(entries_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
-              per_client_, Entry{});
+  std::fill_n(
+      entries_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
+      per_client_, Entry{});
   highest_[slot] = 0;
 }
 
@@ -105,7 +107,8 @@ IoStage::IoStage(Port& port, Clock& clock, AsyncVerifier* verifier,
   last_input_ = clock.now();
 }
 
-std::uint32_t IoStage::client_slot(std::uint32_t client_id, const Endpoint& from, bool /*registering*/) {
+std::uint32_t IoStage::client_slot(std::uint32_t client_id, const Endpoint& from,
+                                   bool /*registering*/) {
   if (client_id == 0) {
     return kNone;
   }
@@ -183,10 +186,11 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         wipe(r.password, sizeof(r.password));
         if (it == agent_numbers_.end() || verifier_ == nullptr) {
           wipe(job.password, sizeof(job.password));
-          reply_error(slot, m.seq,
-                      static_cast<std::uint16_t>(it == agent_numbers_.end() ? router::Status::NoSuchAgent
-                                                                            : router::Status::NotSignedIn),
-                      true);
+          reply_error(
+              slot, m.seq,
+              static_cast<std::uint16_t>(it == agent_numbers_.end() ? router::Status::NoSuchAgent
+                                                                    : router::Status::NotSignedIn),
+              true);
           return false;
         }
         job.number = r.agent_number;
@@ -202,9 +206,9 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         cache_.mark_pending(slot, m.seq);
         return false;
       }
-      static constexpr EventType kTypes[] = {EventType::AgentSignIn,  EventType::AgentSignOut,
-                                             EventType::AgentReady,   EventType::AgentNotReady,
-                                             EventType::WrapUpDone,   EventType::ForceReady,
+      static constexpr EventType kTypes[] = {EventType::AgentSignIn, EventType::AgentSignOut,
+                                             EventType::AgentReady,  EventType::AgentNotReady,
+                                             EventType::WrapUpDone,  EventType::ForceReady,
                                              EventType::ForceLogout};
       e.type = kTypes[static_cast<unsigned>(r.kind) - 1];
       e.agent = r.agent;
@@ -275,8 +279,8 @@ void IoStage::send_message(std::uint32_t slot, wire::Type type, std::uint64_t se
 }
 
 // A reply to a request: remembered for retransmissions, then sent.
-void IoStage::reply(std::uint32_t slot, std::uint64_t request_seq, wire::Type type, const void* body,
-                    std::size_t size) {
+void IoStage::reply(std::uint32_t slot, std::uint64_t request_seq, wire::Type type,
+                    const void* body, std::size_t size) {
   std::uint8_t bytes[ReplyCache::kMaxReply + sizeof(wire::MessageHeader)];
   const wire::MessageHeader mh{type, static_cast<std::uint16_t>(sizeof(mh) + size), 0, 0};
   std::memcpy(bytes, &mh, sizeof(mh));
@@ -324,8 +328,8 @@ void IoStage::flush() {
   for (std::size_t i = 0; i < pending_used_; ++i) {
     Pending& p = pending_[i];
     const Client& c = clients_[p.slot];
-    const wire::DatagramHeader h{wire::kMagic, wire::kVersion, p.count,
-                                 static_cast<std::uint16_t>(p.length), c.id, 0};
+    const wire::DatagramHeader h{
+        wire::kMagic, wire::kVersion, p.count, static_cast<std::uint16_t>(p.length), c.id, 0};
     std::memcpy(p.bytes.data(), &h, sizeof(h));
     tx_[n++] = Datagram{c.endpoint, std::span<const std::uint8_t>(p.bytes.data(), p.length)};
     counters_.bump(Counter::tx_messages, p.count);
@@ -375,8 +379,11 @@ void IoStage::send_route_response(std::uint32_t slot, std::uint64_t reply_to, co
 void IoStage::handle(const Output& o) {
   if (o.client_slot == kControlClient) {
     // An operator command: its result goes back to the control thread, not to the network.
-    if (!o.end && (o.decision.type == DecisionType::Error || o.decision.type == DecisionType::TransferFailed ||
-                   o.decision.type == DecisionType::OutboundFailed) && failure_ == 0) {
+    if (!o.end &&
+        (o.decision.type == DecisionType::Error ||
+         o.decision.type == DecisionType::TransferFailed ||
+         o.decision.type == DecisionType::OutboundFailed) &&
+        failure_ == 0) {
       failure_ = static_cast<std::uint16_t>(o.decision.status);
     }
     if (o.end) {
@@ -405,9 +412,9 @@ void IoStage::handle(const Output& o) {
 
 void IoStage::handle_decision(const Output& o) {
   const Decision& d = o.decision;
-  const bool asked = o.client_slot != kNone && !answered_ && d.call == o.request_call &&
-                     (o.request_type == wire::Type::RouteRequest ||
-                      o.request_type == wire::Type::OutboundRequest);
+  const bool asked =
+      o.client_slot != kNone && !answered_ && d.call == o.request_call &&
+      (o.request_type == wire::Type::RouteRequest || o.request_type == wire::Type::OutboundRequest);
   auto to_owner = [&](std::uint64_t reply_to) {
     if (asked) {
       send_route_response(o.client_slot, o.request_seq, d);
@@ -492,7 +499,9 @@ SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int ro
   io_thread_ = std::thread([this, io_cpu] { io_loop(io_cpu); });
 }
 
-SplitWorker::~SplitWorker() { stop(); }
+SplitWorker::~SplitWorker() {
+  stop();
+}
 
 void SplitWorker::stop() {
   stop_.store(true, std::memory_order_release);

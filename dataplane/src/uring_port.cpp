@@ -15,9 +15,9 @@ namespace acd::dataplane {
 
 namespace {
 
-constexpr unsigned kRingEntries = 1024;    // submission queue
-constexpr unsigned kRecvBuffers = 4096;    // provided buffers (power of two)
-constexpr unsigned kRecvBufferSize = 2048; // header + address + payload of one datagram
+constexpr unsigned kRingEntries = 1024;     // submission queue
+constexpr unsigned kRecvBuffers = 4096;     // provided buffers (power of two)
+constexpr unsigned kRecvBufferSize = 2048;  // header + address + payload of one datagram
 constexpr unsigned kSendSlots = 1024;
 constexpr unsigned kSendBufferSize = 1536;
 constexpr std::uint64_t kRecvTag = 1ull << 62;
@@ -62,7 +62,9 @@ struct UringPort::Impl {
     }
   }
 
-  std::uint8_t* buffer(unsigned id) { return recv_memory.data() + static_cast<std::size_t>(id) * kRecvBufferSize; }
+  std::uint8_t* buffer(unsigned id) {
+    return recv_memory.data() + static_cast<std::size_t>(id) * kRecvBufferSize;
+  }
 
   void give_back(unsigned id, unsigned index) {
     io_uring_buf_ring_add(buffers, buffer(id), kRecvBufferSize, static_cast<unsigned short>(id),
@@ -121,7 +123,8 @@ std::unique_ptr<UringPort> UringPort::create(const Endpoint& local, std::string&
   }
   impl->ring_ready = true;
   impl->buffers_bytes = kRecvBuffers * sizeof(io_uring_buf);
-  void* mem = mmap(nullptr, impl->buffers_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* mem = mmap(nullptr, impl->buffers_bytes, PROT_READ | PROT_WRITE,
+                   MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
     error = std::string("mmap: ") + std::strerror(errno);
     return nullptr;
@@ -158,7 +161,9 @@ std::unique_ptr<UringPort> UringPort::create(const Endpoint& local, std::string&
 UringPort::UringPort(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 UringPort::~UringPort() = default;
 
-Endpoint UringPort::local() const { return impl_->local; }
+Endpoint UringPort::local() const {
+  return impl_->local;
+}
 
 std::size_t UringPort::receive(std::span<Datagram> out) {
   Impl& p = *impl_;
@@ -193,7 +198,8 @@ std::size_t UringPort::receive(std::span<Datagram> out) {
         io_uring_recvmsg_out* o = io_uring_recvmsg_validate(p.buffer(id), cqe->res, &p.recv_msg);
         if (o != nullptr && (o->flags & MSG_TRUNC) == 0 && o->namelen >= sizeof(sockaddr_in)) {
           const auto* from = static_cast<const sockaddr_in*>(io_uring_recvmsg_name(o));
-          const auto* payload = static_cast<const std::uint8_t*>(io_uring_recvmsg_payload(o, &p.recv_msg));
+          const auto* payload =
+              static_cast<const std::uint8_t*>(io_uring_recvmsg_payload(o, &p.recv_msg));
           const unsigned length = io_uring_recvmsg_payload_length(o, cqe->res, &p.recv_msg);
           out[n++] = Datagram{Endpoint{from->sin_addr.s_addr, from->sin_port, 0},
                               std::span<const std::uint8_t>(payload, length)};

@@ -1,7 +1,6 @@
 // The routing engine: event handlers, matching, queues and timers. See router/DESIGN.md.
 #include "acd/router/engine.hpp"
 
-
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -707,7 +706,9 @@ std::uint32_t Engine::find_call(CallId id) const {
   return slot == IdMap::kMissing ? kNone : slot;
 }
 
-void Engine::map_erase(CallId id) { call_map_.erase(id); }
+void Engine::map_erase(CallId id) {
+  call_map_.erase(id);
+}
 
 // Into its queue's priority bucket, ordered by seq: at the tail for a new call, at its old place
 // for a call coming back from an unanswered offer.
@@ -1420,12 +1421,8 @@ QueueView Engine::queue(QueueIndex qi) const {
   return v;
 }
 
-std::optional<CallView> Engine::call(CallId id) const {
-  const std::uint32_t slot = find_call(id);
-  if (slot == kNone) {
-    return std::nullopt;
-  }
-  const CallRecord& c = calls_[slot];
+// The call's view without its queue position (O(1)).
+CallView Engine::view_of(const CallRecord& c) const {
   CallView v;
   v.state = c.state;
   v.queue = c.queue;
@@ -1435,28 +1432,27 @@ std::optional<CallView> Engine::call(CallId id) const {
   v.priority = c.priority;
   v.media = c.media;
   v.outbound = c.outbound != 0;
-  if (c.state == CallState::Queued) {
+  return v;
+}
+
+std::optional<CallView> Engine::call(CallId id) const {
+  const std::uint32_t slot = find_call(id);
+  if (slot == kNone) {
+    return std::nullopt;
+  }
+  CallView v = view_of(calls_[slot]);
+  if (v.state == CallState::Queued) {
     v.position = position_of(slot);
-    v.ewt_ms = ewt_for_position(c.queue, v.position);
+    v.ewt_ms = ewt_for_position(v.queue, v.position);
   }
   return v;
 }
 
 void Engine::for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const {
   for (const CallRecord& c : calls_) {
-    if (c.state == CallState::Free) {
-      continue;
+    if (c.state != CallState::Free) {
+      visit(c.id, view_of(c));
     }
-    CallView v;
-    v.state = c.state;
-    v.queue = c.queue;
-    v.agent = c.agent;
-    v.arrived = c.arrived;
-    v.enqueued = c.enqueued;
-    v.priority = c.priority;
-    v.media = c.media;
-    v.outbound = c.outbound != 0;
-    visit(c.id, v);
   }
 }
 

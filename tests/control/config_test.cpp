@@ -75,18 +75,23 @@ TEST(Config, EachMistakeNamedWithItsLine) {
   e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\npolicy = \"fastest\"\n");
   EXPECT_TRUE(has(e, "16", "is not one of: longest_idle")) << dump(e);
   e = errors_of(
-      "[[queue]]\nname = \"x\"\nskills = { cards = 1 }\n[[queue.overflow]]\nwhen = \"wait\"\nthreshold = 30\n"
+      "[[queue]]\nname = \"x\"\nskills = { cards = 1 }\n[[queue.overflow]]\nwhen = "
+      "\"wait\"\nthreshold = 30\n"
       "action = \"queue\"\ntarget = \"nowhere\"\n");
   EXPECT_TRUE(has(e, "16", "overflow target queue 'nowhere' is not defined")) << dump(e);
-  e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nmax_wait_s = 60\nmax_wait_action = \"site\"\n"
-                "max_wait_target = \"gz\"\n");
+  e = errors_of(
+      "[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nmax_wait_s = 60\nmax_wait_action = "
+      "\"site\"\n"
+      "max_wait_target = \"gz\"\n");
   EXPECT_TRUE(has(e, "16", "site 'gz' is not in 'sites'")) << dump(e);
 }
 
 // A site pointing at itself, and an overflow chain that loops, are refused.
 TEST(Config, SelfSiteAndOverflowLoops) {
-  auto e = errors_of("[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nmax_wait_s = 60\nmax_wait_action = \"site\"\n"
-                     "max_wait_target = \"sh\"\n");
+  auto e = errors_of(
+      "[[queue]]\nname = \"x\"\nskills = { cards = 1 }\nmax_wait_s = 60\nmax_wait_action = "
+      "\"site\"\n"
+      "max_wait_target = \"sh\"\n");
   EXPECT_TRUE(has(e, "16", "which is this site")) << dump(e);
   const std::string looping = R"(site = "sh"
 skills = ["a"]

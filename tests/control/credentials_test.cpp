@@ -1,5 +1,6 @@
-// Agent credentials: argon2id hashes in a file written atomically with mode 0600, the right password
-// accepted, wrong ones refused and locked out after the limit, and malformed files refused.
+// Agent credentials: argon2id hashes in a file written atomically with mode 0600, the right
+// password accepted, wrong ones refused and locked out after the limit, and malformed files
+// refused.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -13,7 +14,9 @@
 namespace acd::control {
 namespace {
 
-std::string temp_path(const char* name) { return ::testing::TempDir() + name; }
+std::string temp_path(const char* name) {
+  return ::testing::TempDir() + name;
+}
 
 // set_password writes an argon2id hash (not the password) with mode 0600; verify accepts it.
 TEST(Credentials, SetAndVerify) {
@@ -25,7 +28,7 @@ TEST(Credentials, SetAndVerify) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text.find("correct horse"), std::string::npos);
   EXPECT_NE(text.find("1001 $argon2id$"), std::string::npos);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 

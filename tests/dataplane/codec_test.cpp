@@ -11,8 +11,8 @@ namespace {
 
 using namespace wire;
 
-std::vector<std::uint8_t> datagram_of(Type type, std::uint64_t seq, const void* body, std::size_t size,
-                                      std::uint32_t client = 9) {
+std::vector<std::uint8_t> datagram_of(Type type, std::uint64_t seq, const void* body,
+                                      std::size_t size, std::uint32_t client = 9) {
   std::vector<std::uint8_t> buf(kMaxSendDatagram);
   DatagramWriter w(buf, client);
   EXPECT_TRUE(w.add(type, seq, body, size));
@@ -82,10 +82,10 @@ TEST(Codec, RoundTripsEveryType) {
   c = walk(buf);
   ASSERT_EQ(c.good.size(), 11u);
   EXPECT_TRUE(c.bad.empty());
-  const Type expected[] = {Type::Register,    Type::Heartbeat,       Type::RouteResponse,
-                           Type::Offer,       Type::OfferResult,     Type::CallEvent,
-                           Type::AgentEvent,  Type::TransferRequest, Type::OutboundRequest,
-                           Type::Ack,         Type::Error};
+  const Type expected[] = {
+      Type::Register,        Type::Heartbeat, Type::RouteResponse, Type::Offer,
+      Type::OfferResult,     Type::CallEvent, Type::AgentEvent,    Type::TransferRequest,
+      Type::OutboundRequest, Type::Ack,       Type::Error};
   for (std::size_t i = 0; i < c.good.size(); ++i) {
     EXPECT_EQ(c.good[i].type, expected[i]);
     EXPECT_EQ(c.good[i].seq, i + 1);
@@ -172,12 +172,13 @@ TEST(Codec, RejectsBadMessages) {
   OutboundRequest bad_outbound{1, OutboundKind::ByQueue, 7, 0, 0, 0};
   Register bad_role{0, 0, 0};
   OfferResult bad_offer{1, 2, {}};
-  for (const Case& k : {Case{Type::RouteRequest, bytes(zero_call)}, Case{Type::RouteRequest, bytes(bad_media)},
-                        Case{Type::RouteRequest, bytes(bad_skill)}, Case{Type::RouteRequest, bytes(many_skills)},
-                        Case{Type::CallEvent, bytes(bad_kind)}, Case{Type::AgentEvent, bytes(bad_agent)},
-                        Case{Type::TransferRequest, bytes(bad_transfer)},
-                        Case{Type::OutboundRequest, bytes(bad_outbound)}, Case{Type::Register, bytes(bad_role)},
-                        Case{Type::OfferResult, bytes(bad_offer)}}) {
+  for (const Case& k :
+       {Case{Type::RouteRequest, bytes(zero_call)}, Case{Type::RouteRequest, bytes(bad_media)},
+        Case{Type::RouteRequest, bytes(bad_skill)}, Case{Type::RouteRequest, bytes(many_skills)},
+        Case{Type::CallEvent, bytes(bad_kind)}, Case{Type::AgentEvent, bytes(bad_agent)},
+        Case{Type::TransferRequest, bytes(bad_transfer)},
+        Case{Type::OutboundRequest, bytes(bad_outbound)}, Case{Type::Register, bytes(bad_role)},
+        Case{Type::OfferResult, bytes(bad_offer)}}) {
     const auto dg = datagram_of(k.type, 1, k.body.data(), k.body.size());
     c = walk(dg);
     EXPECT_TRUE(c.good.empty()) << static_cast<int>(k.type);
@@ -195,7 +196,8 @@ TEST(Codec, WriterLimits) {
   while (w.add(Type::Heartbeat, added + 1, hb)) {
     ++added;
   }
-  EXPECT_EQ(added, (kMaxSendDatagram - sizeof(DatagramHeader)) / (sizeof(MessageHeader) + sizeof(hb)));
+  EXPECT_EQ(added,
+            (kMaxSendDatagram - sizeof(DatagramHeader)) / (sizeof(MessageHeader) + sizeof(hb)));
   EXPECT_LE(w.finish(), kMaxSendDatagram);
 }
 

@@ -67,9 +67,11 @@ std::unique_ptr<DpdkPort>& server_port() {
 }
 
 // A UDP/IPv4 frame from the client to `dst_port` with this payload.
-rte_mbuf* udp_frame(const std::vector<std::uint8_t>& payload, std::uint16_t dst_port = kServerPort) {
+rte_mbuf* udp_frame(const std::vector<std::uint8_t>& payload,
+                    std::uint16_t dst_port = kServerPort) {
   rte_mbuf* m = rte_pktmbuf_alloc(wire_up().pool);
-  const auto len = static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr) + payload.size());
+  const auto len = static_cast<std::uint16_t>(sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) +
+                                              sizeof(rte_udp_hdr) + payload.size());
   auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, len));
   eth->src_addr = kClientMac;
   eth->dst_addr = rte_ether_addr{{0x02, 0, 0, 0, 0, 0x11}};
@@ -86,12 +88,15 @@ rte_mbuf* udp_frame(const std::vector<std::uint8_t>& payload, std::uint16_t dst_
   auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
   udp->src_port = kClientPort;
   udp->dst_port = dst_port;
-  udp->dgram_len = rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_udp_hdr) + payload.size()));
+  udp->dgram_len =
+      rte_cpu_to_be_16(static_cast<std::uint16_t>(sizeof(rte_udp_hdr) + payload.size()));
   std::memcpy(udp + 1, payload.data(), payload.size());
   return m;
 }
 
-void client_send(rte_mbuf* m) { ASSERT_EQ(rte_eth_tx_burst(wire_up().client, 0, &m, 1), 1); }
+void client_send(rte_mbuf* m) {
+  ASSERT_EQ(rte_eth_tx_burst(wire_up().client, 0, &m, 1), 1);
+}
 
 std::vector<rte_mbuf*> client_receive() {
   std::vector<rte_mbuf*> out(64);
@@ -105,7 +110,8 @@ TEST(DpdkPort, AnswersArpForItsAddress) {
   ASSERT_NE(port, nullptr);
   for (std::uint32_t target : {kServerIp, 0x0901000au}) {
     rte_mbuf* m = rte_pktmbuf_alloc(wire_up().pool);
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
+    auto* eth = reinterpret_cast<rte_ether_hdr*>(
+        rte_pktmbuf_append(m, sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr)));
     eth->src_addr = kClientMac;
     std::memset(&eth->dst_addr, 0xFF, sizeof(eth->dst_addr));
     eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
@@ -144,7 +150,8 @@ TEST(DpdkPort, ParsesInPlaceAndReplies) {
   rte_pktmbuf_trim(truncated, 10);  // IPv4 total length now exceeds the frame
   client_send(truncated);
   rte_mbuf* fragment = udp_frame({1});
-  rte_pktmbuf_mtod_offset(fragment, rte_ipv4_hdr*, sizeof(rte_ether_hdr))->fragment_offset = rte_cpu_to_be_16(0x2000);
+  rte_pktmbuf_mtod_offset(fragment, rte_ipv4_hdr*, sizeof(rte_ether_hdr))->fragment_offset =
+      rte_cpu_to_be_16(0x2000);
   client_send(fragment);
   std::vector<Datagram> out(8);
   const std::size_t n = port->receive(out);
@@ -200,13 +207,15 @@ TEST(DpdkPort, PipelineRoutesOverVirtualDevice) {
   const auto frames = client_receive();
   ASSERT_EQ(frames.size(), 1u);
   const std::size_t offset = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
-  const std::span<const std::uint8_t> payload(rte_pktmbuf_mtod_offset(frames[0], const std::uint8_t*, offset),
-                                              frames[0]->data_len - offset);
+  const std::span<const std::uint8_t> payload(
+      rte_pktmbuf_mtod_offset(frames[0], const std::uint8_t*, offset),
+      frames[0]->data_len - offset);
   wire::DatagramHeader h;
   ASSERT_EQ(check_header(payload, h), HeaderCheck::Ok);
   std::vector<wire::Type> types;
-  for_each_message(payload, h, [&](const Message& m) { types.push_back(m.type); },
-                   [](std::uint64_t, wire::WireError) { FAIL(); });
+  for_each_message(
+      payload, h, [&](const Message& m) { types.push_back(m.type); },
+      [](std::uint64_t, wire::WireError) { FAIL(); });
   EXPECT_EQ(types, (std::vector<wire::Type>{wire::Type::Ack, wire::Type::RouteResponse}));
   rte_pktmbuf_free(frames[0]);
   EXPECT_EQ(engine.calls_in_engine(), 1u);

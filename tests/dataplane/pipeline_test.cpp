@@ -96,9 +96,13 @@ class PipelineTest : public ::testing::Test {
     for_each_message(
         d, h,
         [&](const Message& m) {
-          out.push_back({m.type, m.seq, std::vector<std::uint8_t>(m.body, m.body + body_size(static_cast<std::uint16_t>(m.type)))});
+          out.push_back({m.type, m.seq,
+                         std::vector<std::uint8_t>(
+                             m.body, m.body + body_size(static_cast<std::uint16_t>(m.type)))});
         },
-        [](std::uint64_t, WireError e) { FAIL() << "acd sent a bad message " << static_cast<int>(e); });
+        [](std::uint64_t, WireError e) {
+          FAIL() << "acd sent a bad message " << static_cast<int>(e);
+        });
   }
   std::vector<Reply> others_for(const Peer& p) {
     std::vector<Reply> out;

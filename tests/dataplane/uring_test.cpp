@@ -34,7 +34,8 @@ TEST(UringPort, LoopbackReceiveAndSend) {
   constexpr int kCount = 300;
   for (int i = 0; i < kCount; ++i) {
     std::uint32_t value = static_cast<std::uint32_t>(i);
-    ASSERT_EQ(sendto(fd, &value, sizeof(value), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 4);
+    ASSERT_EQ(sendto(fd, &value, sizeof(value), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+              4);
   }
   std::vector<Datagram> burst(32);
   std::vector<bool> seen(kCount, false);

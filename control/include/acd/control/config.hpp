@@ -18,9 +18,9 @@
 namespace acd::control {
 
 struct DataplaneSettings {
-  std::string backend = "uring";     // uring | dpdk
+  std::string backend = "uring";  // uring | dpdk
   std::string listen = "127.0.0.1:7070";
-  std::vector<int> cores{0};         // one CPU, or IO and router CPUs
+  std::vector<int> cores{0};  // one CPU, or IO and router CPUs
   std::string dpdk_args = "--no-huge --no-pci";
   std::uint16_t dpdk_port = 0;
   std::uint32_t reply_cache_per_client = 2048;
@@ -28,11 +28,11 @@ struct DataplaneSettings {
 };
 
 struct ApplianceConfig {
-  std::string site = "site-1";              // this site's name
-  std::vector<std::string> sites;            // other sites calls may overflow to
+  std::string site = "site-1";     // this site's name
+  std::vector<std::string> sites;  // other sites calls may overflow to
   DataplaneSettings dataplane;
   router::EngineConfig domain;
-  std::vector<std::string> skill_names;      // index = SkillId
+  std::vector<std::string> skill_names;  // index = SkillId
   std::string control_socket = "/run/acd/control.sock";
   std::string credentials = "/etc/acd/credentials";
   std::string metrics_listen = "127.0.0.1:9470";

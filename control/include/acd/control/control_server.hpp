@@ -45,7 +45,7 @@ struct Snapshot {
   std::uint64_t published_ns = 0;  // steady clock when taken
   std::vector<AgentRow> agents;
   std::vector<QueueRow> queues;
-  std::vector<CallRow> calls;      // at most kMaxCalls, in slot order
+  std::vector<CallRow> calls;  // at most kMaxCalls, in slot order
   std::uint32_t calls_in_engine = 0;
   router::EngineCounters counters;
   static constexpr std::size_t kMaxCalls = 10'000;
@@ -77,8 +77,8 @@ struct ControlContext {
   std::string role = "active";  // HA role, for status (a single node is always active today)
 };
 
-// One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ..., "code": ...}.
-// `may_change` says whether the caller may run commands that change state.
+// One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ...,
+// "code": ...}. `may_change` says whether the caller may run commands that change state.
 nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change);
 
 class ControlServer {

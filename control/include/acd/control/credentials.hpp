@@ -25,8 +25,8 @@ enum class HashStrength : std::uint8_t {
 };
 
 struct LockoutPolicy {
-  std::uint32_t max_failures = 5;     // consecutive wrong passwords before the lock
-  std::uint64_t lock_seconds = 900;   // how long the agent stays locked out
+  std::uint32_t max_failures = 5;    // consecutive wrong passwords before the lock
+  std::uint64_t lock_seconds = 900;  // how long the agent stays locked out
 };
 
 class CredentialStore final : public dataplane::CredentialVerifier {
@@ -45,7 +45,8 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   bool locked(router::AgentNumber agent);
 
   // An argon2id hash string of the password (empty if libsodium failed, e.g. out of memory).
-  static std::string hash(std::string_view password, HashStrength strength = HashStrength::Interactive);
+  static std::string hash(std::string_view password,
+                          HashStrength strength = HashStrength::Interactive);
 
   // Sets (or replaces) one agent's password in a credential file, creating it if needed.
   [[nodiscard]] static std::string set_password(const std::string& path, router::AgentNumber agent,

@@ -13,7 +13,8 @@
 
 namespace acd::dataplane {
 
-// A message that passed every check: its type, sequence number and body bytes (inside the datagram).
+// A message that passed every check: its type, sequence number and body bytes (inside the
+// datagram).
 struct Message {
   wire::Type type;
   std::uint64_t seq;
@@ -40,8 +41,9 @@ std::uint16_t check_body(wire::Type type, const std::uint8_t* body);
 // the header itself is unreadable). A message whose length is wrong ends the walk: the framing of
 // the rest is lost. Returns the number of valid messages.
 template <typename OnMessage, typename OnBad>
-std::size_t for_each_message(std::span<const std::uint8_t> datagram, const wire::DatagramHeader& header,
-                             OnMessage&& on_message, OnBad&& on_bad) {
+std::size_t for_each_message(std::span<const std::uint8_t> datagram,
+                             const wire::DatagramHeader& header, OnMessage&& on_message,
+                             OnBad&& on_bad) {
   std::size_t at = sizeof(wire::DatagramHeader);
   std::size_t valid = 0;
   for (std::uint8_t i = 0; i < header.count; ++i) {

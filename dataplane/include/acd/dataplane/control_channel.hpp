@@ -37,8 +37,10 @@ class ControlChannel {
   std::size_t drain(OnRequest&& on_request) {
     return requests_.consume_all(on_request);
   }
-  void post(const ControlReply& r) { replies_.push(r); }  // a reply that does not fit is dropped; the
-                                                          // control thread times out and says so
+  void post(const ControlReply& r) {
+    replies_.push(r);
+  }  // a reply that does not fit is dropped; the
+     // control thread times out and says so
 
  private:
   boost::lockfree::spsc_queue<ControlRequest, boost::lockfree::capacity<256>> requests_;

@@ -11,23 +11,23 @@
 namespace acd::dataplane {
 
 #define ACD_DATAPLANE_COUNTERS(X)                                                   \
-  X(rx_datagrams, "datagrams received")                                              \
+  X(rx_datagrams, "datagrams received")                                             \
   X(rx_messages, "messages received in well-formed datagrams")                      \
-  X(tx_datagrams, "datagrams sent")                                                  \
-  X(tx_messages, "messages sent")                                                    \
+  X(tx_datagrams, "datagrams sent")                                                 \
+  X(tx_messages, "messages sent")                                                   \
   X(tx_failed, "datagrams the port could not send")                                 \
-  X(drop_bad_magic, "datagrams dropped: not ACDP")                                   \
-  X(drop_bad_version, "datagrams dropped: unknown protocol version")                 \
-  X(drop_bad_length, "datagrams or messages dropped: wrong length")                  \
-  X(drop_bad_type, "messages dropped: unknown type")                                 \
-  X(drop_bad_field, "messages dropped: a field out of range")                        \
-  X(drop_not_registered, "messages dropped: client not registered")                  \
-  X(drop_stale_seq, "messages dropped: sequence number older than the reply cache")  \
-  X(drop_pending, "retransmissions of a request still being verified")               \
-  X(duplicates_answered, "retransmissions answered from the reply cache")            \
-  X(decisions, "inputs applied to the routing engine")                               \
-  X(ring_full, "inputs not queued because a ring was full")                          \
-  X(auth_failed, "sign-ins refused by the credential check")                         \
+  X(drop_bad_magic, "datagrams dropped: not ACDP")                                  \
+  X(drop_bad_version, "datagrams dropped: unknown protocol version")                \
+  X(drop_bad_length, "datagrams or messages dropped: wrong length")                 \
+  X(drop_bad_type, "messages dropped: unknown type")                                \
+  X(drop_bad_field, "messages dropped: a field out of range")                       \
+  X(drop_not_registered, "messages dropped: client not registered")                 \
+  X(drop_stale_seq, "messages dropped: sequence number older than the reply cache") \
+  X(drop_pending, "retransmissions of a request still being verified")              \
+  X(duplicates_answered, "retransmissions answered from the reply cache")           \
+  X(decisions, "inputs applied to the routing engine")                              \
+  X(ring_full, "inputs not queued because a ring was full")                         \
+  X(auth_failed, "sign-ins refused by the credential check")                        \
   X(unroutable_replies, "decisions for a client whose address is unknown")
 
 enum class Counter : std::uint32_t {
@@ -60,9 +60,10 @@ static_assert(sizeof(CoreCounters) % 64 == 0, "counters of different cores never
 // How long the engine takes per input, in fixed buckets (upper bounds in nanoseconds), written by
 // the routing thread only and read by the metrics endpoint; Prometheus histogram semantics.
 struct alignas(64) LatencyHistogram {
-  static constexpr std::array<std::uint64_t, 10> kBoundsNs{250, 500, 1'000, 2'000, 5'000, 10'000,
-                                                           50'000, 100'000, 1'000'000, 10'000'000};
-  std::array<std::atomic<std::uint64_t>, kBoundsNs.size() + 1> buckets{};  // last: above every bound
+  static constexpr std::array<std::uint64_t, 10> kBoundsNs{
+      250, 500, 1'000, 2'000, 5'000, 10'000, 50'000, 100'000, 1'000'000, 10'000'000};
+  std::array<std::atomic<std::uint64_t>, kBoundsNs.size() + 1>
+      buckets{};  // last: above every bound
   std::atomic<std::uint64_t> sum_ns{0};
   std::atomic<std::uint64_t> count{0};
 

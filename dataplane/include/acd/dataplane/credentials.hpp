@@ -30,7 +30,9 @@ class CredentialVerifier {
 // Plain passwords in memory: for tests and demos only.
 class InMemoryCredentials final : public CredentialVerifier {
  public:
-  void set(router::AgentNumber agent, std::string password) { passwords_[agent] = std::move(password); }
+  void set(router::AgentNumber agent, std::string password) {
+    passwords_[agent] = std::move(password);
+  }
   bool verify(router::AgentNumber agent, std::string_view password) override;
 
  private:

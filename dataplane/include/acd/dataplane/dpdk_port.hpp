@@ -22,15 +22,16 @@ struct DpdkStats {
   std::uint64_t rx_not_for_us = 0;  // other protocols, addresses, ports
   std::uint64_t rx_malformed = 0;   // short, bad IPv4 header, fragments, bad UDP length
   std::uint64_t arp_replies = 0;
-  std::uint64_t tx_no_route = 0;    // peer MAC unknown
-  std::uint64_t tx_dropped = 0;     // no mbuf, or the device did not take it
+  std::uint64_t tx_no_route = 0;  // peer MAC unknown
+  std::uint64_t tx_dropped = 0;   // no mbuf, or the device did not take it
 };
 
 class DpdkPort final : public Port {
  public:
   // Configures and starts ethdev `port_id` (1 RX and 1 TX queue) serving UDP on `local`
   // (address and port must be set). Null, with `error` set, on failure.
-  static std::unique_ptr<DpdkPort> create(std::uint16_t port_id, const Endpoint& local, std::string& error);
+  static std::unique_ptr<DpdkPort> create(std::uint16_t port_id, const Endpoint& local,
+                                          std::string& error);
   ~DpdkPort() override;
 
   std::size_t receive(std::span<Datagram> out) override;

@@ -1,13 +1,14 @@
 // The dataplane pipeline: datagrams in, sequenced engine inputs, decisions out as replies.
 //
-//   Port --receive--> IoStage --Input ring--> RouterStage (Engine) --Output ring--> IoStage --send--> Port
+//   Port --receive--> IoStage --Input ring--> RouterStage (Engine) --Output ring--> IoStage
+//   --send--> Port
 //
 // IoStage decodes and validates datagrams, answers retransmissions from the reply cache, keeps the
 // client registry, and sequences every input (Sequencer: number + timestamp) — this ordered stream
-// is what the hot standby and the journal will receive. RouterStage applies inputs to the engine and
-// tags each decision with the input it came from. IoStage then turns decisions into replies: the
-// answer to the request, later decisions to the switch that owns the call, offers to the agent's
-// desktop.
+// is what the hot standby and the journal will receive. RouterStage applies inputs to the engine
+// and tags each decision with the input it came from. IoStage then turns decisions into replies:
+// the answer to the request, later decisions to the switch that owns the call, offers to the
+// agent's desktop.
 //
 // Threads: run-to-completion (one thread calls Worker::poll, which runs both stages) or split
 // (SplitWorker: IoStage on one core, RouterStage on another, joined by two Boost.Lockfree SPSC
@@ -103,8 +104,8 @@ struct DataplaneConfig {
   // Replies kept per client for retransmissions: at least the client's messages per second times
   // its retransmission timeout (a switch sending 100k/s with a 20 ms timeout needs 2,000).
   std::uint32_t reply_cache_per_client = 2048;
-  std::uint32_t max_calls = 1024;              // call owners tracked (the engine's max_calls)
-  router::Micros tick_interval = 1000;         // an idle engine still gets a tick this often
+  std::uint32_t max_calls = 1024;       // call owners tracked (the engine's max_calls)
+  router::Micros tick_interval = 1000;  // an idle engine still gets a tick this often
   std::size_t burst = 32;
 };
 
@@ -142,8 +143,8 @@ class ReplyCache {
 class IoStage {
  public:
   // `agent_numbers[i]` is agent i's ID (for sign-in); `verifier` may be null (sign-in refused).
-  IoStage(Port& port, Clock& clock, AsyncVerifier* verifier, std::vector<router::AgentNumber> agent_numbers,
-          const DataplaneConfig& config);
+  IoStage(Port& port, Clock& clock, AsyncVerifier* verifier,
+          std::vector<router::AgentNumber> agent_numbers, const DataplaneConfig& config);
 
   // Receives one burst and turns it into inputs; returns datagrams received.
   template <typename Push>
@@ -202,9 +203,9 @@ class IoStage {
   DataplaneConfig config_;
   CoreCounters counters_;
   ReplyCache cache_;
-  router::IdMap client_ids_;               // client ID -> slot
+  router::IdMap client_ids_;  // client ID -> slot
   std::vector<Client> clients_;
-  router::IdMap call_owner_;               // call ID -> slot of the switch that asked
+  router::IdMap call_owner_;                  // call ID -> slot of the switch that asked
   std::vector<std::uint32_t> agent_desktop_;  // agent -> slot of its desktop
   std::vector<Datagram> rx_;
   std::vector<Pending> pending_;
@@ -227,14 +228,17 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
-    const auto start = latency_ != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto start = latency_ != nullptr ? std::chrono::steady_clock::now()
+                                           : std::chrono::steady_clock::time_point{};
     engine_.apply(input.event, [&](const router::Decision& d) {
       o.decision = d;
       push_output(o);
     });
     if (latency_ != nullptr) {
-      latency_->record(static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count()));
+      latency_->record(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::steady_clock::now() - start)
+                                         .count()));
     }
     o.end = true;
     o.decision = router::Decision{};

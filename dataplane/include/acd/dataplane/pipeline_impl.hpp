@@ -49,7 +49,7 @@ std::size_t IoStage::receive(Push&& push) {
       if (m.type == wire::Type::Register) {
         const auto reg = m.as<wire::Register>();
         if (!clients_[slot].registered || reg.nonce != clients_[slot].nonce) {
-         cache_.reset(slot);  // a (re)started client numbers its messages afresh
+          cache_.reset(slot);  // a (re)started client numbers its messages afresh
         }
         clients_[slot].endpoint = d.peer;
         clients_[slot].registered = true;
@@ -105,7 +105,8 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
   return verifier_->collect([&](const SignInResult& r) {
     if (!r.accepted) {
       counters_.bump(Counter::auth_failed);
-      reply_error(r.client_slot, r.request_seq, static_cast<std::uint16_t>(wire::WireError::AuthFailed), true);
+      reply_error(r.client_slot, r.request_seq,
+                  static_cast<std::uint16_t>(wire::WireError::AuthFailed), true);
       return;
     }
     Input input;
@@ -119,7 +120,8 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     if (!push(input)) {
       counters_.bump(Counter::ring_full);
       cache_.forget(r.client_slot, r.request_seq);
-      reply_error(r.client_slot, r.request_seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+      reply_error(r.client_slot, r.request_seq,
+                  static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
       return;
     }
     last_input_ = input.event.time;

@@ -123,7 +123,13 @@ struct OfferResult {
   std::uint8_t reserved[7];
 };
 
-enum class CallEventKind : std::uint8_t { Answered = 1, Held = 2, Retrieved = 3, Released = 4, Abandoned = 5 };
+enum class CallEventKind : std::uint8_t {
+  Answered = 1,
+  Held = 2,
+  Retrieved = 3,
+  Released = 4,
+  Abandoned = 5
+};
 
 struct CallEvent {
   std::uint64_t call_id;

@@ -46,12 +46,12 @@ struct AgentView {
 
 struct QueueView {
   std::uint32_t waiting = 0;
-  std::uint32_t ready_agents = 0;  // available members now
-  std::uint32_t staffed = 0;       // signed-in members
-  Micros oldest_wait = 0;          // of the calls waiting now
-  std::uint32_t ewt_ms = 0;        // for a call arriving now; kUnknownEwt if nobody is staffed
-  std::uint32_t aht_ms = 0;        // the estimate EWT uses
-  std::uint32_t sl_threshold_ms = 0;      // the queue's service-level target: answered within
+  std::uint32_t ready_agents = 0;     // available members now
+  std::uint32_t staffed = 0;          // signed-in members
+  Micros oldest_wait = 0;             // of the calls waiting now
+  std::uint32_t ewt_ms = 0;           // for a call arriving now; kUnknownEwt if nobody is staffed
+  std::uint32_t aht_ms = 0;           // the estimate EWT uses
+  std::uint32_t sl_threshold_ms = 0;  // the queue's service-level target: answered within
   std::uint16_t sl_target_permille = 0;  // this many ms for this share of calls
   Policy policy = Policy::LongestIdle;
   Media media = Media::Voice;
@@ -104,7 +104,8 @@ class Engine {
   const QueueStats& queue_stats(QueueIndex q) const { return queue_stats_[q]; }
   // O(position) for a queued call. Empty if the call is not in the engine.
   std::optional<CallView> call(CallId id) const;
-  // Visits every call in the engine, in slot order, with its ID (positions not computed: O(max_calls)).
+  // Visits every call in the engine, in slot order, with its ID (positions not computed:
+  // O(max_calls)).
   void for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const;
   const EngineCounters& counters() const { return counters_; }
 
@@ -194,6 +195,7 @@ class Engine {
   std::uint32_t best_call_for(AgentIndex a);
   std::uint32_t first_matching_call(QueueIndex q, AgentIndex a);
   std::uint32_t position_of(std::uint32_t slot) const;
+  CallView view_of(const detail::CallRecord& c) const;
   std::uint32_t ewt_for_position(QueueIndex q, std::uint32_t position) const;
   void record_wait_end(std::uint32_t slot, bool answered);
 
@@ -221,7 +223,7 @@ class Engine {
   std::vector<detail::QueueRecord> queues_;
   std::vector<QueueStats> queue_stats_;
   std::vector<detail::CallRecord> calls_;
-  IdMap call_map_;  // call ID -> call slot
+  IdMap call_map_;    // call ID -> call slot
   TimerWheel wheel_;  // ids 0..max_calls-1: calls; then one per agent (wrap-up)
 
   // Scalars, kept together so that the snapshot copies them as one block.
