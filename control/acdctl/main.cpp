@@ -8,6 +8,8 @@
 //   acdctl stats agents|queues
 //   acdctl top [--interval S] [--count N]            a live view of queues and agents
 //   acdctl config validate FILE                      check a configuration file
+//   acdctl config diff FILE                          what a reload of FILE would change
+//   acdctl config reload [FILE] [--dry-run]          apply it without a restart (parameters only)
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
@@ -18,7 +20,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -184,6 +188,14 @@ int main(int argc, char** argv) {
       config->add_subcommand("validate", "Check a configuration file, naming every problem");
   std::string config_file;
   validate->add_option("FILE", config_file, "acd.toml to check")->required();
+  CLI::App* diff =
+      config->add_subcommand("diff", "What reloading FILE would change in the running acdd");
+  diff->add_option("FILE", config_file, "acd.toml")->required();
+  CLI::App* reload =
+      config->add_subcommand("reload", "Apply FILE (default: acdd's own) without a restart");
+  bool dry_run = false;
+  reload->add_option("FILE", config_file, "acd.toml (default: the file acdd was started with)");
+  reload->add_flag("--dry-run", dry_run, "Only show what would change");
 
   CLI::App* agent = app.add_subcommand("agent", "Agent administration");
   agent->require_subcommand(1);
@@ -281,6 +293,14 @@ int main(int argc, char** argv) {
       }
     } else if (stats->parsed()) {
       request = {{"cmd", "stats"}, {"what", stats_what}};
+    } else if (diff->parsed() || reload->parsed()) {
+      request = {
+          {"cmd", "config"}, {"action", diff->parsed() ? "diff" : "reload"}, {"dry_run", dry_run}};
+      if (!config_file.empty()) {
+        char resolved[4096];
+        request["file"] = realpath(config_file.c_str(), resolved) != nullptr ? std::string(resolved)
+                                                                             : config_file;
+      }
     }
     std::string error;
     const json answer = ask(socket_path, request, error);
@@ -310,6 +330,19 @@ int main(int argc, char** argv) {
       table(result, {"id", "state", "queue", "agent", "priority", "media", "in_queue_s"});
     } else if (result.is_object() && result.contains("done")) {
       std::cout << result["done"].get<std::string>() << "\n";
+      for (const json& c : result.value("changes", json::array())) {
+        std::cout << "  " << c.get<std::string>() << "\n";
+      }
+    } else if (result.is_object() && result.contains("needs_restart")) {
+      for (const json& c : result["changes"]) {
+        std::cout << "change:  " << c.get<std::string>() << "\n";
+      }
+      for (const json& c : result["needs_restart"]) {
+        std::cout << "restart: " << c.get<std::string>() << "\n";
+      }
+      if (result["changes"].empty() && result["needs_restart"].empty()) {
+        std::cout << "no changes\n";
+      }
     } else {
       object(result);
     }

@@ -259,6 +259,7 @@ int main(int argc, char** argv) {
   control::SnapshotBoard board;
   control::ControlContext ctx;
   ctx.config = &settings;
+  ctx.config_path = config_file;
   ctx.board = &board;
   ctx.channel = &channel;
   ctx.counters = &io.counters();
@@ -266,13 +267,14 @@ int main(int argc, char** argv) {
       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::steady_clock::now().time_since_epoch())
                                      .count());
-  if (!control_socket.empty()) {
-    settings.control_socket = control_socket;
+  // `settings` stays as the file says (reload compares against it); what runs may differ by flags.
+  if (control_socket.empty()) {
+    control_socket = settings.control_socket;
   }
-  settings.dataplane.listen = dataplane::to_string(port->local());  // as bound (port 0 resolved)
-  settings.dataplane.backend = backend;
+  ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
+  ctx.backend = backend;
   control::ControlServer server(ctx);
-  if (const std::string problem = server.start(settings.control_socket); !problem.empty()) {
+  if (const std::string problem = server.start(control_socket); !problem.empty()) {
     std::cerr << "acdd: control socket " << problem << "\n";
     return 1;
   }
@@ -301,8 +303,7 @@ int main(int argc, char** argv) {
   auto housekeeping = [&] {
     watchdog.poll();
     if (g_reload.exchange(false)) {
-      std::cerr << "acdd: SIGHUP: live reload is not supported yet; restart acdd to apply a new "
-                   "configuration\n";
+      server.request_reload();  // done on the control thread, through the sequencer
     }
   };
 
@@ -311,10 +312,9 @@ int main(int argc, char** argv) {
               engine.queue_count(), bound.c_str(), backend.c_str(),
               router_cpu >= 0 ? "split IO/router cores" : "one core");
   std::fflush(stdout);
-  std::printf("acdd: control socket %s; metrics on http://%s/metrics (port %u)\n",
-              settings.control_socket.c_str(),
-              (metrics_listen.empty() ? settings.metrics_listen : metrics_listen).c_str(),
-              metrics_port);
+  std::printf(
+      "acdd: control socket %s; metrics on http://%s/metrics (port %u)\n", control_socket.c_str(),
+      (metrics_listen.empty() ? settings.metrics_listen : metrics_listen).c_str(), metrics_port);
   std::fflush(stdout);
   if (!port_file.empty()) {
     std::ofstream(port_file + ".metrics") << metrics_port << "\n";
@@ -337,8 +337,8 @@ int main(int argc, char** argv) {
     unsigned idle = 0;
     unsigned cycles = 0;
     while (!g_stop.load(std::memory_order_relaxed)) {
-      if ((++cycles & 1023) == 0) {
-        housekeeping();
+      if ((++cycles & 63) == 0) {
+        housekeeping();  // a relaxed load and, at most every few ms, a clock read
       }
       if (worker.poll() != 0) {
         idle = 0;

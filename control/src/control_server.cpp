@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <sstream>
 
 #include "socket_io.hpp"
 
@@ -155,7 +156,103 @@ json change(ControlContext& ctx, router::Event event, const std::string& done) {
   return fail("no answer from the routing core within 2 s", 75);
 }
 
+std::string seconds(std::uint32_t ms) {
+  std::ostringstream s;
+  s << ms / 1000.0;
+  return s.str();
+}
+
 }  // namespace
+
+ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& next) {
+  ConfigDiff d;
+  auto restart = [&](bool differs, const std::string& what) {
+    if (differs) {
+      d.needs_restart.push_back(what);
+    }
+  };
+  const auto& a = running.domain;
+  const auto& b = next.domain;
+  restart(running.site != next.site || running.sites != next.sites, "sites");
+  restart(running.skill_names != next.skill_names, "skills");
+  restart(a.max_calls != b.max_calls, "max_calls");
+  restart(running.dataplane.listen != next.dataplane.listen ||
+              running.dataplane.cores != next.dataplane.cores ||
+              running.dataplane.backend != next.dataplane.backend,
+          "[dataplane]");
+  restart(running.control_socket != next.control_socket || running.credentials != next.credentials,
+          "[control]");
+  restart(running.metrics_listen != next.metrics_listen, "[metrics]");
+  bool agents_same = a.agents.size() == b.agents.size();
+  for (std::size_t i = 0; agents_same && i < a.agents.size(); ++i) {
+    const auto& x = a.agents[i];
+    const auto& y = b.agents[i];
+    agents_same =
+        x.number == y.number && x.capacity == y.capacity && x.skills.size() == y.skills.size();
+    for (std::size_t k = 0; agents_same && k < x.skills.size(); ++k) {
+      agents_same =
+          x.skills[k].skill == y.skills[k].skill && x.skills[k].level == y.skills[k].level;
+    }
+  }
+  restart(!agents_same, "agents (IDs, skills or capacity)");
+  if (a.queues.size() != b.queues.size()) {
+    restart(true, "the list of queues");
+    return d;
+  }
+  if (a.max_overflow_hops != b.max_overflow_hops) {
+    d.changes.push_back("max_overflow_hops " + std::to_string(a.max_overflow_hops) + " -> " +
+                        std::to_string(b.max_overflow_hops));
+  }
+  for (std::size_t q = 0; q < a.queues.size(); ++q) {
+    const auto& x = a.queues[q];
+    const auto& y = b.queues[q];
+    const std::string name = "queue " + x.name + ": ";
+    bool skills_same = x.skills.size() == y.skills.size();
+    for (std::size_t k = 0; skills_same && k < x.skills.size(); ++k) {
+      skills_same =
+          x.skills[k].skill == y.skills[k].skill && x.skills[k].min_level == y.skills[k].min_level;
+    }
+    restart(x.name != y.name || x.media != y.media, name + "name or media");
+    restart(x.policy != y.policy, name + "policy");
+    restart(!skills_same, name + "skills");
+    auto change = [&](bool differs, const std::string& what, const std::string& from,
+                      const std::string& to) {
+      if (differs) {
+        d.changes.push_back(name + what + " " + from + " -> " + to);
+      }
+    };
+    change(x.sl_threshold_ms != y.sl_threshold_ms, "sl_threshold_s", seconds(x.sl_threshold_ms),
+           seconds(y.sl_threshold_ms));
+    change(x.sl_target_permille != y.sl_target_permille, "sl_target",
+           std::to_string(x.sl_target_permille / 1000.0),
+           std::to_string(y.sl_target_permille / 1000.0));
+    change(x.ring_timeout_ms != y.ring_timeout_ms, "ring_timeout_s", seconds(x.ring_timeout_ms),
+           seconds(y.ring_timeout_ms));
+    change(x.wrap_up_ms != y.wrap_up_ms, "wrap_up_s", seconds(x.wrap_up_ms), seconds(y.wrap_up_ms));
+    change(x.max_wait_ms != y.max_wait_ms || x.max_wait_action != y.max_wait_action ||
+               x.max_wait_target != y.max_wait_target,
+           "max_wait",
+           seconds(x.max_wait_ms) + " s " + std::string(router::to_string(x.max_wait_action)),
+           seconds(y.max_wait_ms) + " s " + std::string(router::to_string(y.max_wait_action)));
+    change(x.min_verification != y.min_verification, "min_verification",
+           std::to_string(x.min_verification), std::to_string(y.min_verification));
+    change(x.tier_priority_boost != y.tier_priority_boost, "tier_priority_boost", "old", "new");
+    change(x.expected_aht_ms != y.expected_aht_ms, "expected_aht_s", seconds(x.expected_aht_ms),
+           seconds(y.expected_aht_ms));
+    change(x.priority_aging_ms != y.priority_aging_ms, "priority_aging_s",
+           seconds(x.priority_aging_ms), seconds(y.priority_aging_ms));
+    bool rules_same = x.overflow.size() == y.overflow.size();
+    for (std::size_t k = 0; rules_same && k < x.overflow.size(); ++k) {
+      const auto& r = x.overflow[k];
+      const auto& t = y.overflow[k];
+      rules_same = r.when == t.when && r.action == t.action && r.threshold == t.threshold &&
+                   r.target == t.target;
+    }
+    change(!rules_same, "overflow rules", std::to_string(x.overflow.size()) + " rules",
+           std::to_string(y.overflow.size()) + " rules");
+  }
+  return d;
+}
 
 void SnapshotBoard::maybe_publish(const router::Engine& engine) {
   const std::uint64_t now = steady_ns();
@@ -217,8 +314,8 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
            {"calls_in_engine", s.calls_in_engine},
            {"engine_events", s.counters.events},
            {"engine_errors", s.counters.errors},
-           {"listen", cfg.dataplane.listen},
-           {"backend", cfg.dataplane.backend},
+           {"listen", ctx.listening.empty() ? cfg.dataplane.listen : ctx.listening},
+           {"backend", ctx.backend.empty() ? cfg.dataplane.backend : ctx.backend},
            {"cores", cfg.dataplane.cores}};
     json by_state = json::object();
     for (const AgentRow& a : s.agents) {
@@ -333,7 +430,91 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
     }
     return ok(list);
   }
-  return fail("unknown command '" + cmd + "'; try status, agents, queues, calls or stats", 2);
+  if (cmd == "config") {
+    const std::string file = request.value("file", ctx.config_path);
+    const ConfigResult next = file.empty()
+                                  ? parse_config(embedded_default_config(), "<embedded default>")
+                                  : load_config(file);
+    if (!next.ok()) {
+      std::string all;
+      for (const std::string& e : next.errors) {
+        all += (all.empty() ? "" : "\n") + e;
+      }
+      return fail(all + "\nthe running configuration is unchanged", 1);
+    }
+    if (action == "validate") {
+      return ok(json{{"valid", true}});
+    }
+    const ConfigDiff d = diff_configs(cfg, next.config);
+    const json shown{{"changes", d.changes}, {"needs_restart", d.needs_restart}};
+    if (action == "diff" || request.value("dry_run", false)) {
+      return ok(shown);
+    }
+    if (action != "reload") {
+      return fail("config takes validate, diff or reload", 2);
+    }
+    if (!may_change) {
+      return fail("permission denied: reloading needs root or the acd group", 13);
+    }
+    if (!d.needs_restart.empty()) {
+      std::string what;
+      for (const std::string& w : d.needs_restart) {
+        what += (what.empty() ? "" : ", ") + w;
+      }
+      return fail("these changes need a restart of acdd: " + what +
+                      "; the running configuration is unchanged",
+                  1);
+    }
+    if (d.changes.empty()) {
+      return ok(json{{"done", "no changes"}});
+    }
+    ctx.staged.push_back(next.config);
+    static std::uint64_t next_ticket = 1u
+                                       << 30;  // control thread only; apart from change()'s tickets
+    dataplane::ControlRequest r;
+    r.ticket = next_ticket++;
+    r.reconfigure = &ctx.staged.back().domain;
+    if (ctx.channel == nullptr || !ctx.channel->submit(r)) {
+      return fail("the dataplane is not taking commands right now; try again", 75);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (std::chrono::steady_clock::now() < deadline) {
+      dataplane::ControlReply reply;
+      while (ctx.channel->take_reply(reply)) {
+        if (reply.ticket != r.ticket) {
+          continue;
+        }
+        if (reply.status != router::Status::Ok) {
+          return fail(
+              "the routing core refused the new configuration; the running one is unchanged", 1);
+        }
+        // The running configuration now: parameters only (names, which other threads read, stay).
+        for (std::size_t q = 0; q < cfg.domain.queues.size(); ++q) {
+          router::QueueConfig& x = ctx.config->domain.queues[q];
+          const router::QueueConfig& y = next.config.domain.queues[q];
+          x.sl_threshold_ms = y.sl_threshold_ms;
+          x.sl_target_permille = y.sl_target_permille;
+          x.ring_timeout_ms = y.ring_timeout_ms;
+          x.wrap_up_ms = y.wrap_up_ms;
+          x.max_wait_ms = y.max_wait_ms;
+          x.max_wait_action = y.max_wait_action;
+          x.max_wait_target = y.max_wait_target;
+          x.overflow = y.overflow;
+          x.min_verification = y.min_verification;
+          x.tier_priority_boost = y.tier_priority_boost;
+          x.expected_aht_ms = y.expected_aht_ms;
+          x.priority_aging_ms = y.priority_aging_ms;
+        }
+        ctx.config->domain.max_overflow_hops = next.config.domain.max_overflow_hops;
+        return ok(json{{"done", "reloaded: " + std::to_string(d.changes.size()) + " change(s)"},
+                       {"changes", d.changes}});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return fail("no answer from the routing core within 2 s", 75);
+  }
+  return fail("unknown command '" + cmd + "'; try status, agents, queues, calls, stats or config",
+              2);
 }
 
 ControlServer::~ControlServer() {
@@ -385,36 +566,47 @@ void ControlServer::stop() {
 void ControlServer::run() {
   const group* acd_group = getgrnam("acd");
   const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
-  accept_loop(fd_, stop_, [&](int client) {
-    ucred peer{};
-    socklen_t len = sizeof(peer);
-    getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len);
-    bool may_change = peer.uid == 0 || peer.gid == acd_gid;
-    if (!may_change && acd_gid != static_cast<gid_t>(-1)) {
-      if (const passwd* pw = getpwuid(peer.uid)) {
-        int count = 64;
-        gid_t groups[64];
-        if (getgrouplist(pw->pw_name, peer.gid, groups, &count) >= 0) {
-          for (int i = 0; i < count; ++i) {
-            may_change = may_change || groups[i] == acd_gid;
+  accept_loop(
+      fd_, stop_,
+      [&](int client) {
+        ucred peer{};
+        socklen_t len = sizeof(peer);
+        getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len);
+        bool may_change = peer.uid == 0 || peer.gid == acd_gid;
+        if (!may_change && acd_gid != static_cast<gid_t>(-1)) {
+          if (const passwd* pw = getpwuid(peer.uid)) {
+            int count = 64;
+            gid_t groups[64];
+            if (getgrouplist(pw->pw_name, peer.gid, groups, &count) >= 0) {
+              for (int i = 0; i < count; ++i) {
+                may_change = may_change || groups[i] == acd_gid;
+              }
+            }
           }
         }
-      }
-    }
-    std::string line;
-    char buf[4096];
-    while (line.find('\n') == std::string::npos && line.size() < 65536) {
-      const ssize_t n = read(client, buf, sizeof(buf));
-      if (n <= 0) {
-        break;
-      }
-      line.append(buf, static_cast<std::size_t>(n));
-    }
-    const json request = json::parse(line, nullptr, false);
-    const json answer = request.is_discarded() ? fail("the request is not valid JSON", 2)
-                                               : execute(ctx_, request, may_change);
-    write_all(client, answer.dump() + "\n");
-  });
+        std::string line;
+        char buf[4096];
+        while (line.find('\n') == std::string::npos && line.size() < 65536) {
+          const ssize_t n = read(client, buf, sizeof(buf));
+          if (n <= 0) {
+            break;
+          }
+          line.append(buf, static_cast<std::size_t>(n));
+        }
+        const json request = json::parse(line, nullptr, false);
+        const json answer = request.is_discarded() ? fail("the request is not valid JSON", 2)
+                                                   : execute(ctx_, request, may_change);
+        write_all(client, answer.dump() + "\n");
+      },
+      [&] {
+        if (reload_.exchange(false)) {
+          const json answer = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
+          std::fprintf(stderr, "acdd: SIGHUP: %s\n",
+                       answer.value("ok", false)
+                           ? answer["result"].dump().c_str()
+                           : answer.value("error", std::string("failed")).c_str());
+        }
+      });
 }
 
 }  // namespace acd::control

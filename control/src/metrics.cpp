@@ -191,32 +191,35 @@ void MetricsServer::stop() {
 }
 
 void MetricsServer::run() {
-  accept_loop(fd_, stop_, [this](int client) {
-    std::string request;
-    char buf[2048];
-    while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
-      const ssize_t n = read(client, buf, sizeof(buf));
-      if (n <= 0) {
-        break;
-      }
-      request.append(buf, static_cast<std::size_t>(n));
-    }
-    std::string status = "200 OK";
-    std::string body;
-    if (request.rfind("GET /metrics", 0) == 0) {
-      body = render_metrics(sources_);
-    } else if (request.rfind("GET ", 0) == 0) {
-      status = "404 Not Found";
-      body = "acd serves /metrics\n";
-    } else {
-      status = "405 Method Not Allowed";
-      body = "GET /metrics\n";
-    }
-    write_all(client, "HTTP/1.1 " + status +
-                          "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8" +
-                          "\r\nContent-Length: " + std::to_string(body.size()) +
-                          "\r\nConnection: close\r\n\r\n" + body);
-  });
+  accept_loop(
+      fd_, stop_,
+      [this](int client) {
+        std::string request;
+        char buf[2048];
+        while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
+          const ssize_t n = read(client, buf, sizeof(buf));
+          if (n <= 0) {
+            break;
+          }
+          request.append(buf, static_cast<std::size_t>(n));
+        }
+        std::string status = "200 OK";
+        std::string body;
+        if (request.rfind("GET /metrics", 0) == 0) {
+          body = render_metrics(sources_);
+        } else if (request.rfind("GET ", 0) == 0) {
+          status = "404 Not Found";
+          body = "acd serves /metrics\n";
+        } else {
+          status = "405 Method Not Allowed";
+          body = "GET /metrics\n";
+        }
+        write_all(client, "HTTP/1.1 " + status +
+                              "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8" +
+                              "\r\nContent-Length: " + std::to_string(body.size()) +
+                              "\r\nConnection: close\r\n\r\n" + body);
+      },
+      [] {});
 }
 
 }  // namespace acd::control

@@ -24,11 +24,13 @@ inline void write_all(int fd, const std::string& data) {
 
 // Accepts connections until `stop`, checking it every 100 ms; calls serve(client) for each and
 // closes the client afterwards. Clients get 2 s to send their request.
-template <typename Serve>
-void accept_loop(int listen_fd, const std::atomic<bool>& stop, Serve&& serve) {
+// idle() runs after every quiet 100 ms.
+template <typename Serve, typename Idle>
+void accept_loop(int listen_fd, const std::atomic<bool>& stop, Serve&& serve, Idle&& idle) {
   while (!stop.load()) {
     pollfd p{listen_fd, POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) {
+      idle();
       continue;
     }
     const int client = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);

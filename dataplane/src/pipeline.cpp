@@ -377,26 +377,14 @@ void IoStage::send_route_response(std::uint32_t slot, std::uint64_t reply_to, co
 }
 
 void IoStage::handle(const Output& o) {
-  if (o.client_slot == kControlClient) {
-    // An operator command: its result goes back to the control thread, not to the network.
-    if (!o.end &&
-        (o.decision.type == DecisionType::Error ||
-         o.decision.type == DecisionType::TransferFailed ||
-         o.decision.type == DecisionType::OutboundFailed) &&
-        failure_ == 0) {
-      failure_ = static_cast<std::uint16_t>(o.decision.status);
-    }
-    if (o.end) {
+  const bool command = o.client_slot == kControlClient;
+  if (o.end) {
+    if (command) {
+      // An operator command: its result goes back to the control thread, not to the network.
       if (control_ != nullptr) {
         control_->post(ControlReply{o.request_seq, static_cast<router::Status>(failure_)});
       }
-      failure_ = 0;
-      answered_ = false;
-    }
-    return;
-  }
-  if (o.end) {
-    if (o.client_slot != kNone) {
+    } else if (o.client_slot != kNone) {
       counters_.bump(Counter::decisions);
       if (!answered_) {
         wire::Ack ack{o.request_seq, failure_, {}};
@@ -407,6 +395,18 @@ void IoStage::handle(const Output& o) {
     failure_ = 0;
     return;
   }
+  if (command) {
+    const DecisionType t = o.decision.type;
+    if (failure_ == 0 && (t == DecisionType::Error || t == DecisionType::TransferFailed ||
+                          t == DecisionType::OutboundFailed)) {
+      failure_ = static_cast<std::uint16_t>(o.decision.status);
+    }
+    if (t == DecisionType::Error) {
+      return;  // the command's own refusal: nothing to tell the network
+    }
+  }
+  // Decisions a command causes (an agent made ready takes a waiting call) reach the call's switch
+  // and the agent's desktop like any other.
   handle_decision(o);
 }
 

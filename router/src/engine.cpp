@@ -48,56 +48,11 @@ Engine::Engine(const EngineConfig& config)
 
   // Queues and their overflow rules.
   std::vector<std::vector<QueueIndex>> queues_by_first_skill(config.skill_count);
-  params_.resize(config.queues.size());
   queues_.resize(config.queues.size());
   queue_stats_.resize(config.queues.size());
+  load_queue_params(config);
   for (QueueIndex q = 0; q < config.queues.size(); ++q) {
     const QueueConfig& qc = config.queues[q];
-    QueueParams& p = params_[q];
-    p.sl_threshold_ms = std::max<std::uint32_t>(qc.sl_threshold_ms, 1);
-    p.ring_timeout_ms = qc.ring_timeout_ms;
-    p.wrap_up_ms = qc.wrap_up_ms;
-    p.expected_aht_ms = qc.expected_aht_ms;
-    p.priority_aging_ms = qc.priority_aging_ms;
-    p.media = qc.media;
-    p.policy = qc.policy;
-    p.sl_target_permille = qc.sl_target_permille;
-    p.min_verification = qc.min_verification;
-    p.tier_priority_boost = qc.tier_priority_boost;
-    p.skill_count = static_cast<std::uint8_t>(qc.skills.size());
-    for (std::size_t i = 0; i < qc.skills.size(); ++i) {
-      p.skills[i] = qc.skills[i];
-    }
-    auto to_record = [](const OverflowRule& r) {
-      RuleRecord rec;
-      rec.threshold = r.threshold;
-      rec.target = r.target;
-      rec.when = r.when;
-      rec.action = r.action;
-      return rec;
-    };
-    p.arrival_rules_begin = static_cast<std::uint32_t>(rules_.size());
-    for (const OverflowRule& r : qc.overflow) {
-      if (r.when != OverflowCondition::WaitAtLeast) {
-        rules_.push_back(to_record(r));
-      }
-    }
-    p.arrival_rules_count = static_cast<std::uint8_t>(rules_.size() - p.arrival_rules_begin);
-    p.wait_rules_begin = static_cast<std::uint32_t>(rules_.size());
-    for (const OverflowRule& r : qc.overflow) {
-      if (r.when == OverflowCondition::WaitAtLeast) {
-        rules_.push_back(to_record(r));
-      }
-    }
-    if (qc.max_wait_ms > 0) {
-      rules_.push_back(to_record(OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action,
-                                              qc.max_wait_ms, qc.max_wait_target}));
-    }
-    std::stable_sort(
-        rules_.begin() + p.wait_rules_begin, rules_.end(),
-        [](const RuleRecord& a, const RuleRecord& b) { return a.threshold < b.threshold; });
-    p.wait_rules_count = static_cast<std::uint8_t>(rules_.size() - p.wait_rules_begin);
-
     QueueRecord& rec = queues_[q];
     rec.head.fill(kNone);
     rec.tail.fill(kNone);
@@ -172,6 +127,118 @@ Engine::Engine(const EngineConfig& config)
   s_.free_call = config.max_calls > 0 ? 0 : kNone;
   build_rings();
   call_map_ = IdMap(config.max_calls);
+}
+
+// Flattens every queue's parameters and overflow rules (arrival rules, then wait rules by
+// threshold with max wait among them) into params_ and rules_.
+void Engine::load_queue_params(const EngineConfig& config) {
+  params_.assign(config.queues.size(), QueueParams{});
+  rules_.clear();
+  auto to_record = [](const OverflowRule& r) {
+    RuleRecord rec;
+    rec.threshold = r.threshold;
+    rec.target = r.target;
+    rec.when = r.when;
+    rec.action = r.action;
+    return rec;
+  };
+  for (QueueIndex q = 0; q < config.queues.size(); ++q) {
+    const QueueConfig& qc = config.queues[q];
+    QueueParams& p = params_[q];
+    p.sl_threshold_ms = std::max<std::uint32_t>(qc.sl_threshold_ms, 1);
+    p.ring_timeout_ms = qc.ring_timeout_ms;
+    p.wrap_up_ms = qc.wrap_up_ms;
+    p.expected_aht_ms = qc.expected_aht_ms;
+    p.priority_aging_ms = qc.priority_aging_ms;
+    p.media = qc.media;
+    p.policy = qc.policy;
+    p.sl_target_permille = qc.sl_target_permille;
+    p.min_verification = qc.min_verification;
+    p.tier_priority_boost = qc.tier_priority_boost;
+    p.skill_count = static_cast<std::uint8_t>(qc.skills.size());
+    for (std::size_t i = 0; i < qc.skills.size(); ++i) {
+      p.skills[i] = qc.skills[i];
+    }
+    p.arrival_rules_begin = static_cast<std::uint32_t>(rules_.size());
+    for (const OverflowRule& r : qc.overflow) {
+      if (r.when != OverflowCondition::WaitAtLeast) {
+        rules_.push_back(to_record(r));
+      }
+    }
+    p.arrival_rules_count = static_cast<std::uint8_t>(rules_.size() - p.arrival_rules_begin);
+    p.wait_rules_begin = static_cast<std::uint32_t>(rules_.size());
+    for (const OverflowRule& r : qc.overflow) {
+      if (r.when == OverflowCondition::WaitAtLeast) {
+        rules_.push_back(to_record(r));
+      }
+    }
+    if (qc.max_wait_ms > 0) {
+      rules_.push_back(to_record(OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action,
+                                              qc.max_wait_ms, qc.max_wait_target}));
+    }
+    std::stable_sort(
+        rules_.begin() + p.wait_rules_begin, rules_.end(),
+        [](const RuleRecord& a, const RuleRecord& b) { return a.threshold < b.threshold; });
+    p.wait_rules_count = static_cast<std::uint8_t>(rules_.size() - p.wait_rules_begin);
+  }
+}
+
+bool Engine::reconfigure(const EngineConfig& next) {
+  // Only what needs no rebuilt index or membership may change in place.
+  if (next.skill_count != skill_count_ || next.queues.size() != params_.size() ||
+      next.agents.size() != agents_.size() || next.max_calls != calls_.size() ||
+      !validate_config(next).empty()) {
+    return false;
+  }
+  for (QueueIndex q = 0; q < params_.size(); ++q) {
+    const QueueConfig& qc = next.queues[q];
+    const QueueParams& p = params_[q];
+    bool same = qc.media == p.media && qc.policy == p.policy && qc.skills.size() == p.skill_count;
+    for (std::size_t i = 0; same && i < qc.skills.size(); ++i) {
+      same = qc.skills[i].skill == p.skills[i].skill &&
+             qc.skills[i].min_level == p.skills[i].min_level;
+    }
+    if (!same) {
+      return false;
+    }
+  }
+  for (AgentIndex a = 0; a < agents_.size(); ++a) {
+    const AgentConfig& ac = next.agents[a];
+    const AgentRecord& r = agents_[a];
+    bool same =
+        ac.number == r.number && ac.capacity == r.capacity && ac.skills.size() == r.skills_count;
+    for (const SkillLevel& s : ac.skills) {
+      const SkillLevel* begin = agent_skills_.data() + r.skills_begin;
+      const SkillLevel* end = begin + r.skills_count;
+      same = same && std::any_of(begin, end, [&](const SkillLevel& have) {
+               return have.skill == s.skill && have.level == s.level;
+             });
+    }
+    if (!same) {
+      return false;
+    }
+  }
+  max_hops_ = next.max_overflow_hops;
+  outbound_reserve_ms_ = next.outbound_reserve_ms;
+  load_queue_params(next);
+  // Waiting calls follow the new wait rules from the time they entered their queue: a threshold
+  // already passed applies now (the latest such rule), the others when they come.
+  for (std::uint32_t slot = 0; slot < calls_.size(); ++slot) {
+    CallRecord& c = calls_[slot];
+    if (c.state != CallState::Queued) {
+      continue;
+    }
+    const QueueParams& p = params_[c.queue];
+    const Micros waited = s_.now - c.enqueued;
+    std::uint8_t passed = 0;
+    while (passed < p.wait_rules_count &&
+           static_cast<Micros>(rules_[p.wait_rules_begin + passed].threshold) * 1000 <= waited) {
+      ++passed;
+    }
+    c.next_wait_rule = passed > 0 ? static_cast<std::uint8_t>(passed - 1) : 0;
+    arm_wait_timer(slot);
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -714,6 +714,43 @@ TEST(Engine, SnapshotRestoreAndRefusal) {
   EXPECT_EQ(b.engine().state_hash(), a.engine().state_hash());
 }
 
+// Live reconfiguration changes queue parameters in place (a waiting call follows a shorter max wait
+// at once, new calls the new ring timeout) and refuses structural changes without touching state.
+TEST(Engine, ReconfigureParametersInPlace) {
+  EngineConfig c = two_queue_centre();
+  Harness h(c);
+  h.agent_event(EventType::AgentSignIn, 0, 0);
+  h.route(1, 0, 0);
+  h.tick(90'000);
+  EngineConfig next = c;
+  next.queues[0].max_wait_ms = 60'000;  // call 1 has waited 90 s already
+  next.queues[0].max_wait_action = OverflowAction::Callback;
+  next.queues[0].ring_timeout_ms = 5'000;
+  next.queues[0].sl_threshold_ms = 30'000;
+  ASSERT_TRUE(h.engine().reconfigure(next));
+  EXPECT_EQ(h.engine().queue(0).sl_threshold_ms, 30'000u);
+  h.tick(90'002);
+  EXPECT_EQ(h.find(DecisionType::Overflowed)->action, OverflowAction::Callback);
+  EXPECT_FALSE(h.engine().call(1).has_value());
+  h.agent_event(EventType::AgentReady, 0, 90'003);
+  h.route(2, 0, 90'004);
+  ASSERT_EQ(h.find(DecisionType::Offer)->agent, 0u);
+  h.tick(95'004);
+  EXPECT_NE(h.find(DecisionType::RingNoAnswer), nullptr);  // the new 5 s ring timeout
+
+  const std::uint64_t before = h.engine().state_hash();
+  EngineConfig structural = next;
+  structural.queues[0].policy = Policy::RoundRobin;
+  EXPECT_FALSE(h.engine().reconfigure(structural));
+  structural = next;
+  structural.agents[0].skills[0].level = 9;
+  EXPECT_FALSE(h.engine().reconfigure(structural));
+  structural = next;
+  structural.queues[1].ring_timeout_ms = 0;  // invalid
+  EXPECT_FALSE(h.engine().reconfigure(structural));
+  EXPECT_EQ(h.engine().state_hash(), before);
+}
+
 // Configuration errors are named, one sentence each.
 TEST(Engine, ConfigValidation) {
   EngineConfig c = two_queue_centre();

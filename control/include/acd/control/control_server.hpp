@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <list>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -69,13 +70,26 @@ class SnapshotBoard final : public dataplane::StatePublisher {
 };
 
 struct ControlContext {
-  const ApplianceConfig* config = nullptr;
+  ApplianceConfig* config =
+      nullptr;              // the running configuration; only the control thread changes it
+  std::string config_path;  // what `config reload` and SIGHUP read again ("" = embedded)
+  std::list<ApplianceConfig> staged;  // configurations handed to the routing core (kept alive)
   SnapshotBoard* board = nullptr;
   dataplane::ControlChannel* channel = nullptr;
   const dataplane::CoreCounters* counters = nullptr;
   std::uint64_t started_ns = 0;
   std::string role = "active";  // HA role, for status (a single node is always active today)
+  std::string listening;        // the dataplane's bound address, for status
+  std::string backend;
 };
+
+// What a new configuration changes against the running one: parameters a reload applies in place,
+// and differences that need a restart.
+struct ConfigDiff {
+  std::vector<std::string> changes;
+  std::vector<std::string> needs_restart;
+};
+ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& next);
 
 // One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ...,
 // "code": ...}. `may_change` says whether the caller may run commands that change state.
@@ -88,6 +102,8 @@ class ControlServer {
   // Binds the socket (replacing a stale one) and starts serving; an error message on failure.
   [[nodiscard]] std::string start(const std::string& path);
   void stop();
+  // Any thread (a signal handler's flag): reload the configuration file on the server's thread.
+  void request_reload() { reload_.store(true); }
 
  private:
   void run();
@@ -95,6 +111,7 @@ class ControlServer {
   std::string path_;
   int fd_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_{false};
   std::thread thread_;
 };
 

@@ -19,6 +19,8 @@ inline constexpr std::uint32_t kControlClient = 0xFFFF'FFFEu;  // Input::client_
 struct ControlRequest {
   std::uint64_t ticket = 0;
   router::Event event;
+  // Set for a configuration reload instead of an event; the control plane keeps the object alive.
+  const router::EngineConfig* reconfigure = nullptr;
 };
 
 struct ControlReply {

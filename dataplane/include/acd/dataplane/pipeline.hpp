@@ -66,6 +66,8 @@ struct Input {
   std::uint32_t client_slot = router::kNone;  // who asked; kNone for ticks
   std::uint64_t request_seq = 0;
   wire::Type request_type = wire::Type::Heartbeat;
+  // A configuration reload (operator command) instead of an engine event; applied at event.time.
+  const router::EngineConfig* reconfigure = nullptr;
 };
 
 // One decision, tagged with its input; `end` marks the last output of an input (no decision).
@@ -228,6 +230,25 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
+    if (input.reconfigure != nullptr) {
+      // Time first (due timers fire), then the new parameters; a refusal comes back as an Error.
+      router::Event tick;
+      tick.time = input.event.time;
+      engine_.apply(tick, [&](const router::Decision& d) {
+        o.decision = d;
+        push_output(o);
+      });
+      if (!engine_.reconfigure(*input.reconfigure)) {
+        o.decision = router::Decision{};
+        o.decision.type = router::DecisionType::Error;
+        o.decision.status = router::Status::BadField;
+        push_output(o);
+      }
+      o.end = true;
+      o.decision = router::Decision{};
+      push_output(o);
+      return;
+    }
     const auto start = latency_ != nullptr ? std::chrono::steady_clock::now()
                                            : std::chrono::steady_clock::time_point{};
     engine_.apply(input.event, [&](const router::Decision& d) {

@@ -139,6 +139,7 @@ std::size_t IoStage::collect_control(Push&& push) {
     input.request_seq = r.ticket;
     input.request_type = wire::Type::AgentEvent;
     input.event = r.event;
+    input.reconfigure = r.reconfigure;
     if (!push(input)) {
       control_->post(ControlReply{r.ticket, router::Status::CallPoolFull});
       return;

@@ -116,6 +116,15 @@ class Engine {
   // returns false and leaves this engine unchanged.
   bool restore(std::span<const std::uint8_t> image);
 
+  // Live reconfiguration: applies what a configuration reload may change in place — queue
+  // parameters (service-level targets, ring, wrap-up and max-wait timeouts, overflow rules,
+  // verification level, tier boosts, priority aging), max_overflow_hops, outbound_reserve_ms.
+  // Waiting calls follow the new wait rules, counted from when they entered their queue; calls and
+  // agents are otherwise untouched. Returns false, changing nothing, if `next` differs in anything
+  // else (skills, the queues' media, policy or skills, the agents, pool sizes) or is invalid: those
+  // need a restart. Allocates (rules); a control-plane operation on the routing thread.
+  bool reconfigure(const EngineConfig& next);
+
   // Walks the whole state and checks every invariant; O(state). On failure says which in `why`.
   bool check_invariants(std::string* why) const;
   // Bytes held by the engine's pools.
@@ -137,6 +146,7 @@ class Engine {
   void on_transfer_to_agent(const Event& e, AgentIndex target);
   void on_outbound(const Event& e, AgentIndex target);
   void on_new_day();
+  void load_queue_params(const EngineConfig& config);
   void on_timer(std::uint32_t id, Micros deadline);
   void ring_no_answer(std::uint32_t slot, Status why);
 
