@@ -853,9 +853,17 @@ std::uint32_t Engine::ewt_for_position(QueueIndex qi, std::uint32_t position) co
 // extra skills; kNone if there is none.
 AgentIndex Engine::best_agent_for(std::uint32_t slot) {
   const CallRecord& c = calls_[slot];
+  if (uses_rings(params_[c.queue].policy)) {
+    trim_rings(c.queue);
+  }
+  return find_agent_for(c, counters_.agent_scan_steps);
+}
+
+// The search itself, changing nothing: `skipped` counts ready agents passed over for skills.
+AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) const {
   const QueueIndex q = c.queue;
   if (uses_rings(params_[q].policy)) {
-    return ring_best(q, slot);
+    return ring_find(q, c, skipped);
   }
   std::uint32_t remaining = queues_[q].ready_count;
   for (std::uint32_t m = index_first(q); m != kNone && remaining > 0; m = index_next(q, m)) {
@@ -864,7 +872,7 @@ AgentIndex Engine::best_agent_for(std::uint32_t slot) {
     if (c.req_count == 0 || has_skills(a, c)) {
       return a;
     }
-    ++counters_.agent_scan_steps;
+    ++skipped;
   }
   return kNone;
 }
@@ -966,6 +974,32 @@ void Engine::arm_wait_timer(std::uint32_t slot) {
   }
 }
 
+// The first arrival overflow rule of the call's queue that a call joining it now would hit.
+const RuleRecord* Engine::arrival_overflow(const CallRecord& c) const {
+  const QueueParams& p = params_[c.queue];
+  const QueueRecord& q = queues_[c.queue];
+  for (std::uint32_t i = 0; i < p.arrival_rules_count; ++i) {
+    const RuleRecord& rule = rules_[p.arrival_rules_begin + i];
+    const bool hit = rule.when == OverflowCondition::QueueLengthAtLeast
+                         ? q.waiting >= rule.threshold
+                         : ewt_for_position(c.queue, q.waiting + 1) >= rule.threshold;
+    if (hit) {
+      return &rule;
+    }
+  }
+  return nullptr;
+}
+
+// The position a call would take at the tail of its priority (a new arrival is always last).
+std::uint32_t Engine::position_at_tail(const CallRecord& c) const {
+  const QueueRecord& q = queues_[c.queue];
+  std::uint32_t position = 1;
+  for (int p = kPriorityLevels - 1; p >= c.priority; --p) {
+    position += q.count[p];
+  }
+  return position;
+}
+
 // Finds the call an agent now, or checks the arrival overflow rules, or queues it.
 void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
   CallRecord& c = calls_[slot];
@@ -974,17 +1008,10 @@ void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
     offer(slot, a);
     return;
   }
-  const QueueParams& p = params_[c.queue];
   if (arrival_rules) {
-    for (std::uint32_t i = 0; i < p.arrival_rules_count; ++i) {
-      const RuleRecord& rule = rules_[p.arrival_rules_begin + i];
-      const bool hit =
-          rule.when == OverflowCondition::QueueLengthAtLeast
-              ? queues_[c.queue].waiting >= rule.threshold
-              : ewt_for_position(c.queue, queues_[c.queue].waiting + 1) >= rule.threshold;
-      if (hit && apply_overflow(slot, rule)) {
-        return;
-      }
+    if (const RuleRecord* rule = arrival_overflow(c)) {
+      apply_overflow(slot, *rule);
+      return;
     }
   }
   enqueue(slot);
@@ -998,6 +1025,27 @@ void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
   emit(d);
 }
 
+// The Overflowed decision for a call leaving its queue by `rule`; `moves` says whether it goes on
+// to the rule's target queue (false: the hop limit ends the loop with busy).
+Decision Engine::overflow_decision(const CallRecord& c, const RuleRecord& rule, bool moves) const {
+  Decision d;
+  d.type = DecisionType::Overflowed;
+  d.call = c.id;
+  d.queue = c.queue;
+  d.action = rule.action;
+  d.target = rule.target;
+  if (rule.action == OverflowAction::ToQueue && !moves) {
+    d.action = OverflowAction::Busy;
+    d.status = Status::OverflowLoop;
+  }
+  return d;
+}
+
+std::uint8_t Engine::effective_priority(const CallRecord& c) const {
+  return static_cast<std::uint8_t>(std::min<int>(
+      kPriorityLevels - 1, c.base_priority + params_[c.queue].tier_priority_boost[c.tier]));
+}
+
 // Applies an overflow rule to a call that is not in any queue bucket or is queued. Returns true
 // (always, today) when the call has left its queue: moved to another queue or out of the engine.
 bool Engine::apply_overflow(std::uint32_t slot, const RuleRecord& rule) {
@@ -1007,14 +1055,9 @@ bool Engine::apply_overflow(std::uint32_t slot, const RuleRecord& rule) {
     record_wait_end(slot, false);
   }
   ++queue_stats_[c.queue].overflowed_out;
-  Decision d;
-  d.type = DecisionType::Overflowed;
-  d.call = c.id;
-  d.queue = c.queue;
-  d.action = rule.action;
-  d.target = rule.target;
-  if (rule.action == OverflowAction::ToQueue && c.hops < max_hops_) {
-    emit(d);
+  const bool moves = rule.action == OverflowAction::ToQueue && c.hops < max_hops_;
+  emit(overflow_decision(c, rule, moves));
+  if (moves) {
     ++c.hops;
     c.queue = rule.target;
     c.enqueued = s_.now;
@@ -1022,18 +1065,11 @@ bool Engine::apply_overflow(std::uint32_t slot, const RuleRecord& rule) {
     c.next_wait_rule = 0;
     c.answer_counted = 0;
     c.state = CallState::Free;  // in transit: in no bucket, with no agent
-    const QueueParams& p = params_[c.queue];
-    c.priority = static_cast<std::uint8_t>(
-        std::min<int>(kPriorityLevels - 1, c.base_priority + p.tier_priority_boost[c.tier]));
+    c.priority = effective_priority(c);
     ++queue_stats_[c.queue].offered;
     place_call(slot, true);
     return true;
   }
-  if (rule.action == OverflowAction::ToQueue) {
-    d.action = OverflowAction::Busy;  // too many hops: the loop ends with busy
-    d.status = Status::OverflowLoop;
-  }
-  emit(d);
   map_erase(c.id);
   free_call(slot);
   return true;
@@ -1074,14 +1110,15 @@ void Engine::end_call(std::uint32_t slot, bool abandoned) {
   free_call(slot);
 }
 
-void Engine::on_route_request(const Event& e) {
-  if (e.call == 0) {
-    error(Status::InvalidCallId, e);
-    return;
+// Why a route request would be refused (Ok if it would not): `kind` says whether as an Error (a
+// malformed or impossible request) or as Rejected (a valid request the centre turns away).
+Status Engine::check_route_request(const Event& e, bool check_call_id, DecisionType& kind) const {
+  kind = DecisionType::Error;
+  if (check_call_id && e.call == 0) {
+    return Status::InvalidCallId;
   }
   if (e.queue >= queues_.size()) {
-    error(Status::UnknownQueue, e);
-    return;
+    return Status::UnknownQueue;
   }
   bool fields_ok = e.priority < kPriorityLevels && e.tier < kTierCount &&
                    e.skill_count <= kMaxCallSkills &&
@@ -1091,29 +1128,53 @@ void Engine::on_route_request(const Event& e) {
                 e.skills[i].min_level <= kMaxProficiency;
   }
   if (!fields_ok) {
-    error(Status::BadField, e);
-    return;
+    return Status::BadField;
   }
   const QueueParams& p = params_[e.queue];
   if (e.media != p.media) {
-    error(Status::MediaMismatch, e);
-    return;
+    return Status::MediaMismatch;
   }
-  if (find_call(e.call) != kNone) {
-    error(Status::DuplicateCall, e);
-    return;
+  if ((check_call_id || e.call != 0) && find_call(e.call) != kNone) {
+    return Status::DuplicateCall;
   }
-  Decision reject;
-  reject.type = DecisionType::Rejected;
-  reject.call = e.call;
-  reject.queue = e.queue;
+  kind = DecisionType::Rejected;
   if (e.verification < p.min_verification) {
-    reject.status = Status::VerificationRequired;
-    emit(reject);
-    return;
+    return Status::VerificationRequired;
   }
   if (s_.free_call == kNone) {
-    reject.status = Status::CallPoolFull;
+    return Status::CallPoolFull;
+  }
+  return Status::Ok;
+}
+
+// A call record's routing fields from a route request (identity and times are the caller's).
+void Engine::init_call(CallRecord& c, const Event& e) const {
+  c.queue = e.queue;
+  c.media = e.media;
+  c.tier = e.tier;
+  c.verification = e.verification;
+  c.base_priority = e.priority;
+  c.priority = effective_priority(c);
+  for (int i = 0; i < e.skill_count; ++i) {
+    c.req[c.req_count++] = e.skills[i];
+  }
+  if (e.language != kNoSkill) {
+    c.req[c.req_count++] = SkillRequirement{e.language, 1, 0};
+  }
+}
+
+void Engine::on_route_request(const Event& e) {
+  DecisionType kind;
+  if (const Status why = check_route_request(e, true, kind); why != Status::Ok) {
+    if (kind == DecisionType::Error) {
+      error(why, e);
+      return;
+    }
+    Decision reject;
+    reject.type = DecisionType::Rejected;
+    reject.call = e.call;
+    reject.queue = e.queue;
+    reject.status = why;
     emit(reject);
     return;
   }
@@ -1122,21 +1183,60 @@ void Engine::on_route_request(const Event& e) {
   c.arrived = s_.now;
   c.enqueued = s_.now;
   c.seq = s_.next_seq++;
-  c.queue = e.queue;
-  c.media = e.media;
-  c.tier = e.tier;
-  c.verification = e.verification;
-  c.base_priority = e.priority;
-  c.priority = static_cast<std::uint8_t>(
-      std::min<int>(kPriorityLevels - 1, e.priority + p.tier_priority_boost[e.tier]));
-  for (int i = 0; i < e.skill_count; ++i) {
-    c.req[c.req_count++] = e.skills[i];
-  }
-  if (e.language != kNoSkill) {
-    c.req[c.req_count++] = SkillRequirement{e.language, 1, 0};
-  }
+  init_call(c, e);
   ++queue_stats_[e.queue].offered;
   place_call(slot, true);
+}
+
+// Follows place_call and apply_overflow on a copy of the call record; see the header.
+void Engine::preview_route(const Event& e, DecisionSink sink) const {
+  auto say = [&](Decision d) {
+    d.time = s_.now;
+    d.cause = EventType::RouteRequest;
+    sink(d);
+  };
+  Decision d;
+  d.call = e.call;
+  d.queue = e.queue;
+  DecisionType kind;
+  if (const Status why = check_route_request(e, false, kind); why != Status::Ok) {
+    d.type = kind;
+    d.status = why;
+    d.agent = kind == DecisionType::Error ? e.agent : kNone;
+    say(d);
+    return;
+  }
+  CallRecord c;
+  c.id = e.call;
+  init_call(c, e);
+  std::uint64_t skipped = 0;
+  for (;;) {
+    if (const AgentIndex a = find_agent_for(c, skipped); a != kNone) {
+      d.type = DecisionType::Offer;
+      d.queue = c.queue;
+      d.agent = a;
+      d.number = agents_[a].number;
+      say(d);
+      return;
+    }
+    const RuleRecord* rule = arrival_overflow(c);
+    if (rule == nullptr) {
+      d.type = DecisionType::Queued;
+      d.queue = c.queue;
+      d.position = position_at_tail(c);
+      d.ewt_ms = ewt_for_position(c.queue, d.position);
+      say(d);
+      return;
+    }
+    const bool moves = rule->action == OverflowAction::ToQueue && c.hops < max_hops_;
+    say(overflow_decision(c, *rule, moves));
+    if (!moves) {
+      return;
+    }
+    ++c.hops;
+    c.queue = rule->target;
+    c.priority = effective_priority(c);
+  }
 }
 
 // The call with this ID in one of the given states, or an Error decision and kNone.
@@ -1306,8 +1406,7 @@ void Engine::on_transfer_to_queue(const Event& e) {
   c.answer_counted = 0;
   c.answered_at = 0;
   c.hold_ms = 0;
-  c.priority = static_cast<std::uint8_t>(
-      std::min<int>(kPriorityLevels - 1, c.base_priority + p.tier_priority_boost[c.tier]));
+  c.priority = effective_priority(c);
   ++queue_stats_[e.queue].offered;
   place_call(slot, true);
   agent_changed(from);

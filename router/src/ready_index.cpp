@@ -93,11 +93,12 @@ void Engine::ring_push(std::uint32_t ring_index, AgentIndex a) {
 
 // The first valid agent of the queue's rings, in order, that has the call's extra skills. Stale
 // entries at a ring's head are dropped on the way.
-AgentIndex Engine::ring_best(QueueIndex qi, std::uint32_t slot) {
-  const CallRecord& c = calls_[slot];
+// Drops the stale entries at the head of each of the queue's rings (an optimisation only: the
+// search below skips stale entries anyway).
+void Engine::trim_rings(QueueIndex qi) {
   const QueueRecord& q = queues_[qi];
   if (q.ready_count == 0) {
-    return kNone;
+    return;
   }
   for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
     ReadyRing& ring = rings_[r];
@@ -106,6 +107,17 @@ AgentIndex Engine::ring_best(QueueIndex qi, std::uint32_t slot) {
       ring.head = ring.head + 1 == ring.capacity ? 0 : ring.head + 1;
       --ring.size;
     }
+  }
+}
+
+AgentIndex Engine::ring_find(QueueIndex qi, const CallRecord& c, std::uint64_t& skipped) const {
+  const QueueRecord& q = queues_[qi];
+  if (q.ready_count == 0) {
+    return kNone;
+  }
+  for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
+    const ReadyRing& ring = rings_[r];
+    const RingEntry* entries = ring_entries_.data() + ring.begin;
     for (std::uint32_t i = 0; i < ring.size; ++i) {
       const RingEntry& e = entries[(ring.head + i) % ring.capacity];
       if (!ring_entry_valid(e)) {
@@ -114,7 +126,7 @@ AgentIndex Engine::ring_best(QueueIndex qi, std::uint32_t slot) {
       if (c.req_count == 0 || has_skills(e.agent, c)) {
         return e.agent;
       }
-      ++counters_.agent_scan_steps;
+      ++skipped;
     }
   }
   return kNone;

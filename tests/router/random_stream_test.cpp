@@ -87,6 +87,59 @@ TEST(RandomStream, InvariantsHold) {
   }
 }
 
+// preview_route answers exactly what apply would decide for a route request, in every state the
+// stream reaches (offers, queueing, overflow chains, rejections, errors), and changes nothing.
+TEST(RandomStream, PreviewMatchesApply) {
+  for (std::uint64_t seed : {4u, 5u, 6u}) {
+    const EngineConfig config = random_domain(seed);
+    Engine engine(config);
+    StreamGenerator gen(seed * 104729, config);
+    std::vector<Decision> applied;
+    std::vector<Decision> previewed;
+    std::uint64_t compared = 0;
+    std::uint64_t overflows = 0;
+    std::uint64_t offers = 0;
+    std::uint64_t queued = 0;
+    for (int i = 0; i < 60'000; ++i) {
+      const Event e = gen.next(engine);
+      if (e.type != EventType::RouteRequest || e.call == 0) {
+        engine.apply(e, [](const Decision&) {});
+        if (i % 1000 == 0) {
+          gen.forget_gone(engine);
+        }
+        continue;
+      }
+      Event tick;
+      tick.time = e.time;
+      engine.apply(tick, [](const Decision&) {});
+      const std::uint64_t before = engine.state_hash();
+      previewed.clear();
+      engine.preview_route(e, [&](const Decision& d) { previewed.push_back(d); });
+      ASSERT_EQ(engine.state_hash(), before) << "seed " << seed << " event " << i;
+      applied.clear();
+      engine.apply(e, [&](const Decision& d) {
+        if (d.type != DecisionType::AgentStateChanged) {
+          applied.push_back(d);
+        }
+      });
+      ASSERT_EQ(previewed.size(), applied.size()) << "seed " << seed << " event " << i;
+      for (std::size_t k = 0; k < applied.size(); ++k) {
+        ASSERT_EQ(std::memcmp(&previewed[k], &applied[k], sizeof(Decision)), 0)
+            << "seed " << seed << " event " << i << " decision " << k << ": preview "
+            << to_string(previewed[k].type) << " apply " << to_string(applied[k].type);
+        overflows += applied[k].type == DecisionType::Overflowed;
+        offers += applied[k].type == DecisionType::Offer;
+        queued += applied[k].type == DecisionType::Queued;
+      }
+      ++compared;
+    }
+    EXPECT_GT(compared, 10'000u);
+    EXPECT_GT(overflows, 100u) << "the stream should exercise overflow";
+    EXPECT_GT(offers, 300u);
+    EXPECT_GT(queued, 1'000u);
+  }
+}
+
 // Determinism: a million-event stream into engine A; B restored from A's snapshot at the midpoint
 // gets the same second half and must produce identical decisions and hashes; a fresh run from
 // the same seed reproduces A exactly.

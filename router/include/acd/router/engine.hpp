@@ -125,6 +125,13 @@ class Engine {
   // need a restart. Allocates (rules); a control-plane operation on the routing thread.
   bool reconfigure(const EngineConfig& next);
 
+  // What apply() would decide for this RouteRequest now, without changing anything: the same
+  // Rejected / Error, Overflowed (one per hop), Offer or Queued decisions, in the same order, to
+  // `sink` (the agent's AgentStateChanged that follows an offer is left out). The event's time is
+  // ignored: the answer is for now(); timers due before the event's time have not fired. Call ID 0
+  // is allowed (no duplicate check). For operators ("route test") and tests; O(one routing).
+  void preview_route(const Event& e, DecisionSink sink) const;
+
   // Walks the whole state and checks every invariant; O(state). On failure says which in `why`.
   bool check_invariants(std::string* why) const;
   // Bytes held by the engine's pools.
@@ -172,7 +179,8 @@ class Engine {
   void build_rings();
   void ring_push(std::uint32_t ring, AgentIndex a);
   bool ring_entry_valid(const detail::RingEntry& e) const { return epochs_[e.agent] == e.epoch; }
-  AgentIndex ring_best(QueueIndex q, std::uint32_t slot);
+  void trim_rings(QueueIndex q);
+  AgentIndex ring_find(QueueIndex q, const detail::CallRecord& c, std::uint64_t& skipped) const;
   void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
   void index_insert(std::uint32_t m);
   void index_erase(std::uint32_t m);
@@ -202,6 +210,14 @@ class Engine {
   void offer(std::uint32_t slot, AgentIndex a);
   void return_to_queue(std::uint32_t slot, Status why);
   AgentIndex best_agent_for(std::uint32_t slot);
+  AgentIndex find_agent_for(const detail::CallRecord& c, std::uint64_t& skipped) const;
+  Status check_route_request(const Event& e, bool check_call_id, DecisionType& kind) const;
+  void init_call(detail::CallRecord& c, const Event& e) const;
+  std::uint8_t effective_priority(const detail::CallRecord& c) const;
+  const detail::RuleRecord* arrival_overflow(const detail::CallRecord& c) const;
+  Decision overflow_decision(const detail::CallRecord& c, const detail::RuleRecord& rule,
+                             bool moves) const;
+  std::uint32_t position_at_tail(const detail::CallRecord& c) const;
   std::uint32_t best_call_for(AgentIndex a);
   std::uint32_t first_matching_call(QueueIndex q, AgentIndex a);
   std::uint32_t position_of(std::uint32_t slot) const;
