@@ -6,6 +6,9 @@
 //   acdctl queues [list | show NAME]
 //   acdctl calls [list | show ID]
 //   acdctl stats agents|queues
+//   acdctl route test QUEUE [--priority N] [--tier N] [--verification N] [--language SKILL]
+//                     [--skill SKILL[:LEVEL]]... [--call ID]   what acd would do with such a call
+//                     now
 //   acdctl top [--interval S] [--count N]            a live view of queues and agents
 //   acdctl config validate FILE                      check a configuration file
 //   acdctl config diff FILE                          what a reload of FILE would change
@@ -138,6 +141,42 @@ void object(const json& o, const std::string& indent = "") {
   }
 }
 
+// "route test" as lines: each queue the call would pass through, then the outcome.
+void print_route_test(const json& r) {
+  std::printf("a call to %s now (a preview: nothing is routed)\n", cell(r["queue"]).c_str());
+  for (const json& step : r["steps"]) {
+    const std::string decision = step.value("decision", std::string());
+    std::printf("  %-12s ready %-4s waiting %-5s -> ", cell(step["queue"]).c_str(),
+                cell(step.value("ready_agents", json())).c_str(),
+                cell(step.value("waiting", json())).c_str());
+    if (decision == "offer") {
+      std::printf("offer to agent %s\n", cell(step["agent"]).c_str());
+    } else if (decision == "queued") {
+      std::printf("queue at position %s\n", cell(step["position"]).c_str());
+    } else if (decision == "overflow") {
+      std::printf("overflow %s %s%s\n", cell(step["action"]).c_str(), cell(step["target"]).c_str(),
+                  step.contains("reason") ? (" (" + cell(step["reason"]) + ")").c_str() : "");
+    } else {
+      std::printf("%s: %s\n", decision.c_str(), cell(step.value("reason", json())).c_str());
+    }
+  }
+  const std::string outcome = r.value("outcome", std::string());
+  if (outcome == "offer") {
+    std::printf("outcome: offered to agent %s in %s\n", cell(r["agent"]).c_str(),
+                cell(r["final_queue"]).c_str());
+  } else if (outcome == "queued") {
+    std::printf(
+        "outcome: waits in %s at position %s, estimated wait %s\n", cell(r["final_queue"]).c_str(),
+        cell(r["position"]).c_str(),
+        r["ewt_s"].is_null() ? "unknown (nobody staffed)" : (cell(r["ewt_s"]) + " s").c_str());
+  } else if (outcome == "overflow") {
+    std::printf("outcome: leaves by overflow: %s %s\n", cell(r["action"]).c_str(),
+                cell(r["target"]).c_str());
+  } else {
+    std::printf("outcome: %s: %s\n", outcome.c_str(), cell(r.value("reason", json())).c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +214,26 @@ int main(int argc, char** argv) {
   bool today = true;
   stats->add_flag("--today", today, "Today's figures (the only ones kept so far)");
 
+  CLI::App* route = app.add_subcommand("route", "Routing: ask what acd would do with a call");
+  route->require_subcommand(1);
+  CLI::App* route_test =
+      route->add_subcommand("test", "What acd would do with such a call now, without routing it");
+  std::string route_queue;
+  unsigned priority = 0;
+  unsigned tier = 0;
+  unsigned verification = 0;
+  std::string language;
+  std::vector<std::string> route_skills;
+  std::uint64_t route_call = 0;
+  route_test->add_option("QUEUE", route_queue, "Queue name or index")->required();
+  route_test->add_option("--priority", priority, "The call's priority")->capture_default_str();
+  route_test->add_option("--tier", tier, "The customer's tier")->capture_default_str();
+  route_test->add_option("--verification", verification, "How well the caller is verified")
+      ->capture_default_str();
+  route_test->add_option("--language", language, "Language the caller needs (a skill name)");
+  route_test->add_option("--skill", route_skills, "An extra skill needed, as NAME or NAME:LEVEL");
+  route_test->add_option("--call", route_call, "A call ID (refused if that call is in acd)");
+
   CLI::App* top = app.add_subcommand("top", "A live view of queues and agents, refreshed");
   double interval_s = 1.0;
   int count = 0;
@@ -207,7 +266,12 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(1ull, 9'000'000'000'000'000ull));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; every other parse problem is a usage error (exit 2).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (validate->parsed()) {
     const control::ConfigResult r = control::load_config(config_file);
@@ -293,6 +357,29 @@ int main(int argc, char** argv) {
       }
     } else if (stats->parsed()) {
       request = {{"cmd", "stats"}, {"what", stats_what}};
+    } else if (route_test->parsed()) {
+      const bool numeric = route_queue.find_first_not_of("0123456789") == std::string::npos;
+      request = {{"cmd", "route"},
+                 {"action", "test"},
+                 {"queue", numeric ? json(std::stoul(route_queue)) : json(route_queue)},
+                 {"priority", priority},
+                 {"tier", tier},
+                 {"verification", verification},
+                 {"call", route_call},
+                 {"skills", json::array()}};
+      if (!language.empty()) {
+        request["language"] = language;
+      }
+      for (const std::string& s : route_skills) {
+        const auto colon = s.find(':');
+        const std::string level = colon == std::string::npos ? "1" : s.substr(colon + 1);
+        if (level.empty() || level.size() > 3 ||
+            level.find_first_not_of("0123456789") != std::string::npos) {
+          std::cerr << "acdctl: --skill takes NAME or NAME:LEVEL, not '" << s << "'\n";
+          return 2;
+        }
+        request["skills"].push_back({{"skill", s.substr(0, colon)}, {"level", std::stoul(level)}});
+      }
     } else if (diff->parsed() || reload->parsed()) {
       request = {
           {"cmd", "config"}, {"action", diff->parsed() ? "diff" : "reload"}, {"dry_run", dry_run}};
@@ -328,6 +415,8 @@ int main(int argc, char** argv) {
             {"id", "offered", "answered", "no_answer", "talk_s", "hold_s", "wrap_up_s", "ready_s"});
     } else if (result.is_array() && calls->parsed()) {
       table(result, {"id", "state", "queue", "agent", "priority", "media", "in_queue_s"});
+    } else if (route_test->parsed()) {
+      print_route_test(result);
     } else if (result.is_object() && result.contains("done")) {
       std::cout << result["done"].get<std::string>() << "\n";
       for (const json& c : result.value("changes", json::array())) {

@@ -2,12 +2,14 @@
 _acdctl() {
   local cur prev words cword
   _init_completion 2>/dev/null || { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
-  local commands="status agents queues calls stats top config agent"
+  local commands="status agents queues calls stats route top config agent"
   case "${words[1]}" in
     agents) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show ready logout" -- "$cur")); return ;;
     queues|calls) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
     stats) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "agents queues" -- "$cur")); return ;;
-    config) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "validate" -- "$cur")) || COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    config) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "validate diff reload" -- "$cur")) || COMPREPLY=($(compgen -f -W "--dry-run" -- "$cur")); return ;;
+    route) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "test" -- "$cur")) ||
+             COMPREPLY=($(compgen -W "--priority --tier --verification --language --skill --call" -- "$cur")); return ;;
     agent) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "passwd" -- "$cur")); return ;;
     top) COMPREPLY=($(compgen -W "--interval --count" -- "$cur")); return ;;
   esac

@@ -130,30 +130,187 @@ router::QueueIndex queue_index(const ApplianceConfig& cfg, const json& key) {
   return router::kNone;
 }
 
-// Sends an engine event through the sequencer and waits (up to 2 s) for its result.
-json change(ControlContext& ctx, router::Event event, const std::string& done) {
+// Sends one command through the sequencer and waits (up to 2 s) for the routing core's reply.
+// Null on success (`reply` filled), else the failure to return.
+json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
+                     dataplane::ControlReply& reply) {
   static std::uint64_t next_ticket = 1;  // control thread only
-  const std::uint64_t ticket = next_ticket++;
-  if (ctx.channel == nullptr || !ctx.channel->submit(dataplane::ControlRequest{ticket, event})) {
+  request.ticket = next_ticket++;
+  if (ctx.channel == nullptr || !ctx.channel->submit(request)) {
     return fail("the dataplane is not taking commands right now; try again", 75);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
-    dataplane::ControlReply reply;
     while (ctx.channel->take_reply(reply)) {
-      if (reply.ticket != ticket) {
-        continue;  // a late answer to an earlier command that had timed out
+      if (reply.ticket == request.ticket) {
+        return json();
       }
-      if (reply.status != router::Status::Ok) {
-        return fail(std::string(router::describe(reply.status)) + " (" +
-                        std::string(router::to_string(reply.status)) + ")",
-                    1);
-      }
-      return ok(json{{"done", done}});
+      // else a late answer to an earlier command that had timed out
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return fail("no answer from the routing core within 2 s", 75);
+}
+
+// Sends an engine event and reports its result.
+json change(ControlContext& ctx, router::Event event, const std::string& done) {
+  dataplane::ControlRequest request;
+  request.event = event;
+  dataplane::ControlReply reply;
+  if (json failed = submit_and_wait(ctx, request, reply); !failed.is_null()) {
+    return failed;
+  }
+  if (reply.status != router::Status::Ok) {
+    return fail(std::string(router::describe(reply.status)) + " (" +
+                    std::string(router::to_string(reply.status)) + ")",
+                1);
+  }
+  return ok(json{{"done", done}});
+}
+
+router::SkillId skill_by_name(const ApplianceConfig& cfg, const std::string& name) {
+  for (std::size_t s = 0; s < cfg.skill_names.size(); ++s) {
+    if (cfg.skill_names[s] == name) {
+      return static_cast<router::SkillId>(s);
+    }
+  }
+  return router::kNoSkill;
+}
+
+std::string target_name(const ApplianceConfig& cfg, const router::Decision& d) {
+  switch (d.action) {
+    case router::OverflowAction::ToQueue:
+      return d.target < cfg.domain.queues.size() ? cfg.domain.queues[d.target].name
+                                                 : std::to_string(d.target);
+    case router::OverflowAction::ToSite:
+      return d.target < cfg.sites.size() ? cfg.sites[d.target] : std::to_string(d.target);
+    case router::OverflowAction::ToIvr:
+      return std::to_string(d.target);
+    default:
+      return "";
+  }
+}
+
+// The route request a "route test" describes, or a usage failure.
+json route_test_event(const ApplianceConfig& cfg, const json& request, router::Event& e) {
+  e.type = router::EventType::RouteRequest;
+  e.queue = queue_index(cfg, request.value("queue", json()));
+  if (e.queue == router::kNone) {
+    return fail("no such queue: give the name (or index) of a configured queue", 2);
+  }
+  e.media = cfg.domain.queues[e.queue].media;
+  auto small = [&](const char* key, std::uint64_t max, std::uint8_t& out) -> bool {
+    const json v = request.value(key, json(0));
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() > max) {
+      return false;
+    }
+    out = v.get<std::uint8_t>();
+    return true;
+  };
+  if (!small("priority", router::kPriorityLevels - 1, e.priority)) {
+    return fail("priority must be 0.." + std::to_string(router::kPriorityLevels - 1), 2);
+  }
+  if (!small("tier", router::kTierCount - 1, e.tier)) {
+    return fail("tier must be 0.." + std::to_string(router::kTierCount - 1), 2);
+  }
+  if (!small("verification", 255, e.verification)) {
+    return fail("verification must be 0..255", 2);
+  }
+  const json call = request.value("call", json(0));
+  if (!call.is_number_unsigned()) {
+    return fail("call must be a call ID (a positive number)", 2);
+  }
+  e.call = call.get<router::CallId>();
+  if (const std::string language = request.value("language", std::string()); !language.empty()) {
+    e.language = skill_by_name(cfg, language);
+    if (e.language == router::kNoSkill) {
+      return fail("no skill is named '" + language + "'", 2);
+    }
+  }
+  const json skills = request.value("skills", json::array());
+  if (!skills.is_array() || skills.size() > router::kMaxCallSkills) {
+    return fail("at most " + std::to_string(router::kMaxCallSkills) + " extra skills", 2);
+  }
+  for (const json& s : skills) {
+    const router::SkillId id = skill_by_name(cfg, s.value("skill", std::string()));
+    const json level = s.value("level", json(1));
+    if (id == router::kNoSkill) {
+      return fail("no skill is named '" + s.value("skill", std::string()) + "'", 2);
+    }
+    if (!level.is_number_unsigned() || level.get<std::uint64_t>() < 1 ||
+        level.get<std::uint64_t>() > router::kMaxProficiency) {
+      return fail("a skill's level must be 1.." + std::to_string(router::kMaxProficiency), 2);
+    }
+    e.skills[e.skill_count++] = {id, level.get<std::uint8_t>(), 0};
+  }
+  return json();
+}
+
+// What the engine would do with a call now: the preview's decisions, explained.
+json route_test(ControlContext& ctx, const json& request) {
+  const ApplianceConfig& cfg = *ctx.config;
+  dataplane::ControlRequest r;
+  if (json bad = route_test_event(cfg, request, r.event); !bad.is_null()) {
+    return bad;
+  }
+  r.preview = true;
+  dataplane::ControlReply reply;
+  if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
+    return failed;
+  }
+  if (reply.count == 0) {
+    return fail("the routing core gave no answer for the preview", 1);
+  }
+  const Snapshot s = ctx.board->read();
+  auto queue_name = [&](router::QueueIndex q) {
+    return q < cfg.domain.queues.size() ? json(cfg.domain.queues[q].name) : json(nullptr);
+  };
+  json steps = json::array();
+  json result{{"preview", true}, {"queue", queue_name(r.event.queue)}};
+  for (std::uint8_t i = 0; i < reply.count; ++i) {
+    const router::Decision& d = reply.decisions[i];
+    json step{{"queue", queue_name(d.queue)}};
+    switch (d.type) {
+      case router::DecisionType::Offer:
+        result["outcome"] = "offer";
+        result["agent"] = d.number;
+        step["agent"] = d.number;
+        break;
+      case router::DecisionType::Queued:
+        result["outcome"] = "queued";
+        result["position"] = d.position;
+        result["ewt_s"] = d.ewt_ms == router::kUnknownEwt ? json(nullptr) : json(d.ewt_ms / 1000.0);
+        step["position"] = d.position;
+        break;
+      case router::DecisionType::Overflowed:
+        result["outcome"] = "overflow";
+        step["action"] = std::string(router::to_string(d.action));
+        step["target"] = target_name(cfg, d);
+        if (d.status != router::Status::Ok) {
+          step["reason"] = std::string(router::describe(d.status));
+        }
+        result["action"] = step["action"];
+        result["target"] = step["target"];
+        break;
+      default:
+        result["outcome"] = d.type == router::DecisionType::Rejected ? "rejected" : "refused";
+        result["reason"] = std::string(router::describe(d.status));
+        step["reason"] = result["reason"];
+        break;
+    }
+    step["decision"] = d.type == router::DecisionType::Overflowed ? "overflow" : result["outcome"];
+    if (d.queue < s.queues.size()) {
+      step["ready_agents"] = s.queues[d.queue].view.ready_agents;
+      step["waiting"] = s.queues[d.queue].view.waiting;
+    }
+    result["final_queue"] = queue_name(d.queue);
+    steps.push_back(std::move(step));
+  }
+  result["steps"] = std::move(steps);
+  if (reply.truncated) {
+    result["truncated"] = true;
+  }
+  return ok(result);
 }
 
 std::string seconds(std::uint32_t ms) {
@@ -469,52 +626,46 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
       return ok(json{{"done", "no changes"}});
     }
     ctx.staged.push_back(next.config);
-    static std::uint64_t next_ticket = 1u
-                                       << 30;  // control thread only; apart from change()'s tickets
     dataplane::ControlRequest r;
-    r.ticket = next_ticket++;
     r.reconfigure = &ctx.staged.back().domain;
-    if (ctx.channel == nullptr || !ctx.channel->submit(r)) {
-      return fail("the dataplane is not taking commands right now; try again", 75);
+    dataplane::ControlReply reply;
+    if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
+      return failed;
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (std::chrono::steady_clock::now() < deadline) {
-      dataplane::ControlReply reply;
-      while (ctx.channel->take_reply(reply)) {
-        if (reply.ticket != r.ticket) {
-          continue;
-        }
-        if (reply.status != router::Status::Ok) {
-          return fail(
-              "the routing core refused the new configuration; the running one is unchanged", 1);
-        }
-        // The running configuration now: parameters only (names, which other threads read, stay).
-        for (std::size_t q = 0; q < cfg.domain.queues.size(); ++q) {
-          router::QueueConfig& x = ctx.config->domain.queues[q];
-          const router::QueueConfig& y = next.config.domain.queues[q];
-          x.sl_threshold_ms = y.sl_threshold_ms;
-          x.sl_target_permille = y.sl_target_permille;
-          x.ring_timeout_ms = y.ring_timeout_ms;
-          x.wrap_up_ms = y.wrap_up_ms;
-          x.max_wait_ms = y.max_wait_ms;
-          x.max_wait_action = y.max_wait_action;
-          x.max_wait_target = y.max_wait_target;
-          x.overflow = y.overflow;
-          x.min_verification = y.min_verification;
-          x.tier_priority_boost = y.tier_priority_boost;
-          x.expected_aht_ms = y.expected_aht_ms;
-          x.priority_aging_ms = y.priority_aging_ms;
-        }
-        ctx.config->domain.max_overflow_hops = next.config.domain.max_overflow_hops;
-        return ok(json{{"done", "reloaded: " + std::to_string(d.changes.size()) + " change(s)"},
-                       {"changes", d.changes}});
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (reply.status != router::Status::Ok) {
+      return fail("the routing core refused the new configuration; the running one is unchanged",
+                  1);
     }
-    return fail("no answer from the routing core within 2 s", 75);
+    // The running configuration now: parameters only (names, which other threads read, stay).
+    for (std::size_t q = 0; q < cfg.domain.queues.size(); ++q) {
+      router::QueueConfig& x = ctx.config->domain.queues[q];
+      const router::QueueConfig& y = next.config.domain.queues[q];
+      x.sl_threshold_ms = y.sl_threshold_ms;
+      x.sl_target_permille = y.sl_target_permille;
+      x.ring_timeout_ms = y.ring_timeout_ms;
+      x.wrap_up_ms = y.wrap_up_ms;
+      x.max_wait_ms = y.max_wait_ms;
+      x.max_wait_action = y.max_wait_action;
+      x.max_wait_target = y.max_wait_target;
+      x.overflow = y.overflow;
+      x.min_verification = y.min_verification;
+      x.tier_priority_boost = y.tier_priority_boost;
+      x.expected_aht_ms = y.expected_aht_ms;
+      x.priority_aging_ms = y.priority_aging_ms;
+    }
+    ctx.config->domain.max_overflow_hops = next.config.domain.max_overflow_hops;
+    return ok(json{{"done", "reloaded: " + std::to_string(d.changes.size()) + " change(s)"},
+                   {"changes", d.changes}});
   }
-  return fail("unknown command '" + cmd + "'; try status, agents, queues, calls, stats or config",
-              2);
+  if (cmd == "route") {
+    if (action != "test") {
+      return fail("route takes test", 2);
+    }
+    return route_test(ctx, request);
+  }
+  return fail(
+      "unknown command '" + cmd + "'; try status, agents, queues, calls, stats, route or config",
+      2);
 }
 
 ControlServer::~ControlServer() {

@@ -382,8 +382,12 @@ void IoStage::handle(const Output& o) {
     if (command) {
       // An operator command: its result goes back to the control thread, not to the network.
       if (control_ != nullptr) {
-        control_->post(ControlReply{o.request_seq, static_cast<router::Status>(failure_)});
+        command_reply_.ticket = o.request_seq;
+        command_reply_.status = static_cast<router::Status>(failure_);
+        control_->post(command_reply_);
       }
+      command_reply_.count = 0;
+      command_reply_.truncated = false;
     } else if (o.client_slot != kNone) {
       counters_.bump(Counter::decisions);
       if (!answered_) {
@@ -393,6 +397,15 @@ void IoStage::handle(const Output& o) {
     }
     answered_ = false;
     failure_ = 0;
+    return;
+  }
+  if (command && o.preview) {
+    // Not a decision taken: it goes back to the operator only.
+    if (command_reply_.count < command_reply_.decisions.size()) {
+      command_reply_.decisions[command_reply_.count++] = o.decision;
+    } else {
+      command_reply_.truncated = true;
+    }
     return;
   }
   if (command) {

@@ -6,6 +6,7 @@
 // posts replies. The routing thread calls StatePublisher::maybe_publish() once per poll cycle.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include <boost/lockfree/spsc_queue.hpp>
@@ -21,11 +22,20 @@ struct ControlRequest {
   router::Event event;
   // Set for a configuration reload instead of an event; the control plane keeps the object alive.
   const router::EngineConfig* reconfigure = nullptr;
+  // Ask what the engine would decide for `event` (a RouteRequest) without applying it.
+  bool preview = false;
 };
+
+// Enough for a route preview that overflows max_overflow_hops times (at most 16) and then ends.
+inline constexpr std::size_t kMaxPreviewDecisions = 18;
 
 struct ControlReply {
   std::uint64_t ticket = 0;
   router::Status status = router::Status::Ok;
+  // A preview's decisions in order (overflow hops, then the outcome); none for other commands.
+  std::uint8_t count = 0;
+  bool truncated = false;
+  std::array<router::Decision, kMaxPreviewDecisions> decisions{};
 };
 
 class ControlChannel {

@@ -68,6 +68,7 @@ struct Input {
   wire::Type request_type = wire::Type::Heartbeat;
   // A configuration reload (operator command) instead of an engine event; applied at event.time.
   const router::EngineConfig* reconfigure = nullptr;
+  bool preview = false;  // an operator's "route test": decide, apply nothing
 };
 
 // One decision, tagged with its input; `end` marks the last output of an input (no decision).
@@ -78,6 +79,7 @@ struct Output {
   wire::Type request_type = wire::Type::Heartbeat;
   router::CallId request_call = 0;
   bool end = false;
+  bool preview = false;  // a decision the engine would make, for the control plane only
   router::Decision decision;
 };
 
@@ -217,6 +219,7 @@ class IoStage {
   // The reply being assembled for the input whose outputs are being handled.
   bool answered_ = false;
   std::uint16_t failure_ = 0;
+  ControlReply command_reply_;  // an operator command's, when it is one
 };
 
 class RouterStage {
@@ -230,15 +233,21 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
-    if (input.reconfigure != nullptr) {
-      // Time first (due timers fire), then the new parameters; a refusal comes back as an Error.
+    if (input.reconfigure != nullptr || input.preview) {
+      // Time first (due timers fire), then the command; a refused reload comes back as an Error.
       router::Event tick;
       tick.time = input.event.time;
       engine_.apply(tick, [&](const router::Decision& d) {
         o.decision = d;
         push_output(o);
       });
-      if (!engine_.reconfigure(*input.reconfigure)) {
+      if (input.preview) {
+        o.preview = true;
+        engine_.preview_route(input.event, [&](const router::Decision& d) {
+          o.decision = d;
+          push_output(o);
+        });
+      } else if (!engine_.reconfigure(*input.reconfigure)) {
         o.decision = router::Decision{};
         o.decision.type = router::DecisionType::Error;
         o.decision.status = router::Status::BadField;

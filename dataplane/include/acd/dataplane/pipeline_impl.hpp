@@ -140,8 +140,12 @@ std::size_t IoStage::collect_control(Push&& push) {
     input.request_type = wire::Type::AgentEvent;
     input.event = r.event;
     input.reconfigure = r.reconfigure;
+    input.preview = r.preview;
     if (!push(input)) {
-      control_->post(ControlReply{r.ticket, router::Status::CallPoolFull});
+      ControlReply busy;
+      busy.ticket = r.ticket;
+      busy.status = router::Status::CallPoolFull;
+      control_->post(busy);
       return;
     }
     last_input_ = input.event.time;

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# acdctl route test against a real acdd: the preview follows arrival overflow from queue to queue,
+# honours extra skills, verification and priority, explains refusals, is allowed to read-only
+# callers, and routes nothing (no call enters the engine, no statistic moves).
+# Usage: route_test_e2e.sh ACDD ACDCTL LOADGEN
+set -uo pipefail
+acdd=$1 acdctl=$2 loadgen=$3
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'kill -9 ${pid:-} 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+expect() {  # expect EXIT_CODE PATTERN -- acdctl args...
+  local code=$1 pattern=$2; shift 3
+  out=$("$acdctl" --socket "$work/ctl.sock" "$@" 2>&1); rc=$?
+  [ "$rc" = "$code" ] || fail "acdctl $* exited $rc, expected $code: $out"
+  [ -z "$pattern" ] || grep -q -- "$pattern" <<<"$out" || fail "acdctl $* did not say '$pattern': $out"
+}
+cat >"$work/acd.toml" <<TOML
+site = "test-1"
+sites = ["test-dr"]
+skills = ["a", "b", "c", "french"]
+[dataplane]
+listen = "127.0.0.1:0"
+[control]
+socket = "$work/ctl.sock"
+credentials = "$work/credentials"
+[metrics]
+listen = "127.0.0.1:0"
+[[queue]]
+name = "a"                 # nobody has skill a: the estimated wait is unknown, so it overflows
+skills = { a = 1 }
+  [[queue.overflow]]
+  when = "ewt"
+  threshold = 600
+  action = "queue"
+  target = "b"
+[[queue]]
+name = "b"
+skills = { b = 1 }
+policy = "longest_idle"
+[[queue]]
+name = "c"
+skills = { c = 1 }
+min_verification = 2
+[[agent_group]]
+first_id = 1000
+count = 4
+skills = { b = 1, c = 1, french = 3 }
+TOML
+for id in 1000 1001 1002 1003; do
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null || fail "passwd"
+done
+"$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+[ -s "$work/port" ] || fail "acdd did not start: $(cat "$work/err")"
+# Four agents sign in and go ready (the load generator's desktops); one call goes through queue b.
+"$loadgen" --target "127.0.0.1:$(cat "$work/port")" --rate 2 --duration 0.5 --agents 4 --queue 1 \
+  --talk-ms 1 >/dev/null || fail "loadgen"
+sleep 0.5  # wrap-up ends, a snapshot is published
+expect 0 '"Ready": 4' -- --json status
+before=$("$acdctl" --socket "$work/ctl.sock" --json queues)
+
+expect 0 "overflow queue b" -- route test a
+grep -q "outcome: offered to agent 100[0-3] in b" <<<"$out" || fail "a -> b should offer: $out"
+expect 0 "waits in b at position 1" -- route test a --skill french:5
+expect 0 "offered to agent" -- route test a --skill french:3 --priority 7 --tier 2
+expect 0 '"outcome": "offer"' -- --json route test b --language french
+expect 0 "rejected: the queue needs a higher identity-verification level" -- route test c
+expect 0 "offered to agent" -- route test c --verification 2
+expect 0 '"final_queue": "b"' -- --json route test 0
+expect 2 "no such queue" -- route test nosuch
+expect 2 "no skill is named 'klingon'" -- route test b --skill klingon
+expect 2 "NAME or NAME:LEVEL" -- route test b --skill french:high
+expect 2 "level must be 1" -- route test b --skill french:0
+expect 2 "priority must be 0..15" -- route test b --priority 16
+expect 2 "" -- route test
+if command -v setpriv >/dev/null; then
+  setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" \
+    route test a >/dev/null 2>&1 || fail "a read-only caller could not ask for a preview"
+fi
+# Nothing was routed: no call in the engine, agents still ready, queue figures as before.
+sleep 0.3
+expect 0 '"calls_in_engine": 0' -- --json status
+expect 0 '"Ready": 4' -- --json status
+after=$("$acdctl" --socket "$work/ctl.sock" --json queues)
+strip() { grep -v -e oldest_wait -e ewt_s <<<"$1"; }
+[ "$(strip "$before")" = "$(strip "$after")" ] || fail "queue figures moved: $before -- $after"
+kill -TERM "$pid"; wait "$pid"; pid=
+echo "ok: route test"
