@@ -280,8 +280,9 @@ int main(int argc, char** argv) {
   }
 
   dataplane::LatencyHistogram latency;
-  control::MetricsServer metrics(
-      control::MetricsSources{&settings, &board, &io.counters(), &latency});
+  dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
+  control::MetricsServer metrics(control::MetricsSources{
+      &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr});
   std::uint16_t metrics_port = 0;
   if (const std::string problem = metrics.start(
           metrics_listen.empty() ? settings.metrics_listen : metrics_listen, metrics_port);
@@ -322,7 +323,7 @@ int main(int argc, char** argv) {
   }
 
   if (router_cpu >= 0) {
-    dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency);
+    dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency, &rings);
     notify_systemd("READY=1");
     while (!g_stop.load(std::memory_order_relaxed)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

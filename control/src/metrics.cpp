@@ -128,6 +128,24 @@ std::string render_metrics(const MetricsSources& src) {
       m.sample(name, label("core", "0"), src.io_counters->read(c));
     }
   }
+  if (src.rings != nullptr) {
+    using Ring = dataplane::RingGauges::Ring;
+    const std::pair<const char*, const Ring*> rings[] = {{"to_router", &src.rings->to_router},
+                                                         {"to_io", &src.rings->to_io}};
+    auto each_ring = [&](const char* name, const char* help, auto value) {
+      m.family(name, "gauge", help);
+      for (const auto& [ring, gauges] : rings) {
+        m.sample(name, label("ring", ring), value(*gauges).load(std::memory_order_relaxed));
+      }
+    };
+    each_ring("acd_dataplane_ring_occupancy",
+              "Entries waiting in a ring between the IO and routing cores, last poll cycle",
+              [](const Ring& r) -> const std::atomic<std::uint64_t>& { return r.occupancy; });
+    each_ring("acd_dataplane_ring_high_water", "The most entries a ring has held since start",
+              [](const Ring& r) -> const std::atomic<std::uint64_t>& { return r.high_water; });
+    each_ring("acd_dataplane_ring_capacity", "Entries a ring can hold",
+              [](const Ring& r) -> const std::atomic<std::uint64_t>& { return r.capacity; });
+  }
   if (src.latency != nullptr) {
     const char* name = "acd_decision_latency_seconds";
     m.family(name, "histogram", "Time the routing engine takes per input");

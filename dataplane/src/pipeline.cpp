@@ -505,9 +505,13 @@ std::size_t Worker::poll() {
 }
 
 SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
-                         StatePublisher* publisher, LatencyHistogram* latency)
-    : router_(engine), io_(io), publisher_(publisher) {
+                         StatePublisher* publisher, LatencyHistogram* latency, RingGauges* gauges)
+    : router_(engine), io_(io), publisher_(publisher), gauges_(gauges) {
   router_.set_latency(latency);
+  if (gauges_ != nullptr) {
+    gauges_->to_router.capacity.store(inputs_.write_available(), std::memory_order_relaxed);
+    gauges_->to_io.capacity.store(outputs_.write_available(), std::memory_order_relaxed);
+  }
   router_thread_ = std::thread([this, router_cpu] { router_loop(router_cpu); });
   io_thread_ = std::thread([this, io_cpu] { io_loop(io_cpu); });
 }
@@ -542,6 +546,9 @@ void SplitWorker::io_loop(int cpu) {
     work += io_.collect_sign_ins(push);
     work += io_.collect_control(push);
     io_.maybe_tick(push);
+    if (gauges_ != nullptr) {
+      gauges_->to_io.sample(outputs_.read_available());
+    }
     work += outputs_.consume_all([&](const Output& o) { io_.handle(o); });
     io_.flush();
     if (work == 0) {
@@ -554,6 +561,9 @@ void SplitWorker::router_loop(int cpu) {
   pin_to_cpu(cpu);
   std::array<Input, 32> batch;
   while (!stop_.load(std::memory_order_acquire)) {
+    if (gauges_ != nullptr) {
+      gauges_->to_router.sample(inputs_.read_available());
+    }
     const std::size_t n = inputs_.pop(batch.data(), batch.size());
     for (std::size_t i = 0; i < n; ++i) {
       router_.apply(batch[i], [&](const Output& o) {

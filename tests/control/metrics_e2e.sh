@@ -36,5 +36,21 @@ else
 fi
 get /nothing
 grep -q "404" "$work/status"
+grep -q '^acd_dataplane_ring_occupancy' "$work/body" && { echo "ring gauges in one-core mode"; exit 1; }
+kill -TERM "$pid"; wait "$pid"; pid=
+# Split mode (IO and routing on two cores): the rings between them are measured.
+rm -f "$work/port" "$work/port.metrics"
+"$acdd" --listen 127.0.0.1:0 --cores 0,1 --port-file "$work/port" --control-socket "$work/ctl.sock" \
+  --metrics 127.0.0.1:0 >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+mport=$(cat "$work/port.metrics")
+"$loadgen" --target "127.0.0.1:$(cat "$work/port")" --rate 2000 --duration 1 --agents 20 >/dev/null
+get /metrics
+grep -q '^acd_dataplane_ring_capacity{ring="to_router"} 8192$' "$work/body"
+grep -q '^acd_dataplane_ring_capacity{ring="to_io"} 32768$' "$work/body"
+grep -q '^acd_dataplane_ring_occupancy{ring="to_router"} [0-9]' "$work/body"
+grep -q '^acd_dataplane_ring_high_water{ring="to_io"} [0-9]' "$work/body"
+promtool check metrics <"$work/body"
 kill -TERM "$pid"; wait "$pid"; pid=
 echo "ok: metrics"

@@ -56,8 +56,9 @@ TEST(SplitWorker, EveryRequestAnsweredOnceInOrder) {
   const Endpoint peer{0x0100007f, 4000, 0};
   constexpr std::uint32_t kClient = 5;
   constexpr int kCalls = 4000;
+  RingGauges gauges;
   {
-    SplitWorker worker(engine, io, -1, -1);
+    SplitWorker worker(engine, io, -1, -1, nullptr, nullptr, &gauges);
     std::vector<std::uint8_t> buf(kMaxSendDatagram);
     DatagramWriter reg(buf, kClient);
     reg.add(Type::Register, 1, Register{1, 0, 42});
@@ -102,6 +103,13 @@ TEST(SplitWorker, EveryRequestAnsweredOnceInOrder) {
     worker.stop();
   }
   EXPECT_EQ(engine.calls_in_engine(), static_cast<std::uint32_t>(kCalls));  // all queued: no agents
+  // The rings' gauges: their sizes, and some entries seen waiting (4,000 requests arrived at once,
+  // each giving two outputs); never more than a ring holds.
+  EXPECT_EQ(gauges.to_router.capacity.load(), 8192u);
+  EXPECT_EQ(gauges.to_io.capacity.load(), 32768u);
+  EXPECT_GT(gauges.to_router.high_water.load() + gauges.to_io.high_water.load(), 0u);
+  EXPECT_LE(gauges.to_router.high_water.load(), gauges.to_router.capacity.load());
+  EXPECT_LE(gauges.to_io.high_water.load(), gauges.to_io.capacity.load());
   ASSERT_GE(sequence.size(), static_cast<std::size_t>(kCalls));
   for (std::size_t i = 0; i < sequence.size(); ++i) {
     ASSERT_EQ(sequence[i], i + 1);

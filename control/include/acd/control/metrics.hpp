@@ -23,6 +23,7 @@ struct MetricsSources {
   const SnapshotBoard* board = nullptr;
   const dataplane::CoreCounters* io_counters = nullptr;  // one core today
   const dataplane::LatencyHistogram* latency = nullptr;
+  const dataplane::RingGauges* rings = nullptr;  // split mode only
 };
 
 // The whole exposition text.

@@ -78,4 +78,24 @@ struct alignas(64) LatencyHistogram {
   }
 };
 
+// How full the SPSC rings between the IO and routing cores are (split mode only). Each ring's
+// consumer stores the entries waiting in it once per poll cycle, and the most it has seen; the
+// metrics endpoint reads them with relaxed loads. A ring that stays near its capacity means the
+// consumer core cannot keep up (inputs) or the IO core is behind with replies (outputs).
+struct alignas(64) RingGauges {
+  struct Ring {
+    std::atomic<std::uint64_t> occupancy{0};
+    std::atomic<std::uint64_t> high_water{0};
+    std::atomic<std::uint64_t> capacity{0};
+    void sample(std::uint64_t waiting) {  // the consumer thread only
+      occupancy.store(waiting, std::memory_order_relaxed);
+      if (waiting > high_water.load(std::memory_order_relaxed)) {
+        high_water.store(waiting, std::memory_order_relaxed);
+      }
+    }
+  };
+  Ring to_router;  // inputs, IO core -> routing core
+  Ring to_io;      // decisions, routing core -> IO core
+};
+
 }  // namespace acd::dataplane

@@ -303,8 +303,10 @@ class Worker {
 // IoStage and RouterStage on two threads (each pinned when a CPU is given), joined by SPSC rings.
 class SplitWorker {
  public:
+  // `gauges`, if given, gets the rings' occupancy (see RingGauges).
   SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
-              StatePublisher* publisher = nullptr, LatencyHistogram* latency = nullptr);
+              StatePublisher* publisher = nullptr, LatencyHistogram* latency = nullptr,
+              RingGauges* gauges = nullptr);
   ~SplitWorker();
   void stop();
   std::uint64_t ring_full() const { return ring_full_.load(std::memory_order_relaxed); }
@@ -316,6 +318,7 @@ class SplitWorker {
   RouterStage router_;
   IoStage& io_;
   StatePublisher* publisher_;
+  RingGauges* gauges_;
   // Inputs: IoStage -> RouterStage. Outputs: RouterStage -> IoStage.
   boost::lockfree::spsc_queue<Input, boost::lockfree::capacity<8192>> inputs_;
   boost::lockfree::spsc_queue<Output, boost::lockfree::capacity<32768>> outputs_;
