@@ -750,6 +750,15 @@ void ControlServer::run() {
         write_all(client, answer.dump() + "\n");
       },
       [&] {
+        new_day_pending_ = day_.crossed(std::time(nullptr)) || new_day_pending_;
+        if (new_day_pending_) {
+          router::Event e;
+          e.type = router::EventType::NewDay;
+          const json answer = change(ctx_, e, "a new day");
+          new_day_pending_ = !answer.value("ok", false);  // retried on the next quiet moment
+          std::fprintf(stderr, "acdd: local midnight: today's statistics start again%s\n",
+                       new_day_pending_ ? " (the routing core is busy; retrying)" : "");
+        }
         if (reload_.exchange(false)) {
           const json answer = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
           std::fprintf(stderr, "acdd: SIGHUP: %s\n",

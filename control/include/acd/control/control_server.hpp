@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <list>
 #include <mutex>
 #include <string>
@@ -95,6 +96,30 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
 // "code": ...}. `may_change` says whether the caller may run commands that change state.
 nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change);
 
+// Local midnight, for the "today" statistics [GB/T 32315 4.1.1 e3]: the control thread asks
+// crossed() now and then and, when the local date has changed, sends the engine a NewDay input.
+class DayBoundary {
+ public:
+  explicit DayBoundary(std::time_t now) : day_(day_of(now)) {}
+  // True once per change of the local date (either way: a clock set back starts a new day too).
+  bool crossed(std::time_t now) {
+    const long day = day_of(now);
+    if (day == day_) {
+      return false;
+    }
+    day_ = day;
+    return true;
+  }
+
+ private:
+  static long day_of(std::time_t t) {
+    std::tm local{};
+    localtime_r(&t, &local);
+    return static_cast<long>(local.tm_year) * 1000 + local.tm_yday;
+  }
+  long day_;
+};
+
 class ControlServer {
  public:
   explicit ControlServer(ControlContext ctx) : ctx_(ctx) {}
@@ -112,6 +137,8 @@ class ControlServer {
   int fd_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_{false};
+  DayBoundary day_{std::time(nullptr)};
+  bool new_day_pending_ = false;  // the date changed and the engine has not taken NewDay yet
   std::thread thread_;
 };
 
