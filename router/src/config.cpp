@@ -36,6 +36,8 @@ void check_rule(const EngineConfig& c, std::size_t q, const OverflowRule& r,
       errors.push_back(where + ": overflows into itself");
     } else if (c.queues[r.target].media != c.queues[q].media) {
       errors.push_back(where + ": target queue " + std::to_string(r.target) + " has another media");
+    } else if (c.queues[r.target].retired && !c.queues[q].retired) {
+      errors.push_back(where + ": target queue " + std::to_string(r.target) + " is removed");
     }
   }
   if (r.when == OverflowCondition::WaitAtLeast && r.threshold == 0) {

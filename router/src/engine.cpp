@@ -57,7 +57,8 @@ Engine::Engine(const EngineConfig& config)
     rec.head.fill(kNone);
     rec.tail.fill(kNone);
     rec.aht_ms = std::max<std::uint32_t>(qc.expected_aht_ms, 1);
-    if (!qc.skills.empty()) {
+    rec.retired = qc.retired ? 1 : 0;
+    if (!qc.skills.empty() && !qc.retired) {
       queues_by_first_skill[qc.skills.front().skill].push_back(q);
     }
   }
@@ -65,7 +66,7 @@ Engine::Engine(const EngineConfig& config)
   // Agents, their skills and the queues they serve.
   agents_.resize(config.agents.size());
   agent_stats_.resize(config.agents.size());
-  numbers_.resize(config.agents.size());
+  numbers_.reserve(config.agents.size());
   std::vector<QueueIndex> served;
   for (AgentIndex a = 0; a < config.agents.size(); ++a) {
     const AgentConfig& ac = config.agents[a];
@@ -77,7 +78,12 @@ Engine::Engine(const EngineConfig& config)
     std::sort(agent_skills_.begin() + r.skills_begin, agent_skills_.end(),
               [](const SkillLevel& x, const SkillLevel& y) { return x.skill < y.skill; });
     r.skills_count = static_cast<std::uint16_t>(ac.skills.size());
-    numbers_[a] = detail::AgentNumberEntry{ac.number, a, 0};
+    r.members_begin = static_cast<std::uint32_t>(members_.size());
+    r.retired = ac.retired ? 1 : 0;
+    if (ac.retired) {
+      continue;  // no number to find it by, no queue to serve
+    }
+    numbers_.push_back(detail::AgentNumberEntry{ac.number, a, 0});
 
     auto level_of = [&](SkillId s) -> std::uint8_t {
       for (const SkillLevel& sl : ac.skills) {
@@ -95,7 +101,6 @@ Engine::Engine(const EngineConfig& config)
     }
     std::sort(served.begin(), served.end());
     served.erase(std::unique(served.begin(), served.end()), served.end());
-    r.members_begin = static_cast<std::uint32_t>(members_.size());
     for (QueueIndex q : served) {
       const QueueParams& p = params_[q];
       unsigned proficiency = 0;
@@ -193,7 +198,8 @@ bool Engine::reconfigure(const EngineConfig& next) {
   for (QueueIndex q = 0; q < params_.size(); ++q) {
     const QueueConfig& qc = next.queues[q];
     const QueueParams& p = params_[q];
-    bool same = qc.media == p.media && qc.policy == p.policy && qc.skills.size() == p.skill_count;
+    bool same = qc.media == p.media && qc.policy == p.policy && qc.skills.size() == p.skill_count &&
+                qc.retired == (queues_[q].retired != 0);
     for (std::size_t i = 0; same && i < qc.skills.size(); ++i) {
       same = qc.skills[i].skill == p.skills[i].skill &&
              qc.skills[i].min_level == p.skills[i].min_level;
@@ -205,8 +211,8 @@ bool Engine::reconfigure(const EngineConfig& next) {
   for (AgentIndex a = 0; a < agents_.size(); ++a) {
     const AgentConfig& ac = next.agents[a];
     const AgentRecord& r = agents_[a];
-    bool same =
-        ac.number == r.number && ac.capacity == r.capacity && ac.skills.size() == r.skills_count;
+    bool same = ac.number == r.number && ac.capacity == r.capacity &&
+                ac.skills.size() == r.skills_count && ac.retired == (r.retired != 0);
     for (const SkillLevel& s : ac.skills) {
       const SkillLevel* begin = agent_skills_.data() + r.skills_begin;
       const SkillLevel* end = begin + r.skills_count;
@@ -221,11 +227,17 @@ bool Engine::reconfigure(const EngineConfig& next) {
   max_hops_ = next.max_overflow_hops;
   outbound_reserve_ms_ = next.outbound_reserve_ms;
   load_queue_params(next);
-  // Waiting calls follow the new wait rules from the time they entered their queue: a threshold
-  // already passed applies now (the latest such rule), the others when they come.
+  rearm_waiting_calls(nullptr);
+  return true;
+}
+
+// Waiting calls follow their queue's (new) wait rules from the time they entered it: a threshold
+// already passed applies now (the latest such rule), the others when they come. Only the queues
+// `changed` marks, when given.
+void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
   for (std::uint32_t slot = 0; slot < calls_.size(); ++slot) {
     CallRecord& c = calls_[slot];
-    if (c.state != CallState::Queued) {
+    if (c.state != CallState::Queued || (changed != nullptr && !(*changed)[c.queue])) {
       continue;
     }
     const QueueParams& p = params_[c.queue];
@@ -238,7 +250,6 @@ bool Engine::reconfigure(const EngineConfig& next) {
     c.next_wait_rule = passed > 0 ? static_cast<std::uint8_t>(passed - 1) : 0;
     arm_wait_timer(slot);
   }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,7 +315,7 @@ void Engine::apply(const Event& e, DecisionSink sink) {
       on_transfer_to_queue(e);
       break;
     case EventType::TransferToAgent:
-      if (e.agent >= agents_.size()) {
+      if (!agent_exists(e.agent)) {
         error(Status::UnknownAgent, e);
         break;
       }
@@ -403,7 +414,7 @@ void Engine::ring_no_answer(std::uint32_t slot, Status why) {
 // Agents.
 
 bool Engine::valid_agent(const Event& e) {
-  if (e.agent >= agents_.size()) {
+  if (!agent_exists(e.agent)) {
     error(Status::UnknownAgent, e);
     return false;
   }
@@ -1117,7 +1128,7 @@ Status Engine::check_route_request(const Event& e, bool check_call_id, DecisionT
   if (check_call_id && e.call == 0) {
     return Status::InvalidCallId;
   }
-  if (e.queue >= queues_.size()) {
+  if (!queue_exists(e.queue)) {
     return Status::UnknownQueue;
   }
   bool fields_ok = e.priority < kPriorityLevels && e.tier < kTierCount &&
@@ -1373,7 +1384,7 @@ void Engine::on_transfer_to_queue(const Event& e) {
     error(Status::WrongCallState, e);
     return;
   }
-  if (e.queue >= queues_.size()) {
+  if (!queue_exists(e.queue)) {
     error(Status::UnknownQueue, e);
     return;
   }
@@ -1469,7 +1480,7 @@ void Engine::on_outbound(const Event& e, AgentIndex target) {
     return;
   }
   const bool by_queue = e.type == EventType::OutboundToQueue;
-  if (by_queue && e.queue >= queues_.size()) {
+  if (by_queue && !queue_exists(e.queue)) {
     error(Status::UnknownQueue, e);
     return;
   }

@@ -40,12 +40,18 @@ struct QueueConfig {
   std::uint32_t expected_aht_ms = 180'000;  // EWT seed until real handle times are measured
   std::uint32_t priority_aging_ms =
       60'000;  // +1 priority per this much wait, between queues; 0 = off
+  // Removed by a live reload: kept (empty, refusing calls) so that the other queues keep their
+  // indices until a restart.
+  bool retired = false;
 };
 
 struct AgentConfig {
   AgentNumber number = 0;  // external agent ID, unique, not 0
   std::vector<SkillLevel> skills;
   std::array<std::uint8_t, kMediaCount> capacity{1, 0, 0, 0};  // tasks per channel
+  // Removed by a live reload: kept (unknown to events, serving nothing) so that the other agents
+  // keep their indices until a restart.
+  bool retired = false;
 };
 
 struct EngineConfig {

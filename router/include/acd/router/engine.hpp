@@ -132,6 +132,33 @@ class Engine {
   // is allowed (no duplicate check). For operators ("route test") and tests; O(one routing).
   void preview_route(const Event& e, DecisionSink sink) const;
 
+  // Structural reload. This engine, just built from the new configuration, takes over the state of
+  // `running`, which was built from the running one. Every agent, queue, skill and call keeps its
+  // index (they are on the wire), so the new configuration lists the running agents (same numbers)
+  // and queues first, in the running order, with `retired` set on those it drops, and appends new
+  // ones; max_calls is unchanged. Agents keep their state, tasks and today's figures under their
+  // new skills and capacity; calls keep their queue, place and timers; waiting calls follow the new
+  // wait rules (as in reconfigure); the ready indexes are rebuilt in the running order; then every
+  // free agent takes a waiting call it now qualifies for (those decisions go to `sink`). Refused,
+  // changing neither engine, when a retired agent is signed in, a retired queue or a queue changing
+  // media holds calls, or the lists do not match. A control-plane operation on the routing thread
+  // (O(state), allocates a little); `running` can be destroyed afterwards.
+  enum class TakeOverProblem : std::uint8_t {
+    None,
+    PoolSizeChanged,       // max_calls differs
+    ListsDiffer,           // fewer agents, queues or skills, or another agent at `index`
+    RetiredAgentSignedIn,  // agent `index`
+    RetiredQueueHasCalls,  // queue `index`, `calls` of them
+    MediaChangeWithCalls,  // queue `index`, `calls` of them
+  };
+  struct TakeOverResult {
+    TakeOverProblem problem = TakeOverProblem::None;
+    std::uint32_t index = 0;
+    std::uint32_t calls = 0;
+    bool ok() const { return problem == TakeOverProblem::None; }
+  };
+  TakeOverResult take_over(const Engine& running, DecisionSink sink);
+
   // Walks the whole state and checks every invariant; O(state). On failure says which in `why`.
   bool check_invariants(std::string* why) const;
   // Bytes held by the engine's pools.
@@ -154,10 +181,15 @@ class Engine {
   void on_outbound(const Event& e, AgentIndex target);
   void on_new_day();
   void load_queue_params(const EngineConfig& config);
+  void rearm_waiting_calls(const std::vector<bool>* changed);
+  TakeOverResult check_take_over(const Engine& running) const;
+  void rebuild_ready_index(const Engine& running);
   void on_timer(std::uint32_t id, Micros deadline);
   void ring_no_answer(std::uint32_t slot, Status why);
 
   // Agents.
+  bool agent_exists(AgentIndex a) const { return a < agents_.size() && agents_[a].retired == 0; }
+  bool queue_exists(QueueIndex q) const { return q < queues_.size() && queues_[q].retired == 0; }
   bool valid_agent(const Event& e);
   void settle(AgentIndex a);
   void agent_changed(AgentIndex a);

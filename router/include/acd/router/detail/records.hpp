@@ -31,7 +31,7 @@ struct AgentRecord {
   std::uint8_t ringing = 0;  // offers outstanding (at most one)
   std::uint8_t active = 0;   // answered tasks (talking or held)
   AgentState published = AgentState::LoggedOut;
-  std::uint8_t reserved = 0;
+  std::uint8_t retired = 0;  // see AgentConfig::retired
   std::array<std::uint8_t, kMediaCount> load{};
   std::array<std::uint8_t, kMediaCount> capacity{};
   std::uint32_t ringing_call = kNone;  // call slot of the outstanding offer
@@ -125,7 +125,7 @@ struct QueueRecord {
   AgentIndex rr_cursor = kNone;  // round robin: last agent chosen
   std::uint32_t staffed = 0;     // signed-in members
   std::uint32_t aht_ms = 0;      // moving average of handle time, for EWT
-  std::uint32_t reserved = 0;
+  std::uint32_t retired = 0;     // see QueueConfig::retired
 };
 
 // Today's figures for one queue [4.1.1 e3].
