@@ -64,6 +64,11 @@ class LoadGen {
  public:
   LoadGen(int fd, std::uint32_t agents, std::uint32_t queue)
       : fd_(fd), agents_(agents), queue_(queue) {}
+  // The agents' IDs and engine indices start here (1000 and 0 in the embedded configuration).
+  void set_first_agent(std::uint64_t id, std::uint32_t index) {
+    first_id_ = id;
+    first_index_ = index;
+  }
 
   // Registers both clients, signs every agent in and makes it ready. False on timeout.
   bool setup(std::string& why) {
@@ -87,11 +92,11 @@ class LoadGen {
         Writer w(*this, kDesktopClient);
         for (std::uint32_t a = first; a < std::min(agents_, first + 8); ++a) {
           AgentEvent e{};
-          e.agent = a;
-          e.agent_number = 1000 + a;
+          e.agent = first_index_ + a;
+          e.agent_number = first_id_ + a;
           if (step == 0) {
             e.kind = AgentEventKind::SignIn;
-            const std::string password = "demo-" + std::to_string(1000 + a);
+            const std::string password = "demo-" + std::to_string(first_id_ + a);
             std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
           } else {
             e.kind = AgentEventKind::Ready;
@@ -368,6 +373,8 @@ class LoadGen {
   int fd_;
   std::uint32_t agents_;
   std::uint32_t queue_;
+  std::uint64_t first_id_ = 1000;
+  std::uint32_t first_index_ = 0;
   struct Outstanding {
     std::uint32_t client;
     std::uint64_t seq;
@@ -443,6 +450,11 @@ int main(int argc, char** argv) {
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
   app.add_option("--queue", queue, "Queue of the route requests");
+  std::uint64_t first_agent = 1000;
+  std::uint32_t first_index = 0;
+  app.add_option("--first-agent", first_agent, "ID of the first agent")->capture_default_str();
+  app.add_option("--first-index", first_index, "Engine index of the first agent")
+      ->capture_default_str();
   double talk_ms = 0;
   app.add_option("--talk-ms", talk_ms,
                  "Mean talk time before a call is released (exponential); 0 = at once")
@@ -481,6 +493,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   LoadGen gen(fd, agents, queue);
+  gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
   std::string why;
   if (!gen.setup(why)) {

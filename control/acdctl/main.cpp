@@ -12,7 +12,7 @@
 //   acdctl top [--interval S] [--count N]            a live view of queues and agents
 //   acdctl config validate FILE                      check a configuration file
 //   acdctl config diff FILE                          what a reload of FILE would change
-//   acdctl config reload [FILE] [--dry-run]          apply it without a restart (parameters only)
+//   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
@@ -422,14 +422,26 @@ int main(int argc, char** argv) {
       for (const json& c : result.value("changes", json::array())) {
         std::cout << "  " << c.get<std::string>() << "\n";
       }
+      for (const json& c : result.value("notes", json::array())) {
+        std::cout << "note: " << c.get<std::string>() << "\n";
+      }
     } else if (result.is_object() && result.contains("needs_restart")) {
-      for (const json& c : result["changes"]) {
-        std::cout << "change:  " << c.get<std::string>() << "\n";
+      // Structure and parameters both apply live; restart-only differences refuse the reload.
+      bool any = false;
+      for (const char* kind : {"structure", "changes"}) {
+        for (const json& c : result.value(kind, json::array())) {
+          std::cout << "change:  " << c.get<std::string>() << "\n";
+          any = true;
+        }
       }
       for (const json& c : result["needs_restart"]) {
         std::cout << "restart: " << c.get<std::string>() << "\n";
+        any = true;
       }
-      if (result["changes"].empty() && result["needs_restart"].empty()) {
+      for (const json& c : result.value("notes", json::array())) {
+        std::cout << "note:    " << c.get<std::string>() << "\n";
+      }
+      if (!any) {
         std::cout << "no changes\n";
       }
     } else {

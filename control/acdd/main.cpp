@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;
   io.set_control(&channel);
-  control::SnapshotBoard board;
+  control::SnapshotBoard board(&settings);
   control::ControlContext ctx;
   ctx.config = &settings;
   ctx.config_path = config_file;

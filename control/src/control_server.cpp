@@ -1,5 +1,7 @@
 #include "acd/control/control_server.hpp"
 
+#include "acd/control/reload.hpp"
+
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -8,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <sstream>
@@ -109,7 +112,7 @@ json queue_json(const ApplianceConfig& cfg, std::size_t q, const QueueRow& row) 
 // Agent ID (or queue name / index) to index; kNone if unknown.
 router::AgentIndex agent_index(const ApplianceConfig& cfg, router::AgentNumber id) {
   for (std::size_t i = 0; i < cfg.domain.agents.size(); ++i) {
-    if (cfg.domain.agents[i].number == id) {
+    if (cfg.domain.agents[i].number == id && !cfg.domain.agents[i].retired) {
       return static_cast<router::AgentIndex>(i);
     }
   }
@@ -118,11 +121,12 @@ router::AgentIndex agent_index(const ApplianceConfig& cfg, router::AgentNumber i
 
 router::QueueIndex queue_index(const ApplianceConfig& cfg, const json& key) {
   if (key.is_number_unsigned() && key.get<std::uint64_t>() < cfg.domain.queues.size()) {
-    return key.get<router::QueueIndex>();
+    const auto q = key.get<router::QueueIndex>();
+    return cfg.domain.queues[q].retired ? router::kNone : q;
   }
   if (key.is_string()) {
     for (std::size_t q = 0; q < cfg.domain.queues.size(); ++q) {
-      if (cfg.domain.queues[q].name == key.get<std::string>()) {
+      if (cfg.domain.queues[q].name == key.get<std::string>() && !cfg.domain.queues[q].retired) {
         return static_cast<router::QueueIndex>(q);
       }
     }
@@ -313,107 +317,147 @@ json route_test(ControlContext& ctx, const json& request) {
   return ok(result);
 }
 
-std::string seconds(std::uint32_t ms) {
-  std::ostringstream s;
-  s << ms / 1000.0;
-  return s.str();
+// Waits (up to 1 s) until the routing core has published a snapshot under `config`, so that the
+// next command already sees what a reload changed.
+void await_snapshot(const ControlContext& ctx, const ApplianceConfig* config) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < deadline && ctx.board->read().config != config) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+// Why the routing core refused a structural reload, with names.
+std::string refusal_text(const ApplianceConfig& merged, const router::Engine::TakeOverResult& r) {
+  using Problem = router::Engine::TakeOverProblem;
+  const auto& d = merged.domain;
+  switch (r.problem) {
+    case Problem::RetiredAgentSignedIn:
+      return "agent " + std::to_string(d.agents[r.index].number) +
+             " is signed in; sign them out first (acdctl agents logout " +
+             std::to_string(d.agents[r.index].number) + ")";
+    case Problem::RetiredQueueHasCalls:
+      return "queue " + d.queues[r.index].name + " still holds " + std::to_string(r.calls) +
+             " call(s); remove it once it is empty";
+    case Problem::MediaChangeWithCalls:
+      return "queue " + d.queues[r.index].name + " changes media but holds " +
+             std::to_string(r.calls) + " call(s)";
+    case Problem::PoolSizeChanged:
+      return "max_calls differs (that needs a restart)";
+    default:
+      return "the new configuration does not extend the running one";
+  }
+}
+
+// Applies a validated, merged configuration: parameters in place, or a new engine that takes over.
+json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merged) {
+  ctx.staged.push_back(std::move(merged));
+  ApplianceConfig& next = ctx.staged.back();
+  dataplane::ControlRequest r;
+  r.config_tag = &next;
+  dataplane::ControlReply reply;
+  std::unique_ptr<dataplane::EngineSwap> swap;
+  if (d.structural()) {
+    // Built here, off the routing core: the allocation and indexing of a whole engine.
+    swap = std::make_unique<dataplane::EngineSwap>();
+    swap->engine = new router::Engine(next.domain);
+    for (const router::AgentConfig& a : next.domain.agents) {
+      swap->agent_numbers.push_back(a.retired ? 0 : a.number);
+    }
+    r.swap = swap.get();
+  } else {
+    r.reconfigure = &next.domain;
+  }
+  if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
+    if (swap != nullptr) {
+      ctx.abandoned.push_back(std::move(swap));  // the routing core may still take it
+    }
+    return failed;
+  }
+  std::string refused;
+  if (swap != nullptr && !swap->result.ok()) {
+    refused = refusal_text(next, swap->result);
+  } else if (reply.status != router::Status::Ok) {
+    refused = "the routing core refused it";
+  }
+  if (swap != nullptr) {
+    delete swap->engine;  // the engine that ran until now (or the unused new one, if refused)
+  }
+  if (!refused.empty()) {
+    ctx.staged.pop_back();
+    return fail("reload refused: " + refused + "; the running configuration is unchanged", 1);
+  }
+  ctx.config = &next;
+  await_snapshot(ctx, &next);
+  std::vector<std::string> all = d.structure;
+  all.insert(all.end(), d.changes.begin(), d.changes.end());
+  return ok(json{{"done", "reloaded: " + std::to_string(all.size()) + " change(s)"},
+                 {"changes", all},
+                 {"notes", d.notes}});
+}
+
+json route_command(ControlContext& ctx, const json& request) {
+  if (request.value("action", std::string()) != "test") {
+    return fail("route takes test", 2);
+  }
+  return route_test(ctx, request);
+}
+
+json config_command(ControlContext& ctx, const json& request, bool may_change) {
+  const std::string action = request.value("action", std::string());
+  const std::string file = request.value("file", ctx.config_path);
+  const ConfigResult loaded = file.empty()
+                                  ? parse_config(embedded_default_config(), "<embedded default>")
+                                  : load_config(file);
+  if (!loaded.ok()) {
+    std::string all;
+    for (const std::string& e : loaded.errors) {
+      all += (all.empty() ? "" : "\n") + e;
+    }
+    return fail(all + "\nthe running configuration is unchanged", 1);
+  }
+  if (action == "validate") {
+    return ok(json{{"valid", true}});
+  }
+  const ConfigDiff d = diff_configs(*ctx.config, loaded.config);
+  if (action == "diff" || (action == "reload" && request.value("dry_run", false))) {
+    return ok(json{{"changes", d.changes},
+                   {"structure", d.structure},
+                   {"needs_restart", d.needs_restart},
+                   {"notes", d.notes}});
+  }
+  if (action != "reload") {
+    return fail("config takes validate, diff or reload", 2);
+  }
+  if (!may_change) {
+    return fail("permission denied: reloading needs root or the acd group", 13);
+  }
+  if (!d.needs_restart.empty()) {
+    std::string what;
+    for (const std::string& w : d.needs_restart) {
+      what += (what.empty() ? "" : ", ") + w;
+    }
+    return fail("these changes need a restart of acdd: " + what +
+                    "; the running configuration is unchanged",
+                1);
+  }
+  if (d.empty()) {
+    return ok(json{{"done", "no changes"}});
+  }
+  ApplianceConfig merged = merge_for_reload(*ctx.config, loaded.config);
+  if (const auto problems = router::validate_config(merged.domain); !problems.empty()) {
+    return fail("the merged configuration is not valid (" + problems.front() +
+                    "); the running configuration is unchanged",
+                1);
+  }
+  return apply_reload(ctx, d, std::move(merged));
 }
 
 }  // namespace
 
-ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& next) {
-  ConfigDiff d;
-  auto restart = [&](bool differs, const std::string& what) {
-    if (differs) {
-      d.needs_restart.push_back(what);
-    }
-  };
-  const auto& a = running.domain;
-  const auto& b = next.domain;
-  restart(running.site != next.site || running.sites != next.sites, "sites");
-  restart(running.skill_names != next.skill_names, "skills");
-  restart(a.max_calls != b.max_calls, "max_calls");
-  restart(running.dataplane.listen != next.dataplane.listen ||
-              running.dataplane.cores != next.dataplane.cores ||
-              running.dataplane.backend != next.dataplane.backend,
-          "[dataplane]");
-  restart(running.control_socket != next.control_socket || running.credentials != next.credentials,
-          "[control]");
-  restart(running.metrics_listen != next.metrics_listen, "[metrics]");
-  bool agents_same = a.agents.size() == b.agents.size();
-  for (std::size_t i = 0; agents_same && i < a.agents.size(); ++i) {
-    const auto& x = a.agents[i];
-    const auto& y = b.agents[i];
-    agents_same =
-        x.number == y.number && x.capacity == y.capacity && x.skills.size() == y.skills.size();
-    for (std::size_t k = 0; agents_same && k < x.skills.size(); ++k) {
-      agents_same =
-          x.skills[k].skill == y.skills[k].skill && x.skills[k].level == y.skills[k].level;
-    }
-  }
-  restart(!agents_same, "agents (IDs, skills or capacity)");
-  if (a.queues.size() != b.queues.size()) {
-    restart(true, "the list of queues");
-    return d;
-  }
-  if (a.max_overflow_hops != b.max_overflow_hops) {
-    d.changes.push_back("max_overflow_hops " + std::to_string(a.max_overflow_hops) + " -> " +
-                        std::to_string(b.max_overflow_hops));
-  }
-  for (std::size_t q = 0; q < a.queues.size(); ++q) {
-    const auto& x = a.queues[q];
-    const auto& y = b.queues[q];
-    const std::string name = "queue " + x.name + ": ";
-    bool skills_same = x.skills.size() == y.skills.size();
-    for (std::size_t k = 0; skills_same && k < x.skills.size(); ++k) {
-      skills_same =
-          x.skills[k].skill == y.skills[k].skill && x.skills[k].min_level == y.skills[k].min_level;
-    }
-    restart(x.name != y.name || x.media != y.media, name + "name or media");
-    restart(x.policy != y.policy, name + "policy");
-    restart(!skills_same, name + "skills");
-    auto change = [&](bool differs, const std::string& what, const std::string& from,
-                      const std::string& to) {
-      if (differs) {
-        d.changes.push_back(name + what + " " + from + " -> " + to);
-      }
-    };
-    change(x.sl_threshold_ms != y.sl_threshold_ms, "sl_threshold_s", seconds(x.sl_threshold_ms),
-           seconds(y.sl_threshold_ms));
-    change(x.sl_target_permille != y.sl_target_permille, "sl_target",
-           std::to_string(x.sl_target_permille / 1000.0),
-           std::to_string(y.sl_target_permille / 1000.0));
-    change(x.ring_timeout_ms != y.ring_timeout_ms, "ring_timeout_s", seconds(x.ring_timeout_ms),
-           seconds(y.ring_timeout_ms));
-    change(x.wrap_up_ms != y.wrap_up_ms, "wrap_up_s", seconds(x.wrap_up_ms), seconds(y.wrap_up_ms));
-    change(x.max_wait_ms != y.max_wait_ms || x.max_wait_action != y.max_wait_action ||
-               x.max_wait_target != y.max_wait_target,
-           "max_wait",
-           seconds(x.max_wait_ms) + " s " + std::string(router::to_string(x.max_wait_action)),
-           seconds(y.max_wait_ms) + " s " + std::string(router::to_string(y.max_wait_action)));
-    change(x.min_verification != y.min_verification, "min_verification",
-           std::to_string(x.min_verification), std::to_string(y.min_verification));
-    change(x.tier_priority_boost != y.tier_priority_boost, "tier_priority_boost", "old", "new");
-    change(x.expected_aht_ms != y.expected_aht_ms, "expected_aht_s", seconds(x.expected_aht_ms),
-           seconds(y.expected_aht_ms));
-    change(x.priority_aging_ms != y.priority_aging_ms, "priority_aging_s",
-           seconds(x.priority_aging_ms), seconds(y.priority_aging_ms));
-    bool rules_same = x.overflow.size() == y.overflow.size();
-    for (std::size_t k = 0; rules_same && k < x.overflow.size(); ++k) {
-      const auto& r = x.overflow[k];
-      const auto& t = y.overflow[k];
-      rules_same = r.when == t.when && r.action == t.action && r.threshold == t.threshold &&
-                   r.target == t.target;
-    }
-    change(!rules_same, "overflow rules", std::to_string(x.overflow.size()) + " rules",
-           std::to_string(y.overflow.size()) + " rules");
-  }
-  return d;
-}
-
-void SnapshotBoard::maybe_publish(const router::Engine& engine) {
+void SnapshotBoard::maybe_publish(const router::Engine& engine, const void* config_tag) {
   const std::uint64_t now = steady_ns();
-  if (now - last_ns_ < interval_ns_ && published_.load(std::memory_order_relaxed)) {
+  if (now - last_ns_ < interval_ns_ && published_.load(std::memory_order_relaxed) &&
+      config_tag == last_tag_) {
     return;
   }
   std::unique_lock lock(mutex_, std::try_to_lock);
@@ -421,7 +465,9 @@ void SnapshotBoard::maybe_publish(const router::Engine& engine) {
     return;  // a reader is copying: next round
   }
   last_ns_ = now;
+  last_tag_ = config_tag;
   Snapshot& s = current_;
+  s.config = config_tag != nullptr ? static_cast<const ApplianceConfig*>(config_tag) : initial_;
   s.engine_time = engine.now();
   s.published_ns = now;
   s.agents.resize(engine.agent_count());
@@ -460,14 +506,27 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
   if (ctx.board == nullptr || !ctx.board->ready()) {
     return fail("the routing core has not published its state yet; try again", 75);
   }
-  const ApplianceConfig& cfg = *ctx.config;
+  const ApplianceConfig& cfg = *ctx.config;  // the latest: for commands
+  if (cmd == "config" || cmd == "route") {
+    return cmd == "config" ? config_command(ctx, request, may_change) : route_command(ctx, request);
+  }
+  // Read commands: the snapshot, named by the configuration it was taken under.
+  const Snapshot s = ctx.board->read();
+  const ApplianceConfig& names = *s.config;
+  auto shown_agent = [&](std::size_t a) {
+    return a >= names.domain.agents.size() || !names.domain.agents[a].retired;
+  };
+  auto shown_queue = [&](std::size_t q) {
+    return q >= names.domain.queues.size() || !names.domain.queues[q].retired;
+  };
   if (cmd == "status") {
-    const Snapshot s = ctx.board->read();
     json j{{"role", ctx.role},
            {"site", cfg.site},
            {"uptime_s", static_cast<double>(steady_ns() - ctx.started_ns) / 1e9},
-           {"agents", s.agents.size()},
-           {"queues", s.queues.size()},
+           {"agents", std::count_if(names.domain.agents.begin(), names.domain.agents.end(),
+                                    [](const router::AgentConfig& a) { return !a.retired; })},
+           {"queues", std::count_if(names.domain.queues.begin(), names.domain.queues.end(),
+                                    [](const router::QueueConfig& q) { return !q.retired; })},
            {"calls_in_engine", s.calls_in_engine},
            {"engine_events", s.counters.events},
            {"engine_errors", s.counters.errors},
@@ -475,8 +534,11 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
            {"backend", ctx.backend.empty() ? cfg.dataplane.backend : ctx.backend},
            {"cores", cfg.dataplane.cores}};
     json by_state = json::object();
-    for (const AgentRow& a : s.agents) {
-      by_state[state_name(a.view.state)] = by_state.value(state_name(a.view.state), 0) + 1;
+    for (std::size_t i = 0; i < s.agents.size(); ++i) {
+      if (shown_agent(i)) {
+        const std::string state = state_name(s.agents[i].view.state);
+        by_state[state] = by_state.value(state, 0) + 1;
+      }
     }
     j["agents_by_state"] = by_state;
     if (ctx.counters != nullptr) {
@@ -490,11 +552,12 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
     return ok(j);
   }
   if (cmd == "agents") {
-    const Snapshot s = ctx.board->read();
     if (action == "list") {
       json list = json::array();
-      for (const AgentRow& a : s.agents) {
-        list.push_back(agent_json(a, s.engine_time));
+      for (std::size_t a = 0; a < s.agents.size(); ++a) {
+        if (shown_agent(a)) {
+          list.push_back(agent_json(s.agents[a], s.engine_time));
+        }
       }
       return ok(list);
     }
@@ -507,6 +570,9 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
       return fail("no agent has ID " + std::to_string(id), 1);
     }
     if (action == "show") {
+      if (a >= s.agents.size()) {
+        return fail("agent " + std::to_string(id) + " was just added; try again", 75);
+      }
       json j = agent_json(s.agents[a], s.engine_time);
       j["today"] = agent_stats_json(s.agents[a]);
       return ok(j);
@@ -525,31 +591,31 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
     return fail("agents takes list, show ID, ready ID or logout ID", 2);
   }
   if (cmd == "queues") {
-    const Snapshot s = ctx.board->read();
     if (action == "list") {
       json list = json::array();
       for (std::size_t q = 0; q < s.queues.size(); ++q) {
-        list.push_back(queue_json(cfg, q, s.queues[q]));
+        if (shown_queue(q)) {
+          list.push_back(queue_json(names, q, s.queues[q]));
+        }
       }
       return ok(list);
     }
     if (action == "show") {
-      const router::QueueIndex q = queue_index(cfg, request.value("id", json()));
-      if (q == router::kNone) {
+      const router::QueueIndex q = queue_index(names, request.value("id", json()));
+      if (q == router::kNone || q >= s.queues.size()) {
         return fail("no such queue; give its name or index", 1);
       }
-      return ok(queue_json(cfg, q, s.queues[q]));
+      return ok(queue_json(names, q, s.queues[q]));
     }
     return fail("queues takes list or show NAME", 2);
   }
   if (cmd == "calls") {
-    const Snapshot s = ctx.board->read();
     json list = json::array();
     for (const CallRow& c : s.calls) {
       json j{{"id", c.id},
              {"state", std::string(router::to_string(c.view.state))},
-             {"queue", c.view.queue < cfg.domain.queues.size()
-                           ? json(cfg.domain.queues[c.view.queue].name)
+             {"queue", c.view.queue < names.domain.queues.size()
+                           ? json(names.domain.queues[c.view.queue].name)
                            : json(nullptr)},
              {"priority", c.view.priority},
              {"media", std::string(router::to_string(c.view.media))},
@@ -571,97 +637,24 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
     return ok(list);
   }
   if (cmd == "stats") {
-    const Snapshot s = ctx.board->read();
     const std::string what = request.value("what", std::string("queues"));
     json list = json::array();
     if (what == "agents") {
-      for (const AgentRow& a : s.agents) {
-        list.push_back(agent_stats_json(a));
+      for (std::size_t a = 0; a < s.agents.size(); ++a) {
+        if (shown_agent(a)) {
+          list.push_back(agent_stats_json(s.agents[a]));
+        }
       }
     } else if (what == "queues") {
       for (std::size_t q = 0; q < s.queues.size(); ++q) {
-        list.push_back(queue_json(cfg, q, s.queues[q]));
+        if (shown_queue(q)) {
+          list.push_back(queue_json(names, q, s.queues[q]));
+        }
       }
     } else {
       return fail("stats takes agents or queues", 2);
     }
     return ok(list);
-  }
-  if (cmd == "config") {
-    const std::string file = request.value("file", ctx.config_path);
-    const ConfigResult next = file.empty()
-                                  ? parse_config(embedded_default_config(), "<embedded default>")
-                                  : load_config(file);
-    if (!next.ok()) {
-      std::string all;
-      for (const std::string& e : next.errors) {
-        all += (all.empty() ? "" : "\n") + e;
-      }
-      return fail(all + "\nthe running configuration is unchanged", 1);
-    }
-    if (action == "validate") {
-      return ok(json{{"valid", true}});
-    }
-    const ConfigDiff d = diff_configs(cfg, next.config);
-    const json shown{{"changes", d.changes}, {"needs_restart", d.needs_restart}};
-    if (action == "diff" || request.value("dry_run", false)) {
-      return ok(shown);
-    }
-    if (action != "reload") {
-      return fail("config takes validate, diff or reload", 2);
-    }
-    if (!may_change) {
-      return fail("permission denied: reloading needs root or the acd group", 13);
-    }
-    if (!d.needs_restart.empty()) {
-      std::string what;
-      for (const std::string& w : d.needs_restart) {
-        what += (what.empty() ? "" : ", ") + w;
-      }
-      return fail("these changes need a restart of acdd: " + what +
-                      "; the running configuration is unchanged",
-                  1);
-    }
-    if (d.changes.empty()) {
-      return ok(json{{"done", "no changes"}});
-    }
-    ctx.staged.push_back(next.config);
-    dataplane::ControlRequest r;
-    r.reconfigure = &ctx.staged.back().domain;
-    dataplane::ControlReply reply;
-    if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
-      return failed;
-    }
-    if (reply.status != router::Status::Ok) {
-      return fail("the routing core refused the new configuration; the running one is unchanged",
-                  1);
-    }
-    // The running configuration now: parameters only (names, which other threads read, stay).
-    for (std::size_t q = 0; q < cfg.domain.queues.size(); ++q) {
-      router::QueueConfig& x = ctx.config->domain.queues[q];
-      const router::QueueConfig& y = next.config.domain.queues[q];
-      x.sl_threshold_ms = y.sl_threshold_ms;
-      x.sl_target_permille = y.sl_target_permille;
-      x.ring_timeout_ms = y.ring_timeout_ms;
-      x.wrap_up_ms = y.wrap_up_ms;
-      x.max_wait_ms = y.max_wait_ms;
-      x.max_wait_action = y.max_wait_action;
-      x.max_wait_target = y.max_wait_target;
-      x.overflow = y.overflow;
-      x.min_verification = y.min_verification;
-      x.tier_priority_boost = y.tier_priority_boost;
-      x.expected_aht_ms = y.expected_aht_ms;
-      x.priority_aging_ms = y.priority_aging_ms;
-    }
-    ctx.config->domain.max_overflow_hops = next.config.domain.max_overflow_hops;
-    return ok(json{{"done", "reloaded: " + std::to_string(d.changes.size()) + " change(s)"},
-                   {"changes", d.changes}});
-  }
-  if (cmd == "route") {
-    if (action != "test") {
-      return fail("route takes test", 2);
-    }
-    return route_test(ctx, request);
   }
   return fail(
       "unknown command '" + cmd + "'; try status, agents, queues, calls, stats, route or config",

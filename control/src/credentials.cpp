@@ -56,7 +56,31 @@ std::string parse(const std::string& path, std::istream& in,
 CredentialStore::CredentialStore(LockoutPolicy policy, Clock clock)
     : policy_(policy), clock_(clock ? std::move(clock) : Clock(steady_seconds)) {}
 
+namespace {
+
+std::pair<std::int64_t, std::int64_t> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    return {0, -1};
+  }
+  return {static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<std::int64_t>(st.st_size)};
+}
+
+}  // namespace
+
+void CredentialStore::reload_if_changed() {
+  if (path_.empty()) {
+    return;
+  }
+  const auto [stamp, size] = stamp_of(path_);
+  if (stamp != file_stamp_ || size != file_size_) {
+    (void)load(path_);  // on error the last good credentials stay
+  }
+}
+
 std::string CredentialStore::load(const std::string& path) {
+  const auto [stamp, size] = stamp_of(path);
   std::ifstream in(path);
   if (!in) {
     return path + ": cannot be read; create it with 'acdctl agent passwd ID'";
@@ -66,6 +90,9 @@ std::string CredentialStore::load(const std::string& path) {
     return error;
   }
   hashes_ = std::move(read);
+  path_ = path;
+  file_stamp_ = stamp;
+  file_size_ = size;
   return {};
 }
 
@@ -78,6 +105,7 @@ bool CredentialStore::verify(router::AgentNumber agent, std::string_view passwor
   if (!sodium_ready() || locked(agent)) {
     return false;
   }
+  reload_if_changed();
   auto it = hashes_.find(agent);
   // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
   std::vector<char> copy(password.begin(), password.end());

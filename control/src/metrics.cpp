@@ -54,11 +54,14 @@ std::string render_metrics(const MetricsSources& src) {
   m.sample("acd_up", "", 1);
   if (src.board != nullptr && src.board->ready()) {
     const Snapshot s = src.board->read();
-    const ApplianceConfig& cfg = *src.config;
+    // Named by the configuration the snapshot was taken under (a reload may have renamed since).
+    const ApplianceConfig& cfg = s.config != nullptr ? *s.config : *src.config;
     auto each_queue = [&](const char* name, const char* type, const char* help, auto value) {
       m.family(name, type, help);
-      for (std::size_t q = 0; q < s.queues.size(); ++q) {
-        m.sample(name, label("queue", cfg.domain.queues[q].name), value(s.queues[q]));
+      for (std::size_t q = 0; q < s.queues.size() && q < cfg.domain.queues.size(); ++q) {
+        if (!cfg.domain.queues[q].retired) {
+          m.sample(name, label("queue", cfg.domain.queues[q].name), value(s.queues[q]));
+        }
       }
     };
     each_queue("acd_queue_offered_total", "counter",
@@ -103,8 +106,10 @@ std::string render_metrics(const MetricsSources& src) {
                [](const QueueRow& r) { return r.view.staffed; });
     m.family("acd_agents", "gauge", "Agents by state");
     std::array<std::uint64_t, router::kAgentStateCount> by_state{};
-    for (const AgentRow& a : s.agents) {
-      ++by_state[static_cast<std::size_t>(a.view.state)];
+    for (std::size_t a = 0; a < s.agents.size(); ++a) {
+      if (a >= cfg.domain.agents.size() || !cfg.domain.agents[a].retired) {
+        ++by_state[static_cast<std::size_t>(s.agents[a].view.state)];
+      }
     }
     for (std::size_t st = 0; st < by_state.size(); ++st) {
       m.sample("acd_agents",

@@ -381,6 +381,13 @@ void IoStage::handle(const Output& o) {
   if (o.end) {
     if (command) {
       // An operator command: its result goes back to the control thread, not to the network.
+      if (swap_ != nullptr && o.request_seq == swap_ticket_) {
+        if (failure_ == 0) {
+          std::swap(agent_numbers_, swap_->agent_numbers);
+          agent_desktop_.resize(agent_numbers_.size(), kNone);
+        }
+        swap_ = nullptr;
+      }
       if (control_ != nullptr) {
         command_reply_.ticket = o.request_seq;
         command_reply_.status = static_cast<router::Status>(failure_);
@@ -499,7 +506,7 @@ std::size_t Worker::poll() {
   io_.maybe_tick(route);
   io_.flush();
   if (publisher_ != nullptr) {
-    publisher_->maybe_publish(router_.engine());
+    publisher_->maybe_publish(router_.engine(), router_.config_tag());
   }
   return work;
 }
@@ -576,7 +583,7 @@ void SplitWorker::router_loop(int cpu) {
       });
     }
     if (publisher_ != nullptr) {
-      publisher_->maybe_publish(router_.engine());
+      publisher_->maybe_publish(router_.engine(), router_.config_tag());
     }
     if (n == 0) {
       std::this_thread::yield();

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/reload.hpp"
 
 namespace acd::control {
 namespace {
@@ -44,6 +45,96 @@ TEST_F(DayBoundaryTest, ClockSetBackStartsADayToo) {
   DayBoundary day(kBeforeMidnight + 10);
   EXPECT_TRUE(day.crossed(kBeforeMidnight - 10));
   EXPECT_FALSE(day.crossed(kBeforeMidnight - 5));
+}
+
+ApplianceConfig parsed(const std::string& text) {
+  ConfigResult r = parse_config(text, "<test>");
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());
+  return r.config;
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& part) {
+  for (const std::string& l : lines) {
+    if (l.find(part) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A file that inserts a queue first, reorders the skills and drops the chat team: the merged
+// configuration keeps every running index (the new queue and skill appended, the dropped agents
+// retired in place), renumbers references, and is valid; the diff says so, with notes.
+TEST(Reload, MergeKeepsRunningIndices) {
+  const std::string base = embedded_default_config();
+  const ApplianceConfig running = parsed(base);
+  std::string text =
+      replaced(base, R"(skills = ["general", "cards", "loans", "english", "chat"])",
+               R"(skills = ["savings", "chat", "english", "loans", "cards", "general"])");
+  text = replaced(text, "[[queue]]\nname = \"general\"",
+                  "[[queue]]\nname = \"savings\"\nskills = { savings = 1 }\n\n[[queue]]\nname = "
+                  "\"general\"");
+  text = replaced(text, "first_id = 1180\ncount = 20", "first_id = 1180\ncount = 10");
+  const ApplianceConfig next = parsed(text);
+  const ApplianceConfig merged = merge_for_reload(running, next);
+
+  ASSERT_EQ(merged.skill_names.size(), 6u);
+  for (std::size_t s = 0; s < running.skill_names.size(); ++s) {
+    EXPECT_EQ(merged.skill_names[s], running.skill_names[s]);
+  }
+  EXPECT_EQ(merged.skill_names[5], "savings");
+  ASSERT_EQ(merged.domain.queues.size(), 6u);
+  for (std::size_t q = 0; q < running.domain.queues.size(); ++q) {
+    EXPECT_EQ(merged.domain.queues[q].name, running.domain.queues[q].name);
+    EXPECT_FALSE(merged.domain.queues[q].retired);
+  }
+  EXPECT_EQ(merged.domain.queues[5].name, "savings");
+  EXPECT_EQ(merged.domain.queues[5].skills.front().skill, 5u);
+  // cards overflows to general: index 0 in the running engine, 1 in the file.
+  EXPECT_EQ(merged.domain.queues[1].overflow.front().target, 0u);
+  EXPECT_EQ(merged.domain.queues[1].skills.front().skill, 1u);  // cards keeps skill ID 1
+  ASSERT_EQ(merged.domain.agents.size(), 200u);
+  for (std::size_t a = 0; a < 200; ++a) {
+    EXPECT_EQ(merged.domain.agents[a].number, running.domain.agents[a].number);
+    EXPECT_EQ(merged.domain.agents[a].retired, a >= 190) << a;
+  }
+  EXPECT_TRUE(router::validate_config(merged.domain).empty());
+
+  const ConfigDiff d = diff_configs(running, next);
+  EXPECT_TRUE(d.needs_restart.empty());
+  EXPECT_TRUE(has_line(d.structure, "skill savings added"));
+  EXPECT_TRUE(has_line(d.structure, "queue savings added (index 5)"));
+  EXPECT_TRUE(has_line(d.structure, "agents removed: 10 (1190, 1191"));
+  EXPECT_TRUE(
+      has_line(d.notes, "queue general keeps index 0 until a restart (the file makes it 1)"));
+  EXPECT_TRUE(has_line(d.notes, "skill general keeps ID 0 until a restart (the file makes it 5)"));
+  EXPECT_TRUE(d.changes.empty()) << d.changes.front();
+
+  // Against the merged configuration the same file is no change at all; re-adding the agents
+  // brings them back at their old indices.
+  EXPECT_TRUE(diff_configs(merged, next).empty());
+  const ApplianceConfig back = merge_for_reload(merged, running);
+  EXPECT_FALSE(back.domain.agents[195].retired);
+  EXPECT_EQ(back.domain.agents[195].number, 1195u);
+  EXPECT_TRUE(back.domain.queues[5].retired);  // savings is gone again
+  EXPECT_TRUE(router::validate_config(back.domain).empty());
+}
+
+TEST(Reload, RestartOnlyDifferences) {
+  const std::string base = embedded_default_config();
+  const ApplianceConfig running = parsed(base);
+  const ConfigDiff d = diff_configs(
+      running, parsed(replaced(replaced(base, "max_calls = 65536", "max_calls = 100"),
+                               "listen = \"127.0.0.1:7070\"", "listen = \"127.0.0.1:7071\"")));
+  EXPECT_TRUE(has_line(d.needs_restart, "max_calls"));
+  EXPECT_TRUE(has_line(d.needs_restart, "[dataplane]"));
+  EXPECT_TRUE(d.structure.empty());
 }
 
 }  // namespace

@@ -42,6 +42,25 @@ TEST(Credentials, SetAndVerify) {
   EXPECT_NE(CredentialStore::set_password(path, 1003, "short", HashStrength::Minimal), "");
 }
 
+// A password set (or an agent added) after the store was loaded counts at the next sign-in; a file
+// broken meanwhile keeps the last good credentials.
+TEST(Credentials, FileChangesTakeEffectWithoutRestart) {
+  const std::string path = temp_path("creds-reload");
+  std::remove(path.c_str());
+  ASSERT_EQ(CredentialStore::set_password(path, 1001, "first password", HashStrength::Minimal), "");
+  CredentialStore store;
+  ASSERT_EQ(store.load(path), "");
+  EXPECT_FALSE(store.verify(1200, "a new agent"));
+  ASSERT_EQ(CredentialStore::set_password(path, 1001, "second password", HashStrength::Minimal),
+            "");
+  ASSERT_EQ(CredentialStore::set_password(path, 1200, "a new agent", HashStrength::Minimal), "");
+  EXPECT_TRUE(store.verify(1200, "a new agent"));
+  EXPECT_FALSE(store.verify(1001, "first password"));
+  EXPECT_TRUE(store.verify(1001, "second password"));
+  std::ofstream(path, std::ios::app) << "not a credential line\n";
+  EXPECT_TRUE(store.verify(1001, "second password")) << "a broken file keeps the last good one";
+}
+
 // After max_failures wrong passwords the agent is locked, even for the right one, until the lock
 // expires; a right password before the limit resets the count.
 TEST(Credentials, LockoutAfterRepeatedFailures) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <ctime>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -43,6 +44,9 @@ struct CallRow {
 };
 
 struct Snapshot {
+  // The configuration the engine ran when the copy was taken: it names the queues and agents of
+  // these rows (indices change meaning only with it). Never null once published.
+  const ApplianceConfig* config = nullptr;
   router::Micros engine_time = 0;
   std::uint64_t published_ns = 0;  // steady clock when taken
   std::vector<AgentRow> agents;
@@ -57,14 +61,19 @@ struct Snapshot {
 // holds the board, this round is skipped); readers take a copy.
 class SnapshotBoard final : public dataplane::StatePublisher {
  public:
-  explicit SnapshotBoard(std::uint64_t interval_ms = 100) : interval_ns_(interval_ms * 1'000'000) {}
-  void maybe_publish(const router::Engine& engine) override;
+  // `initial`: the configuration the engine was built from (until a reload says otherwise).
+  explicit SnapshotBoard(const ApplianceConfig* initial, std::uint64_t interval_ms = 100)
+      : interval_ns_(interval_ms * 1'000'000), initial_(initial) {}
+  // A new configuration tag is published at once, whatever the interval.
+  void maybe_publish(const router::Engine& engine, const void* config_tag) override;
   Snapshot read() const;
   bool ready() const { return published_.load(std::memory_order_acquire); }
 
  private:
   std::uint64_t interval_ns_;
-  std::uint64_t last_ns_ = 0;  // routing thread only
+  const ApplianceConfig* initial_;
+  std::uint64_t last_ns_ = 0;       // routing thread only
+  const void* last_tag_ = nullptr;  // routing thread only
   mutable std::mutex mutex_;
   Snapshot current_;
   std::atomic<bool> published_{false};
@@ -74,7 +83,11 @@ struct ControlContext {
   ApplianceConfig* config =
       nullptr;              // the running configuration; only the control thread changes it
   std::string config_path;  // what `config reload` and SIGHUP read again ("" = embedded)
-  std::list<ApplianceConfig> staged;  // configurations handed to the routing core (kept alive)
+  // Configurations handed to the routing core: kept alive, since snapshots point at the one they
+  // were taken under.
+  std::list<ApplianceConfig> staged;
+  // Structural reloads whose answer never came (the routing core may still use them): not freed.
+  std::list<std::shared_ptr<dataplane::EngineSwap>> abandoned;
   SnapshotBoard* board = nullptr;
   dataplane::ControlChannel* channel = nullptr;
   const dataplane::CoreCounters* counters = nullptr;
@@ -83,14 +96,6 @@ struct ControlContext {
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
 };
-
-// What a new configuration changes against the running one: parameters a reload applies in place,
-// and differences that need a restart.
-struct ConfigDiff {
-  std::vector<std::string> changes;
-  std::vector<std::string> needs_restart;
-};
-ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& next);
 
 // One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ...,
 // "code": ...}. `may_change` says whether the caller may run commands that change state.

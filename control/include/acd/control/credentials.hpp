@@ -36,6 +36,8 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   CredentialStore(LockoutPolicy policy = {}, Clock clock = {});
 
   // Reads a credential file. Errors name the file and line; the store is unchanged on error.
+  // verify() reads the file again when it has changed since (a password set or an agent added with
+  // 'acdctl agent passwd' takes effect without a restart); a broken file keeps the last good one.
   [[nodiscard]] std::string load(const std::string& path);
   std::size_t size() const { return hashes_.size(); }
 
@@ -58,8 +60,12 @@ class CredentialStore final : public dataplane::CredentialVerifier {
     std::uint32_t count = 0;
     std::uint64_t locked_until = 0;
   };
+  void reload_if_changed();
   LockoutPolicy policy_;
   Clock clock_;
+  std::string path_;
+  std::int64_t file_stamp_ = 0;  // modification time (ns) and size of what was read
+  std::int64_t file_size_ = -1;
   std::map<router::AgentNumber, std::string> hashes_;
   std::map<router::AgentNumber, Failures> failures_;
 };

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include <boost/lockfree/spsc_queue.hpp>
 
@@ -17,6 +18,16 @@ namespace acd::dataplane {
 
 inline constexpr std::uint32_t kControlClient = 0xFFFF'FFFEu;  // Input::client_slot of a command
 
+// A structural reload: an engine the control thread built (off the routing core) from the merged
+// configuration. The routing core lets it take over the running engine's state and swaps the two,
+// so that afterwards this object holds the old engine, for the control thread to free. The IO stage
+// swaps in the new sign-in table at the same point.
+struct EngineSwap {
+  router::Engine* engine = nullptr;
+  std::vector<router::AgentNumber> agent_numbers;  // by agent index; 0 for a retired agent
+  router::Engine::TakeOverResult result;           // written by the routing core
+};
+
 struct ControlRequest {
   std::uint64_t ticket = 0;
   router::Event event;
@@ -24,6 +35,10 @@ struct ControlRequest {
   const router::EngineConfig* reconfigure = nullptr;
   // Ask what the engine would decide for `event` (a RouteRequest) without applying it.
   bool preview = false;
+  EngineSwap* swap = nullptr;  // a structural reload instead of an event
+  // What snapshots taken after a reload or swap are labelled with (the control plane's own
+  // configuration object, which names the engine's queues and agents).
+  const void* config_tag = nullptr;
 };
 
 // Enough for a route preview that overflows max_overflow_hops times (at most 16) and then ends.
@@ -63,8 +78,8 @@ class StatePublisher {
  public:
   virtual ~StatePublisher() = default;
   // Routing thread, once per poll cycle: copy what monitoring needs, if it is time and the reader
-  // is not busy (never waits).
-  virtual void maybe_publish(const router::Engine& engine) = 0;
+  // is not busy (never waits). `config_tag` is the tag of the last reload applied (null: none).
+  virtual void maybe_publish(const router::Engine& engine, const void* config_tag) = 0;
 };
 
 }  // namespace acd::dataplane

@@ -68,7 +68,9 @@ struct Input {
   wire::Type request_type = wire::Type::Heartbeat;
   // A configuration reload (operator command) instead of an engine event; applied at event.time.
   const router::EngineConfig* reconfigure = nullptr;
-  bool preview = false;  // an operator's "route test": decide, apply nothing
+  bool preview = false;        // an operator's "route test": decide, apply nothing
+  EngineSwap* swap = nullptr;  // a structural reload (operator command)
+  const void* config_tag = nullptr;
 };
 
 // One decision, tagged with its input; `end` marks the last output of an input (no decision).
@@ -220,6 +222,10 @@ class IoStage {
   bool answered_ = false;
   std::uint16_t failure_ = 0;
   ControlReply command_reply_;  // an operator command's, when it is one
+  // A structural reload sent to the routing core: its sign-in table is swapped in when the
+  // command's result comes back (the engine has been swapped by then).
+  std::uint64_t swap_ticket_ = 0;
+  EngineSwap* swap_ = nullptr;
 };
 
 class RouterStage {
@@ -233,7 +239,7 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
-    if (input.reconfigure != nullptr || input.preview) {
+    if (input.reconfigure != nullptr || input.preview || input.swap != nullptr) {
       // Time first (due timers fire), then the command; a refused reload comes back as an Error.
       router::Event tick;
       tick.time = input.event.time;
@@ -241,17 +247,34 @@ class RouterStage {
         o.decision = d;
         push_output(o);
       });
+      bool refused = false;
       if (input.preview) {
         o.preview = true;
         engine_.preview_route(input.event, [&](const router::Decision& d) {
           o.decision = d;
           push_output(o);
         });
-      } else if (!engine_.reconfigure(*input.reconfigure)) {
+      } else if (input.swap != nullptr) {
+        // The new engine takes over (free agents may take waiting calls: real decisions), then
+        // becomes the running one; the old state leaves with the swap object.
+        input.swap->result = input.swap->engine->take_over(engine_, [&](const router::Decision& d) {
+          o.decision = d;
+          push_output(o);
+        });
+        refused = !input.swap->result.ok();
+        if (!refused) {
+          std::swap(engine_, *input.swap->engine);
+        }
+      } else {
+        refused = !engine_.reconfigure(*input.reconfigure);
+      }
+      if (refused) {
         o.decision = router::Decision{};
         o.decision.type = router::DecisionType::Error;
         o.decision.status = router::Status::BadField;
         push_output(o);
+      } else if (!input.preview && input.config_tag != nullptr) {
+        config_tag_ = input.config_tag;
       }
       o.end = true;
       o.decision = router::Decision{};
@@ -275,12 +298,14 @@ class RouterStage {
     push_output(o);
   }
   router::Engine& engine() { return engine_; }
+  const void* config_tag() const { return config_tag_; }
   // Measure every input's time in the engine into this histogram (off when null).
   void set_latency(LatencyHistogram* h) { latency_ = h; }
 
  private:
   router::Engine& engine_;
   LatencyHistogram* latency_ = nullptr;
+  const void* config_tag_ = nullptr;
 };
 
 // Run to completion on one thread: receive, sequence, route, reply.

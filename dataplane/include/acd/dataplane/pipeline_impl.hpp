@@ -141,6 +141,12 @@ std::size_t IoStage::collect_control(Push&& push) {
     input.event = r.event;
     input.reconfigure = r.reconfigure;
     input.preview = r.preview;
+    input.swap = r.swap;
+    input.config_tag = r.config_tag;
+    if (r.swap != nullptr) {
+      swap_ticket_ = r.ticket;
+      swap_ = r.swap;
+    }
     if (!push(input)) {
       ControlReply busy;
       busy.ticket = r.ticket;
