@@ -116,6 +116,134 @@ TEST(SplitWorker, EveryRequestAnsweredOnceInOrder) {
   }
 }
 
+// Sends route requests for calls first..last-1 (request sequence = call + 1), 20 per datagram.
+void inject_calls(SharedPort& port, const Endpoint& peer, std::uint32_t client, int first,
+                  int last) {
+  for (int begin = first; begin < last; begin += 20) {
+    std::vector<std::uint8_t> d(kMaxSendDatagram);
+    DatagramWriter w(d, client);
+    for (int i = begin; i < std::min(last, begin + 20); ++i) {
+      RouteRequest rr{};
+      rr.call_id = static_cast<std::uint64_t>(i + 1);
+      w.add(Type::RouteRequest, static_cast<std::uint64_t>(i + 2), rr);
+    }
+    d.resize(w.finish());
+    port.inject(peer, d);
+  }
+}
+
+// A structural reload in split mode: the control thread (this one) hands over a new engine while
+// route requests stream in; the routing core swaps it in between two inputs and the IO core swaps
+// its sign-in table. Every request is answered once, every call is in the new engine, and the
+// old engine is freed by the control thread (no race: this test runs under ThreadSanitizer too).
+TEST(SplitWorker, EngineSwapUnderTraffic) {
+  router::EngineConfig config;
+  config.skill_count = 1;
+  config.max_calls = 8192;
+  router::QueueConfig q;
+  q.name = "a";
+  q.skills = {router::SkillRequirement{0, 1, 0}};
+  config.queues.push_back(q);
+  router::Engine engine(config);
+  SharedPort port;
+  SteadyClock clock;
+  IoStage io(port, clock, nullptr, {}, DataplaneConfig{});
+  ControlChannel channel;
+  io.set_control(&channel);
+  const Endpoint peer{0x0100007f, 4000, 0};
+  constexpr std::uint32_t kClient = 5;
+  constexpr int kCalls = 3000;
+  std::vector<int> answers(kCalls + 1, 0);
+  int answered = 0;
+  auto collect = [&](bool* no_such_agent) {
+    for (const auto& sent : port.take_sent()) {
+      DatagramHeader h;
+      ASSERT_EQ(check_header(sent.payload, h), HeaderCheck::Ok);
+      for_each_message(
+          sent.payload, h,
+          [&](const Message& m) {
+            if (m.type == Type::RouteResponse) {
+              ++answers[m.as<RouteResponse>().call_id];
+              ++answered;
+            }
+            if (m.type == Type::Error && no_such_agent != nullptr) {
+              *no_such_agent =
+                  m.as<Error>().reason == static_cast<std::uint16_t>(router::Status::NoSuchAgent);
+            }
+          },
+          [](std::uint64_t, WireError) { FAIL(); });
+    }
+  };
+  {
+    SplitWorker worker(engine, io, -1, -1);
+    std::vector<std::uint8_t> buf(kMaxSendDatagram);
+    DatagramWriter reg(buf, kClient);
+    reg.add(Type::Register, 1, Register{1, 0, 42});
+    buf.resize(reg.finish());
+    port.inject(peer, buf);
+    inject_calls(port, peer, kClient, 0, kCalls / 2);
+
+    router::EngineConfig next = config;
+    router::QueueConfig b = q;
+    b.name = "b";
+    next.queues.push_back(b);
+    router::AgentConfig agent;
+    agent.number = 7001;
+    agent.skills = {router::SkillLevel{0, 5, 0}};
+    next.agents.push_back(agent);
+    EngineSwap swap;
+    swap.engine = new router::Engine(next);
+    swap.agent_numbers = {7001};
+    ControlRequest request;
+    request.ticket = 99;
+    request.swap = &swap;
+    ASSERT_TRUE(channel.submit(request));
+    inject_calls(port, peer, kClient, kCalls / 2, kCalls);
+    ControlReply reply;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    bool replied = false;
+    while (!replied && std::chrono::steady_clock::now() < deadline) {
+      replied = channel.take_reply(reply) && reply.ticket == 99;
+      collect(nullptr);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(replied) << "watchdog: no answer to the swap";
+    ASSERT_TRUE(swap.result.ok());
+    EXPECT_EQ(reply.status, router::Status::Ok);
+    EXPECT_EQ(swap.engine->queue_count(), 1u) << "the swap object now holds the old engine";
+    delete swap.engine;  // the control thread frees the old engine
+
+    // The IO core knows the new agent now: its sign-in is no longer "no such agent" (there is no
+    // verifier here, so it is refused for that instead).
+    std::vector<std::uint8_t> d(kMaxSendDatagram);
+    DatagramWriter w(d, kClient);
+    AgentEvent sign_in{};
+    sign_in.kind = AgentEventKind::SignIn;
+    sign_in.agent_number = 7001;
+    w.add(Type::AgentEvent, kCalls + 10, sign_in);
+    d.resize(w.finish());
+    port.inject(peer, d);
+    bool no_such_agent = true;
+    while (answered < kCalls && std::chrono::steady_clock::now() < deadline) {
+      collect(&no_such_agent);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    collect(&no_such_agent);
+    EXPECT_FALSE(no_such_agent);
+    worker.stop();
+  }
+  ASSERT_EQ(answered, kCalls);
+  for (int c = 1; c <= kCalls; ++c) {
+    ASSERT_EQ(answers[c], 1) << "call " << c;
+  }
+  EXPECT_EQ(engine.queue_count(), 2u);
+  EXPECT_EQ(engine.agent_count(), 1u);
+  EXPECT_EQ(engine.calls_in_engine(), static_cast<std::uint32_t>(kCalls));
+  std::string why;
+  EXPECT_TRUE(engine.check_invariants(&why)) << why;
+}
+
 // Counters are readable from another thread while the owner bumps them.
 TEST(CoreCounters, ReadWhileWritten) {
   CoreCounters counters;
