@@ -312,6 +312,11 @@ int main(int argc, char** argv) {
                   st.value("site", std::string("?")).c_str(), st.value("uptime_s", 0.0),
                   cell(st["calls_in_engine"]).c_str(), cell(st["engine_events"]).c_str(),
                   cell(st["engine_errors"]).c_str());
+      const json rates = st.value("rates", json::object());
+      std::printf("rates: %.0f msg/s  %.0f decisions/s  %.0f engine events/s  config v%s\n",
+                  rates.value("messages_per_s", 0.0), rates.value("decisions_per_s", 0.0),
+                  rates.value("engine_events_per_s", 0.0),
+                  cell(st.value("config", json::object()).value("version", json())).c_str());
       std::printf("agents:");
       for (const auto& [state, n] : st["agents_by_state"].items()) {
         std::printf("  %s %s", state.c_str(), cell(n).c_str());

@@ -156,6 +156,15 @@ json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
   return fail("no answer from the routing core within 2 s", 75);
 }
 
+// Waits (up to 1 s) for a snapshot taken after `ns` (steady clock), so that a command that follows
+// a change already sees it (read your writes).
+void await_snapshot_after(const ControlContext& ctx, std::uint64_t ns) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < deadline && ctx.board->published_ns() <= ns) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
 // Sends an engine event and reports its result.
 json change(ControlContext& ctx, router::Event event, const std::string& done) {
   dataplane::ControlRequest request;
@@ -168,6 +177,9 @@ json change(ControlContext& ctx, router::Event event, const std::string& done) {
     return fail(std::string(router::describe(reply.status)) + " (" +
                     std::string(router::to_string(reply.status)) + ")",
                 1);
+  }
+  if (ctx.board != nullptr) {
+    await_snapshot_after(ctx, steady_ns());
   }
   return ok(json{{"done", done}});
 }
@@ -321,7 +333,7 @@ json route_test(ControlContext& ctx, const json& request) {
 // next command already sees what a reload changed.
 void await_snapshot(const ControlContext& ctx, const ApplianceConfig* config) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (std::chrono::steady_clock::now() < deadline && ctx.board->read().config != config) {
+  while (std::chrono::steady_clock::now() < deadline && ctx.board->published_config() != config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
@@ -387,6 +399,7 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
     return fail("reload refused: " + refused + "; the running configuration is unchanged", 1);
   }
   ctx.config = &next;
+  ++ctx.config_version;
   await_snapshot(ctx, &next);
   std::vector<std::string> all = d.structure;
   all.insert(all.end(), d.changes.begin(), d.changes.end());
@@ -489,6 +502,8 @@ void SnapshotBoard::maybe_publish(const router::Engine& engine, const void* conf
   });
   s.calls_in_engine = engine.calls_in_engine();
   s.counters = engine.counters();
+  published_config_.store(s.config, std::memory_order_release);
+  published_at_.store(now, std::memory_order_release);
   published_.store(true, std::memory_order_release);
 }
 
@@ -532,7 +547,14 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
            {"engine_errors", s.counters.errors},
            {"listen", ctx.listening.empty() ? cfg.dataplane.listen : ctx.listening},
            {"backend", ctx.backend.empty() ? cfg.dataplane.backend : ctx.backend},
-           {"cores", cfg.dataplane.cores}};
+           {"cores", cfg.dataplane.cores},
+           {"config",
+            {{"version", ctx.config_version},
+             {"source", ctx.config_path.empty() ? "<embedded default>" : ctx.config_path}}}};
+    const auto rates = ctx.rates.per_second();
+    j["rates"] = {{"messages_per_s", rates[0]},
+                  {"decisions_per_s", rates[1]},
+                  {"engine_events_per_s", rates[2]}};
     json by_state = json::object();
     for (std::size_t i = 0; i < s.agents.size(); ++i) {
       if (shown_agent(i)) {
@@ -707,6 +729,21 @@ void ControlServer::stop() {
   }
 }
 
+void ControlServer::sample_rates() {
+  const double now_s = static_cast<double>(steady_ns()) / 1e9;
+  if (now_s - last_sample_s_ < 1.0 || ctx_.board == nullptr || !ctx_.board->ready()) {
+    return;
+  }
+  last_sample_s_ = now_s;
+  const Snapshot s = ctx_.board->read();
+  RateMeter::Values v{0, 0, s.counters.events};
+  if (ctx_.counters != nullptr) {
+    v[0] = ctx_.counters->read(dataplane::Counter::rx_messages);
+    v[1] = ctx_.counters->read(dataplane::Counter::decisions);
+  }
+  ctx_.rates.sample(now_s, v);
+}
+
 void ControlServer::run() {
   const group* acd_group = getgrnam("acd");
   const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
@@ -743,6 +780,7 @@ void ControlServer::run() {
         write_all(client, answer.dump() + "\n");
       },
       [&] {
+        sample_rates();
         new_day_pending_ = day_.crossed(std::time(nullptr)) || new_day_pending_;
         if (new_day_pending_) {
           router::Event e;

@@ -23,6 +23,9 @@ for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 sleep 0.3  # one snapshot interval
 expect 0 "role" -- status
 expect 0 '"Ready": 5' -- --json status
+expect 0 '"version": 1' -- --json status
+expect 0 '"source": "<embedded default>"' -- --json status
+expect 0 '"decisions_per_s"' -- --json status
 expect 0 "1004  Ready" -- agents
 expect 0 '"state": "Ready"' -- --json agents show 1003
 expect 0 "is signed out" -- agents logout 1001

@@ -47,6 +47,23 @@ TEST_F(DayBoundaryTest, ClockSetBackStartsADayToo) {
   EXPECT_FALSE(day.crossed(kBeforeMidnight - 5));
 }
 
+TEST(RateMeter, RatesOverTheWindow) {
+  RateMeter meter(5.0);
+  EXPECT_EQ(meter.per_second()[0], 0.0);
+  meter.sample(10.0, {100, 0, 7});
+  EXPECT_EQ(meter.per_second()[0], 0.0) << "one sample is no rate";
+  meter.sample(11.0, {300, 50, 7});
+  EXPECT_DOUBLE_EQ(meter.per_second()[0], 200.0);
+  EXPECT_DOUBLE_EQ(meter.per_second()[1], 50.0);
+  EXPECT_DOUBLE_EQ(meter.per_second()[2], 0.0);
+  for (int t = 12; t <= 30; ++t) {
+    meter.sample(t, {static_cast<std::uint64_t>(1000 * t), 0, 0});  // 1,000/s from t = 11 on
+  }
+  EXPECT_DOUBLE_EQ(meter.per_second()[0], 1000.0) << "old samples leave the window";
+  meter.sample(31, {5, 0, 0});  // a counter reset (restart) reads as 0, not as a huge number
+  EXPECT_EQ(meter.per_second()[0], 0.0);
+}
+
 ApplianceConfig parsed(const std::string& text) {
   ConfigResult r = parse_config(text, "<test>");
   EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front());

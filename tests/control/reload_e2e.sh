@@ -36,6 +36,7 @@ ctl --json queues show general | grep -q '"sl_threshold_s": 20' || fail "a dry r
 out=$(ctl config reload "$work/acd.toml") || fail "reload: $out"
 grep -q "reloaded: 2 change" <<<"$out" || fail "reload said: $out"
 ctl --json queues show general | grep -q '"sl_threshold_s": 30' || fail "the reload did not take effect"
+ctl --json status | grep -q '"version": 2' || fail "the configuration version did not move"
 
 # Restart-only changes and broken files are refused and change nothing.
 cp "$work/acd.toml" "$work/restart.toml"

@@ -9,9 +9,11 @@
 // SnapshotBoard and changes it only through the ControlChannel (sequenced like any other input).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <ctime>
+#include <deque>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -68,6 +70,11 @@ class SnapshotBoard final : public dataplane::StatePublisher {
   void maybe_publish(const router::Engine& engine, const void* config_tag) override;
   Snapshot read() const;
   bool ready() const { return published_.load(std::memory_order_acquire); }
+  // Of the latest copy, without copying it.
+  std::uint64_t published_ns() const { return published_at_.load(std::memory_order_acquire); }
+  const ApplianceConfig* published_config() const {
+    return published_config_.load(std::memory_order_acquire);
+  }
 
  private:
   std::uint64_t interval_ns_;
@@ -77,6 +84,45 @@ class SnapshotBoard final : public dataplane::StatePublisher {
   mutable std::mutex mutex_;
   Snapshot current_;
   std::atomic<bool> published_{false};
+  std::atomic<std::uint64_t> published_at_{0};
+  std::atomic<const ApplianceConfig*> published_config_{nullptr};
+};
+
+// Rates of a few ever-growing counters over the last `window_s` seconds, from samples the control
+// thread takes about once a second (for `status` and `top`).
+class RateMeter {
+ public:
+  static constexpr std::size_t kCounters = 3;  // messages received, decisions, engine events
+  using Values = std::array<std::uint64_t, kCounters>;
+  explicit RateMeter(double window_s = 5.0) : window_s_(window_s) {}
+  void sample(double t_s, const Values& values) {
+    samples_.push_back({t_s, values});
+    while (samples_.size() > 2 && samples_.front().t_s < t_s - window_s_) {
+      samples_.pop_front();
+    }
+  }
+  // Per second over the samples kept; zeros until two samples exist.
+  std::array<double, kCounters> per_second() const {
+    std::array<double, kCounters> rates{};
+    if (samples_.size() < 2 || samples_.back().t_s <= samples_.front().t_s) {
+      return rates;
+    }
+    const double span = samples_.back().t_s - samples_.front().t_s;
+    for (std::size_t i = 0; i < kCounters; ++i) {
+      const std::uint64_t a = samples_.front().values[i];
+      const std::uint64_t b = samples_.back().values[i];
+      rates[i] = b >= a ? static_cast<double>(b - a) / span : 0.0;  // a counter reset: 0
+    }
+    return rates;
+  }
+
+ private:
+  struct Sample {
+    double t_s;
+    Values values;
+  };
+  double window_s_;
+  std::deque<Sample> samples_;
 };
 
 struct ControlContext {
@@ -95,6 +141,8 @@ struct ControlContext {
   std::string role = "active";  // HA role, for status (a single node is always active today)
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
+  std::uint64_t config_version = 1;  // +1 per reload applied
+  RateMeter rates;                   // sampled by the control thread
 };
 
 // One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ...,
@@ -137,7 +185,9 @@ class ControlServer {
 
  private:
   void run();
+  void sample_rates();
   ControlContext ctx_;
+  double last_sample_s_ = 0;
   std::string path_;
   int fd_ = -1;
   std::atomic<bool> stop_{false};
