@@ -1,57 +1,78 @@
 #include "acd/control/metrics.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
 
-#include <cstring>
+#include <cassert>
 #include <sstream>
+#include <string_view>
 
 #include "acd/dataplane/port.hpp"
-#include "socket_io.hpp"
 
 namespace acd::control {
 
 namespace {
 
-class Exposition {
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+// Builds the metric families of one scrape; a sample goes to the family declared last.
+class Families {
  public:
-  void family(const char* name, const char* type, const char* help) {
-    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  void family(const std::string& name, const char* type, const char* help) {
+    MetricFamily f;
+    f.name = name;
+    f.help = help;
+    const std::string_view t = type;
+    f.type = t == "counter" ? MetricType::Counter
+             : t == "gauge" ? MetricType::Gauge
+                            : MetricType::Histogram;
+    families_.push_back(std::move(f));
   }
   template <typename V>
-  void sample(const std::string& name, const std::string& labels, V value) {
-    out_ << name;
-    if (!labels.empty()) {
-      out_ << '{' << labels << '}';
-    }
-    out_ << ' ' << value << '\n';
+  void sample(const std::string& name, Labels labels, V value) {
+    MetricFamily& f = families_.back();
+    assert(f.name == name);
+    (void)name;
+    ClientMetric m;
+    m.label = std::move(labels);
+    (f.type == MetricType::Counter ? m.counter.value : m.gauge.value) = static_cast<double>(value);
+    f.metric.push_back(std::move(m));
   }
-  std::string text() const { return out_.str(); }
+  void histogram(ClientMetric::Histogram h) {
+    ClientMetric m;
+    m.histogram = std::move(h);
+    families_.back().metric.push_back(std::move(m));
+  }
+  std::vector<MetricFamily> take() { return std::move(families_); }
 
  private:
-  std::ostringstream out_;
+  std::vector<MetricFamily> families_;
 };
 
-std::string label(const char* key, const std::string& value) {
-  std::string escaped;
-  for (char c : value) {
-    if (c == '\\' || c == '"') {
-      escaped += '\\';
-    }
-    escaped += c == '\n' ? ' ' : c;
-  }
-  return std::string(key) + "=\"" + escaped + "\"";
+Labels label(const char* key, const std::string& value) {
+  return Labels{ClientMetric::Label{key, value}};
 }
+
+// The endpoint's collector: every scrape reads the sources afresh (copies and relaxed loads).
+class Collector final : public prometheus::Collectable {
+ public:
+  explicit Collector(MetricsSources sources) : sources_(sources) {}
+  std::vector<MetricFamily> Collect() const override { return collect_metrics(sources_); }
+
+ private:
+  MetricsSources sources_;
+};
 
 }  // namespace
 
-std::string render_metrics(const MetricsSources& src) {
-  Exposition m;
+std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src) {
+  Families m;
   m.family("acd_up", "gauge", "1 while acdd serves");
-  m.sample("acd_up", "", 1);
+  m.sample("acd_up", {}, 1);
   if (src.board != nullptr && src.board->ready()) {
     const Snapshot s = src.board->read();
     // Named by the configuration the snapshot was taken under (a reload may have renamed since).
@@ -118,18 +139,18 @@ std::string render_metrics(const MetricsSources& src) {
     }
     m.family("acd_engine_calls", "gauge",
              "Calls in the routing engine (queued, ringing or talking)");
-    m.sample("acd_engine_calls", "", s.calls_in_engine);
+    m.sample("acd_engine_calls", {}, s.calls_in_engine);
     m.family("acd_engine_events_total", "counter", "Inputs applied by the routing engine");
-    m.sample("acd_engine_events_total", "", s.counters.events);
+    m.sample("acd_engine_events_total", {}, s.counters.events);
     m.family("acd_engine_errors_total", "counter", "Inputs the routing engine refused");
-    m.sample("acd_engine_errors_total", "", s.counters.errors);
+    m.sample("acd_engine_errors_total", {}, s.counters.errors);
   }
   if (src.io_counters != nullptr) {
     for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {
       const auto c = static_cast<dataplane::Counter>(i);
       const std::string name =
           "acd_dataplane_" + std::string(dataplane::counter_name(c)) + "_total";
-      m.family(name.c_str(), "counter", std::string(dataplane::counter_help(c)).c_str());
+      m.family(name, "counter", std::string(dataplane::counter_help(c)).c_str());
       m.sample(name, label("core", "0"), src.io_counters->read(c));
     }
   }
@@ -152,25 +173,26 @@ std::string render_metrics(const MetricsSources& src) {
               [](const Ring& r) -> const std::atomic<std::uint64_t>& { return r.capacity; });
   }
   if (src.latency != nullptr) {
-    const char* name = "acd_decision_latency_seconds";
-    m.family(name, "histogram", "Time the routing engine takes per input");
-    std::uint64_t cumulative = 0;
+    m.family("acd_decision_latency_seconds", "histogram",
+             "Time the routing engine takes per input");
+    ClientMetric::Histogram h;
     const auto& bounds = dataplane::LatencyHistogram::kBoundsNs;
     for (std::size_t b = 0; b <= bounds.size(); ++b) {
-      cumulative += src.latency->buckets[b].load(std::memory_order_relaxed);
-      std::ostringstream le;
+      h.sample_count += src.latency->buckets[b].load(std::memory_order_relaxed);
       if (b < bounds.size()) {
-        le << static_cast<double>(bounds[b]) / 1e9;
-      } else {
-        le << "+Inf";
+        h.bucket.push_back({h.sample_count, static_cast<double>(bounds[b]) / 1e9});
       }
-      m.sample(std::string(name) + "_bucket", label("le", le.str()), cumulative);
     }
-    m.sample(std::string(name) + "_sum", "",
-             static_cast<double>(src.latency->sum_ns.load(std::memory_order_relaxed)) / 1e9);
-    m.sample(std::string(name) + "_count", "", cumulative);
+    h.sample_sum = static_cast<double>(src.latency->sum_ns.load(std::memory_order_relaxed)) / 1e9;
+    m.histogram(std::move(h));  // the +Inf bucket is the count
   }
-  return m.text();
+  return m.take();
+}
+
+std::string render_metrics(const MetricsSources& sources) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, collect_metrics(sources));
+  return out.str();
 }
 
 MetricsServer::~MetricsServer() {
@@ -182,67 +204,21 @@ std::string MetricsServer::start(const std::string& listen_on, std::uint16_t& bo
   if (!dataplane::parse_endpoint(listen_on, at)) {
     return "metrics.listen must be A.B.C.D:PORT, not '" + listen_on + "'";
   }
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = at.address;
-  addr.sin_port = at.port;
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0) {
-    const std::string error = "metrics " + listen_on + ": " + std::strerror(errno);
-    close(fd_);
-    fd_ = -1;
-    return error;
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(listen_on, 1);
+  } catch (const std::exception& e) {
+    return "metrics " + listen_on + ": cannot listen (" + e.what() + ")";
   }
-  socklen_t len = sizeof(addr);
-  getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  bound_port = ntohs(addr.sin_port);
-  thread_ = std::thread([this] { run(); });
+  collector_ = std::make_shared<Collector>(sources_);
+  exposer_->RegisterCollectable(collector_);
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  bound_port = ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
   return {};
 }
 
 void MetricsServer::stop() {
-  stop_.store(true);
-  if (thread_.joinable()) {
-    thread_.join();
-  }
-  if (fd_ >= 0) {
-    close(fd_);
-    fd_ = -1;
-  }
-}
-
-void MetricsServer::run() {
-  accept_loop(
-      fd_, stop_,
-      [this](int client) {
-        std::string request;
-        char buf[2048];
-        while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
-          const ssize_t n = read(client, buf, sizeof(buf));
-          if (n <= 0) {
-            break;
-          }
-          request.append(buf, static_cast<std::size_t>(n));
-        }
-        std::string status = "200 OK";
-        std::string body;
-        if (request.rfind("GET /metrics", 0) == 0) {
-          body = render_metrics(sources_);
-        } else if (request.rfind("GET ", 0) == 0) {
-          status = "404 Not Found";
-          body = "acd serves /metrics\n";
-        } else {
-          status = "405 Method Not Allowed";
-          body = "GET /metrics\n";
-        }
-        write_all(client, "HTTP/1.1 " + status +
-                              "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8" +
-                              "\r\nContent-Length: " + std::to_string(body.size()) +
-                              "\r\nConnection: close\r\n\r\n" + body);
-      },
-      [] {});
+  exposer_.reset();  // joins the HTTP threads
+  collector_.reset();
 }
 
 }  // namespace acd::control

@@ -3,15 +3,19 @@
 // here touches the routing thread; reads are copies and relaxed atomic loads. Every metric is
 // documented in docs/metrics.md. No customer data (call IDs, numbers) is exposed.
 //
-// prometheus-cpp, the library of choice, is not packaged in Debian 12; the exposition format is
-// small and stable, so it is written here directly.
+// prometheus-cpp serves it: its Exposer (civetweb) calls our Collectable on every scrape, which
+// builds the metric families from the sources.
 //
-// Threads: the server's own thread.
+// Threads: the Exposer's HTTP thread.
 #pragma once
 
-#include <atomic>
+#include <memory>
 #include <string>
-#include <thread>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
 
 #include "acd/control/control_server.hpp"
 #include "acd/dataplane/counters.hpp"
@@ -26,7 +30,8 @@ struct MetricsSources {
   const dataplane::RingGauges* rings = nullptr;  // split mode only
 };
 
-// The whole exposition text.
+// One scrape's metric families, and the same as exposition text.
+std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& sources);
 std::string render_metrics(const MetricsSources& sources);
 
 class MetricsServer {
@@ -38,11 +43,9 @@ class MetricsServer {
   void stop();
 
  private:
-  void run();
   MetricsSources sources_;
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::shared_ptr<prometheus::Collectable> collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
 };
 
 }  // namespace acd::control
