@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,6 +33,7 @@
 #include "acd/control/control_server.hpp"
 #include "acd/control/credentials.hpp"
 #include "acd/control/metrics.hpp"
+#include "acd/control/watchdog.hpp"
 
 namespace {
 
@@ -48,55 +50,10 @@ extern "C" void on_hangup(int) {
   g_reload.store(true, std::memory_order_relaxed);
 }
 
-// systemd's notification protocol (sd_notify without libsystemd): one datagram to $NOTIFY_SOCKET.
+// systemd's notification protocol (a no-op when not started by systemd).
 void notify_systemd(const char* message) {
-  const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || (path[0] != '/' && path[0] != '@')) {
-    return;
-  }
-  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path, sizeof(addr.sun_path) - 1);
-  if (path[0] == '@') {
-    addr.sun_path[0] = '\0';  // abstract namespace
-  }
-  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + std::strlen(path));
-  sendto(fd, message, std::strlen(message), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
-  close(fd);
+  sd_notify(0, message);
 }
-
-// Feeds systemd's watchdog only while the routing core keeps applying inputs (ticks included, so an
-// idle but healthy daemon is fed; a stuck one is not).
-class Watchdog {
- public:
-  explicit Watchdog(const acd::dataplane::LatencyHistogram& progress) : progress_(progress) {
-    if (const char* usec = std::getenv("WATCHDOG_USEC")) {
-      interval_ = std::chrono::microseconds(std::strtoull(usec, nullptr, 10) / 2);
-    }
-  }
-  void poll() {
-    if (interval_.count() == 0) {
-      return;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < interval_) {
-      return;
-    }
-    last_ = now;
-    const std::uint64_t seen = progress_.count.load(std::memory_order_relaxed);
-    if (seen != seen_) {
-      seen_ = seen;
-      notify_systemd("WATCHDOG=1");
-    }
-  }
-
- private:
-  const acd::dataplane::LatencyHistogram& progress_;
-  std::chrono::microseconds interval_{0};
-  std::chrono::steady_clock::time_point last_{};
-  std::uint64_t seen_ = ~0ull;
-};
 
 }  // namespace
 
@@ -300,7 +257,12 @@ int main(int argc, char** argv) {
   hup.sa_handler = on_hangup;
   sigemptyset(&hup.sa_mask);
   sigaction(SIGHUP, &hup, nullptr);
-  Watchdog watchdog(latency);
+  std::uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) <= 0) {
+    watchdog_usec = 0;
+  }
+  control::Watchdog watchdog(latency.count, std::chrono::microseconds(watchdog_usec / 2),
+                             [] { notify_systemd("WATCHDOG=1"); });
   auto housekeeping = [&] {
     watchdog.poll();
     if (g_reload.exchange(false)) {

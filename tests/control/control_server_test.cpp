@@ -6,6 +6,7 @@
 
 #include "acd/control/control_server.hpp"
 #include "acd/control/reload.hpp"
+#include "acd/control/watchdog.hpp"
 
 namespace acd::control {
 namespace {
@@ -45,6 +46,33 @@ TEST_F(DayBoundaryTest, ClockSetBackStartsADayToo) {
   DayBoundary day(kBeforeMidnight + 10);
   EXPECT_TRUE(day.crossed(kBeforeMidnight - 10));
   EXPECT_FALSE(day.crossed(kBeforeMidnight - 5));
+}
+
+// The watchdog is fed at most once per interval, and only if the routing core's input counter has
+// moved since the last feed: a stuck core is not fed.
+TEST(Watchdog, FedOnlyWhileTheCoreMakesProgress) {
+  std::atomic<std::uint64_t> inputs{0};
+  int fed = 0;
+  Watchdog dog(inputs, std::chrono::milliseconds(100), [&] { ++fed; });
+  const auto t0 = Watchdog::Clock::time_point{} + std::chrono::hours(1);
+  using std::chrono::milliseconds;
+  dog.poll(t0);
+  EXPECT_EQ(fed, 1) << "the first look feeds";
+  inputs = 5;
+  dog.poll(t0 + milliseconds(50));
+  EXPECT_EQ(fed, 1) << "not before the interval";
+  dog.poll(t0 + milliseconds(100));
+  EXPECT_EQ(fed, 2);
+  for (int i = 2; i < 10; ++i) {  // stuck: the counter stays at 5
+    dog.poll(t0 + milliseconds(100 * i));
+  }
+  EXPECT_EQ(fed, 2) << "a stuck routing core must not be fed";
+  inputs = 6;
+  dog.poll(t0 + milliseconds(1000));
+  EXPECT_EQ(fed, 3) << "progress again: fed again";
+  Watchdog off(inputs, std::chrono::microseconds(0), [&] { ++fed; });
+  off.poll(t0);
+  EXPECT_EQ(fed, 3) << "no WATCHDOG_USEC: never fed";
 }
 
 TEST(RateMeter, RatesOverTheWindow) {
