@@ -3,6 +3,7 @@
 #include "acd/control/config.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -557,9 +558,21 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
 }
 
 ConfigResult load_config(const std::string& path) {
+  // A configuration is a regular file of modest size: not a device, a pipe or a directory.
+  constexpr std::uintmax_t kMaxBytes = 64u << 20;
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  ConfigResult r;
+  if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    r.errors.push_back(path + ": not a regular file");
+    return r;
+  }
+  if (!ec && std::filesystem::exists(status) && std::filesystem::file_size(path, ec) > kMaxBytes) {
+    r.errors.push_back(path + ": larger than 64 MiB; is this the right file?");
+    return r;
+  }
   std::ifstream in(path);
   if (!in) {
-    ConfigResult r;
     r.errors.push_back(path + ": cannot be read; check the path and its permissions");
     return r;
   }

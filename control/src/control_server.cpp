@@ -417,6 +417,13 @@ json route_command(ControlContext& ctx, const json& request) {
 
 json config_command(ControlContext& ctx, const json& request, bool may_change) {
   const std::string action = request.value("action", std::string());
+  if (request.contains("file") && !may_change) {
+    // acdd runs as its own user (or root): it must not read files for callers who could not.
+    return fail(
+        "permission denied: naming a file needs root or the acd group ('acdctl config validate "
+        "FILE' checks a file as you)",
+        13);
+  }
   const std::string file = request.value("file", ctx.config_path);
   const ConfigResult loaded = file.empty()
                                   ? parse_config(embedded_default_config(), "<embedded default>")
@@ -512,7 +519,9 @@ Snapshot SnapshotBoard::read() const {
   return current_;
 }
 
-nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change) {
+namespace {
+
+json execute_request(ControlContext& ctx, const json& request, bool may_change) {
   if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string()) {
     return fail("a request is a JSON object with \"cmd\"", 2);
   }
@@ -681,6 +690,17 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
   return fail(
       "unknown command '" + cmd + "'; try status, agents, queues, calls, stats, route or config",
       2);
+}
+
+}  // namespace
+
+nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change) {
+  // A field of the wrong type (any local user may send requests) is a usage error, never a crash.
+  try {
+    return execute_request(ctx, request, may_change);
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("a field of the request has the wrong type (") + e.what() + ")", 2);
+  }
 }
 
 ControlServer::~ControlServer() {

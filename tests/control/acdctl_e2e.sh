@@ -44,6 +44,9 @@ expect 1 "unknown key 'polcy'" -- config validate "$(dirname "$0")/data/bad.toml
 if command -v setpriv >/dev/null; then
   as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" "$@"; }
   as_nobody status >/dev/null 2>&1 || fail "a plain user could not read the status"
+  as_nobody config diff /etc/shadow >/dev/null 2>&1; rc=$?
+  [ "$rc" = 4 ] || fail "a plain user made acdd read a file (exit $rc)"
+  as_nobody route test general >/dev/null 2>&1 || fail "a plain user could not preview a route"
   as_nobody agents logout 1002 >/dev/null 2>&1; rc=$?
   [ "$rc" = 4 ] || fail "a plain user changed an agent (exit $rc)"
 fi

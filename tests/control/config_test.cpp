@@ -135,5 +135,14 @@ TEST(Config, SyntaxAndMissingPartsAndAllAtOnce) {
   EXPECT_FALSE(load_config("/nonexistent/acd.toml").ok());
 }
 
+// Not a configuration: a device, a directory, a missing file. Each is refused by name.
+TEST(Config, OnlyRegularFilesAreRead) {
+  for (const char* path : {"/dev/zero", "/tmp", "/nonexistent/acd.toml"}) {
+    const ConfigResult r = load_config(path);
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_NE(r.errors.front().find(path), std::string::npos) << r.errors.front();
+  }
+}
+
 }  // namespace
 }  // namespace acd::control

@@ -171,6 +171,47 @@ TEST(Reload, MergeKeepsRunningIndices) {
   EXPECT_TRUE(router::validate_config(back.domain).empty());
 }
 
+// Any local user may send requests: fields of the wrong type or shape are refused as usage errors
+// (or "not found"), never an exception that would end the daemon.
+TEST(Execute, MalformedRequestsAreRefusedNotFatal) {
+  ApplianceConfig cfg = parsed(embedded_default_config());
+  router::Engine engine(cfg.domain);
+  SnapshotBoard board(&cfg);
+  board.maybe_publish(engine, nullptr);
+  ControlContext ctx;
+  ctx.config = &cfg;
+  ctx.board = &board;
+  const char* requests[] = {
+      R"({"cmd": 7})",
+      R"([1, 2])",
+      R"("status")",
+      R"({"cmd": "agents", "action": 5})",
+      R"({"cmd": "agents", "action": "show", "id": "x"})",
+      R"({"cmd": "agents", "action": "ready", "id": -3})",
+      R"({"cmd": "queues", "action": "show", "id": {"a": 1}})",
+      R"({"cmd": "calls", "action": "show", "id": "x"})",
+      R"({"cmd": "stats", "what": []})",
+      R"({"cmd": "route", "action": "test", "queue": "general", "skills": [1]})",
+      R"({"cmd": "route", "action": "test", "queue": "general", "skills": [{"skill": 3}]})",
+      R"({"cmd": "route", "action": "test", "queue": "general", "skills": {"a": 1}})",
+      R"({"cmd": "route", "action": "test", "queue": "general", "language": 7})",
+      R"({"cmd": "route", "action": "test", "queue": "general", "priority": -1})",
+      R"({"cmd": "route", "action": "test", "queue": "general", "call": "abc"})",
+      R"({"cmd": "config", "action": "diff", "file": 42})",
+      R"({"cmd": "config", "action": "reload", "dry_run": "yes"})",
+  };
+  const std::uint64_t hash = engine.state_hash();
+  for (const char* text : requests) {
+    nlohmann::json answer;
+    ASSERT_NO_THROW(answer = execute(ctx, nlohmann::json::parse(text), true)) << text;
+    EXPECT_FALSE(answer.value("ok", true)) << text;
+    const int code = answer.value("code", 0);
+    EXPECT_TRUE(code == 1 || code == 2) << text << " -> " << answer.dump();
+  }
+  EXPECT_EQ(engine.state_hash(), hash);
+  EXPECT_EQ(ctx.config, &cfg) << "nothing was reloaded";
+}
+
 TEST(Reload, RestartOnlyDifferences) {
   const std::string base = embedded_default_config();
   const ApplianceConfig running = parsed(base);
