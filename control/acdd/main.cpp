@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics", metrics_listen,
                  "Override metrics.listen (A.B.C.D:PORT; port 0: any)");
   CLI11_PARSE(app, argc, argv);
+  // A peer that hangs up must never end the daemon: every socket write checks its result instead.
+  signal(SIGPIPE, SIG_IGN);
 
   if (!check_file.empty()) {
     const control::ConfigResult checked = control::load_config(check_file);

@@ -2,6 +2,7 @@
 
 #include "acd/control/reload.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -764,60 +765,129 @@ void ControlServer::sample_rates() {
   ctx_.rates.sample(now_s, v);
 }
 
+namespace {
+
+// Root and members of the `acd` group may change things; everyone else may read.
+bool may_change_as(int client, gid_t acd_gid) {
+  ucred peer{};
+  socklen_t len = sizeof(peer);
+  if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+    return false;
+  }
+  if (peer.uid == 0 || (acd_gid != static_cast<gid_t>(-1) && peer.gid == acd_gid)) {
+    return true;
+  }
+  if (acd_gid == static_cast<gid_t>(-1)) {
+    return false;
+  }
+  const passwd* pw = getpwuid(peer.uid);
+  int count = 64;
+  gid_t groups[64];
+  if (pw == nullptr || getgrouplist(pw->pw_name, peer.gid, groups, &count) < 0) {
+    return false;
+  }
+  return std::find(groups, groups + count, acd_gid) != groups + count;
+}
+
+}  // namespace
+
+// One thread, many clients: requests are read as they come (no client can hold the socket by
+// connecting and staying silent: it gets 2 s), and executed one at a time, in arrival order of
+// their last byte. Housekeeping (rates, local midnight, SIGHUP) runs every 100 ms whatever the
+// load.
 void ControlServer::run() {
   const group* acd_group = getgrnam("acd");
   const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
-  accept_loop(
-      fd_, stop_,
-      [&](int client) {
-        ucred peer{};
-        socklen_t len = sizeof(peer);
-        getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len);
-        bool may_change = peer.uid == 0 || peer.gid == acd_gid;
-        if (!may_change && acd_gid != static_cast<gid_t>(-1)) {
-          if (const passwd* pw = getpwuid(peer.uid)) {
-            int count = 64;
-            gid_t groups[64];
-            if (getgrouplist(pw->pw_name, peer.gid, groups, &count) >= 0) {
-              for (int i = 0; i < count; ++i) {
-                may_change = may_change || groups[i] == acd_gid;
-              }
-            }
-          }
-        }
-        std::string line;
+  using Clock = std::chrono::steady_clock;
+  struct Client {
+    int fd = -1;
+    bool may_change = false;
+    Clock::time_point deadline;
+    std::string request;
+  };
+  constexpr std::size_t kMaxClients = 32;
+  constexpr std::size_t kMaxRequest = 65536;
+  std::vector<Client> clients;
+  std::vector<pollfd> fds;
+  auto last_housekeeping = Clock::now();
+  while (!stop_.load()) {
+    fds.assign(1, pollfd{fd_, POLLIN, 0});
+    for (const Client& c : clients) {
+      fds.push_back(pollfd{c.fd, POLLIN, 0});
+    }
+    poll(fds.data(), fds.size(), 100);
+    const auto now = Clock::now();
+    for (std::size_t i = 1; i < fds.size(); ++i) {
+      Client& c = clients[i - 1];
+      bool complete = false;
+      if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
         char buf[4096];
-        while (line.find('\n') == std::string::npos && line.size() < 65536) {
-          const ssize_t n = read(client, buf, sizeof(buf));
-          if (n <= 0) {
-            break;
-          }
-          line.append(buf, static_cast<std::size_t>(n));
+        ssize_t n = 0;
+        while (c.request.size() <= kMaxRequest && (n = read(c.fd, buf, sizeof(buf))) > 0) {
+          c.request.append(buf, static_cast<std::size_t>(n));
         }
-        const json request = json::parse(line, nullptr, false);
-        const json answer = request.is_discarded() ? fail("the request is not valid JSON", 2)
-                                                   : execute(ctx_, request, may_change);
-        write_all(client, answer.dump() + "\n");
-      },
-      [&] {
-        sample_rates();
-        new_day_pending_ = day_.crossed(std::time(nullptr)) || new_day_pending_;
-        if (new_day_pending_) {
-          router::Event e;
-          e.type = router::EventType::NewDay;
-          const json answer = change(ctx_, e, "a new day");
-          new_day_pending_ = !answer.value("ok", false);  // retried on the next quiet moment
-          std::fprintf(stderr, "acdd: local midnight: today's statistics start again%s\n",
-                       new_day_pending_ ? " (the routing core is busy; retrying)" : "");
-        }
-        if (reload_.exchange(false)) {
-          const json answer = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
-          std::fprintf(stderr, "acdd: SIGHUP: %s\n",
-                       answer.value("ok", false)
-                           ? answer["result"].dump().c_str()
-                           : answer.value("error", std::string("failed")).c_str());
-        }
-      });
+        complete = c.request.find('\n') != std::string::npos || c.request.size() > kMaxRequest ||
+                   n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+      }
+      if (!complete && now < c.deadline) {
+        continue;
+      }
+      // Answer on a blocking socket with a send timeout: a client that stops reading is dropped.
+      fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) & ~O_NONBLOCK);
+      timeval two_seconds{2, 0};
+      setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof(two_seconds));
+      json answer;
+      if (!complete) {
+        answer = fail("no complete request within 2 s", 2);
+      } else {
+        const json request = json::parse(c.request, nullptr, false);
+        answer = request.is_discarded() ? fail("the request is not valid JSON", 2)
+                                        : execute(ctx_, request, c.may_change);
+      }
+      write_all(c.fd, answer.dump() + "\n");
+      close(c.fd);
+      c.fd = -1;
+    }
+    clients.erase(
+        std::remove_if(clients.begin(), clients.end(), [](const Client& c) { return c.fd < 0; }),
+        clients.end());
+    if ((fds[0].revents & POLLIN) != 0) {
+      const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (client >= 0 && clients.size() >= kMaxClients) {
+        write_all(client, fail("too many control clients at once; try again", 75).dump() + "\n");
+        close(client);
+      } else if (client >= 0) {
+        clients.push_back(
+            Client{client, may_change_as(client, acd_gid), now + std::chrono::seconds(2), {}});
+      }
+    }
+    if (now - last_housekeeping >= std::chrono::milliseconds(100)) {
+      last_housekeeping = now;
+      housekeeping();
+    }
+  }
+  for (const Client& c : clients) {
+    close(c.fd);
+  }
+}
+
+void ControlServer::housekeeping() {
+  sample_rates();
+  new_day_pending_ = day_.crossed(std::time(nullptr)) || new_day_pending_;
+  if (new_day_pending_) {
+    router::Event e;
+    e.type = router::EventType::NewDay;
+    const json answer = change(ctx_, e, "a new day");
+    new_day_pending_ = !answer.value("ok", false);  // retried at the next round
+    std::fprintf(stderr, "acdd: local midnight: today's statistics start again%s\n",
+                 new_day_pending_ ? " (the routing core is busy; retrying)" : "");
+  }
+  if (reload_.exchange(false)) {
+    const json answer = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
+    std::fprintf(stderr, "acdd: SIGHUP: %s\n",
+                 answer.value("ok", false) ? answer["result"].dump().c_str()
+                                           : answer.value("error", std::string("failed")).c_str());
+  }
 }
 
 }  // namespace acd::control

@@ -185,6 +185,7 @@ class ControlServer {
 
  private:
   void run();
+  void housekeeping();
   void sample_rates();
   ControlContext ctx_;
   double last_sample_s_ = 0;
