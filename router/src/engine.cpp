@@ -1626,7 +1626,14 @@ std::optional<CallView> Engine::call(CallId id) const {
 }
 
 void Engine::for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const {
-  for (const CallRecord& c : calls_) {
+  for_each_call(0, max_calls(), visit);
+}
+
+void Engine::for_each_call(std::uint32_t first, std::uint32_t end,
+                           FunctionRef<void(CallId, const CallView&)> visit) const {
+  end = std::min(end, max_calls());
+  for (std::uint32_t slot = first; slot < end; ++slot) {
+    const CallRecord& c = calls_[slot];
     if (c.state != CallState::Free) {
       visit(c.id, view_of(c));
     }

@@ -177,7 +177,9 @@ TEST(Execute, MalformedRequestsAreRefusedNotFatal) {
   ApplianceConfig cfg = parsed(embedded_default_config());
   router::Engine engine(cfg.domain);
   SnapshotBoard board(&cfg);
-  board.maybe_publish(engine, nullptr);
+  while (!board.ready()) {  // a sweep takes a few rounds (65,536 call slots)
+    board.maybe_publish(engine, nullptr);
+  }
   ControlContext ctx;
   ctx.config = &cfg;
   ctx.board = &board;
@@ -210,6 +212,35 @@ TEST(Execute, MalformedRequestsAreRefusedNotFatal) {
   }
   EXPECT_EQ(engine.state_hash(), hash);
   EXPECT_EQ(ctx.config, &cfg) << "nothing was reloaded";
+}
+
+// The board copies a bounded slice per round and publishes only complete copies, each tagged with
+// the configuration it was taken under; a new tag restarts the sweep at once.
+TEST(SnapshotBoard, PublishesCompleteCopiesSliceBySlice) {
+  ApplianceConfig cfg = parsed(embedded_default_config());
+  cfg.domain.max_calls = 20'000;  // five rounds of call slots
+  router::Engine engine(cfg.domain);
+  SnapshotBoard board(&cfg, 0);
+  int rounds = 0;
+  while (!board.ready()) {
+    board.maybe_publish(engine, nullptr);
+    ++rounds;
+  }
+  EXPECT_EQ(rounds, 5);
+  Snapshot s = board.read();
+  EXPECT_EQ(s.config, &cfg);
+  EXPECT_EQ(s.agents.size(), 200u);
+  EXPECT_EQ(s.agents[199].number, 1199u);
+  EXPECT_EQ(s.queues.size(), 5u);
+  const std::uint64_t first = board.published_ns();
+  ApplianceConfig next = cfg;
+  board.maybe_publish(engine, &next);  // a reload: a new sweep under the new tag
+  EXPECT_EQ(board.published_config(), &cfg) << "published only when complete";
+  for (int i = 0; i < 4; ++i) {
+    board.maybe_publish(engine, &next);
+  }
+  EXPECT_EQ(board.published_config(), &next);
+  EXPECT_GT(board.published_ns(), first);
 }
 
 TEST(Reload, RestartOnlyDifferences) {

@@ -107,6 +107,10 @@ class Engine {
   // Visits every call in the engine, in slot order, with its ID (positions not computed:
   // O(max_calls)).
   void for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const;
+  // The same over call slots [first, end) only (end clamped to max_calls()), for callers that
+  // spread a walk over several rounds.
+  void for_each_call(std::uint32_t first, std::uint32_t end,
+                     FunctionRef<void(CallId, const CallView&)> visit) const;
   const EngineCounters& counters() const { return counters_; }
 
   // FNV-style hash over every byte of state (configuration included).
