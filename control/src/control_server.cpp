@@ -157,13 +157,19 @@ json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
   return fail("no answer from the routing core within 2 s", 75);
 }
 
-// Waits (up to 1 s) for a snapshot taken after `ns` (steady clock), so that a command that follows
-// a change already sees it (read your writes).
-void await_snapshot_after(const ControlContext& ctx, std::uint64_t ns) {
+// Waits (up to 1 s) until `published(board)` holds: the control thread's way to let the routing
+// core publish what a command has just changed, so that the next command already sees it.
+template <typename Published>
+void await_snapshot(const SnapshotBoard& board, Published&& published) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (std::chrono::steady_clock::now() < deadline && ctx.board->published_ns() <= ns) {
+  while (std::chrono::steady_clock::now() < deadline && !published(board)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+}
+
+// A snapshot begun after `ns` (steady clock): read your writes.
+void await_snapshot_after(const ControlContext& ctx, std::uint64_t ns) {
+  await_snapshot(*ctx.board, [ns](const SnapshotBoard& b) { return b.published_ns() > ns; });
 }
 
 // Sends an engine event and reports its result.
@@ -330,15 +336,6 @@ json route_test(ControlContext& ctx, const json& request) {
   return ok(result);
 }
 
-// Waits (up to 1 s) until the routing core has published a snapshot under `config`, so that the
-// next command already sees what a reload changed.
-void await_snapshot(const ControlContext& ctx, const ApplianceConfig* config) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  while (std::chrono::steady_clock::now() < deadline && ctx.board->published_config() != config) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-}
-
 // Why the routing core refused a structural reload, with names.
 std::string refusal_text(const ApplianceConfig& merged, const router::Engine::TakeOverResult& r) {
   using Problem = router::Engine::TakeOverProblem;
@@ -401,7 +398,8 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
   }
   ctx.config = &next;
   ++ctx.config_version;
-  await_snapshot(ctx, &next);
+  await_snapshot(*ctx.board,
+                 [&next](const SnapshotBoard& b) { return b.published_config() == &next; });
   std::vector<std::string> all = d.structure;
   all.insert(all.end(), d.changes.begin(), d.changes.end());
   return ok(json{{"done", "reloaded: " + std::to_string(all.size()) + " change(s)"},

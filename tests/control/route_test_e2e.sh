@@ -8,13 +8,7 @@ acdd=$1 acdctl=$2 loadgen=$3
 work=$(mktemp -d)
 chmod 755 "$work"
 trap 'kill -9 ${pid:-} 2>/dev/null; rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-expect() {  # expect EXIT_CODE PATTERN -- acdctl args...
-  local code=$1 pattern=$2; shift 3
-  out=$("$acdctl" --socket "$work/ctl.sock" "$@" 2>&1); rc=$?
-  [ "$rc" = "$code" ] || fail "acdctl $* exited $rc, expected $code: $out"
-  [ -z "$pattern" ] || grep -q -- "$pattern" <<<"$out" || fail "acdctl $* did not say '$pattern': $out"
-}
+source "$(dirname "$0")/acdctl_lib.sh"
 cat >"$work/acd.toml" <<TOML
 site = "test-1"
 sites = ["test-dr"]
