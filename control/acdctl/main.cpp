@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/control/config.hpp"
+#include "acd/control/control_error.hpp"
 #include "acd/control/credentials.hpp"
 
 namespace {
@@ -177,12 +178,73 @@ void print_route_test(const json& r) {
   }
 }
 
+// A whole decimal number in [lo, hi]: CLI11 alone would take "-5" (wrapping it around), "0x10"
+// and "010" (octal) for an unsigned option.
+CLI::Validator decimal(std::uint64_t lo, std::uint64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+          return "'" + text + "' is not a whole number";
+        }
+        const std::size_t digits = text.size() - std::min(text.find_first_not_of('0'), text.size());
+        const std::uint64_t v = digits > 19 ? ~0ull : std::stoull(text);
+        if (v < lo || v > hi) {
+          return "'" + text + "' is out of range; use " + std::to_string(lo) + " to " +
+                 std::to_string(hi);
+        }
+        text = std::to_string(v);  // CLI11 converts with base 0: "010" would be octal
+        return {};
+      },
+      "NUMBER in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+// A queue given by name or by index: digits are an index (checked like any number).
+bool queue_argument(const std::string& text, json& out) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    out = text;
+    return !text.empty();
+  }
+  if (text.size() > 9) {
+    return false;
+  }
+  out = std::stoul(text);
+  return true;
+}
+
+// `status` in the order an operator reads it: who and how long first, then the rest.
+void print_status(const json& st) {
+  json rest = st;
+  json first = json::object();
+  for (const char* key : {"role", "site", "uptime_s", "config"}) {
+    if (rest.contains(key)) {
+      std::printf("%-18s ", key);
+      if (rest[key].is_object()) {
+        std::printf("\n");
+        object(rest[key], "  ");
+      } else {
+        std::printf("%s\n", cell(rest[key]).c_str());
+      }
+      rest.erase(key);
+    }
+  }
+  if (rest.contains("rates")) {
+    std::printf(
+        "rates (per second; engine events are every input the engine applies, timer "
+        "ticks included, decisions are its answers):\n");
+    object(rest["rates"], "  ");
+    rest.erase("rates");
+  }
+  object(rest);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace acd;
   CLI::App app{"acdctl: operate an acd appliance"};
   app.require_subcommand(1);
+  // Global options work before or after the subcommand (acdctl status --json), as in systemctl.
+  app.fallthrough();
   std::string socket_path = control::ApplianceConfig{}.control_socket;
   bool as_json = false;
   app.add_option("--socket", socket_path, "acdd's control socket")->capture_default_str();
@@ -195,7 +257,7 @@ int main(int argc, char** argv) {
   std::uint64_t agent_id = 0;
   agents->add_option("action", agents_action, "list | show | ready | logout")
       ->check(CLI::IsMember({"list", "show", "ready", "logout"}));
-  agents->add_option("id", agent_id, "Agent ID");
+  agents->add_option("id", agent_id, "Agent ID")->transform(decimal(1, 9'000'000'000'000'000));
   CLI::App* queues = app.add_subcommand("queues", "Queues: list, show NAME");
   std::string queues_action = "list";
   std::string queue_name;
@@ -206,7 +268,7 @@ int main(int argc, char** argv) {
   std::string calls_action = "list";
   std::uint64_t call_id = 0;
   calls->add_option("action", calls_action, "list | show")->check(CLI::IsMember({"list", "show"}));
-  calls->add_option("id", call_id, "Call ID");
+  calls->add_option("id", call_id, "Call ID")->transform(decimal(1, ~0ull >> 1));
   CLI::App* stats = app.add_subcommand("stats", "Today's statistics of agents or queues");
   std::string stats_what = "queues";
   stats->add_option("what", stats_what, "agents | queues")
@@ -226,13 +288,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> route_skills;
   std::uint64_t route_call = 0;
   route_test->add_option("QUEUE", route_queue, "Queue name or index")->required();
-  route_test->add_option("--priority", priority, "The call's priority")->capture_default_str();
-  route_test->add_option("--tier", tier, "The customer's tier")->capture_default_str();
+  route_test->add_option("--priority", priority, "The call's priority")
+      ->capture_default_str()
+      ->transform(decimal(0, 255));
+  route_test->add_option("--tier", tier, "The customer's tier")
+      ->capture_default_str()
+      ->transform(decimal(0, 255));
   route_test->add_option("--verification", verification, "How well the caller is verified")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(decimal(0, 255));
   route_test->add_option("--language", language, "Language the caller needs (a skill name)");
   route_test->add_option("--skill", route_skills, "An extra skill needed, as NAME or NAME:LEVEL");
-  route_test->add_option("--call", route_call, "A call ID (refused if that call is in acd)");
+  route_test->add_option("--call", route_call, "A call ID (refused if that call is in acd)")
+      ->transform(decimal(1, ~0ull >> 1));
 
   CLI::App* top = app.add_subcommand("top", "A live view of queues and agents, refreshed");
   double interval_s = 1.0;
@@ -240,7 +308,7 @@ int main(int argc, char** argv) {
   top->add_option("--interval", interval_s, "Seconds between refreshes")
       ->check(CLI::Range(0.1, 3600.0));
   top->add_option("--count", count, "Refreshes before exiting (0: until interrupted)")
-      ->check(CLI::NonNegativeNumber);
+      ->transform(decimal(0, 1'000'000));
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
   CLI::App* validate =
@@ -248,8 +316,8 @@ int main(int argc, char** argv) {
   std::string config_file;
   validate->add_option("FILE", config_file, "acd.toml to check")->required();
   CLI::App* diff =
-      config->add_subcommand("diff", "What reloading FILE would change in the running acdd");
-  diff->add_option("FILE", config_file, "acd.toml")->required();
+      config->add_subcommand("diff", "What reloading FILE (default: acdd's own) would change");
+  diff->add_option("FILE", config_file, "acd.toml (default: the file acdd was started with)");
   CLI::App* reload =
       config->add_subcommand("reload", "Apply FILE (default: acdd's own) without a restart");
   bool dry_run = false;
@@ -264,8 +332,27 @@ int main(int argc, char** argv) {
   std::string credentials = control::ApplianceConfig{}.credentials;
   passwd->add_option("ID", id, "Agent ID")
       ->required()
-      ->check(CLI::Range(1ull, 9'000'000'000'000'000ull));
+      ->transform(decimal(1, 9'000'000'000'000'000));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
+  // The first word that is not an option names the command; say which word is unknown.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word == "--socket") {
+      ++i;
+    } else if (!word.empty() && word[0] != '-') {
+      const auto known = app.get_subcommands(
+          [&](const CLI::App* sub) { return sub->check_name(std::string(word)); });
+      if (known.empty()) {
+        std::cerr << "acdctl: unknown command '" << word << "'; commands:";
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+          std::cerr << " " << sub->get_name();
+        }
+        std::cerr << " (acdctl --help)\n";
+        return control::exit_status(control::ControlError::Usage);
+      }
+      break;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -307,11 +394,11 @@ int main(int argc, char** argv) {
       if (isatty(STDOUT_FILENO) != 0) {
         std::printf("\033[H\033[2J");
       }
-      std::printf("acd %s  site %s  up %.0f s  calls %s  events %s  errors %s\n",
+      std::printf("acd %s  site %s  up %.0f s  calls %s  events %s  refused %s\n",
                   st.value("role", std::string("?")).c_str(),
                   st.value("site", std::string("?")).c_str(), st.value("uptime_s", 0.0),
                   cell(st["calls_in_engine"]).c_str(), cell(st["engine_events"]).c_str(),
-                  cell(st["engine_errors"]).c_str());
+                  cell(st["engine_refused"]).c_str());
       const json rates = st.value("rates", json::object());
       std::printf("rates: %.0f msg/s  %.0f decisions/s  %.0f engine events/s  config v%s\n",
                   rates.value("messages_per_s", 0.0), rates.value("decisions_per_s", 0.0),
@@ -352,8 +439,12 @@ int main(int argc, char** argv) {
           std::cerr << "acdctl: queues show needs a queue name\n";
           return 2;
         }
-        const bool numeric = queue_name.find_first_not_of("0123456789") == std::string::npos;
-        request["id"] = numeric ? json(std::stoul(queue_name)) : json(queue_name);
+        json queue;
+        if (!queue_argument(queue_name, queue)) {
+          std::cerr << "acdctl: '" << queue_name << "' is neither a queue name nor an index\n";
+          return 2;
+        }
+        request["id"] = queue;
       }
     } else if (calls->parsed()) {
       request = {{"cmd", "calls"}, {"action", calls_action}};
@@ -363,15 +454,14 @@ int main(int argc, char** argv) {
     } else if (stats->parsed()) {
       request = {{"cmd", "stats"}, {"what", stats_what}};
     } else if (route_test->parsed()) {
-      const bool numeric = route_queue.find_first_not_of("0123456789") == std::string::npos;
-      request = {{"cmd", "route"},
-                 {"action", "test"},
-                 {"queue", numeric ? json(std::stoul(route_queue)) : json(route_queue)},
-                 {"priority", priority},
-                 {"tier", tier},
-                 {"verification", verification},
-                 {"call", route_call},
-                 {"skills", json::array()}};
+      json queue;
+      if (!queue_argument(route_queue, queue)) {
+        std::cerr << "acdctl: '" << route_queue << "' is neither a queue name nor an index\n";
+        return 2;
+      }
+      request = {{"cmd", "route"},       {"action", "test"},       {"queue", queue},
+                 {"priority", priority}, {"tier", tier},           {"verification", verification},
+                 {"call", route_call},   {"skills", json::array()}};
       if (!language.empty()) {
         request["language"] = language;
       }
@@ -398,12 +488,12 @@ int main(int argc, char** argv) {
     const json answer = ask(socket_path, request, error);
     if (answer.is_null()) {
       std::cerr << "acdctl: " << error << "\n";
-      return 3;
+      return control::exit_status(control::ControlError::Unreachable);
     }
     if (!answer.value("ok", false)) {
       std::cerr << "acdctl: " << answer.value("error", std::string("refused")) << "\n";
-      const int code = answer.value("code", 1);
-      return code == 13 ? 4 : code == 75 ? 5 : code == 2 ? 2 : 1;
+      return control::exit_status(
+          control::control_error_from_wire(answer.value("code", std::string("refused"))));
     }
     const json& result = answer["result"];
     if (as_json) {
@@ -419,9 +509,12 @@ int main(int argc, char** argv) {
       table(result,
             {"id", "offered", "answered", "no_answer", "talk_s", "hold_s", "wrap_up_s", "ready_s"});
     } else if (result.is_array() && calls->parsed()) {
-      table(result, {"id", "state", "queue", "agent", "priority", "media", "in_queue_s"});
+      table(result,
+            {"id", "state", "in_state_s", "queue", "agent", "priority", "media", "total_s"});
     } else if (route_test->parsed()) {
       print_route_test(result);
+    } else if (status->parsed()) {
+      print_status(result);
     } else if (result.is_object() && result.contains("done")) {
       std::cout << result["done"].get<std::string>() << "\n";
       for (const json& c : result.value("changes", json::array())) {
@@ -432,6 +525,7 @@ int main(int argc, char** argv) {
       }
     } else if (result.is_object() && result.contains("needs_restart")) {
       // Structure and parameters both apply live; restart-only differences refuse the reload.
+      std::cout << "running configuration vs " << result.value("file", std::string("?")) << "\n";
       bool any = false;
       for (const char* kind : {"structure", "changes"}) {
         for (const json& c : result.value(kind, json::array())) {

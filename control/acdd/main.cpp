@@ -71,14 +71,16 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "Configuration file (default: the embedded demo centre)")
       ->check(CLI::ExistingFile);
   app.add_option("--check-config", check_file,
-                 "Validate a configuration file and exit (0 valid, 2 not)");
+                 "Check a configuration file as acdd's start would (with the other flags) and exit "
+                 "(0 valid, 2 not)");
   app.add_option("--listen", listen, "Override dataplane.listen (port 0: any free port)");
   app.add_option("--cores", cores,
                  "Override dataplane.cores: CPU, or IO_CPU,ROUTER_CPU; -1 = unpinned");
   app.add_option("--backend", backend, "Override dataplane.backend")
       ->check(CLI::IsMember({"uring", "dpdk"}));
   app.add_option("--dpdk-args", dpdk_args, "Override dataplane.dpdk_args (EAL arguments)");
-  app.add_option("--dpdk-port", dpdk_port, "Override dataplane.dpdk_port");
+  app.add_option("--dpdk-port", dpdk_port, "Override dataplane.dpdk_port")
+      ->check(CLI::Range(0, 1023));
   app.add_option(
       "--credentials", credentials_file,
       "Override control.credentials: the argon2id credential file ('acdctl agent passwd')");
@@ -93,18 +95,10 @@ int main(int argc, char** argv) {
   // A peer that hangs up must never end the daemon: every socket write checks its result instead.
   signal(SIGPIPE, SIG_IGN);
 
+  // --check-config FILE: everything acdd checks when it starts with --config FILE and the same
+  // flags, then exit. A file that passes starts (binding its addresses aside: they may be in use).
   if (!check_file.empty()) {
-    const control::ConfigResult checked = control::load_config(check_file);
-    for (const std::string& e : checked.errors) {
-      std::cerr << e << "\n";
-    }
-    if (!checked.ok()) {
-      std::cerr << "acdd: " << checked.errors.size() << " problem(s); nothing was started\n";
-      return 2;
-    }
-    std::cout << check_file << ": valid (" << checked.config.domain.queues.size() << " queues, "
-              << checked.config.domain.agents.size() << " agents)\n";
-    return 0;
+    config_file = check_file;
   }
   const control::ConfigResult loaded =
       config_file.empty()
@@ -114,63 +108,89 @@ int main(int argc, char** argv) {
     for (const std::string& e : loaded.errors) {
       std::cerr << e << "\n";
     }
-    std::cerr << "acdd: the configuration has problems; nothing was started\n";
+    std::cerr << "acdd: " << loaded.errors.size() << " problem(s); nothing was started\n";
     return 2;
   }
   control::ApplianceConfig settings = loaded.config;
   const router::EngineConfig& domain = settings.domain;
-  if (listen.empty()) {
-    listen = settings.dataplane.listen;
+
+  // What runs: the file's settings with the flags over them. `settings` stays as the file says
+  // (a reload compares against it). Every value is checked by the file's own checks; a problem
+  // names the flag or the file and key it came from.
+  control::ApplianceConfig running = settings;
+  std::vector<std::string> problems;
+  auto flag = [&](const char* name, const std::string& value, std::string& field, const char* key,
+                  std::string (*check)(const std::string&)) {
+    if (value.empty()) {
+      return;
+    }
+    field = value;
+    running.origin[key] = std::string("flag ") + name;
+    if (check != nullptr) {
+      if (const std::string problem = check(value); !problem.empty()) {
+        problems.push_back(std::string(name) + " " + value + ": " + problem);
+      }
+    }
+  };
+  flag("--listen", listen, running.dataplane.listen, "dataplane.listen", control::check_endpoint);
+  flag("--metrics", metrics_listen, running.metrics_listen, "metrics.listen",
+       control::check_endpoint);
+  flag("--control-socket", control_socket, running.control_socket, "control.socket",
+       control::check_socket_path);
+  flag("--credentials", credentials_file, running.credentials, "control.credentials", nullptr);
+  flag("--backend", backend, running.dataplane.backend, "dataplane.backend", nullptr);
+  flag("--dpdk-args", dpdk_args, running.dataplane.dpdk_args, "dataplane.dpdk_args", nullptr);
+  if (dpdk_port >= 0) {
+    running.dataplane.dpdk_port = static_cast<std::uint16_t>(dpdk_port);
   }
-  if (backend.empty()) {
-    backend = settings.dataplane.backend;
-  }
-  if (dpdk_args.empty()) {
-    dpdk_args = settings.dataplane.dpdk_args;
-  }
-  if (dpdk_port < 0) {
-    dpdk_port = settings.dataplane.dpdk_port;
-  }
-  if (cores.empty()) {
-    cores = std::to_string(settings.dataplane.cores.front());
-    if (settings.dataplane.cores.size() > 1) {
-      cores += "," + std::to_string(settings.dataplane.cores[1]);
+  if (!cores.empty()) {
+    running.origin["dataplane.cores"] = "flag --cores";
+    running.dataplane.cores.clear();
+    std::istringstream in(cores);
+    int cpu = 0;
+    char comma = ',';
+    while (comma == ',' && running.dataplane.cores.size() < 3 && in >> cpu) {
+      running.dataplane.cores.push_back(cpu);
+      comma = 0;
+      in >> comma;
+    }
+    if (running.dataplane.cores.empty() || running.dataplane.cores.size() > 2 || !in.eof() ||
+        comma != 0) {
+      problems.push_back("--cores " + cores + ": give CPU or IO_CPU,ROUTER_CPU (-1: unpinned)");
     }
   }
-  dataplane::Endpoint endpoint;
-  if (!dataplane::parse_endpoint(listen, endpoint)) {
-    std::cerr << "acdd: --listen must be A.B.C.D:PORT, not '" << listen << "'\n";
+  if (problems.empty()) {
+    problems = control::check_startup(running, config_file.empty());
+  }
+  if (!problems.empty()) {
+    for (const std::string& p : problems) {
+      std::cerr << p << "\n";
+    }
+    std::cerr << "acdd: " << problems.size() << " problem(s); nothing was started\n";
     return 2;
   }
-  int io_cpu = -1;
-  int router_cpu = -1;
-  {
-    char comma = 0;
-    std::istringstream in(cores);
-    if (!(in >> io_cpu) || (in >> comma && (comma != ',' || !(in >> router_cpu)))) {
-      std::cerr << "acdd: --cores must be CPU or IO_CPU,ROUTER_CPU, not '" << cores << "'\n";
-      return 2;
-    }
+  if (!check_file.empty()) {
+    std::cout << check_file << ": valid (" << domain.queues.size() << " queues, "
+              << domain.agents.size() << " agents)\n";
+    return 0;
   }
+  dataplane::Endpoint endpoint;
+  (void)dataplane::parse_endpoint(running.dataplane.listen, endpoint);  // checked above
+  const int io_cpu = running.dataplane.cores.front();
+  const int router_cpu = running.dataplane.cores.size() > 1 ? running.dataplane.cores[1] : -1;
+  backend = running.dataplane.backend;
 
   // Sign-in checks: argon2id hashes with lockout. Only the embedded demo, when no credential file
-  // exists, falls back to the demo passwords demo-<ID>.
-  if (credentials_file.empty()) {
-    credentials_file = settings.credentials;
-  }
+  // exists, falls back to the demo passwords demo-<ID> (check_startup refused every other case).
   control::CredentialStore store;
   dataplane::InMemoryCredentials demo_credentials;
   dataplane::CredentialVerifier* verifier_impl = &store;
-  if (const std::string problem = store.load(credentials_file); !problem.empty()) {
-    if (!config_file.empty() || access(credentials_file.c_str(), F_OK) == 0) {
-      std::cerr << "acdd: " << problem << "\n";
-      return 2;
-    }
+  if (const std::string problem = store.load(running.credentials); !problem.empty()) {
     for (const auto& a : domain.agents) {
       demo_credentials.set(a.number, "demo-" + std::to_string(a.number));
     }
     verifier_impl = &demo_credentials;
-    std::cerr << "acdd: " << credentials_file
+    std::cerr << "acdd: " << running.credentials
               << " not found: demo passwords (demo-<agent ID>), not for production\n";
   }
 
@@ -184,19 +204,20 @@ int main(int argc, char** argv) {
   } else {
 #ifdef ACD_WITH_DPDK
     std::vector<std::string> args;
-    std::istringstream words(dpdk_args);
+    std::istringstream words(running.dataplane.dpdk_args);
     for (std::string w; words >> w;) {
       args.push_back(w);
     }
     if (dataplane::init_eal(args, error)) {
-      port = dataplane::DpdkPort::create(static_cast<std::uint16_t>(dpdk_port), endpoint, error);
+      port = dataplane::DpdkPort::create(running.dataplane.dpdk_port, endpoint, error);
     }
 #else
     error = "this acdd was built without DPDK (install libdpdk-dev and rebuild)";
 #endif
   }
   if (!port) {
-    std::cerr << "acdd: " << error << "\n";
+    std::cerr << control::origin_of(running, "dataplane.listen") << " = "
+              << running.dataplane.listen << " (" << backend << "): " << error << "\n";
     return 1;
   }
   router::Engine engine(domain);
@@ -227,26 +248,23 @@ int main(int argc, char** argv) {
                                      std::chrono::steady_clock::now().time_since_epoch())
                                      .count());
   // `settings` stays as the file says (reload compares against it); what runs may differ by flags.
-  if (control_socket.empty()) {
-    control_socket = settings.control_socket;
-  }
+  control_socket = running.control_socket;
   ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
   ctx.backend = backend;
   control::ControlServer server(ctx);
   if (const std::string problem = server.start(control_socket); !problem.empty()) {
-    std::cerr << "acdd: control socket " << problem << "\n";
+    std::cerr << control::origin_of(running, "control.socket") << ": " << problem << "\n";
     return 1;
   }
 
-  dataplane::LatencyHistogram latency;
+  dataplane::EngineLatency latency;
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr});
   std::uint16_t metrics_port = 0;
-  if (const std::string problem = metrics.start(
-          metrics_listen.empty() ? settings.metrics_listen : metrics_listen, metrics_port);
+  if (const std::string problem = metrics.start(running.metrics_listen, metrics_port);
       !problem.empty()) {
-    std::cerr << "acdd: " << problem << "\n";
+    std::cerr << control::origin_of(running, "metrics.listen") << ": " << problem << "\n";
     return 1;
   }
 
@@ -263,7 +281,7 @@ int main(int argc, char** argv) {
   if (sd_watchdog_enabled(0, &watchdog_usec) <= 0) {
     watchdog_usec = 0;
   }
-  control::Watchdog watchdog(latency.count, std::chrono::microseconds(watchdog_usec / 2),
+  control::Watchdog watchdog(latency.applied, std::chrono::microseconds(watchdog_usec / 2),
                              [] { notify_systemd("WATCHDOG=1"); });
   auto housekeeping = [&] {
     watchdog.poll();
@@ -277,9 +295,11 @@ int main(int argc, char** argv) {
               engine.queue_count(), bound.c_str(), backend.c_str(),
               router_cpu >= 0 ? "split IO/router cores" : "one core");
   std::fflush(stdout);
-  std::printf(
-      "acdd: control socket %s; metrics on http://%s/metrics (port %u)\n", control_socket.c_str(),
-      (metrics_listen.empty() ? settings.metrics_listen : metrics_listen).c_str(), metrics_port);
+  const std::string metrics_at =
+      running.metrics_listen.substr(0, running.metrics_listen.rfind(':')) + ":" +
+      std::to_string(metrics_port);
+  std::printf("acdd: control socket %s; metrics on http://%s/metrics\n", control_socket.c_str(),
+              metrics_at.c_str());
   std::fflush(stdout);
   if (!port_file.empty()) {
     std::ofstream(port_file + ".metrics") << metrics_port << "\n";

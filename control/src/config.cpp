@@ -3,6 +3,7 @@
 #include "acd/control/config.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -10,7 +11,14 @@
 #include <set>
 #include <sstream>
 
+#include <sched.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <toml++/toml.h>
+
+#include "acd/control/credentials.hpp"
+#include "acd/dataplane/port.hpp"
 
 namespace acd::control {
 
@@ -20,6 +28,17 @@ using router::Media;
 using router::OverflowAction;
 using router::OverflowCondition;
 using router::Policy;
+
+// A number as a person writes it: whole numbers in full (16777216, not 1.67772e+07).
+std::string plain(double v) {
+  char text[64];
+  if (v == static_cast<double>(static_cast<long long>(v)) && v > -1e18 && v < 1e18) {
+    std::snprintf(text, sizeof(text), "%lld", static_cast<long long>(v));
+  } else {
+    std::snprintf(text, sizeof(text), "%.6g", v);
+  }
+  return text;
+}
 
 class Checker {
  public:
@@ -68,9 +87,8 @@ class Checker {
       return false;
     }
     if (*v < lo || *v > hi) {
-      std::ostringstream s;
-      s << "'" << key << "' = " << *v << " is out of range; use " << lo << " to " << hi;
-      error(n, s.str());
+      error(n, "'" + std::string(key) + "' = " + plain(*v) + " is out of range; use " + plain(lo) +
+                   " to " + plain(hi));
       return false;
     }
     out = static_cast<T>(*v * scale + (scale > 1 ? 0.5 : 0.0));
@@ -114,6 +132,14 @@ class Checker {
 
   const std::string& source() const { return source_; }
 
+  // Remembers where `key` of table `t` was set, under the dotted name `name`.
+  void note_origin(const toml::table& t, std::string_view key, const std::string& name,
+                   std::map<std::string, std::string>& origin) const {
+    if (const toml::node* n = t.get(key); n != nullptr) {
+      origin[name] = source_ + ":" + std::to_string(n->source().begin.line);
+    }
+  }
+
  private:
   std::string source_;
   std::vector<std::string>& errors_;
@@ -147,7 +173,11 @@ struct PendingTarget {
   const toml::node* where;
 };
 
-void parse_dataplane(Checker& c, const toml::table& t, DataplaneSettings& d) {
+void parse_dataplane(Checker& c, const toml::table& t, DataplaneSettings& d,
+                     std::map<std::string, std::string>& origin) {
+  for (const char* key : {"backend", "listen", "cores", "dpdk_args", "dpdk_port"}) {
+    c.note_origin(t, key, std::string("dataplane.") + key, origin);
+  }
   c.only(t,
          {"backend", "listen", "cores", "dpdk_args", "dpdk_port", "reply_cache_per_client",
           "max_clients"},
@@ -155,7 +185,11 @@ void parse_dataplane(Checker& c, const toml::table& t, DataplaneSettings& d) {
   if (c.text(t, "backend", d.backend) && d.backend != "uring" && d.backend != "dpdk") {
     c.error(t, "backend", "backend must be \"uring\" or \"dpdk\"");
   }
-  c.text(t, "listen", d.listen);
+  if (c.text(t, "listen", d.listen)) {
+    if (const std::string problem = check_endpoint(d.listen); !problem.empty()) {
+      c.error(t, "listen", "dataplane.listen = \"" + d.listen + "\": " + problem);
+    }
+  }
   c.text(t, "dpdk_args", d.dpdk_args);
   c.number(t, "dpdk_port", d.dpdk_port, 0, 1023);
   c.number(t, "reply_cache_per_client", d.reply_cache_per_client, 16, 1 << 20);
@@ -213,16 +247,29 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   c.number(root, "max_calls", cfg.domain.max_calls, 1, 1 << 24);
   c.number(root, "max_overflow_hops", cfg.domain.max_overflow_hops, 0, 16);
   if (const toml::table* t = root["dataplane"].as_table()) {
-    parse_dataplane(c, *t, cfg.dataplane);
+    parse_dataplane(c, *t, cfg.dataplane, cfg.origin);
   }
   if (const toml::table* t = root["control"].as_table()) {
     c.only(*t, {"socket", "credentials"}, "[control]");
-    c.text(*t, "socket", cfg.control_socket);
-    c.text(*t, "credentials", cfg.credentials);
+    c.note_origin(*t, "socket", "control.socket", cfg.origin);
+    c.note_origin(*t, "credentials", "control.credentials", cfg.origin);
+    if (c.text(*t, "socket", cfg.control_socket)) {
+      if (const std::string problem = check_socket_path(cfg.control_socket); !problem.empty()) {
+        c.error(*t, "socket", "control.socket = \"" + cfg.control_socket + "\": " + problem);
+      }
+    }
+    if (c.text(*t, "credentials", cfg.credentials) && cfg.credentials.empty()) {
+      c.error(*t, "credentials", "control.credentials must name the credential file");
+    }
   }
   if (const toml::table* t = root["metrics"].as_table()) {
     c.only(*t, {"listen"}, "[metrics]");
-    c.text(*t, "listen", cfg.metrics_listen);
+    c.note_origin(*t, "listen", "metrics.listen", cfg.origin);
+    if (c.text(*t, "listen", cfg.metrics_listen)) {
+      if (const std::string problem = check_endpoint(cfg.metrics_listen); !problem.empty()) {
+        c.error(*t, "listen", "metrics.listen = \"" + cfg.metrics_listen + "\": " + problem);
+      }
+    }
   }
 
   // Skills.
@@ -514,7 +561,9 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
       c.only(*t, {"id", "name", "skills", "chat_capacity"}, "[[agent]]");
       router::AgentNumber number = 0;
       if (!c.number(*t, "id", number, 1, 9e15)) {
-        c.error(&n, "an [[agent]] needs an 'id' (the number the agent signs in with)");
+        if (t->get("id") == nullptr) {  // a bad value is reported already
+          c.error(&n, "an [[agent]] needs an 'id' (the number the agent signs in with)");
+        }
         continue;
       }
       std::uint8_t chats = 0;
@@ -532,16 +581,38 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
       c.only(*t, {"first_id", "count", "skills", "chat_capacity"}, "[[agent_group]]");
       router::AgentNumber first = 0;
       std::uint32_t count = 0;
-      if (!c.number(*t, "first_id", first, 1, 9e15) ||
-          !c.number(*t, "count", count, 1, 2'000'000)) {
-        c.error(&n, "an [[agent_group]] needs 'first_id' and 'count'");
+      const bool first_ok = c.number(*t, "first_id", first, 1, 9e15);
+      const bool count_ok = c.number(*t, "count", count, 1, 2'000'000);
+      if (!first_ok || !count_ok) {
+        if (t->get("first_id") == nullptr || t->get("count") == nullptr) {
+          c.error(&n, "an [[agent_group]] needs 'first_id' and 'count'");
+        }
         continue;
       }
       std::uint8_t chats = 0;
       c.number(*t, "chat_capacity", chats, 0, 16);
       const auto levels = skill_levels(*t, "skills", "agent group from " + std::to_string(first));
+      // IDs the group shares with agents defined before it: one message for the whole overlap.
+      std::uint32_t reused = 0;
+      router::AgentNumber reused_first = 0;
+      router::AgentNumber reused_last = 0;
       for (std::uint32_t i = 0; i < count; ++i) {
+        if (numbers.count(first + i) != 0) {
+          reused_first = reused == 0 ? first + i : reused_first;
+          reused_last = first + i;
+          ++reused;
+          continue;
+        }
         add_agent(first + i, levels, chats, &n);
+      }
+      if (reused == 1) {
+        c.error(&n, "agent group from " + std::to_string(first) + ": agent ID " +
+                        std::to_string(reused_first) + " is defined already; agent IDs are unique");
+      } else if (reused > 1) {
+        c.error(&n, "agent group from " + std::to_string(first) + ": " + std::to_string(reused) +
+                        " of its agent IDs (" + std::to_string(reused_first) + " to " +
+                        std::to_string(reused_last) +
+                        ") are defined already; agent IDs are unique, move first_id or count");
       }
     }
   }
@@ -555,6 +626,81 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     }
   }
   return result;
+}
+
+std::string check_endpoint(const std::string& text) {
+  dataplane::Endpoint endpoint;
+  if (!dataplane::parse_endpoint(text, endpoint)) {
+    return "an address is A.B.C.D:PORT with PORT 0..65535 (0: any free port), e.g. "
+           "\"127.0.0.1:7070\"";
+  }
+  return {};
+}
+
+std::string check_socket_path(const std::string& path) {
+  if (path.empty() || path.front() != '/') {
+    return "the control socket is an absolute path, e.g. \"/run/acd/control.sock\"";
+  }
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return "longer than a Unix socket path may be (" +
+           std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)";
+  }
+  if (path.back() == '/') {
+    return "names a directory; add the socket's file name";
+  }
+  return {};
+}
+
+std::string check_cpu(int cpu) {
+  if (cpu == -1) {
+    return {};
+  }
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(allowed), &allowed) != 0 ||
+      !CPU_ISSET(static_cast<unsigned>(cpu), &allowed)) {
+    return "CPU " + std::to_string(cpu) + " is not one this machine lets acdd use (it has " +
+           std::to_string(CPU_COUNT(&allowed)) + "; -1 runs unpinned)";
+  }
+  return {};
+}
+
+std::string origin_of(const ApplianceConfig& cfg, const std::string& key) {
+  const auto it = cfg.origin.find(key);
+  return it == cfg.origin.end() ? key + " (default)" : it->second + ": " + key;
+}
+
+std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded_default) {
+  std::vector<std::string> problems;
+  auto problem = [&](const std::string& key, const std::string& what) {
+    problems.push_back(origin_of(cfg, key) + ": " + what);
+  };
+  for (const int cpu : cfg.dataplane.cores) {
+    if (const std::string p = check_cpu(cpu); !p.empty()) {
+      problem("dataplane.cores", p);
+    }
+  }
+  if (cfg.dataplane.cores.size() == 2 && cfg.dataplane.cores[0] >= 0 &&
+      cfg.dataplane.cores[0] == cfg.dataplane.cores[1]) {
+    problem("dataplane.cores", "the IO and routing cores must differ (or give one CPU)");
+  }
+#ifndef ACD_WITH_DPDK
+  if (cfg.dataplane.backend == "dpdk") {
+    problem("dataplane.backend", "this acdd was built without DPDK (install libdpdk-dev, rebuild)");
+  }
+#endif
+  if (cfg.dataplane.backend == "dpdk" && cfg.dataplane.dpdk_args.empty()) {
+    problem("dataplane.dpdk_args", "the DPDK backend needs EAL arguments");
+  }
+  // The credential file: acdd refuses to start without it, except the embedded demo.
+  const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;
+  if (exists || !embedded_default) {
+    CredentialStore store;
+    if (const std::string p = store.load(cfg.credentials); !p.empty()) {
+      problem("control.credentials", p);
+    }
+  }
+  return problems;
 }
 
 ConfigResult load_config(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "acd/control/control_server.hpp"
 
+#include "acd/control/control_error.hpp"
 #include "acd/control/reload.hpp"
 
 #include <fcntl.h>
@@ -30,11 +31,21 @@ std::uint64_t steady_ns() {
                                         .count());
 }
 
-json fail(const std::string& error, int code) {
-  return json{{"ok", false}, {"error", error}, {"code", code}};
+json fail(const std::string& error, ControlError code) {
+  return json{{"ok", false}, {"error", error}, {"code", std::string(wire_name(code))}};
 }
 json ok(json result) {
   return json{{"ok", true}, {"result", std::move(result)}};
+}
+
+// A call's state as an operator says it: an answered call is "talking".
+std::string call_state_name(router::CallState s) {
+  return s == router::CallState::Active ? "talking" : std::string(router::to_string(s));
+}
+
+// Seconds from `from` to `to` (engine time), 0 if `to` is earlier.
+double seconds_between(router::Micros from, router::Micros to) {
+  return to > from ? static_cast<double>(to - from) / 1e6 : 0.0;
 }
 
 std::string state_name(router::AgentState s) {
@@ -142,7 +153,8 @@ json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
   static std::uint64_t next_ticket = 1;  // control thread only
   request.ticket = next_ticket++;
   if (ctx.channel == nullptr || !ctx.channel->submit(request)) {
-    return fail("the dataplane is not taking commands right now; try again", 75);
+    return fail("the dataplane is not taking commands right now; try again",
+                ControlError::TryAgain);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -154,7 +166,7 @@ json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return fail("no answer from the routing core within 2 s", 75);
+  return fail("no answer from the routing core within 2 s", ControlError::TryAgain);
 }
 
 // Waits (up to 1 s) until `published(board)` holds: the control thread's way to let the routing
@@ -183,7 +195,7 @@ json change(ControlContext& ctx, router::Event event, const std::string& done) {
   if (reply.status != router::Status::Ok) {
     return fail(std::string(router::describe(reply.status)) + " (" +
                     std::string(router::to_string(reply.status)) + ")",
-                1);
+                ControlError::Refused);
   }
   if (ctx.board != nullptr) {
     await_snapshot_after(ctx, steady_ns());
@@ -219,7 +231,8 @@ json route_test_event(const ApplianceConfig& cfg, const json& request, router::E
   e.type = router::EventType::RouteRequest;
   e.queue = queue_index(cfg, request.value("queue", json()));
   if (e.queue == router::kNone) {
-    return fail("no such queue: give the name (or index) of a configured queue", 2);
+    return fail("no such queue: give the name (or index) of a configured queue",
+                ControlError::Usage);
   }
   e.media = cfg.domain.queues[e.queue].media;
   auto small = [&](const char* key, std::uint64_t max, std::uint8_t& out) -> bool {
@@ -231,38 +244,42 @@ json route_test_event(const ApplianceConfig& cfg, const json& request, router::E
     return true;
   };
   if (!small("priority", router::kPriorityLevels - 1, e.priority)) {
-    return fail("priority must be 0.." + std::to_string(router::kPriorityLevels - 1), 2);
+    return fail("priority must be 0.." + std::to_string(router::kPriorityLevels - 1),
+                ControlError::Usage);
   }
   if (!small("tier", router::kTierCount - 1, e.tier)) {
-    return fail("tier must be 0.." + std::to_string(router::kTierCount - 1), 2);
+    return fail("tier must be 0.." + std::to_string(router::kTierCount - 1), ControlError::Usage);
   }
   if (!small("verification", 255, e.verification)) {
-    return fail("verification must be 0..255", 2);
+    return fail("verification must be 0..255", ControlError::Usage);
   }
   const json call = request.value("call", json(0));
   if (!call.is_number_unsigned()) {
-    return fail("call must be a call ID (a positive number)", 2);
+    return fail("call must be a call ID (a positive number)", ControlError::Usage);
   }
   e.call = call.get<router::CallId>();
   if (const std::string language = request.value("language", std::string()); !language.empty()) {
     e.language = skill_by_name(cfg, language);
     if (e.language == router::kNoSkill) {
-      return fail("no skill is named '" + language + "'", 2);
+      return fail("no skill is named '" + language + "'", ControlError::Usage);
     }
   }
   const json skills = request.value("skills", json::array());
   if (!skills.is_array() || skills.size() > router::kMaxCallSkills) {
-    return fail("at most " + std::to_string(router::kMaxCallSkills) + " extra skills", 2);
+    return fail("at most " + std::to_string(router::kMaxCallSkills) + " extra skills",
+                ControlError::Usage);
   }
   for (const json& s : skills) {
     const router::SkillId id = skill_by_name(cfg, s.value("skill", std::string()));
     const json level = s.value("level", json(1));
     if (id == router::kNoSkill) {
-      return fail("no skill is named '" + s.value("skill", std::string()) + "'", 2);
+      return fail("no skill is named '" + s.value("skill", std::string()) + "'",
+                  ControlError::Usage);
     }
     if (!level.is_number_unsigned() || level.get<std::uint64_t>() < 1 ||
         level.get<std::uint64_t>() > router::kMaxProficiency) {
-      return fail("a skill's level must be 1.." + std::to_string(router::kMaxProficiency), 2);
+      return fail("a skill's level must be 1.." + std::to_string(router::kMaxProficiency),
+                  ControlError::Usage);
     }
     e.skills[e.skill_count++] = {id, level.get<std::uint8_t>(), 0};
   }
@@ -282,7 +299,7 @@ json route_test(ControlContext& ctx, const json& request) {
     return failed;
   }
   if (reply.count == 0) {
-    return fail("the routing core gave no answer for the preview", 1);
+    return fail("the routing core gave no answer for the preview", ControlError::Refused);
   }
   const Snapshot s = ctx.board->read();
   auto queue_name = [&](router::QueueIndex q) {
@@ -394,7 +411,8 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
   }
   if (!refused.empty()) {
     ctx.staged.pop_back();
-    return fail("reload refused: " + refused + "; the running configuration is unchanged", 1);
+    return fail("reload refused: " + refused + "; the running configuration is unchanged",
+                ControlError::Refused);
   }
   ctx.config = &next;
   ++ctx.config_version;
@@ -409,7 +427,7 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
 
 json route_command(ControlContext& ctx, const json& request) {
   if (request.value("action", std::string()) != "test") {
-    return fail("route takes test", 2);
+    return fail("route takes test", ControlError::Usage);
   }
   return route_test(ctx, request);
 }
@@ -421,7 +439,7 @@ json config_command(ControlContext& ctx, const json& request, bool may_change) {
     return fail(
         "permission denied: naming a file needs root or the acd group ('acdctl config validate "
         "FILE' checks a file as you)",
-        13);
+        ControlError::PermissionDenied);
   }
   const std::string file = request.value("file", ctx.config_path);
   const ConfigResult loaded = file.empty()
@@ -432,23 +450,25 @@ json config_command(ControlContext& ctx, const json& request, bool may_change) {
     for (const std::string& e : loaded.errors) {
       all += (all.empty() ? "" : "\n") + e;
     }
-    return fail(all + "\nthe running configuration is unchanged", 1);
+    return fail(all + "\nthe running configuration is unchanged", ControlError::Refused);
   }
   if (action == "validate") {
     return ok(json{{"valid", true}});
   }
   const ConfigDiff d = diff_configs(*ctx.config, loaded.config);
   if (action == "diff" || (action == "reload" && request.value("dry_run", false))) {
-    return ok(json{{"changes", d.changes},
+    return ok(json{{"file", file.empty() ? std::string("<embedded default>") : file},
+                   {"changes", d.changes},
                    {"structure", d.structure},
                    {"needs_restart", d.needs_restart},
                    {"notes", d.notes}});
   }
   if (action != "reload") {
-    return fail("config takes validate, diff or reload", 2);
+    return fail("config takes validate, diff or reload", ControlError::Usage);
   }
   if (!may_change) {
-    return fail("permission denied: reloading needs root or the acd group", 13);
+    return fail("permission denied: reloading needs root or the acd group",
+                ControlError::PermissionDenied);
   }
   if (!d.needs_restart.empty()) {
     std::string what;
@@ -457,7 +477,7 @@ json config_command(ControlContext& ctx, const json& request, bool may_change) {
     }
     return fail("these changes need a restart of acdd: " + what +
                     "; the running configuration is unchanged",
-                1);
+                ControlError::Refused);
   }
   if (d.empty()) {
     return ok(json{{"done", "no changes"}});
@@ -466,7 +486,7 @@ json config_command(ControlContext& ctx, const json& request, bool may_change) {
   if (const auto problems = router::validate_config(merged.domain); !problems.empty()) {
     return fail("the merged configuration is not valid (" + problems.front() +
                     "); the running configuration is unchanged",
-                1);
+                ControlError::Refused);
   }
   return apply_reload(ctx, d, std::move(merged));
 }
@@ -566,12 +586,13 @@ namespace {
 
 json execute_request(ControlContext& ctx, const json& request, bool may_change) {
   if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string()) {
-    return fail("a request is a JSON object with \"cmd\"", 2);
+    return fail("a request is a JSON object with \"cmd\"", ControlError::Usage);
   }
   const std::string cmd = request["cmd"];
   const std::string action = request.value("action", std::string("list"));
   if (ctx.board == nullptr || !ctx.board->ready()) {
-    return fail("the routing core has not published its state yet; try again", 75);
+    return fail("the routing core has not published its state yet; try again",
+                ControlError::TryAgain);
   }
   const ApplianceConfig& cfg = *ctx.config;  // the latest: for commands
   if (cmd == "config" || cmd == "route") {
@@ -596,7 +617,8 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
                                     [](const router::QueueConfig& q) { return !q.retired; })},
            {"calls_in_engine", s.calls_in_engine},
            {"engine_events", s.counters.events},
-           {"engine_errors", s.counters.errors},
+           {"engine_refused", s.counters.refused_total()},
+           {"engine_faults", s.counters.offer_violations},
            {"listen", ctx.listening.empty() ? cfg.dataplane.listen : ctx.listening},
            {"backend", ctx.backend.empty() ? cfg.dataplane.backend : ctx.backend},
            {"cores", cfg.dataplane.cores},
@@ -615,6 +637,14 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
       }
     }
     j["agents_by_state"] = by_state;
+    json refused = json::object();  // by reason: only the reasons seen
+    for (std::size_t st = 1; st < router::kStatusCount; ++st) {
+      if (s.counters.refused[st] != 0) {
+        refused[std::string(router::to_string(static_cast<router::Status>(st)))] =
+            s.counters.refused[st];
+      }
+    }
+    j["engine_refused_by_reason"] = refused;
     if (ctx.counters != nullptr) {
       json counters = json::object();
       for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {
@@ -636,16 +666,17 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
       return ok(list);
     }
     if (!request.contains("id") || !request["id"].is_number_unsigned()) {
-      return fail("agents " + action + " needs an agent ID", 2);
+      return fail("agents " + action + " needs an agent ID", ControlError::Usage);
     }
     const auto id = request["id"].get<router::AgentNumber>();
     const router::AgentIndex a = agent_index(cfg, id);
     if (a == router::kNone) {
-      return fail("no agent has ID " + std::to_string(id), 1);
+      return fail("no agent has ID " + std::to_string(id), ControlError::Refused);
     }
     if (action == "show") {
       if (a >= s.agents.size()) {
-        return fail("agent " + std::to_string(id) + " was just added; try again", 75);
+        return fail("agent " + std::to_string(id) + " was just added; try again",
+                    ControlError::TryAgain);
       }
       json j = agent_json(s.agents[a], s.engine_time);
       j["today"] = agent_stats_json(s.agents[a]);
@@ -653,7 +684,8 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
     }
     if (action == "ready" || action == "logout") {
       if (!may_change) {
-        return fail("permission denied: changing agents needs root or the acd group", 13);
+        return fail("permission denied: changing agents needs root or the acd group",
+                    ControlError::PermissionDenied);
       }
       router::Event e;
       e.type = action == "ready" ? router::EventType::ForceReady : router::EventType::ForceLogout;
@@ -662,7 +694,7 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
           ctx, e,
           "agent " + std::to_string(id) + (action == "ready" ? " is ready" : " is signed out"));
     }
-    return fail("agents takes list, show ID, ready ID or logout ID", 2);
+    return fail("agents takes list, show ID, ready ID or logout ID", ControlError::Usage);
   }
   if (cmd == "queues") {
     if (action == "list") {
@@ -677,23 +709,24 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
     if (action == "show") {
       const router::QueueIndex q = queue_index(names, request.value("id", json()));
       if (q == router::kNone || q >= s.queues.size()) {
-        return fail("no such queue; give its name or index", 1);
+        return fail("no such queue; give its name or index", ControlError::Refused);
       }
       return ok(queue_json(names, q, s.queues[q]));
     }
-    return fail("queues takes list or show NAME", 2);
+    return fail("queues takes list or show NAME", ControlError::Usage);
   }
   if (cmd == "calls") {
     json list = json::array();
     for (const CallRow& c : s.calls) {
       json j{{"id", c.id},
-             {"state", std::string(router::to_string(c.view.state))},
+             {"state", call_state_name(c.view.state)},
              {"queue", c.view.queue < names.domain.queues.size()
                            ? json(names.domain.queues[c.view.queue].name)
                            : json(nullptr)},
              {"priority", c.view.priority},
              {"media", std::string(router::to_string(c.view.media))},
-             {"in_queue_s", static_cast<double>(s.engine_time - c.view.enqueued) / 1e6},
+             {"in_state_s", seconds_between(c.view.state_since, s.engine_time)},
+             {"total_s", seconds_between(c.view.arrived, s.engine_time)},
              {"outbound", c.view.outbound}};
       if (c.view.agent != router::kNone && c.view.agent < s.agents.size()) {
         j["agent"] = s.agents[c.view.agent].number;
@@ -706,7 +739,7 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
       }
     }
     if (action == "show") {
-      return fail("no such call in the engine", 1);
+      return fail("no such call in the engine", ControlError::Refused);
     }
     return ok(list);
   }
@@ -726,13 +759,13 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
         }
       }
     } else {
-      return fail("stats takes agents or queues", 2);
+      return fail("stats takes agents or queues", ControlError::Usage);
     }
     return ok(list);
   }
   return fail(
       "unknown command '" + cmd + "'; try status, agents, queues, calls, stats, route or config",
-      2);
+      ControlError::Usage);
 }
 
 }  // namespace
@@ -742,7 +775,8 @@ nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool 
   try {
     return execute_request(ctx, request, may_change);
   } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("a field of the request has the wrong type (") + e.what() + ")", 2);
+    return fail(std::string("a field of the request has the wrong type (") + e.what() + ")",
+                ControlError::Usage);
   }
 }
 
@@ -880,10 +914,10 @@ void ControlServer::run() {
       setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof(two_seconds));
       json answer;
       if (!complete) {
-        answer = fail("no complete request within 2 s", 2);
+        answer = fail("no complete request within 2 s", ControlError::Usage);
       } else {
         const json request = json::parse(c.request, nullptr, false);
-        answer = request.is_discarded() ? fail("the request is not valid JSON", 2)
+        answer = request.is_discarded() ? fail("the request is not valid JSON", ControlError::Usage)
                                         : execute(ctx_, request, c.may_change);
       }
       write_all(c.fd, answer.dump() + "\n");
@@ -896,7 +930,10 @@ void ControlServer::run() {
     if ((fds[0].revents & POLLIN) != 0) {
       const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (client >= 0 && clients.size() >= kMaxClients) {
-        write_all(client, fail("too many control clients at once; try again", 75).dump() + "\n");
+        write_all(
+            client,
+            fail("too many control clients at once; try again", ControlError::TryAgain).dump() +
+                "\n");
         close(client);
       } else if (client >= 0) {
         clients.push_back(

@@ -83,7 +83,8 @@ std::string CredentialStore::load(const std::string& path) {
   const auto [stamp, size] = stamp_of(path);
   std::ifstream in(path);
   if (!in) {
-    return path + ": cannot be read; create it with 'acdctl agent passwd ID'";
+    return path + ": cannot be read; create it with 'acdctl agent passwd ID --credentials " +
+           path + "'";
   }
   std::map<router::AgentNumber, std::string> read;
   if (std::string error = parse(path, in, read); !error.empty()) {

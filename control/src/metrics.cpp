@@ -57,6 +57,22 @@ Labels label(const char* key, const std::string& value) {
   return Labels{ClientMetric::Label{key, value}};
 }
 
+// One latency histogram as a Prometheus histogram family (the +Inf bucket is the count).
+void histogram(Families& m, const char* name, const char* help,
+               const dataplane::LatencyHistogram& latency) {
+  m.family(name, "histogram", help);
+  ClientMetric::Histogram h;
+  const auto& bounds = dataplane::LatencyHistogram::kBoundsNs;
+  for (std::size_t b = 0; b <= bounds.size(); ++b) {
+    h.sample_count += latency.buckets[b].load(std::memory_order_relaxed);
+    if (b < bounds.size()) {
+      h.bucket.push_back({h.sample_count, static_cast<double>(bounds[b]) / 1e9});
+    }
+  }
+  h.sample_sum = static_cast<double>(latency.sum_ns.load(std::memory_order_relaxed)) / 1e9;
+  m.histogram(std::move(h));
+}
+
 // The endpoint's collector: every scrape reads the sources afresh (copies and relaxed loads).
 class Collector final : public prometheus::Collectable {
  public:
@@ -142,8 +158,16 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     m.sample("acd_engine_calls", {}, s.calls_in_engine);
     m.family("acd_engine_events_total", "counter", "Inputs applied by the routing engine");
     m.sample("acd_engine_events_total", {}, s.counters.events);
-    m.family("acd_engine_errors_total", "counter", "Inputs the routing engine refused");
-    m.sample("acd_engine_errors_total", {}, s.counters.errors);
+    m.family("acd_engine_refused_total", "counter",
+             "Inputs the routing engine turned away, by reason (the sender's matter, not a fault)");
+    for (std::size_t st = 1; st < router::kStatusCount; ++st) {
+      m.sample("acd_engine_refused_total",
+               label("reason", std::string(router::to_string(static_cast<router::Status>(st)))),
+               s.counters.refused[st]);
+    }
+    m.family("acd_engine_faults_total", "counter",
+             "Offers the engine made to agents that were not available (a bug: must stay 0)");
+    m.sample("acd_engine_faults_total", {}, s.counters.offer_violations);
   }
   if (src.io_counters != nullptr) {
     for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {
@@ -173,18 +197,12 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
               [](const Ring& r) -> const std::atomic<std::uint64_t>& { return r.capacity; });
   }
   if (src.latency != nullptr) {
-    m.family("acd_decision_latency_seconds", "histogram",
-             "Time the routing engine takes per input");
-    ClientMetric::Histogram h;
-    const auto& bounds = dataplane::LatencyHistogram::kBoundsNs;
-    for (std::size_t b = 0; b <= bounds.size(); ++b) {
-      h.sample_count += src.latency->buckets[b].load(std::memory_order_relaxed);
-      if (b < bounds.size()) {
-        h.bucket.push_back({h.sample_count, static_cast<double>(bounds[b]) / 1e9});
-      }
-    }
-    h.sample_sum = static_cast<double>(src.latency->sum_ns.load(std::memory_order_relaxed)) / 1e9;
-    m.histogram(std::move(h));  // the +Inf bucket is the count
+    histogram(m, "acd_decision_latency_seconds",
+              "Time the routing engine takes per request (wire messages and operator commands)",
+              src.latency->requests);
+    histogram(m, "acd_engine_tick_seconds",
+              "Time the routing engine takes per timer tick (inputs that only advance time)",
+              src.latency->ticks);
   }
   return m.take();
 }

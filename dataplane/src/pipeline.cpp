@@ -512,7 +512,7 @@ std::size_t Worker::poll() {
 }
 
 SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
-                         StatePublisher* publisher, LatencyHistogram* latency, RingGauges* gauges)
+                         StatePublisher* publisher, EngineLatency* latency, RingGauges* gauges)
     : router_(engine), io_(io), publisher_(publisher), gauges_(gauges) {
   router_.set_latency(latency);
   if (gauges_ != nullptr) {

@@ -340,6 +340,11 @@ void Engine::apply(const Event& e, DecisionSink sink) {
   sink_ = nullptr;
 }
 
+void Engine::set_state(CallRecord& c, CallState state) const {
+  c.state = state;
+  c.state_since = s_.now;
+}
+
 void Engine::emit(Decision d) {
   d.time = s_.now;
   d.cause = cause_;
@@ -347,8 +352,16 @@ void Engine::emit(Decision d) {
   (*sink_)(d);
 }
 
+std::uint64_t EngineCounters::refused_total() const {
+  std::uint64_t total = 0;
+  for (const std::uint64_t n : refused) {
+    total += n;
+  }
+  return total;
+}
+
 void Engine::error(Status status, const Event& e) {
-  ++counters_.errors;
+  ++counters_.refused[static_cast<std::size_t>(status)];
   Decision d;
   d.type = DecisionType::Error;
   d.status = status;
@@ -810,7 +823,7 @@ void Engine::enqueue(std::uint32_t slot) {
   ++q.count[p];
   ++q.waiting;
   q.busy_priorities |= 1u << p;
-  c.state = CallState::Queued;
+  set_state(c, CallState::Queued);
 }
 
 void Engine::dequeue(std::uint32_t slot) {
@@ -954,7 +967,7 @@ void Engine::offer(std::uint32_t slot, AgentIndex a) {
     ++counters_.offer_violations;  // a bug: check_invariants reports it
     assert(false && "offer to an agent that is not available");
   }
-  c.state = CallState::Ringing;
+  set_state(c, CallState::Ringing);
   c.agent = a;
   r.ringing = 1;
   r.ringing_call = slot;
@@ -1075,7 +1088,7 @@ bool Engine::apply_overflow(std::uint32_t slot, const RuleRecord& rule) {
     c.seq = s_.next_seq++;
     c.next_wait_rule = 0;
     c.answer_counted = 0;
-    c.state = CallState::Free;  // in transit: in no bucket, with no agent
+    set_state(c, CallState::Free);  // in transit: in no bucket, with no agent
     c.priority = effective_priority(c);
     ++queue_stats_[c.queue].offered;
     place_call(slot, true);
@@ -1104,7 +1117,7 @@ void Engine::return_to_queue(std::uint32_t slot, Status why) {
   d.queue = c.queue;
   emit(d);
   c.agent = kNone;
-  c.state = CallState::Free;
+  set_state(c, CallState::Free);
   place_call(slot, false);
 }
 
@@ -1287,7 +1300,7 @@ void Engine::on_answered(const Event& e) {
   r.ringing = 0;
   r.ringing_call = kNone;
   ++r.active;
-  c.state = CallState::Active;
+  set_state(c, CallState::Active);
   c.answered_at = s_.now;
   if (c.outbound == 0) {
     ++agent_stats_[a].answered;
@@ -1318,10 +1331,10 @@ void Engine::on_hold(const Event& e, bool hold) {
     return;
   }
   if (hold) {
-    c.state = CallState::Held;
+    set_state(c, CallState::Held);
     c.hold_since = s_.now;
   } else {
-    c.state = CallState::Active;
+    set_state(c, CallState::Active);
     add_ms(c.hold_ms, to_ms(s_.now - c.hold_since));
   }
 }
@@ -1408,7 +1421,7 @@ void Engine::on_transfer_to_queue(const Event& e) {
   task_finished(from, slot, c.queue != kNone ? params_[c.queue].wrap_up_ms : 0);
   // A new leg: the call queues in the target group like a new arrival.
   c.agent = kNone;
-  c.state = CallState::Free;
+  set_state(c, CallState::Free);
   c.outbound = 0;
   c.queue = e.queue;
   c.enqueued = s_.now;
@@ -1465,7 +1478,7 @@ void Engine::on_transfer_to_agent(const Event& e, AgentIndex target) {
   ++agent_stats_[from].transfers_out;
   task_finished(from, slot, c.queue != kNone ? params_[c.queue].wrap_up_ms : 0);
   c.agent = kNone;
-  c.state = CallState::Free;
+  set_state(c, CallState::Free);
   c.answered_at = 0;
   c.hold_ms = 0;
   c.outbound = 0;
@@ -1530,7 +1543,7 @@ void Engine::on_outbound(const Event& e, AgentIndex target) {
     }
   }
   AgentRecord& r = agents_[target];
-  c.state = CallState::Ringing;
+  set_state(c, CallState::Ringing);
   c.agent = target;
   r.ringing = 1;
   r.ringing_call = slot;
@@ -1606,6 +1619,7 @@ CallView Engine::view_of(const CallRecord& c) const {
   v.agent = c.agent;
   v.arrived = c.arrived;
   v.enqueued = c.enqueued;
+  v.state_since = c.state_since;
   v.priority = c.priority;
   v.media = c.media;
   v.outbound = c.outbound != 0;

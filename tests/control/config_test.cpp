@@ -145,4 +145,54 @@ TEST(Config, OnlyRegularFilesAreRead) {
 }
 
 }  // namespace
+// Every start-up address is checked by the parser, with its line: a file that passes starts.
+TEST(Config, StartupAddressesAndPathsAreChecked) {
+  const auto e = errors_of(
+      "[dataplane]\nlisten = \"127.0.0.1:70700\"\n"
+      "[metrics]\nlisten = \"localhost:abc\"\n"
+      "[control]\nsocket = \"run/acd.sock\"\n");
+  EXPECT_TRUE(has(e, "14", "dataplane.listen = \"127.0.0.1:70700\"")) << dump(e);
+  EXPECT_TRUE(has(e, "16", "metrics.listen = \"localhost:abc\"")) << dump(e);
+  EXPECT_TRUE(has(e, "18", "absolute path")) << dump(e);
+  EXPECT_EQ(e.size(), 3u) << dump(e);
+}
+
+// The machine-dependent checks name the file and key: a CPU acdd may not use, two equal cores, a
+// missing credential file (refused unless the embedded demo runs without one).
+TEST(Config, StartupChecksNameFileAndKey) {
+  ConfigResult r = parse_config(
+      std::string(kBase) +
+          "[dataplane]\ncores = [4095]\n[control]\ncredentials = \"/nonexistent/creds\"\n",
+      "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  auto e = check_startup(r.config, false);
+  ASSERT_EQ(e.size(), 2u) << dump(e);
+  EXPECT_TRUE(has(e, "14", "dataplane.cores: CPU 4095")) << dump(e);
+  EXPECT_TRUE(has(e, "16", "control.credentials: /nonexistent/creds")) << dump(e);
+  EXPECT_EQ(check_startup(r.config, true).size(), 1u) << "the demo may run without the file";
+  r.config.dataplane.cores = {0, 0};
+  e = check_startup(r.config, true);
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_NE(e[0].find("must differ"), std::string::npos) << e[0];
+}
+
+// Overlapping agent groups are one message with the range, not one line per agent ID.
+TEST(Config, OverlappingGroupsSaidOnce) {
+  const auto e = errors_of(
+      "[[agent_group]]\nfirst_id = 100\ncount = 50\n"
+      "[[agent_group]]\nfirst_id = 120\ncount = 50\n");
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_TRUE(has(e, "16", "30 of its agent IDs (120 to 149) are defined already")) << dump(e);
+}
+
+// A bad value is one problem: no follow-on "needs" error, and ranges in plain numbers.
+TEST(Config, OneProblemPerMistakePlainNumbers) {
+  auto e = errors_of("[[agent_group]]\nfirst_id = 100\ncount = -3\n");
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_TRUE(has(e, "15", "'count' = -3 is out of range; use 1 to 2000000")) << dump(e);
+  e = parse_config("max_calls = 99999999\n" + std::string(kBase), "acd.toml").errors;
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_TRUE(has(e, "1", "use 1 to 16777216")) << dump(e);
+}
+
 }  // namespace acd::control

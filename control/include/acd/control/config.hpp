@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct ApplianceConfig {
   std::string control_socket = "/run/acd/control.sock";
   std::string credentials = "/etc/acd/credentials";
   std::string metrics_listen = "127.0.0.1:9470";
+  // Where each start-up setting was given ("dataplane.listen" -> "acd.toml:5"), so that a problem
+  // found when acdd starts (a port in use) names the file and key; absent keys are defaults.
+  std::map<std::string, std::string> origin;
 };
 
 struct ConfigResult {
@@ -48,6 +52,21 @@ struct ConfigResult {
 ConfigResult parse_config(const std::string& text, const std::string& source);
 // Reads and parses a file.
 ConfigResult load_config(const std::string& path);
+// Checks of one start-up setting's value, shared by the file's parser and acdd's flags: empty when
+// the value is usable, else what is wrong with it (without the key's name).
+std::string check_endpoint(const std::string& text);     // A.B.C.D:PORT, port 0 = any free port
+std::string check_socket_path(const std::string& path);  // an absolute path that fits sun_path
+std::string check_cpu(int cpu);                          // -1 (unpinned) or a CPU acdd may use
+
+// The checks that depend on the machine acdd starts on, made by both `acdd --check-config` and
+// acdd's start: the CPUs are allowed to this process, the backend is built in, the credential
+// file (unless it is the embedded demo's and absent) can be read. Each problem names the key and
+// where it was set ("acd.toml:9: dataplane.cores = [7]: ...").
+std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded_default);
+
+// "FILE:LINE: KEY" where KEY was set, or "KEY (default)".
+std::string origin_of(const ApplianceConfig& cfg, const std::string& key);
+
 // The built-in demo centre's configuration text.
 const std::string& embedded_default_config();
 

@@ -26,7 +26,7 @@ struct MetricsSources {
   const ApplianceConfig* config = nullptr;
   const SnapshotBoard* board = nullptr;
   const dataplane::CoreCounters* io_counters = nullptr;  // one core today
-  const dataplane::LatencyHistogram* latency = nullptr;
+  const dataplane::EngineLatency* latency = nullptr;
   const dataplane::RingGauges* rings = nullptr;  // split mode only
 };
 

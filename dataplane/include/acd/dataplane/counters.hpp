@@ -78,6 +78,21 @@ struct alignas(64) LatencyHistogram {
   }
 };
 
+// The engine's time per input, by kind: `requests` are the inputs that ask for decisions (wire
+// messages and operator commands), `ticks` only advance timers, so an idle engine's ticks do not
+// flatter the decision latency. `applied` counts both: the watchdog's sign of progress.
+// Written by the routing thread only (relaxed stores), read by the metrics endpoint and watchdog.
+struct EngineLatency {
+  LatencyHistogram requests;
+  LatencyHistogram ticks;
+  alignas(64) std::atomic<std::uint64_t> applied{0};
+
+  void record(bool tick, std::uint64_t ns) {  // owner thread only
+    (tick ? ticks : requests).record(ns);
+    applied.store(applied.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
 // How full the SPSC rings between the IO and routing cores are (split mode only). Each ring's
 // consumer stores the entries waiting in it once per poll cycle, and the most it has seen; the
 // metrics endpoint reads them with relaxed loads. A ring that stays near its capacity means the

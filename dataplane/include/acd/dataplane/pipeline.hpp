@@ -289,6 +289,7 @@ class RouterStage {
     });
     if (latency_ != nullptr) {
       latency_->record(
+          input.event.type == router::EventType::Tick,
           static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::steady_clock::now() - start)
                                          .count()));
@@ -300,11 +301,11 @@ class RouterStage {
   router::Engine& engine() { return engine_; }
   const void* config_tag() const { return config_tag_; }
   // Measure every input's time in the engine into this histogram (off when null).
-  void set_latency(LatencyHistogram* h) { latency_ = h; }
+  void set_latency(EngineLatency* h) { latency_ = h; }
 
  private:
   router::Engine& engine_;
-  LatencyHistogram* latency_ = nullptr;
+  EngineLatency* latency_ = nullptr;
   const void* config_tag_ = nullptr;
 };
 
@@ -312,7 +313,7 @@ class RouterStage {
 class Worker {
  public:
   Worker(router::Engine& engine, IoStage& io, StatePublisher* publisher = nullptr,
-         LatencyHistogram* latency = nullptr)
+         EngineLatency* latency = nullptr)
       : router_(engine), io_(io), publisher_(publisher) {
     router_.set_latency(latency);
   }
@@ -330,7 +331,7 @@ class SplitWorker {
  public:
   // `gauges`, if given, gets the rings' occupancy (see RingGauges).
   SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
-              StatePublisher* publisher = nullptr, LatencyHistogram* latency = nullptr,
+              StatePublisher* publisher = nullptr, EngineLatency* latency = nullptr,
               RingGauges* gauges = nullptr);
   ~SplitWorker();
   void stop();

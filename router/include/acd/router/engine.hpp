@@ -13,6 +13,7 @@
 // decision (with a Status saying why) and changes nothing else.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -65,6 +66,7 @@ struct CallView {
   std::uint32_t ewt_ms = 0;    // when queued
   Micros arrived = 0;
   Micros enqueued = 0;
+  Micros state_since = 0;  // entry into `state`
   std::uint8_t priority = 0;
   Media media = Media::Voice;
   bool outbound = false;
@@ -73,7 +75,11 @@ struct CallView {
 struct EngineCounters {
   std::uint64_t events = 0;
   std::uint64_t decisions = 0;
-  std::uint64_t errors = 0;
+  // Inputs the engine turned away, by the status it answered with (a malformed or impossible
+  // request, a command for an agent in the wrong state). Refusals are the sender's matter, not a
+  // fault of acd: faults are counted apart (offer_violations).
+  std::array<std::uint64_t, kStatusCount> refused{};
+  std::uint64_t refused_total() const;
   std::uint64_t agent_scan_steps = 0;  // ready agents skipped for lacking a call's extra skills
   std::uint64_t call_scan_steps = 0;   // waiting calls skipped for needing skills an agent lacks
   std::uint64_t offer_violations = 0;  // offers to an agent that was not available: must stay 0
@@ -262,6 +268,7 @@ class Engine {
   void record_wait_end(std::uint32_t slot, bool answered);
 
   void emit(Decision d);
+  void set_state(detail::CallRecord& c, CallState state) const;
   void error(Status status, const Event& e);
 
   template <typename Visit>

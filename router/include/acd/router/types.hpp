@@ -134,6 +134,12 @@ enum class Status : std::uint16_t {
 #undef ACD_X
 };
 
+inline constexpr std::size_t kStatusCount = 0
+#define ACD_X(name, text) +1
+    ACD_ROUTER_STATUS_LIST(ACD_X)
+#undef ACD_X
+    ;
+
 std::string_view to_string(Status s);
 std::string_view to_string(AgentState s);
 std::string_view to_string(Policy p);

@@ -147,7 +147,8 @@ struct CallRecord {
   Micros enqueued = 0;  // entry into the current queue
   Micros answered_at = 0;
   Micros hold_since = 0;
-  std::uint64_t seq = 0;  // FIFO order inside a priority
+  Micros state_since = 0;  // entry into the current state (queued, ringing, talking, held)
+  std::uint64_t seq = 0;   // FIFO order inside a priority
   QueueIndex queue = kNone;
   AgentIndex agent = kNone;
   std::uint32_t next = kNone;  // queue bucket list, or free list
