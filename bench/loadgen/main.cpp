@@ -460,7 +460,12 @@ int main(int argc, char** argv) {
                  "Mean talk time before a call is released (exponential); 0 = at once")
       ->check(CLI::Range(0.0, 3'600'000.0));
   app.add_flag("--json", json, "Print one JSON object");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; every other parse problem is a usage error: exit status 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   Endpoint to;
   if (!parse_endpoint(target, to)) {

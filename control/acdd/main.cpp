@@ -91,7 +91,12 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   app.add_option("--metrics", metrics_listen,
                  "Override metrics.listen (A.B.C.D:PORT; port 0: any)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; every other parse problem is a usage error: exit status 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   // A peer that hangs up must never end the daemon: every socket write checks its result instead.
   signal(SIGPIPE, SIG_IGN);
 

@@ -114,7 +114,12 @@ int main(int argc, char** argv) {
                  "Multi-skill scenario file (TOML); replaces --agents/--arrival-rate/--aht")
       ->check(CLI::ExistingFile);
   app.add_flag("--json", json, "Print one JSON object");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help prints and succeeds; every other parse problem is a usage error: exit status 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   sim::Scenario scenario;
   if (!config.empty()) {
