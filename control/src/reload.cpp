@@ -43,7 +43,8 @@ std::string skills_text(const ApplianceConfig& c, const AgentConfig& a) {
     t += p + " ";
   }
   for (const auto cap : a.capacity) {
-    t += "/" + std::to_string(cap);
+    t += '/';
+    t += std::to_string(cap);
   }
   return t;
 }

@@ -13,6 +13,17 @@ using namespace acd::router;
 
 namespace {
 
+// 'key', built without `"'" + std::string(key)`: GCC 12 reports a false -Wrestrict for that
+// operator+ when inlined at -O3.
+std::string quoted(std::string_view key) {
+  std::string q;
+  q.reserve(key.size() + 2);
+  q += '\'';
+  q += key;
+  q += '\'';
+  return q;
+}
+
 class Reader {
  public:
   explicit Reader(std::string path) : path_(std::move(path)) {}
@@ -49,7 +60,7 @@ class Reader {
     }
     std::optional<double> v = n->value<double>();
     if (!v) {
-      fail(n, "'" + std::string(key) + "' must be a number");
+      fail(n, quoted(key) + " must be a number");
       return fallback;
     }
     if (*v < lo || *v > hi) {
@@ -67,7 +78,7 @@ class Reader {
     }
     std::optional<std::string> v = n->value<std::string>();
     if (!v) {
-      fail(n, "'" + std::string(key) + "' must be a string");
+      fail(n, quoted(key) + " must be a string");
       return fallback;
     }
     return *v;
@@ -136,7 +147,7 @@ std::string load_scenario(const std::string& path, sim::Scenario& out) {
                                         static_cast<std::uint8_t>(v), 0});
       }
     } else if (t.get(key) != nullptr) {
-      r.fail(t.get(key), "'" + std::string(key) + "' must be a table of skill = proficiency");
+      r.fail(t.get(key), quoted(key) + " must be a table of skill = proficiency");
     }
     return reqs;
   };

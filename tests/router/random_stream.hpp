@@ -32,7 +32,8 @@ inline EngineConfig random_domain(std::uint64_t seed, std::uint32_t agents = 60,
   c.outbound_reserve_ms = 12'000;
   for (std::uint32_t q = 0; q < queues; ++q) {
     QueueConfig qc;
-    qc.name = "q" + std::to_string(q);
+    qc.name = "q";  // appended, not "q" + to_string(q): GCC 12's false -Wrestrict at -O3
+    qc.name += std::to_string(q);
     qc.skills = {SkillRequirement{static_cast<SkillId>(q % skills),
                                   static_cast<std::uint8_t>(1 + q % 3), 0}};
     qc.policy = static_cast<Policy>(q % 5);
