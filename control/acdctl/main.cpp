@@ -36,7 +36,7 @@
 
 #include "acd/control/config.hpp"
 #include "acd/control/control_error.hpp"
-#include "acd/control/credentials.hpp"
+#include "acd/control/credential_store.hpp"
 
 namespace {
 

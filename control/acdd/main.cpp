@@ -31,7 +31,7 @@
 #endif
 #include "acd/control/config.hpp"
 #include "acd/control/control_server.hpp"
-#include "acd/control/credentials.hpp"
+#include "acd/control/credential_store.hpp"
 #include "acd/control/metrics.hpp"
 #include "acd/control/watchdog.hpp"
 

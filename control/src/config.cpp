@@ -17,7 +17,7 @@
 
 #include <toml++/toml.h>
 
-#include "acd/control/credentials.hpp"
+#include "acd/control/credential_store.hpp"
 #include "acd/dataplane/port.hpp"
 
 namespace acd::control {

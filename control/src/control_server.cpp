@@ -192,9 +192,13 @@ json change(ControlContext& ctx, router::Event event, const std::string& done) {
   if (json failed = submit_and_wait(ctx, request, reply); !failed.is_null()) {
     return failed;
   }
-  if (reply.status != router::Status::Ok) {
-    return fail(std::string(router::describe(reply.status)) + " (" +
-                    std::string(router::to_string(reply.status)) + ")",
+  if (reply.result == dataplane::CommandResult::Overloaded) {
+    return fail("the dataplane is not taking commands right now; try again",
+                ControlError::TryAgain);
+  }
+  if (reply.result != dataplane::CommandResult::Done) {
+    return fail(std::string(router::describe(reply.engine_status)) + " (" +
+                    std::string(router::to_string(reply.engine_status)) + ")",
                 ControlError::Refused);
   }
   if (ctx.board != nullptr) {
@@ -293,7 +297,7 @@ json route_test(ControlContext& ctx, const json& request) {
   if (json bad = route_test_event(cfg, request, r.event); !bad.is_null()) {
     return bad;
   }
-  r.preview = true;
+  r.command = dataplane::PreviewRoute{};
   dataplane::ControlReply reply;
   if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
     return failed;
@@ -386,13 +390,13 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
   if (d.structural()) {
     // Built here, off the routing core: the allocation and indexing of a whole engine.
     swap = std::make_unique<dataplane::EngineSwap>();
-    swap->engine = new router::Engine(next.domain);
+    swap->engine = std::make_unique<router::Engine>(next.domain);
     for (const router::AgentConfig& a : next.domain.agents) {
       swap->agent_numbers.push_back(a.retired ? 0 : a.number);
     }
-    r.swap = swap.get();
+    r.command = dataplane::SwapEngine{swap.get()};
   } else {
-    r.reconfigure = &next.domain;
+    r.command = dataplane::Reconfigure{&next.domain};
   }
   if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
     if (swap != nullptr) {
@@ -403,12 +407,15 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
   std::string refused;
   if (swap != nullptr && !swap->result.ok()) {
     refused = refusal_text(next, swap->result);
-  } else if (reply.status != router::Status::Ok) {
-    refused = "the routing core refused it";
+  } else if (reply.result == dataplane::CommandResult::Overloaded) {
+    ctx.staged.pop_back();
+    return fail("the dataplane is not taking commands right now; try again",
+                ControlError::TryAgain);
+  } else if (reply.result != dataplane::CommandResult::Done) {
+    refused = std::string(dataplane::describe(reply.result));
   }
-  if (swap != nullptr) {
-    delete swap->engine;  // the engine that ran until now (or the unused new one, if refused)
-  }
+  // `swap` (if any) now owns the engine that ran until now, or the unused new one if refused:
+  // freed here, on the control thread, when it goes out of scope.
   if (!refused.empty()) {
     ctx.staged.pop_back();
     return fail("reload refused: " + refused + "; the running configuration is unchanged",
@@ -493,7 +500,8 @@ json config_command(ControlContext& ctx, const json& request, bool may_change) {
 
 }  // namespace
 
-void SnapshotBoard::maybe_publish(const router::Engine& engine, const void* config_tag) {
+void SnapshotBoard::maybe_publish(const router::Engine& engine,
+                                  const dataplane::ConfigTag* config_tag) {
   const std::uint64_t now = steady_ns();
   if (!sweeping_) {
     if (now - sweep_started_ns_ < interval_ns_ && published_.load(std::memory_order_relaxed) &&
@@ -512,13 +520,14 @@ void SnapshotBoard::maybe_publish(const router::Engine& engine, const void* conf
   }
 }
 
-void SnapshotBoard::start_sweep(const router::Engine& engine, const void* config_tag,
-                                std::uint64_t now) {
+void SnapshotBoard::start_sweep(const router::Engine& engine,
+                                const dataplane::ConfigTag* config_tag, std::uint64_t now) {
   sweeping_ = true;
   sweep_done_ = false;
   sweep_started_ns_ = now;
   last_tag_ = config_tag;
   Snapshot& s = building_;
+  // Every tag the control plane hands the routing core is an ApplianceConfig.
   s.config = config_tag != nullptr ? static_cast<const ApplianceConfig*>(config_tag) : initial_;
   s.published_ns = now;
   s.agents.resize(engine.agent_count());

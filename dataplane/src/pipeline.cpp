@@ -9,6 +9,15 @@
 
 namespace acd::dataplane {
 
+std::string_view describe(CommandResult r) {
+  static constexpr std::string_view kTexts[] = {
+#define ACD_X(name, text) text,
+      ACD_COMMAND_RESULT_LIST(ACD_X)
+#undef ACD_X
+  };
+  return kTexts[static_cast<std::size_t>(r)];
+}
+
 using router::Decision;
 using router::DecisionType;
 using router::kNone;
@@ -186,11 +195,11 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         wipe(r.password, sizeof(r.password));
         if (it == agent_numbers_.end() || verifier_ == nullptr) {
           wipe(job.password, sizeof(job.password));
-          reply_error(
-              slot, m.seq,
-              static_cast<std::uint16_t>(it == agent_numbers_.end() ? router::Status::NoSuchAgent
-                                                                    : router::Status::NotSignedIn),
-              true);
+          reply_error(slot, m.seq,
+                      it == agent_numbers_.end()
+                          ? static_cast<std::uint16_t>(router::Status::NoSuchAgent)
+                          : static_cast<std::uint16_t>(wire::WireError::SignInUnavailable),
+                      true);
           return false;
         }
         job.number = r.agent_number;
@@ -382,7 +391,7 @@ void IoStage::handle(const Output& o) {
     if (command) {
       // An operator command: its result goes back to the control thread, not to the network.
       if (swap_ != nullptr && o.request_seq == swap_ticket_) {
-        if (failure_ == 0) {
+        if (o.command_result == CommandResult::Done) {
           std::swap(agent_numbers_, swap_->agent_numbers);
           agent_desktop_.resize(agent_numbers_.size(), kNone);
         }
@@ -390,7 +399,10 @@ void IoStage::handle(const Output& o) {
       }
       if (control_ != nullptr) {
         command_reply_.ticket = o.request_seq;
-        command_reply_.status = static_cast<router::Status>(failure_);
+        command_reply_.engine_status = static_cast<router::Status>(failure_);
+        command_reply_.result = o.command_result != CommandResult::Done ? o.command_result
+                                : failure_ != 0                         ? CommandResult::Refused
+                                                                        : CommandResult::Done;
         control_->post(command_reply_);
       }
       command_reply_.count = 0;

@@ -192,11 +192,11 @@ TEST(SplitWorker, EngineSwapUnderTraffic) {
     agent.skills = {router::SkillLevel{0, 5, 0}};
     next.agents.push_back(agent);
     EngineSwap swap;
-    swap.engine = new router::Engine(next);
+    swap.engine = std::make_unique<router::Engine>(next);
     swap.agent_numbers = {7001};
     ControlRequest request;
     request.ticket = 99;
-    request.swap = &swap;
+    request.command = SwapEngine{&swap};
     ASSERT_TRUE(channel.submit(request));
     inject_calls(port, peer, kClient, kCalls / 2, kCalls);
     ControlReply reply;
@@ -209,9 +209,8 @@ TEST(SplitWorker, EngineSwapUnderTraffic) {
     }
     ASSERT_TRUE(replied) << "watchdog: no answer to the swap";
     ASSERT_TRUE(swap.result.ok());
-    EXPECT_EQ(reply.status, router::Status::Ok);
+    EXPECT_EQ(reply.result, CommandResult::Done);
     EXPECT_EQ(swap.engine->queue_count(), 1u) << "the swap object now holds the old engine";
-    delete swap.engine;  // the control thread frees the old engine
 
     // The IO core knows the new agent now: its sign-in is no longer "no such agent" (there is no
     // verifier here, so it is refused for that instead).

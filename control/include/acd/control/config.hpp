@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "acd/dataplane/control_channel.hpp"
 #include "acd/router/config.hpp"
 
 namespace acd::control {
@@ -28,7 +29,9 @@ struct DataplaneSettings {
   std::uint32_t max_clients = 256;
 };
 
-struct ApplianceConfig {
+// The whole configuration; also the tag the routing core carries from a reload to the snapshots
+// taken after it (dataplane::ConfigTag), so that names and indices never mix across a reload.
+struct ApplianceConfig : dataplane::ConfigTag {
   std::string site = "site-1";     // this site's name
   std::vector<std::string> sites;  // other sites calls may overflow to
   DataplaneSettings dataplane;

@@ -71,7 +71,7 @@ class SnapshotBoard final : public dataplane::StatePublisher {
   explicit SnapshotBoard(const ApplianceConfig* initial, std::uint64_t interval_ms = 100)
       : interval_ns_(interval_ms * 1'000'000), initial_(initial) {}
   // A new configuration tag is published at once, whatever the interval.
-  void maybe_publish(const router::Engine& engine, const void* config_tag) override;
+  void maybe_publish(const router::Engine& engine, const dataplane::ConfigTag* config_tag) override;
   Snapshot read() const;
   bool ready() const { return published_.load(std::memory_order_acquire); }
   // Of the latest copy, without copying it.
@@ -84,7 +84,8 @@ class SnapshotBoard final : public dataplane::StatePublisher {
   static constexpr std::uint32_t kAgentsPerSlice = 256;
   static constexpr std::uint32_t kQueuesPerSlice = 256;
   static constexpr std::uint32_t kCallSlotsPerSlice = 4096;
-  void start_sweep(const router::Engine& engine, const void* config_tag, std::uint64_t now);
+  void start_sweep(const router::Engine& engine, const dataplane::ConfigTag* config_tag,
+                   std::uint64_t now);
   void copy_slice(const router::Engine& engine);
   void finish_sweep(const router::Engine& engine);
   std::uint64_t interval_ns_;
@@ -94,12 +95,16 @@ class SnapshotBoard final : public dataplane::StatePublisher {
   bool sweeping_ = false;
   bool sweep_done_ = false;
   std::uint64_t sweep_started_ns_ = 0;
-  const void* last_tag_ = nullptr;
+  const dataplane::ConfigTag* last_tag_ = nullptr;
   std::uint32_t next_agent_ = 0;
   std::uint32_t next_queue_ = 0;
   std::uint32_t next_call_slot_ = 0;
   mutable std::mutex mutex_;
   Snapshot current_;
+  // Stored (release) by the routing thread after `current_` is complete, in the order config,
+  // time, flag; loaded (acquire) by readers, so a reader that sees them sees the copy behind them
+  // (which it still reads under `mutex_`). The routing thread's own relaxed load of published_ is
+  // its own earlier store.
   std::atomic<bool> published_{false};
   std::atomic<std::uint64_t> published_at_{0};
   std::atomic<const ApplianceConfig*> published_config_{nullptr};
@@ -208,6 +213,8 @@ class ControlServer {
   double last_sample_s_ = 0;
   std::string path_;
   int fd_ = -1;
+  // Both sequentially consistent (the defaults): set by other threads (stop(), a signal's flag),
+  // read by the server's thread; they publish no data of their own.
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_{false};
   DayBoundary day_{std::time(nullptr)};

@@ -8,6 +8,9 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <string_view>
+#include <variant>
 #include <vector>
 
 #include <boost/lockfree/spsc_queue.hpp>
@@ -18,27 +21,56 @@ namespace acd::dataplane {
 
 inline constexpr std::uint32_t kControlClient = 0xFFFF'FFFEu;  // Input::client_slot of a command
 
+// The configuration a snapshot was taken under, opaque to the dataplane: the control plane's
+// configuration object derives from it, and the routing core only passes the pointer along (from a
+// reload's request to the snapshots taken after it). Null: the configuration acdd started with.
+struct ConfigTag {};
+
 // A structural reload: an engine the control thread built (off the routing core) from the merged
 // configuration. The routing core lets it take over the running engine's state and swaps the two,
-// so that afterwards this object holds the old engine, for the control thread to free. The IO stage
-// swaps in the new sign-in table at the same point.
+// so that afterwards this object owns the old engine, which the control thread frees with it. The
+// IO stage swaps in the new sign-in table at the same point.
 struct EngineSwap {
-  router::Engine* engine = nullptr;
+  std::unique_ptr<router::Engine> engine;
   std::vector<router::AgentNumber> agent_numbers;  // by agent index; 0 for a retired agent
   router::Engine::TakeOverResult result;           // written by the routing core
 };
 
+// What an operator command asks of the routing core, besides an engine event (monostate): each
+// alternative is a non-owning pointer or empty, so inputs stay trivially copyable through the
+// rings; the control plane keeps what they point to alive until the command's reply.
+struct ApplyEvent {};  // apply ControlRequest::event like any input
+struct PreviewRoute {
+};  // what the engine would decide for the event (a RouteRequest), applying nothing
+struct Reconfigure {  // new queue parameters, applied in place
+  const router::EngineConfig* config = nullptr;
+};
+struct SwapEngine {  // a structural reload
+  EngineSwap* swap = nullptr;
+};
+using Command = std::variant<ApplyEvent, PreviewRoute, Reconfigure, SwapEngine>;
+
+// The outcome of a command, as the routing core reports it; one list for name and help text.
+#define ACD_COMMAND_RESULT_LIST(X)                                                     \
+  X(Done, "applied")                                                                   \
+  X(Refused, "the engine refused the event (engine_status says why)")                  \
+  X(Overloaded, "the dataplane's input ring was full: nothing was applied; try again") \
+  X(ReloadRefused, "the routing core refused the configuration; the running one is unchanged")
+
+enum class CommandResult : std::uint8_t {
+#define ACD_X(name, text) name,
+  ACD_COMMAND_RESULT_LIST(ACD_X)
+#undef ACD_X
+};
+std::string_view describe(CommandResult r);
+
 struct ControlRequest {
   std::uint64_t ticket = 0;
   router::Event event;
-  // Set for a configuration reload instead of an event; the control plane keeps the object alive.
-  const router::EngineConfig* reconfigure = nullptr;
-  // Ask what the engine would decide for `event` (a RouteRequest) without applying it.
-  bool preview = false;
-  EngineSwap* swap = nullptr;  // a structural reload instead of an event
+  Command command;
   // What snapshots taken after a reload or swap are labelled with (the control plane's own
   // configuration object, which names the engine's queues and agents).
-  const void* config_tag = nullptr;
+  const ConfigTag* config_tag = nullptr;
 };
 
 // Enough for a route preview that overflows max_overflow_hops times (at most 16) and then ends.
@@ -46,12 +78,16 @@ inline constexpr std::size_t kMaxPreviewDecisions = 18;
 
 struct ControlReply {
   std::uint64_t ticket = 0;
-  router::Status status = router::Status::Ok;
+  CommandResult result = CommandResult::Done;
+  router::Status engine_status = router::Status::Ok;  // with Refused: the engine's reason
   // A preview's decisions in order (overflow hops, then the outcome); none for other commands.
   std::uint8_t count = 0;
   bool truncated = false;
   std::array<router::Decision, kMaxPreviewDecisions> decisions{};
 };
+
+// Commands and their replies queued between the control and IO threads.
+inline constexpr std::size_t kControlRingEntries = 256;
 
 class ControlChannel {
  public:
@@ -70,8 +106,10 @@ class ControlChannel {
      // control thread times out and says so
 
  private:
-  boost::lockfree::spsc_queue<ControlRequest, boost::lockfree::capacity<256>> requests_;
-  boost::lockfree::spsc_queue<ControlReply, boost::lockfree::capacity<256>> replies_;
+  boost::lockfree::spsc_queue<ControlRequest, boost::lockfree::capacity<kControlRingEntries>>
+      requests_;
+  boost::lockfree::spsc_queue<ControlReply, boost::lockfree::capacity<kControlRingEntries>>
+      replies_;
 };
 
 class StatePublisher {
@@ -79,7 +117,7 @@ class StatePublisher {
   virtual ~StatePublisher() = default;
   // Routing thread, once per poll cycle: copy what monitoring needs, if it is time and the reader
   // is not busy (never waits). `config_tag` is the tag of the last reload applied (null: none).
-  virtual void maybe_publish(const router::Engine& engine, const void* config_tag) = 0;
+  virtual void maybe_publish(const router::Engine& engine, const ConfigTag* config_tag) = 0;
 };
 
 }  // namespace acd::dataplane

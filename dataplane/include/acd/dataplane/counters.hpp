@@ -43,6 +43,8 @@ std::string_view counter_help(Counter c);
 
 // One core's counters, on cache lines of their own.
 struct alignas(64) CoreCounters {
+  // Written by the owner thread with relaxed load+store (no read-modify-write: one writer), read
+  // by the metrics and control threads with relaxed loads: statistics that order nothing.
   std::array<std::atomic<std::uint64_t>, kCounterCount> values{};
 
   // Owner thread only.

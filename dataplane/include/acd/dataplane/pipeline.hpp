@@ -30,8 +30,8 @@
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
-#include "acd/dataplane/credentials.hpp"
 #include "acd/dataplane/port.hpp"
+#include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/router/engine.hpp"
 #include "acd/router/id_map.hpp"
 
@@ -66,11 +66,10 @@ struct Input {
   std::uint32_t client_slot = router::kNone;  // who asked; kNone for ticks
   std::uint64_t request_seq = 0;
   wire::Type request_type = wire::Type::Heartbeat;
-  // A configuration reload (operator command) instead of an engine event; applied at event.time.
-  const router::EngineConfig* reconfigure = nullptr;
-  bool preview = false;        // an operator's "route test": decide, apply nothing
-  EngineSwap* swap = nullptr;  // a structural reload (operator command)
-  const void* config_tag = nullptr;
+  // What an operator command asks instead of (or with) the event; ApplyEvent for every other
+  // input. Applied at event.time.
+  Command command;
+  const ConfigTag* config_tag = nullptr;  // with Reconfigure and SwapEngine
 };
 
 // One decision, tagged with its input; `end` marks the last output of an input (no decision).
@@ -82,6 +81,8 @@ struct Output {
   router::CallId request_call = 0;
   bool end = false;
   bool preview = false;  // a decision the engine would make, for the control plane only
+  // On the end output of a reload: ReloadRefused if the routing core refused it.
+  CommandResult command_result = CommandResult::Done;
   router::Decision decision;
 };
 
@@ -239,8 +240,8 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
-    if (input.reconfigure != nullptr || input.preview || input.swap != nullptr) {
-      // Time first (due timers fire), then the command; a refused reload comes back as an Error.
+    if (!std::holds_alternative<ApplyEvent>(input.command)) {
+      // Time first (due timers fire), then the command.
       router::Event tick;
       tick.time = input.event.time;
       engine_.apply(tick, [&](const router::Decision& d) {
@@ -248,32 +249,31 @@ class RouterStage {
         push_output(o);
       });
       bool refused = false;
-      if (input.preview) {
+      if (std::holds_alternative<PreviewRoute>(input.command)) {
         o.preview = true;
         engine_.preview_route(input.event, [&](const router::Decision& d) {
           o.decision = d;
           push_output(o);
         });
-      } else if (input.swap != nullptr) {
+        o.preview = false;
+      } else if (const auto* swap = std::get_if<SwapEngine>(&input.command)) {
         // The new engine takes over (free agents may take waiting calls: real decisions), then
         // becomes the running one; the old state leaves with the swap object.
-        input.swap->result = input.swap->engine->take_over(engine_, [&](const router::Decision& d) {
+        EngineSwap& s = *swap->swap;
+        s.result = s.engine->take_over(engine_, [&](const router::Decision& d) {
           o.decision = d;
           push_output(o);
         });
-        refused = !input.swap->result.ok();
+        refused = !s.result.ok();
         if (!refused) {
-          std::swap(engine_, *input.swap->engine);
+          std::swap(engine_, *s.engine);
         }
       } else {
-        refused = !engine_.reconfigure(*input.reconfigure);
+        refused = !engine_.reconfigure(*std::get<Reconfigure>(input.command).config);
       }
       if (refused) {
-        o.decision = router::Decision{};
-        o.decision.type = router::DecisionType::Error;
-        o.decision.status = router::Status::BadField;
-        push_output(o);
-      } else if (!input.preview && input.config_tag != nullptr) {
+        o.command_result = CommandResult::ReloadRefused;
+      } else if (input.config_tag != nullptr) {
         config_tag_ = input.config_tag;
       }
       o.end = true;
@@ -299,14 +299,14 @@ class RouterStage {
     push_output(o);
   }
   router::Engine& engine() { return engine_; }
-  const void* config_tag() const { return config_tag_; }
+  const ConfigTag* config_tag() const { return config_tag_; }
   // Measure every input's time in the engine into this histogram (off when null).
   void set_latency(EngineLatency* h) { latency_ = h; }
 
  private:
   router::Engine& engine_;
   EngineLatency* latency_ = nullptr;
-  const void* config_tag_ = nullptr;
+  const ConfigTag* config_tag_ = nullptr;
 };
 
 // Run to completion on one thread: receive, sequence, route, reply.
@@ -345,10 +345,16 @@ class SplitWorker {
   IoStage& io_;
   StatePublisher* publisher_;
   RingGauges* gauges_;
-  // Inputs: IoStage -> RouterStage. Outputs: RouterStage -> IoStage.
-  boost::lockfree::spsc_queue<Input, boost::lockfree::capacity<8192>> inputs_;
-  boost::lockfree::spsc_queue<Output, boost::lockfree::capacity<32768>> outputs_;
+  // Inputs: IoStage -> RouterStage. Outputs: RouterStage -> IoStage (an input may cause several
+  // decisions, hence the larger ring).
+  static constexpr std::size_t kInputRingEntries = 8192;
+  static constexpr std::size_t kOutputRingEntries = 32768;
+  boost::lockfree::spsc_queue<Input, boost::lockfree::capacity<kInputRingEntries>> inputs_;
+  boost::lockfree::spsc_queue<Output, boost::lockfree::capacity<kOutputRingEntries>> outputs_;
+  // stop(): store(release) pairs with the loops' load(acquire), so both threads see everything
+  // done before stop() when they leave.
   std::atomic<bool> stop_{false};
+  // Bumped by the IO thread (relaxed), read by any thread (relaxed): a statistic, orders nothing.
   std::atomic<std::uint64_t> ring_full_{0};
   std::thread io_thread_;
   std::thread router_thread_;

@@ -3,6 +3,9 @@
 // full, and the request is answered "Overloaded" (the client retransmits) — never half-applied.
 #pragma once
 
+// For a reader (or a compiler) that starts here; pipeline.hpp includes this file at its end.
+#include "acd/dataplane/pipeline.hpp"
+
 namespace acd::dataplane {
 
 template <typename Push>
@@ -139,18 +142,20 @@ std::size_t IoStage::collect_control(Push&& push) {
     input.request_seq = r.ticket;
     input.request_type = wire::Type::AgentEvent;
     input.event = r.event;
-    input.reconfigure = r.reconfigure;
-    input.preview = r.preview;
-    input.swap = r.swap;
+    input.command = r.command;
     input.config_tag = r.config_tag;
-    if (r.swap != nullptr) {
+    // Before the push: run to completion, the push applies the input and handles its outputs.
+    if (const auto* swap = std::get_if<SwapEngine>(&r.command)) {
       swap_ticket_ = r.ticket;
-      swap_ = r.swap;
+      swap_ = swap->swap;
     }
     if (!push(input)) {
+      if (std::holds_alternative<SwapEngine>(r.command)) {
+        swap_ = nullptr;  // it never reaches the engine
+      }
       ControlReply busy;
       busy.ticket = r.ticket;
-      busy.status = router::Status::CallPoolFull;
+      busy.result = CommandResult::Overloaded;
       control_->post(busy);
       return;
     }

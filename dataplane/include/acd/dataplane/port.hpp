@@ -1,5 +1,5 @@
-// Packet I/O behind one interface, chosen at start-up (io_uring UDP, in-memory; DPDK later). The
-// worker makes at most two virtual calls per poll cycle (receive, send), never one per message.
+// Packet I/O behind one interface, chosen at start-up (io_uring UDP, DPDK poll mode, in-memory).
+// The worker makes at most two virtual calls per poll cycle (receive, send), never one per message.
 //
 // Thread-safety: a port belongs to the one thread that polls it.
 #pragma once

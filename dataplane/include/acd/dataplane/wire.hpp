@@ -45,6 +45,7 @@ enum class WireError : std::uint16_t {
   NotRegistered = 1005,
   AuthFailed = 1006,
   Overloaded = 1007,
+  SignInUnavailable = 1008,  // this node checks no passwords (no credential verifier)
 };
 
 struct DatagramHeader {

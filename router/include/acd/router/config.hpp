@@ -1,8 +1,8 @@
 // The configuration of one routing domain: its skills, queues and agents, and the pool sizes the
 // engine allocates once at start-up.
 //
-// A config is plain data built by a thin shell (the simulator's scenario file today, the control
-// plane's acd.toml later). validate_config() checks everything the engine relies on; the engine is
+// A config is plain data built by a thin shell (the simulator's scenario file, the control plane's
+// acd.toml). validate_config() checks everything the engine relies on; the engine is
 // only constructed from a config that validated cleanly.
 #pragma once
 

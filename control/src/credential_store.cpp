@@ -1,4 +1,4 @@
-#include "acd/control/credentials.hpp"
+#include "acd/control/credential_store.hpp"
 
 #include <sodium.h>
 #include <sys/stat.h>
@@ -83,8 +83,8 @@ std::string CredentialStore::load(const std::string& path) {
   const auto [stamp, size] = stamp_of(path);
   std::ifstream in(path);
   if (!in) {
-    return path + ": cannot be read; create it with 'acdctl agent passwd ID --credentials " +
-           path + "'";
+    return path + ": cannot be read; create it with 'acdctl agent passwd ID --credentials " + path +
+           "'";
   }
   std::map<router::AgentNumber, std::string> read;
   if (std::string error = parse(path, in, read); !error.empty()) {

@@ -79,8 +79,11 @@ class AsyncVerifier {
   void run();
 
   CredentialVerifier& verifier_;
-  boost::lockfree::spsc_queue<SignInJob, boost::lockfree::capacity<1024>> jobs_;
-  boost::lockfree::spsc_queue<SignInResult, boost::lockfree::capacity<1024>> results_;
+  // Sign-ins waiting for (and back from) the verifier: a shift change's burst, then Overloaded.
+  static constexpr std::size_t kRingEntries = 1024;
+  boost::lockfree::spsc_queue<SignInJob, boost::lockfree::capacity<kRingEntries>> jobs_;
+  boost::lockfree::spsc_queue<SignInResult, boost::lockfree::capacity<kRingEntries>> results_;
+  // The destructor's store(release) pairs with the verifier thread's load(acquire).
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "acd/control/credentials.hpp"
+#include "acd/control/credential_store.hpp"
 
 namespace acd::control {
 namespace {

@@ -1,4 +1,4 @@
-#include "acd/dataplane/credentials.hpp"
+#include "acd/dataplane/sign_in_verifier.hpp"
 
 #include <chrono>
 #include <cstring>

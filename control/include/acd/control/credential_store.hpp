@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "acd/dataplane/credentials.hpp"
+#include "acd/dataplane/sign_in_verifier.hpp"
 
 namespace acd::control {
 
