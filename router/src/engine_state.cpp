@@ -167,6 +167,10 @@ std::size_t Engine::memory_bytes() const {
   cap(calls_);
   cap(call_map_.slots());
   cap(wheel_.nodes());
+  cap(reach_);
+  cap(queue_members_);
+  cap(best_levels_);
+  cap(servable_memo_);
   return total;
 }
 
@@ -200,6 +204,11 @@ bool Engine::check_invariants(std::string* why) const {
       return fail();
     }
     if (c.state == CallState::Queued) {
+      if ((c.unservable != 0) == servable_by_scan(c)) {
+        problem << "queued call " << c.id << " is marked " << (c.unservable != 0 ? "un" : "")
+                << "servable, but a scan of the agents says otherwise";
+        return fail();
+      }
       continue;
     }
     if (c.agent >= agents_.size() || agents_[c.agent].signed_in == 0) {
