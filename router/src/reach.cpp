@@ -146,17 +146,4 @@ bool Engine::servable(const CallRecord& c) const {
   return found;
 }
 
-// The same verdict the slow way, from the agents' own membership lists (check_invariants).
-bool Engine::servable_by_scan(const CallRecord& c) const {
-  for (AgentIndex a = 0; a < agents_.size(); ++a) {
-    const AgentRecord& r = agents_[a];
-    for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
-      if (members_[m].queue == c.queue && has_skills(a, c)) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
 }  // namespace acd::router

@@ -261,7 +261,6 @@ class Engine {
   const detail::RuleRecord* placement_rule(const detail::CallRecord& c, bool arrival_rules) const;
   void build_reach();
   bool servable(const detail::CallRecord& c) const;
-  bool servable_by_scan(const detail::CallRecord& c) const;
   Decision overflow_decision(const detail::CallRecord& c, const detail::RuleRecord& rule,
                              bool moves) const;
   std::uint32_t position_at_tail(const detail::CallRecord& c) const;
