@@ -540,10 +540,9 @@ void Engine::agent_changed(AgentIndex a) {
   refresh_index(a);
 }
 
-bool Engine::has_skills(AgentIndex a, const SkillRequirement* req, int count) const {
-  const AgentRecord& r = agents_[a];
-  const SkillLevel* begin = agent_skills_.data() + r.skills_begin;
-  const SkillLevel* end = begin + r.skills_count;
+bool Engine::has_skills(detail::SkillRange skills, const SkillRequirement* req, int count) const {
+  const SkillLevel* begin = agent_skills_.data() + skills.begin;
+  const SkillLevel* end = begin + skills.count;
   for (int i = 0; i < count; ++i) {
     const SkillRequirement& need = req[i];
     const SkillLevel* it = std::lower_bound(

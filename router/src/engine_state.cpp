@@ -169,7 +169,7 @@ std::size_t Engine::memory_bytes() const {
   cap(call_map_.slots());
   cap(wheel_.nodes());
   cap(reach_);
-  cap(queue_members_);
+  cap(queue_profiles_);
   cap(best_levels_);
   cap(servable_memo_);
   return total;

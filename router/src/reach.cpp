@@ -2,6 +2,8 @@
 // them (built once at construction), and the verdict for a call's extra skills, remembered for
 // combinations. See router/DESIGN.md, "Unservable calls".
 #include <algorithm>
+#include <bit>
+#include <compare>
 #include <cstring>
 #include <vector>
 
@@ -17,8 +19,10 @@ using detail::ServableMemoEntry;
 
 namespace {
 
-// Remembered verdicts of the exact "can anyone serve this" check; a power of two.
-constexpr std::uint32_t kServableMemoEntries = 1024;
+// Remembered verdicts of the exact "can anyone serve this" check: 16 per queue, within these
+// bounds, a power of two.
+constexpr std::size_t kServableMemoMin = 1024;
+constexpr std::size_t kServableMemoMax = 65536;
 
 // A call's extra skills as a set: sorted by skill, each skill once at the highest level asked
 // (a language is also a skill), so that equal needs give equal keys.
@@ -50,36 +54,66 @@ Requirements requirements_of(const CallRecord& c) {
 
 }  // namespace
 
-// Each queue's member agents, grouped by queue (a counting sort over the memberships), and the
-// highest level of every skill its members have.
+// Per queue: its member count, its members' distinct skill lists and the highest level of every
+// skill among them.
 void Engine::build_reach() {
-  reach_.assign(queues_.size(), detail::QueueReach{});
+  // Members grouped by queue (a counting sort over the memberships), each group in agent order.
+  std::vector<std::uint32_t> first(queues_.size() + 1, 0);
   for (const MemberNode& m : members_) {
-    ++reach_[m.queue].members_count;
+    ++first[m.queue + 1];
   }
-  std::uint32_t at = 0;
-  for (detail::QueueReach& r : reach_) {
-    r.members_begin = at;
-    at += r.members_count;
-  }
-  queue_members_.assign(members_.size(), kNone);
-  std::vector<std::uint32_t> fill(queues_.size());
   for (QueueIndex q = 0; q < queues_.size(); ++q) {
-    fill[q] = reach_[q].members_begin;
+    first[q + 1] += first[q];
   }
-  for (const MemberNode& m : members_) {  // agent by agent: each queue's list is in agent order
-    queue_members_[fill[m.queue]++] = m.agent;
+  std::vector<AgentIndex> by_queue(members_.size());
+  std::vector<std::uint32_t> fill(first.begin(), first.end() - 1);
+  for (const MemberNode& m : members_) {
+    by_queue[fill[m.queue]++] = m.agent;
   }
-  // Highest level per skill: a scratch level per skill and the list of skills touched, per queue.
-  std::vector<std::uint8_t> best(skill_count_, 0);
-  std::vector<SkillId> touched;
+  auto skills_of = [&](AgentIndex a) {
+    return detail::SkillRange{agents_[a].skills_begin, agents_[a].skills_count};
+  };
+  // Skill lists in a fixed order (skills, then levels), ties by agent index: deterministic.
+  auto profile_less = [&](AgentIndex a, AgentIndex b) {
+    const detail::SkillRange x = skills_of(a);
+    const detail::SkillRange y = skills_of(b);
+    const auto cmp = std::lexicographical_compare_three_way(
+        agent_skills_.begin() + x.begin, agent_skills_.begin() + x.begin + x.count,
+        agent_skills_.begin() + y.begin, agent_skills_.begin() + y.begin + y.count,
+        [](const SkillLevel& u, const SkillLevel& v) {
+          return u.skill != v.skill ? u.skill <=> v.skill : u.level <=> v.level;
+        });
+    return cmp != 0 ? cmp < 0 : a < b;
+  };
+  auto same_profile = [&](AgentIndex a, AgentIndex b) {
+    const detail::SkillRange x = skills_of(a);
+    const detail::SkillRange y = skills_of(b);
+    return std::equal(agent_skills_.begin() + x.begin, agent_skills_.begin() + x.begin + x.count,
+                      agent_skills_.begin() + y.begin, agent_skills_.begin() + y.begin + y.count,
+                      [](const SkillLevel& u, const SkillLevel& v) {
+                        return u.skill == v.skill && u.level == v.level;
+                      });
+  };
+  reach_.assign(queues_.size(), detail::QueueReach{});
+  queue_profiles_.clear();
   best_levels_.clear();
+  std::vector<std::uint8_t> best(skill_count_, 0);  // scratch: highest level per skill
+  std::vector<SkillId> touched;                     // the skills set in `best`
   for (QueueIndex q = 0; q < queues_.size(); ++q) {
     detail::QueueReach& r = reach_[q];
+    const auto begin = by_queue.begin() + first[q];
+    const auto end = by_queue.begin() + first[q + 1];
+    r.members_count = first[q + 1] - first[q];
+    std::sort(begin, end, profile_less);
+    r.profiles_begin = static_cast<std::uint32_t>(queue_profiles_.size());
     touched.clear();
-    for (std::uint32_t i = r.members_begin; i < r.members_begin + r.members_count; ++i) {
-      const AgentRecord& agent = agents_[queue_members_[i]];
-      for (std::uint32_t k = agent.skills_begin; k < agent.skills_begin + agent.skills_count; ++k) {
+    for (auto it = begin; it != end; ++it) {
+      if (it != begin && same_profile(*(it - 1), *it)) {
+        continue;
+      }
+      const detail::SkillRange skills = skills_of(*it);
+      queue_profiles_.push_back(skills);
+      for (std::uint32_t k = skills.begin; k < skills.begin + skills.count; ++k) {
         const SkillLevel& have = agent_skills_[k];
         if (best[have.skill] == 0) {
           touched.push_back(have.skill);
@@ -87,6 +121,7 @@ void Engine::build_reach() {
         best[have.skill] = std::max(best[have.skill], have.level);
       }
     }
+    r.profiles_count = static_cast<std::uint32_t>(queue_profiles_.size()) - r.profiles_begin;
     std::sort(touched.begin(), touched.end());
     r.levels_begin = static_cast<std::uint32_t>(best_levels_.size());
     r.levels_count = static_cast<std::uint32_t>(touched.size());
@@ -95,14 +130,17 @@ void Engine::build_reach() {
       best[s] = 0;
     }
   }
+  queue_profiles_.shrink_to_fit();
   best_levels_.shrink_to_fit();
-  servable_memo_.assign(kServableMemoEntries, ServableMemoEntry{});
+  const std::size_t memo = std::bit_ceil(
+      std::clamp<std::size_t>(16 * queues_.size(), kServableMemoMin, kServableMemoMax));
+  servable_memo_.assign(memo, ServableMemoEntry{});
 }
 
 // Whether a member agent of the call's queue, signed in or not, has all the call's extra skills.
 // No member at all: never. One skill (after merging repeats): the queue's best-level table says it
-// exactly. Several: the table rules most cases out; if it does not, the members are scanned and
-// the verdict remembered.
+// exactly. Several: the table rules most cases out; if it does not, the members' distinct skill
+// lists are scanned and the verdict remembered.
 bool Engine::servable(const CallRecord& c) const {
   const detail::QueueReach& reach = reach_[c.queue];
   if (reach.members_count == 0) {
@@ -135,9 +173,9 @@ bool Engine::servable(const CallRecord& c) const {
     return memo.servable != 0;
   }
   bool found = false;
-  for (std::uint32_t i = reach.members_begin;
-       i < reach.members_begin + reach.members_count && !found; ++i) {
-    found = has_skills(queue_members_[i], need.req.data(), need.count);
+  for (std::uint32_t i = reach.profiles_begin;
+       i < reach.profiles_begin + reach.profiles_count && !found; ++i) {
+    found = has_skills(queue_profiles_[i], need.req.data(), need.count);
   }
   memo.queue = c.queue;
   memo.count = need.count;

@@ -109,6 +109,31 @@ TEST(Unservable, CombinationHeldByNoSingleAgent) {
   EXPECT_EQ(h.engine().counters().unservable_calls, 6u);
 }
 
+// Members with the same skills at other levels are judged apart; a group of identical ones as one.
+TEST(Unservable, SkillListsDifferingOnlyInLevelsStayApart) {
+  EngineConfig c;
+  c.skill_count = 5;
+  c.max_calls = 16;
+  c.queues.push_back(make_queue("cards", {{kCards, 1, 0}}));
+  for (AgentNumber n = 201; n <= 203; ++n) {
+    c.agents.push_back(make_agent(n, {{kCards, 5, 0}, {kEnglish, 3, 0}}));
+  }
+  c.agents.push_back(make_agent(204, {{kCards, 2, 0}, {kEnglish, 7, 0}}));
+  Harness h(c);
+  h.agent_event(EventType::AgentSignIn, 0, 0);
+  const Event calls[] = {
+      call_needing(1, 0, {{kCards, 5, 0}, {kEnglish, 3, 0}}),
+      call_needing(2, 0, {{kCards, 2, 0}, {kEnglish, 7, 0}}),
+      call_needing(3, 0, {{kCards, 5, 0}, {kEnglish, 7, 0}}),
+  };
+  const bool unservable[] = {false, false, true};
+  for (int i = 0; i < 3; ++i) {
+    const auto out = route_checked(h, calls[i], 1 + static_cast<std::uint64_t>(i));
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].ewt_ms == kUnknownEwt, unservable[i]) << "call " << calls[i].call;
+  }
+}
+
 // A signed-out member with the skill makes a call servable: it waits normally and is taken.
 TEST(Unservable, ServableBySignedOutAgentWaitsNormally) {
   EngineConfig c = language_centre();

@@ -211,9 +211,11 @@ class Engine {
   void start_wrap_up(AgentIndex a, CallId call, std::uint32_t wrap_up_ms);
   void task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_up_ms);
   bool has_skills(AgentIndex a, const detail::CallRecord& c) const {
-    return has_skills(a, c.req.data(), c.req_count);
+    const detail::AgentRecord& r = agents_[a];
+    return has_skills(detail::SkillRange{r.skills_begin, r.skills_count}, c.req.data(),
+                      c.req_count);
   }
-  bool has_skills(AgentIndex a, const SkillRequirement* req, int count) const;
+  bool has_skills(detail::SkillRange skills, const SkillRequirement* req, int count) const;
 
   // Ready-agent index of each queue: FIFO rings for longest idle and most skilled, a treap for
   // the other policies (ready_index.cpp).
@@ -313,15 +315,15 @@ class Engine {
   // configuration at construction and, like the configuration arrays, never changed afterwards:
   // reconfigure refuses what would change them, take_over runs on a newly built engine and restore
   // only accepts an image of the same configuration. Not state: neither hashed nor snapshotted.
-  std::vector<detail::QueueReach> reach_;  // per queue
-  std::vector<AgentIndex> queue_members_;  // per queue, its member agents by index
-  std::vector<SkillLevel> best_levels_;    // per queue, by skill: highest level of a member
+  std::vector<detail::QueueReach> reach_;           // per queue
+  std::vector<detail::SkillRange> queue_profiles_;  // per queue, its members' distinct skill lists
+  std::vector<SkillLevel> best_levels_;  // per queue, by skill: highest level of a member
   // Verdicts of the exact check for two or more extra skills, direct-mapped by a hash of the queue
-  // and the requirements; sized at construction. `mutable`: servable() fills it from the const
-  // preview_route too. Precomputing every combination of skills and levels is out of the question,
-  // and a verdict is a pure function of the configuration, so the memo's content changes no
-  // decision, no state hash and no snapshot; only the cost of the next check. Routing thread only,
-  // like every Engine method.
+  // and the requirements; sized at construction (16 per queue, 1024 to 65536). `mutable`:
+  // servable() fills it from the const preview_route too. Precomputing every combination of skills
+  // and levels is out of the question, and a verdict is a pure function of the configuration, so
+  // the memo's content changes no decision, no state hash and no snapshot; only the cost of the
+  // next check. Routing thread only, like every Engine method.
   mutable std::vector<detail::ServableMemoEntry> servable_memo_;
 
   EngineCounters counters_;  // diagnostics only, not part of the state hash

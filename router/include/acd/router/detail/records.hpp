@@ -173,14 +173,22 @@ struct CallRecord {
 };
 
 // Derived from the configuration at construction, not state (neither hashed nor snapshotted):
-// who could ever serve a call of each queue. Per queue, its member agents (`members_*`, into
-// Engine::queue_members_) and, per skill any of them has, the highest level one of them has
-// (`levels_*`, into Engine::best_levels_, sorted by skill).
+// who could ever serve a call of each queue. Per queue, how many member agents it has, their
+// distinct skill lists (`profiles_*`, into Engine::queue_profiles_: agents configured as a group
+// share one) and, per skill any of them has, the highest level one of them has (`levels_*`, into
+// Engine::best_levels_, sorted by skill).
 struct QueueReach {
-  std::uint32_t members_begin = 0;
   std::uint32_t members_count = 0;
+  std::uint32_t profiles_begin = 0;
+  std::uint32_t profiles_count = 0;
   std::uint32_t levels_begin = 0;
   std::uint32_t levels_count = 0;
+};
+
+// An agent's skills: a range of Engine::agent_skills_, sorted by skill.
+struct SkillRange {
+  std::uint32_t begin = 0;
+  std::uint32_t count = 0;
 };
 
 // One remembered verdict "can a member of `queue` serve a call needing `req`" (the requirements
