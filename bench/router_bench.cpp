@@ -31,12 +31,14 @@ struct Domain {
 auto ignore = [](const Decision&) {};
 
 // `agents` agents with `per_agent` distinct random skills out of `skills`; one queue per skill.
+// `spare_skills` more skills exist that no agent has; agents come in groups of `group` with the
+// same skills and levels (as an acd.toml [[agent_group]] configures them).
 std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills,
-                                    std::uint32_t per_agent, Policy policy,
-                                    std::uint32_t max_calls) {
+                                    std::uint32_t per_agent, Policy policy, std::uint32_t max_calls,
+                                    std::uint32_t spare_skills = 0, std::uint32_t group = 1) {
   auto d = std::make_unique<Domain>();
   std::mt19937_64 gen(agents * 31 + skills * 7 + per_agent);
-  d->config.skill_count = skills;
+  d->config.skill_count = skills + spare_skills;
   d->config.max_calls = max_calls;
   for (std::uint32_t s = 0; s < skills; ++s) {
     QueueConfig q;
@@ -49,6 +51,10 @@ std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills,
   for (std::uint32_t a = 0; a < agents; ++a) {
     AgentConfig ac;
     ac.number = 100'000 + a;
+    if (a % group != 0) {
+      ac.skills = d->config.agents[a - a % group].skills;
+      d->agent_queues[a] = d->agent_queues[a - a % group];
+    }
     while (ac.skills.size() < std::min(per_agent, skills)) {
       const auto s = static_cast<SkillId>(gen() % skills);
       if (std::none_of(ac.skills.begin(), ac.skills.end(),
@@ -132,6 +138,75 @@ void BM_RouteWithFreeAgents(benchmark::State& state) {
   report(state, *d, decisions);
   state.counters["queued_share"] =
       static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+}
+
+// A route request when no agent is free (all signed in, none ready): the call queues, after the
+// engine has judged whether any agent of the queue could serve its extra skills. Needs: 0 none,
+// 1 one skill a member has, 2 two skills one member has, 3 two skills of two random members (often
+// no single member has both), 4 a skill no agent has (unservable), 5 like 3 but drawn from 64
+// recurring requests. With every agent's skills different (group 1) and needs 2 or 3, nearly every
+// request is a new combination: the worst case, a scan of the queue's members.
+void BM_RouteQueuedWithSkills(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const auto skills = static_cast<std::uint32_t>(state.range(1));
+  const auto per_agent = static_cast<std::uint32_t>(state.range(2));
+  const auto needs = state.range(3);
+  const auto group = static_cast<std::uint32_t>(state.range(4));
+  auto d = make_domain(agents, skills, per_agent, Policy::LongestIdle, 4 * kBatch, 1, group);
+  sign_in_all(*d, false);
+  std::mt19937_64 gen(17);
+  std::vector<Event> batch(kBatch);
+  std::int64_t decisions = 0;
+  std::uint64_t unknown = 0;
+  CallId next_call = 1;
+  auto skill_of = [&](AgentIndex a) {
+    const auto& have = d->config.agents[a].skills;
+    return have[gen() % have.size()];
+  };
+  auto request = [&](std::int64_t kind) {
+    const auto a = static_cast<AgentIndex>(gen() % agents);
+    Event e;
+    e.type = EventType::RouteRequest;
+    e.queue = d->agent_queues[a][gen() % d->agent_queues[a].size()];
+    auto need = [&](SkillLevel s) { e.skills[e.skill_count++] = {s.skill, s.level, 0}; };
+    if (kind == 1) {
+      need(skill_of(a));
+    } else if (kind == 2) {
+      need(skill_of(a));
+      need(skill_of(a));
+    } else if (kind == 3) {
+      need(skill_of(a));
+      need(skill_of(static_cast<AgentIndex>(gen() % agents)));
+    } else if (kind == 4) {
+      need(SkillLevel{static_cast<SkillId>(skills), 1, 0});
+    }
+    return e;
+  };
+  std::vector<Event> recurring(64);
+  for (Event& e : recurring) {
+    e = request(3);
+  }
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (Event& e : batch) {
+      e = needs == 5 ? recurring[gen() % recurring.size()] : request(needs);
+      e.call = next_call++;
+      e.time = ++d->now;
+    }
+    state.ResumeTiming();
+    for (const Event& e : batch) {
+      d->engine->apply(e, [&](const Decision& dec) { unknown += dec.ewt_ms == kUnknownEwt; });
+    }
+    state.PauseTiming();
+    for (const Event& e : batch) {  // back to empty queues
+      apply(*d, EventType::CallAbandoned, kNone, e.call);
+    }
+    decisions += kBatch;
+    state.ResumeTiming();
+  }
+  report(state, *d, decisions);
+  state.counters["unknown_ewt_share"] =
+      static_cast<double>(unknown) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
 }
 
 // An agent becoming ready while calls wait: it takes the best waiting call across its queues.
@@ -319,6 +394,14 @@ void sweep(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_RouteWithFreeAgents)->Apply(sweep);
 BENCHMARK(BM_AgentReadyWithBacklog)->Apply(sweep);
+BENCHMARK(BM_RouteQueuedWithSkills)
+    ->ArgNames({"agents", "skills", "per_agent", "needs", "group"})
+    ->ArgsProduct({{10'000}, {100}, {5}, {0, 1, 2, 3, 4, 5}, {1}})
+    ->Args({10'000, 100, 5, 3, 50})
+    ->Args({100'000, 100, 5, 3, 1})
+    ->Args({100'000, 100, 5, 3, 50})
+    ->Args({100'000, 10'000, 5, 3, 1})
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TransferToQueue)
     ->ArgNames({"agents", "skills", "per_agent"})
     ->Args({10'000, 100, 5})

@@ -166,10 +166,11 @@ void print_route_test(const json& r) {
     std::printf("outcome: offered to agent %s in %s\n", cell(r["agent"]).c_str(),
                 cell(r["final_queue"]).c_str());
   } else if (outcome == "queued") {
-    std::printf(
-        "outcome: waits in %s at position %s, estimated wait %s\n", cell(r["final_queue"]).c_str(),
-        cell(r["position"]).c_str(),
-        r["ewt_s"].is_null() ? "unknown (nobody staffed)" : (cell(r["ewt_s"]) + " s").c_str());
+    std::printf("outcome: waits in %s at position %s, estimated wait %s\n",
+                cell(r["final_queue"]).c_str(), cell(r["position"]).c_str(),
+                r["ewt_s"].is_null()
+                    ? "unknown (nobody staffed, or no agent of the queue has its skills)"
+                    : (cell(r["ewt_s"]) + " s").c_str());
   } else if (outcome == "overflow") {
     std::printf("outcome: leaves by overflow: %s %s\n", cell(r["action"]).c_str(),
                 cell(r["target"]).c_str());

@@ -131,6 +131,7 @@ Engine::Engine(const EngineConfig& config)
   }
   s_.free_call = config.max_calls > 0 ? 0 : kNone;
   build_rings();
+  build_reach();
   call_map_ = IdMap(config.max_calls);
 }
 
@@ -552,12 +553,11 @@ void Engine::agent_changed(AgentIndex a) {
   refresh_index(a);
 }
 
-bool Engine::has_skills(AgentIndex a, const CallRecord& c) const {
-  const AgentRecord& r = agents_[a];
-  const SkillLevel* begin = agent_skills_.data() + r.skills_begin;
-  const SkillLevel* end = begin + r.skills_count;
-  for (int i = 0; i < c.req_count; ++i) {
-    const SkillRequirement& need = c.req[i];
+bool Engine::has_skills(detail::SkillRange skills, const SkillRequirement* req, int count) const {
+  const SkillLevel* begin = agent_skills_.data() + skills.begin;
+  const SkillLevel* end = begin + skills.count;
+  for (int i = 0; i < count; ++i) {
+    const SkillRequirement& need = req[i];
     const SkillLevel* it = std::lower_bound(
         begin, end, need.skill, [](const SkillLevel& s, SkillId id) { return s.skill < id; });
     if (it == end || it->skill != need.skill || it->level < need.min_level) {
@@ -864,6 +864,11 @@ std::uint32_t Engine::position_of(std::uint32_t slot) const {
   }
 }
 
+// A call's EWT at `position`: unknown, too, when no member of its queue could ever serve it.
+std::uint32_t Engine::ewt_for_call(const CallRecord& c, std::uint32_t position) const {
+  return c.unservable != 0 ? kUnknownEwt : ewt_for_position(c.queue, position);
+}
+
 std::uint32_t Engine::ewt_for_position(QueueIndex qi, std::uint32_t position) const {
   const QueueRecord& q = queues_[qi];
   if (q.staffed == 0) {
@@ -1006,10 +1011,27 @@ const RuleRecord* Engine::arrival_overflow(const CallRecord& c) const {
     const RuleRecord& rule = rules_[p.arrival_rules_begin + i];
     const bool hit = rule.when == OverflowCondition::QueueLengthAtLeast
                          ? q.waiting >= rule.threshold
-                         : ewt_for_position(c.queue, q.waiting + 1) >= rule.threshold;
+                         : ewt_for_call(c, q.waiting + 1) >= rule.threshold;
     if (hit) {
       return &rule;
     }
+  }
+  return nullptr;
+}
+
+// The rule that decides at once where a call placed in its queue without an agent goes: the first
+// arrival rule it hits (when arrival rules apply), else, for an unservable call, its next wait
+// rule (by threshold, max wait last) without waiting for it — waiting gains such a call nothing.
+// nullptr: the call waits.
+const RuleRecord* Engine::placement_rule(const CallRecord& c, bool arrival_rules) const {
+  if (arrival_rules) {
+    if (const RuleRecord* rule = arrival_overflow(c)) {
+      return rule;
+    }
+  }
+  const QueueParams& p = params_[c.queue];
+  if (c.unservable != 0 && c.next_wait_rule < p.wait_rules_count) {
+    return &rules_[p.wait_rules_begin + c.next_wait_rule];
   }
   return nullptr;
 }
@@ -1024,19 +1046,21 @@ std::uint32_t Engine::position_at_tail(const CallRecord& c) const {
   return position;
 }
 
-// Finds the call an agent now, or checks the arrival overflow rules, or queues it.
+// Finds the call an agent now, or lets the queue's rules move it on (arrival rules, and for a call
+// no member could ever serve its next wait rule), or queues it.
 void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
   CallRecord& c = calls_[slot];
   const AgentIndex a = best_agent_for(slot);
   if (a != kNone) {
+    c.unservable = 0;
     offer(slot, a);
     return;
   }
-  if (arrival_rules) {
-    if (const RuleRecord* rule = arrival_overflow(c)) {
-      apply_overflow(slot, *rule);
-      return;
-    }
+  c.unservable = servable(c) ? 0 : 1;
+  counters_.unservable_calls += c.unservable;
+  if (const RuleRecord* rule = placement_rule(c, arrival_rules)) {
+    apply_overflow(slot, *rule);
+    return;
   }
   enqueue(slot);
   arm_wait_timer(slot);
@@ -1045,7 +1069,7 @@ void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
   d.call = c.id;
   d.queue = c.queue;
   d.position = position_of(slot);
-  d.ewt_ms = ewt_for_position(c.queue, d.position);
+  d.ewt_ms = ewt_for_call(c, d.position);
   emit(d);
 }
 
@@ -1243,12 +1267,13 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
       say(d);
       return;
     }
-    const RuleRecord* rule = arrival_overflow(c);
+    c.unservable = servable(c) ? 0 : 1;
+    const RuleRecord* rule = placement_rule(c, true);
     if (rule == nullptr) {
       d.type = DecisionType::Queued;
       d.queue = c.queue;
       d.position = position_at_tail(c);
-      d.ewt_ms = ewt_for_position(c.queue, d.position);
+      d.ewt_ms = ewt_for_call(c, d.position);
       say(d);
       return;
     }
@@ -1634,7 +1659,7 @@ std::optional<CallView> Engine::call(CallId id) const {
   CallView v = view_of(calls_[slot]);
   if (v.state == CallState::Queued) {
     v.position = position_of(slot);
-    v.ewt_ms = ewt_for_position(v.queue, v.position);
+    v.ewt_ms = ewt_for_call(calls_[slot], v.position);
   }
   return v;
 }

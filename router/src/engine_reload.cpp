@@ -97,6 +97,13 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
   counters_ = old.counters_;
   calls_ = old.calls_;  // same size: copies, does not allocate
   call_map_ = old.call_map_;
+  // Whether a waiting call can be served at all follows the new agents and skills (this engine's
+  // reach tables were built from the new configuration).
+  for (CallRecord& c : calls_) {
+    if (c.state == CallState::Queued) {
+      c.unservable = servable(c) ? 0 : 1;
+    }
+  }
   // Timer IDs are call slots, then agents: the same in both engines, so the wheel is copied as is.
   std::copy(old.wheel_.nodes().begin(), old.wheel_.nodes().end(), wheel_.nodes().begin());
   wheel_.set_header(old.wheel_.header());

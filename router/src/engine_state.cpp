@@ -1,4 +1,5 @@
 // The engine's state as a whole: hash, snapshot, restore, invariants and memory.
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -173,6 +174,10 @@ std::size_t Engine::memory_bytes() const {
   cap(calls_);
   cap(call_map_.slots());
   cap(wheel_.nodes());
+  cap(reach_);
+  cap(queue_profiles_);
+  cap(best_levels_);
+  cap(servable_memo_);
   return total;
 }
 
@@ -187,6 +192,16 @@ bool Engine::check_invariants(std::string* why) const {
   if (counters_.offer_violations != 0) {
     problem << counters_.offer_violations << " offers went to agents that were not available";
     return fail();
+  }
+
+  // Each queue's members from the agents' own lists (not from the reach tables), to check the
+  // unservable mark of every waiting call against.
+  std::vector<std::vector<AgentIndex>> members_of(queues_.size());
+  for (AgentIndex a = 0; a < agents_.size(); ++a) {
+    const detail::AgentRecord& r = agents_[a];
+    for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
+      members_of[members_[m].queue].push_back(a);
+    }
   }
 
   // Calls: each used slot is in the map and in exactly one place.
@@ -206,6 +221,14 @@ bool Engine::check_invariants(std::string* why) const {
       return fail();
     }
     if (c.state == CallState::Queued) {
+      const std::vector<AgentIndex>& members = members_of[c.queue];
+      const bool someone = std::any_of(members.begin(), members.end(),
+                                       [&](AgentIndex a) { return has_skills(a, c); });
+      if ((c.unservable != 0) == someone) {
+        problem << "queued call " << c.id << " is marked " << (c.unservable != 0 ? "un" : "")
+                << "servable, but a scan of its queue's members says otherwise";
+        return fail();
+      }
       continue;
     }
     if (c.agent >= agents_.size() || agents_[c.agent].signed_in == 0) {

@@ -58,6 +58,9 @@ before=$("$acdctl" --socket "$work/ctl.sock" --json queues)
 expect 0 "overflow queue b" -- route test a
 grep -q "outcome: offered to agent 100[0-3] in b" <<<"$out" || fail "a -> b should offer: $out"
 expect 0 "waits in b at position 1" -- route test a --skill french:5
+# b is staffed (four agents ready), but none speaks French at 5: the wait is unknown, not a guess.
+grep -q "estimated wait unknown" <<<"$out" || fail "french:5 should wait with EWT unknown: $out"
+expect 0 '"ewt_s": null' -- --json route test b --skill french:5
 expect 0 "offered to agent" -- route test a --skill french:3 --priority 7 --tier 2
 expect 0 '"outcome": "offer"' -- --json route test b --language french
 expect 0 "rejected: the queue needs a higher identity-verification level" -- route test c

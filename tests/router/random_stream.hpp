@@ -146,6 +146,12 @@ class StreamGenerator {
       e.skills[0] = {static_cast<SkillId>(dice_.below(config_.skill_count)),
                      static_cast<std::uint8_t>(1 + dice_.below(5)), 0};
     }
+    if (dice_.chance(8)) {
+      // Up to the top level, often beside a language or another skill: many of these are
+      // combinations no agent of the queue has (unservable calls).
+      e.skills[e.skill_count++] = {static_cast<SkillId>(dice_.below(config_.skill_count)),
+                                   static_cast<std::uint8_t>(1 + dice_.below(kMaxProficiency)), 0};
+    }
     if (dice_.chance(5)) {
       e.type = dice_.chance(50) ? EventType::OutboundToQueue : EventType::OutboundToAgentId;
       e.number = 5000 + dice_.below(config_.agents.size());

@@ -88,7 +88,8 @@ TEST(RandomStream, InvariantsHold) {
 }
 
 // preview_route answers exactly what apply would decide for a route request, in every state the
-// stream reaches (offers, queueing, overflow chains, rejections, errors), and changes nothing.
+// stream reaches (offers, queueing, overflow chains, unservable calls, rejections, errors), and
+// changes nothing.
 TEST(RandomStream, PreviewMatchesApply) {
   for (std::uint64_t seed : {4u, 5u, 6u}) {
     const EngineConfig config = random_domain(seed);
@@ -100,6 +101,8 @@ TEST(RandomStream, PreviewMatchesApply) {
     std::uint64_t overflows = 0;
     std::uint64_t offers = 0;
     std::uint64_t queued = 0;
+    std::uint64_t unservable = 0;         // compared requests that no agent of a queue could serve
+    std::uint64_t unservable_combos = 0;  // of them, needing two skills or more
     for (int i = 0; i < 60'000; ++i) {
       const Event e = gen.next(engine);
       if (e.type != EventType::RouteRequest || e.call == 0) {
@@ -117,11 +120,16 @@ TEST(RandomStream, PreviewMatchesApply) {
       engine.preview_route(e, [&](const Decision& d) { previewed.push_back(d); });
       ASSERT_EQ(engine.state_hash(), before) << "seed " << seed << " event " << i;
       applied.clear();
+      const std::uint64_t unservable_before = engine.counters().unservable_calls;
       engine.apply(e, [&](const Decision& d) {
         if (d.type != DecisionType::AgentStateChanged) {
           applied.push_back(d);
         }
       });
+      if (engine.counters().unservable_calls != unservable_before) {
+        ++unservable;
+        unservable_combos += e.skill_count + (e.language != kNoSkill ? 1 : 0) >= 2;
+      }
       ASSERT_EQ(previewed.size(), applied.size()) << "seed " << seed << " event " << i;
       for (std::size_t k = 0; k < applied.size(); ++k) {
         ASSERT_EQ(std::memcmp(&previewed[k], &applied[k], sizeof(Decision)), 0)
@@ -137,6 +145,8 @@ TEST(RandomStream, PreviewMatchesApply) {
     EXPECT_GT(overflows, 100u) << "the stream should exercise overflow";
     EXPECT_GT(offers, 300u);
     EXPECT_GT(queued, 1'000u);
+    EXPECT_GT(unservable, 500u) << "the stream should exercise unservable calls";
+    EXPECT_GT(unservable_combos, 100u) << "... and combinations of skills nobody has";
   }
 }
 

@@ -63,7 +63,8 @@ struct CallView {
   QueueIndex queue = kNone;
   AgentIndex agent = kNone;
   std::uint32_t position = 0;  // 1 = next, when queued
-  std::uint32_t ewt_ms = 0;    // when queued
+  std::uint32_t ewt_ms = 0;    // when queued; kUnknownEwt if nobody staffs the queue or no
+                               // member agent has the call's extra skills
   Micros arrived = 0;
   Micros enqueued = 0;
   Micros state_since = 0;  // entry into `state`
@@ -83,6 +84,9 @@ struct EngineCounters {
   std::uint64_t agent_scan_steps = 0;  // ready agents skipped for lacking a call's extra skills
   std::uint64_t call_scan_steps = 0;   // waiting calls skipped for needing skills an agent lacks
   std::uint64_t offer_violations = 0;  // offers to an agent that was not available: must stay 0
+  // Calls placed in a queue (arrival, transfer, overflow) where no member agent, signed in or not,
+  // has their extra skills: their EWT is unknown and the queue's rules decide at once.
+  std::uint64_t unservable_calls = 0;
 };
 
 class Engine {
@@ -212,7 +216,12 @@ class Engine {
   void end_wrap_up(AgentIndex a, std::uint16_t disposition, std::uint64_t note, bool recorded);
   void start_wrap_up(AgentIndex a, CallId call, std::uint32_t wrap_up_ms);
   void task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_up_ms);
-  bool has_skills(AgentIndex a, const detail::CallRecord& c) const;
+  bool has_skills(AgentIndex a, const detail::CallRecord& c) const {
+    const detail::AgentRecord& r = agents_[a];
+    return has_skills(detail::SkillRange{r.skills_begin, r.skills_count}, c.req.data(),
+                      c.req_count);
+  }
+  bool has_skills(detail::SkillRange skills, const SkillRequirement* req, int count) const;
 
   // Ready-agent index of each queue: FIFO rings for longest idle and most skilled, a treap for
   // the other policies (ready_index.cpp).
@@ -257,6 +266,9 @@ class Engine {
   void init_call(detail::CallRecord& c, const Event& e) const;
   std::uint8_t effective_priority(const detail::CallRecord& c) const;
   const detail::RuleRecord* arrival_overflow(const detail::CallRecord& c) const;
+  const detail::RuleRecord* placement_rule(const detail::CallRecord& c, bool arrival_rules) const;
+  void build_reach();
+  bool servable(const detail::CallRecord& c) const;
   Decision overflow_decision(const detail::CallRecord& c, const detail::RuleRecord& rule,
                              bool moves) const;
   std::uint32_t position_at_tail(const detail::CallRecord& c) const;
@@ -265,6 +277,7 @@ class Engine {
   std::uint32_t position_of(std::uint32_t slot) const;
   CallView view_of(const detail::CallRecord& c) const;
   std::uint32_t ewt_for_position(QueueIndex q, std::uint32_t position) const;
+  std::uint32_t ewt_for_call(const detail::CallRecord& c, std::uint32_t position) const;
   void record_wait_end(std::uint32_t slot, bool answered);
 
   void emit(Decision d);
@@ -304,6 +317,21 @@ class Engine {
   };
   static_assert(std::has_unique_object_representations_v<Scalars>);
   Scalars s_;
+
+  // Who could ever serve which call (see "Unservable calls" in router/DESIGN.md). Built from the
+  // configuration at construction and, like the configuration arrays, never changed afterwards:
+  // reconfigure refuses what would change them, take_over runs on a newly built engine and restore
+  // only accepts an image of the same configuration. Not state: neither hashed nor snapshotted.
+  std::vector<detail::QueueReach> reach_;           // per queue
+  std::vector<detail::SkillRange> queue_profiles_;  // per queue, its members' distinct skill lists
+  std::vector<SkillLevel> best_levels_;  // per queue, by skill: highest level of a member
+  // Verdicts of the exact check for two or more extra skills, direct-mapped by a hash of the queue
+  // and the requirements; sized at construction (16 per queue, 1024 to 65536). `mutable`:
+  // servable() fills it from the const preview_route too. Precomputing every combination of skills
+  // and levels is out of the question, and a verdict is a pure function of the configuration, so
+  // the memo's content changes no decision, no state hash and no snapshot; only the cost of the
+  // next check. Routing thread only, like every Engine method.
+  mutable std::vector<detail::ServableMemoEntry> servable_memo_;
 
   EngineCounters counters_;  // diagnostics only, not part of the state hash
   const DecisionSink* sink_ = nullptr;

@@ -166,8 +166,41 @@ struct CallRecord {
   std::uint8_t base_priority = 0;  // as requested, before the queue's tier boost
   std::array<SkillRequirement, kMaxCallSkills + 1> req{};  // extra skills, language included
   std::uint8_t answer_counted = 0;  // this queue leg's answer is in the queue's statistics
-  std::uint8_t reserved = 0;
+  // No member agent of the queue, signed in or not, has the extra skills: the call can never be
+  // answered there (its EWT is unknown). Set each time the call is placed in a queue without an
+  // agent, and after a structural reload; meaningful while the call is queued.
+  std::uint8_t unservable = 0;
   std::array<std::uint16_t, 2> reserved2{};
+};
+
+// Derived from the configuration at construction, not state (neither hashed nor snapshotted):
+// who could ever serve a call of each queue. Per queue, how many member agents it has, their
+// distinct skill lists (`profiles_*`, into Engine::queue_profiles_: agents configured as a group
+// share one) and, per skill any of them has, the highest level one of them has (`levels_*`, into
+// Engine::best_levels_, sorted by skill).
+struct QueueReach {
+  std::uint32_t members_count = 0;
+  std::uint32_t profiles_begin = 0;
+  std::uint32_t profiles_count = 0;
+  std::uint32_t levels_begin = 0;
+  std::uint32_t levels_count = 0;
+};
+
+// An agent's skills: a range of Engine::agent_skills_, sorted by skill.
+struct SkillRange {
+  std::uint32_t begin = 0;
+  std::uint32_t count = 0;
+};
+
+// One remembered verdict "can a member of `queue` serve a call needing `req`" (the requirements
+// as a set: sorted by skill, each skill once at the highest level asked). Derived data, not state:
+// a verdict depends only on the configuration, so whether it is remembered changes no decision.
+struct ServableMemoEntry {
+  QueueIndex queue = kNone;  // kNone: empty
+  std::uint8_t count = 0;
+  std::uint8_t servable = 0;
+  std::uint16_t reserved = 0;
+  std::array<SkillRequirement, kMaxCallSkills + 1> req{};
 };
 
 struct AgentNumberEntry {
@@ -187,6 +220,7 @@ static_assert(std::has_unique_object_representations_v<CallRecord>);
 static_assert(std::has_unique_object_representations_v<AgentNumberEntry>);
 static_assert(std::has_unique_object_representations_v<ReadyRing>);
 static_assert(std::has_unique_object_representations_v<RingEntry>);
+static_assert(std::has_unique_object_representations_v<ServableMemoEntry>, "compared as bytes");
 static_assert(sizeof(MemberNode) == 40);
 
 }  // namespace acd::router::detail
