@@ -137,7 +137,9 @@ class Engine {
   // Rejected / Error, Overflowed (one per hop), Offer or Queued decisions, in the same order, to
   // `sink` (the agent's AgentStateChanged that follows an offer is left out). The event's time is
   // ignored: the answer is for now(); timers due before the event's time have not fired. Call ID 0
-  // is allowed (no duplicate check). For operators ("route test") and tests; O(one routing).
+  // is allowed (no duplicate check). For operators ("route test") and tests; O(one routing). The
+  // only thing it may write is the memo of who can serve which skills (derived from the
+  // configuration, outside the state: no decision, hash or snapshot depends on it).
   void preview_route(const Event& e, DecisionSink sink) const;
 
   // Structural reload. This engine, just built from the new configuration, takes over the state of
