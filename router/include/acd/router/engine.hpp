@@ -321,7 +321,7 @@ class Engine {
   std::vector<detail::SkillRange> queue_profiles_;  // per queue, its members' distinct skill lists
   std::vector<SkillLevel> best_levels_;  // per queue, by skill: highest level of a member
   // Verdicts of the exact check for two or more extra skills, direct-mapped by a hash of the queue
-  // and the requirements; sized at construction (16 per queue, 1024 to 65536). `mutable`:
+  // and the requirements; sized at construction (one per 8 memberships, 1024 to 65536). `mutable`:
   // servable() fills it from the const preview_route too. Precomputing every combination of skills
   // and levels is out of the question, and a verdict is a pure function of the configuration, so
   // the memo's content changes no decision, no state hash and no snapshot; only the cost of the
