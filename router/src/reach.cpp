@@ -19,8 +19,9 @@ using detail::ServableMemoEntry;
 
 namespace {
 
-// Remembered verdicts of the exact "can anyone serve this" check: 16 per queue, within these
-// bounds, a power of two.
+// Remembered verdicts of the exact "can anyone serve this" check: one per 8 memberships (the
+// combinations that can pass the best-level table grow with the members' skill lists, not with
+// the queues), within these bounds, rounded up to a power of two: 4 to 7 B per membership.
 constexpr std::size_t kServableMemoMin = 1024;
 constexpr std::size_t kServableMemoMax = 65536;
 
@@ -133,7 +134,7 @@ void Engine::build_reach() {
   queue_profiles_.shrink_to_fit();
   best_levels_.shrink_to_fit();
   const std::size_t memo = std::bit_ceil(
-      std::clamp<std::size_t>(16 * queues_.size(), kServableMemoMin, kServableMemoMax));
+      std::clamp<std::size_t>(members_.size() / 8, kServableMemoMin, kServableMemoMax));
   servable_memo_.assign(memo, ServableMemoEntry{});
 }
 

@@ -143,7 +143,9 @@ class Engine {
   // Rejected / Error, Overflowed (one per hop), Offer or Queued decisions, in the same order, to
   // `sink` (the agent's AgentStateChanged that follows an offer is left out). The event's time is
   // ignored: the answer is for now(); timers due before the event's time have not fired. Call ID 0
-  // is allowed (no duplicate check). For operators ("route test") and tests; O(one routing).
+  // is allowed (no duplicate check). For operators ("route test") and tests; O(one routing). The
+  // only thing it may write is the memo of who can serve which skills (derived from the
+  // configuration, outside the state: no decision, hash or snapshot depends on it).
   void preview_route(const Event& e, DecisionSink sink) const;
 
   // Structural reload. This engine, just built from the new configuration, takes over the state of
@@ -326,7 +328,7 @@ class Engine {
   std::vector<detail::SkillRange> queue_profiles_;  // per queue, its members' distinct skill lists
   std::vector<SkillLevel> best_levels_;  // per queue, by skill: highest level of a member
   // Verdicts of the exact check for two or more extra skills, direct-mapped by a hash of the queue
-  // and the requirements; sized at construction (16 per queue, 1024 to 65536). `mutable`:
+  // and the requirements; sized at construction (one per 8 memberships, 1024 to 65536). `mutable`:
   // servable() fills it from the const preview_route too. Precomputing every combination of skills
   // and levels is out of the question, and a verdict is a pure function of the configuration, so
   // the memo's content changes no decision, no state hash and no snapshot; only the cost of the
