@@ -1,0 +1,233 @@
+// The command table {name -> handler} and execute(), every request's one entry point.
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acd/control/control_server.hpp"
+#include "answer.hpp"
+#include "engine_commands.hpp"
+#include "names.hpp"
+#include "steady_clock.hpp"
+#include "views.hpp"
+
+namespace acd::control {
+
+namespace {
+
+using nlohmann::json;
+
+// One request, as the handlers see it.
+struct Request {
+  const json& body;
+  std::string action;  // "list" when the request names none
+  bool may_change;     // root or the acd group
+};
+
+// The entry of `table` called `name`, or null.
+template <typename Table>
+auto find_named(const Table& table, std::string_view name) -> decltype(std::begin(table)) {
+  const auto it = std::find_if(std::begin(table), std::end(table),
+                               [name](const auto& entry) { return entry.name == name; });
+  return it == std::end(table) ? nullptr : it;
+}
+
+// "a, b or c".
+std::string one_of(const std::vector<std::string>& names) {
+  std::string text;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    text += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  }
+  return text;
+}
+
+// --- agents: list, or an action on one agent ---
+
+struct AgentAction {
+  std::string_view name;
+  json (*run)(ControlContext& ctx, const Snapshot& s, router::AgentIndex a, router::AgentNumber id);
+  bool changes_state;  // needs root or the acd group
+};
+
+json show_agent(ControlContext&, const Snapshot& s, router::AgentIndex a, router::AgentNumber id) {
+  if (a >= s.agents.size()) {
+    return fail("agent " + std::to_string(id) + " was just added; try again",
+                ControlError::TryAgain);
+  }
+  json j = agent_json(s.agents[a], s.engine_time);
+  j["today"] = agent_stats_json(s.agents[a]);
+  return ok(j);
+}
+
+// Sends the engine `type` (ForceReady or ForceLogout) for agent `a`.
+json force(ControlContext& ctx, router::EventType type, router::AgentIndex a, std::string done) {
+  router::Event e;
+  e.type = type;
+  e.agent = a;
+  return change(ctx, e, done);
+}
+
+json make_ready(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
+                router::AgentNumber id) {
+  return force(ctx, router::EventType::ForceReady, a, "agent " + std::to_string(id) + " is ready");
+}
+
+json sign_out(ControlContext& ctx, const Snapshot&, router::AgentIndex a, router::AgentNumber id) {
+  return force(ctx, router::EventType::ForceLogout, a,
+               "agent " + std::to_string(id) + " is signed out");
+}
+
+constexpr AgentAction kAgentActions[] = {
+    {"show", show_agent, false},
+    {"ready", make_ready, true},
+    {"logout", sign_out, true},
+};
+
+std::string agents_usage() {
+  std::vector<std::string> forms{"list"};
+  for (const AgentAction& action : kAgentActions) {
+    forms.push_back(std::string(action.name) + " ID");
+  }
+  return "agents takes " + one_of(forms);
+}
+
+// The agent is found (by ID, in the running configuration) before the action is: a bad ID is
+// answered as such whatever the action.
+json agents(ControlContext& ctx, const Request& r) {
+  const Snapshot s = ctx.board->read();
+  if (r.action == "list") {
+    return ok(agent_list_json(s));
+  }
+  if (!r.body.contains("id") || !r.body["id"].is_number_unsigned()) {
+    return fail("agents " + r.action + " needs an agent ID", ControlError::Usage);
+  }
+  const auto id = r.body["id"].get<router::AgentNumber>();
+  const router::AgentIndex a = agent_index(*ctx.config, id);
+  if (a == router::kNone) {
+    return fail("no agent has ID " + std::to_string(id), ControlError::Refused);
+  }
+  const AgentAction* action = find_named(kAgentActions, r.action);
+  if (action == nullptr) {
+    return fail(agents_usage(), ControlError::Usage);
+  }
+  if (action->changes_state && !r.may_change) {
+    return fail("permission denied: changing agents needs root or the acd group",
+                ControlError::PermissionDenied);
+  }
+  return action->run(ctx, s, a, id);
+}
+
+// --- the other read commands ---
+
+json status(ControlContext& ctx, const Request&) {
+  const Snapshot s = ctx.board->read();
+  return ok(status_json(ctx, s, steady_ns()));
+}
+
+json queues(ControlContext& ctx, const Request& r) {
+  const Snapshot s = ctx.board->read();
+  if (r.action == "list") {
+    return ok(queue_list_json(s));
+  }
+  if (r.action == "show") {
+    const ApplianceConfig& names = *s.config;
+    const router::QueueIndex q = queue_index(names, r.body.value("id", json()));
+    if (q == router::kNone || q >= s.queues.size()) {
+      return fail("no such queue; give its name or index", ControlError::Refused);
+    }
+    return ok(queue_json(names, q, s.queues[q]));
+  }
+  return fail("queues takes list or show NAME", ControlError::Usage);
+}
+
+// `show` compares each call with the request's ID in turn; an action other than list or show
+// gets an empty list.
+json calls(ControlContext& ctx, const Request& r) {
+  const Snapshot s = ctx.board->read();
+  if (r.action == "show") {
+    for (const CallRow& c : s.calls) {
+      if (r.body.value("id", std::uint64_t{0}) == c.id) {
+        return ok(call_json(s, c));
+      }
+    }
+    return fail("no such call in the engine", ControlError::Refused);
+  }
+  return ok(r.action == "list" ? call_list_json(s) : json::array());
+}
+
+json stats(ControlContext& ctx, const Request& r) {
+  const Snapshot s = ctx.board->read();
+  const std::string what = r.body.value("what", std::string("queues"));
+  if (what == "agents") {
+    return ok(agent_stats_list_json(s));
+  }
+  if (what == "queues") {
+    return ok(queue_list_json(s));
+  }
+  return fail("stats takes agents or queues", ControlError::Usage);
+}
+
+// --- the commands that reach the routing core (engine_commands.hpp) ---
+
+json route(ControlContext& ctx, const Request& r) {
+  if (r.action != "test") {
+    return fail("route takes test", ControlError::Usage);
+  }
+  return route_test(ctx, r.body);
+}
+
+json config(ControlContext& ctx, const Request& r) {
+  return config_command(ctx, r.body, r.action, r.may_change);
+}
+
+// --- the table ---
+
+struct Command {
+  std::string_view name;
+  json (*handler)(ControlContext& ctx, const Request& request);
+};
+
+// In the order the unknown-command answer lists them. Who may change what is decided within a
+// command, per action (agents ready/logout, config reload, naming a file).
+constexpr Command kCommands[] = {
+    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
+    {"stats", stats},   {"route", route},   {"config", config},
+};
+
+json unknown_command(const std::string& cmd) {
+  std::vector<std::string> names;
+  for (const Command& command : kCommands) {
+    names.emplace_back(command.name);
+  }
+  return fail("unknown command '" + cmd + "'; try " + one_of(names), ControlError::Usage);
+}
+
+json execute_request(ControlContext& ctx, const json& request, bool may_change) {
+  if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string()) {
+    return fail("a request is a JSON object with \"cmd\"", ControlError::Usage);
+  }
+  const std::string cmd = request["cmd"];
+  const Request r{request, request.value("action", std::string("list")), may_change};
+  if (ctx.board == nullptr || !ctx.board->ready()) {
+    return fail("the routing core has not published its state yet; try again",
+                ControlError::TryAgain);
+  }
+  const Command* command = find_named(kCommands, cmd);
+  return command != nullptr ? command->handler(ctx, r) : unknown_command(cmd);
+}
+
+}  // namespace
+
+nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change) {
+  // A field of the wrong type (any local user may send requests) is a usage error, never a crash.
+  try {
+    return execute_request(ctx, request, may_change);
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("a field of the request has the wrong type (") + e.what() + ")",
+                ControlError::Usage);
+  }
+}
+
+}  // namespace acd::control

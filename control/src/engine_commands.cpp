@@ -1,0 +1,376 @@
+// What reaches the routing core through the sequencer: agent changes, route previews, reloads.
+#include "engine_commands.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "acd/control/reload.hpp"
+#include "answer.hpp"
+#include "names.hpp"
+#include "steady_clock.hpp"
+
+namespace acd::control {
+
+using nlohmann::json;
+
+// --- The round trip: request on the ControlChannel, reply, then a snapshot that shows it ---
+
+namespace {
+
+json not_taking_commands() {
+  return fail("the dataplane is not taking commands right now; try again", ControlError::TryAgain);
+}
+
+// Sends one command through the sequencer and waits (up to 2 s) for the routing core's reply.
+// Null on success (`reply` filled), else the failure to return.
+json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
+                     dataplane::ControlReply& reply) {
+  static std::uint64_t next_ticket = 1;  // control thread only
+  request.ticket = next_ticket++;
+  if (ctx.channel == nullptr || !ctx.channel->submit(request)) {
+    return not_taking_commands();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    while (ctx.channel->take_reply(reply)) {
+      if (reply.ticket == request.ticket) {
+        return json();
+      }
+      // else a late answer to an earlier command that had timed out
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return fail("no answer from the routing core within 2 s", ControlError::TryAgain);
+}
+
+// Waits (up to 1 s) until `published(board)` holds: the control thread's way to let the routing
+// core publish what a command has just changed, so that the next command already sees it.
+template <typename Published>
+void await_snapshot(const SnapshotBoard& board, Published&& published) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (std::chrono::steady_clock::now() < deadline && !published(board)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+// A snapshot begun after `ns` (steady clock): read your writes.
+void await_snapshot_after(const ControlContext& ctx, std::uint64_t ns) {
+  await_snapshot(*ctx.board, [ns](const SnapshotBoard& b) { return b.published_ns() > ns; });
+}
+
+}  // namespace
+
+// Sends an engine event and reports its result.
+json change(ControlContext& ctx, router::Event event, const std::string& done) {
+  dataplane::ControlRequest request;
+  request.event = event;
+  dataplane::ControlReply reply;
+  if (json failed = submit_and_wait(ctx, request, reply); !failed.is_null()) {
+    return failed;
+  }
+  if (reply.result == dataplane::CommandResult::Overloaded) {
+    return not_taking_commands();
+  }
+  if (reply.result != dataplane::CommandResult::Done) {
+    return fail(std::string(router::describe(reply.engine_status)) + " (" +
+                    std::string(router::to_string(reply.engine_status)) + ")",
+                ControlError::Refused);
+  }
+  if (ctx.board != nullptr) {
+    await_snapshot_after(ctx, steady_ns());
+  }
+  return ok(json{{"done", done}});
+}
+
+// --- route test ---
+
+namespace {
+
+// Where an overflow decision sends the call, by name.
+std::string target_name(const ApplianceConfig& cfg, const router::Decision& d) {
+  switch (d.action) {
+    case router::OverflowAction::ToQueue:
+      return d.target < cfg.domain.queues.size() ? cfg.domain.queues[d.target].name
+                                                 : std::to_string(d.target);
+    case router::OverflowAction::ToSite:
+      return d.target < cfg.sites.size() ? cfg.sites[d.target] : std::to_string(d.target);
+    case router::OverflowAction::ToIvr:
+      return std::to_string(d.target);
+    default:
+      return "";
+  }
+}
+
+// The route request a "route test" describes, or a usage failure.
+json route_test_event(const ApplianceConfig& cfg, const json& request, router::Event& e) {
+  e.type = router::EventType::RouteRequest;
+  e.queue = queue_index(cfg, request.value("queue", json()));
+  if (e.queue == router::kNone) {
+    return fail("no such queue: give the name (or index) of a configured queue",
+                ControlError::Usage);
+  }
+  e.media = cfg.domain.queues[e.queue].media;
+  auto small = [&](const char* key, std::uint64_t max, std::uint8_t& out) -> bool {
+    const json v = request.value(key, json(0));
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() > max) {
+      return false;
+    }
+    out = v.get<std::uint8_t>();
+    return true;
+  };
+  if (!small("priority", router::kPriorityLevels - 1, e.priority)) {
+    return fail("priority must be 0.." + std::to_string(router::kPriorityLevels - 1),
+                ControlError::Usage);
+  }
+  if (!small("tier", router::kTierCount - 1, e.tier)) {
+    return fail("tier must be 0.." + std::to_string(router::kTierCount - 1), ControlError::Usage);
+  }
+  if (!small("verification", 255, e.verification)) {
+    return fail("verification must be 0..255", ControlError::Usage);
+  }
+  const json call = request.value("call", json(0));
+  if (!call.is_number_unsigned()) {
+    return fail("call must be a call ID (a positive number)", ControlError::Usage);
+  }
+  e.call = call.get<router::CallId>();
+  if (const std::string language = request.value("language", std::string()); !language.empty()) {
+    e.language = skill_by_name(cfg, language);
+    if (e.language == router::kNoSkill) {
+      return fail("no skill is named '" + language + "'", ControlError::Usage);
+    }
+  }
+  const json skills = request.value("skills", json::array());
+  if (!skills.is_array() || skills.size() > router::kMaxCallSkills) {
+    return fail("at most " + std::to_string(router::kMaxCallSkills) + " extra skills",
+                ControlError::Usage);
+  }
+  for (const json& s : skills) {
+    const router::SkillId id = skill_by_name(cfg, s.value("skill", std::string()));
+    const json level = s.value("level", json(1));
+    if (id == router::kNoSkill) {
+      return fail("no skill is named '" + s.value("skill", std::string()) + "'",
+                  ControlError::Usage);
+    }
+    if (!level.is_number_unsigned() || level.get<std::uint64_t>() < 1 ||
+        level.get<std::uint64_t>() > router::kMaxProficiency) {
+      return fail("a skill's level must be 1.." + std::to_string(router::kMaxProficiency),
+                  ControlError::Usage);
+    }
+    e.skills[e.skill_count++] = {id, level.get<std::uint8_t>(), 0};
+  }
+  return json();
+}
+
+}  // namespace
+
+// What the engine would do with a call now: the preview's decisions, explained.
+json route_test(ControlContext& ctx, const json& request) {
+  const ApplianceConfig& cfg = *ctx.config;
+  dataplane::ControlRequest r;
+  if (json bad = route_test_event(cfg, request, r.event); !bad.is_null()) {
+    return bad;
+  }
+  r.command = dataplane::PreviewRoute{};
+  dataplane::ControlReply reply;
+  if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
+    return failed;
+  }
+  if (reply.count == 0) {
+    return fail("the routing core gave no answer for the preview", ControlError::Refused);
+  }
+  const Snapshot s = ctx.board->read();
+  auto queue_name = [&](router::QueueIndex q) {
+    return q < cfg.domain.queues.size() ? json(cfg.domain.queues[q].name) : json(nullptr);
+  };
+  json steps = json::array();
+  json result{{"preview", true}, {"queue", queue_name(r.event.queue)}};
+  for (std::uint8_t i = 0; i < reply.count; ++i) {
+    const router::Decision& d = reply.decisions[i];
+    json step{{"queue", queue_name(d.queue)}};
+    switch (d.type) {
+      case router::DecisionType::Offer:
+        result["outcome"] = "offer";
+        result["agent"] = d.number;
+        step["agent"] = d.number;
+        break;
+      case router::DecisionType::Queued:
+        result["outcome"] = "queued";
+        result["position"] = d.position;
+        result["ewt_s"] = d.ewt_ms == router::kUnknownEwt ? json(nullptr) : json(d.ewt_ms / 1000.0);
+        step["position"] = d.position;
+        break;
+      case router::DecisionType::Overflowed:
+        result["outcome"] = "overflow";
+        step["action"] = std::string(router::to_string(d.action));
+        step["target"] = target_name(cfg, d);
+        if (d.status != router::Status::Ok) {
+          step["reason"] = std::string(router::describe(d.status));
+        }
+        result["action"] = step["action"];
+        result["target"] = step["target"];
+        break;
+      default:
+        result["outcome"] = d.type == router::DecisionType::Rejected ? "rejected" : "refused";
+        result["reason"] = std::string(router::describe(d.status));
+        step["reason"] = result["reason"];
+        break;
+    }
+    step["decision"] = d.type == router::DecisionType::Overflowed ? "overflow" : result["outcome"];
+    if (d.queue < s.queues.size()) {
+      step["ready_agents"] = s.queues[d.queue].view.ready_agents;
+      step["waiting"] = s.queues[d.queue].view.waiting;
+    }
+    result["final_queue"] = queue_name(d.queue);
+    steps.push_back(std::move(step));
+  }
+  result["steps"] = std::move(steps);
+  if (reply.truncated) {
+    result["truncated"] = true;
+  }
+  return ok(result);
+}
+
+// --- config validate, diff and reload ---
+
+namespace {
+
+// Why the routing core refused a structural reload, with names.
+std::string refusal_text(const ApplianceConfig& merged, const router::Engine::TakeOverResult& r) {
+  using Problem = router::Engine::TakeOverProblem;
+  const auto& d = merged.domain;
+  switch (r.problem) {
+    case Problem::RetiredAgentSignedIn:
+      return "agent " + std::to_string(d.agents[r.index].number) +
+             " is signed in; sign them out first (acdctl agents logout " +
+             std::to_string(d.agents[r.index].number) + ")";
+    case Problem::RetiredQueueHasCalls:
+      return "queue " + d.queues[r.index].name + " still holds " + std::to_string(r.calls) +
+             " call(s); remove it once it is empty";
+    case Problem::MediaChangeWithCalls:
+      return "queue " + d.queues[r.index].name + " changes media but holds " +
+             std::to_string(r.calls) + " call(s)";
+    case Problem::PoolSizeChanged:
+      return "max_calls differs (that needs a restart)";
+    default:
+      return "the new configuration does not extend the running one";
+  }
+}
+
+// Applies a validated, merged configuration: parameters in place, or a new engine that takes over.
+json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merged) {
+  ctx.staged.push_back(std::move(merged));
+  ApplianceConfig& next = ctx.staged.back();
+  dataplane::ControlRequest r;
+  r.config_tag = &next;
+  dataplane::ControlReply reply;
+  std::unique_ptr<dataplane::EngineSwap> swap;
+  if (d.structural()) {
+    // Built here, off the routing core: the allocation and indexing of a whole engine.
+    swap = std::make_unique<dataplane::EngineSwap>();
+    swap->engine = std::make_unique<router::Engine>(next.domain);
+    for (const router::AgentConfig& a : next.domain.agents) {
+      swap->agent_numbers.push_back(a.retired ? 0 : a.number);
+    }
+    r.command = dataplane::SwapEngine{swap.get()};
+  } else {
+    r.command = dataplane::Reconfigure{&next.domain};
+  }
+  if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
+    if (swap != nullptr) {
+      ctx.abandoned.push_back(std::move(swap));  // the routing core may still take it
+    }
+    return failed;
+  }
+  std::string refused;
+  if (swap != nullptr && !swap->result.ok()) {
+    refused = refusal_text(next, swap->result);
+  } else if (reply.result == dataplane::CommandResult::Overloaded) {
+    ctx.staged.pop_back();
+    return not_taking_commands();
+  } else if (reply.result != dataplane::CommandResult::Done) {
+    refused = std::string(dataplane::describe(reply.result));
+  }
+  // `swap` (if any) now owns the engine that ran until now, or the unused new one if refused:
+  // freed here, on the control thread, when it goes out of scope.
+  if (!refused.empty()) {
+    ctx.staged.pop_back();
+    return fail("reload refused: " + refused + "; the running configuration is unchanged",
+                ControlError::Refused);
+  }
+  ctx.config = &next;
+  ++ctx.config_version;
+  await_snapshot(*ctx.board,
+                 [&next](const SnapshotBoard& b) { return b.published_config() == &next; });
+  std::vector<std::string> all = d.structure;
+  all.insert(all.end(), d.changes.begin(), d.changes.end());
+  return ok(json{{"done", "reloaded: " + std::to_string(all.size()) + " change(s)"},
+                 {"changes", all},
+                 {"notes", d.notes}});
+}
+
+}  // namespace
+
+json config_command(ControlContext& ctx, const json& request, const std::string& action,
+                    bool may_change) {
+  if (request.contains("file") && !may_change) {
+    // acdd runs as its own user (or root): it must not read files for callers who could not.
+    return fail(
+        "permission denied: naming a file needs root or the acd group ('acdctl config validate "
+        "FILE' checks a file as you)",
+        ControlError::PermissionDenied);
+  }
+  const std::string file = request.value("file", ctx.config_path);
+  const ConfigResult loaded = file.empty()
+                                  ? parse_config(embedded_default_config(), "<embedded default>")
+                                  : load_config(file);
+  if (!loaded.ok()) {
+    std::string all;
+    for (const std::string& e : loaded.errors) {
+      all += (all.empty() ? "" : "\n") + e;
+    }
+    return fail(all + "\nthe running configuration is unchanged", ControlError::Refused);
+  }
+  if (action == "validate") {
+    return ok(json{{"valid", true}});
+  }
+  const ConfigDiff d = diff_configs(*ctx.config, loaded.config);
+  if (action == "diff" || (action == "reload" && request.value("dry_run", false))) {
+    return ok(json{{"file", file.empty() ? std::string("<embedded default>") : file},
+                   {"changes", d.changes},
+                   {"structure", d.structure},
+                   {"needs_restart", d.needs_restart},
+                   {"notes", d.notes}});
+  }
+  if (action != "reload") {
+    return fail("config takes validate, diff or reload", ControlError::Usage);
+  }
+  if (!may_change) {
+    return fail("permission denied: reloading needs root or the acd group",
+                ControlError::PermissionDenied);
+  }
+  if (!d.needs_restart.empty()) {
+    std::string what;
+    for (const std::string& w : d.needs_restart) {
+      what += (what.empty() ? "" : ", ") + w;
+    }
+    return fail("these changes need a restart of acdd: " + what +
+                    "; the running configuration is unchanged",
+                ControlError::Refused);
+  }
+  if (d.empty()) {
+    return ok(json{{"done", "no changes"}});
+  }
+  ApplianceConfig merged = merge_for_reload(*ctx.config, loaded.config);
+  if (const auto problems = router::validate_config(merged.domain); !problems.empty()) {
+    return fail("the merged configuration is not valid (" + problems.front() +
+                    "); the running configuration is unchanged",
+                ControlError::Refused);
+  }
+  return apply_reload(ctx, d, std::move(merged));
+}
+
+}  // namespace acd::control
