@@ -17,8 +17,6 @@
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied, 5 try again later.
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -36,6 +34,7 @@
 
 #include "acd/control/config.hpp"
 #include "acd/control/credentials.hpp"
+#include "client.hpp"
 
 namespace {
 
@@ -59,40 +58,8 @@ std::string read_secret(const char* prompt) {
   return line;
 }
 
+using acd::acdctl::ask;
 using nlohmann::json;
-
-// One request, one answer. Empty JSON (null) if acdd cannot be reached; `error` says why.
-json ask(const std::string& socket_path, const json& request, std::string& error) {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    error = socket_path + ": " + std::strerror(errno) + " (is acdd running?)";
-    if (fd >= 0) {
-      close(fd);
-    }
-    return json();
-  }
-  const std::string line = request.dump() + "\n";
-  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    error = "cannot send the request";
-    close(fd);
-    return json();
-  }
-  std::string answer;
-  char buf[65536];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) {
-    answer.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  json j = json::parse(answer, nullptr, false);
-  if (j.is_discarded()) {
-    error = "acdd sent an answer that is not JSON";
-    return json();
-  }
-  return j;
-}
 
 std::string cell(const json& v) {
   if (v.is_null()) {
