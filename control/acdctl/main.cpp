@@ -9,7 +9,7 @@
 //   acdctl route test QUEUE [--priority N] [--tier N] [--verification N] [--language SKILL]
 //                     [--skill SKILL[:LEVEL]]... [--call ID]   what acd would do with such a call
 //                     now
-//   acdctl top [--interval S] [--count N]            a live view of queues and agents
+//   acdctl top [--interval S] [--count N]            a live view of queues, calls and agents
 //   acdctl config validate FILE                      check a configuration file
 //   acdctl config diff FILE                          what a reload of FILE would change
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
@@ -17,19 +17,15 @@
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied, 5 try again later.
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
-#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -37,6 +33,8 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_error.hpp"
 #include "acd/control/credential_store.hpp"
+#include "client.hpp"
+#include "top.hpp"
 
 namespace {
 
@@ -60,40 +58,8 @@ std::string read_secret(const char* prompt) {
   return line;
 }
 
+using acd::acdctl::ask;
 using nlohmann::json;
-
-// One request, one answer. Empty JSON (null) if acdd cannot be reached; `error` says why.
-json ask(const std::string& socket_path, const json& request, std::string& error) {
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    error = socket_path + ": " + std::strerror(errno) + " (is acdd running?)";
-    if (fd >= 0) {
-      close(fd);
-    }
-    return json();
-  }
-  const std::string line = request.dump() + "\n";
-  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    error = "cannot send the request";
-    close(fd);
-    return json();
-  }
-  std::string answer;
-  char buf[65536];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) {
-    answer.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  json j = json::parse(answer, nullptr, false);
-  if (j.is_discarded()) {
-    error = "acdd sent an answer that is not JSON";
-    return json();
-  }
-  return j;
-}
 
 std::string cell(const json& v) {
   if (v.is_null()) {
@@ -308,7 +274,7 @@ int main(int argc, char** argv) {
   int count = 0;
   top->add_option("--interval", interval_s, "Seconds between refreshes")
       ->check(CLI::Range(0.1, 3600.0));
-  top->add_option("--count", count, "Refreshes before exiting (0: until interrupted)")
+  top->add_option("--count", count, "Print N plain frames, then exit (0: live view until q)")
       ->transform(decimal(0, 1'000'000));
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
@@ -374,51 +340,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (top->parsed()) {
-    // Like top(1): status line, queues, then agents by state; redrawn until interrupted.
-    for (int round = 0; count == 0 || round < count; ++round) {
-      std::string error;
-      const json status_answer = ask(socket_path, json{{"cmd", "status"}}, error);
-      const json queues_answer =
-          ask(socket_path, json{{"cmd", "queues"}, {"action", "list"}}, error);
-      if (status_answer.is_null() || queues_answer.is_null()) {
-        std::cerr << "acdctl: " << error << "\n";
-        return 3;
-      }
-      if (!status_answer.value("ok", false) || !queues_answer.value("ok", false)) {
-        std::cerr << "acdctl: "
-                  << status_answer.value("error",
-                                         queues_answer.value("error", std::string("refused")))
-                  << "\n";
-        return 5;
-      }
-      const json& st = status_answer["result"];
-      if (isatty(STDOUT_FILENO) != 0) {
-        std::printf("\033[H\033[2J");
-      }
-      std::printf("acd %s  site %s  up %.0f s  calls %s  events %s  refused %s\n",
-                  st.value("role", std::string("?")).c_str(),
-                  st.value("site", std::string("?")).c_str(), st.value("uptime_s", 0.0),
-                  cell(st["calls_in_engine"]).c_str(), cell(st["engine_events"]).c_str(),
-                  cell(st["engine_refused"]).c_str());
-      const json rates = st.value("rates", json::object());
-      std::printf("rates: %.0f msg/s  %.0f decisions/s  %.0f engine events/s  config v%s\n",
-                  rates.value("messages_per_s", 0.0), rates.value("decisions_per_s", 0.0),
-                  rates.value("engine_events_per_s", 0.0),
-                  cell(st.value("config", json::object()).value("version", json())).c_str());
-      std::printf("agents:");
-      for (const auto& [state, n] : st["agents_by_state"].items()) {
-        std::printf("  %s %s", state.c_str(), cell(n).c_str());
-      }
-      std::printf("\n\n");
-      table(queues_answer["result"],
-            {"name", "waiting", "oldest_wait_s", "ewt_s", "ready_agents", "staffed", "offered",
-             "answered", "abandoned", "asa_s", "service_level"});
-      std::fflush(stdout);
-      if (count == 0 || round + 1 < count) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int>(interval_s * 1000)));
-      }
-    }
-    return 0;
+    return acdctl::run_top({socket_path, interval_s, count, as_json});
   }
   if (!passwd->parsed()) {
     json request;
