@@ -83,18 +83,29 @@ TEST(Credentials, LockoutAfterRepeatedFailures) {
   EXPECT_TRUE(store.verify(7, "open sesame"));
 }
 
-// A malformed credential file is refused with its line, and the store keeps what it had.
+// A malformed (or missing) credential file is refused with its line, and a store that had loaded
+// good credentials keeps them: the same agents, the same passwords.
 TEST(Credentials, MalformedFileRefused) {
+  const std::string good = temp_path("creds-good");
+  std::remove(good.c_str());
+  ASSERT_EQ(CredentialStore::set_password(good, 1001, "correct horse", HashStrength::Minimal), "");
+  ASSERT_EQ(CredentialStore::set_password(good, 1002, "battery staple", HashStrength::Minimal), "");
   const std::string path = temp_path("creds-bad");
   {
     std::ofstream out(path);
-    out << "# comment\n1001 plaintext-password\n";
+    out << "# comment\n1003 plaintext-password\n";
   }
   CredentialStore store;
+  ASSERT_EQ(store.load(good), "");
+  ASSERT_EQ(store.size(), 2u);
   const std::string error = store.load(path);
   EXPECT_NE(error.find("creds-bad:2:"), std::string::npos) << error;
-  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(store.size(), 2u);
   EXPECT_NE(store.load(path + ".missing"), "");
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_TRUE(store.verify(1001, "correct horse"));
+  EXPECT_TRUE(store.verify(1002, "battery staple"));
+  EXPECT_FALSE(store.verify(1003, "plaintext-password"));
 }
 
 }  // namespace

@@ -1,21 +1,65 @@
 #!/usr/bin/env bash
-# The systemd unit passes `systemd-analyze verify` (with acdd and acdctl at the paths it names, in
-# a scratch root) and the sysusers / tmpfiles fragments parse.
+# The systemd files are valid: the unit passes `systemd-analyze verify` (with acdd at the path it
+# names, in a scratch root); the sysusers fragment creates the acd user and group; the tmpfiles
+# fragment, applied in a scratch root holding that user, creates /run/acd and /var/lib/acd owned
+# by acd with mode 0750. Each check is also run on a copy with a garbage line appended, which it
+# must refuse, so a check that cannot fail fails the test.
 # Usage: systemd_verify.sh UNIT_DIR ACDD
 set -euo pipefail
 units=$1 acdd=$2
-command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: skipped"; exit 77; }
+source "$(dirname "$0")/../require.sh"
+require_tools systemd-analyze systemd-sysusers systemd-tmpfiles
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$units/acdd.service" "$work/acdd.service"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# check_unit DIR: DIR/acdd.service verifies without a problem about the unit itself (the
+# container's own units may be incomplete).
+check_unit() {
+  local out
+  out=$(systemd-analyze verify --man=no "$1/acdd.service" 2>&1) || true
+  echo "$out"
+  ! grep -E "acdd.service" <<<"$out" | grep -viE "Failed to (open|connect)|bus|No such file or directory.*/etc/acd"
+}
+# check_sysusers FILE ROOT: a dry run accepts it, and applied in ROOT it creates user and group acd.
+check_sysusers() {
+  systemd-sysusers --dry-run "$1" || return 1
+  mkdir -p "$2/etc"
+  systemd-sysusers --root="$2" "$1" || return 1
+  grep -q "^acd:" "$2/etc/passwd" && grep -q "^acd:" "$2/etc/group"
+}
+# check_tmpfiles FILE ROOT: applied in ROOT it succeeds (owners resolved in ROOT's passwd).
+check_tmpfiles() {
+  if [ "$(id -u)" = 0 ]; then
+    systemd-tmpfiles --root="$2" --create "$1"
+  else
+    # Without root the owners cannot be set: parse every line, create nothing.
+    systemd-tmpfiles --root="$2" --create --prefix=/nonexistent "$1"
+  fi
+}
+
+mkdir "$work/unit" "$work/bad-unit"
 # The unit names /usr/sbin/acdd; point it at the build so verify can find the binary.
-sed -i "s|/usr/sbin/acdd|$acdd|g" "$work/acdd.service"
-out=$(systemd-analyze verify --man=no "$work/acdd.service" 2>&1 || true)
-echo "$out"
-# Only problems about this unit count (the container's own units may be incomplete).
-if grep -E "acdd.service" <<<"$out" | grep -viE "Failed to (open|connect)|bus|No such file or directory.*/etc/acd" ; then
-  echo "systemd-analyze found problems"; exit 1
+sed "s|/usr/sbin/acdd|$acdd|g" "$units/acdd.service" >"$work/unit/acdd.service"
+check_unit "$work/unit" || fail "systemd-analyze found problems in the unit"
+{ cat "$work/unit/acdd.service"; echo "NoSuchSetting=garbage"; } >"$work/bad-unit/acdd.service"
+check_unit "$work/bad-unit" >/dev/null && fail "the unit check passed a unit with a garbage line"
+
+check_sysusers "$units/acd.sysusers" "$work/root" || fail "the sysusers fragment was refused"
+{ cat "$units/acd.sysusers"; echo "x garbage line"; } >"$work/bad.sysusers"
+check_sysusers "$work/bad.sysusers" "$work/bad-root" && fail "sysusers passed a garbage line"
+
+check_tmpfiles "$units/acd.tmpfiles" "$work/root" || fail "the tmpfiles fragment was refused"
+{ cat "$units/acd.tmpfiles"; echo "this is not a tmpfiles line"; } >"$work/bad.tmpfiles"
+check_tmpfiles "$work/bad.tmpfiles" "$work/root" && fail "tmpfiles passed a garbage line"
+if [ "$(id -u)" = 0 ]; then
+  uid=$(awk -F: '$1 == "acd" { print $3 }' "$work/root/etc/passwd")
+  gid=$(awk -F: '$1 == "acd" { print $3 }' "$work/root/etc/group")
+  for dir in run/acd var/lib/acd; do
+    [ "$(stat -c '%a %u %g' "$work/root/$dir")" = "750 $uid $gid" ] ||
+      fail "/$dir: $(stat -c '%a %u %g' "$work/root/$dir"), expected 750 $uid $gid"
+  done
+else
+  leave_out "tmpfiles owners and modes (creating them needs root)"
 fi
-systemd-sysusers --dry-run "$units/acd.sysusers" 2>&1 | tail -3 || true
-grep -q "^u acd " "$units/acd.sysusers"
-echo "ok: unit verified"
+finish_checks "unit, sysusers and tmpfiles verified"

@@ -254,8 +254,9 @@ TEST_F(PipelineTest, BadMessagesAreIsolated) {
   EXPECT_EQ(io_.counters().read(Counter::drop_bad_magic), 1u);
 }
 
-// Engine refusals come back as Error with the engine's status; transfers are acknowledged with
-// their result; heartbeats are echoed.
+// Engine refusals come back as Error with the engine's status; a transfer is acknowledged with
+// its result (0 when done, the engine's reason when the target cannot take the call); heartbeats
+// are echoed.
 TEST_F(PipelineTest, ErrorsAcksAndHeartbeats) {
   register_peer(switch_, 1);
   CallEvent unknown{555, CallEventKind::Answered, {}};
@@ -265,7 +266,72 @@ TEST_F(PipelineTest, ErrorsAcksAndHeartbeats) {
   Heartbeat hb{123456, 0};
   r = exchange(switch_, {switch_.one(Type::Heartbeat, hb)});
   ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Heartbeat);
   EXPECT_EQ(r[0].as<Heartbeat>().sent_ns, 123456u);
+
+  // Agent 101 signs in, goes ready and answers call 9.
+  register_peer(desk_, 2);
+  exchange(desk_, {desk_.one(Type::AgentEvent, sign_in(101, "s3cret-101"))});
+  r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  AgentEvent ready{};
+  ready.kind = AgentEventKind::Ready;
+  ready.agent = 0;
+  r = exchange(desk_, {desk_.one(Type::AgentEvent, ready)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  RouteRequest rr{};
+  rr.call_id = 9;
+  r = exchange(switch_, {switch_.one(Type::RouteRequest, rr)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].as<RouteResponse>().result, RouteResult::Agent);
+  r = exchange(switch_, {switch_.one(Type::CallEvent, CallEvent{9, CallEventKind::Answered, {}})});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().reply_to, switch_.seq);
+  EXPECT_EQ(r[0].as<Ack>().status, 0);
+
+  // To agent 102, who is not signed in: acknowledged with the reason, and the call stays.
+  const TransferRequest to_102{9, TransferKind::ToAgentId, {}, 0, 102};
+  r = exchange(switch_, {switch_.one(Type::TransferRequest, to_102)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().reply_to, switch_.seq);
+  EXPECT_EQ(r[0].as<Ack>().status, static_cast<std::uint16_t>(router::Status::TargetLoggedOut));
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::Busy);
+  // To a queue that does not exist: the engine's refusal, as an Error.
+  const TransferRequest to_queue_7{9, TransferKind::ToQueue, {}, 7, 0};
+  r = exchange(switch_, {switch_.one(Type::TransferRequest, to_queue_7)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::UnknownQueue));
+
+  // Once 102 is ready the same transfer is done: Ack 0, and 102's desktop is offered the call.
+  exchange(desk_, {desk_.one(Type::AgentEvent, sign_in(102, "s3cret-102"))});
+  r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  ready.agent = 1;
+  r = exchange(desk_, {desk_.one(Type::AgentEvent, ready)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  others_.clear();
+  r = exchange(switch_, {switch_.one(Type::TransferRequest, to_102)});
+  ASSERT_EQ(r.size(), 2u);  // the call's new agent (a later decision), then the transfer's Ack
+  EXPECT_EQ(r[0].type, Type::RouteResponse);
+  EXPECT_EQ(r[0].as<RouteResponse>().reply_to, 0u);
+  EXPECT_EQ(r[0].as<RouteResponse>().agent_number, 102u);
+  ASSERT_EQ(r[1].type, Type::Ack);
+  EXPECT_EQ(r[1].as<Ack>().reply_to, switch_.seq);
+  EXPECT_EQ(r[1].as<Ack>().status, 0);
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::Ready);
+  EXPECT_EQ(engine_.agent(1).state, router::AgentState::Reserved);
+  const auto to_desk = others_for(desk_);
+  ASSERT_EQ(to_desk.size(), 1u);
+  EXPECT_EQ(to_desk[0].type, Type::Offer);
+  EXPECT_EQ(to_desk[0].as<wire::Offer>().call_id, 9u);
+  EXPECT_EQ(to_desk[0].as<wire::Offer>().agent, 1u);
 }
 
 // Every input goes through the sequencer once, numbered without gaps, with the clock's time.

@@ -40,6 +40,8 @@ class SharedPort final : public Port {
   MemoryPort inbox_;
 };
 
+// 4,000 route requests through the two cores: each answered exactly once, in the order sent, and
+// every input numbered by the sequencer without a gap.
 TEST(SplitWorker, EveryRequestAnsweredOnceInOrder) {
   router::EngineConfig config;
   config.skill_count = 1;
@@ -77,6 +79,7 @@ TEST(SplitWorker, EveryRequestAnsweredOnceInOrder) {
     }
     std::vector<int> answers(kCalls + 1, 0);
     int answered = 0;
+    std::uint64_t last_reply_to = 0;  // requests were sent in sequence order: answers come so too
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (answered < kCalls && std::chrono::steady_clock::now() < deadline) {
       for (const auto& s : port.take_sent()) {
@@ -88,6 +91,8 @@ TEST(SplitWorker, EveryRequestAnsweredOnceInOrder) {
               if (m.type == Type::RouteResponse) {
                 const auto r = m.as<RouteResponse>();
                 ASSERT_EQ(r.reply_to, r.call_id + 1);
+                ASSERT_GT(r.reply_to, last_reply_to) << "answered out of order";
+                last_reply_to = r.reply_to;
                 ++answers[r.call_id];
                 ++answered;
               }

@@ -228,59 +228,75 @@ TEST(Engine, ChatCapacityAndVoiceExclusive) {
   EXPECT_EQ(h.find(DecisionType::Error)->status, Status::MediaMismatch);
 }
 
-// Most-skilled picks the highest proficiency; round robin rotates; fewest calls and least talk
-// time balance the day's work.
-TEST(Engine, SelectionPolicies) {
-  {
-    Harness h(two_queue_centre(Policy::MostSkilled));
-    h.sign_in_ready(0, 1);  // cards 5
-    h.sign_in_ready(1, 2);  // cards 9
-    h.sign_in_ready(3, 3);  // cards 3
-    h.route(1, 0, 4);
-    EXPECT_EQ(h.find(DecisionType::Offer)->agent, 1u);
+// One centre where the five selection policies disagree: five agents on one queue, each the
+// choice of exactly one policy. Agent 0 is the most skilled; agent 1 has been ready longest;
+// agent 2 took the fewest calls today; agent 3 talked least; agent 4 comes after the last agent
+// chosen (3). Returns the agents offered the next two calls.
+std::vector<AgentIndex> policy_picks(Policy policy) {
+  EngineConfig c;
+  c.skill_count = 1;
+  c.max_calls = 64;
+  c.queues.push_back(make_queue("cards", {{kCards, 1, 0}}, policy));
+  const std::uint8_t proficiency[] = {9, 5, 4, 3, 2};
+  for (AgentIndex a = 0; a < 5; ++a) {
+    c.agents.push_back(make_agent(201 + a, {{kCards, proficiency[a], 0}}));
   }
-  {
-    Harness h(two_queue_centre(Policy::RoundRobin));
-    h.sign_in_ready(0, 1);
-    h.sign_in_ready(1, 1);
-    h.sign_in_ready(3, 1);
-    std::vector<AgentIndex> chosen;
-    for (CallId call = 1; call <= 4; ++call) {
-      h.route(call, 0, 10 * call);
-      chosen.push_back(h.find(DecisionType::Offer)->agent);
-      h.call_event(EventType::CallAnswered, call, 10 * call + 1);
-      h.call_event(EventType::CallReleased, call, 10 * call + 2);
+  Harness h(c);
+  for (AgentIndex a = 0; a < 5; ++a) {
+    h.agent_event(EventType::AgentSignIn, a, 1);
+  }
+  // Today's work, one agent at a time (the only one ready, so every policy picks it; the last
+  // call, agent 3's, leaves the round-robin cursor on agent 3): calls and talk seconds per agent
+  // 0: 2 / 40, 1: 2 / 40, 2: 1 / 100, 3: 3 / 3, 4: 2 / 40.
+  const std::vector<std::uint64_t> talk_ms[] = {
+      {20'000, 20'000}, {20'000, 20'000}, {100'000}, {1'000, 1'000, 1'000}, {20'000, 20'000}};
+  const AgentIndex order[] = {0, 1, 2, 4, 3};
+  std::uint64_t t = 1'000;
+  CallId call = 1;
+  for (const AgentIndex a : order) {
+    h.agent_event(EventType::AgentReady, a, t);
+    for (const std::uint64_t talk : talk_ms[a]) {
+      h.route(call, 0, ++t);
+      const Decision* offer = h.find(DecisionType::Offer);
+      EXPECT_TRUE(offer != nullptr && offer->agent == a) << "history call " << call;
+      h.call_event(EventType::CallAnswered, call, ++t);
+      t += talk;
+      h.call_event(EventType::CallReleased, call, t);
+      ++call;
     }
-    EXPECT_EQ(chosen, (std::vector<AgentIndex>{0, 1, 3, 0}));
+    h.agent_event(EventType::AgentNotReady, a, ++t, 5);
+    t += 1'000;
   }
-  {
-    Harness h(two_queue_centre(Policy::FewestCalls));
-    h.sign_in_ready(0, 1);
-    h.route(1, 0, 2);
-    h.call_event(EventType::CallAnswered, 1, 3);
-    h.call_event(EventType::CallReleased, 1, 4);
-    h.sign_in_ready(1, 5);  // idle for less time, but has taken no call today
-    h.route(2, 0, 6);
-    EXPECT_EQ(h.find(DecisionType::Offer)->agent, 1u);
+  // Ready again, agent 1 first, a second apart (well apart at the ~1 ms resolution of the keys).
+  for (const AgentIndex a : {1u, 0u, 2u, 3u, 4u}) {
+    t += 1'000;
+    h.agent_event(EventType::AgentReady, a, t);
   }
-  {
-    Harness h(two_queue_centre(Policy::LeastTalkTime));
-    h.sign_in_ready(0, 1);
-    h.sign_in_ready(1, 1);
-    h.route(1, 0, 2);
-    const AgentIndex first = h.find(DecisionType::Offer)->agent;
-    h.route(2, 0, 2);
-    const AgentIndex second = h.find(DecisionType::Offer)->agent;
-    h.call_event(EventType::CallAnswered, 1, 3);
-    h.call_event(EventType::CallAnswered, 2, 3);
-    h.call_event(EventType::CallReleased, 1, 300'000);  // first talked 300 s
-    h.call_event(EventType::CallReleased, 2, 300'001);  // second talked ~5 min too, 1 ms more,
-    h.route(3, 0, 300'002);                             // but first is idle longer
-    EXPECT_EQ(h.find(DecisionType::Offer)->agent, first);
-    h.call_event(EventType::CallAnswered, 3, 300'003);
-    h.call_event(EventType::CallReleased, 3, 900'000);  // first now talked much more
-    h.route(4, 0, 900'001);
-    EXPECT_EQ(h.find(DecisionType::Offer)->agent, second);
+  std::vector<AgentIndex> picks;
+  for (int n = 0; n < 2; ++n) {
+    h.route(call++, 0, t += 1'000);
+    const Decision* offer = h.find(DecisionType::Offer);
+    picks.push_back(offer != nullptr ? offer->agent : kNone);
+  }
+  return picks;
+}
+
+// Each selection policy makes its own first choice in a centre where every other policy would
+// choose someone else (so a queue served by the wrong policy fails here); the second choice
+// shows round robin wrapping around and the longest-idle tie-break of the balancing policies.
+TEST(Engine, SelectionPolicies) {
+  const std::pair<Policy, std::vector<AgentIndex>> expected[] = {{Policy::LongestIdle, {1, 0}},
+                                                                 {Policy::MostSkilled, {0, 1}},
+                                                                 {Policy::RoundRobin, {4, 0}},
+                                                                 {Policy::FewestCalls, {2, 1}},
+                                                                 {Policy::LeastTalkTime, {3, 1}}};
+  for (std::size_t i = 0; i < std::size(expected); ++i) {
+    for (std::size_t j = i + 1; j < std::size(expected); ++j) {
+      ASSERT_NE(expected[i].second.front(), expected[j].second.front()) << "scenario too weak";
+    }
+  }
+  for (const auto& [policy, picks] : expected) {
+    EXPECT_EQ(policy_picks(policy), picks) << to_string(policy);
   }
 }
 

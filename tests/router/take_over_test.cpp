@@ -181,6 +181,8 @@ TEST(TakeOver, ChangedConfigurationKeepsCallsAndInvariants) {
   }
 }
 
+// Each kind of unsafe configuration is refused with its problem and index, and the running engine
+// is left exactly as it was.
 TEST(TakeOver, RefusalsNameTheProblemAndChangeNothing) {
   const EngineConfig config = random_domain(31);
   Engine running(config);
@@ -210,21 +212,21 @@ TEST(TakeOver, RefusalsNameTheProblemAndChangeNothing) {
       with_calls = v.queue;  // the chat queue: no rule targets it
     }
   });
-  if (with_calls != kNone) {
-    next = config;
-    next.queues[with_calls].retired = true;
-    r = refused(next);
-    EXPECT_EQ(r.problem, Engine::TakeOverProblem::RetiredQueueHasCalls);
-    EXPECT_EQ(r.index, with_calls);
-    EXPECT_GT(r.calls, 0u);
-    next = config;
-    next.queues[with_calls].media = Media::Voice;
-    for (AgentConfig& ac : next.agents) {
-      ac.capacity[static_cast<int>(Media::Voice)] = 1;
-    }
-    r = refused(next);
-    EXPECT_EQ(r.problem, Engine::TakeOverProblem::MediaChangeWithCalls);
+  ASSERT_NE(with_calls, kNone) << "the stream left no call in the chat queue to refuse with";
+  next = config;
+  next.queues[with_calls].retired = true;
+  r = refused(next);
+  EXPECT_EQ(r.problem, Engine::TakeOverProblem::RetiredQueueHasCalls);
+  EXPECT_EQ(r.index, with_calls);
+  EXPECT_GT(r.calls, 0u);
+  next = config;
+  next.queues[with_calls].media = Media::Voice;
+  for (AgentConfig& ac : next.agents) {
+    ac.capacity[static_cast<int>(Media::Voice)] = 1;
   }
+  r = refused(next);
+  EXPECT_EQ(r.problem, Engine::TakeOverProblem::MediaChangeWithCalls);
+  EXPECT_EQ(r.index, with_calls);
 
   next = config;
   next.max_calls += 1;

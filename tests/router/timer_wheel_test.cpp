@@ -2,8 +2,12 @@
 // deterministic order, across every level of the wheel.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include "acd/router/timer_wheel.hpp"
 
@@ -69,40 +73,68 @@ TEST(TimerWheel, SameTickOrderAndRearmFromCallback) {
   EXPECT_EQ(fired, (std::vector<std::uint32_t>{3, 1, 0}));
 }
 
-// Random deadlines against a reference model: every timer fires exactly once, in order of tick.
+// Random arms, re-arms and cancels against a reference model (an ordered set of (tick, id)): after
+// every advance the wheel has fired exactly the timers the model says are due (each once, with its
+// deadline, in tick order) and holds exactly the rest.
 TEST(TimerWheel, MatchesReferenceModel) {
   std::mt19937_64 gen(42);
   constexpr std::uint32_t kTimers = 2000;
   TimerWheel wheel(kTimers);
+  std::set<std::pair<std::uint64_t, std::uint32_t>> model;  // (expire tick, id) of armed timers
   std::vector<Micros> deadline(kTimers, 0);
+  std::vector<std::uint64_t> tick_of(kTimers, 0);
+  std::vector<bool> armed(kTimers, false);
+  std::uint64_t current_tick = 0;  // the model's: every tick up to this one is done
   Micros now = 0;
-  std::uint64_t fired = 0;
-  std::uint64_t armed = 0;
+  std::uint64_t fired_total = 0;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> fired;
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> due;
   for (int step = 0; step < 20'000; ++step) {
-    const std::uint32_t id = static_cast<std::uint32_t>(gen() % kTimers);
-    if (!wheel.armed(id)) {
-      deadline[id] = now + gen() % (gen() % 4 == 0 ? 100'000'000'000ull : 2'000'000ull);
+    for (int k = 0; k < 2; ++k) {
+      const auto id = static_cast<std::uint32_t>(gen() % kTimers);
+      const std::uint64_t what = gen() % 8;
+      if (armed[id]) {
+        model.erase({tick_of[id], id});
+        armed[id] = false;
+      }
+      if (what == 0) {
+        wheel.cancel(id);
+        continue;
+      }
+      // Some deadlines already past, most within 2 s, a quarter up to ~28 h ahead.
+      const Micros span = what < 3 ? 100'000'000'000ull : 2'000'000ull;
+      deadline[id] = now + gen() % span - (what == 7 ? std::min<Micros>(now, 5'000) : 0);
       wheel.arm(id, deadline[id]);
-      ++armed;
+      tick_of[id] = std::max<std::uint64_t>((deadline[id] + 999) / 1000, current_tick + 1);
+      model.insert({tick_of[id], id});
+      armed[id] = true;
     }
     now += gen() % 50'000;
-    std::uint64_t last_tick = 0;
-    wheel.advance(now, [&](std::uint32_t fid, Micros d) {
-      EXPECT_EQ(d, deadline[fid]);
-      EXPECT_LE(d, now);
-      const std::uint64_t tick = (d + 999) / 1000;
-      EXPECT_GE(tick, last_tick);
-      last_tick = tick;
-      ++fired;
+    const std::uint64_t target = now / 1000;
+    due.clear();
+    while (!model.empty() && model.begin()->first <= target) {
+      due.push_back(*model.begin());
+      armed[model.begin()->second] = false;
+      model.erase(model.begin());
+    }
+    fired.clear();
+    wheel.advance(now, [&](std::uint32_t id, Micros d) {
+      EXPECT_EQ(d, deadline[id]) << "timer " << id;
+      EXPECT_TRUE(fired.empty() || fired.back().first <= tick_of[id]) << "out of tick order";
+      fired.emplace_back(tick_of[id], id);
     });
-    for (std::uint32_t i = 0; i < 8; ++i) {
-      const std::uint32_t probe = static_cast<std::uint32_t>(gen() % kTimers);
-      if (wheel.armed(probe)) {
-        EXPECT_GT(deadline[probe], now - now % 1000) << "overdue timer not fired";
+    current_tick = target;
+    std::sort(fired.begin(), fired.end());
+    ASSERT_EQ(fired, due) << "step " << step << ": the wheel fired other timers than were due";
+    ASSERT_EQ(wheel.armed_count(), model.size()) << "step " << step;
+    fired_total += fired.size();
+    if (step % 1000 == 0) {
+      for (std::uint32_t id = 0; id < kTimers; ++id) {
+        ASSERT_EQ(wheel.armed(id), static_cast<bool>(armed[id])) << "timer " << id;
       }
     }
   }
-  EXPECT_EQ(fired + wheel.armed_count(), armed);
+  EXPECT_GT(fired_total, 10'000u);  // the run exercised firing, not only arming
 }
 
 }  // namespace
