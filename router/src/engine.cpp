@@ -126,7 +126,7 @@ Engine::Engine(const EngineConfig& config)
 
   // Calls: a free list through `next`, and the ID map at most half full.
   calls_.resize(config.max_calls);
-  for (std::uint32_t i = 0; i < config.max_calls; ++i) {
+  for (CallSlot i = 0; i < config.max_calls; ++i) {
     calls_[i].next = i + 1 < config.max_calls ? i + 1 : kNone;
   }
   s_.free_call = config.max_calls > 0 ? 0 : kNone;
@@ -236,7 +236,7 @@ bool Engine::reconfigure(const EngineConfig& next) {
 // already passed applies now (the latest such rule), the others when they come. Only the queues
 // `changed` marks, when given.
 void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
-  for (std::uint32_t slot = 0; slot < calls_.size(); ++slot) {
+  for (CallSlot slot = 0; slot < calls_.size(); ++slot) {
     CallRecord& c = calls_[slot];
     if (c.state != CallState::Queued || (changed != nullptr && !(*changed)[c.queue])) {
       continue;
@@ -379,24 +379,25 @@ void Engine::on_timer(std::uint32_t id, Micros /*deadline*/) {
     agent_changed(a);
     return;
   }
-  CallRecord& c = calls_[id];
+  const CallSlot slot = id;  // timer IDs below max_calls are call slots
+  CallRecord& c = calls_[slot];
   if (c.state == CallState::Ringing) {
-    ring_no_answer(id, Status::RingTimeout);
+    ring_no_answer(slot, Status::RingTimeout);
     return;
   }
   if (c.state == CallState::Queued) {
     const QueueParams& p = params_[c.queue];
     const RuleRecord rule = rules_[p.wait_rules_begin + c.next_wait_rule];
     ++c.next_wait_rule;
-    if (!apply_overflow(id, rule)) {
-      arm_wait_timer(id);
+    if (!apply_overflow(slot, rule)) {
+      arm_wait_timer(slot);
     }
   }
 }
 
 // An offer rang out or was declined. An outbound reservation is simply released; an inbound call
 // goes back to its place and the agent to not ready ("no answer").
-void Engine::ring_no_answer(std::uint32_t slot, Status why) {
+void Engine::ring_no_answer(CallSlot slot, Status why) {
   CallRecord& c = calls_[slot];
   const AgentIndex a = c.agent;
   AgentRecord& r = agents_[a];
@@ -543,7 +544,7 @@ void Engine::settle(AgentIndex a) {
 // A free agent with calls waiting takes one at once, without entering the ready indexes first.
 void Engine::agent_changed(AgentIndex a) {
   settle(a);
-  const std::uint32_t c = best_call_for(a);
+  const CallSlot c = best_call_for(a);
   publish(a);
   if (c != kNone) {
     dequeue(c);
@@ -604,7 +605,7 @@ void Engine::on_sign_out(const Event& e, bool /*forced: audited by the control p
     return;
   }
   if (r.ringing != 0) {
-    const std::uint32_t c = r.ringing_call;
+    const CallSlot c = r.ringing_call;
     CallRecord& call = calls_[c];
     r.ringing = 0;
     r.ringing_call = kNone;
@@ -745,7 +746,7 @@ void Engine::end_wrap_up(AgentIndex a, std::uint16_t disposition, std::uint64_t 
 }
 
 // An agent's task (call) is over, by release or transfer: free the capacity, start after-call work.
-void Engine::task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_up_ms) {
+void Engine::task_finished(AgentIndex a, CallSlot slot, std::uint32_t wrap_up_ms) {
   AgentRecord& r = agents_[a];
   CallRecord& c = calls_[slot];
   --r.load[static_cast<int>(c.media)];
@@ -773,8 +774,8 @@ void Engine::task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_
 // ---------------------------------------------------------------------------------------------
 // Calls: pool, ID map, queues.
 
-std::uint32_t Engine::alloc_call(CallId id) {
-  const std::uint32_t slot = s_.free_call;
+CallSlot Engine::alloc_call(CallId id) {
+  const CallSlot slot = s_.free_call;
   CallRecord& c = calls_[slot];
   s_.free_call = c.next;
   c = CallRecord{};
@@ -784,7 +785,7 @@ std::uint32_t Engine::alloc_call(CallId id) {
   return slot;
 }
 
-void Engine::free_call(std::uint32_t slot) {
+void Engine::free_call(CallSlot slot) {
   wheel_.cancel(slot);
   calls_[slot] = CallRecord{};
   calls_[slot].next = s_.free_call;
@@ -792,8 +793,8 @@ void Engine::free_call(std::uint32_t slot) {
   --s_.calls_in_use;
 }
 
-std::uint32_t Engine::find_call(CallId id) const {
-  const std::uint32_t slot = call_map_.find(id);
+CallSlot Engine::find_call(CallId id) const {
+  const CallSlot slot = call_map_.find(id);
   return slot == IdMap::kMissing ? kNone : slot;
 }
 
@@ -803,11 +804,11 @@ void Engine::map_erase(CallId id) {
 
 // Into its queue's priority bucket, ordered by seq: at the tail for a new call, at its old place
 // for a call coming back from an unanswered offer.
-void Engine::enqueue(std::uint32_t slot) {
+void Engine::enqueue(CallSlot slot) {
   CallRecord& c = calls_[slot];
   QueueRecord& q = queues_[c.queue];
   const int p = c.priority;
-  std::uint32_t before = q.head[p];
+  CallSlot before = q.head[p];
   if (q.tail[p] != kNone && calls_[q.tail[p]].seq < c.seq) {
     before = kNone;
   } else {
@@ -815,7 +816,7 @@ void Engine::enqueue(std::uint32_t slot) {
       before = calls_[before].next;
     }
   }
-  const std::uint32_t after = before == kNone ? q.tail[p] : calls_[before].prev;
+  const CallSlot after = before == kNone ? q.tail[p] : calls_[before].prev;
   c.next = before;
   c.prev = after;
   (after == kNone ? q.head[p] : calls_[after].next) = slot;
@@ -826,7 +827,7 @@ void Engine::enqueue(std::uint32_t slot) {
   set_state(c, CallState::Queued);
 }
 
-void Engine::dequeue(std::uint32_t slot) {
+void Engine::dequeue(CallSlot slot) {
   CallRecord& c = calls_[slot];
   QueueRecord& q = queues_[c.queue];
   const int p = c.priority;
@@ -843,7 +844,7 @@ void Engine::dequeue(std::uint32_t slot) {
 
 // 1 + calls ahead. Walks from both ends of the call's bucket at once, so a call at either end
 // (a new arrival at the tail, a returned offer near the head) costs O(1).
-std::uint32_t Engine::position_of(std::uint32_t slot) const {
+std::uint32_t Engine::position_of(CallSlot slot) const {
   const CallRecord& c = calls_[slot];
   const QueueRecord& q = queues_[c.queue];
   std::uint32_t higher = 0;
@@ -852,7 +853,7 @@ std::uint32_t Engine::position_of(std::uint32_t slot) const {
   }
   std::uint32_t ahead = 0;   // calls between the head and `front`
   std::uint32_t behind = 0;  // calls between `back` and the tail
-  for (std::uint32_t front = q.head[c.priority], back = q.tail[c.priority];; ++ahead, ++behind) {
+  for (CallSlot front = q.head[c.priority], back = q.tail[c.priority];; ++ahead, ++behind) {
     if (front == slot) {
       return higher + ahead + 1;
     }
@@ -880,7 +881,7 @@ std::uint32_t Engine::ewt_for_position(QueueIndex qi, std::uint32_t position) co
 
 // The best available agent of the call's queue, in the queue's policy order, that has the call's
 // extra skills; kNone if there is none.
-AgentIndex Engine::best_agent_for(std::uint32_t slot) {
+AgentIndex Engine::best_agent_for(CallSlot slot) {
   const CallRecord& c = calls_[slot];
   if (uses_rings(params_[c.queue].policy)) {
     trim_rings(c.queue);
@@ -906,12 +907,12 @@ AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) c
   return kNone;
 }
 
-std::uint32_t Engine::first_matching_call(QueueIndex qi, AgentIndex a) {
+CallSlot Engine::first_matching_call(QueueIndex qi, AgentIndex a) {
   const QueueRecord& q = queues_[qi];
   for (std::uint32_t bits = q.busy_priorities; bits != 0;) {
     const int p = 31 - std::countl_zero(bits);
     bits &= ~(1u << p);
-    for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
+    for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
       if (calls_[c].req_count == 0 || has_skills(a, calls_[c])) {
         return c;
       }
@@ -924,9 +925,9 @@ std::uint32_t Engine::first_matching_call(QueueIndex qi, AgentIndex a) {
 // The best waiting call, across the queues the agent is available for: highest priority (aged
 // by waiting time so that no queue starves), then the longest wait relative to the queue's
 // service-level threshold, then the earliest arrival.
-std::uint32_t Engine::best_call_for(AgentIndex a) {
+CallSlot Engine::best_call_for(AgentIndex a) {
   const AgentRecord& r = agents_[a];
-  std::uint32_t best = kNone;
+  CallSlot best = kNone;
   std::uint64_t best_priority = 0;
   std::uint64_t best_wait = 0;
   std::uint64_t best_threshold = 1;
@@ -935,7 +936,7 @@ std::uint32_t Engine::best_call_for(AgentIndex a) {
     if (!available(a, params_[node.queue].media) || queues_[node.queue].waiting == 0) {
       continue;
     }
-    const std::uint32_t c = first_matching_call(node.queue, a);
+    const CallSlot c = first_matching_call(node.queue, a);
     if (c == kNone) {
       continue;
     }
@@ -965,7 +966,7 @@ std::uint32_t Engine::best_call_for(AgentIndex a) {
   return best;
 }
 
-void Engine::offer(std::uint32_t slot, AgentIndex a) {
+void Engine::offer(CallSlot slot, AgentIndex a) {
   CallRecord& c = calls_[slot];
   AgentRecord& r = agents_[a];
   if (!available(a, c.media)) {
@@ -992,7 +993,7 @@ void Engine::offer(std::uint32_t slot, AgentIndex a) {
   publish(a);
 }
 
-void Engine::arm_wait_timer(std::uint32_t slot) {
+void Engine::arm_wait_timer(CallSlot slot) {
   const CallRecord& c = calls_[slot];
   const QueueParams& p = params_[c.queue];
   if (c.next_wait_rule < p.wait_rules_count) {
@@ -1048,7 +1049,7 @@ std::uint32_t Engine::position_at_tail(const CallRecord& c) const {
 
 // Finds the call an agent now, or lets the queue's rules move it on (arrival rules, and for a call
 // no member could ever serve its next wait rule), or queues it.
-void Engine::place_call(std::uint32_t slot, bool arrival_rules) {
+void Engine::place_call(CallSlot slot, bool arrival_rules) {
   CallRecord& c = calls_[slot];
   const AgentIndex a = best_agent_for(slot);
   if (a != kNone) {
@@ -1096,7 +1097,7 @@ std::uint8_t Engine::effective_priority(const CallRecord& c) const {
 
 // Applies an overflow rule to a call that is not in any queue bucket or is queued. Returns true
 // (always, today) when the call has left its queue: moved to another queue or out of the engine.
-bool Engine::apply_overflow(std::uint32_t slot, const RuleRecord& rule) {
+bool Engine::apply_overflow(CallSlot slot, const RuleRecord& rule) {
   CallRecord& c = calls_[slot];
   if (c.state == CallState::Queued) {
     dequeue(slot);
@@ -1123,7 +1124,7 @@ bool Engine::apply_overflow(std::uint32_t slot, const RuleRecord& rule) {
   return true;
 }
 
-void Engine::record_wait_end(std::uint32_t slot, bool /*answered*/) {
+void Engine::record_wait_end(CallSlot slot, bool /*answered*/) {
   const CallRecord& c = calls_[slot];
   QueueStats& qs = queue_stats_[c.queue];
   qs.longest_wait_ms = std::max<std::uint64_t>(qs.longest_wait_ms, to_ms(s_.now - c.enqueued));
@@ -1131,7 +1132,7 @@ void Engine::record_wait_end(std::uint32_t slot, bool /*answered*/) {
 
 // An offer was not taken (ring-no-answer, rejected, agent left): the call returns to its old
 // place in its queue, or straight to another free agent.
-void Engine::return_to_queue(std::uint32_t slot, Status why) {
+void Engine::return_to_queue(CallSlot slot, Status why) {
   CallRecord& c = calls_[slot];
   Decision d;
   d.type = DecisionType::RingNoAnswer;
@@ -1145,7 +1146,7 @@ void Engine::return_to_queue(std::uint32_t slot, Status why) {
   place_call(slot, false);
 }
 
-void Engine::end_call(std::uint32_t slot, bool abandoned) {
+void Engine::end_call(CallSlot slot, bool abandoned) {
   CallRecord& c = calls_[slot];
   Decision d;
   d.type = DecisionType::CallEnded;
@@ -1226,7 +1227,7 @@ void Engine::on_route_request(const Event& e) {
     emit(reject);
     return;
   }
-  const std::uint32_t slot = alloc_call(e.call);
+  const CallSlot slot = alloc_call(e.call);
   CallRecord& c = calls_[slot];
   c.arrived = s_.now;
   c.enqueued = s_.now;
@@ -1296,7 +1297,7 @@ bool state_in(CallState s, std::initializer_list<CallState> allowed) {
 }  // namespace
 
 void Engine::on_offer_rejected(const Event& e) {
-  const std::uint32_t slot = find_call(e.call);
+  const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
     return;
@@ -1309,7 +1310,7 @@ void Engine::on_offer_rejected(const Event& e) {
 }
 
 void Engine::on_answered(const Event& e) {
-  const std::uint32_t slot = find_call(e.call);
+  const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
     return;
@@ -1345,7 +1346,7 @@ void Engine::on_answered(const Event& e) {
 }
 
 void Engine::on_hold(const Event& e, bool hold) {
-  const std::uint32_t slot = find_call(e.call);
+  const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
     return;
@@ -1365,7 +1366,7 @@ void Engine::on_hold(const Event& e, bool hold) {
 }
 
 void Engine::on_released(const Event& e, bool abandon_only) {
-  const std::uint32_t slot = find_call(e.call);
+  const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
     return;
@@ -1412,7 +1413,7 @@ void Engine::on_released(const Event& e, bool abandon_only) {
 }
 
 void Engine::on_transfer_to_queue(const Event& e) {
-  const std::uint32_t slot = find_call(e.call);
+  const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
     return;
@@ -1462,7 +1463,7 @@ void Engine::on_transfer_to_queue(const Event& e) {
 }
 
 void Engine::on_transfer_to_agent(const Event& e, AgentIndex target) {
-  const std::uint32_t slot = find_call(e.call);
+  const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
     return;
@@ -1549,7 +1550,7 @@ void Engine::on_outbound(const Event& e, AgentIndex target) {
       return;
     }
   }
-  const std::uint32_t slot = alloc_call(e.call);
+  const CallSlot slot = alloc_call(e.call);
   CallRecord& c = calls_[slot];
   c.arrived = s_.now;
   c.enqueued = s_.now;
@@ -1652,7 +1653,7 @@ CallView Engine::view_of(const CallRecord& c) const {
 }
 
 std::optional<CallView> Engine::call(CallId id) const {
-  const std::uint32_t slot = find_call(id);
+  const CallSlot slot = find_call(id);
   if (slot == kNone) {
     return std::nullopt;
   }
@@ -1668,10 +1669,10 @@ void Engine::for_each_call(FunctionRef<void(CallId, const CallView&)> visit) con
   for_each_call(0, max_calls(), visit);
 }
 
-void Engine::for_each_call(std::uint32_t first, std::uint32_t end,
+void Engine::for_each_call(CallSlot first, CallSlot end,
                            FunctionRef<void(CallId, const CallView&)> visit) const {
   end = std::min(end, max_calls());
-  for (std::uint32_t slot = first; slot < end; ++slot) {
+  for (CallSlot slot = first; slot < end; ++slot) {
     const CallRecord& c = calls_[slot];
     if (c.state != CallState::Free) {
       visit(c.id, view_of(c));
