@@ -1289,37 +1289,39 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
   }
 }
 
-// The call with this ID in one of the given states, or an Error decision and kNone.
-namespace {
-bool state_in(CallState s, std::initializer_list<CallState> allowed) {
-  return std::find(allowed.begin(), allowed.end(), s) != allowed.end();
-}
-}  // namespace
-
-void Engine::on_offer_rejected(const Event& e) {
+// The slot of the event's call when that call is in one of the `allowed` states; otherwise an
+// Error decision (UnknownCall, or WrongCallState) and kNone.
+CallSlot Engine::call_in_state(const Event& e, std::initializer_list<CallState> allowed) {
   const CallSlot slot = find_call(e.call);
   if (slot == kNone) {
     error(Status::UnknownCall, e);
+    return kNone;
+  }
+  if (std::find(allowed.begin(), allowed.end(), calls_[slot].state) == allowed.end()) {
+    error(Status::WrongCallState, e);
+    return kNone;
+  }
+  return slot;
+}
+
+void Engine::on_offer_rejected(const Event& e) {
+  const CallSlot slot = call_in_state(e, {CallState::Ringing});
+  if (slot == kNone) {
     return;
   }
-  if (calls_[slot].state != CallState::Ringing || calls_[slot].outbound != 0) {
-    error(Status::WrongCallState, e);
+  if (calls_[slot].outbound != 0) {
+    error(Status::WrongCallState, e);  // a reservation is not declined: it is released
     return;
   }
   ring_no_answer(slot, Status::OfferDeclined);
 }
 
 void Engine::on_answered(const Event& e) {
-  const CallSlot slot = find_call(e.call);
+  const CallSlot slot = call_in_state(e, {CallState::Ringing});
   if (slot == kNone) {
-    error(Status::UnknownCall, e);
     return;
   }
   CallRecord& c = calls_[slot];
-  if (c.state != CallState::Ringing) {
-    error(Status::WrongCallState, e);
-    return;
-  }
   const AgentIndex a = c.agent;
   AgentRecord& r = agents_[a];
   wheel_.cancel(slot);
@@ -1346,16 +1348,11 @@ void Engine::on_answered(const Event& e) {
 }
 
 void Engine::on_hold(const Event& e, bool hold) {
-  const CallSlot slot = find_call(e.call);
+  const CallSlot slot = call_in_state(e, {hold ? CallState::Active : CallState::Held});
   if (slot == kNone) {
-    error(Status::UnknownCall, e);
     return;
   }
   CallRecord& c = calls_[slot];
-  if (c.state != (hold ? CallState::Active : CallState::Held)) {
-    error(Status::WrongCallState, e);
-    return;
-  }
   if (hold) {
     set_state(c, CallState::Held);
     c.hold_since = s_.now;
@@ -1366,16 +1363,13 @@ void Engine::on_hold(const Event& e, bool hold) {
 }
 
 void Engine::on_released(const Event& e, bool abandon_only) {
-  const CallSlot slot = find_call(e.call);
+  const CallSlot slot = abandon_only ? call_in_state(e, {CallState::Queued, CallState::Ringing})
+                                     : call_in_state(e, {CallState::Queued, CallState::Ringing,
+                                                         CallState::Active, CallState::Held});
   if (slot == kNone) {
-    error(Status::UnknownCall, e);
     return;
   }
   CallRecord& c = calls_[slot];
-  if (abandon_only && !state_in(c.state, {CallState::Queued, CallState::Ringing})) {
-    error(Status::WrongCallState, e);
-    return;
-  }
   switch (c.state) {
     case CallState::Queued:
       dequeue(slot);
@@ -1406,23 +1400,17 @@ void Engine::on_released(const Event& e, bool abandon_only) {
       agent_changed(a);
       return;
     }
-    case CallState::Free:
+    case CallState::Free:  // not a call in the engine: call_in_state refused it
       break;
   }
-  error(Status::WrongCallState, e);
 }
 
 void Engine::on_transfer_to_queue(const Event& e) {
-  const CallSlot slot = find_call(e.call);
+  const CallSlot slot = call_in_state(e, {CallState::Active, CallState::Held});
   if (slot == kNone) {
-    error(Status::UnknownCall, e);
     return;
   }
   CallRecord& c = calls_[slot];
-  if (!state_in(c.state, {CallState::Active, CallState::Held})) {
-    error(Status::WrongCallState, e);
-    return;
-  }
   if (!queue_exists(e.queue)) {
     error(Status::UnknownQueue, e);
     return;
@@ -1463,16 +1451,11 @@ void Engine::on_transfer_to_queue(const Event& e) {
 }
 
 void Engine::on_transfer_to_agent(const Event& e, AgentIndex target) {
-  const CallSlot slot = find_call(e.call);
+  const CallSlot slot = call_in_state(e, {CallState::Active, CallState::Held});
   if (slot == kNone) {
-    error(Status::UnknownCall, e);
     return;
   }
   CallRecord& c = calls_[slot];
-  if (!state_in(c.state, {CallState::Active, CallState::Held})) {
-    error(Status::WrongCallState, e);
-    return;
-  }
   Decision failed;
   failed.type = DecisionType::TransferFailed;
   failed.call = c.id;

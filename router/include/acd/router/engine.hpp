@@ -16,6 +16,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -187,6 +188,9 @@ class Engine {
   void on_wrap_up_done(const Event& e);
   void on_route_request(const Event& e);
   void on_offer_rejected(const Event& e);
+  // The slot of the call e.call if it is in one of the `allowed` states; otherwise emits the Error
+  // decision (UnknownCall, or WrongCallState) and returns kNone.
+  CallSlot call_in_state(const Event& e, std::initializer_list<CallState> allowed);
   void on_answered(const Event& e);
   void on_hold(const Event& e, bool hold);
   void on_released(const Event& e, bool abandon_only);
