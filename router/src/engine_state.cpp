@@ -210,7 +210,7 @@ bool Engine::check_invariants(std::string* why) const {
   std::vector<std::uint32_t> active(agents_.size(), 0);
   std::vector<std::array<std::uint32_t, kMediaCount>> load(agents_.size());
   std::uint32_t used = 0;
-  for (std::uint32_t i = 0; i < calls_.size(); ++i) {
+  for (CallSlot i = 0; i < calls_.size(); ++i) {
     const detail::CallRecord& c = calls_[i];
     if (c.state == CallState::Free) {
       continue;
@@ -251,7 +251,7 @@ bool Engine::check_invariants(std::string* why) const {
     return fail();
   }
   std::uint32_t free_count = 0;
-  for (std::uint32_t f = s_.free_call; f != kNone; f = calls_[f].next) {
+  for (CallSlot f = s_.free_call; f != kNone; f = calls_[f].next) {
     if (calls_[f].state != CallState::Free || ++free_count > calls_.size()) {
       problem << "free list is corrupt at slot " << f;
       return fail();
@@ -271,7 +271,7 @@ bool Engine::check_invariants(std::string* why) const {
       std::uint32_t n = 0;
       std::uint64_t last_seq = 0;
       std::uint32_t prev = kNone;
-      for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
+      for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
         const detail::CallRecord& call = calls_[c];
         if (call.state != CallState::Queued || call.queue != qi || call.priority != p ||
             seen[c] != 0 || call.prev != prev || call.seq <= last_seq) {
@@ -297,7 +297,7 @@ bool Engine::check_invariants(std::string* why) const {
     }
     queued_total += waiting;
   }
-  for (std::uint32_t i = 0; i < calls_.size(); ++i) {
+  for (CallSlot i = 0; i < calls_.size(); ++i) {
     if (calls_[i].state == CallState::Queued && seen[i] == 0) {
       problem << "queued call " << calls_[i].id << " is in no queue";
       return fail();
@@ -395,7 +395,7 @@ bool Engine::check_invariants(std::string* why) const {
       prev = m;
       ++n;
       for (int p = 0; p < kPriorityLevels && q.waiting > 0 && ok; ++p) {
-        for (std::uint32_t c = q.head[p]; c != kNone; c = calls_[c].next) {
+        for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
           if (has_skills(a, calls_[c])) {
             problem << "call " << calls_[c].id << " waits in queue " << qi << " while agent " << a
                     << " could take it";

@@ -16,6 +16,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -119,7 +120,7 @@ class Engine {
   void for_each_call(FunctionRef<void(CallId, const CallView&)> visit) const;
   // The same over call slots [first, end) only (end clamped to max_calls()), for callers that
   // spread a walk over several rounds.
-  void for_each_call(std::uint32_t first, std::uint32_t end,
+  void for_each_call(CallSlot first, CallSlot end,
                      FunctionRef<void(CallId, const CallView&)> visit) const;
   const EngineCounters& counters() const { return counters_; }
 
@@ -189,6 +190,9 @@ class Engine {
   void on_wrap_up_done(const Event& e);
   void on_route_request(const Event& e);
   void on_offer_rejected(const Event& e);
+  // The slot of the call e.call if it is in one of the `allowed` states; otherwise emits the Error
+  // decision (UnknownCall, or WrongCallState) and returns kNone.
+  CallSlot call_in_state(const Event& e, std::initializer_list<CallState> allowed);
   void on_answered(const Event& e);
   void on_hold(const Event& e, bool hold);
   void on_released(const Event& e, bool abandon_only);
@@ -201,7 +205,7 @@ class Engine {
   TakeOverResult check_take_over(const Engine& running) const;
   void rebuild_ready_index(const Engine& running);
   void on_timer(std::uint32_t id, Micros deadline);
-  void ring_no_answer(std::uint32_t slot, Status why);
+  void ring_no_answer(CallSlot slot, Status why);
 
   // Agents.
   bool agent_exists(AgentIndex a) const { return a < agents_.size() && agents_[a].retired == 0; }
@@ -217,7 +221,7 @@ class Engine {
   AgentState derive_state(AgentIndex a) const;
   void end_wrap_up(AgentIndex a, std::uint16_t disposition, std::uint64_t note, bool recorded);
   void start_wrap_up(AgentIndex a, CallId call, std::uint32_t wrap_up_ms);
-  void task_finished(AgentIndex a, std::uint32_t slot, std::uint32_t wrap_up_ms);
+  void task_finished(AgentIndex a, CallSlot slot, std::uint32_t wrap_up_ms);
   bool has_skills(AgentIndex a, const detail::CallRecord& c) const {
     const detail::AgentRecord& r = agents_[a];
     return has_skills(detail::SkillRange{r.skills_begin, r.skills_count}, c.req.data(),
@@ -249,20 +253,20 @@ class Engine {
   std::uint32_t tree_size(std::uint32_t t) const { return t == kNone ? 0 : members_[t].size; }
 
   // Calls.
-  std::uint32_t alloc_call(CallId id);
-  void free_call(std::uint32_t slot);
-  std::uint32_t find_call(CallId id) const;
+  CallSlot alloc_call(CallId id);
+  void free_call(CallSlot slot);
+  CallSlot find_call(CallId id) const;
   void map_erase(CallId id);
-  void enqueue(std::uint32_t slot);
-  void dequeue(std::uint32_t slot);
-  void place_call(std::uint32_t slot, bool arrival_rules);
-  void end_call(std::uint32_t slot, bool abandoned);
+  void enqueue(CallSlot slot);
+  void dequeue(CallSlot slot);
+  void place_call(CallSlot slot, bool arrival_rules);
+  void end_call(CallSlot slot, bool abandoned);
   bool check_call_target(const Event& e, AgentIndex target, Media media, Status& why) const;
-  bool apply_overflow(std::uint32_t slot, const detail::RuleRecord& rule);
-  void arm_wait_timer(std::uint32_t slot);
-  void offer(std::uint32_t slot, AgentIndex a);
-  void return_to_queue(std::uint32_t slot, Status why);
-  AgentIndex best_agent_for(std::uint32_t slot);
+  bool apply_overflow(CallSlot slot, const detail::RuleRecord& rule);
+  void arm_wait_timer(CallSlot slot);
+  void offer(CallSlot slot, AgentIndex a);
+  void return_to_queue(CallSlot slot, Status why);
+  AgentIndex best_agent_for(CallSlot slot);
   AgentIndex find_agent_for(const detail::CallRecord& c, std::uint64_t& skipped) const;
   Status check_route_request(const Event& e, bool check_call_id, DecisionType& kind) const;
   void init_call(detail::CallRecord& c, const Event& e) const;
@@ -274,13 +278,13 @@ class Engine {
   Decision overflow_decision(const detail::CallRecord& c, const detail::RuleRecord& rule,
                              bool moves) const;
   std::uint32_t position_at_tail(const detail::CallRecord& c) const;
-  std::uint32_t best_call_for(AgentIndex a);
-  std::uint32_t first_matching_call(QueueIndex q, AgentIndex a);
-  std::uint32_t position_of(std::uint32_t slot) const;
+  CallSlot best_call_for(AgentIndex a);
+  CallSlot first_matching_call(QueueIndex q, AgentIndex a);
+  std::uint32_t position_of(CallSlot slot) const;
   CallView view_of(const detail::CallRecord& c) const;
   std::uint32_t ewt_for_position(QueueIndex q, std::uint32_t position) const;
   std::uint32_t ewt_for_call(const detail::CallRecord& c, std::uint32_t position) const;
-  void record_wait_end(std::uint32_t slot, bool answered);
+  void record_wait_end(CallSlot slot, bool answered);
 
   void emit(Decision d);
   void set_state(detail::CallRecord& c, CallState state) const;
@@ -314,7 +318,7 @@ class Engine {
   struct Scalars {
     Micros now = 0;
     std::uint64_t next_seq = 1;
-    std::uint32_t free_call = kNone;
+    CallSlot free_call = kNone;
     std::uint32_t calls_in_use = 0;
   };
   static_assert(std::has_unique_object_representations_v<Scalars>);

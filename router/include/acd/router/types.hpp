@@ -15,6 +15,7 @@ using Micros = std::uint64_t;
 
 using AgentIndex = std::uint32_t;  // dense index into the configured agents, 0..agents-1
 using QueueIndex = std::uint32_t;  // dense index into the configured queues
+using CallSlot = std::uint32_t;    // index into the engine's call pool, 0..max_calls-1
 using SkillId = std::uint16_t;     // dense skill number, 0..skill_count-1
 using CallId = std::uint64_t;      // the caller's (switch's) call identifier; 0 is invalid
 using AgentNumber =

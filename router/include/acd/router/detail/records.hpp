@@ -34,7 +34,7 @@ struct AgentRecord {
   std::uint8_t retired = 0;  // see AgentConfig::retired
   std::array<std::uint8_t, kMediaCount> load{};
   std::array<std::uint8_t, kMediaCount> capacity{};
-  std::uint32_t ringing_call = kNone;  // call slot of the outstanding offer
+  CallSlot ringing_call = kNone;  // the outstanding offer
   std::uint32_t reserved2 = 0;
 };
 
@@ -113,8 +113,8 @@ struct QueueParams {
 };
 
 struct QueueRecord {
-  std::array<std::uint32_t, kPriorityLevels> head{};  // waiting calls, FIFO per priority
-  std::array<std::uint32_t, kPriorityLevels> tail{};
+  std::array<CallSlot, kPriorityLevels> head{};  // waiting calls, FIFO per priority
+  std::array<CallSlot, kPriorityLevels> tail{};
   std::array<std::uint32_t, kPriorityLevels> count{};
   std::uint32_t waiting = 0;
   std::uint32_t busy_priorities = 0;  // bit p set when priority p has waiting calls
@@ -151,8 +151,8 @@ struct CallRecord {
   std::uint64_t seq = 0;   // FIFO order inside a priority
   QueueIndex queue = kNone;
   AgentIndex agent = kNone;
-  std::uint32_t next = kNone;  // queue bucket list, or free list
-  std::uint32_t prev = kNone;
+  CallSlot next = kNone;  // queue bucket list, or free list
+  CallSlot prev = kNone;
   std::uint32_t hold_ms = 0;
   CallState state = CallState::Free;
   Media media = Media::Voice;
