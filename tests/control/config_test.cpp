@@ -2,6 +2,7 @@
 // reported with the file, the line and what to do, and all of them are reported at once.
 #include <gtest/gtest.h>
 
+#include "../router/engine_config_text.hpp"
 #include "acd/control/config.hpp"
 
 namespace acd::control {
@@ -21,6 +22,23 @@ TEST(Config, EmbeddedDefaultIsValid) {
   EXPECT_EQ(r.config.domain.queues[2].min_verification, 2);
   EXPECT_EQ(r.config.domain.queues[4].media, router::Media::Chat);
   EXPECT_EQ(r.config.domain.agents[199].capacity[1], 3);
+}
+
+// acdd reads control/default/acd.toml into exactly the centre it always did: every field of the
+// engine's configuration, the skill names and the sites, fingerprinted when this test was written.
+TEST(Config, EmbeddedDefaultIsTheSameCentreAsBefore) {
+  const ConfigResult r = parse_config(embedded_default_config(), "<embedded default>");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  std::string text = router::testing::config_text(r.config.domain);
+  text += "site " + r.config.site + " sites";
+  for (const std::string& site : r.config.sites) {
+    text += " " + site;
+  }
+  text += " skills";
+  for (const std::string& skill : r.config.skill_names) {
+    text += " " + skill;
+  }
+  EXPECT_EQ(router::testing::fingerprint(text), 0x08c51cf37cf02229ull) << text;
 }
 
 const char* kBase = R"(site = "sh"
