@@ -2,6 +2,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -73,46 +75,106 @@ void print_table(const sim::Result& r, double wall_s) {
   }
 }
 
+// The scenario of --config (and --streams), with the flags given on top of it. Empty problems
+// when it is good; otherwise what is wrong, each on its own line.
+struct Flags {
+  CLI::App& app;
+  std::string config;
+  std::string streams;
+  double duration = 0;
+  double warmup = 0;
+  std::uint64_t seed = 1;
+  double sl = 20;
+  double wrapup = 0;
+  acd::sim_tool::DefaultTraffic traffic;
+  bool given(const char* flag) const { return app.count(flag) > 0; }
+};
+
+std::vector<std::string> scenario_from_files(const Flags& f, sim::Scenario& out) {
+  using acd::sim_tool::ScenarioFile;
+  if (f.given("--agents")) {
+    return {"--agents is for the one-queue centre of the flags; with --config the agents are "
+            "the file's"};
+  }
+  ScenarioFile file;
+  std::vector<std::string> problems = acd::sim_tool::load_scenario(f.config, file);
+  if (problems.empty() && !f.streams.empty()) {
+    problems = acd::sim_tool::load_streams(f.streams, file);
+  }
+  if (!problems.empty()) {
+    return problems;
+  }
+  sim::Scenario& s = file.scenario;
+  if (f.given("--duration")) {
+    s.duration_s = f.duration;
+  } else if (!file.has_duration) {
+    return {"--duration is needed (or duration_s in [simulation])"};
+  }
+  if (f.given("--warmup")) {
+    s.warmup_s = f.warmup;
+  }
+  if (f.given("--seed")) {
+    s.seed = f.seed;
+  }
+  if (f.given("--sl-threshold")) {
+    s.sl_threshold_s = f.sl;
+  }
+  if (f.given("--wrapup")) {
+    s.after_call_work_s = f.wrapup;
+  }
+  const bool traffic_flags = f.given("--arrival-rate") || f.given("--aht") ||
+                             f.given("--patience") || f.given("--handle-dist");
+  if (s.streams.empty()) {
+    s.streams = acd::sim_tool::default_streams(s, f.traffic);
+  } else if (traffic_flags) {
+    return {"--arrival-rate, --aht, --patience and --handle-dist shape the default streams of a "
+            "centre without [[stream]]; " +
+            (f.streams.empty() ? f.config : f.streams) + " has its own [[stream]] tables"};
+  }
+  out = std::move(s);
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"acd-sim: simulate a contact centre on the acd routing engine (virtual clock)"};
+  Flags f{app, {}, {}, 0, 0, 1, 20, 0, {}};
   int agents = 0;
-  double rate = 0;
-  double aht = 0;
   std::string dist = "exp";
-  double patience = 0;
-  double wrapup = 0;
-  double sl = 20;
-  double duration = 0;
-  double warmup = 0;
-  std::uint64_t seed = 1;
-  std::string config;
-  bool json = false;
   auto* agents_opt = app.add_option("--agents", agents, "Agents, all with the one skill")
                          ->check(CLI::Range(1, 10'000'000));
-  auto* rate_opt = app.add_option("--arrival-rate", rate, "Poisson arrivals, calls per second")
-                       ->check(CLI::Range(1e-9, 1e7));
-  auto* aht_opt =
-      app.add_option("--aht", aht, "Mean handle time, seconds")->check(CLI::Range(1e-6, 1e7));
+  auto* rate_opt =
+      app.add_option("--arrival-rate", f.traffic.arrival_rate_per_s,
+                     "Poisson arrivals, calls per second (with --config: per queue)")
+          ->check(CLI::Range(1e-9, 1e7));
+  auto* aht_opt = app.add_option("--aht", f.traffic.aht_s, "Mean handle time, seconds")
+                      ->check(CLI::Range(1e-6, 1e7));
   app.add_option("--handle-dist", dist, "Handle-time distribution")
       ->check(CLI::IsMember({"exp", "lognormal", "const"}));
-  app.add_option("--patience", patience,
+  app.add_option("--patience", f.traffic.patience_s,
                  "Mean caller patience, seconds (exponential); 0 = never hang up")
       ->check(CLI::Range(0.0, 1e9));
-  app.add_option("--wrapup", wrapup, "After-call work after each call, seconds")
+  app.add_option("--wrapup", f.wrapup,
+                 "After-call work after each call, seconds (with --config: at most each queue's "
+                 "wrap_up_s)")
       ->check(CLI::Range(0.0, 1e7));
-  app.add_option("--sl-threshold", sl, "Service-level threshold, seconds")
+  app.add_option("--sl-threshold", f.sl, "Service-level threshold, seconds")
       ->check(CLI::Range(0.0, 1e7));
-  app.add_option("--duration", duration, "Simulated seconds of arrivals")
-      ->required()
+  app.add_option("--duration", f.duration,
+                 "Simulated seconds of arrivals (required unless the scenario gives duration_s)")
       ->check(CLI::Range(1e-3, 1e9));
-  app.add_option("--warmup", warmup, "Seconds at the start whose calls are not counted")
+  app.add_option("--warmup", f.warmup, "Seconds at the start whose calls are not counted")
       ->check(CLI::Range(0.0, 1e9));
-  app.add_option("--seed", seed, "Random seed");
-  app.add_option("--config", config,
-                 "Multi-skill scenario file (TOML); replaces --agents/--arrival-rate/--aht")
+  app.add_option("--seed", f.seed, "Random seed");
+  app.add_option("--config", f.config,
+                 "A scenario file or an acd.toml: the centre, and its calls if it has [[stream]] "
+                 "tables")
       ->check(CLI::ExistingFile);
+  app.add_option("--streams", f.streams,
+                 "[simulation] and [[stream]] tables for the centre of --config, replacing its own")
+      ->check(CLI::ExistingFile);
+  bool json = false;
   app.add_flag("--json", json, "Print one JSON object");
   try {
     app.parse(argc, argv);
@@ -120,35 +182,35 @@ int main(int argc, char** argv) {
     // --help prints and succeeds; every other parse problem is a usage error: exit status 2.
     return app.exit(e) == 0 ? 0 : 2;
   }
+  f.traffic.handle_dist = dist == "exp"         ? sim::HandleDist::Exponential
+                          : dist == "lognormal" ? sim::HandleDist::Lognormal
+                                                : sim::HandleDist::Constant;
 
   sim::Scenario scenario;
-  if (!config.empty()) {
-    scenario.duration_s = duration;
-    scenario.warmup_s = warmup;
-    scenario.sl_threshold_s = sl;
-    scenario.wrap_up_s = wrapup;
-    const std::string problem = acd::sim_tool::load_scenario(config, scenario);
-    if (!problem.empty()) {
-      std::cerr << "acd-sim: " << problem << "\n";
+  if (!f.config.empty()) {
+    const std::vector<std::string> problems = scenario_from_files(f, scenario);
+    if (!problems.empty()) {
+      for (const std::string& p : problems) {
+        std::cerr << "acd-sim: " << p << "\n";
+      }
       return 2;
-    }
-    scenario.duration_s = duration;
-    if (app.count("--warmup") > 0) {
-      scenario.warmup_s = warmup;
-    }
-    if (app.count("--seed") > 0) {
-      scenario.seed = seed;
     }
   } else {
     if (agents_opt->count() == 0 || rate_opt->count() == 0 || aht_opt->count() == 0) {
       std::cerr << "acd-sim: --agents, --arrival-rate and --aht are required without --config\n";
       return 2;
     }
-    const sim::HandleDist d = dist == "exp"         ? sim::HandleDist::Exponential
-                              : dist == "lognormal" ? sim::HandleDist::Lognormal
-                                                    : sim::HandleDist::Constant;
-    scenario =
-        sim::single_queue(agents, rate, aht, d, patience, wrapup, sl, duration, warmup, seed);
+    if (!f.streams.empty()) {
+      std::cerr << "acd-sim: --streams needs --config, the centre its calls arrive in\n";
+      return 2;
+    }
+    if (!f.given("--duration")) {
+      std::cerr << "acd-sim: --duration is required\n";
+      return 2;
+    }
+    scenario = sim::single_queue(agents, f.traffic.arrival_rate_per_s, f.traffic.aht_s,
+                                 f.traffic.handle_dist, f.traffic.patience_s, f.wrapup, f.sl,
+                                 f.duration, f.warmup, f.seed);
   }
   if (scenario.warmup_s >= scenario.duration_s) {
     std::cerr << "acd-sim: --warmup must be shorter than --duration\n";

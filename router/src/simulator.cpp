@@ -53,7 +53,7 @@ Micros to_micros(double seconds) {
   return static_cast<Micros>(std::llround(seconds * 1e6));
 }
 
-enum class Kind : std::uint8_t { Arrival, Release, Abandon, WrapUpDone };
+enum class Kind : std::uint8_t { Arrival, Release, Abandon, WrapUpDone, Tick };
 
 struct Happening {
   Micros time;
@@ -133,6 +133,12 @@ class Run {
           e.type = EventType::WrapUpDone;
           e.agent = h.subject;
           e.reason = 1;
+          apply(e);
+          break;
+        }
+        case Kind::Tick: {
+          Event e;
+          e.type = EventType::Tick;
           apply(e);
           break;
         }
@@ -255,7 +261,7 @@ class Run {
         break;
       }
       case DecisionType::Offer:
-        answer(static_cast<std::uint32_t>(d.call - 1), d.agent);
+        answer(static_cast<std::uint32_t>(d.call - 1), d.agent, d.queue);
         break;
       case DecisionType::Overflowed:
       case DecisionType::Rejected:
@@ -288,7 +294,7 @@ class Run {
     }
   }
 
-  void answer(std::uint32_t index, AgentIndex agent) {
+  void answer(std::uint32_t index, AgentIndex agent, QueueIndex queue) {
     SimCall& c = calls_[index];
     c.fate = Fate::Answered;
     c.answered = now_;
@@ -311,8 +317,17 @@ class Run {
     }
     const Micros handle = std::max<Micros>(1, to_micros(handle_time(s_.streams[c.stream])));
     schedule(now_ + handle, Kind::Release, index);
-    if (s_.wrap_up_s > 0) {
-      schedule(now_ + handle + to_micros(s_.wrap_up_s), Kind::WrapUpDone, agent);
+    // After-call work: the agent ends it, or the queue's wrap-up limit does. The engine fires its
+    // timer only when an event reaches that millisecond, so a tick is sent at the limit.
+    const std::uint32_t limit_ms =
+        s_.engine.queues[queue < s_.engine.queues.size() ? queue : c.queue].wrap_up_ms;
+    if (limit_ms > 0) {
+      if (s_.after_call_work_s && *s_.after_call_work_s * 1000 < limit_ms) {
+        schedule(now_ + handle + to_micros(*s_.after_call_work_s), Kind::WrapUpDone, agent);
+      } else {
+        const Micros limit = now_ + handle + static_cast<Micros>(limit_ms) * 1000;
+        schedule((limit + 999) / 1000 * 1000, Kind::Tick, agent);
+      }
     }
     // The offer is answered at once: there is no ringing in the model.
     Event e;
@@ -450,7 +465,9 @@ Scenario single_queue(int agents, double arrival_rate_per_s, double aht_s, Handl
   stream.handle_dist = dist;
   stream.patience_s = patience_s;
   s.streams.push_back(stream);
-  s.wrap_up_s = wrap_up_s;
+  if (wrap_up_s > 0) {
+    s.after_call_work_s = wrap_up_s;
+  }
   s.sl_threshold_s = sl_threshold_s;
   s.duration_s = duration_s;
   s.warmup_s = warmup_s;

@@ -2,7 +2,12 @@
 // reported with the file, the line and what to do, and all of them are reported at once.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "../router/engine_config_text.hpp"
 #include "acd/control/config.hpp"
+#include "scenario_file.hpp"
 
 namespace acd::control {
 namespace {
@@ -21,6 +26,58 @@ TEST(Config, EmbeddedDefaultIsValid) {
   EXPECT_EQ(r.config.domain.queues[2].min_verification, 2);
   EXPECT_EQ(r.config.domain.queues[4].media, router::Media::Chat);
   EXPECT_EQ(r.config.domain.agents[199].capacity[1], 3);
+}
+
+// acdd reads control/default/acd.toml into exactly the centre it always did: every field of the
+// engine's configuration, the skill names and the sites, fingerprinted when this test was written.
+TEST(Config, EmbeddedDefaultIsTheSameCentreAsBefore) {
+  const ConfigResult r = parse_config(embedded_default_config(), "<embedded default>");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  std::string text = router::testing::config_text(r.config.domain);
+  text += "site " + r.config.site + " sites";
+  for (const std::string& site : r.config.sites) {
+    text += " " + site;
+  }
+  text += " skills";
+  for (const std::string& skill : r.config.skill_names) {
+    text += " " + skill;
+  }
+  EXPECT_EQ(router::testing::fingerprint(text), 0x08c51cf37cf02229ull) << text;
+}
+
+// acd-sim reads an acd.toml into the very centre acdd runs (control/default/acd.toml), and a
+// scenario file (router/sim/examples/bank.toml) is the acd.toml of its centre plus acd-sim's tables.
+TEST(Config, ScenarioAndAcdTomlDescribeOneCentre) {
+  const ConfigResult acdd = parse_config(embedded_default_config(), "acd.toml");
+  ASSERT_TRUE(acdd.ok()) << acdd.errors.front();
+  sim_tool::ScenarioFile sim;
+  auto problems = sim_tool::read_scenario(embedded_default_config(), "acd.toml", sim);
+  ASSERT_TRUE(problems.empty()) << problems.front();
+  EXPECT_EQ(router::testing::config_text(sim.scenario.engine),
+            router::testing::config_text(acdd.config.domain));
+  EXPECT_EQ(sim.skill_names, acdd.config.skill_names);
+  EXPECT_TRUE(sim.scenario.streams.empty());  // acd-sim offers default streams then
+
+  std::ifstream in(std::string(ACD_SOURCE_DIR) + "/router/sim/examples/bank.toml");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string scenario = text.str();
+  ASSERT_NE(scenario.find("\n[simulation]"), std::string::npos);
+  const std::string centre = scenario.substr(0, scenario.find("\n[simulation]")) +
+                             "\n[dataplane]\nlisten = \"127.0.0.1:7070\"\n";
+  const ConfigResult bank = parse_config(centre, "bank-acd.toml");
+  ASSERT_TRUE(bank.ok()) << bank.errors.front();
+  sim = {};
+  problems = sim_tool::read_scenario(scenario, "bank.toml", sim);
+  ASSERT_TRUE(problems.empty()) << problems.front();
+  EXPECT_FALSE(sim.scenario.streams.empty());
+  EXPECT_EQ(router::testing::config_text(sim.scenario.engine),
+            router::testing::config_text(bank.config.domain));
+  // acdd refuses the scenario itself: its [simulation] and [[stream]] are acd-sim's.
+  const ConfigResult refused = parse_config(scenario, "bank.toml");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.errors.front().find("is an acd-sim table"), std::string::npos)
+      << refused.errors.front();
 }
 
 const char* kBase = R"(site = "sh"

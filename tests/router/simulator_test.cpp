@@ -132,5 +132,24 @@ TEST(Simulator, Deterministic) {
   EXPECT_DOUBLE_EQ(a.asa_s.value, b.asa_s.value);
 }
 
+// Agents who use all of their queue's wrap-up time become free the moment it ends (the engine's
+// timer, woken on time), exactly as agents who end the same after-call work themselves.
+TEST(Simulator, WrapUpTimeEndsAfterCallWorkOnTime) {
+  // Constant handle times and no patience: only arrivals draw numbers, so both runs see the same
+  // calls. Agents end 20 s of after-call work themselves (the queue allows an hour more) ...
+  const Scenario own = single_queue(3, 0.05, 30, HandleDist::Constant, 0, 20, 20, 200'000, 0, 5);
+  // ... or the queue's 20 s wrap-up time ends it.
+  Scenario limit = own;
+  limit.engine.queues[0].wrap_up_ms = 20'000;
+  limit.after_call_work_s.reset();
+  const Result a = run(own, 101);
+  const Result b = run(limit, 101);
+  EXPECT_TRUE(b.invariants_ok) << b.invariant_problem;
+  ASSERT_GT(a.waited, 1000u);
+  EXPECT_EQ(a.offered, b.offered);
+  EXPECT_NEAR(a.asa_s.value, b.asa_s.value, 0.01);  // the timer fires within its 1 ms tick
+  EXPECT_NEAR(a.occupancy, b.occupancy, 0.001);
+}
+
 }  // namespace
 }  // namespace acd::router::sim

@@ -1,5 +1,8 @@
 // The appliance's configuration file, /etc/acd/acd.toml: the dataplane, the routing domain (skills,
 // queues with their policies and overflow rules, agents) and the control and metrics endpoints.
+// The routing domain is read by acd::domain (acd/domain/domain_file.hpp), the reader acd-sim uses
+// for the same tables; this part reads only the appliance's own tables and refuses acd-sim's
+// [simulation] and [[stream]].
 //
 // load_config / parse_config check everything before anything starts: unknown keys, wrong types,
 // out-of-range values, references to undefined skills, queues or sites, overflow chains that loop,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,10 @@ struct CallStream {
 struct Scenario {
   EngineConfig engine;  // queues and agents; every agent signs in ready at time 0
   std::vector<CallStream> streams;
-  double wrap_up_s = 0.0;        // after-call work after every call (constant)
+  // After-call work: agents end it (WrapUpDone) this long after each call, unless their queue's
+  // wrap_up_ms (the engine's limit; 0 = no wrap-up) is shorter and the engine ends it first.
+  // Unset: agents use the whole of their queue's wrap_up_ms.
+  std::optional<double> after_call_work_s;
   double sl_threshold_s = 20.0;  // for the overall service level
   double duration_s = 3600.0;    // arrivals stop after this
   double warmup_s = 0.0;         // calls arriving before this are not counted
@@ -79,7 +83,8 @@ struct Result {
 // (slow; for tests).
 Result run(const Scenario& scenario, std::uint64_t check_every = 0);
 
-// The single-queue, single-skill centre of the command-line flags.
+// The single-queue, single-skill centre of the command-line flags. With wrap_up_s > 0 every agent
+// spends exactly that long in after-call work (the queue's limit is an hour longer).
 Scenario single_queue(int agents, double arrival_rate_per_s, double aht_s, HandleDist dist,
                       double patience_s, double wrap_up_s, double sl_threshold_s, double duration_s,
                       double warmup_s, std::uint64_t seed);

@@ -1,0 +1,528 @@
+// The routing domain's tables: skills, queues with their overflow rules, agents, the sites overflow
+// may name; resolved by name and checked, every problem collected with its line.
+#include "acd/domain/domain_file.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace acd::domain {
+
+namespace {
+
+using router::Media;
+using router::OverflowAction;
+using router::OverflowCondition;
+using router::Policy;
+
+constexpr std::pair<std::string_view, Policy> kPolicies[] = {
+    {"longest_idle", Policy::LongestIdle},
+    {"most_skilled", Policy::MostSkilled},
+    {"round_robin", Policy::RoundRobin},
+    {"fewest_calls", Policy::FewestCalls},
+    {"least_talk_time", Policy::LeastTalkTime}};
+constexpr std::pair<std::string_view, Media> kMedia[] = {
+    {"voice", Media::Voice}, {"chat", Media::Chat}, {"email", Media::Email}, {"sms", Media::Sms}};
+constexpr std::pair<std::string_view, OverflowAction> kActions[] = {
+    {"queue", OverflowAction::ToQueue},
+    {"site", OverflowAction::ToSite},
+    {"ivr", OverflowAction::ToIvr},
+    {"callback", OverflowAction::Callback},
+    {"busy", OverflowAction::Busy}};
+constexpr std::pair<std::string_view, OverflowCondition> kConditions[] = {
+    {"wait", OverflowCondition::WaitAtLeast},
+    {"queue_length", OverflowCondition::QueueLengthAtLeast},
+    {"ewt", OverflowCondition::EwtAtLeast}};
+
+// Every top-level key a file may have, and whose it is.
+enum class Owner { Domain, Appliance, Simulation };
+constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
+    {"site", Owner::Domain},         {"sites", Owner::Domain},
+    {"max_calls", Owner::Domain},    {"max_overflow_hops", Owner::Domain},
+    {"dataplane", Owner::Appliance}, {"control", Owner::Appliance},
+    {"metrics", Owner::Appliance},   {"skills", Owner::Domain},
+    {"queue", Owner::Domain},        {"agent", Owner::Domain},
+    {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
+    {"stream", Owner::Simulation}};
+
+// An overflow or max-wait target, resolved once every queue is known.
+struct PendingTarget {
+  std::size_t queue;
+  int rule;  // index in overflow, or -1 for max wait
+  OverflowAction action;
+  std::string target;
+  const toml::node* where;
+};
+
+class DomainReader {
+ public:
+  DomainReader(const toml::table& root, TomlChecker& c, Program program)
+      : root_(root), c_(c), program_(program) {}
+
+  DomainConfig read() {
+    const std::size_t problems_before = c_.count();
+    top_level_keys();
+    d_.engine.max_calls = kDefaultMaxCalls;
+    c_.text(root_, "site", d_.site);
+    if (const toml::node* n = root_.get("sites")) {
+      const toml::array* sites = n->as_array();
+      if (sites == nullptr) {
+        c_.error(n, "sites must be a list of site names, e.g. sites = [\"bj\"]");
+      } else {
+        for (const toml::node& s : *sites) {
+          const std::optional<std::string> name = s.value<std::string>();
+          if (!name) {
+            c_.error(&s, "sites must be a list of site names");
+          } else {
+            d_.sites.push_back(*name);
+          }
+        }
+      }
+    }
+    c_.number(root_, "max_calls", d_.engine.max_calls, 1, 1 << 24);
+    c_.number(root_, "max_overflow_hops", d_.engine.max_overflow_hops, 0, 16);
+    skills();
+    queues();
+    resolve_targets();
+    overflow_loops();
+    agents();
+    // The engine's own checks, as a last net (they should all be caught above with a line).
+    if (c_.count() == problems_before) {
+      for (const std::string& problem : router::validate_config(d_.engine)) {
+        c_.error(nullptr, problem);
+      }
+    }
+    return std::move(d_);
+  }
+
+ private:
+  void top_level_keys() {
+    std::vector<std::string_view> known;
+    for (const auto& [name, owner] : kTopLevel) {
+      if (owner == Owner::Domain || owner == own_tables()) {
+        known.push_back(name);
+      }
+    }
+    for (const auto& [key, node] : root_) {
+      const auto it = std::find_if(std::begin(kTopLevel), std::end(kTopLevel),
+                                   [&](const auto& k) { return k.first == key.str(); });
+      if (key.str() == "agents") {
+        c_.error(&node,
+                 "'[[agents]]' is the old scenario spelling; write [[agent_group]] with first_id "
+                 "and count (or [[agent]] with id), as in acd.toml");
+      } else if (it == std::end(kTopLevel)) {
+        c_.unknown_key(node, key.str(), known, "the top level");
+      } else if (it->second == Owner::Simulation && program_ == Program::Acdd) {
+        c_.error(&node, "'" + std::string(key.str()) +
+                            "' is an acd-sim table (simulated calls); acdd does not read it: "
+                            "remove it, or keep the simulation in a scenario file of its own");
+      }
+    }
+  }
+
+  Owner own_tables() const {
+    return program_ == Program::Acdd ? Owner::Appliance : Owner::Simulation;
+  }
+
+  void skills() {
+    const toml::node* n = root_.get("skills");
+    const toml::array* list = n != nullptr ? n->as_array() : nullptr;
+    if (list == nullptr) {
+      c_.error(n, n == nullptr ? "'skills' is missing; list the skill names, e.g. skills = "
+                                 "[\"cards\", \"loans\"]"
+                               : "'skills' must be a list of skill names, e.g. skills = "
+                                 "[\"cards\", \"loans\"]");
+    } else {
+      for (const toml::node& s : *list) {
+        const std::optional<std::string> name = s.value<std::string>();
+        if (!name || name->empty()) {
+          c_.error(&s, "each skill is a non-empty name");
+        } else if (skill_id(d_.skill_names, *name) != router::kNoSkill) {
+          c_.error(&s, "skill '" + *name + "' is listed twice; remove one");
+        } else {
+          d_.skill_names.push_back(*name);
+        }
+      }
+    }
+    d_.engine.skill_count =
+        static_cast<std::uint32_t>(std::max<std::size_t>(d_.skill_names.size(), 1));
+  }
+
+  void queues() {
+    if (const toml::array* list = root_["queue"].as_array()) {
+      for (const toml::node& n : *list) {
+        const toml::table* t = n.as_table();
+        if (t == nullptr) {
+          c_.error(&n, "[[queue]] must be a table");
+          continue;
+        }
+        queue(n, *t);
+      }
+    } else if (root_.get("queue") != nullptr) {
+      c_.error(root_.get("queue"), "'queue' must be [[queue]] tables");
+    }
+    if (d_.engine.queues.empty()) {
+      c_.error(nullptr, "no [[queue]] is defined; a routing domain needs at least one queue");
+    }
+  }
+
+  void queue(const toml::node& n, const toml::table& t) {
+    router::QueueConfig q;
+    c_.only(t,
+            {"name", "media", "skills", "policy", "sl_threshold_s", "sl_target", "ring_timeout_s",
+             "wrap_up_s", "max_wait_s", "max_wait_action", "max_wait_target", "min_verification",
+             "tier_priority_boost", "expected_aht_s", "priority_aging_s", "overflow"},
+            "[[queue]]");
+    if (!c_.text(t, "name", q.name) || q.name.empty()) {
+      c_.error(&n, "a [[queue]] needs a name");
+    } else if (!queue_index_
+                    .emplace(q.name, static_cast<router::QueueIndex>(d_.engine.queues.size()))
+                    .second) {
+      c_.error(t, "name", "queue '" + q.name + "' is defined twice; rename one");
+    }
+    const std::string what = "queue '" + q.name + "'";
+    c_.choice(t, "media", q.media, kMedia);
+    c_.choice(t, "policy", q.policy, kPolicies);
+    q.skills = read_skill_levels(t, "skills", what, d_.skill_names, c_);
+    if (q.skills.empty() && t.get("skills") == nullptr) {
+      c_.error(&n, what + " needs 'skills', e.g. skills = { cards = 1 }");
+    } else if (q.skills.size() > router::kMaxQueueSkills) {
+      c_.error(t, "skills", what + " may require at most 4 skills");
+    }
+    c_.number(t, "sl_threshold_s", q.sl_threshold_ms, 0.001, 86400, 1000);
+    double target = 0.8;
+    if (c_.number(t, "sl_target", target, 0, 1)) {
+      q.sl_target_permille = static_cast<std::uint16_t>(target * 1000 + 0.5);
+    }
+    c_.number(t, "ring_timeout_s", q.ring_timeout_ms, 0.001, 3600, 1000);
+    c_.number(t, "wrap_up_s", q.wrap_up_ms, 0, 86400, 1000);
+    c_.number(t, "max_wait_s", q.max_wait_ms, 0, 86400, 1000);
+    c_.number(t, "expected_aht_s", q.expected_aht_ms, 0.001, 86400, 1000);
+    c_.number(t, "priority_aging_s", q.priority_aging_ms, 0, 86400, 1000);
+    c_.number(t, "min_verification", q.min_verification, 0, 255);
+    if (const toml::node* boost = t.get("tier_priority_boost")) {
+      const toml::array* a = boost->as_array();
+      if (a == nullptr || a->size() != router::kTierCount) {
+        c_.error(boost, what + ": tier_priority_boost is four numbers, one per customer tier");
+      } else {
+        for (std::size_t i = 0; i < a->size(); ++i) {
+          const std::optional<std::int64_t> v = (*a)[i].value<std::int64_t>();
+          if (!v || *v < 0 || *v > 15) {
+            c_.error(&(*a)[i], what + ": a priority boost is 0..15");
+          } else {
+            q.tier_priority_boost[i] = static_cast<std::uint8_t>(*v);
+          }
+        }
+      }
+    }
+    const std::size_t index = d_.engine.queues.size();
+    if (t.get("max_wait_s") != nullptr) {
+      OverflowAction action = OverflowAction::Busy;
+      c_.choice(t, "max_wait_action", action, kActions);
+      std::string target_name;
+      c_.text(t, "max_wait_target", target_name);
+      q.max_wait_action = action;
+      targets_.push_back({index, -1, action, target_name, t.get("max_wait_s")});
+    }
+    if (const toml::node* ov = t.get("overflow")) {
+      const toml::array* rules = ov->as_array();
+      if (rules == nullptr) {
+        c_.error(ov, what + ": overflow is a list of [[queue.overflow]] tables");
+      } else {
+        for (const toml::node& rn : *rules) {
+          const toml::table* r = rn.as_table();
+          if (r == nullptr) {
+            c_.error(&rn, what + ": each overflow rule is a table");
+            continue;
+          }
+          overflow_rule(rn, *r, what, index, q);
+        }
+      }
+    }
+    queue_nodes_.push_back(&n);
+    d_.engine.queues.push_back(std::move(q));
+  }
+
+  void overflow_rule(const toml::node& rn, const toml::table& r, const std::string& what,
+                     std::size_t index, router::QueueConfig& q) {
+    c_.only(r, {"when", "threshold", "action", "target"}, "[[queue.overflow]]");
+    router::OverflowRule rule;
+    if (!c_.choice(r, "when", rule.when, kConditions) && r.get("when") == nullptr) {
+      c_.error(&rn, what + ": an overflow rule needs 'when' (wait, queue_length or ewt)");
+    }
+    const double scale = rule.when == OverflowCondition::QueueLengthAtLeast ? 1.0 : 1000.0;
+    if (!c_.number(r, "threshold", rule.threshold,
+                   rule.when == OverflowCondition::WaitAtLeast ? 0.001 : 0,
+                   rule.when == OverflowCondition::QueueLengthAtLeast ? 1e6 : 86400, scale) &&
+        r.get("threshold") == nullptr) {
+      c_.error(&rn, what +
+                        ": an overflow rule needs a 'threshold' (seconds, or calls for "
+                        "queue_length)");
+    }
+    if (!c_.choice(r, "action", rule.action, kActions) && r.get("action") == nullptr) {
+      c_.error(&rn, what + ": an overflow rule needs an 'action'");
+    }
+    std::string target_name;
+    c_.text(r, "target", target_name);
+    targets_.push_back({index, static_cast<int>(q.overflow.size()), rule.action, target_name, &rn});
+    q.overflow.push_back(rule);
+  }
+
+  // Overflow targets: queues by name, sites by name (not this one), IVR numbers.
+  void resolve_targets() {
+    for (const PendingTarget& p : targets_) {
+      router::QueueConfig& q = d_.engine.queues[p.queue];
+      std::uint32_t resolved = 0;
+      const std::string what = "queue '" + q.name + "'";
+      switch (p.action) {
+        case OverflowAction::ToQueue: {
+          auto it = queue_index_.find(p.target);
+          if (it == queue_index_.end()) {
+            c_.error(p.where, what + ": overflow target queue '" + p.target + "' is not defined");
+          } else if (it->second == p.queue) {
+            c_.error(p.where, what + " overflows into itself; choose another queue");
+          } else if (d_.engine.queues[it->second].media != q.media) {
+            c_.error(p.where, what + ": overflow target '" + p.target + "' serves another media");
+          }
+          resolved = it == queue_index_.end() ? 0 : it->second;
+          break;
+        }
+        case OverflowAction::ToSite: {
+          if (p.target == d_.site) {
+            c_.error(p.where, what + " overflows to site '" + p.target +
+                                  "', which is this site; name another site from 'sites'");
+          }
+          auto it = std::find(d_.sites.begin(), d_.sites.end(), p.target);
+          if (it == d_.sites.end() && p.target != d_.site) {
+            c_.error(p.where, what + ": site '" + p.target + "' is not in 'sites'; add it there");
+          }
+          resolved = static_cast<std::uint32_t>(it - d_.sites.begin());
+          break;
+        }
+        case OverflowAction::ToIvr: {
+          char* end = nullptr;
+          const unsigned long v = std::strtoul(p.target.c_str(), &end, 10);
+          if (p.target.empty() || *end != '\0' || v > 0xFFFFFFFFul) {
+            c_.error(p.where, what + ": an IVR target is the IVR application's number, e.g. "
+                                     "target = \"9000\"");
+          }
+          resolved = static_cast<std::uint32_t>(v);
+          break;
+        }
+        case OverflowAction::Callback:
+        case OverflowAction::Busy:
+          break;
+      }
+      if (p.rule < 0) {
+        q.max_wait_target = resolved;
+      } else {
+        q.overflow[static_cast<std::size_t>(p.rule)].target = resolved;
+      }
+    }
+  }
+
+  // Overflow chains must not loop (A -> B -> A): a call would bounce until max_overflow_hops.
+  // A depth-first search over the queue-to-queue rules; each loop is reported once.
+  void overflow_loops() {
+    const std::size_t n = d_.engine.queues.size();
+    std::vector<std::vector<router::QueueIndex>> next(n);
+    for (std::size_t qi = 0; qi < n; ++qi) {
+      const auto& q = d_.engine.queues[qi];
+      for (const auto& r : q.overflow) {
+        if (r.action == OverflowAction::ToQueue && r.target < n && r.target != qi) {
+          next[qi].push_back(r.target);
+        }
+      }
+      if (q.max_wait_ms > 0 && q.max_wait_action == OverflowAction::ToQueue &&
+          q.max_wait_target < n && q.max_wait_target != qi) {
+        next[qi].push_back(q.max_wait_target);
+      }
+    }
+    std::vector<int> state(n, 0);  // 0 new, 1 on the path, 2 done
+    std::vector<router::QueueIndex> path;
+    std::set<std::string> reported;
+    std::function<void(router::QueueIndex)> visit = [&](router::QueueIndex qi) {
+      state[qi] = 1;
+      path.push_back(qi);
+      for (router::QueueIndex to : next[qi]) {
+        if (state[to] == 1) {
+          std::string chain;
+          auto from = std::find(path.begin(), path.end(), to);
+          for (auto it = from; it != path.end(); ++it) {
+            chain += d_.engine.queues[*it].name + " -> ";
+          }
+          chain += d_.engine.queues[to].name;
+          if (reported.insert(chain).second) {
+            c_.error(queue_nodes_[to], "overflow chain loops: " + chain +
+                                           "; end the chain with a site, IVR, callback or busy");
+          }
+        } else if (state[to] == 0) {
+          visit(to);
+        }
+      }
+      path.pop_back();
+      state[qi] = 2;
+    };
+    for (router::QueueIndex qi = 0; qi < n; ++qi) {
+      if (state[qi] == 0) {
+        visit(qi);
+      }
+    }
+  }
+
+  // Agents, one by one or in groups.
+  void agents() {
+    if (const toml::array* list = root_["agent"].as_array()) {
+      for (const toml::node& n : *list) {
+        const toml::table* t = n.as_table();
+        if (t == nullptr) {
+          c_.error(&n, "[[agent]] must be a table");
+          continue;
+        }
+        c_.only(*t, {"id", "name", "skills", "chat_capacity"}, "[[agent]]");
+        router::AgentNumber number = 0;
+        if (!c_.number(*t, "id", number, 1, 9e15)) {
+          if (t->get("id") == nullptr) {  // a bad value is reported already
+            c_.error(&n, "an [[agent]] needs an 'id' (the number the agent signs in with)");
+          }
+          continue;
+        }
+        std::uint8_t chats = 0;
+        c_.number(*t, "chat_capacity", chats, 0, 16);
+        add_agent(number,
+                  read_skill_levels(*t, "skills", "agent " + std::to_string(number),
+                                    d_.skill_names, c_),
+                  chats, &n);
+      }
+    } else if (root_.get("agent") != nullptr) {
+      c_.error(root_.get("agent"), "'agent' must be [[agent]] tables");
+    }
+    if (const toml::array* list = root_["agent_group"].as_array()) {
+      for (const toml::node& n : *list) {
+        const toml::table* t = n.as_table();
+        if (t == nullptr) {
+          c_.error(&n, "[[agent_group]] must be a table");
+          continue;
+        }
+        agent_group(n, *t);
+      }
+    } else if (root_.get("agent_group") != nullptr) {
+      c_.error(root_.get("agent_group"), "'agent_group' must be [[agent_group]] tables");
+    }
+    // The old spelling is reported already: no second message for the agents it meant.
+    if (d_.engine.agents.empty() && root_.get("agents") == nullptr) {
+      c_.error(nullptr, "no agents: add [[agent]] or [[agent_group]] tables");
+    }
+  }
+
+  void agent_group(const toml::node& n, const toml::table& t) {
+    c_.only(t, {"first_id", "count", "skills", "chat_capacity"}, "[[agent_group]]");
+    router::AgentNumber first = 0;
+    std::uint32_t count = 0;
+    const bool first_ok = c_.number(t, "first_id", first, 1, 9e15);
+    const bool count_ok = c_.number(t, "count", count, 1, 2'000'000);
+    if (!first_ok || !count_ok) {
+      if (t.get("first_id") == nullptr || t.get("count") == nullptr) {
+        c_.error(&n, "an [[agent_group]] needs 'first_id' and 'count'");
+      }
+      return;
+    }
+    std::uint8_t chats = 0;
+    c_.number(t, "chat_capacity", chats, 0, 16);
+    const auto levels = read_skill_levels(t, "skills", "agent group from " + std::to_string(first),
+                                          d_.skill_names, c_);
+    // IDs the group shares with agents defined before it: one message for the whole overlap.
+    std::uint32_t reused = 0;
+    router::AgentNumber reused_first = 0;
+    router::AgentNumber reused_last = 0;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (numbers_.count(first + i) != 0) {
+        reused_first = reused == 0 ? first + i : reused_first;
+        reused_last = first + i;
+        ++reused;
+        continue;
+      }
+      add_agent(first + i, levels, chats, &n);
+    }
+    if (reused == 1) {
+      c_.error(&n, "agent group from " + std::to_string(first) + ": agent ID " +
+                       std::to_string(reused_first) + " is defined already; agent IDs are unique");
+    } else if (reused > 1) {
+      c_.error(&n, "agent group from " + std::to_string(first) + ": " + std::to_string(reused) +
+                       " of its agent IDs (" + std::to_string(reused_first) + " to " +
+                       std::to_string(reused_last) +
+                       ") are defined already; agent IDs are unique, move first_id or count");
+    }
+  }
+
+  void add_agent(router::AgentNumber number, const std::vector<router::SkillRequirement>& levels,
+                 std::uint8_t chats, const toml::node* where) {
+    if (number == 0 || !numbers_.insert(number).second) {
+      c_.error(where, "agent ID " + std::to_string(number) +
+                          (number == 0 ? " is reserved" : " is used twice") +
+                          "; agent IDs are unique and not 0");
+      return;
+    }
+    router::AgentConfig a;
+    a.number = number;
+    for (const auto& l : levels) {
+      a.skills.push_back(router::SkillLevel{l.skill, l.min_level, 0});
+    }
+    a.capacity[static_cast<int>(Media::Chat)] = chats;
+    a.capacity[static_cast<int>(Media::Email)] = chats > 0 ? 1 : 0;
+    d_.engine.agents.push_back(std::move(a));
+  }
+
+  const toml::table& root_;
+  TomlChecker& c_;
+  const Program program_;
+  DomainConfig d_;
+  std::map<std::string, router::QueueIndex> queue_index_;
+  std::vector<PendingTarget> targets_;
+  std::vector<const toml::node*> queue_nodes_;
+  std::set<router::AgentNumber> numbers_;
+};
+
+}  // namespace
+
+router::SkillId skill_id(const std::vector<std::string>& skills, std::string_view name) {
+  const auto it = std::find(skills.begin(), skills.end(), name);
+  return it == skills.end() ? router::kNoSkill : static_cast<router::SkillId>(it - skills.begin());
+}
+
+std::vector<router::SkillRequirement> read_skill_levels(const toml::table& t, std::string_view key,
+                                                        const std::string& what,
+                                                        const std::vector<std::string>& skills,
+                                                        TomlChecker& check) {
+  std::vector<router::SkillRequirement> out;
+  const toml::node* n = t.get(key);
+  if (n == nullptr) {
+    return out;
+  }
+  const toml::table* levels = n->as_table();
+  if (levels == nullptr) {
+    check.error(n, what + ": '" + std::string(key) + "' must be a table of skill = proficiency (1..10)");
+    return out;
+  }
+  for (const auto& [name, level] : *levels) {
+    const router::SkillId id = skill_id(skills, name.str());
+    const std::optional<std::int64_t> v = level.value<std::int64_t>();
+    if (id == router::kNoSkill) {
+      check.error(&level, what + ": skill '" + std::string(name.str()) +
+                              "' is not defined; add it to 'skills'");
+    } else if (!v || *v < 1 || *v > 10) {
+      check.error(&level, what + ": proficiency of '" + std::string(name.str()) + "' must be 1..10");
+    } else {
+      out.push_back(router::SkillRequirement{id, static_cast<std::uint8_t>(*v), 0});
+    }
+  }
+  return out;
+}
+
+DomainConfig read_domain(const toml::table& root, TomlChecker& check, Program program) {
+  return DomainReader(root, check, program).read();
+}
+
+}  // namespace acd::domain

@@ -1,0 +1,168 @@
+// The routing domain's reader, shared by acd.toml and scenario files: every problem of a file is
+// collected at once with its line, a mistake is one message, and each program accepts its own
+// tables and refuses or ignores the other's.
+#include <gtest/gtest.h>
+
+#include "acd/domain/domain_file.hpp"
+
+namespace acd::domain {
+namespace {
+
+struct Read {
+  DomainConfig domain;
+  std::vector<std::string> problems;
+};
+
+Read read(const std::string& text, Program program = Program::Acdd) {
+  Read r;
+  const std::optional<toml::table> root = parse_toml(text, "centre.toml", r.problems);
+  if (root) {
+    TomlChecker check("centre.toml", r.problems);
+    r.domain = read_domain(*root, check, program);
+  }
+  return r;
+}
+
+bool has(const std::vector<std::string>& problems, int line, const std::string& text) {
+  const std::string prefix = "centre.toml:" + std::to_string(line) + ": ";
+  for (const auto& p : problems) {
+    if (p.rfind(prefix, 0) == 0 && p.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string dump(const std::vector<std::string>& problems) {
+  std::string all;
+  for (const auto& p : problems) {
+    all += p + "\n";
+  }
+  return all;
+}
+
+const char* kCentre = R"(site = "sh"
+sites = ["bj"]
+skills = ["cards", "loans"]
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+wrap_up_s = 30
+[[queue]]
+name = "loans"
+skills = { loans = 2 }
+[[agent]]
+id = 7
+skills = { cards = 5 }
+[[agent_group]]
+first_id = 100
+count = 3
+skills = { loans = 4 }
+chat_capacity = 2
+)";
+
+// A sound centre becomes the engine's configuration: names resolved, seconds in milliseconds,
+// groups expanded, max_calls at its default.
+TEST(DomainFile, ReadsTheCentre) {
+  const Read r = read(kCentre);
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  EXPECT_EQ(r.domain.site, "sh");
+  EXPECT_EQ(r.domain.sites, std::vector<std::string>{"bj"});
+  EXPECT_EQ(r.domain.skill_names, (std::vector<std::string>{"cards", "loans"}));
+  const router::EngineConfig& e = r.domain.engine;
+  EXPECT_EQ(e.skill_count, 2u);
+  EXPECT_EQ(e.max_calls, kDefaultMaxCalls);
+  ASSERT_EQ(e.queues.size(), 2u);
+  EXPECT_EQ(e.queues[0].wrap_up_ms, 30'000u);
+  EXPECT_EQ(e.queues[1].skills[0].skill, 1);
+  EXPECT_EQ(e.queues[1].skills[0].min_level, 2);
+  ASSERT_EQ(e.agents.size(), 4u);
+  EXPECT_EQ(e.agents[3].number, 102u);
+  EXPECT_EQ(e.agents[3].capacity[static_cast<int>(router::Media::Chat)], 2);
+  EXPECT_TRUE(router::validate_config(e).empty());
+}
+
+// Mistakes in every table of one file are all reported, each once, at its own line.
+TEST(DomainFile, EveryProblemWithItsLine) {
+  const Read r = read(std::string(kCentre) +
+                      "[[queue]]\n"                               // 19
+                      "name = \"x\"\n"                            // 20
+                      "skills = { cards = 1 }\n"                  // 21
+                      "policy = \"fastest\"\n"                    // 22
+                      "ring_timeout_s = 7200\n"                   // 23
+                      "  [[queue.overflow]]\n"                    // 24
+                      "  when = \"wait\"\n"                       // 25
+                      "  threshold = 30\n"                        // 26
+                      "  action = \"queue\"\n"                    // 27
+                      "  target = \"nowhere\"\n"                  // 28
+                      "[[agent]]\n"                               // 29
+                      "id = 8\n"                                  // 30
+                      "skills = { mortgages = 3 }\n"              // 31
+                      "[[agent_group]]\n"                         // 32
+                      "first_id = 101\n"                          // 33
+                      "count = 10\n"                              // 34
+                      "bogus = 1\n");                             // 35
+  EXPECT_TRUE(has(r.problems, 22, "'policy' = \"fastest\" is not one of: longest_idle"))
+      << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 23, "'ring_timeout_s' = 7200 is out of range; use 0.001 to 3600"))
+      << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 24, "overflow target queue 'nowhere' is not defined"))
+      << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 31, "skill 'mortgages' is not defined; add it to 'skills'"))
+      << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 32, "2 of its agent IDs (101 to 102) are defined already"))
+      << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 35, "unknown key 'bogus' in [[agent_group]]")) << dump(r.problems);
+  EXPECT_EQ(r.problems.size(), 6u) << dump(r.problems);
+}
+
+// The old scenario spelling [[agents]] is one message naming the new tables, without a follow-on
+// "no agents".
+TEST(DomainFile, OldAgentsSpellingNamesTheNewOne) {
+  const Read r = read(
+      "skills = [\"a\"]\n[[queue]]\nname = \"q\"\nskills = { a = 1 }\n[[agents]]\ncount = 2\n",
+      Program::Simulator);
+  ASSERT_EQ(r.problems.size(), 1u) << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 5, "'[[agents]]' is the old scenario spelling; write "
+                                 "[[agent_group]] with first_id and count"))
+      << dump(r.problems);
+}
+
+// acdd refuses acd-sim's tables with a reason; acd-sim accepts them and ignores acdd's own.
+TEST(DomainFile, EachProgramItsOwnTables) {
+  const std::string text = std::string(kCentre) +
+                           "[dataplane]\n"                 // 19
+                           "listen = \"anything\"\n"       // 20
+                           "[simulation]\n"                // 21
+                           "seed = 3\n"                    // 22
+                           "[[stream]]\n"                  // 23
+                           "queue = \"cards\"\n";          // 24
+  Read r = read(text, Program::Acdd);
+  EXPECT_TRUE(has(r.problems, 21, "'simulation' is an acd-sim table")) << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 23, "'stream' is an acd-sim table (simulated calls); acdd does not "
+                                  "read it: remove it, or keep the simulation in a scenario file"))
+      << dump(r.problems);
+  EXPECT_EQ(r.problems.size(), 2u) << dump(r.problems);
+  r = read(text, Program::Simulator);
+  EXPECT_TRUE(r.problems.empty()) << dump(r.problems);
+  r = read("colour = 1\n" + std::string(kCentre), Program::Simulator);
+  ASSERT_EQ(r.problems.size(), 1u) << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 1,
+                  "unknown key 'colour' in the top level; known keys: site, sites, max_calls, "
+                  "max_overflow_hops, skills, queue, agent, agent_group, simulation, stream"))
+      << dump(r.problems);
+}
+
+// Missing parts are said once each, without a line; a syntax error is the only message.
+TEST(DomainFile, MissingPartsAndSyntax) {
+  Read r = read("site = \"sh\"\n");
+  EXPECT_EQ(r.problems.size(), 3u) << dump(r.problems);  // skills, queue, agents
+  EXPECT_NE(r.problems[0].find("centre.toml: 'skills' is missing"), std::string::npos)
+      << dump(r.problems);
+  r = read("skills = [\"a\"\n[[queue]]");
+  ASSERT_EQ(r.problems.size(), 1u) << dump(r.problems);
+  EXPECT_NE(r.problems[0].find("fix the TOML syntax"), std::string::npos) << r.problems[0];
+}
+
+}  // namespace
+}  // namespace acd::domain
