@@ -1,9 +1,9 @@
 // The configuration of one routing domain: its skills, queues and agents, and the pool sizes the
 // engine allocates once at start-up.
 //
-// A config is plain data built by a thin shell (the simulator's scenario file, the control plane's
-// acd.toml). validate_config() checks everything the engine relies on; the engine is
-// only constructed from a config that validated cleanly.
+// A config is plain data built by a thin shell: acd::domain (router/domain/) reads it from acdd's
+// acd.toml and acd-sim's scenario files alike. validate_config() checks everything the engine
+// relies on; the engine is only constructed from a config that validated cleanly.
 #pragma once
 
 #include <array>
