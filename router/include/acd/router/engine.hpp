@@ -209,6 +209,9 @@ class Engine {
   bool agent_exists(AgentIndex a) const { return a < agents_.size() && agents_[a].retired == 0; }
   bool queue_exists(QueueIndex q) const { return q < queues_.size() && queues_[q].retired == 0; }
   bool valid_agent(const Event& e);
+  // The agent e.agent if it is signed in; otherwise emits the Error decision (UnknownAgent, or
+  // NotSignedIn) and returns kNone.
+  AgentIndex signed_in_agent(const Event& e);
   void settle(AgentIndex a);
   void agent_changed(AgentIndex a);
   void account(AgentIndex a);
