@@ -196,6 +196,7 @@ class Engine {
   void on_released(const Event& e, bool abandon_only);
   void on_transfer_to_queue(const Event& e);
   void on_transfer_to_agent(const Event& e, AgentIndex target);
+  AgentIndex transfer_out(CallSlot slot);
   void on_outbound(const Event& e, AgentIndex target);
   void on_new_day();
   void load_queue_params(const EngineConfig& config);
