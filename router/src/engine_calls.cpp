@@ -336,9 +336,6 @@ void Engine::on_outbound(const Event& e, AgentIndex target) {
   }
   const CallSlot slot = alloc_call(e.call);
   CallRecord& c = calls_[slot];
-  c.arrived = s_.now;
-  c.enqueued = s_.now;
-  c.seq = s_.next_seq++;
   c.media = media;
   c.outbound = 1;
   c.queue = by_queue ? e.queue : kNone;
