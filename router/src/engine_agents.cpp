@@ -38,6 +38,19 @@ bool Engine::valid_agent(const Event& e) {
   return true;
 }
 
+// The event's agent when it is signed in; otherwise an Error decision (UnknownAgent, or
+// NotSignedIn) and kNone.
+AgentIndex Engine::signed_in_agent(const Event& e) {
+  if (!valid_agent(e)) {
+    return kNone;
+  }
+  if (agents_[e.agent].signed_in == 0) {
+    error(Status::NotSignedIn, e);
+    return kNone;
+  }
+  return e.agent;
+}
+
 AgentIndex Engine::find_agent(AgentNumber number) const {
   auto it = std::lower_bound(numbers_.begin(), numbers_.end(), number,
                              [](const auto& entry, AgentNumber n) { return entry.number < n; });
@@ -199,15 +212,11 @@ void Engine::on_sign_in(const Event& e) {
 }
 
 void Engine::on_sign_out(const Event& e, bool /*forced: audited by the control plane*/) {
-  if (!valid_agent(e)) {
+  const AgentIndex a = signed_in_agent(e);
+  if (a == kNone) {
     return;
   }
-  const AgentIndex a = e.agent;
   AgentRecord& r = agents_[a];
-  if (r.signed_in == 0) {
-    error(Status::NotSignedIn, e);
-    return;
-  }
   if (r.active != 0) {
     error(Status::AgentHasCalls, e);
     return;
@@ -246,15 +255,11 @@ void Engine::on_sign_out(const Event& e, bool /*forced: audited by the control p
 }
 
 void Engine::on_ready(const Event& e, bool /*forced*/) {
-  if (!valid_agent(e)) {
+  const AgentIndex a = signed_in_agent(e);
+  if (a == kNone) {
     return;
   }
-  const AgentIndex a = e.agent;
   AgentRecord& r = agents_[a];
-  if (r.signed_in == 0) {
-    error(Status::NotSignedIn, e);
-    return;
-  }
   r.pending_not_ready = 0;
   if (r.in_wrap_up != 0) {
     end_wrap_up(a, 0, 0, false);  // ready during after-call work ends it without a disposition
@@ -270,15 +275,11 @@ void Engine::on_ready(const Event& e, bool /*forced*/) {
 }
 
 void Engine::on_not_ready(const Event& e) {
-  if (!valid_agent(e)) {
+  const AgentIndex a = signed_in_agent(e);
+  if (a == kNone) {
     return;
   }
-  const AgentIndex a = e.agent;
   AgentRecord& r = agents_[a];
-  if (r.signed_in == 0) {
-    error(Status::NotSignedIn, e);
-    return;
-  }
   if (r.ringing != 0 || r.active != 0 || r.in_wrap_up != 0) {
     r.pending_not_ready = 1;  // takes effect when the current work is done
     r.pending_reason = e.reason;
@@ -303,20 +304,16 @@ void Engine::on_not_ready(const Event& e) {
 }
 
 void Engine::on_wrap_up_done(const Event& e) {
-  if (!valid_agent(e)) {
+  const AgentIndex a = signed_in_agent(e);
+  if (a == kNone) {
     return;
   }
-  const AgentRecord& r = agents_[e.agent];
-  if (r.signed_in == 0) {
-    error(Status::NotSignedIn, e);
-    return;
-  }
-  if (r.in_wrap_up == 0) {
+  if (agents_[a].in_wrap_up == 0) {
     error(Status::WrongAgentState, e);
     return;
   }
-  end_wrap_up(e.agent, e.reason, e.device, true);
-  agent_changed(e.agent);
+  end_wrap_up(a, e.reason, e.device, true);
+  agent_changed(a);
 }
 
 // ---------------------------------------------------------------------------------------------

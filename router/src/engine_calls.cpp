@@ -202,6 +202,21 @@ void Engine::end_call(CallSlot slot, bool abandoned) {
 // ---------------------------------------------------------------------------------------------
 // Transfers.
 
+// The call leaves its agent, who goes to after-call work, for a new leg: it is in transit (no
+// agent, in no bucket), no longer answered. Returns the agent it left.
+AgentIndex Engine::transfer_out(CallSlot slot) {
+  CallRecord& c = calls_[slot];
+  const AgentIndex from = c.agent;
+  ++agent_stats_[from].transfers_out;
+  task_finished(from, slot, c.queue != kNone ? params_[c.queue].wrap_up_ms : 0);
+  c.agent = kNone;
+  set_state(c, CallState::Free);
+  c.outbound = 0;
+  c.answered_at = 0;
+  c.hold_ms = 0;
+  return from;
+}
+
 void Engine::on_transfer_to_queue(const Event& e) {
   const CallSlot slot = call_in_state(e, {CallState::Active, CallState::Held});
   if (slot == kNone) {
@@ -227,20 +242,13 @@ void Engine::on_transfer_to_queue(const Event& e) {
     emit(failed);
     return;
   }
-  const AgentIndex from = c.agent;
-  ++agent_stats_[from].transfers_out;
-  task_finished(from, slot, c.queue != kNone ? params_[c.queue].wrap_up_ms : 0);
+  const AgentIndex from = transfer_out(slot);
   // A new leg: the call queues in the target group like a new arrival.
-  c.agent = kNone;
-  set_state(c, CallState::Free);
-  c.outbound = 0;
   c.queue = e.queue;
   c.enqueued = s_.now;
   c.seq = s_.next_seq++;
   c.next_wait_rule = 0;
   c.answer_counted = 0;
-  c.answered_at = 0;
-  c.hold_ms = 0;
   c.priority = effective_priority(c);
   ++queue_stats_[e.queue].offered;
   place_call(slot, true);
@@ -280,14 +288,7 @@ void Engine::on_transfer_to_agent(const Event& e, AgentIndex target) {
     emit(failed);
     return;
   }
-  const AgentIndex from = c.agent;
-  ++agent_stats_[from].transfers_out;
-  task_finished(from, slot, c.queue != kNone ? params_[c.queue].wrap_up_ms : 0);
-  c.agent = kNone;
-  set_state(c, CallState::Free);
-  c.answered_at = 0;
-  c.hold_ms = 0;
-  c.outbound = 0;
+  const AgentIndex from = transfer_out(slot);
   c.answer_counted = 1;  // answered already: this leg does not count again in queue statistics
   offer(slot, target);
   agent_changed(from);
@@ -335,9 +336,6 @@ void Engine::on_outbound(const Event& e, AgentIndex target) {
   }
   const CallSlot slot = alloc_call(e.call);
   CallRecord& c = calls_[slot];
-  c.arrived = s_.now;
-  c.enqueued = s_.now;
-  c.seq = s_.next_seq++;
   c.media = media;
   c.outbound = 1;
   c.queue = by_queue ? e.queue : kNone;

@@ -22,12 +22,16 @@ using detail::to_ms;
 // ---------------------------------------------------------------------------------------------
 // Call pool and call-ID map.
 
+// A slot for a new call, arrived and entered its queue now, with the next sequence number.
 CallSlot Engine::alloc_call(CallId id) {
   const CallSlot slot = s_.free_call;
   CallRecord& c = calls_[slot];
   s_.free_call = c.next;
   c = CallRecord{};
   c.id = id;
+  c.arrived = s_.now;
+  c.enqueued = s_.now;
+  c.seq = s_.next_seq++;
   ++s_.calls_in_use;
   call_map_.insert(id, slot);
   return slot;
@@ -460,9 +464,6 @@ void Engine::on_route_request(const Event& e) {
   }
   const CallSlot slot = alloc_call(e.call);
   CallRecord& c = calls_[slot];
-  c.arrived = s_.now;
-  c.enqueued = s_.now;
-  c.seq = s_.next_seq++;
   init_call(c, e);
   ++queue_stats_[e.queue].offered;
   place_call(slot, true);

@@ -198,6 +198,7 @@ class Engine {
   void on_released(const Event& e, bool abandon_only);
   void on_transfer_to_queue(const Event& e);
   void on_transfer_to_agent(const Event& e, AgentIndex target);
+  AgentIndex transfer_out(CallSlot slot);
   void on_outbound(const Event& e, AgentIndex target);
   void on_new_day();
   void load_queue_params(const EngineConfig& config);
@@ -211,6 +212,9 @@ class Engine {
   bool agent_exists(AgentIndex a) const { return a < agents_.size() && agents_[a].retired == 0; }
   bool queue_exists(QueueIndex q) const { return q < queues_.size() && queues_[q].retired == 0; }
   bool valid_agent(const Event& e);
+  // The agent e.agent if it is signed in; otherwise emits the Error decision (UnknownAgent, or
+  // NotSignedIn) and returns kNone.
+  AgentIndex signed_in_agent(const Event& e);
   void settle(AgentIndex a);
   void agent_changed(AgentIndex a);
   void account(AgentIndex a);
