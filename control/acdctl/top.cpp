@@ -3,6 +3,8 @@
 // and lays the frame out as lines cut to the screen: full screen with ncurses, plain text or JSON.
 #include "top.hpp"
 
+#include "acd/control/control_error.hpp"
+
 #include <curses.h>
 #include <poll.h>
 #include <signal.h>
@@ -77,8 +79,9 @@ struct Fetched {
 
 // acdd's refusal codes as acdctl's exit codes.
 int exit_code_of(const json& answer) {
-  const int code = answer.value("code", 1);
-  return code == 13 ? 4 : code == 75 ? 5 : code == 2 ? 2 : 1;
+  const json code = answer.value("code", json("refused"));
+  return control::exit_status(
+      control::control_error_from_wire(code.is_string() ? code.get<std::string>() : "refused"));
 }
 
 Fetched fetch(const std::string& socket_path, std::span<const int> watch,
