@@ -4,6 +4,7 @@
 # Usage: install_layout.sh BUILD_DIR
 set -euo pipefail
 build=$1
+source "$(dirname "$0")/../require.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/root" >/dev/null
@@ -13,13 +14,15 @@ for f in sbin/acdd bin/acdctl bin/acd-sim bin/acd-loadgen lib/systemd/system/acd
   [ -e "$work/root/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 find "$work/root" -name acd.toml | grep -q acd/acd.toml || { echo "default configuration not installed"; exit 1; }
-if command -v cpack >/dev/null && command -v dpkg-deb >/dev/null; then
+if missing=$(missing_tools cpack dpkg-deb); then
   (cd "$build" && cpack -G DEB -B "$work/pkg" >/dev/null)
   deb=$(ls "$work"/pkg/*.deb)
   dpkg-deb -c "$deb" >"$work/contents"
-  grep -q "./usr/sbin/acdd" "$work/contents"
-  grep -q "./etc/acd/acd.toml" "$work/contents"
-  grep -q "./usr/lib/systemd/system/acdd.service" "$work/contents"
+  for f in ./usr/sbin/acdd ./usr/bin/acdctl ./etc/acd/acd.toml ./usr/lib/systemd/system/acdd.service; do
+    grep -q " $f\$" "$work/contents" || { echo "missing from the package: $f"; exit 1; }
+  done
   echo "package: $(basename "$deb")"
+else
+  leave_out "the .deb (not installed: $missing)"
 fi
-echo "ok: install layout"
+finish_checks "install layout"

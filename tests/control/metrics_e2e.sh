@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The live metrics endpoint of a real acdd: served over HTTP, counts the calls a load generator sent,
-# passes `promtool check metrics`, and the shipped alert rules pass `promtool check rules`.
+# passes `promtool check metrics`, and the shipped alert rules pass `promtool check rules`; in split
+# mode the rings between the cores are measured (each has held something). acdd stops with status 0.
 # Usage: metrics_e2e.sh ACDD LOADGEN RULES
 set -euo pipefail
 acdd=$1 loadgen=$2 rules=$3
+source "$(dirname "$0")/../require.sh"
+require_tools promtool
 work=$(mktemp -d)
 trap 'kill -9 ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 "$acdd" --listen 127.0.0.1:0 --port-file "$work/port" --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 \
@@ -21,24 +24,33 @@ get() {  # get PATH -> body in $work/body, status line in $work/status
   head -1 "$work/response" >"$work/status"
   sed '1,/^\r$/d' "$work/response" >"$work/body"
 }
+# positive METRIC: the sample named METRIC (name and labels, as written) exists and is above zero.
+positive() {
+  awk -v m="$1" '$1 == m { found = 1; if ($2 + 0 > 0) ok = 1 } END { exit !(found && ok) }' \
+    "$work/body" || { echo "FAIL: $1 should be above zero: $(grep -F "$1" "$work/body")"; exit 1; }
+}
+# stop: SIGTERM; acdd must exit with status 0.
+stop() {
+  kill -TERM "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  pid=
+  [ "$rc" = 0 ] || { echo "FAIL: acdd exited with status $rc on SIGTERM"; cat "$work/err"; exit 1; }
+}
 get /metrics
 grep -q "200 OK" "$work/status"
 # prometheus-cpp writes values in fixed notation (500.000000).
 grep -Eq '^acd_queue_offered_total\{queue="general"\} 500(\.0+)?$' "$work/body" || { grep offered "$work/body"; exit 1; }
 grep -Eq '^acd_agents\{state="Ready"\} 20(\.0+)?$' "$work/body"
-grep -q '^acd_decision_latency_seconds_count ' "$work/body"
-grep -q '^acd_dataplane_rx_datagrams_total{core="0"} ' "$work/body"
+positive acd_decision_latency_seconds_count
+positive 'acd_dataplane_rx_datagrams_total{core="0"}'
 if grep -qi "call_id\|demo-" "$work/body"; then echo "customer data in metrics"; exit 1; fi
-if command -v promtool >/dev/null; then
-  promtool check metrics <"$work/body"
-  promtool check rules "$rules"
-else
-  echo "promtool not installed: format checks skipped"; exit 1
-fi
+promtool check metrics <"$work/body"
+promtool check rules "$rules"
 grep -q '^acd_dataplane_ring_occupancy' "$work/body" && { echo "ring gauges in one-core mode"; exit 1; }
 get /nothing
 grep -q "404" "$work/status"
-kill -TERM "$pid"; wait "$pid"; pid=
+stop
 # Split mode (IO and routing on two cores): the rings between them are measured.
 rm -f "$work/port" "$work/port.metrics"
 "$acdd" --listen 127.0.0.1:0 --cores 0,1 --port-file "$work/port" --control-socket "$work/ctl.sock" \
@@ -51,7 +63,9 @@ get /metrics
 grep -Eq '^acd_dataplane_ring_capacity\{ring="to_router"\} 8192(\.0+)?$' "$work/body"
 grep -Eq '^acd_dataplane_ring_capacity\{ring="to_io"\} 32768(\.0+)?$' "$work/body"
 grep -q '^acd_dataplane_ring_occupancy{ring="to_router"} [0-9]' "$work/body"
-grep -q '^acd_dataplane_ring_high_water{ring="to_io"} [0-9]' "$work/body"
+grep -q '^acd_dataplane_ring_occupancy{ring="to_io"} [0-9]' "$work/body"
+positive 'acd_dataplane_ring_high_water{ring="to_router"}'
+positive 'acd_dataplane_ring_high_water{ring="to_io"}'
 promtool check metrics <"$work/body"
-kill -TERM "$pid"; wait "$pid"; pid=
+stop
 echo "ok: metrics"

@@ -4,7 +4,8 @@
 # Usage: notify_e2e.sh ACDD
 set -euo pipefail
 acdd=$1
-command -v python3 >/dev/null || { echo "python3 missing: skipped"; exit 77; }
+source "$(dirname "$0")/../require.sh"
+require_tools python3
 work=$(mktemp -d)
 trap 'kill -9 ${pid:-} ${listener:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 - "$work/notify.sock" "$work/messages" <<'PY' &
@@ -32,7 +33,9 @@ sleep 1.5
 kill -HUP "$pid"
 sleep 0.3
 kill -0 "$pid"  # still running after SIGHUP
-kill -TERM "$pid"; wait "$pid"; pid=
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?; pid=
+[ "$rc" = 0 ] || { echo "acdd exited with status $rc on SIGTERM"; cat "$work/err"; exit 1; }
 wait "$listener" || true; listener=
 cat "$work/messages"
 grep -q "^READY=1$" "$work/messages"

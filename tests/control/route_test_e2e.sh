@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # acdctl route test against a real acdd: the preview follows arrival overflow from queue to queue,
 # honours extra skills, verification and priority, explains refusals, is allowed to read-only
-# callers, and routes nothing (no call enters the engine, no statistic moves).
+# callers, and routes nothing (no call enters the engine, no agent is taken, no statistic moves,
+# judged on a snapshot taken after every preview); acdd stops with status 0.
 # Usage: route_test_e2e.sh ACDD ACDCTL LOADGEN
-set -uo pipefail
+set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3
+source "$(dirname "$0")/../require.sh"
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'kill -9 ${pid:-} 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill -9 ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 source "$(dirname "$0")/acdctl_lib.sh"
 cat >"$work/acd.toml" <<TOML
 site = "test-1"
@@ -51,8 +53,8 @@ for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 # Four agents sign in and go ready (the load generator's desktops); one call goes through queue b.
 "$loadgen" --target "127.0.0.1:$(cat "$work/port")" --rate 2 --duration 0.5 --agents 4 --queue 1 \
   --talk-ms 1 >/dev/null || fail "loadgen"
-sleep 0.5  # wrap-up ends, a snapshot is published
-expect 0 '"Ready": 4' -- --json status
+expect_soon 0 '"Ready": 4' -- --json status  # wrap-up ends, a snapshot is published
+expect 0 '"calls_in_engine": 0' -- --json status
 before=$("$acdctl" --socket "$work/ctl.sock" --json queues)
 
 expect 0 "overflow queue b" -- route test a
@@ -72,16 +74,23 @@ expect 2 "NAME or NAME:LEVEL" -- route test b --skill french:high
 expect 2 "level must be 1" -- route test b --skill french:0
 expect 2 "priority must be 0..15" -- route test b --priority 16
 expect 2 "" -- route test
-if command -v setpriv >/dev/null; then
+if [ "$(id -u)" = 0 ] && missing_tools setpriv >/dev/null; then
   setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" \
     route test a >/dev/null 2>&1 || fail "a read-only caller could not ask for a preview"
+else
+  leave_out "a preview by a read-only caller (needs root and setpriv)"
 fi
-# Nothing was routed: no call in the engine, agents still ready, queue figures as before.
-sleep 0.3
+# Nothing was routed. Agent 1003 signs out after the last preview; once a snapshot shows that,
+# it was taken after every preview: no call in the engine, the other three agents still ready,
+# queue figures as before (but for the agent who left).
+expect 0 "is signed out" -- agents logout 1003
+await_agent_state 1003 LoggedOut
 expect 0 '"calls_in_engine": 0' -- --json status
-expect 0 '"Ready": 4' -- --json status
+expect 0 '"Ready": 3' -- --json status
 after=$("$acdctl" --socket "$work/ctl.sock" --json queues)
-strip() { grep -v -e oldest_wait -e ewt_s <<<"$1"; }
+strip() { grep -v -e oldest_wait -e ewt_s -e ready_agents -e staffed <<<"$1"; }
 [ "$(strip "$before")" = "$(strip "$after")" ] || fail "queue figures moved: $before -- $after"
-kill -TERM "$pid"; wait "$pid"; pid=
-echo "ok: route test"
+expect 0 '"ready_agents": 3' -- --json queues show b
+expect 0 '"ready_agents": 3' -- --json queues show c
+stop_acdd
+finish_checks "route test"

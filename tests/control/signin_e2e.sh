@@ -6,6 +6,7 @@
 # Usage: signin_e2e.sh ACDD ACDCTL LOADGEN DEFAULT_CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 default_config=$4
+source "$(dirname "$0")/../loadgen_lib.sh"
 work=$(mktemp -d)
 trap 'kill -9 ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
@@ -19,21 +20,23 @@ grep -q "credentials: cannot be read" "$work/missing.err"
 
 for id in $(seq 1000 1009); do echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null; done
 echo "not-the-demo-password" | "$acdctl" agent passwd 1010 --credentials "$work/credentials" >/dev/null
-! grep -q "demo-1000" "$work/credentials"
+if grep -q "demo-1000" "$work/credentials"; then echo "a password was written to the file"; exit 1; fi
 
 "$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/acdd.out" 2>"$work/acdd.err" &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
 "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration 1 --agents 10 --json >"$work/ok.json"
-grep -q '"lost": 0,' "$work/ok.json"
-grep -q '"routed": 200,' "$work/ok.json"
+expect_every_call_routed "$work/ok.json"
+[ "$(loadgen_field "$work/ok.json" sent)" = 200 ] || { echo "expected 200 calls: $(cat "$work/ok.json")"; exit 1; }
 # Agent 1010's password is not demo-1010: the eleventh sign-in must be refused.
 if "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 0.1 --agents 11 2>"$work/bad.err"; then
   echo "a wrong password was accepted"; exit 1
 fi
 grep -q "only 10 of 11" "$work/bad.err"
-kill -TERM "$pid"; wait "$pid"; pid=
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?; pid=
+[ "$rc" = 0 ] || { echo "acdd exited with status $rc on SIGTERM"; cat "$work/acdd.err"; exit 1; }
 grep -q "auth_failed=1" "$work/acdd.err"
 if grep -q "demo-10\|not-the-demo" "$work/acdd.out" "$work/acdd.err"; then echo "a password was printed"; exit 1; fi
 echo "ok: argon2id sign-in, refusal, nothing leaked"

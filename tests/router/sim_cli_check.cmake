@@ -1,0 +1,122 @@
+# acd-sim --json, checked for what its figures mean, not only for their names: it exits 0; every
+# documented field is there and a finite number (NaN is written as null); counts are whole and add
+# up (every offered call was answered, abandoned or overflowed, in total and over the queues);
+# shares lie in [0, 1]; and, given the expected number of offered calls, that it came within 30 %.
+#
+# cmake -DSIM=acd-sim -DARGS="--agents;20;..." [-DEXPECT_OFFERED=N] [-DEXPECT_WAITING=1]
+#       -P sim_cli_check.cmake
+#   EXPECT_WAITING: the setting is busy enough that some calls wait (p_wait and asa_s above 0).
+
+function(fail what)
+  list(JOIN ARGS " " command)
+  message(FATAL_ERROR "acd-sim ${command}: ${what}\n${out}")
+endfunction()
+
+execute_process(COMMAND "${SIM}" ${ARGS} --json RESULT_VARIABLE status OUTPUT_VARIABLE out
+                ERROR_VARIABLE err)
+if(NOT status EQUAL 0)
+  fail("exit status ${status}: ${err}")
+endif()
+string(JSON kind ERROR_VARIABLE bad TYPE "${out}")
+if(bad OR NOT kind STREQUAL "OBJECT")
+  fail("the output is not a JSON object (${bad})")
+endif()
+
+# number(JSON NAME OUT [MIN MAX]): a number field, optionally within [MIN, MAX].
+function(number json name result)
+  string(JSON type ERROR_VARIABLE bad TYPE "${json}" ${name})
+  if(bad OR NOT type STREQUAL "NUMBER")
+    fail("'${name}' is not a finite number (${type}${bad})")
+  endif()
+  string(JSON value GET "${json}" ${name})
+  if(ARGC GREATER 3)
+    if(value LESS "${ARGV3}" OR value GREATER "${ARGV4}")
+      fail("'${name}' = ${value}, outside [${ARGV3}, ${ARGV4}]")
+    endif()
+  endif()
+  set(${result} ${value} PARENT_SCOPE)
+endfunction()
+
+# count(JSON NAME OUT): a whole number >= 0.
+function(count json name result)
+  number("${json}" ${name} value 0 1e15)
+  if(NOT value MATCHES "^[0-9]+$")
+    fail("'${name}' = ${value} is not a whole number")
+  endif()
+  set(${result} ${value} PARENT_SCOPE)
+endfunction()
+
+# Calls: each one offered ends answered, abandoned or overflowed.
+count("${out}" offered offered)
+count("${out}" answered answered)
+count("${out}" abandoned abandoned)
+count("${out}" overflowed overflowed)
+count("${out}" engine_events events)
+if(offered EQUAL 0 OR events EQUAL 0)
+  fail("nothing was simulated (offered ${offered}, engine events ${events})")
+endif()
+math(EXPR ended "${answered} + ${abandoned} + ${overflowed}")
+if(NOT ended EQUAL offered)
+  fail("${offered} offered but ${answered} answered + ${abandoned} abandoned + ${overflowed} overflowed")
+endif()
+if(DEFINED EXPECT_OFFERED)
+  math(EXPR low "${EXPECT_OFFERED} * 7 / 10")
+  math(EXPR high "${EXPECT_OFFERED} * 13 / 10")
+  if(offered LESS low OR offered GREATER high)
+    fail("${offered} calls offered, expected about ${EXPECT_OFFERED}")
+  endif()
+endif()
+
+# Shares and their intervals.
+foreach(share IN ITEMS p_wait service_level abandon_rate occupancy)
+  number("${out}" ${share} value 0 1)
+endforeach()
+foreach(ci IN ITEMS p_wait_ci95 service_level_ci95 abandon_rate_ci95 asa_s_ci95)
+  number("${out}" ${ci} value 0 1e9)
+endforeach()
+number("${out}" asa_s asa 0 1e9)
+number("${out}" p_wait p_wait)
+number("${out}" occupancy occupancy)
+number("${out}" events_per_s speed 0 1e12)
+number("${out}" wall_s wall 0 1e6)
+if(speed EQUAL 0)
+  fail("events_per_s is 0")
+endif()
+if(occupancy EQUAL 0)
+  fail("occupancy is 0: no agent ever worked")
+endif()
+if(EXPECT_WAITING AND (p_wait EQUAL 0 OR asa EQUAL 0))
+  fail("at this load some calls should wait (p_wait ${p_wait}, asa_s ${asa})")
+endif()
+
+# Queues: the same rules, and they add up to the totals.
+string(JSON queues ERROR_VARIABLE bad LENGTH "${out}" queues)
+if(bad OR queues EQUAL 0)
+  fail("no 'queues' (${bad})")
+endif()
+set(sum_offered 0)
+set(sum_answered 0)
+set(sum_abandoned 0)
+math(EXPR last "${queues} - 1")
+foreach(i RANGE ${last})
+  string(JSON q GET "${out}" queues ${i})
+  string(JSON name ERROR_VARIABLE bad GET "${q}" name)
+  if(bad OR name STREQUAL "")
+    fail("queue ${i} has no name")
+  endif()
+  count("${q}" offered q_offered)
+  count("${q}" answered q_answered)
+  count("${q}" abandoned q_abandoned)
+  count("${q}" overflowed q_overflowed)
+  number("${q}" service_level value 0 1)
+  number("${q}" asa_s value 0 1e9)
+  math(EXPR sum_offered "${sum_offered} + ${q_offered}")
+  math(EXPR sum_answered "${sum_answered} + ${q_answered}")
+  math(EXPR sum_abandoned "${sum_abandoned} + ${q_abandoned}")
+endforeach()
+if(NOT sum_offered EQUAL offered OR NOT sum_answered EQUAL answered OR
+   NOT sum_abandoned EQUAL abandoned)
+  fail("the queues add up to ${sum_offered} offered, ${sum_answered} answered, ${sum_abandoned} abandoned")
+endif()
+message(STATUS "ok: ${offered} calls offered, ${answered} answered, ${abandoned} abandoned; "
+               "p_wait ${p_wait}, asa_s ${asa}, occupancy ${occupancy}")
