@@ -11,7 +11,7 @@ all: build
 DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev \
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev liburing-dev libboost-dev \
        libjemalloc-dev pkg-config clang libdpdk-dev libsodium-dev prometheus prometheus-cpp-dev libsystemd-dev \
-       libncurses-dev
+       libncurses-dev tmux
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
