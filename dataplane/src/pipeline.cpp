@@ -52,11 +52,11 @@ ReplyCache::Lookup ReplyCache::find(std::uint32_t slot, std::uint64_t seq,
     return Lookup::Stale;  // older than the window: it may have been answered, we cannot tell
   }
   Entry& e = entry(slot, seq);
-  if (e.seq == seq && e.state == 2) {
+  if (e.seq == seq && (e.state == kAnswered || e.state == kAnsweredHere)) {
     reply = std::span<const std::uint8_t>(e.bytes, e.length);
     return Lookup::Answered;
   }
-  if (e.seq == seq && e.state == 1) {
+  if (e.seq == seq && e.state == kPending) {
     return Lookup::Pending;
   }
   return Lookup::New;
@@ -65,16 +65,16 @@ ReplyCache::Lookup ReplyCache::find(std::uint32_t slot, std::uint64_t seq,
 void ReplyCache::mark_pending(std::uint32_t slot, std::uint64_t seq) {
   Entry& e = entry(slot, seq);
   e.seq = seq;
-  e.state = 1;
+  e.state = kPending;
   e.length = 0;
   highest_[slot] = std::max(highest_[slot], seq);
 }
 
-void ReplyCache::store(std::uint32_t slot, std::uint64_t seq,
-                       std::span<const std::uint8_t> message) {
+void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message,
+                       bool replicated) {
   Entry& e = entry(slot, seq);
   e.seq = seq;
-  e.state = 2;
+  e.state = replicated ? kAnswered : kAnsweredHere;
   e.length = static_cast<std::uint16_t>(std::min(message.size(), kMaxReply));
   std::memcpy(e.bytes, message.data(), e.length);
   highest_[slot] = std::max(highest_[slot], seq);
@@ -85,6 +85,10 @@ void ReplyCache::reset(std::uint32_t slot) {
       entries_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
       per_client_, Entry{});
   highest_[slot] = 0;
+}
+
+void ReplyCache::restore_highest(std::uint32_t slot, std::uint64_t seq) {
+  highest_[slot] = seq;
 }
 
 void ReplyCache::forget(std::uint32_t slot, std::uint64_t seq) {
@@ -111,7 +115,9 @@ IoStage::IoStage(Port& port, Clock& clock, AsyncVerifier* verifier,
       agent_desktop_(agent_numbers_.size(), kNone),
       rx_(config.burst),
       pending_(64),
-      tx_(64) {
+      tx_(64),
+      held_(std::max<std::size_t>(config.held_datagrams, 128)),
+      released_(64) {
   clients_.reserve(config.max_clients);
   last_input_ = clock.now();
 }
@@ -151,8 +157,10 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
   router::Event& e = input.event;
   switch (m.type) {
     case wire::Type::Register: {
+      // Answered here, not through the log: a retransmitted Register is answered the same way by
+      // whichever node gets it.
       wire::Ack ack{m.seq, 0, {}};
-      reply(slot, m.seq, wire::Type::Ack, &ack, sizeof(ack));
+      reply(slot, m.seq, wire::Type::Ack, &ack, sizeof(ack), false);
       return false;
     }
     case wire::Type::RouteRequest: {
@@ -199,7 +207,7 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
                       it == agent_numbers_.end()
                           ? static_cast<std::uint16_t>(router::Status::NoSuchAgent)
                           : static_cast<std::uint16_t>(wire::WireError::SignInUnavailable),
-                      true);
+                      true, false);
           return false;
         }
         job.number = r.agent_number;
@@ -269,10 +277,11 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
   return false;
 }
 
-void IoStage::reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache) {
+void IoStage::reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache,
+                          bool replicated) {
   wire::Error err{seq, reason, {}};
   if (cache) {
-    reply(slot, seq, wire::Type::Error, &err, sizeof(err));
+    reply(slot, seq, wire::Type::Error, &err, sizeof(err), replicated);
   } else {
     send_message(slot, wire::Type::Error, 0, &err, sizeof(err));
   }
@@ -289,17 +298,20 @@ void IoStage::send_message(std::uint32_t slot, wire::Type type, std::uint64_t se
 
 // A reply to a request: remembered for retransmissions, then sent.
 void IoStage::reply(std::uint32_t slot, std::uint64_t request_seq, wire::Type type,
-                    const void* body, std::size_t size) {
+                    const void* body, std::size_t size, bool replicated) {
   std::uint8_t bytes[ReplyCache::kMaxReply + sizeof(wire::MessageHeader)];
   const wire::MessageHeader mh{type, static_cast<std::uint16_t>(sizeof(mh) + size), 0, 0};
   std::memcpy(bytes, &mh, sizeof(mh));
   std::memcpy(bytes + sizeof(mh), body, size);
   const std::span<const std::uint8_t> message(bytes, sizeof(mh) + size);
-  cache_.store(slot, request_seq, message);
+  cache_.store(slot, request_seq, message, replicated);
   append(slot, message);
 }
 
 void IoStage::append(std::uint32_t slot, std::span<const std::uint8_t> message) {
+  if (replaying_) {
+    return;  // a replayed record's replies are cached (reply()) but were sent by the node that wrote it
+  }
   if (slot >= clients_.size()) {
     counters_.bump(Counter::unroutable_replies);
     return;
@@ -343,12 +355,58 @@ void IoStage::flush() {
     tx_[n++] = Datagram{c.endpoint, std::span<const std::uint8_t>(p.bytes.data(), p.length)};
     counters_.bump(Counter::tx_messages, p.count);
   }
+  pending_used_ = 0;
+  if (shipper_ == nullptr) {
+    send_now(tx_.data(), n);
+    return;
+  }
+  // Output gating: these replies may have been caused by any input stamped so far; they leave
+  // once the log (standby, journal) has acknowledged the last of those.
+  const std::uint64_t caused_by = sequencer_.next() - 1;
+  if (held_count_ == 0 && shipper_->released_through() >= caused_by) {
+    send_now(tx_.data(), n);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (held_count_ == held_.size()) {
+      release_held();  // full: whatever the log allows leaves; the rest is counted and dropped
+      if (held_count_ == held_.size()) {
+        counters_.bump(Counter::tx_failed);
+        continue;
+      }
+    }
+    Held& h = held_[(held_head_ + held_count_++) % held_.size()];
+    h.to = tx_[i].peer;
+    h.after_seq = caused_by;
+    h.length = static_cast<std::uint16_t>(tx_[i].payload.size());
+    std::memcpy(h.bytes.data(), tx_[i].payload.data(), h.length);
+  }
+  release_held();
+}
+
+void IoStage::send_now(const Datagram* datagrams, std::size_t n) {
   if (n > 0) {
-    const std::size_t sent = port_.send(std::span<const Datagram>(tx_.data(), n));
+    const std::size_t sent = port_.send(std::span<const Datagram>(datagrams, n));
     counters_.bump(Counter::tx_datagrams, sent);
     counters_.bump(Counter::tx_failed, n - sent);
   }
-  pending_used_ = 0;
+}
+
+void IoStage::release_held() {
+  if (held_count_ == 0) {
+    return;
+  }
+  const std::uint64_t released = shipper_->released_through();
+  while (held_count_ > 0 && held_[held_head_].after_seq <= released) {
+    std::size_t n = 0;
+    while (n < released_.size() && held_count_ > 0 && held_[held_head_].after_seq <= released) {
+      const Held& h = held_[held_head_];
+      released_[n++] = Datagram{h.to, std::span<const std::uint8_t>(h.bytes.data(), h.length)};
+      held_head_ = (held_head_ + 1) % held_.size();
+      --held_count_;
+    }
+    send_now(released_.data(), n);
+  }
 }
 
 void IoStage::send_route_response(std::uint32_t slot, std::uint64_t reply_to, const Decision& d) {
@@ -386,6 +444,17 @@ void IoStage::send_route_response(std::uint32_t slot, std::uint64_t reply_to, co
 }
 
 void IoStage::handle(const Output& o) {
+  if (o.client_slot == kImageClient) {
+    // The capture's own tick may fire timers: those decisions go out like any other.
+    if (o.end) {
+      finish_image(o.input_seq);
+    } else {
+      Output tick = o;
+      tick.client_slot = kNone;
+      handle_decision(tick);
+    }
+    return;
+  }
   const bool command = o.client_slot == kControlClient;
   if (o.end) {
     if (command) {
@@ -397,7 +466,7 @@ void IoStage::handle(const Output& o) {
         }
         swap_ = nullptr;
       }
-      if (control_ != nullptr) {
+      if (control_ != nullptr && !replaying_) {
         command_reply_.ticket = o.request_seq;
         command_reply_.engine_status = static_cast<router::Status>(failure_);
         command_reply_.result = o.command_result != CommandResult::Done ? o.command_result
@@ -504,11 +573,299 @@ void IoStage::handle_decision(const Output& o) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The sequenced log: records out (stamp, registrations), records in (replay), node images.
+
+void IoStage::set_shipper(LogShipper* shipper) {
+  shipper_ = shipper;
+}
+
+void IoStage::stamp(Input& input) {
+  sequencer_.stamp(input);
+  if (shipper_ == nullptr) {
+    return;
+  }
+  LogRecord r;
+  r.event = input.event;
+  r.request_seq = input.request_seq;
+  r.request_type = input.request_type;
+  const std::uint32_t slot = input.client_slot;
+  r.client_id = slot == kControlClient ? kControlClientId
+                : slot < clients_.size() ? clients_[slot].id
+                                         : kNoClientId;
+  if (std::holds_alternative<Reconfigure>(input.command) ||
+      std::holds_alternative<SwapEngine>(input.command)) {
+    // A reload: a follower cannot rebuild the new configuration from the log. A restart starts
+    // from the image taken right after it.
+    r.kind = RecordKind::ConfigChange;
+    image_wanted_ = true;
+  } else if (!std::holds_alternative<ApplyEvent>(input.command)) {
+    // A preview or a capture changes nothing but the time: a tick, for whoever replays it.
+    r.event = router::Event{};
+    r.event.time = input.event.time;
+    r.client_id = kNoClientId;
+    r.request_seq = 0;
+    r.request_type = wire::Type::Heartbeat;
+  }
+  log_record(input.seq, r);
+}
+
+void IoStage::log_record(std::uint64_t seq, const LogRecord& record) {
+  std::array<std::uint8_t, kMaxLogRecord> bytes;
+  const std::size_t n = encode_record(record, bytes);
+  shipper_->append(seq, std::span<const std::uint8_t>(bytes.data(), n));
+}
+
+bool IoStage::register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from) {
+  const Client& c = clients_[slot];
+  if (c.registered && c.nonce == nonce && c.endpoint == from) {
+    return true;  // nothing changes: nothing to log
+  }
+  if (shipper_ != nullptr) {
+    if (!shipper_->has_room()) {
+      return false;
+    }
+    LogRecord r;
+    r.kind = RecordKind::Register;
+    r.client_id = c.id;
+    r.nonce = nonce;
+    r.endpoint = from;
+    log_record(sequencer_.take(), r);
+  }
+  apply_registration(slot, nonce, from);
+  return true;
+}
+
+void IoStage::apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from) {
+  Client& c = clients_[slot];
+  if (!c.registered || nonce != c.nonce) {
+    cache_.reset(slot);  // a (re)started client numbers its messages afresh
+  }
+  c.endpoint = from;
+  c.registered = true;
+  c.nonce = nonce;
+}
+
+void IoStage::poll_log() {
+  if (shipper_ == nullptr) {
+    return;
+  }
+  shipper_->poll();
+  release_held();
+}
+
+void IoStage::finish_image(std::uint64_t seq) {
+  if (!capturing_) {
+    return;
+  }
+  capturing_ = false;
+  NodeImage image;
+  image.seq = seq;
+  image.engine = std::move(engine_image_);
+  image.session = save_session();
+  engine_image_ = {};
+  if (shipper_ != nullptr && !replaying_) {
+    shipper_->on_image(std::move(image));
+  }
+}
+
+IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t> bytes,
+                                RouterStage& router) {
+  LogRecord r;
+  if (!decode_record(bytes, r)) {
+    return Replay::Malformed;
+  }
+  if (seq != sequencer_.next()) {
+    return Replay::OutOfOrder;
+  }
+  if (r.kind == RecordKind::ConfigChange) {
+    return Replay::ConfigChange;
+  }
+  std::uint32_t slot = kNone;
+  if (r.client_id == kControlClientId) {
+    slot = kControlClient;
+  } else if (r.client_id != kNoClientId) {
+    slot = client_slot(r.client_id, r.endpoint, false);
+    if (slot == kNone) {
+      return Replay::Malformed;  // more clients than this node has room for
+    }
+  }
+  if (r.kind == RecordKind::Register) {
+    sequencer_.take();
+    apply_registration(slot, r.nonce, r.endpoint);
+    return Replay::Applied;
+  }
+  Input input;
+  input.seq = seq;
+  input.event = r.event;
+  input.client_slot = slot;
+  input.request_seq = r.request_seq;
+  input.request_type = r.request_type;
+  if (slot < clients_.size()) {
+    cache_.mark_pending(slot, r.request_seq);
+    if (r.event.type == router::EventType::AgentSignIn && r.event.agent < agent_desktop_.size()) {
+      agent_desktop_[r.event.agent] = slot;
+    }
+  }
+  replaying_ = true;
+  router.apply(input, [&](const Output& o) { handle(o); });
+  replaying_ = false;
+  sequencer_.resume(seq + 1);
+  last_input_ = r.event.time;
+  return Replay::Applied;
+}
+
+// Session image: u64 next_seq; clients by ID (id, registered, nonce, endpoint, reply window);
+// call owners by call ID; each agent's desktop client ID (0: none).
+std::vector<std::uint8_t> IoStage::save_session() const {
+  std::vector<std::uint8_t> out;
+  ByteWriter w(out);
+  w.u64(sequencer_.next());
+  std::vector<std::uint32_t> order(clients_.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return clients_[a].id < clients_[b].id; });
+  w.u32(static_cast<std::uint32_t>(order.size()));
+  for (const std::uint32_t slot : order) {
+    const Client& c = clients_[slot];
+    w.u32(c.id);
+    w.u8(c.registered ? 1 : 0);
+    w.u64(c.nonce);
+    w.u32(c.endpoint.address);
+    w.u16(c.endpoint.port);
+    // The window's top as the log made it: answers given here only (a Register's) do not count.
+    std::uint64_t highest = 0;
+    std::uint32_t answered = 0;
+    cache_.for_each_answered(slot, [&](std::uint64_t seq, std::span<const std::uint8_t>) {
+      highest = std::max(highest, seq);
+      ++answered;
+    });
+    w.u64(highest);
+    w.u32(answered);
+    cache_.for_each_answered(slot, [&](std::uint64_t seq, std::span<const std::uint8_t> reply) {
+      w.u64(seq);
+      w.u16(static_cast<std::uint16_t>(reply.size()));
+      w.bytes(reply);
+    });
+  }
+  std::vector<std::pair<router::CallId, std::uint32_t>> owners;
+  for (const auto& slot : call_owner_.slots()) {
+    if (slot.key != 0 && slot.value != router::IdMap::kMissing && slot.value < clients_.size()) {
+      owners.emplace_back(slot.key, clients_[slot.value].id);
+    }
+  }
+  std::sort(owners.begin(), owners.end());
+  w.u32(static_cast<std::uint32_t>(owners.size()));
+  for (const auto& [call, client] : owners) {
+    w.u64(call);
+    w.u32(client);
+  }
+  w.u32(static_cast<std::uint32_t>(agent_desktop_.size()));
+  for (const std::uint32_t slot : agent_desktop_) {
+    w.u32(slot < clients_.size() ? clients_[slot].id : kNoClientId);
+  }
+  return out;
+}
+
+bool IoStage::restore_session(std::span<const std::uint8_t> image) {
+  ByteReader r(image);
+  const std::uint64_t next = r.u64();
+  const std::uint32_t count = r.u32();
+  if (!r.ok() || count > config_.max_clients) {
+    return false;
+  }
+  // Read everything first; change nothing until the whole image proved sound.
+  struct Entry {
+    std::uint64_t seq;
+    std::span<const std::uint8_t> reply;
+  };
+  struct SavedClient {
+    Client client;
+    std::uint64_t highest;
+    std::vector<Entry> entries;
+  };
+  std::vector<SavedClient> saved(count);
+  for (SavedClient& sc : saved) {
+    sc.client.id = r.u32();
+    sc.client.registered = r.u8() != 0;
+    sc.client.nonce = r.u64();
+    sc.client.endpoint.address = r.u32();
+    sc.client.endpoint.port = r.u16();
+    sc.highest = r.u64();
+    const std::uint32_t answered = r.u32();
+    if (!r.ok() || answered > config_.reply_cache_per_client || sc.client.id == 0) {
+      return false;
+    }
+    sc.entries.resize(answered);
+    for (Entry& e : sc.entries) {
+      e.seq = r.u64();
+      e.reply = r.bytes(r.u16());
+      if (e.reply.size() > ReplyCache::kMaxReply) {
+        return false;
+      }
+    }
+  }
+  const std::uint32_t owner_count = r.u32();
+  if (!r.ok() || owner_count > config_.max_calls) {
+    return false;
+  }
+  std::vector<std::pair<router::CallId, std::uint32_t>> owners(owner_count);
+  for (auto& [call, client] : owners) {
+    call = r.u64();
+    client = r.u32();
+  }
+  const std::uint32_t agents = r.u32();
+  if (!r.ok() || agents != agent_desktop_.size()) {
+    return false;
+  }
+  std::vector<std::uint32_t> desktops(agents);
+  for (std::uint32_t& d : desktops) {
+    d = r.u32();
+  }
+  if (!r.ok() || !r.at_end()) {
+    return false;
+  }
+
+  clients_.clear();
+  client_ids_ = router::IdMap(config_.max_clients);
+  for (std::uint32_t slot = 0; slot < config_.max_clients; ++slot) {
+    cache_.reset(slot);
+  }
+  for (const SavedClient& sc : saved) {
+    const auto slot = static_cast<std::uint32_t>(clients_.size());
+    clients_.push_back(sc.client);
+    client_ids_.insert(sc.client.id, slot);
+    for (const Entry& e : sc.entries) {
+      cache_.store(slot, e.seq, e.reply);
+    }
+    cache_.restore_highest(slot, sc.highest);
+  }
+  call_owner_ = router::IdMap(config_.max_calls);
+  for (const auto& [call, client] : owners) {
+    const std::uint32_t slot = client_ids_.find(client);
+    if (slot != router::IdMap::kMissing) {
+      call_owner_.insert(call, slot);
+    }
+  }
+  for (std::size_t a = 0; a < desktops.size(); ++a) {
+    const std::uint32_t slot = desktops[a] == kNoClientId ? router::IdMap::kMissing
+                                                          : client_ids_.find(desktops[a]);
+    agent_desktop_[a] = slot == router::IdMap::kMissing ? kNone : slot;
+  }
+  sequencer_.resume(next);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Workers.
 
 std::size_t Worker::poll() {
   auto route = [&](Input& input) {
-    io_.sequencer().stamp(input);
+    if (!io_.can_stamp()) {
+      return false;
+    }
+    io_.stamp(input);
     router_.apply(input, [&](const Output& o) { io_.handle(o); });
     return true;
   };
@@ -517,6 +874,7 @@ std::size_t Worker::poll() {
   work += io_.collect_control(route);
   io_.maybe_tick(route);
   io_.flush();
+  io_.poll_log();
   if (publisher_ != nullptr) {
     publisher_->maybe_publish(router_.engine(), router_.config_tag());
   }
@@ -556,7 +914,10 @@ void SplitWorker::io_loop(int cpu) {
       ring_full_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    io_.sequencer().stamp(input);
+    if (!io_.can_stamp()) {
+      return false;
+    }
+    io_.stamp(input);
     inputs_.push(input);
     return true;
   };
@@ -570,6 +931,7 @@ void SplitWorker::io_loop(int cpu) {
     }
     work += outputs_.consume_all([&](const Output& o) { io_.handle(o); });
     io_.flush();
+    io_.poll_log();
     if (work == 0) {
       std::this_thread::yield();
     }

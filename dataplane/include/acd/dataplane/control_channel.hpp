@@ -48,7 +48,12 @@ struct Reconfigure {  // new queue parameters, applied in place
 struct SwapEngine {  // a structural reload
   EngineSwap* swap = nullptr;
 };
-using Command = std::variant<ApplyEvent, PreviewRoute, Reconfigure, SwapEngine>;
+// The engine's snapshot at this point of the log, for the journal or a standby that joins late
+// (the IO stage adds its session to it when the command's end output comes back).
+struct CaptureEngine {
+  std::vector<std::uint8_t>* image = nullptr;
+};
+using Command = std::variant<ApplyEvent, PreviewRoute, Reconfigure, SwapEngine, CaptureEngine>;
 
 // The outcome of a command, as the routing core reports it; one list for name and help text.
 #define ACD_COMMAND_RESULT_LIST(X)                                                     \

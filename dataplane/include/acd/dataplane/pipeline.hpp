@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/router/engine.hpp"
@@ -98,6 +100,10 @@ class Sequencer {
     }
   }
   std::uint64_t next() const { return next_; }
+  // A number for a record that is not an engine input (a client's registration).
+  std::uint64_t take() { return next_++; }
+  // Continues after a restored image or a replayed log: the next number is `next`.
+  void resume(std::uint64_t next) { next_ = next; }
   void set_log(std::function<void(const Input&)> log) { log_ = std::move(log); }
 
  private:
@@ -105,6 +111,11 @@ class Sequencer {
   std::uint64_t next_ = 1;
   std::function<void(const Input&)> log_;  // tests and, later, replication; not on by default
 };
+
+class RouterStage;
+
+// Input::client_slot of the command that captures a node image (the IO stage's own).
+inline constexpr std::uint32_t kImageClient = 0xFFFF'FFFDu;
 
 struct DataplaneConfig {
   std::uint32_t max_clients = 256;
@@ -114,6 +125,9 @@ struct DataplaneConfig {
   std::uint32_t max_calls = 1024;       // call owners tracked (the engine's max_calls)
   router::Micros tick_interval = 1000;  // an idle engine still gets a tick this often
   std::size_t burst = 32;
+  // Datagrams that may wait for the log's acknowledgement (output gating); past half of it the
+  // stage stops receiving until the log catches up.
+  std::size_t held_datagrams = 8192;
 };
 
 // Replies already sent, per client, by request sequence number.
@@ -125,18 +139,34 @@ class ReplyCache {
   ReplyCache(std::uint32_t clients, std::uint32_t per_client);
   Lookup find(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t>& reply);
   void mark_pending(std::uint32_t slot, std::uint64_t seq);
-  // The reply message (header and body) for (slot, seq).
-  void store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message);
+  // The reply message (header and body) for (slot, seq). `replicated`: the answer to a logged
+  // input, which every node that applies the log caches too; otherwise an answer given here only
+  // (a Register's Ack, a refused sign-in), which any node would give again and no image keeps.
+  void store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message,
+             bool replicated = true);
   // Drops a pending mark (the request was not accepted after all: the client will retransmit).
   void forget(std::uint32_t slot, std::uint64_t seq);
   // Forgets everything of a client (it restarted and numbers its messages from 1 again).
   void reset(std::uint32_t slot);
+  // For node images: the client's highest request seen, and its replicated replies in slot order.
+  std::uint64_t highest(std::uint32_t slot) const { return highest_[slot]; }
+  void restore_highest(std::uint32_t slot, std::uint64_t seq);
+  template <typename Visit>
+  void for_each_answered(std::uint32_t slot, Visit&& visit) const {
+    for (std::size_t i = 0; i < per_client_; ++i) {
+      const Entry& e = entries_[static_cast<std::size_t>(slot) * per_client_ + i];
+      if (e.state == kAnswered) {
+        visit(e.seq, std::span<const std::uint8_t>(e.bytes, e.length));
+      }
+    }
+  }
 
  private:
+  static constexpr std::uint8_t kEmpty = 0, kPending = 1, kAnswered = 2, kAnsweredHere = 3;
   struct Entry {
     std::uint64_t seq = 0;
     std::uint16_t length = 0;
-    std::uint8_t state = 0;  // 0 empty, 1 pending, 2 answered
+    std::uint8_t state = kEmpty;
     std::uint8_t bytes[kMaxReply] = {};
   };
   Entry& entry(std::uint32_t slot, std::uint64_t seq) {
@@ -168,11 +198,41 @@ class IoStage {
   void maybe_tick(Push&& push_input);
   // Turns outputs into replies (sent at flush()).
   void handle(const Output& output);
-  // Sends everything built since the last flush.
+  // Sends everything built since the last flush (with a log shipper: holds it until the log has
+  // acknowledged the inputs that caused it).
   void flush();
+  // Once per poll cycle, after flush: pushes the cycle's log records out, reads acknowledgements
+  // and sends the held datagrams they release.
+  void poll_log();
 
   CoreCounters& counters() { return counters_; }
   Sequencer& sequencer() { return sequencer_; }
+
+  // ---- The sequenced log (input_log.hpp): journal and hot standby ----
+  // Where the log goes; null (the default): nowhere, and replies leave at once. Set before the
+  // first poll; the shipper outlives the stage.
+  void set_shipper(LogShipper* shipper);
+  // Stamps an input (sequence number, time) and writes its record to the log. The workers call
+  // it once `can_stamp()` said yes and the ring toward the engine has room.
+  void stamp(Input& input);
+  bool can_stamp() const { return shipper_ == nullptr || shipper_->has_room(); }
+  // Applies one record of another node's log (a standby) or of the journal (a restart): the
+  // engine and this stage reach the state of the node that wrote it; the replies it causes are
+  // cached for retransmissions but not sent. Run to completion on the calling thread.
+  enum class Replay : std::uint8_t { Applied, Malformed, OutOfOrder, ConfigChange };
+  Replay replay(std::uint64_t seq, std::span<const std::uint8_t> record, RouterStage& router);
+  // The session (clients, reply windows, call owners, desktops, next sequence number) as bytes,
+  // clients by ID so that two nodes with the same state give the same bytes.
+  std::vector<std::uint8_t> save_session() const;
+  // Replaces the session with an image; false (nothing changed) if it is malformed or does not
+  // fit this stage's sizes.
+  bool restore_session(std::span<const std::uint8_t> image);
+  // Asks for a node image at the next poll cycle (as LogShipper::wants_image does): the routing
+  // core snapshots the engine (a CaptureEngine command), this stage adds its session, and the
+  // shipper gets it (LogShipper::on_image).
+  void want_image() { image_wanted_ = true; }
+  // Datagrams held until the log's acknowledgement lets them leave (output gating).
+  std::size_t held() const { return held_count_; }
 
  private:
   struct Client {
@@ -189,15 +249,26 @@ class IoStage {
   };
 
   std::uint32_t client_slot(std::uint32_t client_id, const Endpoint& from, bool registering);
+  // A Register message's effect on the client (a new nonce resets its reply window); logged.
+  // False if the log has no room (nothing changed; the client retransmits).
+  bool register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from);
+  void apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from);
+  void log_record(std::uint64_t seq, const LogRecord& record);
+  // Sends what the log has acknowledged, holds the rest.
+  void release_held();
+  void send_now(const Datagram* datagrams, std::size_t n);
+  // The capture command (sequence number `seq`) came back: engine image + session to the shipper.
+  void finish_image(std::uint64_t seq);
   // Translates one valid message; false if it produced no engine input (already answered).
   bool translate(std::uint32_t slot, const Message& m, Input& input);
-  void reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache);
+  void reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache,
+                   bool replicated = true);
   void send_message(std::uint32_t slot, wire::Type type, std::uint64_t seq, const void* body,
                     std::size_t size);
   // Queues one encoded message (header and body) for the client.
   void append(std::uint32_t slot, std::span<const std::uint8_t> message);
   void reply(std::uint32_t slot, std::uint64_t request_seq, wire::Type type, const void* body,
-             std::size_t size);
+             std::size_t size, bool replicated = true);
   void send_route_response(std::uint32_t slot, std::uint64_t reply_to, const router::Decision& d);
   void handle_decision(const Output& o);
 
@@ -227,6 +298,24 @@ class IoStage {
   // command's result comes back (the engine has been swapped by then).
   std::uint64_t swap_ticket_ = 0;
   EngineSwap* swap_ = nullptr;
+
+  LogShipper* shipper_ = nullptr;
+  bool replaying_ = false;  // replies are cached, not sent
+  // Output gating: datagrams waiting for the log to acknowledge the last input before them.
+  struct Held {
+    Endpoint to;
+    std::uint64_t after_seq = 0;
+    std::uint16_t length = 0;
+    std::array<std::uint8_t, wire::kMaxSendDatagram> bytes{};
+  };
+  std::vector<Held> held_;
+  std::size_t held_head_ = 0;
+  std::size_t held_count_ = 0;
+  std::vector<Datagram> released_;
+  // Node images (CaptureEngine): one at a time.
+  bool image_wanted_ = false;
+  bool capturing_ = false;  // a capture command is on its way through the routing core
+  std::vector<std::uint8_t> engine_image_;
 };
 
 class RouterStage {
@@ -268,6 +357,8 @@ class RouterStage {
         if (!refused) {
           std::swap(engine_, *s.engine);
         }
+      } else if (const auto* capture = std::get_if<CaptureEngine>(&input.command)) {
+        *capture->image = engine_.snapshot();
       } else {
         refused = !engine_.reconfigure(*std::get<Reconfigure>(input.command).config);
       }

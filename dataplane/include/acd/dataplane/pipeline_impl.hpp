@@ -10,6 +10,9 @@ namespace acd::dataplane {
 
 template <typename Push>
 std::size_t IoStage::receive(Push&& push) {
+  if (held_count_ > held_.size() / 2) {
+    return 0;  // the log is behind: leave datagrams in the port (clients retransmit) until it is not
+  }
   const std::size_t n = port_.receive(rx_);
   for (std::size_t i = 0; i < n; ++i) {
     const Datagram& d = rx_[i];
@@ -50,13 +53,11 @@ std::size_t IoStage::receive(Push&& push) {
     auto on_message = [&](const Message& m) {
       counters_.bump(Counter::rx_messages);
       if (m.type == wire::Type::Register) {
-        const auto reg = m.as<wire::Register>();
-        if (!clients_[slot].registered || reg.nonce != clients_[slot].nonce) {
-          cache_.reset(slot);  // a (re)started client numbers its messages afresh
+        if (!register_client(slot, m.as<wire::Register>().nonce, d.peer)) {
+          counters_.bump(Counter::ring_full);
+          reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+          return;
         }
-        clients_[slot].endpoint = d.peer;
-        clients_[slot].registered = true;
-        clients_[slot].nonce = reg.nonce;
       } else if (!clients_[slot].registered) {
         counters_.bump(Counter::drop_not_registered);
         reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::NotRegistered), false);
@@ -109,7 +110,7 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     if (!r.accepted) {
       counters_.bump(Counter::auth_failed);
       reply_error(r.client_slot, r.request_seq,
-                  static_cast<std::uint16_t>(wire::WireError::AuthFailed), true);
+                  static_cast<std::uint16_t>(wire::WireError::AuthFailed), true, false);
       return;
     }
     Input input;
@@ -165,6 +166,21 @@ std::size_t IoStage::collect_control(Push&& push) {
 
 template <typename Push>
 void IoStage::maybe_tick(Push&& push) {
+  if (shipper_ != nullptr && !capturing_ && (image_wanted_ || shipper_->wants_image())) {
+    // A node image: the routing core snapshots the engine at this point of the log; handle()
+    // adds the session when the command's end comes back (run to completion: within the push).
+    Input capture;
+    capture.client_slot = kImageClient;
+    capture.command = CaptureEngine{&engine_image_};
+    capturing_ = true;
+    image_wanted_ = false;
+    if (push(capture)) {
+      last_input_ = capture.event.time;
+    } else {
+      capturing_ = false;
+      image_wanted_ = true;  // next cycle
+    }
+  }
   const router::Micros now = clock_.now();
   if (now - last_input_ < config_.tick_interval) {
     return;

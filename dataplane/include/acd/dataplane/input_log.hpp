@@ -1,0 +1,144 @@
+// The sequenced input log's records: what the local journal keeps, what the hot standby applies,
+// and what a later DR follower or history feed will read. One record per sequence number.
+//
+// A record says everything a second IoStage + Engine needs to reach the same state as the one that
+// stamped it: an engine input with the client that asked (by client ID, never by a node-local
+// slot), a client's registration (which resets its reply window), or a configuration change.
+// Encoding: little-endian, field by field (no struct padding on disk or on the wire), version byte
+// first, so a node refuses a record it does not understand instead of misreading it.
+//
+// Thread-safety: pure functions and plain data.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "acd/dataplane/port.hpp"
+#include "acd/dataplane/wire.hpp"
+#include "acd/router/event.hpp"
+
+namespace acd::dataplane {
+
+inline constexpr std::uint8_t kLogRecordVersion = 1;
+// Client IDs in a record: 0 = no client (a tick); an operator command's.
+inline constexpr std::uint32_t kNoClientId = 0;
+inline constexpr std::uint32_t kControlClientId = 0xFFFF'FFFFu;
+
+enum class RecordKind : std::uint8_t {
+  Input = 1,         // an engine input (request, agent event, sign-in result, operator event, tick)
+  Register = 2,      // a client registered (new, restarted with a new nonce, or moved address)
+  ConfigChange = 3,  // a reload applied on the routing core: a follower cannot apply it (yet)
+};
+
+struct LogRecord {
+  RecordKind kind = RecordKind::Input;
+  std::uint32_t client_id = kNoClientId;
+  // Input
+  std::uint64_t request_seq = 0;
+  wire::Type request_type = wire::Type::Heartbeat;
+  router::Event event;
+  // Register
+  std::uint64_t nonce = 0;
+  Endpoint endpoint;
+};
+
+// Bytes of the largest record (an Input with every skill).
+inline constexpr std::size_t kMaxLogRecord = 128;
+
+// Writes `r` into `out` (at least kMaxLogRecord bytes); returns the bytes used.
+std::size_t encode_record(const LogRecord& r, std::span<std::uint8_t> out);
+// Reads a record; false (and `r` unspecified) if it is malformed or of an unknown version.
+bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& r);
+
+// A whole node image at one sequence number: the engine's snapshot and the IO stage's session
+// (clients, reply cache, call owners, desktops). What the journal stores as a snapshot and what a
+// standby that joins late receives first.
+struct NodeImage {
+  std::uint64_t seq = 0;  // every record <= seq is in it
+  std::vector<std::uint8_t> engine;
+  std::vector<std::uint8_t> session;
+};
+std::vector<std::uint8_t> encode_image(const NodeImage& image);
+bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image);
+
+// Little-endian byte writer and reader for the formats above (and the session image).
+class ByteWriter {
+ public:
+  explicit ByteWriter(std::vector<std::uint8_t>& out) : out_(out) {}
+  void u8(std::uint8_t v) { out_.push_back(v); }
+  void u16(std::uint16_t v) { put(v, 2); }
+  void u32(std::uint32_t v) { put(v, 4); }
+  void u64(std::uint64_t v) { put(v, 8); }
+  void bytes(std::span<const std::uint8_t> b) { out_.insert(out_.end(), b.begin(), b.end()); }
+
+ private:
+  void put(std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) {
+      out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+  }
+  std::vector<std::uint8_t>& out_;
+};
+
+// Reads until the bytes run out; then every read returns 0 and ok() is false for good.
+class ByteReader {
+ public:
+  explicit ByteReader(std::span<const std::uint8_t> in) : in_(in) {}
+  std::uint8_t u8() { return static_cast<std::uint8_t>(get(1)); }
+  std::uint16_t u16() { return static_cast<std::uint16_t>(get(2)); }
+  std::uint32_t u32() { return static_cast<std::uint32_t>(get(4)); }
+  std::uint64_t u64() { return get(8); }
+  std::span<const std::uint8_t> bytes(std::size_t n) {
+    if (!ok_ || in_.size() - at_ < n) {
+      ok_ = false;
+      return {};
+    }
+    const auto b = in_.subspan(at_, n);
+    at_ += n;
+    return b;
+  }
+  bool ok() const { return ok_; }
+  bool at_end() const { return at_ == in_.size(); }
+
+ private:
+  std::uint64_t get(int n) {
+    if (!ok_ || in_.size() - at_ < static_cast<std::size_t>(n)) {
+      ok_ = false;
+      return 0;
+    }
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) {
+      v |= static_cast<std::uint64_t>(in_[at_ + static_cast<std::size_t>(i)]) << (8 * i);
+    }
+    at_ += static_cast<std::size_t>(n);
+    return v;
+  }
+  std::span<const std::uint8_t> in_;
+  std::size_t at_ = 0;
+  bool ok_ = true;
+};
+
+// Where the sequenced log goes (the journal, the standby) and what holds replies back until it is
+// safe: IoStage calls it on its own thread only.
+class LogShipper {
+ public:
+  virtual ~LogShipper() = default;
+  // Room for one more record now? IoStage asks before it stamps an input, so that a full journal
+  // ring or link buffer refuses the request (Overloaded) instead of leaving a gap in the log.
+  virtual bool has_room() const = 0;
+  // One record, in sequence order (seq = previous + 1).
+  virtual void append(std::uint64_t seq, std::span<const std::uint8_t> record) = 0;
+  // Once per poll cycle: push the cycle's records out, read acknowledgements.
+  virtual void poll() = 0;
+  // The highest sequence number whose replies may leave: acknowledged by the standby and/or
+  // durable in the journal, as configured. Replies caused by later records wait.
+  virtual std::uint64_t released_through() const = 0;
+  // Asked once per poll cycle: does the shipper need a node image (a journal snapshot is due, a
+  // standby joins)? The stage then captures one and hands it over with on_image.
+  virtual bool wants_image() { return false; }
+  virtual void on_image(NodeImage /*image*/) {}
+};
+
+}  // namespace acd::dataplane

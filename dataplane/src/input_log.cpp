@@ -1,0 +1,159 @@
+#include "acd/dataplane/input_log.hpp"
+
+#include <algorithm>
+
+namespace acd::dataplane {
+
+namespace {
+
+constexpr std::uint32_t kImageMagic = 0x53444341;  // "ACDS"
+constexpr std::uint32_t kImageVersion = 1;
+
+bool read_event(ByteReader& r, router::Event& e) {
+  e.time = r.u64();
+  e.call = r.u64();
+  e.number = r.u64();
+  e.device = r.u64();
+  e.agent = r.u32();
+  e.queue = r.u32();
+  const std::uint8_t type = r.u8();
+  const std::uint8_t media = r.u8();
+  e.priority = r.u8();
+  e.tier = r.u8();
+  e.verification = r.u8();
+  e.skill_count = r.u8();
+  e.reason = r.u16();
+  e.language = r.u16();
+  if (type >= static_cast<std::uint8_t>(router::EventType::kCount) ||
+      media >= static_cast<std::uint8_t>(router::kMediaCount) ||
+      e.skill_count > e.skills.size()) {
+    return false;
+  }
+  e.type = static_cast<router::EventType>(type);
+  e.media = static_cast<router::Media>(media);
+  e.skills = {};
+  for (unsigned i = 0; i < e.skill_count; ++i) {
+    e.skills[i].skill = r.u16();
+    e.skills[i].min_level = r.u8();
+  }
+  return r.ok();
+}
+
+}  // namespace
+
+std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
+  // By hand into the caller's buffer: the IO thread encodes every input and must not allocate.
+  std::size_t at = 0;
+  auto put = [&](std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) {
+      out[at++] = static_cast<std::uint8_t>(v >> (8 * i));
+    }
+  };
+  put(kLogRecordVersion, 1);
+  put(static_cast<std::uint8_t>(rec.kind), 1);
+  put(rec.client_id, 4);
+  switch (rec.kind) {
+    case RecordKind::Input: {
+      const router::Event& e = rec.event;
+      put(rec.request_seq, 8);
+      put(static_cast<std::uint8_t>(rec.request_type), 1);
+      put(e.time, 8);
+      put(e.call, 8);
+      put(e.number, 8);
+      put(e.device, 8);
+      put(e.agent, 4);
+      put(e.queue, 4);
+      put(static_cast<std::uint8_t>(e.type), 1);
+      put(static_cast<std::uint8_t>(e.media), 1);
+      put(e.priority, 1);
+      put(e.tier, 1);
+      put(e.verification, 1);
+      const unsigned skills = std::min<unsigned>(e.skill_count, router::kMaxCallSkills);
+      put(skills, 1);
+      put(e.reason, 2);
+      put(e.language, 2);
+      for (unsigned i = 0; i < skills; ++i) {
+        put(e.skills[i].skill, 2);
+        put(e.skills[i].min_level, 1);
+      }
+      break;
+    }
+    case RecordKind::Register:
+      put(rec.nonce, 8);
+      put(rec.endpoint.address, 4);
+      put(rec.endpoint.port, 2);
+      break;
+    case RecordKind::ConfigChange:
+      put(rec.event.time, 8);
+      break;
+  }
+  return at;
+}
+
+bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
+  ByteReader r(bytes);
+  if (r.u8() != kLogRecordVersion) {
+    return false;
+  }
+  const std::uint8_t kind = r.u8();
+  rec = LogRecord{};
+  rec.client_id = r.u32();
+  switch (kind) {
+    case static_cast<std::uint8_t>(RecordKind::Input): {
+      rec.kind = RecordKind::Input;
+      rec.request_seq = r.u64();
+      rec.request_type = static_cast<wire::Type>(r.u8());
+      if (!read_event(r, rec.event)) {
+        return false;
+      }
+      break;
+    }
+    case static_cast<std::uint8_t>(RecordKind::Register):
+      rec.kind = RecordKind::Register;
+      rec.nonce = r.u64();
+      rec.endpoint.address = r.u32();
+      rec.endpoint.port = r.u16();
+      break;
+    case static_cast<std::uint8_t>(RecordKind::ConfigChange):
+      rec.kind = RecordKind::ConfigChange;
+      rec.event.time = r.u64();
+      break;
+    default:
+      return false;
+  }
+  return r.ok() && r.at_end();
+}
+
+std::vector<std::uint8_t> encode_image(const NodeImage& image) {
+  std::vector<std::uint8_t> out;
+  out.reserve(32 + image.engine.size() + image.session.size());
+  ByteWriter w(out);
+  w.u32(kImageMagic);
+  w.u32(kImageVersion);
+  w.u64(image.seq);
+  w.u64(image.engine.size());
+  w.bytes(image.engine);
+  w.u64(image.session.size());
+  w.bytes(image.session);
+  return out;
+}
+
+bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image) {
+  ByteReader r(bytes);
+  if (r.u32() != kImageMagic || r.u32() != kImageVersion) {
+    return false;
+  }
+  NodeImage out;
+  out.seq = r.u64();
+  const auto engine = r.bytes(r.u64());
+  out.engine.assign(engine.begin(), engine.end());
+  const auto session = r.bytes(r.u64());
+  out.session.assign(session.begin(), session.end());
+  if (!r.ok() || !r.at_end()) {
+    return false;
+  }
+  image = std::move(out);
+  return true;
+}
+
+}  // namespace acd::dataplane
