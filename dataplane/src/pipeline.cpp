@@ -350,7 +350,7 @@ void IoStage::flush() {
     Pending& p = pending_[i];
     const Client& c = clients_[p.slot];
     const wire::DatagramHeader h{
-        wire::kMagic, wire::kVersion, p.count, static_cast<std::uint16_t>(p.length), c.id, 0};
+        wire::kMagic, wire::kVersion, p.count, static_cast<std::uint16_t>(p.length), c.id, epoch_};
     std::memcpy(p.bytes.data(), &h, sizeof(h));
     tx_[n++] = Datagram{c.endpoint, std::span<const std::uint8_t>(p.bytes.data(), p.length)};
     counters_.bump(Counter::tx_messages, p.count);
@@ -570,6 +570,41 @@ void IoStage::handle_decision(const Output& o) {
     default:
       break;
   }
+}
+
+std::size_t IoStage::refuse_as_standby() {
+  const std::size_t n = port_.receive(rx_);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Datagram& d = rx_[i];
+    counters_.bump(Counter::rx_datagrams);
+    wire::DatagramHeader header;
+    if (check_header(d.payload, header) != HeaderCheck::Ok) {
+      counters_.bump(Counter::drop_bad_magic);
+      continue;
+    }
+    // Known clients only (the log made them known): a standby allocates nothing for strangers.
+    const std::uint32_t slot = client_ids_.find(header.client_id);
+    if (slot == router::IdMap::kMissing) {
+      counters_.bump(Counter::drop_not_registered);
+      continue;
+    }
+    for_each_message(
+        d.payload, header,
+        [&](const Message& m) {
+          wire::Error err{m.seq, static_cast<std::uint16_t>(wire::WireError::NotPrimary), {}};
+          std::memcpy(err.detail, &primary_.address, 4);
+          std::memcpy(err.detail + 4, &primary_.port, 2);
+          // To the address it came from: the client may be trying this node from anywhere.
+          Client& c = clients_[slot];
+          const Endpoint registered = c.endpoint;
+          c.endpoint = d.peer;
+          send_message(slot, wire::Type::Error, 0, &err, sizeof(err));
+          flush();  // now, while the endpoint is the sender's (a standby has no shipper: no gating)
+          c.endpoint = registered;
+        },
+        [](std::uint64_t, wire::WireError) {});
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -234,6 +234,20 @@ class IoStage {
   // Datagrams held until the log's acknowledgement lets them leave (output gating).
   std::size_t held() const { return held_count_; }
 
+  // ---- High availability ----
+  // The epoch every datagram this node sends carries (its header's `epoch`).
+  void set_epoch(std::uint32_t epoch) { epoch_ = epoch; }
+  std::uint32_t epoch() const { return epoch_; }
+  // A standby answers every message with Error NotPrimary naming `primary` (zeros: unknown) and
+  // applies nothing; the log reaches its engine through replay(). Off: it routes (promotion).
+  void set_standby(bool standby, Endpoint primary = {}) {
+    standby_ = standby;
+    primary_ = primary;
+  }
+  bool standby() const { return standby_; }
+  // Standby: receives one burst and answers each message NotPrimary; returns datagrams received.
+  std::size_t refuse_as_standby();
+
  private:
   struct Client {
     std::uint32_t id = 0;
@@ -301,6 +315,9 @@ class IoStage {
 
   LogShipper* shipper_ = nullptr;
   bool replaying_ = false;  // replies are cached, not sent
+  std::uint32_t epoch_ = 0;
+  bool standby_ = false;
+  Endpoint primary_;
   // Output gating: datagrams waiting for the log to acknowledge the last input before them.
   struct Held {
     Endpoint to;

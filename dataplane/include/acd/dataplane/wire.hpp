@@ -46,6 +46,7 @@ enum class WireError : std::uint16_t {
   AuthFailed = 1006,
   Overloaded = 1007,
   SignInUnavailable = 1008,  // this node checks no passwords (no credential verifier)
+  NotPrimary = 1009,         // this node is a standby: Error.detail names the primary
 };
 
 struct DatagramHeader {
@@ -54,7 +55,9 @@ struct DatagramHeader {
   std::uint8_t count;
   std::uint16_t length;
   std::uint32_t client_id;
-  std::uint32_t reserved;
+  // From acd: the epoch of the node that sent it (HA: every reply and decision carries it; a
+  // single node sends its epoch too, 0 without etcd). From a client: 0.
+  std::uint32_t epoch;
 };
 
 struct MessageHeader {
@@ -189,7 +192,9 @@ struct Ack {
 struct Error {
   std::uint64_t reply_to;
   std::uint16_t reason;
-  std::uint8_t reserved[6];
+  // NotPrimary: the primary's IPv4 address (4 bytes, as Endpoint::address) and UDP port (2, host
+  // order) if this node knows it, else zeros. Otherwise reserved (zeros).
+  std::uint8_t detail[6];
 };
 
 static_assert(sizeof(DatagramHeader) == 16);
