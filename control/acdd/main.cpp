@@ -20,6 +20,8 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +34,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/credential_store.hpp"
+#include "acd/control/ha_node.hpp"
 #include "acd/control/metrics.hpp"
 #include "acd/control/watchdog.hpp"
 
@@ -227,7 +230,7 @@ int main(int argc, char** argv) {
   }
   router::Engine engine(domain);
   dataplane::AsyncVerifier verifier(*verifier_impl);
-  dataplane::SteadyClock clock;
+  dataplane::ContinuingClock clock;
   std::vector<router::AgentNumber> numbers;
   for (const auto& a : domain.agents) {
     numbers.push_back(a.number);
@@ -237,6 +240,34 @@ int main(int argc, char** argv) {
   dp.max_clients = settings.dataplane.max_clients;
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
+
+  // The journal: this node's state as it was when it stopped (snapshot + records after it).
+  control::HaStatus ha_status;
+  std::unique_ptr<dataplane::Journal> journal;
+  dataplane::JournalConfig journal_config;
+  journal_config.dir = running.journal.dir;
+  journal_config.sync = running.journal.sync;
+  journal_config.segment_bytes = std::size_t{running.journal.segment_mb} << 20;
+  if (!journal_config.dir.empty()) {
+    const control::Recovery rec = control::recover_node(journal_config.dir, engine, io);
+    if (!rec.error.empty()) {
+      std::cerr << control::origin_of(running, "journal.dir") << ": " << rec.error << "\n";
+      return 1;
+    }
+    if (!rec.cut.empty()) {
+      std::cerr << "acdd: journal: cut a torn or corrupt tail: " << rec.cut << "\n";
+    }
+    journal = dataplane::Journal::open(journal_config, rec.next_seq, error);
+    if (!journal) {
+      std::cerr << control::origin_of(running, "journal.dir") << ": " << error << "\n";
+      return 1;
+    }
+    clock.continue_from(engine.now());
+    std::printf("acdd: journal %s: snapshot at seq %llu, %zu records replayed; state hash %016llx\n",
+                journal_config.dir.c_str(), static_cast<unsigned long long>(rec.snapshot_seq),
+                rec.records, static_cast<unsigned long long>(engine.state_hash()));
+    std::fflush(stdout);
+  }
 
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;
@@ -255,6 +286,7 @@ int main(int argc, char** argv) {
   // `settings` stays as the file says (reload compares against it); what runs may differ by flags.
   control_socket = running.control_socket;
   ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
+  ctx.ha = &ha_status;
   ctx.backend = backend;
   control::ControlServer server(ctx);
   if (const std::string problem = server.start(control_socket); !problem.empty()) {
@@ -311,10 +343,74 @@ int main(int argc, char** argv) {
     std::ofstream(port_file) << ntohs(port->local().port) << "\n";
   }
 
+  // A pair: follow the primary as a standby until it is gone and this node wins the next epoch.
+  const control::HaSettings& ha = running.ha;
+  std::unique_ptr<control::EtcdEpoch> fence;
+  std::unique_ptr<dataplane::LinkPrimary> link;
+  const dataplane::LinkTiming timing{std::chrono::milliseconds(ha.heartbeat_ms),
+                                     std::chrono::milliseconds(ha.dead_after_ms)};
+  std::uint64_t epoch = 0;
+  if (ha.enabled()) {
+    {
+      std::lock_guard<std::mutex> lock(ha_status.text_mutex);
+      ha_status.peer = ha.peer;
+    }
+    fence = std::make_unique<control::EtcdEpoch>(ha.etcd, ha.etcd_key,
+                                                 std::chrono::milliseconds(ha.etcd_timeout_ms));
+    auto follower = dataplane::LinkStandby::create(ha.peer, timing, error);
+    if (!follower) {
+      std::cerr << control::origin_of(running, "ha.peer") << ": " << error << "\n";
+      return 1;
+    }
+    dataplane::Endpoint primary_at;
+    (void)dataplane::parse_endpoint(ha.peer_dataplane, primary_at);
+    io.set_standby(true, primary_at);
+    notify_systemd("READY=1");
+    std::printf("acdd: ha: node %s following %s\n", ha.node.c_str(), ha.peer.c_str());
+    std::fflush(stdout);
+    const bool promoted =
+        control::follow_primary(*follower, io, engine, &board, journal, journal_config, *fence, ha,
+                                ha.start_as == "primary", ha_status, g_stop, epoch);
+    follower.reset();
+    if (!promoted) {
+      notify_systemd("STOPPING=1");
+      server.stop();
+      metrics.stop();
+      std::fprintf(stderr, "acdd: stopping as standby (%s)\n", ha_status.why().c_str());
+      return 0;
+    }
+    clock.continue_from(engine.now());  // the old primary's time line goes on
+    io.set_epoch(static_cast<std::uint32_t>(epoch));
+    link = dataplane::LinkPrimary::listen(ha.replication_listen, timing, epoch, error);
+    if (!link) {
+      std::cerr << control::origin_of(running, "ha.replication_listen") << ": " << error << "\n";
+      return 1;
+    }
+    std::printf("acdd: ha: primary with epoch %llu; standby link on %s\n",
+                static_cast<unsigned long long>(epoch), ha.replication_listen.c_str());
+    std::fflush(stdout);
+  }
+  control::NodeShipper::Options shipping;
+  shipping.journal_gates = running.journal.sync;
+  shipping.snapshot_every = std::chrono::seconds(running.journal.snapshot_every_s);
+  shipping.hash_every = ha.hash_every;
+  shipping.node = ha.node;
+  (void)dataplane::parse_endpoint(ha.peer_dataplane, shipping.peer_dataplane);
+  control::NodeShipper shipper(io, journal.get(), link.get(), fence.get(), epoch,
+                               ha.enabled() ? control::HaRole::Alone : control::HaRole::Single,
+                               shipping, ha_status);
+  if (journal || link) {
+    io.set_shipper(&shipper);
+  }
+  auto fenced = [&] {
+    const control::HaRole r = ha_status.role.load();
+    return r == control::HaRole::Fenced || r == control::HaRole::SteppedDown;
+  };
+
   if (router_cpu >= 0) {
     dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency, &rings);
     notify_systemd("READY=1");
-    while (!g_stop.load(std::memory_order_relaxed)) {
+    while (!g_stop.load(std::memory_order_relaxed) && !fenced()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       housekeeping();
     }
@@ -326,7 +422,7 @@ int main(int argc, char** argv) {
     notify_systemd("READY=1");
     unsigned idle = 0;
     unsigned cycles = 0;
-    while (!g_stop.load(std::memory_order_relaxed)) {
+    while (!g_stop.load(std::memory_order_relaxed) && !fenced()) {
       if ((++cycles & 63) == 0) {
         housekeeping();  // a relaxed load and, at most every few ms, a clock read
       }
@@ -350,6 +446,15 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(c.read(counter)));
     }
   }
-  std::fprintf(stderr, "calls in engine=%u\n", engine.calls_in_engine());
+  std::fprintf(stderr, "calls in engine=%u state hash=%016llx\n", engine.calls_in_engine(),
+               static_cast<unsigned long long>(engine.state_hash()));
+  if (fenced()) {
+    // Another node holds (or takes) the epoch: this one emits nothing more. systemd starts it
+    // again, as a standby that catches up from the new primary.
+    std::fprintf(stderr, "acdd: ha: %s (%s); exiting to rejoin as a standby\n",
+                 std::string(control::to_string(ha_status.role.load())).c_str(),
+                 ha_status.why().c_str());
+    return 3;
+  }
   return 0;
 }

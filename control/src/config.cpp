@@ -65,6 +65,88 @@ void parse_dataplane(TomlChecker& c, const toml::table& t, DataplaneSettings& d,
   }
 }
 
+void parse_journal(TomlChecker& c, const toml::table& t, JournalSettings& j,
+                   std::map<std::string, std::string>& origin) {
+  c.only(t, {"dir", "sync", "segment_mb", "snapshot_every_s"}, "[journal]");
+  note_origin(c, t, "dir", "journal.dir", origin);
+  if (c.text(t, "dir", j.dir) && (j.dir.empty() || j.dir.front() != '/')) {
+    c.error(t, "dir", "journal.dir is an absolute directory, e.g. \"/var/lib/acd/journal\"");
+  }
+  if (const toml::node* n = t.get("sync")) {
+    if (const std::optional<bool> v = n->value<bool>()) {
+      j.sync = *v;
+    } else {
+      c.error(n, "'sync' must be true or false");
+    }
+  }
+  c.number(t, "segment_mb", j.segment_mb, 1, 4096);
+  c.number(t, "snapshot_every_s", j.snapshot_every_s, 1, 86400);
+}
+
+void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
+              std::map<std::string, std::string>& origin) {
+  c.only(t,
+         {"node", "replication_listen", "peer", "peer_dataplane", "start_as", "etcd", "etcd_key",
+          "heartbeat_ms", "dead_after_ms", "etcd_timeout_ms", "hash_every"},
+         "[ha]");
+  for (const char* key : {"replication_listen", "peer", "peer_dataplane", "etcd"}) {
+    note_origin(c, t, key, std::string("ha.") + key, origin);
+  }
+  if (c.text(t, "node", h.node) && h.node.empty()) {
+    c.error(t, "node", "ha.node names this node, e.g. \"acd-a\"");
+  }
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"replication_listen",
+                                                                 &h.replication_listen},
+                            {"peer", &h.peer},
+                            {"peer_dataplane", &h.peer_dataplane}}) {
+    if (c.text(t, key, *field)) {
+      if (const std::string problem = check_endpoint(*field); !problem.empty()) {
+        c.error(t, key, std::string("ha.") + key + " = \"" + *field + "\": " + problem);
+      }
+    }
+  }
+  if (c.text(t, "start_as", h.start_as) && h.start_as != "primary" && h.start_as != "standby") {
+    c.error(t, "start_as", "ha.start_as must be \"primary\" or \"standby\"");
+  }
+  if (const toml::node* n = t.get("etcd")) {
+    const toml::array* a = n->as_array();
+    if (a == nullptr || a->empty()) {
+      c.error(n, "ha.etcd is a list of etcd client addresses, e.g. [\"127.0.0.1:2379\"]");
+    } else {
+      for (const toml::node& e : *a) {
+        const std::optional<std::string> v = e.value<std::string>();
+        if (!v || !check_endpoint(*v).empty()) {
+          c.error(&e, "an etcd endpoint is \"A.B.C.D:PORT\"");
+        } else {
+          h.etcd.push_back(*v);
+        }
+      }
+    }
+  }
+  if (c.text(t, "etcd_key", h.etcd_key) && (h.etcd_key.empty() || h.etcd_key.front() != '/')) {
+    c.error(t, "etcd_key", "ha.etcd_key is a key path, e.g. \"/acd/epoch\"");
+  }
+  c.number(t, "heartbeat_ms", h.heartbeat_ms, 1, 1000);
+  c.number(t, "dead_after_ms", h.dead_after_ms, 2, 10000);
+  c.number(t, "etcd_timeout_ms", h.etcd_timeout_ms, 1, 5000);
+  c.number(t, "hash_every", h.hash_every, 100, 100000000);
+  if (h.dead_after_ms < 2 * h.heartbeat_ms) {
+    c.error(t, "dead_after_ms",
+            "ha.dead_after_ms must be at least two heartbeats (ha.heartbeat_ms), or a single "
+            "late heartbeat declares the peer dead");
+  }
+  if (!h.peer.empty()) {
+    for (const char* key : {"replication_listen", "peer_dataplane"}) {
+      if (t.get(key) == nullptr) {
+        c.error(&t, std::string("[ha] with a peer needs ha.") + key);
+      }
+    }
+    if (h.etcd.empty()) {
+      c.error(&t, "[ha] with a peer needs ha.etcd: without the fence two nodes could both route");
+    }
+  }
+}
+
 }  // namespace
 
 ConfigResult parse_config(const std::string& text, const std::string& source) {
@@ -95,6 +177,12 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     if (c.text(*t, "credentials", cfg.credentials) && cfg.credentials.empty()) {
       c.error(*t, "credentials", "control.credentials must name the credential file");
     }
+  }
+  if (const toml::table* t = (*root)["journal"].as_table()) {
+    parse_journal(c, *t, cfg.journal, cfg.origin);
+  }
+  if (const toml::table* t = (*root)["ha"].as_table()) {
+    parse_ha(c, *t, cfg.ha, cfg.origin);
   }
   if (const toml::table* t = (*root)["metrics"].as_table()) {
     c.only(*t, {"listen"}, "[metrics]");

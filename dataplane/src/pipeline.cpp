@@ -693,6 +693,12 @@ void IoStage::finish_image(std::uint64_t seq) {
     return;
   }
   capturing_ = false;
+  if (!capturing_image_) {
+    if (shipper_ != nullptr && !replaying_) {
+      shipper_->on_hash(seq, engine_hash_);
+    }
+    return;
+  }
   NodeImage image;
   image.seq = seq;
   image.engine = std::move(engine_image_);

@@ -42,7 +42,8 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"site", Owner::Domain},         {"sites", Owner::Domain},
     {"max_calls", Owner::Domain},    {"max_overflow_hops", Owner::Domain},
     {"dataplane", Owner::Appliance}, {"control", Owner::Appliance},
-    {"metrics", Owner::Appliance},   {"skills", Owner::Domain},
+    {"metrics", Owner::Appliance},   {"ha", Owner::Appliance},
+    {"journal", Owner::Appliance},   {"skills", Owner::Domain},
     {"queue", Owner::Domain},        {"agent", Owner::Domain},
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
     {"stream", Owner::Simulation}};

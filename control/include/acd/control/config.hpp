@@ -32,6 +32,31 @@ struct DataplaneSettings {
   std::uint32_t max_clients = 256;
 };
 
+// [journal]: the sequenced input log on local disk, with snapshots (docs/ha.md). Off when `dir`
+// is empty.
+struct JournalSettings {
+  std::string dir;
+  bool sync = true;                    // fdatasync each group commit; replies wait for it
+  std::uint32_t segment_mb = 64;       // a segment file is closed past this size
+  std::uint32_t snapshot_every_s = 60; // a node image this often (and after each reload)
+};
+
+// [ha]: the hot-standby pair (docs/ha.md). Off when `peer` is empty.
+struct HaSettings {
+  std::string node = "acd-a";          // this node's name (etcd's record of who holds the epoch)
+  std::string replication_listen;      // A.B.C.D:PORT this node serves its standby on
+  std::string peer;                    // A.B.C.D:PORT: the other node's replication address
+  std::string peer_dataplane;          // A.B.C.D:PORT: the other node's ACDP address (NotPrimary)
+  std::string start_as = "standby";    // primary | standby: the role taken at start
+  std::vector<std::string> etcd;       // A.B.C.D:PORT client endpoints of the fence
+  std::string etcd_key = "/acd/epoch"; // where the epoch is kept
+  std::uint32_t heartbeat_ms = 10;
+  std::uint32_t dead_after_ms = 50;
+  std::uint32_t etcd_timeout_ms = 20;  // one compare-and-swap's budget
+  std::uint32_t hash_every = 10000;    // state hashes compared every this many records
+  bool enabled() const { return !peer.empty(); }
+};
+
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots
 // taken after it (dataplane::ConfigTag), so that names and indices never mix across a reload.
 struct ApplianceConfig : dataplane::ConfigTag {
@@ -43,6 +68,8 @@ struct ApplianceConfig : dataplane::ConfigTag {
   std::string control_socket = "/run/acd/control.sock";
   std::string credentials = "/etc/acd/credentials";
   std::string metrics_listen = "127.0.0.1:9470";
+  JournalSettings journal;
+  HaSettings ha;
   // Where each start-up setting was given ("dataplane.listen" -> "acd.toml:5"), so that a problem
   // found when acdd starts (a port in use) names the file and key; absent keys are defaults.
   std::map<std::string, std::string> origin;

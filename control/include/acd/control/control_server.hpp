@@ -67,6 +67,8 @@ class RateMeter {
   std::deque<Sample> samples_;
 };
 
+struct HaStatus;  // ha_node.hpp
+
 struct ControlContext {
   ApplianceConfig* config =
       nullptr;              // the running configuration; only the control thread changes it
@@ -80,7 +82,8 @@ struct ControlContext {
   dataplane::ControlChannel* channel = nullptr;
   const dataplane::CoreCounters* counters = nullptr;
   std::uint64_t started_ns = 0;
-  std::string role = "active";  // HA role, for status (a single node is always active today)
+  std::string role = "active";  // HA role, for status when `ha` is null
+  const HaStatus* ha = nullptr;  // the node's HA state (ha_node.hpp); null: a single node
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
   std::uint64_t config_version = 1;  // +1 per reload applied

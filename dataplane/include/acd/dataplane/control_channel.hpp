@@ -51,7 +51,8 @@ struct SwapEngine {  // a structural reload
 // The engine's snapshot at this point of the log, for the journal or a standby that joins late
 // (the IO stage adds its session to it when the command's end output comes back).
 struct CaptureEngine {
-  std::vector<std::uint8_t>* image = nullptr;
+  std::vector<std::uint8_t>* image = nullptr;  // the snapshot, if not null
+  std::uint64_t* hash = nullptr;               // the state hash, if not null
 };
 using Command = std::variant<ApplyEvent, PreviewRoute, Reconfigure, SwapEngine, CaptureEngine>;
 

@@ -139,6 +139,9 @@ class LogShipper {
   // standby joins)? The stage then captures one and hands it over with on_image.
   virtual bool wants_image() { return false; }
   virtual void on_image(NodeImage /*image*/) {}
+  // The engine's state hash right after record `seq` (IoStage::want_hash), for the standby to
+  // compare with its own.
+  virtual void on_hash(std::uint64_t /*seq*/, std::uint64_t /*hash*/) {}
 };
 
 }  // namespace acd::dataplane

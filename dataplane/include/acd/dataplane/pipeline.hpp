@@ -51,6 +51,25 @@ class SteadyClock final : public Clock {
   router::Micros now() override;
 };
 
+// The steady clock, moved forward so that it never reads earlier than a time the log already
+// holds: a standby that takes over continues the old primary's time line (another machine's
+// steady clock has another origin), so the engine's timers keep their meaning.
+class ContinuingClock final : public Clock {
+ public:
+  router::Micros now() override { return steady_.now() + offset_; }
+  // From now on, now() >= t. The IO thread, before it stamps again.
+  void continue_from(router::Micros t) {
+    const router::Micros here = now();
+    if (t > here) {
+      offset_ += t - here;
+    }
+  }
+
+ private:
+  SteadyClock steady_;
+  router::Micros offset_ = 0;
+};
+
 class ManualClock final : public Clock {
  public:
   router::Micros now() override { return now_; }
@@ -231,6 +250,8 @@ class IoStage {
   // core snapshots the engine (a CaptureEngine command), this stage adds its session, and the
   // shipper gets it (LogShipper::on_image).
   void want_image() { image_wanted_ = true; }
+  // Asks for the engine's state hash at the next poll cycle (LogShipper::on_hash).
+  void want_hash() { hash_wanted_ = true; }
   // Datagrams held until the log's acknowledgement lets them leave (output gating).
   std::size_t held() const { return held_count_; }
 
@@ -332,6 +353,9 @@ class IoStage {
   // Node images (CaptureEngine): one at a time.
   bool image_wanted_ = false;
   bool capturing_ = false;  // a capture command is on its way through the routing core
+  bool capturing_image_ = false;
+  bool hash_wanted_ = false;
+  std::uint64_t engine_hash_ = 0;
   std::vector<std::uint8_t> engine_image_;
 };
 
@@ -375,7 +399,12 @@ class RouterStage {
           std::swap(engine_, *s.engine);
         }
       } else if (const auto* capture = std::get_if<CaptureEngine>(&input.command)) {
-        *capture->image = engine_.snapshot();
+        if (capture->image != nullptr) {
+          *capture->image = engine_.snapshot();
+        }
+        if (capture->hash != nullptr) {
+          *capture->hash = engine_.state_hash();
+        }
       } else {
         refused = !engine_.reconfigure(*std::get<Reconfigure>(input.command).config);
       }

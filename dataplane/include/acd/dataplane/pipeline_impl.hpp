@@ -10,6 +10,9 @@ namespace acd::dataplane {
 
 template <typename Push>
 std::size_t IoStage::receive(Push&& push) {
+  if (standby_) {
+    return refuse_as_standby();
+  }
   if (held_count_ > held_.size() / 2) {
     return 0;  // the log is behind: leave datagrams in the port (clients retransmit) until it is not
   }
@@ -166,19 +169,26 @@ std::size_t IoStage::collect_control(Push&& push) {
 
 template <typename Push>
 void IoStage::maybe_tick(Push&& push) {
-  if (shipper_ != nullptr && !capturing_ && (image_wanted_ || shipper_->wants_image())) {
-    // A node image: the routing core snapshots the engine at this point of the log; handle()
-    // adds the session when the command's end comes back (run to completion: within the push).
+  if (shipper_ != nullptr && !capturing_ &&
+      (image_wanted_ || hash_wanted_ || shipper_->wants_image())) {
+    // A node image, or only the state hash: the routing core takes it at this point of the log;
+    // handle() adds the session when the command's end comes back (run to completion: within the
+    // push).
+    const bool image = image_wanted_ || !hash_wanted_;
     Input capture;
     capture.client_slot = kImageClient;
-    capture.command = CaptureEngine{&engine_image_};
+    capture.command = CaptureEngine{image ? &engine_image_ : nullptr, &engine_hash_};
     capturing_ = true;
+    capturing_image_ = image;
+    const bool wanted_image = image_wanted_ || image;
     image_wanted_ = false;
+    hash_wanted_ = false;
     if (push(capture)) {
       last_input_ = capture.event.time;
     } else {
       capturing_ = false;
-      image_wanted_ = true;  // next cycle
+      image_wanted_ = wanted_image;  // next cycle
+      hash_wanted_ = !image;
     }
   }
   const router::Micros now = clock_.now();

@@ -1,0 +1,159 @@
+// A node's part in durability and high availability (docs/ha.md): where the sequenced log goes
+// on a primary (NodeShipper: the journal and the standby link, with the epoch fence), how a standby
+// follows one (follow_primary), and how a node starts from its journal (recover_node).
+//
+// Threads: NodeShipper and follow_primary run on the IO thread (run to completion: the only
+// dataplane thread). HaStatus is written there and read by the control and metrics threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "acd/control/config.hpp"
+#include "acd/control/etcd_epoch.hpp"
+#include "acd/dataplane/input_log.hpp"
+#include "acd/dataplane/journal.hpp"
+#include "acd/dataplane/pipeline.hpp"
+#include "acd/dataplane/replication_link.hpp"
+
+namespace acd::control {
+
+// Single: no pair configured. Standby: following a primary. Primary: routing, replies gated by a
+// synchronous standby's acknowledgements. Alone: routing without a standby, after winning the
+// epoch (replies gated by the journal only). Fenced: was primary, lost the epoch: emits nothing.
+// OutOfService: a standby whose state left the primary's (hash mismatch, a record it cannot
+// apply): it never promotes.
+// SteppedDown: a primary that handed over on `acdctl ha switchover` (everything acknowledged).
+enum class HaRole : std::uint8_t {
+  Single,
+  Standby,
+  Primary,
+  Alone,
+  Fenced,
+  OutOfService,
+  SteppedDown
+};
+std::string_view to_string(HaRole role);
+
+// What `acdctl ha status` and the metrics show. One writer (the IO thread); any reader.
+struct HaStatus {
+  std::atomic<HaRole> role{HaRole::Single};
+  std::atomic<std::uint64_t> epoch{0};
+  std::atomic<std::uint64_t> last_seq{0};     // last record logged (primary) or applied (standby)
+  std::atomic<std::uint64_t> peer_seq{0};     // primary: the standby's acknowledged seq
+  std::atomic<std::uint64_t> lag_us{0};       // primary: age of the oldest unacknowledged record
+  std::atomic<std::uint8_t> peer_state{0};    // LinkPrimary::PeerState, or 1 = primary alive (standby)
+  std::atomic<std::uint64_t> hash_checks{0};
+  std::atomic<std::uint64_t> hash_mismatches{0};
+  std::atomic<std::uint64_t> last_hash_seq{0};
+  std::atomic<std::uint64_t> failovers{0};     // promotions won by this node
+  std::atomic<std::uint64_t> fence_lost{0};    // epoch swaps lost
+  std::atomic<std::uint64_t> fence_unreachable{0};
+  std::atomic<std::uint64_t> held{0};          // datagrams waiting for acknowledgement
+  std::atomic<bool> switchover_requested{false};  // set by `acdctl ha switchover`
+  // Read by the control thread; the IO thread writes under the mutex (rare).
+  mutable std::mutex text_mutex;
+  std::string peer;    // the other node's replication address
+  std::string reason;  // why the role is what it is (last change)
+  void say(const std::string& why) {
+    std::lock_guard<std::mutex> lock(text_mutex);
+    reason = why;
+  }
+  std::string why() const {
+    std::lock_guard<std::mutex> lock(text_mutex);
+    return reason;
+  }
+  const dataplane::LinkCounters* link = nullptr;  // the live link's counters (null: none)
+  const dataplane::LatencyHistogram* ack_latency = nullptr;
+  const dataplane::Journal* journal = nullptr;
+};
+
+// The primary's (or a single node's) log destination. Replies leave once the journal has made
+// their inputs durable (when journal.sync) and, with a synchronous standby, once it acknowledged
+// them. When the standby dies, the node continues alone only if it wins epoch E+1 in etcd; if it
+// loses, it is fenced and releases nothing more.
+class NodeShipper final : public dataplane::LogShipper {
+ public:
+  struct Options {
+    bool journal_gates = true;  // journal.sync
+    std::chrono::seconds snapshot_every{60};
+    std::uint32_t hash_every = 10000;
+    std::string node;
+    dataplane::Endpoint peer_dataplane;  // named in NotPrimary answers after a switchover
+  };
+  NodeShipper(dataplane::IoStage& io, dataplane::Journal* journal, dataplane::LinkPrimary* link,
+              EtcdEpoch* fence, std::uint64_t epoch, HaRole role, Options options,
+              HaStatus& status);
+
+  bool has_room() const override { return overflow_.empty(); }
+  void append(std::uint64_t seq, std::span<const std::uint8_t> record) override;
+  void poll() override;
+  std::uint64_t released_through() const override;
+  bool wants_image() override;
+  void on_image(dataplane::NodeImage image) override;
+  void on_hash(std::uint64_t seq, std::uint64_t hash) override;
+
+  HaRole role() const { return role_; }
+  std::uint64_t last_seq() const { return last_seq_; }
+
+ private:
+  void on_standby_lost();
+  void step_down_if_asked();
+  void serve_hello(std::uint64_t applied);
+
+  dataplane::IoStage& io_;
+  dataplane::Journal* journal_;
+  dataplane::LinkPrimary* link_;
+  EtcdEpoch* fence_;
+  std::uint64_t epoch_;
+  HaRole role_;
+  Options options_;
+  HaStatus& status_;
+  std::uint64_t last_seq_ = 0;
+  std::uint64_t frozen_at_ = 0;  // Fenced / waiting for the fence: nothing after this leaves
+  // Records the journal's ring could not take yet (rare: the disk is slow); retried each poll.
+  std::deque<std::pair<std::uint64_t, std::vector<std::uint8_t>>> overflow_;
+  // A standby that said hello waits for an image; records stamped meanwhile wait with it.
+  bool image_for_standby_ = false;
+  std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> after_image_;
+  bool snapshot_due_ = false;
+  std::chrono::steady_clock::time_point last_snapshot_;
+  std::uint64_t next_hash_at_ = 0;
+  dataplane::LinkPrimary::PeerState last_peer_ = dataplane::LinkPrimary::PeerState::None;
+  std::chrono::steady_clock::time_point next_fence_try_{};
+  bool stepping_down_ = false;
+};
+
+// Starts a node from its journal: the newest snapshot, then every record after it, applied
+// through the IO stage (reply cache included). Returns the next sequence number to log, or an
+// error (the journal cannot be read, or holds what this configuration cannot apply).
+struct Recovery {
+  std::uint64_t next_seq = 1;
+  std::uint64_t snapshot_seq = 0;
+  std::size_t records = 0;
+  std::string cut;  // a torn or corrupt tail that was cut
+  std::string error;
+};
+Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane::IoStage& io);
+
+// A standby: follows the primary over `link`, applying its log (and writing it to `journal`, if
+// any), answering clients NotPrimary, until the primary is gone and this node wins the epoch
+// (returns true: promoted, `epoch` is the new one) or `stop` is set (false).
+// `may_promote_at_once`: no primary has been heard yet and this node may start as one
+// (ha.start_as = "primary").
+// A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
+// is moved aside to DIR.replaced and begun again from that snapshot.
+bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
+                    dataplane::StatePublisher* publisher,
+                    std::unique_ptr<dataplane::Journal>& journal,
+                    const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
+                    const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
+                    const std::atomic<bool>& stop, std::uint64_t& epoch);
+
+}  // namespace acd::control

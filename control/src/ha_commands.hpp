@@ -1,0 +1,19 @@
+// `ha status` and `ha switchover`: the node's role in its pair, read from HaStatus (ha_node.hpp).
+// Answered even before the routing core has published a snapshot (a standby's state is the
+// operator's first question).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "acd/control/control_server.hpp"
+
+namespace acd::control {
+
+// {"ok": ...} answers (answer.hpp). status: role, epoch, peer, sequence numbers, lag, hash checks,
+// failovers, the last reason. switchover (may_change only): a primary with a synchronous standby
+// stops taking requests, waits until the standby acknowledged everything, and steps down.
+nlohmann::json ha_command(ControlContext& ctx, const std::string& action, bool may_change);
+
+}  // namespace acd::control

@@ -1,0 +1,487 @@
+#include "acd/control/ha_node.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+namespace acd::control {
+
+using dataplane::LinkPrimary;
+using SteadyTime = std::chrono::steady_clock;
+
+std::string_view to_string(HaRole role) {
+  switch (role) {
+    case HaRole::Single:
+      return "single";
+    case HaRole::Standby:
+      return "standby";
+    case HaRole::Primary:
+      return "primary";
+    case HaRole::Alone:
+      return "primary-alone";
+    case HaRole::Fenced:
+      return "fenced";
+    case HaRole::OutOfService:
+      return "out-of-service";
+    case HaRole::SteppedDown:
+      return "stepped-down";
+  }
+  return "?";
+}
+
+namespace {
+
+void log_line(const std::string& text) {
+  std::fprintf(stderr, "acdd: ha: %s\n", text.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// NodeShipper: the primary's side.
+
+NodeShipper::NodeShipper(dataplane::IoStage& io, dataplane::Journal* journal,
+                         dataplane::LinkPrimary* link, EtcdEpoch* fence, std::uint64_t epoch,
+                         HaRole role, Options options, HaStatus& status)
+    : io_(io),
+      journal_(journal),
+      link_(link),
+      fence_(fence),
+      epoch_(epoch),
+      role_(role),
+      options_(std::move(options)),
+      status_(status),
+      last_seq_(io.sequencer().next() - 1),
+      last_snapshot_(SteadyTime::now()) {
+  status_.role.store(role_);
+  status_.epoch.store(epoch_);
+  status_.link = link_ != nullptr ? &link_->counters() : nullptr;
+  status_.ack_latency = link_ != nullptr ? &link_->ack_latency() : nullptr;
+  status_.journal = journal_;
+  next_hash_at_ = last_seq_ + options_.hash_every;
+}
+
+void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record) {
+  last_seq_ = seq;
+  if (journal_ != nullptr) {
+    if (!overflow_.empty() || !journal_->append(seq, record)) {
+      overflow_.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
+    }
+  }
+  if (link_ != nullptr) {
+    if (image_for_standby_) {
+      after_image_.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
+    } else {
+      (void)link_->append(seq, record);  // refused while no standby is answered: it catches up
+    }
+  }
+}
+
+void NodeShipper::poll() {
+  while (journal_ != nullptr && !overflow_.empty() &&
+         journal_->append(overflow_.front().first, overflow_.front().second)) {
+    overflow_.pop_front();
+  }
+  if (link_ != nullptr) {
+    const auto now = SteadyTime::now();
+    link_->poll(now);
+    if (const auto applied = link_->take_hello()) {
+      serve_hello(*applied);
+    }
+    if (const auto bad = link_->hash_mismatch_seq()) {
+      // The standby is wrong (or we are): it takes itself out of service on its side; here it is
+      // counted and said loudly. Replies keep needing its acks: it still holds the log.
+      status_.hash_mismatches.store(status_.hash_mismatches.load() + 1);
+      log_line("state hash mismatch with the standby at seq " + std::to_string(*bad));
+      status_.say("state hash mismatch with the standby at seq " + std::to_string(*bad));
+    }
+    const auto peer = link_->peer();
+    if (peer == LinkPrimary::PeerState::Synchronous && last_seq_ >= next_hash_at_) {
+      io_.want_hash();
+      next_hash_at_ = last_seq_ + options_.hash_every;
+    }
+    if (peer != last_peer_) {
+      log_line(std::string("standby ") + (peer == LinkPrimary::PeerState::Synchronous ? "synchronous"
+                                          : peer == LinkPrimary::PeerState::CatchingUp ? "catching up"
+                                          : peer == LinkPrimary::PeerState::Dead       ? "dead"
+                                                                                        : "none") +
+               " at seq " + std::to_string(link_->acked_seq()));
+      last_peer_ = peer;
+    }
+    if (peer == LinkPrimary::PeerState::Synchronous &&
+        (role_ == HaRole::Alone || (role_ == HaRole::Primary && frozen_at_ != 0))) {
+      // A standby that caught up holds everything: replies wait for its acks again.
+      role_ = HaRole::Primary;
+      frozen_at_ = 0;
+      status_.say("standby synchronous");
+    } else if (role_ == HaRole::Primary && peer != LinkPrimary::PeerState::Synchronous) {
+      on_standby_lost();
+    }
+    step_down_if_asked();
+    link_->flush();
+    status_.peer_state.store(static_cast<std::uint8_t>(peer));
+    status_.peer_seq.store(link_->acked_seq());
+  }
+  status_.role.store(role_);
+  status_.last_seq.store(last_seq_);
+  status_.held.store(io_.held());
+}
+
+// `acdctl ha switchover`: stop taking requests (clients are told NotPrimary, naming the standby),
+// wait until the standby acknowledged every record and every held reply left, then step down:
+// the standby, hearing nothing more, wins the next epoch and routes.
+void NodeShipper::step_down_if_asked() {
+  if (!stepping_down_ && status_.switchover_requested.exchange(false)) {
+    if (role_ != HaRole::Primary) {
+      status_.say("switchover refused: the standby is not synchronous");
+      return;
+    }
+    stepping_down_ = true;
+    io_.set_standby(true, options_.peer_dataplane);
+    log_line("switchover: draining at seq " + std::to_string(last_seq_));
+    status_.say("switchover: draining");
+  }
+  if (stepping_down_ && role_ == HaRole::Primary && link_->acked_seq() >= last_seq_ &&
+      io_.held() == 0) {
+    role_ = HaRole::SteppedDown;
+    frozen_at_ = last_seq_;
+    log_line("switchover: the standby holds everything up to seq " + std::to_string(last_seq_) +
+             "; stepping down");
+    status_.say("stepped down for a switchover");
+  }
+}
+
+// The standby stopped acknowledging. Replies wait (released_through stays) until etcd says who
+// continues: this node, alone, with epoch E+1; or the standby, which then holds E+1 and this node
+// is fenced for good.
+void NodeShipper::on_standby_lost() {
+  if (frozen_at_ == 0) {
+    frozen_at_ = link_->acked_seq();
+    log_line("standby lost; everything after seq " + std::to_string(frozen_at_) +
+             " waits for the epoch swap");
+  }
+  const auto now = SteadyTime::now();
+  if (fence_ == nullptr || now < next_fence_try_) {
+    return;
+  }
+  const CasResult r = fence_->advance(epoch_, options_.node);
+  switch (r.outcome) {
+    case CasOutcome::Won:
+      epoch_ = r.current.epoch;
+      io_.set_epoch(static_cast<std::uint32_t>(epoch_));
+      role_ = HaRole::Alone;
+      frozen_at_ = 0;
+      status_.epoch.store(epoch_);
+      log_line("won epoch " + std::to_string(epoch_) + ": routing alone");
+      status_.say("standby lost; won epoch " + std::to_string(epoch_) + ", routing alone");
+      break;
+    case CasOutcome::Lost:
+      role_ = HaRole::Fenced;
+      status_.fence_lost.store(status_.fence_lost.load() + 1);
+      log_line("lost the epoch to " + r.current.holder + " (epoch " +
+               std::to_string(r.current.epoch) + "): fenced, emitting nothing");
+      status_.say("fenced: " + r.current.holder + " holds epoch " +
+                  std::to_string(r.current.epoch));
+      break;
+    case CasOutcome::Unreachable:
+    case CasOutcome::Invalid:
+      status_.fence_unreachable.store(status_.fence_unreachable.load() + 1);
+      status_.say("standby lost and etcd unreachable: holding every reply (" + r.why + ")");
+      next_fence_try_ = now + std::chrono::milliseconds(5);
+      break;
+  }
+}
+
+void NodeShipper::serve_hello(std::uint64_t applied) {
+  if (applied == last_seq_ && applied != 0) {
+    return;  // it holds exactly our state: the live log continues from here
+  }
+  // Anything else (behind, or a history of its own after a split): a whole image.
+  image_for_standby_ = true;
+  after_image_.clear();
+  io_.want_image();
+  log_line("standby at seq " + std::to_string(applied) + ", ours " + std::to_string(last_seq_) +
+           ": sending an image");
+}
+
+bool NodeShipper::wants_image() {
+  if (journal_ != nullptr &&
+      SteadyTime::now() - last_snapshot_ >= options_.snapshot_every) {
+    snapshot_due_ = true;
+  }
+  return snapshot_due_;
+}
+
+void NodeShipper::on_image(dataplane::NodeImage image) {
+  snapshot_due_ = false;
+  last_snapshot_ = SteadyTime::now();
+  std::vector<std::uint8_t> bytes = dataplane::encode_image(image);
+  if (link_ != nullptr && image_for_standby_) {
+    image_for_standby_ = false;
+    if (link_->send_snapshot(image.seq, bytes)) {
+      for (const auto& [seq, record] : after_image_) {
+        if (seq > image.seq) {
+          (void)link_->append(seq, record);
+        }
+      }
+    }
+    after_image_.clear();
+  }
+  if (journal_ != nullptr) {
+    journal_->snapshot(image.seq, std::move(bytes));
+  }
+}
+
+void NodeShipper::on_hash(std::uint64_t seq, std::uint64_t hash) {
+  // Compared on the standby when the hash arrives right after record `seq`: only when no later
+  // record went out before it (always so when one thread routes).
+  if (link_ != nullptr && seq == last_seq_ && link_->send_hash(seq, hash)) {
+    status_.hash_checks.store(status_.hash_checks.load() + 1);
+    status_.last_hash_seq.store(seq);
+  }
+}
+
+std::uint64_t NodeShipper::released_through() const {
+  std::uint64_t through = last_seq_;
+  if (journal_ != nullptr && options_.journal_gates) {
+    through = std::min(through, journal_->durable_seq());
+  }
+  switch (role_) {
+    case HaRole::Primary:
+      through = std::min(through, link_->acked_seq());
+      break;
+    case HaRole::Fenced:
+    case HaRole::SteppedDown:
+      return std::min(through, frozen_at_);  // nothing more, ever: the other node takes the epoch
+    default:
+      break;
+  }
+  if (frozen_at_ != 0) {
+    through = std::min(through, frozen_at_);
+  }
+  return through;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting from the journal.
+
+Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane::IoStage& io) {
+  Recovery out;
+  std::string why;
+  const std::optional<dataplane::Recovered> found = dataplane::recover_journal(dir, why);
+  if (!found) {
+    out.error = "journal " + dir + ": " + why;
+    return out;
+  }
+  out.cut = found->cut;
+  out.snapshot_seq = found->snapshot_seq;
+  if (found->snapshot_seq != 0) {
+    dataplane::NodeImage image;
+    if (!dataplane::decode_image(found->snapshot, image) || image.seq != found->snapshot_seq) {
+      out.error = "journal " + dir + ": the snapshot at seq " +
+                  std::to_string(found->snapshot_seq) + " is not a node image";
+      return out;
+    }
+    if (!engine.restore(image.engine)) {
+      out.error = "journal " + dir + ": the snapshot at seq " + std::to_string(image.seq) +
+                  " was taken under another configuration (queues, agents or sizes differ); "
+                  "start with that configuration, or move the journal aside to start empty";
+      return out;
+    }
+    if (!io.restore_session(image.session)) {
+      out.error = "journal " + dir + ": the snapshot's session does not fit this configuration "
+                  "(dataplane.max_clients or reply_cache_per_client changed?)";
+      return out;
+    }
+  }
+  dataplane::RouterStage router(engine);
+  for (const auto& [seq, record] : found->records) {
+    switch (io.replay(seq, record, router)) {
+      case dataplane::IoStage::Replay::Applied:
+        ++out.records;
+        continue;
+      case dataplane::IoStage::Replay::ConfigChange:
+        out.error = "journal " + dir + ": seq " + std::to_string(seq) +
+                    " is a configuration reload with no snapshot after it; start with the "
+                    "configuration it loaded, or move the journal aside";
+        return out;
+      default:
+        out.error = "journal " + dir + ": seq " + std::to_string(seq) + " cannot be applied";
+        return out;
+    }
+  }
+  out.next_seq = found->next_seq;
+  if (io.sequencer().next() != out.next_seq) {
+    out.error = "journal " + dir + ": replay ended at seq " +
+                std::to_string(io.sequencer().next() - 1) + ", the journal at " +
+                std::to_string(out.next_seq - 1);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The standby's side.
+
+namespace {
+
+// Moves the journal aside and begins it again from the primary's image.
+bool restart_journal(std::unique_ptr<dataplane::Journal>& journal,
+                     const dataplane::JournalConfig& config, std::uint64_t seq,
+                     std::span<const std::uint8_t> image, std::string& why) {
+  journal.reset();
+  std::error_code ec;
+  const std::filesystem::path dir(config.dir);
+  const std::filesystem::path aside(config.dir + ".replaced");
+  std::filesystem::remove_all(aside, ec);
+  std::filesystem::rename(dir, aside, ec);
+  journal = dataplane::Journal::open(config, seq + 1, why);
+  if (!journal) {
+    return false;
+  }
+  journal->snapshot(seq, std::vector<std::uint8_t>(image.begin(), image.end()));
+  return true;
+}
+
+}  // namespace
+
+bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
+                    dataplane::StatePublisher* publisher,
+                    std::unique_ptr<dataplane::Journal>& journal,
+                    const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
+                    const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
+                    const std::atomic<bool>& stop, std::uint64_t& epoch) {
+  dataplane::RouterStage router(engine);
+  io.set_standby(true);
+  status.role.store(HaRole::Standby);
+  status.journal = journal.get();
+  status.link = &link.counters();
+  link.set_applied(io.sequencer().next() - 1);
+  bool in_service = true;
+  bool followed = false;  // applied a snapshot or record from a primary
+  const auto started = SteadyTime::now();
+  auto last_alive = started;
+  auto next_fence_try = started;
+  const auto dead_after = std::chrono::milliseconds(settings.dead_after_ms);
+  auto out_of_service = [&](const std::string& why) {
+    if (in_service) {
+      in_service = false;
+      status.role.store(HaRole::OutOfService);
+      status.say(why);
+      log_line("OUT OF SERVICE: " + why + " (this standby will not promote; restart it to catch up)");
+    }
+  };
+  while (!stop.load(std::memory_order_relaxed)) {
+    const auto now = SteadyTime::now();
+    link.poll(
+        now,
+        [&](std::uint64_t seq, std::span<const std::uint8_t> bytes) {
+          dataplane::NodeImage image;
+          if (!dataplane::decode_image(bytes, image) || image.seq != seq ||
+              !engine.restore(image.engine) || !io.restore_session(image.session)) {
+            out_of_service("the primary's image at seq " + std::to_string(seq) +
+                           " does not fit this node's configuration");
+            return;
+          }
+          followed = true;
+          if (journal) {
+            std::string why;
+            if (!restart_journal(journal, journal_config, seq, bytes, why)) {
+              out_of_service("the journal could not begin again: " + why);
+            }
+            status.journal = journal.get();
+          }
+          status.last_seq.store(seq);
+        },
+        [&](std::uint64_t seq, std::span<const std::uint8_t> record) {
+          if (!in_service) {
+            return;
+          }
+          if (journal) {
+            while (!journal->append(seq, record)) {
+              if (journal->failed()) {
+                out_of_service("the journal failed: " + journal->error());
+                return;
+              }
+              std::this_thread::yield();  // the writer drains the ring
+            }
+          }
+          const auto r = io.replay(seq, record, router);
+          if (r != dataplane::IoStage::Replay::Applied) {
+            out_of_service(r == dataplane::IoStage::Replay::ConfigChange
+                               ? "the primary reloaded its configuration at seq " +
+                                     std::to_string(seq) + "; restart this node with the same file"
+                               : "record " + std::to_string(seq) + " cannot be applied");
+            return;
+          }
+          followed = true;
+          status.last_seq.store(seq);
+        },
+        [&](std::uint64_t seq, std::uint64_t theirs) -> std::uint64_t {
+          const std::uint64_t ours = engine.state_hash();
+          status.hash_checks.store(status.hash_checks.load() + 1);
+          status.last_hash_seq.store(seq);
+          if (ours != theirs) {
+            status.hash_mismatches.store(status.hash_mismatches.load() + 1);
+            out_of_service("state hash differs from the primary's at seq " + std::to_string(seq));
+          }
+          return ours;
+        });
+    io.refuse_as_standby();
+    if (publisher != nullptr) {
+      publisher->maybe_publish(engine, nullptr);  // operators see the standby's state too
+    }
+    const bool alive = link.primary_alive();
+    status.peer_state.store(alive ? 1 : 0);
+    if (alive) {
+      last_alive = now;
+      epoch = std::max(epoch, link.primary_epoch());
+      status.epoch.store(epoch);
+      continue;
+    }
+    // No primary. Promote only if this node holds the state (it followed one) or may start as
+    // one, the primary has been silent for dead_after, and etcd gives us the next epoch.
+    const bool may_promote = in_service && (followed || may_promote_at_once);
+    if (!may_promote || now - last_alive < dead_after || now < next_fence_try) {
+      if (!alive) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      continue;
+    }
+    std::string why;
+    std::uint64_t expected = epoch;
+    if (!followed) {
+      const auto current = fence.read(why);
+      if (!current) {
+        status.fence_unreachable.store(status.fence_unreachable.load() + 1);
+        next_fence_try = now + std::chrono::milliseconds(20);
+        continue;
+      }
+      expected = current->epoch;
+    }
+    const CasResult r = fence.advance(expected, settings.node);
+    if (r.outcome == CasOutcome::Won) {
+      epoch = r.current.epoch;
+      status.epoch.store(epoch);
+      status.failovers.store(status.failovers.load() + 1);
+      status.say("promoted: won epoch " + std::to_string(epoch));
+      log_line("promoted: won epoch " + std::to_string(epoch) + " at seq " +
+               std::to_string(io.sequencer().next() - 1));
+      io.set_standby(false);
+      return true;
+    }
+    if (r.outcome == CasOutcome::Lost) {
+      // Another node holds the next epoch: it is the primary; keep trying to follow it.
+      status.fence_lost.store(status.fence_lost.load() + 1);
+      epoch = std::max(epoch, r.current.epoch);
+      last_alive = now;  // give it dead_after to show up
+    } else {
+      status.fence_unreachable.store(status.fence_unreachable.load() + 1);
+    }
+    next_fence_try = now + std::chrono::milliseconds(20);
+  }
+  return false;
+}
+
+}  // namespace acd::control

@@ -1,0 +1,89 @@
+# A hot-standby pair for a test script (sourced after require.sh, loadgen_lib.sh, etcd_lib.sh):
+# two acdd on loopback, one etcd, each node with its own journal, control socket and log.
+#
+# pair_setup WORK ACDD ACDCTL DEFAULT_CONFIG [CORES]: starts etcd and writes work/a and work/b
+#   (acd.toml, credentials for agents 1000..1029 with the demo passwords). Sets PORT_a, PORT_b
+#   (ACDP), REPL_a, REPL_b (replication).
+# start_node N [ROLE]: starts node N (a or b) with ha.start_as = ROLE (default: standby); sets
+#   PID_a / PID_b. Its output: work/N/out, work/N/err.
+# wait_log N FILE PATTERN [SECONDS]: waits until node N's out or err shows PATTERN.
+# ha_json N: `acdctl --json ha status` of node N.
+# stop_pair: stops every process the pair started (the EXIT trap calls it).
+
+pair_fail() { echo "FAIL: $*"; pair_dump; exit 1; }
+
+pair_dump() {
+  local n
+  for n in a b; do
+    [ -d "$PAIR_WORK/$n" ] || continue
+    echo "--- node $n stdout:"; tail -20 "$PAIR_WORK/$n/out" 2>/dev/null || true
+    echo "--- node $n stderr:"; tail -20 "$PAIR_WORK/$n/err" 2>/dev/null || true
+  done
+}
+
+pair_setup() {
+  PAIR_WORK=$1 PAIR_ACDD=$2 PAIR_ACDCTL=$3 local default_config=$4 cores=${5:-0}
+  start_etcd "$PAIR_WORK/etcd" || exit 1
+  read -r PORT_a PORT_b REPL_a REPL_b < <(free_loopback_ports 4)
+  mkdir -p "$PAIR_WORK/a" "$PAIR_WORK/b"
+  for id in $(seq 1000 1029); do
+    echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" >/dev/null
+  done
+  cp "$PAIR_WORK/a/credentials" "$PAIR_WORK/b/credentials"
+  local n other port repl other_port other_repl
+  for n in a b; do
+    if [ $n = a ]; then other=b port=$PORT_a repl=$REPL_a other_port=$PORT_b other_repl=$REPL_b
+    else other=a port=$PORT_b repl=$REPL_b other_port=$PORT_a other_repl=$REPL_a; fi
+    sed -e "s|^socket = .*|socket = \"$PAIR_WORK/$n/ctl.sock\"|" \
+        -e "s|^credentials = .*|credentials = \"$PAIR_WORK/$n/credentials\"|" \
+        -e "s|^listen = \"127.0.0.1:7070\"|listen = \"127.0.0.1:$port\"|" \
+        -e 's|^listen = "127.0.0.1:9470"|listen = "127.0.0.1:0"|' \
+        -e "s|^cores = \\[0\\]|cores = [$cores]|" "$default_config" >"$PAIR_WORK/$n/acd.toml"
+    cat >>"$PAIR_WORK/$n/acd.toml" <<EOF
+
+[journal]
+dir = "$PAIR_WORK/$n/journal"
+snapshot_every_s = 2
+
+[ha]
+node = "node-$n"
+replication_listen = "127.0.0.1:$repl"
+peer = "127.0.0.1:$other_repl"
+peer_dataplane = "127.0.0.1:$other_port"
+etcd = ["$ETCD_ENDPOINT"]
+etcd_key = "/acd-test/epoch"
+heartbeat_ms = 10
+dead_after_ms = 50
+hash_every = 500
+EOF
+    "$PAIR_ACDD" --check-config "$PAIR_WORK/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
+  done
+}
+
+start_node() {
+  local n=$1 role=${2:-standby}
+  sed -i "s|^start_as = .*||" "$PAIR_WORK/$n/acd.toml"
+  sed -i "s|^\[ha\]|[ha]\nstart_as = \"$role\"|" "$PAIR_WORK/$n/acd.toml"
+  "$PAIR_ACDD" --config "$PAIR_WORK/$n/acd.toml" >>"$PAIR_WORK/$n/out" 2>>"$PAIR_WORK/$n/err" &
+  eval "PID_$n=$!"
+}
+
+wait_log() {
+  local n=$1 pattern=$2 seconds=${3:-10} i
+  for i in $(seq $((seconds * 20))); do
+    grep -qE -- "$pattern" "$PAIR_WORK/$n/out" "$PAIR_WORK/$n/err" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  pair_fail "node $n did not log '$pattern' within $seconds s"
+}
+
+ha_json() {
+  "$PAIR_ACDCTL" --socket "$PAIR_WORK/$1/ctl.sock" --json ha status
+}
+
+stop_pair() {
+  kill -9 ${PID_a:-} ${PID_b:-} 2>/dev/null || true
+  kill -CONT ${PID_a:-} ${PID_b:-} 2>/dev/null || true
+  wait ${PID_a:-} ${PID_b:-} 2>/dev/null || true
+  stop_etcd
+}
