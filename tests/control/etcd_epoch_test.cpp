@@ -150,8 +150,9 @@ class CannedServer {
 };
 
 std::string http_response(const std::string& status, const std::string& body) {
-  return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  return "HTTP/1.1 " + status +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
 }
 
 // Waits (up to 5 s) until every thread of `pid` is stopped. A stop signal takes effect when each
@@ -199,7 +200,8 @@ TEST_F(EtcdEpochTest, FirstAdvanceFromZeroWins) {
   ASSERT_EQ(won.outcome, CasOutcome::Won) << won.why;
   EXPECT_EQ(won.current, (EpochRecord{1, "node-a"}));
   EXPECT_TRUE(won.why.empty());
-  EXPECT_EQ(etcdctl("get --print-value-only " + test_key()), "{\"epoch\":1,\"holder\":\"node-a\"}\n");
+  EXPECT_EQ(etcdctl("get --print-value-only " + test_key()),
+            "{\"epoch\":1,\"holder\":\"node-a\"}\n");
 
   EtcdEpoch fresh = client();
   const auto after = fresh.read(why);
@@ -465,9 +467,9 @@ TEST_F(EtcdEpochTest, InvalidRequestsChangeNothing) {
   EXPECT_EQ(EtcdEpoch::endpoint_problem("127.0.0.1:2379"), "");
   EXPECT_EQ(EtcdEpoch::endpoint_problem("etcd-1.example:2379"), "");
   EXPECT_EQ(EtcdEpoch::endpoint_problem("[::1]:2379"), "");
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-                          "127.0.0.1:23x", ":2379", "user@host:2379", "host/path:2379",
-                          "::1:2379", "a b:2379"}) {
+  for (const char* bad :
+       {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:23x", ":2379",
+        "user@host:2379", "host/path:2379", "::1:2379", "a b:2379"}) {
     EXPECT_NE(EtcdEpoch::endpoint_problem(bad), "") << bad;
   }
   EtcdEpoch mixed({"user@host:2379", etcd_endpoint()}, test_key(), milliseconds(2000));

@@ -33,8 +33,8 @@ struct EpochRecord {
 };
 
 enum class CasOutcome : std::uint8_t {
-  Won,          // the epoch moved from `expected` to `expected + 1` and names us
-  Lost,         // it did not: another epoch is current (`current`), or the key holds no valid record
+  Won,   // the epoch moved from `expected` to `expected + 1` and names us
+  Lost,  // it did not: another epoch is current (`current`), or the key holds no valid record
   Unreachable,  // no endpoint answered in time (or each answered nonsense); nothing is known
   Invalid,      // the request itself is wrong (holder, expected); nothing was sent
 };
