@@ -14,6 +14,8 @@ package_of() {
     systemd-analyze | systemd-sysusers | systemd-tmpfiles) echo systemd ;;
     ip) echo iproute2 ;;
     promtool) echo prometheus ;;
+    etcd) echo etcd-server ;;
+    etcdctl) echo etcd-client ;;
     cpack) echo cmake ;;
     dpkg-deb) echo dpkg ;;
     *) echo "?" ;;
