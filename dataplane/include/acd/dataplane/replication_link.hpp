@@ -1,0 +1,347 @@
+// The replication link between a primary and its hot standby: the primary ships its sequenced input
+// log (records: a 64-bit sequence number, strictly +1, and opaque payload bytes) over one TCP
+// connection; the standby applies the records and acknowledges them in batches, so that the primary
+// can release a reply once the record that caused it is acknowledged (output gating). Heartbeats
+// detect a dead peer; a standby that is too far behind is caught up with a snapshot; hash checks
+// compare the two engines' states at chosen sequence numbers. The frame format is in DESIGN.md,
+// section "Replication link".
+//
+// Thread-safety: each end belongs to the one thread that polls it (the primary's IO thread); no
+// method blocks, none allocates in steady state (the send and receive buffers grow only to carry a
+// snapshot or a catch-up backlog). The counters may be read by any thread.
+// Errors: bad input from the peer closes the connection and is counted by reason (`LinkCounter`);
+// nothing from a bad frame is ever delivered. Calls out of order (append before take_hello, a
+// sequence number that is not the next) are refused with `false` and counted.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acd/dataplane/counters.hpp"
+
+namespace acd::dataplane {
+
+// The frame format (little-endian): [u32 length][u8 type][u8 version][u16 flags][body];
+// `length` counts the whole frame, header included.
+namespace repl {
+inline constexpr std::uint8_t kVersion = 1;
+inline constexpr std::size_t kHeaderBytes = 8;
+inline constexpr std::size_t kMaxFrameBytes = 1u << 20;
+inline constexpr std::size_t kRecordHeaderBytes = 12;  // u64 seq, u32 payload length
+inline constexpr std::size_t kMaxRecordPayload = kMaxFrameBytes - kHeaderBytes - kRecordHeaderBytes;
+inline constexpr std::size_t kSnapshotChunkBytes = 256u << 10;
+inline constexpr std::size_t kMaxSnapshotBytes = 256u << 20;
+// The primary drops a standby whose unsent bytes pass this (it reconnects and catches up).
+inline constexpr std::size_t kMaxUnsentBytes = kMaxSnapshotBytes + (64u << 20);
+// Reserved for per-frame authentication (a tag after the body); refused until it exists.
+inline constexpr std::uint16_t kFlagAuthenticated = 1;
+
+enum class FrameType : std::uint8_t {
+  Hello = 1,          // standby -> primary: u64 applied seq (first frame of a connection)
+  Welcome = 2,        // primary -> standby: u64 epoch (answer to Hello)
+  Heartbeat = 3,      // both: u64 (primary: epoch; standby: applied seq)
+  Records = 4,        // primary -> standby: one or more {u64 seq, u32 length, payload}
+  SnapshotBegin = 5,  // primary -> standby: u64 seq, u64 total bytes
+  SnapshotChunk = 6,  // primary -> standby: u64 offset, bytes
+  HashCheck = 7,      // primary -> standby: u64 seq, u64 primary's state hash
+  Ack = 8,            // standby -> primary: u64 applied seq
+  HashReport = 9,     // standby -> primary: u64 seq, u64 standby's state hash
+};
+inline constexpr std::uint8_t kMaxFrameType = 9;
+}  // namespace repl
+
+#define ACD_REPLICATION_COUNTERS(X)                                                        \
+  X(bytes_sent, "bytes written to the replication connection")                             \
+  X(bytes_received, "bytes read from the replication connection")                          \
+  X(frames_received, "well-formed frames received")                                        \
+  X(records_sent, "records buffered for the standby (primary)")                            \
+  X(records_applied, "records delivered to the standby's engine (standby)")                \
+  X(snapshots, "snapshots sent (primary) or installed (standby)")                          \
+  X(acks_sent, "acknowledgements sent (standby)")                                          \
+  X(acks_received, "acknowledgements received (primary)")                                  \
+  X(heartbeats_sent, "heartbeats sent")                                                    \
+  X(heartbeats_received, "heartbeats received")                                            \
+  X(connections, "connections established (a standby's hello accepted, or connected)")     \
+  X(reconnects, "connections established after the first")                                 \
+  X(peer_dead, "peers declared dead: nothing heard for dead_after")                        \
+  X(peer_closed, "connections the peer closed or reset")                                   \
+  X(standby_replaced, "standby connections replaced by a newer standby's hello")           \
+  X(refused_connections, "connections refused: too many waiting for their hello")          \
+  X(hello_timeouts, "connections closed: no hello within dead_after")                      \
+  X(connect_failed, "connection attempts to the primary that failed")                      \
+  X(bad_length, "connections closed: a frame length out of range")                         \
+  X(bad_version, "connections closed: unknown frame version")                              \
+  X(bad_flags, "connections closed: unknown or unsupported frame flags")                   \
+  X(bad_type, "connections closed: unknown frame type, or one not expected here")          \
+  X(bad_body, "connections closed: a frame body that does not fit its type")               \
+  X(bad_sequence, "connections closed: records out of order, misplaced snapshot or ack")   \
+  X(send_failed, "connections closed: send() failed")                                      \
+  X(too_slow, "standbys dropped: more than kMaxUnsentBytes waited to be sent")             \
+  X(append_refused, "records or snapshots refused: no standby ready, or not the next seq") \
+  X(hash_checks, "hash checks compared")                                                   \
+  X(hash_mismatches, "hash checks that differed")
+
+enum class LinkCounter : std::uint32_t {
+#define ACD_X(name, help) name,
+  ACD_REPLICATION_COUNTERS(ACD_X)
+#undef ACD_X
+      kCount
+};
+inline constexpr std::size_t kLinkCounterCount = static_cast<std::size_t>(LinkCounter::kCount);
+std::string_view link_counter_name(LinkCounter c);
+std::string_view link_counter_help(LinkCounter c);
+
+// One end's counters: written by the polling thread (relaxed load + store, one writer), read by
+// anyone with relaxed loads.
+struct alignas(64) LinkCounters {
+  std::array<std::atomic<std::uint64_t>, kLinkCounterCount> values{};
+  void bump(LinkCounter c, std::uint64_t n = 1) {
+    auto& v = values[static_cast<std::size_t>(c)];
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t read(LinkCounter c) const {
+    return values[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+};
+
+struct LinkTiming {
+  std::chrono::microseconds heartbeat{10'000};   // send one when nothing was sent for this long
+  std::chrono::microseconds dead_after{50'000};  // the peer is dead after this long unheard
+};
+
+using LinkClock = std::chrono::steady_clock;
+
+namespace repl_detail {
+// A non-blocking TCP connection with its receive buffer (fixed) and send buffer (grows only for a
+// catch-up). Defined in replication_link.cpp.
+struct Connection;
+}  // namespace repl_detail
+
+// Primary side. Listens on one address and serves one standby at a time: new connections wait for
+// their Hello (at most a few at once); a valid Hello makes the connection the standby, replacing
+// the previous one (a restarted standby need not wait for its old connection to be declared dead).
+class LinkPrimary {
+ public:
+  // `address` is "a.b.c.d:port" (port 0: the kernel chooses). `timing.heartbeat` must be positive
+  // and below `timing.dead_after`. Null, with `why` set, on a bad address or timing or a socket
+  // error.
+  static std::unique_ptr<LinkPrimary> listen(const std::string& address, LinkTiming timing,
+                                             std::uint64_t epoch, std::string& why);
+  ~LinkPrimary();
+  LinkPrimary(const LinkPrimary&) = delete;
+  LinkPrimary& operator=(const LinkPrimary&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  // Once per cycle, `now` from a steady clock: accepts connections, reads the standby's frames
+  // (hello, acks, heartbeats, hash reports), sends a heartbeat when nothing was sent for
+  // `heartbeat`, and closes a standby unheard for `dead_after` (peer() becomes Dead).
+  void poll(LinkClock::time_point now);
+
+  // None: no standby yet. CatchingUp: connected, its hello not answered or the backlog sent in
+  // answer to it not yet acknowledged. Synchronous: it has acknowledged its catch-up backlog; from
+  // now on acked_seq() follows the live log. Dead: the last standby died or closed, none since.
+  enum class PeerState { None, CatchingUp, Synchronous, Dead };
+  PeerState peer() const { return state_; }
+
+  // The sequence number the standby has applied, once per connection. The caller answers, before
+  // its next flush(), with the records after it (append) if it still has them, or with a snapshot
+  // (send_snapshot) and the records after that. Until then append() refuses records.
+  std::optional<std::uint64_t> take_hello();
+
+  // A snapshot of the state at `seq`, cut into chunks; the records that follow start at seq + 1.
+  // False (nothing sent, counted) before take_hello() or when larger than kMaxSnapshotBytes.
+  bool send_snapshot(std::uint64_t seq, std::span<const std::uint8_t> image);
+  // Buffers one record (added to the Records frame being built). False (counted) when no standby
+  // has been answered, when `seq` is not the previous one + 1, or when the payload is larger than
+  // kMaxRecordPayload: the caller keeps its log, and a standby asks for what it lacks on hello.
+  bool append(std::uint64_t seq, std::span<const std::uint8_t> payload);
+  // Asks the standby to compare its state hash at `seq` (the last record appended) with ours.
+  bool send_hash(std::uint64_t seq, std::uint64_t state_hash);
+  // One send() of everything buffered; what the socket does not take is kept for the next flush.
+  // Call once per cycle after the appends. No syscall when nothing is buffered.
+  void flush();
+
+  // The highest seq the current standby has applied (its hello, then its acks); 0 before any.
+  std::uint64_t acked_seq() const { return acked_; }
+  // A sequence number where the standby's state hash differed from ours, each reported once.
+  std::optional<std::uint64_t> hash_mismatch_seq();
+
+  const LinkCounters& counters() const { return counters_; }
+  // Time from the flush that carried a record (as of the poll before it) to the poll that read the
+  // acknowledgement covering it.
+  const LatencyHistogram& ack_latency() const { return ack_latency_; }
+
+ private:
+  LinkPrimary(int listen_fd, std::uint16_t port, LinkTiming timing, std::uint64_t epoch);
+  void accept_new(LinkClock::time_point now);
+  void read_candidates(LinkClock::time_point now);
+  void promote(std::size_t candidate, std::uint64_t applied, LinkClock::time_point now);
+  void read_standby(LinkClock::time_point now);
+  bool handle_frame(std::uint8_t type, std::span<const std::uint8_t> body,
+                    LinkClock::time_point now);
+  void drop_standby(LinkCounter reason);
+  void put_frame(repl::FrameType type, std::span<const std::uint8_t> body);
+  void check_synchronous();
+
+  static constexpr std::size_t kMaxCandidates = 4;
+  static constexpr std::size_t kFlushMarks = 256;
+  struct Candidate;
+  struct FlushMark {
+    std::uint64_t seq = 0;
+    LinkClock::time_point at{};
+  };
+  struct PendingHash {
+    std::uint64_t seq = 0;
+    std::uint64_t hash = 0;
+  };
+
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  LinkTiming timing_;
+  std::uint64_t epoch_ = 0;
+  std::unique_ptr<repl_detail::Connection> standby_;
+  std::array<std::unique_ptr<Candidate>, kMaxCandidates> candidates_;
+  PeerState state_ = PeerState::None;
+  bool hello_pending_ = false;  // a hello not yet taken
+  bool answered_ = false;       // take_hello() done on this connection
+  std::optional<std::uint64_t> catch_up_target_;
+  bool target_due_ = false;  // set the catch-up target at the next flush
+  std::uint64_t hello_seq_ = 0;
+  std::uint64_t last_seq_ = 0;  // the last seq buffered for the standby
+  std::uint64_t acked_ = 0;
+  std::size_t records_frame_ = SIZE_MAX;  // offset of the open Records frame in the send buffer
+  std::uint64_t records_frame_seq_ = 0;
+  LinkClock::time_point now_{};
+  std::array<FlushMark, kFlushMarks> marks_{};
+  std::size_t marks_head_ = 0;
+  std::size_t marks_count_ = 0;
+  std::array<PendingHash, 64> hashes_{};
+  std::size_t hashes_head_ = 0;
+  std::size_t hashes_count_ = 0;
+  std::optional<std::uint64_t> mismatch_;
+  bool ever_connected_ = false;
+  LinkCounters counters_;
+  LatencyHistogram ack_latency_;
+};
+
+// Standby side. Connects to the primary, retrying every `heartbeat` while not connected, says
+// hello with the seq it has applied, delivers what arrives, acknowledges once per poll that applied
+// something, and sends heartbeats when idle.
+class LinkStandby {
+ public:
+  // Null, with `why` set, on a bad address or timing. Connecting happens in poll().
+  static std::unique_ptr<LinkStandby> create(const std::string& primary_address, LinkTiming timing,
+                                             std::string& why);
+  ~LinkStandby();
+  LinkStandby(const LinkStandby&) = delete;
+  LinkStandby& operator=(const LinkStandby&) = delete;
+
+  // Once per cycle. Reads what arrived and calls, in stream order:
+  //   on_snapshot(std::uint64_t seq, std::span<const std::uint8_t> image) once a whole snapshot
+  //     has arrived (the state to install; records continue at seq + 1);
+  //   on_record(std::uint64_t seq, std::span<const std::uint8_t> payload) per record, seq always
+  //     applied_seq() + 1;
+  //   on_hash(std::uint64_t seq, std::uint64_t primary_hash) -> std::uint64_t: our state hash at
+  //     seq (the link reports it to the primary).
+  // The spans are valid during the call only. A record or snapshot counts as applied when its
+  // callback returns. Then one send: the ack, hash reports, a heartbeat if idle.
+  template <class OnSnapshot, class OnRecord, class OnHash>
+  void poll(LinkClock::time_point now, OnSnapshot&& on_snapshot, OnRecord&& on_record,
+            OnHash&& on_hash);
+
+  // The seq whose effects the local state already holds (e.g. restored from a journal); sent in
+  // the next hello. Records then continue at seq + 1.
+  void set_applied(std::uint64_t seq) { applied_ = seq; }
+  std::uint64_t applied_seq() const { return applied_; }
+  // Connected, welcomed by the primary, and heard from within dead_after.
+  bool primary_alive() const;
+  // From the primary's welcome and heartbeats; 0 before the first.
+  std::uint64_t primary_epoch() const { return epoch_; }
+  const LinkCounters& counters() const { return counters_; }
+
+ private:
+  LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing);
+  enum class EventKind { None, Snapshot, Record, HashCheck };
+  struct Event {
+    EventKind kind = EventKind::None;
+    std::uint64_t seq = 0;
+    std::uint64_t value = 0;
+    std::span<const std::uint8_t> bytes;
+  };
+  bool begin_poll(LinkClock::time_point now);  // true when connected
+  bool receive();                              // true when new bytes arrived
+  bool next_event(Event& e);
+  void answer_hash(std::uint64_t seq, std::uint64_t theirs, std::uint64_t ours);
+  void end_poll(LinkClock::time_point now);
+  void disconnect(LinkCounter reason, LinkClock::time_point now);
+  bool protocol_error(LinkCounter reason);
+  void put_frame(repl::FrameType type, std::span<const std::uint8_t> body);
+
+  std::uint32_t address_ = 0;  // network byte order
+  std::uint16_t port_ = 0;     // network byte order
+  LinkTiming timing_;
+  std::unique_ptr<repl_detail::Connection> conn_;
+  bool connecting_ = false;
+  LinkClock::time_point connect_started_{};
+  LinkClock::time_point next_attempt_{};
+  bool welcomed_ = false;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t applied_ = 0;
+  std::uint64_t acked_sent_ = 0;
+  bool ack_due_ = false;
+  // The Records frame being delivered: [record_pos_, record_end_) of the receive buffer.
+  std::size_t record_pos_ = 0;
+  std::size_t record_end_ = 0;
+  bool in_snapshot_ = false;
+  std::uint64_t snapshot_seq_ = 0;
+  std::uint64_t snapshot_total_ = 0;
+  std::vector<std::uint8_t> snapshot_;
+  bool ever_connected_ = false;
+  LinkClock::time_point now_{};
+  LinkCounters counters_;
+};
+
+template <class OnSnapshot, class OnRecord, class OnHash>
+void LinkStandby::poll(LinkClock::time_point now, OnSnapshot&& on_snapshot, OnRecord&& on_record,
+                       OnHash&& on_hash) {
+  if (begin_poll(now)) {
+    // A few reads per poll, so a large backlog does not starve the caller's other work.
+    for (int round = 0; round < 8 && receive(); ++round) {
+      Event e;
+      while (next_event(e)) {
+        switch (e.kind) {
+          case EventKind::Snapshot:
+            on_snapshot(e.seq, e.bytes);
+            applied_ = e.seq;
+            ack_due_ = true;
+            counters_.bump(LinkCounter::snapshots);
+            break;
+          case EventKind::Record:
+            on_record(e.seq, e.bytes);
+            applied_ = e.seq;
+            ack_due_ = true;
+            counters_.bump(LinkCounter::records_applied);
+            break;
+          case EventKind::HashCheck:
+            answer_hash(e.seq, e.value, on_hash(e.seq, e.value));
+            break;
+          case EventKind::None:
+            break;
+        }
+      }
+    }
+  }
+  end_poll(now);
+}
+
+}  // namespace acd::dataplane

@@ -1,0 +1,896 @@
+// The replication link: frame checks, the non-blocking TCP connection, the primary (listen, hello,
+// records, snapshots, acks, hash checks) and the standby's non-template half (connect, frames in,
+// acks out).
+#include "acd/dataplane/replication_link.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "acd/dataplane/port.hpp"
+
+namespace acd::dataplane {
+
+// ---------------------------------------------------------------- counters
+
+namespace {
+constexpr std::array<std::string_view, kLinkCounterCount> kLinkNames{
+#define ACD_X(name, help) "acd_replication_" #name,
+    ACD_REPLICATION_COUNTERS(ACD_X)
+#undef ACD_X
+};
+constexpr std::array<std::string_view, kLinkCounterCount> kLinkHelp{
+#define ACD_X(name, help) help,
+    ACD_REPLICATION_COUNTERS(ACD_X)
+#undef ACD_X
+};
+}  // namespace
+
+std::string_view link_counter_name(LinkCounter c) {
+  return kLinkNames[static_cast<std::size_t>(c)];
+}
+std::string_view link_counter_help(LinkCounter c) {
+  return kLinkHelp[static_cast<std::size_t>(c)];
+}
+
+// ---------------------------------------------------------------- frames
+
+namespace {
+
+using repl::FrameType;
+
+void put_u32(std::uint8_t* at, std::uint32_t v) {
+  std::memcpy(at, &v, sizeof v);
+}
+void put_u64(std::uint8_t* at, std::uint64_t v) {
+  std::memcpy(at, &v, sizeof v);
+}
+std::uint32_t get_u32(const std::uint8_t* at) {
+  std::uint32_t v;
+  std::memcpy(&v, at, sizeof v);
+  return v;
+}
+std::uint64_t get_u64(const std::uint8_t* at) {
+  std::uint64_t v;
+  std::memcpy(&v, at, sizeof v);
+  return v;
+}
+
+// Who may send a frame type, and the body size it must have (min == max: fixed).
+struct TypeRule {
+  bool to_primary;
+  bool to_standby;
+  std::size_t min_body;
+  std::size_t max_body;
+};
+constexpr std::size_t kAny = repl::kMaxFrameBytes - repl::kHeaderBytes;
+constexpr std::array<TypeRule, repl::kMaxFrameType + 1> kRules{{
+    {false, false, 0, 0},                           // 0: none
+    {true, false, 8, 8},                            // Hello
+    {false, true, 8, 8},                            // Welcome
+    {true, true, 8, 8},                             // Heartbeat
+    {false, true, repl::kRecordHeaderBytes, kAny},  // Records
+    {false, true, 16, 16},                          // SnapshotBegin
+    {false, true, 9, kAny},                         // SnapshotChunk
+    {false, true, 16, 16},                          // HashCheck
+    {true, false, 8, 8},                            // Ack
+    {true, false, 16, 16},                          // HashReport
+}};
+
+enum class Check { Ok, NeedMore, Bad };
+
+// Checks the header at the start of `bytes` as soon as it is there, before the body arrives.
+Check check_header(std::span<const std::uint8_t> bytes, bool at_primary, std::uint32_t& length,
+                   std::uint8_t& type, LinkCounter& why) {
+  if (bytes.size() < repl::kHeaderBytes) {
+    return Check::NeedMore;
+  }
+  length = get_u32(bytes.data());
+  type = bytes[4];
+  const std::uint8_t version = bytes[5];
+  std::uint16_t flags;
+  std::memcpy(&flags, bytes.data() + 6, sizeof flags);
+  if (length < repl::kHeaderBytes || length > repl::kMaxFrameBytes) {
+    why = LinkCounter::bad_length;
+    return Check::Bad;
+  }
+  if (version != repl::kVersion) {
+    why = LinkCounter::bad_version;
+    return Check::Bad;
+  }
+  if (flags != 0) {  // kFlagAuthenticated included: no keys yet
+    why = LinkCounter::bad_flags;
+    return Check::Bad;
+  }
+  if (type == 0 || type > repl::kMaxFrameType ||
+      !(at_primary ? kRules[type].to_primary : kRules[type].to_standby)) {
+    why = LinkCounter::bad_type;
+    return Check::Bad;
+  }
+  const std::size_t body = length - repl::kHeaderBytes;
+  if (body < kRules[type].min_body || body > kRules[type].max_body) {
+    why = LinkCounter::bad_body;
+    return Check::Bad;
+  }
+  return bytes.size() < length ? Check::NeedMore : Check::Ok;
+}
+
+// Appends a frame header for a body of `body` bytes; returns its offset.
+std::size_t put_header(std::vector<std::uint8_t>& out, FrameType type, std::size_t body) {
+  const std::size_t at = out.size();
+  out.resize(at + repl::kHeaderBytes);
+  put_u32(out.data() + at, static_cast<std::uint32_t>(repl::kHeaderBytes + body));
+  out[at + 4] = static_cast<std::uint8_t>(type);
+  out[at + 5] = repl::kVersion;
+  out[at + 6] = 0;
+  out[at + 7] = 0;
+  return at;
+}
+
+void put_frame_into(std::vector<std::uint8_t>& out, FrameType type,
+                    std::span<const std::uint8_t> body) {
+  put_header(out, type, body.size());
+  out.insert(out.end(), body.begin(), body.end());
+}
+
+std::array<std::uint8_t, 8> u64_body(std::uint64_t v) {
+  std::array<std::uint8_t, 8> b;
+  put_u64(b.data(), v);
+  return b;
+}
+std::array<std::uint8_t, 16> two_u64_body(std::uint64_t a, std::uint64_t b) {
+  std::array<std::uint8_t, 16> out;
+  put_u64(out.data(), a);
+  put_u64(out.data() + 8, b);
+  return out;
+}
+
+void set_socket_options(int fd) {
+  const int one = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+bool valid_timing(const LinkTiming& t, std::string& why) {
+  if (t.heartbeat.count() <= 0 || t.dead_after <= t.heartbeat) {
+    why = "replication timing: heartbeat must be positive and below dead_after";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- connection
+
+namespace repl_detail {
+
+struct Connection {
+  Connection(int socket, std::size_t receive_bytes) : fd(socket), in(receive_bytes) {
+    out.reserve(64u << 10);
+  }
+  ~Connection() {
+    if (fd >= 0) {
+      close(fd);
+    }
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  std::span<const std::uint8_t> pending_in() const { return {in.data() + in_pos, in_end - in_pos}; }
+
+  // One recv() into the free tail. >0: bytes read; 0: nothing new; -1: closed or failed.
+  long read_some() {
+    if (in_pos == in_end) {
+      in_pos = in_end = 0;
+    } else if (in.size() - in_end < repl::kMaxFrameBytes) {
+      std::memmove(in.data(), in.data() + in_pos, in_end - in_pos);
+      in_end -= in_pos;
+      in_pos = 0;
+    }
+    if (in_end == in.size()) {
+      return 0;
+    }
+    const ssize_t n = recv(fd, in.data() + in_end, in.size() - in_end, MSG_DONTWAIT);
+    if (n > 0) {
+      in_end += static_cast<std::size_t>(n);
+      return n;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      return 0;
+    }
+    return -1;
+  }
+
+  // One send() of everything unsent. >=0: bytes sent; -1: the connection failed.
+  long send_once() {
+    const std::size_t unsent = out.size() - out_pos;
+    if (unsent == 0) {
+      return 0;
+    }
+    const ssize_t n = send(fd, out.data() + out_pos, unsent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+    }
+    out_pos += static_cast<std::size_t>(n);
+    if (out_pos == out.size()) {
+      out.clear();  // keeps the capacity
+      out_pos = 0;
+    } else if (out_pos >= out.size() / 2) {
+      out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out_pos));
+      out_pos = 0;
+    }
+    return n;
+  }
+
+  std::size_t unsent() const { return out.size() - out_pos; }
+
+  int fd = -1;
+  std::vector<std::uint8_t> in;  // fixed size
+  std::size_t in_pos = 0;
+  std::size_t in_end = 0;
+  std::vector<std::uint8_t> out;
+  std::size_t out_pos = 0;
+  LinkClock::time_point last_heard{};
+  LinkClock::time_point last_sent{};
+};
+
+}  // namespace repl_detail
+
+using repl_detail::Connection;
+
+// ---------------------------------------------------------------- primary
+
+// A connection waiting for its Hello (16 bytes; nothing after it is read here).
+struct LinkPrimary::Candidate {
+  explicit Candidate(int socket, LinkClock::time_point now) : fd(socket), since(now) {}
+  ~Candidate() {
+    if (fd >= 0) {
+      close(fd);
+    }
+  }
+  int fd;
+  LinkClock::time_point since;
+  std::array<std::uint8_t, repl::kHeaderBytes + 8> bytes{};
+  std::size_t have = 0;
+};
+
+LinkPrimary::LinkPrimary(int listen_fd, std::uint16_t port, LinkTiming timing, std::uint64_t epoch)
+    : listen_fd_(listen_fd), port_(port), timing_(timing), epoch_(epoch) {}
+
+LinkPrimary::~LinkPrimary() {
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+  }
+}
+
+std::unique_ptr<LinkPrimary> LinkPrimary::listen(const std::string& address, LinkTiming timing,
+                                                 std::uint64_t epoch, std::string& why) {
+  Endpoint at;
+  if (!parse_endpoint(address, at)) {
+    why = "replication listen address '" + address + "': expected a.b.c.d:port";
+    return nullptr;
+  }
+  if (!valid_timing(timing, why)) {
+    return nullptr;
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    why = std::string("replication socket: ") + std::strerror(errno);
+    return nullptr;
+  }
+  const int one = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = at.address;
+  sa.sin_port = at.port;
+  socklen_t len = sizeof sa;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 8) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+    why = "replication listen on " + address + ": " + std::strerror(errno);
+    close(fd);
+    return nullptr;
+  }
+  return std::unique_ptr<LinkPrimary>(new LinkPrimary(fd, ntohs(sa.sin_port), timing, epoch));
+}
+
+void LinkPrimary::poll(LinkClock::time_point now) {
+  now_ = now;
+  accept_new(now);
+  read_candidates(now);
+  if (standby_ != nullptr) {
+    read_standby(now);
+  }
+  if (standby_ != nullptr && now - standby_->last_heard > timing_.dead_after) {
+    drop_standby(LinkCounter::peer_dead);
+  }
+  if (standby_ != nullptr && now - standby_->last_sent >= timing_.heartbeat) {
+    if (standby_->unsent() == 0) {
+      put_frame(FrameType::Heartbeat, u64_body(epoch_));
+      counters_.bump(LinkCounter::heartbeats_sent);
+    }
+    flush();
+  }
+}
+
+void LinkPrimary::accept_new(LinkClock::time_point now) {
+  for (;;) {
+    const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      return;  // EAGAIN, or an aborted connection: nothing to serve
+    }
+    auto free_slot = std::find(candidates_.begin(), candidates_.end(), nullptr);
+    if (free_slot == candidates_.end()) {
+      close(fd);
+      counters_.bump(LinkCounter::refused_connections);
+      continue;
+    }
+    set_socket_options(fd);
+    *free_slot = std::make_unique<Candidate>(fd, now);
+  }
+}
+
+void LinkPrimary::read_candidates(LinkClock::time_point now) {
+  for (std::size_t i = 0; i < candidates_.size(); ++i) {
+    auto& c = candidates_[i];
+    if (c == nullptr) {
+      continue;
+    }
+    const ssize_t n =
+        recv(c->fd, c->bytes.data() + c->have, c->bytes.size() - c->have, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      counters_.bump(LinkCounter::peer_closed);
+      c.reset();
+      continue;
+    }
+    if (n > 0) {
+      counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
+      c->have += static_cast<std::size_t>(n);
+    }
+    std::uint32_t length = 0;
+    std::uint8_t type = 0;
+    LinkCounter why{};
+    const Check check = check_header({c->bytes.data(), c->have}, true, length, type, why);
+    if (check == Check::Ok || check == Check::NeedMore) {
+      if (c->have >= repl::kHeaderBytes && type != static_cast<std::uint8_t>(FrameType::Hello)) {
+        counters_.bump(LinkCounter::bad_type);  // a connection starts with its hello
+        c.reset();
+        continue;
+      }
+    }
+    if (check == Check::Bad) {
+      counters_.bump(why);
+      c.reset();
+    } else if (check == Check::Ok) {
+      counters_.bump(LinkCounter::frames_received);
+      promote(i, get_u64(c->bytes.data() + repl::kHeaderBytes), now);
+    } else if (now - c->since > timing_.dead_after) {
+      counters_.bump(LinkCounter::hello_timeouts);
+      c.reset();
+    }
+  }
+}
+
+void LinkPrimary::promote(std::size_t candidate, std::uint64_t applied, LinkClock::time_point now) {
+  if (standby_ != nullptr) {
+    drop_standby(LinkCounter::standby_replaced);
+  }
+  auto& c = candidates_[candidate];
+  standby_ = std::make_unique<Connection>(c->fd, 64u << 10);
+  c->fd = -1;
+  c.reset();
+  standby_->last_heard = now;
+  standby_->last_sent = now;
+  state_ = PeerState::CatchingUp;
+  hello_pending_ = true;
+  answered_ = false;
+  target_due_ = false;
+  catch_up_target_.reset();
+  hello_seq_ = applied;
+  acked_ = applied;
+  last_seq_ = applied;
+  records_frame_ = SIZE_MAX;
+  marks_count_ = 0;
+  hashes_count_ = 0;
+  counters_.bump(LinkCounter::connections);
+  if (ever_connected_) {
+    counters_.bump(LinkCounter::reconnects);
+  }
+  ever_connected_ = true;
+  put_frame(FrameType::Welcome, u64_body(epoch_));
+  flush();
+}
+
+void LinkPrimary::read_standby(LinkClock::time_point now) {
+  for (int round = 0; round < 4 && standby_ != nullptr; ++round) {
+    const long n = standby_->read_some();
+    if (n < 0) {
+      drop_standby(LinkCounter::peer_closed);
+      return;
+    }
+    if (n == 0) {
+      return;
+    }
+    counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
+    standby_->last_heard = now;
+    for (;;) {
+      const auto bytes = standby_->pending_in();
+      std::uint32_t length = 0;
+      std::uint8_t type = 0;
+      LinkCounter why{};
+      const Check check = check_header(bytes, true, length, type, why);
+      if (check == Check::NeedMore) {
+        break;
+      }
+      if (check == Check::Bad) {
+        drop_standby(why);
+        return;
+      }
+      if (type == static_cast<std::uint8_t>(FrameType::Hello)) {
+        drop_standby(LinkCounter::bad_type);  // one hello per connection
+        return;
+      }
+      standby_->in_pos += length;
+      counters_.bump(LinkCounter::frames_received);
+      if (!handle_frame(type, bytes.subspan(repl::kHeaderBytes, length - repl::kHeaderBytes),
+                        now)) {
+        drop_standby(LinkCounter::bad_sequence);
+        return;
+      }
+    }
+  }
+}
+
+bool LinkPrimary::handle_frame(std::uint8_t type, std::span<const std::uint8_t> body,
+                               LinkClock::time_point now) {
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::Heartbeat:
+      counters_.bump(LinkCounter::heartbeats_received);
+      return true;
+    case FrameType::Ack: {
+      const std::uint64_t seq = get_u64(body.data());
+      if (seq < acked_ || seq > last_seq_) {
+        return false;  // acknowledges what was never sent, or goes backwards
+      }
+      acked_ = seq;
+      counters_.bump(LinkCounter::acks_received);
+      while (marks_count_ > 0 && marks_[marks_head_].seq <= seq) {
+        const auto waited = now - marks_[marks_head_].at;
+        ack_latency_.record(static_cast<std::uint64_t>(
+            std::max<std::int64_t>(0, std::chrono::nanoseconds(waited).count())));
+        marks_head_ = (marks_head_ + 1) % kFlushMarks;
+        --marks_count_;
+      }
+      check_synchronous();
+      return true;
+    }
+    case FrameType::HashReport: {
+      const std::uint64_t seq = get_u64(body.data());
+      const std::uint64_t theirs = get_u64(body.data() + 8);
+      while (hashes_count_ > 0 && hashes_[hashes_head_].seq < seq) {
+        hashes_head_ = (hashes_head_ + 1) % hashes_.size();  // unanswered: the ring overflowed
+        --hashes_count_;
+      }
+      if (hashes_count_ > 0 && hashes_[hashes_head_].seq == seq) {
+        counters_.bump(LinkCounter::hash_checks);
+        if (hashes_[hashes_head_].hash != theirs) {
+          counters_.bump(LinkCounter::hash_mismatches);
+          if (!mismatch_) {
+            mismatch_ = seq;
+          }
+        }
+        hashes_head_ = (hashes_head_ + 1) % hashes_.size();
+        --hashes_count_;
+      }
+      return true;
+    }
+    default:
+      return false;  // check_header let only the types above through
+  }
+}
+
+void LinkPrimary::drop_standby(LinkCounter reason) {
+  counters_.bump(reason);
+  standby_.reset();
+  state_ = PeerState::Dead;
+  hello_pending_ = false;
+  answered_ = false;
+  target_due_ = false;
+  records_frame_ = SIZE_MAX;
+}
+
+void LinkPrimary::check_synchronous() {
+  if (state_ == PeerState::CatchingUp && catch_up_target_ && acked_ >= *catch_up_target_) {
+    state_ = PeerState::Synchronous;
+  }
+}
+
+std::optional<std::uint64_t> LinkPrimary::take_hello() {
+  if (!hello_pending_) {
+    return std::nullopt;
+  }
+  hello_pending_ = false;
+  answered_ = true;
+  target_due_ = true;
+  return hello_seq_;
+}
+
+std::optional<std::uint64_t> LinkPrimary::hash_mismatch_seq() {
+  return std::exchange(mismatch_, std::nullopt);
+}
+
+void LinkPrimary::put_frame(FrameType type, std::span<const std::uint8_t> body) {
+  records_frame_ = SIZE_MAX;  // the records after this frame need a frame of their own
+  put_frame_into(standby_->out, type, body);
+}
+
+bool LinkPrimary::send_snapshot(std::uint64_t seq, std::span<const std::uint8_t> image) {
+  if (standby_ == nullptr || !answered_ || image.size() > repl::kMaxSnapshotBytes) {
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  put_frame(FrameType::SnapshotBegin, two_u64_body(seq, image.size()));
+  auto& out = standby_->out;
+  for (std::size_t offset = 0; offset < image.size(); offset += repl::kSnapshotChunkBytes) {
+    const std::size_t n = std::min(repl::kSnapshotChunkBytes, image.size() - offset);
+    put_header(out, FrameType::SnapshotChunk, 8 + n);
+    const auto at = u64_body(offset);
+    out.insert(out.end(), at.begin(), at.end());
+    out.insert(out.end(), image.begin() + static_cast<std::ptrdiff_t>(offset),
+               image.begin() + static_cast<std::ptrdiff_t>(offset + n));
+  }
+  last_seq_ = seq;
+  acked_ = std::min(acked_, seq);
+  counters_.bump(LinkCounter::snapshots);
+  return true;
+}
+
+bool LinkPrimary::append(std::uint64_t seq, std::span<const std::uint8_t> payload) {
+  if (standby_ == nullptr || !answered_ || seq != last_seq_ + 1 ||
+      payload.size() > repl::kMaxRecordPayload) {
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  if (standby_->unsent() > repl::kMaxUnsentBytes) {
+    drop_standby(LinkCounter::too_slow);
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  auto& out = standby_->out;
+  const std::size_t record = repl::kRecordHeaderBytes + payload.size();
+  if (records_frame_ != SIZE_MAX &&
+      get_u32(out.data() + records_frame_) + record <= repl::kMaxFrameBytes) {
+    put_u32(out.data() + records_frame_,
+            static_cast<std::uint32_t>(get_u32(out.data() + records_frame_) + record));
+  } else {
+    records_frame_ = put_header(out, FrameType::Records, record);
+  }
+  const std::size_t at = out.size();
+  out.resize(at + repl::kRecordHeaderBytes);
+  put_u64(out.data() + at, seq);
+  put_u32(out.data() + at + 8, static_cast<std::uint32_t>(payload.size()));
+  out.insert(out.end(), payload.begin(), payload.end());
+  last_seq_ = seq;
+  counters_.bump(LinkCounter::records_sent);
+  return true;
+}
+
+bool LinkPrimary::send_hash(std::uint64_t seq, std::uint64_t state_hash) {
+  if (standby_ == nullptr || !answered_ || seq != last_seq_) {
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  if (hashes_count_ == hashes_.size()) {
+    hashes_head_ = (hashes_head_ + 1) % hashes_.size();  // forget the oldest unanswered
+    --hashes_count_;
+  }
+  hashes_[(hashes_head_ + hashes_count_) % hashes_.size()] = {seq, state_hash};
+  ++hashes_count_;
+  put_frame(FrameType::HashCheck, two_u64_body(seq, state_hash));
+  return true;
+}
+
+void LinkPrimary::flush() {
+  if (standby_ == nullptr) {
+    return;
+  }
+  records_frame_ = SIZE_MAX;  // its header may leave with this send
+  if (target_due_) {
+    target_due_ = false;
+    catch_up_target_ = last_seq_;
+    check_synchronous();
+  }
+  const std::size_t newest =
+      marks_count_ == 0 ? acked_ : marks_[(marks_head_ + marks_count_ - 1) % kFlushMarks].seq;
+  if (last_seq_ > newest) {
+    if (marks_count_ == kFlushMarks) {
+      marks_head_ = (marks_head_ + 1) % kFlushMarks;  // the oldest goes unsampled
+      --marks_count_;
+    }
+    marks_[(marks_head_ + marks_count_) % kFlushMarks] = {last_seq_, now_};
+    ++marks_count_;
+  }
+  const long n = standby_->send_once();
+  if (n < 0) {
+    drop_standby(LinkCounter::send_failed);
+    return;
+  }
+  if (n > 0) {
+    counters_.bump(LinkCounter::bytes_sent, static_cast<std::uint64_t>(n));
+    standby_->last_sent = now_;
+  }
+}
+
+// ---------------------------------------------------------------- standby
+
+LinkStandby::LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing)
+    : address_(address), port_(port), timing_(timing) {}
+
+LinkStandby::~LinkStandby() = default;
+
+std::unique_ptr<LinkStandby> LinkStandby::create(const std::string& primary_address,
+                                                 LinkTiming timing, std::string& why) {
+  Endpoint at;
+  if (!parse_endpoint(primary_address, at) || at.port == 0) {
+    why = "replication primary address '" + primary_address + "': expected a.b.c.d:port";
+    return nullptr;
+  }
+  if (!valid_timing(timing, why)) {
+    return nullptr;
+  }
+  return std::unique_ptr<LinkStandby>(new LinkStandby(at.address, at.port, timing));
+}
+
+bool LinkStandby::primary_alive() const {
+  return conn_ != nullptr && !connecting_ && welcomed_;
+}
+
+bool LinkStandby::begin_poll(LinkClock::time_point now) {
+  now_ = now;
+  if (conn_ == nullptr && now >= next_attempt_) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      counters_.bump(LinkCounter::connect_failed);
+      next_attempt_ = now + timing_.heartbeat;
+      return false;
+    }
+    set_socket_options(fd);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = address_;
+    sa.sin_port = port_;
+    conn_ = std::make_unique<Connection>(fd, 2 * repl::kMaxFrameBytes);
+    connect_started_ = now;
+    connecting_ = true;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS) {
+      disconnect(LinkCounter::connect_failed, now);
+      return false;
+    }
+  }
+  if (conn_ != nullptr && connecting_) {
+    pollfd p{conn_->fd, POLLOUT, 0};
+    if (::poll(&p, 1, 0) == 1) {
+      int error = 0;
+      socklen_t len = sizeof error;
+      if (getsockopt(conn_->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+        disconnect(LinkCounter::connect_failed, now);
+        return false;
+      }
+      connecting_ = false;
+      welcomed_ = false;
+      in_snapshot_ = false;
+      record_pos_ = record_end_ = 0;
+      conn_->last_heard = now;
+      conn_->last_sent = now;
+      counters_.bump(LinkCounter::connections);
+      if (ever_connected_) {
+        counters_.bump(LinkCounter::reconnects);
+      }
+      ever_connected_ = true;
+      put_frame(FrameType::Hello, u64_body(applied_));
+      acked_sent_ = applied_;
+      ack_due_ = false;
+    } else if (now - connect_started_ > timing_.dead_after) {
+      disconnect(LinkCounter::connect_failed, now);
+      return false;
+    }
+  }
+  return conn_ != nullptr && !connecting_;
+}
+
+bool LinkStandby::receive() {
+  if (conn_ == nullptr || connecting_) {
+    return false;
+  }
+  const long n = conn_->read_some();
+  if (n < 0) {
+    disconnect(LinkCounter::peer_closed, now_);
+    return false;
+  }
+  if (n == 0) {
+    return false;
+  }
+  counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
+  conn_->last_heard = now_;
+  return true;
+}
+
+bool LinkStandby::protocol_error(LinkCounter reason) {
+  disconnect(reason, now_);
+  return false;
+}
+
+bool LinkStandby::next_event(Event& e) {
+  for (;;) {
+    if (conn_ == nullptr) {
+      return false;
+    }
+    if (record_pos_ < record_end_) {
+      const std::uint8_t* r = conn_->in.data() + record_pos_;
+      const std::uint32_t n = get_u32(r + 8);
+      e = {EventKind::Record, get_u64(r), 0, {r + repl::kRecordHeaderBytes, n}};
+      record_pos_ += repl::kRecordHeaderBytes + n;
+      return true;
+    }
+    const auto bytes = conn_->pending_in();
+    std::uint32_t length = 0;
+    std::uint8_t type = 0;
+    LinkCounter why{};
+    const Check check = check_header(bytes, false, length, type, why);
+    if (check == Check::NeedMore) {
+      return false;
+    }
+    if (check == Check::Bad) {
+      return protocol_error(why);
+    }
+    const std::size_t frame_at = conn_->in_pos;
+    const auto body = bytes.subspan(repl::kHeaderBytes, length - repl::kHeaderBytes);
+    conn_->in_pos += length;
+    counters_.bump(LinkCounter::frames_received);
+    const auto kind = static_cast<FrameType>(type);
+    if (kind != FrameType::Welcome && !welcomed_) {
+      return protocol_error(LinkCounter::bad_sequence);  // the primary answers hello first
+    }
+    switch (kind) {
+      case FrameType::Welcome:
+        if (welcomed_) {
+          return protocol_error(LinkCounter::bad_sequence);
+        }
+        welcomed_ = true;
+        epoch_ = get_u64(body.data());
+        break;
+      case FrameType::Heartbeat:
+        epoch_ = get_u64(body.data());
+        counters_.bump(LinkCounter::heartbeats_received);
+        break;
+      case FrameType::Records: {
+        if (in_snapshot_) {
+          return protocol_error(LinkCounter::bad_sequence);
+        }
+        // The whole frame is checked before its first record is delivered.
+        std::uint64_t expect = applied_ + 1;
+        std::size_t at = 0;
+        while (at < body.size()) {
+          if (body.size() - at < repl::kRecordHeaderBytes) {
+            return protocol_error(LinkCounter::bad_body);
+          }
+          const std::uint32_t n = get_u32(body.data() + at + 8);
+          if (n > body.size() - at - repl::kRecordHeaderBytes) {
+            return protocol_error(LinkCounter::bad_body);
+          }
+          if (get_u64(body.data() + at) != expect) {
+            return protocol_error(LinkCounter::bad_sequence);
+          }
+          ++expect;
+          at += repl::kRecordHeaderBytes + n;
+        }
+        record_pos_ = frame_at + repl::kHeaderBytes;
+        record_end_ = frame_at + length;
+        break;
+      }
+      case FrameType::SnapshotBegin: {
+        const std::uint64_t total = get_u64(body.data() + 8);
+        if (in_snapshot_ || total > repl::kMaxSnapshotBytes) {
+          return protocol_error(LinkCounter::bad_sequence);
+        }
+        snapshot_.clear();
+        snapshot_seq_ = get_u64(body.data());
+        snapshot_total_ = total;
+        in_snapshot_ = true;
+        if (total == 0) {
+          in_snapshot_ = false;
+          e = {EventKind::Snapshot, snapshot_seq_, 0, {snapshot_.data(), 0}};
+          return true;
+        }
+        break;
+      }
+      case FrameType::SnapshotChunk: {
+        const std::uint64_t offset = get_u64(body.data());
+        const auto chunk = body.subspan(8);
+        if (!in_snapshot_ || offset != snapshot_.size() ||
+            chunk.size() > snapshot_total_ - snapshot_.size()) {
+          return protocol_error(LinkCounter::bad_sequence);
+        }
+        snapshot_.insert(snapshot_.end(), chunk.begin(), chunk.end());
+        if (snapshot_.size() == snapshot_total_) {
+          in_snapshot_ = false;
+          e = {EventKind::Snapshot, snapshot_seq_, 0, {snapshot_.data(), snapshot_.size()}};
+          return true;
+        }
+        break;
+      }
+      case FrameType::HashCheck:
+        if (in_snapshot_) {
+          return protocol_error(LinkCounter::bad_sequence);
+        }
+        e = {EventKind::HashCheck, get_u64(body.data()), get_u64(body.data() + 8), {}};
+        return true;
+      default:
+        return protocol_error(LinkCounter::bad_type);  // check_header let only the above through
+    }
+  }
+}
+
+void LinkStandby::answer_hash(std::uint64_t seq, std::uint64_t theirs, std::uint64_t ours) {
+  if (conn_ == nullptr) {
+    return;
+  }
+  counters_.bump(LinkCounter::hash_checks);
+  if (theirs != ours) {
+    counters_.bump(LinkCounter::hash_mismatches);
+  }
+  put_frame(FrameType::HashReport, two_u64_body(seq, ours));
+}
+
+void LinkStandby::put_frame(FrameType type, std::span<const std::uint8_t> body) {
+  put_frame_into(conn_->out, type, body);
+}
+
+void LinkStandby::end_poll(LinkClock::time_point now) {
+  if (conn_ == nullptr || connecting_) {
+    return;
+  }
+  if (ack_due_) {
+    put_frame(FrameType::Ack, u64_body(applied_));
+    acked_sent_ = applied_;
+    ack_due_ = false;
+    counters_.bump(LinkCounter::acks_sent);
+  }
+  if (conn_->unsent() == 0 && now - conn_->last_sent >= timing_.heartbeat) {
+    put_frame(FrameType::Heartbeat, u64_body(applied_));
+    counters_.bump(LinkCounter::heartbeats_sent);
+  }
+  const long n = conn_->send_once();
+  if (n < 0) {
+    disconnect(LinkCounter::send_failed, now);
+    return;
+  }
+  if (n > 0) {
+    counters_.bump(LinkCounter::bytes_sent, static_cast<std::uint64_t>(n));
+    conn_->last_sent = now;
+  }
+  if (now - conn_->last_heard > timing_.dead_after) {
+    disconnect(LinkCounter::peer_dead, now);
+  }
+}
+
+void LinkStandby::disconnect(LinkCounter reason, LinkClock::time_point now) {
+  counters_.bump(reason);
+  conn_.reset();
+  connecting_ = false;
+  welcomed_ = false;
+  in_snapshot_ = false;
+  snapshot_.clear();
+  record_pos_ = record_end_ = 0;
+  next_attempt_ = now + timing_.heartbeat;
+}
+
+}  // namespace acd::dataplane

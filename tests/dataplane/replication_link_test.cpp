@@ -1,0 +1,472 @@
+// The replication link over loopback, both ends polled from the test thread on a virtual clock
+// (1 ms per step): order, batched acks, heartbeats, dead peers, snapshot catch-up, reconnection,
+// hash checks and hostile bytes. Every loop is bounded, so a broken link fails instead of hanging.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <functional>
+#include <random>
+
+#include "acd/dataplane/replication_link.hpp"
+
+namespace acd::dataplane {
+namespace {
+
+using namespace std::chrono_literals;
+using PeerState = LinkPrimary::PeerState;
+
+// What the standby's engine would be: the records applied, and a hash of them.
+struct StandbyState {
+  std::uint64_t hash = 0;
+  std::uint64_t last_seq = 0;
+  std::vector<std::uint64_t> seqs;
+  std::vector<std::vector<std::uint8_t>> payloads;
+  std::vector<std::uint8_t> snapshot;
+  std::uint64_t snapshot_seq = 0;
+  int snapshots = 0;
+  std::uint64_t hash_bias = 0;  // makes this standby's hash differ from the primary's
+};
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t seq) {
+  return (h ^ seq) * 1099511628211ull;
+}
+
+std::vector<std::uint8_t> payload_of(std::uint64_t seq) {
+  std::vector<std::uint8_t> p(8 + seq % 23);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p[i] = static_cast<std::uint8_t>(seq * 31 + i);
+  }
+  return p;
+}
+
+struct Harness {
+  explicit Harness(LinkTiming t = {}) : timing(t) {
+    std::string why;
+    primary = LinkPrimary::listen("127.0.0.1:0", timing, 7, why);
+    EXPECT_NE(primary, nullptr) << why;
+    address = "127.0.0.1:" + std::to_string(primary->port());
+  }
+
+  std::unique_ptr<LinkStandby> new_standby(std::uint64_t applied = 0) {
+    std::string why;
+    auto s = LinkStandby::create(address, timing, why);
+    EXPECT_NE(s, nullptr) << why;
+    s->set_applied(applied);
+    state = StandbyState{};
+    state.last_seq = applied;
+    return s;
+  }
+
+  void poll_primary() {
+    primary->poll(now);
+    primary->flush();
+  }
+  void poll_standby() {
+    standby->poll(
+        now,
+        [&](std::uint64_t seq, std::span<const std::uint8_t> image) {
+          state.snapshot.assign(image.begin(), image.end());
+          state.snapshot_seq = seq;
+          state.last_seq = seq;
+          ++state.snapshots;
+        },
+        [&](std::uint64_t seq, std::span<const std::uint8_t> payload) {
+          state.seqs.push_back(seq);
+          state.payloads.emplace_back(payload.begin(), payload.end());
+          state.hash = mix(state.hash, seq);
+          state.last_seq = seq;
+        },
+        [&](std::uint64_t, std::uint64_t) { return state.hash + state.hash_bias; });
+  }
+  // One cycle: time moves 1 ms, the primary then the standby poll.
+  void step() {
+    now += 1ms;
+    poll_primary();
+    if (standby) {
+      poll_standby();
+    }
+  }
+  // Steps until `done` (at most `limit` steps); true if it came.
+  bool run_until(const std::function<bool()>& done, int limit = 2000) {
+    for (int i = 0; i < limit; ++i) {
+      if (done()) {
+        return true;
+      }
+      step();
+    }
+    return done();
+  }
+  // Connects the standby and answers its hello with nothing (no history).
+  std::uint64_t connect(std::uint64_t applied = 0) {
+    standby = new_standby(applied);
+    std::optional<std::uint64_t> hello;
+    EXPECT_TRUE(run_until([&] { return (hello = primary->take_hello()).has_value(); }));
+    return hello.value_or(~0ull);
+  }
+  void append_range(std::uint64_t from, std::uint64_t to) {
+    for (std::uint64_t s = from; s <= to; ++s) {
+      const auto p = payload_of(s);
+      ASSERT_TRUE(primary->append(s, p)) << s;
+      primary_hash = mix(primary_hash, s);
+    }
+  }
+
+  LinkTiming timing;
+  LinkClock::time_point now = LinkClock::time_point{} + 1h;
+  std::unique_ptr<LinkPrimary> primary;
+  std::unique_ptr<LinkStandby> standby;
+  std::string address;
+  StandbyState state;
+  std::uint64_t primary_hash = 0;
+};
+
+std::uint64_t count(const LinkPrimary& p, LinkCounter c) {
+  return p.counters().read(c);
+}
+std::uint64_t count(const LinkStandby& s, LinkCounter c) {
+  return s.counters().read(c);
+}
+
+// Bad addresses and timings are refused with a reason, and nothing listens.
+TEST(ReplicationLink, RefusesBadConfiguration) {
+  std::string why;
+  EXPECT_EQ(LinkPrimary::listen("localhost", {}, 1, why), nullptr);
+  EXPECT_NE(why.find("a.b.c.d:port"), std::string::npos);
+  why.clear();
+  EXPECT_EQ(LinkPrimary::listen("127.0.0.1:0", LinkTiming{50ms, 10ms}, 1, why), nullptr);
+  EXPECT_NE(why.find("heartbeat"), std::string::npos);
+  why.clear();
+  EXPECT_EQ(LinkStandby::create("127.0.0.1:0", {}, why), nullptr);
+  EXPECT_FALSE(why.empty());
+}
+
+// Records arrive in order with their payloads, acks advance acked_seq, the standby turns
+// Synchronous; records the caller offers before answering a hello, or out of order, are refused.
+TEST(ReplicationLink, RecordsArriveInOrderAndAcksAdvance) {
+  Harness h;
+  EXPECT_EQ(h.primary->peer(), PeerState::None);
+  EXPECT_FALSE(h.primary->append(1, payload_of(1)));  // no standby yet
+  EXPECT_EQ(h.connect(0), 0u);
+  EXPECT_EQ(h.primary->peer(), PeerState::CatchingUp);
+  for (std::uint64_t s = 1; s <= 300; s += 30) {
+    h.append_range(s, s + 29);
+    h.step();
+  }
+  EXPECT_FALSE(h.primary->append(302, payload_of(302)));  // not the next seq
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 300; }));
+  ASSERT_EQ(h.state.seqs.size(), 300u);
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    ASSERT_EQ(h.state.seqs[i], i + 1);
+    ASSERT_EQ(h.state.payloads[i], payload_of(i + 1));
+  }
+  EXPECT_EQ(h.primary->peer(), PeerState::Synchronous);
+  EXPECT_EQ(h.standby->primary_epoch(), 7u);
+  EXPECT_TRUE(h.standby->primary_alive());
+  EXPECT_EQ(count(*h.primary, LinkCounter::append_refused), 2u);
+}
+
+// 10,000 records in one cycle are all acknowledged, with far fewer acks than records, and the
+// ack latency is sampled.
+TEST(ReplicationLink, BatchOfTenThousandIsAcknowledgedInFewAcks) {
+  Harness h;
+  h.connect(0);
+  h.append_range(1, 10'000);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 10'000; }));
+  EXPECT_EQ(h.state.seqs.size(), 10'000u);
+  EXPECT_EQ(h.state.seqs.back(), 10'000u);
+  const auto acks = count(*h.primary, LinkCounter::acks_received);
+  EXPECT_GT(acks, 0u);
+  EXPECT_LT(acks, 100u);
+  EXPECT_EQ(acks, count(*h.standby, LinkCounter::acks_sent));
+  EXPECT_GT(h.primary->ack_latency().count.load(), 0u);
+  EXPECT_EQ(count(*h.standby, LinkCounter::records_applied), 10'000u);
+}
+
+// Idle for half a second (virtual), heartbeats keep both ends alive.
+TEST(ReplicationLink, HeartbeatsKeepAnIdlePairAlive) {
+  Harness h;
+  h.connect(0);
+  for (int i = 0; i < 500; ++i) {
+    h.step();
+    ASSERT_NE(h.primary->peer(), PeerState::Dead) << i;
+    ASSERT_TRUE(h.standby->primary_alive()) << i;
+  }
+  EXPECT_GE(count(*h.primary, LinkCounter::heartbeats_received), 40u);
+  EXPECT_GE(count(*h.standby, LinkCounter::heartbeats_received), 40u);
+  EXPECT_EQ(count(*h.primary, LinkCounter::peer_dead), 0u);
+  EXPECT_EQ(count(*h.standby, LinkCounter::peer_dead), 0u);
+}
+
+// A standby that stops polling is declared dead by the primary within dead_after + heartbeat.
+TEST(ReplicationLink, PrimaryDeclaresASilentStandbyDead) {
+  Harness h;
+  h.connect(0);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->peer() == PeerState::Synchronous; }));
+  const auto last_heard = h.now;
+  while (h.primary->peer() != PeerState::Dead && h.now - last_heard < 1s) {
+    h.now += 1ms;
+    h.poll_primary();
+  }
+  EXPECT_EQ(h.primary->peer(), PeerState::Dead);
+  EXPECT_LE(h.now - last_heard, h.timing.dead_after + h.timing.heartbeat);
+  EXPECT_EQ(count(*h.primary, LinkCounter::peer_dead), 1u);
+}
+
+// A primary that stops polling is declared dead by the standby within dead_after + heartbeat.
+TEST(ReplicationLink, StandbyDeclaresASilentPrimaryDead) {
+  Harness h;
+  h.connect(0);
+  ASSERT_TRUE(h.run_until([&] { return h.standby->primary_alive(); }));
+  const auto last_heard = h.now;
+  while (h.standby->primary_alive() && h.now - last_heard < 1s) {
+    h.now += 1ms;
+    h.poll_standby();
+  }
+  EXPECT_FALSE(h.standby->primary_alive());
+  EXPECT_LE(h.now - last_heard, h.timing.dead_after + h.timing.heartbeat);
+  EXPECT_EQ(count(*h.standby, LinkCounter::peer_dead), 1u);
+}
+
+// A standby joining late says hello with nothing applied; the primary no longer has the early
+// records, so it sends a 5 MB snapshot (many chunks) and the records after it.
+TEST(ReplicationLink, LateStandbyIsCaughtUpBySnapshotThenRecords) {
+  Harness h;
+  std::vector<std::uint8_t> image(5u << 20);
+  std::mt19937_64 rng(42);
+  for (auto& b : image) {
+    b = static_cast<std::uint8_t>(rng());
+  }
+  for (int i = 0; i < 20; ++i) {
+    h.step();  // the primary runs alone for a while
+  }
+  EXPECT_EQ(h.connect(0), 0u);
+  ASSERT_TRUE(h.primary->send_snapshot(1000, image));
+  h.append_range(1001, 1100);
+  h.primary->flush();
+  EXPECT_EQ(h.primary->peer(), PeerState::CatchingUp);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 1100; }));
+  EXPECT_EQ(h.state.snapshots, 1);
+  EXPECT_EQ(h.state.snapshot_seq, 1000u);
+  EXPECT_TRUE(h.state.snapshot == image);
+  ASSERT_EQ(h.state.seqs.size(), 100u);
+  EXPECT_EQ(h.state.seqs.front(), 1001u);
+  EXPECT_EQ(h.state.seqs.back(), 1100u);
+  EXPECT_EQ(h.primary->peer(), PeerState::Synchronous);
+  EXPECT_EQ(count(*h.standby, LinkCounter::snapshots), 1u);
+}
+
+// A standby killed and restarted says hello with what it had applied and continues from there.
+TEST(ReplicationLink, KilledStandbyReconnectsAndContinues) {
+  Harness h;
+  h.connect(0);
+  h.append_range(1, 50);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 50; }));
+  h.standby.reset();  // killed: its socket closes
+  ASSERT_TRUE(h.run_until([&] { return h.primary->peer() == PeerState::Dead; }));
+  EXPECT_FALSE(h.primary->append(51, payload_of(51)));  // nobody to send to
+
+  EXPECT_EQ(h.connect(50), 50u);
+  h.append_range(51, 60);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 60; }));
+  ASSERT_EQ(h.state.seqs.size(), 10u);
+  EXPECT_EQ(h.state.seqs.front(), 51u);
+  EXPECT_EQ(h.primary->peer(), PeerState::Synchronous);
+  EXPECT_EQ(count(*h.primary, LinkCounter::reconnects), 1u);
+  EXPECT_EQ(count(*h.primary, LinkCounter::peer_closed), 1u);
+}
+
+// A standby restarted before the primary noticed the old connection die replaces it at hello.
+TEST(ReplicationLink, NewStandbyReplacesAHalfDeadOne) {
+  Harness h;
+  h.connect(0);
+  h.append_range(1, 5);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 5; }));
+  auto old = std::move(h.standby);  // silent but its socket stays open
+  EXPECT_EQ(h.connect(5), 5u);
+  EXPECT_EQ(count(*h.primary, LinkCounter::standby_replaced), 1u);
+  h.append_range(6, 8);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 8; }));
+}
+
+// Equal hashes are no mismatch; a standby whose state differs is reported once, at its seq.
+TEST(ReplicationLink, HashCheckReportsOnlyADifference) {
+  Harness h;
+  h.connect(0);
+  h.append_range(1, 20);
+  ASSERT_TRUE(h.primary->send_hash(20, h.primary_hash));
+  EXPECT_FALSE(h.primary->send_hash(19, 0));  // not the last seq sent
+  ASSERT_TRUE(h.run_until([&] { return count(*h.primary, LinkCounter::hash_checks) == 1; }));
+  EXPECT_EQ(h.primary->hash_mismatch_seq(), std::nullopt);
+
+  h.state.hash_bias = 1;  // the standby's engine diverges
+  h.append_range(21, 30);
+  ASSERT_TRUE(h.primary->send_hash(30, h.primary_hash));
+  ASSERT_TRUE(h.run_until([&] { return count(*h.primary, LinkCounter::hash_checks) == 2; }));
+  EXPECT_EQ(h.primary->hash_mismatch_seq(), std::optional<std::uint64_t>(30));
+  EXPECT_EQ(h.primary->hash_mismatch_seq(), std::nullopt);  // reported once
+  EXPECT_EQ(count(*h.primary, LinkCounter::hash_mismatches), 1u);
+  EXPECT_EQ(count(*h.standby, LinkCounter::hash_mismatches), 1u);
+}
+
+int raw_connect(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  return fd;
+}
+
+// True once the peer has closed `fd` (recv sees end of stream or a reset).
+bool closed_by_peer(int fd) {
+  std::uint8_t b[4096];
+  const ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+std::vector<std::uint8_t> frame(std::uint8_t type, std::uint8_t version, std::uint16_t flags,
+                                std::vector<std::uint8_t> body) {
+  std::vector<std::uint8_t> f(8);
+  const auto length = static_cast<std::uint32_t>(8 + body.size());
+  std::memcpy(f.data(), &length, 4);
+  f[4] = type;
+  f[5] = version;
+  std::memcpy(f.data() + 6, &flags, 2);
+  f.insert(f.end(), body.begin(), body.end());
+  return f;
+}
+std::vector<std::uint8_t> u64(std::uint64_t v) {
+  std::vector<std::uint8_t> b(8);
+  std::memcpy(b.data(), &v, 8);
+  return b;
+}
+
+// Garbage, a frame of a bad version or flags, and a second hello each close their connection and
+// are counted; the primary still serves a real standby afterwards.
+TEST(ReplicationLink, PrimaryClosesHostileConnectionsAndStillServes) {
+  Harness h;
+  struct Case {
+    std::vector<std::uint8_t> bytes;
+    LinkCounter reason;
+  };
+  std::vector<std::uint8_t> garbage(64);
+  std::mt19937_64 rng(7);
+  for (auto& b : garbage) {
+    b = static_cast<std::uint8_t>(rng());
+  }
+  garbage[0] = 0xff;  // a length beyond any frame
+  garbage[3] = 0xff;
+  auto hello_then = [](std::vector<std::uint8_t> tail) {
+    auto f = frame(1, 1, 0, u64(0));
+    f.insert(f.end(), tail.begin(), tail.end());
+    return f;
+  };
+  const std::vector<Case> cases{
+      {garbage, LinkCounter::bad_length},
+      {frame(3, 1, 0, u64(0)), LinkCounter::bad_type},  // no hello first
+      {frame(1, 2, 0, u64(0)), LinkCounter::bad_version},
+      {frame(1, 1, repl::kFlagAuthenticated, u64(0)), LinkCounter::bad_flags},
+      {frame(1, 1, 0, {1, 2, 3}), LinkCounter::bad_body},
+      {hello_then(frame(1, 1, 0, u64(0))), LinkCounter::bad_type},       // a second hello
+      {hello_then(frame(8, 1, 0, u64(99))), LinkCounter::bad_sequence},  // acks the unsent
+      {hello_then(frame(42, 1, 0, {})), LinkCounter::bad_type},
+  };
+  for (const auto& c : cases) {
+    const auto before = count(*h.primary, c.reason);
+    const int fd = raw_connect(h.primary->port());
+    ASSERT_EQ(send(fd, c.bytes.data(), c.bytes.size(), 0), static_cast<ssize_t>(c.bytes.size()));
+    EXPECT_TRUE(h.run_until([&] { return closed_by_peer(fd); }, 100))
+        << link_counter_name(c.reason);
+    EXPECT_EQ(count(*h.primary, c.reason), before + 1) << link_counter_name(c.reason);
+    close(fd);
+  }
+  EXPECT_EQ(h.connect(0), 0u);
+  h.append_range(1, 10);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 10; }));
+  EXPECT_EQ(h.state.seqs.size(), 10u);
+}
+
+// A connection that never says hello is closed after dead_after; more than a few waiting at once
+// are refused. Neither disturbs the standby being served.
+TEST(ReplicationLink, SilentConnectionsTimeOutAndExcessIsRefused) {
+  Harness h;
+  h.connect(0);
+  std::vector<int> fds;
+  for (int i = 0; i < 6; ++i) {
+    fds.push_back(raw_connect(h.primary->port()));
+  }
+  ASSERT_TRUE(h.run_until(
+      [&] {
+        return std::all_of(fds.begin(), fds.end(), [](int fd) { return closed_by_peer(fd); });
+      },
+      200));
+  EXPECT_EQ(count(*h.primary, LinkCounter::refused_connections), 2u);
+  EXPECT_EQ(count(*h.primary, LinkCounter::hello_timeouts), 4u);
+  for (int fd : fds) {
+    close(fd);
+  }
+  h.append_range(1, 3);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 3; }));
+}
+
+// A fake primary whose records skip a seq: the standby closes the connection, counts it, applies
+// nothing of that frame, and tries again later.
+TEST(ReplicationLink, StandbyRefusesRecordsOutOfOrder) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+
+  std::string why;
+  auto standby = LinkStandby::create("127.0.0.1:" + std::to_string(ntohs(sa.sin_port)), {}, why);
+  ASSERT_NE(standby, nullptr) << why;
+  auto now = LinkClock::time_point{} + 1h;
+  int applied = 0;
+  auto poll = [&] {
+    now += 1ms;
+    standby->poll(
+        now, [&](std::uint64_t, std::span<const std::uint8_t>) { ++applied; },
+        [&](std::uint64_t, std::span<const std::uint8_t>) { ++applied; },
+        [](std::uint64_t, std::uint64_t) { return std::uint64_t{0}; });
+  };
+  poll();
+  const int fd = accept(listener, nullptr, nullptr);
+  ASSERT_GE(fd, 0);
+  // Welcome, then one Records frame: seq 1 (fine) and seq 3 (a gap).
+  std::vector<std::uint8_t> body;
+  for (std::uint64_t seq : {1, 3}) {
+    auto s = u64(seq);
+    body.insert(body.end(), s.begin(), s.end());
+    const std::uint32_t n = 2;
+    body.insert(body.end(), reinterpret_cast<const std::uint8_t*>(&n),
+                reinterpret_cast<const std::uint8_t*>(&n) + 4);
+    body.push_back(0xaa);
+    body.push_back(0xbb);
+  }
+  auto bytes = frame(2, 1, 0, u64(9));
+  const auto records = frame(4, 1, 0, body);
+  bytes.insert(bytes.end(), records.begin(), records.end());
+  ASSERT_EQ(send(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  for (int i = 0; i < 100 && !closed_by_peer(fd); ++i) {
+    poll();
+  }
+  EXPECT_TRUE(closed_by_peer(fd));
+  EXPECT_EQ(applied, 0);
+  EXPECT_EQ(standby->counters().read(LinkCounter::bad_sequence), 1u);
+  EXPECT_EQ(standby->applied_seq(), 0u);
+  close(fd);
+  close(listener);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
