@@ -180,7 +180,7 @@ json make_frame(const Answers& a, const QueueSort& sort) {
   frame["queues"] = queues;
   std::size_t total = 0;
   frame["longest_waiting_calls"] = longest(
-      a.calls, "in_queue_s",
+      a.calls, "in_state_s",
       [](const json& c) { return c.value("state", std::string()) == "queued"; }, total);
   frame["calls_waiting"] = total;
   frame["longest_in_watched_state"] = longest(
@@ -424,7 +424,7 @@ std::vector<Line> call_lines(const json& f, std::size_t width, std::size_t rows)
   add_rows(out, calls.size(), total, rows, "queued calls", [&](std::size_t i) {
     const json& c = calls[i];
     return cells(cols, {number(c.value("id", json())), number(c.value("queue", json())),
-                        duration(c.value("in_queue_s", json())),
+                        duration(c.value("in_state_s", json())),
                         number(c.value("priority", json())), number(c.value("media", json()))});
   });
   return out;
