@@ -19,6 +19,11 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using Deadline = std::optional<Clock::time_point>;
+using Asked = control::Result<std::optional<json>>;
+
+control::Failure unreachable(std::string why) {
+  return control::Failure{control::ControlError::Unreachable, std::move(why)};
+}
 
 // Closes the socket on every way out.
 class Socket {
@@ -80,25 +85,25 @@ std::string seconds_text(std::chrono::milliseconds t) {
 
 }  // namespace
 
-json ask_unless(const std::string& socket_path, const json& request, std::span<const int> watch,
-                std::optional<std::chrono::milliseconds> timeout, std::string& error) {
-  error.clear();
+Asked ask_unless(const std::string& socket_path, const json& request, std::span<const int> watch,
+                 std::optional<std::chrono::milliseconds> timeout) {
   const Deadline deadline = timeout ? Deadline(Clock::now() + *timeout) : std::nullopt;
   auto not_in_time = [&] {
-    error = "acdd did not answer within " + seconds_text(*timeout);
-    return json();
+    return unreachable("acdd did not answer within " + seconds_text(*timeout));
+  };
+  // After a wait that did not end Ready: a watched descriptor came first, or time ran out.
+  auto gave_up = [&](Woke w) {
+    return w == Woke::Watched ? Asked(std::nullopt) : Asked(not_in_time());
   };
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(addr.sun_path)) {
-    error = socket_path + ": too long for a socket path";
-    return json();
+    return unreachable(socket_path + ": too long for a socket path");
   }
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   const Socket s;
   if (s.fd() < 0) {
-    error = std::string("cannot create a socket: ") + std::strerror(errno);
-    return json();
+    return unreachable(std::string("cannot create a socket: ") + std::strerror(errno));
   }
   // EAGAIN: acdd has not accepted the connections before this one (busy or stuck); try again.
   while (connect(s.fd(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
@@ -106,13 +111,12 @@ json ask_unless(const std::string& socket_path, const json& request, std::span<c
       break;  // completes in the background; sending waits for it
     }
     if (errno != EAGAIN) {
-      error = socket_path + ": " + std::strerror(errno) + " (is acdd running?)";
-      return json();
+      return unreachable(socket_path + ": " + std::strerror(errno) + " (is acdd running?)");
     }
     const Clock::time_point pause = Clock::now() + std::chrono::milliseconds(20);
     switch (wait_for(-1, 0, watch, deadline ? std::min(*deadline, pause) : pause)) {
       case Woke::Watched:
-        return json();
+        return Asked(std::nullopt);
       case Woke::TimedOut:
         if (deadline && Clock::now() >= *deadline) {
           return not_in_time();
@@ -130,11 +134,10 @@ json ask_unless(const std::string& socket_path, const json& request, std::span<c
     } else if (errno == EAGAIN || errno == EINTR) {
       const Woke w = wait_for(s.fd(), POLLOUT, watch, deadline);
       if (w != Woke::Ready) {
-        return w == Woke::Watched ? json() : not_in_time();
+        return gave_up(w);
       }
     } else {
-      error = std::string("cannot send the request: ") + std::strerror(errno);
-      return json();
+      return unreachable(std::string("cannot send the request: ") + std::strerror(errno));
     }
   }
   std::string answer;
@@ -148,23 +151,25 @@ json ask_unless(const std::string& socket_path, const json& request, std::span<c
     } else if (errno == EAGAIN || errno == EINTR) {
       const Woke w = wait_for(s.fd(), POLLIN, watch, deadline);
       if (w != Woke::Ready) {
-        return w == Woke::Watched ? json() : not_in_time();
+        return gave_up(w);
       }
     } else {
-      error = std::string("cannot read the answer: ") + std::strerror(errno);
-      return json();
+      return unreachable(std::string("cannot read the answer: ") + std::strerror(errno));
     }
   }
   json j = json::parse(answer, nullptr, false);
   if (j.is_discarded()) {
-    error = "acdd sent an answer that is not JSON";
-    return json();
+    return unreachable("acdd sent an answer that is not JSON");
   }
-  return j;
+  return Asked(std::move(j));
 }
 
-json ask(const std::string& socket_path, const json& request, std::string& error) {
-  return ask_unless(socket_path, request, {}, std::nullopt, error);
+control::Result<json> ask(const std::string& socket_path, const json& request) {
+  Asked asked = ask_unless(socket_path, request, {}, std::nullopt);
+  if (!asked.ok()) {
+    return asked.failure();
+  }
+  return *std::move(asked).value();  // nothing is watched: never interrupted
 }
 
 }  // namespace acd::acdctl

@@ -9,21 +9,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acd/control/result.hpp"
+
 namespace acd::acdctl {
 
-// One request, one answer; waits as long as acdd takes. Null if acdd cannot be reached or sent
-// something that is not JSON; `error` then says why (the socket path and errno, "cannot send the
-// request", "acdd sent an answer that is not JSON").
-nlohmann::json ask(const std::string& socket_path, const nlohmann::json& request,
-                   std::string& error);
+// One request, one answer (acdd's {"ok": ...} object, as it sent it); waits as long as acdd takes.
+// Fails with Unreachable when acdd cannot be reached or sent something that is not JSON; the
+// message says why (the socket path and errno, "cannot send the request", "acdd sent an answer
+// that is not JSON").
+control::Result<nlohmann::json> ask(const std::string& socket_path, const nlohmann::json& request);
 
 // The same for a caller that must stay responsive (a live view): it gives up as soon as one of
-// `watch` is readable — a key pressed, a signal arrived — returning null with `error` left empty,
-// and after `timeout` (if given), returning null with `error` saying acdd did not answer in time.
-// Nothing is read from `watch`. A full accept backlog counts as "not answered" (it is retried
-// until the timeout), never as a wait without end.
-nlohmann::json ask_unless(const std::string& socket_path, const nlohmann::json& request,
-                          std::span<const int> watch,
-                          std::optional<std::chrono::milliseconds> timeout, std::string& error);
+// `watch` is readable — a key pressed, a signal arrived — returning no answer (nullopt), and after
+// `timeout` (if given), failing with Unreachable ("acdd did not answer within ..."). Nothing is
+// read from `watch`. A full accept backlog counts as "not answered" (it is retried until the
+// timeout), never as a wait without end.
+control::Result<std::optional<nlohmann::json>> ask_unless(
+    const std::string& socket_path, const nlohmann::json& request, std::span<const int> watch,
+    std::optional<std::chrono::milliseconds> timeout);
 
 }  // namespace acd::acdctl

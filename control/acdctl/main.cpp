@@ -407,12 +407,12 @@ int main(int argc, char** argv) {
                                                                              : config_file;
       }
     }
-    std::string error;
-    const json answer = ask(socket_path, request, error);
-    if (answer.is_null()) {
-      std::cerr << "acdctl: " << error << "\n";
-      return control::exit_status(control::ControlError::Unreachable);
+    const control::Result<json> asked = ask(socket_path, request);
+    if (!asked.ok()) {
+      std::cerr << "acdctl: " << asked.failure().message << "\n";
+      return control::exit_status(asked.failure().code);
     }
+    const json& answer = asked.value();
     if (!answer.value("ok", false)) {
       std::cerr << "acdctl: " << answer.value("error", std::string("refused")) << "\n";
       return control::exit_status(
@@ -481,10 +481,11 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    const std::string error = control::CredentialStore::set_password(credentials, id, password);
+    const control::Result<void> set =
+        control::CredentialStore::set_password(credentials, id, password);
     dataplane::wipe(password.data(), password.size());
-    if (!error.empty()) {
-      std::cerr << "acdctl: " << error << "\n";
+    if (!set.ok()) {
+      std::cerr << "acdctl: " << set.failure().message << "\n";
       return 1;
     }
     std::cout << "password set for agent " << id << " in " << credentials << "\n";

@@ -95,12 +95,19 @@ Fetched fetch(const std::string& socket_path, std::span<const int> watch,
       {&a.agents, json{{"cmd", "agents"}, {"action", "list"}}},
   }};
   for (const auto& [into, request] : requests) {
-    const json answer = ask_unless(socket_path, request, watch, timeout, f.error);
-    if (answer.is_null()) {
-      f.interrupted = f.error.empty();
-      f.exit_code = 3;
+    const control::Result<std::optional<json>> asked =
+        ask_unless(socket_path, request, watch, timeout);
+    if (!asked.ok()) {
+      f.error = asked.failure().message;
+      f.exit_code = control::exit_status(asked.failure().code);
       return f;
     }
+    if (!asked.value().has_value()) {
+      f.interrupted = true;
+      f.exit_code = control::exit_status(control::ControlError::Unreachable);
+      return f;
+    }
+    const json& answer = *asked.value();
     if (!answer.is_object() || !answer.value("ok", false)) {
       f.error = answer.is_object() ? answer.value("error", std::string("refused")) : "refused";
       f.exit_code = answer.is_object() ? exit_code_of(answer) : 1;

@@ -128,15 +128,15 @@ int main(int argc, char** argv) {
   control::ApplianceConfig running = settings;
   std::vector<std::string> problems;
   auto flag = [&](const char* name, const std::string& value, std::string& field, const char* key,
-                  std::string (*check)(const std::string&)) {
+                  control::Result<void> (*check)(const std::string&)) {
     if (value.empty()) {
       return;
     }
     field = value;
     running.origin[key] = std::string("flag ") + name;
     if (check != nullptr) {
-      if (const std::string problem = check(value); !problem.empty()) {
-        problems.push_back(std::string(name) + " " + value + ": " + problem);
+      if (const control::Result<void> checked = check(value); !checked.ok()) {
+        problems.push_back(std::string(name) + " " + value + ": " + checked.failure().message);
       }
     }
   };
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   control::CredentialStore store;
   dataplane::InMemoryCredentials demo_credentials;
   dataplane::CredentialVerifier* verifier_impl = &store;
-  if (const std::string problem = store.load(running.credentials); !problem.empty()) {
+  if (!store.load(running.credentials).ok()) {
     for (const auto& a : domain.agents) {
       demo_credentials.set(a.number, "demo-" + std::to_string(a.number));
     }
@@ -289,8 +289,9 @@ int main(int argc, char** argv) {
   ctx.ha = &ha_status;
   ctx.backend = backend;
   control::ControlServer server(ctx);
-  if (const std::string problem = server.start(control_socket); !problem.empty()) {
-    std::cerr << control::origin_of(running, "control.socket") << ": " << problem << "\n";
+  if (const control::Result<void> started = server.start(control_socket); !started.ok()) {
+    std::cerr << control::origin_of(running, "control.socket") << ": " << started.failure().message
+              << "\n";
     return 1;
   }
 
@@ -298,10 +299,10 @@ int main(int argc, char** argv) {
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr});
-  std::uint16_t metrics_port = 0;
-  if (const std::string problem = metrics.start(running.metrics_listen, metrics_port);
-      !problem.empty()) {
-    std::cerr << control::origin_of(running, "metrics.listen") << ": " << problem << "\n";
+  const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
+  if (!metrics_port.ok()) {
+    std::cerr << control::origin_of(running, "metrics.listen") << ": "
+              << metrics_port.failure().message << "\n";
     return 1;
   }
 
@@ -334,12 +335,12 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   const std::string metrics_at =
       running.metrics_listen.substr(0, running.metrics_listen.rfind(':')) + ":" +
-      std::to_string(metrics_port);
+      std::to_string(metrics_port.value());
   std::printf("acdd: control socket %s; metrics on http://%s/metrics\n", control_socket.c_str(),
               metrics_at.c_str());
   std::fflush(stdout);
   if (!port_file.empty()) {
-    std::ofstream(port_file + ".metrics") << metrics_port << "\n";
+    std::ofstream(port_file + ".metrics") << metrics_port.value() << "\n";
     std::ofstream(port_file) << ntohs(port->local().port) << "\n";
   }
 

@@ -1,5 +1,6 @@
-// The two shapes of a control answer: {"ok": true, "result": ...} and
-// {"ok": false, "error": MESSAGE, "code": NAME} (control_error.hpp names the codes).
+// The one place a command's Result becomes the control socket's answer:
+// {"ok": true, "result": ...} or {"ok": false, "error": MESSAGE, "code": NAME} (control_error.hpp
+// names the codes).
 #pragma once
 
 #include <string>
@@ -7,16 +8,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acd/control/control_error.hpp"
+#include "acd/control/result.hpp"
 
 namespace acd::control {
 
-inline nlohmann::json fail(const std::string& error, ControlError code) {
-  return nlohmann::json{{"ok", false}, {"error", error}, {"code", std::string(wire_name(code))}};
-}
-
-inline nlohmann::json ok(nlohmann::json result) {
-  return nlohmann::json{{"ok", true}, {"result", std::move(result)}};
+inline nlohmann::json answer(Result<nlohmann::json> result) {
+  if (!result.ok()) {
+    const Failure& f = result.failure();
+    return nlohmann::json{
+        {"ok", false}, {"error", f.message}, {"code", std::string(wire_name(f.code))}};
+  }
+  return nlohmann::json{{"ok", true}, {"result", std::move(result).value()}};
 }
 
 }  // namespace acd::control

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/result.hpp"
 #include "answer.hpp"
 #include "engine_commands.hpp"
 #include "names.hpp"
@@ -18,6 +19,7 @@ namespace acd::control {
 namespace {
 
 using nlohmann::json;
+using Answer = Result<json>;  // what every handler returns; answer() makes the socket's shape
 
 // One request, as the handlers see it.
 struct Request {
@@ -47,34 +49,37 @@ std::string one_of(const std::vector<std::string>& names) {
 
 struct AgentAction {
   std::string_view name;
-  json (*run)(ControlContext& ctx, const Snapshot& s, router::AgentIndex a, router::AgentNumber id);
+  Answer (*run)(ControlContext& ctx, const Snapshot& s, router::AgentIndex a,
+                router::AgentNumber id);
   bool changes_state;  // needs root or the acd group
 };
 
-json show_agent(ControlContext&, const Snapshot& s, router::AgentIndex a, router::AgentNumber id) {
+Answer show_agent(ControlContext&, const Snapshot& s, router::AgentIndex a,
+                  router::AgentNumber id) {
   if (a >= s.agents.size()) {
-    return fail("agent " + std::to_string(id) + " was just added; try again",
-                ControlError::TryAgain);
+    return Failure{ControlError::TryAgain,
+                   "agent " + std::to_string(id) + " was just added; try again"};
   }
   json j = agent_json(s.agents[a], s.engine_time);
   j["today"] = agent_stats_json(s.agents[a]);
-  return ok(j);
+  return j;
 }
 
 // Sends the engine `type` (ForceReady or ForceLogout) for agent `a`.
-json force(ControlContext& ctx, router::EventType type, router::AgentIndex a, std::string done) {
+Answer force(ControlContext& ctx, router::EventType type, router::AgentIndex a, std::string done) {
   router::Event e;
   e.type = type;
   e.agent = a;
   return change(ctx, e, done);
 }
 
-json make_ready(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
-                router::AgentNumber id) {
+Answer make_ready(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
+                  router::AgentNumber id) {
   return force(ctx, router::EventType::ForceReady, a, "agent " + std::to_string(id) + " is ready");
 }
 
-json sign_out(ControlContext& ctx, const Snapshot&, router::AgentIndex a, router::AgentNumber id) {
+Answer sign_out(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
+                router::AgentNumber id) {
   return force(ctx, router::EventType::ForceLogout, a,
                "agent " + std::to_string(id) + " is signed out");
 }
@@ -95,90 +100,90 @@ std::string agents_usage() {
 
 // The agent is found (by ID, in the running configuration) before the action is: a bad ID is
 // answered as such whatever the action.
-json agents(ControlContext& ctx, const Request& r) {
+Answer agents(ControlContext& ctx, const Request& r) {
   const Snapshot s = ctx.board->read();
   if (r.action == "list") {
-    return ok(agent_list_json(s));
+    return agent_list_json(s);
   }
   if (!r.body.contains("id") || !r.body["id"].is_number_unsigned()) {
-    return fail("agents " + r.action + " needs an agent ID", ControlError::Usage);
+    return Failure{ControlError::Usage, "agents " + r.action + " needs an agent ID"};
   }
   const auto id = r.body["id"].get<router::AgentNumber>();
   const router::AgentIndex a = agent_index(*ctx.config, id);
   if (a == router::kNone) {
-    return fail("no agent has ID " + std::to_string(id), ControlError::Refused);
+    return Failure{ControlError::Refused, "no agent has ID " + std::to_string(id)};
   }
   const AgentAction* action = find_named(kAgentActions, r.action);
   if (action == nullptr) {
-    return fail(agents_usage(), ControlError::Usage);
+    return Failure{ControlError::Usage, agents_usage()};
   }
   if (action->changes_state && !r.may_change) {
-    return fail("permission denied: changing agents needs root or the acd group",
-                ControlError::PermissionDenied);
+    return Failure{ControlError::PermissionDenied,
+                   "permission denied: changing agents needs root or the acd group"};
   }
   return action->run(ctx, s, a, id);
 }
 
 // --- the other read commands ---
 
-json status(ControlContext& ctx, const Request&) {
+Answer status(ControlContext& ctx, const Request&) {
   const Snapshot s = ctx.board->read();
-  return ok(status_json(ctx, s, steady_ns()));
+  return status_json(ctx, s, steady_ns());
 }
 
-json queues(ControlContext& ctx, const Request& r) {
+Answer queues(ControlContext& ctx, const Request& r) {
   const Snapshot s = ctx.board->read();
   if (r.action == "list") {
-    return ok(queue_list_json(s));
+    return queue_list_json(s);
   }
   if (r.action == "show") {
     const ApplianceConfig& names = *s.config;
     const router::QueueIndex q = queue_index(names, r.body.value("id", json()));
     if (q == router::kNone || q >= s.queues.size()) {
-      return fail("no such queue; give its name or index", ControlError::Refused);
+      return Failure{ControlError::Refused, "no such queue; give its name or index"};
     }
-    return ok(queue_json(names, q, s.queues[q]));
+    return queue_json(names, q, s.queues[q]);
   }
-  return fail("queues takes list or show NAME", ControlError::Usage);
+  return Failure{ControlError::Usage, "queues takes list or show NAME"};
 }
 
 // `show` compares each call with the request's ID in turn; an action other than list or show
 // gets an empty list.
-json calls(ControlContext& ctx, const Request& r) {
+Answer calls(ControlContext& ctx, const Request& r) {
   const Snapshot s = ctx.board->read();
   if (r.action == "show") {
     for (const CallRow& c : s.calls) {
       if (r.body.value("id", std::uint64_t{0}) == c.id) {
-        return ok(call_json(s, c));
+        return call_json(s, c);
       }
     }
-    return fail("no such call in the engine", ControlError::Refused);
+    return Failure{ControlError::Refused, "no such call in the engine"};
   }
-  return ok(r.action == "list" ? call_list_json(s) : json::array());
+  return r.action == "list" ? call_list_json(s) : json::array();
 }
 
-json stats(ControlContext& ctx, const Request& r) {
+Answer stats(ControlContext& ctx, const Request& r) {
   const Snapshot s = ctx.board->read();
   const std::string what = r.body.value("what", std::string("queues"));
   if (what == "agents") {
-    return ok(agent_stats_list_json(s));
+    return agent_stats_list_json(s);
   }
   if (what == "queues") {
-    return ok(queue_list_json(s));
+    return queue_list_json(s);
   }
-  return fail("stats takes agents or queues", ControlError::Usage);
+  return Failure{ControlError::Usage, "stats takes agents or queues"};
 }
 
 // --- the commands that reach the routing core (engine_commands.hpp) ---
 
-json route(ControlContext& ctx, const Request& r) {
+Answer route(ControlContext& ctx, const Request& r) {
   if (r.action != "test") {
-    return fail("route takes test", ControlError::Usage);
+    return Failure{ControlError::Usage, "route takes test"};
   }
   return route_test(ctx, r.body);
 }
 
-json config(ControlContext& ctx, const Request& r) {
+Answer config(ControlContext& ctx, const Request& r) {
   return config_command(ctx, r.body, r.action, r.may_change);
 }
 
@@ -186,7 +191,7 @@ json config(ControlContext& ctx, const Request& r) {
 
 struct Command {
   std::string_view name;
-  json (*handler)(ControlContext& ctx, const Request& request);
+  Answer (*handler)(ControlContext& ctx, const Request& request);
 };
 
 // In the order the unknown-command answer lists them. Who may change what is decided within a
@@ -196,26 +201,26 @@ constexpr Command kCommands[] = {
     {"stats", stats},   {"route", route},   {"config", config},
 };
 
-json unknown_command(const std::string& cmd) {
+Failure unknown_command(const std::string& cmd) {
   std::vector<std::string> names;
   for (const Command& command : kCommands) {
     names.emplace_back(command.name);
   }
-  return fail("unknown command '" + cmd + "'; try " + one_of(names), ControlError::Usage);
+  return Failure{ControlError::Usage, "unknown command '" + cmd + "'; try " + one_of(names)};
 }
 
-json execute_request(ControlContext& ctx, const json& request, bool may_change) {
+Answer execute_request(ControlContext& ctx, const json& request, bool may_change) {
   if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string()) {
-    return fail("a request is a JSON object with \"cmd\"", ControlError::Usage);
+    return Failure{ControlError::Usage, "a request is a JSON object with \"cmd\""};
   }
   const std::string cmd = request["cmd"];
   const Request r{request, request.value("action", std::string("list")), may_change};
   if (ctx.board == nullptr || !ctx.board->ready()) {
-    return fail("the routing core has not published its state yet; try again",
-                ControlError::TryAgain);
+    return Failure{ControlError::TryAgain,
+                   "the routing core has not published its state yet; try again"};
   }
   const Command* command = find_named(kCommands, cmd);
-  return command != nullptr ? command->handler(ctx, r) : unknown_command(cmd);
+  return command != nullptr ? command->handler(ctx, r) : Answer(unknown_command(cmd));
 }
 
 }  // namespace
@@ -223,10 +228,11 @@ json execute_request(ControlContext& ctx, const json& request, bool may_change) 
 nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change) {
   // A field of the wrong type (any local user may send requests) is a usage error, never a crash.
   try {
-    return execute_request(ctx, request, may_change);
+    return answer(execute_request(ctx, request, may_change));
   } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("a field of the request has the wrong type (") + e.what() + ")",
-                ControlError::Usage);
+    return answer(
+        Failure{ControlError::Usage,
+                std::string("a field of the request has the wrong type (") + e.what() + ")"});
   }
 }
 

@@ -39,8 +39,8 @@ void parse_dataplane(TomlChecker& c, const toml::table& t, DataplaneSettings& d,
     c.error(t, "backend", "backend must be \"uring\" or \"dpdk\"");
   }
   if (c.text(t, "listen", d.listen)) {
-    if (const std::string problem = check_endpoint(d.listen); !problem.empty()) {
-      c.error(t, "listen", "dataplane.listen = \"" + d.listen + "\": " + problem);
+    if (const Result<void> checked = check_endpoint(d.listen); !checked.ok()) {
+      c.error(t, "listen", "dataplane.listen = \"" + d.listen + "\": " + checked.failure().message);
     }
   }
   c.text(t, "dpdk_args", d.dpdk_args);
@@ -170,8 +170,9 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     note_origin(c, *t, "socket", "control.socket", cfg.origin);
     note_origin(c, *t, "credentials", "control.credentials", cfg.origin);
     if (c.text(*t, "socket", cfg.control_socket)) {
-      if (const std::string problem = check_socket_path(cfg.control_socket); !problem.empty()) {
-        c.error(*t, "socket", "control.socket = \"" + cfg.control_socket + "\": " + problem);
+      if (const Result<void> checked = check_socket_path(cfg.control_socket); !checked.ok()) {
+        c.error(*t, "socket",
+                "control.socket = \"" + cfg.control_socket + "\": " + checked.failure().message);
       }
     }
     if (c.text(*t, "credentials", cfg.credentials) && cfg.credentials.empty()) {
@@ -188,38 +189,42 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     c.only(*t, {"listen"}, "[metrics]");
     note_origin(c, *t, "listen", "metrics.listen", cfg.origin);
     if (c.text(*t, "listen", cfg.metrics_listen)) {
-      if (const std::string problem = check_endpoint(cfg.metrics_listen); !problem.empty()) {
-        c.error(*t, "listen", "metrics.listen = \"" + cfg.metrics_listen + "\": " + problem);
+      if (const Result<void> checked = check_endpoint(cfg.metrics_listen); !checked.ok()) {
+        c.error(*t, "listen",
+                "metrics.listen = \"" + cfg.metrics_listen + "\": " + checked.failure().message);
       }
     }
   }
   return result;
 }
 
-std::string check_endpoint(const std::string& text) {
+Result<void> check_endpoint(const std::string& text) {
   dataplane::Endpoint endpoint;
   if (!dataplane::parse_endpoint(text, endpoint)) {
-    return "an address is A.B.C.D:PORT with PORT 0..65535 (0: any free port), e.g. "
-           "\"127.0.0.1:7070\"";
+    return Failure{ControlError::Usage,
+                   "an address is A.B.C.D:PORT with PORT 0..65535 (0: any free port), e.g. "
+                   "\"127.0.0.1:7070\""};
   }
   return {};
 }
 
-std::string check_socket_path(const std::string& path) {
+Result<void> check_socket_path(const std::string& path) {
   if (path.empty() || path.front() != '/') {
-    return "the control socket is an absolute path, e.g. \"/run/acd/control.sock\"";
+    return Failure{ControlError::Usage,
+                   "the control socket is an absolute path, e.g. \"/run/acd/control.sock\""};
   }
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
-    return "longer than a Unix socket path may be (" +
-           std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)";
+    return Failure{ControlError::Usage, "longer than a Unix socket path may be (" +
+                                            std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
+                                            " bytes)"};
   }
   if (path.back() == '/') {
-    return "names a directory; add the socket's file name";
+    return Failure{ControlError::Usage, "names a directory; add the socket's file name"};
   }
   return {};
 }
 
-std::string check_cpu(int cpu) {
+Result<void> check_cpu(int cpu) {
   if (cpu == -1) {
     return {};
   }
@@ -227,8 +232,10 @@ std::string check_cpu(int cpu) {
   CPU_ZERO(&allowed);
   if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(allowed), &allowed) != 0 ||
       !CPU_ISSET(static_cast<unsigned>(cpu), &allowed)) {
-    return "CPU " + std::to_string(cpu) + " is not one this machine lets acdd use (it has " +
-           std::to_string(CPU_COUNT(&allowed)) + "; -1 runs unpinned)";
+    return Failure{ControlError::Usage, "CPU " + std::to_string(cpu) +
+                                            " is not one this machine lets acdd use (it has " +
+                                            std::to_string(CPU_COUNT(&allowed)) +
+                                            "; -1 runs unpinned)"};
   }
   return {};
 }
@@ -244,8 +251,8 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
     problems.push_back(origin_of(cfg, key) + ": " + what);
   };
   for (const int cpu : cfg.dataplane.cores) {
-    if (const std::string p = check_cpu(cpu); !p.empty()) {
-      problem("dataplane.cores", p);
+    if (const Result<void> checked = check_cpu(cpu); !checked.ok()) {
+      problem("dataplane.cores", checked.failure().message);
     }
   }
   if (cfg.dataplane.cores.size() == 2 && cfg.dataplane.cores[0] >= 0 &&
@@ -264,8 +271,8 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
   const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;
   if (exists || !embedded_default) {
     CredentialStore store;
-    if (const std::string p = store.load(cfg.credentials); !p.empty()) {
-      problem("control.credentials", p);
+    if (const Result<void> loaded = store.load(cfg.credentials); !loaded.ok()) {
+      problem("control.credentials", loaded.failure().message);
     }
   }
   return problems;

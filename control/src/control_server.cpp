@@ -28,14 +28,14 @@ ControlServer::~ControlServer() {
   stop();
 }
 
-std::string ControlServer::start(const std::string& path) {
+Result<void> ControlServer::start(const std::string& path) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path)) {
-    return path + ": socket path too long";
+    return Failure{ControlError::Usage, path + ": socket path too long"};
   }
   fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
-    return std::string("socket: ") + std::strerror(errno);
+    return Failure{ControlError::Refused, std::string("socket: ") + std::strerror(errno)};
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size());
@@ -45,8 +45,8 @@ std::string ControlServer::start(const std::string& path) {
   }
   unlink(path.c_str());  // a stale socket from a previous run
   if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd_, 16) != 0) {
-    const std::string error =
-        path + ": " + std::strerror(errno) + "; check that its directory exists";
+    Failure error{ControlError::Refused,
+                  path + ": " + std::strerror(errno) + "; check that its directory exists"};
     close(fd_);
     fd_ = -1;
     return error;
@@ -156,15 +156,16 @@ void ControlServer::run() {
       fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) & ~O_NONBLOCK);
       timeval two_seconds{2, 0};
       setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &two_seconds, sizeof(two_seconds));
-      json answer;
+      json reply;
       if (!complete) {
-        answer = fail("no complete request within 2 s", ControlError::Usage);
+        reply = answer(Failure{ControlError::Usage, "no complete request within 2 s"});
       } else {
         const json request = json::parse(c.request, nullptr, false);
-        answer = request.is_discarded() ? fail("the request is not valid JSON", ControlError::Usage)
-                                        : execute(ctx_, request, c.may_change);
+        reply = request.is_discarded()
+                    ? answer(Failure{ControlError::Usage, "the request is not valid JSON"})
+                    : execute(ctx_, request, c.may_change);
       }
-      write_all(c.fd, answer.dump() + "\n");
+      write_all(c.fd, reply.dump() + "\n");
       close(c.fd);
       c.fd = -1;
     }
@@ -174,10 +175,10 @@ void ControlServer::run() {
     if ((fds[0].revents & POLLIN) != 0) {
       const int client = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (client >= 0 && clients.size() >= kMaxClients) {
-        write_all(
-            client,
-            fail("too many control clients at once; try again", ControlError::TryAgain).dump() +
-                "\n");
+        write_all(client, answer(Failure{ControlError::TryAgain,
+                                         "too many control clients at once; try again"})
+                                  .dump() +
+                              "\n");
         close(client);
       } else if (client >= 0) {
         clients.push_back(
@@ -200,16 +201,16 @@ void ControlServer::housekeeping() {
   if (new_day_pending_) {
     router::Event e;
     e.type = router::EventType::NewDay;
-    const json answer = change(ctx_, e, "a new day");
-    new_day_pending_ = !answer.value("ok", false);  // retried at the next round
+    new_day_pending_ = !change(ctx_, e, "a new day").ok();  // retried at the next round
     std::fprintf(stderr, "acdd: local midnight: today's statistics start again%s\n",
                  new_day_pending_ ? " (the routing core is busy; retrying)" : "");
   }
   if (reload_.exchange(false)) {
-    const json answer = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
+    const json reloaded = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
     std::fprintf(stderr, "acdd: SIGHUP: %s\n",
-                 answer.value("ok", false) ? answer["result"].dump().c_str()
-                                           : answer.value("error", std::string("failed")).c_str());
+                 reloaded.value("ok", false)
+                     ? reloaded["result"].dump().c_str()
+                     : reloaded.value("error", std::string("failed")).c_str());
   }
 }
 

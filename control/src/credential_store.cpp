@@ -24,9 +24,9 @@ std::uint64_t steady_seconds() {
                                         .count());
 }
 
-// Parses "AGENT_ID HASH" lines; returns an error naming the line, or "".
-std::string parse(const std::string& path, std::istream& in,
-                  std::map<router::AgentNumber, std::string>& out) {
+// Parses "AGENT_ID HASH" lines; a failure names the line.
+Result<void> parse(const std::string& path, std::istream& in,
+                   std::map<router::AgentNumber, std::string>& out) {
   std::string line;
   int number = 0;
   while (std::getline(in, line)) {
@@ -40,12 +40,14 @@ std::string parse(const std::string& path, std::istream& in,
     std::string extra;
     if (!(fields >> agent >> hash) || agent == 0 || (fields >> extra) ||
         hash.rfind("$argon2id$", 0) != 0) {
-      return path + ":" + std::to_string(number) +
-             ": expected 'AGENT_ID $argon2id$...'; set passwords with 'acdctl agent passwd ID'";
+      return Failure{ControlError::Refused,
+                     path + ":" + std::to_string(number) +
+                         ": expected 'AGENT_ID $argon2id$...'; set passwords with 'acdctl agent "
+                         "passwd ID'"};
     }
     if (!out.emplace(agent, hash).second) {
-      return path + ":" + std::to_string(number) + ": agent " + std::to_string(agent) +
-             " is listed twice";
+      return Failure{ControlError::Refused, path + ":" + std::to_string(number) + ": agent " +
+                                                std::to_string(agent) + " is listed twice"};
     }
   }
   return {};
@@ -79,16 +81,18 @@ void CredentialStore::reload_if_changed() {
   }
 }
 
-std::string CredentialStore::load(const std::string& path) {
+Result<void> CredentialStore::load(const std::string& path) {
   const auto [stamp, size] = stamp_of(path);
   std::ifstream in(path);
   if (!in) {
-    return path + ": cannot be read; create it with 'acdctl agent passwd ID --credentials " + path +
-           "'";
+    return Failure{ControlError::Refused,
+                   path +
+                       ": cannot be read; create it with 'acdctl agent passwd ID --credentials " +
+                       path + "'"};
   }
   std::map<router::AgentNumber, std::string> read;
-  if (std::string error = parse(path, in, read); !error.empty()) {
-    return error;
+  if (Result<void> parsed = parse(path, in, read); !parsed.ok()) {
+    return parsed;
   }
   hashes_ = std::move(read);
   path_ = path;
@@ -140,23 +144,23 @@ std::string CredentialStore::hash(std::string_view password, HashStrength streng
   return rc == 0 ? std::string(out) : std::string();
 }
 
-std::string CredentialStore::set_password(const std::string& path, router::AgentNumber agent,
-                                          std::string_view password, HashStrength strength) {
+Result<void> CredentialStore::set_password(const std::string& path, router::AgentNumber agent,
+                                           std::string_view password, HashStrength strength) {
   if (agent == 0) {
-    return "agent ID 0 is reserved";
+    return Failure{ControlError::Usage, "agent ID 0 is reserved"};
   }
   if (password.size() < 8) {
-    return "a password needs at least 8 characters";
+    return Failure{ControlError::Usage, "a password needs at least 8 characters"};
   }
   std::map<router::AgentNumber, std::string> hashes;
   if (std::ifstream in(path); in) {
-    if (std::string error = parse(path, in, hashes); !error.empty()) {
-      return error;
+    if (Result<void> parsed = parse(path, in, hashes); !parsed.ok()) {
+      return parsed;
     }
   }
   const std::string h = hash(password, strength);
   if (h.empty()) {
-    return "hashing failed (out of memory?)";
+    return Failure{ControlError::Refused, "hashing failed (out of memory?)"};
   }
   hashes[agent] = h;
   const std::string tmp = path + ".tmp";
@@ -165,7 +169,8 @@ std::string CredentialStore::set_password(const std::string& path, router::Agent
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) {
       umask(old_mask);
-      return tmp + ": cannot be written; check the directory's permissions";
+      return Failure{ControlError::Refused,
+                     tmp + ": cannot be written; check the directory's permissions"};
     }
     out << "# acd agent credentials: AGENT_ID ARGON2ID_HASH. Edit with 'acdctl agent passwd ID'.\n";
     for (const auto& [id, hash_text] : hashes) {
@@ -173,13 +178,13 @@ std::string CredentialStore::set_password(const std::string& path, router::Agent
     }
     if (!out.flush()) {
       umask(old_mask);
-      return tmp + ": write failed";
+      return Failure{ControlError::Refused, tmp + ": write failed"};
     }
   }
   umask(old_mask);
   chmod(tmp.c_str(), 0600);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return path + ": cannot be replaced";
+    return Failure{ControlError::Refused, path + ": cannot be replaced"};
   }
   return {};
 }

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "acd/control/reload.hpp"
-#include "answer.hpp"
 #include "names.hpp"
 #include "steady_clock.hpp"
 
@@ -21,14 +20,15 @@ using nlohmann::json;
 
 namespace {
 
-json not_taking_commands() {
-  return fail("the dataplane is not taking commands right now; try again", ControlError::TryAgain);
+Failure not_taking_commands() {
+  return Failure{ControlError::TryAgain,
+                 "the dataplane is not taking commands right now; try again"};
 }
 
 // Sends one command through the sequencer and waits (up to 2 s) for the routing core's reply.
-// Null on success (`reply` filled), else the failure to return.
-json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
-                     dataplane::ControlReply& reply) {
+// On success `reply` is filled.
+Result<void> submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
+                             dataplane::ControlReply& reply) {
   static std::uint64_t next_ticket = 1;  // control thread only
   request.ticket = next_ticket++;
   if (ctx.channel == nullptr || !ctx.channel->submit(request)) {
@@ -38,13 +38,13 @@ json submit_and_wait(ControlContext& ctx, dataplane::ControlRequest request,
   while (std::chrono::steady_clock::now() < deadline) {
     while (ctx.channel->take_reply(reply)) {
       if (reply.ticket == request.ticket) {
-        return json();
+        return {};
       }
       // else a late answer to an earlier command that had timed out
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return fail("no answer from the routing core within 2 s", ControlError::TryAgain);
+  return Failure{ControlError::TryAgain, "no answer from the routing core within 2 s"};
 }
 
 // Waits (up to 1 s) until `published(board)` holds: the control thread's way to let the routing
@@ -65,25 +65,25 @@ void await_snapshot_after(const ControlContext& ctx, std::uint64_t ns) {
 }  // namespace
 
 // Sends an engine event and reports its result.
-json change(ControlContext& ctx, router::Event event, const std::string& done) {
+Result<json> change(ControlContext& ctx, router::Event event, const std::string& done) {
   dataplane::ControlRequest request;
   request.event = event;
   dataplane::ControlReply reply;
-  if (json failed = submit_and_wait(ctx, request, reply); !failed.is_null()) {
-    return failed;
+  if (Result<void> sent = submit_and_wait(ctx, request, reply); !sent.ok()) {
+    return sent.failure();
   }
   if (reply.result == dataplane::CommandResult::Overloaded) {
     return not_taking_commands();
   }
   if (reply.result != dataplane::CommandResult::Done) {
-    return fail(std::string(router::describe(reply.engine_status)) + " (" +
-                    std::string(router::to_string(reply.engine_status)) + ")",
-                ControlError::Refused);
+    return Failure{ControlError::Refused,
+                   std::string(router::describe(reply.engine_status)) + " (" +
+                       std::string(router::to_string(reply.engine_status)) + ")"};
   }
   if (ctx.board != nullptr) {
     await_snapshot_after(ctx, steady_ns());
   }
-  return ok(json{{"done", done}});
+  return json{{"done", done}};
 }
 
 // --- route test ---
@@ -106,12 +106,13 @@ std::string target_name(const ApplianceConfig& cfg, const router::Decision& d) {
 }
 
 // The route request a "route test" describes, or a usage failure.
-json route_test_event(const ApplianceConfig& cfg, const json& request, router::Event& e) {
+Result<router::Event> route_test_event(const ApplianceConfig& cfg, const json& request) {
+  router::Event e;
   e.type = router::EventType::RouteRequest;
   e.queue = queue_index(cfg, request.value("queue", json()));
   if (e.queue == router::kNone) {
-    return fail("no such queue: give the name (or index) of a configured queue",
-                ControlError::Usage);
+    return Failure{ControlError::Usage,
+                   "no such queue: give the name (or index) of a configured queue"};
   }
   e.media = cfg.domain.queues[e.queue].media;
   auto small = [&](const char* key, std::uint64_t max, std::uint8_t& out) -> bool {
@@ -123,64 +124,67 @@ json route_test_event(const ApplianceConfig& cfg, const json& request, router::E
     return true;
   };
   if (!small("priority", router::kPriorityLevels - 1, e.priority)) {
-    return fail("priority must be 0.." + std::to_string(router::kPriorityLevels - 1),
-                ControlError::Usage);
+    return Failure{ControlError::Usage,
+                   "priority must be 0.." + std::to_string(router::kPriorityLevels - 1)};
   }
   if (!small("tier", router::kTierCount - 1, e.tier)) {
-    return fail("tier must be 0.." + std::to_string(router::kTierCount - 1), ControlError::Usage);
+    return Failure{ControlError::Usage,
+                   "tier must be 0.." + std::to_string(router::kTierCount - 1)};
   }
   if (!small("verification", 255, e.verification)) {
-    return fail("verification must be 0..255", ControlError::Usage);
+    return Failure{ControlError::Usage, "verification must be 0..255"};
   }
   const json call = request.value("call", json(0));
   if (!call.is_number_unsigned()) {
-    return fail("call must be a call ID (a positive number)", ControlError::Usage);
+    return Failure{ControlError::Usage, "call must be a call ID (a positive number)"};
   }
   e.call = call.get<router::CallId>();
   if (const std::string language = request.value("language", std::string()); !language.empty()) {
     e.language = skill_by_name(cfg, language);
     if (e.language == router::kNoSkill) {
-      return fail("no skill is named '" + language + "'", ControlError::Usage);
+      return Failure{ControlError::Usage, "no skill is named '" + language + "'"};
     }
   }
   const json skills = request.value("skills", json::array());
   if (!skills.is_array() || skills.size() > router::kMaxCallSkills) {
-    return fail("at most " + std::to_string(router::kMaxCallSkills) + " extra skills",
-                ControlError::Usage);
+    return Failure{ControlError::Usage,
+                   "at most " + std::to_string(router::kMaxCallSkills) + " extra skills"};
   }
   for (const json& s : skills) {
     const router::SkillId id = skill_by_name(cfg, s.value("skill", std::string()));
     const json level = s.value("level", json(1));
     if (id == router::kNoSkill) {
-      return fail("no skill is named '" + s.value("skill", std::string()) + "'",
-                  ControlError::Usage);
+      return Failure{ControlError::Usage,
+                     "no skill is named '" + s.value("skill", std::string()) + "'"};
     }
     if (!level.is_number_unsigned() || level.get<std::uint64_t>() < 1 ||
         level.get<std::uint64_t>() > router::kMaxProficiency) {
-      return fail("a skill's level must be 1.." + std::to_string(router::kMaxProficiency),
-                  ControlError::Usage);
+      return Failure{ControlError::Usage,
+                     "a skill's level must be 1.." + std::to_string(router::kMaxProficiency)};
     }
     e.skills[e.skill_count++] = {id, level.get<std::uint8_t>(), 0};
   }
-  return json();
+  return e;
 }
 
 }  // namespace
 
 // What the engine would do with a call now: the preview's decisions, explained.
-json route_test(ControlContext& ctx, const json& request) {
+Result<json> route_test(ControlContext& ctx, const json& request) {
   const ApplianceConfig& cfg = *ctx.config;
-  dataplane::ControlRequest r;
-  if (json bad = route_test_event(cfg, request, r.event); !bad.is_null()) {
-    return bad;
+  Result<router::Event> event = route_test_event(cfg, request);
+  if (!event.ok()) {
+    return event.failure();
   }
+  dataplane::ControlRequest r;
+  r.event = std::move(event).value();
   r.command = dataplane::PreviewRoute{};
   dataplane::ControlReply reply;
-  if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
-    return failed;
+  if (Result<void> sent = submit_and_wait(ctx, r, reply); !sent.ok()) {
+    return sent.failure();
   }
   if (reply.count == 0) {
-    return fail("the routing core gave no answer for the preview", ControlError::Refused);
+    return Failure{ControlError::Refused, "the routing core gave no answer for the preview"};
   }
   const Snapshot s = ctx.board->read();
   auto queue_name = [&](router::QueueIndex q) {
@@ -231,7 +235,7 @@ json route_test(ControlContext& ctx, const json& request) {
   if (reply.truncated) {
     result["truncated"] = true;
   }
-  return ok(result);
+  return result;
 }
 
 // --- config validate, diff and reload ---
@@ -261,7 +265,7 @@ std::string refusal_text(const ApplianceConfig& merged, const router::Engine::Ta
 }
 
 // Applies a validated, merged configuration: parameters in place, or a new engine that takes over.
-json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merged) {
+Result<json> apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merged) {
   ctx.staged.push_back(std::move(merged));
   ApplianceConfig& next = ctx.staged.back();
   dataplane::ControlRequest r;
@@ -279,11 +283,11 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
   } else {
     r.command = dataplane::Reconfigure{&next.domain};
   }
-  if (json failed = submit_and_wait(ctx, r, reply); !failed.is_null()) {
+  if (Result<void> sent = submit_and_wait(ctx, r, reply); !sent.ok()) {
     if (swap != nullptr) {
       ctx.abandoned.push_back(std::move(swap));  // the routing core may still take it
     }
-    return failed;
+    return sent.failure();
   }
   std::string refused;
   if (swap != nullptr && !swap->result.ok()) {
@@ -298,8 +302,8 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
   // freed here, on the control thread, when it goes out of scope.
   if (!refused.empty()) {
     ctx.staged.pop_back();
-    return fail("reload refused: " + refused + "; the running configuration is unchanged",
-                ControlError::Refused);
+    return Failure{ControlError::Refused,
+                   "reload refused: " + refused + "; the running configuration is unchanged"};
   }
   ctx.config = &next;
   ++ctx.config_version;
@@ -307,68 +311,69 @@ json apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merg
                  [&next](const SnapshotBoard& b) { return b.published_config() == &next; });
   std::vector<std::string> all = d.structure;
   all.insert(all.end(), d.changes.begin(), d.changes.end());
-  return ok(json{{"done", "reloaded: " + std::to_string(all.size()) + " change(s)"},
-                 {"changes", all},
-                 {"notes", d.notes}});
+  return json{{"done", "reloaded: " + std::to_string(all.size()) + " change(s)"},
+              {"changes", all},
+              {"notes", d.notes}};
 }
 
 }  // namespace
 
-json config_command(ControlContext& ctx, const json& request, const std::string& action,
-                    bool may_change) {
+Result<json> config_command(ControlContext& ctx, const json& request, const std::string& action,
+                            bool may_change) {
   if (request.contains("file") && !may_change) {
     // acdd runs as its own user (or root): it must not read files for callers who could not.
-    return fail(
+    return Failure{
+        ControlError::PermissionDenied,
         "permission denied: naming a file needs root or the acd group ('acdctl config validate "
-        "FILE' checks a file as you)",
-        ControlError::PermissionDenied);
+        "FILE' checks a file as you)"};
   }
   const std::string file = request.value("file", ctx.config_path);
   const ConfigResult loaded = file.empty()
                                   ? parse_config(embedded_default_config(), "<embedded default>")
                                   : load_config(file);
   if (!loaded.ok()) {
+    // The file's problems are a list (each with FILE:LINE); the command's one failure carries them
+    // all, one a line.
     std::string all;
     for (const std::string& e : loaded.errors) {
       all += (all.empty() ? "" : "\n") + e;
     }
-    return fail(all + "\nthe running configuration is unchanged", ControlError::Refused);
+    return Failure{ControlError::Refused, all + "\nthe running configuration is unchanged"};
   }
   if (action == "validate") {
-    return ok(json{{"valid", true}});
+    return json{{"valid", true}};
   }
   const ConfigDiff d = diff_configs(*ctx.config, loaded.config);
   if (action == "diff" || (action == "reload" && request.value("dry_run", false))) {
-    return ok(json{{"file", file.empty() ? std::string("<embedded default>") : file},
-                   {"changes", d.changes},
-                   {"structure", d.structure},
-                   {"needs_restart", d.needs_restart},
-                   {"notes", d.notes}});
+    return json{{"file", file.empty() ? std::string("<embedded default>") : file},
+                {"changes", d.changes},
+                {"structure", d.structure},
+                {"needs_restart", d.needs_restart},
+                {"notes", d.notes}};
   }
   if (action != "reload") {
-    return fail("config takes validate, diff or reload", ControlError::Usage);
+    return Failure{ControlError::Usage, "config takes validate, diff or reload"};
   }
   if (!may_change) {
-    return fail("permission denied: reloading needs root or the acd group",
-                ControlError::PermissionDenied);
+    return Failure{ControlError::PermissionDenied,
+                   "permission denied: reloading needs root or the acd group"};
   }
   if (!d.needs_restart.empty()) {
     std::string what;
     for (const std::string& w : d.needs_restart) {
       what += (what.empty() ? "" : ", ") + w;
     }
-    return fail("these changes need a restart of acdd: " + what +
-                    "; the running configuration is unchanged",
-                ControlError::Refused);
+    return Failure{ControlError::Refused, "these changes need a restart of acdd: " + what +
+                                              "; the running configuration is unchanged"};
   }
   if (d.empty()) {
-    return ok(json{{"done", "no changes"}});
+    return json{{"done", "no changes"}};
   }
   ApplianceConfig merged = merge_for_reload(*ctx.config, loaded.config);
   if (const auto problems = router::validate_config(merged.domain); !problems.empty()) {
-    return fail("the merged configuration is not valid (" + problems.front() +
-                    "); the running configuration is unchanged",
-                ControlError::Refused);
+    return Failure{ControlError::Refused, "the merged configuration is not valid (" +
+                                              problems.front() +
+                                              "); the running configuration is unchanged"};
   }
   return apply_reload(ctx, d, std::move(merged));
 }

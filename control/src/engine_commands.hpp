@@ -4,8 +4,9 @@
 // up to 1 s for a snapshot that shows the change, so that the next command sees it.
 //
 // Threads: the control thread only (the channel's single producer and consumer on this side).
-// Answers are {"ok": ...} objects (answer.hpp); a request field of the wrong type throws
-// nlohmann::json::exception, which execute() answers as a usage error.
+// Each returns the command's result or its Failure (result.hpp), which execute() turns into the
+// socket's answer (answer.hpp); a request field of the wrong type throws nlohmann::json::exception,
+// which execute() answers as a usage error.
 #pragma once
 
 #include <string>
@@ -13,23 +14,24 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/result.hpp"
 
 namespace acd::control {
 
 // Applies `event` (ForceReady, ForceLogout, NewDay) and answers {"done": done}; try_again when the
 // dataplane does not take it or does not answer, refused with the engine's reason.
-nlohmann::json change(ControlContext& ctx, router::Event event, const std::string& done);
+Result<nlohmann::json> change(ControlContext& ctx, router::Event event, const std::string& done);
 
 // `route test`: what the engine would do now with the call `request` describes (queue, priority,
 // tier, verification, language, skills, call), decision by decision; usage for a bad request.
 // Nothing changes in the engine.
-nlohmann::json route_test(ControlContext& ctx, const nlohmann::json& request);
+Result<nlohmann::json> route_test(ControlContext& ctx, const nlohmann::json& request);
 
 // `config validate|diff|reload` (`action`) of `request`'s file (else acdd's own): checks it, then
 // answers validity, the differences, or applies them (parameters in place, else a new engine the
 // routing core swaps in). Naming a file or reloading needs `may_change`; a reload that needs a
 // restart, or that the routing core refuses, changes nothing.
-nlohmann::json config_command(ControlContext& ctx, const nlohmann::json& request,
-                              const std::string& action, bool may_change);
+Result<nlohmann::json> config_command(ControlContext& ctx, const nlohmann::json& request,
+                                      const std::string& action, bool may_change);
 
 }  // namespace acd::control

@@ -217,21 +217,22 @@ MetricsServer::~MetricsServer() {
   stop();
 }
 
-std::string MetricsServer::start(const std::string& listen_on, std::uint16_t& bound_port) {
+Result<std::uint16_t> MetricsServer::start(const std::string& listen_on) {
   dataplane::Endpoint at;
   if (!dataplane::parse_endpoint(listen_on, at)) {
-    return "metrics.listen must be A.B.C.D:PORT, not '" + listen_on + "'";
+    return Failure{ControlError::Usage,
+                   "metrics.listen must be A.B.C.D:PORT, not '" + listen_on + "'"};
   }
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen_on, 1);
   } catch (const std::exception& e) {
-    return "metrics " + listen_on + ": cannot listen (" + e.what() + ")";
+    return Failure{ControlError::Refused,
+                   "metrics " + listen_on + ": cannot listen (" + e.what() + ")"};
   }
   collector_ = std::make_shared<Collector>(sources_);
   exposer_->RegisterCollectable(collector_);
   const std::vector<int> ports = exposer_->GetListeningPorts();
-  bound_port = ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front());
-  return {};
+  return ports.empty() ? std::uint16_t{0} : static_cast<std::uint16_t>(ports.front());
 }
 
 void MetricsServer::stop() {

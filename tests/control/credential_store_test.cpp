@@ -22,8 +22,10 @@ std::string temp_path(const char* name) {
 TEST(Credentials, SetAndVerify) {
   const std::string path = temp_path("creds-set");
   std::remove(path.c_str());
-  ASSERT_EQ(CredentialStore::set_password(path, 1001, "correct horse", HashStrength::Minimal), "");
-  ASSERT_EQ(CredentialStore::set_password(path, 1002, "battery staple", HashStrength::Minimal), "");
+  ASSERT_TRUE(
+      CredentialStore::set_password(path, 1001, "correct horse", HashStrength::Minimal).ok());
+  ASSERT_TRUE(
+      CredentialStore::set_password(path, 1002, "battery staple", HashStrength::Minimal).ok());
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(text.find("correct horse"), std::string::npos);
@@ -33,13 +35,16 @@ TEST(Credentials, SetAndVerify) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   CredentialStore store;
-  ASSERT_EQ(store.load(path), "");
+  ASSERT_TRUE(store.load(path).ok());
   EXPECT_EQ(store.size(), 2u);
   EXPECT_TRUE(store.verify(1001, "correct horse"));
   EXPECT_FALSE(store.verify(1001, "battery staple"));
   EXPECT_TRUE(store.verify(1002, "battery staple"));
   EXPECT_FALSE(store.verify(9999, "correct horse"));
-  EXPECT_NE(CredentialStore::set_password(path, 1003, "short", HashStrength::Minimal), "");
+  const Result<void> short_password =
+      CredentialStore::set_password(path, 1003, "short", HashStrength::Minimal);
+  ASSERT_FALSE(short_password.ok());
+  EXPECT_EQ(short_password.failure().code, ControlError::Usage);
 }
 
 // A password set (or an agent added) after the store was loaded counts at the next sign-in; a file
@@ -47,13 +52,14 @@ TEST(Credentials, SetAndVerify) {
 TEST(Credentials, FileChangesTakeEffectWithoutRestart) {
   const std::string path = temp_path("creds-reload");
   std::remove(path.c_str());
-  ASSERT_EQ(CredentialStore::set_password(path, 1001, "first password", HashStrength::Minimal), "");
+  ASSERT_TRUE(
+      CredentialStore::set_password(path, 1001, "first password", HashStrength::Minimal).ok());
   CredentialStore store;
-  ASSERT_EQ(store.load(path), "");
+  ASSERT_TRUE(store.load(path).ok());
   EXPECT_FALSE(store.verify(1200, "a new agent"));
-  ASSERT_EQ(CredentialStore::set_password(path, 1001, "second password", HashStrength::Minimal),
-            "");
-  ASSERT_EQ(CredentialStore::set_password(path, 1200, "a new agent", HashStrength::Minimal), "");
+  ASSERT_TRUE(
+      CredentialStore::set_password(path, 1001, "second password", HashStrength::Minimal).ok());
+  ASSERT_TRUE(CredentialStore::set_password(path, 1200, "a new agent", HashStrength::Minimal).ok());
   EXPECT_TRUE(store.verify(1200, "a new agent"));
   EXPECT_FALSE(store.verify(1001, "first password"));
   EXPECT_TRUE(store.verify(1001, "second password"));
@@ -66,10 +72,10 @@ TEST(Credentials, FileChangesTakeEffectWithoutRestart) {
 TEST(Credentials, LockoutAfterRepeatedFailures) {
   const std::string path = temp_path("creds-lock");
   std::remove(path.c_str());
-  ASSERT_EQ(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal), "");
+  ASSERT_TRUE(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal).ok());
   std::uint64_t now = 1000;
   CredentialStore store(LockoutPolicy{3, 60}, [&] { return now; });
-  ASSERT_EQ(store.load(path), "");
+  ASSERT_TRUE(store.load(path).ok());
   EXPECT_FALSE(store.verify(7, "wrong 1"));
   EXPECT_FALSE(store.verify(7, "wrong 2"));
   EXPECT_TRUE(store.verify(7, "open sesame"));  // resets the count
@@ -88,20 +94,23 @@ TEST(Credentials, LockoutAfterRepeatedFailures) {
 TEST(Credentials, MalformedFileRefused) {
   const std::string good = temp_path("creds-good");
   std::remove(good.c_str());
-  ASSERT_EQ(CredentialStore::set_password(good, 1001, "correct horse", HashStrength::Minimal), "");
-  ASSERT_EQ(CredentialStore::set_password(good, 1002, "battery staple", HashStrength::Minimal), "");
+  ASSERT_TRUE(
+      CredentialStore::set_password(good, 1001, "correct horse", HashStrength::Minimal).ok());
+  ASSERT_TRUE(
+      CredentialStore::set_password(good, 1002, "battery staple", HashStrength::Minimal).ok());
   const std::string path = temp_path("creds-bad");
   {
     std::ofstream out(path);
     out << "# comment\n1003 plaintext-password\n";
   }
   CredentialStore store;
-  ASSERT_EQ(store.load(good), "");
+  ASSERT_TRUE(store.load(good).ok());
   ASSERT_EQ(store.size(), 2u);
-  const std::string error = store.load(path);
-  EXPECT_NE(error.find("creds-bad:2:"), std::string::npos) << error;
+  const Result<void> bad = store.load(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.failure().message.find("creds-bad:2:"), std::string::npos) << bad.failure().message;
   EXPECT_EQ(store.size(), 2u);
-  EXPECT_NE(store.load(path + ".missing"), "");
+  EXPECT_FALSE(store.load(path + ".missing").ok());
   EXPECT_EQ(store.size(), 2u);
   EXPECT_TRUE(store.verify(1001, "correct horse"));
   EXPECT_TRUE(store.verify(1002, "battery staple"));

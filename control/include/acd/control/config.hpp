@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "acd/control/result.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/router/config.hpp"
 
@@ -75,6 +76,8 @@ struct ApplianceConfig : dataplane::ConfigTag {
   std::map<std::string, std::string> origin;
 };
 
+// Parsing collects every problem in the file, each "FILE:LINE: ...", so that one run shows them
+// all: a list of problems, not one Failure, hence not a Result.
 struct ConfigResult {
   ApplianceConfig config;
   std::vector<std::string> errors;  // empty when the configuration is valid
@@ -85,16 +88,17 @@ struct ConfigResult {
 ConfigResult parse_config(const std::string& text, const std::string& source);
 // Reads and parses a file.
 ConfigResult load_config(const std::string& path);
-// Checks of one start-up setting's value, shared by the file's parser and acdd's flags: empty when
-// the value is usable, else what is wrong with it (without the key's name).
-std::string check_endpoint(const std::string& text);     // A.B.C.D:PORT, port 0 = any free port
-std::string check_socket_path(const std::string& path);  // an absolute path that fits sun_path
-std::string check_cpu(int cpu);                          // -1 (unpinned) or a CPU acdd may use
+// Checks of one start-up setting's value, shared by the file's parser and acdd's flags: done when
+// the value is usable, else a Usage failure saying what is wrong with it (without the key's name).
+Result<void> check_endpoint(const std::string& text);     // A.B.C.D:PORT, port 0 = any free port
+Result<void> check_socket_path(const std::string& path);  // an absolute path that fits sun_path
+Result<void> check_cpu(int cpu);                          // -1 (unpinned) or a CPU acdd may use
 
 // The checks that depend on the machine acdd starts on, made by both `acdd --check-config` and
 // acdd's start: the CPUs are allowed to this process, the backend is built in, the credential
 // file (unless it is the embedded demo's and absent) can be read. Each problem names the key and
-// where it was set ("acd.toml:9: dataplane.cores = [7]: ...").
+// where it was set ("acd.toml:9: dataplane.cores = [7]: ..."). Like ConfigResult's, these are a
+// list of problems reported together, not one Failure: an operator fixes them all in one go.
 std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded_default);
 
 // "FILE:LINE: KEY" where KEY was set, or "KEY (default)".

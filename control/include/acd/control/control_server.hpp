@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/control/config.hpp"
+#include "acd/control/result.hpp"
 #include "acd/control/snapshot_board.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
@@ -122,8 +123,10 @@ class ControlServer {
  public:
   explicit ControlServer(ControlContext ctx) : ctx_(ctx) {}
   ~ControlServer();
-  // Binds the socket (replacing a stale one) and starts serving; an error message on failure.
-  [[nodiscard]] std::string start(const std::string& path);
+  // Binds the socket (replacing a stale one) and starts serving. Fails with Usage when the path
+  // does not fit a Unix socket address, Refused when the socket cannot be made or bound (the
+  // message names the path and the system's reason); nothing is left listening then.
+  Result<void> start(const std::string& path);
   void stop();
   // Any thread (a signal handler's flag): reload the configuration file on the server's thread.
   void request_reload() { reload_.store(true); }

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "acd/control/result.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 
 namespace acd::control {
@@ -35,10 +36,11 @@ class CredentialStore final : public dataplane::CredentialVerifier {
 
   CredentialStore(LockoutPolicy policy = {}, Clock clock = {});
 
-  // Reads a credential file. Errors name the file and line; the store is unchanged on error.
+  // Reads a credential file. Fails with Refused, naming the file (and the line), when it cannot be
+  // read or a line is malformed or repeats an agent; the store is unchanged then.
   // verify() reads the file again when it has changed since (a password set or an agent added with
   // 'acdctl agent passwd' takes effect without a restart); a broken file keeps the last good one.
-  [[nodiscard]] std::string load(const std::string& path);
+  Result<void> load(const std::string& path);
   std::size_t size() const { return hashes_.size(); }
 
   // True for the right password of an agent that is not locked out. A wrong one counts towards
@@ -50,10 +52,12 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   static std::string hash(std::string_view password,
                           HashStrength strength = HashStrength::Interactive);
 
-  // Sets (or replaces) one agent's password in a credential file, creating it if needed.
-  [[nodiscard]] static std::string set_password(const std::string& path, router::AgentNumber agent,
-                                                std::string_view password,
-                                                HashStrength strength = HashStrength::Interactive);
+  // Sets (or replaces) one agent's password in a credential file, creating it if needed. Fails
+  // with Usage for agent 0 or a password under 8 characters, Refused when the file is malformed,
+  // hashing fails or the file cannot be written; the file is unchanged then.
+  static Result<void> set_password(const std::string& path, router::AgentNumber agent,
+                                   std::string_view password,
+                                   HashStrength strength = HashStrength::Interactive);
 
  private:
   struct Failures {

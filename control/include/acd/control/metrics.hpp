@@ -18,6 +18,7 @@
 #include <prometheus/metric_family.h>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/result.hpp"
 #include "acd/dataplane/counters.hpp"
 
 namespace acd::control {
@@ -38,8 +39,9 @@ class MetricsServer {
  public:
   explicit MetricsServer(MetricsSources sources) : sources_(sources) {}
   ~MetricsServer();
-  // Listens on A.B.C.D:PORT (port 0: any); returns an error message, or "" and the bound port.
-  [[nodiscard]] std::string start(const std::string& listen, std::uint16_t& bound_port);
+  // Listens on A.B.C.D:PORT (port 0: any) and returns the port bound. Fails with Usage for an
+  // address of another form, Refused when it cannot listen (the port is taken, say).
+  Result<std::uint16_t> start(const std::string& listen);
   void stop();
 
  private:
