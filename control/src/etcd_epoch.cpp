@@ -18,7 +18,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr std::size_t kMaxAnswerBytes = 64 * 1024;  // a range of one key is a few hundred bytes
+constexpr std::size_t kMaxAnswerBytes =
+    std::size_t{64} * 1024;  // a range of one key is a few hundred bytes
 
 std::string to_base64(std::string_view bytes) {
   std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
@@ -124,7 +125,8 @@ struct EtcdEpoch::Transport {
   std::string answer;
 
   Transport() {
-    static const bool ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0;
+    static const bool ready =
+        curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0;
     if (!ready) {
       return;
     }
@@ -134,8 +136,8 @@ struct EtcdEpoch::Transport {
     if (curl == nullptr || headers == nullptr) {
       return;
     }
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);       // timeouts without SIGALRM
-    curl_easy_setopt(curl, CURLOPT_PROXY, "");          // never through an http_proxy of the env
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);  // timeouts without SIGALRM
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");     // never through an http_proxy of the env
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
@@ -191,8 +193,8 @@ std::string EtcdEpoch::endpoint_problem(std::string_view endpoint) {
   const std::string_view name = bracketed ? host.substr(1, host.size() - 2) : host;
   const bool ok = std::all_of(name.begin(), name.end(), [bracketed](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-           (bracketed ? c == ':' : (c == '.' || c == '-' || (c >= 'g' && c <= 'z') ||
-                                    (c >= 'G' && c <= 'Z')));
+           (bracketed ? c == ':'
+                      : (c == '.' || c == '-' || (c >= 'g' && c <= 'z') || (c >= 'G' && c <= 'Z')));
   });
   if (!ok) {
     return bad + "has a host that is neither a name, an IPv4 address nor an [IPv6] address";
@@ -245,16 +247,17 @@ std::optional<EtcdEpoch::Answer> EtcdEpoch::post(std::string_view path, const st
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     json answer = json::parse(transport_->answer, nullptr, false);
     if (status != 200) {
-      std::string message;
+      std::string message = "etcd at " + endpoint + ": HTTP status " + std::to_string(status);
       if (!answer.is_discarded() && answer.is_object() && answer.contains("error") &&
           answer["error"].is_string()) {
-        message = ": " + answer["error"].get<std::string>();
+        message += ": " + answer["error"].get<std::string>();
       }
-      note("etcd at " + endpoint + ": HTTP status " + std::to_string(status) + message);
+      note(message);
       continue;
     }
     if (answer.is_discarded() || !answer.is_object()) {
-      note("etcd at " + endpoint + ": the answer is not a JSON object (is this etcd's v3 gateway?)");
+      note("etcd at " + endpoint +
+           ": the answer is not a JSON object (is this etcd's v3 gateway?)");
       continue;
     }
     why.clear();
@@ -316,10 +319,10 @@ std::optional<EpochRecord> EtcdEpoch::read(std::string& why) {
 EtcdEpoch::Reading EtcdEpoch::read_until(Clock::time_point until, std::string& why) {
   const std::string body = json{{"key", to_base64(key_)}}.dump();
   const auto answer = post("/v3/kv/range", body, until, why);
-  seen_.reset();
   if (!answer) {
-    return {};
+    return {};  // what this client saw stays its best guess: the swap compares it anyway
   }
+  seen_.reset();
   Found found = found_in_range(answer->body, key_, why);
   if (found.record) {
     seen_ = found.record;
@@ -330,8 +333,10 @@ EtcdEpoch::Reading EtcdEpoch::read_until(Clock::time_point until, std::string& w
 
 CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) {
   if (!valid_holder(holder)) {
-    return {CasOutcome::Invalid, {},
-            "the holder " + printable(holder) + " is not a node name (1 to 64 of A-Z a-z 0-9 . _ -)"};
+    return {
+        CasOutcome::Invalid,
+        {},
+        "the holder " + printable(holder) + " is not a node name (1 to 64 of A-Z a-z 0-9 . _ -)"};
   }
   if (expected == std::numeric_limits<std::uint64_t>::max()) {
     return {CasOutcome::Invalid, {}, "the epoch cannot move past 2^64-1"};
@@ -354,11 +359,13 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
   const std::string key = to_base64(key_);
   const EpochRecord next{expected + 1, holder};
   const std::string next_raw = encode_record(next);
-  json compare = expected == 0
-                     ? json{{"key", key}, {"target", "CREATE"}, {"result", "EQUAL"},
-                            {"create_revision", "0"}}
-                     : json{{"key", key}, {"target", "VALUE"}, {"result", "EQUAL"},
-                            {"value", to_base64(seen_raw_)}};
+  json compare =
+      expected == 0
+          ? json{{"key", key}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}}
+          : json{{"key", key},
+                 {"target", "VALUE"},
+                 {"result", "EQUAL"},
+                 {"value", to_base64(seen_raw_)}};
   const json txn = {
       {"compare", json::array({std::move(compare)})},
       {"success", json::array({{{"request_put", {{"key", key}, {"value", to_base64(next_raw)}}}}})},
@@ -385,7 +392,8 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
   }
   seen_.reset();
   if (range == nullptr) {
-    return {CasOutcome::Unreachable, {},
+    return {CasOutcome::Unreachable,
+            {},
             "etcd's transaction answer has neither success nor the key's current value"};
   }
   Found found = found_in_range(*range, key_, result.why);

@@ -78,7 +78,8 @@ class EtcdEpoch {
   //   (current says which), or the key holds no valid record (why says what is there).
   //   A Lost whose current record is {expected + 1, holder} means an earlier call of ours won and
   //   its answer was lost on the way back.
-  //   Unreachable: no endpoint answered in time. Invalid: holder is not 1..64 of [A-Za-z0-9._-],
+  //   Unreachable: no endpoint answered in time (a swap that reached etcd may still have been
+  //   applied: the next advance says so, as above). Invalid: holder is not 1..64 of [A-Za-z0-9._-],
   //   or expected is the largest epoch.
   CasResult advance(std::uint64_t expected, const std::string& holder);
 
