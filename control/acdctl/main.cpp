@@ -276,6 +276,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 3600.0));
   top->add_option("--count", count, "Print N plain frames, then exit (0: live view until q)")
       ->transform(decimal(0, 1'000'000));
+  CLI::App* ha = app.add_subcommand("ha", "The hot-standby pair: status, switchover");
+  std::string ha_action = "status";
+  ha->add_option("action", ha_action,
+                 "status (role, epoch, peer, lag, hash checks) | switchover (hand over to the "
+                 "synchronous standby, nothing lost)")
+      ->check(CLI::IsMember({"status", "switchover"}));
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
   CLI::App* validate =
@@ -398,6 +404,8 @@ int main(int argc, char** argv) {
         }
         request["skills"].push_back({{"skill", s.substr(0, colon)}, {"level", std::stoul(level)}});
       }
+    } else if (ha->parsed()) {
+      request = {{"cmd", "ha"}, {"action", ha_action}};
     } else if (diff->parsed() || reload->parsed()) {
       request = {
           {"cmd", "config"}, {"action", diff->parsed() ? "diff" : "reload"}, {"dry_run", dry_run}};
@@ -438,6 +446,11 @@ int main(int argc, char** argv) {
       print_route_test(result);
     } else if (status->parsed()) {
       print_status(result);
+    } else if (ha->parsed() && result.is_object()) {
+      for (const auto& [key, value] : result.items()) {
+        std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump())
+                  << "\n";
+      }
     } else if (result.is_object() && result.contains("done")) {
       std::cout << result["done"].get<std::string>() << "\n";
       for (const json& c : result.value("changes", json::array())) {

@@ -10,6 +10,7 @@
 #include "acd/control/result.hpp"
 #include "answer.hpp"
 #include "engine_commands.hpp"
+#include "ha_commands.hpp"
 #include "names.hpp"
 #include "steady_clock.hpp"
 #include "views.hpp"
@@ -187,6 +188,10 @@ Answer config(ControlContext& ctx, const Request& r) {
   return config_command(ctx, r.body, r.action, r.may_change);
 }
 
+Answer ha(ControlContext& ctx, const Request& r) {
+  return ha_command(ctx, r.action, r.may_change);
+}
+
 // --- the table ---
 
 struct Command {
@@ -198,7 +203,7 @@ struct Command {
 // command, per action (agents ready/logout, config reload, naming a file).
 constexpr Command kCommands[] = {
     {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
-    {"stats", stats},   {"route", route},   {"config", config},
+    {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
 };
 
 Failure unknown_command(const std::string& cmd) {
@@ -215,6 +220,9 @@ Answer execute_request(ControlContext& ctx, const json& request, bool may_change
   }
   const std::string cmd = request["cmd"];
   const Request r{request, request.value("action", std::string("list")), may_change};
+  if (cmd == "ha") {
+    return ha(ctx, r);  // a node's role is known before its first snapshot
+  }
   if (ctx.board == nullptr || !ctx.board->ready()) {
     return Failure{ControlError::TryAgain,
                    "the routing core has not published its state yet; try again"};

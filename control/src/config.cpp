@@ -100,8 +100,9 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
                             {"peer", &h.peer},
                             {"peer_dataplane", &h.peer_dataplane}}) {
     if (c.text(t, key, *field)) {
-      if (const std::string problem = check_endpoint(*field); !problem.empty()) {
-        c.error(t, key, std::string("ha.") + key + " = \"" + *field + "\": " + problem);
+      if (const Result<void> checked = check_endpoint(*field); !checked.ok()) {
+        c.error(t, key,
+                std::string("ha.") + key + " = \"" + *field + "\": " + checked.failure().message);
       }
     }
   }
@@ -115,7 +116,7 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
     } else {
       for (const toml::node& e : *a) {
         const std::optional<std::string> v = e.value<std::string>();
-        if (!v || !check_endpoint(*v).empty()) {
+        if (!v || !check_endpoint(*v).ok()) {
           c.error(&e, "an etcd endpoint is \"A.B.C.D:PORT\"");
         } else {
           h.etcd.push_back(*v);

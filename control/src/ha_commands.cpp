@@ -1,7 +1,7 @@
 #include "ha_commands.hpp"
 
 #include "acd/control/ha_node.hpp"
-#include "answer.hpp"
+#include "acd/control/result.hpp"
 
 namespace acd::control {
 
@@ -58,29 +58,27 @@ nlohmann::json status_of(const HaStatus& h) {
 
 }  // namespace
 
-nlohmann::json ha_command(ControlContext& ctx, const std::string& action, bool may_change) {
+Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action, bool may_change) {
   if (ctx.ha == nullptr) {
-    return fail("this node has no HA state", ControlError::Refused);
+    return Failure{ControlError::Refused, "this node has no HA state"};
   }
   if (action == "list" || action == "status") {
-    return ok(status_of(*ctx.ha));
+    return status_of(*ctx.ha);
   }
   if (action == "switchover") {
     if (!may_change) {
-      return fail("ha switchover changes the pair: root or the acd group only",
-                  ControlError::PermissionDenied);
+      return Failure{ControlError::PermissionDenied, "ha switchover changes the pair: root or the acd group only"};
     }
     const HaRole role = ctx.ha->role.load();
     if (role != HaRole::Primary) {
-      return fail("switchover needs a primary with a synchronous standby; this node is " +
-                      std::string(to_string(role)),
-                  ControlError::Refused);
+      return Failure{ControlError::Refused, "switchover needs a primary with a synchronous standby; this node is " +
+                      std::string(to_string(role))};
     }
     // The IO thread drains and steps down (NodeShipper::poll); this answer does not wait.
     const_cast<HaStatus*>(ctx.ha)->switchover_requested.store(true);
-    return ok(nlohmann::json{{"switchover", "started"}});
+    return nlohmann::json{{"switchover", "started"}};
   }
-  return fail("ha takes status or switchover", ControlError::Usage);
+  return Failure{ControlError::Usage, "ha takes status or switchover"};
 }
 
 }  // namespace acd::control

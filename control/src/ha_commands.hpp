@@ -8,12 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/result.hpp"
 
 namespace acd::control {
 
-// {"ok": ...} answers (answer.hpp). status: role, epoch, peer, sequence numbers, lag, hash checks,
+// status: role, epoch, peer, sequence numbers, lag, hash checks,
 // failovers, the last reason. switchover (may_change only): a primary with a synchronous standby
 // stops taking requests, waits until the standby acknowledged everything, and steps down.
-nlohmann::json ha_command(ControlContext& ctx, const std::string& action, bool may_change);
+Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action, bool may_change);
 
 }  // namespace acd::control
