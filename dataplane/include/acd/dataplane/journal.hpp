@@ -5,8 +5,8 @@
 //   journal-<first seq, 20 digits>.log   a segment: 24-byte header (magic "ACDJRNL1", version,
 //                                         first seq), then records [u32 length][u32 crc32][u64 seq]
 //                                         [payload]; the crc (zlib crc32_z) covers seq + payload.
-//   snapshot-<seq, 20 digits>.bin        40-byte header (magic "ACDSNAP1", version, seq, length,
-//                                         crc32 of the image), then the image.
+//   snapshot-<seq, 20 digits>.bin        40-byte header (magic "ACDSNAP1", version, crc32 of seq +
+//                                         image, seq, image length), then the image.
 // All integers little-endian. Record payloads are opaque bytes here.
 #pragma once
 
