@@ -43,8 +43,12 @@ std::string file_name(const char* prefix, std::uint64_t seq, const char* suffix)
   std::snprintf(buf, sizeof(buf), "%s%020" PRIu64 "%s", prefix, seq, suffix);
   return buf;
 }
-std::string segment_name(std::uint64_t seq) { return file_name("journal-", seq, ".log"); }
-std::string snapshot_name(std::uint64_t seq) { return file_name("snapshot-", seq, ".bin"); }
+std::string segment_name(std::uint64_t seq) {
+  return file_name("journal-", seq, ".log");
+}
+std::string snapshot_name(std::uint64_t seq) {
+  return file_name("snapshot-", seq, ".bin");
+}
 
 // "journal-00000000000000000042.log" → 42; nullopt for any other name.
 std::optional<std::uint64_t> parse_name(std::string_view name, std::string_view prefix,
@@ -124,7 +128,7 @@ bool read_file(const std::string& path, std::vector<std::uint8_t>& out, std::str
     why = errno_text("open " + path, errno);
     return false;
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0) {
     why = errno_text("stat " + path, errno);
     ::close(fd);
@@ -189,7 +193,8 @@ bool check_snapshot(const std::vector<std::uint8_t>& f, std::uint64_t seq, std::
     why = "shorter than its header";
     return false;
   }
-  if (std::memcmp(f.data(), kSnapshotMagic, 8) != 0 || load_le<std::uint32_t>(f.data() + 8) != kVersion) {
+  if (std::memcmp(f.data(), kSnapshotMagic, 8) != 0 ||
+      load_le<std::uint32_t>(f.data() + 8) != kVersion) {
     why = "bad magic or version";
     return false;
   }
@@ -240,7 +245,12 @@ std::optional<Recovered> recover_journal(const std::string& dir, std::string& wh
       out.snapshot.assign(file.begin() + kSnapshotHeaderBytes, file.end());
       break;
     }
-    out.snapshots_rejected += (out.snapshots_rejected.empty() ? "" : "; ") + name + ": " + problem;
+    if (!out.snapshots_rejected.empty()) {
+      out.snapshots_rejected += "; ";
+    }
+    out.snapshots_rejected += name;
+    out.snapshots_rejected += ": ";
+    out.snapshots_rejected += problem;
     to_remove.push_back(name);
   }
 
@@ -308,8 +318,10 @@ std::optional<Recovered> recover_journal(const std::string& dir, std::string& wh
         break;
       }
       if (seq > out.snapshot_seq) {
-        out.records.emplace_back(seq, std::vector<std::uint8_t>(f.begin() + static_cast<std::ptrdiff_t>(off + kHdr),
-                                                                f.begin() + static_cast<std::ptrdiff_t>(off + kHdr + len)));
+        out.records.emplace_back(
+            seq,
+            std::vector<std::uint8_t>(f.begin() + static_cast<std::ptrdiff_t>(off + kHdr),
+                                      f.begin() + static_cast<std::ptrdiff_t>(off + kHdr + len)));
       }
       ++expected;
       off += kHdr + len;
@@ -355,12 +367,12 @@ struct Journal::Writer {
   Journal& j;
   JournalConfig config;
   std::size_t capacity = 0;
-  int fd = -1;                  // the open segment
+  int fd = -1;  // the open segment
   std::uint64_t segment_first = 0;
   std::size_t segment_offset = 0;
   io_uring ring{};
   bool ring_ready = false;
-  std::string error;            // set once, before failed_ turns true
+  std::string error;  // set once, before failed_ turns true
 
   std::mutex mutex;  // guards pending and snapshot_error; taken rarely, never by append()
   std::optional<std::pair<std::uint64_t, std::vector<std::uint8_t>>> pending;
@@ -469,7 +481,8 @@ struct Journal::Writer {
       copy_out(pos, hdr, kHdr);
       const std::size_t len = load_le<std::uint32_t>(hdr);
       last = load_le<std::uint64_t>(hdr + 8);
-      std::uint32_t crc = crc_extend(static_cast<std::uint32_t>(crc32_z(0, nullptr, 0)), hdr + 8, 8);
+      std::uint32_t crc =
+          crc_extend(static_cast<std::uint32_t>(crc32_z(0, nullptr, 0)), hdr + 8, 8);
       const std::size_t idx = (pos + kHdr) & j.mask_;
       const std::size_t first = std::min(len, capacity - idx);
       crc = crc_extend(crc, j.ring_.get() + idx, first);
@@ -554,7 +567,7 @@ struct Journal::Writer {
                         std::chrono::steady_clock::now() - started)
                         .count();
     segment_offset += total;
-    j.tail_.store(pos, std::memory_order_release);         // pairs with append()'s acquire load
+    j.tail_.store(pos, std::memory_order_release);          // pairs with append()'s acquire load
     j.durable_seq_.store(last, std::memory_order_release);  // pairs with durable_seq()
     j.bump(JournalCounter::records, count);
     j.bump(JournalCounter::bytes, total);
@@ -645,7 +658,7 @@ struct Journal::Writer {
     j.bump(JournalCounter::segments_pruned, pruned);
   }
 
-  void run(std::stop_token stop) {
+  void run(const std::stop_token& stop) {
     using namespace std::chrono_literals;
     int idle = 0;
     for (;;) {
@@ -717,7 +730,7 @@ std::unique_ptr<Journal> Journal::open(const JournalConfig& config, std::uint64_
     return nullptr;
   }
   for (const auto& [first, name] : entries.segments) {
-    struct stat st{};
+    struct stat st {};
     const bool empty = ::stat((config.dir + "/" + name).c_str(), &st) == 0 &&
                        static_cast<std::size_t>(st.st_size) <= kSegmentHeaderBytes;
     if (first > next_seq || (first == next_seq && !empty)) {
@@ -749,7 +762,7 @@ std::unique_ptr<Journal> Journal::open(const JournalConfig& config, std::uint64_
   w.ring_ready = true;
   j->next_seq_ = next_seq;
   j->durable_seq_.store(next_seq - 1, std::memory_order_relaxed);
-  w.thread = std::jthread([&w](std::stop_token stop) { w.run(stop); });
+  w.thread = std::jthread([&w](const std::stop_token& stop) { w.run(stop); });
   return j;
 }
 

@@ -178,6 +178,19 @@ TEST_F(JournalTest, DurableSeqReachesLastSeq) {
   EXPECT_EQ(journal_counter_name(JournalCounter::group_commits), "group_commits");
 }
 
+// With sync off, durable_seq means written: it still reaches the last seq and a restart reads all.
+TEST_F(JournalTest, WriteOnlyModeRecovers) {
+  JournalConfig c = config();
+  c.sync = false;
+  std::string why;
+  auto j = Journal::open(c, 1, why);
+  ASSERT_NE(j, nullptr) << why;
+  append_range(*j, 1, 700);
+  ASSERT_TRUE(wait_for([&] { return j->durable_seq() == 700; })) << j->durable_seq();
+  j.reset();
+  expect_records(recover(), 1, 700);
+}
+
 // After two snapshots a restart gets the newest image and only the records after it; segments
 // covered by the previous snapshot are deleted, and only the newest two snapshots are kept.
 TEST_F(JournalTest, SnapshotReplacesCoveredRecordsAndPrunes) {

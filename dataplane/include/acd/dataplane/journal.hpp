@@ -5,8 +5,8 @@
 //   journal-<first seq, 20 digits>.log   a segment: 24-byte header (magic "ACDJRNL1", version,
 //                                         first seq), then records [u32 length][u32 crc32][u64 seq]
 //                                         [payload]; the crc (zlib crc32_z) covers seq + payload.
-//   snapshot-<seq, 20 digits>.bin        40-byte header (magic "ACDSNAP1", version, seq, length,
-//                                         crc32 of the image), then the image.
+//   snapshot-<seq, 20 digits>.bin        40-byte header (magic "ACDSNAP1", version, crc32 of seq +
+//                                         image, seq, image length), then the image.
 // All integers little-endian. Record payloads are opaque bytes here.
 #pragma once
 
@@ -37,8 +37,8 @@ struct Recovered {
   std::vector<std::uint8_t> snapshot;  // the newest valid snapshot image
   // Every record with seq > snapshot_seq, in order, contiguous (snapshot_seq + 1, + 2, ...).
   std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> records;
-  std::uint64_t next_seq = 1;  // the seq the next append must carry
-  std::string cut;             // "" or what was cut from the log: file, offset, why
+  std::uint64_t next_seq = 1;      // the seq the next append must carry
+  std::string cut;                 // "" or what was cut from the log: file, offset, why
   std::string snapshots_rejected;  // "" or the snapshot files found invalid (and removed)
 };
 
@@ -52,15 +52,15 @@ struct Recovered {
 std::optional<Recovered> recover_journal(const std::string& dir, std::string& why);
 
 // Counters, declared once: the list generates the enum and the metric names and help.
-#define ACD_JOURNAL_COUNTERS(X)                                                   \
-  X(records, "records written (and synced when sync is on)")                      \
-  X(bytes, "bytes written to segments, record headers included")                  \
-  X(group_commits, "group commits: one write (+ fdatasync) per round")            \
-  X(sync_ns_total, "nanoseconds spent waiting for group commits to complete")     \
-  X(sync_ns_last, "nanoseconds the last group commit took")                       \
-  X(snapshots, "snapshots written")                                               \
-  X(segments_pruned, "segment files deleted after a snapshot")                    \
-  X(ring_full, "appends refused: the ring had no room")                           \
+#define ACD_JOURNAL_COUNTERS(X)                                                  \
+  X(records, "records written (and synced when sync is on)")                     \
+  X(bytes, "bytes written to segments, record headers included")                 \
+  X(group_commits, "group commits: one write (+ fdatasync) per round")           \
+  X(sync_ns_total, "nanoseconds spent waiting for group commits to complete")    \
+  X(sync_ns_last, "nanoseconds the last group commit took")                      \
+  X(snapshots, "snapshots written")                                              \
+  X(segments_pruned, "segment files deleted after a snapshot")                   \
+  X(ring_full, "appends refused: the ring had no room")                          \
   X(rejected, "appends refused: seq not the next one, record too large, failed") \
   X(errors, "write, sync, file or snapshot errors")
 
@@ -70,7 +70,8 @@ enum class JournalCounter : std::uint32_t {
 #undef ACD_X
       kCount
 };
-inline constexpr std::size_t kJournalCounterCount = static_cast<std::size_t>(JournalCounter::kCount);
+inline constexpr std::size_t kJournalCounterCount =
+    static_cast<std::size_t>(JournalCounter::kCount);
 std::string_view journal_counter_name(JournalCounter c);  // e.g. "records"
 std::string_view journal_counter_help(JournalCounter c);
 
@@ -111,8 +112,8 @@ class Journal {
   // writer thread writes it once durable_seq >= seq (a snapshot never runs ahead of the log):
   // temp file, fsync, rename to snapshot-<seq>.bin, fsync dir. It then keeps this snapshot and the
   // previous one, deletes older snapshots, and deletes the segments all of whose records are <= the
-  // previous snapshot's seq (so that the fallback snapshot still has its records). A newer hand-over
-  // replaces one not yet written; one with seq <= last_snapshot_seq() is ignored.
+  // previous snapshot's seq (so that the fallback snapshot still has its records). A newer
+  // hand-over replaces one not yet written; one with seq <= last_snapshot_seq() is ignored.
   void snapshot(std::uint64_t seq, std::vector<std::uint8_t> image);
   // Any thread: seq of the last snapshot this Journal wrote (0: none yet).
   std::uint64_t last_snapshot_seq() const {
