@@ -27,6 +27,16 @@ nlohmann::json status_of(const HaStatus& h) {
                    {"fence_lost", h.fence_lost.load()},
                    {"fence_unreachable", h.fence_unreachable.load()},
                    {"reason", h.why()}};
+  if (h.link != nullptr) {
+    nlohmann::json link = nlohmann::json::object();
+    for (std::size_t i = 0; i < dataplane::kLinkCounterCount; ++i) {
+      const auto c = static_cast<dataplane::LinkCounter>(i);
+      if (const std::uint64_t v = h.link->read(c); v != 0) {
+        link[std::string(dataplane::link_counter_name(c))] = v;
+      }
+    }
+    j["link"] = link;
+  }
   if (role == HaRole::Standby || role == HaRole::OutOfService) {
     j["primary_alive"] = h.peer_state.load() != 0;
   } else if (role != HaRole::Single) {

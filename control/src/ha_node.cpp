@@ -54,6 +54,7 @@ NodeShipper::NodeShipper(dataplane::IoStage& io, dataplane::Journal* journal,
       options_(std::move(options)),
       status_(status),
       last_seq_(io.sequencer().next() - 1),
+      term_start_(last_seq_),
       last_snapshot_(SteadyTime::now()) {
   status_.role.store(role_);
   status_.epoch.store(epoch_);
@@ -65,6 +66,10 @@ NodeShipper::NodeShipper(dataplane::IoStage& io, dataplane::Journal* journal,
 
 void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record) {
   last_seq_ = seq;
+  Recent& r = recent_[seq % kRecentRecords];
+  r.seq = seq;
+  r.length = static_cast<std::uint8_t>(std::min(record.size(), r.bytes.size()));
+  std::copy_n(record.begin(), r.length, r.bytes.begin());
   if (journal_ != nullptr) {
     if (!overflow_.empty() || !journal_->append(seq, record)) {
       overflow_.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
@@ -73,8 +78,8 @@ void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record
   if (link_ != nullptr) {
     if (image_for_standby_) {
       after_image_.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
-    } else {
-      (void)link_->append(seq, record);  // refused while no standby is answered: it catches up
+    } else if (link_->append(seq, record)) {  // refused while no standby is answered
+      max_sent_ = seq;
     }
   }
 }
@@ -97,7 +102,14 @@ void NodeShipper::poll() {
       log_line("state hash mismatch with the standby at seq " + std::to_string(*bad));
       status_.say("state hash mismatch with the standby at seq " + std::to_string(*bad));
     }
-    const auto peer = link_->peer();
+    const auto link_peer = link_->peer();
+    const bool connected = link_peer == LinkPrimary::PeerState::CatchingUp ||
+                           link_peer == LinkPrimary::PeerState::Synchronous;
+    // Synchronous for us: it acknowledged the image or the records that caught it up.
+    const auto peer = !connected ? link_peer
+                      : (!image_for_standby_ && link_->acked_seq() >= sync_target_)
+                          ? LinkPrimary::PeerState::Synchronous
+                          : LinkPrimary::PeerState::CatchingUp;
     if (peer == LinkPrimary::PeerState::Synchronous && last_seq_ >= next_hash_at_) {
       io_.want_hash();
       next_hash_at_ = last_seq_ + options_.hash_every;
@@ -195,8 +207,30 @@ void NodeShipper::on_standby_lost() {
 }
 
 void NodeShipper::serve_hello(std::uint64_t applied) {
-  if (applied == last_seq_ && applied != 0) {
+  sync_target_ = last_seq_;
+  if (applied == last_seq_ && applied >= term_start_ && applied <= max_sent_ && applied != 0) {
     return;  // it holds exactly our state: the live log continues from here
+  }
+  // A little behind on our own history: the records it lacks, if the recent ring has them all.
+  // Only a standby whose seq we sent it ourselves, in this term, holds our history up to there; a
+  // node that was primary before us may hold records of its own past the point we took over
+  // (never acknowledged, so never seen by a client), and gets an image.
+  if (applied >= term_start_ && applied <= max_sent_ && last_seq_ - applied < kRecentRecords) {
+    bool have_all = true;
+    for (std::uint64_t seq = applied + 1; seq <= last_seq_ && have_all; ++seq) {
+      have_all = recent_[seq % kRecentRecords].seq == seq;
+    }
+    if (have_all) {
+      for (std::uint64_t seq = applied + 1; seq <= last_seq_; ++seq) {
+        const Recent& r = recent_[seq % kRecentRecords];
+        if (link_->append(seq, std::span<const std::uint8_t>(r.bytes.data(), r.length))) {
+          max_sent_ = seq;
+        }
+      }
+      log_line("standby at seq " + std::to_string(applied) + ", ours " +
+               std::to_string(last_seq_) + ": sending the records it lacks");
+      return;
+    }
   }
   // Anything else (behind, or a history of its own after a split): a whole image.
   image_for_standby_ = true;
@@ -221,9 +255,11 @@ void NodeShipper::on_image(dataplane::NodeImage image) {
   if (link_ != nullptr && image_for_standby_) {
     image_for_standby_ = false;
     if (link_->send_snapshot(image.seq, bytes)) {
+      max_sent_ = std::max(max_sent_, image.seq);
+      sync_target_ = image.seq;
       for (const auto& [seq, record] : after_image_) {
-        if (seq > image.seq) {
-          (void)link_->append(seq, record);
+        if (seq > image.seq && link_->append(seq, record)) {
+          max_sent_ = seq;
         }
       }
     }

@@ -96,6 +96,11 @@ std::vector<std::uint8_t> Engine::snapshot() const {
     out.resize(at + bytes);
     std::memcpy(out.data() + at, data, bytes);
   };
+  // One allocation: the image is megabytes (the call pool), and growing it step by step would
+  // copy it several times on the routing core.
+  std::size_t total = sizeof(kSnapshotMagic) + 2 * sizeof(std::uint64_t) + sizeof(TimerWheel::Header);
+  for_each_array([&](const void*, std::size_t bytes, bool) { total += sizeof(std::uint64_t) + bytes; });
+  out.reserve(total);
   put(&kSnapshotMagic, sizeof(kSnapshotMagic));
   for_each_array([&](const void* data, std::size_t bytes, bool) {
     const std::uint64_t n = bytes;

@@ -22,7 +22,10 @@ pair_dump() {
 }
 
 pair_setup() {
-  PAIR_WORK=$1 PAIR_ACDD=$2 PAIR_ACDCTL=$3 local default_config=$4 cores=${5:-0}
+  PAIR_WORK=$1
+  PAIR_ACDD=$2
+  PAIR_ACDCTL=$3
+  local default_config=$4 cores=${5:-0}
   start_etcd "$PAIR_WORK/etcd" || exit 1
   read -r PORT_a PORT_b REPL_a REPL_b < <(free_loopback_ports 4)
   mkdir -p "$PAIR_WORK/a" "$PAIR_WORK/b"

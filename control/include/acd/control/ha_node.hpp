@@ -6,6 +6,7 @@
 // dataplane thread). HaStatus is written there and read by the control and metrics threads.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -116,9 +117,21 @@ class NodeShipper final : public dataplane::LogShipper {
   Options options_;
   HaStatus& status_;
   std::uint64_t last_seq_ = 0;
+  std::uint64_t term_start_ = 0;  // the last record before this node became primary
+  std::uint64_t max_sent_ = 0;    // the last record sent to a standby in this term
+  std::uint64_t sync_target_ = 0; // the standby is synchronous once it acknowledged this
   std::uint64_t frozen_at_ = 0;  // Fenced / waiting for the fence: nothing after this leaves
   // Records the journal's ring could not take yet (rare: the disk is slow); retried each poll.
   std::deque<std::pair<std::uint64_t, std::vector<std::uint8_t>>> overflow_;
+  // The latest records, for a standby that reconnects a little behind: it gets them instead of a
+  // whole image (which costs the routing core a pause). A ring of fixed slots: no allocation.
+  struct Recent {
+    std::uint64_t seq = 0;
+    std::uint8_t length = 0;
+    std::array<std::uint8_t, dataplane::kMaxLogRecord> bytes{};
+  };
+  static constexpr std::size_t kRecentRecords = 1 << 16;
+  std::vector<Recent> recent_ = std::vector<Recent>(kRecentRecords);
   // A standby that said hello waits for an image; records stamped meanwhile wait with it.
   bool image_for_standby_ = false;
   std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> after_image_;

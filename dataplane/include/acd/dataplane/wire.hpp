@@ -192,8 +192,8 @@ struct Ack {
 struct Error {
   std::uint64_t reply_to;
   std::uint16_t reason;
-  // NotPrimary: the primary's IPv4 address (4 bytes, as Endpoint::address) and UDP port (2, host
-  // order) if this node knows it, else zeros. Otherwise reserved (zeros).
+  // NotPrimary: the primary's IPv4 address and UDP port (4 + 2 bytes, network order, as Endpoint
+  // holds them) if this node knows it, else zeros. Otherwise reserved (zeros).
   std::uint8_t detail[6];
 };
 
