@@ -666,6 +666,15 @@ int main(int argc, char** argv) {
           ->check(CLI::Range(1.0, 60'000.0))
           ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  app.footer(
+      "With two targets every request is kept until answered and sent again every "
+      "--failover-after; after a switch (silence, or Error NotPrimary: to the node it names if "
+      "that is the other target, else to the other target) every unanswered request goes to the "
+      "new node at once, same seq. The report adds failovers, failover_gaps_ms (per outage: the "
+      "oldest waiting request's first send to the new node's first RouteResponse, or first Ack "
+      "before the load starts), max_failover_gap_ms, not_primary (not counted in errors), epochs "
+      "({epoch, node, first_seen_ms}), epoch_conflicts (decisions in an epoch another node "
+      "decided in) and epoch_regressions (decisions in an epoch below the highest decided).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
