@@ -1,12 +1,30 @@
 // acd-loadgen: an open-loop, constant-rate load generator for acdd over ACDP/1 (UDP).
 //
-//   acd-loadgen --target HOST:PORT --rate N|max --duration SECONDS [--agents N] [--json]
+//   acd-loadgen --target HOST:PORT[,HOST:PORT] --rate N|max --duration SECONDS [--agents N]
+//               [--failover-after MS] [--json]
 //
 // It plays both sides: the switch (route requests, then answered and released for every call that
 // gets an agent) and the agents' desktops (sign-in, ready). Each request has an intended send time
 // (start + i / rate); latency is measured from that time, not from when the request actually left,
 // so a stall in acdd (or here) shows up in the percentiles instead of silently lowering the rate
 // (no coordinated omission). One thread, non-blocking socket, batched sends and receives.
+//
+// With one target, a call event unanswered for 200 ms is sent again (same seq); other requests are
+// sent once. With two targets (a hot-standby pair, docs/protocol.md "Two nodes") it drives the
+// pair as a client of one must: one socket, one client ID and seq numbering for both nodes, every
+// request kept until answered. It sends to the node it believes primary (the first target at
+// start). On Error NotPrimary from that node it switches to the node the Error names (if that is
+// the other target; otherwise, zeros included, to the other target); when the node goes silent
+// (a request unanswered for --failover-after and nothing heard from the node for as long) it
+// switches to the other one, alternating every --failover-after while neither answers. After a
+// switch every unanswered request goes at once to the new node with its own seq, whose reply cache
+// answers what the old primary already decided; unanswered requests are also sent again every
+// --failover-after. Latency stays measured from each request's own intended send time. The report
+// adds `failovers`, `failover_gaps_ms` (per outage: the first send of the oldest request waiting
+// when the node went silent or said NotPrimary, to the first RouteResponse from the new node; an
+// outage before the load starts ends at the first Ack), `max_failover_gap_ms`, `not_primary`
+// (Errors NotPrimary, not counted as errors), `epochs` (each epoch and node heard, with when it was
+// first seen), `epoch_conflicts` and `epoch_regressions` (bench/loadgen/pair.hpp).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,6 +34,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <iostream>
 #include <queue>
 #include <string>
@@ -29,12 +48,15 @@
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/router/types.hpp"
+#include "pair.hpp"
 
 namespace {
 
 using namespace acd::dataplane;
 using namespace acd::dataplane::wire;
 using Clock = std::chrono::steady_clock;
+using acd::loadgen::EpochLedger;
+using acd::loadgen::NodeChooser;
 
 // Several switch clients, as a centre has several SBCs; each has its own reply-cache window.
 constexpr std::uint32_t kSwitchClients = 32;
@@ -62,8 +84,10 @@ struct Result {
 
 class LoadGen {
  public:
-  LoadGen(int fd, std::uint32_t agents, std::uint32_t queue)
-      : fd_(fd), agents_(agents), queue_(queue) {}
+  // `fd`: a non-blocking UDP socket (connected to the target when there is one). `nodes`: the
+  // target, or the pair's two nodes.
+  LoadGen(int fd, NodeChooser nodes, std::uint32_t agents, std::uint32_t queue)
+      : fd_(fd), nodes_(std::move(nodes)), agents_(agents), queue_(queue), start_ns_(now_ns()) {}
   // The agents' IDs and engine indices start here (1000 and 0 in the embedded configuration).
   void set_first_agent(std::uint64_t id, std::uint32_t index) {
     first_id_ = id;
@@ -119,7 +143,9 @@ class LoadGen {
     const std::uint64_t total = static_cast<std::uint64_t>(std::llround(rate * seconds));
     const std::uint64_t first_call = next_call_;
     intended_.assign(total, 0);
-    answered_.assign(total, 0);
+    first_result_.assign(total, 0);
+    first_agent_.assign(total, 0);
+    routed_agent_.assign(total, 0);
     r.latency_us.reserve(total);
     result_ = &r;
     base_call_ = first_call;
@@ -147,6 +173,7 @@ class LoadGen {
       drain();
       release_due(now);
       retransmit(now);
+      follow_pair(now);
       if (i < total && rate < 10'000 &&
           start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) >
               now + 500'000) {
@@ -156,12 +183,16 @@ class LoadGen {
         break;  // everything answered, or a second of grace after the end has passed
       }
     }
+    // A route request still unanswered is lost (a pair keeps them until now): its late answer
+    // must not be asked for again once the next run numbers its calls.
+    std::erase_if(outstanding_, [](const auto& e) { return e.second.type == Type::RouteRequest; });
     // Let every answer and release be acknowledged, so no agent is left busy for the next run.
     for (const std::uint64_t stop = now_ns() + 2'000'000'000 + talk_ns_ * 5;
          (!outstanding_.empty() || !releases_.empty()) && now_ns() < stop;) {
       drain();
       release_due(now_ns());
       retransmit(now_ns());
+      follow_pair(now_ns());
     }
     next_call_ = first_call + total;
     r.duration_s = seconds;
@@ -170,27 +201,52 @@ class LoadGen {
   }
 
  private:
+  // A request sent and not yet answered, as it went on the wire.
+  struct Outstanding {
+    std::uint32_t client;
+    std::uint64_t seq;
+    Type type;
+    std::uint8_t size;
+    std::uint8_t body[sizeof(AgentEvent)];  // the largest request
+    std::uint64_t first_sent;
+    std::uint64_t since;  // first sent to the node in use
+    std::uint64_t sent;   // last sent
+  };
+  struct Waiting {
+    std::uint64_t key;
+    std::uint64_t since;
+  };
+
   // Collects messages for one client into one datagram, sent when full or destroyed.
   class Writer {
    public:
     Writer(LoadGen& g, std::uint32_t client) : g_(g), w_(buf_, client), client_(client) {}
     ~Writer() { flush(); }
+    // A new request (its own seq), kept until answered if it is to be sent again.
     template <typename Body>
-    std::uint64_t add(Type type, const Body& body, std::uint64_t seq = 0) {
-      if (seq == 0) {
-        seq = ++g_.seq_[client_];
-      }
-      if (!w_.add(type, seq, body)) {
-        flush();
-        w_.add(type, seq, body);
-      }
+    std::uint64_t add(Type type, const Body& body) {
+      const std::uint64_t seq = ++g_.seq_[client_];
+      add_raw(type, &body, sizeof(body), seq);
+      g_.remember(client_, seq, type, &body, sizeof(body));
       return seq;
     }
+    // A message as it is, with the seq it already has (a retransmission).
+    void add_raw(Type type, const void* body, std::size_t size, std::uint64_t seq) {
+      if (!w_.add(type, seq, body, size)) {
+        flush();
+        w_.add(type, seq, body, size);
+      }
+    }
     std::size_t count() const { return w_.count(); }
+    // To the node in use.
     void flush() {
       const std::size_t n = w_.finish();
       if (n > 0) {
-        send(g_.fd_, buf_, n, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_addr.s_addr = g_.nodes_.active().address;
+        to.sin_port = g_.nodes_.active().port;
+        sendto(g_.fd_, buf_, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
       }
       w_.reset();
     }
@@ -207,6 +263,8 @@ class LoadGen {
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     while (acks_ < expected && Clock::now() < deadline) {
       drain();
+      retransmit(now_ns());
+      follow_pair(now_ns());
     }
     if (acks_ < expected) {
       why = "only " + std::to_string(acks_) + " of " + std::to_string(expected) +
@@ -217,15 +275,19 @@ class LoadGen {
   }
 
   // Receives everything waiting and reacts: answer and release each call that got an agent.
+  // Datagrams from anyone but the targets are ignored (one target: the connected socket filters).
   void drain() {
     for (;;) {
       mmsghdr msgs[32];
       iovec iov[32];
+      sockaddr_in from[32];
       for (int k = 0; k < 32; ++k) {
         iov[k] = iovec{rx_[k], sizeof(rx_[k])};
         msgs[k] = mmsghdr{};
         msgs[k].msg_hdr.msg_iov = &iov[k];
         msgs[k].msg_hdr.msg_iovlen = 1;
+        msgs[k].msg_hdr.msg_name = &from[k];
+        msgs[k].msg_hdr.msg_namelen = sizeof(from[k]);
       }
       const int n = recvmmsg(fd_, msgs, 32, MSG_DONTWAIT, nullptr);
       if (n <= 0) {
@@ -233,15 +295,30 @@ class LoadGen {
       }
       const std::uint64_t now = now_ns();
       for (int k = 0; k < n; ++k) {
+        Endpoint node{from[k].sin_addr.s_addr, from[k].sin_port, 0};
+        if (nodes_.targets().size() == 1) {
+          node = nodes_.active();  // connected: only the target's datagrams arrive
+        } else if (msgs[k].msg_hdr.msg_namelen != sizeof(sockaddr_in) ||
+                   nodes_.index_of(node) < 0) {
+          continue;
+        }
         const std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
         DatagramHeader h;
         if (check_header(d, h) != HeaderCheck::Ok) {
           ++errors_;
           continue;
         }
+        nodes_.heard(node, now);
+        bool decision = false;
         for_each_message(
-            d, h, [&](const Message& m) { on_message(h.client_id, m, now); },
+            d, h,
+            [&](const Message& m) {
+              decision = decision || m.type == Type::RouteResponse || m.type == Type::Offer ||
+                         m.type == Type::Ack;
+              on_message(h.client_id, node, m, now);
+            },
             [&](std::uint64_t, WireError) { ++errors_; });
+        epochs_.observe(h.epoch, node, decision, static_cast<double>(now - start_ns_) / 1e6);
       }
     }
   }
@@ -263,9 +340,7 @@ class LoadGen {
 
   void send_call_event(std::uint32_t client, std::uint64_t call, CallEventKind kind) {
     Writer w(*this, client);
-    const CallEvent e{call, kind, {}};
-    const std::uint64_t seq = w.add(Type::CallEvent, e);
-    outstanding_[key(client, seq)] = Outstanding{client, seq, e, now_ns()};
+    w.add(Type::CallEvent, CallEvent{call, kind, {}});
   }
 
   void release_due(std::uint64_t now) {
@@ -290,18 +365,79 @@ class LoadGen {
   std::uint64_t talk_ns_ = 0;
   std::uint64_t talk_state_ = 88172645463325252ull;
 
+  // Keeps a request until it is answered: call events always (sent again after 200 ms), every
+  // request when driving a pair (sent again after --failover-after, and to the new node at once
+  // after a switch).
+  void remember(std::uint32_t client, std::uint64_t seq, Type type, const void* body,
+                std::size_t size) {
+    if (type != Type::CallEvent && !nodes_.pair()) {
+      return;
+    }
+    const std::uint64_t now = now_ns();
+    Outstanding o{client, seq, type, static_cast<std::uint8_t>(size), {}, now, now, now};
+    std::memcpy(o.body, body, size);
+    outstanding_[key(client, seq)] = o;
+    if (nodes_.pair()) {
+      waiting_.push_back(Waiting{key(client, seq), now});
+    }
+  }
+
+  void resend(Outstanding& o, std::uint64_t now) {
+    Writer w(*this, o.client);
+    w.add_raw(o.type, o.body, o.size, o.seq);
+    o.sent = now;
+    ++retransmissions_;
+  }
+
   void retransmit(std::uint64_t now) {
     if (now < next_retransmit_) {
       return;
     }
-    next_retransmit_ = now + kRetransmitNs / 2;
+    const std::uint64_t after = nodes_.pair() ? nodes_.failover_after_ns() : kRetransmitNs;
+    next_retransmit_ = now + after / 2;
     for (auto& [k, o] : outstanding_) {
-      if (now - o.sent >= kRetransmitNs) {
-        Writer w(*this, o.client);
-        w.add(Type::CallEvent, o.event, o.seq);
-        o.sent = now;
-        ++retransmissions_;
+      if (now - o.sent >= after) {
+        resend(o, now);
       }
+    }
+  }
+
+  // The first send of the oldest request still waiting (now if none is).
+  std::uint64_t oldest_first_sent(std::uint64_t now) const {
+    std::uint64_t oldest = now;
+    for (const auto& [k, o] : outstanding_) {
+      oldest = std::min(oldest, o.first_sent);
+    }
+    return oldest;
+  }
+
+  // After a switch: every request still waiting goes to the new node at once, with its own seq.
+  void resend_all_to_new_node(std::uint64_t now) {
+    waiting_.clear();
+    for (auto& [k, o] : outstanding_) {
+      o.since = now;
+      resend(o, now);
+      waiting_.push_back(Waiting{k, now});
+    }
+  }
+
+  // With a pair: switches to the other node when the one in use is silent.
+  void follow_pair(std::uint64_t now) {
+    if (!nodes_.pair()) {
+      return;
+    }
+    // The oldest request waiting on the node in use; the queue is in send order, entries of
+    // answered requests (or of an earlier node) are dropped as they reach the front.
+    while (!waiting_.empty()) {
+      const auto it = outstanding_.find(waiting_.front().key);
+      if (it != outstanding_.end() && it->second.since == waiting_.front().since) {
+        break;
+      }
+      waiting_.pop_front();
+    }
+    if (!waiting_.empty() && nodes_.silent(waiting_.front().since, now)) {
+      nodes_.fail_over(oldest_first_sent(now));
+      resend_all_to_new_node(now);
     }
   }
 
@@ -309,11 +445,14 @@ class LoadGen {
     return (static_cast<std::uint64_t>(client) << 48) | seq;
   }
 
-  void on_message(std::uint32_t client, const Message& m, std::uint64_t now) {
+  void on_message(std::uint32_t client, const Endpoint& node, const Message& m, std::uint64_t now) {
     switch (m.type) {
       case Type::Ack: {
         const auto ack = m.as<Ack>();
         outstanding_.erase(key(client, ack.reply_to));
+        if (result_ == nullptr) {
+          nodes_.answered(node, now);  // before the load starts, an Ack ends an outage
+        }
         if (ack.status == 0) {
           ++acks_;
         } else {
@@ -323,6 +462,21 @@ class LoadGen {
       }
       case Type::Error: {
         const auto err = m.as<Error>();
+        if (err.reason == static_cast<std::uint16_t>(WireError::NotPrimary)) {
+          // Not an error: this node is a standby. With a pair the request waits for the primary.
+          ++not_primary_;
+          if (!nodes_.pair()) {
+            outstanding_.erase(key(client, err.reply_to));
+          } else if (node == nodes_.active()) {
+            Endpoint named{};
+            std::memcpy(&named.address, err.detail, 4);
+            std::memcpy(&named.port, err.detail + 4, 2);
+            if (nodes_.not_primary(node, named, oldest_first_sent(now))) {
+              resend_all_to_new_node(now);
+            }
+          }
+          break;
+        }
         outstanding_.erase(key(client, err.reply_to));
         if (err.reason == static_cast<std::uint16_t>(acd::router::Status::AlreadySignedIn)) {
           ++acks_;  // signed in by an earlier run: fine
@@ -336,30 +490,50 @@ class LoadGen {
       }
       case Type::RouteResponse: {
         const auto r = m.as<RouteResponse>();
-        if (r.result == RouteResult::Agent) {
-          // Every call that reaches an agent is answered and released, even one left over from an
-          // earlier trial, so agents never stay reserved.
-          answer_and_release(client, r.call_id);
+        if (r.reply_to != 0) {
+          outstanding_.erase(key(client, r.reply_to));
         }
+        nodes_.answered(node, now);
+        const bool agent = r.result == RouteResult::Agent;
         if (result_ == nullptr || r.call_id < base_call_ ||
-            r.call_id - base_call_ >= answered_.size()) {
+            r.call_id - base_call_ >= first_result_.size()) {
+          if (agent) {
+            // Every call that reaches an agent is answered and released, even one left over from
+            // an earlier trial, so agents never stay reserved.
+            answer_and_release(client, r.call_id);
+          }
           break;
         }
         const std::uint64_t i = r.call_id - base_call_;
+        const auto result = static_cast<std::uint8_t>(r.result);
+        // The same answer again (a reply cache answering a request sent twice, or a new primary
+        // repeating a decision) is no new decision: nothing to count, nothing to answer.
+        if (r.reply_to != 0 && first_result_[i] == result &&
+            (!agent || first_agent_[i] == r.agent)) {
+          break;
+        }
+        if (r.reply_to == 0 && agent && routed_agent_[i] == r.agent + 1) {
+          break;
+        }
+        if (agent) {
+          answer_and_release(client, r.call_id);
+        }
         if (r.reply_to != 0) {
-          if (answered_[i] != 0) {
-            ++result_->duplicates;
+          if (first_result_[i] != 0) {
+            ++result_->duplicates;  // a second, different answer to one request
             break;
           }
-          answered_[i] = 1;
+          first_result_[i] = result;
+          first_agent_[i] = r.agent;
           ++result_->received;
           result_->latency_us.push_back(static_cast<double>(now - intended_[i]) / 1000.0);
           if (r.result == RouteResult::Queued) {
             ++result_->queued;
           }
         }
-        if (r.result == RouteResult::Agent) {
+        if (agent) {
           ++result_->routed;
+          routed_agent_[i] = r.agent + 1;
         } else if (r.result == RouteResult::Rejected && r.reply_to != 0) {
           ++result_->rejected;
         }
@@ -371,23 +545,25 @@ class LoadGen {
   }
 
   int fd_;
+  NodeChooser nodes_;
+  EpochLedger epochs_;
   std::uint32_t agents_;
   std::uint32_t queue_;
   std::uint64_t first_id_ = 1000;
   std::uint32_t first_index_ = 0;
-  struct Outstanding {
-    std::uint32_t client;
-    std::uint64_t seq;
-    CallEvent event;
-    std::uint64_t sent;
-  };
   std::unordered_map<std::uint32_t, std::uint64_t> seq_;
   std::unordered_map<std::uint64_t, Outstanding> outstanding_;
+  std::deque<Waiting> waiting_;  // pair only: outstanding requests by `since`
   std::uint64_t next_retransmit_ = 0;
   std::uint64_t retransmissions_ = 0;
+  std::uint64_t not_primary_ = 0;
+  std::uint64_t start_ns_;
 
  public:
   std::uint64_t retransmissions() const { return retransmissions_; }
+  std::uint64_t not_primary() const { return not_primary_; }
+  const NodeChooser& nodes() const { return nodes_; }
+  const EpochLedger& epochs() const { return epochs_; }
 
  private:
   std::uint64_t next_call_ = 1;
@@ -395,7 +571,9 @@ class LoadGen {
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
   std::vector<std::uint64_t> intended_;
-  std::vector<std::uint8_t> answered_;
+  std::vector<std::uint8_t> first_result_;   // RouteResult of the first direct answer, 0: none
+  std::vector<std::uint32_t> first_agent_;   // its agent
+  std::vector<std::uint32_t> routed_agent_;  // agent + 1 of the last Agent decision, 0: none
   Result* result_ = nullptr;
   std::uint8_t rx_[32][kMaxDatagram];
 };
@@ -407,6 +585,24 @@ double percentile(std::vector<double>& v, double p) {
   const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k];
+}
+
+// What the load generator heard from the node or pair over all its runs (set-up included).
+nlohmann::json pair_report(const LoadGen& gen) {
+  nlohmann::json j;
+  j["failovers"] = gen.nodes().failovers();
+  j["failover_gaps_ms"] = gen.nodes().gaps_ms();
+  j["max_failover_gap_ms"] = gen.nodes().max_gap_ms();
+  j["not_primary"] = gen.not_primary();
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const auto& s : gen.epochs().sightings()) {
+    epochs.push_back(
+        {{"epoch", s.epoch}, {"node", to_string(s.node)}, {"first_seen_ms", s.first_seen_ms}});
+  }
+  j["epochs"] = epochs;
+  j["epoch_conflicts"] = gen.epochs().conflicts();
+  j["epoch_regressions"] = gen.epochs().regressions();
+  return j;
 }
 
 nlohmann::json report(Result& r, double rate) {
@@ -440,7 +636,10 @@ int main(int argc, char** argv) {
   std::uint32_t agents = 50;
   std::uint32_t queue = 0;
   bool json = false;
-  app.add_option("--target", target, "acdd address, A.B.C.D:PORT")->required();
+  app.add_option("--target", target,
+                 "acdd address, A.B.C.D:PORT; or a hot-standby pair, A.B.C.D:PORT,A.B.C.D:PORT "
+                 "(requests go to the first until it is silent or answers NotPrimary)")
+      ->required();
   app.add_option("--rate", rate_text,
                  "Route requests per second, or 'max' to find the highest loss-free rate")
       ->required();
@@ -459,7 +658,23 @@ int main(int argc, char** argv) {
   app.add_option("--talk-ms", talk_ms,
                  "Mean talk time before a call is released (exponential); 0 = at once")
       ->check(CLI::Range(0.0, 3'600'000.0));
+  double failover_after_ms = 30;
+  auto* failover_after =
+      app.add_option("--failover-after", failover_after_ms,
+                     "Pair only: milliseconds a request may go unanswered by a silent node before "
+                     "switching to the other (also the pair's retransmission interval)")
+          ->check(CLI::Range(1.0, 60'000.0))
+          ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  app.footer(
+      "With two targets every request is kept until answered and sent again every "
+      "--failover-after; after a switch (silence, or Error NotPrimary: to the node it names if "
+      "that is the other target, else to the other target) every unanswered request goes to the "
+      "new node at once, same seq. The report adds failovers, failover_gaps_ms (per outage: the "
+      "oldest waiting request's first send to the new node's first RouteResponse, or first Ack "
+      "before the load starts), max_failover_gap_ms, not_primary (not counted in errors), epochs "
+      "({epoch, node, first_seen_ms}), epoch_conflicts (decisions in an epoch another node "
+      "decided in) and epoch_regressions (decisions in an epoch below the highest decided).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -467,9 +682,27 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  Endpoint to;
-  if (!parse_endpoint(target, to)) {
-    std::cerr << "acd-loadgen: --target must be A.B.C.D:PORT\n";
+  std::vector<Endpoint> targets;
+  for (std::size_t at = 0;;) {
+    const std::size_t comma = target.find(',', at);
+    Endpoint to;
+    if (!parse_endpoint(target.substr(at, comma == std::string::npos ? comma : comma - at), to)) {
+      targets.clear();
+      break;
+    }
+    targets.push_back(to);
+    if (comma == std::string::npos) {
+      break;
+    }
+    at = comma + 1;
+  }
+  if (targets.empty() || targets.size() > 2 || (targets.size() == 2 && targets[0] == targets[1])) {
+    std::cerr << "acd-loadgen: --target must be A.B.C.D:PORT or two different addresses "
+                 "A.B.C.D:PORT,A.B.C.D:PORT\n";
+    return 2;
+  }
+  if (failover_after->count() > 0 && targets.size() == 1) {
+    std::cerr << "acd-loadgen: --failover-after needs two targets (--target A:PORT,B:PORT)\n";
     return 2;
   }
   const bool find_max = rate_text == "max";
@@ -489,15 +722,19 @@ int main(int argc, char** argv) {
   const int size = 8 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = to.address;
-  addr.sin_port = to.port;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    std::cerr << "acd-loadgen: connect: " << std::strerror(errno) << "\n";
-    return 1;
+  if (targets.size() == 1) {
+    // One target: connected, so only its datagrams arrive. A pair's socket takes both nodes'.
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = targets[0].address;
+    addr.sin_port = targets[0].port;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      std::cerr << "acd-loadgen: connect: " << std::strerror(errno) << "\n";
+      return 1;
+    }
   }
-  LoadGen gen(fd, agents, queue);
+  LoadGen gen(fd, NodeChooser(targets, static_cast<std::uint64_t>(failover_after_ms * 1'000'000.0)),
+              agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
   std::string why;
@@ -529,6 +766,7 @@ int main(int argc, char** argv) {
   Result r = gen.run(rate, duration);
   out.update(report(r, rate));
   out["retransmissions"] = gen.retransmissions();
+  out.update(pair_report(gen));
   if (json) {
     std::cout << out.dump(2) << "\n";
   } else {
