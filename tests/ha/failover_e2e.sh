@@ -23,8 +23,8 @@ start_node b standby
 wait_log a "standby synchronous"
 
 # Load through both addresses; the primary dies in the middle of it.
-"$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 400 --duration 4 --agents 30 \
-  --talk-ms 300 --json >"$work/load.json" &
+"$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
+  --talk-ms 50 --json >"$work/load.json" &
 load=$!
 sleep 1.5
 kill -9 "$PID_a"
@@ -41,7 +41,7 @@ ha_json b | grep -q '"role": "primary-alone"' || pair_fail "b is not primary: $(
 # The old primary comes back: it follows b (its own history after the last acknowledged record is
 # replaced by b's image) and becomes b's synchronous standby while b routes.
 "$loadgen" --target "127.0.0.1:$PORT_b,127.0.0.1:$PORT_a" --rate 200 --duration 3 --agents 30 \
-  --talk-ms 300 --json >"$work/load2.json" &
+  --talk-ms 50 --json >"$work/load2.json" &
 load=$!
 sleep 0.5
 start_node a standby

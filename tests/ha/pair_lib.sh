@@ -17,7 +17,8 @@ pair_dump() {
   for n in a b; do
     [ -d "$PAIR_WORK/$n" ] || continue
     echo "--- node $n stdout:"; tail -20 "$PAIR_WORK/$n/out" 2>/dev/null || true
-    echo "--- node $n stderr:"; tail -20 "$PAIR_WORK/$n/err" 2>/dev/null || true
+    echo "--- node $n stderr:"; grep -v "sending an image" "$PAIR_WORK/$n/err" | tail -20 || true
+    [ -S "$PAIR_WORK/$n/ctl.sock" ] && ha_json $n 2>/dev/null | tr -d '\n ' && echo
   done
 }
 
@@ -46,7 +47,7 @@ pair_setup() {
 
 [journal]
 dir = "$PAIR_WORK/$n/journal"
-snapshot_every_s = 2
+snapshot_every_s = 60
 
 [ha]
 node = "node-$n"
@@ -55,8 +56,8 @@ peer = "127.0.0.1:$other_repl"
 peer_dataplane = "127.0.0.1:$other_port"
 etcd = ["$ETCD_ENDPOINT"]
 etcd_key = "/acd-test/epoch"
-heartbeat_ms = 10
-dead_after_ms = 50
+heartbeat_ms = 20
+dead_after_ms = 250
 hash_every = 500
 EOF
     "$PAIR_ACDD" --check-config "$PAIR_WORK/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
