@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hot standby, end to end with real processes (two acdd, one etcd, acd-loadgen following both):
-# 1. kill -9 of the primary under load with queued and ringing calls: every call routed exactly
-#    once, nothing lost, no error; the standby promotes with the next epoch; no two nodes ever
+# 1. kill -9 of the primary under load, its last 200 ms of records lost on a frozen link (so that
+#    some requests were applied by the primary alone): every call routed exactly once, nothing
+#    lost, no error; the standby promotes with the next epoch; no two nodes ever
 #    emit for one epoch; the new primary's state hash equals a replay of its own journal.
 # 2. the old primary starts again: it follows the new one (catch-up by image) and becomes its
 #    synchronous standby under load.
@@ -27,7 +28,13 @@ wait_log a "standby synchronous"
   --talk-ms 50 --json >"$work/load.json" &
 load=$!
 sleep 1.5
-kill -9 "$PID_a"
+# The link freezes, then the primary dies and the link is cut: the records of its last 200 ms
+# never reach the standby. Output gating must have kept their replies in (nobody acknowledged
+# them), so that the standby's fresh decisions are the only ones a client ever sees; a primary
+# that let them out would leave clients with calls the new primary never heard of.
+kill -STOP "$PROXY_PID"
+sleep 0.2
+kill -9 "$PID_a" "$PROXY_PID"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
 wait_log b "promoted: won epoch 2" 5

@@ -3,7 +3,7 @@
 #
 # pair_setup WORK ACDD ACDCTL DEFAULT_CONFIG [CORES]: starts etcd and writes work/a and work/b
 #   (acd.toml, credentials for agents 1000..1029 with the demo passwords). Sets PORT_a, PORT_b
-#   (ACDP), REPL_a, REPL_b (replication).
+#   (ACDP), REPL_a, REPL_b (replication), PROXY_PID: the relay b's link to a goes through.
 # start_node N [ROLE]: starts node N (a or b) with ha.start_as = ROLE (default: standby); sets
 #   PID_a / PID_b. Its output: work/N/out, work/N/err.
 # wait_log N FILE PATTERN [SECONDS]: waits until node N's out or err shows PATTERN.
@@ -28,7 +28,10 @@ pair_setup() {
   PAIR_ACDCTL=$3
   local default_config=$4 cores=${5:-0}
   start_etcd "$PAIR_WORK/etcd" || exit 1
-  read -r PORT_a PORT_b REPL_a REPL_b < <(free_loopback_ports 4)
+  read -r PORT_a PORT_b REPL_a REPL_b PROXY < <(free_loopback_ports 5)
+  # b reaches a's replication address through a relay the test can freeze and cut (link_proxy.py).
+  python3 "$(dirname "${BASH_SOURCE[0]}")/link_proxy.py" "$PROXY" "$REPL_a" &
+  PROXY_PID=$!
   mkdir -p "$PAIR_WORK/a" "$PAIR_WORK/b"
   for id in $(seq 1000 1029); do
     echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" >/dev/null
@@ -37,7 +40,7 @@ pair_setup() {
   local n other port repl other_port other_repl
   for n in a b; do
     if [ $n = a ]; then other=b port=$PORT_a repl=$REPL_a other_port=$PORT_b other_repl=$REPL_b
-    else other=a port=$PORT_b repl=$REPL_b other_port=$PORT_a other_repl=$REPL_a; fi
+    else other=a port=$PORT_b repl=$REPL_b other_port=$PORT_a other_repl=$PROXY; fi
     sed -e "s|^socket = .*|socket = \"$PAIR_WORK/$n/ctl.sock\"|" \
         -e "s|^credentials = .*|credentials = \"$PAIR_WORK/$n/credentials\"|" \
         -e "s|^listen = \"127.0.0.1:7070\"|listen = \"127.0.0.1:$port\"|" \
@@ -86,7 +89,7 @@ ha_json() {
 }
 
 stop_pair() {
-  kill -9 ${PID_a:-} ${PID_b:-} 2>/dev/null || true
+  kill -9 ${PID_a:-} ${PID_b:-} ${PROXY_PID:-} 2>/dev/null || true
   kill -CONT ${PID_a:-} ${PID_b:-} 2>/dev/null || true
   wait ${PID_a:-} ${PID_b:-} 2>/dev/null || true
   stop_etcd
