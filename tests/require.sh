@@ -14,6 +14,7 @@ package_of() {
     systemd-analyze | systemd-sysusers | systemd-tmpfiles) echo systemd ;;
     ip) echo iproute2 ;;
     promtool) echo prometheus ;;
+    keepalived) echo keepalived ;;
     etcd) echo etcd-server ;;
     etcdctl) echo etcd-client ;;
     cpack) echo cmake ;;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `cmake --install` lays out binaries, default configuration, systemd units, monitoring files and
-# docs; `cpack -G DEB` builds a package with the same contents under /usr and /etc.
+# `cmake --install` lays out binaries, default configuration, systemd units, monitoring files, the
+# pair's deployment examples and docs; `cpack -G DEB` builds a package with the same contents
+# under /usr and /etc.
 # Usage: install_layout.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -10,7 +11,9 @@ trap 'rm -rf "$work"' EXIT
 cmake --install "$build" --prefix "$work/root" >/dev/null
 for f in sbin/acdd bin/acdctl bin/acd-sim bin/acd-loadgen lib/systemd/system/acdd.service \
          lib/sysusers.d/acd.conf lib/tmpfiles.d/acd.conf share/acd/acd-alerts.yml share/acd/acd-dashboard.json \
-         share/doc/acd/README.md share/doc/acd/metrics.md share/doc/acd/protocol.md; do
+         share/doc/acd/README.md share/doc/acd/metrics.md share/doc/acd/protocol.md share/doc/acd/ha.md \
+         share/acd/ha/README.md share/acd/ha/acd-a.toml.example share/acd/ha/acd-b.toml.example \
+         share/acd/ha/etcd-witness.md share/acd/ha/keepalived.conf.example; do
   [ -e "$work/root/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 find "$work/root" -name acd.toml | grep -q acd/acd.toml || { echo "default configuration not installed"; exit 1; }

@@ -2,7 +2,8 @@
 # The systemd files are valid: the unit passes `systemd-analyze verify` (with acdd at the path it
 # names, in a scratch root); the sysusers fragment creates the acd user and group; the tmpfiles
 # fragment, applied in a scratch root holding that user, creates /run/acd and /var/lib/acd owned
-# by acd with mode 0750. Each check is also run on a copy with a garbage line appended, which it
+# by acd with mode 0750, as the unit's StateDirectory does; the unit restarts a pair member that
+# exits with status 3. Each check is also run on a copy with a garbage line appended, which it
 # must refuse, so a check that cannot fail fails the test.
 # Usage: systemd_verify.sh UNIT_DIR ACDD
 set -euo pipefail
@@ -44,6 +45,17 @@ sed "s|/usr/sbin/acdd|$acdd|g" "$units/acdd.service" >"$work/unit/acdd.service"
 check_unit "$work/unit" || fail "systemd-analyze found problems in the unit"
 { cat "$work/unit/acdd.service"; echo "NoSuchSetting=garbage"; } >"$work/bad-unit/acdd.service"
 check_unit "$work/bad-unit" >/dev/null && fail "the unit check passed a unit with a garbage line"
+
+# A pair member: exit status 3 (fenced, or stepped down after a switchover) is restarted, as a
+# standby, and is not a failure; the journal's /var/lib/acd is writable under ProtectSystem=strict
+# through StateDirectory=, with the mode and owner the tmpfiles line gives it.
+unit_has() { grep -qx "$1" "$units/acdd.service" || fail "acdd.service lacks $1"; }
+unit_has "RestartForceExitStatus=3"
+unit_has "SuccessExitStatus=3"
+unit_has "StateDirectory=acd"
+unit_has "StateDirectoryMode=0750"
+grep -qx "d /var/lib/acd 0750 acd acd -" "$units/acd.tmpfiles" ||
+  fail "acd.tmpfiles and the unit's StateDirectory disagree on /var/lib/acd"
 
 check_sysusers "$units/acd.sysusers" "$work/root" || fail "the sysusers fragment was refused"
 { cat "$units/acd.sysusers"; echo "x garbage line"; } >"$work/bad.sysusers"
