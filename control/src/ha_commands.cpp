@@ -27,6 +27,7 @@ nlohmann::json status_of(const HaStatus& h) {
                    {"fence_lost", h.fence_lost.load()},
                    {"fence_unreachable", h.fence_unreachable.load()},
                    {"reason", h.why()}};
+  std::lock_guard<std::mutex> sources(h.sources_mutex);  // link and ack_latency may change
   if (h.link != nullptr) {
     nlohmann::json link = nlohmann::json::object();
     for (std::size_t i = 0; i < dataplane::kLinkCounterCount; ++i) {

@@ -58,10 +58,13 @@ NodeShipper::NodeShipper(dataplane::IoStage& io, dataplane::Journal* journal,
       last_snapshot_(SteadyTime::now()) {
   status_.role.store(role_);
   status_.epoch.store(epoch_);
-  status_.link = link_ != nullptr ? &link_->counters() : nullptr;
-  status_.ack_latency = link_ != nullptr ? &link_->ack_latency() : nullptr;
-  status_.journal = journal_;
+  status_.set_sources(link_ != nullptr ? &link_->counters() : nullptr,
+                      link_ != nullptr ? &link_->ack_latency() : nullptr, journal_);
   next_hash_at_ = last_seq_ + options_.hash_every;
+}
+
+NodeShipper::~NodeShipper() {
+  status_.set_sources(nullptr, nullptr, nullptr);  // the link and journal may die before status_
 }
 
 void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record) {
@@ -391,8 +394,15 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
   dataplane::RouterStage router(engine);
   io.set_standby(true);
   status.role.store(HaRole::Standby);
-  status.journal = journal.get();
-  status.link = &link.counters();
+  status.set_sources(&link.counters(), nullptr, journal.get());
+  // The link dies with the caller's standby; nothing reads its counters after this returns.
+  struct Detach {
+    HaStatus& status;
+    ~Detach() {
+      std::lock_guard<std::mutex> lock(status.sources_mutex);
+      status.link = nullptr;
+    }
+  } detach{status};
   link.set_applied(io.sequencer().next() - 1);
   bool in_service = true;
   bool followed = false;  // applied a snapshot or record from a primary
@@ -423,10 +433,12 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           followed = true;
           if (journal) {
             std::string why;
+            // restart_journal closes the old journal: nothing may read it from here on.
+            status.set_sources(&link.counters(), nullptr, nullptr);
             if (!restart_journal(journal, journal_config, seq, bytes, why)) {
               out_of_service("the journal could not begin again: " + why);
             }
-            status.journal = journal.get();
+            status.set_sources(&link.counters(), nullptr, journal.get());
           }
           status.last_seq.store(seq);
         },

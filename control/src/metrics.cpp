@@ -83,6 +83,93 @@ class Collector final : public prometheus::Collectable {
   MetricsSources sources_;
 };
 
+// The node's part in the pair (docs/ha.md), its replication link and its journal.
+void ha_metrics(Families& m, const HaStatus& ha) {
+  const HaRole role = ha.role.load();
+  m.family("acd_ha_role", "gauge",
+           "1 for the node's current HA role, 0 for the others (single: no pair configured)");
+  for (auto r = static_cast<std::uint8_t>(HaRole::Single);
+       r <= static_cast<std::uint8_t>(HaRole::SteppedDown); ++r) {
+    const auto each = static_cast<HaRole>(r);
+    m.sample("acd_ha_role", label("role", std::string(to_string(each))), each == role ? 1 : 0);
+  }
+  auto gauge = [&](const char* name, const char* help, std::uint64_t value) {
+    m.family(name, "gauge", help);
+    m.sample(name, {}, value);
+  };
+  auto counter = [&](const char* name, const char* help, std::uint64_t value) {
+    m.family(name, "counter", help);
+    m.sample(name, {}, value);
+  };
+  const std::uint64_t last = ha.last_seq.load();
+  const std::uint64_t acked = ha.peer_seq.load();
+  // A primary with a standby attached (synchronous, or catching up while still alone).
+  constexpr std::uint8_t kCatchingUp = 1;
+  const bool has_standby = role == HaRole::Primary ||
+                           (role == HaRole::Alone && ha.peer_state.load() == kCatchingUp);
+  gauge("acd_ha_epoch", "The epoch this node routes (or follows) under", ha.epoch.load());
+  gauge("acd_ha_last_seq", "The last record logged (primary) or applied (standby)", last);
+  gauge("acd_ha_standby_acked_seq", "Primary: the last record the standby acknowledged", acked);
+  gauge("acd_ha_lag_entries",
+        "Primary with a standby: records logged but not yet acknowledged by it (0 otherwise)",
+        has_standby && last > acked ? last - acked : 0);
+  gauge("acd_ha_held_datagrams", "Replies held until the standby or the journal has their input",
+        ha.held.load());
+  counter("acd_ha_hash_checks_total", "State hashes compared with the other node",
+          ha.hash_checks.load());
+  counter("acd_ha_hash_mismatches_total",
+          "State hashes that differed from the other node's (the standby left the primary's state)",
+          ha.hash_mismatches.load());
+  counter("acd_ha_failovers_total", "Promotions this node won (epoch swaps as standby)",
+          ha.failovers.load());
+  counter("acd_ha_fence_lost_total", "Epoch swaps this node lost (it was fenced or stayed standby)",
+          ha.fence_lost.load());
+  counter("acd_ha_fence_unreachable_total", "Epoch swaps attempted while etcd did not answer",
+          ha.fence_unreachable.load());
+
+  std::lock_guard<std::mutex> sources(ha.sources_mutex);  // the IO thread swaps them rarely
+  if (ha.link != nullptr) {
+    for (std::size_t i = 0; i < dataplane::kLinkCounterCount; ++i) {
+      const auto c = static_cast<dataplane::LinkCounter>(i);
+      const std::string name = std::string(dataplane::link_counter_name(c)) + "_total";
+      m.family(name, "counter", std::string(dataplane::link_counter_help(c)).c_str());
+      m.sample(name, {}, ha.link->read(c));
+    }
+  }
+  if (ha.ack_latency != nullptr) {
+    histogram(m, "acd_ha_ack_latency_seconds",
+              "Time from sending a record to the standby to its acknowledgement (primary)",
+              *ha.ack_latency);
+  }
+  if (ha.journal != nullptr) {
+    const dataplane::Journal& journal = *ha.journal;
+    for (std::size_t i = 0; i < dataplane::kJournalCounterCount; ++i) {
+      const auto c = static_cast<dataplane::JournalCounter>(i);
+      const std::string help(dataplane::journal_counter_help(c));
+      const double v = static_cast<double>(journal.counter(c));
+      // The two timings go out in seconds (Prometheus' base unit); the rest as the list names them.
+      if (c == dataplane::JournalCounter::sync_ns_total) {
+        m.family("acd_journal_sync_seconds_total", "counter",
+                 "Seconds spent waiting for group commits to complete");
+        m.sample("acd_journal_sync_seconds_total", {}, v / 1e9);
+      } else if (c == dataplane::JournalCounter::sync_ns_last) {
+        m.family("acd_journal_sync_last_seconds", "gauge", "Seconds the last group commit took");
+        m.sample("acd_journal_sync_last_seconds", {}, v / 1e9);
+      } else {
+        const std::string name =
+            "acd_journal_" + std::string(dataplane::journal_counter_name(c)) + "_total";
+        m.family(name, "counter", help.c_str());
+        m.sample(name, {}, v);
+      }
+    }
+    gauge("acd_journal_durable_seq",
+          "The highest record written (and synced) to the journal: it survives a crash",
+          journal.durable_seq());
+    gauge("acd_journal_failed", "1 once a write, sync or file error stopped the journal",
+          journal.failed() ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src) {
@@ -203,6 +290,9 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     histogram(m, "acd_engine_tick_seconds",
               "Time the routing engine takes per timer tick (inputs that only advance time)",
               src.latency->ticks);
+  }
+  if (src.ha != nullptr) {
+    ha_metrics(m, *src.ha);
   }
   return m.take();
 }

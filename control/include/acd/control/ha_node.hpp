@@ -70,9 +70,22 @@ struct HaStatus {
     std::lock_guard<std::mutex> lock(text_mutex);
     return reason;
   }
-  const dataplane::LinkCounters* link = nullptr;  // the live link's counters (null: none)
-  const dataplane::LatencyHistogram* ack_latency = nullptr;
+  // What the node is made of now (null: none). They change over the process's life (a standby
+  // that promotes, a journal begun again from the primary's snapshot): the IO thread sets them
+  // under sources_mutex, and clears one under it before its object dies; other threads read
+  // through them only while they hold sources_mutex (read every time, never kept).
+  mutable std::mutex sources_mutex;
+  const dataplane::LinkCounters* link = nullptr;  // the live link's counters
+  const dataplane::LatencyHistogram* ack_latency = nullptr;  // primary: standby acknowledgements
   const dataplane::Journal* journal = nullptr;
+  void set_sources(const dataplane::LinkCounters* now_link,
+                   const dataplane::LatencyHistogram* now_ack_latency,
+                   const dataplane::Journal* now_journal) {
+    std::lock_guard<std::mutex> lock(sources_mutex);
+    link = now_link;
+    ack_latency = now_ack_latency;
+    journal = now_journal;
+  }
 };
 
 // The primary's (or a single node's) log destination. Replies leave once the journal has made
@@ -91,6 +104,9 @@ class NodeShipper final : public dataplane::LogShipper {
   NodeShipper(dataplane::IoStage& io, dataplane::Journal* journal, dataplane::LinkPrimary* link,
               EtcdEpoch* fence, std::uint64_t epoch, HaRole role, Options options,
               HaStatus& status);
+  ~NodeShipper() override;  // clears status's link and journal: they may die before it
+  NodeShipper(const NodeShipper&) = delete;
+  NodeShipper& operator=(const NodeShipper&) = delete;
 
   bool has_room() const override { return overflow_.empty(); }
   void append(std::uint64_t seq, std::span<const std::uint8_t> record) override;

@@ -1,7 +1,8 @@
 // The Prometheus endpoint: text exposition format 0.0.4 over HTTP (GET /metrics), rendered from the
-// published snapshot, the per-core dataplane counters and the decision-latency histogram. Nothing
-// here touches the routing thread; reads are copies and relaxed atomic loads. Every metric is
-// documented in docs/metrics.md. No customer data (call IDs, numbers) is exposed.
+// published snapshot, the per-core dataplane counters, the decision-latency histogram and the
+// node's HA and journal state. Nothing here touches the routing thread; reads are copies, relaxed
+// atomic loads and, for the HA sources, a mutex the IO thread takes only when they change. Every
+// metric is documented in docs/metrics.md. No customer data (call IDs, numbers) is exposed.
 //
 // prometheus-cpp serves it: its Exposer (civetweb) calls our Collectable on every scrape, which
 // builds the metric families from the sources.
@@ -18,6 +19,7 @@
 #include <prometheus/metric_family.h>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/ha_node.hpp"
 #include "acd/control/result.hpp"
 #include "acd/dataplane/counters.hpp"
 
@@ -29,6 +31,9 @@ struct MetricsSources {
   const dataplane::CoreCounters* io_counters = nullptr;  // one core today
   const dataplane::EngineLatency* latency = nullptr;
   const dataplane::RingGauges* rings = nullptr;  // split mode only
+  // The node's part in the pair and its journal (docs/ha.md); null: no acd_ha_ / acd_journal_
+  // families. Its link, ack latency and journal are read under its sources_mutex each scrape.
+  const HaStatus* ha = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.
