@@ -405,7 +405,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
   } detach{status};
   link.set_applied(io.sequencer().next() - 1);
   bool in_service = true;
-  bool followed = false;  // applied a snapshot or record from a primary
+  bool followed = false;     // applied a snapshot or record from a primary
+  bool fence_known = false;  // etcd's epoch record read while the primary was alive
   const auto started = SteadyTime::now();
   auto last_alive = started;
   auto next_fence_try = started;
@@ -476,16 +477,26 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           }
           return ours;
         });
-    io.refuse_as_standby();
+    const bool alive = link.primary_alive();
+    if (alive || !in_service || !(followed || may_promote_at_once)) {
+      io.refuse_as_standby();
+    }
+    // else: the primary is silent and this node may take over: requests wait in the port's
+    // buffer and are answered by this node right after it promotes, instead of being sent back to
+    // a primary that may be dead.
     if (publisher != nullptr) {
       publisher->maybe_publish(engine, nullptr);  // operators see the standby's state too
     }
-    const bool alive = link.primary_alive();
     status.peer_state.store(alive ? 1 : 0);
     if (alive) {
       last_alive = now;
       epoch = std::max(epoch, link.primary_epoch());
       status.epoch.store(epoch);
+      if (!fence_known && followed) {
+        // Learn etcd's record now, so that the swap on the failover path is one round trip.
+        std::string why;
+        fence_known = fence.read(why).has_value();
+      }
       continue;
     }
     // No primary. Promote only if this node holds the state (it followed one) or may start as

@@ -38,6 +38,8 @@ def main() -> None:
             other = peers.get(sock)
             try:
                 data = sock.recv(65536)
+                if data and other is not None:
+                    other.sendall(data)
             except OSError:
                 data = b""
             if not data or other is None:
@@ -47,7 +49,6 @@ def main() -> None:
                         s.close()
                         del peers[s]
                 continue
-            other.sendall(data)
 
 
 if __name__ == "__main__":
