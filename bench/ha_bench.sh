@@ -4,8 +4,9 @@
 #    etcd swap budget 20 ms) under 300 calls/s; kill -9 of the primary; the figure is the time from
 #    the kill to the first datagram the client receives carrying the new epoch (an answer of the
 #    new primary: a standby's NotPrimary carries its old one), with lost, duplicated, error and
-#    epoch-conflict counts per trial. Clock: this script's `date` and the load generator's
-#    first_seen_ms from its own start, so the figure includes up to ~1 ms of start-up skew.
+#    epoch-conflict counts per trial. Clock: this script's `date` before it starts the load
+#    generator, plus the generator's first_seen_ms counted from its own start (a few ms later), so
+#    the figure is low by the generator's start-up time.
 # 2. replication cost: the highest loss-free rate (acd-loadgen --rate max) of a single node and of
 #    a primary with its standby on the same machine (same configuration, no journal), then each
 #    one's latency at half of the single node's rate.
