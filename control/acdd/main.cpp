@@ -404,6 +404,9 @@ int main(int argc, char** argv) {
   if (journal || link) {
     io.set_shipper(&shipper);
   }
+  if (ha.enabled()) {
+    control::log_line("routing as primary");
+  }
   auto fenced = [&] {
     const control::HaRole r = ha_status.role.load();
     return r == control::HaRole::Fenced || r == control::HaRole::SteppedDown;

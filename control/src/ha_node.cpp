@@ -1,6 +1,7 @@
 #include "acd/control/ha_node.hpp"
 
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -30,14 +31,15 @@ std::string_view to_string(HaRole role) {
   return "?";
 }
 
-namespace {
-
 void log_line(const std::string& text) {
-  std::fprintf(stderr, "acdd: ha: %s\n", text.c_str());
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  tm local{};
+  localtime_r(&now.tv_sec, &local);
+  std::fprintf(stderr, "acdd: ha: %02d:%02d:%02d.%03ld %s\n", local.tm_hour, local.tm_min,
+               local.tm_sec, now.tv_nsec / 1'000'000, text.c_str());
   std::fflush(stderr);
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // NodeShipper: the primary's side.

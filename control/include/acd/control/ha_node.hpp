@@ -41,6 +41,8 @@ enum class HaRole : std::uint8_t {
   SteppedDown
 };
 std::string_view to_string(HaRole role);
+// One line on stderr, "acdd: ha: HH:MM:SS.mmm TEXT" (wall-clock time, to line up two nodes' logs).
+void log_line(const std::string& text);
 
 // What `acdctl ha status` and the metrics show. One writer (the IO thread); any reader.
 struct HaStatus {
