@@ -188,6 +188,7 @@ void NodeShipper::on_standby_lost() {
     case CasOutcome::Won:
       epoch_ = r.current.epoch;
       io_.set_epoch(static_cast<std::uint32_t>(epoch_));
+      link_->set_epoch(epoch_);  // a standby that comes back follows this epoch
       role_ = HaRole::Alone;
       frozen_at_ = 0;
       status_.epoch.store(epoch_);
@@ -533,10 +534,18 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       return true;
     }
     if (r.outcome == CasOutcome::Lost) {
-      // Another node holds the next epoch: it is the primary; keep trying to follow it.
+      // Another node holds the next epoch: the old primary continuing alone, or another standby.
+      // Either way it routes on without us, so our state falls behind from here: we may promote
+      // again only after following it again (catching up). Trying the next epoch blindly would
+      // take over from a primary that is alive, with a stale state.
       status.fence_lost.store(status.fence_lost.load() + 1);
       epoch = std::max(epoch, r.current.epoch);
-      last_alive = now;  // give it dead_after to show up
+      followed = false;
+      may_promote_at_once = false;
+      status.say("lost epoch " + std::to_string(r.current.epoch) + " to " + r.current.holder +
+                 "; following it again before this node may take over");
+      log_line("lost the swap to " + r.current.holder + " (epoch " +
+               std::to_string(r.current.epoch) + "): standing by until it is followed again");
     } else {
       status.fence_unreachable.store(status.fence_unreachable.load() + 1);
     }

@@ -302,6 +302,14 @@ std::unique_ptr<LinkPrimary> LinkPrimary::listen(const std::string& address, Lin
   return std::unique_ptr<LinkPrimary>(new LinkPrimary(fd, ntohs(sa.sin_port), timing, epoch));
 }
 
+void LinkPrimary::set_epoch(std::uint64_t epoch) {
+  epoch_ = epoch;
+  if (standby_ != nullptr) {
+    put_frame(FrameType::Heartbeat, u64_body(epoch_));
+    counters_.bump(LinkCounter::heartbeats_sent);
+  }
+}
+
 void LinkPrimary::poll(LinkClock::time_point now) {
   now_ = now;
   accept_new(now);

@@ -141,6 +141,9 @@ class LinkPrimary {
   LinkPrimary& operator=(const LinkPrimary&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // The primary's epoch changed (it won the next one routing alone): welcomes and heartbeats carry
+  // the new one; a connected standby hears it with the next flush.
+  void set_epoch(std::uint64_t epoch);
 
   // Once per cycle, `now` from a steady clock: accepts connections, reads the standby's frames
   // (hello, acks, heartbeats, hash reports), sends a heartbeat when nothing was sent for
