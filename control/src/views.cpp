@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 
+#include "acd/control/ha_node.hpp"
+
 namespace acd::control {
 
 namespace {
@@ -164,7 +166,9 @@ json call_list_json(const Snapshot& s) {
 json status_json(const ControlContext& ctx, const Snapshot& s, std::uint64_t now_ns) {
   const ApplianceConfig& cfg = *ctx.config;  // the running configuration
   const ApplianceConfig& names = *s.config;  // the one the snapshot was taken under
-  json j{{"role", ctx.role},
+  // A member of a pair says its role in it (primary, standby, ...); a single node is "active".
+  const HaRole ha_role = ctx.ha != nullptr ? ctx.ha->role.load() : HaRole::Single;
+  json j{{"role", ha_role == HaRole::Single ? ctx.role : std::string(to_string(ha_role))},
          {"site", cfg.site},
          {"uptime_s", static_cast<double>(now_ns - ctx.started_ns) / 1e9},
          {"agents", std::count_if(names.domain.agents.begin(), names.domain.agents.end(),

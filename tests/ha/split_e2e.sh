@@ -58,6 +58,8 @@ load etcd_down 2
 check_load etcd_down
 expect_role a primary 1
 expect_role b standby 1
+"$acdctl" --socket "$work/b/ctl.sock" --json status | grep -q '"role": "standby"' ||
+  pair_fail "b's status does not say standby"
 kill -CONT "$ETCD_PID"
 
 # 2. The standby dies and comes back.
