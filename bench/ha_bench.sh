@@ -23,6 +23,7 @@ source "$here/tests/etcd_lib.sh"
 source "$here/tests/ha/pair_lib.sh"
 work=$(mktemp -d)
 trap 'stop_pair; rm -rf "$work"' EXIT
+trap 'exit 1' TERM INT  # a timeout or Ctrl-C still stops every process the script started
 field() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}\$/\1/p" "$1"; }
 
 echo "== failover: $trials trials, kill -9 of the primary under 300 calls/s"

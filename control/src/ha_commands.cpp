@@ -86,7 +86,7 @@ Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action
                       std::string(to_string(role))};
     }
     // The IO thread drains and steps down (NodeShipper::poll); this answer does not wait.
-    const_cast<HaStatus*>(ctx.ha)->switchover_requested.store(true);
+    ctx.ha->switchover_requested.store(true);
     return nlohmann::json{{"switchover", "started"}};
   }
   return Failure{ControlError::Usage, "ha takes status or switchover"};

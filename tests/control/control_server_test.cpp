@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "acd/control/control_server.hpp"
+#include "acd/control/ha_node.hpp"
 #include "acd/control/reload.hpp"
 #include "acd/control/watchdog.hpp"
 
@@ -212,6 +213,38 @@ TEST(Execute, MalformedRequestsAreRefusedNotFatal) {
   }
   EXPECT_EQ(engine.state_hash(), hash);
   EXPECT_EQ(ctx.config, &cfg) << "nothing was reloaded";
+}
+
+// `ha status` and `ha switchover`: only root or the acd group may switch over, only a primary with a
+// synchronous standby can, and a node without HA state refuses both; a malformed request is a
+// usage error. A refused switchover leaves nothing behind for the IO thread to act on.
+TEST(Execute, HaCommandsCheckRightsAndRole) {
+  ApplianceConfig cfg = parsed(embedded_default_config());
+  ControlContext ctx;
+  ctx.config = &cfg;
+  const nlohmann::json status{{"cmd", "ha"}, {"action", "status"}};
+  const nlohmann::json switchover{{"cmd", "ha"}, {"action", "switchover"}};
+  EXPECT_EQ(execute(ctx, status, true).value("code", ""), "refused") << "no HA state";
+
+  HaStatus ha;
+  ha.role.store(HaRole::Standby);
+  ha.epoch.store(7);
+  ctx.ha = &ha;
+  const nlohmann::json shown = execute(ctx, status, false);  // anyone may read it
+  ASSERT_TRUE(shown.value("ok", false)) << shown.dump();
+  EXPECT_EQ(shown["result"]["role"], "standby");
+  EXPECT_EQ(shown["result"]["epoch"], 7);
+
+  EXPECT_EQ(execute(ctx, switchover, true).value("code", ""), "refused") << "a standby";
+  ha.role.store(HaRole::Primary);
+  EXPECT_EQ(execute(ctx, switchover, false).value("code", ""), "permission_denied");
+  EXPECT_FALSE(ha.switchover_requested.load());
+  EXPECT_EQ(execute(ctx, {{"cmd", "ha"}, {"action", 5}}, true).value("code", ""), "usage");
+  EXPECT_EQ(execute(ctx, {{"cmd", "ha"}, {"action", "promote"}}, true).value("code", ""), "usage");
+  EXPECT_FALSE(ha.switchover_requested.load());
+
+  EXPECT_TRUE(execute(ctx, switchover, true).value("ok", false));
+  EXPECT_TRUE(ha.switchover_requested.load());
 }
 
 // The board copies a bounded slice per round and publishes only complete copies, each tagged with

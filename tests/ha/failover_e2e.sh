@@ -16,6 +16,7 @@ source "$here/../etcd_lib.sh"
 source "$here/pair_lib.sh"
 work=$(mktemp -d)
 trap 'stop_pair; rm -rf "$work"' EXIT
+trap 'exit 1' TERM INT  # a timeout or Ctrl-C still stops every process the script started
 pair_setup "$work" "$acdd" "$acdctl" "$default_config" "$cores"
 
 start_node a primary

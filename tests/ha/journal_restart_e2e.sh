@@ -13,6 +13,7 @@ source "$here/../loadgen_lib.sh"
 source "$here/../etcd_lib.sh"  # free_loopback_ports
 work=$(mktemp -d)
 trap 'kill -9 ${pid:-} ${load:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'exit 1' TERM INT  # a timeout or Ctrl-C still stops every process the script started
 fail() { echo "FAIL: $*"; tail -5 "$work"/err* 2>/dev/null; exit 1; }
 read -r port closed < <(free_loopback_ports 2)
 for id in $(seq 1000 1029); do

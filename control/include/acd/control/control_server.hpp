@@ -84,7 +84,7 @@ struct ControlContext {
   const dataplane::CoreCounters* counters = nullptr;
   std::uint64_t started_ns = 0;
   std::string role = "active";  // status's role for a single node (a pair member's is its HA role)
-  const HaStatus* ha = nullptr;  // the node's HA state (ha_node.hpp); null: a single node
+  HaStatus* ha = nullptr;  // the node's HA state (ha_node.hpp); null: a single node
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
   std::uint64_t config_version = 1;  // +1 per reload applied
