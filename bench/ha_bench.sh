@@ -39,9 +39,11 @@ for t in $(seq "$trials"); do
   wait_log a "standby synchronous at seq [1-9]" 15
   started_ns=$(date +%s%N)
   "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 300 --duration 3 --agents 30 \
-    --talk-ms 50 --json >"$work/t$t.json" &
+    --talk-ms 50 --json >"$work/t$t.json" 2>"$work/t$t.err" &
   load=$!
-  sleep 1.5
+  # The kill lands in the routing load, half a second in, not among the sign-ins before it.
+  for _ in $(seq 300); do grep -qs "load starts" "$work/t$t.err" && break; sleep 0.05; done
+  sleep 0.5
   killed_ns=$(date +%s%N)
   kill -9 "$PID_a"
   wait "$PID_a" 2>/dev/null || true

@@ -148,6 +148,10 @@ class LoadGen {
     routed_agent_.assign(total, 0);
     r.latency_us.reserve(total);
     result_ = &r;
+    nodes_.start_measuring();
+    measuring_since_ = now_ns();
+    // Scripts that disturb a run (a failover) wait for this line: sign-ins are over by now.
+    std::fprintf(stderr, "acd-loadgen: load starts at %.0f calls/s\n", rate);
     base_call_ = first_call;
     const std::uint64_t start = now_ns() + 1'000'000;
     const double interval_ns = 1e9 / rate;
@@ -315,9 +319,10 @@ class LoadGen {
             [&](const Message& m) {
               decision = decision || m.type == Type::RouteResponse || m.type == Type::Offer ||
                          m.type == Type::Ack;
-              on_message(h.client_id, node, m, now);
+              on_message(h.client_id, node, h.epoch, m, now);
             },
             [&](std::uint64_t, WireError) { ++errors_; });
+        nodes_.epoch_heard(h.epoch);
         epochs_.observe(h.epoch, node, decision, static_cast<double>(now - start_ns_) / 1e6);
       }
     }
@@ -327,27 +332,41 @@ class LoadGen {
   // numbers, which acdd answers from its reply cache).
   // With a talk time, the release waits that long (exponential around the mean).
   void answer_and_release(std::uint32_t client, std::uint64_t call) {
-    send_call_event(client, call, CallEventKind::Answered);
     if (talk_ns_ == 0) {
-      send_call_event(client, call, CallEventKind::Released);
+      // One datagram: its messages are applied in order, so the release never overtakes.
+      Writer w(*this, client);
+      w.add(Type::CallEvent, CallEvent{call, CallEventKind::Answered, {}});
+      w.add(Type::CallEvent, CallEvent{call, CallEventKind::Released, {}});
       return;
     }
+    const std::uint64_t answered = send_call_event(client, call, CallEventKind::Answered);
     talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
     const double u = static_cast<double>(talk_state_ >> 11) * 0x1.0p-53;
     const auto talk = static_cast<std::uint64_t>(-std::log1p(-u) * static_cast<double>(talk_ns_));
-    releases_.push({now_ns() + talk, client, call});
+    releases_.push({now_ns() + talk, client, call, answered});
   }
 
-  void send_call_event(std::uint32_t client, std::uint64_t call, CallEventKind kind) {
+  // Returns the event's seq.
+  std::uint64_t send_call_event(std::uint32_t client, std::uint64_t call, CallEventKind kind) {
     Writer w(*this, client);
-    w.add(Type::CallEvent, CallEvent{call, kind, {}});
+    return w.add(Type::CallEvent, CallEvent{call, kind, {}});
   }
 
+  // A release goes only once its call's answer is acknowledged (docs/protocol.md, "Ordering"):
+  // sent earlier, a retransmission after a failover could reach the new node first.
   void release_due(std::uint64_t now) {
+    std::vector<Release> later;
     while (!releases_.empty() && releases_.top().at <= now) {
       const Release r = releases_.top();
       releases_.pop();
+      if (outstanding_.contains(key(r.client, r.answered_seq))) {
+        later.push_back(Release{now + 1'000'000, r.client, r.call, r.answered_seq});
+        continue;
+      }
       send_call_event(r.client, r.call, CallEventKind::Released);
+    }
+    for (const Release& r : later) {
+      releases_.push(r);
     }
   }
 
@@ -359,6 +378,7 @@ class LoadGen {
     std::uint64_t at;
     std::uint32_t client;
     std::uint64_t call;
+    std::uint64_t answered_seq;  // the answer's CallEvent
     bool operator>(const Release& o) const { return at > o.at; }
   };
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
@@ -402,19 +422,28 @@ class LoadGen {
     }
   }
 
-  // The first send of the oldest request still waiting (now if none is).
+  // The first send of the oldest request still waiting (now if none is), but not before the
+  // measured run began: a sign-in still waiting for its password check is not an outage.
   std::uint64_t oldest_first_sent(std::uint64_t now) const {
     std::uint64_t oldest = now;
     for (const auto& [k, o] : outstanding_) {
       oldest = std::min(oldest, o.first_sent);
     }
-    return oldest;
+    return std::max(oldest, measuring_since_);
   }
 
   // After a switch: every request still waiting goes to the new node at once, with its own seq.
+  // In each client's seq order, the order they were first sent in.
   void resend_all_to_new_node(std::uint64_t now) {
     waiting_.clear();
-    for (auto& [k, o] : outstanding_) {
+    std::vector<std::uint64_t> keys;
+    keys.reserve(outstanding_.size());
+    for (const auto& [k, o] : outstanding_) {
+      keys.push_back(k);
+    }
+    std::sort(keys.begin(), keys.end());
+    for (const std::uint64_t k : keys) {
+      Outstanding& o = outstanding_.at(k);
       o.since = now;
       resend(o, now);
       waiting_.push_back(Waiting{k, now});
@@ -438,6 +467,16 @@ class LoadGen {
     if (!waiting_.empty() && nodes_.silent(waiting_.front().since, now)) {
       nodes_.fail_over(oldest_first_sent(now));
       resend_all_to_new_node(now);
+      return;
+    }
+    // A slow answer (a sign-in's password check takes tens of milliseconds) is not a dead node:
+    // while requests wait, the node in use is asked for a Heartbeat, which acd echoes at once,
+    // so silence means that nothing at all comes back.
+    if (!waiting_.empty() && now >= next_probe_) {
+      next_probe_ = now + nodes_.failover_after_ns() / 3;
+      Writer w(*this, kFirstSwitch);
+      const Heartbeat probe{now, 0};
+      w.add_raw(Type::Heartbeat, &probe, sizeof(probe), 0);
     }
   }
 
@@ -445,7 +484,8 @@ class LoadGen {
     return (static_cast<std::uint64_t>(client) << 48) | seq;
   }
 
-  void on_message(std::uint32_t client, const Endpoint& node, const Message& m, std::uint64_t now) {
+  void on_message(std::uint32_t client, const Endpoint& node, std::uint32_t epoch, const Message& m,
+                  std::uint64_t now) {
     switch (m.type) {
       case Type::Ack: {
         const auto ack = m.as<Ack>();
@@ -539,6 +579,14 @@ class LoadGen {
         }
         break;
       }
+      case Type::Heartbeat:
+        // seq 0 and no time: a node that has just won a newer epoch announces itself
+        // (docs/protocol.md); an echo of a probe carries the probe's time.
+        if (m.seq == 0 && m.as<Heartbeat>().sent_ns == 0 &&
+            nodes_.announced(node, epoch, oldest_first_sent(now))) {
+          resend_all_to_new_node(now);
+        }
+        break;
       default:
         break;  // offers to the desktop: the switch side answers
     }
@@ -555,6 +603,8 @@ class LoadGen {
   std::unordered_map<std::uint64_t, Outstanding> outstanding_;
   std::deque<Waiting> waiting_;  // pair only: outstanding requests by `since`
   std::uint64_t next_retransmit_ = 0;
+  std::uint64_t next_probe_ = 0;
+  std::uint64_t measuring_since_ = 0;  // when the current run began
   std::uint64_t retransmissions_ = 0;
   std::uint64_t not_primary_ = 0;
   std::uint64_t start_ns_;

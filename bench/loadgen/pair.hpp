@@ -84,6 +84,26 @@ class NodeChooser {
     return true;
   }
 
+  // Every datagram's header epoch, after its messages were handled.
+  void epoch_heard(std::uint32_t epoch) { highest_epoch_ = std::max(highest_epoch_, epoch); }
+
+  // A takeover announcement (a Heartbeat with seq 0) from `from` carrying `epoch`. When the epoch
+  // is newer than any heard before and `from` is the other target, the node that just won it is
+  // the primary: switches to it at once. `oldest_first_sent` as for not_primary(). True when it
+  // switched: the caller then sends every waiting request to active() at once.
+  bool announced(const Endpoint& from, std::uint32_t epoch, std::uint64_t oldest_first_sent) {
+    const int k = index_of(from);
+    if (!pair() || k < 0 || epoch <= highest_epoch_) {
+      return false;
+    }
+    highest_epoch_ = epoch;
+    if (static_cast<std::size_t>(k) == active_) {
+      return false;
+    }
+    switch_to(static_cast<std::size_t>(k), oldest_first_sent);
+    return true;
+  }
+
   // Requests are waiting; the oldest has waited on the node in use since `oldest_since` (when it
   // was first sent to that node). True when the node in use counts as silent: that request waited
   // failover_after and nothing was heard from the node for as long. Always false with one target.
@@ -101,6 +121,14 @@ class NodeChooser {
     if (pair()) {
       switch_to(1 - active_, oldest_first_sent);
     }
+  }
+
+  // From here on only: forgets the failovers and outages so far (those of the sign-ins before a
+  // run, whose slow answers are not the pair's doing) and any outage still open.
+  void start_measuring() {
+    failovers_ = 0;
+    gaps_ms_.clear();
+    gap_open_ = false;
   }
 
   std::uint64_t failovers() const { return failovers_; }
@@ -128,6 +156,7 @@ class NodeChooser {
   std::uint64_t failovers_ = 0;
   bool gap_open_ = false;
   std::uint64_t gap_start_ = 0;
+  std::uint32_t highest_epoch_ = 0;
   std::vector<double> gaps_ms_;
 };
 

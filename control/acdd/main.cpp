@@ -405,7 +405,10 @@ int main(int argc, char** argv) {
     io.set_shipper(&shipper);
   }
   if (ha.enabled()) {
-    control::log_line("routing as primary");
+    // Clients waiting on the node this one replaces learn of the takeover now, not at their
+    // next timeout.
+    const std::size_t told = io.announce_primary();
+    control::log_line("routing as primary; told " + std::to_string(told) + " clients");
   }
   auto fenced = [&] {
     const control::HaRole r = ha_status.role.load();

@@ -344,7 +344,7 @@ void IoStage::append(std::uint32_t slot, std::span<const std::uint8_t> message) 
   }
 }
 
-void IoStage::flush() {
+std::size_t IoStage::assemble_pending() {
   std::size_t n = 0;
   for (std::size_t i = 0; i < pending_used_; ++i) {
     Pending& p = pending_[i];
@@ -356,6 +356,29 @@ void IoStage::flush() {
     counters_.bump(Counter::tx_messages, p.count);
   }
   pending_used_ = 0;
+  return n;
+}
+
+std::size_t IoStage::announce_primary() {
+  flush();  // anything already built goes the gated way
+  const wire::Heartbeat announcement{0, 0};
+  std::size_t told = 0;
+  for (std::uint32_t slot = 0; slot < clients_.size(); ++slot) {
+    if (!clients_[slot].registered) {
+      continue;
+    }
+    if (pending_used_ == pending_.size()) {
+      send_now(tx_.data(), assemble_pending());
+    }
+    send_message(slot, wire::Type::Heartbeat, 0, &announcement, sizeof(announcement));
+    ++told;
+  }
+  send_now(tx_.data(), assemble_pending());
+  return told;
+}
+
+void IoStage::flush() {
+  const std::size_t n = assemble_pending();
   if (shipper_ == nullptr) {
     send_now(tx_.data(), n);
     return;

@@ -106,6 +106,38 @@ TEST(EpochLedger, ListsEachEpochAndNodeOnce) {
   EXPECT_EQ(l.regressions(), 0u);
 }
 
+// Outages before the measured run (sign-ins) are forgotten, an open one included.
+TEST(NodeChooser, MeasuringStartsAfresh) {
+  NodeChooser n({kA, kB}, kAfter);
+  n.fail_over(0);
+  n.start_measuring();
+  EXPECT_EQ(n.failovers(), 0u);
+  n.answered(kB, 5'000 * kMs);
+  EXPECT_TRUE(n.gaps_ms().empty());
+}
+
+// A takeover announcement from the other node with a newer epoch moves the load there at once
+// (the outage's gap starts at the oldest waiting request); one with an epoch already heard, or
+// from the node in use, or from a stranger, changes nothing.
+TEST(NodeChooser, AnAnnouncedNewerEpochSwitchesAtOnce) {
+  NodeChooser n({kA, kB}, kAfter);
+  n.epoch_heard(1);
+  EXPECT_FALSE(n.announced(kB, 1, 0));  // the standby's datagrams in the primary's epoch
+  const Endpoint stranger{0x0300007f, 7002, 0};
+  EXPECT_FALSE(n.announced(stranger, 5, 0));
+  EXPECT_EQ(n.active(), kA);
+  ASSERT_TRUE(n.announced(kB, 2, 10 * kMs));
+  EXPECT_EQ(n.active(), kB);
+  EXPECT_EQ(n.failovers(), 1u);
+  n.epoch_heard(2);
+  EXPECT_FALSE(n.announced(kA, 2, 0));  // the same epoch again: no flapping back
+  EXPECT_FALSE(n.announced(kB, 3, 0));  // from the node in use: nothing to switch
+  EXPECT_EQ(n.active(), kB);
+  n.answered(kB, 25 * kMs);
+  ASSERT_EQ(n.gaps_ms().size(), 1u);
+  EXPECT_DOUBLE_EQ(n.gaps_ms()[0], 15.0);
+}
+
 // Two nodes deciding in one epoch is a conflict, each such datagram counted; a standby's
 // NotPrimary in the primary's epoch is not.
 TEST(EpochLedger, TwoNodesDecidingInOneEpochConflict) {

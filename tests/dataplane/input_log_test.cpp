@@ -399,5 +399,35 @@ TEST_F(TwoNodes, RepliesWaitForTheLog) {
   EXPECT_EQ(log_.records.size(), records + 1) << "only the next tick was logged";
 }
 
+// A standby that takes over tells every client it knows (registered through the log) at once:
+// one Heartbeat with seq 0 in the new epoch each, not held back by output gating (it carries no
+// decision), so that clients waiting on the dead node switch without their own timeout.
+TEST_F(TwoNodes, APromotedStandbyAnnouncesItselfToEveryClient) {
+  busy_morning();
+  follow();
+  RecordingShipper gate;
+  gate.released = 0;  // nothing acknowledged: a decision would be held
+  gate.first_seq = standby_.io.sequencer().next();
+  standby_.io.set_shipper(&gate);
+  standby_.io.set_epoch(2);
+  EXPECT_EQ(standby_.io.announce_primary(), 3u);
+  std::map<std::uint32_t, int> told;
+  for (const auto& d : standby_.port.take_sent()) {
+    DatagramHeader h;
+    ASSERT_EQ(check_header(d.payload, h), HeaderCheck::Ok);
+    EXPECT_EQ(h.epoch, 2u);
+    for_each_message(
+        d.payload, h,
+        [&](const Message& m) {
+          EXPECT_EQ(m.type, Type::Heartbeat);
+          EXPECT_EQ(m.seq, 0u);
+          ++told[h.client_id];
+        },
+        [](std::uint64_t, WireError) { ADD_FAILURE() << "a bad message was sent"; });
+  }
+  EXPECT_EQ(told, (std::map<std::uint32_t, int>{{sw_.id, 1}, {sw2_.id, 1}, {desk_.id, 1}}));
+  EXPECT_EQ(standby_.io.held(), 0u);
+}
+
 }  // namespace
 }  // namespace acd::dataplane

@@ -26,9 +26,11 @@ wait_log a "standby synchronous"
 
 # Load through both addresses; the primary dies in the middle of it.
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
-  --talk-ms 50 --json >"$work/load.json" &
+  --talk-ms 50 --json >"$work/load.json" 2>"$work/load.err" &
 load=$!
-sleep 1.5
+# Half a second into the calls (after the sign-ins), so that calls are in every state at the kill.
+for _ in $(seq 600); do grep -qs "load starts" "$work/load.err" && break; sleep 0.05; done
+sleep 0.5
 # The link freezes, then the primary dies and the link is cut: the records of its last 200 ms
 # never reach the standby. Output gating must have kept their replies in (nobody acknowledged
 # them), so that the standby's fresh decisions are the only ones a client ever sees; a primary

@@ -268,6 +268,11 @@ class IoStage {
   bool standby() const { return standby_; }
   // Standby: receives one burst and answers each message NotPrimary; returns datagrams received.
   std::size_t refuse_as_standby();
+  // A node that has just won its epoch tells every registered client at once: a Heartbeat with
+  // seq 0 carrying the new epoch (docs/protocol.md, "Two nodes"), so that a client waiting on the
+  // dead node switches now rather than after its own timeout. Not gated: it carries no decision.
+  // Returns the number of clients told.
+  std::size_t announce_primary();
 
  private:
   struct Client {
@@ -289,6 +294,8 @@ class IoStage {
   bool register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from);
   void apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from);
   void log_record(std::uint64_t seq, const LogRecord& record);
+  // Puts the datagram header on every pending datagram and lists them in tx_; returns how many.
+  std::size_t assemble_pending();
   // Sends what the log has acknowledged, holds the rest.
   void release_held();
   void send_now(const Datagram* datagrams, std::size_t n);
