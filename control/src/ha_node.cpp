@@ -115,9 +115,11 @@ void NodeShipper::poll() {
                       : (!image_for_standby_ && link_->acked_seq() >= sync_target_)
                           ? LinkPrimary::PeerState::Synchronous
                           : LinkPrimary::PeerState::CatchingUp;
-    if (peer == LinkPrimary::PeerState::Synchronous && last_seq_ >= next_hash_at_) {
+    if (peer == LinkPrimary::PeerState::Synchronous && last_seq_ >= next_hash_at_ &&
+        SteadyTime::now() - last_hash_ >= options_.hash_min_interval) {
       io_.want_hash();
       next_hash_at_ = last_seq_ + options_.hash_every;
+      last_hash_ = SteadyTime::now();
     }
     if (peer != last_peer_) {
       log_line(std::string("standby ") + (peer == LinkPrimary::PeerState::Synchronous ? "synchronous"

@@ -312,7 +312,10 @@ void LinkPrimary::set_epoch(std::uint64_t epoch) {
 
 void LinkPrimary::poll(LinkClock::time_point now) {
   now_ = now;
-  accept_new(now);
+  if (now >= next_accept_) {
+    accept_new(now);
+    next_accept_ = now + std::chrono::milliseconds(1);
+  }
   read_candidates(now);
   if (standby_ != nullptr) {
     read_standby(now);

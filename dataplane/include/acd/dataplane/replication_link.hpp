@@ -225,6 +225,9 @@ class LinkPrimary {
   std::size_t records_frame_ = SIZE_MAX;  // offset of the open Records frame in the send buffer
   std::uint64_t records_frame_seq_ = 0;
   LinkClock::time_point now_{};
+  // accept4 allocates a socket even when nobody is connecting: tried once a millisecond, not on
+  // every poll cycle of the routing loop.
+  LinkClock::time_point next_accept_{};
   std::array<FlushMark, kFlushMarks> marks_{};
   std::size_t marks_head_ = 0;
   std::size_t marks_count_ = 0;
