@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -78,6 +79,7 @@ struct Result {
   std::uint64_t rejected = 0;  // refused by acd (call pool full, ...): answered, but not routed
   std::uint64_t duplicates = 0;
   std::uint64_t errors = 0;
+  std::map<std::uint16_t, std::uint64_t> error_reasons;  // Error replies by reason code
   double duration_s = 0;
   std::vector<double> latency_us;
 };
@@ -264,7 +266,9 @@ class LoadGen {
 
   bool await_acks(std::uint32_t expected, std::string& why) {
     acks_ = 0;
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    // Sign-ins are checked one password at a time on acd's verifier thread (tens of ms each, more
+    // on a busy machine): 30 of them after a failover may take seconds.
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
     while (acks_ < expected && Clock::now() < deadline) {
       drain();
       retransmit(now_ns());
@@ -489,9 +493,14 @@ class LoadGen {
     switch (m.type) {
       case Type::Ack: {
         const auto ack = m.as<Ack>();
-        outstanding_.erase(key(client, ack.reply_to));
+        // With a pair every request is remembered until answered: a second answer to it (both
+        // nodes answered a Register while the load generator switched) is not a new ack.
+        const bool first = outstanding_.erase(key(client, ack.reply_to)) > 0 || !nodes_.pair();
         if (result_ == nullptr) {
           nodes_.answered(node, now);  // before the load starts, an Ack ends an outage
+        }
+        if (!first) {
+          break;
         }
         if (ack.status == 0) {
           ++acks_;
@@ -517,7 +526,9 @@ class LoadGen {
           }
           break;
         }
-        outstanding_.erase(key(client, err.reply_to));
+        if (outstanding_.erase(key(client, err.reply_to)) == 0 && nodes_.pair()) {
+          break;  // answered already
+        }
         if (err.reason == static_cast<std::uint16_t>(acd::router::Status::AlreadySignedIn)) {
           ++acks_;  // signed in by an earlier run: fine
           break;
@@ -525,6 +536,7 @@ class LoadGen {
         ++errors_;
         if (result_ != nullptr) {
           ++result_->errors;
+          ++result_->error_reasons[err.reason];
         }
         break;
       }
@@ -616,8 +628,18 @@ class LoadGen {
   const EpochLedger& epochs() const { return epochs_; }
 
  private:
-  std::uint64_t next_call_ = 1;
-  std::uint64_t base_call_ = 1;
+  // Call IDs of this process: calls a previous load generator left in acd (queued when it
+  // stopped, offered since to desktops nobody answers) must not collide with ours
+  // (DuplicateCall). 20 bits of wall-clock seconds, 16 of the pid, 28 for the calls.
+  static std::uint64_t first_call_id() {
+    const auto seconds = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    return ((seconds & 0xFFFFF) << 44) | ((static_cast<std::uint64_t>(getpid()) & 0xFFFF) << 28) | 1;
+  }
+  std::uint64_t next_call_ = first_call_id();
+  std::uint64_t base_call_ = next_call_;
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
   std::vector<std::uint64_t> intended_;
@@ -666,6 +688,9 @@ nlohmann::json report(Result& r, double rate) {
   j["rejected"] = r.rejected;
   j["duplicates"] = r.duplicates;
   j["errors"] = r.errors;
+  for (const auto& [reason, n] : r.error_reasons) {
+    j["error_reasons"][std::to_string(reason)] = n;
+  }
   j["achieved_rate"] = static_cast<double>(r.received) / r.duration_s;
   j["p50_us"] = percentile(r.latency_us, 0.50);
   j["p90_us"] = percentile(r.latency_us, 0.90);

@@ -426,6 +426,10 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
   };
   while (!stop.load(std::memory_order_relaxed)) {
     const auto now = SteadyTime::now();
+    if (journal && journal_config.sync) {
+      // What the primary releases to clients is then on this node's disk as well as its own.
+      link.set_durable_through(journal->durable_seq());
+    }
     link.poll(
         now,
         [&](std::uint64_t seq, std::span<const std::uint8_t> bytes) {

@@ -869,11 +869,15 @@ void LinkStandby::end_poll(LinkClock::time_point now) {
   if (conn_ == nullptr || connecting_) {
     return;
   }
-  if (ack_due_) {
-    put_frame(FrameType::Ack, u64_body(applied_));
-    acked_sent_ = applied_;
-    ack_due_ = false;
+  // Applied, and durable if the journal says how far that is; sent again as the journal catches up.
+  const std::uint64_t ackable = std::min(applied_, durable_);
+  if (ack_due_ && ackable > acked_sent_) {
+    put_frame(FrameType::Ack, u64_body(ackable));
+    acked_sent_ = ackable;
     counters_.bump(LinkCounter::acks_sent);
+  }
+  if (acked_sent_ >= applied_) {
+    ack_due_ = false;
   }
   if (conn_->unsent() == 0 && now - conn_->last_sent >= timing_.heartbeat) {
     put_frame(FrameType::Heartbeat, u64_body(applied_));

@@ -187,6 +187,23 @@ TEST(ReplicationLink, BatchOfTenThousandIsAcknowledgedInFewAcks) {
   EXPECT_EQ(count(*h.standby, LinkCounter::records_applied), 10'000u);
 }
 
+// A standby whose journal has made only part of what it applied durable acknowledges only that
+// part, and the rest as the journal catches up: what the primary releases is on the standby's
+// disk too.
+TEST(ReplicationLink, AcksWaitForTheStandbysJournal) {
+  Harness h;
+  h.connect(0);
+  h.standby->set_durable_through(40);
+  h.append_range(1, 100);
+  ASSERT_TRUE(h.run_until([&] { return h.state.seqs.size() == 100u; }));
+  for (int i = 0; i < 20; ++i) {
+    h.step();
+  }
+  EXPECT_EQ(h.primary->acked_seq(), 40u);
+  h.standby->set_durable_through(100);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 100u; }, 20));
+}
+
 // Idle for half a second (virtual), heartbeats keep both ends alive.
 TEST(ReplicationLink, HeartbeatsKeepAnIdlePairAlive) {
   Harness h;

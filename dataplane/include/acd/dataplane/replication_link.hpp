@@ -269,6 +269,11 @@ class LinkStandby {
   // the next hello. Records then continue at seq + 1.
   void set_applied(std::uint64_t seq) { applied_ = seq; }
   std::uint64_t applied_seq() const { return applied_; }
+  // Acknowledgements never go beyond `seq` (the standby's journal's durable_seq), so that a
+  // record the primary's client heard of is on the standby's disk too, not only in its memory.
+  // Unset: records are acknowledged as applied.
+  void set_durable_through(std::uint64_t seq) { durable_ = seq; }
+  std::uint64_t acked_seq() const { return acked_sent_; }
   // Connected, welcomed by the primary, and heard from within dead_after.
   bool primary_alive() const;
   // From the primary's welcome and heartbeats; 0 before the first.
@@ -303,6 +308,7 @@ class LinkStandby {
   bool welcomed_ = false;
   std::uint64_t epoch_ = 0;
   std::uint64_t applied_ = 0;
+  std::uint64_t durable_ = ~std::uint64_t{0};
   std::uint64_t acked_sent_ = 0;
   bool ack_due_ = false;
   // The Records frame being delivered: [record_pos_, record_end_) of the receive buffer.
