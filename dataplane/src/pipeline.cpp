@@ -203,6 +203,7 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         wipe(r.password, sizeof(r.password));
         if (it == agent_numbers_.end() || verifier_ == nullptr) {
           wipe(job.password, sizeof(job.password));
+          audit_agent(AgentAuditEvent::What::SignInRefused, r.agent_number, slot, r.device);
           reply_error(slot, m.seq,
                       it == agent_numbers_.end()
                           ? static_cast<std::uint16_t>(router::Status::NoSuchAgent)

@@ -325,7 +325,7 @@ dataplane::wire::AgentEvent sign_in_event(router::AgentNumber number, const char
   return e;
 }
 
-// Sign-ins (right, wrong, then locked out), a lockout and a sign-out reach the audit log from the
+// Sign-ins (right, wrong, then locked out, an unknown agent), a lockout and a sign-out reach the audit log from the
 // IO thread and the verifier thread; no record holds a password or any part of a password hash.
 TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
   using namespace dataplane;
@@ -392,6 +392,8 @@ TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
   settle();
   send(Type::AgentEvent, sign_in_event(102, "Sesame-102-pw"));  // refused: locked
   settle();
+  send(Type::AgentEvent, sign_in_event(999, "Sesame-999-pw"));  // no such agent
+  settle();
   wire::AgentEvent out{};
   out.kind = wire::AgentEventKind::SignOut;
   out.agent = 0;
@@ -422,7 +424,8 @@ TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
   const std::vector<std::string> expected = {
       "agent.sign_in agent=101 ok",          "agent.sign_in_failed agent=102 refused",
       "agent.lockout agent=102 ok",          "agent.sign_in_failed agent=102 refused",
-      "agent.sign_in_failed agent=102 refused", "agent.sign_out agent=101 requested"};
+      "agent.sign_in_failed agent=102 refused", "agent.sign_in_failed agent=999 refused",
+      "agent.sign_out agent=101 requested"};
   EXPECT_EQ(kinds, expected);
   EXPECT_EQ(all_records()[0]["actor"], "client=8");
   EXPECT_TRUE(verify_audit_log(dir_).ok);

@@ -17,7 +17,7 @@ namespace acd::dataplane {
 struct AgentAuditEvent {
   enum class What : std::uint8_t {
     SignIn,         // the password was right; the sign-in goes to the engine
-    SignInRefused,  // wrong password, unknown to the verifier, or the agent is locked out
+    SignInRefused,  // wrong password, no such agent, no verifier, or the agent is locked out
     SignOut,        // the desktop asked to sign its agent out
     ForceLogout,    // a desktop (a supervisor's) asked to log an agent out
   };
