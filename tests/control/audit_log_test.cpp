@@ -290,6 +290,43 @@ TEST_F(AuditLogTest, AFullQueueRecordsTheLoss) {
   EXPECT_TRUE(verify_audit_log(dir_).ok);
 }
 
+// Four threads record at once into a small queue while the writer runs: every record is either
+// written or counted in an audit.records_lost record, and the chain verifies. (Watchdog: ctest's
+// timeout; nothing here waits for anything but the writer.)
+TEST_F(AuditLogTest, ManyThreadsEveryRecordWrittenOrCounted) {
+  auto log = open_log(1 << 20, 1000, 64);
+  ASSERT_NE(log, nullptr);
+  log->start();
+  constexpr int kThreads = 4;
+  constexpr int kEach = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&log, t] {
+      for (int i = 0; i < kEach; ++i) {
+        (void)log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok,
+                                            "thread " + std::to_string(t), std::to_string(i)));
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  log->stop();
+  std::uint64_t commands = 0;
+  std::uint64_t lost = 0;
+  for (const json& r : all_records()) {
+    if (r["kind"] == "control.command") {
+      ++commands;
+    } else if (r["kind"] == "audit.records_lost") {
+      lost += r["detail"]["lost"].get<std::uint64_t>();
+    }
+  }
+  EXPECT_EQ(commands + lost, std::uint64_t{kThreads * kEach});
+  EXPECT_EQ(lost, log->dropped_total());
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.file << ":" << r.line << ": " << r.why;
+}
+
 // A record's detail too long for the queue's slot is kept, cut, as text.
 TEST_F(AuditLogTest, ALongDetailIsCutNotLost) {
   auto log = open_log();
