@@ -1,8 +1,8 @@
 // The audit log: its hash chain verifies, and every kind of tampering (an edited field, a deleted
 // record, two records swapped) is detected and names the record; rotation keeps the chain across
 // files, pruning leaves a verifiable continuation, a torn last line is cut and recorded at the
-// next start, a full queue loses records but says how many, and the sign-in records of a real
-// pipeline hold no password and no hash.
+// next start, a full queue loses records but says how many (in the log and in the metrics), and
+// the sign-in records of a real pipeline hold no password and no hash.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +18,7 @@
 
 #include "acd/control/audit_log.hpp"
 #include "acd/control/credential_store.hpp"
+#include "acd/control/metrics.hpp"
 #include "acd/dataplane/pipeline.hpp"
 
 namespace acd::control {
@@ -288,6 +289,11 @@ TEST_F(AuditLogTest, AFullQueueRecordsTheLoss) {
   EXPECT_EQ(records[4]["kind"], "audit.records_lost");
   EXPECT_EQ(records[4]["detail"]["lost"], 6);
   EXPECT_TRUE(verify_audit_log(dir_).ok);
+  MetricsSources sources;
+  sources.audit = log.get();
+  const std::string metrics = render_metrics(sources);
+  EXPECT_NE(metrics.find("acd_audit_records_dropped_total 6"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("acd_audit_records_written_total 5"), std::string::npos) << metrics;
 }
 
 // Four threads record at once into a small queue while the writer runs: every record is either
