@@ -31,8 +31,8 @@ void print_records(const json& records, bool as_json) {
       continue;
     }
     if (r.contains("unreadable")) {
-      std::cout << "(unreadable line " << text_of(r, "line") << " of " << text_of(r, "file")
-                << ": " << text_of(r, "unreadable") << ")\n";
+      std::cout << "(unreadable line " << text_of(r, "line") << " of " << text_of(r, "file") << ": "
+                << text_of(r, "unreadable") << ")\n";
       continue;
     }
     std::cout << text_of(r, "time") << "  #" << text_of(r, "seq") << "  " << text_of(r, "kind")
@@ -92,8 +92,12 @@ int run_audit_show(const AuditShowOptions& o) {
 int run_audit_verify(const std::string& dir, bool as_json) {
   const control::AuditVerifyReport r = control::verify_audit_log(dir);
   if (as_json) {
-    json j{{"ok", r.ok},          {"files", r.files},       {"records", r.records},
-           {"first_seq", r.first_seq}, {"last_seq", r.last_seq}, {"last_hash", r.last_hash},
+    json j{{"ok", r.ok},
+           {"files", r.files},
+           {"records", r.records},
+           {"first_seq", r.first_seq},
+           {"last_seq", r.last_seq},
+           {"last_hash", r.last_hash},
            {"continuation", r.continuation}};
     if (!r.ok) {
       j["broken"] = {{"file", r.file}, {"line", r.line}, {"seq", r.seq}, {"why", r.why}};

@@ -10,11 +10,11 @@
 namespace acd::acdctl {
 
 struct AuditShowOptions {
-  std::string socket_path;          // acdd's control socket (when dir is empty)
-  std::string dir;                  // read these files directly instead
-  std::optional<std::string> since; // UTC time or date
-  std::optional<std::size_t> last;  // only the newest N
-  bool as_json = false;             // one JSON record a line, as stored
+  std::string socket_path;           // acdd's control socket (when dir is empty)
+  std::string dir;                   // read these files directly instead
+  std::optional<std::string> since;  // UTC time or date
+  std::optional<std::size_t> last;   // only the newest N
+  bool as_json = false;              // one JSON record a line, as stored
 };
 // Returns acdctl's exit code: 0 done, 1 refused (no log, unreadable), 2 usage (a bad time),
 // 3 acdd not reachable, 4 permission denied.

@@ -310,7 +310,8 @@ int main(int argc, char** argv) {
       ->required()
       ->transform(decimal(1, 9'000'000'000'000'000));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
-  CLI::App* audit = app.add_subcommand("audit", "The audit log: show its records, verify its chain");
+  CLI::App* audit =
+      app.add_subcommand("audit", "The audit log: show its records, verify its chain");
   audit->require_subcommand(1);
   CLI::App* audit_show = audit->add_subcommand(
       "show", "Records, oldest first (from acdd, or from the files with --dir)");
@@ -326,7 +327,8 @@ int main(int argc, char** argv) {
       "verify", "Check every record's hash and its link to the one before (reads the files)");
   std::string audit_dir;
   std::string audit_config = "/etc/acd/acd.toml";
-  audit_verify->add_option("--dir", audit_dir, "The audit directory (default: the configuration's)");
+  audit_verify->add_option("--dir", audit_dir,
+                           "The audit directory (default: the configuration's)");
   audit_verify->add_option("--config", audit_config, "acd.toml naming [audit] dir")
       ->capture_default_str();
   // The first word that is not an option names the command; say which word is unknown.

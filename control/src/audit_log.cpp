@@ -116,8 +116,9 @@ AuditRecord AuditRecord::make(AuditKind kind, AuditOutcome outcome, std::string_
 std::string audit_hash(std::string_view prev_hex, std::string_view canonical) {
   unsigned char prev[32] = {};
   std::size_t got = 0;
-  if (prev_hex.size() != 64 || sodium_hex2bin(prev, sizeof(prev), prev_hex.data(), prev_hex.size(),
-                                              nullptr, &got, nullptr) != 0 ||
+  if (prev_hex.size() != 64 ||
+      sodium_hex2bin(prev, sizeof(prev), prev_hex.data(), prev_hex.size(), nullptr, &got,
+                     nullptr) != 0 ||
       got != sizeof(prev)) {
     std::memset(prev, 0, sizeof(prev));
   }
@@ -182,8 +183,8 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const Options& options) {
   std::unique_ptr<AuditLog> log(new AuditLog(options));
   const std::string& dir = log->settings_.dir;
   if (mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
-    return Failure{ControlError::Refused, dir + ": cannot create the audit directory (" +
-                                              errno_text() + ")"};
+    return Failure{ControlError::Refused,
+                   dir + ": cannot create the audit directory (" + errno_text() + ")"};
   }
   if (Result<void> resumed = log->resume(); !resumed.ok()) {
     return resumed.failure();
@@ -221,17 +222,18 @@ Result<void> AuditLog::resume() {
                         {"offset", complete},
                         {"bytes", torn.size()},
                         {"text", torn.substr(0, kTornKept)}};
-      AuditRecord r = AuditRecord::make(AuditKind::TornTail, AuditOutcome::Failed, "acdd",
-                                        *f, detail);
+      AuditRecord r =
+          AuditRecord::make(AuditKind::TornTail, AuditOutcome::Failed, "acdd", *f, detail);
       (void)record(r);
     }
     // The last line that parses and has seq and hash.
     std::size_t line_end = complete;  // one past the newline of the line looked at
     while (line_end > 0 && !head_found) {
-      const std::size_t newline = line_end >= 2 ? text->rfind('\n', line_end - 2) : std::string::npos;
+      const std::size_t newline =
+          line_end >= 2 ? text->rfind('\n', line_end - 2) : std::string::npos;
       const std::size_t from = newline == std::string::npos ? 0 : newline + 1;
-      const json j = json::parse(std::string_view(*text).substr(from, line_end - 1 - from),
-                                 nullptr, false);
+      const json j =
+          json::parse(std::string_view(*text).substr(from, line_end - 1 - from), nullptr, false);
       if (j.is_object() && j.contains("seq") && j["seq"].is_number_unsigned() &&
           j.contains("hash") && j["hash"].is_string()) {
         next_seq_ = j["seq"].get<std::uint64_t>() + 1;

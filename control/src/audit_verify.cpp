@@ -19,8 +19,7 @@ namespace {
 constexpr std::size_t kMaxShown = 100000;
 
 bool is_audit_file(const std::string& name) {
-  return name.size() == 30 && name.rfind("audit-", 0) == 0 &&
-         name.compare(26, 4, ".log") == 0 &&
+  return name.size() == 30 && name.rfind("audit-", 0) == 0 && name.compare(26, 4, ".log") == 0 &&
          name.find_first_not_of("0123456789", 6) == 26;
 }
 
@@ -47,8 +46,7 @@ AuditVerifyReport verify_audit_log(const std::string& dir) {
   AuditVerifyReport report;
   const std::vector<std::string> files = audit_files(dir);
   report.files = files.size();
-  auto broken = [&](const std::string& file, std::size_t line, std::uint64_t seq,
-                    std::string why) {
+  auto broken = [&](const std::string& file, std::size_t line, std::uint64_t seq, std::string why) {
     report.ok = false;
     report.file = file;
     report.line = line;
@@ -75,8 +73,8 @@ AuditVerifyReport verify_audit_log(const std::string& dir) {
       if (!j.is_object()) {
         return broken(file, line_no, at, "bad JSON");
       }
-      for (const char* key : {"seq", "time", "kind", "actor", "subject", "outcome", "prev",
-                              "hash"}) {
+      for (const char* key :
+           {"seq", "time", "kind", "actor", "subject", "outcome", "prev", "hash"}) {
         if (!j.contains(key)) {
           return broken(file, line_no, at, std::string("missing field '") + key + "'");
         }

@@ -1,7 +1,6 @@
 // The audit records of control-socket requests (command_audit.hpp).
 #include "command_audit.hpp"
 
-
 namespace acd::control {
 
 using nlohmann::json;
@@ -42,8 +41,8 @@ bool changes_state(const json& request) {
   return false;
 }
 
-void audit_command(AuditLog& log, const std::string& actor, const json& request,
-                   const json& reply, const std::string& config_path) {
+void audit_command(AuditLog& log, const std::string& actor, const json& request, const json& reply,
+                   const std::string& config_path) {
   const bool ok = reply.value("ok", false);
   const std::string code = reply.value("code", std::string());
   const bool denied = !ok && code == "permission_denied";
@@ -80,10 +79,11 @@ void audit_command(AuditLog& log, const std::string& actor, const json& request,
       detail["result"] = reply["result"].value("done", std::string());
     }
   }
-  const AuditOutcome outcome =
-      ok ? AuditOutcome::Ok : denied ? AuditOutcome::Denied : AuditOutcome::Refused;
-  (void)log.record(AuditRecord::make(reload ? AuditKind::ConfigReload : AuditKind::Command,
-                                     outcome, actor, subject, detail));
+  const AuditOutcome outcome = ok       ? AuditOutcome::Ok
+                               : denied ? AuditOutcome::Denied
+                                        : AuditOutcome::Refused;
+  (void)log.record(AuditRecord::make(reload ? AuditKind::ConfigReload : AuditKind::Command, outcome,
+                                     actor, subject, detail));
 }
 
 }  // namespace acd::control

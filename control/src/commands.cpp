@@ -239,9 +239,8 @@ struct Command {
 // In the order the unknown-command answer lists them. Who may change what is decided within a
 // command, per action (agents ready/logout, config reload, naming a file).
 constexpr Command kCommands[] = {
-    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
-    {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
-    {"audit", audit},
+    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls}, {"stats", stats},
+    {"route", route},   {"config", config}, {"ha", ha},         {"audit", audit},
 };
 
 Failure unknown_command(const std::string& cmd) {

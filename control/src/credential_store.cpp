@@ -81,12 +81,12 @@ void CredentialStore::reload_if_changed() {
   if (stamp != file_stamp_ || size != file_size_) {
     const Result<void> loaded = load(path_);  // on error the last good credentials stay
     if (audit_ != nullptr) {
-      (void)audit_->record(AuditRecord::make(
-          AuditKind::CredentialsChanged, loaded.ok() ? AuditOutcome::Ok : AuditOutcome::Refused,
-          "acdd", path_,
-          loaded.ok() ? nlohmann::json{{"agents", hashes_.size()}}
-                      : nlohmann::json{{"error", loaded.failure().message},
-                                       {"kept_agents", hashes_.size()}}));
+      (void)audit_->record(
+          AuditRecord::make(AuditKind::CredentialsChanged,
+                            loaded.ok() ? AuditOutcome::Ok : AuditOutcome::Refused, "acdd", path_,
+                            loaded.ok() ? nlohmann::json{{"agents", hashes_.size()}}
+                                        : nlohmann::json{{"error", loaded.failure().message},
+                                                         {"kept_agents", hashes_.size()}}));
     }
   }
 }

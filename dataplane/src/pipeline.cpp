@@ -283,8 +283,8 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
   return false;
 }
 
-void IoStage::audit_agent(AgentAuditEvent::What what, router::AgentNumber agent,
-                          std::uint32_t slot, std::uint64_t device) noexcept {
+void IoStage::audit_agent(AgentAuditEvent::What what, router::AgentNumber agent, std::uint32_t slot,
+                          std::uint64_t device) noexcept {
   if (audit_ == nullptr) {
     return;
   }

@@ -55,8 +55,8 @@ class AuditLogTest : public ::testing::Test {
     ASSERT_NE(log, nullptr);
     log->start();
     for (int i = 0; i < n; ++i) {
-      ASSERT_TRUE(log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok,
-                                                "uid=0(root)", "agents ready " + std::to_string(i),
+      ASSERT_TRUE(log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok, "uid=0(root)",
+                                                "agents ready " + std::to_string(i),
                                                 {{"id", i}, {"cmd", "agents"}})));
     }
     log->stop();
@@ -115,10 +115,14 @@ TEST_F(AuditLogTest, EditingAnyFieldOfAMiddleRecordIsDetected) {
   write_records(5);
   const std::string file = audit_files(dir_).front();
   const std::vector<std::string> original = lines_of(file);
-  const json edits = {{"seq", 33},           {"time", "2020-01-01T00:00:00.000Z"},
-                      {"kind", "daemon.start"}, {"actor", "uid=1000(mallory)"},
-                      {"subject", "nothing"},   {"outcome", "denied"},
-                      {"detail", {{"id", 99}}}, {"prev", std::string(64, 'a')},
+  const json edits = {{"seq", 33},
+                      {"time", "2020-01-01T00:00:00.000Z"},
+                      {"kind", "daemon.start"},
+                      {"actor", "uid=1000(mallory)"},
+                      {"subject", "nothing"},
+                      {"outcome", "denied"},
+                      {"detail", {{"id", 99}}},
+                      {"prev", std::string(64, 'a')},
                       {"hash", std::string(64, 'b')}};
   for (const auto& [field, value] : edits.items()) {
     std::vector<std::string> lines = original;
@@ -339,8 +343,7 @@ TEST_F(AuditLogTest, ALongDetailIsCutNotLost) {
   ASSERT_NE(log, nullptr);
   log->start();
   ASSERT_TRUE(log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Refused, "uid=0",
-                                            "config reload",
-                                            {{"error", std::string(2000, 'x')}})));
+                                            "config reload", {{"error", std::string(2000, 'x')}})));
   log->stop();
   const std::vector<json> records = all_records();
   ASSERT_EQ(records.size(), 1u);
@@ -368,16 +371,17 @@ dataplane::wire::AgentEvent sign_in_event(router::AgentNumber number, const char
   return e;
 }
 
-// Sign-ins (right, wrong, then locked out, an unknown agent), a lockout and a sign-out reach the audit log from the
-// IO thread and the verifier thread; no record holds a password or any part of a password hash.
+// Sign-ins (right, wrong, then locked out, an unknown agent), a lockout and a sign-out reach the
+// audit log from the IO thread and the verifier thread; no record holds a password or any part of a
+// password hash.
 TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
   using namespace dataplane;
   using namespace dataplane::wire;
   const std::string credentials = root_ + "/credentials";
-  ASSERT_TRUE(CredentialStore::set_password(credentials, 101, "Sesame-101-pw", HashStrength::Minimal)
-                  .ok());
-  ASSERT_TRUE(CredentialStore::set_password(credentials, 102, "Sesame-102-pw", HashStrength::Minimal)
-                  .ok());
+  ASSERT_TRUE(
+      CredentialStore::set_password(credentials, 101, "Sesame-101-pw", HashStrength::Minimal).ok());
+  ASSERT_TRUE(
+      CredentialStore::set_password(credentials, 102, "Sesame-102-pw", HashStrength::Minimal).ok());
   auto log = open_log();
   ASSERT_NE(log, nullptr);
   log->start();
@@ -464,11 +468,13 @@ TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
     kinds.push_back(r["kind"].get<std::string>() + " " + r["subject"].get<std::string>() + " " +
                     r["outcome"].get<std::string>());
   }
-  const std::vector<std::string> expected = {
-      "agent.sign_in agent=101 ok",          "agent.sign_in_failed agent=102 refused",
-      "agent.lockout agent=102 ok",          "agent.sign_in_failed agent=102 refused",
-      "agent.sign_in_failed agent=102 refused", "agent.sign_in_failed agent=999 refused",
-      "agent.sign_out agent=101 requested"};
+  const std::vector<std::string> expected = {"agent.sign_in agent=101 ok",
+                                             "agent.sign_in_failed agent=102 refused",
+                                             "agent.lockout agent=102 ok",
+                                             "agent.sign_in_failed agent=102 refused",
+                                             "agent.sign_in_failed agent=102 refused",
+                                             "agent.sign_in_failed agent=999 refused",
+                                             "agent.sign_out agent=101 requested"};
   EXPECT_EQ(kinds, expected);
   EXPECT_EQ(all_records()[0]["actor"], "client=8");
   EXPECT_TRUE(verify_audit_log(dir_).ok);

@@ -49,20 +49,20 @@
 namespace acd::control {
 
 // Every kind of record: its enum name, its `kind` text, what it records (docs/audit.md's table).
-#define ACD_AUDIT_KINDS(X)                                                                        \
-  X(DaemonStart, "daemon.start", "acdd started: version of the configuration, its hash, pid")     \
-  X(DaemonStop, "daemon.stop", "acdd stopped, and why")                                           \
-  X(Command, "control.command", "a control-socket command that changes state, or was refused")    \
+#define ACD_AUDIT_KINDS(X)                                                                         \
+  X(DaemonStart, "daemon.start", "acdd started: version of the configuration, its hash, pid")      \
+  X(DaemonStop, "daemon.stop", "acdd stopped, and why")                                            \
+  X(Command, "control.command", "a control-socket command that changes state, or was refused")     \
   X(ConfigReload, "config.reload", "a configuration reload (acdctl or SIGHUP): result, file hash") \
-  X(CredentialsChanged, "credentials.changed", "the credential file was read again")              \
-  X(AgentSignIn, "agent.sign_in", "an agent's password was accepted")                             \
-  X(AgentSignInFailed, "agent.sign_in_failed", "a sign-in was refused (password, lockout)")       \
-  X(AgentLockout, "agent.lockout", "an agent is locked out after repeated wrong passwords")       \
-  X(AgentSignOut, "agent.sign_out", "a desktop asked to sign its agent out")                      \
-  X(AgentForceLogout, "agent.force_logout", "a desktop asked to log an agent out")                \
-  X(ClientRegistered, "client.registered", "an ACDP client registered")                           \
-  X(ClientRefused, "client.refused", "an ACDP client was refused")                                \
-  X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")     \
+  X(CredentialsChanged, "credentials.changed", "the credential file was read again")               \
+  X(AgentSignIn, "agent.sign_in", "an agent's password was accepted")                              \
+  X(AgentSignInFailed, "agent.sign_in_failed", "a sign-in was refused (password, lockout)")        \
+  X(AgentLockout, "agent.lockout", "an agent is locked out after repeated wrong passwords")        \
+  X(AgentSignOut, "agent.sign_out", "a desktop asked to sign its agent out")                       \
+  X(AgentForceLogout, "agent.force_logout", "a desktop asked to log an agent out")                 \
+  X(ClientRegistered, "client.registered", "an ACDP client registered")                            \
+  X(ClientRefused, "client.refused", "an ACDP client was refused")                                 \
+  X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")      \
   X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")
 
 enum class AuditKind : std::uint8_t {
@@ -124,7 +124,7 @@ struct AuditRecord {
 class AuditLog final : public dataplane::AgentAuditSink {
  public:
   struct Options {
-    AuditSettings settings;  // config.hpp
+    AuditSettings settings;             // config.hpp
     std::size_t queue_capacity = 1024;  // records waiting for the writer (at most 65,535)
   };
 
@@ -205,7 +205,7 @@ struct AuditVerifyReport {
   std::string first_prev;     // that record's prev (where the remaining chain hangs from)
   // The first broken record, when !ok:
   std::string file;
-  std::size_t line = 0;  // 1-based line in `file`
+  std::size_t line = 0;   // 1-based line in `file`
   std::uint64_t seq = 0;  // its seq, if it has one
   std::string why;        // "hash mismatch", "prev mismatch", "bad JSON", "seq gap (...)", ...
 };
