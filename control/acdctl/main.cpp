@@ -14,6 +14,8 @@
 //   acdctl config diff FILE                          what a reload of FILE would change
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
+//   acdctl audit show [--since TIME] [--last N] [--dir DIR]   the audit log's records
+//   acdctl audit verify [--dir DIR | --config FILE]  check the audit log's hash chain
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied, 5 try again later.
@@ -33,6 +35,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_error.hpp"
 #include "acd/control/credential_store.hpp"
+#include "audit.hpp"
 #include "client.hpp"
 #include "top.hpp"
 
@@ -307,6 +310,27 @@ int main(int argc, char** argv) {
       ->required()
       ->transform(decimal(1, 9'000'000'000'000'000));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
+  CLI::App* audit =
+      app.add_subcommand("audit", "The audit log: show its records, verify its chain");
+  audit->require_subcommand(1);
+  CLI::App* audit_show = audit->add_subcommand(
+      "show", "Records, oldest first (from acdd, or from the files with --dir)");
+  acdctl::AuditShowOptions show_options;
+  std::string since;
+  std::size_t last = 0;
+  audit_show->add_option("--since", since, "Only records at or after this UTC time or date");
+  audit_show->add_option("--last", last, "Only the newest N records")
+      ->transform(decimal(1, 100000));
+  audit_show->add_option("--dir", show_options.dir,
+                         "Read the audit files in DIR directly instead of asking acdd");
+  CLI::App* audit_verify = audit->add_subcommand(
+      "verify", "Check every record's hash and its link to the one before (reads the files)");
+  std::string audit_dir;
+  std::string audit_config = "/etc/acd/acd.toml";
+  audit_verify->add_option("--dir", audit_dir,
+                           "The audit directory (default: the configuration's)");
+  audit_verify->add_option("--config", audit_config, "acd.toml naming [audit] dir")
+      ->capture_default_str();
   // The first word that is not an option names the command; say which word is unknown.
   for (int i = 1; i < argc; ++i) {
     const std::string_view word = argv[i];
@@ -347,6 +371,27 @@ int main(int argc, char** argv) {
   }
   if (top->parsed()) {
     return acdctl::run_top({socket_path, interval_s, count, as_json});
+  }
+  if (audit_show->parsed()) {
+    show_options.socket_path = socket_path;
+    show_options.as_json = as_json;
+    if (!since.empty()) {
+      show_options.since = since;
+    }
+    if (last != 0) {
+      show_options.last = last;
+    }
+    return acdctl::run_audit_show(show_options);
+  }
+  if (audit_verify->parsed()) {
+    if (audit_dir.empty()) {
+      const std::optional<std::string> dir = acdctl::audit_dir_of(audit_config);
+      if (!dir) {
+        return control::exit_status(control::ControlError::Usage);
+      }
+      audit_dir = *dir;
+    }
+    return acdctl::run_audit_verify(audit_dir, as_json);
   }
   if (!passwd->parsed()) {
     json request;

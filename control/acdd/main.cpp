@@ -31,6 +31,7 @@
 #ifdef ACD_WITH_DPDK
 #include "acd/dataplane/dpdk_port.hpp"
 #endif
+#include "acd/control/audit_log.hpp"
 #include "acd/control/config.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/credential_store.hpp"
@@ -182,6 +183,37 @@ int main(int argc, char** argv) {
               << domain.agents.size() << " agents)\n";
     return 0;
   }
+
+  // The audit log [GB/T 32315 4.1.2 b, c]: opened first, so that the start and every way out are
+  // recorded (the guard writes daemon.stop with the reason the run ended, then drains the queue).
+  std::unique_ptr<control::AuditLog> audit;
+  if (running.audit.enabled()) {
+    control::Result<std::unique_ptr<control::AuditLog>> opened =
+        control::AuditLog::open({running.audit});
+    if (!opened.ok()) {
+      std::cerr << control::origin_of(running, "audit.dir") << ": " << opened.failure().message
+                << "\n";
+      return 1;
+    }
+    audit = std::move(opened).value();
+    audit->start();
+    (void)audit->record(control::AuditRecord::make(
+        control::AuditKind::DaemonStart, control::AuditOutcome::Ok, "acdd",
+        config_file.empty() ? "<embedded default>" : config_file,
+        {{"pid", getpid()}, {"config_hash", control::audit_config_hash(config_file)}}));
+  }
+  struct AuditStop {
+    control::AuditLog* log;
+    std::string why = "failed to start";
+    control::AuditOutcome outcome = control::AuditOutcome::Failed;
+    ~AuditStop() {
+      if (log != nullptr) {
+        (void)log->record(control::AuditRecord::make(control::AuditKind::DaemonStop, outcome,
+                                                     "acdd", "acdd", {{"why", why}}));
+        log->stop();
+      }
+    }
+  } audit_stop{audit.get()};
   dataplane::Endpoint endpoint;
   (void)dataplane::parse_endpoint(running.dataplane.listen, endpoint);  // checked above
   const int io_cpu = running.dataplane.cores.front();
@@ -191,6 +223,7 @@ int main(int argc, char** argv) {
   // Sign-in checks: argon2id hashes with lockout. Only the embedded demo, when no credential file
   // exists, falls back to the demo passwords demo-<ID> (check_startup refused every other case).
   control::CredentialStore store;
+  store.set_audit(audit.get());
   dataplane::InMemoryCredentials demo_credentials;
   dataplane::CredentialVerifier* verifier_impl = &store;
   if (!store.load(running.credentials).ok()) {
@@ -240,6 +273,7 @@ int main(int argc, char** argv) {
   dp.max_clients = settings.dataplane.max_clients;
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
+  io.set_audit(audit.get());
 
   // The journal: this node's state as it was when it stopped (snapshot + records after it).
   control::HaStatus ha_status;
@@ -287,6 +321,7 @@ int main(int argc, char** argv) {
   control_socket = running.control_socket;
   ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
   ctx.ha = &ha_status;
+  ctx.audit = audit.get();
   ctx.backend = backend;
   control::ControlServer server(ctx);
   if (const control::Result<void> started = server.start(control_socket); !started.ok()) {
@@ -297,9 +332,9 @@ int main(int argc, char** argv) {
 
   dataplane::EngineLatency latency;
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
-  control::MetricsServer metrics(control::MetricsSources{
-      &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr,
-      &ha_status});
+  control::MetricsServer metrics(
+      control::MetricsSources{&settings, &board, &io.counters(), &latency,
+                              router_cpu >= 0 ? &rings : nullptr, &ha_status, audit.get()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "
@@ -379,6 +414,8 @@ int main(int argc, char** argv) {
       server.stop();
       metrics.stop();
       std::fprintf(stderr, "acdd: stopping as standby (%s)\n", ha_status.why().c_str());
+      audit_stop.why = "stopped as standby: " + ha_status.why();
+      audit_stop.outcome = control::AuditOutcome::Ok;
       return 0;
     }
     clock.continue_from(engine.now());  // the old primary's time line goes on
@@ -462,7 +499,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "acdd: ha: %s (%s); exiting to rejoin as a standby\n",
                  std::string(control::to_string(ha_status.role.load())).c_str(),
                  ha_status.why().c_str());
+    audit_stop.why = std::string(control::to_string(ha_status.role.load())) + ": " +
+                     ha_status.why() + "; exiting to rejoin as a standby";
+    audit_stop.outcome = control::AuditOutcome::Ok;
     return 3;
   }
+  audit_stop.why = "stopped by a signal";
+  audit_stop.outcome = control::AuditOutcome::Ok;
   return 0;
 }

@@ -2,7 +2,7 @@
 _acdctl() {
   local cur prev words cword
   _init_completion 2>/dev/null || { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
-  local commands="status agents queues calls stats route top config agent"
+  local commands="status agents queues calls stats route top config agent audit"
   case "${words[1]}" in
     agents) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show ready logout" -- "$cur")); return ;;
     queues|calls) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
@@ -11,6 +11,8 @@ _acdctl() {
     route) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "test" -- "$cur")) ||
              COMPREPLY=($(compgen -W "--priority --tier --verification --language --skill --call" -- "$cur")); return ;;
     agent) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "passwd" -- "$cur")); return ;;
+    audit) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "show verify" -- "$cur")) ||
+             COMPREPLY=($(compgen -W "--since --last --dir --config" -- "$cur")); return ;;
     top) COMPREPLY=($(compgen -W "--interval --count" -- "$cur")); return ;;
   esac
   COMPREPLY=($(compgen -W "$commands --socket --json --help" -- "$cur"))

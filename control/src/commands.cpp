@@ -2,10 +2,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "acd/control/audit_log.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/result.hpp"
 #include "answer.hpp"
@@ -192,6 +194,41 @@ Answer ha(ControlContext& ctx, const Request& r) {
   return ha_command(ctx, r.action, r.may_change);
 }
 
+// --- the audit log (audit_log.hpp) ---
+
+// The one place that says who may read the audit log: today the callers who may change state
+// (root and the acd group); with operator roles, the operator role.
+bool may_read_audit(const Request& r) {
+  return r.may_change;
+}
+
+// show [since: ISO-8601 UTC] [last: N]: the records, oldest first.
+Answer audit(ControlContext& ctx, const Request& r) {
+  if (r.action != "show" && r.action != "list") {
+    return Failure{ControlError::Usage, "audit takes show (acdctl audit verify reads the files)"};
+  }
+  if (!may_read_audit(r)) {
+    return Failure{ControlError::PermissionDenied,
+                   "permission denied: reading the audit log needs root or the acd group"};
+  }
+  if (ctx.audit == nullptr) {
+    return Failure{ControlError::Refused, "acdd keeps no audit log: set [audit] dir in acd.toml"};
+  }
+  std::optional<std::int64_t> since;
+  if (r.body.contains("since")) {
+    since = parse_audit_time(r.body["since"].get<std::string>());
+    if (!since) {
+      return Failure{ControlError::Usage,
+                     "since is a UTC time like 2026-11-29T21:00:00Z or a date like 2026-11-29"};
+    }
+  }
+  std::optional<std::size_t> last;
+  if (r.body.contains("last")) {
+    last = r.body["last"].get<std::size_t>();
+  }
+  return read_audit_records(ctx.audit->dir(), since, last);
+}
+
 // --- the table ---
 
 struct Command {
@@ -202,8 +239,8 @@ struct Command {
 // In the order the unknown-command answer lists them. Who may change what is decided within a
 // command, per action (agents ready/logout, config reload, naming a file).
 constexpr Command kCommands[] = {
-    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
-    {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
+    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls}, {"stats", stats},
+    {"route", route},   {"config", config}, {"ha", ha},         {"audit", audit},
 };
 
 Failure unknown_command(const std::string& cmd) {
@@ -222,6 +259,9 @@ Answer execute_request(ControlContext& ctx, const json& request, bool may_change
   const Request r{request, request.value("action", std::string("list")), may_change};
   if (cmd == "ha") {
     return ha(ctx, r);  // a node's role is known before its first snapshot
+  }
+  if (cmd == "audit") {
+    return audit(ctx, r);  // the files, not the routing core's state
   }
   if (ctx.board == nullptr || !ctx.board->ready()) {
     return Failure{ControlError::TryAgain,

@@ -148,6 +148,17 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
   }
 }
 
+void parse_audit(TomlChecker& c, const toml::table& t, AuditSettings& a,
+                 std::map<std::string, std::string>& origin) {
+  c.only(t, {"dir", "max_file_bytes", "keep_files"}, "[audit]");
+  note_origin(c, t, "dir", "audit.dir", origin);
+  if (c.text(t, "dir", a.dir) && (a.dir.empty() || a.dir.front() != '/')) {
+    c.error(t, "dir", "audit.dir is an absolute directory, e.g. \"/var/lib/acd/audit\"");
+  }
+  c.number(t, "max_file_bytes", a.max_file_bytes, 4096, std::uint64_t{1} << 34);
+  c.number(t, "keep_files", a.keep_files, 1, 100000);
+}
+
 }  // namespace
 
 ConfigResult parse_config(const std::string& text, const std::string& source) {
@@ -185,6 +196,9 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   }
   if (const toml::table* t = (*root)["ha"].as_table()) {
     parse_ha(c, *t, cfg.ha, cfg.origin);
+  }
+  if (const toml::table* t = (*root)["audit"].as_table()) {
+    parse_audit(c, *t, cfg.audit, cfg.origin);
   }
   if (const toml::table* t = (*root)["metrics"].as_table()) {
     c.only(*t, {"listen"}, "[metrics]");

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "answer.hpp"
+#include "command_audit.hpp"
 #include "engine_commands.hpp"
 #include "socket_io.hpp"
 #include "steady_clock.hpp"
@@ -87,26 +88,42 @@ void ControlServer::sample_rates() {
 
 namespace {
 
+// Who is on the other end (SO_PEERCRED) and what they may do.
+struct Caller {
+  bool may_change = false;
+  std::string actor = "uid=?";  // "uid=1000(alice)" in audit records
+};
+
 // Root and members of the `acd` group may change things; everyone else may read.
-bool may_change_as(int client, gid_t acd_gid) {
+Caller caller_of(int client, gid_t acd_gid) {
+  Caller caller;
   ucred peer{};
   socklen_t len = sizeof(peer);
   if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-    return false;
+    return caller;
   }
+  passwd pw_entry{};
+  passwd* pw = nullptr;
+  char pw_text[1024];
+  if (getpwuid_r(peer.uid, &pw_entry, pw_text, sizeof(pw_text), &pw) != 0) {
+    pw = nullptr;
+  }
+  caller.actor = "uid=" + std::to_string(peer.uid) +
+                 (pw != nullptr ? "(" + std::string(pw->pw_name) + ")" : std::string());
   if (peer.uid == 0 || (acd_gid != static_cast<gid_t>(-1) && peer.gid == acd_gid)) {
-    return true;
+    caller.may_change = true;
+    return caller;
   }
   if (acd_gid == static_cast<gid_t>(-1)) {
-    return false;
+    return caller;
   }
-  const passwd* pw = getpwuid(peer.uid);
   int count = 64;
   gid_t groups[64];
   if (pw == nullptr || getgrouplist(pw->pw_name, peer.gid, groups, &count) < 0) {
-    return false;
+    return caller;
   }
-  return std::find(groups, groups + count, acd_gid) != groups + count;
+  caller.may_change = std::find(groups, groups + count, acd_gid) != groups + count;
+  return caller;
 }
 
 }  // namespace
@@ -121,7 +138,7 @@ void ControlServer::run() {
   using Clock = std::chrono::steady_clock;
   struct Client {
     int fd = -1;
-    bool may_change = false;
+    Caller caller;
     Clock::time_point deadline;
     std::string request;
   };
@@ -163,7 +180,10 @@ void ControlServer::run() {
         const json request = json::parse(c.request, nullptr, false);
         reply = request.is_discarded()
                     ? answer(Failure{ControlError::Usage, "the request is not valid JSON"})
-                    : execute(ctx_, request, c.may_change);
+                    : execute(ctx_, request, c.caller.may_change);
+        if (ctx_.audit != nullptr && !request.is_discarded()) {
+          audit_command(*ctx_.audit, c.caller.actor, request, reply, ctx_.config_path);
+        }
       }
       write_all(c.fd, reply.dump() + "\n");
       close(c.fd);
@@ -182,7 +202,7 @@ void ControlServer::run() {
         close(client);
       } else if (client >= 0) {
         clients.push_back(
-            Client{client, may_change_as(client, acd_gid), now + std::chrono::seconds(2), {}});
+            Client{client, caller_of(client, acd_gid), now + std::chrono::seconds(2), {}});
       }
     }
     if (now - last_housekeeping >= std::chrono::milliseconds(100)) {
@@ -206,7 +226,11 @@ void ControlServer::housekeeping() {
                  new_day_pending_ ? " (the routing core is busy; retrying)" : "");
   }
   if (reload_.exchange(false)) {
-    const json reloaded = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
+    const json request{{"cmd", "config"}, {"action", "reload"}};
+    const json reloaded = execute(ctx_, request, true);
+    if (ctx_.audit != nullptr) {
+      audit_command(*ctx_.audit, "signal=SIGHUP", request, reloaded, ctx_.config_path);
+    }
     std::fprintf(stderr, "acdd: SIGHUP: %s\n",
                  reloaded.value("ok", false)
                      ? reloaded["result"].dump().c_str()

@@ -1,5 +1,7 @@
 #include "acd/control/credential_store.hpp"
 
+#include "acd/control/audit_log.hpp"
+
 #include <sodium.h>
 #include <sys/stat.h>
 
@@ -77,7 +79,15 @@ void CredentialStore::reload_if_changed() {
   }
   const auto [stamp, size] = stamp_of(path_);
   if (stamp != file_stamp_ || size != file_size_) {
-    (void)load(path_);  // on error the last good credentials stay
+    const Result<void> loaded = load(path_);  // on error the last good credentials stay
+    if (audit_ != nullptr) {
+      (void)audit_->record(
+          AuditRecord::make(AuditKind::CredentialsChanged,
+                            loaded.ok() ? AuditOutcome::Ok : AuditOutcome::Refused, "acdd", path_,
+                            loaded.ok() ? nlohmann::json{{"agents", hashes_.size()}}
+                                        : nlohmann::json{{"error", loaded.failure().message},
+                                                         {"kept_agents", hashes_.size()}}));
+    }
   }
 }
 
@@ -125,6 +135,11 @@ bool CredentialStore::verify(router::AgentNumber agent, std::string_view passwor
   }
   if (++f.count >= policy_.max_failures) {
     f.locked_until = clock_() + policy_.lock_seconds;
+    if (audit_ != nullptr) {
+      (void)audit_->record(AuditRecord::make(
+          AuditKind::AgentLockout, AuditOutcome::Ok, "acdd", "agent=" + std::to_string(agent),
+          nlohmann::json{{"failures", f.count}, {"lock_seconds", policy_.lock_seconds}}));
+    }
     f.count = 0;
   }
   return false;

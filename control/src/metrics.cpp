@@ -1,5 +1,7 @@
 #include "acd/control/metrics.hpp"
 
+#include "acd/control/audit_log.hpp"
+
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
@@ -293,6 +295,16 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
   }
   if (src.ha != nullptr) {
     ha_metrics(m, *src.ha);
+  }
+  if (src.audit != nullptr) {
+    m.family("acd_audit_records_written_total", "counter", "Audit records written and synced");
+    m.sample("acd_audit_records_written_total", {}, src.audit->written());
+    m.family("acd_audit_records_dropped_total", "counter",
+             "Audit records lost (queue full, write error); the log says so itself");
+    m.sample("acd_audit_records_dropped_total", {}, src.audit->dropped_total());
+    m.family("acd_audit_write_errors_total", "counter",
+             "Failed audit writes, syncs or file operations");
+    m.sample("acd_audit_write_errors_total", {}, src.audit->write_errors());
   }
   return m.take();
 }

@@ -156,6 +156,11 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
   restart(running.control_socket != next.control_socket || running.credentials != next.credentials,
           "[control]");
   restart(running.metrics_listen != next.metrics_listen, "[metrics]");
+  // The audit log is never turned off or moved by a reload: that change is itself a restart.
+  restart(running.audit.dir != next.audit.dir ||
+              running.audit.max_file_bytes != next.audit.max_file_bytes ||
+              running.audit.keep_files != next.audit.keep_files,
+          "[audit]");
   if (running.domain.max_overflow_hops != next.domain.max_overflow_hops) {
     d.changes.push_back("max_overflow_hops " + std::to_string(running.domain.max_overflow_hops) +
                         " -> " + std::to_string(next.domain.max_overflow_hops));

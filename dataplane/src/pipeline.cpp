@@ -203,6 +203,7 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         wipe(r.password, sizeof(r.password));
         if (it == agent_numbers_.end() || verifier_ == nullptr) {
           wipe(job.password, sizeof(job.password));
+          audit_agent(AgentAuditEvent::What::SignInRefused, r.agent_number, slot, r.device);
           reply_error(slot, m.seq,
                       it == agent_numbers_.end()
                           ? static_cast<std::uint16_t>(router::Status::NoSuchAgent)
@@ -231,6 +232,11 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
       e.agent = r.agent;
       e.reason = r.reason;
       e.device = r.device;
+      if (r.kind == wire::AgentEventKind::SignOut || r.kind == wire::AgentEventKind::ForceLogout) {
+        audit_agent(r.kind == wire::AgentEventKind::SignOut ? AgentAuditEvent::What::SignOut
+                                                            : AgentAuditEvent::What::ForceLogout,
+                    r.agent < agent_numbers_.size() ? agent_numbers_[r.agent] : 0, slot, r.device);
+      }
       return true;
     }
     case wire::Type::TransferRequest: {
@@ -275,6 +281,19 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
   counters_.bump(Counter::drop_bad_type);  // a message only acd sends
   reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::BadType), false);
   return false;
+}
+
+void IoStage::audit_agent(AgentAuditEvent::What what, router::AgentNumber agent, std::uint32_t slot,
+                          std::uint64_t device) noexcept {
+  if (audit_ == nullptr) {
+    return;
+  }
+  AgentAuditEvent event;
+  event.what = what;
+  event.agent = agent;
+  event.client_id = slot < clients_.size() ? clients_[slot].id : 0;
+  event.device = device;
+  audit_->on_agent_event(event);
 }
 
 void IoStage::reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache,

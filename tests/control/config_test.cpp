@@ -253,3 +253,32 @@ TEST(Config, OneProblemPerMistakePlainNumbers) {
 }
 
 }  // namespace acd::control
+
+namespace acd::control {
+namespace {
+
+// [audit]: read when valid; a relative directory, a value out of range and an unknown key are
+// each refused with their line; without the table there is no audit log.
+TEST(Config, AuditTable) {
+  EXPECT_FALSE(parse_config(std::string(kBase), "acd.toml").config.audit.enabled());
+  const ConfigResult ok =
+      parse_config(std::string(kBase) +
+                       "[audit]\ndir = \"/var/lib/acd/audit\"\nmax_file_bytes = 65536\n"
+                       "keep_files = 3\n",
+                   "acd.toml");
+  ASSERT_TRUE(ok.ok()) << dump(ok.errors);
+  EXPECT_EQ(ok.config.audit.dir, "/var/lib/acd/audit");
+  EXPECT_EQ(ok.config.audit.max_file_bytes, 65536u);
+  EXPECT_EQ(ok.config.audit.keep_files, 3u);
+  const auto e = errors_of(
+      "[audit]\ndir = \"audit\"\nmax_file_bytes = 10\nkeep_files = 0\n"
+      "keep = 2\n");
+  EXPECT_TRUE(has(e, "14", "audit.dir is an absolute directory")) << dump(e);
+  EXPECT_TRUE(has(e, "15", "'max_file_bytes' = 10 is out of range")) << dump(e);
+  EXPECT_TRUE(has(e, "16", "'keep_files' = 0 is out of range")) << dump(e);
+  EXPECT_TRUE(has(e, "17", "unknown key 'keep'")) << dump(e);
+  EXPECT_EQ(e.size(), 4u) << dump(e);
+}
+
+}  // namespace
+}  // namespace acd::control

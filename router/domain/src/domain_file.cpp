@@ -43,7 +43,8 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"max_calls", Owner::Domain},    {"max_overflow_hops", Owner::Domain},
     {"dataplane", Owner::Appliance}, {"control", Owner::Appliance},
     {"metrics", Owner::Appliance},   {"ha", Owner::Appliance},
-    {"journal", Owner::Appliance},   {"skills", Owner::Domain},
+    {"journal", Owner::Appliance},   {"audit", Owner::Appliance},
+    {"skills", Owner::Domain},
     {"queue", Owner::Domain},        {"agent", Owner::Domain},
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
     {"stream", Owner::Simulation}};

@@ -58,6 +58,14 @@ struct HaSettings {
   bool enabled() const { return !peer.empty(); }
 };
 
+// [audit]: the tamper-evident audit log (audit_log.hpp, docs/audit.md). Off when `dir` is empty.
+struct AuditSettings {
+  std::string dir;                             // absolute
+  std::uint64_t max_file_bytes = 16ull << 20;  // a file is closed past this size
+  std::uint32_t keep_files = 16;               // the newest this many files are kept
+  bool enabled() const { return !dir.empty(); }
+};
+
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots
 // taken after it (dataplane::ConfigTag), so that names and indices never mix across a reload.
 struct ApplianceConfig : dataplane::ConfigTag {
@@ -71,6 +79,7 @@ struct ApplianceConfig : dataplane::ConfigTag {
   std::string metrics_listen = "127.0.0.1:9470";
   JournalSettings journal;
   HaSettings ha;
+  AuditSettings audit;
   // Where each start-up setting was given ("dataplane.listen" -> "acd.toml:5"), so that a problem
   // found when acdd starts (a port in use) names the file and key; absent keys are defaults.
   std::map<std::string, std::string> origin;

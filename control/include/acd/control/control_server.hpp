@@ -3,7 +3,9 @@
 // the socket and by tests; acdctl only formats.
 //
 // Callers are identified with SO_PEERCRED: anyone local may read (status, agents, queues, calls,
-// stats); changes (agent ready / logout) need root or the `acd` group.
+// stats); changes (agent ready / logout) and reading the audit log need root or the `acd` group.
+// With an audit log, every request that changes state or is refused for permission is recorded
+// with the caller's uid and name (command_audit.hpp).
 //
 // Threads: the server's own thread accepts and answers. It reads the engine's state only from the
 // SnapshotBoard (snapshot_board.hpp, included here) and changes it only through the ControlChannel
@@ -69,6 +71,7 @@ class RateMeter {
 };
 
 struct HaStatus;  // ha_node.hpp
+class AuditLog;   // audit_log.hpp
 
 struct ControlContext {
   ApplianceConfig* config =
@@ -85,6 +88,9 @@ struct ControlContext {
   std::uint64_t started_ns = 0;
   std::string role = "active";  // status's role for a single node (a pair member's is its HA role)
   HaStatus* ha = nullptr;  // the node's HA state (ha_node.hpp); null: a single node
+  // Where state-changing and permission-refused commands are recorded, and what `audit show`
+  // reads (audit_log.hpp); null: no audit log. The log outlives the server.
+  AuditLog* audit = nullptr;
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
   std::uint64_t config_version = 1;  // +1 per reload applied

@@ -20,6 +20,8 @@
 
 namespace acd::control {
 
+class AuditLog;  // audit_log.hpp
+
 enum class HashStrength : std::uint8_t {
   Interactive,  // libsodium's interactive limits (64 MiB, ~0.1 s): for real passwords
   Minimal,      // the smallest libsodium allows: tests only
@@ -47,6 +49,9 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // the lockout; a right one resets the count. A locked agent is refused even with the right one.
   bool verify(router::AgentNumber agent, std::string_view password) override;
   bool locked(router::AgentNumber agent);
+  // Where a lockout and a change of the credential file are recorded (never a password or a
+  // hash); null (the default): nowhere. Set before the verifier thread starts.
+  void set_audit(AuditLog* log) { audit_ = log; }
 
   // An argon2id hash string of the password (empty if libsodium failed, e.g. out of memory).
   static std::string hash(std::string_view password,
@@ -66,6 +71,7 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   };
   void reload_if_changed();
   LockoutPolicy policy_;
+  AuditLog* audit_ = nullptr;
   Clock clock_;
   std::string path_;
   std::int64_t file_stamp_ = 0;  // modification time (ns) and size of what was read

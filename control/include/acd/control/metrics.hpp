@@ -25,6 +25,8 @@
 
 namespace acd::control {
 
+class AuditLog;  // audit_log.hpp
+
 struct MetricsSources {
   const ApplianceConfig* config = nullptr;
   const SnapshotBoard* board = nullptr;
@@ -34,6 +36,8 @@ struct MetricsSources {
   // The node's part in the pair and its journal (docs/ha.md); null: no acd_ha_ / acd_journal_
   // families. Its link, ack latency and journal are read under its sources_mutex each scrape.
   const HaStatus* ha = nullptr;
+  // The audit log (audit_log.hpp); null: no acd_audit_ families. Relaxed loads of its counts.
+  const AuditLog* audit = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

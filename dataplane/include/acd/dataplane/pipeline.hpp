@@ -28,6 +28,7 @@
 
 #include <boost/lockfree/spsc_queue.hpp>
 
+#include "acd/dataplane/audit_sink.hpp"
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
@@ -212,6 +213,9 @@ class IoStage {
   template <typename Push>
   std::size_t collect_control(Push&& push_input);
   void set_control(ControlChannel* channel) { control_ = channel; }
+  // Where sign-ins (accepted or refused), sign-outs and forced logouts are reported for the audit
+  // trail; null (the default): nowhere. Set before the first poll; the sink outlives the stage.
+  void set_audit(AgentAuditSink* sink) { audit_ = sink; }
   // A tick input if the engine has had no input for tick_interval.
   template <typename Push>
   void maybe_tick(Push&& push_input);
@@ -303,6 +307,9 @@ class IoStage {
   void finish_image(std::uint64_t seq);
   // Translates one valid message; false if it produced no engine input (already answered).
   bool translate(std::uint32_t slot, const Message& m, Input& input);
+  // Tells the audit sink (if any) about an agent event of client `slot`.
+  void audit_agent(AgentAuditEvent::What what, router::AgentNumber agent, std::uint32_t slot,
+                   std::uint64_t device) noexcept;
   void reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache,
                    bool replicated = true);
   void send_message(std::uint32_t slot, wire::Type type, std::uint64_t seq, const void* body,
@@ -319,6 +326,7 @@ class IoStage {
   Clock& clock_;
   AsyncVerifier* verifier_;
   ControlChannel* control_ = nullptr;
+  AgentAuditSink* audit_ = nullptr;
   std::vector<router::AgentNumber> agent_numbers_;
   DataplaneConfig config_;
   CoreCounters counters_;

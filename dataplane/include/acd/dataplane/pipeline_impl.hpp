@@ -110,6 +110,8 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     return 0;
   }
   return verifier_->collect([&](const SignInResult& r) {
+    audit_agent(r.accepted ? AgentAuditEvent::What::SignIn : AgentAuditEvent::What::SignInRefused,
+                r.number, r.client_slot, r.device);
     if (!r.accepted) {
       counters_.bump(Counter::auth_failed);
       reply_error(r.client_slot, r.request_seq,

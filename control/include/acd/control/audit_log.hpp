@@ -1,0 +1,239 @@
+// The audit log [GB/T 32315 4.1.2 b, c]: operators' actions and high-risk operations, recorded
+// so that an edit, a deletion or a reordering of a record can be detected afterwards.
+//
+// Format: one JSON object a line (docs/audit.md), keys in sorted order:
+//   {"actor":..., "detail":{...}, "hash":HEX, "kind":..., "outcome":..., "prev":HEX, "seq":N,
+//    "subject":..., "time":"2026-11-29T21:17:09.123Z"}
+// `hash` is BLAKE2b-256 (libsodium crypto_generichash, 32 bytes) over the 32 bytes of `prev`
+// followed by the record's canonical bytes: the same object without `hash`, as nlohmann::json's
+// compact dump (sorted keys, no spaces). `prev` is the previous record's `hash` (64 zeros before
+// the first record ever), `seq` rises by exactly one, across files too.
+//
+// Files: `audit-<first seq, 20 digits>.log` in [audit] dir, mode 0640 (the directory 0750). A
+// file passing max_file_bytes is closed and the next record starts a new one; its first record's
+// `prev` is the last hash of the file before, so the chain runs across files. Beyond keep_files
+// the oldest files are deleted; verification then starts from the first remaining record's `prev`
+// and says it is a continuation.
+//
+// Durability: the writer thread writes each batch (everything queued, up to 256 records) with one
+// write() and one fdatasync(); a record is on disk within about one batch interval (10 ms idle
+// polling) plus the sync. A write or sync error keeps the chain as it was before the batch (the
+// file is cut back to it) and counts the batch as lost: once writing works again an
+// "audit.records_lost" record says how many.
+//
+// Threads: record() and on_agent_event() may be called from any thread, concurrently; they copy a
+// fixed-size AuditRecord into a bounded lock-free queue (boost::lockfree::queue, preallocated) and
+// return: no lock, no allocation, no system call beyond reading the clock. A full queue drops the
+// record and counts it; the writer then writes an "audit.records_lost" record (a gap is itself
+// audited). Only the writer thread formats, hashes and writes. open(), start() and stop() belong
+// to the owner (acdd's main thread).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/lockfree/queue.hpp>
+#include <nlohmann/json.hpp>
+
+#include "acd/control/config.hpp"
+#include "acd/control/result.hpp"
+#include "acd/dataplane/audit_sink.hpp"
+
+namespace acd::control {
+
+// Every kind of record: its enum name, its `kind` text, what it records (docs/audit.md's table).
+#define ACD_AUDIT_KINDS(X)                                                                         \
+  X(DaemonStart, "daemon.start", "acdd started: version of the configuration, its hash, pid")      \
+  X(DaemonStop, "daemon.stop", "acdd stopped, and why")                                            \
+  X(Command, "control.command", "a control-socket command that changes state, or was refused")     \
+  X(ConfigReload, "config.reload", "a configuration reload (acdctl or SIGHUP): result, file hash") \
+  X(CredentialsChanged, "credentials.changed", "the credential file was read again")               \
+  X(AgentSignIn, "agent.sign_in", "an agent's password was accepted")                              \
+  X(AgentSignInFailed, "agent.sign_in_failed", "a sign-in was refused (password, lockout)")        \
+  X(AgentLockout, "agent.lockout", "an agent is locked out after repeated wrong passwords")        \
+  X(AgentSignOut, "agent.sign_out", "a desktop asked to sign its agent out")                       \
+  X(AgentForceLogout, "agent.force_logout", "a desktop asked to log an agent out")                 \
+  X(ClientRegistered, "client.registered", "an ACDP client registered")                            \
+  X(ClientRefused, "client.refused", "an ACDP client was refused")                                 \
+  X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")      \
+  X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")
+
+enum class AuditKind : std::uint8_t {
+#define ACD_AUDIT_KIND_ENUM(name, text, help) name,
+  ACD_AUDIT_KINDS(ACD_AUDIT_KIND_ENUM)
+#undef ACD_AUDIT_KIND_ENUM
+};
+std::string_view audit_kind_name(AuditKind kind);
+std::string_view audit_kind_help(AuditKind kind);
+inline constexpr std::size_t kAuditKindCount = 0
+#define ACD_AUDIT_KIND_COUNT(name, text, help) +1
+    ACD_AUDIT_KINDS(ACD_AUDIT_KIND_COUNT)
+#undef ACD_AUDIT_KIND_COUNT
+    ;
+
+enum class AuditOutcome : std::uint8_t {
+  Ok,         // done
+  Refused,    // not done: the request was wrong or the state did not allow it
+  Denied,     // not done: the caller lacks the right
+  Failed,     // something broke (lost records, a torn line, a failed start)
+  Requested,  // asked for; the result is decided later (by the engine)
+};
+std::string_view audit_outcome_name(AuditOutcome outcome);
+
+// One record as it travels through the queue: fixed size and trivially copyable, so that a push
+// never allocates. Texts are NUL-terminated and cut to fit (a cut detail is kept as text with
+// "truncated": true). Never put a password, a password hash or a key in any field.
+struct AuditRecord {
+  static constexpr std::size_t kActorBytes = 64;
+  static constexpr std::size_t kSubjectBytes = 128;
+  static constexpr std::size_t kDetailBytes = 640;
+
+  AuditKind kind = AuditKind::Command;
+  AuditOutcome outcome = AuditOutcome::Ok;
+  std::int64_t time_ms = 0;  // Unix time in ms (UTC); 0: record() stamps it
+  // Who: "uid=0(root)", "client=17", "agent=1001", "acdd", "signal=SIGHUP".
+  char actor[kActorBytes] = {};
+  // What it acted on: "agents ready 1001", "agent=1001", a file.
+  char subject[kSubjectBytes] = {};
+  // A JSON object's compact text, or empty.
+  char detail[kDetailBytes] = {};
+
+  // A record with its texts copied in (cut to fit). Allocates for `detail`'s text: not for the
+  // IO thread, which fills the arrays itself (set_text).
+  static AuditRecord make(AuditKind kind, AuditOutcome outcome, std::string_view actor,
+                          std::string_view subject,
+                          const nlohmann::json& detail = nlohmann::json::object());
+  // Copies `text` into `field` (of N bytes), cut to N - 1 bytes. No allocation.
+  template <std::size_t N>
+  static void set_text(char (&field)[N], std::string_view text) noexcept {
+    const std::size_t n = text.size() < N - 1 ? text.size() : N - 1;
+    for (std::size_t i = 0; i < n; ++i) {
+      field[i] = text[i];
+    }
+    field[n] = '\0';
+  }
+};
+
+class AuditLog final : public dataplane::AgentAuditSink {
+ public:
+  struct Options {
+    AuditSettings settings;             // config.hpp
+    std::size_t queue_capacity = 1024;  // records waiting for the writer (at most 65,535)
+  };
+
+  // Creates the directory (0750) if needed and resumes the chain from the last record on disk.
+  // A torn last line (bytes after the last newline, e.g. a crash mid-write) is cut from the file
+  // and an "audit.torn_tail" record, queued first, keeps what it held (escaped, cut to 200
+  // bytes). Fails with Refused, naming the path and the system's reason, when the directory
+  // cannot be made or read or the newest file cannot be opened; nothing is started then.
+  static Result<std::unique_ptr<AuditLog>> open(const Options& options);
+  ~AuditLog() override;  // stop()
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Starts the writer thread. Records given before start() wait in the queue.
+  void start();
+  // Writes everything queued, syncs, and joins the writer. Records given afterwards are dropped
+  // (and counted). Idempotent.
+  void stop();
+
+  // Any thread; never blocks. False when the queue was full: the record is dropped and counted,
+  // and an "audit.records_lost" record follows once the writer has made room.
+  bool record(const AuditRecord& record) noexcept;
+  // The IO thread's sign-in, sign-out and forced-logout events (dataplane/audit_sink.hpp).
+  void on_agent_event(const dataplane::AgentAuditEvent& event) noexcept override;
+
+  const std::string& dir() const { return settings_.dir; }
+  std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+  std::uint64_t dropped_total() const { return dropped_total_.load(std::memory_order_relaxed); }
+  std::uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
+  std::string last_error() const;
+
+ private:
+  explicit AuditLog(const Options& options);
+  Result<void> resume();
+  void run();
+  // Writer thread: formats, chains and writes `records`; rotates and prunes. `lost` != 0: the
+  // last record is the RecordsLost one reporting that many.
+  void write_batch(const std::vector<AuditRecord>& records, std::uint64_t lost);
+  std::string format(const AuditRecord& r);  // advances seq_ and last_hash_
+  Result<void> open_file(std::uint64_t first_seq);
+  void prune();
+  void fail(const std::string& what);
+
+  AuditSettings settings_;
+  boost::lockfree::queue<AuditRecord, boost::lockfree::fixed_sized<true>> queue_;
+  // Relaxed: plain counts read for reports; `pending_drops_` is exchanged by the writer, which
+  // only needs the count, not any data published with it.
+  std::atomic<std::uint64_t> pending_drops_{0};
+  std::atomic<std::uint64_t> dropped_total_{0};
+  std::atomic<std::uint64_t> written_{0};
+  std::atomic<std::uint64_t> write_errors_{0};
+  // Set by stop() (release), read by the writer (acquire); `accepting_` likewise by record().
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> accepting_{true};
+  mutable std::mutex error_mutex_;  // guards last_error_ (writer writes, anyone reads)
+  std::string last_error_;
+  // The writer's own (before start(): the opener's).
+  int fd_ = -1;
+  std::uint64_t file_bytes_ = 0;
+  std::uint64_t next_seq_ = 1;
+  std::string last_hash_;  // hex
+  std::thread thread_;
+};
+
+// ---- Reading and verifying (acdctl, the daemon's `audit show`, tests) ----
+
+// The audit files of `dir`, oldest first (full paths).
+std::vector<std::string> audit_files(const std::string& dir);
+
+struct AuditVerifyReport {
+  bool ok = true;
+  std::size_t files = 0;
+  std::uint64_t records = 0;
+  std::uint64_t first_seq = 0;
+  std::uint64_t last_seq = 0;
+  std::string last_hash;      // the chain's head: note it elsewhere to detect a cut-off tail
+  bool continuation = false;  // the first remaining record follows pruned ones
+  std::string first_prev;     // that record's prev (where the remaining chain hangs from)
+  // The first broken record, when !ok:
+  std::string file;
+  std::size_t line = 0;   // 1-based line in `file`
+  std::uint64_t seq = 0;  // its seq, if it has one
+  std::string why;        // "hash mismatch", "prev mismatch", "bad JSON", "seq gap (...)", ...
+};
+
+// Reads every file of `dir` in order and checks each record: valid JSON with the fields of the
+// format, seq one more than the record before, prev equal to the record before's hash, hash
+// recomputed. Stops at the first broken record. A missing or empty directory is a failure ("no
+// audit records in DIR").
+AuditVerifyReport verify_audit_log(const std::string& dir);
+
+// `audit show`: records of `dir` (parsed, oldest first) at or after `since_ms` (Unix ms), and of
+// those only the last `last`. Lines that do not parse are returned as {"line": N, "file": F,
+// "unreadable": TEXT}. At most 100,000 records are returned (the newest).
+Result<nlohmann::json> read_audit_records(const std::string& dir,
+                                          std::optional<std::int64_t> since_ms,
+                                          std::optional<std::size_t> last);
+
+// "2026-11-29T21:17:09.123Z" (also without the milliseconds or the Z, or a bare date
+// "2026-11-29") as Unix ms, UTC; nullopt if it is not such a time.
+std::optional<std::int64_t> parse_audit_time(std::string_view text);
+std::string format_audit_time(std::int64_t unix_ms);
+
+// BLAKE2b-256 of a configuration file's bytes as read now (the embedded default's when `path` is
+// empty), as hex; "" when it cannot be read. For the records of starts and reloads.
+std::string audit_config_hash(const std::string& path);
+
+// BLAKE2b-256 of `prev` (32 bytes from its hex; zeros if it is not 64 hex digits) || `canonical`,
+// as 64 hex digits.
+std::string audit_hash(std::string_view prev_hex, std::string_view canonical);
+
+}  // namespace acd::control

@@ -1,0 +1,36 @@
+// What the IO stage tells the audit trail about agents [GB/T 32315 4.1.2 b]: a sign-in accepted
+// or refused by the verifier, a sign-out or a forced logout asked by a desktop. The control plane
+// provides the sink (control/audit_log.hpp); the dataplane only reports.
+//
+// Thread: on_agent_event() is called on the IO thread, which in run-to-completion mode is the
+// routing core's thread. An implementation must not block, allocate, throw or do I/O: it copies
+// the event into a bounded queue and returns (dropping and counting when the queue is full).
+// The event holds no password and no hash: the stage never passes one.
+#pragma once
+
+#include <cstdint>
+
+#include "acd/router/types.hpp"
+
+namespace acd::dataplane {
+
+struct AgentAuditEvent {
+  enum class What : std::uint8_t {
+    SignIn,         // the password was right; the sign-in goes to the engine
+    SignInRefused,  // wrong password, no such agent, no verifier, or the agent is locked out
+    SignOut,        // the desktop asked to sign its agent out
+    ForceLogout,    // a desktop (a supervisor's) asked to log an agent out
+  };
+  What what = What::SignIn;
+  router::AgentNumber agent = 0;  // the agent's ID (0 when the message named no known agent)
+  std::uint32_t client_id = 0;    // the desktop's ACDP client ID
+  std::uint64_t device = 0;
+};
+
+class AgentAuditSink {
+ public:
+  virtual ~AgentAuditSink() = default;
+  virtual void on_agent_event(const AgentAuditEvent& event) noexcept = 0;
+};
+
+}  // namespace acd::dataplane

@@ -1,0 +1,484 @@
+// The audit log: its hash chain verifies, and every kind of tampering (an edited field, a deleted
+// record, two records swapped) is detected and names the record; rotation keeps the chain across
+// files, pruning leaves a verifiable continuation, a torn last line is cut and recorded at the
+// next start, a full queue loses records but says how many (in the log and in the metrics), and
+// the sign-in records of a real pipeline hold no password and no hash.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "acd/control/audit_log.hpp"
+#include "acd/control/credential_store.hpp"
+#include "acd/control/metrics.hpp"
+#include "acd/dataplane/pipeline.hpp"
+
+namespace acd::control {
+namespace {
+
+using nlohmann::json;
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/acd-audit-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    root_ = pattern;
+    dir_ = root_ + "/audit";
+  }
+  void TearDown() override { std::system(("rm -rf '" + root_ + "'").c_str()); }
+
+  std::unique_ptr<AuditLog> open_log(std::uint64_t max_file_bytes = 16 << 20,
+                                     std::uint32_t keep_files = 16, std::size_t capacity = 1024) {
+    AuditLog::Options o;
+    o.settings.dir = dir_;
+    o.settings.max_file_bytes = max_file_bytes;
+    o.settings.keep_files = keep_files;
+    o.queue_capacity = capacity;
+    Result<std::unique_ptr<AuditLog>> opened = AuditLog::open(o);
+    EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.failure().message);
+    return opened.ok() ? std::move(opened).value() : nullptr;
+  }
+
+  // `n` command records, written and synced.
+  void write_records(int n, std::uint64_t max_file_bytes = 16 << 20,
+                     std::uint32_t keep_files = 16) {
+    auto log = open_log(max_file_bytes, keep_files);
+    ASSERT_NE(log, nullptr);
+    log->start();
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok, "uid=0(root)",
+                                                "agents ready " + std::to_string(i),
+                                                {{"id", i}, {"cmd", "agents"}})));
+    }
+    log->stop();
+    EXPECT_GE(log->written(), static_cast<std::uint64_t>(n));  // + a torn_tail record, if any
+  }
+
+  static std::vector<std::string> lines_of(const std::string& file) {
+    std::ifstream in(file);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) {
+      lines.push_back(l);
+    }
+    return lines;
+  }
+  static void write_lines(const std::string& file, const std::vector<std::string>& lines) {
+    std::ofstream out(file, std::ios::trunc);
+    for (const std::string& l : lines) {
+      out << l << "\n";
+    }
+  }
+  std::vector<json> all_records() {
+    std::vector<json> out;
+    for (const std::string& f : audit_files(dir_)) {
+      for (const std::string& l : lines_of(f)) {
+        out.push_back(json::parse(l));
+      }
+    }
+    return out;
+  }
+
+  std::string root_;
+  std::string dir_;
+};
+
+// Records chain from the genesis: verify passes, counts them, and the files are 0640.
+TEST_F(AuditLogTest, ChainVerifies) {
+  write_records(10);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.why;
+  EXPECT_EQ(r.records, 10u);
+  EXPECT_EQ(r.first_seq, 1u);
+  EXPECT_EQ(r.last_seq, 10u);
+  EXPECT_FALSE(r.continuation);
+  const std::vector<json> records = all_records();
+  EXPECT_EQ(records[0]["prev"], std::string(64, '0'));
+  EXPECT_EQ(records[1]["prev"], records[0]["hash"]);
+  EXPECT_EQ(records[3]["kind"], "control.command");
+  EXPECT_EQ(records[3]["detail"]["id"], 3);
+  struct stat st {};
+  ASSERT_EQ(stat(audit_files(dir_).front().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+// Editing any one field of the middle record is found, and names that record (line 3, seq 3).
+TEST_F(AuditLogTest, EditingAnyFieldOfAMiddleRecordIsDetected) {
+  write_records(5);
+  const std::string file = audit_files(dir_).front();
+  const std::vector<std::string> original = lines_of(file);
+  const json edits = {{"seq", 33},
+                      {"time", "2020-01-01T00:00:00.000Z"},
+                      {"kind", "daemon.start"},
+                      {"actor", "uid=1000(mallory)"},
+                      {"subject", "nothing"},
+                      {"outcome", "denied"},
+                      {"detail", {{"id", 99}}},
+                      {"prev", std::string(64, 'a')},
+                      {"hash", std::string(64, 'b')}};
+  for (const auto& [field, value] : edits.items()) {
+    std::vector<std::string> lines = original;
+    json j = json::parse(lines[2]);
+    j[field] = value;
+    lines[2] = j.dump();
+    write_lines(file, lines);
+    const AuditVerifyReport r = verify_audit_log(dir_);
+    EXPECT_FALSE(r.ok) << field;
+    EXPECT_EQ(r.file, file) << field;
+    EXPECT_EQ(r.line, 3u) << field << ": " << r.why;
+    EXPECT_FALSE(r.why.empty());
+  }
+  // One byte of a text, without re-serialising: the hash no longer matches.
+  std::vector<std::string> lines = original;
+  const std::size_t at = lines[2].find("root");
+  ASSERT_NE(at, std::string::npos);
+  lines[2][at] = 'R';
+  write_lines(file, lines);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 3u);
+  EXPECT_EQ(r.seq, 3u);
+  EXPECT_NE(r.why.find("hash mismatch"), std::string::npos) << r.why;
+  // Restored, it verifies again.
+  write_lines(file, original);
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+}
+
+// A deleted record leaves a gap the next record shows.
+TEST_F(AuditLogTest, DeletingARecordIsDetected) {
+  write_records(5);
+  const std::string file = audit_files(dir_).front();
+  std::vector<std::string> lines = lines_of(file);
+  lines.erase(lines.begin() + 2);
+  write_lines(file, lines);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 3u);
+  EXPECT_EQ(r.seq, 4u);
+  EXPECT_NE(r.why.find("seq gap"), std::string::npos) << r.why;
+}
+
+// Two records swapped: the first out of place is named.
+TEST_F(AuditLogTest, ReorderingIsDetected) {
+  write_records(5);
+  const std::string file = audit_files(dir_).front();
+  std::vector<std::string> lines = lines_of(file);
+  std::swap(lines[1], lines[2]);
+  write_lines(file, lines);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 2u);
+  EXPECT_EQ(r.seq, 3u);
+}
+
+// A record that is whole (its hash matches its own prev) but hangs from another chain: spliced in
+// from elsewhere, or re-hashed after an edit without re-hashing the records after it.
+TEST_F(AuditLogTest, ARecordChainedToSomethingElseIsDetected) {
+  write_records(5);
+  const std::string file = audit_files(dir_).front();
+  std::vector<std::string> lines = lines_of(file);
+  json j = json::parse(lines[2]);
+  j["prev"] = std::string(64, 'c');
+  j.erase("hash");
+  j["hash"] = audit_hash(std::string(64, 'c'), j.dump());
+  lines[2] = j.dump();
+  write_lines(file, lines);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 3u);
+  EXPECT_NE(r.why.find("prev mismatch"), std::string::npos) << r.why;
+}
+
+// A line that is not JSON is named as such.
+TEST_F(AuditLogTest, BadJsonIsNamed) {
+  write_records(3);
+  const std::string file = audit_files(dir_).front();
+  std::vector<std::string> lines = lines_of(file);
+  lines[1] = "{not json";
+  write_lines(file, lines);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 2u);
+  EXPECT_EQ(r.why, "bad JSON");
+}
+
+// Small files: the log rotates; each file's first record chains to the last of the file before,
+// and the whole verifies. A restart appends to the chain.
+TEST_F(AuditLogTest, RotationKeepsTheChain) {
+  write_records(60, 4096);
+  std::vector<std::string> files = audit_files(dir_);
+  ASSERT_GT(files.size(), 2u);
+  for (std::size_t i = 0; i + 1 < files.size(); ++i) {
+    struct stat st {};
+    ASSERT_EQ(stat(files[i].c_str(), &st), 0);
+    EXPECT_LE(st.st_size, 4096);
+    const json last = json::parse(lines_of(files[i]).back());
+    const json first = json::parse(lines_of(files[i + 1]).front());
+    EXPECT_EQ(first["prev"], last["hash"]);
+    EXPECT_EQ(first["seq"].get<std::uint64_t>(), last["seq"].get<std::uint64_t>() + 1);
+  }
+  write_records(5, 4096);  // a restart
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.file << ":" << r.line << ": " << r.why;
+  EXPECT_EQ(r.records, 65u);
+  EXPECT_EQ(r.last_seq, 65u);
+}
+
+// keep_files prunes the oldest files; what remains verifies as a continuation. Deleting the oldest
+// file by hand is the same.
+TEST_F(AuditLogTest, PruningLeavesAVerifiableContinuation) {
+  write_records(80, 4096, 3);
+  const std::vector<std::string> files = audit_files(dir_);
+  EXPECT_EQ(files.size(), 3u);
+  AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.why;
+  EXPECT_TRUE(r.continuation);
+  EXPECT_GT(r.first_seq, 1u);
+  EXPECT_EQ(r.last_seq, 80u);
+  ASSERT_EQ(unlink(files.front().c_str()), 0);
+  r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.why;
+  EXPECT_TRUE(r.continuation);
+  EXPECT_EQ(r.first_seq, json::parse(lines_of(files[1]).front())["seq"].get<std::uint64_t>());
+}
+
+// A crash mid-write leaves a torn last line: the next start cuts it, records what it held, and
+// continues the chain, which verifies.
+TEST_F(AuditLogTest, TornTailIsCutAndRecordedAtStart) {
+  write_records(3);
+  const std::string file = audit_files(dir_).front();
+  {
+    std::ofstream out(file, std::ios::app);
+    out << R"x({"actor":"uid=0(root)","detail":{"id":3)x";
+  }
+  EXPECT_FALSE(verify_audit_log(dir_).ok);  // torn, before the restart
+  write_records(1);
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.line << ": " << r.why;
+  const std::vector<json> records = all_records();
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[3]["kind"], "audit.torn_tail");
+  EXPECT_EQ(records[3]["seq"], 4);
+  EXPECT_EQ(records[3]["detail"]["text"], R"x({"actor":"uid=0(root)","detail":{"id":3)x");
+  EXPECT_EQ(records[4]["kind"], "control.command");
+}
+
+// A full queue never blocks: the records that find no room are dropped, counted, and a record
+// says how many once the writer has made room.
+TEST_F(AuditLogTest, AFullQueueRecordsTheLoss) {
+  auto log = open_log(16 << 20, 16, 4);
+  ASSERT_NE(log, nullptr);
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) {
+    accepted += log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok, "uid=0(root)",
+                                              "agents ready " + std::to_string(i)))
+                    ? 1
+                    : 0;
+  }
+  EXPECT_EQ(accepted, 4);
+  EXPECT_EQ(log->dropped_total(), 6u);
+  log->start();
+  log->stop();
+  const std::vector<json> records = all_records();
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[3]["subject"], "agents ready 3");
+  EXPECT_EQ(records[4]["kind"], "audit.records_lost");
+  EXPECT_EQ(records[4]["detail"]["lost"], 6);
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+  MetricsSources sources;
+  sources.audit = log.get();
+  const std::string metrics = render_metrics(sources);
+  EXPECT_NE(metrics.find("acd_audit_records_dropped_total 6"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("acd_audit_records_written_total 5"), std::string::npos) << metrics;
+}
+
+// Four threads record at once into a small queue while the writer runs: every record is either
+// written or counted in an audit.records_lost record, and the chain verifies. (Watchdog: ctest's
+// timeout; nothing here waits for anything but the writer.)
+TEST_F(AuditLogTest, ManyThreadsEveryRecordWrittenOrCounted) {
+  auto log = open_log(1 << 20, 1000, 64);
+  ASSERT_NE(log, nullptr);
+  log->start();
+  constexpr int kThreads = 4;
+  constexpr int kEach = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&log, t] {
+      for (int i = 0; i < kEach; ++i) {
+        (void)log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok,
+                                            "thread " + std::to_string(t), std::to_string(i)));
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  log->stop();
+  std::uint64_t commands = 0;
+  std::uint64_t lost = 0;
+  for (const json& r : all_records()) {
+    if (r["kind"] == "control.command") {
+      ++commands;
+    } else if (r["kind"] == "audit.records_lost") {
+      lost += r["detail"]["lost"].get<std::uint64_t>();
+    }
+  }
+  EXPECT_EQ(commands + lost, std::uint64_t{kThreads * kEach});
+  EXPECT_EQ(lost, log->dropped_total());
+  const AuditVerifyReport r = verify_audit_log(dir_);
+  EXPECT_TRUE(r.ok) << r.file << ":" << r.line << ": " << r.why;
+}
+
+// A record's detail too long for the queue's slot is kept, cut, as text.
+TEST_F(AuditLogTest, ALongDetailIsCutNotLost) {
+  auto log = open_log();
+  ASSERT_NE(log, nullptr);
+  log->start();
+  ASSERT_TRUE(log->record(AuditRecord::make(AuditKind::Command, AuditOutcome::Refused, "uid=0",
+                                            "config reload", {{"error", std::string(2000, 'x')}})));
+  log->stop();
+  const std::vector<json> records = all_records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["detail"]["truncated"], true);
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+}
+
+// Times: ISO-8601 UTC with milliseconds both ways; a bad one is refused.
+TEST_F(AuditLogTest, Times) {
+  EXPECT_EQ(format_audit_time(1'796'000'000'123), "2026-11-30T00:53:20.123Z");
+  EXPECT_EQ(parse_audit_time("2026-11-30T00:53:20.123Z"), 1'796'000'000'123);
+  EXPECT_EQ(parse_audit_time("2026-11-30"), 1'795'996'800'000);
+  EXPECT_FALSE(parse_audit_time("yesterday"));
+  EXPECT_FALSE(parse_audit_time("2026-13-01"));
+}
+
+// --- sign-in through a real pipeline and credential store ---
+
+dataplane::wire::AgentEvent sign_in_event(router::AgentNumber number, const char* password) {
+  dataplane::wire::AgentEvent e{};
+  e.kind = dataplane::wire::AgentEventKind::SignIn;
+  e.agent_number = number;
+  e.device = 8000 + number;
+  std::strncpy(e.password, password, sizeof(e.password));
+  return e;
+}
+
+// Sign-ins (right, wrong, then locked out, an unknown agent), a lockout and a sign-out reach the
+// audit log from the IO thread and the verifier thread; no record holds a password or any part of a
+// password hash.
+TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
+  using namespace dataplane;
+  using namespace dataplane::wire;
+  const std::string credentials = root_ + "/credentials";
+  ASSERT_TRUE(
+      CredentialStore::set_password(credentials, 101, "Sesame-101-pw", HashStrength::Minimal).ok());
+  ASSERT_TRUE(
+      CredentialStore::set_password(credentials, 102, "Sesame-102-pw", HashStrength::Minimal).ok());
+  auto log = open_log();
+  ASSERT_NE(log, nullptr);
+  log->start();
+  CredentialStore store(LockoutPolicy{2, 900});
+  ASSERT_TRUE(store.load(credentials).ok());
+  store.set_audit(log.get());
+
+  router::EngineConfig config;
+  config.skill_count = 1;
+  config.max_calls = 8;
+  router::QueueConfig q;
+  q.name = "cards";
+  q.skills = {router::SkillRequirement{0, 1, 0}};
+  config.queues.push_back(q);
+  for (router::AgentNumber n : {101, 102}) {
+    router::AgentConfig a;
+    a.number = n;
+    a.skills = {router::SkillLevel{0, 5, 0}};
+    config.agents.push_back(a);
+  }
+  router::Engine engine(config);
+  AsyncVerifier verifier(store);
+  MemoryPort port;
+  ManualClock clock;
+  IoStage io(port, clock, &verifier, {101, 102}, DataplaneConfig{});
+  io.set_audit(log.get());
+  Worker worker(engine, io);
+  const Endpoint desk{0x0100007f, 6001, 0};
+  std::uint64_t seq = 0;
+  auto send = [&](Type type, const auto& body) {
+    std::vector<std::uint8_t> buf(kMaxSendDatagram);
+    DatagramWriter w(buf, 8);
+    ASSERT_TRUE(w.add(type, ++seq, body));
+    buf.resize(w.finish());
+    port.inject(desk, std::move(buf));
+  };
+  // Polls until the desk got an answer to the last message.
+  auto settle = [&] {
+    for (int i = 0; i < 5000; ++i) {
+      worker.poll();
+      if (!port.take_sent().empty()) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    FAIL() << "no answer";
+  };
+  send(Type::Register, wire::Register{2, 0, 1});
+  settle();
+  send(Type::AgentEvent, sign_in_event(101, "Sesame-101-pw"));
+  settle();
+  send(Type::AgentEvent, sign_in_event(102, "wrong-pass-1"));
+  settle();
+  send(Type::AgentEvent, sign_in_event(102, "wrong-pass-2"));  // locks 102 out
+  settle();
+  send(Type::AgentEvent, sign_in_event(102, "Sesame-102-pw"));  // refused: locked
+  settle();
+  send(Type::AgentEvent, sign_in_event(999, "Sesame-999-pw"));  // no such agent
+  settle();
+  wire::AgentEvent out{};
+  out.kind = wire::AgentEventKind::SignOut;
+  out.agent = 0;
+  send(Type::AgentEvent, out);
+  settle();
+  log->stop();
+
+  std::string text;
+  for (const std::string& f : audit_files(dir_)) {
+    std::ifstream in(f);
+    std::stringstream all;
+    all << in.rdbuf();
+    text += all.str();
+  }
+  for (const char* secret : {"Sesame", "wrong-pass", "$argon2"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in:\n" << text;
+  }
+  std::ifstream in(credentials);
+  for (std::string line; std::getline(in, line);) {
+    const std::string hash = line.substr(line.find(' ') + 1);
+    EXPECT_EQ(text.find(hash.substr(hash.size() - 20)), std::string::npos);  // not even a part
+  }
+  std::vector<std::string> kinds;
+  for (const json& r : all_records()) {
+    kinds.push_back(r["kind"].get<std::string>() + " " + r["subject"].get<std::string>() + " " +
+                    r["outcome"].get<std::string>());
+  }
+  const std::vector<std::string> expected = {"agent.sign_in agent=101 ok",
+                                             "agent.sign_in_failed agent=102 refused",
+                                             "agent.lockout agent=102 ok",
+                                             "agent.sign_in_failed agent=102 refused",
+                                             "agent.sign_in_failed agent=102 refused",
+                                             "agent.sign_in_failed agent=999 refused",
+                                             "agent.sign_out agent=101 requested"};
+  EXPECT_EQ(kinds, expected);
+  EXPECT_EQ(all_records()[0]["actor"], "client=8");
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+}
+
+}  // namespace
+}  // namespace acd::control
