@@ -3,20 +3,37 @@
 // problem is collected (not just the first), each with the file, the line and what to do about it.
 #include "acd/control/config.hpp"
 
+#include <grp.h>
 #include <sched.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "acd/control/credential_store.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
+#include "security_config.hpp"
 
 namespace acd::control {
 
 namespace {
 
 using domain::TomlChecker;
+
+// A Unix group name as useradd/groupadd accept it (NAME_REGEX's default, 32 characters at most).
+bool is_group_name(const std::string& name) {
+  if (name.empty() || name.size() > 32 || !(std::islower(static_cast<unsigned char>(name[0])) ||
+                                            name[0] == '_')) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return std::islower(u) || std::isdigit(u) || ch == '_' || ch == '-';
+  });
+}
 
 // Remembers where `key` of table `t` was set, under the dotted name `name`.
 void note_origin(const TomlChecker& c, const toml::table& t, std::string_view key,
@@ -148,6 +165,46 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
   }
 }
 
+// [control]'s operator roles: each group a valid name, no group for two roles, viewers one of
+// the two words.
+void parse_operator_groups(TomlChecker& c, const toml::table& t, OperatorGroups& g,
+                           std::map<std::string, std::string>& origin) {
+  const std::pair<const char*, std::string*> keys[] = {{"viewer_group", &g.viewer_group},
+                                                       {"operator_group", &g.operator_group},
+                                                       {"admin_group", &g.admin_group}};
+  for (const auto& [key, field] : keys) {
+    note_origin(c, t, key, std::string("control.") + key, origin);
+    if (c.text(t, key, *field) && !is_group_name(*field)) {
+      c.error(t, key,
+              std::string("control.") + key + " = \"" + *field +
+                  "\" is not a group name (a letter or _, then letters, digits, _ or -, at most "
+                  "32)");
+    }
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t j = i + 1; j < 3; ++j) {
+      if (*keys[i].second == *keys[j].second) {
+        c.error(t, t.get(keys[j].first) != nullptr ? keys[j].first : keys[i].first,
+                std::string("control.") + keys[i].first + " and control." + keys[j].first +
+                    " are both \"" + *keys[i].second +
+                    "\"; each role needs a group of its own");
+      }
+    }
+  }
+  note_origin(c, t, "viewers", "control.viewers", origin);
+  std::string viewers;
+  if (c.text(t, "viewers", viewers)) {
+    if (viewers == "any-local" || viewers == "group") {
+      g.any_local_may_view = viewers == "any-local";
+    } else {
+      c.error(t, "viewers",
+              "control.viewers = \"" + viewers +
+                  "\" is not one of: group (only the role groups and root), any-local (every "
+                  "local user may read)");
+    }
+  }
+}
+
 }  // namespace
 
 ConfigResult parse_config(const std::string& text, const std::string& source) {
@@ -167,7 +224,10 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     parse_dataplane(c, *t, cfg.dataplane, cfg.origin);
   }
   if (const toml::table* t = (*root)["control"].as_table()) {
-    c.only(*t, {"socket", "credentials"}, "[control]");
+    c.only(*t,
+           {"socket", "credentials", "viewer_group", "operator_group", "admin_group", "viewers"},
+           "[control]");
+    parse_operator_groups(c, *t, cfg.operator_groups, cfg.origin);
     note_origin(c, *t, "socket", "control.socket", cfg.origin);
     note_origin(c, *t, "credentials", "control.credentials", cfg.origin);
     if (c.text(*t, "socket", cfg.control_socket)) {
@@ -186,6 +246,7 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   if (const toml::table* t = (*root)["ha"].as_table()) {
     parse_ha(c, *t, cfg.ha, cfg.origin);
   }
+  parse_security(c, *root, cfg);
   if (const toml::table* t = (*root)["metrics"].as_table()) {
     c.only(*t, {"listen"}, "[metrics]");
     note_origin(c, *t, "listen", "metrics.listen", cfg.origin);
@@ -268,12 +329,39 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
   if (cfg.dataplane.backend == "dpdk" && cfg.dataplane.dpdk_args.empty()) {
     problem("dataplane.dpdk_args", "the DPDK backend needs EAL arguments");
   }
+  for (std::string& p : check_operator_groups(cfg)) {
+    problems.push_back(std::move(p));
+  }
   // The credential file: acdd refuses to start without it, except the embedded demo.
   const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;
   if (exists || !embedded_default) {
     CredentialStore store;
     if (const Result<void> loaded = store.load(cfg.credentials); !loaded.ok()) {
       problem("control.credentials", loaded.failure().message);
+    }
+  }
+  return problems;
+}
+
+std::vector<std::string> check_operator_groups(const ApplianceConfig& cfg) {
+  std::vector<std::string> problems;
+  const OperatorGroups& g = cfg.operator_groups;
+  for (const auto& [key, name] : {std::pair<const char*, const std::string*>{"viewer_group",
+                                                                             &g.viewer_group},
+                                  {"operator_group", &g.operator_group},
+                                  {"admin_group", &g.admin_group}}) {
+    const std::string dotted = std::string("control.") + key;
+    if (cfg.origin.count(dotted) == 0) {
+      continue;  // a default: the group may be absent (then only root holds the role)
+    }
+    group entry{};
+    group* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getgrnam_r(name->c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+      problems.push_back(origin_of(cfg, dotted) + " = \"" + *name +
+                         "\": no such group on this machine; create it (groupadd " + *name +
+                         ") or name an existing one");
     }
   }
   return problems;

@@ -1,10 +1,9 @@
-// The control socket's server: accept, the poll loop over clients, SO_PEERCRED, housekeeping.
+// The control socket's server: accept, the poll loop over clients, each client's operator role,
+// housekeeping.
 #include "acd/control/control_server.hpp"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <poll.h>
-#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,7 +50,7 @@ Result<void> ControlServer::start(const std::string& path) {
     fd_ = -1;
     return error;
   }
-  // Everyone may connect (read-only for most); the group may change things.
+  // Everyone may connect; what each may do is its role's (operator_role.hpp), checked per request.
   chmod(path.c_str(), 0666);
   path_ = path;
   thread_ = std::thread([this] { run(); });
@@ -85,43 +84,15 @@ void ControlServer::sample_rates() {
   ctx_.rates.sample(now_s, v);
 }
 
-namespace {
-
-// Root and members of the `acd` group may change things; everyone else may read.
-bool may_change_as(int client, gid_t acd_gid) {
-  ucred peer{};
-  socklen_t len = sizeof(peer);
-  if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-    return false;
-  }
-  if (peer.uid == 0 || (acd_gid != static_cast<gid_t>(-1) && peer.gid == acd_gid)) {
-    return true;
-  }
-  if (acd_gid == static_cast<gid_t>(-1)) {
-    return false;
-  }
-  const passwd* pw = getpwuid(peer.uid);
-  int count = 64;
-  gid_t groups[64];
-  if (pw == nullptr || getgrouplist(pw->pw_name, peer.gid, groups, &count) < 0) {
-    return false;
-  }
-  return std::find(groups, groups + count, acd_gid) != groups + count;
-}
-
-}  // namespace
-
 // One thread, many clients: requests are read as they come (no client can hold the socket by
 // connecting and staying silent: it gets 2 s), and executed one at a time, in arrival order of
 // their last byte. Housekeeping (rates, local midnight, SIGHUP) runs every 100 ms whatever the
 // load.
 void ControlServer::run() {
-  const group* acd_group = getgrnam("acd");
-  const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
   using Clock = std::chrono::steady_clock;
   struct Client {
     int fd = -1;
-    bool may_change = false;
+    OperatorRole role = OperatorRole::None;
     Clock::time_point deadline;
     std::string request;
   };
@@ -163,7 +134,7 @@ void ControlServer::run() {
         const json request = json::parse(c.request, nullptr, false);
         reply = request.is_discarded()
                     ? answer(Failure{ControlError::Usage, "the request is not valid JSON"})
-                    : execute(ctx_, request, c.may_change);
+                    : execute(ctx_, request, c.role);
       }
       write_all(c.fd, reply.dump() + "\n");
       close(c.fd);
@@ -181,8 +152,12 @@ void ControlServer::run() {
                               "\n");
         close(client);
       } else if (client >= 0) {
+        // The role is taken when the client connects, from the groups as the system knows them
+        // then and the running configuration's [control] groups.
+        const OperatorGroups groups =
+            ctx_.config != nullptr ? ctx_.config->operator_groups : OperatorGroups{};
         clients.push_back(
-            Client{client, may_change_as(client, acd_gid), now + std::chrono::seconds(2), {}});
+            Client{client, peer_role(client, groups), now + std::chrono::seconds(2), {}});
       }
     }
     if (now - last_housekeeping >= std::chrono::milliseconds(100)) {
@@ -206,7 +181,8 @@ void ControlServer::housekeeping() {
                  new_day_pending_ ? " (the routing core is busy; retrying)" : "");
   }
   if (reload_.exchange(false)) {
-    const json reloaded = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}}, true);
+    const json reloaded = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}},
+                                    OperatorRole::Admin);  // SIGHUP: from root or acdd's own user
     std::fprintf(stderr, "acdd: SIGHUP: %s\n",
                  reloaded.value("ok", false)
                      ? reloaded["result"].dump().c_str()
