@@ -184,7 +184,8 @@ void parse_operator_groups(TomlChecker& c, const toml::table& t, OperatorGroups&
   for (std::size_t i = 0; i < 3; ++i) {
     for (std::size_t j = i + 1; j < 3; ++j) {
       if (*keys[i].second == *keys[j].second) {
-        c.error(t, t.get(keys[j].first) != nullptr ? keys[j].first : keys[i].first,
+        const toml::node* later = t.get(keys[j].first);
+        c.error(t, later != nullptr && later->is_string() ? keys[j].first : keys[i].first,
                 std::string("control.") + keys[i].first + " and control." + keys[j].first +
                     " are both \"" + *keys[i].second +
                     "\"; each role needs a group of its own");
