@@ -187,7 +187,7 @@ Answer ha(ControlContext& ctx, const Request& r) {
   return ha_command(ctx, r.action);
 }
 
-Answer clients(ControlContext& ctx, const Request&) {
+Answer client(ControlContext& ctx, const Request&) {
   return client_list_json(*ctx.config);
 }
 
@@ -202,7 +202,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
     {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
-    {"clients", clients},
+    {"client", client},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
@@ -233,7 +233,7 @@ constexpr Permission kPermissions[] = {
     {"ha", "list", Viewer, Viewer},  // a request without an action: status
     {"ha", "status", Viewer, Viewer},
     {"ha", "switchover", Admin, Admin},
-    {"clients", "list", Operator, Operator},
+    {"client", "list", Operator, Operator},
 };
 
 // Done when `caller` may run the request, else PermissionDenied naming the role it needs and the
@@ -265,7 +265,8 @@ Result<void> permitted(const ControlContext& ctx, const std::string& cmd, const 
   }
   const OperatorGroups groups = ctx.config != nullptr ? ctx.config->operator_groups
                                                       : OperatorGroups{};
-  std::string what = cmd + (rule->action == kAnyAction || r.action == "list" ? "" : " " + r.action);
+  // As acdctl says it: the action when the request names one ("agents ready", "client list").
+  std::string what = cmd + (r.body.contains("action") ? " " + r.action : "");
   what += names_file && needs != rule->needs ? " FILE" : "";
   std::string message = "permission denied: '" + what + "' needs the " +
                         std::string(role_name(needs)) + " role (" + who_holds(needs, groups) +

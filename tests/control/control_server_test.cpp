@@ -285,7 +285,7 @@ TEST(Execute, EachRoleIsGrantedExactlyItsCommands) {
       {{{"cmd", "agents"}, {"action", "ready"}, {"id", 1001u}}, Operator},
       {{{"cmd", "agents"}, {"action", "logout"}, {"id", 1001u}}, Operator},
       {{{"cmd", "route"}, {"action", "test"}, {"queue", "general"}}, Operator},
-      {{{"cmd", "clients"}}, Operator},
+      {{{"cmd", "client"}, {"action", "list"}}, Operator},
       {{{"cmd", "config"}, {"action", "reload"}}, Admin},
       {{{"cmd", "config"}, {"action", "reload"}, {"dry_run", true}}, Admin},
       {{{"cmd", "config"}, {"action", "diff"}, {"file", "/nonexistent/acd.toml"}}, Admin},
