@@ -37,7 +37,8 @@ std::string quoted_list(const std::vector<std::string>& items) {
 
 int key_generate(const std::string& out) {
   WipedPair keys;
-  if (const control::Result<void> written = control::write_secret_key_file(out, keys.pair.secret_key);
+  if (const control::Result<void> written =
+          control::write_secret_key_file(out, keys.pair.secret_key);
       !written.ok()) {
     std::cerr << "acdctl: " << written.failure().message << "\n";
     return kRefused;
@@ -108,7 +109,8 @@ int client_add(const ClientAddOptions& o) {
 
   const std::string path = o.keys_dir + "/" + o.name + ".key";
   WipedPair keys;
-  if (const control::Result<void> written = control::write_secret_key_file(path, keys.pair.secret_key);
+  if (const control::Result<void> written =
+          control::write_secret_key_file(path, keys.pair.secret_key);
       !written.ok()) {
     std::cerr << "acdctl: " << written.failure().message << "\n";
     return kRefused;

@@ -9,9 +9,9 @@ namespace acd::acdctl {
 
 struct ClientAddOptions {
   std::string name;
-  std::string role;                   // switch | desktop | supervisor | site
-  std::vector<std::string> networks;  // IPv4 CIDRs; empty = anywhere
-  std::string keys_dir = ".";         // where NAME.key is written
+  std::string role;                          // switch | desktop | supervisor | site
+  std::vector<std::string> networks;         // IPv4 CIDRs; empty = anywhere
+  std::string keys_dir = ".";                // where NAME.key is written
   std::string config = "/etc/acd/acd.toml";  // read for [security] key_file and the clients
 };
 

@@ -328,13 +328,14 @@ int main(int argc, char** argv) {
                          "anywhere)");
   client_add->add_option("--keys-dir", add.keys_dir, "Where NAME.key is written")
       ->capture_default_str();
-  client_add->add_option("--config", add.config,
-                         "acdd's configuration ([security] key_file, the clients)")
+  client_add
+      ->add_option("--config", add.config,
+                   "acdd's configuration ([security] key_file, the clients)")
       ->capture_default_str();
   CLI::App* key_cmd = app.add_subcommand("key", "acdd's own key pair");
   key_cmd->require_subcommand(1);
-  CLI::App* key_generate =
-      key_cmd->add_subcommand("generate", "Write a new secret key (mode 0600); print its public key");
+  CLI::App* key_generate = key_cmd->add_subcommand(
+      "generate", "Write a new secret key (mode 0600); print its public key");
   std::string key_out;
   key_generate->add_option("--out", key_out, "The secret key file to create")->required();
   // The first word that is not an option names the command; say which word is unknown.

@@ -200,9 +200,9 @@ struct Command {
 
 // In the order the unknown-command answer lists them.
 constexpr Command kCommands[] = {
-    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
-    {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
-    {"client", client},
+    {"status", status}, {"agents", agents}, {"queues", queues},
+    {"calls", calls},   {"stats", stats},   {"route", route},
+    {"config", config}, {"ha", ha},         {"client", client},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
@@ -217,6 +217,8 @@ struct Permission {
 };
 
 using enum OperatorRole;
+// One rule a line.
+// clang-format off
 constexpr Permission kPermissions[] = {
     {"status", kAnyAction, Viewer, Viewer},
     {"agents", "list", Viewer, Viewer},
@@ -235,6 +237,7 @@ constexpr Permission kPermissions[] = {
     {"ha", "switchover", Admin, Admin},
     {"client", "list", Operator, Operator},
 };
+// clang-format on
 
 // Done when `caller` may run the request, else PermissionDenied naming the role it needs and the
 // one the caller has; an action the table does not list is a usage error (so no handler ever runs
@@ -263,8 +266,8 @@ Result<void> permitted(const ControlContext& ctx, const std::string& cmd, const 
   if (caller >= needs) {
     return {};
   }
-  const OperatorGroups groups = ctx.config != nullptr ? ctx.config->operator_groups
-                                                      : OperatorGroups{};
+  const OperatorGroups groups =
+      ctx.config != nullptr ? ctx.config->operator_groups : OperatorGroups{};
   // As acdctl says it: the action when the request names one ("agents ready", "client list").
   std::string what = cmd + (r.body.contains("action") ? " " + r.action : "");
   what += names_file && needs != rule->needs ? " FILE" : "";
@@ -276,7 +279,8 @@ Result<void> permitted(const ControlContext& ctx, const std::string& cmd, const 
               " role (" + who_holds(needs, groups) + "); you have no role";
   }
   if (names_file && needs != rule->needs) {
-    message += " (acdd reads the file as itself; 'acdctl config validate FILE' checks a file as you)";
+    message +=
+        " (acdd reads the file as itself; 'acdctl config validate FILE' checks a file as you)";
   }
   return Failure{ControlError::PermissionDenied, message};
 }

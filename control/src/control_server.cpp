@@ -182,7 +182,7 @@ void ControlServer::housekeeping() {
   }
   if (reload_.exchange(false)) {
     const json reloaded = execute(ctx_, json{{"cmd", "config"}, {"action", "reload"}},
-                                    OperatorRole::Admin);  // SIGHUP: from root or acdd's own user
+                                  OperatorRole::Admin);  // SIGHUP: from root or acdd's own user
     std::fprintf(stderr, "acdd: SIGHUP: %s\n",
                  reloaded.value("ok", false)
                      ? reloaded["result"].dump().c_str()

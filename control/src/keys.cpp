@@ -58,8 +58,7 @@ PublicKey public_key_of(const SecretKey& secret) {
 
 std::string key_to_base64(const std::array<std::uint8_t, kPublicKeyBytes>& key) {
   std::string out(sodium_base64_ENCODED_LEN(kPublicKeyBytes, sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), key.data(), key.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
+  sodium_bin2base64(out.data(), out.size(), key.data(), key.size(), sodium_base64_VARIANT_ORIGINAL);
   out.resize(std::strlen(out.c_str()));
   return out;
 }
@@ -138,8 +137,9 @@ Result<SecretKey> read_secret_key_file(const std::string& path) {
   sodium_memzero(buffer, sizeof(buffer));
   if (!ok) {
     return Failure{ControlError::Refused,
-                   path + ": not a key file (one line of base64 holding 32 bytes; "
-                          "acdctl key generate writes one)"};
+                   path +
+                       ": not a key file (one line of base64 holding 32 bytes; "
+                       "acdctl key generate writes one)"};
   }
   return secret;
 }

@@ -155,9 +155,10 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
           "[dataplane]");
   const auto& gr = running.operator_groups;
   const auto& gn = next.operator_groups;
-  restart(running.control_socket != next.control_socket || running.credentials != next.credentials ||
-              gr.viewer_group != gn.viewer_group || gr.operator_group != gn.operator_group ||
-              gr.admin_group != gn.admin_group || gr.any_local_may_view != gn.any_local_may_view,
+  restart(running.control_socket != next.control_socket ||
+              running.credentials != next.credentials || gr.viewer_group != gn.viewer_group ||
+              gr.operator_group != gn.operator_group || gr.admin_group != gn.admin_group ||
+              gr.any_local_may_view != gn.any_local_may_view,
           "[control]");
   restart(running.security.required != next.security.required ||
               running.security.key_file != next.security.key_file,

@@ -132,8 +132,9 @@ Result<Ipv4Network> parse_ipv4_network(std::string_view text) {
   if ((network.address & ~mask) != 0) {
     Ipv4Network meant = network;
     meant.address &= mask;
-    return Failure{ControlError::Usage, "the address has bits set past the prefix; did you mean \"" +
-                                            to_string(meant) + "\"?"};
+    return Failure{
+        ControlError::Usage,
+        "the address has bits set past the prefix; did you mean \"" + to_string(meant) + "\"?"};
   }
   return network;
 }
@@ -190,8 +191,9 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
           continue;  // reported; duplicates are checked among valid entries only
         }
         if (const auto [it, added] = names.emplace(client.name, &t); !added) {
-          c.error(t, "name", "client \"" + client.name + "\" is defined twice (first at " +
-                                 c.where(*it->second) + ")");
+          c.error(t, "name",
+                  "client \"" + client.name + "\" is defined twice (first at " +
+                      c.where(*it->second) + ")");
           continue;
         }
         if (const auto [it, added] = keys.emplace(client.public_key, &t); !added) {

@@ -420,5 +420,32 @@ TEST(Reload, RestartOnlyDifferences) {
   EXPECT_TRUE(d.structure.empty());
 }
 
+// Who may operate acdd and who may connect are read at start only: a reload that changes the
+// role groups, viewers, [security] or the clients is refused, naming the table.
+TEST(Reload, RolesSecurityAndClientsNeedARestart) {
+  const std::string base = embedded_default_config();
+  const ApplianceConfig running = parsed(base);
+  const std::string viewers =
+      replaced(base, "credentials = \"/etc/acd/credentials\"\n",
+               "credentials = \"/etc/acd/credentials\"\nviewers = \"any-local\"\n");
+  EXPECT_TRUE(has_line(diff_configs(running, parsed(viewers)).needs_restart, "[control]"));
+  const std::string admins =
+      replaced(base, "credentials = \"/etc/acd/credentials\"\n",
+               "credentials = \"/etc/acd/credentials\"\nadmin_group = \"wheel\"\n");
+  EXPECT_TRUE(has_line(diff_configs(running, parsed(admins)).needs_restart, "[control]"));
+  const std::string client = base +
+                             "\n[[clients]]\nname = \"sbc-1\"\nrole = \"switch\"\npublic_key = "
+                             "\"o0+IDFKpldcHHmmqhHtWxKbKmUwAqPScYblYaJH61Rg=\"\n";
+  ConfigDiff d = diff_configs(running, parsed(client));
+  EXPECT_TRUE(has_line(d.needs_restart, "[[clients]]"));
+  EXPECT_FALSE(has_line(d.needs_restart, "[control]"));
+  d = diff_configs(parsed(client), parsed(replaced(client, "role = \"switch\"\npublic_key",
+                                                         "role = \"site\"\npublic_key")));
+  EXPECT_TRUE(has_line(d.needs_restart, "[[clients]]")) << "a client's role changed";
+  d = diff_configs(running, parsed(base + "\n[security]\nmode = \"off\"\nkey_file = \"/k\"\n"));
+  EXPECT_TRUE(has_line(d.needs_restart, "[security]"));
+  EXPECT_TRUE(diff_configs(running, parsed(base)).needs_restart.empty());
+}
+
 }  // namespace
 }  // namespace acd::control

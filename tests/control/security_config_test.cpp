@@ -54,12 +54,14 @@ std::vector<std::string> errors_of(const std::string& extra) {
 TEST(SecurityConfig, ClientsAndModeAreRead) {
   const std::string a = key_text();
   const std::string b = key_text();
-  const ConfigResult r = parse_config(
-      std::string(kBase) + "[security]\nmode = \"required\"\nkey_file = \"/etc/acd/keys/acdd.key\"\n" +
-          "[[clients]]\nname = \"sbc-1\"\nrole = \"switch\"\npublic_key = \"" + a +
-          "\"\nnetworks = [\"10.1.0.0/16\", \"192.168.7.9/32\"]\n"
-          "[[clients]]\nname = \"desk.42\"\nrole = \"desktop\"\npublic_key = \"" + b + "\"\n",
-      "acd.toml");
+  const ConfigResult r =
+      parse_config(std::string(kBase) +
+                       "[security]\nmode = \"required\"\nkey_file = \"/etc/acd/keys/acdd.key\"\n" +
+                       "[[clients]]\nname = \"sbc-1\"\nrole = \"switch\"\npublic_key = \"" + a +
+                       "\"\nnetworks = [\"10.1.0.0/16\", \"192.168.7.9/32\"]\n"
+                       "[[clients]]\nname = \"desk.42\"\nrole = \"desktop\"\npublic_key = \"" +
+                       b + "\"\n",
+                   "acd.toml");
   ASSERT_TRUE(r.ok()) << dump(r.errors);
   EXPECT_TRUE(r.config.security.required);
   EXPECT_EQ(r.config.security.key_file, "/etc/acd/keys/acdd.key");
@@ -86,8 +88,10 @@ TEST(SecurityConfig, EachClientMistakeNamedWithItsLine) {
   auto e = errors_of("[[clients]]\nname = \"SBC 1\"\nrole = \"switch\"\npublic_key = \"" +
                      key_text() + "\"\n");
   EXPECT_TRUE(has(e, "9", "client name \"SBC 1\": a client name is 1 to 32 of a-z")) << dump(e);
-  e = errors_of("[[clients]]\nname = \"" + std::string(33, 'a') + "\"\nrole = \"switch\"\n"
-                "public_key = \"" + key_text() + "\"\n");
+  e = errors_of("[[clients]]\nname = \"" + std::string(33, 'a') +
+                "\"\nrole = \"switch\"\n"
+                "public_key = \"" +
+                key_text() + "\"\n");
   EXPECT_TRUE(has(e, "9", "a client name is 1 to 32")) << dump(e);
   e = errors_of("[[clients]]\nname = \"x\"\nrole = \"phone\"\npublic_key = \"" + key_text() +
                 "\"\n");
@@ -100,12 +104,14 @@ TEST(SecurityConfig, EachClientMistakeNamedWithItsLine) {
   e = errors_of("[[clients]]\nname = \"x\"\nrole = \"site\"\npublic_key = \"" + key_text() +
                 "AAAA\"\n");
   EXPECT_TRUE(has(e, "11", "is not a key")) << dump(e) << " (trailing text)";
-  e = errors_of("[[clients]]\nname = \"x\"\nrole = \"supervisor\"\npublic_key = \"" + key_text() +
-                "\"\nnetworks = [\"10.1.0.0/33\", \"10.1.2.3/16\", \"10.1.0.0\", 7, \"10.1.0.0/16\","
-                " \"10.1.0.0/16\"]\n");
+  e = errors_of(
+      "[[clients]]\nname = \"x\"\nrole = \"supervisor\"\npublic_key = \"" + key_text() +
+      "\"\nnetworks = [\"10.1.0.0/33\", \"10.1.2.3/16\", \"10.1.0.0\", 7, \"10.1.0.0/16\","
+      " \"10.1.0.0/16\"]\n");
   EXPECT_TRUE(has(e, "12", "network \"10.1.0.0/33\": a network is A.B.C.D/N")) << dump(e);
-  EXPECT_TRUE(has(e, "12", "network \"10.1.2.3/16\": the address has bits set past the prefix; did "
-                          "you mean \"10.1.0.0/16\"?"))
+  EXPECT_TRUE(has(e, "12",
+                  "network \"10.1.2.3/16\": the address has bits set past the prefix; did "
+                  "you mean \"10.1.0.0/16\"?"))
       << dump(e);
   EXPECT_TRUE(has(e, "12", "network \"10.1.0.0\": a network is")) << dump(e);
   EXPECT_TRUE(has(e, "12", "a network is a string")) << dump(e);
@@ -144,8 +150,10 @@ TEST(SecurityConfig, ModeRequiredNeedsKeyFileAndClients) {
   EXPECT_TRUE(has(e, "9", "needs security.key_file")) << dump(e);
   EXPECT_TRUE(has(e, "9", "with no [[clients]]: nobody could connect")) << dump(e);
   EXPECT_EQ(e.size(), 2u) << dump(e);
-  e = errors_of("[security]\nmode = \"required\"\nkey_file = \"keys/acdd.key\"\n[[clients]]\nname = "
-                "\"a\"\nrole = \"switch\"\npublic_key = \"" + key_text() + "\"\n");
+  e = errors_of(
+      "[security]\nmode = \"required\"\nkey_file = \"keys/acdd.key\"\n[[clients]]\nname = "
+      "\"a\"\nrole = \"switch\"\npublic_key = \"" +
+      key_text() + "\"\n");
   EXPECT_TRUE(has(e, "10", "security.key_file is an absolute path")) << dump(e);
   EXPECT_EQ(e.size(), 1u) << dump(e);
   e = errors_of("[security]\nmode = \"off\"\nkeyfile = \"/k\"\n");

@@ -96,7 +96,7 @@ using PublicKey = std::array<std::uint8_t, kPublicKeyBytes>;
 struct ClientEntry {
   std::string name;  // [a-z0-9._-], 1..32 characters, unique
   ClientRole role = ClientRole::Switch;
-  PublicKey public_key{};  // unique among the clients
+  PublicKey public_key{};             // unique among the clients
   std::vector<Ipv4Network> networks;  // source networks it may connect from; empty = anywhere
 };
 // A client's name: done, or a Usage failure saying what a name may be.
