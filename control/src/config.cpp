@@ -5,6 +5,7 @@
 
 #include <grp.h>
 #include <sched.h>
+#include <sodium.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cctype>
 
 #include "acd/control/credential_store.hpp"
+#include "acd/control/keys.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
@@ -332,6 +334,22 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
   }
   for (std::string& p : check_operator_groups(cfg)) {
     problems.push_back(std::move(p));
+  }
+  // acdd's key, when named, must be a key file acdd may read (and no one else).
+  if (!cfg.security.key_file.empty()) {
+    Result<SecretKey> key = read_secret_key_file(cfg.security.key_file);
+    if (!key.ok()) {
+      problem("security.key_file", key.failure().message);
+    } else {
+      sodium_memzero(key.value().data(), key.value().size());
+    }
+  }
+  // Clients are checked and listed, but this acdd serves ACDP/1 only: it must not start as if
+  // every client were authenticated.
+  if (cfg.security.required) {
+    problem("security.mode",
+            "\"required\" is not served by this acdd yet (it speaks ACDP/1, in clear text); "
+            "set mode = \"off\" to run without client authentication");
   }
   // The credential file: acdd refuses to start without it, except the embedded demo.
   const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;

@@ -154,6 +154,9 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
   }
   if (security != nullptr) {
     c.only(*security, {"mode", "key_file"}, "[security]");
+    if (const toml::node* n = security->get("mode")) {
+      cfg.origin["security.mode"] = c.where(*n);
+    }
     std::string mode;
     if (c.text(*security, "mode", mode)) {
       if (mode == "required" || mode == "off") {

@@ -172,6 +172,37 @@ TEST(SecurityConfig, Ipv4Networks) {
   EXPECT_FALSE(parse_ipv4_network("1.0.0.0/0").ok()) << "host bits under /0";
 }
 
+// At start-up (acdd --check-config, acdd's start) acdd's key file must be a key it may read, and
+// mode "required" is refused with its line: this acdd speaks ACDP/1 only and must not pretend.
+TEST(SecurityConfig, StartupChecksTheKeyFileAndRefusesRequired) {
+  char pattern[] = "/tmp/acd-startup-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  const std::string key = dir + "/acdd.key";
+  const std::string client =
+      "[[clients]]\nname = \"a\"\nrole = \"switch\"\npublic_key = \"" + key_text() + "\"\n";
+  ConfigResult r = parse_config(
+      std::string(kBase) + "[security]\nmode = \"off\"\nkey_file = \"" + key + "\"\n" + client,
+      "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  auto e = check_startup(r.config, true);
+  EXPECT_TRUE(has(e, "10", "security.key_file: " + key + ": No such file")) << dump(e);
+  ASSERT_TRUE(write_secret_key_file(key, generate_key_pair().secret_key).ok());
+  EXPECT_FALSE(has(check_startup(r.config, true), "10", "security.key_file")) << "a good key";
+  chmod(key.c_str(), 0644);
+  e = check_startup(r.config, true);
+  EXPECT_TRUE(has(e, "10", "security.key_file: " + key + ": mode 0644")) << dump(e);
+  chmod(key.c_str(), 0600);
+  r = parse_config(
+      std::string(kBase) + "[security]\nmode = \"required\"\nkey_file = \"" + key + "\"\n" + client,
+      "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  e = check_startup(r.config, true);
+  EXPECT_TRUE(has(e, "9", "security.mode: \"required\" is not served by this acdd yet")) << dump(e);
+  EXPECT_EQ(e.size(), 1u) << dump(e);
+  std::filesystem::remove_all(dir);
+}
+
 class KeyFiles : public ::testing::Test {
  protected:
   void SetUp() override {
