@@ -251,7 +251,7 @@ Result<void> permitted(const ControlContext& ctx, const std::string& cmd, const 
       rule = &p;
       break;
     }
-    if (p.cmd == cmd && p.action != "list") {
+    if (p.cmd == cmd) {
       actions.emplace_back(p.action);
     }
   }
@@ -271,13 +271,11 @@ Result<void> permitted(const ControlContext& ctx, const std::string& cmd, const 
   // As acdctl says it: the action when the request names one ("agents ready", "client list").
   std::string what = cmd + (r.body.contains("action") ? " " + r.action : "");
   what += names_file && needs != rule->needs ? " FILE" : "";
+  const std::string you =
+      caller == None ? "you have no role" : "you are " + std::string(role_name(caller));
   std::string message = "permission denied: '" + what + "' needs the " +
                         std::string(role_name(needs)) + " role (" + who_holds(needs, groups) +
-                        "); you are " + std::string(role_name(caller));
-  if (caller == None) {
-    message = "permission denied: '" + what + "' needs the " + std::string(role_name(needs)) +
-              " role (" + who_holds(needs, groups) + "); you have no role";
-  }
+                        "); " + you;
   if (names_file && needs != rule->needs) {
     message +=
         " (acdd reads the file as itself; 'acdctl config validate FILE' checks a file as you)";

@@ -341,6 +341,8 @@ TEST(Execute, RefusalsNameTheRoleNeededAndTheCallers) {
   answer = execute(ctx, {{"cmd", "config"}, {"action", "erase"}}, OperatorRole::Admin);
   EXPECT_EQ(answer.value("code", std::string()), "usage");
   EXPECT_EQ(answer.value("error", std::string()), "config takes validate, diff or reload");
+  answer = execute(ctx, {{"cmd", "client"}, {"action", "remove"}}, OperatorRole::Admin);
+  EXPECT_EQ(answer.value("error", std::string()), "client takes list");
 }
 
 // Roles from groups: root is admin whatever its groups; otherwise the highest role whose group
