@@ -2,6 +2,7 @@
 #include "acd/control/keys.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace acd::control {
 
@@ -35,6 +37,18 @@ bool write_all_to_file(int fd, const std::string& text) {
     done += static_cast<std::size_t>(n);
   }
   return true;
+}
+
+// Root, the user reading (acdd's own, or an admin's acdctl), or the acd service user.
+bool trusted_owner(uid_t owner) {
+  if (owner == 0 || owner == geteuid()) {
+    return true;
+  }
+  passwd entry{};
+  passwd* found = nullptr;
+  std::vector<char> buffer(16384);
+  return getpwnam_r("acd", &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr &&
+         found->pw_uid == owner;
 }
 
 }  // namespace
@@ -107,6 +121,12 @@ Result<SecretKey> read_secret_key_file(const std::string& path) {
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     return Failure{ControlError::Refused, path + ": not a regular file"};
+  }
+  if (!trusted_owner(st.st_uid)) {
+    close(fd);
+    return Failure{ControlError::Refused,
+                   path + ": owned by uid " + std::to_string(st.st_uid) +
+                       ", who could replace the key; chown it to root or acd"};
   }
   if ((st.st_mode & 0137) != 0) {
     close(fd);

@@ -2,6 +2,7 @@
 // its line, and a key file is a fresh 0600 file whose public half is what was printed.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -254,7 +255,8 @@ TEST_F(KeyFiles, RefusesToOverwrite) {
   EXPECT_FALSE(write_secret_key_file(dir_ + "/no/such/dir.key", first.secret_key).ok());
 }
 
-// Reading refuses a file others may read, and one that holds no key.
+// Reading refuses a file others may read, one another user owns (as root), and one that holds no
+// key.
 TEST_F(KeyFiles, ReadingRefusesOpenModesAndGarbage) {
   const std::string path = dir_ + "/acdd.key";
   ASSERT_TRUE(write_secret_key_file(path, generate_key_pair().secret_key).ok());
@@ -269,6 +271,14 @@ TEST_F(KeyFiles, ReadingRefusesOpenModesAndGarbage) {
   chmod(junk.c_str(), 0600);
   EXPECT_FALSE(read_secret_key_file(junk).ok());
   EXPECT_FALSE(read_secret_key_file(dir_ + "/absent.key").ok());
+  if (geteuid() == 0) {  // only root can give a file away
+    ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+    chmod(path.c_str(), 0600);
+    const Result<SecretKey> foreign = read_secret_key_file(path);
+    ASSERT_FALSE(foreign.ok()) << "a key another user could replace";
+    EXPECT_NE(foreign.failure().message.find("owned by uid 65534"), std::string::npos)
+        << foreign.failure().message;
+  }
 }
 
 // Base64 of keys: exactly 32 bytes, nothing around them.

@@ -44,8 +44,8 @@ std::optional<std::array<std::uint8_t, kPublicKeyBytes>> key_from_base64(std::st
 Result<void> write_secret_key_file(const std::string& path, const SecretKey& secret);
 
 // Reads a secret key file: one line of base64 (or the 32 raw bytes). Refused with the reason when
-// it cannot be read, is not a key, or other users may read it or anyone but its owner may write
-// it (mode 0600 or 0640 only).
+// it cannot be read, is not a key, other users may read it or anyone but its owner may write it
+// (mode 0600 or 0640 only), or its owner is not root, the reading user or the acd user.
 Result<SecretKey> read_secret_key_file(const std::string& path);
 
 }  // namespace acd::control
