@@ -12,7 +12,8 @@ pids+=($!)
 sleep 1
 cat <<TXT
 
-acd is routing. In another terminal:
+acd is routing. In another terminal, as root or as a member of acd-viewer, acd or acd-admin
+(acdctl refuses users in none of them):
   $build/control/acdctl top                      live queues and agents
   $build/control/acdctl agents | head            agents and their states
   curl -s http://127.0.0.1:9470/metrics | grep acd_queue

@@ -14,11 +14,17 @@
 //   acdctl config diff FILE                          what a reload of FILE would change
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
+//   acdctl ha [status | switchover]                  the hot-standby pair
+//   acdctl client list                               the configured ACDP clients
+//   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
+//                                                    a client's key pair and its [[clients]] block
+//   acdctl key generate --out FILE                   acdd's own key pair
 //   acdctl audit show [--since TIME] [--last N] [--dir DIR]   the audit log's records
 //   acdctl audit verify [--dir DIR | --config FILE]  check the audit log's hash chain
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
-// 4 permission denied, 5 try again later.
+// 4 permission denied (the message names the role the command needs and the caller's), 5 try
+// again later.
 #include <termios.h>
 #include <unistd.h>
 
@@ -37,6 +43,7 @@
 #include "acd/control/credential_store.hpp"
 #include "audit.hpp"
 #include "client.hpp"
+#include "keys.hpp"
 #include "top.hpp"
 
 namespace {
@@ -310,6 +317,30 @@ int main(int argc, char** argv) {
       ->required()
       ->transform(decimal(1, 9'000'000'000'000'000));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
+  CLI::App* client = app.add_subcommand("client", "ACDP clients and their keys");
+  client->require_subcommand(1);
+  CLI::App* client_list =
+      client->add_subcommand("list", "The clients acdd's running configuration lists");
+  CLI::App* client_add = client->add_subcommand(
+      "add", "Make a client's key pair; print its [[clients]] block and what to install");
+  acdctl::ClientAddOptions add;
+  client_add->add_option("NAME", add.name, "The client's name (a-z, 0-9, . _ -)")->required();
+  client_add->add_option("--role", add.role, "switch | desktop | supervisor | site")->required();
+  client_add->add_option("--network", add.networks,
+                         "An IPv4 network it may connect from, A.B.C.D/N (repeatable; none: "
+                         "anywhere)");
+  client_add->add_option("--keys-dir", add.keys_dir, "Where NAME.key is written")
+      ->capture_default_str();
+  client_add
+      ->add_option("--config", add.config,
+                   "acdd's configuration ([security] key_file, the clients)")
+      ->capture_default_str();
+  CLI::App* key_cmd = app.add_subcommand("key", "acdd's own key pair");
+  key_cmd->require_subcommand(1);
+  CLI::App* key_generate = key_cmd->add_subcommand(
+      "generate", "Write a new secret key (mode 0600); print its public key");
+  std::string key_out;
+  key_generate->add_option("--out", key_out, "The secret key file to create")->required();
   CLI::App* audit =
       app.add_subcommand("audit", "The audit log: show its records, verify its chain");
   audit->require_subcommand(1);
@@ -365,9 +396,22 @@ int main(int argc, char** argv) {
     if (!r.ok()) {
       return 1;
     }
+    const std::vector<std::string> groups = control::check_operator_groups(r.config);
+    for (const std::string& e : groups) {
+      std::cerr << e << "\n";
+    }
+    if (!groups.empty()) {
+      return 1;
+    }
     std::cout << config_file << ": valid (" << r.config.domain.queues.size() << " queues, "
               << r.config.domain.agents.size() << " agents)\n";
     return 0;
+  }
+  if (client_add->parsed()) {
+    return acdctl::client_add(add);
+  }
+  if (key_generate->parsed()) {
+    return acdctl::key_generate(key_out);
   }
   if (top->parsed()) {
     return acdctl::run_top({socket_path, interval_s, count, as_json});
@@ -451,6 +495,8 @@ int main(int argc, char** argv) {
       }
     } else if (ha->parsed()) {
       request = {{"cmd", "ha"}, {"action", ha_action}};
+    } else if (client_list->parsed()) {
+      request = {{"cmd", "client"}, {"action", "list"}};
     } else if (diff->parsed() || reload->parsed()) {
       request = {
           {"cmd", "config"}, {"action", diff->parsed() ? "diff" : "reload"}, {"dry_run", dry_run}};
@@ -487,6 +533,16 @@ int main(int argc, char** argv) {
     } else if (result.is_array() && calls->parsed()) {
       table(result,
             {"id", "state", "in_state_s", "queue", "agent", "priority", "media", "total_s"});
+    } else if (result.is_array() && client_list->parsed()) {
+      json rows = result;
+      for (json& row : rows) {
+        std::string networks;
+        for (const json& n : row.value("networks", json::array())) {
+          networks += (networks.empty() ? "" : ",") + n.get<std::string>();
+        }
+        row["networks"] = networks.empty() ? "anywhere" : networks;
+      }
+      table(rows, {"name", "role", "networks", "public_key"});
     } else if (route_test->parsed()) {
       print_route_test(result);
     } else if (status->parsed()) {

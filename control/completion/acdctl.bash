@@ -2,7 +2,7 @@
 _acdctl() {
   local cur prev words cword
   _init_completion 2>/dev/null || { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
-  local commands="status agents queues calls stats route top config agent audit"
+  local commands="status agents queues calls stats route top config ha agent client key audit"
   case "${words[1]}" in
     agents) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show ready logout" -- "$cur")); return ;;
     queues|calls) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
@@ -14,6 +14,29 @@ _acdctl() {
     audit) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "show verify" -- "$cur")) ||
              COMPREPLY=($(compgen -W "--since --last --dir --config" -- "$cur")); return ;;
     top) COMPREPLY=($(compgen -W "--interval --count" -- "$cur")); return ;;
+    ha) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status switchover" -- "$cur")); return ;;
+    client)
+      if [ "$cword" = 2 ]; then
+        COMPREPLY=($(compgen -W "list add" -- "$cur"))
+      elif [ "$prev" = --role ]; then
+        COMPREPLY=($(compgen -W "switch desktop supervisor site" -- "$cur"))
+      elif [ "$prev" = --keys-dir ]; then
+        COMPREPLY=($(compgen -d -- "$cur"))
+      elif [ "$prev" = --config ]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
+      elif [ "${words[2]}" = add ]; then
+        COMPREPLY=($(compgen -W "--role --network --keys-dir --config" -- "$cur"))
+      fi
+      return ;;
+    key)
+      if [ "$cword" = 2 ]; then
+        COMPREPLY=($(compgen -W "generate" -- "$cur"))
+      elif [ "$prev" = --out ]; then
+        COMPREPLY=($(compgen -f -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "--out" -- "$cur"))
+      fi
+      return ;;
   esac
   COMPREPLY=($(compgen -W "$commands --socket --json --help" -- "$cur"))
 }

@@ -9,6 +9,7 @@
 
 #include "acd/control/audit_log.hpp"
 #include "acd/control/control_server.hpp"
+#include "acd/control/operator_role.hpp"
 #include "acd/control/result.hpp"
 #include "answer.hpp"
 #include "engine_commands.hpp"
@@ -28,7 +29,6 @@ using Answer = Result<json>;  // what every handler returns; answer() makes the 
 struct Request {
   const json& body;
   std::string action;  // "list" when the request names none
-  bool may_change;     // root or the acd group
 };
 
 // The entry of `table` called `name`, or null.
@@ -54,7 +54,6 @@ struct AgentAction {
   std::string_view name;
   Answer (*run)(ControlContext& ctx, const Snapshot& s, router::AgentIndex a,
                 router::AgentNumber id);
-  bool changes_state;  // needs root or the acd group
 };
 
 Answer show_agent(ControlContext&, const Snapshot& s, router::AgentIndex a,
@@ -88,9 +87,9 @@ Answer sign_out(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
 }
 
 constexpr AgentAction kAgentActions[] = {
-    {"show", show_agent, false},
-    {"ready", make_ready, true},
-    {"logout", sign_out, true},
+    {"show", show_agent},
+    {"ready", make_ready},
+    {"logout", sign_out},
 };
 
 std::string agents_usage() {
@@ -119,10 +118,6 @@ Answer agents(ControlContext& ctx, const Request& r) {
   const AgentAction* action = find_named(kAgentActions, r.action);
   if (action == nullptr) {
     return Failure{ControlError::Usage, agents_usage()};
-  }
-  if (action->changes_state && !r.may_change) {
-    return Failure{ControlError::PermissionDenied,
-                   "permission denied: changing agents needs root or the acd group"};
   }
   return action->run(ctx, s, a, id);
 }
@@ -187,29 +182,23 @@ Answer route(ControlContext& ctx, const Request& r) {
 }
 
 Answer config(ControlContext& ctx, const Request& r) {
-  return config_command(ctx, r.body, r.action, r.may_change);
+  return config_command(ctx, r.body, r.action);
 }
 
 Answer ha(ControlContext& ctx, const Request& r) {
-  return ha_command(ctx, r.action, r.may_change);
+  return ha_command(ctx, r.action);
+}
+
+Answer client(ControlContext& ctx, const Request&) {
+  return client_list_json(*ctx.config);
 }
 
 // --- the audit log (audit_log.hpp) ---
-
-// The one place that says who may read the audit log: today the callers who may change state
-// (root and the acd group); with operator roles, the operator role.
-bool may_read_audit(const Request& r) {
-  return r.may_change;
-}
 
 // show [since: ISO-8601 UTC] [last: N]: the records, oldest first.
 Answer audit(ControlContext& ctx, const Request& r) {
   if (r.action != "show" && r.action != "list") {
     return Failure{ControlError::Usage, "audit takes show (acdctl audit verify reads the files)"};
-  }
-  if (!may_read_audit(r)) {
-    return Failure{ControlError::PermissionDenied,
-                   "permission denied: reading the audit log needs root or the acd group"};
   }
   if (ctx.audit == nullptr) {
     return Failure{ControlError::Refused, "acdd keeps no audit log: set [audit] dir in acd.toml"};
@@ -236,12 +225,94 @@ struct Command {
   Answer (*handler)(ControlContext& ctx, const Request& request);
 };
 
-// In the order the unknown-command answer lists them. Who may change what is decided within a
-// command, per action (agents ready/logout, config reload, naming a file).
+// In the order the unknown-command answer lists them.
 constexpr Command kCommands[] = {
-    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls}, {"stats", stats},
-    {"route", route},   {"config", config}, {"ha", ha},         {"audit", audit},
+    {"status", status}, {"agents", agents}, {"queues", queues},
+    {"calls", calls},   {"stats", stats},   {"route", route},
+    {"config", config}, {"ha", ha},         {"client", client},
+    {"audit", audit},
 };
+
+// --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
+
+constexpr std::string_view kAnyAction = "*";  // the command reads whatever its action
+
+struct Permission {
+  std::string_view cmd;
+  std::string_view action;  // kAnyAction: every action (commands that only read)
+  OperatorRole needs;
+  OperatorRole needs_with_file;  // when the request names a file acdd is to read
+};
+
+using enum OperatorRole;
+// One rule a line.
+// clang-format off
+constexpr Permission kPermissions[] = {
+    {"status", kAnyAction, Viewer, Viewer},
+    {"agents", "list", Viewer, Viewer},
+    {"agents", "show", Viewer, Viewer},
+    {"agents", "ready", Operator, Operator},
+    {"agents", "logout", Operator, Operator},
+    {"queues", kAnyAction, Viewer, Viewer},
+    {"calls", kAnyAction, Viewer, Viewer},
+    {"stats", kAnyAction, Viewer, Viewer},
+    {"route", "test", Operator, Operator},
+    {"config", "validate", Viewer, Admin},
+    {"config", "diff", Viewer, Admin},
+    {"config", "reload", Admin, Admin},
+    {"ha", "list", Viewer, Viewer},  // a request without an action: status
+    {"ha", "status", Viewer, Viewer},
+    {"ha", "switchover", Admin, Admin},
+    {"client", "list", Operator, Operator},
+    // The record of what operators did and who signed in: for those who answer for the centre.
+    {"audit", "show", Admin, Admin},
+    {"audit", "list", Admin, Admin},
+};
+// clang-format on
+
+// Done when `caller` may run the request, else PermissionDenied naming the role it needs and the
+// one the caller has; an action the table does not list is a usage error (so no handler ever runs
+// an action nobody decided a role for).
+Result<void> permitted(const ControlContext& ctx, const std::string& cmd, const Request& r,
+                       OperatorRole caller) {
+  const Permission* rule = nullptr;
+  std::vector<std::string> actions;
+  for (const Permission& p : kPermissions) {
+    if (p.cmd == cmd && (p.action == kAnyAction || p.action == r.action)) {
+      rule = &p;
+      break;
+    }
+    if (p.cmd == cmd) {
+      actions.emplace_back(p.action);
+    }
+  }
+  if (rule == nullptr) {
+    if (cmd == "agents") {
+      return Failure{ControlError::Usage, agents_usage()};
+    }
+    return Failure{ControlError::Usage, cmd + " takes " + one_of(actions)};
+  }
+  const bool names_file = r.body.contains("file");
+  const OperatorRole needs = names_file ? rule->needs_with_file : rule->needs;
+  if (caller >= needs) {
+    return {};
+  }
+  const OperatorGroups groups =
+      ctx.config != nullptr ? ctx.config->operator_groups : OperatorGroups{};
+  // As acdctl says it: the action when the request names one ("agents ready", "client list").
+  std::string what = cmd + (r.body.contains("action") ? " " + r.action : "");
+  what += names_file && needs != rule->needs ? " FILE" : "";
+  const std::string you =
+      caller == None ? "you have no role" : "you are " + std::string(role_name(caller));
+  std::string message = "permission denied: '" + what + "' needs the " +
+                        std::string(role_name(needs)) + " role (" + who_holds(needs, groups) +
+                        "); " + you;
+  if (names_file && needs != rule->needs) {
+    message +=
+        " (acdd reads the file as itself; 'acdctl config validate FILE' checks a file as you)";
+  }
+  return Failure{ControlError::PermissionDenied, message};
+}
 
 Failure unknown_command(const std::string& cmd) {
   std::vector<std::string> names;
@@ -251,12 +322,19 @@ Failure unknown_command(const std::string& cmd) {
   return Failure{ControlError::Usage, "unknown command '" + cmd + "'; try " + one_of(names)};
 }
 
-Answer execute_request(ControlContext& ctx, const json& request, bool may_change) {
+Answer execute_request(ControlContext& ctx, const json& request, OperatorRole caller) {
   if (!request.is_object() || !request.contains("cmd") || !request["cmd"].is_string()) {
     return Failure{ControlError::Usage, "a request is a JSON object with \"cmd\""};
   }
   const std::string cmd = request["cmd"];
-  const Request r{request, request.value("action", std::string("list")), may_change};
+  const Request r{request, request.value("action", std::string("list"))};
+  const Command* command = find_named(kCommands, cmd);
+  if (command == nullptr) {
+    return unknown_command(cmd);
+  }
+  if (const Result<void> allowed = permitted(ctx, cmd, r, caller); !allowed.ok()) {
+    return allowed.failure();
+  }
   if (cmd == "ha") {
     return ha(ctx, r);  // a node's role is known before its first snapshot
   }
@@ -267,16 +345,15 @@ Answer execute_request(ControlContext& ctx, const json& request, bool may_change
     return Failure{ControlError::TryAgain,
                    "the routing core has not published its state yet; try again"};
   }
-  const Command* command = find_named(kCommands, cmd);
-  return command != nullptr ? command->handler(ctx, r) : Answer(unknown_command(cmd));
+  return command->handler(ctx, r);
 }
 
 }  // namespace
 
-nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change) {
+nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, OperatorRole caller) {
   // A field of the wrong type (any local user may send requests) is a usage error, never a crash.
   try {
-    return answer(execute_request(ctx, request, may_change));
+    return answer(execute_request(ctx, request, caller));
   } catch (const nlohmann::json::exception& e) {
     return answer(
         Failure{ControlError::Usage,

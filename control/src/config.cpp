@@ -3,20 +3,39 @@
 // problem is collected (not just the first), each with the file, the line and what to do about it.
 #include "acd/control/config.hpp"
 
+#include <grp.h>
 #include <sched.h>
+#include <sodium.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "acd/control/credential_store.hpp"
+#include "acd/control/keys.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
+#include "security_config.hpp"
 
 namespace acd::control {
 
 namespace {
 
 using domain::TomlChecker;
+
+// A Unix group name as useradd/groupadd accept it (NAME_REGEX's default, 32 characters at most).
+bool is_group_name(const std::string& name) {
+  if (name.empty() || name.size() > 32 || !(std::islower(static_cast<unsigned char>(name[0])) ||
+                                            name[0] == '_')) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return std::islower(u) || std::isdigit(u) || ch == '_' || ch == '-';
+  });
+}
 
 // Remembers where `key` of table `t` was set, under the dotted name `name`.
 void note_origin(const TomlChecker& c, const toml::table& t, std::string_view key,
@@ -159,6 +178,47 @@ void parse_audit(TomlChecker& c, const toml::table& t, AuditSettings& a,
   c.number(t, "keep_files", a.keep_files, 1, 100000);
 }
 
+// [control]'s operator roles: each group a valid name, no group for two roles, viewers one of
+// the two words.
+void parse_operator_groups(TomlChecker& c, const toml::table& t, OperatorGroups& g,
+                           std::map<std::string, std::string>& origin) {
+  const std::pair<const char*, std::string*> keys[] = {{"viewer_group", &g.viewer_group},
+                                                       {"operator_group", &g.operator_group},
+                                                       {"admin_group", &g.admin_group}};
+  for (const auto& [key, field] : keys) {
+    note_origin(c, t, key, std::string("control.") + key, origin);
+    if (c.text(t, key, *field) && !is_group_name(*field)) {
+      c.error(t, key,
+              std::string("control.") + key + " = \"" + *field +
+                  "\" is not a group name (a letter or _, then letters, digits, _ or -, at most "
+                  "32)");
+    }
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    for (std::size_t j = i + 1; j < 3; ++j) {
+      if (*keys[i].second == *keys[j].second) {
+        const toml::node* later = t.get(keys[j].first);
+        c.error(t, later != nullptr && later->is_string() ? keys[j].first : keys[i].first,
+                std::string("control.") + keys[i].first + " and control." + keys[j].first +
+                    " are both \"" + *keys[i].second +
+                    "\"; each role needs a group of its own");
+      }
+    }
+  }
+  note_origin(c, t, "viewers", "control.viewers", origin);
+  std::string viewers;
+  if (c.text(t, "viewers", viewers)) {
+    if (viewers == "any-local" || viewers == "group") {
+      g.any_local_may_view = viewers == "any-local";
+    } else {
+      c.error(t, "viewers",
+              "control.viewers = \"" + viewers +
+                  "\" is not one of: group (only the role groups and root), any-local (every "
+                  "local user may read)");
+    }
+  }
+}
+
 }  // namespace
 
 ConfigResult parse_config(const std::string& text, const std::string& source) {
@@ -178,7 +238,10 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     parse_dataplane(c, *t, cfg.dataplane, cfg.origin);
   }
   if (const toml::table* t = (*root)["control"].as_table()) {
-    c.only(*t, {"socket", "credentials"}, "[control]");
+    c.only(*t,
+           {"socket", "credentials", "viewer_group", "operator_group", "admin_group", "viewers"},
+           "[control]");
+    parse_operator_groups(c, *t, cfg.operator_groups, cfg.origin);
     note_origin(c, *t, "socket", "control.socket", cfg.origin);
     note_origin(c, *t, "credentials", "control.credentials", cfg.origin);
     if (c.text(*t, "socket", cfg.control_socket)) {
@@ -200,6 +263,7 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   if (const toml::table* t = (*root)["audit"].as_table()) {
     parse_audit(c, *t, cfg.audit, cfg.origin);
   }
+  parse_security(c, *root, cfg);
   if (const toml::table* t = (*root)["metrics"].as_table()) {
     c.only(*t, {"listen"}, "[metrics]");
     note_origin(c, *t, "listen", "metrics.listen", cfg.origin);
@@ -282,12 +346,55 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
   if (cfg.dataplane.backend == "dpdk" && cfg.dataplane.dpdk_args.empty()) {
     problem("dataplane.dpdk_args", "the DPDK backend needs EAL arguments");
   }
+  for (std::string& p : check_operator_groups(cfg)) {
+    problems.push_back(std::move(p));
+  }
+  // acdd's key, when named, must be a key file acdd may read (and no one else).
+  if (!cfg.security.key_file.empty()) {
+    Result<SecretKey> key = read_secret_key_file(cfg.security.key_file);
+    if (!key.ok()) {
+      problem("security.key_file", key.failure().message);
+    } else {
+      sodium_memzero(key.value().data(), key.value().size());
+    }
+  }
+  // Clients are checked and listed, but this acdd serves ACDP/1 only: it must not start as if
+  // every client were authenticated.
+  if (cfg.security.required) {
+    problem("security.mode",
+            "\"required\" is not served by this acdd yet (it speaks ACDP/1, in clear text); "
+            "set mode = \"off\" to run without client authentication");
+  }
   // The credential file: acdd refuses to start without it, except the embedded demo.
   const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;
   if (exists || !embedded_default) {
     CredentialStore store;
     if (const Result<void> loaded = store.load(cfg.credentials); !loaded.ok()) {
       problem("control.credentials", loaded.failure().message);
+    }
+  }
+  return problems;
+}
+
+std::vector<std::string> check_operator_groups(const ApplianceConfig& cfg) {
+  std::vector<std::string> problems;
+  const OperatorGroups& g = cfg.operator_groups;
+  for (const auto& [key, name] : {std::pair<const char*, const std::string*>{"viewer_group",
+                                                                             &g.viewer_group},
+                                  {"operator_group", &g.operator_group},
+                                  {"admin_group", &g.admin_group}}) {
+    const std::string dotted = std::string("control.") + key;
+    if (cfg.origin.count(dotted) == 0) {
+      continue;  // a default: the group may be absent (then only root holds the role)
+    }
+    group entry{};
+    group* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (getgrnam_r(name->c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+      problems.push_back(origin_of(cfg, dotted) + " = \"" + *name +
+                         "\": no such group on this machine; create it (groupadd " + *name +
+                         ") or name an existing one");
     }
   }
   return problems;

@@ -1,10 +1,11 @@
-// The control socket's server: accept, the poll loop over clients, SO_PEERCRED, housekeeping.
+// The control socket's server: accept, the poll loop over clients, each client's operator role,
+// housekeeping.
 #include "acd/control/control_server.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,7 +53,7 @@ Result<void> ControlServer::start(const std::string& path) {
     fd_ = -1;
     return error;
   }
-  // Everyone may connect (read-only for most); the group may change things.
+  // Everyone may connect; what each may do is its role's (operator_role.hpp), checked per request.
   chmod(path.c_str(), 0666);
   path_ = path;
   thread_ = std::thread([this] { run(); });
@@ -88,19 +89,12 @@ void ControlServer::sample_rates() {
 
 namespace {
 
-// Who is on the other end (SO_PEERCRED) and what they may do.
-struct Caller {
-  bool may_change = false;
-  std::string actor = "uid=?";  // "uid=1000(alice)" in audit records
-};
-
-// Root and members of the `acd` group may change things; everyone else may read.
-Caller caller_of(int client, gid_t acd_gid) {
-  Caller caller;
+// The caller as audit records name it: "uid=1000(alice)" (SO_PEERCRED and the user database).
+std::string actor_of(int client) {
   ucred peer{};
   socklen_t len = sizeof(peer);
   if (getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
-    return caller;
+    return "uid=?";
   }
   passwd pw_entry{};
   passwd* pw = nullptr;
@@ -108,22 +102,8 @@ Caller caller_of(int client, gid_t acd_gid) {
   if (getpwuid_r(peer.uid, &pw_entry, pw_text, sizeof(pw_text), &pw) != 0) {
     pw = nullptr;
   }
-  caller.actor = "uid=" + std::to_string(peer.uid) +
-                 (pw != nullptr ? "(" + std::string(pw->pw_name) + ")" : std::string());
-  if (peer.uid == 0 || (acd_gid != static_cast<gid_t>(-1) && peer.gid == acd_gid)) {
-    caller.may_change = true;
-    return caller;
-  }
-  if (acd_gid == static_cast<gid_t>(-1)) {
-    return caller;
-  }
-  int count = 64;
-  gid_t groups[64];
-  if (pw == nullptr || getgrouplist(pw->pw_name, peer.gid, groups, &count) < 0) {
-    return caller;
-  }
-  caller.may_change = std::find(groups, groups + count, acd_gid) != groups + count;
-  return caller;
+  return "uid=" + std::to_string(peer.uid) +
+         (pw != nullptr ? "(" + std::string(pw->pw_name) + ")" : std::string());
 }
 
 }  // namespace
@@ -133,12 +113,11 @@ Caller caller_of(int client, gid_t acd_gid) {
 // their last byte. Housekeeping (rates, local midnight, SIGHUP) runs every 100 ms whatever the
 // load.
 void ControlServer::run() {
-  const group* acd_group = getgrnam("acd");
-  const gid_t acd_gid = acd_group != nullptr ? acd_group->gr_gid : static_cast<gid_t>(-1);
   using Clock = std::chrono::steady_clock;
   struct Client {
     int fd = -1;
-    Caller caller;
+    OperatorRole role = OperatorRole::None;
+    std::string actor = "uid=?";  // in audit records
     Clock::time_point deadline;
     std::string request;
   };
@@ -180,9 +159,9 @@ void ControlServer::run() {
         const json request = json::parse(c.request, nullptr, false);
         reply = request.is_discarded()
                     ? answer(Failure{ControlError::Usage, "the request is not valid JSON"})
-                    : execute(ctx_, request, c.caller.may_change);
+                    : execute(ctx_, request, c.role);
         if (ctx_.audit != nullptr && !request.is_discarded()) {
-          audit_command(*ctx_.audit, c.caller.actor, request, reply, ctx_.config_path);
+          audit_command(*ctx_.audit, c.actor, request, reply, ctx_.config_path);
         }
       }
       write_all(c.fd, reply.dump() + "\n");
@@ -201,8 +180,13 @@ void ControlServer::run() {
                               "\n");
         close(client);
       } else if (client >= 0) {
+        // The role is taken when the client connects, from the groups as the system knows them
+        // then and the running configuration's [control] groups.
+        const OperatorGroups groups =
+            ctx_.config != nullptr ? ctx_.config->operator_groups : OperatorGroups{};
         clients.push_back(
-            Client{client, caller_of(client, acd_gid), now + std::chrono::seconds(2), {}});
+            Client{client, peer_role(client, groups), actor_of(client),
+                   now + std::chrono::seconds(2), {}});
       }
     }
     if (now - last_housekeeping >= std::chrono::milliseconds(100)) {
@@ -227,7 +211,8 @@ void ControlServer::housekeeping() {
   }
   if (reload_.exchange(false)) {
     const json request{{"cmd", "config"}, {"action", "reload"}};
-    const json reloaded = execute(ctx_, request, true);
+    const json reloaded =
+        execute(ctx_, request, OperatorRole::Admin);  // SIGHUP: from root or acdd's own user
     if (ctx_.audit != nullptr) {
       audit_command(*ctx_.audit, "signal=SIGHUP", request, reloaded, ctx_.config_path);
     }

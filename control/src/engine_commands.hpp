@@ -29,9 +29,10 @@ Result<nlohmann::json> route_test(ControlContext& ctx, const nlohmann::json& req
 
 // `config validate|diff|reload` (`action`) of `request`'s file (else acdd's own): checks it, then
 // answers validity, the differences, or applies them (parameters in place, else a new engine the
-// routing core swaps in). Naming a file or reloading needs `may_change`; a reload that needs a
-// restart, or that the routing core refuses, changes nothing.
+// routing core swaps in). Naming a file or reloading needs the admin role, checked before
+// (commands.cpp's table of roles); a reload that needs a restart, or that the routing core
+// refuses, changes nothing.
 Result<nlohmann::json> config_command(ControlContext& ctx, const nlohmann::json& request,
-                                      const std::string& action, bool may_change);
+                                      const std::string& action);
 
 }  // namespace acd::control

@@ -69,7 +69,7 @@ nlohmann::json status_of(const HaStatus& h) {
 
 }  // namespace
 
-Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action, bool may_change) {
+Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action) {
   if (ctx.ha == nullptr) {
     return Failure{ControlError::Refused, "this node has no HA state"};
   }
@@ -77,9 +77,6 @@ Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action
     return status_of(*ctx.ha);
   }
   if (action == "switchover") {
-    if (!may_change) {
-      return Failure{ControlError::PermissionDenied, "ha switchover changes the pair: root or the acd group only"};
-    }
     const HaRole role = ctx.ha->role.load();
     if (role != HaRole::Primary) {
       return Failure{ControlError::Refused, "switchover needs a primary with a synchronous standby; this node is " +

@@ -13,8 +13,9 @@
 namespace acd::control {
 
 // status: role, epoch, peer, sequence numbers, lag, hash checks,
-// failovers, the last reason. switchover (may_change only): a primary with a synchronous standby
+// failovers, the last reason. switchover (the admin role, checked
+// before: commands.cpp's table of roles): a primary with a synchronous standby
 // stops taking requests, waits until the standby acknowledged everything, and steps down.
-Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action, bool may_change);
+Result<nlohmann::json> ha_command(ControlContext& ctx, const std::string& action);
 
 }  // namespace acd::control

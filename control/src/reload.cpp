@@ -153,8 +153,23 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
               dr.reply_cache_per_client != dn.reply_cache_per_client ||
               dr.max_clients != dn.max_clients,
           "[dataplane]");
-  restart(running.control_socket != next.control_socket || running.credentials != next.credentials,
+  const auto& gr = running.operator_groups;
+  const auto& gn = next.operator_groups;
+  restart(running.control_socket != next.control_socket ||
+              running.credentials != next.credentials || gr.viewer_group != gn.viewer_group ||
+              gr.operator_group != gn.operator_group || gr.admin_group != gn.admin_group ||
+              gr.any_local_may_view != gn.any_local_may_view,
           "[control]");
+  restart(running.security.required != next.security.required ||
+              running.security.key_file != next.security.key_file,
+          "[security]");
+  const auto same_client = [](const ClientEntry& x, const ClientEntry& y) {
+    return x.name == y.name && x.role == y.role && x.public_key == y.public_key &&
+           x.networks == y.networks;
+  };
+  restart(!std::equal(running.clients.begin(), running.clients.end(), next.clients.begin(),
+                      next.clients.end(), same_client),
+          "[[clients]]");
   restart(running.metrics_listen != next.metrics_listen, "[metrics]");
   // The audit log is never turned off or moved by a reload: that change is itself a restart.
   restart(running.audit.dir != next.audit.dir ||

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "acd/control/ha_node.hpp"
+#include "acd/control/keys.hpp"
 
 namespace acd::control {
 
@@ -214,6 +215,21 @@ json status_json(const ControlContext& ctx, const Snapshot& s, std::uint64_t now
     j["dataplane"] = counters;
   }
   return j;
+}
+
+nlohmann::json client_list_json(const ApplianceConfig& cfg) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const ClientEntry& c : cfg.clients) {
+    nlohmann::json networks = nlohmann::json::array();
+    for (const Ipv4Network& n : c.networks) {
+      networks.push_back(to_string(n));
+    }
+    list.push_back({{"name", c.name},
+                    {"role", client_role_name(c.role)},
+                    {"public_key", key_to_base64(c.public_key)},
+                    {"networks", networks}});
+  }
+  return list;
 }
 
 }  // namespace acd::control

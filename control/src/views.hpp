@@ -26,6 +26,10 @@ nlohmann::json agent_stats_list_json(const Snapshot& s);
 nlohmann::json queue_list_json(const Snapshot& s);
 nlohmann::json call_list_json(const Snapshot& s);
 
+// The configured ACDP clients ([[clients]]): name, role, public key, networks (an empty list:
+// anywhere). A pure function of the configuration.
+nlohmann::json client_list_json(const ApplianceConfig& cfg);
+
 // `status`: the appliance (from `ctx`: the running configuration, role, rates, dataplane
 // counters) and the engine (from `s`); `now_ns` (steady clock) gives the uptime.
 nlohmann::json status_json(const ControlContext& ctx, const Snapshot& s, std::uint64_t now_ns);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every acdctl command against a real acdd: status, agents (list, show, ready, logout), queues (list,
 # show), calls, stats; exit codes for refusals (1), usage (2), no daemon (3) and permission (4:
-# a user outside root and the acd group may read but not change); silent clients cannot hold the
+# a user in no role group may do nothing, by default; roles_e2e.sh tests each role); silent clients cannot hold the
 # control socket; acdd stops with status 0 and removes its socket.
 # Usage: acdctl_e2e.sh ACDD ACDCTL LOADGEN
 set -euo pipefail
@@ -66,10 +66,15 @@ PY
 expect 0 "role" -- status
 if [ "$(id -u)" = 0 ] && missing_tools setpriv >/dev/null; then
   as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" "$@"; }
-  as_nobody status >/dev/null 2>&1 || fail "a plain user could not read the status"
+  # By default only the role groups and root may even read (control.viewers = "group").
+  rc=0; as_nobody status >"$work/denied" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "a user in no role group read the status (exit $rc)"
+  grep -q "'status' needs the viewer role (the acd-viewer, acd or acd-admin group, or root); you have no role" \
+    "$work/denied" || fail "refusal: $(cat "$work/denied")"
   rc=0; as_nobody config diff /etc/shadow >/dev/null 2>&1 || rc=$?
   [ "$rc" = 4 ] || fail "a plain user made acdd read a file (exit $rc)"
-  as_nobody route test general >/dev/null 2>&1 || fail "a plain user could not preview a route"
+  rc=0; as_nobody route test general >/dev/null 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "a plain user previewed a route (exit $rc)"
   rc=0; as_nobody agents logout 1002 >/dev/null 2>&1 || rc=$?
   [ "$rc" = 4 ] || fail "a plain user changed an agent (exit $rc)"
   expect 0 '"state": "Ready"' -- --json agents show 1002

@@ -233,6 +233,54 @@ TEST(Config, StartupChecksNameFileAndKey) {
   EXPECT_NE(e[0].find("must differ"), std::string::npos) << e[0];
 }
 
+// [control]'s operator roles: defaults when absent; each key checked with its line (a name that
+// is no group name, one group for two roles, viewers neither word); the whole set read.
+TEST(Config, OperatorGroupsAreChecked) {
+  ConfigResult r = parse_config(kBase, "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(r.config.operator_groups.viewer_group, "acd-viewer");
+  EXPECT_EQ(r.config.operator_groups.operator_group, "acd");
+  EXPECT_EQ(r.config.operator_groups.admin_group, "acd-admin");
+  EXPECT_FALSE(r.config.operator_groups.any_local_may_view) << "only the groups may read";
+  r = parse_config(std::string(kBase) +
+                       "[control]\nviewer_group = \"wallboard\"\noperator_group = "
+                       "\"supervisors\"\nadmin_group = \"wheel\"\nviewers = \"any-local\"\n",
+                   "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(r.config.operator_groups.viewer_group, "wallboard");
+  EXPECT_EQ(r.config.operator_groups.operator_group, "supervisors");
+  EXPECT_EQ(r.config.operator_groups.admin_group, "wheel");
+  EXPECT_TRUE(r.config.operator_groups.any_local_may_view);
+  const auto e = errors_of(
+      "[control]\nviewer_group = \"Bad Name\"\noperator_group = \"acd-admin\"\n"
+      "viewers = \"everyone\"\nadmin_group = 7\n");
+  EXPECT_TRUE(has(e, "14", "control.viewer_group = \"Bad Name\" is not a group name")) << dump(e);
+  EXPECT_TRUE(has(e, "15", "control.operator_group and control.admin_group are both \"acd-admin\""))
+      << dump(e);
+  EXPECT_TRUE(has(e, "16", "control.viewers = \"everyone\" is not one of: group")) << dump(e);
+  EXPECT_TRUE(has(e, "17", "'admin_group' must be a string")) << dump(e);
+  EXPECT_EQ(e.size(), 4u) << dump(e);
+}
+
+// A group the file names that this machine lacks is a start-up problem with file, line and key;
+// the default groups may be absent (only root holds their roles then).
+TEST(Config, UnknownOperatorGroupsRefusedAtStartup) {
+  ConfigResult r = parse_config(std::string(kBase) +
+                                    "[control]\nviewer_group = \"root\"\n"
+                                    "admin_group = \"no-such-group-acd\"\n",
+                                "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  const auto e = check_operator_groups(r.config);
+  ASSERT_EQ(e.size(), 1u) << dump(e);
+  EXPECT_TRUE(has(e, "15", "control.admin_group = \"no-such-group-acd\": no such group on this "
+                           "machine; create it (groupadd no-such-group-acd)"))
+      << dump(e);
+  const auto startup = check_startup(r.config, true);
+  EXPECT_TRUE(has(startup, "15", "no such group")) << dump(startup);
+  r.config.origin.erase("control.admin_group");  // as if the name were the default
+  EXPECT_TRUE(check_operator_groups(r.config).empty());
+}
+
 // Overlapping agent groups are one message with the range, not one line per agent ID.
 TEST(Config, OverlappingGroupsSaidOnce) {
   const auto e = errors_of(

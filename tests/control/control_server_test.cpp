@@ -1,11 +1,14 @@
 // Pieces of the control server that need no running acdd.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <vector>
 
 #include "acd/control/control_server.hpp"
 #include "acd/control/ha_node.hpp"
+#include "acd/control/operator_role.hpp"
 #include "acd/control/reload.hpp"
 #include "acd/control/watchdog.hpp"
 
@@ -206,7 +209,7 @@ TEST(Execute, MalformedRequestsAreRefusedNotFatal) {
   const std::uint64_t hash = engine.state_hash();
   for (const char* text : requests) {
     nlohmann::json answer;
-    ASSERT_NO_THROW(answer = execute(ctx, nlohmann::json::parse(text), true)) << text;
+    ASSERT_NO_THROW(answer = execute(ctx, nlohmann::json::parse(text), OperatorRole::Admin)) << text;
     EXPECT_FALSE(answer.value("ok", true)) << text;
     const std::string code = answer.value("code", std::string());
     EXPECT_TRUE(code == "refused" || code == "usage") << text << " -> " << answer.dump();
@@ -215,7 +218,7 @@ TEST(Execute, MalformedRequestsAreRefusedNotFatal) {
   EXPECT_EQ(ctx.config, &cfg) << "nothing was reloaded";
 }
 
-// `ha status` and `ha switchover`: only root or the acd group may switch over, only a primary with a
+// `ha status` and `ha switchover`: only an admin may switch over, only a primary with a
 // synchronous standby can, and a node without HA state refuses both; a malformed request is a
 // usage error. A refused switchover leaves nothing behind for the IO thread to act on.
 TEST(Execute, HaCommandsCheckRightsAndRole) {
@@ -224,27 +227,159 @@ TEST(Execute, HaCommandsCheckRightsAndRole) {
   ctx.config = &cfg;
   const nlohmann::json status{{"cmd", "ha"}, {"action", "status"}};
   const nlohmann::json switchover{{"cmd", "ha"}, {"action", "switchover"}};
-  EXPECT_EQ(execute(ctx, status, true).value("code", ""), "refused") << "no HA state";
+  EXPECT_EQ(execute(ctx, status, OperatorRole::Admin).value("code", ""), "refused") << "no HA state";
 
   HaStatus ha;
   ha.role.store(HaRole::Standby);
   ha.epoch.store(7);
   ctx.ha = &ha;
-  const nlohmann::json shown = execute(ctx, status, false);  // anyone may read it
+  const nlohmann::json shown = execute(ctx, status, OperatorRole::Viewer);  // a viewer may read it
   ASSERT_TRUE(shown.value("ok", false)) << shown.dump();
   EXPECT_EQ(shown["result"]["role"], "standby");
   EXPECT_EQ(shown["result"]["epoch"], 7);
 
-  EXPECT_EQ(execute(ctx, switchover, true).value("code", ""), "refused") << "a standby";
+  EXPECT_EQ(execute(ctx, switchover, OperatorRole::Admin).value("code", ""), "refused") << "a standby";
   ha.role.store(HaRole::Primary);
-  EXPECT_EQ(execute(ctx, switchover, false).value("code", ""), "permission_denied");
+  EXPECT_EQ(execute(ctx, switchover, OperatorRole::Operator).value("code", ""),
+            "permission_denied");
   EXPECT_FALSE(ha.switchover_requested.load());
-  EXPECT_EQ(execute(ctx, {{"cmd", "ha"}, {"action", 5}}, true).value("code", ""), "usage");
-  EXPECT_EQ(execute(ctx, {{"cmd", "ha"}, {"action", "promote"}}, true).value("code", ""), "usage");
+  EXPECT_EQ(execute(ctx, {{"cmd", "ha"}, {"action", 5}}, OperatorRole::Admin).value("code", ""), "usage");
+  EXPECT_EQ(execute(ctx, {{"cmd", "ha"}, {"action", "promote"}}, OperatorRole::Admin).value("code", ""), "usage");
   EXPECT_FALSE(ha.switchover_requested.load());
 
-  EXPECT_TRUE(execute(ctx, switchover, true).value("ok", false));
+  EXPECT_TRUE(execute(ctx, switchover, OperatorRole::Admin).value("ok", false));
   EXPECT_TRUE(ha.switchover_requested.load());
+}
+
+// Every command category, asked by each role: refused with permission_denied exactly when the
+// caller's role is below the one the command needs (viewer: reads; operator: agent changes, route
+// test, the client list; admin: reload, naming a file, switchover), and then nothing runs. A
+// granted request may still fail for its own reasons (no routing core here: try_again), never for
+// permission.
+TEST(Execute, EachRoleIsGrantedExactlyItsCommands) {
+  ApplianceConfig cfg = parsed(embedded_default_config());
+  router::Engine engine(cfg.domain);
+  SnapshotBoard board(&cfg);
+  while (!board.ready()) {
+    board.maybe_publish(engine, nullptr);
+  }
+  HaStatus ha;
+  ha.role.store(HaRole::Primary);
+  ControlContext ctx;
+  ctx.config = &cfg;
+  ctx.board = &board;
+  ctx.ha = &ha;
+  using nlohmann::json;
+  using enum OperatorRole;
+  const std::pair<json, OperatorRole> requests[] = {
+      {{{"cmd", "status"}}, Viewer},
+      {{{"cmd", "agents"}}, Viewer},
+      {{{"cmd", "agents"}, {"action", "show"}, {"id", 1001u}}, Viewer},
+      {{{"cmd", "queues"}, {"action", "show"}, {"id", "cards"}}, Viewer},
+      {{{"cmd", "calls"}}, Viewer},
+      {{{"cmd", "stats"}, {"what", "agents"}}, Viewer},
+      {{{"cmd", "config"}, {"action", "diff"}}, Viewer},
+      {{{"cmd", "config"}, {"action", "validate"}}, Viewer},
+      {{{"cmd", "ha"}, {"action", "status"}}, Viewer},
+      {{{"cmd", "ha"}}, Viewer},
+      {{{"cmd", "agents"}, {"action", "ready"}, {"id", 1001u}}, Operator},
+      {{{"cmd", "agents"}, {"action", "logout"}, {"id", 1001u}}, Operator},
+      {{{"cmd", "route"}, {"action", "test"}, {"queue", "general"}}, Operator},
+      {{{"cmd", "client"}, {"action", "list"}}, Operator},
+      {{{"cmd", "config"}, {"action", "reload"}}, Admin},
+      {{{"cmd", "config"}, {"action", "reload"}, {"dry_run", true}}, Admin},
+      {{{"cmd", "config"}, {"action", "diff"}, {"file", "/nonexistent/acd.toml"}}, Admin},
+      {{{"cmd", "config"}, {"action", "validate"}, {"file", "/nonexistent/acd.toml"}}, Admin},
+      {{{"cmd", "ha"}, {"action", "switchover"}}, Admin},
+  };
+  for (const OperatorRole caller : {None, Viewer, Operator, Admin}) {
+    for (const auto& [request, needs] : requests) {
+      ha.switchover_requested.store(false);
+      const json answer = execute(ctx, request, caller);
+      const bool denied = answer.value("code", std::string()) == "permission_denied";
+      EXPECT_EQ(denied, caller < needs) << role_name(caller) << " " << request.dump() << " -> "
+                                        << answer.dump();
+      if (denied) {
+        const std::string error = answer.value("error", std::string());
+        EXPECT_NE(error.find("needs the " + std::string(role_name(needs)) + " role"),
+                  std::string::npos)
+            << error;
+        EXPECT_FALSE(ha.switchover_requested.load()) << request.dump();
+      }
+    }
+  }
+  EXPECT_EQ(ctx.config, &cfg) << "nothing was reloaded";
+}
+
+// A refusal names the command, the role it needs, who holds that role (the configured groups) and
+// the caller's role; a caller with none is told so.
+TEST(Execute, RefusalsNameTheRoleNeededAndTheCallers) {
+  ApplianceConfig cfg = parsed(embedded_default_config());
+  ControlContext ctx;
+  ctx.config = &cfg;
+  const nlohmann::json reload{{"cmd", "config"}, {"action", "reload"}};
+  nlohmann::json answer = execute(ctx, reload, OperatorRole::Viewer);
+  EXPECT_EQ(answer.value("error", std::string()),
+            "permission denied: 'config reload' needs the admin role (the acd-admin group, or "
+            "root); you are viewer");
+  cfg.operator_groups.operator_group = "callcentre";
+  answer = execute(ctx, {{"cmd", "agents"}, {"action", "ready"}, {"id", 1001u}}, OperatorRole::None);
+  EXPECT_EQ(answer.value("error", std::string()),
+            "permission denied: 'agents ready' needs the operator role (the callcentre or "
+            "acd-admin group, or root); you have no role");
+  answer = execute(ctx, {{"cmd", "status"}}, OperatorRole::None);
+  EXPECT_NE(answer.value("error", std::string())
+                .find("needs the viewer role (the acd-viewer, callcentre or acd-admin group"),
+            std::string::npos)
+      << answer.dump();
+  answer = execute(ctx, {{"cmd", "config"}, {"action", "diff"}, {"file", "/etc/shadow"}},
+                   OperatorRole::Operator);
+  EXPECT_NE(answer.value("error", std::string()).find("'config diff FILE' needs the admin role"),
+            std::string::npos)
+      << answer.dump();
+  // An action no role is decided for is a usage error, whatever the caller.
+  answer = execute(ctx, {{"cmd", "config"}, {"action", "erase"}}, OperatorRole::Admin);
+  EXPECT_EQ(answer.value("code", std::string()), "usage");
+  EXPECT_EQ(answer.value("error", std::string()), "config takes validate, diff or reload");
+  answer = execute(ctx, {{"cmd", "client"}, {"action", "remove"}}, OperatorRole::Admin);
+  EXPECT_EQ(answer.value("error", std::string()), "client takes list");
+}
+
+// Roles from groups: root is admin whatever its groups; otherwise the highest role whose group
+// the caller is in; a caller in none is a viewer only when any local user may view.
+TEST(OperatorRoles, FromGroups) {
+  RoleGids gids;
+  gids.viewer = 901;
+  gids.operator_ = 902;
+  gids.admin = 903;
+  using enum OperatorRole;
+  const std::vector<gid_t> none{100, 5};
+  EXPECT_EQ(role_of(0, {}, gids), Admin);
+  EXPECT_EQ(role_of(1000, none, gids), None);
+  EXPECT_EQ(role_of(1000, std::vector<gid_t>{100, 901}, gids), Viewer);
+  EXPECT_EQ(role_of(1000, std::vector<gid_t>{902, 100}, gids), Operator);
+  EXPECT_EQ(role_of(1000, std::vector<gid_t>{901, 903, 902}, gids), Admin);
+  gids.any_local_may_view = true;
+  EXPECT_EQ(role_of(1000, none, gids), Viewer);
+  EXPECT_EQ(role_of(1000, std::vector<gid_t>{902}, gids), Operator);
+  gids.admin.reset();  // the admin group does not exist: only root is admin
+  EXPECT_EQ(role_of(1000, std::vector<gid_t>{903}, gids), Viewer);
+  EXPECT_EQ(role_of(0, {}, gids), Admin);
+}
+
+// Group names resolve through the system's group database; a name it lacks holds nobody; a
+// user's groups include its primary group.
+TEST(OperatorRoles, ResolvesGroupsOfTheSystem) {
+  OperatorGroups groups;
+  groups.viewer_group = "root";  // gid 0 exists everywhere
+  groups.operator_group = "no-such-group-acd";
+  const RoleGids gids = resolve_groups(groups);
+  ASSERT_TRUE(gids.viewer.has_value());
+  EXPECT_EQ(*gids.viewer, 0u);
+  EXPECT_FALSE(gids.operator_.has_value());
+  const std::vector<gid_t> mine = groups_of(0, 0);
+  EXPECT_NE(std::find(mine.begin(), mine.end(), 0u), mine.end());
+  EXPECT_EQ(groups_of(4'000'000'000u, 77), std::vector<gid_t>{77}) << "a uid without a name";
 }
 
 // The board copies a bounded slice per round and publishes only complete copies, each tagged with
@@ -285,6 +420,33 @@ TEST(Reload, RestartOnlyDifferences) {
   EXPECT_TRUE(has_line(d.needs_restart, "max_calls"));
   EXPECT_TRUE(has_line(d.needs_restart, "[dataplane]"));
   EXPECT_TRUE(d.structure.empty());
+}
+
+// Who may operate acdd and who may connect are read at start only: a reload that changes the
+// role groups, viewers, [security] or the clients is refused, naming the table.
+TEST(Reload, RolesSecurityAndClientsNeedARestart) {
+  const std::string base = embedded_default_config();
+  const ApplianceConfig running = parsed(base);
+  const std::string viewers =
+      replaced(base, "credentials = \"/etc/acd/credentials\"\n",
+               "credentials = \"/etc/acd/credentials\"\nviewers = \"any-local\"\n");
+  EXPECT_TRUE(has_line(diff_configs(running, parsed(viewers)).needs_restart, "[control]"));
+  const std::string admins =
+      replaced(base, "credentials = \"/etc/acd/credentials\"\n",
+               "credentials = \"/etc/acd/credentials\"\nadmin_group = \"wheel\"\n");
+  EXPECT_TRUE(has_line(diff_configs(running, parsed(admins)).needs_restart, "[control]"));
+  const std::string client = base +
+                             "\n[[clients]]\nname = \"sbc-1\"\nrole = \"switch\"\npublic_key = "
+                             "\"o0+IDFKpldcHHmmqhHtWxKbKmUwAqPScYblYaJH61Rg=\"\n";
+  ConfigDiff d = diff_configs(running, parsed(client));
+  EXPECT_TRUE(has_line(d.needs_restart, "[[clients]]"));
+  EXPECT_FALSE(has_line(d.needs_restart, "[control]"));
+  d = diff_configs(parsed(client), parsed(replaced(client, "role = \"switch\"\npublic_key",
+                                                         "role = \"site\"\npublic_key")));
+  EXPECT_TRUE(has_line(d.needs_restart, "[[clients]]")) << "a client's role changed";
+  d = diff_configs(running, parsed(base + "\n[security]\nmode = \"off\"\nkey_file = \"/k\"\n"));
+  EXPECT_TRUE(has_line(d.needs_restart, "[security]"));
+  EXPECT_TRUE(diff_configs(running, parsed(base)).needs_restart.empty());
 }
 
 }  // namespace

@@ -75,10 +75,14 @@ expect 2 "level must be 1" -- route test b --skill french:0
 expect 2 "priority must be 0..15" -- route test b --priority 16
 expect 2 "" -- route test
 if [ "$(id -u)" = 0 ] && missing_tools setpriv >/dev/null; then
-  setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" \
-    route test a >/dev/null 2>&1 || fail "a read-only caller could not ask for a preview"
+  # A preview enters the sequencer like a change: the operator role. A caller without it is
+  # refused and nothing is asked of the routing core.
+  rc=0; setpriv --reuid=nobody --regid=nogroup --clear-groups "$acdctl" --socket "$work/ctl.sock" \
+    route test a >"$work/denied" 2>&1 || rc=$?
+  [ "$rc" = 4 ] || fail "a caller without the operator role asked for a preview (exit $rc)"
+  grep -q "'route test' needs the operator role" "$work/denied" || fail "refusal: $(cat "$work/denied")"
 else
-  leave_out "a preview by a read-only caller (needs root and setpriv)"
+  leave_out "a preview refused to a caller without a role (needs root and setpriv)"
 fi
 # Nothing was routed. Agent 1003 signs out after the last preview; once a snapshot shows that,
 # it was taken after every preview: no call in the engine, the other three agents still ready,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The systemd files are valid: the unit passes `systemd-analyze verify` (with acdd at the path it
-# names, in a scratch root); the sysusers fragment creates the acd user and group; the tmpfiles
-# fragment, applied in a scratch root holding that user, creates /run/acd and /var/lib/acd owned
-# by acd with mode 0750, as the unit's StateDirectory does; the unit restarts a pair member that
-# exits with status 3. Each check is also run on a copy with a garbage line appended, which it
+# names, in a scratch root); the sysusers fragment creates the acd user and group and the role
+# groups acd-viewer and acd-admin; the tmpfiles fragment, applied in a scratch root holding that
+# user, creates /run/acd (0755: every role group reaches the socket) and /var/lib/acd (0750) owned
+# by acd, as the unit's StateDirectory does; the unit restarts a pair member that exits with
+# status 3. Each check is also run on a copy with a garbage line appended, which it
 # must refuse, so a check that cannot fail fails the test.
 # Usage: systemd_verify.sh UNIT_DIR ACDD
 set -euo pipefail
@@ -27,7 +28,8 @@ check_sysusers() {
   systemd-sysusers --dry-run "$1" || return 1
   mkdir -p "$2/etc"
   systemd-sysusers --root="$2" "$1" || return 1
-  grep -q "^acd:" "$2/etc/passwd" && grep -q "^acd:" "$2/etc/group"
+  grep -q "^acd:" "$2/etc/passwd" && grep -q "^acd:" "$2/etc/group" &&
+    grep -q "^acd-viewer:" "$2/etc/group" && grep -q "^acd-admin:" "$2/etc/group"
 }
 # check_tmpfiles FILE ROOT: applied in ROOT it succeeds (owners resolved in ROOT's passwd).
 check_tmpfiles() {
@@ -67,9 +69,11 @@ check_tmpfiles "$work/bad.tmpfiles" "$work/root" && fail "tmpfiles passed a garb
 if [ "$(id -u)" = 0 ]; then
   uid=$(awk -F: '$1 == "acd" { print $3 }' "$work/root/etc/passwd")
   gid=$(awk -F: '$1 == "acd" { print $3 }' "$work/root/etc/group")
-  for dir in run/acd var/lib/acd; do
-    [ "$(stat -c '%a %u %g' "$work/root/$dir")" = "750 $uid $gid" ] ||
-      fail "/$dir: $(stat -c '%a %u %g' "$work/root/$dir"), expected 750 $uid $gid"
+  # /run/acd is open (every role group reaches the socket); /var/lib/acd is acd's alone.
+  for dir_mode in run/acd:755 var/lib/acd:750; do
+    dir=${dir_mode%:*} mode=${dir_mode#*:}
+    [ "$(stat -c '%a %u %g' "$work/root/$dir")" = "$mode $uid $gid" ] ||
+      fail "/$dir: $(stat -c '%a %u %g' "$work/root/$dir"), expected $mode $uid $gid"
   done
 else
   leave_out "tmpfiles owners and modes (creating them needs root)"

@@ -47,7 +47,8 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"skills", Owner::Domain},
     {"queue", Owner::Domain},        {"agent", Owner::Domain},
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
-    {"stream", Owner::Simulation}};
+    {"stream", Owner::Simulation},   {"security", Owner::Appliance},
+    {"clients", Owner::Appliance}};
 
 // An overflow or max-wait target, resolved once every queue is known.
 struct PendingTarget {

@@ -12,9 +12,12 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "acd/control/result.hpp"
@@ -66,6 +69,54 @@ struct AuditSettings {
   bool enabled() const { return !dir.empty(); }
 };
 
+// [control]'s operator roles (operator_role.hpp): the Unix group of each role, and whether a local
+// user in none of them may read (viewers = "any-local") or nothing at all (viewers = "group", the
+// default). Root is always admin. Group names are checked for their form when the file is parsed
+// and for their existence by check_operator_groups (acdd --check-config, acdd's start).
+struct OperatorGroups {
+  std::string viewer_group = "acd-viewer";
+  std::string operator_group = "acd";
+  std::string admin_group = "acd-admin";
+  bool any_local_may_view = false;
+};
+
+// [[clients]]: the peers that may speak ACDP to acdd, each with its static X25519 public key
+// (docs/security.md "Keys and clients"). Parsed and checked; the handshake that uses them is
+// built elsewhere.
+enum class ClientRole : std::uint8_t { Switch, Desktop, Supervisor, Site };
+std::string_view client_role_name(ClientRole role);
+std::optional<ClientRole> client_role_from_name(std::string_view name);
+
+// An IPv4 network, address and prefix length, the address's host bits zero.
+struct Ipv4Network {
+  std::uint32_t address = 0;  // host byte order
+  std::uint8_t prefix = 0;    // 0..32
+  bool operator==(const Ipv4Network&) const = default;
+};
+// "A.B.C.D/N" -> the network, or a Usage failure saying what is wrong ("host bits set: did you
+// mean 10.1.0.0/16?").
+Result<Ipv4Network> parse_ipv4_network(std::string_view text);
+std::string to_string(const Ipv4Network& network);
+
+inline constexpr std::size_t kPublicKeyBytes = 32;
+using PublicKey = std::array<std::uint8_t, kPublicKeyBytes>;
+
+struct ClientEntry {
+  std::string name;  // [a-z0-9._-], 1..32 characters, unique
+  ClientRole role = ClientRole::Switch;
+  PublicKey public_key{};             // unique among the clients
+  std::vector<Ipv4Network> networks;  // source networks it may connect from; empty = anywhere
+};
+// A client's name: done, or a Usage failure saying what a name may be.
+Result<void> check_client_name(std::string_view name);
+
+// [security]: mode "off" keeps ACDP/1 in clear text (lab use); "required" needs key_file (acdd's
+// own secret key, docs/security.md) and at least one [[clients]] entry.
+struct SecuritySettings {
+  bool required = false;  // mode = "required"
+  std::string key_file;   // absolute path; "" = none
+};
+
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots
 // taken after it (dataplane::ConfigTag), so that names and indices never mix across a reload.
 struct ApplianceConfig : dataplane::ConfigTag {
@@ -77,9 +128,12 @@ struct ApplianceConfig : dataplane::ConfigTag {
   std::string control_socket = "/run/acd/control.sock";
   std::string credentials = "/etc/acd/credentials";
   std::string metrics_listen = "127.0.0.1:9470";
+  OperatorGroups operator_groups;  // [control] viewer_group, operator_group, admin_group, viewers
   JournalSettings journal;
   HaSettings ha;
   AuditSettings audit;
+  SecuritySettings security;
+  std::vector<ClientEntry> clients;
   // Where each start-up setting was given ("dataplane.listen" -> "acd.toml:5"), so that a problem
   // found when acdd starts (a port in use) names the file and key; absent keys are defaults.
   std::map<std::string, std::string> origin;
@@ -109,6 +163,11 @@ Result<void> check_cpu(int cpu);                          // -1 (unpinned) or a 
 // where it was set ("acd.toml:9: dataplane.cores = [7]: ..."). Like ConfigResult's, these are a
 // list of problems reported together, not one Failure: an operator fixes them all in one go.
 std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded_default);
+
+// The operator groups the file names explicitly that this machine does not know, each as
+// "FILE:LINE: control.KEY: ..."; groups left at their defaults may be absent (nobody but root
+// holds that role then). Part of check_startup; acdctl config validate makes it too.
+std::vector<std::string> check_operator_groups(const ApplianceConfig& cfg);
 
 // "FILE:LINE: KEY" where KEY was set, or "KEY (default)".
 std::string origin_of(const ApplianceConfig& cfg, const std::string& key);

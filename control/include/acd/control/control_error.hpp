@@ -16,7 +16,7 @@ namespace acd::control {
   X(Usage, "usage", 2, "the command line or the request is malformed; nothing was done")       \
   X(Unreachable, "unreachable", 3, "acdd's control socket cannot be reached (is it running?)") \
   X(PermissionDenied, "permission_denied", 4,                                                  \
-    "the caller may read but not change (root or the acd group may)")                          \
+    "the caller's operator role is below the one the command needs (the message names both)")  \
   X(TryAgain, "try_again", 5, "acdd is busy or not ready yet; the same request may succeed later")
 
 enum class ControlError : std::uint8_t {

@@ -2,8 +2,9 @@
 // connection and reads one JSON answer. Every command is one function here (`execute`), shared by
 // the socket and by tests; acdctl only formats.
 //
-// Callers are identified with SO_PEERCRED: anyone local may read (status, agents, queues, calls,
-// stats); changes (agent ready / logout) and reading the audit log need root or the `acd` group.
+// Callers are identified with SO_PEERCRED and hold an operator role (operator_role.hpp): viewer,
+// operator or admin, from their Unix groups; each command needs one (the table in commands.cpp,
+// control/DESIGN.md "Operator roles").
 // With an audit log, every request that changes state or is refused for permission is recorded
 // with the caller's uid and name (command_audit.hpp).
 //
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/control/config.hpp"
+#include "acd/control/operator_role.hpp"
 #include "acd/control/result.hpp"
 #include "acd/control/snapshot_board.hpp"
 #include "acd/dataplane/control_channel.hpp"
@@ -98,8 +100,9 @@ struct ControlContext {
 };
 
 // One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ...,
-// "code": ...}. `may_change` says whether the caller may run commands that change state.
-nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, bool may_change);
+// "code": ...}. `caller` is the caller's role: a command that needs a higher one is refused with
+// permission_denied, naming the role it needs and the caller's (nothing runs).
+nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, OperatorRole caller);
 
 // Local midnight, for the "today" statistics [GB/T 32315 4.1.1 e3]: the control thread asks
 // crossed() now and then and, when the local date has changed, sends the engine a NewDay input.
