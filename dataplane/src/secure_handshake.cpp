@@ -25,7 +25,9 @@ struct Bytes {
   const void* data;
   std::size_t size;
 };
-Bytes bytes(std::string_view s) { return {s.data(), s.size()}; }
+Bytes bytes(std::string_view s) {
+  return {s.data(), s.size()};
+}
 template <std::size_t N>
 Bytes bytes(const std::array<std::uint8_t, N>& a) {
   return {a.data(), N};
@@ -62,14 +64,18 @@ bool dh(Key& out, const std::uint8_t* secret, const std::uint8_t* public_key) {
   return crypto_scalarmult(out.data(), secret, public_key) == 0;
 }
 
-void wipe(Key& k) { sodium_memzero(k.data(), k.size()); }
+void wipe(Key& k) {
+  sodium_memzero(k.data(), k.size());
+}
 
 // The session keys from k2: master = H(k2 || "acdp2 keys"); two subkeys of it.
 SessionKeys split(const Key& k2) {
   Key master = hash({bytes(k2), bytes(kLabelKeys)});
   SessionKeys keys;
-  crypto_kdf_derive_from_key(keys.client_to_server.data(), kKeyBytes, 1, kKdfContext, master.data());
-  crypto_kdf_derive_from_key(keys.server_to_client.data(), kKeyBytes, 2, kKdfContext, master.data());
+  crypto_kdf_derive_from_key(keys.client_to_server.data(), kKeyBytes, 1, kKdfContext,
+                             master.data());
+  crypto_kdf_derive_from_key(keys.server_to_client.data(), kKeyBytes, 2, kKdfContext,
+                             master.data());
   wipe(master);
   return keys;
 }
@@ -99,8 +105,11 @@ bool Ipv4Network::contains(std::uint32_t address_be) const {
 
 // ---- Initiator ------------------------------------------------------------------------------
 
-Initiator::Initiator(const StaticKeyPair& own, const PublicKey& responder, std::uint32_t sender_index)
-    : own_secret_(own.secret), own_public_(own.public_key), responder_(responder),
+Initiator::Initiator(const StaticKeyPair& own, const PublicKey& responder,
+                     std::uint32_t sender_index)
+    : own_secret_(own.secret),
+      own_public_(own.public_key),
+      responder_(responder),
       sender_index_(sender_index) {
   ensure_sodium();
   mac1_key_responder_ = hash({bytes(kLabelMac1), bytes(responder_.bytes)});
@@ -125,8 +134,12 @@ std::size_t Initiator::make_init(std::uint64_t wall_ns, std::uint64_t now_ns,
     return 0;
   }
   pending_ = false;
-  init.header = Header{wire::kMagic, kVersion, static_cast<std::uint8_t>(Kind::HandshakeInit),
-                       static_cast<std::uint16_t>(sizeof init), sender_index_, 0};
+  init.header = Header{wire::kMagic,
+                       kVersion,
+                       static_cast<std::uint8_t>(Kind::HandshakeInit),
+                       static_cast<std::uint16_t>(sizeof init),
+                       sender_index_,
+                       0};
   randombytes_buf(ephemeral_secret_.data(), ephemeral_secret_.size());
   crypto_scalarmult_base(ephemeral_public_.data(), ephemeral_secret_.data());
   std::memcpy(init.ephemeral, ephemeral_public_.data(), kKeyBytes);
@@ -136,8 +149,8 @@ std::size_t Initiator::make_init(std::uint64_t wall_ns, std::uint64_t now_ns,
   Key k0 = hash({bytes(kLabelInit), bytes(ephemeral_public_), bytes(responder_.bytes), bytes(es)});
   crypto_aead_chacha20poly1305_ietf_encrypt_detached(
       init.encrypted_static, init.encrypted_static + kKeyBytes, nullptr, own_public_.bytes.data(),
-      kKeyBytes, reinterpret_cast<const std::uint8_t*>(&init), offsetof(HandshakeInit, encrypted_static),
-      nullptr, kZeroNonce, k0.data());
+      kKeyBytes, reinterpret_cast<const std::uint8_t*>(&init),
+      offsetof(HandshakeInit, encrypted_static), nullptr, kZeroNonce, k0.data());
   k1_ = hash({bytes(k0), bytes(own_public_.bytes), bytes(static_static_)});
   wipe(es);
   wipe(k0);
@@ -152,8 +165,9 @@ std::size_t Initiator::make_init(std::uint64_t wall_ns, std::uint64_t now_ns,
   last_timestamp_ = ts;
   crypto_aead_chacha20poly1305_ietf_encrypt_detached(
       init.encrypted_timestamp, init.encrypted_timestamp + sizeof ts, nullptr,
-      reinterpret_cast<const std::uint8_t*>(&ts), sizeof ts, reinterpret_cast<const std::uint8_t*>(&init),
-      offsetof(HandshakeInit, encrypted_timestamp), nullptr, kZeroNonce, k1_.data());
+      reinterpret_cast<const std::uint8_t*>(&ts), sizeof ts,
+      reinterpret_cast<const std::uint8_t*>(&init), offsetof(HandshakeInit, encrypted_timestamp),
+      nullptr, kZeroNonce, k1_.data());
 
   const auto m1 = mac(mac1_key_responder_.data(), kKeyBytes, &init, offsetof(HandshakeInit, mac1));
   std::memcpy(init.mac1, m1.data(), kMacBytes);
@@ -179,8 +193,9 @@ DropReason Initiator::consume_cookie(std::span<const std::uint8_t> reply, std::u
   std::memcpy(&r, reply.data(), sizeof r);
   std::array<std::uint8_t, kCookieBytes> cookie;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-          cookie.data(), nullptr, r.encrypted_cookie, kCookieBytes, r.encrypted_cookie + kCookieBytes,
-          last_mac1_.data(), last_mac1_.size(), r.nonce, cookie_key_.data()) != 0) {
+          cookie.data(), nullptr, r.encrypted_cookie, kCookieBytes,
+          r.encrypted_cookie + kCookieBytes, last_mac1_.data(), last_mac1_.size(), r.nonce,
+          cookie_key_.data()) != 0) {
     return DropReason::BadTag;
   }
   cookie_ = cookie;
@@ -210,7 +225,8 @@ Initiator::Established Initiator::consume_response(std::span<const std::uint8_t>
   Key ee{};
   Key se{};
   Key k2{};
-  bool ok = dh(ee, ephemeral_secret_.data(), r.ephemeral) && dh(se, own_secret_.data(), r.ephemeral);
+  bool ok =
+      dh(ee, ephemeral_secret_.data(), r.ephemeral) && dh(se, own_secret_.data(), r.ephemeral);
   if (ok) {
     k2 = hash({bytes(k1_), bytes(r.ephemeral), bytes(ee), bytes(se)});
     std::uint8_t nothing[1] = {};  // the AEAD's empty plaintext (the API wants a pointer)
@@ -251,7 +267,8 @@ Responder::~Responder() {
 void Responder::rotate_cookie_secret(std::uint64_t now_ns) {
   if (!cookie_secret_born_ns_ || now_ns < *cookie_secret_born_ns_ ||
       now_ns - *cookie_secret_born_ns_ >= 2 * kCookieRotationNs) {
-    // First use, a clock that went back, or two rotations missed: no cookie given so far stays good.
+    // First use, a clock that went back, or two rotations missed: no cookie given so far stays
+    // good.
     randombytes_buf(cookie_secret_.data(), cookie_secret_.size());
     randombytes_buf(previous_cookie_secret_.data(), previous_cookie_secret_.size());
     cookie_secret_born_ns_ = now_ns;
@@ -299,13 +316,17 @@ Responder::Result Responder::respond(const Request& request, std::span<std::uint
     }
     if (!cookie_ok) {
       CookieReply r{};
-      r.header = Header{wire::kMagic, kVersion, static_cast<std::uint8_t>(Kind::CookieReply),
-                        static_cast<std::uint16_t>(sizeof r), h.index, 0};
+      r.header = Header{wire::kMagic,
+                        kVersion,
+                        static_cast<std::uint8_t>(Kind::CookieReply),
+                        static_cast<std::uint16_t>(sizeof r),
+                        h.index,
+                        0};
       randombytes_buf(r.nonce, sizeof r.nonce);
       auto cookie = cookie_for(cookie_secret_, request.source);
       crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
-          r.encrypted_cookie, r.encrypted_cookie + kCookieBytes, nullptr, cookie.data(), kCookieBytes,
-          init.mac1, kMacBytes, nullptr, r.nonce, cookie_key_.data());
+          r.encrypted_cookie, r.encrypted_cookie + kCookieBytes, nullptr, cookie.data(),
+          kCookieBytes, init.mac1, kMacBytes, nullptr, r.nonce, cookie_key_.data());
       sodium_memzero(cookie.data(), cookie.size());
       std::memcpy(reply.data(), &r, sizeof r);
       result.outcome = Outcome::CookieSent;
@@ -379,8 +400,12 @@ Responder::Result Responder::respond(const Request& request, std::span<std::uint
 
   // The response: E_s, an empty AEAD under k2 = H(k1 || E_s || DH(e_s, E_c) || DH(e_s, S_c)).
   HandshakeResponse r{};
-  r.header = Header{wire::kMagic, kVersion, static_cast<std::uint8_t>(Kind::HandshakeResponse),
-                    static_cast<std::uint16_t>(sizeof r), request.session_index, request.epoch};
+  r.header = Header{wire::kMagic,
+                    kVersion,
+                    static_cast<std::uint8_t>(Kind::HandshakeResponse),
+                    static_cast<std::uint16_t>(sizeof r),
+                    request.session_index,
+                    request.epoch};
   r.receiver_index = h.index;
   Key e_secret{};
   randombytes_buf(e_secret.data(), e_secret.size());

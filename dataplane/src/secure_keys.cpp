@@ -26,7 +26,9 @@ SecretKey& SecretKey::operator=(const SecretKey& other) {
   bytes_ = other.bytes_;
   return *this;
 }
-SecretKey::~SecretKey() { sodium_memzero(bytes_.data(), bytes_.size()); }
+SecretKey::~SecretKey() {
+  sodium_memzero(bytes_.data(), bytes_.size());
+}
 
 PublicKey public_key_of(const SecretKey& secret) {
   ensure_sodium();
@@ -172,7 +174,8 @@ std::string write_secret_key_file(const std::string& path, const SecretKey& secr
     return "key file " + path + ": cannot create: " + std::strerror(errno);
   }
   char text[sodium_base64_ENCODED_LEN(kKeyBytes, sodium_base64_VARIANT_ORIGINAL) + 1];
-  sodium_bin2base64(text, sizeof text - 1, secret.data(), kKeyBytes, sodium_base64_VARIANT_ORIGINAL);
+  sodium_bin2base64(text, sizeof text - 1, secret.data(), kKeyBytes,
+                    sodium_base64_VARIANT_ORIGINAL);
   std::size_t len = std::strlen(text);
   text[len++] = '\n';
   std::string error;

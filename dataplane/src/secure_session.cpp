@@ -12,10 +12,9 @@
 namespace acd::dataplane::secure {
 
 std::string_view drop_reason_name(DropReason r) {
-  static constexpr std::string_view kNames[] = {
-      "none",
+  static constexpr std::string_view kNames[] = {"none",
 #define ACD_X(name, label, help) label,
-      ACD_SECURITY_DROP_REASONS(ACD_X)
+                                                ACD_SECURITY_DROP_REASONS(ACD_X)
 #undef ACD_X
   };
   const auto i = static_cast<std::size_t>(r);
@@ -23,10 +22,9 @@ std::string_view drop_reason_name(DropReason r) {
 }
 
 std::string_view drop_reason_help(DropReason r) {
-  static constexpr std::string_view kHelp[] = {
-      "not dropped",
+  static constexpr std::string_view kHelp[] = {"not dropped",
 #define ACD_X(name, label, help) help,
-      ACD_SECURITY_DROP_REASONS(ACD_X)
+                                               ACD_SECURITY_DROP_REASONS(ACD_X)
 #undef ACD_X
   };
   const auto i = static_cast<std::size_t>(r);
@@ -158,7 +156,7 @@ std::size_t SessionCipher::seal(const DataHeader& header, std::span<const std::u
       out.size() < total || send_counter_ > kMaxCounter) {
     return 0;
   }
-  const Header h{wire::kMagic, kVersion, header.count, static_cast<std::uint16_t>(total),
+  const Header h{wire::kMagic, kVersion,    header.count, static_cast<std::uint16_t>(total),
                  header.index, header.epoch};
   std::uint8_t* p = out.data();
   std::memcpy(p, &h, sizeof h);
@@ -202,14 +200,13 @@ Opened SessionCipher::open(std::span<const std::uint8_t> datagram,
   const std::uint8_t* tag = cipher + text;
   std::uint8_t nonce[12];
   counter_nonce(counter, nonce);
-  const int rc =
-      aead_ == Aead::ChaCha20Poly1305
-          ? crypto_aead_chacha20poly1305_ietf_decrypt_detached(plaintext_out.data(), nullptr,
-                                                               cipher, text, tag, datagram.data(),
-                                                               sizeof h, nonce, receive_key_.data())
-          : crypto_aead_aes256gcm_decrypt_detached_afternm(plaintext_out.data(), nullptr, cipher,
-                                                           text, tag, datagram.data(), sizeof h,
-                                                           nonce, &aes_receive_->state);
+  const int rc = aead_ == Aead::ChaCha20Poly1305
+                     ? crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                           plaintext_out.data(), nullptr, cipher, text, tag, datagram.data(),
+                           sizeof h, nonce, receive_key_.data())
+                     : crypto_aead_aes256gcm_decrypt_detached_afternm(
+                           plaintext_out.data(), nullptr, cipher, text, tag, datagram.data(),
+                           sizeof h, nonce, &aes_receive_->state);
   if (rc != 0) {
     o.reason = DropReason::BadTag;
     return o;

@@ -356,7 +356,8 @@ TEST_P(SecureData, RoundTripBothWays) {
 TEST_P(SecureData, OpensInPlace) {
   const Bytes text = text_of(200);
   Bytes d = seal(*client_, text);
-  const Opened o = server_->open(d, std::span<std::uint8_t>(d).subspan(sizeof(Header) + kCounterBytes));
+  const Opened o =
+      server_->open(d, std::span<std::uint8_t>(d).subspan(sizeof(Header) + kCounterBytes));
   ASSERT_EQ(o.reason, DropReason::None);
   EXPECT_EQ(Bytes(o.plaintext.begin(), o.plaintext.end()), text);
 }
@@ -413,7 +414,8 @@ TEST_P(SecureData, TruncatedDatagramsAreRefused) {
         std::memcpy(cut.data() + 6, &len, 2);
       }
       const DropReason r = open(*server_, cut).reason;
-      EXPECT_TRUE(r == DropReason::Malformed || r == DropReason::BadTag) << n << " " << drop_reason_name(r);
+      EXPECT_TRUE(r == DropReason::Malformed || r == DropReason::BadTag)
+          << n << " " << drop_reason_name(r);
     }
   }
   EXPECT_EQ(open(*server_, d).reason, DropReason::None);
@@ -463,7 +465,7 @@ INSTANTIATE_TEST_SUITE_P(Aeads, SecureData,
                          ::testing::Values(Aead::ChaCha20Poly1305, Aead::Aes256Gcm),
                          [](const ::testing::TestParamInfo<Aead>& param_info) {
                            return param_info.param == Aead::ChaCha20Poly1305 ? "ChaCha20Poly1305"
-                                                                       : "Aes256Gcm";
+                                                                             : "Aes256Gcm";
                          });
 
 // The window's edges: kWindow counters back from the highest are accepted, one more is Stale.

@@ -44,7 +44,7 @@ class Initiator {
 
   struct Established {
     DropReason reason = DropReason::None;
-    SessionKeys keys;              // when reason == None
+    SessionKeys keys;                 // when reason == None
     std::uint32_t session_index = 0;  // acd's index: every data datagram's header.index
   };
   // Checks acd's response to the last init: Malformed, UnexpectedReply (no init pending, or not
@@ -81,9 +81,9 @@ struct Ipv4Network {
 
 // What the caller knows of a client, found by its static public key ([[clients]] of acd.toml).
 struct KnownClient {
-  std::uint32_t client = 0;          // the caller's index of the entry
-  std::string_view name;             // the entry's name (the role and name come from here, never the wire)
-  std::uint8_t role = 0;             // the caller's role code
+  std::uint32_t client = 0;  // the caller's index of the entry
+  std::string_view name;     // the entry's name (the role and name come from here, never the wire)
+  std::uint8_t role = 0;     // the caller's role code
   std::span<const Ipv4Network> networks;  // source networks allowed; empty = anywhere
   // The newest handshake timestamp accepted from this client: owned by the caller, kept across
   // handshakes (and sessions), updated by the Responder when it accepts an init. Not null.
@@ -143,8 +143,8 @@ class Responder {
 
  private:
   void rotate_cookie_secret(std::uint64_t now_ns);
-  std::array<std::uint8_t, kCookieBytes> cookie_for(const std::array<std::uint8_t, kKeyBytes>& secret,
-                                                    const Endpoint& source) const;
+  std::array<std::uint8_t, kCookieBytes> cookie_for(
+      const std::array<std::uint8_t, kKeyBytes>& secret, const Endpoint& source) const;
   SecretKey own_secret_;
   PublicKey own_public_;
   ClientDirectory& clients_;

@@ -51,16 +51,17 @@ class ReplayWindow {
   DropReason accept(std::uint64_t counter);
 
  private:
-  static constexpr std::size_t kWords = kWindow / 64 + 1;  // one spare word: the window slides by words
+  static constexpr std::size_t kWords =
+      kWindow / 64 + 1;  // one spare word: the window slides by words
   std::array<std::uint64_t, kWords> bits_{};
   std::uint64_t next_ = 0;  // highest accepted + 1; 0 = none yet
 };
 
 // The fields of a data datagram's header the sender chooses.
 struct DataHeader {
-  std::uint8_t count = 0;    // messages in the plaintext, 1..64
-  std::uint32_t index = 0;   // acd's session index
-  std::uint32_t epoch = 0;   // from acd: its epoch; from a client: 0
+  std::uint8_t count = 0;   // messages in the plaintext, 1..64
+  std::uint32_t index = 0;  // acd's session index
+  std::uint32_t epoch = 0;  // from acd: its epoch; from a client: 0
 };
 
 // What a datagram is, read from its header alone (no key needed): how the IO thread routes it to
