@@ -55,15 +55,17 @@ test-tsan: deps
 	$(BUILD)-tsan/tests/dataplane_split_worker_test
 	$(BUILD)-tsan/tests/dataplane_pipeline_test
 
-# The packet fuzzer (clang, libFuzzer + ASan + UBSan) for a bounded time from the seed corpus.
+# The packet fuzzers (clang, libFuzzer + ASan + UBSan) for a bounded time from the seed corpus.
 FUZZ_SECONDS ?= 60
 test-fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DACD_FUZZ=ON -DACD_SANITIZE=ON -DACD_DEVELOPER=OFF -DACD_BUILD_BENCH=OFF -DACD_BUILD_TOOLS=OFF
-	cmake --build $(BUILD)-fuzz -j $(JOBS) --target pipeline_fuzz
-	mkdir -p $(BUILD)-fuzz/corpus
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target pipeline_fuzz secure_session_fuzz
+	mkdir -p $(BUILD)-fuzz/corpus $(BUILD)-fuzz/secure-corpus
 	$(BUILD)-fuzz/tests/pipeline_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  $(BUILD)-fuzz/corpus tests/fuzz/corpus
+	$(BUILD)-fuzz/tests/secure_session_fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $(BUILD)-fuzz/secure-corpus tests/fuzz/secure_corpus
 
 # The quick start: acdd on its embedded default configuration with live simulated traffic.
 run: build
