@@ -163,14 +163,14 @@ class PipelineTest : public ::testing::Test {
     const std::uint64_t events = engine_.counters().events;
     const std::uint64_t counted = io_.counters().read(counter);
     const std::vector<Reply> r = exchange(p, {p.one(type, body)});
+    EXPECT_EQ(engine_.state_hash(), hash) << "a refused message changed the engine";
+    EXPECT_EQ(io_.sequencer().next(), next) << "a refused message was sequenced";
+    EXPECT_EQ(engine_.counters().events, events) << "a refused message reached the engine";
+    EXPECT_EQ(io_.counters().read(counter), counted + 1);
     ASSERT_EQ(r.size(), 1u);
     ASSERT_EQ(r[0].type, Type::Error);
     EXPECT_EQ(r[0].as<Error>().reply_to, p.seq);
     EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(why));
-    EXPECT_EQ(io_.counters().read(counter), counted + 1);
-    EXPECT_EQ(engine_.state_hash(), hash);
-    EXPECT_EQ(io_.sequencer().next(), next) << "a refused message was sequenced";
-    EXPECT_EQ(engine_.counters().events, events) << "a refused message reached the engine";
   }
 
   router::EngineConfig config_;
