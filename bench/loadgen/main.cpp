@@ -38,6 +38,7 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <queue>
 #include <string>
 #include <thread>
@@ -83,6 +84,7 @@ struct Result {
   std::uint64_t rejected = 0;  // refused by acd (call pool full, ...): answered, but not routed
   std::uint64_t duplicates = 0;
   std::uint64_t errors = 0;
+  std::map<std::uint16_t, std::uint64_t> error_reasons;  // Error.reason -> how many
   double duration_s = 0;
   std::vector<double> latency_us;
 };
@@ -501,6 +503,7 @@ class LoadGen {
         ++errors_;
         if (result_ != nullptr) {
           ++result_->errors;
+          ++result_->error_reasons[err.reason];
         }
         break;
       }
@@ -633,6 +636,11 @@ nlohmann::json report(Result& r, double rate) {
   j["rejected"] = r.rejected;
   j["duplicates"] = r.duplicates;
   j["errors"] = r.errors;
+  nlohmann::json reasons = nlohmann::json::object();
+  for (const auto& [reason, n] : r.error_reasons) {
+    reasons[std::to_string(reason)] = n;
+  }
+  j["error_reasons"] = reasons;
   j["achieved_rate"] = static_cast<double>(r.received) / r.duration_s;
   j["p50_us"] = percentile(r.latency_us, 0.50);
   j["p90_us"] = percentile(r.latency_us, 0.90);
