@@ -4,7 +4,9 @@
 //               [--failover-after MS] [--json]
 //
 // It plays both sides: the switch (route requests, then answered and released for every call that
-// gets an agent) and the agents' desktops (sign-in, ready). Each request has an intended send time
+// gets an agent, by the switch client that routed it) and the agents' desktops (sign-in, ready),
+// one desktop client per agent, each acting only for its own agent as acd requires (docs/
+// protocol.md "Who may send what"); acdd's dataplane.max_clients must hold 32 + --agents clients. Each request has an intended send time
 // (start + i / rate); latency is measured from that time, not from when the request actually left,
 // so a stall in acdd (or here) shows up in the percentiles instead of silently lowering the rate
 // (no coordinated omission). One thread, non-blocking socket, batched sends and receives.
@@ -37,6 +39,7 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
+#include <map>
 #include <queue>
 #include <string>
 #include <thread>
@@ -62,7 +65,10 @@ using acd::loadgen::NodeChooser;
 // Several switch clients, as a centre has several SBCs; each has its own reply-cache window.
 constexpr std::uint32_t kSwitchClients = 32;
 constexpr std::uint32_t kFirstSwitch = 100;
-constexpr std::uint32_t kDesktopClient = 200;
+// Agent index i's desktop is client kFirstDesktop + i: two runs for different agents use
+// different desktops, and a later run for the same agent is the same desktop (still bound to it).
+constexpr std::uint32_t kFirstDesktop = 1000;
+constexpr std::uint32_t kMaxClientId = 0xFFFF;  // request keys hold a client ID in 16 bits
 constexpr std::uint64_t kRetransmitNs = 200'000'000;
 
 std::uint64_t now_ns() {
@@ -79,7 +85,7 @@ struct Result {
   std::uint64_t rejected = 0;  // refused by acd (call pool full, ...): answered, but not routed
   std::uint64_t duplicates = 0;
   std::uint64_t errors = 0;
-  std::map<std::uint16_t, std::uint64_t> error_reasons;  // Error replies by reason code
+  std::map<std::uint16_t, std::uint64_t> error_reasons;  // Error.reason -> how many
   double duration_s = 0;
   std::vector<double> latency_us;
 };
@@ -96,14 +102,22 @@ class LoadGen {
     first_index_ = index;
   }
 
-  // Registers both clients, signs every agent in and makes it ready. False on timeout.
+  // Registers the switch clients and one desktop per agent, signs every agent in at its desktop
+  // and makes it ready. False on timeout.
   bool setup(std::string& why) {
-    for (std::uint32_t k = 0; k <= kSwitchClients; ++k) {
-      const std::uint32_t client = k < kSwitchClients ? kFirstSwitch + k : kDesktopClient;
-      Writer w(*this, client);
-      w.add(Type::Register, Register{client == kDesktopClient ? 2u : 1u, 0, now_ns()});
+    if (desktop(agents_ - 1) > kMaxClientId) {
+      why = "--first-index + --agents is too large for the desktops' client IDs";
+      return false;
     }
-    if (!await_acks(kSwitchClients + 1, why)) {
+    for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
+      Writer w(*this, kFirstSwitch + k);
+      w.add(Type::Register, Register{static_cast<std::uint32_t>(Role::Switch), 0, now_ns()});
+    }
+    for (std::uint32_t a = 0; a < agents_; ++a) {
+      Writer w(*this, desktop(a));
+      w.add(Type::Register, Register{static_cast<std::uint32_t>(Role::Desktop), 0, now_ns()});
+    }
+    if (!await_acks(kSwitchClients + agents_, why)) {
       return false;
     }
     return sign_in_and_ready(0, why);
@@ -114,22 +128,20 @@ class LoadGen {
   bool sign_in_and_ready(int first_step, std::string& why) {
     for (int step = first_step; step < 2; ++step) {
       std::uint32_t expected = 0;
-      for (std::uint32_t first = 0; first < agents_; first += 8) {
-        Writer w(*this, kDesktopClient);
-        for (std::uint32_t a = first; a < std::min(agents_, first + 8); ++a) {
-          AgentEvent e{};
-          e.agent = first_index_ + a;
-          e.agent_number = first_id_ + a;
-          if (step == 0) {
-            e.kind = AgentEventKind::SignIn;
-            const std::string password = "demo-" + std::to_string(first_id_ + a);
-            std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
-          } else {
-            e.kind = AgentEventKind::Ready;
-          }
-          w.add(Type::AgentEvent, e);
-          ++expected;
+      for (std::uint32_t a = 0; a < agents_; ++a) {
+        Writer w(*this, desktop(a));  // each agent's events from its own desktop
+        AgentEvent e{};
+        e.agent = first_index_ + a;
+        e.agent_number = first_id_ + a;
+        if (step == 0) {
+          e.kind = AgentEventKind::SignIn;
+          const std::string password = "demo-" + std::to_string(first_id_ + a);
+          std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
+        } else {
+          e.kind = AgentEventKind::Ready;
         }
+        w.add(Type::AgentEvent, e);
+        ++expected;
       }
       if (!await_acks(expected, why)) {
         return false;
@@ -207,6 +219,8 @@ class LoadGen {
   }
 
  private:
+  std::uint32_t desktop(std::uint32_t a) const { return kFirstDesktop + first_index_ + a; }
+
   // A request sent and not yet answered, as it went on the wire.
   struct Outstanding {
     std::uint32_t client;
@@ -276,7 +290,9 @@ class LoadGen {
     }
     if (acks_ < expected) {
       why = "only " + std::to_string(acks_) + " of " + std::to_string(expected) +
-            " set-up requests were acknowledged (" + std::to_string(errors_) + " errors)";
+            " set-up requests were acknowledged (" + std::to_string(errors_) + " errors" +
+            (last_error_ != 0 ? ", the last with reason " + std::to_string(last_error_) : "") +
+            ")";
       return false;
     }
     return true;
@@ -529,6 +545,7 @@ class LoadGen {
         if (outstanding_.erase(key(client, err.reply_to)) == 0 && nodes_.pair()) {
           break;  // answered already
         }
+        last_error_ = err.reason;
         if (err.reason == static_cast<std::uint16_t>(acd::router::Status::AlreadySignedIn)) {
           ++acks_;  // signed in by an earlier run: fine
           break;
@@ -642,6 +659,7 @@ class LoadGen {
   std::uint64_t base_call_ = next_call_;
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
+  std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
   std::vector<std::uint64_t> intended_;
   std::vector<std::uint8_t> first_result_;   // RouteResult of the first direct answer, 0: none
   std::vector<std::uint32_t> first_agent_;   // its agent
@@ -688,9 +706,11 @@ nlohmann::json report(Result& r, double rate) {
   j["rejected"] = r.rejected;
   j["duplicates"] = r.duplicates;
   j["errors"] = r.errors;
+  nlohmann::json reasons = nlohmann::json::object();
   for (const auto& [reason, n] : r.error_reasons) {
-    j["error_reasons"][std::to_string(reason)] = n;
+    reasons[std::to_string(reason)] = n;
   }
+  j["error_reasons"] = reasons;
   j["achieved_rate"] = static_cast<double>(r.received) / r.duration_s;
   j["p50_us"] = percentile(r.latency_us, 0.50);
   j["p90_us"] = percentile(r.latency_us, 0.90);

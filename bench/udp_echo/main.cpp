@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
               r.agent_number = 1000;
               add(wire::Type::RouteResponse, r);
             } else {
-              add(wire::Type::Ack, wire::Ack{m.seq, 0, {}});
+              add(wire::Type::Ack, wire::Ack{m.seq, 0, 0, 0});
             }
           },
           [](std::uint64_t, wire::WireError) {});

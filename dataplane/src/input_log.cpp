@@ -7,7 +7,7 @@ namespace acd::dataplane {
 namespace {
 
 constexpr std::uint32_t kImageMagic = 0x53444341;  // "ACDS"
-constexpr std::uint32_t kImageVersion = 1;
+constexpr std::uint32_t kImageVersion = 2;  // 2: the session carries roles and calls' agents
 
 bool read_event(ByteReader& r, router::Event& e) {
   e.time = r.u64();
@@ -82,6 +82,7 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
       put(rec.nonce, 8);
       put(rec.endpoint.address, 4);
       put(rec.endpoint.port, 2);
+      put(static_cast<std::uint8_t>(rec.role), 1);
       break;
     case RecordKind::ConfigChange:
       put(rec.event.time, 8);
@@ -113,6 +114,13 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
       rec.nonce = r.u64();
       rec.endpoint.address = r.u32();
       rec.endpoint.port = r.u16();
+      {
+        const std::uint8_t role = r.u8();
+        if (role == 0 || role > wire::kMaxRole) {
+          return false;
+        }
+        rec.role = static_cast<wire::Role>(role);
+      }
       break;
     case static_cast<std::uint8_t>(RecordKind::ConfigChange):
       rec.kind = RecordKind::ConfigChange;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iterator>
 
 namespace acd::dataplane {
 
@@ -112,6 +113,7 @@ IoStage::IoStage(Port& port, Clock& clock, AsyncVerifier* verifier,
       cache_(config.max_clients, config.reply_cache_per_client),
       client_ids_(config.max_clients),
       call_owner_(config.max_calls),
+      call_agent_(config.max_calls),
       agent_desktop_(agent_numbers_.size(), kNone),
       rx_(config.burst),
       pending_(64),
@@ -159,7 +161,7 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
     case wire::Type::Register: {
       // Answered here, not through the log: a retransmitted Register is answered the same way by
       // whichever node gets it.
-      wire::Ack ack{m.seq, 0, {}};
+      wire::Ack ack{m.seq, 0, 0, 0};
       reply(slot, m.seq, wire::Type::Ack, &ack, sizeof(ack), false);
       return false;
     }
@@ -520,8 +522,16 @@ void IoStage::handle(const Output& o) {
       command_reply_.truncated = false;
     } else if (o.client_slot != kNone) {
       counters_.bump(Counter::decisions);
+      // A sign-in the engine took (no Error) binds its client to the agent, and its Ack tells
+      // the desktop the agent's index.
+      const bool signed_in = o.request_event == router::EventType::AgentSignIn && !answered_ &&
+                             o.client_slot < clients_.size() &&
+                             o.request_agent < agent_desktop_.size();
+      if (signed_in) {
+        bind_agent(o.client_slot, o.request_agent);
+      }
       if (!answered_) {
-        wire::Ack ack{o.request_seq, failure_, {}};
+        const wire::Ack ack{o.request_seq, failure_, 0, signed_in ? o.request_agent : 0};
         reply(o.client_slot, o.request_seq, wire::Type::Ack, &ack, sizeof(ack));
       }
     }
@@ -578,6 +588,11 @@ void IoStage::handle_decision(const Output& o) {
         call_owner_.insert(d.call, o.client_slot);
       }
       to_owner(0);
+      // Where the call is: what a desktop may act on (roles.hpp).
+      call_agent_.erase(d.call);
+      if (d.type != DecisionType::Queued && call_agent_.size() < config_.max_calls) {
+        call_agent_.insert(d.call, d.agent);
+      }
       if (d.type != DecisionType::Queued && d.agent < agent_desktop_.size() &&
           agent_desktop_[d.agent] != kNone) {
         const wire::Offer offer{d.call, d.agent, d.queue, 0};
@@ -586,6 +601,7 @@ void IoStage::handle_decision(const Output& o) {
       break;
     case DecisionType::Overflowed:
       to_owner(0);
+      call_agent_.erase(d.call);
       if (d.action != router::OverflowAction::ToQueue) {
         call_owner_.erase(d.call);
       }
@@ -594,9 +610,19 @@ void IoStage::handle_decision(const Output& o) {
     case DecisionType::OutboundFailed:
       to_owner(0);
       call_owner_.erase(d.call);
+      call_agent_.erase(d.call);
+      break;
+    case DecisionType::RingNoAnswer:
+      call_agent_.erase(d.call);  // back in its queue (or offered again: an Offer follows)
       break;
     case DecisionType::CallEnded:
       call_owner_.erase(d.call);
+      call_agent_.erase(d.call);
+      break;
+    case DecisionType::AgentStateChanged:
+      if (d.state == router::AgentState::LoggedOut) {
+        unbind_agent(d.agent);  // signed out, forced out: its desktop acts for nobody now
+      }
       break;
     case DecisionType::Error:
       if (o.client_slot != kNone && !answered_) {
@@ -692,9 +718,10 @@ void IoStage::log_record(std::uint64_t seq, const LogRecord& record) {
   shipper_->append(seq, std::span<const std::uint8_t>(bytes.data(), n));
 }
 
-bool IoStage::register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from) {
+bool IoStage::register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from,
+                              wire::Role role) {
   const Client& c = clients_[slot];
-  if (c.registered && c.nonce == nonce && c.endpoint == from) {
+  if (c.registered && c.nonce == nonce && c.endpoint == from && c.role == role) {
     return true;  // nothing changes: nothing to log
   }
   if (shipper_ != nullptr) {
@@ -706,13 +733,15 @@ bool IoStage::register_client(std::uint32_t slot, std::uint64_t nonce, const End
     r.client_id = c.id;
     r.nonce = nonce;
     r.endpoint = from;
+    r.role = role;
     log_record(sequencer_.take(), r);
   }
-  apply_registration(slot, nonce, from);
+  apply_registration(slot, nonce, from, role);
   return true;
 }
 
-void IoStage::apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from) {
+void IoStage::apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from,
+                                 wire::Role role) {
   Client& c = clients_[slot];
   if (!c.registered || nonce != c.nonce) {
     cache_.reset(slot);  // a (re)started client numbers its messages afresh
@@ -720,6 +749,9 @@ void IoStage::apply_registration(std::uint32_t slot, std::uint64_t nonce, const 
   c.endpoint = from;
   c.registered = true;
   c.nonce = nonce;
+  // The one place a client's role is set. A restarted desktop keeps its agent: the agent is
+  // still signed in.
+  c.role = role;
 }
 
 void IoStage::poll_log() {
@@ -774,7 +806,7 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   }
   if (r.kind == RecordKind::Register) {
     sequencer_.take();
-    apply_registration(slot, r.nonce, r.endpoint);
+    apply_registration(slot, r.nonce, r.endpoint, r.role);
     return Replay::Applied;
   }
   Input input;
@@ -784,10 +816,7 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   input.request_seq = r.request_seq;
   input.request_type = r.request_type;
   if (slot < clients_.size()) {
-    cache_.mark_pending(slot, r.request_seq);
-    if (r.event.type == router::EventType::AgentSignIn && r.event.agent < agent_desktop_.size()) {
-      agent_desktop_[r.event.agent] = slot;
-    }
+    cache_.mark_pending(slot, r.request_seq);  // a sign-in binds its client at its end (handle)
   }
   replaying_ = true;
   router.apply(input, [&](const Output& o) { handle(o); });
@@ -797,8 +826,9 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   return Replay::Applied;
 }
 
-// Session image: u64 next_seq; clients by ID (id, registered, nonce, endpoint, reply window);
-// call owners by call ID; each agent's desktop client ID (0: none).
+// Session image: u64 next_seq; clients by ID (id, registered, role, nonce, endpoint, reply
+// window); call owners by call ID; the agent each call is at, by call ID; each agent's desktop
+// client ID (0: none), which is also each client's bound agent.
 std::vector<std::uint8_t> IoStage::save_session() const {
   std::vector<std::uint8_t> out;
   ByteWriter w(out);
@@ -814,6 +844,7 @@ std::vector<std::uint8_t> IoStage::save_session() const {
     const Client& c = clients_[slot];
     w.u32(c.id);
     w.u8(c.registered ? 1 : 0);
+    w.u8(static_cast<std::uint8_t>(c.role));
     w.u64(c.nonce);
     w.u32(c.endpoint.address);
     w.u16(c.endpoint.port);
@@ -844,6 +875,18 @@ std::vector<std::uint8_t> IoStage::save_session() const {
     w.u64(call);
     w.u32(client);
   }
+  std::vector<std::pair<router::CallId, router::AgentIndex>> at_agent;
+  for (const auto& slot : call_agent_.slots()) {
+    if (slot.key != 0 && slot.value != router::IdMap::kMissing) {
+      at_agent.emplace_back(slot.key, slot.value);
+    }
+  }
+  std::sort(at_agent.begin(), at_agent.end());
+  w.u32(static_cast<std::uint32_t>(at_agent.size()));
+  for (const auto& [call, agent] : at_agent) {
+    w.u64(call);
+    w.u32(agent);
+  }
   w.u32(static_cast<std::uint32_t>(agent_desktop_.size()));
   for (const std::uint32_t slot : agent_desktop_) {
     w.u32(slot < clients_.size() ? clients_[slot].id : kNoClientId);
@@ -872,6 +915,11 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
   for (SavedClient& sc : saved) {
     sc.client.id = r.u32();
     sc.client.registered = r.u8() != 0;
+    const std::uint8_t role = r.u8();
+    if (role > wire::kMaxRole) {
+      return false;
+    }
+    sc.client.role = static_cast<wire::Role>(role);
     sc.client.nonce = r.u64();
     sc.client.endpoint.address = r.u32();
     sc.client.endpoint.port = r.u16();
@@ -898,6 +946,18 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
     call = r.u64();
     client = r.u32();
   }
+  const std::uint32_t at_agent_count = r.u32();
+  if (!r.ok() || at_agent_count > config_.max_calls) {
+    return false;
+  }
+  std::vector<std::pair<router::CallId, router::AgentIndex>> at_agent(at_agent_count);
+  for (auto& [call, agent] : at_agent) {
+    call = r.u64();
+    agent = r.u32();
+    if (call == 0 || agent >= agent_desktop_.size()) {
+      return false;
+    }
+  }
   const std::uint32_t agents = r.u32();
   if (!r.ok() || agents != agent_desktop_.size()) {
     return false;
@@ -908,6 +968,16 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
   }
   if (!r.ok() || !r.at_end()) {
     return false;
+  }
+  {
+    // One client, one agent.
+    std::vector<std::uint32_t> bound;
+    std::copy_if(desktops.begin(), desktops.end(), std::back_inserter(bound),
+                 [](std::uint32_t id) { return id != kNoClientId; });
+    std::sort(bound.begin(), bound.end());
+    if (std::adjacent_find(bound.begin(), bound.end()) != bound.end()) {
+      return false;
+    }
   }
 
   clients_.clear();
@@ -931,10 +1001,19 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
       call_owner_.insert(call, slot);
     }
   }
+  call_agent_ = router::IdMap(config_.max_calls);
+  for (const auto& [call, agent] : at_agent) {
+    if (call_agent_.find(call) == router::IdMap::kMissing) {
+      call_agent_.insert(call, agent);
+    }
+  }
   for (std::size_t a = 0; a < desktops.size(); ++a) {
     const std::uint32_t slot = desktops[a] == kNoClientId ? router::IdMap::kMissing
                                                           : client_ids_.find(desktops[a]);
     agent_desktop_[a] = slot == router::IdMap::kMissing ? kNone : slot;
+    if (agent_desktop_[a] != kNone) {
+      clients_[slot].agent = static_cast<router::AgentIndex>(a);
+    }
   }
   sequencer_.resume(next);
   return true;

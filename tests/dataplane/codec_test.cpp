@@ -157,7 +157,7 @@ TEST(Codec, RoundTripsEveryType) {
   }
   const TransferRequest tr{82, TransferKind::ToAgentId, {}, 6, 5001};
   const OutboundRequest ob{83, OutboundKind::ByAgentId, 1, 0, 2, 5002};
-  const Ack ack{84, 7, {}};
+  const Ack ack{84, 7, 0, 0};
   const Error err{85, 1003, {}};
 
   std::vector<std::uint8_t> buf(kMaxSendDatagram);

@@ -6,6 +6,8 @@
 
 #include <map>
 #include <memory>
+#include <string>
+#include <thread>
 
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/pipeline.hpp"
@@ -54,16 +56,24 @@ class RecordingShipper final : public LogShipper {
   std::vector<NodeImage> images;
 };
 
-// One node: engine, in-memory port, run-to-completion worker (no verifier: sign-ins are fed as
-// the verifier's results would be, through replay of a hand-made record where needed).
+// One node: engine, in-memory port, run-to-completion worker, a credential verifier (agent N's
+// password is "pw-N").
 struct Node {
   explicit Node(LogShipper* shipper = nullptr)
-      : engine(config), io(port, clock, nullptr, {101, 102, 103}, DataplaneConfig{}), router(engine) {
+      : engine(config),
+        verifier(credentials),
+        io(port, clock, &verifier, {101, 102, 103}, DataplaneConfig{}),
+        router(engine) {
+    for (router::AgentNumber n : {101, 102, 103}) {
+      credentials.set(n, "pw-" + std::to_string(n));
+    }
     io.set_shipper(shipper);
     worker = std::make_unique<Worker>(engine, io);
   }
   router::EngineConfig config = centre();
   router::Engine engine;
+  InMemoryCredentials credentials;
+  AsyncVerifier verifier;
   MemoryPort port;
   ManualClock clock;
   IoStage io;
@@ -175,11 +185,13 @@ TEST(LogRecord, RoundTripsEveryKind) {
   reg.client_id = 9;
   reg.nonce = 0xABCDEF;
   reg.endpoint = Endpoint{0x0100007f, 5060, 0};
+  reg.role = Role::Desktop;
   const std::size_t m = encode_record(reg, bytes);
   ASSERT_TRUE(decode_record(std::span(bytes.data(), m), out));
   EXPECT_EQ(out.kind, RecordKind::Register);
   EXPECT_EQ(out.nonce, 0xABCDEFu);
   EXPECT_EQ(out.endpoint, reg.endpoint);
+  EXPECT_EQ(out.role, Role::Desktop);
 }
 
 TEST(LogRecord, RefusesGarbage) {
@@ -222,37 +234,67 @@ class TwoNodes : public ::testing::Test {
       ASSERT_EQ(standby_.io.replay(seq, bytes, standby_.router), IoStage::Replay::Applied) << seq;
     }
   }
-  // A morning: two switches, two desktops, agents signed in (sign-in results fed as records, as
-  // the verifier would), calls routed, queued, answered, released, a ring-no-answer.
+  // Signs agent 101 + a in at desk: its sign-in is verified off the routing core, then logged
+  // as an input of that desktop, which binds the desktop to the agent.
+  void sign_in(Peer& desk, router::AgentIndex a) {
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.agent_number = 101 + a;
+    const std::string password = "pw-" + std::to_string(101 + a);
+    std::memcpy(e.password, password.data(), password.size());
+    send(desk, desk.one(Type::AgentEvent, e));
+    for (int i = 0; i < 2000 && primary_.io.client_agent(desk.id) != a; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      primary_.worker->poll();
+    }
+    ASSERT_EQ(primary_.io.client_agent(desk.id), a) << "watchdog: sign-in not accepted";
+  }
+  // A morning: two switches, three desktops, agents signed in, calls routed, queued, answered by
+  // the agent's desktop, released by the switch, one declined, a ring-no-answer.
   void busy_morning() {
     send(sw_, sw_.one(Type::Register, Register{1, 0, 11}));
     send(sw2_, sw2_.one(Type::Register, Register{1, 0, 12}));
-    send(desk_, desk_.one(Type::Register, Register{2, 0, 13}));
+    for (Peer* d : {&desk_, &desk2_, &desk3_}) {
+      send(*d, d->one(Type::Register, Register{2, 0, 13}));
+    }
     for (router::CallId c = 1; c <= 6; ++c) {
       send(c % 2 ? sw_ : sw2_, (c % 2 ? sw_ : sw2_).one(Type::RouteRequest, call(c, static_cast<std::uint8_t>(c % 3))));
     }
-    // An operator (control client) signs agents in and makes them ready, as `acdctl agent ready`
-    // would after a desktop sign-in: plain engine events through the same log.
+    Peer* desks[] = {&desk_, &desk2_, &desk3_};
     for (router::AgentIndex a = 0; a < 3; ++a) {
-      Input in;
-      in.client_slot = router::kNone;
-      in.event.type = router::EventType::AgentSignIn;
-      in.event.agent = a;
-      primary_.clock.advance(1000);
-      primary_.io.stamp(in);
-      RouterStage stage(primary_.engine);
-      stage.apply(in, [&](const Output& o) { primary_.io.handle(o); });
-      primary_.io.flush();
-      send(desk_, desk_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, a)));
+      sign_in(*desks[a], a);
+      send(*desks[a], desks[a]->one(Type::AgentEvent, agent_event(AgentEventKind::Ready, a)));
     }
-    OfferResult yes{};
-    yes.call_id = 1;
-    yes.accepted = 1;
-    send(desk_, desk_.one(Type::OfferResult, yes));
+    // Each desktop answers for the calls offered to its own agent.
+    std::map<router::CallId, Peer*> offered;
+    for (const auto& sent : primary_.port.take_sent()) {
+      for (Peer* d : desks) {
+        if (!(sent.to == d->endpoint)) {
+          continue;
+        }
+        DatagramHeader h;
+        ASSERT_EQ(check_header(sent.payload, h), HeaderCheck::Ok);
+        for_each_message(
+            sent.payload, h,
+            [&](const Message& m) {
+              if (m.type == Type::Offer) {
+                offered[m.as<wire::Offer>().call_id] = d;
+              }
+            },
+            [](std::uint64_t, WireError) {});
+      }
+    }
+    ASSERT_EQ(offered.count(2), 1u);
+    if (offered.count(1) == 1) {  // not when an earlier call 1 (lower priority) is in the way
+      OfferResult yes{};
+      yes.call_id = 1;
+      yes.accepted = 1;
+      send(*offered[1], offered[1]->one(Type::OfferResult, yes));
+    }
     OfferResult no{};
     no.call_id = 2;
     no.accepted = 0;
-    send(desk_, desk_.one(Type::OfferResult, no));
+    send(*offered[2], offered[2]->one(Type::OfferResult, no));
     CallEvent rel{};
     rel.kind = CallEventKind::Released;
     rel.call_id = 1;
@@ -268,6 +310,8 @@ class TwoNodes : public ::testing::Test {
   Peer sw_{7, Endpoint{0x0100007f, 5060, 0}};
   Peer sw2_{17, Endpoint{0x0100007f, 5062, 0}};
   Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
+  Peer desk2_{18, Endpoint{0x0100007f, 6002, 0}};
+  Peer desk3_{28, Endpoint{0x0100007f, 6003, 0}};
 };
 
 // Replaying the primary's log gives the same engine state and the same session bytes, and a
@@ -286,6 +330,12 @@ TEST_F(TwoNodes, ReplayReachesTheSameState) {
   }
   EXPECT_EQ(standby_.io.sequencer().next(), primary_.io.sequencer().next());
   EXPECT_TRUE(standby_.port.take_sent().empty()) << "a follower sends nothing";
+  // The roles and the desktops' agents came with the log.
+  EXPECT_EQ(standby_.io.client_role(sw_.id), Role::Switch);
+  EXPECT_EQ(standby_.io.client_role(desk2_.id), Role::Desktop);
+  EXPECT_EQ(standby_.io.client_agent(desk_.id), 0u);
+  EXPECT_EQ(standby_.io.client_agent(desk2_.id), 1u);
+  EXPECT_EQ(standby_.io.client_agent(desk3_.id), 2u);
 
   // Call 5's request (sw_'s 4th message) again, to each node: the same bytes, no new decision.
   auto first = sent_to(primary_.port, sw_.endpoint);
@@ -336,6 +386,63 @@ TEST_F(TwoNodes, ImageThenLogReachesTheSameState) {
   }
   EXPECT_EQ(late.engine.state_hash(), primary_.engine.state_hash());
   EXPECT_EQ(late.io.save_session(), primary_.io.save_session());
+
+  // An image taken now holds the desktops' agents and roles: a node restored from it binds the
+  // same desktops (and refuses another desktop acting for an agent).
+  log_.want = true;
+  primary_.clock.advance(2000);
+  primary_.worker->poll();
+  ASSERT_EQ(log_.images.size(), 2u);
+  Node later;
+  ASSERT_TRUE(later.engine.restore(log_.images[1].engine));
+  ASSERT_TRUE(later.io.restore_session(log_.images[1].session));
+  EXPECT_EQ(later.io.save_session(), log_.images[1].session);
+  EXPECT_EQ(later.io.client_role(desk_.id), Role::Desktop);
+  EXPECT_EQ(later.io.client_role(sw2_.id), Role::Switch);
+  EXPECT_EQ(later.io.client_agent(desk_.id), 0u);
+  EXPECT_EQ(later.io.client_agent(desk3_.id), 2u);
+  later.clock.set(primary_.clock.now());
+  AgentEvent out{};
+  out.kind = AgentEventKind::SignOut;
+  out.agent = 0;
+  later.port.inject(desk3_.endpoint, desk3_.one(Type::AgentEvent, out));
+  later.worker->poll();
+  const auto got = sent_to(later.port, desk3_.endpoint);
+  ASSERT_EQ(got.size(), 1u);
+  Error err;
+  std::memcpy(&err, got[0].second.data(), sizeof(err));
+  EXPECT_EQ(err.reason, static_cast<std::uint16_t>(WireError::NotYourAgent));
+}
+
+// A standby that takes over holds each desktop to its own agent, as the primary did: another
+// desktop's sign-out of an agent is refused there too, the agent's own is applied.
+TEST_F(TwoNodes, PromotedStandbyKnowsWhoSignedInWhom) {
+  busy_morning();
+  follow();
+  standby_.clock.set(primary_.clock.now());
+  const std::uint64_t hash = standby_.engine.state_hash();
+  AgentEvent out{};
+  out.kind = AgentEventKind::SignOut;
+  out.agent = 2;
+  standby_.port.inject(desk2_.endpoint, desk2_.one(Type::AgentEvent, out));
+  standby_.worker->poll();
+  auto got = sent_to(standby_.port, desk2_.endpoint);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].first, Type::Error);
+  Error err;
+  std::memcpy(&err, got[0].second.data(), sizeof(err));
+  EXPECT_EQ(err.reason, static_cast<std::uint16_t>(WireError::NotYourAgent));
+  EXPECT_EQ(standby_.engine.state_hash(), hash);
+  EXPECT_EQ(standby_.io.counters().read(Counter::refused_not_your_agent), 1u);
+  // A desktop that is bound (here 103's) may act for its agent on the new primary.
+  AgentEvent not_ready{};
+  not_ready.kind = AgentEventKind::NotReady;
+  not_ready.agent = 2;
+  standby_.port.inject(desk3_.endpoint, desk3_.one(Type::AgentEvent, not_ready));
+  standby_.worker->poll();
+  got = sent_to(standby_.port, desk3_.endpoint);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.back().first, Type::Ack);
 }
 
 // Records out of order, malformed, or a reload: refused, nothing applied.

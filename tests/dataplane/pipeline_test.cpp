@@ -1,6 +1,7 @@
 // The pipeline end to end over an in-memory port: registration, routing replies, retransmissions
 // answered from the cache (one decision only), sign-in through the verifier, later decisions to
-// the call's switch and offers to the agent's desktop, and bad input refused without side effects.
+// the call's switch and offers to the agent's desktop, bad input refused without side effects,
+// and each role held to what it may send (a refusal changes nothing and is counted).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -135,8 +136,41 @@ class PipelineTest : public ::testing::Test {
     e.kind = AgentEventKind::SignIn;
     e.agent_number = number;
     e.device = 8000 + number;
-    std::strncpy(e.password, password, sizeof(e.password));
+    std::strncpy(e.password, password, sizeof(e.password) - 1);
     return e;
+  }
+  // Signs the agent in from `p` and returns the Ack (its `agent`: the agent's index).
+  Ack signed_in(Peer& p, router::AgentNumber number, const char* password) {
+    exchange(p, {p.one(Type::AgentEvent, sign_in(number, password))});
+    const auto r = wait_for_reply(p);
+    EXPECT_EQ(r.size(), 1u);
+    EXPECT_EQ(r.empty() ? Type::Error : r[0].type, Type::Ack);
+    return r.empty() ? Ack{} : r[0].as<Ack>();
+  }
+  static AgentEvent agent_event(AgentEventKind kind, router::AgentIndex agent) {
+    AgentEvent e{};
+    e.kind = kind;
+    e.agent = agent;
+    return e;
+  }
+  // Sends one message that must be refused for `why`: answered Error `why`, counted once under
+  // `counter`, and nothing changed — the engine's state, the sequencer (nothing logged), the
+  // engine's inputs.
+  template <typename Body>
+  void expect_refused(Peer& p, Type type, const Body& body, WireError why, Counter counter) {
+    const std::uint64_t hash = engine_.state_hash();
+    const std::uint64_t next = io_.sequencer().next();
+    const std::uint64_t events = engine_.counters().events;
+    const std::uint64_t counted = io_.counters().read(counter);
+    const std::vector<Reply> r = exchange(p, {p.one(type, body)});
+    EXPECT_EQ(engine_.state_hash(), hash) << "a refused message changed the engine";
+    EXPECT_EQ(io_.sequencer().next(), next) << "a refused message was sequenced";
+    EXPECT_EQ(engine_.counters().events, events) << "a refused message reached the engine";
+    EXPECT_EQ(io_.counters().read(counter), counted + 1);
+    ASSERT_EQ(r.size(), 1u);
+    ASSERT_EQ(r[0].type, Type::Error);
+    EXPECT_EQ(r[0].as<Error>().reply_to, p.seq);
+    EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(why));
   }
 
   router::EngineConfig config_;
@@ -259,10 +293,12 @@ TEST_F(PipelineTest, BadMessagesAreIsolated) {
 // are echoed.
 TEST_F(PipelineTest, ErrorsAcksAndHeartbeats) {
   register_peer(switch_, 1);
-  CallEvent unknown{555, CallEventKind::Answered, {}};
-  auto r = exchange(switch_, {switch_.one(Type::CallEvent, unknown)});
+  RouteRequest to_nowhere{};
+  to_nowhere.call_id = 555;
+  to_nowhere.queue = 7;
+  auto r = exchange(switch_, {switch_.one(Type::RouteRequest, to_nowhere)});
   ASSERT_EQ(r.size(), 1u);
-  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::UnknownCall));
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::UnknownQueue));
   Heartbeat hb{123456, 0};
   r = exchange(switch_, {switch_.one(Type::Heartbeat, hb)});
   ASSERT_EQ(r.size(), 1u);
@@ -292,46 +328,53 @@ TEST_F(PipelineTest, ErrorsAcksAndHeartbeats) {
   EXPECT_EQ(r[0].as<Ack>().reply_to, switch_.seq);
   EXPECT_EQ(r[0].as<Ack>().status, 0);
 
-  // To agent 102, who is not signed in: acknowledged with the reason, and the call stays.
+  // The agent's desktop transfers it to agent 102, who is not signed in: acknowledged with the
+  // reason, and the call stays.
+  others_.clear();
   const TransferRequest to_102{9, TransferKind::ToAgentId, {}, 0, 102};
-  r = exchange(switch_, {switch_.one(Type::TransferRequest, to_102)});
+  r = exchange(desk_, {desk_.one(Type::TransferRequest, to_102)});
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Ack);
-  EXPECT_EQ(r[0].as<Ack>().reply_to, switch_.seq);
+  EXPECT_EQ(r[0].as<Ack>().reply_to, desk_.seq);
   EXPECT_EQ(r[0].as<Ack>().status, static_cast<std::uint16_t>(router::Status::TargetLoggedOut));
   EXPECT_EQ(engine_.agent(0).state, router::AgentState::Busy);
   // To a queue that does not exist: the engine's refusal, as an Error.
   const TransferRequest to_queue_7{9, TransferKind::ToQueue, {}, 7, 0};
-  r = exchange(switch_, {switch_.one(Type::TransferRequest, to_queue_7)});
+  r = exchange(desk_, {desk_.one(Type::TransferRequest, to_queue_7)});
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Error);
   EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::UnknownQueue));
 
-  // Once 102 is ready the same transfer is done: Ack 0, and 102's desktop is offered the call.
-  exchange(desk_, {desk_.one(Type::AgentEvent, sign_in(102, "s3cret-102"))});
-  r = wait_for_reply(desk_);
-  ASSERT_EQ(r.size(), 1u);
-  ASSERT_EQ(r[0].type, Type::Ack);
+  // Once 102 is ready (signed in at its own desktop) the same transfer is done: Ack 0, the
+  // switch hears of the call's new agent, and 102's desktop is offered the call.
+  Peer desk2{9, Endpoint{0x0100007f, 6002, 0}};
+  register_peer(desk2, 2);
+  ASSERT_EQ(signed_in(desk2, 102, "s3cret-102").agent, 1u);
   ready.agent = 1;
-  r = exchange(desk_, {desk_.one(Type::AgentEvent, ready)});
+  r = exchange(desk2, {desk2.one(Type::AgentEvent, ready)});
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Ack);
   others_.clear();
-  r = exchange(switch_, {switch_.one(Type::TransferRequest, to_102)});
-  ASSERT_EQ(r.size(), 2u);  // the call's new agent (a later decision), then the transfer's Ack
-  EXPECT_EQ(r[0].type, Type::RouteResponse);
-  EXPECT_EQ(r[0].as<RouteResponse>().reply_to, 0u);
-  EXPECT_EQ(r[0].as<RouteResponse>().agent_number, 102u);
-  ASSERT_EQ(r[1].type, Type::Ack);
-  EXPECT_EQ(r[1].as<Ack>().reply_to, switch_.seq);
-  EXPECT_EQ(r[1].as<Ack>().status, 0);
+  r = exchange(desk_, {desk_.one(Type::TransferRequest, to_102)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().reply_to, desk_.seq);
+  EXPECT_EQ(r[0].as<Ack>().status, 0);
   EXPECT_EQ(engine_.agent(0).state, router::AgentState::Ready);
   EXPECT_EQ(engine_.agent(1).state, router::AgentState::Reserved);
-  const auto to_desk = others_for(desk_);
-  ASSERT_EQ(to_desk.size(), 1u);
-  EXPECT_EQ(to_desk[0].type, Type::Offer);
-  EXPECT_EQ(to_desk[0].as<wire::Offer>().call_id, 9u);
-  EXPECT_EQ(to_desk[0].as<wire::Offer>().agent, 1u);
+  const auto to_switch = others_for(switch_);
+  ASSERT_EQ(to_switch.size(), 1u);  // the call's new agent, a later decision
+  EXPECT_EQ(to_switch[0].type, Type::RouteResponse);
+  EXPECT_EQ(to_switch[0].as<RouteResponse>().reply_to, 0u);
+  EXPECT_EQ(to_switch[0].as<RouteResponse>().agent_number, 102u);
+  const auto to_desk2 = others_for(desk2);
+  ASSERT_EQ(to_desk2.size(), 1u);
+  EXPECT_EQ(to_desk2[0].type, Type::Offer);
+  EXPECT_EQ(to_desk2[0].as<wire::Offer>().call_id, 9u);
+  EXPECT_EQ(to_desk2[0].as<wire::Offer>().agent, 1u);
+  // The call is 102's now: 101's desktop may no longer act on it.
+  expect_refused(desk_, Type::CallEvent, CallEvent{9, CallEventKind::Released, {}},
+                 WireError::NotYourCall, Counter::refused_not_your_call);
 }
 
 // Every input goes through the sequencer once, numbered without gaps, with the clock's time.
@@ -353,6 +396,205 @@ TEST_F(PipelineTest, SequencerNumbersEveryInput) {
   EXPECT_EQ(log[0].event.time, 5000u);
   EXPECT_EQ(log.back().event.type, router::EventType::Tick);
   EXPECT_EQ(log.back().event.time, 7000u);
+}
+
+// Roles. Desktop 8 signs in agent 101 (index 0), desktop 9 agent 102 (index 1); supervisor 10.
+class RolesTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    register_peer(switch_, 1);
+    register_peer(desk_, 2);
+    register_peer(desk2_, 2);
+    register_peer(sup_, 3);
+  }
+  void both_signed_in() {
+    ASSERT_EQ(signed_in(desk_, 101, "s3cret-101").agent, 0u);
+    ASSERT_EQ(signed_in(desk2_, 102, "s3cret-102").agent, 1u);
+  }
+  Peer desk2_{9, Endpoint{0x0100007f, 6002, 0}};
+  Peer sup_{10, Endpoint{0x0100007f, 6003, 0}};
+};
+
+// Another desktop signing an agent out is refused NotYourAgent; the agent stays signed in.
+TEST_F(RolesTest, DesktopMayNotSignOutAnotherAgent) {
+  both_signed_in();
+  expect_refused(desk2_, Type::AgentEvent, agent_event(AgentEventKind::SignOut, 0),
+                 WireError::NotYourAgent, Counter::refused_not_your_agent);
+  expect_refused(desk2_, Type::AgentEvent, agent_event(AgentEventKind::Ready, 0),
+                 WireError::NotYourAgent, Counter::refused_not_your_agent);
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::NotReady);
+  // Its own agent it may sign out; then it acts for nobody.
+  const auto r = exchange(desk2_, {desk2_.one(Type::AgentEvent,
+                                              agent_event(AgentEventKind::SignOut, 1))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(engine_.agent(1).state, router::AgentState::LoggedOut);
+  EXPECT_EQ(io_.client_agent(desk2_.id), router::kNone);
+  // A desktop bound to one agent may not sign in a second one.
+  expect_refused(desk_, Type::AgentEvent, sign_in(102, "s3cret-102"), WireError::NotYourAgent,
+                 Counter::refused_not_your_agent);
+}
+
+// A desktop may not force an agent out or ready, not even its own: a supervisor's power.
+TEST_F(RolesTest, DesktopMayNotForce) {
+  both_signed_in();
+  expect_refused(desk_, Type::AgentEvent, agent_event(AgentEventKind::ForceLogout, 1),
+                 WireError::NotPermitted, Counter::refused_not_permitted);
+  expect_refused(desk_, Type::AgentEvent, agent_event(AgentEventKind::ForceReady, 0),
+                 WireError::NotPermitted, Counter::refused_not_permitted);
+  EXPECT_EQ(engine_.agent(1).state, router::AgentState::NotReady);
+}
+
+// A desktop may not route a call, ask for an outbound reservation by group, or say a caller
+// abandoned; a switch may send no agent event and no offer result.
+TEST_F(RolesTest, EachRoleOnlyItsMessages) {
+  both_signed_in();
+  RouteRequest rr{};
+  rr.call_id = 5;
+  expect_refused(desk_, Type::RouteRequest, rr, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(sup_, Type::RouteRequest, rr, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  EXPECT_EQ(engine_.calls_in_engine(), 0u);
+  const OutboundRequest by_queue{77, OutboundKind::ByQueue, 0, 0, 0, 0};
+  expect_refused(desk_, Type::OutboundRequest, by_queue, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(switch_, Type::AgentEvent, agent_event(AgentEventKind::Ready, 0),
+                 WireError::NotPermitted, Counter::refused_not_permitted);
+  expect_refused(switch_, Type::AgentEvent, sign_in(103, "x"), WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(switch_, Type::OfferResult, OfferResult{5, 1, {}}, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  const OutboundRequest by_id{78, OutboundKind::ByAgentId, 0, 0, 0, 101};
+  expect_refused(switch_, Type::OutboundRequest, by_id, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  // An outbound reservation for another desktop's agent: NotYourAgent; for its own: done.
+  expect_refused(desk2_, Type::OutboundRequest, by_id, WireError::NotYourAgent,
+                 Counter::refused_not_your_agent);
+  auto r = exchange(desk_, {desk_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 0))});
+  ASSERT_EQ(r.back().type, Type::Ack);
+  r = exchange(desk_, {desk_.one(Type::OutboundRequest, by_id)});
+  ASSERT_EQ(r.size(), 2u);  // the answer, and the reservation offered to the agent's desktop
+  EXPECT_EQ(r[1].type, Type::Offer);
+  EXPECT_EQ(r[0].type, Type::RouteResponse);
+  EXPECT_EQ(r[0].as<RouteResponse>().result, RouteResult::Agent);
+  EXPECT_EQ(r[0].as<RouteResponse>().agent, 0u);
+  // The reserved agent's desktop reports on the outbound call; the other may not.
+  expect_refused(desk2_, Type::CallEvent, CallEvent{78, CallEventKind::Answered, {}},
+                 WireError::NotYourCall, Counter::refused_not_your_call);
+}
+
+// An offer made to one agent: another desktop may neither answer it nor act on the call, nor may
+// a switch that did not route it; the agent's own desktop answers it.
+TEST_F(RolesTest, OnlyTheAgentsDesktopAnswersItsOffer) {
+  both_signed_in();
+  auto r = exchange(desk_, {desk_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 0))});
+  ASSERT_EQ(r.back().type, Type::Ack);
+  RouteRequest rr{};
+  rr.call_id = 9;
+  r = exchange(switch_, {switch_.one(Type::RouteRequest, rr)});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].as<RouteResponse>().agent, 0u);
+  ASSERT_EQ(engine_.agent(0).state, router::AgentState::Reserved);
+
+  expect_refused(desk2_, Type::OfferResult, OfferResult{9, 1, {}}, WireError::NotYourCall,
+                 Counter::refused_not_your_call);
+  expect_refused(desk2_, Type::CallEvent, CallEvent{9, CallEventKind::Answered, {}},
+                 WireError::NotYourCall, Counter::refused_not_your_call);
+  const TransferRequest away{9, TransferKind::ToQueue, {}, 0, 0};
+  expect_refused(desk2_, Type::TransferRequest, away, WireError::NotYourCall,
+                 Counter::refused_not_your_call);
+  Peer switch2{11, Endpoint{0x0100007f, 5061, 0}};
+  register_peer(switch2, 1);
+  expect_refused(switch2, Type::CallEvent, CallEvent{9, CallEventKind::Released, {}},
+                 WireError::NotYourCall, Counter::refused_not_your_call);
+  expect_refused(desk_, Type::CallEvent, CallEvent{9, CallEventKind::Abandoned, {}},
+                 WireError::NotPermitted, Counter::refused_not_permitted);
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::Reserved);
+
+  r = exchange(desk_, {desk_.one(Type::OfferResult, OfferResult{9, 1, {}})});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0);
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::Busy);
+  // The switch that routed the call reports its end.
+  r = exchange(switch_, {switch_.one(Type::CallEvent, CallEvent{9, CallEventKind::Released, {}})});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(engine_.calls_in_engine(), 0u);
+}
+
+// A supervisor forces any agent out without signing one in; the agent's desktop is unbound and
+// must sign in again before it acts.
+TEST_F(RolesTest, SupervisorForcesLogout) {
+  both_signed_in();
+  auto r = exchange(sup_, {sup_.one(Type::AgentEvent, agent_event(AgentEventKind::ForceLogout, 0))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0);
+  EXPECT_EQ(engine_.agent(0).state, router::AgentState::LoggedOut);
+  EXPECT_EQ(io_.client_agent(desk_.id), router::kNone);
+  EXPECT_EQ(io_.client_agent(desk2_.id), 1u);
+  expect_refused(desk_, Type::AgentEvent, agent_event(AgentEventKind::Ready, 0),
+                 WireError::SignInFirst, Counter::refused_sign_in_first);
+  r = exchange(sup_, {sup_.one(Type::AgentEvent, agent_event(AgentEventKind::ForceReady, 1))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(engine_.agent(1).state, router::AgentState::Ready);
+  // Agent-bound messages need the supervisor's own sign-in.
+  expect_refused(sup_, Type::AgentEvent, agent_event(AgentEventKind::NotReady, 1),
+                 WireError::SignInFirst, Counter::refused_sign_in_first);
+}
+
+// Before its sign-in a desktop may register, send heartbeats and sign in, nothing else; the
+// sign-in's Ack names the agent's index.
+TEST_F(RolesTest, DesktopActsOnlyAfterSignIn) {
+  expect_refused(desk2_, Type::AgentEvent, agent_event(AgentEventKind::Ready, 1),
+                 WireError::SignInFirst, Counter::refused_sign_in_first);
+  expect_refused(desk2_, Type::OfferResult, OfferResult{3, 1, {}}, WireError::SignInFirst,
+                 Counter::refused_sign_in_first);
+  expect_refused(desk2_, Type::CallEvent, CallEvent{3, CallEventKind::Released, {}},
+                 WireError::SignInFirst, Counter::refused_sign_in_first);
+  const OutboundRequest by_id{78, OutboundKind::ByAgentId, 0, 0, 0, 102};
+  expect_refused(desk2_, Type::OutboundRequest, by_id, WireError::SignInFirst,
+                 Counter::refused_sign_in_first);
+  auto r = exchange(desk2_, {desk2_.one(Type::Heartbeat, Heartbeat{1, 0})});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Heartbeat);
+  EXPECT_EQ(io_.client_role(desk2_.id), Role::Desktop);
+  EXPECT_EQ(io_.client_agent(desk2_.id), router::kNone);
+  const Ack ack = signed_in(desk2_, 102, "s3cret-102");
+  EXPECT_EQ(ack.reply_to, desk2_.seq);
+  EXPECT_EQ(ack.agent, 1u);
+  EXPECT_EQ(io_.client_agent(desk2_.id), 1u);
+  r = exchange(desk2_, {desk2_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 1))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(engine_.agent(1).state, router::AgentState::Ready);
+  // A refusal is answered again, the same, to a retransmission.
+  const std::uint64_t refused_seq = desk_.seq + 1;
+  expect_refused(desk_, Type::AgentEvent, agent_event(AgentEventKind::Ready, 0),
+                 WireError::SignInFirst, Counter::refused_sign_in_first);
+  r = exchange(desk_, {desk_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 0),
+                                 refused_seq)});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::SignInFirst));
+}
+
+// A sign-in the engine refuses (the agent is signed in at another desktop) binds nothing: the
+// agent's offers still go to the desktop that signed it in.
+TEST_F(RolesTest, RefusedSignInBindsNothing) {
+  both_signed_in();
+  Peer desk3{12, Endpoint{0x0100007f, 6004, 0}};
+  register_peer(desk3, 2);
+  exchange(desk3, {desk3.one(Type::AgentEvent, sign_in(101, "s3cret-101"))});
+  const auto r = wait_for_reply(desk3);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::AlreadySignedIn));
+  EXPECT_EQ(io_.client_agent(desk3.id), router::kNone);
+  EXPECT_EQ(io_.client_agent(desk_.id), 0u);
+  expect_refused(desk3, Type::AgentEvent, agent_event(AgentEventKind::SignOut, 0),
+                 WireError::SignInFirst, Counter::refused_sign_in_first);
 }
 
 }  // namespace

@@ -160,7 +160,7 @@ TEST(SplitWorker, EngineSwapUnderTraffic) {
   constexpr int kCalls = 3000;
   std::vector<int> answers(kCalls + 1, 0);
   int answered = 0;
-  auto collect = [&](bool* no_such_agent) {
+  auto collect = [&](std::uint16_t* sign_in_error) {
     for (const auto& sent : port.take_sent()) {
       DatagramHeader h;
       ASSERT_EQ(check_header(sent.payload, h), HeaderCheck::Ok);
@@ -171,9 +171,8 @@ TEST(SplitWorker, EngineSwapUnderTraffic) {
               ++answers[m.as<RouteResponse>().call_id];
               ++answered;
             }
-            if (m.type == Type::Error && no_such_agent != nullptr) {
-              *no_such_agent =
-                  m.as<Error>().reason == static_cast<std::uint16_t>(router::Status::NoSuchAgent);
+            if (m.type == Type::Error && sign_in_error != nullptr) {
+              *sign_in_error = m.as<Error>().reason;
             }
           },
           [](std::uint64_t, WireError) { FAIL(); });
@@ -217,24 +216,26 @@ TEST(SplitWorker, EngineSwapUnderTraffic) {
     EXPECT_EQ(reply.result, CommandResult::Done);
     EXPECT_EQ(swap.engine->queue_count(), 1u) << "the swap object now holds the old engine";
 
-    // The IO core knows the new agent now: its sign-in is no longer "no such agent" (there is no
-    // verifier here, so it is refused for that instead).
+    // The IO core knows the new agent now: a desktop's sign-in is no longer "no such agent"
+    // (there is no verifier here, so it is refused for that instead).
+    constexpr std::uint32_t kDesktop = 6;
     std::vector<std::uint8_t> d(kMaxSendDatagram);
-    DatagramWriter w(d, kClient);
+    DatagramWriter w(d, kDesktop);
+    w.add(Type::Register, 1, Register{2, 0, 43});
     AgentEvent sign_in{};
     sign_in.kind = AgentEventKind::SignIn;
     sign_in.agent_number = 7001;
-    w.add(Type::AgentEvent, kCalls + 10, sign_in);
+    w.add(Type::AgentEvent, 2, sign_in);
     d.resize(w.finish());
-    port.inject(peer, d);
-    bool no_such_agent = true;
+    port.inject(Endpoint{0x0100007f, 4001, 0}, d);
+    std::uint16_t sign_in_error = 0;
     while (answered < kCalls && std::chrono::steady_clock::now() < deadline) {
-      collect(&no_such_agent);
+      collect(&sign_in_error);
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    collect(&no_such_agent);
-    EXPECT_FALSE(no_such_agent);
+    collect(&sign_in_error);
+    EXPECT_EQ(sign_in_error, static_cast<std::uint16_t>(WireError::SignInUnavailable));
     worker.stop();
   }
   ASSERT_EQ(answered, kCalls);

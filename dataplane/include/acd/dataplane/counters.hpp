@@ -28,7 +28,11 @@ namespace acd::dataplane {
   X(decisions, "inputs applied to the routing engine")                              \
   X(ring_full, "inputs not queued because a ring was full")                         \
   X(auth_failed, "sign-ins refused by the credential check")                        \
-  X(unroutable_replies, "decisions for a client whose address is unknown")
+  X(unroutable_replies, "decisions for a client whose address is unknown")                \
+  X(refused_not_permitted, "messages refused: the client's role may not send them")       \
+  X(refused_not_your_agent, "messages refused: they name an agent the client did not sign in") \
+  X(refused_not_your_call, "messages refused: the call is not the client's")               \
+  X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

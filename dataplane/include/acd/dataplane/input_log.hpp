@@ -21,7 +21,8 @@
 
 namespace acd::dataplane {
 
-inline constexpr std::uint8_t kLogRecordVersion = 1;
+// 2: a Register record carries the client's role.
+inline constexpr std::uint8_t kLogRecordVersion = 2;
 // Client IDs in a record: 0 = no client (a tick); an operator command's.
 inline constexpr std::uint32_t kNoClientId = 0;
 inline constexpr std::uint32_t kControlClientId = 0xFFFF'FFFFu;
@@ -42,6 +43,7 @@ struct LogRecord {
   // Register
   std::uint64_t nonce = 0;
   Endpoint endpoint;
+  wire::Role role = wire::Role::None;  // what the client may send (roles.hpp)
 };
 
 // Bytes of the largest record (an Input with every skill).
@@ -53,7 +55,7 @@ std::size_t encode_record(const LogRecord& r, std::span<std::uint8_t> out);
 bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& r);
 
 // A whole node image at one sequence number: the engine's snapshot and the IO stage's session
-// (clients, reply cache, call owners, desktops). What the journal stores as a snapshot and what a
+// (clients and their roles, reply cache, call owners, the agents calls are at, desktops). What the journal stores as a snapshot and what a
 // standby that joins late receives first.
 struct NodeImage {
   std::uint64_t seq = 0;  // every record <= seq is in it

@@ -34,6 +34,7 @@
 #include "acd/dataplane/counters.hpp"
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/port.hpp"
+#include "acd/dataplane/roles.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/router/engine.hpp"
 #include "acd/router/id_map.hpp"
@@ -101,6 +102,10 @@ struct Output {
   std::uint64_t request_seq = 0;
   wire::Type request_type = wire::Type::Heartbeat;
   router::CallId request_call = 0;
+  // The input's event type and agent: a sign-in that ends without an Error binds its client to
+  // the agent.
+  router::EventType request_event = router::EventType::Tick;
+  router::AgentIndex request_agent = router::kNone;
   bool end = false;
   bool preview = false;  // a decision the engine would make, for the control plane only
   // On the end output of a reload: ReloadRefused if the routing core refused it.
@@ -244,8 +249,9 @@ class IoStage {
   // cached for retransmissions but not sent. Run to completion on the calling thread.
   enum class Replay : std::uint8_t { Applied, Malformed, OutOfOrder, ConfigChange };
   Replay replay(std::uint64_t seq, std::span<const std::uint8_t> record, RouterStage& router);
-  // The session (clients, reply windows, call owners, desktops, next sequence number) as bytes,
-  // clients by ID so that two nodes with the same state give the same bytes.
+  // The session (clients with their roles, reply windows, call owners, the agents calls are at,
+  // desktops, next sequence number) as bytes, clients by ID so that two nodes with the same state
+  // give the same bytes.
   std::vector<std::uint8_t> save_session() const;
   // Replaces the session with an image; false (nothing changed) if it is malformed or does not
   // fit this stage's sizes.
@@ -278,12 +284,24 @@ class IoStage {
   // Returns the number of clients told.
   std::size_t announce_primary();
 
+  // ---- Roles (roles.hpp) ----
+  // A client's role (None: unknown or not registered) and the agent it signed in (kNone: none).
+  // The IO thread (tests: between polls).
+  wire::Role client_role(std::uint32_t client_id) const;
+  router::AgentIndex client_agent(std::uint32_t client_id) const;
+
  private:
   struct Client {
     std::uint32_t id = 0;
     Endpoint endpoint;
     bool registered = false;
     std::uint64_t nonce = 0;  // of the last Register: a new one means the client restarted
+    // What it may send (roles.hpp). Set only by apply_registration: today the role its Register
+    // named; with an authenticated handshake, its configured one.
+    wire::Role role = wire::Role::None;
+    // The agent it signed in (bind_agent), kNone before its sign-in and after the agent's
+    // sign-out; agent_desktop_ is the same binding seen from the agent.
+    router::AgentIndex agent = router::kNone;
   };
   struct Pending {  // an outgoing datagram being filled for one client
     std::uint32_t slot = router::kNone;
@@ -295,8 +313,18 @@ class IoStage {
   std::uint32_t client_slot(std::uint32_t client_id, const Endpoint& from, bool registering);
   // A Register message's effect on the client (a new nonce resets its reply window); logged.
   // False if the log has no room (nothing changed; the client retransmits).
-  bool register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from);
-  void apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from);
+  bool register_client(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from,
+                       wire::Role role);
+  void apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from,
+                          wire::Role role);
+  // The role check of one message (roles.hpp): false, with the refusal answered and counted, if
+  // the client may not send it.
+  bool permitted(std::uint32_t slot, const Message& m);
+  // The client signed the agent in (its sign-in was accepted by the engine) / the agent signed
+  // out: the one place the binding changes. Derived from the log's inputs and decisions, so a
+  // replaying node binds the same clients.
+  void bind_agent(std::uint32_t slot, router::AgentIndex agent);
+  void unbind_agent(router::AgentIndex agent);
   void log_record(std::uint64_t seq, const LogRecord& record);
   // Puts the datagram header on every pending datagram and lists them in tx_; returns how many.
   std::size_t assemble_pending();
@@ -334,6 +362,7 @@ class IoStage {
   router::IdMap client_ids_;  // client ID -> slot
   std::vector<Client> clients_;
   router::IdMap call_owner_;                  // call ID -> slot of the switch that asked
+  router::IdMap call_agent_;                  // call ID -> agent it is offered to or talking with
   std::vector<std::uint32_t> agent_desktop_;  // agent -> slot of its desktop
   std::vector<Datagram> rx_;
   std::vector<Pending> pending_;
@@ -385,6 +414,8 @@ class RouterStage {
     o.request_seq = input.request_seq;
     o.request_type = input.request_type;
     o.request_call = input.event.call;
+    o.request_event = input.event.type;
+    o.request_agent = input.event.agent;
     if (!std::holds_alternative<ApplyEvent>(input.command)) {
       // Time first (due timers fire), then the command.
       router::Event tick;

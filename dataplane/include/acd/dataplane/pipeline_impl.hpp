@@ -56,7 +56,8 @@ std::size_t IoStage::receive(Push&& push) {
     auto on_message = [&](const Message& m) {
       counters_.bump(Counter::rx_messages);
       if (m.type == wire::Type::Register) {
-        if (!register_client(slot, m.as<wire::Register>().nonce, d.peer)) {
+        const auto r = m.as<wire::Register>();
+        if (!register_client(slot, r.nonce, d.peer, static_cast<wire::Role>(r.role))) {
           counters_.bump(Counter::ring_full);
           reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
           return;
@@ -85,6 +86,9 @@ std::size_t IoStage::receive(Push&& push) {
           return;
         case ReplyCache::Lookup::New:
           break;
+      }
+      if (!permitted(slot, m)) {
+        return;  // refused by role: answered, counted, nothing applied or logged
       }
       Input input;
       if (!translate(slot, m, input)) {
@@ -125,7 +129,7 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     input.event.type = router::EventType::AgentSignIn;
     input.event.agent = r.agent;
     input.event.device = r.device;
-    agent_desktop_[r.agent] = r.client_slot;
+    // The client is bound to the agent once the engine accepts the sign-in (IoStage::handle).
     if (!push(input)) {
       counters_.bump(Counter::ring_full);
       cache_.forget(r.client_slot, r.request_seq);

@@ -47,7 +47,22 @@ enum class WireError : std::uint16_t {
   Overloaded = 1007,
   SignInUnavailable = 1008,  // this node checks no passwords (no credential verifier)
   NotPrimary = 1009,         // this node is a standby: Error.detail names the primary
+  // Refused by role (docs/protocol.md "Who may send what"); nothing of the message is applied.
+  NotPermitted = 1010,  // the client's role may not send this message (or this kind of it)
+  NotYourAgent = 1011,  // it names an agent other than the one this client signed in
+  NotYourCall = 1012,   // the call is not this client's (routed by it, or at its agent)
+  SignInFirst = 1013,   // an agent desktop acts only once it has signed its agent in
 };
+
+// What a client is, which decides what it may send. Today from its Register (ACDP/1); with
+// ACDP/2 from its configured [[clients]] entry.
+enum class Role : std::uint32_t {
+  None = 0,  // not registered
+  Switch = 1,
+  Desktop = 2,
+  Supervisor = 3,
+};
+inline constexpr std::uint32_t kMaxRole = 3;
 
 struct DatagramHeader {
   std::uint32_t magic;
@@ -186,7 +201,10 @@ struct OutboundRequest {
 struct Ack {
   std::uint64_t reply_to;
   std::uint16_t status;
-  std::uint8_t reserved[6];
+  std::uint16_t reserved;
+  // The Ack of an accepted sign-in: the agent's index, which the desktop names in its later
+  // AgentEvents. Otherwise reserved (zero).
+  std::uint32_t agent;
 };
 
 struct Error {

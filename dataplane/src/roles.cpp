@@ -1,0 +1,130 @@
+// The role table: which client role may send which message, and for which agent or call.
+#include "acd/dataplane/roles.hpp"
+
+namespace acd::dataplane {
+
+using wire::AgentEventKind;
+using wire::Role;
+using wire::Type;
+
+namespace {
+
+bool acts_for_agents(Role r) {
+  return r == Role::Desktop || r == Role::Supervisor;
+}
+
+// A desktop's (or a supervisor's) message about its own agent's call.
+Refusal own_call(const Standing& s) {
+  if (s.agent == router::kNone) {
+    return Refusal::SignInFirst;
+  }
+  return s.call_agent == s.agent ? Refusal::None : Refusal::NotYourCall;
+}
+
+Refusal agent_event(const Standing& s, const wire::AgentEvent& e) {
+  switch (e.kind) {
+    case AgentEventKind::SignIn:
+      // One client, one agent: a second agent needs its own desktop (or a sign-out first).
+      if (s.agent != router::kNone && s.sign_in_agent != router::kNone &&
+          s.sign_in_agent != s.agent) {
+        return Refusal::NotYourAgent;
+      }
+      return Refusal::None;
+    case AgentEventKind::ForceReady:
+    case AgentEventKind::ForceLogout:
+      // A supervisor's, for any agent, signed in or not.
+      return s.role == Role::Supervisor ? Refusal::None : Refusal::NotPermitted;
+    case AgentEventKind::SignOut:
+    case AgentEventKind::Ready:
+    case AgentEventKind::NotReady:
+    case AgentEventKind::WrapUpDone:
+      break;
+  }
+  if (s.agent == router::kNone) {
+    return Refusal::SignInFirst;
+  }
+  return e.agent == s.agent ? Refusal::None : Refusal::NotYourAgent;
+}
+
+}  // namespace
+
+Refusal check_role(const Standing& s, const Message& m) {
+  switch (m.type) {
+    case Type::Register:
+    case Type::Heartbeat:
+      return Refusal::None;
+    case Type::RouteRequest:
+      return s.role == Role::Switch ? Refusal::None : Refusal::NotPermitted;
+    case Type::CallEvent: {
+      if (s.role == Role::Switch) {
+        return s.owns_call ? Refusal::None : Refusal::NotYourCall;
+      }
+      if (!acts_for_agents(s.role)) {
+        return Refusal::NotPermitted;
+      }
+      // The caller's hang-up while queued or ringing is the switch's to tell.
+      if (m.as<wire::CallEvent>().kind == wire::CallEventKind::Abandoned) {
+        return Refusal::NotPermitted;
+      }
+      return own_call(s);
+    }
+    case Type::OfferResult:
+    case Type::TransferRequest:
+      return acts_for_agents(s.role) ? own_call(s) : Refusal::NotPermitted;
+    case Type::AgentEvent:
+      return acts_for_agents(s.role) ? agent_event(s, m.as<wire::AgentEvent>())
+                                     : Refusal::NotPermitted;
+    case Type::OutboundRequest: {
+      if (!acts_for_agents(s.role)) {
+        return Refusal::NotPermitted;
+      }
+      const auto r = m.as<wire::OutboundRequest>();
+      if (r.kind == wire::OutboundKind::ByQueue) {
+        // The engine reserves any ready agent of the group: a supervisor's power.
+        return s.role == Role::Supervisor ? Refusal::None : Refusal::NotPermitted;
+      }
+      if (s.agent == router::kNone) {
+        return Refusal::SignInFirst;
+      }
+      return r.agent_number == s.agent_number ? Refusal::None : Refusal::NotYourAgent;
+    }
+    case Type::RouteResponse:
+    case Type::Offer:
+    case Type::Ack:
+    case Type::Error:
+      return Refusal::None;  // only acd sends these: the translation refuses them (BadType)
+  }
+  return Refusal::NotPermitted;
+}
+
+wire::WireError refusal_reason(Refusal r) {
+  switch (r) {
+    case Refusal::NotYourAgent:
+      return wire::WireError::NotYourAgent;
+    case Refusal::NotYourCall:
+      return wire::WireError::NotYourCall;
+    case Refusal::SignInFirst:
+      return wire::WireError::SignInFirst;
+    case Refusal::None:
+    case Refusal::NotPermitted:
+      break;
+  }
+  return wire::WireError::NotPermitted;
+}
+
+Counter refusal_counter(Refusal r) {
+  switch (r) {
+    case Refusal::NotYourAgent:
+      return Counter::refused_not_your_agent;
+    case Refusal::NotYourCall:
+      return Counter::refused_not_your_call;
+    case Refusal::SignInFirst:
+      return Counter::refused_sign_in_first;
+    case Refusal::None:
+    case Refusal::NotPermitted:
+      break;
+  }
+  return Counter::refused_not_permitted;
+}
+
+}  // namespace acd::dataplane
