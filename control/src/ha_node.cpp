@@ -424,8 +424,16 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       log_line("OUT OF SERVICE: " + why + " (this standby will not promote; restart it to catch up)");
     }
   };
+  auto last_turn = started;
   while (!stop.load(std::memory_order_relaxed)) {
     const auto now = SteadyTime::now();
+    if (now - last_turn > dead_after / 2) {
+      // This loop itself stood still (installing an image, writing a journal snapshot, the
+      // machine busy): the primary's silence over that time is ours, not its. It must be silent
+      // for dead_after while we listen before we take over.
+      last_alive = now;
+    }
+    last_turn = now;
     if (journal && journal_config.sync) {
       // What the primary releases to clients is then on this node's disk as well as its own.
       link.set_durable_through(journal->durable_seq());

@@ -41,7 +41,7 @@ kill -9 "$PID_a" "$PROXY_PID"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
 wait_log b "promoted: won epoch 2" 5
-wait "$load" || pair_fail "the load generator failed: $(cat "$work/load.json")"
+wait "$load" || pair_fail "the load generator failed: $(cat "$work/load.json" "$work/load.err")"
 cat "$work/load.json"
 expect_every_call_routed "$work/load.json" || pair_fail "calls lost or doubled across the failover"
 [ "$(loadgen_field "$work/load.json" epoch_conflicts)" = 0 ] || pair_fail "two nodes emitted for one epoch"
@@ -51,12 +51,12 @@ ha_json b | grep -q '"role": "primary-alone"' || pair_fail "b is not primary: $(
 # The old primary comes back: it follows b (its own history after the last acknowledged record is
 # replaced by b's image) and becomes b's synchronous standby while b routes.
 "$loadgen" --target "127.0.0.1:$PORT_b,127.0.0.1:$PORT_a" --rate 200 --duration 3 --agents 30 \
-  --talk-ms 50 --json >"$work/load2.json" &
+  --talk-ms 50 --json >"$work/load2.json" 2>"$work/load2.err" &
 load=$!
 sleep 0.5
 start_node a standby
 wait_log b "standby synchronous" 10
-wait "$load" || pair_fail "the second load failed: $(cat "$work/load2.json")"
+wait "$load" || pair_fail "the second load failed: $(cat "$work/load2.json" "$work/load2.err")"
 expect_every_call_routed "$work/load2.json" || pair_fail "calls lost while the standby caught up"
 ha_json a | grep -q '"role": "standby"' || pair_fail "a is not b's standby: $(ha_json a)"
 
