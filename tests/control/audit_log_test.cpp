@@ -409,15 +409,21 @@ TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
   IoStage io(port, clock, &verifier, {101, 102}, DataplaneConfig{});
   io.set_audit(log.get());
   Worker worker(engine, io);
+  // Two desktops: a desktop acts for the one agent it signed in, so 102's attempts come from
+  // another desk than 101's.
   const Endpoint desk{0x0100007f, 6001, 0};
+  const Endpoint desk2{0x0100007f, 6002, 0};
   std::uint64_t seq = 0;
-  auto send = [&](Type type, const auto& body) {
+  std::uint64_t seq2 = 0;
+  auto send_from = [&](std::uint32_t client, Type type, const auto& body) {
     std::vector<std::uint8_t> buf(kMaxSendDatagram);
-    DatagramWriter w(buf, 8);
-    ASSERT_TRUE(w.add(type, ++seq, body));
+    DatagramWriter w(buf, client);
+    ASSERT_TRUE(w.add(type, client == 8 ? ++seq : ++seq2, body));
     buf.resize(w.finish());
-    port.inject(desk, std::move(buf));
+    port.inject(client == 8 ? desk : desk2, std::move(buf));
   };
+  auto send = [&](Type type, const auto& body) { send_from(8, type, body); };
+  auto send2 = [&](Type type, const auto& body) { send_from(9, type, body); };
   // Polls until the desk got an answer to the last message.
   auto settle = [&] {
     for (int i = 0; i < 5000; ++i) {
@@ -431,15 +437,17 @@ TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
   };
   send(Type::Register, wire::Register{2, 0, 1});
   settle();
+  send2(Type::Register, wire::Register{2, 0, 2});
+  settle();
   send(Type::AgentEvent, sign_in_event(101, "Sesame-101-pw"));
   settle();
-  send(Type::AgentEvent, sign_in_event(102, "wrong-pass-1"));
+  send2(Type::AgentEvent, sign_in_event(102, "wrong-pass-1"));
   settle();
-  send(Type::AgentEvent, sign_in_event(102, "wrong-pass-2"));  // locks 102 out
+  send2(Type::AgentEvent, sign_in_event(102, "wrong-pass-2"));  // locks 102 out
   settle();
-  send(Type::AgentEvent, sign_in_event(102, "Sesame-102-pw"));  // refused: locked
+  send2(Type::AgentEvent, sign_in_event(102, "Sesame-102-pw"));  // refused: locked
   settle();
-  send(Type::AgentEvent, sign_in_event(999, "Sesame-999-pw"));  // no such agent
+  send2(Type::AgentEvent, sign_in_event(999, "Sesame-999-pw"));  // no such agent
   settle();
   wire::AgentEvent out{};
   out.kind = wire::AgentEventKind::SignOut;
