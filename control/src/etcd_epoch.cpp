@@ -351,6 +351,9 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
       result.outcome = now.answered ? CasOutcome::Lost : CasOutcome::Unreachable;
       return result;
     }
+    if (*now.record == EpochRecord{expected + 1, holder}) {
+      return {CasOutcome::Won, *now.record, {}};  // our own earlier try, whose answer was lost
+    }
     if (now.record->epoch != expected) {
       return {CasOutcome::Lost, *now.record,
               "the epoch is " + describe(*now.record) + ", not " + std::to_string(expected)};
@@ -405,6 +408,11 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
   }
   seen_ = found.record;
   seen_raw_ = std::move(found.raw);
+  if (*found.record == EpochRecord{expected + 1, holder}) {
+    // Our own earlier try took effect but its answer never came back (it timed out): the epoch is
+    // ours. Reporting it lost would fence the only node that holds it.
+    return {CasOutcome::Won, *found.record, {}};
+  }
   return {CasOutcome::Lost, *found.record,
           "the epoch is " + describe(*found.record) + ", not " + std::to_string(expected)};
 }

@@ -285,6 +285,24 @@ TEST_F(EtcdEpochTest, StaleExpectedLoses) {
   EXPECT_EQ(b.advance(3, "node-b").outcome, CasOutcome::Won);
 }
 
+// A swap whose answer was lost (etcd applied it, the reply missed the deadline) is tried again by
+// the same node: the record already says this node holds expected + 1, so the retry wins instead
+// of fencing the very node that holds the epoch. Another node's identical retry loses.
+TEST_F(EtcdEpochTest, RetryOfASwapThatTookEffectWins) {
+  EtcdEpoch a = client();
+  std::string why;
+  ASSERT_TRUE(a.read(why)) << why;  // a saw epoch 0
+  ASSERT_EQ(client().advance(0, "node-a").outcome, CasOutcome::Won);  // a's lost first try
+  const CasResult retry = a.advance(0, "node-a");
+  EXPECT_EQ(retry.outcome, CasOutcome::Won) << retry.why;
+  EXPECT_EQ(retry.current, (EpochRecord{1, "node-a"}));
+  EXPECT_EQ(a.advance(1, "node-a").outcome, CasOutcome::Won);  // and it goes on from there
+  EtcdEpoch b = client();
+  ASSERT_TRUE(b.read(why)) << why;
+  ASSERT_EQ(client().advance(2, "node-a").outcome, CasOutcome::Won);
+  EXPECT_EQ(b.advance(2, "node-b").outcome, CasOutcome::Lost);
+}
+
 // A paused etcd (SIGSTOP: the kernel still accepts, nobody answers) makes read and advance return
 // Unreachable within the default 20 ms deadline; once it resumes, the same client works again.
 TEST_F(EtcdEpochTest, PausedEtcdIsUnreachableWithinTheDeadline) {
