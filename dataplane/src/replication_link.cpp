@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <sodium.h>
 
@@ -368,6 +369,7 @@ struct Connection {
       if (n > 0) {
         s.wire_end += static_cast<std::size_t>(n);
         wire_received += static_cast<std::uint64_t>(n);
+        heard = true;
       } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         return fail(LinkCounter::peer_closed);
       }
@@ -509,6 +511,7 @@ struct Connection {
   std::unique_ptr<Sealing> sealing;  // null: clear text
   bool proven = false;               // sealed: the peer proved its key
   std::uint64_t wire_received = 0;
+  bool heard = false;  // sealed: bytes arrived, frames or not (the key exchange counts as life)
   LinkCounter error = LinkCounter::peer_closed;
   LinkClock::time_point last_heard{};
   LinkClock::time_point last_sent{};
@@ -733,6 +736,9 @@ void LinkPrimary::read_standby(LinkClock::time_point now) {
     if (n < 0) {
       drop_standby(standby_->error);
       return;
+    }
+    if (std::exchange(standby_->heard, false)) {
+      standby_->last_heard = now;
     }
     if (n == 0) {
       return;
@@ -1015,6 +1021,9 @@ bool LinkStandby::receive() {
   if (n < 0) {
     disconnect(conn_->error, now_);
     return false;
+  }
+  if (std::exchange(conn_->heard, false)) {
+    conn_->last_heard = now_;  // the key exchange, or part of a sealed message
   }
   if (n == 0) {
     return false;
