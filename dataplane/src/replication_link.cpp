@@ -737,10 +737,11 @@ void LinkPrimary::read_standby(LinkClock::time_point now) {
       drop_standby(standby_->error);
       return;
     }
-    if (std::exchange(standby_->heard, false)) {
+    const bool heard = std::exchange(standby_->heard, false);
+    if (heard) {
       standby_->last_heard = now;
     }
-    if (n == 0) {
+    if (n == 0 && !heard) {
       return;
     }
     counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
@@ -1022,15 +1023,17 @@ bool LinkStandby::receive() {
     disconnect(conn_->error, now_);
     return false;
   }
-  if (std::exchange(conn_->heard, false)) {
-    conn_->last_heard = now_;  // the key exchange, or part of a sealed message
+  // Sealed: bytes may have come without a whole message (the key exchange, part of one); that is
+  // life too, and the rest may be waiting: read on.
+  const bool heard = std::exchange(conn_->heard, false);
+  if (n > 0) {
+    counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
   }
-  if (n == 0) {
-    return false;
+  if (n > 0 || heard) {
+    conn_->last_heard = now_;
+    return true;
   }
-  counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
-  conn_->last_heard = now_;
-  return true;
+  return false;
 }
 
 bool LinkStandby::protocol_error(LinkCounter reason) {

@@ -61,7 +61,8 @@ inline constexpr std::uint16_t kFlagAuthenticated = 1;
 inline constexpr std::uint32_t kKeyMagic = 0x4c444341;  // "ACDL"
 inline constexpr std::uint8_t kKeyVersion = 1;
 inline constexpr std::size_t kKeyMessageBytes = 40;
-inline constexpr std::size_t kMaxSealedPlain = kMaxFrameBytes;
+// Small enough that a large transfer (a snapshot) opens as it streams in, not a MiB at a time.
+inline constexpr std::size_t kMaxSealedPlain = 64u << 10;
 
 enum class FrameType : std::uint8_t {
   Hello = 1,          // standby -> primary: u64 applied seq (first frame of a connection)
