@@ -3,7 +3,8 @@
 #
 # pair_setup WORK ACDD ACDCTL DEFAULT_CONFIG [CORES]: starts etcd and writes work/a and work/b
 #   (acd.toml, credentials for agents 1000..1029 with the demo passwords, each node's key pair
-#   with the other's public key, so the replication link is sealed). Sets PORT_a, PORT_b
+#   with the other's public key, so the replication link is sealed; PAIR_SEALED=0 before it keeps
+#   the link in clear text). Sets PORT_a, PORT_b
 #   (ACDP), REPL_a, REPL_b (replication), PROXY_PID: the relay b's link to a goes through.
 # start_node N [ROLE]: starts node N (a or b) with ha.start_as = ROLE (default: standby); sets
 #   PID_a / PID_b. Its output: work/N/out, work/N/err.
@@ -38,13 +39,15 @@ pair_setup() {
     echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" >/dev/null
   done
   cp "$PAIR_WORK/a/credentials" "$PAIR_WORK/b/credentials"
-  local public_a public_b
+  local public_a="" public_b=""
   for n in a b; do
+    [ "${PAIR_SEALED:-1}" = 1 ] || break
     "$PAIR_ACDCTL" key generate --out "$PAIR_WORK/$n/node.key" >"$PAIR_WORK/$n/key.out" ||
       pair_fail "acdctl key generate for node $n"
     eval "public_$n=\$(sed -n 's/^public key: //p' \"\$PAIR_WORK/$n/key.out\")"
   done
-  [ -n "$public_a" ] && [ -n "$public_b" ] || pair_fail "no public key printed"
+  [ "${PAIR_SEALED:-1}" != 1 ] || { [ -n "$public_a" ] && [ -n "$public_b" ]; } ||
+    pair_fail "no public key printed"
   local n other port repl other_port other_repl other_public
   for n in a b; do
     if [ $n = a ]; then other=b port=$PORT_a repl=$REPL_a other_port=$PORT_b other_repl=$REPL_b
@@ -57,9 +60,6 @@ pair_setup() {
         -e 's|^listen = "127.0.0.1:9470"|listen = "127.0.0.1:0"|' \
         -e "s|^cores = \\[0\\]|cores = [$cores]|" "$default_config" >"$PAIR_WORK/$n/acd.toml"
     cat >>"$PAIR_WORK/$n/acd.toml" <<EOF
-
-[security]
-key_file = "$PAIR_WORK/$n/node.key"
 
 [journal]
 dir = "$PAIR_WORK/$n/journal"
@@ -75,8 +75,12 @@ etcd_key = "/acd-test/epoch"
 heartbeat_ms = 20
 dead_after_ms = 250
 hash_every = 500
-peer_public_key = "$other_public"
 EOF
+    if [ "${PAIR_SEALED:-1}" = 1 ]; then
+      sed -i "s|^\[journal\]|[security]\nkey_file = \"$PAIR_WORK/$n/node.key\"\n\n[journal]|" \
+        "$PAIR_WORK/$n/acd.toml"
+      echo "peer_public_key = \"$other_public\"" >>"$PAIR_WORK/$n/acd.toml"
+    fi
     "$PAIR_ACDD" --check-config "$PAIR_WORK/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
   done
 }
