@@ -50,7 +50,8 @@ int key_generate(const std::string& out) {
             << "Use it as acdd's key: in acd.toml,\n"
             << "  [security]\n  key_file = \"" << (error ? out : absolute) << "\"\n"
             << "and give acdd's user read access (chown acd " << out
-            << ", or chgrp acd and chmod 0640).\n";
+            << ", or chgrp acd and chmod 0640).\n"
+            << "In a hot-standby pair, the other node's [ha] peer_public_key is this public key.\n";
   return kDone;
 }
 

@@ -27,6 +27,8 @@
 #include <CLI/CLI.hpp>
 
 #include "acd/dataplane/pipeline.hpp"
+#include "acd/dataplane/replication_link.hpp"
+#include "acd/dataplane/secure_keys.hpp"
 #include "acd/dataplane/uring_port.hpp"
 #ifdef ACD_WITH_DPDK
 #include "acd/dataplane/dpdk_port.hpp"
@@ -297,9 +299,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     clock.continue_from(engine.now());
-    std::printf("acdd: journal %s: snapshot at seq %llu, %zu records replayed; state hash %016llx\n",
-                journal_config.dir.c_str(), static_cast<unsigned long long>(rec.snapshot_seq),
-                rec.records, static_cast<unsigned long long>(engine.state_hash()));
+    std::printf(
+        "acdd: journal %s: snapshot at seq %llu, %zu records replayed; state hash %016llx\n",
+        journal_config.dir.c_str(), static_cast<unsigned long long>(rec.snapshot_seq), rec.records,
+        static_cast<unsigned long long>(engine.state_hash()));
     std::fflush(stdout);
   }
 
@@ -387,6 +390,25 @@ int main(int argc, char** argv) {
   const dataplane::LinkTiming timing{std::chrono::milliseconds(ha.heartbeat_ms),
                                      std::chrono::milliseconds(ha.dead_after_ms)};
   std::uint64_t epoch = 0;
+  // The link is sealed with this node's key and the peer's; without a peer key it is clear text.
+  std::optional<dataplane::LinkKeys> link_keys;
+  if (ha.enabled() && ha.peer_public_key) {
+    dataplane::secure::KeyFileResult own =
+        dataplane::secure::load_secret_key_file(running.security.key_file);
+    if (!own.ok()) {
+      std::cerr << control::origin_of(running, "security.key_file") << ": " << own.error << "\n";
+      return 1;
+    }
+    dataplane::secure::PublicKey peer_key;
+    peer_key.bytes = *ha.peer_public_key;
+    link_keys = dataplane::LinkKeys{own.keys->secret, peer_key};
+  } else if (ha.enabled()) {
+    std::fprintf(stderr,
+                 "acdd: warning: [ha] has no peer_public_key: the replication link to %s is "
+                 "neither authenticated nor encrypted (anyone on the path can read client "
+                 "sessions, forge records or play primary)\n",
+                 ha.peer.c_str());
+  }
   if (ha.enabled()) {
     {
       std::lock_guard<std::mutex> lock(ha_status.text_mutex);
@@ -394,7 +416,7 @@ int main(int argc, char** argv) {
     }
     fence = std::make_unique<control::EtcdEpoch>(ha.etcd, ha.etcd_key,
                                                  std::chrono::milliseconds(ha.etcd_timeout_ms));
-    auto follower = dataplane::LinkStandby::create(ha.peer, timing, error);
+    auto follower = dataplane::LinkStandby::create(ha.peer, timing, error, link_keys);
     if (!follower) {
       std::cerr << control::origin_of(running, "ha.peer") << ": " << error << "\n";
       return 1;
@@ -403,7 +425,8 @@ int main(int argc, char** argv) {
     (void)dataplane::parse_endpoint(ha.peer_dataplane, primary_at);
     io.set_standby(true, primary_at);
     notify_systemd("READY=1");
-    std::printf("acdd: ha: node %s following %s\n", ha.node.c_str(), ha.peer.c_str());
+    std::printf("acdd: ha: node %s following %s (%s)\n", ha.node.c_str(), ha.peer.c_str(),
+                link_keys ? "sealed" : "clear text");
     std::fflush(stdout);
     const bool promoted =
         control::follow_primary(*follower, io, engine, &board, journal, journal_config, *fence, ha,
@@ -420,7 +443,7 @@ int main(int argc, char** argv) {
     }
     clock.continue_from(engine.now());  // the old primary's time line goes on
     io.set_epoch(static_cast<std::uint32_t>(epoch));
-    link = dataplane::LinkPrimary::listen(ha.replication_listen, timing, epoch, error);
+    link = dataplane::LinkPrimary::listen(ha.replication_listen, timing, epoch, error, link_keys);
     if (!link) {
       std::cerr << control::origin_of(running, "ha.replication_listen") << ": " << error << "\n";
       return 1;

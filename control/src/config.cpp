@@ -27,8 +27,8 @@ using domain::TomlChecker;
 
 // A Unix group name as useradd/groupadd accept it (NAME_REGEX's default, 32 characters at most).
 bool is_group_name(const std::string& name) {
-  if (name.empty() || name.size() > 32 || !(std::islower(static_cast<unsigned char>(name[0])) ||
-                                            name[0] == '_')) {
+  if (name.empty() || name.size() > 32 ||
+      !(std::islower(static_cast<unsigned char>(name[0])) || name[0] == '_')) {
     return false;
   }
   return std::all_of(name.begin(), name.end(), [](char ch) {
@@ -106,7 +106,7 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
               std::map<std::string, std::string>& origin) {
   c.only(t,
          {"node", "replication_listen", "peer", "peer_dataplane", "start_as", "etcd", "etcd_key",
-          "heartbeat_ms", "dead_after_ms", "etcd_timeout_ms", "hash_every"},
+          "heartbeat_ms", "dead_after_ms", "etcd_timeout_ms", "hash_every", "peer_public_key"},
          "[ha]");
   for (const char* key : {"replication_listen", "peer", "peer_dataplane", "etcd"}) {
     note_origin(c, t, key, std::string("ha.") + key, origin);
@@ -114,10 +114,10 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
   if (c.text(t, "node", h.node) && h.node.empty()) {
     c.error(t, "node", "ha.node names this node, e.g. \"acd-a\"");
   }
-  for (auto [key, field] : {std::pair<const char*, std::string*>{"replication_listen",
-                                                                 &h.replication_listen},
-                            {"peer", &h.peer},
-                            {"peer_dataplane", &h.peer_dataplane}}) {
+  for (auto [key, field] :
+       {std::pair<const char*, std::string*>{"replication_listen", &h.replication_listen},
+        {"peer", &h.peer},
+        {"peer_dataplane", &h.peer_dataplane}}) {
     if (c.text(t, key, *field)) {
       if (const Result<void> checked = check_endpoint(*field); !checked.ok()) {
         c.error(t, key,
@@ -145,6 +145,17 @@ void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
   }
   if (c.text(t, "etcd_key", h.etcd_key) && (h.etcd_key.empty() || h.etcd_key.front() != '/')) {
     c.error(t, "etcd_key", "ha.etcd_key is a key path, e.g. \"/acd/epoch\"");
+  }
+  std::string peer_key;
+  if (t.get("peer_public_key") != nullptr && c.text(t, "peer_public_key", peer_key)) {
+    if (const auto decoded = key_from_base64(peer_key)) {
+      h.peer_public_key = *decoded;
+    } else {
+      c.error(t, "peer_public_key",
+              "ha.peer_public_key \"" + peer_key +
+                  "\" is not a key: it must be base64 of exactly 32 bytes (44 characters ending "
+                  "in '='), the other node's public key as acdctl key generate prints it");
+    }
   }
   c.number(t, "heartbeat_ms", h.heartbeat_ms, 1, 1000);
   c.number(t, "dead_after_ms", h.dead_after_ms, 2, 10000);
@@ -200,8 +211,7 @@ void parse_operator_groups(TomlChecker& c, const toml::table& t, OperatorGroups&
         const toml::node* later = t.get(keys[j].first);
         c.error(t, later != nullptr && later->is_string() ? keys[j].first : keys[i].first,
                 std::string("control.") + keys[i].first + " and control." + keys[j].first +
-                    " are both \"" + *keys[i].second +
-                    "\"; each role needs a group of its own");
+                    " are both \"" + *keys[i].second + "\"; each role needs a group of its own");
       }
     }
   }
@@ -264,6 +274,19 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     parse_audit(c, *t, cfg.audit, cfg.origin);
   }
   parse_security(c, *root, cfg);
+  // The replication link is sealed with this node's key: a peer key alone would seal nothing.
+  if (const toml::table* t = (*root)["ha"].as_table();
+      t != nullptr && cfg.ha.peer_public_key && cfg.security.key_file.empty()) {
+    c.error(*t, "peer_public_key",
+            "ha.peer_public_key needs [security] key_file, this node's own key (acdctl key "
+            "generate makes the pair)");
+  }
+  if (const toml::table* t = (*root)["ha"].as_table();
+      t != nullptr && cfg.security.required && cfg.ha.enabled() && !cfg.ha.peer_public_key) {
+    c.error(*t, "peer",
+            "[security] mode = \"required\" needs ha.peer_public_key, the other node's public "
+            "key: the replication link carries client sessions");
+  }
   if (const toml::table* t = (*root)["metrics"].as_table()) {
     c.only(*t, {"listen"}, "[metrics]");
     note_origin(c, *t, "listen", "metrics.listen", cfg.origin);
@@ -379,10 +402,10 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
 std::vector<std::string> check_operator_groups(const ApplianceConfig& cfg) {
   std::vector<std::string> problems;
   const OperatorGroups& g = cfg.operator_groups;
-  for (const auto& [key, name] : {std::pair<const char*, const std::string*>{"viewer_group",
-                                                                             &g.viewer_group},
-                                  {"operator_group", &g.operator_group},
-                                  {"admin_group", &g.admin_group}}) {
+  for (const auto& [key, name] :
+       {std::pair<const char*, const std::string*>{"viewer_group", &g.viewer_group},
+        {"operator_group", &g.operator_group},
+        {"admin_group", &g.admin_group}}) {
     const std::string dotted = std::string("control.") + key;
     if (cfg.origin.count(dotted) == 0) {
       continue;  // a default: the group may be absent (then only root holds the role)

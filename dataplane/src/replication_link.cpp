@@ -14,6 +14,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
+
+#include <sodium.h>
 
 #include "acd/dataplane/port.hpp"
 
@@ -172,9 +175,141 @@ bool valid_timing(const LinkTiming& t, std::string& why) {
 
 namespace repl_detail {
 
+// The sealing of one connection: the key exchange, then one secretstream per direction.
+struct Sealing {
+  Sealing(const LinkKeys& keys, bool is_initiator)
+      : initiator(is_initiator),
+        own(keys.own),
+        own_public(secure::public_key_of(keys.own)),
+        peer(keys.peer) {
+    crypto_kx_keypair(ephemeral_public.data(), ephemeral_secret.data());
+  }
+  ~Sealing() {
+    sodium_memzero(ephemeral_secret.data(), ephemeral_secret.size());
+    sodium_memzero(rx_key.data(), rx_key.size());
+    sodium_memzero(tx_key.data(), tx_key.size());
+    sodium_memzero(&tx, sizeof tx);
+    sodium_memzero(&rx, sizeof rx);
+  }
+  Sealing(const Sealing&) = delete;
+  Sealing& operator=(const Sealing&) = delete;
+
+  // The key message this end sends first.
+  void put_key_message(std::vector<std::uint8_t>& wire) const {
+    std::array<std::uint8_t, repl::kKeyMessageBytes> m{};
+    put_u32(m.data(), repl::kKeyMagic);
+    m[4] = repl::kKeyVersion;
+    m[5] = initiator ? 1 : 2;
+    std::memcpy(m.data() + 8, ephemeral_public.data(), ephemeral_public.size());
+    wire.insert(wire.end(), m.begin(), m.end());
+  }
+
+  // From the peer's key message: the session keys. The standby then sends its secretstream header
+  // and the empty message that proves its key at once; the primary only once the standby's proof
+  // has opened, so that a standby with a wrong key learns nothing sealed by the primary. False
+  // when the message is not a key message of the other role, or its ephemeral key is a low-order
+  // point.
+  bool accept_key_message(std::span<const std::uint8_t> m, std::vector<std::uint8_t>& wire) {
+    if (get_u32(m.data()) != repl::kKeyMagic || m[4] != repl::kKeyVersion ||
+        m[5] != (initiator ? 2 : 1) || m[6] != 0 || m[7] != 0) {
+      return false;
+    }
+    std::array<std::uint8_t, 32> peer_ephemeral;
+    std::memcpy(peer_ephemeral.data(), m.data() + 8, peer_ephemeral.size());
+    // ee, then the initiator's ephemeral with the responder's static, then the initiator's static
+    // with the responder's ephemeral: only the holders of both configured secrets agree.
+    std::array<std::uint8_t, 3 * 32> dh{};
+    const bool ok =
+        crypto_scalarmult(dh.data(), ephemeral_secret.data(), peer_ephemeral.data()) == 0 &&
+        (initiator
+             ? crypto_scalarmult(dh.data() + 32, ephemeral_secret.data(), peer.bytes.data()) == 0 &&
+                   crypto_scalarmult(dh.data() + 64, own.data(), peer_ephemeral.data()) == 0
+             : crypto_scalarmult(dh.data() + 32, own.data(), peer_ephemeral.data()) == 0 &&
+                   crypto_scalarmult(dh.data() + 64, ephemeral_secret.data(), peer.bytes.data()) ==
+                       0);
+    if (!ok) {
+      sodium_memzero(dh.data(), dh.size());
+      return false;
+    }
+    static constexpr std::string_view kLabel = "acd replication link v1";
+    const auto& standby_static = initiator ? own_public.bytes : peer.bytes;
+    const auto& primary_static = initiator ? peer.bytes : own_public.bytes;
+    const auto& standby_ephemeral = initiator ? ephemeral_public : peer_ephemeral;
+    const auto& primary_ephemeral = initiator ? peer_ephemeral : ephemeral_public;
+    std::array<std::uint8_t, 64> keys{};
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, nullptr, 0, keys.size());
+    crypto_generichash_update(&h, reinterpret_cast<const unsigned char*>(kLabel.data()),
+                              kLabel.size());
+    for (const auto* part : {standby_static.data(), primary_static.data(), standby_ephemeral.data(),
+                             primary_ephemeral.data()}) {
+      crypto_generichash_update(&h, part, 32);
+    }
+    crypto_generichash_update(&h, dh.data(), dh.size());
+    crypto_generichash_final(&h, keys.data(), keys.size());
+    sodium_memzero(dh.data(), dh.size());
+    sodium_memzero(&h, sizeof h);
+    // The first half seals standby -> primary, the second primary -> standby.
+    std::memcpy(tx_key.data(), keys.data() + (initiator ? 0 : 32), tx_key.size());
+    std::memcpy(rx_key.data(), keys.data() + (initiator ? 32 : 0), rx_key.size());
+    sodium_memzero(keys.data(), keys.size());
+    if (initiator) {
+      start_sending(wire);
+    }
+    return true;
+  }
+
+  // Our secretstream header, then the empty message that proves our key.
+  void start_sending(std::vector<std::uint8_t>& wire) {
+    std::array<std::uint8_t, crypto_secretstream_xchacha20poly1305_HEADERBYTES> header;
+    crypto_secretstream_xchacha20poly1305_init_push(&tx, header.data(), tx_key.data());
+    sodium_memzero(tx_key.data(), tx_key.size());
+    wire.insert(wire.end(), header.begin(), header.end());
+    tx_ready = true;
+    seal(wire, {});
+  }
+
+  // Appends one sealed message carrying `plain` (at most kMaxSealedPlain bytes).
+  void seal(std::vector<std::uint8_t>& wire, std::span<const std::uint8_t> plain) {
+    const std::size_t sealed = plain.size() + crypto_secretstream_xchacha20poly1305_ABYTES;
+    const std::size_t at = wire.size();
+    wire.resize(at + 4 + sealed);
+    put_u32(wire.data() + at, static_cast<std::uint32_t>(sealed));
+    crypto_secretstream_xchacha20poly1305_push(&tx, wire.data() + at + 4, nullptr, plain.data(),
+                                               plain.size(), nullptr, 0,
+                                               crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+  }
+
+  bool initiator;
+  secure::SecretKey own;
+  secure::PublicKey own_public;
+  secure::PublicKey peer;
+  std::array<std::uint8_t, 32> ephemeral_secret{};
+  std::array<std::uint8_t, 32> ephemeral_public{};
+  std::array<std::uint8_t, 32> tx_key{};  // until start_sending
+  std::array<std::uint8_t, 32> rx_key{};  // until the peer's header
+  enum class Phase { AwaitKey, AwaitHeader, AwaitProof, Open } phase = Phase::AwaitKey;
+  bool tx_ready = false;
+  crypto_secretstream_xchacha20poly1305_state tx{};
+  crypto_secretstream_xchacha20poly1305_state rx{};
+  std::vector<std::uint8_t> wire_in =
+      std::vector<std::uint8_t>(repl::kMaxSealedPlain + 4 + 1024 + (64u << 10));
+  std::size_t wire_pos = 0;
+  std::size_t wire_end = 0;
+  std::vector<std::uint8_t> wire_out;
+  std::size_t wire_out_pos = 0;
+};
+
 struct Connection {
-  Connection(int socket, std::size_t receive_bytes) : fd(socket), in(receive_bytes) {
+  // `keys`: sealed, this end being the initiator (standby) or not; null: clear text.
+  Connection(int socket, std::size_t receive_bytes, const LinkKeys* keys = nullptr,
+             bool initiator = false)
+      : fd(socket), in(receive_bytes) {
     out.reserve(64u << 10);
+    if (keys != nullptr) {
+      sealing = std::make_unique<Sealing>(*keys, initiator);
+      sealing->put_key_message(sealing->wire_out);
+    }
   }
   ~Connection() {
     if (fd >= 0) {
@@ -186,7 +321,8 @@ struct Connection {
 
   std::span<const std::uint8_t> pending_in() const { return {in.data() + in_pos, in_end - in_pos}; }
 
-  // One recv() into the free tail. >0: bytes read; 0: nothing new; -1: closed or failed.
+  // One recv(). >0: frame bytes added to `in`; 0: nothing new; -1: closed or failed, `error` says
+  // why (peer_closed, or for a sealed link handshake_refused, auth_failed, bad_length).
   long read_some() {
     if (in_pos == in_end) {
       in_pos = in_end = 0;
@@ -194,6 +330,9 @@ struct Connection {
       std::memmove(in.data(), in.data() + in_pos, in_end - in_pos);
       in_end -= in_pos;
       in_pos = 0;
+    }
+    if (sealing != nullptr) {
+      return read_sealed();
     }
     if (in_end == in.size()) {
       return 0;
@@ -206,11 +345,108 @@ struct Connection {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       return 0;
     }
+    error = LinkCounter::peer_closed;
     return -1;
   }
 
-  // One send() of everything unsent. >=0: bytes sent; -1: the connection failed.
+  long fail(LinkCounter why) {
+    error = why;
+    return -1;
+  }
+
+  long read_sealed() {
+    Sealing& s = *sealing;
+    if (s.wire_pos == s.wire_end) {
+      s.wire_pos = s.wire_end = 0;
+    } else if (s.wire_in.size() - s.wire_end < (64u << 10)) {
+      std::memmove(s.wire_in.data(), s.wire_in.data() + s.wire_pos, s.wire_end - s.wire_pos);
+      s.wire_end -= s.wire_pos;
+      s.wire_pos = 0;
+    }
+    if (s.wire_end < s.wire_in.size()) {
+      const ssize_t n =
+          recv(fd, s.wire_in.data() + s.wire_end, s.wire_in.size() - s.wire_end, MSG_DONTWAIT);
+      if (n > 0) {
+        s.wire_end += static_cast<std::size_t>(n);
+        wire_received += static_cast<std::uint64_t>(n);
+        heard = true;
+      } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        return fail(LinkCounter::peer_closed);
+      }
+    }
+    long added = 0;
+    for (;;) {
+      const std::span<const std::uint8_t> wire{s.wire_in.data() + s.wire_pos,
+                                               s.wire_end - s.wire_pos};
+      if (s.phase == Sealing::Phase::AwaitKey) {
+        if (wire.size() < repl::kKeyMessageBytes) {
+          break;
+        }
+        if (!s.accept_key_message(wire.first(repl::kKeyMessageBytes), s.wire_out)) {
+          return fail(LinkCounter::handshake_refused);
+        }
+        s.wire_pos += repl::kKeyMessageBytes;
+        s.phase = Sealing::Phase::AwaitHeader;
+        continue;
+      }
+      if (s.phase == Sealing::Phase::AwaitHeader) {
+        if (wire.size() < crypto_secretstream_xchacha20poly1305_HEADERBYTES) {
+          break;
+        }
+        if (crypto_secretstream_xchacha20poly1305_init_pull(&s.rx, wire.data(), s.rx_key.data()) !=
+            0) {
+          return fail(LinkCounter::handshake_refused);
+        }
+        sodium_memzero(s.rx_key.data(), s.rx_key.size());
+        s.wire_pos += crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+        s.phase = Sealing::Phase::AwaitProof;
+        continue;
+      }
+      if (wire.size() < 4) {
+        break;
+      }
+      const std::uint32_t sealed = get_u32(wire.data());
+      const bool proof = s.phase == Sealing::Phase::AwaitProof;
+      if (sealed < crypto_secretstream_xchacha20poly1305_ABYTES ||
+          sealed > repl::kMaxSealedPlain + crypto_secretstream_xchacha20poly1305_ABYTES ||
+          (proof && sealed != crypto_secretstream_xchacha20poly1305_ABYTES)) {
+        return fail(proof ? LinkCounter::handshake_refused : LinkCounter::bad_length);
+      }
+      if (wire.size() < 4 + sealed) {
+        break;
+      }
+      const std::size_t plain = sealed - crypto_secretstream_xchacha20poly1305_ABYTES;
+      if (in.size() - in_end < plain) {
+        break;  // the reader consumes what it has first
+      }
+      unsigned long long opened = 0;
+      unsigned char tag = 0;
+      if (crypto_secretstream_xchacha20poly1305_pull(&s.rx, in.data() + in_end, &opened, &tag,
+                                                     wire.data() + 4, sealed, nullptr, 0) != 0 ||
+          tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
+        return fail(proof ? LinkCounter::handshake_refused : LinkCounter::auth_failed);
+      }
+      s.wire_pos += 4 + sealed;
+      if (proof) {
+        s.phase = Sealing::Phase::Open;
+        proven = true;
+        if (!s.tx_ready) {
+          s.start_sending(s.wire_out);
+        }
+        continue;
+      }
+      in_end += plain;
+      added += static_cast<long>(plain);
+    }
+    return added;
+  }
+
+  // One send() of everything unsent (sealed first when the link is sealed). >=0: bytes sent;
+  // -1: the connection failed.
   long send_once() {
+    if (sealing != nullptr) {
+      return send_sealed();
+    }
     const std::size_t unsent = out.size() - out_pos;
     if (unsent == 0) {
       return 0;
@@ -230,14 +466,53 @@ struct Connection {
     return n;
   }
 
-  std::size_t unsent() const { return out.size() - out_pos; }
+  long send_sealed() {
+    Sealing& s = *sealing;
+    if (s.tx_ready && out_pos < out.size()) {
+      for (std::size_t at = out_pos; at < out.size(); at += repl::kMaxSealedPlain) {
+        const std::size_t n = std::min(repl::kMaxSealedPlain, out.size() - at);
+        s.seal(s.wire_out, {out.data() + at, n});
+      }
+      out.clear();
+      out_pos = 0;
+    }
+    const std::size_t unsent = s.wire_out.size() - s.wire_out_pos;
+    if (unsent == 0) {
+      return 0;
+    }
+    const ssize_t n =
+        send(fd, s.wire_out.data() + s.wire_out_pos, unsent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
+    }
+    s.wire_out_pos += static_cast<std::size_t>(n);
+    if (s.wire_out_pos == s.wire_out.size()) {
+      s.wire_out.clear();
+      s.wire_out_pos = 0;
+    } else if (s.wire_out_pos >= s.wire_out.size() / 2) {
+      s.wire_out.erase(s.wire_out.begin(),
+                       s.wire_out.begin() + static_cast<std::ptrdiff_t>(s.wire_out_pos));
+      s.wire_out_pos = 0;
+    }
+    return n;
+  }
+
+  std::size_t unsent() const {
+    return out.size() - out_pos +
+           (sealing != nullptr ? sealing->wire_out.size() - sealing->wire_out_pos : 0);
+  }
 
   int fd = -1;
   std::vector<std::uint8_t> in;  // fixed size
   std::size_t in_pos = 0;
   std::size_t in_end = 0;
-  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> out;  // frames, in clear
   std::size_t out_pos = 0;
+  std::unique_ptr<Sealing> sealing;  // null: clear text
+  bool proven = false;               // sealed: the peer proved its key
+  std::uint64_t wire_received = 0;
+  bool heard = false;  // sealed: bytes arrived, frames or not (the key exchange counts as life)
+  LinkCounter error = LinkCounter::peer_closed;
   LinkClock::time_point last_heard{};
   LinkClock::time_point last_sent{};
 };
@@ -248,22 +523,19 @@ using repl_detail::Connection;
 
 // ---------------------------------------------------------------- primary
 
-// A connection waiting for its Hello (16 bytes; nothing after it is read here).
+// A connection waiting for its Hello (on a sealed link: its key exchange, then its Hello).
 struct LinkPrimary::Candidate {
-  explicit Candidate(int socket, LinkClock::time_point now) : fd(socket), since(now) {}
-  ~Candidate() {
-    if (fd >= 0) {
-      close(fd);
-    }
-  }
-  int fd;
+  Candidate(int socket, LinkClock::time_point now, const LinkKeys* keys)
+      : conn(std::make_unique<Connection>(
+            socket, keys != nullptr ? 2 * repl::kMaxFrameBytes : 64u << 10, keys, false)),
+        since(now) {}
+  std::unique_ptr<Connection> conn;
   LinkClock::time_point since;
-  std::array<std::uint8_t, repl::kHeaderBytes + 8> bytes{};
-  std::size_t have = 0;
 };
 
-LinkPrimary::LinkPrimary(int listen_fd, std::uint16_t port, LinkTiming timing, std::uint64_t epoch)
-    : listen_fd_(listen_fd), port_(port), timing_(timing), epoch_(epoch) {}
+LinkPrimary::LinkPrimary(int listen_fd, std::uint16_t port, LinkTiming timing, std::uint64_t epoch,
+                         std::optional<LinkKeys> keys)
+    : listen_fd_(listen_fd), port_(port), timing_(timing), epoch_(epoch), keys_(std::move(keys)) {}
 
 LinkPrimary::~LinkPrimary() {
   if (listen_fd_ >= 0) {
@@ -272,13 +544,18 @@ LinkPrimary::~LinkPrimary() {
 }
 
 std::unique_ptr<LinkPrimary> LinkPrimary::listen(const std::string& address, LinkTiming timing,
-                                                 std::uint64_t epoch, std::string& why) {
+                                                 std::uint64_t epoch, std::string& why,
+                                                 std::optional<LinkKeys> keys) {
   Endpoint at;
   if (!parse_endpoint(address, at)) {
     why = "replication listen address '" + address + "': expected a.b.c.d:port";
     return nullptr;
   }
   if (!valid_timing(timing, why)) {
+    return nullptr;
+  }
+  if (keys && !secure::ensure_sodium()) {
+    why = "replication link: libsodium cannot start";
     return nullptr;
   }
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -299,7 +576,8 @@ std::unique_ptr<LinkPrimary> LinkPrimary::listen(const std::string& address, Lin
     close(fd);
     return nullptr;
   }
-  return std::unique_ptr<LinkPrimary>(new LinkPrimary(fd, ntohs(sa.sin_port), timing, epoch));
+  return std::unique_ptr<LinkPrimary>(
+      new LinkPrimary(fd, ntohs(sa.sin_port), timing, epoch, std::move(keys)));
 }
 
 void LinkPrimary::set_epoch(std::uint64_t epoch) {
@@ -345,7 +623,7 @@ void LinkPrimary::accept_new(LinkClock::time_point now) {
       continue;
     }
     set_socket_options(fd);
-    *free_slot = std::make_unique<Candidate>(fd, now);
+    *free_slot = std::make_unique<Candidate>(fd, now, keys_ ? &*keys_ : nullptr);
   }
 }
 
@@ -355,23 +633,29 @@ void LinkPrimary::read_candidates(LinkClock::time_point now) {
     if (c == nullptr) {
       continue;
     }
-    const ssize_t n =
-        recv(c->fd, c->bytes.data() + c->have, c->bytes.size() - c->have, MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      counters_.bump(LinkCounter::peer_closed);
+    Connection& conn = *c->conn;
+    const long n = conn.read_some();
+    if (n < 0) {
+      counters_.bump(conn.error);
       c.reset();
       continue;
     }
     if (n > 0) {
       counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
-      c->have += static_cast<std::size_t>(n);
+    }
+    if (conn.send_once() < 0) {  // a sealed link's key exchange
+      counters_.bump(LinkCounter::send_failed);
+      c.reset();
+      continue;
     }
     std::uint32_t length = 0;
     std::uint8_t type = 0;
     LinkCounter why{};
-    const Check check = check_header({c->bytes.data(), c->have}, true, length, type, why);
+    const auto bytes = conn.pending_in();
+    const Check check = check_header(bytes, true, length, type, why);
     if (check == Check::Ok || check == Check::NeedMore) {
-      if (c->have >= repl::kHeaderBytes && type != static_cast<std::uint8_t>(FrameType::Hello)) {
+      if (bytes.size() >= repl::kHeaderBytes &&
+          type != static_cast<std::uint8_t>(FrameType::Hello)) {
         counters_.bump(LinkCounter::bad_type);  // a connection starts with its hello
         c.reset();
         continue;
@@ -382,7 +666,9 @@ void LinkPrimary::read_candidates(LinkClock::time_point now) {
       c.reset();
     } else if (check == Check::Ok) {
       counters_.bump(LinkCounter::frames_received);
-      promote(i, get_u64(c->bytes.data() + repl::kHeaderBytes), now);
+      const std::uint64_t applied = get_u64(bytes.data() + repl::kHeaderBytes);
+      conn.in_pos += length;
+      promote(i, applied, now);
     } else if (now - c->since > timing_.dead_after) {
       counters_.bump(LinkCounter::hello_timeouts);
       c.reset();
@@ -395,8 +681,7 @@ void LinkPrimary::promote(std::size_t candidate, std::uint64_t applied, LinkCloc
     drop_standby(LinkCounter::standby_replaced);
   }
   auto& c = candidates_[candidate];
-  standby_ = std::make_unique<Connection>(c->fd, 64u << 10);
-  c->fd = -1;
+  standby_ = std::move(c->conn);
   c.reset();
   standby_->last_heard = now;
   standby_->last_sent = now;
@@ -422,17 +707,7 @@ void LinkPrimary::promote(std::size_t candidate, std::uint64_t applied, LinkCloc
 
 void LinkPrimary::read_standby(LinkClock::time_point now) {
   for (int round = 0; round < 4 && standby_ != nullptr; ++round) {
-    const long n = standby_->read_some();
-    if (n < 0) {
-      drop_standby(LinkCounter::peer_closed);
-      return;
-    }
-    if (n == 0) {
-      return;
-    }
-    counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
-    standby_->last_heard = now;
-    for (;;) {
+    for (;;) {  // what is already in (a hello may have come with more behind it), then new bytes
       const auto bytes = standby_->pending_in();
       std::uint32_t length = 0;
       std::uint8_t type = 0;
@@ -457,6 +732,20 @@ void LinkPrimary::read_standby(LinkClock::time_point now) {
         return;
       }
     }
+    const long n = standby_->read_some();
+    if (n < 0) {
+      drop_standby(standby_->error);
+      return;
+    }
+    const bool heard = std::exchange(standby_->heard, false);
+    if (heard) {
+      standby_->last_heard = now;
+    }
+    if (n == 0 && !heard) {
+      return;
+    }
+    counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
+    standby_->last_heard = now;
   }
 }
 
@@ -642,13 +931,15 @@ void LinkPrimary::flush() {
 
 // ---------------------------------------------------------------- standby
 
-LinkStandby::LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing)
-    : address_(address), port_(port), timing_(timing) {}
+LinkStandby::LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing,
+                         std::optional<LinkKeys> keys)
+    : address_(address), port_(port), timing_(timing), keys_(std::move(keys)) {}
 
 LinkStandby::~LinkStandby() = default;
 
 std::unique_ptr<LinkStandby> LinkStandby::create(const std::string& primary_address,
-                                                 LinkTiming timing, std::string& why) {
+                                                 LinkTiming timing, std::string& why,
+                                                 std::optional<LinkKeys> keys) {
   Endpoint at;
   if (!parse_endpoint(primary_address, at) || at.port == 0) {
     why = "replication primary address '" + primary_address + "': expected a.b.c.d:port";
@@ -657,7 +948,12 @@ std::unique_ptr<LinkStandby> LinkStandby::create(const std::string& primary_addr
   if (!valid_timing(timing, why)) {
     return nullptr;
   }
-  return std::unique_ptr<LinkStandby>(new LinkStandby(at.address, at.port, timing));
+  if (keys && !secure::ensure_sodium()) {
+    why = "replication link: libsodium cannot start";
+    return nullptr;
+  }
+  return std::unique_ptr<LinkStandby>(
+      new LinkStandby(at.address, at.port, timing, std::move(keys)));
 }
 
 bool LinkStandby::primary_alive() const {
@@ -678,7 +974,8 @@ bool LinkStandby::begin_poll(LinkClock::time_point now) {
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = address_;
     sa.sin_port = port_;
-    conn_ = std::make_unique<Connection>(fd, 2 * repl::kMaxFrameBytes);
+    conn_ =
+        std::make_unique<Connection>(fd, 2 * repl::kMaxFrameBytes, keys_ ? &*keys_ : nullptr, true);
     connect_started_ = now;
     connecting_ = true;
     if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS) {
@@ -723,15 +1020,20 @@ bool LinkStandby::receive() {
   }
   const long n = conn_->read_some();
   if (n < 0) {
-    disconnect(LinkCounter::peer_closed, now_);
+    disconnect(conn_->error, now_);
     return false;
   }
-  if (n == 0) {
-    return false;
+  // Sealed: bytes may have come without a whole message (the key exchange, part of one); that is
+  // life too, and the rest may be waiting: read on.
+  const bool heard = std::exchange(conn_->heard, false);
+  if (n > 0) {
+    counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
   }
-  counters_.bump(LinkCounter::bytes_received, static_cast<std::uint64_t>(n));
-  conn_->last_heard = now_;
-  return true;
+  if (n > 0 || heard) {
+    conn_->last_heard = now_;
+    return true;
+  }
+  return false;
 }
 
 bool LinkStandby::protocol_error(LinkCounter reason) {

@@ -23,14 +23,28 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# merged NODE: the default configuration with NODE's fragment, on loopback addresses.
+# A key file and a public key in place of the examples' placeholders (what acdctl key generate
+# makes; acdctl is not needed here): 32 random bytes in base64, the file mode 0600.
+python3 - "$work/node.key" >"$work/public.key" <<'PY'
+import base64, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, base64.b64encode(os.urandom(32)) + b"\n")
+os.close(fd)
+print(base64.b64encode(os.urandom(32)).decode())
+PY
+public_key=$(cat "$work/public.key")
+
+# merged NODE: the default configuration with NODE's fragment, on loopback addresses, with keys.
 merged() {
   cat "$default_toml"
   echo
   sed -e 's/10\.0\.0\.1\b/127.0.0.1/g; s/10\.0\.0\.2\b/127.0.0.2/g; s/10\.0\.0\.9\b/127.0.0.9/g' \
+    -e "s|/etc/acd/keys/acdd.key|$work/node.key|; s|NODE-[AB]-PUBLIC-KEY|$public_key|" \
     "$ha/acd-$1.toml.example"
 }
 for node in a b; do
+  grep -q '^peer_public_key = "NODE-[AB]-PUBLIC-KEY"' "$ha/acd-$node.toml.example" ||
+    fail "acd-$node.toml.example does not seal the replication link (no ha.peer_public_key)"
   merged "$node" >"$work/acd-$node.toml"
   grep -q '^\[ha\]' "$work/acd-$node.toml" || fail "acd-$node.toml.example has no [ha] table"
   grep -q '^\[journal\]' "$work/acd-$node.toml" || fail "acd-$node.toml.example has no [journal] table"

@@ -162,6 +162,34 @@ TEST(SecurityConfig, ModeRequiredNeedsKeyFileAndClients) {
   EXPECT_TRUE(errors_of("[security]\nmode = \"off\"\n").empty()) << "off needs nothing";
 }
 
+// [ha] peer_public_key: read when it is a key, named with its line when not, refused without this
+// node's own key_file; mode "required" refuses a pair whose link would be clear text.
+TEST(SecurityConfig, HaPeerPublicKey) {
+  const std::string k = key_text();
+  const ConfigResult r = parse_config(std::string(kBase) +
+                                          "[security]\nkey_file = \"/etc/acd/keys/acdd.key\"\n"
+                                          "[ha]\npeer_public_key = \"" +
+                                          k + "\"\n",
+                                      "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  ASSERT_TRUE(r.config.ha.peer_public_key.has_value());
+  EXPECT_EQ(key_to_base64(*r.config.ha.peer_public_key), k);
+  auto e = errors_of("[security]\nkey_file = \"/k\"\n[ha]\npeer_public_key = \"AAAA\"\n");
+  EXPECT_TRUE(has(e, "11", "ha.peer_public_key \"AAAA\" is not a key")) << dump(e);
+  EXPECT_EQ(e.size(), 1u) << dump(e);
+  e = errors_of("[ha]\npeer_public_key = \"" + k + "\"\n");
+  EXPECT_TRUE(has(e, "9", "ha.peer_public_key needs [security] key_file")) << dump(e);
+  EXPECT_EQ(e.size(), 1u) << dump(e);
+  e = errors_of(
+      "[security]\nmode = \"required\"\nkey_file = \"/k\"\n[[clients]]\nname = \"a\"\n"
+      "role = \"switch\"\npublic_key = \"" +
+      key_text() +
+      "\"\n[ha]\npeer = \"127.0.0.1:7001\"\nreplication_listen = \"127.0.0.1:7002\"\n"
+      "peer_dataplane = \"127.0.0.1:7070\"\netcd = [\"127.0.0.1:2379\"]\n");
+  EXPECT_TRUE(has(e, "16", "mode = \"required\" needs ha.peer_public_key")) << dump(e);
+  EXPECT_EQ(e.size(), 1u) << dump(e);
+}
+
 // Networks on their own: the edges of the prefix range and of the address's form.
 TEST(SecurityConfig, Ipv4Networks) {
   EXPECT_TRUE(parse_ipv4_network("0.0.0.0/0").ok());

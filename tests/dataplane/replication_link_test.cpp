@@ -1,6 +1,7 @@
 // The replication link over loopback, both ends polled from the test thread on a virtual clock
 // (1 ms per step): order, batched acks, heartbeats, dead peers, snapshot catch-up, reconnection,
-// hash checks and hostile bytes. Every loop is bounded, so a broken link fails instead of hanging.
+// hash checks and hostile bytes; then sealed links: keys proven, altered or replayed bytes refused.
+// Every loop is bounded, so a broken link fails instead of hanging.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -8,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -45,16 +47,17 @@ std::vector<std::uint8_t> payload_of(std::uint64_t seq) {
 }
 
 struct Harness {
-  explicit Harness(LinkTiming t = {}) : timing(t) {
+  explicit Harness(LinkTiming t = {}, std::optional<LinkKeys> primary_keys = std::nullopt)
+      : timing(t) {
     std::string why;
-    primary = LinkPrimary::listen("127.0.0.1:0", timing, 7, why);
+    primary = LinkPrimary::listen("127.0.0.1:0", timing, 7, why, std::move(primary_keys));
     EXPECT_NE(primary, nullptr) << why;
     address = "127.0.0.1:" + std::to_string(primary->port());
   }
 
   std::unique_ptr<LinkStandby> new_standby(std::uint64_t applied = 0) {
     std::string why;
-    auto s = LinkStandby::create(address, timing, why);
+    auto s = LinkStandby::create(address, timing, why, standby_keys);
     EXPECT_NE(s, nullptr) << why;
     s->set_applied(applied);
     state = StandbyState{};
@@ -87,6 +90,9 @@ struct Harness {
   void step() {
     now += 1ms;
     poll_primary();
+    if (between) {
+      between();
+    }
     if (standby) {
       poll_standby();
     }
@@ -121,6 +127,8 @@ struct Harness {
   std::unique_ptr<LinkPrimary> primary;
   std::unique_ptr<LinkStandby> standby;
   std::string address;
+  std::optional<LinkKeys> standby_keys;
+  std::function<void()> between;  // runs between the primary's and the standby's poll
   StandbyState state;
   std::uint64_t primary_hash = 0;
 };
@@ -483,6 +491,296 @@ TEST(ReplicationLink, StandbyRefusesRecordsOutOfOrder) {
   EXPECT_EQ(standby->applied_seq(), 0u);
   close(fd);
   close(listener);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// ---------------------------------------------------------------- sealed links
+
+struct PairKeys {
+  secure::StaticKeyPair primary = secure::generate_key_pair();
+  secure::StaticKeyPair standby = secure::generate_key_pair();
+  secure::StaticKeyPair stranger = secure::generate_key_pair();
+  LinkKeys for_primary() const { return {primary.secret, standby.public_key}; }
+  LinkKeys for_standby() const { return {standby.secret, primary.public_key}; }
+};
+
+// A TCP relay between a standby and the primary, pumped from the test thread; it shows the test
+// every chunk the primary sends and lets it alter or inject bytes on their way to the standby.
+struct Relay {
+  explicit Relay(std::uint16_t primary_port) : primary_port_(primary_port) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    EXPECT_EQ(::listen(listen_fd_, 4), 0);
+    EXPECT_EQ(getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    address = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+  }
+  ~Relay() {
+    drop();
+    close(listen_fd_);
+  }
+  void drop() {
+    for (int* fd : {&standby_fd_, &primary_fd_}) {
+      if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+      }
+    }
+  }
+  // Moves what is waiting in each direction (to_standby may alter the primary's chunks).
+  void pump() {
+    if (standby_fd_ < 0) {
+      standby_fd_ = accept(listen_fd_, nullptr, nullptr);
+      if (standby_fd_ < 0) {
+        return;
+      }
+      primary_fd_ = raw_connect(primary_port_);
+    }
+    if (!move(primary_fd_, standby_fd_, true) || !move(standby_fd_, primary_fd_, false)) {
+      drop();
+    }
+  }
+  void inject_to_standby(const std::vector<std::uint8_t>& bytes) {
+    ASSERT_GE(standby_fd_, 0);
+    ASSERT_EQ(send(standby_fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+
+  std::string address;
+  std::function<void(std::vector<std::uint8_t>&)> to_standby;
+  std::vector<std::uint8_t> seen_to_standby;  // everything the primary sent, as sent
+
+ private:
+  bool move(int from, int to, bool downstream) {
+    std::vector<std::uint8_t> chunk(1u << 20);
+    const ssize_t n = recv(from, chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      return false;
+    }
+    if (n < 0) {
+      return true;
+    }
+    chunk.resize(static_cast<std::size_t>(n));
+    if (downstream) {
+      seen_to_standby.insert(seen_to_standby.end(), chunk.begin(), chunk.end());
+      if (to_standby) {
+        to_standby(chunk);
+      }
+    }
+    return send(to, chunk.data(), chunk.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(chunk.size());
+  }
+
+  std::uint16_t primary_port_;
+  int listen_fd_ = -1;
+  int standby_fd_ = -1;
+  int primary_fd_ = -1;
+};
+
+// True when `chunk` is whole sealed messages ([u32 length][length bytes]...), nothing cut.
+bool whole_sealed_messages(const std::vector<std::uint8_t>& chunk) {
+  std::size_t at = 0;
+  while (chunk.size() - at >= 4) {
+    std::uint32_t n;
+    std::memcpy(&n, chunk.data() + at, sizeof n);
+    at += 4 + n;
+  }
+  return at == chunk.size() && !chunk.empty();
+}
+
+bool contains(const std::vector<std::uint8_t>& hay, const std::vector<std::uint8_t>& needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+
+// A pair holding each other's keys replicates, acknowledges and catches up by snapshot as in clear
+// text, and no payload can be read on the wire.
+TEST(ReplicationLinkSealed, AuthenticatedPairReplicatesAndAcks) {
+  const PairKeys keys;
+  Harness h({}, keys.for_primary());
+  h.standby_keys = keys.for_standby();
+  Relay relay(h.primary->port());
+  h.address = relay.address;
+  h.between = [&] { relay.pump(); };
+  EXPECT_EQ(h.connect(0), 0u);
+  std::vector<std::uint8_t> image(600'000);  // three snapshot chunks
+  for (std::size_t i = 0; i < image.size(); ++i) {
+    image[i] = static_cast<std::uint8_t>(i * 7);
+  }
+  ASSERT_TRUE(h.primary->send_snapshot(100, image));
+  h.append_range(101, 400);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 400; }));
+  EXPECT_EQ(h.state.snapshot, image);
+  ASSERT_EQ(h.state.seqs.size(), 300u);
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    ASSERT_EQ(h.state.seqs[i], i + 101);
+    ASSERT_EQ(h.state.payloads[i], payload_of(i + 101));
+  }
+  EXPECT_EQ(h.primary->peer(), PeerState::Synchronous);
+  EXPECT_TRUE(h.standby->primary_alive());
+  EXPECT_EQ(h.standby->primary_epoch(), 7u);
+  for (std::uint64_t s = 101; s <= 400; s += 37) {
+    EXPECT_FALSE(contains(relay.seen_to_standby, payload_of(s))) << s;
+  }
+  EXPECT_FALSE(contains(relay.seen_to_standby,
+                        std::vector<std::uint8_t>(image.begin() + 1000, image.begin() + 1032)));
+  for (const auto c : {LinkCounter::handshake_refused, LinkCounter::auth_failed}) {
+    EXPECT_EQ(count(*h.primary, c), 0u);
+    EXPECT_EQ(count(*h.standby, c), 0u);
+  }
+}
+
+// A standby holding another key than the one the primary expects is refused at the handshake,
+// again on each retry, counted, never served and never sent a record.
+TEST(ReplicationLinkSealed, StandbyWithTheWrongKeyIsRefused) {
+  const PairKeys keys;
+  Harness h({}, keys.for_primary());
+  h.standby_keys = LinkKeys{keys.stranger.secret, keys.primary.public_key};
+  h.standby = h.new_standby(0);
+  for (int i = 0; i < 200; ++i) {
+    h.step();
+    ASSERT_FALSE(h.primary->take_hello().has_value());
+  }
+  EXPECT_GE(count(*h.primary, LinkCounter::handshake_refused), 2u);
+  EXPECT_EQ(count(*h.primary, LinkCounter::connections), 0u);
+  EXPECT_EQ(h.primary->peer(), PeerState::None);
+  EXPECT_FALSE(h.primary->append(1, payload_of(1)));
+  EXPECT_FALSE(h.standby->primary_alive());
+  EXPECT_EQ(count(*h.standby, LinkCounter::frames_received), 0u);
+  EXPECT_TRUE(h.state.seqs.empty());
+}
+
+// A primary holding another key than the one the standby expects is not followed: the real
+// primary code refuses the pair itself, and a forged primary that answers with bytes of its own
+// ("I am the primary") is refused by the standby at the proof of its key, before any frame.
+TEST(ReplicationLinkSealed, PrimaryWithTheWrongKeyIsRefused) {
+  const PairKeys keys;
+  {
+    Harness h({}, LinkKeys{keys.stranger.secret, keys.standby.public_key});
+    h.standby_keys = keys.for_standby();
+    h.standby = h.new_standby(0);
+    for (int i = 0; i < 200; ++i) {
+      h.step();
+      ASSERT_FALSE(h.primary->take_hello().has_value());
+      ASSERT_FALSE(h.standby->primary_alive());
+    }
+    EXPECT_GE(count(*h.primary, LinkCounter::handshake_refused) +
+                  count(*h.standby, LinkCounter::handshake_refused),
+              2u);
+    EXPECT_EQ(h.standby->primary_epoch(), 0u);
+  }
+  // The forged primary: a listening socket that answers with a well-formed key message, a header
+  // and a proof it cannot have sealed, then a Welcome in clear text.
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  std::string why;
+  auto standby = LinkStandby::create("127.0.0.1:" + std::to_string(ntohs(sa.sin_port)), {}, why,
+                                     keys.for_standby());
+  ASSERT_NE(standby, nullptr) << why;
+  LinkClock::time_point now = LinkClock::time_point{} + 1h;
+  auto poll = [&] {
+    now += 1ms;
+    standby->poll(
+        now, [](std::uint64_t, std::span<const std::uint8_t>) { ADD_FAILURE(); },
+        [](std::uint64_t, std::span<const std::uint8_t>) { ADD_FAILURE(); },
+        [](std::uint64_t, std::uint64_t) { return std::uint64_t{0}; });
+  };
+  poll();
+  const int fd = accept(listener, nullptr, nullptr);
+  ASSERT_GE(fd, 0);
+  std::mt19937_64 rng(11);
+  std::vector<std::uint8_t> forged{'A', 'C', 'D', 'L', repl::kKeyVersion, 2, 0, 0};
+  for (int i = 0; i < 32 + 24; ++i) {  // an ephemeral key, a secretstream header
+    forged.push_back(static_cast<std::uint8_t>(rng()));
+  }
+  forged.insert(forged.end(), {17, 0, 0, 0});  // an empty sealed message: 17 bytes of tag
+  for (int i = 0; i < 17; ++i) {
+    forged.push_back(static_cast<std::uint8_t>(rng()));
+  }
+  const auto welcome = frame(2, 1, 0, u64(99));
+  forged.insert(forged.end(), welcome.begin(), welcome.end());
+  ASSERT_EQ(send(fd, forged.data(), forged.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(forged.size()));
+  for (int i = 0; i < 50 && standby->counters().read(LinkCounter::handshake_refused) == 0; ++i) {
+    poll();
+  }
+  EXPECT_EQ(standby->counters().read(LinkCounter::handshake_refused), 1u);
+  EXPECT_EQ(standby->counters().read(LinkCounter::frames_received), 0u);
+  EXPECT_FALSE(standby->primary_alive());
+  EXPECT_EQ(standby->primary_epoch(), 0u);
+  close(fd);
+  close(listener);
+}
+
+// Connects a sealed pair through a relay and replicates records 1..10.
+struct SealedPair {
+  SealedPair() : h({}, keys.for_primary()), relay(h.primary->port()) {
+    h.standby_keys = keys.for_standby();
+    h.address = relay.address;
+    h.between = [this] { relay.pump(); };
+    h.connect(0);
+    h.append_range(1, 10);
+    EXPECT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 10; }));
+  }
+  PairKeys keys;
+  Harness h;
+  Relay relay;
+};
+
+// One bit flipped in a sealed message on its way to the standby: the standby delivers nothing of
+// it, closes the connection and counts it.
+TEST(ReplicationLinkSealed, AlteredByteDropsTheLink) {
+  SealedPair p;
+  bool flipped = false;
+  p.relay.to_standby = [&](std::vector<std::uint8_t>& chunk) {
+    if (!flipped && chunk.size() > 100) {  // a message carrying records, not a heartbeat
+      chunk[chunk.size() / 2] ^= 0x10;
+      flipped = true;
+    }
+  };
+  p.h.append_range(11, 30);
+  ASSERT_TRUE(p.h.run_until(
+      [&] { return p.h.standby->counters().read(LinkCounter::auth_failed) == 1; }, 200));
+  EXPECT_TRUE(flipped);
+  EXPECT_EQ(p.h.state.seqs.size(), 10u);
+  EXPECT_EQ(p.h.state.seqs.back(), 10u);
+  EXPECT_EQ(p.h.primary->acked_seq(), 10u);
+}
+
+// A sealed message the standby already received, sent to it again: refused (the stream's nonce
+// has moved on), counted, the records in it not applied twice.
+TEST(ReplicationLinkSealed, ReplayedMessageIsRefused) {
+  SealedPair p;
+  std::vector<std::uint8_t> saved;
+  p.relay.to_standby = [&](std::vector<std::uint8_t>& chunk) {
+    if (saved.empty() && chunk.size() > 100 && whole_sealed_messages(chunk)) {
+      saved = chunk;
+    }
+  };
+  p.h.append_range(11, 30);
+  ASSERT_TRUE(p.h.run_until([&] { return p.h.primary->acked_seq() == 30; }));
+  ASSERT_FALSE(saved.empty());
+  p.relay.to_standby = nullptr;
+  for (int i = 0; i < 5; ++i) {
+    p.h.step();  // the stream is idle: heartbeats only, so what follows starts a message
+  }
+  p.relay.inject_to_standby(saved);
+  ASSERT_TRUE(p.h.run_until(
+      [&] { return p.h.standby->counters().read(LinkCounter::auth_failed) == 1; }, 200));
+  EXPECT_EQ(p.h.state.seqs.size(), 30u);
+  EXPECT_EQ(p.h.state.seqs.back(), 30u);
 }
 
 }  // namespace

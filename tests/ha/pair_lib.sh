@@ -2,7 +2,9 @@
 # two acdd on loopback, one etcd, each node with its own journal, control socket and log.
 #
 # pair_setup WORK ACDD ACDCTL DEFAULT_CONFIG [CORES]: starts etcd and writes work/a and work/b
-#   (acd.toml, credentials for agents 1000..1029 with the demo passwords). Sets PORT_a, PORT_b
+#   (acd.toml, credentials for agents 1000..1029 with the demo passwords, each node's key pair
+#   with the other's public key, so the replication link is sealed; PAIR_SEALED=0 before it keeps
+#   the link in clear text). Sets PORT_a, PORT_b
 #   (ACDP), REPL_a, REPL_b (replication), PROXY_PID: the relay b's link to a goes through.
 # start_node N [ROLE]: starts node N (a or b) with ha.start_as = ROLE (default: standby); sets
 #   PID_a / PID_b. Its output: work/N/out, work/N/err.
@@ -37,10 +39,21 @@ pair_setup() {
     echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" >/dev/null
   done
   cp "$PAIR_WORK/a/credentials" "$PAIR_WORK/b/credentials"
-  local n other port repl other_port other_repl
+  local public_a="" public_b=""
+  for n in a b; do
+    [ "${PAIR_SEALED:-1}" = 1 ] || break
+    "$PAIR_ACDCTL" key generate --out "$PAIR_WORK/$n/node.key" >"$PAIR_WORK/$n/key.out" ||
+      pair_fail "acdctl key generate for node $n"
+    eval "public_$n=\$(sed -n 's/^public key: //p' \"\$PAIR_WORK/$n/key.out\")"
+  done
+  [ "${PAIR_SEALED:-1}" != 1 ] || { [ -n "$public_a" ] && [ -n "$public_b" ]; } ||
+    pair_fail "no public key printed"
+  local n other port repl other_port other_repl other_public
   for n in a b; do
     if [ $n = a ]; then other=b port=$PORT_a repl=$REPL_a other_port=$PORT_b other_repl=$REPL_b
-    else other=a port=$PORT_b repl=$REPL_b other_port=$PORT_a other_repl=$PROXY; fi
+      other_public=$public_b
+    else other=a port=$PORT_b repl=$REPL_b other_port=$PORT_a other_repl=$PROXY
+      other_public=$public_a; fi
     sed -e "s|^socket = .*|socket = \"$PAIR_WORK/$n/ctl.sock\"|" \
         -e "s|^credentials = .*|credentials = \"$PAIR_WORK/$n/credentials\"|" \
         -e "s|^listen = \"127.0.0.1:7070\"|listen = \"127.0.0.1:$port\"|" \
@@ -63,6 +76,11 @@ heartbeat_ms = 20
 dead_after_ms = 250
 hash_every = 500
 EOF
+    if [ "${PAIR_SEALED:-1}" = 1 ]; then
+      sed -i "s|^\[journal\]|[security]\nkey_file = \"$PAIR_WORK/$n/node.key\"\n\n[journal]|" \
+        "$PAIR_WORK/$n/acd.toml"
+      echo "peer_public_key = \"$other_public\"" >>"$PAIR_WORK/$n/acd.toml"
+    fi
     "$PAIR_ACDD" --check-config "$PAIR_WORK/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
   done
 }

@@ -40,24 +40,27 @@ struct DataplaneSettings {
 // is empty.
 struct JournalSettings {
   std::string dir;
-  bool sync = true;                    // fdatasync each group commit; replies wait for it
-  std::uint32_t segment_mb = 64;       // a segment file is closed past this size
-  std::uint32_t snapshot_every_s = 60; // a node image this often (and after each reload)
+  bool sync = true;                     // fdatasync each group commit; replies wait for it
+  std::uint32_t segment_mb = 64;        // a segment file is closed past this size
+  std::uint32_t snapshot_every_s = 60;  // a node image this often (and after each reload)
 };
 
 // [ha]: the hot-standby pair (docs/ha.md). Off when `peer` is empty.
 struct HaSettings {
-  std::string node = "acd-a";          // this node's name (etcd's record of who holds the epoch)
-  std::string replication_listen;      // A.B.C.D:PORT this node serves its standby on
-  std::string peer;                    // A.B.C.D:PORT: the other node's replication address
-  std::string peer_dataplane;          // A.B.C.D:PORT: the other node's ACDP address (NotPrimary)
-  std::string start_as = "standby";    // primary | standby: the role taken at start
-  std::vector<std::string> etcd;       // A.B.C.D:PORT client endpoints of the fence
-  std::string etcd_key = "/acd/epoch"; // where the epoch is kept
+  std::string node = "acd-a";           // this node's name (etcd's record of who holds the epoch)
+  std::string replication_listen;       // A.B.C.D:PORT this node serves its standby on
+  std::string peer;                     // A.B.C.D:PORT: the other node's replication address
+  std::string peer_dataplane;           // A.B.C.D:PORT: the other node's ACDP address (NotPrimary)
+  std::string start_as = "standby";     // primary | standby: the role taken at start
+  std::vector<std::string> etcd;        // A.B.C.D:PORT client endpoints of the fence
+  std::string etcd_key = "/acd/epoch";  // where the epoch is kept
   std::uint32_t heartbeat_ms = 10;
   std::uint32_t dead_after_ms = 50;
   std::uint32_t etcd_timeout_ms = 20;  // one compare-and-swap's budget
   std::uint32_t hash_every = 10000;    // state hashes compared every this many records
+  // The other node's static public key: with it (and [security] key_file, this node's key) the
+  // replication link is authenticated and encrypted; without, it is clear text (lab use).
+  std::optional<std::array<std::uint8_t, 32>> peer_public_key;
   bool enabled() const { return !peer.empty(); }
 };
 

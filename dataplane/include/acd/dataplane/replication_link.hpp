@@ -6,6 +6,15 @@
 // compare the two engines' states at chosen sequence numbers. The frame format is in DESIGN.md,
 // section "Replication link".
 //
+// Sealing: given `LinkKeys` (this node's static X25519 key and the peer's public key), each end
+// sends a key message with a fresh ephemeral key, both derive session keys from three X25519
+// products (ephemeral-ephemeral and each static with the other's ephemeral), so that only the two
+// configured keys can finish, and from then on the byte stream of frames travels as
+// XChaCha20-Poly1305 secretstream messages: altered, replayed, reordered or forged messages fail
+// authentication. A peer that cannot prove its key is refused before any frame (handshake_refused);
+// a message that fails later closes the connection (auth_failed). Without keys the frames travel in
+// clear text, as before (lab use).
+//
 // Thread-safety: each end belongs to the one thread that polls it (the primary's IO thread); no
 // method blocks, none allocates in steady state (the send and receive buffers grow only to carry a
 // snapshot or a catch-up backlog). The counters may be read by any thread.
@@ -27,6 +36,7 @@
 #include <vector>
 
 #include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/secure_keys.hpp"
 
 namespace acd::dataplane {
 
@@ -42,8 +52,17 @@ inline constexpr std::size_t kSnapshotChunkBytes = 256u << 10;
 inline constexpr std::size_t kMaxSnapshotBytes = 256u << 20;
 // The primary drops a standby whose unsent bytes pass this (it reconnects and catches up).
 inline constexpr std::size_t kMaxUnsentBytes = kMaxSnapshotBytes + (64u << 20);
-// Reserved for per-frame authentication (a tag after the body); refused until it exists.
+// Reserved in the frame header; refused. (Authentication is a layer beneath the frames.)
 inline constexpr std::uint16_t kFlagAuthenticated = 1;
+// Sealed links: each end first sends a key message, [u32 kKeyMagic][u8 kKeyVersion][u8 role
+// (1 standby, 2 primary)][u16 zero][32-byte ephemeral public key], then its secretstream header
+// (24 bytes), then sealed messages [u32 ciphertext length][ciphertext], the first one empty (it
+// proves the key), the others carrying the frame bytes (at most kMaxSealedPlain each).
+inline constexpr std::uint32_t kKeyMagic = 0x4c444341;  // "ACDL"
+inline constexpr std::uint8_t kKeyVersion = 1;
+inline constexpr std::size_t kKeyMessageBytes = 40;
+// Small enough that a large transfer (a snapshot) opens as it streams in, not a MiB at a time.
+inline constexpr std::size_t kMaxSealedPlain = 64u << 10;
 
 enum class FrameType : std::uint8_t {
   Hello = 1,          // standby -> primary: u64 applied seq (first frame of a connection)
@@ -87,6 +106,8 @@ inline constexpr std::uint8_t kMaxFrameType = 9;
   X(send_failed, "connections closed: send() failed")                                      \
   X(too_slow, "standbys dropped: more than kMaxUnsentBytes waited to be sent")             \
   X(append_refused, "records or snapshots refused: no standby ready, or not the next seq") \
+  X(handshake_refused, "connections closed: the peer did not prove the configured key")    \
+  X(auth_failed, "connections closed: a sealed message failed authentication")             \
   X(hash_checks, "hash checks compared")                                                   \
   X(hash_mismatches, "hash checks that differed")
 
@@ -120,6 +141,12 @@ struct LinkTiming {
 
 using LinkClock = std::chrono::steady_clock;
 
+// What seals a link: this node's static key and the public key of the one peer it accepts.
+struct LinkKeys {
+  secure::SecretKey own;
+  secure::PublicKey peer;
+};
+
 namespace repl_detail {
 // A non-blocking TCP connection with its receive buffer (fixed) and send buffer (grows only for a
 // catch-up). Defined in replication_link.cpp.
@@ -132,10 +159,12 @@ struct Connection;
 class LinkPrimary {
  public:
   // `address` is "a.b.c.d:port" (port 0: the kernel chooses). `timing.heartbeat` must be positive
-  // and below `timing.dead_after`. Null, with `why` set, on a bad address or timing or a socket
-  // error.
+  // and below `timing.dead_after`. With `keys`, only a standby holding the secret of `keys->peer`
+  // is served, over a sealed stream; without, in clear text. Null, with `why` set, on a bad address
+  // or timing or a socket error.
   static std::unique_ptr<LinkPrimary> listen(const std::string& address, LinkTiming timing,
-                                             std::uint64_t epoch, std::string& why);
+                                             std::uint64_t epoch, std::string& why,
+                                             std::optional<LinkKeys> keys = std::nullopt);
   ~LinkPrimary();
   LinkPrimary(const LinkPrimary&) = delete;
   LinkPrimary& operator=(const LinkPrimary&) = delete;
@@ -185,7 +214,8 @@ class LinkPrimary {
   const LatencyHistogram& ack_latency() const { return ack_latency_; }
 
  private:
-  LinkPrimary(int listen_fd, std::uint16_t port, LinkTiming timing, std::uint64_t epoch);
+  LinkPrimary(int listen_fd, std::uint16_t port, LinkTiming timing, std::uint64_t epoch,
+              std::optional<LinkKeys> keys);
   void accept_new(LinkClock::time_point now);
   void read_candidates(LinkClock::time_point now);
   void promote(std::size_t candidate, std::uint64_t applied, LinkClock::time_point now);
@@ -212,6 +242,7 @@ class LinkPrimary {
   std::uint16_t port_ = 0;
   LinkTiming timing_;
   std::uint64_t epoch_ = 0;
+  std::optional<LinkKeys> keys_;
   std::unique_ptr<repl_detail::Connection> standby_;
   std::array<std::unique_ptr<Candidate>, kMaxCandidates> candidates_;
   PeerState state_ = PeerState::None;
@@ -245,9 +276,12 @@ class LinkPrimary {
 // something, and sends heartbeats when idle.
 class LinkStandby {
  public:
-  // Null, with `why` set, on a bad address or timing. Connecting happens in poll().
+  // With `keys`, only a primary holding the secret of `keys->peer` is followed, over a sealed
+  // stream; without, in clear text. Null, with `why` set, on a bad address or timing. Connecting
+  // happens in poll().
   static std::unique_ptr<LinkStandby> create(const std::string& primary_address, LinkTiming timing,
-                                             std::string& why);
+                                             std::string& why,
+                                             std::optional<LinkKeys> keys = std::nullopt);
   ~LinkStandby();
   LinkStandby(const LinkStandby&) = delete;
   LinkStandby& operator=(const LinkStandby&) = delete;
@@ -281,7 +315,8 @@ class LinkStandby {
   const LinkCounters& counters() const { return counters_; }
 
  private:
-  LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing);
+  LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing,
+              std::optional<LinkKeys> keys);
   enum class EventKind { None, Snapshot, Record, HashCheck };
   struct Event {
     EventKind kind = EventKind::None;
@@ -301,6 +336,7 @@ class LinkStandby {
   std::uint32_t address_ = 0;  // network byte order
   std::uint16_t port_ = 0;     // network byte order
   LinkTiming timing_;
+  std::optional<LinkKeys> keys_;
   std::unique_ptr<repl_detail::Connection> conn_;
   bool connecting_ = false;
   LinkClock::time_point connect_started_{};
