@@ -74,18 +74,12 @@ int run_audit_show(const AuditShowOptions& o) {
   if (o.last) {
     request["last"] = *o.last;
   }
-  const control::Result<json> asked = ask(o.socket_path, request);
+  const control::Result<json> asked = ask_result(o.socket_path, request);
   if (!asked.ok()) {
     std::cerr << "acdctl: " << asked.failure().message << "\n";
     return control::exit_status(asked.failure().code);
   }
-  const json& answer = asked.value();
-  if (!answer.value("ok", false)) {
-    std::cerr << "acdctl: " << answer.value("error", std::string("refused")) << "\n";
-    return control::exit_status(
-        control::control_error_from_wire(answer.value("code", std::string("refused"))));
-  }
-  print_records(answer["result"], o.as_json);
+  print_records(asked.value(), o.as_json);
   return 0;
 }
 

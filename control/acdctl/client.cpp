@@ -2,6 +2,8 @@
 // Non-blocking throughout, so a caller can give up when a key is pressed or time runs out.
 #include "client.hpp"
 
+#include "acd/control/control_error.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -170,6 +172,26 @@ control::Result<json> ask(const std::string& socket_path, const json& request) {
     return asked.failure();
   }
   return *std::move(asked).value();  // nothing is watched: never interrupted
+}
+
+control::Failure refusal_of(const json& answer) {
+  const json code = answer.is_object() ? answer.value("code", json("refused")) : json("refused");
+  const json error = answer.is_object() ? answer.value("error", json("refused")) : json("refused");
+  return control::Failure{
+      control::control_error_from_wire(code.is_string() ? code.get<std::string>() : "refused"),
+      error.is_string() ? error.get<std::string>() : "refused"};
+}
+
+control::Result<json> ask_result(const std::string& socket_path, const json& request) {
+  control::Result<json> asked = ask(socket_path, request);
+  if (!asked.ok()) {
+    return asked.failure();
+  }
+  json& answer = asked.value();
+  if (!answer.is_object() || !answer.value("ok", false)) {
+    return refusal_of(answer);
+  }
+  return std::move(answer["result"]);
 }
 
 }  // namespace acd::acdctl

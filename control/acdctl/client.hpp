@@ -19,6 +19,14 @@ namespace acd::acdctl {
 // that is not JSON").
 control::Result<nlohmann::json> ask(const std::string& socket_path, const nlohmann::json& request);
 
+// ask() and unwrap acdd's answer: its "result" when it said ok, else a failure with acdd's "error"
+// as the message and its "code" (control_error_from_wire) as the code, so that every command
+// reports a refusal and picks its exit status the same way.
+control::Result<nlohmann::json> ask_result(const std::string& socket_path,
+                                           const nlohmann::json& request);
+// The failure an answer that did not say ok stands for (as ask_result gives it).
+control::Failure refusal_of(const nlohmann::json& answer);
+
 // The same for a caller that must stay responsive (a live view): it gives up as soon as one of
 // `watch` is readable — a key pressed, a signal arrived — returning no answer (nullopt), and after
 // `timeout` (if given), failing with Unreachable ("acdd did not answer within ..."). Nothing is

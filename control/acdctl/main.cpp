@@ -69,6 +69,7 @@ std::string read_secret(const char* prompt) {
 }
 
 using acd::acdctl::ask;
+using acd::acdctl::ask_result;
 using nlohmann::json;
 
 std::string cell(const json& v) {
@@ -506,18 +507,12 @@ int main(int argc, char** argv) {
                                                                              : config_file;
       }
     }
-    const control::Result<json> asked = ask(socket_path, request);
+    const control::Result<json> asked = ask_result(socket_path, request);
     if (!asked.ok()) {
       std::cerr << "acdctl: " << asked.failure().message << "\n";
       return control::exit_status(asked.failure().code);
     }
-    const json& answer = asked.value();
-    if (!answer.value("ok", false)) {
-      std::cerr << "acdctl: " << answer.value("error", std::string("refused")) << "\n";
-      return control::exit_status(
-          control::control_error_from_wire(answer.value("code", std::string("refused"))));
-    }
-    const json& result = answer["result"];
+    const json& result = asked.value();
     if (as_json) {
       std::cout << result.dump(2) << "\n";
     } else if (result.is_array() && agents->parsed()) {

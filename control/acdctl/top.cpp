@@ -79,9 +79,7 @@ struct Fetched {
 
 // acdd's refusal codes as acdctl's exit codes.
 int exit_code_of(const json& answer) {
-  const json code = answer.value("code", json("refused"));
-  return control::exit_status(
-      control::control_error_from_wire(code.is_string() ? code.get<std::string>() : "refused"));
+  return control::exit_status(refusal_of(answer).code);
 }
 
 Fetched fetch(const std::string& socket_path, std::span<const int> watch,

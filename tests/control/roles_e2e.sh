@@ -2,9 +2,9 @@
 # Operator roles against a real acdd, callers made with setpriv: a user in no role group may do
 # nothing (viewers = "group"), a viewer reads but changes nothing, an operator changes agents and
 # previews routes but may not reload, an admin reloads; each refusal exits 4 naming the role needed
-# and the caller's. Also: a group the file names that does not exist stops --check-config with
-# its line; a client made by `acdctl client add` and pasted into the file is listed by
-# `acdctl client list`.
+# and the caller's; the audit log is the admin's alone. Also: a group the file names that does not
+# exist stops --check-config with its line; a client made by `acdctl client add` and pasted into
+# the file is listed by `acdctl client list`.
 # Usage: roles_e2e.sh ACDD ACDCTL CREDENTIALS
 set -euo pipefail
 acdd=$1 acdctl=$2 credentials=$3
@@ -75,9 +75,12 @@ expect_as staff 0 "sbc-1  *switch  *10.1.0.0/16" -- client list
 expect_as staff 4 "'config reload' needs the admin role (the adm group, or root); you are operator" -- config reload
 expect_as staff 4 "'config diff FILE' needs the admin role" -- config diff "$work/acd.toml"
 expect_as staff 4 "'ha switchover' needs the admin role" -- ha switchover
+expect_as staff 4 "'audit show' needs the admin role" -- audit show --last 5
+expect_as users 4 "'audit show' needs the admin role" -- audit show
 # Admin: reload and naming a file.
 expect_as adm 0 "no changes" -- config reload
 expect_as adm 0 "no changes" -- config diff "$work/acd.toml"
+expect_as adm 1 "acdd keeps no audit log" -- audit show
 # Root is admin whatever its groups.
 expect 0 "no changes" -- config reload
 stop_acdd
