@@ -275,7 +275,6 @@ int main(int argc, char** argv) {
   dp.max_clients = settings.dataplane.max_clients;
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
-  io.set_audit(audit.get());
 
   // The journal: this node's state as it was when it stopped (snapshot + records after it).
   control::HaStatus ha_status;
@@ -305,6 +304,9 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(engine.state_hash()));
     std::fflush(stdout);
   }
+  // After the journal's replay: what it replays was reported before the restart. From here on a
+  // standby reports the operations of the log it follows, as its primary does.
+  io.set_audit(audit.get());
 
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;

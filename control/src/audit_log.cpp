@@ -96,6 +96,8 @@ std::string_view audit_outcome_name(AuditOutcome outcome) {
       return "failed";
     case AuditOutcome::Requested:
       return "requested";
+    case AuditOutcome::Cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -320,6 +322,59 @@ void AuditLog::on_agent_event(const dataplane::AgentAuditEvent& event) noexcept 
                 static_cast<unsigned long long>(event.agent));
   std::snprintf(r.detail, sizeof(r.detail), "{\"device\":%llu}",
                 static_cast<unsigned long long>(event.device));
+  (void)record(r);
+}
+
+namespace {
+
+// The name of an operation kind as the record shows it: the named ones by name, a bank's own
+// code as "bank-N".
+void operation_name(std::uint16_t kind, char* out, std::size_t size) {
+  static constexpr const char* kNames[] = {"contact_details_change", "credential_reset",
+                                           "card_block_change",      "large_transfer",
+                                           "limit_change",           "account_closure"};
+  if (kind >= 1 && kind <= dataplane::wire::kMaxNamedOperation) {
+    std::snprintf(out, size, "%s", kNames[kind - 1]);
+  } else {
+    std::snprintf(out, size, "bank-%u", static_cast<unsigned>(kind));
+  }
+}
+
+AuditOutcome outcome_of(dataplane::wire::OperationOutcome o) {
+  switch (o) {
+    case dataplane::wire::OperationOutcome::Completed:
+      return AuditOutcome::Ok;
+    case dataplane::wire::OperationOutcome::Refused:
+      return AuditOutcome::Refused;
+    case dataplane::wire::OperationOutcome::Failed:
+      return AuditOutcome::Failed;
+    case dataplane::wire::OperationOutcome::Cancelled:
+      break;
+  }
+  return AuditOutcome::Cancelled;
+}
+
+}  // namespace
+
+void AuditLog::on_operation(const dataplane::OperationAuditEvent& event) noexcept {
+  AuditRecord r;
+  r.kind = AuditKind::Operation;
+  r.outcome = outcome_of(event.report.outcome);
+  r.time_ms = event.wall_ms;
+  std::snprintf(r.actor, sizeof(r.actor), "client=%u", event.client_id);
+  std::snprintf(r.subject, sizeof(r.subject), "agent=%llu",
+                static_cast<unsigned long long>(event.agent));
+  char name[32];
+  operation_name(event.report.kind, name, sizeof(name));
+  char customer[2 * sizeof(event.report.customer_hash) + 1];
+  for (std::size_t i = 0; i < sizeof(event.report.customer_hash); ++i) {
+    std::snprintf(customer + 2 * i, 3, "%02x", event.report.customer_hash[i]);
+  }
+  // Keys sorted, as the record's serialisation sorts them anyway.
+  std::snprintf(r.detail, sizeof(r.detail),
+                "{\"customer\":\"%s\",\"log_seq\":%llu,\"operation\":\"%s\",\"ticket\":%llu}",
+                customer, static_cast<unsigned long long>(event.log_seq), name,
+                static_cast<unsigned long long>(event.report.ticket));
   (void)record(r);
 }
 

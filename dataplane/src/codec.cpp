@@ -78,6 +78,11 @@ std::uint16_t check_body(Type type, const std::uint8_t* body) {
                  ? 0
                  : kBadField;
     }
+    case Type::OperationReport: {
+      const auto r = read<OperationReport>(body);
+      const bool named = in_range(r.kind, 1, kMaxNamedOperation) || r.kind >= kFirstBankOperation;
+      return named && in_range(static_cast<unsigned>(r.outcome), 1, 4) ? 0 : kBadField;
+    }
     case Type::Heartbeat:
     case Type::RouteResponse:
     case Type::Offer:

@@ -87,6 +87,17 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
     case RecordKind::ConfigChange:
       put(rec.event.time, 8);
       break;
+    case RecordKind::Operation:
+      put(rec.request_seq, 8);
+      put(static_cast<std::uint64_t>(rec.wall_ms), 8);
+      put(rec.agent_number, 8);
+      put(rec.operation.kind, 2);
+      put(static_cast<std::uint8_t>(rec.operation.outcome), 1);
+      put(rec.operation.ticket, 8);
+      for (const std::uint8_t b : rec.operation.customer_hash) {
+        put(b, 1);
+      }
+      break;
   }
   return at;
 }
@@ -126,6 +137,22 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
       rec.kind = RecordKind::ConfigChange;
       rec.event.time = r.u64();
       break;
+    case static_cast<std::uint8_t>(RecordKind::Operation): {
+      rec.kind = RecordKind::Operation;
+      rec.request_seq = r.u64();
+      rec.wall_ms = static_cast<std::int64_t>(r.u64());
+      rec.agent_number = r.u64();
+      rec.operation.kind = r.u16();
+      const std::uint8_t outcome = r.u8();
+      if (outcome == 0 || outcome > static_cast<std::uint8_t>(wire::OperationOutcome::Cancelled)) {
+        return false;
+      }
+      rec.operation.outcome = static_cast<wire::OperationOutcome>(outcome);
+      rec.operation.ticket = r.u64();
+      const auto hash = r.bytes(sizeof(rec.operation.customer_hash));
+      std::copy(hash.begin(), hash.end(), rec.operation.customer_hash);
+      break;
+    }
     default:
       return false;
   }

@@ -278,6 +278,7 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
     case wire::Type::Offer:
     case wire::Type::Ack:
     case wire::Type::Error:
+    case wire::Type::OperationReport:  // answered before translation (report_operation)
       break;
   }
   counters_.bump(Counter::drop_bad_type);  // a message only acd sends
@@ -740,6 +741,45 @@ bool IoStage::register_client(std::uint32_t slot, std::uint64_t nonce, const End
   return true;
 }
 
+void IoStage::report_operation(std::uint32_t slot, const Message& m) {
+  LogRecord r;
+  r.kind = RecordKind::Operation;
+  r.client_id = clients_[slot].id;
+  r.request_seq = m.seq;
+  r.operation = m.as<wire::OperationReport>();
+  const router::AgentIndex agent = clients_[slot].agent;
+  r.agent_number = agent < agent_numbers_.size() ? agent_numbers_[agent] : 0;
+  r.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  std::uint64_t seq = 0;
+  if (shipper_ != nullptr) {
+    if (!shipper_->has_room()) {
+      counters_.bump(Counter::ring_full);
+      reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+      return;
+    }
+    seq = sequencer_.take();
+    log_record(seq, r);
+  }
+  apply_operation(slot, seq, r);
+}
+
+void IoStage::apply_operation(std::uint32_t slot, std::uint64_t seq, const LogRecord& record) {
+  if (audit_ != nullptr) {
+    OperationAuditEvent event;
+    event.report = record.operation;
+    event.agent = record.agent_number;
+    event.client_id = record.client_id;
+    event.log_seq = seq;
+    event.wall_ms = record.wall_ms;
+    audit_->on_operation(event);
+  }
+  counters_.bump(Counter::operations_reported);
+  const wire::Ack ack{record.request_seq, 0, 0, 0};
+  reply(slot, record.request_seq, wire::Type::Ack, &ack, sizeof(ack));
+}
+
 void IoStage::apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from,
                                  wire::Role role) {
   Client& c = clients_[slot];
@@ -807,6 +847,16 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   if (r.kind == RecordKind::Register) {
     sequencer_.take();
     apply_registration(slot, r.nonce, r.endpoint, r.role);
+    return Replay::Applied;
+  }
+  if (r.kind == RecordKind::Operation) {
+    if (slot >= clients_.size()) {
+      return Replay::Malformed;  // a report names its desktop
+    }
+    sequencer_.take();
+    replaying_ = true;
+    apply_operation(slot, seq, r);
+    replaying_ = false;
     return Replay::Applied;
   }
   Input input;

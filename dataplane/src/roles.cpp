@@ -88,6 +88,13 @@ Refusal check_role(const Standing& s, const Message& m) {
       }
       return r.agent_number == s.agent_number ? Refusal::None : Refusal::NotYourAgent;
     }
+    case Type::OperationReport:
+      // An agent's own work: a desktop once it has signed its agent in; a supervisor's desk too.
+      if (!acts_for_agents(s.role)) {
+        return Refusal::NotPermitted;
+      }
+      return s.role == Role::Desktop && s.agent == router::kNone ? Refusal::SignInFirst
+                                                                  : Refusal::None;
     case Type::RouteResponse:
     case Type::Offer:
     case Type::Ack:

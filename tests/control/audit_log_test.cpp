@@ -351,6 +351,46 @@ TEST_F(AuditLogTest, ALongDetailIsCutNotLost) {
   EXPECT_TRUE(verify_audit_log(dir_).ok);
 }
 
+// A reported customer operation becomes an operation.high_risk record: named kind (or the
+// bank's code), outcome, the customer hash in hex, the ticket, the log's sequence number, and the
+// time the primary received it (not the time this node wrote it); the chain verifies.
+TEST_F(AuditLogTest, OperationReportRecord) {
+  auto log = open_log();
+  ASSERT_NE(log, nullptr);
+  log->start();
+  dataplane::OperationAuditEvent e;
+  e.report.kind = static_cast<std::uint16_t>(dataplane::wire::OperationKind::AccountClosure);
+  e.report.outcome = dataplane::wire::OperationOutcome::Cancelled;
+  e.report.ticket = 77;
+  for (std::uint8_t i = 0; i < 32; ++i) {
+    e.report.customer_hash[i] = i;
+  }
+  e.agent = 1001;
+  e.client_id = 1000;
+  e.log_seq = 123;
+  e.wall_ms = 1'796'000'000'123;
+  log->on_operation(e);
+  e.report.kind = 4711;  // a bank's own code
+  e.report.outcome = dataplane::wire::OperationOutcome::Completed;
+  log->on_operation(e);
+  log->stop();
+  const std::vector<json> records = all_records();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["kind"], "operation.high_risk");
+  EXPECT_EQ(records[0]["outcome"], "cancelled");
+  EXPECT_EQ(records[0]["actor"], "client=1000");
+  EXPECT_EQ(records[0]["subject"], "agent=1001");
+  EXPECT_EQ(records[0]["time"], "2026-11-30T00:53:20.123Z");
+  EXPECT_EQ(records[0]["detail"]["operation"], "account_closure");
+  EXPECT_EQ(records[0]["detail"]["customer"],
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  EXPECT_EQ(records[0]["detail"]["ticket"], 77);
+  EXPECT_EQ(records[0]["detail"]["log_seq"], 123);
+  EXPECT_EQ(records[1]["detail"]["operation"], "bank-4711");
+  EXPECT_EQ(records[1]["outcome"], "ok");
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+}
+
 // Times: ISO-8601 UTC with milliseconds both ways; a bad one is refused.
 TEST_F(AuditLogTest, Times) {
   EXPECT_EQ(format_audit_time(1'796'000'000'123), "2026-11-30T00:53:20.123Z");

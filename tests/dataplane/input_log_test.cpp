@@ -192,6 +192,33 @@ TEST(LogRecord, RoundTripsEveryKind) {
   EXPECT_EQ(out.nonce, 0xABCDEFu);
   EXPECT_EQ(out.endpoint, reg.endpoint);
   EXPECT_EQ(out.role, Role::Desktop);
+
+  LogRecord op;
+  op.kind = RecordKind::Operation;
+  op.client_id = 8;
+  op.request_seq = 31;
+  op.wall_ms = 1'795'000'000'123;
+  op.agent_number = 101;
+  op.operation.kind = static_cast<std::uint16_t>(OperationKind::LargeTransfer);
+  op.operation.outcome = OperationOutcome::Refused;
+  op.operation.ticket = 0xFEEDu;
+  for (std::uint8_t i = 0; i < 32; ++i) {
+    op.operation.customer_hash[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  }
+  const std::size_t k = encode_record(op, bytes);
+  ASSERT_LE(k, kMaxLogRecord);
+  ASSERT_TRUE(decode_record(std::span(bytes.data(), k), out));
+  EXPECT_EQ(out.kind, RecordKind::Operation);
+  EXPECT_EQ(out.client_id, 8u);
+  EXPECT_EQ(out.request_seq, 31u);
+  EXPECT_EQ(out.wall_ms, op.wall_ms);
+  EXPECT_EQ(out.agent_number, 101u);
+  EXPECT_EQ(out.operation.kind, op.operation.kind);
+  EXPECT_EQ(out.operation.outcome, OperationOutcome::Refused);
+  EXPECT_EQ(out.operation.ticket, 0xFEEDu);
+  EXPECT_EQ(0, std::memcmp(out.operation.customer_hash, op.operation.customer_hash, 32));
+  bytes[6 + 8 + 8 + 8 + 2] = 9;  // no such outcome
+  EXPECT_FALSE(decode_record(std::span(bytes.data(), k), out));
 }
 
 TEST(LogRecord, RefusesGarbage) {
@@ -217,6 +244,16 @@ TEST(LogRecord, RefusesGarbage) {
   longer.push_back(0);  // trailing bytes
   EXPECT_FALSE(decode_record(longer, out));
 }
+
+// Keeps what the IO stage reports for the audit trail.
+class RecordingAudit final : public AgentAuditSink {
+ public:
+  void on_agent_event(const AgentAuditEvent& /*event*/) noexcept override {}
+  void on_operation(const OperationAuditEvent& event) noexcept override {
+    operations.push_back(event);
+  }
+  std::vector<OperationAuditEvent> operations;
+};
 
 class TwoNodes : public ::testing::Test {
  protected:
@@ -535,6 +572,99 @@ TEST_F(TwoNodes, APromotedStandbyAnnouncesItselfToEveryClient) {
   EXPECT_EQ(told, (std::map<std::uint32_t, int>{
                       {sw_.id, 1}, {sw2_.id, 1}, {desk_.id, 1}, {desk2_.id, 1}, {desk3_.id, 1}}));
   EXPECT_EQ(standby_.io.held(), 0u);
+}
+
+// A desktop's report of a high-risk customer operation is logged: the primary's audit trail and
+// the standby's (from the log it applies) each get it once, with the same time, sequence number,
+// customer hash and ticket; a retransmission, to either node, gets the cached Ack and is not
+// reported again. A switch may not report one, nor a desktop before its sign-in, nor an unknown
+// kind.
+TEST_F(TwoNodes, OperationReportIsAuditedOnceOnEachNode) {
+  RecordingAudit primary_audit;
+  RecordingAudit standby_audit;
+  primary_.io.set_audit(&primary_audit);
+  standby_.io.set_audit(&standby_audit);
+  busy_morning();
+  primary_.port.take_sent();
+  OperationReport report{};
+  report.kind = static_cast<std::uint16_t>(OperationKind::CredentialReset);
+  report.outcome = OperationOutcome::Completed;
+  report.ticket = 4242;
+  for (std::uint8_t i = 0; i < 32; ++i) {
+    report.customer_hash[i] = static_cast<std::uint8_t>(0xA0 + i);
+  }
+  auto logged_operations = [&] {
+    std::size_t n = 0;
+    for (const auto& [seq, bytes] : log_.records) {
+      LogRecord r;
+      n += decode_record(bytes, r) && r.kind == RecordKind::Operation ? 1 : 0;
+    }
+    return n;
+  };
+  send(desk2_, desk2_.one(Type::OperationReport, report));
+  auto got = sent_to(primary_.port, desk2_.endpoint);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].first, Type::Ack);
+  ASSERT_EQ(logged_operations(), 1u) << "the report is one record of the log";
+  ASSERT_EQ(primary_audit.operations.size(), 1u);
+  const OperationAuditEvent& seen = primary_audit.operations[0];
+  EXPECT_EQ(seen.agent, 102u);
+  EXPECT_EQ(seen.client_id, desk2_.id);
+  for (const auto& [seq, bytes] : log_.records) {
+    LogRecord r;
+    ASSERT_TRUE(decode_record(bytes, r));
+    EXPECT_EQ(r.kind == RecordKind::Operation, seq == seen.log_seq) << seq;
+  }
+  EXPECT_EQ(seen.report.ticket, 4242u);
+  EXPECT_EQ(0, std::memcmp(seen.report.customer_hash, report.customer_hash, 32));
+  EXPECT_GT(seen.wall_ms, 0);
+
+  // The same message again: the same Ack, nothing logged, nothing reported.
+  send(desk2_, desk2_.one(Type::OperationReport, report, desk2_.seq));
+  got = sent_to(primary_.port, desk2_.endpoint);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, Type::Ack);
+  EXPECT_EQ(logged_operations(), 1u);
+  EXPECT_EQ(primary_audit.operations.size(), 1u);
+
+  follow();
+  ASSERT_EQ(standby_audit.operations.size(), 1u);
+  const OperationAuditEvent& there = standby_audit.operations[0];
+  EXPECT_EQ(there.log_seq, seen.log_seq);
+  EXPECT_EQ(there.wall_ms, seen.wall_ms);
+  EXPECT_EQ(there.agent, seen.agent);
+  EXPECT_EQ(there.client_id, seen.client_id);
+  EXPECT_EQ(there.report.kind, seen.report.kind);
+  EXPECT_EQ(0, std::memcmp(there.report.customer_hash, report.customer_hash, 32));
+  EXPECT_TRUE(standby_.port.take_sent().empty()) << "a follower sends nothing";
+  EXPECT_EQ(standby_.io.save_session(), primary_.io.save_session());
+  standby_.clock.set(primary_.clock.now());
+  standby_.port.inject(desk2_.endpoint, desk2_.one(Type::OperationReport, report, desk2_.seq));
+  standby_.worker->poll();
+  got = sent_to(standby_.port, desk2_.endpoint);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, Type::Ack) << "the standby answers the primary's cached Ack";
+  EXPECT_EQ(standby_audit.operations.size(), 1u);
+
+  // Who may not: a switch; a desktop that has signed nobody in; an unknown kind.
+  auto refused = [&](Peer& p, WireError why) {
+    send(p, p.one(Type::OperationReport, report));
+    const auto r = sent_to(primary_.port, p.endpoint);
+    ASSERT_EQ(r.size(), 1u);
+    ASSERT_EQ(r[0].first, Type::Error);
+    Error err;
+    std::memcpy(&err, r[0].second.data(), sizeof(err));
+    EXPECT_EQ(err.reason, static_cast<std::uint16_t>(why));
+  };
+  refused(sw_, WireError::NotPermitted);
+  Peer fresh{38, Endpoint{0x0100007f, 6004, 0}};
+  send(fresh, fresh.one(Type::Register, Register{2, 0, 14}));
+  primary_.port.take_sent();
+  refused(fresh, WireError::SignInFirst);
+  report.kind = 50;  // neither named nor a bank's code
+  refused(desk_, WireError::BadField);
+  EXPECT_EQ(primary_audit.operations.size(), 1u);
+  EXPECT_EQ(logged_operations(), 1u) << "a refused report is not logged";
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ namespace acd::control {
   X(AgentLockout, "agent.lockout", "an agent is locked out after repeated wrong passwords")        \
   X(AgentSignOut, "agent.sign_out", "a desktop asked to sign its agent out")                       \
   X(AgentForceLogout, "agent.force_logout", "a desktop asked to log an agent out")                 \
+  X(Operation, "operation.high_risk", "a desktop reported a high-risk customer operation")        \
   X(ClientRegistered, "client.registered", "an ACDP client registered")                            \
   X(ClientRefused, "client.refused", "an ACDP client was refused")                                 \
   X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")      \
@@ -84,6 +85,7 @@ enum class AuditOutcome : std::uint8_t {
   Denied,     // not done: the caller lacks the right
   Failed,     // something broke (lost records, a torn line, a failed start)
   Requested,  // asked for; the result is decided later (by the engine)
+  Cancelled,  // not done: given up by the one who asked (a customer operation)
 };
 std::string_view audit_outcome_name(AuditOutcome outcome);
 
@@ -149,6 +151,7 @@ class AuditLog final : public dataplane::AgentAuditSink {
   bool record(const AuditRecord& record) noexcept;
   // The IO thread's sign-in, sign-out and forced-logout events (dataplane/audit_sink.hpp).
   void on_agent_event(const dataplane::AgentAuditEvent& event) noexcept override;
+  void on_operation(const dataplane::OperationAuditEvent& event) noexcept override;
 
   const std::string& dir() const { return settings_.dir; }
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }

@@ -6,10 +6,15 @@
 // routing core's thread. An implementation must not block, allocate, throw or do I/O: it copies
 // the event into a bounded queue and returns (dropping and counting when the queue is full).
 // The event holds no password and no hash: the stage never passes one.
+//
+// on_operation() reports a high-risk customer operation a desktop declared (an OperationReport).
+// Unlike the agent events it is derived from the sequenced log, so a hot standby that applies the
+// log reports the same operation, with the same time and log sequence number, to its own sink.
 #pragma once
 
 #include <cstdint>
 
+#include "acd/dataplane/wire.hpp"
 #include "acd/router/types.hpp"
 
 namespace acd::dataplane {
@@ -27,10 +32,19 @@ struct AgentAuditEvent {
   std::uint64_t device = 0;
 };
 
+struct OperationAuditEvent {
+  wire::OperationReport report{};  // kind, outcome, the salted customer hash, the desktop's ticket
+  router::AgentNumber agent = 0;   // the agent the desktop had signed in (0: none)
+  std::uint32_t client_id = 0;     // the desktop's ACDP client ID
+  std::uint64_t log_seq = 0;       // its record in the sequenced log (0: no log)
+  std::int64_t wall_ms = 0;        // Unix time in ms when the primary received it
+};
+
 class AgentAuditSink {
  public:
   virtual ~AgentAuditSink() = default;
   virtual void on_agent_event(const AgentAuditEvent& event) noexcept = 0;
+  virtual void on_operation(const OperationAuditEvent& /*event*/) noexcept {}
 };
 
 }  // namespace acd::dataplane

@@ -32,7 +32,8 @@ namespace acd::dataplane {
   X(refused_not_permitted, "messages refused: the client's role may not send them")       \
   X(refused_not_your_agent, "messages refused: they name an agent the client did not sign in") \
   X(refused_not_your_call, "messages refused: the call is not the client's")               \
-  X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in")
+  X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in") \
+  X(operations_reported, "high-risk customer operations desktops reported (audit trail)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

@@ -31,6 +31,7 @@ enum class RecordKind : std::uint8_t {
   Input = 1,         // an engine input (request, agent event, sign-in result, operator event, tick)
   Register = 2,      // a client registered (new, restarted with a new nonce, or moved address)
   ConfigChange = 3,  // a reload applied on the routing core: a follower cannot apply it (yet)
+  Operation = 4,     // a desktop reported a high-risk customer operation (the audit trail's)
 };
 
 struct LogRecord {
@@ -44,6 +45,12 @@ struct LogRecord {
   std::uint64_t nonce = 0;
   Endpoint endpoint;
   wire::Role role = wire::Role::None;  // what the client may send (roles.hpp)
+  // Operation (and request_seq): the report as the desktop sent it, the agent its desktop had
+  // signed in (0: none, a supervisor's desk) and the wall-clock time the primary received it, so
+  // that every node's audit trail says the same.
+  wire::OperationReport operation{};
+  router::AgentNumber agent_number = 0;
+  std::int64_t wall_ms = 0;
 };
 
 // Bytes of the largest record (an Input with every skill).

@@ -317,6 +317,11 @@ class IoStage {
                        wire::Role role);
   void apply_registration(std::uint32_t slot, std::uint64_t nonce, const Endpoint& from,
                           wire::Role role);
+  // A desktop's OperationReport (already role-checked): logged, so that the standby's audit trail
+  // has it too, then applied. Answered Overloaded, uncached, when the log has no room.
+  void report_operation(std::uint32_t slot, const Message& m);
+  // Tells the audit sink and answers Ack (cached: a retransmission is not reported twice).
+  void apply_operation(std::uint32_t slot, std::uint64_t seq, const LogRecord& record);
   // The role check of one message (roles.hpp): false, with the refusal answered and counted, if
   // the client may not send it.
   bool permitted(std::uint32_t slot, const Message& m);

@@ -90,6 +90,10 @@ std::size_t IoStage::receive(Push&& push) {
       if (!permitted(slot, m)) {
         return;  // refused by role: answered, counted, nothing applied or logged
       }
+      if (m.type == wire::Type::OperationReport) {
+        report_operation(slot, m);  // for the audit trail: no engine input
+        return;
+      }
       Input input;
       if (!translate(slot, m, input)) {
         return;

@@ -32,8 +32,9 @@ enum class Type : std::uint16_t {
   OutboundRequest = 10,
   Ack = 11,
   Error = 12,
+  OperationReport = 13,  // a desktop reports a high-risk customer operation, for the audit trail
 };
-inline constexpr std::uint16_t kMaxType = 12;
+inline constexpr std::uint16_t kMaxType = 13;
 
 // Wire error codes; the engine's Status values (0..999) are used as they are.
 enum class WireError : std::uint16_t {
@@ -215,6 +216,33 @@ struct Error {
   std::uint8_t detail[6];
 };
 
+// High-risk customer operations an agent's desktop reports for the audit trail [GB/T 32315
+// 4.1.2 c]. 1..6 are named here; 100..65535 are the bank's own codes (its procedures name them);
+// 0 and 7..99 are refused (BadField).
+enum class OperationKind : std::uint16_t {
+  ContactDetailsChange = 1,  // address, telephone or e-mail of record
+  CredentialReset = 2,       // password, PIN or security question
+  CardBlockChange = 3,       // a card blocked, unblocked or replaced
+  LargeTransfer = 4,         // a transfer above the bank's threshold
+  LimitChange = 5,           // a transaction or credit limit
+  AccountClosure = 6,
+};
+inline constexpr std::uint16_t kMaxNamedOperation = 6;
+inline constexpr std::uint16_t kFirstBankOperation = 100;
+enum class OperationOutcome : std::uint8_t { Completed = 1, Refused = 2, Failed = 3, Cancelled = 4 };
+
+struct OperationReport {
+  std::uint16_t kind;  // OperationKind, or a bank code >= kFirstBankOperation
+  OperationOutcome outcome;
+  std::uint8_t reserved;
+  std::uint32_t reserved2;
+  // The customer's reference (account, card or customer number) hashed by the desktop with the
+  // bank's salt: records about one customer can be tied together, and no record holds the
+  // reference itself.
+  std::uint8_t customer_hash[32];
+  std::uint64_t ticket;  // the desktop's own ID for the operation (its work ticket); 0: none
+};
+
 static_assert(sizeof(DatagramHeader) == 16);
 static_assert(sizeof(MessageHeader) == 16);
 static_assert(sizeof(Register) == 16);
@@ -229,6 +257,7 @@ static_assert(sizeof(TransferRequest) == 24);
 static_assert(sizeof(OutboundRequest) == 24);
 static_assert(sizeof(Ack) == 16);
 static_assert(sizeof(Error) == 16);
+static_assert(sizeof(OperationReport) == 48);
 static_assert(std::has_unique_object_representations_v<RouteResponse>);
 
 // Body size of each message type; 0 for an unknown type.
@@ -258,6 +287,8 @@ constexpr std::size_t body_size(std::uint16_t type) {
       return sizeof(Ack);
     case Type::Error:
       return sizeof(Error);
+    case Type::OperationReport:
+      return sizeof(OperationReport);
   }
   return 0;
 }
