@@ -1,7 +1,13 @@
-// acd-loadgen: an open-loop, constant-rate load generator for acdd over ACDP/1 (UDP).
+// acd-loadgen: an open-loop, constant-rate load generator for acdd over ACDP/1 (UDP), or ACDP/2
+// (authenticated, encrypted: secure_clients.hpp) with --keys-dir and --server-key.
 //
 //   acd-loadgen --target HOST:PORT[,HOST:PORT] --rate N|max --duration SECONDS [--agents N]
-//               [--failover-after MS] [--json]
+//               [--failover-after MS] [--json] [--keys-dir DIR --server-key FILE]
+//   acd-loadgen --write-keys DIR [--agents N] [--first-agent ID]   (the client keys, then exit)
+//
+// ACDP/2: every client it plays has its own identity (DIR/lg-switch-<k>.key, DIR/lg-desk-<agent
+// ID>.key) and [[clients]] entry (--write-keys writes both), makes its session before it
+// registers, and seals every datagram; one target only.
 //
 // It plays both sides: the switch (route requests, then answered and released for every call that
 // gets an agent, by the switch client that routed it) and the agents' desktops (sign-in, ready),
@@ -53,6 +59,7 @@
 #include "acd/dataplane/port.hpp"
 #include "acd/router/types.hpp"
 #include "pair.hpp"
+#include "secure_clients.hpp"
 
 namespace {
 
@@ -61,6 +68,7 @@ using namespace acd::dataplane::wire;
 using Clock = std::chrono::steady_clock;
 using acd::loadgen::EpochLedger;
 using acd::loadgen::NodeChooser;
+using acd::loadgen::SecureClients;
 
 // Several switch clients, as a centre has several SBCs; each has its own reply-cache window.
 constexpr std::uint32_t kSwitchClients = 32;
@@ -109,6 +117,9 @@ class LoadGen {
       why = "--first-index + --agents is too large for the desktops' client IDs";
       return false;
     }
+    if (secure_ != nullptr && !handshake(why)) {
+      return false;
+    }
     for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
       Writer w(*this, kFirstSwitch + k);
       w.add(Type::Register, Register{static_cast<std::uint32_t>(Role::Switch), 0, now_ns()});
@@ -121,6 +132,38 @@ class LoadGen {
       return false;
     }
     return sign_in_and_ready(0, why);
+  }
+
+  // ACDP/2: a session for every client (an init each, again every 500 ms for those still
+  // without one). False after 30 s.
+  bool handshake(std::string& why) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    std::uint64_t last = 0;
+    while (secure_->established() < secure_->size() && Clock::now() < deadline) {
+      if (now_ns() - last > 500'000'000) {
+        last = now_ns();
+        secure_->handshake_missing(last);
+      }
+      drain();
+    }
+    if (secure_->established() < secure_->size()) {
+      why = "only " + std::to_string(secure_->established()) + " of " +
+            std::to_string(secure_->size()) +
+            " clients made a session (are they in acd.toml's [[clients]], is --server-key acdd's "
+            "key?)";
+      return false;
+    }
+    return true;
+  }
+  // ACDP/2 instead of clear text (null: ACDP/1). Set before setup(); outlives the generator.
+  void set_secure(SecureClients* secure) { secure_ = secure; }
+  // Sends one datagram as it is to the node in use.
+  void send_raw(std::span<const std::uint8_t> d) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = nodes_.active().address;
+    to.sin_port = nodes_.active().port;
+    sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
   }
 
   // Step 0: sign in and make ready; step 1: only ready again (agents a ring-no-answer set not
@@ -240,7 +283,14 @@ class LoadGen {
   // Collects messages for one client into one datagram, sent when full or destroyed.
   class Writer {
    public:
-    Writer(LoadGen& g, std::uint32_t client) : g_(g), w_(buf_, client), client_(client) {}
+    Writer(LoadGen& g, std::uint32_t client)
+        : g_(g),
+          // ACDP/2 adds 24 bytes: the sealed datagram still fits one Ethernet frame.
+          w_(std::span<std::uint8_t>(buf_, g.secure_ != nullptr
+                                               ? kMaxSendDatagram + 16 - acd::dataplane::secure::kDataOverhead
+                                               : kMaxSendDatagram),
+             client),
+          client_(client) {}
     ~Writer() { flush(); }
     // A new request (its own seq), kept until answered if it is to be sent again.
     template <typename Body>
@@ -260,7 +310,15 @@ class LoadGen {
     std::size_t count() const { return w_.count(); }
     // To the node in use.
     void flush() {
-      const std::size_t n = w_.finish();
+      std::size_t n = w_.finish();
+      if (n > 0 && g_.secure_ != nullptr) {
+        const std::size_t sealed =
+            g_.secure_->seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
+        if (sealed > 0) {
+          g_.send_raw(std::span<const std::uint8_t>(g_.sealed_, sealed));
+        }
+        n = 0;  // no session: not sent (the request waits for its retransmission)
+      }
       if (n > 0) {
         sockaddr_in to{};
         to.sin_family = AF_INET;
@@ -326,7 +384,13 @@ class LoadGen {
                    nodes_.index_of(node) < 0) {
           continue;
         }
-        const std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
+        std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
+        if (secure_ != nullptr) {
+          d = secure_->receive(d, opened_, now);
+          if (d.empty()) {
+            continue;  // a handshake answer, or not authentic
+          }
+        }
         DatagramHeader h;
         if (check_header(d, h) != HeaderCheck::Ok) {
           ++errors_;
@@ -666,6 +730,9 @@ class LoadGen {
   std::vector<std::uint32_t> routed_agent_;  // agent + 1 of the last Agent decision, 0: none
   Result* result_ = nullptr;
   std::uint8_t rx_[32][kMaxDatagram];
+  SecureClients* secure_ = nullptr;
+  std::uint8_t opened_[kMaxDatagram];  // ACDP/2: a received datagram, opened
+  std::uint8_t sealed_[kMaxDatagram];  // ACDP/2: a datagram to send, sealed
 };
 
 double percentile(std::vector<double>& v, double p) {
@@ -733,13 +800,10 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--target", target,
                  "acdd address, A.B.C.D:PORT; or a hot-standby pair, A.B.C.D:PORT,A.B.C.D:PORT "
-                 "(requests go to the first until it is silent or answers NotPrimary)")
-      ->required();
+                 "(requests go to the first until it is silent or answers NotPrimary)");
   app.add_option("--rate", rate_text,
-                 "Route requests per second, or 'max' to find the highest loss-free rate")
-      ->required();
+                 "Route requests per second, or 'max' to find the highest loss-free rate");
   app.add_option("--duration", duration, "Seconds of load")
-      ->required()
       ->check(CLI::Range(0.01, 31'536'000.0));
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
@@ -761,6 +825,17 @@ int main(int argc, char** argv) {
           ->check(CLI::Range(1.0, 60'000.0))
           ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  std::string keys_dir;
+  std::string server_key;
+  std::string write_keys;
+  app.add_option("--keys-dir", keys_dir,
+                 "ACDP/2: the clients' secret keys, DIR/lg-switch-<k>.key (k = 0..31) and "
+                 "DIR/lg-desk-<agent ID>.key (needs --server-key)");
+  app.add_option("--server-key", server_key,
+                 "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it)");
+  app.add_option("--write-keys", write_keys,
+                 "Write the missing client keys for --agents/--first-agent into DIR and "
+                 "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");
   app.footer(
       "With two targets every request is kept until answered and sent again every "
       "--failover-after; after a switch (silence, or Error NotPrimary: to the node it names if "
@@ -775,6 +850,33 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help prints and succeeds; every other parse problem is a usage error: exit status 2.
     return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  // The clients this run plays, by local number, and their ACDP/2 identities.
+  std::vector<acd::loadgen::Identity> identities;
+  for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
+    identities.push_back({kFirstSwitch + k, "lg-switch-" + std::to_string(k), "switch"});
+  }
+  for (std::uint32_t a = 0; a < agents; ++a) {
+    identities.push_back(
+        {kFirstDesktop + first_index + a, "lg-desk-" + std::to_string(first_agent + a), "desktop"});
+  }
+  if (!write_keys.empty()) {
+    if (const std::string e = acd::loadgen::write_identities(write_keys, identities); !e.empty()) {
+      std::cerr << "acd-loadgen: --write-keys: " << e << "\n";
+      return 1;
+    }
+    std::cout << "acd-loadgen: " << identities.size() << " client keys in " << write_keys
+              << "; add " << write_keys << "/clients.toml to acd.toml\n";
+    return 0;
+  }
+  if (target.empty() || rate_text.empty() || duration <= 0) {
+    std::cerr << "acd-loadgen: --target, --rate and --duration are required (or --write-keys)\n";
+    return 2;
+  }
+  if (keys_dir.empty() != server_key.empty()) {
+    std::cerr << "acd-loadgen: ACDP/2 needs both --keys-dir and --server-key\n";
+    return 2;
   }
 
   std::vector<Endpoint> targets;
@@ -832,6 +934,26 @@ int main(int argc, char** argv) {
               agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
+  std::unique_ptr<SecureClients> secure;
+  if (!keys_dir.empty()) {
+    if (targets.size() != 1) {
+      std::cerr << "acd-loadgen: ACDP/2 drives one node (a pair needs a session with each)\n";
+      return 2;
+    }
+    std::string why;
+    const auto server = acd::loadgen::read_public_key_file(server_key, why);
+    if (!server) {
+      std::cerr << "acd-loadgen: --server-key " << why << "\n";
+      return 2;
+    }
+    secure = std::make_unique<SecureClients>(
+        *server, [&gen](std::span<const std::uint8_t> d) { gen.send_raw(d); });
+    if (const std::string e = secure->load(keys_dir, identities); !e.empty()) {
+      std::cerr << "acd-loadgen: --keys-dir: " << e << "\n";
+      return 1;
+    }
+    gen.set_secure(secure.get());
+  }
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# ACDP/2 end to end: acdd with security.mode = "required" (its key from acdctl key generate, the
+# load generator's clients from acd-loadgen --write-keys pasted as [[clients]]) routes every call
+# of an authenticated acd-loadgen exactly once with no error; a clear-text ACDP/1 client gets no
+# answer at all, and acdd counts what it dropped (acd_security_dropped_total) and the sessions.
+# Usage: secure_e2e.sh ACDD ACDCTL LOADGEN CONFIG
+set -euo pipefail
+acdd=$1 acdctl=$2 loadgen=$3 config=$4
+source "$(dirname "$0")/../loadgen_lib.sh"
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; [ -f "$work/acdd.err" ] && cat "$work/acdd.err"; exit 1; }
+agents=20
+
+# Keys: acdd's, and one per client the load generator plays (32 switches, one desktop per agent).
+"$acdctl" key generate --out "$work/acdd.key" >"$work/keygen" || fail "key generate"
+sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
+[ -s "$work/acdd.pub" ] || fail "no public key printed: $(cat "$work/keygen")"
+"$loadgen" --write-keys "$work/lg" --agents $agents >/dev/null || fail "--write-keys"
+[ "$(stat -c %a "$work/lg/lg-switch-0.key")" = 600 ] || fail "a client key is not mode 0600"
+[ "$(grep -c '^\[\[clients\]\]' "$work/lg/clients.toml")" = $((32 + agents)) ] ||
+  fail "clients.toml: $(head -20 "$work/lg/clients.toml")"
+
+# The demo centre with real credentials (the agents' demo passwords) and ACDP/2 required.
+sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$work/acd.toml"
+printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
+cat "$work/lg/clients.toml" >>"$work/acd.toml"
+for id in $(seq 1000 $((1000 + agents - 1))); do
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+done
+"$acdd" --check-config "$work/acd.toml" >/dev/null 2>"$work/check.err" || fail "check-config: $(cat "$work/check.err")"
+
+"$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
+  --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+pid=$!
+for _ in $(seq 200); do [ -s "$work/port" ] && [ -s "$work/port.metrics" ] && break; sleep 0.05; done
+[ -s "$work/port" ] || fail "acdd did not start"
+port=$(cat "$work/port")
+grep -q "ACDP/2 required: $((32 + agents)) clients; this node's public key $(cat "$work/acdd.pub")" \
+  "$work/acdd.out" || fail "start-up line: $(cat "$work/acdd.out")"
+
+# Authenticated: every call routed exactly once, no error.
+"$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 2 --agents $agents \
+  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/result.json" ||
+  fail "loadgen: $(cat "$work/result.json")"
+expect_every_call_routed "$work/result.json" || fail "authenticated run"
+
+scrape() {  # scrape: the metrics page into $work/metrics
+  exec 3<>"/dev/tcp/127.0.0.1/$(cat "$work/port.metrics")"
+  printf 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
+  cat <&3 >"$work/metrics"
+  exec 3<&-
+}
+value() {  # value METRIC: its value as an integer (prometheus-cpp writes 52.000000); fails if absent
+  awk -v m="$1" '$1 == m { printf "%d", $2; found = 1 } END { exit !found }' "$work/metrics" ||
+    fail "no sample $1: $(grep acd_security "$work/metrics")"
+}
+scrape
+messages=$(value 'acd_dataplane_rx_messages_total{core="0"}')
+
+# Clear text: ACDP/1 Registers (from the load generator's own client numbers) get no answer and
+# never reach the decoder.
+python3 - "$port" <<'EOF' || fail "a clear-text client was answered"
+import socket, struct, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+def datagram(client, msgs):
+    body = b"".join(msgs)
+    return struct.pack("<IBBHII", 0x50444341, 1, len(msgs), 16 + len(body), client, 0) + body
+def message(mtype, seq, body):
+    return struct.pack("<HHIQ", mtype, 16 + len(body), 0, seq) + body
+register = message(1, 1, struct.pack("<IIQ", 1, 0, 7))
+for client in (100, 7):
+    s.sendto(datagram(client, [register]), ("127.0.0.1", port))
+try:
+    data, _ = s.recvfrom(9000)
+    print("answered:", data.hex())
+    sys.exit(1)
+except socket.timeout:
+    pass
+EOF
+
+# The metrics: a session per client, the clear text counted as malformed and never decoded.
+scrape
+[ "$(value 'acd_dataplane_rx_messages_total{core="0"}')" = "$messages" ] ||
+  fail "clear-text messages reached the decoder: $messages -> $(value 'acd_dataplane_rx_messages_total{core="0"}')"
+[ "$(value acd_security_sessions)" = $((32 + agents)) ] || fail "sessions: $(value acd_security_sessions)"
+[ "$(value acd_security_handshakes_total)" = $((32 + agents)) ] || fail "handshakes"
+[ "$(value 'acd_security_dropped_total{reason="malformed"}')" -ge 2 ] ||
+  fail "clear text not counted as malformed: $(grep acd_security_dropped "$work/metrics")"
+[ "$(value 'acd_security_dropped_total{reason="bad_tag"}')" = 0 ] || fail "forged datagrams seen"
+
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+pid=
+[ "$rc" = 0 ] || fail "acdd exited with status $rc on SIGTERM"
+grep -q "calls in engine=0" "$work/acdd.err" || fail "calls left in the engine"
+if grep -q "demo-10" "$work/acdd.out" "$work/acdd.err"; then fail "a password was printed"; fi
+echo "ok: $(loadgen_field "$work/result.json" sent) calls routed over ACDP/2; clear text unanswered"
