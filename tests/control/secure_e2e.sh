@@ -22,6 +22,11 @@ sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
 [ "$(grep -c '^\[\[clients\]\]' "$work/lg/clients.toml")" = $((32 + agents)) ] ||
   fail "clients.toml: $(head -20 "$work/lg/clients.toml")"
 
+# The shipped production example requires ACDP/2 and is valid as it stands.
+example=$(dirname "$0")/../../deploy/acd.toml.production.example
+grep -q '^mode = "required"' "$example" || fail "the production example does not require ACDP/2"
+"$acdctl" config validate "$example" >/dev/null || fail "the production example is not valid"
+
 # The demo centre with real credentials (the agents' demo passwords) and ACDP/2 required.
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$work/acd.toml"
 printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
