@@ -438,3 +438,50 @@ TEST(SecureClientId, StableAndNeverReserved) {
 
 }  // namespace
 }  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// A standby's NotPrimary and a new primary's takeover announcement leave sealed with the client's
+// session at that node (a client can tell them from a forged clear-text one), carrying the
+// node's epoch; a client without a session at the node is told nothing.
+TEST_F(SecurePipelineTest, NotPrimaryAndTheAnnouncementAreSealed) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const Endpoint primary{0x0200000a, 7070, 0};
+  io_.set_standby(true, primary);
+  const auto refused = exchange(switch_, switch_.one(Type::RouteRequest, route(1)));
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_EQ(refused[0].type, Type::Error);
+  EXPECT_EQ(refused[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::NotPrimary));
+  Endpoint named;
+  std::memcpy(&named.address, refused[0].as<Error>().detail, 4);
+  std::memcpy(&named.port, refused[0].as<Error>().detail + 4, 2);
+  EXPECT_EQ(named, primary);
+  EXPECT_EQ(engine_.calls_in_engine(), 0u);
+
+  // Promotion: every registered client with a session hears the announcement, sealed.
+  io_.set_standby(false);
+  io_.set_epoch(2);
+  take_sent();
+  sent_.clear();
+  EXPECT_EQ(io_.announce_primary(), 2u);
+  take_sent();
+  for (const auto& s : sent_) {
+    EXPECT_EQ(s.payload[4], secure::kVersion) << "a clear-text announcement";
+    std::uint32_t epoch = 0;
+    std::memcpy(&epoch, s.payload.data() + 12, 4);
+    EXPECT_EQ(epoch, 2u);
+  }
+  for (SecurePeer* p : {&switch_, &desk_}) {
+    const auto told = replies_for(*p);
+    ASSERT_EQ(told.size(), 1u) << p->name;
+    EXPECT_EQ(told[0].type, Type::Heartbeat);
+    EXPECT_EQ(told[0].seq, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace acd::dataplane
