@@ -2,7 +2,8 @@
 # ACDP/2 end to end: acdd with security.mode = "required" (its key from acdctl key generate, the
 # load generator's clients from acd-loadgen --write-keys pasted as [[clients]]) routes every call
 # of an authenticated acd-loadgen exactly once with no error; a clear-text ACDP/1 client gets no
-# answer at all, and acdd counts what it dropped (acd_security_dropped_total) and the sessions.
+# answer at all; under a flood of bogus handshake inits the calls are still all routed; acdd counts
+# what it dropped (acd_security_dropped_total) and the sessions.
 # Usage: secure_e2e.sh ACDD ACDCTL LOADGEN CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 config=$4
@@ -87,15 +88,53 @@ except socket.timeout:
     pass
 EOF
 
-# The metrics: a session per client, the clear text counted as malformed and never decoded.
+# Nothing of the clear text reached the decoder.
 scrape
 [ "$(value 'acd_dataplane_rx_messages_total{core="0"}')" = "$messages" ] ||
   fail "clear-text messages reached the decoder: $messages -> $(value 'acd_dataplane_rx_messages_total{core="0"}')"
+
+# A flood of bogus inits (5,000/s: half with a wrong mac1, half with a right one and garbage, which
+# is what costs acdd a DH unless it answers with a cookie) while the load generator handshakes
+# again and routes calls: every call still routed exactly once.
+python3 - "$port" "$(cat "$work/acdd.pub")" 5000 5 <<'EOF' &
+import base64, hashlib, os, socket, struct, sys, time
+port, server, rate, seconds = int(sys.argv[1]), base64.b64decode(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+mac1_key = hashlib.blake2b(b"acdp2 mac1" + server, digest_size=32).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+start, sent = time.monotonic(), 0
+while time.monotonic() - start < seconds:
+    for _ in range(50):
+        body = struct.pack("<IBBHII", 0x50444341, 2, 0x81, 160, sent, 0) + os.urandom(112)
+        mac1 = hashlib.blake2b(body, key=mac1_key, digest_size=16).digest() if sent % 2 else os.urandom(16)
+        s.sendto(body + mac1 + bytes(16), ("127.0.0.1", port))
+        sent += 1
+    time.sleep(max(0.0, start + sent / rate - time.monotonic()))
+print("flood: %d inits" % sent, file=sys.stderr)
+EOF
+flood=$!
+sleep 0.5
+"$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 3 --agents $agents \
+  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/flooded.json" ||
+  fail "loadgen under a flood: $(cat "$work/flooded.json")"
+wait $flood
+expect_every_call_routed "$work/flooded.json" || fail "the run under a flood"
+
+# The metrics: a session per client, the flood and the clear text counted, nothing forged.
+scrape
 [ "$(value acd_security_sessions)" = $((32 + agents)) ] || fail "sessions: $(value acd_security_sessions)"
-[ "$(value acd_security_handshakes_total)" = $((32 + agents)) ] || fail "handshakes"
+[ "$(value acd_security_handshakes_total)" = $((2 * (32 + agents))) ] ||
+  fail "handshakes: $(value acd_security_handshakes_total)"
+[ "$(value acd_security_sessions_replaced_total)" = $((32 + agents)) ] || fail "sessions replaced"
 [ "$(value 'acd_security_dropped_total{reason="malformed"}')" -ge 2 ] ||
   fail "clear text not counted as malformed: $(grep acd_security_dropped "$work/metrics")"
+flooded=$(( $(value 'acd_security_dropped_total{reason="bad_mac1"}') +
+  $(value 'acd_security_dropped_total{reason="bad_handshake"}') +
+  $(value 'acd_security_dropped_total{reason="need_cookie"}') +
+  $(value 'acd_security_dropped_total{reason="ring_full"}') ))
+[ "$flooded" -ge 20000 ] || fail "the flood was not all counted ($flooded): $(grep acd_security_dropped "$work/metrics")"
+[ "$(value 'acd_security_dropped_total{reason="bad_mac1"}')" -ge 10000 ] || fail "bad_mac1 not counted"
 [ "$(value 'acd_security_dropped_total{reason="bad_tag"}')" = 0 ] || fail "forged datagrams seen"
+grep '^acd_security_dropped_total' "$work/metrics" | awk '$2 + 0 > 0' || true
 
 kill -TERM $pid
 rc=0
@@ -104,4 +143,4 @@ pid=
 [ "$rc" = 0 ] || fail "acdd exited with status $rc on SIGTERM"
 grep -q "calls in engine=0" "$work/acdd.err" || fail "calls left in the engine"
 if grep -q "demo-10" "$work/acdd.out" "$work/acdd.err"; then fail "a password was printed"; fi
-echo "ok: $(loadgen_field "$work/result.json" sent) calls routed over ACDP/2; clear text unanswered"
+echo "ok: $(loadgen_field "$work/result.json" sent) + $(loadgen_field "$work/flooded.json" sent) calls routed over ACDP/2 (the second run under a flood of $flooded bogus inits); clear text unanswered"
