@@ -689,6 +689,7 @@ void IoStage::handle_decision(const Output& o) {
 }
 
 std::size_t IoStage::refuse_as_standby() {
+  send_handshakes();  // a standby makes sessions too: clients keep one with each node
   const std::size_t n = port_.receive(rx_);
   for (std::size_t i = 0; i < n; ++i) {
     const Datagram& d = rx_[i];

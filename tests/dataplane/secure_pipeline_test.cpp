@@ -462,6 +462,30 @@ TEST_F(SecurePipelineTest, NotPrimaryAndTheAnnouncementAreSealed) {
   EXPECT_EQ(named, primary);
   EXPECT_EQ(engine_.calls_in_engine(), 0u);
 
+  // A client can make its session with the standby (as the HA node polls it: refuse_as_standby).
+  secure::Initiator again(desk_.keys, server_.public_key, 9);
+  Bytes init(sizeof(secure::HandshakeInit));
+  ASSERT_EQ(again.make_init(desk_.wall += 1'000'000, steady_ns(), init), init.size());
+  port_.inject(desk_.endpoint, init);
+  bool made = false;
+  for (int i = 0; i < 4000 && !made; ++i) {
+    io_.refuse_as_standby();
+    take_sent();
+    for (auto it = sent_.begin(); it != sent_.end(); ++it) {
+      if (it->to == desk_.endpoint && secure::peek(it->payload).handshake) {
+        secure::Initiator::Established e = again.consume_response(it->payload);
+        ASSERT_EQ(e.reason, secure::DropReason::None);
+        desk_.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+        desk_.index = e.session_index;
+        sent_.erase(it);
+        made = true;
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  ASSERT_TRUE(made) << "a standby does not answer handshakes";
+
   // Promotion: every registered client with a session hears the announcement, sealed.
   io_.set_standby(false);
   io_.set_epoch(2);

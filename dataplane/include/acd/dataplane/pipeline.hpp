@@ -290,6 +290,8 @@ class IoStage {
   }
   bool standby() const { return standby_; }
   // Standby: receives one burst and answers each message NotPrimary; returns datagrams received.
+  // With ACDP/2 it also answers handshakes (clients keep a session with both nodes, so that its
+  // NotPrimary and, once promoted, its takeover announcement reach them sealed).
   std::size_t refuse_as_standby();
   // A node that has just won its epoch tells every registered client at once: a Heartbeat with
   // seq 0 carrying the new epoch (docs/protocol.md, "Two nodes"), so that a client waiting on the

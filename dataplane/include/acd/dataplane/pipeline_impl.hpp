@@ -10,10 +10,10 @@ namespace acd::dataplane {
 
 template <typename Push>
 std::size_t IoStage::receive(Push&& push) {
-  send_handshakes();
   if (standby_) {
     return refuse_as_standby();
   }
+  send_handshakes();
   if (held_count_ > held_.size() / 2) {
     return 0;  // the log is behind: leave datagrams in the port (clients retransmit) until it is not
   }
