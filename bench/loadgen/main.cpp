@@ -7,7 +7,9 @@
 //
 // ACDP/2: every client it plays has its own identity (DIR/lg-switch-<k>.key, DIR/lg-desk-<agent
 // ID>.key) and [[clients]] entry (--write-keys writes both), makes its session before it
-// registers, and seals every datagram; one target only.
+// registers, and seals every datagram. With a pair it keeps a session with each node (it tries the
+// missing ones again every second), so that a standby's NotPrimary and the takeover announcement
+// reach it sealed; whatever does not open with the sending node's session is ignored.
 //
 // It plays both sides: the switch (route requests, then answered and released for every call that
 // gets an agent, by the switch client that routed it) and the agents' desktops (sign-in, ready),
@@ -117,7 +119,7 @@ class LoadGen {
       why = "--first-index + --agents is too large for the desktops' client IDs";
       return false;
     }
-    if (secure_ != nullptr && !handshake(why)) {
+    if (!secure_.empty() && !handshake(why)) {
       return false;
     }
     for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
@@ -134,35 +136,45 @@ class LoadGen {
     return sign_in_and_ready(0, why);
   }
 
-  // ACDP/2: a session for every client (an init each, again every 500 ms for those still
-  // without one). False after 30 s.
+  // ACDP/2: a session for every client with the node in use (an init each, again every 500 ms
+  // for those still without one), and with the other node of a pair as it answers (keep_sessions
+  // goes on trying during the run). False after 30 s.
   bool handshake(std::string& why) {
     const auto deadline = Clock::now() + std::chrono::seconds(30);
-    std::uint64_t last = 0;
-    while (secure_->established() < secure_->size() && Clock::now() < deadline) {
-      if (now_ns() - last > 500'000'000) {
-        last = now_ns();
-        secure_->handshake_missing(last);
-      }
+    SecureClients& first = *secure_[static_cast<std::size_t>(nodes_.index_of(nodes_.active()))];
+    while (first.established() < first.size() && Clock::now() < deadline) {
+      keep_sessions(now_ns(), 500'000'000);
       drain();
     }
-    if (secure_->established() < secure_->size()) {
-      why = "only " + std::to_string(secure_->established()) + " of " +
-            std::to_string(secure_->size()) +
+    if (first.established() < first.size()) {
+      why = "only " + std::to_string(first.established()) + " of " +
+            std::to_string(first.size()) +
             " clients made a session (are they in acd.toml's [[clients]], is --server-key acdd's "
             "key?)";
       return false;
     }
     return true;
   }
-  // ACDP/2 instead of clear text (null: ACDP/1). Set before setup(); outlives the generator.
-  void set_secure(SecureClients* secure) { secure_ = secure; }
-  // Sends one datagram as it is to the node in use.
-  void send_raw(std::span<const std::uint8_t> d) {
+  // Every `every` ns: an init for each client still without a session at a node.
+  void keep_sessions(std::uint64_t now, std::uint64_t every = 1'000'000'000) {
+    if (secure_.empty() || now - last_handshakes_ < every) {
+      return;
+    }
+    last_handshakes_ = now;
+    for (SecureClients* s : secure_) {
+      s->handshake_missing(now);
+    }
+  }
+  // ACDP/2 instead of clear text (empty: ACDP/1): one per target, in --target's order. Set
+  // before setup(); they outlive the generator.
+  void set_secure(std::vector<SecureClients*> secure) { secure_ = std::move(secure); }
+  // Sends one datagram as it is to the node in use / to a node.
+  void send_raw(std::span<const std::uint8_t> d) { send_to(nodes_.active(), d); }
+  void send_to(const Endpoint& node, std::span<const std::uint8_t> d) {
     sockaddr_in to{};
     to.sin_family = AF_INET;
-    to.sin_addr.s_addr = nodes_.active().address;
-    to.sin_port = nodes_.active().port;
+    to.sin_addr.s_addr = node.address;
+    to.sin_port = node.port;
     sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
   }
 
@@ -209,6 +221,11 @@ class LoadGen {
     measuring_since_ = now_ns();
     // Scripts that disturb a run (a failover) wait for this line: sign-ins are over by now.
     std::fprintf(stderr, "acd-loadgen: load starts at %.0f calls/s\n", rate);
+    if (sessions_at_start_.empty()) {
+      for (const SecureClients* s : secure_) {
+        sessions_at_start_.push_back(s->established());
+      }
+    }
     base_call_ = first_call;
     const std::uint64_t start = now_ns() + 1'000'000;
     const double interval_ns = 1e9 / rate;
@@ -231,6 +248,7 @@ class LoadGen {
           ++r.sent;
         }
       }
+      keep_sessions(now);
       drain();
       release_due(now);
       retransmit(now);
@@ -286,7 +304,7 @@ class LoadGen {
     Writer(LoadGen& g, std::uint32_t client)
         : g_(g),
           // ACDP/2 adds 24 bytes: the sealed datagram still fits one Ethernet frame.
-          w_(std::span<std::uint8_t>(buf_, g.secure_ != nullptr
+          w_(std::span<std::uint8_t>(buf_, !g.secure_.empty()
                                                ? kMaxSendDatagram + 16 - acd::dataplane::secure::kDataOverhead
                                                : kMaxSendDatagram),
              client),
@@ -311,9 +329,10 @@ class LoadGen {
     // To the node in use.
     void flush() {
       std::size_t n = w_.finish();
-      if (n > 0 && g_.secure_ != nullptr) {
-        const std::size_t sealed =
-            g_.secure_->seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
+      if (n > 0 && !g_.secure_.empty()) {
+        SecureClients& s =
+            *g_.secure_[static_cast<std::size_t>(g_.nodes_.index_of(g_.nodes_.active()))];
+        const std::size_t sealed = s.seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
         if (sealed > 0) {
           g_.send_raw(std::span<const std::uint8_t>(g_.sealed_, sealed));
         }
@@ -342,6 +361,7 @@ class LoadGen {
     // on a busy machine): 30 of them after a failover may take seconds.
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     while (acks_ < expected && Clock::now() < deadline) {
+      keep_sessions(now_ns());
       drain();
       retransmit(now_ns());
       follow_pair(now_ns());
@@ -385,8 +405,10 @@ class LoadGen {
           continue;
         }
         std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
-        if (secure_ != nullptr) {
-          d = secure_->receive(d, opened_, now);
+        if (!secure_.empty()) {
+          // Only what opens with this node's session counts: a clear-text or forged datagram
+          // (a takeover announcement included) is dropped here.
+          d = secure_[static_cast<std::size_t>(nodes_.index_of(node))]->receive(d, opened_, now);
           if (d.empty()) {
             continue;  // a handshake answer, or not authentic
           }
@@ -704,6 +726,15 @@ class LoadGen {
 
  public:
   std::uint64_t retransmissions() const { return retransmissions_; }
+  // ACDP/2, per target: clients with a session when the first load started, and now.
+  const std::vector<std::size_t>& sessions_at_start() const { return sessions_at_start_; }
+  std::vector<std::size_t> sessions() const {
+    std::vector<std::size_t> out;
+    for (const SecureClients* s : secure_) {
+      out.push_back(s->established());
+    }
+    return out;
+  }
   std::uint64_t not_primary() const { return not_primary_; }
   const NodeChooser& nodes() const { return nodes_; }
   const EpochLedger& epochs() const { return epochs_; }
@@ -730,7 +761,9 @@ class LoadGen {
   std::vector<std::uint32_t> routed_agent_;  // agent + 1 of the last Agent decision, 0: none
   Result* result_ = nullptr;
   std::uint8_t rx_[32][kMaxDatagram];
-  SecureClients* secure_ = nullptr;
+  std::vector<SecureClients*> secure_;
+  std::vector<std::size_t> sessions_at_start_;  // ACDP/2: clients with a session at each node
+  std::uint64_t last_handshakes_ = 0;
   std::uint8_t opened_[kMaxDatagram];  // ACDP/2: a received datagram, opened
   std::uint8_t sealed_[kMaxDatagram];  // ACDP/2: a datagram to send, sealed
 };
@@ -832,7 +865,8 @@ int main(int argc, char** argv) {
                  "ACDP/2: the clients' secret keys, DIR/lg-switch-<k>.key (k = 0..31) and "
                  "DIR/lg-desk-<agent ID>.key (needs --server-key)");
   app.add_option("--server-key", server_key,
-                 "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it)");
+                 "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it); "
+                 "FILE_A,FILE_B for a pair whose nodes have their own keys");
   app.add_option("--write-keys", write_keys,
                  "Write the missing client keys for --agents/--first-agent into DIR and "
                  "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");
@@ -934,25 +968,40 @@ int main(int argc, char** argv) {
               agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
-  std::unique_ptr<SecureClients> secure;
+  std::vector<std::unique_ptr<SecureClients>> secure;
   if (!keys_dir.empty()) {
-    if (targets.size() != 1) {
-      std::cerr << "acd-loadgen: ACDP/2 drives one node (a pair needs a session with each)\n";
+    // One key for both nodes of a pair, or one each (--server-key A,B).
+    std::vector<std::string> files;
+    for (std::size_t at = 0;;) {
+      const std::size_t comma = server_key.find(',', at);
+      files.push_back(server_key.substr(at, comma == std::string::npos ? comma : comma - at));
+      if (comma == std::string::npos) {
+        break;
+      }
+      at = comma + 1;
+    }
+    if (files.size() != 1 && files.size() != targets.size()) {
+      std::cerr << "acd-loadgen: --server-key takes one file, or one per target\n";
       return 2;
     }
-    std::string why;
-    const auto server = acd::loadgen::read_public_key_file(server_key, why);
-    if (!server) {
-      std::cerr << "acd-loadgen: --server-key " << why << "\n";
-      return 2;
+    std::vector<SecureClients*> nodes;
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      std::string why;
+      const auto server = acd::loadgen::read_public_key_file(files[files.size() == 1 ? 0 : t], why);
+      if (!server) {
+        std::cerr << "acd-loadgen: --server-key " << why << "\n";
+        return 2;
+      }
+      const Endpoint node = targets[t];
+      secure.push_back(std::make_unique<SecureClients>(
+          *server, [&gen, node](std::span<const std::uint8_t> d) { gen.send_to(node, d); }));
+      if (const std::string e = secure.back()->load(keys_dir, identities); !e.empty()) {
+        std::cerr << "acd-loadgen: --keys-dir: " << e << "\n";
+        return 1;
+      }
+      nodes.push_back(secure.back().get());
     }
-    secure = std::make_unique<SecureClients>(
-        *server, [&gen](std::span<const std::uint8_t> d) { gen.send_raw(d); });
-    if (const std::string e = secure->load(keys_dir, identities); !e.empty()) {
-      std::cerr << "acd-loadgen: --keys-dir: " << e << "\n";
-      return 1;
-    }
-    gen.set_secure(secure.get());
+    gen.set_secure(nodes);
   }
   std::string why;
   if (!gen.setup(why)) {
@@ -983,6 +1032,10 @@ int main(int argc, char** argv) {
   Result r = gen.run(rate, duration);
   out.update(report(r, rate));
   out["retransmissions"] = gen.retransmissions();
+  if (!keys_dir.empty()) {
+    out["sessions_at_start"] = gen.sessions_at_start();
+    out["sessions"] = gen.sessions();
+  }
   out.update(pair_report(gen));
   if (json) {
     std::cout << out.dump(2) << "\n";
