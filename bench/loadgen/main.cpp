@@ -1,7 +1,15 @@
-// acd-loadgen: an open-loop, constant-rate load generator for acdd over ACDP/1 (UDP).
+// acd-loadgen: an open-loop, constant-rate load generator for acdd over ACDP/1 (UDP), or ACDP/2
+// (authenticated, encrypted: secure_clients.hpp) with --keys-dir and --server-key.
 //
 //   acd-loadgen --target HOST:PORT[,HOST:PORT] --rate N|max --duration SECONDS [--agents N]
-//               [--failover-after MS] [--json]
+//               [--failover-after MS] [--json] [--keys-dir DIR --server-key FILE]
+//   acd-loadgen --write-keys DIR [--agents N] [--first-agent ID]   (the client keys, then exit)
+//
+// ACDP/2: every client it plays has its own identity (DIR/lg-switch-<k>.key, DIR/lg-desk-<agent
+// ID>.key) and [[clients]] entry (--write-keys writes both), makes its session before it
+// registers, and seals every datagram. With a pair it keeps a session with each node (it tries the
+// missing ones again every second), so that a standby's NotPrimary and the takeover announcement
+// reach it sealed; whatever does not open with the sending node's session is ignored.
 //
 // It plays both sides: the switch (route requests, then answered and released for every call that
 // gets an agent, by the switch client that routed it) and the agents' desktops (sign-in, ready),
@@ -53,6 +61,7 @@
 #include "acd/dataplane/port.hpp"
 #include "acd/router/types.hpp"
 #include "pair.hpp"
+#include "secure_clients.hpp"
 
 namespace {
 
@@ -61,6 +70,7 @@ using namespace acd::dataplane::wire;
 using Clock = std::chrono::steady_clock;
 using acd::loadgen::EpochLedger;
 using acd::loadgen::NodeChooser;
+using acd::loadgen::SecureClients;
 
 // Several switch clients, as a centre has several SBCs; each has its own reply-cache window.
 constexpr std::uint32_t kSwitchClients = 32;
@@ -109,6 +119,9 @@ class LoadGen {
       why = "--first-index + --agents is too large for the desktops' client IDs";
       return false;
     }
+    if (!secure_.empty() && !handshake(why)) {
+      return false;
+    }
     for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
       Writer w(*this, kFirstSwitch + k);
       w.add(Type::Register, Register{static_cast<std::uint32_t>(Role::Switch), 0, now_ns()});
@@ -121,6 +134,48 @@ class LoadGen {
       return false;
     }
     return sign_in_and_ready(0, why);
+  }
+
+  // ACDP/2: a session for every client with the node in use (an init each, again every 500 ms
+  // for those still without one), and with the other node of a pair as it answers (keep_sessions
+  // goes on trying during the run). False after 30 s.
+  bool handshake(std::string& why) {
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    SecureClients& first = *secure_[static_cast<std::size_t>(nodes_.index_of(nodes_.active()))];
+    while (first.established() < first.size() && Clock::now() < deadline) {
+      keep_sessions(now_ns(), 500'000'000);
+      drain();
+    }
+    if (first.established() < first.size()) {
+      why = "only " + std::to_string(first.established()) + " of " +
+            std::to_string(first.size()) +
+            " clients made a session (are they in acd.toml's [[clients]], is --server-key acdd's "
+            "key?)";
+      return false;
+    }
+    return true;
+  }
+  // Every `every` ns: an init for each client still without a session at a node.
+  void keep_sessions(std::uint64_t now, std::uint64_t every = 1'000'000'000) {
+    if (secure_.empty() || now - last_handshakes_ < every) {
+      return;
+    }
+    last_handshakes_ = now;
+    for (SecureClients* s : secure_) {
+      s->handshake_missing(now);
+    }
+  }
+  // ACDP/2 instead of clear text (empty: ACDP/1): one per target, in --target's order. Set
+  // before setup(); they outlive the generator.
+  void set_secure(std::vector<SecureClients*> secure) { secure_ = std::move(secure); }
+  // Sends one datagram as it is to the node in use / to a node.
+  void send_raw(std::span<const std::uint8_t> d) { send_to(nodes_.active(), d); }
+  void send_to(const Endpoint& node, std::span<const std::uint8_t> d) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = node.address;
+    to.sin_port = node.port;
+    sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
   }
 
   // Step 0: sign in and make ready; step 1: only ready again (agents a ring-no-answer set not
@@ -166,6 +221,11 @@ class LoadGen {
     measuring_since_ = now_ns();
     // Scripts that disturb a run (a failover) wait for this line: sign-ins are over by now.
     std::fprintf(stderr, "acd-loadgen: load starts at %.0f calls/s\n", rate);
+    if (sessions_at_start_.empty()) {
+      for (const SecureClients* s : secure_) {
+        sessions_at_start_.push_back(s->established());
+      }
+    }
     base_call_ = first_call;
     const std::uint64_t start = now_ns() + 1'000'000;
     const double interval_ns = 1e9 / rate;
@@ -188,6 +248,7 @@ class LoadGen {
           ++r.sent;
         }
       }
+      keep_sessions(now);
       drain();
       release_due(now);
       retransmit(now);
@@ -240,7 +301,14 @@ class LoadGen {
   // Collects messages for one client into one datagram, sent when full or destroyed.
   class Writer {
    public:
-    Writer(LoadGen& g, std::uint32_t client) : g_(g), w_(buf_, client), client_(client) {}
+    Writer(LoadGen& g, std::uint32_t client)
+        : g_(g),
+          // ACDP/2 adds 24 bytes: the sealed datagram still fits one Ethernet frame.
+          w_(std::span<std::uint8_t>(buf_, !g.secure_.empty()
+                                               ? kMaxSendDatagram + 16 - acd::dataplane::secure::kDataOverhead
+                                               : kMaxSendDatagram),
+             client),
+          client_(client) {}
     ~Writer() { flush(); }
     // A new request (its own seq), kept until answered if it is to be sent again.
     template <typename Body>
@@ -260,7 +328,16 @@ class LoadGen {
     std::size_t count() const { return w_.count(); }
     // To the node in use.
     void flush() {
-      const std::size_t n = w_.finish();
+      std::size_t n = w_.finish();
+      if (n > 0 && !g_.secure_.empty()) {
+        SecureClients& s =
+            *g_.secure_[static_cast<std::size_t>(g_.nodes_.index_of(g_.nodes_.active()))];
+        const std::size_t sealed = s.seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
+        if (sealed > 0) {
+          g_.send_raw(std::span<const std::uint8_t>(g_.sealed_, sealed));
+        }
+        n = 0;  // no session: not sent (the request waits for its retransmission)
+      }
       if (n > 0) {
         sockaddr_in to{};
         to.sin_family = AF_INET;
@@ -284,6 +361,7 @@ class LoadGen {
     // on a busy machine): 30 of them after a failover may take seconds.
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     while (acks_ < expected && Clock::now() < deadline) {
+      keep_sessions(now_ns());
       drain();
       retransmit(now_ns());
       follow_pair(now_ns());
@@ -326,7 +404,15 @@ class LoadGen {
                    nodes_.index_of(node) < 0) {
           continue;
         }
-        const std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
+        std::span<const std::uint8_t> d(rx_[k], msgs[k].msg_len);
+        if (!secure_.empty()) {
+          // Only what opens with this node's session counts: a clear-text or forged datagram
+          // (a takeover announcement included) is dropped here.
+          d = secure_[static_cast<std::size_t>(nodes_.index_of(node))]->receive(d, opened_, now);
+          if (d.empty()) {
+            continue;  // a handshake answer, or not authentic
+          }
+        }
         DatagramHeader h;
         if (check_header(d, h) != HeaderCheck::Ok) {
           ++errors_;
@@ -640,6 +726,15 @@ class LoadGen {
 
  public:
   std::uint64_t retransmissions() const { return retransmissions_; }
+  // ACDP/2, per target: clients with a session when the first load started, and now.
+  const std::vector<std::size_t>& sessions_at_start() const { return sessions_at_start_; }
+  std::vector<std::size_t> sessions() const {
+    std::vector<std::size_t> out;
+    for (const SecureClients* s : secure_) {
+      out.push_back(s->established());
+    }
+    return out;
+  }
   std::uint64_t not_primary() const { return not_primary_; }
   const NodeChooser& nodes() const { return nodes_; }
   const EpochLedger& epochs() const { return epochs_; }
@@ -666,6 +761,11 @@ class LoadGen {
   std::vector<std::uint32_t> routed_agent_;  // agent + 1 of the last Agent decision, 0: none
   Result* result_ = nullptr;
   std::uint8_t rx_[32][kMaxDatagram];
+  std::vector<SecureClients*> secure_;
+  std::vector<std::size_t> sessions_at_start_;  // ACDP/2: clients with a session at each node
+  std::uint64_t last_handshakes_ = 0;
+  std::uint8_t opened_[kMaxDatagram];  // ACDP/2: a received datagram, opened
+  std::uint8_t sealed_[kMaxDatagram];  // ACDP/2: a datagram to send, sealed
 };
 
 double percentile(std::vector<double>& v, double p) {
@@ -733,13 +833,10 @@ int main(int argc, char** argv) {
   bool json = false;
   app.add_option("--target", target,
                  "acdd address, A.B.C.D:PORT; or a hot-standby pair, A.B.C.D:PORT,A.B.C.D:PORT "
-                 "(requests go to the first until it is silent or answers NotPrimary)")
-      ->required();
+                 "(requests go to the first until it is silent or answers NotPrimary)");
   app.add_option("--rate", rate_text,
-                 "Route requests per second, or 'max' to find the highest loss-free rate")
-      ->required();
+                 "Route requests per second, or 'max' to find the highest loss-free rate");
   app.add_option("--duration", duration, "Seconds of load")
-      ->required()
       ->check(CLI::Range(0.01, 31'536'000.0));
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
@@ -761,6 +858,18 @@ int main(int argc, char** argv) {
           ->check(CLI::Range(1.0, 60'000.0))
           ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  std::string keys_dir;
+  std::string server_key;
+  std::string write_keys;
+  app.add_option("--keys-dir", keys_dir,
+                 "ACDP/2: the clients' secret keys, DIR/lg-switch-<k>.key (k = 0..31) and "
+                 "DIR/lg-desk-<agent ID>.key (needs --server-key)");
+  app.add_option("--server-key", server_key,
+                 "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it); "
+                 "FILE_A,FILE_B for a pair whose nodes have their own keys");
+  app.add_option("--write-keys", write_keys,
+                 "Write the missing client keys for --agents/--first-agent into DIR and "
+                 "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");
   app.footer(
       "With two targets every request is kept until answered and sent again every "
       "--failover-after; after a switch (silence, or Error NotPrimary: to the node it names if "
@@ -775,6 +884,33 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // --help prints and succeeds; every other parse problem is a usage error: exit status 2.
     return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  // The clients this run plays, by local number, and their ACDP/2 identities.
+  std::vector<acd::loadgen::Identity> identities;
+  for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
+    identities.push_back({kFirstSwitch + k, "lg-switch-" + std::to_string(k), "switch"});
+  }
+  for (std::uint32_t a = 0; a < agents; ++a) {
+    identities.push_back(
+        {kFirstDesktop + first_index + a, "lg-desk-" + std::to_string(first_agent + a), "desktop"});
+  }
+  if (!write_keys.empty()) {
+    if (const std::string e = acd::loadgen::write_identities(write_keys, identities); !e.empty()) {
+      std::cerr << "acd-loadgen: --write-keys: " << e << "\n";
+      return 1;
+    }
+    std::cout << "acd-loadgen: " << identities.size() << " client keys in " << write_keys
+              << "; add " << write_keys << "/clients.toml to acd.toml\n";
+    return 0;
+  }
+  if (target.empty() || rate_text.empty() || duration <= 0) {
+    std::cerr << "acd-loadgen: --target, --rate and --duration are required (or --write-keys)\n";
+    return 2;
+  }
+  if (keys_dir.empty() != server_key.empty()) {
+    std::cerr << "acd-loadgen: ACDP/2 needs both --keys-dir and --server-key\n";
+    return 2;
   }
 
   std::vector<Endpoint> targets;
@@ -832,6 +968,41 @@ int main(int argc, char** argv) {
               agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
+  std::vector<std::unique_ptr<SecureClients>> secure;
+  if (!keys_dir.empty()) {
+    // One key for both nodes of a pair, or one each (--server-key A,B).
+    std::vector<std::string> files;
+    for (std::size_t at = 0;;) {
+      const std::size_t comma = server_key.find(',', at);
+      files.push_back(server_key.substr(at, comma == std::string::npos ? comma : comma - at));
+      if (comma == std::string::npos) {
+        break;
+      }
+      at = comma + 1;
+    }
+    if (files.size() != 1 && files.size() != targets.size()) {
+      std::cerr << "acd-loadgen: --server-key takes one file, or one per target\n";
+      return 2;
+    }
+    std::vector<SecureClients*> nodes;
+    for (std::size_t t = 0; t < targets.size(); ++t) {
+      std::string why;
+      const auto server = acd::loadgen::read_public_key_file(files[files.size() == 1 ? 0 : t], why);
+      if (!server) {
+        std::cerr << "acd-loadgen: --server-key " << why << "\n";
+        return 2;
+      }
+      const Endpoint node = targets[t];
+      secure.push_back(std::make_unique<SecureClients>(
+          *server, [&gen, node](std::span<const std::uint8_t> d) { gen.send_to(node, d); }));
+      if (const std::string e = secure.back()->load(keys_dir, identities); !e.empty()) {
+        std::cerr << "acd-loadgen: --keys-dir: " << e << "\n";
+        return 1;
+      }
+      nodes.push_back(secure.back().get());
+    }
+    gen.set_secure(nodes);
+  }
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";
@@ -861,6 +1032,10 @@ int main(int argc, char** argv) {
   Result r = gen.run(rate, duration);
   out.update(report(r, rate));
   out["retransmissions"] = gen.retransmissions();
+  if (!keys_dir.empty()) {
+    out["sessions_at_start"] = gen.sessions_at_start();
+    out["sessions"] = gen.sessions();
+  }
   out.update(pair_report(gen));
   if (json) {
     std::cout << out.dump(2) << "\n";

@@ -22,13 +22,16 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <sodium.h>
 
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/replication_link.hpp"
 #include "acd/dataplane/secure_keys.hpp"
+#include "acd/dataplane/session_layer.hpp"
 #include "acd/dataplane/uring_port.hpp"
 #ifdef ACD_WITH_DPDK
 #include "acd/dataplane/dpdk_port.hpp"
@@ -38,6 +41,7 @@
 #include "acd/control/control_server.hpp"
 #include "acd/control/credential_store.hpp"
 #include "acd/control/ha_node.hpp"
+#include "acd/control/keys.hpp"
 #include "acd/control/metrics.hpp"
 #include "acd/control/watchdog.hpp"
 
@@ -59,6 +63,54 @@ extern "C" void on_hangup(int) {
 // systemd's notification protocol (a no-op when not started by systemd).
 void notify_systemd(const char* message) {
   sd_notify(0, message);
+}
+
+// [security] and [[clients]] as the dataplane's session layer takes them: acdd's key pair from
+// its key file, each client's role, key and networks. nullopt, with `error` saying why, when the
+// key file cannot be used or the clients cannot be served.
+std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::ApplianceConfig& cfg,
+                                                          std::string& error) {
+  using namespace acd;
+  control::Result<control::SecretKey> key = control::read_secret_key_file(cfg.security.key_file);
+  if (!key.ok()) {
+    error = key.failure().message;
+    return std::nullopt;
+  }
+  std::uint8_t raw[dataplane::secure::kKeyBytes];
+  std::memcpy(raw, key.value().data(), sizeof raw);
+  dataplane::SecureConfig sc;
+  sc.keys.secret = dataplane::secure::SecretKey(raw);
+  sc.keys.public_key = dataplane::secure::public_key_of(sc.keys.secret);
+  sodium_memzero(raw, sizeof raw);
+  sodium_memzero(key.value().data(), key.value().size());
+  for (const control::ClientEntry& c : cfg.clients) {
+    dataplane::SecureClient client;
+    client.name = c.name;
+    switch (c.role) {
+      case control::ClientRole::Switch:
+        client.role = dataplane::wire::Role::Switch;
+        break;
+      case control::ClientRole::Desktop:
+        client.role = dataplane::wire::Role::Desktop;
+        break;
+      case control::ClientRole::Supervisor:
+        client.role = dataplane::wire::Role::Supervisor;
+        break;
+      case control::ClientRole::Site:
+        client.role = dataplane::wire::Role::None;  // inter-site messages are not served yet
+        break;
+    }
+    client.public_key.bytes = c.public_key;
+    for (const control::Ipv4Network& n : c.networks) {
+      client.networks.push_back(dataplane::secure::Ipv4Network{htonl(n.address), n.prefix});
+    }
+    sc.clients.push_back(std::move(client));
+  }
+  error = dataplane::check_secure_config(sc);
+  if (!error.empty()) {
+    return std::nullopt;
+  }
+  return sc;
 }
 
 }  // namespace
@@ -276,6 +328,24 @@ int main(int argc, char** argv) {
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
 
+  // ACDP/2: only clients of [[clients]] with a session reach the pipeline; the handshake worker
+  // runs until acdd exits.
+  std::unique_ptr<dataplane::SessionLayer> security;
+  if (running.security.required) {
+    std::optional<dataplane::SecureConfig> secure = secure_config(running, error);
+    if (!secure) {
+      std::cerr << control::origin_of(running, "security.key_file") << ": " << error << "\n";
+      return 1;
+    }
+    security = std::make_unique<dataplane::SessionLayer>(*secure);
+    security->start();
+    io.set_security(security.get());
+    std::printf("acdd: ACDP/2 required: %zu clients; this node's public key %s\n",
+                running.clients.size(),
+                dataplane::secure::to_base64(secure->keys.public_key).c_str());
+    std::fflush(stdout);
+  }
+
   // The journal: this node's state as it was when it stopped (snapshot + records after it).
   control::HaStatus ha_status;
   std::unique_ptr<dataplane::Journal> journal;
@@ -339,7 +409,8 @@ int main(int argc, char** argv) {
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(
       control::MetricsSources{&settings, &board, &io.counters(), &latency,
-                              router_cpu >= 0 ? &rings : nullptr, &ha_status, audit.get()});
+                              router_cpu >= 0 ? &rings : nullptr, &ha_status, audit.get(),
+                              security.get()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "

@@ -17,6 +17,7 @@
 #include "acd/dataplane/port.hpp"
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
+#include "acd/dataplane/session_layer.hpp"
 #include "security_config.hpp"
 
 namespace acd::control {
@@ -381,12 +382,22 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
       sodium_memzero(key.value().data(), key.value().size());
     }
   }
-  // Clients are checked and listed, but this acdd serves ACDP/1 only: it must not start as if
-  // every client were authenticated.
-  if (cfg.security.required) {
-    problem("security.mode",
-            "\"required\" is not served by this acdd yet (it speaks ACDP/1, in clear text); "
-            "set mode = \"off\" to run without client authentication");
+  // ACDP/2: a client's ID on the wire's behalf comes from its name (the same on both nodes).
+  for (std::size_t i = 0; i < cfg.clients.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (dataplane::secure_client_id(cfg.clients[i].name) ==
+          dataplane::secure_client_id(cfg.clients[j].name)) {
+        problem("clients", "clients \"" + cfg.clients[j].name + "\" and \"" +
+                               cfg.clients[i].name +
+                               "\" would have the same client ID: rename one");
+      }
+    }
+  }
+  // ACDP/2: every configured client needs a place in the dataplane's client table.
+  if (cfg.security.required && cfg.clients.size() > cfg.dataplane.max_clients) {
+    problem("dataplane.max_clients",
+            std::to_string(cfg.dataplane.max_clients) + " is fewer than the " +
+                std::to_string(cfg.clients.size()) + " [[clients]]: raise it");
   }
   // The credential file: acdd refuses to start without it, except the embedded demo.
   const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;

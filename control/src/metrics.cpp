@@ -172,6 +172,35 @@ void ha_metrics(Families& m, const HaStatus& ha) {
   }
 }
 
+// ACDP/2: drops by reason (the IO thread's and the handshake worker's summed), handshakes,
+// sessions.
+void security_metrics(Families& m, const dataplane::SessionLayer& layer) {
+  m.family("acd_security_dropped_total", "counter",
+           "ACDP/2 datagrams dropped, by reason (never answered, never reach the routing core)");
+  for (std::size_t i = 1; i < dataplane::kSecurityDropSlots; ++i) {
+    m.sample("acd_security_dropped_total",
+             label("reason", std::string(dataplane::security_drop_label(i))), layer.dropped(i));
+  }
+  static constexpr struct {
+    dataplane::SecurityCounter counter;
+    const char* name;
+    const char* help;
+  } kCounters[] = {
+#define ACD_X(id, metric, help) {dataplane::SecurityCounter::id, metric, help},
+      ACD_SECURITY_COUNTERS(ACD_X)
+#undef ACD_X
+  };
+  for (const auto& c : kCounters) {
+    m.family(c.name, "counter", c.help);
+    m.sample(c.name, {}, layer.read(c.counter));
+  }
+  m.family("acd_security_sessions", "gauge",
+           "ACDP/2 sessions held (each client's current one and a newer one not yet used)");
+  m.sample("acd_security_sessions", {}, layer.sessions());
+  m.family("acd_security_clients", "gauge", "Clients configured ([[clients]])");
+  m.sample("acd_security_clients", {}, layer.clients());
+}
+
 }  // namespace
 
 std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src) {
@@ -305,6 +334,9 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     m.family("acd_audit_write_errors_total", "counter",
              "Failed audit writes, syncs or file operations");
     m.sample("acd_audit_write_errors_total", {}, src.audit->write_errors());
+  }
+  if (src.security != nullptr) {
+    security_metrics(m, *src.security);
   }
   return m.take();
 }

@@ -345,7 +345,7 @@ void IoStage::append(std::uint32_t slot, std::span<const std::uint8_t> message) 
       break;
     }
   }
-  if (p != nullptr && p->length + message.size() > p->bytes.size()) {
+  if (p != nullptr && p->length + message.size() > pending_capacity_) {
     flush();
     p = nullptr;
   }
@@ -429,7 +429,55 @@ void IoStage::flush() {
   release_held();
 }
 
+void IoStage::set_security(SessionLayer* layer) {
+  security_ = layer;
+  if (layer != nullptr) {
+    layer->set_epoch(epoch_);
+    scratch_.assign(wire::kMaxDatagram, 0);
+    sealed_.resize(64);
+    pending_capacity_ = wire::kMaxSendDatagram - SessionLayer::kSealGrowth;
+  } else {
+    pending_capacity_ = wire::kMaxSendDatagram;
+  }
+}
+
+std::span<const std::uint8_t> IoStage::admit(const Datagram& d) {
+  if (security_ == nullptr) {
+    return d.payload;
+  }
+  return security_->admit(d, scratch_);
+}
+
+void IoStage::send_handshakes() {
+  if (security_ == nullptr) {
+    return;
+  }
+  // Handshake answers leave as they are (they are not sealed) and are not gated: they carry no
+  // decision.
+  const std::size_t n = security_->collect(released_);
+  if (n > 0) {
+    const std::size_t sent = port_.send(std::span<const Datagram>(released_.data(), n));
+    counters_.bump(Counter::tx_datagrams, sent);
+    counters_.bump(Counter::tx_failed, n - sent);
+  }
+}
+
 void IoStage::send_now(const Datagram* datagrams, std::size_t n) {
+  if (security_ != nullptr) {
+    // Sealed just before they leave, so each session's counters go out in order.
+    for (std::size_t at = 0; at < n; at += sealed_.size()) {
+      const std::size_t chunk = std::min(n - at, sealed_.size());
+      const std::size_t ready =
+          security_->seal(std::span<const Datagram>(datagrams + at, chunk), sealed_);
+      if (ready > 0) {
+        const std::size_t sent = port_.send(std::span<const Datagram>(sealed_.data(), ready));
+        counters_.bump(Counter::tx_datagrams, sent);
+        counters_.bump(Counter::tx_failed, ready - sent);
+      }
+      counters_.bump(Counter::tx_failed, chunk - ready);
+    }
+    return;
+  }
   if (n > 0) {
     const std::size_t sent = port_.send(std::span<const Datagram>(datagrams, n));
     counters_.bump(Counter::tx_datagrams, sent);
@@ -642,12 +690,17 @@ void IoStage::handle_decision(const Output& o) {
 }
 
 std::size_t IoStage::refuse_as_standby() {
+  send_handshakes();  // a standby makes sessions too: clients keep one with each node
   const std::size_t n = port_.receive(rx_);
   for (std::size_t i = 0; i < n; ++i) {
     const Datagram& d = rx_[i];
     counters_.bump(Counter::rx_datagrams);
+    const std::span<const std::uint8_t> payload = admit(d);
+    if (payload.empty()) {
+      continue;  // ACDP/2: a handshake, or dropped (counted by the layer)
+    }
     wire::DatagramHeader header;
-    if (check_header(d.payload, header) != HeaderCheck::Ok) {
+    if (check_header(payload, header) != HeaderCheck::Ok) {
       counters_.bump(Counter::drop_bad_magic);
       continue;
     }
@@ -658,7 +711,7 @@ std::size_t IoStage::refuse_as_standby() {
       continue;
     }
     for_each_message(
-        d.payload, header,
+        payload, header,
         [&](const Message& m) {
           wire::Error err{m.seq, static_cast<std::uint16_t>(wire::WireError::NotPrimary), {}};
           std::memcpy(err.detail, &primary_.address, 4);
@@ -672,6 +725,9 @@ std::size_t IoStage::refuse_as_standby() {
           c.endpoint = registered;
         },
         [](std::uint64_t, wire::WireError) {});
+    if (security_ != nullptr) {
+      wipe(scratch_.data(), payload.size());
+    }
   }
   return n;
 }

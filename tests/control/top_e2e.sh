@@ -38,9 +38,10 @@ grep -qE "$agents_by_state" <<<"$out" || fail "no agents by state: $out"
 expect 0 '"calls_in_engine": 12' -- --json top
 
 # The live view, refreshed every 30 s: keys must not wait for that.
-start_top() {  # start_top NAME: acdctl top in its own tmux session, exit status and stty to files
+start_top() {  # start_top NAME: acdctl top in its own tmux session; stty, then the exit status, to files
+  # (the status last: once its file is there, the terminal's settings are complete)
   tmx new-session -d -s "$1" -x 80 -y 24 \
-    "'$acdctl' --socket '$work/ctl.sock' top --interval 30; echo \$? >'$work/$1.rc'; stty -a >'$work/$1.stty'"
+    "'$acdctl' --socket '$work/ctl.sock' top --interval 30; rc=\$?; stty -a >'$work/$1.stty'; echo \$rc >'$work/$1.rc'"
 }
 screen_of() { tmx capture-pane -p -t "$1" 2>/dev/null || echo "(session $1 has ended)"; }
 wait_for() {  # wait_for NAME PATTERN: the screen shows PATTERN within 5 s (sets $screen)

@@ -22,6 +22,7 @@
 #include "acd/control/ha_node.hpp"
 #include "acd/control/result.hpp"
 #include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/session_layer.hpp"
 
 namespace acd::control {
 
@@ -38,6 +39,8 @@ struct MetricsSources {
   const HaStatus* ha = nullptr;
   // The audit log (audit_log.hpp); null: no acd_audit_ families. Relaxed loads of its counts.
   const AuditLog* audit = nullptr;
+  // ACDP/2's session layer (session_layer.hpp); null (security off): no acd_security_ families.
+  const dataplane::SessionLayer* security = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

@@ -35,6 +35,7 @@
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/roles.hpp"
+#include "acd/dataplane/session_layer.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/router/engine.hpp"
 #include "acd/router/id_map.hpp"
@@ -221,6 +222,13 @@ class IoStage {
   // Where sign-ins (accepted or refused), sign-outs and forced logouts are reported for the audit
   // trail; null (the default): nowhere. Set before the first poll; the sink outlives the stage.
   void set_audit(AgentAuditSink* sink) { audit_ = sink; }
+  // ACDP/2 (session_layer.hpp): with a layer, only authentic data datagrams of established
+  // sessions reach the decoder (as the configured client, with its configured role: a Register's
+  // role is ignored), handshakes go to the layer's worker, and every datagram is sealed as it
+  // leaves (held ones when they are released). Null (the default): ACDP/1 in clear text. Set
+  // before the first poll; the layer outlives the stage (its worker is started by its owner).
+  void set_security(SessionLayer* layer);
+  SessionLayer* security() const { return security_; }
   // A tick input if the engine has had no input for tick_interval.
   template <typename Push>
   void maybe_tick(Push&& push_input);
@@ -267,7 +275,12 @@ class IoStage {
 
   // ---- High availability ----
   // The epoch every datagram this node sends carries (its header's `epoch`).
-  void set_epoch(std::uint32_t epoch) { epoch_ = epoch; }
+  void set_epoch(std::uint32_t epoch) {
+    epoch_ = epoch;
+    if (security_ != nullptr) {
+      security_->set_epoch(epoch);
+    }
+  }
   std::uint32_t epoch() const { return epoch_; }
   // A standby answers every message with Error NotPrimary naming `primary` (zeros: unknown) and
   // applies nothing; the log reaches its engine through replay(). Off: it routes (promotion).
@@ -277,6 +290,8 @@ class IoStage {
   }
   bool standby() const { return standby_; }
   // Standby: receives one burst and answers each message NotPrimary; returns datagrams received.
+  // With ACDP/2 it also answers handshakes (clients keep a session with both nodes, so that its
+  // NotPrimary and, once promoted, its takeover announcement reach them sealed).
   std::size_t refuse_as_standby();
   // A node that has just won its epoch tells every registered client at once: a Heartbeat with
   // seq 0 carrying the new epoch (docs/protocol.md, "Two nodes"), so that a client waiting on the
@@ -336,6 +351,10 @@ class IoStage {
   // Sends what the log has acknowledged, holds the rest.
   void release_held();
   void send_now(const Datagram* datagrams, std::size_t n);
+  // ACDP/2: the datagram the decoder reads (d's own bytes, or the opened ACDP/1 view in scratch_),
+  // empty if there is none; sends what the handshake worker made.
+  std::span<const std::uint8_t> admit(const Datagram& d);
+  void send_handshakes();
   // The capture command (sequence number `seq`) came back: engine image + session to the shipper.
   void finish_image(std::uint64_t seq);
   // Translates one valid message; false if it produced no engine input (already answered).
@@ -360,6 +379,10 @@ class IoStage {
   AsyncVerifier* verifier_;
   ControlChannel* control_ = nullptr;
   AgentAuditSink* audit_ = nullptr;
+  SessionLayer* security_ = nullptr;
+  std::vector<std::uint8_t> scratch_;   // ACDP/2: the opened datagram (wiped after decoding)
+  std::vector<Datagram> sealed_;        // ACDP/2: what send_now hands the port
+  std::size_t pending_capacity_ = wire::kMaxSendDatagram;  // less the seal's growth with ACDP/2
   std::vector<router::AgentNumber> agent_numbers_;
   DataplaneConfig config_;
   CoreCounters counters_;

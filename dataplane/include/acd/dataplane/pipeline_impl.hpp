@@ -13,6 +13,7 @@ std::size_t IoStage::receive(Push&& push) {
   if (standby_) {
     return refuse_as_standby();
   }
+  send_handshakes();
   if (held_count_ > held_.size() / 2) {
     return 0;  // the log is behind: leave datagrams in the port (clients retransmit) until it is not
   }
@@ -20,8 +21,12 @@ std::size_t IoStage::receive(Push&& push) {
   for (std::size_t i = 0; i < n; ++i) {
     const Datagram& d = rx_[i];
     counters_.bump(Counter::rx_datagrams);
+    const std::span<const std::uint8_t> payload = admit(d);
+    if (payload.empty()) {
+      continue;  // ACDP/2: a handshake, or dropped (counted by the layer)
+    }
     wire::DatagramHeader header;
-    switch (check_header(d.payload, header)) {
+    switch (check_header(payload, header)) {
       case HeaderCheck::Ok:
         break;
       case HeaderCheck::BadMagic:
@@ -37,6 +42,9 @@ std::size_t IoStage::receive(Push&& push) {
     const std::uint32_t slot = client_slot(header.client_id, d.peer, false);
     if (slot == router::kNone) {
       counters_.bump(Counter::drop_not_registered);
+      if (security_ != nullptr) {
+        wipe(scratch_.data(), payload.size());
+      }
       continue;
     }
     auto on_bad = [&](std::uint64_t seq, wire::WireError why) {
@@ -57,7 +65,10 @@ std::size_t IoStage::receive(Push&& push) {
       counters_.bump(Counter::rx_messages);
       if (m.type == wire::Type::Register) {
         const auto r = m.as<wire::Register>();
-        if (!register_client(slot, r.nonce, d.peer, static_cast<wire::Role>(r.role))) {
+        // With ACDP/2 the configured role, never the one the client names.
+        const wire::Role role = security_ != nullptr ? security_->role_of(header.client_id)
+                                                     : static_cast<wire::Role>(r.role);
+        if (!register_client(slot, r.nonce, d.peer, role)) {
           counters_.bump(Counter::ring_full);
           reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
           return;
@@ -107,7 +118,10 @@ std::size_t IoStage::receive(Push&& push) {
       }
       last_input_ = input.event.time;
     };
-    for_each_message(d.payload, header, on_message, on_bad);
+    for_each_message(payload, header, on_message, on_bad);
+    if (security_ != nullptr) {
+      wipe(scratch_.data(), payload.size());  // the plaintext (a sign-in's password) goes
+    }
   }
   return n;
 }

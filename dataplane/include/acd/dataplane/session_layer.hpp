@@ -1,0 +1,206 @@
+// The IO stage's ACDP/2 layer (docs/protocol.md, "ACDP/2"): which datagrams reach the decoder,
+// and the seal on every datagram that leaves. It turns an authentic data datagram into the ACDP/1
+// datagram the existing decode path reads (client ID = the configured client's, never one from
+// the wire), hands handshake inits to a handshake worker thread, installs the sessions that
+// worker makes, and seals outgoing datagrams with their client's session.
+//
+//   IO thread ──peek──▶ data: session table → open → ACDP/1 view → IoStage's decoder
+//              └──────▶ init: ring (bounded SPSC) ──▶ handshake worker (Responder, DHs)
+//   IO thread ◀── sessions, responses, cookie replies ── ring (bounded SPSC) ◀──┘
+//
+// Threads: admit(), collect(), seal() and role_of() belong to the IO thread (the one that polls
+// the port); the worker is the layer's own thread (start()/stop(), any control thread); counters
+// and sessions() are read by any thread. Nothing is allocated after construction except a
+// session's AES key schedule (AES-256-GCM only, once per handshake); the IO thread never
+// computes a DH.
+//
+// Sessions: at most two per configured client (the current one and a newer one waiting for its
+// first data datagram), so the table is sized once from the configuration and a handshake flood
+// cannot grow it; unauthenticated datagrams allocate nothing. A client's logical ID
+// (secure_client_id) comes from its configured name, so the reply cache, the client table and the
+// sequenced log see the same ID on both nodes of a pair and across re-handshakes.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include "acd/dataplane/port.hpp"
+#include "acd/dataplane/secure_handshake.hpp"
+#include "acd/dataplane/secure_keys.hpp"
+#include "acd/dataplane/secure_session.hpp"
+#include "acd/dataplane/wire.hpp"
+#include "acd/router/id_map.hpp"
+
+namespace acd::dataplane {
+
+// One [[clients]] entry of acd.toml, as the dataplane needs it.
+struct SecureClient {
+  std::string name;                          // unique; its logical ID is secure_client_id(name)
+  wire::Role role = wire::Role::None;        // what it may send (None: nothing but Register)
+  secure::PublicKey public_key;              // its static key, unique
+  std::vector<secure::Ipv4Network> networks;  // source networks; empty = anywhere
+};
+
+struct SecureConfig {
+  secure::StaticKeyPair keys;  // acd's static key pair
+  std::vector<SecureClient> clients;
+  secure::Aead aead = secure::Aead::ChaCha20Poly1305;
+  // Handshake inits that may wait for the worker; more are dropped (ring_full).
+  std::size_t handshake_ring = 1024;
+  // Above this many inits per second (or with the ring half full) the worker is under load: an
+  // init without a valid cookie is answered with a CookieReply, never with a DH.
+  std::uint32_t handshakes_per_second = 1000;
+};
+
+// A configured client's logical client ID: the first four bytes of BLAKE2b("acdp2 client" ||
+// name), never 0 nor one of the IDs the log reserves. The same on every node.
+std::uint32_t secure_client_id(std::string_view name);
+// "" when the configuration can be served, or why not (no key, two names with one ID, two
+// entries with one key, a name that is empty).
+std::string check_secure_config(const SecureConfig& config);
+
+// Counters of the layer besides the DropReasons, declared once: name, metric name, help text.
+#define ACD_SECURITY_COUNTERS(X)                                                              \
+  X(handshakes, "acd_security_handshakes_total", "handshakes completed: sessions made")     \
+  X(cookies_sent, "acd_security_cookies_sent_total",                                        \
+    "handshake inits answered with a cookie (under load) instead of a DH")                  \
+  X(sessions_replaced, "acd_security_sessions_replaced_total",                              \
+    "sessions replaced by a newer handshake of the same client")                            \
+  X(rx_opened, "acd_security_rx_datagrams_total", "data datagrams opened: authentic, fresh") \
+  X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")              \
+  X(tx_no_session, "acd_security_tx_no_session_total",                                      \
+    "datagrams not sent: their client has no session (it must handshake first)")
+
+enum class SecurityCounter : std::uint8_t {
+#define ACD_X(name, metric, help) name,
+  ACD_SECURITY_COUNTERS(ACD_X)
+#undef ACD_X
+      kCount
+};
+
+// Drop reasons of the layer: every secure::DropReason, plus ring_full (a handshake init the
+// worker's ring had no room for).
+inline constexpr std::size_t kSecurityDropSlots = secure::kDropReasonCount + 2;
+inline constexpr std::size_t kRingFullDrop = kSecurityDropSlots - 1;
+// The metric label of drop slot i ("bad_tag", ..., "ring_full").
+std::string_view security_drop_label(std::size_t i);
+std::string_view security_drop_help(std::size_t i);
+
+// One thread's counters (single writer: relaxed load + store; any reader: relaxed load).
+struct alignas(64) SecurityCounters {
+  std::array<std::atomic<std::uint64_t>, kSecurityDropSlots> drops{};
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(SecurityCounter::kCount)>
+      values{};
+  void drop(std::size_t slot) { bump(drops[slot]); }
+  void drop(secure::DropReason r) { drop(static_cast<std::size_t>(r)); }
+  void bump(SecurityCounter c) { bump(values[static_cast<std::size_t>(c)]); }
+  std::uint64_t dropped(std::size_t slot) const {
+    return drops[slot].load(std::memory_order_relaxed);
+  }
+  std::uint64_t dropped(secure::DropReason r) const {
+    return dropped(static_cast<std::size_t>(r));
+  }
+  std::uint64_t read(SecurityCounter c) const {
+    return values[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+
+ private:
+  static void bump(std::atomic<std::uint64_t>& v) {
+    v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+static_assert(sizeof(SecurityCounters) % 64 == 0);
+
+class SessionLayer {
+ public:
+  // Precondition: check_secure_config(config) == "" and secure::aead_available(config.aead).
+  explicit SessionLayer(const SecureConfig& config);
+  ~SessionLayer();  // stops the worker
+  SessionLayer(const SessionLayer&) = delete;
+  SessionLayer& operator=(const SessionLayer&) = delete;
+
+  // Starts / stops the handshake worker thread (idempotent; any control thread). Without it,
+  // inits wait in their ring (then are dropped as ring_full) and no session is made.
+  void start();
+  void stop();
+
+  // ---- IO thread ----
+  // What a received datagram is for the decoder: an ACDP/1 datagram inside `scratch` (at least
+  // wire::kMaxDatagram bytes; its header's client_id is the session's client's logical ID), or an
+  // empty span when the datagram was consumed (an init queued for the worker) or dropped (counted
+  // by reason: clear text, forged, replayed, unknown session, ...). A session's first authentic
+  // data datagram makes it its client's current session (the older one is forgotten).
+  std::span<const std::uint8_t> admit(const Datagram& datagram, std::span<std::uint8_t> scratch);
+  // Takes what the worker made (up to out.size()): installs sessions and returns the handshake
+  // responses and cookie replies to send as they are, in buffers of the layer valid until the
+  // next collect().
+  std::size_t collect(std::span<Datagram> out);
+  // The epoch the worker's handshake responses carry (IoStage::set_epoch). Any thread.
+  void set_epoch(std::uint32_t epoch) { epoch_.store(epoch, std::memory_order_relaxed); }
+  // Seals ACDP/1 datagrams (as IoStage assembles them: header client_id = logical ID) into
+  // buffers of the layer valid until the next seal(); returns how many of `out` are filled. A
+  // datagram whose client has no session is left out (tx_no_session). out.size() >= in.size().
+  std::size_t seal(std::span<const Datagram> in, std::span<Datagram> out);
+  // The configured role of the client with this logical ID (None: no such client).
+  wire::Role role_of(std::uint32_t client_id) const;
+  // How many bytes of messages fit in a datagram once sealed (kMaxSendDatagram − 24 more).
+  static constexpr std::size_t kSealGrowth = secure::kDataOverhead - sizeof(wire::DatagramHeader);
+
+  // ---- any thread ----
+  std::uint64_t dropped(std::size_t slot) const {
+    return io_counters_.dropped(slot) + worker_counters_.dropped(slot);
+  }
+  std::uint64_t dropped(secure::DropReason r) const {
+    return dropped(static_cast<std::size_t>(r));
+  }
+  std::uint64_t read(SecurityCounter c) const {
+    return io_counters_.read(c) + worker_counters_.read(c);
+  }
+  // Sessions held (current and waiting), written by the IO thread.
+  std::uint64_t sessions() const { return sessions_gauge_.load(std::memory_order_relaxed); }
+  std::size_t clients() const { return config_.clients.size(); }
+
+ private:
+  struct Job;     // an init on its way to the worker
+  struct Made;    // a session or a cookie reply on its way back
+  struct Session;
+  struct Entry;   // a configured client
+  class Directory;
+
+  void worker_loop(std::stop_token stop);
+  void handle(const Job& job);  // the worker's
+  void install(const Made& made);
+  void release(std::uint32_t slot);
+
+  SecureConfig config_;
+  std::vector<Entry> entries_;
+  router::IdMap entry_of_id_;  // logical client ID -> entry
+  std::unique_ptr<Session[]> sessions_;  // 2 per entry: entry e owns slots 2e, 2e+1
+  router::IdMap slot_of_index_;          // session index -> slot
+  std::unique_ptr<Directory> directory_;  // the worker's
+  std::unique_ptr<secure::Responder> responder_;
+  std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
+  std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
+  std::vector<std::array<std::uint8_t, wire::kMaxSendDatagram>> seal_buffers_;
+  std::vector<std::array<std::uint8_t, sizeof(secure::HandshakeResponse)>> reply_buffers_;
+  std::uint32_t next_index_ = 1;  // the worker's: the next session index it gives
+  std::uint64_t window_start_ns_ = 0;  // the worker's: its one-second load window
+  std::uint32_t window_inits_ = 0;
+  std::atomic<std::uint32_t> epoch_{0};  // relaxed: a value, orders nothing
+  SecurityCounters io_counters_;
+  SecurityCounters worker_counters_;
+  alignas(64) std::atomic<std::uint64_t> sessions_gauge_{0};
+  std::jthread worker_;
+};
+
+}  // namespace acd::dataplane

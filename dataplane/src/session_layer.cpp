@@ -1,0 +1,428 @@
+// The IO stage's ACDP/2 layer: the session table and what the IO thread does with it (admit,
+// collect, seal), and the handshake worker thread (the Responder behind a pair of SPSC rings).
+#include "acd/dataplane/session_layer.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "acd/dataplane/input_log.hpp"
+
+namespace acd::dataplane {
+
+namespace {
+
+constexpr std::uint32_t kNoSlot = 0xFFFF'FFFFu;
+
+std::uint64_t monotonic_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Names, the configuration's check.
+
+std::uint32_t secure_client_id(std::string_view name) {
+  secure::ensure_sodium();
+  static constexpr std::string_view kLabel = "acdp2 client";
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, crypto_generichash_BYTES);
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(kLabel.data()),
+                            kLabel.size());
+  crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(name.data()),
+                            name.size());
+  std::uint8_t digest[crypto_generichash_BYTES];
+  crypto_generichash_final(&state, digest, sizeof digest);
+  std::uint32_t id = 0;
+  std::memcpy(&id, digest, sizeof id);
+  if (id == kNoClientId || id == kControlClientId) {
+    id ^= 0x5a5a'5a5au;  // the log's reserved IDs are never a client's
+  }
+  return id;
+}
+
+std::string check_secure_config(const SecureConfig& config) {
+  if (config.keys.public_key == secure::PublicKey{}) {
+    return "acd's own key pair is missing (security.key_file)";
+  }
+  for (std::size_t i = 0; i < config.clients.size(); ++i) {
+    const SecureClient& a = config.clients[i];
+    if (a.name.empty()) {
+      return "client " + std::to_string(i + 1) + " has no name";
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      const SecureClient& b = config.clients[j];
+      if (a.name == b.name) {
+        return "two clients are named \"" + a.name + "\"";
+      }
+      if (a.public_key == b.public_key) {
+        return "clients \"" + b.name + "\" and \"" + a.name + "\" have the same public key";
+      }
+      if (secure_client_id(a.name) == secure_client_id(b.name)) {
+        return "clients \"" + b.name + "\" and \"" + a.name +
+               "\" would have the same client ID: rename one";
+      }
+    }
+  }
+  if (config.handshake_ring < 2) {
+    return "the handshake ring needs room for at least 2 inits";
+  }
+  return "";
+}
+
+std::string_view security_drop_label(std::size_t i) {
+  if (i == kRingFullDrop) {
+    return "ring_full";
+  }
+  return secure::drop_reason_name(static_cast<secure::DropReason>(i));
+}
+
+std::string_view security_drop_help(std::size_t i) {
+  if (i == kRingFullDrop) {
+    return "handshake init dropped: the handshake worker's ring was full";
+  }
+  return secure::drop_reason_help(static_cast<secure::DropReason>(i));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The session table's parts.
+
+struct SessionLayer::Entry {
+  std::string name;
+  std::uint32_t id = 0;
+  wire::Role role = wire::Role::None;
+  secure::PublicKey key;
+  std::vector<secure::Ipv4Network> networks;
+  secure::Timestamp newest{};  // the worker's: the newest handshake timestamp accepted
+  // The IO thread's: the session in use and a newer one waiting for its first data datagram.
+  std::uint32_t current = kNoSlot;
+  std::uint32_t pending = kNoSlot;
+};
+
+struct SessionLayer::Session {
+  std::uint32_t index = 0;  // 0: free
+  std::uint32_t entry = 0;
+  std::optional<secure::SessionCipher> cipher;
+};
+
+struct SessionLayer::Job {
+  Endpoint source;
+  std::array<std::uint8_t, sizeof(secure::HandshakeInit)> bytes{};
+};
+
+struct SessionLayer::Made {
+  secure::Responder::Outcome outcome = secure::Responder::Outcome::Dropped;
+  Endpoint to;
+  std::uint32_t entry = 0;
+  std::uint32_t index = 0;
+  secure::SessionKeys keys;  // wiped when the ring slot's copy dies
+  std::uint16_t reply_length = 0;
+  std::array<std::uint8_t, sizeof(secure::HandshakeResponse)> reply{};
+};
+
+// [[clients]] by static key, for the Responder (the worker thread).
+class SessionLayer::Directory final : public secure::ClientDirectory {
+ public:
+  explicit Directory(std::vector<Entry>& entries) : entries_(entries) {
+    for (std::uint32_t i = 0; i < entries.size(); ++i) {
+      by_key_.emplace_back(entries[i].key, i);
+    }
+    std::sort(by_key_.begin(), by_key_.end(),
+              [](const auto& a, const auto& b) { return a.first.bytes < b.first.bytes; });
+  }
+  std::optional<secure::KnownClient> find(const secure::PublicKey& key) override {
+    const auto it = std::lower_bound(
+        by_key_.begin(), by_key_.end(), key,
+        [](const auto& a, const secure::PublicKey& k) { return a.first.bytes < k.bytes; });
+    if (it == by_key_.end() || !(it->first == key)) {
+      return std::nullopt;
+    }
+    Entry& e = entries_[it->second];
+    secure::KnownClient known;
+    known.client = it->second;
+    known.name = e.name;
+    known.role = static_cast<std::uint8_t>(e.role);
+    known.networks = e.networks;
+    known.newest_timestamp = &e.newest;
+    return known;
+  }
+
+ private:
+  std::vector<Entry>& entries_;
+  std::vector<std::pair<secure::PublicKey, std::uint32_t>> by_key_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// SessionLayer.
+
+SessionLayer::SessionLayer(const SecureConfig& config)
+    : config_(config),
+      entry_of_id_(config.clients.size()),
+      sessions_(std::make_unique<Session[]>(2 * config.clients.size())),
+      slot_of_index_(2 * config.clients.size()),
+      to_worker_(std::make_unique<boost::lockfree::spsc_queue<Job>>(config.handshake_ring)),
+      from_worker_(std::make_unique<boost::lockfree::spsc_queue<Made>>(config.handshake_ring)),
+      seal_buffers_(64),
+      reply_buffers_(32) {
+  secure::ensure_sodium();
+  entries_.reserve(config.clients.size());
+  for (const SecureClient& c : config.clients) {
+    Entry e;
+    e.name = c.name;
+    e.id = secure_client_id(c.name);
+    e.role = c.role;
+    e.key = c.public_key;
+    e.networks = c.networks;
+    entry_of_id_.insert(e.id, static_cast<std::uint32_t>(entries_.size()));
+    entries_.push_back(std::move(e));
+  }
+  directory_ = std::make_unique<Directory>(entries_);
+  responder_ = std::make_unique<secure::Responder>(config_.keys, *directory_);
+  // A random start: after a restart, an old session's index names nothing (or fails its tag).
+  next_index_ = randombytes_random() | 1u;
+}
+
+SessionLayer::~SessionLayer() {
+  stop();
+}
+
+void SessionLayer::start() {
+  if (!worker_.joinable()) {
+    worker_ = std::jthread([this](std::stop_token stop) { worker_loop(stop); });
+  }
+}
+
+void SessionLayer::stop() {
+  if (worker_.joinable()) {
+    worker_.request_stop();
+    worker_.join();
+  }
+}
+
+wire::Role SessionLayer::role_of(std::uint32_t client_id) const {
+  const std::uint32_t e = entry_of_id_.find(client_id);
+  return e == router::IdMap::kMissing ? wire::Role::None : entries_[e].role;
+}
+
+std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
+                                                  std::span<std::uint8_t> scratch) {
+  const secure::Peeked p = secure::peek(d.payload);
+  if (p.reason != secure::DropReason::None) {
+    io_counters_.drop(p.reason);  // clear-text ACDP/1 included
+    return {};
+  }
+  if (p.handshake) {
+    if (p.kind != secure::Kind::HandshakeInit) {
+      io_counters_.drop(secure::DropReason::UnexpectedReply);  // acd starts no handshake
+      return {};
+    }
+    if (d.payload.size() != sizeof(secure::HandshakeInit)) {
+      io_counters_.drop(secure::DropReason::Malformed);
+      return {};
+    }
+    Job job;
+    job.source = d.peer;
+    std::memcpy(job.bytes.data(), d.payload.data(), job.bytes.size());
+    if (!to_worker_->push(job)) {
+      io_counters_.drop(kRingFullDrop);
+    }
+    return {};
+  }
+  const std::uint32_t slot = slot_of_index_.find(p.index);
+  if (slot == router::IdMap::kMissing) {
+    io_counters_.drop(secure::DropReason::UnknownSession);
+    return {};
+  }
+  Session& s = sessions_[slot];
+  constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
+  const secure::Opened opened = s.cipher->open(d.payload, scratch.subspan(kHead));
+  if (opened.reason != secure::DropReason::None) {
+    io_counters_.drop(opened.reason);
+    return {};
+  }
+  io_counters_.bump(SecurityCounter::rx_opened);
+  Entry& e = entries_[s.entry];
+  if (e.current != slot) {
+    // The newer session's first authentic datagram: the client has its keys; the old one goes.
+    if (e.current != kNoSlot) {
+      release(e.current);
+      io_counters_.bump(SecurityCounter::sessions_replaced);
+    }
+    e.current = slot;
+    e.pending = kNoSlot;
+  }
+  const std::size_t length = kHead + opened.plaintext.size();
+  const wire::DatagramHeader h{wire::kMagic,
+                               wire::kVersion,
+                               opened.header.count,
+                               static_cast<std::uint16_t>(length),
+                               e.id,
+                               0};
+  std::memcpy(scratch.data(), &h, sizeof h);
+  return scratch.first(length);
+}
+
+std::size_t SessionLayer::collect(std::span<Datagram> out) {
+  std::size_t n = 0;
+  const std::size_t room = std::min(out.size(), reply_buffers_.size());
+  while (n < room) {
+    Made* made = nullptr;
+    if (from_worker_->read_available() == 0) {
+      break;
+    }
+    made = &from_worker_->front();
+    if (made->outcome == secure::Responder::Outcome::Established) {
+      install(*made);
+    }
+    std::memcpy(reply_buffers_[n].data(), made->reply.data(), made->reply_length);
+    out[n] = Datagram{made->to,
+                      std::span<const std::uint8_t>(reply_buffers_[n].data(), made->reply_length)};
+    ++n;
+    from_worker_->pop();  // destroys the slot's copy: its keys are wiped
+  }
+  return n;
+}
+
+void SessionLayer::install(const Made& made) {
+  Entry& e = entries_[made.entry];
+  std::uint32_t slot = e.pending;
+  if (slot == kNoSlot) {
+    slot = e.current == 2 * made.entry ? 2 * made.entry + 1 : 2 * made.entry;
+  }
+  release(slot);  // a newer handshake than the one still waiting: that one is never used
+  Session& s = sessions_[slot];
+  s.index = made.index;
+  s.entry = made.entry;
+  s.cipher.emplace(made.keys, secure::Side::Server, config_.aead);
+  if (slot_of_index_.find(made.index) != router::IdMap::kMissing) {
+    release(slot_of_index_.find(made.index));  // 2^32 handshakes later: the old one goes
+  }
+  slot_of_index_.insert(made.index, slot);
+  e.pending = slot;
+  io_counters_.bump(SecurityCounter::handshakes);
+  sessions_gauge_.store(sessions_gauge_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+}
+
+void SessionLayer::release(std::uint32_t slot) {
+  Session& s = sessions_[slot];
+  if (s.index == 0) {
+    return;
+  }
+  slot_of_index_.erase(s.index);
+  s.index = 0;
+  s.cipher.reset();
+  Entry& e = entries_[s.entry];
+  if (e.current == slot) {
+    e.current = kNoSlot;
+  }
+  if (e.pending == slot) {
+    e.pending = kNoSlot;
+  }
+  sessions_gauge_.store(sessions_gauge_.load(std::memory_order_relaxed) - 1,
+                        std::memory_order_relaxed);
+}
+
+std::size_t SessionLayer::seal(std::span<const Datagram> in, std::span<Datagram> out) {
+  std::size_t n = 0;
+  constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
+  for (const Datagram& d : in) {
+    if (n == out.size() || n == seal_buffers_.size()) {
+      break;
+    }
+    wire::DatagramHeader h;
+    if (d.payload.size() < kHead) {
+      continue;
+    }
+    std::memcpy(&h, d.payload.data(), kHead);
+    const std::uint32_t e = entry_of_id_.find(h.client_id);
+    // The newest session the client proved it holds the keys of (its handshake's); the current
+    // one until then.
+    const std::uint32_t slot = e == router::IdMap::kMissing ? kNoSlot
+                               : entries_[e].pending != kNoSlot ? entries_[e].pending
+                                                                : entries_[e].current;
+    if (slot == kNoSlot) {
+      io_counters_.bump(SecurityCounter::tx_no_session);
+      continue;
+    }
+    Session& s = sessions_[slot];
+    const secure::DataHeader dh{h.count, s.index, h.epoch};
+    const std::size_t length =
+        s.cipher->seal(dh, d.payload.subspan(kHead), std::span<std::uint8_t>(seal_buffers_[n]));
+    if (length == 0) {
+      io_counters_.bump(SecurityCounter::tx_no_session);
+      continue;
+    }
+    io_counters_.bump(SecurityCounter::tx_sealed);
+    out[n] = Datagram{d.peer, std::span<const std::uint8_t>(seal_buffers_[n].data(), length)};
+    ++n;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handshake worker.
+
+void SessionLayer::worker_loop(std::stop_token stop) {
+  Job job;
+  while (!stop.stop_requested()) {
+    std::size_t handled = 0;
+    while (handled < 32 && to_worker_->pop(job)) {
+      handle(job);
+      ++handled;
+    }
+    if (handled == 0) {
+      // Idle: a handshake waits at most this long; the IO thread never wakes the worker.
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+void SessionLayer::handle(const Job& job) {
+  const std::uint64_t now = monotonic_ns();
+  if (now - window_start_ns_ >= 1'000'000'000) {
+    window_start_ns_ = now;
+    window_inits_ = 0;
+  }
+  ++window_inits_;
+  secure::Responder::Request rq;
+  rq.datagram = job.bytes;
+  rq.source = job.source;
+  rq.now_ns = now;
+  rq.under_load = window_inits_ > config_.handshakes_per_second ||
+                  to_worker_->read_available() > config_.handshake_ring / 2;
+  rq.session_index = next_index_;
+  rq.epoch = epoch_.load(std::memory_order_relaxed);
+  Made made;
+  secure::Responder::Result r = responder_->respond(rq, made.reply);
+  switch (r.outcome) {
+    case secure::Responder::Outcome::Dropped:
+      worker_counters_.drop(r.reason);
+      return;
+    case secure::Responder::Outcome::CookieSent:
+      worker_counters_.drop(secure::DropReason::NeedCookie);
+      worker_counters_.bump(SecurityCounter::cookies_sent);
+      break;
+    case secure::Responder::Outcome::Established:
+      made.entry = r.client.client;
+      made.index = rq.session_index;
+      made.keys = r.keys;
+      if (++next_index_ == 0) {
+        next_index_ = 1;  // 0 is no session
+      }
+      break;
+  }
+  made.outcome = r.outcome;
+  made.to = job.source;
+  made.reply_length = static_cast<std::uint16_t>(r.reply_length);
+  if (!from_worker_->push(made)) {
+    worker_counters_.drop(kRingFullDrop);
+  }
+}
+
+}  // namespace acd::dataplane

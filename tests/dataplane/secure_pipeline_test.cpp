@@ -1,0 +1,511 @@
+// The pipeline with ACDP/2 over an in-memory port: clients handshake with the layer's worker
+// thread, their sealed datagrams reach the engine as their configured client (ID and role from
+// [[clients]], never from the wire), replies leave sealed, and whatever is not authentic — clear
+// text, forged, replayed, for an unknown session, a flood of inits — never reaches the engine and
+// allocates no session.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "acd/dataplane/pipeline.hpp"
+#include "acd/dataplane/session_layer.hpp"
+
+namespace acd::dataplane {
+namespace {
+
+using namespace wire;
+using Bytes = std::vector<std::uint8_t>;
+
+router::EngineConfig small_centre() {
+  router::EngineConfig c;
+  c.skill_count = 1;
+  c.max_calls = 64;
+  router::QueueConfig q;
+  q.name = "cards";
+  q.skills = {router::SkillRequirement{0, 1, 0}};
+  c.queues.push_back(q);
+  for (router::AgentNumber n : {101, 102, 103}) {
+    router::AgentConfig a;
+    a.number = n;
+    a.skills = {router::SkillLevel{0, 5, 0}};
+    c.agents.push_back(a);
+  }
+  return c;
+}
+
+std::uint64_t steady_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+struct Reply {
+  Type type;
+  std::uint64_t seq;
+  Bytes body;
+  template <typename Body>
+  Body as() const {
+    Body b;
+    std::memcpy(&b, body.data(), sizeof(b));
+    return b;
+  }
+};
+
+// One ACDP/2 client: its key pair, its handshake, its session.
+struct SecurePeer {
+  SecurePeer(std::string n, Endpoint e, const secure::PublicKey& server)
+      : name(std::move(n)), endpoint(e), keys(secure::generate_key_pair()),
+        initiator(keys, server, 7) {}
+  std::string name;
+  Endpoint endpoint;
+  secure::StaticKeyPair keys;
+  secure::Initiator initiator;
+  std::optional<secure::SessionCipher> cipher;
+  std::uint32_t index = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t wall = 1'800'000'000'000'000'000;
+
+  Bytes init() {
+    Bytes out(sizeof(secure::HandshakeInit));
+    EXPECT_EQ(initiator.make_init(wall += 1000, steady_ns(), out), out.size());
+    return out;
+  }
+  // An ACDP/1 datagram of one message (the client ID on it is the client's own choice: 999).
+  template <typename Body>
+  Bytes clear(Type type, const Body& body, std::uint64_t use_seq = 0) {
+    Bytes buf(kMaxSendDatagram);
+    DatagramWriter w(buf, 999);
+    EXPECT_TRUE(w.add(type, use_seq != 0 ? use_seq : ++seq, body));
+    buf.resize(w.finish());
+    return buf;
+  }
+  Bytes seal(const Bytes& acdp1) {
+    DatagramHeader h;
+    std::memcpy(&h, acdp1.data(), sizeof h);
+    Bytes out(acdp1.size() + secure::kDataOverhead);
+    const std::size_t n =
+        cipher->seal(secure::DataHeader{h.count, index, 0},
+                     std::span<const std::uint8_t>(acdp1).subspan(sizeof(DatagramHeader)), out);
+    EXPECT_GT(n, 0u);
+    out.resize(n);
+    return out;
+  }
+  template <typename Body>
+  Bytes one(Type type, const Body& body, std::uint64_t use_seq = 0) {
+    return seal(clear(type, body, use_seq));
+  }
+  // The messages of a datagram acd sent; false if it does not open with this session.
+  bool open(const Bytes& d, std::vector<Reply>& out) {
+    Bytes plain(d.size());
+    const secure::Opened o = cipher->open(d, plain);
+    if (o.reason != secure::DropReason::None) {
+      return false;
+    }
+    Bytes acdp1(sizeof(DatagramHeader));
+    const DatagramHeader h{kMagic, kVersion, o.header.count,
+                           static_cast<std::uint16_t>(sizeof(DatagramHeader) + o.plaintext.size()),
+                           index, o.header.epoch};
+    std::memcpy(acdp1.data(), &h, sizeof h);
+    acdp1.insert(acdp1.end(), o.plaintext.begin(), o.plaintext.end());
+    DatagramHeader parsed;
+    EXPECT_EQ(check_header(acdp1, parsed), HeaderCheck::Ok);
+    for_each_message(
+        acdp1, parsed,
+        [&](const Message& m) {
+          out.push_back({m.type, m.seq,
+                         Bytes(m.body, m.body + body_size(static_cast<std::uint16_t>(m.type)))});
+        },
+        [](std::uint64_t, WireError e) { ADD_FAILURE() << "acd sent a bad message " << int(e); });
+    return true;
+  }
+};
+
+class SecurePipelineTest : public ::testing::Test {
+ protected:
+  explicit SecurePipelineTest(std::uint32_t handshakes_per_second = 1000)
+      : server_(secure::generate_key_pair()),
+        config_(small_centre()),
+        engine_(config_),
+        verifier_(credentials_),
+        io_(port_, clock_, &verifier_, {101, 102, 103}, DataplaneConfig{}),
+        worker_(engine_, io_) {
+    credentials_.set(101, "s3cret-101");
+    credentials_.set(102, "s3cret-102");
+    SecureConfig sc;
+    sc.keys = server_;
+    sc.clients.push_back({"sbc-1", Role::Switch, switch_.keys.public_key, {}});
+    sc.clients.push_back({"desk-1", Role::Desktop, desk_.keys.public_key, {}});
+    sc.handshakes_per_second = handshakes_per_second;
+    EXPECT_EQ(check_secure_config(sc), "");
+    layer_.emplace(sc);
+    layer_->start();
+    io_.set_security(&*layer_);
+  }
+
+  // Every datagram sent so far, by destination.
+  void take_sent() {
+    for (auto& s : port_.take_sent()) {
+      sent_.push_back(std::move(s));
+      all_sent_.push_back(sent_.back());
+    }
+  }
+  std::vector<Reply> replies_for(SecurePeer& p) {
+    take_sent();
+    std::vector<Reply> out;
+    std::vector<MemoryPort::Sent> rest;
+    for (auto& s : sent_) {
+      if (s.to == p.endpoint && p.cipher && !secure::peek(s.payload).handshake) {
+        EXPECT_TRUE(p.open(s.payload, out)) << "a datagram to " << p.name << " does not open";
+      } else {
+        rest.push_back(std::move(s));
+      }
+    }
+    sent_ = std::move(rest);
+    return out;
+  }
+  // The handshake, through the worker thread: true once the client holds a session.
+  bool connect(SecurePeer& p) {
+    port_.inject(p.endpoint, p.init());
+    for (int i = 0; i < 4000; ++i) {
+      worker_.poll();
+      take_sent();
+      for (auto it = sent_.begin(); it != sent_.end(); ++it) {
+        const secure::Peeked k = secure::peek(it->payload);
+        if (it->to == p.endpoint && k.handshake) {
+          if (k.kind == secure::Kind::CookieReply) {
+            EXPECT_EQ(p.initiator.consume_cookie(it->payload, steady_ns()), secure::DropReason::None);
+            sent_.erase(it);
+            port_.inject(p.endpoint, p.init());
+            break;
+          }
+          secure::Initiator::Established e = p.initiator.consume_response(it->payload);
+          sent_.erase(it);
+          if (e.reason != secure::DropReason::None) {
+            return false;
+          }
+          p.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+          p.index = e.session_index;
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    return false;
+  }
+  std::vector<Reply> exchange(SecurePeer& p, Bytes datagram) {
+    port_.inject(p.endpoint, std::move(datagram));
+    worker_.poll();
+    return replies_for(p);
+  }
+  void register_peer(SecurePeer& p, Role claimed) {
+    const auto r = exchange(p, p.one(Type::Register, Register{static_cast<std::uint32_t>(claimed), 0, 1}));
+    ASSERT_EQ(r.size(), 1u);
+    ASSERT_EQ(r[0].type, Type::Ack);
+  }
+  std::vector<Reply> wait_for_reply(SecurePeer& p) {
+    for (int i = 0; i < 2000; ++i) {
+      worker_.poll();
+      auto r = replies_for(p);
+      if (!r.empty()) {
+        return r;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return {};
+  }
+  static RouteRequest route(router::CallId call) {
+    RouteRequest rr{};
+    rr.call_id = call;
+    rr.queue = 0;
+    return rr;
+  }
+
+  secure::StaticKeyPair server_;
+  router::EngineConfig config_;
+  router::Engine engine_;
+  InMemoryCredentials credentials_;
+  AsyncVerifier verifier_;
+  MemoryPort port_;
+  ManualClock clock_;
+  IoStage io_;
+  Worker worker_;
+  SecurePeer switch_{"sbc-1", Endpoint{0x0100007f, 5060, 0}, server_.public_key};
+  SecurePeer desk_{"desk-1", Endpoint{0x0100007f, 6001, 0}, server_.public_key};
+  std::optional<SessionLayer> layer_;
+  std::vector<MemoryPort::Sent> sent_;
+  std::vector<MemoryPort::Sent> all_sent_;
+};
+
+// A switch handshakes, registers and routes a call; acd knows it by its configured name's ID
+// and configured role, and every datagram it sends back is sealed with the session.
+TEST_F(SecurePipelineTest, AuthenticatedClientIsRouted) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  const auto r = exchange(switch_, switch_.one(Type::RouteRequest, route(1)));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::RouteResponse);
+  const std::uint32_t id = secure_client_id("sbc-1");
+  EXPECT_EQ(io_.client_role(id), Role::Switch);
+  EXPECT_EQ(io_.client_role(999), Role::None) << "the wire's client ID is not used";
+  EXPECT_EQ(layer_->sessions(), 1u);
+  EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
+  for (const auto& s : all_sent_) {
+    EXPECT_EQ(s.payload[4], secure::kVersion) << "acd sent a clear-text datagram";
+  }
+}
+
+// The sign-in password travels only inside the ciphertext: it appears in no datagram either way,
+// and the sign-in still succeeds.
+TEST_F(SecurePipelineTest, SignInPasswordIsNeverOnTheWire) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  AgentEvent e{};
+  e.kind = AgentEventKind::SignIn;
+  e.agent_number = 101;
+  e.device = 8101;
+  std::strncpy(e.password, "s3cret-101", sizeof(e.password) - 1);
+  const Bytes d = desk_.one(Type::AgentEvent, e);
+  const std::string password = "s3cret-101";
+  auto contains = [&](const Bytes& b) {
+    return std::search(b.begin(), b.end(), password.begin(), password.end()) != b.end();
+  };
+  EXPECT_FALSE(contains(d)) << "the password is on the wire in clear";
+  exchange(desk_, d);
+  const auto r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), 0u);
+  for (const auto& s : all_sent_) {
+    EXPECT_FALSE(contains(s.payload));
+  }
+}
+
+// Clear text, a forged datagram, a replayed one and one for a session nobody holds are dropped,
+// counted by reason, never answered, and never reach the engine.
+TEST_F(SecurePipelineTest, UnauthenticDatagramsNeverReachTheEngine) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  const Bytes good = switch_.one(Type::RouteRequest, route(1));
+  ASSERT_EQ(exchange(switch_, good).size(), 1u);
+  const std::uint64_t events = engine_.counters().events;
+  const std::uint64_t next = io_.sequencer().next();
+
+  // Replayed: the very datagram again.
+  EXPECT_TRUE(exchange(switch_, good).empty());
+  EXPECT_EQ(layer_->dropped(secure::DropReason::Replayed), 1u);
+  // Forged: a bit of the ciphertext flipped.
+  Bytes forged = switch_.one(Type::RouteRequest, route(2));
+  forged[30] ^= 1;
+  EXPECT_TRUE(exchange(switch_, forged).empty());
+  EXPECT_EQ(layer_->dropped(secure::DropReason::BadTag), 1u);
+  // Unknown session: a good datagram with another index.
+  Bytes unknown = switch_.one(Type::RouteRequest, route(3));
+  const std::uint32_t other = switch_.index + 1;
+  std::memcpy(unknown.data() + 8, &other, 4);
+  EXPECT_TRUE(exchange(switch_, unknown).empty());
+  EXPECT_EQ(layer_->dropped(secure::DropReason::UnknownSession), 1u);
+  // Clear text ACDP/1 (even with the right client ID).
+  Bytes buf(kMaxSendDatagram);
+  DatagramWriter w(buf, secure_client_id("sbc-1"));
+  ASSERT_TRUE(w.add(Type::RouteRequest, 50, route(4)));
+  buf.resize(w.finish());
+  EXPECT_TRUE(exchange(switch_, buf).empty());
+  EXPECT_EQ(layer_->dropped(secure::DropReason::Malformed), 1u);
+
+  EXPECT_EQ(engine_.counters().events, events) << "an unauthentic datagram reached the engine";
+  EXPECT_EQ(io_.sequencer().next(), next);
+  EXPECT_EQ(engine_.calls_in_engine(), 1u);
+  // The session still works.
+  EXPECT_EQ(exchange(switch_, switch_.one(Type::RouteRequest, route(5))).size(), 1u);
+}
+
+// A desktop's configured role holds even when its Register claims to be a switch.
+TEST_F(SecurePipelineTest, ConfiguredRoleWinsOverTheRegister) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Switch);
+  EXPECT_EQ(io_.client_role(secure_client_id("desk-1")), Role::Desktop);
+  const auto r = exchange(desk_, desk_.one(Type::RouteRequest, route(1)));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::NotPermitted));
+  EXPECT_EQ(engine_.calls_in_engine(), 0u);
+}
+
+// A client that handshakes again keeps its logical ID and its reply window: a retransmission
+// over the new session gets the answer given over the old one, and the engine decides once.
+TEST_F(SecurePipelineTest, RehandshakeKeepsTheReplyWindow) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  const auto first = exchange(switch_, switch_.one(Type::RouteRequest, route(1)));
+  ASSERT_EQ(first.size(), 1u);
+  const std::uint64_t asked = switch_.seq;
+  const std::uint32_t old_index = switch_.index;
+  const std::uint64_t events = engine_.counters().events;
+  ASSERT_TRUE(connect(switch_));
+  EXPECT_NE(switch_.index, old_index);
+  const auto again = exchange(switch_, switch_.one(Type::RouteRequest, route(1), asked));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].type, Type::RouteResponse);
+  EXPECT_EQ(again[0].body, first[0].body);
+  EXPECT_EQ(engine_.counters().events, events) << "the retransmission was decided again";
+  EXPECT_EQ(io_.counters().read(Counter::duplicates_answered), 1u);
+  EXPECT_EQ(layer_->sessions(), 1u) << "the old session is gone once the new one is used";
+  EXPECT_EQ(layer_->read(SecurityCounter::sessions_replaced), 1u);
+}
+
+// 20,000 inits — half with a bad mac1, half from a key no [[clients]] entry has — make no session,
+// and the established switch keeps being answered while they arrive.
+TEST_F(SecurePipelineTest, HandshakeFloodAllocatesNothingAndSessionsAreStillAnswered) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  SecurePeer stranger{"nobody", Endpoint{0x0200000a, 7000, 0}, server_.public_key};
+  const Bytes unknown_key = stranger.init();
+  Bytes bad_mac1 = unknown_key;
+  bad_mac1[130] ^= 0xff;
+  constexpr int kInits = 20'000;
+  int answered = 0;
+  for (int i = 0; i < kInits; ++i) {
+    Endpoint from{0x0200000a, static_cast<std::uint16_t>(1024 + i % 50'000), 0};
+    port_.inject(from, i % 2 == 0 ? bad_mac1 : unknown_key);
+    if (i % 500 == 499) {
+      // Behind the burst's inits in the port: answered once the IO thread reaches it, which
+      // the inits (no DH on this thread) do not delay beyond their own reading.
+      port_.inject(switch_.endpoint, switch_.one(Type::RouteRequest, route(1 + i / 500)));
+      for (int polls = 0; polls < 100; ++polls) {
+        worker_.poll();
+        const auto r = replies_for(switch_);
+        const auto routed = std::count_if(r.begin(), r.end(), [](const Reply& x) {
+          return x.type == Type::RouteResponse;
+        });
+        if (routed > 0) {
+          answered += static_cast<int>(routed);
+          break;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(answered, kInits / 500) << "an established session went unanswered in the flood";
+  // Let the worker drain; every init is accounted for, none made a session.
+  std::uint64_t accounted = 0;
+  for (int i = 0; i < 5000 && accounted < kInits; ++i) {
+    worker_.poll();
+    accounted = layer_->dropped(secure::DropReason::BadMac1) +
+                layer_->dropped(secure::DropReason::UnknownClient) +
+                layer_->dropped(secure::DropReason::NeedCookie) + layer_->dropped(kRingFullDrop);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(accounted, static_cast<std::uint64_t>(kInits));
+  EXPECT_GT(layer_->dropped(secure::DropReason::BadMac1), 0u);
+  EXPECT_EQ(layer_->sessions(), 1u);
+  EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
+  EXPECT_EQ(io_.counters().read(Counter::rx_messages), 1u + kInits / 500)
+      << "a flood datagram reached the decoder";
+}
+
+// Every init counts as "under load".
+class SecurePipelineUnderLoadTest : public SecurePipelineTest {
+ protected:
+  SecurePipelineUnderLoadTest() : SecurePipelineTest(0) {}
+};
+
+// Under load an init is answered with a cookie and no DH; the retry carrying it gets a session.
+TEST_F(SecurePipelineUnderLoadTest, CookieFirstThenSession) {
+  ASSERT_TRUE(connect(switch_));
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 1u);
+  EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
+  register_peer(switch_, Role::Switch);
+  EXPECT_EQ(exchange(switch_, switch_.one(Type::RouteRequest, route(1))).size(), 1u);
+}
+
+// A datagram's logical client ID is the configured name's, the same on any node.
+TEST(SecureClientId, StableAndNeverReserved) {
+  EXPECT_EQ(secure_client_id("sbc-1"), secure_client_id("sbc-1"));
+  EXPECT_NE(secure_client_id("sbc-1"), secure_client_id("sbc-2"));
+  EXPECT_NE(secure_client_id("sbc-1"), 0u);
+  SecureConfig sc;
+  sc.keys = secure::generate_key_pair();
+  const secure::PublicKey k = secure::generate_key_pair().public_key;
+  sc.clients.push_back({"a", Role::Switch, k, {}});
+  sc.clients.push_back({"b", Role::Switch, k, {}});
+  EXPECT_NE(check_secure_config(sc), "") << "two clients with one key";
+  sc.clients[1].name = "a";
+  EXPECT_NE(check_secure_config(sc), "") << "two clients with one name";
+}
+
+}  // namespace
+}  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// A standby's NotPrimary and a new primary's takeover announcement leave sealed with the client's
+// session at that node (a client can tell them from a forged clear-text one), carrying the
+// node's epoch; a client without a session at the node is told nothing.
+TEST_F(SecurePipelineTest, NotPrimaryAndTheAnnouncementAreSealed) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const Endpoint primary{0x0200000a, 7070, 0};
+  io_.set_standby(true, primary);
+  const auto refused = exchange(switch_, switch_.one(Type::RouteRequest, route(1)));
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_EQ(refused[0].type, Type::Error);
+  EXPECT_EQ(refused[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::NotPrimary));
+  Endpoint named;
+  std::memcpy(&named.address, refused[0].as<Error>().detail, 4);
+  std::memcpy(&named.port, refused[0].as<Error>().detail + 4, 2);
+  EXPECT_EQ(named, primary);
+  EXPECT_EQ(engine_.calls_in_engine(), 0u);
+
+  // A client can make its session with the standby (as the HA node polls it: refuse_as_standby).
+  secure::Initiator again(desk_.keys, server_.public_key, 9);
+  Bytes init(sizeof(secure::HandshakeInit));
+  ASSERT_EQ(again.make_init(desk_.wall += 1'000'000, steady_ns(), init), init.size());
+  port_.inject(desk_.endpoint, init);
+  bool made = false;
+  for (int i = 0; i < 4000 && !made; ++i) {
+    io_.refuse_as_standby();
+    take_sent();
+    for (auto it = sent_.begin(); it != sent_.end(); ++it) {
+      if (it->to == desk_.endpoint && secure::peek(it->payload).handshake) {
+        secure::Initiator::Established e = again.consume_response(it->payload);
+        ASSERT_EQ(e.reason, secure::DropReason::None);
+        desk_.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+        desk_.index = e.session_index;
+        sent_.erase(it);
+        made = true;
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  ASSERT_TRUE(made) << "a standby does not answer handshakes";
+
+  // Promotion: every registered client with a session hears the announcement, sealed.
+  io_.set_standby(false);
+  io_.set_epoch(2);
+  take_sent();
+  sent_.clear();
+  EXPECT_EQ(io_.announce_primary(), 2u);
+  take_sent();
+  for (const auto& s : sent_) {
+    EXPECT_EQ(s.payload[4], secure::kVersion) << "a clear-text announcement";
+    std::uint32_t epoch = 0;
+    std::memcpy(&epoch, s.payload.data() + 12, 4);
+    EXPECT_EQ(epoch, 2u);
+  }
+  for (SecurePeer* p : {&switch_, &desk_}) {
+    const auto told = replies_for(*p);
+    ASSERT_EQ(told.size(), 1u) << p->name;
+    EXPECT_EQ(told[0].type, Type::Heartbeat);
+    EXPECT_EQ(told[0].seq, 0u);
+  }
+}
+
+}  // namespace
+}  // namespace acd::dataplane
