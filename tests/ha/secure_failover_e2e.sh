@@ -17,12 +17,14 @@ trap 'stop_pair; rm -rf "$work"' EXIT
 trap 'exit 1' TERM INT
 pair_setup "$work" "$acdd" "$acdctl" "$default_config" 0
 
-# Each node its own key; the load generator's 62 clients (32 switches, 30 desktops) on both.
+# Each node its own key (the one pair_setup made to seal the replication link, in [security]);
+# the load generator's 62 clients (32 switches, 30 desktops) on both.
 "$loadgen" --write-keys "$work/lg" --agents 30 >/dev/null || pair_fail "--write-keys"
 for n in a b; do
-  "$acdctl" key generate --out "$work/$n/acdd.key" | sed -n 's/^public key: //p' >"$work/$n/acdd.pub"
+  sed -n 's/^public key: //p' "$work/$n/key.out" >"$work/$n/acdd.pub"
   [ -s "$work/$n/acdd.pub" ] || pair_fail "no public key for node $n"
-  printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/$n/acdd.key" >>"$work/$n/acd.toml"
+  grep -q '^\[security\]' "$work/$n/acd.toml" || pair_fail "pair_setup gave node $n no [security] table"
+  sed -i 's|^\[security\]|[security]\nmode = "required"|' "$work/$n/acd.toml"
   cat "$work/lg/clients.toml" >>"$work/$n/acd.toml"
   "$acdd" --check-config "$work/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
 done
