@@ -15,9 +15,9 @@
 #include "acd/control/credential_store.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/dataplane/port.hpp"
+#include "acd/dataplane/session_layer.hpp"
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
-#include "acd/dataplane/session_layer.hpp"
 #include "security_config.hpp"
 
 namespace acd::control {
@@ -364,8 +364,7 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
     for (std::size_t j = 0; j < i; ++j) {
       if (dataplane::secure_client_id(cfg.clients[i].name) ==
           dataplane::secure_client_id(cfg.clients[j].name)) {
-        problem("clients", "clients \"" + cfg.clients[j].name + "\" and \"" +
-                               cfg.clients[i].name +
+        problem("clients", "clients \"" + cfg.clients[j].name + "\" and \"" + cfg.clients[i].name +
                                "\" would have the same client ID: rename one");
       }
     }

@@ -343,7 +343,7 @@ std::size_t SessionLayer::seal(std::span<const Datagram> in, std::span<Datagram>
     const std::uint32_t e = entry_of_id_.find(h.client_id);
     // The newest session the client proved it holds the keys of (its handshake's); the current
     // one until then.
-    const std::uint32_t slot = e == router::IdMap::kMissing ? kNoSlot
+    const std::uint32_t slot = e == router::IdMap::kMissing     ? kNoSlot
                                : entries_[e].pending != kNoSlot ? entries_[e].pending
                                                                 : entries_[e].current;
     if (slot == kNoSlot) {

@@ -58,7 +58,9 @@ struct Reply {
 // One ACDP/2 client: its key pair, its handshake, its session.
 struct SecurePeer {
   SecurePeer(std::string n, Endpoint e, const secure::PublicKey& server)
-      : name(std::move(n)), endpoint(e), keys(secure::generate_key_pair()),
+      : name(std::move(n)),
+        endpoint(e),
+        keys(secure::generate_key_pair()),
         initiator(keys, server, 7) {}
   std::string name;
   Endpoint endpoint;
@@ -106,9 +108,10 @@ struct SecurePeer {
       return false;
     }
     Bytes acdp1(sizeof(DatagramHeader));
-    const DatagramHeader h{kMagic, kVersion, o.header.count,
-                           static_cast<std::uint16_t>(sizeof(DatagramHeader) + o.plaintext.size()),
-                           index, o.header.epoch};
+    const DatagramHeader h{
+        kMagic,         kVersion,
+        o.header.count, static_cast<std::uint16_t>(sizeof(DatagramHeader) + o.plaintext.size()),
+        index,          o.header.epoch};
     std::memcpy(acdp1.data(), &h, sizeof h);
     acdp1.insert(acdp1.end(), o.plaintext.begin(), o.plaintext.end());
     DatagramHeader parsed;
@@ -177,7 +180,8 @@ class SecurePipelineTest : public ::testing::Test {
         const secure::Peeked k = secure::peek(it->payload);
         if (it->to == p.endpoint && k.handshake) {
           if (k.kind == secure::Kind::CookieReply) {
-            EXPECT_EQ(p.initiator.consume_cookie(it->payload, steady_ns()), secure::DropReason::None);
+            EXPECT_EQ(p.initiator.consume_cookie(it->payload, steady_ns()),
+                      secure::DropReason::None);
             sent_.erase(it);
             port_.inject(p.endpoint, p.init());
             break;
@@ -202,7 +206,8 @@ class SecurePipelineTest : public ::testing::Test {
     return replies_for(p);
   }
   void register_peer(SecurePeer& p, Role claimed) {
-    const auto r = exchange(p, p.one(Type::Register, Register{static_cast<std::uint32_t>(claimed), 0, 1}));
+    const auto r =
+        exchange(p, p.one(Type::Register, Register{static_cast<std::uint32_t>(claimed), 0, 1}));
     ASSERT_EQ(r.size(), 1u);
     ASSERT_EQ(r[0].type, Type::Ack);
   }
@@ -378,9 +383,8 @@ TEST_F(SecurePipelineTest, HandshakeFloodAllocatesNothingAndSessionsAreStillAnsw
       for (int polls = 0; polls < 100; ++polls) {
         worker_.poll();
         const auto r = replies_for(switch_);
-        const auto routed = std::count_if(r.begin(), r.end(), [](const Reply& x) {
-          return x.type == Type::RouteResponse;
-        });
+        const auto routed = std::count_if(
+            r.begin(), r.end(), [](const Reply& x) { return x.type == Type::RouteResponse; });
         if (routed > 0) {
           answered += static_cast<int>(routed);
           break;
