@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/session_layer.hpp"
@@ -438,6 +439,25 @@ TEST(SecureClientId, StableAndNeverReserved) {
   EXPECT_NE(check_secure_config(sc), "") << "two clients with one key";
   sc.clients[1].name = "a";
   EXPECT_NE(check_secure_config(sc), "") << "two clients with one name";
+  // Two names whose IDs collide (found by brute force: a 32-bit hash collides within ~10^5
+  // names) are refused, naming both.
+  std::unordered_map<std::uint32_t, std::string> seen;
+  std::string first;
+  std::string second;
+  for (int i = 0; i < 1'000'000 && first.empty(); ++i) {
+    const std::string name = "c-" + std::to_string(i);
+    const auto [it, fresh] = seen.emplace(secure_client_id(name), name);
+    if (!fresh) {
+      first = it->second;
+      second = name;
+    }
+  }
+  ASSERT_FALSE(first.empty());
+  sc.clients[0].name = first;
+  sc.clients[1].name = second;
+  sc.clients[1].public_key = secure::generate_key_pair().public_key;
+  const std::string why = check_secure_config(sc);
+  EXPECT_NE(why.find("same client ID"), std::string::npos) << why;
 }
 
 }  // namespace
