@@ -142,9 +142,10 @@ BENCHMARK(BM_HandshakeMakeInit);
 
 // The whole pipeline on one core over the in-memory port (decode, reply cache, sequencer, engine
 // queueing every call, reply encode), in clear text (arg 0) and over ACDP/2 (open each datagram,
-// seal each reply; arg 1: ChaCha20-Poly1305, arg 2: AES-256-GCM) with the same requests: 32 datagrams of `messages` route requests per
-// poll. Making the client's datagrams (and sealing them) and reading the replies are outside the
-// timing; the server's opens and seals are inside. Run with --benchmark_repetitions for medians.
+// seal each reply; arg 1: ChaCha20-Poly1305, arg 2: AES-256-GCM) with the same requests: 32
+// datagrams of `messages` route requests per poll. Making the client's datagrams (and sealing them)
+// and reading the replies are outside the timing; the server's opens and seals are inside. Run with
+// --benchmark_repetitions for medians.
 void BM_Pipeline(benchmark::State& state) {
   const bool secure = state.range(0) != 0;
   const Aead aead = state.range(0) == 2 ? Aead::Aes256Gcm : Aead::ChaCha20Poly1305;

@@ -14,10 +14,11 @@
 // It plays both sides: the switch (route requests, then answered and released for every call that
 // gets an agent, by the switch client that routed it) and the agents' desktops (sign-in, ready),
 // one desktop client per agent, each acting only for its own agent as acd requires (docs/
-// protocol.md "Who may send what"); acdd's dataplane.max_clients must hold 32 + --agents clients. Each request has an intended send time
-// (start + i / rate); latency is measured from that time, not from when the request actually left,
-// so a stall in acdd (or here) shows up in the percentiles instead of silently lowering the rate
-// (no coordinated omission). One thread, non-blocking socket, batched sends and receives.
+// protocol.md "Who may send what"); acdd's dataplane.max_clients must hold 32 + --agents clients.
+// Each request has an intended send time (start + i / rate); latency is measured from that time,
+// not from when the request actually left, so a stall in acdd (or here) shows up in the percentiles
+// instead of silently lowering the rate (no coordinated omission). One thread, non-blocking socket,
+// batched sends and receives.
 //
 // With one target, a call event unanswered for 200 ms is sent again (same seq); other requests are
 // sent once. With two targets (a hot-standby pair, docs/protocol.md "Two nodes") it drives the
@@ -147,8 +148,7 @@ class LoadGen {
       drain();
     }
     if (first.established() < first.size()) {
-      why = "only " + std::to_string(first.established()) + " of " +
-            std::to_string(first.size()) +
+      why = "only " + std::to_string(first.established()) + " of " + std::to_string(first.size()) +
             " clients made a session (are they in acd.toml's [[clients]], is --server-key acdd's "
             "key?)";
       return false;
@@ -304,9 +304,10 @@ class LoadGen {
     Writer(LoadGen& g, std::uint32_t client)
         : g_(g),
           // ACDP/2 adds 24 bytes: the sealed datagram still fits one Ethernet frame.
-          w_(std::span<std::uint8_t>(buf_, !g.secure_.empty()
-                                               ? kMaxSendDatagram + 16 - acd::dataplane::secure::kDataOverhead
-                                               : kMaxSendDatagram),
+          w_(std::span<std::uint8_t>(
+                 buf_, !g.secure_.empty()
+                           ? kMaxSendDatagram + 16 - acd::dataplane::secure::kDataOverhead
+                           : kMaxSendDatagram),
              client),
           client_(client) {}
     ~Writer() { flush(); }
@@ -332,7 +333,8 @@ class LoadGen {
       if (n > 0 && !g_.secure_.empty()) {
         SecureClients& s =
             *g_.secure_[static_cast<std::size_t>(g_.nodes_.index_of(g_.nodes_.active()))];
-        const std::size_t sealed = s.seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
+        const std::size_t sealed =
+            s.seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
         if (sealed > 0) {
           g_.send_raw(std::span<const std::uint8_t>(g_.sealed_, sealed));
         }
@@ -836,8 +838,7 @@ int main(int argc, char** argv) {
                  "(requests go to the first until it is silent or answers NotPrimary)");
   app.add_option("--rate", rate_text,
                  "Route requests per second, or 'max' to find the highest loss-free rate");
-  app.add_option("--duration", duration, "Seconds of load")
-      ->check(CLI::Range(0.01, 31'536'000.0));
+  app.add_option("--duration", duration, "Seconds of load")->check(CLI::Range(0.01, 31'536'000.0));
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
   app.add_option("--queue", queue, "Queue of the route requests");
@@ -864,9 +865,10 @@ int main(int argc, char** argv) {
   app.add_option("--keys-dir", keys_dir,
                  "ACDP/2: the clients' secret keys, DIR/lg-switch-<k>.key (k = 0..31) and "
                  "DIR/lg-desk-<agent ID>.key (needs --server-key)");
-  app.add_option("--server-key", server_key,
-                 "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it); "
-                 "FILE_A,FILE_B for a pair whose nodes have their own keys");
+  app.add_option(
+      "--server-key", server_key,
+      "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it); "
+      "FILE_A,FILE_B for a pair whose nodes have their own keys");
   app.add_option("--write-keys", write_keys,
                  "Write the missing client keys for --agents/--first-agent into DIR and "
                  "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");

@@ -170,12 +170,10 @@ class SecureClients {
       ++dropped_;
       return {};
     }
-    const wire::DatagramHeader h{wire::kMagic,
-                                 wire::kVersion,
-                                 o.header.count,
-                                 static_cast<std::uint16_t>(kHead + o.plaintext.size()),
-                                 at->second,
-                                 o.header.epoch};
+    const wire::DatagramHeader h{
+        wire::kMagic,   wire::kVersion,
+        o.header.count, static_cast<std::uint16_t>(kHead + o.plaintext.size()),
+        at->second,     o.header.epoch};
     std::memcpy(scratch.data(), &h, kHead);
     return scratch.first(kHead + o.plaintext.size());
   }

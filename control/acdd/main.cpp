@@ -25,8 +25,8 @@
 #include <optional>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 #include <sodium.h>
+#include <CLI/CLI.hpp>
 
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/replication_link.hpp"
@@ -407,10 +407,9 @@ int main(int argc, char** argv) {
 
   dataplane::EngineLatency latency;
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
-  control::MetricsServer metrics(
-      control::MetricsSources{&settings, &board, &io.counters(), &latency,
-                              router_cpu >= 0 ? &rings : nullptr, &ha_status, audit.get(),
-                              security.get()});
+  control::MetricsServer metrics(control::MetricsSources{
+      &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
+      audit.get(), security.get()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "

@@ -15,9 +15,9 @@
 #include "acd/control/credential_store.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/dataplane/port.hpp"
+#include "acd/dataplane/session_layer.hpp"
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
-#include "acd/dataplane/session_layer.hpp"
 #include "security_config.hpp"
 
 namespace acd::control {
@@ -382,13 +382,17 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
       sodium_memzero(key.value().data(), key.value().size());
     }
   }
-  // ACDP/2: a client's ID on the wire's behalf comes from its name (the same on both nodes).
-  for (std::size_t i = 0; i < cfg.clients.size(); ++i) {
-    for (std::size_t j = 0; j < i; ++j) {
-      if (dataplane::secure_client_id(cfg.clients[i].name) ==
-          dataplane::secure_client_id(cfg.clients[j].name)) {
-        problem("clients", "clients \"" + cfg.clients[j].name + "\" and \"" +
-                               cfg.clients[i].name +
+  // ACDP/2: a client's ID comes from its name (the same on both nodes), never from the wire.
+  {
+    std::vector<std::pair<std::uint32_t, std::size_t>> ids;  // sorted: fast for many clients
+    for (std::size_t i = 0; i < cfg.clients.size(); ++i) {
+      ids.emplace_back(dataplane::secure_client_id(cfg.clients[i].name), i);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t k = 1; k < ids.size(); ++k) {
+      if (ids[k - 1].first == ids[k].first) {
+        problem("clients", "clients \"" + cfg.clients[ids[k - 1].second].name + "\" and \"" +
+                               cfg.clients[ids[k].second].name +
                                "\" would have the same client ID: rename one");
       }
     }

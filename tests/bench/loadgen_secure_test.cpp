@@ -52,8 +52,9 @@ TEST(LoadgenSecureClients, OnlySealedAnnouncementsCount) {
 
   const secure::StaticKeyPair server = secure::generate_key_pair();
   Bytes to_node;
-  SecureClients clients(server.public_key,
-                        [&](std::span<const std::uint8_t> d) { to_node.assign(d.begin(), d.end()); });
+  SecureClients clients(server.public_key, [&](std::span<const std::uint8_t> d) {
+    to_node.assign(d.begin(), d.end());
+  });
   ASSERT_EQ(clients.load(dir, ids), "");
   clients.handshake_missing(1);
   ASSERT_EQ(to_node.size(), sizeof(secure::HandshakeInit));

@@ -10,7 +10,7 @@ acdd=$1 acdctl=$2 loadgen=$3 config=$4
 source "$(dirname "$0")/../loadgen_lib.sh"
 work=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; [ -f "$work/acdd.err" ] && cat "$work/acdd.err"; exit 1; }
 agents=20
 
@@ -48,8 +48,8 @@ grep -q "ACDP/2 required: $((32 + agents)) clients; this node's public key $(cat
 
 # Authenticated: every call routed exactly once, no error.
 "$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 2 --agents $agents \
-  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/result.json" ||
-  fail "loadgen: $(cat "$work/result.json")"
+  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/result.json" 2>"$work/load.err" ||
+  fail "loadgen: $(cat "$work/result.json" "$work/load.err")"
 expect_every_call_routed "$work/result.json" || fail "authenticated run"
 
 scrape() {  # scrape: the metrics page into $work/metrics
@@ -114,8 +114,8 @@ EOF
 flood=$!
 sleep 0.5
 "$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 3 --agents $agents \
-  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/flooded.json" ||
-  fail "loadgen under a flood: $(cat "$work/flooded.json")"
+  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/flooded.json" 2>"$work/flooded.err" ||
+  fail "loadgen under a flood: $(cat "$work/flooded.json" "$work/flooded.err")"
 wait $flood
 expect_every_call_routed "$work/flooded.json" || fail "the run under a flood"
 

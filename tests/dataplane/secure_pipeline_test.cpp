@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/session_layer.hpp"
@@ -58,7 +59,9 @@ struct Reply {
 // One ACDP/2 client: its key pair, its handshake, its session.
 struct SecurePeer {
   SecurePeer(std::string n, Endpoint e, const secure::PublicKey& server)
-      : name(std::move(n)), endpoint(e), keys(secure::generate_key_pair()),
+      : name(std::move(n)),
+        endpoint(e),
+        keys(secure::generate_key_pair()),
         initiator(keys, server, 7) {}
   std::string name;
   Endpoint endpoint;
@@ -106,9 +109,10 @@ struct SecurePeer {
       return false;
     }
     Bytes acdp1(sizeof(DatagramHeader));
-    const DatagramHeader h{kMagic, kVersion, o.header.count,
-                           static_cast<std::uint16_t>(sizeof(DatagramHeader) + o.plaintext.size()),
-                           index, o.header.epoch};
+    const DatagramHeader h{
+        kMagic,         kVersion,
+        o.header.count, static_cast<std::uint16_t>(sizeof(DatagramHeader) + o.plaintext.size()),
+        index,          o.header.epoch};
     std::memcpy(acdp1.data(), &h, sizeof h);
     acdp1.insert(acdp1.end(), o.plaintext.begin(), o.plaintext.end());
     DatagramHeader parsed;
@@ -177,7 +181,8 @@ class SecurePipelineTest : public ::testing::Test {
         const secure::Peeked k = secure::peek(it->payload);
         if (it->to == p.endpoint && k.handshake) {
           if (k.kind == secure::Kind::CookieReply) {
-            EXPECT_EQ(p.initiator.consume_cookie(it->payload, steady_ns()), secure::DropReason::None);
+            EXPECT_EQ(p.initiator.consume_cookie(it->payload, steady_ns()),
+                      secure::DropReason::None);
             sent_.erase(it);
             port_.inject(p.endpoint, p.init());
             break;
@@ -202,7 +207,8 @@ class SecurePipelineTest : public ::testing::Test {
     return replies_for(p);
   }
   void register_peer(SecurePeer& p, Role claimed) {
-    const auto r = exchange(p, p.one(Type::Register, Register{static_cast<std::uint32_t>(claimed), 0, 1}));
+    const auto r =
+        exchange(p, p.one(Type::Register, Register{static_cast<std::uint32_t>(claimed), 0, 1}));
     ASSERT_EQ(r.size(), 1u);
     ASSERT_EQ(r[0].type, Type::Ack);
   }
@@ -378,9 +384,8 @@ TEST_F(SecurePipelineTest, HandshakeFloodAllocatesNothingAndSessionsAreStillAnsw
       for (int polls = 0; polls < 100; ++polls) {
         worker_.poll();
         const auto r = replies_for(switch_);
-        const auto routed = std::count_if(r.begin(), r.end(), [](const Reply& x) {
-          return x.type == Type::RouteResponse;
-        });
+        const auto routed = std::count_if(
+            r.begin(), r.end(), [](const Reply& x) { return x.type == Type::RouteResponse; });
         if (routed > 0) {
           answered += static_cast<int>(routed);
           break;
@@ -434,6 +439,25 @@ TEST(SecureClientId, StableAndNeverReserved) {
   EXPECT_NE(check_secure_config(sc), "") << "two clients with one key";
   sc.clients[1].name = "a";
   EXPECT_NE(check_secure_config(sc), "") << "two clients with one name";
+  // Two names whose IDs collide (found by brute force: a 32-bit hash collides within ~10^5
+  // names) are refused, naming both.
+  std::unordered_map<std::uint32_t, std::string> seen;
+  std::string first;
+  std::string second;
+  for (int i = 0; i < 1'000'000 && first.empty(); ++i) {
+    const std::string name = "c-" + std::to_string(i);
+    const auto [it, fresh] = seen.emplace(secure_client_id(name), name);
+    if (!fresh) {
+      first = it->second;
+      second = name;
+    }
+  }
+  ASSERT_FALSE(first.empty());
+  sc.clients[0].name = first;
+  sc.clients[1].name = second;
+  sc.clients[1].public_key = secure::generate_key_pair().public_key;
+  const std::string why = check_secure_config(sc);
+  EXPECT_NE(why.find("same client ID"), std::string::npos) << why;
 }
 
 }  // namespace

@@ -380,8 +380,8 @@ class IoStage {
   ControlChannel* control_ = nullptr;
   AgentAuditSink* audit_ = nullptr;
   SessionLayer* security_ = nullptr;
-  std::vector<std::uint8_t> scratch_;   // ACDP/2: the opened datagram (wiped after decoding)
-  std::vector<Datagram> sealed_;        // ACDP/2: what send_now hands the port
+  std::vector<std::uint8_t> scratch_;  // ACDP/2: the opened datagram (wiped after decoding)
+  std::vector<Datagram> sealed_;       // ACDP/2: what send_now hands the port
   std::size_t pending_capacity_ = wire::kMaxSendDatagram;  // less the seal's growth with ACDP/2
   std::vector<router::AgentNumber> agent_numbers_;
   DataplaneConfig config_;

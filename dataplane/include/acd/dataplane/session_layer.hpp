@@ -45,9 +45,9 @@ namespace acd::dataplane {
 
 // One [[clients]] entry of acd.toml, as the dataplane needs it.
 struct SecureClient {
-  std::string name;                          // unique; its logical ID is secure_client_id(name)
-  wire::Role role = wire::Role::None;        // what it may send (None: nothing but Register)
-  secure::PublicKey public_key;              // its static key, unique
+  std::string name;                           // unique; its logical ID is secure_client_id(name)
+  wire::Role role = wire::Role::None;         // what it may send (None: nothing but Register)
+  secure::PublicKey public_key;               // its static key, unique
   std::vector<secure::Ipv4Network> networks;  // source networks; empty = anywhere
 };
 
@@ -70,15 +70,15 @@ std::uint32_t secure_client_id(std::string_view name);
 std::string check_secure_config(const SecureConfig& config);
 
 // Counters of the layer besides the DropReasons, declared once: name, metric name, help text.
-#define ACD_SECURITY_COUNTERS(X)                                                              \
-  X(handshakes, "acd_security_handshakes_total", "handshakes completed: sessions made")     \
-  X(cookies_sent, "acd_security_cookies_sent_total",                                        \
-    "handshake inits answered with a cookie (under load) instead of a DH")                  \
-  X(sessions_replaced, "acd_security_sessions_replaced_total",                              \
-    "sessions replaced by a newer handshake of the same client")                            \
+#define ACD_SECURITY_COUNTERS(X)                                                             \
+  X(handshakes, "acd_security_handshakes_total", "handshakes completed: sessions made")      \
+  X(cookies_sent, "acd_security_cookies_sent_total",                                         \
+    "handshake inits answered with a cookie (under load) instead of a DH")                   \
+  X(sessions_replaced, "acd_security_sessions_replaced_total",                               \
+    "sessions replaced by a newer handshake of the same client")                             \
   X(rx_opened, "acd_security_rx_datagrams_total", "data datagrams opened: authentic, fresh") \
-  X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")              \
-  X(tx_no_session, "acd_security_tx_no_session_total",                                      \
+  X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")               \
+  X(tx_no_session, "acd_security_tx_no_session_total",                                       \
     "datagrams not sent: their client has no session (it must handshake first)")
 
 enum class SecurityCounter : std::uint8_t {
@@ -107,9 +107,7 @@ struct alignas(64) SecurityCounters {
   std::uint64_t dropped(std::size_t slot) const {
     return drops[slot].load(std::memory_order_relaxed);
   }
-  std::uint64_t dropped(secure::DropReason r) const {
-    return dropped(static_cast<std::size_t>(r));
-  }
+  std::uint64_t dropped(secure::DropReason r) const { return dropped(static_cast<std::size_t>(r)); }
   std::uint64_t read(SecurityCounter c) const {
     return values[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
   }
@@ -160,9 +158,7 @@ class SessionLayer {
   std::uint64_t dropped(std::size_t slot) const {
     return io_counters_.dropped(slot) + worker_counters_.dropped(slot);
   }
-  std::uint64_t dropped(secure::DropReason r) const {
-    return dropped(static_cast<std::size_t>(r));
-  }
+  std::uint64_t dropped(secure::DropReason r) const { return dropped(static_cast<std::size_t>(r)); }
   std::uint64_t read(SecurityCounter c) const {
     return io_counters_.read(c) + worker_counters_.read(c);
   }
@@ -171,10 +167,10 @@ class SessionLayer {
   std::size_t clients() const { return config_.clients.size(); }
 
  private:
-  struct Job;     // an init on its way to the worker
-  struct Made;    // a session or a cookie reply on its way back
+  struct Job;   // an init on its way to the worker
+  struct Made;  // a session or a cookie reply on its way back
   struct Session;
-  struct Entry;   // a configured client
+  struct Entry;  // a configured client
   class Directory;
 
   void worker_loop(std::stop_token stop);
@@ -184,16 +180,16 @@ class SessionLayer {
 
   SecureConfig config_;
   std::vector<Entry> entries_;
-  router::IdMap entry_of_id_;  // logical client ID -> entry
-  std::unique_ptr<Session[]> sessions_;  // 2 per entry: entry e owns slots 2e, 2e+1
-  router::IdMap slot_of_index_;          // session index -> slot
+  router::IdMap entry_of_id_;             // logical client ID -> entry
+  std::unique_ptr<Session[]> sessions_;   // 2 per entry: entry e owns slots 2e, 2e+1
+  router::IdMap slot_of_index_;           // session index -> slot
   std::unique_ptr<Directory> directory_;  // the worker's
   std::unique_ptr<secure::Responder> responder_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
   std::vector<std::array<std::uint8_t, wire::kMaxSendDatagram>> seal_buffers_;
   std::vector<std::array<std::uint8_t, sizeof(secure::HandshakeResponse)>> reply_buffers_;
-  std::uint32_t next_index_ = 1;  // the worker's: the next session index it gives
+  std::uint32_t next_index_ = 1;       // the worker's: the next session index it gives
   std::uint64_t window_start_ns_ = 0;  // the worker's: its one-second load window
   std::uint32_t window_inits_ = 0;
   std::atomic<std::uint32_t> epoch_{0};  // relaxed: a value, orders nothing
