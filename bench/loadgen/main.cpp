@@ -862,6 +862,10 @@ int main(int argc, char** argv) {
   std::string keys_dir;
   std::string server_key;
   std::string write_keys;
+  std::string aead = "chacha20-poly1305";
+  app.add_option("--aead", aead, "ACDP/2: the data datagrams' AEAD, as acdd's [security] aead")
+      ->check(CLI::IsMember({"chacha20-poly1305", "aes256-gcm"}))
+      ->capture_default_str();
   app.add_option("--keys-dir", keys_dir,
                  "ACDP/2: the clients' secret keys, DIR/lg-switch-<k>.key (k = 0..31) and "
                  "DIR/lg-desk-<agent ID>.key (needs --server-key)");
@@ -995,8 +999,15 @@ int main(int argc, char** argv) {
         return 2;
       }
       const Endpoint node = targets[t];
+      const auto cipher = aead == "aes256-gcm" ? acd::dataplane::secure::Aead::Aes256Gcm
+                                               : acd::dataplane::secure::Aead::ChaCha20Poly1305;
+      if (!acd::dataplane::secure::aead_available(cipher)) {
+        std::cerr << "acd-loadgen: --aead aes256-gcm needs a CPU with AES-NI\n";
+        return 2;
+      }
       secure.push_back(std::make_unique<SecureClients>(
-          *server, [&gen, node](std::span<const std::uint8_t> d) { gen.send_to(node, d); }));
+          *server, [&gen, node](std::span<const std::uint8_t> d) { gen.send_to(node, d); },
+          cipher));
       if (const std::string e = secure.back()->load(keys_dir, identities); !e.empty()) {
         std::cerr << "acd-loadgen: --keys-dir: " << e << "\n";
         return 1;

@@ -101,7 +101,10 @@ class SecureClients {
   // Sends one datagram to the node (the caller's socket).
   using Send = std::function<void(std::span<const std::uint8_t>)>;
 
-  SecureClients(secure::PublicKey server, Send send) : server_(server), send_(std::move(send)) {}
+  // `aead`: the data datagrams' AEAD, as acdd's [security] aead says (both sides alike).
+  SecureClients(secure::PublicKey server, Send send,
+                secure::Aead aead = secure::Aead::ChaCha20Poly1305)
+      : server_(server), send_(std::move(send)), aead_(aead) {}
 
   // Loads DIR/<name>.key for each identity. "" or why not.
   std::string load(const std::string& dir, const std::vector<Identity>& ids) {
@@ -226,14 +229,14 @@ class SecureClients {
     } else {
       by_index_.erase(c.index);
     }
-    c.cipher = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client,
-                                                       secure::Aead::ChaCha20Poly1305);
+    c.cipher = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client, aead_);
     c.index = e.session_index;
     by_index_[c.index] = receiver;
   }
 
   secure::PublicKey server_;
   Send send_;
+  secure::Aead aead_;
   std::unordered_map<std::uint32_t, std::unique_ptr<Client>> clients_;
   std::unordered_map<std::uint32_t, std::uint32_t> by_index_;  // session index -> local number
   std::size_t established_ = 0;

@@ -79,6 +79,14 @@ std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::Ap
   std::uint8_t raw[dataplane::secure::kKeyBytes];
   std::memcpy(raw, key.value().data(), sizeof raw);
   dataplane::SecureConfig sc;
+  sc.aead = cfg.security.aes256gcm ? dataplane::secure::Aead::Aes256Gcm
+                                   : dataplane::secure::Aead::ChaCha20Poly1305;
+  if (!dataplane::secure::aead_available(sc.aead)) {
+    error = "security.aead = \"aes256-gcm\" needs a CPU with AES-NI, which this one lacks; use "
+            "\"chacha20-poly1305\" (on acdd and every client)";
+    sodium_memzero(raw, sizeof raw);
+    return std::nullopt;
+  }
   sc.keys.secret = dataplane::secure::SecretKey(raw);
   sc.keys.public_key = dataplane::secure::public_key_of(sc.keys.secret);
   sodium_memzero(raw, sizeof raw);

@@ -153,7 +153,7 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
     c.error(root.get("security"), "[security] is a table");
   }
   if (security != nullptr) {
-    c.only(*security, {"mode", "key_file"}, "[security]");
+    c.only(*security, {"mode", "key_file", "aead"}, "[security]");
     if (const toml::node* n = security->get("mode")) {
       cfg.origin["security.mode"] = c.where(*n);
     }
@@ -175,6 +175,18 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
     }
     if (const toml::node* n = security->get("key_file")) {
       cfg.origin["security.key_file"] = c.where(*n);
+    }
+    std::string aead;
+    if (c.text(*security, "aead", aead)) {
+      if (aead == "chacha20-poly1305" || aead == "aes256-gcm") {
+        cfg.security.aes256gcm = aead == "aes256-gcm";
+        cfg.origin["security.aead"] = c.where(*security->get("aead"));
+      } else {
+        c.error(*security, "aead",
+                "security.aead = \"" + aead +
+                    "\" is not one of: chacha20-poly1305 (the default, any CPU), aes256-gcm (CPUs "
+                    "with AES-NI; every client must use the same)");
+      }
     }
   }
 

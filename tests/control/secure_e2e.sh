@@ -112,6 +112,10 @@ while time.monotonic() - start < seconds:
 print("flood: %d inits" % sent, file=sys.stderr)
 EOF
 flood=$!
+rcvbuf_errors() {  # the kernel's count of UDP datagrams dropped for a full socket buffer
+  awk '/^Udp:/ { if (!n++) { for (i = 1; i <= NF; i++) col[$i] = i } else print $col["RcvbufErrors"] }' /proc/net/snmp
+}
+kernel_before=$(rcvbuf_errors)
 sleep 0.5
 "$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 3 --agents $agents \
   --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/flooded.json" 2>"$work/flooded.err" ||
@@ -131,8 +135,13 @@ flooded=$(( $(value 'acd_security_dropped_total{reason="bad_mac1"}') +
   $(value 'acd_security_dropped_total{reason="bad_handshake"}') +
   $(value 'acd_security_dropped_total{reason="need_cookie"}') +
   $(value 'acd_security_dropped_total{reason="ring_full"}') ))
-[ "$flooded" -ge 20000 ] || fail "the flood was not all counted ($flooded): $(grep acd_security_dropped "$work/metrics")"
-[ "$(value 'acd_security_dropped_total{reason="bad_mac1"}')" -ge 10000 ] || fail "bad_mac1 not counted"
+# Every init acdd read is counted; on a loaded machine the kernel may drop some before acdd reads
+# them (a full socket buffer), which it counts itself.
+kernel_dropped=$(( $(rcvbuf_errors) - kernel_before ))
+[ $((flooded + kernel_dropped)) -ge 20000 ] ||
+  fail "the flood was not all counted ($flooded by acdd, $kernel_dropped by the kernel): $(grep acd_security_dropped "$work/metrics")"
+[ "$(value 'acd_security_dropped_total{reason="bad_mac1"}')" -ge $(( (20000 - kernel_dropped) / 2 )) ] ||
+  fail "bad_mac1 not counted"
 [ "$(value 'acd_security_dropped_total{reason="bad_tag"}')" = 0 ] || fail "forged datagrams seen"
 grep '^acd_security_dropped_total' "$work/metrics" | awk '$2 + 0 > 0' || true
 
@@ -143,4 +152,21 @@ pid=
 [ "$rc" = 0 ] || fail "acdd exited with status $rc on SIGTERM"
 grep -q "calls in engine=0" "$work/acdd.err" || fail "calls left in the engine"
 if grep -q "demo-10" "$work/acdd.out" "$work/acdd.err"; then fail "a password was printed"; fi
-echo "ok: $(loadgen_field "$work/result.json" sent) + $(loadgen_field "$work/flooded.json" sent) calls routed over ACDP/2 (the second run under a flood of $flooded bogus inits); clear text unanswered"
+
+# AES-256-GCM instead of ChaCha20-Poly1305 where the CPU has AES-NI: acdd and the clients alike.
+aes="(no AES-NI: AES-256-GCM not tried)"
+if grep -qw aes /proc/cpuinfo; then
+  sed -i 's|^\[security\]|[security]\naead = "aes256-gcm"|' "$work/acd.toml"
+  rm -f "$work/port"
+  "$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
+    --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+  pid=$!
+  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+  [ -s "$work/port" ] || fail "acdd did not start with aead = aes256-gcm"
+  "$loadgen" --target "127.0.0.1:$(cat "$work/port")" --rate 1000 --duration 1 --agents $agents \
+    --keys-dir "$work/lg" --server-key "$work/acdd.pub" --aead aes256-gcm --json \
+    >"$work/aes.json" 2>"$work/aes.err" || fail "loadgen over AES-256-GCM: $(cat "$work/aes.json" "$work/aes.err")"
+  expect_every_call_routed "$work/aes.json" || fail "the run over AES-256-GCM"
+  aes="$(loadgen_field "$work/aes.json" sent) calls over AES-256-GCM"
+fi
+echo "ok: $(loadgen_field "$work/result.json" sent) + $(loadgen_field "$work/flooded.json" sent) calls routed over ACDP/2 (the second run under a flood of $flooded bogus inits); clear text unanswered; $aes"

@@ -160,6 +160,15 @@ TEST(SecurityConfig, ModeRequiredNeedsKeyFileAndClients) {
   e = errors_of("[security]\nmode = \"off\"\nkeyfile = \"/k\"\n");
   EXPECT_TRUE(has(e, "10", "unknown key 'keyfile'")) << dump(e);
   EXPECT_TRUE(errors_of("[security]\nmode = \"off\"\n").empty()) << "off needs nothing";
+  // The AEAD: one of two names, ChaCha20-Poly1305 unless it says otherwise.
+  e = errors_of("[security]\nmode = \"off\"\naead = \"aes128-gcm\"\n");
+  EXPECT_TRUE(has(e, "10", "security.aead = \"aes128-gcm\" is not one of: chacha20-poly1305"))
+      << dump(e);
+  const ConfigResult aes =
+      parse_config(std::string(kBase) + "[security]\naead = \"aes256-gcm\"\n", "acd.toml");
+  ASSERT_TRUE(aes.ok()) << dump(aes.errors);
+  EXPECT_TRUE(aes.config.security.aes256gcm);
+  EXPECT_FALSE(parse_config(kBase, "acd.toml").config.security.aes256gcm);
 }
 
 // [ha] peer_public_key: read when it is a key, named with its line when not, refused without this

@@ -118,6 +118,9 @@ Result<void> check_client_name(std::string_view name);
 struct SecuritySettings {
   bool required = false;  // mode = "required"
   std::string key_file;   // absolute path; "" = none
+  // ACDP/2 data datagrams' AEAD, the same on acdd and every client: ChaCha20-Poly1305 (any CPU)
+  // or AES-256-GCM (where the CPU has AES-NI: cheaper there).
+  bool aes256gcm = false;
 };
 
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots
