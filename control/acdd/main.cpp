@@ -39,6 +39,7 @@
 #include "acd/control/credential_store.hpp"
 #include "acd/control/ha_node.hpp"
 #include "acd/control/metrics.hpp"
+#include "acd/control/reload_record.hpp"
 #include "acd/control/watchdog.hpp"
 
 namespace {
@@ -276,6 +277,10 @@ int main(int argc, char** argv) {
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
   io.set_audit(audit.get());
+  // Reloads read from a log (the journal's, a primary's) are installed on top of this node's
+  // own configuration, as the node that reloaded installed them.
+  control::ReloadFollower reloads(settings);
+  io.set_config_replayer(&reloads);
 
   // The journal: this node's state as it was when it stopped (snapshot + records after it).
   control::HaStatus ha_status;
@@ -309,9 +314,13 @@ int main(int argc, char** argv) {
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;
   io.set_control(&channel);
-  control::SnapshotBoard board(&settings);
+  // The configuration the journal's last reload installed, if any, runs from here on.
+  control::ApplianceConfig* const recovered = reloads.latest();
+  control::SnapshotBoard board(recovered != nullptr ? recovered : &settings);
   control::ControlContext ctx;
-  ctx.config = &settings;
+  ctx.config = recovered != nullptr ? recovered : &settings;
+  ctx.follower = &reloads;
+  ctx.follower_adopted = reloads.applied();
   ctx.config_path = config_file;
   ctx.board = &board;
   ctx.channel = &channel;

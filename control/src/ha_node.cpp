@@ -328,15 +328,15 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
                   std::to_string(found->snapshot_seq) + " is not a node image";
       return out;
     }
-    if (!engine.restore(image.engine)) {
+    // A snapshot taken after a reload names the configuration it was taken under, and is
+    // restored into an engine built from it.
+    std::string why_not;
+    if (!io.restore_image(image, engine, why_not)) {
       out.error = "journal " + dir + ": the snapshot at seq " + std::to_string(image.seq) +
-                  " was taken under another configuration (queues, agents or sizes differ); "
-                  "start with that configuration, or move the journal aside to start empty";
-      return out;
-    }
-    if (!io.restore_session(image.session)) {
-      out.error = "journal " + dir + ": the snapshot's session does not fit this configuration "
-                  "(dataplane.max_clients or reply_cache_per_client changed?)";
+                  " cannot be restored: " + why_not +
+                  " (queues, agents or sizes differ from when it was taken, or "
+                  "dataplane.max_clients or reply_cache_per_client changed); start with that "
+                  "configuration, or move the journal aside to start empty";
       return out;
     }
   }
@@ -348,7 +348,8 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
         continue;
       case dataplane::IoStage::Replay::ConfigChange:
         out.error = "journal " + dir + ": seq " + std::to_string(seq) +
-                    " is a configuration reload with no snapshot after it; start with the "
+                    " is a configuration reload this node cannot apply (written before the log "
+                    "carried the configuration, or not valid here); start with the "
                     "configuration it loaded, or move the journal aside";
         return out;
       default:
@@ -396,7 +397,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch) {
-  dataplane::RouterStage router(engine);
+  dataplane::RouterStage router(engine, io.config_tag());
   io.set_standby(true);
   status.role.store(HaRole::Standby);
   status.set_sources(&link.counters(), nullptr, journal.get());
@@ -442,15 +443,20 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         now,
         [&](std::uint64_t seq, std::span<const std::uint8_t> bytes) {
           dataplane::NodeImage image;
-          if (!dataplane::decode_image(bytes, image) || image.seq != seq ||
-              !engine.restore(image.engine) || !io.restore_session(image.session)) {
-            out_of_service("the primary's image at seq " + std::to_string(seq) +
-                           " does not fit this node's configuration");
+          std::string why;
+          if (!dataplane::decode_image(bytes, image) || image.seq != seq) {
+            why = "it is malformed";
+          } else if (!io.restore_image(image, engine, why)) {
+            why = "it does not fit this node's configuration: " + why;
+          }
+          if (!why.empty()) {
+            out_of_service("the primary's image at seq " + std::to_string(seq) + " cannot be "
+                           "installed: " + why);
             return;
           }
           followed = true;
           if (journal) {
-            std::string why;
+            why.clear();
             // restart_journal closes the old journal: nothing may read it from here on.
             status.set_sources(&link.counters(), nullptr, nullptr);
             if (!restart_journal(journal, journal_config, seq, bytes, why)) {
@@ -476,8 +482,11 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           const auto r = io.replay(seq, record, router);
           if (r != dataplane::IoStage::Replay::Applied) {
             out_of_service(r == dataplane::IoStage::Replay::ConfigChange
-                               ? "the primary reloaded its configuration at seq " +
-                                     std::to_string(seq) + "; restart this node with the same file"
+                               ? "the primary's configuration reload at seq " +
+                                     std::to_string(seq) +
+                                     " cannot be applied here (its record carries no "
+                                     "configuration, or one this node refuses); restart this "
+                                     "node with the primary's file"
                                : "record " + std::to_string(seq) + " cannot be applied");
             return;
           }
@@ -502,7 +511,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
     // buffer and are answered by this node right after it promotes, instead of being sent back to
     // a primary that may be dead.
     if (publisher != nullptr) {
-      publisher->maybe_publish(engine, nullptr);  // operators see the standby's state too
+      // Operators see the standby's state too, named by the configuration it runs under.
+      publisher->maybe_publish(engine, io.config_tag());
     }
     status.peer_state.store(alive ? 1 : 0);
     if (alive) {
