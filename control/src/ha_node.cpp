@@ -72,7 +72,9 @@ NodeShipper::~NodeShipper() {
 void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record) {
   last_seq_ = seq;
   Recent& r = recent_[seq % kRecentRecords];
-  r.seq = seq;
+  // A record larger than the ring's slots (a reload, with its configuration) is left out of it:
+  // a standby that lacks it is caught up with an image instead.
+  r.seq = record.size() <= r.bytes.size() ? seq : 0;
   r.length = static_cast<std::uint8_t>(std::min(record.size(), r.bytes.size()));
   std::copy_n(record.begin(), r.length, r.bytes.begin());
   if (journal_ != nullptr) {
