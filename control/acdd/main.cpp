@@ -439,7 +439,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     const bool promoted =
         control::follow_primary(*follower, io, engine, &board, journal, journal_config, *fence, ha,
-                                ha.start_as == "primary", ha_status, g_stop, epoch);
+                                ha.start_as == "primary", ha_status, g_stop, epoch,
+                                uring != nullptr ? uring->completion_fd() : -1);
     follower.reset();
     if (!promoted) {
       notify_systemd("STOPPING=1");
@@ -506,7 +507,13 @@ int main(int argc, char** argv) {
       if (worker.poll() != 0) {
         idle = 0;
       } else if (++idle > 64 && uring != nullptr) {
-        uring->wait(500);  // returns as soon as a datagram arrives
+        if (link != nullptr) {
+          // Also the standby's acknowledgements: held replies leave as soon as one arrives.
+          const int fds[] = {uring->completion_fd(), link->standby_socket()};
+          control::wait_readable(fds, std::chrono::microseconds(500));
+        } else {
+          uring->wait(500);  // returns as soon as a datagram arrives
+        }
       }
     }
   }

@@ -1,10 +1,14 @@
 #include "acd/control/ha_node.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <thread>
+
+#include <poll.h>
 
 namespace acd::control {
 
@@ -29,6 +33,19 @@ std::string_view to_string(HaRole role) {
       return "stepped-down";
   }
   return "?";
+}
+
+void wait_readable(std::span<const int> fds, std::chrono::microseconds timeout) {
+  std::array<pollfd, 4> set{};
+  nfds_t n = 0;
+  for (const int fd : fds) {
+    if (fd >= 0 && n < set.size()) {
+      set[n++] = pollfd{fd, POLLIN, 0};
+    }
+  }
+  const auto us = timeout.count();
+  const timespec ts{static_cast<time_t>(us / 1'000'000), static_cast<long>(us % 1'000'000) * 1000};
+  (void)ppoll(set.data(), n, &ts, nullptr);  // an error or a signal: the caller polls again
 }
 
 void log_line(const std::string& text) {
@@ -398,8 +415,13 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     std::unique_ptr<dataplane::Journal>& journal,
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
-                    const std::atomic<bool>& stop, std::uint64_t& epoch) {
+                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd) {
   dataplane::RouterStage router(engine, io.config_tag());
+  // An idle turn sleeps until the link or the port has something, at most this long: heartbeats
+  // leave on time (a tenth of the interval late at most) and silence is measured as before.
+  const auto idle_wait = std::clamp<std::chrono::microseconds>(
+      std::chrono::milliseconds(settings.heartbeat_ms) / 10, std::chrono::microseconds(100),
+      std::chrono::microseconds(1000));
   io.set_standby(true);
   status.role.store(HaRole::Standby);
   status.set_sources(&link.counters(), nullptr, journal.get());
@@ -441,9 +463,11 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       // What the primary releases to clients is then on this node's disk as well as its own.
       link.set_durable_through(journal->durable_seq());
     }
+    bool worked = false;  // something arrived this turn
     link.poll(
         now,
         [&](std::uint64_t seq, std::span<const std::uint8_t> bytes) {
+          worked = true;
           dataplane::NodeImage image;
           std::string why;
           if (!dataplane::decode_image(bytes, image) || image.seq != seq) {
@@ -469,6 +493,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           status.last_seq.store(seq);
         },
         [&](std::uint64_t seq, std::span<const std::uint8_t> record) {
+          worked = true;
           if (!in_service) {
             return;
           }
@@ -496,6 +521,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           status.last_seq.store(seq);
         },
         [&](std::uint64_t seq, std::uint64_t theirs) -> std::uint64_t {
+          worked = true;
           const std::uint64_t ours = engine.state_hash();
           status.hash_checks.store(status.hash_checks.load() + 1);
           status.last_hash_seq.store(seq);
@@ -507,7 +533,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         });
     const bool alive = link.primary_alive();
     if (alive || !in_service || !(followed || may_promote_at_once)) {
-      io.refuse_as_standby();
+      worked = io.refuse_as_standby() != 0 || worked;
     }
     // else: the primary is silent and this node may take over: requests wait in the port's
     // buffer and are answered by this node right after it promotes, instead of being sent back to
@@ -525,6 +551,15 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         // Learn etcd's record now, so that the swap on the failover path is one round trip.
         std::string why;
         fence_known = fence.read(why).has_value();
+      }
+      const bool durable_behind = journal && journal_config.sync &&
+                                  journal->durable_seq() < link.applied_seq();
+      if (!worked && !durable_behind) {
+        // Nothing arrived: sleep on the link and the port instead of spinning on two cores
+        // shared with the primary. (Records the journal has not made durable yet are waited
+        // for by polling: their acknowledgement leaves when they are.)
+        const int fds[] = {link.socket_fd(), port_fd};
+        wait_readable(fds, idle_wait);
       }
       continue;
     }
