@@ -43,6 +43,7 @@
 #include "acd/control/ha_node.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/control/metrics.hpp"
+#include "acd/control/reload_record.hpp"
 #include "acd/control/watchdog.hpp"
 
 namespace {
@@ -353,6 +354,10 @@ int main(int argc, char** argv) {
                 dataplane::secure::to_base64(secure->keys.public_key).c_str());
     std::fflush(stdout);
   }
+  // Reloads read from a log (the journal's, a primary's) are installed on top of this node's
+  // own configuration, as the node that reloaded installed them.
+  control::ReloadFollower reloads(settings);
+  io.set_config_replayer(&reloads);
 
   // The journal: this node's state as it was when it stopped (snapshot + records after it).
   control::HaStatus ha_status;
@@ -389,9 +394,13 @@ int main(int argc, char** argv) {
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;
   io.set_control(&channel);
-  control::SnapshotBoard board(&settings);
+  // The configuration the journal's last reload installed, if any, runs from here on.
+  control::ApplianceConfig* const recovered = reloads.latest();
+  control::SnapshotBoard board(recovered != nullptr ? recovered : &settings);
   control::ControlContext ctx;
-  ctx.config = &settings;
+  ctx.config = recovered != nullptr ? recovered : &settings;
+  ctx.follower = &reloads;
+  ctx.follower_adopted = reloads.applied();
   ctx.config_path = config_file;
   ctx.board = &board;
   ctx.channel = &channel;
@@ -510,7 +519,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     const bool promoted =
         control::follow_primary(*follower, io, engine, &board, journal, journal_config, *fence, ha,
-                                ha.start_as == "primary", ha_status, g_stop, epoch);
+                                ha.start_as == "primary", ha_status, g_stop, epoch,
+                                uring != nullptr ? uring->completion_fd() : -1);
     follower.reset();
     if (!promoted) {
       notify_systemd("STOPPING=1");
@@ -577,7 +587,13 @@ int main(int argc, char** argv) {
       if (worker.poll() != 0) {
         idle = 0;
       } else if (++idle > 64 && uring != nullptr) {
-        uring->wait(500);  // returns as soon as a datagram arrives
+        if (link != nullptr) {
+          // Also the standby's acknowledgements: held replies leave as soon as one arrives.
+          const int fds[] = {uring->completion_fd(), link->standby_socket()};
+          control::wait_readable(fds, std::chrono::microseconds(500));
+        } else {
+          uring->wait(500);  // returns as soon as a datagram arrives
+        }
       }
     }
   }

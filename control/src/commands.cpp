@@ -10,6 +10,7 @@
 #include "acd/control/audit_log.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/operator_role.hpp"
+#include "acd/control/reload_record.hpp"
 #include "acd/control/result.hpp"
 #include "answer.hpp"
 #include "engine_commands.hpp"
@@ -351,6 +352,13 @@ Answer execute_request(ControlContext& ctx, const json& request, OperatorRole ca
 }  // namespace
 
 nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, OperatorRole caller) {
+  if (ctx.follower != nullptr && ctx.follower->applied() != ctx.follower_adopted) {
+    // A reload replayed from the log (this node followed a primary or its journal): it is the
+    // running configuration now, as on the node that reloaded.
+    ctx.follower_adopted = ctx.follower->applied();
+    ctx.config = ctx.follower->latest();
+    ++ctx.config_version;
+  }
   // A field of the wrong type (any local user may send requests) is a usage error, never a crash.
   try {
     return answer(execute_request(ctx, request, caller));

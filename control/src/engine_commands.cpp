@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "acd/control/reload.hpp"
+#include "acd/control/reload_record.hpp"
+#include "acd/dataplane/input_log.hpp"
 #include "names.hpp"
 #include "steady_clock.hpp"
 
@@ -266,8 +268,19 @@ std::string refusal_text(const ApplianceConfig& merged, const router::Engine::Ta
 
 // Applies a validated, merged configuration: parameters in place, or a new engine that takes over.
 Result<json> apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceConfig merged) {
+  // What the log carries, so that the standby and a journal replay install the same thing here.
+  std::vector<std::uint8_t> payload =
+      encode_reload(merged, d.structural() ? ReloadKind::EngineSwap : ReloadKind::InPlace);
+  if (payload.size() > dataplane::kMaxConfigPayload) {
+    return Failure{ControlError::Refused,
+                   "reload refused: the configuration takes " + std::to_string(payload.size()) +
+                       " bytes in the log, over its limit of " +
+                       std::to_string(dataplane::kMaxConfigPayload) +
+                       "; restart acdd with it instead"};
+  }
   ctx.staged.push_back(std::move(merged));
   ApplianceConfig& next = ctx.staged.back();
+  next.log_payload = std::move(payload);
   dataplane::ControlRequest r;
   r.config_tag = &next;
   dataplane::ControlReply reply;

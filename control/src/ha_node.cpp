@@ -1,10 +1,14 @@
 #include "acd/control/ha_node.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <thread>
+
+#include <poll.h>
 
 namespace acd::control {
 
@@ -29,6 +33,19 @@ std::string_view to_string(HaRole role) {
       return "stepped-down";
   }
   return "?";
+}
+
+void wait_readable(std::span<const int> fds, std::chrono::microseconds timeout) {
+  std::array<pollfd, 4> set{};
+  nfds_t n = 0;
+  for (const int fd : fds) {
+    if (fd >= 0 && n < set.size()) {
+      set[n++] = pollfd{fd, POLLIN, 0};
+    }
+  }
+  const auto us = timeout.count();
+  const timespec ts{static_cast<time_t>(us / 1'000'000), static_cast<long>(us % 1'000'000) * 1000};
+  (void)ppoll(set.data(), n, &ts, nullptr);  // an error or a signal: the caller polls again
 }
 
 void log_line(const std::string& text) {
@@ -72,7 +89,9 @@ NodeShipper::~NodeShipper() {
 void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record) {
   last_seq_ = seq;
   Recent& r = recent_[seq % kRecentRecords];
-  r.seq = seq;
+  // A record larger than the ring's slots (a reload, with its configuration) is left out of it:
+  // a standby that lacks it is caught up with an image instead.
+  r.seq = record.size() <= r.bytes.size() ? seq : 0;
   r.length = static_cast<std::uint8_t>(std::min(record.size(), r.bytes.size()));
   std::copy_n(record.begin(), r.length, r.bytes.begin());
   if (journal_ != nullptr) {
@@ -328,15 +347,15 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
                   std::to_string(found->snapshot_seq) + " is not a node image";
       return out;
     }
-    if (!engine.restore(image.engine)) {
+    // A snapshot taken after a reload names the configuration it was taken under, and is
+    // restored into an engine built from it.
+    std::string why_not;
+    if (!io.restore_image(image, engine, why_not)) {
       out.error = "journal " + dir + ": the snapshot at seq " + std::to_string(image.seq) +
-                  " was taken under another configuration (queues, agents or sizes differ); "
-                  "start with that configuration, or move the journal aside to start empty";
-      return out;
-    }
-    if (!io.restore_session(image.session)) {
-      out.error = "journal " + dir + ": the snapshot's session does not fit this configuration "
-                  "(dataplane.max_clients or reply_cache_per_client changed?)";
+                  " cannot be restored: " + why_not +
+                  " (queues, agents or sizes differ from when it was taken, or "
+                  "dataplane.max_clients or reply_cache_per_client changed); start with that "
+                  "configuration, or move the journal aside to start empty";
       return out;
     }
   }
@@ -348,7 +367,8 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
         continue;
       case dataplane::IoStage::Replay::ConfigChange:
         out.error = "journal " + dir + ": seq " + std::to_string(seq) +
-                    " is a configuration reload with no snapshot after it; start with the "
+                    " is a configuration reload this node cannot apply (written before the log "
+                    "carried the configuration, or not valid here); start with the "
                     "configuration it loaded, or move the journal aside";
         return out;
       default:
@@ -395,8 +415,13 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     std::unique_ptr<dataplane::Journal>& journal,
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
-                    const std::atomic<bool>& stop, std::uint64_t& epoch) {
-  dataplane::RouterStage router(engine);
+                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd) {
+  dataplane::RouterStage router(engine, io.config_tag());
+  // An idle turn sleeps until the link or the port has something, at most this long: heartbeats
+  // leave on time (a tenth of the interval late at most) and silence is measured as before.
+  const auto idle_wait = std::clamp<std::chrono::microseconds>(
+      std::chrono::milliseconds(settings.heartbeat_ms) / 10, std::chrono::microseconds(100),
+      std::chrono::microseconds(1000));
   io.set_standby(true);
   status.role.store(HaRole::Standby);
   status.set_sources(&link.counters(), nullptr, journal.get());
@@ -438,19 +463,26 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       // What the primary releases to clients is then on this node's disk as well as its own.
       link.set_durable_through(journal->durable_seq());
     }
+    bool worked = false;  // something arrived this turn
     link.poll(
         now,
         [&](std::uint64_t seq, std::span<const std::uint8_t> bytes) {
+          worked = true;
           dataplane::NodeImage image;
-          if (!dataplane::decode_image(bytes, image) || image.seq != seq ||
-              !engine.restore(image.engine) || !io.restore_session(image.session)) {
-            out_of_service("the primary's image at seq " + std::to_string(seq) +
-                           " does not fit this node's configuration");
+          std::string why;
+          if (!dataplane::decode_image(bytes, image) || image.seq != seq) {
+            why = "it is malformed";
+          } else if (!io.restore_image(image, engine, why)) {
+            why = "it does not fit this node's configuration: " + why;
+          }
+          if (!why.empty()) {
+            out_of_service("the primary's image at seq " + std::to_string(seq) + " cannot be "
+                           "installed: " + why);
             return;
           }
           followed = true;
           if (journal) {
-            std::string why;
+            why.clear();
             // restart_journal closes the old journal: nothing may read it from here on.
             status.set_sources(&link.counters(), nullptr, nullptr);
             if (!restart_journal(journal, journal_config, seq, bytes, why)) {
@@ -461,6 +493,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           status.last_seq.store(seq);
         },
         [&](std::uint64_t seq, std::span<const std::uint8_t> record) {
+          worked = true;
           if (!in_service) {
             return;
           }
@@ -476,8 +509,11 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           const auto r = io.replay(seq, record, router);
           if (r != dataplane::IoStage::Replay::Applied) {
             out_of_service(r == dataplane::IoStage::Replay::ConfigChange
-                               ? "the primary reloaded its configuration at seq " +
-                                     std::to_string(seq) + "; restart this node with the same file"
+                               ? "the primary's configuration reload at seq " +
+                                     std::to_string(seq) +
+                                     " cannot be applied here (its record carries no "
+                                     "configuration, or one this node refuses); restart this "
+                                     "node with the primary's file"
                                : "record " + std::to_string(seq) + " cannot be applied");
             return;
           }
@@ -485,6 +521,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           status.last_seq.store(seq);
         },
         [&](std::uint64_t seq, std::uint64_t theirs) -> std::uint64_t {
+          worked = true;
           const std::uint64_t ours = engine.state_hash();
           status.hash_checks.store(status.hash_checks.load() + 1);
           status.last_hash_seq.store(seq);
@@ -496,13 +533,14 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         });
     const bool alive = link.primary_alive();
     if (alive || !in_service || !(followed || may_promote_at_once)) {
-      io.refuse_as_standby();
+      worked = io.refuse_as_standby() != 0 || worked;
     }
     // else: the primary is silent and this node may take over: requests wait in the port's
     // buffer and are answered by this node right after it promotes, instead of being sent back to
     // a primary that may be dead.
     if (publisher != nullptr) {
-      publisher->maybe_publish(engine, nullptr);  // operators see the standby's state too
+      // Operators see the standby's state too, named by the configuration it runs under.
+      publisher->maybe_publish(engine, io.config_tag());
     }
     status.peer_state.store(alive ? 1 : 0);
     if (alive) {
@@ -513,6 +551,15 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         // Learn etcd's record now, so that the swap on the failover path is one round trip.
         std::string why;
         fence_known = fence.read(why).has_value();
+      }
+      const bool durable_behind = journal && journal_config.sync &&
+                                  journal->durable_seq() < link.applied_seq();
+      if (!worked && !durable_behind) {
+        // Nothing arrived: sleep on the link and the port instead of spinning on two cores
+        // shared with the primary. (Records the journal has not made durable yet are waited
+        // for by polling: their acknowledgement leaves when they are.)
+        const int fds[] = {link.socket_fd(), port_fd};
+        wait_readable(fds, idle_wait);
       }
       continue;
     }

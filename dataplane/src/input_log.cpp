@@ -7,7 +7,8 @@ namespace acd::dataplane {
 namespace {
 
 constexpr std::uint32_t kImageMagic = 0x53444341;  // "ACDS"
-constexpr std::uint32_t kImageVersion = 2;  // 2: the session carries roles and calls' agents
+// 2: the session carries roles and calls' agents; 3: the configuration after the engine's bytes.
+constexpr std::uint32_t kImageVersion = 3;
 
 bool read_event(ByteReader& r, router::Event& e) {
   e.time = r.u64();
@@ -86,6 +87,11 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
       break;
     case RecordKind::ConfigChange:
       put(rec.event.time, 8);
+      if (!rec.config.empty()) {
+        put(rec.config.size(), 4);
+        std::copy(rec.config.begin(), rec.config.end(), out.begin() + static_cast<long>(at));
+        at += rec.config.size();
+      }
       break;
     case RecordKind::Operation:
       put(rec.request_seq, 8);
@@ -136,6 +142,13 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
     case static_cast<std::uint8_t>(RecordKind::ConfigChange):
       rec.kind = RecordKind::ConfigChange;
       rec.event.time = r.u64();
+      if (r.ok() && !r.at_end()) {
+        const std::uint32_t length = r.u32();
+        if (length == 0 || length > kMaxConfigPayload) {
+          return false;
+        }
+        rec.config = r.bytes(length);
+      }
       break;
     case static_cast<std::uint8_t>(RecordKind::Operation): {
       rec.kind = RecordKind::Operation;
@@ -170,12 +183,18 @@ std::vector<std::uint8_t> encode_image(const NodeImage& image) {
   w.bytes(image.engine);
   w.u64(image.session.size());
   w.bytes(image.session);
+  w.u64(image.config.size());
+  w.bytes(image.config);
   return out;
 }
 
 bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image) {
   ByteReader r(bytes);
-  if (r.u32() != kImageMagic || r.u32() != kImageVersion) {
+  if (r.u32() != kImageMagic) {
+    return false;
+  }
+  const std::uint32_t version = r.u32();
+  if (version != kImageVersion && version != 2) {
     return false;
   }
   NodeImage out;
@@ -184,6 +203,10 @@ bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image) {
   out.engine.assign(engine.begin(), engine.end());
   const auto session = r.bytes(r.u64());
   out.session.assign(session.begin(), session.end());
+  if (version >= 3) {
+    const auto config = r.bytes(r.u64());
+    out.config.assign(config.begin(), config.end());
+  }
   if (!r.ok() || !r.at_end()) {
     return false;
   }

@@ -559,6 +559,12 @@ void IoStage::handle(const Output& o) {
         }
         swap_ = nullptr;
       }
+      if (reload_tag_ != nullptr && o.input_seq == reload_seq_) {
+        if (o.command_result == CommandResult::Done) {
+          config_tag_ = reload_tag_;  // what images carry from here on
+        }
+        reload_tag_ = nullptr;
+      }
       if (control_ != nullptr && !replaying_) {
         command_reply_.ticket = o.request_seq;
         command_reply_.engine_status = static_cast<router::Status>(failure_);
@@ -741,6 +747,12 @@ void IoStage::set_shipper(LogShipper* shipper) {
 
 void IoStage::stamp(Input& input) {
   sequencer_.stamp(input);
+  const bool reload = std::holds_alternative<Reconfigure>(input.command) ||
+                      std::holds_alternative<SwapEngine>(input.command);
+  if (reload) {
+    reload_tag_ = input.config_tag;
+    reload_seq_ = input.seq;
+  }
   if (shipper_ == nullptr) {
     return;
   }
@@ -752,12 +764,19 @@ void IoStage::stamp(Input& input) {
   r.client_id = slot == kControlClient ? kControlClientId
                 : slot < clients_.size() ? clients_[slot].id
                                          : kNoClientId;
-  if (std::holds_alternative<Reconfigure>(input.command) ||
-      std::holds_alternative<SwapEngine>(input.command)) {
-    // A reload: a follower cannot rebuild the new configuration from the log. A restart starts
-    // from the image taken right after it.
+  if (reload) {
+    // A reload: the record carries the configuration, and a follower applies it here, in the same
+    // place of the sequence. An image follows, so that a restart replays little.
     r.kind = RecordKind::ConfigChange;
+    if (input.config_tag != nullptr) {
+      r.config = input.config_tag->log_payload;
+    }
     image_wanted_ = true;
+    // Rare and large: encoded into a buffer of its own (the one allocation of a reload here).
+    std::vector<std::uint8_t> bytes(kMaxLogRecord + r.config.size());
+    const std::size_t n = encode_record(r, bytes);
+    shipper_->append(input.seq, std::span<const std::uint8_t>(bytes.data(), n));
+    return;
   } else if (!std::holds_alternative<ApplyEvent>(input.command)) {
     // A preview or a capture changes nothing but the time: a tick, for whoever replays it.
     r.event = router::Event{};
@@ -873,6 +892,9 @@ void IoStage::finish_image(std::uint64_t seq) {
   image.seq = seq;
   image.engine = std::move(engine_image_);
   image.session = save_session();
+  if (config_tag_ != nullptr) {
+    image.config = config_tag_->log_payload;
+  }
   engine_image_ = {};
   if (shipper_ != nullptr && !replaying_) {
     shipper_->on_image(std::move(image));
@@ -889,7 +911,7 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
     return Replay::OutOfOrder;
   }
   if (r.kind == RecordKind::ConfigChange) {
-    return Replay::ConfigChange;
+    return replay_reload(seq, r, router);
   }
   std::uint32_t slot = kNone;
   if (r.client_id == kControlClientId) {
@@ -930,6 +952,84 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   sequencer_.resume(seq + 1);
   last_input_ = r.event.time;
   return Replay::Applied;
+}
+
+IoStage::Replay IoStage::replay_reload(std::uint64_t seq, const LogRecord& r, RouterStage& router) {
+  Input input;
+  const ConfigTag* tag = nullptr;
+  std::string why;
+  if (replayer_ == nullptr || r.config.empty() ||
+      !replayer_->prepare(r.config, false, input.command, tag, why)) {
+    return Replay::ConfigChange;
+  }
+  input.seq = seq;
+  input.event.time = r.event.time;
+  input.client_slot = kControlClient;
+  input.request_type = wire::Type::AgentEvent;
+  input.config_tag = tag;
+  if (const auto* swap = std::get_if<SwapEngine>(&input.command)) {
+    swap_ticket_ = 0;
+    swap_ = swap->swap;
+  }
+  reload_tag_ = tag;
+  reload_seq_ = seq;
+  bool applied = false;
+  replaying_ = true;
+  router.apply(input, [&](const Output& o) {
+    if (o.end) {
+      applied = o.command_result == CommandResult::Done;
+    }
+    handle(o);
+  });
+  replaying_ = false;
+  replayer_->finish(applied);
+  sequencer_.resume(seq + 1);
+  last_input_ = r.event.time;
+  return Replay::Applied;
+}
+
+bool IoStage::restore_image(const NodeImage& image, router::Engine& engine, std::string& why) {
+  if (image.config.empty()) {
+    if (!engine.restore(image.engine)) {
+      why = "the engine image does not fit this node's configuration";
+      return false;
+    }
+    if (!restore_session(image.session)) {
+      why = "the session does not fit this node's sizes";
+      return false;
+    }
+    return true;
+  }
+  Command command;
+  const ConfigTag* tag = nullptr;
+  if (replayer_ == nullptr) {
+    why = "it was taken under a reloaded configuration and nothing here can apply one";
+    return false;
+  }
+  if (!replayer_->prepare(image.config, true, command, tag, why)) {
+    return false;
+  }
+  EngineSwap& swap = *std::get<SwapEngine>(command).swap;
+  if (!swap.engine->restore(image.engine)) {
+    replayer_->finish(false);
+    why = "the engine image does not fit the configuration it names";
+    return false;
+  }
+  // The session's desktops are counted by the new configuration's agents.
+  std::swap(agent_numbers_, swap.agent_numbers);
+  std::vector<std::uint32_t> desktops(agent_numbers_.size(), kNone);
+  std::swap(agent_desktop_, desktops);
+  if (!restore_session(image.session)) {
+    std::swap(agent_numbers_, swap.agent_numbers);
+    std::swap(agent_desktop_, desktops);
+    replayer_->finish(false);
+    why = "the session does not fit this node's sizes";
+    return false;
+  }
+  std::swap(engine, *swap.engine);
+  config_tag_ = tag;
+  replayer_->finish(true);
+  return true;
 }
 
 // Session image: u64 next_seq; clients by ID (id, registered, role, nonce, endpoint, reply
@@ -1151,7 +1251,7 @@ std::size_t Worker::poll() {
 
 SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int router_cpu,
                          StatePublisher* publisher, EngineLatency* latency, RingGauges* gauges)
-    : router_(engine), io_(io), publisher_(publisher), gauges_(gauges) {
+    : router_(engine, io.config_tag()), io_(io), publisher_(publisher), gauges_(gauges) {
   router_.set_latency(latency);
   if (gauges_ != nullptr) {
     gauges_->to_router.capacity.store(inputs_.write_available(), std::memory_order_relaxed);

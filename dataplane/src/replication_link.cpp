@@ -956,6 +956,14 @@ std::unique_ptr<LinkStandby> LinkStandby::create(const std::string& primary_addr
       new LinkStandby(at.address, at.port, timing, std::move(keys)));
 }
 
+int LinkStandby::socket_fd() const {
+  return conn_ != nullptr ? conn_->fd : -1;
+}
+
+int LinkPrimary::standby_socket() const {
+  return standby_ != nullptr ? standby_->fd : -1;
+}
+
 bool LinkStandby::primary_alive() const {
   return conn_ != nullptr && !connecting_ && welcomed_;
 }

@@ -250,6 +250,10 @@ std::size_t UringPort::send(std::span<const Datagram> datagrams) {
   return accepted;
 }
 
+int UringPort::completion_fd() const {
+  return impl_->ring.ring_fd;
+}
+
 void UringPort::wait(unsigned timeout_us) {
   io_uring_cqe* cqe = nullptr;
   __kernel_timespec ts{0, static_cast<long long>(timeout_us) * 1000};

@@ -10,6 +10,8 @@
 #include "acd/control/ha_node.hpp"
 #include "acd/control/operator_role.hpp"
 #include "acd/control/reload.hpp"
+#include "acd/control/reload_record.hpp"
+#include "acd/dataplane/input_log.hpp"
 #include "acd/control/watchdog.hpp"
 
 namespace acd::control {
@@ -115,6 +117,79 @@ bool has_line(const std::vector<std::string>& lines, const std::string& part) {
     }
   }
   return false;
+}
+
+// What the log carries for a reload: the merged domain and skill names, decoded to exactly the
+// same engine configuration (the same state hash of a fresh engine); the follower installs it on
+// top of its own node's settings and builds the command the primary ran; a damaged payload is
+// refused with a reason and prepares nothing.
+TEST(Reload, RecordCarriesTheMergedDomain) {
+  const std::string base = embedded_default_config();
+  const ApplianceConfig running = parsed(base);
+  std::string text = replaced(base, "first_id = 1180\ncount = 20", "first_id = 1180\ncount = 10");
+  text = replaced(text, R"(skills = ["general", "cards", "loans", "english", "chat"])",
+                  R"(skills = ["general", "cards", "loans", "english", "chat", "savings"])");
+  const ApplianceConfig merged = merge_for_reload(running, parsed(text));
+  const std::vector<std::uint8_t> payload = encode_reload(merged, ReloadKind::EngineSwap);
+  EXPECT_LT(payload.size(), dataplane::kMaxConfigPayload);
+
+  const Result<DecodedReload> decoded = decode_reload(payload);
+  ASSERT_TRUE(decoded.ok()) << decoded.failure().message;
+  EXPECT_EQ(decoded.value().kind, ReloadKind::EngineSwap);
+  EXPECT_EQ(decoded.value().skill_names, merged.skill_names);
+  EXPECT_EQ(router::Engine(decoded.value().domain).state_hash(),
+            router::Engine(merged.domain).state_hash());
+  ApplianceConfig again = running;
+  again.domain = decoded.value().domain;
+  again.skill_names = decoded.value().skill_names;
+  EXPECT_EQ(encode_reload(again, ReloadKind::EngineSwap), payload);
+
+  ApplianceConfig own = running;
+  own.ha.node = "acd-b";  // this node's own settings stay its own
+  ReloadFollower follower(own);
+  dataplane::Command command;
+  const dataplane::ConfigTag* tag = nullptr;
+  std::string why;
+  ASSERT_TRUE(follower.prepare(payload, false, command, tag, why)) << why;
+  ASSERT_TRUE(std::holds_alternative<dataplane::SwapEngine>(command));
+  const dataplane::EngineSwap& swap = *std::get<dataplane::SwapEngine>(command).swap;
+  EXPECT_EQ(swap.agent_numbers.size(), 200u);
+  EXPECT_EQ(swap.agent_numbers[195], 0u);  // retired
+  EXPECT_EQ(follower.latest(), nullptr);
+  follower.finish(true);
+  ASSERT_NE(follower.latest(), nullptr);
+  EXPECT_EQ(follower.latest(), tag);
+  EXPECT_EQ(follower.applied(), 1u);
+  EXPECT_EQ(follower.latest()->ha.node, "acd-b");
+  EXPECT_EQ(follower.latest()->domain.agents.size(), 200u);
+  EXPECT_TRUE(follower.latest()->domain.agents[195].retired);
+  EXPECT_EQ(follower.latest()->log_payload, payload);
+
+  // In place: a Reconfigure of the new domain; refused by the engine: forgotten.
+  const std::vector<std::uint8_t> in_place = encode_reload(merged, ReloadKind::InPlace);
+  ASSERT_TRUE(follower.prepare(in_place, false, command, tag, why)) << why;
+  EXPECT_TRUE(std::holds_alternative<dataplane::Reconfigure>(command));
+  follower.finish(false);
+  EXPECT_EQ(follower.applied(), 1u);
+
+  // Every cut, a trailing byte, another magic, an invalid domain: refused, with a reason.
+  for (std::size_t cut = 0; cut < payload.size(); cut += 1 + cut / 64) {
+    EXPECT_FALSE(decode_reload(std::span(payload.data(), cut)).ok()) << cut;
+  }
+  std::vector<std::uint8_t> longer = payload;
+  longer.push_back(0);
+  EXPECT_FALSE(decode_reload(longer).ok());
+  std::vector<std::uint8_t> other = payload;
+  other[0] ^= 1;
+  EXPECT_FALSE(decode_reload(other).ok());
+  ApplianceConfig broken = merged;
+  broken.domain.queues[0].skills[0].skill = 99;  // no such skill
+  const Result<DecodedReload> invalid = decode_reload(encode_reload(broken, ReloadKind::InPlace));
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_NE(invalid.failure().message.find("invalid configuration"), std::string::npos);
+  EXPECT_FALSE(follower.prepare(longer, false, command, tag, why));
+  EXPECT_FALSE(why.empty());
+  EXPECT_EQ(follower.applied(), 1u);
 }
 
 // A file that inserts a queue first, reorders the skills and drops the chat team: the merged

@@ -667,5 +667,210 @@ TEST_F(TwoNodes, OperationReportIsAuditedOnceOnEachNode) {
   EXPECT_EQ(logged_operations(), 1u) << "a refused report is not logged";
 }
 
+// The test's stand-in for the control plane's reload encoding: a payload {kind, index} names one
+// of the test's configurations; kind 2 (or an image to install) builds a new engine from it.
+class TableReplayer final : public ConfigReplayer {
+ public:
+  explicit TableReplayer(const std::vector<router::EngineConfig>& table) : table_(table) {
+    tags_.resize(table.size());
+  }
+  bool prepare(std::span<const std::uint8_t> payload, bool fresh_engine, Command& command,
+               const ConfigTag*& tag, std::string& why) override {
+    if (payload.size() != 2 || payload[1] >= table_.size()) {
+      why = "not a test payload";
+      return false;
+    }
+    const router::EngineConfig& c = table_[payload[1]];
+    if (fresh_engine || payload[0] == 2) {
+      swap_ = std::make_unique<EngineSwap>();
+      swap_->engine = std::make_unique<router::Engine>(c);
+      for (const auto& a : c.agents) {
+        swap_->agent_numbers.push_back(a.retired ? 0 : a.number);
+      }
+      command = SwapEngine{swap_.get()};
+    } else {
+      command = Reconfigure{&c};
+    }
+    tags_[payload[1]].log_payload.assign(payload.begin(), payload.end());
+    tag = &tags_[payload[1]];
+    return true;
+  }
+  void finish(bool applied) override {
+    swap_.reset();
+    ++(applied ? applied_ : refused_);
+  }
+  const ConfigTag* tag(std::size_t i) const { return &tags_[i]; }
+  int applied_ = 0;
+  int refused_ = 0;
+
+ private:
+  const std::vector<router::EngineConfig>& table_;
+  std::vector<ConfigTag> tags_;
+  std::unique_ptr<EngineSwap> swap_;
+};
+
+// Both reload kinds travel in the log with the configuration they installed: a standby replays
+// each at its place in the sequence and stays in step (engine hash, session, sign-in table, the
+// configuration it runs under); a reload the primary's engine refused is refused there too; an
+// image taken afterwards names its configuration, and a node built from the starting one
+// installs it.
+TEST_F(TwoNodes, ReloadsReplayAtTheirPlace) {
+  // 0: as started; 1: new queue parameters (in place); 2: a new agent and queue (engine swap);
+  // 3: agent 101 removed (refused while it is signed in).
+  std::vector<router::EngineConfig> table(4, centre());
+  table[1].queues[0].ring_timeout_ms = 2000;
+  table[1].queues[0].max_wait_ms = 30'000;
+  table[2] = table[1];
+  router::QueueConfig loans = table[2].queues[0];
+  loans.name = "loans";
+  loans.skills = {router::SkillRequirement{1, 1, 0}};
+  table[2].queues.push_back(loans);
+  router::AgentConfig a104;
+  a104.number = 104;
+  a104.skills = {router::SkillLevel{0, 7, 0}, router::SkillLevel{1, 7, 0}};
+  table[2].agents.push_back(a104);
+  table[3] = table[2];
+  table[3].agents[0].retired = true;
+  TableReplayer replayer(table);
+  standby_.io.set_config_replayer(&replayer);
+  ControlChannel channel;
+  primary_.io.set_control(&channel);
+  primary_.credentials.set(104, "pw-104");
+  standby_.credentials.set(104, "pw-104");
+  std::vector<ConfigTag> tags(4);
+  for (std::uint8_t i = 1; i < 4; ++i) {
+    tags[i].log_payload = {static_cast<std::uint8_t>(i == 1 ? 1 : 2), i};
+  }
+  std::uint64_t ticket = 0;
+  auto reload = [&](const Command& command, const ConfigTag* tag) {
+    ControlRequest r;
+    r.ticket = ++ticket;
+    r.command = command;
+    r.config_tag = tag;
+    EXPECT_TRUE(channel.submit(r));
+    primary_.clock.advance(1000);
+    primary_.worker->poll();
+    ControlReply reply;
+    EXPECT_TRUE(channel.take_reply(reply));
+    EXPECT_EQ(reply.ticket, ticket);
+    return reply.result;
+  };
+
+  busy_morning();
+  EXPECT_EQ(reload(Reconfigure{&table[1]}, &tags[1]), CommandResult::Done);
+  send(sw_, sw_.one(Type::RouteRequest, call(20)));
+  send(sw2_, sw2_.one(Type::RouteRequest, call(21)));
+  primary_.clock.advance(3'000'000);  // the new 2 s ring timeout fires
+  primary_.worker->poll();
+  EngineSwap swap;
+  swap.engine = std::make_unique<router::Engine>(table[2]);
+  swap.agent_numbers = {101, 102, 103, 104};
+  EXPECT_EQ(reload(SwapEngine{&swap}, &tags[2]), CommandResult::Done);
+  ASSERT_TRUE(swap.result.ok());
+  Peer desk4{38, Endpoint{0x0100007f, 6004, 0}};
+  send(desk4, desk4.one(Type::Register, Register{2, 0, 14}));
+  sign_in(desk4, 3);  // agent 104 exists from the swap on
+  send(desk4, desk4.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 3)));
+  send(sw_, sw_.one(Type::RouteRequest, call(22)));
+  EngineSwap refused;
+  refused.engine = std::make_unique<router::Engine>(table[3]);
+  refused.agent_numbers = {0, 102, 103, 104};
+  EXPECT_EQ(reload(SwapEngine{&refused}, &tags[3]), CommandResult::ReloadRefused);
+  send(sw2_, sw2_.one(Type::RouteRequest, call(23)));
+
+  follow();
+  EXPECT_EQ(replayer.applied_, 2);
+  EXPECT_EQ(replayer.refused_, 1);
+  EXPECT_EQ(standby_.engine.state_hash(), primary_.engine.state_hash());
+  EXPECT_EQ(standby_.engine.agent_count(), 4u);
+  EXPECT_EQ(standby_.io.save_session(), primary_.io.save_session());
+  EXPECT_EQ(standby_.io.client_agent(desk4.id), 3u);
+  EXPECT_EQ(standby_.io.config_tag(), replayer.tag(2));
+  EXPECT_EQ(primary_.io.config_tag(), &tags[2]);
+
+  // An image follows each reload and carries the configuration installed (the refused one's,
+  // the configuration still running); installed on a node that started with the first one, it
+  // reaches the primary's state.
+  ASSERT_EQ(log_.images.size(), 3u);
+  EXPECT_EQ(log_.images[0].config, tags[1].log_payload);
+  EXPECT_EQ(log_.images[1].config, tags[2].log_payload);
+  EXPECT_EQ(log_.images[2].config, tags[2].log_payload);
+  NodeImage image;
+  ASSERT_TRUE(decode_image(encode_image(log_.images[1]), image));
+  EXPECT_EQ(image.config, tags[2].log_payload);
+  Node late;
+  late.credentials.set(104, "pw-104");
+  std::string why;
+  EXPECT_FALSE(late.io.restore_image(image, late.engine, why)) << "no replayer: refused";
+  EXPECT_FALSE(why.empty());
+  TableReplayer late_replayer(table);
+  late.io.set_config_replayer(&late_replayer);
+  NodeImage damaged = image;
+  damaged.engine.pop_back();
+  const std::uint64_t before = late.engine.state_hash();
+  EXPECT_FALSE(late.io.restore_image(damaged, late.engine, why));
+  EXPECT_EQ(late.engine.state_hash(), before);
+  EXPECT_EQ(late.io.config_tag(), nullptr);
+  ASSERT_TRUE(late.io.restore_image(image, late.engine, why)) << why;
+  for (const auto& [seq, record] : log_.records) {
+    if (seq > image.seq) {
+      ASSERT_EQ(late.io.replay(seq, record, late.router), IoStage::Replay::Applied) << seq;
+    }
+  }
+  EXPECT_EQ(late.engine.state_hash(), primary_.engine.state_hash());
+  EXPECT_EQ(late.io.save_session(), primary_.io.save_session());
+  EXPECT_EQ(late.io.config_tag(), late_replayer.tag(2));
+  EXPECT_EQ(late.io.client_agent(desk4.id), 3u);
+}
+
+// A reload record that carries no configuration (written before the log carried it), or one the
+// replayer refuses, is not applied: the follower says so and changes nothing.
+TEST_F(TwoNodes, AReloadTheFollowerCannotApplyChangesNothing) {
+  std::vector<router::EngineConfig> table(1, centre());
+  TableReplayer replayer(table);
+  standby_.io.set_config_replayer(&replayer);
+  LogRecord reload;
+  reload.kind = RecordKind::ConfigChange;
+  std::vector<std::uint8_t> bytes(kMaxLogRecord + 8);
+  std::size_t n = encode_record(reload, bytes);
+  EXPECT_EQ(standby_.io.replay(1, std::span(bytes.data(), n), standby_.router),
+            IoStage::Replay::ConfigChange);
+  const std::uint8_t unknown[] = {1, 9};
+  reload.config = unknown;
+  n = encode_record(reload, bytes);
+  EXPECT_EQ(standby_.io.replay(1, std::span(bytes.data(), n), standby_.router),
+            IoStage::Replay::ConfigChange);
+  EXPECT_EQ(standby_.io.sequencer().next(), 1u);
+  EXPECT_EQ(replayer.applied_ + replayer.refused_, 0);
+  const std::uint8_t known[] = {1, 0};
+  reload.config = known;
+  n = encode_record(reload, bytes);
+  EXPECT_EQ(standby_.io.replay(1, std::span(bytes.data(), n), standby_.router),
+            IoStage::Replay::Applied);
+  EXPECT_EQ(replayer.applied_, 1);
+}
+
+// A ConfigChange record round-trips its configuration; a bad length is refused.
+TEST(LogRecord, ConfigChangeCarriesItsConfiguration) {
+  const std::vector<std::uint8_t> config = {1, 2, 3, 4, 5};
+  LogRecord in;
+  in.kind = RecordKind::ConfigChange;
+  in.event.time = 777;
+  in.config = config;
+  std::vector<std::uint8_t> bytes(kMaxLogRecord + config.size());
+  const std::size_t n = encode_record(in, bytes);
+  LogRecord out;
+  ASSERT_TRUE(decode_record(std::span(bytes.data(), n), out));
+  EXPECT_EQ(out.kind, RecordKind::ConfigChange);
+  EXPECT_EQ(out.event.time, 777u);
+  EXPECT_EQ(std::vector<std::uint8_t>(out.config.begin(), out.config.end()), config);
+  for (std::size_t cut = 15; cut < n; ++cut) {
+    EXPECT_FALSE(decode_record(std::span(bytes.data(), cut), out)) << "cut at " << cut;
+  }
+  auto zero = bytes;
+  zero[14] = zero[15] = zero[16] = zero[17] = 0;  // a length of 0
+  EXPECT_FALSE(decode_record(std::span(zero.data(), 18), out));
+}
+
 }  // namespace
 }  // namespace acd::dataplane

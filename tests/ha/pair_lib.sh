@@ -109,6 +109,7 @@ ha_json() {
 stop_pair() {
   kill -9 ${PID_a:-} ${PID_b:-} ${PROXY_PID:-} 2>/dev/null || true
   kill -CONT ${PID_a:-} ${PID_b:-} 2>/dev/null || true
-  wait ${PID_a:-} ${PID_b:-} 2>/dev/null || true
+  # Only the nodes: `wait` with no process named would wait for etcd, which stops after.
+  [ -z "${PID_a:-}${PID_b:-}" ] || wait ${PID_a:-} ${PID_b:-} 2>/dev/null || true
   stop_etcd
 }

@@ -72,7 +72,8 @@ class RateMeter {
   std::deque<Sample> samples_;
 };
 
-struct HaStatus;  // ha_node.hpp
+struct HaStatus;        // ha_node.hpp
+class ReloadFollower;   // reload_record.hpp
 class AuditLog;   // audit_log.hpp
 
 struct ControlContext {
@@ -96,6 +97,10 @@ struct ControlContext {
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
   std::uint64_t config_version = 1;  // +1 per reload applied
+  // A pair member's or journal's follower (reload_record.hpp): reloads it installed while this
+  // node followed a log; the control thread adopts the latest before each command. Null: none.
+  const ReloadFollower* follower = nullptr;
+  std::uint64_t follower_adopted = 0;  // its applied() count already adopted
   RateMeter rates;                   // sampled by the control thread
 };
 

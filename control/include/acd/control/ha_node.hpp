@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <span>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -180,7 +181,9 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 
 // A standby: follows the primary over `link`, applying its log (and writing it to `journal`, if
 // any), answering clients NotPrimary, until the primary is gone and this node wins the epoch
-// (returns true: promoted, `epoch` is the new one) or `stop` is set (false).
+// (returns true: promoted, `epoch` is the new one) or `stop` is set (false). An idle turn sleeps
+// until the link or `port_fd` (readable when client datagrams wait; -1: none) has something, at
+// most a tenth of the heartbeat interval (0.1 to 1 ms).
 // `may_promote_at_once`: no primary has been heard yet and this node may start as one
 // (ha.start_as = "primary").
 // A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
@@ -190,6 +193,10 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     std::unique_ptr<dataplane::Journal>& journal,
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
-                    const std::atomic<bool>& stop, std::uint64_t& epoch);
+                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd = -1);
+
+// Sleeps until one of `fds` (at most four; -1 entries are skipped) is readable or `timeout`
+// passes; a signal ends it early. For an idle node's loop.
+void wait_readable(std::span<const int> fds, std::chrono::microseconds timeout);
 
 }  // namespace acd::control

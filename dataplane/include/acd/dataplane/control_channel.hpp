@@ -9,6 +9,8 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -24,7 +26,12 @@ inline constexpr std::uint32_t kControlClient = 0xFFFF'FFFEu;  // Input::client_
 // The configuration a snapshot was taken under, opaque to the dataplane: the control plane's
 // configuration object derives from it, and the routing core only passes the pointer along (from a
 // reload's request to the snapshots taken after it). Null: the configuration acdd started with.
-struct ConfigTag {};
+// `log_payload` is the same configuration as the sequenced log carries it (a ConfigChange record,
+// a node image), in the control plane's own encoding: the dataplane copies it, never reads it.
+// Empty: the log cannot carry it, and a follower cannot apply the reload.
+struct ConfigTag {
+  std::vector<std::uint8_t> log_payload;
+};
 
 // A structural reload: an engine the control thread built (off the routing core) from the merged
 // configuration. The routing core lets it take over the running engine's state and swaps the two,
@@ -116,6 +123,25 @@ class ControlChannel {
       requests_;
   boost::lockfree::spsc_queue<ControlReply, boost::lockfree::capacity<kControlRingEntries>>
       replies_;
+};
+
+// How a follower applies a reload it reads in the log (a standby, a journal replay): the control
+// plane decodes a ConfigChange record's payload and builds the command the primary's routing core
+// ran. IoStage::replay then applies it through RouterStage at the record's place in the sequence,
+// exactly as the primary did (a reload the primary's engine refused is refused here too).
+// Thread: the thread that replays (the standby's follow loop, start-up's journal replay).
+class ConfigReplayer {
+ public:
+  virtual ~ConfigReplayer() = default;
+  // Builds what applying `payload` takes: a Reconfigure or, if the primary swapped engines or
+  // `fresh_engine` (installing a node image taken under that configuration), a SwapEngine with a
+  // newly built engine; the objects the command points to stay alive until finish(). False, with
+  // nothing prepared, if the payload is malformed or cannot apply here; `why` says why.
+  virtual bool prepare(std::span<const std::uint8_t> payload, bool fresh_engine, Command& command,
+                       const ConfigTag*& tag, std::string& why) = 0;
+  // The prepared command was applied (`applied`) or refused by the engine, or abandoned; the
+  // replayer keeps the configuration as the running one, or forgets it.
+  virtual void finish(bool applied) = 0;
 };
 
 class StatePublisher {

@@ -30,7 +30,7 @@ inline constexpr std::uint32_t kControlClientId = 0xFFFF'FFFFu;
 enum class RecordKind : std::uint8_t {
   Input = 1,         // an engine input (request, agent event, sign-in result, operator event, tick)
   Register = 2,      // a client registered (new, restarted with a new nonce, or moved address)
-  ConfigChange = 3,  // a reload applied on the routing core: a follower cannot apply it (yet)
+  ConfigChange = 3,  // a reload applied on the routing core, with the configuration it applied
   Operation = 4,     // a desktop reported a high-risk customer operation (the audit trail's)
 };
 
@@ -45,6 +45,10 @@ struct LogRecord {
   std::uint64_t nonce = 0;
   Endpoint endpoint;
   wire::Role role = wire::Role::None;  // what the client may send (roles.hpp)
+  // ConfigChange (its time in event.time): the configuration, opaque (ConfigTag::log_payload);
+  // empty in records written before the log carried it (a follower cannot apply those). Decoding
+  // points into the record's bytes.
+  std::span<const std::uint8_t> config;
   // Operation (and request_seq): the report as the desktop sent it, the agent its desktop had
   // signed in (0: none, a supervisor's desk) and the wall-clock time the primary received it, so
   // that every node's audit trail says the same.
@@ -53,10 +57,15 @@ struct LogRecord {
   std::int64_t wall_ms = 0;
 };
 
-// Bytes of the largest record (an Input with every skill).
+// Bytes of the largest record (an Input with every skill) other than a ConfigChange, which takes
+// kMaxLogRecord + its configuration's bytes.
 inline constexpr std::size_t kMaxLogRecord = 128;
+// The largest configuration a ConfigChange record carries (the replication link carries records
+// up to 1 MiB, the journal's ring 8 MiB); a reload whose configuration is larger is refused.
+inline constexpr std::size_t kMaxConfigPayload = 512u << 10;
 
-// Writes `r` into `out` (at least kMaxLogRecord bytes); returns the bytes used.
+// Writes `r` into `out` (at least kMaxLogRecord bytes, plus r.config's for a ConfigChange);
+// returns the bytes used.
 std::size_t encode_record(const LogRecord& r, std::span<std::uint8_t> out);
 // Reads a record; false (and `r` unspecified) if it is malformed or of an unknown version.
 bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& r);
@@ -68,6 +77,9 @@ struct NodeImage {
   std::uint64_t seq = 0;  // every record <= seq is in it
   std::vector<std::uint8_t> engine;
   std::vector<std::uint8_t> session;
+  // The configuration the engine ran under, as the last reload's ConfigChange carried it
+  // (ConfigTag::log_payload); empty: the node's starting configuration.
+  std::vector<std::uint8_t> config;
 };
 std::vector<std::uint8_t> encode_image(const NodeImage& image);
 bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image);

@@ -254,9 +254,22 @@ class IoStage {
   bool can_stamp() const { return shipper_ == nullptr || shipper_->has_room(); }
   // Applies one record of another node's log (a standby) or of the journal (a restart): the
   // engine and this stage reach the state of the node that wrote it; the replies it causes are
-  // cached for retransmissions but not sent. Run to completion on the calling thread.
+  // cached for retransmissions but not sent. Run to completion on the calling thread. A reload
+  // (ConfigChange) is applied through the config replayer at its place in the sequence;
+  // Replay::ConfigChange (nothing applied) if there is none, the record carries no configuration
+  // or the replayer cannot apply it.
   enum class Replay : std::uint8_t { Applied, Malformed, OutOfOrder, ConfigChange };
   Replay replay(std::uint64_t seq, std::span<const std::uint8_t> record, RouterStage& router);
+  // Who turns a ConfigChange's configuration into a command (null: nobody). Set before replaying;
+  // it outlives the stage.
+  void set_config_replayer(ConfigReplayer* replayer) { replayer_ = replayer; }
+  // The configuration the last reload applied here installed (null: the starting one); what the
+  // images this stage takes carry, and what a RouterStage built later starts with.
+  const ConfigTag* config_tag() const { return config_tag_; }
+  // Installs a node image into `engine` and this stage: one taken under a reloaded configuration
+  // is restored into an engine built from it (through the config replayer), which then replaces
+  // `engine`. False, `why` set and nothing changed, if the image does not fit.
+  bool restore_image(const NodeImage& image, router::Engine& engine, std::string& why);
   // The session (clients with their roles, reply windows, call owners, the agents calls are at,
   // desktops, next sequence number) as bytes, clients by ID so that two nodes with the same state
   // give the same bytes.
@@ -346,6 +359,7 @@ class IoStage {
   void bind_agent(std::uint32_t slot, router::AgentIndex agent);
   void unbind_agent(router::AgentIndex agent);
   void log_record(std::uint64_t seq, const LogRecord& record);
+  Replay replay_reload(std::uint64_t seq, const LogRecord& record, RouterStage& router);
   // Puts the datagram header on every pending datagram and lists them in tx_; returns how many.
   std::size_t assemble_pending();
   // Sends what the log has acknowledged, holds the rest.
@@ -408,6 +422,10 @@ class IoStage {
 
   LogShipper* shipper_ = nullptr;
   bool replaying_ = false;  // replies are cached, not sent
+  ConfigReplayer* replayer_ = nullptr;
+  const ConfigTag* config_tag_ = nullptr;  // the running configuration's (null: the starting one)
+  const ConfigTag* reload_tag_ = nullptr;  // a reload stamped, until its end output
+  std::uint64_t reload_seq_ = 0;
   std::uint32_t epoch_ = 0;
   bool standby_ = false;
   Endpoint primary_;
@@ -433,7 +451,10 @@ class IoStage {
 
 class RouterStage {
  public:
-  explicit RouterStage(router::Engine& engine) : engine_(engine) {}
+  // `config_tag`: the configuration the engine runs under (IoStage::config_tag), null: the
+  // starting one.
+  explicit RouterStage(router::Engine& engine, const ConfigTag* config_tag = nullptr)
+      : engine_(engine), config_tag_(config_tag) {}
   template <typename Push>
   void apply(const Input& input, Push&& push_output) {
     Output o;
@@ -525,7 +546,7 @@ class Worker {
  public:
   Worker(router::Engine& engine, IoStage& io, StatePublisher* publisher = nullptr,
          EngineLatency* latency = nullptr)
-      : router_(engine), io_(io), publisher_(publisher) {
+      : router_(engine, io.config_tag()), io_(io), publisher_(publisher) {
     router_.set_latency(latency);
   }
   // One poll cycle; returns datagrams received plus verifier results handled.

@@ -209,6 +209,9 @@ class LinkPrimary {
   std::optional<std::uint64_t> hash_mismatch_seq();
 
   const LinkCounters& counters() const { return counters_; }
+  // The standby's socket (-1: none yet), for an idle caller to sleep on until it is readable (an
+  // acknowledgement arrives). Owned by the link; valid until the next poll.
+  int standby_socket() const;
   // Time from the flush that carried a record (as of the poll before it) to the poll that read the
   // acknowledgement covering it.
   const LatencyHistogram& ack_latency() const { return ack_latency_; }
@@ -313,6 +316,9 @@ class LinkStandby {
   // From the primary's welcome and heartbeats; 0 before the first.
   std::uint64_t primary_epoch() const { return epoch_; }
   const LinkCounters& counters() const { return counters_; }
+  // The connection's socket (-1: none), for an idle caller to sleep on until it is readable (a
+  // record or heartbeat arrives). Owned by the link; valid until the next poll.
+  int socket_fd() const;
 
  private:
   LinkStandby(std::uint32_t address, std::uint16_t port, LinkTiming timing,

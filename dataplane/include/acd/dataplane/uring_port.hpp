@@ -22,6 +22,9 @@ class UringPort final : public Port {
   Endpoint local() const override;
   // Blocks until a completion arrives or `timeout_us` passes (for an idle worker).
   void wait(unsigned timeout_us);
+  // The ring's descriptor: readable while a completion waits (poll(2) it together with other
+  // sockets to sleep until either has something). Owned by the port.
+  int completion_fd() const;
 
   struct Impl;
 
