@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   router::Engine engine(domain);
-  dataplane::AsyncVerifier verifier(*verifier_impl);
+  dataplane::AsyncVerifier verifier(*verifier_impl, control::verifier_pool(running));
   dataplane::ContinuingClock clock;
   std::vector<router::AgentNumber> numbers;
   for (const auto& a : domain.agents) {

@@ -79,7 +79,7 @@ void CredentialStore::reload_if_changed() {
   }
   const auto [stamp, size] = stamp_of(path_);
   if (stamp != file_stamp_ || size != file_size_) {
-    const Result<void> loaded = load(path_);  // on error the last good credentials stay
+    const Result<void> loaded = load_unlocked(path_);  // on error the last good ones stay
     if (audit_ != nullptr) {
       (void)audit_->record(
           AuditRecord::make(AuditKind::CredentialsChanged,
@@ -92,6 +92,11 @@ void CredentialStore::reload_if_changed() {
 }
 
 Result<void> CredentialStore::load(const std::string& path) {
+  const std::lock_guard lock(mutex_);
+  return load_unlocked(path);
+}
+
+Result<void> CredentialStore::load_unlocked(const std::string& path) {
   const auto [stamp, size] = stamp_of(path);
   std::ifstream in(path);
   if (!in) {
@@ -111,23 +116,38 @@ Result<void> CredentialStore::load(const std::string& path) {
   return {};
 }
 
-bool CredentialStore::locked(router::AgentNumber agent) {
+bool CredentialStore::locked_now(router::AgentNumber agent) {
   auto it = failures_.find(agent);
   return it != failures_.end() && it->second.locked_until > clock_();
 }
 
+bool CredentialStore::locked(router::AgentNumber agent) {
+  const std::lock_guard lock(mutex_);
+  return locked_now(agent);
+}
+
 bool CredentialStore::verify(router::AgentNumber agent, std::string_view password) {
-  if (!sodium_ready() || locked(agent)) {
+  if (!sodium_ready()) {
     return false;
   }
-  reload_if_changed();
-  auto it = hashes_.find(agent);
+  std::string stored;  // a copy: the hash runs without the mutex, a reload may replace hashes_
+  {
+    const std::lock_guard lock(mutex_);
+    if (locked_now(agent)) {
+      return false;
+    }
+    reload_if_changed();
+    if (auto it = hashes_.find(agent); it != hashes_.end()) {
+      stored = it->second;
+    }
+  }
   // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
   std::vector<char> copy(password.begin(), password.end());
   copy.push_back('\0');
-  const bool ok = it != hashes_.end() &&
-                  crypto_pwhash_str_verify(it->second.c_str(), copy.data(), password.size()) == 0;
+  const bool ok = !stored.empty() &&
+                  crypto_pwhash_str_verify(stored.c_str(), copy.data(), password.size()) == 0;
   sodium_memzero(copy.data(), copy.size());
+  const std::lock_guard lock(mutex_);
   Failures& f = failures_[agent];
   if (ok) {
     f = Failures{};
@@ -145,22 +165,72 @@ bool CredentialStore::verify(router::AgentNumber agent, std::string_view passwor
   return false;
 }
 
+HashCost HashCost::of(HashStrength strength) {
+  if (strength == HashStrength::Minimal) {
+    return HashCost{crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN};
+  }
+  return HashCost{crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+
+Result<HashCost> HashCost::named(std::string_view name) {
+  if (name == "interactive") {
+    return of(HashStrength::Interactive);
+  }
+  if (name == "owasp") {
+    return HashCost{2, std::size_t{19} << 20};
+  }
+  if (name == "minimal") {
+    return of(HashStrength::Minimal);
+  }
+  return Failure{ControlError::Usage,
+                 "\"" + std::string(name) +
+                     "\" is not a cost level: interactive (2 passes, 64 MiB), owasp (2 passes, "
+                     "19 MiB) or minimal (1 pass, 8 KiB, tests only); or give opslimit and "
+                     "memlimit_kib"};
+}
+
+Result<void> HashCost::check(std::uint64_t opslimit, std::uint64_t memlimit_kib) {
+  if (opslimit < 1 || opslimit > 16) {
+    return Failure{ControlError::Usage, "opslimit = " + std::to_string(opslimit) +
+                                            " is out of range: argon2id passes, 1..16"};
+  }
+  if (memlimit_kib < 8 || memlimit_kib > (1u << 20)) {
+    return Failure{ControlError::Usage,
+                   "memlimit_kib = " + std::to_string(memlimit_kib) +
+                       " is out of range: 8 (8 KiB) .. 1048576 (1 GiB); each verifier thread "
+                       "needs this much memory while it hashes"};
+  }
+  return {};
+}
+
+std::string to_string(const HashCost& cost) {
+  const std::size_t kib = cost.memlimit >> 10;
+  return "opslimit=" + std::to_string(cost.opslimit) + " memlimit=" +
+         (kib % 1024 == 0 ? std::to_string(kib >> 10) + "MiB" : std::to_string(kib) + "KiB");
+}
+
 std::string CredentialStore::hash(std::string_view password, HashStrength strength) {
+  return hash(password, HashCost::of(strength));
+}
+
+std::string CredentialStore::hash(std::string_view password, const HashCost& cost) {
   if (!sodium_ready()) {
     return {};
   }
   char out[crypto_pwhash_STRBYTES];
-  const bool minimal = strength == HashStrength::Minimal;
-  const int rc = crypto_pwhash_str_alg(
-      out, password.data(), password.size(),
-      minimal ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
-      minimal ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE,
-      crypto_pwhash_ALG_ARGON2ID13);
+  const int rc =
+      crypto_pwhash_str_alg(out, password.data(), password.size(), cost.opslimit, cost.memlimit,
+                            crypto_pwhash_ALG_ARGON2ID13);
   return rc == 0 ? std::string(out) : std::string();
 }
 
 Result<void> CredentialStore::set_password(const std::string& path, router::AgentNumber agent,
                                            std::string_view password, HashStrength strength) {
+  return set_password(path, agent, password, HashCost::of(strength));
+}
+
+Result<void> CredentialStore::set_password(const std::string& path, router::AgentNumber agent,
+                                           std::string_view password, const HashCost& cost) {
   if (agent == 0) {
     return Failure{ControlError::Usage, "agent ID 0 is reserved"};
   }
@@ -173,7 +243,7 @@ Result<void> CredentialStore::set_password(const std::string& path, router::Agen
       return parsed;
     }
   }
-  const std::string h = hash(password, strength);
+  const std::string h = hash(password, cost);
   if (h.empty()) {
     return Failure{ControlError::Refused, "hashing failed (out of memory?)"};
   }

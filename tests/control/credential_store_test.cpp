@@ -5,9 +5,12 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "acd/control/credential_store.hpp"
 
@@ -115,6 +118,73 @@ TEST(Credentials, MalformedFileRefused) {
   EXPECT_TRUE(store.verify(1001, "correct horse"));
   EXPECT_TRUE(store.verify(1002, "battery staple"));
   EXPECT_FALSE(store.verify(1003, "plaintext-password"));
+}
+
+// A cost level is written into the hash it makes; a store verifies hashes of different costs side
+// by side (a cost change applies to new hashes, old ones keep working). Bad levels are refused.
+TEST(Credentials, CostLevelsAndMixedHashes) {
+  const Result<HashCost> owasp = HashCost::named("owasp");
+  ASSERT_TRUE(owasp.ok());
+  EXPECT_EQ(owasp.value().opslimit, 2u);
+  EXPECT_EQ(owasp.value().memlimit, std::size_t{19} << 20);
+  EXPECT_EQ(to_string(owasp.value()), "opslimit=2 memlimit=19MiB");
+  const Result<HashCost> bad = HashCost::named("paranoid");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.failure().message.find("interactive"), std::string::npos);
+  EXPECT_FALSE(HashCost::check(0, 1024).ok());
+  EXPECT_FALSE(HashCost::check(2, 4).ok());
+  EXPECT_FALSE(HashCost::check(2, (1u << 20) + 1).ok());
+  EXPECT_TRUE(HashCost::check(1, 8).ok());
+
+  const std::string path = temp_path("creds-cost");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 1, "old password", HashStrength::Minimal).ok());
+  ASSERT_TRUE(CredentialStore::set_password(path, 2, "new password", HashCost{1, 1u << 20}).ok());
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("1 $argon2id$v=19$m=8,t=1,"), std::string::npos) << text;
+  EXPECT_NE(text.find("2 $argon2id$v=19$m=1024,t=1,"), std::string::npos) << text;
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_TRUE(store.verify(1, "old password"));
+  EXPECT_TRUE(store.verify(2, "new password"));
+  EXPECT_FALSE(store.verify(2, "old password"));
+}
+
+// Several verifier threads share one store: every right password accepted, every wrong one
+// refused, the failure counts intact (three wrong ones each, under the limit of five).
+TEST(Credentials, ConcurrentVerification) {
+  const std::string path = temp_path("creds-threads");
+  std::remove(path.c_str());
+  for (router::AgentNumber a = 1; a <= 8; ++a) {
+    ASSERT_TRUE(CredentialStore::set_password(path, a, "password " + std::to_string(a),
+                                              HashStrength::Minimal)
+                    .ok());
+  }
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  std::atomic<int> wrong_answers{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        const router::AgentNumber a = static_cast<router::AgentNumber>(1 + (t * 2 + round) % 8);
+        const bool right = round % 7 != 3;
+        const bool ok =
+            store.verify(a, right ? "password " + std::to_string(a) : std::string("wrong one"));
+        if (ok != right) {
+          ++wrong_answers;
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(wrong_answers.load(), 0);
+  for (router::AgentNumber a = 1; a <= 8; ++a) {
+    EXPECT_FALSE(store.locked(a)) << a;
+  }
 }
 
 }  // namespace

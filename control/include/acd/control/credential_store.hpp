@@ -5,12 +5,15 @@
 // (a temporary file renamed over it) with mode 0600. Passwords themselves are never stored, logged
 // or echoed; buffers that held one are wiped.
 //
-// Thread-safety: verify() runs on the verifier thread (dataplane::AsyncVerifier); the rest is for
-// start-up and for acdctl. Not shared between threads otherwise.
+// Thread-safety: verify() and locked() run on the verifier's worker threads
+// (dataplane::AsyncVerifier), several at once: the store's tables are behind one mutex, held only
+// for look-ups and bookkeeping, never during a hash. load() and set_audit() are for start-up; the
+// static functions are for acdctl and touch no store.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <map>
 #include <string>
 #include <string_view>
@@ -26,6 +29,25 @@ enum class HashStrength : std::uint8_t {
   Interactive,  // libsodium's interactive limits (64 MiB, ~0.1 s): for real passwords
   Minimal,      // the smallest libsodium allows: tests only
 };
+
+// The cost of an argon2id hash: passes over memory (opslimit) and memory (bytes). It applies to
+// hashes written from now on; a stored hash keeps verifying with the parameters its own string
+// records. The named levels and what each costs here are in docs/operations.md "Sign-in cost".
+struct HashCost {
+  std::uint64_t opslimit = 2;           // libsodium's OPSLIMIT_INTERACTIVE
+  std::size_t memlimit = 64ull << 20;   // libsodium's MEMLIMIT_INTERACTIVE, bytes
+  bool operator==(const HashCost&) const = default;
+
+  static HashCost of(HashStrength strength);
+  // "interactive" (2 passes, 64 MiB), "owasp" (2 passes, 19 MiB: the OWASP cheat sheet's
+  // minimum for argon2id), "minimal" (1 pass, 8 KiB: tests only). Usage failure listing the names
+  // otherwise.
+  static Result<HashCost> named(std::string_view name);
+  // Done, or a Usage failure saying which limit is out of range: opslimit 1..16, memlimit 8 KiB ..
+  // 1 GiB (every worker thread needs memlimit bytes while it hashes).
+  static Result<void> check(std::uint64_t opslimit, std::uint64_t memlimit_kib);
+};
+std::string to_string(const HashCost& cost);  // "opslimit=2 memlimit=64MiB"
 
 struct LockoutPolicy {
   std::uint32_t max_failures = 5;    // consecutive wrong passwords before the lock
@@ -43,7 +65,10 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // verify() reads the file again when it has changed since (a password set or an agent added with
   // 'acdctl agent passwd' takes effect without a restart); a broken file keeps the last good one.
   Result<void> load(const std::string& path);
-  std::size_t size() const { return hashes_.size(); }
+  std::size_t size() {
+    const std::lock_guard lock(mutex_);
+    return hashes_.size();
+  }
 
   // True for the right password of an agent that is not locked out. A wrong one counts towards
   // the lockout; a right one resets the count. A locked agent is refused even with the right one.
@@ -56,6 +81,7 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // An argon2id hash string of the password (empty if libsodium failed, e.g. out of memory).
   static std::string hash(std::string_view password,
                           HashStrength strength = HashStrength::Interactive);
+  static std::string hash(std::string_view password, const HashCost& cost);
 
   // Sets (or replaces) one agent's password in a credential file, creating it if needed. Fails
   // with Usage for agent 0 or a password under 8 characters, Refused when the file is malformed,
@@ -63,13 +89,18 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   static Result<void> set_password(const std::string& path, router::AgentNumber agent,
                                    std::string_view password,
                                    HashStrength strength = HashStrength::Interactive);
+  static Result<void> set_password(const std::string& path, router::AgentNumber agent,
+                                   std::string_view password, const HashCost& cost);
 
  private:
   struct Failures {
     std::uint32_t count = 0;
     std::uint64_t locked_until = 0;
   };
-  void reload_if_changed();
+  void reload_if_changed();  // mutex_ held
+  Result<void> load_unlocked(const std::string& path);  // mutex_ held
+  bool locked_now(router::AgentNumber agent);  // mutex_ held
+  std::mutex mutex_;  // guards everything below (and the file's reload)
   LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;
   Clock clock_;
