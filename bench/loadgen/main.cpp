@@ -127,6 +127,7 @@ class LoadGen {
   // ready during an overload come back).
   bool sign_in_and_ready(int first_step, std::string& why) {
     for (int step = first_step; step < 2; ++step) {
+      const std::uint64_t began = now_ns();
       std::uint32_t expected = 0;
       for (std::uint32_t a = 0; a < agents_; ++a) {
         Writer w(*this, desktop(a));  // each agent's events from its own desktop
@@ -146,8 +147,19 @@ class LoadGen {
       if (!await_acks(expected, why)) {
         return false;
       }
+      if (step == 0) {
+        signin_ms_ = static_cast<double>(now_ns() - began) / 1e6;
+        std::fprintf(stderr, "acd-loadgen: %u agents signed in in %.0f ms (%u answered Overloaded "
+                     "and sent again)\n", agents_, signin_ms_, signin_overloaded_);
+      }
     }
     return true;
+  }
+  // Sign-ins answered Overloaded and sent again after a back-off; how long signing in took.
+  std::uint32_t signin_overloaded() const { return signin_overloaded_; }
+  double signin_ms() const { return signin_ms_; }
+  void set_signin_timeout(double seconds) {
+    signin_timeout_ns_ = static_cast<std::uint64_t>(seconds * 1e9);
   }
 
   Result run(double rate, double seconds) {
@@ -231,6 +243,8 @@ class LoadGen {
     std::uint64_t first_sent;
     std::uint64_t since;  // first sent to the node in use
     std::uint64_t sent;   // last sent
+    std::uint64_t retry_at = 0;  // a sign-in answered Overloaded: sent again at this time
+    std::uint32_t overloads = 0;
   };
   struct Waiting {
     std::uint64_t key;
@@ -282,7 +296,7 @@ class LoadGen {
     acks_ = 0;
     // Sign-ins are checked one password at a time on acd's verifier thread (tens of ms each, more
     // on a busy machine): 30 of them after a failover may take seconds.
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    const auto deadline = Clock::now() + std::chrono::nanoseconds(signin_timeout_ns_);
     while (acks_ < expected && Clock::now() < deadline) {
       drain();
       retransmit(now_ns());
@@ -410,7 +424,9 @@ class LoadGen {
   // after a switch).
   void remember(std::uint32_t client, std::uint64_t seq, Type type, const void* body,
                 std::size_t size) {
-    if (type != Type::CallEvent && !nodes_.pair()) {
+    // Sign-ins are kept too, to be sent again when acdd answers Overloaded (its verifier queue
+    // was full), as a desktop would after a back-off (docs/protocol.md).
+    if (type != Type::CallEvent && type != Type::AgentEvent && !nodes_.pair()) {
       return;
     }
     const std::uint64_t now = now_ns();
@@ -436,8 +452,13 @@ class LoadGen {
     const std::uint64_t after = nodes_.pair() ? nodes_.failover_after_ns() : kRetransmitNs;
     next_retransmit_ = now + after / 2;
     for (auto& [k, o] : outstanding_) {
-      if (now - o.sent >= after) {
-        resend(o, now);
+      if (o.retry_at != 0) {
+        if (now >= o.retry_at) {
+          o.retry_at = 0;
+          resend(o, now);
+        }
+      } else if ((o.type != Type::AgentEvent || nodes_.pair()) && now - o.sent >= after) {
+        resend(o, now);  // a sign-in may take long to check: only Overloaded sends it again
       }
     }
   }
@@ -541,6 +562,20 @@ class LoadGen {
             }
           }
           break;
+        }
+        if (err.reason == static_cast<std::uint16_t>(WireError::Overloaded)) {
+          const auto it = outstanding_.find(key(client, err.reply_to));
+          if (it != outstanding_.end() && it->second.type == Type::AgentEvent) {
+            // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
+            Outstanding& o = it->second;
+            const std::uint64_t base = std::min<std::uint64_t>(50'000'000ull << std::min(o.overloads, 6u),
+                                                               2'000'000'000ull);
+            talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
+            o.retry_at = now + base / 2 + (talk_state_ >> 33) % (base / 2 + 1);
+            ++o.overloads;
+            ++signin_overloaded_;
+            break;
+          }
         }
         if (outstanding_.erase(key(client, err.reply_to)) == 0 && nodes_.pair()) {
           break;  // answered already
@@ -659,6 +694,9 @@ class LoadGen {
   std::uint64_t base_call_ = next_call_;
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
+  std::uint32_t signin_overloaded_ = 0;
+  double signin_ms_ = 0;
+  std::uint64_t signin_timeout_ns_ = 30'000'000'000ull;
   std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
   std::vector<std::uint64_t> intended_;
   std::vector<std::uint8_t> first_result_;   // RouteResult of the first direct answer, 0: none
@@ -760,6 +798,11 @@ int main(int argc, char** argv) {
                      "switching to the other (also the pair's retransmission interval)")
           ->check(CLI::Range(1.0, 60'000.0))
           ->capture_default_str();
+  double signin_timeout = 30;
+  app.add_option("--signin-timeout", signin_timeout,
+                 "Seconds the set-up (registration, sign-in, ready) may take per step")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
   app.footer(
       "With two targets every request is kept until answered and sent again every "
@@ -832,6 +875,7 @@ int main(int argc, char** argv) {
               agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
+  gen.set_signin_timeout(signin_timeout);
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";
@@ -861,6 +905,8 @@ int main(int argc, char** argv) {
   Result r = gen.run(rate, duration);
   out.update(report(r, rate));
   out["retransmissions"] = gen.retransmissions();
+  out["signin_ms"] = gen.signin_ms();
+  out["signin_overloaded"] = gen.signin_overloaded();
   out.update(pair_report(gen));
   if (json) {
     std::cout << out.dump(2) << "\n";

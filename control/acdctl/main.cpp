@@ -41,6 +41,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_error.hpp"
 #include "acd/control/credential_store.hpp"
+#include "agents.hpp"
 #include "audit.hpp"
 #include "client.hpp"
 #include "keys.hpp"
@@ -318,6 +319,12 @@ int main(int argc, char** argv) {
       ->required()
       ->transform(decimal(1, 9'000'000'000'000'000));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
+  std::string cost_level;
+  std::string cost_config;
+  passwd->add_option("--cost", cost_level,
+                     "argon2id cost of the new hash: interactive, owasp or minimal (default: "
+                     "--config's [signin], else interactive)");
+  passwd->add_option("--config", cost_config, "acd.toml whose [signin] cost applies");
   CLI::App* client = app.add_subcommand("client", "ACDP clients and their keys");
   client->require_subcommand(1);
   CLI::App* client_list =
@@ -590,8 +597,15 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    const control::Result<control::HashCost> cost =
+        acdctl::hash_cost_of(cost_level, cost_config);
+    if (!cost.ok()) {
+      dataplane::wipe(password.data(), password.size());
+      std::cerr << "acdctl: " << cost.failure().message << "\n";
+      return 2;
+    }
     const control::Result<void> set =
-        control::CredentialStore::set_password(credentials, id, password);
+        control::CredentialStore::set_password(credentials, id, password, cost.value());
     dataplane::wipe(password.data(), password.size());
     if (!set.ok()) {
       std::cerr << "acdctl: " << set.failure().message << "\n";
