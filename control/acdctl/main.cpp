@@ -14,6 +14,7 @@
 //   acdctl config diff FILE                          what a reload of FILE would change
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
+//   acdctl agent import CSV [--credentials FILE]    set many (ID,SECRET,FLAG), in parallel
 //   acdctl ha [status | switchover]                  the hot-standby pair
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
@@ -325,6 +326,21 @@ int main(int argc, char** argv) {
                      "argon2id cost of the new hash: interactive, owasp or minimal (default: "
                      "--config's [signin], else interactive)");
   passwd->add_option("--config", cost_config, "acd.toml whose [signin] cost applies");
+  CLI::App* import = agent->add_subcommand(
+      "import", "Set many agents' passwords or enrolment codes from a CSV (ID,SECRET,FLAG)");
+  acdctl::ImportCommand import_command;
+  import_command.credentials = credentials;
+  import->add_option("FILE", import_command.csv, "CSV file ('-': stdin)")->required();
+  import->add_option("--credentials", import_command.credentials, "Credential file")
+      ->capture_default_str();
+  import->add_option("--cost", import_command.cost_level,
+                     "argon2id cost: interactive, owasp or minimal (default: --config's [signin], "
+                     "else interactive)");
+  import->add_option("--config", import_command.config_file, "acd.toml whose [signin] cost applies");
+  import->add_flag("--remove-missing", import_command.remove_missing,
+                   "Remove agents the CSV does not list");
+  import->add_flag("--dry-run", import_command.dry_run, "Report what would change; write nothing");
+  import->add_option("--threads", import_command.threads, "Hashing threads (default: every CPU)");
   CLI::App* client = app.add_subcommand("client", "ACDP clients and their keys");
   client->require_subcommand(1);
   CLI::App* client_list =
@@ -417,6 +433,9 @@ int main(int argc, char** argv) {
   }
   if (client_add->parsed()) {
     return acdctl::client_add(add);
+  }
+  if (import->parsed()) {
+    return acdctl::run_agent_import(import_command);
   }
   if (key_generate->parsed()) {
     return acdctl::key_generate(key_out);

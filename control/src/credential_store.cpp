@@ -26,35 +26,6 @@ std::uint64_t steady_seconds() {
                                         .count());
 }
 
-// Parses "AGENT_ID HASH" lines; a failure names the line.
-Result<void> parse(const std::string& path, std::istream& in,
-                   std::map<router::AgentNumber, std::string>& out) {
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty() || line[0] == '#') {
-      continue;
-    }
-    std::istringstream fields(line);
-    router::AgentNumber agent = 0;
-    std::string hash;
-    std::string extra;
-    if (!(fields >> agent >> hash) || agent == 0 || (fields >> extra) ||
-        hash.rfind("$argon2id$", 0) != 0) {
-      return Failure{ControlError::Refused,
-                     path + ":" + std::to_string(number) +
-                         ": expected 'AGENT_ID $argon2id$...'; set passwords with 'acdctl agent "
-                         "passwd ID'"};
-    }
-    if (!out.emplace(agent, hash).second) {
-      return Failure{ControlError::Refused, path + ":" + std::to_string(number) + ": agent " +
-                                                std::to_string(agent) + " is listed twice"};
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 CredentialStore::CredentialStore(LockoutPolicy policy, Clock clock)
@@ -98,18 +69,11 @@ Result<void> CredentialStore::load(const std::string& path) {
 
 Result<void> CredentialStore::load_unlocked(const std::string& path) {
   const auto [stamp, size] = stamp_of(path);
-  std::ifstream in(path);
-  if (!in) {
-    return Failure{ControlError::Refused,
-                   path +
-                       ": cannot be read; create it with 'acdctl agent passwd ID --credentials " +
-                       path + "'"};
+  Result<CredentialTable> read = read_credential_file(path, false);
+  if (!read.ok()) {
+    return read.failure();
   }
-  std::map<router::AgentNumber, std::string> read;
-  if (Result<void> parsed = parse(path, in, read); !parsed.ok()) {
-    return parsed;
-  }
-  hashes_ = std::move(read);
+  hashes_ = std::move(read).value();
   path_ = path;
   file_stamp_ = stamp;
   file_size_ = size;
@@ -138,7 +102,7 @@ bool CredentialStore::verify(router::AgentNumber agent, std::string_view passwor
     }
     reload_if_changed();
     if (auto it = hashes_.find(agent); it != hashes_.end()) {
-      stored = it->second;
+      stored = it->second.hash;
     }
   }
   // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
@@ -237,41 +201,20 @@ Result<void> CredentialStore::set_password(const std::string& path, router::Agen
   if (password.size() < 8) {
     return Failure{ControlError::Usage, "a password needs at least 8 characters"};
   }
-  std::map<router::AgentNumber, std::string> hashes;
-  if (std::ifstream in(path); in) {
-    if (Result<void> parsed = parse(path, in, hashes); !parsed.ok()) {
-      return parsed;
-    }
+  const CredentialFileLock lock(path);
+  if (!lock.ok()) {
+    return Failure{ControlError::Refused, lock.why()};
+  }
+  Result<CredentialTable> table = read_credential_file(path, true);
+  if (!table.ok()) {
+    return table.failure();
   }
   const std::string h = hash(password, cost);
   if (h.empty()) {
     return Failure{ControlError::Refused, "hashing failed (out of memory?)"};
   }
-  hashes[agent] = h;
-  const std::string tmp = path + ".tmp";
-  const mode_t old_mask = umask(077);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) {
-      umask(old_mask);
-      return Failure{ControlError::Refused,
-                     tmp + ": cannot be written; check the directory's permissions"};
-    }
-    out << "# acd agent credentials: AGENT_ID ARGON2ID_HASH. Edit with 'acdctl agent passwd ID'.\n";
-    for (const auto& [id, hash_text] : hashes) {
-      out << id << ' ' << hash_text << '\n';
-    }
-    if (!out.flush()) {
-      umask(old_mask);
-      return Failure{ControlError::Refused, tmp + ": write failed"};
-    }
-  }
-  umask(old_mask);
-  chmod(tmp.c_str(), 0600);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Failure{ControlError::Refused, path + ": cannot be replaced"};
-  }
-  return {};
+  table.value()[agent] = CredentialEntry{h, CredentialFlag::None};  // a password set by hand is final
+  return write_credential_file(path, table.value());
 }
 
 }  // namespace acd::control

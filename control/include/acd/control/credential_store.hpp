@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "acd/control/credential_file.hpp"
 #include "acd/control/result.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 
@@ -107,7 +108,7 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   std::string path_;
   std::int64_t file_stamp_ = 0;  // modification time (ns) and size of what was read
   std::int64_t file_size_ = -1;
-  std::map<router::AgentNumber, std::string> hashes_;
+  CredentialTable hashes_;
   std::map<router::AgentNumber, Failures> failures_;
 };
 
