@@ -110,7 +110,7 @@ class LoadGen {
       return false;
     }
     for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
-      Writer w(*this, kFirstSwitch + k);
+      Writer w(*this, first_switch_ + k);
       w.add(Type::Register, Register{static_cast<std::uint32_t>(Role::Switch), 0, now_ns()});
     }
     for (std::uint32_t a = 0; a < agents_; ++a) {
@@ -158,6 +158,8 @@ class LoadGen {
   // Sign-ins answered Overloaded and sent again after a back-off; how long signing in took.
   std::uint32_t signin_overloaded() const { return signin_overloaded_; }
   double signin_ms() const { return signin_ms_; }
+  // Two load generators on one node need switch clients of their own.
+  void set_first_switch(std::uint32_t id) { first_switch_ = id; }
   void set_signin_timeout(double seconds) {
     signin_timeout_ns_ = static_cast<std::uint64_t>(seconds * 1e9);
   }
@@ -186,7 +188,7 @@ class LoadGen {
     while (true) {
       const std::uint64_t now = now_ns();
       if (i < total) {
-        Writer w(*this, kFirstSwitch + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
+        Writer w(*this, first_switch_ + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
         while (i < total &&
                start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) <= now &&
                w.count() < 16) {  // 16 answers (64 bytes each) fit one reply datagram
@@ -294,13 +296,18 @@ class LoadGen {
 
   bool await_acks(std::uint32_t expected, std::string& why) {
     acks_ = 0;
-    // Sign-ins are checked one password at a time on acd's verifier thread (tens of ms each, more
-    // on a busy machine): 30 of them after a failover may take seconds.
+    // Sign-ins are checked on acd's verifier threads (milliseconds to tens of ms each, more on a
+    // busy machine): a shift start's thousands may take a minute. The wait yields the CPU between
+    // polls: on the node's own machine a spinning load generator would take the verifiers' core.
     const auto deadline = Clock::now() + std::chrono::nanoseconds(signin_timeout_ns_);
     while (acks_ < expected && Clock::now() < deadline) {
+      const std::uint32_t heard = acks_ + errors_;
       drain();
       retransmit(now_ns());
       follow_pair(now_ns());
+      if (acks_ + errors_ == heard) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
     }
     if (acks_ < expected) {
       why = "only " + std::to_string(acks_) + " of " + std::to_string(expected) +
@@ -515,7 +522,7 @@ class LoadGen {
     // so silence means that nothing at all comes back.
     if (!waiting_.empty() && now >= next_probe_) {
       next_probe_ = now + nodes_.failover_after_ns() / 3;
-      Writer w(*this, kFirstSwitch);
+      Writer w(*this, first_switch_);
       const Heartbeat probe{now, 0};
       w.add_raw(Type::Heartbeat, &probe, sizeof(probe), 0);
     }
@@ -695,6 +702,7 @@ class LoadGen {
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
   std::uint32_t signin_overloaded_ = 0;
+  std::uint32_t first_switch_ = kFirstSwitch;
   double signin_ms_ = 0;
   std::uint64_t signin_timeout_ns_ = 30'000'000'000ull;
   std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
@@ -798,6 +806,12 @@ int main(int argc, char** argv) {
                      "switching to the other (also the pair's retransmission interval)")
           ->check(CLI::Range(1.0, 60'000.0))
           ->capture_default_str();
+  std::uint32_t first_switch = kFirstSwitch;
+  app.add_option("--first-switch", first_switch,
+                 "Client ID of the first of the 32 switch clients (two load generators on one "
+                 "node need different ones, clear of the desktops' 1000 + agent index)")
+      ->check(CLI::Range(1u, 900u))
+      ->capture_default_str();
   double signin_timeout = 30;
   app.add_option("--signin-timeout", signin_timeout,
                  "Seconds the set-up (registration, sign-in, ready) may take per step")
@@ -876,6 +890,7 @@ int main(int argc, char** argv) {
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
   gen.set_signin_timeout(signin_timeout);
+  gen.set_first_switch(first_switch);
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";

@@ -15,6 +15,7 @@
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
 //   acdctl agent import CSV [--credentials FILE]    set many (ID,SECRET,FLAG), in parallel
+//   acdctl agent unlock ID                           lift an agent's sign-in delays
 //   acdctl ha [status | switchover]                  the hot-standby pair
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
@@ -326,6 +327,12 @@ int main(int argc, char** argv) {
                      "argon2id cost of the new hash: interactive, owasp or minimal (default: "
                      "--config's [signin], else interactive)");
   passwd->add_option("--config", cost_config, "acd.toml whose [signin] cost applies");
+  CLI::App* unlock = agent->add_subcommand(
+      "unlock", "Lift an agent's sign-in delays after wrong passwords (operator role)");
+  std::uint64_t unlock_id = 0;
+  unlock->add_option("ID", unlock_id, "Agent ID")
+      ->required()
+      ->transform(decimal(1, 9'000'000'000'000'000));
   CLI::App* import = agent->add_subcommand(
       "import", "Set many agents' passwords or enrolment codes from a CSV (ID,SECRET,FLAG)");
   acdctl::ImportCommand import_command;
@@ -468,6 +475,8 @@ int main(int argc, char** argv) {
     json request;
     if (status->parsed()) {
       request = {{"cmd", "status"}};
+    } else if (unlock->parsed()) {
+      request = {{"cmd", "agents"}, {"action", "unlock"}, {"id", unlock_id}};
     } else if (agents->parsed()) {
       request = {{"cmd", "agents"}, {"action", agents_action}};
       if (agents_action != "list") {
@@ -566,6 +575,8 @@ int main(int argc, char** argv) {
       table(rows, {"name", "role", "networks", "public_key"});
     } else if (route_test->parsed()) {
       print_route_test(result);
+    } else if (unlock->parsed()) {
+      std::cout << result.value("message", std::string()) << "\n";
     } else if (status->parsed()) {
       print_status(result);
     } else if (ha->parsed() && result.is_object()) {

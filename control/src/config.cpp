@@ -193,7 +193,7 @@ void parse_audit(TomlChecker& c, const toml::table& t, AuditSettings& a,
 void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s) {
   c.only(t,
          {"threads", "queue", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
-          "backoff_s", "max_backoff_s"},
+          "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s"},
          "[signin]");
   c.number(t, "threads", s.threads, 0, 256);
   c.number(t, "queue", s.queue, 1, 65534);
@@ -224,6 +224,8 @@ void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s) {
     }
   }
   c.number(t, "free_failures", s.free_failures, 1, 100);
+  c.number(t, "agent_free_failures", s.agent_free_failures, 1, 1000);
+  c.number(t, "agent_max_backoff_s", s.agent_max_backoff_s, 1, 3600);
   c.number(t, "backoff_s", s.backoff_s, 1, 3600);
   c.number(t, "max_backoff_s", s.max_backoff_s, 1, 86400);
   if (s.max_backoff_s < s.backoff_s) {
@@ -404,6 +406,12 @@ std::uint32_t signin_threads(const ApplianceConfig& cfg) {
     }
   }
   return static_cast<std::uint32_t>(std::max(free_cpus, 1));
+}
+
+LockoutPolicy lockout_policy(const ApplianceConfig& cfg) {
+  const SignInSettings& s = cfg.signin;
+  return LockoutPolicy{s.free_failures, s.backoff_s, s.max_backoff_s, s.agent_free_failures,
+                       s.agent_max_backoff_s};
 }
 
 dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg) {

@@ -108,7 +108,8 @@ void AsyncVerifier::run() {
     result.client_slot = job.client_slot;
     result.request_seq = job.request_seq;
     result.device = job.device;
-    result.accepted = verifier_.verify(job.number, std::string_view(job.password, length));
+    result.accepted = verifier_.verify_from(job.number, std::string_view(job.password, length),
+                                            SignInSource{job.client_slot, job.device});
     wipe(job.password, sizeof(job.password));
     // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
     while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {

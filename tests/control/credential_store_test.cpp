@@ -70,26 +70,78 @@ TEST(Credentials, FileChangesTakeEffectWithoutRestart) {
   EXPECT_TRUE(store.verify(1001, "second password")) << "a broken file keeps the last good one";
 }
 
-// After max_failures wrong passwords the agent is locked, even for the right one, until the lock
-// expires; a right password before the limit resets the count.
-TEST(Credentials, LockoutAfterRepeatedFailures) {
-  const std::string path = temp_path("creds-lock");
+// Wrong passwords from desktop A back off A only (2 s, 4 s, 8 s ... up to the ceiling), refused
+// unchecked meanwhile, even the right password; the agent signs in from desktop B at once. A right
+// password from A after its delay clears A's count.
+TEST(Credentials, BackOffPerSource) {
+  const std::string path = temp_path("creds-backoff");
   std::remove(path.c_str());
   ASSERT_TRUE(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal).ok());
   std::uint64_t now = 1000;
-  CredentialStore store(LockoutPolicy{3, 60}, [&] { return now; });
+  CredentialStore store(LockoutPolicy{3, 2, 16, 100, 30}, [&] { return now; });
   ASSERT_TRUE(store.load(path).ok());
-  EXPECT_FALSE(store.verify(7, "wrong 1"));
-  EXPECT_FALSE(store.verify(7, "wrong 2"));
-  EXPECT_TRUE(store.verify(7, "open sesame"));  // resets the count
-  EXPECT_FALSE(store.verify(7, "wrong 1"));
-  EXPECT_FALSE(store.verify(7, "wrong 2"));
-  EXPECT_FALSE(store.verify(7, "wrong 3"));
-  EXPECT_TRUE(store.locked(7));
-  EXPECT_FALSE(store.verify(7, "open sesame"));
-  now += 61;
+  const dataplane::SignInSource a{1, 501};
+  const dataplane::SignInSource b{2, 502};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(store.verify_from(7, "wrong", a));
+  }
+  EXPECT_EQ(store.wait_seconds(7, a), 2u);
+  EXPECT_EQ(store.wait_seconds(7, b), 0u);
+  EXPECT_FALSE(store.verify_from(7, "open sesame", a));  // delayed: not even checked
+  EXPECT_EQ(store.counters().delayed.load(), 1u);
+  EXPECT_TRUE(store.verify_from(7, "open sesame", b));   // the real desk is not held up
   EXPECT_FALSE(store.locked(7));
-  EXPECT_TRUE(store.verify(7, "open sesame"));
+  now += 2;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // fourth failure: 4 s
+  EXPECT_EQ(store.wait_seconds(7, a), 4u);
+  now += 4;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // 8 s
+  EXPECT_EQ(store.wait_seconds(7, a), 8u);
+  now += 8;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // 16 s, the ceiling
+  now += 16;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));
+  EXPECT_EQ(store.wait_seconds(7, a), 16u);
+  now += 16;
+  EXPECT_TRUE(store.verify_from(7, "open sesame", a));
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // counting from zero again: no delay
+  EXPECT_EQ(store.wait_seconds(7, a), 0u);
+  EXPECT_EQ(store.counters().accepted.load(), 2u);
+  EXPECT_EQ(store.counters().failed.load(), 8u);
+  EXPECT_EQ(store.counters().backoffs.load(), 5u);
+}
+
+// Guessing from many desktops (one wrong password each) trips the agent-wide back-off, which
+// holds every desktop, the real one too, but never longer than its low ceiling; an operator's
+// unlock lifts everything at once.
+TEST(Credentials, AgentWideBackOffIsShortAndUnlockLiftsIt) {
+  const std::string path = temp_path("creds-agentwide");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal).ok());
+  std::uint64_t now = 1000;
+  CredentialStore store(LockoutPolicy{3, 2, 300, 5, 30}, [&] { return now; });
+  ASSERT_TRUE(store.load(path).ok());
+  const dataplane::SignInSource real{999, 1};
+  std::uint32_t slot = 0;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(store.verify_from(7, "guess", dataplane::SignInSource{++slot, 0}));
+  }
+  EXPECT_TRUE(store.locked(7));
+  EXPECT_EQ(store.wait_seconds(7, real), 2u);
+  EXPECT_FALSE(store.verify_from(7, "open sesame", real));
+  // The guesser keeps going, one fresh desktop per attempt, as soon as each delay ends.
+  for (int round = 0; round < 20; ++round) {
+    now += store.wait_seconds(7, real);
+    EXPECT_FALSE(store.verify_from(7, "guess", dataplane::SignInSource{++slot, 0}));
+    EXPECT_LE(store.wait_seconds(7, real), 30u);
+  }
+  EXPECT_EQ(store.wait_seconds(7, real), 30u);
+  EXPECT_EQ(store.unlock(7), 1u);
+  EXPECT_FALSE(store.locked(7));
+  EXPECT_EQ(store.wait_seconds(7, real), 0u);
+  EXPECT_TRUE(store.verify_from(7, "open sesame", real));
+  EXPECT_EQ(store.counters().unlocks.load(), 1u);
+  EXPECT_EQ(store.unlock(7), 0u);  // nothing running
 }
 
 // A malformed (or missing) credential file is refused with its line, and a store that had loaded

@@ -73,11 +73,14 @@ struct SignInSettings {
   std::uint32_t nice = 10;         // verifier threads yield to routing (0: same priority)
   std::uint64_t opslimit = 2;      // argon2id cost of new hashes (cost = "interactive")
   std::uint64_t memlimit_kib = 65536;
-  // Lockout back-off (credential_store.hpp LockoutPolicy): failures allowed before a delay, the
-  // first delay, and its ceiling; the delay doubles with each further failure.
+  // Back-off after wrong passwords (credential_store.hpp LockoutPolicy): per source desktop,
+  // failures allowed before a delay, the first delay and its ceiling (the delay doubles with each
+  // further failure); agent-wide, the same with its own free failures and a low ceiling.
   std::uint32_t free_failures = 3;
   std::uint32_t backoff_s = 2;
   std::uint32_t max_backoff_s = 300;
+  std::uint32_t agent_free_failures = 10;  // from all desktops together, before an agent-wide delay
+  std::uint32_t agent_max_backoff_s = 30;  // its ceiling: the longest a guesser delays the agent
   bool operator==(const SignInSettings&) const = default;
 };
 
@@ -199,6 +202,8 @@ std::uint32_t signin_threads(const ApplianceConfig& cfg);
 // The verifier pool for `cfg`: signin_threads() workers on the CPUs [dataplane] cores leaves free
 // (anywhere if it leaves none), [signin] queue and nice.
 dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg);
+// [signin]'s back-off as the credential store takes it.
+struct LockoutPolicy lockout_policy(const ApplianceConfig& cfg);
 
 // The built-in demo centre's configuration text.
 const std::string& embedded_default_config();

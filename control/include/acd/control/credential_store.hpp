@@ -11,9 +11,11 @@
 // static functions are for acdctl and touch no store.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
@@ -50,9 +52,28 @@ struct HashCost {
 };
 std::string to_string(const HashCost& cost);  // "opslimit=2 memlimit=64MiB"
 
+// Back-off instead of a hard lock (docs/operations.md "Wrong passwords"). Two counts of
+// consecutive wrong passwords: per (agent, source desktop) and per agent from all sources. Past its
+// free failures each count imposes a delay that doubles with every further failure, up to its
+// ceiling; during a delay the agent's sign-ins (from that source, or from all for the agent-wide
+// one) are refused unchecked. A right password clears the agent-wide count and its own source's.
+// The agent-wide ceiling is low: it is the longest a guesser elsewhere can keep the agent's real
+// desktop waiting; a source's own ceiling is high.
 struct LockoutPolicy {
-  std::uint32_t max_failures = 5;    // consecutive wrong passwords before the lock
-  std::uint64_t lock_seconds = 900;  // how long the agent stays locked out
+  std::uint32_t free_failures = 3;          // per source: wrong passwords before its first delay
+  std::uint64_t backoff_s = 2;              // the first delay (both counts); doubles per failure
+  std::uint64_t max_backoff_s = 300;        // ceiling of one source's delay
+  std::uint32_t agent_free_failures = 10;   // from all sources, before an agent-wide delay
+  std::uint64_t agent_max_backoff_s = 30;   // ceiling of the agent-wide delay
+};
+
+// Sign-in outcomes since start, for the metrics endpoint (read with relaxed loads).
+struct SignInCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> failed{0};     // wrong password or unknown agent (checked)
+  std::atomic<std::uint64_t> delayed{0};    // refused unchecked: a back-off was running
+  std::atomic<std::uint64_t> backoffs{0};   // back-offs imposed (per source or agent-wide)
+  std::atomic<std::uint64_t> unlocks{0};    // back-offs lifted by an operator
 };
 
 class CredentialStore final : public dataplane::CredentialVerifier {
@@ -71,10 +92,22 @@ class CredentialStore final : public dataplane::CredentialVerifier {
     return hashes_.size();
   }
 
-  // True for the right password of an agent that is not locked out. A wrong one counts towards
-  // the lockout; a right one resets the count. A locked agent is refused even with the right one.
+  // True for the right password of an agent with no back-off running for this source (or for the
+  // agent as a whole). A wrong one counts towards both back-offs; a right one clears the agent's
+  // and this source's. During a back-off the password is not even checked (refused).
+  bool verify_from(router::AgentNumber agent, std::string_view password,
+                   const dataplane::SignInSource& source) override;
+  // verify_from with an unknown source (all such attempts share one source).
   bool verify(router::AgentNumber agent, std::string_view password) override;
+  // True while an agent-wide back-off runs (every source refused).
   bool locked(router::AgentNumber agent);
+  // Seconds until `source` may try `agent` again (0: now).
+  std::uint64_t wait_seconds(router::AgentNumber agent, const dataplane::SignInSource& source);
+  // Lifts every back-off of `agent` (agent-wide and each source's) and clears its counts; records
+  // agent.unlock in the audit log. Returns how many back-offs were running (0: none).
+  // Any thread (the control thread's `agents unlock`).
+  std::size_t unlock(router::AgentNumber agent);
+  const SignInCounters& counters() const { return counters_; }
   // Where a lockout and a change of the credential file are recorded (never a password or a
   // hash); null (the default): nowhere. Set before the verifier thread starts.
   void set_audit(AuditLog* log) { audit_ = log; }
@@ -94,13 +127,19 @@ class CredentialStore final : public dataplane::CredentialVerifier {
                                    std::string_view password, const HashCost& cost);
 
  private:
-  struct Failures {
-    std::uint32_t count = 0;
-    std::uint64_t locked_until = 0;
+  struct Backoff {
+    std::uint32_t failures = 0;  // consecutive
+    std::uint64_t until = 0;     // clock seconds; refused before
+    std::uint64_t last = 0;      // clock seconds of the last failure, for pruning
   };
+  using SourceKey = std::pair<router::AgentNumber, std::uint32_t>;  // agent, client slot
+  // Forgets counts whose back-off ended long ago, when the table has grown large (mutex_ held).
+  void prune(std::uint64_t now);
   void reload_if_changed();  // mutex_ held
   Result<void> load_unlocked(const std::string& path);  // mutex_ held
   bool locked_now(router::AgentNumber agent);  // mutex_ held
+  void record_backoff(router::AgentNumber agent, const dataplane::SignInSource* source,
+                      const Backoff& b, std::uint64_t delay);  // mutex_ held
   std::mutex mutex_;  // guards everything below (and the file's reload)
   LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;
@@ -109,7 +148,9 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   std::int64_t file_stamp_ = 0;  // modification time (ns) and size of what was read
   std::int64_t file_size_ = -1;
   CredentialTable hashes_;
-  std::map<router::AgentNumber, Failures> failures_;
+  std::map<router::AgentNumber, Backoff> agent_backoff_;
+  std::map<SourceKey, Backoff> source_backoff_;
+  SignInCounters counters_;
 };
 
 }  // namespace acd::control

@@ -26,6 +26,7 @@
 namespace acd::control {
 
 class AuditLog;  // audit_log.hpp
+struct SignInCounters;  // credential_store.hpp
 
 struct MetricsSources {
   const ApplianceConfig* config = nullptr;
@@ -38,6 +39,8 @@ struct MetricsSources {
   const HaStatus* ha = nullptr;
   // The audit log (audit_log.hpp); null: no acd_audit_ families. Relaxed loads of its counts.
   const AuditLog* audit = nullptr;
+  // Sign-in outcomes and back-offs (credential_store.hpp); null: no acd_signin_ families.
+  const SignInCounters* signin = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

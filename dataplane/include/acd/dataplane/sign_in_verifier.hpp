@@ -22,9 +22,23 @@
 
 namespace acd::dataplane {
 
+// Where a sign-in came from: the IO stage's slot of the desktop's client (its registration) and
+// the device it named. A verifier may rate-limit per source (CredentialStore does).
+struct SignInSource {
+  static constexpr std::uint32_t kUnknownSlot = 0xFFFFFFFF;
+  std::uint32_t client_slot = kUnknownSlot;
+  std::uint64_t device = 0;
+};
+
 class CredentialVerifier {
  public:
   virtual ~CredentialVerifier() = default;
+  // verify() with the attempt's source; by default the source is not looked at. Same threads.
+  virtual bool verify_from(router::AgentNumber agent, std::string_view password,
+                           const SignInSource& source) {
+    (void)source;
+    return verify(agent, password);
+  }
   // True if `password` is this agent's. May be slow. Called on the verifier's worker threads, by
   // several at once: an implementation must be safe for concurrent calls.
   virtual bool verify(router::AgentNumber agent, std::string_view password) = 0;
