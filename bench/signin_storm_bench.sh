@@ -8,8 +8,8 @@
 #
 # The credential file is made with `acdctl agent import` at the same cost. Defaults: 10,000
 # agents, opslimit 1 / 8 MiB, 60 s of calls at 200/s in each phase. [signin] threads is left at
-# its default (the CPUs the dataplane's core leaves free); NICE=N in the environment sets [signin]
-# nice (default 10: on a machine shared with other work the verifiers then yield to all of it).
+# its default (the CPUs the dataplane's core leaves free). NICE=N sets [signin] nice, which acdd
+# applies only when the verifiers share the dataplane's CPUs (not with cores = [0] on 2+ CPUs).
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen

@@ -430,6 +430,11 @@ dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg) {
       }
     }
   }
+  // Pinned off the dataplane's CPUs the workers compete with nothing of acdd's: niceness would
+  // only let other programs starve sign-ins. Sharing the dataplane's CPUs, they yield to routing.
+  if (!pool.cpus.empty()) {
+    pool.nice = 0;
+  }
   return pool;  // cpus empty (every CPU is the dataplane's): the workers run unpinned
 }
 

@@ -341,6 +341,9 @@ TEST(Config, SignInSettings) {
   EXPECT_EQ(r.config.signin.memlimit_kib, 19u * 1024);
   EXPECT_EQ(signin_threads(r.config), 3u);
   EXPECT_EQ(verifier_pool(r.config).queue, 200u);
+  // Niced only when the workers must share the dataplane's CPUs (none left free).
+  const dataplane::VerifierPoolConfig pool = verifier_pool(r.config);
+  EXPECT_EQ(pool.nice, pool.cpus.empty() ? 10 : 0);
   r = parse_config(std::string(kBase) + "[signin]\nopslimit = 1\nmemlimit_kib = 4096\n", "acd.toml");
   ASSERT_TRUE(r.ok()) << dump(r.errors);
   EXPECT_EQ(r.config.signin.memlimit_kib, 4096u);

@@ -70,7 +70,8 @@ struct HaSettings {
 struct SignInSettings {
   std::uint32_t threads = 0;       // verifier threads; 0: one per CPU the dataplane does not use
   std::uint32_t queue = 1024;      // sign-ins waiting for a thread; more are answered Overloaded
-  std::uint32_t nice = 10;         // verifier threads yield to routing (0: same priority)
+  std::uint32_t nice = 10;         // when the verifiers share the dataplane's CPUs, they yield
+                                   // to routing (0: same priority); pinned elsewhere: not used
   std::uint64_t opslimit = 2;      // argon2id cost of new hashes (cost = "interactive")
   std::uint64_t memlimit_kib = 65536;
   // Back-off after wrong passwords (credential_store.hpp LockoutPolicy): per source desktop,
@@ -199,8 +200,8 @@ std::string origin_of(const ApplianceConfig& cfg, const std::string& key);
 // The verifier threads acdd starts for `cfg`: [signin] threads, or (0) one per allowed CPU that
 // [dataplane] cores leaves free, at least 1.
 std::uint32_t signin_threads(const ApplianceConfig& cfg);
-// The verifier pool for `cfg`: signin_threads() workers on the CPUs [dataplane] cores leaves free
-// (anywhere if it leaves none), [signin] queue and nice.
+// The verifier pool for `cfg`: signin_threads() workers on the CPUs [dataplane] cores leaves free,
+// at niceness 0; if it leaves none, unpinned at [signin] nice. [signin] queue.
 dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg);
 // [signin]'s back-off as the credential store takes it.
 struct LockoutPolicy lockout_policy(const ApplianceConfig& cfg);
