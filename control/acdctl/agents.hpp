@@ -1,5 +1,5 @@
 #pragma once
-// `acdctl agent ...` helpers: which argon2id cost a new hash gets, and `acdctl agent import`'s
+// `acdctl agent ...` support: which argon2id cost a new hash gets, and `acdctl agent import`'s
 // terminal side (progress, report). The work itself is the control library's
 // (credential_store.hpp, credential_import.hpp). Runs on the calling thread.
 #include <string>
