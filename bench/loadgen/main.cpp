@@ -124,7 +124,7 @@ class LoadGen {
       return false;
     }
     for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
-      Writer w(*this, kFirstSwitch + k);
+      Writer w(*this, first_switch_ + k);
       w.add(Type::Register, Register{static_cast<std::uint32_t>(Role::Switch), 0, now_ns()});
     }
     for (std::uint32_t a = 0; a < agents_; ++a) {
@@ -182,6 +182,7 @@ class LoadGen {
   // ready during an overload come back).
   bool sign_in_and_ready(int first_step, std::string& why) {
     for (int step = first_step; step < 2; ++step) {
+      const std::uint64_t began = now_ns();
       std::uint32_t expected = 0;
       for (std::uint32_t a = 0; a < agents_; ++a) {
         Writer w(*this, desktop(a));  // each agent's events from its own desktop
@@ -201,8 +202,21 @@ class LoadGen {
       if (!await_acks(expected, why)) {
         return false;
       }
+      if (step == 0) {
+        signin_ms_ = static_cast<double>(now_ns() - began) / 1e6;
+        std::fprintf(stderr, "acd-loadgen: %u agents signed in in %.0f ms (%u answered Overloaded "
+                     "and sent again)\n", agents_, signin_ms_, signin_overloaded_);
+      }
     }
     return true;
+  }
+  // Sign-ins answered Overloaded and sent again after a back-off; how long signing in took.
+  std::uint32_t signin_overloaded() const { return signin_overloaded_; }
+  double signin_ms() const { return signin_ms_; }
+  // Two load generators on one node need switch clients of their own.
+  void set_first_switch(std::uint32_t id) { first_switch_ = id; }
+  void set_signin_timeout(double seconds) {
+    signin_timeout_ns_ = static_cast<std::uint64_t>(seconds * 1e9);
   }
 
   Result run(double rate, double seconds) {
@@ -234,7 +248,7 @@ class LoadGen {
     while (true) {
       const std::uint64_t now = now_ns();
       if (i < total) {
-        Writer w(*this, kFirstSwitch + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
+        Writer w(*this, first_switch_ + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
         while (i < total &&
                start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) <= now &&
                w.count() < 16) {  // 16 answers (64 bytes each) fit one reply datagram
@@ -292,6 +306,8 @@ class LoadGen {
     std::uint64_t first_sent;
     std::uint64_t since;  // first sent to the node in use
     std::uint64_t sent;   // last sent
+    std::uint64_t retry_at = 0;  // a sign-in answered Overloaded: sent again at this time
+    std::uint32_t overloads = 0;
   };
   struct Waiting {
     std::uint64_t key;
@@ -359,14 +375,19 @@ class LoadGen {
 
   bool await_acks(std::uint32_t expected, std::string& why) {
     acks_ = 0;
-    // Sign-ins are checked one password at a time on acd's verifier thread (tens of ms each, more
-    // on a busy machine): 30 of them after a failover may take seconds.
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    // Sign-ins are checked on acd's verifier threads (milliseconds to tens of ms each, more on a
+    // busy machine): a shift start's thousands may take a minute. The wait yields the CPU between
+    // polls: on the node's own machine a spinning load generator would take the verifiers' core.
+    const auto deadline = Clock::now() + std::chrono::nanoseconds(signin_timeout_ns_);
     while (acks_ < expected && Clock::now() < deadline) {
       keep_sessions(now_ns());
+      const std::uint32_t heard = acks_ + errors_;
       drain();
       retransmit(now_ns());
       follow_pair(now_ns());
+      if (acks_ + errors_ == heard) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
     }
     if (acks_ < expected) {
       why = "only " + std::to_string(acks_) + " of " + std::to_string(expected) +
@@ -498,7 +519,9 @@ class LoadGen {
   // after a switch).
   void remember(std::uint32_t client, std::uint64_t seq, Type type, const void* body,
                 std::size_t size) {
-    if (type != Type::CallEvent && !nodes_.pair()) {
+    // Sign-ins are kept too, to be sent again when acdd answers Overloaded (its verifier queue
+    // was full), as a desktop would after a back-off (docs/protocol.md).
+    if (type != Type::CallEvent && type != Type::AgentEvent && !nodes_.pair()) {
       return;
     }
     const std::uint64_t now = now_ns();
@@ -524,8 +547,13 @@ class LoadGen {
     const std::uint64_t after = nodes_.pair() ? nodes_.failover_after_ns() : kRetransmitNs;
     next_retransmit_ = now + after / 2;
     for (auto& [k, o] : outstanding_) {
-      if (now - o.sent >= after) {
-        resend(o, now);
+      if (o.retry_at != 0) {
+        if (now >= o.retry_at) {
+          o.retry_at = 0;
+          resend(o, now);
+        }
+      } else if ((o.type != Type::AgentEvent || nodes_.pair()) && now - o.sent >= after) {
+        resend(o, now);  // a sign-in may take long to check: only Overloaded sends it again
       }
     }
   }
@@ -582,7 +610,7 @@ class LoadGen {
     // so silence means that nothing at all comes back.
     if (!waiting_.empty() && now >= next_probe_) {
       next_probe_ = now + nodes_.failover_after_ns() / 3;
-      Writer w(*this, kFirstSwitch);
+      Writer w(*this, first_switch_);
       const Heartbeat probe{now, 0};
       w.add_raw(Type::Heartbeat, &probe, sizeof(probe), 0);
     }
@@ -629,6 +657,20 @@ class LoadGen {
             }
           }
           break;
+        }
+        if (err.reason == static_cast<std::uint16_t>(WireError::Overloaded)) {
+          const auto it = outstanding_.find(key(client, err.reply_to));
+          if (it != outstanding_.end() && it->second.type == Type::AgentEvent) {
+            // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
+            Outstanding& o = it->second;
+            const std::uint64_t base = std::min<std::uint64_t>(50'000'000ull << std::min(o.overloads, 6u),
+                                                               2'000'000'000ull);
+            talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
+            o.retry_at = now + base / 2 + (talk_state_ >> 33) % (base / 2 + 1);
+            ++o.overloads;
+            ++signin_overloaded_;
+            break;
+          }
         }
         if (outstanding_.erase(key(client, err.reply_to)) == 0 && nodes_.pair()) {
           break;  // answered already
@@ -756,6 +798,10 @@ class LoadGen {
   std::uint64_t base_call_ = next_call_;
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
+  std::uint32_t signin_overloaded_ = 0;
+  std::uint32_t first_switch_ = kFirstSwitch;
+  double signin_ms_ = 0;
+  std::uint64_t signin_timeout_ns_ = 30'000'000'000ull;
   std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
   std::vector<std::uint64_t> intended_;
   std::vector<std::uint8_t> first_result_;   // RouteResult of the first direct answer, 0: none
@@ -858,6 +904,17 @@ int main(int argc, char** argv) {
                      "switching to the other (also the pair's retransmission interval)")
           ->check(CLI::Range(1.0, 60'000.0))
           ->capture_default_str();
+  std::uint32_t first_switch = kFirstSwitch;
+  app.add_option("--first-switch", first_switch,
+                 "Client ID of the first of the 32 switch clients (two load generators on one "
+                 "node need different ones, clear of the desktops' 1000 + agent index)")
+      ->check(CLI::Range(1u, 900u))
+      ->capture_default_str();
+  double signin_timeout = 30;
+  app.add_option("--signin-timeout", signin_timeout,
+                 "Seconds the set-up (registration, sign-in, ready) may take per step")
+      ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
   std::string keys_dir;
   std::string server_key;
@@ -1016,6 +1073,8 @@ int main(int argc, char** argv) {
     }
     gen.set_secure(nodes);
   }
+  gen.set_signin_timeout(signin_timeout);
+  gen.set_first_switch(first_switch);
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";
@@ -1049,6 +1108,8 @@ int main(int argc, char** argv) {
     out["sessions_at_start"] = gen.sessions_at_start();
     out["sessions"] = gen.sessions();
   }
+  out["signin_ms"] = gen.signin_ms();
+  out["signin_overloaded"] = gen.signin_overloaded();
   out.update(pair_report(gen));
   if (json) {
     std::cout << out.dump(2) << "\n";

@@ -14,6 +14,8 @@
 //   acdctl config diff FILE                          what a reload of FILE would change
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
+//   acdctl agent import CSV [--credentials FILE]    set many (ID,SECRET,FLAG), in parallel
+//   acdctl agent unlock ID                           lift an agent's sign-in delays
 //   acdctl ha [status | switchover]                  the hot-standby pair
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
@@ -41,6 +43,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_error.hpp"
 #include "acd/control/credential_store.hpp"
+#include "agents.hpp"
 #include "audit.hpp"
 #include "client.hpp"
 #include "keys.hpp"
@@ -318,6 +321,33 @@ int main(int argc, char** argv) {
       ->required()
       ->transform(decimal(1, 9'000'000'000'000'000));
   passwd->add_option("--credentials", credentials, "Credential file")->capture_default_str();
+  std::string cost_level;
+  std::string cost_config;
+  passwd->add_option("--cost", cost_level,
+                     "argon2id cost of the new hash: interactive, owasp or minimal (default: "
+                     "--config's [signin], else interactive)");
+  passwd->add_option("--config", cost_config, "acd.toml whose [signin] cost applies");
+  CLI::App* unlock = agent->add_subcommand(
+      "unlock", "Lift an agent's sign-in delays after wrong passwords (operator role)");
+  std::uint64_t unlock_id = 0;
+  unlock->add_option("ID", unlock_id, "Agent ID")
+      ->required()
+      ->transform(decimal(1, 9'000'000'000'000'000));
+  CLI::App* import = agent->add_subcommand(
+      "import", "Set many agents' passwords or enrolment codes from a CSV (ID,SECRET,FLAG)");
+  acdctl::ImportCommand import_command;
+  import_command.credentials = credentials;
+  import->add_option("FILE", import_command.csv, "CSV file ('-': stdin)")->required();
+  import->add_option("--credentials", import_command.credentials, "Credential file")
+      ->capture_default_str();
+  import->add_option("--cost", import_command.cost_level,
+                     "argon2id cost: interactive, owasp or minimal (default: --config's [signin], "
+                     "else interactive)");
+  import->add_option("--config", import_command.config_file, "acd.toml whose [signin] cost applies");
+  import->add_flag("--remove-missing", import_command.remove_missing,
+                   "Remove agents the CSV does not list");
+  import->add_flag("--dry-run", import_command.dry_run, "Report what would change; write nothing");
+  import->add_option("--threads", import_command.threads, "Hashing threads (default: every CPU)");
   CLI::App* client = app.add_subcommand("client", "ACDP clients and their keys");
   client->require_subcommand(1);
   CLI::App* client_list =
@@ -411,6 +441,9 @@ int main(int argc, char** argv) {
   if (client_add->parsed()) {
     return acdctl::client_add(add);
   }
+  if (import->parsed()) {
+    return acdctl::run_agent_import(import_command);
+  }
   if (key_generate->parsed()) {
     return acdctl::key_generate(key_out);
   }
@@ -442,6 +475,8 @@ int main(int argc, char** argv) {
     json request;
     if (status->parsed()) {
       request = {{"cmd", "status"}};
+    } else if (unlock->parsed()) {
+      request = {{"cmd", "agents"}, {"action", "unlock"}, {"id", unlock_id}};
     } else if (agents->parsed()) {
       request = {{"cmd", "agents"}, {"action", agents_action}};
       if (agents_action != "list") {
@@ -540,6 +575,8 @@ int main(int argc, char** argv) {
       table(rows, {"name", "role", "networks", "public_key"});
     } else if (route_test->parsed()) {
       print_route_test(result);
+    } else if (unlock->parsed()) {
+      std::cout << result.value("message", std::string()) << "\n";
     } else if (status->parsed()) {
       print_status(result);
     } else if (ha->parsed() && result.is_object()) {
@@ -590,8 +627,15 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    const control::Result<control::HashCost> cost =
+        acdctl::hash_cost_of(cost_level, cost_config);
+    if (!cost.ok()) {
+      dataplane::wipe(password.data(), password.size());
+      std::cerr << "acdctl: " << cost.failure().message << "\n";
+      return 2;
+    }
     const control::Result<void> set =
-        control::CredentialStore::set_password(credentials, id, password);
+        control::CredentialStore::set_password(credentials, id, password, cost.value());
     dataplane::wipe(password.data(), password.size());
     if (!set.ok()) {
       std::cerr << "acdctl: " << set.failure().message << "\n";

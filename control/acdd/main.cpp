@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
 
   // Sign-in checks: argon2id hashes with lockout. Only the embedded demo, when no credential file
   // exists, falls back to the demo passwords demo-<ID> (check_startup refused every other case).
-  control::CredentialStore store;
+  control::CredentialStore store(control::lockout_policy(running));
   store.set_audit(audit.get());
   dataplane::InMemoryCredentials demo_credentials;
   dataplane::CredentialVerifier* verifier_impl = &store;
@@ -325,7 +325,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   router::Engine engine(domain);
-  dataplane::AsyncVerifier verifier(*verifier_impl);
+  dataplane::AsyncVerifier verifier(*verifier_impl, control::verifier_pool(running));
   dataplane::ContinuingClock clock;
   std::vector<router::AgentNumber> numbers;
   for (const auto& a : domain.agents) {
@@ -414,6 +414,7 @@ int main(int argc, char** argv) {
   ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
   ctx.ha = &ha_status;
   ctx.audit = audit.get();
+  ctx.credentials = verifier_impl == &store ? &store : nullptr;
   ctx.backend = backend;
   control::ControlServer server(ctx);
   if (const control::Result<void> started = server.start(control_socket); !started.ok()) {
@@ -426,7 +427,7 @@ int main(int argc, char** argv) {
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
-      audit.get(), security.get()});
+      audit.get(), security.get(), &store.counters()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "

@@ -9,6 +9,7 @@
 
 #include "acd/control/audit_log.hpp"
 #include "acd/control/control_server.hpp"
+#include "acd/control/credential_store.hpp"
 #include "acd/control/operator_role.hpp"
 #include "acd/control/reload_record.hpp"
 #include "acd/control/result.hpp"
@@ -87,10 +88,25 @@ Answer sign_out(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
                "agent " + std::to_string(id) + " is signed out");
 }
 
+// Lifts the agent's sign-in back-offs (the credential store records agent.unlock).
+Answer unlock(ControlContext& ctx, const Snapshot&, router::AgentIndex, router::AgentNumber id) {
+  if (ctx.credentials == nullptr) {
+    return Failure{ControlError::Refused,
+                   "this acdd checks no credential file (demo passwords): nothing to unlock"};
+  }
+  const std::size_t running = ctx.credentials->unlock(id);
+  return json{{"agent", id},
+              {"backoffs_lifted", running},
+              {"message", running == 0 ? "agent " + std::to_string(id) +
+                                             " had no sign-in delay running; its counts are cleared"
+                                       : "agent " + std::to_string(id) + " may sign in again"}};
+}
+
 constexpr AgentAction kAgentActions[] = {
     {"show", show_agent},
     {"ready", make_ready},
     {"logout", sign_out},
+    {"unlock", unlock},
 };
 
 std::string agents_usage() {
@@ -254,6 +270,7 @@ constexpr Permission kPermissions[] = {
     {"agents", "show", Viewer, Viewer},
     {"agents", "ready", Operator, Operator},
     {"agents", "logout", Operator, Operator},
+    {"agents", "unlock", Operator, Operator},
     {"queues", kAnyAction, Viewer, Viewer},
     {"calls", kAnyAction, Viewer, Viewer},
     {"stats", kAnyAction, Viewer, Viewer},

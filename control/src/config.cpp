@@ -190,6 +190,50 @@ void parse_audit(TomlChecker& c, const toml::table& t, AuditSettings& a,
   c.number(t, "keep_files", a.keep_files, 1, 100000);
 }
 
+// [signin]: a cost is a level name or explicit limits, not both; each limit in its range.
+void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s) {
+  c.only(t,
+         {"threads", "queue", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
+          "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s"},
+         "[signin]");
+  c.number(t, "threads", s.threads, 0, 256);
+  c.number(t, "queue", s.queue, 1, 65534);
+  c.number(t, "nice", s.nice, 0, 19);
+  std::string level;
+  if (c.text(t, "cost", level)) {
+    if (t.get("opslimit") != nullptr || t.get("memlimit_kib") != nullptr) {
+      c.error(t, "cost",
+              "signin.cost names a level; give either it or opslimit and memlimit_kib, not both");
+    } else if (const Result<HashCost> cost = HashCost::named(level); cost.ok()) {
+      s.opslimit = cost.value().opslimit;
+      s.memlimit_kib = cost.value().memlimit >> 10;
+    } else {
+      c.error(t, "cost", "signin.cost = " + cost.failure().message);
+    }
+  }
+  std::uint64_t ops = s.opslimit;
+  std::uint64_t kib = s.memlimit_kib;
+  const bool given_ops = c.number(t, "opslimit", ops, 0, 1e9);
+  const bool given_kib = c.number(t, "memlimit_kib", kib, 0, 1e12);
+  if (given_ops || given_kib) {
+    if (const Result<void> checked = HashCost::check(ops, kib); !checked.ok()) {
+      c.error(t, given_ops && (ops < 1 || ops > 16) ? "opslimit" : "memlimit_kib",
+              "signin." + checked.failure().message);
+    } else {
+      s.opslimit = ops;
+      s.memlimit_kib = kib;
+    }
+  }
+  c.number(t, "free_failures", s.free_failures, 1, 100);
+  c.number(t, "agent_free_failures", s.agent_free_failures, 1, 1000);
+  c.number(t, "agent_max_backoff_s", s.agent_max_backoff_s, 1, 3600);
+  c.number(t, "backoff_s", s.backoff_s, 1, 3600);
+  c.number(t, "max_backoff_s", s.max_backoff_s, 1, 86400);
+  if (s.max_backoff_s < s.backoff_s) {
+    c.error(t, "max_backoff_s", "signin.max_backoff_s must be at least signin.backoff_s");
+  }
+}
+
 // [control]'s operator roles: each group a valid name, no group for two roles, viewers one of
 // the two words.
 void parse_operator_groups(TomlChecker& c, const toml::table& t, OperatorGroups& g,
@@ -274,6 +318,9 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   if (const toml::table* t = (*root)["audit"].as_table()) {
     parse_audit(c, *t, cfg.audit, cfg.origin);
   }
+  if (const toml::table* t = (*root)["signin"].as_table()) {
+    parse_signin(c, *t, cfg.signin);
+  }
   parse_security(c, *root, cfg);
   // The replication link is sealed with this node's key: a peer key alone would seal nothing.
   if (const toml::table* t = (*root)["ha"].as_table();
@@ -341,6 +388,55 @@ Result<void> check_cpu(int cpu) {
                                             "; -1 runs unpinned)"};
   }
   return {};
+}
+
+std::uint32_t signin_threads(const ApplianceConfig& cfg) {
+  if (cfg.signin.threads > 0) {
+    return cfg.signin.threads;
+  }
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    return 1;
+  }
+  int free_cpus = CPU_COUNT(&allowed);
+  for (const int cpu : cfg.dataplane.cores) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(static_cast<unsigned>(cpu), &allowed)) {
+      --free_cpus;
+      CPU_CLR(static_cast<unsigned>(cpu), &allowed);  // a CPU listed twice counts once
+    }
+  }
+  return static_cast<std::uint32_t>(std::max(free_cpus, 1));
+}
+
+LockoutPolicy lockout_policy(const ApplianceConfig& cfg) {
+  const SignInSettings& s = cfg.signin;
+  return LockoutPolicy{s.free_failures, s.backoff_s, s.max_backoff_s, s.agent_free_failures,
+                       s.agent_max_backoff_s};
+}
+
+dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg) {
+  dataplane::VerifierPoolConfig pool;
+  pool.threads = signin_threads(cfg);
+  pool.queue = cfg.signin.queue;
+  pool.nice = static_cast<int>(cfg.signin.nice);
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      const bool dataplane_cpu = std::find(cfg.dataplane.cores.begin(), cfg.dataplane.cores.end(),
+                                           cpu) != cfg.dataplane.cores.end();
+      if (CPU_ISSET(static_cast<unsigned>(cpu), &allowed) && !dataplane_cpu) {
+        pool.cpus.push_back(cpu);
+      }
+    }
+  }
+  // Pinned off the dataplane's CPUs the workers compete with nothing of acdd's: niceness would
+  // only let other programs starve sign-ins. Sharing the dataplane's CPUs, they yield to routing.
+  if (!pool.cpus.empty()) {
+    pool.nice = 0;
+  }
+  return pool;  // cpus empty (every CPU is the dataplane's): the workers run unpinned
 }
 
 std::string origin_of(const ApplianceConfig& cfg, const std::string& key) {

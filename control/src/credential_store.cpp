@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -24,35 +25,6 @@ std::uint64_t steady_seconds() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
                                         std::chrono::steady_clock::now().time_since_epoch())
                                         .count());
-}
-
-// Parses "AGENT_ID HASH" lines; a failure names the line.
-Result<void> parse(const std::string& path, std::istream& in,
-                   std::map<router::AgentNumber, std::string>& out) {
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty() || line[0] == '#') {
-      continue;
-    }
-    std::istringstream fields(line);
-    router::AgentNumber agent = 0;
-    std::string hash;
-    std::string extra;
-    if (!(fields >> agent >> hash) || agent == 0 || (fields >> extra) ||
-        hash.rfind("$argon2id$", 0) != 0) {
-      return Failure{ControlError::Refused,
-                     path + ":" + std::to_string(number) +
-                         ": expected 'AGENT_ID $argon2id$...'; set passwords with 'acdctl agent "
-                         "passwd ID'"};
-    }
-    if (!out.emplace(agent, hash).second) {
-      return Failure{ControlError::Refused, path + ":" + std::to_string(number) + ": agent " +
-                                                std::to_string(agent) + " is listed twice"};
-    }
-  }
-  return {};
 }
 
 }  // namespace
@@ -79,7 +51,7 @@ void CredentialStore::reload_if_changed() {
   }
   const auto [stamp, size] = stamp_of(path_);
   if (stamp != file_stamp_ || size != file_size_) {
-    const Result<void> loaded = load(path_);  // on error the last good credentials stay
+    const Result<void> loaded = load_unlocked(path_);  // on error the last good ones stay
     if (audit_ != nullptr) {
       (void)audit_->record(
           AuditRecord::make(AuditKind::CredentialsChanged,
@@ -92,116 +64,266 @@ void CredentialStore::reload_if_changed() {
 }
 
 Result<void> CredentialStore::load(const std::string& path) {
+  const std::lock_guard lock(mutex_);
+  return load_unlocked(path);
+}
+
+Result<void> CredentialStore::load_unlocked(const std::string& path) {
   const auto [stamp, size] = stamp_of(path);
-  std::ifstream in(path);
-  if (!in) {
-    return Failure{ControlError::Refused,
-                   path +
-                       ": cannot be read; create it with 'acdctl agent passwd ID --credentials " +
-                       path + "'"};
+  Result<CredentialTable> read = read_credential_file(path, false);
+  if (!read.ok()) {
+    return read.failure();
   }
-  std::map<router::AgentNumber, std::string> read;
-  if (Result<void> parsed = parse(path, in, read); !parsed.ok()) {
-    return parsed;
-  }
-  hashes_ = std::move(read);
+  hashes_ = std::move(read).value();
   path_ = path;
   file_stamp_ = stamp;
   file_size_ = size;
   return {};
 }
 
+namespace {
+
+// The delay after `failures` consecutive failures: none within the free ones, then `base`
+// doubling per failure, at most `ceiling`.
+std::uint64_t delay_after(std::uint32_t failures, std::uint32_t free_failures, std::uint64_t base,
+                          std::uint64_t ceiling) {
+  if (failures < free_failures) {
+    return 0;
+  }
+  const std::uint32_t doublings = std::min<std::uint32_t>(failures - free_failures, 40);
+  return std::min(ceiling, base << doublings);
+}
+
+constexpr std::size_t kPruneAbove = 100'000;  // source records kept before old ones are dropped
+
+}  // namespace
+
+bool CredentialStore::locked_now(router::AgentNumber agent) {
+  auto it = agent_backoff_.find(agent);
+  return it != agent_backoff_.end() && it->second.until > clock_();
+}
+
 bool CredentialStore::locked(router::AgentNumber agent) {
-  auto it = failures_.find(agent);
-  return it != failures_.end() && it->second.locked_until > clock_();
+  const std::lock_guard lock(mutex_);
+  return locked_now(agent);
+}
+
+std::uint64_t CredentialStore::wait_seconds(router::AgentNumber agent,
+                                            const dataplane::SignInSource& source) {
+  const std::lock_guard lock(mutex_);
+  const std::uint64_t now = clock_();
+  std::uint64_t until = 0;
+  if (auto it = agent_backoff_.find(agent); it != agent_backoff_.end()) {
+    until = it->second.until;
+  }
+  if (auto it = source_backoff_.find({agent, source.client_slot}); it != source_backoff_.end()) {
+    until = std::max(until, it->second.until);
+  }
+  return until > now ? until - now : 0;
+}
+
+void CredentialStore::record_backoff(router::AgentNumber agent,
+                                     const dataplane::SignInSource* source, const Backoff& b,
+                                     std::uint64_t delay) {
+  counters_.backoffs.fetch_add(1, std::memory_order_relaxed);
+  if (audit_ == nullptr) {
+    return;
+  }
+  nlohmann::json detail{{"scope", source != nullptr ? "source" : "agent"},
+                        {"failures", b.failures},
+                        {"delay_s", delay}};
+  if (source != nullptr) {
+    if (source->client_slot != dataplane::SignInSource::kUnknownSlot) {
+      detail["client_slot"] = source->client_slot;
+    }
+    detail["device"] = source->device;
+  }
+  (void)audit_->record(AuditRecord::make(AuditKind::AgentLockout, AuditOutcome::Ok, "acdd",
+                                         "agent=" + std::to_string(agent), std::move(detail)));
+}
+
+void CredentialStore::prune(std::uint64_t now) {
+  if (source_backoff_.size() <= kPruneAbove) {
+    return;
+  }
+  // A count whose last failure is two ceilings old no longer matters much: forget it.
+  const std::uint64_t horizon = 2 * policy_.max_backoff_s;
+  std::erase_if(source_backoff_, [&](const auto& e) {
+    return e.second.until <= now && now - e.second.last > horizon;
+  });
 }
 
 bool CredentialStore::verify(router::AgentNumber agent, std::string_view password) {
-  if (!sodium_ready() || locked(agent)) {
+  return verify_from(agent, password, dataplane::SignInSource{});
+}
+
+bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view password,
+                                  const dataplane::SignInSource& source) {
+  if (!sodium_ready()) {
     return false;
   }
-  reload_if_changed();
-  auto it = hashes_.find(agent);
+  const SourceKey key{agent, source.client_slot};
+  std::string stored;  // a copy: the hash runs without the mutex, a reload may replace hashes_
+  {
+    const std::lock_guard lock(mutex_);
+    const std::uint64_t now = clock_();
+    const auto s = source_backoff_.find(key);
+    if (locked_now(agent) || (s != source_backoff_.end() && s->second.until > now)) {
+      counters_.delayed.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    reload_if_changed();
+    if (auto it = hashes_.find(agent); it != hashes_.end()) {
+      stored = it->second.hash;
+    }
+  }
   // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
   std::vector<char> copy(password.begin(), password.end());
   copy.push_back('\0');
-  const bool ok = it != hashes_.end() &&
-                  crypto_pwhash_str_verify(it->second.c_str(), copy.data(), password.size()) == 0;
+  const bool ok = !stored.empty() &&
+                  crypto_pwhash_str_verify(stored.c_str(), copy.data(), password.size()) == 0;
   sodium_memzero(copy.data(), copy.size());
-  Failures& f = failures_[agent];
+  const std::lock_guard lock(mutex_);
   if (ok) {
-    f = Failures{};
+    counters_.accepted.fetch_add(1, std::memory_order_relaxed);
+    agent_backoff_.erase(agent);
+    source_backoff_.erase(key);
     return true;
   }
-  if (++f.count >= policy_.max_failures) {
-    f.locked_until = clock_() + policy_.lock_seconds;
-    if (audit_ != nullptr) {
-      (void)audit_->record(AuditRecord::make(
-          AuditKind::AgentLockout, AuditOutcome::Ok, "acdd", "agent=" + std::to_string(agent),
-          nlohmann::json{{"failures", f.count}, {"lock_seconds", policy_.lock_seconds}}));
-    }
-    f.count = 0;
+  counters_.failed.fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t now = clock_();
+  prune(now);
+  Backoff& from_source = source_backoff_[key];
+  from_source.last = now;
+  const std::uint64_t source_delay = delay_after(++from_source.failures, policy_.free_failures,
+                                                 policy_.backoff_s, policy_.max_backoff_s);
+  if (source_delay > 0) {
+    from_source.until = now + source_delay;
+    record_backoff(agent, &source, from_source, source_delay);
+  }
+  Backoff& whole = agent_backoff_[agent];
+  whole.last = now;
+  const std::uint64_t agent_delay =
+      delay_after(++whole.failures, policy_.agent_free_failures, policy_.backoff_s,
+                  policy_.agent_max_backoff_s);
+  if (agent_delay > 0) {
+    whole.until = now + agent_delay;
+    record_backoff(agent, nullptr, whole, agent_delay);
   }
   return false;
 }
 
+std::size_t CredentialStore::unlock(router::AgentNumber agent) {
+  const std::lock_guard lock(mutex_);
+  const std::uint64_t now = clock_();
+  std::size_t running = 0;
+  std::size_t records = 0;
+  if (auto it = agent_backoff_.find(agent); it != agent_backoff_.end()) {
+    running += it->second.until > now ? 1 : 0;
+    ++records;
+    agent_backoff_.erase(it);
+  }
+  for (auto it = source_backoff_.lower_bound({agent, 0});
+       it != source_backoff_.end() && it->first.first == agent;) {
+    running += it->second.until > now ? 1 : 0;
+    ++records;
+    it = source_backoff_.erase(it);
+  }
+  counters_.unlocks.fetch_add(1, std::memory_order_relaxed);
+  if (audit_ != nullptr) {
+    (void)audit_->record(AuditRecord::make(
+        AuditKind::AgentUnlock, AuditOutcome::Ok, "acdd", "agent=" + std::to_string(agent),
+        nlohmann::json{{"backoffs_running", running}, {"counts_cleared", records}}));
+  }
+  return running;
+}
+
+HashCost HashCost::of(HashStrength strength) {
+  if (strength == HashStrength::Minimal) {
+    return HashCost{crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN};
+  }
+  return HashCost{crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE};
+}
+
+Result<HashCost> HashCost::named(std::string_view name) {
+  if (name == "interactive") {
+    return of(HashStrength::Interactive);
+  }
+  if (name == "owasp") {
+    return HashCost{2, std::size_t{19} << 20};
+  }
+  if (name == "minimal") {
+    return of(HashStrength::Minimal);
+  }
+  return Failure{ControlError::Usage,
+                 "\"" + std::string(name) +
+                     "\" is not a cost level: interactive (2 passes, 64 MiB), owasp (2 passes, "
+                     "19 MiB) or minimal (1 pass, 8 KiB, tests only); or give opslimit and "
+                     "memlimit_kib"};
+}
+
+Result<void> HashCost::check(std::uint64_t opslimit, std::uint64_t memlimit_kib) {
+  if (opslimit < 1 || opslimit > 16) {
+    return Failure{ControlError::Usage, "opslimit = " + std::to_string(opslimit) +
+                                            " is out of range: argon2id passes, 1..16"};
+  }
+  if (memlimit_kib < 8 || memlimit_kib > (1u << 20)) {
+    return Failure{ControlError::Usage,
+                   "memlimit_kib = " + std::to_string(memlimit_kib) +
+                       " is out of range: 8 (8 KiB) .. 1048576 (1 GiB); each verifier thread "
+                       "needs this much memory while it hashes"};
+  }
+  return {};
+}
+
+std::string to_string(const HashCost& cost) {
+  const std::size_t kib = cost.memlimit >> 10;
+  return "opslimit=" + std::to_string(cost.opslimit) + " memlimit=" +
+         (kib % 1024 == 0 ? std::to_string(kib >> 10) + "MiB" : std::to_string(kib) + "KiB");
+}
+
 std::string CredentialStore::hash(std::string_view password, HashStrength strength) {
+  return hash(password, HashCost::of(strength));
+}
+
+std::string CredentialStore::hash(std::string_view password, const HashCost& cost) {
   if (!sodium_ready()) {
     return {};
   }
   char out[crypto_pwhash_STRBYTES];
-  const bool minimal = strength == HashStrength::Minimal;
-  const int rc = crypto_pwhash_str_alg(
-      out, password.data(), password.size(),
-      minimal ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
-      minimal ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE,
-      crypto_pwhash_ALG_ARGON2ID13);
+  const int rc =
+      crypto_pwhash_str_alg(out, password.data(), password.size(), cost.opslimit, cost.memlimit,
+                            crypto_pwhash_ALG_ARGON2ID13);
   return rc == 0 ? std::string(out) : std::string();
 }
 
 Result<void> CredentialStore::set_password(const std::string& path, router::AgentNumber agent,
                                            std::string_view password, HashStrength strength) {
+  return set_password(path, agent, password, HashCost::of(strength));
+}
+
+Result<void> CredentialStore::set_password(const std::string& path, router::AgentNumber agent,
+                                           std::string_view password, const HashCost& cost) {
   if (agent == 0) {
     return Failure{ControlError::Usage, "agent ID 0 is reserved"};
   }
   if (password.size() < 8) {
     return Failure{ControlError::Usage, "a password needs at least 8 characters"};
   }
-  std::map<router::AgentNumber, std::string> hashes;
-  if (std::ifstream in(path); in) {
-    if (Result<void> parsed = parse(path, in, hashes); !parsed.ok()) {
-      return parsed;
-    }
+  const CredentialFileLock lock(path);
+  if (!lock.ok()) {
+    return Failure{ControlError::Refused, lock.why()};
   }
-  const std::string h = hash(password, strength);
+  Result<CredentialTable> table = read_credential_file(path, true);
+  if (!table.ok()) {
+    return table.failure();
+  }
+  const std::string h = hash(password, cost);
   if (h.empty()) {
     return Failure{ControlError::Refused, "hashing failed (out of memory?)"};
   }
-  hashes[agent] = h;
-  const std::string tmp = path + ".tmp";
-  const mode_t old_mask = umask(077);
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) {
-      umask(old_mask);
-      return Failure{ControlError::Refused,
-                     tmp + ": cannot be written; check the directory's permissions"};
-    }
-    out << "# acd agent credentials: AGENT_ID ARGON2ID_HASH. Edit with 'acdctl agent passwd ID'.\n";
-    for (const auto& [id, hash_text] : hashes) {
-      out << id << ' ' << hash_text << '\n';
-    }
-    if (!out.flush()) {
-      umask(old_mask);
-      return Failure{ControlError::Refused, tmp + ": write failed"};
-    }
-  }
-  umask(old_mask);
-  chmod(tmp.c_str(), 0600);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Failure{ControlError::Refused, path + ": cannot be replaced"};
-  }
-  return {};
+  table.value()[agent] = CredentialEntry{h, CredentialFlag::None};  // a password set by hand is final
+  return write_credential_file(path, table.value());
 }
 
 }  // namespace acd::control

@@ -1,6 +1,7 @@
 #include "acd/control/metrics.hpp"
 
 #include "acd/control/audit_log.hpp"
+#include "acd/control/credential_store.hpp"
 
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
@@ -324,6 +325,23 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
   }
   if (src.ha != nullptr) {
     ha_metrics(m, *src.ha);
+  }
+  if (src.signin != nullptr) {
+    const SignInCounters& c = *src.signin;
+    m.family("acd_signin_total", "counter",
+             "Sign-ins by outcome: accepted, failed (wrong password or unknown agent), delayed "
+             "(refused unchecked while a back-off ran)");
+    m.sample("acd_signin_total", {{"outcome", "accepted"}},
+             c.accepted.load(std::memory_order_relaxed));
+    m.sample("acd_signin_total", {{"outcome", "failed"}}, c.failed.load(std::memory_order_relaxed));
+    m.sample("acd_signin_total", {{"outcome", "delayed"}},
+             c.delayed.load(std::memory_order_relaxed));
+    m.family("acd_signin_backoffs_total", "counter",
+             "Sign-in back-offs imposed after wrong passwords (per source desktop or agent-wide)");
+    m.sample("acd_signin_backoffs_total", {}, c.backoffs.load(std::memory_order_relaxed));
+    m.family("acd_signin_unlocks_total", "counter",
+             "Back-offs lifted by an operator (acdctl agent unlock)");
+    m.sample("acd_signin_unlocks_total", {}, c.unlocks.load(std::memory_order_relaxed));
   }
   if (src.audit != nullptr) {
     m.family("acd_audit_records_written_total", "counter", "Audit records written and synced");

@@ -171,6 +171,7 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
                       next.clients.end(), same_client),
           "[[clients]]");
   restart(running.metrics_listen != next.metrics_listen, "[metrics]");
+  restart(!(running.signin == next.signin), "[signin]");
   // The audit log is never turned off or moved by a reload: that change is itself a restart.
   restart(running.audit.dir != next.audit.dir ||
               running.audit.max_file_bytes != next.audit.max_file_bytes ||

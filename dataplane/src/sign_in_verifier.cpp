@@ -1,5 +1,12 @@
 #include "acd/dataplane/sign_in_verifier.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -24,17 +31,64 @@ bool InMemoryCredentials::verify(router::AgentNumber agent, std::string_view pas
   return diff == 0;
 }
 
-AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier)
-    : verifier_(verifier), thread_([this] { run(); }) {}
+namespace {
+
+constexpr std::size_t kMaxQueue = 65534;  // boost::lockfree's limit for a fixed-size queue
+
+std::size_t clamp_queue(std::size_t n) { return std::clamp<std::size_t>(n, 1, kMaxQueue); }
+
+// Pins the calling worker to `cpus` and lowers its priority; best effort (a CPU that went offline
+// or a container that forbids it leaves the worker where it is).
+void place_worker(const VerifierPoolConfig& config) {
+  if (!config.cpus.empty()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (const int cpu : config.cpus) {
+      if (cpu >= 0 && cpu < CPU_SETSIZE) {
+        CPU_SET(static_cast<unsigned>(cpu), &set);
+      }
+    }
+    if (CPU_COUNT(&set) > 0) {
+      (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+  }
+  if (config.nice > 0) {
+    // Linux: a thread's niceness is its own (setpriority on its thread ID).
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
+                      std::min(config.nice, 19));
+  }
+}
+
+}  // namespace
+
+AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig config)
+    : verifier_(verifier),
+      capacity_(clamp_queue(config.queue)),
+      jobs_(capacity_),
+      results_(capacity_) {
+  const unsigned n = std::max(config.threads, 1u);
+  threads_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    threads_.emplace_back([this, config] {
+      place_worker(config);
+      run();
+    });
+  }
+}
 
 AsyncVerifier::~AsyncVerifier() {
   stop_.store(true, std::memory_order_release);
-  thread_.join();
+  for (std::thread& t : threads_) {
+    t.join();
+  }
   jobs_.consume_all([](SignInJob& job) { wipe(job.password, sizeof(job.password)); });
 }
 
 bool AsyncVerifier::submit(SignInJob& job) {
-  const bool queued = jobs_.push(job);
+  const bool queued = pending_ < capacity_ && jobs_.bounded_push(job);
+  if (queued) {
+    ++pending_;
+  }
   wipe(job.password, sizeof(job.password));
   return queued;
 }
@@ -43,7 +97,8 @@ void AsyncVerifier::run() {
   while (!stop_.load(std::memory_order_acquire)) {
     SignInJob job;
     if (!jobs_.pop(job)) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      // Idle: a sign-in waits at most this long for a worker to notice it (a hash takes longer).
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
     const std::size_t length = strnlen(job.password, sizeof(job.password));
@@ -53,9 +108,11 @@ void AsyncVerifier::run() {
     result.client_slot = job.client_slot;
     result.request_seq = job.request_seq;
     result.device = job.device;
-    result.accepted = verifier_.verify(job.number, std::string_view(job.password, length));
+    result.accepted = verifier_.verify_from(job.number, std::string_view(job.password, length),
+                                            SignInSource{job.client_slot, job.device});
     wipe(job.password, sizeof(job.password));
-    while (!results_.push(result) && !stop_.load(std::memory_order_acquire)) {
+    // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
+    while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }

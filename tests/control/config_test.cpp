@@ -328,5 +328,40 @@ TEST(Config, AuditTable) {
   EXPECT_EQ(e.size(), 4u) << dump(e);
 }
 
+// [signin]: a level or explicit limits (not both), each in range, named with its line; the
+// default thread count leaves the dataplane's CPUs alone and is never 0.
+TEST(Config, SignInSettings) {
+  ConfigResult r =
+      parse_config(std::string(kBase) + "[signin]\nthreads = 3\nqueue = 200\ncost = \"owasp\"\n",
+                   "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(r.config.signin.threads, 3u);
+  EXPECT_EQ(r.config.signin.queue, 200u);
+  EXPECT_EQ(r.config.signin.opslimit, 2u);
+  EXPECT_EQ(r.config.signin.memlimit_kib, 19u * 1024);
+  EXPECT_EQ(signin_threads(r.config), 3u);
+  EXPECT_EQ(verifier_pool(r.config).queue, 200u);
+  // Niced only when the workers must share the dataplane's CPUs (none left free).
+  const dataplane::VerifierPoolConfig pool = verifier_pool(r.config);
+  EXPECT_EQ(pool.nice, pool.cpus.empty() ? 10 : 0);
+  r = parse_config(std::string(kBase) + "[signin]\nopslimit = 1\nmemlimit_kib = 4096\n", "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(r.config.signin.memlimit_kib, 4096u);
+  EXPECT_GE(signin_threads(r.config), 1u);
+
+  auto e = errors_of("[signin]\ncost = \"paranoid\"\n");
+  EXPECT_TRUE(has(e, "14", "is not a cost level")) << dump(e);
+  e = errors_of("[signin]\ncost = \"owasp\"\nopslimit = 3\n");
+  EXPECT_TRUE(has(e, "14", "not both")) << dump(e);
+  e = errors_of("[signin]\nopslimit = 0\n");
+  EXPECT_TRUE(has(e, "14", "opslimit = 0 is out of range")) << dump(e);
+  e = errors_of("[signin]\nmemlimit_kib = 4\n");
+  EXPECT_TRUE(has(e, "14", "memlimit_kib = 4 is out of range")) << dump(e);
+  e = errors_of("[signin]\nqueue = 0\n");
+  EXPECT_TRUE(has(e, "14", "'queue' = 0 is out of range")) << dump(e);
+  e = errors_of("[signin]\nthreds = 2\n");
+  EXPECT_TRUE(has(e, "14", "unknown key 'threds'")) << dump(e);
+}
+
 }  // namespace
 }  // namespace acd::control

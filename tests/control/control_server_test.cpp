@@ -359,6 +359,7 @@ TEST(Execute, EachRoleIsGrantedExactlyItsCommands) {
       {{{"cmd", "ha"}}, Viewer},
       {{{"cmd", "agents"}, {"action", "ready"}, {"id", 1001u}}, Operator},
       {{{"cmd", "agents"}, {"action", "logout"}, {"id", 1001u}}, Operator},
+      {{{"cmd", "agents"}, {"action", "unlock"}, {"id", 1001u}}, Operator},
       {{{"cmd", "route"}, {"action", "test"}, {"queue", "general"}}, Operator},
       {{{"cmd", "client"}, {"action", "list"}}, Operator},
       {{{"cmd", "config"}, {"action", "reload"}}, Admin},

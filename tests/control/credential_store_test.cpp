@@ -5,9 +5,12 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "acd/control/credential_store.hpp"
 
@@ -67,26 +70,78 @@ TEST(Credentials, FileChangesTakeEffectWithoutRestart) {
   EXPECT_TRUE(store.verify(1001, "second password")) << "a broken file keeps the last good one";
 }
 
-// After max_failures wrong passwords the agent is locked, even for the right one, until the lock
-// expires; a right password before the limit resets the count.
-TEST(Credentials, LockoutAfterRepeatedFailures) {
-  const std::string path = temp_path("creds-lock");
+// Wrong passwords from desktop A back off A only (2 s, 4 s, 8 s ... up to the ceiling), refused
+// unchecked meanwhile, even the right password; the agent signs in from desktop B at once. A right
+// password from A after its delay clears A's count.
+TEST(Credentials, BackOffPerSource) {
+  const std::string path = temp_path("creds-backoff");
   std::remove(path.c_str());
   ASSERT_TRUE(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal).ok());
   std::uint64_t now = 1000;
-  CredentialStore store(LockoutPolicy{3, 60}, [&] { return now; });
+  CredentialStore store(LockoutPolicy{3, 2, 16, 100, 30}, [&] { return now; });
   ASSERT_TRUE(store.load(path).ok());
-  EXPECT_FALSE(store.verify(7, "wrong 1"));
-  EXPECT_FALSE(store.verify(7, "wrong 2"));
-  EXPECT_TRUE(store.verify(7, "open sesame"));  // resets the count
-  EXPECT_FALSE(store.verify(7, "wrong 1"));
-  EXPECT_FALSE(store.verify(7, "wrong 2"));
-  EXPECT_FALSE(store.verify(7, "wrong 3"));
-  EXPECT_TRUE(store.locked(7));
-  EXPECT_FALSE(store.verify(7, "open sesame"));
-  now += 61;
+  const dataplane::SignInSource a{1, 501};
+  const dataplane::SignInSource b{2, 502};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(store.verify_from(7, "wrong", a));
+  }
+  EXPECT_EQ(store.wait_seconds(7, a), 2u);
+  EXPECT_EQ(store.wait_seconds(7, b), 0u);
+  EXPECT_FALSE(store.verify_from(7, "open sesame", a));  // delayed: not even checked
+  EXPECT_EQ(store.counters().delayed.load(), 1u);
+  EXPECT_TRUE(store.verify_from(7, "open sesame", b));   // the real desk is not held up
   EXPECT_FALSE(store.locked(7));
-  EXPECT_TRUE(store.verify(7, "open sesame"));
+  now += 2;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // fourth failure: 4 s
+  EXPECT_EQ(store.wait_seconds(7, a), 4u);
+  now += 4;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // 8 s
+  EXPECT_EQ(store.wait_seconds(7, a), 8u);
+  now += 8;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // 16 s, the ceiling
+  now += 16;
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));
+  EXPECT_EQ(store.wait_seconds(7, a), 16u);
+  now += 16;
+  EXPECT_TRUE(store.verify_from(7, "open sesame", a));
+  EXPECT_FALSE(store.verify_from(7, "wrong", a));  // counting from zero again: no delay
+  EXPECT_EQ(store.wait_seconds(7, a), 0u);
+  EXPECT_EQ(store.counters().accepted.load(), 2u);
+  EXPECT_EQ(store.counters().failed.load(), 8u);
+  EXPECT_EQ(store.counters().backoffs.load(), 5u);
+}
+
+// Guessing from many desktops (one wrong password each) trips the agent-wide back-off, which
+// holds every desktop, the real one too, but never longer than its low ceiling; an operator's
+// unlock lifts everything at once.
+TEST(Credentials, AgentWideBackOffIsShortAndUnlockLiftsIt) {
+  const std::string path = temp_path("creds-agentwide");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 7, "open sesame", HashStrength::Minimal).ok());
+  std::uint64_t now = 1000;
+  CredentialStore store(LockoutPolicy{3, 2, 300, 5, 30}, [&] { return now; });
+  ASSERT_TRUE(store.load(path).ok());
+  const dataplane::SignInSource real{999, 1};
+  std::uint32_t slot = 0;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(store.verify_from(7, "guess", dataplane::SignInSource{++slot, 0}));
+  }
+  EXPECT_TRUE(store.locked(7));
+  EXPECT_EQ(store.wait_seconds(7, real), 2u);
+  EXPECT_FALSE(store.verify_from(7, "open sesame", real));
+  // The guesser keeps going, one fresh desktop per attempt, as soon as each delay ends.
+  for (int round = 0; round < 20; ++round) {
+    now += store.wait_seconds(7, real);
+    EXPECT_FALSE(store.verify_from(7, "guess", dataplane::SignInSource{++slot, 0}));
+    EXPECT_LE(store.wait_seconds(7, real), 30u);
+  }
+  EXPECT_EQ(store.wait_seconds(7, real), 30u);
+  EXPECT_EQ(store.unlock(7), 1u);
+  EXPECT_FALSE(store.locked(7));
+  EXPECT_EQ(store.wait_seconds(7, real), 0u);
+  EXPECT_TRUE(store.verify_from(7, "open sesame", real));
+  EXPECT_EQ(store.counters().unlocks.load(), 1u);
+  EXPECT_EQ(store.unlock(7), 0u);  // nothing running
 }
 
 // A malformed (or missing) credential file is refused with its line, and a store that had loaded
@@ -115,6 +170,73 @@ TEST(Credentials, MalformedFileRefused) {
   EXPECT_TRUE(store.verify(1001, "correct horse"));
   EXPECT_TRUE(store.verify(1002, "battery staple"));
   EXPECT_FALSE(store.verify(1003, "plaintext-password"));
+}
+
+// A cost level is written into the hash it makes; a store verifies hashes of different costs side
+// by side (a cost change applies to new hashes, old ones keep working). Bad levels are refused.
+TEST(Credentials, CostLevelsAndMixedHashes) {
+  const Result<HashCost> owasp = HashCost::named("owasp");
+  ASSERT_TRUE(owasp.ok());
+  EXPECT_EQ(owasp.value().opslimit, 2u);
+  EXPECT_EQ(owasp.value().memlimit, std::size_t{19} << 20);
+  EXPECT_EQ(to_string(owasp.value()), "opslimit=2 memlimit=19MiB");
+  const Result<HashCost> bad = HashCost::named("paranoid");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.failure().message.find("interactive"), std::string::npos);
+  EXPECT_FALSE(HashCost::check(0, 1024).ok());
+  EXPECT_FALSE(HashCost::check(2, 4).ok());
+  EXPECT_FALSE(HashCost::check(2, (1u << 20) + 1).ok());
+  EXPECT_TRUE(HashCost::check(1, 8).ok());
+
+  const std::string path = temp_path("creds-cost");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 1, "old password", HashStrength::Minimal).ok());
+  ASSERT_TRUE(CredentialStore::set_password(path, 2, "new password", HashCost{1, 1u << 20}).ok());
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("1 $argon2id$v=19$m=8,t=1,"), std::string::npos) << text;
+  EXPECT_NE(text.find("2 $argon2id$v=19$m=1024,t=1,"), std::string::npos) << text;
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_TRUE(store.verify(1, "old password"));
+  EXPECT_TRUE(store.verify(2, "new password"));
+  EXPECT_FALSE(store.verify(2, "old password"));
+}
+
+// Several verifier threads share one store: every right password accepted, every wrong one
+// refused, the failure counts intact (three wrong ones each, under the limit of five).
+TEST(Credentials, ConcurrentVerification) {
+  const std::string path = temp_path("creds-threads");
+  std::remove(path.c_str());
+  for (router::AgentNumber a = 1; a <= 8; ++a) {
+    ASSERT_TRUE(CredentialStore::set_password(path, a, "password " + std::to_string(a),
+                                              HashStrength::Minimal)
+                    .ok());
+  }
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  std::atomic<int> wrong_answers{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        const router::AgentNumber a = static_cast<router::AgentNumber>(1 + (t * 2 + round) % 8);
+        const bool right = round % 7 != 3;
+        const bool ok =
+            store.verify(a, right ? "password " + std::to_string(a) : std::string("wrong one"));
+        if (ok != right) {
+          ++wrong_answers;
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) {
+    th.join();
+  }
+  EXPECT_EQ(wrong_answers.load(), 0);
+  for (router::AgentNumber a = 1; a <= 8; ++a) {
+    EXPECT_FALSE(store.locked(a)) << a;
+  }
 }
 
 }  // namespace

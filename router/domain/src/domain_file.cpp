@@ -44,6 +44,7 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"dataplane", Owner::Appliance}, {"control", Owner::Appliance},
     {"metrics", Owner::Appliance},   {"ha", Owner::Appliance},
     {"journal", Owner::Appliance},   {"audit", Owner::Appliance},
+    {"signin", Owner::Appliance},
     {"skills", Owner::Domain},
     {"queue", Owner::Domain},        {"agent", Owner::Domain},
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},

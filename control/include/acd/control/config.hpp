@@ -22,6 +22,7 @@
 
 #include "acd/control/result.hpp"
 #include "acd/dataplane/control_channel.hpp"
+#include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/router/config.hpp"
 
 namespace acd::control {
@@ -62,6 +63,26 @@ struct HaSettings {
   // replication link is authenticated and encrypted; without, it is clear text (lab use).
   std::optional<std::array<std::uint8_t, 32>> peer_public_key;
   bool enabled() const { return !peer.empty(); }
+};
+
+// [signin]: agent sign-in checks (docs/operations.md "Sign-in at scale"). The cost applies to
+// hashes acdctl writes from now on; stored hashes verify with their own parameters.
+struct SignInSettings {
+  std::uint32_t threads = 0;       // verifier threads; 0: one per CPU the dataplane does not use
+  std::uint32_t queue = 1024;      // sign-ins waiting for a thread; more are answered Overloaded
+  std::uint32_t nice = 10;         // when the verifiers share the dataplane's CPUs, they yield
+                                   // to routing (0: same priority); pinned elsewhere: not used
+  std::uint64_t opslimit = 2;      // argon2id cost of new hashes (cost = "interactive")
+  std::uint64_t memlimit_kib = 65536;
+  // Back-off after wrong passwords (credential_store.hpp LockoutPolicy): per source desktop,
+  // failures allowed before a delay, the first delay and its ceiling (the delay doubles with each
+  // further failure); agent-wide, the same with its own free failures and a low ceiling.
+  std::uint32_t free_failures = 3;
+  std::uint32_t backoff_s = 2;
+  std::uint32_t max_backoff_s = 300;
+  std::uint32_t agent_free_failures = 10;  // from all desktops together, before an agent-wide delay
+  std::uint32_t agent_max_backoff_s = 30;  // its ceiling: the longest a guesser delays the agent
+  bool operator==(const SignInSettings&) const = default;
 };
 
 // [audit]: the tamper-evident audit log (audit_log.hpp, docs/audit.md). Off when `dir` is empty.
@@ -138,6 +159,7 @@ struct ApplianceConfig : dataplane::ConfigTag {
   JournalSettings journal;
   HaSettings ha;
   AuditSettings audit;
+  SignInSettings signin;
   SecuritySettings security;
   std::vector<ClientEntry> clients;
   // Where each start-up setting was given ("dataplane.listen" -> "acd.toml:5"), so that a problem
@@ -177,6 +199,15 @@ std::vector<std::string> check_operator_groups(const ApplianceConfig& cfg);
 
 // "FILE:LINE: KEY" where KEY was set, or "KEY (default)".
 std::string origin_of(const ApplianceConfig& cfg, const std::string& key);
+
+// The verifier threads acdd starts for `cfg`: [signin] threads, or (0) one per allowed CPU that
+// [dataplane] cores leaves free, at least 1.
+std::uint32_t signin_threads(const ApplianceConfig& cfg);
+// The verifier pool for `cfg`: signin_threads() workers on the CPUs [dataplane] cores leaves free,
+// at niceness 0; if it leaves none, unpinned at [signin] nice. [signin] queue.
+dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg);
+// [signin]'s back-off as the credential store takes it.
+struct LockoutPolicy lockout_policy(const ApplianceConfig& cfg);
 
 // The built-in demo centre's configuration text.
 const std::string& embedded_default_config();

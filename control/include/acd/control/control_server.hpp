@@ -75,6 +75,7 @@ class RateMeter {
 struct HaStatus;        // ha_node.hpp
 class ReloadFollower;   // reload_record.hpp
 class AuditLog;   // audit_log.hpp
+class CredentialStore;  // credential_store.hpp
 
 struct ControlContext {
   ApplianceConfig* config =
@@ -94,6 +95,8 @@ struct ControlContext {
   // Where state-changing and permission-refused commands are recorded, and what `audit show`
   // reads (audit_log.hpp); null: no audit log. The log outlives the server.
   AuditLog* audit = nullptr;
+  // The credential store whose sign-in back-offs `agents unlock` lifts; null: nothing to unlock.
+  CredentialStore* credentials = nullptr;
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;
   std::uint64_t config_version = 1;  // +1 per reload applied

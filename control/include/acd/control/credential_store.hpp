@@ -5,16 +5,22 @@
 // (a temporary file renamed over it) with mode 0600. Passwords themselves are never stored, logged
 // or echoed; buffers that held one are wiped.
 //
-// Thread-safety: verify() runs on the verifier thread (dataplane::AsyncVerifier); the rest is for
-// start-up and for acdctl. Not shared between threads otherwise.
+// Thread-safety: verify() and locked() run on the verifier's worker threads
+// (dataplane::AsyncVerifier), several at once: the store's tables are behind one mutex, held only
+// for look-ups and bookkeeping, never during a hash. load() and set_audit() are for start-up; the
+// static functions are for acdctl and touch no store.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
+#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
 
+#include "acd/control/credential_file.hpp"
 #include "acd/control/result.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 
@@ -27,9 +33,47 @@ enum class HashStrength : std::uint8_t {
   Minimal,      // the smallest libsodium allows: tests only
 };
 
+// The cost of an argon2id hash: passes over memory (opslimit) and memory (bytes). It applies to
+// hashes written from now on; a stored hash keeps verifying with the parameters its own string
+// records. The named levels and what each costs here are in docs/operations.md "Sign-in cost".
+struct HashCost {
+  std::uint64_t opslimit = 2;           // libsodium's OPSLIMIT_INTERACTIVE
+  std::size_t memlimit = 64ull << 20;   // libsodium's MEMLIMIT_INTERACTIVE, bytes
+  bool operator==(const HashCost&) const = default;
+
+  static HashCost of(HashStrength strength);
+  // "interactive" (2 passes, 64 MiB), "owasp" (2 passes, 19 MiB: the OWASP cheat sheet's
+  // minimum for argon2id), "minimal" (1 pass, 8 KiB: tests only). Usage failure listing the names
+  // otherwise.
+  static Result<HashCost> named(std::string_view name);
+  // Done, or a Usage failure saying which limit is out of range: opslimit 1..16, memlimit 8 KiB ..
+  // 1 GiB (every worker thread needs memlimit bytes while it hashes).
+  static Result<void> check(std::uint64_t opslimit, std::uint64_t memlimit_kib);
+};
+std::string to_string(const HashCost& cost);  // "opslimit=2 memlimit=64MiB"
+
+// Back-off instead of a hard lock (docs/operations.md "Wrong passwords"). Two counts of
+// consecutive wrong passwords: per (agent, source desktop) and per agent from all sources. Past its
+// free failures each count imposes a delay that doubles with every further failure, up to its
+// ceiling; during a delay the agent's sign-ins (from that source, or from all for the agent-wide
+// one) are refused unchecked. A right password clears the agent-wide count and its own source's.
+// The agent-wide ceiling is low: it is the longest a guesser elsewhere can keep the agent's real
+// desktop waiting; a source's own ceiling is high.
 struct LockoutPolicy {
-  std::uint32_t max_failures = 5;    // consecutive wrong passwords before the lock
-  std::uint64_t lock_seconds = 900;  // how long the agent stays locked out
+  std::uint32_t free_failures = 3;          // per source: wrong passwords before its first delay
+  std::uint64_t backoff_s = 2;              // the first delay (both counts); doubles per failure
+  std::uint64_t max_backoff_s = 300;        // ceiling of one source's delay
+  std::uint32_t agent_free_failures = 10;   // from all sources, before an agent-wide delay
+  std::uint64_t agent_max_backoff_s = 30;   // ceiling of the agent-wide delay
+};
+
+// Sign-in outcomes since start, for the metrics endpoint (read with relaxed loads).
+struct SignInCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> failed{0};     // wrong password or unknown agent (checked)
+  std::atomic<std::uint64_t> delayed{0};    // refused unchecked: a back-off was running
+  std::atomic<std::uint64_t> backoffs{0};   // back-offs imposed (per source or agent-wide)
+  std::atomic<std::uint64_t> unlocks{0};    // back-offs lifted by an operator
 };
 
 class CredentialStore final : public dataplane::CredentialVerifier {
@@ -43,12 +87,27 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // verify() reads the file again when it has changed since (a password set or an agent added with
   // 'acdctl agent passwd' takes effect without a restart); a broken file keeps the last good one.
   Result<void> load(const std::string& path);
-  std::size_t size() const { return hashes_.size(); }
+  std::size_t size() {
+    const std::lock_guard lock(mutex_);
+    return hashes_.size();
+  }
 
-  // True for the right password of an agent that is not locked out. A wrong one counts towards
-  // the lockout; a right one resets the count. A locked agent is refused even with the right one.
+  // True for the right password of an agent with no back-off running for this source (or for the
+  // agent as a whole). A wrong one counts towards both back-offs; a right one clears the agent's
+  // and this source's. During a back-off the password is not even checked (refused).
+  bool verify_from(router::AgentNumber agent, std::string_view password,
+                   const dataplane::SignInSource& source) override;
+  // verify_from with an unknown source (all such attempts share one source).
   bool verify(router::AgentNumber agent, std::string_view password) override;
+  // True while an agent-wide back-off runs (every source refused).
   bool locked(router::AgentNumber agent);
+  // Seconds until `source` may try `agent` again (0: now).
+  std::uint64_t wait_seconds(router::AgentNumber agent, const dataplane::SignInSource& source);
+  // Lifts every back-off of `agent` (agent-wide and each source's) and clears its counts; records
+  // agent.unlock in the audit log. Returns how many back-offs were running (0: none).
+  // Any thread (the control thread's `agents unlock`).
+  std::size_t unlock(router::AgentNumber agent);
+  const SignInCounters& counters() const { return counters_; }
   // Where a lockout and a change of the credential file are recorded (never a password or a
   // hash); null (the default): nowhere. Set before the verifier thread starts.
   void set_audit(AuditLog* log) { audit_ = log; }
@@ -56,6 +115,7 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // An argon2id hash string of the password (empty if libsodium failed, e.g. out of memory).
   static std::string hash(std::string_view password,
                           HashStrength strength = HashStrength::Interactive);
+  static std::string hash(std::string_view password, const HashCost& cost);
 
   // Sets (or replaces) one agent's password in a credential file, creating it if needed. Fails
   // with Usage for agent 0 or a password under 8 characters, Refused when the file is malformed,
@@ -63,21 +123,34 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   static Result<void> set_password(const std::string& path, router::AgentNumber agent,
                                    std::string_view password,
                                    HashStrength strength = HashStrength::Interactive);
+  static Result<void> set_password(const std::string& path, router::AgentNumber agent,
+                                   std::string_view password, const HashCost& cost);
 
  private:
-  struct Failures {
-    std::uint32_t count = 0;
-    std::uint64_t locked_until = 0;
+  struct Backoff {
+    std::uint32_t failures = 0;  // consecutive
+    std::uint64_t until = 0;     // clock seconds; refused before
+    std::uint64_t last = 0;      // clock seconds of the last failure, for pruning
   };
-  void reload_if_changed();
+  using SourceKey = std::pair<router::AgentNumber, std::uint32_t>;  // agent, client slot
+  // Forgets counts whose back-off ended long ago, when the table has grown large (mutex_ held).
+  void prune(std::uint64_t now);
+  void reload_if_changed();  // mutex_ held
+  Result<void> load_unlocked(const std::string& path);  // mutex_ held
+  bool locked_now(router::AgentNumber agent);  // mutex_ held
+  void record_backoff(router::AgentNumber agent, const dataplane::SignInSource* source,
+                      const Backoff& b, std::uint64_t delay);  // mutex_ held
+  std::mutex mutex_;  // guards everything below (and the file's reload)
   LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;
   Clock clock_;
   std::string path_;
   std::int64_t file_stamp_ = 0;  // modification time (ns) and size of what was read
   std::int64_t file_size_ = -1;
-  std::map<router::AgentNumber, std::string> hashes_;
-  std::map<router::AgentNumber, Failures> failures_;
+  CredentialTable hashes_;
+  std::map<router::AgentNumber, Backoff> agent_backoff_;
+  std::map<SourceKey, Backoff> source_backoff_;
+  SignInCounters counters_;
 };
 
 }  // namespace acd::control

@@ -27,6 +27,7 @@
 namespace acd::control {
 
 class AuditLog;  // audit_log.hpp
+struct SignInCounters;  // credential_store.hpp
 
 struct MetricsSources {
   const ApplianceConfig* config = nullptr;
@@ -41,6 +42,8 @@ struct MetricsSources {
   const AuditLog* audit = nullptr;
   // ACDP/2's session layer (session_layer.hpp); null (security off): no acd_security_ families.
   const dataplane::SessionLayer* security = nullptr;
+  // Sign-in outcomes and back-offs (credential_store.hpp); null: no acd_signin_ families.
+  const SignInCounters* signin = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

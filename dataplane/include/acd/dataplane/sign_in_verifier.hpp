@@ -1,9 +1,10 @@
 // Agent sign-in verification, off the routing core [GB/T 32315 4.1.1 a].
 //
 // CredentialVerifier is the interface (the control plane provides the argon2id one; tests use
-// InMemoryCredentials). AsyncVerifier runs a verifier on its own thread: the dataplane submits jobs
-// and collects results through two SPSC rings, so a slow hash never stalls packet processing. The
-// password is wiped from every buffer as soon as it has been checked, and is never logged.
+// InMemoryCredentials). AsyncVerifier runs a verifier on a pool of worker threads: the dataplane
+// submits jobs to one bounded queue and collects results from another, so a slow hash never stalls
+// packet processing and a shift start's burst of sign-ins uses every core the routing does not.
+// The password is wiped from every buffer as soon as it has been checked, and is never logged.
 #pragma once
 
 #include <atomic>
@@ -12,22 +13,39 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
-#include <boost/lockfree/spsc_queue.hpp>
+#include <boost/lockfree/queue.hpp>
 
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/types.hpp"
 
 namespace acd::dataplane {
 
+// Where a sign-in came from: the IO stage's slot of the desktop's client (its registration) and
+// the device it named. A verifier may rate-limit per source (CredentialStore does).
+struct SignInSource {
+  static constexpr std::uint32_t kUnknownSlot = 0xFFFFFFFF;
+  std::uint32_t client_slot = kUnknownSlot;
+  std::uint64_t device = 0;
+};
+
 class CredentialVerifier {
  public:
   virtual ~CredentialVerifier() = default;
-  // True if `password` is this agent's. May be slow; called on the verifier thread only.
+  // verify() with the attempt's source; by default the source is not looked at. Same threads.
+  virtual bool verify_from(router::AgentNumber agent, std::string_view password,
+                           const SignInSource& source) {
+    (void)source;
+    return verify(agent, password);
+  }
+  // True if `password` is this agent's. May be slow. Called on the verifier's worker threads, by
+  // several at once: an implementation must be safe for concurrent calls.
   virtual bool verify(router::AgentNumber agent, std::string_view password) = 0;
 };
 
-// Plain passwords in memory: for tests and demos only.
+// Plain passwords in memory: for tests and demos only. set() before the verifier starts; verify()
+// only reads, so concurrent calls are safe.
 class InMemoryCredentials final : public CredentialVerifier {
  public:
   void set(router::AgentNumber agent, std::string password) {
@@ -60,32 +78,54 @@ struct SignInResult {
 // Overwrites memory so that the compiler cannot elide it.
 void wipe(void* data, std::size_t bytes);
 
+// How the verifier pool is sized. acdd takes these from acd.toml [signin] (docs/operations.md).
+struct VerifierPoolConfig {
+  unsigned threads = 1;         // worker threads, at least 1
+  std::size_t queue = 1024;     // sign-ins waiting for a worker, 1..65534; beyond: submit() fails
+  std::vector<int> cpus;        // CPUs the workers may run on; empty: wherever the OS likes
+  int nice = 0;                 // the workers' niceness (0..19): >0 yields to the routing threads
+};
+
+// A pool of worker threads running one CredentialVerifier.
+//
+// Threads: submit() and collect() belong to ONE thread (the dataplane's IO thread); the workers
+// take jobs from a bounded multi-consumer queue and put results on a multi-producer queue sized so
+// that a worker never waits while the IO thread keeps collecting. Neither call blocks, allocates or
+// makes a system call. Jobs are taken in submission order; results come back in completion order.
 class AsyncVerifier {
  public:
-  explicit AsyncVerifier(CredentialVerifier& verifier);
+  explicit AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig config = {});
   ~AsyncVerifier();
   AsyncVerifier(const AsyncVerifier&) = delete;
   AsyncVerifier& operator=(const AsyncVerifier&) = delete;
 
-  // Dataplane thread: false if the job ring is full (the job's password is wiped either way).
+  // IO thread: false if the job queue is full (`config.queue` sign-ins already wait): the caller
+  // answers Overloaded and the desktop retries later. The job's password is wiped either way.
   bool submit(SignInJob& job);
-  // Dataplane thread: results ready so far.
+  // IO thread: hands every result ready so far to `on_result`; returns how many.
   template <typename OnResult>
   std::size_t collect(OnResult&& on_result) {
-    return results_.consume_all(on_result);
+    const std::size_t n = results_.consume_all(on_result);
+    pending_ -= n;
+    return n;
   }
+  // The pool's size as started (threads clamped to at least 1, queue to 1..65534).
+  unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
+  std::size_t queue_capacity() const { return capacity_; }
 
  private:
   void run();
 
   CredentialVerifier& verifier_;
-  // Sign-ins waiting for (and back from) the verifier: a shift change's burst, then Overloaded.
-  static constexpr std::size_t kRingEntries = 1024;
-  boost::lockfree::spsc_queue<SignInJob, boost::lockfree::capacity<kRingEntries>> jobs_;
-  boost::lockfree::spsc_queue<SignInResult, boost::lockfree::capacity<kRingEntries>> results_;
-  // The destructor's store(release) pairs with the verifier thread's load(acquire).
+  std::size_t capacity_;
+  // Submitted and not yet collected (IO thread only): at most capacity_, so that neither queue
+  // ever holds more than capacity_ entries and a worker's push of a result always finds room.
+  std::size_t pending_ = 0;
+  boost::lockfree::queue<SignInJob, boost::lockfree::fixed_sized<true>> jobs_;
+  boost::lockfree::queue<SignInResult, boost::lockfree::fixed_sized<true>> results_;
+  // The destructor's store(release) pairs with the workers' load(acquire).
   std::atomic<bool> stop_{false};
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace acd::dataplane

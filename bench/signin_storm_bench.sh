@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A shift start: AGENTS agents sign in at once through a real acdd, while 50 agents already signed
+# in take calls. Reports how long the sign-ins took and the calls' routing latency during the storm
+# against a quiet minute before it (goal: p50 and p99 at most 1.5x quiet).
+#
+#   bench/signin_storm_bench.sh BUILD_DIR [AGENTS] [OPSLIMIT] [MEMLIMIT_KIB] [SECONDS]
+#   bench/signin_storm_bench.sh build 10000 1 8192 60
+#
+# The credential file is made with `acdctl agent import` at the same cost. Defaults: 10,000
+# agents, opslimit 1 / 8 MiB, 60 s of calls at 200/s in each phase. [signin] threads is left at
+# its default (the CPUs the dataplane's core leaves free). NICE=N sets [signin] nice, which acdd
+# applies only when the verifiers share the dataplane's CPUs (not with cores = [0] on 2+ CPUs).
+set -euo pipefail
+build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
+acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
+work=$(mktemp -d)
+trap 'kill -9 ${pid:-} ${probe:-} 2>/dev/null || true; rm -rf "$work"' EXIT
+cat >"$work/acd.toml" <<TOML
+site = "bench"
+skills = ["general"]
+[dataplane]
+listen = "127.0.0.1:0"
+cores = [0]
+max_clients = $((agents + 200))
+[control]
+socket = "$work/ctl.sock"
+credentials = "$work/credentials"
+[metrics]
+listen = "127.0.0.1:0"
+[signin]
+queue = 1024
+nice = ${NICE:-10}
+opslimit = $ops
+memlimit_kib = $kib
+[[queue]]
+name = "general"
+skills = { general = 1 }
+[[agent_group]]
+first_id = 1000
+count = 50
+skills = { general = 1 }
+[[agent_group]]
+first_id = 100000
+count = $agents
+skills = { general = 1 }
+TOML
+{ for id in $(seq 1000 1049) $(seq 100000 $((100000 + agents - 1))); do echo "$id,demo-$id"; done; } >"$work/agents.csv"
+echo "== provisioning $((agents + 50)) agents at opslimit=$ops memlimit=${kib}KiB"
+/usr/bin/time -f "import: %e s elapsed, %M KiB peak" "$acdctl" agent import "$work/agents.csv" \
+  --credentials "$work/credentials" --config "$work/acd.toml" 2>&1 | grep -v "checked or hashed"
+
+"$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/acdd.out" 2>"$work/acdd.err" &
+pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+port=$(cat "$work/port")
+latency() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['sent'], j['routed'], j['p50_us'], j['p99_us'])" "$1"; }
+
+echo "== quiet: 50 agents, 200 calls/s for $seconds s"
+"$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json >"$work/quiet.json"
+read -r q_sent q_routed q50 q99 < <(latency "$work/quiet.json")
+
+echo "== storm: the same calls while $agents agents sign in"
+"$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json \
+  >"$work/probe.json" 2>"$work/probe.err" &
+probe=$!
+for _ in $(seq 200); do grep -q "load starts" "$work/probe.err" && break; sleep 0.05; done
+"$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
+  --first-index 50 --first-switch 200 --signin-timeout 3600 --json >"$work/storm.json" 2>"$work/storm.err" || {
+  echo "storm failed: $(cat "$work/storm.err")"; exit 1; }
+wait "$probe"; probe=
+read -r s_sent s_routed s50 s99 < <(latency "$work/probe.json")
+signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_ms'])")
+overloaded=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_overloaded'])")
+kill -TERM "$pid"; wait "$pid" || true; pid=
+python3 - "$agents" "$signin_ms" "$overloaded" "$q_sent" "$q_routed" "$q50" "$q99" "$s_sent" "$s_routed" "$s50" "$s99" <<'PY'
+import sys
+a, ms, ov, qs, qr, q50, q99, ss, sr, s50, s99 = sys.argv[1:]
+ms = float(ms)
+print(f"sign-in storm: {a} agents in {ms/1000:.1f} s ({int(a)/(ms/1000):.0f}/s), {ov} answered Overloaded and sent again")
+print(f"routing quiet: {qr}/{qs} routed, p50 {float(q50):.0f} us, p99 {float(q99):.0f} us")
+print(f"routing storm: {sr}/{ss} routed, p50 {float(s50):.0f} us, p99 {float(s99):.0f} us"
+      f" (the storm covered {min(ms/1000, 1e9):.0f} s of the {ss} calls' window)")
+print(f"ratio storm/quiet: p50 {float(s50)/max(float(q50),1):.2f}x, p99 {float(s99)/max(float(q99),1):.2f}x (goal <= 1.5x)")
+PY

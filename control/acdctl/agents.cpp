@@ -1,0 +1,118 @@
+// acdctl's agent commands: the cost of new hashes from --cost or a configuration's [signin].
+#include "agents.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "acd/control/config.hpp"
+#include "acd/control/credential_import.hpp"
+
+namespace acd::acdctl {
+
+control::Result<control::HashCost> hash_cost_of(const std::string& level,
+                                                const std::string& config_file) {
+  if (!level.empty()) {
+    return control::HashCost::named(level);
+  }
+  if (config_file.empty()) {
+    return control::HashCost::named("interactive");
+  }
+  const control::ConfigResult r = control::load_config(config_file);
+  if (!r.ok()) {
+    return control::Failure{control::ControlError::Usage, r.errors.front()};
+  }
+  return control::HashCost{r.config.signin.opslimit,
+                           static_cast<std::size_t>(r.config.signin.memlimit_kib) << 10};
+}
+
+namespace {
+
+// "1001 1002 1003 ... (and 97 more)"
+std::string some_ids(const std::vector<router::AgentNumber>& ids) {
+  std::string out;
+  for (std::size_t i = 0; i < ids.size() && i < 10; ++i) {
+    out += (i == 0 ? "" : " ") + std::to_string(ids[i]);
+  }
+  if (ids.size() > 10) {
+    out += " ... (and " + std::to_string(ids.size() - 10) + " more)";
+  }
+  return out;
+}
+
+}  // namespace
+
+int run_agent_import(const ImportCommand& command) {
+  const control::Result<control::HashCost> cost =
+      hash_cost_of(command.cost_level, command.config_file);
+  if (!cost.ok()) {
+    std::cerr << "acdctl: " << cost.failure().message << "\n";
+    return 2;
+  }
+  std::ifstream file;
+  if (command.csv != "-") {
+    file.open(command.csv);
+    if (!file) {
+      std::cerr << "acdctl: " << command.csv << ": cannot be read\n";
+      return 1;
+    }
+  }
+  std::istream& in = command.csv == "-" ? std::cin : file;
+  control::Result<std::vector<control::ImportRow>> rows =
+      control::parse_import_csv(in, command.csv == "-" ? "<stdin>" : command.csv);
+  if (!rows.ok()) {
+    std::cerr << "acdctl: " << rows.failure().message << "\n";
+    return 2;
+  }
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  const auto began = std::chrono::steady_clock::now();
+  int last_tenth = -1;
+  control::ImportOptions options;
+  options.cost = cost.value();
+  options.remove_missing = command.remove_missing;
+  options.dry_run = command.dry_run;
+  options.threads = command.threads;
+  options.progress = [&](std::size_t done, std::size_t total) {
+    const double part = total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    if (terminal) {
+      constexpr int kWidth = 40;
+      const int filled = static_cast<int>(part * kWidth);
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu %3.0f%% %.0f s", std::string(filled, '#').c_str(),
+                   std::string(kWidth - filled, ' ').c_str(), done, total, part * 100, seconds);
+      if (done == total) {
+        std::fprintf(stderr, "\n");
+      }
+    } else if (const int tenth = static_cast<int>(part * 10); tenth > last_tenth) {
+      last_tenth = tenth;
+      std::fprintf(stderr, "acdctl: %zu of %zu checked or hashed (%d%%, %.0f s)\n", done, total,
+                   tenth * 10, seconds);
+    }
+  };
+  std::cerr << "acdctl: importing " << rows.value().size() << " agents at "
+            << control::to_string(cost.value()) << "\n";
+  const control::Result<control::ImportReport> report =
+      control::import_credentials(command.credentials, rows.value(), options);
+  if (!report.ok()) {
+    std::cerr << "acdctl: " << report.failure().message << "\n";
+    return 1;
+  }
+  const control::ImportReport& r = report.value();
+  std::cout << (command.dry_run ? "would change " : "") << command.credentials << ": "
+            << r.added.size() << " added, " << r.changed.size() << " changed, "
+            << r.unchanged.size() << " unchanged, " << r.removed.size() << " removed\n";
+  const std::pair<const char*, const std::vector<router::AgentNumber>*> lists[] = {
+      {"added", &r.added}, {"changed", &r.changed}, {"removed", &r.removed}};
+  for (const auto& [what, ids] : lists) {
+    if (!ids->empty()) {
+      std::cout << "  " << what << ": " << some_ids(*ids) << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace acd::acdctl

@@ -1,0 +1,62 @@
+// Bulk provisioning of agents' credentials: `acdctl agent import FILE` (docs/operations.md "Bulk
+// provisioning"). A CSV of "ID,SECRET,FLAG" rows is checked whole (every bad line named, nothing
+// written), hashed on every core, merged into the credential file and written atomically.
+//
+// CSV: one agent per line; an optional header line "id,secret,flag"; '#' comment lines and empty
+// lines are skipped. Fields may be double-quoted ("" inside for a quote), so a secret may hold a
+// comma. ID: the agent's ID, 1 and up. SECRET: 8..63 bytes, no NUL (it must fit a sign-in).
+// FLAG: empty or "no" (a password), "must-change" or "yes" (an initial password to replace),
+// "enrolment" (a one-time enrolment code).
+//
+// Thread-safety: import_credentials starts its own worker threads and joins them before it
+// returns; `progress` is called on the calling thread only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <istream>
+#include <string>
+#include <vector>
+
+#include "acd/control/credential_file.hpp"
+#include "acd/control/credential_store.hpp"
+#include "acd/control/result.hpp"
+
+namespace acd::control {
+
+struct ImportRow {
+  router::AgentNumber agent = 0;
+  std::string secret;  // wiped by import_credentials once hashed
+  CredentialFlag flag = CredentialFlag::None;
+  int line = 0;  // in the CSV, for messages
+};
+
+// Parses the CSV. Usage failure listing every bad line ("NAME:LINE: why", the first 20 and how
+// many more) when any is bad, including an agent listed twice (both lines named).
+Result<std::vector<ImportRow>> parse_import_csv(std::istream& in, const std::string& name);
+
+struct ImportOptions {
+  HashCost cost;                // of the new hashes
+  bool remove_missing = false;  // agents in the file but not in the CSV are removed
+  bool dry_run = false;         // compute the report, write nothing
+  unsigned threads = 0;         // hashing threads; 0: every CPU this process may use
+  // Called about ten times a second, and once at the end, with rows done and rows in all.
+  std::function<void(std::size_t done, std::size_t total)> progress;
+};
+
+struct ImportReport {
+  std::vector<router::AgentNumber> added;      // not in the file before
+  std::vector<router::AgentNumber> changed;    // another secret or flag (or an outdated cost)
+  std::vector<router::AgentNumber> unchanged;  // the same secret and flag at the same cost
+  std::vector<router::AgentNumber> removed;    // remove_missing only
+};
+
+// Merges `rows` into the credential file `path` (created if missing). Holds the writers' lock from
+// reading to writing. An agent whose secret and flag are unchanged keeps its hash (checked by
+// verifying the new secret against it, at its own cost), unless that hash's cost differs from
+// `options.cost`. Refused when the file is malformed, hashing fails (memory) or the file cannot
+// be written; the file is unchanged then. Every secret in `rows` is wiped, success or not.
+Result<ImportReport> import_credentials(const std::string& path, std::vector<ImportRow>& rows,
+                                        const ImportOptions& options);
+
+}  // namespace acd::control

@@ -1,0 +1,149 @@
+// Bulk provisioning: the CSV is checked whole (every bad line named, nothing written), rows are
+// hashed in parallel and merged with a report of what changed, flags are kept in the file, the
+// file's mode survives the atomic replacement, and the imported secrets sign in.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "acd/control/credential_import.hpp"
+#include "acd/control/credential_store.hpp"
+
+namespace acd::control {
+namespace {
+
+std::string temp_path(const char* name) {
+  return ::testing::TempDir() + name;
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<ImportRow> rows_of(const std::string& csv) {
+  std::istringstream in(csv);
+  Result<std::vector<ImportRow>> rows = parse_import_csv(in, "agents.csv");
+  EXPECT_TRUE(rows.ok()) << rows.failure().message;
+  return rows.ok() ? std::move(rows).value() : std::vector<ImportRow>{};
+}
+
+ImportOptions cheap(unsigned threads = 3) {
+  ImportOptions o;
+  o.cost = HashCost::of(HashStrength::Minimal);
+  o.threads = threads;
+  return o;
+}
+
+// Every bad line is named with its number and why; no row comes back.
+TEST(CredentialImport, BadLinesNamedAndNothingReturned) {
+  std::istringstream in(
+      "id,secret,flag\n"
+      "1001,good password\n"
+      "1002,short\n"
+      "x7,password 3\n"
+      "1001,password again\n"
+      "1005,\"open quote\n"
+      "1006,password 6,perhaps\n"
+      "1007\n");
+  const Result<std::vector<ImportRow>> rows = parse_import_csv(in, "agents.csv");
+  ASSERT_FALSE(rows.ok());
+  const std::string& m = rows.failure().message;
+  EXPECT_NE(m.find("6 bad lines in agents.csv; nothing was imported"), std::string::npos) << m;
+  for (const char* want :
+       {"agents.csv:3: agent 1002: the secret has 5 characters", "agents.csv:4: agent ID \"x7\"",
+        "agents.csv:5: agent 1001 is listed twice (first on line 2)",
+        "agents.csv:6: a quote is not closed", "agents.csv:7: agent 1006: flag \"perhaps\"",
+        "agents.csv:8: expected ID,SECRET[,FLAG]"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n" << m;
+  }
+  EXPECT_EQ(m.find("good password"), std::string::npos);  // no secret in a message
+}
+
+// Added, then unchanged on a second import; a new secret or flag is changed; --remove-missing
+// removes; the flags are written; the file's mode is kept; the secrets sign in.
+TEST(CredentialImport, ReportAndMerge) {
+  const std::string path = temp_path("creds-import");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 900, "set by hand", HashStrength::Minimal).ok());
+  ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+  std::vector<ImportRow> rows = rows_of(
+      "1001,password one\n1002,\"pass,word \"\"two\"\"\",must-change\n1003,enrol-code-3,enrolment\n");
+  Result<ImportReport> r = import_credentials(path, rows, cheap());
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().added, (std::vector<router::AgentNumber>{1001, 1002, 1003}));
+  EXPECT_TRUE(r.value().changed.empty());
+  EXPECT_TRUE(rows[0].secret.empty());  // wiped
+  const std::string text = read_all(path);
+  EXPECT_NE(text.find(" must-change\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(" enrolment\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("password one"), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+
+  rows = rows_of("1001,password one\n1002,\"pass,word \"\"two\"\"\",yes\n1003,enrol-code-3,no\n");
+  r = import_credentials(path, rows, cheap(1));
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().unchanged, (std::vector<router::AgentNumber>{1001, 1002}));
+  EXPECT_EQ(r.value().changed, (std::vector<router::AgentNumber>{1003}));  // flag dropped
+
+  rows = rows_of("1001,a new password\n");
+  ImportOptions remove = cheap();
+  remove.remove_missing = true;
+  r = import_credentials(path, rows, remove);
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().changed, (std::vector<router::AgentNumber>{1001}));
+  EXPECT_EQ(r.value().removed, (std::vector<router::AgentNumber>{900, 1002, 1003}));
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_EQ(store.size(), 1u);
+  EXPECT_TRUE(store.verify(1001, "a new password"));
+  EXPECT_FALSE(store.verify(1001, "password one"));
+}
+
+// A dry run reports and writes nothing; a malformed credential file refuses the import and stays.
+TEST(CredentialImport, DryRunAndBrokenFileChangeNothing) {
+  const std::string path = temp_path("creds-import-dry");
+  std::remove(path.c_str());
+  std::vector<ImportRow> rows = rows_of("1001,password one\n");
+  ImportOptions dry = cheap();
+  dry.dry_run = true;
+  Result<ImportReport> r = import_credentials(path, rows, dry);
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().added.size(), 1u);
+  std::ifstream absent(path);
+  EXPECT_FALSE(absent.good());
+
+  {
+    std::ofstream broken(path);
+    broken << "1001 not-a-hash\n";
+  }
+  rows = rows_of("1001,password one\n");
+  r = import_credentials(path, rows, cheap());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.failure().message.find(":1: expected"), std::string::npos) << r.failure().message;
+  EXPECT_EQ(read_all(path), "1001 not-a-hash\n");
+}
+
+// A stored hash of another cost counts as changed (rehashed at the new cost), not unchanged.
+TEST(CredentialImport, OutdatedCostIsRehashed) {
+  const std::string path = temp_path("creds-import-cost");
+  std::remove(path.c_str());
+  std::vector<ImportRow> rows = rows_of("1001,password one\n");
+  ASSERT_TRUE(import_credentials(path, rows, cheap()).ok());
+  rows = rows_of("1001,password one\n");
+  ImportOptions dearer = cheap();
+  dearer.cost = HashCost{1, 64u << 10};
+  const Result<ImportReport> r = import_credentials(path, rows, dearer);
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().changed, (std::vector<router::AgentNumber>{1001}));
+  EXPECT_NE(read_all(path).find("$argon2id$v=19$m=64,t=1,"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace acd::control

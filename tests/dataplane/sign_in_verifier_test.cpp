@@ -1,0 +1,121 @@
+// The sign-in verifier pool: jobs are checked by several workers at once, a full queue refuses the
+// next job (so the IO stage answers Overloaded) and frees up as results are collected, and every
+// result comes back with its request's identity.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include "acd/dataplane/sign_in_verifier.hpp"
+
+namespace acd::dataplane {
+namespace {
+
+// Sleeps like a slow hash and records how many calls overlapped; "right" is the only password.
+class SlowVerifier final : public CredentialVerifier {
+ public:
+  explicit SlowVerifier(std::chrono::milliseconds cost) : cost_(cost) {}
+  bool verify(router::AgentNumber, std::string_view password) override {
+    const int now = ++running_;
+    int seen = max_running_.load();
+    while (now > seen && !max_running_.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(cost_);
+    --running_;
+    return password == "right";
+  }
+  int max_running() const { return max_running_.load(); }
+
+ private:
+  std::chrono::milliseconds cost_;
+  std::atomic<int> running_{0};
+  std::atomic<int> max_running_{0};
+};
+
+SignInJob job_for(router::AgentNumber number, const char* password) {
+  SignInJob job;
+  job.number = number;
+  job.agent = static_cast<router::AgentIndex>(number % 1000);
+  job.client_slot = static_cast<std::uint32_t>(number % 7);
+  job.request_seq = number * 10;
+  job.device = number + 5;
+  std::strncpy(job.password, password, sizeof(job.password) - 1);
+  return job;
+}
+
+// Collects until `n` results arrived; a watchdog ends a hung pool's test instead of the suite.
+std::vector<SignInResult> collect_n(AsyncVerifier& v, std::size_t n) {
+  std::vector<SignInResult> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    v.collect([&](const SignInResult& r) { out.push_back(r); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return out;
+}
+
+// Four workers check four slow sign-ins at the same time; each result keeps its request's identity.
+TEST(VerifierPool, WorkersCheckInParallel) {
+  SlowVerifier slow(std::chrono::milliseconds(150));
+  AsyncVerifier pool(slow, VerifierPoolConfig{4, 64, {}, 0});
+  EXPECT_EQ(pool.threads(), 4u);
+  for (router::AgentNumber n = 1001; n <= 1008; ++n) {
+    SignInJob job = job_for(n, n % 2 == 0 ? "right" : "wrong");
+    ASSERT_TRUE(pool.submit(job));
+    EXPECT_EQ(job.password[0], '\0');  // wiped on submit
+  }
+  const std::vector<SignInResult> results = collect_n(pool, 8);
+  ASSERT_EQ(results.size(), 8u);
+  std::set<router::AgentNumber> seen;
+  for (const SignInResult& r : results) {
+    seen.insert(r.number);
+    EXPECT_EQ(r.accepted, r.number % 2 == 0) << r.number;
+    EXPECT_EQ(r.request_seq, r.number * 10);
+    EXPECT_EQ(r.device, r.number + 5);
+    EXPECT_EQ(r.client_slot, r.number % 7);
+    EXPECT_EQ(r.agent, r.number % 1000);
+  }
+  EXPECT_EQ(seen.size(), 8u);
+  EXPECT_EQ(slow.max_running(), 4);
+}
+
+// The queue holds `queue` sign-ins not yet collected; the next is refused until results are taken.
+TEST(VerifierPool, FullQueueRefusesUntilCollected) {
+  SlowVerifier slow(std::chrono::milliseconds(20));
+  AsyncVerifier pool(slow, VerifierPoolConfig{2, 5, {}, 0});
+  EXPECT_EQ(pool.queue_capacity(), 5u);
+  for (router::AgentNumber n = 1; n <= 5; ++n) {
+    SignInJob job = job_for(n, "right");
+    ASSERT_TRUE(pool.submit(job)) << n;
+  }
+  SignInJob extra = job_for(6, "right");
+  EXPECT_FALSE(pool.submit(extra));
+  EXPECT_EQ(extra.password[0], '\0');  // wiped though refused
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // all five done, none collected
+  SignInJob still = job_for(7, "right");
+  EXPECT_FALSE(pool.submit(still));  // results not collected still count
+  ASSERT_EQ(collect_n(pool, 5).size(), 5u);
+  SignInJob again = job_for(8, "right");
+  EXPECT_TRUE(pool.submit(again));
+  ASSERT_EQ(collect_n(pool, 1).size(), 1u);
+}
+
+// Zero threads and an oversized queue are clamped, not undefined.
+TEST(VerifierPool, SizesClamped) {
+  InMemoryCredentials creds;
+  creds.set(5, "pw");
+  AsyncVerifier pool(creds, VerifierPoolConfig{0, 1'000'000, {}, 0});
+  EXPECT_EQ(pool.threads(), 1u);
+  EXPECT_EQ(pool.queue_capacity(), 65534u);
+  SignInJob job = job_for(5, "pw");
+  ASSERT_TRUE(pool.submit(job));
+  const auto results = collect_n(pool, 1);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].accepted);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
