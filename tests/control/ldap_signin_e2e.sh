@@ -25,7 +25,7 @@ work=$(mktemp -d)
 pid='' slapd_pid=''
 cleanup() {
   [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-  [ -n "$slapd_pid" ] && kill -9 "$slapd_pid" 2>/dev/null
+  [ -n "$slapd_pid" ] && { kill -TERM "$slapd_pid"; wait "$slapd_pid"; } 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -139,12 +139,12 @@ expect_metric() {  # expect_metric 'NAME{LABELS}' OP VALUE
   local v; v=$(metric "$1")
   [ -n "$v" ] && [ "${v%.*}" "$2" "$3" ] || { echo "FAIL: $1 = '$v', expected $2 $3"; exit 1; }
 }
-sign_in() {  # sign_in FIRST_ID COUNT: acd-loadgen signs agents FIRST_ID.. in (password demo-ID)
+sign_in() {  # sign_in FIRST_ID COUNT [TIMEOUT]: acd-loadgen signs agents FIRST_ID.. in (password demo-ID)
   "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 0.1 --first-agent "$1" \
-    --first-index $(($1 - 1000)) --agents "$2" --signin-timeout 8 >"$work/loadgen.out" 2>"$work/loadgen.err"
+    --first-index $(($1 - 1000)) --agents "$2" --signin-timeout "${3:-8}" >"$work/loadgen.out" 2>"$work/loadgen.err"
 }
-expect_refused() {  # expect_refused FIRST_ID COUNT REASON
-  if sign_in "$1" "$2"; then echo "FAIL: agent $1 signed in, expected reason $3"; exit 1; fi
+expect_refused() {  # expect_refused FIRST_ID COUNT REASON (acd-loadgen waits out its timeout)
+  if sign_in "$1" "$2" 3; then echo "FAIL: agent $1 signed in, expected reason $3"; exit 1; fi
   grep -q "the last with reason $3" "$work/loadgen.err" || {
     echo "FAIL: agent $1: expected reason $3: $(cat "$work/loadgen.err")"; exit 1; }
 }
