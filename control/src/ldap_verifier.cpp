@@ -46,8 +46,7 @@ std::string escape_dn_value(std::string_view value) {
     const bool edge_space = ch == ' ' && (i == 0 || i + 1 == value.size());
     if (ch == 0) {
       hex_escape(out, ch);
-    } else if (std::strchr(",+\"\\<>;=", ch) != nullptr || edge_space ||
-               (i == 0 && ch == '#')) {
+    } else if (std::strchr(",+\"\\<>;=", ch) != nullptr || edge_space || (i == 0 && ch == '#')) {
       out += '\\';
       out += static_cast<char>(ch);
     } else {
@@ -89,8 +88,9 @@ Result<void> check_ldap_url(std::string_view url, LdapTls tls) {
   const std::string text(url);
   LDAPURLDesc* desc = nullptr;
   if (text.empty() || ldap_url_parse(text.c_str(), &desc) != LDAP_URL_SUCCESS) {
-    return Failure{ControlError::Usage,
-                   "\"" + text + "\" is not an LDAP URL; use ldap://HOST:PORT or ldaps://HOST:PORT"};
+    return Failure{
+        ControlError::Usage,
+        "\"" + text + "\" is not an LDAP URL; use ldap://HOST:PORT or ldaps://HOST:PORT"};
   }
   const std::string scheme = desc->lud_scheme != nullptr ? desc->lud_scheme : "";
   const bool has_host = desc->lud_host != nullptr && desc->lud_host[0] != '\0';
@@ -98,7 +98,8 @@ Result<void> check_ldap_url(std::string_view url, LdapTls tls) {
                      desc->lud_attrs != nullptr || desc->lud_filter != nullptr;
   ldap_free_urldesc(desc);
   if (scheme != "ldap" && scheme != "ldaps") {
-    return Failure{ControlError::Usage, "\"" + text + "\": only ldap:// and ldaps:// are supported"};
+    return Failure{ControlError::Usage,
+                   "\"" + text + "\": only ldap:// and ldaps:// are supported"};
   }
   if (!has_host) {
     return Failure{ControlError::Usage, "\"" + text + "\" names no host; use ldap://HOST:PORT"};
@@ -274,9 +275,9 @@ LDAP* LdapDirectory::open(int& error) {
 
 LDAP* LdapDirectory::acquire(bool& reused, int& error) {
   std::unique_lock lock(mutex_);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(2 * (settings_.connect_timeout_ms +
-                                                       settings_.timeout_ms));
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(2 * (settings_.connect_timeout_ms + settings_.timeout_ms));
   if (!freed_.wait_until(lock, deadline,
                          [&] { return !idle_.empty() || open_ < settings_.pool; })) {
     error = LDAP_BUSY;  // every connection stayed in use: the directory is too slow to answer
@@ -393,9 +394,10 @@ DirectoryAnswer LdapDirectory::check(std::string_view agent_id, std::string_view
     return DirectoryAnswer::WrongPassword;
   }
   int error = LDAP_SUCCESS;
-  // A pooled connection may have been dropped by the directory (a restart): one more try on a
-  // fresh connection before calling the directory down.
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  // Pooled connections may have been dropped by the directory (a restart drops them all): each
+  // found dead is replaced by the next, until a fresh one answers or fails. A timeout is not
+  // retried (a hung directory would hold the sign-in once per pooled connection).
+  for (std::uint32_t attempt = 0; attempt <= settings_.pool; ++attempt) {
     bool reused = false;
     LDAP* conn = acquire(reused, error);
     if (conn == nullptr) {
@@ -410,7 +412,7 @@ DirectoryAnswer LdapDirectory::check(std::string_view agent_id, std::string_view
       }
       return answer;
     }
-    if (!reused) {
+    if (!reused || error != LDAP_SERVER_DOWN) {
       break;
     }
   }
@@ -466,10 +468,9 @@ dataplane::VerifyOutcome LdapVerifier::check_from(router::AgentNumber agent,
     nlohmann::json detail{{"reason", "directory unavailable"},
                           {"result", accepted ? "accepted" : "refused"},
                           {"device", source.device}};
-    (void)audit_->record(AuditRecord::make(AuditKind::DirectoryFallback,
-                                           accepted ? AuditOutcome::Ok : AuditOutcome::Refused,
-                                           "acdd", "agent=" + std::to_string(agent),
-                                           std::move(detail)));
+    (void)audit_->record(AuditRecord::make(
+        AuditKind::DirectoryFallback, accepted ? AuditOutcome::Ok : AuditOutcome::Refused, "acdd",
+        "agent=" + std::to_string(agent), std::move(detail)));
   }
   return local == VerifyOutcome::Unavailable ? VerifyOutcome::Refused : local;
 }

@@ -145,7 +145,8 @@ TEST(LdapConfig, RefusesMistakes) {
   const std::string tmpl = "dn_template = \"uid={agent},ou=agents,dc=bank\"\n";
   EXPECT_TRUE(has_error(errors_of("[signin]\nbackend = \"kerberos\"\n"),
                         "acd.toml:10: signin.backend = \"kerberos\": use \"file\", \"ldap\""));
-  EXPECT_TRUE(has_error(errors_of("[signin]\nbackend = \"ldap\"\n"), "needs a [signin.ldap] table"));
+  EXPECT_TRUE(
+      has_error(errors_of("[signin]\nbackend = \"ldap\"\n"), "needs a [signin.ldap] table"));
   EXPECT_TRUE(has_error(errors_of("[signin.ldap]\n" + ok_url + tmpl),
                         "[signin.ldap] is set but signin.backend is \"file\""));
   const std::string head = "[signin]\nbackend = \"ldap\"\n[signin.ldap]\n";
@@ -163,24 +164,25 @@ TEST(LdapConfig, RefusesMistakes) {
   EXPECT_TRUE(has_error(errors_of(head + ok_url + "search_base = \"dc=bank\"\n" +
                                   "search_filter = \"uid={agent}\"\n"),
                         "is not one parenthesised filter"));
-  EXPECT_TRUE(has_error(errors_of(head + ok_url + tmpl + "tls = \"ssl\"\n"),
-                        "signin.ldap.tls = \"ssl\""));
+  EXPECT_TRUE(
+      has_error(errors_of(head + ok_url + tmpl + "tls = \"ssl\"\n"), "signin.ldap.tls = \"ssl\""));
   EXPECT_TRUE(has_error(errors_of(head + "url = \"ldaps://x\"\n" + tmpl),
                         "an ldaps:// URL needs tls = \"ldaps\""));
   EXPECT_TRUE(has_error(errors_of(head + ok_url + tmpl + "tls = \"none\"\nca_file = \"/ca.pem\"\n"),
                         "ca_file is for TLS"));
   EXPECT_TRUE(has_error(errors_of(head + ok_url + tmpl + "fallback = \"allow\"\n"),
                         "signin.ldap.fallback = \"allow\""));
-  EXPECT_TRUE(has_error(errors_of(head + ok_url + tmpl + "pool = 0\n"), "'pool' = 0 is out of range"));
+  EXPECT_TRUE(
+      has_error(errors_of(head + ok_url + tmpl + "pool = 0\n"), "'pool' = 0 is out of range"));
   EXPECT_TRUE(has_error(errors_of(head + ok_url + tmpl + "timeout_ms = 10\n"),
                         "'timeout_ms' = 10 is out of range"));
   EXPECT_TRUE(has_error(errors_of(head + ok_url + tmpl + "bnid_dn = \"x\"\n"), "bnid_dn"));
   const std::string search = "search_base = \"dc=bank\"\nsearch_filter = \"(uid={agent})\"\n";
   EXPECT_TRUE(has_error(errors_of(head + ok_url + search + "bind_dn = \"cn=acd,dc=bank\"\n"),
                         "bind_dn needs bind_password_file"));
-  EXPECT_TRUE(has_error(errors_of("[signin]\nbackend = \"ldap-then-file\"\n[signin.ldap]\n" + ok_url +
-                                  tmpl),
-                        "\"ldap-then-file\" needs a search"));
+  EXPECT_TRUE(has_error(
+      errors_of("[signin]\nbackend = \"ldap-then-file\"\n[signin.ldap]\n" + ok_url + tmpl),
+      "\"ldap-then-file\" needs a search"));
 }
 
 // A port that refuses connections, and one that accepts them (the kernel's backlog) but never

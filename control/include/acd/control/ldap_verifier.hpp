@@ -9,8 +9,8 @@
 //
 // Connections: a pool of at most [signin.ldap] pool connections (TLS: ldaps:// or StartTLS, the
 // certificate checked against ca_file), shared by the verifier threads; a thread waits for a free
-// one. A connection that fails is closed and a new one opened on next use; a pooled connection the
-// directory has dropped (it restarted) is replaced once within the same check.
+// one. A connection that fails is closed and a new one opened on next use; pooled connections the
+// directory has dropped (it restarted) are replaced within the same check.
 //
 // The directory down (no connection, TLS refused, a timeout, "busy"/"unavailable") is not a wrong
 // password: the check is Unavailable, and [signin.ldap] fallback decides: "refuse" answers
@@ -53,16 +53,16 @@ std::string expand_agent(std::string_view pattern, std::string_view agent, bool 
 // Checks of [signin.ldap]'s values, shared by the config file's reader and the tests: done, or a
 // Usage failure saying what is wrong (without the key's name).
 Result<void> check_ldap_url(std::string_view url, LdapTls tls);  // one ldap:// or ldaps:// URL
-Result<void> check_dn_template(std::string_view pattern);  // "{agent}", a valid DN otherwise
-Result<void> check_search_filter(std::string_view pattern);  // "{agent}", "(...)" balanced
+Result<void> check_dn_template(std::string_view pattern);        // "{agent}", a valid DN otherwise
+Result<void> check_search_filter(std::string_view pattern);      // "{agent}", "(...)" balanced
 
 // The service account's password from its file (one line; a trailing newline is dropped). Refused
 // naming the file when it cannot be read or is empty.
 Result<std::string> read_bind_password(const std::string& path);
 
 // Upper bounds of the bind-latency histogram's buckets, in milliseconds.
-inline constexpr std::array<std::uint64_t, 12> kLdapBindBoundsMs{1,   2,   5,    10,   25,   50,
-                                                                  100, 250, 500, 1000, 2500, 5000};
+inline constexpr std::array<std::uint64_t, 12> kLdapBindBoundsMs{1,   2,   5,   10,   25,   50,
+                                                                 100, 250, 500, 1000, 2500, 5000};
 
 // The directory's counts since start, for the metrics endpoint (relaxed atomics; any thread).
 struct LdapCounters {
