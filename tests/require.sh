@@ -19,6 +19,9 @@ package_of() {
     etcdctl) echo etcd-client ;;
     cpack) echo cmake ;;
     dpkg-deb) echo dpkg ;;
+    slapd | slapadd | slappasswd) echo slapd ;;
+    ldapwhoami | ldapsearch) echo ldap-utils ;;
+    openssl) echo openssl ;;
     *) echo "?" ;;
   esac
 }

@@ -40,6 +40,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/credential_store.hpp"
+#include "acd/control/ldap_verifier.hpp"
 #include "acd/control/ha_node.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/control/metrics.hpp"
@@ -289,13 +290,38 @@ int main(int argc, char** argv) {
   store.set_audit(audit.get());
   dataplane::InMemoryCredentials demo_credentials;
   dataplane::CredentialVerifier* verifier_impl = &store;
-  if (!store.load(running.credentials).ok()) {
+  // Backend "ldap" with fallback "refuse" reads no credential file at all.
+  if (running.signin.uses_file() && !store.load(running.credentials).ok()) {
     for (const auto& a : domain.agents) {
       demo_credentials.set(a.number, "demo-" + std::to_string(a.number));
     }
     verifier_impl = &demo_credentials;
     std::cerr << "acdd: " << running.credentials
               << " not found: demo passwords (demo-<agent ID>), not for production\n";
+  }
+  // `agents unlock` lifts the file's back-offs (a directory keeps its own lockout policy).
+  const bool file_loaded = running.signin.uses_file() && verifier_impl == &store;
+  // [signin] backend ldap / ldap-then-file: the directory checks, the file (or the demo's
+  // passwords) only where [signin] says it takes part.
+  std::unique_ptr<control::LdapVerifier> directory;
+  if (running.signin.backend != control::SignInBackend::File) {
+    std::string bind_password;
+    if (!running.signin.ldap.bind_password_file.empty()) {
+      control::Result<std::string> read =
+          control::read_bind_password(running.signin.ldap.bind_password_file);
+      if (!read.ok()) {
+        std::cerr << control::origin_of(running, "signin.ldap.bind_password_file") << ": "
+                  << read.failure().message << "\n";
+        return 1;
+      }
+      bind_password = std::move(read.value());
+    }
+    directory = std::make_unique<control::LdapVerifier>(
+        running.signin, std::move(bind_password),
+        running.signin.uses_file() ? verifier_impl : nullptr);
+    directory->set_audit(audit.get());
+    verifier_impl = directory.get();
+    std::cerr << "acdd: sign-in by the directory " << running.signin.ldap.url << "\n";
   }
 
   std::string error;
@@ -414,7 +440,7 @@ int main(int argc, char** argv) {
   ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
   ctx.ha = &ha_status;
   ctx.audit = audit.get();
-  ctx.credentials = verifier_impl == &store ? &store : nullptr;
+  ctx.credentials = file_loaded ? &store : nullptr;
   ctx.backend = backend;
   control::ControlServer server(ctx);
   if (const control::Result<void> started = server.start(control_socket); !started.ok()) {
@@ -427,7 +453,8 @@ int main(int argc, char** argv) {
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
-      audit.get(), security.get(), &store.counters()});
+      audit.get(), security.get(), &store.counters(),
+      directory ? &directory->counters() : nullptr});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "

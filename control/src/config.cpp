@@ -14,6 +14,7 @@
 
 #include "acd/control/credential_store.hpp"
 #include "acd/control/keys.hpp"
+#include "acd/control/ldap_verifier.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/session_layer.hpp"
 #include "acd/domain/domain_file.hpp"
@@ -190,11 +191,113 @@ void parse_audit(TomlChecker& c, const toml::table& t, AuditSettings& a,
   c.number(t, "keep_files", a.keep_files, 1, 100000);
 }
 
+// [signin.ldap]: a URL that matches tls, the agent's entry by a DN template or by a search (one of
+// the two), a service account with its password file, timeouts, the pool and the fallback.
+void parse_signin_ldap(TomlChecker& c, const toml::table& t, SignInSettings& s,
+                       std::map<std::string, std::string>& origin) {
+  LdapSettings& l = s.ldap;
+  for (const char* key : {"url", "ca_file", "bind_password_file"}) {
+    note_origin(c, t, key, std::string("signin.ldap.") + key, origin);
+  }
+  c.only(t,
+         {"url", "tls", "ca_file", "dn_template", "search_base", "search_filter", "bind_dn",
+          "bind_password_file", "connect_timeout_ms", "timeout_ms", "pool", "fallback"},
+         "[signin.ldap]");
+  std::string word;
+  if (c.text(t, "tls", word)) {
+    if (word == "none") {
+      l.tls = LdapTls::None;
+    } else if (word == "starttls") {
+      l.tls = LdapTls::StartTls;
+    } else if (word == "ldaps") {
+      l.tls = LdapTls::Ldaps;
+    } else {
+      c.error(t, "tls", "signin.ldap.tls = \"" + word +
+                            "\": use \"starttls\", \"ldaps\" or (lab use only) \"none\"");
+    }
+  }
+  if (!c.text(t, "url", l.url)) {
+    c.error(t, "url", "[signin.ldap] needs url, e.g. \"ldaps://ldap.bank.example:636\"");
+  } else if (const Result<void> url = check_ldap_url(l.url, l.tls); !url.ok()) {
+    c.error(t, "url", "signin.ldap.url: " + url.failure().message);
+  }
+  if (c.text(t, "ca_file", l.ca_file)) {
+    if (l.ca_file.empty() || l.ca_file.front() != '/') {
+      c.error(t, "ca_file", "signin.ldap.ca_file is an absolute path to PEM CA certificates");
+    } else if (l.tls == LdapTls::None) {
+      c.error(t, "ca_file", "signin.ldap.ca_file is for TLS, but tls = \"none\"");
+    }
+  }
+  const bool by_template = c.text(t, "dn_template", l.dn_template);
+  const bool by_base = c.text(t, "search_base", l.search_base);
+  const bool by_filter = c.text(t, "search_filter", l.search_filter);
+  if (by_template && (by_base || by_filter)) {
+    c.error(t, "dn_template",
+            "signin.ldap: give dn_template, or search_base and search_filter, not both");
+  } else if (by_template) {
+    if (const Result<void> dn = check_dn_template(l.dn_template); !dn.ok()) {
+      c.error(t, "dn_template", "signin.ldap.dn_template " + dn.failure().message);
+    }
+  } else if (by_base || by_filter) {
+    if (!by_base || !by_filter) {
+      c.error(t, by_base ? "search_base" : "search_filter",
+              "signin.ldap: a search needs both search_base and search_filter");
+    }
+    if (by_filter) {
+      if (const Result<void> f = check_search_filter(l.search_filter); !f.ok()) {
+        c.error(t, "search_filter", "signin.ldap.search_filter " + f.failure().message);
+      }
+    }
+    if (by_base) {
+      if (const Result<void> dn = check_dn_template(l.search_base + ",x={agent}"); !dn.ok()) {
+        c.error(t, "search_base", "signin.ldap.search_base \"" + l.search_base + "\" is not a DN");
+      }
+    }
+  } else {
+    c.error(t, "url",
+            "[signin.ldap] needs dn_template (\"uid={agent},ou=agents,dc=bank,dc=example\") or "
+            "search_base and search_filter");
+  }
+  const bool given_dn = c.text(t, "bind_dn", l.bind_dn);
+  const bool given_password = c.text(t, "bind_password_file", l.bind_password_file);
+  if (given_dn && by_template) {
+    c.error(t, "bind_dn", "signin.ldap.bind_dn is the account searches bind as; a dn_template "
+                          "needs none");
+  } else if (given_dn && !given_password) {
+    c.error(t, "bind_dn", "signin.ldap.bind_dn needs bind_password_file (its password, mode 0600)");
+  } else if (given_password && !given_dn) {
+    c.error(t, "bind_password_file", "signin.ldap.bind_password_file needs bind_dn");
+  } else if (given_password && (l.bind_password_file.empty() || l.bind_password_file[0] != '/')) {
+    c.error(t, "bind_password_file", "signin.ldap.bind_password_file is an absolute path");
+  }
+  c.number(t, "connect_timeout_ms", l.connect_timeout_ms, 100, 60000);
+  c.number(t, "timeout_ms", l.timeout_ms, 100, 60000);
+  c.number(t, "pool", l.pool, 1, 256);
+  if (c.text(t, "fallback", word)) {
+    if (word == "refuse") {
+      l.fallback = DirectoryFallback::Refuse;
+    } else if (word == "file") {
+      l.fallback = DirectoryFallback::File;
+    } else {
+      c.error(t, "fallback", "signin.ldap.fallback = \"" + word +
+                                 "\": use \"refuse\" (answer DirectoryUnavailable) or \"file\" "
+                                 "(check the local credential file)");
+    }
+  }
+  if (s.backend == SignInBackend::LdapThenFile && !l.dn_template.empty()) {
+    c.error(t, "dn_template",
+            "signin.backend = \"ldap-then-file\" needs a search (search_base, search_filter): "
+            "with a DN template an agent the directory lacks looks like a wrong password");
+  }
+}
+
 // [signin]: a cost is a level name or explicit limits, not both; each limit in its range.
-void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s) {
+void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s,
+                  std::map<std::string, std::string>& origin) {
   c.only(t,
          {"threads", "queue", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
-          "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s"},
+          "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s", "backend",
+          "ldap"},
          "[signin]");
   c.number(t, "threads", s.threads, 0, 256);
   c.number(t, "queue", s.queue, 1, 65534);
@@ -231,6 +334,34 @@ void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s) {
   c.number(t, "max_backoff_s", s.max_backoff_s, 1, 86400);
   if (s.max_backoff_s < s.backoff_s) {
     c.error(t, "max_backoff_s", "signin.max_backoff_s must be at least signin.backoff_s");
+  }
+  std::string backend;
+  if (c.text(t, "backend", backend)) {
+    if (backend == "file") {
+      s.backend = SignInBackend::File;
+    } else if (backend == "ldap") {
+      s.backend = SignInBackend::Ldap;
+    } else if (backend == "ldap-then-file") {
+      s.backend = SignInBackend::LdapThenFile;
+    } else {
+      c.error(t, "backend",
+              "signin.backend = \"" + backend + "\": use \"file\", \"ldap\" or \"ldap-then-file\"");
+    }
+  }
+  const toml::node* ldap = t.get("ldap");
+  if (ldap != nullptr && ldap->as_table() == nullptr) {
+    c.error(t, "ldap", "signin.ldap is a table: [signin.ldap]");
+  } else if (ldap != nullptr) {
+    if (s.backend == SignInBackend::File) {
+      c.error(t, "ldap",
+              "[signin.ldap] is set but signin.backend is \"file\": set backend = \"ldap\" or "
+              "\"ldap-then-file\", or remove the table");
+    }
+    parse_signin_ldap(c, *ldap->as_table(), s, origin);
+  } else if (s.backend != SignInBackend::File) {
+    c.error(t, "backend",
+            "signin.backend = \"" + backend + "\" needs a [signin.ldap] table (url, and dn_template "
+            "or search_base and search_filter)");
   }
 }
 
@@ -319,7 +450,7 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     parse_audit(c, *t, cfg.audit, cfg.origin);
   }
   if (const toml::table* t = (*root)["signin"].as_table()) {
-    parse_signin(c, *t, cfg.signin);
+    parse_signin(c, *t, cfg.signin, cfg.origin);
   }
   parse_security(c, *root, cfg);
   // The replication link is sealed with this node's key: a peer key alone would seal nothing.
@@ -499,9 +630,24 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
             std::to_string(cfg.dataplane.max_clients) + " is fewer than the " +
                 std::to_string(cfg.clients.size()) + " [[clients]]: raise it");
   }
-  // The credential file: acdd refuses to start without it, except the embedded demo.
+  // The directory's files: its CA certificates and the service account's password.
+  if (cfg.signin.backend != SignInBackend::File) {
+    const LdapSettings& l = cfg.signin.ldap;
+    if (!l.ca_file.empty() && access(l.ca_file.c_str(), R_OK) != 0) {
+      problem("signin.ldap.ca_file", l.ca_file + ": cannot be read");
+    }
+    if (!l.bind_password_file.empty()) {
+      if (Result<std::string> password = read_bind_password(l.bind_password_file); !password.ok()) {
+        problem("signin.ldap.bind_password_file", password.failure().message);
+      } else {
+        sodium_memzero(password.value().data(), password.value().size());
+      }
+    }
+  }
+  // The credential file: acdd refuses to start without it, except the embedded demo, or when
+  // only the directory checks passwords.
   const bool exists = access(cfg.credentials.c_str(), F_OK) == 0;
-  if (exists || !embedded_default) {
+  if (cfg.signin.uses_file() && (exists || !embedded_default)) {
     CredentialStore store;
     if (const Result<void> loaded = store.load(cfg.credentials); !loaded.ok()) {
       problem("control.credentials", loaded.failure().message);

@@ -2,6 +2,7 @@
 
 #include "acd/control/audit_log.hpp"
 #include "acd/control/credential_store.hpp"
+#include "acd/control/ldap_verifier.hpp"
 
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
@@ -73,6 +74,57 @@ void histogram(Families& m, const char* name, const char* help,
     }
   }
   h.sample_sum = static_cast<double>(latency.sum_ns.load(std::memory_order_relaxed)) / 1e9;
+  m.histogram(std::move(h));
+}
+
+// The directory's sign-in families (ldap_verifier.hpp LdapCounters).
+void ldap_metrics(Families& m, const LdapCounters& c) {
+  auto load = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
+  m.family("acd_signin_ldap_binds_total", "counter",
+           "Binds as an agent by outcome: accepted, wrong_password (invalidCredentials), error "
+           "(another refusal), unavailable (the directory could not be reached or timed out)");
+  m.sample("acd_signin_ldap_binds_total", label("outcome", "accepted"), load(c.binds_accepted));
+  m.sample("acd_signin_ldap_binds_total", label("outcome", "wrong_password"),
+           load(c.binds_wrong_password));
+  m.sample("acd_signin_ldap_binds_total", label("outcome", "error"), load(c.binds_error));
+  m.sample("acd_signin_ldap_binds_total", label("outcome", "unavailable"),
+           load(c.binds_unavailable));
+  m.family("acd_signin_ldap_unknown_agents_total", "counter",
+           "Sign-ins whose search found no entry (or more than one) for the agent");
+  m.sample("acd_signin_ldap_unknown_agents_total", {}, load(c.unknown_agents));
+  m.family("acd_signin_ldap_empty_passwords_total", "counter",
+           "Sign-ins with an empty password, refused without a bind");
+  m.sample("acd_signin_ldap_empty_passwords_total", {}, load(c.refused_empty));
+  m.family("acd_signin_directory_fallbacks_total", "counter",
+           "Sign-ins checked against the local credential file while the directory was down "
+           "(fallback = \"file\"), by the file's answer");
+  m.sample("acd_signin_directory_fallbacks_total", label("outcome", "accepted"),
+           load(c.fallback_accepted));
+  m.sample("acd_signin_directory_fallbacks_total", label("outcome", "refused"),
+           load(c.fallback_refused));
+  m.family("acd_signin_ldap_pool_connections", "gauge",
+           "Directory connections: open (idle or in use), in_use, and size (the most allowed)");
+  m.sample("acd_signin_ldap_pool_connections", label("state", "open"), load(c.pool_open));
+  m.sample("acd_signin_ldap_pool_connections", label("state", "in_use"), load(c.pool_in_use));
+  m.sample("acd_signin_ldap_pool_connections", label("state", "size"), load(c.pool_size));
+  m.family("acd_signin_ldap_pool_open_high_water", "gauge",
+           "The most directory connections ever open at once");
+  m.sample("acd_signin_ldap_pool_open_high_water", {}, load(c.pool_open_high_water));
+  m.family("acd_signin_ldap_connections_opened_total", "counter", "Directory connections opened");
+  m.sample("acd_signin_ldap_connections_opened_total", {}, load(c.pool_opened));
+  m.family("acd_signin_ldap_connections_dropped_total", "counter",
+           "Directory connections closed because they failed (reopened on next use)");
+  m.sample("acd_signin_ldap_connections_dropped_total", {}, load(c.pool_dropped));
+  m.family("acd_signin_ldap_bind_seconds", "histogram",
+           "Time a bind as an agent took (answered binds; unavailable ones are not timed)");
+  ClientMetric::Histogram h;
+  for (std::size_t b = 0; b <= kLdapBindBoundsMs.size(); ++b) {
+    h.sample_count += load(c.bind_buckets[b]);
+    if (b < kLdapBindBoundsMs.size()) {
+      h.bucket.push_back({h.sample_count, static_cast<double>(kLdapBindBoundsMs[b]) / 1e3});
+    }
+  }
+  h.sample_sum = static_cast<double>(load(c.bind_sum_ns)) / 1e9;
   m.histogram(std::move(h));
 }
 
@@ -342,6 +394,9 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     m.family("acd_signin_unlocks_total", "counter",
              "Back-offs lifted by an operator (acdctl agent unlock)");
     m.sample("acd_signin_unlocks_total", {}, c.unlocks.load(std::memory_order_relaxed));
+  }
+  if (src.ldap != nullptr) {
+    ldap_metrics(m, *src.ldap);
   }
   if (src.audit != nullptr) {
     m.family("acd_audit_records_written_total", "counter", "Audit records written and synced");

@@ -108,8 +108,11 @@ void AsyncVerifier::run() {
     result.client_slot = job.client_slot;
     result.request_seq = job.request_seq;
     result.device = job.device;
-    result.accepted = verifier_.verify_from(job.number, std::string_view(job.password, length),
-                                            SignInSource{job.client_slot, job.device});
+    const VerifyOutcome outcome =
+        verifier_.check_from(job.number, std::string_view(job.password, length),
+                             SignInSource{job.client_slot, job.device});
+    result.accepted = outcome == VerifyOutcome::Accepted;
+    result.unavailable = outcome == VerifyOutcome::Unavailable;
     wipe(job.password, sizeof(job.password));
     // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
     while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {

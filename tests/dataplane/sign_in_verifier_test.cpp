@@ -117,5 +117,42 @@ TEST(VerifierPool, SizesClamped) {
   EXPECT_TRUE(results[0].accepted);
 }
 
+// A backend that could not check (its directory down) says so through check_from(): the result is
+// neither accepted nor a wrong password, so that the IO stage answers DirectoryUnavailable.
+class DirectoryDown final : public CredentialVerifier {
+ public:
+  VerifyOutcome check_from(router::AgentNumber agent, std::string_view password,
+                           const SignInSource&) override {
+    return agent == 1001 ? VerifyOutcome::Unavailable
+                         : verify(agent, password) ? VerifyOutcome::Accepted
+                                                   : VerifyOutcome::Refused;
+  }
+  bool verify(router::AgentNumber, std::string_view password) override {
+    return password == "right";
+  }
+};
+
+TEST(VerifierPool, UnavailableIsItsOwnResult) {
+  DirectoryDown down;
+  AsyncVerifier pool(down, VerifierPoolConfig{1, 8, {}, 0});
+  SignInJob unavailable = job_for(1001, "right");
+  SignInJob wrong = job_for(1002, "wrong");
+  SignInJob right = job_for(1003, "right");
+  ASSERT_TRUE(pool.submit(unavailable));
+  ASSERT_TRUE(pool.submit(wrong));
+  ASSERT_TRUE(pool.submit(right));
+  const std::vector<SignInResult> results = collect_n(pool, 3);
+  ASSERT_EQ(results.size(), 3u);
+  for (const SignInResult& r : results) {
+    EXPECT_EQ(r.accepted, r.number == 1003) << r.number;
+    EXPECT_EQ(r.unavailable, r.number == 1001) << r.number;
+  }
+  // A verifier that only implements verify() is never Unavailable.
+  InMemoryCredentials plain;
+  plain.set(1001, "right");
+  EXPECT_EQ(plain.check_from(1001, "right", {}), VerifyOutcome::Accepted);
+  EXPECT_EQ(plain.check_from(1001, "wrong", {}), VerifyOutcome::Refused);
+}
+
 }  // namespace
 }  // namespace acd::dataplane

@@ -59,6 +59,8 @@ namespace acd::control {
   X(AgentSignInFailed, "agent.sign_in_failed", "a sign-in was refused (password, lockout)")        \
   X(AgentLockout, "agent.lockout", "sign-ins of an agent are delayed after wrong passwords")       \
   X(AgentUnlock, "agent.unlock", "an operator lifted an agent's sign-in delays")                   \
+  X(DirectoryFallback, "agent.directory_fallback",                                                 \
+    "the directory was down: a sign-in was checked against the local credential file")             \
   X(AgentSignOut, "agent.sign_out", "a desktop asked to sign its agent out")                       \
   X(AgentForceLogout, "agent.force_logout", "a desktop asked to log an agent out")                 \
   X(Operation, "operation.high_risk", "a desktop reported a high-risk customer operation")        \

@@ -65,6 +65,35 @@ struct HaSettings {
   bool enabled() const { return !peer.empty(); }
 };
 
+// Where agents' passwords are checked ([signin] backend, docs/operations.md "Directory sign-in"):
+// the local credential file, the bank's LDAP directory, or the directory for the agents it has
+// and the file for the others.
+enum class SignInBackend : std::uint8_t { File, Ldap, LdapThenFile };
+// How the directory's connection is protected: none (lab use), StartTLS on ldap://, or ldaps://.
+enum class LdapTls : std::uint8_t { None, StartTls, Ldaps };
+// What a sign-in gets while the directory cannot be reached: refused as DirectoryUnavailable, or
+// checked against the local credential file (logged, counted, audited).
+enum class DirectoryFallback : std::uint8_t { Refuse, File };
+
+// [signin.ldap]: the directory (ldap_verifier.hpp). The agent's entry is either named by
+// `dn_template` or found by a search (`search_base`, `search_filter`), never both; "{agent}" in
+// either is replaced by the agent's ID, escaped for a DN (RFC 4514) or a filter (RFC 4515).
+struct LdapSettings {
+  std::string url;  // ldap://HOST:PORT or ldaps://HOST:PORT
+  LdapTls tls = LdapTls::StartTls;
+  std::string ca_file;  // PEM CA certificates the directory's certificate must chain to; "": system
+  std::string dn_template;    // "uid={agent},ou=agents,dc=bank,dc=example"
+  std::string search_base;    // "ou=agents,dc=bank,dc=example"
+  std::string search_filter;  // "(&(objectClass=inetOrgPerson)(employeeNumber={agent}))"
+  std::string bind_dn;        // the service account searches bind as; "": anonymous
+  std::string bind_password_file;  // the service account's password (one line, mode 0600)
+  std::uint32_t connect_timeout_ms = 2000;  // TCP connect (and the TLS handshake)
+  std::uint32_t timeout_ms = 3000;          // one operation (bind, search)
+  std::uint32_t pool = 4;                   // connections at most, shared by the verifier threads
+  DirectoryFallback fallback = DirectoryFallback::Refuse;
+  bool operator==(const LdapSettings&) const = default;
+};
+
 // [signin]: agent sign-in checks (docs/operations.md "Sign-in at scale"). The cost applies to
 // hashes acdctl writes from now on; stored hashes verify with their own parameters.
 struct SignInSettings {
@@ -82,6 +111,13 @@ struct SignInSettings {
   std::uint32_t max_backoff_s = 300;
   std::uint32_t agent_free_failures = 10;  // from all desktops together, before an agent-wide delay
   std::uint32_t agent_max_backoff_s = 30;  // its ceiling: the longest a guesser delays the agent
+  SignInBackend backend = SignInBackend::File;
+  LdapSettings ldap;  // backend ldap or ldap-then-file
+  // Whether the local credential file takes part (backend file or ldap-then-file, or fallback
+  // file): acdd then needs it.
+  bool uses_file() const {
+    return backend != SignInBackend::Ldap || ldap.fallback == DirectoryFallback::File;
+  }
   bool operator==(const SignInSettings&) const = default;
 };
 

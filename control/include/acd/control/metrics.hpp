@@ -28,6 +28,7 @@ namespace acd::control {
 
 class AuditLog;  // audit_log.hpp
 struct SignInCounters;  // credential_store.hpp
+struct LdapCounters;    // ldap_verifier.hpp
 
 struct MetricsSources {
   const ApplianceConfig* config = nullptr;
@@ -44,6 +45,9 @@ struct MetricsSources {
   const dataplane::SessionLayer* security = nullptr;
   // Sign-in outcomes and back-offs (credential_store.hpp); null: no acd_signin_ families.
   const SignInCounters* signin = nullptr;
+  // The directory's binds, fallbacks and connection pool (ldap_verifier.hpp); null (backend
+  // file): no acd_signin_ldap_ / acd_signin_directory_ families.
+  const LdapCounters* ldap = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

@@ -33,7 +33,8 @@ namespace acd::dataplane {
   X(refused_not_your_agent, "messages refused: they name an agent the client did not sign in") \
   X(refused_not_your_call, "messages refused: the call is not the client's")               \
   X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in") \
-  X(operations_reported, "high-risk customer operations desktops reported (audit trail)")
+  X(operations_reported, "high-risk customer operations desktops reported (audit trail)") \
+  X(signin_unavailable, "sign-ins refused unchecked: the password directory was unavailable")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

@@ -134,6 +134,14 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
   return verifier_->collect([&](const SignInResult& r) {
     audit_agent(r.accepted ? AgentAuditEvent::What::SignIn : AgentAuditEvent::What::SignInRefused,
                 r.number, r.client_slot, r.device);
+    if (r.unavailable) {
+      // Not a wrong password: uncached, so that the desktop's retry is checked afresh.
+      counters_.bump(Counter::signin_unavailable);
+      cache_.forget(r.client_slot, r.request_seq);
+      reply_error(r.client_slot, r.request_seq,
+                  static_cast<std::uint16_t>(wire::WireError::DirectoryUnavailable), false);
+      return;
+    }
     if (!r.accepted) {
       counters_.bump(Counter::auth_failed);
       reply_error(r.client_slot, r.request_seq,

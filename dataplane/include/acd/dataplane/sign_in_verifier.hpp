@@ -30,9 +30,21 @@ struct SignInSource {
   std::uint64_t device = 0;
 };
 
+// What one check found. Unavailable: the password could not be checked at all (the directory that
+// holds it is down or timed out); the desktop is told so (DirectoryUnavailable), never that the
+// password was wrong.
+enum class VerifyOutcome : std::uint8_t { Accepted, Refused, Unavailable };
+
 class CredentialVerifier {
  public:
   virtual ~CredentialVerifier() = default;
+  // What AsyncVerifier's workers call. By default verify_from() (Accepted or Refused); a backend
+  // that can be unreachable (LdapVerifier) overrides it. Same threads and rules as verify().
+  virtual VerifyOutcome check_from(router::AgentNumber agent, std::string_view password,
+                                   const SignInSource& source) {
+    return verify_from(agent, password, source) ? VerifyOutcome::Accepted
+                                                : VerifyOutcome::Refused;
+  }
   // verify() with the attempt's source; by default the source is not looked at. Same threads.
   virtual bool verify_from(router::AgentNumber agent, std::string_view password,
                            const SignInSource& source) {
@@ -73,6 +85,7 @@ struct SignInResult {
   std::uint64_t request_seq = 0;
   std::uint64_t device = 0;
   bool accepted = false;
+  bool unavailable = false;  // not accepted because the password could not be checked
 };
 
 // Overwrites memory so that the compiler cannot elide it.

@@ -53,6 +53,8 @@ enum class WireError : std::uint16_t {
   NotYourAgent = 1011,  // it names an agent other than the one this client signed in
   NotYourCall = 1012,   // the call is not this client's (routed by it, or at its agent)
   SignInFirst = 1013,   // an agent desktop acts only once it has signed its agent in
+  // The password could not be checked: the directory is down and [signin.ldap] fallback refuses.
+  DirectoryUnavailable = 1014,
 };
 
 // What a client is, which decides what it may send. Today from its Register (ACDP/1); with
