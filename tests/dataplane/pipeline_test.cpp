@@ -186,6 +186,29 @@ class PipelineTest : public ::testing::Test {
   Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
 };
 
+struct FixedWall final : WallClock {
+  std::int64_t unix_seconds() override { return 1'800'000'000; }
+};
+
+// A session token is good only inside an ACDP/2 desktop session: over ACDP/1 even a genuine token
+// is refused (TokenRefused) before anything is sequenced, and a password sign-in gets no token.
+TEST_F(PipelineTest, TokenInClearTextIsRefused) {
+  TokenKey key;
+  key.fill(3);
+  const SessionTokens tokens(key, "paris", 0);
+  FixedWall wall;
+  io_.set_tokens(&tokens, &wall);
+  register_peer(desk_, 2);
+  AgentEvent e = sign_in(101, "");
+  e.flags = kSignInWithToken;
+  const TokenProof proof = tokens.mint(101, 0, wall.unix_seconds());
+  std::memcpy(e.password, &proof, sizeof(proof));
+  expect_refused(desk_, Type::AgentEvent, e, WireError::TokenRefused,
+                 Counter::token_refused_path);
+  EXPECT_EQ(signed_in(desk_, 101, "s3cret-101").status, 0u);  // one reply: the Ack, no token
+  EXPECT_EQ(io_.counters().read(Counter::tokens_minted), 0u);
+}
+
 // A request from an unregistered client is refused with NotRegistered and nothing is routed.
 TEST_F(PipelineTest, RequiresRegistration) {
   RouteRequest rr{};

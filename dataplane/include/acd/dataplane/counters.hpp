@@ -33,7 +33,14 @@ namespace acd::dataplane {
   X(refused_not_your_agent, "messages refused: they name an agent the client did not sign in") \
   X(refused_not_your_call, "messages refused: the call is not the client's")               \
   X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in") \
-  X(operations_reported, "high-risk customer operations desktops reported (audit trail)")
+  X(operations_reported, "high-risk customer operations desktops reported (audit trail)") \
+  X(token_sign_ins, "sign-ins accepted on a session token (no password)")               \
+  X(token_refused_path, "token sign-ins refused: not an ACDP/2 desktop session, or tokens off") \
+  X(token_refused_expired, "token sign-ins refused: the token's day is over")            \
+  X(token_refused_revoked, "token sign-ins refused: revoked (sign-out, logout, operator)") \
+  X(token_refused_forged, "token sign-ins refused: MAC, agent, site or fields do not match") \
+  X(tokens_minted, "session tokens sent to desktops after a sign-in")                   \
+  X(tokens_revoked, "agents whose tokens an operator revoked (log records applied)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

@@ -165,6 +165,10 @@ std::size_t IoStage::collect_control(Push&& push) {
     return 0;
   }
   return control_->drain([&](const ControlRequest& r) {
+    if (std::holds_alternative<RevokeTokens>(r.command)) {
+      revoke_tokens(r);  // the IO stage's own table: logged here, never sent to the engine
+      return;
+    }
     Input input;
     input.client_slot = kControlClient;
     input.request_seq = r.ticket;
