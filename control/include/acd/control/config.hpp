@@ -82,6 +82,11 @@ struct SignInSettings {
   std::uint32_t max_backoff_s = 300;
   std::uint32_t agent_free_failures = 10;  // from all desktops together, before an agent-wide delay
   std::uint32_t agent_max_backoff_s = 30;  // its ceiling: the longest a guesser delays the agent
+  // Session tokens (docs/protocol.md "Session tokens"): the 32-byte key both nodes of a pair read
+  // (absolute path; a key file as [security] key_file: mode 0600/0640); empty: tokens off. Every
+  // token expires at token_day_end (seconds after 00:00 UTC; "HH:MM" in the file).
+  std::string token_key_file;
+  std::uint32_t token_day_end_s = 0;
   bool operator==(const SignInSettings&) const = default;
 };
 
