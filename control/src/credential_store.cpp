@@ -153,6 +153,12 @@ void CredentialStore::prune(std::uint64_t now) {
   });
 }
 
+bool CredentialStore::must_change(router::AgentNumber agent) {
+  const std::lock_guard lock(mutex_);
+  const auto it = hashes_.find(agent);
+  return it != hashes_.end() && it->second.flag != CredentialFlag::None;
+}
+
 bool CredentialStore::verify(router::AgentNumber agent, std::string_view password) {
   return verify_from(agent, password, dataplane::SignInSource{});
 }

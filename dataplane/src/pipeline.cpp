@@ -592,11 +592,15 @@ void IoStage::handle(const Output& o) {
       if (signed_in) {
         bind_agent(o.client_slot, o.request_agent);
       }
+      const bool must_change = signed_in && o.request_reason == kSignInMustChange;
       if (!answered_) {
-        const wire::Ack ack{o.request_seq, failure_, 0, signed_in ? o.request_agent : 0};
+        const wire::Ack ack{o.request_seq, failure_,
+                            must_change ? wire::kAckMustChangePassword : std::uint16_t{0},
+                            signed_in ? o.request_agent : 0};
         reply(o.client_slot, o.request_seq, wire::Type::Ack, &ack, sizeof(ack));
       }
-      if (signed_in && !replaying_) {
+      // No token for a secret that must be replaced: the next sign-in asks for the new password.
+      if (signed_in && !must_change && !replaying_) {
         send_token(o.client_slot, o.request_seq, o.request_agent);
       }
     }

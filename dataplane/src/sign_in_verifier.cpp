@@ -111,6 +111,7 @@ void AsyncVerifier::run() {
     result.accepted = verifier_.verify_from(job.number, std::string_view(job.password, length),
                                             SignInSource{job.client_slot, job.device});
     wipe(job.password, sizeof(job.password));
+    result.must_change = result.accepted && verifier_.must_change(job.number);
     // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
     while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));

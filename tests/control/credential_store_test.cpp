@@ -50,6 +50,28 @@ TEST(Credentials, SetAndVerify) {
   EXPECT_EQ(short_password.failure().code, ControlError::Usage);
 }
 
+// An entry flagged must-change or enrolment is reported as to be changed; a plain password is not,
+// and `agent passwd` (set_password) clears the flag.
+TEST(Credentials, MustChangeFlagIsReported) {
+  const std::string path = temp_path("creds-must-change");
+  std::remove(path.c_str());
+  const std::string h = CredentialStore::hash("initial-pass", HashStrength::Minimal);
+  CredentialTable table;
+  table[1001] = CredentialEntry{h, CredentialFlag::MustChange};
+  table[1002] = CredentialEntry{h, CredentialFlag::Enrolment};
+  table[1003] = CredentialEntry{h, CredentialFlag::None};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_TRUE(store.must_change(1001));
+  EXPECT_TRUE(store.must_change(1002));
+  EXPECT_FALSE(store.must_change(1003));
+  EXPECT_FALSE(store.must_change(9999));
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "chosen-pass", HashStrength::Minimal).ok());
+  EXPECT_TRUE(store.verify(1001, "chosen-pass"));  // re-reads the changed file
+  EXPECT_FALSE(store.must_change(1001));
+}
+
 // A password set (or an agent added) after the store was loaded counts at the next sign-in; a file
 // broken meanwhile keeps the last good credentials.
 TEST(Credentials, FileChangesTakeEffectWithoutRestart) {

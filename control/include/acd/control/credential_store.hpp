@@ -99,6 +99,9 @@ class CredentialStore final : public dataplane::CredentialVerifier {
                    const dataplane::SignInSource& source) override;
   // verify_from with an unknown source (all such attempts share one source).
   bool verify(router::AgentNumber agent, std::string_view password) override;
+  // True if the agent's entry is flagged must-change or enrolment (the desktop is told to have a
+  // new password set). Verifier threads.
+  bool must_change(router::AgentNumber agent) override;
   // True while an agent-wide back-off runs (every source refused).
   bool locked(router::AgentNumber agent);
   // Seconds until `source` may try `agent` again (0: now).

@@ -98,6 +98,9 @@ struct Input {
 };
 
 // One decision, tagged with its input; `end` marks the last output of an input (no decision).
+// An AgentSignIn input's Event::reason when the verified secret is one the agent must replace.
+inline constexpr std::uint16_t kSignInMustChange = 1;
+
 struct Output {
   std::uint64_t input_seq = 0;
   std::uint32_t client_slot = router::kNone;
@@ -108,6 +111,8 @@ struct Output {
   // the agent.
   router::EventType request_event = router::EventType::Tick;
   router::AgentIndex request_agent = router::kNone;
+  // An AgentSignIn input's reason: kSignInMustChange when the agent is to change its password.
+  std::uint16_t request_reason = 0;
   bool end = false;
   bool preview = false;  // a decision the engine would make, for the control plane only
   // On the end output of a reload: ReloadRefused if the routing core refused it.
@@ -498,6 +503,7 @@ class RouterStage {
     o.request_call = input.event.call;
     o.request_event = input.event.type;
     o.request_agent = input.event.agent;
+    o.request_reason = input.event.reason;
     if (!std::holds_alternative<ApplyEvent>(input.command)) {
       // Time first (due timers fire), then the command.
       router::Event tick;

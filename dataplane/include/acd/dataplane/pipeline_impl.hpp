@@ -147,6 +147,8 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     input.event.type = router::EventType::AgentSignIn;
     input.event.agent = r.agent;
     input.event.device = r.device;
+    // Logged with the input, so that the standby's cached Ack says the same.
+    input.event.reason = r.must_change ? kSignInMustChange : 0;
     // The client is bound to the agent once the engine accepts the sign-in (IoStage::handle).
     if (!push(input)) {
       counters_.bump(Counter::ring_full);

@@ -224,10 +224,14 @@ struct SessionToken {
   TokenProof proof;
 };
 
+// Ack.flags of an accepted sign-in: the agent signed in with an initial password or an enrolment
+// code and is to set a new password (acdctl agent passwd; docs/protocol.md).
+inline constexpr std::uint16_t kAckMustChangePassword = 0x0001;
+
 struct Ack {
   std::uint64_t reply_to;
   std::uint16_t status;
-  std::uint16_t reserved;
+  std::uint16_t flags;  // an accepted sign-in's: kAckMustChangePassword or 0; otherwise 0
   // The Ack of an accepted sign-in: the agent's index, which the desktop names in its later
   // AgentEvents. Otherwise reserved (zero).
   std::uint32_t agent;
