@@ -48,9 +48,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <map>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <deque>

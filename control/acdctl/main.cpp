@@ -29,8 +29,8 @@
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied (the message names the role the command needs and the caller's), 5 try
 // again later.
-#include <termios.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <climits>

@@ -108,9 +108,10 @@ Answer revoke_tokens(ControlContext& ctx, const Snapshot&, router::AgentIndex,
   if (Result<void> r = end_tokens(ctx, id); !r.ok()) {
     return r.failure();
   }
-  return json{{"agent", id},
-              {"message", "agent " + std::to_string(id) +
-                              "'s session tokens are revoked: its next sign-in needs the password"}};
+  return json{
+      {"agent", id},
+      {"message", "agent " + std::to_string(id) +
+                      "'s session tokens are revoked: its next sign-in needs the password"}};
 }
 
 Answer lift_backoffs(ControlContext& ctx, const Snapshot&, router::AgentIndex,
@@ -119,7 +120,7 @@ Answer lift_backoffs(ControlContext& ctx, const Snapshot&, router::AgentIndex,
 // Lifts the agent's sign-in back-offs (the credential store records agent.unlock), and ends its
 // session tokens: an operator who had to step in wants the password asked for again.
 Answer unlock(ControlContext& ctx, const Snapshot& snapshot, router::AgentIndex a,
-             router::AgentNumber id) {
+              router::AgentNumber id) {
   Answer answer = lift_backoffs(ctx, snapshot, a, id);
   if (answer.ok()) {
     // A standby takes no commands: its primary's revocation reaches it through the log.

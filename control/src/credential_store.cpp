@@ -184,8 +184,7 @@ bool CredentialStore::spend_enrolment(router::AgentNumber agent, const std::stri
       why = "the entry changed in the file";
     } else {
       table.value()[agent].flag = CredentialFlag::EnrolmentUsed;
-      if (const Result<void> written = write_credential_file(path, table.value());
-          !written.ok()) {
+      if (const Result<void> written = write_credential_file(path, table.value()); !written.ok()) {
         why = written.failure().message;
       }
     }
@@ -204,9 +203,9 @@ bool CredentialStore::spend_enrolment(router::AgentNumber agent, const std::stri
     (void)audit_->record(AuditRecord::make(
         AuditKind::CredentialsChanged, why.empty() ? AuditOutcome::Ok : AuditOutcome::Failed,
         "acdd", path,
-        why.empty() ? nlohmann::json{{"agent", agent}, {"enrolment", "used"}}
-                    : nlohmann::json{{"agent", agent}, {"enrolment", "not recorded"},
-                                     {"error", why}}));
+        why.empty()
+            ? nlohmann::json{{"agent", agent}, {"enrolment", "used"}}
+            : nlohmann::json{{"agent", agent}, {"enrolment", "not recorded"}, {"error", why}}));
   }
   return why.empty();
 }

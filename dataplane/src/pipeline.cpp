@@ -876,8 +876,8 @@ bool IoStage::sign_in_with_token(std::uint32_t slot, const Message& m, wire::Age
   if (tokens_ == nullptr || security_ == nullptr || clients_[slot].role != wire::Role::Desktop) {
     return refuse(Counter::token_refused_path);
   }
-  switch (tokens_->check(event.agent_number, proof, token_generation_[agent],
-                         wall_->unix_seconds())) {
+  switch (
+      tokens_->check(event.agent_number, proof, token_generation_[agent], wall_->unix_seconds())) {
     case TokenCheck::Valid:
       break;
     case TokenCheck::Expired:

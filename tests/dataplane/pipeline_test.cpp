@@ -268,8 +268,7 @@ TEST_F(PipelineTest, TokenInClearTextIsRefused) {
   e.flags = kSignInWithToken;
   const TokenProof proof = tokens.mint(101, 0, wall.unix_seconds());
   std::memcpy(e.password, &proof, sizeof(proof));
-  expect_refused(desk_, Type::AgentEvent, e, WireError::TokenRefused,
-                 Counter::token_refused_path);
+  expect_refused(desk_, Type::AgentEvent, e, WireError::TokenRefused, Counter::token_refused_path);
   EXPECT_EQ(signed_in(desk_, 101, "s3cret-101").status, 0u);  // one reply: the Ack, no token
   EXPECT_EQ(io_.counters().read(Counter::tokens_minted), 0u);
 }

@@ -347,8 +347,8 @@ TEST_F(SecureTokenTest, TokenSignsInAnAgentThatIsOut) {
   register_peer(desk_, Role::Desktop);
   const SessionTokens other_node(key_of(9), "paris", 4 * 3600);
   const std::uint64_t events = engine_.counters().events;
-  const auto r = exchange(desk_,
-                          desk_.one(Type::AgentEvent, with_token(101, other_node.mint(101, 0, 1))));
+  const auto r =
+      exchange(desk_, desk_.one(Type::AgentEvent, with_token(101, other_node.mint(101, 0, 1))));
   ASSERT_EQ(r.size(), 1u) << "a token of a day long gone is refused";
   EXPECT_EQ(r[0].type, Type::Error);
   const auto ok = exchange(
