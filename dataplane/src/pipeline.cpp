@@ -923,6 +923,25 @@ void IoStage::send_token(std::uint32_t slot, std::uint64_t seq, router::AgentInd
   counters_.bump(Counter::tokens_minted);
 }
 
+void IoStage::resend_token(std::uint32_t slot, const Message& m,
+                           std::span<const std::uint8_t> cached) {
+  if (tokens_ == nullptr || m.type != wire::Type::AgentEvent ||
+      m.as<wire::AgentEvent>().kind != wire::AgentEventKind::SignIn ||
+      cached.size() != sizeof(wire::MessageHeader) + sizeof(wire::Ack)) {
+    return;
+  }
+  wire::MessageHeader mh;
+  wire::Ack ack;
+  std::memcpy(&mh, cached.data(), sizeof(mh));
+  std::memcpy(&ack, cached.data() + sizeof(mh), sizeof(ack));
+  const router::AgentIndex agent = clients_[slot].agent;
+  if (mh.type == wire::Type::Ack && ack.status == 0 &&
+      (ack.flags & wire::kAckMustChangePassword) == 0 && agent == ack.agent &&
+      agent != router::kNone) {
+    send_token(slot, m.seq, agent);
+  }
+}
+
 void IoStage::revoke_tokens(const ControlRequest& request) {
   ControlReply answer;
   answer.ticket = request.ticket;

@@ -340,6 +340,24 @@ TEST_F(SecureTokenTest, TokenFollowsSignInAndResumesIt) {
   EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), 0u);
 }
 
+// A sign-in sent again (the desktop missed the answer) is answered from the reply cache, and the
+// token, which the cache does not keep, comes with it again.
+TEST_F(SecureTokenTest, RetransmittedSignInGetsTheTokenToo) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionToken first = password_sign_in();
+  const std::uint64_t events = engine_.counters().events;
+  const auto again =
+      exchange(desk_, desk_.one(Type::AgentEvent, sign_in(101, "s3cret-101"), desk_.seq));
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].type, Type::Ack);
+  EXPECT_EQ(again[1].type, Type::SessionToken);
+  const SessionToken resent = again[1].as<SessionToken>();
+  EXPECT_EQ(std::memcmp(&resent.proof, &first.proof, sizeof(first.proof)), 0);
+  EXPECT_EQ(engine_.counters().events, events);
+  EXPECT_EQ(io_.counters().read(Counter::duplicates_answered), 1u);
+}
+
 // A valid token (minted by the other node of the pair: same key and site) for an agent not signed
 // in signs it in through the engine like a verified password, with no verifier job.
 TEST_F(SecureTokenTest, TokenSignsInAnAgentThatIsOut) {

@@ -40,8 +40,8 @@ wait_log a "standby synchronous"
 
 field() { loadgen_field "$1" "$2"; }
 
-# 1. Password sign-ins on a; the desktops keep the tokens a sends. One target: a sign-in is sent
-#    once (a pair client resends a slow one, and a resent sign-in's cached Ack carries no token).
+# 1. Password sign-ins on a; the desktops keep the tokens a sends (one target: the run is about
+#    the takeover below, not about the client following the pair).
 "$loadgen" --target "127.0.0.1:$PORT_a" --rate 100 --duration 1 --agents 30 \
   --keys-dir "$work/lg" --server-key "$work/a/acdd.pub" \
   --token-file "$work/tokens" --json >"$work/load1.json" 2>"$work/load1.err" ||

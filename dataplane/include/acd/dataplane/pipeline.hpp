@@ -376,6 +376,10 @@ class IoStage {
   // Sends the agent's token for the day to client `slot` (the reply to its sign-in `seq`) if
   // tokens are on and the client is an ACDP/2 desktop; otherwise nothing.
   void send_token(std::uint32_t slot, std::uint64_t seq, router::AgentIndex agent);
+  // A retransmitted sign-in answered from the reply cache: if the cached answer is an accepted
+  // sign-in's Ack (without must-change) and the client is still bound to the agent, the day's
+  // token again (the cache keeps only the Ack).
+  void resend_token(std::uint32_t slot, const Message& m, std::span<const std::uint8_t> cached);
   // An operator's RevokeTokens: logged (TokenRevoke) and applied; the reply goes to the control
   // thread. Overloaded, nothing changed, when the log has no room.
   void revoke_tokens(const ControlRequest& request);

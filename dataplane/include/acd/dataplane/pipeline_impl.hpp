@@ -88,6 +88,7 @@ std::size_t IoStage::receive(Push&& push) {
         case ReplyCache::Lookup::Answered:
           counters_.bump(Counter::duplicates_answered);
           append(slot, cached);
+          resend_token(slot, m, cached);
           return;
         case ReplyCache::Lookup::Pending:
           counters_.bump(Counter::drop_pending);

@@ -217,7 +217,7 @@ struct TokenProof {
 };
 
 // acd -> desktop, right after the Ack of an accepted sign-in over an ACDP/2 desktop session when
-// tokens are on. Not cached: a retransmitted sign-in gets its Ack again but no token.
+// tokens are on. Not cached: a retransmitted sign-in gets its cached Ack and a token minted again.
 struct SessionToken {
   std::uint64_t reply_to;  // the sign-in's seq
   std::uint64_t agent_number;
