@@ -1,6 +1,7 @@
 // What one sign-in check costs at each argon2id cost level (CredentialStore::verify: the hash
 // plus the store's bookkeeping), one thread: verifications per second per core. The table in
-// bench/RESULTS.md "Sign-in" and docs/operations.md "Sign-in cost" comes from this.
+// bench/RESULTS.md "Sign-in" and docs/operations.md "Sign-in cost" comes from this. Beside it, what
+// a session-token check costs (SessionTokens::check: one keyed BLAKE2b, on the IO thread).
 //
 //   build/signin_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "acd/control/credential_store.hpp"
+#include "acd/dataplane/session_token.hpp"
 
 namespace {
 
@@ -48,6 +50,20 @@ BENCHMARK(BM_VerifyAtCost)
     ->Unit(benchmark::kMillisecond)
     ->MinTime(1.0)
     ->UseRealTime();
+
+// One token sign-in's check, as the IO thread runs it (valid token: the full path).
+void BM_TokenCheck(benchmark::State& state) {
+  dataplane::TokenKey key;
+  key.fill(7);
+  const dataplane::SessionTokens tokens(key, "site-1", 4 * 3600);
+  const std::int64_t now = 1'800'000'000;
+  const dataplane::wire::TokenProof proof = tokens.mint(100001, 3, now);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(tokens.check(100001, proof, 3, now));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TokenCheck)->Unit(benchmark::kNanosecond)->MinTime(1.0);
 
 }  // namespace
 

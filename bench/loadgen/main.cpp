@@ -5,6 +5,11 @@
 //               [--failover-after MS] [--json] [--keys-dir DIR --server-key FILE]
 //   acd-loadgen --write-keys DIR [--agents N] [--first-agent ID]   (the client keys, then exit)
 //
+// --token-file FILE (ACDP/2): the desktops keep the session tokens acd sends after a sign-in
+// (docs/protocol.md "Session tokens") and write them to FILE at the end; agents FILE already
+// holds a token for sign in with it instead of the password (a token refused: with the password
+// at once, as a desktop does). The report adds token_sign_ins, tokens_received, tokens_refused.
+//
 // ACDP/2: every client it plays has its own identity (DIR/lg-switch-<k>.key, DIR/lg-desk-<agent
 // ID>.key) and [[clients]] entry (--write-keys writes both), makes its session before it
 // registers, and seals every datagram. With a pair it keeps a session with each node (it tries the
@@ -37,19 +42,22 @@
 // (Errors NotPrimary, not counted as errors), `epochs` (each epoch and node heard, with when it was
 // first seen), `epoch_conflicts` and `epoch_regressions` (bench/loadgen/pair.hpp).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <map>
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <queue>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -100,6 +108,60 @@ struct Result {
   double duration_s = 0;
   std::vector<double> latency_us;
 };
+
+// --token-file: one line per agent, "ID HEX" (the 48-byte TokenProof in hex). A missing file is
+// no tokens; a malformed line is an error naming it.
+std::string read_tokens(const std::string& path, std::map<std::uint64_t, TokenProof>& out) {
+  std::ifstream in(path);
+  if (!in) {
+    return {};
+  }
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    std::istringstream words(line);
+    std::uint64_t id = 0;
+    std::string hex;
+    TokenProof p{};
+    if (!(words >> id >> hex) || id == 0 || hex.size() != 2 * sizeof(p)) {
+      return path + ":" + std::to_string(n) + ": not 'AGENT_ID HEX'";
+    }
+    auto* bytes = reinterpret_cast<std::uint8_t*>(&p);
+    for (std::size_t i = 0; i < sizeof(p); ++i) {
+      unsigned v = 0;
+      if (std::sscanf(hex.c_str() + 2 * i, "%2x", &v) != 1) {
+        return path + ":" + std::to_string(n) + ": not hexadecimal";
+      }
+      bytes[i] = static_cast<std::uint8_t>(v);
+    }
+    out[id] = p;
+  }
+  return {};
+}
+
+std::string write_tokens(const std::string& path, const std::map<std::uint64_t, TokenProof>& in) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) {
+    return tmp + ": " + std::strerror(errno);
+  }
+  std::string text;
+  for (const auto& [id, p] : in) {
+    text += std::to_string(id) + " ";
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&p);
+    char two[3];
+    for (std::size_t i = 0; i < sizeof(p); ++i) {
+      std::snprintf(two, sizeof(two), "%02x", bytes[i]);
+      text += two;
+    }
+    text += "\n";
+  }
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return path + ": could not be written";
+  }
+  return {};
+}
 
 class LoadGen {
  public:
@@ -190,9 +252,8 @@ class LoadGen {
         e.agent = first_index_ + a;
         e.agent_number = first_id_ + a;
         if (step == 0) {
-          e.kind = AgentEventKind::SignIn;
-          const std::string password = "demo-" + std::to_string(first_id_ + a);
-          std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
+          e = sign_in_event(first_id_ + a, true);
+          e.agent = first_index_ + a;
         } else {
           e.kind = AgentEventKind::Ready;
         }
@@ -210,6 +271,28 @@ class LoadGen {
     }
     return true;
   }
+  // A sign-in of agent `id`: with its kept token if there is one and `token_allowed`, else with
+  // its password (demo-<ID>).
+  AgentEvent sign_in_event(std::uint64_t id, bool token_allowed) {
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.agent_number = id;
+    const auto kept = tokens_.find(id);
+    if (token_allowed && kept != tokens_.end()) {
+      e.flags = kSignInWithToken;
+      std::memcpy(e.password, &kept->second, sizeof(kept->second));
+      ++token_sign_ins_;
+      return e;
+    }
+    const std::string password = "demo-" + std::to_string(id);
+    std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
+    return e;
+  }
+  // Session tokens: kept by agent ID (read from and written to --token-file).
+  std::map<std::uint64_t, TokenProof>& tokens() { return tokens_; }
+  std::uint32_t token_sign_ins() const { return token_sign_ins_; }
+  std::uint32_t tokens_received() const { return tokens_received_; }
+  std::uint32_t tokens_refused() const { return tokens_refused_; }
   // Sign-ins answered Overloaded and sent again after a back-off; how long signing in took.
   std::uint32_t signin_overloaded() const { return signin_overloaded_; }
   double signin_ms() const { return signin_ms_; }
@@ -672,6 +755,22 @@ class LoadGen {
             break;
           }
         }
+        if (err.reason == static_cast<std::uint16_t>(WireError::TokenRefused)) {
+          const auto it = outstanding_.find(key(client, err.reply_to));
+          if (it != outstanding_.end() && it->second.type == Type::AgentEvent) {
+            // As a desktop does: ask for the password and sign in with it.
+            AgentEvent refused;
+            std::memcpy(&refused, it->second.body, sizeof(refused));
+            outstanding_.erase(it);
+            ++tokens_refused_;
+            tokens_.erase(refused.agent_number);
+            AgentEvent e = sign_in_event(refused.agent_number, false);
+            e.agent = refused.agent;
+            Writer w(*this, client);
+            w.add(Type::AgentEvent, e);
+            break;
+          }
+        }
         if (outstanding_.erase(key(client, err.reply_to)) == 0 && nodes_.pair()) {
           break;  // answered already
         }
@@ -738,6 +837,12 @@ class LoadGen {
         }
         break;
       }
+      case Type::SessionToken: {
+        const auto t = m.as<SessionToken>();
+        tokens_[t.agent_number] = t.proof;
+        ++tokens_received_;
+        break;
+      }
       case Type::Heartbeat:
         // seq 0 and no time: a node that has just won a newer epoch announces itself
         // (docs/protocol.md); an echo of a probe carries the probe's time.
@@ -798,6 +903,10 @@ class LoadGen {
   std::uint64_t base_call_ = next_call_;
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
+  std::map<std::uint64_t, TokenProof> tokens_;
+  std::uint32_t token_sign_ins_ = 0;
+  std::uint32_t tokens_received_ = 0;
+  std::uint32_t tokens_refused_ = 0;
   std::uint32_t signin_overloaded_ = 0;
   std::uint32_t first_switch_ = kFirstSwitch;
   double signin_ms_ = 0;
@@ -916,6 +1025,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  std::string token_file;
+  app.add_option("--token-file", token_file,
+                 "ACDP/2: sign agents in with the session tokens FILE holds (if it exists), and "
+                 "write the tokens acd sent to it at the end");
   std::string keys_dir;
   std::string server_key;
   std::string write_keys;
@@ -1075,6 +1188,12 @@ int main(int argc, char** argv) {
   }
   gen.set_signin_timeout(signin_timeout);
   gen.set_first_switch(first_switch);
+  if (!token_file.empty()) {
+    if (const std::string e = read_tokens(token_file, gen.tokens()); !e.empty()) {
+      std::cerr << "acd-loadgen: --token-file: " << e << "\n";
+      return 1;
+    }
+  }
   std::string why;
   if (!gen.setup(why)) {
     std::cerr << "acd-loadgen: set-up failed: " << why << "\n";
@@ -1110,6 +1229,15 @@ int main(int argc, char** argv) {
   }
   out["signin_ms"] = gen.signin_ms();
   out["signin_overloaded"] = gen.signin_overloaded();
+  if (!token_file.empty()) {
+    out["token_sign_ins"] = gen.token_sign_ins();
+    out["tokens_received"] = gen.tokens_received();
+    out["tokens_refused"] = gen.tokens_refused();
+    if (const std::string e = write_tokens(token_file, gen.tokens()); !e.empty()) {
+      std::cerr << "acd-loadgen: --token-file: " << e << "\n";
+      return 1;
+    }
+  }
   out.update(pair_report(gen));
   if (json) {
     std::cout << out.dump(2) << "\n";

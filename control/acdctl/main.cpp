@@ -15,7 +15,9 @@
 //   acdctl config reload [FILE] [--dry-run]          apply it without a restart
 //   acdctl agent passwd ID [--credentials FILE]     set an agent's password (read from stdin)
 //   acdctl agent import CSV [--credentials FILE]    set many (ID,SECRET,FLAG), in parallel
-//   acdctl agent unlock ID                           lift an agent's sign-in delays
+//   acdctl agent unlock ID                           lift an agent's sign-in delays (and end
+//                                                    its session tokens)
+//   acdctl agent revoke-tokens ID                    end an agent's session tokens
 //   acdctl ha [status | switchover]                  the hot-standby pair
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
@@ -27,6 +29,7 @@
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied (the message names the role the command needs and the caller's), 5 try
 // again later.
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -333,6 +336,13 @@ int main(int argc, char** argv) {
   unlock->add_option("ID", unlock_id, "Agent ID")
       ->required()
       ->transform(decimal(1, 9'000'000'000'000'000));
+  CLI::App* revoke = agent->add_subcommand(
+      "revoke-tokens",
+      "End an agent's session tokens: its next sign-in needs the password (operator role)");
+  std::uint64_t revoke_id = 0;
+  revoke->add_option("ID", revoke_id, "Agent ID")
+      ->required()
+      ->transform(decimal(1, 9'000'000'000'000'000));
   CLI::App* import = agent->add_subcommand(
       "import", "Set many agents' passwords or enrolment codes from a CSV (ID,SECRET,FLAG)");
   acdctl::ImportCommand import_command;
@@ -477,6 +487,8 @@ int main(int argc, char** argv) {
       request = {{"cmd", "status"}};
     } else if (unlock->parsed()) {
       request = {{"cmd", "agents"}, {"action", "unlock"}, {"id", unlock_id}};
+    } else if (revoke->parsed()) {
+      request = {{"cmd", "agents"}, {"action", "revoke-tokens"}, {"id", revoke_id}};
     } else if (agents->parsed()) {
       request = {{"cmd", "agents"}, {"action", agents_action}};
       if (agents_action != "list") {
@@ -575,8 +587,12 @@ int main(int argc, char** argv) {
       table(rows, {"name", "role", "networks", "public_key"});
     } else if (route_test->parsed()) {
       print_route_test(result);
-    } else if (unlock->parsed()) {
+    } else if (unlock->parsed() || revoke->parsed()) {
       std::cout << result.value("message", std::string()) << "\n";
+      if (result.contains("tokens")) {
+        std::cout << "session tokens not revoked here: " << result["tokens"].get<std::string>()
+                  << "\n";
+      }
     } else if (status->parsed()) {
       print_status(result);
     } else if (ha->parsed() && result.is_object()) {
@@ -642,6 +658,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "password set for agent " << id << " in " << credentials << "\n";
+    // A changed password ends the agent's session tokens: asked of the acdd on this host, if one
+    // runs (its primary's revocation reaches a standby through the log).
+    struct stat st {};
+    const bool acdd_here = ::stat(socket_path.c_str(), &st) == 0;
+    const control::Result<json> revoked =
+        acdd_here ? ask_result(socket_path,
+                               json{{"cmd", "agents"}, {"action", "revoke-tokens"}, {"id", id}})
+                  : control::Result<json>(json::object());
+    if (!revoked.ok()) {
+      std::cerr << "acdctl: session tokens not revoked (" << revoked.failure().message
+                << "): run acdctl agent revoke-tokens " << id << " on the primary\n";
+    }
   }
   return 0;
 }

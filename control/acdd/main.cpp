@@ -380,6 +380,24 @@ int main(int argc, char** argv) {
                 dataplane::secure::to_base64(secure->keys.public_key).c_str());
     std::fflush(stdout);
   }
+  // Session tokens: the pair's shared key (check_startup read it once already).
+  std::optional<dataplane::SessionTokens> tokens;
+  dataplane::SystemWallClock wall_clock;
+  if (!running.signin.token_key_file.empty()) {
+    control::Result<control::SecretKey> key =
+        control::read_secret_key_file(running.signin.token_key_file);
+    if (!key.ok()) {
+      std::cerr << control::origin_of(running, "signin.token_key_file") << ": "
+                << key.failure().message << "\n";
+      return 1;
+    }
+    dataplane::TokenKey token_key;
+    std::copy(key.value().begin(), key.value().end(), token_key.begin());
+    sodium_memzero(key.value().data(), key.value().size());
+    tokens.emplace(token_key, running.site, running.signin.token_day_end_s);
+    sodium_memzero(token_key.data(), token_key.size());
+    io.set_tokens(&*tokens, &wall_clock);
+  }
   // Reloads read from a log (the journal's, a primary's) are installed on top of this node's
   // own configuration, as the node that reloaded installed them.
   control::ReloadFollower reloads(settings);

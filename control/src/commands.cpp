@@ -88,8 +88,53 @@ Answer sign_out(ControlContext& ctx, const Snapshot&, router::AgentIndex a,
                "agent " + std::to_string(id) + " is signed out");
 }
 
-// Lifts the agent's sign-in back-offs (the credential store records agent.unlock).
-Answer unlock(ControlContext& ctx, const Snapshot&, router::AgentIndex, router::AgentNumber id) {
+// Ends the agent's session tokens on both nodes (a TokenRevoke through the sequenced log): its
+// desktops sign in with the password again. Done even when tokens are off (harmless).
+Result<void> end_tokens(ControlContext& ctx, router::AgentNumber id) {
+  router::Event e;
+  e.number = id;
+  dataplane::ControlRequest request;
+  request.event = e;
+  request.command = dataplane::RevokeTokens{};
+  Result<json> done = send_command(ctx, request, "tokens revoked");
+  if (!done.ok()) {
+    return done.failure();
+  }
+  return {};
+}
+
+Answer revoke_tokens(ControlContext& ctx, const Snapshot&, router::AgentIndex,
+                     router::AgentNumber id) {
+  if (Result<void> r = end_tokens(ctx, id); !r.ok()) {
+    return r.failure();
+  }
+  return json{
+      {"agent", id},
+      {"message", "agent " + std::to_string(id) +
+                      "'s session tokens are revoked: its next sign-in needs the password"}};
+}
+
+Answer lift_backoffs(ControlContext& ctx, const Snapshot&, router::AgentIndex,
+                     router::AgentNumber id);
+
+// Lifts the agent's sign-in back-offs (the credential store records agent.unlock), and ends its
+// session tokens: an operator who had to step in wants the password asked for again.
+Answer unlock(ControlContext& ctx, const Snapshot& snapshot, router::AgentIndex a,
+              router::AgentNumber id) {
+  Answer answer = lift_backoffs(ctx, snapshot, a, id);
+  if (answer.ok()) {
+    // A standby takes no commands: its primary's revocation reaches it through the log.
+    const Result<void> ended = end_tokens(ctx, id);
+    answer.value()["tokens_revoked"] = ended.ok();
+    if (!ended.ok()) {
+      answer.value()["tokens"] = ended.failure().message;
+    }
+  }
+  return answer;
+}
+
+Answer lift_backoffs(ControlContext& ctx, const Snapshot&, router::AgentIndex,
+                     router::AgentNumber id) {
   if (ctx.credentials == nullptr) {
     return Failure{ControlError::Refused,
                    "this acdd checks no credential file (demo passwords): nothing to unlock"};
@@ -107,6 +152,7 @@ constexpr AgentAction kAgentActions[] = {
     {"ready", make_ready},
     {"logout", sign_out},
     {"unlock", unlock},
+    {"revoke-tokens", revoke_tokens},
 };
 
 std::string agents_usage() {
@@ -271,6 +317,7 @@ constexpr Permission kPermissions[] = {
     {"agents", "ready", Operator, Operator},
     {"agents", "logout", Operator, Operator},
     {"agents", "unlock", Operator, Operator},
+    {"agents", "revoke-tokens", Operator, Operator},
     {"queues", kAnyAction, Viewer, Viewer},
     {"calls", kAnyAction, Viewer, Viewer},
     {"stats", kAnyAction, Viewer, Viewer},

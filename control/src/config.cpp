@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 #include "acd/control/credential_store.hpp"
 #include "acd/control/keys.hpp"
@@ -297,8 +298,26 @@ void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s,
   c.only(t,
          {"threads", "queue", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
           "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s", "backend",
-          "ldap"},
+          "ldap", "token_key_file", "token_day_end"},
          "[signin]");
+  if (c.text(t, "token_key_file", s.token_key_file) &&
+      (s.token_key_file.empty() || s.token_key_file.front() != '/')) {
+    c.error(t, "token_key_file",
+            "signin.token_key_file is an absolute path, e.g. \"/etc/acd/keys/token.key\"");
+  }
+  std::string day_end;
+  if (c.text(t, "token_day_end", day_end)) {
+    unsigned h = 0;
+    unsigned m = 0;
+    char tail = 0;
+    if (std::sscanf(day_end.c_str(), "%2u:%2u%c", &h, &m, &tail) != 2 || day_end.size() != 5 ||
+        h > 23 || m > 59) {
+      c.error(t, "token_day_end",
+              "signin.token_day_end is a time of day in UTC as \"HH:MM\", e.g. \"04:00\"");
+    } else {
+      s.token_day_end_s = h * 3600 + m * 60;
+    }
+  }
   c.number(t, "threads", s.threads, 0, 256);
   c.number(t, "queue", s.queue, 1, 65534);
   c.number(t, "nice", s.nice, 0, 19);
@@ -607,6 +626,20 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
       problem("security.key_file", key.failure().message);
     } else {
       sodium_memzero(key.value().data(), key.value().size());
+    }
+  }
+  // The session-token key, the same file on both nodes of a pair, held like acdd's own key.
+  if (!cfg.signin.token_key_file.empty()) {
+    Result<SecretKey> key = read_secret_key_file(cfg.signin.token_key_file);
+    if (!key.ok()) {
+      problem("signin.token_key_file", key.failure().message);
+    } else {
+      sodium_memzero(key.value().data(), key.value().size());
+    }
+    if (!cfg.security.required) {
+      problem("signin.token_key_file",
+              "session tokens are only accepted over ACDP/2: set security.mode = \"required\" "
+              "or remove signin.token_key_file");
     }
   }
   // ACDP/2: a client's ID comes from its name (the same on both nodes), never from the wire.

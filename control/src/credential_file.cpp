@@ -19,6 +19,8 @@ std::string_view credential_flag_name(CredentialFlag flag) {
       return "must-change";
     case CredentialFlag::Enrolment:
       return "enrolment";
+    case CredentialFlag::EnrolmentUsed:
+      return "enrolment-used";
     case CredentialFlag::None:
       break;
   }
@@ -50,16 +52,18 @@ Result<CredentialTable> read_credential_file(const std::string& path, bool missi
     std::string extra;
     const bool read = static_cast<bool>(fields >> agent >> entry.hash);
     if (read && (fields >> flag)) {
-      entry.flag = flag == "must-change" ? CredentialFlag::MustChange
-                   : flag == "enrolment" ? CredentialFlag::Enrolment
-                                         : CredentialFlag::None;
+      entry.flag = flag == "must-change"      ? CredentialFlag::MustChange
+                   : flag == "enrolment"      ? CredentialFlag::Enrolment
+                   : flag == "enrolment-used" ? CredentialFlag::EnrolmentUsed
+                                              : CredentialFlag::None;
     }
     if (!read || agent == 0 || (fields >> extra) || entry.hash.rfind("$argon2id$", 0) != 0 ||
         (!flag.empty() && entry.flag == CredentialFlag::None)) {
-      return Failure{ControlError::Refused,
-                     path + ":" + std::to_string(number) +
-                         ": expected 'AGENT_ID $argon2id$... [must-change|enrolment]'; set "
-                         "passwords with 'acdctl agent passwd ID' or 'acdctl agent import FILE'"};
+      return Failure{
+          ControlError::Refused,
+          path + ":" + std::to_string(number) +
+              ": expected 'AGENT_ID $argon2id$... [must-change|enrolment|enrolment-used]'; set "
+              "passwords with 'acdctl agent passwd ID' or 'acdctl agent import FILE'"};
     }
     if (!out.emplace(agent, std::move(entry)).second) {
       return Failure{ControlError::Refused, path + ":" + std::to_string(number) + ": agent " +
@@ -95,7 +99,8 @@ bool write_all(int fd, const std::string& text) {
 
 Result<void> write_credential_file(const std::string& path, const CredentialTable& table) {
   std::string text =
-      "# acd agent credentials: AGENT_ID ARGON2ID_HASH [must-change|enrolment]. Edit with "
+      "# acd agent credentials: AGENT_ID ARGON2ID_HASH [must-change|enrolment|enrolment-used]. "
+      "Edit with "
       "'acdctl agent passwd ID' or 'acdctl agent import FILE'.\n";
   for (const auto& [id, entry] : table) {
     text += std::to_string(id);

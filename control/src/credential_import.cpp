@@ -199,7 +199,13 @@ Result<ImportReport> import_credentials(const std::string& path, std::vector<Imp
     for (std::size_t i = next.fetch_add(1); i < rows.size(); i = next.fetch_add(1)) {
       const ImportRow& row = rows[i];
       const auto it = table.find(row.agent);  // read only while the workers run
-      if (it != table.end() && it->second.flag == row.flag &&
+      // A spent enrolment code imported again stays spent (a re-run of the same CSV re-arms
+      // nothing); a new code for the agent replaces it.
+      const bool same_flag =
+          it != table.end() &&
+          (it->second.flag == row.flag || (it->second.flag == CredentialFlag::EnrolmentUsed &&
+                                           row.flag == CredentialFlag::Enrolment));
+      if (same_flag &&
           crypto_pwhash_str_needs_rehash(it->second.hash.c_str(), options.cost.opslimit,
                                          options.cost.memlimit) == 0 &&
           crypto_pwhash_str_verify(it->second.hash.c_str(), row.secret.c_str(),

@@ -153,6 +153,63 @@ void CredentialStore::prune(std::uint64_t now) {
   });
 }
 
+bool CredentialStore::must_change(router::AgentNumber agent) {
+  const std::lock_guard lock(mutex_);
+  const auto it = hashes_.find(agent);
+  return it != hashes_.end() && it->second.flag != CredentialFlag::None;
+}
+
+bool CredentialStore::spend_enrolment(router::AgentNumber agent, const std::string& hash) {
+  auto same_code = [&](const CredentialTable& t, CredentialFlag flag) {
+    const auto it = t.find(agent);
+    return it != t.end() && it->second.hash == hash && it->second.flag == flag;
+  };
+  std::string path;
+  {
+    const std::lock_guard lock(mutex_);
+    if (!same_code(hashes_, CredentialFlag::Enrolment)) {
+      return false;  // another sign-in spent it first, or the entry changed meanwhile
+    }
+    hashes_[agent].flag = CredentialFlag::EnrolmentUsed;  // claimed: concurrent uses are refused
+    path = path_;
+  }
+  std::string why;
+  if (!path.empty()) {
+    const CredentialFileLock writers(path);
+    if (!writers.ok()) {
+      why = writers.why();
+    } else if (Result<CredentialTable> table = read_credential_file(path, false); !table.ok()) {
+      why = table.failure().message;
+    } else if (!same_code(table.value(), CredentialFlag::Enrolment)) {
+      why = "the entry changed in the file";
+    } else {
+      table.value()[agent].flag = CredentialFlag::EnrolmentUsed;
+      if (const Result<void> written = write_credential_file(path, table.value()); !written.ok()) {
+        why = written.failure().message;
+      }
+    }
+  }
+  const std::lock_guard lock(mutex_);
+  if (!why.empty()) {
+    if (same_code(hashes_, CredentialFlag::EnrolmentUsed)) {
+      hashes_[agent].flag = CredentialFlag::Enrolment;  // not spent after all: usable again
+    }
+  } else if (!path.empty() && path == path_) {
+    const auto [stamp, size] = stamp_of(path_);  // our own write: no reload for it
+    file_stamp_ = stamp;
+    file_size_ = size;
+  }
+  if (audit_ != nullptr) {
+    (void)audit_->record(AuditRecord::make(
+        AuditKind::CredentialsChanged, why.empty() ? AuditOutcome::Ok : AuditOutcome::Failed,
+        "acdd", path,
+        why.empty()
+            ? nlohmann::json{{"agent", agent}, {"enrolment", "used"}}
+            : nlohmann::json{{"agent", agent}, {"enrolment", "not recorded"}, {"error", why}}));
+  }
+  return why.empty();
+}
+
 bool CredentialStore::verify(router::AgentNumber agent, std::string_view password) {
   return verify_from(agent, password, dataplane::SignInSource{});
 }
@@ -164,6 +221,7 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
   }
   const SourceKey key{agent, source.client_slot};
   std::string stored;  // a copy: the hash runs without the mutex, a reload may replace hashes_
+  bool enrolment = false;
   {
     const std::lock_guard lock(mutex_);
     const std::uint64_t now = clock_();
@@ -173,8 +231,10 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
       return false;
     }
     reload_if_changed();
-    if (auto it = hashes_.find(agent); it != hashes_.end()) {
+    if (auto it = hashes_.find(agent);
+        it != hashes_.end() && it->second.flag != CredentialFlag::EnrolmentUsed) {
       stored = it->second.hash;
+      enrolment = it->second.flag == CredentialFlag::Enrolment;
     }
   }
   // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
@@ -183,7 +243,12 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
   const bool ok = !stored.empty() &&
                   crypto_pwhash_str_verify(stored.c_str(), copy.data(), password.size()) == 0;
   sodium_memzero(copy.data(), copy.size());
+  const bool spent = ok && enrolment && !spend_enrolment(agent, stored);
   const std::lock_guard lock(mutex_);
+  if (spent) {
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+    return false;  // spent by a concurrent sign-in, or not recorded: refused, no back-off
+  }
   if (ok) {
     counters_.accepted.fetch_add(1, std::memory_order_relaxed);
     agent_backoff_.erase(agent);

@@ -70,6 +70,11 @@ void await_snapshot_after(const ControlContext& ctx, std::uint64_t ns) {
 Result<json> change(ControlContext& ctx, router::Event event, const std::string& done) {
   dataplane::ControlRequest request;
   request.event = event;
+  return send_command(ctx, request, done);
+}
+
+Result<json> send_command(ControlContext& ctx, const dataplane::ControlRequest& request,
+                          const std::string& done) {
   dataplane::ControlReply reply;
   if (Result<void> sent = submit_and_wait(ctx, request, reply); !sent.ok()) {
     return sent.failure();

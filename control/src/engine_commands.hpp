@@ -21,6 +21,9 @@ namespace acd::control {
 // Applies `event` (ForceReady, ForceLogout, NewDay) and answers {"done": done}; try_again when the
 // dataplane does not take it or does not answer, refused with the engine's reason.
 Result<nlohmann::json> change(ControlContext& ctx, router::Event event, const std::string& done);
+// Any command (ControlRequest::command) through the sequencer, reported the same way.
+Result<nlohmann::json> send_command(ControlContext& ctx, const dataplane::ControlRequest& request,
+                                    const std::string& done);
 
 // `route test`: what the engine would do now with the call `request` describes (queue, priority,
 // tier, verification, language, skills, call), decision by decision; usage for a bad request.

@@ -88,6 +88,7 @@ std::uint16_t check_body(Type type, const std::uint8_t* body) {
     case Type::Offer:
     case Type::Ack:
     case Type::Error:
+    case Type::SessionToken:
       return 0;
   }
   return static_cast<std::uint16_t>(WireError::BadType);

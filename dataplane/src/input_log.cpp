@@ -104,6 +104,10 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
         put(b, 1);
       }
       break;
+    case RecordKind::TokenRevoke:
+      put(static_cast<std::uint64_t>(rec.wall_ms), 8);
+      put(rec.agent_number, 8);
+      break;
   }
   return at;
 }
@@ -166,6 +170,14 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
       std::copy(hash.begin(), hash.end(), rec.operation.customer_hash);
       break;
     }
+    case static_cast<std::uint8_t>(RecordKind::TokenRevoke):
+      rec.kind = RecordKind::TokenRevoke;
+      rec.wall_ms = static_cast<std::int64_t>(r.u64());
+      rec.agent_number = r.u64();
+      if (rec.agent_number == 0) {
+        return false;
+      }
+      break;
     default:
       return false;
   }

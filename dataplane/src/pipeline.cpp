@@ -115,6 +115,7 @@ IoStage::IoStage(Port& port, Clock& clock, AsyncVerifier* verifier,
       call_owner_(config.max_calls),
       call_agent_(config.max_calls),
       agent_desktop_(agent_numbers_.size(), kNone),
+      token_generation_(agent_numbers_.size(), 0),
       rx_(config.burst),
       pending_(64),
       tx_(64),
@@ -200,6 +201,10 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
       auto r = body_of<wire::AgentEvent>(m);
       if (r.kind == wire::AgentEventKind::SignIn) {
         auto it = std::find(agent_numbers_.begin(), agent_numbers_.end(), r.agent_number);
+        if ((r.flags & wire::kSignInWithToken) != 0 && it != agent_numbers_.end()) {
+          return sign_in_with_token(
+              slot, m, r, static_cast<router::AgentIndex>(it - agent_numbers_.begin()), input);
+        }
         SignInJob job;
         std::memcpy(job.password, r.password, sizeof(job.password));
         wipe(r.password, sizeof(r.password));
@@ -278,6 +283,7 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
     case wire::Type::Offer:
     case wire::Type::Ack:
     case wire::Type::Error:
+    case wire::Type::SessionToken:
     case wire::Type::OperationReport:  // answered before translation (report_operation)
       break;
   }
@@ -556,6 +562,7 @@ void IoStage::handle(const Output& o) {
         if (o.command_result == CommandResult::Done) {
           std::swap(agent_numbers_, swap_->agent_numbers);
           agent_desktop_.resize(agent_numbers_.size(), kNone);
+          token_generation_.resize(agent_numbers_.size(), 0);
         }
         swap_ = nullptr;
       }
@@ -585,9 +592,16 @@ void IoStage::handle(const Output& o) {
       if (signed_in) {
         bind_agent(o.client_slot, o.request_agent);
       }
+      const bool must_change = signed_in && o.request_reason == kSignInMustChange;
       if (!answered_) {
-        const wire::Ack ack{o.request_seq, failure_, 0, signed_in ? o.request_agent : 0};
+        const wire::Ack ack{o.request_seq, failure_,
+                            must_change ? wire::kAckMustChangePassword : std::uint16_t{0},
+                            signed_in ? o.request_agent : 0};
         reply(o.client_slot, o.request_seq, wire::Type::Ack, &ack, sizeof(ack));
+      }
+      // No token for a secret that must be replaced: the next sign-in asks for the new password.
+      if (signed_in && !must_change && !replaying_) {
+        send_token(o.client_slot, o.request_seq, o.request_agent);
       }
     }
     answered_ = false;
@@ -677,6 +691,10 @@ void IoStage::handle_decision(const Output& o) {
     case DecisionType::AgentStateChanged:
       if (d.state == router::AgentState::LoggedOut) {
         unbind_agent(d.agent);  // signed out, forced out: its desktop acts for nobody now
+        // ... and the day's session tokens end with it, on every node that applies the log.
+        if (d.agent < token_generation_.size()) {
+          ++token_generation_[d.agent];
+        }
       }
       break;
     case DecisionType::Error:
@@ -840,6 +858,129 @@ void IoStage::report_operation(std::uint32_t slot, const Message& m) {
   apply_operation(slot, seq, r);
 }
 
+bool IoStage::sign_in_with_token(std::uint32_t slot, const Message& m, wire::AgentEvent& event,
+                                 router::AgentIndex agent, Input& input) {
+  wire::TokenProof proof;
+  std::memcpy(&proof, event.password, sizeof(proof));
+  wipe(event.password, sizeof(event.password));
+  auto refuse = [&](Counter why) {
+    wipe(&proof, sizeof(proof));
+    counters_.bump(why);
+    audit_agent(AgentAuditEvent::What::SignInRefused, event.agent_number, slot, event.device);
+    reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::TokenRefused), true,
+                false);
+    return false;
+  };
+  // Only inside an authenticated session of a configured desktop: a token seen in clear text, or
+  // from any other role, is refused whatever it holds.
+  if (tokens_ == nullptr || security_ == nullptr || clients_[slot].role != wire::Role::Desktop) {
+    return refuse(Counter::token_refused_path);
+  }
+  switch (
+      tokens_->check(event.agent_number, proof, token_generation_[agent], wall_->unix_seconds())) {
+    case TokenCheck::Valid:
+      break;
+    case TokenCheck::Expired:
+      return refuse(Counter::token_refused_expired);
+    case TokenCheck::Revoked:
+      return refuse(Counter::token_refused_revoked);
+    case TokenCheck::TooLong:
+    case TokenCheck::Forged:
+    case TokenCheck::Malformed:
+      return refuse(Counter::token_refused_forged);
+  }
+  wipe(&proof, sizeof(proof));
+  counters_.bump(Counter::token_sign_ins);
+  audit_agent(AgentAuditEvent::What::SignIn, event.agent_number, slot, event.device);
+  if (agent_desktop_[agent] == slot) {
+    // Still signed in from this very client (it restarted, or this node took over): nothing for
+    // the engine; the Ack names the agent again, as the first sign-in's did, answered here (a
+    // retransmission to the other node gets its own), with the day's token.
+    const wire::Ack ack{m.seq, 0, 0, agent};
+    reply(slot, m.seq, wire::Type::Ack, &ack, sizeof(ack), false);
+    send_token(slot, m.seq, agent);
+    return false;
+  }
+  // The same input a password sign-in's verified result becomes (collect_sign_ins).
+  input.event.type = router::EventType::AgentSignIn;
+  input.event.agent = agent;
+  input.event.device = event.device;
+  return true;
+}
+
+void IoStage::send_token(std::uint32_t slot, std::uint64_t seq, router::AgentIndex agent) {
+  // To an ACDP/2 desktop only, never in clear text; not cached (docs/protocol.md).
+  if (tokens_ == nullptr || security_ == nullptr || slot >= clients_.size() ||
+      clients_[slot].role != wire::Role::Desktop || agent >= token_generation_.size()) {
+    return;
+  }
+  wire::SessionToken token{};
+  token.reply_to = seq;
+  token.agent_number = agent_numbers_[agent];
+  token.proof = tokens_->mint(token.agent_number, token_generation_[agent], wall_->unix_seconds());
+  send_message(slot, wire::Type::SessionToken, seq, &token, sizeof(token));
+  wipe(&token, sizeof(token));
+  counters_.bump(Counter::tokens_minted);
+}
+
+void IoStage::resend_token(std::uint32_t slot, const Message& m,
+                           std::span<const std::uint8_t> cached) {
+  if (tokens_ == nullptr || m.type != wire::Type::AgentEvent ||
+      m.as<wire::AgentEvent>().kind != wire::AgentEventKind::SignIn ||
+      cached.size() != sizeof(wire::MessageHeader) + sizeof(wire::Ack)) {
+    return;
+  }
+  wire::MessageHeader mh;
+  wire::Ack ack;
+  std::memcpy(&mh, cached.data(), sizeof(mh));
+  std::memcpy(&ack, cached.data() + sizeof(mh), sizeof(ack));
+  const router::AgentIndex agent = clients_[slot].agent;
+  if (mh.type == wire::Type::Ack && ack.status == 0 &&
+      (ack.flags & wire::kAckMustChangePassword) == 0 && agent == ack.agent &&
+      agent != router::kNone) {
+    send_token(slot, m.seq, agent);
+  }
+}
+
+void IoStage::revoke_tokens(const ControlRequest& request) {
+  ControlReply answer;
+  answer.ticket = request.ticket;
+  const router::AgentNumber number = request.event.number;
+  if (number == 0 ||
+      std::find(agent_numbers_.begin(), agent_numbers_.end(), number) == agent_numbers_.end()) {
+    answer.result = CommandResult::Refused;
+    answer.engine_status = router::Status::NoSuchAgent;
+    control_->post(answer);
+    return;
+  }
+  if (shipper_ != nullptr) {
+    if (!shipper_->has_room()) {
+      answer.result = CommandResult::Overloaded;
+      control_->post(answer);
+      return;
+    }
+    LogRecord r;
+    r.kind = RecordKind::TokenRevoke;
+    r.client_id = kControlClientId;
+    r.agent_number = number;
+    r.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    log_record(sequencer_.take(), r);
+  }
+  apply_token_revoke(number);
+  control_->post(answer);
+}
+
+void IoStage::apply_token_revoke(router::AgentNumber agent) {
+  const auto it = std::find(agent_numbers_.begin(), agent_numbers_.end(), agent);
+  if (it == agent_numbers_.end()) {
+    return;  // an agent this node's configuration lacks: it has no tokens here
+  }
+  ++token_generation_[static_cast<std::size_t>(it - agent_numbers_.begin())];
+  counters_.bump(Counter::tokens_revoked);
+}
+
 void IoStage::apply_operation(std::uint32_t slot, std::uint64_t seq, const LogRecord& record) {
   if (audit_ != nullptr) {
     OperationAuditEvent event;
@@ -925,6 +1066,11 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   if (r.kind == RecordKind::Register) {
     sequencer_.take();
     apply_registration(slot, r.nonce, r.endpoint, r.role);
+    return Replay::Applied;
+  }
+  if (r.kind == RecordKind::TokenRevoke) {
+    sequencer_.take();
+    apply_token_revoke(r.agent_number);
     return Replay::Applied;
   }
   if (r.kind == RecordKind::Operation) {
@@ -1034,7 +1180,7 @@ bool IoStage::restore_image(const NodeImage& image, router::Engine& engine, std:
 
 // Session image: u64 next_seq; clients by ID (id, registered, role, nonce, endpoint, reply
 // window); call owners by call ID; the agent each call is at, by call ID; each agent's desktop
-// client ID (0: none), which is also each client's bound agent.
+// client ID (0: none), which is also each client's bound agent; each agent's token generation.
 std::vector<std::uint8_t> IoStage::save_session() const {
   std::vector<std::uint8_t> out;
   ByteWriter w(out);
@@ -1096,6 +1242,9 @@ std::vector<std::uint8_t> IoStage::save_session() const {
   w.u32(static_cast<std::uint32_t>(agent_desktop_.size()));
   for (const std::uint32_t slot : agent_desktop_) {
     w.u32(slot < clients_.size() ? clients_[slot].id : kNoClientId);
+  }
+  for (std::size_t a = 0; a < agent_desktop_.size(); ++a) {
+    w.u32(a < token_generation_.size() ? token_generation_[a] : 0);
   }
   return out;
 }
@@ -1172,6 +1321,13 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
   for (std::uint32_t& d : desktops) {
     d = r.u32();
   }
+  // Token generations, one per agent; an image written before they existed ends here (all 0).
+  std::vector<std::uint32_t> generations(agents, 0);
+  if (r.ok() && !r.at_end()) {
+    for (std::uint32_t& g : generations) {
+      g = r.u32();
+    }
+  }
   if (!r.ok() || !r.at_end()) {
     return false;
   }
@@ -1221,6 +1377,7 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
       clients_[slot].agent = static_cast<router::AgentIndex>(a);
     }
   }
+  token_generation_ = std::move(generations);
   sequencer_.resume(next);
   return true;
 }

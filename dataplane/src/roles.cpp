@@ -99,6 +99,7 @@ Refusal check_role(const Standing& s, const Message& m) {
     case Type::Offer:
     case Type::Ack:
     case Type::Error:
+    case Type::SessionToken:
       return Refusal::None;  // only acd sends these: the translation refuses them (BadType)
   }
   return Refusal::NotPermitted;

@@ -114,6 +114,7 @@ void AsyncVerifier::run() {
     result.accepted = outcome == VerifyOutcome::Accepted;
     result.unavailable = outcome == VerifyOutcome::Unavailable;
     wipe(job.password, sizeof(job.password));
+    result.must_change = result.accepted && verifier_.must_change(job.number);
     // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
     while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));

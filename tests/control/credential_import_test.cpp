@@ -107,6 +107,29 @@ TEST(CredentialImport, ReportAndMerge) {
 }
 
 // A dry run reports and writes nothing; a malformed credential file refuses the import and stays.
+// Importing the same CSV again does not re-arm an enrolment code acdd has spent; a new code for
+// the agent does.
+TEST(CredentialImport, SpentEnrolmentCodeStaysSpent) {
+  const std::string path = temp_path("creds-import-spent");
+  std::remove(path.c_str());
+  std::vector<ImportRow> rows = rows_of("1003,enrol-code-3,enrolment\n");
+  ASSERT_TRUE(import_credentials(path, rows, cheap()).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  ASSERT_TRUE(store.verify(1003, "enrol-code-3"));  // spent
+  rows = rows_of("1003,enrol-code-3,enrolment\n");
+  Result<ImportReport> r = import_credentials(path, rows, cheap());
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().unchanged, (std::vector<router::AgentNumber>{1003}));
+  EXPECT_NE(read_all(path).find(" enrolment-used\n"), std::string::npos) << read_all(path);
+  EXPECT_FALSE(store.verify(1003, "enrol-code-3"));
+  rows = rows_of("1003,enrol-code-4,enrolment\n");
+  r = import_credentials(path, rows, cheap());
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().changed, (std::vector<router::AgentNumber>{1003}));
+  EXPECT_TRUE(store.verify(1003, "enrol-code-4"));
+}
+
 TEST(CredentialImport, DryRunAndBrokenFileChangeNothing) {
   const std::string path = temp_path("creds-import-dry");
   std::remove(path.c_str());

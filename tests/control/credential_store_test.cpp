@@ -50,6 +50,103 @@ TEST(Credentials, SetAndVerify) {
   EXPECT_EQ(short_password.failure().code, ControlError::Usage);
 }
 
+// An entry flagged must-change or enrolment is reported as to be changed; a plain password is not,
+// and `agent passwd` (set_password) clears the flag.
+TEST(Credentials, MustChangeFlagIsReported) {
+  const std::string path = temp_path("creds-must-change");
+  std::remove(path.c_str());
+  const std::string h = CredentialStore::hash("initial-pass", HashStrength::Minimal);
+  CredentialTable table;
+  table[1001] = CredentialEntry{h, CredentialFlag::MustChange};
+  table[1002] = CredentialEntry{h, CredentialFlag::Enrolment};
+  table[1003] = CredentialEntry{h, CredentialFlag::None};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_TRUE(store.must_change(1001));
+  EXPECT_TRUE(store.must_change(1002));
+  EXPECT_FALSE(store.must_change(1003));
+  EXPECT_FALSE(store.must_change(9999));
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "chosen-pass", HashStrength::Minimal).ok());
+  EXPECT_TRUE(store.verify(1001, "chosen-pass"));  // re-reads the changed file
+  EXPECT_FALSE(store.must_change(1001));
+}
+
+// An enrolment code signs in once: the first right use marks it `enrolment-used` in the file
+// (so a restarted acdd refuses it too) and still says "must change"; the second use is refused;
+// a password set afterwards works.
+TEST(Credentials, EnrolmentCodeWorksOnce) {
+  const std::string path = temp_path("creds-enrolment");
+  std::remove(path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("739201-554", HashStrength::Minimal),
+                                CredentialFlag::Enrolment};
+  table[1002] = CredentialEntry{CredentialStore::hash("plain-password", HashStrength::Minimal),
+                                CredentialFlag::None};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_FALSE(store.verify(1001, "wrong-code")) << "a wrong code spends nothing";
+  EXPECT_TRUE(store.verify(1001, "739201-554"));
+  EXPECT_TRUE(store.must_change(1001));
+  EXPECT_FALSE(store.verify(1001, "739201-554")) << "an enrolment code works once";
+  const Result<CredentialTable> on_disk = read_credential_file(path, false);
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(on_disk.value().at(1001).flag, CredentialFlag::EnrolmentUsed);
+  EXPECT_EQ(on_disk.value().at(1002).flag, CredentialFlag::None);
+  CredentialStore restarted;
+  ASSERT_TRUE(restarted.load(path).ok());
+  EXPECT_FALSE(restarted.verify(1001, "739201-554"));
+  EXPECT_TRUE(restarted.verify(1002, "plain-password"));
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "chosen-pass", HashStrength::Minimal).ok());
+  EXPECT_TRUE(restarted.verify(1001, "chosen-pass"));
+  EXPECT_TRUE(restarted.verify(1001, "chosen-pass")) << "a password is not single-use";
+}
+
+// Many desktops presenting one code at the same moment: exactly one is signed in.
+TEST(Credentials, EnrolmentCodeRaceHasOneWinner) {
+  const std::string path = temp_path("creds-enrolment-race");
+  std::remove(path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("739201-554", HashStrength::Minimal),
+                                CredentialFlag::Enrolment};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> threads;
+  for (std::uint32_t i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      if (store.verify_from(1001, "739201-554", dataplane::SignInSource{i, 0})) {
+        accepted.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(accepted.load(), 1);
+}
+
+// When the spent mark cannot be recorded (here: the file has gone away), the sign-in is refused
+// and the code stays usable: nothing is half-done.
+TEST(Credentials, UnrecordedEnrolmentIsRefused) {
+  const std::string path = temp_path("creds-enrolment-gone");
+  const std::string aside = path + ".aside";
+  std::remove(path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("739201-554", HashStrength::Minimal),
+                                CredentialFlag::Enrolment};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  ASSERT_EQ(std::rename(path.c_str(), aside.c_str()), 0);
+  EXPECT_FALSE(store.verify(1001, "739201-554"));
+  ASSERT_EQ(std::rename(aside.c_str(), path.c_str()), 0);
+  EXPECT_TRUE(store.verify(1001, "739201-554")) << "the code was lost without being used";
+  EXPECT_FALSE(store.verify(1001, "739201-554"));
+}
+
 // A password set (or an agent added) after the store was loaded counts at the next sign-in; a file
 // broken meanwhile keeps the last good credentials.
 TEST(Credentials, FileChangesTakeEffectWithoutRestart) {

@@ -4,6 +4,7 @@
 // log shipper, replies leave only once the log has acknowledged the inputs that caused them.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -219,6 +220,26 @@ TEST(LogRecord, RoundTripsEveryKind) {
   EXPECT_EQ(0, std::memcmp(out.operation.customer_hash, op.operation.customer_hash, 32));
   bytes[6 + 8 + 8 + 8 + 2] = 9;  // no such outcome
   EXPECT_FALSE(decode_record(std::span(bytes.data(), k), out));
+}
+
+// A TokenRevoke record round-trips; one naming agent 0 is refused.
+TEST(LogRecord, TokenRevokeRoundTrips) {
+  LogRecord in;
+  in.kind = RecordKind::TokenRevoke;
+  in.client_id = kControlClientId;
+  in.agent_number = 100042;
+  in.wall_ms = 1'800'000'000'123;
+  std::array<std::uint8_t, kMaxLogRecord> bytes{};
+  const std::size_t n = encode_record(in, bytes);
+  LogRecord out;
+  ASSERT_TRUE(decode_record(std::span<const std::uint8_t>(bytes.data(), n), out));
+  EXPECT_EQ(out.kind, RecordKind::TokenRevoke);
+  EXPECT_EQ(out.client_id, kControlClientId);
+  EXPECT_EQ(out.agent_number, 100042u);
+  EXPECT_EQ(out.wall_ms, in.wall_ms);
+  in.agent_number = 0;
+  const std::size_t m = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
 }
 
 TEST(LogRecord, RefusesGarbage) {
@@ -480,6 +501,40 @@ TEST_F(TwoNodes, PromotedStandbyKnowsWhoSignedInWhom) {
   got = sent_to(standby_.port, desk3_.endpoint);
   ASSERT_FALSE(got.empty());
   EXPECT_EQ(got.back().first, Type::Ack);
+}
+
+// Token generations follow the log: a sign-out and an operator's revocation move an agent's
+// generation on the primary, and the standby that replays the log holds the same table (so it
+// refuses the same tokens after a takeover); a TokenRevoke is no engine input.
+TEST_F(TwoNodes, TokenGenerationsFollowTheLog) {
+  ControlChannel channel;
+  primary_.io.set_control(&channel);
+  busy_morning();
+  send(desk3_, desk3_.one(Type::AgentEvent, agent_event(AgentEventKind::SignOut, 2)));
+  EXPECT_EQ(primary_.io.token_generation(2), 1u);
+  const std::uint64_t hash = primary_.engine.state_hash();
+  ControlRequest revoke;
+  revoke.ticket = 1;
+  revoke.command = RevokeTokens{};
+  revoke.event.number = 101;
+  ASSERT_TRUE(channel.submit(revoke));
+  primary_.worker->poll();
+  ControlReply reply;
+  ASSERT_TRUE(channel.take_reply(reply));
+  EXPECT_EQ(reply.result, CommandResult::Done);
+  EXPECT_EQ(primary_.engine.state_hash(), hash) << "a revocation reached the engine";
+  EXPECT_EQ(primary_.io.token_generation(0), 1u);
+  EXPECT_EQ(primary_.io.token_generation(1), 0u);
+  follow();
+  for (router::AgentIndex a = 0; a < 3; ++a) {
+    EXPECT_EQ(standby_.io.token_generation(a), primary_.io.token_generation(a)) << a;
+  }
+  EXPECT_EQ(standby_.io.save_session(), primary_.io.save_session());
+  // A standby joining late gets them in the image's session.
+  Node late;
+  ASSERT_TRUE(late.io.restore_session(primary_.io.save_session()));
+  EXPECT_EQ(late.io.token_generation(0), 1u);
+  EXPECT_EQ(late.io.token_generation(2), 1u);
 }
 
 // Records out of order, malformed, or a reload: refused, nothing applied.

@@ -186,6 +186,93 @@ class PipelineTest : public ::testing::Test {
   Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
 };
 
+// Credentials whose agent 102 signed in with an initial password it must replace.
+struct MustChangeCredentials final : CredentialVerifier {
+  bool verify(router::AgentNumber agent, std::string_view password) override {
+    return password == "s3cret-" + std::to_string(agent);
+  }
+  bool must_change(router::AgentNumber agent) override { return agent == 102; }
+};
+
+// The Ack of a sign-in with a must-change password carries the flag (and the sign-in's input says
+// so in the log, so a standby's cached Ack is the same); an ordinary sign-in's does not.
+TEST(MustChange, AckTellsTheDesktop) {
+  MustChangeCredentials credentials;
+  AsyncVerifier verifier(credentials);
+  router::Engine engine(small_centre());
+  MemoryPort port;
+  ManualClock clock;
+  IoStage io(port, clock, &verifier, {101, 102, 103}, DataplaneConfig{});
+  Worker worker(engine, io);
+  Peer desk{8, Endpoint{0x0100007f, 6001, 0}};
+  Peer desk2{9, Endpoint{0x0100007f, 6002, 0}};
+  auto ack_of = [&](Peer& p, router::AgentNumber number) {
+    port.inject(p.endpoint, p.one(Type::Register, Register{2, 0, 1}));
+    worker.poll();
+    (void)port.take_sent();
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.agent_number = number;
+    const std::string password = "s3cret-" + std::to_string(number);
+    std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
+    port.inject(p.endpoint, p.one(Type::AgentEvent, e));
+    for (int i = 0; i < 2000; ++i) {
+      worker.poll();
+      for (auto& s : port.take_sent()) {
+        DatagramHeader h;
+        if (s.to == p.endpoint && check_header(s.payload, h) == HeaderCheck::Ok) {
+          Ack ack{};
+          bool found = false;
+          for_each_message(
+              s.payload, h,
+              [&](const Message& m) {
+                if (m.type == Type::Ack) {
+                  ack = m.as<Ack>();
+                  found = true;
+                }
+              },
+              [](std::uint64_t, WireError) {});
+          if (found) {
+            return ack;
+          }
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ADD_FAILURE() << "no Ack";
+    return Ack{};
+  };
+  const Ack plain = ack_of(desk, 101);
+  EXPECT_EQ(plain.status, 0u);
+  EXPECT_EQ(plain.flags, 0u);
+  const Ack must = ack_of(desk2, 102);
+  EXPECT_EQ(must.status, 0u);
+  EXPECT_EQ(must.flags, kAckMustChangePassword);
+  EXPECT_EQ(must.agent, 1u);
+}
+
+struct FixedWall final : WallClock {
+  std::int64_t unix_seconds() override { return 1'800'000'000; }
+};
+
+// A session token is good only inside an ACDP/2 desktop session: over ACDP/1 even a genuine token
+// is refused (TokenRefused) before anything is sequenced, and a password sign-in gets no token.
+TEST_F(PipelineTest, TokenInClearTextIsRefused) {
+  TokenKey key;
+  key.fill(3);
+  const SessionTokens tokens(key, "paris", 0);
+  FixedWall wall;
+  io_.set_tokens(&tokens, &wall);
+  register_peer(desk_, 2);
+  AgentEvent e = sign_in(101, "");
+  e.flags = kSignInWithToken;
+  const TokenProof proof = tokens.mint(101, 0, wall.unix_seconds());
+  std::memcpy(e.password, &proof, sizeof(proof));
+  expect_refused(desk_, Type::AgentEvent, e, WireError::TokenRefused, Counter::token_refused_path);
+  EXPECT_EQ(signed_in(desk_, 101, "s3cret-101").status, 0u);  // one reply: the Ack, no token
+  EXPECT_EQ(io_.counters().read(Counter::tokens_minted), 0u);
+}
+
 // A request from an unregistered client is refused with NotRegistered and nothing is routed.
 TEST_F(PipelineTest, RequiresRegistration) {
   RouteRequest rr{};

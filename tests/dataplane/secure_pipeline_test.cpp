@@ -246,6 +246,196 @@ class SecurePipelineTest : public ::testing::Test {
   std::vector<MemoryPort::Sent> all_sent_;
 };
 
+// A wall clock the test sets.
+struct TestWall final : WallClock {
+  std::int64_t now = 1'800'000'000;
+  std::int64_t unix_seconds() override { return now; }
+};
+
+// The pipeline of SecurePipelineTest with session tokens on (day end 04:00 UTC).
+class SecureTokenTest : public SecurePipelineTest {
+ protected:
+  SecureTokenTest() {
+    key_.fill(9);
+    io_.set_tokens(&tokens_, &wall_);
+    io_.set_control(&channel_);
+  }
+  AgentEvent sign_in(router::AgentNumber number, const char* password) {
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.agent_number = number;
+    e.device = 8000 + number;
+    std::strncpy(e.password, password, sizeof(e.password) - 1);
+    return e;
+  }
+  static AgentEvent with_token(router::AgentNumber number, const TokenProof& proof) {
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.flags = kSignInWithToken;
+    e.agent_number = number;
+    e.device = 8000 + number;
+    std::memcpy(e.password, &proof, sizeof(proof));
+    return e;
+  }
+  // Password sign-in of 101 from desk-1: the Ack, then the day's token.
+  SessionToken password_sign_in() {
+    exchange(desk_, desk_.one(Type::AgentEvent, sign_in(101, "s3cret-101")));
+    const auto r = wait_for_reply(desk_);
+    EXPECT_EQ(r.size(), 2u);
+    if (r.size() != 2) {
+      return {};
+    }
+    EXPECT_EQ(r[0].type, Type::Ack);
+    EXPECT_EQ(r[1].type, Type::SessionToken);
+    EXPECT_EQ(r[1].seq, desk_.seq);
+    return r[1].as<SessionToken>();
+  }
+  // A token sign-in that must be refused: TokenRefused, counted under `counter`, nothing sequenced.
+  void expect_token_refused(router::AgentNumber number, const TokenProof& proof, Counter counter) {
+    const std::uint64_t next = io_.sequencer().next();
+    const std::uint64_t events = engine_.counters().events;
+    const std::uint64_t counted = io_.counters().read(counter);
+    const auto r = exchange(desk_, desk_.one(Type::AgentEvent, with_token(number, proof)));
+    ASSERT_EQ(r.size(), 1u);
+    ASSERT_EQ(r[0].type, Type::Error);
+    EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::TokenRefused));
+    EXPECT_EQ(io_.counters().read(counter), counted + 1);
+    EXPECT_EQ(io_.sequencer().next(), next) << "a refused token sign-in was sequenced";
+    EXPECT_EQ(engine_.counters().events, events) << "a refused token sign-in reached the engine";
+  }
+
+  TokenKey key_{};
+  TestWall wall_;
+  SessionTokens tokens_{key_of(9), "paris", 4 * 3600};
+  ControlChannel channel_;
+
+  static TokenKey key_of(std::uint8_t fill) {
+    TokenKey k;
+    k.fill(fill);
+    return k;
+  }
+};
+
+// A password sign-in over the desktop's session is followed by the day's token (sealed like every
+// datagram); the desktop, restarted, signs in again with the token alone: acked with the agent's
+// index without a password check or an engine input, and with the token again.
+TEST_F(SecureTokenTest, TokenFollowsSignInAndResumesIt) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionToken token = password_sign_in();
+  EXPECT_EQ(token.agent_number, 101u);
+  EXPECT_EQ(tokens_.check(101, token.proof, 0, wall_.now), TokenCheck::Valid);
+  EXPECT_EQ(io_.counters().read(Counter::tokens_minted), 1u);
+
+  ASSERT_TRUE(exchange(desk_, desk_.one(Type::Register, Register{2, 0, 2})).size() == 1);
+  const std::uint64_t events = engine_.counters().events;
+  const auto r = exchange(desk_, desk_.one(Type::AgentEvent, with_token(101, token.proof)));
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0u);
+  EXPECT_EQ(r[0].as<Ack>().agent, 0u);
+  EXPECT_EQ(r[1].type, Type::SessionToken);
+  EXPECT_EQ(engine_.counters().events, events) << "a resumed sign-in went to the engine";
+  EXPECT_EQ(io_.counters().read(Counter::token_sign_ins), 1u);
+  EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), 0u);
+}
+
+// A sign-in sent again (the desktop missed the answer) is answered from the reply cache, and the
+// token, which the cache does not keep, comes with it again.
+TEST_F(SecureTokenTest, RetransmittedSignInGetsTheTokenToo) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionToken first = password_sign_in();
+  const std::uint64_t events = engine_.counters().events;
+  const auto again =
+      exchange(desk_, desk_.one(Type::AgentEvent, sign_in(101, "s3cret-101"), desk_.seq));
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].type, Type::Ack);
+  EXPECT_EQ(again[1].type, Type::SessionToken);
+  const SessionToken resent = again[1].as<SessionToken>();
+  EXPECT_EQ(std::memcmp(&resent.proof, &first.proof, sizeof(first.proof)), 0);
+  EXPECT_EQ(engine_.counters().events, events);
+  EXPECT_EQ(io_.counters().read(Counter::duplicates_answered), 1u);
+}
+
+// A valid token (minted by the other node of the pair: same key and site) for an agent not signed
+// in signs it in through the engine like a verified password, with no verifier job.
+TEST_F(SecureTokenTest, TokenSignsInAnAgentThatIsOut) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionTokens other_node(key_of(9), "paris", 4 * 3600);
+  const std::uint64_t events = engine_.counters().events;
+  const auto r =
+      exchange(desk_, desk_.one(Type::AgentEvent, with_token(101, other_node.mint(101, 0, 1))));
+  ASSERT_EQ(r.size(), 1u) << "a token of a day long gone is refused";
+  EXPECT_EQ(r[0].type, Type::Error);
+  const auto ok = exchange(
+      desk_, desk_.one(Type::AgentEvent, with_token(101, other_node.mint(101, 0, wall_.now))));
+  ASSERT_EQ(ok.size(), 2u);
+  EXPECT_EQ(ok[0].type, Type::Ack);
+  EXPECT_EQ(ok[0].as<Ack>().status, 0u);
+  EXPECT_EQ(ok[1].type, Type::SessionToken);
+  EXPECT_EQ(engine_.counters().events, events + 1);
+  EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), 0u);
+}
+
+// Expired, another agent's, forged or revoked (by the agent's sign-out): each refused with
+// TokenRefused and its own count, and nothing sequenced.
+TEST_F(SecureTokenTest, InvalidTokensAreRefused) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const TokenProof fresh = tokens_.mint(101, 0, wall_.now);
+  expect_token_refused(102, fresh, Counter::token_refused_forged);  // wrong agent
+  TokenProof forged = fresh;
+  forged.mac[0] ^= 0x80;
+  expect_token_refused(101, forged, Counter::token_refused_forged);
+  const TokenProof other_key = SessionTokens(key_of(1), "paris", 4 * 3600).mint(101, 0, wall_.now);
+  expect_token_refused(101, other_key, Counter::token_refused_forged);
+  const TokenProof old = tokens_.mint(101, 0, wall_.now - 2 * 86400);
+  expect_token_refused(101, old, Counter::token_refused_expired);
+
+  const SessionToken token = password_sign_in();
+  AgentEvent out{};
+  out.kind = AgentEventKind::SignOut;
+  out.agent = 0;
+  const auto signed_out = exchange(desk_, desk_.one(Type::AgentEvent, out));
+  ASSERT_EQ(signed_out.size(), 1u);
+  EXPECT_EQ(signed_out[0].type, Type::Ack);
+  EXPECT_EQ(io_.token_generation(0), 1u);
+  expect_token_refused(101, token.proof, Counter::token_refused_revoked);
+}
+
+// An operator's revocation moves the agent's generation on (a TokenRevoke, never an engine input):
+// the token the desktop holds is refused from then on; an unknown agent is refused and changes
+// nothing.
+TEST_F(SecureTokenTest, OperatorRevocation) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionToken token = password_sign_in();
+  const std::uint64_t events = engine_.counters().events;
+  ControlRequest req;
+  req.ticket = 5;
+  req.command = RevokeTokens{};
+  req.event.number = 101;
+  ASSERT_TRUE(channel_.submit(req));
+  req.ticket = 6;
+  req.event.number = 999;
+  ASSERT_TRUE(channel_.submit(req));
+  worker_.poll();
+  ControlReply reply;
+  ASSERT_TRUE(channel_.take_reply(reply));
+  EXPECT_EQ(reply.ticket, 5u);
+  EXPECT_EQ(reply.result, CommandResult::Done);
+  ASSERT_TRUE(channel_.take_reply(reply));
+  EXPECT_EQ(reply.ticket, 6u);
+  EXPECT_EQ(reply.result, CommandResult::Refused);
+  EXPECT_EQ(reply.engine_status, router::Status::NoSuchAgent);
+  EXPECT_EQ(engine_.counters().events, events);
+  EXPECT_EQ(io_.token_generation(0), 1u);
+  EXPECT_EQ(io_.token_generation(1), 0u);
+  expect_token_refused(101, token.proof, Counter::token_refused_revoked);
+}
+
 // A switch handshakes, registers and routes a call; acd knows it by its configured name's ID
 // and configured role, and every datagram it sends back is sealed with the session.
 TEST_F(SecurePipelineTest, AuthenticatedClientIsRouted) {

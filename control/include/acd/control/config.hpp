@@ -118,6 +118,11 @@ struct SignInSettings {
   bool uses_file() const {
     return backend != SignInBackend::Ldap || ldap.fallback == DirectoryFallback::File;
   }
+  // Session tokens (docs/protocol.md "Session tokens"): the 32-byte key both nodes of a pair read
+  // (absolute path; a key file as [security] key_file: mode 0600/0640); empty: tokens off. Every
+  // token expires at token_day_end (seconds after 00:00 UTC; "HH:MM" in the file).
+  std::string token_key_file;
+  std::uint32_t token_day_end_s = 0;
   bool operator==(const SignInSettings&) const = default;
 };
 

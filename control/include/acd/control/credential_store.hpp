@@ -95,10 +95,17 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // True for the right password of an agent with no back-off running for this source (or for the
   // agent as a whole). A wrong one counts towards both back-offs; a right one clears the agent's
   // and this source's. During a back-off the password is not even checked (refused).
+  // An enrolment code is accepted once: the first right use marks the entry `enrolment-used` in
+  // memory at once (a concurrent use of the same code is refused) and in the file (atomically,
+  // under the writers' lock: it may wait for an `agent import`); if the file cannot be written the
+  // mark is undone and the sign-in refused (the code stays usable).
   bool verify_from(router::AgentNumber agent, std::string_view password,
                    const dataplane::SignInSource& source) override;
   // verify_from with an unknown source (all such attempts share one source).
   bool verify(router::AgentNumber agent, std::string_view password) override;
+  // True if the agent's entry is flagged must-change or enrolment (the desktop is told to have a
+  // new password set). Verifier threads.
+  bool must_change(router::AgentNumber agent) override;
   // True while an agent-wide back-off runs (every source refused).
   bool locked(router::AgentNumber agent);
   // Seconds until `source` may try `agent` again (0: now).
@@ -138,6 +145,8 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   void reload_if_changed();  // mutex_ held
   Result<void> load_unlocked(const std::string& path);  // mutex_ held
   bool locked_now(router::AgentNumber agent);  // mutex_ held
+  // The enrolment code `hash` of `agent` was right: spend it (see verify_from). mutex_ not held.
+  bool spend_enrolment(router::AgentNumber agent, const std::string& hash);
   void record_backoff(router::AgentNumber agent, const dataplane::SignInSource* source,
                       const Backoff& b, std::uint64_t delay);  // mutex_ held
   std::mutex mutex_;  // guards everything below (and the file's reload)

@@ -61,7 +61,12 @@ struct CaptureEngine {
   std::vector<std::uint8_t>* image = nullptr;  // the snapshot, if not null
   std::uint64_t* hash = nullptr;               // the state hash, if not null
 };
-using Command = std::variant<ApplyEvent, PreviewRoute, Reconfigure, SwapEngine, CaptureEngine>;
+// Revokes the session tokens of the agent whose ID is ControlRequest::event.number: the IO stage
+// logs a TokenRevoke record and moves the agent's token generation on (session_token.hpp); it
+// never reaches the engine. Refused (NoSuchAgent) for an ID the running configuration lacks.
+struct RevokeTokens {};
+using Command =
+    std::variant<ApplyEvent, PreviewRoute, Reconfigure, SwapEngine, CaptureEngine, RevokeTokens>;
 
 // The outcome of a command, as the routing core reports it; one list for name and help text.
 #define ACD_COMMAND_RESULT_LIST(X)                                                     \

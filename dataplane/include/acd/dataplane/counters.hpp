@@ -10,31 +10,38 @@
 
 namespace acd::dataplane {
 
-#define ACD_DATAPLANE_COUNTERS(X)                                                   \
-  X(rx_datagrams, "datagrams received")                                             \
-  X(rx_messages, "messages received in well-formed datagrams")                      \
-  X(tx_datagrams, "datagrams sent")                                                 \
-  X(tx_messages, "messages sent")                                                   \
-  X(tx_failed, "datagrams the port could not send")                                 \
-  X(drop_bad_magic, "datagrams dropped: not ACDP")                                  \
-  X(drop_bad_version, "datagrams dropped: unknown protocol version")                \
-  X(drop_bad_length, "datagrams or messages dropped: wrong length")                 \
-  X(drop_bad_type, "messages dropped: unknown type")                                \
-  X(drop_bad_field, "messages dropped: a field out of range")                       \
-  X(drop_not_registered, "messages dropped: client not registered")                 \
-  X(drop_stale_seq, "messages dropped: sequence number older than the reply cache") \
-  X(drop_pending, "retransmissions of a request still being verified")              \
-  X(duplicates_answered, "retransmissions answered from the reply cache")           \
-  X(decisions, "inputs applied to the routing engine")                              \
-  X(ring_full, "inputs not queued because a ring was full")                         \
-  X(auth_failed, "sign-ins refused by the credential check")                        \
-  X(unroutable_replies, "decisions for a client whose address is unknown")                \
-  X(refused_not_permitted, "messages refused: the client's role may not send them")       \
-  X(refused_not_your_agent, "messages refused: they name an agent the client did not sign in") \
-  X(refused_not_your_call, "messages refused: the call is not the client's")               \
-  X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in") \
-  X(operations_reported, "high-risk customer operations desktops reported (audit trail)") \
-  X(signin_unavailable, "sign-ins refused unchecked: the password directory was unavailable")
+#define ACD_DATAPLANE_COUNTERS(X)                                                               \
+  X(rx_datagrams, "datagrams received")                                                         \
+  X(rx_messages, "messages received in well-formed datagrams")                                  \
+  X(tx_datagrams, "datagrams sent")                                                             \
+  X(tx_messages, "messages sent")                                                               \
+  X(tx_failed, "datagrams the port could not send")                                             \
+  X(drop_bad_magic, "datagrams dropped: not ACDP")                                              \
+  X(drop_bad_version, "datagrams dropped: unknown protocol version")                            \
+  X(drop_bad_length, "datagrams or messages dropped: wrong length")                             \
+  X(drop_bad_type, "messages dropped: unknown type")                                            \
+  X(drop_bad_field, "messages dropped: a field out of range")                                   \
+  X(drop_not_registered, "messages dropped: client not registered")                             \
+  X(drop_stale_seq, "messages dropped: sequence number older than the reply cache")             \
+  X(drop_pending, "retransmissions of a request still being verified")                          \
+  X(duplicates_answered, "retransmissions answered from the reply cache")                       \
+  X(decisions, "inputs applied to the routing engine")                                          \
+  X(ring_full, "inputs not queued because a ring was full")                                     \
+  X(auth_failed, "sign-ins refused by the credential check")                                    \
+  X(unroutable_replies, "decisions for a client whose address is unknown")                      \
+  X(refused_not_permitted, "messages refused: the client's role may not send them")             \
+  X(refused_not_your_agent, "messages refused: they name an agent the client did not sign in")  \
+  X(refused_not_your_call, "messages refused: the call is not the client's")                    \
+  X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in")         \
+  X(operations_reported, "high-risk customer operations desktops reported (audit trail)")       \
+  X(signin_unavailable, "sign-ins refused unchecked: the password directory was unavailable") \
+  X(token_sign_ins, "sign-ins accepted on a session token (no password)")                       \
+  X(token_refused_path, "token sign-ins refused: not an ACDP/2 desktop session, or tokens off") \
+  X(token_refused_expired, "token sign-ins refused: the token's day is over")                   \
+  X(token_refused_revoked, "token sign-ins refused: revoked (sign-out, logout, operator)")      \
+  X(token_refused_forged, "token sign-ins refused: MAC, agent, site or fields do not match")    \
+  X(tokens_minted, "session tokens sent to desktops after a sign-in")                           \
+  X(tokens_revoked, "agents whose tokens an operator revoked (log records applied)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

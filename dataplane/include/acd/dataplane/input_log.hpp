@@ -32,6 +32,7 @@ enum class RecordKind : std::uint8_t {
   Register = 2,      // a client registered (new, restarted with a new nonce, or moved address)
   ConfigChange = 3,  // a reload applied on the routing core, with the configuration it applied
   Operation = 4,     // a desktop reported a high-risk customer operation (the audit trail's)
+  TokenRevoke = 5,   // an agent's session tokens revoked (its token generation moves on)
 };
 
 struct LogRecord {
@@ -55,6 +56,7 @@ struct LogRecord {
   wire::OperationReport operation{};
   router::AgentNumber agent_number = 0;
   std::int64_t wall_ms = 0;
+  // TokenRevoke: agent_number (and wall_ms) above; the client is the operator's (kControlClientId).
 };
 
 // Bytes of the largest record (an Input with every skill) other than a ConfigChange, which takes

@@ -36,6 +36,7 @@
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/roles.hpp"
 #include "acd/dataplane/session_layer.hpp"
+#include "acd/dataplane/session_token.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/router/engine.hpp"
 #include "acd/router/id_map.hpp"
@@ -97,6 +98,9 @@ struct Input {
 };
 
 // One decision, tagged with its input; `end` marks the last output of an input (no decision).
+// An AgentSignIn input's Event::reason when the verified secret is one the agent must replace.
+inline constexpr std::uint16_t kSignInMustChange = 1;
+
 struct Output {
   std::uint64_t input_seq = 0;
   std::uint32_t client_slot = router::kNone;
@@ -107,6 +111,8 @@ struct Output {
   // the agent.
   router::EventType request_event = router::EventType::Tick;
   router::AgentIndex request_agent = router::kNone;
+  // An AgentSignIn input's reason: kSignInMustChange when the agent is to change its password.
+  std::uint16_t request_reason = 0;
   bool end = false;
   bool preview = false;  // a decision the engine would make, for the control plane only
   // On the end output of a reload: ReloadRefused if the routing core refused it.
@@ -229,6 +235,19 @@ class IoStage {
   // before the first poll; the layer outlives the stage (its worker is started by its owner).
   void set_security(SessionLayer* layer);
   SessionLayer* security() const { return security_; }
+  // Session tokens (session_token.hpp): with them, an accepted sign-in over an ACDP/2 desktop
+  // session is followed by a SessionToken message, and a sign-in may present one instead of the
+  // password (checked here, in line: no verifier job). `wall` gives the Unix time tokens expire
+  // by. Null (the default): no tokens are minted and every token sign-in is refused. Set before the
+  // first poll; both outlive the stage.
+  void set_tokens(const SessionTokens* tokens, WallClock* wall) {
+    tokens_ = tokens;
+    wall_ = wall;
+  }
+  // The agent's token generation (0 until its first revocation); tests and the session image.
+  std::uint32_t token_generation(router::AgentIndex agent) const {
+    return agent < token_generation_.size() ? token_generation_[agent] : 0;
+  }
   // A tick input if the engine has had no input for tick_interval.
   template <typename Push>
   void maybe_tick(Push&& push_input);
@@ -348,6 +367,24 @@ class IoStage {
   // A desktop's OperationReport (already role-checked): logged, so that the standby's audit trail
   // has it too, then applied. Answered Overloaded, uncached, when the log has no room.
   void report_operation(std::uint32_t slot, const Message& m);
+  // A sign-in presenting a session token (translate): true with `input` the AgentSignIn if the
+  // token is valid and the agent is not signed in from this client; valid and already signed in
+  // from it: answered Ack here (no engine input) and false; invalid: answered TokenRefused,
+  // counted, and false.
+  bool sign_in_with_token(std::uint32_t slot, const Message& m, wire::AgentEvent& event,
+                          router::AgentIndex agent, Input& input);
+  // Sends the agent's token for the day to client `slot` (the reply to its sign-in `seq`) if
+  // tokens are on and the client is an ACDP/2 desktop; otherwise nothing.
+  void send_token(std::uint32_t slot, std::uint64_t seq, router::AgentIndex agent);
+  // A retransmitted sign-in answered from the reply cache: if the cached answer is an accepted
+  // sign-in's Ack (without must-change) and the client is still bound to the agent, the day's
+  // token again (the cache keeps only the Ack).
+  void resend_token(std::uint32_t slot, const Message& m, std::span<const std::uint8_t> cached);
+  // An operator's RevokeTokens: logged (TokenRevoke) and applied; the reply goes to the control
+  // thread. Overloaded, nothing changed, when the log has no room.
+  void revoke_tokens(const ControlRequest& request);
+  // Moves the agent's token generation on: every token minted before is refused from now on.
+  void apply_token_revoke(router::AgentNumber agent);
   // Tells the audit sink and answers Ack (cached: a retransmission is not reported twice).
   void apply_operation(std::uint32_t slot, std::uint64_t seq, const LogRecord& record);
   // The role check of one message (roles.hpp): false, with the refusal answered and counted, if
@@ -406,6 +443,11 @@ class IoStage {
   router::IdMap call_owner_;                  // call ID -> slot of the switch that asked
   router::IdMap call_agent_;                  // call ID -> agent it is offered to or talking with
   std::vector<std::uint32_t> agent_desktop_;  // agent -> slot of its desktop
+  // agent -> its token generation: bumped by sign-out, forced logout and TokenRevoke records, so
+  // every node that applies the log holds the same table (in the session image too).
+  std::vector<std::uint32_t> token_generation_;
+  const SessionTokens* tokens_ = nullptr;
+  WallClock* wall_ = nullptr;
   std::vector<Datagram> rx_;
   std::vector<Pending> pending_;
   std::size_t pending_used_ = 0;
@@ -465,6 +507,7 @@ class RouterStage {
     o.request_call = input.event.call;
     o.request_event = input.event.type;
     o.request_agent = input.event.agent;
+    o.request_reason = input.event.reason;
     if (!std::holds_alternative<ApplyEvent>(input.command)) {
       // Time first (due timers fire), then the command.
       router::Event tick;
@@ -493,6 +536,8 @@ class RouterStage {
         if (!refused) {
           std::swap(engine_, *s.engine);
         }
+      } else if (std::holds_alternative<RevokeTokens>(input.command)) {
+        // The IO stage handles it (collect_control); nothing for the engine.
       } else if (const auto* capture = std::get_if<CaptureEngine>(&input.command)) {
         if (capture->image != nullptr) {
           *capture->image = engine_.snapshot();

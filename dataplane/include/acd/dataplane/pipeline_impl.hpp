@@ -88,6 +88,7 @@ std::size_t IoStage::receive(Push&& push) {
         case ReplyCache::Lookup::Answered:
           counters_.bump(Counter::duplicates_answered);
           append(slot, cached);
+          resend_token(slot, m, cached);
           return;
         case ReplyCache::Lookup::Pending:
           counters_.bump(Counter::drop_pending);
@@ -155,6 +156,8 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     input.event.type = router::EventType::AgentSignIn;
     input.event.agent = r.agent;
     input.event.device = r.device;
+    // Logged with the input, so that the standby's cached Ack says the same.
+    input.event.reason = r.must_change ? kSignInMustChange : 0;
     // The client is bound to the agent once the engine accepts the sign-in (IoStage::handle).
     if (!push(input)) {
       counters_.bump(Counter::ring_full);
@@ -173,6 +176,10 @@ std::size_t IoStage::collect_control(Push&& push) {
     return 0;
   }
   return control_->drain([&](const ControlRequest& r) {
+    if (std::holds_alternative<RevokeTokens>(r.command)) {
+      revoke_tokens(r);  // the IO stage's own table: logged here, never sent to the engine
+      return;
+    }
     Input input;
     input.client_slot = kControlClient;
     input.request_seq = r.ticket;

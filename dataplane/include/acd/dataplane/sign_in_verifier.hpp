@@ -54,6 +54,12 @@ class CredentialVerifier {
   // True if `password` is this agent's. May be slow. Called on the verifier's worker threads, by
   // several at once: an implementation must be safe for concurrent calls.
   virtual bool verify(router::AgentNumber agent, std::string_view password) = 0;
+  // After an accepted verify: true if the agent is to replace the secret it used (an initial
+  // password or an enrolment code). Same threads; by default false.
+  virtual bool must_change(router::AgentNumber agent) {
+    (void)agent;
+    return false;
+  }
 };
 
 // Plain passwords in memory: for tests and demos only. set() before the verifier starts; verify()
@@ -86,6 +92,7 @@ struct SignInResult {
   std::uint64_t device = 0;
   bool accepted = false;
   bool unavailable = false;  // not accepted because the password could not be checked
+  bool must_change = false;  // accepted, and the agent is to change its password
 };
 
 // Overwrites memory so that the compiler cannot elide it.

@@ -33,8 +33,9 @@ enum class Type : std::uint16_t {
   Ack = 11,
   Error = 12,
   OperationReport = 13,  // a desktop reports a high-risk customer operation, for the audit trail
+  SessionToken = 14,     // acd -> desktop after a sign-in: the day's token (ACDP/2 only)
 };
-inline constexpr std::uint16_t kMaxType = 13;
+inline constexpr std::uint16_t kMaxType = 14;
 
 // Wire error codes; the engine's Status values (0..999) are used as they are.
 enum class WireError : std::uint16_t {
@@ -55,6 +56,9 @@ enum class WireError : std::uint16_t {
   SignInFirst = 1013,   // an agent desktop acts only once it has signed its agent in
   // The password could not be checked: the directory is down and [signin.ldap] fallback refuses.
   DirectoryUnavailable = 1014,
+  // A sign-in with a session token was refused (expired, revoked, forged, not an ACDP/2 desktop
+  // session, or tokens are off): the desktop asks for the password and signs in with it.
+  TokenRefused = 1015,
 };
 
 // What a client is, which decides what it may send. Today from its Register (ACDP/1); with
@@ -169,10 +173,13 @@ enum class AgentEventKind : std::uint8_t {
   ForceLogout = 7,
 };
 
+// AgentEvent.flags of a sign-in: the password field holds a TokenProof, not a password.
+inline constexpr std::uint8_t kSignInWithToken = 0x01;
+
 struct AgentEvent {
   std::uint32_t agent;
   AgentEventKind kind;
-  std::uint8_t reserved;
+  std::uint8_t flags;  // SignIn: kSignInWithToken or 0; other kinds: 0 (ignored)
   std::uint16_t reason;
   std::uint64_t agent_number;
   std::uint64_t device;
@@ -201,10 +208,32 @@ struct OutboundRequest {
   std::uint64_t agent_number;
 };
 
+// A session token (session_token.hpp): what a desktop keeps and presents in place of the password
+// (at the start of AgentEvent.password, the rest zeros, with kSignInWithToken).
+inline constexpr std::size_t kTokenMacBytes = 32;
+struct TokenProof {
+  std::uint64_t expires;  // Unix seconds (UTC): the end of the day it was minted in
+  std::uint32_t generation;
+  std::uint32_t reserved;  // zero
+  std::uint8_t mac[kTokenMacBytes];
+};
+
+// acd -> desktop, right after the Ack of an accepted sign-in over an ACDP/2 desktop session when
+// tokens are on. Not cached: a retransmitted sign-in gets its cached Ack and a token minted again.
+struct SessionToken {
+  std::uint64_t reply_to;  // the sign-in's seq
+  std::uint64_t agent_number;
+  TokenProof proof;
+};
+
+// Ack.flags of an accepted sign-in: the agent signed in with an initial password or an enrolment
+// code and is to set a new password (acdctl agent passwd; docs/protocol.md).
+inline constexpr std::uint16_t kAckMustChangePassword = 0x0001;
+
 struct Ack {
   std::uint64_t reply_to;
   std::uint16_t status;
-  std::uint16_t reserved;
+  std::uint16_t flags;  // an accepted sign-in's: kAckMustChangePassword or 0; otherwise 0
   // The Ack of an accepted sign-in: the agent's index, which the desktop names in its later
   // AgentEvents. Otherwise reserved (zero).
   std::uint32_t agent;
@@ -260,6 +289,9 @@ static_assert(sizeof(OutboundRequest) == 24);
 static_assert(sizeof(Ack) == 16);
 static_assert(sizeof(Error) == 16);
 static_assert(sizeof(OperationReport) == 48);
+static_assert(sizeof(TokenProof) == 48);
+static_assert(sizeof(TokenProof) <= kPasswordBytes);
+static_assert(sizeof(SessionToken) == 64);
 static_assert(std::has_unique_object_representations_v<RouteResponse>);
 
 // Body size of each message type; 0 for an unknown type.
@@ -291,6 +323,8 @@ constexpr std::size_t body_size(std::uint16_t type) {
       return sizeof(Error);
     case Type::OperationReport:
       return sizeof(OperationReport);
+    case Type::SessionToken:
+      return sizeof(SessionToken);
   }
   return 0;
 }
