@@ -632,7 +632,9 @@ int main(int argc, char** argv) {
       }
       if (worker.poll() != 0) {
         idle = 0;
-      } else if (++idle > 64 && uring != nullptr) {
+      } else if ((++idle > 64 || (link != nullptr && link->awaiting_ack())) && uring != nullptr) {
+        // Waiting for the standby's acknowledgement, polling on would only take the CPU the
+        // standby needs to send it (two nodes on one machine share its cores): sleep at once.
         if (link != nullptr) {
           // Also the standby's acknowledgements: held replies leave as soon as one arrives.
           const int fds[] = {uring->completion_fd(), link->standby_socket()};

@@ -74,11 +74,17 @@ void ReplyCache::mark_pending(std::uint32_t slot, std::uint64_t seq) {
 void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message,
                        bool replicated) {
   Entry& e = entry(slot, seq);
+  highest_[slot] = std::max(highest_[slot], seq);
+  if (!replicated && e.state == kAnswered && e.seq != seq) {
+    // A reply the log made stays: a standby, which never sees an answer given only here, holds
+    // it too, and the two nodes' images stay the same. The answer leaves uncached; a
+    // retransmission of its request is answered the same way again.
+    return;
+  }
   e.seq = seq;
   e.state = replicated ? kAnswered : kAnsweredHere;
   e.length = static_cast<std::uint16_t>(std::min(message.size(), kMaxReply));
   std::memcpy(e.bytes, message.data(), e.length);
-  highest_[slot] = std::max(highest_[slot], seq);
 }
 
 void ReplyCache::reset(std::uint32_t slot) {

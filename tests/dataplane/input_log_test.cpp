@@ -411,6 +411,33 @@ TEST_F(TwoNodes, ReplayReachesTheSameState) {
   EXPECT_EQ(standby_.engine.counters().events, events);
 }
 
+// An answer given only here (a Register's Ack, which changes nothing and so is not logged) must
+// not push a logged reply out of the primary's window: the standby, which never saw it, keeps that
+// reply, and the two nodes' images would differ.
+TEST_F(TwoNodes, LocalAnswersLeaveTheLoggedRepliesAlone) {
+  busy_morning();
+  // sw_'s second message (call 1's request) was answered through the log; a Register numbered
+  // one window later falls on its place in the cache.
+  const std::uint64_t answered = 2;
+  const std::uint64_t window = DataplaneConfig{}.reply_cache_per_client;
+  send(sw_, sw_.one(Type::Register, Register{1, 0, 11}, answered + window));
+  follow();
+  const auto a = standby_.io.save_session();
+  const auto b = primary_.io.save_session();
+  std::size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  EXPECT_EQ(a, b) << "first difference at " << i << " of " << a.size() << "/" << b.size();
+  // The Register is still answered, and a retransmission of it again.
+  const auto acks = sent_to(primary_.port, sw_.endpoint);
+  ASSERT_FALSE(acks.empty());
+  EXPECT_EQ(acks.back().first, Type::Ack);
+  primary_.port.inject(sw_.endpoint, sw_.one(Type::Register, Register{1, 0, 11}, answered + window));
+  primary_.worker->poll();
+  const auto again = sent_to(primary_.port, sw_.endpoint);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].first, Type::Ack);
+}
+
 // A standby that joins late starts from an image (engine + session) and follows the rest of the
 // log to the same state; a damaged image is refused and changes nothing.
 TEST_F(TwoNodes, ImageThenLogReachesTheSameState) {

@@ -178,6 +178,19 @@ TEST(ReplicationLink, RecordsArriveInOrderAndAcksAdvance) {
   EXPECT_EQ(count(*h.primary, LinkCounter::append_refused), 2u);
 }
 
+// awaiting_ack (what lets an idle primary sleep on the standby's socket at once) holds exactly
+// while appended records are unacknowledged, and never without a standby.
+TEST(ReplicationLink, AwaitingAckOnlyWhileRecordsAreUnacknowledged) {
+  Harness h;
+  EXPECT_FALSE(h.primary->awaiting_ack());
+  EXPECT_EQ(h.connect(0), 0u);
+  EXPECT_FALSE(h.primary->awaiting_ack());
+  h.append_range(1, 10);
+  EXPECT_TRUE(h.primary->awaiting_ack());
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 10; }));
+  EXPECT_FALSE(h.primary->awaiting_ack());
+}
+
 // 10,000 records in one cycle are all acknowledged, with far fewer acks than records, and the
 // ack latency is sampled.
 TEST(ReplicationLink, BatchOfTenThousandIsAcknowledgedInFewAcks) {

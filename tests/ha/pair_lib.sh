@@ -6,6 +6,10 @@
 #   with the other's public key, so the replication link is sealed; PAIR_SEALED=0 before it keeps
 #   the link in clear text). Sets PORT_a, PORT_b
 #   (ACDP), REPL_a, REPL_b (replication), PROXY_PID: the relay b's link to a goes through.
+#   Set before it, for nodes in network namespaces (tests/ha/link_cut_e2e.sh): PAIR_ADDR_a,
+#   PAIR_ADDR_b (where each node serves ACDP; default 127.0.0.1), PAIR_LINK_a, PAIR_LINK_b (where
+#   each serves replication; both given: b reaches a directly, no relay), PAIR_NETNS_b (the
+#   namespace node b runs in), PAIR_ETCD_ADDR (an address etcd serves on besides loopback).
 # start_node N [ROLE]: starts node N (a or b) with ha.start_as = ROLE (default: standby); sets
 #   PID_a / PID_b. Its output: work/N/out, work/N/err.
 # wait_log N FILE PATTERN [SECONDS]: waits until node N's out or err shows PATTERN.
@@ -29,11 +33,18 @@ pair_setup() {
   PAIR_ACDD=$2
   PAIR_ACDCTL=$3
   local default_config=$4 cores=${5:-0}
-  start_etcd "$PAIR_WORK/etcd" || exit 1
+  start_etcd "$PAIR_WORK/etcd" ${PAIR_ETCD_ADDR:-} || exit 1
   read -r PORT_a PORT_b REPL_a REPL_b PROXY < <(free_loopback_ports 5)
-  # b reaches a's replication address through a relay the test can freeze and cut (link_proxy.py).
-  python3 "$(dirname "${BASH_SOURCE[0]}")/link_proxy.py" "$PROXY" "$REPL_a" &
-  PROXY_PID=$!
+  local addr_a=${PAIR_ADDR_a:-127.0.0.1} addr_b=${PAIR_ADDR_b:-127.0.0.1}
+  local link_a=${PAIR_LINK_a:-127.0.0.1} link_b=${PAIR_LINK_b:-127.0.0.1} b_to_a
+  if [ -n "${PAIR_LINK_a:-}" ] && [ -n "${PAIR_LINK_b:-}" ]; then
+    b_to_a="$link_a:$REPL_a"  # a real link between the namespaces: the test cuts it with ip link
+  else
+    # b reaches a's replication address through a relay the test can freeze and cut (link_proxy.py).
+    python3 "$(dirname "${BASH_SOURCE[0]}")/link_proxy.py" "$PROXY" "$REPL_a" &
+    PROXY_PID=$!
+    b_to_a="127.0.0.1:$PROXY"
+  fi
   mkdir -p "$PAIR_WORK/a" "$PAIR_WORK/b"
   for id in $(seq 1000 1029); do
     echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" >/dev/null
@@ -48,15 +59,15 @@ pair_setup() {
   done
   [ "${PAIR_SEALED:-1}" != 1 ] || { [ -n "$public_a" ] && [ -n "$public_b" ]; } ||
     pair_fail "no public key printed"
-  local n other port repl other_port other_repl other_public
+  local n port repl other_port other_repl other_public
   for n in a b; do
-    if [ $n = a ]; then other=b port=$PORT_a repl=$REPL_a other_port=$PORT_b other_repl=$REPL_b
-      other_public=$public_b
-    else other=a port=$PORT_b repl=$REPL_b other_port=$PORT_a other_repl=$PROXY
-      other_public=$public_a; fi
+    if [ $n = a ]; then port="$addr_a:$PORT_a" repl="$link_a:$REPL_a" other_port="$addr_b:$PORT_b"
+      other_repl="$link_b:$REPL_b" other_public=$public_b
+    else port="$addr_b:$PORT_b" repl="$link_b:$REPL_b" other_port="$addr_a:$PORT_a"
+      other_repl=$b_to_a other_public=$public_a; fi
     sed -e "s|^socket = .*|socket = \"$PAIR_WORK/$n/ctl.sock\"|" \
         -e "s|^credentials = .*|credentials = \"$PAIR_WORK/$n/credentials\"|" \
-        -e "s|^listen = \"127.0.0.1:7070\"|listen = \"127.0.0.1:$port\"|" \
+        -e "s|^listen = \"127.0.0.1:7070\"|listen = \"$port\"|" \
         -e 's|^listen = "127.0.0.1:9470"|listen = "127.0.0.1:0"|' \
         -e "s|^cores = \\[0\\]|cores = [$cores]|" "$default_config" >"$PAIR_WORK/$n/acd.toml"
     cat >>"$PAIR_WORK/$n/acd.toml" <<EOF
@@ -67,9 +78,9 @@ snapshot_every_s = 60
 
 [ha]
 node = "node-$n"
-replication_listen = "127.0.0.1:$repl"
-peer = "127.0.0.1:$other_repl"
-peer_dataplane = "127.0.0.1:$other_port"
+replication_listen = "$repl"
+peer = "$other_repl"
+peer_dataplane = "$other_port"
 etcd = ["$ETCD_ENDPOINT"]
 etcd_key = "/acd-test/epoch"
 heartbeat_ms = 20
@@ -89,7 +100,11 @@ start_node() {
   local n=$1 role=${2:-standby}
   sed -i "s|^start_as = .*||" "$PAIR_WORK/$n/acd.toml"
   sed -i "s|^\[ha\]|[ha]\nstart_as = \"$role\"|" "$PAIR_WORK/$n/acd.toml"
-  "$PAIR_ACDD" --config "$PAIR_WORK/$n/acd.toml" >>"$PAIR_WORK/$n/out" 2>>"$PAIR_WORK/$n/err" &
+  local netns=""
+  [ $n != b ] || netns=${PAIR_NETNS_b:-}
+  # `ip netns exec` enters the namespace and execs acdd: the PID is acdd's.
+  ${netns:+ip netns exec "$netns"} "$PAIR_ACDD" --config "$PAIR_WORK/$n/acd.toml" \
+    >>"$PAIR_WORK/$n/out" 2>>"$PAIR_WORK/$n/err" &
   eval "PID_$n=$!"
 }
 

@@ -173,7 +173,9 @@ class ReplyCache {
   void mark_pending(std::uint32_t slot, std::uint64_t seq);
   // The reply message (header and body) for (slot, seq). `replicated`: the answer to a logged
   // input, which every node that applies the log caches too; otherwise an answer given here only
-  // (a Register's Ack, a refused sign-in), which any node would give again and no image keeps.
+  // (a Register's Ack, a refused sign-in), which any node would give again and no image keeps;
+  // such an answer never replaces a replicated reply to another request (it is then not cached),
+  // so that every node applying the same log keeps the same replicated replies.
   void store(std::uint32_t slot, std::uint64_t seq, std::span<const std::uint8_t> message,
              bool replicated = true);
   // Drops a pending mark (the request was not accepted after all: the client will retransmit).

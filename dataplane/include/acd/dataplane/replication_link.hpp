@@ -205,6 +205,10 @@ class LinkPrimary {
 
   // The highest seq the current standby has applied (its hello, then its acks); 0 before any.
   std::uint64_t acked_seq() const { return acked_; }
+  // True while a standby is served and records appended to it are not all acknowledged: an idle
+  // caller then has nothing to do until the standby's socket is readable, and may sleep on it at
+  // once instead of polling (the acknowledgement wakes it).
+  bool awaiting_ack() const { return standby_ != nullptr && last_seq_ > acked_; }
   // A sequence number where the standby's state hash differed from ours, each reported once.
   std::optional<std::uint64_t> hash_mismatch_seq();
 
