@@ -88,6 +88,8 @@ std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::Ap
     sodium_memzero(raw, sizeof raw);
     return std::nullopt;
   }
+  sc.per_source.per_second = cfg.security.source_handshakes_per_s;
+  sc.per_source.burst = cfg.security.source_handshake_burst;
   sc.keys.secret = dataplane::secure::SecretKey(raw);
   sc.keys.public_key = dataplane::secure::public_key_of(sc.keys.secret);
   sodium_memzero(raw, sizeof raw);

@@ -87,19 +87,34 @@ std::string check_secure_config(const SecureConfig& config) {
   if (config.handshake_ring < 2) {
     return "the handshake ring needs room for at least 2 inits";
   }
+  if (config.per_source.per_second < 1 || config.per_source.burst < 1) {
+    return "a source needs an allowance of at least 1 handshake init per second and at once";
+  }
   return "";
 }
 
+namespace {
+struct LayerDropText {
+  std::string_view label;
+  std::string_view help;
+};
+constexpr LayerDropText kLayerDrops[] = {
+#define ACD_X(name, label, help) {label, help},
+    ACD_SESSION_LAYER_DROPS(ACD_X)
+#undef ACD_X
+};
+}  // namespace
+
 std::string_view security_drop_label(std::size_t i) {
-  if (i == kRingFullDrop) {
-    return "ring_full";
+  if (i > secure::kDropReasonCount && i < kSecurityDropSlots) {
+    return kLayerDrops[i - secure::kDropReasonCount - 1].label;
   }
   return secure::drop_reason_name(static_cast<secure::DropReason>(i));
 }
 
 std::string_view security_drop_help(std::size_t i) {
-  if (i == kRingFullDrop) {
-    return "handshake init dropped: the handshake worker's ring was full";
+  if (i > secure::kDropReasonCount && i < kSecurityDropSlots) {
+    return kLayerDrops[i - secure::kDropReasonCount - 1].help;
   }
   return secure::drop_reason_help(static_cast<secure::DropReason>(i));
 }
@@ -182,6 +197,7 @@ SessionLayer::SessionLayer(const SecureConfig& config)
       slot_of_index_(2 * config.clients.size()),
       to_worker_(std::make_unique<boost::lockfree::spsc_queue<Job>>(config.handshake_ring)),
       from_worker_(std::make_unique<boost::lockfree::spsc_queue<Made>>(config.handshake_ring)),
+      source_limiter_(config.per_source, config.limited_sources),
       seal_buffers_(64),
       reply_buffers_(32) {
   secure::ensure_sodium();
@@ -238,6 +254,11 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
     }
     if (d.payload.size() != sizeof(secure::HandshakeInit)) {
       io_counters_.drop(secure::DropReason::Malformed);
+      return {};
+    }
+    // Before the ring: one loud source cannot take the room every other source's inits need.
+    if (!source_limiter_.allow(d.peer.address, monotonic_ns())) {
+      io_counters_.drop(kRateLimitedDrop);
       return {};
     }
     Job job;

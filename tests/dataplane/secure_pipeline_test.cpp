@@ -400,15 +400,45 @@ TEST_F(SecurePipelineTest, HandshakeFloodAllocatesNothingAndSessionsAreStillAnsw
     worker_.poll();
     accounted = layer_->dropped(secure::DropReason::BadMac1) +
                 layer_->dropped(secure::DropReason::UnknownClient) +
-                layer_->dropped(secure::DropReason::NeedCookie) + layer_->dropped(kRingFullDrop);
+                layer_->dropped(secure::DropReason::NeedCookie) + layer_->dropped(kRingFullDrop) +
+                layer_->dropped(kRateLimitedDrop);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(accounted, static_cast<std::uint64_t>(kInits));
   EXPECT_GT(layer_->dropped(secure::DropReason::BadMac1), 0u);
+  EXPECT_GT(layer_->dropped(kRateLimitedDrop), 0u) << "one source's flood was not limited";
   EXPECT_EQ(layer_->sessions(), 1u);
   EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
   EXPECT_EQ(io_.counters().read(Counter::rx_messages), 1u + kInits / 500)
       << "a flood datagram reached the decoder";
+}
+
+// One source sends 20,000 inits with a good mac1 at once: past its burst they are dropped on the
+// IO thread (rate_limited) and never reach the worker, and a client at another address still
+// makes its session at once.
+TEST_F(SecurePipelineTest, OneLoudSourceIsLimitedAndAnotherStillConnects) {
+  SecurePeer stranger{"nobody", Endpoint{0x0300000a, 7000, 0}, server_.public_key};
+  constexpr int kInits = 20'000;
+  for (int i = 0; i < kInits; ++i) {
+    port_.inject(stranger.endpoint, stranger.init());
+    if (i % 256 == 255) {
+      worker_.poll();
+    }
+  }
+  ASSERT_TRUE(connect(desk_)) << "a client at another address could not make its session";
+  std::uint64_t accounted = 0;
+  for (int i = 0; i < 5000 && accounted < kInits; ++i) {
+    worker_.poll();
+    accounted = layer_->dropped(kRateLimitedDrop) + layer_->dropped(kRingFullDrop) +
+                layer_->dropped(secure::DropReason::UnknownClient) +
+                layer_->dropped(secure::DropReason::NeedCookie);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(accounted, static_cast<std::uint64_t>(kInits));
+  // The default allowance: 500 at once and 50 a second; the loop takes far less than 10 s.
+  EXPECT_GE(layer_->dropped(kRateLimitedDrop), static_cast<std::uint64_t>(kInits - 1000));
+  EXPECT_EQ(layer_->dropped(kRingFullDrop), 0u) << "the loud source filled the worker's ring";
+  EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
 }
 
 // Every init counts as "under load".

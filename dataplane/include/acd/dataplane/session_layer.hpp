@@ -38,6 +38,7 @@
 #include "acd/dataplane/secure_handshake.hpp"
 #include "acd/dataplane/secure_keys.hpp"
 #include "acd/dataplane/secure_session.hpp"
+#include "acd/dataplane/source_limiter.hpp"
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/id_map.hpp"
 
@@ -60,6 +61,10 @@ struct SecureConfig {
   // Above this many inits per second (or with the ring half full) the worker is under load: an
   // init without a valid cookie is answered with a CookieReply, never with a DH.
   std::uint32_t handshakes_per_second = 1000;
+  // Inits one source address may send, per second and at once; more are dropped (rate_limited)
+  // on the IO thread before they reach the worker's ring (source_limiter.hpp).
+  SourceRateLimiter::Limits per_source{};
+  std::size_t limited_sources = 4096;  // sources the limiter tracks at once
 };
 
 // A configured client's logical client ID: the first four bytes of BLAKE2b("acdp2 client" ||
@@ -88,10 +93,26 @@ enum class SecurityCounter : std::uint8_t {
       kCount
 };
 
-// Drop reasons of the layer: every secure::DropReason, plus ring_full (a handshake init the
-// worker's ring had no room for).
-inline constexpr std::size_t kSecurityDropSlots = secure::kDropReasonCount + 2;
-inline constexpr std::size_t kRingFullDrop = kSecurityDropSlots - 1;
+// Drop reasons of the layer besides every secure::DropReason: label, help text.
+#define ACD_SESSION_LAYER_DROPS(X)                                                           \
+  X(RingFull, "ring_full", "handshake init dropped: the handshake worker's ring was full")   \
+  X(RateLimited, "rate_limited",                                                             \
+    "handshake init dropped: its source address sent more than its per-source allowance")
+
+enum class LayerDrop : std::uint8_t {
+#define ACD_X(name, label, help) name,
+  ACD_SESSION_LAYER_DROPS(ACD_X)
+#undef ACD_X
+      kCount
+};
+// Drop slots: 0 (none), each secure::DropReason, then each LayerDrop.
+inline constexpr std::size_t kSecurityDropSlots =
+    secure::kDropReasonCount + 1 + static_cast<std::size_t>(LayerDrop::kCount);
+constexpr std::size_t drop_slot(LayerDrop d) {
+  return secure::kDropReasonCount + 1 + static_cast<std::size_t>(d);
+}
+inline constexpr std::size_t kRingFullDrop = drop_slot(LayerDrop::RingFull);
+inline constexpr std::size_t kRateLimitedDrop = drop_slot(LayerDrop::RateLimited);
 // The metric label of drop slot i ("bad_tag", ..., "ring_full").
 std::string_view security_drop_label(std::size_t i);
 std::string_view security_drop_help(std::size_t i);
@@ -187,6 +208,7 @@ class SessionLayer {
   std::unique_ptr<secure::Responder> responder_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
+  SourceRateLimiter source_limiter_;  // the IO thread's
   std::vector<std::array<std::uint8_t, wire::kMaxSendDatagram>> seal_buffers_;
   std::vector<std::array<std::uint8_t, sizeof(secure::HandshakeResponse)>> reply_buffers_;
   std::uint32_t next_index_ = 1;       // the worker's: the next session index it gives
