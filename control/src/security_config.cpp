@@ -154,7 +154,8 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
   }
   if (security != nullptr) {
     c.only(*security,
-           {"mode", "key_file", "aead", "source_handshakes_per_s", "source_handshake_burst"},
+           {"mode", "key_file", "aead", "source_handshakes_per_s", "source_handshake_burst",
+            "session_lifetime_s", "idle_timeout_s"},
            "[security]");
     if (const toml::node* n = security->get("mode")) {
       cfg.origin["security.mode"] = c.where(*n);
@@ -194,6 +195,8 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
              100'000);
     c.number(*security, "source_handshake_burst", cfg.security.source_handshake_burst, 1,
              1'000'000);
+    c.number(*security, "session_lifetime_s", cfg.security.session_lifetime_s, 10, 604'800);
+    c.number(*security, "idle_timeout_s", cfg.security.idle_timeout_s, 10, 86'400);
   }
 
   if (const toml::node* n = root.get("clients")) {

@@ -191,6 +191,22 @@ TEST(SecurityConfig, SourceHandshakeAllowance) {
   EXPECT_TRUE(has(e, "9", "'source_handshake_burst' must be a number")) << dump(e);
 }
 
+// Session lifetime and idle time: 24 h and 15 min unless set, in range or named with the line.
+TEST(SecurityConfig, SessionLifetimeAndIdleTime) {
+  const ConfigResult plain = parse_config(kBase, "acd.toml");
+  EXPECT_EQ(plain.config.security.session_lifetime_s, 86'400u);
+  EXPECT_EQ(plain.config.security.idle_timeout_s, 900u);
+  const ConfigResult set = parse_config(
+      std::string(kBase) + "[security]\nsession_lifetime_s = 3600\nidle_timeout_s = 120\n",
+      "acd.toml");
+  ASSERT_TRUE(set.ok()) << dump(set.errors);
+  EXPECT_EQ(set.config.security.session_lifetime_s, 3600u);
+  EXPECT_EQ(set.config.security.idle_timeout_s, 120u);
+  const auto e = errors_of("[security]\nsession_lifetime_s = 5\nidle_timeout_s = 0\n");
+  EXPECT_TRUE(has(e, "9", "'session_lifetime_s' = 5 is out of range; use 10 to 604800")) << dump(e);
+  EXPECT_TRUE(has(e, "10", "'idle_timeout_s' = 0 is out of range; use 10 to 86400")) << dump(e);
+}
+
 // [ha] peer_public_key: read when it is a key, named with its line when not, refused without this
 // node's own key_file; mode "required" refuses a pair whose link would be clear text.
 TEST(SecurityConfig, HaPeerPublicKey) {

@@ -146,6 +146,10 @@ struct SecuritySettings {
   // are dropped (counted rate_limited) before they cost anything but a table look-up.
   std::uint32_t source_handshakes_per_s = 50;
   std::uint32_t source_handshake_burst = 500;
+  // A client session ends this long after its handshake, or after this long without an
+  // authentic datagram from the client; the client then handshakes again.
+  std::uint32_t session_lifetime_s = 86'400;
+  std::uint32_t idle_timeout_s = 900;
   bool operator==(const SecuritySettings&) const = default;
 };
 
