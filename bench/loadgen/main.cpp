@@ -2,7 +2,7 @@
 // (authenticated, encrypted: secure_clients.hpp) with --keys-dir and --server-key.
 //
 //   acd-loadgen --target HOST:PORT[,HOST:PORT] --rate N|max --duration SECONDS [--agents N]
-//               [--failover-after MS] [--json] [--keys-dir DIR --server-key FILE]
+//               [--failover-after MS] [--json] [--keys-dir DIR --server-key FILE [--rekey-after S]]
 //   acd-loadgen --write-keys DIR [--agents N] [--first-agent ID]   (the client keys, then exit)
 //
 // --token-file FILE (ACDP/2): the desktops keep the session tokens acd sends after a sign-in
@@ -225,7 +225,26 @@ class LoadGen {
     last_handshakes_ = now;
     for (SecureClients* s : secure_) {
       s->handshake_missing(now);
+      s->renew(now, rekey_after_ns_);
     }
+  }
+  // ACDP/2: a client's session this old is renewed with a new handshake (--rekey-after).
+  void set_rekey_after(std::uint64_t ns) { rekey_after_ns_ = ns; }
+  // ACDP/2: handshakes of clients that had a session (renewed, or after acd forgot it), and the
+  // sessions they made.
+  std::uint64_t renewals() const {
+    std::uint64_t n = 0;
+    for (const SecureClients* s : secure_) {
+      n += s->renewals();
+    }
+    return n;
+  }
+  std::uint64_t renewed() const {
+    std::uint64_t n = 0;
+    for (const SecureClients* s : secure_) {
+      n += s->renewed();
+    }
+    return n;
   }
   // ACDP/2 instead of clear text (empty: ACDP/1): one per target, in --target's order. Set
   // before setup(); they outlive the generator.
@@ -433,7 +452,7 @@ class LoadGen {
         SecureClients& s =
             *g_.secure_[static_cast<std::size_t>(g_.nodes_.index_of(g_.nodes_.active()))];
         const std::size_t sealed =
-            s.seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_);
+            s.seal(client_, std::span<const std::uint8_t>(buf_, n), g_.sealed_, now_ns());
         if (sealed > 0) {
           g_.send_raw(std::span<const std::uint8_t>(g_.sealed_, sealed));
         }
@@ -921,6 +940,7 @@ class LoadGen {
   std::vector<SecureClients*> secure_;
   std::vector<std::size_t> sessions_at_start_;  // ACDP/2: clients with a session at each node
   std::uint64_t last_handshakes_ = 0;
+  std::uint64_t rekey_after_ns_ = 600'000'000'000;
   std::uint8_t opened_[kMaxDatagram];  // ACDP/2: a received datagram, opened
   std::uint8_t sealed_[kMaxDatagram];  // ACDP/2: a datagram to send, sealed
 };
@@ -1035,6 +1055,13 @@ int main(int argc, char** argv) {
   std::string aead = "chacha20-poly1305";
   app.add_option("--aead", aead, "ACDP/2: the data datagrams' AEAD, as acdd's [security] aead")
       ->check(CLI::IsMember({"chacha20-poly1305", "aes256-gcm"}))
+      ->capture_default_str();
+  double rekey_after = 600;
+  app.add_option("--rekey-after", rekey_after,
+                 "ACDP/2: seconds after which a client makes a new session (keep it below acdd's "
+                 "[security] session_lifetime_s); a client whose datagrams go unanswered for 1 s "
+                 "makes a new one at once")
+      ->check(CLI::Range(1.0, 604'800.0))
       ->capture_default_str();
   app.add_option("--keys-dir", keys_dir,
                  "ACDP/2: the clients' secret keys, DIR/lg-switch-<k>.key (k = 0..31) and "
@@ -1187,6 +1214,7 @@ int main(int argc, char** argv) {
     gen.set_secure(nodes);
   }
   gen.set_signin_timeout(signin_timeout);
+  gen.set_rekey_after(static_cast<std::uint64_t>(rekey_after * 1e9));
   gen.set_first_switch(first_switch);
   if (!token_file.empty()) {
     if (const std::string e = read_tokens(token_file, gen.tokens()); !e.empty()) {
@@ -1226,6 +1254,8 @@ int main(int argc, char** argv) {
   if (!keys_dir.empty()) {
     out["sessions_at_start"] = gen.sessions_at_start();
     out["sessions"] = gen.sessions();
+    out["renewals"] = gen.renewals();
+    out["renewed"] = gen.renewed();
   }
   out["signin_ms"] = gen.signin_ms();
   out["signin_overloaded"] = gen.signin_overloaded();

@@ -120,6 +120,15 @@ class SecureClients {
     return "";
   }
 
+  // When the node has sent nothing authentic for this long while datagrams to it wait, every
+  // client handshakes again (a restarted acd knows no session and never answers a datagram it
+  // cannot open; a desktop that only waits for offers would not notice by itself). A client
+  // whose own datagrams have gone kClientSilenceNs unanswered while the node answers others (its
+  // session forgotten alone, after an idle time) handshakes again by itself: longer, as a
+  // sign-in's password check may be slow.
+  static constexpr std::uint64_t kSilenceNs = 1'000'000'000;
+  static constexpr std::uint64_t kClientSilenceNs = 5'000'000'000;
+
   // Sends an init for every client without a session (again, when called again: a fresh one).
   void handshake_missing(std::uint64_t now) {
     for (auto& [local, c] : clients_) {
@@ -128,18 +137,45 @@ class SecureClients {
       }
     }
   }
+  // Sends a new init for every client with a session that is `rekey_after_ns` old, or silent as
+  // above; the session in hand stays in use until acd answers (docs/protocol.md, "Session
+  // lifetime"). At most one init per client per kSilenceNs.
+  void renew(std::uint64_t now, std::uint64_t rekey_after_ns) {
+    const bool node_silent = waiting_since_ns_ != 0 && now - waiting_since_ns_ >= kSilenceNs;
+    for (auto& [local, c] : clients_) {
+      if (!c->cipher || now - c->last_init_ns < kSilenceNs) {
+        continue;
+      }
+      const bool unheard =
+          c->unanswered_since_ns != 0 && now - c->unanswered_since_ns >= kClientSilenceNs;
+      if (node_silent || unheard || now - c->established_ns >= rekey_after_ns) {
+        ++renewals_;
+        send_init(*c, now);
+      }
+    }
+  }
   std::size_t established() const { return established_; }
+  // New handshakes of clients that had a session (renew()), and sessions they made so.
+  std::uint64_t renewals() const { return renewals_; }
+  std::uint64_t renewed() const { return renewed_; }
   std::size_t size() const { return clients_.size(); }
   std::uint64_t dropped() const { return dropped_; }
 
   // Seals an ACDP/1 datagram of client `local` (as DatagramWriter made it) into `out`; its
   // length, 0 if the client has no session yet (nothing to send).
+  // `now`: the monotonic clock, ns (starts the client's wait for an answer).
   std::size_t seal(std::uint32_t local, std::span<const std::uint8_t> acdp1,
-                   std::span<std::uint8_t> out) {
+                   std::span<std::uint8_t> out, std::uint64_t now) {
     const auto it = clients_.find(local);
     if (it == clients_.end() || !it->second->cipher) {
       ++dropped_;
       return 0;
+    }
+    if (it->second->unanswered_since_ns == 0) {
+      it->second->unanswered_since_ns = now;
+    }
+    if (waiting_since_ns_ == 0) {
+      waiting_since_ns_ = now;
     }
     wire::DatagramHeader h;
     std::memcpy(&h, acdp1.data(), sizeof h);
@@ -173,6 +209,8 @@ class SecureClients {
       ++dropped_;
       return {};
     }
+    c.unanswered_since_ns = 0;
+    waiting_since_ns_ = 0;
     const wire::DatagramHeader h{
         wire::kMagic,   wire::kVersion,
         o.header.count, static_cast<std::uint16_t>(kHead + o.plaintext.size()),
@@ -186,6 +224,9 @@ class SecureClients {
     std::unique_ptr<secure::Initiator> initiator;
     std::unique_ptr<secure::SessionCipher> cipher;
     std::uint32_t index = 0;
+    std::uint64_t established_ns = 0;       // the session in hand was made
+    std::uint64_t unanswered_since_ns = 0;  // first datagram sent since acd last answered; 0: none
+    std::uint64_t last_init_ns = 0;         // the last init sent
   };
 
   static std::uint64_t wall_ns() {
@@ -196,6 +237,7 @@ class SecureClients {
   void send_init(Client& c, std::uint64_t now) {
     std::uint8_t init[sizeof(secure::HandshakeInit)];
     if (c.initiator->make_init(wall_ns(), now, init) == sizeof init) {
+      c.last_init_ns = now;
       send_(init);
     }
   }
@@ -228,9 +270,13 @@ class SecureClients {
       ++established_;
     } else {
       by_index_.erase(c.index);
+      ++renewed_;
     }
     c.cipher = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client, aead_);
     c.index = e.session_index;
+    c.established_ns = now;
+    c.unanswered_since_ns = 0;  // waiting requests go again over the new session
+    waiting_since_ns_ = 0;
     by_index_[c.index] = receiver;
   }
 
@@ -241,6 +287,9 @@ class SecureClients {
   std::unordered_map<std::uint32_t, std::uint32_t> by_index_;  // session index -> local number
   std::size_t established_ = 0;
   std::uint64_t dropped_ = 0;
+  std::uint64_t renewals_ = 0;
+  std::uint64_t renewed_ = 0;
+  std::uint64_t waiting_since_ns_ = 0;  // first datagram sent since the node last answered; 0: none
 };
 
 }  // namespace acd::loadgen

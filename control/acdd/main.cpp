@@ -89,6 +89,10 @@ std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::Ap
     sodium_memzero(raw, sizeof raw);
     return std::nullopt;
   }
+  sc.per_source.per_second = cfg.security.source_handshakes_per_s;
+  sc.per_source.burst = cfg.security.source_handshake_burst;
+  sc.session_lifetime_ns = std::uint64_t{cfg.security.session_lifetime_s} * 1'000'000'000;
+  sc.idle_timeout_ns = std::uint64_t{cfg.security.idle_timeout_s} * 1'000'000'000;
   sc.keys.secret = dataplane::secure::SecretKey(raw);
   sc.keys.public_key = dataplane::secure::public_key_of(sc.keys.secret);
   sodium_memzero(raw, sizeof raw);

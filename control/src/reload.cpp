@@ -160,9 +160,7 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
               gr.operator_group != gn.operator_group || gr.admin_group != gn.admin_group ||
               gr.any_local_may_view != gn.any_local_may_view,
           "[control]");
-  restart(running.security.required != next.security.required ||
-              running.security.key_file != next.security.key_file,
-          "[security]");
+  restart(!(running.security == next.security), "[security]");
   const auto same_client = [](const ClientEntry& x, const ClientEntry& y) {
     return x.name == y.name && x.role == y.role && x.public_key == y.public_key &&
            x.networks == y.networks;

@@ -153,7 +153,10 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
     c.error(root.get("security"), "[security] is a table");
   }
   if (security != nullptr) {
-    c.only(*security, {"mode", "key_file", "aead"}, "[security]");
+    c.only(*security,
+           {"mode", "key_file", "aead", "source_handshakes_per_s", "source_handshake_burst",
+            "session_lifetime_s", "idle_timeout_s"},
+           "[security]");
     if (const toml::node* n = security->get("mode")) {
       cfg.origin["security.mode"] = c.where(*n);
     }
@@ -188,6 +191,12 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
                     "with AES-NI; every client must use the same)");
       }
     }
+    c.number(*security, "source_handshakes_per_s", cfg.security.source_handshakes_per_s, 1,
+             100'000);
+    c.number(*security, "source_handshake_burst", cfg.security.source_handshake_burst, 1,
+             1'000'000);
+    c.number(*security, "session_lifetime_s", cfg.security.session_lifetime_s, 10, 604'800);
+    c.number(*security, "idle_timeout_s", cfg.security.idle_timeout_s, 10, 86'400);
   }
 
   if (const toml::node* n = root.get("clients")) {

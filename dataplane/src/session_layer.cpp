@@ -87,19 +87,37 @@ std::string check_secure_config(const SecureConfig& config) {
   if (config.handshake_ring < 2) {
     return "the handshake ring needs room for at least 2 inits";
   }
+  if (config.session_lifetime_ns == 0 || config.idle_timeout_ns == 0) {
+    return "a session needs a lifetime and an idle time above zero";
+  }
+  if (config.per_source.per_second < 1 || config.per_source.burst < 1) {
+    return "a source needs an allowance of at least 1 handshake init per second and at once";
+  }
   return "";
 }
 
+namespace {
+struct LayerDropText {
+  std::string_view label;
+  std::string_view help;
+};
+constexpr LayerDropText kLayerDrops[] = {
+#define ACD_X(name, label, help) {label, help},
+    ACD_SESSION_LAYER_DROPS(ACD_X)
+#undef ACD_X
+};
+}  // namespace
+
 std::string_view security_drop_label(std::size_t i) {
-  if (i == kRingFullDrop) {
-    return "ring_full";
+  if (i > secure::kDropReasonCount && i < kSecurityDropSlots) {
+    return kLayerDrops[i - secure::kDropReasonCount - 1].label;
   }
   return secure::drop_reason_name(static_cast<secure::DropReason>(i));
 }
 
 std::string_view security_drop_help(std::size_t i) {
-  if (i == kRingFullDrop) {
-    return "handshake init dropped: the handshake worker's ring was full";
+  if (i > secure::kDropReasonCount && i < kSecurityDropSlots) {
+    return kLayerDrops[i - secure::kDropReasonCount - 1].help;
   }
   return secure::drop_reason_help(static_cast<secure::DropReason>(i));
 }
@@ -122,6 +140,8 @@ struct SessionLayer::Entry {
 struct SessionLayer::Session {
   std::uint32_t index = 0;  // 0: free
   std::uint32_t entry = 0;
+  std::uint64_t born_ns = 0;     // installed (the IO thread's clock)
+  std::uint64_t last_rx_ns = 0;  // the client's last authentic datagram (born_ns before one)
   std::optional<secure::SessionCipher> cipher;
 };
 
@@ -182,6 +202,7 @@ SessionLayer::SessionLayer(const SecureConfig& config)
       slot_of_index_(2 * config.clients.size()),
       to_worker_(std::make_unique<boost::lockfree::spsc_queue<Job>>(config.handshake_ring)),
       from_worker_(std::make_unique<boost::lockfree::spsc_queue<Made>>(config.handshake_ring)),
+      source_limiter_(config.per_source, config.limited_sources),
       seal_buffers_(64),
       reply_buffers_(32) {
   secure::ensure_sodium();
@@ -240,6 +261,11 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
       io_counters_.drop(secure::DropReason::Malformed);
       return {};
     }
+    // Before the ring: one loud source cannot take the room every other source's inits need.
+    if (!source_limiter_.allow(d.peer.address, now())) {
+      io_counters_.drop(kRateLimitedDrop);
+      return {};
+    }
     Job job;
     job.source = d.peer;
     std::memcpy(job.bytes.data(), d.payload.data(), job.bytes.size());
@@ -253,6 +279,11 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
     io_counters_.drop(secure::DropReason::UnknownSession);
     return {};
   }
+  const std::uint64_t now_ns = now();
+  if (expire_if_due(slot, now_ns)) {
+    io_counters_.drop(kExpiredDrop);
+    return {};
+  }
   Session& s = sessions_[slot];
   constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
   const secure::Opened opened = s.cipher->open(d.payload, scratch.subspan(kHead));
@@ -260,6 +291,7 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
     io_counters_.drop(opened.reason);
     return {};
   }
+  s.last_rx_ns = now_ns;
   io_counters_.bump(SecurityCounter::rx_opened);
   Entry& e = entries_[s.entry];
   if (e.current != slot) {
@@ -282,7 +314,35 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
   return scratch.first(length);
 }
 
+std::uint64_t SessionLayer::now() const {
+  return config_.clock ? config_.clock() : monotonic_ns();
+}
+
+bool SessionLayer::expire_if_due(std::uint32_t slot, std::uint64_t now_ns) {
+  const Session& s = sessions_[slot];
+  if (s.index == 0) {
+    return false;
+  }
+  // A clock that steps back (it should not) ages nothing.
+  const bool too_old = now_ns > s.born_ns && now_ns - s.born_ns >= config_.session_lifetime_ns;
+  const bool idle = now_ns > s.last_rx_ns && now_ns - s.last_rx_ns >= config_.idle_timeout_ns;
+  if (!too_old && !idle) {
+    return false;
+  }
+  release(slot);
+  io_counters_.bump(SecurityCounter::sessions_expired);
+  return true;
+}
+
 std::size_t SessionLayer::collect(std::span<Datagram> out) {
+  const std::size_t slots = 2 * entries_.size();
+  if (slots > 0) {
+    const std::uint64_t now_ns = now();
+    for (std::size_t k = 0; k < std::min(kSweepPerCollect, slots); ++k) {
+      expire_if_due(sweep_at_, now_ns);
+      sweep_at_ = sweep_at_ + 1 == slots ? 0 : sweep_at_ + 1;
+    }
+  }
   std::size_t n = 0;
   const std::size_t room = std::min(out.size(), reply_buffers_.size());
   while (n < room) {
@@ -313,6 +373,8 @@ void SessionLayer::install(const Made& made) {
   Session& s = sessions_[slot];
   s.index = made.index;
   s.entry = made.entry;
+  s.born_ns = now();
+  s.last_rx_ns = s.born_ns;
   s.cipher.emplace(made.keys, secure::Side::Server, config_.aead);
   if (slot_of_index_.find(made.index) != router::IdMap::kMissing) {
     release(slot_of_index_.find(made.index));  // 2^32 handshakes later: the old one goes
@@ -345,6 +407,7 @@ void SessionLayer::release(std::uint32_t slot) {
 
 std::size_t SessionLayer::seal(std::span<const Datagram> in, std::span<Datagram> out) {
   std::size_t n = 0;
+  const std::uint64_t seal_now = in.empty() ? 0 : now();
   constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
   for (const Datagram& d : in) {
     if (n == out.size() || n == seal_buffers_.size()) {
@@ -357,7 +420,14 @@ std::size_t SessionLayer::seal(std::span<const Datagram> in, std::span<Datagram>
     std::memcpy(&h, d.payload.data(), kHead);
     const std::uint32_t e = entry_of_id_.find(h.client_id);
     // The newest session the client proved it holds the keys of (its handshake's); the current
-    // one until then.
+    // one until then. One past its time is forgotten first: nothing is sealed with it.
+    if (e != router::IdMap::kMissing) {
+      for (const std::uint32_t held : {entries_[e].pending, entries_[e].current}) {
+        if (held != kNoSlot) {
+          expire_if_due(held, seal_now);
+        }
+      }
+    }
     const std::uint32_t slot = e == router::IdMap::kMissing     ? kNoSlot
                                : entries_[e].pending != kNoSlot ? entries_[e].pending
                                                                 : entries_[e].current;

@@ -1,6 +1,7 @@
 // acd-loadgen's ACDP/2 clients (bench/loadgen/secure_clients.hpp): identities written and read
 // back, a handshake with a Responder, and what a client takes from a node — a sealed takeover
-// announcement opens (with its epoch), a clear-text or forged one is dropped and cannot move it.
+// announcement opens (with its epoch), a clear-text or forged one is dropped and cannot move it;
+// a client handshakes again when acd stops answering it, and when its session is old.
 #include "secure_clients.hpp"
 
 #include <gtest/gtest.h>
@@ -94,6 +95,84 @@ TEST(LoadgenSecureClients, OnlySealedAnnouncementsCount) {
   forged[30] ^= 1;
   EXPECT_TRUE(clients.receive(forged, scratch, 5).empty());
   EXPECT_EQ(clients.dropped(), dropped + 2);
+  std::filesystem::remove_all(dir);
+}
+
+// On a virtual clock: when the node answers nothing for a second while a datagram waits (acd
+// restarted and forgot the sessions) the client sends a new init, and so does one whose session
+// reached --rekey-after; an answer in time, or a fresh session, sends nothing.
+TEST(LoadgenSecureClients, RenewsWhenUnansweredOrOld) {
+  constexpr std::uint64_t kS = 1'000'000'000;
+  char pattern[] = "/tmp/acd-lg-keys-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  const std::vector<Identity> ids{{100, "lg-switch-0", "switch"}};
+  ASSERT_EQ(acd::loadgen::write_identities(dir, ids), "");
+  const secure::KeyFileResult client_key = secure::load_secret_key_file(dir + "/lg-switch-0.key");
+  ASSERT_TRUE(client_key.ok()) << client_key.error;
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  Bytes to_node;
+  int inits = 0;
+  SecureClients clients(server.public_key, [&](std::span<const std::uint8_t> d) {
+    to_node.assign(d.begin(), d.end());
+    ++inits;
+  });
+  ASSERT_EQ(clients.load(dir, ids), "");
+  OneClient directory(client_key.keys->public_key);
+  secure::Responder responder(server, directory);
+  std::uint32_t next_index = 7;
+  Bytes scratch(wire::kMaxDatagram);
+  secure::SessionKeys keys;
+  auto answer = [&](std::uint64_t now) {
+    Bytes reply(sizeof(secure::HandshakeResponse));
+    secure::Responder::Request rq;
+    rq.datagram = to_node;
+    rq.now_ns = now;
+    rq.session_index = next_index++;
+    const secure::Responder::Result r = responder.respond(rq, reply);
+    ASSERT_EQ(r.outcome, secure::Responder::Outcome::Established);
+    keys = r.keys;
+    EXPECT_TRUE(clients.receive(reply, scratch, now).empty());
+  };
+  clients.handshake_missing(10 * kS);
+  answer(10 * kS);
+  ASSERT_EQ(clients.established(), 1u);
+  ASSERT_EQ(inits, 1);
+
+  const Bytes request = heartbeat_datagram(0);
+  Bytes sealed(wire::kMaxDatagram);
+  const std::uint64_t rekey = 600 * kS;
+  // Sent at 12 s and answered at once: nothing to renew, however long after.
+  ASSERT_GT(clients.seal(100, request, sealed, 12 * kS), 0u);
+  secure::SessionCipher node(keys, secure::Side::Server, secure::Aead::ChaCha20Poly1305);
+  Bytes reply(request.size() + secure::kDataOverhead);
+  reply.resize(node.seal(secure::DataHeader{1, 7, 0},
+                         std::span<const std::uint8_t>(request).subspan(16), reply));
+  ASSERT_FALSE(clients.receive(reply, scratch, 12 * kS).empty());
+  clients.renew(100 * kS, rekey);
+  EXPECT_EQ(inits, 1) << "an answered client renewed its session";
+
+  // Sent at 101 s, never answered: still waiting at 101.9 s, a new init at 102 s, none again
+  // before another second.
+  ASSERT_GT(clients.seal(100, request, sealed, 101 * kS), 0u);
+  clients.renew(101 * kS + 900'000'000, rekey);
+  EXPECT_EQ(inits, 1);
+  clients.renew(102 * kS, rekey);
+  EXPECT_EQ(inits, 2) << "an unanswered client did not handshake again";
+  clients.renew(102 * kS + 500'000'000, rekey);
+  EXPECT_EQ(inits, 2);
+  answer(102 * kS + 600'000'000);
+  EXPECT_EQ(clients.renewals(), 1u);
+  EXPECT_EQ(clients.renewed(), 1u);
+  EXPECT_EQ(clients.established(), 1u) << "a renewal is not a new client";
+  clients.renew(110 * kS, rekey);
+  EXPECT_EQ(inits, 2) << "the new session's wait starts with its next datagram";
+
+  // Old: --rekey-after after the session was made.
+  clients.renew(102 * kS + 600'000'000 + rekey - 1, rekey);
+  EXPECT_EQ(inits, 2);
+  clients.renew(102 * kS + 600'000'000 + rekey, rekey);
+  EXPECT_EQ(inits, 3) << "an old session was not renewed";
   std::filesystem::remove_all(dir);
 }
 

@@ -3,7 +3,8 @@
 # load generator's clients from acd-loadgen --write-keys pasted as [[clients]]) routes every call
 # of an authenticated acd-loadgen exactly once with no error; a clear-text ACDP/1 client gets no
 # answer at all; under a flood of bogus handshake inits the calls are still all routed; acdd counts
-# what it dropped (acd_security_dropped_total) and the sessions.
+# what it dropped (acd_security_dropped_total) and the sessions; one loud source is rate-limited
+# while the load generator, at another address, still makes its sessions.
 # Usage: secure_e2e.sh ACDD ACDCTL LOADGEN CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 config=$4
@@ -93,20 +94,32 @@ scrape
 [ "$(value 'acd_dataplane_rx_messages_total{core="0"}')" = "$messages" ] ||
   fail "clear-text messages reached the decoder: $messages -> $(value 'acd_dataplane_rx_messages_total{core="0"}')"
 
-# A flood of bogus inits (5,000/s: half with a wrong mac1, half with a right one and garbage, which
-# is what costs acdd a DH unless it answers with a cookie) while the load generator handshakes
-# again and routes calls: every call still routed exactly once.
+# A flood of bogus inits (5,000/s) while the load generator handshakes again and routes calls:
+# half from one loud source (127.0.0.2, every init with a right mac1 and garbage after it, which
+# would cost acdd a DH unless it answers with a cookie), half spread over 250 quiet sources
+# (127.1.0.x, a few a second each: under the per-source allowance), alternately with a wrong and
+# a right mac1. The loud source is rate-limited; the load generator (127.0.0.1) still makes its
+# sessions and every call is still routed exactly once.
 python3 - "$port" "$(cat "$work/acdd.pub")" 5000 5 <<'EOF' &
 import base64, hashlib, os, socket, struct, sys, time
 port, server, rate, seconds = int(sys.argv[1]), base64.b64decode(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 mac1_key = hashlib.blake2b(b"acdp2 mac1" + server, digest_size=32).digest()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def bound(address):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((address, 0))
+    return s
+loud = bound("127.0.0.2")
+quiet = [bound("127.1.0.%d" % i) for i in range(1, 251)]
 start, sent = time.monotonic(), 0
 while time.monotonic() - start < seconds:
     for _ in range(50):
         body = struct.pack("<IBBHII", 0x50444341, 2, 0x81, 160, sent, 0) + os.urandom(112)
-        mac1 = hashlib.blake2b(body, key=mac1_key, digest_size=16).digest() if sent % 2 else os.urandom(16)
-        s.sendto(body + mac1 + bytes(16), ("127.0.0.1", port))
+        good_mac1 = hashlib.blake2b(body, key=mac1_key, digest_size=16).digest()
+        if sent % 2:
+            loud.sendto(body + good_mac1 + bytes(16), ("127.0.0.1", port))
+        else:
+            mac1 = good_mac1 if sent % 4 else os.urandom(16)
+            quiet[(sent // 2) % len(quiet)].sendto(body + mac1 + bytes(16), ("127.0.0.1", port))
         sent += 1
     time.sleep(max(0.0, start + sent / rate - time.monotonic()))
 print("flood: %d inits" % sent, file=sys.stderr)
@@ -134,13 +147,17 @@ scrape
 flooded=$(( $(value 'acd_security_dropped_total{reason="bad_mac1"}') +
   $(value 'acd_security_dropped_total{reason="bad_handshake"}') +
   $(value 'acd_security_dropped_total{reason="need_cookie"}') +
-  $(value 'acd_security_dropped_total{reason="ring_full"}') ))
+  $(value 'acd_security_dropped_total{reason="ring_full"}') +
+  $(value 'acd_security_dropped_total{reason="rate_limited"}') ))
 # Every init acdd read is counted; on a loaded machine the kernel may drop some before acdd reads
 # them (a full socket buffer), which it counts itself.
 kernel_dropped=$(( $(rcvbuf_errors) - kernel_before ))
 [ $((flooded + kernel_dropped)) -ge 20000 ] ||
   fail "the flood was not all counted ($flooded by acdd, $kernel_dropped by the kernel): $(grep acd_security_dropped "$work/metrics")"
-[ "$(value 'acd_security_dropped_total{reason="bad_mac1"}')" -ge $(( (20000 - kernel_dropped) / 2 )) ] ||
+# The loud source's 12,500 inits: at most its burst (500) and 50 a second past the limiter.
+[ $(( $(value 'acd_security_dropped_total{reason="rate_limited"}') + kernel_dropped )) -ge 11000 ] ||
+  fail "the loud source was not rate-limited: $(grep acd_security_dropped "$work/metrics")"
+[ $(( $(value 'acd_security_dropped_total{reason="bad_mac1"}') + kernel_dropped )) -ge 5500 ] ||
   fail "bad_mac1 not counted"
 [ "$(value 'acd_security_dropped_total{reason="bad_tag"}')" = 0 ] || fail "forged datagrams seen"
 grep '^acd_security_dropped_total' "$work/metrics" | awk '$2 + 0 > 0' || true

@@ -171,6 +171,42 @@ TEST(SecurityConfig, ModeRequiredNeedsKeyFileAndClients) {
   EXPECT_FALSE(parse_config(kBase, "acd.toml").config.security.aes256gcm);
 }
 
+// The per-source handshake allowance: 50 a second and 500 at once unless set; zero, a fraction's
+// worth of nothing or an absurd value is named with its line.
+TEST(SecurityConfig, SourceHandshakeAllowance) {
+  const ConfigResult plain = parse_config(kBase, "acd.toml");
+  EXPECT_EQ(plain.config.security.source_handshakes_per_s, 50u);
+  EXPECT_EQ(plain.config.security.source_handshake_burst, 500u);
+  const ConfigResult set = parse_config(
+      std::string(kBase) + "[security]\nsource_handshakes_per_s = 5\nsource_handshake_burst = 40\n",
+      "acd.toml");
+  ASSERT_TRUE(set.ok()) << dump(set.errors);
+  EXPECT_EQ(set.config.security.source_handshakes_per_s, 5u);
+  EXPECT_EQ(set.config.security.source_handshake_burst, 40u);
+  auto e = errors_of("[security]\nsource_handshakes_per_s = 0\nsource_handshake_burst = 2e7\n");
+  EXPECT_TRUE(has(e, "9", "'source_handshakes_per_s' = 0 is out of range; use 1 to 100000"))
+      << dump(e);
+  EXPECT_TRUE(has(e, "10", "'source_handshake_burst' = 20000000 is out of range")) << dump(e);
+  e = errors_of("[security]\nsource_handshake_burst = \"many\"\n");
+  EXPECT_TRUE(has(e, "9", "'source_handshake_burst' must be a number")) << dump(e);
+}
+
+// Session lifetime and idle time: 24 h and 15 min unless set, in range or named with the line.
+TEST(SecurityConfig, SessionLifetimeAndIdleTime) {
+  const ConfigResult plain = parse_config(kBase, "acd.toml");
+  EXPECT_EQ(plain.config.security.session_lifetime_s, 86'400u);
+  EXPECT_EQ(plain.config.security.idle_timeout_s, 900u);
+  const ConfigResult set = parse_config(
+      std::string(kBase) + "[security]\nsession_lifetime_s = 3600\nidle_timeout_s = 120\n",
+      "acd.toml");
+  ASSERT_TRUE(set.ok()) << dump(set.errors);
+  EXPECT_EQ(set.config.security.session_lifetime_s, 3600u);
+  EXPECT_EQ(set.config.security.idle_timeout_s, 120u);
+  const auto e = errors_of("[security]\nsession_lifetime_s = 5\nidle_timeout_s = 0\n");
+  EXPECT_TRUE(has(e, "9", "'session_lifetime_s' = 5 is out of range; use 10 to 604800")) << dump(e);
+  EXPECT_TRUE(has(e, "10", "'idle_timeout_s' = 0 is out of range; use 10 to 86400")) << dump(e);
+}
+
 // [ha] peer_public_key: read when it is a key, named with its line when not, refused without this
 // node's own key_file; mode "required" refuses a pair whose link would be clear text.
 TEST(SecurityConfig, HaPeerPublicKey) {

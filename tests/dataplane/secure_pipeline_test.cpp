@@ -130,7 +130,9 @@ struct SecurePeer {
 
 class SecurePipelineTest : public ::testing::Test {
  protected:
-  explicit SecurePipelineTest(std::uint32_t handshakes_per_second = 1000)
+  // `virtual_clock`: the layer reads virtual_ns_ (sessions live an hour, idle a minute).
+  explicit SecurePipelineTest(std::uint32_t handshakes_per_second = 1000,
+                              bool virtual_clock = false)
       : server_(secure::generate_key_pair()),
         config_(small_centre()),
         engine_(config_),
@@ -144,6 +146,11 @@ class SecurePipelineTest : public ::testing::Test {
     sc.clients.push_back({"sbc-1", Role::Switch, switch_.keys.public_key, {}});
     sc.clients.push_back({"desk-1", Role::Desktop, desk_.keys.public_key, {}});
     sc.handshakes_per_second = handshakes_per_second;
+    if (virtual_clock) {
+      sc.clock = [this] { return virtual_ns_.load(std::memory_order_relaxed); };
+      sc.session_lifetime_ns = 3600 * kSecond;
+      sc.idle_timeout_ns = 60 * kSecond;
+    }
     EXPECT_EQ(check_secure_config(sc), "");
     layer_.emplace(sc);
     layer_->start();
@@ -230,6 +237,14 @@ class SecurePipelineTest : public ::testing::Test {
     return rr;
   }
 
+  static constexpr std::uint64_t kSecond = 1'000'000'000;
+  void advance(std::uint64_t ns) { virtual_ns_.fetch_add(ns, std::memory_order_relaxed); }
+  bool routed(SecurePeer& p, router::CallId call) {
+    const auto r = exchange(p, p.one(Type::RouteRequest, route(call)));
+    return r.size() == 1 && r[0].type == Type::RouteResponse;
+  }
+
+  std::atomic<std::uint64_t> virtual_ns_{kSecond};
   secure::StaticKeyPair server_;
   router::EngineConfig config_;
   router::Engine engine_;
@@ -590,15 +605,45 @@ TEST_F(SecurePipelineTest, HandshakeFloodAllocatesNothingAndSessionsAreStillAnsw
     worker_.poll();
     accounted = layer_->dropped(secure::DropReason::BadMac1) +
                 layer_->dropped(secure::DropReason::UnknownClient) +
-                layer_->dropped(secure::DropReason::NeedCookie) + layer_->dropped(kRingFullDrop);
+                layer_->dropped(secure::DropReason::NeedCookie) + layer_->dropped(kRingFullDrop) +
+                layer_->dropped(kRateLimitedDrop);
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   EXPECT_EQ(accounted, static_cast<std::uint64_t>(kInits));
   EXPECT_GT(layer_->dropped(secure::DropReason::BadMac1), 0u);
+  EXPECT_GT(layer_->dropped(kRateLimitedDrop), 0u) << "one source's flood was not limited";
   EXPECT_EQ(layer_->sessions(), 1u);
   EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
   EXPECT_EQ(io_.counters().read(Counter::rx_messages), 1u + kInits / 500)
       << "a flood datagram reached the decoder";
+}
+
+// One source sends 20,000 inits with a good mac1 at once: past its burst they are dropped on the
+// IO thread (rate_limited) and never reach the worker, and a client at another address still
+// makes its session at once.
+TEST_F(SecurePipelineTest, OneLoudSourceIsLimitedAndAnotherStillConnects) {
+  SecurePeer stranger{"nobody", Endpoint{0x0300000a, 7000, 0}, server_.public_key};
+  constexpr int kInits = 20'000;
+  for (int i = 0; i < kInits; ++i) {
+    port_.inject(stranger.endpoint, stranger.init());
+    if (i % 256 == 255) {
+      worker_.poll();
+    }
+  }
+  ASSERT_TRUE(connect(desk_)) << "a client at another address could not make its session";
+  std::uint64_t accounted = 0;
+  for (int i = 0; i < 5000 && accounted < kInits; ++i) {
+    worker_.poll();
+    accounted = layer_->dropped(kRateLimitedDrop) + layer_->dropped(kRingFullDrop) +
+                layer_->dropped(secure::DropReason::UnknownClient) +
+                layer_->dropped(secure::DropReason::NeedCookie);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(accounted, static_cast<std::uint64_t>(kInits));
+  // The default allowance: 500 at once and 50 a second; the loop takes far less than 10 s.
+  EXPECT_GE(layer_->dropped(kRateLimitedDrop), static_cast<std::uint64_t>(kInits - 1000));
+  EXPECT_EQ(layer_->dropped(kRingFullDrop), 0u) << "the loud source filled the worker's ring";
+  EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
 }
 
 // Every init counts as "under load".
@@ -614,6 +659,75 @@ TEST_F(SecurePipelineUnderLoadTest, CookieFirstThenSession) {
   EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
   register_peer(switch_, Role::Switch);
   EXPECT_EQ(exchange(switch_, switch_.one(Type::RouteRequest, route(1))).size(), 1u);
+}
+
+// Sessions on a virtual clock: an hour's lifetime, a minute's idle time.
+class SecureSessionExpiryTest : public SecurePipelineTest {
+ protected:
+  SecureSessionExpiryTest() : SecurePipelineTest(1000, true) {}
+};
+
+// A session unused for its idle time is forgotten: the next datagram on it is dropped (expired),
+// nothing reaches the engine, and a new handshake serves the retransmission from the reply window.
+TEST_F(SecureSessionExpiryTest, IdleSessionExpiresAndAHandshakeRecovers) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  ASSERT_TRUE(routed(switch_, 1));
+  advance(59 * kSecond);
+  ASSERT_TRUE(routed(switch_, 2)) << "used within its idle time";
+  advance(59 * kSecond);
+  ASSERT_TRUE(routed(switch_, 3)) << "idle time counts from the last datagram, not the handshake";
+  advance(61 * kSecond);
+  const std::uint64_t messages = io_.counters().read(Counter::rx_messages);
+  EXPECT_TRUE(exchange(switch_, switch_.one(Type::RouteRequest, route(4))).empty());
+  const std::uint64_t asked = switch_.seq;
+  // Dropped as expired, or as naming no session when the sweep forgot it first (it does here:
+  // the sweep runs before the datagram is read).
+  const auto dropped = [&] {
+    return layer_->dropped(kExpiredDrop) + layer_->dropped(secure::DropReason::UnknownSession);
+  };
+  EXPECT_EQ(dropped(), 1u);
+  EXPECT_EQ(layer_->read(SecurityCounter::sessions_expired), 1u);
+  EXPECT_EQ(layer_->sessions(), 0u);
+  EXPECT_EQ(io_.counters().read(Counter::rx_messages), messages) << "expired datagram decoded";
+  EXPECT_TRUE(exchange(switch_, switch_.one(Type::RouteRequest, route(4), asked)).empty());
+  EXPECT_EQ(dropped(), 2u);
+  ASSERT_TRUE(connect(switch_));
+  const auto again = exchange(switch_, switch_.one(Type::RouteRequest, route(4), asked));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].type, Type::RouteResponse);
+}
+
+// A session in use is still forgotten at its lifetime: the client must make a new one.
+TEST_F(SecureSessionExpiryTest, BusySessionEndsAtItsLifetime) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  router::CallId call = 1;
+  for (std::uint64_t t = 0; t < 3600; t += 30) {
+    ASSERT_TRUE(routed(switch_, call++)) << "at " << t << " s";
+    advance(30 * kSecond);
+  }
+  // 3,600 s after the handshake, 30 s after its last datagram: past its lifetime only.
+  EXPECT_TRUE(exchange(switch_, switch_.one(Type::RouteRequest, route(call))).empty());
+  EXPECT_EQ(layer_->read(SecurityCounter::sessions_expired), 1u);
+  ASSERT_TRUE(connect(switch_));
+  EXPECT_TRUE(routed(switch_, call + 1));
+}
+
+// Without a datagram, the IO thread's sweep forgets expired sessions (keys wiped, the gauge
+// falls).
+TEST_F(SecureSessionExpiryTest, SweepForgetsIdleSessions) {
+  ASSERT_TRUE(connect(switch_));
+  ASSERT_TRUE(connect(desk_));
+  register_peer(switch_, Role::Switch);
+  EXPECT_EQ(layer_->sessions(), 2u);
+  advance(61 * kSecond);
+  for (int i = 0; i < 4 && layer_->sessions() > 0; ++i) {
+    worker_.poll();
+  }
+  EXPECT_EQ(layer_->sessions(), 0u);
+  EXPECT_EQ(layer_->read(SecurityCounter::sessions_expired), 2u);
+  EXPECT_EQ(layer_->dropped(kExpiredDrop), 0u) << "no datagram was dropped for it";
 }
 
 // A datagram's logical client ID is the configured name's, the same on any node.

@@ -183,6 +183,15 @@ struct SecuritySettings {
   // ACDP/2 data datagrams' AEAD, the same on acdd and every client: ChaCha20-Poly1305 (any CPU)
   // or AES-256-GCM (where the CPU has AES-NI: cheaper there).
   bool aes256gcm = false;
+  // Handshake inits one source address may send a second, and at once after a quiet time; more
+  // are dropped (counted rate_limited) before they cost anything but a table look-up.
+  std::uint32_t source_handshakes_per_s = 50;
+  std::uint32_t source_handshake_burst = 500;
+  // A client session ends this long after its handshake, or after this long without an
+  // authentic datagram from the client; the client then handshakes again.
+  std::uint32_t session_lifetime_s = 86'400;
+  std::uint32_t idle_timeout_s = 900;
+  bool operator==(const SecuritySettings&) const = default;
 };
 
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots

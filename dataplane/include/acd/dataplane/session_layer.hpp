@@ -16,7 +16,10 @@
 //
 // Sessions: at most two per configured client (the current one and a newer one waiting for its
 // first data datagram), so the table is sized once from the configuration and a handshake flood
-// cannot grow it; unauthenticated datagrams allocate nothing. A client's logical ID
+// cannot grow it; unauthenticated datagrams allocate nothing. A session is forgotten (keys wiped)
+// at its lifetime or idle time: checked when a datagram arrives on it, before sealing with it, and
+// by a bounded sweep in collect(). Handshake inits pass a per-source allowance
+// (source_limiter.hpp) before they are queued for the worker. A client's logical ID
 // (secure_client_id) comes from its configured name, so the reply cache, the client table and the
 // sequenced log see the same ID on both nodes of a pair and across re-handshakes.
 #pragma once
@@ -24,6 +27,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -38,6 +42,7 @@
 #include "acd/dataplane/secure_handshake.hpp"
 #include "acd/dataplane/secure_keys.hpp"
 #include "acd/dataplane/secure_session.hpp"
+#include "acd/dataplane/source_limiter.hpp"
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/id_map.hpp"
 
@@ -60,6 +65,18 @@ struct SecureConfig {
   // Above this many inits per second (or with the ring half full) the worker is under load: an
   // init without a valid cookie is answered with a CookieReply, never with a DH.
   std::uint32_t handshakes_per_second = 1000;
+  // Inits one source address may send, per second and at once; more are dropped (rate_limited)
+  // on the IO thread before they reach the worker's ring (source_limiter.hpp).
+  SourceRateLimiter::Limits per_source{};
+  std::size_t limited_sources = 4096;  // sources the limiter tracks at once
+  // A session is forgotten (its keys wiped) once this old, or once this long without an
+  // authentic datagram from its client; a datagram on it is then dropped (expired) and the
+  // client must handshake again (docs/protocol.md, "Session lifetime").
+  std::uint64_t session_lifetime_ns = 86'400'000'000'000;  // 24 h
+  std::uint64_t idle_timeout_ns = 900'000'000'000;         // 15 min
+  // The monotonic clock, ns (the IO thread calls it); empty: std::chrono::steady_clock. Tests
+  // give a virtual one.
+  std::function<std::uint64_t()> clock;
 };
 
 // A configured client's logical client ID: the first four bytes of BLAKE2b("acdp2 client" ||
@@ -76,6 +93,8 @@ std::string check_secure_config(const SecureConfig& config);
     "handshake inits answered with a cookie (under load) instead of a DH")                   \
   X(sessions_replaced, "acd_security_sessions_replaced_total",                               \
     "sessions replaced by a newer handshake of the same client")                             \
+  X(sessions_expired, "acd_security_sessions_expired_total",                                 \
+    "sessions forgotten past their lifetime or idle time")                                   \
   X(rx_opened, "acd_security_rx_datagrams_total", "data datagrams opened: authentic, fresh") \
   X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")               \
   X(tx_no_session, "acd_security_tx_no_session_total",                                       \
@@ -88,10 +107,29 @@ enum class SecurityCounter : std::uint8_t {
       kCount
 };
 
-// Drop reasons of the layer: every secure::DropReason, plus ring_full (a handshake init the
-// worker's ring had no room for).
-inline constexpr std::size_t kSecurityDropSlots = secure::kDropReasonCount + 2;
-inline constexpr std::size_t kRingFullDrop = kSecurityDropSlots - 1;
+// Drop reasons of the layer besides every secure::DropReason: label, help text.
+#define ACD_SESSION_LAYER_DROPS(X)                                                           \
+  X(RingFull, "ring_full", "handshake init dropped: the handshake worker's ring was full")   \
+  X(RateLimited, "rate_limited",                                                             \
+    "handshake init dropped: its source address sent more than its per-source allowance")    \
+  X(Expired, "expired",                                                                      \
+    "data datagram on a session past its lifetime or idle time: the client must handshake")
+
+enum class LayerDrop : std::uint8_t {
+#define ACD_X(name, label, help) name,
+  ACD_SESSION_LAYER_DROPS(ACD_X)
+#undef ACD_X
+      kCount
+};
+// Drop slots: 0 (none), each secure::DropReason, then each LayerDrop.
+inline constexpr std::size_t kSecurityDropSlots =
+    secure::kDropReasonCount + 1 + static_cast<std::size_t>(LayerDrop::kCount);
+constexpr std::size_t drop_slot(LayerDrop d) {
+  return secure::kDropReasonCount + 1 + static_cast<std::size_t>(d);
+}
+inline constexpr std::size_t kRingFullDrop = drop_slot(LayerDrop::RingFull);
+inline constexpr std::size_t kRateLimitedDrop = drop_slot(LayerDrop::RateLimited);
+inline constexpr std::size_t kExpiredDrop = drop_slot(LayerDrop::Expired);
 // The metric label of drop slot i ("bad_tag", ..., "ring_full").
 std::string_view security_drop_label(std::size_t i);
 std::string_view security_drop_help(std::size_t i);
@@ -141,7 +179,8 @@ class SessionLayer {
   std::span<const std::uint8_t> admit(const Datagram& datagram, std::span<std::uint8_t> scratch);
   // Takes what the worker made (up to out.size()): installs sessions and returns the handshake
   // responses and cookie replies to send as they are, in buffers of the layer valid until the
-  // next collect().
+  // next collect(). Also forgets a few sessions past their lifetime or idle time (a sweep of
+  // kSweepPerCollect slots per call), so that expired keys do not wait for a datagram.
   std::size_t collect(std::span<Datagram> out);
   // The epoch the worker's handshake responses carry (IoStage::set_epoch). Any thread.
   void set_epoch(std::uint32_t epoch) { epoch_.store(epoch, std::memory_order_relaxed); }
@@ -153,6 +192,7 @@ class SessionLayer {
   wire::Role role_of(std::uint32_t client_id) const;
   // How many bytes of messages fit in a datagram once sealed (kMaxSendDatagram − 24 more).
   static constexpr std::size_t kSealGrowth = secure::kDataOverhead - sizeof(wire::DatagramHeader);
+  static constexpr std::size_t kSweepPerCollect = 16;
 
   // ---- any thread ----
   std::uint64_t dropped(std::size_t slot) const {
@@ -177,6 +217,9 @@ class SessionLayer {
   void handle(const Job& job);  // the worker's
   void install(const Made& made);
   void release(std::uint32_t slot);
+  std::uint64_t now() const;
+  // Releases `slot` (counted) if its session is past its lifetime or idle time; true if it did.
+  bool expire_if_due(std::uint32_t slot, std::uint64_t now_ns);
 
   SecureConfig config_;
   std::vector<Entry> entries_;
@@ -187,8 +230,10 @@ class SessionLayer {
   std::unique_ptr<secure::Responder> responder_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
+  SourceRateLimiter source_limiter_;  // the IO thread's
   std::vector<std::array<std::uint8_t, wire::kMaxSendDatagram>> seal_buffers_;
   std::vector<std::array<std::uint8_t, sizeof(secure::HandshakeResponse)>> reply_buffers_;
+  std::uint32_t sweep_at_ = 0;         // the IO thread's: the next slot collect() looks at
   std::uint32_t next_index_ = 1;       // the worker's: the next session index it gives
   std::uint64_t window_start_ns_ = 0;  // the worker's: its one-second load window
   std::uint32_t window_inits_ = 0;

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# ACDP/2 end to end on loopback (acdd + acd-loadgen), clear text and ACDP/2 side by side in one
+# run, REPS times each, alternating so that the machine's noise falls on both:
+# 1. throughput: the highest loss-free rate (acd-loadgen --rate max) of acdd with security off and
+#    of the same acdd with security required (ChaCha20-Poly1305), and their ratio (goal >= 0.8);
+# 2. a forged flood: with security required, the established clients' latency at RATE calls/s
+#    alone, then again while a flood of forged datagrams arrives at FLOOD_X times the clients'
+#    datagram rate (half data datagrams naming random sessions, half handshake inits with a right
+#    mac1 from 250 source addresses, which would cost a DH each unless acdd answers with a
+#    cookie): p50 and p99, and the ratio of p99 flooded / alone (goal <= 1.2).
+# Medians of the REPS runs are printed last. The same configuration (control/default/acd.toml,
+# 50 agents with credentials) for every run; ACDP/2 adds [security] and the clients' keys.
+# Usage: bench/secure_e2e_bench.sh [BUILD_DIR] [REPS] [SECONDS] [RATE] [FLOOD_X]
+set -euo pipefail
+build=${1:-build}
+reps=${2:-3}
+seconds=${3:-5}
+rate=${4:-2000}
+flood_x=${5:-10}
+here=$(cd "$(dirname "$0")/.." && pwd)
+acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
+source "$here/tests/loadgen_lib.sh"
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 1' TERM INT
+field() { sed -n "s/^ *\"$2\": \([0-9.]*\),\{0,1\}\$/\1/p" "$1"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+agents=50
+
+"$acdctl" key generate --out "$work/acdd.key" >"$work/keygen"
+sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
+"$loadgen" --write-keys "$work/lg" --agents $agents >/dev/null
+for id in $(seq 1000 $((1000 + agents - 1))); do
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+done
+sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
+    "$here/control/default/acd.toml" >"$work/clear.toml"
+cp "$work/clear.toml" "$work/secure.toml"
+printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/secure.toml"
+cat "$work/lg/clients.toml" >>"$work/secure.toml"
+
+start() {  # start clear|secure: acdd with that configuration on a free port, into $port
+  rm -f "$work/port"
+  "$acdd" --config "$work/$1.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
+    --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+  pid=$!
+  for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+  [ -s "$work/port" ] || { cat "$work/acdd.err"; exit 1; }
+  port=$(cat "$work/port")
+}
+stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
+secure_args() { echo --keys-dir "$work/lg" --server-key "$work/acdd.pub"; }
+
+clear_max=() secure_max=() ratio=() alone_p99=() flood_p99=() alone_p50=() flood_p50=() p99_ratio=() flood_rate=()
+for r in $(seq "$reps"); do
+  echo "== rep $r: highest loss-free rate, clear text"
+  start clear
+  "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents --json >"$work/clear$r.json"
+  stop
+  echo "== rep $r: highest loss-free rate, ACDP/2"
+  start secure
+  # shellcheck disable=SC2046
+  "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents $(secure_args) --json >"$work/secure$r.json"
+  stop
+  c=$(field "$work/clear$r.json" max_loss_free_rate) s=$(field "$work/secure$r.json" max_loss_free_rate)
+  clear_max+=("$c") secure_max+=("$s")
+  ratio+=("$(awk "BEGIN{printf \"%.3f\", $s / $c}")")
+  echo "   clear $c/s, ACDP/2 $s/s, ratio ${ratio[-1]}"
+
+  echo "== rep $r: ACDP/2 at $rate calls/s, alone then under a ${flood_x}x forged flood"
+  start secure
+  # shellcheck disable=SC2046
+  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json"
+  # The clients' datagram rate is about their call rate (one request per datagram at this rate).
+  python3 - "$port" "$(cat "$work/acdd.pub")" $((rate * flood_x)) $((seconds + 3)) 2>"$work/flood$r.err" <<'PY' &
+import base64, hashlib, os, socket, struct, sys, time
+port, server, rate, seconds = int(sys.argv[1]), base64.b64decode(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+mac1_key = hashlib.blake2b(b"acdp2 mac1" + server, digest_size=32).digest()
+socks = []
+for i in range(1, 251):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.2.0.%d" % i, 0))
+    socks.append(s)
+pool = []
+for n in range(2000):
+    if n % 2:
+        body = struct.pack("<IBBHII", 0x50444341, 2, 0x81, 160, n, 0) + os.urandom(112)
+        pool.append(body + hashlib.blake2b(body, key=mac1_key, digest_size=16).digest() + bytes(16))
+    else:  # a data datagram naming a random session: 16-byte header, counter, 64 bytes, tag
+        payload = os.urandom(8 + 64 + 16)
+        pool.append(struct.pack("<IBBHII", 0x50444341, 2, 1, 16 + len(payload), struct.unpack("<I", os.urandom(4))[0], 0) + payload)
+to = ("127.0.0.1", port)
+start, sent = time.monotonic(), 0
+while time.monotonic() - start < seconds:
+    for _ in range(100):
+        socks[sent % 250].sendto(pool[sent % 2000], to)
+        sent += 1
+    ahead = start + sent / rate - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
+print("%.0f" % (sent / (time.monotonic() - start)), file=sys.stderr)
+PY
+  flood=$!
+  sleep 1.5
+  # shellcheck disable=SC2046
+  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json"
+  wait "$flood"
+  stop
+  expect_every_call_routed "$work/alone$r.json" >/dev/null || echo "   (alone: not every call routed)"
+  expect_every_call_routed "$work/flooded$r.json" >/dev/null || echo "   (flooded: not every call routed)"
+  alone_p50+=("$(field "$work/alone$r.json" p50_us)") flood_p50+=("$(field "$work/flooded$r.json" p50_us)")
+  alone_p99+=("$(field "$work/alone$r.json" p99_us)") flood_p99+=("$(field "$work/flooded$r.json" p99_us)")
+  flood_rate+=("$(tail -1 "$work/flood$r.err")")
+  p99_ratio+=("$(awk "BEGIN{printf \"%.3f\", ${flood_p99[-1]} / ${alone_p99[-1]}}")")
+  echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us; flooded (${flood_rate[-1]} forged/s) p50 ${flood_p50[-1]} us p99 ${flood_p99[-1]} us; p99 ratio ${p99_ratio[-1]}"
+done
+
+echo "== medians of $reps (machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "highest loss-free rate: clear $(median "${clear_max[@]}")/s, ACDP/2 $(median "${secure_max[@]}")/s, ACDP/2 / clear $(median "${ratio[@]}") (per rep: ${ratio[*]})"
+echo "ACDP/2 at $rate calls/s: p50 $(median "${alone_p50[@]}") us alone, $(median "${flood_p50[@]}") us flooded; p99 $(median "${alone_p99[@]}") us alone, $(median "${flood_p99[@]}") us flooded; flooded / alone p99 $(median "${p99_ratio[@]}") (per rep: ${p99_ratio[*]}); flood $(median "${flood_rate[@]}") forged datagrams/s"
