@@ -1,7 +1,8 @@
 // The DPDK port on in-process virtual devices (two ring-based ethdevs wired back to back, EAL with
 // --no-huge): ARP for its own address is answered, UDP/IPv4 frames are parsed in place, malformed
 // or foreign frames are dropped and counted, replies carry correct headers, and the whole pipeline
-// routes a call over it.
+// routes a call over it, in clear text (ACDP/1) and sealed (ACDP/2: handshake, sealed request,
+// sealed reply).
 #include <gtest/gtest.h>
 
 #include <rte_arp.h>
@@ -12,10 +13,14 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "acd/dataplane/dpdk_port.hpp"
 #include "acd/dataplane/pipeline.hpp"
+#include "acd/dataplane/session_layer.hpp"
+#include "secure_peer.hpp"
 
 namespace acd::dataplane {
 namespace {
@@ -219,6 +224,93 @@ TEST(DpdkPort, PipelineRoutesOverVirtualDevice) {
   EXPECT_EQ(types, (std::vector<wire::Type>{wire::Type::Ack, wire::Type::RouteResponse}));
   rte_pktmbuf_free(frames[0]);
   EXPECT_EQ(engine.calls_in_engine(), 1u);
+}
+
+// The payload of a UDP/IPv4 frame the server sent, and the frame freed.
+Bytes payload_of(rte_mbuf* frame) {
+  const std::size_t offset = sizeof(rte_ether_hdr) + sizeof(rte_ipv4_hdr) + sizeof(rte_udp_hdr);
+  const auto* data = rte_pktmbuf_mtod_offset(frame, const std::uint8_t*, offset);
+  Bytes out(data, data + (frame->data_len - offset));
+  rte_pktmbuf_free(frame);
+  return out;
+}
+
+// ACDP/2 over the DPDK port: the handshake goes through the layer's worker thread and back out
+// of the port, a sealed Register and RouteRequest reach the engine as the configured switch, the
+// replies leave sealed, and a clear-text request on the same port reaches nothing.
+TEST(DpdkPort, SealedPipelineRoutesOverVirtualDevice) {
+  auto& port = server_port();
+  ASSERT_NE(port, nullptr);
+  while (!client_receive().empty()) {
+  }
+  router::EngineConfig config;
+  config.skill_count = 1;
+  config.max_calls = 16;
+  router::QueueConfig q;
+  q.skills = {router::SkillRequirement{0, 1, 0}};
+  config.queues.push_back(q);
+  router::Engine engine(config);
+  ManualClock clock;
+  IoStage io(*port, clock, nullptr, {}, DataplaneConfig{});
+  Worker worker(engine, io);
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer sw("sbc-1", Endpoint{kClientIp, kClientPort, 0}, server.public_key);
+  SecureConfig sc;
+  sc.keys = server;
+  sc.clients.push_back({"sbc-1", wire::Role::Switch, sw.keys.public_key, {}});
+  ASSERT_EQ(check_secure_config(sc), "");
+  SessionLayer layer(sc);
+  layer.start();
+  io.set_security(&layer);
+
+  const auto frames_after = [&](int polls) {
+    std::vector<Bytes> got;
+    for (int i = 0; i < polls && got.empty(); ++i) {
+      worker.poll();
+      for (rte_mbuf* m : client_receive()) {
+        got.push_back(payload_of(m));
+      }
+      if (got.empty()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+    }
+    return got;
+  };
+
+  const Bytes init = sw.init();
+  client_send(udp_frame(init));
+  const auto response = frames_after(4000);
+  ASSERT_EQ(response.size(), 1u);
+  ASSERT_TRUE(secure::peek(response[0]).handshake);
+  secure::Initiator::Established e = sw.initiator.consume_response(response[0]);
+  ASSERT_EQ(e.reason, secure::DropReason::None);
+  sw.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+  sw.index = e.session_index;
+
+  Bytes clear(wire::kMaxSendDatagram);
+  DatagramWriter w(clear, 0);
+  ASSERT_TRUE(w.add(wire::Type::Register, ++sw.seq,
+                    wire::Register{static_cast<std::uint32_t>(wire::Role::Switch), 0, 1}));
+  wire::RouteRequest rr{};
+  rr.call_id = 77;
+  ASSERT_TRUE(w.add(wire::Type::RouteRequest, ++sw.seq, rr));
+  clear.resize(w.finish());
+
+  // In clear text the same request is dropped by the layer: no reply, no call.
+  client_send(udp_frame(clear));
+  EXPECT_TRUE(frames_after(20).empty());
+  EXPECT_EQ(engine.calls_in_engine(), 0u);
+
+  client_send(udp_frame(sw.seal(clear)));
+  const auto replies = frames_after(200);
+  ASSERT_EQ(replies.size(), 1u);
+  std::vector<Reply> opened;
+  ASSERT_TRUE(sw.open(replies[0], opened)) << "the reply is not sealed under the session";
+  ASSERT_EQ(opened.size(), 2u);
+  EXPECT_EQ(opened[0].type, wire::Type::Ack);
+  EXPECT_EQ(opened[1].type, wire::Type::RouteResponse);
+  EXPECT_EQ(engine.calls_in_engine(), 1u);
+  io.set_security(nullptr);
 }
 
 }  // namespace
