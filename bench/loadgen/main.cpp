@@ -89,6 +89,8 @@ constexpr std::uint32_t kFirstSwitch = 100;
 constexpr std::uint32_t kFirstDesktop = 1000;
 constexpr std::uint32_t kMaxClientId = 0xFFFF;  // request keys hold a client ID in 16 bits
 constexpr std::uint64_t kRetransmitNs = 200'000'000;
+// A sign-in unanswered this long is sent again (its check may queue behind a shift's worth).
+constexpr std::uint64_t kSignInRetransmitNs = 3'000'000'000;
 
 std::uint64_t now_ns() {
   return static_cast<std::uint64_t>(
@@ -654,8 +656,14 @@ class LoadGen {
           o.retry_at = 0;
           resend(o, now);
         }
-      } else if ((o.type != Type::AgentEvent || nodes_.pair()) && now - o.sent >= after) {
-        resend(o, now);  // a sign-in may take long to check: only Overloaded sends it again
+      } else if (now - o.sent >= (o.type == Type::AgentEvent && !nodes_.pair()
+                                      ? kSignInRetransmitNs
+                                      : after)) {
+        // A sign-in may take long to check, so it waits longer; but its answer (or acd's
+        // Overloaded) can be lost like any datagram, and a sign-in never sent again would wait
+        // for ever. acd drops a copy of one still being checked and answers a checked one from
+        // its reply cache, so a copy never signs in twice.
+        resend(o, now);
       }
     }
   }
