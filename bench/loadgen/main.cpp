@@ -618,14 +618,15 @@ class LoadGen {
   std::uint64_t talk_ns_ = 0;
   std::uint64_t talk_state_ = 88172645463325252ull;
 
-  // Keeps a request until it is answered: call events always (sent again after 200 ms), every
-  // request when driving a pair (sent again after --failover-after, and to the new node at once
-  // after a switch).
+  // Keeps a request until it is answered: registrations and call events always (sent again after
+  // 200 ms; a burst of thousands of registrations can lose answers), every request when driving a
+  // pair (sent again after --failover-after, and to the new node at once after a switch).
   void remember(std::uint32_t client, std::uint64_t seq, Type type, const void* body,
                 std::size_t size) {
     // Sign-ins are kept too, to be sent again when acdd answers Overloaded (its verifier queue
     // was full), as a desktop would after a back-off (docs/protocol.md).
-    if (type != Type::CallEvent && type != Type::AgentEvent && !nodes_.pair()) {
+    if (type != Type::CallEvent && type != Type::AgentEvent && type != Type::Register &&
+        !nodes_.pair()) {
       return;
     }
     const std::uint64_t now = now_ns();
@@ -737,7 +738,9 @@ class LoadGen {
         const auto ack = m.as<Ack>();
         // With a pair every request is remembered until answered: a second answer to it (both
         // nodes answered a Register while the load generator switched) is not a new ack.
-        const bool first = outstanding_.erase(key(client, ack.reply_to)) > 0 || !nodes_.pair();
+        // Every request answered by an Ack is kept until answered, so an Ack for none is a
+        // second answer (to a copy sent again) and counts nothing.
+        const bool first = outstanding_.erase(key(client, ack.reply_to)) > 0;
         if (result_ == nullptr) {
           nodes_.answered(node, now);  // before the load starts, an Ack ends an outage
         }
