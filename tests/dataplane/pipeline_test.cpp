@@ -571,6 +571,18 @@ TEST_F(RolesTest, EachRoleOnlyItsMessages) {
                  WireError::NotYourCall, Counter::refused_not_your_call);
 }
 
+// The messages only acd sends (answers, offers, session tokens) are refused as BadType from any
+// client, whatever its role: a forged SessionToken or Ack reaches nothing and is not sequenced.
+TEST_F(RolesTest, MessagesOnlyAcdSendsAreRefused) {
+  both_signed_in();
+  expect_refused(desk_, Type::SessionToken, SessionToken{}, WireError::BadType,
+                 Counter::drop_bad_type);
+  expect_refused(switch_, Type::Ack, Ack{}, WireError::BadType, Counter::drop_bad_type);
+  expect_refused(sup_, Type::Offer, Offer{}, WireError::BadType, Counter::drop_bad_type);
+  expect_refused(switch_, Type::RouteResponse, RouteResponse{}, WireError::BadType,
+                 Counter::drop_bad_type);
+}
+
 // An offer made to one agent: another desktop may neither answer it nor act on the call, nor may
 // a switch that did not route it; the agent's own desktop answers it.
 TEST_F(RolesTest, OnlyTheAgentsDesktopAnswersItsOffer) {
