@@ -86,6 +86,8 @@ constexpr std::array<TypeRule, repl::kMaxFrameType + 1> kRules{{
     {false, true, 16, 16},                          // HashCheck
     {true, false, 8, 8},                            // Ack
     {true, false, 16, 16},                          // HashReport
+    {false, true, repl::kRecordHeaderBytes, kAny},  // AuditRecords
+    {true, false, 8, 8},                            // AuditAck
 }};
 
 enum class Check { Ok, NeedMore, Bad };
@@ -694,6 +696,7 @@ void LinkPrimary::promote(std::size_t candidate, std::uint64_t applied, LinkCloc
   acked_ = applied;
   last_seq_ = applied;
   records_frame_ = SIZE_MAX;
+  reset_audit();
   marks_count_ = 0;
   hashes_count_ = 0;
   counters_.bump(LinkCounter::connections);
@@ -792,6 +795,22 @@ bool LinkPrimary::handle_frame(std::uint8_t type, std::span<const std::uint8_t> 
       }
       return true;
     }
+    case FrameType::AuditAck: {
+      const std::uint64_t seq = get_u64(body.data());
+      counters_.bump(LinkCounter::audit_acks_received);
+      if (!audit_heard_) {  // where the standby's audit log stands: resume after it
+        audit_heard_ = true;
+        audit_pending_ = true;
+        audit_sent_ = seq;
+        audit_acked_ = seq;
+        return true;
+      }
+      if (seq < audit_acked_ || seq > audit_sent_) {
+        return false;  // goes backwards, or acknowledges what was never sent
+      }
+      audit_acked_ = seq;
+      return true;
+    }
     default:
       return false;  // check_header let only the types above through
   }
@@ -805,6 +824,7 @@ void LinkPrimary::drop_standby(LinkCounter reason) {
   answered_ = false;
   target_due_ = false;
   records_frame_ = SIZE_MAX;
+  reset_audit();
 }
 
 void LinkPrimary::check_synchronous() {
@@ -827,8 +847,57 @@ std::optional<std::uint64_t> LinkPrimary::hash_mismatch_seq() {
   return std::exchange(mismatch_, std::nullopt);
 }
 
+void LinkPrimary::reset_audit() {
+  audit_heard_ = false;
+  audit_pending_ = false;
+  audit_open_ = false;
+  audit_sent_ = 0;
+  audit_acked_ = 0;
+  audit_frame_ = SIZE_MAX;
+}
+
+std::optional<std::uint64_t> LinkPrimary::take_audit_resume() {
+  if (!audit_pending_ || standby_ == nullptr) {
+    return std::nullopt;
+  }
+  audit_pending_ = false;
+  audit_open_ = true;
+  return audit_sent_;
+}
+
+bool LinkPrimary::audit_room() const {
+  return standby_ != nullptr && audit_open_ && standby_->unsent() < repl::kAuditMaxUnsentBytes;
+}
+
+bool LinkPrimary::append_audit(std::uint64_t seq, std::span<const std::uint8_t> line) {
+  if (standby_ == nullptr || !audit_open_ || seq <= audit_sent_ || line.empty() ||
+      line.size() > repl::kMaxRecordPayload) {
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  auto& out = standby_->out;
+  records_frame_ = SIZE_MAX;  // log records after this one need a frame of their own
+  const std::size_t record = repl::kRecordHeaderBytes + line.size();
+  if (audit_frame_ != SIZE_MAX &&
+      get_u32(out.data() + audit_frame_) + record <= repl::kMaxFrameBytes) {
+    put_u32(out.data() + audit_frame_,
+            static_cast<std::uint32_t>(get_u32(out.data() + audit_frame_) + record));
+  } else {
+    audit_frame_ = put_header(out, FrameType::AuditRecords, record);
+  }
+  const std::size_t at = out.size();
+  out.resize(at + repl::kRecordHeaderBytes);
+  put_u64(out.data() + at, seq);
+  put_u32(out.data() + at + 8, static_cast<std::uint32_t>(line.size()));
+  out.insert(out.end(), line.begin(), line.end());
+  audit_sent_ = seq;
+  counters_.bump(LinkCounter::audit_records_sent);
+  return true;
+}
+
 void LinkPrimary::put_frame(FrameType type, std::span<const std::uint8_t> body) {
   records_frame_ = SIZE_MAX;  // the records after this frame need a frame of their own
+  audit_frame_ = SIZE_MAX;
   put_frame_into(standby_->out, type, body);
 }
 
@@ -865,6 +934,7 @@ bool LinkPrimary::append(std::uint64_t seq, std::span<const std::uint8_t> payloa
     return false;
   }
   auto& out = standby_->out;
+  audit_frame_ = SIZE_MAX;  // audit records after this one need a frame of their own
   const std::size_t record = repl::kRecordHeaderBytes + payload.size();
   if (records_frame_ != SIZE_MAX &&
       get_u32(out.data() + records_frame_) + record <= repl::kMaxFrameBytes) {
@@ -903,6 +973,7 @@ void LinkPrimary::flush() {
     return;
   }
   records_frame_ = SIZE_MAX;  // its header may leave with this send
+  audit_frame_ = SIZE_MAX;
   if (target_due_) {
     target_due_ = false;
     catch_up_target_ = last_seq_;
@@ -1014,6 +1085,13 @@ bool LinkStandby::begin_poll(LinkClock::time_point now) {
       put_frame(FrameType::Hello, u64_body(applied_));
       acked_sent_ = applied_;
       ack_due_ = false;
+      if (audit_sink_ != nullptr) {
+        // Where our copy of the primary's audit log stands: it resumes after that.
+        audit_last_ = audit_sink_->audit_held();
+        audit_acked_sent_ = audit_last_;
+        put_frame(FrameType::AuditAck, u64_body(audit_last_));
+        counters_.bump(LinkCounter::audit_acks_sent);
+      }
     } else if (now - connect_started_ > timing_.dead_after) {
       disconnect(LinkCounter::connect_failed, now);
       return false;
@@ -1148,6 +1226,38 @@ bool LinkStandby::next_event(Event& e) {
         }
         break;
       }
+      case FrameType::AuditRecords: {
+        if (audit_sink_ == nullptr) {
+          return protocol_error(LinkCounter::bad_type);  // never asked for
+        }
+        // The whole frame is checked before its first record is delivered.
+        std::uint64_t last = audit_last_;
+        std::size_t at = 0;
+        while (at < body.size()) {
+          if (body.size() - at < repl::kRecordHeaderBytes) {
+            return protocol_error(LinkCounter::bad_body);
+          }
+          const std::uint32_t n = get_u32(body.data() + at + 8);
+          if (n == 0 || n > body.size() - at - repl::kRecordHeaderBytes) {
+            return protocol_error(LinkCounter::bad_body);
+          }
+          const std::uint64_t seq = get_u64(body.data() + at);
+          if (seq <= last) {
+            return protocol_error(LinkCounter::bad_sequence);
+          }
+          last = seq;
+          at += repl::kRecordHeaderBytes + n;
+        }
+        for (at = 0; at < body.size();) {
+          const std::uint32_t n = get_u32(body.data() + at + 8);
+          audit_sink_->on_audit_line(get_u64(body.data() + at),
+                                     body.subspan(at + repl::kRecordHeaderBytes, n));
+          counters_.bump(LinkCounter::audit_records_received);
+          at += repl::kRecordHeaderBytes + n;
+        }
+        audit_last_ = last;
+        break;
+      }
       case FrameType::HashCheck:
         if (in_snapshot_) {
           return protocol_error(LinkCounter::bad_sequence);
@@ -1188,6 +1298,16 @@ void LinkStandby::end_poll(LinkClock::time_point now) {
   }
   if (acked_sent_ >= applied_) {
     ack_due_ = false;
+  }
+  if (audit_sink_ != nullptr) {
+    // What our audit log holds, but never beyond what this connection carried: the primary
+    // refuses an acknowledgement of records it did not send.
+    const std::uint64_t held = std::min(audit_sink_->audit_held(), audit_last_);
+    if (held > audit_acked_sent_) {
+      put_frame(FrameType::AuditAck, u64_body(held));
+      audit_acked_sent_ = held;
+      counters_.bump(LinkCounter::audit_acks_sent);
+    }
   }
   if (conn_->unsent() == 0 && now - conn_->last_sent >= timing_.heartbeat) {
     put_frame(FrameType::Heartbeat, u64_body(applied_));

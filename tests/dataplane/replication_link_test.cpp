@@ -1,6 +1,6 @@
 // The replication link over loopback, both ends polled from the test thread on a virtual clock
 // (1 ms per step): order, batched acks, heartbeats, dead peers, snapshot catch-up, reconnection,
-// hash checks and hostile bytes; then sealed links: keys proven, altered or replayed bytes refused.
+// hash checks, hostile bytes and the audit stream beside the log; then sealed links: keys proven, altered or replayed bytes refused.
 // Every loop is bounded, so a broken link fails instead of hanging.
 #include <gtest/gtest.h>
 
@@ -60,6 +60,9 @@ struct Harness {
     auto s = LinkStandby::create(address, timing, why, standby_keys);
     EXPECT_NE(s, nullptr) << why;
     s->set_applied(applied);
+    if (audit_sink != nullptr) {
+      s->set_audit_sink(audit_sink);
+    }
     state = StandbyState{};
     state.last_seq = applied;
     return s;
@@ -129,6 +132,7 @@ struct Harness {
   std::string address;
   std::optional<LinkKeys> standby_keys;
   std::function<void()> between;  // runs between the primary's and the standby's poll
+  AuditStreamSink* audit_sink = nullptr;  // given to each new standby
   StandbyState state;
   std::uint64_t primary_hash = 0;
 };
@@ -504,6 +508,213 @@ TEST(ReplicationLink, StandbyRefusesRecordsOutOfOrder) {
   EXPECT_EQ(standby->applied_seq(), 0u);
   close(fd);
   close(listener);
+}
+
+// ---------------------------------------------------------------- the audit stream
+
+// A standby's audit log: the lines delivered, and what it says it holds on disk.
+struct TestAuditSink final : AuditStreamSink {
+  std::vector<std::pair<std::uint64_t, std::string>> lines;
+  std::uint64_t held = 0;
+  bool hold_as_received = true;  // false: the test says when lines are on disk
+  void on_audit_line(std::uint64_t seq, std::span<const std::uint8_t> line) noexcept override {
+    lines.emplace_back(seq, std::string(line.begin(), line.end()));
+    if (hold_as_received) {
+      held = seq;
+    }
+  }
+  std::uint64_t audit_held() const noexcept override { return held; }
+};
+
+std::vector<std::uint8_t> audit_line(std::uint64_t seq) {
+  const std::string text = "{\"kind\":\"control.command\",\"seq\":" + std::to_string(seq) + "}";
+  return {text.begin(), text.end()};
+}
+
+// Audit records travel beside the log's records on one connection, each stream in its own
+// order; the standby's acknowledgement follows what its audit log holds, not what arrived.
+TEST(ReplicationLinkAudit, RecordsArriveBesideTheLogAndAreAcknowledgedWhenHeld) {
+  TestAuditSink sink;
+  sink.hold_as_received = false;
+  Harness h;
+  h.audit_sink = &sink;
+  h.connect(0);
+  EXPECT_FALSE(h.primary->append_audit(1, audit_line(1)));  // before the standby said where it is
+  std::optional<std::uint64_t> resume;
+  ASSERT_TRUE(h.run_until([&] { return (resume = h.primary->take_audit_resume()).has_value(); }));
+  EXPECT_EQ(*resume, 0u);
+  for (std::uint64_t s = 1; s <= 6; ++s) {
+    h.append_range(s, s);
+    ASSERT_TRUE(h.primary->append_audit(s * 2, audit_line(s * 2)));  // gaps are allowed
+  }
+  EXPECT_FALSE(h.primary->append_audit(12, audit_line(12)));  // not above the last
+  EXPECT_FALSE(h.primary->append_audit(13, {}));               // empty
+  ASSERT_TRUE(h.run_until([&] { return sink.lines.size() == 6 && h.state.seqs.size() == 6; }));
+  EXPECT_EQ(sink.lines.front().first, 2u);
+  EXPECT_EQ(sink.lines.back().first, 12u);
+  EXPECT_EQ(sink.lines.back().second, std::string("{\"kind\":\"control.command\",\"seq\":12}"));
+  for (int i = 0; i < 20; ++i) {
+    h.step();
+  }
+  EXPECT_EQ(h.primary->audit_acked(), 0u);  // nothing on the standby's disk yet
+  sink.held = 8;
+  ASSERT_TRUE(h.run_until([&] { return h.primary->audit_acked() == 8; }));
+  sink.held = 12;
+  ASSERT_TRUE(h.run_until([&] { return h.primary->audit_acked() == 12; }));
+  EXPECT_EQ(count(*h.primary, LinkCounter::audit_records_sent), 6u);
+  EXPECT_EQ(count(*h.standby, LinkCounter::audit_records_received), 6u);
+}
+
+// A standby killed with some audit records not yet on its disk tells the primary, when it comes
+// back, the last one it holds; the primary resumes right after it.
+TEST(ReplicationLinkAudit, ReconnectedStandbyResumesAfterWhatItHolds) {
+  TestAuditSink sink;
+  sink.hold_as_received = false;
+  Harness h;
+  h.audit_sink = &sink;
+  h.connect(0);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->take_audit_resume().has_value(); }));
+  for (std::uint64_t s = 1; s <= 5; ++s) {
+    ASSERT_TRUE(h.primary->append_audit(s, audit_line(s)));
+  }
+  ASSERT_TRUE(h.run_until([&] { return sink.lines.size() == 5; }));
+  sink.held = 3;  // 4 and 5 were still in its queue when it died
+  ASSERT_TRUE(h.run_until([&] { return h.primary->audit_acked() == 3; }));
+  h.standby.reset();
+  ASSERT_TRUE(h.run_until([&] { return h.primary->peer() == PeerState::Dead; }));
+  EXPECT_FALSE(h.primary->audit_open());
+  EXPECT_FALSE(h.primary->append_audit(6, audit_line(6)));
+
+  sink.lines.clear();
+  h.connect(0);
+  std::optional<std::uint64_t> resume;
+  ASSERT_TRUE(h.run_until([&] { return (resume = h.primary->take_audit_resume()).has_value(); }));
+  EXPECT_EQ(*resume, 3u);
+  EXPECT_EQ(h.primary->audit_acked(), 3u);
+  for (std::uint64_t s = *resume + 1; s <= 6; ++s) {
+    ASSERT_TRUE(h.primary->append_audit(s, audit_line(s)));
+  }
+  ASSERT_TRUE(h.run_until([&] { return sink.lines.size() == 3; }));
+  EXPECT_EQ(sink.lines.front().first, 4u);
+  sink.held = 6;
+  ASSERT_TRUE(h.run_until([&] { return h.primary->audit_acked() == 6; }));
+  EXPECT_EQ(count(*h.standby, LinkCounter::audit_acks_sent), 2u);  // where it stood, then 6
+}
+
+// A standby without an audit log never asks: the primary ships nothing to it.
+TEST(ReplicationLinkAudit, StandbyWithoutAnAuditLogIsNotShipped) {
+  Harness h;
+  h.connect(0);
+  h.append_range(1, 3);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 3; }));
+  EXPECT_FALSE(h.primary->take_audit_resume().has_value());
+  EXPECT_FALSE(h.primary->audit_room());
+  EXPECT_FALSE(h.primary->append_audit(1, audit_line(1)));
+}
+
+// Audit frames of the wrong size, direction or order close the primary's connection, counted.
+TEST(ReplicationLinkAudit, PrimaryClosesMalformedAuditFrames) {
+  Harness h;
+  struct Case {
+    std::vector<std::uint8_t> bytes;
+    LinkCounter reason;
+  };
+  auto hello_then = [](std::vector<std::vector<std::uint8_t>> frames) {
+    auto f = frame(1, 1, 0, u64(0));
+    for (const auto& g : frames) {
+      f.insert(f.end(), g.begin(), g.end());
+    }
+    return f;
+  };
+  std::vector<std::uint8_t> records_body = u64(1);
+  records_body.insert(records_body.end(), {1, 0, 0, 0, 'x'});
+  const std::vector<Case> cases{
+      {hello_then({frame(11, 1, 0, {1, 2, 3})}), LinkCounter::bad_body},
+      {hello_then({frame(11, 1, 0, std::vector<std::uint8_t>(16))}), LinkCounter::bad_body},
+      {hello_then({frame(10, 1, 0, records_body)}), LinkCounter::bad_type},  // not to a primary
+      {hello_then({frame(11, 1, 0, u64(5)), frame(11, 1, 0, u64(4))}),
+       LinkCounter::bad_sequence},  // backwards
+      {hello_then({frame(11, 1, 0, u64(5)), frame(11, 1, 0, u64(6))}),
+       LinkCounter::bad_sequence},  // acknowledges what was never sent
+  };
+  for (const auto& c : cases) {
+    const auto before = count(*h.primary, c.reason);
+    const int fd = raw_connect(h.primary->port());
+    ASSERT_EQ(send(fd, c.bytes.data(), c.bytes.size(), 0), static_cast<ssize_t>(c.bytes.size()));
+    EXPECT_TRUE(h.run_until(
+        [&] {
+          (void)h.primary->take_hello();
+          return closed_by_peer(fd);
+        },
+        100))
+        << link_counter_name(c.reason);
+    EXPECT_EQ(count(*h.primary, c.reason), before + 1) << link_counter_name(c.reason);
+    close(fd);
+  }
+}
+
+// A fake primary's AuditRecords: to a standby that never asked, out of order, or with an empty
+// line. Each closes the connection, counted, and nothing of the frame reaches the audit log.
+TEST(ReplicationLinkAudit, StandbyRefusesMalformedAuditRecords) {
+  struct Case {
+    bool with_sink;
+    std::vector<std::pair<std::uint64_t, std::string>> records;
+    LinkCounter reason;
+  };
+  const std::vector<Case> cases{
+      {false, {{1, "a"}}, LinkCounter::bad_type},
+      {true, {{2, "a"}, {2, "b"}}, LinkCounter::bad_sequence},
+      {true, {{1, "a"}, {2, ""}}, LinkCounter::bad_body},
+  };
+  for (const auto& c : cases) {
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    ASSERT_EQ(listen(listener, 4), 0);
+    socklen_t len = sizeof sa;
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    std::string why;
+    auto standby = LinkStandby::create("127.0.0.1:" + std::to_string(ntohs(sa.sin_port)), {}, why);
+    ASSERT_NE(standby, nullptr) << why;
+    TestAuditSink sink;
+    if (c.with_sink) {
+      standby->set_audit_sink(&sink);
+    }
+    auto now = LinkClock::time_point{} + 1h;
+    auto poll = [&] {
+      now += 1ms;
+      standby->poll(
+          now, [](std::uint64_t, std::span<const std::uint8_t>) {},
+          [](std::uint64_t, std::span<const std::uint8_t>) {},
+          [](std::uint64_t, std::uint64_t) { return std::uint64_t{0}; });
+    };
+    poll();
+    const int fd = accept(listener, nullptr, nullptr);
+    ASSERT_GE(fd, 0);
+    std::vector<std::uint8_t> body;
+    for (const auto& [seq, text] : c.records) {
+      auto s = u64(seq);
+      body.insert(body.end(), s.begin(), s.end());
+      const auto n = static_cast<std::uint32_t>(text.size());
+      body.insert(body.end(), reinterpret_cast<const std::uint8_t*>(&n),
+                  reinterpret_cast<const std::uint8_t*>(&n) + 4);
+      body.insert(body.end(), text.begin(), text.end());
+    }
+    auto bytes = frame(2, 1, 0, u64(9));
+    const auto records = frame(10, 1, 0, body);
+    bytes.insert(bytes.end(), records.begin(), records.end());
+    ASSERT_EQ(send(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+    for (int i = 0; i < 100 && !closed_by_peer(fd); ++i) {
+      poll();
+    }
+    EXPECT_TRUE(closed_by_peer(fd)) << link_counter_name(c.reason);
+    EXPECT_TRUE(sink.lines.empty()) << link_counter_name(c.reason);
+    EXPECT_EQ(standby->counters().read(c.reason), 1u) << link_counter_name(c.reason);
+    close(fd);
+    close(listener);
+  }
 }
 
 }  // namespace

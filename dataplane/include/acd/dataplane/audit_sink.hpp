@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/types.hpp"
@@ -45,6 +46,24 @@ class AgentAuditSink {
   virtual ~AgentAuditSink() = default;
   virtual void on_agent_event(const AgentAuditEvent& event) noexcept = 0;
   virtual void on_operation(const OperationAuditEvent& /*event*/) noexcept {}
+};
+
+// Where a hot standby's replication link delivers the primary's audit records (the link's
+// AuditRecords frames, dataplane/DESIGN.md "Replication link"): each one the primary's whole
+// record, a JSON line with its `seq` and `hash`. The control plane's audit log appends them to
+// its own chain (control/audit_log.hpp).
+//
+// Thread: both methods are called on the IO thread (the standby's loop): they must not block,
+// allocate or do I/O. on_audit_line copies the line into a bounded queue, or drops and counts it
+// when the queue is full (the sink records the loss in its own log). audit_held() is the highest
+// primary record seq the sink holds on disk: the link tells it to the primary when it connects
+// (the primary ships what follows) and acknowledges up to it afterwards.
+class AuditStreamSink {
+ public:
+  virtual ~AuditStreamSink() = default;
+  virtual void on_audit_line(std::uint64_t primary_seq,
+                             std::span<const std::uint8_t> line) noexcept = 0;
+  virtual std::uint64_t audit_held() const noexcept = 0;
 };
 
 }  // namespace acd::dataplane

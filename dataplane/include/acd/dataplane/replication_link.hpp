@@ -35,6 +35,7 @@
 #include <string_view>
 #include <vector>
 
+#include "acd/dataplane/audit_sink.hpp"
 #include "acd/dataplane/counters.hpp"
 #include "acd/dataplane/secure_keys.hpp"
 
@@ -74,8 +75,17 @@ enum class FrameType : std::uint8_t {
   HashCheck = 7,      // primary -> standby: u64 seq, u64 primary's state hash
   Ack = 8,            // standby -> primary: u64 applied seq
   HashReport = 9,     // standby -> primary: u64 seq, u64 standby's state hash
+  // The audit stream, beside the log: the primary's own audit records, one or more
+  // {u64 audit seq, u32 length, the record's JSON line}, seq strictly rising (gaps allowed).
+  AuditRecords = 10,  // primary -> standby
+  // standby -> primary: u64, the highest primary audit seq the standby holds on disk. The first
+  // one of a connection (right after Hello) says where the primary resumes; then acknowledgements.
+  AuditAck = 11,
 };
-inline constexpr std::uint8_t kMaxFrameType = 9;
+inline constexpr std::uint8_t kMaxFrameType = 11;
+// The primary appends audit records only while fewer unsent bytes than this wait for the
+// standby: the audit stream yields to the log it shares the connection with.
+inline constexpr std::size_t kAuditMaxUnsentBytes = 256u << 10;
 }  // namespace repl
 
 #define ACD_REPLICATION_COUNTERS(X)                                                        \
@@ -109,7 +119,11 @@ inline constexpr std::uint8_t kMaxFrameType = 9;
   X(handshake_refused, "connections closed: the peer did not prove the configured key")    \
   X(auth_failed, "connections closed: a sealed message failed authentication")             \
   X(hash_checks, "hash checks compared")                                                   \
-  X(hash_mismatches, "hash checks that differed")
+  X(hash_mismatches, "hash checks that differed")                                          \
+  X(audit_records_sent, "audit records buffered for the standby (primary)")                \
+  X(audit_records_received, "audit records delivered to the audit log (standby)")          \
+  X(audit_acks_sent, "audit acknowledgements sent, the first of a connection included")    \
+  X(audit_acks_received, "audit acknowledgements received (primary)")
 
 enum class LinkCounter : std::uint32_t {
 #define ACD_X(name, help) name,
@@ -212,6 +226,23 @@ class LinkPrimary {
   // A sequence number where the standby's state hash differed from ours, each reported once.
   std::optional<std::uint64_t> hash_mismatch_seq();
 
+  // The audit stream. Once per connection whose standby keeps an audit log: the highest primary
+  // audit seq it holds; the caller ships its own records after it (append_audit). Until then, and
+  // with a standby that never says, append_audit refuses.
+  std::optional<std::uint64_t> take_audit_resume();
+  // Buffers one audit record (its JSON line) in the AuditRecords frame being built. False
+  // (counted append_refused) before take_audit_resume() on this connection, when `seq` is not
+  // above the last one appended, or `line` is empty or larger than kMaxRecordPayload.
+  bool append_audit(std::uint64_t seq, std::span<const std::uint8_t> line);
+  // True when the audit stream is resumed on this connection and fewer than
+  // kAuditMaxUnsentBytes wait unsent: append now, or keep the record for a later cycle.
+  bool audit_room() const;
+  bool audit_open() const { return standby_ != nullptr && audit_open_; }
+  // The last audit seq appended on this connection (the resume point before any), and the
+  // highest the standby acknowledged holding.
+  std::uint64_t audit_sent() const { return audit_sent_; }
+  std::uint64_t audit_acked() const { return audit_acked_; }
+
   const LinkCounters& counters() const { return counters_; }
   // The standby's socket (-1: none yet), for an idle caller to sleep on until it is readable (an
   // acknowledgement arrives). Owned by the link; valid until the next poll.
@@ -232,6 +263,7 @@ class LinkPrimary {
   void drop_standby(LinkCounter reason);
   void put_frame(repl::FrameType type, std::span<const std::uint8_t> body);
   void check_synchronous();
+  void reset_audit();
 
   static constexpr std::size_t kMaxCandidates = 4;
   static constexpr std::size_t kFlushMarks = 256;
@@ -273,6 +305,13 @@ class LinkPrimary {
   std::size_t hashes_head_ = 0;
   std::size_t hashes_count_ = 0;
   std::optional<std::uint64_t> mismatch_;
+  // The audit stream of the current connection.
+  bool audit_heard_ = false;    // its first AuditAck arrived
+  bool audit_pending_ = false;  // ... and was not taken yet
+  bool audit_open_ = false;     // take_audit_resume() done
+  std::uint64_t audit_sent_ = 0;
+  std::uint64_t audit_acked_ = 0;
+  std::size_t audit_frame_ = SIZE_MAX;  // offset of the open AuditRecords frame
   bool ever_connected_ = false;
   LinkCounters counters_;
   LatencyHistogram ack_latency_;
@@ -315,6 +354,9 @@ class LinkStandby {
   // Unset: records are acknowledged as applied.
   void set_durable_through(std::uint64_t seq) { durable_ = seq; }
   std::uint64_t acked_seq() const { return acked_sent_; }
+  // Where the primary's audit records go (null: nowhere, and the primary is never asked for
+  // them). Set before the first poll; the sink outlives the link.
+  void set_audit_sink(AuditStreamSink* sink) { audit_sink_ = sink; }
   // Connected, welcomed by the primary, and heard from within dead_after.
   bool primary_alive() const;
   // From the primary's welcome and heartbeats; 0 before the first.
@@ -364,6 +406,9 @@ class LinkStandby {
   std::uint64_t snapshot_seq_ = 0;
   std::uint64_t snapshot_total_ = 0;
   std::vector<std::uint8_t> snapshot_;
+  AuditStreamSink* audit_sink_ = nullptr;
+  std::uint64_t audit_last_ = 0;       // the last audit seq delivered, or told, on this connection
+  std::uint64_t audit_acked_sent_ = 0;
   bool ever_connected_ = false;
   LinkClock::time_point now_{};
   LinkCounters counters_;
