@@ -123,6 +123,35 @@ int run_audit_verify(const std::string& dir, bool as_json) {
   return r.ok ? 0 : control::exit_status(control::ControlError::Refused);
 }
 
+int run_audit_match(const std::string& primary_dir, const std::string& standby_dir,
+                    bool as_json) {
+  const control::AuditMatchReport r = control::match_audit_logs(primary_dir, standby_dir);
+  if (as_json) {
+    json j{{"ok", r.ok},           {"primary_records", r.primary_records},
+           {"matched", r.matched}, {"missing", r.missing},
+           {"altered", r.altered}};
+    if (r.missing + r.altered != 0) {
+      j["first_missing_seq"] = r.first_missing_seq;
+      j["last_missing_seq"] = r.last_missing_seq;
+    }
+    if (!r.why.empty()) {
+      j["why"] = r.why;
+    }
+    std::cout << j.dump(2) << "\n";
+  } else if (!r.why.empty()) {
+    std::cerr << "acdctl: " << r.why << "\n";
+  } else if (r.ok) {
+    std::cout << "audit log " << standby_dir << " keeps all " << r.matched << " records "
+              << primary_dir << "'s node made (chain intact)\n";
+  } else {
+    std::cerr << "acdctl: audit log " << standby_dir << " lacks " << r.missing
+              << " and has altered " << r.altered << " of the " << r.primary_records
+              << " records of " << primary_dir << " (seq " << r.first_missing_seq << " to "
+              << r.last_missing_seq << ")\n";
+  }
+  return r.ok ? 0 : control::exit_status(control::ControlError::Refused);
+}
+
 std::optional<std::string> audit_dir_of(const std::string& config_file) {
   const control::ConfigResult loaded = control::load_config(config_file);
   if (!loaded.ok()) {

@@ -25,6 +25,11 @@ int run_audit_show(const AuditShowOptions& options);
 // is broken or there is nothing to verify.
 int run_audit_verify(const std::string& dir, bool as_json);
 
+// The pair: `standby_dir` verifies, and keeps every record `primary_dir`'s node made itself
+// (control::match_audit_logs). Prints the count or the missing and altered records' range.
+// Returns 0 when every one is kept, 1 otherwise.
+int run_audit_match(const std::string& primary_dir, const std::string& standby_dir, bool as_json);
+
 // The [audit] dir of the configuration file `config_file`; a message on stderr and nullopt when
 // the file does not parse or keeps no audit log.
 std::optional<std::string> audit_dir_of(const std::string& config_file);

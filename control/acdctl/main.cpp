@@ -24,7 +24,8 @@
 //                                                    a client's key pair and its [[clients]] block
 //   acdctl key generate --out FILE                   acdd's own key pair
 //   acdctl audit show [--since TIME] [--last N] [--dir DIR]   the audit log's records
-//   acdctl audit verify [--dir DIR | --config FILE]  check the audit log's hash chain
+//   acdctl audit verify [--dir DIR | --config FILE] [--match OTHER_DIR]  check the audit log's
+//     hash chain; with --match, that it keeps every record the other node made
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied (the message names the role the command needs and the caller's), 5 try
@@ -403,6 +404,10 @@ int main(int argc, char** argv) {
                            "The audit directory (default: the configuration's)");
   audit_verify->add_option("--config", audit_config, "acd.toml naming [audit] dir")
       ->capture_default_str();
+  std::string audit_match;
+  audit_verify->add_option("--match", audit_match,
+                           "The other node's audit directory: check that every record it made "
+                           "itself is kept, unaltered, in this one (this node was its standby)");
   // The first word that is not an option names the command; say which word is unknown.
   for (int i = 1; i < argc; ++i) {
     const std::string_view word = argv[i];
@@ -478,6 +483,9 @@ int main(int argc, char** argv) {
         return control::exit_status(control::ControlError::Usage);
       }
       audit_dir = *dir;
+    }
+    if (!audit_match.empty()) {
+      return acdctl::run_audit_match(audit_match, audit_dir, as_json);
     }
     return acdctl::run_audit_verify(audit_dir, as_json);
   }

@@ -560,6 +560,8 @@ int main(int argc, char** argv) {
       std::cerr << control::origin_of(running, "ha.peer") << ": " << error << "\n";
       return 1;
     }
+    // The primary's audit records are kept here too (docs/audit.md "The pair").
+    follower->set_audit_sink(audit.get());
     dataplane::Endpoint primary_at;
     (void)dataplane::parse_endpoint(ha.peer_dataplane, primary_at);
     io.set_standby(true, primary_at);
@@ -601,6 +603,7 @@ int main(int argc, char** argv) {
   control::NodeShipper shipper(io, journal.get(), link.get(), fence.get(), epoch,
                                ha.enabled() ? control::HaRole::Alone : control::HaRole::Single,
                                shipping, ha_status);
+  shipper.set_audit(audit.get());
   if (journal || link) {
     io.set_shipper(&shipper);
   }

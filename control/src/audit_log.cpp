@@ -169,7 +169,11 @@ std::string format_audit_time(std::int64_t unix_ms) {
 AuditLog::AuditLog(const Options& options)
     : settings_(options.settings),
       queue_(std::clamp<std::size_t>(options.queue_capacity, 1, 65535)),
-      last_hash_(kGenesis) {}
+      last_hash_(kGenesis),
+      outbox_(std::make_unique<ShipRing>(kShipSlots)),
+      inbox_(std::make_unique<ShipRing>(kShipSlots)),
+      ship_slot_(std::make_unique<ShipSlot>()),
+      in_slot_(std::make_unique<ShipSlot>()) {}
 
 AuditLog::~AuditLog() {
   stop();
@@ -245,6 +249,8 @@ Result<void> AuditLog::resume() {
       line_end = from;
     }
   }
+  head_seq_.store(next_seq_ - 1, std::memory_order_relaxed);
+  find_shipped_head();
   // Append to the newest file while it has room, else start one.
   if (!files.empty()) {
     struct stat st {};
@@ -391,27 +397,34 @@ void AuditLog::fail(const std::string& what) {
 }
 
 void AuditLog::run() {
-  std::vector<AuditRecord> batch;
+  std::vector<json> batch;
   batch.reserve(kBatch + 1);
   for (;;) {
     const bool stopping = stop_.load(std::memory_order_acquire);
     batch.clear();
     AuditRecord r;
     while (batch.size() < kBatch && queue_.pop(r)) {
-      batch.push_back(r);
+      batch.push_back(body_of(r));
     }
     // Room was made: the records that found none are counted in the log itself.
     const std::uint64_t lost_in_batch = pending_drops_.exchange(0, std::memory_order_relaxed);
     if (const std::uint64_t lost = lost_in_batch; lost != 0) {
-      batch.push_back(AuditRecord::make(AuditKind::RecordsLost, AuditOutcome::Failed, "acdd",
-                                        "audit", json{{"lost", lost}}));
-      batch.back().time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+      AuditRecord l = AuditRecord::make(AuditKind::RecordsLost, AuditOutcome::Failed, "acdd",
+                                        "audit", json{{"lost", lost}});
+      l.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+      batch.push_back(body_of(l));
     }
+    bool worked = false;
     if (!batch.empty()) {
-      write_batch(batch, lost_in_batch);
-      continue;  // more may be waiting
+      (void)write_batch(batch, lost_in_batch);
+      worked = true;  // more may be waiting
+    }
+    worked = store_shipped() || worked;
+    worked = pump_shipping() || worked;
+    if (worked) {
+      continue;
     }
     if (stopping) {
       break;
@@ -420,9 +433,8 @@ void AuditLog::run() {
   }
 }
 
-std::string AuditLog::format(const AuditRecord& r) {
+json AuditLog::body_of(const AuditRecord& r) {
   json j;
-  j["seq"] = next_seq_;
   j["time"] = format_audit_time(r.time_ms);
   j["kind"] = audit_kind_name(r.kind);
   j["outcome"] = audit_outcome_name(r.outcome);
@@ -436,6 +448,12 @@ std::string AuditLog::format(const AuditRecord& r) {
     }
     j["detail"] = std::move(d);
   }
+  return j;
+}
+
+std::string AuditLog::chain(const json& body) {
+  json j = body;
+  j["seq"] = next_seq_;
   j["prev"] = last_hash_;
   const std::string canonical = j.dump(-1, ' ', false, json::error_handler_t::replace);
   last_hash_ = audit_hash(last_hash_, canonical);
@@ -480,7 +498,7 @@ void AuditLog::prune() {
 // the chain goes back to its last record on disk, the open file is cut back to its size then, and
 // the records not written count as lost. `lost` is what the batch's last record (a RecordsLost
 // one, if lost != 0) reports, so that a failed batch does not count that record as one.
-void AuditLog::write_batch(const std::vector<AuditRecord>& records, std::uint64_t lost) {
+std::size_t AuditLog::write_batch(const std::vector<json>& records, std::uint64_t lost) {
   std::uint64_t committed_seq = next_seq_;
   std::string committed_hash = last_hash_;
   std::size_t committed = 0;  // records of the batch on disk
@@ -515,10 +533,10 @@ void AuditLog::write_batch(const std::vector<AuditRecord>& records, std::uint64_
     return true;
   };
   bool ok = true;
-  for (const AuditRecord& r : records) {
+  for (const json& r : records) {
     const std::uint64_t seq = next_seq_;
     const std::string hash = last_hash_;
-    std::string line = format(r);
+    std::string line = chain(r);
     const bool full = fd_ >= 0 && file_bytes_ + pending.size() > 0 &&
                       file_bytes_ + pending.size() + line.size() > settings_.max_file_bytes;
     if (fd_ < 0 || full) {
@@ -535,7 +553,7 @@ void AuditLog::write_batch(const std::vector<AuditRecord>& records, std::uint64_
         break;
       }
       prune();
-      line = format(r);
+      line = chain(r);
     }
     pending += line;
     ++pending_records;
@@ -544,6 +562,7 @@ void AuditLog::write_batch(const std::vector<AuditRecord>& records, std::uint64_
     ok = commit();
   }
   written_.fetch_add(committed, std::memory_order_relaxed);
+  head_seq_.store(committed_seq - 1, std::memory_order_relaxed);
   if (!ok) {
     next_seq_ = committed_seq;
     last_hash_ = committed_hash;
@@ -556,6 +575,7 @@ void AuditLog::write_batch(const std::vector<AuditRecord>& records, std::uint64_
                              std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a broken disk: slow down
   }
+  return committed;
 }
 
 }  // namespace acd::control

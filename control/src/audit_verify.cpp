@@ -7,6 +7,7 @@
 #include <ctime>
 #include <deque>
 #include <fstream>
+#include <unordered_map>
 
 #include "acd/control/audit_log.hpp"
 
@@ -214,6 +215,92 @@ std::optional<std::int64_t> parse_audit_time(std::string_view text) {
   utc.tm_sec = second;
   const std::time_t t = timegm(&utc);
   return static_cast<std::int64_t>(t) * 1000 + ms;
+}
+
+// ---- the pair ----
+
+AuditMatchReport match_audit_logs(const std::string& primary_dir, const std::string& standby_dir) {
+  AuditMatchReport report;
+  const AuditVerifyReport standby = verify_audit_log(standby_dir);
+  if (!standby.ok) {
+    report.ok = false;
+    report.why = "the standby's log " + standby_dir + " does not verify: " + standby.why +
+                 (standby.line != 0 ? " (" + standby.file + " line " +
+                                          std::to_string(standby.line) + ")"
+                                    : "");
+    return report;
+  }
+  // The standby's copies, by the primary's hash: does each give that hash back?
+  std::unordered_map<std::string, bool> copies;
+  for (const std::string& file : audit_files(standby_dir)) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"primary\":{") == std::string::npos) {
+        continue;
+      }
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_object() || !j.contains("primary") || !j["primary"].is_object()) {
+        continue;
+      }
+      const json p = j["primary"];
+      if (!p.contains("hash") || !p["hash"].is_string() || !p.contains("prev") ||
+          !p["prev"].is_string() || !p.contains("seq")) {
+        continue;
+      }
+      json original = j;
+      for (const char* key : {"hash", "prev", "seq", "primary"}) {
+        original.erase(key);
+      }
+      original["prev"] = p["prev"];
+      original["seq"] = p["seq"];
+      const std::string hash = p["hash"].get<std::string>();
+      const bool faithful =
+          audit_hash(p["prev"].get<std::string>(),
+                     original.dump(-1, ' ', false, json::error_handler_t::replace)) == hash;
+      copies[hash] = copies[hash] || faithful;
+    }
+  }
+  const std::vector<std::string> files = audit_files(primary_dir);
+  if (files.empty()) {
+    report.ok = false;
+    report.why = "no audit records in " + primary_dir;
+    return report;
+  }
+  for (const std::string& file : files) {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      const json j = json::parse(line, nullptr, false);
+      if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string() ||
+          !j.contains("seq") || !j["seq"].is_number_unsigned() || j.contains("primary")) {
+        continue;  // not a record, or one the primary was itself given by its peer
+      }
+      ++report.primary_records;
+      const auto found = copies.find(j["hash"].get<std::string>());
+      json canonical = j;
+      canonical.erase("hash");
+      const bool intact =
+          j.contains("prev") && j["prev"].is_string() &&
+          audit_hash(j["prev"].get<std::string>(),
+                     canonical.dump(-1, ' ', false, json::error_handler_t::replace)) ==
+              j["hash"].get<std::string>();
+      if (found != copies.end() && found->second && intact) {
+        ++report.matched;
+        continue;
+      }
+      const std::uint64_t seq = j["seq"].get<std::uint64_t>();
+      if (found == copies.end()) {  // (an edited primary record is counted altered)
+        ++report.missing;
+      } else {
+        ++report.altered;
+      }
+      if (report.first_missing_seq == 0) {
+        report.first_missing_seq = seq;
+      }
+      report.last_missing_seq = seq;
+    }
+  }
+  report.ok = report.missing == 0 && report.altered == 0;
+  return report;
 }
 
 }  // namespace acd::control

@@ -158,6 +158,7 @@ void NodeShipper::poll() {
       on_standby_lost();
     }
     step_down_if_asked();
+    ship_audit();
     link_->flush();
     status_.peer_state.store(static_cast<std::uint8_t>(peer));
     status_.peer_seq.store(link_->acked_seq());
@@ -165,6 +166,32 @@ void NodeShipper::poll() {
   status_.role.store(role_);
   status_.last_seq.store(last_seq_);
   status_.held.store(io_.held());
+}
+
+// The audit stream: where the standby's copy stands (once per connection), then up to 64 of our
+// records per cycle while the connection has room; the rest wait in the audit log's ring.
+void NodeShipper::ship_audit() {
+  if (audit_ == nullptr) {
+    return;
+  }
+  if (const auto held = link_->take_audit_resume()) {
+    audit_->ship_after(*held);
+  } else if (audit_shipping_ && !link_->audit_open()) {
+    audit_->stop_shipping();
+  }
+  audit_shipping_ = link_->audit_open();
+  (void)audit_->drain_shipping(
+      [&](std::uint64_t seq, std::span<const std::uint8_t> line) {
+        if (!link_->audit_room()) {
+          return false;
+        }
+        (void)link_->append_audit(seq, line);  // a refusal is counted by the link
+        return true;
+      },
+      64);
+  if (audit_shipping_) {
+    audit_->note_acked(link_->audit_acked());
+  }
 }
 
 // `acdctl ha switchover`: stop taking requests (clients are told NotPrimary, naming the standby),

@@ -407,6 +407,23 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     m.family("acd_audit_write_errors_total", "counter",
              "Failed audit writes, syncs or file operations");
     m.sample("acd_audit_write_errors_total", {}, src.audit->write_errors());
+    // The pair (docs/audit.md "The pair").
+    m.family("acd_audit_ship_shipped_total", "counter",
+             "This node's audit records handed to the replication link for the standby");
+    m.sample("acd_audit_ship_shipped_total", {}, src.audit->ship_shipped());
+    m.family("acd_audit_ship_acked_seq", "gauge",
+             "The highest of this node's audit seqs the standby acknowledged holding on disk");
+    m.sample("acd_audit_ship_acked_seq", {}, src.audit->ship_acked());
+    m.family("acd_audit_ship_lag_records", "gauge",
+             "This node's audit records the standby has not acknowledged (0 before any standby)");
+    m.sample("acd_audit_ship_lag_records", {}, src.audit->ship_lag());
+    m.family("acd_audit_ship_stored_total", "counter",
+             "The primary's audit records appended to this node's log (standby)");
+    m.sample("acd_audit_ship_stored_total", {}, src.audit->ship_stored());
+    m.family("acd_audit_ship_dropped_total", "counter",
+             "Audit records the pair could not carry: pruned before shipped, too long, the "
+             "standby's queue full, or a hash that did not hold");
+    m.sample("acd_audit_ship_dropped_total", {}, src.audit->ship_dropped());
   }
   if (src.security != nullptr) {
     security_metrics(m, *src.security);

@@ -530,3 +530,212 @@ TEST_F(AuditLogTest, SignInRecordsHoldNoPassword) {
 
 }  // namespace
 }  // namespace acd::control
+
+namespace acd::control {
+namespace {
+
+// ---------------------------------------------------------------- the pair
+
+// A primary's and a standby's audit logs, with the replication link's part played by the test:
+// the primary's shipped lines handed straight to the standby, its acknowledgement handed back.
+class AuditPairTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/acd-audit-pair-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    root_ = pattern;
+  }
+  void TearDown() override { std::system(("rm -rf '" + root_ + "'").c_str()); }
+
+  std::unique_ptr<AuditLog> open_at(const std::string& name, std::uint64_t max_file_bytes = 16 << 20) {
+    AuditLog::Options o;
+    o.settings.dir = root_ + "/" + name;
+    o.settings.max_file_bytes = max_file_bytes;
+    o.settings.keep_files = 1000;
+    Result<std::unique_ptr<AuditLog>> opened = AuditLog::open(o);
+    EXPECT_TRUE(opened.ok()) << (opened.ok() ? "" : opened.failure().message);
+    if (!opened.ok()) {
+      return nullptr;
+    }
+    auto log = std::move(opened).value();
+    log->start();
+    return log;
+  }
+  static void commands(AuditLog& log, int from, int to, const std::string& who) {
+    for (int i = from; i <= to; ++i) {
+      ASSERT_TRUE(log.record(AuditRecord::make(AuditKind::Command, AuditOutcome::Ok, who,
+                                               "agents ready " + std::to_string(i),
+                                               {{"id", i}, {"cmd", "agents"}})));
+    }
+  }
+  // Pumps from `from` to `to` until `to` holds `seq` (at most 10 s); true if it came.
+  static bool ship_until(AuditLog& from, AuditLog& to, std::uint64_t seq) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      (void)from.drain_shipping(
+          [&](std::uint64_t s, std::span<const std::uint8_t> line) {
+            to.on_audit_line(s, line);
+            return true;
+          },
+          64);
+      from.note_acked(to.audit_held());
+      if (to.audit_held() >= seq) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  }
+  static std::uint64_t last_seq(const std::string& dir) { return verify_audit_log(dir).last_seq; }
+  std::vector<json> records_of(const std::string& name) {
+    std::vector<json> out;
+    for (const std::string& f : audit_files(root_ + "/" + name)) {
+      std::ifstream in(f);
+      for (std::string l; std::getline(in, l);) {
+        out.push_back(json::parse(l));
+      }
+    }
+    return out;
+  }
+  // Waits until `log` has written `n` records (at most 10 s).
+  static bool written(const AuditLog& log, std::uint64_t n) {
+    for (int i = 0; i < 10000 && log.written() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return log.written() >= n;
+  }
+
+  std::string root_;
+};
+
+// Every record the primary writes, across rotated files, joins the standby's own chain with the
+// primary's seq, prev and hash; both directories verify alone, and the match finds every one.
+TEST_F(AuditPairTest, ShippedRecordsJoinTheStandbysChainAndMatch) {
+  auto primary = open_at("a", 4096);  // a few records a file: shipping crosses rotations
+  auto standby = open_at("b");
+  ASSERT_TRUE(primary && standby);
+  commands(*standby, 1, 3, "uid=1(standby-op)");  // the standby's own records
+  commands(*primary, 1, 40, "uid=0(root)");
+  ASSERT_TRUE(written(*primary, 40));
+  primary->ship_after(0);  // the standby holds nothing of ours
+  ASSERT_TRUE(ship_until(*primary, *standby, 40));
+  EXPECT_EQ(primary->ship_lag(), 0u);
+  EXPECT_EQ(primary->ship_shipped(), 40u);
+  EXPECT_EQ(standby->ship_stored(), 40u);
+  primary->stop();
+  standby->stop();
+  EXPECT_GT(audit_files(root_ + "/a").size(), 3u);
+  const AuditVerifyReport a = verify_audit_log(root_ + "/a");
+  const AuditVerifyReport b = verify_audit_log(root_ + "/b");
+  EXPECT_TRUE(a.ok) << a.why;
+  EXPECT_TRUE(b.ok) << b.why;
+  EXPECT_EQ(b.records, 43u);
+  const std::vector<json> theirs = records_of("a");
+  const std::vector<json> ours = records_of("b");
+  std::size_t shipped = 0;
+  for (const json& r : ours) {
+    if (!r.contains("primary")) {
+      EXPECT_EQ(r["actor"], "uid=1(standby-op)");
+      continue;
+    }
+    const json& original = theirs.at(shipped++);
+    EXPECT_EQ(r["primary"]["seq"], original["seq"]);
+    EXPECT_EQ(r["primary"]["hash"], original["hash"]);
+    EXPECT_EQ(r["subject"], original["subject"]);
+    EXPECT_EQ(r["time"], original["time"]);
+  }
+  EXPECT_EQ(shipped, 40u);
+  const AuditMatchReport m = match_audit_logs(root_ + "/a", root_ + "/b");
+  EXPECT_TRUE(m.ok) << m.why;
+  EXPECT_EQ(m.primary_records, 40u);
+  EXPECT_EQ(m.matched, 40u);
+  // And the other way round, nothing of the standby's own is on the primary.
+  EXPECT_FALSE(match_audit_logs(root_ + "/b", root_ + "/a").ok);
+}
+
+// A standby restarted learns from its files what it holds; shipping resumes after it, a record
+// sent twice is kept once, and the primary's lines the standby stored are never shipped back
+// when the roles turn.
+TEST_F(AuditPairTest, RestartedStandbyResumesWithoutDuplicates) {
+  auto primary = open_at("a");
+  auto standby = open_at("b");
+  commands(*primary, 1, 20, "uid=0(root)");
+  ASSERT_TRUE(written(*primary, 20));
+  primary->ship_after(0);
+  ASSERT_TRUE(ship_until(*primary, *standby, 20));
+  standby->stop();
+  standby.reset();
+  standby = open_at("b");
+  EXPECT_EQ(standby->audit_held(), 20u);  // read back from its files
+
+  commands(*primary, 21, 30, "uid=0(root)");
+  ASSERT_TRUE(written(*primary, 30));
+  primary->ship_after(15);  // as if it had said 15: 16..20 come again and are dropped as held
+  ASSERT_TRUE(ship_until(*primary, *standby, 30));
+  standby->stop();
+  primary->stop();
+  std::uint64_t copies = 0;
+  for (const json& r : records_of("b")) {
+    copies += r.contains("primary") ? 1 : 0;
+  }
+  EXPECT_EQ(copies, 30u);
+  EXPECT_TRUE(match_audit_logs(root_ + "/a", root_ + "/b").ok);
+  EXPECT_TRUE(verify_audit_log(root_ + "/b").ok);
+
+  // b becomes primary, a its standby: b ships only what it made itself.
+  auto b = open_at("b");
+  auto a = open_at("a");
+  commands(*b, 1, 2, "uid=2(b-op)");
+  ASSERT_TRUE(written(*b, 2));
+  b->ship_after(0);
+  ASSERT_TRUE(ship_until(*b, *a, last_seq(root_ + "/b")));
+  a->stop();
+  b->stop();
+  std::uint64_t back = 0;
+  for (const json& r : records_of("a")) {
+    if (r.contains("primary")) {
+      ++back;
+      EXPECT_EQ(r["actor"], "uid=2(b-op)");
+    }
+  }
+  EXPECT_EQ(back, 2u);
+  EXPECT_EQ(b->ship_shipped(), 2u);
+  EXPECT_EQ(a->ship_dropped(), 0u);
+}
+
+// A line that does not hash to its own hash (altered on the way, or not a record) is not stored:
+// counted, and the standby's chain stays whole.
+TEST_F(AuditPairTest, AnAlteredLineIsNotStored) {
+  auto primary = open_at("a");
+  auto standby = open_at("b");
+  commands(*primary, 1, 2, "uid=0(root)");
+  primary->stop();
+  const std::vector<json> lines = records_of("a");
+  json altered = lines[0];
+  altered["actor"] = "uid=1000(someone-else)";
+  const std::string bad = altered.dump();
+  const std::string junk = "not json";
+  const std::string good = lines[1].dump();
+  auto bytes = [](const std::string& s) {
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()),
+                                         s.size());
+  };
+  standby->on_audit_line(1, bytes(bad));
+  standby->on_audit_line(2, bytes(junk));
+  standby->on_audit_line(2, bytes(good));
+  for (int i = 0; i < 5000 && standby->audit_held() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(standby->audit_held(), 2u);
+  EXPECT_EQ(standby->ship_dropped(), 2u);
+  EXPECT_EQ(standby->ship_stored(), 1u);
+  standby->stop();
+  EXPECT_TRUE(verify_audit_log(root_ + "/b").ok);
+  const AuditMatchReport m = match_audit_logs(root_ + "/a", root_ + "/b");
+  EXPECT_FALSE(m.ok);
+  EXPECT_EQ(m.missing, 1u);
+  EXPECT_EQ(m.first_missing_seq, 1u);
+}
+
+}  // namespace
+}  // namespace acd::control

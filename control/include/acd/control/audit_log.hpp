@@ -27,10 +27,21 @@
 // record and counts it; the writer then writes an "audit.records_lost" record (a gap is itself
 // audited). Only the writer thread formats, hashes and writes. open(), start() and stop() belong
 // to the owner (acdd's main thread).
+//
+// The pair (docs/audit.md "The pair"): a primary ships its own records to the hot standby over
+// the replication link; the standby appends each to its own chain with the primary's seq, prev
+// and hash under "primary". Primary: the IO thread says where the standby stands (ship_after)
+// and takes lines with drain_shipping(); the writer thread reads them back from the files it
+// wrote, after each batch, into a bounded single-producer single-consumer ring (the files are the
+// buffer: a full ring only delays shipping, nothing is dropped). Standby: the IO thread hands
+// the primary's lines to on_audit_line() (a second such ring; full: dropped, counted, and an
+// "audit.records_lost" record follows); the writer verifies each line's hash and appends it.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <fstream>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,6 +51,7 @@
 #include <vector>
 
 #include <boost/lockfree/queue.hpp>
+#include <boost/lockfree/spsc_queue.hpp>
 #include <nlohmann/json.hpp>
 
 #include "acd/control/config.hpp"
@@ -126,7 +138,7 @@ struct AuditRecord {
   }
 };
 
-class AuditLog final : public dataplane::AgentAuditSink {
+class AuditLog final : public dataplane::AgentAuditSink, public dataplane::AuditStreamSink {
  public:
   struct Options {
     AuditSettings settings;             // config.hpp
@@ -156,7 +168,37 @@ class AuditLog final : public dataplane::AgentAuditSink {
   void on_agent_event(const dataplane::AgentAuditEvent& event) noexcept override;
   void on_operation(const dataplane::OperationAuditEvent& event) noexcept override;
 
+  // ---- The pair ----
+  // Primary, IO thread: the standby holds this node's records up to `held`: ship the ones after
+  // it (the writer finds them in the files). stop_shipping(): the standby is gone.
+  void ship_after(std::uint64_t held) noexcept;
+  void stop_shipping() noexcept;
+  // Primary, IO thread: offers up to `max` lines to `append(std::uint64_t seq,
+  // std::span<const std::uint8_t> line) -> bool`, oldest first; a line it refuses (false: no
+  // room now) stays for the next call. Lines read for an earlier ship_after are discarded. No
+  // allocation. Returns how many were taken.
+  template <class Append>
+  std::size_t drain_shipping(Append&& append, std::size_t max);
+  // Primary, IO thread: the standby's acknowledgement (it holds our records up to `seq`).
+  void note_acked(std::uint64_t seq) noexcept { ship_acked_.store(seq, std::memory_order_relaxed); }
+  // Standby, IO thread (AuditStreamSink): one of the primary's records, as its JSON line.
+  void on_audit_line(std::uint64_t primary_seq,
+                     std::span<const std::uint8_t> line) noexcept override;
+  // The highest primary record seq appended to this node's files (read from them at open).
+  std::uint64_t audit_held() const noexcept override {
+    return shipped_held_.load(std::memory_order_acquire);
+  }
+
   const std::string& dir() const { return settings_.dir; }
+  // Shipping's counts (docs/metrics.md): records handed to the link (primary), the standby's
+  // acknowledged seq and how many of our records are newer, records of the primary appended here
+  // (standby), and records that never made it (pruned before they were shipped, a line too
+  // long, the standby's ring full, a line whose hash is wrong).
+  std::uint64_t ship_shipped() const { return ship_shipped_.load(std::memory_order_relaxed); }
+  std::uint64_t ship_acked() const { return ship_acked_.load(std::memory_order_relaxed); }
+  std::uint64_t ship_lag() const;
+  std::uint64_t ship_stored() const { return ship_stored_.load(std::memory_order_relaxed); }
+  std::uint64_t ship_dropped() const { return ship_dropped_.load(std::memory_order_relaxed); }
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
   std::uint64_t dropped_total() const { return dropped_total_.load(std::memory_order_relaxed); }
   std::uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
@@ -168,8 +210,16 @@ class AuditLog final : public dataplane::AgentAuditSink {
   void run();
   // Writer thread: formats, chains and writes `records`; rotates and prunes. `lost` != 0: the
   // last record is the RecordsLost one reporting that many.
-  void write_batch(const std::vector<AuditRecord>& records, std::uint64_t lost);
-  std::string format(const AuditRecord& r);  // advances seq_ and last_hash_
+  // Returns how many of `bodies` are on disk.
+  std::size_t write_batch(const std::vector<nlohmann::json>& bodies, std::uint64_t lost);
+  static nlohmann::json body_of(const AuditRecord& r);
+  std::string chain(const nlohmann::json& body);  // advances next_seq_ and last_hash_
+  // Writer thread, the pair: appends the primary's lines waiting in inbox_; fills outbox_ from
+  // the files. True when something was done.
+  bool store_shipped();
+  bool pump_shipping();
+  bool open_ship_reader(std::uint64_t from);
+  void find_shipped_head();
   Result<void> open_file(std::uint64_t first_seq);
   void prune();
   void fail(const std::string& what);
@@ -193,7 +243,63 @@ class AuditLog final : public dataplane::AgentAuditSink {
   std::uint64_t next_seq_ = 1;
   std::string last_hash_;  // hex
   std::thread thread_;
+
+  // The pair. A ring slot: one JSON line (the longest a record can be, its texts fully escaped,
+  // fits), tagged with the ship_after() round it was read for.
+  static constexpr std::size_t kShipLineBytes = 8192 - 24;
+  struct ShipSlot {
+    std::uint64_t round = 0;
+    std::uint64_t seq = 0;
+    std::uint32_t length = 0;
+    char line[kShipLineBytes];
+  };
+  static constexpr std::size_t kShipSlots = 128;
+  using ShipRing = boost::lockfree::spsc_queue<ShipSlot>;
+  std::unique_ptr<ShipRing> outbox_;  // writer -> IO thread (primary)
+  std::unique_ptr<ShipRing> inbox_;   // IO thread -> writer (standby)
+  // ship_after() stores ship_from_ (relaxed), then bumps ship_round_ (release); the writer loads
+  // the round (acquire), then the seq. 0 in ship_from_: not shipping.
+  std::atomic<std::uint64_t> ship_round_{0};
+  std::atomic<std::uint64_t> ship_from_{0};
+  std::atomic<std::uint64_t> ship_shipped_{0};
+  std::atomic<std::uint64_t> ship_acked_{0};
+  std::atomic<std::uint64_t> ship_stored_{0};
+  std::atomic<std::uint64_t> ship_dropped_{0};
+  std::atomic<std::uint64_t> head_seq_{0};  // the last record on disk (writer stores, relaxed)
+  // Written by the writer after the record is synced (release), read by the IO thread.
+  std::atomic<std::uint64_t> shipped_held_{0};
+  // The writer's own: the reader of its files for shipping.
+  std::uint64_t ship_round_seen_ = 0;
+  bool shipping_ = false;
+  std::uint64_t ship_next_ = 0;  // the next own seq to ship
+  std::unique_ptr<std::ifstream> ship_reader_;
+  std::uint64_t ship_file_first_ = 0;  // the first seq of the file being read
+  std::string ship_line_;
+  std::unique_ptr<ShipSlot> ship_slot_;  // the writer's, filled before a push
+  std::unique_ptr<ShipSlot> in_slot_;    // the IO thread's, likewise
 };
+
+template <class Append>
+std::size_t AuditLog::drain_shipping(Append&& append, std::size_t max) {
+  const std::uint64_t round = ship_round_.load(std::memory_order_relaxed);  // ours: IO thread
+  std::size_t n = 0;
+  while (n < max && outbox_->read_available() > 0) {
+    const ShipSlot& slot = outbox_->front();
+    if (slot.round == round && ship_from_.load(std::memory_order_relaxed) != 0) {
+      if (!append(slot.seq, std::span<const std::uint8_t>(
+                                reinterpret_cast<const std::uint8_t*>(slot.line), slot.length))) {
+        break;
+      }
+      ++n;
+    }
+    outbox_->pop();
+  }
+  if (n != 0) {
+    ship_shipped_.store(ship_shipped_.load(std::memory_order_relaxed) + n,
+                        std::memory_order_relaxed);
+  }
+  return n;
+}
 
 // ---- Reading and verifying (acdctl, the daemon's `audit show`, tests) ----
 
@@ -221,6 +327,24 @@ struct AuditVerifyReport {
 // recomputed. Stops at the first broken record. A missing or empty directory is a failure ("no
 // audit records in DIR").
 AuditVerifyReport verify_audit_log(const std::string& dir);
+
+// The pair: are the primary's records all kept by the standby? Every record of `primary_dir`
+// that the primary made itself (no "primary" key) must appear in `standby_dir` as a record whose
+// "primary" names its seq, prev and hash, with the same fields, so that the primary's hash
+// recomputed from the standby's copy is that hash. The standby's own chain is verified too (a
+// copy in a broken chain proves nothing); the primary's is not required to be whole (it may be
+// gone: check what is left of it).
+struct AuditMatchReport {
+  bool ok = true;
+  std::uint64_t primary_records = 0;  // the primary's own records looked for
+  std::uint64_t matched = 0;
+  std::uint64_t missing = 0;          // not on the standby
+  std::uint64_t altered = 0;  // its copy or the primary's record itself does not give its hash
+  std::uint64_t first_missing_seq = 0;
+  std::uint64_t last_missing_seq = 0;
+  std::string why;  // a failure to read either side, or the standby's broken chain
+};
+AuditMatchReport match_audit_logs(const std::string& primary_dir, const std::string& standby_dir);
 
 // `audit show`: records of `dir` (parsed, oldest first) at or after `since_ms` (Unix ms), and of
 // those only the last `last`. Lines that do not parse are returned as {"line": N, "file": F,

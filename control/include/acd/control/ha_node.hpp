@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "acd/control/audit_log.hpp"
 #include "acd/control/config.hpp"
 #include "acd/control/etcd_epoch.hpp"
 #include "acd/dataplane/input_log.hpp"
@@ -125,11 +126,15 @@ class NodeShipper final : public dataplane::LogShipper {
 
   HaRole role() const { return role_; }
   std::uint64_t last_seq() const { return last_seq_; }
+  // This node's audit log, shipped to the standby beside the log (null: none). Before the first
+  // poll; it outlives the shipper.
+  void set_audit(AuditLog* audit) { audit_ = audit; }
 
  private:
   void on_standby_lost();
   void step_down_if_asked();
   void serve_hello(std::uint64_t applied);
+  void ship_audit();
 
   dataplane::IoStage& io_;
   dataplane::Journal* journal_;
@@ -165,6 +170,8 @@ class NodeShipper final : public dataplane::LogShipper {
   dataplane::LinkPrimary::PeerState last_peer_ = dataplane::LinkPrimary::PeerState::None;
   std::chrono::steady_clock::time_point next_fence_try_{};
   bool stepping_down_ = false;
+  AuditLog* audit_ = nullptr;
+  bool audit_shipping_ = false;
 };
 
 // Starts a node from its journal: the newest snapshot, then every record after it, applied
