@@ -10,6 +10,8 @@
 # agents, opslimit 1 / 8 MiB, 60 s of calls at 200/s in each phase. [signin] threads is left at
 # its default (the CPUs the dataplane's core leaves free). NICE=N sets [signin] nice, which acdd
 # applies only when the verifiers share the dataplane's CPUs (not with cores = [0] on 2+ CPUs).
+# KEEP=DIR copies the run's files there (acd.toml, the generators' JSON and stderr, acdd's stderr
+# with its counters at exit).
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -72,6 +74,10 @@ read -r s_sent s_routed s50 s99 < <(latency "$work/probe.json")
 signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_ms'])")
 overloaded=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_overloaded'])")
 kill -TERM "$pid"; wait "$pid" || true; pid=
+# acdd's counters at exit (tx_failed, ring_full, ...) and where the probe's calls went.
+grep -o "acdd: stopping; .*" "$work/acdd.err" | tr ' ' '\n' | grep -E "^(tx_|ring_full|rx_datagrams|duplicates_answered|drop_)" | tr '\n' ' ' | sed 's/^/acdd counters: /; s/$/\n/'
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('probe during the storm:', {k: j.get(k) for k in ('sent','received','routed','queued','rejected','errors','error_reasons','retransmissions')})" "$work/probe.json"
+[ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.err "$work/acd.toml" "$KEEP"/
 python3 - "$agents" "$signin_ms" "$overloaded" "$q_sent" "$q_routed" "$q50" "$q99" "$s_sent" "$s_routed" "$s50" "$s99" <<'PY'
 import sys
 a, ms, ov, qs, qr, q50, q99, ss, sr, s50, s99 = sys.argv[1:]
