@@ -45,7 +45,8 @@ bool pin_to_cpu(int cpu) {
 ReplyCache::ReplyCache(std::uint32_t clients, std::uint32_t per_client)
     : per_client_(std::max<std::uint32_t>(per_client, 1)),
       entries_(static_cast<std::size_t>(clients) * per_client_),
-      highest_(clients, 0) {}
+      highest_(clients, 0),
+      generation_(clients, 0) {}
 
 ReplyCache::Lookup ReplyCache::find(std::uint32_t slot, std::uint64_t seq,
                                     std::span<const std::uint8_t>& reply) {
@@ -88,9 +89,13 @@ void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const st
 }
 
 void ReplyCache::reset(std::uint32_t slot) {
-  std::fill_n(
-      entries_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
-      per_client_, Entry{});
+  if (++generation_[slot] == 0) {
+    // After 2^32 resets of one slot an entry of generation 0 would count again: clear them all
+    // this once (the only sweep of a window, 80 bytes × per_client).
+    std::fill_n(entries_.begin() +
+                    static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
+                per_client_, Entry{});
+  }
   highest_[slot] = 0;
 }
 

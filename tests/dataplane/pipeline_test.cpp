@@ -698,3 +698,47 @@ TEST_F(RolesTest, RefusedSignInBindsNothing) {
 
 }  // namespace
 }  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// A reset (a client restarted) forgets its whole window, answered, answered-here and pending
+// alike, and the window fills again afterwards; another client's window is untouched.
+TEST(ReplyCache, ResetForgetsTheWindowAndItFillsAgain) {
+  ReplyCache cache(2, 8);
+  const std::uint8_t answer[] = {1, 2, 3};
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+    cache.store(0, seq, answer, seq % 2 == 0);
+    cache.store(1, seq, answer);
+  }
+  cache.mark_pending(0, 7);
+  cache.reset(0);
+  EXPECT_EQ(cache.highest(0), 0u);
+  std::span<const std::uint8_t> reply;
+  for (std::uint64_t seq = 1; seq <= 7; ++seq) {
+    EXPECT_EQ(cache.find(0, seq, reply), ReplyCache::Lookup::New) << seq;
+    EXPECT_EQ(cache.find(1, seq, reply), seq <= 6 ? ReplyCache::Lookup::Answered
+                                                  : ReplyCache::Lookup::New)
+        << seq;
+  }
+  int visited = 0;
+  cache.for_each_answered(0, [&](std::uint64_t, std::span<const std::uint8_t>) { ++visited; });
+  EXPECT_EQ(visited, 0);
+  // A reply cached only here after the reset is not kept from its entry by the old generation's
+  // replicated reply in it.
+  const std::uint8_t again[] = {9};
+  cache.store(0, 2, again, false);
+  ASSERT_EQ(cache.find(0, 2, reply), ReplyCache::Lookup::Answered);
+  EXPECT_EQ(reply.size(), 1u);
+  EXPECT_EQ(reply[0], 9);
+  cache.store(0, 4, answer);
+  visited = 0;
+  cache.for_each_answered(0, [&](std::uint64_t seq, std::span<const std::uint8_t>) {
+    EXPECT_EQ(seq, 4u);
+    ++visited;
+  });
+  EXPECT_EQ(visited, 1);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
