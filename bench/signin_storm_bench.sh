@@ -66,9 +66,12 @@ echo "== storm: the same calls while $agents agents sign in"
   >"$work/probe.json" 2>"$work/probe.err" &
 probe=$!
 for _ in $(seq 200); do grep -q "load starts" "$work/probe.err" && break; sleep 0.05; done
+switches() { awk '/ctxt_switches/ {printf "%s ", $2}' "/proc/$1/status" 2>/dev/null; }
+io_before=$(switches "$pid")  # acdd's IO thread is its main thread (cores = [0])
 "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
   --first-index 50 --first-switch 200 --signin-timeout 3600 --json >"$work/storm.json" 2>"$work/storm.err" || {
   echo "storm failed: $(cat "$work/storm.err")"; exit 1; }
+echo "context switches during the storm (voluntary, involuntary): acdd IO thread $(switches "$pid") (before: $io_before), probe $(switches "$probe")"
 wait "$probe"; probe=
 read -r s_sent s_routed s50 s99 < <(latency "$work/probe.json")
 signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_ms'])")

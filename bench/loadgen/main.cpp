@@ -778,12 +778,20 @@ class LoadGen {
         if (err.reason == static_cast<std::uint16_t>(WireError::Overloaded)) {
           const auto it = outstanding_.find(key(client, err.reply_to));
           if (it != outstanding_.end() && it->second.type == Type::AgentEvent) {
-            // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
             Outstanding& o = it->second;
-            const std::uint64_t base = std::min<std::uint64_t>(50'000'000ull << std::min(o.overloads, 6u),
-                                                               2'000'000'000ull);
+            std::uint32_t hint_ms = 0;  // acd's retry-after (docs/protocol.md), 0: none
+            std::memcpy(&hint_ms, err.detail, sizeof(hint_ms));
             talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
-            o.retry_at = now + base / 2 + (talk_state_ >> 33) % (base / 2 + 1);
+            if (hint_ms != 0) {
+              // The turn acd booked, plus up to a quarter more so that neighbours spread out.
+              const std::uint64_t base = std::uint64_t{hint_ms} * 1'000'000ull;
+              o.retry_at = now + base + (talk_state_ >> 33) % (base / 4 + 1);
+            } else {
+              // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
+              const std::uint64_t base = std::min<std::uint64_t>(
+                  50'000'000ull << std::min(o.overloads, 6u), 2'000'000'000ull);
+              o.retry_at = now + base / 2 + (talk_state_ >> 33) % (base / 2 + 1);
+            }
             ++o.overloads;
             ++signin_overloaded_;
             break;

@@ -235,8 +235,15 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         job.request_seq = m.seq;
         job.device = r.device;
         if (!verifier_->submit(job)) {
+          // Uncached, with the turn this desktop is to come back at (docs/protocol.md): a
+          // shift's refused sign-ins return spread over the time the pool needs, instead of
+          // hammering this thread with retries that are refused again.
           counters_.bump(Counter::ring_full);
-          reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+          wire::Error err{m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), {}};
+          const std::uint32_t retry_after =
+              verifier_->retry_after_ms(static_cast<std::uint64_t>(clock_.now()));
+          std::memcpy(err.detail, &retry_after, sizeof(retry_after));  // little-endian host
+          send_message(slot, wire::Type::Error, 0, &err, sizeof(err));
           return false;
         }
         cache_.mark_pending(slot, m.seq);

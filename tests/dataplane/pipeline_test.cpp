@@ -4,7 +4,9 @@
 // and each role held to what it may send (a refusal changes nothing and is counted).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "acd/dataplane/pipeline.hpp"
@@ -738,6 +740,89 @@ TEST(ReplyCache, ResetForgetsTheWindowAndItFillsAgain) {
     ++visited;
   });
   EXPECT_EQ(visited, 1);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// A verifier that holds every check until released: the pool's queue stays full.
+struct HeldCredentials final : CredentialVerifier {
+  std::atomic<bool> release{false};
+  bool verify(router::AgentNumber, std::string_view) override {
+    while (!release.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+};
+
+// Sign-ins refused because the checkers' queue is full are answered Overloaded with a retry-after
+// hint: the queue's work first (waiting jobs × the check estimate), then one turn per refusal,
+// so each later refusal is told to come back later than the one before.
+TEST(SignInOverload, OverloadedCarriesARetryAfterThatBooksTurns) {
+  router::EngineConfig c = small_centre();
+  for (router::AgentNumber n = 104; n <= 110; ++n) {
+    router::AgentConfig a;
+    a.number = n;
+    a.skills = {router::SkillLevel{0, 5, 0}};
+    c.agents.push_back(a);
+  }
+  HeldCredentials credentials;
+  VerifierPoolConfig pool;
+  pool.threads = 1;
+  pool.queue = 2;
+  pool.check_estimate_us = 100'000;  // 100 ms a check
+  std::vector<router::AgentNumber> numbers;
+  for (const auto& a : c.agents) {
+    numbers.push_back(a.number);
+  }
+  router::Engine engine(c);
+  MemoryPort port;
+  ManualClock clock;
+  std::vector<std::uint32_t> hints;
+  {
+    AsyncVerifier verifier(credentials, pool);
+    IoStage io(port, clock, &verifier, numbers, DataplaneConfig{});
+    Worker worker(engine, io);
+    for (std::uint32_t k = 0; k < 6; ++k) {
+      Peer desk{20 + k, Endpoint{0x0100007f, static_cast<std::uint16_t>(6100 + k), 0}};
+      port.inject(desk.endpoint, desk.one(Type::Register, Register{2, 0, 1}));
+      AgentEvent e{};
+      e.kind = AgentEventKind::SignIn;
+      e.agent_number = 105 + k;
+      std::strncpy(e.password, "pw", sizeof(e.password) - 1);
+      port.inject(desk.endpoint, desk.one(Type::AgentEvent, e));
+    }
+    worker.poll();
+    for (auto& s : port.take_sent()) {
+      DatagramHeader h;
+      ASSERT_EQ(check_header(s.payload, h), HeaderCheck::Ok);
+      for_each_message(
+          s.payload, h,
+          [&](const Message& m) {
+            if (m.type == Type::Error) {
+              const auto err = m.as<Error>();
+              EXPECT_EQ(err.reason, static_cast<std::uint16_t>(WireError::Overloaded));
+              std::uint32_t after = 0;
+              std::memcpy(&after, err.detail, sizeof(after));
+              EXPECT_EQ(err.detail[4], 0);
+              EXPECT_EQ(err.detail[5], 0);
+              hints.push_back(after);
+            }
+          },
+          [](std::uint64_t, WireError) {});
+    }
+    credentials.release = true;
+  }
+  // Two sign-ins queued, four refused: come back after the two queued (200 ms) and a turn each.
+  ASSERT_EQ(hints.size(), 4u);
+  EXPECT_EQ(hints[0], 300u);
+  EXPECT_EQ(hints[1], 400u);
+  EXPECT_EQ(hints[2], 500u);
+  EXPECT_EQ(hints[3], 600u);
 }
 
 }  // namespace
