@@ -55,6 +55,10 @@ echo "== provisioning $((agents + 50)) agents at opslimit=$ops memlimit=${kib}Ki
 pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
+# IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no
+# other thread on its CPU (the generators, other tenants) preempts it: tells acdd's own delays from
+# the scheduler's.
+[ -n "${IO_FIFO:-}" ] && chrt -f -p "$IO_FIFO" "$pid"
 latency() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['sent'], j['routed'], j['p50_us'], j['p99_us'])" "$1"; }
 
 echo "== quiet: 50 agents, 200 calls/s for $seconds s"

@@ -783,9 +783,11 @@ class LoadGen {
             std::memcpy(&hint_ms, err.detail, sizeof(hint_ms));
             talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
             if (hint_ms != 0) {
-              // The turn acd booked, plus up to a quarter more so that neighbours spread out.
+              // The turn acd booked, plus up to a tenth more (at most 1 s) so that neighbours
+              // spread out.
               const std::uint64_t base = std::uint64_t{hint_ms} * 1'000'000ull;
-              o.retry_at = now + base + (talk_state_ >> 33) % (base / 4 + 1);
+              o.retry_at = now + base +
+                           (talk_state_ >> 33) % (std::min<std::uint64_t>(base / 10, 1'000'000'000) + 1);
             } else {
               // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
               const std::uint64_t base = std::min<std::uint64_t>(

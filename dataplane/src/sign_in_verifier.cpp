@@ -95,8 +95,11 @@ std::uint64_t AsyncVerifier::mean_check_us() const {
 
 std::uint32_t AsyncVerifier::retry_after_ms(std::uint64_t now_us) {
   const std::uint64_t turn_us = std::max<std::uint64_t>(mean_check_us() / threads_.size(), 1);
-  // The jobs waiting now are done by then; refusals before this one booked the turns after it.
-  const std::uint64_t queue_done_us = now_us + pending_ * turn_us;
+  // Turns start when half the jobs waiting now are done: a desktop that comes back on time finds
+  // room while the other half keeps the workers busy (they never wait for a returning desktop).
+  // Refusals before this one booked the turns after it.
+  const std::size_t ahead = pending_ > capacity_ / 2 ? pending_ - capacity_ / 2 : 0;
+  const std::uint64_t queue_done_us = now_us + ahead * turn_us;
   booked_until_us_ = std::max(booked_until_us_, queue_done_us) + turn_us;
   const std::uint64_t ms = (booked_until_us_ - now_us + 999) / 1000;
   return static_cast<std::uint32_t>(

@@ -760,7 +760,8 @@ struct HeldCredentials final : CredentialVerifier {
 };
 
 // Sign-ins refused because the checkers' queue is full are answered Overloaded with a retry-after
-// hint: the queue's work first (waiting jobs × the check estimate), then one turn per refusal,
+// hint: the queue's work down to half first (waiting jobs beyond half × the check estimate), then
+// one turn per refusal,
 // so each later refusal is told to come back later than the one before.
 TEST(SignInOverload, OverloadedCarriesARetryAfterThatBooksTurns) {
   router::EngineConfig c = small_centre();
@@ -817,12 +818,13 @@ TEST(SignInOverload, OverloadedCarriesARetryAfterThatBooksTurns) {
     }
     credentials.release = true;
   }
-  // Two sign-ins queued, four refused: come back after the two queued (200 ms) and a turn each.
+  // Two sign-ins queued, four refused: come back once the queue is down to half (one check,
+  // 100 ms) and a turn each after that.
   ASSERT_EQ(hints.size(), 4u);
-  EXPECT_EQ(hints[0], 300u);
-  EXPECT_EQ(hints[1], 400u);
-  EXPECT_EQ(hints[2], 500u);
-  EXPECT_EQ(hints[3], 600u);
+  EXPECT_EQ(hints[0], 200u);
+  EXPECT_EQ(hints[1], 300u);
+  EXPECT_EQ(hints[2], 400u);
+  EXPECT_EQ(hints[3], 500u);
 }
 
 }  // namespace

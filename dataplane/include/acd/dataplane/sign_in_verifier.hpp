@@ -133,8 +133,9 @@ class AsyncVerifier {
   }
   // IO thread, after a refused submit(): in how many milliseconds the refused desktop should
   // send its sign-in again (the Overloaded answer's hint, docs/protocol.md). Each refusal books
-  // the next free turn: the turns start when the jobs waiting now are done (waiting × the
-  // workers' mean check time ÷ threads) and follow one another a check's time apart, so the
+  // the next free turn: the turns start when the queue is down to half (the jobs waiting
+  // beyond half the queue × the workers' mean check time ÷ threads) and follow one another a
+  // check's time apart, so the
   // desktops a burst refused come back spread over the time the pool needs, not all at once.
   // `now_us`: the IO stage's clock. At least kMinRetryAfterMs, at most kMaxRetryAfterMs.
   static constexpr std::uint32_t kMinRetryAfterMs = 50;
