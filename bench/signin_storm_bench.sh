@@ -10,6 +10,8 @@
 # agents, opslimit 1 / 8 MiB, 60 s of calls at 200/s in each phase. [signin] threads is left at
 # its default (the CPUs the dataplane's core leaves free). NICE=N sets [signin] nice, which acdd
 # applies only when the verifiers share the dataplane's CPUs (not with cores = [0] on 2+ CPUs).
+# KEEP=DIR copies the run's files there (acd.toml, the generators' JSON and stderr, acdd's stderr
+# with its counters at exit).
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -53,6 +55,10 @@ echo "== provisioning $((agents + 50)) agents at opslimit=$ops memlimit=${kib}Ki
 pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
+# IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no
+# other thread on its CPU (the generators, other tenants) preempts it: tells acdd's own delays from
+# the scheduler's.
+[ -n "${IO_FIFO:-}" ] && chrt -f -p "$IO_FIFO" "$pid"
 latency() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['sent'], j['routed'], j['p50_us'], j['p99_us'])" "$1"; }
 
 echo "== quiet: 50 agents, 200 calls/s for $seconds s"
@@ -64,14 +70,21 @@ echo "== storm: the same calls while $agents agents sign in"
   >"$work/probe.json" 2>"$work/probe.err" &
 probe=$!
 for _ in $(seq 200); do grep -q "load starts" "$work/probe.err" && break; sleep 0.05; done
+switches() { awk '/ctxt_switches/ {printf "%s ", $2}' "/proc/$1/status" 2>/dev/null; }
+io_before=$(switches "$pid")  # acdd's IO thread is its main thread (cores = [0])
 "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
   --first-index 50 --first-switch 200 --signin-timeout 3600 --json >"$work/storm.json" 2>"$work/storm.err" || {
   echo "storm failed: $(cat "$work/storm.err")"; exit 1; }
+echo "context switches during the storm (voluntary, involuntary): acdd IO thread $(switches "$pid") (before: $io_before), probe $(switches "$probe")"
 wait "$probe"; probe=
 read -r s_sent s_routed s50 s99 < <(latency "$work/probe.json")
 signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_ms'])")
 overloaded=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_overloaded'])")
 kill -TERM "$pid"; wait "$pid" || true; pid=
+# acdd's counters at exit (tx_failed, ring_full, ...) and where the probe's calls went.
+grep -o "acdd: stopping; .*" "$work/acdd.err" | tr ' ' '\n' | grep -E "^(tx_|ring_full|rx_datagrams|duplicates_answered|drop_)" | tr '\n' ' ' | sed 's/^/acdd counters: /; s/$/\n/'
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('probe during the storm:', {k: j.get(k) for k in ('sent','received','routed','queued','rejected','errors','error_reasons','retransmissions')})" "$work/probe.json"
+[ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.err "$work/acd.toml" "$KEEP"/
 python3 - "$agents" "$signin_ms" "$overloaded" "$q_sent" "$q_routed" "$q50" "$q99" "$s_sent" "$s_routed" "$s50" "$s99" <<'PY'
 import sys
 a, ms, ov, qs, qr, q50, q99, ss, sr, s50, s99 = sys.argv[1:]

@@ -109,6 +109,7 @@ struct Result {
   std::map<std::uint16_t, std::uint64_t> error_reasons;  // Error.reason -> how many
   double duration_s = 0;
   std::vector<double> latency_us;
+  std::vector<std::pair<double, double>> by_time;  // (intended send, steady clock ms; latency us)
 };
 
 // --token-file: one line per agent, "ID HEX" (the 48-byte TokenProof in hex). A missing file is
@@ -285,6 +286,7 @@ class LoadGen {
         return false;
       }
       if (step == 0) {
+        signin_began_ms_ = static_cast<double>(began) / 1e6;
         signin_ms_ = static_cast<double>(now_ns() - began) / 1e6;
         std::fprintf(stderr, "acd-loadgen: %u agents signed in in %.0f ms (%u answered Overloaded "
                      "and sent again)\n", agents_, signin_ms_, signin_overloaded_);
@@ -317,6 +319,8 @@ class LoadGen {
   // Sign-ins answered Overloaded and sent again after a back-off; how long signing in took.
   std::uint32_t signin_overloaded() const { return signin_overloaded_; }
   double signin_ms() const { return signin_ms_; }
+  // When the sign-ins were first sent (steady clock, ms: comparable across processes).
+  double signin_began_ms() const { return signin_began_ms_; }
   // Two load generators on one node need switch clients of their own.
   void set_first_switch(std::uint32_t id) { first_switch_ = id; }
   void set_signin_timeout(double seconds) {
@@ -774,12 +778,22 @@ class LoadGen {
         if (err.reason == static_cast<std::uint16_t>(WireError::Overloaded)) {
           const auto it = outstanding_.find(key(client, err.reply_to));
           if (it != outstanding_.end() && it->second.type == Type::AgentEvent) {
-            // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
             Outstanding& o = it->second;
-            const std::uint64_t base = std::min<std::uint64_t>(50'000'000ull << std::min(o.overloads, 6u),
-                                                               2'000'000'000ull);
+            std::uint32_t hint_ms = 0;  // acd's retry-after (docs/protocol.md), 0: none
+            std::memcpy(&hint_ms, err.detail, sizeof(hint_ms));
             talk_state_ = talk_state_ * 6364136223846793005ull + 1442695040888963407ull;
-            o.retry_at = now + base / 2 + (talk_state_ >> 33) % (base / 2 + 1);
+            if (hint_ms != 0) {
+              // The turn acd booked, plus up to a tenth more (at most 1 s) so that neighbours
+              // spread out.
+              const std::uint64_t base = std::uint64_t{hint_ms} * 1'000'000ull;
+              o.retry_at = now + base +
+                           (talk_state_ >> 33) % (std::min<std::uint64_t>(base / 10, 1'000'000'000) + 1);
+            } else {
+              // Back-off: 50 ms doubling to 2 s, with jitter so a storm does not come back at once.
+              const std::uint64_t base = std::min<std::uint64_t>(
+                  50'000'000ull << std::min(o.overloads, 6u), 2'000'000'000ull);
+              o.retry_at = now + base / 2 + (talk_state_ >> 33) % (base / 2 + 1);
+            }
             ++o.overloads;
             ++signin_overloaded_;
             break;
@@ -855,6 +869,8 @@ class LoadGen {
           first_agent_[i] = r.agent;
           ++result_->received;
           result_->latency_us.push_back(static_cast<double>(now - intended_[i]) / 1000.0);
+          result_->by_time.emplace_back(static_cast<double>(intended_[i]) / 1e6,
+                                        result_->latency_us.back());
           if (r.result == RouteResult::Queued) {
             ++result_->queued;
           }
@@ -940,6 +956,7 @@ class LoadGen {
   std::uint32_t signin_overloaded_ = 0;
   std::uint32_t first_switch_ = kFirstSwitch;
   double signin_ms_ = 0;
+  double signin_began_ms_ = 0;
   std::uint64_t signin_timeout_ns_ = 30'000'000'000ull;
   std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
   std::vector<std::uint64_t> intended_;
@@ -1006,6 +1023,15 @@ nlohmann::json report(Result& r, double rate) {
   j["p999_us"] = percentile(r.latency_us, 0.999);
   j["max_us"] =
       r.latency_us.empty() ? 0.0 : *std::max_element(r.latency_us.begin(), r.latency_us.end());
+  // The 1 % slowest calls with when each was due (steady clock ms, as signin_began_ms), to see
+  // what they coincide with.
+  std::sort(r.by_time.begin(), r.by_time.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  nlohmann::json slowest = nlohmann::json::array();
+  for (std::size_t k = 0; k < r.by_time.size() && k < (r.by_time.size() + 99) / 100; ++k) {
+    slowest.push_back({r.by_time[k].first, r.by_time[k].second});
+  }
+  j["slowest"] = slowest;
   return j;
 }
 
@@ -1269,6 +1295,7 @@ int main(int argc, char** argv) {
     out["renewed"] = gen.renewed();
   }
   out["signin_ms"] = gen.signin_ms();
+  out["signin_began_ms"] = gen.signin_began_ms();
   out["signin_overloaded"] = gen.signin_overloaded();
   if (!token_file.empty()) {
     out["token_sign_ins"] = gen.token_sign_ins();

@@ -45,7 +45,8 @@ bool pin_to_cpu(int cpu) {
 ReplyCache::ReplyCache(std::uint32_t clients, std::uint32_t per_client)
     : per_client_(std::max<std::uint32_t>(per_client, 1)),
       entries_(static_cast<std::size_t>(clients) * per_client_),
-      highest_(clients, 0) {}
+      highest_(clients, 0),
+      generation_(clients, 0) {}
 
 ReplyCache::Lookup ReplyCache::find(std::uint32_t slot, std::uint64_t seq,
                                     std::span<const std::uint8_t>& reply) {
@@ -88,9 +89,13 @@ void ReplyCache::store(std::uint32_t slot, std::uint64_t seq, std::span<const st
 }
 
 void ReplyCache::reset(std::uint32_t slot) {
-  std::fill_n(
-      entries_.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
-      per_client_, Entry{});
+  if (++generation_[slot] == 0) {
+    // After 2^32 resets of one slot an entry of generation 0 would count again: clear them all
+    // this once (the only sweep of a window, 80 bytes × per_client).
+    std::fill_n(entries_.begin() +
+                    static_cast<std::ptrdiff_t>(static_cast<std::size_t>(slot) * per_client_),
+                per_client_, Entry{});
+  }
   highest_[slot] = 0;
 }
 
@@ -230,8 +235,15 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
         job.request_seq = m.seq;
         job.device = r.device;
         if (!verifier_->submit(job)) {
+          // Uncached, with the turn this desktop is to come back at (docs/protocol.md): a
+          // shift's refused sign-ins return spread over the time the pool needs, instead of
+          // hammering this thread with retries that are refused again.
           counters_.bump(Counter::ring_full);
-          reply_error(slot, m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
+          wire::Error err{m.seq, static_cast<std::uint16_t>(wire::WireError::Overloaded), {}};
+          const std::uint32_t retry_after =
+              verifier_->retry_after_ms(static_cast<std::uint64_t>(clock_.now()));
+          std::memcpy(err.detail, &retry_after, sizeof(retry_after));  // little-endian host
+          send_message(slot, wire::Type::Error, 0, &err, sizeof(err));
           return false;
         }
         cache_.mark_pending(slot, m.seq);

@@ -64,6 +64,7 @@ void place_worker(const VerifierPoolConfig& config) {
 AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig config)
     : verifier_(verifier),
       capacity_(clamp_queue(config.queue)),
+      check_estimate_us_(std::max<std::uint32_t>(config.check_estimate_us, 1)),
       jobs_(capacity_),
       results_(capacity_) {
   const unsigned n = std::max(config.threads, 1u);
@@ -82,6 +83,27 @@ AsyncVerifier::~AsyncVerifier() {
     t.join();
   }
   jobs_.consume_all([](SignInJob& job) { wipe(job.password, sizeof(job.password)); });
+}
+
+std::uint64_t AsyncVerifier::mean_check_us() const {
+  const std::uint64_t n = checks_done_.load(std::memory_order_relaxed);
+  if (n == 0) {
+    return check_estimate_us_;
+  }
+  return std::max<std::uint64_t>(check_ns_total_.load(std::memory_order_relaxed) / n / 1000, 1);
+}
+
+std::uint32_t AsyncVerifier::retry_after_ms(std::uint64_t now_us) {
+  const std::uint64_t turn_us = std::max<std::uint64_t>(mean_check_us() / threads_.size(), 1);
+  // Turns start when half the jobs waiting now are done: a desktop that comes back on time finds
+  // room while the other half keeps the workers busy (they never wait for a returning desktop).
+  // Refusals before this one booked the turns after it.
+  const std::size_t ahead = pending_ > capacity_ / 2 ? pending_ - capacity_ / 2 : 0;
+  const std::uint64_t queue_done_us = now_us + ahead * turn_us;
+  booked_until_us_ = std::max(booked_until_us_, queue_done_us) + turn_us;
+  const std::uint64_t ms = (booked_until_us_ - now_us + 999) / 1000;
+  return static_cast<std::uint32_t>(
+      std::clamp<std::uint64_t>(ms, kMinRetryAfterMs, kMaxRetryAfterMs));
 }
 
 bool AsyncVerifier::submit(SignInJob& job) {
@@ -108,9 +130,16 @@ void AsyncVerifier::run() {
     result.client_slot = job.client_slot;
     result.request_seq = job.request_seq;
     result.device = job.device;
+    const auto began = std::chrono::steady_clock::now();
     const VerifyOutcome outcome =
         verifier_.check_from(job.number, std::string_view(job.password, length),
                              SignInSource{job.client_slot, job.device});
+    check_ns_total_.fetch_add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - began)
+                                       .count()),
+        std::memory_order_relaxed);
+    checks_done_.fetch_add(1, std::memory_order_relaxed);
     result.accepted = outcome == VerifyOutcome::Accepted;
     result.unavailable = outcome == VerifyOutcome::Unavailable;
     wipe(job.password, sizeof(job.password));

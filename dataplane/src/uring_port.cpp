@@ -36,6 +36,21 @@ struct UringPort::Impl {
   msghdr recv_msg{};
   bool recv_armed = false;
   std::vector<std::uint16_t> to_recycle;  // buffers lent out by the last receive()
+  // Datagrams the kernel delivered that receive() has not handed out yet (completions are taken
+  // in order, so a send's completion behind a burst of arrivals is reached only by taking the
+  // arrivals too). At most one per provided buffer: sized once.
+  struct Arrived {
+    Endpoint from;
+    const std::uint8_t* payload;
+    unsigned length;
+    std::uint16_t buffer;
+  };
+  std::vector<Arrived> arrived = std::vector<Arrived>(kRecvBuffers);
+  std::size_t arrived_head = 0;
+  std::size_t arrived_count = 0;
+  // Send slots whose sendmsg the socket refused for want of room (EAGAIN, ENOBUFS): submitted
+  // again, in order, at the next receive() or send(), before anything new.
+  std::vector<std::uint32_t> retry;
   struct SendSlot {
     sockaddr_in to{};
     iovec iov{};
@@ -79,6 +94,64 @@ struct UringPort::Impl {
       s = io_uring_get_sqe(&ring);
     }
     return s;
+  }
+
+  // False if the submission queue has no entry even after a submit (the slot stays the caller's).
+  bool submit_send(std::uint32_t slot) {
+    io_uring_sqe* s = sqe();
+    if (s == nullptr) {
+      return false;
+    }
+    io_uring_prep_sendmsg(s, fd, &send_slots[slot].msg, 0);
+    io_uring_sqe_set_data64(s, kSendTag | slot);
+    ++pending_sqes;
+    return true;
+  }
+
+  // Takes every completion waiting: sends free their slot (or wait for a retry), arrivals go to
+  // `arrived`. Never blocks.
+  void reap() {
+    io_uring_cqe* cqe = nullptr;
+    while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+      const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag & kSendTag) {
+        const auto slot = static_cast<std::uint32_t>(tag & 0xFFFF'FFFFu);
+        if ((cqe->res == -EAGAIN || cqe->res == -ENOBUFS) && retry.size() < kSendSlots) {
+          retry.push_back(slot);  // the socket's buffer was full: the datagram waits its turn
+        } else {
+          free_send.push_back(slot);
+        }
+      } else if (tag == kRecvTag) {
+        if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
+          recv_armed = false;  // ended (e.g. out of buffers): armed again next time
+        }
+        if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER) != 0) {
+          const auto id = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+          io_uring_recvmsg_out* o = io_uring_recvmsg_validate(buffer(id), cqe->res, &recv_msg);
+          if (o != nullptr && (o->flags & MSG_TRUNC) == 0 && o->namelen >= sizeof(sockaddr_in) &&
+              arrived_count < arrived.size()) {
+            const auto* from = static_cast<const sockaddr_in*>(io_uring_recvmsg_name(o));
+            Arrived& a = arrived[(arrived_head + arrived_count++) % arrived.size()];
+            a.from = Endpoint{from->sin_addr.s_addr, from->sin_port, 0};
+            a.payload = static_cast<const std::uint8_t*>(io_uring_recvmsg_payload(o, &recv_msg));
+            a.length = io_uring_recvmsg_payload_length(o, cqe->res, &recv_msg);
+            a.buffer = id;
+          } else {
+            to_recycle.push_back(id);  // nothing to hand out: the buffer goes straight back
+          }
+        }
+      }
+      io_uring_cqe_seen(&ring, cqe);
+    }
+  }
+
+  // Sends refused for want of room go again, oldest first.
+  void resubmit() {
+    std::size_t done = 0;
+    while (done < retry.size() && submit_send(retry[done])) {
+      ++done;
+    }
+    retry.erase(retry.begin(), retry.begin() + static_cast<std::ptrdiff_t>(done));
   }
 
   void arm_recv() {
@@ -149,6 +222,8 @@ std::unique_ptr<UringPort> UringPort::create(const Endpoint& local, std::string&
   impl->recv_msg.msg_namelen = sizeof(sockaddr_in);
   impl->recv_msg.msg_controllen = 0;
   impl->free_send.reserve(kSendSlots);
+  impl->retry.reserve(kSendSlots);
+  impl->to_recycle.reserve(kRecvBuffers);
   for (unsigned i = 0; i < kSendSlots; ++i) {
     impl->free_send.push_back(kSendSlots - 1 - i);
   }
@@ -178,53 +253,45 @@ std::size_t UringPort::receive(std::span<Datagram> out) {
   if (!p.recv_armed) {
     p.arm_recv();
   }
+  p.resubmit();
   if (p.pending_sqes > 0) {
     io_uring_submit(&p.ring);
     p.pending_sqes = 0;
   }
+  p.reap();
   std::size_t n = 0;
-  io_uring_cqe* cqe = nullptr;
-  while (n < out.size() && io_uring_peek_cqe(&p.ring, &cqe) == 0) {
-    const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
-    if (tag & kSendTag) {
-      p.free_send.push_back(static_cast<std::uint32_t>(tag & 0xFFFF'FFFFu));
-    } else if (tag == kRecvTag) {
-      if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
-        p.recv_armed = false;  // ended (e.g. out of buffers): armed again next time
-      }
-      if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER) != 0) {
-        const auto id = static_cast<std::uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-        p.to_recycle.push_back(id);
-        io_uring_recvmsg_out* o = io_uring_recvmsg_validate(p.buffer(id), cqe->res, &p.recv_msg);
-        if (o != nullptr && (o->flags & MSG_TRUNC) == 0 && o->namelen >= sizeof(sockaddr_in)) {
-          const auto* from = static_cast<const sockaddr_in*>(io_uring_recvmsg_name(o));
-          const auto* payload =
-              static_cast<const std::uint8_t*>(io_uring_recvmsg_payload(o, &p.recv_msg));
-          const unsigned length = io_uring_recvmsg_payload_length(o, cqe->res, &p.recv_msg);
-          out[n++] = Datagram{Endpoint{from->sin_addr.s_addr, from->sin_port, 0},
-                              std::span<const std::uint8_t>(payload, length)};
-        }
-      } else if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER) == 0) {
-        // cannot happen with buffer select; nothing to recycle
-      }
-    }
-    io_uring_cqe_seen(&p.ring, cqe);
+  while (n < out.size() && p.arrived_count > 0) {
+    const Impl::Arrived& a = p.arrived[p.arrived_head];
+    p.arrived_head = (p.arrived_head + 1) % p.arrived.size();
+    --p.arrived_count;
+    p.to_recycle.push_back(a.buffer);
+    out[n++] = Datagram{a.from, std::span<const std::uint8_t>(a.payload, a.length)};
   }
   return n;
 }
 
 std::size_t UringPort::send(std::span<const Datagram> datagrams) {
   Impl& p = *impl_;
+  p.resubmit();  // what the socket refused before leaves first
   std::size_t accepted = 0;
   for (const Datagram& d : datagrams) {
-    if (p.free_send.empty() || d.payload.size() > kSendBufferSize) {
+    if (d.payload.size() > kSendBufferSize) {
       break;
+    }
+    if (p.free_send.empty()) {
+      // Every slot is in flight or its completion waits behind arrivals: submit what is queued
+      // and take the completions (arrivals are kept for receive()).
+      if (p.pending_sqes > 0) {
+        io_uring_submit(&p.ring);
+        p.pending_sqes = 0;
+      }
+      p.reap();
+      p.resubmit();
+      if (p.free_send.empty()) {
+        break;
+      }
     }
     const std::uint32_t slot = p.free_send.back();
-    io_uring_sqe* s = p.sqe();
-    if (s == nullptr) {
-      break;
-    }
     p.free_send.pop_back();
     Impl::SendSlot& ss = p.send_slots[slot];
     std::memcpy(ss.bytes, d.payload.data(), d.payload.size());
@@ -238,9 +305,9 @@ std::size_t UringPort::send(std::span<const Datagram> datagrams) {
     ss.msg.msg_namelen = sizeof(ss.to);
     ss.msg.msg_iov = &ss.iov;
     ss.msg.msg_iovlen = 1;
-    io_uring_prep_sendmsg(s, p.fd, &ss.msg, 0);
-    io_uring_sqe_set_data64(s, kSendTag | slot);
-    ++p.pending_sqes;
+    if (!p.submit_send(slot)) {
+      p.retry.push_back(slot);  // copied: it leaves with the next submission
+    }
     ++accepted;
   }
   if (p.pending_sqes > 0) {

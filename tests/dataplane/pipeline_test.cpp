@@ -4,7 +4,9 @@
 // and each role held to what it may send (a refusal changes nothing and is counted).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "acd/dataplane/pipeline.hpp"
@@ -694,6 +696,135 @@ TEST_F(RolesTest, RefusedSignInBindsNothing) {
   EXPECT_EQ(io_.client_agent(desk_.id), 0u);
   expect_refused(desk3, Type::AgentEvent, agent_event(AgentEventKind::SignOut, 0),
                  WireError::SignInFirst, Counter::refused_sign_in_first);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// A reset (a client restarted) forgets its whole window, answered, answered-here and pending
+// alike, and the window fills again afterwards; another client's window is untouched.
+TEST(ReplyCache, ResetForgetsTheWindowAndItFillsAgain) {
+  ReplyCache cache(2, 8);
+  const std::uint8_t answer[] = {1, 2, 3};
+  for (std::uint64_t seq = 1; seq <= 6; ++seq) {
+    cache.store(0, seq, answer, seq % 2 == 0);
+    cache.store(1, seq, answer);
+  }
+  cache.mark_pending(0, 7);
+  cache.reset(0);
+  EXPECT_EQ(cache.highest(0), 0u);
+  std::span<const std::uint8_t> reply;
+  for (std::uint64_t seq = 1; seq <= 7; ++seq) {
+    EXPECT_EQ(cache.find(0, seq, reply), ReplyCache::Lookup::New) << seq;
+    EXPECT_EQ(cache.find(1, seq, reply), seq <= 6 ? ReplyCache::Lookup::Answered
+                                                  : ReplyCache::Lookup::New)
+        << seq;
+  }
+  int visited = 0;
+  cache.for_each_answered(0, [&](std::uint64_t, std::span<const std::uint8_t>) { ++visited; });
+  EXPECT_EQ(visited, 0);
+  // A reply cached only here after the reset is not kept from its entry by the old generation's
+  // replicated reply in it.
+  const std::uint8_t again[] = {9};
+  cache.store(0, 2, again, false);
+  ASSERT_EQ(cache.find(0, 2, reply), ReplyCache::Lookup::Answered);
+  EXPECT_EQ(reply.size(), 1u);
+  EXPECT_EQ(reply[0], 9);
+  cache.store(0, 4, answer);
+  visited = 0;
+  cache.for_each_answered(0, [&](std::uint64_t seq, std::span<const std::uint8_t>) {
+    EXPECT_EQ(seq, 4u);
+    ++visited;
+  });
+  EXPECT_EQ(visited, 1);
+}
+
+}  // namespace
+}  // namespace acd::dataplane
+
+namespace acd::dataplane {
+namespace {
+
+// A verifier that holds every check until released: the pool's queue stays full.
+struct HeldCredentials final : CredentialVerifier {
+  std::atomic<bool> release{false};
+  bool verify(router::AgentNumber, std::string_view) override {
+    while (!release.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+};
+
+// Sign-ins refused because the checkers' queue is full are answered Overloaded with a retry-after
+// hint: the queue's work down to half first (waiting jobs beyond half × the check estimate), then
+// one turn per refusal,
+// so each later refusal is told to come back later than the one before.
+TEST(SignInOverload, OverloadedCarriesARetryAfterThatBooksTurns) {
+  router::EngineConfig c = small_centre();
+  for (router::AgentNumber n = 104; n <= 110; ++n) {
+    router::AgentConfig a;
+    a.number = n;
+    a.skills = {router::SkillLevel{0, 5, 0}};
+    c.agents.push_back(a);
+  }
+  HeldCredentials credentials;
+  VerifierPoolConfig pool;
+  pool.threads = 1;
+  pool.queue = 2;
+  pool.check_estimate_us = 100'000;  // 100 ms a check
+  std::vector<router::AgentNumber> numbers;
+  for (const auto& a : c.agents) {
+    numbers.push_back(a.number);
+  }
+  router::Engine engine(c);
+  MemoryPort port;
+  ManualClock clock;
+  std::vector<std::uint32_t> hints;
+  {
+    AsyncVerifier verifier(credentials, pool);
+    IoStage io(port, clock, &verifier, numbers, DataplaneConfig{});
+    Worker worker(engine, io);
+    for (std::uint32_t k = 0; k < 6; ++k) {
+      Peer desk{20 + k, Endpoint{0x0100007f, static_cast<std::uint16_t>(6100 + k), 0}};
+      port.inject(desk.endpoint, desk.one(Type::Register, Register{2, 0, 1}));
+      AgentEvent e{};
+      e.kind = AgentEventKind::SignIn;
+      e.agent_number = 105 + k;
+      std::strncpy(e.password, "pw", sizeof(e.password) - 1);
+      port.inject(desk.endpoint, desk.one(Type::AgentEvent, e));
+    }
+    worker.poll();
+    for (auto& s : port.take_sent()) {
+      DatagramHeader h;
+      ASSERT_EQ(check_header(s.payload, h), HeaderCheck::Ok);
+      for_each_message(
+          s.payload, h,
+          [&](const Message& m) {
+            if (m.type == Type::Error) {
+              const auto err = m.as<Error>();
+              EXPECT_EQ(err.reason, static_cast<std::uint16_t>(WireError::Overloaded));
+              std::uint32_t after = 0;
+              std::memcpy(&after, err.detail, sizeof(after));
+              EXPECT_EQ(err.detail[4], 0);
+              EXPECT_EQ(err.detail[5], 0);
+              hints.push_back(after);
+            }
+          },
+          [](std::uint64_t, WireError) {});
+    }
+    credentials.release = true;
+  }
+  // Two sign-ins queued, four refused: come back once the queue is down to half (one check,
+  // 100 ms) and a turn each after that.
+  ASSERT_EQ(hints.size(), 4u);
+  EXPECT_EQ(hints[0], 200u);
+  EXPECT_EQ(hints[1], 300u);
+  EXPECT_EQ(hints[2], 400u);
+  EXPECT_EQ(hints[3], 500u);
 }
 
 }  // namespace

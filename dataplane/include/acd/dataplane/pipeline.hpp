@@ -180,7 +180,9 @@ class ReplyCache {
              bool replicated = true);
   // Drops a pending mark (the request was not accepted after all: the client will retransmit).
   void forget(std::uint32_t slot, std::uint64_t seq);
-  // Forgets everything of a client (it restarted and numbers its messages from 1 again).
+  // Forgets everything of a client (it restarted and numbers its messages from 1 again). O(1):
+  // the slot's generation moves on and its entries of older generations count as empty, so a
+  // burst of thousands of registrations (a shift start) costs no sweep of each client's window.
   void reset(std::uint32_t slot);
   // For node images: the client's highest request seen, and its replicated replies in slot order.
   std::uint64_t highest(std::uint32_t slot) const { return highest_[slot]; }
@@ -189,7 +191,7 @@ class ReplyCache {
   void for_each_answered(std::uint32_t slot, Visit&& visit) const {
     for (std::size_t i = 0; i < per_client_; ++i) {
       const Entry& e = entries_[static_cast<std::size_t>(slot) * per_client_ + i];
-      if (e.state == kAnswered) {
+      if (e.generation == generation_[slot] && e.state == kAnswered) {
         visit(e.seq, std::span<const std::uint8_t>(e.bytes, e.length));
       }
     }
@@ -202,13 +204,22 @@ class ReplyCache {
     std::uint16_t length = 0;
     std::uint8_t state = kEmpty;
     std::uint8_t bytes[kMaxReply] = {};
+    std::uint32_t generation = 0;  // the slot's generation it was written in; older: empty
   };
+  static_assert(sizeof(Entry) == 80, "the generation fits the entry's padding");
+  // The entry for (slot, seq), made empty first if an older generation of the slot wrote it.
   Entry& entry(std::uint32_t slot, std::uint64_t seq) {
-    return entries_[static_cast<std::size_t>(slot) * per_client_ + seq % per_client_];
+    Entry& e = entries_[static_cast<std::size_t>(slot) * per_client_ + seq % per_client_];
+    if (e.generation != generation_[slot]) {
+      e = Entry{};
+      e.generation = generation_[slot];
+    }
+    return e;
   }
   std::uint32_t per_client_;
   std::vector<Entry> entries_;
   std::vector<std::uint64_t> highest_;
+  std::vector<std::uint32_t> generation_;  // per slot, moved on by reset()
 };
 
 class IoStage {

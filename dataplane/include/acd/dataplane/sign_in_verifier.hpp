@@ -104,6 +104,8 @@ struct VerifierPoolConfig {
   std::size_t queue = 1024;     // sign-ins waiting for a worker, 1..65534; beyond: submit() fails
   std::vector<int> cpus;        // CPUs the workers may run on; empty: wherever the OS likes
   int nice = 0;                 // the workers' niceness (0..19): >0 yields to the routing threads
+  // What one check is assumed to cost until the workers have timed some (retry_after_ms).
+  std::uint32_t check_estimate_us = 5000;
 };
 
 // A pool of worker threads running one CredentialVerifier.
@@ -129,6 +131,18 @@ class AsyncVerifier {
     pending_ -= n;
     return n;
   }
+  // IO thread, after a refused submit(): in how many milliseconds the refused desktop should
+  // send its sign-in again (the Overloaded answer's hint, docs/protocol.md). Each refusal books
+  // the next free turn: the turns start when the queue is down to half (the jobs waiting
+  // beyond half the queue × the workers' mean check time ÷ threads) and follow one another a
+  // check's time apart, so the
+  // desktops a burst refused come back spread over the time the pool needs, not all at once.
+  // `now_us`: the IO stage's clock. At least kMinRetryAfterMs, at most kMaxRetryAfterMs.
+  static constexpr std::uint32_t kMinRetryAfterMs = 50;
+  static constexpr std::uint32_t kMaxRetryAfterMs = 60'000;
+  std::uint32_t retry_after_ms(std::uint64_t now_us);
+  // The mean time of one check so far (µs), or the configured estimate before the first.
+  std::uint64_t mean_check_us() const;
   // The pool's size as started (threads clamped to at least 1, queue to 1..65534).
   unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
   std::size_t queue_capacity() const { return capacity_; }
@@ -141,6 +155,13 @@ class AsyncVerifier {
   // Submitted and not yet collected (IO thread only): at most capacity_, so that neither queue
   // ever holds more than capacity_ entries and a worker's push of a result always finds room.
   std::size_t pending_ = 0;
+  // retry_after_ms's last turn handed out (IO thread's clock, µs).
+  std::uint64_t booked_until_us_ = 0;
+  std::uint32_t check_estimate_us_;
+  // Checks done and their total time, added by the workers (relaxed: a mean for a hint; each
+  // worker's fetch_add pairs with nothing, the IO thread's loads may lag by a check).
+  alignas(64) std::atomic<std::uint64_t> checks_done_{0};
+  std::atomic<std::uint64_t> check_ns_total_{0};
   boost::lockfree::queue<SignInJob, boost::lockfree::fixed_sized<true>> jobs_;
   boost::lockfree::queue<SignInResult, boost::lockfree::fixed_sized<true>> results_;
   // The destructor's store(release) pairs with the workers' load(acquire).

@@ -1,6 +1,13 @@
 // UDP over io_uring: one multishot recvmsg with a provided buffer ring (the kernel picks a buffer
 // per datagram; no syscall per packet), and sendmsg requests submitted once per burst.
 //
+// Sends: 1,024 slots (a copy each). Completions are taken in order, so receive() takes every one
+// waiting and keeps arrivals beyond its burst for the next calls; send() does the same when its
+// slots run out, so a send's completion queued behind thousands of arrivals never keeps its slot
+// from the next reply. A sendmsg the socket refuses for want of room (EAGAIN, ENOBUFS) is sent
+// again at the next receive() or send(), before anything new. send() refuses a datagram (the
+// caller counts it) only when all slots are in flight after that.
+//
 // Thread-safety: one thread polls the port. Errors at start-up are reported by create().
 #pragma once
 

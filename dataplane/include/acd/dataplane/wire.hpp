@@ -243,7 +243,9 @@ struct Error {
   std::uint64_t reply_to;
   std::uint16_t reason;
   // NotPrimary: the primary's IPv4 address and UDP port (4 + 2 bytes, network order, as Endpoint
-  // holds them) if this node knows it, else zeros. Otherwise reserved (zeros).
+  // holds them) if this node knows it, else zeros. Overloaded: bytes 0..3 a u32 (little-endian),
+  // the milliseconds after which to send the request again, 0 for no hint (then back off as
+  // docs/protocol.md says); bytes 4..5 zeros. Otherwise reserved (zeros).
   std::uint8_t detail[6];
 };
 
