@@ -358,6 +358,30 @@ TEST(Deriver, IntervalBoundaries) {
   EXPECT_EQ(nr[0], 121 * kS);
 }
 
+// Service level counts a wait of exactly the threshold (20 s) as within; short abandons are those
+// under the threshold (5 s), so 5 s exactly is not short.
+TEST(Deriver, ThresholdsAreInclusiveAndExclusive) {
+  Centre c;
+  c.call(7, 1, 0);
+  c.ready(0, 19 * kS);  // offered at 19 s
+  c.go(EventType::CallAnswered, 20 * kS, 7);
+  c.call(8, 1, 30 * kS);  // agent 0 is busy: queued
+  c.go(EventType::CallAbandoned, 35 * kS, 8);
+  c.call(9, 1, 40 * kS);
+  c.go(EventType::CallAbandoned, 44'999'000, 9);
+  c.go(EventType::CallReleased, 50 * kS, 7);
+  c.go(EventType::AgentNotReady, 51 * kS, 0, 0);
+  c.call(10, 1, 60 * kS);  // queued until the agent is ready again
+  c.go(EventType::AgentReady, 80 * kS, 0, 0);
+  c.go(EventType::CallAnswered, 80'001'000, 10);
+  c.flush(3600 * kS);
+  const QueueInterval q = c.sum(1);
+  EXPECT_EQ(q.answered, 2u);
+  EXPECT_EQ(q.answered_in_sl, 1u);  // 20 s in, 20.001 s out
+  EXPECT_EQ(q.abandoned, 2u);
+  EXPECT_EQ(q.short_abandoned, 1u);  // 4.999 s short, 5 s not
+}
+
 // The same log gives the same records, IDs included; an input replayed is refused.
 TEST(Deriver, ReplayIsIdentical) {
   auto run = [] {
