@@ -29,13 +29,11 @@ CREATE TABLE IF NOT EXISTS calls (
   note INTEGER NOT NULL, path TEXT NOT NULL,
   PRIMARY KEY (seq, idx)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS calls_arrived ON calls (arrived);
-CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended);
 CREATE TABLE IF NOT EXISTS agent_states (
   seq INTEGER NOT NULL, idx INTEGER NOT NULL, agent INTEGER NOT NULL, state INTEGER NOT NULL,
   reason INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
   PRIMARY KEY (seq, idx)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS agent_states_start ON agent_states (start);
-CREATE INDEX IF NOT EXISTS agent_states_end ON agent_states (end);
 CREATE TABLE IF NOT EXISTS queue_intervals (
   seq INTEGER NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL, queue INTEGER NOT NULL,
   offered INTEGER NOT NULL, answered INTEGER NOT NULL, answered_in_sl INTEGER NOT NULL,
@@ -257,7 +255,8 @@ std::unique_ptr<Store> Store::open(const StoreOptions& options, std::string& why
     return nullptr;
   }
   const std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
-                              (options.durable ? "FULL" : "NORMAL") + ";";
+                              (options.durable ? "FULL" : "NORMAL") +
+                              "; PRAGMA cache_size=-65536;";
   if (!store->exec(pragmas.c_str(), err) || !store->exec("BEGIN IMMEDIATE", err) ||
       !store->exec(kSchema, err) ||
       !store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), err) ||
@@ -431,8 +430,8 @@ bool Store::delete_before(Micros cutoff, std::uint64_t& deleted, std::string& wh
     why = "history retention: " + why;
     return false;
   }
-  const char* sql[] = {"DELETE FROM calls WHERE ended < ?",
-                       "DELETE FROM agent_states WHERE end < ?",
+  const char* sql[] = {"DELETE FROM calls WHERE arrived < ?",
+                       "DELETE FROM agent_states WHERE start < ?",
                        "DELETE FROM queue_intervals WHERE start < ?",
                        "DELETE FROM agent_intervals WHERE start < ?"};
   for (const char* q : sql) {

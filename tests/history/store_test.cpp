@@ -131,13 +131,13 @@ TEST(HistoryStore, RetentionDeletesOlderRecords) {
   ASSERT_TRUE(store) << why;
   const Records r = all_records(7, 20'000);
   ASSERT_TRUE(store->write(r, 20'000, why)) << why;
-  const Micros cutoff = r.calls[r.calls.size() / 2].ended;
+  const Micros cutoff = r.calls[r.calls.size() / 2].arrived;
   std::uint64_t want = 0;
   for (const CallDetail& c : r.calls) {
-    want += c.ended < cutoff ? 1 : 0;
+    want += c.arrived < cutoff ? 1 : 0;
   }
   for (const AgentStateRecord& s : r.states) {
-    want += s.end < cutoff ? 1 : 0;
+    want += s.start < cutoff ? 1 : 0;
   }
   for (const QueueInterval& q : r.queue_intervals) {
     want += q.start < cutoff ? 1 : 0;
@@ -151,7 +151,7 @@ TEST(HistoryStore, RetentionDeletesOlderRecords) {
   EXPECT_GT(deleted, 0u);
   const Records left = read_all(*store);
   for (const CallDetail& c : left.calls) {
-    EXPECT_GE(c.ended, cutoff);
+    EXPECT_GE(c.arrived, cutoff);
   }
   EXPECT_EQ(left.size(), r.size() - want);
 }

@@ -52,8 +52,9 @@ class Store {
   // The last input whose records are all stored; 0 for a new database.
   std::uint64_t last_seq() const;
 
-  // Retention: deletes call records that ended, state records that ended and intervals that
-  // started before `cutoff`, in one transaction; `deleted` says how many rows.
+  // Retention: deletes the records whose time (call: arrived; state and interval: start) is
+  // before `cutoff`, in one transaction; `deleted` says how many rows. A report over [from, to)
+  // with from >= cutoff is unaffected.
   [[nodiscard]] bool delete_before(Micros cutoff, std::uint64_t& deleted, std::string& why);
 
   // PRAGMA integrity_check; false with its findings in `why`.
