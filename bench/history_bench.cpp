@@ -1,0 +1,193 @@
+// Call history: derivation rate of the Deriver (inputs per second, the engine's decisions made
+// beforehand) and of a whole Feed (follower engine + deriver), and SQLite ingest of the records
+// (records per second, by batch size). Goals: 1M inputs/s derived on one core; >= 200k records/s
+// stored.
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "../tests/router/random_stream.hpp"
+#include "acd/history/feed.hpp"
+#include "acd/history/store.hpp"
+
+namespace {
+
+using acd::history::Deriver;
+using acd::history::Feed;
+using acd::history::Records;
+using acd::history::Store;
+using acd::router::Decision;
+using acd::router::Engine;
+using acd::router::EngineConfig;
+using acd::router::Event;
+
+// A recorded log: each input with the decisions it caused, flattened.
+struct Log {
+  EngineConfig config;
+  std::vector<Event> inputs;
+  std::vector<std::uint32_t> first;  // decisions of input i: [first[i], first[i + 1])
+  std::vector<Decision> decisions;
+};
+
+Log record_log(std::uint32_t agents, std::size_t inputs) {
+  Log log;
+  log.config = acd::router::testing::random_domain(11, agents, 12, 8);
+  log.config.max_calls = agents * 4;
+  Engine engine(log.config);
+  acd::router::testing::StreamGenerator gen(11, log.config);
+  for (std::size_t i = 0; i < inputs; ++i) {
+    const Event e = gen.next(engine);
+    log.inputs.push_back(e);
+    log.first.push_back(static_cast<std::uint32_t>(log.decisions.size()));
+    engine.apply(e, [&](const Decision& d) { log.decisions.push_back(d); });
+    if (i % 64 == 0) {
+      gen.forget_gone(engine);
+    }
+  }
+  log.first.push_back(static_cast<std::uint32_t>(log.decisions.size()));
+  return log;
+}
+
+// The deriver alone over a recorded log; args: agents.
+void BM_Derive(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const Log log = record_log(agents, 200'000);
+  std::uint64_t records = 0;
+  std::uint64_t inputs = 0;
+  for (auto _ : state) {
+    Deriver deriver(log.config, {});
+    Records out;
+    for (std::size_t i = 0; i < log.inputs.size(); ++i) {
+      const std::span<const Decision> d(log.decisions.data() + log.first[i],
+                                        log.first[i + 1] - log.first[i]);
+      deriver.apply(i + 1, log.inputs[i], d, out);
+      if (out.size() >= 4096) {
+        records += out.size();
+        out.clear();
+      }
+    }
+    records += out.size();
+    inputs += log.inputs.size();
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(inputs));
+  state.counters["records_per_input"] =
+      static_cast<double>(records) / static_cast<double>(inputs);
+  state.counters["decisions_per_input"] =
+      static_cast<double>(log.decisions.size()) / static_cast<double>(log.inputs.size());
+}
+BENCHMARK(BM_Derive)->Arg(60)->Arg(600)->Unit(benchmark::kMillisecond);
+
+// Follower engine + deriver (what a history thread does per input); args: agents.
+void BM_Feed(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const Log log = record_log(agents, 200'000);
+  std::uint64_t inputs = 0;
+  for (auto _ : state) {
+    Feed feed(log.config, {});
+    Records out;
+    for (std::size_t i = 0; i < log.inputs.size(); ++i) {
+      feed.apply(i + 1, log.inputs[i], out);
+      if (out.size() >= 4096) {
+        out.clear();
+      }
+    }
+    inputs += log.inputs.size();
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(inputs));
+}
+BENCHMARK(BM_Feed)->Arg(60)->Arg(600)->Unit(benchmark::kMillisecond);
+
+// SQLite ingest: the records of a recorded log written in transactions of `batch` records each,
+// renumbered per iteration so that every insert is new; args: batch size, durable (FULL sync).
+void BM_StoreIngest(benchmark::State& state) {
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  const bool durable = state.range(1) != 0;
+  const Log log = record_log(60, 200'000);
+  // Derive the record mix once; split it into batches of `batch` records.
+  Records all;
+  {
+    Deriver deriver(log.config, {});
+    for (std::size_t i = 0; i < log.inputs.size(); ++i) {
+      const std::span<const Decision> d(log.decisions.data() + log.first[i],
+                                        log.first[i + 1] - log.first[i]);
+      deriver.apply(i + 1, log.inputs[i], d, all);
+    }
+  }
+  std::vector<Records> batches(1);
+  auto room = [&] {
+    if (batches.back().size() >= batch) {
+      batches.emplace_back();
+    }
+    return &batches.back();
+  };
+  for (const auto& r : all.calls) {
+    room()->calls.push_back(r);
+  }
+  for (const auto& r : all.states) {
+    room()->states.push_back(r);
+  }
+  for (const auto& r : all.queue_intervals) {
+    room()->queue_intervals.push_back(r);
+  }
+  for (const auto& r : all.agent_intervals) {
+    room()->agent_intervals.push_back(r);
+  }
+  const std::string dir = "/tmp/acd-history-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string why;
+  auto store = Store::open({dir + "/h.db", durable}, why);
+  if (!store) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  std::uint64_t round = 0;
+  std::uint64_t written = 0;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    Records& b = batches[next];
+    state.PauseTiming();
+    const std::uint64_t base = round << 32;  // a fresh ID space per pass over the batches
+    for (auto& r : b.calls) {
+      r.id.seq = (r.id.seq & 0xFFFF'FFFFu) | base;
+    }
+    for (auto& r : b.states) {
+      r.id.seq = (r.id.seq & 0xFFFF'FFFFu) | base;
+    }
+    for (auto& r : b.queue_intervals) {
+      r.id.seq = (r.id.seq & 0xFFFF'FFFFu) | base;
+    }
+    for (auto& r : b.agent_intervals) {
+      r.id.seq = (r.id.seq & 0xFFFF'FFFFu) | base;
+    }
+    state.ResumeTiming();
+    if (!store->write(b, base + next, why)) {
+      state.SkipWithError(why.c_str());
+      break;
+    }
+    written += b.size();
+    if (++next == batches.size()) {
+      next = 0;
+      ++round;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(written));
+  state.counters["calls_share"] =
+      static_cast<double>(all.calls.size()) / static_cast<double>(all.size());
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_StoreIngest)
+    ->Args({100, 0})
+    ->Args({1000, 0})
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,648 @@
+// The history store on SQLite: schema and its version, batched idempotent inserts with the last
+// applied seq in the same transaction, retention, and the reads reports use.
+#include "acd/history/store.hpp"
+
+#include <sqlite3.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace acd::history {
+
+namespace {
+
+// Version 1. Each record table is keyed by the record ID (seq, idx), so an insert of a record
+// already there is ignored.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta VALUES ('last_seq', 0);
+CREATE TABLE IF NOT EXISTS calls (
+  seq INTEGER NOT NULL, idx INTEGER NOT NULL, call INTEGER NOT NULL, outbound INTEGER NOT NULL,
+  verification INTEGER NOT NULL, priority INTEGER NOT NULL, tier INTEGER NOT NULL,
+  outcome INTEGER NOT NULL, status INTEGER NOT NULL, overflow_action INTEGER NOT NULL,
+  overflow_target INTEGER NOT NULL, arrived INTEGER NOT NULL, answered INTEGER NOT NULL,
+  ended INTEGER NOT NULL, first_queue INTEGER, last_queue INTEGER, first_agent INTEGER,
+  last_agent INTEGER, offers INTEGER NOT NULL, ring_no_answers INTEGER NOT NULL,
+  overflows INTEGER NOT NULL, transfers INTEGER NOT NULL, holds INTEGER NOT NULL,
+  wait_us INTEGER NOT NULL, talk_us INTEGER NOT NULL, hold_us INTEGER NOT NULL,
+  wrap_us INTEGER NOT NULL, wrap INTEGER NOT NULL, disposition INTEGER NOT NULL,
+  note INTEGER NOT NULL, path TEXT NOT NULL,
+  PRIMARY KEY (seq, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS calls_arrived ON calls (arrived);
+CREATE TABLE IF NOT EXISTS agent_states (
+  seq INTEGER NOT NULL, idx INTEGER NOT NULL, agent INTEGER NOT NULL, state INTEGER NOT NULL,
+  reason INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+  PRIMARY KEY (seq, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS agent_states_start ON agent_states (start);
+CREATE TABLE IF NOT EXISTS queue_intervals (
+  seq INTEGER NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL, queue INTEGER NOT NULL,
+  offered INTEGER NOT NULL, answered INTEGER NOT NULL, answered_in_sl INTEGER NOT NULL,
+  abandoned INTEGER NOT NULL, short_abandoned INTEGER NOT NULL, overflowed_out INTEGER NOT NULL,
+  handled INTEGER NOT NULL, wait_answered_us INTEGER NOT NULL, max_wait_us INTEGER NOT NULL,
+  talk_us INTEGER NOT NULL, hold_us INTEGER NOT NULL, wrap_us INTEGER NOT NULL,
+  PRIMARY KEY (seq, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS queue_intervals_start ON queue_intervals (start);
+CREATE TABLE IF NOT EXISTS agent_intervals (
+  seq INTEGER NOT NULL, idx INTEGER NOT NULL, start INTEGER NOT NULL, agent INTEGER NOT NULL,
+  handled INTEGER NOT NULL, no_answer INTEGER NOT NULL, transfers_out INTEGER NOT NULL,
+  talk_us INTEGER NOT NULL, hold_us INTEGER NOT NULL, wrap_us INTEGER NOT NULL,
+  logged_out_us INTEGER NOT NULL, not_ready_us INTEGER NOT NULL, ready_us INTEGER NOT NULL,
+  reserved_us INTEGER NOT NULL, busy_us INTEGER NOT NULL, wrap_up_us INTEGER NOT NULL,
+  not_ready_by_reason TEXT NOT NULL,
+  PRIMARY KEY (seq, idx)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS agent_intervals_start ON agent_intervals (start);
+)sql";
+
+constexpr const char* kInsertCall =
+    "INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    "?,?,?)";
+constexpr const char* kInsertState = "INSERT OR IGNORE INTO agent_states VALUES (?,?,?,?,?,?,?)";
+constexpr const char* kInsertQueue =
+    "INSERT OR IGNORE INTO queue_intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr const char* kInsertAgent =
+    "INSERT OR IGNORE INTO agent_intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr const char* kSetSeq =
+    "UPDATE meta SET value = max(value, ?) WHERE key = 'last_seq'";
+
+std::string message(sqlite3* db, const char* what) {
+  return std::string(what) + ": " + sqlite3_errmsg(db);
+}
+
+// Binds the next parameters of one statement, in order.
+class Binder {
+ public:
+  explicit Binder(sqlite3_stmt* s) : s_(s) { sqlite3_reset(s_); }
+  Binder& i(std::uint64_t v) {
+    sqlite3_bind_int64(s_, ++n_, static_cast<sqlite3_int64>(v));
+    return *this;
+  }
+  Binder& index(std::uint32_t v) {  // a queue or agent index; kNone is NULL
+    if (v == router::kNone) {
+      sqlite3_bind_null(s_, ++n_);
+    } else {
+      sqlite3_bind_int64(s_, ++n_, v);
+    }
+    return *this;
+  }
+  Binder& text(const std::string& v) {
+    sqlite3_bind_text(s_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  bool step() { return sqlite3_step(s_) == SQLITE_DONE; }
+
+ private:
+  sqlite3_stmt* s_;
+  int n_ = 0;
+};
+
+// Reads the columns of one row, in order.
+class Columns {
+ public:
+  explicit Columns(sqlite3_stmt* s) : s_(s) {}
+  std::uint64_t u() { return static_cast<std::uint64_t>(sqlite3_column_int64(s_, n_++)); }
+  template <class T>
+  T as() {
+    return static_cast<T>(u());
+  }
+  std::uint32_t index() {
+    if (sqlite3_column_type(s_, n_) == SQLITE_NULL) {
+      ++n_;
+      return router::kNone;
+    }
+    return as<std::uint32_t>();
+  }
+  std::string text() {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, n_));
+    const int len = sqlite3_column_bytes(s_, n_++);
+    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(len));
+  }
+
+ private:
+  sqlite3_stmt* s_;
+  int n_ = 0;
+};
+
+// A path as text: steps separated by ';', each "kind,queue,agent,target,time" (kNone written as
+// its number, 4294967295).
+std::string encode_path(const std::vector<PathStep>& path) {
+  std::string s;
+  for (const PathStep& p : path) {
+    if (!s.empty()) {
+      s += ';';
+    }
+    s += std::to_string(static_cast<int>(p.kind)) + ',' + std::to_string(p.queue) + ',' +
+         std::to_string(p.agent) + ',' + std::to_string(p.target) + ',' + std::to_string(p.time);
+  }
+  return s;
+}
+
+bool decode_path(const std::string& s, std::vector<PathStep>& path) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p < end) {
+    std::uint64_t v[5] = {};
+    for (int k = 0; k < 5; ++k) {
+      const auto r = std::from_chars(p, end, v[k]);
+      if (r.ec != std::errc()) {
+        return false;
+      }
+      p = r.ptr;
+      if (k < 4) {
+        if (p == end || *p != ',') {
+          return false;
+        }
+        ++p;
+      }
+    }
+    if (v[0] > static_cast<std::uint64_t>(StepKind::Outbound)) {
+      return false;
+    }
+    path.push_back(PathStep{v[4], static_cast<QueueIndex>(v[1]), static_cast<AgentIndex>(v[2]),
+                            static_cast<AgentIndex>(v[3]), static_cast<StepKind>(v[0])});
+    if (p != end) {
+      if (*p != ';') {
+        return false;
+      }
+      ++p;
+    }
+  }
+  return true;
+}
+
+std::string encode_reasons(const std::array<Micros, router::kNotReadyReasons>& r) {
+  std::string s;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    if (i > 0) {
+      s += ',';
+    }
+    s += std::to_string(r[i]);
+  }
+  return s;
+}
+
+bool decode_reasons(const std::string& s, std::array<Micros, router::kNotReadyReasons>& r) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const auto res = std::from_chars(p, end, r[i]);
+    if (res.ec != std::errc()) {
+      return false;
+    }
+    p = res.ptr;
+    if (i + 1 < r.size()) {
+      if (p == end || *p != ',') {
+        return false;
+      }
+      ++p;
+    }
+  }
+  return p == end;
+}
+
+// A statement prepared for one read, finalized when it goes out of scope.
+class Query {
+ public:
+  Query(sqlite3* db, const char* sql, Micros from, Micros to) {
+    ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK;
+    if (ok_) {
+      sqlite3_bind_int64(s_, 1, static_cast<sqlite3_int64>(from));
+      sqlite3_bind_int64(s_, 2, static_cast<sqlite3_int64>(to));
+    }
+  }
+  ~Query() { sqlite3_finalize(s_); }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+  bool ok() const { return ok_; }
+  int step() { return sqlite3_step(s_); }
+  sqlite3_stmt* get() { return s_; }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> Store::open(const StoreOptions& options, std::string& why) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    why = "cannot open history database " + options.path + ": " +
+          (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return nullptr;
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  sqlite3_busy_timeout(db, 5000);
+  std::string err;
+  // The version first: a file that is not a database fails here, a newer schema is refused.
+  int version = -1;
+  {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      version = sqlite3_column_int(s, 0);
+    }
+    sqlite3_finalize(s);
+  }
+  if (version < 0) {
+    why = options.path + " is not a history database: " + sqlite3_errmsg(db);
+    return nullptr;
+  }
+  if (version > kSchemaVersion) {
+    why = options.path + " has history schema version " + std::to_string(version) +
+          ", newer than this program's " + std::to_string(kSchemaVersion) + "; use a newer acd";
+    return nullptr;
+  }
+  const std::string pragmas = std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") +
+                              (options.durable ? "FULL" : "NORMAL") +
+                              "; PRAGMA cache_size=-65536;";
+  if (!store->exec(pragmas.c_str(), err) || !store->exec("BEGIN IMMEDIATE", err) ||
+      !store->exec(kSchema, err) ||
+      !store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str(), err) ||
+      !store->exec("COMMIT", err)) {
+    why = options.path + ": " + err;
+    return nullptr;
+  }
+  if (!store->prepare(err)) {
+    why = options.path + ": " + err;
+    return nullptr;
+  }
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'last_seq'", -1, &s, nullptr) ==
+          SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    store->last_seq_ = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+  }
+  sqlite3_finalize(s);
+  return store;
+}
+
+Store::~Store() {
+  sqlite3_finalize(insert_call_);
+  sqlite3_finalize(insert_state_);
+  sqlite3_finalize(insert_queue_);
+  sqlite3_finalize(insert_agent_);
+  sqlite3_finalize(set_seq_);
+  sqlite3_close(db_);
+}
+
+bool Store::exec(const char* sql, std::string& why) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    why = err != nullptr ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    return false;
+  }
+  return true;
+}
+
+bool Store::prepare(std::string& why) {
+  const std::pair<const char*, sqlite3_stmt**> all[] = {{kInsertCall, &insert_call_},
+                                                        {kInsertState, &insert_state_},
+                                                        {kInsertQueue, &insert_queue_},
+                                                        {kInsertAgent, &insert_agent_},
+                                                        {kSetSeq, &set_seq_}};
+  for (const auto& [sql, stmt] : all) {
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, nullptr) != SQLITE_OK) {
+      why = message(db_, "preparing a statement");
+      return false;
+    }
+  }
+  return true;
+}
+
+std::uint64_t Store::last_seq() const { return last_seq_; }
+
+bool Store::write(const Records& records, std::uint64_t through, std::string& why) {
+  if (!exec("BEGIN IMMEDIATE", why)) {
+    why = "history write: " + why;
+    return false;
+  }
+  bool ok = true;
+  for (const CallDetail& c : records.calls) {
+    if (!ok) {
+      break;
+    }
+    ok = Binder(insert_call_)
+             .i(c.id.seq)
+             .i(c.id.index)
+             .i(c.call)
+             .i(c.outbound ? 1 : 0)
+             .i(c.verification)
+             .i(c.priority)
+             .i(c.tier)
+             .i(static_cast<std::uint64_t>(c.outcome))
+             .i(static_cast<std::uint64_t>(c.status))
+             .i(static_cast<std::uint64_t>(c.overflow_action))
+             .i(c.overflow_target)
+             .i(c.arrived)
+             .i(c.answered)
+             .i(c.ended)
+             .index(c.first_queue)
+             .index(c.last_queue)
+             .index(c.first_agent)
+             .index(c.last_agent)
+             .i(c.offers)
+             .i(c.ring_no_answers)
+             .i(c.overflows)
+             .i(c.transfers)
+             .i(c.holds)
+             .i(c.wait_us)
+             .i(c.talk_us)
+             .i(c.hold_us)
+             .i(c.wrap_us)
+             .i(static_cast<std::uint64_t>(c.wrap))
+             .i(c.disposition)
+             .i(c.note)
+             .text(encode_path(c.path))
+             .step();
+  }
+  for (const AgentStateRecord& s : records.states) {
+    if (!ok) {
+      break;
+    }
+    ok = Binder(insert_state_)
+             .i(s.id.seq)
+             .i(s.id.index)
+             .i(s.agent)
+             .i(static_cast<std::uint64_t>(s.state))
+             .i(s.reason)
+             .i(s.start)
+             .i(s.end)
+             .step();
+  }
+  for (const QueueInterval& q : records.queue_intervals) {
+    if (!ok) {
+      break;
+    }
+    ok = Binder(insert_queue_)
+             .i(q.id.seq)
+             .i(q.id.index)
+             .i(q.start)
+             .i(q.queue)
+             .i(q.offered)
+             .i(q.answered)
+             .i(q.answered_in_sl)
+             .i(q.abandoned)
+             .i(q.short_abandoned)
+             .i(q.overflowed_out)
+             .i(q.handled)
+             .i(q.wait_answered_us)
+             .i(q.max_wait_us)
+             .i(q.talk_us)
+             .i(q.hold_us)
+             .i(q.wrap_us)
+             .step();
+  }
+  for (const AgentInterval& a : records.agent_intervals) {
+    if (!ok) {
+      break;
+    }
+    Binder b(insert_agent_);
+    b.i(a.id.seq).i(a.id.index).i(a.start).i(a.agent).i(a.handled).i(a.no_answer);
+    b.i(a.transfers_out).i(a.talk_us).i(a.hold_us).i(a.wrap_us);
+    for (const Micros t : a.state_us) {
+      b.i(t);
+    }
+    ok = b.text(encode_reasons(a.not_ready_us)).step();
+  }
+  ok = ok && Binder(set_seq_).i(through).step();
+  if (!ok) {
+    why = message(db_, "history write");
+    std::string ignored;
+    exec("ROLLBACK", ignored);
+    return false;
+  }
+  if (!exec("COMMIT", why)) {
+    why = "history commit: " + why;
+    std::string ignored;
+    exec("ROLLBACK", ignored);
+    return false;
+  }
+  last_seq_ = std::max(last_seq_, through);
+  return true;
+}
+
+bool Store::delete_before(Micros cutoff, std::uint64_t& deleted, std::string& why) {
+  deleted = 0;
+  if (!exec("BEGIN IMMEDIATE", why)) {
+    why = "history retention: " + why;
+    return false;
+  }
+  const char* sql[] = {"DELETE FROM calls WHERE arrived < ?",
+                       "DELETE FROM agent_states WHERE start < ?",
+                       "DELETE FROM queue_intervals WHERE start < ?",
+                       "DELETE FROM agent_intervals WHERE start < ?"};
+  for (const char* q : sql) {
+    sqlite3_stmt* s = nullptr;
+    bool ok = sqlite3_prepare_v2(db_, q, -1, &s, nullptr) == SQLITE_OK;
+    if (ok) {
+      sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(cutoff));
+      ok = sqlite3_step(s) == SQLITE_DONE;
+    }
+    sqlite3_finalize(s);
+    if (!ok) {
+      why = message(db_, "history retention");
+      std::string ignored;
+      exec("ROLLBACK", ignored);
+      deleted = 0;
+      return false;
+    }
+    deleted += static_cast<std::uint64_t>(sqlite3_changes(db_));
+  }
+  if (!exec("COMMIT", why)) {
+    why = "history retention: " + why;
+    std::string ignored;
+    exec("ROLLBACK", ignored);
+    deleted = 0;
+    return false;
+  }
+  return true;
+}
+
+bool Store::check_integrity(std::string& why) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA integrity_check", -1, &s, nullptr) != SQLITE_OK) {
+    why = message(db_, "integrity check");
+    return false;
+  }
+  std::string found;
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    const std::string line = t != nullptr ? t : "";
+    if (line != "ok") {
+      found += found.empty() ? line : "; " + line;
+    }
+  }
+  sqlite3_finalize(s);
+  if (!found.empty()) {
+    why = "history database damaged: " + found;
+    return false;
+  }
+  return true;
+}
+
+bool Store::calls(Micros from, Micros to, std::vector<CallDetail>& out, std::string& why) {
+  Query q(db_,
+          "SELECT * FROM calls WHERE arrived >= ?1 AND arrived < ?2 ORDER BY seq, idx", from, to);
+  if (!q.ok()) {
+    why = message(db_, "reading calls");
+    return false;
+  }
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    Columns c(q.get());
+    CallDetail r;
+    r.id.seq = c.u();
+    r.id.index = c.as<std::uint32_t>();
+    r.call = c.u();
+    r.outbound = c.u() != 0;
+    r.verification = c.as<std::uint8_t>();
+    r.priority = c.as<std::uint8_t>();
+    r.tier = c.as<std::uint8_t>();
+    r.outcome = c.as<CallOutcome>();
+    r.status = c.as<router::Status>();
+    r.overflow_action = c.as<router::OverflowAction>();
+    r.overflow_target = c.as<std::uint32_t>();
+    r.arrived = c.u();
+    r.answered = c.u();
+    r.ended = c.u();
+    r.first_queue = c.index();
+    r.last_queue = c.index();
+    r.first_agent = c.index();
+    r.last_agent = c.index();
+    r.offers = c.as<std::uint32_t>();
+    r.ring_no_answers = c.as<std::uint32_t>();
+    r.overflows = c.as<std::uint32_t>();
+    r.transfers = c.as<std::uint32_t>();
+    r.holds = c.as<std::uint32_t>();
+    r.wait_us = c.u();
+    r.talk_us = c.u();
+    r.hold_us = c.u();
+    r.wrap_us = c.u();
+    r.wrap = c.as<WrapStatus>();
+    r.disposition = c.as<std::uint16_t>();
+    r.note = c.u();
+    if (!decode_path(c.text(), r.path)) {
+      why = "call record " + std::to_string(r.id.seq) + "/" + std::to_string(r.id.index) +
+            " has a malformed path";
+      return false;
+    }
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading calls");
+    return false;
+  }
+  return true;
+}
+
+bool Store::agent_states(Micros from, Micros to, std::vector<AgentStateRecord>& out,
+                         std::string& why) {
+  Query q(db_,
+          "SELECT * FROM agent_states WHERE start >= ?1 AND start < ?2 ORDER BY seq, idx", from,
+          to);
+  if (!q.ok()) {
+    why = message(db_, "reading agent states");
+    return false;
+  }
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    Columns c(q.get());
+    AgentStateRecord r;
+    r.id.seq = c.u();
+    r.id.index = c.as<std::uint32_t>();
+    r.agent = c.as<AgentIndex>();
+    r.state = c.as<router::AgentState>();
+    r.reason = c.as<std::uint16_t>();
+    r.start = c.u();
+    r.end = c.u();
+    out.push_back(r);
+  }
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading agent states");
+    return false;
+  }
+  return true;
+}
+
+bool Store::queue_intervals(Micros from, Micros to, std::vector<QueueInterval>& out,
+                            std::string& why) {
+  Query q(db_,
+          "SELECT * FROM queue_intervals WHERE start >= ?1 AND start < ?2 ORDER BY seq, idx",
+          from, to);
+  if (!q.ok()) {
+    why = message(db_, "reading queue intervals");
+    return false;
+  }
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    Columns c(q.get());
+    QueueInterval r;
+    r.id.seq = c.u();
+    r.id.index = c.as<std::uint32_t>();
+    r.start = c.u();
+    r.queue = c.as<QueueIndex>();
+    r.offered = c.as<std::uint32_t>();
+    r.answered = c.as<std::uint32_t>();
+    r.answered_in_sl = c.as<std::uint32_t>();
+    r.abandoned = c.as<std::uint32_t>();
+    r.short_abandoned = c.as<std::uint32_t>();
+    r.overflowed_out = c.as<std::uint32_t>();
+    r.handled = c.as<std::uint32_t>();
+    r.wait_answered_us = c.u();
+    r.max_wait_us = c.u();
+    r.talk_us = c.u();
+    r.hold_us = c.u();
+    r.wrap_us = c.u();
+    out.push_back(r);
+  }
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading queue intervals");
+    return false;
+  }
+  return true;
+}
+
+bool Store::agent_intervals(Micros from, Micros to, std::vector<AgentInterval>& out,
+                            std::string& why) {
+  Query q(db_,
+          "SELECT * FROM agent_intervals WHERE start >= ?1 AND start < ?2 ORDER BY seq, idx",
+          from, to);
+  if (!q.ok()) {
+    why = message(db_, "reading agent intervals");
+    return false;
+  }
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    Columns c(q.get());
+    AgentInterval r;
+    r.id.seq = c.u();
+    r.id.index = c.as<std::uint32_t>();
+    r.start = c.u();
+    r.agent = c.as<AgentIndex>();
+    r.handled = c.as<std::uint32_t>();
+    r.no_answer = c.as<std::uint32_t>();
+    r.transfers_out = c.as<std::uint32_t>();
+    r.talk_us = c.u();
+    r.hold_us = c.u();
+    r.wrap_us = c.u();
+    for (Micros& t : r.state_us) {
+      t = c.u();
+    }
+    if (!decode_reasons(c.text(), r.not_ready_us)) {
+      why = "agent interval " + std::to_string(r.id.seq) + "/" + std::to_string(r.id.index) +
+            " has malformed not-ready times";
+      return false;
+    }
+    out.push_back(r);
+  }
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading agent intervals");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace acd::history
