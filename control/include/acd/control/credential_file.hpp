@@ -1,4 +1,4 @@
-// The credential file (/etc/acd/credentials): one line per agent, "AGENT_ID HASH [FLAG]", and '#'
+// The credential file (/var/lib/acd/credentials by default): one line per agent, "AGENT_ID HASH [FLAG]", and '#'
 // comments. HASH is an argon2id string (libsodium crypto_pwhash_str); FLAG, when present, is
 // `must-change` (an initial password the agent is to replace), `enrolment` (a one-time
 // enrolment code) or `enrolment-used` (that code, spent). acdd verifies both like a password and
