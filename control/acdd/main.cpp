@@ -292,6 +292,9 @@ int main(int argc, char** argv) {
   // exists, falls back to the demo passwords demo-<ID> (check_startup refused every other case).
   control::CredentialStore store(control::lockout_policy(running));
   store.set_audit(audit.get());
+  // Hashes written by a desktop's PasswordChange cost what [signin] says.
+  store.set_hash_cost(
+      control::HashCost{running.signin.opslimit, std::size_t{running.signin.memlimit_kib} << 10});
   dataplane::InMemoryCredentials demo_credentials;
   dataplane::CredentialVerifier* verifier_impl = &store;
   // Backend "ldap" with fallback "refuse" reads no credential file at all.
@@ -438,6 +441,11 @@ int main(int argc, char** argv) {
   // After the journal's replay: what it replays was reported before the restart. From here on a
   // standby reports the operations of the log it follows, as its primary does.
   io.set_audit(audit.get());
+  // Likewise credential changes: the journal's were stored when first applied; from here on a
+  // standby stores those of the log it follows in its own credential file.
+  if (file_loaded) {
+    io.set_credentials(&store);
+  }
 
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;

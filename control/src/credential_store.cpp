@@ -278,6 +278,210 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
   return false;
 }
 
+Result<void> check_password_policy(router::AgentNumber agent, std::string_view old_password,
+                                   std::string_view new_password) {
+  if (new_password.size() < 8) {
+    return Failure{ControlError::Usage, "a password needs at least 8 characters"};
+  }
+  if (new_password.size() > dataplane::wire::kPasswordBytes) {
+    return Failure{ControlError::Usage, "a password has at most 64 bytes"};
+  }
+  bool letter = false;
+  bool digit = false;
+  bool other = false;
+  for (const char ch : new_password) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      return Failure{ControlError::Usage, "a password may not hold control characters"};
+    }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      letter = true;
+    } else if (c >= '0' && c <= '9') {
+      digit = true;
+    } else {
+      other = true;  // punctuation, space, any non-ASCII byte
+    }
+  }
+  if (static_cast<int>(letter) + static_cast<int>(digit) + static_cast<int>(other) < 2) {
+    return Failure{ControlError::Usage,
+                   "a password needs at least two of: letters, digits, other characters"};
+  }
+  if (new_password == old_password) {
+    return Failure{ControlError::Usage, "the new password must differ from the old one"};
+  }
+  if (new_password.find(std::to_string(agent)) != std::string_view::npos) {
+    return Failure{ControlError::Usage, "a password may not contain the agent's ID"};
+  }
+  return {};
+}
+
+std::string CredentialStore::store_entry(router::AgentNumber agent, const CredentialEntry& entry,
+                                         const std::function<bool(const CredentialEntry*)>& keep) {
+  std::string path;
+  {
+    const std::lock_guard lock(mutex_);
+    path = path_;
+  }
+  if (path.empty()) {
+    return "no credential file is loaded";
+  }
+  const CredentialFileLock writers(path);
+  if (!writers.ok()) {
+    return writers.why();
+  }
+  Result<CredentialTable> table = read_credential_file(path, false);
+  if (!table.ok()) {
+    return table.failure().message;
+  }
+  const auto it = table.value().find(agent);
+  if (!keep(it == table.value().end() ? nullptr : &it->second)) {
+    return {};
+  }
+  table.value()[agent] = entry;
+  if (const Result<void> written = write_credential_file(path, table.value()); !written.ok()) {
+    return written.failure().message;
+  }
+  const std::lock_guard lock(mutex_);
+  hashes_[agent] = entry;
+  if (path == path_) {
+    const auto [stamp, size] = stamp_of(path_);  // our own write: no reload for it
+    file_stamp_ = stamp;
+    file_size_ = size;
+  }
+  return {};
+}
+
+dataplane::ChangeOutcome CredentialStore::change_password(
+    router::AgentNumber agent, std::string_view old_password, std::string_view new_password,
+    const dataplane::SignInSource& source, char (&hash)[dataplane::kCredentialHashBytes]) {
+  using dataplane::ChangeOutcome;
+  auto audit = [&](AuditOutcome outcome, const std::string& why) {
+    if (audit_ != nullptr) {
+      nlohmann::json detail{{"device", source.device}};
+      if (source.client_slot != dataplane::SignInSource::kUnknownSlot) {
+        detail["client_slot"] = source.client_slot;
+      }
+      if (!why.empty()) {
+        detail["error"] = why;
+      }
+      (void)audit_->record(AuditRecord::make(AuditKind::AgentPasswordChange, outcome, "acdd",
+                                             "agent=" + std::to_string(agent), std::move(detail)));
+    }
+  };
+  if (const Result<void> policy = check_password_policy(agent, old_password, new_password);
+      !policy.ok()) {
+    audit(AuditOutcome::Refused, policy.failure().message);
+    return ChangeOutcome::Policy;
+  }
+  // The old secret: checked as a sign-in would check it (back-offs counted), except that the
+  // enrolment code the agent signed in with still counts as its old secret once spent.
+  std::string stored;
+  bool ok = false;
+  {
+    const std::lock_guard lock(mutex_);
+    reload_if_changed();
+    if (const auto it = hashes_.find(agent);
+        it != hashes_.end() && it->second.flag == CredentialFlag::EnrolmentUsed) {
+      stored = it->second.hash;
+    }
+  }
+  if (!stored.empty()) {
+    if (!sodium_ready()) {
+      audit(AuditOutcome::Failed, "libsodium is not available");
+      return ChangeOutcome::Unavailable;
+    }
+    std::vector<char> copy(old_password.begin(), old_password.end());
+    copy.push_back('\0');
+    ok = crypto_pwhash_str_verify(stored.c_str(), copy.data(), old_password.size()) == 0;
+    sodium_memzero(copy.data(), copy.size());
+    if (!ok) {
+      // Counted like a wrong sign-in: the same back-offs apply.
+      (void)verify_from(agent, old_password, source);
+    }
+  } else {
+    ok = verify_from(agent, old_password, source);
+  }
+  if (!ok) {
+    audit(AuditOutcome::Refused, "wrong old password, or a back-off is running");
+    return ChangeOutcome::Refused;
+  }
+  const std::string h = CredentialStore::hash(new_password, cost_);
+  if (h.empty() || h.size() >= dataplane::kCredentialHashBytes) {
+    audit(AuditOutcome::Failed, "hashing failed (out of memory?)");
+    return ChangeOutcome::Unavailable;
+  }
+  const std::string why = store_entry(agent, CredentialEntry{h, CredentialFlag::None},
+                                      [](const CredentialEntry* current) {
+                                        return current != nullptr;  // an agent of the file
+                                      });
+  if (!why.empty()) {
+    audit(AuditOutcome::Failed, why + "; the password is unchanged");
+    return ChangeOutcome::Unavailable;
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    if (hashes_.find(agent) == hashes_.end() || hashes_[agent].hash != h) {
+      audit(AuditOutcome::Refused, "the agent is not in the credential file");
+      return ChangeOutcome::Refused;
+    }
+  }
+  std::copy(h.begin(), h.end(), hash);
+  hash[h.size()] = '\0';
+  audit(AuditOutcome::Ok, "");
+  return ChangeOutcome::Changed;
+}
+
+bool CredentialStore::spent_enrolment(router::AgentNumber agent,
+                                      char (&hash)[dataplane::kCredentialHashBytes]) {
+  const std::lock_guard lock(mutex_);
+  const auto it = hashes_.find(agent);
+  if (it == hashes_.end() || it->second.flag != CredentialFlag::EnrolmentUsed ||
+      it->second.hash.size() >= dataplane::kCredentialHashBytes) {
+    return false;
+  }
+  std::copy(it->second.hash.begin(), it->second.hash.end(), hash);
+  hash[it->second.hash.size()] = '\0';
+  return true;
+}
+
+void CredentialStore::apply_credential(router::AgentNumber agent,
+                                       dataplane::CredentialChangeKind kind,
+                                       std::string_view hash) {
+  const std::string h(hash);
+  std::string why;
+  if (kind == dataplane::CredentialChangeKind::Password) {
+    why = store_entry(agent, CredentialEntry{h, CredentialFlag::None},
+                      [](const CredentialEntry*) { return true; });
+    if (!why.empty()) {
+      const std::lock_guard lock(mutex_);
+      hashes_[agent] = CredentialEntry{h, CredentialFlag::None};  // refuse the old one here
+    }
+  } else {
+    // Only the code it names: a password set meanwhile on this node stays.
+    auto same_code = [&](const CredentialEntry* e) {
+      return e != nullptr && e->hash == h && e->flag == CredentialFlag::Enrolment;
+    };
+    why = store_entry(agent, CredentialEntry{h, CredentialFlag::EnrolmentUsed}, same_code);
+    const std::lock_guard lock(mutex_);
+    if (const auto it = hashes_.find(agent); it != hashes_.end() && same_code(&it->second)) {
+      it->second.flag = CredentialFlag::EnrolmentUsed;  // spent here whatever the file says
+    }
+  }
+  if (audit_ != nullptr) {
+    nlohmann::json detail{{"replicated", true},
+                          {"change", kind == dataplane::CredentialChangeKind::Password
+                                         ? "password"
+                                         : "enrolment used"}};
+    if (!why.empty()) {
+      detail["error"] = why;
+    }
+    (void)audit_->record(AuditRecord::make(AuditKind::AgentPasswordChange,
+                                           why.empty() ? AuditOutcome::Ok : AuditOutcome::Failed,
+                                           "acdd", "agent=" + std::to_string(agent),
+                                           std::move(detail)));
+  }
+}
+
 std::size_t CredentialStore::unlock(router::AgentNumber agent) {
   const std::lock_guard lock(mutex_);
   const std::uint64_t now = clock_();

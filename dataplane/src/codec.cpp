@@ -1,5 +1,7 @@
 #include "acd/dataplane/codec.hpp"
 
+#include <cstddef>
+
 #include "acd/dataplane/counters.hpp"
 
 namespace acd::dataplane {
@@ -82,6 +84,12 @@ std::uint16_t check_body(Type type, const std::uint8_t* body) {
       const auto r = read<OperationReport>(body);
       const bool named = in_range(r.kind, 1, kMaxNamedOperation) || r.kind >= kFirstBankOperation;
       return named && in_range(static_cast<unsigned>(r.outcome), 1, 4) ? 0 : kBadField;
+    }
+    case Type::PasswordChange: {
+      // Only the two numbers: no copy of the passwords is left on this stack.
+      const auto agent_number = read<std::uint64_t>(body + offsetof(PasswordChange, agent_number));
+      const auto reserved = read<std::uint64_t>(body + offsetof(PasswordChange, reserved));
+      return agent_number != 0 && reserved == 0 ? 0 : kBadField;
     }
     case Type::Heartbeat:
     case Type::RouteResponse:

@@ -108,6 +108,18 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
       put(static_cast<std::uint64_t>(rec.wall_ms), 8);
       put(rec.agent_number, 8);
       break;
+    case RecordKind::CredentialChange: {
+      put(rec.request_seq, 8);
+      put(static_cast<std::uint64_t>(rec.wall_ms), 8);
+      put(rec.agent_number, 8);
+      put(static_cast<std::uint8_t>(rec.credential), 1);
+      const std::size_t n = std::min(rec.credential_hash.size(), kCredentialHashBytes - 1);
+      put(n, 1);
+      for (std::size_t i = 0; i < n; ++i) {
+        put(static_cast<std::uint8_t>(rec.credential_hash[i]), 1);
+      }
+      break;
+    }
   }
   return at;
 }
@@ -178,6 +190,27 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
         return false;
       }
       break;
+    case static_cast<std::uint8_t>(RecordKind::CredentialChange): {
+      rec.kind = RecordKind::CredentialChange;
+      rec.request_seq = r.u64();
+      rec.wall_ms = static_cast<std::int64_t>(r.u64());
+      rec.agent_number = r.u64();
+      const std::uint8_t what = r.u8();
+      const std::uint8_t n = r.u8();
+      const auto hash = r.bytes(n);
+      if (rec.agent_number == 0 || n >= kCredentialHashBytes ||
+          (what != static_cast<std::uint8_t>(CredentialChangeKind::Password) &&
+           what != static_cast<std::uint8_t>(CredentialChangeKind::EnrolmentSpent))) {
+        return false;
+      }
+      rec.credential = static_cast<CredentialChangeKind>(what);
+      rec.credential_hash =
+          std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size());
+      if (rec.credential_hash.rfind("$argon2id$", 0) != 0) {
+        return false;  // nothing else is ever stored
+      }
+      break;
+    }
     default:
       return false;
   }

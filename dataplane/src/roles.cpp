@@ -1,6 +1,9 @@
 // The role table: which client role may send which message, and for which agent or call.
 #include "acd/dataplane/roles.hpp"
 
+#include <cstddef>
+#include <cstring>
+
 namespace acd::dataplane {
 
 using wire::AgentEventKind;
@@ -95,6 +98,21 @@ Refusal check_role(const Standing& s, const Message& m) {
       }
       return s.role == Role::Desktop && s.agent == router::kNone ? Refusal::SignInFirst
                                                                   : Refusal::None;
+    case Type::PasswordChange:
+      // Only an agent's own desktop, for the agent it signed in (a supervisor's desk is not the
+      // agent's; an administrator uses acdctl).
+      if (s.role != Role::Desktop) {
+        return Refusal::NotPermitted;
+      }
+      if (s.agent == router::kNone) {
+        return Refusal::SignInFirst;
+      }
+      {
+        // The number alone: no copy of the passwords on this stack.
+        std::uint64_t number = 0;
+        std::memcpy(&number, m.body + offsetof(wire::PasswordChange, agent_number), sizeof(number));
+        return number == s.agent_number ? Refusal::None : Refusal::NotYourAgent;
+      }
     case Type::RouteResponse:
     case Type::Offer:
     case Type::Ack:

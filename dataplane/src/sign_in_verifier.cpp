@@ -82,7 +82,10 @@ AsyncVerifier::~AsyncVerifier() {
   for (std::thread& t : threads_) {
     t.join();
   }
-  jobs_.consume_all([](SignInJob& job) { wipe(job.password, sizeof(job.password)); });
+  jobs_.consume_all([](SignInJob& job) {
+    wipe(job.password, sizeof(job.password));
+    wipe(job.new_password, sizeof(job.new_password));
+  });
 }
 
 std::uint64_t AsyncVerifier::mean_check_us() const {
@@ -112,6 +115,7 @@ bool AsyncVerifier::submit(SignInJob& job) {
     ++pending_;
   }
   wipe(job.password, sizeof(job.password));
+  wipe(job.new_password, sizeof(job.new_password));
   return queued;
 }
 
@@ -125,25 +129,40 @@ void AsyncVerifier::run() {
     }
     const std::size_t length = strnlen(job.password, sizeof(job.password));
     SignInResult result;
+    result.task = job.task;
     result.number = job.number;
     result.agent = job.agent;
     result.client_slot = job.client_slot;
     result.request_seq = job.request_seq;
     result.device = job.device;
     const auto began = std::chrono::steady_clock::now();
-    const VerifyOutcome outcome =
-        verifier_.check_from(job.number, std::string_view(job.password, length),
-                             SignInSource{job.client_slot, job.device});
+    if (job.task == VerifierTask::PasswordChange) {
+      const std::size_t new_length = strnlen(job.new_password, sizeof(job.new_password));
+      result.change = verifier_.change_password(
+          job.number, std::string_view(job.password, length),
+          std::string_view(job.new_password, new_length),
+          SignInSource{job.client_slot, job.device}, result.hash);
+      result.accepted = result.change == ChangeOutcome::Changed;
+      if (!result.accepted) {
+        wipe(result.hash, sizeof(result.hash));
+      }
+    } else {
+      const VerifyOutcome outcome =
+          verifier_.check_from(job.number, std::string_view(job.password, length),
+                               SignInSource{job.client_slot, job.device});
+      result.accepted = outcome == VerifyOutcome::Accepted;
+      result.unavailable = outcome == VerifyOutcome::Unavailable;
+      result.must_change = result.accepted && verifier_.must_change(job.number);
+      result.enrolment_spent = result.accepted && verifier_.spent_enrolment(job.number, result.hash);
+    }
     check_ns_total_.fetch_add(
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::steady_clock::now() - began)
                                        .count()),
         std::memory_order_relaxed);
     checks_done_.fetch_add(1, std::memory_order_relaxed);
-    result.accepted = outcome == VerifyOutcome::Accepted;
-    result.unavailable = outcome == VerifyOutcome::Unavailable;
     wipe(job.password, sizeof(job.password));
-    result.must_change = result.accepted && verifier_.must_change(job.number);
+    wipe(job.new_password, sizeof(job.new_password));
     // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
     while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));

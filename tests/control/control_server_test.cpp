@@ -504,12 +504,12 @@ TEST(Reload, RolesSecurityAndClientsNeedARestart) {
   const std::string base = embedded_default_config();
   const ApplianceConfig running = parsed(base);
   const std::string viewers =
-      replaced(base, "credentials = \"/etc/acd/credentials\"\n",
-               "credentials = \"/etc/acd/credentials\"\nviewers = \"any-local\"\n");
+      replaced(base, "credentials = \"/var/lib/acd/credentials\"\n",
+               "credentials = \"/var/lib/acd/credentials\"\nviewers = \"any-local\"\n");
   EXPECT_TRUE(has_line(diff_configs(running, parsed(viewers)).needs_restart, "[control]"));
   const std::string admins =
-      replaced(base, "credentials = \"/etc/acd/credentials\"\n",
-               "credentials = \"/etc/acd/credentials\"\nadmin_group = \"wheel\"\n");
+      replaced(base, "credentials = \"/var/lib/acd/credentials\"\n",
+               "credentials = \"/var/lib/acd/credentials\"\nadmin_group = \"wheel\"\n");
   EXPECT_TRUE(has_line(diff_configs(running, parsed(admins)).needs_restart, "[control]"));
   const std::string client = base +
                              "\n[[clients]]\nname = \"sbc-1\"\nrole = \"switch\"\npublic_key = "

@@ -103,6 +103,110 @@ TEST(Credentials, EnrolmentCodeWorksOnce) {
   EXPECT_TRUE(restarted.verify(1001, "chosen-pass")) << "a password is not single-use";
 }
 
+// A desktop's password change: the old secret checked, the new one against the policy, hashed
+// and written (flag cleared); the primary hands back the hash, and a standby that applies it
+// accepts the new password and refuses the old. Wrong old / policy: Refused / Policy, file
+// unchanged.
+TEST(Credentials, PasswordChangeStoredAndReplicated) {
+  const std::string path = temp_path("creds-change");
+  const std::string standby_path = temp_path("creds-change-standby");
+  std::remove(path.c_str());
+  std::remove(standby_path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("initial-pass1", HashStrength::Minimal),
+                                CredentialFlag::MustChange};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  ASSERT_TRUE(write_credential_file(standby_path, table).ok());
+  CredentialStore store;
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  ASSERT_TRUE(store.load(path).ok());
+  char hash[dataplane::kCredentialHashBytes] = {};
+  using dataplane::ChangeOutcome;
+  EXPECT_EQ(store.change_password(1001, "wrong-pass1", "Chosen-pass2", {}, hash),
+            ChangeOutcome::Refused);
+  EXPECT_EQ(store.change_password(1001, "initial-pass1", "abcdefghij", {}, hash),
+            ChangeOutcome::Policy);
+  EXPECT_EQ(store.change_password(2002, "initial-pass1", "Chosen-pass2", {}, hash),
+            ChangeOutcome::Refused)
+      << "an agent the file lacks";
+  EXPECT_EQ(read_credential_file(path, false).value(), table) << "refusals changed the file";
+  ASSERT_EQ(store.change_password(1001, "initial-pass1", "Chosen-pass2", {}, hash),
+            ChangeOutcome::Changed);
+  const std::string h(hash);
+  EXPECT_EQ(h.rfind("$argon2id$", 0), 0u);
+  EXPECT_EQ(h.find("Chosen-pass2"), std::string::npos);
+  EXPECT_FALSE(store.must_change(1001)) << "the must-change flag is cleared";
+  EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
+  EXPECT_FALSE(store.verify(1001, "initial-pass1"));
+  const auto on_disk = read_credential_file(path, false);
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(on_disk.value().at(1001), (CredentialEntry{h, CredentialFlag::None}));
+
+  CredentialStore standby;
+  ASSERT_TRUE(standby.load(standby_path).ok());
+  standby.apply_credential(1001, dataplane::CredentialChangeKind::Password, h);
+  EXPECT_TRUE(standby.verify(1001, "Chosen-pass2"));
+  EXPECT_FALSE(standby.verify(1001, "initial-pass1"));
+  EXPECT_EQ(read_credential_file(standby_path, false).value().at(1001),
+            (CredentialEntry{h, CredentialFlag::None}));
+}
+
+// The enrolment code an agent signed in with is its old secret for the change that follows; the
+// spent code is reported (for the log) and, applied on a standby, spends the code there too.
+TEST(Credentials, SpentEnrolmentIsReportedAndReplicated) {
+  const std::string path = temp_path("creds-spent");
+  const std::string standby_path = temp_path("creds-spent-standby");
+  std::remove(path.c_str());
+  std::remove(standby_path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("739201-554", HashStrength::Minimal),
+                                CredentialFlag::Enrolment};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  ASSERT_TRUE(write_credential_file(standby_path, table).ok());
+  CredentialStore store;
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  ASSERT_TRUE(store.load(path).ok());
+  char hash[dataplane::kCredentialHashBytes] = {};
+  EXPECT_FALSE(store.spent_enrolment(1001, hash)) << "not spent yet";
+  ASSERT_TRUE(store.verify(1001, "739201-554"));
+  ASSERT_TRUE(store.spent_enrolment(1001, hash));
+  EXPECT_EQ(std::string(hash), table[1001].hash);
+
+  CredentialStore standby;
+  ASSERT_TRUE(standby.load(standby_path).ok());
+  standby.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, hash);
+  EXPECT_FALSE(standby.verify(1001, "739201-554")) << "the standby still takes the spent code";
+  EXPECT_EQ(read_credential_file(standby_path, false).value().at(1001).flag,
+            CredentialFlag::EnrolmentUsed);
+  // A code other than the one the entry holds spends nothing.
+  CredentialStore other;
+  table[1001].hash = CredentialStore::hash("111111-222", HashStrength::Minimal);
+  ASSERT_TRUE(write_credential_file(standby_path, table).ok());
+  ASSERT_TRUE(other.load(standby_path).ok());
+  other.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, hash);
+  EXPECT_TRUE(other.verify(1001, "111111-222"));
+
+  char changed[dataplane::kCredentialHashBytes] = {};
+  EXPECT_EQ(store.change_password(1001, "739201-554", "Chosen-pass2", {}, changed),
+            dataplane::ChangeOutcome::Changed);
+  EXPECT_FALSE(store.must_change(1001));
+  EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
+}
+
+// The policy, rule by rule; the message never repeats the password.
+TEST(Credentials, PasswordPolicy) {
+  EXPECT_TRUE(check_password_policy(1001, "old-pass1", "Chosen-pass2").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", "Sh0rt").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", std::string(65, 'a') + "1").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", "onlyletters").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", "1234567890").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", "old-pass1").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", "agent-1001x").ok());
+  EXPECT_FALSE(check_password_policy(1001, "old-pass1", std::string("tab\there1")).ok());
+  const Result<void> r = check_password_policy(1001, "old-pass1", "onlyletters");
+  EXPECT_EQ(r.failure().message.find("onlyletters"), std::string::npos);
+}
+
 // Many desktops presenting one code at the same moment: exactly one is signed in.
 TEST(Credentials, EnrolmentCodeRaceHasOneWinner) {
   const std::string path = temp_path("creds-enrolment-race");

@@ -59,6 +59,20 @@ unit_has "StateDirectoryMode=0750"
 grep -qx "d /var/lib/acd 0750 acd acd -" "$units/acd.tmpfiles" ||
   fail "acd.tmpfiles and the unit's StateDirectory disagree on /var/lib/acd"
 
+# The credential file acdd rewrites (a desktop's password change, a spent enrolment code) must
+# lie where the unit lets acdd write: under its StateDirectory, never under the read-only /etc/acd.
+default_toml="$(dirname "$0")/../../control/default/acd.toml"
+credentials=$(sed -n 's/^credentials = "\(.*\)"$/\1/p' "$default_toml")
+case "$credentials" in
+  /var/lib/acd/*) ;;
+  *) fail "the default credentials = \"$credentials\" is not under /var/lib/acd (StateDirectory)" ;;
+esac
+for ro in $(sed -n 's/^ReadOnlyPaths=//p' "$units/acdd.service"); do
+  case "$credentials" in
+    "$ro"/*) fail "credentials = $credentials lies under ReadOnlyPaths=$ro: acdd cannot rewrite it" ;;
+  esac
+done
+
 check_sysusers "$units/acd.sysusers" "$work/root" || fail "the sysusers fragment was refused"
 { cat "$units/acd.sysusers"; echo "x garbage line"; } >"$work/bad.sysusers"
 check_sysusers "$work/bad.sysusers" "$work/bad-root" && fail "sysusers passed a garbage line"

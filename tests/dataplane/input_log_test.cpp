@@ -242,6 +242,50 @@ TEST(LogRecord, TokenRevokeRoundTrips) {
   EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
 }
 
+// A CredentialChange carries the agent, the request and the hash string; a record whose hash is
+// not an argon2id string, of an unknown change or for agent 0 is refused.
+TEST(LogRecord, CredentialChangeRoundTrips) {
+  const std::string hash(97, 'x');
+  const std::string full = "$argon2id$v=19$m=65536,t=2,p=1$" + hash;
+  LogRecord in;
+  in.kind = RecordKind::CredentialChange;
+  in.client_id = 77;
+  in.request_seq = 12;
+  in.agent_number = 100042;
+  in.wall_ms = 1'800'000'000'123;
+  in.credential = CredentialChangeKind::Password;
+  const std::string longest = full.substr(0, kCredentialHashBytes - 1);
+  const std::string shorter = full.substr(0, 60);
+  in.credential_hash = longest;
+  std::array<std::uint8_t, kMaxLogRecord> bytes{};
+  const std::size_t n = encode_record(in, bytes);
+  ASSERT_LE(n, kMaxLogRecord);
+  LogRecord out;
+  ASSERT_TRUE(decode_record(std::span<const std::uint8_t>(bytes.data(), n), out));
+  EXPECT_EQ(out.kind, RecordKind::CredentialChange);
+  EXPECT_EQ(out.client_id, 77u);
+  EXPECT_EQ(out.request_seq, 12u);
+  EXPECT_EQ(out.agent_number, 100042u);
+  EXPECT_EQ(out.wall_ms, in.wall_ms);
+  EXPECT_EQ(out.credential, CredentialChangeKind::Password);
+  EXPECT_EQ(out.credential_hash, in.credential_hash);
+  in.credential = CredentialChangeKind::EnrolmentSpent;
+  std::size_t m = encode_record(in, bytes);
+  ASSERT_TRUE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
+  EXPECT_EQ(out.credential, CredentialChangeKind::EnrolmentSpent);
+  in.credential_hash = "plain text";
+  m = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
+  in.credential_hash = shorter;
+  in.agent_number = 0;
+  m = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
+  in.agent_number = 5;
+  in.credential = static_cast<CredentialChangeKind>(3);
+  m = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
+}
+
 TEST(LogRecord, RefusesGarbage) {
   LogRecord in;
   in.kind = RecordKind::Input;

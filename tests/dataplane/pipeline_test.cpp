@@ -585,6 +585,33 @@ TEST_F(RolesTest, MessagesOnlyAcdSendsAreRefused) {
                  Counter::drop_bad_type);
 }
 
+PasswordChange password_change(router::AgentNumber number) {
+  PasswordChange c{};
+  c.agent_number = number;
+  std::strncpy(c.old_password, "s3cret-101", sizeof(c.old_password));
+  std::strncpy(c.new_password, "n3w-secret", sizeof(c.new_password));
+  return c;
+}
+
+// A PasswordChange: only a desktop, only for the agent it signed in, and only inside an ACDP/2
+// session — in clear text even the right desktop is refused; nothing is sequenced either way.
+TEST_F(RolesTest, PasswordChangeOnlyFromTheAgentsDesktopInASession) {
+  expect_refused(desk2_, Type::PasswordChange, password_change(102), WireError::SignInFirst,
+                 Counter::refused_sign_in_first);
+  both_signed_in();
+  expect_refused(switch_, Type::PasswordChange, password_change(101), WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(sup_, Type::PasswordChange, password_change(101), WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(desk2_, Type::PasswordChange, password_change(101), WireError::NotYourAgent,
+                 Counter::refused_not_your_agent);
+  expect_refused(desk_, Type::PasswordChange, password_change(101),
+                 WireError::PasswordChangeRefused, Counter::password_change_refused);
+  PasswordChange bad = password_change(101);
+  bad.reserved = 1;
+  expect_refused(desk_, Type::PasswordChange, bad, WireError::BadField, Counter::drop_bad_field);
+}
+
 // An offer made to one agent: another desktop may neither answer it nor act on the call, nor may
 // a switch that did not route it; the agent's own desktop answers it.
 TEST_F(RolesTest, OnlyTheAgentsDesktopAnswersItsOffer) {

@@ -10,8 +10,13 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <cstdio>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 
+#include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/session_layer.hpp"
 #include "secure_peer.hpp"
@@ -38,6 +43,49 @@ router::EngineConfig small_centre() {
   return c;
 }
 
+// InMemoryCredentials plus what the control plane's store does for a password change (stores the
+// new one, hands back a stand-in hash) and an enrolment code spent by `spend`'s next sign-in.
+class ChangingCredentials final : public CredentialVerifier {
+ public:
+  explicit ChangingCredentials(InMemoryCredentials& base) : base_(base) {}
+  bool verify(router::AgentNumber agent, std::string_view password) override {
+    const std::lock_guard lock(mutex_);
+    const auto it = changed_.find(agent);
+    return it != changed_.end() ? it->second == password : base_.verify(agent, password);
+  }
+  ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
+                                std::string_view new_password, const SignInSource&,
+                                char (&hash)[kCredentialHashBytes]) override {
+    if (new_password.size() < 8) {
+      return ChangeOutcome::Policy;
+    }
+    if (!verify(agent, old_password)) {
+      return ChangeOutcome::Refused;
+    }
+    const std::lock_guard lock(mutex_);
+    changed_[agent] = std::string(new_password);
+    const std::string h = "$argon2id$v=19$m=8,t=1,p=1$test" + std::to_string(++changes_);
+    std::snprintf(hash, sizeof(hash), "%s", h.c_str());
+    return ChangeOutcome::Changed;
+  }
+  bool spent_enrolment(router::AgentNumber agent, char (&hash)[kCredentialHashBytes]) override {
+    const std::lock_guard lock(mutex_);
+    if (agent != spend) {
+      return false;
+    }
+    spend = 0;
+    std::snprintf(hash, sizeof(hash), "%s", "$argon2id$v=19$m=8,t=1,p=1$code");
+    return true;
+  }
+  std::atomic<router::AgentNumber> spend{0};
+
+ private:
+  InMemoryCredentials& base_;
+  std::mutex mutex_;
+  std::map<router::AgentNumber, std::string> changed_;
+  int changes_ = 0;
+};
+
 class SecurePipelineTest : public ::testing::Test {
  protected:
   // `virtual_clock`: the layer reads virtual_ns_ (sessions live an hour, idle a minute).
@@ -46,7 +94,7 @@ class SecurePipelineTest : public ::testing::Test {
       : server_(secure::generate_key_pair()),
         config_(small_centre()),
         engine_(config_),
-        verifier_(credentials_),
+        verifier_(changing_),
         io_(port_, clock_, &verifier_, {101, 102, 103}, DataplaneConfig{}),
         worker_(engine_, io_) {
     credentials_.set(101, "s3cret-101");
@@ -159,6 +207,7 @@ class SecurePipelineTest : public ::testing::Test {
   router::EngineConfig config_;
   router::Engine engine_;
   InMemoryCredentials credentials_;
+  ChangingCredentials changing_{credentials_};
   AsyncVerifier verifier_;
   MemoryPort port_;
   ManualClock clock_;
@@ -743,6 +792,179 @@ TEST_F(SecurePipelineTest, NotPrimaryAndTheAnnouncementAreSealed) {
     EXPECT_EQ(told[0].type, Type::Heartbeat);
     EXPECT_EQ(told[0].seq, 0u);
   }
+}
+
+// Keeps every record the stage logs.
+class KeepingShipper final : public LogShipper {
+ public:
+  bool has_room() const override { return true; }
+  void append(std::uint64_t seq, std::span<const std::uint8_t> record) override {
+    records.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
+  }
+  void poll() override {}
+  std::uint64_t released_through() const override { return ~std::uint64_t{0}; }
+  std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> records;
+};
+
+// What a standby's credential store was told.
+struct RecordingSink final : CredentialSink {
+  void apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
+                        std::string_view hash) override {
+    got.emplace_back(agent, kind, std::string(hash));
+  }
+  std::vector<std::tuple<router::AgentNumber, CredentialChangeKind, std::string>> got;
+};
+
+// SecureTokenTest with the sequenced log kept, and a standby that replays it.
+class PasswordChangeTest : public SecureTokenTest {
+ protected:
+  PasswordChangeTest() { io_.set_shipper(&log_); }
+  static PasswordChange change(router::AgentNumber number, const char* old_password,
+                               const char* new_password) {
+    PasswordChange c{};
+    c.agent_number = number;
+    std::strncpy(c.old_password, old_password, sizeof(c.old_password));
+    std::strncpy(c.new_password, new_password, sizeof(c.new_password));
+    return c;
+  }
+  std::vector<Reply> send_change(const PasswordChange& c) {
+    exchange(desk_, desk_.one(Type::PasswordChange, c));
+    return wait_for_reply(desk_);
+  }
+  // The log's CredentialChange records.
+  std::vector<LogRecord> credential_records() {
+    std::vector<LogRecord> out;
+    for (const auto& [seq, bytes] : log_.records) {
+      LogRecord r;
+      EXPECT_TRUE(decode_record(bytes, r)) << seq;
+      if (r.kind == RecordKind::CredentialChange) {
+        out.push_back(r);
+      }
+    }
+    return out;
+  }
+  // Applies the whole log to a fresh standby whose credential changes go to `sink`.
+  void follow(RecordingSink& sink, IoStage& standby, router::Engine& engine) {
+    RouterStage router(engine);
+    standby.set_credentials(&sink);
+    for (const auto& [seq, bytes] : log_.records) {
+      ASSERT_EQ(standby.replay(seq, bytes, router), IoStage::Replay::Applied) << seq;
+    }
+  }
+  KeepingShipper log_;
+};
+
+// The signed-in desktop changes its agent's password inside its session: verified and hashed on
+// the verifier pool, logged as a CredentialChange (the hash, never the password), answered Ack
+// (then a token of the new generation: the old token is revoked), and a standby that applies the
+// log stores the same hash and revokes the same tokens.
+TEST_F(PasswordChangeTest, ChangedLoggedAndReplicated) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionToken before = password_sign_in();
+  const std::uint64_t events = engine_.counters().events;
+  const auto r = send_change(change(101, "s3cret-101", "N3w-secret!"));
+  ASSERT_GE(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0u);
+  const std::uint64_t change_seq = desk_.seq;
+  EXPECT_EQ(r[0].as<Ack>().reply_to, change_seq);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[1].type, Type::SessionToken);
+  EXPECT_EQ(engine_.counters().events, events) << "a password change reached the engine";
+  EXPECT_EQ(io_.counters().read(Counter::password_changes), 1u);
+  EXPECT_EQ(io_.token_generation(0), 1u);
+  expect_token_refused(101, before.proof, Counter::token_refused_revoked);
+
+  const auto logged = credential_records();
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].agent_number, 101u);
+  EXPECT_EQ(logged[0].credential, CredentialChangeKind::Password);
+  EXPECT_EQ(logged[0].credential_hash, "$argon2id$v=19$m=8,t=1,p=1$test1");
+  EXPECT_EQ(logged[0].client_id, secure_client_id("desk-1"));
+  for (const auto& [seq, bytes] : log_.records) {
+    const std::string text(bytes.begin(), bytes.end());
+    EXPECT_EQ(text.find("N3w-secret!"), std::string::npos) << "a password in the log";
+    EXPECT_EQ(text.find("s3cret-101"), std::string::npos) << "a password in the log";
+  }
+
+  router::Engine standby_engine(config_);
+  MemoryPort standby_port;
+  ManualClock standby_clock;
+  IoStage standby(standby_port, standby_clock, nullptr, {101, 102, 103}, DataplaneConfig{});
+  RecordingSink sink;
+  follow(sink, standby, standby_engine);
+  ASSERT_EQ(sink.got.size(), 1u);
+  EXPECT_EQ(std::get<0>(sink.got[0]), 101u);
+  EXPECT_EQ(std::get<1>(sink.got[0]), CredentialChangeKind::Password);
+  EXPECT_EQ(std::get<2>(sink.got[0]), "$argon2id$v=19$m=8,t=1,p=1$test1");
+  EXPECT_EQ(standby.token_generation(0), 1u);
+  EXPECT_EQ(standby.save_session(), io_.save_session());
+
+  // The new password signs in; a retransmitted change gets the same Ack without a second job.
+  const auto again = exchange(
+      desk_, desk_.one(Type::PasswordChange, change(101, "s3cret-101", "N3w-secret!"), change_seq));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].type, Type::Ack);
+  EXPECT_EQ(credential_records().size(), 1u);
+}
+
+// Refusals: a wrong old password (PasswordChangeRefused, cached), a new one the policy refuses
+// (PasswordPolicy): nothing logged, the password and the tokens unchanged.
+TEST_F(PasswordChangeTest, RefusedChangesChangeNothing) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  password_sign_in();
+  auto r = send_change(change(101, "wrong-old", "N3w-secret!"));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::PasswordChangeRefused));
+  r = send_change(change(101, "s3cret-101", "short"));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::PasswordPolicy));
+  EXPECT_EQ(io_.counters().read(Counter::password_change_refused), 2u);
+  EXPECT_TRUE(credential_records().empty());
+  EXPECT_EQ(io_.token_generation(0), 0u);
+  EXPECT_TRUE(changing_.verify(101, "s3cret-101"));
+}
+
+// A sign-in that spends an enrolment code logs a CredentialChange (the code's hash) before the
+// sign-in's input, so a standby marks the code spent too and refuses it after a failover.
+TEST_F(PasswordChangeTest, SpentEnrolmentCodeIsLoggedBeforeTheSignIn) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  changing_.spend = 101;
+  password_sign_in();
+  std::vector<RecordKind> kinds;
+  std::size_t spent_at = 0;
+  for (const auto& [seq, bytes] : log_.records) {
+    LogRecord rec;
+    ASSERT_TRUE(decode_record(bytes, rec));
+    if (rec.kind == RecordKind::CredentialChange) {
+      spent_at = kinds.size();
+      EXPECT_EQ(rec.credential, CredentialChangeKind::EnrolmentSpent);
+      EXPECT_EQ(rec.credential_hash, "$argon2id$v=19$m=8,t=1,p=1$code");
+    }
+    kinds.push_back(rec.kind);
+  }
+  ASSERT_GT(kinds.size(), spent_at + 1);
+  EXPECT_EQ(kinds[spent_at], RecordKind::CredentialChange);
+  LogRecord next;
+  ASSERT_TRUE(decode_record(log_.records[spent_at + 1].second, next));
+  EXPECT_EQ(next.kind, RecordKind::Input);
+  EXPECT_EQ(next.event.type, router::EventType::AgentSignIn);
+  EXPECT_EQ(io_.counters().read(Counter::enrolments_spent), 1u);
+
+  router::Engine standby_engine(config_);
+  MemoryPort standby_port;
+  ManualClock standby_clock;
+  IoStage standby(standby_port, standby_clock, nullptr, {101, 102, 103}, DataplaneConfig{});
+  RecordingSink sink;
+  follow(sink, standby, standby_engine);
+  ASSERT_EQ(sink.got.size(), 1u);
+  EXPECT_EQ(std::get<1>(sink.got[0]), CredentialChangeKind::EnrolmentSpent);
+  EXPECT_EQ(standby.token_generation(0), 0u) << "a spent code revokes nothing";
 }
 
 }  // namespace

@@ -79,7 +79,9 @@ namespace acd::control {
   X(ClientRegistered, "client.registered", "an ACDP client registered")                            \
   X(ClientRefused, "client.refused", "an ACDP client was refused")                                 \
   X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")      \
-  X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")
+  X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")        \
+  X(AgentPasswordChange, "agent.password_change",                                                  \
+    "a desktop changed its agent's password (or was refused), or a standby stored the change")
 
 enum class AuditKind : std::uint8_t {
 #define ACD_AUDIT_KIND_ENUM(name, text, help) name,

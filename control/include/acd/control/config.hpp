@@ -203,7 +203,9 @@ struct ApplianceConfig : dataplane::ConfigTag {
   router::EngineConfig domain;
   std::vector<std::string> skill_names;  // index = SkillId
   std::string control_socket = "/run/acd/control.sock";
-  std::string credentials = "/etc/acd/credentials";
+  // Under the unit's StateDirectory: acdd rewrites it (password changes, spent enrolment codes),
+  // and /etc/acd is read-only to it.
+  std::string credentials = "/var/lib/acd/credentials";
   std::string metrics_listen = "127.0.0.1:9470";
   OperatorGroups operator_groups;  // [control] viewer_group, operator_group, admin_group, viewers
   JournalSettings journal;

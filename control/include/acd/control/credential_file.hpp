@@ -1,9 +1,9 @@
-// The credential file (/etc/acd/credentials): one line per agent, "AGENT_ID HASH [FLAG]", and '#'
+// The credential file (/var/lib/acd/credentials by default): one line per agent, "AGENT_ID HASH [FLAG]", and '#'
 // comments. HASH is an argon2id string (libsodium crypto_pwhash_str); FLAG, when present, is
 // `must-change` (an initial password the agent is to replace), `enrolment` (a one-time
 // enrolment code) or `enrolment-used` (that code, spent). acdd verifies both like a password and
-// tells the desktop, in the sign-in's Ack, that the agent must change it; ACDP has no message to
-// change it (docs/operations.md "Bulk provisioning" says what the flags mean and what not).
+// tells the desktop, in the sign-in's Ack, that the agent must change it (with a PasswordChange,
+// docs/protocol.md; docs/operations.md "Bulk provisioning" says what the flags mean and what not).
 //
 // Writing is atomic: a temporary file in the same directory, fsync, rename over the old one, fsync
 // of the directory; the old file's mode and owner are kept (a new file is 0600). Writers serialise

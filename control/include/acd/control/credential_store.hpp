@@ -76,7 +76,15 @@ struct SignInCounters {
   std::atomic<std::uint64_t> unlocks{0};    // back-offs lifted by an operator
 };
 
-class CredentialStore final : public dataplane::CredentialVerifier {
+// The password policy a desktop's PasswordChange is held to (docs/security.md "Password policy"):
+// 8..64 bytes, no control characters, at least two of letters / digits / other characters, not
+// the old password, and not containing the agent's ID. Done, or a Usage failure saying which rule
+// the new password breaks (never echoing it). Pure; any thread.
+Result<void> check_password_policy(router::AgentNumber agent, std::string_view old_password,
+                                   std::string_view new_password);
+
+class CredentialStore final : public dataplane::CredentialVerifier,
+                              public dataplane::CredentialSink {
  public:
   using Clock = std::function<std::uint64_t()>;  // seconds; injected so tests can move time
 
@@ -106,6 +114,31 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   // True if the agent's entry is flagged must-change or enrolment (the desktop is told to have a
   // new password set). Verifier threads.
   bool must_change(router::AgentNumber agent) override;
+  // A signed-in desktop's password change (verifier threads). The old secret is checked like a
+  // sign-in (back-offs apply and count; the initial password, or the enrolment code the agent
+  // signed in with, is accepted as the old one), the new one against check_password_policy, then
+  // hashed at set_hash_cost's cost and written to the file atomically under the writers' lock,
+  // flag cleared (must-change / enrolment-used gone). Refused: wrong old secret, back-off, no such
+  // agent; Policy; Unavailable: no file loaded, hashing or writing failed (nothing changed).
+  // Every outcome is recorded in the audit log (agent.password_change), never a password or hash.
+  dataplane::ChangeOutcome change_password(router::AgentNumber agent,
+                                           std::string_view old_password,
+                                           std::string_view new_password,
+                                           const dataplane::SignInSource& source,
+                                           char (&hash)[dataplane::kCredentialHashBytes]) override;
+  // True when the agent's entry is a spent enrolment code (verify_from just spent it: a spent
+  // code never verifies again), with its hash. Verifier threads.
+  bool spent_enrolment(router::AgentNumber agent,
+                       char (&hash)[dataplane::kCredentialHashBytes]) override;
+  // A change the primary made, read from the log (a standby's log thread): a Password sets the
+  // entry to `hash` with no flag; an EnrolmentSpent marks the entry enrolment-used if it still
+  // holds that code. Written to the file atomically under the writers' lock; a failure is
+  // recorded in the audit log (the memory copy is changed anyway, so this node refuses the old
+  // secret until it restarts).
+  void apply_credential(router::AgentNumber agent, dataplane::CredentialChangeKind kind,
+                        std::string_view hash) override;
+  // The cost of hashes change_password writes (acd.toml [signin] cost). Before the verifier starts.
+  void set_hash_cost(const HashCost& cost) { cost_ = cost; }
   // True while an agent-wide back-off runs (every source refused).
   bool locked(router::AgentNumber agent);
   // Seconds until `source` may try `agent` again (0: now).
@@ -149,6 +182,11 @@ class CredentialStore final : public dataplane::CredentialVerifier {
   bool spend_enrolment(router::AgentNumber agent, const std::string& hash);
   void record_backoff(router::AgentNumber agent, const dataplane::SignInSource* source,
                       const Backoff& b, std::uint64_t delay);  // mutex_ held
+  // Sets `agent`'s entry in the file (under the writers' lock) and in memory, if `keep(current
+  // entry or null)` allows it. Empty: done (or not wanted); else why not. mutex_ not held.
+  std::string store_entry(router::AgentNumber agent, const CredentialEntry& entry,
+                          const std::function<bool(const CredentialEntry*)>& keep);
+  HashCost cost_;
   std::mutex mutex_;  // guards everything below (and the file's reload)
   LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;

@@ -147,6 +147,13 @@ class LdapVerifier final : public dataplane::CredentialVerifier {
   dataplane::VerifyOutcome check_from(router::AgentNumber agent, std::string_view password,
                                       const dataplane::SignInSource& source) override;
   bool verify(router::AgentNumber agent, std::string_view password) override;
+  // A code spent through the file (ldap-then-file, or the fallback) is replicated like any.
+  bool spent_enrolment(router::AgentNumber agent,
+                       char (&hash)[dataplane::kCredentialHashBytes]) override {
+    return file_ != nullptr && file_->spent_enrolment(agent, hash);
+  }
+  // change_password is not overridden: the directory owns the passwords, so a desktop's
+  // PasswordChange is answered PasswordChangeUnavailable (the agent changes it in the directory).
 
   const LdapCounters& counters() const { return directory_.counters(); }
   // Where directory fallbacks are recorded; null: nowhere. Set before the verifier starts.

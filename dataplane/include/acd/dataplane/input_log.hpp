@@ -13,9 +13,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "acd/dataplane/port.hpp"
+#include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/event.hpp"
 
@@ -33,6 +35,10 @@ enum class RecordKind : std::uint8_t {
   ConfigChange = 3,  // a reload applied on the routing core, with the configuration it applied
   Operation = 4,     // a desktop reported a high-risk customer operation (the audit trail's)
   TokenRevoke = 5,   // an agent's session tokens revoked (its token generation moves on)
+  // An agent's stored credential changed on the primary: a desktop's PasswordChange (the new
+  // argon2id hash) or an enrolment code spent by a sign-in (the code's hash). Hashes only, never a
+  // password: the journal then holds hashes, as the credential file does.
+  CredentialChange = 6,
 };
 
 struct LogRecord {
@@ -57,11 +63,16 @@ struct LogRecord {
   router::AgentNumber agent_number = 0;
   std::int64_t wall_ms = 0;
   // TokenRevoke: agent_number (and wall_ms) above; the client is the operator's (kControlClientId).
+  // CredentialChange: agent_number, wall_ms, request_seq (a PasswordChange's, answered Ack when
+  // applied; 0 for a spent enrolment code), what changed and the argon2id hash string (at most
+  // kCredentialHashBytes - 1 bytes; decoding points into the record's bytes).
+  CredentialChangeKind credential = CredentialChangeKind::Password;
+  std::string_view credential_hash;
 };
 
 // Bytes of the largest record (an Input with every skill) other than a ConfigChange, which takes
 // kMaxLogRecord + its configuration's bytes.
-inline constexpr std::size_t kMaxLogRecord = 128;
+inline constexpr std::size_t kMaxLogRecord = 192;  // a CredentialChange takes 162
 // The largest configuration a ConfigChange record carries (the replication link carries records
 // up to 1 MiB, the journal's ring 8 MiB); a reload whose configuration is larger is refused.
 inline constexpr std::size_t kMaxConfigPayload = 512u << 10;

@@ -241,6 +241,11 @@ class IoStage {
   // Where sign-ins (accepted or refused), sign-outs and forced logouts are reported for the audit
   // trail; null (the default): nowhere. Set before the first poll; the sink outlives the stage.
   void set_audit(AgentAuditSink* sink) { audit_ = sink; }
+  // Where credential changes read from the log (CredentialChange records a primary wrote) are
+  // stored: a standby's own credential file. Null (the default): nowhere — the primary stored
+  // its own change before logging it, and a journal's replay at start stores nothing (the node
+  // stored it when it first applied it). Set after the journal's replay, before following.
+  void set_credentials(CredentialSink* sink) { credentials_ = sink; }
   // ACDP/2 (session_layer.hpp): with a layer, only authentic data datagrams of established
   // sessions reach the decoder (as the configured client, with its configured role: a Register's
   // role is ignored), handshakes go to the layer's worker, and every datagram is sealed as it
@@ -380,6 +385,19 @@ class IoStage {
   // A desktop's OperationReport (already role-checked): logged, so that the standby's audit trail
   // has it too, then applied. Answered Overloaded, uncached, when the log has no room.
   void report_operation(std::uint32_t slot, const Message& m);
+  // A desktop's PasswordChange (already role-checked: a desktop, for the agent it signed in):
+  // refused unless over ACDP/2 with a verifier; else a verifier job (old and new password copied
+  // into it, the message's copy wiped). The answer comes with the job's result.
+  void change_password(std::uint32_t slot, const Message& m);
+  // A verifier's result for a PasswordChange: changed → logged (CredentialChange) and applied;
+  // otherwise answered with the reason.
+  void finish_password_change(const SignInResult& r);
+  // Logs (if logging) a CredentialChange for a spent enrolment code; false if the log has no room.
+  bool log_enrolment_spent(const SignInResult& r);
+  // A CredentialChange applied (primary after logging, follower when replaying): for a password,
+  // the agent's tokens are revoked and the request answered Ack (cached); the sink, if set,
+  // stores the hash.
+  void apply_credential_change(std::uint32_t slot, const LogRecord& record);
   // A sign-in presenting a session token (translate): true with `input` the AgentSignIn if the
   // token is valid and the agent is not signed in from this client; valid and already signed in
   // from it: answered Ack here (no engine input) and false; invalid: answered TokenRefused,
@@ -443,6 +461,7 @@ class IoStage {
   AsyncVerifier* verifier_;
   ControlChannel* control_ = nullptr;
   AgentAuditSink* audit_ = nullptr;
+  CredentialSink* credentials_ = nullptr;
   SessionLayer* security_ = nullptr;
   std::vector<std::uint8_t> scratch_;  // ACDP/2: the opened datagram (wiped after decoding)
   std::vector<Datagram> sealed_;       // ACDP/2: what send_now hands the port

@@ -106,6 +106,10 @@ std::size_t IoStage::receive(Push&& push) {
         report_operation(slot, m);  // for the audit trail: no engine input
         return;
       }
+      if (m.type == wire::Type::PasswordChange) {
+        change_password(slot, m);  // a verifier job; no engine input
+        return;
+      }
       Input input;
       if (!translate(slot, m, input)) {
         return;
@@ -133,6 +137,10 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
     return 0;
   }
   return verifier_->collect([&](const SignInResult& r) {
+    if (r.task == VerifierTask::PasswordChange) {
+      finish_password_change(r);
+      return;
+    }
     audit_agent(r.accepted ? AgentAuditEvent::What::SignIn : AgentAuditEvent::What::SignInRefused,
                 r.number, r.client_slot, r.device);
     if (r.unavailable) {
@@ -147,6 +155,13 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
       counters_.bump(Counter::auth_failed);
       reply_error(r.client_slot, r.request_seq,
                   static_cast<std::uint16_t>(wire::WireError::AuthFailed), true, false);
+      return;
+    }
+    if (r.enrolment_spent && !log_enrolment_spent(r)) {
+      counters_.bump(Counter::ring_full);
+      cache_.forget(r.client_slot, r.request_seq);
+      reply_error(r.client_slot, r.request_seq,
+                  static_cast<std::uint16_t>(wire::WireError::Overloaded), false);
       return;
     }
     Input input;

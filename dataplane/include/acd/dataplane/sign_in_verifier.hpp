@@ -35,6 +35,23 @@ struct SignInSource {
 // password was wrong.
 enum class VerifyOutcome : std::uint8_t { Accepted, Refused, Unavailable };
 
+// What a password change found (CredentialVerifier::change_password).
+enum class ChangeOutcome : std::uint8_t {
+  Changed,      // old password right, new one stored; its hash is handed back for the log
+  Policy,       // the new password breaks the policy (docs/security.md "Password policy")
+  Refused,      // the old password is wrong, or a back-off is running
+  Unavailable,  // this verifier cannot change passwords (a directory owns them) or storing failed
+};
+
+// Room for an argon2id hash string with its NUL (libsodium's crypto_pwhash_STRBYTES).
+inline constexpr std::size_t kCredentialHashBytes = 128;
+
+// What a CredentialChange log record does to the agent's stored credential.
+enum class CredentialChangeKind : std::uint8_t {
+  Password = 1,        // the agent's password is now the hash, final (no must-change flag)
+  EnrolmentSpent = 2,  // the enrolment code with this hash was used: it never verifies again
+};
+
 class CredentialVerifier {
  public:
   virtual ~CredentialVerifier() = default;
@@ -60,6 +77,34 @@ class CredentialVerifier {
     (void)agent;
     return false;
   }
+  // Replaces the agent's password: `old_password` is checked as a sign-in's would be (it counts
+  // towards the back-offs), `new_password` against the policy, then hashed and stored durably.
+  // On Changed, `hash` holds the new hash string, NUL-terminated, for the sequenced log. Same
+  // threads as verify(). By default Unavailable: the verifier cannot change passwords.
+  virtual ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
+                                        std::string_view new_password, const SignInSource& source,
+                                        char (&hash)[kCredentialHashBytes]) {
+    (void)agent, (void)old_password, (void)new_password, (void)source, (void)hash;
+    return ChangeOutcome::Unavailable;
+  }
+  // After an accepted check: true if that sign-in spent a one-time enrolment code, with the code's
+  // hash in `hash` (NUL-terminated), so that the pair's other node spends it too. Same threads;
+  // by default false.
+  virtual bool spent_enrolment(router::AgentNumber agent, char (&hash)[kCredentialHashBytes]) {
+    (void)agent, (void)hash;
+    return false;
+  }
+};
+
+// Where a node that applies the sequenced log (a hot standby) stores the credential changes its
+// primary made (RecordKind::CredentialChange): control/'s CredentialStore writes its own
+// credential file. Called on the thread that applies the log; it may write a file (a standby
+// serves no client meanwhile). Never given a password: only argon2id hash strings.
+class CredentialSink {
+ public:
+  virtual ~CredentialSink() = default;
+  virtual void apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
+                                std::string_view hash) = 0;
 };
 
 // Plain passwords in memory: for tests and demos only. set() before the verifier starts; verify()
@@ -75,16 +120,22 @@ class InMemoryCredentials final : public CredentialVerifier {
   std::map<router::AgentNumber, std::string> passwords_;
 };
 
+// A job for the pool: a sign-in's password check, or a signed-in agent's password change.
+enum class VerifierTask : std::uint8_t { SignIn, PasswordChange };
+
 struct SignInJob {
+  VerifierTask task = VerifierTask::SignIn;
   router::AgentNumber number = 0;
   router::AgentIndex agent = 0;
   std::uint32_t client_slot = 0;
   std::uint64_t request_seq = 0;
   std::uint64_t device = 0;
-  char password[wire::kPasswordBytes] = {};
+  char password[wire::kPasswordBytes] = {};      // a change's old password
+  char new_password[wire::kPasswordBytes] = {};  // PasswordChange only
 };
 
 struct SignInResult {
+  VerifierTask task = VerifierTask::SignIn;
   router::AgentNumber number = 0;
   router::AgentIndex agent = 0;
   std::uint32_t client_slot = 0;
@@ -93,6 +144,9 @@ struct SignInResult {
   bool accepted = false;
   bool unavailable = false;  // not accepted because the password could not be checked
   bool must_change = false;  // accepted, and the agent is to change its password
+  bool enrolment_spent = false;  // accepted with an enrolment code, now spent (hash: the code's)
+  ChangeOutcome change = ChangeOutcome::Unavailable;  // PasswordChange: what happened
+  char hash[kCredentialHashBytes] = {};  // the hash to log (changed password or spent code)
 };
 
 // Overwrites memory so that the compiler cannot elide it.
@@ -122,7 +176,7 @@ class AsyncVerifier {
   AsyncVerifier& operator=(const AsyncVerifier&) = delete;
 
   // IO thread: false if the job queue is full (`config.queue` sign-ins already wait): the caller
-  // answers Overloaded and the desktop retries later. The job's password is wiped either way.
+  // answers Overloaded and the desktop retries later. The job's passwords are wiped either way.
   bool submit(SignInJob& job);
   // IO thread: hands every result ready so far to `on_result`; returns how many.
   template <typename OnResult>

@@ -34,8 +34,9 @@ enum class Type : std::uint16_t {
   Error = 12,
   OperationReport = 13,  // a desktop reports a high-risk customer operation, for the audit trail
   SessionToken = 14,     // acd -> desktop after a sign-in: the day's token (ACDP/2 only)
+  PasswordChange = 15,   // desktop -> acd: its signed-in agent's new password (ACDP/2 only)
 };
-inline constexpr std::uint16_t kMaxType = 14;
+inline constexpr std::uint16_t kMaxType = 15;
 
 // Wire error codes; the engine's Status values (0..999) are used as they are.
 enum class WireError : std::uint16_t {
@@ -59,6 +60,15 @@ enum class WireError : std::uint16_t {
   // A sign-in with a session token was refused (expired, revoked, forged, not an ACDP/2 desktop
   // session, or tokens are off): the desktop asks for the password and signs in with it.
   TokenRefused = 1015,
+  // A PasswordChange's new password breaks the password policy (docs/security.md "Password
+  // policy"); nothing changed.
+  PasswordPolicy = 1016,
+  // A PasswordChange was refused: the old password is wrong, a back-off is running, or the
+  // message did not come over an ACDP/2 session of the desktop that signed the agent in.
+  PasswordChangeRefused = 1017,
+  // The password cannot be changed by this node: a directory (LDAP) owns it, no credential file
+  // is in use, or the new one could not be stored. Nothing changed; an administrator sets it.
+  PasswordChangeUnavailable = 1018,
 };
 
 // What a client is, which decides what it may send. Today from its Register (ACDP/1); with
@@ -226,6 +236,17 @@ struct SessionToken {
   TokenProof proof;
 };
 
+// desktop -> acd, inside an ACDP/2 session only: the signed-in agent replaces its password (or the
+// initial password or enrolment code it signed in with). Both passwords are NUL-padded; a
+// password uses the whole field only when it is 64 bytes long. Answered Ack (changed, on both
+// nodes of a pair) or Error PasswordPolicy / PasswordChangeRefused / PasswordChangeUnavailable.
+struct PasswordChange {
+  std::uint64_t agent_number;  // the agent this desktop signed in
+  std::uint64_t reserved;      // zero
+  char old_password[kPasswordBytes];
+  char new_password[kPasswordBytes];
+};
+
 // Ack.flags of an accepted sign-in: the agent signed in with an initial password or an enrolment
 // code and is to set a new password (acdctl agent passwd; docs/protocol.md).
 inline constexpr std::uint16_t kAckMustChangePassword = 0x0001;
@@ -294,6 +315,7 @@ static_assert(sizeof(OperationReport) == 48);
 static_assert(sizeof(TokenProof) == 48);
 static_assert(sizeof(TokenProof) <= kPasswordBytes);
 static_assert(sizeof(SessionToken) == 64);
+static_assert(sizeof(PasswordChange) == 144);
 static_assert(std::has_unique_object_representations_v<RouteResponse>);
 
 // Body size of each message type; 0 for an unknown type.
@@ -327,6 +349,8 @@ constexpr std::size_t body_size(std::uint16_t type) {
       return sizeof(OperationReport);
     case Type::SessionToken:
       return sizeof(SessionToken);
+    case Type::PasswordChange:
+      return sizeof(PasswordChange);
   }
   return 0;
 }
