@@ -15,6 +15,7 @@
 #include "acd/control/result.hpp"
 #include "answer.hpp"
 #include "engine_commands.hpp"
+#include "dr_commands.hpp"
 #include "ha_commands.hpp"
 #include "names.hpp"
 #include "steady_clock.hpp"
@@ -252,6 +253,10 @@ Answer ha(ControlContext& ctx, const Request& r) {
   return ha_command(ctx, r.action);
 }
 
+Answer dr(ControlContext& ctx, const Request& r) {
+  return dr_command(ctx, r.action, r.body);
+}
+
 Answer client(ControlContext& ctx, const Request&) {
   return client_list_json(*ctx.config);
 }
@@ -293,7 +298,7 @@ constexpr Command kCommands[] = {
     {"status", status}, {"agents", agents}, {"queues", queues},
     {"calls", calls},   {"stats", stats},   {"route", route},
     {"config", config}, {"ha", ha},         {"client", client},
-    {"audit", audit},
+    {"audit", audit},   {"dr", dr},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
@@ -328,6 +333,13 @@ constexpr Permission kPermissions[] = {
     {"ha", "list", Viewer, Viewer},  // a request without an action: status
     {"ha", "status", Viewer, Viewer},
     {"ha", "switchover", Admin, Admin},
+    {"dr", "list", Viewer, Viewer},  // a request without an action: status
+    {"dr", "status", Viewer, Viewer},
+    {"dr", "history", Viewer, Viewer},
+    // Moving the centre between sites: for those who answer for it.
+    {"dr", "failover", Admin, Admin},
+    {"dr", "switchover", Admin, Admin},
+    {"dr", "switchback", Admin, Admin},
     {"client", "list", Operator, Operator},
     // The record of what operators did and who signed in: for those who answer for the centre.
     {"audit", "show", Admin, Admin},
@@ -400,8 +412,8 @@ Answer execute_request(ControlContext& ctx, const json& request, OperatorRole ca
   if (const Result<void> allowed = permitted(ctx, cmd, r, caller); !allowed.ok()) {
     return allowed.failure();
   }
-  if (cmd == "ha") {
-    return ha(ctx, r);  // a node's role is known before its first snapshot
+  if (cmd == "ha" || cmd == "dr") {
+    return command->handler(ctx, r);  // a node's role is known before its first snapshot
   }
   if (cmd == "audit") {
     return audit(ctx, r);  // the files, not the routing core's state

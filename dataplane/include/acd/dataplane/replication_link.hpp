@@ -74,8 +74,13 @@ enum class FrameType : std::uint8_t {
   HashCheck = 7,      // primary -> standby: u64 seq, u64 primary's state hash
   Ack = 8,            // standby -> primary: u64 applied seq
   HashReport = 9,     // standby -> primary: u64 seq, u64 standby's state hash
+  // 10, 11: reserved.
+  // primary -> DR follower (a link with announce_head): u64 the primary's newest logged seq,
+  // u64 its wall clock (ns since 1970) when the frame was queued. Lets the follower say how far
+  // behind it is (records, seconds) and, after a failover, how much it may lack.
+  Head = 12,
 };
-inline constexpr std::uint8_t kMaxFrameType = 9;
+inline constexpr std::uint8_t kMaxFrameType = 12;
 }  // namespace repl
 
 #define ACD_REPLICATION_COUNTERS(X)                                                        \
@@ -170,6 +175,11 @@ class LinkPrimary {
   LinkPrimary& operator=(const LinkPrimary&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // A DR follower's link: every heartbeat interval a Head frame tells the follower the newest
+  // seq logged here and when (a hot standby's link sends none: older standbys refuse the type).
+  void set_announce_head(bool on) { announce_head_ = on; }
+  // The newest seq logged here, for the Head frames (records may wait for an image meanwhile).
+  void set_head(std::uint64_t seq) { head_ = seq; }
   // The primary's epoch changed (it won the next one routing alone): welcomes and heartbeats carry
   // the new one; a connected standby hears it with the next flush.
   void set_epoch(std::uint64_t epoch);
@@ -274,6 +284,9 @@ class LinkPrimary {
   std::size_t hashes_count_ = 0;
   std::optional<std::uint64_t> mismatch_;
   bool ever_connected_ = false;
+  bool announce_head_ = false;
+  std::uint64_t head_ = 0;
+  LinkClock::time_point last_head_{};
   LinkCounters counters_;
   LatencyHistogram ack_latency_;
 };
@@ -319,6 +332,10 @@ class LinkStandby {
   bool primary_alive() const;
   // From the primary's welcome and heartbeats; 0 before the first.
   std::uint64_t primary_epoch() const { return epoch_; }
+  // From the last Head frame (a DR follower's link; 0, 0 before any): the primary's newest seq and
+  // its wall clock (ns since 1970) when it said so. Kept after the connection ends.
+  std::uint64_t primary_head_seq() const { return head_seq_; }
+  std::uint64_t primary_head_wall_ns() const { return head_wall_ns_; }
   const LinkCounters& counters() const { return counters_; }
   // The connection's socket (-1: none), for an idle caller to sleep on until it is readable (a
   // record or heartbeat arrives). Owned by the link; valid until the next poll.
@@ -353,6 +370,8 @@ class LinkStandby {
   LinkClock::time_point next_attempt_{};
   bool welcomed_ = false;
   std::uint64_t epoch_ = 0;
+  std::uint64_t head_seq_ = 0;
+  std::uint64_t head_wall_ns_ = 0;
   std::uint64_t applied_ = 0;
   std::uint64_t durable_ = ~std::uint64_t{0};
   std::uint64_t acked_sent_ = 0;
