@@ -140,6 +140,7 @@ void NodeShipper::dr_switchover_step() {
       return;
     }
     dr_switching_ = true;
+    dr_drain_until_ = SteadyTime::now() + kDrDrainLimit;
     io_.set_standby(true, dr_dataplane_);
     status_.dr.note("switchover: admitting nothing more; draining at seq " +
                     std::to_string(last_seq_));
@@ -147,12 +148,17 @@ void NodeShipper::dr_switchover_step() {
   if (!dr_switching_ || role_ == HaRole::SteppedDown || role_ == HaRole::Fenced) {
     return;
   }
-  if (dr_->peer() == LinkPrimary::PeerState::Dead || dr_->peer() == LinkPrimary::PeerState::None) {
-    // The follower went away while we drained: route on, nothing was handed over.
+  if (SteadyTime::now() > dr_drain_until_) {
+    // The follower did not get everything in time (gone, or too slow): route on, nothing was
+    // handed over. (A follower that drops and reconnects meanwhile is simply waited for.)
     dr_switching_ = false;
     io_.set_standby(false);
-    status_.dr.note("switchover abandoned: the DR follower went away; routing again");
-    status_.dr.answer(false, "the DR follower went away during the drain; nothing was handed over");
+    status_.dr.note("switchover abandoned: the DR follower did not acknowledge seq " +
+                    std::to_string(last_seq_) + " within the drain limit; routing again");
+    status_.dr.answer(false, "the DR follower did not acknowledge everything within " +
+                                 std::to_string(kDrDrainLimit.count()) +
+                                 " s (see acdctl dr status); nothing was handed over, this site "
+                                 "routes again");
     return;
   }
   const bool standby_has_all = role_ != HaRole::Primary || link_->acked_seq() >= last_seq_;

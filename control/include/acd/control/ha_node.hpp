@@ -232,6 +232,10 @@ class NodeShipper final : public dataplane::LogShipper {
   static constexpr std::size_t kDrMarks = 1 << 16;
   std::deque<std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> dr_marks_;
   bool dr_switching_ = false;
+  // A DR switchover's drain ends here: handed over, or abandoned (the site routes again). Below
+  // acdctl's default wait, so that the operator hears which.
+  static constexpr std::chrono::seconds kDrDrainLimit{8};
+  std::chrono::steady_clock::time_point dr_drain_until_{};
   dataplane::LinkPrimary::PeerState last_dr_peer_ = dataplane::LinkPrimary::PeerState::None;
 };
 
