@@ -625,9 +625,8 @@ int main(int argc, char** argv) {
     follow.node = site.node;
     follow.dead_after_ms = static_cast<std::uint32_t>(dr_timing.dead_after.count());
     dataplane::Endpoint active_at;
-    (void)dataplane::parse_endpoint(dr_peer->dataplane.empty() ? "0.0.0.0:0"
-                                                               : dr_peer->dataplane.front(),
-                                    active_at);
+    (void)dataplane::parse_endpoint(
+        dr_peer->dataplane.empty() ? "0.0.0.0:0" : dr_peer->dataplane.front(), active_at);
     io.set_standby(true, active_at);
     notify_systemd("READY=1");
     std::printf("acdd: dr: site %s following site %s (%s)\n", running.site.c_str(),
@@ -645,9 +644,9 @@ int main(int argc, char** argv) {
         std::lock_guard<std::mutex> lock(ha_status.text_mutex);
         ha_status.peer = address;
       }
-      dr_took_over = control::follow_primary(
-          *follower, io, engine, &board, journal, journal_config, *fence, follow, false,
-          ha_status, g_stop, epoch, uring != nullptr ? uring->completion_fd() : -1, true);
+      dr_took_over = control::follow_primary(*follower, io, engine, &board, journal, journal_config,
+                                             *fence, follow, false, ha_status, g_stop, epoch,
+                                             uring != nullptr ? uring->completion_fd() : -1, true);
     }
     if (!dr_took_over) {
       notify_systemd("STOPPING=1");
@@ -679,8 +678,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<dataplane::LinkPrimary> dr_link;
   if (dr_peer != nullptr && !site.replication_listen.empty() &&
       (site.role == control::SiteRole::Active || dr_took_over)) {
-    dr_link = dataplane::LinkPrimary::listen(site.replication_listen, dr_timing, epoch, error,
-                                             dr_keys);
+    dr_link =
+        dataplane::LinkPrimary::listen(site.replication_listen, dr_timing, epoch, error, dr_keys);
     if (!dr_link) {
       std::cerr << "[site] replication_listen = " << site.replication_listen << ": " << error
                 << "\n";
@@ -755,6 +754,9 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The routing loop has ended: nothing polls the links any more. A DR node waiting for this
+  // node's hand-over takes over as soon as its link closes, not after the exit below.
+  dr_link.reset();
   notify_systemd("STOPPING=1");
   server.stop();
   metrics.stop();

@@ -14,8 +14,8 @@
 #include "acd/control/reload_record.hpp"
 #include "acd/control/result.hpp"
 #include "answer.hpp"
-#include "engine_commands.hpp"
 #include "dr_commands.hpp"
+#include "engine_commands.hpp"
 #include "ha_commands.hpp"
 #include "names.hpp"
 #include "steady_clock.hpp"
@@ -295,10 +295,9 @@ struct Command {
 
 // In the order the unknown-command answer lists them.
 constexpr Command kCommands[] = {
-    {"status", status}, {"agents", agents}, {"queues", queues},
-    {"calls", calls},   {"stats", stats},   {"route", route},
-    {"config", config}, {"ha", ha},         {"client", client},
-    {"audit", audit},   {"dr", dr},
+    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
+    {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
+    {"client", client}, {"audit", audit},   {"dr", dr},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---

@@ -17,8 +17,10 @@ double seconds_since(std::uint64_t wall_ns) {
   const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  return wall_ns == 0 ? 0.0 : static_cast<double>(static_cast<std::int64_t>(now) -
-                                                  static_cast<std::int64_t>(wall_ns)) / 1e9;
+  return wall_ns == 0 ? 0.0
+                      : static_cast<double>(static_cast<std::int64_t>(now) -
+                                            static_cast<std::int64_t>(wall_ns)) /
+                            1e9;
 }
 
 json status_of(const HaStatus& h) {
@@ -54,8 +56,8 @@ json status_of(const HaStatus& h) {
     j["active_head_seq"] = head;
     j["rpo_records"] = head > applied ? head - applied : 0;
     // How old the newest news from the active site is: the time it may have logged that we lack.
-    j["rpo_seconds"] = d.head_wall_ns.load() == 0 ? json(nullptr)
-                                                 : json(seconds_since(d.head_wall_ns.load()));
+    j["rpo_seconds"] =
+        d.head_wall_ns.load() == 0 ? json(nullptr) : json(seconds_since(d.head_wall_ns.load()));
   }
   j["reason"] = h.why();
   return j;
@@ -115,11 +117,11 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
   const DrRole role = d.role.load();
   if (action == "failover") {
     if (role != DrRole::Following) {
-      return Failure{ControlError::Refused,
-                     "a failover is run on the DR site's follower; this node is " +
-                         std::string(to_string(role)) +
-                         (role == DrRole::OutOfService ? " (its state left the active site's)"
-                                                       : "")};
+      return Failure{
+          ControlError::Refused,
+          "a failover is run on the DR site's follower; this node is " +
+              std::string(to_string(role)) +
+              (role == DrRole::OutOfService ? " (its state left the active site's)" : "")};
     }
     Result<json> r = ask(d, d.failover_requested, timeout, "failover");
     if (r.ok()) {
@@ -141,13 +143,15 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
                             "follower; this node is " +
                                 std::string(to_string(role))};
     }
-    if (d.follower_state.load() != static_cast<std::uint8_t>(dataplane::LinkPrimary::PeerState::Synchronous)) {
+    if (d.follower_state.load() !=
+        static_cast<std::uint8_t>(dataplane::LinkPrimary::PeerState::Synchronous)) {
       return Failure{ControlError::Refused,
                      "the DR follower is not caught up (see acdctl dr status); nothing changed"};
     }
     return ask(d, d.switchover_requested, timeout, back ? "switchback" : "switchover");
   }
-  return Failure{ControlError::Usage, "dr takes status, history, failover, switchover or switchback"};
+  return Failure{ControlError::Usage,
+                 "dr takes status, history, failover, switchover or switchback"};
 }
 
 }  // namespace acd::control

@@ -114,9 +114,9 @@ void NodeShipper::poll_dr(SteadyTime::time_point now) {
   status_.dr.lag_us.store(
       dr_marks_.empty()
           ? 0
-          : static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::microseconds>(now - dr_marks_.front().second)
-                    .count()));
+          : static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           now - dr_marks_.front().second)
+                                           .count()));
 }
 
 // `acdctl dr switchover` on the active primary: stop admitting requests (clients are told

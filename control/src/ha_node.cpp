@@ -479,8 +479,9 @@ bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettin
                            " ms): a failover would split the centre; use 'acdctl dr switchover' "
                            "on the active primary, or stop it first");
     } else if (epoch == 0) {
-      dr.answer(false, "this node never followed the active site (no epoch heard): it holds "
-                       "nothing to take over with");
+      dr.answer(false,
+                "this node never followed the active site (no epoch heard): it holds "
+                "nothing to take over with");
     } else {
       const CasResult r = fence.advance(epoch, settings.node);
       if (r.outcome == CasOutcome::Won) {
@@ -492,7 +493,8 @@ bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettin
       }
       dr.answer(false, r.outcome == CasOutcome::Lost
                            ? "the epoch moved on to " + std::to_string(r.current.epoch) + " (" +
-                                 r.current.holder + ") since this node last heard the active "
+                                 r.current.holder +
+                                 ") since this node last heard the active "
                                  "site: another node routes, or its state is newer than ours"
                            : "etcd did not answer: " + r.why + "; nothing changed, try again");
     }

@@ -167,10 +167,10 @@ void dr_metrics(Families& m, const DrStatus& dr) {
     const std::uint64_t head = dr.head_seq.load();
     records = head > applied ? head - applied : 0;
     const std::uint64_t said = dr.head_wall_ns.load();
-    const auto now = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const auto now =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     seconds = said != 0 && now > said ? static_cast<double>(now - said) / 1e9 : 0.0;
   }
   m.family("acd_dr_rpo_records", "gauge",

@@ -115,8 +115,8 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
   const toml::table* site = root["site"].as_table();
   const toml::array* sites = root["sites"].as_array();
   const bool peer_tables =
-      sites != nullptr && std::any_of(sites->begin(), sites->end(),
-                                      [](const toml::node& n) { return n.is_table(); });
+      sites != nullptr &&
+      std::any_of(sites->begin(), sites->end(), [](const toml::node& n) { return n.is_table(); });
   if (site == nullptr) {
     if (peer_tables) {
       c.error(root.get("sites"),
@@ -145,8 +145,9 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
       if (const toml::table* t = n.as_table()) {
         parse_peer(c, *t, cfg.site, s);
       } else {
-        c.error(&n, "with a [site] table, sites are [[sites]] tables (name, role, dataplane, "
-                    "replication, etcd, public_key), not names");
+        c.error(&n,
+                "with a [site] table, sites are [[sites]] tables (name, role, dataplane, "
+                "replication, etcd, public_key), not names");
       }
     }
   }
@@ -154,8 +155,10 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
                                      [](const PeerSite& p) { return p.role == SiteRole::Active; });
   if (s.role == SiteRole::Dr) {
     if (actives != 1) {
-      c.error(site, "[site] role = \"dr\" follows one site: give exactly one [[sites]] entry "
-                    "with role = \"active\" (" + std::to_string(actives) + " given)");
+      c.error(site,
+              "[site] role = \"dr\" follows one site: give exactly one [[sites]] entry "
+              "with role = \"active\" (" +
+                  std::to_string(actives) + " given)");
     } else {
       const PeerSite& a = *s.followed();
       // Lists given with bad entries were reported already.
@@ -178,8 +181,9 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
       c.error(site, "[site] role = \"dr\" is one node following the active site: remove [ha]");
     }
   } else if (actives != 0) {
-    c.error(site, "[site] role = \"active\": another site with role = \"active\" is given; one "
-                  "site routes at a time");
+    c.error(site,
+            "[site] role = \"active\": another site with role = \"active\" is given; one "
+            "site routes at a time");
   } else if (s.dr_peer() != nullptr && s.replication_listen.empty()) {
     c.error(site, "[[sites]] '" + s.dr_peer()->name +
                       "' is a DR site: give [site] replication_listen, where this node serves it");
@@ -187,8 +191,9 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
   const bool any_key = std::any_of(s.peers.begin(), s.peers.end(),
                                    [](const PeerSite& p) { return p.public_key.has_value(); });
   if (any_key && cfg.security.key_file.empty()) {
-    c.error(site, "a [[sites]] public_key seals the DR link with this node's own key: give "
-                  "[security] key_file (acdctl key generate makes the pair)");
+    c.error(site,
+            "a [[sites]] public_key seals the DR link with this node's own key: give "
+            "[security] key_file (acdctl key generate makes the pair)");
   }
 }
 

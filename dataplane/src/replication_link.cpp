@@ -609,7 +609,8 @@ void LinkPrimary::poll(LinkClock::time_point now) {
     const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-    put_frame(FrameType::Head, two_u64_body(std::max(head_, last_seq_), static_cast<std::uint64_t>(wall)));
+    put_frame(FrameType::Head,
+              two_u64_body(std::max(head_, last_seq_), static_cast<std::uint64_t>(wall)));
     last_head_ = now;
   }
   if (standby_ != nullptr && now - standby_->last_sent >= timing_.heartbeat) {

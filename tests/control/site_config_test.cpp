@@ -18,9 +18,10 @@ std::string with_sites(const std::string& tables) {
   text = std::regex_replace(text, std::regex("(^|\n)site = [^\n]*\n"), "$1");
   text = std::regex_replace(text, std::regex("(^|\n)sites = [^\n]*\n"), "$1");
   // The demo's overflow to its own DR site, named by the list form: left out.
-  text = std::regex_replace(text, std::regex("\n  \\[\\[queue.overflow\\]\\]\n  when = \"ewt\"\n  "
-                                             "threshold = 600\n  action = \"site\"\n  target = "
-                                             "\"demo-dr\"\n"),
+  text = std::regex_replace(text,
+                            std::regex("\n  \\[\\[queue.overflow\\]\\]\n  when = \"ewt\"\n  "
+                                       "threshold = 600\n  action = \"site\"\n  target = "
+                                       "\"demo-dr\"\n"),
                             "\n");
   // Tables go after the top-level keys: before the first table header.
   const std::size_t first = text.find("\n[");
@@ -141,10 +142,10 @@ TEST(SiteConfig, MistakesAreReportedWithTheirLine) {
   for (const BadCase& bad : cases) {
     const ConfigResult r = parse_config(with_sites(bad.tables), "acd.toml");
     ASSERT_FALSE(r.ok()) << bad.name;
-    ASSERT_EQ(r.errors.size(), 1u) << bad.name << ": " << r.errors.front() << " / "
-                                   << r.errors.back();
-    EXPECT_TRUE(std::regex_match(r.errors.front(), located)) << bad.name << ": "
-                                                             << r.errors.front();
+    ASSERT_EQ(r.errors.size(), 1u)
+        << bad.name << ": " << r.errors.front() << " / " << r.errors.back();
+    EXPECT_TRUE(std::regex_match(r.errors.front(), located))
+        << bad.name << ": " << r.errors.front();
     EXPECT_NE(r.errors.front().find(bad.expected), std::string::npos)
         << bad.name << ": " << r.errors.front();
   }

@@ -203,7 +203,7 @@ std::string_view site_role_name(SiteRole role);
 
 // A peer site as this one knows it.
 struct PeerSite {
-  std::string name;                      // unique, not this site's
+  std::string name;  // unique, not this site's
   SiteRole role = SiteRole::Active;
   std::vector<std::string> dataplane;    // its nodes' ACDP addresses (A.B.C.D:PORT)
   std::vector<std::string> replication;  // where its nodes serve a DR follower
@@ -214,7 +214,7 @@ struct PeerSite {
 };
 
 struct SiteSettings {
-  bool configured = false;         // a [site] table was given
+  bool configured = false;  // a [site] table was given
   SiteRole role = SiteRole::Active;
   std::string replication_listen;  // active: where this node serves a DR follower (as primary)
   std::string node;                // the site's name: etcd records it when this node takes over
@@ -224,7 +224,9 @@ struct SiteSettings {
   // Role active: the first DR peer (its key seals the DR link); else null.
   const PeerSite* dr_peer() const;
   bool follows() const { return configured && role == SiteRole::Dr; }
-  bool serves_dr() const { return configured && role == SiteRole::Active && !replication_listen.empty(); }
+  bool serves_dr() const {
+    return configured && role == SiteRole::Active && !replication_listen.empty();
+  }
 };
 
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots

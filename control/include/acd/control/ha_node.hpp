@@ -75,9 +75,9 @@ struct DrStatus {
   std::atomic<bool> switchover_requested{false};  // active primary: `acdctl dr switchover`
   std::atomic<std::uint64_t> outcome_serial{0};
   mutable std::mutex mutex;
-  std::string site;      // this site's name
-  std::string peer;      // the followed site (Following) or the DR site (Serving)
-  std::string outcome;   // the last request's result, a sentence
+  std::string site;     // this site's name
+  std::string peer;     // the followed site (Following) or the DR site (Serving)
+  std::string outcome;  // the last request's result, a sentence
   bool outcome_ok = false;
   std::uint64_t takeover_epoch = 0;
   std::uint64_t takeover_seq = 0;
