@@ -141,6 +141,7 @@ void NodeShipper::dr_switchover_step() {
     }
     dr_switching_ = true;
     dr_drain_until_ = SteadyTime::now() + kDrDrainLimit;
+    dr_drain_from_ = last_seq_;
     io_.set_standby(true, dr_dataplane_);
     status_.dr.note("switchover: admitting nothing more; draining at seq " +
                     std::to_string(last_seq_));
@@ -161,24 +162,34 @@ void NodeShipper::dr_switchover_step() {
                                  "routes again");
     return;
   }
-  const bool standby_has_all = role_ != HaRole::Primary || link_->acked_seq() >= last_seq_;
+  // Timers keep logging while the drain lasts: the hand-over point is what both followers hold,
+  // once it covers everything admitted before the drain and no reply waits here (so nothing a
+  // client could have seen lies beyond it). Later records are never released by this node; the
+  // DR node may hold some of them already, and takes over at the point or after it.
+  std::uint64_t target = dr_->acked_seq();
+  if (role_ == HaRole::Primary) {
+    target = std::min(target, link_->acked_seq());
+  }
+  if (journal_ != nullptr && options_.journal_gates) {
+    target = std::min(target, journal_->durable_seq());
+  }
+  target = std::min(target, last_seq_);
   const auto now = SteadyTime::now();
-  if (dr_->acked_seq() < last_seq_ || !standby_has_all || io_.held() != 0 ||
-      now < next_fence_try_) {
+  if (target < dr_drain_from_ || io_.held() != 0 || now < next_fence_try_) {
     return;
   }
-  const std::string holder = dr_node_ + ".at-" + std::to_string(last_seq_);
+  const std::string holder = dr_node_ + ".at-" + std::to_string(target);
   const CasResult r = fence_->advance(epoch_, holder);
   switch (r.outcome) {
     case CasOutcome::Won:
       role_ = HaRole::SteppedDown;
-      frozen_at_ = last_seq_;
+      frozen_at_ = target;
       status_.dr.role.store(DrRole::HandedOver);
-      status_.say("handed over to the DR site at seq " + std::to_string(last_seq_));
+      status_.say("handed over to the DR site at seq " + std::to_string(target));
       status_.dr.note("switchover: the DR follower holds every record up to seq " +
-                      std::to_string(last_seq_) + " (RPO 0); epoch " +
+                      std::to_string(target) + " (RPO 0); epoch " +
                       std::to_string(r.current.epoch) + " handed to " + holder);
-      status_.dr.answer(true, "handed over at seq " + std::to_string(last_seq_) + ", epoch " +
+      status_.dr.answer(true, "handed over at seq " + std::to_string(target) + ", epoch " +
                                   std::to_string(r.current.epoch));
       break;
     case CasOutcome::Lost:

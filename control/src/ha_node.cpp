@@ -511,10 +511,14 @@ bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettin
     return false;
   }
   const std::string seq = current->holder.substr(mine.size());
-  if (seq != std::to_string(applied)) {
-    // Not yet (records still in flight) or never (ours differ): the first resolves itself.
+  std::uint64_t at = 0;
+  if (seq.empty() || seq.size() > 19 || seq.find_first_not_of("0123456789") != std::string::npos ||
+      (at = std::stoull(seq)) > applied) {
+    // Not yet (records still in flight), or not a hand-over we can read.
     return false;
   }
+  // At the point or past it: the records after it came from the same primary, which released
+  // none of their replies.
   return taken(current->epoch, "switchover at RPO 0");
 }
 

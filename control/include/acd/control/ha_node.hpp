@@ -236,6 +236,7 @@ class NodeShipper final : public dataplane::LogShipper {
   // acdctl's default wait, so that the operator hears which.
   static constexpr std::chrono::seconds kDrDrainLimit{8};
   std::chrono::steady_clock::time_point dr_drain_until_{};
+  std::uint64_t dr_drain_from_ = 0;  // the last record admitted before the drain
   dataplane::LinkPrimary::PeerState last_dr_peer_ = dataplane::LinkPrimary::PeerState::None;
 };
 
@@ -261,7 +262,7 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 // `dr_follower`: this node is the DR site's follower of the active site (docs/dr.md): it never
 // promotes on its own. It takes over when `acdctl dr failover` asks (status.dr) and the active
 // primary is silent, winning the epoch after the one it followed under `settings.node`; or when the
-// active primary handed it the epoch at the seq this node applied (a DR switchover). It also
+// active primary handed it the epoch at a seq this node has applied (a DR switchover). It also
 // returns false when the active site has been silent for a second, so that the caller tries the
 // site's next replication address (the pair's other node may be its primary now).
 // A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
