@@ -19,6 +19,8 @@
 //                                                    its session tokens)
 //   acdctl agent revoke-tokens ID                    end an agent's session tokens
 //   acdctl ha [status | switchover]                  the hot-standby pair
+//   acdctl dr [status | history | failover | switchover | switchback] [--timeout-ms MS]
+//                                                    disaster recovery between sites
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
 //                                                    a client's key pair and its [[clients]] block
@@ -38,6 +40,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <iomanip>
 #include <iostream>
 #include <string>
 
@@ -300,6 +304,17 @@ int main(int argc, char** argv) {
                  "status (role, epoch, peer, lag, hash checks) | switchover (hand over to the "
                  "synchronous standby, nothing lost)")
       ->check(CLI::IsMember({"status", "switchover"}));
+  CLI::App* dr = app.add_subcommand("dr", "Disaster recovery between sites (docs/dr.md)");
+  std::string dr_action = "status";
+  dr->add_option("action", dr_action,
+                 "status (role, peer site, RPO in records and seconds) | history | failover (on "
+                 "the DR node: take over with what was replicated) | switchover (on the active "
+                 "primary: drain to RPO 0, hand over) | switchback (on the node that took over)")
+      ->check(CLI::IsMember({"status", "history", "failover", "switchover", "switchback"}));
+  std::uint64_t dr_timeout_ms = 10000;
+  dr->add_option("--timeout-ms", dr_timeout_ms,
+                 "How long to wait for a failover or switchover to finish (default 10000)")
+      ->check(CLI::Range(1, 600000));
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
   CLI::App* validate =
@@ -551,6 +566,11 @@ int main(int argc, char** argv) {
       }
     } else if (ha->parsed()) {
       request = {{"cmd", "ha"}, {"action", ha_action}};
+    } else if (dr->parsed()) {
+      request = {{"cmd", "dr"}, {"action", dr_action}};
+      if (dr_action != "status" && dr_action != "history") {
+        request["timeout_ms"] = dr_timeout_ms;
+      }
     } else if (client_list->parsed()) {
       request = {{"cmd", "client"}, {"action", "list"}};
     } else if (diff->parsed() || reload->parsed()) {
@@ -603,7 +623,23 @@ int main(int argc, char** argv) {
       }
     } else if (status->parsed()) {
       print_status(result);
-    } else if (ha->parsed() && result.is_object()) {
+    } else if (dr->parsed() && result.is_object() && result.contains("events")) {
+      for (const json& e : result["events"]) {
+        const auto ms = e.value("at_unix_ms", std::uint64_t{0});
+        const std::time_t t = static_cast<std::time_t>(ms / 1000);
+        char when[32];
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        std::cout << when << "." << std::setw(3) << std::setfill('0') << ms % 1000 << "Z  "
+                  << e.value("event", std::string()) << "\n";
+      }
+    } else if (dr->parsed() && result.is_object() && result.contains("done")) {
+      for (const auto& [key, value] : result.items()) {
+        std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump())
+                  << "\n";
+      }
+    } else if ((ha->parsed() || dr->parsed()) && result.is_object()) {
       for (const auto& [key, value] : result.items()) {
         std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump())
                   << "\n";

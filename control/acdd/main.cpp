@@ -556,6 +556,31 @@ int main(int argc, char** argv) {
                  "sessions, forge records or play primary)\n",
                  ha.peer.c_str());
   }
+  // [site] and [[sites]]: the DR link's timing (between sites: a longer silence before "dead")
+  // and its keys (this node's and the peer site's).
+  const control::SiteSettings& site = running.dr;
+  const dataplane::LinkTiming dr_timing{
+      std::chrono::milliseconds(ha.heartbeat_ms),
+      std::chrono::milliseconds(std::max<std::uint32_t>(ha.dead_after_ms, 1000))};
+  const control::PeerSite* dr_peer = site.follows() ? site.followed() : site.dr_peer();
+  std::optional<dataplane::LinkKeys> dr_keys;
+  if (dr_peer != nullptr && dr_peer->public_key) {
+    dataplane::secure::KeyFileResult own =
+        dataplane::secure::load_secret_key_file(running.security.key_file);
+    if (!own.ok()) {
+      std::cerr << control::origin_of(running, "security.key_file") << ": " << own.error << "\n";
+      return 1;
+    }
+    dataplane::secure::PublicKey peer_key;
+    peer_key.bytes = *dr_peer->public_key;
+    dr_keys = dataplane::LinkKeys{own.keys->secret, peer_key};
+  }
+  if (site.configured) {
+    std::lock_guard<std::mutex> lock(ha_status.dr.mutex);
+    ha_status.dr.site = running.site;
+    ha_status.dr.peer = dr_peer != nullptr ? dr_peer->name : "";
+  }
+  bool dr_took_over = false;
   if (ha.enabled()) {
     {
       std::lock_guard<std::mutex> lock(ha_status.text_mutex);
@@ -601,6 +626,78 @@ int main(int argc, char** argv) {
     std::printf("acdd: ha: primary with epoch %llu; standby link on %s\n",
                 static_cast<unsigned long long>(epoch), ha.replication_listen.c_str());
     std::fflush(stdout);
+  } else if (site.follows()) {
+    // The DR site's node: follows the active site's primary (trying its addresses in turn) until
+    // an operator's failover or the active primary's hand-over makes it the active site.
+    fence = std::make_unique<control::EtcdEpoch>(dr_peer->etcd, dr_peer->etcd_key,
+                                                 std::chrono::milliseconds(ha.etcd_timeout_ms));
+    control::HaSettings follow = ha;
+    follow.node = site.node;
+    follow.dead_after_ms = static_cast<std::uint32_t>(dr_timing.dead_after.count());
+    dataplane::Endpoint active_at;
+    (void)dataplane::parse_endpoint(
+        dr_peer->dataplane.empty() ? "0.0.0.0:0" : dr_peer->dataplane.front(), active_at);
+    io.set_standby(true, active_at);
+    notify_systemd("READY=1");
+    std::printf("acdd: dr: site %s following site %s (%s)\n", running.site.c_str(),
+                dr_peer->name.c_str(), dr_keys ? "sealed" : "clear text");
+    std::fflush(stdout);
+    for (std::size_t next = 0; !g_stop.load() && !dr_took_over; ++next) {
+      const std::string& address = dr_peer->replication[next % dr_peer->replication.size()];
+      auto follower = dataplane::LinkStandby::create(address, dr_timing, error, dr_keys);
+      if (!follower) {
+        std::cerr << "[[sites]] '" << dr_peer->name << "' replication " << address << ": " << error
+                  << "\n";
+        return 1;
+      }
+      {
+        std::lock_guard<std::mutex> lock(ha_status.text_mutex);
+        ha_status.peer = address;
+      }
+      dr_took_over = control::follow_primary(*follower, io, engine, &board, journal, journal_config,
+                                             *fence, follow, false, ha_status, g_stop, epoch,
+                                             uring != nullptr ? uring->completion_fd() : -1, true);
+    }
+    if (!dr_took_over) {
+      notify_systemd("STOPPING=1");
+      server.stop();
+      metrics.stop();
+      std::fprintf(stderr, "acdd: stopping as DR follower (%s)\n", ha_status.why().c_str());
+      audit_stop.why = "stopped as DR follower: " + ha_status.why();
+      audit_stop.outcome = control::AuditOutcome::Ok;
+      return 0;
+    }
+    clock.continue_from(engine.now());
+    io.set_epoch(static_cast<std::uint32_t>(epoch));
+    if (audit) {
+      std::lock_guard<std::mutex> lock(ha_status.dr.mutex);
+      (void)audit->record(control::AuditRecord::make(
+          control::AuditKind::DrTakeover, control::AuditOutcome::Ok, "acdd", running.site,
+          {{"epoch", epoch},
+           {"from_site", dr_peer->name},
+           {"applied_seq", ha_status.dr.takeover_seq},
+           {"estimated_loss_records", ha_status.dr.takeover_loss},
+           {"how", ha_status.why()}}));
+    }
+    std::printf("acdd: dr: site %s is the active site with epoch %llu\n", running.site.c_str(),
+                static_cast<unsigned long long>(epoch));
+    std::fflush(stdout);
+  }
+  // The active site's primary (or the DR node that took over) serves a DR follower, never
+  // waiting for it.
+  std::unique_ptr<dataplane::LinkPrimary> dr_link;
+  if (dr_peer != nullptr && !site.replication_listen.empty() &&
+      (site.role == control::SiteRole::Active || dr_took_over)) {
+    dr_link =
+        dataplane::LinkPrimary::listen(site.replication_listen, dr_timing, epoch, error, dr_keys);
+    if (!dr_link) {
+      std::cerr << "[site] replication_listen = " << site.replication_listen << ": " << error
+                << "\n";
+      return 1;
+    }
+    std::printf("acdd: dr: serving site %s's follower on %s (%s)\n", dr_peer->name.c_str(),
+                site.replication_listen.c_str(), dr_keys ? "sealed" : "clear text");
+    std::fflush(stdout);
   }
   control::NodeShipper::Options shipping;
   shipping.journal_gates = running.journal.sync;
@@ -608,14 +705,21 @@ int main(int argc, char** argv) {
   shipping.hash_every = ha.hash_every;
   shipping.node = ha.node;
   (void)dataplane::parse_endpoint(ha.peer_dataplane, shipping.peer_dataplane);
-  control::NodeShipper shipper(io, journal.get(), link.get(), fence.get(), epoch,
-                               ha.enabled() ? control::HaRole::Alone : control::HaRole::Single,
-                               shipping, ha_status);
+  control::NodeShipper shipper(
+      io, journal.get(), link.get(), fence.get(), epoch,
+      ha.enabled() || dr_took_over ? control::HaRole::Alone : control::HaRole::Single, shipping,
+      ha_status);
+  if (dr_link) {
+    dataplane::Endpoint dr_at;
+    (void)dataplane::parse_endpoint(
+        dr_peer->dataplane.empty() ? "0.0.0.0:0" : dr_peer->dataplane.front(), dr_at);
+    shipper.set_dr(dr_link.get(), dr_at, dr_peer->name);
+  }
   shipper.set_audit(audit.get());
-  if (journal || link) {
+  if (journal || link || dr_link) {
     io.set_shipper(&shipper);
   }
-  if (ha.enabled()) {
+  if (ha.enabled() || dr_took_over) {
     // Clients waiting on the node this one replaces learn of the takeover now, not at their
     // next timeout.
     const std::size_t told = io.announce_primary();
@@ -661,6 +765,9 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The routing loop has ended: nothing polls the links any more. A DR node waiting for this
+  // node's hand-over takes over as soon as its link closes, not after the exit below.
+  dr_link.reset();
   notify_systemd("STOPPING=1");
   server.stop();
   metrics.stop();

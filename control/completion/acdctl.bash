@@ -2,7 +2,7 @@
 _acdctl() {
   local cur prev words cword
   _init_completion 2>/dev/null || { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
-  local commands="status agents queues calls stats route top config ha agent client key audit"
+  local commands="status agents queues calls stats route top config ha dr agent client key audit"
   case "${words[1]}" in
     agents) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show ready logout" -- "$cur")); return ;;
     queues|calls) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
@@ -15,6 +15,7 @@ _acdctl() {
              COMPREPLY=($(compgen -W "--since --last --dir --config" -- "$cur")); return ;;
     top) COMPREPLY=($(compgen -W "--interval --count" -- "$cur")); return ;;
     ha) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status switchover" -- "$cur")); return ;;
+    dr) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status history failover switchover switchback" -- "$cur")); return ;;
     client)
       if [ "$cword" = 2 ]; then
         COMPREPLY=($(compgen -W "list add" -- "$cur"))

@@ -38,6 +38,9 @@ bool changes_state(const json& request) {
   if (cmd == "ha") {
     return a == "switchover";
   }
+  if (cmd == "dr") {
+    return a == "failover" || a == "switchover" || a == "switchback";
+  }
   return false;
 }
 
@@ -82,8 +85,14 @@ void audit_command(AuditLog& log, const std::string& actor, const json& request,
   const AuditOutcome outcome = ok       ? AuditOutcome::Ok
                                : denied ? AuditOutcome::Denied
                                         : AuditOutcome::Refused;
-  (void)log.record(AuditRecord::make(reload ? AuditKind::ConfigReload : AuditKind::Command, outcome,
-                                     actor, subject, detail));
+  const bool dr = request.is_object() && request.value("cmd", json()) == "dr";
+  if (dr && ok && reply.contains("result")) {
+    detail["result"] = reply["result"];  // the seq taken over at, the estimated loss
+  }
+  const AuditKind kind = reload ? AuditKind::ConfigReload
+                         : dr   ? AuditKind::DrAction
+                                : AuditKind::Command;
+  (void)log.record(AuditRecord::make(kind, outcome, actor, subject, detail));
 }
 
 }  // namespace acd::control

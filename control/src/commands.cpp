@@ -14,6 +14,7 @@
 #include "acd/control/reload_record.hpp"
 #include "acd/control/result.hpp"
 #include "answer.hpp"
+#include "dr_commands.hpp"
 #include "engine_commands.hpp"
 #include "ha_commands.hpp"
 #include "names.hpp"
@@ -252,6 +253,10 @@ Answer ha(ControlContext& ctx, const Request& r) {
   return ha_command(ctx, r.action);
 }
 
+Answer dr(ControlContext& ctx, const Request& r) {
+  return dr_command(ctx, r.action, r.body);
+}
+
 Answer client(ControlContext& ctx, const Request&) {
   return client_list_json(*ctx.config);
 }
@@ -290,10 +295,9 @@ struct Command {
 
 // In the order the unknown-command answer lists them.
 constexpr Command kCommands[] = {
-    {"status", status}, {"agents", agents}, {"queues", queues},
-    {"calls", calls},   {"stats", stats},   {"route", route},
-    {"config", config}, {"ha", ha},         {"client", client},
-    {"audit", audit},
+    {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
+    {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
+    {"client", client}, {"audit", audit},   {"dr", dr},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
@@ -328,6 +332,13 @@ constexpr Permission kPermissions[] = {
     {"ha", "list", Viewer, Viewer},  // a request without an action: status
     {"ha", "status", Viewer, Viewer},
     {"ha", "switchover", Admin, Admin},
+    {"dr", "list", Viewer, Viewer},  // a request without an action: status
+    {"dr", "status", Viewer, Viewer},
+    {"dr", "history", Viewer, Viewer},
+    // Moving the centre between sites: for those who answer for it.
+    {"dr", "failover", Admin, Admin},
+    {"dr", "switchover", Admin, Admin},
+    {"dr", "switchback", Admin, Admin},
     {"client", "list", Operator, Operator},
     // The record of what operators did and who signed in: for those who answer for the centre.
     {"audit", "show", Admin, Admin},
@@ -400,8 +411,8 @@ Answer execute_request(ControlContext& ctx, const json& request, OperatorRole ca
   if (const Result<void> allowed = permitted(ctx, cmd, r, caller); !allowed.ok()) {
     return allowed.failure();
   }
-  if (cmd == "ha") {
-    return ha(ctx, r);  // a node's role is known before its first snapshot
+  if (cmd == "ha" || cmd == "dr") {
+    return command->handler(ctx, r);  // a node's role is known before its first snapshot
   }
   if (cmd == "audit") {
     return audit(ctx, r);  // the files, not the routing core's state

@@ -21,6 +21,7 @@
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
 #include "security_config.hpp"
+#include "site_config.hpp"
 
 namespace acd::control {
 
@@ -472,6 +473,7 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
     parse_signin(c, *t, cfg.signin, cfg.origin);
   }
   parse_security(c, *root, cfg);
+  parse_sites(c, *root, cfg);
   // The replication link is sealed with this node's key: a peer key alone would seal nothing.
   if (const toml::table* t = (*root)["ha"].as_table();
       t != nullptr && cfg.ha.peer_public_key && cfg.security.key_file.empty()) {

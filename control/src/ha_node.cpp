@@ -106,6 +106,14 @@ void NodeShipper::append(std::uint64_t seq, std::span<const std::uint8_t> record
       max_sent_ = seq;
     }
   }
+  if (dr_ != nullptr) {
+    dr_->set_head(seq);
+    if (image_for_dr_) {
+      after_image_dr_.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
+    } else if (dr_->append(seq, record)) {  // refused while no follower is answered
+      dr_max_sent_ = seq;
+    }
+  }
 }
 
 void NodeShipper::poll() {
@@ -162,6 +170,9 @@ void NodeShipper::poll() {
     link_->flush();
     status_.peer_state.store(static_cast<std::uint8_t>(peer));
     status_.peer_seq.store(link_->acked_seq());
+  }
+  if (dr_ != nullptr) {
+    poll_dr(SteadyTime::now());  // after the standby's turn: it never waits for the DR follower
   }
   status_.role.store(role_);
   status_.last_seq.store(last_seq_);
@@ -269,22 +280,10 @@ void NodeShipper::serve_hello(std::uint64_t applied) {
   // Only a standby whose seq we sent it ourselves, in this term, holds our history up to there; a
   // node that was primary before us may hold records of its own past the point we took over
   // (never acknowledged, so never seen by a client), and gets an image.
-  if (applied >= term_start_ && applied <= max_sent_ && last_seq_ - applied < kRecentRecords) {
-    bool have_all = true;
-    for (std::uint64_t seq = applied + 1; seq <= last_seq_ && have_all; ++seq) {
-      have_all = recent_[seq % kRecentRecords].seq == seq;
-    }
-    if (have_all) {
-      for (std::uint64_t seq = applied + 1; seq <= last_seq_; ++seq) {
-        const Recent& r = recent_[seq % kRecentRecords];
-        if (link_->append(seq, std::span<const std::uint8_t>(r.bytes.data(), r.length))) {
-          max_sent_ = seq;
-        }
-      }
-      log_line("standby at seq " + std::to_string(applied) + ", ours " +
-               std::to_string(last_seq_) + ": sending the records it lacks");
-      return;
-    }
+  if (applied >= term_start_ && applied <= max_sent_ && send_recent(*link_, applied, max_sent_)) {
+    log_line("standby at seq " + std::to_string(applied) + ", ours " + std::to_string(last_seq_) +
+             ": sending the records it lacks");
+    return;
   }
   // Anything else (behind, or a history of its own after a split): a whole image.
   image_for_standby_ = true;
@@ -292,6 +291,26 @@ void NodeShipper::serve_hello(std::uint64_t applied) {
   io_.want_image();
   log_line("standby at seq " + std::to_string(applied) + ", ours " + std::to_string(last_seq_) +
            ": sending an image");
+}
+
+// The records after `applied`, from the recent ring, if it still has them all (false: none sent).
+bool NodeShipper::send_recent(dataplane::LinkPrimary& to, std::uint64_t applied,
+                              std::uint64_t& max_sent) {
+  if (last_seq_ - applied >= kRecentRecords) {
+    return false;
+  }
+  for (std::uint64_t seq = applied + 1; seq <= last_seq_; ++seq) {
+    if (recent_[seq % kRecentRecords].seq != seq) {
+      return false;
+    }
+  }
+  for (std::uint64_t seq = applied + 1; seq <= last_seq_; ++seq) {
+    const Recent& r = recent_[seq % kRecentRecords];
+    if (to.append(seq, std::span<const std::uint8_t>(r.bytes.data(), r.length))) {
+      max_sent = seq;
+    }
+  }
+  return true;
 }
 
 bool NodeShipper::wants_image() {
@@ -319,6 +338,18 @@ void NodeShipper::on_image(dataplane::NodeImage image) {
     }
     after_image_.clear();
   }
+  if (dr_ != nullptr && image_for_dr_) {
+    image_for_dr_ = false;
+    if (dr_->send_snapshot(image.seq, bytes)) {
+      dr_max_sent_ = std::max(dr_max_sent_, image.seq);
+      for (const auto& [seq, record] : after_image_dr_) {
+        if (seq > image.seq && dr_->append(seq, record)) {
+          dr_max_sent_ = seq;
+        }
+      }
+    }
+    after_image_dr_.clear();
+  }
   if (journal_ != nullptr) {
     journal_->snapshot(image.seq, std::move(bytes));
   }
@@ -330,6 +361,9 @@ void NodeShipper::on_hash(std::uint64_t seq, std::uint64_t hash) {
   if (link_ != nullptr && seq == last_seq_ && link_->send_hash(seq, hash)) {
     status_.hash_checks.store(status_.hash_checks.load() + 1);
     status_.last_hash_seq.store(seq);
+  }
+  if (dr_ != nullptr && !image_for_dr_ && seq == last_seq_) {
+    (void)dr_->send_hash(seq, hash);  // the follower takes itself out of service if it differs
   }
 }
 
@@ -435,6 +469,86 @@ bool restart_journal(std::unique_ptr<dataplane::Journal>& journal,
   return true;
 }
 
+// The DR follower's turn at taking over (follow_primary with dr_follower): true when it won the
+// epoch, `epoch` then the new one. A hand-over by the active primary ("NODE.at-SEQ" in etcd,
+// looked at while the primary is silent) is taken when SEQ is what this node applied; an
+// operator's failover when the primary is silent and the epoch is still the one followed.
+bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettings& settings,
+                  HaStatus& status, bool alive, bool in_service, std::uint64_t& epoch,
+                  SteadyTime::time_point now, SteadyTime::time_point& next_fence_try) {
+  DrStatus& dr = status.dr;
+  const std::uint64_t applied = link.applied_seq();
+  const std::uint64_t head = std::max(dr.head_seq.load(), applied);
+  auto taken = [&](std::uint64_t new_epoch, const std::string& how) {
+    epoch = new_epoch;
+    status.epoch.store(epoch);
+    status.failovers.store(status.failovers.load() + 1);
+    status.say("took over as the active site: " + how);
+    {
+      std::lock_guard<std::mutex> lock(dr.mutex);
+      dr.takeover_epoch = epoch;
+      dr.takeover_seq = applied;
+      dr.takeover_loss = head - applied;
+    }
+    dr.role.store(DrRole::TakenOver);
+    dr.note("took over (" + how + ") with epoch " + std::to_string(epoch) + " at applied seq " +
+            std::to_string(applied) + "; the active site had logged at least " +
+            std::to_string(head) + " (" + std::to_string(head - applied) + " records lost)");
+    return true;
+  };
+  if (dr.failover_requested.exchange(false)) {
+    if (!in_service) {
+      dr.answer(false, "this follower is out of service (" + status.why() +
+                           "): its state is not the active site's; it will not take over");
+    } else if (alive) {
+      dr.answer(false, "the active site's primary is alive (connected, heard within " +
+                           std::to_string(settings.dead_after_ms) +
+                           " ms): a failover would split the centre; use 'acdctl dr switchover' "
+                           "on the active primary, or stop it first");
+    } else if (epoch == 0) {
+      dr.answer(false,
+                "this node never followed the active site (no epoch heard): it holds "
+                "nothing to take over with");
+    } else {
+      const CasResult r = fence.advance(epoch, settings.node);
+      if (r.outcome == CasOutcome::Won) {
+        taken(r.current.epoch, "failover");
+        dr.answer(true, "took over with epoch " + std::to_string(epoch) + " at seq " +
+                            std::to_string(applied) + "; estimated loss " +
+                            std::to_string(head - applied) + " records");
+        return true;
+      }
+      dr.answer(false, r.outcome == CasOutcome::Lost
+                           ? "the epoch moved on to " + std::to_string(r.current.epoch) + " (" +
+                                 r.current.holder +
+                                 ") since this node last heard the active "
+                                 "site: another node routes, or its state is newer than ours"
+                           : "etcd did not answer: " + r.why + "; nothing changed, try again");
+    }
+  }
+  if (alive || !in_service || now < next_fence_try || epoch == 0) {
+    return false;
+  }
+  // The primary went silent: a hand-over says so in etcd.
+  next_fence_try = now + std::chrono::milliseconds(20);
+  std::string why;
+  const std::optional<EpochRecord> current = fence.read(why);
+  const std::string mine = settings.node + ".at-";
+  if (!current || current->epoch != epoch + 1 || current->holder.rfind(mine, 0) != 0) {
+    return false;
+  }
+  const std::string seq = current->holder.substr(mine.size());
+  std::uint64_t at = 0;
+  if (seq.empty() || seq.size() > 19 || seq.find_first_not_of("0123456789") != std::string::npos ||
+      (at = std::stoull(seq)) > applied) {
+    // Not yet (records still in flight), or not a hand-over we can read.
+    return false;
+  }
+  // At the point or past it: the records after it came from the same primary, which released
+  // none of their replies.
+  return taken(current->epoch, "switchover at RPO 0");
+}
+
 }  // namespace
 
 bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
@@ -442,7 +556,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     std::unique_ptr<dataplane::Journal>& journal,
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
-                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd) {
+                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd,
+                    bool dr_follower) {
   dataplane::RouterStage router(engine, io.config_tag());
   // An idle turn sleeps until the link or the port has something, at most this long: heartbeats
   // leave on time (a tenth of the interval late at most) and silence is measured as before.
@@ -468,10 +583,17 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
   auto last_alive = started;
   auto next_fence_try = started;
   const auto dead_after = std::chrono::milliseconds(settings.dead_after_ms);
+  if (dr_follower) {
+    status.dr.role.store(DrRole::Following);
+  }
   auto out_of_service = [&](const std::string& why) {
     if (in_service) {
       in_service = false;
       status.role.store(HaRole::OutOfService);
+      if (dr_follower) {
+        status.dr.role.store(DrRole::OutOfService);
+        status.dr.note("out of service: " + why);
+      }
       status.say(why);
       log_line("OUT OF SERVICE: " + why + " (this standby will not promote; restart it to catch up)");
     }
@@ -559,7 +681,25 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           return ours;
         });
     const bool alive = link.primary_alive();
-    if (alive || !in_service || !(followed || may_promote_at_once)) {
+    if (dr_follower) {
+      status.dr.applied_seq.store(link.applied_seq());
+      if (link.primary_head_wall_ns() != 0) {  // this link heard a Head; else the last one's stay
+        status.dr.head_seq.store(link.primary_head_seq());
+        status.dr.head_wall_ns.store(link.primary_head_wall_ns());
+      }
+      status.dr.connected.store(alive);
+      if (alive) {
+        epoch = std::max(epoch, link.primary_epoch());
+      }
+      // Taking over is an operator's decision (or the active primary's hand-over): never the
+      // silence of a link between sites.
+      if (dr_take_over(link, fence, settings, status, alive, in_service, epoch, now,
+                       next_fence_try)) {
+        io.set_standby(false);
+        return true;
+      }
+    }
+    if (alive || !in_service || !(followed || may_promote_at_once) || dr_follower) {
       worked = io.refuse_as_standby() != 0 || worked;
     }
     // else: the primary is silent and this node may take over: requests wait in the port's
@@ -588,6 +728,13 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         const int fds[] = {link.socket_fd(), port_fd};
         wait_readable(fds, idle_wait);
       }
+      continue;
+    }
+    if (dr_follower) {
+      if (now - last_alive > std::chrono::seconds(1)) {
+        return false;  // the caller tries the active site's next address
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
       continue;
     }
     // No primary. Promote only if this node holds the state (it followed one) or may start as

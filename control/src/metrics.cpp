@@ -9,6 +9,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <cassert>
+#include <chrono>
 #include <sstream>
 #include <string_view>
 
@@ -137,6 +138,58 @@ class Collector final : public prometheus::Collectable {
  private:
   MetricsSources sources_;
 };
+
+// The node's part in disaster recovery between sites (docs/dr.md): only with a [site] plan.
+void dr_metrics(Families& m, const DrStatus& dr) {
+  const DrRole role = dr.role.load();
+  if (role == DrRole::None) {
+    return;
+  }
+  m.family("acd_dr_role", "gauge",
+           "1 for the node's current disaster-recovery role, 0 for the others");
+  for (auto r = static_cast<std::uint8_t>(DrRole::Serving);
+       r <= static_cast<std::uint8_t>(DrRole::HandedOver); ++r) {
+    const auto each = static_cast<DrRole>(r);
+    m.sample("acd_dr_role", label("role", std::string(to_string(each))), each == role ? 1 : 0);
+  }
+  // The RPO as each end sees it: the active primary counts what its follower has not
+  // acknowledged and how long the oldest of it has waited; the follower, how far the last Head it
+  // heard is ahead of what it applied and how old that news is.
+  const bool serving = role == DrRole::Serving || role == DrRole::HandedOver ||
+                       (role == DrRole::TakenOver && dr.follower_state.load() != 0);
+  std::uint64_t records = 0;
+  double seconds = 0;
+  if (serving) {
+    records = dr.lag_records.load();
+    seconds = static_cast<double>(dr.lag_us.load()) / 1e6;
+  } else if (role == DrRole::Following || role == DrRole::OutOfService) {
+    const std::uint64_t applied = dr.applied_seq.load();
+    const std::uint64_t head = dr.head_seq.load();
+    records = head > applied ? head - applied : 0;
+    const std::uint64_t said = dr.head_wall_ns.load();
+    const auto now =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
+    seconds = said != 0 && now > said ? static_cast<double>(now - said) / 1e9 : 0.0;
+  }
+  m.family("acd_dr_rpo_records", "gauge",
+           "Records the DR site lacks: logged by the active primary, not acknowledged by its "
+           "DR follower (on the primary), or announced and not applied (on the follower)");
+  m.sample("acd_dr_rpo_records", {}, records);
+  m.family("acd_dr_rpo_seconds", "gauge",
+           "Seconds of the active site's history the DR site may lack: age of the oldest "
+           "unacknowledged record (primary), or of the newest news from the primary (follower)");
+  m.sample("acd_dr_rpo_seconds", {}, seconds);
+  m.family("acd_dr_follower_connected", "gauge",
+           "1 while the DR link is up: a follower caught up (primary), the primary heard "
+           "(follower)");
+  const bool connected =
+      serving ? dr.follower_state.load() ==
+                    static_cast<std::uint8_t>(dataplane::LinkPrimary::PeerState::Synchronous)
+              : dr.connected.load();
+  m.sample("acd_dr_follower_connected", {}, connected ? 1 : 0);
+}
 
 // The node's part in the pair (docs/ha.md), its replication link and its journal.
 void ha_metrics(Families& m, const HaStatus& ha) {
@@ -377,6 +430,7 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
   }
   if (src.ha != nullptr) {
     ha_metrics(m, *src.ha);
+    dr_metrics(m, src.ha->dr);
   }
   if (src.signin != nullptr) {
     const SignInCounters& c = *src.signin;

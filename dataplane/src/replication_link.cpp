@@ -88,6 +88,7 @@ constexpr std::array<TypeRule, repl::kMaxFrameType + 1> kRules{{
     {true, false, 16, 16},                          // HashReport
     {false, true, repl::kRecordHeaderBytes, kAny},  // AuditRecords
     {true, false, 8, 8},                            // AuditAck
+    {false, true, 16, 16},                          // Head
 }};
 
 enum class Check { Ok, NeedMore, Bad };
@@ -602,6 +603,15 @@ void LinkPrimary::poll(LinkClock::time_point now) {
   }
   if (standby_ != nullptr && now - standby_->last_heard > timing_.dead_after) {
     drop_standby(LinkCounter::peer_dead);
+  }
+  if (announce_head_ && answered_ && standby_ != nullptr && now - last_head_ >= timing_.heartbeat) {
+    // Queued even behind a backlog: what reaches the follower says how old its newest news is.
+    const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    put_frame(FrameType::Head,
+              two_u64_body(std::max(head_, last_seq_), static_cast<std::uint64_t>(wall)));
+    last_head_ = now;
   }
   if (standby_ != nullptr && now - standby_->last_sent >= timing_.heartbeat) {
     if (standby_->unsent() == 0) {
@@ -1258,6 +1268,10 @@ bool LinkStandby::next_event(Event& e) {
         audit_last_ = last;
         break;
       }
+      case FrameType::Head:
+        head_seq_ = get_u64(body.data());
+        head_wall_ns_ = get_u64(body.data() + 8);
+        break;
       case FrameType::HashCheck:
         if (in_snapshot_) {
           return protocol_error(LinkCounter::bad_sequence);

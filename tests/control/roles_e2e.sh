@@ -75,8 +75,13 @@ expect_as staff 0 "sbc-1  *switch  *10.1.0.0/16" -- client list
 expect_as staff 4 "'config reload' needs the admin role (the adm group, or root); you are operator" -- config reload
 expect_as staff 4 "'config diff FILE' needs the admin role" -- config diff "$work/acd.toml"
 expect_as staff 4 "'ha switchover' needs the admin role" -- ha switchover
+expect_as staff 4 "'dr failover' needs the admin role" -- dr failover
+expect_as staff 4 "'dr switchover' needs the admin role" -- dr switchover
+expect_as staff 0 "role: none" -- dr status
 expect_as staff 4 "'audit show' needs the admin role" -- audit show --last 5
 expect_as users 4 "'audit show' needs the admin role" -- audit show
+# Admin: a DR command passes the role check; this single node has no DR plan, so it is refused.
+expect_as adm 1 "a failover is run on the DR site's follower" -- dr failover
 # Admin: reload and naming a file.
 expect_as adm 0 "no changes" -- config reload
 expect_as adm 0 "no changes" -- config diff "$work/acd.toml"

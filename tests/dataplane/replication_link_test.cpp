@@ -434,6 +434,50 @@ TEST(ReplicationLink, PrimaryClosesHostileConnectionsAndStillServes) {
   EXPECT_EQ(h.state.seqs.size(), 10u);
 }
 
+// A DR follower's link: Head frames tell the follower the primary's newest seq (set_head, ahead of
+// what was sent) and when it said so; a hot standby's link sends none; a follower may not send
+// one (refused as bad_type).
+TEST(ReplicationLink, HeadFramesTellADrFollowerHowFarBehindItIs) {
+  Harness h;
+  h.primary->set_announce_head(true);
+  EXPECT_EQ(h.connect(0), 0u);
+  h.append_range(1, 5);
+  h.primary->set_head(9);  // four more logged, not sent yet (waiting for an image, say)
+  const auto before = std::chrono::system_clock::now();
+  ASSERT_TRUE(h.run_until(
+      [&] { return h.standby->primary_head_seq() == 9 && h.primary->acked_seq() == 5; }, 200));
+  EXPECT_EQ(h.state.last_seq, 5u);
+  const auto said = std::chrono::system_clock::time_point(
+      std::chrono::nanoseconds(h.standby->primary_head_wall_ns()));
+  EXPECT_LE(std::chrono::abs(said - before), 5s);
+  EXPECT_EQ(h.primary->peer(), PeerState::Synchronous);  // the frame disturbs nothing
+
+  Harness quiet;  // a standby's link
+  EXPECT_EQ(quiet.connect(0), 0u);
+  quiet.append_range(1, 5);
+  ASSERT_TRUE(quiet.run_until([&] { return quiet.primary->acked_seq() == 5; }));
+  for (int i = 0; i < 100; ++i) {
+    quiet.step();
+  }
+  EXPECT_EQ(quiet.standby->primary_head_seq(), 0u);
+  EXPECT_EQ(quiet.standby->primary_head_wall_ns(), 0u);
+
+  const auto refused = count(*quiet.primary, LinkCounter::bad_type);
+  const int fd = raw_connect(quiet.primary->port());
+  auto bytes = frame(1, 1, 0, u64(0));
+  const auto head = frame(12, 1, 0, [] {
+    auto b = u64(1);
+    const auto t = u64(2);
+    b.insert(b.end(), t.begin(), t.end());
+    return b;
+  }());
+  bytes.insert(bytes.end(), head.begin(), head.end());
+  ASSERT_EQ(send(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  EXPECT_TRUE(quiet.run_until([&] { return closed_by_peer(fd); }, 100));
+  EXPECT_EQ(count(*quiet.primary, LinkCounter::bad_type), refused + 1);
+  close(fd);
+}
+
 // A connection that never says hello is closed after dead_after; more than a few waiting at once
 // are refused. Neither disturbs the standby being served.
 TEST(ReplicationLink, SilentConnectionsTimeOutAndExcessIsRefused) {

@@ -69,13 +69,34 @@ class DomainReader {
     const std::size_t problems_before = c_.count();
     top_level_keys();
     d_.engine.max_calls = kDefaultMaxCalls;
-    c_.text(root_, "site", d_.site);
+    // This site: `site = "bj"`, or a [site] table (its name here; the appliance reads the rest:
+    // the site's role in disaster recovery).
+    if (const toml::table* t = root_["site"].as_table()) {
+      if (c_.text(*t, "name", d_.site) && d_.site.empty()) {
+        c_.error(*t, "name", "site.name names this site, e.g. \"bj\"");
+      } else if (t->get("name") == nullptr) {
+        c_.error(t, "[site] needs a name, e.g. name = \"bj\"");
+      }
+    } else {
+      c_.text(root_, "site", d_.site);
+    }
+    // The other sites: `sites = ["sh"]`, or [[sites]] tables (their names here; the appliance
+    // reads the rest), never both forms in one list.
     if (const toml::node* n = root_.get("sites")) {
       const toml::array* sites = n->as_array();
       if (sites == nullptr) {
         c_.error(n, "sites must be a list of site names, e.g. sites = [\"bj\"]");
       } else {
         for (const toml::node& s : *sites) {
+          if (const toml::table* entry = s.as_table()) {
+            std::string name;
+            if (entry->get("name") == nullptr) {
+              c_.error(entry, "a [[sites]] entry needs a name, e.g. name = \"sh\"");
+            } else if (c_.text(*entry, "name", name)) {
+              d_.sites.push_back(name);
+            }
+            continue;
+          }
           const std::optional<std::string> name = s.value<std::string>();
           if (!name) {
             c_.error(&s, "sites must be a list of site names");

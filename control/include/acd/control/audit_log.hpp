@@ -81,7 +81,9 @@ namespace acd::control {
   X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")      \
   X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")        \
   X(AgentPasswordChange, "agent.password_change",                                                  \
-    "a desktop changed its agent's password (or was refused), or a standby stored the change")
+    "a desktop changed its agent's password (or was refused), or a standby stored the change")    \
+  X(DrAction, "dr.action", "a disaster-recovery command (failover, switchover, switchback)")       \
+  X(DrTakeover, "dr.takeover", "this node took over as the active site: epoch, seq, loss")
 
 enum class AuditKind : std::uint8_t {
 #define ACD_AUDIT_KIND_ENUM(name, text, help) name,

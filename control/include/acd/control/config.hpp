@@ -194,6 +194,41 @@ struct SecuritySettings {
   bool operator==(const SecuritySettings&) const = default;
 };
 
+// [site] and [[sites]]: this site's part in disaster recovery (docs/dr.md) and its peer sites.
+// Active: this site routes; its primary serves a DR follower on `replication_listen`, never
+// waiting for it. Dr: this site's node follows the active site's log asynchronously and takes over
+// only when an operator says so (acdctl dr failover).
+enum class SiteRole : std::uint8_t { Active, Dr };
+std::string_view site_role_name(SiteRole role);
+
+// A peer site as this one knows it.
+struct PeerSite {
+  std::string name;  // unique, not this site's
+  SiteRole role = SiteRole::Active;
+  std::vector<std::string> dataplane;    // its nodes' ACDP addresses (A.B.C.D:PORT)
+  std::vector<std::string> replication;  // where its nodes serve a DR follower
+  std::vector<std::string> etcd;         // the etcd endpoints that hold its pair's epoch
+  std::string etcd_key = "/acd/epoch";   // that epoch's key
+  // Its nodes' static public key: with it (and [security] key_file) the DR link is sealed.
+  std::optional<std::array<std::uint8_t, 32>> public_key;
+};
+
+struct SiteSettings {
+  bool configured = false;  // a [site] table was given
+  SiteRole role = SiteRole::Active;
+  std::string replication_listen;  // active: where this node serves a DR follower (as primary)
+  std::string node;                // the site's name: etcd records it when this node takes over
+  std::vector<PeerSite> peers;     // [[sites]] in file order
+  // Role dr: the site it follows (exactly one peer is active, checked); else null.
+  const PeerSite* followed() const;
+  // Role active: the first DR peer (its key seals the DR link); else null.
+  const PeerSite* dr_peer() const;
+  bool follows() const { return configured && role == SiteRole::Dr; }
+  bool serves_dr() const {
+    return configured && role == SiteRole::Active && !replication_listen.empty();
+  }
+};
+
 // The whole configuration; also the tag the routing core carries from a reload to the snapshots
 // taken after it (dataplane::ConfigTag), so that names and indices never mix across a reload.
 struct ApplianceConfig : dataplane::ConfigTag {
@@ -214,6 +249,7 @@ struct ApplianceConfig : dataplane::ConfigTag {
   SignInSettings signin;
   SecuritySettings security;
   std::vector<ClientEntry> clients;
+  SiteSettings dr;  // [site] and [[sites]]
   // Where each start-up setting was given ("dataplane.listen" -> "acd.toml:5"), so that a problem
   // found when acdd starts (a port in use) names the file and key; absent keys are defaults.
   std::map<std::string, std::string> origin;

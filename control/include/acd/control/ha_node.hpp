@@ -46,8 +46,53 @@ std::string_view to_string(HaRole role);
 // One line on stderr, "acdd: ha: HH:MM:SS.mmm TEXT" (wall-clock time, to line up two nodes' logs).
 void log_line(const std::string& text);
 
+// This node's part in disaster recovery between sites (docs/dr.md). None: no [site] plan.
+// Serving: the active site's primary, shipping its log to a DR follower without waiting for it.
+// Following: the DR site's node, applying the active site's log as it arrives.
+// OutOfService: a follower whose state left the active site's (it never takes over).
+// TakenOver: was the follower; took over as the active site (failover or switchover).
+// HandedOver: was the active site's primary; handed the site's epoch to the DR site at RPO 0.
+enum class DrRole : std::uint8_t { None, Serving, Following, OutOfService, TakenOver, HandedOver };
+std::string_view to_string(DrRole role);
+
+// `acdctl dr status` and the metrics' view of disaster recovery; the IO thread writes, any thread
+// reads. Requests from the control thread are flags the IO thread takes; it answers through
+// `outcome` (under `mutex`) and bumps `outcome_serial` after.
+struct DrStatus {
+  std::atomic<DrRole> role{DrRole::None};
+  // Serving: the DR link's LinkPrimary::PeerState, the follower's acknowledged seq, and the RPO:
+  // records logged here it has not acknowledged, and the age of the oldest of them.
+  std::atomic<std::uint8_t> follower_state{0};
+  std::atomic<std::uint64_t> follower_acked{0};
+  std::atomic<std::uint64_t> lag_records{0};
+  std::atomic<std::uint64_t> lag_us{0};
+  // Following: the seq applied, the active primary's newest seq and wall clock as last heard
+  // (Head frames), and whether its primary is connected.
+  std::atomic<std::uint64_t> applied_seq{0};
+  std::atomic<std::uint64_t> head_seq{0};
+  std::atomic<std::uint64_t> head_wall_ns{0};
+  std::atomic<bool> connected{false};
+  std::atomic<bool> failover_requested{false};    // DR node: `acdctl dr failover`
+  std::atomic<bool> switchover_requested{false};  // active primary: `acdctl dr switchover`
+  std::atomic<std::uint64_t> outcome_serial{0};
+  mutable std::mutex mutex;
+  std::string site;     // this site's name
+  std::string peer;     // the followed site (Following) or the DR site (Serving)
+  std::string outcome;  // the last request's result, a sentence
+  bool outcome_ok = false;
+  std::uint64_t takeover_epoch = 0;
+  std::uint64_t takeover_seq = 0;
+  std::uint64_t takeover_loss = 0;  // records the active site logged that this node never had
+  std::vector<std::pair<std::uint64_t, std::string>> history;  // (wall ns, event), oldest first
+  // Adds an event to the history (and the log): under `mutex`.
+  void note(const std::string& event);
+  // Sets the outcome of a request and wakes the waiter.
+  void answer(bool ok, const std::string& text);
+};
+
 // What `acdctl ha status` and the metrics show. One writer (the IO thread); any reader.
 struct HaStatus {
+  DrStatus dr;
   std::atomic<HaRole> role{HaRole::Single};
   std::atomic<std::uint64_t> epoch{0};
   std::atomic<std::uint64_t> last_seq{0};     // last record logged (primary) or applied (standby)
@@ -130,7 +175,16 @@ class NodeShipper final : public dataplane::LogShipper {
   // poll; it outlives the shipper.
   void set_audit(AuditLog* audit) { audit_ = audit; }
 
+  // The active site's primary also ships its log to a DR follower on `dr` (owned by the caller,
+  // outliving this), never waiting for it: its acknowledgements gate nothing. `dr_dataplane`:
+  // the DR site's ACDP address, named in NotPrimary answers during a DR switchover; `dr_node`:
+  // the name the DR node takes the epoch under. IO thread, before the first poll.
+  void set_dr(dataplane::LinkPrimary* dr, dataplane::Endpoint dr_dataplane, std::string dr_node);
+
  private:
+  void poll_dr(std::chrono::steady_clock::time_point now);
+  void dr_switchover_step();
+  bool send_recent(dataplane::LinkPrimary& to, std::uint64_t applied, std::uint64_t& max_sent);
   void on_standby_lost();
   void step_down_if_asked();
   void serve_hello(std::uint64_t applied);
@@ -172,6 +226,25 @@ class NodeShipper final : public dataplane::LogShipper {
   bool stepping_down_ = false;
   AuditLog* audit_ = nullptr;
   bool audit_shipping_ = false;
+  // The DR follower (set_dr): served like the standby (recent records or an image) but never
+  // waited for.
+  dataplane::LinkPrimary* dr_ = nullptr;
+  dataplane::Endpoint dr_dataplane_{};
+  std::string dr_node_;
+  bool image_for_dr_ = false;
+  std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> after_image_dr_;
+  std::uint64_t dr_max_sent_ = 0;
+  // (seq, when it was logged), one per poll that logged something, for the follower's lag in
+  // seconds; bounded (kDrMarks): past it, later marks are skipped and the age stays exact.
+  static constexpr std::size_t kDrMarks = 1 << 16;
+  std::deque<std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> dr_marks_;
+  bool dr_switching_ = false;
+  // A DR switchover's drain ends here: handed over, or abandoned (the site routes again). Below
+  // acdctl's default wait, so that the operator hears which.
+  static constexpr std::chrono::seconds kDrDrainLimit{8};
+  std::chrono::steady_clock::time_point dr_drain_until_{};
+  std::uint64_t dr_drain_from_ = 0;  // the last record admitted before the drain
+  dataplane::LinkPrimary::PeerState last_dr_peer_ = dataplane::LinkPrimary::PeerState::None;
 };
 
 // Starts a node from its journal: the newest snapshot, then every record after it, applied
@@ -193,6 +266,12 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 // most a tenth of the heartbeat interval (0.1 to 1 ms).
 // `may_promote_at_once`: no primary has been heard yet and this node may start as one
 // (ha.start_as = "primary").
+// `dr_follower`: this node is the DR site's follower of the active site (docs/dr.md): it never
+// promotes on its own. It takes over when `acdctl dr failover` asks (status.dr) and the active
+// primary is silent, winning the epoch after the one it followed under `settings.node`; or when the
+// active primary handed it the epoch at a seq this node has applied (a DR switchover). It also
+// returns false when the active site has been silent for a second, so that the caller tries the
+// site's next replication address (the pair's other node may be its primary now).
 // A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
 // is moved aside to DIR.replaced and begun again from that snapshot.
 bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
@@ -200,7 +279,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     std::unique_ptr<dataplane::Journal>& journal,
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
-                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd = -1);
+                    const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd = -1,
+                    bool dr_follower = false);
 
 // Sleeps until one of `fds` (at most four; -1 entries are skipped) is readable or `timeout`
 // passes; a signal ends it early. For an idle node's loop.

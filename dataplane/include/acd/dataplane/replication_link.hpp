@@ -81,8 +81,13 @@ enum class FrameType : std::uint8_t {
   // standby -> primary: u64, the highest primary audit seq the standby holds on disk. The first
   // one of a connection (right after Hello) says where the primary resumes; then acknowledgements.
   AuditAck = 11,
+  // primary -> DR follower (a link with announce_head): u64 the primary's newest logged seq,
+  // u64 its wall clock (ns since 1970) when the frame was queued. Lets the follower say how far
+  // behind it is (records, seconds) and, after a failover, how much it may lack.
+  Head = 12,
 };
-inline constexpr std::uint8_t kMaxFrameType = 11;
+inline constexpr std::uint8_t kMaxFrameType = 12;
+
 // The primary appends audit records only while fewer unsent bytes than this wait for the
 // standby: the audit stream yields to the log it shares the connection with.
 inline constexpr std::size_t kAuditMaxUnsentBytes = 256u << 10;
@@ -184,6 +189,11 @@ class LinkPrimary {
   LinkPrimary& operator=(const LinkPrimary&) = delete;
 
   std::uint16_t port() const { return port_; }
+  // A DR follower's link: every heartbeat interval a Head frame tells the follower the newest
+  // seq logged here and when (a hot standby's link sends none: older standbys refuse the type).
+  void set_announce_head(bool on) { announce_head_ = on; }
+  // The newest seq logged here, for the Head frames (records may wait for an image meanwhile).
+  void set_head(std::uint64_t seq) { head_ = seq; }
   // The primary's epoch changed (it won the next one routing alone): welcomes and heartbeats carry
   // the new one; a connected standby hears it with the next flush.
   void set_epoch(std::uint64_t epoch);
@@ -313,6 +323,9 @@ class LinkPrimary {
   std::uint64_t audit_acked_ = 0;
   std::size_t audit_frame_ = SIZE_MAX;  // offset of the open AuditRecords frame
   bool ever_connected_ = false;
+  bool announce_head_ = false;
+  std::uint64_t head_ = 0;
+  LinkClock::time_point last_head_{};
   LinkCounters counters_;
   LatencyHistogram ack_latency_;
 };
@@ -361,6 +374,10 @@ class LinkStandby {
   bool primary_alive() const;
   // From the primary's welcome and heartbeats; 0 before the first.
   std::uint64_t primary_epoch() const { return epoch_; }
+  // From the last Head frame (a DR follower's link; 0, 0 before any): the primary's newest seq and
+  // its wall clock (ns since 1970) when it said so. Kept after the connection ends.
+  std::uint64_t primary_head_seq() const { return head_seq_; }
+  std::uint64_t primary_head_wall_ns() const { return head_wall_ns_; }
   const LinkCounters& counters() const { return counters_; }
   // The connection's socket (-1: none), for an idle caller to sleep on until it is readable (a
   // record or heartbeat arrives). Owned by the link; valid until the next poll.
@@ -395,6 +412,8 @@ class LinkStandby {
   LinkClock::time_point next_attempt_{};
   bool welcomed_ = false;
   std::uint64_t epoch_ = 0;
+  std::uint64_t head_seq_ = 0;
+  std::uint64_t head_wall_ns_ = 0;
   std::uint64_t applied_ = 0;
   std::uint64_t durable_ = ~std::uint64_t{0};
   std::uint64_t acked_sent_ = 0;

@@ -1,0 +1,210 @@
+// Disaster recovery between sites, the active site's side (docs/dr.md): NodeShipper serving a DR
+// follower it never waits for, its lag (the RPO), and the planned switchover that hands the
+// site's epoch to the DR site once the follower holds everything. DrStatus's helpers.
+#include <algorithm>
+#include <chrono>
+
+#include "acd/control/ha_node.hpp"
+
+namespace acd::control {
+
+using dataplane::LinkPrimary;
+using SteadyTime = std::chrono::steady_clock;
+
+std::string_view to_string(DrRole role) {
+  switch (role) {
+    case DrRole::None:
+      return "none";
+    case DrRole::Serving:
+      return "serving";
+    case DrRole::Following:
+      return "following";
+    case DrRole::OutOfService:
+      return "out-of-service";
+    case DrRole::TakenOver:
+      return "taken-over";
+    case DrRole::HandedOver:
+      return "handed-over";
+  }
+  return "?";
+}
+
+namespace {
+
+std::uint64_t wall_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+}  // namespace
+
+void DrStatus::note(const std::string& event) {
+  log_line("dr: " + event);
+  std::lock_guard<std::mutex> lock(mutex);
+  history.emplace_back(wall_ns(), event);
+  if (history.size() > 256) {
+    history.erase(history.begin());
+  }
+}
+
+void DrStatus::answer(bool ok, const std::string& text) {
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    outcome = text;
+    outcome_ok = ok;
+  }
+  outcome_serial.fetch_add(1, std::memory_order_release);  // pairs with the waiter's acquire load
+}
+
+void NodeShipper::set_dr(dataplane::LinkPrimary* dr, dataplane::Endpoint dr_dataplane,
+                         std::string dr_node) {
+  dr_ = dr;
+  dr_dataplane_ = dr_dataplane;
+  dr_node_ = std::move(dr_node);
+  dr_max_sent_ = last_seq_;  // nothing of this term sent yet: a follower at our seq holds our past
+  if (dr_ != nullptr) {
+    dr_->set_announce_head(true);
+    dr_->set_head(last_seq_);
+    if (status_.dr.role.load() == DrRole::None) {
+      status_.dr.role.store(DrRole::Serving);  // a node that took over stays TakenOver
+    }
+  }
+}
+
+void NodeShipper::poll_dr(SteadyTime::time_point now) {
+  dr_->poll(now);
+  if (const auto applied = dr_->take_hello()) {
+    // As for the standby: the records it lacks when this term sent it what it has, else an image.
+    if (*applied >= term_start_ && *applied <= dr_max_sent_ &&
+        send_recent(*dr_, *applied, dr_max_sent_)) {
+      status_.dr.note("follower at seq " + std::to_string(*applied) + ", ours " +
+                      std::to_string(last_seq_) + ": sending the records it lacks");
+    } else {
+      image_for_dr_ = true;
+      after_image_dr_.clear();
+      io_.want_image();
+      status_.dr.note("follower at seq " + std::to_string(*applied) + ", ours " +
+                      std::to_string(last_seq_) + ": sending an image");
+    }
+  }
+  if (const auto bad = dr_->hash_mismatch_seq()) {
+    status_.dr.note("state hash mismatch with the DR follower at seq " + std::to_string(*bad));
+  }
+  const std::uint64_t acked = dr_->acked_seq();
+  if (last_seq_ > (dr_marks_.empty() ? acked : dr_marks_.back().first) &&
+      dr_marks_.size() < kDrMarks) {
+    dr_marks_.emplace_back(last_seq_, now);
+  }
+  while (!dr_marks_.empty() && dr_marks_.front().first <= acked) {
+    dr_marks_.pop_front();
+  }
+  const auto peer = dr_->peer();
+  if (peer != last_dr_peer_) {
+    static constexpr const char* kNames[] = {"none", "catching up", "caught up", "dead"};
+    status_.dr.note(std::string("DR follower ") + kNames[static_cast<int>(peer)] + " at seq " +
+                    std::to_string(acked));
+    last_dr_peer_ = peer;
+  }
+  dr_switchover_step();
+  dr_->flush();
+  status_.dr.follower_state.store(static_cast<std::uint8_t>(peer));
+  status_.dr.follower_acked.store(acked);
+  status_.dr.lag_records.store(last_seq_ > acked ? last_seq_ - acked : 0);
+  status_.dr.lag_us.store(
+      dr_marks_.empty()
+          ? 0
+          : static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                           now - dr_marks_.front().second)
+                                           .count()));
+}
+
+// `acdctl dr switchover` on the active primary: stop admitting requests (clients are told
+// NotPrimary, naming the DR site), wait until the DR follower and the standby acknowledged every
+// record and every held reply left (RPO 0), then hand the epoch to the DR node in etcd, naming the
+// seq it must hold ("NODE.at-SEQ"): it takes over on seeing that, and this node emits nothing more.
+void NodeShipper::dr_switchover_step() {
+  if (!dr_switching_ && status_.dr.switchover_requested.exchange(false)) {
+    const bool routing =
+        role_ == HaRole::Primary || role_ == HaRole::Alone || role_ == HaRole::Single;
+    if (!routing || fence_ == nullptr) {
+      status_.dr.answer(false, fence_ == nullptr
+                                   ? "a DR switchover hands the epoch over in etcd: this node has "
+                                     "no [ha] etcd"
+                                   : "this node is " + std::string(to_string(role_)) +
+                                         ", not the routing primary");
+      return;
+    }
+    if (dr_->peer() != LinkPrimary::PeerState::Synchronous || image_for_dr_) {
+      status_.dr.answer(false, "the DR follower is not caught up (see acdctl dr status)");
+      return;
+    }
+    dr_switching_ = true;
+    dr_drain_until_ = SteadyTime::now() + kDrDrainLimit;
+    dr_drain_from_ = last_seq_;
+    io_.set_standby(true, dr_dataplane_);
+    status_.dr.note("switchover: admitting nothing more; draining at seq " +
+                    std::to_string(last_seq_));
+  }
+  if (!dr_switching_ || role_ == HaRole::SteppedDown || role_ == HaRole::Fenced) {
+    return;
+  }
+  if (SteadyTime::now() > dr_drain_until_) {
+    // The follower did not get everything in time (gone, or too slow): route on, nothing was
+    // handed over. (A follower that drops and reconnects meanwhile is simply waited for.)
+    dr_switching_ = false;
+    io_.set_standby(false);
+    status_.dr.note("switchover abandoned: the DR follower did not acknowledge seq " +
+                    std::to_string(last_seq_) + " within the drain limit; routing again");
+    status_.dr.answer(false, "the DR follower did not acknowledge everything within " +
+                                 std::to_string(kDrDrainLimit.count()) +
+                                 " s (see acdctl dr status); nothing was handed over, this site "
+                                 "routes again");
+    return;
+  }
+  // Timers keep logging while the drain lasts: the hand-over point is what both followers hold,
+  // once it covers everything admitted before the drain and no reply waits here (so nothing a
+  // client could have seen lies beyond it). Later records are never released by this node; the
+  // DR node may hold some of them already, and takes over at the point or after it.
+  std::uint64_t target = dr_->acked_seq();
+  if (role_ == HaRole::Primary) {
+    target = std::min(target, link_->acked_seq());
+  }
+  if (journal_ != nullptr && options_.journal_gates) {
+    target = std::min(target, journal_->durable_seq());
+  }
+  target = std::min(target, last_seq_);
+  const auto now = SteadyTime::now();
+  if (target < dr_drain_from_ || io_.held() != 0 || now < next_fence_try_) {
+    return;
+  }
+  const std::string holder = dr_node_ + ".at-" + std::to_string(target);
+  const CasResult r = fence_->advance(epoch_, holder);
+  switch (r.outcome) {
+    case CasOutcome::Won:
+      role_ = HaRole::SteppedDown;
+      frozen_at_ = target;
+      status_.dr.role.store(DrRole::HandedOver);
+      status_.say("handed over to the DR site at seq " + std::to_string(target));
+      status_.dr.note("switchover: the DR follower holds every record up to seq " +
+                      std::to_string(target) + " (RPO 0); epoch " +
+                      std::to_string(r.current.epoch) + " handed to " + holder);
+      status_.dr.answer(true, "handed over at seq " + std::to_string(target) + ", epoch " +
+                                  std::to_string(r.current.epoch));
+      break;
+    case CasOutcome::Lost:
+      role_ = HaRole::Fenced;
+      status_.dr.note("switchover: lost the epoch to " + r.current.holder + " (epoch " +
+                      std::to_string(r.current.epoch) + "): fenced");
+      status_.dr.answer(false, "another node holds epoch " + std::to_string(r.current.epoch) +
+                                   " (" + r.current.holder + "); this node is fenced");
+      break;
+    case CasOutcome::Unreachable:
+    case CasOutcome::Invalid:
+      status_.fence_unreachable.store(status_.fence_unreachable.load() + 1);
+      next_fence_try_ = now + std::chrono::milliseconds(20);
+      break;
+  }
+}
+
+}  // namespace acd::control

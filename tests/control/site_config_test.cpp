@@ -1,0 +1,173 @@
+// acd.toml's [site] and [[sites]]: a DR site and an active site read as written; every mistake
+// (unknown role or key, self as peer, a peer twice, no site to follow, bad addresses, a key
+// without this node's key) is reported with its file and line, and the old one-line forms still
+// read as before.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+#include "acd/control/config.hpp"
+
+namespace acd::control {
+namespace {
+
+// The embedded default with its top-level `site` and `sites` lines replaced by `tables`.
+std::string with_sites(const std::string& tables) {
+  std::string text = embedded_default_config();
+  text = std::regex_replace(text, std::regex("(^|\n)site = [^\n]*\n"), "$1");
+  text = std::regex_replace(text, std::regex("(^|\n)sites = [^\n]*\n"), "$1");
+  // The demo's overflow to its own DR site, named by the list form: left out.
+  text = std::regex_replace(text,
+                            std::regex("\n  \\[\\[queue.overflow\\]\\]\n  when = \"ewt\"\n  "
+                                       "threshold = 600\n  action = \"site\"\n  target = "
+                                       "\"demo-dr\"\n"),
+                            "\n");
+  // Tables go after the top-level keys: before the first table header.
+  const std::size_t first = text.find("\n[");
+  return text.substr(0, first + 1) + tables + "\n" + text.substr(first + 1);
+}
+
+const char* const kDr = R"(
+[site]
+name = "sh"
+role = "dr"
+
+[[sites]]
+name = "bj"
+role = "active"
+dataplane = ["192.0.2.1:7070", "192.0.2.2:7070"]
+replication = ["192.0.2.1:7400", "192.0.2.2:7400"]
+etcd = ["192.0.2.9:2379"]
+etcd_key = "/acd/bj/epoch"
+)";
+
+// A DR site's file reads into the site it follows, with every address; the site names reach the
+// routing domain too (overflow may name them).
+TEST(SiteConfig, DrSiteReadsAsWritten) {
+  const ConfigResult r = parse_config(with_sites(kDr), "acd.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.config.site, "sh");
+  ASSERT_EQ(r.config.sites.size(), 1u);
+  EXPECT_EQ(r.config.sites[0], "bj");
+  EXPECT_TRUE(r.config.dr.follows());
+  EXPECT_EQ(r.config.dr.node, "sh");  // the name it takes the epoch under
+  const PeerSite* a = r.config.dr.followed();
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->name, "bj");
+  EXPECT_EQ(a->replication.size(), 2u);
+  EXPECT_EQ(a->dataplane[1], "192.0.2.2:7070");
+  EXPECT_EQ(a->etcd_key, "/acd/bj/epoch");
+  EXPECT_FALSE(a->public_key.has_value());
+}
+
+// An active site serves its DR peer on replication_listen.
+TEST(SiteConfig, ActiveSiteServesItsDrPeer) {
+  const ConfigResult r = parse_config(with_sites(R"(
+[site]
+name = "bj"
+role = "active"
+replication_listen = "127.0.0.1:7400"
+
+[[sites]]
+name = "sh"
+role = "dr"
+dataplane = ["127.0.0.1:7080"]
+)"),
+                                      "acd.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_TRUE(r.config.dr.serves_dr());
+  EXPECT_FALSE(r.config.dr.follows());
+  ASSERT_NE(r.config.dr.dr_peer(), nullptr);
+  EXPECT_EQ(r.config.dr.dr_peer()->name, "sh");
+  EXPECT_EQ(r.config.dr.node, "bj");  // defaults to the site's name
+}
+
+// Without [site], nothing of disaster recovery is configured (the default file).
+TEST(SiteConfig, OldFormsStillRead) {
+  const ConfigResult r = parse_config(embedded_default_config(), "acd.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_FALSE(r.config.dr.configured);
+  EXPECT_EQ(r.config.sites.size(), 1u);
+}
+
+struct BadCase {
+  const char* name;
+  const char* tables;
+  const char* expected;  // a part of the one message expected, after "acd.toml:LINE: "
+};
+
+// Each mistake is one message with the file and line, and nothing is configured.
+TEST(SiteConfig, MistakesAreReportedWithTheirLine) {
+  const BadCase cases[] = {
+      {"self as peer",
+       "[site]\nname = \"bj\"\nrole = \"active\"\n[[sites]]\nname = \"bj\"\nrole = \"dr\"\n",
+       "is this site ([site] name): a site is not its own peer"},
+      {"duplicate",
+       "[site]\nname = \"sh\"\nrole = \"dr\"\n[[sites]]\nname = \"bj\"\nrole = \"active\"\n"
+       "replication = [\"127.0.0.1:1\"]\netcd = [\"127.0.0.1:2\"]\n"
+       "[[sites]]\nname = \"bj\"\nrole = \"dr\"\n",
+       "[[sites]] 'bj' is given twice"},
+      {"unknown role", "[site]\nname = \"sh\"\nrole = \"backup\"\n", "role"},
+      {"no role", "[site]\nname = \"sh\"\n", "[site] needs role"},
+      {"unknown key", "[site]\nname = \"sh\"\nrole = \"active\"\nprimary = true\n", "primary"},
+      {"dr without active", "[site]\nname = \"sh\"\nrole = \"dr\"\n",
+       "give exactly one [[sites]] entry with role = \"active\" (0 given)"},
+      {"dr following nowhere",
+       "[site]\nname = \"sh\"\nrole = \"dr\"\n[[sites]]\nname = \"bj\"\nrole = \"active\"\n",
+       "give its replication addresses and the etcd endpoints"},
+      {"two actives",
+       "[site]\nname = \"bj\"\nrole = \"active\"\n[[sites]]\nname = \"gz\"\nrole = \"active\"\n",
+       "one site routes at a time"},
+      {"active without listen",
+       "[site]\nname = \"bj\"\nrole = \"active\"\n[[sites]]\nname = \"sh\"\nrole = \"dr\"\n",
+       "give [site] replication_listen"},
+      {"bad address",
+       "[site]\nname = \"sh\"\nrole = \"dr\"\n[[sites]]\nname = \"bj\"\nrole = \"active\"\n"
+       "replication = [\"bj-1:7400\"]\netcd = [\"127.0.0.1:2\"]\n",
+       "an address is \"A.B.C.D:PORT\""},
+      {"key without own key",
+       "[site]\nname = \"bj\"\nrole = \"active\"\nreplication_listen = \"127.0.0.1:7400\"\n"
+       "[[sites]]\nname = \"sh\"\nrole = \"dr\"\n"
+       "public_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n",
+       "give [security] key_file"},
+      {"bad key",
+       "[site]\nname = \"bj\"\nrole = \"active\"\nreplication_listen = \"127.0.0.1:7400\"\n"
+       "[[sites]]\nname = \"sh\"\nrole = \"dr\"\npublic_key = \"nope\"\n",
+       "is not a key"},
+      {"names without [site]", "[[sites]]\nname = \"sh\"\nrole = \"dr\"\n",
+       "[[sites]] entries need a [site] table"},
+  };
+  const std::regex located("^acd\\.toml:[0-9]+: .*");
+  for (const BadCase& bad : cases) {
+    const ConfigResult r = parse_config(with_sites(bad.tables), "acd.toml");
+    ASSERT_FALSE(r.ok()) << bad.name;
+    ASSERT_EQ(r.errors.size(), 1u)
+        << bad.name << ": " << r.errors.front() << " / " << r.errors.back();
+    EXPECT_TRUE(std::regex_match(r.errors.front(), located))
+        << bad.name << ": " << r.errors.front();
+    EXPECT_NE(r.errors.front().find(bad.expected), std::string::npos)
+        << bad.name << ": " << r.errors.front();
+  }
+}
+
+// An overflow rule naming a site that is no [[sites]] entry is refused, as with the list form;
+// one naming a [[sites]] entry is taken.
+TEST(SiteConfig, OverflowTargetsAreTheSitesEntries) {
+  const std::string rule =
+      "  [[queue.overflow]]\n  when = \"ewt\"\n  threshold = 600\n  action = \"site\"\n  target = ";
+  std::string text = with_sites(kDr);
+  const std::size_t english = text.find("[[queue]]\nname = \"english\"");
+  ASSERT_NE(english, std::string::npos);
+  const ConfigResult good =
+      parse_config(std::string(text).insert(english, rule + "\"bj\"\n\n"), "acd.toml");
+  ASSERT_TRUE(good.ok()) << good.errors.front();
+  const ConfigResult r =
+      parse_config(std::string(text).insert(english, rule + "\"gz\"\n\n"), "acd.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.errors.front().find("site 'gz' is not in 'sites'"), std::string::npos)
+      << r.errors.front();
+}
+
+}  // namespace
+}  // namespace acd::control
