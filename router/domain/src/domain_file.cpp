@@ -482,7 +482,8 @@ class DomainReader {
     }
     std::string target;
     c_.text(t, "target", target);
-    targets_.push_back({index, step, a.action, target, &sn});
+    const toml::node* at = t.get("target");
+    targets_.push_back({index, step, a.action, target, at != nullptr ? at : &sn});
     q.surge.actions.push_back(a);
   }
 
