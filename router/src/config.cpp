@@ -182,6 +182,9 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
   if (c.surge_eval_ms == 0) {
     errors.push_back("surge_eval_ms must be > 0");
   }
+  if (c.services.size() > kMaxServices) {
+    errors.push_back("at most " + std::to_string(kMaxServices) + " services");
+  }
   for (std::size_t i = 0; i < c.services.size(); ++i) {
     const ServiceConfig& sc = c.services[i];
     const std::string where = "service " + std::to_string(i) + " (" + sc.name + ")";

@@ -115,6 +115,7 @@ struct EngineConfig {
 
 inline constexpr std::size_t kMaxSurgeActions = 8;
 inline constexpr std::size_t kMaxQueueServices = 8;
+inline constexpr std::size_t kMaxServices = 64;  // a domain's [[services]]
 
 // True when the queue has a surge plan: thresholds or actions (a plan without thresholds only
 // runs when forced).
