@@ -21,6 +21,8 @@
 //   acdctl ha [status | switchover]                  the hot-standby pair
 //   acdctl dr [status | history | failover | switchover | switchback] [--timeout-ms MS]
 //                                                    disaster recovery between sites
+//   acdctl surge [status | enter | exit | auto] [--queue Q]   surge mode, per queue or site-wide
+//   acdctl service [status | down NAME | up NAME]    emergency diversion of a back-end service
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
 //                                                    a client's key pair and its [[clients]] block
@@ -315,6 +317,21 @@ int main(int argc, char** argv) {
   dr->add_option("--timeout-ms", dr_timeout_ms,
                  "How long to wait for a failover or switchover to finish (default 10000)")
       ->check(CLI::Range(1, 600000));
+  CLI::App* surge = app.add_subcommand(
+      "surge", "Surge mode: status, enter, exit, auto (thresholds) [--queue Q]; site-wide without");
+  std::string surge_action = "status";
+  std::string surge_queue;
+  surge->add_option("action", surge_action,
+                    "status | enter (force on) | exit (force off) | auto (the thresholds decide)")
+      ->check(CLI::IsMember({"status", "enter", "exit", "auto"}));
+  surge->add_option("--queue", surge_queue, "Queue name or index (default: the whole site)");
+  CLI::App* service = app.add_subcommand(
+      "service", "Back-end services: status, down NAME (divert its queues' calls), up NAME");
+  std::string service_action = "status";
+  std::string service_name;
+  service->add_option("action", service_action, "status | down | up")
+      ->check(CLI::IsMember({"status", "down", "up"}));
+  service->add_option("NAME", service_name, "The service, as [[services]] names it");
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
   CLI::App* validate =
@@ -571,6 +588,25 @@ int main(int argc, char** argv) {
       if (dr_action != "status" && dr_action != "history") {
         request["timeout_ms"] = dr_timeout_ms;
       }
+    } else if (surge->parsed()) {
+      request = {{"cmd", "surge"}, {"action", surge_action}};
+      if (!surge_queue.empty()) {
+        json queue;
+        if (!queue_argument(surge_queue, queue)) {
+          std::cerr << "acdctl: '" << surge_queue << "' is neither a queue name nor an index\n";
+          return 2;
+        }
+        request["queue"] = queue;
+      }
+    } else if (service->parsed()) {
+      request = {{"cmd", "service"}, {"action", service_action}};
+      if (service_action != "status") {
+        if (service_name.empty()) {
+          std::cerr << "acdctl: service " << service_action << " needs a service name\n";
+          return 2;
+        }
+        request["name"] = service_name;
+      }
     } else if (client_list->parsed()) {
       request = {{"cmd", "client"}, {"action", "list"}};
     } else if (diff->parsed() || reload->parsed()) {
@@ -615,6 +651,28 @@ int main(int argc, char** argv) {
       table(rows, {"name", "role", "networks", "public_key"});
     } else if (route_test->parsed()) {
       print_route_test(result);
+    } else if (surge->parsed() && result.contains("queues")) {
+      std::cout << "site-wide force: " << result["site_force"].get<std::string>() << "\n";
+      json rows = result["queues"];
+      for (json& row : rows) {
+        std::string cause;
+        for (const json& c : row["cause"]) {
+          cause += (cause.empty() ? "" : ",") + c.get<std::string>();
+        }
+        row["cause"] = cause;
+      }
+      table(rows, {"queue", "surge", "force", "since_s", "cause", "offered_last_min", "waiting",
+                   "ewt_s", "entries", "borrowed", "overflowed", "callbacks", "diverted"});
+    } else if (service->parsed() && result.is_array()) {
+      json rows = result;
+      for (json& row : rows) {
+        std::string names;
+        for (const json& q : row["queues"]) {
+          names += (names.empty() ? "" : ",") + q.get<std::string>();
+        }
+        row["queues"] = names;
+      }
+      table(rows, {"service", "down", "action", "target", "queues"});
     } else if (unlock->parsed() || revoke->parsed()) {
       std::cout << result.value("message", std::string()) << "\n";
       if (result.contains("tokens")) {

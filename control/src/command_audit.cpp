@@ -41,6 +41,12 @@ bool changes_state(const json& request) {
   if (cmd == "dr") {
     return a == "failover" || a == "switchover" || a == "switchback";
   }
+  if (cmd == "surge") {
+    return a == "enter" || a == "exit" || a == "auto";
+  }
+  if (cmd == "service") {
+    return a == "down" || a == "up";
+  }
   return false;
 }
 
@@ -60,7 +66,7 @@ void audit_command(AuditLog& log, const std::string& actor, const json& request,
         detail[key] = value;
       }
     }
-    for (const char* key : {"cmd", "action", "id"}) {
+    for (const char* key : {"cmd", "action", "id", "queue", "name"}) {
       if (request.contains(key) && !secret_key(key)) {
         const json& v = request[key];
         subject += (subject.empty() ? "" : " ") + (v.is_string() ? v.get<std::string>() : v.dump());

@@ -18,6 +18,7 @@
 #include "engine_commands.hpp"
 #include "ha_commands.hpp"
 #include "names.hpp"
+#include "surge_commands.hpp"
 #include "steady_clock.hpp"
 #include "views.hpp"
 
@@ -249,6 +250,14 @@ Answer config(ControlContext& ctx, const Request& r) {
   return config_command(ctx, r.body, r.action);
 }
 
+Answer surge(ControlContext& ctx, const Request& r) {
+  return surge_command(ctx, r.body, r.action);
+}
+
+Answer service(ControlContext& ctx, const Request& r) {
+  return service_command(ctx, r.body, r.action);
+}
+
 Answer ha(ControlContext& ctx, const Request& r) {
   return ha_command(ctx, r.action);
 }
@@ -298,6 +307,7 @@ constexpr Command kCommands[] = {
     {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
     {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
     {"client", client}, {"audit", audit},   {"dr", dr},
+    {"surge", surge},   {"service", service},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
@@ -326,6 +336,15 @@ constexpr Permission kPermissions[] = {
     {"calls", kAnyAction, Viewer, Viewer},
     {"stats", kAnyAction, Viewer, Viewer},
     {"route", "test", Operator, Operator},
+    {"surge", "list", Viewer, Viewer},  // a request without an action: status
+    {"surge", "status", Viewer, Viewer},
+    {"surge", "enter", Operator, Operator},
+    {"surge", "exit", Operator, Operator},
+    {"surge", "auto", Operator, Operator},
+    {"service", "list", Viewer, Viewer},
+    {"service", "status", Viewer, Viewer},
+    {"service", "down", Operator, Operator},
+    {"service", "up", Operator, Operator},
     {"config", "validate", Viewer, Admin},
     {"config", "diff", Viewer, Admin},
     {"config", "reload", Admin, Admin},

@@ -106,7 +106,11 @@ std::string target_name(const ApplianceConfig& cfg, const router::Decision& d) {
     case router::OverflowAction::ToSite:
       return d.target < cfg.sites.size() ? cfg.sites[d.target] : std::to_string(d.target);
     case router::OverflowAction::ToIvr:
+    case router::OverflowAction::Announcement:
       return std::to_string(d.target);
+    case router::OverflowAction::CallbackKeepPlace:
+      return d.target < cfg.domain.queues.size() ? cfg.domain.queues[d.target].name
+                                                 : std::to_string(d.target);
     default:
       return "";
   }

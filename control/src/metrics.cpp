@@ -365,6 +365,33 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
                [](const QueueRow& r) { return r.view.ready_agents; });
     each_queue("acd_queue_staffed_agents", "gauge", "Signed-in agents who serve the queue",
                [](const QueueRow& r) { return r.view.staffed; });
+    // Surge mode (docs/surge.md): counters since acdd started (a standby counts alike).
+    each_queue("acd_queue_surge", "gauge", "1 while the queue is in surge mode",
+               [](const QueueRow& r) { return r.view.surge ? 1 : 0; });
+    each_queue("acd_queue_surge_forced", "gauge",
+               "Operator force on the queue's surge mode: 0 thresholds, 1 on, 2 off",
+               [](const QueueRow& r) { return static_cast<int>(r.view.surge_force); });
+    each_queue("acd_queue_surge_entries_total", "counter", "Times the queue entered surge mode",
+               [](const QueueRow& r) { return r.surge.entries; });
+    each_queue("acd_queue_surge_borrowed_total", "counter",
+               "Calls of the queue offered to agents borrowed from other queues in surge",
+               [](const QueueRow& r) { return r.surge.borrowed; });
+    each_queue("acd_queue_surge_overflowed_total", "counter",
+               "Calls a surge step sent elsewhere (queue, site, IVR, announcement, busy)",
+               [](const QueueRow& r) { return r.surge.surge_overflows; });
+    each_queue("acd_queue_callbacks_total", "counter",
+               "Callers who hung up keeping their place for a callback",
+               [](const QueueRow& r) { return r.surge.callbacks; });
+    each_queue("acd_queue_diverted_total", "counter",
+               "Calls diverted because a service the queue depends on was down",
+               [](const QueueRow& r) { return r.surge.diverted; });
+    each_queue("acd_queue_offered_last_minute", "gauge", "Calls offered to the queue in the last 60 s",
+               [](const QueueRow& r) { return r.view.offered_last_min; });
+    m.family("acd_service_down", "gauge", "1 while an operator has the back-end service marked down");
+    for (std::size_t i = 0; i < cfg.domain.services.size() && i < 64; ++i) {
+      m.sample("acd_service_down", label("service", cfg.domain.services[i].name),
+               static_cast<double>((s.services_down >> i) & 1u));
+    }
     m.family("acd_agents", "gauge", "Agents by state");
     std::array<std::uint64_t, router::kAgentStateCount> by_state{};
     for (std::size_t a = 0; a < s.agents.size(); ++a) {

@@ -58,6 +58,8 @@ std::string target_text(const ApplianceConfig& c, OverflowAction action, std::ui
       return "site:" + (target < c.sites.size() ? c.sites[target] : std::string("?"));
     case OverflowAction::ToIvr:
       return "ivr:" + std::to_string(target);
+    case OverflowAction::Announcement:
+      return "announcement:" + std::to_string(target);
     default:
       return std::string(router::to_string(action));
   }
@@ -68,6 +70,31 @@ std::string rules_text(const ApplianceConfig& c, const QueueConfig& q) {
   for (const OverflowRule& r : q.overflow) {
     t += std::to_string(static_cast<int>(r.when)) + ":" + std::to_string(r.threshold) + ":" +
          target_text(c, r.action, r.target) + " ";
+  }
+  return t;
+}
+
+// A queue's surge plan, by name, for comparing two files whose queue indices may differ.
+std::string surge_text(const ApplianceConfig& c, const QueueConfig& q) {
+  const auto levels = [](const router::SurgeLevels& l) {
+    return std::to_string(l.offered_per_min) + "/" + std::to_string(l.queue_length) + "/" +
+           std::to_string(l.oldest_wait_ms) + "/" + std::to_string(l.ewt_ms);
+  };
+  std::string t = levels(q.surge.enter) + " " + levels(q.surge.exit) + " " +
+                  std::to_string(q.surge.min_dwell_ms) + " ";
+  for (const auto& a : q.surge.actions) {
+    t += (a.borrow ? "borrow:" + target_text(c, OverflowAction::ToQueue, a.target) + ">=" +
+                         std::to_string(a.min_level)
+                   : target_text(c, a.action, a.target)) +
+         "@" + std::to_string(a.min_ewt_ms) + " ";
+  }
+  return t;
+}
+
+std::string services_text(const ApplianceConfig& c, const QueueConfig& q) {
+  std::string t;
+  for (const std::uint32_t s : q.services) {
+    t += (s < c.domain.services.size() ? c.domain.services[s].name : std::string("?")) + " ";
   }
   return t;
 }
@@ -133,6 +160,13 @@ void diff_queue_parameters(const ApplianceConfig& running, const QueueConfig& x,
   change(rules_text(running, x) != rules_text(next, y), "overflow rules",
          std::to_string(x.overflow.size()) + " rules",
          std::to_string(y.overflow.size()) + " rules");
+  change(surge_text(running, x) != surge_text(next, y), "surge plan",
+         std::to_string(x.surge.actions.size()) + " steps",
+         std::to_string(y.surge.actions.size()) + " steps");
+  change(x.reserved != y.reserved, "reserved", x.reserved ? "true" : "false",
+         y.reserved ? "true" : "false");
+  change(services_text(running, x) != services_text(next, y), "services",
+         "[" + services_text(running, x) + "]", "[" + services_text(next, y) + "]");
 }
 
 }  // namespace
@@ -175,6 +209,18 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
               running.audit.max_file_bytes != next.audit.max_file_bytes ||
               running.audit.keep_files != next.audit.keep_files,
           "[audit]");
+  // Services are named by index in the log (acdctl service down|up): their list only changes with
+  // a restart, so an index never means another service.
+  const auto same_service = [](const router::ServiceConfig& x, const router::ServiceConfig& y) {
+    return x.name == y.name && x.action == y.action && x.target == y.target;
+  };
+  restart(!std::equal(running.domain.services.begin(), running.domain.services.end(),
+                      next.domain.services.begin(), next.domain.services.end(), same_service),
+          "[[services]]");
+  if (running.domain.surge_eval_ms != next.domain.surge_eval_ms) {
+    d.changes.push_back("surge eval_interval_s " + seconds(running.domain.surge_eval_ms) + " -> " +
+                        seconds(next.domain.surge_eval_ms));
+  }
   if (running.domain.max_overflow_hops != next.domain.max_overflow_hops) {
     d.changes.push_back("max_overflow_hops " + std::to_string(running.domain.max_overflow_hops) +
                         " -> " + std::to_string(next.domain.max_overflow_hops));
@@ -270,6 +316,7 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
   std::vector<router::AgentNumber> added;
   std::vector<router::AgentNumber> removed;
   std::vector<router::AgentNumber> reskilled;
+  std::vector<router::AgentNumber> reserved;
   for (const auto& [number, j] : now) {
     const auto it = was.find(number);
     if (it == was.end()) {
@@ -277,7 +324,12 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
     } else if (skills_text(running, running.domain.agents[it->second]) !=
                skills_text(next, next.domain.agents[j])) {
       reskilled.push_back(number);
+    } else if (running.domain.agents[it->second].reserved != next.domain.agents[j].reserved) {
+      reserved.push_back(number);
     }
+  }
+  if (!reserved.empty()) {
+    d.changes.push_back("agents reserved or no longer: " + some_ids(reserved));
   }
   for (const auto& [number, i] : was) {
     if (now.find(number) == now.end()) {
@@ -355,6 +407,17 @@ ApplianceConfig merge_for_reload(const ApplianceConfig& running, const Appliance
     }
     if (qc.max_wait_action == OverflowAction::ToQueue) {
       qc.max_wait_target = queue_map[qc.max_wait_target];
+    }
+    for (router::SurgeAction& a : qc.surge.actions) {
+      if (a.borrow || a.action == OverflowAction::ToQueue) {
+        a.target = queue_map[a.target];
+      }
+    }
+  }
+
+  for (router::ServiceConfig& sc : m.domain.services) {
+    if (sc.action == OverflowAction::ToQueue) {
+      sc.target = queue_map[sc.target];
     }
   }
 

@@ -9,7 +9,8 @@ namespace acd::control {
 namespace {
 
 constexpr std::uint32_t kReloadMagic = 0x52444341;  // "ACDR"
-constexpr std::uint8_t kReloadVersion = 1;
+// 2: surge plans, services and reserved flags follow the agents (version 1 has none).
+constexpr std::uint8_t kReloadVersion = 2;
 // Bounds that keep a damaged payload from asking for absurd allocations; far above any centre.
 constexpr std::uint32_t kMaxNames = 1u << 16;
 constexpr std::uint32_t kMaxItems = 1u << 20;
@@ -91,7 +92,7 @@ bool get_queue(dataplane::ByteReader& r, router::QueueConfig& q) {
   q.wrap_up_ms = r.u32();
   q.max_wait_ms = r.u32();
   const std::uint8_t wait_action = r.u8();
-  if (wait_action > static_cast<std::uint8_t>(router::OverflowAction::Busy)) {
+  if (wait_action > static_cast<std::uint8_t>(router::kLastOverflowAction)) {
     return false;
   }
   q.max_wait_action = static_cast<router::OverflowAction>(wait_action);
@@ -105,7 +106,7 @@ bool get_queue(dataplane::ByteReader& r, router::QueueConfig& q) {
     const std::uint8_t when = r.u8();
     const std::uint8_t action = r.u8();
     if (when > static_cast<std::uint8_t>(router::OverflowCondition::EwtAtLeast) ||
-        action > static_cast<std::uint8_t>(router::OverflowAction::Busy)) {
+        action > static_cast<std::uint8_t>(router::kLastOverflowAction)) {
       return false;
     }
     rule.when = static_cast<router::OverflowCondition>(when);
@@ -158,6 +159,111 @@ bool get_agent(dataplane::ByteReader& r, router::AgentConfig& a) {
   return r.ok() && retired <= 1;
 }
 
+void put_levels(dataplane::ByteWriter& w, const router::SurgeLevels& l) {
+  w.u32(l.offered_per_min);
+  w.u32(l.queue_length);
+  w.u32(l.oldest_wait_ms);
+  w.u32(l.ewt_ms);
+}
+
+void get_levels(dataplane::ByteReader& r, router::SurgeLevels& l) {
+  l.offered_per_min = r.u32();
+  l.queue_length = r.u32();
+  l.oldest_wait_ms = r.u32();
+  l.ewt_ms = r.u32();
+}
+
+// What version 2 adds after the agents: the services, each queue's surge plan, reserved flag and
+// services, each agent's reserved flag.
+void put_surge(dataplane::ByteWriter& w, const router::EngineConfig& d) {
+  w.u32(d.surge_eval_ms);
+  w.u32(static_cast<std::uint32_t>(d.services.size()));
+  for (const auto& s : d.services) {
+    put_string(w, s.name);
+    w.u8(static_cast<std::uint8_t>(s.action));
+    w.u32(s.target);
+  }
+  for (const auto& q : d.queues) {
+    put_levels(w, q.surge.enter);
+    put_levels(w, q.surge.exit);
+    w.u32(q.surge.min_dwell_ms);
+    w.u32(static_cast<std::uint32_t>(q.surge.actions.size()));
+    for (const auto& a : q.surge.actions) {
+      w.u8(a.borrow ? 1 : 0);
+      w.u8(static_cast<std::uint8_t>(a.action));
+      w.u32(a.target);
+      w.u8(a.min_level);
+      w.u32(a.min_ewt_ms);
+    }
+    w.u8(q.reserved ? 1 : 0);
+    w.u32(static_cast<std::uint32_t>(q.services.size()));
+    for (const std::uint32_t s : q.services) {
+      w.u32(s);
+    }
+  }
+  for (const auto& a : d.agents) {
+    w.u8(a.reserved ? 1 : 0);
+  }
+}
+
+bool get_surge(dataplane::ByteReader& r, router::EngineConfig& d) {
+  d.surge_eval_ms = r.u32();
+  const std::uint32_t services = r.u32();
+  if (!r.ok() || services > kMaxNames) {
+    return false;
+  }
+  d.services.resize(services);
+  for (auto& s : d.services) {
+    const bool named = get_string(r, s.name);
+    const std::uint8_t action = r.u8();
+    if (!named || action > static_cast<std::uint8_t>(router::kLastOverflowAction)) {
+      return false;
+    }
+    s.action = static_cast<router::OverflowAction>(action);
+    s.target = r.u32();
+  }
+  for (auto& q : d.queues) {
+    get_levels(r, q.surge.enter);
+    get_levels(r, q.surge.exit);
+    q.surge.min_dwell_ms = r.u32();
+    const std::uint32_t actions = r.u32();
+    if (!r.ok() || actions > kMaxRules) {
+      return false;
+    }
+    q.surge.actions.resize(actions);
+    for (auto& a : q.surge.actions) {
+      const std::uint8_t borrow = r.u8();
+      const std::uint8_t action = r.u8();
+      if (borrow > 1 || action > static_cast<std::uint8_t>(router::kLastOverflowAction)) {
+        return false;
+      }
+      a.borrow = borrow == 1;
+      a.action = static_cast<router::OverflowAction>(action);
+      a.target = r.u32();
+      a.min_level = r.u8();
+      a.min_ewt_ms = r.u32();
+    }
+    const std::uint8_t reserved = r.u8();
+    const std::uint32_t count = r.u32();
+    if (!r.ok() || reserved > 1 || count > kMaxRules) {
+      return false;
+    }
+    q.reserved = reserved == 1;
+    q.services.resize(count);
+    for (std::uint32_t& s : q.services) {
+      s = r.u32();
+    }
+  }
+  for (auto& a : d.agents) {
+    const std::uint8_t reserved = r.u8();
+    if (reserved > 1) {
+      return false;
+    }
+    a.reserved = reserved == 1;
+  }
+  return r.ok();
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> encode_reload(const ApplianceConfig& merged, ReloadKind kind) {
@@ -183,6 +289,7 @@ std::vector<std::uint8_t> encode_reload(const ApplianceConfig& merged, ReloadKin
   for (const auto& a : d.agents) {
     put_agent(w, a);
   }
+  put_surge(w, d);
   return out;
 }
 
@@ -194,7 +301,8 @@ Result<DecodedReload> decode_reload(std::span<const std::uint8_t> payload) {
   if (r.u32() != kReloadMagic) {
     return bad("is not a configuration");
   }
-  if (r.u8() != kReloadVersion) {
+  const std::uint8_t version = r.u8();
+  if (version != kReloadVersion && version != 1) {
     return bad("has a version this node does not know");
   }
   DecodedReload out;
@@ -238,6 +346,9 @@ Result<DecodedReload> decode_reload(std::span<const std::uint8_t> payload) {
     if (!get_agent(r, a)) {
       return bad("is truncated or damaged (agents)");
     }
+  }
+  if (version >= 2 && !get_surge(r, d)) {
+    return bad("is truncated or damaged (surge plans and services)");
   }
   if (!r.at_end()) {
     return bad("has trailing bytes");

@@ -63,6 +63,7 @@ void SnapshotBoard::copy_slice(const router::Engine& engine) {
   for (router::QueueIndex q = next_queue_; q < queues_end; ++q) {
     s.queues[q].view = engine.queue(q);
     s.queues[q].stats = engine.queue_stats(q);
+    s.queues[q].surge = engine.surge_counters(q);
   }
   next_queue_ = queues_end;
   const std::uint32_t calls_end =
@@ -87,6 +88,11 @@ void SnapshotBoard::finish_sweep(const router::Engine& engine) {
   building_.engine_time = engine.now();
   building_.calls_in_engine = engine.calls_in_engine();
   building_.counters = engine.counters();
+  building_.site_surge_force = engine.site_surge_force();
+  building_.services_down = 0;
+  for (std::uint32_t i = 0; i < engine.service_count(); ++i) {
+    building_.services_down |= engine.service_down(i) ? std::uint64_t{1} << i : 0;
+  }
   std::swap(current_, building_);  // vectors swap: nothing is copied or freed here
   sweeping_ = false;
   published_config_.store(current_.config, std::memory_order_release);

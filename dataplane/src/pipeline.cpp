@@ -690,7 +690,10 @@ void IoStage::handle_decision(const Output& o) {
     case DecisionType::Overflowed:
       to_owner(0);
       call_agent_.erase(d.call);
-      if (d.action != router::OverflowAction::ToQueue) {
+      // A call moved to another queue, or whose caller keeps their place for a callback, stays
+      // in the engine: its switch hears of it again (the callback's Offer is its cue to dial).
+      if (d.action != router::OverflowAction::ToQueue &&
+          d.action != router::OverflowAction::CallbackKeepPlace) {
         call_owner_.erase(d.call);
       }
       break;

@@ -23,7 +23,7 @@ std::string queue_label(const EngineConfig& c, std::size_t q) {
 void check_rule(const EngineConfig& c, std::size_t q, const OverflowRule& r,
                 const std::string& what, std::vector<std::string>& errors) {
   const std::string where = queue_label(c, q) + " " + what;
-  if (static_cast<int>(r.action) > static_cast<int>(OverflowAction::Busy)) {
+  if (static_cast<int>(r.action) > static_cast<int>(kLastOverflowAction)) {
     errors.push_back(where + ": unknown action");
   }
   if (static_cast<int>(r.when) > static_cast<int>(OverflowCondition::EwtAtLeast)) {
@@ -45,7 +45,78 @@ void check_rule(const EngineConfig& c, std::size_t q, const OverflowRule& r,
   }
 }
 
+void check_levels(const SurgeLevels& enter, const SurgeLevels& exit, const std::string& where,
+                  std::vector<std::string>& errors) {
+  const std::pair<const char*, std::pair<std::uint32_t, std::uint32_t>> metrics[] = {
+      {"offered_per_min", {enter.offered_per_min, exit.offered_per_min}},
+      {"queue_length", {enter.queue_length, exit.queue_length}},
+      {"oldest_wait", {enter.oldest_wait_ms, exit.oldest_wait_ms}},
+      {"ewt", {enter.ewt_ms, exit.ewt_ms}}};
+  for (const auto& [name, levels] : metrics) {
+    if (levels.first == 0 && levels.second != 0) {
+      errors.push_back(where + ": surge exit level of " + name + " without an enter level");
+    } else if (levels.first != 0 && levels.second >= levels.first) {
+      errors.push_back(where + ": surge exit level of " + name +
+                       " must be below its enter level (hysteresis)");
+    }
+  }
+}
+
+void check_surge(const EngineConfig& c, std::size_t q, std::vector<std::string>& errors) {
+  const QueueConfig& qc = c.queues[q];
+  const std::string where = queue_label(c, q);
+  check_levels(qc.surge.enter, qc.surge.exit, where, errors);
+  if (qc.surge.actions.size() > kMaxSurgeActions) {
+    errors.push_back(where + ": at most " + std::to_string(kMaxSurgeActions) + " surge actions");
+  }
+  for (std::size_t i = 0; i < qc.surge.actions.size(); ++i) {
+    const SurgeAction& a = qc.surge.actions[i];
+    const std::string what = where + " surge action " + std::to_string(i);
+    if (a.borrow) {
+      if (a.target >= c.queues.size()) {
+        errors.push_back(what + ": lender queue " + std::to_string(a.target) + " does not exist");
+      } else if (a.target == q) {
+        errors.push_back(what + ": borrows from itself");
+      } else if (c.queues[a.target].media != qc.media) {
+        errors.push_back(what + ": lender queue " + std::to_string(a.target) +
+                         " has another media");
+      } else if (c.queues[a.target].reserved) {
+        errors.push_back(what + ": lender queue " + std::to_string(a.target) +
+                         " is reserved capacity; surge never borrows it");
+      }
+      if (a.min_level > kMaxProficiency) {
+        errors.push_back(what + ": proficiency floor must be 0..10");
+      }
+      continue;
+    }
+    check_rule(c, q, OverflowRule{OverflowCondition::EwtAtLeast, a.action, a.min_ewt_ms, a.target},
+               "surge action " + std::to_string(i), errors);
+    if (a.action == OverflowAction::ToQueue && a.target < c.queues.size() &&
+        c.queues[a.target].reserved) {
+      errors.push_back(what + ": target queue " + std::to_string(a.target) +
+                       " is reserved capacity; surge never overflows into it");
+    }
+  }
+  if (qc.services.size() > kMaxQueueServices) {
+    errors.push_back(where + ": at most " + std::to_string(kMaxQueueServices) + " services");
+  }
+  std::set<std::uint32_t> seen;
+  for (const std::uint32_t s : qc.services) {
+    if (s >= c.services.size()) {
+      errors.push_back(where + ": service " + std::to_string(s) + " does not exist");
+    } else if (!seen.insert(s).second) {
+      errors.push_back(where + ": service " + std::to_string(s) + " listed twice");
+    }
+  }
+}
+
 }  // namespace
+
+bool has_surge_plan(const QueueConfig& q) {
+  const SurgeLevels& e = q.surge.enter;
+  return !q.surge.actions.empty() || e.offered_per_min != 0 || e.queue_length != 0 ||
+         e.oldest_wait_ms != 0 || e.ewt_ms != 0;
+}
 
 std::vector<std::string> validate_config(const EngineConfig& c) {
   std::vector<std::string> errors;
@@ -100,11 +171,29 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
     for (std::size_t i = 0; i < qc.overflow.size(); ++i) {
       check_rule(c, q, qc.overflow[i], "overflow rule " + std::to_string(i), errors);
     }
+    check_surge(c, q, errors);
     if (qc.max_wait_ms > 0) {
       check_rule(c, q,
                  OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action, qc.max_wait_ms,
                               qc.max_wait_target},
                  "max wait", errors);
+    }
+  }
+  if (c.surge_eval_ms == 0) {
+    errors.push_back("surge_eval_ms must be > 0");
+  }
+  if (c.services.size() > kMaxServices) {
+    errors.push_back("at most " + std::to_string(kMaxServices) + " services");
+  }
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    const ServiceConfig& sc = c.services[i];
+    const std::string where = "service " + std::to_string(i) + " (" + sc.name + ")";
+    if (static_cast<int>(sc.action) > static_cast<int>(kLastOverflowAction) ||
+        sc.action == OverflowAction::CallbackKeepPlace) {
+      errors.push_back(where + ": a diversion is an announcement, a queue, a site, an IVR, a "
+                               "callback or busy");
+    } else if (sc.action == OverflowAction::ToQueue && sc.target >= c.queues.size()) {
+      errors.push_back(where + ": target queue " + std::to_string(sc.target) + " does not exist");
     }
   }
   std::set<AgentNumber> numbers;
@@ -180,8 +269,15 @@ std::string_view to_string(Media m) {
 }
 
 std::string_view to_string(OverflowAction a) {
-  static constexpr std::string_view kNames[] = {"queue", "site", "ivr", "callback", "busy"};
+  static constexpr std::string_view kNames[] = {
+      "queue", "site", "ivr", "callback", "busy", "announcement", "callback_keep_place"};
+  static_assert(std::size(kNames) == static_cast<std::size_t>(kLastOverflowAction) + 1);
   return name_of(a, kNames);
+}
+
+std::string_view to_string(SurgeForce f) {
+  static constexpr std::string_view kNames[] = {"auto", "on", "off"};
+  return name_of(f, kNames);
 }
 
 std::string_view to_string(CallState s) {
@@ -210,7 +306,9 @@ std::string_view to_string(EventType t) {
                                                 "TransferToAgentId",
                                                 "OutboundToQueue",
                                                 "OutboundToAgentId",
-                                                "NewDay"};
+                                                "NewDay",
+                                                "SurgeControl",
+                                                "ServiceControl"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(EventType::kCount));
   return name_of(t, kNames);
 }
@@ -220,7 +318,8 @@ std::string_view to_string(DecisionType t) {
       "Offer",          "Queued",           "Overflowed",
       "Rejected",       "RingNoAnswer",     "AgentStateChanged",
       "TransferFailed", "OutboundReserved", "OutboundFailed",
-      "WrapUpRecorded", "CallEnded",        "Error"};
+      "WrapUpRecorded", "CallEnded",        "Error",
+      "SurgeChanged",   "ServiceChanged"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(DecisionType::kCount));
   return name_of(t, kNames);
 }

@@ -30,6 +30,7 @@ Engine::Engine(const EngineConfig& config)
   queues_.resize(config.queues.size());
   queue_stats_.resize(config.queues.size());
   load_queue_params(config);
+  load_surge_params(config);
   for (QueueIndex q = 0; q < config.queues.size(); ++q) {
     const QueueConfig& qc = config.queues[q];
     QueueRecord& rec = queues_[q];
@@ -207,6 +208,7 @@ bool Engine::reconfigure(const EngineConfig& next) {
   max_hops_ = next.max_overflow_hops;
   outbound_reserve_ms_ = next.outbound_reserve_ms;
   load_queue_params(next);
+  load_surge_params(next);
   rearm_waiting_calls(nullptr);
   return true;
 }
@@ -245,6 +247,9 @@ void Engine::apply(const Event& e, DecisionSink sink) {
     on_timer(id, deadline);
   });
   s_.now = t;
+  if (surge_planned_ && s_.now >= s_.next_surge_eval) {
+    evaluate_surge();  // its decisions are the clock's (cause Tick), before the event's own
+  }
   cause_ = e.type;
   switch (e.type) {
     case EventType::Tick:
@@ -312,6 +317,12 @@ void Engine::apply(const Event& e, DecisionSink sink) {
       break;
     case EventType::NewDay:
       on_new_day();
+      break;
+    case EventType::SurgeControl:
+      on_surge_control(e);
+      break;
+    case EventType::ServiceControl:
+      on_service_control(e);
       break;
     default:
       error(Status::BadField, e);
@@ -407,6 +418,11 @@ QueueView Engine::queue(QueueIndex qi) const {
   v.media = params_[qi].media;
   v.sl_threshold_ms = params_[qi].sl_threshold_ms;
   v.sl_target_permille = params_[qi].sl_target_permille;
+  v.surge = surge_[qi].active != 0;
+  v.surge_force = surge_[qi].force;
+  v.surge_since = surge_[qi].since;
+  v.surge_cause = surge_[qi].cause;
+  v.offered_last_min = offered_last_minute(qi);
   for (int p = 0; p < kPriorityLevels; ++p) {
     if (q.head[p] != kNone) {
       v.oldest_wait = std::max(v.oldest_wait, s_.now - calls_[q.head[p]].enqueued);

@@ -176,10 +176,19 @@ void Engine::settle(AgentIndex a) {
 // A free agent with calls waiting takes one at once, without entering the ready indexes first.
 void Engine::agent_changed(AgentIndex a) {
   settle(a);
-  const CallSlot c = best_call_for(a);
+  CallSlot c = best_call_for(a);
+  bool borrowed = false;
+  if (c == kNone && s_.surging > 0) {
+    // Nothing in its own queues: a queue in surge may borrow it (engine_surge.cpp).
+    c = borrow_call_for(a);
+    borrowed = c != kNone;
+  }
   publish(a);
   if (c != kNone) {
     dequeue(c);
+    if (borrowed) {
+      ++surge_[calls_[c].queue].borrowed;
+    }
     offer(c, a);  // refreshes the indexes
     return;
   }

@@ -250,7 +250,7 @@ void Engine::on_transfer_to_queue(const Event& e) {
   c.next_wait_rule = 0;
   c.answer_counted = 0;
   c.priority = effective_priority(c);
-  ++queue_stats_[e.queue].offered;
+  count_offered(e.queue);
   place_call(slot, true);
   agent_changed(from);
 }

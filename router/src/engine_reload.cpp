@@ -94,6 +94,11 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     return check;
   }
   s_ = old.s_;
+  // Surge state and services (by index, like the queues); the queues in surge are counted anew.
+  s_.surging = 0;
+  for (std::size_t i = 0; i < service_down_.size() && i < old.service_down_.size(); ++i) {
+    service_down_[i] = old.service_down_[i];
+  }
   counters_ = old.counters_;
   calls_ = old.calls_;  // same size: copies, does not allocate
   call_map_ = old.call_map_;
@@ -132,8 +137,11 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     now.rr_cursor = was.rr_cursor;
     now.aht_ms = was.aht_ms;
     queue_stats_[q] = old.queue_stats_[q];
+    surge_[q] = old.surge_[q];
+    s_.surging += surge_[q].active;
     rules_changed[q] = !same_wait_rules(params_[q], rules_, old.params_[q], old.rules_);
   }
+  surge_planned_ = surge_planned_ || s_.surging > 0;
   for (const MemberNode& m : members_) {
     if (agents_[m.agent].signed_in != 0) {
       ++queues_[m.queue].staffed;

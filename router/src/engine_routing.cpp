@@ -257,7 +257,7 @@ void Engine::offer(CallSlot slot, AgentIndex a) {
 void Engine::arm_wait_timer(CallSlot slot) {
   const CallRecord& c = calls_[slot];
   const QueueParams& p = params_[c.queue];
-  if (c.next_wait_rule < p.wait_rules_count) {
+  if (c.callback == 0 && c.next_wait_rule < p.wait_rules_count) {
     const RuleRecord& rule = rules_[p.wait_rules_begin + c.next_wait_rule];
     wheel_.arm(slot, c.enqueued + static_cast<Micros>(rule.threshold) * 1000);
   } else {
@@ -312,6 +312,11 @@ std::uint32_t Engine::position_at_tail(const CallRecord& c) const {
 // no member could ever serve its next wait rule), or queues it.
 void Engine::place_call(CallSlot slot, bool arrival_rules) {
   CallRecord& c = calls_[slot];
+  if (const RuleRecord* divert = service_rule(c.queue)) {
+    ++surge_[c.queue].diverted;
+    apply_overflow(slot, *divert, Status::ServiceDown);
+    return;
+  }
   const AgentIndex a = best_agent_for(slot);
   if (a != kNone) {
     c.unservable = 0;
@@ -320,6 +325,23 @@ void Engine::place_call(CallSlot slot, bool arrival_rules) {
   }
   c.unservable = servable(c) ? 0 : 1;
   counters_.unservable_calls += c.unservable;
+  if (arrival_rules && surging(c.queue)) {
+    AgentIndex borrowed = kNone;
+    RuleRecord step;
+    if (surge_step(c, borrowed, step)) {
+      if (borrowed != kNone) {
+        c.unservable = 0;
+        ++surge_[c.queue].borrowed;
+        offer(slot, borrowed);
+        return;
+      }
+      if (step.action != OverflowAction::CallbackKeepPlace) {
+        ++surge_[c.queue].surge_overflows;
+      }
+      apply_overflow(slot, step);
+      return;
+    }
+  }
   if (const RuleRecord* rule = placement_rule(c, arrival_rules)) {
     apply_overflow(slot, *rule);
     return;
@@ -337,13 +359,15 @@ void Engine::place_call(CallSlot slot, bool arrival_rules) {
 
 // The Overflowed decision for a call leaving its queue by `rule`; `moves` says whether it goes on
 // to the rule's target queue (false: the hop limit ends the loop with busy).
-Decision Engine::overflow_decision(const CallRecord& c, const RuleRecord& rule, bool moves) const {
+Decision Engine::overflow_decision(const CallRecord& c, const RuleRecord& rule, bool moves,
+                                   Status why) const {
   Decision d;
   d.type = DecisionType::Overflowed;
   d.call = c.id;
   d.queue = c.queue;
   d.action = rule.action;
-  d.target = rule.target;
+  d.target = rule.action == OverflowAction::CallbackKeepPlace ? c.queue : rule.target;
+  d.status = why;
   if (rule.action == OverflowAction::ToQueue && !moves) {
     d.action = OverflowAction::Busy;
     d.status = Status::OverflowLoop;
@@ -358,15 +382,30 @@ std::uint8_t Engine::effective_priority(const CallRecord& c) const {
 
 // Applies an overflow rule to a call that is not in any queue bucket or is queued. Returns true
 // (always, today) when the call has left its queue: moved to another queue or out of the engine.
-bool Engine::apply_overflow(CallSlot slot, const RuleRecord& rule) {
+bool Engine::apply_overflow(CallSlot slot, const RuleRecord& rule, Status why) {
   CallRecord& c = calls_[slot];
+  if (rule.action == OverflowAction::CallbackKeepPlace) {
+    // The caller hangs up and keeps their place: the call waits on (a new arrival at the tail of
+    // its priority, a waiting call where it is), its wait rules no longer apply.
+    c.callback = 1;
+    ++surge_[c.queue].callbacks;
+    if (c.state != CallState::Queued) {
+      enqueue(slot);
+    }
+    wheel_.cancel(slot);
+    Decision d = overflow_decision(c, rule, false, why);
+    d.position = position_of(slot);
+    d.ewt_ms = ewt_for_call(c, d.position);
+    emit(d);
+    return true;
+  }
   if (c.state == CallState::Queued) {
     dequeue(slot);
     record_wait_end(slot, false);
   }
   ++queue_stats_[c.queue].overflowed_out;
   const bool moves = rule.action == OverflowAction::ToQueue && c.hops < max_hops_;
-  emit(overflow_decision(c, rule, moves));
+  emit(overflow_decision(c, rule, moves, why));
   if (moves) {
     ++c.hops;
     c.queue = rule.target;
@@ -376,7 +415,7 @@ bool Engine::apply_overflow(CallSlot slot, const RuleRecord& rule) {
     c.answer_counted = 0;
     set_state(c, CallState::Free);  // in transit: in no bucket, with no agent
     c.priority = effective_priority(c);
-    ++queue_stats_[c.queue].offered;
+    count_offered(c.queue);
     place_call(slot, true);
     return true;
   }
@@ -465,7 +504,7 @@ void Engine::on_route_request(const Event& e) {
   const CallSlot slot = alloc_call(e.call);
   CallRecord& c = calls_[slot];
   init_call(c, e);
-  ++queue_stats_[e.queue].offered;
+  count_offered(e.queue);
   place_call(slot, true);
 }
 
@@ -491,17 +530,42 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
   c.id = e.call;
   init_call(c, e);
   std::uint64_t skipped = 0;
+  auto offer_to = [&](AgentIndex a) {
+    d.type = DecisionType::Offer;
+    d.queue = c.queue;
+    d.agent = a;
+    d.number = agents_[a].number;
+    say(d);
+  };
   for (;;) {
-    if (const AgentIndex a = find_agent_for(c, skipped); a != kNone) {
-      d.type = DecisionType::Offer;
-      d.queue = c.queue;
-      d.agent = a;
-      d.number = agents_[a].number;
-      say(d);
+    Status why = Status::Ok;
+    RuleRecord step;
+    const RuleRecord* rule = service_rule(c.queue);
+    if (rule != nullptr) {
+      why = Status::ServiceDown;
+    } else if (const AgentIndex a = find_agent_for(c, skipped); a != kNone) {
+      offer_to(a);
+      return;
+    } else {
+      c.unservable = servable(c) ? 0 : 1;
+      AgentIndex borrowed = kNone;
+      if (surging(c.queue) && surge_step(c, borrowed, step)) {
+        if (borrowed != kNone) {
+          offer_to(borrowed);
+          return;
+        }
+        rule = &step;
+      } else {
+        rule = placement_rule(c, true);
+      }
+    }
+    if (rule != nullptr && rule->action == OverflowAction::CallbackKeepPlace) {
+      Decision cb = overflow_decision(c, *rule, false, why);
+      cb.position = position_at_tail(c);
+      cb.ewt_ms = ewt_for_call(c, cb.position);
+      say(cb);
       return;
     }
-    c.unservable = servable(c) ? 0 : 1;
-    const RuleRecord* rule = placement_rule(c, true);
     if (rule == nullptr) {
       d.type = DecisionType::Queued;
       d.queue = c.queue;
@@ -511,7 +575,7 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
       return;
     }
     const bool moves = rule->action == OverflowAction::ToQueue && c.hops < max_hops_;
-    say(overflow_decision(c, *rule, moves));
+    say(overflow_decision(c, *rule, moves, why));
     if (!moves) {
       return;
     }

@@ -17,7 +17,8 @@ constexpr std::uint64_t kSnapshotMagic = 0x0150414E53444341ull;  // "ACDSNAP\x01
 struct StaticHeader {
   std::uint32_t skill_count;
   std::uint32_t outbound_reserve_ms;
-  std::uint64_t max_hops;
+  std::uint32_t max_hops;
+  std::uint32_t surge_eval_ms;
 };
 static_assert(std::has_unique_object_representations_v<StaticHeader>);
 
@@ -49,12 +50,17 @@ void Engine::for_each_array(Visit&& visit) const {
   auto vec = [&](auto& v, bool config) {
     visit(static_cast<void*>(v.data()), v.size() * sizeof(v[0]), config);
   };
-  StaticHeader header{skill_count_, outbound_reserve_ms_, max_hops_};
+  StaticHeader header{skill_count_, outbound_reserve_ms_, max_hops_, surge_eval_ms_};
   visit(static_cast<void*>(&header), sizeof(header), true);
   vec(self.agent_skills_, true);
   vec(self.numbers_, true);
   vec(self.params_, true);
   vec(self.rules_, true);
+  vec(self.surge_params_, true);
+  vec(self.surge_actions_, true);
+  vec(self.queue_services_, true);
+  vec(self.service_rules_, true);
+  vec(self.agent_reserved_, true);
   vec(self.agents_, false);
   vec(self.agent_stats_, false);
   vec(self.members_, false);
@@ -63,6 +69,8 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.epochs_, false);
   vec(self.queues_, false);
   vec(self.queue_stats_, false);
+  vec(self.surge_, false);
+  vec(self.service_down_, false);
   vec(self.calls_, false);
   vec(self.call_map_.slots(), false);
   visit(static_cast<void*>(&self.call_map_.size_ref()), sizeof(std::size_t), false);
@@ -170,6 +178,14 @@ std::size_t Engine::memory_bytes() const {
   cap(rules_);
   cap(queues_);
   cap(queue_stats_);
+  cap(surge_params_);
+  cap(surge_actions_);
+  cap(queue_services_);
+  cap(service_rules_);
+  cap(agent_reserved_);
+  cap(surge_);
+  cap(service_down_);
+  cap(loans_);
   cap(calls_);
   cap(call_map_.slots());
   cap(wheel_.nodes());
@@ -188,6 +204,16 @@ bool Engine::check_invariants(std::string* why) const {
     }
     return false;
   };
+  {
+    std::uint32_t surging = 0;
+    for (const detail::SurgeRecord& r : surge_) {
+      surging += r.active;
+    }
+    if (surging != s_.surging) {
+      problem << s_.surging << " queues counted in surge, " << surging << " are";
+      return fail();
+    }
+  }
   if (counters_.offer_violations != 0) {
     problem << counters_.offer_violations << " offers went to agents that were not available";
     return fail();

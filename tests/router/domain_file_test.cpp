@@ -166,3 +166,118 @@ TEST(DomainFile, MissingPartsAndSyntax) {
 
 }  // namespace
 }  // namespace acd::domain
+
+namespace acd::domain {
+namespace {
+
+const char* kSurgeCentre = R"(skills = ["cards", "loans", "fraud"]
+[surge]
+eval_interval_s = 2
+[[services]]
+name = "core"
+action = "announcement"
+target = "7100"
+[[queue]]
+name = "cards"
+skills = { cards = 3 }
+services = ["core"]
+[queue.surge]
+enter = { queue_length = 20, ewt_s = 120 }
+exit = { queue_length = 5 }
+min_dwell_s = 300
+[[queue.surge.actions]]
+action = "borrow"
+from = "loans"
+min_level = 2
+[[queue.surge.actions]]
+action = "callback"
+min_ewt_s = 180
+[[queue.surge.actions]]
+action = "queue"
+target = "loans"
+[[queue]]
+name = "loans"
+skills = { loans = 1 }
+[[queue]]
+name = "fraud"
+skills = { fraud = 1 }
+reserved = true
+[[agent]]
+id = 7
+skills = { cards = 5 }
+reserved = true
+[[agent_group]]
+first_id = 100
+count = 3
+skills = { loans = 4 }
+)";
+
+// [surge], [[services]], a queue's services, reserved flag and [queue.surge] are read into the
+// engine's configuration; an exit level left out is half the enter level.
+TEST(DomainFileSurge, PlanServicesAndReservedAreRead) {
+  const Read r = read(kSurgeCentre);
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  const auto& e = r.domain.engine;
+  EXPECT_EQ(e.surge_eval_ms, 2000u);
+  ASSERT_EQ(e.services.size(), 1u);
+  EXPECT_EQ(r.domain.service_names[0], "core");
+  EXPECT_EQ(e.services[0].action, router::OverflowAction::Announcement);
+  EXPECT_EQ(e.services[0].target, 7100u);
+  const auto& cards = e.queues[0];
+  EXPECT_EQ(cards.services, std::vector<std::uint32_t>{0});
+  EXPECT_EQ(cards.surge.enter.queue_length, 20u);
+  EXPECT_EQ(cards.surge.exit.queue_length, 5u);
+  EXPECT_EQ(cards.surge.exit.ewt_ms, 60'000u);  // half of enter
+  EXPECT_EQ(cards.surge.min_dwell_ms, 300'000u);
+  ASSERT_EQ(cards.surge.actions.size(), 3u);
+  EXPECT_TRUE(cards.surge.actions[0].borrow);
+  EXPECT_EQ(cards.surge.actions[0].target, 1u);
+  EXPECT_EQ(cards.surge.actions[0].min_level, 2);
+  EXPECT_EQ(cards.surge.actions[1].action, router::OverflowAction::CallbackKeepPlace);
+  EXPECT_EQ(cards.surge.actions[1].min_ewt_ms, 180'000u);
+  EXPECT_EQ(cards.surge.actions[2].action, router::OverflowAction::ToQueue);
+  EXPECT_EQ(cards.surge.actions[2].target, 1u);
+  EXPECT_TRUE(e.queues[2].reserved);
+  EXPECT_TRUE(e.agents[0].reserved);
+  EXPECT_FALSE(e.agents[1].reserved);
+}
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+// Each mistake is one message at its line: exit at or above enter, exit without enter, an unknown
+// service or lender, a step into itself, into or from a reserved queue, a loop through surge steps.
+TEST(DomainFileSurge, MistakesNameTheirLine) {
+  Read r = read(replace(kSurgeCentre, "exit = { queue_length = 5 }", "exit = { queue_length = 25 }"));
+  EXPECT_TRUE(has(r.problems, 14, "exit.queue_length must be below enter.queue_length (25 >= 20)"))
+      << dump(r.problems);
+  r = read(replace(kSurgeCentre, "exit = { queue_length = 5 }", "exit = { oldest_wait_s = 5 }"));
+  EXPECT_TRUE(has(r.problems, 14, "exit.oldest_wait_s has no enter.oldest_wait_s")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "services = [\"core\"]", "services = [\"ledger\"]"));
+  EXPECT_TRUE(has(r.problems, 11, "service 'ledger' is not defined")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "from = \"loans\"", "from = \"mortgages\""));
+  EXPECT_TRUE(has(r.problems, 18, "borrows from queue 'mortgages' is not defined")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "from = \"loans\"", "from = \"cards\""));
+  EXPECT_TRUE(has(r.problems, 18, "borrows from itself")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "from = \"loans\"", "from = \"fraud\""));
+  EXPECT_TRUE(has(r.problems, 18, "reserved capacity; surge never borrows its agents"))
+      << dump(r.problems);
+  r = read(replace(kSurgeCentre, "target = \"loans\"", "target = \"cards\""));
+  EXPECT_TRUE(has(r.problems, 25, "overflows into itself")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "target = \"loans\"", "target = \"fraud\""));
+  EXPECT_TRUE(has(r.problems, 25, "surge never overflows into it")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "name = \"loans\"\nskills = { loans = 1 }",
+                   "name = \"loans\"\nskills = { loans = 1 }\n[[queue.overflow]]\nwhen = "
+                   "\"wait\"\nthreshold = 30\naction = \"queue\"\ntarget = \"cards\""));
+  EXPECT_TRUE(has(r.problems, 8, "overflow chain loops: cards -> loans -> cards")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "action = \"announcement\"", "action = \"dance\""));
+  EXPECT_TRUE(has(r.problems, 6, "is not one of")) << dump(r.problems);
+  r = read(replace(kSurgeCentre, "min_dwell_s = 300", "min_dwell_s = 300\nlevel = 3"));
+  EXPECT_TRUE(has(r.problems, 16, "unknown key")) << dump(r.problems);
+}
+
+}  // namespace
+}  // namespace acd::domain

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace acd::domain {
 
@@ -30,6 +31,26 @@ constexpr std::pair<std::string_view, OverflowAction> kActions[] = {
     {"site", OverflowAction::ToSite},
     {"ivr", OverflowAction::ToIvr},
     {"callback", OverflowAction::Callback},
+    {"busy", OverflowAction::Busy},
+    {"announcement", OverflowAction::Announcement},
+    {"callback_keep_place", OverflowAction::CallbackKeepPlace}};
+// A surge step: borrow, or leave like an overflow. In a surge plan "callback" keeps the caller's
+// place (they are called back when their turn comes).
+enum class StepKind { Borrow, Leave };
+constexpr std::pair<std::string_view, OverflowAction> kSurgeActions[] = {
+    {"queue", OverflowAction::ToQueue},
+    {"site", OverflowAction::ToSite},
+    {"ivr", OverflowAction::ToIvr},
+    {"callback", OverflowAction::CallbackKeepPlace},
+    {"announcement", OverflowAction::Announcement},
+    {"busy", OverflowAction::Busy}};
+// A service's diversion while it is down.
+constexpr std::pair<std::string_view, OverflowAction> kDiversions[] = {
+    {"announcement", OverflowAction::Announcement},
+    {"queue", OverflowAction::ToQueue},
+    {"site", OverflowAction::ToSite},
+    {"ivr", OverflowAction::ToIvr},
+    {"callback", OverflowAction::Callback},
     {"busy", OverflowAction::Busy}};
 constexpr std::pair<std::string_view, OverflowCondition> kConditions[] = {
     {"wait", OverflowCondition::WaitAtLeast},
@@ -49,12 +70,13 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"queue", Owner::Domain},        {"agent", Owner::Domain},
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
     {"stream", Owner::Simulation},   {"security", Owner::Appliance},
-    {"clients", Owner::Appliance}};
+    {"clients", Owner::Appliance},   {"surge", Owner::Domain},
+    {"services", Owner::Domain}};
 
-// An overflow or max-wait target, resolved once every queue is known.
+// An overflow, max-wait, surge-step or service target, resolved once every queue is known.
 struct PendingTarget {
-  std::size_t queue;
-  int rule;  // index in overflow, or -1 for max wait
+  std::size_t queue;  // the service's index for a service's diversion
+  int rule;  // index in overflow, -1 for max wait, -2 - i for surge step i, -100 a service
   OverflowAction action;
   std::string target;
   const toml::node* where;
@@ -108,7 +130,9 @@ class DomainReader {
     }
     c_.number(root_, "max_calls", d_.engine.max_calls, 1, 1 << 24);
     c_.number(root_, "max_overflow_hops", d_.engine.max_overflow_hops, 0, 16);
+    surge_table();
     skills();
+    services();
     queues();
     resolve_targets();
     overflow_loops();
@@ -198,7 +222,8 @@ class DomainReader {
     c_.only(t,
             {"name", "media", "skills", "policy", "sl_threshold_s", "sl_target", "ring_timeout_s",
              "wrap_up_s", "max_wait_s", "max_wait_action", "max_wait_target", "min_verification",
-             "tier_priority_boost", "expected_aht_s", "priority_aging_s", "overflow"},
+             "tier_priority_boost", "expected_aht_s", "priority_aging_s", "overflow", "surge",
+             "reserved", "services"},
             "[[queue]]");
     if (!c_.text(t, "name", q.name) || q.name.empty()) {
       c_.error(&n, "a [[queue]] needs a name");
@@ -266,8 +291,221 @@ class DomainReader {
         }
       }
     }
+    flag(t, "reserved", q.reserved);
+    queue_services(t, what, q);
+    if (const toml::node* sn = t.get("surge")) {
+      if (const toml::table* st = sn->as_table()) {
+        surge_plan(*st, what, index, q);
+      } else {
+        c_.error(sn, what + ": surge is a [queue.surge] table");
+      }
+    }
     queue_nodes_.push_back(&n);
     d_.engine.queues.push_back(std::move(q));
+  }
+
+  // A true/false key. False when absent or reported as wrong.
+  bool flag(const toml::table& t, std::string_view key, bool& out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      return false;
+    }
+    const std::optional<bool> v = n->value<bool>();
+    if (!v) {
+      c_.error(n, "'" + std::string(key) + "' must be true or false");
+      return false;
+    }
+    out = *v;
+    return true;
+  }
+
+  // [surge]: settings of the whole domain's surge evaluation.
+  void surge_table() {
+    const toml::node* n = root_.get("surge");
+    if (n == nullptr) {
+      return;
+    }
+    const toml::table* t = n->as_table();
+    if (t == nullptr) {
+      c_.error(n, "'surge' must be a [surge] table");
+      return;
+    }
+    c_.only(*t, {"eval_interval_s"}, "[surge]");
+    c_.number(*t, "eval_interval_s", d_.engine.surge_eval_ms, 0.01, 60, 1000);
+  }
+
+  // [[services]]: back-end services queues depend on, with their diversion while down.
+  void services() {
+    const toml::node* n = root_.get("services");
+    if (n == nullptr) {
+      return;
+    }
+    const toml::array* list = n->as_array();
+    if (list == nullptr) {
+      c_.error(n, "'services' must be [[services]] tables");
+      return;
+    }
+    for (const toml::node& sn : *list) {
+      const toml::table* t = sn.as_table();
+      if (t == nullptr) {
+        c_.error(&sn, "[[services]] must be a table");
+        continue;
+      }
+      c_.only(*t, {"name", "action", "target"}, "[[services]]");
+      router::ServiceConfig sc;
+      if (!c_.text(*t, "name", sc.name) || sc.name.empty()) {
+        c_.error(&sn, "a [[services]] entry needs a name");
+      } else if (std::find(d_.service_names.begin(), d_.service_names.end(), sc.name) !=
+                 d_.service_names.end()) {
+        c_.error(*t, "name", "service '" + sc.name + "' is defined twice; rename one");
+      }
+      if (!c_.choice(*t, "action", sc.action, kDiversions) && t->get("action") == nullptr) {
+        c_.error(&sn, "service '" + sc.name +
+                          "' needs an 'action' for its calls while it is down (announcement, "
+                          "queue, site, ivr, callback or busy)");
+      }
+      std::string target;
+      c_.text(*t, "target", target);
+      targets_.push_back({d_.engine.services.size(), -100, sc.action, target, &sn});
+      d_.service_names.push_back(sc.name);
+      d_.engine.services.push_back(std::move(sc));
+    }
+  }
+
+  void queue_services(const toml::table& t, const std::string& what, router::QueueConfig& q) {
+    const toml::node* n = t.get("services");
+    if (n == nullptr) {
+      return;
+    }
+    const toml::array* list = n->as_array();
+    if (list == nullptr) {
+      c_.error(n, what + ": services is a list of service names, e.g. services = [\"core\"]");
+      return;
+    }
+    for (const toml::node& sn : *list) {
+      const std::optional<std::string> name = sn.value<std::string>();
+      const auto it = name ? std::find(d_.service_names.begin(), d_.service_names.end(), *name)
+                           : d_.service_names.end();
+      if (!name) {
+        c_.error(&sn, what + ": services is a list of service names");
+      } else if (it == d_.service_names.end()) {
+        c_.error(&sn, what + ": service '" + *name + "' is not defined; add a [[services]] entry");
+      } else if (std::find(q.services.begin(), q.services.end(),
+                           static_cast<std::uint32_t>(it - d_.service_names.begin())) !=
+                 q.services.end()) {
+        c_.error(&sn, what + ": service '" + *name + "' is listed twice");
+      } else {
+        q.services.push_back(static_cast<std::uint32_t>(it - d_.service_names.begin()));
+      }
+    }
+  }
+
+  // [queue.surge]: enter and exit levels, dwell, and the ordered steps.
+  void surge_plan(const toml::table& t, const std::string& what, std::size_t index,
+                  router::QueueConfig& q) {
+    c_.only(t, {"enter", "exit", "min_dwell_s", "actions"}, "[queue.surge]");
+    c_.number(t, "min_dwell_s", q.surge.min_dwell_ms, 0, 86400, 1000);
+    auto levels = [&](const char* key, router::SurgeLevels& out) -> const toml::table* {
+      const toml::node* n = t.get(key);
+      if (n == nullptr) {
+        return nullptr;
+      }
+      const toml::table* l = n->as_table();
+      if (l == nullptr) {
+        c_.error(n, what + ": surge " + key +
+                        " is a table, e.g. { queue_length = 20, ewt_s = 120 }");
+        return nullptr;
+      }
+      c_.only(*l, {"offered_per_min", "queue_length", "oldest_wait_s", "ewt_s"},
+              std::string("[queue.surge] ") + key);
+      c_.number(*l, "offered_per_min", out.offered_per_min, 1, 1e6);
+      c_.number(*l, "queue_length", out.queue_length, 1, 1e6);
+      c_.number(*l, "oldest_wait_s", out.oldest_wait_ms, 0.001, 86400, 1000);
+      c_.number(*l, "ewt_s", out.ewt_ms, 0.001, 86400, 1000);
+      return l;
+    };
+    levels("enter", q.surge.enter);
+    router::SurgeLevels given;
+    const toml::table* exit = levels("exit", given);
+    // An exit level left out is half the enter level; one given must be below it (hysteresis).
+    const std::tuple<const char*, std::uint32_t, std::uint32_t*, std::uint32_t> metrics[] = {
+        {"offered_per_min", q.surge.enter.offered_per_min, &q.surge.exit.offered_per_min,
+         given.offered_per_min},
+        {"queue_length", q.surge.enter.queue_length, &q.surge.exit.queue_length,
+         given.queue_length},
+        {"oldest_wait_s", q.surge.enter.oldest_wait_ms, &q.surge.exit.oldest_wait_ms,
+         given.oldest_wait_ms},
+        {"ewt_s", q.surge.enter.ewt_ms, &q.surge.exit.ewt_ms, given.ewt_ms}};
+    for (const auto& [key, in, out, set] : metrics) {
+      const toml::node* at = exit != nullptr ? exit->get(key) : nullptr;
+      if (at == nullptr) {
+        *out = in / 2;
+      } else if (in == 0) {
+        c_.error(at, what + ": surge exit." + key + " has no enter." + key +
+                         "; give both, or neither");
+      } else if (set >= in) {
+        c_.error(at, what + ": surge exit." + key + " must be below enter." + key + " (" +
+                         std::to_string(set) + " >= " + std::to_string(in) +
+                         (std::string_view(key).ends_with("_s") ? " ms" : "") +
+                         "): the queue would enter and leave surge at the same level");
+      } else {
+        *out = set;
+      }
+    }
+    if (const toml::node* an = t.get("actions")) {
+      const toml::array* list = an->as_array();
+      if (list == nullptr) {
+        c_.error(an, what + ": surge actions are [[queue.surge.actions]] tables");
+        return;
+      }
+      if (list->size() > router::kMaxSurgeActions) {
+        c_.error(an, what + ": at most " + std::to_string(router::kMaxSurgeActions) +
+                         " surge actions");
+      }
+      for (const toml::node& sn : *list) {
+        const toml::table* st = sn.as_table();
+        if (st == nullptr) {
+          c_.error(&sn, what + ": each surge action is a table");
+          continue;
+        }
+        surge_action(sn, *st, what, index, q);
+      }
+    }
+  }
+
+  void surge_action(const toml::node& sn, const toml::table& t, const std::string& what,
+                    std::size_t index, router::QueueConfig& q) {
+    c_.only(t, {"action", "target", "from", "min_level", "min_ewt_s"}, "[[queue.surge.actions]]");
+    router::SurgeAction a;
+    c_.number(t, "min_ewt_s", a.min_ewt_ms, 0, 86400, 1000);
+    std::string kind;
+    if (!c_.text(t, "action", kind)) {
+      if (t.get("action") == nullptr) {
+        c_.error(&sn, what + ": a surge action needs 'action' (borrow, queue, site, ivr, "
+                             "callback, announcement or busy)");
+      }
+      return;
+    }
+    const int step = -2 - static_cast<int>(q.surge.actions.size());
+    if (kind == "borrow") {
+      a.borrow = true;
+      c_.number(t, "min_level", a.min_level, 0, router::kMaxProficiency);
+      std::string from;
+      if (!c_.text(t, "from", from)) {
+        c_.error(&sn, what + ": a borrow step needs 'from', the queue whose agents it borrows");
+      }
+      targets_.push_back({index, step, OverflowAction::ToQueue, from, t.get("from")});
+      q.surge.actions.push_back(a);
+      return;
+    }
+    if (!c_.choice(t, "action", a.action, kSurgeActions)) {
+      return;
+    }
+    std::string target;
+    c_.text(t, "target", target);
+    const toml::node* at = t.get("target");
+    targets_.push_back({index, step, a.action, target, at != nullptr ? at : &sn});
+    q.surge.actions.push_back(a);
   }
 
   void overflow_rule(const toml::node& rn, const toml::table& r, const std::string& what,
@@ -298,18 +536,32 @@ class DomainReader {
   // Overflow targets: queues by name, sites by name (not this one), IVR numbers.
   void resolve_targets() {
     for (const PendingTarget& p : targets_) {
-      router::QueueConfig& q = d_.engine.queues[p.queue];
+      const bool service = p.rule == -100;
+      const bool step = p.rule <= -2 && !service;
+      router::QueueConfig* qp = service ? nullptr : &d_.engine.queues[p.queue];
+      router::SurgeAction* action =
+          step ? &qp->surge.actions[static_cast<std::size_t>(-2 - p.rule)] : nullptr;
+      const bool borrow = action != nullptr && action->borrow;
       std::uint32_t resolved = 0;
-      const std::string what = "queue '" + q.name + "'";
+      const std::string what = service ? "service '" + d_.engine.services[p.queue].name + "'"
+                                       : "queue '" + qp->name + "'";
       switch (p.action) {
         case OverflowAction::ToQueue: {
           auto it = queue_index_.find(p.target);
+          const char* role = borrow ? "borrows from" : "overflow target";
           if (it == queue_index_.end()) {
-            c_.error(p.where, what + ": overflow target queue '" + p.target + "' is not defined");
+            c_.error(p.where, what + ": " + role + " queue '" + p.target + "' is not defined");
+          } else if (service) {
+            // a service's diversion may go to any queue
           } else if (it->second == p.queue) {
-            c_.error(p.where, what + " overflows into itself; choose another queue");
-          } else if (d_.engine.queues[it->second].media != q.media) {
-            c_.error(p.where, what + ": overflow target '" + p.target + "' serves another media");
+            c_.error(p.where, what + (borrow ? " borrows from itself" : " overflows into itself") +
+                                  "; choose another queue");
+          } else if (d_.engine.queues[it->second].media != qp->media) {
+            c_.error(p.where, what + ": " + role + " '" + p.target + "' serves another media");
+          } else if (step && d_.engine.queues[it->second].reserved) {
+            c_.error(p.where, what + ": queue '" + p.target +
+                                  "' is reserved capacity; surge never " +
+                                  (borrow ? "borrows its agents" : "overflows into it"));
           }
           resolved = it == queue_index_.end() ? 0 : it->second;
           break;
@@ -326,21 +578,30 @@ class DomainReader {
           resolved = static_cast<std::uint32_t>(it - d_.sites.begin());
           break;
         }
-        case OverflowAction::ToIvr: {
+        case OverflowAction::ToIvr:
+        case OverflowAction::Announcement: {
           char* end = nullptr;
           const unsigned long v = std::strtoul(p.target.c_str(), &end, 10);
           if (p.target.empty() || *end != '\0' || v > 0xFFFFFFFFul) {
-            c_.error(p.where, what + ": an IVR target is the IVR application's number, e.g. "
-                                     "target = \"9000\"");
+            c_.error(p.where, what + (p.action == OverflowAction::ToIvr
+                                          ? ": an IVR target is the IVR application's number, "
+                                            "e.g. target = \"9000\""
+                                          : ": an announcement's target is its number on the "
+                                            "switch, e.g. target = \"7001\""));
           }
           resolved = static_cast<std::uint32_t>(v);
           break;
         }
         case OverflowAction::Callback:
+        case OverflowAction::CallbackKeepPlace:
         case OverflowAction::Busy:
           break;
       }
-      if (p.rule < 0) {
+      if (service) {
+        d_.engine.services[p.queue].target = resolved;
+      } else if (step) {
+        action->target = resolved;
+      } else if (router::QueueConfig& q = *qp; p.rule < 0) {
         q.max_wait_target = resolved;
       } else {
         q.overflow[static_cast<std::size_t>(p.rule)].target = resolved;
@@ -363,6 +624,11 @@ class DomainReader {
       if (q.max_wait_ms > 0 && q.max_wait_action == OverflowAction::ToQueue &&
           q.max_wait_target < n && q.max_wait_target != qi) {
         next[qi].push_back(q.max_wait_target);
+      }
+      for (const auto& a : q.surge.actions) {
+        if (!a.borrow && a.action == OverflowAction::ToQueue && a.target < n && a.target != qi) {
+          next[qi].push_back(a.target);
+        }
       }
     }
     std::vector<int> state(n, 0);  // 0 new, 1 on the path, 2 done
@@ -406,7 +672,7 @@ class DomainReader {
           c_.error(&n, "[[agent]] must be a table");
           continue;
         }
-        c_.only(*t, {"id", "name", "skills", "chat_capacity"}, "[[agent]]");
+        c_.only(*t, {"id", "name", "skills", "chat_capacity", "reserved"}, "[[agent]]");
         router::AgentNumber number = 0;
         if (!c_.number(*t, "id", number, 1, 9e15)) {
           if (t->get("id") == nullptr) {  // a bad value is reported already
@@ -416,10 +682,12 @@ class DomainReader {
         }
         std::uint8_t chats = 0;
         c_.number(*t, "chat_capacity", chats, 0, 16);
+        bool reserved = false;
+        flag(*t, "reserved", reserved);
         add_agent(number,
                   read_skill_levels(*t, "skills", "agent " + std::to_string(number),
                                     d_.skill_names, c_),
-                  chats, &n);
+                  chats, &n, reserved);
       }
     } else if (root_.get("agent") != nullptr) {
       c_.error(root_.get("agent"), "'agent' must be [[agent]] tables");
@@ -443,7 +711,7 @@ class DomainReader {
   }
 
   void agent_group(const toml::node& n, const toml::table& t) {
-    c_.only(t, {"first_id", "count", "skills", "chat_capacity"}, "[[agent_group]]");
+    c_.only(t, {"first_id", "count", "skills", "chat_capacity", "reserved"}, "[[agent_group]]");
     router::AgentNumber first = 0;
     std::uint32_t count = 0;
     const bool first_ok = c_.number(t, "first_id", first, 1, 9e15);
@@ -456,6 +724,8 @@ class DomainReader {
     }
     std::uint8_t chats = 0;
     c_.number(t, "chat_capacity", chats, 0, 16);
+    bool reserved = false;
+    flag(t, "reserved", reserved);
     const auto levels = read_skill_levels(t, "skills", "agent group from " + std::to_string(first),
                                           d_.skill_names, c_);
     // IDs the group shares with agents defined before it: one message for the whole overlap.
@@ -469,7 +739,7 @@ class DomainReader {
         ++reused;
         continue;
       }
-      add_agent(first + i, levels, chats, &n);
+      add_agent(first + i, levels, chats, &n, reserved);
     }
     if (reused == 1) {
       c_.error(&n, "agent group from " + std::to_string(first) + ": agent ID " +
@@ -483,7 +753,7 @@ class DomainReader {
   }
 
   void add_agent(router::AgentNumber number, const std::vector<router::SkillRequirement>& levels,
-                 std::uint8_t chats, const toml::node* where) {
+                 std::uint8_t chats, const toml::node* where, bool reserved) {
     if (number == 0 || !numbers_.insert(number).second) {
       c_.error(where, "agent ID " + std::to_string(number) +
                           (number == 0 ? " is reserved" : " is used twice") +
@@ -497,6 +767,7 @@ class DomainReader {
     }
     a.capacity[static_cast<int>(Media::Chat)] = chats;
     a.capacity[static_cast<int>(Media::Email)] = chats > 0 ? 1 : 0;
+    a.reserved = reserved;
     d_.engine.agents.push_back(std::move(a));
   }
 

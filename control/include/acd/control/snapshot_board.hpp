@@ -27,6 +27,7 @@ struct AgentRow {
 struct QueueRow {
   router::QueueView view;
   router::QueueStats stats;
+  router::SurgeCounters surge;
 };
 
 struct CallRow {
@@ -45,6 +46,8 @@ struct Snapshot {
   std::vector<CallRow> calls;  // at most kMaxCalls, in slot order
   std::uint32_t calls_in_engine = 0;
   router::EngineCounters counters;
+  router::SurgeForce site_surge_force = router::SurgeForce::Auto;
+  std::uint64_t services_down = 0;  // bit s: service s is down (at most 64 services)
   static constexpr std::size_t kMaxCalls = 10'000;
 };
 

@@ -22,6 +22,48 @@ struct OverflowRule {
   std::uint32_t target = 0;     // queue index, site or IVR number, per `action`
 };
 
+// Levels of a queue's surge metrics; 0 = the metric is not used.
+struct SurgeLevels {
+  std::uint32_t offered_per_min = 0;  // calls offered to the queue in the last 60 s
+  std::uint32_t queue_length = 0;     // calls waiting
+  std::uint32_t oldest_wait_ms = 0;   // wait of the oldest waiting call
+  std::uint32_t ewt_ms = 0;           // expected wait of a call arriving now
+};
+
+// One step of a queue's surge plan, tried in order for a call that no agent of the queue takes
+// at once while the queue is in surge.
+struct SurgeAction {
+  // Borrow: offer the call to a ready agent of queue `target` (the lender) that has each of this
+  // queue's skills at `min_level` or more (0: any agent of the lender) and is not reserved.
+  // Otherwise the call leaves like an overflow: `action` (ToQueue, ToSite, ToIvr, Callback,
+  // CallbackKeepPlace, Announcement, Busy) with `target`.
+  bool borrow = false;
+  OverflowAction action = OverflowAction::Busy;
+  std::uint32_t target = 0;
+  std::uint8_t min_level = 1;
+  // The step applies only when the call's expected wait here is at least this (ms; an unknown
+  // EWT passes every level). A ladder: borrow, then overflow from 60 s, IVR from 120 s, ...
+  std::uint32_t min_ewt_ms = 0;
+};
+
+struct SurgeConfig {
+  // Enter when any metric in use reaches its `enter` level; leave when every metric in use is at
+  // or below its `exit` level and the queue has been in surge for min_dwell_ms. exit < enter.
+  SurgeLevels enter;
+  SurgeLevels exit;
+  std::uint32_t min_dwell_ms = 60'000;
+  std::vector<SurgeAction> actions;
+};
+
+// A back-end service queues depend on (GB/T 32315 7.3.1). While an operator has it marked down,
+// calls for its queues get `action` with `target` (an announcement, or another route) instead of
+// an agent.
+struct ServiceConfig {
+  std::string name;
+  OverflowAction action = OverflowAction::Announcement;
+  std::uint32_t target = 0;
+};
+
 struct QueueConfig {
   std::string name;
   Media media = Media::Voice;
@@ -40,6 +82,11 @@ struct QueueConfig {
   std::uint32_t expected_aht_ms = 180'000;  // EWT seed until real handle times are measured
   std::uint32_t priority_aging_ms =
       60'000;  // +1 priority per this much wait, between queues; 0 = off
+  SurgeConfig surge;
+  // Reserved capacity (fraud, VIP): surge never borrows this queue's agents and never overflows
+  // calls into it.
+  bool reserved = false;
+  std::vector<std::uint32_t> services;  // indices into EngineConfig::services
   // Removed by a live reload: kept (empty, refusing calls) so that the other queues keep their
   // indices until a restart.
   bool retired = false;
@@ -49,6 +96,7 @@ struct AgentConfig {
   AgentNumber number = 0;  // external agent ID, unique, not 0
   std::vector<SkillLevel> skills;
   std::array<std::uint8_t, kMediaCount> capacity{1, 0, 0, 0};  // tasks per channel
+  bool reserved = false;  // never borrowed by another queue's surge plan
   // Removed by a live reload: kept (unknown to events, serving nothing) so that the other agents
   // keep their indices until a restart.
   bool retired = false;
@@ -61,7 +109,17 @@ struct EngineConfig {
   std::uint32_t max_calls = 1024;  // calls queued, ringing or in progress at once
   std::uint8_t max_overflow_hops = 4;
   std::uint32_t outbound_reserve_ms = 60'000;  // how long an outbound reservation may ring
+  std::vector<ServiceConfig> services;
+  std::uint32_t surge_eval_ms = 1'000;  // how often the queues' surge metrics are evaluated
 };
+
+inline constexpr std::size_t kMaxSurgeActions = 8;
+inline constexpr std::size_t kMaxQueueServices = 8;
+inline constexpr std::size_t kMaxServices = 64;  // a domain's [[services]]
+
+// True when the queue has a surge plan: thresholds or actions (a plan without thresholds only
+// runs when forced).
+bool has_surge_plan(const QueueConfig& q);
 
 // Every problem found, each as one sentence that names the item; empty when the config is valid.
 std::vector<std::string> validate_config(const EngineConfig& config);

@@ -57,6 +57,22 @@ struct QueueView {
   std::uint16_t sl_target_permille = 0;  // this many ms for this share of calls
   Policy policy = Policy::LongestIdle;
   Media media = Media::Voice;
+  // Surge mode (docs/surge.md): whether the queue is in it, the operator's force on it, since
+  // when (entry or exit), why it entered (kSurgeBy* bits), the offered calls of the last 60 s.
+  bool surge = false;
+  SurgeForce surge_force = SurgeForce::Auto;
+  Micros surge_since = 0;
+  std::uint16_t surge_cause = 0;
+  std::uint32_t offered_last_min = 0;
+};
+
+// A queue's surge counters since the engine started (part of the state: a standby counts alike).
+struct SurgeCounters {
+  std::uint32_t entries = 0;          // times the queue entered surge
+  std::uint32_t borrowed = 0;         // calls offered to a borrowed agent
+  std::uint32_t surge_overflows = 0;  // calls a surge step sent elsewhere (callbacks apart)
+  std::uint32_t callbacks = 0;        // callers who hung up keeping their place
+  std::uint32_t diverted = 0;         // calls a down service diverted
 };
 
 struct CallView {
@@ -113,6 +129,11 @@ class Engine {
   const AgentStats& agent_stats(AgentIndex a) const { return agent_stats_[a]; }
   QueueView queue(QueueIndex q) const;
   const QueueStats& queue_stats(QueueIndex q) const { return queue_stats_[q]; }
+  SurgeCounters surge_counters(QueueIndex q) const;
+  // The site-wide surge force (SurgeControl with queue kNone); Auto when none.
+  SurgeForce site_surge_force() const { return s_.site_force; }
+  std::uint32_t service_count() const { return static_cast<std::uint32_t>(service_down_.size()); }
+  bool service_down(std::uint32_t s) const { return service_down_[s] != 0; }
   // O(position) for a queued call. Empty if the call is not in the engine.
   std::optional<CallView> call(CallId id) const;
   // Visits every call in the engine, in slot order, with its ID (positions not computed:
@@ -201,6 +222,25 @@ class Engine {
   AgentIndex transfer_out(CallSlot slot);
   void on_outbound(const Event& e, AgentIndex target);
   void on_new_day();
+  // Surge mode and emergency diversion (engine_surge.cpp).
+  void on_surge_control(const Event& e);
+  void on_service_control(const Event& e);
+  void evaluate_surge();
+  void set_surge(QueueIndex q, bool on, std::uint16_t cause);
+  void surge_sweep(QueueIndex q);
+  void count_offered(QueueIndex q);
+  std::uint32_t offered_last_minute(QueueIndex q) const;
+  Micros oldest_wait(QueueIndex q) const;
+  bool surging(QueueIndex q) const { return surge_[q].active != 0; }
+  const detail::RuleRecord* service_rule(QueueIndex q) const;
+  bool borrowable(AgentIndex a, QueueIndex home, std::uint8_t floor) const;
+  AgentIndex find_borrowed_agent(const detail::CallRecord& c, std::uint32_t action) const;
+  CallSlot borrow_call_for(AgentIndex a);
+  // The surge step that decides for a call no agent of its queue took: a borrowed agent
+  // (`borrowed`), or a rule to leave by (`rule`); false: none applies, the call goes on as usual.
+  bool surge_step(const detail::CallRecord& c, AgentIndex& borrowed,
+                  detail::RuleRecord& rule) const;
+  void load_surge_params(const EngineConfig& config);
   void load_queue_params(const EngineConfig& config);
   void rearm_waiting_calls(const std::vector<bool>* changed);
   TakeOverResult check_take_over(const Engine& running) const;
@@ -266,7 +306,7 @@ class Engine {
   void place_call(CallSlot slot, bool arrival_rules);
   void end_call(CallSlot slot, bool abandoned);
   bool check_call_target(const Event& e, AgentIndex target, Media media, Status& why) const;
-  bool apply_overflow(CallSlot slot, const detail::RuleRecord& rule);
+  bool apply_overflow(CallSlot slot, const detail::RuleRecord& rule, Status why = Status::Ok);
   void arm_wait_timer(CallSlot slot);
   void offer(CallSlot slot, AgentIndex a);
   void return_to_queue(CallSlot slot, Status why);
@@ -280,7 +320,7 @@ class Engine {
   void build_reach();
   bool servable(const detail::CallRecord& c) const;
   Decision overflow_decision(const detail::CallRecord& c, const detail::RuleRecord& rule,
-                             bool moves) const;
+                             bool moves, Status why = Status::Ok) const;
   std::uint32_t position_at_tail(const detail::CallRecord& c) const;
   CallSlot best_call_for(AgentIndex a);
   CallSlot first_matching_call(QueueIndex q, AgentIndex a);
@@ -315,6 +355,23 @@ class Engine {
   std::vector<detail::QueueRecord> queues_;
   std::vector<QueueStats> queue_stats_;
   std::vector<detail::CallRecord> calls_;
+  // Surge plans and services (configuration), surge and service state (engine_surge.cpp).
+  std::vector<detail::SurgeParams> surge_params_;         // per queue
+  std::vector<detail::SurgeActionRecord> surge_actions_;  // per queue, its plan's steps
+  std::vector<std::uint32_t> queue_services_;             // per queue, the services it needs
+  std::vector<detail::RuleRecord> service_rules_;         // per service, its diversion
+  std::vector<std::uint32_t> agent_reserved_;             // per agent: never borrowed
+  std::vector<detail::SurgeRecord> surge_;                // per queue
+  std::vector<std::uint32_t> service_down_;               // per service: 1 down
+  // Derived from the plans, not state: (lender queue, borrowing queue, its surge step), by lender.
+  struct Loan {
+    QueueIndex lender = 0;
+    QueueIndex home = 0;
+    std::uint32_t action = 0;
+  };
+  std::vector<Loan> loans_;
+  std::uint32_t surge_eval_ms_ = 1000;
+  bool surge_planned_ = false;  // some queue has a surge plan (derived from the configuration)
   IdMap call_map_;    // call ID -> call slot
   TimerWheel wheel_;  // ids 0..max_calls-1: calls; then one per agent (wrap-up)
 
@@ -324,6 +381,10 @@ class Engine {
     std::uint64_t next_seq = 1;
     CallSlot free_call = kNone;
     std::uint32_t calls_in_use = 0;
+    Micros next_surge_eval = 0;  // when the queues' surge metrics are next evaluated
+    std::uint32_t surging = 0;   // queues in surge now
+    SurgeForce site_force = SurgeForce::Auto;
+    std::array<std::uint8_t, 3> reserved{};
   };
   static_assert(std::has_unique_object_representations_v<Scalars>);
   Scalars s_;

@@ -32,6 +32,12 @@ enum class EventType : std::uint8_t {
   OutboundToQueue,    // call (new ID), queue: reserve a ready agent of the group [4.1.1 e1]
   OutboundToAgentId,  // call (new ID), number: reserve this agent
   NewDay,             // start today's statistics afresh
+  // Operator: a queue's surge mode (queue; kNone = the site-wide force), reason = SurgeForce
+  // (Auto hands the queue back to its thresholds). Logged like every input, so the standby and a
+  // replay switch at the same point.
+  SurgeControl,
+  // Operator: a back-end service marked down (reason 1) or up (reason 0); number = service index.
+  ServiceControl,
   kCount
 };
 
@@ -67,6 +73,11 @@ enum class DecisionType : std::uint8_t {
   WrapUpRecorded,     // agent, call, reason = disposition, number = note reference
   CallEnded,          // call left the engine (released, abandoned): status Ok
   Error,              // the event was refused and changed nothing: status
+  // queue entered (number 1) or left (number 0) surge mode; reason = kSurgeBy* bits of why it
+  // entered; position = calls waiting, ewt_ms = its EWT, at that moment
+  SurgeChanged,
+  // service `number` went down (reason 1) or up (reason 0); position = waiting calls it diverted
+  ServiceChanged,
   kCount
 };
 

@@ -80,9 +80,26 @@ enum class OverflowAction : std::uint8_t {
   ToQueue = 0,   // target: queue index; the call keeps waiting there
   ToSite = 1,    // target: site number; the call leaves this domain
   ToIvr = 2,     // target: IVR application number
-  Callback = 3,  // offer the caller a callback
-  Busy = 4       // play busy / "all lines busy"
+  Callback = 3,  // offer the caller a callback; the call leaves the engine
+  Busy = 4,      // play busy / "all lines busy"
+  // target: announcement number; the switch plays it, then ends the call (busy)
+  Announcement = 5,
+  // The caller hangs up and is called back when their turn comes: the call keeps its place in its
+  // queue (target: that queue), without wait rules. Its Offer, when an agent is free, is the
+  // switch's cue to dial the caller and bridge them to the agent (docs/surge.md).
+  CallbackKeepPlace = 6
 };
+inline constexpr OverflowAction kLastOverflowAction = OverflowAction::CallbackKeepPlace;
+
+// Where a queue's surge mode comes from: its thresholds (Auto), or an operator's force.
+enum class SurgeForce : std::uint8_t { Auto = 0, On = 1, Off = 2 };
+
+// Why a queue entered surge mode (bits of Decision::reason of a SurgeChanged decision).
+inline constexpr std::uint16_t kSurgeByRate = 1;     // offered calls per minute
+inline constexpr std::uint16_t kSurgeByLength = 2;   // calls waiting
+inline constexpr std::uint16_t kSurgeByOldest = 4;   // the oldest call's wait
+inline constexpr std::uint16_t kSurgeByEwt = 8;      // expected wait of a call arriving now
+inline constexpr std::uint16_t kSurgeByForce = 16;   // an operator's (or the site-wide) force
 
 // A skill a call or queue asks for, with the least proficiency that will do.
 struct SkillRequirement {
@@ -127,7 +144,10 @@ struct SkillLevel {
   X(WrapUpTimedOut, "after-call work ended by its timeout")                       \
   X(AgentLeft, "the agent signed out while the call was offered")                 \
   X(OfferDeclined, "the agent declined the offer")                                \
-  X(NoQueueForCall, "the call has no queue to fall back to; transfer it to a group")
+  X(NoQueueForCall, "the call has no queue to fall back to; transfer it to a group")        \
+  X(UnknownService, "service index is not configured")                                      \
+  X(NoSurgePlan, "the queue has no surge plan ([queue.surge]) to switch on or off")         \
+  X(ServiceDown, "a service the queue depends on is down: the call got its diversion")
 
 enum class Status : std::uint16_t {
 #define ACD_X(name, text) name,
@@ -146,6 +166,7 @@ std::string_view to_string(AgentState s);
 std::string_view to_string(Policy p);
 std::string_view to_string(Media m);
 std::string_view to_string(OverflowAction a);
+std::string_view to_string(SurgeForce f);
 std::string_view to_string(CallState s);
 std::string_view describe(Status s);  // the help text of the status list
 

@@ -38,6 +38,7 @@ struct DomainConfig {
   std::string site = "site-1";           // this site's name
   std::vector<std::string> sites;        // other sites calls may overflow to (target = index)
   std::vector<std::string> skill_names;  // index = SkillId
+  std::vector<std::string> service_names;  // index = service index ([[services]])
   router::EngineConfig engine;           // max_calls is 65536 unless the file says otherwise
 };
 

@@ -170,8 +170,61 @@ struct CallRecord {
   // answered there (its EWT is unknown). Set each time the call is placed in a queue without an
   // agent, and after a structural reload; meaningful while the call is queued.
   std::uint8_t unservable = 0;
-  std::array<std::uint16_t, 2> reserved2{};
+  // The caller hung up to be called back (OverflowAction::CallbackKeepPlace): the call keeps its
+  // place, no wait rule applies to it any more.
+  std::uint8_t callback = 0;
+  std::uint8_t reserved3 = 0;
+  std::uint16_t reserved2 = 0;
 };
+
+// One step of a queue's surge plan, flattened (SurgeAction).
+struct SurgeActionRecord {
+  std::uint32_t target = 0;  // lender queue (borrow), or the overflow target
+  std::uint32_t min_ewt_ms = 0;
+  std::uint8_t borrow = 0;
+  OverflowAction action = OverflowAction::Busy;
+  std::uint8_t min_level = 0;  // borrow: proficiency floor in the borrowing queue's skills
+  std::uint8_t reserved = 0;
+};
+
+// A queue's surge plan and services, flattened (configuration).
+struct SurgeParams {
+  std::array<std::uint32_t, 4> enter{};  // rate per min, length, oldest wait ms, EWT ms; 0 unused
+  std::array<std::uint32_t, 4> exit{};
+  std::uint32_t min_dwell_ms = 0;
+  std::uint32_t actions_begin = 0;  // into Engine::surge_actions_
+  std::uint32_t services_begin = 0;  // into Engine::queue_services_
+  std::uint8_t actions_count = 0;
+  std::uint8_t services_count = 0;
+  std::uint8_t has_plan = 0;        // thresholds or actions
+  std::uint8_t has_thresholds = 0;  // any enter level in use
+  std::uint8_t reserved_queue = 0;  // QueueConfig::reserved
+  std::uint8_t reserved[3]{};
+};
+
+// Offered calls per queue in the last minute: six 10-second buckets, each labelled with the
+// 10-second period it counts (a bucket of an older period counts nothing).
+inline constexpr int kRateBuckets = 6;
+inline constexpr Micros kRateBucketUs = 10'000'000;
+
+// A queue's surge state.
+struct SurgeRecord {
+  Micros since = 0;  // last entry into or exit from surge
+  std::array<std::uint32_t, kRateBuckets> bucket_count{};
+  std::array<std::uint32_t, kRateBuckets> bucket_period{};
+  // Since the engine started (the metrics' counters): entries into surge, calls borrowed agents
+  // took, calls a surge step sent elsewhere, callbacks that kept their place, calls a down
+  // service diverted.
+  std::uint32_t entries = 0;
+  std::uint32_t borrowed = 0;
+  std::uint32_t surge_overflows = 0;
+  std::uint32_t callbacks = 0;
+  std::uint32_t diverted = 0;
+  std::uint8_t active = 0;
+  SurgeForce force = SurgeForce::Auto;
+  std::uint16_t cause = 0;  // kSurgeBy* bits of the last entry
+};
+
 
 // Derived from the configuration at construction, not state (neither hashed nor snapshotted):
 // who could ever serve a call of each queue. Per queue, how many member agents it has, their
@@ -218,6 +271,9 @@ static_assert(std::has_unique_object_representations_v<QueueRecord>);
 static_assert(std::has_unique_object_representations_v<QueueStats>);
 static_assert(std::has_unique_object_representations_v<CallRecord>);
 static_assert(std::has_unique_object_representations_v<AgentNumberEntry>);
+static_assert(std::has_unique_object_representations_v<SurgeActionRecord>);
+static_assert(std::has_unique_object_representations_v<SurgeParams>);
+static_assert(std::has_unique_object_representations_v<SurgeRecord>);
 static_assert(std::has_unique_object_representations_v<ReadyRing>);
 static_assert(std::has_unique_object_representations_v<RingEntry>);
 static_assert(std::has_unique_object_representations_v<ServableMemoEntry>, "compared as bytes");
