@@ -448,6 +448,9 @@ void Deriver::on_decision(const Decision& d, const Event& input) {
       }
       return;
     }
+    case DecisionType::SurgeChanged:
+    case DecisionType::ServiceChanged:
+      return;  // mode changes: the engine's own records (metrics, the audit of the command)
     case DecisionType::Queued:
       if (slot != kNoSlot) {
         calls_[slot].where = Where::Queued;
@@ -458,6 +461,12 @@ void Deriver::on_decision(const Decision& d, const Event& input) {
         return;
       }
       Call& c = calls_[slot];
+      if (d.action == router::OverflowAction::CallbackKeepPlace) {
+        // The caller hung up for a callback: the call keeps its place (and its wait goes on)
+        // until an agent is offered it, and the switch dials the caller back.
+        c.cdr.path.push_back(PathStep{t, c.leg_queue, kNone, kNone, StepKind::Callback});
+        return;
+      }
       if (c.where == Where::Queued) {
         wait_end(c, t);
       }
@@ -612,6 +621,8 @@ std::string_view to_string(StepKind k) {
       return "transfer_to_agent";
     case StepKind::Outbound:
       return "outbound";
+    case StepKind::Callback:
+      return "callback";
   }
   return "?";
 }

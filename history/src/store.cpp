@@ -154,7 +154,7 @@ bool decode_path(const std::string& s, std::vector<PathStep>& path) {
         ++p;
       }
     }
-    if (v[0] > static_cast<std::uint64_t>(StepKind::Outbound)) {
+    if (v[0] > static_cast<std::uint64_t>(StepKind::Callback)) {
       return false;
     }
     path.push_back(PathStep{v[4], static_cast<QueueIndex>(v[1]), static_cast<AgentIndex>(v[2]),

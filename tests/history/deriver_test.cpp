@@ -180,6 +180,56 @@ TEST(Deriver, OverflowPath) {
   EXPECT_EQ(service.handled, 1u);
 }
 
+// A caller who takes a callback after 60 s keeps the call's place: no overflow out, the wait runs
+// on until an agent is offered the call, and the path shows the callback.
+TEST(Deriver, CallbackKeepsThePlace) {
+  EngineConfig config = small_centre();
+  config.queues[0].overflow = {{router::OverflowCondition::WaitAtLeast,
+                                router::OverflowAction::CallbackKeepPlace, 60'000, 0}};
+  Feed feed(config, DeriverConfig{});
+  Records out;
+  std::uint64_t seq = 0;
+  const auto go = [&](EventType type, Micros at, router::CallId call, AgentIndex agent,
+                      QueueIndex queue) {
+    Event e;
+    e.type = type;
+    e.time = at;
+    e.call = call;
+    e.agent = agent;
+    e.queue = queue;
+    EXPECT_TRUE(feed.apply(++seq, e, out));
+  };
+  go(EventType::RouteRequest, 0, 7, router::kNone, 0);
+  go(EventType::Tick, 61 * kS, 0, router::kNone, router::kNone);
+  go(EventType::AgentSignIn, 70 * kS, 0, 0, router::kNone);
+  go(EventType::AgentReady, 70 * kS, 0, 0, router::kNone);
+  go(EventType::CallAnswered, 75 * kS, 7, router::kNone, router::kNone);
+  go(EventType::CallReleased, 100 * kS, 7, router::kNone, router::kNone);
+  go(EventType::Tick, 200 * kS, 0, router::kNone, router::kNone);
+  const CallDetail* r = nullptr;
+  for (const CallDetail& c : out.calls) {
+    if (c.call == 7) {
+      r = &c;
+    }
+  }
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->outcome, CallOutcome::Completed);
+  ASSERT_EQ(r->path.size(), 2u);
+  EXPECT_EQ(r->path[1].kind, StepKind::Callback);
+  EXPECT_EQ(r->path[1].time, 60 * kS);
+  EXPECT_EQ(r->overflows, 0u);
+  EXPECT_EQ(r->wait_us, 75 * kS);
+  feed.deriver().close_intervals(seq, 3600 * kS, out);
+  std::uint64_t overflowed = 0;
+  std::uint64_t answered = 0;
+  for (const QueueInterval& q : out.queue_intervals) {
+    overflowed += q.overflowed_out;
+    answered += q.answered;
+  }
+  EXPECT_EQ(overflowed, 0u);
+  EXPECT_EQ(answered, 1u);
+}
+
 // Agent 0 answers in sales and transfers to service, where agent 1 answers. The record waits for
 // agent 0's after-call work (sales has 30 s), then shows both agents and the path.
 TEST(Deriver, TransferPath) {

@@ -49,6 +49,7 @@ enum class StepKind : std::uint8_t {
   TransferToQueue = 2,  // transferred by an agent (agent) to queue
   TransferToAgent = 3,  // transferred by an agent to agent (queue unchanged)
   Outbound = 4,         // an outbound reservation of agent (queue: the group, or none)
+  Callback = 5,         // the caller took a callback and hung up; the call keeps its place (queue)
 };
 
 struct PathStep {
