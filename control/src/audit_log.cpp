@@ -402,9 +402,24 @@ void AuditLog::run() {
   for (;;) {
     const bool stopping = stop_.load(std::memory_order_acquire);
     batch.clear();
+    // The primary's lines already handed over: the IO thread queued this node's own records
+    // before them (an operation applied from the replicated log comes before the primary's
+    // shipped record of it), so those are taken first and the log's copy is the one kept.
+    const std::size_t shipped_ready = inbox_->read_available();
     AuditRecord r;
-    while (batch.size() < kBatch && queue_.pop(r)) {
-      batch.push_back(body_of(r));
+    bool drained = true;
+    while (batch.size() < kBatch) {
+      if (!queue_.pop(r)) {
+        break;
+      }
+      json body = body_of(r);
+      if (r.kind == AuditKind::Operation && seen_operation(body)) {
+        continue;  // the primary's shipped record of this operation is here already
+      }
+      batch.push_back(std::move(body));
+    }
+    if (batch.size() == kBatch) {
+      drained = false;
     }
     // Room was made: the records that found none are counted in the log itself.
     const std::uint64_t lost_in_batch = pending_drops_.exchange(0, std::memory_order_relaxed);
@@ -421,7 +436,7 @@ void AuditLog::run() {
       (void)write_batch(batch, lost_in_batch);
       worked = true;  // more may be waiting
     }
-    worked = store_shipped() || worked;
+    worked = (drained && store_shipped(shipped_ready)) || worked;
     worked = pump_shipping() || worked;
     if (worked) {
       continue;
@@ -533,7 +548,15 @@ std::size_t AuditLog::write_batch(const std::vector<json>& records, std::uint64_
     return true;
   };
   bool ok = true;
+  bool exhausted = false;
   for (const json& r : records) {
+    if (next_seq_ == 0) {
+      // Past seq 2^64 - 1 the chain cannot go on (seq would wrap): refused, counted lost.
+      fail("the audit chain is exhausted (seq 18446744073709551615 was the last)");
+      ok = false;
+      exhausted = true;
+      break;
+    }
     const std::uint64_t seq = next_seq_;
     const std::string hash = last_hash_;
     std::string line = chain(r);
@@ -558,8 +581,8 @@ std::size_t AuditLog::write_batch(const std::vector<json>& records, std::uint64_
     pending += line;
     ++pending_records;
   }
-  if (ok) {
-    ok = commit();
+  if (ok || exhausted) {
+    ok = commit() && !exhausted;
   }
   written_.fetch_add(committed, std::memory_order_relaxed);
   head_seq_.store(committed_seq - 1, std::memory_order_relaxed);
@@ -570,9 +593,12 @@ std::size_t AuditLog::write_batch(const std::vector<json>& records, std::uint64_
     if (lost != 0 && missing != 0) {
       missing += lost - 1;  // the RecordsLost record (last) stands for `lost` records
     }
-    pending_drops_.fetch_add(missing, std::memory_order_relaxed);
     dropped_total_.fetch_add(records.size() - committed - (lost != 0 && missing != 0 ? 1 : 0),
                              std::memory_order_relaxed);
+    if (exhausted) {
+      return committed;  // no records_lost record can follow: nothing is left to number it
+    }
+    pending_drops_.fetch_add(missing, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a broken disk: slow down
   }
   return committed;

@@ -186,12 +186,17 @@ void NodeShipper::ship_audit() {
     return;
   }
   if (const auto held = link_->take_audit_resume()) {
-    audit_->ship_after(*held);
+    // The standby's position, checked by the writer against our files; its answer (the
+    // restart) goes out before any record.
+    audit_->ship_after(*held, link_->audit_resume_hash());
   } else if (audit_shipping_ && !link_->audit_open()) {
     audit_->stop_shipping();
   }
   audit_shipping_ = link_->audit_open();
   (void)audit_->drain_shipping(
+      [&](std::uint64_t after, const std::array<std::uint8_t, 32>& prev) {
+        return link_->restart_audit(after, prev);
+      },
       [&](std::uint64_t seq, std::span<const std::uint8_t> line) {
         if (!link_->audit_room()) {
           return false;

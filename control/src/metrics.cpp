@@ -505,6 +505,14 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
              "Audit records the pair could not carry: pruned before shipped, too long, the "
              "standby's queue full, or a hash that did not hold");
     m.sample("acd_audit_ship_dropped_total", {}, src.audit->ship_dropped());
+    m.family("acd_audit_ship_gaps_total", "counter",
+             "Times the primary's shipped audit records did not follow on (a seq gap, a broken "
+             "or a new chain): each asked again, or refused, and noted in audit.ship_gap");
+    m.sample("acd_audit_ship_gaps_total", {}, src.audit->ship_gaps());
+    m.family("acd_audit_ship_via_log_total", "counter",
+             "The primary's operation records not stored as copies: this node's own record of "
+             "the operation, from the replicated log, is kept instead");
+    m.sample("acd_audit_ship_via_log_total", {}, src.audit->ship_via_log());
   }
   if (src.security != nullptr) {
     security_metrics(m, *src.security);

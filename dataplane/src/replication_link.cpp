@@ -89,6 +89,10 @@ constexpr std::array<TypeRule, repl::kMaxFrameType + 1> kRules{{
     {false, true, repl::kRecordHeaderBytes, kAny},  // AuditRecords
     {true, false, 8, 8},                            // AuditAck
     {false, true, 16, 16},                          // Head
+    {false, false, 0, 0},                           // 13: none
+    {false, false, 0, 0},                           // 14: none
+    {true, false, 40, 40},                          // AuditFrom
+    {false, true, 40, 40},                          // AuditRestart
 }};
 
 enum class Check { Ok, NeedMore, Bad };
@@ -821,6 +825,20 @@ bool LinkPrimary::handle_frame(std::uint8_t type, std::span<const std::uint8_t> 
       audit_acked_ = seq;
       return true;
     }
+    case FrameType::AuditFrom: {
+      // Where the standby's copy of our chain stands: resume after it (at the connection's
+      // start, or again after the standby found a gap). Records go out again after the
+      // caller's restart_audit.
+      const std::uint64_t seq = get_u64(body.data());
+      counters_.bump(LinkCounter::audit_acks_received);
+      audit_heard_ = true;
+      audit_pending_ = true;
+      audit_open_ = false;
+      audit_sent_ = seq;
+      audit_acked_ = seq;
+      std::copy(body.begin() + 8, body.begin() + 40, audit_resume_hash_.begin());
+      return true;
+    }
     default:
       return false;  // check_header let only the types above through
   }
@@ -863,7 +881,22 @@ void LinkPrimary::reset_audit() {
   audit_open_ = false;
   audit_sent_ = 0;
   audit_acked_ = 0;
+  audit_resume_hash_ = {};
   audit_frame_ = SIZE_MAX;
+}
+
+bool LinkPrimary::restart_audit(std::uint64_t after, const std::array<std::uint8_t, 32>& prev) {
+  if (standby_ == nullptr || !audit_open_) {
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  std::array<std::uint8_t, 40> body{};
+  put_u64(body.data(), after);
+  std::copy(prev.begin(), prev.end(), body.begin() + 8);
+  put_frame(FrameType::AuditRestart, body);
+  audit_sent_ = after;
+  audit_acked_ = std::min(audit_acked_, after);  // a new chain: the standby holds none of it
+  return true;
 }
 
 std::optional<std::uint64_t> LinkPrimary::take_audit_resume() {
@@ -1097,10 +1130,9 @@ bool LinkStandby::begin_poll(LinkClock::time_point now) {
       ack_due_ = false;
       if (audit_sink_ != nullptr) {
         // Where our copy of the primary's audit log stands: it resumes after that.
-        audit_last_ = audit_sink_->audit_held();
-        audit_acked_sent_ = audit_last_;
-        put_frame(FrameType::AuditAck, u64_body(audit_last_));
-        counters_.bump(LinkCounter::audit_acks_sent);
+        audit_from_due_ = true;  // sent at the end of the poll, once the sink knows
+        audit_last_ = 0;
+        audit_acked_sent_ = 0;
       }
     } else if (now - connect_started_ > timing_.dead_after) {
       disconnect(LinkCounter::connect_failed, now);
@@ -1268,6 +1300,17 @@ bool LinkStandby::next_event(Event& e) {
         audit_last_ = last;
         break;
       }
+      case FrameType::AuditRestart: {
+        if (audit_sink_ == nullptr) {
+          return protocol_error(LinkCounter::bad_type);  // never asked for
+        }
+        std::array<std::uint8_t, 32> prev{};
+        std::copy(body.begin() + 8, body.begin() + 40, prev.begin());
+        audit_last_ = get_u64(body.data());
+        audit_acked_sent_ = std::min(audit_acked_sent_, audit_last_);
+        audit_sink_->on_audit_restart(audit_last_, prev);
+        break;
+      }
       case FrameType::Head:
         head_seq_ = get_u64(body.data());
         head_wall_ns_ = get_u64(body.data() + 8);
@@ -1295,6 +1338,16 @@ void LinkStandby::answer_hash(std::uint64_t seq, std::uint64_t theirs, std::uint
   put_frame(FrameType::HashReport, two_u64_body(seq, ours));
 }
 
+void LinkStandby::send_audit_from(const AuditPosition& position) {
+  std::array<std::uint8_t, 40> body{};
+  put_u64(body.data(), position.seq);
+  std::copy(position.hash.begin(), position.hash.end(), body.begin() + 8);
+  put_frame(FrameType::AuditFrom, body);
+  audit_last_ = position.seq;
+  audit_acked_sent_ = position.seq;
+  counters_.bump(LinkCounter::audit_acks_sent);
+}
+
 void LinkStandby::put_frame(FrameType type, std::span<const std::uint8_t> body) {
   put_frame_into(conn_->out, type, body);
 }
@@ -1314,10 +1367,19 @@ void LinkStandby::end_poll(LinkClock::time_point now) {
     ack_due_ = false;
   }
   if (audit_sink_ != nullptr) {
+    if (audit_from_due_) {
+      // Where our copy of the primary's audit log stands: it resumes after that.
+      if (const auto position = audit_sink_->audit_position()) {
+        send_audit_from(*position);
+        audit_from_due_ = false;
+      }
+    } else if (const auto resend = audit_sink_->take_audit_resend()) {
+      send_audit_from(*resend);  // a gap or a broken chain: ask again from what we hold
+    }
     // What our audit log holds, but never beyond what this connection carried: the primary
     // refuses an acknowledgement of records it did not send.
     const std::uint64_t held = std::min(audit_sink_->audit_held(), audit_last_);
-    if (held > audit_acked_sent_) {
+    if (!audit_from_due_ && held > audit_acked_sent_) {
       put_frame(FrameType::AuditAck, u64_body(held));
       audit_acked_sent_ = held;
       counters_.bump(LinkCounter::audit_acks_sent);

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <optional>
+#include <utility>
 #include <random>
 
 #include "acd/dataplane/replication_link.hpp"
@@ -568,6 +570,20 @@ struct TestAuditSink final : AuditStreamSink {
     }
   }
   std::uint64_t audit_held() const noexcept override { return held; }
+  std::vector<std::pair<std::uint64_t, std::uint8_t>> restarts;  // after, prev's first byte
+  std::optional<AuditPosition> resend;
+  std::optional<AuditPosition> audit_position() const noexcept override {
+    AuditPosition p{held, {}};
+    p.hash[0] = static_cast<std::uint8_t>(held);
+    return p;
+  }
+  void on_audit_restart(std::uint64_t after,
+                        const std::array<std::uint8_t, 32>& prev) noexcept override {
+    restarts.emplace_back(after, prev[0]);
+  }
+  std::optional<AuditPosition> take_audit_resend() noexcept override {
+    return std::exchange(resend, std::nullopt);
+  }
 };
 
 std::vector<std::uint8_t> audit_line(std::uint64_t seq) {
@@ -643,6 +659,54 @@ TEST(ReplicationLinkAudit, ReconnectedStandbyResumesAfterWhatItHolds) {
   sink.held = 6;
   ASSERT_TRUE(h.run_until([&] { return h.primary->audit_acked() == 6; }));
   EXPECT_EQ(count(*h.standby, LinkCounter::audit_acks_sent), 2u);  // where it stood, then 6
+}
+
+// The standby's audit log found a gap: its AuditFrom (the position and hash it holds) reopens
+// the primary's audit stream, the primary's AuditRestart says where the records that follow
+// start, and records the standby saw already on this connection are delivered again, not
+// refused as out of order.
+TEST(ReplicationLinkAudit, AResendIsAskedAndAnsweredWithARestart) {
+  TestAuditSink sink;
+  Harness h;
+  h.audit_sink = &sink;
+  h.connect(0);
+  std::optional<std::uint64_t> resume;
+  ASSERT_TRUE(h.run_until([&] { return (resume = h.primary->take_audit_resume()).has_value(); }));
+  EXPECT_EQ(*resume, 0u);
+  std::array<std::uint8_t, 32> prev{};
+  prev[0] = 0xaa;
+  ASSERT_TRUE(h.primary->restart_audit(0, prev));
+  for (std::uint64_t s = 1; s <= 6; ++s) {
+    ASSERT_TRUE(h.primary->append_audit(s, audit_line(s)));
+  }
+  ASSERT_TRUE(h.run_until([&] { return sink.lines.size() == 6; }));
+  ASSERT_EQ(sink.restarts.size(), 1u);
+  EXPECT_EQ(sink.restarts[0], (std::pair<std::uint64_t, std::uint8_t>{0, 0xaa}));
+  // 4 went missing before the standby's disk: it holds 3 and asks again from there.
+  sink.held = 3;
+  sink.resend = AuditPosition{3, {}};
+  sink.resend->hash[0] = 0x33;
+  h.poll_standby();  // the AuditFrom leaves...
+  for (std::uint64_t s = 7; s <= 8; ++s) {  // ... while these are on their way
+    ASSERT_TRUE(h.primary->append_audit(s, audit_line(s)));
+  }
+  h.primary->flush();
+  ASSERT_TRUE(h.run_until([&] { return (resume = h.primary->take_audit_resume()).has_value(); }));
+  ASSERT_TRUE(h.run_until([&] { return sink.lines.size() == 8; }));
+  EXPECT_EQ(*resume, 3u);
+  EXPECT_EQ(h.primary->audit_resume_hash()[0], 0x33);
+  prev[0] = 0x33;
+  ASSERT_TRUE(h.primary->restart_audit(3, prev));
+  for (std::uint64_t s = 4; s <= 6; ++s) {
+    ASSERT_TRUE(h.primary->append_audit(s, audit_line(s)));
+  }
+  ASSERT_TRUE(h.run_until([&] { return sink.lines.size() == 11; }));
+  EXPECT_TRUE(h.standby->primary_alive());
+  ASSERT_EQ(sink.restarts.size(), 2u);
+  EXPECT_EQ(sink.restarts[1], (std::pair<std::uint64_t, std::uint8_t>{3, 0x33}));
+  EXPECT_EQ(sink.lines.back().first, 6u);
+  ASSERT_TRUE(h.run_until([&] { return h.primary->audit_acked() == 6; }));
+  EXPECT_EQ(count(*h.standby, LinkCounter::bad_sequence), 0u);
 }
 
 // A standby without an audit log never asks: the primary ships nothing to it.

@@ -38,8 +38,11 @@
 // "audit.records_lost" record follows); the writer verifies each line's hash and appends it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <deque>
 #include <fstream>
 #include <span>
 #include <memory>
@@ -48,6 +51,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <boost/lockfree/queue.hpp>
@@ -83,7 +87,9 @@ namespace acd::control {
   X(AgentPasswordChange, "agent.password_change",                                                  \
     "a desktop changed its agent's password (or was refused), or a standby stored the change")    \
   X(DrAction, "dr.action", "a disaster-recovery command (failover, switchover, switchback)")       \
-  X(DrTakeover, "dr.takeover", "this node took over as the active site: epoch, seq, loss")
+  X(DrTakeover, "dr.takeover", "this node took over as the active site: epoch, seq, loss")       \
+  X(ShipGap, "audit.ship_gap",                                                                     \
+    "the primary's shipped records did not follow on (a gap, a broken or a new chain)")
 
 enum class AuditKind : std::uint8_t {
 #define ACD_AUDIT_KIND_ENUM(name, text, help) name,
@@ -173,25 +179,43 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   void on_operation(const dataplane::OperationAuditEvent& event) noexcept override;
 
   // ---- The pair ----
-  // Primary, IO thread: the standby holds this node's records up to `held`: ship the ones after
-  // it (the writer finds them in the files). stop_shipping(): the standby is gone.
-  void ship_after(std::uint64_t held) noexcept;
+  // Primary, IO thread: the standby holds this node's records up to `held`, the last of hash
+  // `hash` (zeros: not said). The writer checks that record in its files: the same one, the
+  // stream resumes after it; another (the directory was emptied and a new chain began) or none
+  // (beyond our newest), it starts again from our oldest record. stop_shipping(): the standby is
+  // gone.
+  void ship_after(std::uint64_t held, const std::array<std::uint8_t, 32>& hash = {}) noexcept;
   void stop_shipping() noexcept;
-  // Primary, IO thread: offers up to `max` lines to `append(std::uint64_t seq,
-  // std::span<const std::uint8_t> line) -> bool`, oldest first; a line it refuses (false: no
-  // room now) stays for the next call. Lines read for an earlier ship_after are discarded. No
-  // allocation. Returns how many were taken.
-  template <class Append>
-  std::size_t drain_shipping(Append&& append, std::size_t max);
+  // Primary, IO thread: offers up to `max` entries, oldest first: first, for each ship_after, one
+  // `restart(std::uint64_t after, const std::array<std::uint8_t, 32>& prev) -> bool` (the lines
+  // that follow come after our record `after`, whose hash is `prev`), then lines to
+  // `append(std::uint64_t seq, std::span<const std::uint8_t> line) -> bool`. An entry refused
+  // (false: no room now) stays for the next call. Entries read for an earlier ship_after are
+  // discarded. Records this node holds as copies of its peer's travel as stubs (seq, prev, hash
+  // only), so that the standby can follow the chain across them. No allocation. Returns how
+  // many lines were taken.
+  template <class Restart, class Append>
+  std::size_t drain_shipping(Restart&& restart, Append&& append, std::size_t max);
   // Primary, IO thread: the standby's acknowledgement (it holds our records up to `seq`).
   void note_acked(std::uint64_t seq) noexcept { ship_acked_.store(seq, std::memory_order_relaxed); }
-  // Standby, IO thread (AuditStreamSink): one of the primary's records, as its JSON line.
+  // Standby, IO thread (AuditStreamSink): one of the primary's records, as its JSON line. The
+  // writer checks that each follows the one before (seq one more, prev its hash) and that it
+  // hashes to its own hash; a line that does not is not stored: a gap or a broken chain is
+  // counted (ship_gaps), logged, and the records are asked for again from the last one held
+  // (take_audit_resend). When the first line after the primary's answer still does not follow,
+  // the standby refuses to continue (an audit.ship_gap record says so) until the next restart.
   void on_audit_line(std::uint64_t primary_seq,
                      std::span<const std::uint8_t> line) noexcept override;
-  // The highest primary record seq appended to this node's files (read from them at open).
-  std::uint64_t audit_held() const noexcept override {
-    return shipped_held_.load(std::memory_order_acquire);
-  }
+  // Standby, IO thread: where the primary's stream restarts. Not where we stand (a new chain on
+  // the primary, or records it no longer has): an audit.ship_gap record names both places and
+  // the copy continues from there.
+  void on_audit_restart(std::uint64_t after,
+                        const std::array<std::uint8_t, 32>& prev) noexcept override;
+  std::optional<dataplane::AuditPosition> take_audit_resend() noexcept override;
+  // The primary's record held last (read from the files at open), and its hash. While a restart
+  // waits for the writer: what the restart leaves certain (0 for a new chain).
+  std::uint64_t audit_held() const noexcept override;
+  std::optional<dataplane::AuditPosition> audit_position() const noexcept override;
 
   const std::string& dir() const { return settings_.dir; }
   // Shipping's counts (docs/metrics.md): records handed to the link (primary), the standby's
@@ -203,6 +227,11 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   std::uint64_t ship_lag() const;
   std::uint64_t ship_stored() const { return ship_stored_.load(std::memory_order_relaxed); }
   std::uint64_t ship_dropped() const { return ship_dropped_.load(std::memory_order_relaxed); }
+  // Standby: gaps and broken chains found in the primary's stream; the primary's operation
+  // records not stored because this node's own record of the same operation (from the
+  // replicated log) is already in its files.
+  std::uint64_t ship_gaps() const { return ship_gaps_.load(std::memory_order_relaxed); }
+  std::uint64_t ship_via_log() const { return ship_via_log_.load(std::memory_order_relaxed); }
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
   std::uint64_t dropped_total() const { return dropped_total_.load(std::memory_order_relaxed); }
   std::uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }
@@ -220,10 +249,15 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   std::string chain(const nlohmann::json& body);  // advances next_seq_ and last_hash_
   // Writer thread, the pair: appends the primary's lines waiting in inbox_; fills outbox_ from
   // the files. True when something was done.
-  bool store_shipped();
+  bool store_shipped(std::size_t max_slots);
   bool pump_shipping();
+  bool start_round(std::uint64_t round);
   bool open_ship_reader(std::uint64_t from);
   void find_shipped_head();
+  void publish_held(std::uint64_t seq, const std::string& hash_hex);
+  // An operation record already in this node's files (from either path): true; else remembers
+  // it and returns false. The key is the record's body (no seq, prev, hash or primary).
+  bool seen_operation(const nlohmann::json& body);
   Result<void> open_file(std::uint64_t first_seq);
   void prune();
   void fail(const std::string& what);
@@ -253,29 +287,54 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   static constexpr std::size_t kShipLineBytes = 8192 - 24;
   struct ShipSlot {
     std::uint64_t round = 0;
-    std::uint64_t seq = 0;
+    std::uint64_t seq = 0;  // a line's seq; a restart's `after`
     std::uint32_t length = 0;
+    bool restart = false;  // `line` holds the 32 bytes of the restart's prev
     char line[kShipLineBytes];
   };
   static constexpr std::size_t kShipSlots = 128;
   using ShipRing = boost::lockfree::spsc_queue<ShipSlot>;
   std::unique_ptr<ShipRing> outbox_;  // writer -> IO thread (primary)
   std::unique_ptr<ShipRing> inbox_;   // IO thread -> writer (standby)
-  // ship_after() stores ship_from_ (relaxed), then bumps ship_round_ (release); the writer loads
-  // the round (acquire), then the seq. 0 in ship_from_: not shipping.
+  // ship_after() stores ship_held_ and ship_hash_ (relaxed) and ship_on_, then bumps
+  // ship_round_ (release); the writer loads the round (acquire), then the rest, and reads the
+  // round again: changed, it takes the next one.
   std::atomic<std::uint64_t> ship_round_{0};
-  std::atomic<std::uint64_t> ship_from_{0};
+  std::atomic<bool> ship_on_{false};
+  std::atomic<std::uint64_t> ship_held_{0};
+  std::array<std::atomic<std::uint64_t>, 4> ship_hash_{};
   std::atomic<std::uint64_t> ship_shipped_{0};
   std::atomic<std::uint64_t> ship_acked_{0};
   std::atomic<std::uint64_t> ship_stored_{0};
   std::atomic<std::uint64_t> ship_dropped_{0};
+  std::atomic<std::uint64_t> ship_gaps_{0};
+  std::atomic<std::uint64_t> ship_via_log_{0};
   std::atomic<std::uint64_t> head_seq_{0};  // the last record on disk (writer stores, relaxed)
-  // Written by the writer after the record is synced (release), read by the IO thread.
+  // The primary's record held last and its hash, written by the writer after the record is
+  // synced, read by the IO thread: a sequence lock (held_version_ odd while writing; release
+  // after, acquire before and a check after reading).
+  std::atomic<std::uint64_t> held_version_{0};
   std::atomic<std::uint64_t> shipped_held_{0};
+  std::array<std::atomic<std::uint64_t>, 4> held_hash_{};
+  // Restarts handed over by the IO thread (its own count) and taken by the writer (release);
+  // while they differ, audit_held() says only what the restart leaves certain.
+  std::atomic<std::uint64_t> restarts_given_{0};
+  std::atomic<std::uint64_t> restarts_taken_{0};
+  std::atomic<std::uint64_t> restart_after_{0};  // the IO thread's, the last restart given
+  std::atomic<bool> resend_wanted_{false};      // writer sets (release), IO thread takes
+  // The writer's own: where the copy of the primary's chain stands.
+  std::uint64_t chain_seq_ = 0;
+  std::string chain_hash_;          // hex; empty with chain_seq_ 0 before any restart
+  bool awaiting_restart_ = false;   // a resend was asked: lines wait for the primary's restart
+  bool first_after_restart_ = false;
+  bool refused_ = false;            // the primary's answer did not follow either: stopped
+  std::unordered_set<std::string> operations_;
+  std::deque<std::string> operations_order_;
   // The writer's own: the reader of its files for shipping.
   std::uint64_t ship_round_seen_ = 0;
   bool shipping_ = false;
-  std::uint64_t ship_next_ = 0;  // the next own seq to ship
+  bool ship_restart_due_ = false;
+  std::uint64_t ship_done_ = 0;  // the last own seq shipped, or passed over
   std::unique_ptr<std::ifstream> ship_reader_;
   std::uint64_t ship_file_first_ = 0;  // the first seq of the file being read
   std::string ship_line_;
@@ -283,18 +342,26 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   std::unique_ptr<ShipSlot> in_slot_;    // the IO thread's, likewise
 };
 
-template <class Append>
-std::size_t AuditLog::drain_shipping(Append&& append, std::size_t max) {
+template <class Restart, class Append>
+std::size_t AuditLog::drain_shipping(Restart&& restart, Append&& append, std::size_t max) {
   const std::uint64_t round = ship_round_.load(std::memory_order_relaxed);  // ours: IO thread
   std::size_t n = 0;
   while (n < max && outbox_->read_available() > 0) {
     const ShipSlot& slot = outbox_->front();
-    if (slot.round == round && ship_from_.load(std::memory_order_relaxed) != 0) {
-      if (!append(slot.seq, std::span<const std::uint8_t>(
-                                reinterpret_cast<const std::uint8_t*>(slot.line), slot.length))) {
-        break;
+    if (slot.round == round && ship_on_.load(std::memory_order_relaxed)) {
+      if (slot.restart) {
+        std::array<std::uint8_t, 32> prev{};
+        std::memcpy(prev.data(), slot.line, prev.size());
+        if (!restart(slot.seq, prev)) {
+          break;
+        }
+      } else {
+        if (!append(slot.seq, std::span<const std::uint8_t>(
+                                  reinterpret_cast<const std::uint8_t*>(slot.line), slot.length))) {
+          break;
+        }
+        ++n;
       }
-      ++n;
     }
     outbox_->pop();
   }

@@ -12,7 +12,9 @@
 // log reports the same operation, with the same time and log sequence number, to its own sink.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "acd/dataplane/wire.hpp"
@@ -58,12 +60,32 @@ class AgentAuditSink {
 // when the queue is full (the sink records the loss in its own log). audit_held() is the highest
 // primary record seq the sink holds on disk: the link tells it to the primary when it connects
 // (the primary ships what follows) and acknowledges up to it afterwards.
+//
+// The primary's chain is checked by the sink, not the link: each line must follow the one before
+// (seq one more, prev its hash). Where the primary restarts its stream (the answer to the
+// standby's AuditFrom) the link says so with on_audit_restart: the lines that follow come after
+// the primary's record `after`, whose hash is `prev`. A sink that finds a gap or a broken chain
+// asks for the records again with take_audit_resend (the link sends AuditFrom at its next poll).
+struct AuditPosition {
+  std::uint64_t seq = 0;                // the primary's record held last (0: none)
+  std::array<std::uint8_t, 32> hash{};  // its hash (zeros with seq 0, or unknown)
+};
+
 class AuditStreamSink {
  public:
   virtual ~AuditStreamSink() = default;
   virtual void on_audit_line(std::uint64_t primary_seq,
                              std::span<const std::uint8_t> line) noexcept = 0;
   virtual std::uint64_t audit_held() const noexcept = 0;
+  // The primary's record held last, with its hash: what a connection's AuditFrom says. Nullopt
+  // while a restart still waits to be taken (the link asks again at its next poll).
+  virtual std::optional<AuditPosition> audit_position() const noexcept {
+    return AuditPosition{audit_held(), {}};
+  }
+  virtual void on_audit_restart(std::uint64_t /*after*/,
+                                const std::array<std::uint8_t, 32>& /*prev*/) noexcept {}
+  // Once per request: the sink wants the primary's records after this position again.
+  virtual std::optional<AuditPosition> take_audit_resend() noexcept { return std::nullopt; }
 };
 
 }  // namespace acd::dataplane

@@ -85,8 +85,16 @@ enum class FrameType : std::uint8_t {
   // u64 its wall clock (ns since 1970) when the frame was queued. Lets the follower say how far
   // behind it is (records, seconds) and, after a failover, how much it may lack.
   Head = 12,
+  // standby -> primary: u64 seq, 32 bytes hash: the primary's audit record the standby holds
+  // last and its hash (zeros: none, or unknown). The first audit frame of a connection (where the
+  // primary resumes), and again when the standby finds a gap or a broken chain (resend from here).
+  AuditFrom = 15,
+  // primary -> standby: u64 after, 32 bytes prev: the audit records that follow come after the
+  // primary's record `after`, whose hash is `prev` (the answer to AuditFrom; `after` differs from
+  // the standby's position when the primary's chain is another one, or lacks the records).
+  AuditRestart = 16,
 };
-inline constexpr std::uint8_t kMaxFrameType = 12;
+inline constexpr std::uint8_t kMaxFrameType = 16;
 
 // The primary appends audit records only while fewer unsent bytes than this wait for the
 // standby: the audit stream yields to the log it shares the connection with.
@@ -239,7 +247,13 @@ class LinkPrimary {
   // The audit stream. Once per connection whose standby keeps an audit log: the highest primary
   // audit seq it holds; the caller ships its own records after it (append_audit). Until then, and
   // with a standby that never says, append_audit refuses.
+  // Also after the standby's AuditFrom asks again (a gap): audit_resume_hash() is the hash it
+  // said it holds at that seq (zeros: none, or a standby that only sent AuditAck).
   std::optional<std::uint64_t> take_audit_resume();
+  const std::array<std::uint8_t, 32>& audit_resume_hash() const { return audit_resume_hash_; }
+  // Tells the standby where the records that follow start: after our record `after`, of hash
+  // `prev` (the answer to a resume). False (counted append_refused) when the stream is not open.
+  bool restart_audit(std::uint64_t after, const std::array<std::uint8_t, 32>& prev);
   // Buffers one audit record (its JSON line) in the AuditRecords frame being built. False
   // (counted append_refused) before take_audit_resume() on this connection, when `seq` is not
   // above the last one appended, or `line` is empty or larger than kMaxRecordPayload.
@@ -321,6 +335,7 @@ class LinkPrimary {
   bool audit_open_ = false;     // take_audit_resume() done
   std::uint64_t audit_sent_ = 0;
   std::uint64_t audit_acked_ = 0;
+  std::array<std::uint8_t, 32> audit_resume_hash_{};
   std::size_t audit_frame_ = SIZE_MAX;  // offset of the open AuditRecords frame
   bool ever_connected_ = false;
   bool announce_head_ = false;
@@ -401,6 +416,7 @@ class LinkStandby {
   void disconnect(LinkCounter reason, LinkClock::time_point now);
   bool protocol_error(LinkCounter reason);
   void put_frame(repl::FrameType type, std::span<const std::uint8_t> body);
+  void send_audit_from(const AuditPosition& position);
 
   std::uint32_t address_ = 0;  // network byte order
   std::uint16_t port_ = 0;     // network byte order
@@ -428,6 +444,7 @@ class LinkStandby {
   AuditStreamSink* audit_sink_ = nullptr;
   std::uint64_t audit_last_ = 0;       // the last audit seq delivered, or told, on this connection
   std::uint64_t audit_acked_sent_ = 0;
+  bool audit_from_due_ = false;  // this connection's AuditFrom is not sent yet
   bool ever_connected_ = false;
   LinkClock::time_point now_{};
   LinkCounters counters_;
