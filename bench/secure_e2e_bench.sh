@@ -12,6 +12,11 @@
 # Medians of the REPS runs are printed last. The same configuration (control/default/acd.toml,
 # 50 agents with credentials) for every run; ACDP/2 adds [security] and the clients' keys.
 # Usage: bench/secure_e2e_bench.sh [BUILD_DIR] [REPS] [SECONDS] [RATE] [FLOOD_X]
+# FLOOD_SENDER=loadgen (default): the flood comes from acd-loadgen --flood (C++, sendmmsg batches,
+# datagrams made before the clock starts: a small part of a core); FLOOD_SENDER=python: from the
+# Python sender this script used first (the same datagrams, but it takes most of a core, which on
+# a 2-vCPU host competes with acdd and the generator it measures).
+# FLOOD_ONLY=1: skip the throughput part (1.), measure only the flood (2.).
 # IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no other
 # thread on its CPU (the flood sender, the generator, other tenants) preempts it: tells acdd's own
 # delays from the scheduler's (diagnosis only; acdd does not do this itself).
@@ -56,11 +61,24 @@ start() {  # start clear|secure: acdd with that configuration on a free port, in
   if [ -n "${IO_FIFO:-}" ]; then chrt -f -p "$IO_FIFO" "$pid"; fi
 }
 stop() { kill -TERM "$pid"; wait "$pid" || true; pid=; }
+# Per-thread CPU of a process: "tid:name:ticks" lines, and the % of a core each used between two.
+thread_ticks() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s:%s:%s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+  done 2>/dev/null
+}
+thread_cpu() {  # before after seconds
+  awk -v secs="$3" -v hz="$(getconf CLK_TCK)" -F: 'NR == FNR { b[$1] = $3; next }
+    { used = 100 * ($3 - b[$1]) / hz / secs; if (used >= 1) printf "%s %.0f%% ", $2, used }' \
+    <(echo "$1") <(echo "$2")
+}
 secure_args() { echo --keys-dir "$work/lg" --server-key "$work/acdd.pub"; }
 aes_available() { grep -qw aes /proc/cpuinfo; }
 
 clear_max=() secure_max=() ratio=() aes_max=() aes_ratio=() alone_p99=() flood_p99=() alone_p50=() flood_p50=() p99_ratio=() flood_rate=()
+flood_sender=${FLOOD_SENDER:-loadgen}
 for r in $(seq "$reps"); do
+  if [ -z "${FLOOD_ONLY:-}" ]; then
   echo "== rep $r: highest loss-free rate, clear text"
   start clear
   "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents --json >"$work/clear$r.json"
@@ -85,13 +103,18 @@ for r in $(seq "$reps"); do
     aes_ratio+=("$(awk "BEGIN{printf \"%.3f\", $a / $c}")")
     echo "   ACDP/2 with AES-256-GCM $a/s, ratio to clear ${aes_ratio[-1]}"
   fi
+  fi
 
   echo "== rep $r: ACDP/2 at $rate calls/s, alone then under a ${flood_x}x forged flood"
   start secure
   # shellcheck disable=SC2046
   "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json"
   # The clients' datagram rate is about their call rate (one request per datagram at this rate).
-  python3 - "$port" "$(cat "$work/acdd.pub")" $((rate * flood_x)) $((seconds + 3)) 2>"$work/flood$r.err" <<'PY' &
+  if [ "$flood_sender" = loadgen ]; then
+    { "$loadgen" --target "127.0.0.1:$port" --server-key "$work/acdd.pub" --flood $((rate * flood_x)) \
+        --duration $((seconds + 3)) --json >"$work/flood$r.json"; field "$work/flood$r.json" flood_cpu_percent >"$work/floodcpu$r"; field "$work/flood$r.json" flood_rate | cut -d. -f1 >&2; } 2>"$work/flood$r.err" &
+  else
+  python3 - "$port" "$(cat "$work/acdd.pub")" $((rate * flood_x)) $((seconds + 3)) "$work/floodcpu$r" 2>"$work/flood$r.err" <<'PY' &
 import base64, hashlib, os, socket, struct, sys, time
 port, server, rate, seconds = int(sys.argv[1]), base64.b64decode(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 mac1_key = hashlib.blake2b(b"acdp2 mac1" + server, digest_size=32).digest()
@@ -118,11 +141,16 @@ while time.monotonic() - start < seconds:
     if ahead > 0:
         time.sleep(ahead)
 print("%.0f" % (sent / (time.monotonic() - start)), file=sys.stderr)
+print("%.1f" % (100 * time.process_time() / (time.monotonic() - start)), file=open(sys.argv[5], "w"))
 PY
+  fi
   flood=$!
   sleep 1.5
+  cpu_before=$(thread_ticks "$pid")
+  t0=$(date +%s.%N)
   # shellcheck disable=SC2046
   "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json"
+  cpu_line=$(thread_cpu "$cpu_before" "$(thread_ticks "$pid")" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")")
   wait "$flood"
   stop
   expect_every_call_routed "$work/alone$r.json" >/dev/null || echo "   (alone: not every call routed)"
@@ -132,13 +160,16 @@ PY
   flood_rate+=("$(tail -1 "$work/flood$r.err")")
   p99_ratio+=("$(awk "BEGIN{printf \"%.3f\", ${flood_p99[-1]} / ${alone_p99[-1]}}")")
   echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us; flooded (${flood_rate[-1]} forged/s) p50 ${flood_p50[-1]} us p99 ${flood_p99[-1]} us; p99 ratio ${p99_ratio[-1]}"
+  echo "   CPU while flooded: flood sender $(cat "$work/floodcpu$r" 2>/dev/null || echo ?)% of a core; acdd threads: $cpu_line"
 done
 
-echo "== medians of $reps (machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== medians of $reps (machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)); flood sender: $flood_sender"
+if [ -z "${FLOOD_ONLY:-}" ]; then
 echo "highest loss-free rate: clear $(median "${clear_max[@]}")/s, ACDP/2 $(median "${secure_max[@]}")/s, ACDP/2 / clear $(median "${ratio[@]}") (per rep: ${ratio[*]})"
 if [ ${#aes_max[@]} -gt 0 ]; then
   echo "highest loss-free rate with AES-256-GCM: $(median "${aes_max[@]}")/s, AES / clear $(median "${aes_ratio[@]}") (per rep: ${aes_ratio[*]})"
 else
   echo "AES-256-GCM not measured: this CPU has no AES-NI"
+fi
 fi
 echo "ACDP/2 at $rate calls/s: p50 $(median "${alone_p50[@]}") us alone, $(median "${flood_p50[@]}") us flooded; p99 $(median "${alone_p99[@]}") us alone, $(median "${flood_p99[@]}") us flooded; flooded / alone p99 $(median "${p99_ratio[@]}") (per rep: ${p99_ratio[*]}); flood $(median "${flood_rate[@]}") forged datagrams/s"

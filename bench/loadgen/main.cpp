@@ -69,6 +69,7 @@
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/router/types.hpp"
+#include "flood.hpp"
 #include "pair.hpp"
 #include "secure_clients.hpp"
 
@@ -1107,6 +1108,17 @@ int main(int argc, char** argv) {
       "--server-key", server_key,
       "ACDP/2: a file with acdd's public key (base64, as acdctl key generate prints it); "
       "FILE_A,FILE_B for a pair whose nodes have their own keys");
+  double flood_rate = 0;
+  app.add_option("--flood", flood_rate,
+                 "Send only a forged ACDP/2 flood at this many datagrams/s for --duration (half data "
+                 "datagrams naming random sessions, half handshake inits with a right mac1 for "
+                 "--server-key), then print how many went; no clients are played")
+      ->check(CLI::Range(1.0, 10'000'000.0));
+  std::uint32_t flood_sources = 250;
+  app.add_option("--flood-sources", flood_sources,
+                 "--flood: source addresses 127.2.0.1.. the flood comes from")
+      ->check(CLI::Range(1u, 250u))
+      ->capture_default_str();
   app.add_option("--write-keys", write_keys,
                  "Write the missing client keys for --agents/--first-agent into DIR and "
                  "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");
@@ -1142,6 +1154,38 @@ int main(int argc, char** argv) {
     }
     std::cout << "acd-loadgen: " << identities.size() << " client keys in " << write_keys
               << "; add " << write_keys << "/clients.toml to acd.toml\n";
+    return 0;
+  }
+  if (flood_rate > 0) {
+    Endpoint to;
+    std::string why;
+    const auto key = server_key.empty() ? std::nullopt
+                                        : acd::loadgen::read_public_key_file(server_key, why);
+    if (!parse_endpoint(target, to) || duration <= 0 || !key) {
+      std::cerr << "acd-loadgen: --flood needs one --target, --duration and --server-key"
+                << (why.empty() ? "" : " (" + why + ")") << "\n";
+      return 2;
+    }
+    const acd::loadgen::FloodReport r =
+        acd::loadgen::run_flood(*key, to.address, to.port, flood_rate, duration, flood_sources);
+    if (!r.why.empty()) {
+      std::cerr << "acd-loadgen: --flood: " << r.why << "\n";
+      return 1;
+    }
+    if (json) {
+      std::cout << nlohmann::json{{"flood_sent", r.sent},
+                                  {"flood_seconds", r.seconds},
+                                  {"flood_rate", r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0},
+                                  {"flood_send_errors", r.send_errors},
+                                  {"flood_cpu_percent",
+                                   r.seconds > 0 ? 100.0 * r.cpu_seconds / r.seconds : 0.0}}
+                       .dump(2)
+                << "\n";
+    } else {
+      std::cout << "flood: " << r.sent << " forged datagrams in " << r.seconds << " s ("
+                << (r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0.0) << "/s), " << r.send_errors
+                << " not taken by the socket, " << r.cpu_seconds << " s of CPU\n";
+    }
     return 0;
   }
   if (target.empty() || rate_text.empty() || duration <= 0) {

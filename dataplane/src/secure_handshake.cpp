@@ -314,6 +314,10 @@ Responder::Result Responder::respond(const Request& request, std::span<std::uint
       sodium_memzero(cookie.data(), cookie.size());
       cookie_ok = cookie_ok || sodium_memcmp(m2.data(), init.mac2, kMacBytes) == 0;
     }
+    if (!cookie_ok && !request.may_send_cookie) {
+      result.reason = DropReason::NeedCookie;  // no reply: the caller's budget is spent
+      return result;
+    }
     if (!cookie_ok) {
       CookieReply r{};
       r.header = Header{wire::kMagic,

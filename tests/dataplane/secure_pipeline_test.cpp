@@ -90,7 +90,7 @@ class SecurePipelineTest : public ::testing::Test {
  protected:
   // `virtual_clock`: the layer reads virtual_ns_ (sessions live an hour, idle a minute).
   explicit SecurePipelineTest(std::uint32_t handshakes_per_second = 1000,
-                              bool virtual_clock = false)
+                              bool virtual_clock = false, std::uint32_t cookies_per_second = 2000)
       : server_(secure::generate_key_pair()),
         config_(small_centre()),
         engine_(config_),
@@ -104,6 +104,7 @@ class SecurePipelineTest : public ::testing::Test {
     sc.clients.push_back({"sbc-1", Role::Switch, switch_.keys.public_key, {}});
     sc.clients.push_back({"desk-1", Role::Desktop, desk_.keys.public_key, {}});
     sc.handshakes_per_second = handshakes_per_second;
+    sc.cookies_per_second = cookies_per_second;
     if (virtual_clock) {
       sc.clock = [this] { return virtual_ns_.load(std::memory_order_relaxed); };
       sc.session_lifetime_ns = 3600 * kSecond;
@@ -618,6 +619,58 @@ TEST_F(SecurePipelineUnderLoadTest, CookieFirstThenSession) {
   EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 1u);
   register_peer(switch_, Role::Switch);
   EXPECT_EQ(exchange(switch_, switch_.one(Type::RouteRequest, route(1))).size(), 1u);
+}
+
+// One handshake a second, on a virtual clock.
+class SecureLoadCarriesOverTest : public SecurePipelineTest {
+ protected:
+  SecureLoadCarriesOverTest() : SecurePipelineTest(1, true) {}
+};
+
+// A second above the handshake rate keeps the next one under load, so a sustained flood costs no
+// DH at the start of each second; a quiet second ends it.
+TEST_F(SecureLoadCarriesOverTest, ASecondUnderLoadKeepsTheNextOneUnderLoad) {
+  ASSERT_TRUE(connect(switch_));  // the second's first init: a DH at once
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 0u);
+  ASSERT_TRUE(connect(desk_));  // the second's second: a cookie first
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 1u);
+  advance(kSecond);
+  ASSERT_TRUE(connect(switch_));  // a new second's first init, after one above the rate
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 2u);
+  advance(3 * kSecond);  // quiet seconds
+  switch_.endpoint.port = 5070;  // (its cookie was for the other address)
+  ASSERT_TRUE(connect(switch_));
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 2u);  // a DH at once again
+}
+
+// Always under load, one cookie reply a second, on a virtual clock.
+class SecureCookieBudgetTest : public SecurePipelineTest {
+ protected:
+  SecureCookieBudgetTest() : SecurePipelineTest(0, true, 1) {}
+};
+
+// Past the second's cookie replies an init without a cookie goes unanswered (counted), so a flood
+// of forged inits costs a bounded number of replies; the next second answers again, and a client
+// holding a cookie is served meanwhile.
+TEST_F(SecureCookieBudgetTest, PastTheBudgetInitsAreNotAnswered) {
+  ASSERT_TRUE(connect(switch_));  // the second's one cookie, then a session
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 1u);
+  port_.inject(desk_.endpoint, desk_.init());
+  for (int i = 0; i < 4000 && layer_->read(SecurityCounter::cookies_withheld) == 0; ++i) {
+    worker_.poll();
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_withheld), 1u);
+  worker_.poll();
+  take_sent();
+  for (const auto& d : sent_) {
+    EXPECT_FALSE(d.to == desk_.endpoint) << "an answer past the budget";
+  }
+  ASSERT_TRUE(connect(switch_));  // holds a cookie: served within the spent second
+  EXPECT_EQ(layer_->read(SecurityCounter::handshakes), 2u);
+  advance(kSecond);
+  ASSERT_TRUE(connect(desk_));  // a new second: a cookie again
+  EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 2u);
 }
 
 // Sessions on a virtual clock: an hour's lifetime, a minute's idle time.

@@ -117,6 +117,9 @@ class Responder {
     Endpoint source;                         // where it came from (the cookie is bound to it)
     std::uint64_t now_ns = 0;                // monotonic clock: rotates the cookie secret
     bool under_load = false;                 // demand a valid mac2 (cookie) first
+    // Under load without a valid mac2: false drops the init unanswered (NeedCookie, no reply)
+    // instead of sending a CookieReply (the caller's cookie budget is spent).
+    bool may_send_cookie = true;
     std::uint32_t session_index = 0;         // the index to give the session if one is made
     std::uint32_t epoch = 0;                 // carried in the response's header
   };
@@ -133,7 +136,8 @@ class Responder {
   };
 
   // Handles one init. Order of checks: size and header (Malformed), mac1 — one keyed hash, no DH
-  // (BadMac1) —, mac2 when under_load (CookieSent, a CookieReply in `reply`), decryption of the
+  // (BadMac1) —, mac2 when under_load (CookieSent, a CookieReply in `reply`; or Dropped with
+  // NeedCookie and no reply when !may_send_cookie), decryption of the
   // static key (BadHandshake), the directory (UnknownClient), the client's networks
   // (WrongNetwork), the timestamp (BadHandshake, ReplayedHandshake if not newer than the last
   // accepted). On Established the response is in `reply` and the client's newest timestamp is

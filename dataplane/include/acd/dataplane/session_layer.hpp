@@ -64,7 +64,13 @@ struct SecureConfig {
   std::size_t handshake_ring = 1024;
   // Above this many inits per second (or with the ring half full) the worker is under load: an
   // init without a valid cookie is answered with a CookieReply, never with a DH.
+  // The load carries over: a second above it keeps the next one under load too (a sustained
+  // flood costs no DH at the start of each second).
   std::uint32_t handshakes_per_second = 1000;
+  // Under load, at most this many cookie replies a second; further inits without a valid cookie
+  // are dropped unanswered (cookies_withheld). A client retries its init; a forged flood from
+  // many addresses then costs the worker and the IO thread a bounded number of replies.
+  std::uint32_t cookies_per_second = 2000;
   // Inits one source address may send, per second and at once; more are dropped (rate_limited)
   // on the IO thread before they reach the worker's ring (source_limiter.hpp).
   SourceRateLimiter::Limits per_source{};
@@ -91,6 +97,8 @@ std::string check_secure_config(const SecureConfig& config);
   X(handshakes, "acd_security_handshakes_total", "handshakes completed: sessions made")      \
   X(cookies_sent, "acd_security_cookies_sent_total",                                         \
     "handshake inits answered with a cookie (under load) instead of a DH")                   \
+  X(cookies_withheld, "acd_security_cookies_withheld_total",                                 \
+    "handshake inits under load left unanswered: the second's cookie replies were spent")    \
   X(sessions_replaced, "acd_security_sessions_replaced_total",                               \
     "sessions replaced by a newer handshake of the same client")                             \
   X(sessions_expired, "acd_security_sessions_expired_total",                                 \
@@ -237,6 +245,8 @@ class SessionLayer {
   std::uint32_t next_index_ = 1;       // the worker's: the next session index it gives
   std::uint64_t window_start_ns_ = 0;  // the worker's: its one-second load window
   std::uint32_t window_inits_ = 0;
+  std::uint32_t last_window_inits_ = 0;  // the second before (0 after a quiet one)
+  std::uint32_t window_cookies_ = 0;
   std::atomic<std::uint32_t> epoch_{0};  // relaxed: a value, orders nothing
   SecurityCounters io_counters_;
   SecurityCounters worker_counters_;
