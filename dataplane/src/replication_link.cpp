@@ -1131,6 +1131,7 @@ bool LinkStandby::begin_poll(LinkClock::time_point now) {
       if (audit_sink_ != nullptr) {
         // Where our copy of the primary's audit log stands: it resumes after that.
         audit_from_due_ = true;  // sent at the end of the poll, once the sink knows
+        audit_resent_ = false;
         audit_last_ = 0;
         audit_acked_sent_ = 0;
       }
@@ -1309,6 +1310,7 @@ bool LinkStandby::next_event(Event& e) {
         audit_last_ = get_u64(body.data());
         audit_acked_sent_ = std::min(audit_acked_sent_, audit_last_);
         audit_sink_->on_audit_restart(audit_last_, prev);
+        audit_resent_ = false;
         break;
       }
       case FrameType::Head:
@@ -1375,11 +1377,12 @@ void LinkStandby::end_poll(LinkClock::time_point now) {
       }
     } else if (const auto resend = audit_sink_->take_audit_resend()) {
       send_audit_from(*resend);  // a gap or a broken chain: ask again from what we hold
+      audit_resent_ = true;  // no acknowledgement until the primary's restart: it reset its count
     }
     // What our audit log holds, but never beyond what this connection carried: the primary
     // refuses an acknowledgement of records it did not send.
     const std::uint64_t held = std::min(audit_sink_->audit_held(), audit_last_);
-    if (!audit_from_due_ && held > audit_acked_sent_) {
+    if (!audit_from_due_ && !audit_resent_ && held > audit_acked_sent_) {
       put_frame(FrameType::AuditAck, u64_body(held));
       audit_acked_sent_ = held;
       counters_.bump(LinkCounter::audit_acks_sent);

@@ -445,6 +445,7 @@ class LinkStandby {
   std::uint64_t audit_last_ = 0;       // the last audit seq delivered, or told, on this connection
   std::uint64_t audit_acked_sent_ = 0;
   bool audit_from_due_ = false;  // this connection's AuditFrom is not sent yet
+  bool audit_resent_ = false;    // a resend asked, its AuditRestart not yet here
   bool ever_connected_ = false;
   LinkClock::time_point now_{};
   LinkCounters counters_;
