@@ -13,9 +13,9 @@
 # 50 agents with credentials) for every run; ACDP/2 adds [security] and the clients' keys.
 # Usage: bench/secure_e2e_bench.sh [BUILD_DIR] [REPS] [SECONDS] [RATE] [FLOOD_X]
 # FLOOD_SENDER=loadgen (default): the flood comes from acd-loadgen --flood (C++, sendmmsg batches,
-# datagrams made before the clock starts: a small part of a core); FLOOD_SENDER=python: from the
-# Python sender this script used first (the same datagrams, but it takes most of a core, which on
-# a 2-vCPU host competes with acdd and the generator it measures).
+# datagrams made before the clock starts, sent 8 at a time: about 5 % of a core); FLOOD_SENDER=python:
+# from the Python sender this script used first (the same datagrams at the same rate, but sent in
+# bursts of 100 every 5 ms, about 10 % of a core): bench/RESULTS.md compares the two.
 # FLOOD_ONLY=1: skip the throughput part (1.), measure only the flood (2.).
 # IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no other
 # thread on its CPU (the flood sender, the generator, other tenants) preempts it: tells acdd's own
