@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# acd-sip-bridge end to end: acdd (ACDP/2 required), a real Kamailio with the shipped
+# sip/kamailio.cfg on 127.0.0.1 and ports of its own, the bridge, an agent phone (SIPp: registers
+# agent 1000, then answers as a UAS) and a caller (SIPp UAC dialling service 5000). The call
+# reaches the agent's phone through acd's decision, and acdd counts it answered, then released
+# (no call left); the bridge's counters agree. A call to a number that is no
+# service is refused 404 without reaching acd.
+# Usage: sip_e2e.sh ACDD ACDCTL LOADGEN BRIDGE CONFIG
+set -euo pipefail
+acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../require.sh"
+require_tools kamailio sipp python3
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -s "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
+  sleep 0.2
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in acdd.err bridge.out bridge.err kamailio.err uas.err caller.err caller.msg uas.msg; do
+    [ -s "$work/$f" ] && { echo "--- $f"; tail -30 "$work/$f"; }
+  done
+  exit 1
+}
+free_port() {  # a UDP+TCP port free on 127.0.0.1 now
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+sip_port=$(free_port) evapi_port=$(free_port) uas_port=$(free_port) reg_port=$(free_port) caller_port=$(free_port)
+
+# Keys: acdd's, the bridge's (a switch), the load generator's (its desktop signs agent 1000 in).
+"$acdctl" key generate --out "$work/acdd.key" >"$work/keygen" || fail "key generate"
+sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
+"$acdctl" key generate --out "$work/bridge.key" >"$work/bridge.keygen" || fail "key generate"
+bridge_pub=$(sed -n 's/^public key: //p' "$work/bridge.keygen")
+"$loadgen" --write-keys "$work/lg" --agents 1 >/dev/null || fail "--write-keys"
+
+sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$work/acd.toml"
+printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
+printf '\n[[clients]]\nname = "sip-bridge"\nrole = "switch"\npublic_key = "%s"\n' "$bridge_pub" >>"$work/acd.toml"
+cat "$work/lg/clients.toml" >>"$work/acd.toml"
+echo "demo-1000" | "$acdctl" agent passwd 1000 --credentials "$work/credentials" >/dev/null
+"$acdd" --check-config "$work/acd.toml" >/dev/null 2>"$work/check.err" || fail "check-config: $(cat "$work/check.err")"
+"$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
+  --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+pids+=($!)
+for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+[ -s "$work/port" ] || fail "acdd did not start"
+acd_port=$(cat "$work/port")
+ctl() { "$acdctl" --socket "$work/ctl.sock" --json "$@"; }
+
+# Agent 1000 signs in and is ready (its desktop: the load generator, which also routes, answers
+# and releases two calls of its own; they are counted below as the starting point).
+"$loadgen" --target "127.0.0.1:$acd_port" --rate 1 --duration 1.5 --agents 1 --queue 0 \
+  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/lg.json" 2>"$work/lg.err" ||
+  fail "loadgen: $(cat "$work/lg.err")"
+for _ in $(seq 50); do
+  ctl agents show 1000 >"$work/agent.json" || fail "agents show: $(cat "$work/agent.json")"
+  grep -q '"state": "Ready"' "$work/agent.json" && break
+  sleep 0.1
+done
+grep -q '"state": "Ready"' "$work/agent.json" || fail "agent 1000 is not ready: $(cat "$work/agent.json" "$work/lg.json")"
+answered() {  # answered: calls answered from queue general today, by acdd's statistics
+  ctl stats queues | python3 -c 'import json,sys; d = json.load(sys.stdin); print([q for q in (d if isinstance(d, list) else d["queues"]) if q["name"] == "general"][0]["answered"])'
+}
+no_calls() {  # no_calls: true when acdd holds no call (waits up to 5 s)
+  for _ in $(seq 50); do
+    ctl calls list >"$work/calls.json"
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); sys.exit(0 if not (c if isinstance(c, list) else c.get("calls")) else 1)' \
+      "$work/calls.json" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+no_calls || fail "the load generator's calls are still in acdd: $(cat "$work/calls.json")"
+answered_before=$(answered)
+[ "$answered_before" -ge 1 ] || fail "the load generator's calls were not answered: $(cat "$work/lg.json")"
+
+# Kamailio with the shipped configuration, on ports of its own (never the packaged service's).
+cfg=$here/../../sip/kamailio.cfg
+mkdir -p "$work/run"
+kamailio -c -f "$cfg" >"$work/kamailio.check" 2>&1 || fail "kamailio -c: $(tail -5 "$work/kamailio.check")"
+kamailio -f "$cfg" -A "SIP_LISTEN=udp:127.0.0.1:$sip_port" -A "EVAPI_BIND=\"127.0.0.1:$evapi_port\"" \
+  -DD -E -Y "$work/run" -P "$work/kamailio.pid" -w "$work/run" >"$work/kamailio.out" 2>"$work/kamailio.err" &
+pids+=($!)
+
+cat >"$work/bridge.toml" <<CONF
+evapi = "127.0.0.1:$evapi_port"
+acd = "127.0.0.1:$acd_port"
+key_file = "$work/bridge.key"
+server_key = "$work/acdd.pub"
+domain = "127.0.0.1"
+ring_s = 10
+
+[[services]]
+number = "5000"
+queue = 0
+CONF
+"$bridge" --config "$work/bridge.toml" --check-config >"$work/bridge.check" 2>&1 ||
+  fail "bridge --check-config: $(cat "$work/bridge.check")"
+grep -q "$bridge_pub" "$work/bridge.check" || fail "--check-config does not print the bridge's key"
+"$bridge" --config "$work/bridge.toml" >"$work/bridge.out" 2>"$work/bridge.err" &
+bridge_pid=$!
+pids+=($bridge_pid)
+for _ in $(seq 100); do
+  grep -q "connected to evapi" "$work/bridge.out" && grep -q "session made" "$work/bridge.out" && break
+  sleep 0.1
+done
+grep -q "connected to evapi" "$work/bridge.out" || fail "the bridge did not connect to Kamailio's evapi"
+grep -q "session made" "$work/bridge.out" || fail "the bridge made no ACDP/2 session with acdd"
+
+# The agent's phone: registers 1000 with its contact on the UAS port, then answers one call.
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas.msg" >"$work/uas.out" 2>"$work/uas.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sipp "127.0.0.1:$sip_port" -sf "$here/register.xml" -i 127.0.0.1 -p "$reg_port" -m 1 \
+  -key agent 1000 -key uasport "$uas_port" -timeout 10s -timeout_error \
+  >"$work/reg.out" 2>"$work/reg.err" </dev/null || fail "REGISTER: $(tail -5 "$work/reg.err")"
+
+# A call to 5000: acd routes it to agent 1000, whose phone answers; the caller hangs up.
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/caller.msg" >"$work/caller.out" 2>"$work/caller.err" </dev/null ||
+  fail "the call to 5000 did not complete: $(tail -5 "$work/caller.err")"
+wait "$uas_pid" || fail "the agent's phone did not answer and hang up one call"
+
+# acd: one more call answered from queue general, then released (no call left in acdd).
+for _ in $(seq 50); do
+  [ "$(answered)" = $((answered_before + 1)) ] && break
+  sleep 0.1
+done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+no_calls || fail "a call is left in acdd after the BYE: $(cat "$work/calls.json")"
+
+# A number that is no service: 404 from the bridge, nothing in acd.
+cat >"$work/nowhere.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="no service">
+  <send retrans="500"><![CDATA[
+      INVITE sip:4999@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]x[call_number]
+      To: <sip:4999@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="404"/>
+  <send><![CDATA[
+      ACK sip:4999@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]x[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+</scenario>
+XML
+sipp "127.0.0.1:$sip_port" -sf "$work/nowhere.xml" -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 10s -timeout_error >"$work/nowhere.out" 2>"$work/nowhere.err" </dev/null ||
+  fail "a call to no service was not refused 404: $(tail -5 "$work/nowhere.err")"
+
+# The bridge's own account, printed as it stops.
+kill -TERM "$bridge_pid"
+wait "$bridge_pid" || fail "the bridge did not stop cleanly"
+counters=$(tail -1 "$work/bridge.out")
+python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
+import json, sys
+c = json.loads(sys.argv[1])
+expect = {"invites": 2, "refused": 1, "routed_agent": 1, "answered": 1, "released": 1,
+          "abandoned": 0, "bad_events": 0, "acd_errors": 0, "calls": 0}
+wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
+assert not wrong, wrong
+PY
+echo "ok: a SIP call through Kamailio and acd-sip-bridge reached agent 1000, answered then released"
