@@ -3,8 +3,9 @@
 # sip/kamailio.cfg on 127.0.0.1 and ports of its own, the bridge, an agent phone (SIPp: registers
 # agent 1000, then answers as a UAS) and a caller (SIPp UAC dialling service 5000). The call
 # reaches the agent's phone through acd's decision, and acdd counts it answered, then released
-# (no call left); the bridge's counters agree. A call to a number that is no
-# service is refused 404 without reaching acd.
+# (no call left). A call to a number that is no service is refused 404 without reaching acd.
+# While the agent talks, a second caller hears 182 Queued and is put through when the agent is
+# free; a third hears 182 Queued and hangs up (487; abandoned in acd). The bridge's counters agree.
 # Usage: sip_e2e.sh ACDD ACDCTL LOADGEN BRIDGE CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
@@ -13,17 +14,19 @@ source "$here/../require.sh"
 require_tools kamailio sipp python3
 work=$(mktemp -d)
 pids=()
-cleanup() {
+cleanup() {  # every process this script started, by its own ID: TERM, then KILL after 2 s
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -s "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
-  sleep 0.2
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+  done
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
-  for f in acdd.err bridge.out bridge.err kamailio.err uas.err caller.err caller.msg uas.msg; do
+  for f in acdd.err bridge.out bridge.err kamailio.err uas.err caller.err caller.msg uas.msg uas2.err; do
     [ -s "$work/$f" ] && { echo "--- $f"; tail -30 "$work/$f"; }
   done
   exit 1
@@ -124,7 +127,7 @@ sipp "127.0.0.1:$sip_port" -sf "$here/register.xml" -i 127.0.0.1 -p "$reg_port" 
   >"$work/reg.out" 2>"$work/reg.err" </dev/null || fail "REGISTER: $(tail -5 "$work/reg.err")"
 
 # A call to 5000: acd routes it to agent 1000, whose phone answers; the caller hangs up.
-sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -i 127.0.0.1 -p "$caller_port" -m 1 \
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$caller_port" -m 1 \
   -timeout 30s -timeout_error -trace_msg -message_file "$work/caller.msg" >"$work/caller.out" 2>"$work/caller.err" </dev/null ||
   fail "the call to 5000 did not complete: $(tail -5 "$work/caller.err")"
 wait "$uas_pid" || fail "the agent's phone did not answer and hang up one call"
@@ -173,6 +176,51 @@ sipp "127.0.0.1:$sip_port" -sf "$work/nowhere.xml" -i 127.0.0.1 -p "$caller_port
   -timeout 10s -timeout_error >"$work/nowhere.out" 2>"$work/nowhere.err" </dev/null ||
   fail "a call to no service was not refused 404: $(tail -5 "$work/nowhere.err")"
 
+# Queued: while the agent talks (a 3 s call), a second caller hears 182 Queued (position 1) and
+# waits; a third hears 182 Queued and hangs up (CANCEL: 487, abandoned in acd). When the first
+# call ends, acd offers the waiting call to the agent, whose phone answers it.
+abandoned() {
+  ctl stats queues | python3 -c 'import json,sys; d = json.load(sys.stdin); print([q for q in (d if isinstance(d, list) else d["queues"]) if q["name"] == "general"][0]["abandoned"])'
+}
+abandoned_before=$(abandoned)
+answered_before=$(answered)
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 2 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas2.msg" >"$work/uas2.out" 2>"$work/uas2.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+talk_port=$(free_port) queued_port=$(free_port) cancel_port=$(free_port)
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 3000 -i 127.0.0.1 -p "$talk_port" -m 1 \
+  -timeout 30s -timeout_error >"$work/talk.out" 2>"$work/talk.err" </dev/null &
+talk_pid=$!
+pids+=($talk_pid)
+sleep 0.7
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$queued_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/queued.msg" \
+  >"$work/queued.out" 2>"$work/queued.err" </dev/null &
+queued_pid=$!
+pids+=($queued_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/cancel.xml" -s 5000 -d 800 -i 127.0.0.1 -p "$cancel_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/cancel.msg" \
+  >"$work/cancel.out" 2>"$work/cancel.err" </dev/null ||
+  fail "the caller who gave up: $(tail -5 "$work/cancel.err"; tail -40 "$work/cancel.msg")"
+wait "$talk_pid" || fail "the first call: $(tail -5 "$work/talk.err")"
+wait "$queued_pid" || fail "the queued call: $(tail -5 "$work/queued.err"; tail -40 "$work/queued.msg")"
+wait "$uas_pid" || fail "the agent's phone did not answer two calls: $(tail -5 "$work/uas2.err")"
+grep -q "^SIP/2.0 182 Queued" "$work/queued.msg" || fail "the waiting caller heard no 182 Queued"
+grep -q "^X-ACD-Position: 1" "$work/queued.msg" || fail "the 182 does not say position 1: $(grep -A8 '^SIP/2.0 182' "$work/queued.msg")"
+grep -q "^SIP/2.0 182 Queued" "$work/cancel.msg" || fail "the caller who gave up heard no 182 Queued"
+for _ in $(seq 50); do
+  [ "$(answered)" = $((answered_before + 2)) ] && [ "$(abandoned)" = $((abandoned_before + 1)) ] && break
+  sleep 0.1
+done
+[ "$(answered)" = $((answered_before + 2)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 2))"
+[ "$(abandoned)" = $((abandoned_before + 1)) ] ||
+  fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
 # The bridge's own account, printed as it stops.
 kill -TERM "$bridge_pid"
 wait "$bridge_pid" || fail "the bridge did not stop cleanly"
@@ -180,9 +228,10 @@ counters=$(tail -1 "$work/bridge.out")
 python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
 import json, sys
 c = json.loads(sys.argv[1])
-expect = {"invites": 2, "refused": 1, "routed_agent": 1, "answered": 1, "released": 1,
-          "abandoned": 0, "bad_events": 0, "acd_errors": 0, "calls": 0}
+expect = {"invites": 5, "refused": 1, "routed_agent": 3, "queued": 2, "answered": 3,
+          "released": 3, "abandoned": 1, "bad_events": 0, "acd_errors": 0, "calls": 0}
 wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
 assert not wrong, wrong
 PY
-echo "ok: a SIP call through Kamailio and acd-sip-bridge reached agent 1000, answered then released"
+echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, and queued" \
+  "behind a call), answered then released; a queued caller's CANCEL was abandoned"
