@@ -5,7 +5,10 @@
 # reaches the agent's phone through acd's decision, and acdd counts it answered, then released
 # (no call left). A call to a number that is no service is refused 404 without reaching acd.
 # While the agent talks, a second caller hears 182 Queued and is put through when the agent is
-# free; a third hears 182 Queued and hangs up (487; abandoned in acd). The bridge's counters agree.
+# free; a third hears 182 Queued and hangs up (487; abandoned in acd). Then the agent's phone
+# answers 486 Busy: the INVITE is held until acd's ring timeout takes the call back (182 Queued,
+# the agent not ready) and, the agent made ready again, offers it anew; the phone answers. The
+# bridge's counters agree.
 # Usage: sip_e2e.sh ACDD ACDCTL LOADGEN BRIDGE CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
@@ -43,7 +46,10 @@ sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
 bridge_pub=$(sed -n 's/^public key: //p' "$work/bridge.keygen")
 "$loadgen" --write-keys "$work/lg" --agents 1 >/dev/null || fail "--write-keys"
 
-sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$work/acd.toml"
+# Queue general (the first ring_timeout_s of the file) gives up on a ringing agent after 3 s.
+sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
+  -e "0,/^ring_timeout_s = .*/s//ring_timeout_s = 3/" "$config" >"$work/acd.toml"
+grep -q "^ring_timeout_s = 3" "$work/acd.toml" || fail "no ring_timeout_s to shorten in $config"
 printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
 printf '\n[[clients]]\nname = "sip-bridge"\nrole = "switch"\npublic_key = "%s"\n' "$bridge_pub" >>"$work/acd.toml"
 cat "$work/lg/clients.toml" >>"$work/acd.toml"
@@ -221,6 +227,36 @@ done
   fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
 no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
 
+# The agent's phone is busy (486) for the next call: Kamailio holds the INVITE, acd's ring
+# timeout (3 s) takes the call back and sets the agent not ready; once an operator makes the
+# agent ready again, acd offers the same call to it again and the phone answers.
+answered_before=$(answered)
+sipp -sf "$here/agent_busy_then_answer.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s \
+  -timeout_error -trace_msg -message_file "$work/uas3.msg" >"$work/uas3.out" 2>"$work/uas3.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/rna.msg" >"$work/rna.out" \
+  2>"$work/rna.err" </dev/null &
+rna_pid=$!
+pids+=($rna_pid)
+for _ in $(seq 100); do
+  ctl agents show 1000 >"$work/agent.json"
+  grep -q '"state": "NotReady"' "$work/agent.json" && break
+  sleep 0.1
+done
+grep -q '"state": "NotReady"' "$work/agent.json" ||
+  fail "agent 1000 not set not ready by the ring timeout: $(cat "$work/agent.json")"
+[ "$(answered)" = "$answered_before" ] || fail "a call was answered while the agent's phone was busy"
+"$acdctl" --socket "$work/ctl.sock" agents ready 1000 >/dev/null || fail "acdctl agents ready 1000"
+wait "$rna_pid" || fail "the call after a busy agent: $(tail -5 "$work/rna.err"; tail -40 "$work/rna.msg")"
+wait "$uas_pid" || fail "the agent's phone (busy, then answering): $(tail -5 "$work/uas3.err")"
+for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
 # The bridge's own account, printed as it stops.
 kill -TERM "$bridge_pid"
 wait "$bridge_pid" || fail "the bridge did not stop cleanly"
@@ -228,10 +264,11 @@ counters=$(tail -1 "$work/bridge.out")
 python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
 import json, sys
 c = json.loads(sys.argv[1])
-expect = {"invites": 5, "refused": 1, "routed_agent": 3, "queued": 2, "answered": 3,
-          "released": 3, "abandoned": 1, "bad_events": 0, "acd_errors": 0, "calls": 0}
+expect = {"invites": 6, "refused": 1, "routed_agent": 5, "queued": 3, "answered": 4, "released": 4,
+          "abandoned": 1, "agent_failed": 1, "bad_events": 0, "acd_errors": 0, "calls": 0}
 wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
 assert not wrong, wrong
 PY
-echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, and queued" \
-  "behind a call), answered then released; a queued caller's CANCEL was abandoned"
+echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, queued" \
+  "behind a call, and again after the phone was busy), answered then released; a queued" \
+  "caller's CANCEL was abandoned"
