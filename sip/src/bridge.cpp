@@ -120,28 +120,28 @@ void Bridge::forget(Call& call) {
 // ---- commands to Kamailio ----
 
 void Bridge::reply(Call& call, int code, std::string_view reason, std::uint16_t status) {
-  commands_.push_back(json{{"cmd", "continue"},
-                           {"callid", call.sip_call_id},
-                           {"tindex", call.tindex},
-                           {"tlabel", call.tlabel},
-                           {"action", "reply"},
-                           {"code", code},
-                           {"reason", reason},
-                           {"status", status}}
-                          .dump());
+  commands_.push_back(json{
+      {"cmd", "continue"},
+      {"callid", call.sip_call_id},
+      {"tindex", call.tindex},
+      {"tlabel", call.tlabel},
+      {"action", "reply"},
+      {"code", code},
+      {"reason", reason},
+      {"status", status}}.dump());
   call.suspended = false;
 }
 
 void Bridge::relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s) {
-  commands_.push_back(json{{"cmd", "continue"},
-                           {"callid", call.sip_call_id},
-                           {"tindex", call.tindex},
-                           {"tlabel", call.tlabel},
-                           {"action", "relay"},
-                           {"uri", uri},
-                           {"lookup", lookup ? 1 : 0},
-                           {"ring_s", ring_s}}
-                          .dump());
+  commands_.push_back(json{
+      {"cmd", "continue"},
+      {"callid", call.sip_call_id},
+      {"tindex", call.tindex},
+      {"tlabel", call.tlabel},
+      {"action", "relay"},
+      {"uri", uri},
+      {"lookup", lookup ? 1 : 0},
+      {"ring_s", ring_s}}.dump());
   call.suspended = false;
 }
 
@@ -176,8 +176,8 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
       bump(Counter::bad_events);
       return;
     }
-    const bool fits = *name == "suspended" ? call.state == CallState::Queued
-                                           : call.state == CallState::Ringing;
+    const bool fits =
+        *name == "suspended" ? call.state == CallState::Queued : call.state == CallState::Ringing;
     if (!fits || call.suspended) {
       bump(Counter::ignored);
       return;
@@ -315,9 +315,8 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
     call.has_pending_decision = true;
     return;
   }
-  const bool to_queue =
-      r.result == wire::RouteResult::Queued ||
-      (r.result == wire::RouteResult::Overflow && r.action == 0);
+  const bool to_queue = r.result == wire::RouteResult::Queued ||
+                        (r.result == wire::RouteResult::Overflow && r.action == 0);
   if (r.result == wire::RouteResult::Agent) {
     bump(Counter::routed_agent);
     call.agent_number = r.agent_number;
@@ -348,8 +347,7 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
       case 1:  // site
       case 2:  // IVR
       case 5:  // announcement
-        relay(call, "sip:" + std::to_string(r.target) + "@" + config_.overflow_domain, false,
-              0);
+        relay(call, "sip:" + std::to_string(r.target) + "@" + config_.overflow_domain, false, 0);
         break;
       case 3:  // callback
       case 6:  // callback keeping the caller's place
@@ -445,7 +443,11 @@ void Bridge::tick(std::uint64_t now_ns) {
   }
 }
 
-std::vector<std::string> Bridge::take_commands() { return std::exchange(commands_, {}); }
-std::vector<Request> Bridge::take_requests() { return std::exchange(requests_, {}); }
+std::vector<std::string> Bridge::take_commands() {
+  return std::exchange(commands_, {});
+}
+std::vector<Request> Bridge::take_requests() {
+  return std::exchange(requests_, {});
+}
 
 }  // namespace acd::sip

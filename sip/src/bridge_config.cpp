@@ -19,7 +19,9 @@ class Reader {
   std::string at(const toml::node& n) const {
     return name_ + ":" + std::to_string(n.source().begin.line);
   }
-  void error(const toml::node& n, const std::string& what) { errors_.push_back(at(n) + ": " + what); }
+  void error(const toml::node& n, const std::string& what) {
+    errors_.push_back(at(n) + ": " + what);
+  }
 
   // Keys of `table` not in `known` are errors (a typo must not pass as a default).
   void only(const toml::table& table, std::initializer_list<const char*> known) {
@@ -93,8 +95,9 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
     result.errors.push_back(name + ": aead must be \"chacha20-poly1305\" or \"aes256-gcm\"");
   }
   if (c.key_file.empty() || c.server_key.empty()) {
-    result.errors.push_back(name + ": key_file (the bridge's secret key) and server_key (a file "
-                                   "with acdd's public key) are needed: the bridge speaks ACDP/2");
+    result.errors.push_back(name +
+                            ": key_file (the bridge's secret key) and server_key (a file "
+                            "with acdd's public key) are needed: the bridge speaks ACDP/2");
   }
   if (const toml::node* n = root.get("services")) {
     const toml::array* list = n->as_array();

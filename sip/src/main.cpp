@@ -75,7 +75,11 @@ class Shell {
  public:
   Shell(const acd::sip::BridgeConfig& config, secure::StaticKeyPair keys, secure::PublicKey server,
         secure::Aead aead, sockaddr_in acd, sockaddr_in evapi)
-      : bridge_(config), keys_(std::move(keys)), server_(server), aead_(aead), acd_(acd),
+      : bridge_(config),
+        keys_(std::move(keys)),
+        server_(server),
+        aead_(aead),
+        acd_(acd),
         evapi_(evapi) {}
 
   int run() {
@@ -268,14 +272,17 @@ class Shell {
         continue;
       }
       constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
-      const secure::Opened o = cipher_->open(datagram, std::span<std::uint8_t>(plain + kHead,
-                                                                               sizeof plain - kHead));
+      const secure::Opened o =
+          cipher_->open(datagram, std::span<std::uint8_t>(plain + kHead, sizeof plain - kHead));
       if (o.reason != secure::DropReason::None) {
         continue;
       }
       heard_ns_ = now_ns();
-      const wire::DatagramHeader h{wire::kMagic, wire::kVersion, o.header.count,
-                                   static_cast<std::uint16_t>(kHead + o.plaintext.size()), 0,
+      const wire::DatagramHeader h{wire::kMagic,
+                                   wire::kVersion,
+                                   o.header.count,
+                                   static_cast<std::uint16_t>(kHead + o.plaintext.size()),
+                                   0,
                                    o.header.epoch};
       std::memcpy(plain, &h, kHead);
       const std::span<const std::uint8_t> acdp1(plain, kHead + o.plaintext.size());
@@ -284,7 +291,8 @@ class Shell {
         continue;
       }
       acd::dataplane::for_each_message(
-          acdp1, checked, [&](const acd::dataplane::Message& m) { bridge_.on_message(m, now_ns()); },
+          acdp1, checked,
+          [&](const acd::dataplane::Message& m) { bridge_.on_message(m, now_ns()); },
           [](std::uint64_t, wire::WireError) {});
     }
   }
@@ -317,9 +325,8 @@ class Shell {
       std::uint8_t buf[wire::kMaxSendDatagram];
       acd::dataplane::DatagramWriter w(
           std::span<std::uint8_t>(buf, wire::kMaxSendDatagram + 16 - secure::kDataOverhead), 0);
-      while (i < requests.size() &&
-             w.add(requests[i].type, requests[i].seq, requests[i].body.data(),
-                   requests[i].body.size())) {
+      while (i < requests.size() && w.add(requests[i].type, requests[i].seq,
+                                          requests[i].body.data(), requests[i].body.size())) {
         ++i;
       }
       const std::size_t n = w.finish();
@@ -328,11 +335,11 @@ class Shell {
         continue;
       }
       std::uint8_t sealed[wire::kMaxDatagram];
-      const std::size_t s = cipher_->seal(
-          secure::DataHeader{static_cast<std::uint8_t>(w.count()), index_, 0},
-          std::span<const std::uint8_t>(buf + sizeof(wire::DatagramHeader),
-                                        n - sizeof(wire::DatagramHeader)),
-          sealed);
+      const std::size_t s =
+          cipher_->seal(secure::DataHeader{static_cast<std::uint8_t>(w.count()), index_, 0},
+                        std::span<const std::uint8_t>(buf + sizeof(wire::DatagramHeader),
+                                                      n - sizeof(wire::DatagramHeader)),
+                        sealed);
       if (s > 0) {
         (void)!send(udp_, sealed, s, 0);
       }
@@ -397,8 +404,8 @@ int main(int argc, char** argv) {
     std::cerr << config.server_key << ": not a file holding acdd's public key (base64, one line)\n";
     return 1;
   }
-  const secure::Aead aead = config.aead == "aes256-gcm" ? secure::Aead::Aes256Gcm
-                                                         : secure::Aead::ChaCha20Poly1305;
+  const secure::Aead aead =
+      config.aead == "aes256-gcm" ? secure::Aead::Aes256Gcm : secure::Aead::ChaCha20Poly1305;
   if (!secure::aead_available(aead)) {
     std::cerr << config_path << ": aead " << config.aead << " is not available on this CPU\n";
     return 1;

@@ -43,9 +43,9 @@ class Harness {
 
   void event(const json& j, std::uint64_t now = 0) { bridge.on_event(j.dump(), now); }
   void invite(const std::string& callid, json extra = json::object(), std::uint32_t tindex = 7) {
-    json j = {{"event", "invite"}, {"callid", callid}, {"tindex", tindex}, {"tlabel", 99},
-              {"service", "5000"}, {"queue", ""},       {"priority", ""},   {"tier", ""},
-              {"language", ""}};
+    json j = {{"event", "invite"}, {"callid", callid},  {"tindex", tindex},
+              {"tlabel", 99},      {"service", "5000"}, {"queue", ""},
+              {"priority", ""},    {"tier", ""},        {"language", ""}};
     j.update(extra);
     event(j);
   }
@@ -279,7 +279,10 @@ TEST(SipBridge, CancelIsAbandoned) {
 TEST(SipBridge, AgentFailureWaitsForAcdToRouteAgain) {
   Harness h;
   const auto rr = h.ring("c1@x", 1001);
-  h.event({{"event", "agent_failed"}, {"callid", "c1@x"}, {"tindex", 7}, {"tlabel", 99},
+  h.event({{"event", "agent_failed"},
+           {"callid", "c1@x"},
+           {"tindex", 7},
+           {"tlabel", 99},
            {"code", 486}});
   EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Rerouting);
   EXPECT_TRUE(h.bridge.take_commands().empty());
@@ -290,7 +293,10 @@ TEST(SipBridge, AgentFailureWaitsForAcdToRouteAgain) {
 
   h.respond(0, rr.call_id, wire::RouteResult::Agent, 1003);  // acd's ring timeout came first
   EXPECT_TRUE(h.bridge.take_commands().empty());
-  h.event({{"event", "agent_failed"}, {"callid", "c1@x"}, {"tindex", 7}, {"tlabel", 99},
+  h.event({{"event", "agent_failed"},
+           {"callid", "c1@x"},
+           {"tindex", 7},
+           {"tlabel", 99},
            {"code", 408}});
   cmd = h.one_command();
   EXPECT_EQ(cmd["uri"], "sip:1003@agents.example");

@@ -33,20 +33,20 @@ struct Request {
 };
 
 // Counters, declared once: name, help.
-#define ACD_SIP_COUNTERS(X)                                                     \
-  X(invites, "INVITEs received from Kamailio")                                  \
-  X(refused, "INVITEs answered at once: no service, or a bad X-ACD header")     \
-  X(routed_agent, "decisions: relay to an agent")                               \
-  X(queued, "decisions: queued (182)")                                          \
-  X(overflowed, "decisions: overflow (relay out, or a final reply)")            \
-  X(rejected, "decisions: rejected by acd, or acd did not answer (503)")        \
-  X(answered, "calls answered (CallEvent answered)")                            \
-  X(released, "calls released (CallEvent released)")                            \
-  X(abandoned, "calls abandoned by the caller (CallEvent abandoned)")           \
-  X(agent_failed, "agent legs that failed (busy, no answer, ring timer)")       \
-  X(retransmits, "ACDP requests sent again")                                    \
-  X(bad_events, "evapi messages that are not JSON or miss a field")             \
-  X(ignored, "events for unknown calls, or out of place in the call's state")   \
+#define ACD_SIP_COUNTERS(X)                                                   \
+  X(invites, "INVITEs received from Kamailio")                                \
+  X(refused, "INVITEs answered at once: no service, or a bad X-ACD header")   \
+  X(routed_agent, "decisions: relay to an agent")                             \
+  X(queued, "decisions: queued (182)")                                        \
+  X(overflowed, "decisions: overflow (relay out, or a final reply)")          \
+  X(rejected, "decisions: rejected by acd, or acd did not answer (503)")      \
+  X(answered, "calls answered (CallEvent answered)")                          \
+  X(released, "calls released (CallEvent released)")                          \
+  X(abandoned, "calls abandoned by the caller (CallEvent abandoned)")         \
+  X(agent_failed, "agent legs that failed (busy, no answer, ring timer)")     \
+  X(retransmits, "ACDP requests sent again")                                  \
+  X(bad_events, "evapi messages that are not JSON or miss a field")           \
+  X(ignored, "events for unknown calls, or out of place in the call's state") \
   X(acd_errors, "ACDP Error messages received")
 
 enum class Counter : std::uint8_t {
