@@ -200,7 +200,13 @@ sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 3000 -i 127.0.0.1 -
   -timeout 30s -timeout_error >"$work/talk.out" 2>"$work/talk.err" </dev/null &
 talk_pid=$!
 pids+=($talk_pid)
-sleep 0.7
+for _ in $(seq 100); do  # the first call has the agent before the next caller dials
+  ctl agents show 1000 >"$work/agent.json"
+  grep -q '"state": "Ready"' "$work/agent.json" || break
+  sleep 0.05
+done
+grep -q '"state": "Ready"' "$work/agent.json" && fail "the first call never reached the agent"
+sleep 0.3
 sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$queued_port" -m 1 \
   -timeout 30s -timeout_error -trace_msg -message_file "$work/queued.msg" \
   >"$work/queued.out" 2>"$work/queued.err" </dev/null &
