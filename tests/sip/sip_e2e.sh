@@ -7,8 +7,8 @@
 # While the agent talks, a second caller hears 182 Queued and is put through when the agent is
 # free; a third hears 182 Queued and hangs up (487; abandoned in acd). Then the agent's phone
 # answers 486 Busy: the INVITE is held until acd's ring timeout takes the call back (182 Queued,
-# the agent not ready) and, the agent made ready again, offers it anew; the phone answers. The
-# bridge's counters agree.
+# the agent not ready) and, the agent made ready again, offers it anew; the phone answers. A
+# caller who hangs up while the phone rings is abandoned in acd. The bridge's counters agree.
 # Usage: sip_e2e.sh ACDD ACDCTL LOADGEN BRIDGE CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
@@ -263,6 +263,24 @@ for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sl
   fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
 no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
 
+# A caller who hangs up while the agent's phone rings: Kamailio cancels the phone's leg, acdd
+# counts the call abandoned, and the agent is free again.
+abandoned_before=$(abandoned)
+sipp -sf "$here/agent_ringing.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas4.msg" >"$work/uas4.out" 2>"$work/uas4.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/cancel_ringing.xml" -s 5000 -d 500 -i 127.0.0.1 \
+  -p "$cancel_port" -m 1 -timeout 30s -timeout_error -trace_msg -message_file "$work/cancel2.msg" \
+  >"$work/cancel2.out" 2>"$work/cancel2.err" </dev/null ||
+  fail "the caller who gave up while the agent rang: $(tail -5 "$work/cancel2.err"; tail -40 "$work/cancel2.msg")"
+wait "$uas_pid" || fail "the ringing phone was not cancelled: $(tail -5 "$work/uas4.err"; tail -30 "$work/uas4.msg")"
+for _ in $(seq 50); do [ "$(abandoned)" = $((abandoned_before + 1)) ] && break; sleep 0.1; done
+[ "$(abandoned)" = $((abandoned_before + 1)) ] ||
+  fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
 # The bridge's own account, printed as it stops.
 kill -TERM "$bridge_pid"
 wait "$bridge_pid" || fail "the bridge did not stop cleanly"
@@ -270,11 +288,11 @@ counters=$(tail -1 "$work/bridge.out")
 python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
 import json, sys
 c = json.loads(sys.argv[1])
-expect = {"invites": 6, "refused": 1, "routed_agent": 5, "queued": 3, "answered": 4, "released": 4,
-          "abandoned": 1, "agent_failed": 1, "bad_events": 0, "acd_errors": 0, "calls": 0}
+expect = {"invites": 7, "refused": 1, "routed_agent": 6, "queued": 3, "answered": 4, "released": 4,
+          "abandoned": 2, "agent_failed": 1, "bad_events": 0, "acd_errors": 0, "calls": 0}
 wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
 assert not wrong, wrong
 PY
 echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, queued" \
-  "behind a call, and again after the phone was busy), answered then released; a queued" \
-  "caller's CANCEL was abandoned"
+  "behind a call, and again after the phone was busy), answered then released; CANCELs while" \
+  "queued and while ringing were abandoned"
