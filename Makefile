@@ -10,13 +10,16 @@ all: build
 # Debian packages the build and tests need (skipped when already installed). The tests also use
 # python3, systemd (systemd-analyze, -sysusers, -tmpfiles), iproute2 (ip) and a private etcd
 # (etcd-server, etcd-client; never the system's own), keepalived (deploy/ha's example is checked and
-# run in a private network namespace; its service is never used): a test whose tool is missing
+# run in a private network namespace; its service is never used), kamailio and sip-tester (SIPp:
+# tests/sip starts its own Kamailio on loopback ports; the packaged service is not used): a test
+# whose tool is missing
 # skips, and in CI a skip is a failure.
 DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev \
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev liburing-dev libboost-dev \
        libjemalloc-dev pkg-config clang libdpdk-dev libsodium-dev prometheus prometheus-cpp-dev libsystemd-dev \
        libncurses-dev zlib1g-dev python3 systemd iproute2 tmux libcurl4-openssl-dev etcd-server etcd-client \
-       keepalived libxxhash-dev libldap-dev slapd ldap-utils openssl libsqlite3-dev
+       keepalived libxxhash-dev libldap-dev slapd ldap-utils openssl libsqlite3-dev \
+       kamailio kamailio-extra-modules sip-tester
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -22,6 +22,8 @@ package_of() {
     slapd | slapadd | slappasswd) echo slapd ;;
     ldapwhoami | ldapsearch) echo ldap-utils ;;
     openssl) echo openssl ;;
+    kamailio) echo "kamailio kamailio-extra-modules" ;;
+    sipp) echo sip-tester ;;
     *) echo "?" ;;
   esac
 }

@@ -13,7 +13,9 @@ for f in sbin/acdd bin/acdctl bin/acd-sim bin/acd-loadgen lib/systemd/system/acd
          lib/sysusers.d/acd.conf lib/tmpfiles.d/acd.conf share/acd/acd-alerts.yml share/acd/acd-dashboard.json \
          share/doc/acd/README.md share/doc/acd/metrics.md share/doc/acd/protocol.md share/doc/acd/ha.md \
          share/acd/ha/README.md share/acd/ha/acd-a.toml.example share/acd/ha/acd-b.toml.example \
-         share/acd/ha/etcd-witness.md share/acd/ha/keepalived.conf.example; do
+         share/acd/ha/etcd-witness.md share/acd/ha/keepalived.conf.example \
+         bin/acd-sip-bridge lib/systemd/system/acd-sip-bridge.service share/acd/sip/kamailio.cfg \
+         share/acd/sip/acd-sip-bridge.toml share/doc/acd/sip.md; do
   [ -e "$work/root/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 find "$work/root" -name acd.toml | grep -q acd/acd.toml || { echo "default configuration not installed"; exit 1; }

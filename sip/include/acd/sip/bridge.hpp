@@ -1,0 +1,130 @@
+// The bridge's core: per-call state machine between Kamailio's evapi events and acd's ACDP
+// decisions (sip/DESIGN.md has the message formats, the mapping table and the state diagram).
+// It owns no socket and no clock: the shell (src/main.cpp) feeds it evapi payloads, ACDP messages
+// and the time, and sends what it hands out; the unit tests play both peers.
+//
+// Thread-safety: one thread. Bad input (not JSON, missing or wrong fields, unknown calls) is
+// counted and changes nothing; nothing throws out of it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "acd/dataplane/codec.hpp"
+#include "acd/dataplane/wire.hpp"
+#include "acd/sip/bridge_config.hpp"
+
+namespace acd::sip {
+
+enum class CallState : std::uint8_t { Routing, Queued, Ringing, Rerouting, Talking };
+const char* to_string(CallState s);
+
+// One ACDP request to send (the shell wraps it in a datagram and seals it).
+struct Request {
+  dataplane::wire::Type type;
+  std::uint64_t seq;
+  std::vector<std::uint8_t> body;
+};
+
+// Counters, declared once: name, help.
+#define ACD_SIP_COUNTERS(X)                                                   \
+  X(invites, "INVITEs received from Kamailio")                                \
+  X(refused, "INVITEs answered at once: no service, or a bad X-ACD header")   \
+  X(routed_agent, "decisions: relay to an agent")                             \
+  X(queued, "decisions: queued (182)")                                        \
+  X(overflowed, "decisions: overflow (relay out, or a final reply)")          \
+  X(rejected, "decisions: rejected by acd, or acd did not answer (503)")      \
+  X(answered, "calls answered (CallEvent answered)")                          \
+  X(released, "calls released (CallEvent released)")                          \
+  X(abandoned, "calls abandoned by the caller (CallEvent abandoned)")         \
+  X(agent_failed, "agent legs that failed (busy, no answer, ring timer)")     \
+  X(retransmits, "ACDP requests sent again")                                  \
+  X(bad_events, "evapi messages that are not JSON or miss a field")           \
+  X(ignored, "events for unknown calls, or out of place in the call's state") \
+  X(acd_errors, "ACDP Error messages received")
+
+enum class Counter : std::uint8_t {
+#define ACD_X(name, help) name,
+  ACD_SIP_COUNTERS(ACD_X)
+#undef ACD_X
+      kCount
+};
+
+class Bridge {
+ public:
+  explicit Bridge(BridgeConfig config);
+
+  // A new ACDP session (or the first): queues a Register as a switch.
+  void connected(std::uint64_t now_ns);
+  // One evapi payload (JSON) from Kamailio.
+  void on_event(std::string_view json, std::uint64_t now_ns);
+  // One ACDP message from acd (already checked by the codec).
+  void on_message(const dataplane::Message& m, std::uint64_t now_ns);
+  // Sends again what waits longer than retry_ms; gives up after `retries` (a RouteRequest given
+  // up is answered 503).
+  void tick(std::uint64_t now_ns);
+
+  // What to send: evapi payloads (JSON, not yet netstrings) and ACDP requests. Emptied by the call.
+  std::vector<std::string> take_commands();
+  std::vector<Request> take_requests();
+  // Requests sent but not answered yet.
+  std::size_t waiting() const { return pending_.size(); }
+
+  // A call by its SIP Call-ID: nullptr if unknown.
+  struct Call {
+    std::string sip_call_id;
+    std::uint64_t call_id = 0;  // ACDP
+    CallState state = CallState::Routing;
+    std::uint32_t tindex = 0, tlabel = 0;  // the suspended transaction, when there is one
+    bool suspended = false;
+    std::uint64_t agent_number = 0;
+    bool has_pending_decision = false;  // a decision that came while the agent still rang
+    dataplane::wire::RouteResponse pending_decision{};
+  };
+  const Call* find(std::string_view sip_call_id) const;
+  std::size_t calls() const { return by_sip_.size(); }
+  bool registered() const { return registered_; }
+  std::uint64_t count(Counter c) const { return counters_[static_cast<std::size_t>(c)]; }
+
+ private:
+  struct Pending {
+    dataplane::wire::Type type;
+    std::vector<std::uint8_t> body;
+    std::uint64_t sent_ns;
+    std::uint32_t tries;
+    std::uint64_t call_id;  // RouteRequest: the call, to answer 503 when given up
+  };
+
+  void bump(Counter c) { ++counters_[static_cast<std::size_t>(c)]; }
+  template <typename Body>
+  void send(dataplane::wire::Type type, const Body& body, std::uint64_t now_ns,
+            std::uint64_t call_id = 0);
+  void on_invite(const nlohmann::json& event, std::uint64_t now_ns);
+  void apply_decision(Call& call, const dataplane::wire::RouteResponse& r);
+  void call_event(Call& call, dataplane::wire::CallEventKind kind, std::uint64_t now_ns);
+  void reply(Call& call, int code, std::string_view reason, std::uint16_t status);
+  void relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s);
+  void forget(Call& call);
+  Call* by_call_id(std::uint64_t call_id);
+  const Service* service_of(std::string_view number) const;
+
+  BridgeConfig config_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t next_call_id_ = 1;
+  bool registered_ = false;
+  std::uint64_t register_seq_ = 0;
+  std::map<std::uint64_t, Pending> pending_;  // by seq
+  std::unordered_map<std::string, Call> by_sip_;
+  std::unordered_map<std::uint64_t, std::string> sip_of_;  // ACDP call_id -> SIP Call-ID
+  std::vector<std::string> commands_;
+  std::vector<Request> requests_;
+  std::uint64_t counters_[static_cast<std::size_t>(Counter::kCount)]{};
+};
+
+}  // namespace acd::sip

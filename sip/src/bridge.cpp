@@ -1,0 +1,453 @@
+// The bridge's per-call state machine: evapi events in, ACDP requests and Kamailio commands out
+// (sip/DESIGN.md, "Mapping" and "State per call").
+#include "acd/sip/bridge.hpp"
+
+#include <charconv>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+namespace acd::sip {
+
+namespace wire = dataplane::wire;
+using nlohmann::json;
+
+const char* to_string(CallState s) {
+  switch (s) {
+    case CallState::Routing:
+      return "routing";
+    case CallState::Queued:
+      return "queued";
+    case CallState::Ringing:
+      return "ringing";
+    case CallState::Rerouting:
+      return "rerouting";
+    case CallState::Talking:
+      return "talking";
+  }
+  return "?";
+}
+
+namespace {
+
+// A field as text: strings as they are, integers in decimal; nullopt if absent or another type.
+std::optional<std::string> text(const json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    return std::nullopt;
+  }
+  if (it->is_string()) {
+    return it->get<std::string>();
+  }
+  if (it->is_number_unsigned()) {
+    return std::to_string(it->get<std::uint64_t>());
+  }
+  return std::nullopt;
+}
+
+// A decimal number in [0, max]; nullopt otherwise (empty, sign, junk, too big).
+std::optional<std::uint64_t> number(std::string_view s, std::uint64_t max) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v > max) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<std::uint32_t> u32_field(const json& j, const char* key) {
+  const auto t = text(j, key);
+  if (!t) {
+    return std::nullopt;
+  }
+  const auto v = number(*t, 0xFFFFFFFFu);
+  if (!v) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint32_t>(*v);
+}
+
+}  // namespace
+
+Bridge::Bridge(BridgeConfig config) : config_(std::move(config)) {}
+
+template <typename Body>
+void Bridge::send(wire::Type type, const Body& body, std::uint64_t now_ns, std::uint64_t call_id) {
+  const std::uint64_t seq = next_seq_++;
+  std::vector<std::uint8_t> bytes(sizeof(Body));
+  std::memcpy(bytes.data(), &body, sizeof(Body));
+  pending_[seq] = Pending{type, bytes, now_ns, 0, call_id};
+  requests_.push_back(Request{type, seq, std::move(bytes)});
+}
+
+void Bridge::connected(std::uint64_t now_ns) {
+  registered_ = false;
+  wire::Register r{};
+  r.role = static_cast<std::uint32_t>(wire::Role::Switch);
+  r.nonce = now_ns;
+  send(wire::Type::Register, r, now_ns);
+  register_seq_ = next_seq_ - 1;
+}
+
+const Service* Bridge::service_of(std::string_view number) const {
+  for (const Service& s : config_.services) {
+    if (s.number == number) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+const Bridge::Call* Bridge::find(std::string_view sip_call_id) const {
+  const auto it = by_sip_.find(std::string(sip_call_id));
+  return it == by_sip_.end() ? nullptr : &it->second;
+}
+
+Bridge::Call* Bridge::by_call_id(std::uint64_t call_id) {
+  const auto it = sip_of_.find(call_id);
+  if (it == sip_of_.end()) {
+    return nullptr;
+  }
+  const auto c = by_sip_.find(it->second);
+  return c == by_sip_.end() ? nullptr : &c->second;
+}
+
+void Bridge::forget(Call& call) {
+  sip_of_.erase(call.call_id);
+  by_sip_.erase(call.sip_call_id);  // `call` is gone after this
+}
+
+// ---- commands to Kamailio ----
+
+void Bridge::reply(Call& call, int code, std::string_view reason, std::uint16_t status) {
+  commands_.push_back(json{
+      {"cmd", "continue"},
+      {"callid", call.sip_call_id},
+      {"tindex", call.tindex},
+      {"tlabel", call.tlabel},
+      {"action", "reply"},
+      {"code", code},
+      {"reason", reason},
+      {"status", status}}.dump());
+  call.suspended = false;
+}
+
+void Bridge::relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s) {
+  commands_.push_back(json{
+      {"cmd", "continue"},
+      {"callid", call.sip_call_id},
+      {"tindex", call.tindex},
+      {"tlabel", call.tlabel},
+      {"action", "relay"},
+      {"uri", uri},
+      {"lookup", lookup ? 1 : 0},
+      {"ring_s", ring_s}}.dump());
+  call.suspended = false;
+}
+
+// ---- evapi events ----
+
+void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
+  const json event = json::parse(text_in, nullptr, false);
+  if (event.is_discarded() || !event.is_object()) {
+    bump(Counter::bad_events);
+    return;
+  }
+  const auto name = text(event, "event");
+  const auto callid = text(event, "callid");
+  if (!name || !callid || callid->empty()) {
+    bump(Counter::bad_events);
+    return;
+  }
+  if (*name == "invite") {
+    on_invite(event, now_ns);
+    return;
+  }
+  const auto it = by_sip_.find(*callid);
+  if (it == by_sip_.end()) {
+    bump(Counter::ignored);
+    return;
+  }
+  Call& call = it->second;
+  if (*name == "suspended" || *name == "agent_failed") {
+    const auto tindex = u32_field(event, "tindex");
+    const auto tlabel = u32_field(event, "tlabel");
+    if (!tindex || !tlabel) {
+      bump(Counter::bad_events);
+      return;
+    }
+    const bool fits =
+        *name == "suspended" ? call.state == CallState::Queued : call.state == CallState::Ringing;
+    if (!fits || call.suspended) {
+      bump(Counter::ignored);
+      return;
+    }
+    call.tindex = *tindex;
+    call.tlabel = *tlabel;
+    call.suspended = true;
+    if (*name == "agent_failed") {
+      bump(Counter::agent_failed);
+      call.state = CallState::Rerouting;  // acd's ring timeout re-offers the call
+    }
+    if (call.has_pending_decision) {
+      call.has_pending_decision = false;
+      apply_decision(call, call.pending_decision);
+    }
+  } else if (*name == "answered") {
+    if (call.state != CallState::Ringing) {
+      bump(Counter::ignored);
+      return;
+    }
+    call.state = CallState::Talking;
+    bump(Counter::answered);
+    call_event(call, wire::CallEventKind::Answered, now_ns);
+  } else if (*name == "bye") {
+    if (call.state != CallState::Talking) {
+      bump(Counter::ignored);
+      return;
+    }
+    bump(Counter::released);
+    call_event(call, wire::CallEventKind::Released, now_ns);
+    forget(call);
+  } else if (*name == "cancel") {
+    if (call.state == CallState::Talking) {
+      bump(Counter::ignored);
+      return;
+    }
+    bump(Counter::abandoned);
+    call_event(call, wire::CallEventKind::Abandoned, now_ns);
+    if (call.suspended) {
+      reply(call, 487, "Request Terminated", 0);
+    }
+    forget(call);
+  } else {
+    bump(Counter::bad_events);
+  }
+}
+
+void Bridge::on_invite(const json& event, std::uint64_t now_ns) {
+  bump(Counter::invites);
+  const auto callid = text(event, "callid");
+  const auto tindex = u32_field(event, "tindex");
+  const auto tlabel = u32_field(event, "tlabel");
+  if (!tindex || !tlabel) {
+    bump(Counter::bad_events);  // nothing to resume: Kamailio's own timer ends the transaction
+    return;
+  }
+  if (by_sip_.count(*callid) != 0) {
+    bump(Counter::ignored);
+    return;
+  }
+  Call call;
+  call.sip_call_id = *callid;
+  call.tindex = *tindex;
+  call.tlabel = *tlabel;
+  call.suspended = true;
+  const auto field = [&](const char* key) { return text(event, key).value_or(""); };
+
+  // Refusals need no call in acd: the INVITE is answered at once.
+  const auto refuse = [&](int code, const char* reason) {
+    bump(Counter::refused);
+    reply(call, code, reason, 0);
+  };
+  const Service* service = service_of(field("service"));
+  if (service == nullptr) {
+    return refuse(404, "No Such Service");
+  }
+  wire::RouteRequest rr{};
+  rr.queue = service->queue;
+  rr.priority = service->priority;
+  rr.language = 0xFFFF;
+  if (const std::string q = field("queue"); !q.empty() && service->queue_header) {
+    const auto v = number(q, 0xFFFFFFFEu);
+    if (!v) {
+      return refuse(400, "Bad X-ACD-Queue");
+    }
+    rr.queue = static_cast<std::uint32_t>(*v);
+  }
+  if (const std::string p = field("priority"); !p.empty()) {
+    const auto v = number(p, 15);
+    if (!v) {
+      return refuse(400, "Bad X-ACD-Priority");
+    }
+    rr.priority = static_cast<std::uint8_t>(*v);
+  }
+  if (const std::string t = field("tier"); !t.empty()) {
+    const auto v = number(t, 3);
+    if (!v) {
+      return refuse(400, "Bad X-ACD-Tier");
+    }
+    rr.tier = static_cast<std::uint8_t>(*v);
+  }
+  if (const std::string l = field("language"); !l.empty()) {
+    const auto v = number(l, 0xFFFE);
+    if (!v) {
+      return refuse(400, "Bad X-ACD-Language");
+    }
+    rr.language = static_cast<std::uint16_t>(*v);
+  }
+  call.call_id = next_call_id_++;
+  rr.call_id = call.call_id;
+  sip_of_[call.call_id] = call.sip_call_id;
+  const std::uint64_t id = call.call_id;
+  by_sip_.emplace(call.sip_call_id, std::move(call));
+  send(wire::Type::RouteRequest, rr, now_ns, id);
+}
+
+void Bridge::call_event(Call& call, wire::CallEventKind kind, std::uint64_t now_ns) {
+  wire::CallEvent e{};
+  e.call_id = call.call_id;
+  e.kind = kind;
+  send(wire::Type::CallEvent, e, now_ns);
+}
+
+// ---- acd's decisions ----
+
+void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
+  if (call.state == CallState::Talking) {
+    bump(Counter::ignored);
+    return;
+  }
+  if (!call.suspended) {
+    // The agent still rings, or the 182 is on its way: applied once the transaction is
+    // suspended again (agent_failed, suspended). The newest decision wins.
+    call.pending_decision = r;
+    call.has_pending_decision = true;
+    return;
+  }
+  const bool to_queue = r.result == wire::RouteResult::Queued ||
+                        (r.result == wire::RouteResult::Overflow && r.action == 0);
+  if (r.result == wire::RouteResult::Agent) {
+    bump(Counter::routed_agent);
+    call.agent_number = r.agent_number;
+    const auto fixed = config_.agent_uris.find(r.agent_number);
+    if (fixed != config_.agent_uris.end()) {
+      relay(call, fixed->second, false, config_.ring_s);
+    } else {
+      relay(call, "sip:" + std::to_string(r.agent_number) + "@" + config_.domain, true,
+            config_.ring_s);
+    }
+    call.state = CallState::Ringing;
+  } else if (to_queue) {
+    bump(Counter::queued);
+    const bool unknown = r.ewt_ms == 0xFFFFFFFFu;
+    commands_.push_back(json{{"cmd", "continue"},
+                             {"callid", call.sip_call_id},
+                             {"tindex", call.tindex},
+                             {"tlabel", call.tlabel},
+                             {"action", "queued"},
+                             {"position", r.position},
+                             {"ewt_s", unknown ? -1 : static_cast<int>((r.ewt_ms + 999) / 1000)}}
+                            .dump());
+    call.suspended = false;
+    call.state = CallState::Queued;
+  } else if (r.result == wire::RouteResult::Overflow) {
+    bump(Counter::overflowed);
+    switch (r.action) {
+      case 1:  // site
+      case 2:  // IVR
+      case 5:  // announcement
+        relay(call, "sip:" + std::to_string(r.target) + "@" + config_.overflow_domain, false, 0);
+        break;
+      case 3:  // callback
+      case 6:  // callback keeping the caller's place
+        reply(call, 480, "Callback Scheduled", r.status);
+        break;
+      default:  // 4 busy, and anything newer than this bridge
+        reply(call, 486, "Busy Here", r.status);
+        break;
+    }
+    forget(call);
+  } else {
+    bump(Counter::rejected);
+    reply(call, 503, "Service Unavailable", r.status);
+    forget(call);
+  }
+}
+
+void Bridge::on_message(const dataplane::Message& m, std::uint64_t /*now_ns*/) {
+  switch (m.type) {
+    case wire::Type::Ack: {
+      const auto a = m.as<wire::Ack>();
+      if (pending_.erase(a.reply_to) == 0) {
+        return;  // an answer to a retransmission already answered
+      }
+      if (a.status != 0) {
+        bump(Counter::acd_errors);
+      }
+      if (a.reply_to == register_seq_ && a.status == 0) {
+        registered_ = true;
+      }
+      return;
+    }
+    case wire::Type::Error: {
+      const auto e = m.as<wire::Error>();
+      bump(Counter::acd_errors);
+      const auto it = pending_.find(e.reply_to);
+      if (it == pending_.end()) {
+        return;
+      }
+      const Pending p = it->second;
+      pending_.erase(it);
+      if (p.type == wire::Type::RouteRequest) {
+        if (Call* call = by_call_id(p.call_id); call != nullptr && call->suspended) {
+          bump(Counter::rejected);
+          reply(*call, 503, "Service Unavailable", e.reason);
+          forget(*call);
+        }
+      }
+      return;
+    }
+    case wire::Type::RouteResponse: {
+      const auto r = m.as<wire::RouteResponse>();
+      if (r.reply_to != 0 && pending_.erase(r.reply_to) == 0) {
+        return;  // the same answer again (a retransmission's)
+      }
+      Call* call = by_call_id(r.call_id);
+      if (call == nullptr) {
+        bump(Counter::ignored);
+        return;
+      }
+      apply_decision(*call, r);
+      return;
+    }
+    default:
+      return;  // heartbeats (takeover announcements) and what a switch never gets
+  }
+}
+
+void Bridge::tick(std::uint64_t now_ns) {
+  const std::uint64_t retry_ns = std::uint64_t{config_.retry_ms} * 1'000'000;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Pending& p = it->second;
+    if (now_ns - p.sent_ns < retry_ns) {
+      ++it;
+      continue;
+    }
+    if (p.tries >= config_.retries && p.type != wire::Type::Register) {
+      if (p.type == wire::Type::RouteRequest) {
+        if (Call* call = by_call_id(p.call_id); call != nullptr && call->suspended) {
+          bump(Counter::rejected);
+          reply(*call, 503, "Service Unavailable", 0);
+          forget(*call);
+        }
+      }
+      it = pending_.erase(it);
+      continue;
+    }
+    ++p.tries;
+    p.sent_ns = now_ns;
+    bump(Counter::retransmits);
+    requests_.push_back(Request{p.type, it->first, p.body});
+    ++it;
+  }
+}
+
+std::vector<std::string> Bridge::take_commands() {
+  return std::exchange(commands_, {});
+}
+std::vector<Request> Bridge::take_requests() {
+  return std::exchange(requests_, {});
+}
+
+}  // namespace acd::sip

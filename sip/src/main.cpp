@@ -1,0 +1,420 @@
+// acd-sip-bridge: the shell around the Bridge core (sip/DESIGN.md). One thread, one epoll: the
+// evapi TCP connection to Kamailio, the ACDP/2 UDP socket to acdd, a 100 ms timerfd and a
+// signalfd (SIGINT, SIGTERM: print the counters as JSON and exit 0).
+//
+//   acd-sip-bridge --config FILE [--check-config]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "acd/dataplane/codec.hpp"
+#include "acd/dataplane/secure_handshake.hpp"
+#include "acd/dataplane/secure_keys.hpp"
+#include "acd/dataplane/secure_session.hpp"
+#include "acd/sip/bridge.hpp"
+#include "acd/sip/netstring.hpp"
+
+namespace {
+
+namespace secure = acd::dataplane::secure;
+namespace wire = acd::dataplane::wire;
+using acd::sip::Bridge;
+
+std::uint64_t now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+std::uint64_t wall_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// "A.B.C.D:PORT" -> sockaddr_in; nullopt if not that.
+std::optional<sockaddr_in> parse_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return std::nullopt;
+  }
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  const std::string host = text.substr(0, colon);
+  int port = 0;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (port <= 0 || port > 65535 || inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) {
+    return std::nullopt;
+  }
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  return a;
+}
+
+class Shell {
+ public:
+  Shell(const acd::sip::BridgeConfig& config, secure::StaticKeyPair keys, secure::PublicKey server,
+        secure::Aead aead, sockaddr_in acd, sockaddr_in evapi)
+      : bridge_(config),
+        keys_(std::move(keys)),
+        server_(server),
+        aead_(aead),
+        acd_(acd),
+        evapi_(evapi) {}
+
+  int run() {
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (epoll_ < 0 || udp_ < 0 ||
+        connect(udp_, reinterpret_cast<const sockaddr*>(&acd_), sizeof acd_) != 0) {
+      std::cerr << "acd-sip-bridge: cannot open the ACDP socket: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    itimerspec every{{0, 100'000'000}, {0, 100'000'000}};
+    timerfd_settime(timer_, 0, &every, nullptr);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    signals_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    for (int fd : {udp_, timer_, signals_}) {
+      watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+    }
+    initiator_ = std::make_unique<secure::Initiator>(keys_, server_, 1);
+    send_init();
+    connect_evapi();
+    std::cout << "acd-sip-bridge: ACDP/2 to " << inet_ntoa(acd_.sin_addr) << ":"
+              << ntohs(acd_.sin_port) << ", evapi " << inet_ntoa(evapi_.sin_addr) << ":"
+              << ntohs(evapi_.sin_port) << std::endl;
+    epoll_event events[16];
+    while (!stop_) {
+      const int n = epoll_wait(epoll_, events, 16, -1);
+      if (n < 0 && errno != EINTR) {
+        std::cerr << "acd-sip-bridge: epoll: " << std::strerror(errno) << "\n";
+        return 1;
+      }
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == udp_) {
+          on_udp();
+        } else if (fd == timer_) {
+          std::uint64_t ticks;
+          (void)!read(timer_, &ticks, sizeof ticks);
+          on_tick();
+        } else if (fd == signals_) {
+          stop_ = true;
+        } else if (fd == tcp_) {
+          on_tcp(events[i].events);
+        }
+      }
+      flush();
+    }
+    nlohmann::json counters;
+#define ACD_X(name, help) counters[#name] = bridge_.count(acd::sip::Counter::name);
+    ACD_SIP_COUNTERS(ACD_X)
+#undef ACD_X
+    counters["calls"] = bridge_.calls();
+    std::cout << counters.dump() << std::endl;
+    return 0;
+  }
+
+ private:
+  void watch(int fd, std::uint32_t what, int op) {
+    epoll_event e{};
+    e.events = what;
+    e.data.fd = fd;
+    epoll_ctl(epoll_, op, fd, &e);
+  }
+
+  // ---- evapi ----
+  void connect_evapi() {
+    tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(tcp_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(tcp_, reinterpret_cast<const sockaddr*>(&evapi_), sizeof evapi_) != 0 &&
+        errno != EINPROGRESS) {
+      close_evapi();
+      return;
+    }
+    connecting_ = true;
+    reader_ = acd::sip::NetstringReader();
+    watch(tcp_, EPOLLIN | EPOLLOUT, EPOLL_CTL_ADD);
+  }
+  void close_evapi() {
+    if (tcp_ >= 0) {
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, tcp_, nullptr);
+      close(tcp_);
+    }
+    if (evapi_up_) {
+      std::cerr << "acd-sip-bridge: evapi connection lost; reconnecting" << std::endl;
+    }
+    tcp_ = -1;
+    evapi_up_ = false;
+    connecting_ = false;
+    out_.clear();
+  }
+  void on_tcp(std::uint32_t what) {
+    if (connecting_) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(tcp_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        close_evapi();
+        return;
+      }
+      connecting_ = false;
+      evapi_up_ = true;
+      std::cout << "acd-sip-bridge: connected to evapi" << std::endl;
+      watch(tcp_, EPOLLIN, EPOLL_CTL_MOD);
+    }
+    if ((what & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+      char buf[16384];
+      const ssize_t n = read(tcp_, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        close_evapi();
+        return;
+      }
+      if (n > 0) {
+        reader_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        std::string payload;
+        acd::sip::NetstringReader::Status s;
+        while ((s = reader_.next(payload)) == acd::sip::NetstringReader::Status::Payload) {
+          bridge_.on_event(payload, now_ns());
+        }
+        if (s == acd::sip::NetstringReader::Status::Error) {
+          std::cerr << "acd-sip-bridge: " << reader_.error() << "; reconnecting" << std::endl;
+          close_evapi();
+          return;
+        }
+      }
+    }
+    if ((what & EPOLLOUT) != 0) {
+      write_evapi();
+    }
+  }
+  void write_evapi() {
+    while (!out_.empty()) {
+      const ssize_t n = write(tcp_, out_.data(), out_.size());
+      if (n <= 0) {
+        if (n < 0 && errno == EAGAIN) {
+          watch(tcp_, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+          return;
+        }
+        close_evapi();
+        return;
+      }
+      out_.erase(0, static_cast<std::size_t>(n));
+    }
+    watch(tcp_, EPOLLIN, EPOLL_CTL_MOD);
+  }
+
+  // ---- ACDP/2 ----
+  void send_init() {
+    std::uint8_t init[sizeof(secure::HandshakeInit)];
+    if (initiator_->make_init(wall_ns(), now_ns(), init) == sizeof init) {
+      last_init_ns_ = now_ns();
+      (void)!send(udp_, init, sizeof init, 0);
+    }
+  }
+  void on_udp() {
+    std::uint8_t d[wire::kMaxDatagram];
+    std::uint8_t plain[wire::kMaxDatagram];
+    for (;;) {
+      const ssize_t n = recv(udp_, d, sizeof d, 0);
+      if (n <= 0) {
+        return;
+      }
+      const std::span<const std::uint8_t> datagram(d, static_cast<std::size_t>(n));
+      const secure::Peeked p = secure::peek(datagram);
+      if (p.reason != secure::DropReason::None) {
+        continue;
+      }
+      if (p.handshake) {
+        if (p.kind == secure::Kind::CookieReply) {
+          if (initiator_->consume_cookie(datagram, now_ns()) == secure::DropReason::None) {
+            send_init();
+          }
+          continue;
+        }
+        const secure::Initiator::Established e = initiator_->consume_response(datagram);
+        if (e.reason == secure::DropReason::None) {
+          cipher_ = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client, aead_);
+          index_ = e.session_index;
+          heard_ns_ = now_ns();
+          std::cout << "acd-sip-bridge: ACDP/2 session made" << std::endl;
+          bridge_.connected(now_ns());
+        }
+        continue;
+      }
+      if (!cipher_ || p.index != index_) {
+        continue;
+      }
+      constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
+      const secure::Opened o =
+          cipher_->open(datagram, std::span<std::uint8_t>(plain + kHead, sizeof plain - kHead));
+      if (o.reason != secure::DropReason::None) {
+        continue;
+      }
+      heard_ns_ = now_ns();
+      const wire::DatagramHeader h{wire::kMagic,
+                                   wire::kVersion,
+                                   o.header.count,
+                                   static_cast<std::uint16_t>(kHead + o.plaintext.size()),
+                                   0,
+                                   o.header.epoch};
+      std::memcpy(plain, &h, kHead);
+      const std::span<const std::uint8_t> acdp1(plain, kHead + o.plaintext.size());
+      wire::DatagramHeader checked;
+      if (acd::dataplane::check_header(acdp1, checked) != acd::dataplane::HeaderCheck::Ok) {
+        continue;
+      }
+      acd::dataplane::for_each_message(
+          acdp1, checked,
+          [&](const acd::dataplane::Message& m) { bridge_.on_message(m, now_ns()); },
+          [](std::uint64_t, wire::WireError) {});
+    }
+  }
+  void on_tick() {
+    const std::uint64_t now = now_ns();
+    bridge_.tick(now);
+    // No session, or acd silent while requests wait: a new handshake (acdd may have restarted).
+    const bool silent = cipher_ && bridge_.waiting() > 0 && now - heard_ns_ > 1'000'000'000;
+    if ((!cipher_ || silent) && now - last_init_ns_ > 1'000'000'000) {
+      send_init();
+    }
+    if (tcp_ < 0 && now - last_connect_ns_ > 1'000'000'000) {
+      last_connect_ns_ = now;
+      connect_evapi();
+    }
+  }
+  void flush() {
+    for (const std::string& c : bridge_.take_commands()) {
+      out_ += acd::sip::netstring(c);
+    }
+    if (!out_.empty() && evapi_up_) {
+      write_evapi();
+    }
+    std::vector<acd::sip::Request> requests = bridge_.take_requests();
+    if (!cipher_) {
+      return;  // sent again by tick() once there is a session
+    }
+    std::size_t i = 0;
+    while (i < requests.size()) {
+      std::uint8_t buf[wire::kMaxSendDatagram];
+      acd::dataplane::DatagramWriter w(
+          std::span<std::uint8_t>(buf, wire::kMaxSendDatagram + 16 - secure::kDataOverhead), 0);
+      while (i < requests.size() && w.add(requests[i].type, requests[i].seq,
+                                          requests[i].body.data(), requests[i].body.size())) {
+        ++i;
+      }
+      const std::size_t n = w.finish();
+      if (n == 0) {
+        ++i;  // cannot happen: a request always fits an empty datagram
+        continue;
+      }
+      std::uint8_t sealed[wire::kMaxDatagram];
+      const std::size_t s =
+          cipher_->seal(secure::DataHeader{static_cast<std::uint8_t>(w.count()), index_, 0},
+                        std::span<const std::uint8_t>(buf + sizeof(wire::DatagramHeader),
+                                                      n - sizeof(wire::DatagramHeader)),
+                        sealed);
+      if (s > 0) {
+        (void)!send(udp_, sealed, s, 0);
+      }
+    }
+  }
+
+  Bridge bridge_;
+  secure::StaticKeyPair keys_;
+  secure::PublicKey server_;
+  secure::Aead aead_;
+  sockaddr_in acd_;
+  sockaddr_in evapi_;
+  int epoll_ = -1, udp_ = -1, tcp_ = -1, timer_ = -1, signals_ = -1;
+  bool connecting_ = false, evapi_up_ = false, stop_ = false;
+  std::string out_;
+  acd::sip::NetstringReader reader_;
+  std::unique_ptr<secure::Initiator> initiator_;
+  std::unique_ptr<secure::SessionCipher> cipher_;
+  std::uint32_t index_ = 0;
+  std::uint64_t heard_ns_ = 0, last_init_ns_ = 0, last_connect_ns_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"acd-sip-bridge: Kamailio (evapi) to acd (ACDP/2) as a switch client"};
+  std::string config_path;
+  bool check_only = false;
+  app.add_option("--config", config_path, "The bridge's TOML file")->required();
+  app.add_flag("--check-config", check_only, "Check the file (and the keys it names), then exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  acd::sip::BridgeConfigResult loaded = acd::sip::load_bridge_config(config_path);
+  if (!loaded.config) {
+    for (const std::string& e : loaded.errors) {
+      std::cerr << e << "\n";
+    }
+    return 1;
+  }
+  const acd::sip::BridgeConfig& config = *loaded.config;
+  const auto acd = parse_address(config.acd);
+  const auto evapi = parse_address(config.evapi);
+  if (!acd || !evapi) {
+    std::cerr << config_path << ": acd and evapi must be IPV4:PORT\n";
+    return 1;
+  }
+  secure::KeyFileResult keys = secure::load_secret_key_file(config.key_file);
+  if (!keys.ok()) {
+    std::cerr << keys.error << "\n";
+    return 1;
+  }
+  std::ifstream in(config.server_key);
+  std::string line;
+  std::optional<secure::PublicKey> server;
+  if (in && std::getline(in, line)) {
+    server = secure::public_key_from_base64(line);
+  }
+  if (!server) {
+    std::cerr << config.server_key << ": not a file holding acdd's public key (base64, one line)\n";
+    return 1;
+  }
+  const secure::Aead aead =
+      config.aead == "aes256-gcm" ? secure::Aead::Aes256Gcm : secure::Aead::ChaCha20Poly1305;
+  if (!secure::aead_available(aead)) {
+    std::cerr << config_path << ": aead " << config.aead << " is not available on this CPU\n";
+    return 1;
+  }
+  if (check_only) {
+    std::cout << config_path << ": ok; this bridge's public key "
+              << secure::to_base64(keys.keys->public_key) << "\n";
+    return 0;
+  }
+  Shell shell(config, std::move(*keys.keys), *server, aead, *acd, *evapi);
+  return shell.run();
+}

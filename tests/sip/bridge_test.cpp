@@ -1,0 +1,419 @@
+// The bridge's core against a scripted Kamailio (evapi JSON events) and a scripted acdd (ACDP
+// replies): the mapping table and the per-call state machine of sip/DESIGN.md.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "acd/sip/bridge.hpp"
+#include "acd/sip/netstring.hpp"
+
+namespace {
+
+namespace wire = acd::dataplane::wire;
+using acd::sip::Bridge;
+using acd::sip::CallState;
+using acd::sip::Counter;
+using nlohmann::json;
+
+constexpr std::uint64_t kMs = 1'000'000;
+
+acd::sip::BridgeConfig config() {
+  acd::sip::BridgeConfig c;
+  c.domain = "agents.example";
+  c.overflow_domain = "gw.example";
+  c.ring_s = 12;
+  c.services = {{"5000", 3, 2, false}, {"5001", 4, 0, true}};
+  c.agent_uris[2002] = "sip:desk2002@10.0.0.9";
+  return c;
+}
+
+// Plays both peers around one Bridge.
+class Harness {
+ public:
+  Harness() : bridge(config()) {
+    bridge.connected(0);
+    const auto r = bridge.take_requests();
+    EXPECT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].type, wire::Type::Register);
+    ack(r[0].seq);
+    EXPECT_TRUE(bridge.registered());
+  }
+
+  void event(const json& j, std::uint64_t now = 0) { bridge.on_event(j.dump(), now); }
+  void invite(const std::string& callid, json extra = json::object(), std::uint32_t tindex = 7) {
+    json j = {{"event", "invite"}, {"callid", callid},  {"tindex", tindex},
+              {"tlabel", 99},      {"service", "5000"}, {"queue", ""},
+              {"priority", ""},    {"tier", ""},        {"language", ""}};
+    j.update(extra);
+    event(j);
+  }
+  // The one request the bridge sent since the last look.
+  acd::sip::Request one_request() {
+    auto r = bridge.take_requests();
+    EXPECT_EQ(r.size(), 1u);
+    return r.empty() ? acd::sip::Request{} : r[0];
+  }
+  // The one command the bridge sent since the last look.
+  json one_command() {
+    auto c = bridge.take_commands();
+    EXPECT_EQ(c.size(), 1u);
+    return c.empty() ? json() : json::parse(c[0]);
+  }
+  template <typename Body>
+  static Body body(const acd::sip::Request& r) {
+    Body b{};
+    EXPECT_EQ(r.body.size(), sizeof(Body));
+    std::memcpy(&b, r.body.data(), sizeof(Body));
+    return b;
+  }
+  template <typename Body>
+  void deliver(wire::Type type, const Body& b, std::uint64_t now = 0) {
+    bridge.on_message(acd::dataplane::Message{type, 1, reinterpret_cast<const std::uint8_t*>(&b)},
+                      now);
+  }
+  void ack(std::uint64_t seq, std::uint16_t status = 0) {
+    wire::Ack a{};
+    a.reply_to = seq;
+    a.status = status;
+    deliver(wire::Type::Ack, a);
+  }
+  void respond(std::uint64_t reply_to, std::uint64_t call_id, wire::RouteResult result,
+               std::uint64_t agent = 0, std::uint8_t action = 0, std::uint32_t target = 0) {
+    wire::RouteResponse r{};
+    r.reply_to = reply_to;
+    r.call_id = call_id;
+    r.result = result;
+    r.agent_number = agent;
+    r.action = action;
+    r.target = target;
+    r.position = 4;
+    r.ewt_ms = 30'500;
+    deliver(wire::Type::RouteResponse, r);
+  }
+  // INVITE → RouteRequest → agent: the call rings at `agent`; returns the RouteRequest.
+  wire::RouteRequest ring(const std::string& callid, std::uint64_t agent) {
+    invite(callid);
+    const auto rq = one_request();
+    const auto rr = body<wire::RouteRequest>(rq);
+    respond(rq.seq, rr.call_id, wire::RouteResult::Agent, agent);
+    (void)one_command();
+    return rr;
+  }
+  void expect_call_event(std::uint64_t call_id, wire::CallEventKind kind) {
+    const auto r = one_request();
+    EXPECT_EQ(r.type, wire::Type::CallEvent);
+    const auto e = body<wire::CallEvent>(r);
+    EXPECT_EQ(e.call_id, call_id);
+    EXPECT_EQ(e.kind, kind);
+    ack(r.seq);
+  }
+
+  Bridge bridge;
+};
+
+// An INVITE to a service number becomes a RouteRequest for its queue, with the headers' fields.
+TEST(SipBridge, InviteToServiceIsRouteRequestWithHeaderFields) {
+  Harness h;
+  h.invite("c1@x", {{"priority", "9"}, {"tier", "2"}, {"language", "3"}});
+  const auto rq = h.one_request();
+  ASSERT_EQ(rq.type, wire::Type::RouteRequest);
+  const auto rr = Harness::body<wire::RouteRequest>(rq);
+  EXPECT_NE(rr.call_id, 0u);
+  EXPECT_EQ(rr.queue, 3u);
+  EXPECT_EQ(rr.priority, 9);
+  EXPECT_EQ(rr.tier, 2);
+  EXPECT_EQ(rr.language, 3);
+  EXPECT_EQ(rr.media, 0);
+  EXPECT_TRUE(h.bridge.take_commands().empty());  // the INVITE waits, suspended
+  ASSERT_NE(h.bridge.find("c1@x"), nullptr);
+  EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Routing);
+}
+
+// Without headers: the service's priority, tier 0, no language; X-ACD-Queue only where allowed.
+TEST(SipBridge, DefaultsAndQueueHeader) {
+  Harness h;
+  h.invite("c1@x", {{"queue", "8"}});  // service 5000 does not let the header choose
+  auto rr = Harness::body<wire::RouteRequest>(h.one_request());
+  EXPECT_EQ(rr.queue, 3u);
+  EXPECT_EQ(rr.priority, 2);
+  EXPECT_EQ(rr.tier, 0);
+  EXPECT_EQ(rr.language, 0xFFFF);
+  h.invite("c2@x", {{"service", "5001"}, {"queue", "8"}});
+  rr = Harness::body<wire::RouteRequest>(h.one_request());
+  EXPECT_EQ(rr.queue, 8u);
+}
+
+// No such service, or a bad header: a final reply at once, nothing sent to acd, no call kept.
+TEST(SipBridge, BadInviteIsAnsweredAndChangesNothing) {
+  Harness h;
+  const struct {
+    json extra;
+    int code;
+    const char* reason;
+  } cases[] = {
+      {{{"service", "9999"}}, 404, "No Such Service"},
+      {{{"priority", "16"}}, 400, "Bad X-ACD-Priority"},
+      {{{"priority", "-1"}}, 400, "Bad X-ACD-Priority"},
+      {{{"tier", "4"}}, 400, "Bad X-ACD-Tier"},
+      {{{"language", "65535"}}, 400, "Bad X-ACD-Language"},
+      {{{"service", "5001"}, {"queue", "x1"}}, 400, "Bad X-ACD-Queue"},
+  };
+  for (const auto& c : cases) {
+    h.invite("bad@x", c.extra, 5);
+    const json cmd = h.one_command();
+    EXPECT_EQ(cmd["action"], "reply") << c.extra.dump();
+    EXPECT_EQ(cmd["code"], c.code) << c.extra.dump();
+    EXPECT_EQ(cmd["reason"], c.reason);
+    EXPECT_EQ(cmd["tindex"], 5);
+    EXPECT_EQ(cmd["tlabel"], 99);
+    EXPECT_TRUE(h.bridge.take_requests().empty());
+    EXPECT_EQ(h.bridge.calls(), 0u);
+  }
+  EXPECT_EQ(h.bridge.count(Counter::refused), std::size(cases));
+}
+
+// Not JSON, no callid, an unknown event or call: counted, nothing sent, nothing kept.
+TEST(SipBridge, GarbageEventsAreCounted) {
+  Harness h;
+  h.bridge.on_event("{not json", 0);
+  h.bridge.on_event("[1,2]", 0);
+  h.event({{"event", "bye"}});
+  h.event({{"event", "invite"}, {"callid", "c@x"}, {"tindex", "x"}, {"tlabel", 1}});
+  h.event({{"event", "bye"}, {"callid", "nobody@x"}});
+  EXPECT_EQ(h.bridge.count(Counter::bad_events), 4u);
+  EXPECT_EQ(h.bridge.count(Counter::ignored), 1u);
+  EXPECT_TRUE(h.bridge.take_requests().empty());
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  EXPECT_EQ(h.bridge.calls(), 0u);
+}
+
+// Agent found: relay to sip:<agent ID>@domain through usrloc, or to the agent's fixed URI.
+TEST(SipBridge, AgentDecisionRelaysToTheAgent) {
+  Harness h;
+  h.invite("c1@x");
+  auto rq = h.one_request();
+  h.respond(rq.seq, Harness::body<wire::RouteRequest>(rq).call_id, wire::RouteResult::Agent, 1001);
+  json cmd = h.one_command();
+  EXPECT_EQ(cmd["action"], "relay");
+  EXPECT_EQ(cmd["uri"], "sip:1001@agents.example");
+  EXPECT_EQ(cmd["lookup"], 1);
+  EXPECT_EQ(cmd["ring_s"], 12);
+  EXPECT_EQ(cmd["tindex"], 7);
+  EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Ringing);
+
+  h.invite("c2@x");
+  rq = h.one_request();
+  h.respond(rq.seq, Harness::body<wire::RouteRequest>(rq).call_id, wire::RouteResult::Agent, 2002);
+  cmd = h.one_command();
+  EXPECT_EQ(cmd["uri"], "sip:desk2002@10.0.0.9");
+  EXPECT_EQ(cmd["lookup"], 0);
+}
+
+// The whole life of an answered call: answered on the 200, released on the BYE, then forgotten.
+TEST(SipBridge, AnsweredThenReleased) {
+  Harness h;
+  const auto rr = h.ring("c1@x", 1001);
+  h.event({{"event", "answered"}, {"callid", "c1@x"}});
+  h.expect_call_event(rr.call_id, wire::CallEventKind::Answered);
+  EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Talking);
+  h.event({{"event", "answered"}, {"callid", "c1@x"}});  // a 200 retransmitted: nothing more
+  EXPECT_TRUE(h.bridge.take_requests().empty());
+  h.event({{"event", "bye"}, {"callid", "c1@x"}});
+  h.expect_call_event(rr.call_id, wire::CallEventKind::Released);
+  EXPECT_EQ(h.bridge.calls(), 0u);
+  EXPECT_EQ(h.bridge.count(Counter::answered), 1u);
+  EXPECT_EQ(h.bridge.count(Counter::released), 1u);
+}
+
+// Queued: 182 with position and EWT; the transaction is suspended again; acd's later decision
+// (reply_to 0) relays to the agent.
+TEST(SipBridge, QueuedThenLaterAgent) {
+  Harness h;
+  h.invite("c1@x");
+  const auto rq = h.one_request();
+  const auto id = Harness::body<wire::RouteRequest>(rq).call_id;
+  h.respond(rq.seq, id, wire::RouteResult::Queued);
+  json cmd = h.one_command();
+  EXPECT_EQ(cmd["action"], "queued");
+  EXPECT_EQ(cmd["position"], 4);
+  EXPECT_EQ(cmd["ewt_s"], 31);
+  EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Queued);
+  // acd decides before Kamailio says the INVITE is suspended again: kept until it is.
+  h.respond(0, id, wire::RouteResult::Agent, 1001);
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  h.event({{"event", "suspended"}, {"callid", "c1@x"}, {"tindex", 7}, {"tlabel", 100}});
+  cmd = h.one_command();
+  EXPECT_EQ(cmd["action"], "relay");
+  EXPECT_EQ(cmd["tlabel"], 100);
+  EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Ringing);
+}
+
+// CANCEL while queued: abandoned to acd, 487 to the suspended INVITE; while ringing: abandoned
+// only (Kamailio cancels the agent's leg itself).
+TEST(SipBridge, CancelIsAbandoned) {
+  Harness h;
+  h.invite("q@x");
+  const auto rq = h.one_request();
+  const auto id = Harness::body<wire::RouteRequest>(rq).call_id;
+  h.respond(rq.seq, id, wire::RouteResult::Queued);
+  (void)h.one_command();
+  h.event({{"event", "suspended"}, {"callid", "q@x"}, {"tindex", 7}, {"tlabel", 99}});
+  h.event({{"event", "cancel"}, {"callid", "q@x"}});
+  h.expect_call_event(id, wire::CallEventKind::Abandoned);
+  const json cmd = h.one_command();
+  EXPECT_EQ(cmd["action"], "reply");
+  EXPECT_EQ(cmd["code"], 487);
+  EXPECT_EQ(h.bridge.find("q@x"), nullptr);
+
+  const auto rr = h.ring("r@x", 1001);
+  h.event({{"event", "cancel"}, {"callid", "r@x"}});
+  h.expect_call_event(rr.call_id, wire::CallEventKind::Abandoned);
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  EXPECT_EQ(h.bridge.count(Counter::abandoned), 2u);
+}
+
+// The agent's leg fails: the INVITE waits for acd's next decision, which goes to another agent;
+// a decision that arrives while the agent still rings waits for the leg to fail.
+TEST(SipBridge, AgentFailureWaitsForAcdToRouteAgain) {
+  Harness h;
+  const auto rr = h.ring("c1@x", 1001);
+  h.event({{"event", "agent_failed"},
+           {"callid", "c1@x"},
+           {"tindex", 7},
+           {"tlabel", 99},
+           {"code", 486}});
+  EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Rerouting);
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  EXPECT_TRUE(h.bridge.take_requests().empty());
+  h.respond(0, rr.call_id, wire::RouteResult::Agent, 1002);
+  json cmd = h.one_command();
+  EXPECT_EQ(cmd["uri"], "sip:1002@agents.example");
+
+  h.respond(0, rr.call_id, wire::RouteResult::Agent, 1003);  // acd's ring timeout came first
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  h.event({{"event", "agent_failed"},
+           {"callid", "c1@x"},
+           {"tindex", 7},
+           {"tlabel", 99},
+           {"code", 408}});
+  cmd = h.one_command();
+  EXPECT_EQ(cmd["uri"], "sip:1003@agents.example");
+  EXPECT_EQ(h.bridge.count(Counter::agent_failed), 2u);
+}
+
+// Overflow actions and rejection: each its SIP answer, and the call is forgotten.
+TEST(SipBridge, OverflowAndRejection) {
+  Harness h;
+  const struct {
+    wire::RouteResult result;
+    std::uint8_t action;
+    const char* cmd_action;
+    int code;
+    const char* uri;
+  } cases[] = {
+      {wire::RouteResult::Overflow, 1, "relay", 0, "sip:7100@gw.example"},
+      {wire::RouteResult::Overflow, 2, "relay", 0, "sip:7100@gw.example"},
+      {wire::RouteResult::Overflow, 5, "relay", 0, "sip:7100@gw.example"},
+      {wire::RouteResult::Overflow, 3, "reply", 480, nullptr},
+      {wire::RouteResult::Overflow, 6, "reply", 480, nullptr},
+      {wire::RouteResult::Overflow, 4, "reply", 486, nullptr},
+      {wire::RouteResult::Rejected, 0, "reply", 503, nullptr},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    const std::string callid = "o" + std::to_string(n++) + "@x";
+    h.invite(callid);
+    const auto rq = h.one_request();
+    h.respond(rq.seq, Harness::body<wire::RouteRequest>(rq).call_id, c.result, 0, c.action, 7100);
+    const json cmd = h.one_command();
+    EXPECT_EQ(cmd["action"], c.cmd_action) << int(c.action);
+    if (c.uri != nullptr) {
+      EXPECT_EQ(cmd["uri"], c.uri);
+      EXPECT_EQ(cmd["lookup"], 0);
+      EXPECT_EQ(cmd["ring_s"], 0);
+    } else {
+      EXPECT_EQ(cmd["code"], c.code) << int(c.action);
+    }
+    EXPECT_EQ(h.bridge.find(callid), nullptr);
+  }
+  // Overflow action 0 (to another queue of acd): the call stays, queued.
+  h.invite("o-queue@x");
+  const auto rq = h.one_request();
+  h.respond(rq.seq, Harness::body<wire::RouteRequest>(rq).call_id, wire::RouteResult::Overflow);
+  EXPECT_EQ(h.one_command()["action"], "queued");
+}
+
+// An unanswered request is sent again with the same seq; a RouteRequest given up is 503; the
+// second answer to a retransmitted request is not applied twice.
+TEST(SipBridge, RetransmitsThenGivesUp) {
+  Harness h;
+  h.invite("c1@x");
+  const auto first = h.one_request();
+  h.bridge.tick(100 * kMs);
+  EXPECT_TRUE(h.bridge.take_requests().empty());
+  for (std::uint32_t i = 1; i <= 10; ++i) {
+    h.bridge.tick(i * 200 * kMs);
+    const auto again = h.one_request();
+    EXPECT_EQ(again.seq, first.seq);
+    EXPECT_EQ(again.body, first.body);
+  }
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  h.bridge.tick(11 * 200 * kMs);
+  EXPECT_TRUE(h.bridge.take_requests().empty());
+  const json cmd = h.one_command();
+  EXPECT_EQ(cmd["code"], 503);
+  EXPECT_EQ(h.bridge.calls(), 0u);
+  EXPECT_EQ(h.bridge.count(Counter::retransmits), 10u);
+
+  h.invite("c2@x");
+  const auto rq = h.one_request();
+  const auto id = Harness::body<wire::RouteRequest>(rq).call_id;
+  h.respond(rq.seq, id, wire::RouteResult::Queued);
+  (void)h.one_command();
+  h.event({{"event", "suspended"}, {"callid", "c2@x"}, {"tindex", 7}, {"tlabel", 99}});
+  h.respond(rq.seq, id, wire::RouteResult::Agent, 1001);  // a late duplicate of the first answer
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+}
+
+// An Error to a RouteRequest: 503 with acd's reason in X-ACD-Status.
+TEST(SipBridge, ErrorToRouteRequestIs503) {
+  Harness h;
+  h.invite("c1@x");
+  const auto rq = h.one_request();
+  wire::Error e{};
+  e.reply_to = rq.seq;
+  e.reason = 1010;
+  h.deliver(wire::Type::Error, e);
+  const json cmd = h.one_command();
+  EXPECT_EQ(cmd["code"], 503);
+  EXPECT_EQ(cmd["status"], 1010);
+  EXPECT_EQ(h.bridge.calls(), 0u);
+}
+
+// Netstrings: framing both ways, split across reads, and a broken frame is an error for good.
+TEST(SipNetstring, Framing) {
+  EXPECT_EQ(acd::sip::netstring("{}"), "2:{},");
+  acd::sip::NetstringReader r(16);
+  std::string out;
+  r.feed("5:hel");
+  EXPECT_EQ(r.next(out), acd::sip::NetstringReader::Status::NeedMore);
+  r.feed("lo,0:,3:abc,");
+  EXPECT_EQ(r.next(out), acd::sip::NetstringReader::Status::Payload);
+  EXPECT_EQ(out, "hello");
+  EXPECT_EQ(r.next(out), acd::sip::NetstringReader::Status::Payload);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(r.next(out), acd::sip::NetstringReader::Status::Payload);
+  EXPECT_EQ(out, "abc");
+  EXPECT_EQ(r.next(out), acd::sip::NetstringReader::Status::NeedMore);
+  for (const char* bad : {"3:abcd", "x:", "17:", ":a,", "1234567890"}) {
+    acd::sip::NetstringReader b(16);
+    b.feed(bad);
+    EXPECT_EQ(b.next(out), acd::sip::NetstringReader::Status::Error) << bad;
+    EXPECT_EQ(b.next(out), acd::sip::NetstringReader::Status::Error) << bad;
+    EXPECT_FALSE(b.error().empty());
+  }
+}
+
+}  // namespace

@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# acd-sip-bridge end to end: acdd (ACDP/2 required), a real Kamailio with the shipped
+# sip/kamailio.cfg on 127.0.0.1 and ports of its own, the bridge, an agent phone (SIPp: registers
+# agent 1000, then answers as a UAS) and a caller (SIPp UAC dialling service 5000). The call
+# reaches the agent's phone through acd's decision, and acdd counts it answered, then released
+# (no call left). A call to a number that is no service is refused 404 without reaching acd.
+# While the agent talks, a second caller hears 182 Queued and is put through when the agent is
+# free; a third hears 182 Queued and hangs up (487; abandoned in acd). Then the agent's phone
+# answers 486 Busy: the INVITE is held until acd's ring timeout takes the call back (182 Queued,
+# the agent not ready) and, the agent made ready again, offers it anew; the phone answers. A
+# caller who hangs up while the phone rings is abandoned in acd. With core-banking down, a call
+# to the cards service is relayed to the announcement. The bridge's counters agree.
+# Usage: sip_e2e.sh ACDD ACDCTL LOADGEN BRIDGE CONFIG
+set -euo pipefail
+acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../require.sh"
+require_tools kamailio sipp python3
+work=$(mktemp -d)
+pids=()
+cleanup() {  # every process this script started, by its own ID: TERM, then KILL after 2 s
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -s "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
+  for p in "${pids[@]}"; do
+    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+  done
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in acdd.err bridge.out bridge.err kamailio.err uas.err caller.err caller.msg uas.msg uas2.err; do
+    [ -s "$work/$f" ] && { echo "--- $f"; tail -30 "$work/$f"; }
+  done
+  exit 1
+}
+free_port() {  # a UDP+TCP port free on 127.0.0.1 now
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+sip_port=$(free_port) evapi_port=$(free_port) uas_port=$(free_port) reg_port=$(free_port) caller_port=$(free_port)
+ivr_port=$(free_port)
+
+# Keys: acdd's, the bridge's (a switch), the load generator's (its desktop signs agent 1000 in).
+"$acdctl" key generate --out "$work/acdd.key" >"$work/keygen" || fail "key generate"
+sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
+"$acdctl" key generate --out "$work/bridge.key" >"$work/bridge.keygen" || fail "key generate"
+bridge_pub=$(sed -n 's/^public key: //p' "$work/bridge.keygen")
+"$loadgen" --write-keys "$work/lg" --agents 1 >/dev/null || fail "--write-keys"
+
+# Queue general (the first ring_timeout_s of the file) gives up on a ringing agent after 3 s.
+sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
+  -e "0,/^ring_timeout_s = .*/s//ring_timeout_s = 3/" "$config" >"$work/acd.toml"
+grep -q "^ring_timeout_s = 3" "$work/acd.toml" || fail "no ring_timeout_s to shorten in $config"
+printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
+printf '\n[[clients]]\nname = "sip-bridge"\nrole = "switch"\npublic_key = "%s"\n' "$bridge_pub" >>"$work/acd.toml"
+cat "$work/lg/clients.toml" >>"$work/acd.toml"
+echo "demo-1000" | "$acdctl" agent passwd 1000 --credentials "$work/credentials" >/dev/null
+"$acdd" --check-config "$work/acd.toml" >/dev/null 2>"$work/check.err" || fail "check-config: $(cat "$work/check.err")"
+"$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
+  --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+pids+=($!)
+for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+[ -s "$work/port" ] || fail "acdd did not start"
+acd_port=$(cat "$work/port")
+ctl() { "$acdctl" --socket "$work/ctl.sock" --json "$@"; }
+
+# Agent 1000 signs in and is ready (its desktop: the load generator, which also routes, answers
+# and releases two calls of its own; they are counted below as the starting point).
+# On a loaded machine its handshakes may miss its set-up time: once more then.
+sign_in() {
+  "$loadgen" --target "127.0.0.1:$acd_port" --rate 1 --duration 1.5 --agents 1 --queue 0 \
+    --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/lg.json" 2>"$work/lg.err"
+}
+sign_in || sign_in || fail "loadgen: $(cat "$work/lg.err")"
+for _ in $(seq 50); do
+  ctl agents show 1000 >"$work/agent.json" || fail "agents show: $(cat "$work/agent.json")"
+  grep -q '"state": "Ready"' "$work/agent.json" && break
+  sleep 0.1
+done
+grep -q '"state": "Ready"' "$work/agent.json" || fail "agent 1000 is not ready: $(cat "$work/agent.json" "$work/lg.json")"
+answered() {  # answered: calls answered from queue general today, by acdd's statistics
+  ctl stats queues | python3 -c 'import json,sys; d = json.load(sys.stdin); print([q for q in (d if isinstance(d, list) else d["queues"]) if q["name"] == "general"][0]["answered"])'
+}
+no_calls() {  # no_calls: true when acdd holds no call (waits up to 5 s)
+  for _ in $(seq 50); do
+    ctl calls list >"$work/calls.json"
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); sys.exit(0 if not (c if isinstance(c, list) else c.get("calls")) else 1)' \
+      "$work/calls.json" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+no_calls || fail "the load generator's calls are still in acdd: $(cat "$work/calls.json")"
+answered_before=$(answered)
+[ "$answered_before" -ge 1 ] || fail "the load generator's calls were not answered: $(cat "$work/lg.json")"
+
+# Kamailio with the shipped configuration, on ports of its own (never the packaged service's).
+cfg=$here/../../sip/kamailio.cfg
+mkdir -p "$work/run"
+kamailio -c -f "$cfg" >"$work/kamailio.check" 2>&1 || fail "kamailio -c: $(tail -5 "$work/kamailio.check")"
+kamailio -f "$cfg" -A "SIP_LISTEN=udp:127.0.0.1:$sip_port" -A "EVAPI_BIND=\"127.0.0.1:$evapi_port\"" \
+  -DD -E -Y "$work/run" -P "$work/kamailio.pid" -w "$work/run" >"$work/kamailio.out" 2>"$work/kamailio.err" &
+pids+=($!)
+
+cat >"$work/bridge.toml" <<CONF
+evapi = "127.0.0.1:$evapi_port"
+acd = "127.0.0.1:$acd_port"
+key_file = "$work/bridge.key"
+server_key = "$work/acdd.pub"
+domain = "127.0.0.1"
+overflow_domain = "127.0.0.1:$ivr_port"
+ring_s = 10
+
+[[services]]
+number = "5000"
+queue = 0
+
+[[services]]
+number = "5001"
+queue = 1
+CONF
+"$bridge" --config "$work/bridge.toml" --check-config >"$work/bridge.check" 2>&1 ||
+  fail "bridge --check-config: $(cat "$work/bridge.check")"
+grep -q "$bridge_pub" "$work/bridge.check" || fail "--check-config does not print the bridge's key"
+"$bridge" --config "$work/bridge.toml" >"$work/bridge.out" 2>"$work/bridge.err" &
+bridge_pid=$!
+pids+=($bridge_pid)
+for _ in $(seq 100); do
+  grep -q "connected to evapi" "$work/bridge.out" && grep -q "session made" "$work/bridge.out" && break
+  sleep 0.1
+done
+grep -q "connected to evapi" "$work/bridge.out" || fail "the bridge did not connect to Kamailio's evapi"
+grep -q "session made" "$work/bridge.out" || fail "the bridge made no ACDP/2 session with acdd"
+
+# The agent's phone: registers 1000 with its contact on the UAS port, then answers one call.
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas.msg" >"$work/uas.out" 2>"$work/uas.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sipp "127.0.0.1:$sip_port" -sf "$here/register.xml" -i 127.0.0.1 -p "$reg_port" -m 1 \
+  -key agent 1000 -key uasport "$uas_port" -timeout 10s -timeout_error \
+  >"$work/reg.out" 2>"$work/reg.err" </dev/null || fail "REGISTER: $(tail -5 "$work/reg.err")"
+
+# A call to 5000: acd routes it to agent 1000, whose phone answers; the caller hangs up.
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/caller.msg" >"$work/caller.out" 2>"$work/caller.err" </dev/null ||
+  fail "the call to 5000 did not complete: $(tail -5 "$work/caller.err")"
+wait "$uas_pid" || fail "the agent's phone did not answer and hang up one call"
+
+# acd: one more call answered from queue general, then released (no call left in acdd).
+for _ in $(seq 50); do
+  [ "$(answered)" = $((answered_before + 1)) ] && break
+  sleep 0.1
+done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+no_calls || fail "a call is left in acdd after the BYE: $(cat "$work/calls.json")"
+
+# A number that is no service: 404 from the bridge, nothing in acd.
+cat >"$work/nowhere.xml" <<'XML'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="no service">
+  <send retrans="500"><![CDATA[
+      INVITE sip:4999@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]x[call_number]
+      To: <sip:4999@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="404"/>
+  <send><![CDATA[
+      ACK sip:4999@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]x[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+</scenario>
+XML
+sipp "127.0.0.1:$sip_port" -sf "$work/nowhere.xml" -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 10s -timeout_error >"$work/nowhere.out" 2>"$work/nowhere.err" </dev/null ||
+  fail "a call to no service was not refused 404: $(tail -5 "$work/nowhere.err")"
+
+# Queued: while the agent talks (a 6.5 s call: longer than tm's 5 s fr_timer, which must not end
+# a waiting INVITE), a second caller hears 182 Queued (position 1) and waits; a third hears 182 Queued and hangs up (CANCEL: 487, abandoned in acd). When the first
+# call ends, acd offers the waiting call to the agent, whose phone answers it.
+abandoned() {
+  ctl stats queues | python3 -c 'import json,sys; d = json.load(sys.stdin); print([q for q in (d if isinstance(d, list) else d["queues"]) if q["name"] == "general"][0]["abandoned"])'
+}
+abandoned_before=$(abandoned)
+answered_before=$(answered)
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 2 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas2.msg" >"$work/uas2.out" 2>"$work/uas2.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+talk_port=$(free_port) queued_port=$(free_port) cancel_port=$(free_port)
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 6500 -i 127.0.0.1 -p "$talk_port" -m 1 \
+  -timeout 30s -timeout_error >"$work/talk.out" 2>"$work/talk.err" </dev/null &
+talk_pid=$!
+pids+=($talk_pid)
+for _ in $(seq 100); do  # the first call has the agent before the next caller dials
+  ctl agents show 1000 >"$work/agent.json"
+  grep -q '"state": "Ready"' "$work/agent.json" || break
+  sleep 0.05
+done
+grep -q '"state": "Ready"' "$work/agent.json" && fail "the first call never reached the agent"
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$queued_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/queued.msg" \
+  >"$work/queued.out" 2>"$work/queued.err" </dev/null &
+queued_pid=$!
+pids+=($queued_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/cancel.xml" -s 5000 -d 800 -i 127.0.0.1 -p "$cancel_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/cancel.msg" \
+  >"$work/cancel.out" 2>"$work/cancel.err" </dev/null ||
+  fail "the caller who gave up: $(tail -5 "$work/cancel.err"; tail -40 "$work/cancel.msg")"
+wait "$talk_pid" || fail "the first call: $(tail -5 "$work/talk.err")"
+wait "$queued_pid" || fail "the queued call: $(tail -5 "$work/queued.err"; tail -40 "$work/queued.msg")"
+wait "$uas_pid" || fail "the agent's phone did not answer two calls: $(tail -5 "$work/uas2.err")"
+grep -q "^SIP/2.0 182 Queued" "$work/queued.msg" || fail "the waiting caller heard no 182 Queued"
+grep -q "^X-ACD-Position: 1" "$work/queued.msg" || fail "the 182 does not say position 1: $(grep -A8 '^SIP/2.0 182' "$work/queued.msg")"
+grep -q "^SIP/2.0 182 Queued" "$work/cancel.msg" || fail "the caller who gave up heard no 182 Queued"
+for _ in $(seq 50); do
+  [ "$(answered)" = $((answered_before + 2)) ] && [ "$(abandoned)" = $((abandoned_before + 1)) ] && break
+  sleep 0.1
+done
+[ "$(answered)" = $((answered_before + 2)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 2))"
+[ "$(abandoned)" = $((abandoned_before + 1)) ] ||
+  fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
+# The agent's phone is busy (486) for the next call: Kamailio holds the INVITE, acd's ring
+# timeout (3 s) takes the call back and sets the agent not ready; once an operator makes the
+# agent ready again, acd offers the same call to it again and the phone answers.
+answered_before=$(answered)
+sipp -sf "$here/agent_busy_then_answer.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s \
+  -timeout_error -trace_msg -message_file "$work/uas3.msg" >"$work/uas3.out" 2>"$work/uas3.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/rna.msg" >"$work/rna.out" \
+  2>"$work/rna.err" </dev/null &
+rna_pid=$!
+pids+=($rna_pid)
+for _ in $(seq 100); do
+  ctl agents show 1000 >"$work/agent.json"
+  grep -q '"state": "NotReady"' "$work/agent.json" && break
+  sleep 0.1
+done
+grep -q '"state": "NotReady"' "$work/agent.json" ||
+  fail "agent 1000 not set not ready by the ring timeout: $(cat "$work/agent.json")"
+[ "$(answered)" = "$answered_before" ] || fail "a call was answered while the agent's phone was busy"
+"$acdctl" --socket "$work/ctl.sock" agents ready 1000 >/dev/null || fail "acdctl agents ready 1000"
+wait "$rna_pid" || fail "the call after a busy agent: $(tail -5 "$work/rna.err"; tail -40 "$work/rna.msg")"
+wait "$uas_pid" || fail "the agent's phone (busy, then answering): $(tail -5 "$work/uas3.err")"
+for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
+# A caller who hangs up while the agent's phone rings: Kamailio cancels the phone's leg, acdd
+# counts the call abandoned, and the agent is free again.
+abandoned_before=$(abandoned)
+sipp -sf "$here/agent_ringing.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas4.msg" >"$work/uas4.out" 2>"$work/uas4.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/cancel_ringing.xml" -s 5000 -d 500 -i 127.0.0.1 \
+  -p "$cancel_port" -m 1 -timeout 30s -timeout_error -trace_msg -message_file "$work/cancel2.msg" \
+  >"$work/cancel2.out" 2>"$work/cancel2.err" </dev/null ||
+  fail "the caller who gave up while the agent rang: $(tail -5 "$work/cancel2.err"; tail -40 "$work/cancel2.msg")"
+wait "$uas_pid" || fail "the ringing phone was not cancelled: $(tail -5 "$work/uas4.err"; tail -30 "$work/uas4.msg")"
+for _ in $(seq 50); do [ "$(abandoned)" = $((abandoned_before + 1)) ] && break; sleep 0.1; done
+[ "$(abandoned)" = $((abandoned_before + 1)) ] ||
+  fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
+# Overflow: with the back-end service core-banking down, queue cards (service 5001) diverts its
+# calls to the announcement, number 7100: Kamailio relays the INVITE to sip:7100@ the overflow
+# domain, where the announcement (SIPp) answers. The call has left acd: nothing is answered there.
+answered_before=$(answered)
+ctl service down core-banking >/dev/null || fail "acdctl service down core-banking"
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$ivr_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/ivr.msg" >"$work/ivr.out" 2>"$work/ivr.err" </dev/null &
+ivr_pid=$!
+pids+=($ivr_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5001 -d 300 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/overflow.msg" >"$work/overflow.out" \
+  2>"$work/overflow.err" </dev/null ||
+  fail "the call to 5001: $(tail -5 "$work/overflow.err"; tail -40 "$work/overflow.msg")"
+wait "$ivr_pid" || fail "the announcement did not answer: $(tail -5 "$work/ivr.err")"
+grep -q "^INVITE sip:7100@127.0.0.1:$ivr_port " "$work/ivr.msg" ||
+  fail "the announcement was not called as 7100: $(grep '^INVITE' "$work/ivr.msg")"
+[ "$(answered)" = "$answered_before" ] || fail "an overflowed call was counted answered"
+no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+
+# The bridge's own account, printed as it stops.
+kill -TERM "$bridge_pid"
+wait "$bridge_pid" || fail "the bridge did not stop cleanly"
+counters=$(tail -1 "$work/bridge.out")
+python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
+import json, sys
+c = json.loads(sys.argv[1])
+expect = {"invites": 8, "refused": 1, "routed_agent": 6, "queued": 3, "answered": 4, "released": 4,
+          "abandoned": 2, "agent_failed": 1, "overflowed": 1, "ignored": 1, "bad_events": 0,
+          "acd_errors": 0, "calls": 0}
+wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
+assert not wrong, wrong
+PY
+echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, queued" \
+  "behind a call, and again after the phone was busy), answered then released; CANCELs while" \
+  "queued and while ringing were abandoned; an overflow reached the announcement"
