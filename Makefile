@@ -16,7 +16,7 @@ DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev liburing-dev libboost-dev \
        libjemalloc-dev pkg-config clang libdpdk-dev libsodium-dev prometheus prometheus-cpp-dev libsystemd-dev \
        libncurses-dev zlib1g-dev python3 systemd iproute2 tmux libcurl4-openssl-dev etcd-server etcd-client \
-       keepalived libxxhash-dev libldap-dev slapd ldap-utils openssl libsqlite3-dev
+       keepalived libxxhash-dev libldap-dev slapd ldap-utils openssl libsqlite3-dev librdkafka-dev
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
