@@ -25,7 +25,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr int kPartitions = 2;
-constexpr std::int16_t kProduceApi = 0;  // Kafka protocol API key of Produce
+constexpr std::int16_t kProduceApi = 0;          // Kafka protocol API keys: Produce,
+constexpr std::int16_t kInitProducerIdApi = 22;  // InitProducerId
 
 class TempDir {
  public:
@@ -66,6 +67,11 @@ class MockCluster {
   MockCluster& operator=(const MockCluster&) = delete;
 
   const std::string& bootstraps() const { return bootstraps_; }
+  // The next `n` requests of Kafka API `api` fail with `err`.
+  void refuse(std::int16_t api, int n, rd_kafka_resp_err_t err) {
+    std::vector<rd_kafka_resp_err_t> errs(static_cast<std::size_t>(n), err);
+    rd_kafka_mock_push_request_errors_array(cluster_, api, errs.size(), errs.data());
+  }
   void down() { rd_kafka_mock_broker_set_down(cluster_, 1); }
   void up() { rd_kafka_mock_broker_set_up(cluster_, 1); }
   // The next `n` Produce requests fail with a non-retriable error.
@@ -393,6 +399,23 @@ TEST_F(KafkaSinkTest, CrashWithRefusedRecordsLosesNothing) {
   for (const RecordId id : ids) {
     EXPECT_GE(seen.count(id) ? seen.at(id) : 0, 1) << "lost " << record_key(id);
   }
+  EXPECT_EQ(seen.size(), ids.size());
+}
+
+// The cluster refuses the producer its ID (a fatal error of the idempotent producer): the
+// producer is rebuilt and every record is still delivered.
+TEST_F(KafkaSinkTest, FatalProducerErrorRebuildsTheProducer) {
+  const Records a = write(1, 100);
+  cluster_.refuse(kInitProducerIdApi, 1, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+  auto sink = open_sink();
+  ASSERT_TRUE(sink);
+  ASSERT_TRUE(poll_until(*sink, [&] { return sink->position() == end_of(100); }))
+      << sink->last_error();
+  EXPECT_GE(sink->counters().restarts.load(), 1u) << sink->last_error();
+  std::string why;
+  EXPECT_TRUE(sink->close(why)) << why;
+  const std::vector<RecordId> ids = all_ids(a);
+  const auto seen = cluster_.read_back(ids.size());
   EXPECT_EQ(seen.size(), ids.size());
 }
 
