@@ -19,7 +19,7 @@ DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-
        libjemalloc-dev pkg-config clang libdpdk-dev libsodium-dev prometheus prometheus-cpp-dev libsystemd-dev \
        libncurses-dev zlib1g-dev python3 systemd iproute2 tmux libcurl4-openssl-dev etcd-server etcd-client \
        keepalived libxxhash-dev libldap-dev slapd ldap-utils openssl libsqlite3-dev \
-       kamailio kamailio-extra-modules sip-tester
+       kamailio kamailio-extra-modules sip-tester librdkafka-dev
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
