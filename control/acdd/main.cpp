@@ -359,6 +359,12 @@ int main(int argc, char** argv) {
   }
   router::Engine engine(domain);
   dataplane::AsyncVerifier verifier(*verifier_impl, control::verifier_pool(running));
+  // The credential file is written on a thread of its own, never the IO thread (an `agent import`
+  // may hold the writers' lock for seconds).
+  std::optional<dataplane::CredentialWriter> credential_writer;
+  if (file_loaded) {
+    credential_writer.emplace(store);
+  }
   dataplane::ContinuingClock clock;
   std::vector<router::AgentNumber> numbers;
   for (const auto& a : domain.agents) {
@@ -369,6 +375,12 @@ int main(int argc, char** argv) {
   dp.max_clients = settings.dataplane.max_clients;
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
+  // Every credential change of the log is stored through the writer, the journal's too: a change
+  // is stored only after it is logged, so one logged just before a crash is stored by the replay
+  // (a record applied twice, or overtaken by an administrator's reset, changes nothing).
+  if (credential_writer) {
+    io.set_credentials(&*credential_writer);
+  }
 
   // ACDP/2: only clients of [[clients]] with a session reach the pipeline; the handshake worker
   // runs until acdd exits.
@@ -441,11 +453,6 @@ int main(int argc, char** argv) {
   // After the journal's replay: what it replays was reported before the restart. From here on a
   // standby reports the operations of the log it follows, as its primary does.
   io.set_audit(audit.get());
-  // Likewise credential changes: the journal's were stored when first applied; from here on a
-  // standby stores those of the log it follows in its own credential file.
-  if (file_loaded) {
-    io.set_credentials(&store);
-  }
 
   // The control plane: commands in through the sequencer, state out through published snapshots.
   dataplane::ControlChannel channel;

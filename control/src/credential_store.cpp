@@ -315,45 +315,71 @@ Result<void> check_password_policy(router::AgentNumber agent, std::string_view o
   return {};
 }
 
-std::string CredentialStore::store_entry(router::AgentNumber agent, const CredentialEntry& entry,
-                                         const std::function<bool(const CredentialEntry*)>& keep) {
+std::string CredentialStore::store_entry(
+    router::AgentNumber agent, const CredentialEntry& entry,
+    const std::function<dataplane::ApplyOutcome(const CredentialEntry*)>& decide,
+    dataplane::ApplyOutcome& outcome) {
+  using dataplane::ApplyOutcome;
   std::string path;
   {
     const std::lock_guard lock(mutex_);
     path = path_;
   }
+  std::string why;
   if (path.empty()) {
-    return "no credential file is loaded";
+    why = "no credential file is loaded";
+  } else {
+    const CredentialFileLock writers(path);
+    Result<CredentialTable> table =
+        writers.ok() ? read_credential_file(path, false)
+                     : Result<CredentialTable>(Failure{ControlError::Refused, writers.why()});
+    if (!table.ok()) {
+      why = table.failure().message;
+    } else {
+      const auto it = table.value().find(agent);
+      outcome = decide(it == table.value().end() ? nullptr : &it->second);
+      if (outcome != ApplyOutcome::Stored) {
+        return {};
+      }
+      table.value()[agent] = entry;
+      if (const Result<void> written = write_credential_file(path, table.value()); !written.ok()) {
+        why = written.failure().message;
+      } else {
+        const std::lock_guard lock(mutex_);
+        hashes_[agent] = entry;
+        if (path == path_) {
+          const auto [stamp, size] = stamp_of(path_);  // our own write: no reload for it
+          file_stamp_ = stamp;
+          file_size_ = size;
+        }
+        return {};
+      }
+    }
   }
-  const CredentialFileLock writers(path);
-  if (!writers.ok()) {
-    return writers.why();
-  }
-  Result<CredentialTable> table = read_credential_file(path, false);
-  if (!table.ok()) {
-    return table.failure().message;
-  }
-  const auto it = table.value().find(agent);
-  if (!keep(it == table.value().end() ? nullptr : &it->second)) {
-    return {};
-  }
-  table.value()[agent] = entry;
-  if (const Result<void> written = write_credential_file(path, table.value()); !written.ok()) {
-    return written.failure().message;
-  }
+  // The file is out of reach: memory alone, as the memory copy allows.
   const std::lock_guard lock(mutex_);
-  hashes_[agent] = entry;
-  if (path == path_) {
-    const auto [stamp, size] = stamp_of(path_);  // our own write: no reload for it
-    file_stamp_ = stamp;
-    file_size_ = size;
+  const auto it = hashes_.find(agent);
+  outcome = decide(it == hashes_.end() ? nullptr : &it->second);
+  if (outcome == ApplyOutcome::Stored) {
+    hashes_[agent] = entry;
+    outcome = ApplyOutcome::Failed;
   }
-  return {};
+  return why;
+}
+
+dataplane::CredentialDigest CredentialStore::digest(std::string_view hash) {
+  dataplane::CredentialDigest out{};
+  if (sodium_ready()) {
+    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(hash.data()),
+                       hash.size(), nullptr, 0);
+  }
+  return out;
 }
 
 dataplane::ChangeOutcome CredentialStore::change_password(
     router::AgentNumber agent, std::string_view old_password, std::string_view new_password,
-    const dataplane::SignInSource& source, char (&hash)[dataplane::kCredentialHashBytes]) {
+    const dataplane::SignInSource& source, char (&hash)[dataplane::kCredentialHashBytes],
+    dataplane::CredentialDigest& replaced) {
   using dataplane::ChangeOutcome;
   auto audit = [&](AuditOutcome outcome, const std::string& why) {
     if (audit_ != nullptr) {
@@ -376,13 +402,23 @@ dataplane::ChangeOutcome CredentialStore::change_password(
   // The old secret: checked as a sign-in would check it (back-offs counted), except that the
   // enrolment code the agent signed in with still counts as its old secret once spent.
   std::string stored;
+  std::string before;  // the entry's hash when the check began: what the change replaces
   bool ok = false;
   {
     const std::lock_guard lock(mutex_);
     reload_if_changed();
-    if (const auto it = hashes_.find(agent);
-        it != hashes_.end() && it->second.flag == CredentialFlag::EnrolmentUsed) {
-      stored = it->second.hash;
+    if (const auto it = hashes_.find(agent); it != hashes_.end()) {
+      before = it->second.hash;
+      if (it->second.flag == CredentialFlag::EnrolmentUsed) {
+        stored = it->second.hash;
+        // The same gate as every other attempt: during a back-off nothing is checked.
+        const auto s = source_backoff_.find(SourceKey{agent, source.client_slot});
+        if (locked_now(agent) || (s != source_backoff_.end() && s->second.until > clock_())) {
+          counters_.delayed.fetch_add(1, std::memory_order_relaxed);
+          audit(AuditOutcome::Refused, "a back-off is running");
+          return ChangeOutcome::Refused;
+        }
+      }
     }
   }
   if (!stored.empty()) {
@@ -405,28 +441,22 @@ dataplane::ChangeOutcome CredentialStore::change_password(
     audit(AuditOutcome::Refused, "wrong old password, or a back-off is running");
     return ChangeOutcome::Refused;
   }
+  {
+    const std::lock_guard lock(mutex_);
+    const auto it = hashes_.find(agent);
+    if (it == hashes_.end() || it->second.hash != before) {
+      audit(AuditOutcome::Failed, "the agent's credential changed meanwhile; nothing changed");
+      return ChangeOutcome::Unavailable;
+    }
+  }
   const std::string h = CredentialStore::hash(new_password, cost_);
   if (h.empty() || h.size() >= dataplane::kCredentialHashBytes) {
     audit(AuditOutcome::Failed, "hashing failed (out of memory?)");
     return ChangeOutcome::Unavailable;
   }
-  const std::string why = store_entry(agent, CredentialEntry{h, CredentialFlag::None},
-                                      [](const CredentialEntry* current) {
-                                        return current != nullptr;  // an agent of the file
-                                      });
-  if (!why.empty()) {
-    audit(AuditOutcome::Failed, why + "; the password is unchanged");
-    return ChangeOutcome::Unavailable;
-  }
-  {
-    const std::lock_guard lock(mutex_);
-    if (hashes_.find(agent) == hashes_.end() || hashes_[agent].hash != h) {
-      audit(AuditOutcome::Refused, "the agent is not in the credential file");
-      return ChangeOutcome::Refused;
-    }
-  }
   std::copy(h.begin(), h.end(), hash);
   hash[h.size()] = '\0';
+  replaced = digest(before);
   audit(AuditOutcome::Ok, "");
   return ChangeOutcome::Changed;
 }
@@ -444,41 +474,102 @@ bool CredentialStore::spent_enrolment(router::AgentNumber agent,
   return true;
 }
 
-void CredentialStore::apply_credential(router::AgentNumber agent,
-                                       dataplane::CredentialChangeKind kind,
-                                       std::string_view hash) {
+dataplane::ApplyOutcome CredentialStore::apply_credential(
+    router::AgentNumber agent, dataplane::CredentialChangeKind kind, std::string_view hash,
+    const dataplane::CredentialDigest& replaces) {
+  using dataplane::ApplyOutcome;
   const std::string h(hash);
+  const bool password = kind == dataplane::CredentialChangeKind::Password;
+  ApplyOutcome outcome = ApplyOutcome::Refused;
   std::string why;
-  if (kind == dataplane::CredentialChangeKind::Password) {
-    why = store_entry(agent, CredentialEntry{h, CredentialFlag::None},
-                      [](const CredentialEntry*) { return true; });
-    if (!why.empty()) {
-      const std::lock_guard lock(mutex_);
-      hashes_[agent] = CredentialEntry{h, CredentialFlag::None};  // refuse the old one here
-    }
+  // libsodium's own parser as well as the strict reading: -1 is "not a hash string it knows".
+  const bool valid = dataplane::valid_argon2id_string(h) && sodium_ready() &&
+                     crypto_pwhash_str_needs_rehash(h.c_str(), crypto_pwhash_OPSLIMIT_MIN,
+                                                    crypto_pwhash_MEMLIMIT_MIN) != -1;
+  if (!valid) {
+    why = "not a valid argon2id hash string";
+  } else if (password) {
+    const bool known = replaces != dataplane::CredentialDigest{};
+    why = store_entry(
+        agent, CredentialEntry{h, CredentialFlag::None},
+        [&](const CredentialEntry* e) {
+          if (e == nullptr) {
+            return ApplyOutcome::Refused;
+          }
+          if (e->hash == h && e->flag == CredentialFlag::None) {
+            return ApplyOutcome::Held;
+          }
+          return known && digest(e->hash) == replaces ? ApplyOutcome::Stored : ApplyOutcome::Kept;
+        },
+        outcome);
   } else {
     // Only the code it names: a password set meanwhile on this node stays.
-    auto same_code = [&](const CredentialEntry* e) {
-      return e != nullptr && e->hash == h && e->flag == CredentialFlag::Enrolment;
-    };
-    why = store_entry(agent, CredentialEntry{h, CredentialFlag::EnrolmentUsed}, same_code);
-    const std::lock_guard lock(mutex_);
-    if (const auto it = hashes_.find(agent); it != hashes_.end() && same_code(&it->second)) {
-      it->second.flag = CredentialFlag::EnrolmentUsed;  // spent here whatever the file says
-    }
+    why = store_entry(
+        agent, CredentialEntry{h, CredentialFlag::EnrolmentUsed},
+        [&](const CredentialEntry* e) {
+          if (e == nullptr) {
+            return ApplyOutcome::Refused;
+          }
+          if (e->hash != h) {
+            return ApplyOutcome::Kept;
+          }
+          return e->flag == CredentialFlag::Enrolment ? ApplyOutcome::Stored : ApplyOutcome::Held;
+        },
+        outcome);
   }
-  if (audit_ != nullptr) {
-    nlohmann::json detail{{"replicated", true},
-                          {"change", kind == dataplane::CredentialChangeKind::Password
-                                         ? "password"
-                                         : "enrolment used"}};
+  if (outcome == ApplyOutcome::Refused && why.empty()) {
+    why = "agent " + std::to_string(agent) + " is not in the credential file";
+  }
+  if (outcome == ApplyOutcome::Refused) {
+    counters_.changes_refused.fetch_add(1, std::memory_order_relaxed);
+  } else if (outcome == ApplyOutcome::Kept) {
+    counters_.changes_kept.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (audit_ != nullptr && outcome != ApplyOutcome::Held) {
+    nlohmann::json detail{{"logged", true}, {"change", password ? "password" : "enrolment used"}};
+    if (outcome == ApplyOutcome::Kept) {
+      detail["kept"] = "the entry changed since the change was made (a newer credential)";
+    }
     if (!why.empty()) {
       detail["error"] = why;
     }
-    (void)audit_->record(AuditRecord::make(AuditKind::AgentPasswordChange,
+    (void)audit_->record(
+        AuditRecord::make(AuditKind::AgentPasswordChange,
+                          outcome == ApplyOutcome::Stored    ? AuditOutcome::Ok
+                          : outcome == ApplyOutcome::Kept    ? AuditOutcome::Refused
+                          : outcome == ApplyOutcome::Refused ? AuditOutcome::Refused
+                                                             : AuditOutcome::Failed,
+                          "acdd", "agent=" + std::to_string(agent), std::move(detail)));
+  }
+  return outcome;
+}
+
+void CredentialStore::restore_enrolment(router::AgentNumber agent, std::string_view hash) {
+  using dataplane::ApplyOutcome;
+  const std::string h(hash);
+  ApplyOutcome outcome = ApplyOutcome::Kept;
+  const std::string why = store_entry(
+      agent, CredentialEntry{h, CredentialFlag::Enrolment},
+      [&](const CredentialEntry* e) {
+        return e != nullptr && e->hash == h && e->flag == CredentialFlag::EnrolmentUsed
+                   ? ApplyOutcome::Stored
+                   : ApplyOutcome::Kept;
+      },
+      outcome);
+  if (audit_ != nullptr && outcome != ApplyOutcome::Kept) {
+    nlohmann::json detail{{"agent", agent},
+                          {"enrolment", "usable again (the spend was not logged)"}};
+    if (!why.empty()) {
+      detail["error"] = why;
+    }
+    std::string path;
+    {
+      const std::lock_guard lock(mutex_);
+      path = path_;
+    }
+    (void)audit_->record(AuditRecord::make(AuditKind::CredentialsChanged,
                                            why.empty() ? AuditOutcome::Ok : AuditOutcome::Failed,
-                                           "acdd", "agent=" + std::to_string(agent),
-                                           std::move(detail)));
+                                           "acdd", path, std::move(detail)));
   }
 }
 

@@ -475,6 +475,14 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     m.family("acd_signin_unlocks_total", "counter",
              "Back-offs lifted by an operator (acdctl agent unlock)");
     m.sample("acd_signin_unlocks_total", {}, c.unlocks.load(std::memory_order_relaxed));
+    m.family("acd_credential_changes_not_applied_total", "counter",
+             "Credential changes of the sequenced log this node did not store: refused (not a "
+             "valid argon2id string, or an agent its credential file lacks) or kept (the entry "
+             "changed since, e.g. an administrator's reset)");
+    m.sample("acd_credential_changes_not_applied_total", {{"reason", "refused"}},
+             c.changes_refused.load(std::memory_order_relaxed));
+    m.sample("acd_credential_changes_not_applied_total", {{"reason", "kept"}},
+             c.changes_kept.load(std::memory_order_relaxed));
   }
   if (src.ldap != nullptr) {
     ldap_metrics(m, *src.ldap);

@@ -118,6 +118,9 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
       for (std::size_t i = 0; i < n; ++i) {
         put(static_cast<std::uint8_t>(rec.credential_hash[i]), 1);
       }
+      for (const std::uint8_t b : rec.credential_replaces) {
+        put(b, 1);
+      }
       break;
     }
   }
@@ -207,7 +210,11 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
       rec.credential_hash =
           std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size());
       if (rec.credential_hash.rfind("$argon2id$", 0) != 0) {
-        return false;  // nothing else is ever stored
+        return false;  // nothing else is ever stored (applying checks the string strictly)
+      }
+      if (r.ok() && !r.at_end()) {  // absent from records written before it was carried
+        const auto replaces = r.bytes(rec.credential_replaces.size());
+        std::copy(replaces.begin(), replaces.end(), rec.credential_replaces.begin());
       }
       break;
     }

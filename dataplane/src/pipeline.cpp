@@ -949,22 +949,25 @@ void IoStage::finish_password_change(const SignInResult& r) {
   rec.wall_ms = wall_now_ms();
   rec.credential = CredentialChangeKind::Password;
   rec.credential_hash = std::string_view(r.hash, strnlen(r.hash, sizeof(r.hash)));
+  rec.credential_replaces = r.replaced;
+  if (!credential_room()) {
+    // Nothing is stored before the record is logged: the old password stays, and the retry is
+    // checked afresh.
+    counters_.bump(Counter::ring_full);
+    cache_.forget(slot, r.request_seq);
+    reply_error(slot, r.request_seq, static_cast<std::uint16_t>(wire::WireError::Overloaded),
+                false);
+    return;
+  }
   if (shipper_ != nullptr) {
-    if (!shipper_->has_room()) {
-      // Stored here but not logged: the standby keeps the old password until the next change
-      // (docs/security.md, "Password change"). Rare: the log is full right now.
-      counters_.bump(Counter::ring_full);
-      cache_.forget(slot, r.request_seq);
-      reply_error(slot, r.request_seq, static_cast<std::uint16_t>(wire::WireError::Overloaded),
-                  false);
-      return;
-    }
     log_record(sequencer_.take(), rec);
   }
   apply_credential_change(slot, rec);
-  if (slot < clients_.size() && clients_[slot].agent == r.agent) {
-    send_token(slot, r.request_seq, r.agent);  // the day's token under the new generation
-  }
+}
+
+bool IoStage::credential_room() const {
+  return (shipper_ == nullptr || shipper_->has_room()) &&
+         (credentials_ == nullptr || credentials_->has_room());
 }
 
 bool IoStage::log_enrolment_spent(const SignInResult& r) {
@@ -975,10 +978,10 @@ bool IoStage::log_enrolment_spent(const SignInResult& r) {
   rec.wall_ms = wall_now_ms();
   rec.credential = CredentialChangeKind::EnrolmentSpent;
   rec.credential_hash = std::string_view(r.hash, strnlen(r.hash, sizeof(r.hash)));
+  if (!credential_room()) {
+    return false;
+  }
   if (shipper_ != nullptr) {
-    if (!shipper_->has_room()) {
-      return false;
-    }
     log_record(sequencer_.take(), rec);
   }
   apply_credential_change(kNone, rec);
@@ -986,21 +989,68 @@ bool IoStage::log_enrolment_spent(const SignInResult& r) {
 }
 
 void IoStage::apply_credential_change(std::uint32_t slot, const LogRecord& record) {
-  if (credentials_ != nullptr) {
-    credentials_->apply_credential(record.agent_number, record.credential,
-                                   record.credential_hash);
+  if (!valid_argon2id_string(record.credential_hash)) {
+    counters_.bump(Counter::credential_change_refused);
+    return;  // never written by a primary: nothing of it is applied
   }
-  if (record.credential == CredentialChangeKind::EnrolmentSpent) {
+  const bool password = record.credential == CredentialChangeKind::Password;
+  // A primary answers its own change once it is stored; a replaying node caches the Ack now.
+  const bool answer_later =
+      credentials_ != nullptr && password && !replaying_ && slot < clients_.size();
+  if (credentials_ != nullptr) {
+    CredentialWrite w;
+    w.kind = record.credential;
+    w.number = record.agent_number;
+    w.replaces = record.credential_replaces;
+    const std::size_t n = std::min(record.credential_hash.size(), sizeof(w.hash) - 1);
+    std::memcpy(w.hash, record.credential_hash.data(), n);
+    w.answer = answer_later;
+    w.client_slot = slot;
+    w.request_seq = record.request_seq;
+    w.agent = slot < clients_.size() ? clients_[slot].agent : router::kNone;
+    // Room was checked before logging; a replayed record waits for room (it is in the log).
+    credentials_->submit_waiting(w);
+  }
+  if (!password) {
     counters_.bump(Counter::enrolments_spent);
     return;
   }
   counters_.bump(Counter::password_changes);
   // Tokens minted under the old password are refused from here on, on every node alike.
   apply_token_revoke(record.agent_number);
-  if (slot < clients_.size()) {
+  if (slot < clients_.size() && !answer_later) {
     const wire::Ack ack{record.request_seq, 0, 0, 0};
     reply(slot, record.request_seq, wire::Type::Ack, &ack, sizeof(ack));
+    if (!replaying_ && clients_[slot].agent != router::kNone &&
+        agent_numbers_[clients_[slot].agent] == record.agent_number) {
+      send_token(slot, record.request_seq, clients_[slot].agent);  // of the new generation
+    }
   }
+}
+
+std::size_t IoStage::collect_credential_writes() {
+  if (credentials_ == nullptr) {
+    return 0;
+  }
+  return credentials_->collect([&](const CredentialWriteDone& d) {
+    const std::uint32_t slot = d.client_slot;
+    if (slot >= clients_.size()) {
+      return;
+    }
+    if (d.outcome == ApplyOutcome::Kept || d.outcome == ApplyOutcome::Refused) {
+      // An administrator's reset overtook it (or the agent left the file): not this password.
+      counters_.bump(Counter::password_change_refused);
+      cache_.forget(slot, d.request_seq);
+      reply_error(slot, d.request_seq,
+                  static_cast<std::uint16_t>(wire::WireError::PasswordChangeUnavailable), false);
+      return;
+    }
+    const wire::Ack ack{d.request_seq, 0, 0, 0};
+    reply(slot, d.request_seq, wire::Type::Ack, &ack, sizeof(ack));
+    if (clients_[slot].agent == d.agent && d.agent != router::kNone) {
+      send_token(slot, d.request_seq, d.agent);  // the day's token under the new generation
+    }
+  });
 }
 
 bool IoStage::sign_in_with_token(std::uint32_t slot, const Message& m, wire::AgentEvent& event,
@@ -1070,8 +1120,10 @@ void IoStage::send_token(std::uint32_t slot, std::uint64_t seq, router::AgentInd
 
 void IoStage::resend_token(std::uint32_t slot, const Message& m,
                            std::span<const std::uint8_t> cached) {
-  if (tokens_ == nullptr || m.type != wire::Type::AgentEvent ||
-      m.as<wire::AgentEvent>().kind != wire::AgentEventKind::SignIn ||
+  const bool sign_in = m.type == wire::Type::AgentEvent &&
+                       m.as<wire::AgentEvent>().kind == wire::AgentEventKind::SignIn;
+  const bool change = m.type == wire::Type::PasswordChange;
+  if (tokens_ == nullptr || (!sign_in && !change) ||
       cached.size() != sizeof(wire::MessageHeader) + sizeof(wire::Ack)) {
     return;
   }
@@ -1080,9 +1132,20 @@ void IoStage::resend_token(std::uint32_t slot, const Message& m,
   std::memcpy(&mh, cached.data(), sizeof(mh));
   std::memcpy(&ack, cached.data() + sizeof(mh), sizeof(ack));
   const router::AgentIndex agent = clients_[slot].agent;
-  if (mh.type == wire::Type::Ack && ack.status == 0 &&
-      (ack.flags & wire::kAckMustChangePassword) == 0 && agent == ack.agent &&
-      agent != router::kNone) {
+  if (mh.type != wire::Type::Ack || ack.status != 0 || agent == router::kNone) {
+    return;
+  }
+  if (change) {
+    // The change's Ack names no agent: the token is for the agent the message names, while this
+    // client is still bound to it (the same generation as the first answer's token).
+    router::AgentNumber named = 0;  // read alone: the message's passwords stay where they are
+    std::memcpy(&named, m.body + offsetof(wire::PasswordChange, agent_number), sizeof(named));
+    if (agent_numbers_[agent] == named) {
+      send_token(slot, m.seq, agent);
+    }
+    return;
+  }
+  if ((ack.flags & wire::kAckMustChangePassword) == 0 && agent == ack.agent) {
     send_token(slot, m.seq, agent);
   }
 }
@@ -1548,6 +1611,7 @@ std::size_t Worker::poll() {
   };
   std::size_t work = io_.receive(route);
   work += io_.collect_sign_ins(route);
+  work += io_.collect_credential_writes();
   work += io_.collect_control(route);
   io_.maybe_tick(route);
   io_.flush();
@@ -1601,6 +1665,7 @@ void SplitWorker::io_loop(int cpu) {
   while (!stop_.load(std::memory_order_acquire)) {
     std::size_t work = io_.receive(push);
     work += io_.collect_sign_ins(push);
+    work += io_.collect_credential_writes();
     work += io_.collect_control(push);
     io_.maybe_tick(push);
     if (gauges_ != nullptr) {

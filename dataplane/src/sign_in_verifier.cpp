@@ -1,3 +1,5 @@
+// The verifier pool (AsyncVerifier), the credential writer (CredentialWriter) and the strict
+// reader of argon2id hash strings the log carries.
 #include "acd/dataplane/sign_in_verifier.hpp"
 
 #include <pthread.h>
@@ -33,6 +35,68 @@ bool InMemoryCredentials::verify(router::AgentNumber agent, std::string_view pas
 
 namespace {
 
+// Decimal without a sign or leading zeros, at most 10 digits; advances `at`.
+bool read_decimal(std::string_view s, std::size_t& at) {
+  const std::size_t begin = at;
+  while (at < s.size() && s[at] >= '0' && s[at] <= '9' && at - begin < 10) {
+    ++at;
+  }
+  return at > begin && (s[begin] != '0' || at - begin == 1);
+}
+
+bool base64_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+         c == '/';
+}
+
+// Unpadded base64 of min..max bytes up to `end`; advances `at` to `end`.
+bool read_base64(std::string_view s, std::size_t& at, std::size_t end, std::size_t min,
+                 std::size_t max) {
+  const std::size_t chars = end - at;
+  if (chars % 4 == 1) {
+    return false;  // no byte count encodes to this many characters
+  }
+  const std::size_t bytes = chars / 4 * 3 + (chars % 4 == 0 ? 0 : chars % 4 - 1);
+  if (bytes < min || bytes > max) {
+    return false;
+  }
+  for (; at < end; ++at) {
+    if (!base64_char(s[at])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool valid_argon2id_string(std::string_view s) {
+  constexpr std::string_view kHead = "$argon2id$v=19$m=";
+  if (s.size() >= kCredentialHashBytes || s.substr(0, kHead.size()) != kHead) {
+    return false;
+  }
+  std::size_t at = kHead.size();
+  auto expect = [&](std::string_view text) {
+    if (s.substr(at, text.size()) != text) {
+      return false;
+    }
+    at += text.size();
+    return true;
+  };
+  if (!read_decimal(s, at) || !expect(",t=") || !read_decimal(s, at) || !expect(",p=") ||
+      !read_decimal(s, at) || !expect("$")) {
+    return false;
+  }
+  const std::size_t salt_end = s.find('$', at);
+  if (salt_end == std::string_view::npos || !read_base64(s, at, salt_end, 8, 64)) {
+    return false;
+  }
+  ++at;
+  return read_base64(s, at, s.size(), 16, 64);
+}
+
+namespace {
+
 constexpr std::size_t kMaxQueue = 65534;  // boost::lockfree's limit for a fixed-size queue
 
 std::size_t clamp_queue(std::size_t n) { return std::clamp<std::size_t>(n, 1, kMaxQueue); }
@@ -64,9 +128,15 @@ void place_worker(const VerifierPoolConfig& config) {
 AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig config)
     : verifier_(verifier),
       capacity_(clamp_queue(config.queue)),
+      secrets_(std::make_unique<Secret[]>(capacity_)),
+      free_(capacity_),
       check_estimate_us_(std::max<std::uint32_t>(config.check_estimate_us, 1)),
       jobs_(capacity_),
       results_(capacity_) {
+  for (std::uint32_t i = 0; i < capacity_; ++i) {
+    (void)free_.bounded_push(i);
+  }
+  wipe(secrets_.get(), sizeof(Secret) * capacity_);
   const unsigned n = std::max(config.threads, 1u);
   threads_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -82,10 +152,7 @@ AsyncVerifier::~AsyncVerifier() {
   for (std::thread& t : threads_) {
     t.join();
   }
-  jobs_.consume_all([](SignInJob& job) {
-    wipe(job.password, sizeof(job.password));
-    wipe(job.new_password, sizeof(job.new_password));
-  });
+  wipe(secrets_.get(), sizeof(Secret) * capacity_);  // the jobs never taken
 }
 
 std::uint64_t AsyncVerifier::mean_check_us() const {
@@ -110,7 +177,20 @@ std::uint32_t AsyncVerifier::retry_after_ms(std::uint64_t now_us) {
 }
 
 bool AsyncVerifier::submit(SignInJob& job) {
-  const bool queued = pending_ < capacity_ && jobs_.bounded_push(job);
+  std::uint32_t secret = 0;
+  bool queued = pending_ < capacity_ && free_.pop(secret);
+  if (queued) {
+    Secret& s = secrets_[secret];
+    std::memcpy(s.password, job.password, sizeof(s.password));
+    std::memcpy(s.new_password, job.new_password, sizeof(s.new_password));
+    const QueuedJob queued_job{job.task,        job.number, job.agent, job.client_slot,
+                               job.request_seq, job.device, secret};
+    queued = jobs_.bounded_push(queued_job);
+    if (!queued) {
+      wipe(&s, sizeof(s));
+      (void)free_.bounded_push(secret);
+    }
+  }
   if (queued) {
     ++pending_;
   }
@@ -121,13 +201,14 @@ bool AsyncVerifier::submit(SignInJob& job) {
 
 void AsyncVerifier::run() {
   while (!stop_.load(std::memory_order_acquire)) {
-    SignInJob job;
+    QueuedJob job;
     if (!jobs_.pop(job)) {
       // Idle: a sign-in waits at most this long for a worker to notice it (a hash takes longer).
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
-    const std::size_t length = strnlen(job.password, sizeof(job.password));
+    Secret& secret = secrets_[job.secret];
+    const std::size_t length = strnlen(secret.password, sizeof(secret.password));
     SignInResult result;
     result.task = job.task;
     result.number = job.number;
@@ -137,18 +218,18 @@ void AsyncVerifier::run() {
     result.device = job.device;
     const auto began = std::chrono::steady_clock::now();
     if (job.task == VerifierTask::PasswordChange) {
-      const std::size_t new_length = strnlen(job.new_password, sizeof(job.new_password));
+      const std::size_t new_length = strnlen(secret.new_password, sizeof(secret.new_password));
       result.change = verifier_.change_password(
-          job.number, std::string_view(job.password, length),
-          std::string_view(job.new_password, new_length),
-          SignInSource{job.client_slot, job.device}, result.hash);
+          job.number, std::string_view(secret.password, length),
+          std::string_view(secret.new_password, new_length),
+          SignInSource{job.client_slot, job.device}, result.hash, result.replaced);
       result.accepted = result.change == ChangeOutcome::Changed;
       if (!result.accepted) {
         wipe(result.hash, sizeof(result.hash));
       }
     } else {
       const VerifyOutcome outcome =
-          verifier_.check_from(job.number, std::string_view(job.password, length),
+          verifier_.check_from(job.number, std::string_view(secret.password, length),
                                SignInSource{job.client_slot, job.device});
       result.accepted = outcome == VerifyOutcome::Accepted;
       result.unavailable = outcome == VerifyOutcome::Unavailable;
@@ -161,12 +242,76 @@ void AsyncVerifier::run() {
                                        .count()),
         std::memory_order_relaxed);
     checks_done_.fetch_add(1, std::memory_order_relaxed);
-    wipe(job.password, sizeof(job.password));
-    wipe(job.new_password, sizeof(job.new_password));
+    wipe(&secret, sizeof(secret));
+    (void)free_.bounded_push(job.secret);  // one entry per index: always room
     // pending_ <= capacity_ leaves room; the loop only guards against a bug, without spinning hot.
     while (!results_.bounded_push(result) && !stop_.load(std::memory_order_acquire)) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+  }
+}
+
+}  // namespace acd::dataplane
+
+namespace acd::dataplane {
+
+CredentialWriter::CredentialWriter(CredentialSink& sink, std::size_t capacity)
+    : sink_(sink),
+      capacity_(std::max<std::size_t>(clamp_queue(capacity), 2)),
+      writes_(capacity_),
+      done_(capacity_),
+      thread_([this] { run(); }) {}
+
+CredentialWriter::~CredentialWriter() {
+  stop_.store(true, std::memory_order_release);
+  thread_.join();  // run() stores what is queued before it ends: those changes are in the log
+}
+
+bool CredentialWriter::submit(const CredentialWrite& write) {
+  if (in_flight() >= capacity_ || answers_pending_ >= capacity_ || !writes_.bounded_push(write)) {
+    return false;
+  }
+  submitted_.fetch_add(1, std::memory_order_relaxed);
+  answers_pending_ += write.answer ? 1 : 0;
+  return true;
+}
+
+void CredentialWriter::submit_waiting(const CredentialWrite& write) {
+  while (!submit(write)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void CredentialWriter::wait_idle() const {
+  const std::uint64_t target = submitted_.load(std::memory_order_relaxed);
+  while (finished_.load(std::memory_order_acquire) < target) {
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+void CredentialWriter::run() {
+  for (;;) {
+    CredentialWrite w;
+    if (!writes_.pop(w)) {
+      if (stop_.load(std::memory_order_acquire)) {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const std::string_view hash(w.hash, strnlen(w.hash, sizeof(w.hash)));
+    ApplyOutcome outcome = ApplyOutcome::Stored;
+    if (w.action == CredentialWrite::Action::RestoreEnrolment) {
+      sink_.restore_enrolment(w.number, hash);
+    } else {
+      outcome = sink_.apply_credential(w.number, w.kind, hash, w.replaces);
+    }
+    outcomes_[static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+    if (w.answer) {
+      // answers_pending_ < capacity_ at submit: the queue has room.
+      (void)done_.bounded_push(CredentialWriteDone{outcome, w.agent, w.client_slot, w.request_seq});
+    }
+    finished_.fetch_add(1, std::memory_order_release);
   }
 }
 

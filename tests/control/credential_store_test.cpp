@@ -103,10 +103,10 @@ TEST(Credentials, EnrolmentCodeWorksOnce) {
   EXPECT_TRUE(restarted.verify(1001, "chosen-pass")) << "a password is not single-use";
 }
 
-// A desktop's password change: the old secret checked, the new one against the policy, hashed
-// and written (flag cleared); the primary hands back the hash, and a standby that applies it
-// accepts the new password and refuses the old. Wrong old / policy: Refused / Policy, file
-// unchanged.
+// A desktop's password change: the old secret checked, the new one against the policy, hashed;
+// nothing stored until the change's log record is applied (then the flag is cleared), and a
+// standby that applies the same record accepts the new password and refuses the old. Wrong old /
+// policy: Refused / Policy, file unchanged.
 TEST(Credentials, PasswordChangeStoredAndReplicated) {
   const std::string path = temp_path("creds-change");
   const std::string standby_path = temp_path("creds-change-standby");
@@ -121,20 +121,26 @@ TEST(Credentials, PasswordChangeStoredAndReplicated) {
   store.set_hash_cost(HashCost::of(HashStrength::Minimal));
   ASSERT_TRUE(store.load(path).ok());
   char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  using dataplane::ApplyOutcome;
   using dataplane::ChangeOutcome;
-  EXPECT_EQ(store.change_password(1001, "wrong-pass1", "Chosen-pass2", {}, hash),
+  EXPECT_EQ(store.change_password(1001, "wrong-pass1", "Chosen-pass2", {}, hash, replaced),
             ChangeOutcome::Refused);
-  EXPECT_EQ(store.change_password(1001, "initial-pass1", "abcdefghij", {}, hash),
+  EXPECT_EQ(store.change_password(1001, "initial-pass1", "abcdefghij", {}, hash, replaced),
             ChangeOutcome::Policy);
-  EXPECT_EQ(store.change_password(2002, "initial-pass1", "Chosen-pass2", {}, hash),
+  EXPECT_EQ(store.change_password(2002, "initial-pass1", "Chosen-pass2", {}, hash, replaced),
             ChangeOutcome::Refused)
       << "an agent the file lacks";
   EXPECT_EQ(read_credential_file(path, false).value(), table) << "refusals changed the file";
-  ASSERT_EQ(store.change_password(1001, "initial-pass1", "Chosen-pass2", {}, hash),
+  ASSERT_EQ(store.change_password(1001, "initial-pass1", "Chosen-pass2", {}, hash, replaced),
             ChangeOutcome::Changed);
   const std::string h(hash);
   EXPECT_EQ(h.rfind("$argon2id$", 0), 0u);
   EXPECT_EQ(h.find("Chosen-pass2"), std::string::npos);
+  EXPECT_EQ(replaced, CredentialStore::digest(table[1001].hash));
+  EXPECT_EQ(read_credential_file(path, false).value(), table) << "stored before it was logged";
+  ASSERT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, h, replaced),
+            ApplyOutcome::Stored);
   EXPECT_FALSE(store.must_change(1001)) << "the must-change flag is cleared";
   EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
   EXPECT_FALSE(store.verify(1001, "initial-pass1"));
@@ -144,11 +150,112 @@ TEST(Credentials, PasswordChangeStoredAndReplicated) {
 
   CredentialStore standby;
   ASSERT_TRUE(standby.load(standby_path).ok());
-  standby.apply_credential(1001, dataplane::CredentialChangeKind::Password, h);
+  EXPECT_EQ(standby.apply_credential(1001, dataplane::CredentialChangeKind::Password, h, replaced),
+            ApplyOutcome::Stored);
   EXPECT_TRUE(standby.verify(1001, "Chosen-pass2"));
   EXPECT_FALSE(standby.verify(1001, "initial-pass1"));
   EXPECT_EQ(read_credential_file(standby_path, false).value().at(1001),
             (CredentialEntry{h, CredentialFlag::None}));
+  EXPECT_EQ(standby.apply_credential(1001, dataplane::CredentialChangeKind::Password, h, replaced),
+            ApplyOutcome::Held)
+      << "a record applied twice";
+}
+
+// A change checked but never logged (the log had no room) changed nothing: the old password
+// still signs in, no failure was counted, and the retry is checked afresh and changes it.
+TEST(Credentials, UnloggedChangeChangesNothingAndTheRetryWorks) {
+  const std::string path = temp_path("creds-unlogged");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "old-pass-1", HashStrength::Minimal).ok());
+  CredentialStore store;
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  ASSERT_TRUE(store.load(path).ok());
+  char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  ASSERT_EQ(store.change_password(1001, "old-pass-1", "Chosen-pass2", {}, hash, replaced),
+            dataplane::ChangeOutcome::Changed);
+  // ... answered Overloaded, nothing logged: the store is as it was.
+  EXPECT_TRUE(store.verify(1001, "old-pass-1"));
+  EXPECT_FALSE(store.verify(1001, "Chosen-pass2"));
+  const std::uint64_t failed = store.counters().failed.load();
+  ASSERT_EQ(store.change_password(1001, "old-pass-1", "Chosen-pass2", {}, hash, replaced),
+            dataplane::ChangeOutcome::Changed)
+      << "the retry was refused";
+  EXPECT_EQ(store.counters().failed.load(), failed);
+  EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
+            dataplane::ApplyOutcome::Stored);
+  EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
+}
+
+// A logged change applied again after an administrator's `agent passwd` (not logged) — a
+// journal's replay, a standby catching up — keeps the administrator's password: the entry no
+// longer holds what the change replaced.
+TEST(Credentials, ReplayDoesNotRevertAnAdministratorsReset) {
+  const std::string path = temp_path("creds-replay");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "old-pass-1", HashStrength::Minimal).ok());
+  CredentialStore store;
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  ASSERT_TRUE(store.load(path).ok());
+  char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  ASSERT_EQ(store.change_password(1001, "old-pass-1", "Chosen-pass2", {}, hash, replaced),
+            dataplane::ChangeOutcome::Changed);
+  ASSERT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
+            dataplane::ApplyOutcome::Stored);
+  ASSERT_TRUE(
+      CredentialStore::set_password(path, 1001, "admin-reset-3", HashStrength::Minimal).ok());
+  const CredentialTable reset = read_credential_file(path, false).value();
+  EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
+            dataplane::ApplyOutcome::Kept);
+  EXPECT_EQ(read_credential_file(path, false).value(), reset);
+  EXPECT_TRUE(store.verify(1001, "admin-reset-3"));
+  EXPECT_FALSE(store.verify(1001, "Chosen-pass2"));
+  EXPECT_EQ(store.counters().changes_kept.load(), 1u);
+  // A record of an older node (no digest of what it replaced) never overwrites either.
+  EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, {}),
+            dataplane::ApplyOutcome::Kept);
+  EXPECT_TRUE(store.verify(1001, "admin-reset-3"));
+}
+
+// A change from the log is refused, counted and changes nothing unless its hash is a valid
+// argon2id string for an agent of the file; nothing crashes on any of them.
+TEST(Credentials, InvalidOrUnknownReplicatedChangesAreRefused) {
+  const std::string path = temp_path("creds-invalid");
+  std::remove(path.c_str());
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "old-pass-1", HashStrength::Minimal).ok());
+  const CredentialTable before = read_credential_file(path, false).value();
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  const dataplane::CredentialDigest replaced = CredentialStore::digest(before.at(1001).hash);
+  const std::string good = CredentialStore::hash("Chosen-pass2", HashStrength::Minimal);
+  const std::string bad[] = {
+      "$argon2id$",
+      "$argon2id$anything at all",
+      good + "\n1002 $argon2id$",
+      good.substr(0, good.size() - 10),
+      "$argon2i$" + good.substr(10),
+      std::string(good).replace(good.find("v=19"), 4, "v=20"),
+      good + "$",
+      "$argon2id$v=19$m=8,t=1,p=1$" + std::string(200, 'A') + "$" + std::string(30, 'A'),
+  };
+  for (const std::string& h : bad) {
+    EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, h, replaced),
+              dataplane::ApplyOutcome::Refused)
+        << h;
+    EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, h, {}),
+              dataplane::ApplyOutcome::Refused)
+        << h;
+  }
+  EXPECT_EQ(store.apply_credential(4242, dataplane::CredentialChangeKind::Password, good, replaced),
+            dataplane::ApplyOutcome::Refused)
+      << "an agent the file lacks";
+  EXPECT_EQ(store.counters().changes_refused.load(), 2 * std::size(bad) + 1);
+  EXPECT_EQ(read_credential_file(path, false).value(), before);
+  EXPECT_TRUE(store.verify(1001, "old-pass-1"));
+  EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, good, replaced),
+            dataplane::ApplyOutcome::Stored)
+      << "the valid one";
 }
 
 // The enrolment code an agent signed in with is its old secret for the change that follows; the
@@ -174,7 +281,9 @@ TEST(Credentials, SpentEnrolmentIsReportedAndReplicated) {
 
   CredentialStore standby;
   ASSERT_TRUE(standby.load(standby_path).ok());
-  standby.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, hash);
+  EXPECT_EQ(
+      standby.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, hash, {}),
+      dataplane::ApplyOutcome::Stored);
   EXPECT_FALSE(standby.verify(1001, "739201-554")) << "the standby still takes the spent code";
   EXPECT_EQ(read_credential_file(standby_path, false).value().at(1001).flag,
             CredentialFlag::EnrolmentUsed);
@@ -183,14 +292,67 @@ TEST(Credentials, SpentEnrolmentIsReportedAndReplicated) {
   table[1001].hash = CredentialStore::hash("111111-222", HashStrength::Minimal);
   ASSERT_TRUE(write_credential_file(standby_path, table).ok());
   ASSERT_TRUE(other.load(standby_path).ok());
-  other.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, hash);
+  EXPECT_EQ(other.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, hash, {}),
+            dataplane::ApplyOutcome::Kept);
   EXPECT_TRUE(other.verify(1001, "111111-222"));
 
   char changed[dataplane::kCredentialHashBytes] = {};
-  EXPECT_EQ(store.change_password(1001, "739201-554", "Chosen-pass2", {}, changed),
+  dataplane::CredentialDigest replaced{};
+  EXPECT_EQ(store.change_password(1001, "739201-554", "Chosen-pass2", {}, changed, replaced),
             dataplane::ChangeOutcome::Changed);
+  EXPECT_EQ(
+      store.apply_credential(1001, dataplane::CredentialChangeKind::Password, changed, replaced),
+      dataplane::ApplyOutcome::Stored);
   EXPECT_FALSE(store.must_change(1001));
   EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
+}
+
+// A spend the log could not take is undone: the code signs in again (file and memory).
+TEST(Credentials, UnloggedSpendIsRestored) {
+  const std::string path = temp_path("creds-restore");
+  std::remove(path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("739201-554", HashStrength::Minimal),
+                                CredentialFlag::Enrolment};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  ASSERT_TRUE(store.verify(1001, "739201-554"));
+  char hash[dataplane::kCredentialHashBytes] = {};
+  ASSERT_TRUE(store.spent_enrolment(1001, hash));
+  store.restore_enrolment(1001, hash);
+  EXPECT_EQ(read_credential_file(path, false).value(), table);
+  EXPECT_TRUE(store.verify(1001, "739201-554")) << "the code stayed spent";
+}
+
+// A change whose old secret is the spent enrolment code passes the same back-off gate as every
+// other attempt: while a back-off runs even the right code is refused unchecked.
+TEST(Credentials, EnrolmentCodeChangeWaitsOutTheBackoff) {
+  const std::string path = temp_path("creds-enrol-backoff");
+  std::remove(path.c_str());
+  CredentialTable table;
+  table[1001] = CredentialEntry{CredentialStore::hash("739201-554", HashStrength::Minimal),
+                                CredentialFlag::Enrolment};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  std::uint64_t now = 1000;
+  CredentialStore store(LockoutPolicy{1, 60, 300, 10, 30}, [&] { return now; });
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  ASSERT_TRUE(store.load(path).ok());
+  const dataplane::SignInSource desk{7, 8001};
+  ASSERT_TRUE(store.verify_from(1001, "739201-554", desk));  // spends the code
+  char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  EXPECT_EQ(store.change_password(1001, "wrong-code-1", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Refused);
+  ASSERT_GT(store.wait_seconds(1001, desk), 0u) << "no back-off after the free failure";
+  const std::uint64_t delayed = store.counters().delayed.load();
+  EXPECT_EQ(store.change_password(1001, "739201-554", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Refused)
+      << "checked during the back-off";
+  EXPECT_EQ(store.counters().delayed.load(), delayed + 1);
+  now += 61;
+  EXPECT_EQ(store.change_password(1001, "739201-554", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Changed);
 }
 
 // The policy, rule by rule; the message never repeats the password.

@@ -43,9 +43,18 @@ router::EngineConfig small_centre() {
   return c;
 }
 
-// InMemoryCredentials plus what the control plane's store does for a password change (stores the
-// new one, hands back a stand-in hash) and an enrolment code spent by `spend`'s next sign-in.
-class ChangingCredentials final : public CredentialVerifier {
+// Stand-ins for argon2id strings (well-formed: the log's reader checks them strictly).
+std::string test_hash(int n) {
+  return "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$dGVzdHRlc3R0ZXN0dGVzdA" +
+         std::string(1, static_cast<char>('A' + n % 26));
+}
+constexpr const char* kCodeHash =
+    "$argon2id$v=19$m=8,t=1,p=1$Y29kZWNvZGVjb2Rl$Y29kZWNvZGVjb2RlY29kZQ";
+
+// InMemoryCredentials plus what the control plane's store does for a password change (hands back
+// a stand-in hash, stores the new password only when the log's record is applied through the
+// writer: `hold` keeps that waiting) and an enrolment code spent by `spend`'s next sign-in.
+class ChangingCredentials final : public CredentialVerifier, public CredentialSink {
  public:
   explicit ChangingCredentials(InMemoryCredentials& base) : base_(base) {}
   bool verify(router::AgentNumber agent, std::string_view password) override {
@@ -55,7 +64,8 @@ class ChangingCredentials final : public CredentialVerifier {
   }
   ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
                                 std::string_view new_password, const SignInSource&,
-                                char (&hash)[kCredentialHashBytes]) override {
+                                char (&hash)[kCredentialHashBytes],
+                                CredentialDigest& replaced) override {
     if (new_password.size() < 8) {
       return ChangeOutcome::Policy;
     }
@@ -63,9 +73,10 @@ class ChangingCredentials final : public CredentialVerifier {
       return ChangeOutcome::Refused;
     }
     const std::lock_guard lock(mutex_);
-    changed_[agent] = std::string(new_password);
-    const std::string h = "$argon2id$v=19$m=8,t=1,p=1$test" + std::to_string(++changes_);
+    const std::string h = test_hash(++changes_);
+    pending_[h] = std::string(new_password);
     std::snprintf(hash, sizeof(hash), "%s", h.c_str());
+    replaced.fill(static_cast<std::uint8_t>(changes_));
     return ChangeOutcome::Changed;
   }
   bool spent_enrolment(router::AgentNumber agent, char (&hash)[kCredentialHashBytes]) override {
@@ -74,15 +85,40 @@ class ChangingCredentials final : public CredentialVerifier {
       return false;
     }
     spend = 0;
-    std::snprintf(hash, sizeof(hash), "%s", "$argon2id$v=19$m=8,t=1,p=1$code");
+    std::snprintf(hash, sizeof(hash), "%s", kCodeHash);
     return true;
   }
+  ApplyOutcome apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
+                                std::string_view hash, const CredentialDigest&) override {
+    while (hold.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const std::lock_guard lock(mutex_);
+    applied.emplace_back(agent, std::string(hash));
+    if (const auto it = pending_.find(std::string(hash));
+        kind == CredentialChangeKind::Password && it != pending_.end()) {
+      changed_[agent] = it->second;
+    }
+    return ApplyOutcome::Stored;
+  }
+  void restore_enrolment(router::AgentNumber agent, std::string_view hash) override {
+    const std::lock_guard lock(mutex_);
+    restored.emplace_back(agent, std::string(hash));
+  }
+  std::size_t applied_count() {
+    const std::lock_guard lock(mutex_);
+    return applied.size();
+  }
   std::atomic<router::AgentNumber> spend{0};
+  std::atomic<bool> hold{false};
+  std::vector<std::pair<router::AgentNumber, std::string>> applied;   // under mutex_
+  std::vector<std::pair<router::AgentNumber, std::string>> restored;  // under mutex_
 
  private:
   InMemoryCredentials& base_;
   std::mutex mutex_;
   std::map<router::AgentNumber, std::string> changed_;
+  std::map<std::string, std::string> pending_;  // hash -> the password it stands for
   int changes_ = 0;
 };
 
@@ -850,7 +886,8 @@ TEST_F(SecurePipelineTest, NotPrimaryAndTheAnnouncementAreSealed) {
 // Keeps every record the stage logs.
 class KeepingShipper final : public LogShipper {
  public:
-  bool has_room() const override { return true; }
+  bool has_room() const override { return room; }
+  bool room = true;
   void append(std::uint64_t seq, std::span<const std::uint8_t> record) override {
     records.emplace_back(seq, std::vector<std::uint8_t>(record.begin(), record.end()));
   }
@@ -859,19 +896,32 @@ class KeepingShipper final : public LogShipper {
   std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> records;
 };
 
-// What a standby's credential store was told.
+// What a node's credential store was told (from the writer's thread).
 struct RecordingSink final : CredentialSink {
-  void apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
-                        std::string_view hash) override {
+  ApplyOutcome apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
+                                std::string_view hash, const CredentialDigest& replaces) override {
+    const std::lock_guard lock(mutex);
     got.emplace_back(agent, kind, std::string(hash));
+    digests.push_back(replaces);
+    return ApplyOutcome::Stored;
   }
+  void restore_enrolment(router::AgentNumber agent, std::string_view hash) override {
+    const std::lock_guard lock(mutex);
+    restored.emplace_back(agent, std::string(hash));
+  }
+  std::mutex mutex;
   std::vector<std::tuple<router::AgentNumber, CredentialChangeKind, std::string>> got;
+  std::vector<CredentialDigest> digests;
+  std::vector<std::pair<router::AgentNumber, std::string>> restored;
 };
 
 // SecureTokenTest with the sequenced log kept, and a standby that replays it.
 class PasswordChangeTest : public SecureTokenTest {
  protected:
-  PasswordChangeTest() { io_.set_shipper(&log_); }
+  PasswordChangeTest() {
+    io_.set_shipper(&log_);
+    io_.set_credentials(&writer_);
+  }
   static PasswordChange change(router::AgentNumber number, const char* old_password,
                                const char* new_password) {
     PasswordChange c{};
@@ -899,12 +949,16 @@ class PasswordChangeTest : public SecureTokenTest {
   // Applies the whole log to a fresh standby whose credential changes go to `sink`.
   void follow(RecordingSink& sink, IoStage& standby, router::Engine& engine) {
     RouterStage router(engine);
-    standby.set_credentials(&sink);
+    CredentialWriter writer(sink);
+    standby.set_credentials(&writer);
     for (const auto& [seq, bytes] : log_.records) {
-      ASSERT_EQ(standby.replay(seq, bytes, router), IoStage::Replay::Applied) << seq;
+      EXPECT_EQ(standby.replay(seq, bytes, router), IoStage::Replay::Applied) << seq;
     }
+    writer.wait_idle();
+    standby.set_credentials(nullptr);
   }
   KeepingShipper log_;
+  CredentialWriter writer_{changing_};  // the primary's: stores its own changes
 };
 
 // The signed-in desktop changes its agent's password inside its session: verified and hashed on
@@ -933,7 +987,7 @@ TEST_F(PasswordChangeTest, ChangedLoggedAndReplicated) {
   ASSERT_EQ(logged.size(), 1u);
   EXPECT_EQ(logged[0].agent_number, 101u);
   EXPECT_EQ(logged[0].credential, CredentialChangeKind::Password);
-  EXPECT_EQ(logged[0].credential_hash, "$argon2id$v=19$m=8,t=1,p=1$test1");
+  EXPECT_EQ(logged[0].credential_hash, test_hash(1));
   EXPECT_EQ(logged[0].client_id, secure_client_id("desk-1"));
   for (const auto& [seq, bytes] : log_.records) {
     const std::string text(bytes.begin(), bytes.end());
@@ -950,16 +1004,148 @@ TEST_F(PasswordChangeTest, ChangedLoggedAndReplicated) {
   ASSERT_EQ(sink.got.size(), 1u);
   EXPECT_EQ(std::get<0>(sink.got[0]), 101u);
   EXPECT_EQ(std::get<1>(sink.got[0]), CredentialChangeKind::Password);
-  EXPECT_EQ(std::get<2>(sink.got[0]), "$argon2id$v=19$m=8,t=1,p=1$test1");
+  EXPECT_EQ(std::get<2>(sink.got[0]), test_hash(1));
   EXPECT_EQ(standby.token_generation(0), 1u);
   EXPECT_EQ(standby.save_session(), io_.save_session());
 
-  // The new password signs in; a retransmitted change gets the same Ack without a second job.
+  // The primary stored it through its writer, with what it replaced; so did the standby.
+  EXPECT_EQ(changing_.applied_count(), 1u);
+  EXPECT_TRUE(changing_.verify(101, "N3w-secret!"));
+  CredentialDigest replaced;
+  replaced.fill(1);
+  EXPECT_EQ(logged[0].credential_replaces, replaced);
+  ASSERT_EQ(sink.digests.size(), 1u);
+  EXPECT_EQ(sink.digests[0], replaced);
+
+  // A retransmitted change gets the same answer without a second job: the Ack and the token.
   const auto again = exchange(
       desk_, desk_.one(Type::PasswordChange, change(101, "s3cret-101", "N3w-secret!"), change_seq));
-  ASSERT_EQ(again.size(), 1u);
+  ASSERT_EQ(again.size(), 2u);
   EXPECT_EQ(again[0].type, Type::Ack);
+  EXPECT_EQ(again[0].as<Ack>().reply_to, change_seq);
+  ASSERT_EQ(again[1].type, Type::SessionToken);
+  EXPECT_EQ(again[1].seq, change_seq);
+  const SessionToken first = r[1].as<SessionToken>();
+  const SessionToken resent = again[1].as<SessionToken>();
+  EXPECT_EQ(std::memcmp(&resent, &first, sizeof(first)), 0);
   EXPECT_EQ(credential_records().size(), 1u);
+  EXPECT_EQ(changing_.applied_count(), 1u);
+}
+
+// The log has no room when a checked change is to be logged: answered Overloaded with nothing
+// changed (no record, nothing stored, tokens kept); the retry, once there is room, is changed.
+TEST_F(PasswordChangeTest, LogFullChangesNothingAndTheRetryWorks) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  const SessionToken before = password_sign_in();
+  log_.room = false;
+  const auto r = send_change(change(101, "s3cret-101", "N3w-secret!"));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::Overloaded));
+  writer_.wait_idle();
+  EXPECT_TRUE(credential_records().empty());
+  EXPECT_EQ(changing_.applied_count(), 0u) << "stored though not logged";
+  EXPECT_EQ(io_.token_generation(0), 0u);
+  EXPECT_TRUE(changing_.verify(101, "s3cret-101"));
+  EXPECT_FALSE(changing_.verify(101, "N3w-secret!"));
+  EXPECT_EQ(tokens_.check(101, before.proof, 0, wall_.now), TokenCheck::Valid);
+
+  log_.room = true;
+  const auto retry = send_change(change(101, "s3cret-101", "N3w-secret!"));
+  ASSERT_GE(retry.size(), 1u);
+  EXPECT_EQ(retry[0].type, Type::Ack);
+  EXPECT_EQ(credential_records().size(), 1u);
+  EXPECT_TRUE(changing_.verify(101, "N3w-secret!"));
+}
+
+// A sign-in that spent an enrolment code the log has no room for: answered Overloaded, and the
+// spend is undone (through the writer), so the retry signs in with the same code.
+TEST_F(PasswordChangeTest, SpendTheLogCannotTakeIsUndone) {
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Desktop);
+  changing_.spend = 101;
+  log_.room = false;
+  exchange(desk_, desk_.one(Type::AgentEvent, sign_in(101, "s3cret-101")));
+  const auto r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::Overloaded));
+  writer_.wait_idle();
+  EXPECT_TRUE(credential_records().empty());
+  EXPECT_EQ(changing_.applied_count(), 0u);
+  ASSERT_EQ(changing_.restored.size(), 1u) << "the spent code was not given back";
+  EXPECT_EQ(changing_.restored[0],
+            std::make_pair(router::AgentNumber{101}, std::string(kCodeHash)));
+}
+
+// The credential file is written on the writer's thread: while it is held up (an import holding
+// the writers' lock), the IO thread keeps routing, and the change is answered once stored.
+TEST_F(PasswordChangeTest, SlowStoreNeitherStallsRoutingNorIsAnsweredEarly) {
+  ASSERT_TRUE(connect(desk_));
+  ASSERT_TRUE(connect(switch_));
+  register_peer(desk_, Role::Desktop);
+  register_peer(switch_, Role::Switch);
+  password_sign_in();
+  changing_.hold = true;
+  exchange(desk_, desk_.one(Type::PasswordChange, change(101, "s3cret-101", "N3w-secret!")));
+  for (int i = 0; i < 2000 && credential_records().empty(); ++i) {
+    worker_.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(credential_records().size(), 1u) << "never logged";
+  EXPECT_TRUE(routed(switch_, 7001)) << "routing waited for the credential file";
+  for (int i = 0; i < 20; ++i) {
+    worker_.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(replies_for(desk_).empty()) << "answered before it was stored";
+  changing_.hold = false;
+  const auto r = wait_for_reply(desk_);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[1].type, Type::SessionToken);
+  EXPECT_TRUE(changing_.verify(101, "N3w-secret!"));
+}
+
+// A CredentialChange whose hash is not a valid argon2id string (or names no agent of this node)
+// is refused on replay and counted; the log goes on and nothing of it is applied.
+TEST_F(PasswordChangeTest, InvalidHashFromTheLogIsRefusedAndCounted) {
+  router::Engine standby_engine(config_);
+  MemoryPort standby_port;
+  ManualClock standby_clock;
+  IoStage standby(standby_port, standby_clock, nullptr, {101, 102, 103}, DataplaneConfig{});
+  RouterStage router(standby_engine);
+  RecordingSink sink;
+  CredentialWriter writer(sink);
+  standby.set_credentials(&writer);
+  const std::string bad[] = {
+      "$argon2id$",
+      "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$dGVzdHRlc3R0ZXN0dGVzdA!",
+      "$argon2id$v=19$m=8,t=1,p=1$c2Fsd$dGVzdHRlc3R0ZXN0dGVzdA",
+      "$argon2id$v=19$m=08,t=1,p=1$c2FsdHNhbHRzYWx0$dGVzdHRlc3R0ZXN0dGVzdA",
+      "$argon2id$v=19$m=8,t=1$c2FsdHNhbHRzYWx0$dGVzdHRlc3R0ZXN0dGVzdA",
+      "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$dGVzdA",
+      "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHRzYWx0$dGVzdHRlc3R0ZXN0dGVzdA$x",
+  };
+  std::uint64_t seq = standby.sequencer().next();
+  for (const std::string& h : bad) {
+    LogRecord rec;
+    rec.kind = RecordKind::CredentialChange;
+    rec.agent_number = 101;
+    rec.credential_hash = h;
+    std::uint8_t bytes[kMaxLogRecord];
+    const std::size_t n = encode_record(rec, bytes);
+    EXPECT_EQ(standby.replay(seq++, std::span<const std::uint8_t>(bytes, n), router),
+              IoStage::Replay::Applied)
+        << h;
+  }
+  writer.wait_idle();
+  EXPECT_EQ(standby.counters().read(Counter::credential_change_refused), std::size(bad));
+  EXPECT_TRUE(sink.got.empty());
+  EXPECT_EQ(standby.token_generation(0), 0u);
+  EXPECT_EQ(standby.counters().read(Counter::password_changes), 0u);
+  standby.set_credentials(nullptr);
 }
 
 // Refusals: a wrong old password (PasswordChangeRefused, cached), a new one the policy refuses
@@ -997,7 +1183,7 @@ TEST_F(PasswordChangeTest, SpentEnrolmentCodeIsLoggedBeforeTheSignIn) {
     if (rec.kind == RecordKind::CredentialChange) {
       spent_at = kinds.size();
       EXPECT_EQ(rec.credential, CredentialChangeKind::EnrolmentSpent);
-      EXPECT_EQ(rec.credential_hash, "$argon2id$v=19$m=8,t=1,p=1$code");
+      EXPECT_EQ(rec.credential_hash, kCodeHash);
     }
     kinds.push_back(rec.kind);
   }

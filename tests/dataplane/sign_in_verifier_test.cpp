@@ -6,7 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "acd/dataplane/sign_in_verifier.hpp"
@@ -152,6 +155,92 @@ TEST(VerifierPool, UnavailableIsItsOwnResult) {
   plain.set(1001, "right");
   EXPECT_EQ(plain.check_from(1001, "right", {}), VerifyOutcome::Accepted);
   EXPECT_EQ(plain.check_from(1001, "wrong", {}), VerifyOutcome::Refused);
+}
+
+// Knows the passwords only reversed, so that its own copies never hold them as sent.
+class ReversedCredentials final : public CredentialVerifier {
+ public:
+  explicit ReversedCredentials(const char* reversed) : reversed_(reversed) {}
+  bool verify(router::AgentNumber, std::string_view password) override {
+    if (password.size() != reversed_.size()) {
+      return false;
+    }
+    bool same = true;
+    for (std::size_t i = 0; i < password.size(); ++i) {
+      same = same && password[i] == reversed_[reversed_.size() - 1 - i];
+    }
+    return same;
+  }
+
+ private:
+  std::string_view reversed_;
+};
+
+// How many times `needle` occurs in this process's writable memory, other than in the mapping
+// that holds `needle` (the caller's stack: the search itself leaves copies of its needle there;
+// the pool's workers run on stacks of their own, which are searched).
+std::size_t copies_in_memory(const char* needle, std::size_t length) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::size_t found = 0;
+  while (std::getline(maps, line)) {
+    std::istringstream fields(line);
+    std::string range;
+    std::string perms;
+    std::string offset;
+    std::string device;
+    std::string inode;
+    std::string name;
+    fields >> range >> perms >> offset >> device >> inode >> name;
+    if (perms.size() < 2 || perms[0] != 'r' || perms[1] != 'w' || name.rfind("[v", 0) == 0 ||
+        name.rfind("/dev/", 0) == 0) {
+      continue;
+    }
+    const std::size_t dash = range.find('-');
+    auto* at = reinterpret_cast<const char*>(std::stoull(range.substr(0, dash), nullptr, 16));
+    const auto* end =
+        reinterpret_cast<const char*>(std::stoull(range.substr(dash + 1), nullptr, 16));
+    if (needle >= at && needle < end) {
+      continue;
+    }
+    while (at < end) {
+      const void* hit = memmem(at, static_cast<std::size_t>(end - at), needle, length);
+      if (hit == nullptr) {
+        break;
+      }
+      ++found;
+      at = static_cast<const char*>(hit) + 1;
+    }
+  }
+  return found;
+}
+
+// Once checked, a password is nowhere in the process's writable memory: not in the job queue's
+// nodes (a lock-free queue keeps what passed through them), nor in the pool's own buffer.
+TEST(VerifierPool, CheckedPasswordLeavesNoCopy) {
+  static const char kReversed[] = "tnuocca-gnilggiwS-8hK-ykccuL-Zq";  // read-only memory
+  constexpr std::size_t kLength = sizeof(kReversed) - 1;
+  ReversedCredentials reversed(kReversed);
+  for (const VerifierTask task : {VerifierTask::SignIn, VerifierTask::PasswordChange}) {
+    AsyncVerifier pool(reversed, VerifierPoolConfig{2, 8, {}, 0});
+    SignInJob job = job_for(1001, "");
+    job.task = task;
+    for (std::size_t i = 0; i < kLength; ++i) {  // no other copy on the way in
+      job.password[i] = kReversed[kLength - 1 - i];
+      job.new_password[i] = kReversed[kLength - 1 - i];
+    }
+    ASSERT_TRUE(pool.submit(job));
+    const std::vector<SignInResult> results = collect_n(pool, 1);
+    ASSERT_EQ(results.size(), 1u);
+    EXPECT_EQ(results[0].accepted, task == VerifierTask::SignIn);
+    char needle[kLength];
+    for (std::size_t i = 0; i < kLength; ++i) {
+      needle[i] = kReversed[kLength - 1 - i];
+    }
+    EXPECT_EQ(copies_in_memory(needle, kLength), 0u)
+        << "the password stayed in memory after its check";
+    wipe(needle, sizeof(needle));
+  }
 }
 
 }  // namespace

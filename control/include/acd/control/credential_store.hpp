@@ -7,8 +7,10 @@
 //
 // Thread-safety: verify() and locked() run on the verifier's worker threads
 // (dataplane::AsyncVerifier), several at once: the store's tables are behind one mutex, held only
-// for look-ups and bookkeeping, never during a hash. load() and set_audit() are for start-up; the
-// static functions are for acdctl and touch no store.
+// for look-ups and bookkeeping, never during a hash. apply_credential() and restore_enrolment()
+// run on the credential writer's thread (dataplane::CredentialWriter), one at a time, and may wait
+// for the file's writers' lock; nothing here runs on the IO thread. load() and set_audit() are for
+// start-up; the static functions are for acdctl and touch no store.
 #pragma once
 
 #include <atomic>
@@ -74,6 +76,10 @@ struct SignInCounters {
   std::atomic<std::uint64_t> delayed{0};    // refused unchecked: a back-off was running
   std::atomic<std::uint64_t> backoffs{0};   // back-offs imposed (per source or agent-wide)
   std::atomic<std::uint64_t> unlocks{0};    // back-offs lifted by an operator
+  // Credential changes of the log not applied: an invalid hash string or an agent the file lacks.
+  std::atomic<std::uint64_t> changes_refused{0};
+  // Credential changes of the log left alone: the entry changed since (an administrator's reset).
+  std::atomic<std::uint64_t> changes_kept{0};
 };
 
 // The password policy a desktop's PasswordChange is held to (docs/security.md "Password policy"):
@@ -115,28 +121,42 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   // new password set). Verifier threads.
   bool must_change(router::AgentNumber agent) override;
   // A signed-in desktop's password change (verifier threads). The old secret is checked like a
-  // sign-in (back-offs apply and count; the initial password, or the enrolment code the agent
-  // signed in with, is accepted as the old one), the new one against check_password_policy, then
-  // hashed at set_hash_cost's cost and written to the file atomically under the writers' lock,
-  // flag cleared (must-change / enrolment-used gone). Refused: wrong old secret, back-off, no such
-  // agent; Policy; Unavailable: no file loaded, hashing or writing failed (nothing changed).
+  // sign-in (back-offs apply and count, whichever secret it is; the initial password, or the
+  // enrolment code the agent signed in with, is accepted as the old one), the new one against
+  // check_password_policy, then hashed at set_hash_cost's cost. Nothing is stored here: on Changed
+  // `hash` holds the new hash and `replaced` the digest of the hash it replaces, and the change is
+  // stored when its log record is applied (apply_credential), so that a change the log refuses
+  // changes nothing. Refused: wrong old secret, back-off, no such agent; Policy; Unavailable: no
+  // file loaded, hashing failed, or the entry changed while the old secret was checked.
   // Every outcome is recorded in the audit log (agent.password_change), never a password or hash.
-  dataplane::ChangeOutcome change_password(router::AgentNumber agent,
-                                           std::string_view old_password,
+  dataplane::ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
                                            std::string_view new_password,
                                            const dataplane::SignInSource& source,
-                                           char (&hash)[dataplane::kCredentialHashBytes]) override;
+                                           char (&hash)[dataplane::kCredentialHashBytes],
+                                           dataplane::CredentialDigest& replaced) override;
   // True when the agent's entry is a spent enrolment code (verify_from just spent it: a spent
   // code never verifies again), with its hash. Verifier threads.
   bool spent_enrolment(router::AgentNumber agent,
                        char (&hash)[dataplane::kCredentialHashBytes]) override;
-  // A change the primary made, read from the log (a standby's log thread): a Password sets the
-  // entry to `hash` with no flag; an EnrolmentSpent marks the entry enrolment-used if it still
-  // holds that code. Written to the file atomically under the writers' lock; a failure is
-  // recorded in the audit log (the memory copy is changed anyway, so this node refuses the old
-  // secret until it restarts).
-  void apply_credential(router::AgentNumber agent, dataplane::CredentialChangeKind kind,
-                        std::string_view hash) override;
+  // A change of the sequenced log (this node's own or its primary's), on the credential writer's
+  // thread, in log order. Refused (counted, audited, nothing changed) unless `hash` is a valid
+  // argon2id string (checked strictly, and by libsodium's parser) for an agent of the file.
+  // A Password sets the entry to `hash` with no flag only if the entry still holds the hash whose
+  // digest is `replaces` (Stored), or holds `hash` already (Held); otherwise the entry was changed
+  // since — an administrator's `agent passwd`, which is not logged — and is kept (Kept, counted,
+  // audited). An EnrolmentSpent marks the entry enrolment-used if it still holds that code.
+  // Written to the file atomically under the writers' lock; if the file cannot be written the
+  // memory copy is changed anyway (Failed, audited: this node refuses the old secret until it
+  // restarts). So a record applied twice, or replayed after a newer change, changes nothing.
+  dataplane::ApplyOutcome apply_credential(router::AgentNumber agent,
+                                           dataplane::CredentialChangeKind kind,
+                                           std::string_view hash,
+                                           const dataplane::CredentialDigest& replaces) override;
+  // Undoes spend_enrolment's mark when the spend could not be logged: the entry holding the spent
+  // code `hash` is usable again (file and memory). Credential writer's thread.
+  void restore_enrolment(router::AgentNumber agent, std::string_view hash) override;
+  // The digest of a stored hash string that a CredentialChange names as replaced. Pure.
+  static dataplane::CredentialDigest digest(std::string_view hash);
   // The cost of hashes change_password writes (acd.toml [signin] cost). Before the verifier starts.
   void set_hash_cost(const HashCost& cost) { cost_ = cost; }
   // True while an agent-wide back-off runs (every source refused).
@@ -182,10 +202,14 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   bool spend_enrolment(router::AgentNumber agent, const std::string& hash);
   void record_backoff(router::AgentNumber agent, const dataplane::SignInSource* source,
                       const Backoff& b, std::uint64_t delay);  // mutex_ held
-  // Sets `agent`'s entry in the file (under the writers' lock) and in memory, if `keep(current
-  // entry or null)` allows it. Empty: done (or not wanted); else why not. mutex_ not held.
-  std::string store_entry(router::AgentNumber agent, const CredentialEntry& entry,
-                          const std::function<bool(const CredentialEntry*)>& keep);
+  // Sets `agent`'s entry in the file (under the writers' lock) and in memory when `decide(current
+  // entry or null)` says Stored; `outcome` is what it said. Empty: done (or not wanted); else why
+  // the file could not be written (outcome Failed; memory then changed if `decide` allows it
+  // there). mutex_ not held.
+  std::string store_entry(
+      router::AgentNumber agent, const CredentialEntry& entry,
+      const std::function<dataplane::ApplyOutcome(const CredentialEntry*)>& decide,
+      dataplane::ApplyOutcome& outcome);
   HashCost cost_;
   std::mutex mutex_;  // guards everything below (and the file's reload)
   LockoutPolicy policy_;

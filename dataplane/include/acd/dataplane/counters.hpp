@@ -34,7 +34,7 @@ namespace acd::dataplane {
   X(refused_not_your_call, "messages refused: the call is not the client's")                    \
   X(refused_sign_in_first, "messages refused: the desktop has not signed its agent in")         \
   X(operations_reported, "high-risk customer operations desktops reported (audit trail)")       \
-  X(signin_unavailable, "sign-ins refused unchecked: the password directory was unavailable") \
+  X(signin_unavailable, "sign-ins refused unchecked: the password directory was unavailable")   \
   X(token_sign_ins, "sign-ins accepted on a session token (no password)")                       \
   X(token_refused_path, "token sign-ins refused: not an ACDP/2 desktop session, or tokens off") \
   X(token_refused_expired, "token sign-ins refused: the token's day is over")                   \
@@ -44,7 +44,8 @@ namespace acd::dataplane {
   X(tokens_revoked, "agents whose tokens an operator revoked (log records applied)")          \
   X(password_changes, "passwords desktops changed (CredentialChange records applied)")          \
   X(password_change_refused, "password changes refused (old password, policy, not possible)")   \
-  X(enrolments_spent, "enrolment codes spent by a sign-in (CredentialChange records applied)")
+  X(enrolments_spent, "enrolment codes spent by a sign-in (CredentialChange records applied)")  \
+  X(credential_change_refused, "credential changes not applied: not a valid argon2id string")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

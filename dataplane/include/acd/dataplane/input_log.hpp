@@ -65,14 +65,16 @@ struct LogRecord {
   // TokenRevoke: agent_number (and wall_ms) above; the client is the operator's (kControlClientId).
   // CredentialChange: agent_number, wall_ms, request_seq (a PasswordChange's, answered Ack when
   // applied; 0 for a spent enrolment code), what changed and the argon2id hash string (at most
-  // kCredentialHashBytes - 1 bytes; decoding points into the record's bytes).
+  // kCredentialHashBytes - 1 bytes; decoding points into the record's bytes), and the digest of
+  // the hash a password change replaced (a record written before carries none: all zero).
   CredentialChangeKind credential = CredentialChangeKind::Password;
   std::string_view credential_hash;
+  CredentialDigest credential_replaces{};
 };
 
 // Bytes of the largest record (an Input with every skill) other than a ConfigChange, which takes
 // kMaxLogRecord + its configuration's bytes.
-inline constexpr std::size_t kMaxLogRecord = 192;  // a CredentialChange takes 162
+inline constexpr std::size_t kMaxLogRecord = 192;  // a CredentialChange takes 178
 // The largest configuration a ConfigChange record carries (the replication link carries records
 // up to 1 MiB, the journal's ring 8 MiB); a reload whose configuration is larger is refused.
 inline constexpr std::size_t kMaxConfigPayload = 512u << 10;

@@ -241,11 +241,16 @@ class IoStage {
   // Where sign-ins (accepted or refused), sign-outs and forced logouts are reported for the audit
   // trail; null (the default): nowhere. Set before the first poll; the sink outlives the stage.
   void set_audit(AgentAuditSink* sink) { audit_ = sink; }
-  // Where credential changes read from the log (CredentialChange records a primary wrote) are
-  // stored: a standby's own credential file. Null (the default): nowhere — the primary stored
-  // its own change before logging it, and a journal's replay at start stores nothing (the node
-  // stored it when it first applied it). Set after the journal's replay, before following.
-  void set_credentials(CredentialSink* sink) { credentials_ = sink; }
+  // Where the credential changes of the log (CredentialChange records: this node's own as a
+  // primary, its primary's as a standby) are stored: a writer thread over the node's credential
+  // file (control's CredentialStore), so that no file is written on this thread. A primary's
+  // PasswordChange is answered once the writer has stored it. Null (the default): nowhere, and a
+  // change is answered as soon as it is logged. Set before the journal's replay (applying a record
+  // twice, or one an administrator's reset has overtaken, changes nothing); it outlives the stage.
+  void set_credentials(CredentialWriter* writer) { credentials_ = writer; }
+  // The writer's finished changes: answers the PasswordChanges they complete. Once per poll cycle
+  // (the Worker does it); returns how many.
+  std::size_t collect_credential_writes();
   // ACDP/2 (session_layer.hpp): with a layer, only authentic data datagrams of established
   // sessions reach the decoder (as the configured client, with its configured role: a Register's
   // role is ignored), handshakes go to the layer's worker, and every datagram is sealed as it
@@ -394,10 +399,13 @@ class IoStage {
   void finish_password_change(const SignInResult& r);
   // Logs (if logging) a CredentialChange for a spent enrolment code; false if the log has no room.
   bool log_enrolment_spent(const SignInResult& r);
-  // A CredentialChange applied (primary after logging, follower when replaying): for a password,
-  // the agent's tokens are revoked and the request answered Ack (cached); the sink, if set,
-  // stores the hash.
+  // A CredentialChange applied (primary after logging, follower when replaying): a hash that is
+  // not a valid argon2id string is refused and counted (nothing applied); else the writer, if
+  // set, stores it and for a password the agent's tokens are revoked and the request answered Ack
+  // (cached) — by a primary once the writer is done, right away by a replaying node.
   void apply_credential_change(std::uint32_t slot, const LogRecord& record);
+  // Room to log and store one more credential change now (log and writer)?
+  bool credential_room() const;
   // A sign-in presenting a session token (translate): true with `input` the AgentSignIn if the
   // token is valid and the agent is not signed in from this client; valid and already signed in
   // from it: answered Ack here (no engine input) and false; invalid: answered TokenRefused,
@@ -407,9 +415,9 @@ class IoStage {
   // Sends the agent's token for the day to client `slot` (the reply to its sign-in `seq`) if
   // tokens are on and the client is an ACDP/2 desktop; otherwise nothing.
   void send_token(std::uint32_t slot, std::uint64_t seq, router::AgentIndex agent);
-  // A retransmitted sign-in answered from the reply cache: if the cached answer is an accepted
-  // sign-in's Ack (without must-change) and the client is still bound to the agent, the day's
-  // token again (the cache keeps only the Ack).
+  // A retransmitted sign-in or PasswordChange answered from the reply cache: if the cached answer
+  // is an accepted sign-in's Ack (without must-change), or a PasswordChange's Ack, and the client
+  // is still bound to the agent, the day's token again (the cache keeps only the Ack).
   void resend_token(std::uint32_t slot, const Message& m, std::span<const std::uint8_t> cached);
   // An operator's RevokeTokens: logged (TokenRevoke) and applied; the reply goes to the control
   // thread. Overloaded, nothing changed, when the log has no room.
@@ -461,7 +469,7 @@ class IoStage {
   AsyncVerifier* verifier_;
   ControlChannel* control_ = nullptr;
   AgentAuditSink* audit_ = nullptr;
-  CredentialSink* credentials_ = nullptr;
+  CredentialWriter* credentials_ = nullptr;
   SessionLayer* security_ = nullptr;
   std::vector<std::uint8_t> scratch_;  // ACDP/2: the opened datagram (wiped after decoding)
   std::vector<Datagram> sealed_;       // ACDP/2: what send_now hands the port

@@ -158,6 +158,16 @@ std::size_t IoStage::collect_sign_ins(Push&& push) {
       return;
     }
     if (r.enrolment_spent && !log_enrolment_spent(r)) {
+      // Spent by the verifier but not logged: the code becomes usable again (the writer undoes
+      // the spend in the file and in memory), so the desktop's retry signs in.
+      if (credentials_ != nullptr) {
+        CredentialWrite undo;
+        undo.action = CredentialWrite::Action::RestoreEnrolment;
+        undo.kind = CredentialChangeKind::EnrolmentSpent;
+        undo.number = r.number;
+        std::memcpy(undo.hash, r.hash, sizeof(undo.hash));
+        credentials_->submit_waiting(undo);
+      }
       counters_.bump(Counter::ring_full);
       cache_.forget(r.client_slot, r.request_seq);
       reply_error(r.client_slot, r.request_seq,

@@ -7,9 +7,11 @@
 // The password is wiped from every buffer as soon as it has been checked, and is never logged.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -46,6 +48,19 @@ enum class ChangeOutcome : std::uint8_t {
 // Room for an argon2id hash string with its NUL (libsodium's crypto_pwhash_STRBYTES).
 inline constexpr std::size_t kCredentialHashBytes = 128;
 
+// What a password change replaced: the first 16 bytes of BLAKE2b over the agent's argon2id hash
+// string before the change (CredentialStore::digest). A CredentialChange record carries it, and a
+// node applies the record only to an entry that still holds what it replaced (or already holds
+// the new hash): an administrator's reset made since is never overwritten. All zero: unknown.
+inline constexpr std::size_t kCredentialDigestBytes = 16;
+using CredentialDigest = std::array<std::uint8_t, kCredentialDigestBytes>;
+
+// True if `hash` is an argon2id string as libsodium writes it, checked strictly:
+// "$argon2id$v=19$m=M,t=T,p=P$SALT$HASH" with M, T, P decimal without leading zeros, SALT and HASH
+// in unpadded base64 (A-Z a-z 0-9 + /) of 8..64 and 16..64 bytes, shorter than
+// kCredentialHashBytes in all. Pure; any thread.
+bool valid_argon2id_string(std::string_view hash);
+
 // What a CredentialChange log record does to the agent's stored credential.
 enum class CredentialChangeKind : std::uint8_t {
   Password = 1,        // the agent's password is now the hash, final (no must-change flag)
@@ -79,12 +94,16 @@ class CredentialVerifier {
   }
   // Replaces the agent's password: `old_password` is checked as a sign-in's would be (it counts
   // towards the back-offs), `new_password` against the policy, then hashed and stored durably.
-  // On Changed, `hash` holds the new hash string, NUL-terminated, for the sequenced log. Same
-  // threads as verify(). By default Unavailable: the verifier cannot change passwords.
+  // On Changed, `hash` holds the new hash string, NUL-terminated, and `replaced` the digest of
+  // the hash it replaces, for the sequenced log. Nothing is stored yet: the change is stored when
+  // its log record is applied (CredentialSink), so that a change the log has no room for changes
+  // nothing. Same threads as verify(). By default Unavailable: the verifier cannot change
+  // passwords.
   virtual ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
                                         std::string_view new_password, const SignInSource& source,
-                                        char (&hash)[kCredentialHashBytes]) {
-    (void)agent, (void)old_password, (void)new_password, (void)source, (void)hash;
+                                        char (&hash)[kCredentialHashBytes],
+                                        CredentialDigest& replaced) {
+    (void)agent, (void)old_password, (void)new_password, (void)source, (void)hash, (void)replaced;
     return ChangeOutcome::Unavailable;
   }
   // After an accepted check: true if that sign-in spent a one-time enrolment code, with the code's
@@ -96,15 +115,109 @@ class CredentialVerifier {
   }
 };
 
-// Where a node that applies the sequenced log (a hot standby) stores the credential changes its
-// primary made (RecordKind::CredentialChange): control/'s CredentialStore writes its own
-// credential file. Called on the thread that applies the log; it may write a file (a standby
-// serves no client meanwhile). Never given a password: only argon2id hash strings.
+// What applying one credential change did (CredentialSink::apply_credential).
+enum class ApplyOutcome : std::uint8_t {
+  Stored,   // the entry now holds it (memory and file)
+  Held,     // the entry already held it: nothing to do (the record applied before, or replayed)
+  Kept,     // the entry holds something newer than what the change replaced: left alone
+  Refused,  // not a valid argon2id string, or an agent the credential file lacks
+  Failed,   // stored in memory, but the file could not be written (audited)
+};
+
+// Where a node stores the credential changes of the sequenced log (RecordKind::CredentialChange),
+// its own as its primary's: control/'s CredentialStore writes its own credential file. Called
+// only by CredentialWriter's thread, one change at a time in log order: it may block on the file
+// (the writers' lock, fsync). Never given a password: only argon2id hash strings.
 class CredentialSink {
  public:
   virtual ~CredentialSink() = default;
-  virtual void apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
-                                std::string_view hash) = 0;
+  // Password: the entry becomes `hash` (no flag) if it holds what `replaces` names or already
+  // holds `hash`; EnrolmentSpent: the entry holding the code `hash` is marked spent.
+  virtual ApplyOutcome apply_credential(router::AgentNumber agent, CredentialChangeKind kind,
+                                        std::string_view hash,
+                                        const CredentialDigest& replaces) = 0;
+  // Undoes a spend that could not be logged: the entry holding the spent code `hash` becomes
+  // usable again (nothing else is touched). Local only, never logged.
+  virtual void restore_enrolment(router::AgentNumber agent, std::string_view hash) = 0;
+};
+
+// One change for CredentialWriter.
+struct CredentialWrite {
+  enum class Action : std::uint8_t { Apply, RestoreEnrolment };
+  Action action = Action::Apply;
+  CredentialChangeKind kind = CredentialChangeKind::Password;
+  router::AgentNumber number = 0;
+  CredentialDigest replaces{};
+  char hash[kCredentialHashBytes] = {};
+  // Answered when done (a primary's PasswordChange): the request to answer.
+  bool answer = false;
+  router::AgentIndex agent = 0;
+  std::uint32_t client_slot = 0;
+  std::uint64_t request_seq = 0;
+};
+
+struct CredentialWriteDone {
+  ApplyOutcome outcome = ApplyOutcome::Stored;
+  router::AgentIndex agent = 0;
+  std::uint32_t client_slot = 0;
+  std::uint64_t request_seq = 0;
+};
+
+// Stores credential changes off the IO thread: one thread of its own calls the sink for each
+// submitted change, in submission order (the log's order), so a slow file (an `agent import`
+// holding the writers' lock, an fsync) never stalls routing.
+//
+// Threads: submit(), has_room() and collect() belong to ONE thread (the IO thread); wait_idle() to
+// any thread. Neither submit() nor collect() blocks or allocates; submit_waiting() waits (sleeping)
+// only while the queue is full.
+class CredentialWriter {
+ public:
+  explicit CredentialWriter(CredentialSink& sink, std::size_t capacity = 1024);
+  ~CredentialWriter();
+  CredentialWriter(const CredentialWriter&) = delete;
+  CredentialWriter& operator=(const CredentialWriter&) = delete;
+
+  // Room for one more new change (and its answer) now? New changes fill at most half the queue;
+  // the other half is for what must not be refused (submit_waiting).
+  bool has_room() const { return in_flight() < capacity_ / 2 && answers_pending_ < capacity_; }
+  // False, nothing queued, if the queue is full.
+  bool submit(const CredentialWrite& write);
+  // For a change that must not be dropped (a record already in the log, replayed; the undoing of
+  // a spend the log had no room for): queued in the half kept for them, waiting (sleeping) only
+  // if the whole queue is full.
+  void submit_waiting(const CredentialWrite& write);
+  // Hands every finished change that asked for an answer to `on_done`; returns how many.
+  template <typename OnDone>
+  std::size_t collect(OnDone&& on_done) {
+    const std::size_t n = done_.consume_all(on_done);
+    answers_pending_ -= n;
+    return n;
+  }
+  // Until every change submitted so far has been stored (tests, shutdown). Any thread.
+  void wait_idle() const;
+  // Changes stored since start by outcome (relaxed; any thread).
+  std::uint64_t count(ApplyOutcome outcome) const {
+    return outcomes_[static_cast<std::size_t>(outcome)].load(std::memory_order_relaxed);
+  }
+
+ private:
+  void run();
+  std::uint64_t in_flight() const {
+    return submitted_.load(std::memory_order_relaxed) - finished_.load(std::memory_order_acquire);
+  }
+
+  CredentialSink& sink_;
+  std::size_t capacity_;
+  std::size_t answers_pending_ = 0;  // asked for an answer, not yet collected (IO thread only)
+  // Submitted (IO thread) and finished (the writer): the writer's store(release) of finished_
+  // pairs with has_room's and wait_idle's load(acquire).
+  std::atomic<std::uint64_t> submitted_{0};
+  std::atomic<std::uint64_t> finished_{0};
+  std::array<std::atomic<std::uint64_t>, 5> outcomes_{};
+  boost::lockfree::queue<CredentialWrite, boost::lockfree::fixed_sized<true>> writes_;
+  boost::lockfree::queue<CredentialWriteDone, boost::lockfree::fixed_sized<true>> done_;
+  std::atomic<bool> stop_{false};  // the destructor's store(release), run()'s load(acquire)
+  std::thread thread_;
 };
 
 // Plain passwords in memory: for tests and demos only. set() before the verifier starts; verify()
@@ -123,6 +236,8 @@ class InMemoryCredentials final : public CredentialVerifier {
 // A job for the pool: a sign-in's password check, or a signed-in agent's password change.
 enum class VerifierTask : std::uint8_t { SignIn, PasswordChange };
 
+// What submit() takes. The passwords are copied into a buffer the pool owns (never into the
+// queue's own nodes, which keep what passed through them) and wiped there after the check.
 struct SignInJob {
   VerifierTask task = VerifierTask::SignIn;
   router::AgentNumber number = 0;
@@ -147,6 +262,7 @@ struct SignInResult {
   bool enrolment_spent = false;  // accepted with an enrolment code, now spent (hash: the code's)
   ChangeOutcome change = ChangeOutcome::Unavailable;  // PasswordChange: what happened
   char hash[kCredentialHashBytes] = {};  // the hash to log (changed password or spent code)
+  CredentialDigest replaced{};           // PasswordChange: what the new hash replaces
 };
 
 // Overwrites memory so that the compiler cannot elide it.
@@ -176,7 +292,8 @@ class AsyncVerifier {
   AsyncVerifier& operator=(const AsyncVerifier&) = delete;
 
   // IO thread: false if the job queue is full (`config.queue` sign-ins already wait): the caller
-  // answers Overloaded and the desktop retries later. The job's passwords are wiped either way.
+  // answers Overloaded and the desktop retries later. The job's passwords are wiped either way;
+  // the pool's copy is wiped as soon as the check is done.
   bool submit(SignInJob& job);
   // IO thread: hands every result ready so far to `on_result`; returns how many.
   template <typename OnResult>
@@ -202,10 +319,28 @@ class AsyncVerifier {
   std::size_t queue_capacity() const { return capacity_; }
 
  private:
+  // A job as queued: no password, only the index of the secrets_ entry that holds them.
+  struct QueuedJob {
+    VerifierTask task = VerifierTask::SignIn;
+    router::AgentNumber number = 0;
+    router::AgentIndex agent = 0;
+    std::uint32_t client_slot = 0;
+    std::uint64_t request_seq = 0;
+    std::uint64_t device = 0;
+    std::uint32_t secret = 0;
+  };
+  struct Secret {
+    char password[wire::kPasswordBytes];
+    char new_password[wire::kPasswordBytes];
+  };
   void run();
 
   CredentialVerifier& verifier_;
   std::size_t capacity_;
+  // One entry per job that may wait or run; the IO thread takes a free one (free_) for each
+  // submitted job, the worker wipes it after the check and gives it back.
+  std::unique_ptr<Secret[]> secrets_;
+  boost::lockfree::queue<std::uint32_t, boost::lockfree::fixed_sized<true>> free_;
   // Submitted and not yet collected (IO thread only): at most capacity_, so that neither queue
   // ever holds more than capacity_ entries and a worker's push of a result always finds room.
   std::size_t pending_ = 0;
@@ -216,7 +351,7 @@ class AsyncVerifier {
   // worker's fetch_add pairs with nothing, the IO thread's loads may lag by a check).
   alignas(64) std::atomic<std::uint64_t> checks_done_{0};
   std::atomic<std::uint64_t> check_ns_total_{0};
-  boost::lockfree::queue<SignInJob, boost::lockfree::fixed_sized<true>> jobs_;
+  boost::lockfree::queue<QueuedJob, boost::lockfree::fixed_sized<true>> jobs_;
   boost::lockfree::queue<SignInResult, boost::lockfree::fixed_sized<true>> results_;
   // The destructor's store(release) pairs with the workers' load(acquire).
   std::atomic<bool> stop_{false};
