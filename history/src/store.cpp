@@ -55,6 +55,7 @@ CREATE INDEX IF NOT EXISTS agent_intervals_start ON agent_intervals (start);
 CREATE TABLE IF NOT EXISTS checkpoint (
   id INTEGER PRIMARY KEY CHECK (id = 0), seq INTEGER NOT NULL, state BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS calls_call ON calls (call);
+CREATE TABLE IF NOT EXISTS clock (log_us INTEGER PRIMARY KEY, wall_us INTEGER NOT NULL);
 )sql";
 // Version 2 added the checkpoint table and the index by call ID; both are created above when a
 // version 1 file is opened for writing.
@@ -667,6 +668,41 @@ bool Store::count(RecordTable kind, Micros from, Micros to, std::uint64_t& n, st
     return false;
   }
   n = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
+  return true;
+}
+
+bool Store::note_clock(Micros log_us, std::int64_t wall_us, std::string& why) {
+  sqlite3_stmt* s = nullptr;
+  bool ok = sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO clock VALUES (?1, ?2)", -1, &s,
+                               nullptr) == SQLITE_OK;
+  if (ok) {
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(log_us));
+    sqlite3_bind_int64(s, 2, wall_us);
+    ok = sqlite3_step(s) == SQLITE_DONE;
+  }
+  sqlite3_finalize(s);
+  if (!ok) {
+    why = message(db_, "noting the clock");
+  }
+  return ok;
+}
+
+bool Store::clock(std::vector<std::pair<Micros, std::int64_t>>& out, std::string& why) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT log_us, wall_us FROM clock ORDER BY log_us", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    why = message(db_, "reading the clock");
+    return false;
+  }
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    out.emplace_back(static_cast<Micros>(sqlite3_column_int64(s, 0)), sqlite3_column_int64(s, 1));
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading the clock");
+    return false;
+  }
   return true;
 }
 

@@ -21,6 +21,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "acd/history/records.hpp"
@@ -96,6 +97,12 @@ class Store {
                                std::string& why);
   // Every record of one call ID (the caller's IDs may come back on another day), in ID order.
   [[nodiscard]] bool call_by_id(CallId call, std::vector<CallDetail>& out, std::string& why);
+  // The log's clock against the wall clock: records carry the log's microseconds (the sequencer's
+  // steady time line), reports speak in wall-clock time. note_clock records that log time `log_us`
+  // was wall time `wall_us` (µs since the Unix epoch), one transaction; clock() reads them back in
+  // log order. A report maps a time through the last point at or before it.
+  [[nodiscard]] bool note_clock(Micros log_us, std::int64_t wall_us, std::string& why);
+  [[nodiscard]] bool clock(std::vector<std::pair<Micros, std::int64_t>>& out, std::string& why);
   // How many records of `kind` a read over [from, to) returns.
   [[nodiscard]] bool count(RecordTable kind, Micros from, Micros to, std::uint64_t& n,
                            std::string& why);
