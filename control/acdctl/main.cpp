@@ -30,6 +30,9 @@
 //   acdctl audit show [--since TIME] [--last N] [--dir DIR]   the audit log's records
 //   acdctl audit verify [--dir DIR | --config FILE] [--match OTHER_DIR]  check the audit log's
 //     hash chain; with --match, that it keeps every record the other node made
+//   acdctl report intervals|agents|queues|calls [--from T] [--to T] [--queue Q] [--agent N]
+//                [--csv] [--config FILE] [--db FILE]   history reports (docs/reports.md)
+//   acdctl report call ID                            one call's records and whole path
 //
 // Exit codes: 0 done, 1 refused by acd (the message says why), 2 usage, 3 acd not reachable,
 // 4 permission denied (the message names the role the command needs and the caller's), 5 try
@@ -54,6 +57,7 @@
 #include "acd/control/control_error.hpp"
 #include "acd/control/credential_store.hpp"
 #include "agents.hpp"
+#include "report.hpp"
 #include "audit.hpp"
 #include "client.hpp"
 #include "keys.hpp"
@@ -440,6 +444,26 @@ int main(int argc, char** argv) {
   audit_verify->add_option("--match", audit_match,
                            "The other node's audit directory: check that every record it made "
                            "itself is kept, unaltered, in this one (this node was its standby)");
+  CLI::App* report = app.add_subcommand(
+      "report", "History reports: intervals, agents, queues, calls, or one call's path "
+                "(reads the history database; docs/reports.md)");
+  acdctl::ReportOptions report_options;
+  report_options.config_file = "/etc/acd/acd.toml";
+  report->add_option("REPORT", report_options.what, "intervals | agents | queues | calls | call")
+      ->required()
+      ->check(CLI::IsMember({"intervals", "agents", "queues", "calls", "call"}));
+  report->add_option("ID", report_options.call_id, "report call: the call's ID");
+  report->add_option("--from", report_options.from,
+                     "From this UTC date or time (YYYY-MM-DD[THH:MM[:SS]]), inclusive");
+  report->add_option("--to", report_options.to, "To this UTC date or time, exclusive");
+  report->add_option("--queue", report_options.queue, "Only this queue (name)");
+  report->add_option("--agent", report_options.agent, "Only this agent (number)");
+  report->add_flag("--csv", report_options.csv, "CSV instead of a table");
+  report->add_option("--config", report_options.config_file,
+                     "acd.toml naming [history] path, queues and agents")
+      ->capture_default_str();
+  report->add_option("--db", report_options.db,
+                     "The history database (default: the configuration's [history] path)");
   // The first word that is not an option names the command; say which word is unknown.
   for (int i = 1; i < argc; ++i) {
     const std::string_view word = argv[i];
@@ -496,6 +520,10 @@ int main(int argc, char** argv) {
   }
   if (top->parsed()) {
     return acdctl::run_top({socket_path, interval_s, count, as_json});
+  }
+  if (report->parsed()) {
+    report_options.json = as_json;
+    return acdctl::run_report(report_options);
   }
   if (audit_show->parsed()) {
     show_options.socket_path = socket_path;

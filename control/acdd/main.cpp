@@ -42,6 +42,7 @@
 #include "acd/control/credential_store.hpp"
 #include "acd/control/ldap_verifier.hpp"
 #include "acd/control/ha_node.hpp"
+#include "acd/control/history_feed.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/control/metrics.hpp"
 #include "acd/control/reload_record.hpp"
@@ -450,6 +451,21 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(engine.state_hash()));
     std::fflush(stdout);
   }
+  // [history]: records derived from the journal on a thread of their own, on every node (a
+  // standby's journal holds the primary's log, so it derives the same records).
+  std::unique_ptr<control::HistoryFeed> history;
+  if (running.history.enabled) {
+    control::HistoryFeedOptions options = control::history_options(running);
+    options.start = &settings;
+    control::Result<std::unique_ptr<control::HistoryFeed>> started =
+        control::HistoryFeed::start(options);
+    if (!started.ok()) {
+      std::cerr << control::origin_of(running, "history.path") << ": "
+                << started.failure().message << "\n";
+      return 1;
+    }
+    history = std::move(started.value());
+  }
   // After the journal's replay: what it replays was reported before the restart. From here on a
   // standby reports the operations of the log it follows, as its primary does.
   io.set_audit(audit.get());
@@ -491,7 +507,7 @@ int main(int argc, char** argv) {
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
       audit.get(), security.get(), &store.counters(),
-      directory ? &directory->counters() : nullptr});
+      directory ? &directory->counters() : nullptr, history.get()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "

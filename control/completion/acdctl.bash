@@ -2,7 +2,7 @@
 _acdctl() {
   local cur prev words cword
   _init_completion 2>/dev/null || { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
-  local commands="status agents queues calls stats route top config ha dr surge service agent client key audit"
+  local commands="status agents queues calls stats route top config ha dr surge service agent client key audit report"
   case "${words[1]}" in
     agents) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show ready logout unlock revoke-tokens" -- "$cur")); return ;;
     queues|calls) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "list show" -- "$cur")); return ;;
@@ -13,6 +13,8 @@ _acdctl() {
     agent) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "passwd import" -- "$cur")); return ;;
     audit) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "show verify" -- "$cur")) ||
              COMPREPLY=($(compgen -W "--since --last --dir --config" -- "$cur")); return ;;
+    report) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "intervals agents queues calls call" -- "$cur")) ||
+             COMPREPLY=($(compgen -W "--from --to --queue --agent --csv --json --config --db" -- "$cur")); return ;;
     top) COMPREPLY=($(compgen -W "--interval --count" -- "$cur")); return ;;
     ha) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status switchover" -- "$cur")); return ;;
     surge) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status enter exit auto" -- "$cur")) ||

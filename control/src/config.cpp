@@ -106,6 +106,38 @@ void parse_journal(TomlChecker& c, const toml::table& t, JournalSettings& j,
   c.number(t, "snapshot_every_s", j.snapshot_every_s, 1, 86400);
 }
 
+void parse_history(TomlChecker& c, const toml::table& t, HistorySettings& h,
+                   std::map<std::string, std::string>& origin) {
+  // "kafka" is the exporter's sub-table, read by its own parser.
+  c.only(t,
+         {"enabled", "path", "retention_days", "interval_minutes", "short_abandon_ms",
+          "checkpoint_every_s", "durable", "kafka"},
+         "[history]");
+  note_origin(c, t, "path", "history.path", origin);
+  note_origin(c, t, "enabled", "history.enabled", origin);
+  for (const char* key : {"enabled", "durable"}) {
+    if (const toml::node* n = t.get(key)) {
+      if (const std::optional<bool> v = n->value<bool>()) {
+        (std::string_view(key) == "enabled" ? h.enabled : h.durable) = *v;
+      } else {
+        c.error(n, std::string("'") + key + "' must be true or false");
+      }
+    }
+  }
+  if (c.text(t, "path", h.path) && (h.path.empty() || h.path.front() != '/')) {
+    c.error(t, "path", "history.path is an absolute file name, e.g. \"/var/lib/acd/history.db\"");
+  }
+  c.number(t, "retention_days", h.retention_days, 0, 36500);
+  if (c.number(t, "interval_minutes", h.interval_minutes, 1, 1440) &&
+      1440 % h.interval_minutes != 0) {
+    c.error(t, "interval_minutes",
+            "history.interval_minutes = " + std::to_string(h.interval_minutes) +
+                " does not divide a day (1440 minutes); use 5, 10, 15, 30 or 60");
+  }
+  c.number(t, "short_abandon_ms", h.short_abandon_ms, 0, 600'000);
+  c.number(t, "checkpoint_every_s", h.checkpoint_every_s, 1, 3600);
+}
+
 void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,
               std::map<std::string, std::string>& origin) {
   c.only(t,
@@ -462,6 +494,15 @@ ConfigResult parse_config(const std::string& text, const std::string& source) {
   }
   if (const toml::table* t = (*root)["journal"].as_table()) {
     parse_journal(c, *t, cfg.journal, cfg.origin);
+  }
+  if (const toml::table* t = (*root)["history"].as_table()) {
+    parse_history(c, *t, cfg.history, cfg.origin);
+    if (cfg.history.enabled && cfg.journal.dir.empty()) {
+      c.error(*t, "enabled",
+              "[history] enabled derives its records from the journal: set [journal] dir too");
+    }
+  } else if (const toml::node* n = (*root).get("history")) {
+    c.error(n, "[history] is a table");
   }
   if (const toml::table* t = (*root)["ha"].as_table()) {
     parse_ha(c, *t, cfg.ha, cfg.origin);

@@ -1,6 +1,7 @@
 #include "acd/control/metrics.hpp"
 
 #include "acd/control/audit_log.hpp"
+#include "acd/control/history_feed.hpp"
 #include "acd/control/credential_store.hpp"
 #include "acd/control/ldap_verifier.hpp"
 
@@ -278,6 +279,40 @@ void ha_metrics(Families& m, const HaStatus& ha) {
   }
 }
 
+// The history thread: its counters, how far it has applied and stored, and its lag behind the
+// journal (docs/reports.md).
+void history_metrics(Families& m, const HistoryFeed& h, const HaStatus* ha) {
+  for (std::size_t i = 0; i < kHistoryCounterCount; ++i) {
+    const auto c = static_cast<HistoryCounter>(i);
+    const std::string name = "acd_history_" + std::string(history_counter_name(c)) + "_total";
+    m.family(name, "counter", std::string(history_counter_help(c)).c_str());
+    m.sample(name, {}, h.counter(c));
+  }
+  const std::uint64_t stored = h.stored_seq();
+  m.family("acd_history_applied_seq", "gauge",
+           "The last log record the history feed applied to its follower engine");
+  m.sample("acd_history_applied_seq", {}, h.applied_seq());
+  m.family("acd_history_stored_seq", "gauge",
+           "Every record of log inputs up to this seq is committed to the history store");
+  m.sample("acd_history_stored_seq", {}, stored);
+  m.family("acd_history_checkpoint_seq", "gauge",
+           "The seq of the feed's last committed checkpoint (a restart resumes after it)");
+  m.sample("acd_history_checkpoint_seq", {}, h.checkpoint_seq());
+  if (ha != nullptr) {
+    std::lock_guard<std::mutex> lock(ha->sources_mutex);
+    if (ha->journal != nullptr) {
+      const std::uint64_t head = ha->journal->durable_seq();
+      m.family("acd_history_lag_seq", "gauge",
+               "Journal records (durable) whose history records are not yet stored");
+      m.sample("acd_history_lag_seq", {}, head > stored ? head - stored : 0);
+    }
+  }
+  m.family("acd_history_failing", "gauge",
+           "1 while the history feed cannot go on (store write error, gap it cannot cross, "
+           "unreadable journal); acdd's log says why");
+  m.sample("acd_history_failing", {}, h.error().empty() ? 0 : 1);
+}
+
 // ACDP/2: drops by reason (the IO thread's and the handshake worker's summed), handshakes,
 // sessions.
 void security_metrics(Families& m, const dataplane::SessionLayer& layer) {
@@ -524,6 +559,9 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
   }
   if (src.security != nullptr) {
     security_metrics(m, *src.security);
+  }
+  if (src.history != nullptr) {
+    history_metrics(m, *src.history, src.ha);
   }
   return m.take();
 }

@@ -819,4 +819,205 @@ std::string Journal::snapshot_error() const {
   return writer_->snapshot_error;
 }
 
+// ---- the read-only follower ---------------------------------------------------------------
+
+namespace {
+
+// Reads exactly n bytes at offset; false if the file holds fewer (or on an error, errno set).
+bool pread_exact(int fd, std::uint8_t* p, std::size_t n, std::size_t offset, bool& error) {
+  error = false;
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r < 0) {
+      error = true;
+      return false;
+    }
+    if (r == 0) {
+      return false;
+    }
+    p += r;
+    n -= static_cast<std::size_t>(r);
+    offset += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+JournalReader::JournalReader(std::string dir) : dir_(std::move(dir)) {}
+
+JournalReader::~JournalReader() { close_segment(); }
+
+void JournalReader::close_segment() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+  fd_ = -1;
+  segment_.clear();
+}
+
+// The directory no longer holds the file the reader has open (pruned, or the directory replaced).
+bool JournalReader::replaced() const {
+  struct stat open_st {};
+  struct stat named_st {};
+  if (fd_ < 0 || fstat(fd_, &open_st) != 0) {
+    return true;
+  }
+  if (::stat((dir_ + "/" + segment_).c_str(), &named_st) != 0) {
+    return true;
+  }
+  return open_st.st_ino != named_st.st_ino || open_st.st_dev != named_st.st_dev;
+}
+
+bool JournalReader::next_segment_starts_at(std::uint64_t seq) {
+  struct stat st {};
+  return ::stat((dir_ + "/" + segment_name(seq)).c_str(), &st) == 0;
+}
+
+JournalReader::Next JournalReader::locate(std::uint64_t seq, std::string& why) {
+  close_segment();
+  DirEntries entries;
+  int err = 0;
+  if (!list_dir(dir_, entries, why, err)) {
+    if (err == ENOENT) {
+      why.clear();
+      return Next::Wait;
+    }
+    return Next::Error;
+  }
+  if (entries.segments.empty()) {
+    earliest_ = 0;
+    return Next::Wait;
+  }
+  earliest_ = entries.segments.front().first;
+  const auto* chosen = static_cast<const std::pair<std::uint64_t, std::string>*>(nullptr);
+  for (const auto& s : entries.segments) {
+    if (s.first <= seq) {
+      chosen = &s;
+    }
+  }
+  if (chosen == nullptr) {
+    return Next::Gap;
+  }
+  const std::string path = dir_ + "/" + chosen->second;
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) {
+    if (errno == ENOENT) {
+      return Next::Wait;  // pruned between the listing and the open: list again next time
+    }
+    why = errno_text("open " + path, errno);
+    return Next::Error;
+  }
+  std::uint8_t h[kSegmentHeaderBytes];
+  bool error = false;
+  if (!pread_exact(fd_, h, sizeof(h), 0, error)) {
+    close_segment();
+    if (error) {
+      why = errno_text("read " + path, errno);
+      return Next::Error;
+    }
+    return Next::Wait;  // the writer has not written the header yet
+  }
+  if (std::memcmp(h, kSegmentMagic, 8) != 0 || load_le<std::uint32_t>(h + 8) != kVersion ||
+      load_le<std::uint64_t>(h + 16) != chosen->first) {
+    close_segment();
+    why = path + ": not a journal segment of version 1 starting at its name's seq";
+    return Next::Error;
+  }
+  segment_ = chosen->second;
+  offset_ = kSegmentHeaderBytes;
+  next_in_file_ = chosen->first;
+  return Next::Record;  // positioned; the caller reads on
+}
+
+JournalReader::Next JournalReader::read(std::uint64_t seq, std::vector<std::uint8_t>& payload,
+                                        std::string& why) {
+  // Two rounds at most: the open segment, then (after it ended or vanished) a fresh listing.
+  for (int round = 0; round < 3; ++round) {
+    if (fd_ < 0 || next_in_file_ > seq) {
+      const Next at = locate(seq, why);
+      if (at != Next::Record) {
+        return at;
+      }
+    }
+    bool torn = false;
+    while (next_in_file_ <= seq) {
+      std::uint8_t h[kHdr];
+      bool error = false;
+      if (!pread_exact(fd_, h, kHdr, offset_, error)) {
+        if (error) {
+          why = errno_text("read " + dir_ + "/" + segment_, errno);
+          return Next::Error;
+        }
+        torn = true;
+        break;
+      }
+      const std::uint32_t len = load_le<std::uint32_t>(h);
+      const std::uint32_t crc = load_le<std::uint32_t>(h + 4);
+      const std::uint64_t rseq = load_le<std::uint64_t>(h + 8);
+      if (rseq != next_in_file_ || len > (64u << 20)) {
+        torn = true;  // a record still being written, or the end of a cut segment
+        break;
+      }
+      if (rseq < seq) {
+        offset_ += kHdr + len;  // skipping to the one asked for
+        ++next_in_file_;
+        continue;
+      }
+      payload.resize(len);
+      if (!pread_exact(fd_, payload.data(), len, offset_ + kHdr, error)) {
+        if (error) {
+          why = errno_text("read " + dir_ + "/" + segment_, errno);
+          return Next::Error;
+        }
+        torn = true;
+        break;
+      }
+      if (record_crc(rseq, payload.data(), len) != crc) {
+        torn = true;
+        break;
+      }
+      offset_ += kHdr + len;
+      ++next_in_file_;
+      return Next::Record;
+    }
+    if (!torn) {
+      continue;
+    }
+    // The open segment has nothing more yet. The writer may have moved on to the next segment,
+    // the segment may have been pruned, or the directory replaced.
+    if (next_segment_starts_at(next_in_file_) || replaced()) {
+      close_segment();
+      continue;
+    }
+    return Next::Wait;
+  }
+  return Next::Wait;
+}
+
+bool JournalReader::newest_snapshot(std::uint64_t& seq, std::vector<std::uint8_t>& image,
+                                    std::string& why) {
+  seq = 0;
+  image.clear();
+  DirEntries entries;
+  int err = 0;
+  if (!list_dir(dir_, entries, why, err)) {
+    return false;
+  }
+  for (const auto& [s, name] : entries.snapshots) {
+    std::vector<std::uint8_t> file;
+    std::string ignored;
+    if (!read_file(dir_ + "/" + name, file, ignored) || !check_snapshot(file, s, ignored)) {
+      continue;
+    }
+    seq = s;
+    image.assign(file.begin() + kSnapshotHeaderBytes, file.end());
+    return true;
+  }
+  return false;
+}
+
 }  // namespace acd::dataplane

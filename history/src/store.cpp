@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <functional>
 
 namespace acd::history {
 
@@ -51,7 +52,13 @@ CREATE TABLE IF NOT EXISTS agent_intervals (
   not_ready_by_reason TEXT NOT NULL,
   PRIMARY KEY (seq, idx)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS agent_intervals_start ON agent_intervals (start);
+CREATE TABLE IF NOT EXISTS checkpoint (
+  id INTEGER PRIMARY KEY CHECK (id = 0), seq INTEGER NOT NULL, state BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS calls_call ON calls (call);
+CREATE TABLE IF NOT EXISTS clock (log_us INTEGER PRIMARY KEY, wall_us INTEGER NOT NULL);
 )sql";
+// Version 2 added the checkpoint table and the index by call ID; both are created above when a
+// version 1 file is opened for writing.
 
 constexpr const char* kInsertCall =
     "INSERT OR IGNORE INTO calls VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
@@ -61,6 +68,8 @@ constexpr const char* kInsertQueue =
     "INSERT OR IGNORE INTO queue_intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr const char* kInsertAgent =
     "INSERT OR IGNORE INTO agent_intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+constexpr const char* kSetCheckpoint =
+    "INSERT OR REPLACE INTO checkpoint VALUES (0, ?, ?)";
 constexpr const char* kSetSeq =
     "UPDATE meta SET value = max(value, ?) WHERE key = 'last_seq'";
 
@@ -223,6 +232,47 @@ class Query {
 
 }  // namespace
 
+std::unique_ptr<Store> Store::open_read_only(const std::string& path, std::string& why) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    why = "cannot open history database " + path + ": " +
+          (db != nullptr ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return nullptr;
+  }
+  std::unique_ptr<Store> store(new Store(db));
+  store->read_only_ = true;
+  sqlite3_busy_timeout(db, 5000);
+  int version = -1;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr) == SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    version = sqlite3_column_int(s, 0);
+  }
+  sqlite3_finalize(s);
+  if (version < 0) {
+    why = path + " is not a history database: " + sqlite3_errmsg(db);
+    return nullptr;
+  }
+  if (version == 0) {
+    why = path + " is not a history database (no schema): is [history] enabled in acdd?";
+    return nullptr;
+  }
+  if (version > kSchemaVersion) {
+    why = path + " has history schema version " + std::to_string(version) +
+          ", newer than this program's " + std::to_string(kSchemaVersion) + "; use a newer acd";
+    return nullptr;
+  }
+  s = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'last_seq'", -1, &s, nullptr) ==
+          SQLITE_OK &&
+      sqlite3_step(s) == SQLITE_ROW) {
+    store->last_seq_ = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+  }
+  sqlite3_finalize(s);
+  return store;
+}
+
 std::unique_ptr<Store> Store::open(const StoreOptions& options, std::string& why) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(options.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -284,6 +334,7 @@ Store::~Store() {
   sqlite3_finalize(insert_queue_);
   sqlite3_finalize(insert_agent_);
   sqlite3_finalize(set_seq_);
+  sqlite3_finalize(set_checkpoint_);
   sqlite3_close(db_);
 }
 
@@ -302,7 +353,8 @@ bool Store::prepare(std::string& why) {
                                                         {kInsertState, &insert_state_},
                                                         {kInsertQueue, &insert_queue_},
                                                         {kInsertAgent, &insert_agent_},
-                                                        {kSetSeq, &set_seq_}};
+                                                        {kSetSeq, &set_seq_},
+                                                        {kSetCheckpoint, &set_checkpoint_}};
   for (const auto& [sql, stmt] : all) {
     if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, nullptr) != SQLITE_OK) {
       why = message(db_, "preparing a statement");
@@ -315,6 +367,15 @@ bool Store::prepare(std::string& why) {
 std::uint64_t Store::last_seq() const { return last_seq_; }
 
 bool Store::write(const Records& records, std::uint64_t through, std::string& why) {
+  return write(records, through, {}, why);
+}
+
+bool Store::write(const Records& records, std::uint64_t through,
+                  std::span<const std::uint8_t> checkpoint, std::string& why) {
+  if (read_only_) {
+    why = "history write: the database is open read-only";
+    return false;
+  }
   if (!exec("BEGIN IMMEDIATE", why)) {
     why = "history write: " + why;
     return false;
@@ -408,6 +469,14 @@ bool Store::write(const Records& records, std::uint64_t through, std::string& wh
     ok = b.text(encode_reasons(a.not_ready_us)).step();
   }
   ok = ok && Binder(set_seq_).i(through).step();
+  if (ok && !checkpoint.empty()) {
+    sqlite3_reset(set_checkpoint_);
+    sqlite3_bind_int64(set_checkpoint_, 1, static_cast<sqlite3_int64>(through));
+    sqlite3_bind_blob64(set_checkpoint_, 2, checkpoint.data(), checkpoint.size(),
+                        SQLITE_STATIC);
+    ok = sqlite3_step(set_checkpoint_) == SQLITE_DONE;
+    sqlite3_clear_bindings(set_checkpoint_);
+  }
   if (!ok) {
     why = message(db_, "history write");
     std::string ignored;
@@ -483,7 +552,52 @@ bool Store::check_integrity(std::string& why) {
   return true;
 }
 
-bool Store::calls(Micros from, Micros to, std::vector<CallDetail>& out, std::string& why) {
+namespace {
+
+bool read_call(sqlite3_stmt* stmt, CallDetail& r, std::string& why) {
+  Columns c(stmt);
+  r.id.seq = c.u();
+  r.id.index = c.as<std::uint32_t>();
+  r.call = c.u();
+  r.outbound = c.u() != 0;
+  r.verification = c.as<std::uint8_t>();
+  r.priority = c.as<std::uint8_t>();
+  r.tier = c.as<std::uint8_t>();
+  r.outcome = c.as<CallOutcome>();
+  r.status = c.as<router::Status>();
+  r.overflow_action = c.as<router::OverflowAction>();
+  r.overflow_target = c.as<std::uint32_t>();
+  r.arrived = c.u();
+  r.answered = c.u();
+  r.ended = c.u();
+  r.first_queue = c.index();
+  r.last_queue = c.index();
+  r.first_agent = c.index();
+  r.last_agent = c.index();
+  r.offers = c.as<std::uint32_t>();
+  r.ring_no_answers = c.as<std::uint32_t>();
+  r.overflows = c.as<std::uint32_t>();
+  r.transfers = c.as<std::uint32_t>();
+  r.holds = c.as<std::uint32_t>();
+  r.wait_us = c.u();
+  r.talk_us = c.u();
+  r.hold_us = c.u();
+  r.wrap_us = c.u();
+  r.wrap = c.as<WrapStatus>();
+  r.disposition = c.as<std::uint16_t>();
+  r.note = c.u();
+  if (!decode_path(c.text(), r.path)) {
+    why = "call record " + std::to_string(r.id.seq) + "/" + std::to_string(r.id.index) +
+          " has a malformed path";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Store::each_call(Micros from, Micros to,
+                      const std::function<bool(const CallDetail&)>& visit, std::string& why) {
   Query q(db_,
           "SELECT * FROM calls WHERE arrived >= ?1 AND arrived < ?2 ORDER BY seq, idx", from, to);
   if (!q.ok()) {
@@ -492,47 +606,128 @@ bool Store::calls(Micros from, Micros to, std::vector<CallDetail>& out, std::str
   }
   int rc;
   while ((rc = q.step()) == SQLITE_ROW) {
-    Columns c(q.get());
     CallDetail r;
-    r.id.seq = c.u();
-    r.id.index = c.as<std::uint32_t>();
-    r.call = c.u();
-    r.outbound = c.u() != 0;
-    r.verification = c.as<std::uint8_t>();
-    r.priority = c.as<std::uint8_t>();
-    r.tier = c.as<std::uint8_t>();
-    r.outcome = c.as<CallOutcome>();
-    r.status = c.as<router::Status>();
-    r.overflow_action = c.as<router::OverflowAction>();
-    r.overflow_target = c.as<std::uint32_t>();
-    r.arrived = c.u();
-    r.answered = c.u();
-    r.ended = c.u();
-    r.first_queue = c.index();
-    r.last_queue = c.index();
-    r.first_agent = c.index();
-    r.last_agent = c.index();
-    r.offers = c.as<std::uint32_t>();
-    r.ring_no_answers = c.as<std::uint32_t>();
-    r.overflows = c.as<std::uint32_t>();
-    r.transfers = c.as<std::uint32_t>();
-    r.holds = c.as<std::uint32_t>();
-    r.wait_us = c.u();
-    r.talk_us = c.u();
-    r.hold_us = c.u();
-    r.wrap_us = c.u();
-    r.wrap = c.as<WrapStatus>();
-    r.disposition = c.as<std::uint16_t>();
-    r.note = c.u();
-    if (!decode_path(c.text(), r.path)) {
-      why = "call record " + std::to_string(r.id.seq) + "/" + std::to_string(r.id.index) +
-            " has a malformed path";
+    if (!read_call(q.get(), r, why)) {
       return false;
     }
-    out.push_back(std::move(r));
+    if (!visit(r)) {
+      return true;
+    }
   }
   if (rc != SQLITE_DONE) {
     why = message(db_, "reading calls");
+    return false;
+  }
+  return true;
+}
+
+bool Store::calls(Micros from, Micros to, std::vector<CallDetail>& out, std::string& why) {
+  return each_call(
+      from, to,
+      [&out](const CallDetail& c) {
+        out.push_back(c);
+        return true;
+      },
+      why);
+}
+
+bool Store::call_by_id(CallId call, std::vector<CallDetail>& out, std::string& why) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT * FROM calls WHERE call = ?1 ORDER BY seq, idx", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    why = message(db_, "reading a call");
+    return false;
+  }
+  sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(call));
+  int rc;
+  bool ok = true;
+  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    CallDetail r;
+    ok = read_call(s, r, why);
+    if (ok) {
+      out.push_back(std::move(r));
+    }
+  }
+  if (ok && rc != SQLITE_DONE) {
+    why = message(db_, "reading a call");
+    ok = false;
+  }
+  sqlite3_finalize(s);
+  return ok;
+}
+
+bool Store::count(RecordTable kind, Micros from, Micros to, std::uint64_t& n, std::string& why) {
+  static const char* const kSql[] = {
+      "SELECT count(*) FROM calls WHERE arrived >= ?1 AND arrived < ?2",
+      "SELECT count(*) FROM agent_states WHERE start >= ?1 AND start < ?2",
+      "SELECT count(*) FROM queue_intervals WHERE start >= ?1 AND start < ?2",
+      "SELECT count(*) FROM agent_intervals WHERE start >= ?1 AND start < ?2"};
+  Query q(db_, kSql[static_cast<int>(kind)], from, to);
+  if (!q.ok() || q.step() != SQLITE_ROW) {
+    why = message(db_, "counting records");
+    return false;
+  }
+  n = static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), 0));
+  return true;
+}
+
+bool Store::note_clock(Micros log_us, std::int64_t wall_us, std::string& why) {
+  sqlite3_stmt* s = nullptr;
+  bool ok = sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO clock VALUES (?1, ?2)", -1, &s,
+                               nullptr) == SQLITE_OK;
+  if (ok) {
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(log_us));
+    sqlite3_bind_int64(s, 2, wall_us);
+    ok = sqlite3_step(s) == SQLITE_DONE;
+  }
+  sqlite3_finalize(s);
+  if (!ok) {
+    why = message(db_, "noting the clock");
+  }
+  return ok;
+}
+
+bool Store::clock(std::vector<std::pair<Micros, std::int64_t>>& out, std::string& why) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT log_us, wall_us FROM clock ORDER BY log_us", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    why = message(db_, "reading the clock");
+    return false;
+  }
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    out.emplace_back(static_cast<Micros>(sqlite3_column_int64(s, 0)), sqlite3_column_int64(s, 1));
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading the clock");
+    return false;
+  }
+  return true;
+}
+
+bool Store::load_checkpoint(std::uint64_t& seq, std::vector<std::uint8_t>& state,
+                            std::string& why) {
+  seq = 0;
+  state.clear();
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT seq, state FROM checkpoint WHERE id = 0", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    why = message(db_, "reading the checkpoint");
+    return false;
+  }
+  const int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, 1));
+    const int len = sqlite3_column_bytes(s, 1);
+    if (p != nullptr) {
+      state.assign(p, p + len);
+    }
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    why = message(db_, "reading the checkpoint");
     return false;
   }
   return true;

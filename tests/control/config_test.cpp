@@ -143,6 +143,30 @@ TEST(Config, EachMistakeNamedWithItsLine) {
   EXPECT_TRUE(has(e, "16", "site 'gz' is not in 'sites'")) << dump(e);
 }
 
+// [history]: its keys read, its mistakes named with their line, and no history without a journal;
+// the exporter's [history.kafka] sub-table is left to its own parser.
+TEST(Config, HistoryTable) {
+  ConfigResult r = parse_config(std::string(kBase) +
+                                    "[journal]\ndir = \"/var/lib/acd/journal\"\n"
+                                    "[history]\nenabled = true\nretention_days = 30\n"
+                                    "interval_minutes = 30\nshort_abandon_ms = 3000\n"
+                                    "[history.kafka]\nbrokers = \"x\"\n",
+                                "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_TRUE(r.config.history.enabled);
+  EXPECT_EQ(r.config.history.path, "/var/lib/acd/history.db");
+  EXPECT_EQ(r.config.history.retention_days, 30u);
+  EXPECT_EQ(r.config.history.interval_minutes, 30u);
+  EXPECT_EQ(r.config.history.short_abandon_ms, 3000u);
+  auto e = errors_of("[history]\nenabled = true\n");
+  EXPECT_TRUE(has(e, "14", "set [journal] dir too")) << dump(e);
+  e = errors_of("[journal]\ndir = \"/j\"\n[history]\ninterval_minutes = 7\n");
+  EXPECT_TRUE(has(e, "16", "does not divide a day")) << dump(e);
+  e = errors_of("[journal]\ndir = \"/j\"\n[history]\npath = \"history.db\"\nintervals = 5\n");
+  EXPECT_TRUE(has(e, "16", "absolute file name")) << dump(e);
+  EXPECT_TRUE(has(e, "17", "unknown key 'intervals'")) << dump(e);
+}
+
 // A site pointing at itself, and an overflow chain that loops, are refused.
 TEST(Config, SelfSiteAndOverflowLoops) {
   auto e = errors_of(

@@ -123,6 +123,54 @@ TEST(HistoryStore, InsertIsIdempotent) {
   EXPECT_EQ(got.queue_intervals.size(), r.queue_intervals.size());
 }
 
+// A checkpoint commits with its records (replaced by the next), a call is found by its ID with
+// its whole path, counts match the reads, and a read-only store refuses to write.
+TEST(HistoryStore, CheckpointLookupAndReadOnly) {
+  TempDir dir;
+  std::string why;
+  auto store = Store::open({dir.file("h.db")}, why);
+  ASSERT_TRUE(store) << why;
+  std::uint64_t seq = 7;
+  std::vector<std::uint8_t> state{1};
+  ASSERT_TRUE(store->load_checkpoint(seq, state, why)) << why;
+  EXPECT_EQ(seq, 0u);
+  EXPECT_TRUE(state.empty());
+  const Records r = all_records(8, 5'000);
+  ASSERT_TRUE(store->write(r, 5'000, std::vector<std::uint8_t>{9, 8, 7}, why)) << why;
+  ASSERT_TRUE(store->write(Records{}, 5'100, std::vector<std::uint8_t>{1, 2}, why)) << why;
+  ASSERT_TRUE(store->write(Records{}, 5'200, why)) << why;  // no checkpoint: the last one stays
+  ASSERT_TRUE(store->load_checkpoint(seq, state, why)) << why;
+  EXPECT_EQ(seq, 5'100u);
+  EXPECT_EQ(state, (std::vector<std::uint8_t>{1, 2}));
+
+  ASSERT_FALSE(r.calls.empty());
+  const CallDetail& want = r.calls[r.calls.size() / 2];
+  std::vector<CallDetail> found;
+  ASSERT_TRUE(store->call_by_id(want.call, found, why)) << why;
+  ASSERT_FALSE(found.empty());
+  bool same = false;
+  for (const CallDetail& c : found) {
+    EXPECT_EQ(c.call, want.call);
+    same = same || c == want;
+  }
+  EXPECT_TRUE(same);
+  std::uint64_t n = 0;
+  const Micros end = ~Micros{0} >> 1;
+  ASSERT_TRUE(store->count(RecordTable::Call, 0, end, n, why)) << why;
+  EXPECT_EQ(n, r.calls.size());
+  ASSERT_TRUE(store->count(RecordTable::AgentInterval, 0, end, n, why)) << why;
+  EXPECT_EQ(n, r.agent_intervals.size());
+
+  store.reset();
+  auto reader = Store::open_read_only(dir.file("h.db"), why);
+  ASSERT_TRUE(reader) << why;
+  EXPECT_EQ(reader->last_seq(), 5'200u);
+  EXPECT_FALSE(reader->write(r, 6'000, why));
+  EXPECT_EQ(read_all(*reader).calls, r.calls);
+  EXPECT_FALSE(Store::open_read_only(dir.file("missing.db"), why));
+  EXPECT_NE(why.find("missing.db"), std::string::npos);
+}
+
 // Retention deletes exactly the records older than the cutoff.
 TEST(HistoryStore, RetentionDeletesOlderRecords) {
   TempDir dir;

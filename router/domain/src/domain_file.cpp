@@ -71,7 +71,8 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
     {"stream", Owner::Simulation},   {"security", Owner::Appliance},
     {"clients", Owner::Appliance},   {"surge", Owner::Domain},
-    {"services", Owner::Domain}};
+    {"services", Owner::Domain},
+    {"history", Owner::Appliance}};
 
 // An overflow, max-wait, surge-step or service target, resolved once every queue is known.
 struct PendingTarget {

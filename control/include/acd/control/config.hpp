@@ -46,6 +46,19 @@ struct JournalSettings {
   std::uint32_t snapshot_every_s = 60;  // a node image this often (and after each reload)
 };
 
+// [history]: call detail records, agent state records and interval aggregates derived from the
+// journal on a thread of their own (control/history_feed.hpp, docs/reports.md). Needs [journal]
+// dir. Its sub-table [history.kafka] belongs to the exporter's own parser.
+struct HistorySettings {
+  bool enabled = false;
+  std::string path = "/var/lib/acd/history.db";  // the SQLite database (WAL beside it)
+  std::uint32_t retention_days = 90;  // records older than this are deleted (0: kept for ever)
+  std::uint32_t interval_minutes = 15;  // length of the interval aggregates; divides a day
+  std::uint32_t short_abandon_ms = 5000;  // abandoned after waiting less than this: short
+  std::uint32_t checkpoint_every_s = 10;  // the feed's state saved with the records this often
+  bool durable = false;  // synchronous=FULL: committed records survive a power cut too
+};
+
 // [ha]: the hot-standby pair (docs/ha.md). Off when `peer` is empty.
 struct HaSettings {
   std::string node = "acd-a";           // this node's name (etcd's record of who holds the epoch)
@@ -244,6 +257,7 @@ struct ApplianceConfig : dataplane::ConfigTag {
   std::string metrics_listen = "127.0.0.1:9470";
   OperatorGroups operator_groups;  // [control] viewer_group, operator_group, admin_group, viewers
   JournalSettings journal;
+  HistorySettings history;
   HaSettings ha;
   AuditSettings audit;
   SignInSettings signin;

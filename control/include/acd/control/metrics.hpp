@@ -26,6 +26,8 @@
 
 namespace acd::control {
 
+class HistoryFeed;  // history_feed.hpp
+
 class AuditLog;  // audit_log.hpp
 struct SignInCounters;  // credential_store.hpp
 struct LdapCounters;    // ldap_verifier.hpp
@@ -48,6 +50,8 @@ struct MetricsSources {
   // The directory's binds, fallbacks and connection pool (ldap_verifier.hpp); null (backend
   // file): no acd_signin_ldap_ / acd_signin_directory_ families.
   const LdapCounters* ldap = nullptr;
+  // The history thread (history_feed.hpp); null ([history] off): no acd_history_ families.
+  const HistoryFeed* history = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

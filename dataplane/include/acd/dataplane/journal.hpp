@@ -168,4 +168,51 @@ class Journal {
   friend struct Writer;
 };
 
+// A read-only follower of a journal directory that a Journal (in this process or another) is
+// writing: the records in seq order as they reach the files, for readers of the log that run beside
+// the writer (the history feed). It never changes the directory. It reads what the files hold —
+// which may be ahead of durable_seq() by the round being synced — and only whole records whose
+// checksum holds; a record still being written is "not yet" (Wait), read again on the next call.
+// It follows the writer to its next segment, and to a new directory put in place of the old one
+// (a standby's journal begun again from its primary's image).
+//
+// Threading: one thread owns a reader. Allocates (payloads, directory listings).
+class JournalReader {
+ public:
+  explicit JournalReader(std::string dir);
+  ~JournalReader();
+  JournalReader(const JournalReader&) = delete;
+  JournalReader& operator=(const JournalReader&) = delete;
+
+  enum class Next : std::uint8_t {
+    Record,  // `payload` holds record `seq`
+    Wait,    // not in the files yet (or the directory holds no segment yet): ask again later
+    Gap,     // no segment holds `seq` any more (pruned, or the journal begun again after it):
+             // earliest() says where the files begin now
+    Error,   // a file cannot be read, or the record at `seq` is corrupt although later records
+             // exist: `why` says which
+  };
+  // The record numbered `seq`. Asking for seq after seq is a sequential read; any other seq is
+  // found from the directory's listing.
+  Next read(std::uint64_t seq, std::vector<std::uint8_t>& payload, std::string& why);
+  // After a Gap: the first seq of the oldest segment (0: no segment).
+  std::uint64_t earliest() const { return earliest_; }
+  // The newest snapshot whose checksum holds: its seq and image; false (seq 0) when there is
+  // none, `why` saying so if a file could not be read.
+  bool newest_snapshot(std::uint64_t& seq, std::vector<std::uint8_t>& image, std::string& why);
+
+ private:
+  Next locate(std::uint64_t seq, std::string& why);
+  bool next_segment_starts_at(std::uint64_t seq);
+  bool replaced() const;
+  void close_segment();
+
+  std::string dir_;
+  int fd_ = -1;
+  std::string segment_;      // the open segment's file name
+  std::size_t offset_ = 0;   // of the next record in it
+  std::uint64_t next_in_file_ = 0;  // the seq of the record at offset_
+  std::uint64_t earliest_ = 0;
+};
+
 }  // namespace acd::dataplane

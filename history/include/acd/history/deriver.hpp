@@ -55,6 +55,22 @@ class Deriver {
   // below the last one applied.
   bool close_intervals(std::uint64_t seq, Micros time, Records& out);
 
+  // A reload installed `next` at the current point of the log (the follower engine was
+  // reconfigured or took over with it): the queues' service-level thresholds and wrap-up follow
+  // it from here on, and agents or queues it appends are counted from now. Returns false,
+  // changing nothing, if `next` has fewer agents or queues (indices never shrink: they are on
+  // the wire).
+  bool reconfigure(const router::EngineConfig& next);
+
+  // Checkpoint: the whole state (open calls and their paths, open states, interval accumulators,
+  // the last seq and time) in a versioned little-endian encoding. restore() takes one saved by a
+  // Deriver built from the same configuration (agent and queue counts) and the same
+  // DeriverConfig; it returns false, changing nothing, on any mismatch or malformed bytes.
+  // A restored deriver continues exactly as the saved one would have (same records, same IDs).
+  std::vector<std::uint8_t> save() const;
+  [[nodiscard]] bool restore(std::span<const std::uint8_t> bytes);
+  std::uint64_t last_seq() const { return seq_; }
+
   Micros now() const { return now_; }
   const OpenState& agent_state(AgentIndex a) const { return agents_[a].open; }
   std::size_t open_calls() const;  // calls in the engine, or waiting for after-call work

@@ -17,8 +17,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "acd/history/records.hpp"
@@ -28,7 +31,12 @@ struct sqlite3_stmt;
 
 namespace acd::history {
 
-inline constexpr int kSchemaVersion = 1;
+// 2: the checkpoint table and the index by call ID (a version 1 file gains them when opened).
+inline constexpr int kSchemaVersion = 2;
+
+// The four kinds of record, for counts.
+enum class RecordTable : std::uint8_t { Call = 0, AgentState = 1, QueueInterval = 2,
+                                        AgentInterval = 3 };
 
 struct StoreOptions {
   std::string path;     // the database file; created if missing (its directory must exist)
@@ -45,9 +53,21 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Reads only (acdctl report): no schema is created or migrated, nothing is written (write
+  // fails). Refuses a file without the schema (version 0) or with a newer one.
+  static std::unique_ptr<Store> open_read_only(const std::string& path, std::string& why);
+
   // One transaction: every record in `records`, and last_seq = `through` (the last input the
   // records cover; never lowered). Records already stored (same ID) are left as they are.
   [[nodiscard]] bool write(const Records& records, std::uint64_t through, std::string& why);
+  // The same, and when `checkpoint` is not empty it replaces the stored checkpoint, taken at
+  // `through`, in the same transaction: the checkpoint and the records it covers commit together.
+  [[nodiscard]] bool write(const Records& records, std::uint64_t through,
+                           std::span<const std::uint8_t> checkpoint, std::string& why);
+  // The last checkpoint written (opaque bytes: the feed's state) and its seq; seq 0 and no bytes
+  // when none was written.
+  [[nodiscard]] bool load_checkpoint(std::uint64_t& seq, std::vector<std::uint8_t>& state,
+                                     std::string& why);
 
   // The last input whose records are all stored; 0 for a new database.
   std::uint64_t last_seq() const;
@@ -70,6 +90,22 @@ class Store {
                                      std::string& why);
   [[nodiscard]] bool agent_intervals(Micros from, Micros to, std::vector<AgentInterval>& out,
                                      std::string& why);
+  // The same calls one at a time (a long export never holds them all); `visit` returns false to
+  // stop early.
+  [[nodiscard]] bool each_call(Micros from, Micros to,
+                               const std::function<bool(const CallDetail&)>& visit,
+                               std::string& why);
+  // Every record of one call ID (the caller's IDs may come back on another day), in ID order.
+  [[nodiscard]] bool call_by_id(CallId call, std::vector<CallDetail>& out, std::string& why);
+  // The log's clock against the wall clock: records carry the log's microseconds (the sequencer's
+  // steady time line), reports speak in wall-clock time. note_clock records that log time `log_us`
+  // was wall time `wall_us` (µs since the Unix epoch), one transaction; clock() reads them back in
+  // log order. A report maps a time through the last point at or before it.
+  [[nodiscard]] bool note_clock(Micros log_us, std::int64_t wall_us, std::string& why);
+  [[nodiscard]] bool clock(std::vector<std::pair<Micros, std::int64_t>>& out, std::string& why);
+  // How many records of `kind` a read over [from, to) returns.
+  [[nodiscard]] bool count(RecordTable kind, Micros from, Micros to, std::uint64_t& n,
+                           std::string& why);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}
@@ -82,7 +118,9 @@ class Store {
   sqlite3_stmt* insert_queue_ = nullptr;
   sqlite3_stmt* insert_agent_ = nullptr;
   sqlite3_stmt* set_seq_ = nullptr;
+  sqlite3_stmt* set_checkpoint_ = nullptr;
   std::uint64_t last_seq_ = 0;
+  bool read_only_ = false;
 };
 
 }  // namespace acd::history

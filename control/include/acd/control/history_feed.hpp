@@ -1,0 +1,130 @@
+// The history thread of acdd: follows the node's journal directory (the sequenced log as this node
+// wrote or received it — the same on a primary and on its standby), applies every input to a
+// history::Feed (a follower engine and the deriver), and writes the records to the history Store,
+// with a checkpoint of the feed's state in the same transaction every checkpoint_every. Runs on a
+// thread of its own, never on the routing core: the routing core is asked for nothing, and a slow
+// disk delays history, never calls.
+//
+// Restart: the feed is restored from the store's checkpoint and reads on from the seq after it;
+// inputs between the checkpoint and the store's last_seq are derived again and their records, which
+// carry the same IDs, are ignored by the store. Nothing is lost or stored twice.
+//
+// Gaps: when the journal no longer holds the next input (pruned while history was stopped or far
+// behind, or a standby's journal begun again from its primary's image), the feed starts again from
+// the journal's newest snapshot: the follower engine from the image, the deriver empty. The inputs
+// in between have no records, and the calls and agent states open across the gap are incomplete.
+// It is logged ("history: gap ...") and counted (acd_history_gaps_total, acd_history_gap_inputs_total).
+//
+// ConfigChange records: the reload is decoded (reload_record.hpp) and installed in the follower
+// engine at its place in the log (in place, or by a new engine taking over), and the deriver's
+// queue parameters follow it. The configuration is part of the checkpoint.
+//
+// Threading: start() and the destructor on one thread (acdd's main); the counters and seqs may be
+// read from any thread (relaxed atomics, statistics only). The RecordSink is called on the history
+// thread after each commit.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "acd/control/config.hpp"
+#include "acd/control/result.hpp"
+#include "acd/history/deriver.hpp"
+#include "acd/history/sink.hpp"
+
+namespace acd::control {
+
+struct HistoryFeedOptions {
+  std::string journal_dir;    // [journal] dir
+  std::string path;           // [history] path
+  bool durable = false;       // [history] durable
+  history::DeriverConfig deriver;
+  std::uint32_t retention_days = 90;  // 0: keep everything
+  std::chrono::milliseconds checkpoint_every{10'000};
+  std::chrono::milliseconds commit_every{200};  // a batch commits this often at most...
+  std::size_t commit_inputs = 8192;             // ...or once it covers this many inputs
+  std::chrono::milliseconds idle_wait{20};      // nothing new in the journal: look again after
+  // The configuration the node started with: the follower engine's until the log's first reload
+  // (the checkpoint and the journal's snapshots carry later ones). Outlives the feed.
+  const ApplianceConfig* start = nullptr;
+};
+
+// From [history] and [journal] of `cfg`.
+HistoryFeedOptions history_options(const ApplianceConfig& cfg);
+
+#define ACD_HISTORY_COUNTERS(X)                                                         \
+  X(inputs_applied, "log records read from the journal and applied to the follower")   \
+  X(records_written, "history records committed to the store (all kinds)")             \
+  X(calls_written, "call detail records committed")                                    \
+  X(commits, "store transactions committed")                                           \
+  X(checkpoints, "checkpoints of the feed's state committed")                          \
+  X(write_errors, "store transactions that failed (retried with the same records)")    \
+  X(config_changes, "configuration reloads applied to the follower engine")            \
+  X(gaps, "times the journal no longer held the next input")                           \
+  X(gap_inputs, "inputs skipped over gaps: they have no records")                      \
+  X(read_errors, "journal records that could not be read or decoded")                  \
+  X(retention_deleted, "records deleted by retention")
+
+enum class HistoryCounter : std::uint32_t {
+#define ACD_X(name, help) name,
+  ACD_HISTORY_COUNTERS(ACD_X)
+#undef ACD_X
+      kCount
+};
+inline constexpr std::size_t kHistoryCounterCount =
+    static_cast<std::size_t>(HistoryCounter::kCount);
+std::string_view history_counter_name(HistoryCounter c);
+std::string_view history_counter_help(HistoryCounter c);
+
+class HistoryFeed {
+ public:
+  // Opens the store, restores the feed from its checkpoint (or starts at seq 1) and starts the
+  // thread. A Failure names the database or the checkpoint that cannot be used. `sink` (may be
+  // null) outlives the feed.
+  static Result<std::unique_ptr<HistoryFeed>> start(const HistoryFeedOptions& options,
+                                                    history::RecordSink* sink = nullptr);
+  // Stops the thread: what it derived is committed, with a checkpoint.
+  ~HistoryFeed();
+  HistoryFeed(const HistoryFeed&) = delete;
+  HistoryFeed& operator=(const HistoryFeed&) = delete;
+
+  // Any thread, relaxed.
+  std::uint64_t counter(HistoryCounter c) const {
+    return counters_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+  std::uint64_t applied_seq() const { return applied_seq_.load(std::memory_order_relaxed); }
+  std::uint64_t stored_seq() const { return stored_seq_.load(std::memory_order_relaxed); }
+  std::uint64_t checkpoint_seq() const { return checkpoint_seq_.load(std::memory_order_relaxed); }
+  // The last error ("" if none since the last success).
+  std::string error() const;
+
+  struct State;  // the history thread's own (history_feed.cpp)
+
+ private:
+  HistoryFeed() = default;
+  void run(std::stop_token stop);
+  void bump(HistoryCounter c, std::uint64_t n = 1) {
+    counters_[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+  }
+  void set_error(const std::string& why);
+
+  HistoryFeedOptions options_;
+  history::RecordSink* sink_ = nullptr;
+  std::unique_ptr<State> state_;
+  std::array<std::atomic<std::uint64_t>, kHistoryCounterCount> counters_{};
+  std::atomic<std::uint64_t> applied_seq_{0};
+  std::atomic<std::uint64_t> stored_seq_{0};
+  std::atomic<std::uint64_t> checkpoint_seq_{0};
+  mutable std::mutex error_mutex_;
+  std::string error_;
+  std::jthread thread_;  // last: joined first
+};
+
+}  // namespace acd::control

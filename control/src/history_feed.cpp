@@ -1,0 +1,405 @@
+// acdd's history thread: the journal followed record by record into a history::Feed, the records
+// committed to the Store in batches with a checkpoint of the feed, retention, gaps.
+#include "acd/control/history_feed.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <optional>
+#include <vector>
+
+#include "acd/control/reload_record.hpp"
+#include "acd/dataplane/input_log.hpp"
+#include "acd/dataplane/journal.hpp"
+#include "acd/history/feed.hpp"
+#include "acd/history/store.hpp"
+
+namespace acd::control {
+
+namespace {
+
+constexpr std::uint32_t kCheckpointMagic = 0x50434841;  // "AHCP"
+constexpr std::uint8_t kCheckpointVersion = 1;
+
+constexpr std::string_view kNames[] = {
+#define ACD_X(name, help) #name,
+    ACD_HISTORY_COUNTERS(ACD_X)
+#undef ACD_X
+};
+constexpr std::string_view kHelp[] = {
+#define ACD_X(name, help) help,
+    ACD_HISTORY_COUNTERS(ACD_X)
+#undef ACD_X
+};
+
+void say(const std::string& text) {
+  std::fprintf(stderr, "acdd: history: %s\n", text.c_str());
+  std::fflush(stderr);
+}
+
+// The feed's checkpoint: u32 magic, u8 version, u64 seq, then three length-prefixed parts: the
+// configuration the follower runs under (a reload payload; empty: the starting one), the engine's
+// snapshot, the deriver's state.
+std::vector<std::uint8_t> encode_checkpoint(std::uint64_t seq,
+                                            const std::vector<std::uint8_t>& config,
+                                            const history::Feed& feed) {
+  std::vector<std::uint8_t> out;
+  dataplane::ByteWriter w(out);
+  w.u32(kCheckpointMagic);
+  w.u8(kCheckpointVersion);
+  w.u64(seq);
+  for (const std::vector<std::uint8_t>& part :
+       {config, feed.engine_image(), feed.deriver_image()}) {
+    w.u64(part.size());
+    w.bytes(part);
+  }
+  return out;
+}
+
+struct DecodedCheckpoint {
+  std::uint64_t seq = 0;
+  std::span<const std::uint8_t> config;
+  std::span<const std::uint8_t> engine;
+  std::span<const std::uint8_t> deriver;
+};
+
+bool decode_checkpoint(std::span<const std::uint8_t> bytes, DecodedCheckpoint& out) {
+  dataplane::ByteReader r(bytes);
+  if (r.u32() != kCheckpointMagic || r.u8() != kCheckpointVersion) {
+    return false;
+  }
+  out.seq = r.u64();
+  for (std::span<const std::uint8_t>* part : {&out.config, &out.engine, &out.deriver}) {
+    const std::uint64_t n = r.u64();
+    *part = r.bytes(static_cast<std::size_t>(n));
+  }
+  return r.ok() && r.at_end();
+}
+
+}  // namespace
+
+std::string_view history_counter_name(HistoryCounter c) {
+  return kNames[static_cast<std::size_t>(c)];
+}
+std::string_view history_counter_help(HistoryCounter c) {
+  return kHelp[static_cast<std::size_t>(c)];
+}
+
+HistoryFeedOptions history_options(const ApplianceConfig& cfg) {
+  HistoryFeedOptions o;
+  o.journal_dir = cfg.journal.dir;
+  o.path = cfg.history.path;
+  o.durable = cfg.history.durable;
+  o.deriver.interval_us = history::Micros{cfg.history.interval_minutes} * 60 * 1'000'000;
+  o.deriver.short_abandon_ms = cfg.history.short_abandon_ms;
+  o.retention_days = cfg.history.retention_days;
+  o.checkpoint_every = std::chrono::milliseconds(std::uint64_t{cfg.history.checkpoint_every_s} * 1000);
+  o.start = &cfg;
+  return o;
+}
+
+// The history thread's objects.
+struct HistoryFeed::State {
+  std::unique_ptr<history::Store> store;
+  std::unique_ptr<history::Feed> feed;
+  std::unique_ptr<dataplane::JournalReader> reader;
+  std::vector<std::uint8_t> config;  // the reload payload the follower runs under ("" = start)
+  history::Records batch;
+  std::uint64_t next = 1;     // the seq to read next
+  std::uint64_t batched = 0;  // inputs applied since the last commit
+  std::chrono::steady_clock::time_point last_commit{};
+  std::chrono::steady_clock::time_point last_checkpoint{};
+  std::chrono::steady_clock::time_point last_retention{};
+  std::chrono::steady_clock::time_point last_error_said{};
+  std::int64_t clock_offset = 0;  // wall - log µs as last noted (0: not yet)
+};
+
+namespace {
+
+// The follower's configuration: the reload payload's domain, or the node's starting one.
+std::optional<router::EngineConfig> domain_of(std::span<const std::uint8_t> payload,
+                                              const ApplianceConfig& start, std::string& why) {
+  if (payload.empty()) {
+    return start.domain;
+  }
+  Result<DecodedReload> decoded = decode_reload(payload);
+  if (!decoded.ok()) {
+    why = decoded.failure().message;
+    return std::nullopt;
+  }
+  return std::move(decoded.value().domain);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HistoryFeed>> HistoryFeed::start(const HistoryFeedOptions& options,
+                                                        history::RecordSink* sink) {
+  std::unique_ptr<HistoryFeed> feed(new HistoryFeed());
+  feed->options_ = options;
+  feed->sink_ = sink;
+  feed->state_ = std::make_unique<State>();
+  State& s = *feed->state_;
+  std::string why;
+  s.store = history::Store::open(history::StoreOptions{options.path, options.durable}, why);
+  if (!s.store) {
+    return Failure{ControlError::Refused, why};
+  }
+  s.reader = std::make_unique<dataplane::JournalReader>(options.journal_dir);
+  std::uint64_t cp_seq = 0;
+  std::vector<std::uint8_t> cp;
+  if (!s.store->load_checkpoint(cp_seq, cp, why)) {
+    return Failure{ControlError::Refused, options.path + ": " + why};
+  }
+  bool restored = false;
+  if (!cp.empty()) {
+    DecodedCheckpoint d;
+    std::optional<router::EngineConfig> domain;
+    if (!decode_checkpoint(cp, d) || d.seq != cp_seq) {
+      why = "the checkpoint is malformed";
+    } else if (!(domain = domain_of(d.config, *options.start, why))) {
+      why = "the checkpoint's configuration cannot be read: " + why;
+    } else {
+      s.feed = std::make_unique<history::Feed>(*domain, options.deriver);
+      if (s.feed->restore(d.seq, d.engine, d.deriver)) {
+        s.config.assign(d.config.begin(), d.config.end());
+        s.next = d.seq + 1;
+        restored = true;
+      } else {
+        why = "the checkpoint does not fit (another [history] interval_minutes or "
+              "short_abandon_ms, or another configuration)";
+      }
+    }
+    if (!restored) {
+      say(options.path + ": checkpoint at seq " + std::to_string(cp_seq) + " not used: " + why +
+          "; deriving again from the start of the journal (records already stored keep theirs)");
+    }
+  }
+  if (!restored) {
+    s.feed = std::make_unique<history::Feed>(options.start->domain, options.deriver);
+    s.config.clear();
+    s.next = 1;
+  }
+  feed->applied_seq_.store(s.next - 1);
+  feed->stored_seq_.store(s.store->last_seq());
+  feed->checkpoint_seq_.store(restored ? cp_seq : 0);
+  say(std::string(restored ? "resuming from the checkpoint at seq " : "starting at seq ") +
+      std::to_string(s.next - (restored ? 1 : 0)) + "; " + options.path + " holds seq 1.." +
+      std::to_string(s.store->last_seq()));
+  const auto now = std::chrono::steady_clock::now();
+  s.last_commit = s.last_checkpoint = now;
+  s.last_retention = now - std::chrono::hours(2);  // a sweep soon after start
+  HistoryFeed* self = feed.get();
+  feed->thread_ = std::jthread([self](std::stop_token stop) { self->run(stop); });
+  return feed;
+}
+
+HistoryFeed::~HistoryFeed() {
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+  }
+}
+
+std::string HistoryFeed::error() const {
+  std::lock_guard lock(error_mutex_);
+  return error_;
+}
+
+void HistoryFeed::set_error(const std::string& why) {
+  {
+    std::lock_guard lock(error_mutex_);
+    if (error_ == why) {
+      return;  // said once, not every retry
+    }
+    error_ = why;
+  }
+  if (!why.empty()) {
+    say(why);
+  }
+}
+
+void HistoryFeed::run(std::stop_token stop) {
+  State& s = *state_;
+  std::vector<std::uint8_t> payload;
+  std::string why;
+
+  // Commits the batch (and, when due or asked, a checkpoint). False: the store refused; the batch
+  // is kept for the next try.
+  auto commit = [&](bool checkpoint) {
+    const auto now = std::chrono::steady_clock::now();
+    const std::uint64_t through = s.next - 1;
+    if (s.batched == 0 && !checkpoint) {
+      return true;
+    }
+    checkpoint = checkpoint || now - s.last_checkpoint >= options_.checkpoint_every;
+    std::vector<std::uint8_t> cp;
+    if (checkpoint) {
+      cp = encode_checkpoint(through, s.config, *s.feed);
+    }
+    if (!s.store->write(s.batch, through, cp, why)) {
+      bump(HistoryCounter::write_errors);
+      set_error(options_.path + ": " + why + " (retrying)");
+      return false;
+    }
+    set_error("");
+    bump(HistoryCounter::commits);
+    bump(HistoryCounter::records_written, s.batch.size());
+    bump(HistoryCounter::calls_written, s.batch.calls.size());
+    if (checkpoint) {
+      bump(HistoryCounter::checkpoints);
+      checkpoint_seq_.store(through, std::memory_order_relaxed);
+      s.last_checkpoint = now;
+    }
+    stored_seq_.store(s.store->last_seq(), std::memory_order_relaxed);
+    if (sink_ != nullptr) {
+      sink_->on_committed(s.batch, through);
+    }
+    s.batch.clear();
+    s.batched = 0;
+    s.last_commit = now;
+    return true;
+  };
+
+  auto retention = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (options_.retention_days == 0 || now - s.last_retention < std::chrono::hours(1)) {
+      return;
+    }
+    s.last_retention = now;
+    const history::Micros keep = history::Micros{options_.retention_days} * 86'400'000'000ull;
+    const history::Micros t = s.feed->deriver().now();
+    if (t <= keep) {
+      return;
+    }
+    std::uint64_t deleted = 0;
+    if (s.store->delete_before(t - keep, deleted, why)) {
+      bump(HistoryCounter::retention_deleted, deleted);
+    } else {
+      set_error(options_.path + ": " + why);
+    }
+  };
+
+  // The journal no longer holds s.next: start again from its newest snapshot.
+  auto over_gap = [&] {
+    std::uint64_t snap_seq = 0;
+    std::vector<std::uint8_t> image_bytes;
+    dataplane::NodeImage image;
+    std::optional<router::EngineConfig> domain;
+    std::string reason;
+    if (!s.reader->newest_snapshot(snap_seq, image_bytes, why) || snap_seq + 1 < s.next) {
+      reason = "the journal has no snapshot after it";
+    } else if (!dataplane::decode_image(image_bytes, image) || image.seq != snap_seq) {
+      reason = "its snapshot at seq " + std::to_string(snap_seq) + " is malformed";
+    } else if (!(domain = domain_of(image.config, *options_.start, reason))) {
+      reason = "its snapshot's configuration cannot be read: " + reason;
+    } else {
+      auto fresh = std::make_unique<history::Feed>(*domain, options_.deriver);
+      if (!fresh->restore_engine(snap_seq, image.engine)) {
+        reason = "its snapshot at seq " + std::to_string(snap_seq) +
+                 " does not fit its configuration";
+      } else {
+        (void)commit(false);  // what was derived before the gap
+        const std::uint64_t lost = snap_seq + 1 - s.next;
+        say("gap: the journal " + options_.journal_dir + " begins at seq " +
+            std::to_string(s.reader->earliest()) + " but history needs seq " +
+            std::to_string(s.next) + "; inputs " + std::to_string(s.next) + ".." +
+            std::to_string(snap_seq) + " (" + std::to_string(lost) +
+            ") have no records, and calls and agent states open across them are incomplete; "
+            "continuing from the snapshot at seq " + std::to_string(snap_seq));
+        bump(HistoryCounter::gaps);
+        bump(HistoryCounter::gap_inputs, lost);
+        s.feed = std::move(fresh);
+        s.config = std::move(image.config);
+        s.next = snap_seq + 1;
+        s.batched = 1;  // commit the new position with a checkpoint at once
+        (void)commit(true);
+        applied_seq_.store(snap_seq, std::memory_order_relaxed);
+        return;
+      }
+    }
+    set_error("gap: the journal " + options_.journal_dir + " begins at seq " +
+              std::to_string(s.reader->earliest()) + " but history needs seq " +
+              std::to_string(s.next) + ", and " + reason + "; waiting");
+  };
+
+  auto apply = [&](std::uint64_t seq) {
+    dataplane::LogRecord r;
+    if (!dataplane::decode_record(payload, r)) {
+      bump(HistoryCounter::read_errors);
+      return false;
+    }
+    if (r.kind == dataplane::RecordKind::Input) {
+      (void)s.feed->apply(seq, r.event, s.batch);
+    } else if (r.kind == dataplane::RecordKind::ConfigChange) {
+      std::optional<router::EngineConfig> domain;
+      Result<DecodedReload> decoded = decode_reload(r.config);
+      if (!decoded.ok()) {
+        bump(HistoryCounter::read_errors);
+        set_error("the reload at seq " + std::to_string(seq) +
+                  " cannot be applied: " + decoded.failure().message);
+        return false;
+      }
+      bool refused = false;
+      (void)s.feed->apply_reload(seq, r.event.time, decoded.value().domain,
+                                 decoded.value().kind == ReloadKind::EngineSwap, s.batch, refused);
+      if (!refused) {
+        s.config.assign(r.config.begin(), r.config.end());
+        bump(HistoryCounter::config_changes);
+      }
+    }
+    return true;  // the other kinds (registrations, operations, credentials) carry no input
+  };
+
+  while (!stop.stop_requested()) {
+    const dataplane::JournalReader::Next got = s.reader->read(s.next, payload, why);
+    if (got == dataplane::JournalReader::Next::Record) {
+      if (!apply(s.next)) {
+        (void)commit(false);  // what came before it
+        set_error("record " + std::to_string(s.next) + " of the journal " + options_.journal_dir +
+                  " cannot be decoded; history stops there");
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+      applied_seq_.store(s.next, std::memory_order_relaxed);
+      bump(HistoryCounter::inputs_applied);
+      ++s.next;
+      ++s.batched;
+      if (s.batched >= options_.commit_inputs ||
+          std::chrono::steady_clock::now() - s.last_commit >= options_.commit_every) {
+        (void)commit(false);
+      }
+      continue;
+    }
+    if (got == dataplane::JournalReader::Next::Gap) {
+      over_gap();
+    } else if (got == dataplane::JournalReader::Next::Error) {
+      bump(HistoryCounter::read_errors);
+      set_error("journal " + options_.journal_dir + ": " + why);
+    }
+    // Caught up (or waiting): commit what is pending, sweep, and look again shortly.
+    (void)commit(false);
+    retention();
+    if (got == dataplane::JournalReader::Next::Wait && s.feed->deriver().now() != 0) {
+      // Live: the log's time is now, so note how it maps to the wall clock when that moved (a
+      // restart continues the log's time line from another steady clock).
+      timespec wall{};
+      clock_gettime(CLOCK_REALTIME, &wall);
+      const std::int64_t wall_us =
+          static_cast<std::int64_t>(wall.tv_sec) * 1'000'000 + wall.tv_nsec / 1000;
+      const history::Micros log_us = s.feed->deriver().now();
+      const std::int64_t offset = wall_us - static_cast<std::int64_t>(log_us);
+      if (s.clock_offset == 0 || std::llabs(offset - s.clock_offset) > 1'000'000) {
+        if (s.store->note_clock(log_us, wall_us, why)) {
+          s.clock_offset = offset;
+        }
+      }
+    }
+    std::this_thread::sleep_for(options_.idle_wait);
+  }
+  // Stopping: everything derived is committed with a checkpoint (a failure is said; the records
+  // are derived again at the next start).
+  s.batched = std::max<std::uint64_t>(s.batched, 1);
+  (void)commit(true);
+}
+
+}  // namespace acd::control

@@ -1,0 +1,31 @@
+// Where committed history records go after the store: the seam for exporters (a message bus, a
+// data warehouse). The feed's runner calls a RecordSink on its own thread (the history thread,
+// never the routing core) right after each store transaction commits, with exactly the records
+// that transaction covered and the seq it raised last_seq to.
+//
+// Contract for an implementation:
+// * on_committed must not block for long: it runs on the history thread, and while it runs no
+//   record is derived or stored (the routing core is never held up, only history's lag grows).
+//   An exporter copies or queues the records and returns.
+// * Records arrive in commit order; after a restart or a failover the runner re-derives from its
+//   checkpoint, so a sink may see records again (same IDs: RecordId makes duplicates detectable).
+//   A sink that needs exactly-once keeps its own position (the last seq it delivered) and skips
+//   what is at or below it.
+// * It is called with the history thread's objects only; it may not keep references into
+//   `records` after it returns.
+#pragma once
+
+#include <cstdint>
+
+#include "acd/history/records.hpp"
+
+namespace acd::history {
+
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  // The store committed `records`, and every record of inputs 1..through is now stored.
+  virtual void on_committed(const Records& records, std::uint64_t through) = 0;
+};
+
+}  // namespace acd::history
