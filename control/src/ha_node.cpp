@@ -149,10 +149,11 @@ void NodeShipper::poll() {
       last_hash_ = SteadyTime::now();
     }
     if (peer != last_peer_) {
-      log_line(std::string("standby ") + (peer == LinkPrimary::PeerState::Synchronous ? "synchronous"
-                                          : peer == LinkPrimary::PeerState::CatchingUp ? "catching up"
-                                          : peer == LinkPrimary::PeerState::Dead       ? "dead"
-                                                                                        : "none") +
+      log_line(std::string("standby ") +
+               (peer == LinkPrimary::PeerState::Synchronous  ? "synchronous"
+                : peer == LinkPrimary::PeerState::CatchingUp ? "catching up"
+                : peer == LinkPrimary::PeerState::Dead       ? "dead"
+                                                             : "none") +
                " at seq " + std::to_string(link_->acked_seq()));
       last_peer_ = peer;
     }
@@ -314,8 +315,7 @@ bool NodeShipper::send_recent(dataplane::LinkPrimary& to, std::uint64_t applied,
 }
 
 bool NodeShipper::wants_image() {
-  if (journal_ != nullptr &&
-      SteadyTime::now() - last_snapshot_ >= options_.snapshot_every) {
+  if (journal_ != nullptr && SteadyTime::now() - last_snapshot_ >= options_.snapshot_every) {
     snapshot_due_ = true;
   }
   return snapshot_due_;
@@ -496,34 +496,38 @@ bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettin
             std::to_string(head) + " (" + std::to_string(head - applied) + " records lost)");
     return true;
   };
-  if (dr.failover_requested.exchange(false)) {
+  if (const std::uint64_t request = dr.failover_requested.exchange(0)) {
     if (!in_service) {
-      dr.answer(false, "this follower is out of service (" + status.why() +
-                           "): its state is not the active site's; it will not take over");
+      dr.answer(request, false,
+                "this follower is out of service (" + status.why() +
+                    "): its state is not the active site's; it will not take over");
     } else if (alive) {
-      dr.answer(false, "the active site's primary is alive (connected, heard within " +
-                           std::to_string(settings.dead_after_ms) +
-                           " ms): a failover would split the centre; use 'acdctl dr switchover' "
-                           "on the active primary, or stop it first");
+      dr.answer(request, false,
+                "the active site's primary is alive (connected, heard within " +
+                    std::to_string(settings.dead_after_ms) +
+                    " ms): a failover would split the centre; use 'acdctl dr switchover' "
+                    "on the active primary, or stop it first");
     } else if (epoch == 0) {
-      dr.answer(false,
+      dr.answer(request, false,
                 "this node never followed the active site (no epoch heard): it holds "
                 "nothing to take over with");
     } else {
       const CasResult r = fence.advance(epoch, settings.node);
       if (r.outcome == CasOutcome::Won) {
         taken(r.current.epoch, "failover");
-        dr.answer(true, "took over with epoch " + std::to_string(epoch) + " at seq " +
-                            std::to_string(applied) + "; estimated loss " +
-                            std::to_string(head - applied) + " records");
+        dr.answer(request, true,
+                  "took over with epoch " + std::to_string(epoch) + " at seq " +
+                      std::to_string(applied) + "; estimated loss " +
+                      std::to_string(head - applied) + " records");
         return true;
       }
-      dr.answer(false, r.outcome == CasOutcome::Lost
-                           ? "the epoch moved on to " + std::to_string(r.current.epoch) + " (" +
-                                 r.current.holder +
-                                 ") since this node last heard the active "
-                                 "site: another node routes, or its state is newer than ours"
-                           : "etcd did not answer: " + r.why + "; nothing changed, try again");
+      dr.answer(request, false,
+                r.outcome == CasOutcome::Lost
+                    ? "the epoch moved on to " + std::to_string(r.current.epoch) + " (" +
+                          r.current.holder +
+                          ") since this node last heard the active "
+                          "site: another node routes, or its state is newer than ours"
+                    : "etcd did not answer: " + r.why + "; nothing changed, try again");
     }
   }
   if (alive || !in_service || now < next_fence_try || epoch == 0) {
@@ -595,7 +599,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         status.dr.note("out of service: " + why);
       }
       status.say(why);
-      log_line("OUT OF SERVICE: " + why + " (this standby will not promote; restart it to catch up)");
+      log_line("OUT OF SERVICE: " + why +
+               " (this standby will not promote; restart it to catch up)");
     }
   };
   auto last_turn = started;
@@ -625,8 +630,10 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
             why = "it does not fit this node's configuration: " + why;
           }
           if (!why.empty()) {
-            out_of_service("the primary's image at seq " + std::to_string(seq) + " cannot be "
-                           "installed: " + why);
+            out_of_service("the primary's image at seq " + std::to_string(seq) +
+                           " cannot be "
+                           "installed: " +
+                           why);
             return;
           }
           followed = true;
@@ -719,8 +726,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         std::string why;
         fence_known = fence.read(why).has_value();
       }
-      const bool durable_behind = journal && journal_config.sync &&
-                                  journal->durable_seq() < link.applied_seq();
+      const bool durable_behind =
+          journal && journal_config.sync && journal->durable_seq() < link.applied_seq();
       if (!worked && !durable_behind) {
         // Nothing arrived: sleep on the link and the port instead of spinning on two cores
         // shared with the primary. (Records the journal has not made durable yet are waited
