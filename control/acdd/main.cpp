@@ -575,6 +575,14 @@ int main(int argc, char** argv) {
     peer_key.bytes = *dr_peer->public_key;
     dr_keys = dataplane::LinkKeys{own.keys->secret, peer_key};
   }
+  if (dr_peer != nullptr && !dr_keys && (site.follows() || site.serves_dr())) {
+    std::fprintf(stderr,
+                 "acdd: warning: [[sites]] '%s' has no public_key: the DR link is neither "
+                 "authenticated nor encrypted (anyone on the path between the sites can read "
+                 "client sessions, forge records, or forge the active site's Head, Welcome and "
+                 "Heartbeat frames: a false RPO, a false epoch, a dead site shown alive)\n",
+                 dr_peer->name.c_str());
+  }
   if (site.configured) {
     std::lock_guard<std::mutex> lock(ha_status.dr.mutex);
     ha_status.dr.site = running.site;
