@@ -446,6 +446,10 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
   return out;
 }
 
+bool taken_by_site(const std::string& holder, const std::string& site) {
+  return !site.empty() && (holder == site || holder.rfind(site + ".at-", 0) == 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The standby's side.
 
@@ -561,7 +565,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd,
-                    bool dr_follower) {
+                    bool dr_follower, const std::string& dr_site) {
   dataplane::RouterStage router(engine, io.config_tag());
   // An idle turn sleeps until the link or the port has something, at most this long: heartbeats
   // leave on time (a tenth of the interval late at most) and silence is measured as before.
@@ -761,6 +765,15 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         status.fence_unreachable.store(status.fence_unreachable.load() + 1);
         next_fence_try = now + std::chrono::milliseconds(20);
         continue;
+      }
+      if (!dr_site.empty() && taken_by_site(current->holder, dr_site)) {
+        // The DR site took the centre over while this site was down: its epoch is newer than
+        // anything this node knew, and taking the next one would split the centre. Stop; acdd
+        // starts again as the new active site's follower.
+        status.say("site " + dr_site + " holds epoch " + std::to_string(current->epoch) + " (" +
+                   current->holder + "): this site is no longer the active one");
+        log_line("not promoting: " + status.why());
+        return false;
       }
       expected = current->epoch;
     }

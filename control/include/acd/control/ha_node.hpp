@@ -289,6 +289,8 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 // active primary handed it the epoch at a seq this node has applied (a DR switchover). It also
 // returns false when the active site has been silent for a second, so that the caller tries the
 // site's next replication address (the pair's other node may be its primary now).
+// `dr_site`: an active site's DR site (empty: none). A pair member that has followed no primary
+// never promotes when etcd says that site holds the epoch (it took over): it returns false.
 // A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
 // is moved aside to DIR.replaced and begun again from that snapshot.
 bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
@@ -297,7 +299,11 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd = -1,
-                    bool dr_follower = false);
+                    bool dr_follower = false, const std::string& dr_site = "");
+
+// True when etcd's epoch `holder` is DR site `site`: it took over by a failover (holder "SITE") or
+// was handed the epoch by a switchover ("SITE.at-SEQ"). Such a site is the active one now.
+bool taken_by_site(const std::string& holder, const std::string& site);
 
 // Sleeps until one of `fds` (at most four; -1 entries are skipped) is readable or `timeout`
 // passes; a signal ends it early. For an idle node's loop.
