@@ -131,6 +131,32 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
     }
     return r;
   }
+  if (action == "drill") {
+    // The DR site proves it could take over, without touching production: a sandbox copy of the
+    // follower's engine routes a synthetic call (ha_node.cpp run_drill).
+    if (role != DrRole::Following) {
+      return Failure{
+          ControlError::Refused,
+          "a drill is run on the DR site's follower; this node is " + std::string(to_string(role))};
+    }
+    Result<json> r = ask(d, d.drill_requested, timeout, "drill");
+    if (r.ok()) {
+      std::lock_guard<std::mutex> lock(d.mutex);
+      const DrStatus::Drill& x = d.drill;
+      json& j = r.value();
+      j["passed"] = x.passed;
+      j["applied_seq"] = x.applied_seq;
+      j["active_head_seq"] = x.head_seq;
+      j["hash_seq"] = x.hash_seq == 0 ? json(nullptr) : json(x.hash_seq);
+      j["hash_match"] = x.hash_seq == 0 ? json(nullptr) : json(x.hash_match);
+      j["sandbox_copy_exact"] = x.copy_exact;
+      j["queue"] = x.queue;
+      j["routed"] = x.routed;
+      j["agent"] = x.routed == "agent" ? json(x.agent) : json(nullptr);
+      j["took_ms"] = x.took_ms;
+    }
+    return r;
+  }
   if (action == "switchover" || action == "switchback") {
     const bool back = action == "switchback";
     if (back ? role != DrRole::TakenOver : role != DrRole::Serving) {
@@ -150,7 +176,7 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
     return ask(d, d.switchover_requested, timeout, back ? "switchback" : "switchover");
   }
   return Failure{ControlError::Usage,
-                 "dr takes status, history, failover, switchover or switchback"};
+                 "dr takes status, history, failover, switchover, switchback or drill"};
 }
 
 }  // namespace acd::control

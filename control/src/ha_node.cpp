@@ -446,6 +446,95 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
   return out;
 }
 
+namespace {
+
+// `acdctl dr drill` on the DR follower, between two turns of its loop: copies the follower's engine
+// into a sandbox engine, checks the copy is exact (same state hash) and routes one synthetic call
+// there, to the queue with the most ready agents. The follower's engine, log and wire are
+// untouched: the sandbox's decisions go nowhere but into the answer.
+void run_drill(std::uint64_t request, const router::Engine& engine, const dataplane::IoStage& io,
+               const dataplane::LinkStandby& link, HaStatus& status, bool in_service) {
+  DrStatus& dr = status.dr;
+  const auto started = SteadyTime::now();
+  if (!in_service) {
+    dr.answer(request, false,
+              "this follower is out of service (" + status.why() +
+                  "): its state is not the active site's");
+    return;
+  }
+  DrStatus::Drill d;
+  d.applied_seq = link.applied_seq();
+  d.head_seq = std::max(dr.head_seq.load(), d.applied_seq);
+  d.hash_seq = status.hash_checks.load() != 0 ? status.last_hash_seq.load() : 0;
+  d.hash_match = d.hash_seq != 0 && status.hash_mismatches.load() == 0;
+  const auto sandbox = std::make_unique<router::Engine>(engine);  // a copy: allocates, once
+  d.copy_exact = sandbox->state_hash() == engine.state_hash();
+  router::QueueIndex queue = 0;
+  for (router::QueueIndex q = 1; q < sandbox->queue_count(); ++q) {
+    if (sandbox->queue(q).ready_agents > sandbox->queue(queue).ready_agents) {
+      queue = q;
+    }
+  }
+  std::vector<router::Decision> decisions;
+  router::Event call;
+  call.type = router::EventType::RouteRequest;
+  call.time = sandbox->now();
+  call.call = (std::uint64_t{0xD7} << 56) | (request & 0xFFFF'FFFF);
+  call.queue = queue;
+  call.media = sandbox->queue(queue).media;
+  sandbox->apply(call, [&](const router::Decision& x) { decisions.push_back(x); });
+  const auto* config = static_cast<const ApplianceConfig*>(io.config_tag());
+  d.queue = config != nullptr && queue < config->domain.queues.size()
+                ? config->domain.queues[queue].name
+                : "#" + std::to_string(queue);
+  d.routed = "none";
+  for (const router::Decision& x : decisions) {
+    if (x.call != call.call) {
+      continue;
+    }
+    if (x.type == router::DecisionType::Offer) {
+      d.routed = "agent";
+      d.agent = sandbox->agent(x.agent).number;
+      d.detail = "offered to agent " + std::to_string(d.agent);
+      break;
+    }
+    if (x.type == router::DecisionType::Queued) {
+      d.routed = "queued";
+      d.detail = "queued at position " + std::to_string(x.position) + " (no agent ready)";
+      break;
+    }
+    if (x.type == router::DecisionType::Overflowed) {
+      d.routed = "overflowed";
+      d.detail = "overflowed: " + std::string(router::to_string(x.action));
+      break;
+    }
+    if (x.type == router::DecisionType::Rejected || x.type == router::DecisionType::Error) {
+      d.routed = "rejected";
+      d.detail = "rejected: " + std::string(router::describe(x.status));
+      break;
+    }
+  }
+  d.took_ms = std::chrono::duration<double, std::milli>(SteadyTime::now() - started).count();
+  d.passed = d.copy_exact && d.hash_match && d.routed != "rejected" && d.routed != "none";
+  const std::string summary =
+      std::string(d.passed ? "passed" : "FAILED") + ": state at seq " +
+      std::to_string(d.applied_seq) + " (active site at " + std::to_string(d.head_seq) + "); " +
+      (d.hash_seq == 0 ? std::string("no state hash from the active site yet")
+                       : "state hash " + std::string(d.hash_match ? "matches" : "differs from") +
+                             " the active site's at seq " + std::to_string(d.hash_seq)) +
+      "; sandbox copy " + (d.copy_exact ? "exact" : "NOT exact") + "; a call to queue " +
+      d.queue + " " + (d.detail.empty() ? "got no decision" : d.detail) + "; " +
+      std::to_string(d.took_ms) + " ms";
+  {
+    std::lock_guard<std::mutex> lock(dr.mutex);
+    dr.drill = d;
+  }
+  dr.note("drill " + summary);
+  dr.answer(request, true, summary);  // the drill ran; `passed` says how it went
+}
+
+}  // namespace
+
 bool taken_by_site(const std::string& holder, const std::string& site) {
   return !site.empty() && (holder == site || holder.rfind(site + ".at-", 0) == 0);
 }
@@ -701,6 +790,9 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       status.dr.connected.store(alive);
       if (alive) {
         epoch = std::max(epoch, link.primary_epoch());
+      }
+      if (const std::uint64_t drill = status.dr.drill_requested.exchange(0)) {
+        run_drill(drill, engine, io, link, status, in_service);
       }
       // Taking over is an operator's decision (or the active primary's hand-over): never the
       // silence of a link between sites.

@@ -84,7 +84,23 @@ struct DrStatus {
   // Request slots: 0 = none, else the waiting request's ID.
   std::atomic<std::uint64_t> failover_requested{0};    // DR node: `acdctl dr failover`
   std::atomic<std::uint64_t> switchover_requested{0};  // active primary: `acdctl dr switchover`
+  std::atomic<std::uint64_t> drill_requested{0};       // DR node: `acdctl dr drill`
   std::atomic<std::uint64_t> next_request{0};          // the last ID handed out
+  // The last drill's findings (under `mutex`), written before its answer.
+  struct Drill {
+    std::uint64_t applied_seq = 0;   // the follower's state the sandbox copied
+    std::uint64_t head_seq = 0;      // the active primary's newest seq, as last heard
+    std::uint64_t hash_seq = 0;      // the active site's last state hash compared here (0: none)
+    bool hash_match = false;         // every hash compared so far matched, the last at hash_seq
+    bool copy_exact = false;         // the sandbox's state hash is the follower's
+    std::string queue;               // the synthetic call's queue
+    std::string routed;              // "agent", "queued", "overflowed" or "rejected"
+    std::uint64_t agent = 0;         // the agent offered the call (routed == "agent")
+    std::string detail;              // the decision in words
+    double took_ms = 0;              // the whole drill
+    bool passed = false;             // hash matched, copy exact, the call routed (or queued)
+  };
+  Drill drill;
   struct Outcome {
     std::uint64_t id = 0;  // the request answered
     bool ok = false;
