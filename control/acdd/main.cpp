@@ -598,13 +598,48 @@ int main(int argc, char** argv) {
     peer_key.bytes = *dr_peer->public_key;
     dr_keys = dataplane::LinkKeys{own.keys->secret, peer_key};
   }
+  if (dr_peer != nullptr && !dr_keys && (site.follows() || site.serves_dr())) {
+    std::fprintf(stderr,
+                 "acdd: warning: [[sites]] '%s' has no public_key: the DR link is neither "
+                 "authenticated nor encrypted (anyone on the path between the sites can read "
+                 "client sessions, forge records, or forge the active site's Head, Welcome and "
+                 "Heartbeat frames: a false RPO, a false epoch, a dead site shown alive)\n",
+                 dr_peer->name.c_str());
+  }
   if (site.configured) {
     std::lock_guard<std::mutex> lock(ha_status.dr.mutex);
     ha_status.dr.site = running.site;
     ha_status.dr.peer = dr_peer != nullptr ? dr_peer->name : "";
   }
   bool dr_took_over = false;
-  if (ha.enabled()) {
+  // The old active site coming back after its DR site took over: etcd names the DR site as the
+  // holder of a newer epoch. No node of it may act as the active site: the one that would start
+  // as the pair's primary (start_as = "primary") follows the new active site instead, as its DR
+  // follower (a DR link serves one follower); the other stays its pair's standby, which never
+  // promotes while the DR site holds the epoch (follow_primary's dr_site).
+  bool follows_new_active = false;
+  if (ha.enabled() && ha.start_as == "primary" && site.configured &&
+      site.role == control::SiteRole::Active && dr_peer != nullptr) {
+    control::EtcdEpoch probe(ha.etcd, ha.etcd_key, std::chrono::milliseconds(ha.etcd_timeout_ms));
+    std::string why;
+    const std::optional<control::EpochRecord> current = probe.read(why);
+    if (current && control::taken_by_site(current->holder, dr_peer->name)) {
+      if (dr_peer->replication.empty()) {
+        std::fprintf(stderr,
+                     "acdd: dr: site %s holds epoch %llu (%s): this site is no longer the active "
+                     "one and will not route; give [[sites]] '%s' replication (where it serves a "
+                     "follower) to follow it\n",
+                     dr_peer->name.c_str(), static_cast<unsigned long long>(current->epoch),
+                     current->holder.c_str(), dr_peer->name.c_str());
+        return 1;
+      }
+      follows_new_active = true;
+      control::log_line("site " + dr_peer->name + " holds epoch " +
+                        std::to_string(current->epoch) + " (" + current->holder +
+                        "): following it as its DR site");
+    }
+  }
+  if (ha.enabled() && !follows_new_active) {
     {
       std::lock_guard<std::mutex> lock(ha_status.text_mutex);
       ha_status.peer = ha.peer;
@@ -628,7 +663,10 @@ int main(int argc, char** argv) {
     const bool promoted =
         control::follow_primary(*follower, io, engine, &board, journal, journal_config, *fence, ha,
                                 ha.start_as == "primary", ha_status, g_stop, epoch,
-                                uring != nullptr ? uring->completion_fd() : -1);
+                                uring != nullptr ? uring->completion_fd() : -1, false,
+                                dr_peer != nullptr && site.role == control::SiteRole::Active
+                                    ? dr_peer->name
+                                    : std::string());
     follower.reset();
     if (!promoted) {
       notify_systemd("STOPPING=1");
@@ -649,11 +687,16 @@ int main(int argc, char** argv) {
     std::printf("acdd: ha: primary with epoch %llu; standby link on %s\n",
                 static_cast<unsigned long long>(epoch), ha.replication_listen.c_str());
     std::fflush(stdout);
-  } else if (site.follows()) {
+  } else if (site.follows() || follows_new_active) {
     // The DR site's node: follows the active site's primary (trying its addresses in turn) until
-    // an operator's failover or the active primary's hand-over makes it the active site.
-    fence = std::make_unique<control::EtcdEpoch>(dr_peer->etcd, dr_peer->etcd_key,
-                                                 std::chrono::milliseconds(ha.etcd_timeout_ms));
+    // an operator's failover or the active primary's hand-over makes it the active site. (Or a
+    // node of the old active site following the DR site that took over: the fence is its pair's.)
+    fence = follows_new_active
+                ? std::make_unique<control::EtcdEpoch>(
+                      ha.etcd, ha.etcd_key, std::chrono::milliseconds(ha.etcd_timeout_ms))
+                : std::make_unique<control::EtcdEpoch>(
+                      dr_peer->etcd, dr_peer->etcd_key,
+                      std::chrono::milliseconds(ha.etcd_timeout_ms));
     control::HaSettings follow = ha;
     follow.node = site.node;
     follow.dead_after_ms = static_cast<std::uint32_t>(dr_timing.dead_after.count());

@@ -20,7 +20,7 @@ _acdctl() {
     surge) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status enter exit auto" -- "$cur")) ||
              COMPREPLY=($(compgen -W "--queue" -- "$cur")); return ;;
     service) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status down up" -- "$cur")); return ;;
-    dr) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status history failover switchover switchback" -- "$cur")); return ;;
+    dr) [ "$cword" = 2 ] && COMPREPLY=($(compgen -W "status history failover switchover switchback drill" -- "$cur")); return ;;
     client)
       if [ "$cword" = 2 ]; then
         COMPREPLY=($(compgen -W "list add" -- "$cur"))

@@ -39,7 +39,7 @@ bool changes_state(const json& request) {
     return a == "switchover";
   }
   if (cmd == "dr") {
-    return a == "failover" || a == "switchover" || a == "switchback";
+    return a == "failover" || a == "switchover" || a == "switchback" || a == "drill";
   }
   if (cmd == "surge") {
     return a == "enter" || a == "exit" || a == "auto";

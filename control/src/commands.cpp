@@ -358,6 +358,7 @@ constexpr Permission kPermissions[] = {
     {"dr", "failover", Admin, Admin},
     {"dr", "switchover", Admin, Admin},
     {"dr", "switchback", Admin, Admin},
+    {"dr", "drill", Admin, Admin},
     {"client", "list", Operator, Operator},
     // The record of what operators did and who signed in: for those who answer for the centre.
     {"audit", "show", Admin, Admin},

@@ -13,14 +13,10 @@ namespace {
 
 using nlohmann::json;
 
-double seconds_since(std::uint64_t wall_ns) {
-  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  return wall_ns == 0 ? 0.0
-                      : static_cast<double>(static_cast<std::int64_t>(now) -
-                                            static_cast<std::int64_t>(wall_ns)) /
-                            1e9;
+std::uint64_t wall_now_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
 json status_of(const HaStatus& h) {
@@ -56,8 +52,9 @@ json status_of(const HaStatus& h) {
     j["active_head_seq"] = head;
     j["rpo_records"] = head > applied ? head - applied : 0;
     // How old the newest news from the active site is: the time it may have logged that we lack.
-    j["rpo_seconds"] =
-        d.head_wall_ns.load() == 0 ? json(nullptr) : json(seconds_since(d.head_wall_ns.load()));
+    // (Unknown when never heard, or when the active site's clock said something absurd.)
+    const std::optional<double> age = age_seconds(d.head_wall_ns.load(), wall_now_ns());
+    j["rpo_seconds"] = age ? json(*age) : json(nullptr);
   }
   j["reason"] = h.why();
   return j;
@@ -72,27 +69,29 @@ json history_of(const DrStatus& d) {
   return json{{"events", events}};
 }
 
-// Sets `flag` and waits for the IO thread's answer.
-Result<json> ask(DrStatus& d, std::atomic<bool>& flag, std::chrono::milliseconds timeout,
+// Hands the IO thread a request through `slot`, under a fresh ID, and waits for the answer to
+// that ID: an earlier request's late answer is never taken for this one's.
+Result<json> ask(DrStatus& d, std::atomic<std::uint64_t>& slot, std::chrono::milliseconds timeout,
                  const char* what) {
-  const std::uint64_t before = d.outcome_serial.load(std::memory_order_acquire);
-  flag.store(true);
+  const std::uint64_t id = d.next_request.fetch_add(1) + 1;
+  slot.store(id);
   const auto until = std::chrono::steady_clock::now() + timeout;
-  while (d.outcome_serial.load(std::memory_order_acquire) == before) {
+  std::optional<DrStatus::Outcome> outcome;
+  while (!(outcome = d.outcome_of(id))) {
     if (std::chrono::steady_clock::now() >= until) {
       // Taken back if the IO thread has not taken it yet; otherwise it runs to its end.
-      const bool untaken = flag.exchange(false);
+      std::uint64_t mine = id;
+      const bool untaken = slot.compare_exchange_strong(mine, 0);
       return Failure{ControlError::TryAgain,
                      std::string(what) + (untaken ? " was not taken up in time; nothing changed"
                                                   : " is still under way; see acdctl dr status")};
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  std::lock_guard<std::mutex> lock(d.mutex);
-  if (!d.outcome_ok) {
-    return Failure{ControlError::Refused, std::string(what) + " refused: " + d.outcome};
+  if (!outcome->ok) {
+    return Failure{ControlError::Refused, std::string(what) + " refused: " + outcome->text};
   }
-  return json{{"done", d.outcome}};
+  return json{{"done", outcome->text}};
 }
 
 }  // namespace
@@ -132,6 +131,32 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
     }
     return r;
   }
+  if (action == "drill") {
+    // The DR site proves it could take over, without touching production: a sandbox copy of the
+    // follower's engine routes a synthetic call (ha_node.cpp run_drill).
+    if (role != DrRole::Following) {
+      return Failure{
+          ControlError::Refused,
+          "a drill is run on the DR site's follower; this node is " + std::string(to_string(role))};
+    }
+    Result<json> r = ask(d, d.drill_requested, timeout, "drill");
+    if (r.ok()) {
+      std::lock_guard<std::mutex> lock(d.mutex);
+      const DrStatus::Drill& x = d.drill;
+      json& j = r.value();
+      j["passed"] = x.passed;
+      j["applied_seq"] = x.applied_seq;
+      j["active_head_seq"] = x.head_seq;
+      j["hash_seq"] = x.hash_seq == 0 ? json(nullptr) : json(x.hash_seq);
+      j["hash_match"] = x.hash_seq == 0 ? json(nullptr) : json(x.hash_match);
+      j["sandbox_copy_exact"] = x.copy_exact;
+      j["queue"] = x.queue;
+      j["routed"] = x.routed;
+      j["agent"] = x.routed == "agent" ? json(x.agent) : json(nullptr);
+      j["took_ms"] = x.took_ms;
+    }
+    return r;
+  }
   if (action == "switchover" || action == "switchback") {
     const bool back = action == "switchback";
     if (back ? role != DrRole::TakenOver : role != DrRole::Serving) {
@@ -151,7 +176,7 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
     return ask(d, d.switchover_requested, timeout, back ? "switchback" : "switchover");
   }
   return Failure{ControlError::Usage,
-                 "dr takes status, history, failover, switchover or switchback"};
+                 "dr takes status, history, failover, switchover, switchback or drill"};
 }
 
 }  // namespace acd::control

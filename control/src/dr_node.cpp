@@ -39,6 +39,15 @@ std::uint64_t wall_ns() {
 
 }  // namespace
 
+std::optional<double> age_seconds(std::uint64_t then_ns, std::uint64_t now_ns) {
+  constexpr std::uint64_t kSkew = 3'600'000'000'000;  // an hour, in ns
+  if (then_ns == 0 || then_ns >= (std::uint64_t{1} << 63) ||
+      (then_ns > now_ns && then_ns - now_ns > kSkew)) {
+    return std::nullopt;
+  }
+  return then_ns >= now_ns ? 0.0 : static_cast<double>(now_ns - then_ns) / 1e9;
+}
+
 void DrStatus::note(const std::string& event) {
   log_line("dr: " + event);
   std::lock_guard<std::mutex> lock(mutex);
@@ -48,13 +57,22 @@ void DrStatus::note(const std::string& event) {
   }
 }
 
-void DrStatus::answer(bool ok, const std::string& text) {
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    outcome = text;
-    outcome_ok = ok;
+void DrStatus::answer(std::uint64_t id, bool ok, const std::string& text) {
+  std::lock_guard<std::mutex> lock(mutex);
+  outcomes.push_back(Outcome{id, ok, text});
+  if (outcomes.size() > 16) {
+    outcomes.erase(outcomes.begin());
   }
-  outcome_serial.fetch_add(1, std::memory_order_release);  // pairs with the waiter's acquire load
+}
+
+std::optional<DrStatus::Outcome> DrStatus::outcome_of(std::uint64_t id) const {
+  std::lock_guard<std::mutex> lock(mutex);
+  for (const Outcome& o : outcomes) {
+    if (o.id == id) {
+      return o;
+    }
+  }
+  return std::nullopt;
 }
 
 void NodeShipper::set_dr(dataplane::LinkPrimary* dr, dataplane::Endpoint dr_dataplane,
@@ -124,19 +142,27 @@ void NodeShipper::poll_dr(SteadyTime::time_point now) {
 // record and every held reply left (RPO 0), then hand the epoch to the DR node in etcd, naming the
 // seq it must hold ("NODE.at-SEQ"): it takes over on seeing that, and this node emits nothing more.
 void NodeShipper::dr_switchover_step() {
-  if (!dr_switching_ && status_.dr.switchover_requested.exchange(false)) {
+  if (dr_switching_) {
+    // One switchover at a time: a request while it drains is told so, under its own ID.
+    if (const std::uint64_t again = status_.dr.switchover_requested.exchange(0)) {
+      status_.dr.answer(again, false, "a switchover is already draining; see acdctl dr status");
+    }
+  } else if (const std::uint64_t id = status_.dr.switchover_requested.exchange(0)) {
+    dr_request_ = id;
     const bool routing =
         role_ == HaRole::Primary || role_ == HaRole::Alone || role_ == HaRole::Single;
     if (!routing || fence_ == nullptr) {
-      status_.dr.answer(false, fence_ == nullptr
-                                   ? "a DR switchover hands the epoch over in etcd: this node has "
-                                     "no [ha] etcd"
-                                   : "this node is " + std::string(to_string(role_)) +
-                                         ", not the routing primary");
+      status_.dr.answer(
+          dr_request_, false,
+          fence_ == nullptr
+              ? "a DR switchover hands the epoch over in etcd: this node has "
+                "no [ha] etcd"
+              : "this node is " + std::string(to_string(role_)) + ", not the routing primary");
       return;
     }
     if (dr_->peer() != LinkPrimary::PeerState::Synchronous || image_for_dr_) {
-      status_.dr.answer(false, "the DR follower is not caught up (see acdctl dr status)");
+      status_.dr.answer(dr_request_, false,
+                        "the DR follower is not caught up (see acdctl dr status)");
       return;
     }
     dr_switching_ = true;
@@ -156,10 +182,11 @@ void NodeShipper::dr_switchover_step() {
     io_.set_standby(false);
     status_.dr.note("switchover abandoned: the DR follower did not acknowledge seq " +
                     std::to_string(last_seq_) + " within the drain limit; routing again");
-    status_.dr.answer(false, "the DR follower did not acknowledge everything within " +
-                                 std::to_string(kDrDrainLimit.count()) +
-                                 " s (see acdctl dr status); nothing was handed over, this site "
-                                 "routes again");
+    status_.dr.answer(dr_request_, false,
+                      "the DR follower did not acknowledge everything within " +
+                          std::to_string(kDrDrainLimit.count()) +
+                          " s (see acdctl dr status); nothing was handed over, this site "
+                          "routes again");
     return;
   }
   // Timers keep logging while the drain lasts: the hand-over point is what both followers hold,
@@ -189,15 +216,17 @@ void NodeShipper::dr_switchover_step() {
       status_.dr.note("switchover: the DR follower holds every record up to seq " +
                       std::to_string(target) + " (RPO 0); epoch " +
                       std::to_string(r.current.epoch) + " handed to " + holder);
-      status_.dr.answer(true, "handed over at seq " + std::to_string(target) + ", epoch " +
-                                  std::to_string(r.current.epoch));
+      status_.dr.answer(dr_request_, true,
+                        "handed over at seq " + std::to_string(target) + ", epoch " +
+                            std::to_string(r.current.epoch));
       break;
     case CasOutcome::Lost:
       role_ = HaRole::Fenced;
       status_.dr.note("switchover: lost the epoch to " + r.current.holder + " (epoch " +
                       std::to_string(r.current.epoch) + "): fenced");
-      status_.dr.answer(false, "another node holds epoch " + std::to_string(r.current.epoch) +
-                                   " (" + r.current.holder + "); this node is fenced");
+      status_.dr.answer(dr_request_, false,
+                        "another node holds epoch " + std::to_string(r.current.epoch) + " (" +
+                            r.current.holder + "); this node is fenced");
       break;
     case CasOutcome::Unreachable:
     case CasOutcome::Invalid:

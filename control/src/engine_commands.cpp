@@ -382,7 +382,8 @@ Result<json> config_command(ControlContext& ctx, const json& request, const std:
     return json{{"done", "no changes"}};
   }
   ApplianceConfig merged = merge_for_reload(*ctx.config, loaded.config);
-  if (const auto problems = router::validate_config(merged.domain); !problems.empty()) {
+  if (const auto problems = router::validate_config(merged.domain, merged.sites.size());
+      !problems.empty()) {
     return Failure{ControlError::Refused, "the merged configuration is not valid (" +
                                               problems.front() +
                                               "); the running configuration is unchanged"};

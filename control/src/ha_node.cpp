@@ -149,10 +149,11 @@ void NodeShipper::poll() {
       last_hash_ = SteadyTime::now();
     }
     if (peer != last_peer_) {
-      log_line(std::string("standby ") + (peer == LinkPrimary::PeerState::Synchronous ? "synchronous"
-                                          : peer == LinkPrimary::PeerState::CatchingUp ? "catching up"
-                                          : peer == LinkPrimary::PeerState::Dead       ? "dead"
-                                                                                        : "none") +
+      log_line(std::string("standby ") +
+               (peer == LinkPrimary::PeerState::Synchronous  ? "synchronous"
+                : peer == LinkPrimary::PeerState::CatchingUp ? "catching up"
+                : peer == LinkPrimary::PeerState::Dead       ? "dead"
+                                                             : "none") +
                " at seq " + std::to_string(link_->acked_seq()));
       last_peer_ = peer;
     }
@@ -319,8 +320,7 @@ bool NodeShipper::send_recent(dataplane::LinkPrimary& to, std::uint64_t applied,
 }
 
 bool NodeShipper::wants_image() {
-  if (journal_ != nullptr &&
-      SteadyTime::now() - last_snapshot_ >= options_.snapshot_every) {
+  if (journal_ != nullptr && SteadyTime::now() - last_snapshot_ >= options_.snapshot_every) {
     snapshot_due_ = true;
   }
   return snapshot_due_;
@@ -451,6 +451,99 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
   return out;
 }
 
+namespace {
+
+// `acdctl dr drill` on the DR follower, between two turns of its loop: copies the follower's engine
+// into a sandbox engine, checks the copy is exact (same state hash) and routes one synthetic call
+// there, to the queue with the most ready agents. The follower's engine, log and wire are
+// untouched: the sandbox's decisions go nowhere but into the answer.
+void run_drill(std::uint64_t request, const router::Engine& engine, const dataplane::IoStage& io,
+               const dataplane::LinkStandby& link, HaStatus& status, bool in_service) {
+  DrStatus& dr = status.dr;
+  const auto started = SteadyTime::now();
+  if (!in_service) {
+    dr.answer(request, false,
+              "this follower is out of service (" + status.why() +
+                  "): its state is not the active site's");
+    return;
+  }
+  DrStatus::Drill d;
+  d.applied_seq = link.applied_seq();
+  d.head_seq = std::max(dr.head_seq.load(), d.applied_seq);
+  d.hash_seq = status.hash_checks.load() != 0 ? status.last_hash_seq.load() : 0;
+  d.hash_match = d.hash_seq != 0 && status.hash_mismatches.load() == 0;
+  const auto sandbox = std::make_unique<router::Engine>(engine);  // a copy: allocates, once
+  d.copy_exact = sandbox->state_hash() == engine.state_hash();
+  router::QueueIndex queue = 0;
+  for (router::QueueIndex q = 1; q < sandbox->queue_count(); ++q) {
+    if (sandbox->queue(q).ready_agents > sandbox->queue(queue).ready_agents) {
+      queue = q;
+    }
+  }
+  std::vector<router::Decision> decisions;
+  router::Event call;
+  call.type = router::EventType::RouteRequest;
+  call.time = sandbox->now();
+  call.call = (std::uint64_t{0xD7} << 56) | (request & 0xFFFF'FFFF);
+  call.queue = queue;
+  call.media = sandbox->queue(queue).media;
+  sandbox->apply(call, [&](const router::Decision& x) { decisions.push_back(x); });
+  const auto* config = static_cast<const ApplianceConfig*>(io.config_tag());
+  d.queue = config != nullptr && queue < config->domain.queues.size()
+                ? config->domain.queues[queue].name
+                : "#" + std::to_string(queue);
+  d.routed = "none";
+  for (const router::Decision& x : decisions) {
+    if (x.call != call.call) {
+      continue;
+    }
+    if (x.type == router::DecisionType::Offer) {
+      d.routed = "agent";
+      d.agent = sandbox->agent(x.agent).number;
+      d.detail = "offered to agent " + std::to_string(d.agent);
+      break;
+    }
+    if (x.type == router::DecisionType::Queued) {
+      d.routed = "queued";
+      d.detail = "queued at position " + std::to_string(x.position) + " (no agent ready)";
+      break;
+    }
+    if (x.type == router::DecisionType::Overflowed) {
+      d.routed = "overflowed";
+      d.detail = "overflowed: " + std::string(router::to_string(x.action));
+      break;
+    }
+    if (x.type == router::DecisionType::Rejected || x.type == router::DecisionType::Error) {
+      d.routed = "rejected";
+      d.detail = "rejected: " + std::string(router::describe(x.status));
+      break;
+    }
+  }
+  d.took_ms = std::chrono::duration<double, std::milli>(SteadyTime::now() - started).count();
+  d.passed = d.copy_exact && d.hash_match && d.routed != "rejected" && d.routed != "none";
+  const std::string summary =
+      std::string(d.passed ? "passed" : "FAILED") + ": state at seq " +
+      std::to_string(d.applied_seq) + " (active site at " + std::to_string(d.head_seq) + "); " +
+      (d.hash_seq == 0 ? std::string("no state hash from the active site yet")
+                       : "state hash " + std::string(d.hash_match ? "matches" : "differs from") +
+                             " the active site's at seq " + std::to_string(d.hash_seq)) +
+      "; sandbox copy " + (d.copy_exact ? "exact" : "NOT exact") + "; a call to queue " +
+      d.queue + " " + (d.detail.empty() ? "got no decision" : d.detail) + "; " +
+      std::to_string(d.took_ms) + " ms";
+  {
+    std::lock_guard<std::mutex> lock(dr.mutex);
+    dr.drill = d;
+  }
+  dr.note("drill " + summary);
+  dr.answer(request, true, summary);  // the drill ran; `passed` says how it went
+}
+
+}  // namespace
+
+bool taken_by_site(const std::string& holder, const std::string& site) {
+  return !site.empty() && (holder == site || holder.rfind(site + ".at-", 0) == 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The standby's side.
 
@@ -501,34 +594,38 @@ bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettin
             std::to_string(head) + " (" + std::to_string(head - applied) + " records lost)");
     return true;
   };
-  if (dr.failover_requested.exchange(false)) {
+  if (const std::uint64_t request = dr.failover_requested.exchange(0)) {
     if (!in_service) {
-      dr.answer(false, "this follower is out of service (" + status.why() +
-                           "): its state is not the active site's; it will not take over");
+      dr.answer(request, false,
+                "this follower is out of service (" + status.why() +
+                    "): its state is not the active site's; it will not take over");
     } else if (alive) {
-      dr.answer(false, "the active site's primary is alive (connected, heard within " +
-                           std::to_string(settings.dead_after_ms) +
-                           " ms): a failover would split the centre; use 'acdctl dr switchover' "
-                           "on the active primary, or stop it first");
+      dr.answer(request, false,
+                "the active site's primary is alive (connected, heard within " +
+                    std::to_string(settings.dead_after_ms) +
+                    " ms): a failover would split the centre; use 'acdctl dr switchover' "
+                    "on the active primary, or stop it first");
     } else if (epoch == 0) {
-      dr.answer(false,
+      dr.answer(request, false,
                 "this node never followed the active site (no epoch heard): it holds "
                 "nothing to take over with");
     } else {
       const CasResult r = fence.advance(epoch, settings.node);
       if (r.outcome == CasOutcome::Won) {
         taken(r.current.epoch, "failover");
-        dr.answer(true, "took over with epoch " + std::to_string(epoch) + " at seq " +
-                            std::to_string(applied) + "; estimated loss " +
-                            std::to_string(head - applied) + " records");
+        dr.answer(request, true,
+                  "took over with epoch " + std::to_string(epoch) + " at seq " +
+                      std::to_string(applied) + "; estimated loss " +
+                      std::to_string(head - applied) + " records");
         return true;
       }
-      dr.answer(false, r.outcome == CasOutcome::Lost
-                           ? "the epoch moved on to " + std::to_string(r.current.epoch) + " (" +
-                                 r.current.holder +
-                                 ") since this node last heard the active "
-                                 "site: another node routes, or its state is newer than ours"
-                           : "etcd did not answer: " + r.why + "; nothing changed, try again");
+      dr.answer(request, false,
+                r.outcome == CasOutcome::Lost
+                    ? "the epoch moved on to " + std::to_string(r.current.epoch) + " (" +
+                          r.current.holder +
+                          ") since this node last heard the active "
+                          "site: another node routes, or its state is newer than ours"
+                    : "etcd did not answer: " + r.why + "; nothing changed, try again");
     }
   }
   if (alive || !in_service || now < next_fence_try || epoch == 0) {
@@ -562,7 +659,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd,
-                    bool dr_follower) {
+                    bool dr_follower, const std::string& dr_site) {
   dataplane::RouterStage router(engine, io.config_tag());
   // An idle turn sleeps until the link or the port has something, at most this long: heartbeats
   // leave on time (a tenth of the interval late at most) and silence is measured as before.
@@ -600,7 +697,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         status.dr.note("out of service: " + why);
       }
       status.say(why);
-      log_line("OUT OF SERVICE: " + why + " (this standby will not promote; restart it to catch up)");
+      log_line("OUT OF SERVICE: " + why +
+               " (this standby will not promote; restart it to catch up)");
     }
   };
   auto last_turn = started;
@@ -630,8 +728,10 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
             why = "it does not fit this node's configuration: " + why;
           }
           if (!why.empty()) {
-            out_of_service("the primary's image at seq " + std::to_string(seq) + " cannot be "
-                           "installed: " + why);
+            out_of_service("the primary's image at seq " + std::to_string(seq) +
+                           " cannot be "
+                           "installed: " +
+                           why);
             return;
           }
           followed = true;
@@ -696,6 +796,9 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       if (alive) {
         epoch = std::max(epoch, link.primary_epoch());
       }
+      if (const std::uint64_t drill = status.dr.drill_requested.exchange(0)) {
+        run_drill(drill, engine, io, link, status, in_service);
+      }
       // Taking over is an operator's decision (or the active primary's hand-over): never the
       // silence of a link between sites.
       if (dr_take_over(link, fence, settings, status, alive, in_service, epoch, now,
@@ -724,8 +827,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         std::string why;
         fence_known = fence.read(why).has_value();
       }
-      const bool durable_behind = journal && journal_config.sync &&
-                                  journal->durable_seq() < link.applied_seq();
+      const bool durable_behind =
+          journal && journal_config.sync && journal->durable_seq() < link.applied_seq();
       if (!worked && !durable_behind) {
         // Nothing arrived: sleep on the link and the port instead of spinning on two cores
         // shared with the primary. (Records the journal has not made durable yet are waited
@@ -759,6 +862,15 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         status.fence_unreachable.store(status.fence_unreachable.load() + 1);
         next_fence_try = now + std::chrono::milliseconds(20);
         continue;
+      }
+      if (!dr_site.empty() && taken_by_site(current->holder, dr_site)) {
+        // The DR site took the centre over while this site was down: its epoch is newer than
+        // anything this node knew, and taking the next one would split the centre. Stop; acdd
+        // starts again as the new active site's follower.
+        status.say("site " + dr_site + " holds epoch " + std::to_string(current->epoch) + " (" +
+                   current->holder + "): this site is no longer the active one");
+        log_line("not promoting: " + status.why());
+        return false;
       }
       expected = current->epoch;
     }

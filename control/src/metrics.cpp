@@ -172,7 +172,7 @@ void dr_metrics(Families& m, const DrStatus& dr) {
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count());
-    seconds = said != 0 && now > said ? static_cast<double>(now - said) / 1e9 : 0.0;
+    seconds = age_seconds(said, now).value_or(0.0);
   }
   m.family("acd_dr_rpo_records", "gauge",
            "Records the DR site lacks: logged by the active primary, not acknowledged by its "
@@ -214,8 +214,8 @@ void ha_metrics(Families& m, const HaStatus& ha) {
   const std::uint64_t acked = ha.peer_seq.load();
   // A primary with a standby attached (synchronous, or catching up while still alone).
   constexpr std::uint8_t kCatchingUp = 1;
-  const bool has_standby = role == HaRole::Primary ||
-                           (role == HaRole::Alone && ha.peer_state.load() == kCatchingUp);
+  const bool has_standby =
+      role == HaRole::Primary || (role == HaRole::Alone && ha.peer_state.load() == kCatchingUp);
   gauge("acd_ha_epoch", "The epoch this node routes (or follows) under", ha.epoch.load());
   gauge("acd_ha_last_seq", "The last record logged (primary) or applied (standby)", last);
   gauge("acd_ha_standby_acked_seq", "Primary: the last record the standby acknowledged", acked);
@@ -420,9 +420,11 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     each_queue("acd_queue_diverted_total", "counter",
                "Calls diverted because a service the queue depends on was down",
                [](const QueueRow& r) { return r.surge.diverted; });
-    each_queue("acd_queue_offered_last_minute", "gauge", "Calls offered to the queue in the last 60 s",
+    each_queue("acd_queue_offered_last_minute", "gauge",
+               "Calls offered to the queue in the last 60 s",
                [](const QueueRow& r) { return r.view.offered_last_min; });
-    m.family("acd_service_down", "gauge", "1 while an operator has the back-end service marked down");
+    m.family("acd_service_down", "gauge",
+             "1 while an operator has the back-end service marked down");
     for (std::size_t i = 0; i < cfg.domain.services.size() && i < 64; ++i) {
       m.sample("acd_service_down", label("service", cfg.domain.services[i].name),
                static_cast<double>((s.services_down >> i) & 1u));

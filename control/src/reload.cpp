@@ -209,14 +209,26 @@ ConfigDiff diff_configs(const ApplianceConfig& running, const ApplianceConfig& n
               running.audit.max_file_bytes != next.audit.max_file_bytes ||
               running.audit.keep_files != next.audit.keep_files,
           "[audit]");
-  // Services are named by index in the log (acdctl service down|up): their list only changes with
-  // a restart, so an index never means another service.
-  const auto same_service = [](const router::ServiceConfig& x, const router::ServiceConfig& y) {
-    return x.name == y.name && x.action == y.action && x.target == y.target;
-  };
-  restart(!std::equal(running.domain.services.begin(), running.domain.services.end(),
-                      next.domain.services.begin(), next.domain.services.end(), same_service),
-          "[[services]]");
+  // Services reload in place: the engine carries each one's down state by name (a service
+  // added is up, one removed is forgotten), and the log names them by their index in the
+  // configuration in force when the record was written (a reload is itself a record).
+  for (const router::ServiceConfig& y : next.domain.services) {
+    const auto x = std::find_if(running.domain.services.begin(), running.domain.services.end(),
+                                [&](const router::ServiceConfig& r) { return r.name == y.name; });
+    const std::string diversion = target_text(next, y.action, y.target);
+    if (x == running.domain.services.end()) {
+      d.changes.push_back("service " + y.name + " added (diversion " + diversion + ")");
+    } else if (target_text(running, x->action, x->target) != diversion) {
+      d.changes.push_back("service " + y.name + " diversion " +
+                          target_text(running, x->action, x->target) + " -> " + diversion);
+    }
+  }
+  for (const router::ServiceConfig& x : running.domain.services) {
+    if (std::none_of(next.domain.services.begin(), next.domain.services.end(),
+                     [&](const router::ServiceConfig& y) { return y.name == x.name; })) {
+      d.changes.push_back("service " + x.name + " removed");
+    }
+  }
   if (running.domain.surge_eval_ms != next.domain.surge_eval_ms) {
     d.changes.push_back("surge eval_interval_s " + seconds(running.domain.surge_eval_ms) + " -> " +
                         seconds(next.domain.surge_eval_ms));

@@ -188,6 +188,17 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
     c.error(site, "[[sites]] '" + s.dr_peer()->name +
                       "' is a DR site: give [site] replication_listen, where this node serves it");
   }
+  // A clear-text DR link can be forged by anyone on the path between the sites: records, and the
+  // Head, Welcome and Heartbeat frames that say how far the active site is, which epoch it holds
+  // and that it is alive (docs/security.md). A node that requires authenticated clients requires
+  // a sealed DR link too.
+  const PeerSite* linked = s.role == SiteRole::Dr ? s.followed() : s.dr_peer();
+  if (linked != nullptr && !linked->public_key && cfg.security.required) {
+    c.error(site, "[security] mode = \"required\" needs a public_key in [[sites]] '" +
+                      linked->name +
+                      "': the DR link carries client sessions and says whether the active site "
+                      "is alive; in clear text anyone on the path between the sites can forge it");
+  }
   const bool any_key = std::any_of(s.peers.begin(), s.peers.end(),
                                    [](const PeerSite& p) { return p.public_key.has_value(); });
   if (any_key && cfg.security.key_file.empty()) {

@@ -2,6 +2,7 @@
 #include "acd/router/config.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -110,6 +111,86 @@ void check_surge(const EngineConfig& c, std::size_t q, std::vector<std::string>&
   }
 }
 
+// A service's diversion gets the checks an overflow target gets: a queue that exists, serves the
+// media of every queue depending on the service, is not retired (unless they all are), and does
+// not itself depend on the service; and no loop through diversions (core diverts to a queue that
+// needs ledger, whose diversion goes to a queue that needs core): with both down, a call would
+// bounce between them.
+void check_services(const EngineConfig& c, std::vector<std::string>& errors) {
+  auto label = [&](std::size_t i) {
+    return "service " + std::to_string(i) + " (" + c.services[i].name + ")";
+  };
+  // next[i]: the services the queue service i diverts to depends on.
+  std::vector<std::vector<std::size_t>> next(c.services.size());
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    const ServiceConfig& sc = c.services[i];
+    const std::string where = label(i);
+    if (static_cast<int>(sc.action) > static_cast<int>(kLastOverflowAction) ||
+        sc.action == OverflowAction::CallbackKeepPlace) {
+      errors.push_back(where +
+                       ": a diversion is an announcement, a queue, a site, an IVR, a "
+                       "callback or busy");
+      continue;
+    }
+    if (sc.action != OverflowAction::ToQueue) {
+      continue;
+    }
+    if (sc.target >= c.queues.size()) {
+      errors.push_back(where + ": target queue " + std::to_string(sc.target) + " does not exist");
+      continue;
+    }
+    const QueueConfig& to = c.queues[sc.target];
+    bool all_retired = true;
+    for (std::size_t q = 0; q < c.queues.size(); ++q) {
+      const QueueConfig& from = c.queues[q];
+      if (std::find(from.services.begin(), from.services.end(), i) == from.services.end()) {
+        continue;
+      }
+      all_retired = all_retired && from.retired;
+      if (to.media != from.media) {
+        errors.push_back(where + ": target queue " + std::to_string(sc.target) +
+                         " has another media than " + queue_label(c, q) + ", which depends on it");
+      }
+    }
+    if (to.retired && !all_retired) {
+      errors.push_back(where + ": target queue " + std::to_string(sc.target) + " is removed");
+    }
+    for (const std::uint32_t s : to.services) {
+      if (s == i) {
+        errors.push_back(where + ": target queue " + std::to_string(sc.target) +
+                         " depends on this service: its calls would be diverted again");
+      } else if (s < c.services.size()) {
+        next[i].push_back(s);
+      }
+    }
+  }
+  // Loops of two or more services, each reported once (at its first service).
+  std::vector<int> state(c.services.size(), 0);  // 0 new, 1 on the path, 2 done
+  std::vector<std::size_t> path;
+  std::function<void(std::size_t)> visit = [&](std::size_t i) {
+    state[i] = 1;
+    path.push_back(i);
+    for (const std::size_t to : next[i]) {
+      if (state[to] == 1) {
+        std::string chain;
+        for (auto it = std::find(path.begin(), path.end(), to); it != path.end(); ++it) {
+          chain += c.services[*it].name + " -> ";
+        }
+        errors.push_back(label(to) + ": diversions loop: " + chain + c.services[to].name);
+      } else if (state[to] == 0) {
+        visit(to);
+      }
+    }
+    path.pop_back();
+    state[i] = 2;
+  };
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    if (state[i] == 0) {
+      visit(i);
+    }
+  }
+}
+
 }  // namespace
 
 bool has_surge_plan(const QueueConfig& q) {
@@ -185,17 +266,7 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
   if (c.services.size() > kMaxServices) {
     errors.push_back("at most " + std::to_string(kMaxServices) + " services");
   }
-  for (std::size_t i = 0; i < c.services.size(); ++i) {
-    const ServiceConfig& sc = c.services[i];
-    const std::string where = "service " + std::to_string(i) + " (" + sc.name + ")";
-    if (static_cast<int>(sc.action) > static_cast<int>(kLastOverflowAction) ||
-        sc.action == OverflowAction::CallbackKeepPlace) {
-      errors.push_back(where + ": a diversion is an announcement, a queue, a site, an IVR, a "
-                               "callback or busy");
-    } else if (sc.action == OverflowAction::ToQueue && sc.target >= c.queues.size()) {
-      errors.push_back(where + ": target queue " + std::to_string(sc.target) + " does not exist");
-    }
-  }
+  check_services(c, errors);
   std::set<AgentNumber> numbers;
   for (std::size_t a = 0; a < c.agents.size(); ++a) {
     const AgentConfig& ac = c.agents[a];
@@ -221,6 +292,37 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
         errors.push_back(where + ": skill " + std::to_string(s.skill) + " listed twice");
       }
     }
+  }
+  return errors;
+}
+
+std::vector<std::string> validate_config(const EngineConfig& c, std::size_t site_count) {
+  std::vector<std::string> errors = validate_config(c);
+  auto check = [&](OverflowAction action, std::uint32_t target, const std::string& where) {
+    if (action == OverflowAction::ToSite && target >= site_count) {
+      errors.push_back(where + ": site " + std::to_string(target) + " does not exist (" +
+                       std::to_string(site_count) + " other sites)");
+    }
+  };
+  for (std::size_t q = 0; q < c.queues.size(); ++q) {
+    const QueueConfig& qc = c.queues[q];
+    for (std::size_t i = 0; i < qc.overflow.size(); ++i) {
+      check(qc.overflow[i].action, qc.overflow[i].target,
+            queue_label(c, q) + " overflow rule " + std::to_string(i));
+    }
+    if (qc.max_wait_ms > 0) {
+      check(qc.max_wait_action, qc.max_wait_target, queue_label(c, q) + " max wait");
+    }
+    for (std::size_t i = 0; i < qc.surge.actions.size(); ++i) {
+      if (!qc.surge.actions[i].borrow) {
+        check(qc.surge.actions[i].action, qc.surge.actions[i].target,
+              queue_label(c, q) + " surge action " + std::to_string(i));
+      }
+    }
+  }
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    check(c.services[i].action, c.services[i].target,
+          "service " + std::to_string(i) + " (" + c.services[i].name + ")");
   }
   return errors;
 }

@@ -94,10 +94,16 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     return check;
   }
   s_ = old.s_;
-  // Surge state and services (by index, like the queues); the queues in surge are counted anew.
+  // Surge state by queue index, like the queues; the queues in surge are counted anew. Services
+  // by name: a reload may add, remove or reorder them.
   s_.surging = 0;
-  for (std::size_t i = 0; i < service_down_.size() && i < old.service_down_.size(); ++i) {
-    service_down_[i] = old.service_down_[i];
+  for (std::size_t i = 0; i < service_down_.size(); ++i) {
+    for (std::size_t j = 0; j < old.service_names_.size() && j < old.service_down_.size(); ++j) {
+      if (old.service_names_[j] == service_names_[i]) {
+        service_down_[i] = old.service_down_[j];
+        break;
+      }
+    }
   }
   counters_ = old.counters_;
   calls_ = old.calls_;  // same size: copies, does not allocate

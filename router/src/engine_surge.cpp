@@ -81,7 +81,22 @@ void Engine::load_surge_params(const EngineConfig& config) {
     rule.target = sc.target;
     service_rules_.push_back(rule);
   }
-  service_down_.resize(config.services.size(), 0);  // services keep their state across a reload
+  // Services keep their state across a reload by name: one added is up, one removed is gone,
+  // whatever their places in the list.
+  std::vector<std::uint32_t> down(config.services.size(), 0);
+  std::vector<std::string> names;
+  names.reserve(config.services.size());
+  for (std::size_t i = 0; i < config.services.size(); ++i) {
+    names.push_back(config.services[i].name);
+    for (std::size_t j = 0; j < service_names_.size() && j < service_down_.size(); ++j) {
+      if (service_names_[j] == names.back()) {
+        down[i] = service_down_[j];
+        break;
+      }
+    }
+  }
+  service_down_ = std::move(down);
+  service_names_ = std::move(names);
   surge_.resize(config.queues.size());
   agent_reserved_.assign(config.agents.size(), 0);
   for (AgentIndex a = 0; a < config.agents.size(); ++a) {

@@ -4,6 +4,7 @@
 // read as before.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <string>
 
@@ -148,6 +149,30 @@ TEST(SiteConfig, MistakesAreReportedWithTheirLine) {
         << bad.name << ": " << r.errors.front();
     EXPECT_NE(r.errors.front().find(bad.expected), std::string::npos)
         << bad.name << ": " << r.errors.front();
+  }
+}
+
+// [security] mode = "required" refuses a clear-text DR link, on either side, at the [site] line;
+// with the peer's public_key it is taken.
+TEST(SiteConfig, RequiredSecurityNeedsASealedDrLink) {
+  const std::string security = "[security]\nmode = \"required\"\nkey_file = \"/etc/acd/acdd.key\"\n";
+  const std::string key = "public_key = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n";
+  const std::string active =
+      "[site]\nname = \"bj\"\nrole = \"active\"\nreplication_listen = \"127.0.0.1:7400\"\n"
+      "[[sites]]\nname = \"sh\"\nrole = \"dr\"\n";
+  const std::regex refused(
+      "^acd\\.toml:[0-9]+: \\[security\\] mode = \"required\" needs a public_key in "
+      "\\[\\[sites\\]\\] '(sh|bj)'.*");
+  for (const std::string& tables : {active, std::string(kDr)}) {
+    ConfigResult r = parse_config(with_sites(tables + security), "acd.toml");
+    const auto it = std::find_if(r.errors.begin(), r.errors.end(), [&](const std::string& e) {
+      return std::regex_match(e, refused);
+    });
+    EXPECT_NE(it, r.errors.end()) << tables << (r.errors.empty() ? "" : r.errors.front());
+    r = parse_config(with_sites(tables + key + security), "acd.toml");
+    EXPECT_TRUE(std::none_of(r.errors.begin(), r.errors.end(), [&](const std::string& e) {
+      return std::regex_match(e, refused);
+    })) << tables;
   }
 }
 

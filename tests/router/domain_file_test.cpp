@@ -3,6 +3,8 @@
 // tables and refuses or ignores the other's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "acd/domain/domain_file.hpp"
 
 namespace acd::domain {
@@ -277,6 +279,52 @@ TEST(DomainFileSurge, MistakesNameTheirLine) {
   EXPECT_TRUE(has(r.problems, 6, "is not one of")) << dump(r.problems);
   r = read(replace(kSurgeCentre, "min_dwell_s = 300", "min_dwell_s = 300\nlevel = 3"));
   EXPECT_TRUE(has(r.problems, 16, "unknown key")) << dump(r.problems);
+}
+
+// The line (1-based) of the first occurrence of `what` in `text`.
+int line_of(const std::string& text, const std::string& what) {
+  const auto at = text.find(what);
+  EXPECT_NE(at, std::string::npos) << what;
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'));
+}
+
+// A service's diversion into a queue is checked like an overflow target, at its target's line: a
+// queue of another media than a queue depending on the service, a queue that needs the service
+// itself, and a loop between services.
+TEST(DomainFileSurge, ServiceDiversionMistakesNameTheirLine) {
+  const std::string to_queue = "action = \"queue\"\ntarget = \"loans\"";
+  std::string text =
+      replace(kSurgeCentre, "action = \"announcement\"\ntarget = \"7100\"", to_queue);
+  Read r = read(text);
+  EXPECT_TRUE(r.problems.empty()) << dump(r.problems);
+
+  text = replace(replace(kSurgeCentre, "action = \"announcement\"\ntarget = \"7100\"",
+                         "action = \"queue\"\ntarget = \"fraud\""),
+                 "name = \"fraud\"", "name = \"fraud\"\nmedia = \"chat\"");
+  r = read(text);
+  EXPECT_TRUE(has(r.problems, line_of(text, "target = \"fraud\""),
+                  "service 'core': diversion queue 'fraud' serves chat, but queue 'cards', which "
+                  "depends on the service, serves voice"))
+      << dump(r.problems);
+
+  text = replace(kSurgeCentre, "action = \"announcement\"\ntarget = \"7100\"",
+                 "action = \"queue\"\ntarget = \"cards\"");
+  r = read(text);
+  EXPECT_TRUE(has(r.problems, line_of(text, "target = \"cards\""),
+                  "diversion queue 'cards' depends on this service"))
+      << dump(r.problems);
+
+  // core diverts to loans, which needs ledger; ledger diverts to cards, which needs core.
+  text = replace(replace(kSurgeCentre, "action = \"announcement\"\ntarget = \"7100\"",
+                         to_queue + "\n[[services]]\nname = \"ledger\"\naction = \"queue\"\n"
+                                    "target = \"cards\""),
+                 "name = \"loans\"\nskills = { loans = 1 }",
+                 "name = \"loans\"\nskills = { loans = 1 }\nservices = [\"ledger\"]");
+  r = read(text);
+  EXPECT_TRUE(has(r.problems, line_of(text, "target = \"cards\""),
+                  "service diversions loop: core -> ledger -> core"))
+      << dump(r.problems);
+  EXPECT_EQ(r.problems.size(), 1u) << dump(r.problems);
 }
 
 }  // namespace

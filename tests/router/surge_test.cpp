@@ -440,5 +440,75 @@ TEST(Surge, ConfigErrors) {
   EXPECT_NE(first_error(c).find("service 3 does not exist"), std::string::npos);
 }
 
+// A service's diversion gets the checks of an overflow target: the media of every queue that
+// depends on it, a removed queue, a queue that needs the service itself, a loop between services,
+// a site that does not exist.
+TEST(Surge, ServiceDiversionErrors) {
+  auto errors = [](const EngineConfig& c, std::size_t sites = 4) {
+    std::string all;
+    for (const std::string& e : validate_config(c, sites)) {
+      all += e + "\n";
+    }
+    return all;
+  };
+  EngineConfig c = surge_config();
+  c.services[0] = ServiceConfig{"core", OverflowAction::ToQueue, kPool};
+  EXPECT_EQ(errors(c), "");
+  c.queues[kPool].media = Media::Chat;
+  EXPECT_NE(errors(c).find("service 0 (core): target queue 2 has another media than queue 0 "
+                           "(cards)"),
+            std::string::npos)
+      << errors(c);
+  c = surge_config();
+  c.services[0] = ServiceConfig{"core", OverflowAction::ToQueue, kPool};
+  c.queues[kPool].retired = true;
+  EXPECT_NE(errors(c).find("service 0 (core): target queue 2 is removed"), std::string::npos)
+      << errors(c);
+  c = surge_config();
+  c.services[0] = ServiceConfig{"core", OverflowAction::ToQueue, kLoans};
+  c.queues[kLoans].services = {0};
+  EXPECT_NE(errors(c).find("depends on this service"), std::string::npos) << errors(c);
+  // core diverts to loans, which needs ledger; ledger diverts to cards, which needs core.
+  c = surge_config();
+  c.services[0] = ServiceConfig{"core", OverflowAction::ToQueue, kLoans};
+  c.services.push_back(ServiceConfig{"ledger", OverflowAction::ToQueue, kCards});
+  c.queues[kLoans].services = {1};
+  EXPECT_NE(errors(c).find("diversions loop: core -> ledger -> core"), std::string::npos)
+      << errors(c);
+  c = surge_config();
+  c.services[0] = ServiceConfig{"core", OverflowAction::ToSite, 4};
+  EXPECT_NE(errors(c).find("service 0 (core): site 4 does not exist"), std::string::npos)
+      << errors(c);
+  EXPECT_EQ(errors(c, 5), "");
+}
+
+// The down state follows each service by name through a reload in place and a rebuilt engine:
+// services reordered, one added, one removed.
+TEST(Surge, ServiceStateFollowsItsNameAcrossReload) {
+  EngineConfig c = surge_config();
+  c.services.push_back(ServiceConfig{"ledger", OverflowAction::Busy, 0});
+  c.services.push_back(ServiceConfig{"cards-db", OverflowAction::Busy, 0});
+  c.queues[kLoans].services = {1};
+  Harness h(c);
+  h.send(service_control(1, true), 10);  // ledger down
+  EngineConfig next = c;
+  next.services = {ServiceConfig{"fx", OverflowAction::Busy, 0},
+                   ServiceConfig{"ledger", OverflowAction::Busy, 0},
+                   ServiceConfig{"core", OverflowAction::Announcement, 7100}};
+  next.queues[kCards].services = {2};
+  next.queues[kLoans].services = {1};
+  std::swap(next.services[0], next.services[1]);  // ledger first, then fx
+  next.queues[kLoans].services = {0};
+  Engine rebuilt(next);
+  ASSERT_TRUE(rebuilt.take_over(h.engine(), [](const Decision&) {}).ok());
+  ASSERT_TRUE(h.engine().reconfigure(next));
+  for (const Engine* e : {&rebuilt, &h.engine()}) {
+    ASSERT_EQ(e->service_count(), 3u);
+    EXPECT_TRUE(e->service_down(0));   // ledger
+    EXPECT_FALSE(e->service_down(1));  // fx, added
+    EXPECT_FALSE(e->service_down(2));  // core
+  }
+}
+
 }  // namespace
 }  // namespace acd::router::testing

@@ -137,10 +137,11 @@ class DomainReader {
     queues();
     resolve_targets();
     overflow_loops();
+    service_loops();
     agents();
     // The engine's own checks, as a last net (they should all be caught above with a line).
     if (c_.count() == problems_before) {
-      for (const std::string& problem : router::validate_config(d_.engine)) {
+      for (const std::string& problem : router::validate_config(d_.engine, d_.sites.size())) {
         c_.error(nullptr, problem);
       }
     }
@@ -367,7 +368,9 @@ class DomainReader {
       }
       std::string target;
       c_.text(*t, "target", target);
-      targets_.push_back({d_.engine.services.size(), -100, sc.action, target, &sn});
+      const toml::node* at = t->get("target");
+      targets_.push_back(
+          {d_.engine.services.size(), -100, sc.action, target, at != nullptr ? at : &sn});
       d_.service_names.push_back(sc.name);
       d_.engine.services.push_back(std::move(sc));
     }
@@ -553,7 +556,7 @@ class DomainReader {
           if (it == queue_index_.end()) {
             c_.error(p.where, what + ": " + role + " queue '" + p.target + "' is not defined");
           } else if (service) {
-            // a service's diversion may go to any queue
+            service_target(p, it->second);
           } else if (it->second == p.queue) {
             c_.error(p.where, what + (borrow ? " borrows from itself" : " overflows into itself") +
                                   "; choose another queue");
@@ -660,6 +663,80 @@ class DomainReader {
     for (router::QueueIndex qi = 0; qi < n; ++qi) {
       if (state[qi] == 0) {
         visit(qi);
+      }
+    }
+  }
+
+  // A service's diversion into a queue: it serves the media of every queue depending on the
+  // service, and does not depend on the service itself (its calls would be diverted again).
+  void service_target(const PendingTarget& p, router::QueueIndex to) {
+    const std::string what = "service '" + d_.engine.services[p.queue].name + "'";
+    const router::QueueConfig& target = d_.engine.queues[to];
+    for (const router::QueueConfig& q : d_.engine.queues) {
+      const auto s = static_cast<std::uint32_t>(p.queue);
+      if (std::find(q.services.begin(), q.services.end(), s) != q.services.end() &&
+          q.media != target.media) {
+        c_.error(p.where, what + ": diversion queue '" + target.name + "' serves " +
+                              std::string(router::to_string(target.media)) + ", but queue '" +
+                              q.name + "', which depends on the service, serves " +
+                              std::string(router::to_string(q.media)));
+      }
+    }
+    if (std::find(target.services.begin(), target.services.end(),
+                  static_cast<std::uint32_t>(p.queue)) != target.services.end()) {
+      c_.error(p.where, what + ": diversion queue '" + target.name +
+                            "' depends on this service: its calls would be diverted again; "
+                            "divert to a queue that does not need it");
+    }
+  }
+
+  // Diversions must not loop between services (core diverts to a queue that needs ledger, whose
+  // diversion goes to a queue that needs core): with both down a call would bounce. Each loop is
+  // reported once, at the diversion of the service where it closes.
+  void service_loops() {
+    const auto& services = d_.engine.services;
+    const std::size_t n = services.size();
+    std::vector<std::vector<std::size_t>> next(n);
+    std::vector<const toml::node*> where(n, nullptr);
+    for (const PendingTarget& p : targets_) {
+      if (p.rule == -100 && p.queue < n) {
+        where[p.queue] = p.where;
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (services[i].action == OverflowAction::ToQueue &&
+          services[i].target < d_.engine.queues.size()) {
+        for (const std::uint32_t s : d_.engine.queues[services[i].target].services) {
+          if (s != i && s < n) {
+            next[i].push_back(s);
+          }
+        }
+      }
+    }
+    std::vector<int> state(n, 0);  // 0 new, 1 on the path, 2 done
+    std::vector<std::size_t> path;
+    std::function<void(std::size_t)> visit = [&](std::size_t i) {
+      state[i] = 1;
+      path.push_back(i);
+      for (const std::size_t to : next[i]) {
+        if (state[to] == 1) {
+          std::string chain;
+          for (auto it = std::find(path.begin(), path.end(), to); it != path.end(); ++it) {
+            chain += services[*it].name + " -> ";
+          }
+          c_.error(where[i], "service diversions loop: " + chain + services[to].name +
+                                 " (each diverts to a queue that needs the next); end the "
+                                 "loop with an announcement, IVR, site, callback or busy");
+        } else if (state[to] == 0) {
+          visit(to);
+        }
+      }
+      path.pop_back();
+      state[i] = 2;
+    };
+    for (std::size_t i = 0; i < n; ++i) {
+      if (state[i] == 0) {
+        visit(i);
       }
     }
   }

@@ -86,7 +86,7 @@ namespace acd::control {
   X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")        \
   X(AgentPasswordChange, "agent.password_change",                                                  \
     "a desktop changed its agent's password (or was refused), or a standby stored the change")    \
-  X(DrAction, "dr.action", "a disaster-recovery command (failover, switchover, switchback)")       \
+  X(DrAction, "dr.action", "a disaster-recovery command (failover, switchover, switchback, drill)") \
   X(DrTakeover, "dr.takeover", "this node took over as the active site: epoch, seq, loss")       \
   X(ShipGap, "audit.ship_gap",                                                                     \
     "the primary's shipped records did not follow on (a gap, a broken or a new chain)")

@@ -7,13 +7,14 @@
 #pragma once
 
 #include <array>
-#include <span>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,9 +56,17 @@ void log_line(const std::string& text);
 enum class DrRole : std::uint8_t { None, Serving, Following, OutOfService, TakenOver, HandedOver };
 std::string_view to_string(DrRole role);
 
+// Seconds from `then_ns` to `now_ns` (both ns since the Unix epoch, as system_clock gives them):
+// the age of the active site's newest news, whose wall clock comes from the other site's Head
+// frames. Unknown (nullopt) when `then_ns` is 0 (never heard), at or past 2^63 ns, or more than an
+// hour after `now_ns`: such a clock is not one to trust. A little in the future (clocks between
+// sites differ) is an age of 0.
+std::optional<double> age_seconds(std::uint64_t then_ns, std::uint64_t now_ns);
+
 // `acdctl dr status` and the metrics' view of disaster recovery; the IO thread writes, any thread
-// reads. Requests from the control thread are flags the IO thread takes; it answers through
-// `outcome` (under `mutex`) and bumps `outcome_serial` after.
+// reads. A request from the control thread is an ID (from `next_request`) stored in its slot; the
+// IO thread takes it (exchange with 0) and answers under that ID, so a waiter only ever reads the
+// answer to its own request, never one to an earlier request that outlived its waiter.
 struct DrStatus {
   std::atomic<DrRole> role{DrRole::None};
   // Serving: the DR link's LinkPrimary::PeerState, the follower's acknowledged seq, and the RPO:
@@ -72,22 +81,45 @@ struct DrStatus {
   std::atomic<std::uint64_t> head_seq{0};
   std::atomic<std::uint64_t> head_wall_ns{0};
   std::atomic<bool> connected{false};
-  std::atomic<bool> failover_requested{false};    // DR node: `acdctl dr failover`
-  std::atomic<bool> switchover_requested{false};  // active primary: `acdctl dr switchover`
-  std::atomic<std::uint64_t> outcome_serial{0};
+  // Request slots: 0 = none, else the waiting request's ID.
+  std::atomic<std::uint64_t> failover_requested{0};    // DR node: `acdctl dr failover`
+  std::atomic<std::uint64_t> switchover_requested{0};  // active primary: `acdctl dr switchover`
+  std::atomic<std::uint64_t> drill_requested{0};       // DR node: `acdctl dr drill`
+  std::atomic<std::uint64_t> next_request{0};          // the last ID handed out
+  // The last drill's findings (under `mutex`), written before its answer.
+  struct Drill {
+    std::uint64_t applied_seq = 0;   // the follower's state the sandbox copied
+    std::uint64_t head_seq = 0;      // the active primary's newest seq, as last heard
+    std::uint64_t hash_seq = 0;      // the active site's last state hash compared here (0: none)
+    bool hash_match = false;         // every hash compared so far matched, the last at hash_seq
+    bool copy_exact = false;         // the sandbox's state hash is the follower's
+    std::string queue;               // the synthetic call's queue
+    std::string routed;              // "agent", "queued", "overflowed" or "rejected"
+    std::uint64_t agent = 0;         // the agent offered the call (routed == "agent")
+    std::string detail;              // the decision in words
+    double took_ms = 0;              // the whole drill
+    bool passed = false;             // hash matched, copy exact, the call routed (or queued)
+  };
+  Drill drill;
+  struct Outcome {
+    std::uint64_t id = 0;  // the request answered
+    bool ok = false;
+    std::string text;  // its result, a sentence
+  };
   mutable std::mutex mutex;
-  std::string site;     // this site's name
-  std::string peer;     // the followed site (Following) or the DR site (Serving)
-  std::string outcome;  // the last request's result, a sentence
-  bool outcome_ok = false;
+  std::string site;               // this site's name
+  std::string peer;               // the followed site (Following) or the DR site (Serving)
+  std::vector<Outcome> outcomes;  // the latest answers (a few), oldest first
   std::uint64_t takeover_epoch = 0;
   std::uint64_t takeover_seq = 0;
   std::uint64_t takeover_loss = 0;  // records the active site logged that this node never had
   std::vector<std::pair<std::uint64_t, std::string>> history;  // (wall ns, event), oldest first
   // Adds an event to the history (and the log): under `mutex`.
   void note(const std::string& event);
-  // Sets the outcome of a request and wakes the waiter.
-  void answer(bool ok, const std::string& text);
+  // Records the answer to request `id` (taken from a slot) for its waiter.
+  void answer(std::uint64_t id, bool ok, const std::string& text);
+  // The answer to request `id`, if given (under `mutex`).
+  std::optional<Outcome> outcome_of(std::uint64_t id) const;
 };
 
 // What `acdctl ha status` and the metrics show. One writer (the IO thread); any reader.
@@ -124,7 +156,7 @@ struct HaStatus {
   // under sources_mutex, and clears one under it before its object dies; other threads read
   // through them only while they hold sources_mutex (read every time, never kept).
   mutable std::mutex sources_mutex;
-  const dataplane::LinkCounters* link = nullptr;  // the live link's counters
+  const dataplane::LinkCounters* link = nullptr;             // the live link's counters
   const dataplane::LatencyHistogram* ack_latency = nullptr;  // primary: standby acknowledgements
   const dataplane::Journal* journal = nullptr;
   void set_sources(const dataplane::LinkCounters* now_link,
@@ -199,10 +231,10 @@ class NodeShipper final : public dataplane::LogShipper {
   Options options_;
   HaStatus& status_;
   std::uint64_t last_seq_ = 0;
-  std::uint64_t term_start_ = 0;  // the last record before this node became primary
-  std::uint64_t max_sent_ = 0;    // the last record sent to a standby in this term
-  std::uint64_t sync_target_ = 0; // the standby is synchronous once it acknowledged this
-  std::uint64_t frozen_at_ = 0;  // Fenced / waiting for the fence: nothing after this leaves
+  std::uint64_t term_start_ = 0;   // the last record before this node became primary
+  std::uint64_t max_sent_ = 0;     // the last record sent to a standby in this term
+  std::uint64_t sync_target_ = 0;  // the standby is synchronous once it acknowledged this
+  std::uint64_t frozen_at_ = 0;    // Fenced / waiting for the fence: nothing after this leaves
   // Records the journal's ring could not take yet (rare: the disk is slow); retried each poll.
   std::deque<std::pair<std::uint64_t, std::vector<std::uint8_t>>> overflow_;
   // The latest records, for a standby that reconnects a little behind: it gets them instead of a
@@ -239,6 +271,7 @@ class NodeShipper final : public dataplane::LogShipper {
   static constexpr std::size_t kDrMarks = 1 << 16;
   std::deque<std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> dr_marks_;
   bool dr_switching_ = false;
+  std::uint64_t dr_request_ = 0;  // the ID of the switchover request being drained for
   // A DR switchover's drain ends here: handed over, or abandoned (the site routes again). Below
   // acdctl's default wait, so that the operator hears which.
   static constexpr std::chrono::seconds kDrDrainLimit{8};
@@ -272,6 +305,8 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 // active primary handed it the epoch at a seq this node has applied (a DR switchover). It also
 // returns false when the active site has been silent for a second, so that the caller tries the
 // site's next replication address (the pair's other node may be its primary now).
+// `dr_site`: an active site's DR site (empty: none). A pair member that has followed no primary
+// never promotes when etcd says that site holds the epoch (it took over): it returns false.
 // A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
 // is moved aside to DIR.replaced and begun again from that snapshot.
 bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
@@ -280,7 +315,11 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd = -1,
-                    bool dr_follower = false);
+                    bool dr_follower = false, const std::string& dr_site = "");
+
+// True when etcd's epoch `holder` is DR site `site`: it took over by a failover (holder "SITE") or
+// was handed the epoch by a switchover ("SITE.at-SEQ"). Such a site is the active one now.
+bool taken_by_site(const std::string& holder, const std::string& site);
 
 // Sleeps until one of `fds` (at most four; -1 entries are skipped) is readable or `timeout`
 // passes; a signal ends it early. For an idle node's loop.

@@ -123,5 +123,8 @@ bool has_surge_plan(const QueueConfig& q);
 
 // Every problem found, each as one sentence that names the item; empty when the config is valid.
 std::vector<std::string> validate_config(const EngineConfig& config);
+// The same, and every site target (overflow rules, max wait, surge steps, service diversions)
+// below `site_count`, the number of other sites the configuration names (their indices).
+std::vector<std::string> validate_config(const EngineConfig& config, std::size_t site_count);
 
 }  // namespace acd::router

@@ -363,6 +363,7 @@ class Engine {
   std::vector<std::uint32_t> agent_reserved_;             // per agent: never borrowed
   std::vector<detail::SurgeRecord> surge_;                // per queue
   std::vector<std::uint32_t> service_down_;               // per service: 1 down
+  std::vector<std::string> service_names_;  // per service: its name, which a reload keeps
   // Derived from the plans, not state: (lender queue, borrowing queue, its surge step), by lender.
   struct Loan {
     QueueIndex lender = 0;
