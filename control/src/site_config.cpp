@@ -40,7 +40,8 @@ void endpoint_list(TomlChecker& c, const toml::table& t, std::string_view key,
 }
 
 void parse_peer(TomlChecker& c, const toml::table& t, const std::string& self, SiteSettings& s) {
-  c.only(t, {"name", "role", "dataplane", "replication", "etcd", "etcd_key", "public_key"},
+  c.only(t,
+         {"name", "role", "dataplane", "replication", "etcd", "etcd_key", "public_key", "number"},
          "[[sites]]");
   PeerSite peer;
   if (!c.text(t, "name", peer.name)) {
@@ -126,7 +127,12 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
     return;
   }
   s.configured = true;
-  c.only(*site, {"name", "role", "replication_listen"}, "[site]");
+  c.only(*site,
+         {"name", "role", "replication_listen", "number", "summary_max_age_s",
+          "summaries_per_second", "summary_client_id"},
+         "[site]");
+  c.number(*site, "summaries_per_second", s.summaries_per_second, 0, 50);
+  c.number(*site, "summary_client_id", s.summary_client_id, 0, 4294967295.0);
   if (site->get("role") == nullptr) {
     c.error(site, "[site] needs role = \"active\" (this site routes) or \"dr\" (it follows one)");
   } else {

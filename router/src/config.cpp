@@ -115,7 +115,8 @@ void check_sites(const EngineConfig& c, std::vector<std::string>& errors) {
   if (c.site_number > kMaxSiteNumber) {
     errors.push_back("site number must be 0.." + std::to_string(kMaxSiteNumber));
   }
-  std::set<std::uint8_t> seen{c.site_number};
+  // A peer numbered like this site is the domain reader's to report (with the file's line).
+  std::set<std::uint8_t> seen;
   for (std::size_t i = 0; i < c.site_numbers.size(); ++i) {
     const std::uint8_t n = c.site_numbers[i];
     if (n > kMaxSiteNumber) {
@@ -123,7 +124,7 @@ void check_sites(const EngineConfig& c, std::vector<std::string>& errors) {
                        std::to_string(kMaxSiteNumber));
     } else if (!seen.insert(n).second) {
       errors.push_back("site " + std::to_string(i) + ": number " + std::to_string(n) +
-                       " is taken by another site (or this one); give each site its own");
+                       " is taken by another site; give each site its own");
     }
   }
   if (c.site_summary_max_age_ms == 0) {

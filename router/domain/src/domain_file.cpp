@@ -127,7 +127,9 @@ class DomainReader {
             std::string name;
             if (entry->get("name") == nullptr) {
               c_.error(entry, "a [[sites]] entry needs a name, e.g. name = \"sh\"");
-            } else if (c_.text(*entry, "name", name)) {
+            } else if (c_.text(*entry, "name", name) &&
+                       std::find(d_.sites.begin(), d_.sites.end(), name) == d_.sites.end()) {
+              // (a site given twice is [[sites]]'s reader's to report)
               d_.sites.push_back(name);
               numbers.push_back(site_number(*entry));
               number_at.push_back(entry->get("number") != nullptr ? entry->get("number") : &s);
@@ -551,6 +553,7 @@ class DomainReader {
     for (std::size_t i = 0; i < d_.sites.size(); ++i) {
       const std::uint8_t n = i < given.size() && given[i] ? *given[i] : derived(d_.sites[i]);
       d_.engine.site_numbers.push_back(n);
+      // A site named like this one is [[sites]]'s reader's to report.
       if (d_.sites[i] != d_.site && !seen.insert(n).second) {
         c_.error(where[i], "site '" + d_.sites[i] + "' has site number " +
                                          std::to_string(n) +
