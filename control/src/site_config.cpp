@@ -186,10 +186,6 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
     if (cfg.ha.enabled()) {
       c.error(site, "[site] role = \"dr\" is one node following the active site: remove [ha]");
     }
-  } else if (actives != 0) {
-    c.error(site,
-            "[site] role = \"active\": another site with role = \"active\" is given; one "
-            "site routes at a time");
   } else if (s.dr_peer() != nullptr && s.replication_listen.empty()) {
     c.error(site, "[[sites]] '" + s.dr_peer()->name +
                       "' is a DR site: give [site] replication_listen, where this node serves it");
