@@ -23,6 +23,7 @@
 //                                                    disaster recovery between sites
 //   acdctl surge [status | enter | exit | auto] [--queue Q]   surge mode, per queue or site-wide
 //   acdctl service [status | down NAME | up NAME]    emergency diversion of a back-end service
+//   acdctl site [status]                             peer sites and their latest summaries
 //   acdctl client list                               the configured ACDP clients
 //   acdctl client add NAME --role R [--network CIDR]... [--keys-dir DIR] [--config FILE]
 //                                                    a client's key pair and its [[clients]] block
@@ -337,6 +338,10 @@ int main(int argc, char** argv) {
   service->add_option("action", service_action, "status | down | up")
       ->check(CLI::IsMember({"status", "down", "up"}));
   service->add_option("NAME", service_name, "The service, as [[services]] names it");
+  CLI::App* site = app.add_subcommand(
+      "site", "Peer sites: their latest summary of each queue and its age (status)");
+  std::string site_action = "status";
+  site->add_option("action", site_action, "status")->check(CLI::IsMember({"status"}));
   CLI::App* config = app.add_subcommand("config", "Configuration files");
   config->require_subcommand(1);
   CLI::App* validate =
@@ -636,6 +641,8 @@ int main(int argc, char** argv) {
         }
         request["name"] = service_name;
       }
+    } else if (site->parsed()) {
+      request = {{"cmd", "site"}, {"action", site_action}};
     } else if (client_list->parsed()) {
       request = {{"cmd", "client"}, {"action", "list"}};
     } else if (diff->parsed() || reload->parsed()) {
@@ -702,6 +709,21 @@ int main(int argc, char** argv) {
         row["queues"] = names;
       }
       table(rows, {"service", "down", "action", "target", "queues"});
+    } else if (site->parsed() && result.contains("peers")) {
+      std::cout << "site " << result["site"].get<std::string>() << " (number "
+                << result["number"].dump() << "), summaries kept "
+                << result["summaries_kept"].dump() << ", passed over "
+                << result["summaries_ignored"].dump() << "\n";
+      json rows = json::array();
+      for (const json& p : result["peers"]) {
+        for (json q : p["queues"]) {
+          q["site"] = p["site"];
+          q["role"] = p.value("role", std::string("-"));
+          rows.push_back(std::move(q));
+        }
+      }
+      table(rows, {"site", "role", "queue", "received", "age_s", "fresh", "accepts", "ewt_s",
+                   "ready_agents", "service_level", "load"});
     } else if (unlock->parsed() || revoke->parsed()) {
       std::cout << result.value("message", std::string()) << "\n";
       if (result.contains("tokens")) {

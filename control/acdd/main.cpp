@@ -45,6 +45,7 @@
 #include "acd/control/history_feed.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/control/metrics.hpp"
+#include "acd/control/site_summary_sender.hpp"
 #include "acd/control/reload_record.hpp"
 #include "acd/control/watchdog.hpp"
 
@@ -112,7 +113,7 @@ std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::Ap
         client.role = dataplane::wire::Role::Supervisor;
         break;
       case control::ClientRole::Site:
-        client.role = dataplane::wire::Role::None;  // inter-site messages are not served yet
+        client.role = dataplane::wire::Role::Site;
         break;
     }
     client.public_key.bytes = c.public_key;
@@ -502,12 +503,35 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // This site's availability to its active peers, started once this node routes (docs/dr.md
+  // "Inter-site overflow").
+  std::vector<dataplane::Endpoint> summary_peers;
+  for (const control::PeerSite& p : running.dr.peers) {
+    for (const std::string& at : p.role == control::SiteRole::Active ? p.dataplane
+                                                                     : std::vector<std::string>{}) {
+      dataplane::Endpoint e;
+      if (dataplane::parse_endpoint(at, e)) {
+        summary_peers.push_back(e);
+      }
+    }
+  }
+  std::unique_ptr<control::SiteSummarySender> summaries;
+  if (!summary_peers.empty() && running.dr.summaries_per_second > 0) {
+    const std::uint8_t site_number = running.domain.site_number;
+    const std::uint32_t client_id = running.dr.summary_client_id != 0
+                                        ? running.dr.summary_client_id
+                                        : 0x53495400u | site_number;  // "SIT" + number
+    summaries = std::make_unique<control::SiteSummarySender>(
+        board, summary_peers, site_number, client_id, running.dr.summaries_per_second);
+  }
+
   dataplane::EngineLatency latency;
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
       audit.get(), security.get(), &store.counters(),
-      directory ? &directory->counters() : nullptr, history.get()});
+      directory ? &directory->counters() : nullptr, history.get(),
+      summaries ? &summaries->counters() : nullptr});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "
@@ -796,6 +820,14 @@ int main(int argc, char** argv) {
     return r == control::HaRole::Fenced || r == control::HaRole::SteppedDown;
   };
 
+  if (summaries) {
+    if (const control::Result<void> started = summaries->start(); !started.ok()) {
+      std::cerr << "acdd: " << started.failure().message << "\n";
+    } else {
+      control::log_line("sending site summaries to the active peer sites");
+    }
+  }
+
   if (router_cpu >= 0) {
     dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency, &rings);
     notify_systemd("READY=1");
@@ -837,6 +869,7 @@ int main(int argc, char** argv) {
   notify_systemd("STOPPING=1");
   server.stop();
   metrics.stop();
+  summaries.reset();
   const auto& c = io.counters();
   std::fprintf(stderr, "acdd: stopping; ");
   for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {

@@ -18,6 +18,7 @@
 #include "engine_commands.hpp"
 #include "ha_commands.hpp"
 #include "names.hpp"
+#include "site_commands.hpp"
 #include "surge_commands.hpp"
 #include "steady_clock.hpp"
 #include "views.hpp"
@@ -258,6 +259,10 @@ Answer service(ControlContext& ctx, const Request& r) {
   return service_command(ctx, r.body, r.action);
 }
 
+Answer site(ControlContext& ctx, const Request& r) {
+  return site_command(ctx, r.action);
+}
+
 Answer ha(ControlContext& ctx, const Request& r) {
   return ha_command(ctx, r.action);
 }
@@ -307,7 +312,7 @@ constexpr Command kCommands[] = {
     {"status", status}, {"agents", agents}, {"queues", queues}, {"calls", calls},
     {"stats", stats},   {"route", route},   {"config", config}, {"ha", ha},
     {"client", client}, {"audit", audit},   {"dr", dr},
-    {"surge", surge},   {"service", service},
+    {"surge", surge},   {"service", service}, {"site", site},
 };
 
 // --- who may do what: the one table of roles (control/DESIGN.md "Operator roles" says why) ---
@@ -363,6 +368,8 @@ constexpr Permission kPermissions[] = {
     // The record of what operators did and who signed in: for those who answer for the centre.
     {"audit", "show", Admin, Admin},
     {"audit", "list", Admin, Admin},
+    {"site", "list", Viewer, Viewer},  // a request without an action: status
+    {"site", "status", Viewer, Viewer},
 };
 // clang-format on
 

@@ -348,6 +348,20 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
   Families m;
   m.family("acd_up", "gauge", "1 while acdd serves");
   m.sample("acd_up", {}, 1);
+  if (src.site_sender != nullptr) {
+    m.family("acd_site_summaries_sent_total", "counter",
+             "Summary messages this site sent its peer sites (one per queue and peer address)");
+    m.sample("acd_site_summaries_sent_total", {},
+             src.site_sender->summaries.load(std::memory_order_relaxed));
+    m.family("acd_site_summary_send_failed_total", "counter",
+             "Summary datagrams the socket refused to send");
+    m.sample("acd_site_summary_send_failed_total", {},
+             src.site_sender->send_failed.load(std::memory_order_relaxed));
+    m.family("acd_site_summary_refused_total", "counter",
+             "Error answers from peer sites to this site's summaries (not a site client there?)");
+    m.sample("acd_site_summary_refused_total", {},
+             src.site_sender->refused.load(std::memory_order_relaxed));
+  }
   if (src.board != nullptr && src.board->ready()) {
     const Snapshot s = src.board->read();
     // Named by the configuration the snapshot was taken under (a reload may have renamed since).
@@ -429,6 +443,45 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
       m.sample("acd_service_down", label("service", cfg.domain.services[i].name),
                static_cast<double>((s.services_down >> i) & 1u));
     }
+    // Peer sites' summaries (docs/dr.md "Inter-site overflow"), per site and queue.
+    const std::size_t queue_count = s.queues.size();
+    auto each_summary = [&](const char* name, const char* type, const char* help, auto value) {
+      m.family(name, type, help);
+      for (std::size_t i = 0; i < s.site_summaries.size() && queue_count > 0; ++i) {
+        const std::size_t site = i / queue_count;
+        const std::size_t q = i % queue_count;
+        if (site < cfg.sites.size() && q < cfg.domain.queues.size() &&
+            !cfg.domain.queues[q].retired && s.site_summaries[i].seq != 0) {
+          m.sample(name,
+                   Labels{ClientMetric::Label{"site", cfg.sites[site]},
+                          ClientMetric::Label{"queue", cfg.domain.queues[q].name}},
+                   value(s.site_summaries[i]));
+        }
+      }
+    };
+    each_summary("acd_site_summary_age_seconds", "gauge",
+                 "Age of the peer site's latest summary of the queue, on the engine's clock",
+                 [&](const router::SiteSummaryView& v) {
+                   return static_cast<double>(s.engine_time - v.received) / 1e6;
+                 });
+    each_summary("acd_site_ewt_seconds", "gauge",
+                 "The peer site's expected wait for the queue (-1: nobody staffs it there)",
+                 [](const router::SiteSummaryView& v) {
+                   return v.ewt_ms == router::kUnknownEwt ? -1.0 : v.ewt_ms / 1000.0;
+                 });
+    each_summary("acd_site_ready_agents", "gauge", "The peer site's ready agents for the queue",
+                 [](const router::SiteSummaryView& v) { return v.ready_agents; });
+    each_summary("acd_site_load_ratio", "gauge", "Share of the peer site's agents of the queue busy",
+                 [](const router::SiteSummaryView& v) { return v.load_permille / 1000.0; });
+    each_summary("acd_site_accepting", "gauge",
+                 "1 while the peer site takes overflow of the queue (fresh summary, accepting)",
+                 [](const router::SiteSummaryView& v) { return v.accepts && v.fresh ? 1 : 0; });
+    m.family("acd_site_summaries_received_total", "counter",
+             "Peer sites' summaries the engine kept (all queues)");
+    m.sample("acd_site_summaries_received_total", {}, s.counters.site_summaries);
+    m.family("acd_site_summaries_ignored_total", "counter",
+             "Peer sites' summaries passed over: late (older sequence) or of a queue not here");
+    m.sample("acd_site_summaries_ignored_total", {}, s.counters.site_summaries_ignored);
     m.family("acd_agents", "gauge", "Agents by state");
     std::array<std::uint64_t, router::kAgentStateCount> by_state{};
     for (std::size_t a = 0; a < s.agents.size(); ++a) {

@@ -10,7 +10,8 @@ namespace {
 
 constexpr std::uint32_t kReloadMagic = 0x52444341;  // "ACDR"
 // 2: surge plans, services and reserved flags follow the agents (version 1 has none).
-constexpr std::uint8_t kReloadVersion = 2;
+// 3: then the sites' numbering, hop limit and summary age (versions 1 and 2 have none).
+constexpr std::uint8_t kReloadVersion = 3;
 // Bounds that keep a damaged payload from asking for absurd allocations; far above any centre.
 constexpr std::uint32_t kMaxNames = 1u << 16;
 constexpr std::uint32_t kMaxItems = 1u << 20;
@@ -206,6 +207,32 @@ void put_surge(dataplane::ByteWriter& w, const router::EngineConfig& d) {
   }
 }
 
+// What version 3 adds: this site's number, the peers' numbers, the hop limit, the summary age.
+void put_sites(dataplane::ByteWriter& w, const router::EngineConfig& d) {
+  w.u8(d.site_number);
+  w.u32(static_cast<std::uint32_t>(d.site_numbers.size()));
+  for (const std::uint8_t n : d.site_numbers) {
+    w.u8(n);
+  }
+  w.u8(d.max_site_hops);
+  w.u32(d.site_summary_max_age_ms);
+}
+
+bool get_sites(dataplane::ByteReader& r, router::EngineConfig& d) {
+  d.site_number = r.u8();
+  const std::uint32_t sites = r.u32();
+  if (!r.ok() || sites > router::kMaxSiteNumber + 1u) {
+    return false;
+  }
+  d.site_numbers.resize(sites);
+  for (std::uint8_t& n : d.site_numbers) {
+    n = r.u8();
+  }
+  d.max_site_hops = r.u8();
+  d.site_summary_max_age_ms = r.u32();
+  return r.ok();
+}
+
 bool get_surge(dataplane::ByteReader& r, router::EngineConfig& d) {
   d.surge_eval_ms = r.u32();
   const std::uint32_t services = r.u32();
@@ -290,6 +317,7 @@ std::vector<std::uint8_t> encode_reload(const ApplianceConfig& merged, ReloadKin
     put_agent(w, a);
   }
   put_surge(w, d);
+  put_sites(w, d);
   return out;
 }
 
@@ -302,7 +330,7 @@ Result<DecodedReload> decode_reload(std::span<const std::uint8_t> payload) {
     return bad("is not a configuration");
   }
   const std::uint8_t version = r.u8();
-  if (version != kReloadVersion && version != 1) {
+  if (version < 1 || version > kReloadVersion) {
     return bad("has a version this node does not know");
   }
   DecodedReload out;
@@ -349,6 +377,9 @@ Result<DecodedReload> decode_reload(std::span<const std::uint8_t> payload) {
   }
   if (version >= 2 && !get_surge(r, d)) {
     return bad("is truncated or damaged (surge plans and services)");
+  }
+  if (version >= 3 && !get_sites(r, d)) {
+    return bad("is truncated or damaged (sites)");
   }
   if (!r.at_end()) {
     return bad("has trailing bytes");

@@ -40,7 +40,8 @@ void endpoint_list(TomlChecker& c, const toml::table& t, std::string_view key,
 }
 
 void parse_peer(TomlChecker& c, const toml::table& t, const std::string& self, SiteSettings& s) {
-  c.only(t, {"name", "role", "dataplane", "replication", "etcd", "etcd_key", "public_key"},
+  c.only(t,
+         {"name", "role", "dataplane", "replication", "etcd", "etcd_key", "public_key", "number"},
          "[[sites]]");
   PeerSite peer;
   if (!c.text(t, "name", peer.name)) {
@@ -126,7 +127,12 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
     return;
   }
   s.configured = true;
-  c.only(*site, {"name", "role", "replication_listen"}, "[site]");
+  c.only(*site,
+         {"name", "role", "replication_listen", "number", "summary_max_age_s",
+          "summaries_per_second", "summary_client_id"},
+         "[site]");
+  c.number(*site, "summaries_per_second", s.summaries_per_second, 0, 50);
+  c.number(*site, "summary_client_id", s.summary_client_id, 0, 4294967295.0);
   if (site->get("role") == nullptr) {
     c.error(site, "[site] needs role = \"active\" (this site routes) or \"dr\" (it follows one)");
   } else {
@@ -180,10 +186,6 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
     if (cfg.ha.enabled()) {
       c.error(site, "[site] role = \"dr\" is one node following the active site: remove [ha]");
     }
-  } else if (actives != 0) {
-    c.error(site,
-            "[site] role = \"active\": another site with role = \"active\" is given; one "
-            "site routes at a time");
   } else if (s.dr_peer() != nullptr && s.replication_listen.empty()) {
     c.error(site, "[[sites]] '" + s.dr_peer()->name +
                       "' is a DR site: give [site] replication_listen, where this node serves it");

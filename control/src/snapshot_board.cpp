@@ -89,6 +89,12 @@ void SnapshotBoard::finish_sweep(const router::Engine& engine) {
   building_.calls_in_engine = engine.calls_in_engine();
   building_.counters = engine.counters();
   building_.site_surge_force = engine.site_surge_force();
+  building_.site_summaries.clear();  // sites × queues, small: copied at the end
+  for (std::uint32_t site = 0; site < engine.site_count(); ++site) {
+    for (router::QueueIndex q = 0; q < engine.queue_count(); ++q) {
+      building_.site_summaries.push_back(engine.site_summary(site, q));
+    }
+  }
   building_.services_down = 0;
   for (std::uint32_t i = 0; i < engine.service_count(); ++i) {
     building_.services_down |= engine.service_down(i) ? std::uint64_t{1} << i : 0;

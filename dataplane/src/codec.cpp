@@ -41,22 +41,36 @@ bool in_range(unsigned v, unsigned lo, unsigned hi) {
   return v >= lo && v <= hi;
 }
 
+bool route_request_ok(const RouteRequest& r) {
+  bool ok = r.call_id != 0 && r.media < 4 && r.priority < 16 && r.tier < 4 && r.skill_count <= 4;
+  for (unsigned i = 0; ok && i < r.skill_count; ++i) {
+    ok = in_range(r.skills[i].min_level, 1, 10);
+  }
+  return ok;
+}
+
 }  // namespace
 
 std::uint16_t check_body(Type type, const std::uint8_t* body) {
   switch (type) {
     case Type::Register: {
       const auto r = read<Register>(body);
-      return in_range(r.role, 1, 3) ? 0 : kBadField;
+      return in_range(r.role, 1, kMaxRole) ? 0 : kBadField;
     }
-    case Type::RouteRequest: {
-      const auto r = read<RouteRequest>(body);
-      bool ok =
-          r.call_id != 0 && r.media < 4 && r.priority < 16 && r.tier < 4 && r.skill_count <= 4;
-      for (unsigned i = 0; ok && i < r.skill_count; ++i) {
-        ok = in_range(r.skills[i].min_level, 1, 10);
-      }
-      return ok ? 0 : kBadField;
+    case Type::RouteRequest:
+      return route_request_ok(read<RouteRequest>(body)) ? 0 : kBadField;
+    case Type::SiteRouteRequest: {
+      const auto r = read<SiteRouteRequest>(body);
+      return route_request_ok(r.request) && in_range(r.hops, 1, kMaxSiteHops) && r.visited != 0
+                 ? 0
+                 : kBadField;
+    }
+    case Type::SiteSummary: {
+      const auto r = read<SiteSummary>(body);
+      return r.site <= 63 && r.sl_permille <= 1000 && r.load_permille <= 1000 &&
+                     r.summary_seq != 0 && (r.flags & ~kSiteAcceptsOverflow) == 0
+                 ? 0
+                 : kBadField;
     }
     case Type::OfferResult: {
       const auto r = read<OfferResult>(body);

@@ -161,6 +161,21 @@ Body body_of(const Message& m) {
   return m.as<Body>();
 }
 
+void translate_route_request(const wire::RouteRequest& r, router::Event& e) {
+  e.type = router::EventType::RouteRequest;
+  e.call = r.call_id;
+  e.queue = r.queue;
+  e.media = static_cast<router::Media>(r.media);
+  e.priority = r.priority;
+  e.tier = r.tier;
+  e.verification = r.verification;
+  e.language = r.language;
+  e.skill_count = r.skill_count;
+  for (unsigned i = 0; i < r.skill_count; ++i) {
+    e.skills[i] = router::SkillRequirement{r.skills[i].skill, r.skills[i].min_level, 0};
+  }
+}
+
 }  // namespace
 
 bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
@@ -177,20 +192,30 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
       reply(slot, m.seq, wire::Type::Ack, &ack, sizeof(ack), false);
       return false;
     }
-    case wire::Type::RouteRequest: {
-      const auto r = body_of<wire::RouteRequest>(m);
-      e.type = EventType::RouteRequest;
-      e.call = r.call_id;
-      e.queue = r.queue;
-      e.media = static_cast<router::Media>(r.media);
-      e.priority = r.priority;
-      e.tier = r.tier;
-      e.verification = r.verification;
-      e.language = r.language;
-      e.skill_count = r.skill_count;
-      for (unsigned i = 0; i < r.skill_count; ++i) {
-        e.skills[i] = router::SkillRequirement{r.skills[i].skill, r.skills[i].min_level, 0};
-      }
+    case wire::Type::RouteRequest:
+      translate_route_request(body_of<wire::RouteRequest>(m), e);
+      return true;
+    case wire::Type::SiteRouteRequest: {
+      // A RouteRequest that carries where the call has been (router/DESIGN.md "Inter-site
+      // overflow"): the engine never sends it back to one of those sites.
+      const auto r = body_of<wire::SiteRouteRequest>(m);
+      translate_route_request(r.request, e);
+      e.reason = r.hops;
+      e.number = r.visited;
+      return true;
+    }
+    case wire::Type::SiteSummary: {
+      const auto r = body_of<wire::SiteSummary>(m);
+      router::SiteSummaryFields f;
+      f.site = r.site;
+      f.flags = (r.flags & wire::kSiteAcceptsOverflow) != 0 ? router::kSiteAccepts : 0;
+      f.sl_permille = r.sl_permille;
+      f.queue_key = r.queue_key;
+      f.seq = r.summary_seq;
+      f.ready_agents = r.ready_agents;
+      f.ewt_ms = r.ewt_ms;
+      f.load_permille = r.load_permille;
+      e = router::site_summary_event(0, f);  // the sequencer stamps the time
       return true;
     }
     case wire::Type::OfferResult: {
@@ -549,6 +574,11 @@ void IoStage::send_route_response(std::uint32_t slot, std::uint64_t reply_to, co
       r.result = wire::RouteResult::Overflow;
       r.action = static_cast<std::uint8_t>(d.action);
       r.target = d.target;
+      if (d.action == router::OverflowAction::ToSite) {
+        // What the next site's SiteRouteRequest carries (docs/protocol.md).
+        r.agent = d.reason;
+        r.agent_number = d.number;
+      }
       break;
     default:
       r.result = wire::RouteResult::Rejected;
@@ -655,7 +685,9 @@ void IoStage::handle_decision(const Output& o) {
   const Decision& d = o.decision;
   const bool asked =
       o.client_slot != kNone && !answered_ && d.call == o.request_call &&
-      (o.request_type == wire::Type::RouteRequest || o.request_type == wire::Type::OutboundRequest);
+      (o.request_type == wire::Type::RouteRequest ||
+       o.request_type == wire::Type::SiteRouteRequest ||
+       o.request_type == wire::Type::OutboundRequest);
   auto to_owner = [&](std::uint64_t reply_to) {
     if (asked) {
       send_route_response(o.client_slot, o.request_seq, d);

@@ -58,8 +58,12 @@ Refusal check_role(const Standing& s, const Message& m) {
       return Refusal::None;
     case Type::RouteRequest:
       return s.role == Role::Switch ? Refusal::None : Refusal::NotPermitted;
+    case Type::SiteSummary:
+    case Type::SiteRouteRequest:
+      // Site messages need a site (a peer's acdd, or the gateway that hands its calls over).
+      return s.role == Role::Site ? Refusal::None : Refusal::NotPermitted;
     case Type::CallEvent: {
-      if (s.role == Role::Switch) {
+      if (s.role == Role::Switch || s.role == Role::Site) {
         return s.owns_call ? Refusal::None : Refusal::NotYourCall;
       }
       if (!acts_for_agents(s.role)) {

@@ -191,6 +191,35 @@ void check_services(const EngineConfig& c, std::vector<std::string>& errors) {
   }
 }
 
+// Site numbers: in range, distinct, none this site's; a site rule names a listed site or any.
+void check_sites(const EngineConfig& c, std::vector<std::string>& errors) {
+  if (c.site_number > kMaxSiteNumber) {
+    errors.push_back("site number must be 0.." + std::to_string(kMaxSiteNumber));
+  }
+  // A peer numbered like this site is the domain reader's to report (with the file's line).
+  std::set<std::uint8_t> seen;
+  for (std::size_t i = 0; i < c.site_numbers.size(); ++i) {
+    const std::uint8_t n = c.site_numbers[i];
+    if (n > kMaxSiteNumber) {
+      errors.push_back("site " + std::to_string(i) + ": number must be 0.." +
+                       std::to_string(kMaxSiteNumber));
+    } else if (!seen.insert(n).second) {
+      errors.push_back("site " + std::to_string(i) + ": number " + std::to_string(n) +
+                       " is taken by another site; give each site its own");
+    }
+  }
+  if (c.site_summary_max_age_ms == 0) {
+    errors.push_back("site_summary_max_age_ms must be > 0");
+  }
+  std::set<std::uint32_t> keys;
+  for (std::size_t q = 0; q < c.queues.size(); ++q) {
+    if (!c.queues[q].name.empty() && !keys.insert(queue_key(c.queues[q].name)).second) {
+      errors.push_back(queue_label(c, q) +
+                       ": its name's key (between sites) equals another queue's; rename one");
+    }
+  }
+}
+
 }  // namespace
 
 bool has_surge_plan(const QueueConfig& q) {
@@ -263,6 +292,7 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
   if (c.surge_eval_ms == 0) {
     errors.push_back("surge_eval_ms must be > 0");
   }
+  check_sites(c, errors);
   if (c.services.size() > kMaxServices) {
     errors.push_back("at most " + std::to_string(kMaxServices) + " services");
   }
@@ -410,7 +440,8 @@ std::string_view to_string(EventType t) {
                                                 "OutboundToAgentId",
                                                 "NewDay",
                                                 "SurgeControl",
-                                                "ServiceControl"};
+                                                "ServiceControl",
+                                                "SiteSummary"};
   static_assert(std::size(kNames) == static_cast<std::size_t>(EventType::kCount));
   return name_of(t, kNames);
 }

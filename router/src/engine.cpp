@@ -31,6 +31,7 @@ Engine::Engine(const EngineConfig& config)
   queue_stats_.resize(config.queues.size());
   load_queue_params(config);
   load_surge_params(config);
+  load_site_params(config);
   for (QueueIndex q = 0; q < config.queues.size(); ++q) {
     const QueueConfig& qc = config.queues[q];
     QueueRecord& rec = queues_[q];
@@ -205,7 +206,14 @@ bool Engine::reconfigure(const EngineConfig& next) {
       return false;
     }
   }
+  if (next.site_number != site_number_ ||
+      !std::equal(next.site_numbers.begin(), next.site_numbers.end(), site_numbers_.begin(),
+                  site_numbers_.end())) {
+    return false;  // the sites' numbering is structure: a restart or a structural reload
+  }
   max_hops_ = next.max_overflow_hops;
+  max_site_hops_ = next.max_site_hops;
+  site_summary_max_age_ms_ = next.site_summary_max_age_ms;
   outbound_reserve_ms_ = next.outbound_reserve_ms;
   load_queue_params(next);
   load_surge_params(next);
@@ -323,6 +331,9 @@ void Engine::apply(const Event& e, DecisionSink sink) {
       break;
     case EventType::ServiceControl:
       on_service_control(e);
+      break;
+    case EventType::SiteSummary:
+      on_site_summary(e);
       break;
     default:
       error(Status::BadField, e);

@@ -106,6 +106,7 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     }
   }
   counters_ = old.counters_;
+  take_over_sites(old);
   calls_ = old.calls_;  // same size: copies, does not allocate
   call_map_ = old.call_map_;
   // Whether a waiting call can be served at all follows the new agents and skills (this engine's

@@ -274,7 +274,7 @@ const RuleRecord* Engine::arrival_overflow(const CallRecord& c) const {
     const bool hit = rule.when == OverflowCondition::QueueLengthAtLeast
                          ? q.waiting >= rule.threshold
                          : ewt_for_call(c, q.waiting + 1) >= rule.threshold;
-    if (hit) {
+    if (hit && rule_applies(c, rule)) {
       return &rule;
     }
   }
@@ -335,15 +335,17 @@ void Engine::place_call(CallSlot slot, bool arrival_rules) {
         offer(slot, borrowed);
         return;
       }
-      if (step.action != OverflowAction::CallbackKeepPlace) {
-        ++surge_[c.queue].surge_overflows;
+      if (rule_applies(c, step)) {
+        if (step.action != OverflowAction::CallbackKeepPlace) {
+          ++surge_[c.queue].surge_overflows;
+        }
+        apply_overflow(slot, step);
+        return;
       }
-      apply_overflow(slot, step);
-      return;
     }
   }
-  if (const RuleRecord* rule = placement_rule(c, arrival_rules)) {
-    apply_overflow(slot, *rule);
+  if (const RuleRecord* rule = placement_rule(c, arrival_rules);
+      rule != nullptr && apply_overflow(slot, *rule)) {
     return;
   }
   enqueue(slot);
@@ -372,6 +374,12 @@ Decision Engine::overflow_decision(const CallRecord& c, const RuleRecord& rule, 
     d.action = OverflowAction::Busy;
     d.status = Status::OverflowLoop;
   }
+  if (rule.action == OverflowAction::ToSite) {
+    // The next site learns where the call has been, this site included.
+    d.target = site_target(c, rule);
+    d.reason = static_cast<std::uint16_t>(c.site_hops + 1);
+    d.number = c.visited | (std::uint64_t{1} << site_number_);
+  }
   return d;
 }
 
@@ -381,9 +389,14 @@ std::uint8_t Engine::effective_priority(const CallRecord& c) const {
 }
 
 // Applies an overflow rule to a call that is not in any queue bucket or is queued. Returns true
-// (always, today) when the call has left its queue: moved to another queue or out of the engine.
+// when the call has left its queue (moved to another queue or out of the engine) or keeps its
+// place for a callback; false, changing nothing, for a rule to a site that cannot apply now (no
+// site accepts, hop limit, visited).
 bool Engine::apply_overflow(CallSlot slot, const RuleRecord& rule, Status why) {
   CallRecord& c = calls_[slot];
+  if (!rule_applies(c, rule)) {
+    return false;
+  }
   if (rule.action == OverflowAction::CallbackKeepPlace) {
     // The caller hangs up and keeps their place: the call waits on (a new arrival at the tail of
     // its priority, a waiting call where it is), its wait rules no longer apply.
@@ -450,6 +463,9 @@ Status Engine::check_route_request(const Event& e, bool check_call_id, DecisionT
     fields_ok = e.skills[i].skill < skill_count_ && e.skills[i].min_level >= 1 &&
                 e.skills[i].min_level <= kMaxProficiency;
   }
+  // A call from another site: at most one hop per site number, and not from this one.
+  fields_ok = fields_ok && e.reason <= kMaxSiteNumber + 1u &&
+              (e.number >> site_number_ & 1u) == 0;
   if (!fields_ok) {
     return Status::BadField;
   }
@@ -478,6 +494,8 @@ void Engine::init_call(CallRecord& c, const Event& e) const {
   c.verification = e.verification;
   c.base_priority = e.priority;
   c.priority = effective_priority(c);
+  c.site_hops = static_cast<std::uint8_t>(e.reason);
+  c.visited = e.number;
   for (int i = 0; i < e.skill_count; ++i) {
     c.req[c.req_count++] = e.skills[i];
   }
@@ -549,7 +567,8 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
     } else {
       c.unservable = servable(c) ? 0 : 1;
       AgentIndex borrowed = kNone;
-      if (surging(c.queue) && surge_step(c, borrowed, step)) {
+      if (surging(c.queue) && surge_step(c, borrowed, step) &&
+          (borrowed != kNone || rule_applies(c, step))) {
         if (borrowed != kNone) {
           offer_to(borrowed);
           return;
@@ -558,6 +577,9 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
       } else {
         rule = placement_rule(c, true);
       }
+    }
+    if (rule != nullptr && !rule_applies(c, *rule)) {
+      rule = nullptr;  // a site rule no site can take now: the call waits
     }
     if (rule != nullptr && rule->action == OverflowAction::CallbackKeepPlace) {
       Decision cb = overflow_decision(c, *rule, false, why);

@@ -19,6 +19,10 @@ struct StaticHeader {
   std::uint32_t outbound_reserve_ms;
   std::uint32_t max_hops;
   std::uint32_t surge_eval_ms;
+  std::uint32_t site_number;
+  std::uint32_t max_site_hops;
+  std::uint32_t site_summary_max_age_ms;
+  std::uint32_t reserved;
 };
 static_assert(std::has_unique_object_representations_v<StaticHeader>);
 
@@ -50,7 +54,9 @@ void Engine::for_each_array(Visit&& visit) const {
   auto vec = [&](auto& v, bool config) {
     visit(static_cast<void*>(v.data()), v.size() * sizeof(v[0]), config);
   };
-  StaticHeader header{skill_count_, outbound_reserve_ms_, max_hops_, surge_eval_ms_};
+  StaticHeader header{skill_count_,  outbound_reserve_ms_, max_hops_,
+                      surge_eval_ms_, site_number_,        max_site_hops_,
+                      site_summary_max_age_ms_, 0};
   visit(static_cast<void*>(&header), sizeof(header), true);
   vec(self.agent_skills_, true);
   vec(self.numbers_, true);
@@ -61,6 +67,8 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.queue_services_, true);
   vec(self.service_rules_, true);
   vec(self.agent_reserved_, true);
+  vec(self.site_numbers_, true);
+  vec(self.queue_keys_, true);
   vec(self.agents_, false);
   vec(self.agent_stats_, false);
   vec(self.members_, false);
@@ -71,6 +79,7 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.queue_stats_, false);
   vec(self.surge_, false);
   vec(self.service_down_, false);
+  vec(self.site_summaries_, false);
   vec(self.calls_, false);
   vec(self.call_map_.slots(), false);
   visit(static_cast<void*>(&self.call_map_.size_ref()), sizeof(std::size_t), false);
@@ -186,6 +195,9 @@ std::size_t Engine::memory_bytes() const {
   cap(surge_);
   cap(service_down_);
   cap(loans_);
+  cap(site_numbers_);
+  cap(queue_keys_);
+  cap(site_summaries_);
   cap(calls_);
   cap(call_map_.slots());
   cap(wheel_.nodes());

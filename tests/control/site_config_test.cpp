@@ -9,6 +9,8 @@
 #include <string>
 
 #include "acd/control/config.hpp"
+#include "acd/control/site_summary_sender.hpp"
+#include "acd/router/event.hpp"
 
 namespace acd::control {
 namespace {
@@ -117,9 +119,6 @@ TEST(SiteConfig, MistakesAreReportedWithTheirLine) {
       {"dr following nowhere",
        "[site]\nname = \"sh\"\nrole = \"dr\"\n[[sites]]\nname = \"bj\"\nrole = \"active\"\n",
        "give its replication addresses and the etcd endpoints"},
-      {"two actives",
-       "[site]\nname = \"bj\"\nrole = \"active\"\n[[sites]]\nname = \"gz\"\nrole = \"active\"\n",
-       "one site routes at a time"},
       {"active without listen",
        "[site]\nname = \"bj\"\nrole = \"active\"\n[[sites]]\nname = \"sh\"\nrole = \"dr\"\n",
        "give [site] replication_listen"},
@@ -192,6 +191,61 @@ TEST(SiteConfig, OverflowTargetsAreTheSitesEntries) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.errors.front().find("site 'gz' is not in 'sites'"), std::string::npos)
       << r.errors.front();
+}
+
+// The inter-site keys read into the site and the domain; the sender's summary of a snapshot says,
+// per queue that is not retired, its key, ready agents, EWT, service level, load and whether it
+// accepts overflow (staffed, EWT known, not in surge).
+TEST(SiteConfig, SummariesOfTheSite) {
+  const ConfigResult r = parse_config(with_sites(R"(
+[site]
+name = "bj"
+role = "active"
+number = 7
+summaries_per_second = 10
+summary_max_age_s = 3
+
+[[sites]]
+name = "sh"
+role = "active"
+number = 9
+dataplane = ["127.0.0.1:7080"]
+)"),
+                                      "acd.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.front();
+  EXPECT_EQ(r.config.dr.summaries_per_second, 10u);
+  EXPECT_EQ(r.config.domain.site_number, 7);
+  ASSERT_EQ(r.config.domain.site_numbers.size(), 1u);
+  EXPECT_EQ(r.config.domain.site_numbers[0], 9);
+  EXPECT_EQ(r.config.domain.site_summary_max_age_ms, 3000u);
+
+  Snapshot s;
+  s.config = &r.config;
+  s.queues.resize(r.config.domain.queues.size());
+  ASSERT_GE(s.queues.size(), 2u);
+  for (QueueRow& row : s.queues) {
+    row.view.ewt_ms = router::kUnknownEwt;  // nobody staffs it: does not accept
+  }
+  s.queues[0].view.staffed = 4;
+  s.queues[0].view.ready_agents = 1;
+  s.queues[0].view.ewt_ms = 12'000;
+  s.queues[0].stats.answered = 10;
+  s.queues[0].stats.answered_in_sl = 7;
+  s.queues[1].view.staffed = 2;
+  s.queues[1].view.ewt_ms = 5'000;
+  s.queues[1].view.surge = true;  // in surge: takes no overflow
+  const auto m = build_site_summaries(s, 7, 1234);
+  ASSERT_EQ(m.size(), s.queues.size());
+  EXPECT_EQ(m[0].site, 7);
+  EXPECT_EQ(m[0].summary_seq, 1234u);
+  EXPECT_EQ(m[0].queue_key, router::queue_key(r.config.domain.queues[0].name));
+  EXPECT_EQ(m[0].ready_agents, 1u);
+  EXPECT_EQ(m[0].ewt_ms, 12'000u);
+  EXPECT_EQ(m[0].sl_permille, 700);
+  EXPECT_EQ(m[0].load_permille, 750);
+  EXPECT_EQ(m[0].flags, dataplane::wire::kSiteAcceptsOverflow);
+  EXPECT_EQ(m[1].flags, 0);
+  EXPECT_EQ(m[2].flags, 0);
 }
 
 }  // namespace

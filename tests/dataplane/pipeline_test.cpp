@@ -23,7 +23,12 @@ router::EngineConfig small_centre() {
   router::QueueConfig q;
   q.name = "cards";
   q.skills = {router::SkillRequirement{0, 1, 0}};
+  // With no agent free, the least-EWT accepting site; none accepts without summaries.
+  q.overflow.push_back({router::OverflowCondition::QueueLengthAtLeast,
+                        router::OverflowAction::ToSite, 0, router::kAnySite});
   c.queues.push_back(q);
+  c.site_number = 1;
+  c.site_numbers = {2, 3};
   for (router::AgentNumber n : {101, 102, 103}) {
     router::AgentConfig a;
     a.number = n;
@@ -583,6 +588,64 @@ TEST_F(RolesTest, MessagesOnlyAcdSendsAreRefused) {
   expect_refused(sup_, Type::Offer, Offer{}, WireError::BadType, Counter::drop_bad_type);
   expect_refused(switch_, Type::RouteResponse, RouteResponse{}, WireError::BadType,
                  Counter::drop_bad_type);
+}
+
+SiteSummary site_summary(std::uint8_t site, std::uint64_t seq, std::uint32_t ewt_ms) {
+  SiteSummary s{};
+  s.site = site;
+  s.flags = kSiteAcceptsOverflow;
+  s.sl_permille = 900;
+  s.queue_key = router::queue_key("cards");
+  s.summary_seq = seq;
+  s.ready_agents = 2;
+  s.ewt_ms = ewt_ms;
+  s.load_permille = 600;
+  return s;
+}
+
+SiteRouteRequest from_site(router::CallId call, std::uint8_t hops, std::uint64_t visited) {
+  SiteRouteRequest r{};
+  r.request.call_id = call;
+  r.hops = hops;
+  r.visited = visited;
+  return r;
+}
+
+// Site messages need a site: a switch or a desktop sending one is refused NotPermitted (counted,
+// nothing sequenced). A site's summary is an engine input; its SiteRouteRequest is answered like
+// a RouteRequest, an overflow to another site carrying the hops and visited sites, and a call
+// never goes back to a site it visited.
+TEST_F(RolesTest, SiteMessagesNeedASite) {
+  expect_refused(switch_, Type::SiteSummary, site_summary(2, 1, 5'000), WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(desk_, Type::SiteRouteRequest, from_site(40, 1, 1 << 3), WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  Peer site{11, Endpoint{0x0100007f, 7070, 0}};
+  register_peer(site, static_cast<std::uint32_t>(Role::Site));
+  auto r = exchange(site, {site.one(Type::SiteSummary, site_summary(2, 1, 5'000))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0);
+  EXPECT_EQ(engine_.site_summary(0, 0).ewt_ms, 5'000u);
+  EXPECT_EQ(engine_.site_summary(0, 0).sl_permille, 900);
+  // From site 3, one hop: goes on to site 2 (index 0), two hops, visited {1, 3}.
+  r = exchange(site, {site.one(Type::SiteRouteRequest, from_site(41, 1, 1u << 3))});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::RouteResponse);
+  const RouteResponse rr = r[0].as<RouteResponse>();
+  EXPECT_EQ(rr.result, RouteResult::Overflow);
+  EXPECT_EQ(rr.action, static_cast<std::uint8_t>(router::OverflowAction::ToSite));
+  EXPECT_EQ(rr.target, 0u);
+  EXPECT_EQ(rr.agent, 2u);
+  EXPECT_EQ(rr.agent_number, (1u << 3) | (1u << 1));
+  // From site 2: never back there; it waits here.
+  r = exchange(site, {site.one(Type::SiteRouteRequest, from_site(42, 1, 1u << 2))});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].as<RouteResponse>().result, RouteResult::Queued);
+  // A summary with a bad field is refused by the codec.
+  SiteSummary bad = site_summary(2, 2, 5'000);
+  bad.load_permille = 1001;
+  expect_refused(site, Type::SiteSummary, bad, WireError::BadField, Counter::drop_bad_field);
 }
 
 PasswordChange password_change(router::AgentNumber number) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "acd/domain/domain_file.hpp"
+#include "acd/router/event.hpp"
 
 namespace acd::domain {
 namespace {
@@ -325,6 +326,53 @@ TEST(DomainFileSurge, ServiceDiversionMistakesNameTheirLine) {
                   "service diversions loop: core -> ledger -> core"))
       << dump(r.problems);
   EXPECT_EQ(r.problems.size(), 1u) << dump(r.problems);
+}
+
+// Sites: numbers as given or derived from the name, "sites" as the least-EWT target, the hop
+// limit and summary age; two sites with one number and a target beside "sites" are refused.
+TEST(DomainFileSites, NumbersAndTheSitesAction) {
+  const std::string text = R"(max_site_hops = 3
+skills = ["cards"]
+[site]
+name = "sh"
+number = 1
+summary_max_age_s = 1.5
+[[sites]]
+name = "bj"
+number = 2
+[[sites]]
+name = "gz"
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+[[queue.overflow]]
+when = "queue_length"
+threshold = 0
+action = "sites"
+[[agent]]
+id = 7
+skills = { cards = 5 }
+)";
+  Read r = read(text);
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  const router::EngineConfig& e = r.domain.engine;
+  EXPECT_EQ(e.site_number, 1);
+  ASSERT_EQ(e.site_numbers.size(), 2u);
+  EXPECT_EQ(e.site_numbers[0], 2);
+  EXPECT_EQ(e.site_numbers[1], router::queue_key("gz") % 64);
+  EXPECT_EQ(e.max_site_hops, 3);
+  EXPECT_EQ(e.site_summary_max_age_ms, 1500u);
+  ASSERT_EQ(e.queues[0].overflow.size(), 1u);
+  EXPECT_EQ(e.queues[0].overflow[0].action, router::OverflowAction::ToSite);
+  EXPECT_EQ(e.queues[0].overflow[0].target, router::kAnySite);
+
+  std::string twice = text;
+  twice.replace(twice.find("number = 2"), 10, "number = 1");
+  const std::string sites_action = "action = \"sites\"";
+  twice.replace(twice.find(sites_action), sites_action.size(), sites_action + "\ntarget = \"bj\"");
+  r = read(twice);
+  EXPECT_TRUE(has(r.problems, 9, "site 'bj' has site number 1, as another site has")) << dump(r.problems);
+  EXPECT_TRUE(has(r.problems, 19, "action = \"sites\" picks the accepting site")) << dump(r.problems);
 }
 
 }  // namespace

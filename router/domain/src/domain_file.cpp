@@ -2,10 +2,13 @@
 // may name; resolved by name and checked, every problem collected with its line.
 #include "acd/domain/domain_file.hpp"
 
+#include "acd/router/event.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -29,6 +32,7 @@ constexpr std::pair<std::string_view, Media> kMedia[] = {
 constexpr std::pair<std::string_view, OverflowAction> kActions[] = {
     {"queue", OverflowAction::ToQueue},
     {"site", OverflowAction::ToSite},
+    {"sites", OverflowAction::ToSite},  // the accepting site with the least EWT (no target)
     {"ivr", OverflowAction::ToIvr},
     {"callback", OverflowAction::Callback},
     {"busy", OverflowAction::Busy},
@@ -40,6 +44,7 @@ enum class StepKind { Borrow, Leave };
 constexpr std::pair<std::string_view, OverflowAction> kSurgeActions[] = {
     {"queue", OverflowAction::ToQueue},
     {"site", OverflowAction::ToSite},
+    {"sites", OverflowAction::ToSite},
     {"ivr", OverflowAction::ToIvr},
     {"callback", OverflowAction::CallbackKeepPlace},
     {"announcement", OverflowAction::Announcement},
@@ -71,8 +76,11 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"agent_group", Owner::Domain},  {"simulation", Owner::Simulation},
     {"stream", Owner::Simulation},   {"security", Owner::Appliance},
     {"clients", Owner::Appliance},   {"surge", Owner::Domain},
-    {"services", Owner::Domain},
+    {"services", Owner::Domain},     {"max_site_hops", Owner::Domain},
     {"history", Owner::Appliance}};
+
+// The target of action = "sites" until it is resolved (no site can be named so: '*').
+constexpr std::string_view kAnySiteName = "*";
 
 // An overflow, max-wait, surge-step or service target, resolved once every queue is known.
 struct PendingTarget {
@@ -94,15 +102,20 @@ class DomainReader {
     d_.engine.max_calls = kDefaultMaxCalls;
     // This site: `site = "bj"`, or a [site] table (its name here; the appliance reads the rest:
     // the site's role in disaster recovery).
+    std::optional<std::uint8_t> own_number;
     if (const toml::table* t = root_["site"].as_table()) {
       if (c_.text(*t, "name", d_.site) && d_.site.empty()) {
         c_.error(*t, "name", "site.name names this site, e.g. \"bj\"");
       } else if (t->get("name") == nullptr) {
         c_.error(t, "[site] needs a name, e.g. name = \"bj\"");
       }
+      own_number = site_number(*t);
+      c_.number(*t, "summary_max_age_s", d_.engine.site_summary_max_age_ms, 0.001, 3600, 1000.0);
     } else {
       c_.text(root_, "site", d_.site);
     }
+    std::vector<std::optional<std::uint8_t>> numbers;
+    std::vector<const toml::node*> number_at;  // where each site's number is (or its entry)
     // The other sites: `sites = ["sh"]`, or [[sites]] tables (their names here; the appliance
     // reads the rest), never both forms in one list.
     if (const toml::node* n = root_.get("sites")) {
@@ -115,8 +128,12 @@ class DomainReader {
             std::string name;
             if (entry->get("name") == nullptr) {
               c_.error(entry, "a [[sites]] entry needs a name, e.g. name = \"sh\"");
-            } else if (c_.text(*entry, "name", name)) {
+            } else if (c_.text(*entry, "name", name) &&
+                       std::find(d_.sites.begin(), d_.sites.end(), name) == d_.sites.end()) {
+              // (a site given twice is [[sites]]'s reader's to report)
               d_.sites.push_back(name);
+              numbers.push_back(site_number(*entry));
+              number_at.push_back(entry->get("number") != nullptr ? entry->get("number") : &s);
             }
             continue;
           }
@@ -125,10 +142,14 @@ class DomainReader {
             c_.error(&s, "sites must be a list of site names");
           } else {
             d_.sites.push_back(*name);
+            numbers.push_back(std::nullopt);
+            number_at.push_back(&s);
           }
         }
       }
     }
+    number_sites(own_number, numbers, number_at);
+    c_.number(root_, "max_site_hops", d_.engine.max_site_hops, 0, router::kMaxSiteNumber);
     c_.number(root_, "max_calls", d_.engine.max_calls, 1, 1 << 24);
     c_.number(root_, "max_overflow_hops", d_.engine.max_overflow_hops, 0, 16);
     surge_table();
@@ -507,9 +528,58 @@ class DomainReader {
     }
     std::string target;
     c_.text(t, "target", target);
+    any_site(t, target);
     const toml::node* at = t.get("target");
     targets_.push_back({index, step, a.action, target, at != nullptr ? at : &sn});
     q.surge.actions.push_back(a);
+  }
+
+  // A site's `number` (0..63), if given.
+  std::optional<std::uint8_t> site_number(const toml::table& t) {
+    std::uint8_t n = 0;
+    if (t.get("number") == nullptr ||
+        !c_.number(t, "number", n, 0, static_cast<double>(router::kMaxSiteNumber))) {
+      return std::nullopt;
+    }
+    return n;
+  }
+
+  // Every site's number: as given, else one derived from its name (the same at every site that
+  // lists it). Two sites with one number cannot tell their visits apart: an error.
+  void number_sites(std::optional<std::uint8_t> own,
+                    const std::vector<std::optional<std::uint8_t>>& given,
+                    const std::vector<const toml::node*>& where) {
+    auto derived = [](const std::string& name) {
+      return static_cast<std::uint8_t>(router::queue_key(name) % (router::kMaxSiteNumber + 1u));
+    };
+    d_.engine.site_number = own.value_or(derived(d_.site));
+    std::set<std::uint8_t> seen{d_.engine.site_number};
+    for (std::size_t i = 0; i < d_.sites.size(); ++i) {
+      const std::uint8_t n = i < given.size() && given[i] ? *given[i] : derived(d_.sites[i]);
+      d_.engine.site_numbers.push_back(n);
+      // A site named like this one is [[sites]]'s reader's to report.
+      if (d_.sites[i] != d_.site && !seen.insert(n).second) {
+        c_.error(where[i], "site '" + d_.sites[i] + "' has site number " +
+                                         std::to_string(n) +
+                                         ", as another site has; give each site its own "
+                                         "'number' (0..63) in [site] and [[sites]]");
+      }
+    }
+  }
+
+  // action = "sites": the target is whichever site accepts with the least EWT when the rule
+  // applies (kAnySite); a target given with it is a mistake.
+  void any_site(const toml::table& t, std::string& target) {
+    const std::optional<std::string> action = t["action"].value<std::string>();
+    if (action != "sites") {
+      return;
+    }
+    if (t.get("target") != nullptr) {
+      c_.error(t, "target",
+               "action = \"sites\" picks the accepting site with the least expected wait; "
+               "leave out 'target' (or use action = \"site\" with a target)");
+    }
+    target = kAnySiteName;
   }
 
   void overflow_rule(const toml::node& rn, const toml::table& r, const std::string& what,
@@ -533,6 +603,7 @@ class DomainReader {
     }
     std::string target_name;
     c_.text(r, "target", target_name);
+    any_site(r, target_name);
     targets_.push_back({index, static_cast<int>(q.overflow.size()), rule.action, target_name, &rn});
     q.overflow.push_back(rule);
   }
@@ -571,6 +642,10 @@ class DomainReader {
           break;
         }
         case OverflowAction::ToSite: {
+          if (p.target == kAnySiteName) {
+            resolved = router::kAnySite;
+            break;
+          }
           if (p.target == d_.site) {
             c_.error(p.where, what + " overflows to site '" + p.target +
                                   "', which is this site; name another site from 'sites'");

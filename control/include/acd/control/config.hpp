@@ -232,6 +232,11 @@ struct SiteSettings {
   std::string replication_listen;  // active: where this node serves a DR follower (as primary)
   std::string node;                // the site's name: etcd records it when this node takes over
   std::vector<PeerSite> peers;     // [[sites]] in file order
+  // Inter-site summaries (docs/dr.md "Inter-site overflow"): how often this site sends each
+  // active peer its per-queue availability (0: never), under which ACDP client ID (the peer's
+  // [[clients]] entry of role "site"; 0: "SIT" and this site's number).
+  std::uint32_t summaries_per_second = 4;
+  std::uint32_t summary_client_id = 0;
   // Role dr: the site it follows (exactly one peer is active, checked); else null.
   const PeerSite* followed() const;
   // Role active: the first DR peer (its key seals the DR link); else null.

@@ -21,6 +21,7 @@
 #include "acd/control/control_server.hpp"
 #include "acd/control/ha_node.hpp"
 #include "acd/control/result.hpp"
+#include "acd/control/site_summary_sender.hpp"
 #include "acd/dataplane/counters.hpp"
 #include "acd/dataplane/session_layer.hpp"
 
@@ -52,6 +53,9 @@ struct MetricsSources {
   const LdapCounters* ldap = nullptr;
   // The history thread (history_feed.hpp); null ([history] off): no acd_history_ families.
   const HistoryFeed* history = nullptr;
+  // The inter-site summary sender (site_summary_sender.hpp); null: no acd_site_summaries_sent_
+  // families. The received summaries come from the snapshot.
+  const SiteSenderCounters* site_sender = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

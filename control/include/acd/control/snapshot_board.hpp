@@ -48,6 +48,8 @@ struct Snapshot {
   router::EngineCounters counters;
   router::SurgeForce site_surge_force = router::SurgeForce::Auto;
   std::uint64_t services_down = 0;  // bit s: service s is down (at most 64 services)
+  // The latest summary of each peer site for each queue, site-major (sites × queues).
+  std::vector<router::SiteSummaryView> site_summaries;
   static constexpr std::size_t kMaxCalls = 10'000;
 };
 

@@ -35,8 +35,10 @@ enum class Type : std::uint16_t {
   OperationReport = 13,  // a desktop reports a high-risk customer operation, for the audit trail
   SessionToken = 14,     // acd -> desktop after a sign-in: the day's token (ACDP/2 only)
   PasswordChange = 15,   // desktop -> acd: its signed-in agent's new password (ACDP/2 only)
+  SiteSummary = 16,      // peer site -> acd: availability of one of its queues
+  SiteRouteRequest = 17,  // peer site -> acd: a call another site overflowed here
 };
-inline constexpr std::uint16_t kMaxType = 15;
+inline constexpr std::uint16_t kMaxType = 17;
 
 // Wire error codes; the engine's Status values (0..999) are used as they are.
 enum class WireError : std::uint16_t {
@@ -78,8 +80,9 @@ enum class Role : std::uint32_t {
   Switch = 1,
   Desktop = 2,
   Supervisor = 3,
+  Site = 4,  // a peer site: its summaries and the calls it overflows here
 };
-inline constexpr std::uint32_t kMaxRole = 3;
+inline constexpr std::uint32_t kMaxRole = 4;
 
 struct DatagramHeader {
   std::uint32_t magic;
@@ -100,7 +103,7 @@ struct MessageHeader {
 };
 
 struct Register {
-  std::uint32_t role;  // 1 switch, 2 agent desktop, 3 supervisor
+  std::uint32_t role;  // 1 switch, 2 agent desktop, 3 supervisor, 4 peer site
   std::uint32_t reserved;
   std::uint64_t nonce;
 };
@@ -297,6 +300,32 @@ struct OperationReport {
   std::uint64_t ticket;  // the desktop's own ID for the operation (its work ticket); 0: none
 };
 
+// peer site -> acd, a few times a second per queue (docs/protocol.md "Sites"). Logged as an
+// engine input; the engine keeps the latest per (site, queue). Answered Ack like any input.
+inline constexpr std::uint8_t kSiteAcceptsOverflow = 0x01;
+struct SiteSummary {
+  std::uint8_t site;  // the sender's site number, 0..63
+  std::uint8_t flags;  // kSiteAcceptsOverflow: the sender takes overflow for this queue now
+  std::uint16_t sl_permille;  // today's service level, 0..1000
+  std::uint32_t queue_key;    // FNV-1a (32 bits) of the queue's name
+  std::uint64_t summary_seq;  // not 0; a newer summary has a larger one
+  std::uint32_t ready_agents;
+  std::uint32_t ewt_ms;  // for a call arriving now; 0xFFFFFFFF unknown (nobody staffs it)
+  std::uint16_t load_permille;  // share of the queue's signed-in agents busy, 0..1000
+  std::uint16_t reserved;
+  std::uint32_t reserved2;
+};
+
+// peer site -> acd: a RouteRequest for a call another site overflowed here, with the sites it has
+// passed through. Answered RouteResponse like a RouteRequest; the sender owns the call.
+inline constexpr std::uint8_t kMaxSiteHops = 64;
+struct SiteRouteRequest {
+  RouteRequest request;
+  std::uint8_t hops;  // sites the call passed through, 1..64
+  std::uint8_t reserved[7];
+  std::uint64_t visited;  // their site numbers, bit n = site n
+};
+
 static_assert(sizeof(DatagramHeader) == 16);
 static_assert(sizeof(MessageHeader) == 16);
 static_assert(sizeof(Register) == 16);
@@ -316,6 +345,8 @@ static_assert(sizeof(TokenProof) == 48);
 static_assert(sizeof(TokenProof) <= kPasswordBytes);
 static_assert(sizeof(SessionToken) == 64);
 static_assert(sizeof(PasswordChange) == 144);
+static_assert(sizeof(SiteSummary) == 32);
+static_assert(sizeof(SiteRouteRequest) == 56);
 static_assert(std::has_unique_object_representations_v<RouteResponse>);
 
 // Body size of each message type; 0 for an unknown type.
@@ -351,6 +382,10 @@ constexpr std::size_t body_size(std::uint16_t type) {
       return sizeof(SessionToken);
     case Type::PasswordChange:
       return sizeof(PasswordChange);
+    case Type::SiteSummary:
+      return sizeof(SiteSummary);
+    case Type::SiteRouteRequest:
+      return sizeof(SiteRouteRequest);
   }
   return 0;
 }

@@ -111,6 +111,16 @@ struct EngineConfig {
   std::uint32_t outbound_reserve_ms = 60'000;  // how long an outbound reservation may ring
   std::vector<ServiceConfig> services;
   std::uint32_t surge_eval_ms = 1'000;  // how often the queues' surge metrics are evaluated
+  // Sites (docs/dr.md "Inter-site overflow"). This site's number and, per entry of the domain's
+  // `sites` (the index a ToSite target names), that site's number; 0..kMaxSiteNumber, distinct.
+  // A ToSite rule with target kAnySite sends the call to the accepting site with the least EWT
+  // (its latest summary not older than site_summary_max_age_ms; ties: the lower site number);
+  // no rule to a site applies to a call that has passed through max_site_hops sites, or to a
+  // site the call has visited.
+  std::uint8_t site_number = 0;
+  std::vector<std::uint8_t> site_numbers;
+  std::uint8_t max_site_hops = 2;
+  std::uint32_t site_summary_max_age_ms = 2'000;
 };
 
 inline constexpr std::size_t kMaxSurgeActions = 8;

@@ -90,6 +90,19 @@ struct CallView {
   bool outbound = false;
 };
 
+// The latest summary a peer site sent of one queue (acdctl site status, metrics).
+struct SiteSummaryView {
+  std::uint8_t site = 0;      // the peer's site number
+  std::uint64_t seq = 0;      // 0: none received yet
+  Micros received = 0;        // engine time it was applied
+  std::uint32_t ready_agents = 0;
+  std::uint32_t ewt_ms = kUnknownEwt;
+  std::uint16_t sl_permille = 0;
+  std::uint16_t load_permille = 0;
+  bool accepts = false;  // the peer said it takes overflow for the queue
+  bool fresh = false;    // not older than site_summary_max_age_ms now
+};
+
 struct EngineCounters {
   std::uint64_t events = 0;
   std::uint64_t decisions = 0;
@@ -104,6 +117,10 @@ struct EngineCounters {
   // Calls placed in a queue (arrival, transfer, overflow) where no member agent, signed in or not,
   // has their extra skills: their EWT is unknown and the queue's rules decide at once.
   std::uint64_t unservable_calls = 0;
+  // Site summaries kept, and those passed over (older than the one kept, or of a queue this
+  // domain does not have).
+  std::uint64_t site_summaries = 0;
+  std::uint64_t site_summaries_ignored = 0;
 };
 
 class Engine {
@@ -134,6 +151,10 @@ class Engine {
   SurgeForce site_surge_force() const { return s_.site_force; }
   std::uint32_t service_count() const { return static_cast<std::uint32_t>(service_down_.size()); }
   bool service_down(std::uint32_t s) const { return service_down_[s] != 0; }
+  // Peer sites (EngineConfig::site_numbers): how many, and the latest summary of `site` (an index
+  // into them) for queue q.
+  std::uint32_t site_count() const { return static_cast<std::uint32_t>(site_numbers_.size()); }
+  SiteSummaryView site_summary(std::uint32_t site, QueueIndex q) const;
   // O(position) for a queued call. Empty if the call is not in the engine.
   std::optional<CallView> call(CallId id) const;
   // Visits every call in the engine, in slot order, with its ID (positions not computed:
@@ -225,6 +246,17 @@ class Engine {
   // Surge mode and emergency diversion (engine_surge.cpp).
   void on_surge_control(const Event& e);
   void on_service_control(const Event& e);
+  // Sites (engine_sites.cpp): summaries in, the target of a rule to a site.
+  void on_site_summary(const Event& e);
+  bool summary_accepts(const detail::SiteSummaryRecord& s) const;
+  // The site index a rule to a site sends the call to, or kNone when the rule cannot apply (hop
+  // limit, every candidate visited, none accepting). For any other rule, its target.
+  std::uint32_t site_target(const detail::CallRecord& c, const detail::RuleRecord& rule) const;
+  bool rule_applies(const detail::CallRecord& c, const detail::RuleRecord& rule) const {
+    return rule.action != OverflowAction::ToSite || site_target(c, rule) != kNone;
+  }
+  void load_site_params(const EngineConfig& config);
+  void take_over_sites(const Engine& running);
   void evaluate_surge();
   void set_surge(QueueIndex q, bool on, std::uint16_t cause);
   void surge_sweep(QueueIndex q);
@@ -371,6 +403,14 @@ class Engine {
     std::uint32_t action = 0;
   };
   std::vector<Loan> loans_;
+  // Sites: per peer its number (configuration), queue keys sorted (configuration), and the latest
+  // summary per (peer, queue), peer-major (state).
+  std::vector<std::uint32_t> site_numbers_;
+  std::vector<detail::QueueKeyEntry> queue_keys_;
+  std::vector<detail::SiteSummaryRecord> site_summaries_;
+  std::uint32_t site_number_ = 0;
+  std::uint32_t max_site_hops_ = 0;
+  std::uint32_t site_summary_max_age_ms_ = 0;
   std::uint32_t surge_eval_ms_ = 1000;
   bool surge_planned_ = false;  // some queue has a surge plan (derived from the configuration)
   IdMap call_map_;    // call ID -> call slot

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 
 #include "acd/router/types.hpp"
@@ -38,9 +39,17 @@ enum class EventType : std::uint8_t {
   SurgeControl,
   // Operator: a back-end service marked down (reason 1) or up (reason 0); number = service index.
   ServiceControl,
+  // A peer site's availability summary of one of its queues (docs/dr.md "Inter-site overflow"),
+  // received over ACDP: reason = the sender's site number, device = the queue's key
+  // (queue_key(name)), call = the sender's summary sequence, agent = its ready agents, number =
+  // packed EWT, service level and load, priority = flags. Build and read it with
+  // site_summary_event / site_summary_fields. The engine keeps the latest per (site, queue).
+  SiteSummary,
   kCount
 };
 
+// RouteRequest: `reason` is the number of sites the call has already passed through and `number`
+// the bitset of their site numbers (bit n = site n); both 0 for a call that starts here.
 struct Event {
   Micros time = 0;
   CallId call = 0;
@@ -81,6 +90,9 @@ enum class DecisionType : std::uint8_t {
   kCount
 };
 
+// Overflowed with action ToSite: target = the index of the site in the domain's `sites`, reason =
+// the call's site hops once it leaves (this site counted), number = the sites it has visited,
+// this one included (bit n = site number n). The next site's RouteRequest carries both.
 struct Decision {
   Micros time = 0;
   CallId call = 0;
@@ -102,6 +114,24 @@ struct Decision {
 static_assert(std::is_trivially_copyable_v<Event>);
 static_assert(std::is_trivially_copyable_v<Decision>);
 static_assert(std::has_unique_object_representations_v<Decision>, "decisions are hashed as bytes");
+
+// One queue of a peer site's summary (EventType::SiteSummary).
+inline constexpr std::uint8_t kSiteAccepts = 0x01;  // the site takes overflow for this queue now
+struct SiteSummaryFields {
+  std::uint8_t site = 0;  // the sender's site number, 0..kMaxSiteNumber
+  std::uint8_t flags = 0;  // kSiteAccepts
+  std::uint16_t sl_permille = 0;  // today's service level of the queue, 0..1000
+  std::uint32_t queue_key = 0;    // queue_key(queue name)
+  std::uint64_t seq = 0;          // the sender's summary sequence: a newer summary has a larger one
+  std::uint32_t ready_agents = 0;
+  std::uint32_t ewt_ms = kUnknownEwt;  // expected wait of a call arriving now there
+  std::uint16_t load_permille = 0;     // share of the queue's signed-in members busy, 0..1000
+};
+Event site_summary_event(Micros time, const SiteSummaryFields& f);
+SiteSummaryFields site_summary_fields(const Event& e);
+// The key a queue is known by between sites: FNV-1a (32 bits) of its name. Two sites match their
+// queues by name; the engine refuses a configuration where two queue names share a key.
+std::uint32_t queue_key(std::string_view name);
 
 std::string_view to_string(EventType t);
 std::string_view to_string(DecisionType t);

@@ -24,6 +24,10 @@ using AgentNumber =
 inline constexpr std::uint32_t kNone = 0xFFFF'FFFFu;
 inline constexpr SkillId kNoSkill = 0xFFFF;
 inline constexpr std::uint32_t kUnknownEwt = 0xFFFF'FFFFu;  // EWT when nobody staffs the queue
+// An overflow rule's site target meaning "the accepting site with the least expected wait".
+inline constexpr std::uint32_t kAnySite = 0xFFFF'FFFEu;
+// Sites are numbered 0..kMaxSiteNumber across the whole enterprise (a call's visited-sites bitset).
+inline constexpr std::uint8_t kMaxSiteNumber = 63;
 
 inline constexpr int kPriorityLevels = 16;   // call priority 0 (lowest) .. 15 (highest)
 inline constexpr int kTierCount = 4;         // customer tiers 0..3 (e.g. mass, gold, private, VIP)
@@ -147,7 +151,8 @@ struct SkillLevel {
   X(NoQueueForCall, "the call has no queue to fall back to; transfer it to a group")        \
   X(UnknownService, "service index is not configured")                                      \
   X(NoSurgePlan, "the queue has no surge plan ([queue.surge]) to switch on or off")         \
-  X(ServiceDown, "a service the queue depends on is down: the call got its diversion")
+  X(ServiceDown, "a service the queue depends on is down: the call got its diversion")      \
+  X(UnknownSite, "no peer site has this site number")
 
 enum class Status : std::uint16_t {
 #define ACD_X(name, text) name,

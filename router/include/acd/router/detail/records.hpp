@@ -173,8 +173,27 @@ struct CallRecord {
   // The caller hung up to be called back (OverflowAction::CallbackKeepPlace): the call keeps its
   // place, no wait rule applies to it any more.
   std::uint8_t callback = 0;
-  std::uint8_t reserved3 = 0;
+  std::uint8_t site_hops = 0;  // sites the call passed through before this one
   std::uint16_t reserved2 = 0;
+  std::uint64_t visited = 0;  // their site numbers (bit n = site n); never sent back to one
+};
+
+// The latest summary of one queue of a peer site (EventType::SiteSummary).
+struct SiteSummaryRecord {
+  Micros received = 0;     // engine time it was applied
+  std::uint64_t seq = 0;   // the sender's sequence; 0 = none received
+  std::uint32_t ready_agents = 0;
+  std::uint32_t ewt_ms = kUnknownEwt;
+  std::uint16_t sl_permille = 0;
+  std::uint16_t load_permille = 0;
+  std::uint8_t flags = 0;
+  std::uint8_t reserved[3]{};
+};
+
+// A queue's key between sites (queue_key of its name), sorted by key.
+struct QueueKeyEntry {
+  std::uint32_t key = 0;
+  QueueIndex queue = 0;
 };
 
 // One step of a queue's surge plan, flattened (SurgeAction).
@@ -270,6 +289,8 @@ static_assert(std::has_unique_object_representations_v<QueueParams>);
 static_assert(std::has_unique_object_representations_v<QueueRecord>);
 static_assert(std::has_unique_object_representations_v<QueueStats>);
 static_assert(std::has_unique_object_representations_v<CallRecord>);
+static_assert(std::has_unique_object_representations_v<SiteSummaryRecord>);
+static_assert(std::has_unique_object_representations_v<QueueKeyEntry>);
 static_assert(std::has_unique_object_representations_v<AgentNumberEntry>);
 static_assert(std::has_unique_object_representations_v<SurgeActionRecord>);
 static_assert(std::has_unique_object_representations_v<SurgeParams>);
