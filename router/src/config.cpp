@@ -329,7 +329,7 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
 std::vector<std::string> validate_config(const EngineConfig& c, std::size_t site_count) {
   std::vector<std::string> errors = validate_config(c);
   auto check = [&](OverflowAction action, std::uint32_t target, const std::string& where) {
-    if (action == OverflowAction::ToSite && target >= site_count) {
+    if (action == OverflowAction::ToSite && target != kAnySite && target >= site_count) {
       errors.push_back(where + ": site " + std::to_string(target) + " does not exist (" +
                        std::to_string(site_count) + " other sites)");
     }

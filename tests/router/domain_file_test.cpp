@@ -375,5 +375,51 @@ skills = { cards = 5 }
   EXPECT_TRUE(has(r.problems, 19, "action = \"sites\" picks the accepting site")) << dump(r.problems);
 }
 
+// A DR site's engine follows the active site's log: it numbers itself as the active site does
+// (the active site's number for itself, its own where the active site lists it), so both engines
+// start with one state hash.
+TEST(DomainFileSites, ADrSiteTakesTheActiveSitesNumbering) {
+  const std::string active = R"(skills = ["cards"]
+[site]
+name = "bj"
+number = 1
+[[sites]]
+name = "bj-dr"
+role = "dr"
+number = 2
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+[[agent]]
+id = 7
+skills = { cards = 5 }
+)";
+  const std::string dr = R"(skills = ["cards"]
+[site]
+name = "bj-dr"
+role = "dr"
+number = 2
+[[sites]]
+name = "bj"
+role = "active"
+number = 1
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+[[agent]]
+id = 7
+skills = { cards = 5 }
+)";
+  const Read a = read(active);
+  const Read d = read(dr);
+  ASSERT_TRUE(a.problems.empty()) << dump(a.problems);
+  ASSERT_TRUE(d.problems.empty()) << dump(d.problems);
+  EXPECT_EQ(d.domain.engine.site_number, 1);
+  ASSERT_EQ(d.domain.engine.site_numbers.size(), 1u);
+  EXPECT_EQ(d.domain.engine.site_numbers[0], 2);
+  EXPECT_EQ(a.domain.engine.site_number, d.domain.engine.site_number);
+  EXPECT_EQ(a.domain.engine.site_numbers, d.domain.engine.site_numbers);
+}
+
 }  // namespace
 }  // namespace acd::domain

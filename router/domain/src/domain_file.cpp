@@ -149,6 +149,7 @@ class DomainReader {
       }
     }
     number_sites(own_number, numbers, number_at);
+    follow_active_identity();
     c_.number(root_, "max_site_hops", d_.engine.max_site_hops, 0, router::kMaxSiteNumber);
     c_.number(root_, "max_calls", d_.engine.max_calls, 1, 1 << 24);
     c_.number(root_, "max_overflow_hops", d_.engine.max_overflow_hops, 0, 16);
@@ -542,6 +543,45 @@ class DomainReader {
       return std::nullopt;
     }
     return n;
+  }
+
+  // A DR site's engine follows the active site's log, so it must decide as the active site's
+  // engine does: under the active site's number, with this site's number where the active site's
+  // list has the DR site (the two lists name the same sites, in the same order, each with itself
+  // left out). Its state hash then matches the active site's from the first record; after a
+  // takeover it keeps routing under that number, which the old active site, following it on its
+  // return, has too. Roles are the appliance's to check; a list without exactly one active peer
+  // leaves the numbering as it is.
+  void follow_active_identity() {
+    const toml::table* own = root_["site"].as_table();
+    const toml::array* sites = root_["sites"].as_array();
+    if (own == nullptr || sites == nullptr || own->get("role") == nullptr ||
+        own->get("role")->value<std::string>() != "dr") {
+      return;
+    }
+    std::optional<std::size_t> active;
+    std::size_t index = 0;
+    for (const toml::node& n : *sites) {
+      const toml::table* t = n.as_table();
+      if (t == nullptr || t->get("name") == nullptr) {
+        continue;
+      }
+      const auto at = std::find(d_.sites.begin(), d_.sites.end(),
+                                t->get("name")->value<std::string>().value_or(""));
+      if (at == d_.sites.end()) {
+        continue;
+      }
+      index = static_cast<std::size_t>(at - d_.sites.begin());
+      if (t->get("role") != nullptr && t->get("role")->value<std::string>() == "active") {
+        if (active) {
+          return;
+        }
+        active = index;
+      }
+    }
+    if (active && *active < d_.engine.site_numbers.size()) {
+      std::swap(d_.engine.site_number, d_.engine.site_numbers[*active]);
+    }
   }
 
   // Every site's number: as given, else one derived from its name (the same at every site that
