@@ -27,6 +27,7 @@
 namespace acd::control {
 
 class HistoryFeed;  // history_feed.hpp
+class KafkaExport;  // kafka_export.hpp
 
 class AuditLog;  // audit_log.hpp
 struct SignInCounters;  // credential_store.hpp
@@ -52,6 +53,9 @@ struct MetricsSources {
   const LdapCounters* ldap = nullptr;
   // The history thread (history_feed.hpp); null ([history] off): no acd_history_ families.
   const HistoryFeed* history = nullptr;
+  // The Kafka export of the records (kafka_export.hpp); null ([history.kafka] off): no
+  // acd_history_kafka_ families.
+  const KafkaExport* kafka = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.
