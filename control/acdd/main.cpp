@@ -43,6 +43,7 @@
 #include "acd/control/ldap_verifier.hpp"
 #include "acd/control/ha_node.hpp"
 #include "acd/control/history_feed.hpp"
+#include "acd/control/kafka_export.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/control/metrics.hpp"
 #include "acd/control/site_summary_sender.hpp"
@@ -454,12 +455,18 @@ int main(int argc, char** argv) {
   }
   // [history]: records derived from the journal on a thread of their own, on every node (a
   // standby's journal holds the primary's log, so it derives the same records).
+  // [history.kafka]: the records streamed to Kafka from the history thread (docs/kafka.md);
+  // declared first, it outlives the feed that calls it.
+  std::unique_ptr<control::KafkaExport> kafka;
   std::unique_ptr<control::HistoryFeed> history;
   if (running.history.enabled) {
     control::HistoryFeedOptions options = control::history_options(running);
     options.start = &settings;
+    if (options.kafka.enabled) {
+      kafka = std::make_unique<control::KafkaExport>(options.kafka, options.path);
+    }
     control::Result<std::unique_ptr<control::HistoryFeed>> started =
-        control::HistoryFeed::start(options);
+        control::HistoryFeed::start(options, kafka.get());
     if (!started.ok()) {
       std::cerr << control::origin_of(running, "history.path") << ": "
                 << started.failure().message << "\n";
@@ -531,7 +538,7 @@ int main(int argc, char** argv) {
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
       audit.get(), security.get(), &store.counters(),
       directory ? &directory->counters() : nullptr, history.get(),
-      summaries ? &summaries->counters() : nullptr});
+      summaries ? &summaries->counters() : nullptr, kafka.get()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "

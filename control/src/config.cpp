@@ -136,6 +136,9 @@ void parse_history(TomlChecker& c, const toml::table& t, HistorySettings& h,
   }
   c.number(t, "short_abandon_ms", h.short_abandon_ms, 0, 600'000);
   c.number(t, "checkpoint_every_s", h.checkpoint_every_s, 1, 3600);
+  if (const toml::node* kafka = t.get("kafka")) {
+    history::parse_kafka_config(c, *kafka, h.kafka);
+  }
 }
 
 void parse_ha(TomlChecker& c, const toml::table& t, HaSettings& h,

@@ -94,6 +94,7 @@ HistoryFeedOptions history_options(const ApplianceConfig& cfg) {
   o.deriver.short_abandon_ms = cfg.history.short_abandon_ms;
   o.retention_days = cfg.history.retention_days;
   o.checkpoint_every = std::chrono::milliseconds(std::uint64_t{cfg.history.checkpoint_every_s} * 1000);
+  o.kafka = cfg.history.kafka;
   o.start = &cfg;
   return o;
 }
@@ -394,12 +395,18 @@ void HistoryFeed::run(std::stop_token stop) {
         }
       }
     }
+    if (sink_ != nullptr) {
+      sink_->on_idle();
+    }
     std::this_thread::sleep_for(options_.idle_wait);
   }
   // Stopping: everything derived is committed with a checkpoint (a failure is said; the records
   // are derived again at the next start).
   s.batched = std::max<std::uint64_t>(s.batched, 1);
   (void)commit(true);
+  if (sink_ != nullptr) {
+    sink_->on_stop();
+  }
 }
 
 }  // namespace acd::control

@@ -2,6 +2,7 @@
 
 #include "acd/control/audit_log.hpp"
 #include "acd/control/history_feed.hpp"
+#include "acd/control/kafka_export.hpp"
 #include "acd/control/credential_store.hpp"
 #include "acd/control/ldap_verifier.hpp"
 
@@ -313,6 +314,21 @@ void history_metrics(Families& m, const HistoryFeed& h, const HaStatus* ha) {
   m.sample("acd_history_failing", {}, h.error().empty() ? 0 : 1);
 }
 
+// The Kafka export (docs/kafka.md): the sink's counters and gauges (zero until it is open), and
+// the opens that failed.
+void kafka_metrics(Families& m, const KafkaExport& k) {
+  const history::KafkaCounters* c = k.counters();
+#define ACD_X(name, kind, metric, help)                                                   \
+  m.family(metric, #kind, help);                                                          \
+  m.sample(metric, {}, c != nullptr ? c->name.load(std::memory_order_relaxed) : 0);
+  ACD_KAFKA_METRICS(ACD_X)
+#undef ACD_X
+  m.family("acd_history_kafka_open_failures_total", "counter",
+           "Times the export could not be opened (database, password file or librdkafka "
+           "configuration); tried again every 5 s, acdd's log says why");
+  m.sample("acd_history_kafka_open_failures_total", {}, k.open_failures());
+}
+
 // ACDP/2: drops by reason (the IO thread's and the handshake worker's summed), handshakes,
 // sessions.
 void security_metrics(Families& m, const dataplane::SessionLayer& layer) {
@@ -617,6 +633,9 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
   }
   if (src.history != nullptr) {
     history_metrics(m, *src.history, src.ha);
+  }
+  if (src.kafka != nullptr) {
+    kafka_metrics(m, *src.kafka);
   }
   return m.take();
 }

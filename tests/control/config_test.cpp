@@ -7,6 +7,7 @@
 
 #include "../router/engine_config_text.hpp"
 #include "acd/control/config.hpp"
+#include "acd/control/history_feed.hpp"
 #include "scenario_file.hpp"
 
 namespace acd::control {
@@ -144,13 +145,14 @@ TEST(Config, EachMistakeNamedWithItsLine) {
 }
 
 // [history]: its keys read, its mistakes named with their line, and no history without a journal;
-// the exporter's [history.kafka] sub-table is left to its own parser.
+// its [history.kafka] sub-table read by the exporter's parser, its mistakes named with their line.
 TEST(Config, HistoryTable) {
   ConfigResult r = parse_config(std::string(kBase) +
                                     "[journal]\ndir = \"/var/lib/acd/journal\"\n"
                                     "[history]\nenabled = true\nretention_days = 30\n"
                                     "interval_minutes = 30\nshort_abandon_ms = 3000\n"
-                                    "[history.kafka]\nbrokers = \"x\"\n",
+                                    "[history.kafka]\nbrokers = [\"k1:9092\"]\n"
+                                    "topic_prefix = \"bank.acd.\"\n",
                                 "acd.toml");
   ASSERT_TRUE(r.ok()) << dump(r.errors);
   EXPECT_TRUE(r.config.history.enabled);
@@ -158,7 +160,13 @@ TEST(Config, HistoryTable) {
   EXPECT_EQ(r.config.history.retention_days, 30u);
   EXPECT_EQ(r.config.history.interval_minutes, 30u);
   EXPECT_EQ(r.config.history.short_abandon_ms, 3000u);
-  auto e = errors_of("[history]\nenabled = true\n");
+  EXPECT_TRUE(r.config.history.kafka.enabled);
+  EXPECT_EQ(r.config.history.kafka.brokers, std::vector<std::string>{"k1:9092"});
+  EXPECT_EQ(r.config.history.kafka.topic_prefix, "bank.acd.");
+  EXPECT_EQ(history_options(r.config).kafka.topic_prefix, "bank.acd.");
+  auto e = errors_of("[journal]\ndir = \"/j\"\n[history]\n[history.kafka]\nbrokers = [\"k1\"]\n");
+  EXPECT_TRUE(has(e, "17", "a broker is \"host:port\"")) << dump(e);
+  e = errors_of("[history]\nenabled = true\n");
   EXPECT_TRUE(has(e, "14", "set [journal] dir too")) << dump(e);
   e = errors_of("[journal]\ndir = \"/j\"\n[history]\ninterval_minutes = 7\n");
   EXPECT_TRUE(has(e, "16", "does not divide a day")) << dump(e);

@@ -23,6 +23,7 @@
 #include "acd/control/result.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
+#include "acd/history/kafka_config.hpp"
 #include "acd/router/config.hpp"
 
 namespace acd::control {
@@ -48,7 +49,7 @@ struct JournalSettings {
 
 // [history]: call detail records, agent state records and interval aggregates derived from the
 // journal on a thread of their own (control/history_feed.hpp, docs/reports.md). Needs [journal]
-// dir. Its sub-table [history.kafka] belongs to the exporter's own parser.
+// dir. Its sub-table [history.kafka] is read by the exporter's own parser (kafka_config.hpp).
 struct HistorySettings {
   bool enabled = false;
   std::string path = "/var/lib/acd/history.db";  // the SQLite database (WAL beside it)
@@ -57,6 +58,7 @@ struct HistorySettings {
   std::uint32_t short_abandon_ms = 5000;  // abandoned after waiting less than this: short
   std::uint32_t checkpoint_every_s = 10;  // the feed's state saved with the records this often
   bool durable = false;  // synchronous=FULL: committed records survive a power cut too
+  history::KafkaConfig kafka;  // [history.kafka]: the records streamed to Kafka (docs/kafka.md)
 };
 
 // [ha]: the hot-standby pair (docs/ha.md). Off when `peer` is empty.

@@ -21,7 +21,8 @@
 //
 // Threading: start() and the destructor on one thread (acdd's main); the counters and seqs may be
 // read from any thread (relaxed atomics, statistics only). The RecordSink is called on the history
-// thread after each commit.
+// thread after each commit, when caught up (on_idle, before each idle_wait) and once at the end
+// (on_stop, after the last commit).
 #pragma once
 
 #include <array>
@@ -37,6 +38,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/result.hpp"
 #include "acd/history/deriver.hpp"
+#include "acd/history/kafka_config.hpp"
 #include "acd/history/sink.hpp"
 
 namespace acd::control {
@@ -51,6 +53,7 @@ struct HistoryFeedOptions {
   std::chrono::milliseconds commit_every{200};  // a batch commits this often at most...
   std::size_t commit_inputs = 8192;             // ...or once it covers this many inputs
   std::chrono::milliseconds idle_wait{20};      // nothing new in the journal: look again after
+  history::KafkaConfig kafka;  // [history.kafka]: acdd gives the feed a KafkaExport when enabled
   // The configuration the node started with: the follower engine's until the log's first reload
   // (the checkpoint and the journal's snapshots carry later ones). Outlives the feed.
   const ApplianceConfig* start = nullptr;

@@ -28,6 +28,7 @@
 namespace acd::control {
 
 class HistoryFeed;  // history_feed.hpp
+class KafkaExport;  // kafka_export.hpp
 
 class AuditLog;  // audit_log.hpp
 struct SignInCounters;  // credential_store.hpp
@@ -56,6 +57,9 @@ struct MetricsSources {
   // The inter-site summary sender (site_summary_sender.hpp); null: no acd_site_summaries_sent_
   // families. The received summaries come from the snapshot.
   const SiteSenderCounters* site_sender = nullptr;
+  // The Kafka export of the records (kafka_export.hpp); null ([history.kafka] off): no
+  // acd_history_kafka_ families.
+  const KafkaExport* kafka = nullptr;
 };
 
 // One scrape's metric families, and the same as exposition text.

@@ -26,6 +26,12 @@ class RecordSink {
   virtual ~RecordSink() = default;
   // The store committed `records`, and every record of inputs 1..through is now stored.
   virtual void on_committed(const Records& records, std::uint64_t through) = 0;
+  // The history thread is caught up and about to sleep (every idle_wait, ~20 ms): time for a
+  // sink's timers. The same rule as on_committed: return soon.
+  virtual void on_idle() {}
+  // The history thread is stopping, after its last commit: the last call on this thread. A sink
+  // may wait here (briefly: shutdown waits with it) to hand over what it holds.
+  virtual void on_stop() {}
 };
 
 }  // namespace acd::history
