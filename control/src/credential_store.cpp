@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -457,7 +458,15 @@ dataplane::ChangeOutcome CredentialStore::change_password(
   std::copy(h.begin(), h.end(), hash);
   hash[h.size()] = '\0';
   replaced = digest(before);
-  audit(AuditOutcome::Ok, "");
+  // No record yet: the change is recorded once, when its log record is applied (apply_credential),
+  // as on a standby; the desktop it came from is kept for that record.
+  {
+    const std::lock_guard lock(mutex_);
+    if (own_changes_.size() >= kOwnChangesKept) {
+      own_changes_.pop_front();  // checked but never logged (the log had no room): forgotten
+    }
+    own_changes_.push_back(OwnChange{h, source});
+  }
   return ChangeOutcome::Changed;
 }
 
@@ -525,8 +534,25 @@ dataplane::ApplyOutcome CredentialStore::apply_credential(
   } else if (outcome == ApplyOutcome::Kept) {
     counters_.changes_kept.fetch_add(1, std::memory_order_relaxed);
   }
+  // This node's own change (change_password made the hash): the record names its desktop.
+  std::optional<dataplane::SignInSource> own;
+  if (password) {
+    const std::lock_guard lock(mutex_);
+    const auto it = std::find_if(own_changes_.begin(), own_changes_.end(),
+                                 [&](const OwnChange& c) { return c.hash == h; });
+    if (it != own_changes_.end()) {
+      own = it->source;
+      own_changes_.erase(it);
+    }
+  }
   if (audit_ != nullptr && outcome != ApplyOutcome::Held) {
     nlohmann::json detail{{"logged", true}, {"change", password ? "password" : "enrolment used"}};
+    if (own) {
+      detail["device"] = own->device;
+      if (own->client_slot != dataplane::SignInSource::kUnknownSlot) {
+        detail["client_slot"] = own->client_slot;
+      }
+    }
     if (outcome == ApplyOutcome::Kept) {
       detail["kept"] = "the entry changed since the change was made (a newer credential)";
     }

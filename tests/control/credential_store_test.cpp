@@ -3,15 +3,19 @@
 // refused.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "acd/control/audit_log.hpp"
 #include "acd/control/credential_store.hpp"
 
 namespace acd::control {
@@ -185,6 +189,60 @@ TEST(Credentials, UnloggedChangeChangesNothingAndTheRetryWorks) {
   EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
             dataplane::ApplyOutcome::Stored);
   EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
+}
+
+// A primary records one agent.password_change per change (the applied one, naming the desktop it
+// came from), as its standby does; a refused change is recorded too.
+TEST(Credentials, OnePasswordChangeRecordPerChange) {
+  char pattern[] = "/tmp/acd-creds-audit-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string root = pattern;
+  const std::string path = root + "/credentials";
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "old-pass-1", HashStrength::Minimal).ok());
+  AuditLog::Options options;
+  options.settings.dir = root + "/audit";
+  Result<std::unique_ptr<AuditLog>> opened = AuditLog::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.failure().message;
+  std::unique_ptr<AuditLog> log = std::move(opened).value();
+  log->start();
+  CredentialStore store;
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  store.set_audit(log.get());
+  ASSERT_TRUE(store.load(path).ok());
+  char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  const dataplane::SignInSource desk{7, 0xD35C};
+  ASSERT_EQ(store.change_password(1001, "wrong-pass-1", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Refused);
+  ASSERT_EQ(store.change_password(1001, "old-pass-1", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Changed);
+  ASSERT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
+            dataplane::ApplyOutcome::Stored);
+  log->stop();
+  std::vector<nlohmann::json> changes;
+  for (const auto& entry : std::filesystem::directory_iterator(root + "/audit")) {
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && !j.contains("kind") && j.contains("body")) {
+        j = j["body"];
+      }
+      if (j.is_object() && j.value("kind", "") == "agent.password_change") {
+        changes.push_back(j);
+      }
+    }
+  }
+  ASSERT_EQ(changes.size(), 2u) << "one refusal and one change";
+  std::size_t ok = 0;
+  for (const nlohmann::json& j : changes) {
+    if (j.value("outcome", "") == "ok") {
+      ++ok;
+      EXPECT_EQ(j["detail"].value("device", 0u), 0xD35Cu) << j.dump();
+      EXPECT_EQ(j["detail"].value("client_slot", 0u), 7u) << j.dump();
+    }
+  }
+  EXPECT_EQ(ok, 1u) << "the change was recorded twice";
+  std::filesystem::remove_all(root);
 }
 
 // A logged change applied again after an administrator's `agent passwd` (not logged) — a

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <utility>
@@ -128,7 +129,9 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   // stored when its log record is applied (apply_credential), so that a change the log refuses
   // changes nothing. Refused: wrong old secret, back-off, no such agent; Policy; Unavailable: no
   // file loaded, hashing failed, or the entry changed while the old secret was checked.
-  // Every outcome is recorded in the audit log (agent.password_change), never a password or hash.
+  // Every refusal is recorded in the audit log (agent.password_change), never a password or hash;
+  // a change is recorded once, by apply_credential when its log record is applied (with the
+  // desktop it came from), so that a primary writes one record per change, as its standby does.
   dataplane::ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
                                            std::string_view new_password,
                                            const dataplane::SignInSource& source,
@@ -210,8 +213,17 @@ class CredentialStore final : public dataplane::CredentialVerifier,
       router::AgentNumber agent, const CredentialEntry& entry,
       const std::function<dataplane::ApplyOutcome(const CredentialEntry*)>& decide,
       dataplane::ApplyOutcome& outcome);
+  // A change this node checked (change_password), until its log record is applied: the desktop
+  // it came from, for apply_credential's audit record. The oldest few are kept (a change the log
+  // refused is never applied).
+  struct OwnChange {
+    std::string hash;
+    dataplane::SignInSource source;
+  };
+  static constexpr std::size_t kOwnChangesKept = 64;
   HashCost cost_;
   std::mutex mutex_;  // guards everything below (and the file's reload)
+  std::deque<OwnChange> own_changes_;
   LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;
   Clock clock_;
