@@ -716,7 +716,7 @@ void IoStage::handle(const Output& o) {
       if (signed_in) {
         bind_agent(o.client_slot, o.request_agent);
       }
-      const bool must_change = signed_in && o.request_reason == kSignInMustChange;
+      const bool must_change = signed_in && (o.request_reason & kSignInMustChange) != 0;
       if (!answered_) {
         const wire::Ack ack{o.request_seq, failure_,
                             must_change ? wire::kAckMustChangePassword : std::uint16_t{0},
@@ -819,6 +819,17 @@ void IoStage::handle_decision(const Output& o) {
       break;
     case DecisionType::AgentStateChanged:
       if (d.state == router::AgentState::LoggedOut) {
+        const std::uint32_t desk =
+            d.agent < agent_desktop_.size() ? agent_desktop_[d.agent] : kNone;
+        if (o.request_event == router::EventType::AgentSignIn && desk != kNone &&
+            desk != o.client_slot) {
+          // A desk move (a token sign-in from another desktop took the agent): the old desktop
+          // is told, unasked (reply_to 0; not cached: a node that takes over does not repeat it,
+          // and the old desktop's next message for the agent is refused SignInFirst).
+          counters_.bump(Counter::desk_moves);
+          const wire::Error moved{0, static_cast<std::uint16_t>(wire::WireError::AgentMoved), {}};
+          send_message(desk, wire::Type::Error, 0, &moved, sizeof(moved));
+        }
         unbind_agent(d.agent);  // signed out, forced out: its desktop acts for nobody now
         // ... and the day's session tokens end with it, on every node that applies the log.
         if (d.agent < token_generation_.size()) {
@@ -1207,6 +1218,7 @@ bool IoStage::sign_in_with_token(std::uint32_t slot, const Message& m, wire::Age
   input.event.type = router::EventType::AgentSignIn;
   input.event.agent = agent;
   input.event.device = event.device;
+  input.event.reason = router::kSignInMovesDesk;
   return true;
 }
 
