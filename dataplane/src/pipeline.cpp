@@ -1107,7 +1107,11 @@ bool IoStage::log_enrolment_spent(const SignInResult& r) {
 }
 
 void IoStage::apply_credential_change(std::uint32_t slot, const LogRecord& record) {
-  if (!valid_argon2id_string(record.credential_hash)) {
+  // A password is always argon2id; a spent enrolment code's hash may be a generated code's.
+  const bool valid = record.credential == CredentialChangeKind::Password
+                         ? valid_argon2id_string(record.credential_hash)
+                         : valid_credential_hash(record.credential_hash);
+  if (!valid) {
     counters_.bump(Counter::credential_change_refused);
     return;  // never written by a primary: nothing of it is applied
   }
@@ -1214,7 +1218,9 @@ bool IoStage::sign_in_with_token(std::uint32_t slot, const Message& m, wire::Age
     send_token(slot, m.seq, agent);
     return false;
   }
-  // The same input a password sign-in's verified result becomes (collect_sign_ins).
+  // The same input a password sign-in's verified result becomes (collect_sign_ins), except that a
+  // token may move the agent from another desktop (docs/protocol.md "Desk move"): the engine
+  // decides, logged with the input, so a standby decides the same.
   input.event.type = router::EventType::AgentSignIn;
   input.event.agent = agent;
   input.event.device = event.device;

@@ -245,6 +245,34 @@ TEST(Credentials, OnePasswordChangeRecordPerChange) {
   std::filesystem::remove_all(root);
 }
 
+// A generated code's hash (the fast one) is accepted from the log only as a spent enrolment
+// code: the standby marks the code spent; the same string as a password is refused (a password
+// is always argon2id).
+TEST(Credentials, GeneratedCodeHashReplicatesOnlyAsASpentCode) {
+  const std::string path = temp_path("creds-code-hash");
+  std::remove(path.c_str());
+  const std::string code = CredentialStore::generate_code();
+  const std::string h = CredentialStore::code_hash(code);
+  ASSERT_TRUE(dataplane::valid_code_hash_string(h)) << h;
+  EXPECT_FALSE(dataplane::valid_argon2id_string(h));
+  CredentialTable table;
+  table[1001] = CredentialEntry{h, CredentialFlag::Enrolment};
+  table[1002] = CredentialEntry{CredentialStore::hash("initial-pass1", HashStrength::Minimal),
+                                CredentialFlag::None};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore standby;
+  ASSERT_TRUE(standby.load(path).ok());
+  EXPECT_EQ(standby.apply_credential(1002, dataplane::CredentialChangeKind::Password, h,
+                                     CredentialStore::digest(table[1002].hash)),
+            dataplane::ApplyOutcome::Refused);
+  EXPECT_TRUE(standby.verify(1002, "initial-pass1"));
+  EXPECT_EQ(standby.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, h, {}),
+            dataplane::ApplyOutcome::Stored);
+  EXPECT_FALSE(standby.verify(1001, code)) << "a spent code signed in";
+  EXPECT_FALSE(CredentialStore::verify_secret(h, code + "x"));
+  EXPECT_TRUE(CredentialStore::verify_secret(h, code));
+}
+
 // A logged change applied again after an administrator's `agent passwd` (not logged) — a
 // journal's replay, a standby catching up — keeps the administrator's password: the entry no
 // longer holds what the change replaced.

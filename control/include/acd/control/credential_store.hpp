@@ -175,6 +175,18 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   // hash); null (the default): nowhere. Set before the verifier thread starts.
   void set_audit(AuditLog* log) { audit_ = log; }
 
+  // A generated enrolment code (generate_code) as "$acd-code$v=1$SALT$HASH": BLAKE2b-256 keyed
+  // with a fresh random salt (dataplane::valid_code_hash_string). Microseconds, where argon2id
+  // takes tens of ms: only for codes of kGeneratedCodeBits or more (docs/security.md "Generated
+  // enrolment codes"). Empty if libsodium failed.
+  static std::string code_hash(std::string_view code);
+  // A new enrolment code of 20 characters of Crockford's base32 (0-9, A-Z without I L O U) from
+  // the system's CSPRNG: 100 bits, dataplane::kGeneratedCodeBits.
+  static std::string generate_code();
+  // True if `secret` matches `stored`, an argon2id string or a generated code's hash; false for
+  // anything else. Constant time in the secret for a code hash. Any thread.
+  static bool verify_secret(const std::string& stored, std::string_view secret);
+
   // An argon2id hash string of the password (empty if libsodium failed, e.g. out of memory).
   static std::string hash(std::string_view password,
                           HashStrength strength = HashStrength::Interactive);
