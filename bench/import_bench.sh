@@ -27,6 +27,6 @@ echo "== $count agents, cost $cost${CODES:+, generated enrolment codes}, $(nproc
 [ -z "${CODES:-}" ] || echo "codes written: $(($(wc -l <"$work/codes.csv") - 1))"
 ls -l "$work/credentials" | awk '{ print "credential file:", $5, "bytes,", $1 }'
 [ -z "${CODES:-}" ] || codes=(--codes-out "$work/codes2.csv")
-/usr/bin/time -f "second import (${CODES:+new codes for all}${CODES:-unchanged}): %e s elapsed" \
+/usr/bin/time -f "second import ($([ -n "${CODES:-}" ] && echo "new codes for all" || echo unchanged)): %e s elapsed" \
   "$build/control/acdctl" agent import "$work/agents.csv" --credentials "$work/credentials" --cost "$cost" \
   "${codes[@]}" 2>&1 | grep -v "checked or hashed"
