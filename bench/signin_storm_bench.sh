@@ -88,7 +88,7 @@ signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['
 overloaded=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_overloaded'])")
 kill -TERM "$pid"; wait "$pid" || true; pid=
 # acdd's counters at exit (tx_failed, ring_full, ...) and where the probe's calls went.
-grep -o "acdd: stopping; .*" "$work/acdd.err" | tr ' ' '\n' | grep -E "^(tx_|ring_full|rx_datagrams|duplicates_answered|drop_)" | tr '\n' ' ' | sed 's/^/acdd counters: /; s/$/\n/'
+grep -o "acdd: stopping; .*" "$work/acdd.err" | tr ' ' '\n' | grep -E "^(tx_|ring_full|rx_datagrams|duplicates_answered|drop_|signins_deferred)" | tr '\n' ' ' | sed 's/^/acdd counters: /; s/$/\n/'
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('probe during the storm:', {k: j.get(k) for k in ('sent','received','routed','queued','rejected','errors','error_reasons','retransmissions')})" "$work/probe.json"
 [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.err "$work/acd.toml" "$KEEP"/
 python3 - "$agents" "$signin_ms" "$overloaded" "$q_sent" "$q_routed" "$q50" "$q99" "$s_sent" "$s_routed" "$s50" "$s99" <<'PY'
