@@ -11,7 +11,9 @@
 # its default (the CPUs the dataplane's core leaves free). NICE=N sets [signin] nice, which acdd
 # applies only when the verifiers share the dataplane's CPUs (not with cores = [0] on 2+ CPUs).
 # KEEP=DIR copies the run's files there (acd.toml, the generators' JSON and stderr, acdd's stderr
-# with its counters at exit).
+# with its counters at exit). IO_PRIORITY=N sets [dataplane] io_priority (acdd makes its IO thread
+# SCHED_FIFO N itself; needs root or CAP_SYS_NICE); BURST=N sets [signin] burst. Neither is written
+# when unset, so an acdd without these keys runs the script too.
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -24,6 +26,7 @@ skills = ["general"]
 listen = "127.0.0.1:0"
 cores = [0]
 max_clients = $((agents + 200))
+${IO_PRIORITY:+io_priority = $IO_PRIORITY}
 [control]
 socket = "$work/ctl.sock"
 credentials = "$work/credentials"
@@ -31,6 +34,7 @@ credentials = "$work/credentials"
 listen = "127.0.0.1:0"
 [signin]
 queue = 1024
+${BURST:+burst = $BURST}
 nice = ${NICE:-10}
 opslimit = $ops
 memlimit_kib = $kib
@@ -65,6 +69,8 @@ echo "== quiet: 50 agents, 200 calls/s for $seconds s"
 "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json >"$work/quiet.json"
 read -r q_sent q_routed q50 q99 < <(latency "$work/quiet.json")
 
+# What acdd's IO thread (its main thread with cores = [0]) runs as: policy and priority.
+echo "acdd IO thread: $(chrt -p "$pid" 2>/dev/null | tr '\n' ' ')"
 echo "== storm: the same calls while $agents agents sign in"
 "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json \
   >"$work/probe.json" 2>"$work/probe.err" &
@@ -82,7 +88,7 @@ signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['
 overloaded=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_overloaded'])")
 kill -TERM "$pid"; wait "$pid" || true; pid=
 # acdd's counters at exit (tx_failed, ring_full, ...) and where the probe's calls went.
-grep -o "acdd: stopping; .*" "$work/acdd.err" | tr ' ' '\n' | grep -E "^(tx_|ring_full|rx_datagrams|duplicates_answered|drop_)" | tr '\n' ' ' | sed 's/^/acdd counters: /; s/$/\n/'
+grep -o "acdd: stopping; .*" "$work/acdd.err" | tr ' ' '\n' | grep -E "^(tx_|ring_full|rx_datagrams|duplicates_answered|drop_|signins_deferred)" | tr '\n' ' ' | sed 's/^/acdd counters: /; s/$/\n/'
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print('probe during the storm:', {k: j.get(k) for k in ('sent','received','routed','queued','rejected','errors','error_reasons','retransmissions')})" "$work/probe.json"
 [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$work"/*.json "$work"/*.err "$work/acd.toml" "$KEEP"/
 python3 - "$agents" "$signin_ms" "$overloaded" "$q_sent" "$q_routed" "$q50" "$q99" "$s_sent" "$s_routed" "$s50" "$s99" <<'PY'

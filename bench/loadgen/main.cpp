@@ -10,6 +10,10 @@
 // holds a token for sign in with it instead of the password (a token refused: with the password
 // at once, as a desktop does). The report adds token_sign_ins, tokens_received, tokens_refused.
 //
+// --password PATTERN signs the agents in with PATTERN ("{id}": the agent's ID; default
+// demo-{id}); --change-password PATTERN (ACDP/2) then has each desktop change its agent's password
+// to PATTERN (PasswordChange) before the load; the report adds password_changes.
+//
 // ACDP/2: every client it plays has its own identity (DIR/lg-switch-<k>.key, DIR/lg-desk-<agent
 // ID>.key) and [[clients]] entry (--write-keys writes both), makes its session before it
 // registers, and seals every datagram. With a pair it keeps a session with each node (it tries the
@@ -291,6 +295,9 @@ class LoadGen {
         signin_ms_ = static_cast<double>(now_ns() - began) / 1e6;
         std::fprintf(stderr, "acd-loadgen: %u agents signed in in %.0f ms (%u answered Overloaded "
                      "and sent again)\n", agents_, signin_ms_, signin_overloaded_);
+        if (!new_password_.empty() && !change_passwords(why)) {
+          return false;
+        }
       }
     }
     return true;
@@ -308,10 +315,49 @@ class LoadGen {
       ++token_sign_ins_;
       return e;
     }
-    const std::string password = "demo-" + std::to_string(id);
+    const std::string password = password_of(password_, id);
     std::strncpy(e.password, password.c_str(), sizeof(e.password) - 1);
     return e;
   }
+  // --password, --change-password: patterns in which "{id}" stands for the agent's ID.
+  void set_passwords(std::string sign_in, std::string change_to) {
+    password_ = std::move(sign_in);
+    new_password_ = std::move(change_to);
+  }
+  static std::string password_of(const std::string& pattern, std::uint64_t id) {
+    std::string out = pattern;
+    for (std::size_t at = out.find("{id}"); at != std::string::npos; at = out.find("{id}", at)) {
+      out.replace(at, 4, std::to_string(id));
+    }
+    return out;
+  }
+  // Each desktop changes its agent's password from the one it signed in with to
+  // --change-password (docs/protocol.md "PasswordChange"; ACDP/2 only: acd refuses it in clear
+  // text), and waits for every Ack. False, with why, unless all were changed.
+  bool change_passwords(std::string& why) {
+    const std::uint64_t began = now_ns();
+    for (std::uint32_t a = 0; a < agents_; ++a) {
+      Writer w(*this, desktop(a));
+      PasswordChange c{};
+      c.agent_number = first_id_ + a;
+      const std::string old_password = password_of(password_, first_id_ + a);
+      const std::string new_password = password_of(new_password_, first_id_ + a);
+      std::memcpy(c.old_password, old_password.data(),
+                  std::min(old_password.size(), sizeof(c.old_password)));  // NUL-padded
+      std::memcpy(c.new_password, new_password.data(),
+                  std::min(new_password.size(), sizeof(c.new_password)));
+      w.add(Type::PasswordChange, c);
+    }
+    if (!await_acks(agents_, why)) {
+      why = "password changes: " + why;
+      return false;
+    }
+    password_changes_ = agents_;
+    std::fprintf(stderr, "acd-loadgen: %u passwords changed in %.0f ms\n", agents_,
+                 static_cast<double>(now_ns() - began) / 1e6);
+    return true;
+  }
+  std::uint32_t password_changes() const { return password_changes_; }
   // Session tokens: kept by agent ID (read from and written to --token-file).
   std::map<std::uint64_t, TokenProof>& tokens() { return tokens_; }
   std::uint32_t token_sign_ins() const { return token_sign_ins_; }
@@ -411,7 +457,7 @@ class LoadGen {
     std::uint64_t seq;
     Type type;
     std::uint8_t size;
-    std::uint8_t body[sizeof(AgentEvent)];  // the largest request
+    std::uint8_t body[std::max(sizeof(AgentEvent), sizeof(PasswordChange))];  // the largest
     std::uint64_t first_sent;
     std::uint64_t since;  // first sent to the node in use
     std::uint64_t sent;   // last sent
@@ -631,7 +677,7 @@ class LoadGen {
     // Sign-ins are kept too, to be sent again when acdd answers Overloaded (its verifier queue
     // was full), as a desktop would after a back-off (docs/protocol.md).
     if (type != Type::CallEvent && type != Type::AgentEvent && type != Type::Register &&
-        !nodes_.pair()) {
+        type != Type::PasswordChange && !nodes_.pair()) {
       return;
     }
     const std::uint64_t now = now_ns();
@@ -662,7 +708,8 @@ class LoadGen {
           o.retry_at = 0;
           resend(o, now);
         }
-      } else if (now - o.sent >= (o.type == Type::AgentEvent && !nodes_.pair()
+      } else if (now - o.sent >= ((o.type == Type::AgentEvent || o.type == Type::PasswordChange) &&
+                                          !nodes_.pair()
                                       ? kSignInRetransmitNs
                                       : after)) {
         // A sign-in may take long to check, so it waits longer; but its answer (or acd's
@@ -778,7 +825,8 @@ class LoadGen {
         }
         if (err.reason == static_cast<std::uint16_t>(WireError::Overloaded)) {
           const auto it = outstanding_.find(key(client, err.reply_to));
-          if (it != outstanding_.end() && it->second.type == Type::AgentEvent) {
+          if (it != outstanding_.end() && (it->second.type == Type::AgentEvent ||
+                                           it->second.type == Type::PasswordChange)) {
             Outstanding& o = it->second;
             std::uint32_t hint_ms = 0;  // acd's retry-after (docs/protocol.md), 0: none
             std::memcpy(&hint_ms, err.detail, sizeof(hint_ms));
@@ -951,6 +999,9 @@ class LoadGen {
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
   std::map<std::uint64_t, TokenProof> tokens_;
+  std::string password_ = "demo-{id}";
+  std::string new_password_;  // empty: no password change
+  std::uint32_t password_changes_ = 0;
   std::uint32_t token_sign_ins_ = 0;
   std::uint32_t tokens_received_ = 0;
   std::uint32_t tokens_refused_ = 0;
@@ -1122,6 +1173,15 @@ int main(int argc, char** argv) {
   app.add_option("--write-keys", write_keys,
                  "Write the missing client keys for --agents/--first-agent into DIR and "
                  "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");
+  std::string password = "demo-{id}";
+  app.add_option("--password", password,
+                 "The agents' password; {id} stands for the agent's ID")
+      ->capture_default_str();
+  std::string change_password;
+  app.add_option("--change-password", change_password,
+                 "ACDP/2: once signed in, each desktop changes its agent's password from "
+                 "--password to this one ({id}: the agent's ID) and waits for the Ack; the report "
+                 "adds password_changes");
   app.footer(
       "With two targets every request is kept until answered and sent again every "
       "--failover-after; after a switch (silence, or Error NotPrimary: to the node it names if "
@@ -1194,6 +1254,17 @@ int main(int argc, char** argv) {
   }
   if (keys_dir.empty() != server_key.empty()) {
     std::cerr << "acd-loadgen: ACDP/2 needs both --keys-dir and --server-key\n";
+    return 2;
+  }
+  if (!change_password.empty() && keys_dir.empty()) {
+    std::cerr << "acd-loadgen: --change-password needs ACDP/2 (--keys-dir, --server-key): acd "
+                 "refuses a password change in clear text\n";
+    return 2;
+  }
+  if (password.empty() || password.size() >= acd::dataplane::wire::kPasswordBytes ||
+      change_password.size() >= acd::dataplane::wire::kPasswordBytes) {
+    std::cerr << "acd-loadgen: --password and --change-password hold 1 to "
+              << acd::dataplane::wire::kPasswordBytes - 1 << " bytes\n";
     return 2;
   }
 
@@ -1297,6 +1368,7 @@ int main(int argc, char** argv) {
   gen.set_signin_timeout(signin_timeout);
   gen.set_rekey_after(static_cast<std::uint64_t>(rekey_after * 1e9));
   gen.set_first_switch(first_switch);
+  gen.set_passwords(password, change_password);
   if (!token_file.empty()) {
     if (const std::string e = read_tokens(token_file, gen.tokens()); !e.empty()) {
       std::cerr << "acd-loadgen: --token-file: " << e << "\n";
@@ -1339,6 +1411,9 @@ int main(int argc, char** argv) {
     out["renewed"] = gen.renewed();
   }
   out["signin_ms"] = gen.signin_ms();
+  if (!change_password.empty()) {
+    out["password_changes"] = gen.password_changes();
+  }
   out["signin_began_ms"] = gen.signin_began_ms();
   out["signin_overloaded"] = gen.signin_overloaded();
   if (!token_file.empty()) {

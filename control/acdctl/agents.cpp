@@ -1,10 +1,15 @@
 // acdctl's agent commands: the cost of new hashes from --cost or a configuration's [signin].
 #include "agents.hpp"
 
+#include <fcntl.h>
+#include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -67,6 +72,24 @@ int run_agent_import(const ImportCommand& command) {
     std::cerr << "acdctl: " << rows.failure().message << "\n";
     return 2;
   }
+  // Generated codes need somewhere to go, made before anything is imported: a code nobody can
+  // read would lock its agent out.
+  const bool generates = std::any_of(rows.value().begin(), rows.value().end(),
+                                     [](const control::ImportRow& r) { return r.generate; });
+  int codes_fd = -1;
+  if (generates && !command.dry_run) {
+    if (command.codes_out.empty()) {
+      std::cerr << "acdctl: rows with secret \"*\" generate enrolment codes: give --codes-out "
+                   "FILE for them\n";
+      return 2;
+    }
+    codes_fd = ::open(command.codes_out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (codes_fd < 0) {
+      std::cerr << "acdctl: --codes-out " << command.codes_out << ": " << std::strerror(errno)
+                << " (it must not exist yet)\n";
+      return 1;
+    }
+  }
   const bool terminal = isatty(STDERR_FILENO) != 0;
   const auto began = std::chrono::steady_clock::now();
   int last_tenth = -1;
@@ -99,9 +122,35 @@ int run_agent_import(const ImportCommand& command) {
       control::import_credentials(command.credentials, rows.value(), options);
   if (!report.ok()) {
     std::cerr << "acdctl: " << report.failure().message << "\n";
+    if (codes_fd >= 0) {
+      ::close(codes_fd);
+      ::unlink(command.codes_out.c_str());
+    }
     return 1;
   }
   const control::ImportReport& r = report.value();
+  if (codes_fd >= 0) {
+    std::string text = "id,code\n";
+    for (const auto& [agent, code] : r.codes) {
+      text += std::to_string(agent) + "," + code + "\n";
+    }
+    const bool written = ::write(codes_fd, text.data(), text.size()) ==
+                             static_cast<ssize_t>(text.size()) &&
+                         ::fsync(codes_fd) == 0;
+    sodium_memzero(text.data(), text.size());
+    for (const auto& entry : r.codes) {
+      sodium_memzero(const_cast<char*>(entry.second.data()), entry.second.size());
+    }
+    ::close(codes_fd);
+    if (!written) {
+      std::cerr << "acdctl: --codes-out " << command.codes_out
+                << ": could not be written; the codes are imported but unknown: import those "
+                   "agents again with \"*\"\n";
+      return 1;
+    }
+    std::cout << r.codes.size() << " enrolment codes generated into " << command.codes_out
+              << " (hand them out, then delete it)\n";
+  }
   std::cout << (command.dry_run ? "would change " : "") << command.credentials << ": "
             << r.added.size() << " added, " << r.changed.size() << " changed, "
             << r.unchanged.size() << " unchanged, " << r.removed.size() << " removed\n";

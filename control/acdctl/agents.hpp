@@ -22,6 +22,7 @@ struct ImportCommand {
   bool remove_missing = false;
   bool dry_run = false;
   unsigned threads = 0;
+  std::string codes_out;  // --codes-out: where generated enrolment codes go (created, mode 0600)
 };
 // `acdctl agent import`: parses, hashes with a progress bar on a terminal (a plain line every 10 %
 // otherwise, on stderr), writes, and prints what changed. Returns acdctl's exit code: 0 done,

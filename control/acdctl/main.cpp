@@ -401,6 +401,9 @@ int main(int argc, char** argv) {
                    "Remove agents the CSV does not list");
   import->add_flag("--dry-run", import_command.dry_run, "Report what would change; write nothing");
   import->add_option("--threads", import_command.threads, "Hashing threads (default: every CPU)");
+  import->add_option("--codes-out", import_command.codes_out,
+                     "New file (mode 0600) for the enrolment codes generated for rows whose secret "
+                     "is \"*\" (ID,CODE lines)");
   CLI::App* client = app.add_subcommand("client", "ACDP clients and their keys");
   client->require_subcommand(1);
   CLI::App* client_list =

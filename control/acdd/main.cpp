@@ -7,6 +7,7 @@
 //
 // Without --config the embedded default (a demo centre) is used. Flags override the file.
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -377,6 +378,7 @@ int main(int argc, char** argv) {
   dp.max_calls = domain.max_calls;
   dp.max_clients = settings.dataplane.max_clients;
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
+  dp.signin_burst = settings.signin.burst;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
   // Every credential change of the log is stored through the writer, the journal's too: a change
   // is stored only after it is logged, so one logged just before a crash is stored by the replay
@@ -835,8 +837,27 @@ int main(int argc, char** argv) {
     }
   }
 
+  // [dataplane] io_priority: the IO thread SCHED_FIFO, so that nothing of the normal policy on its
+  // CPU (other programs, acdd's own verifiers when they share it) preempts it. check_startup asked
+  // the OS already; a refusal now (the limits changed meanwhile) stops acdd the same way.
+  auto protect_io_thread = [&](auto&& make) {
+    const int priority = static_cast<int>(running.dataplane.io_priority);
+    if (priority == 0) {
+      return true;
+    }
+    if (const int err = make(priority); err != 0) {
+      std::cerr << control::io_priority_refusal(running, err) << "\nacdd: nothing was started\n";
+      return false;
+    }
+    control::log_line("IO thread runs SCHED_FIFO at priority " + std::to_string(priority));
+    return true;
+  };
   if (router_cpu >= 0) {
     dataplane::SplitWorker worker(engine, io, io_cpu, router_cpu, &board, &latency, &rings);
+    if (!protect_io_thread([&](int priority) { return worker.make_io_realtime(priority); })) {
+      worker.stop();
+      return 1;
+    }
     notify_systemd("READY=1");
     while (!g_stop.load(std::memory_order_relaxed) && !fenced()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -846,6 +867,12 @@ int main(int argc, char** argv) {
     worker.stop();
   } else {
     dataplane::pin_to_cpu(io_cpu);
+    // This thread becomes the IO thread: every other thread of acdd is started by now (and any
+    // started later gets the normal policy: SCHED_RESET_ON_FORK).
+    if (!protect_io_thread(
+            [](int priority) { return dataplane::make_realtime(pthread_self(), priority); })) {
+      return 1;
+    }
     dataplane::Worker worker(engine, io, &board, &latency);
     notify_systemd("READY=1");
     unsigned idle = 0;

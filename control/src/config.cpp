@@ -4,6 +4,7 @@
 #include "acd/control/config.hpp"
 
 #include <grp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sodium.h>
 #include <sys/un.h>
@@ -11,11 +12,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <thread>
 
 #include "acd/control/credential_store.hpp"
 #include "acd/control/keys.hpp"
 #include "acd/control/ldap_verifier.hpp"
+#include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/session_layer.hpp"
 #include "acd/domain/domain_file.hpp"
@@ -51,12 +56,12 @@ void note_origin(const TomlChecker& c, const toml::table& t, std::string_view ke
 
 void parse_dataplane(TomlChecker& c, const toml::table& t, DataplaneSettings& d,
                      std::map<std::string, std::string>& origin) {
-  for (const char* key : {"backend", "listen", "cores", "dpdk_args", "dpdk_port"}) {
+  for (const char* key : {"backend", "listen", "cores", "dpdk_args", "dpdk_port", "io_priority"}) {
     note_origin(c, t, key, std::string("dataplane.") + key, origin);
   }
   c.only(t,
          {"backend", "listen", "cores", "dpdk_args", "dpdk_port", "reply_cache_per_client",
-          "max_clients"},
+          "max_clients", "io_priority"},
          "[dataplane]");
   if (c.text(t, "backend", d.backend) && d.backend != "uring" && d.backend != "dpdk") {
     c.error(t, "backend", "backend must be \"uring\" or \"dpdk\"");
@@ -70,6 +75,7 @@ void parse_dataplane(TomlChecker& c, const toml::table& t, DataplaneSettings& d,
   c.number(t, "dpdk_port", d.dpdk_port, 0, 1023);
   c.number(t, "reply_cache_per_client", d.reply_cache_per_client, 16, 1 << 20);
   c.number(t, "max_clients", d.max_clients, 1, 65536);
+  c.number(t, "io_priority", d.io_priority, 0, 99);
   if (const toml::node* n = t.get("cores")) {
     const toml::array* a = n->as_array();
     if (a == nullptr || a->empty() || a->size() > 2) {
@@ -332,7 +338,7 @@ void parse_signin_ldap(TomlChecker& c, const toml::table& t, SignInSettings& s,
 void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s,
                   std::map<std::string, std::string>& origin) {
   c.only(t,
-         {"threads", "queue", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
+         {"threads", "queue", "burst", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
           "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s", "backend",
           "ldap", "token_key_file", "token_day_end"},
          "[signin]");
@@ -357,6 +363,7 @@ void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s,
   c.number(t, "threads", s.threads, 0, 256);
   c.number(t, "queue", s.queue, 1, 65534);
   c.number(t, "nice", s.nice, 0, 19);
+  c.number(t, "burst", s.burst, 0, 65536);
   std::string level;
   if (c.text(t, "cost", level)) {
     if (t.get("opslimit") != nullptr || t.get("memlimit_kib") != nullptr) {
@@ -586,6 +593,23 @@ Result<void> check_cpu(int cpu) {
   return {};
 }
 
+std::string io_priority_refusal(const ApplianceConfig& cfg, int err) {
+  if (err == 0) {
+    return {};
+  }
+  const std::string n = std::to_string(cfg.dataplane.io_priority);
+  std::string why = origin_of(cfg, "dataplane.io_priority") + " = " + n +
+                    ": the OS refused the IO thread SCHED_FIFO priority " + n + " (" +
+                    std::strerror(err) + ")";
+  if (err == EPERM) {
+    why += ": acdd needs CAP_SYS_NICE, or an RLIMIT_RTPRIO of at least " + n +
+           " (systemd: AmbientCapabilities=CAP_SYS_NICE with RestrictRealtime=no, or LimitRTPRIO=" +
+           n + "; a shell: ulimit -r " + n +
+           "), and real-time time in its cgroup; or set io_priority = 0";
+  }
+  return why;
+}
+
 std::uint32_t signin_threads(const ApplianceConfig& cfg) {
   if (cfg.signin.threads > 0) {
     return cfg.signin.threads;
@@ -648,6 +672,18 @@ std::vector<std::string> check_startup(const ApplianceConfig& cfg, bool embedded
   for (const int cpu : cfg.dataplane.cores) {
     if (const Result<void> checked = check_cpu(cpu); !checked.ok()) {
       problem("dataplane.cores", checked.failure().message);
+    }
+  }
+  if (cfg.dataplane.io_priority != 0) {
+    // Asked of the OS now, on a thread of its own, so that a refusal stops acdd before it serves.
+    int refused = 0;
+    std::thread probe([&] {
+      refused = dataplane::make_realtime(pthread_self(),
+                                         static_cast<int>(cfg.dataplane.io_priority));
+    });
+    probe.join();
+    if (refused != 0) {
+      problems.push_back(io_priority_refusal(cfg, refused));
     }
   }
   if (cfg.dataplane.cores.size() == 2 && cfg.dataplane.cores[0] >= 0 &&

@@ -1,6 +1,8 @@
 // The credential file's format, its atomic replacement and the writers' lock.
 #include "acd/control/credential_file.hpp"
 
+#include "acd/dataplane/sign_in_verifier.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -57,7 +59,12 @@ Result<CredentialTable> read_credential_file(const std::string& path, bool missi
                    : flag == "enrolment-used" ? CredentialFlag::EnrolmentUsed
                                               : CredentialFlag::None;
     }
-    if (!read || agent == 0 || (fields >> extra) || entry.hash.rfind("$argon2id$", 0) != 0 ||
+    // A generated code's fast hash only with an enrolment flag: never a password's.
+    const bool code_hash = entry.hash.rfind(dataplane::kCodeHashPrefix, 0) == 0;
+    if (!read || agent == 0 || (fields >> extra) ||
+        (entry.hash.rfind("$argon2id$", 0) != 0 && !code_hash) ||
+        (code_hash && entry.flag != CredentialFlag::Enrolment &&
+         entry.flag != CredentialFlag::EnrolmentUsed) ||
         (!flag.empty() && entry.flag == CredentialFlag::None)) {
       return Failure{
           ControlError::Refused,

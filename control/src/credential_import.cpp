@@ -123,7 +123,10 @@ Result<std::vector<ImportRow>> parse_import_csv(std::istream& in, const std::str
       const std::string flag = fields.size() == 3 ? trimmed(fields[2]) : std::string();
       if (ec != std::errc() || end != id.data() + id.size() || row.agent == 0) {
         bad("agent ID \"" + id + "\" is not a number from 1 up");
-      } else if (fields[1].size() < kMinSecret) {
+      } else if (fields[1] == "*" && flag != "enrolment") {
+        bad("agent " + id + ": a generated secret (\"*\") is an enrolment code: give flag "
+            "enrolment");
+      } else if (fields[1] != "*" && fields[1].size() < kMinSecret) {
         bad("agent " + id + ": the secret has " + std::to_string(fields[1].size()) +
             " characters; at least " + std::to_string(kMinSecret) + " are needed");
       } else if (fields[1].size() > kMaxSecret) {
@@ -141,7 +144,10 @@ Result<std::vector<ImportRow>> parse_import_csv(std::istream& in, const std::str
         row.flag = flag == "must-change" || flag == "yes" ? CredentialFlag::MustChange
                    : flag == "enrolment"                  ? CredentialFlag::Enrolment
                                                           : CredentialFlag::None;
-        row.secret = std::move(fields[1]);
+        row.generate = fields[1] == "*";
+        if (!row.generate) {
+          row.secret = std::move(fields[1]);
+        }
         rows.push_back(std::move(row));
       }
     }
@@ -197,8 +203,18 @@ Result<ImportReport> import_credentials(const std::string& path, std::vector<Imp
   std::atomic<std::size_t> done{0};
   auto work = [&] {
     for (std::size_t i = next.fetch_add(1); i < rows.size(); i = next.fetch_add(1)) {
-      const ImportRow& row = rows[i];
+      ImportRow& row = rows[i];
       const auto it = table.find(row.agent);  // read only while the workers run
+      if (row.generate) {
+        // A new code each time: 100 bits, so a fast keyed hash protects it (never a CSV's code).
+        row.secret = CredentialStore::generate_code();
+        hashes[i] = row.secret.empty() ? std::string() : CredentialStore::code_hash(row.secret);
+        if (!hashes[i].empty()) {
+          outcome[i] = it == table.end() ? Outcome::Added : Outcome::Changed;
+        }
+        done.fetch_add(1, std::memory_order_release);
+        continue;
+      }
       // A spent enrolment code imported again stays spent (a re-run of the same CSV re-arms
       // nothing); a new code for the agent replaces it.
       const bool same_flag =
@@ -208,8 +224,7 @@ Result<ImportReport> import_credentials(const std::string& path, std::vector<Imp
       if (same_flag &&
           crypto_pwhash_str_needs_rehash(it->second.hash.c_str(), options.cost.opslimit,
                                          options.cost.memlimit) == 0 &&
-          crypto_pwhash_str_verify(it->second.hash.c_str(), row.secret.c_str(),
-                                   row.secret.size()) == 0) {
+          CredentialStore::verify_secret(it->second.hash, row.secret)) {
         outcome[i] = Outcome::Unchanged;
       } else {
         hashes[i] = CredentialStore::hash(row.secret, options.cost);
@@ -256,6 +271,9 @@ Result<ImportReport> import_credentials(const std::string& path, std::vector<Imp
       case Outcome::Added:
       case Outcome::Changed:
         (outcome[i] == Outcome::Added ? report.added : report.changed).push_back(row.agent);
+        if (row.generate) {
+          report.codes.emplace_back(row.agent, row.secret);
+        }
         table[row.agent] = CredentialEntry{std::move(hashes[i]), row.flag};
         break;
     }

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -237,12 +239,7 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
       enrolment = it->second.flag == CredentialFlag::Enrolment;
     }
   }
-  // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
-  std::vector<char> copy(password.begin(), password.end());
-  copy.push_back('\0');
-  const bool ok = !stored.empty() &&
-                  crypto_pwhash_str_verify(stored.c_str(), copy.data(), password.size()) == 0;
-  sodium_memzero(copy.data(), copy.size());
+  const bool ok = !stored.empty() && verify_secret(stored, password);
   const bool spent = ok && enrolment && !spend_enrolment(agent, stored);
   const std::lock_guard lock(mutex_);
   if (spent) {
@@ -426,10 +423,7 @@ dataplane::ChangeOutcome CredentialStore::change_password(
       audit(AuditOutcome::Failed, "libsodium is not available");
       return ChangeOutcome::Unavailable;
     }
-    std::vector<char> copy(old_password.begin(), old_password.end());
-    copy.push_back('\0');
-    ok = crypto_pwhash_str_verify(stored.c_str(), copy.data(), old_password.size()) == 0;
-    sodium_memzero(copy.data(), copy.size());
+    ok = verify_secret(stored, old_password);
     if (!ok) {
       // Counted like a wrong sign-in: the same back-offs apply.
       (void)verify_from(agent, old_password, source);
@@ -457,7 +451,15 @@ dataplane::ChangeOutcome CredentialStore::change_password(
   std::copy(h.begin(), h.end(), hash);
   hash[h.size()] = '\0';
   replaced = digest(before);
-  audit(AuditOutcome::Ok, "");
+  // No record yet: the change is recorded once, when its log record is applied (apply_credential),
+  // as on a standby; the desktop it came from is kept for that record.
+  {
+    const std::lock_guard lock(mutex_);
+    if (own_changes_.size() >= kOwnChangesKept) {
+      own_changes_.pop_front();  // checked but never logged (the log had no room): forgotten
+    }
+    own_changes_.push_back(OwnChange{h, source});
+  }
   return ChangeOutcome::Changed;
 }
 
@@ -482,10 +484,13 @@ dataplane::ApplyOutcome CredentialStore::apply_credential(
   const bool password = kind == dataplane::CredentialChangeKind::Password;
   ApplyOutcome outcome = ApplyOutcome::Refused;
   std::string why;
-  // libsodium's own parser as well as the strict reading: -1 is "not a hash string it knows".
-  const bool valid = dataplane::valid_argon2id_string(h) && sodium_ready() &&
-                     crypto_pwhash_str_needs_rehash(h.c_str(), crypto_pwhash_OPSLIMIT_MIN,
-                                                    crypto_pwhash_MEMLIMIT_MIN) != -1;
+  // A password is argon2id (also by libsodium's own parser: -1 is "not a hash string it knows");
+  // a spent enrolment code may be a generated code's hash.
+  const bool valid =
+      (dataplane::valid_argon2id_string(h) && sodium_ready() &&
+       crypto_pwhash_str_needs_rehash(h.c_str(), crypto_pwhash_OPSLIMIT_MIN,
+                                      crypto_pwhash_MEMLIMIT_MIN) != -1) ||
+      (!password && dataplane::valid_code_hash_string(h));
   if (!valid) {
     why = "not a valid argon2id hash string";
   } else if (password) {
@@ -525,8 +530,25 @@ dataplane::ApplyOutcome CredentialStore::apply_credential(
   } else if (outcome == ApplyOutcome::Kept) {
     counters_.changes_kept.fetch_add(1, std::memory_order_relaxed);
   }
+  // This node's own change (change_password made the hash): the record names its desktop.
+  std::optional<dataplane::SignInSource> own;
+  if (password) {
+    const std::lock_guard lock(mutex_);
+    const auto it = std::find_if(own_changes_.begin(), own_changes_.end(),
+                                 [&](const OwnChange& c) { return c.hash == h; });
+    if (it != own_changes_.end()) {
+      own = it->source;
+      own_changes_.erase(it);
+    }
+  }
   if (audit_ != nullptr && outcome != ApplyOutcome::Held) {
     nlohmann::json detail{{"logged", true}, {"change", password ? "password" : "enrolment used"}};
+    if (own) {
+      detail["device"] = own->device;
+      if (own->client_slot != dataplane::SignInSource::kUnknownSlot) {
+        detail["client_slot"] = own->client_slot;
+      }
+    }
     if (outcome == ApplyOutcome::Kept) {
       detail["kept"] = "the entry changed since the change was made (a newer credential)";
     }
@@ -640,6 +662,80 @@ std::string to_string(const HashCost& cost) {
   const std::size_t kib = cost.memlimit >> 10;
   return "opslimit=" + std::to_string(cost.opslimit) + " memlimit=" +
          (kib % 1024 == 0 ? std::to_string(kib >> 10) + "MiB" : std::to_string(kib) + "KiB");
+}
+
+namespace {
+
+constexpr std::size_t kCodeSaltBytes = 16;
+constexpr std::size_t kCodeDigestBytes = 32;
+constexpr std::size_t kGeneratedCodeChars = 20;  // × 5 bits = dataplane::kGeneratedCodeBits
+static_assert(kGeneratedCodeChars * 5 >= dataplane::kGeneratedCodeBits);
+
+std::string base64(const unsigned char* bytes, std::size_t n) {
+  std::string out(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), bytes, n, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+}  // namespace
+
+std::string CredentialStore::code_hash(std::string_view code) {
+  if (!sodium_ready()) {
+    return {};
+  }
+  unsigned char salt[kCodeSaltBytes];
+  randombytes_buf(salt, sizeof(salt));
+  unsigned char digest[kCodeDigestBytes];
+  crypto_generichash(digest, sizeof(digest), reinterpret_cast<const unsigned char*>(code.data()),
+                     code.size(), salt, sizeof(salt));
+  return std::string(dataplane::kCodeHashPrefix) + base64(salt, sizeof(salt)) + "$" +
+         base64(digest, sizeof(digest));
+}
+
+std::string CredentialStore::generate_code() {
+  static constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford's base32
+  std::string code(kGeneratedCodeChars, '0');
+  if (!sodium_ready()) {
+    return {};
+  }
+  for (char& c : code) {
+    c = kAlphabet[randombytes_uniform(32)];
+  }
+  return code;
+}
+
+bool CredentialStore::verify_secret(const std::string& stored, std::string_view secret) {
+  if (!sodium_ready()) {
+    return false;
+  }
+  if (dataplane::valid_code_hash_string(stored)) {
+    const std::size_t salt_at = dataplane::kCodeHashPrefix.size();
+    const std::size_t digest_at = stored.find('$', salt_at) + 1;
+    unsigned char salt[kCodeSaltBytes];
+    unsigned char digest[kCodeDigestBytes];
+    std::size_t salt_n = 0;
+    std::size_t digest_n = 0;
+    if (sodium_base642bin(salt, sizeof(salt), stored.data() + salt_at, digest_at - 1 - salt_at,
+                          nullptr, &salt_n, nullptr,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
+        sodium_base642bin(digest, sizeof(digest), stored.data() + digest_at,
+                          stored.size() - digest_at, nullptr, &digest_n, nullptr,
+                          sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0 ||
+        salt_n != sizeof(salt) || digest_n != sizeof(digest)) {
+      return false;
+    }
+    unsigned char got[kCodeDigestBytes];
+    crypto_generichash(got, sizeof(got), reinterpret_cast<const unsigned char*>(secret.data()),
+                       secret.size(), salt, sizeof(salt));
+    return sodium_memcmp(got, digest, sizeof(got)) == 0;
+  }
+  // crypto_pwhash_str_verify needs a NUL-terminated password: copy, verify, wipe.
+  std::vector<char> copy(secret.begin(), secret.end());
+  copy.push_back('\0');
+  const bool ok = crypto_pwhash_str_verify(stored.c_str(), copy.data(), secret.size()) == 0;
+  sodium_memzero(copy.data(), copy.size());
+  return ok;
 }
 
 std::string CredentialStore::hash(std::string_view password, HashStrength strength) {

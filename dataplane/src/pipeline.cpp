@@ -4,6 +4,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <iterator>
@@ -37,6 +38,16 @@ bool pin_to_cpu(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(static_cast<unsigned>(cpu), &set);
   return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
+}
+
+int make_realtime(std::thread::native_handle_type thread, int priority) {
+  if (priority < sched_get_priority_min(SCHED_FIFO) ||
+      priority > sched_get_priority_max(SCHED_FIFO)) {
+    return EINVAL;
+  }
+  sched_param param{};
+  param.sched_priority = priority;
+  return pthread_setschedparam(thread, SCHED_FIFO | SCHED_RESET_ON_FORK, &param);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +145,69 @@ IoStage::IoStage(Port& port, Clock& clock, AsyncVerifier* verifier,
       released_(64) {
   clients_.reserve(config.max_clients);
   last_input_ = clock.now();
+  index_agents();
+}
+
+bool IoStage::sign_in_waits(const Message& m) const {
+  if (m.type != wire::Type::AgentEvent || config_.signin_burst == 0 || verifier_ == nullptr) {
+    return false;
+  }
+  const auto e = m.as<wire::AgentEvent>();
+  if (e.kind != wire::AgentEventKind::SignIn || (e.flags & wire::kSignInWithToken) != 0) {
+    return false;  // a token's check is one hash here, no verifier job: at once
+  }
+  return waiting_count_ != 0 || sign_ins_this_cycle_ >= config_.signin_burst;
+}
+
+bool IoStage::park_sign_in(std::uint32_t slot, const Message& m) {
+  if (waiting_sign_ins_.empty()) {
+    waiting_sign_ins_.resize(std::max<std::uint32_t>(config_.max_clients, 1));  // once
+  }
+  if (waiting_count_ == waiting_sign_ins_.size()) {
+    return false;
+  }
+  WaitingSignIn& w =
+      waiting_sign_ins_[(waiting_head_ + waiting_count_) % waiting_sign_ins_.size()];
+  w.slot = slot;
+  w.nonce = clients_[slot].nonce;
+  w.seq = m.seq;
+  std::memcpy(w.body.data(), m.body, w.body.size());
+  ++waiting_count_;
+  cache_.mark_pending(slot, m.seq);  // its retransmissions are dropped while it waits
+  counters_.bump(Counter::signins_deferred);
+  return true;
+}
+
+std::size_t IoStage::take_waiting_sign_ins() {
+  std::size_t taken = 0;
+  while (waiting_count_ != 0 &&
+         (config_.signin_burst == 0 || sign_ins_this_cycle_ < config_.signin_burst)) {
+    WaitingSignIn& w = waiting_sign_ins_[waiting_head_];
+    waiting_head_ = (waiting_head_ + 1) % waiting_sign_ins_.size();
+    --waiting_count_;
+    ++taken;
+    const Client& c = clients_[w.slot];
+    if (c.registered && c.nonce == w.nonce) {
+      // As if it had just arrived: translate() submits it or answers it (Overloaded uncached).
+      cache_.forget(w.slot, w.seq);
+      ++sign_ins_this_cycle_;
+      Input unused;
+      const Message m{wire::Type::AgentEvent, w.seq, w.body.data()};
+      (void)translate(w.slot, m, unused);  // a password sign-in is never an input here
+    }
+    wipe(w.body.data(), w.body.size());
+  }
+  return taken;
+}
+
+void IoStage::index_agents() {
+  router::IdMap index(agent_numbers_.size());
+  for (std::size_t i = 0; i < agent_numbers_.size(); ++i) {
+    if (index.find(agent_numbers_[i]) == router::IdMap::kMissing) {  // the first of a repeat
+      index.insert(agent_numbers_[i], static_cast<std::uint32_t>(i));
+    }
+  }
+  agent_index_ = std::move(index);
 }
 
 std::uint32_t IoStage::client_slot(std::uint32_t client_id, const Endpoint& from,
@@ -236,26 +310,26 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
     case wire::Type::AgentEvent: {
       auto r = body_of<wire::AgentEvent>(m);
       if (r.kind == wire::AgentEventKind::SignIn) {
-        auto it = std::find(agent_numbers_.begin(), agent_numbers_.end(), r.agent_number);
-        if ((r.flags & wire::kSignInWithToken) != 0 && it != agent_numbers_.end()) {
-          return sign_in_with_token(
-              slot, m, r, static_cast<router::AgentIndex>(it - agent_numbers_.begin()), input);
+        const router::AgentIndex agent = agent_index(r.agent_number);
+        if ((r.flags & wire::kSignInWithToken) != 0 && agent != kNoAgent) {
+          return sign_in_with_token(slot, m, r, agent, input);
         }
         SignInJob job;
         std::memcpy(job.password, r.password, sizeof(job.password));
         wipe(r.password, sizeof(r.password));
-        if (it == agent_numbers_.end() || verifier_ == nullptr) {
+        if (agent == kNoAgent || verifier_ == nullptr) {
           wipe(job.password, sizeof(job.password));
           audit_agent(AgentAuditEvent::What::SignInRefused, r.agent_number, slot, r.device);
           reply_error(slot, m.seq,
-                      it == agent_numbers_.end()
+                      agent == kNoAgent
                           ? static_cast<std::uint16_t>(router::Status::NoSuchAgent)
                           : static_cast<std::uint16_t>(wire::WireError::SignInUnavailable),
                       true, false);
           return false;
         }
+        ++sign_ins_this_cycle_;
         job.number = r.agent_number;
-        job.agent = static_cast<router::AgentIndex>(it - agent_numbers_.begin());
+        job.agent = agent;
         job.client_slot = slot;
         job.request_seq = m.seq;
         job.device = r.device;
@@ -610,6 +684,7 @@ void IoStage::handle(const Output& o) {
       if (swap_ != nullptr && o.request_seq == swap_ticket_) {
         if (o.command_result == CommandResult::Done) {
           std::swap(agent_numbers_, swap_->agent_numbers);
+          index_agents();  // a reload's one allocation here, beside the engine's swap
           agent_desktop_.resize(agent_numbers_.size(), kNone);
           token_generation_.resize(agent_numbers_.size(), 0);
         }
@@ -641,7 +716,7 @@ void IoStage::handle(const Output& o) {
       if (signed_in) {
         bind_agent(o.client_slot, o.request_agent);
       }
-      const bool must_change = signed_in && o.request_reason == kSignInMustChange;
+      const bool must_change = signed_in && (o.request_reason & kSignInMustChange) != 0;
       if (!answered_) {
         const wire::Ack ack{o.request_seq, failure_,
                             must_change ? wire::kAckMustChangePassword : std::uint16_t{0},
@@ -744,6 +819,17 @@ void IoStage::handle_decision(const Output& o) {
       break;
     case DecisionType::AgentStateChanged:
       if (d.state == router::AgentState::LoggedOut) {
+        const std::uint32_t desk =
+            d.agent < agent_desktop_.size() ? agent_desktop_[d.agent] : kNone;
+        if (o.request_event == router::EventType::AgentSignIn && desk != kNone &&
+            desk != o.client_slot) {
+          // A desk move (a token sign-in from another desktop took the agent): the old desktop
+          // is told, unasked (reply_to 0; not cached: a node that takes over does not repeat it,
+          // and the old desktop's next message for the agent is refused SignInFirst).
+          counters_.bump(Counter::desk_moves);
+          const wire::Error moved{0, static_cast<std::uint16_t>(wire::WireError::AgentMoved), {}};
+          send_message(desk, wire::Type::Error, 0, &moved, sizeof(moved));
+        }
         unbind_agent(d.agent);  // signed out, forced out: its desktop acts for nobody now
         // ... and the day's session tokens end with it, on every node that applies the log.
         if (d.agent < token_generation_.size()) {
@@ -1021,7 +1107,11 @@ bool IoStage::log_enrolment_spent(const SignInResult& r) {
 }
 
 void IoStage::apply_credential_change(std::uint32_t slot, const LogRecord& record) {
-  if (!valid_argon2id_string(record.credential_hash)) {
+  // A password is always argon2id; a spent enrolment code's hash may be a generated code's.
+  const bool valid = record.credential == CredentialChangeKind::Password
+                         ? valid_argon2id_string(record.credential_hash)
+                         : valid_credential_hash(record.credential_hash);
+  if (!valid) {
     counters_.bump(Counter::credential_change_refused);
     return;  // never written by a primary: nothing of it is applied
   }
@@ -1128,10 +1218,13 @@ bool IoStage::sign_in_with_token(std::uint32_t slot, const Message& m, wire::Age
     send_token(slot, m.seq, agent);
     return false;
   }
-  // The same input a password sign-in's verified result becomes (collect_sign_ins).
+  // The same input a password sign-in's verified result becomes (collect_sign_ins), except that a
+  // token may move the agent from another desktop (docs/protocol.md "Desk move"): the engine
+  // decides, logged with the input, so a standby decides the same.
   input.event.type = router::EventType::AgentSignIn;
   input.event.agent = agent;
   input.event.device = event.device;
+  input.event.reason = router::kSignInMovesDesk;
   return true;
 }
 
@@ -1412,8 +1505,10 @@ bool IoStage::restore_image(const NodeImage& image, router::Engine& engine, std:
   std::swap(agent_numbers_, swap.agent_numbers);
   std::vector<std::uint32_t> desktops(agent_numbers_.size(), kNone);
   std::swap(agent_desktop_, desktops);
+  index_agents();
   if (!restore_session(image.session)) {
     std::swap(agent_numbers_, swap.agent_numbers);
+    index_agents();
     std::swap(agent_desktop_, desktops);
     replayer_->finish(false);
     why = "the session does not fit this node's sizes";
@@ -1664,6 +1759,10 @@ SplitWorker::SplitWorker(router::Engine& engine, IoStage& io, int io_cpu, int ro
   }
   router_thread_ = std::thread([this, router_cpu] { router_loop(router_cpu); });
   io_thread_ = std::thread([this, io_cpu] { io_loop(io_cpu); });
+}
+
+int SplitWorker::make_io_realtime(int priority) {
+  return make_realtime(io_thread_.native_handle(), priority);
 }
 
 SplitWorker::~SplitWorker() {

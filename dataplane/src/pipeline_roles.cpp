@@ -39,10 +39,7 @@ bool IoStage::permitted(std::uint32_t slot, const Message& m) {
   } else if (m.type == wire::Type::AgentEvent) {
     const auto e = m.as<wire::AgentEvent>();
     if (e.kind == wire::AgentEventKind::SignIn) {
-      const auto it = std::find(agent_numbers_.begin(), agent_numbers_.end(), e.agent_number);
-      s.sign_in_agent = it == agent_numbers_.end()
-                            ? kNone
-                            : static_cast<router::AgentIndex>(it - agent_numbers_.begin());
+      s.sign_in_agent = agent_index(e.agent_number);
     }
   }
   const Refusal why = check_role(s, m);

@@ -95,6 +95,19 @@ bool valid_argon2id_string(std::string_view s) {
   return read_base64(s, at, s.size(), 16, 64);
 }
 
+bool valid_code_hash_string(std::string_view s) {
+  if (s.substr(0, kCodeHashPrefix.size()) != kCodeHashPrefix) {
+    return false;
+  }
+  std::size_t at = kCodeHashPrefix.size();
+  const std::size_t salt_end = s.find('$', at);
+  if (salt_end == std::string_view::npos || !read_base64(s, at, salt_end, 16, 16)) {
+    return false;
+  }
+  ++at;
+  return read_base64(s, at, s.size(), 32, 32);
+}
+
 namespace {
 
 constexpr std::size_t kMaxQueue = 65534;  // boost::lockfree's limit for a fixed-size queue

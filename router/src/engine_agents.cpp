@@ -204,8 +204,17 @@ void Engine::on_sign_in(const Event& e) {
   }
   AgentRecord& r = agents_[e.agent];
   if (r.signed_in != 0) {
-    error(Status::AlreadySignedIn, e);
-    return;
+    if ((e.reason & kSignInMovesDesk) == 0) {
+      error(Status::AlreadySignedIn, e);
+      return;
+    }
+    // A desk move: leave the old desk as a sign-out does (refused while a call is up).
+    Event out = e;
+    out.type = EventType::AgentSignOut;
+    on_sign_out(out, false);
+    if (r.signed_in != 0) {
+      return;  // AgentHasCalls, reported by on_sign_out
+    }
   }
   r.signed_in = 1;
   r.device = e.device;

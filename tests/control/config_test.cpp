@@ -2,6 +2,13 @@
 // reported with the file, the line and what to do, and all of them are reported at once.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
 #include <fstream>
 #include <sstream>
 
@@ -393,6 +400,55 @@ TEST(Config, SignInSettings) {
   EXPECT_TRUE(has(e, "14", "'queue' = 0 is out of range")) << dump(e);
   e = errors_of("[signin]\nthreds = 2\n");
   EXPECT_TRUE(has(e, "14", "unknown key 'threds'")) << dump(e);
+}
+
+// [dataplane] io_priority and [signin] burst are read within their ranges. A priority the OS
+// refuses stops acdd at start-up, naming the key's line and what to grant (a child with neither
+// CAP_SYS_NICE nor RLIMIT_RTPRIO); one within the process's RLIMIT_RTPRIO is granted.
+TEST(Config, IoPriorityAndSignInBurst) {
+  ConfigResult r = parse_config(
+      std::string(kBase) + "[dataplane]\nio_priority = 10\n[signin]\nburst = 4\n", "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(r.config.dataplane.io_priority, 10u);
+  EXPECT_EQ(r.config.signin.burst, 4u);
+  EXPECT_EQ(ConfigResult{}.config.dataplane.io_priority, 0u) << "off unless asked for";
+  auto e = errors_of("[dataplane]\nio_priority = 100\n");
+  EXPECT_TRUE(has(e, "14", "io_priority' = 100 is out of range")) << dump(e);
+  e = errors_of("[signin]\nburst = -1\n");
+  EXPECT_EQ(e.size(), 1u) << dump(e);
+
+  const ApplianceConfig cfg = r.config;
+  auto run_as_nobody = [&](rlim_t rtprio) {
+    const rlimit limit{rtprio, rtprio};
+    if (setrlimit(RLIMIT_RTPRIO, &limit) != 0 || (geteuid() == 0 && setuid(65534) != 0)) {
+      std::fprintf(stderr, "cannot drop privileges\n");
+      std::exit(2);
+    }
+    const std::vector<std::string> problems = check_startup(cfg, true);
+    for (const std::string& p : problems) {
+      std::fprintf(stderr, "%s\n", p.c_str());
+    }
+    std::exit(static_cast<int>(problems.size()));
+  };
+  EXPECT_EXIT(run_as_nobody(0), ::testing::ExitedWithCode(1),
+              "acd.toml:14: dataplane.io_priority = 10: the OS refused the IO thread SCHED_FIFO "
+              "priority 10 \\(Operation not permitted\\): acdd needs CAP_SYS_NICE, or an "
+              "RLIMIT_RTPRIO of at least 10 \\(systemd: .*LimitRTPRIO=10");
+  // Raising the hard limit needs CAP_SYS_RESOURCE, which a container may lack: then the grant
+  // is not tested here.
+  const pid_t probe = fork();
+  if (probe == 0) {
+    const rlimit limit{20, 20};
+    _exit(setrlimit(RLIMIT_RTPRIO, &limit) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(probe, &status, 0), probe);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    EXPECT_EXIT(run_as_nobody(20), ::testing::ExitedWithCode(0), "")
+        << "RLIMIT_RTPRIO 20 allows priority 10";
+  } else {
+    std::fprintf(stderr, "RLIMIT_RTPRIO cannot be raised here: the grant is not tested\n");
+  }
 }
 
 }  // namespace

@@ -130,6 +130,55 @@ TEST(CredentialImport, SpentEnrolmentCodeStaysSpent) {
   EXPECT_TRUE(store.verify(1003, "enrol-code-4"));
 }
 
+// "*" generates a 20-character code (100 bits) stored with the fast code hash; it signs in once
+// and is spent like any enrolment code (the file keeps it as enrolment-used); a code given in the
+// CSV is still hashed with argon2id, even when short; "*" is refused for a password, and a code
+// hash beside a password flag is refused when the file is read.
+TEST(CredentialImport, GeneratedCodesUseTheFastHashOthersArgon2id) {
+  const std::string path = temp_path("creds-import-generated");
+  std::remove(path.c_str());
+  std::vector<ImportRow> rows = rows_of("1001,*,enrolment\n1002,*,enrolment\n1003,12345678,enrolment\n");
+  Result<ImportReport> r = import_credentials(path, rows, cheap());
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_EQ(r.value().codes.size(), 2u);
+  EXPECT_EQ(r.value().added.size(), 3u);
+  const std::string code = r.value().codes[0].second;
+  EXPECT_EQ(r.value().codes[0].first, 1001u);
+  ASSERT_EQ(code.size(), 20u);
+  EXPECT_EQ(code.find_first_not_of("0123456789ABCDEFGHJKMNPQRSTVWXYZ"), std::string::npos) << code;
+  EXPECT_NE(code, r.value().codes[1].second);
+  const CredentialTable table = read_credential_file(path, false).value();
+  EXPECT_EQ(table.at(1001).hash.rfind("$acd-code$v=1$", 0), 0u) << table.at(1001).hash;
+  EXPECT_TRUE(dataplane::valid_code_hash_string(table.at(1001).hash));
+  EXPECT_EQ(table.at(1003).hash.rfind("$argon2id$", 0), 0u) << "a CSV's code got the fast hash";
+  EXPECT_EQ(table.at(1001).flag, CredentialFlag::Enrolment);
+
+  CredentialStore store;
+  ASSERT_TRUE(store.load(path).ok());
+  EXPECT_FALSE(store.verify(1001, r.value().codes[1].second)) << "another agent's code";
+  EXPECT_TRUE(store.verify(1001, code));
+  EXPECT_FALSE(store.verify(1001, code)) << "a generated code signed in twice";
+  EXPECT_EQ(read_credential_file(path, false).value().at(1001).flag, CredentialFlag::EnrolmentUsed);
+  EXPECT_TRUE(store.verify(1003, "12345678"));
+
+  std::istringstream bad("1004,*,must-change\n1005,*\n");
+  const Result<std::vector<ImportRow>> refused = parse_import_csv(bad, "agents.csv");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.failure().message.find("agents.csv:1: agent 1004: a generated secret"),
+            std::string::npos)
+      << refused.failure().message;
+  EXPECT_NE(refused.failure().message.find("agents.csv:2: agent 1005"), std::string::npos);
+
+  {
+    std::ofstream out(path, std::ios::app);
+    out << "1006 " << table.at(1001).hash << "\n";  // a code hash as a password
+  }
+  const Result<CredentialTable> reread = read_credential_file(path, false);
+  ASSERT_FALSE(reread.ok());
+  EXPECT_NE(reread.failure().message.find(": expected 'AGENT_ID"), std::string::npos)
+      << reread.failure().message;
+}
+
 TEST(CredentialImport, DryRunAndBrokenFileChangeNothing) {
   const std::string path = temp_path("creds-import-dry");
   std::remove(path.c_str());

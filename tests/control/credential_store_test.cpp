@@ -3,15 +3,19 @@
 // refused.
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "acd/control/audit_log.hpp"
 #include "acd/control/credential_store.hpp"
 
 namespace acd::control {
@@ -185,6 +189,88 @@ TEST(Credentials, UnloggedChangeChangesNothingAndTheRetryWorks) {
   EXPECT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
             dataplane::ApplyOutcome::Stored);
   EXPECT_TRUE(store.verify(1001, "Chosen-pass2"));
+}
+
+// A primary records one agent.password_change per change (the applied one, naming the desktop it
+// came from), as its standby does; a refused change is recorded too.
+TEST(Credentials, OnePasswordChangeRecordPerChange) {
+  char pattern[] = "/tmp/acd-creds-audit-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string root = pattern;
+  const std::string path = root + "/credentials";
+  ASSERT_TRUE(CredentialStore::set_password(path, 1001, "old-pass-1", HashStrength::Minimal).ok());
+  AuditLog::Options options;
+  options.settings.dir = root + "/audit";
+  Result<std::unique_ptr<AuditLog>> opened = AuditLog::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.failure().message;
+  std::unique_ptr<AuditLog> log = std::move(opened).value();
+  log->start();
+  CredentialStore store;
+  store.set_hash_cost(HashCost::of(HashStrength::Minimal));
+  store.set_audit(log.get());
+  ASSERT_TRUE(store.load(path).ok());
+  char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  const dataplane::SignInSource desk{7, 0xD35C};
+  ASSERT_EQ(store.change_password(1001, "wrong-pass-1", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Refused);
+  ASSERT_EQ(store.change_password(1001, "old-pass-1", "Chosen-pass2", desk, hash, replaced),
+            dataplane::ChangeOutcome::Changed);
+  ASSERT_EQ(store.apply_credential(1001, dataplane::CredentialChangeKind::Password, hash, replaced),
+            dataplane::ApplyOutcome::Stored);
+  log->stop();
+  std::vector<nlohmann::json> changes;
+  for (const auto& entry : std::filesystem::directory_iterator(root + "/audit")) {
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) {
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && !j.contains("kind") && j.contains("body")) {
+        j = j["body"];
+      }
+      if (j.is_object() && j.value("kind", "") == "agent.password_change") {
+        changes.push_back(j);
+      }
+    }
+  }
+  ASSERT_EQ(changes.size(), 2u) << "one refusal and one change";
+  std::size_t ok = 0;
+  for (const nlohmann::json& j : changes) {
+    if (j.value("outcome", "") == "ok") {
+      ++ok;
+      EXPECT_EQ(j["detail"].value("device", 0u), 0xD35Cu) << j.dump();
+      EXPECT_EQ(j["detail"].value("client_slot", 0u), 7u) << j.dump();
+    }
+  }
+  EXPECT_EQ(ok, 1u) << "the change was recorded twice";
+  std::filesystem::remove_all(root);
+}
+
+// A generated code's hash (the fast one) is accepted from the log only as a spent enrolment
+// code: the standby marks the code spent; the same string as a password is refused (a password
+// is always argon2id).
+TEST(Credentials, GeneratedCodeHashReplicatesOnlyAsASpentCode) {
+  const std::string path = temp_path("creds-code-hash");
+  std::remove(path.c_str());
+  const std::string code = CredentialStore::generate_code();
+  const std::string h = CredentialStore::code_hash(code);
+  ASSERT_TRUE(dataplane::valid_code_hash_string(h)) << h;
+  EXPECT_FALSE(dataplane::valid_argon2id_string(h));
+  CredentialTable table;
+  table[1001] = CredentialEntry{h, CredentialFlag::Enrolment};
+  table[1002] = CredentialEntry{CredentialStore::hash("initial-pass1", HashStrength::Minimal),
+                                CredentialFlag::None};
+  ASSERT_TRUE(write_credential_file(path, table).ok());
+  CredentialStore standby;
+  ASSERT_TRUE(standby.load(path).ok());
+  EXPECT_EQ(standby.apply_credential(1002, dataplane::CredentialChangeKind::Password, h,
+                                     CredentialStore::digest(table[1002].hash)),
+            dataplane::ApplyOutcome::Refused);
+  EXPECT_TRUE(standby.verify(1002, "initial-pass1"));
+  EXPECT_EQ(standby.apply_credential(1001, dataplane::CredentialChangeKind::EnrolmentSpent, h, {}),
+            dataplane::ApplyOutcome::Stored);
+  EXPECT_FALSE(standby.verify(1001, code)) << "a spent code signed in";
+  EXPECT_FALSE(CredentialStore::verify_secret(h, code + "x"));
+  EXPECT_TRUE(CredentialStore::verify_secret(h, code));
 }
 
 // A logged change applied again after an administrator's `agent passwd` (not logged) — a

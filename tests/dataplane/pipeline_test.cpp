@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "acd/dataplane/pipeline.hpp"
@@ -915,6 +916,91 @@ TEST(SignInOverload, OverloadedCarriesARetryAfterThatBooksTurns) {
   EXPECT_EQ(hints[1], 300u);
   EXPECT_EQ(hints[2], 400u);
   EXPECT_EQ(hints[3], 500u);
+}
+
+// A verifier that accepts every password at once.
+struct AcceptingCredentials final : CredentialVerifier {
+  bool verify(router::AgentNumber, std::string_view) override { return true; }
+};
+
+// A burst of password sign-ins takes DataplaneConfig::signin_burst of them per poll cycle: the
+// route request that arrived behind six sign-ins is answered in the first cycle while four of
+// them wait (a retransmission of a waiting one is dropped as pending, not handled twice); the
+// waiting ones are handled in later cycles and every desktop is answered once.
+TEST(SignInBurst, RouteRequestsDoNotWaitBehindASignInBurst) {
+  router::EngineConfig c = small_centre();
+  for (router::AgentNumber n = 104; n <= 110; ++n) {
+    router::AgentConfig a;
+    a.number = n;
+    a.skills = {router::SkillLevel{0, 5, 0}};
+    c.agents.push_back(a);
+  }
+  std::vector<router::AgentNumber> numbers;
+  for (const auto& a : c.agents) {
+    numbers.push_back(a.number);
+  }
+  AcceptingCredentials credentials;
+  router::Engine engine(c);
+  MemoryPort port;
+  ManualClock clock;
+  AsyncVerifier verifier(credentials);
+  DataplaneConfig dp;
+  dp.signin_burst = 2;
+  IoStage io(port, clock, &verifier, numbers, dp);
+  Worker worker(engine, io);
+  Peer sw{7, Endpoint{0x0100007f, 5060, 0}};
+  port.inject(sw.endpoint, sw.one(Type::Register, Register{1, 0, 1}));
+  std::vector<Peer> desks;
+  for (std::uint32_t k = 0; k < 6; ++k) {
+    desks.push_back(Peer{20 + k, Endpoint{0x0100007f, static_cast<std::uint16_t>(6100 + k), 0}});
+    port.inject(desks.back().endpoint, desks.back().one(Type::Register, Register{2, 0, 1}));
+  }
+  worker.poll();
+  (void)port.take_sent();
+  std::vector<std::vector<std::uint8_t>> sign_ins;
+  for (std::uint32_t k = 0; k < 6; ++k) {
+    AgentEvent e{};
+    e.kind = AgentEventKind::SignIn;
+    e.agent_number = 105 + k;
+    std::strncpy(e.password, "pw-long-enough", sizeof(e.password) - 1);
+    sign_ins.push_back(desks[k].one(Type::AgentEvent, e));
+    port.inject(desks[k].endpoint, sign_ins.back());
+  }
+  RouteRequest rr{};
+  rr.call_id = 42;
+  port.inject(sw.endpoint, sw.one(Type::RouteRequest, rr));
+  worker.poll();
+  EXPECT_EQ(io.counters().read(Counter::signins_deferred), 4u);
+  std::map<std::uint16_t, int> acks;  // by desktop port (a fast verifier answers within a cycle)
+  bool routed = false;
+  auto take = [&] {
+    for (auto& sent : port.take_sent()) {
+      routed = routed || sent.to == sw.endpoint;
+      DatagramHeader h;
+      ASSERT_EQ(check_header(sent.payload, h), HeaderCheck::Ok);
+      for_each_message(
+          sent.payload, h,
+          [&](const Message& m) {
+            if (m.type == Type::Ack) {
+              ++acks[sent.to.port];
+            }
+          },
+          [](std::uint64_t, WireError) {});
+    }
+  };
+  take();
+  EXPECT_TRUE(routed) << "the route request waited behind the sign-ins";
+  port.inject(desks[5].endpoint, sign_ins[5]);  // the last one, still waiting, sent again
+  for (int i = 0; i < 2000 && acks.size() < 6; ++i) {
+    worker.poll();
+    take();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(acks.size(), 6u) << "a waiting sign-in was never answered";
+  for (const auto& [desk, n] : acks) {
+    EXPECT_EQ(n, 1) << "desktop port " << desk << " answered " << n << " times";
+  }
+  EXPECT_EQ(io.counters().read(Counter::drop_pending), 1u);
 }
 
 }  // namespace

@@ -139,6 +139,7 @@ class SecurePipelineTest : public ::testing::Test {
     sc.keys = server_;
     sc.clients.push_back({"sbc-1", Role::Switch, switch_.keys.public_key, {}});
     sc.clients.push_back({"desk-1", Role::Desktop, desk_.keys.public_key, {}});
+    sc.clients.push_back({"desk-2", Role::Desktop, desk2_.keys.public_key, {}});
     sc.handshakes_per_second = handshakes_per_second;
     sc.cookies_per_second = cookies_per_second;
     if (virtual_clock) {
@@ -252,6 +253,7 @@ class SecurePipelineTest : public ::testing::Test {
   Worker worker_;
   SecurePeer switch_{"sbc-1", Endpoint{0x0100007f, 5060, 0}, server_.public_key};
   SecurePeer desk_{"desk-1", Endpoint{0x0100007f, 6001, 0}, server_.public_key};
+  SecurePeer desk2_{"desk-2", Endpoint{0x0100007f, 6002, 0}, server_.public_key};
   std::optional<SessionLayer> layer_;
   std::vector<MemoryPort::Sent> sent_;
   std::vector<MemoryPort::Sent> all_sent_;
@@ -1030,6 +1032,135 @@ TEST_F(PasswordChangeTest, ChangedLoggedAndReplicated) {
   EXPECT_EQ(std::memcmp(&resent, &first, sizeof(first)), 0);
   EXPECT_EQ(credential_records().size(), 1u);
   EXPECT_EQ(changing_.applied_count(), 1u);
+}
+
+// Desk moves (docs/protocol.md "Desk move"): agent 101 signed in at desk-1 with its password,
+// desk-2 presents the agent's session token.
+class DeskMoveTest : public PasswordChangeTest {
+ protected:
+  SessionToken signed_in_at_desk_1() {
+    EXPECT_TRUE(connect(desk_));
+    register_peer(desk_, Role::Desktop);
+    const SessionToken token = password_sign_in();
+    EXPECT_TRUE(connect(desk2_));
+    register_peer(desk2_, Role::Desktop);
+    return token;
+  }
+  std::vector<Reply> token_sign_in_at_desk_2(const TokenProof& proof) {
+    AgentEvent e = with_token(101, proof);
+    e.device = 9101;
+    return exchange(desk2_, desk2_.one(Type::AgentEvent, e));
+  }
+  static AgentEvent desk_event(AgentEventKind kind) {
+    AgentEvent e{};
+    e.kind = kind;
+    e.agent = 0;
+    return e;
+  }
+  // desk-1 still acts for agent 101 (index 0), and was told nothing.
+  void expect_desk_1_keeps_the_agent() {
+    EXPECT_TRUE(replies_for(desk_).empty()) << "desk-1 was told something";
+    EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), 0u);
+    EXPECT_EQ(io_.client_agent(secure_client_id("desk-2")), router::kNone);
+    EXPECT_EQ(io_.counters().read(Counter::desk_moves), 0u);
+  }
+};
+
+// A valid token from another desktop moves the agent there: desk-2 is answered Ack (the agent's
+// index) and a token, desk-1 is told AgentMoved (reply_to 0) and may no longer act for the agent;
+// the move is an engine input of the log, and a standby that applies the log holds the agent at
+// desk-2 too (same engine state, same session).
+TEST_F(DeskMoveTest, TokenMovesTheAgentAndTheOldDeskIsTold) {
+  const SessionToken token = signed_in_at_desk_1();
+  const auto ready = exchange(desk_, desk_.one(Type::AgentEvent,
+                                               desk_event(AgentEventKind::Ready)));
+  ASSERT_EQ(ready.size(), 1u);
+  ASSERT_EQ(ready[0].type, Type::Ack);
+  const std::uint64_t events = engine_.counters().events;
+  const auto r = token_sign_in_at_desk_2(token.proof);
+  ASSERT_EQ(r.size(), 2u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0u);
+  EXPECT_EQ(r[0].as<Ack>().agent, 0u);
+  EXPECT_EQ(r[1].type, Type::SessionToken);
+  EXPECT_EQ(engine_.counters().events, events + 1) << "the move is one engine input";
+  const auto told = replies_for(desk_);
+  ASSERT_EQ(told.size(), 1u);
+  ASSERT_EQ(told[0].type, Type::Error);
+  EXPECT_EQ(told[0].as<Error>().reply_to, 0u);
+  EXPECT_EQ(told[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::AgentMoved));
+  EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), router::kNone);
+  EXPECT_EQ(io_.client_agent(secure_client_id("desk-2")), 0u);
+  EXPECT_EQ(io_.counters().read(Counter::desk_moves), 1u);
+  const auto refused = exchange(
+      desk_, desk_.one(Type::AgentEvent, desk_event(AgentEventKind::NotReady)));
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_EQ(refused[0].type, Type::Error);
+  EXPECT_EQ(refused[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::SignInFirst));
+
+  router::Engine standby_engine(config_);
+  MemoryPort standby_port;
+  ManualClock standby_clock;
+  IoStage standby(standby_port, standby_clock, nullptr, {101, 102, 103}, DataplaneConfig{});
+  RecordingSink sink;
+  follow(sink, standby, standby_engine);
+  EXPECT_EQ(standby_engine.state_hash(), engine_.state_hash());
+  EXPECT_EQ(standby.save_session(), io_.save_session());
+  EXPECT_EQ(standby.client_agent(secure_client_id("desk-2")), 0u);
+  EXPECT_EQ(standby.client_agent(secure_client_id("desk-1")), router::kNone);
+}
+
+// A move with a bad or revoked token is refused TokenRefused and changes nothing: desk-1 keeps
+// the agent, is told nothing, and nothing is sequenced. A valid token while the agent has a call
+// up is refused AgentHasCalls by the engine: the call stays at desk-1 (a move waits until the
+// agent is off the phone).
+TEST_F(DeskMoveTest, RefusedMovesChangeNothing) {
+  const SessionToken token = signed_in_at_desk_1();
+  TokenProof forged = token.proof;
+  forged.mac[3] ^= 0x01;
+  const std::uint64_t next = io_.sequencer().next();
+  auto r = token_sign_in_at_desk_2(forged);
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::TokenRefused));
+  EXPECT_EQ(io_.sequencer().next(), next);
+  expect_desk_1_keeps_the_agent();
+
+  ControlRequest revoke;
+  revoke.ticket = 5;
+  revoke.command = RevokeTokens{};
+  revoke.event.number = 101;
+  ASSERT_TRUE(channel_.submit(revoke));
+  worker_.poll();
+  ControlReply reply;
+  ASSERT_TRUE(channel_.take_reply(reply));
+  ASSERT_EQ(reply.result, CommandResult::Done);
+  r = token_sign_in_at_desk_2(token.proof);
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::TokenRefused));
+  EXPECT_EQ(io_.counters().read(Counter::token_refused_revoked), 1u);
+  expect_desk_1_keeps_the_agent();
+
+  // A call up at desk-1, then a valid token (of the new generation) at desk-2.
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  ASSERT_EQ(exchange(desk_, desk_.one(Type::AgentEvent,
+                                      desk_event(AgentEventKind::Ready)))
+                .size(),
+            1u);
+  ASSERT_TRUE(routed(switch_, 42));
+  const auto offer = replies_for(desk_);
+  ASSERT_EQ(offer.size(), 1u);
+  ASSERT_EQ(offer[0].type, Type::Offer);
+  ASSERT_EQ(exchange(desk_, desk_.one(Type::OfferResult, OfferResult{42, 1, {}})).size(), 1u);
+  const std::uint64_t hash = engine_.state_hash();
+  r = token_sign_in_at_desk_2(tokens_.mint(101, io_.token_generation(0), wall_.now));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(router::Status::AgentHasCalls));
+  EXPECT_EQ(engine_.state_hash(), hash) << "a refused move changed the engine";
+  expect_desk_1_keeps_the_agent();
 }
 
 // The log has no room when a checked change is to be logged: answered Overloaded with nothing

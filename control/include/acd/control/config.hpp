@@ -36,6 +36,9 @@ struct DataplaneSettings {
   std::uint16_t dpdk_port = 0;
   std::uint32_t reply_cache_per_client = 2048;
   std::uint32_t max_clients = 256;
+  // The IO thread's real-time priority (SCHED_FIFO 1..99; 0: the normal policy). See
+  // docs/operations.md "Protecting the IO thread" for what it needs and risks.
+  std::uint32_t io_priority = 0;
 };
 
 // [journal]: the sequenced input log on local disk, with snapshots (docs/ha.md). Off when `dir`
@@ -114,6 +117,8 @@ struct LdapSettings {
 struct SignInSettings {
   std::uint32_t threads = 0;       // verifier threads; 0: one per CPU the dataplane does not use
   std::uint32_t queue = 1024;      // sign-ins waiting for a thread; more are answered Overloaded
+  std::uint32_t burst = 16;        // password sign-ins the IO thread takes per poll cycle; more
+                                   // wait behind the cycle's route requests (0: no limit)
   std::uint32_t nice = 10;         // when the verifiers share the dataplane's CPUs, they yield
                                    // to routing (0: same priority); pinned elsewhere: not used
   std::uint64_t opslimit = 2;      // argon2id cost of new hashes (cost = "interactive")
@@ -308,6 +313,10 @@ std::vector<std::string> check_operator_groups(const ApplianceConfig& cfg);
 
 // "FILE:LINE: KEY" where KEY was set, or "KEY (default)".
 std::string origin_of(const ApplianceConfig& cfg, const std::string& key);
+
+// Why the OS refused [dataplane] io_priority (`err`, from dataplane::make_realtime), and what to
+// give acdd, as "FILE:LINE: dataplane.io_priority: ...". Empty when `err` is 0.
+std::string io_priority_refusal(const ApplianceConfig& cfg, int err);
 
 // The verifier threads acdd starts for `cfg`: [signin] threads, or (0) one per allowed CPU that
 // [dataplane] cores leaves free, at least 1.

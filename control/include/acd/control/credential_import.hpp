@@ -6,7 +6,9 @@
 // lines are skipped. Fields may be double-quoted ("" inside for a quote), so a secret may hold a
 // comma. ID: the agent's ID, 1 and up. SECRET: 8..63 bytes, no NUL (it must fit a sign-in).
 // FLAG: empty or "no" (a password), "must-change" or "yes" (an initial password to replace),
-// "enrolment" (a one-time enrolment code).
+// "enrolment" (a one-time enrolment code). SECRET "*" with FLAG enrolment: acdctl generates the
+// code (CredentialStore::generate_code, 100 bits) and stores it with the fast code hash (docs/
+// security.md "Generated enrolment codes"); every secret given in the CSV is hashed with argon2id.
 //
 // Thread-safety: import_credentials starts its own worker threads and joins them before it
 // returns; `progress` is called on the calling thread only.
@@ -28,7 +30,8 @@ struct ImportRow {
   router::AgentNumber agent = 0;
   std::string secret;  // wiped by import_credentials once hashed
   CredentialFlag flag = CredentialFlag::None;
-  int line = 0;  // in the CSV, for messages
+  int line = 0;           // in the CSV, for messages
+  bool generate = false;  // "*": a new enrolment code is generated (then `secret` holds it)
 };
 
 // Parses the CSV. Usage failure listing every bad line ("NAME:LINE: why", the first 20 and how
@@ -49,6 +52,8 @@ struct ImportReport {
   std::vector<router::AgentNumber> changed;    // another secret or flag (or an outdated cost)
   std::vector<router::AgentNumber> unchanged;  // the same secret and flag at the same cost
   std::vector<router::AgentNumber> removed;    // remove_missing only
+  // The codes generated for "*" rows, by agent, for the caller to hand out (and then wipe).
+  std::vector<std::pair<router::AgentNumber, std::string>> codes;
 };
 
 // Merges `rows` into the credential file `path` (created if missing). Holds the writers' lock from

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <utility>
@@ -128,7 +129,9 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   // stored when its log record is applied (apply_credential), so that a change the log refuses
   // changes nothing. Refused: wrong old secret, back-off, no such agent; Policy; Unavailable: no
   // file loaded, hashing failed, or the entry changed while the old secret was checked.
-  // Every outcome is recorded in the audit log (agent.password_change), never a password or hash.
+  // Every refusal is recorded in the audit log (agent.password_change), never a password or hash;
+  // a change is recorded once, by apply_credential when its log record is applied (with the
+  // desktop it came from), so that a primary writes one record per change, as its standby does.
   dataplane::ChangeOutcome change_password(router::AgentNumber agent, std::string_view old_password,
                                            std::string_view new_password,
                                            const dataplane::SignInSource& source,
@@ -172,6 +175,18 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   // hash); null (the default): nowhere. Set before the verifier thread starts.
   void set_audit(AuditLog* log) { audit_ = log; }
 
+  // A generated enrolment code (generate_code) as "$acd-code$v=1$SALT$HASH": BLAKE2b-256 keyed
+  // with a fresh random salt (dataplane::valid_code_hash_string). Microseconds, where argon2id
+  // takes tens of ms: only for codes of kGeneratedCodeBits or more (docs/security.md "Generated
+  // enrolment codes"). Empty if libsodium failed.
+  static std::string code_hash(std::string_view code);
+  // A new enrolment code of 20 characters of Crockford's base32 (0-9, A-Z without I L O U) from
+  // the system's CSPRNG: 100 bits, dataplane::kGeneratedCodeBits.
+  static std::string generate_code();
+  // True if `secret` matches `stored`, an argon2id string or a generated code's hash; false for
+  // anything else. Constant time in the secret for a code hash. Any thread.
+  static bool verify_secret(const std::string& stored, std::string_view secret);
+
   // An argon2id hash string of the password (empty if libsodium failed, e.g. out of memory).
   static std::string hash(std::string_view password,
                           HashStrength strength = HashStrength::Interactive);
@@ -210,8 +225,17 @@ class CredentialStore final : public dataplane::CredentialVerifier,
       router::AgentNumber agent, const CredentialEntry& entry,
       const std::function<dataplane::ApplyOutcome(const CredentialEntry*)>& decide,
       dataplane::ApplyOutcome& outcome);
+  // A change this node checked (change_password), until its log record is applied: the desktop
+  // it came from, for apply_credential's audit record. The oldest few are kept (a change the log
+  // refused is never applied).
+  struct OwnChange {
+    std::string hash;
+    dataplane::SignInSource source;
+  };
+  static constexpr std::size_t kOwnChangesKept = 64;
   HashCost cost_;
   std::mutex mutex_;  // guards everything below (and the file's reload)
+  std::deque<OwnChange> own_changes_;
   LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;
   Clock clock_;

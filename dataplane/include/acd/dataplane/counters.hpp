@@ -45,7 +45,9 @@ namespace acd::dataplane {
   X(password_changes, "passwords desktops changed (CredentialChange records applied)")          \
   X(password_change_refused, "password changes refused (old password, policy, not possible)")   \
   X(enrolments_spent, "enrolment codes spent by a sign-in (CredentialChange records applied)")  \
-  X(credential_change_refused, "credential changes not applied: not a valid argon2id string")
+  X(credential_change_refused, "credential changes not applied: not a valid argon2id string") \
+  X(signins_deferred, "password sign-ins that waited for a later part of a poll cycle")          \
+  X(desk_moves, "agents a token sign-in moved from another desktop (which was told AgentMoved)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

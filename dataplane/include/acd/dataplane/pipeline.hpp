@@ -160,6 +160,10 @@ struct DataplaneConfig {
   // Datagrams that may wait for the log's acknowledgement (output gating); past half of it the
   // stage stops receiving until the log catches up.
   std::size_t held_datagrams = 8192;
+  // Password sign-ins handled per poll cycle; more wait (up to max_clients of them) behind the
+  // cycle's other messages, so that a shift's burst of sign-ins does not queue route requests
+  // behind thousands of verifier submissions and Overloaded answers. 0: no limit.
+  std::uint32_t signin_burst = 16;
 };
 
 // Replies already sent, per client, by request sequence number.
@@ -475,6 +479,35 @@ class IoStage {
   std::vector<Datagram> sealed_;       // ACDP/2: what send_now hands the port
   std::size_t pending_capacity_ = wire::kMaxSendDatagram;  // less the seal's growth with ACDP/2
   std::vector<router::AgentNumber> agent_numbers_;
+  // Password sign-ins waiting for a later part of the poll cycle (DataplaneConfig::signin_burst):
+  // a ring of max_clients entries, allocated once. Each holds the message's body (a password:
+  // wiped when taken) and the registration it came with (a client that registered again since
+  // is not answered). Marked pending in the reply cache while they wait.
+  struct WaitingSignIn {
+    std::uint32_t slot = 0;
+    std::uint64_t nonce = 0;
+    std::uint64_t seq = 0;
+    std::array<std::uint8_t, sizeof(wire::AgentEvent)> body{};
+  };
+  std::vector<WaitingSignIn> waiting_sign_ins_;
+  std::size_t waiting_head_ = 0;
+  std::size_t waiting_count_ = 0;
+  std::uint32_t sign_ins_this_cycle_ = 0;
+  // True when `m` (a password sign-in) is to wait: the cycle's budget is spent or others wait.
+  bool sign_in_waits(const Message& m) const;
+  // Puts `m` in the ring; false when it is full (it is then handled at once).
+  bool park_sign_in(std::uint32_t slot, const Message& m);
+  // Handles waiting sign-ins while the cycle's budget lasts; returns how many.
+  std::size_t take_waiting_sign_ins();
+  // Agent number -> index into agent_numbers_ (a sign-in's lookup: a shift's thousands of
+  // sign-ins must not each scan every agent). Rebuilt whenever agent_numbers_ changes.
+  router::IdMap agent_index_;
+  void index_agents();
+  router::AgentIndex agent_index(router::AgentNumber number) const {
+    const std::uint32_t i = agent_index_.find(number);
+    return i == router::IdMap::kMissing ? kNoAgent : i;
+  }
+  static constexpr router::AgentIndex kNoAgent = router::kNone;
   DataplaneConfig config_;
   CoreCounters counters_;
   ReplyCache cache_;
@@ -652,6 +685,9 @@ class SplitWorker {
               RingGauges* gauges = nullptr);
   ~SplitWorker();
   void stop();
+  // Gives the IO thread SCHED_FIFO at `priority` (make_realtime); 0 or the errno it was refused
+  // with. The owner's thread, once, after construction.
+  int make_io_realtime(int priority);
   std::uint64_t ring_full() const { return ring_full_.load(std::memory_order_relaxed); }
 
  private:
@@ -679,6 +715,15 @@ class SplitWorker {
 
 // Pins the calling thread to a CPU; false if that failed (the thread runs unpinned).
 bool pin_to_cpu(int cpu);
+
+// Gives `thread` the real-time policy SCHED_FIFO at `priority` (1..99), so that no thread of the
+// normal policy on its CPU preempts it (with SCHED_RESET_ON_FORK: threads and processes it starts
+// get the normal policy). Returns 0, or the errno the OS refused it with, the thread's policy then
+// unchanged: EPERM (the process has neither CAP_SYS_NICE nor an RLIMIT_RTPRIO of at least
+// `priority`, or its cgroup has no real-time time), EINVAL (`priority` out of range). Any thread.
+// A SCHED_FIFO thread that polls without sleeping leaves its CPU to others only through the
+// kernel's real-time throttling (kernel.sched_rt_runtime_us): give such a thread a CPU of its own.
+int make_realtime(std::thread::native_handle_type thread, int priority);
 
 }  // namespace acd::dataplane
 

@@ -17,6 +17,7 @@ std::size_t IoStage::receive(Push&& push) {
   if (held_count_ > held_.size() / 2) {
     return 0;  // the log is behind: leave datagrams in the port (clients retransmit) until it is not
   }
+  sign_ins_this_cycle_ = 0;
   const std::size_t n = port_.receive(rx_);
   for (std::size_t i = 0; i < n; ++i) {
     const Datagram& d = rx_[i];
@@ -110,6 +111,9 @@ std::size_t IoStage::receive(Push&& push) {
         change_password(slot, m);  // a verifier job; no engine input
         return;
       }
+      if (sign_in_waits(m) && park_sign_in(slot, m)) {
+        return;  // behind this cycle's other messages (take_waiting_sign_ins)
+      }
       Input input;
       if (!translate(slot, m, input)) {
         return;
@@ -128,7 +132,7 @@ std::size_t IoStage::receive(Push&& push) {
       wipe(scratch_.data(), payload.size());  // the plaintext (a sign-in's password) goes
     }
   }
-  return n;
+  return n + take_waiting_sign_ins();
 }
 
 template <typename Push>

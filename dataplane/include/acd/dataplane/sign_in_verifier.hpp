@@ -61,6 +61,19 @@ using CredentialDigest = std::array<std::uint8_t, kCredentialDigestBytes>;
 // kCredentialHashBytes in all. Pure; any thread.
 bool valid_argon2id_string(std::string_view hash);
 
+// A generated enrolment code's hash (docs/security.md "Generated enrolment codes"): BLAKE2b-256
+// of the code keyed with a random 16-byte salt, "$acd-code$v=1$SALT$HASH" (unpadded base64 of 16
+// and 32 bytes). Only for codes acdctl generated with kGeneratedCodeBits of entropy or more, whose
+// brute force is infeasible without a slow hash; never for a password or a code a person chose.
+inline constexpr std::string_view kCodeHashPrefix = "$acd-code$v=1$";
+inline constexpr unsigned kGeneratedCodeBits = 100;
+// True if `hash` is such a string, checked strictly as valid_argon2id_string checks its own. Pure.
+bool valid_code_hash_string(std::string_view hash);
+// A stored credential hash of either kind.
+inline bool valid_credential_hash(std::string_view hash) {
+  return valid_argon2id_string(hash) || valid_code_hash_string(hash);
+}
+
 // What a CredentialChange log record does to the agent's stored credential.
 enum class CredentialChangeKind : std::uint8_t {
   Password = 1,        // the agent's password is now the hash, final (no must-change flag)

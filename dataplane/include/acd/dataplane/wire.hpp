@@ -71,6 +71,10 @@ enum class WireError : std::uint16_t {
   // The password cannot be changed by this node: a directory (LDAP) owns it, no credential file
   // is in use, or the new one could not be stored. Nothing changed; an administrator sets it.
   PasswordChangeUnavailable = 1018,
+  // Unasked (reply_to 0), to a desktop that had signed an agent in: the agent signed in with its
+  // session token at another desktop and was moved there (docs/protocol.md "Desk move"). This
+  // desktop no longer acts for it.
+  AgentMoved = 1021,
 };
 
 // What a client is, which decides what it may send. Today from its Register (ACDP/1); with

@@ -13,7 +13,8 @@ namespace acd::router {
 
 enum class EventType : std::uint8_t {
   Tick = 0,           // only advances time (fires due timers)
-  AgentSignIn,        // agent, device: the credential was already checked [4.1.1 a]
+  AgentSignIn,        // agent, device: the credential was already checked [4.1.1 a];
+                      // reason kSignInMovesDesk: may take the agent from another desk
   AgentSignOut,       // agent
   AgentReady,         // agent
   AgentNotReady,      // agent, reason (takes effect after current calls if busy)
@@ -68,6 +69,12 @@ struct Event {
   std::uint16_t reserved = 0;
   std::array<SkillRequirement, kMaxCallSkills> skills{};
 };
+
+// An AgentSignIn's reason bit: the agent, if signed in already, moves to this sign-in's desk (a
+// desk move, docs/protocol.md): it leaves the old one as at a sign-out (a ringing call goes back
+// to its queue, wrap-up ends; refused AgentHasCalls while it has a call) and is signed in anew,
+// not ready, at `device`. Without it a second sign-in is refused AlreadySignedIn.
+inline constexpr std::uint16_t kSignInMovesDesk = 0x2;
 
 enum class DecisionType : std::uint8_t {
   Offer = 0,          // call -> agent (queue): ring this agent
