@@ -514,24 +514,47 @@ int main(int argc, char** argv) {
 
   // This site's availability to its active peers, started once this node routes (docs/dr.md
   // "Inter-site overflow").
-  std::vector<dataplane::Endpoint> summary_peers;
+  // To a peer whose public key is given (and with this node's key_file) over ACDP/2, as a
+  // configured client of role site there; to the others in clear text.
+  std::vector<control::SummaryPeer> summary_peers;
+  bool summaries_sealed = false;
   for (const control::PeerSite& p : running.dr.peers) {
     for (const std::string& at : p.role == control::SiteRole::Active ? p.dataplane
                                                                      : std::vector<std::string>{}) {
-      dataplane::Endpoint e;
-      if (dataplane::parse_endpoint(at, e)) {
-        summary_peers.push_back(e);
+      control::SummaryPeer peer;
+      if (!dataplane::parse_endpoint(at, peer.address)) {
+        continue;
       }
+      if (p.public_key) {
+        dataplane::secure::PublicKey key;
+        key.bytes = *p.public_key;
+        peer.key = key;
+        summaries_sealed = true;
+      }
+      summary_peers.push_back(peer);
     }
   }
   std::unique_ptr<control::SiteSummarySender> summaries;
   if (!summary_peers.empty() && running.dr.summaries_per_second > 0) {
+    std::optional<control::SummarySecurity> summary_security;
+    if (summaries_sealed) {
+      dataplane::secure::KeyFileResult own =
+          dataplane::secure::load_secret_key_file(running.security.key_file);
+      if (!own.ok()) {
+        std::cerr << control::origin_of(running, "security.key_file") << ": " << own.error << "\n";
+        return 1;
+      }
+      summary_security = control::SummarySecurity{
+          *own.keys, running.security.aes256gcm ? dataplane::secure::Aead::Aes256Gcm
+                                                : dataplane::secure::Aead::ChaCha20Poly1305};
+    }
     const std::uint8_t site_number = running.domain.site_number;
     const std::uint32_t client_id = running.dr.summary_client_id != 0
                                         ? running.dr.summary_client_id
                                         : 0x53495400u | site_number;  // "SIT" + number
     summaries = std::make_unique<control::SiteSummarySender>(
-        board, summary_peers, site_number, client_id, running.dr.summaries_per_second);
+        board, summary_peers, site_number, client_id, running.dr.summaries_per_second,
+        std::move(summary_security));
   }
 
   dataplane::EngineLatency latency;
@@ -833,7 +856,9 @@ int main(int argc, char** argv) {
     if (const control::Result<void> started = summaries->start(); !started.ok()) {
       std::cerr << "acdd: " << started.failure().message << "\n";
     } else {
-      control::log_line("sending site summaries to the active peer sites");
+      control::log_line(summaries_sealed
+                            ? "sending site summaries to the active peer sites (ACDP/2 where keyed)"
+                            : "sending site summaries to the active peer sites (clear text)");
     }
   }
 

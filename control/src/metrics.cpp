@@ -377,6 +377,14 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
              "Error answers from peer sites to this site's summaries (not a site client there?)");
     m.sample("acd_site_summary_refused_total", {},
              src.site_sender->refused.load(std::memory_order_relaxed));
+    m.family("acd_site_summary_sessions_total", "counter",
+             "ACDP/2 sessions this site's summary sender made with keyed peers (first and renewed)");
+    m.sample("acd_site_summary_sessions_total", {},
+             src.site_sender->sessions.load(std::memory_order_relaxed));
+    m.family("acd_site_summary_unsealed_total", "counter",
+             "Summary rounds a keyed peer missed: no ACDP/2 session with it yet");
+    m.sample("acd_site_summary_unsealed_total", {},
+             src.site_sender->not_sealed.load(std::memory_order_relaxed));
   }
   if (src.board != nullptr && src.board->ready()) {
     const Snapshot s = src.board->read();

@@ -205,7 +205,8 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
                                    [](const PeerSite& p) { return p.public_key.has_value(); });
   if (any_key && cfg.security.key_file.empty()) {
     c.error(site,
-            "a [[sites]] public_key seals the DR link with this node's own key: give "
+            "a [[sites]] public_key seals the DR link and the summaries sent to that site with "
+            "this node's own key: give "
             "[security] key_file (acdctl key generate makes the pair)");
   }
 }
