@@ -21,7 +21,11 @@ enum class EventType : std::uint8_t {
   ForceReady,         // supervisor: agent to Ready (ends not-ready or wrap-up)
   ForceLogout,        // supervisor: agent signed out; ringing calls go back to their queues
   RouteRequest,       // call, queue, media, priority, tier, verification, language, skills
-  OfferRejected,      // call: the agent declined the offer (handled as ring-no-answer)
+  // call: the agent declined the offer (handled as ring-no-answer). From a switch (its phone
+  // refused the call or rang out): agent = the agent it rang (the event changes nothing when the
+  // call is offered to another agent by then), reason = its cause (kNoAnswerRangOut: rang out).
+  // From a desktop: agent = kNone.
+  OfferRejected,
   CallAnswered,       // call
   CallHeld,           // call
   CallRetrieved,      // call
@@ -47,6 +51,10 @@ enum class EventType : std::uint8_t {
   SiteSummary,
   kCount
 };
+
+// OfferRejected's reason from a switch whose phone rang until the switch's timer ran out (the
+// ring-no-answer is then counted as a ring timeout, not as a declined offer).
+inline constexpr std::uint16_t kNoAnswerRangOut = 1;
 
 // RouteRequest: `reason` is the number of sites the call has already passed through and `number`
 // the bitset of their site numbers (bit n = site n); both 0 for a call that starts here.
