@@ -21,11 +21,7 @@ enum class EventType : std::uint8_t {
   ForceReady,         // supervisor: agent to Ready (ends not-ready or wrap-up)
   ForceLogout,        // supervisor: agent signed out; ringing calls go back to their queues
   RouteRequest,       // call, queue, media, priority, tier, verification, language, skills
-  // call: the agent declined the offer (handled as ring-no-answer). From a switch (its phone
-  // refused the call or rang out): agent = the agent it rang (the event changes nothing when the
-  // call is offered to another agent by then), reason = its cause (kNoAnswerRangOut: rang out).
-  // From a desktop: agent = kNone.
-  OfferRejected,
+  OfferRejected,      // call: the offer was declined or rang out at the phone (ring-no-answer)
   CallAnswered,       // call
   CallHeld,           // call
   CallRetrieved,      // call
@@ -52,8 +48,11 @@ enum class EventType : std::uint8_t {
   kCount
 };
 
-// OfferRejected's reason from a switch whose phone rang until the switch's timer ran out (the
-// ring-no-answer is then counted as a ring timeout, not as a declined offer).
+// OfferRejected from a desktop (OfferResult declined): agent = kNone. From a switch whose phone
+// refused the call or rang out (ACDP RingNoAnswer): agent = the agent it rang (the event changes
+// nothing when the call is offered to another agent by then), reason = the switch's cause;
+// kNoAnswerRangOut (rang until the switch's timer ran out) is counted as a ring timeout, the
+// other causes as a declined offer.
 inline constexpr std::uint16_t kNoAnswerRangOut = 1;
 
 // RouteRequest: `reason` is the number of sites the call has already passed through and `number`
