@@ -176,6 +176,34 @@ TEST(Engine, SwitchRingNoAnswerReroutesAtOnceOnlyForTheAgentRung) {
   EXPECT_EQ(h.state(1), AgentState::NotReady);
 }
 
+// Nobody signed in to a queue whose members exist: the call waits (someone may sign in), EWT
+// unknown; its max wait fires by timer, not at once. Only an EWT arrival rule diverts it at once
+// (an unknown EWT is above every threshold): that is how a centre asks for "nobody there: go".
+TEST(Engine, NobodySignedInWaitsForMaxWaitUnlessAnEwtRuleDiverts) {
+  EngineConfig c = two_queue_centre();
+  c.queues[0].max_wait_ms = 30'000;
+  c.queues[0].max_wait_action = OverflowAction::ToIvr;
+  c.queues[0].max_wait_target = 9000;
+  {
+    Harness h(c);
+    h.route(1, 0, 1);
+    ASSERT_NE(h.find(DecisionType::Queued), nullptr);
+    EXPECT_EQ(h.find(DecisionType::Queued)->ewt_ms, kUnknownEwt);
+    EXPECT_EQ(h.engine().counters().unservable_calls, 0u);
+    h.tick(30'000);
+    EXPECT_EQ(h.find(DecisionType::Overflowed), nullptr);
+    h.tick(30'001);
+    ASSERT_NE(h.find(DecisionType::Overflowed), nullptr);
+    EXPECT_EQ(h.find(DecisionType::Overflowed)->target, 9000u);
+  }
+  c.queues[0].overflow.push_back(
+      OverflowRule{OverflowCondition::EwtAtLeast, OverflowAction::ToIvr, 600'000, 9001});
+  Harness h(c);
+  h.route(1, 0, 1);
+  ASSERT_NE(h.find(DecisionType::Overflowed), nullptr);
+  EXPECT_EQ(h.find(DecisionType::Overflowed)->target, 9001u);
+}
+
 // After-call work ends by WrapUpDone (disposition recorded) or by timeout, to Ready or to the
 // not-ready the agent asked for during the call [4.1.1 e2].
 TEST(Engine, WrapUpEndsByDispositionOrTimeout) {
