@@ -80,6 +80,12 @@ std::uint16_t check_body(Type type, const std::uint8_t* body) {
       const auto r = read<CallEvent>(body);
       return r.call_id != 0 && in_range(static_cast<unsigned>(r.kind), 1, 5) ? 0 : kBadField;
     }
+    case Type::RingNoAnswer: {
+      const auto r = read<RingNoAnswer>(body);
+      return r.call_id != 0 && in_range(static_cast<unsigned>(r.cause), 1, kMaxNoAnswerCause)
+                 ? 0
+                 : kBadField;
+    }
     case Type::AgentEvent: {
       const auto r = read<AgentEvent>(body);
       return in_range(static_cast<unsigned>(r.kind), 1, 7) ? 0 : kBadField;

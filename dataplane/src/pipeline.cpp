@@ -307,6 +307,18 @@ bool IoStage::translate(std::uint32_t slot, const Message& m, Input& input) {
       e.call = r.call_id;
       return true;
     }
+    case wire::Type::RingNoAnswer: {
+      // The engine takes it as a declined offer of this very agent (router/DESIGN.md): the
+      // role check saw the call at that agent, and the engine checks again in its own order.
+      static_assert(static_cast<std::uint16_t>(wire::NoAnswerCause::NoAnswer) ==
+                    router::kNoAnswerRangOut);
+      const auto r = body_of<wire::RingNoAnswer>(m);
+      e.type = EventType::OfferRejected;
+      e.call = r.call_id;
+      e.agent = r.agent;
+      e.reason = static_cast<std::uint16_t>(r.cause);
+      return true;
+    }
     case wire::Type::AgentEvent: {
       auto r = body_of<wire::AgentEvent>(m);
       if (r.kind == wire::AgentEventKind::SignIn) {

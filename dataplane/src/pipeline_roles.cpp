@@ -19,6 +19,8 @@ router::CallId call_of(const Message& m) {
       return m.as<wire::OfferResult>().call_id;
     case wire::Type::TransferRequest:
       return m.as<wire::TransferRequest>().call_id;
+    case wire::Type::RingNoAnswer:
+      return m.as<wire::RingNoAnswer>().call_id;
     default:
       return 0;
   }

@@ -75,6 +75,19 @@ Refusal check_role(const Standing& s, const Message& m) {
       }
       return own_call(s);
     }
+    case Type::RingNoAnswer:
+      // The phone the switch rang refused the call or rang out: only the client that routed the
+      // call knows, and only for the agent the call is offered to now (a report that comes after
+      // acd's own ring timeout re-offered the call must not take it from the next agent).
+      if (s.role != Role::Switch && s.role != Role::Site) {
+        return Refusal::NotPermitted;
+      }
+      if (!s.owns_call) {
+        return Refusal::NotYourCall;
+      }
+      return s.call_agent != router::kNone && s.call_agent == m.as<wire::RingNoAnswer>().agent
+                 ? Refusal::None
+                 : Refusal::NotRingingThere;
     case Type::OfferResult:
     case Type::TransferRequest:
       return acts_for_agents(s.role) ? own_call(s) : Refusal::NotPermitted;
@@ -135,6 +148,8 @@ wire::WireError refusal_reason(Refusal r) {
       return wire::WireError::NotYourCall;
     case Refusal::SignInFirst:
       return wire::WireError::SignInFirst;
+    case Refusal::NotRingingThere:
+      return wire::WireError::NotRingingThere;
     case Refusal::None:
     case Refusal::NotPermitted:
       break;
@@ -150,6 +165,8 @@ Counter refusal_counter(Refusal r) {
       return Counter::refused_not_your_call;
     case Refusal::SignInFirst:
       return Counter::refused_sign_in_first;
+    case Refusal::NotRingingThere:
+      return Counter::refused_not_ringing_there;
     case Refusal::None:
     case Refusal::NotPermitted:
       break;

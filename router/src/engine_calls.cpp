@@ -45,7 +45,14 @@ void Engine::on_offer_rejected(const Event& e) {
     error(Status::WrongCallState, e);  // a reservation is not declined: it is released
     return;
   }
-  ring_no_answer(slot, Status::OfferDeclined);
+  // A switch's report names the agent whose phone it rang: a report that arrives after the call
+  // was offered to another agent (the ring timeout fired first) changes nothing.
+  if (e.agent != kNone && e.agent != calls_[slot].agent) {
+    error(Status::WrongCallState, e);
+    return;
+  }
+  ring_no_answer(slot, e.agent != kNone && e.reason == kNoAnswerRangOut ? Status::RingTimeout
+                                                                        : Status::OfferDeclined);
 }
 
 // An offer rang out or was declined. An outbound reservation is simply released; an inbound call

@@ -55,6 +55,22 @@ std::optional<std::uint64_t> number(std::string_view s, std::uint64_t max) {
   return v;
 }
 
+// What a failed agent leg's SIP status tells acd (docs/protocol.md, RingNoAnswer).
+wire::NoAnswerCause no_answer_cause(std::uint32_t code) {
+  switch (code) {
+    case 408:  // the ring timer (ring_s), or the phone's own timeout
+      return wire::NoAnswerCause::NoAnswer;
+    case 486:
+    case 600:
+      return wire::NoAnswerCause::Busy;
+    case 403:
+    case 603:
+      return wire::NoAnswerCause::Rejected;
+    default:  // 404, 410, 480 (no registered phone), 5xx, ...
+      return wire::NoAnswerCause::Unreachable;
+  }
+}
+
 std::optional<std::uint32_t> u32_field(const json& j, const char* key) {
   const auto t = text(j, key);
   if (!t) {
@@ -187,7 +203,17 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
     call.suspended = true;
     if (*name == "agent_failed") {
       bump(Counter::agent_failed);
-      call.state = CallState::Rerouting;  // acd's ring timeout re-offers the call
+      call.state = CallState::Rerouting;
+      if (!call.has_pending_decision) {
+        // acd re-routes at once (its later RouteResponse is applied as any decision). When a
+        // decision is already here, acd's own ring timeout was first: nothing to report.
+        wire::RingNoAnswer rna{};
+        rna.call_id = call.call_id;
+        rna.agent = call.agent;
+        rna.cause = no_answer_cause(u32_field(event, "code").value_or(0));
+        bump(Counter::ring_no_answer);
+        send(wire::Type::RingNoAnswer, rna, now_ns);
+      }
     }
     if (call.has_pending_decision) {
       call.has_pending_decision = false;
@@ -320,6 +346,7 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
   if (r.result == wire::RouteResult::Agent) {
     bump(Counter::routed_agent);
     call.agent_number = r.agent_number;
+    call.agent = r.agent;
     const auto fixed = config_.agent_uris.find(r.agent_number);
     if (fixed != config_.agent_uris.end()) {
       relay(call, fixed->second, false, config_.ring_s);
@@ -441,6 +468,22 @@ void Bridge::tick(std::uint64_t now_ns) {
     requests_.push_back(Request{p.type, it->first, p.body});
     ++it;
   }
+}
+
+std::size_t Bridge::calls_in(CallState s) const {
+  std::size_t n = 0;
+  for (const auto& [id, call] : by_sip_) {
+    n += call.state == s ? 1 : 0;
+  }
+  return n;
+}
+
+std::size_t Bridge::suspended() const {
+  std::size_t n = 0;
+  for (const auto& [id, call] : by_sip_) {
+    n += call.suspended ? 1 : 0;
+  }
+  return n;
 }
 
 std::vector<std::string> Bridge::take_commands() {

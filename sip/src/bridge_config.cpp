@@ -80,7 +80,7 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
   BridgeConfig c;
   Reader r(name, result.errors);
   r.only(root, {"evapi", "acd", "key_file", "server_key", "aead", "domain", "overflow_domain",
-                "ring_s", "retry_ms", "retries", "services", "agents"});
+                "ring_s", "retry_ms", "retries", "metrics", "services", "agents"});
   r.text(root, "evapi", c.evapi);
   r.text(root, "acd", c.acd);
   r.text(root, "key_file", c.key_file);
@@ -88,6 +88,7 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
   r.text(root, "aead", c.aead);
   r.text(root, "domain", c.domain);
   r.text(root, "overflow_domain", c.overflow_domain);
+  r.text(root, "metrics", c.metrics);
   (void)r.integer(root, "ring_s", c.ring_s, 1, 600);
   (void)r.integer(root, "retry_ms", c.retry_ms, 10, 60000);
   (void)r.integer(root, "retries", c.retries, 0, 1000);

@@ -1,6 +1,7 @@
 // acd-sip-bridge: the shell around the Bridge core (sip/DESIGN.md). One thread, one epoll: the
-// evapi TCP connection to Kamailio, the ACDP/2 UDP socket to acdd, a 100 ms timerfd and a
-// signalfd (SIGINT, SIGTERM: print the counters as JSON and exit 0).
+// evapi TCP connection to Kamailio, the ACDP/2 UDP socket to acdd, a 100 ms timerfd, a signalfd
+// (SIGINT, SIGTERM: print the counters as JSON and exit 0) and, when configured, the metrics
+// endpoint's listening socket and its short-lived HTTP connections.
 //
 //   acd-sip-bridge --config FILE [--check-config]
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +32,7 @@
 #include "acd/dataplane/secure_keys.hpp"
 #include "acd/dataplane/secure_session.hpp"
 #include "acd/sip/bridge.hpp"
+#include "acd/sip/metrics.hpp"
 #include "acd/sip/netstring.hpp"
 
 namespace {
@@ -74,13 +77,14 @@ std::optional<sockaddr_in> parse_address(const std::string& text) {
 class Shell {
  public:
   Shell(const acd::sip::BridgeConfig& config, secure::StaticKeyPair keys, secure::PublicKey server,
-        secure::Aead aead, sockaddr_in acd, sockaddr_in evapi)
+        secure::Aead aead, sockaddr_in acd, sockaddr_in evapi, std::optional<sockaddr_in> metrics)
       : bridge_(config),
         keys_(std::move(keys)),
         server_(server),
         aead_(aead),
         acd_(acd),
-        evapi_(evapi) {}
+        evapi_(evapi),
+        metrics_(metrics) {}
 
   int run() {
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
@@ -101,6 +105,11 @@ class Shell {
     signals_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     for (int fd : {udp_, timer_, signals_}) {
       watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+    }
+    if (metrics_ && !listen_metrics()) {
+      std::cerr << "acd-sip-bridge: cannot serve metrics on " << inet_ntoa(metrics_->sin_addr)
+                << ":" << ntohs(metrics_->sin_port) << ": " << std::strerror(errno) << "\n";
+      return 1;
     }
     initiator_ = std::make_unique<secure::Initiator>(keys_, server_, 1);
     send_init();
@@ -127,6 +136,10 @@ class Shell {
           stop_ = true;
         } else if (fd == tcp_) {
           on_tcp(events[i].events);
+        } else if (fd == http_listen_) {
+          accept_http();
+        } else if (http_.count(fd) != 0) {
+          on_http(fd);
         }
       }
       flush();
@@ -146,6 +159,69 @@ class Shell {
     e.events = what;
     e.data.fd = fd;
     epoll_ctl(epoll_, op, fd, &e);
+  }
+
+  // ---- metrics (GET /metrics; one short request per connection) ----
+  bool listen_metrics() {
+    http_listen_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(http_listen_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (http_listen_ < 0 ||
+        bind(http_listen_, reinterpret_cast<const sockaddr*>(&*metrics_), sizeof *metrics_) != 0 ||
+        listen(http_listen_, 16) != 0) {
+      return false;
+    }
+    watch(http_listen_, EPOLLIN, EPOLL_CTL_ADD);
+    std::cout << "acd-sip-bridge: metrics on http://" << inet_ntoa(metrics_->sin_addr) << ":"
+              << ntohs(metrics_->sin_port) << "/metrics" << std::endl;
+    return true;
+  }
+  void accept_http() {
+    for (;;) {
+      const int fd = accept4(http_listen_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        return;
+      }
+      if (http_.size() >= kMaxHttpClients) {
+        close(fd);  // a scraper opens one at a time; more is not one
+        continue;
+      }
+      http_[fd] = std::string();
+      watch(fd, EPOLLIN, EPOLL_CTL_ADD);
+    }
+  }
+  void on_http(int fd) {
+    std::string& request = http_[fd];
+    char buf[2048];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      request.append(buf, static_cast<std::size_t>(n));
+    }
+    const bool done = acd::sip::http_request_complete(request) || request.size() > 8192;
+    if (done) {
+      const std::string answer =
+          acd::sip::http_answer(request, acd::sip::render_metrics(bridge_, shell_counters()));
+      if (answer.compare(0, 12, "HTTP/1.1 200") != 0) {
+        ++http_bad_requests_;
+      }
+      // A few KiB into an empty socket buffer: one write; a client that does not read loses it.
+      (void)!write(fd, answer.data(), answer.size());
+    }
+    if (done || n == 0 || (n < 0 && errno != EAGAIN)) {
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+      close(fd);
+      http_.erase(fd);
+    }
+  }
+  acd::sip::ShellCounters shell_counters() const {
+    acd::sip::ShellCounters c;
+    c.evapi_connects = evapi_connects_;
+    c.evapi_losses = evapi_losses_;
+    c.acdp_sessions = acdp_sessions_;
+    c.http_bad_requests = http_bad_requests_;
+    c.evapi_up = evapi_up_;
+    c.acdp_session = cipher_ != nullptr;
+    return c;
   }
 
   // ---- evapi ----
@@ -168,6 +244,7 @@ class Shell {
       close(tcp_);
     }
     if (evapi_up_) {
+      ++evapi_losses_;
       std::cerr << "acd-sip-bridge: evapi connection lost; reconnecting" << std::endl;
     }
     tcp_ = -1;
@@ -186,6 +263,7 @@ class Shell {
       }
       connecting_ = false;
       evapi_up_ = true;
+      ++evapi_connects_;
       std::cout << "acd-sip-bridge: connected to evapi" << std::endl;
       watch(tcp_, EPOLLIN, EPOLL_CTL_MOD);
     }
@@ -263,6 +341,7 @@ class Shell {
           cipher_ = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client, aead_);
           index_ = e.session_index;
           heard_ns_ = now_ns();
+          ++acdp_sessions_;
           std::cout << "acd-sip-bridge: ACDP/2 session made" << std::endl;
           bridge_.connected(now_ns());
         }
@@ -352,6 +431,11 @@ class Shell {
   secure::Aead aead_;
   sockaddr_in acd_;
   sockaddr_in evapi_;
+  std::optional<sockaddr_in> metrics_;
+  static constexpr std::size_t kMaxHttpClients = 8;
+  int http_listen_ = -1;
+  std::map<int, std::string> http_;  // metrics connections: fd -> the request read so far
+  std::uint64_t evapi_connects_ = 0, evapi_losses_ = 0, acdp_sessions_ = 0, http_bad_requests_ = 0;
   int epoll_ = -1, udp_ = -1, tcp_ = -1, timer_ = -1, signals_ = -1;
   bool connecting_ = false, evapi_up_ = false, stop_ = false;
   std::string out_;
@@ -389,6 +473,14 @@ int main(int argc, char** argv) {
     std::cerr << config_path << ": acd and evapi must be IPV4:PORT\n";
     return 1;
   }
+  std::optional<sockaddr_in> metrics;
+  if (!config.metrics.empty()) {
+    metrics = parse_address(config.metrics);
+    if (!metrics) {
+      std::cerr << config_path << ": metrics must be IPV4:PORT\n";
+      return 1;
+    }
+  }
   secure::KeyFileResult keys = secure::load_secret_key_file(config.key_file);
   if (!keys.ok()) {
     std::cerr << keys.error << "\n";
@@ -415,6 +507,6 @@ int main(int argc, char** argv) {
               << secure::to_base64(keys.keys->public_key) << "\n";
     return 0;
   }
-  Shell shell(config, std::move(*keys.keys), *server, aead, *acd, *evapi);
+  Shell shell(config, std::move(*keys.keys), *server, aead, *acd, *evapi, metrics);
   return shell.run();
 }

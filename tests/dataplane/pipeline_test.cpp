@@ -716,6 +716,58 @@ TEST_F(RolesTest, OnlyTheAgentsDesktopAnswersItsOffer) {
   EXPECT_EQ(engine_.calls_in_engine(), 0u);
 }
 
+// A switch's RingNoAnswer: only the switch that routed the call may send it, only for the agent
+// the call is offered to; it re-routes the call at once (the next agent is offered it, the first
+// goes not ready), and a report for the agent the call has left is refused NotRingingThere.
+TEST_F(RolesTest, OnlyTheRoutingSwitchReportsRingNoAnswerForTheAgentRung) {
+  both_signed_in();
+  auto r = exchange(desk_, {desk_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 0))});
+  ASSERT_EQ(r.back().type, Type::Ack);
+  r = exchange(desk2_, {desk2_.one(Type::AgentEvent, agent_event(AgentEventKind::Ready, 1))});
+  ASSERT_EQ(r.back().type, Type::Ack);
+  RouteRequest rr{};
+  rr.call_id = 9;
+  r = exchange(switch_, {switch_.one(Type::RouteRequest, rr)});
+  ASSERT_EQ(r.size(), 1u);
+  const std::uint32_t rung = r[0].as<RouteResponse>().agent;
+  const std::uint32_t other = 1 - rung;
+  ASSERT_EQ(engine_.agent(rung).state, router::AgentState::Reserved);
+
+  const RingNoAnswer busy{9, rung, NoAnswerCause::Busy, 0};
+  expect_refused(desk_, Type::RingNoAnswer, busy, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  expect_refused(sup_, Type::RingNoAnswer, busy, WireError::NotPermitted,
+                 Counter::refused_not_permitted);
+  Peer switch2{11, Endpoint{0x0100007f, 5061, 0}};
+  register_peer(switch2, 1);
+  expect_refused(switch2, Type::RingNoAnswer, busy, WireError::NotYourCall,
+                 Counter::refused_not_your_call);
+  expect_refused(switch_, Type::RingNoAnswer, RingNoAnswer{9, other, NoAnswerCause::Busy, 0},
+                 WireError::NotRingingThere, Counter::refused_not_ringing_there);
+  expect_refused(switch_, Type::RingNoAnswer, RingNoAnswer{9, rung, NoAnswerCause{9}, 0},
+                 WireError::BadField, Counter::drop_bad_field);
+  EXPECT_EQ(engine_.agent(rung).state, router::AgentState::Reserved);
+
+  r = exchange(switch_, {switch_.one(Type::RingNoAnswer, busy)});
+  // The Ack, and the call's next agent as a later decision (same switch, same datagram flow).
+  ASSERT_EQ(r.size(), 2u);
+  const auto of_type = [&](Type t) {
+    return std::find_if(r.begin(), r.end(), [t](const Reply& x) { return x.type == t; });
+  };
+  ASSERT_NE(of_type(Type::Ack), r.end());
+  EXPECT_EQ(of_type(Type::Ack)->as<Ack>().reply_to, switch_.seq);
+  EXPECT_EQ(of_type(Type::Ack)->as<Ack>().status, 0);
+  ASSERT_NE(of_type(Type::RouteResponse), r.end());
+  EXPECT_EQ(of_type(Type::RouteResponse)->as<RouteResponse>().reply_to, 0u);
+  EXPECT_EQ(of_type(Type::RouteResponse)->as<RouteResponse>().agent, other);
+  EXPECT_EQ(engine_.agent(rung).state, router::AgentState::NotReady);
+  EXPECT_EQ(engine_.agent(other).state, router::AgentState::Reserved);
+  // The same report again: the call rings the other agent now.
+  expect_refused(switch_, Type::RingNoAnswer, busy, WireError::NotRingingThere,
+                 Counter::refused_not_ringing_there);
+  EXPECT_EQ(engine_.agent(other).state, router::AgentState::Reserved);
+}
+
 // A supervisor forces any agent out without signing one in; the agent's desktop is unbound and
 // must sign in again before it acts.
 TEST_F(RolesTest, SupervisorForcesLogout) {

@@ -134,6 +134,76 @@ TEST(Engine, RingNoAnswerRequeuesAtOriginalPlace) {
   EXPECT_EQ(h.engine().call(1)->position, 1u);
 }
 
+// A switch's ring-no-answer names the agent it rang: it re-routes the call at once (the next
+// ready agent gets it, the first goes not ready "no answer"); a late report for an agent the
+// call has already left changes nothing.
+TEST(Engine, SwitchRingNoAnswerReroutesAtOnceOnlyForTheAgentRung) {
+  EngineConfig c = two_queue_centre();
+  c.queues[0].ring_timeout_ms = 10'000;
+  Harness h(c);
+  h.sign_in_ready(0, 0);
+  h.route(1, 0, 1);
+  ASSERT_EQ(h.find(DecisionType::Offer)->agent, 0u);
+  h.sign_in_ready(1, 2);
+  Event e;
+  e.type = EventType::OfferRejected;
+  e.call = 1;
+  e.agent = 1;  // not the agent rung
+  e.reason = kNoAnswerRangOut;
+  ASSERT_NE(h.send(e, 3).empty(), true);
+  ASSERT_NE(h.find(DecisionType::Error), nullptr);
+  EXPECT_EQ(h.find(DecisionType::Error)->status, Status::WrongCallState);
+  EXPECT_EQ(h.engine().call(1)->state, CallState::Ringing);
+  EXPECT_EQ(h.state(1), AgentState::Ready);
+  e.agent = 0;
+  h.send(e, 4);
+  ASSERT_NE(h.find(DecisionType::RingNoAnswer), nullptr);
+  EXPECT_EQ(h.find(DecisionType::RingNoAnswer)->status, Status::RingTimeout);
+  ASSERT_NE(h.find(DecisionType::Offer), nullptr);
+  EXPECT_EQ(h.find(DecisionType::Offer)->agent, 1u);
+  EXPECT_EQ(h.state(0), AgentState::NotReady);
+  EXPECT_EQ(h.engine().agent(0).not_ready_reason, kReasonNoAnswer);
+  EXPECT_EQ(h.engine().agent_stats(0).no_answer, 1u);
+  // The same report again (the call now rings agent 1) is refused; a busy phone is "declined".
+  h.send(e, 5);
+  EXPECT_EQ(h.find(DecisionType::Error)->status, Status::WrongCallState);
+  EXPECT_EQ(h.state(1), AgentState::Reserved);
+  e.agent = 1;
+  e.reason = 2;  // busy
+  h.send(e, 6);
+  EXPECT_EQ(h.find(DecisionType::RingNoAnswer)->status, Status::OfferDeclined);
+  EXPECT_EQ(h.engine().call(1)->state, CallState::Queued);
+  EXPECT_EQ(h.state(1), AgentState::NotReady);
+}
+
+// Nobody signed in to a queue whose members exist: the call waits (someone may sign in), EWT
+// unknown; its max wait fires by timer, not at once. Only an EWT arrival rule diverts it at once
+// (an unknown EWT is above every threshold): that is how a centre asks for "nobody there: go".
+TEST(Engine, NobodySignedInWaitsForMaxWaitUnlessAnEwtRuleDiverts) {
+  EngineConfig c = two_queue_centre();
+  c.queues[0].max_wait_ms = 30'000;
+  c.queues[0].max_wait_action = OverflowAction::ToIvr;
+  c.queues[0].max_wait_target = 9000;
+  {
+    Harness h(c);
+    h.route(1, 0, 1);
+    ASSERT_NE(h.find(DecisionType::Queued), nullptr);
+    EXPECT_EQ(h.find(DecisionType::Queued)->ewt_ms, kUnknownEwt);
+    EXPECT_EQ(h.engine().counters().unservable_calls, 0u);
+    h.tick(30'000);
+    EXPECT_EQ(h.find(DecisionType::Overflowed), nullptr);
+    h.tick(30'001);
+    ASSERT_NE(h.find(DecisionType::Overflowed), nullptr);
+    EXPECT_EQ(h.find(DecisionType::Overflowed)->target, 9000u);
+  }
+  c.queues[0].overflow.push_back(
+      OverflowRule{OverflowCondition::EwtAtLeast, OverflowAction::ToIvr, 600'000, 9001});
+  Harness h(c);
+  h.route(1, 0, 1);
+  ASSERT_NE(h.find(DecisionType::Overflowed), nullptr);
+  EXPECT_EQ(h.find(DecisionType::Overflowed)->target, 9001u);
+}
+
 // After-call work ends by WrapUpDone (disposition recorded) or by timeout, to Ready or to the
 // not-ready the agent asked for during the call [4.1.1 e2].
 TEST(Engine, WrapUpEndsByDispositionOrTimeout) {

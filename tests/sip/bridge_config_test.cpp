@@ -41,6 +41,21 @@ TEST(SipBridgeConfig, GoodFile) {
   EXPECT_EQ(c.agent_uris.at(1001), "sip:1001@10.0.0.7");
 }
 
+// The metrics endpoint is optional: off unless set, and never an empty string.
+TEST(SipBridgeConfig, MetricsAddress) {
+  auto r = acd::sip::parse_bridge_config(kGood, "b.toml");
+  ASSERT_TRUE(r.config.has_value());
+  EXPECT_EQ(r.config->metrics, "");
+  r = acd::sip::parse_bridge_config("metrics = \"127.0.0.1:9471\"\n" + std::string(kGood),
+                                    "b.toml");
+  ASSERT_TRUE(r.config.has_value()) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_EQ(r.config->metrics, "127.0.0.1:9471");
+  r = acd::sip::parse_bridge_config("metrics = \"\"\n" + std::string(kGood), "b.toml");
+  EXPECT_FALSE(r.config.has_value());
+  ASSERT_FALSE(r.errors.empty());
+  EXPECT_EQ(r.errors[0], "b.toml:1: metrics must be a non-empty string");
+}
+
 // Each mistake: no config, and a message with the file and line.
 TEST(SipBridgeConfig, MistakesAreNamedWithTheirLine) {
   const struct {

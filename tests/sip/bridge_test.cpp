@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/sip/bridge.hpp"
+#include "acd/sip/metrics.hpp"
 #include "acd/sip/netstring.hpp"
 
 namespace {
@@ -86,6 +87,7 @@ class Harness {
     r.call_id = call_id;
     r.result = result;
     r.agent_number = agent;
+    r.agent = static_cast<std::uint32_t>(agent % 1000);  // the agent's index in this script
     r.action = action;
     r.target = target;
     r.position = 4;
@@ -274,9 +276,11 @@ TEST(SipBridge, CancelIsAbandoned) {
   EXPECT_EQ(h.bridge.count(Counter::abandoned), 2u);
 }
 
-// The agent's leg fails: the INVITE waits for acd's next decision, which goes to another agent;
-// a decision that arrives while the agent still rings waits for the leg to fail.
-TEST(SipBridge, AgentFailureWaitsForAcdToRouteAgain) {
+// The agent's leg fails: the bridge reports it (RingNoAnswer, the agent rung and the cause) and
+// the INVITE waits for acd's next decision, which goes to another agent; a decision that arrives
+// while the agent still rings (acd's ring timeout came first) waits for the leg to fail, and
+// then nothing is reported.
+TEST(SipBridge, AgentFailureIsReportedAndAcdRoutesAgain) {
   Harness h;
   const auto rr = h.ring("c1@x", 1001);
   h.event({{"event", "agent_failed"},
@@ -286,7 +290,14 @@ TEST(SipBridge, AgentFailureWaitsForAcdToRouteAgain) {
            {"code", 486}});
   EXPECT_EQ(h.bridge.find("c1@x")->state, CallState::Rerouting);
   EXPECT_TRUE(h.bridge.take_commands().empty());
-  EXPECT_TRUE(h.bridge.take_requests().empty());
+  const auto rq = h.one_request();
+  ASSERT_EQ(rq.type, wire::Type::RingNoAnswer);
+  const auto rna = Harness::body<wire::RingNoAnswer>(rq);
+  EXPECT_EQ(rna.call_id, rr.call_id);
+  EXPECT_EQ(rna.agent, 1u);
+  EXPECT_EQ(rna.cause, wire::NoAnswerCause::Busy);
+  h.ack(rq.seq);
+  EXPECT_EQ(h.bridge.waiting(), 0u);
   h.respond(0, rr.call_id, wire::RouteResult::Agent, 1002);
   json cmd = h.one_command();
   EXPECT_EQ(cmd["uri"], "sip:1002@agents.example");
@@ -300,7 +311,29 @@ TEST(SipBridge, AgentFailureWaitsForAcdToRouteAgain) {
            {"code", 408}});
   cmd = h.one_command();
   EXPECT_EQ(cmd["uri"], "sip:1003@agents.example");
+  EXPECT_TRUE(h.bridge.take_requests().empty());
   EXPECT_EQ(h.bridge.count(Counter::agent_failed), 2u);
+  EXPECT_EQ(h.bridge.count(Counter::ring_no_answer), 1u);
+
+  // A phone that rings out (408) or is not registered (480): causes NoAnswer and Unreachable.
+  h.event({{"event", "agent_failed"},
+           {"callid", "c1@x"},
+           {"tindex", 7},
+           {"tlabel", 99},
+           {"code", 408}});
+  auto report = Harness::body<wire::RingNoAnswer>(h.one_request());
+  EXPECT_EQ(report.cause, wire::NoAnswerCause::NoAnswer);
+  EXPECT_EQ(report.agent, 3u);
+  h.respond(0, rr.call_id, wire::RouteResult::Agent, 1004);
+  (void)h.one_command();
+  h.event({{"event", "agent_failed"},
+           {"callid", "c1@x"},
+           {"tindex", 7},
+           {"tlabel", 99},
+           {"code", 480}});
+  report = Harness::body<wire::RingNoAnswer>(h.one_request());
+  EXPECT_EQ(report.cause, wire::NoAnswerCause::Unreachable);
+  EXPECT_EQ(report.agent, 4u);
 }
 
 // Overflow actions and rejection: each its SIP answer, and the call is forgotten.
@@ -417,3 +450,76 @@ TEST(SipNetstring, Framing) {
 }
 
 }  // namespace
+
+namespace {
+
+// The value of one sample line `name value` (or `name{labels} value`) in an exposition; -1 if
+// the line is missing.
+long long sample_of(const std::string& text, const std::string& name) {
+  const std::string at = "\n" + name + " ";
+  const std::size_t p = text.find(at);
+  return p == std::string::npos ? -1 : std::stoll(text.substr(p + at.size()));
+}
+
+}  // namespace
+
+// The metrics say how many calls the bridge follows, how many INVITEs wait suspended for its
+// command, its counters by outcome and the shell's reconnects, in Prometheus text.
+TEST(SipBridgeMetrics, CallsSuspendedTransactionsCountersAndReconnects) {
+  Harness h;
+  h.invite("routing@x");  // suspended, waiting for acd
+  (void)h.one_request();
+  const auto rr = h.ring("ringing@x", 1001);     // relayed: Kamailio holds it no more
+  h.invite("nowhere@x", {{"service", "4999"}});  // refused at once
+  (void)h.one_command();
+  acd::sip::ShellCounters shell;
+  shell.evapi_connects = 4;
+  shell.evapi_losses = 3;
+  shell.acdp_sessions = 2;
+  shell.evapi_up = true;
+  std::string text = "\n" + acd::sip::render_metrics(h.bridge, shell);
+  EXPECT_EQ(sample_of(text, "acd_sip_calls"), 2);
+  EXPECT_EQ(sample_of(text, "acd_sip_suspended_transactions"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_calls_by_state{state=\"routing\"}"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_calls_by_state{state=\"ringing\"}"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_invites_total"), 3);
+  EXPECT_EQ(sample_of(text, "acd_sip_refused_total"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_routed_agent_total"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_acd_errors_total"), 0);
+  EXPECT_EQ(sample_of(text, "acd_sip_evapi_reconnects_total"), 3);
+  EXPECT_EQ(sample_of(text, "acd_sip_evapi_up"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_acdp_sessions_total"), 2);
+  EXPECT_EQ(sample_of(text, "acd_sip_acdp_registered"), 1);
+  EXPECT_NE(text.find("# TYPE acd_sip_abandoned_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE acd_sip_suspended_transactions gauge\n"), std::string::npos);
+
+  // An Error from acd is counted; the answered call leaves the ringing state.
+  wire::Error e{};
+  e.reply_to = 999;
+  e.reason = 1012;
+  h.deliver(wire::Type::Error, e);
+  h.event({{"event", "answered"}, {"callid", "ringing@x"}});
+  h.expect_call_event(rr.call_id, wire::CallEventKind::Answered);
+  text = "\n" + acd::sip::render_metrics(h.bridge, shell);
+  EXPECT_EQ(sample_of(text, "acd_sip_acd_errors_total"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_calls_by_state{state=\"talking\"}"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_calls_by_state{state=\"ringing\"}"), 0);
+}
+
+// The endpoint answers GET /metrics only; a request is whole at its empty line.
+TEST(SipBridgeMetrics, HttpAnswers) {
+  const std::string ok = acd::sip::http_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "a 1\n");
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_NE(ok.find("Content-Length: 4\r\n"), std::string::npos);
+  EXPECT_NE(ok.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_EQ(ok.substr(ok.size() - 4), "a 1\n");
+  EXPECT_EQ(acd::sip::http_answer("GET /metrics?x=1 HTTP/1.0\r\n\r\n", "").rfind("HTTP/1.1 200", 0),
+            0u);
+  EXPECT_EQ(acd::sip::http_answer("GET / HTTP/1.1\r\n\r\n", "").rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(acd::sip::http_answer("POST /metrics HTTP/1.1\r\n\r\n", "").rfind("HTTP/1.1 400", 0),
+            0u);
+  EXPECT_EQ(acd::sip::http_answer("garbage", "").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(acd::sip::http_answer("", "").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_FALSE(acd::sip::http_request_complete("GET /metrics HTTP/1.1\r\n"));
+  EXPECT_TRUE(acd::sip::http_request_complete("GET /metrics HTTP/1.1\r\n\r\n"));
+}

@@ -5,11 +5,14 @@
 # reaches the agent's phone through acd's decision, and acdd counts it answered, then released
 # (no call left). A call to a number that is no service is refused 404 without reaching acd.
 # While the agent talks, a second caller hears 182 Queued and is put through when the agent is
-# free; a third hears 182 Queued and hangs up (487; abandoned in acd). Then the agent's phone
-# answers 486 Busy: the INVITE is held until acd's ring timeout takes the call back (182 Queued,
-# the agent not ready) and, the agent made ready again, offers it anew; the phone answers. A
-# caller who hangs up while the phone rings is abandoned in acd. With core-banking down, a call
-# to the cards service is relayed to the announcement. The bridge's counters agree.
+# free; a third hears 182 Queued and hangs up (487; abandoned in acd). Then agent 1001 signs in
+# too: agent 1000's phone answers 486 Busy, the bridge reports it (RingNoAnswer) and the call
+# reaches 1001's phone at once (1000 not ready); then 1001's phone unregisters, the next call
+# finds no contact (480), 1001 goes not ready and the caller waits (182) until 1000 is made ready.
+# A caller who hangs up while the phone rings is abandoned in acd. With core-banking down, a call
+# to the cards service is relayed to the announcement. After each case nothing is left: no call
+# in acdd, no agent reserved, no call or held INVITE in the bridge (its /metrics). The bridge's
+# counters agree.
 # Usage: sip_e2e.sh ACDD ACDCTL LOADGEN BRIDGE CONFIG
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
@@ -39,23 +42,23 @@ free_port() {  # a UDP+TCP port free on 127.0.0.1 now
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 sip_port=$(free_port) evapi_port=$(free_port) uas_port=$(free_port) reg_port=$(free_port) caller_port=$(free_port)
-ivr_port=$(free_port)
+ivr_port=$(free_port) metrics_port=$(free_port)
 
 # Keys: acdd's, the bridge's (a switch), the load generator's (its desktop signs agent 1000 in).
 "$acdctl" key generate --out "$work/acdd.key" >"$work/keygen" || fail "key generate"
 sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
 "$acdctl" key generate --out "$work/bridge.key" >"$work/bridge.keygen" || fail "key generate"
 bridge_pub=$(sed -n 's/^public key: //p' "$work/bridge.keygen")
-"$loadgen" --write-keys "$work/lg" --agents 1 >/dev/null || fail "--write-keys"
+"$loadgen" --write-keys "$work/lg" --agents 2 >/dev/null || fail "--write-keys"
 
-# Queue general (the first ring_timeout_s of the file) gives up on a ringing agent after 3 s.
-sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
-  -e "0,/^ring_timeout_s = .*/s//ring_timeout_s = 3/" "$config" >"$work/acd.toml"
-grep -q "^ring_timeout_s = 3" "$work/acd.toml" || fail "no ring_timeout_s to shorten in $config"
+# Queue general keeps its ring timeout (20 s): a phone's refusal reaches acd through the bridge.
+sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$work/acd.toml"
+grep -q "^ring_timeout_s = 20" "$work/acd.toml" || fail "queue general's ring_timeout_s is not 20 in $config"
 printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
 printf '\n[[clients]]\nname = "sip-bridge"\nrole = "switch"\npublic_key = "%s"\n' "$bridge_pub" >>"$work/acd.toml"
 cat "$work/lg/clients.toml" >>"$work/acd.toml"
 echo "demo-1000" | "$acdctl" agent passwd 1000 --credentials "$work/credentials" >/dev/null
+echo "demo-1001" | "$acdctl" agent passwd 1001 --credentials "$work/credentials" >/dev/null
 "$acdd" --check-config "$work/acd.toml" >/dev/null 2>"$work/check.err" || fail "check-config: $(cat "$work/check.err")"
 "$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
   --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
@@ -111,6 +114,7 @@ server_key = "$work/acdd.pub"
 domain = "127.0.0.1"
 overflow_domain = "127.0.0.1:$ivr_port"
 ring_s = 10
+metrics = "127.0.0.1:$metrics_port"
 
 [[services]]
 number = "5000"
@@ -132,6 +136,24 @@ for _ in $(seq 100); do
 done
 grep -q "connected to evapi" "$work/bridge.out" || fail "the bridge did not connect to Kamailio's evapi"
 grep -q "session made" "$work/bridge.out" || fail "the bridge made no ACDP/2 session with acdd"
+bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
+  python3 - "$metrics_port" "$1" <<'PY'
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
+print(next(l.split(" ")[1] for l in text.splitlines() if l.split(" ")[0] == sys.argv[2]))
+PY
+}
+no_stuck() {  # after each case: no call in acdd, no agent reserved, no call or held INVITE in the bridge
+  no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+  ctl agents list >"$work/agents.json"
+  grep -q '"Reserved"' "$work/agents.json" && fail "an agent is left reserved: $(cat "$work/agents.json")"
+  for _ in $(seq 50); do
+    [ "$(bridge_metric acd_sip_calls)" = 0 ] && [ "$(bridge_metric acd_sip_suspended_transactions)" = 0 ] && return 0
+    sleep 0.1
+  done
+  fail "the bridge still follows $(bridge_metric acd_sip_calls) calls, $(bridge_metric acd_sip_suspended_transactions) held INVITEs"
+}
+[ "$(bridge_metric acd_sip_evapi_up)" = 1 ] || fail "the bridge's metrics do not show evapi up"
 
 # The agent's phone: registers 1000 with its contact on the UAS port, then answers one call.
 sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
@@ -155,7 +177,7 @@ for _ in $(seq 50); do
 done
 [ "$(answered)" = $((answered_before + 1)) ] ||
   fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
-no_calls || fail "a call is left in acdd after the BYE: $(cat "$work/calls.json")"
+no_stuck
 
 # A number that is no service: 404 from the bridge, nothing in acd.
 cat >"$work/nowhere.xml" <<'XML'
@@ -241,37 +263,92 @@ done
   fail "acdd counts $(answered) answered in general, expected $((answered_before + 2))"
 [ "$(abandoned)" = $((abandoned_before + 1)) ] ||
   fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
-no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+no_stuck
 
-# The agent's phone is busy (486) for the next call: Kamailio holds the INVITE, acd's ring
-# timeout (3 s) takes the call back and sets the agent not ready; once an operator makes the
-# agent ready again, acd offers the same call to it again and the phone answers.
+# Ring-no-answer from the phone (the bridge's RingNoAnswer; acd's ring timeout is 20 s here and
+# never comes into it). Agent 1001 signs in at its own desktop (the load generator again, its
+# route requests to a queue that does not exist) and its phone registers. Agent 1000, idle
+# longer, is offered the next call; its phone answers 486 Busy: the call goes at once to 1001,
+# whose phone answers, and 1000 is not ready ("no answer").
 answered_before=$(answered)
-sipp -sf "$here/agent_busy_then_answer.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s \
+sign_in_1001() {
+  "$loadgen" --target "127.0.0.1:$acd_port" --rate 1 --duration 1 --agents 1 --first-agent 1001 \
+    --first-index 1 --queue 99 --keys-dir "$work/lg" \
+    --server-key "$work/acdd.pub" --json >"$work/lg1001.json" 2>"$work/lg1001.err"
+}
+sign_in_1001 || sign_in_1001 || fail "loadgen (agent 1001): $(cat "$work/lg1001.err")"
+for _ in $(seq 50); do
+  ctl agents show 1001 >"$work/agent1001.json"
+  grep -q '"state": "Ready"' "$work/agent1001.json" && break
+  sleep 0.1
+done
+grep -q '"state": "Ready"' "$work/agent1001.json" ||
+  fail "agent 1001 is not ready: $(cat "$work/agent1001.json" "$work/lg1001.json" "$work/lg1001.err")"
+uas1001_port=$(free_port) reg1001_port=$(free_port)
+sipp "127.0.0.1:$sip_port" -sf "$here/register.xml" -i 127.0.0.1 -p "$reg1001_port" -m 1 \
+  -key agent 1001 -key uasport "$uas1001_port" -timeout 10s -timeout_error \
+  >"$work/reg1001.out" 2>"$work/reg1001.err" </dev/null || fail "REGISTER 1001: $(tail -5 "$work/reg1001.err")"
+sipp -sf "$here/agent_busy.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s \
   -timeout_error -trace_msg -message_file "$work/uas3.msg" >"$work/uas3.out" 2>"$work/uas3.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas1001_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas1001.msg" >"$work/uas1001.out" 2>"$work/uas1001.err" </dev/null &
+uas1001_pid=$!
+pids+=($uas1001_pid)
+sleep 0.3
+began=$(date +%s%N)
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/rna.msg" >"$work/rna.out" \
+  2>"$work/rna.err" </dev/null ||
+  fail "the call after a busy agent: $(tail -5 "$work/rna.err"; tail -40 "$work/rna.msg")"
+took_ms=$((($(date +%s%N) - began) / 1000000))
+wait "$uas_pid" || fail "agent 1000's phone was not offered the call: $(tail -5 "$work/uas3.err")"
+wait "$uas1001_pid" || fail "agent 1001's phone did not answer: $(tail -5 "$work/uas1001.err"; tail -30 "$work/uas1001.msg")"
+[ "$took_ms" -lt 10000 ] || fail "the call took $took_ms ms: it waited for a ring timeout"
+ctl agents show 1000 >"$work/agent.json"
+grep -q '"state": "NotReady"' "$work/agent.json" ||
+  fail "agent 1000 not set not ready after its phone's 486: $(cat "$work/agent.json")"
+for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+no_stuck
+echo "ring-no-answer: busy at 1000, answered at 1001, caller done in $took_ms ms"
+
+# No registered phone: agent 1001's phone takes its registration back. With 1000 not ready the
+# next call is offered to 1001; Kamailio finds no contact (480), the bridge reports it, 1001 goes
+# not ready and the call waits (182 Queued) until an operator makes 1000 ready, whose phone
+# answers.
+answered_before=$(answered)
+sipp "127.0.0.1:$sip_port" -sf "$here/unregister.xml" -i 127.0.0.1 -p "$reg1001_port" -m 1 \
+  -key agent 1001 -key uasport "$uas1001_port" -timeout 10s -timeout_error \
+  >"$work/unreg1001.out" 2>"$work/unreg1001.err" </dev/null || fail "un-REGISTER 1001: $(tail -5 "$work/unreg1001.err")"
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas5.msg" >"$work/uas5.out" 2>"$work/uas5.err" </dev/null &
 uas_pid=$!
 pids+=($uas_pid)
 sleep 0.3
 sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 500 -i 127.0.0.1 -p "$caller_port" -m 1 \
-  -timeout 30s -timeout_error -trace_msg -message_file "$work/rna.msg" >"$work/rna.out" \
-  2>"$work/rna.err" </dev/null &
-rna_pid=$!
-pids+=($rna_pid)
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/nophone.msg" >"$work/nophone.out" \
+  2>"$work/nophone.err" </dev/null &
+nophone_pid=$!
+pids+=($nophone_pid)
 for _ in $(seq 100); do
-  ctl agents show 1000 >"$work/agent.json"
-  grep -q '"state": "NotReady"' "$work/agent.json" && break
+  ctl agents show 1001 >"$work/agent1001.json"
+  grep -q '"state": "NotReady"' "$work/agent1001.json" && break
   sleep 0.1
 done
-grep -q '"state": "NotReady"' "$work/agent.json" ||
-  fail "agent 1000 not set not ready by the ring timeout: $(cat "$work/agent.json")"
-[ "$(answered)" = "$answered_before" ] || fail "a call was answered while the agent's phone was busy"
+grep -q '"state": "NotReady"' "$work/agent1001.json" ||
+  fail "agent 1001 (no phone) not set not ready: $(cat "$work/agent1001.json")"
+[ "$(answered)" = "$answered_before" ] || fail "a call was answered while no ready agent had a phone"
 "$acdctl" --socket "$work/ctl.sock" agents ready 1000 >/dev/null || fail "acdctl agents ready 1000"
-wait "$rna_pid" || fail "the call after a busy agent: $(tail -5 "$work/rna.err"; tail -40 "$work/rna.msg")"
-wait "$uas_pid" || fail "the agent's phone (busy, then answering): $(tail -5 "$work/uas3.err")"
+wait "$nophone_pid" || fail "the call after an agent with no phone: $(tail -5 "$work/nophone.err"; tail -40 "$work/nophone.msg")"
+wait "$uas_pid" || fail "agent 1000's phone did not answer: $(tail -5 "$work/uas5.err")"
+grep -q "^SIP/2.0 182 Queued" "$work/nophone.msg" || fail "the caller heard no 182 Queued while no phone could take the call"
 for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
 [ "$(answered)" = $((answered_before + 1)) ] ||
   fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
-no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+no_stuck
 
 # A caller who hangs up while the agent's phone rings: Kamailio cancels the phone's leg, acdd
 # counts the call abandoned, and the agent is free again.
@@ -289,7 +366,7 @@ wait "$uas_pid" || fail "the ringing phone was not cancelled: $(tail -5 "$work/u
 for _ in $(seq 50); do [ "$(abandoned)" = $((abandoned_before + 1)) ] && break; sleep 0.1; done
 [ "$(abandoned)" = $((abandoned_before + 1)) ] ||
   fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
-no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+no_stuck
 
 # Overflow: with the back-end service core-banking down, queue cards (service 5001) diverts its
 # calls to the announcement, number 7100: Kamailio relays the INVITE to sip:7100@ the overflow
@@ -309,7 +386,7 @@ wait "$ivr_pid" || fail "the announcement did not answer: $(tail -5 "$work/ivr.e
 grep -q "^INVITE sip:7100@127.0.0.1:$ivr_port " "$work/ivr.msg" ||
   fail "the announcement was not called as 7100: $(grep '^INVITE' "$work/ivr.msg")"
 [ "$(answered)" = "$answered_before" ] || fail "an overflowed call was counted answered"
-no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
+no_stuck
 
 # The bridge's own account, printed as it stops.
 kill -TERM "$bridge_pid"
@@ -318,12 +395,13 @@ counters=$(tail -1 "$work/bridge.out")
 python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
 import json, sys
 c = json.loads(sys.argv[1])
-expect = {"invites": 8, "refused": 1, "routed_agent": 6, "queued": 3, "answered": 4, "released": 4,
-          "abandoned": 2, "agent_failed": 1, "overflowed": 1, "ignored": 1, "bad_events": 0,
-          "acd_errors": 0, "calls": 0}
+expect = {"invites": 9, "refused": 1, "routed_agent": 8, "queued": 3, "answered": 5, "released": 5,
+          "abandoned": 2, "agent_failed": 2, "ring_no_answer": 2, "overflowed": 1, "ignored": 1,
+          "bad_events": 0, "acd_errors": 0, "calls": 0}
 wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
 assert not wrong, wrong
 PY
 echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, queued" \
-  "behind a call, and again after the phone was busy), answered then released; CANCELs while" \
-  "queued and while ringing were abandoned; an overflow reached the announcement"
+  "behind a call), agent 1001 at once after 1000's phone was busy, and 1000 again after 1001's" \
+  "phone was gone; answered then released; CANCELs while queued and while ringing were" \
+  "abandoned; an overflow reached the announcement; nothing was left stuck after any case"

@@ -41,13 +41,14 @@ namespace acd::dataplane {
   X(token_refused_revoked, "token sign-ins refused: revoked (sign-out, logout, operator)")      \
   X(token_refused_forged, "token sign-ins refused: MAC, agent, site or fields do not match")    \
   X(tokens_minted, "session tokens sent to desktops after a sign-in")                           \
-  X(tokens_revoked, "agents whose tokens an operator revoked (log records applied)")          \
+  X(tokens_revoked, "agents whose tokens an operator revoked (log records applied)")            \
   X(password_changes, "passwords desktops changed (CredentialChange records applied)")          \
   X(password_change_refused, "password changes refused (old password, policy, not possible)")   \
   X(enrolments_spent, "enrolment codes spent by a sign-in (CredentialChange records applied)")  \
   X(credential_change_refused, "credential changes not applied: not a valid argon2id string") \
   X(signins_deferred, "password sign-ins that waited for a later part of a poll cycle")          \
-  X(desk_moves, "agents a token sign-in moved from another desktop (which was told AgentMoved)")
+  X(desk_moves, "agents a token sign-in moved from another desktop (which was told AgentMoved)") \
+  X(refused_not_ringing_there, "RingNoAnswer reports refused: the call is not offered there")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

@@ -23,6 +23,7 @@ enum class Refusal : std::uint8_t {
   NotYourAgent,  // it names an agent other than the client's
   NotYourCall,   // the call is not the client's
   SignInFirst,   // a desktop (or supervisor) acting for an agent before signing one in
+  NotRingingThere,  // a switch's RingNoAnswer names an agent the call is not offered to
 };
 
 // What the IO stage knows of a message's sender and of the call the message names.
@@ -30,7 +31,7 @@ struct Standing {
   wire::Role role = wire::Role::None;
   router::AgentIndex agent = router::kNone;  // the agent this client signed in (bound), if any
   router::AgentNumber agent_number = 0;      // that agent's ID
-  // For a message naming a call (CallEvent, OfferResult, TransferRequest):
+  // For a message naming a call (CallEvent, OfferResult, TransferRequest, RingNoAnswer):
   bool owns_call = false;                         // this client asked for it (RouteRequest)
   router::AgentIndex call_agent = router::kNone;  // the agent it is offered to or talking with
   // For a sign-in: the agent its number names (kNone: no such agent; the sign-in says so).

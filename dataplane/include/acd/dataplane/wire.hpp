@@ -37,8 +37,9 @@ enum class Type : std::uint16_t {
   PasswordChange = 15,   // desktop -> acd: its signed-in agent's new password (ACDP/2 only)
   SiteSummary = 16,      // peer site -> acd: availability of one of its queues
   SiteRouteRequest = 17,  // peer site -> acd: a call another site overflowed here
+  RingNoAnswer = 18,      // switch -> acd: the agent's phone refused the call or rang out
 };
-inline constexpr std::uint16_t kMaxType = 17;
+inline constexpr std::uint16_t kMaxType = 18;
 
 // Wire error codes; the engine's Status values (0..999) are used as they are.
 enum class WireError : std::uint16_t {
@@ -75,6 +76,9 @@ enum class WireError : std::uint16_t {
   // session token at another desktop and was moved there (docs/protocol.md "Desk move"). This
   // desktop no longer acts for it.
   AgentMoved = 1021,
+  // A RingNoAnswer names an agent the call is not offered to now (acd's own ring timeout took it
+  // back first, or it was answered, transferred or queued): nothing changed.
+  NotRingingThere = 1027,
 };
 
 // What a client is, which decides what it may send. Today from its Register (ACDP/1); with
@@ -330,6 +334,26 @@ struct SiteRouteRequest {
   std::uint64_t visited;  // their site numbers, bit n = site n
 };
 
+// switch -> acd: the phone of the agent a RouteResponse named did not take the call (busy,
+// rejected, unreachable, or the switch's own ring timer). Handled as ring-no-answer: the call goes
+// back to its place (or to another agent at once) and the agent to not ready "no answer". Only
+// the client that routed the call may send it; answered Ack, or Error NotRingingThere when the
+// call is not offered to that agent any more.
+enum class NoAnswerCause : std::uint16_t {
+  NoAnswer = 1,     // rang until the switch's timer ran out
+  Busy = 2,         // the phone was busy
+  Rejected = 3,     // the agent (or the phone) declined it
+  Unreachable = 4,  // no phone registered, or it could not be reached
+};
+inline constexpr std::uint16_t kMaxNoAnswerCause = 4;
+
+struct RingNoAnswer {
+  std::uint64_t call_id;
+  std::uint32_t agent;  // the agent index of the RouteResponse that offered the call
+  NoAnswerCause cause;
+  std::uint16_t reserved;
+};
+
 static_assert(sizeof(DatagramHeader) == 16);
 static_assert(sizeof(MessageHeader) == 16);
 static_assert(sizeof(Register) == 16);
@@ -351,6 +375,7 @@ static_assert(sizeof(SessionToken) == 64);
 static_assert(sizeof(PasswordChange) == 144);
 static_assert(sizeof(SiteSummary) == 32);
 static_assert(sizeof(SiteRouteRequest) == 56);
+static_assert(sizeof(RingNoAnswer) == 16);
 static_assert(std::has_unique_object_representations_v<RouteResponse>);
 
 // Body size of each message type; 0 for an unknown type.
@@ -390,6 +415,8 @@ constexpr std::size_t body_size(std::uint16_t type) {
       return sizeof(SiteSummary);
     case Type::SiteRouteRequest:
       return sizeof(SiteRouteRequest);
+    case Type::RingNoAnswer:
+      return sizeof(RingNoAnswer);
   }
   return 0;
 }

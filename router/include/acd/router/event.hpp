@@ -22,7 +22,7 @@ enum class EventType : std::uint8_t {
   ForceReady,         // supervisor: agent to Ready (ends not-ready or wrap-up)
   ForceLogout,        // supervisor: agent signed out; ringing calls go back to their queues
   RouteRequest,       // call, queue, media, priority, tier, verification, language, skills
-  OfferRejected,      // call: the agent declined the offer (handled as ring-no-answer)
+  OfferRejected,      // call: the offer was declined or rang out at the phone (ring-no-answer)
   CallAnswered,       // call
   CallHeld,           // call
   CallRetrieved,      // call
@@ -48,6 +48,13 @@ enum class EventType : std::uint8_t {
   SiteSummary,
   kCount
 };
+
+// OfferRejected from a desktop (OfferResult declined): agent = kNone. From a switch whose phone
+// refused the call or rang out (ACDP RingNoAnswer): agent = the agent it rang (the event changes
+// nothing when the call is offered to another agent by then), reason = the switch's cause;
+// kNoAnswerRangOut (rang until the switch's timer ran out) is counted as a ring timeout, the
+// other causes as a declined offer.
+inline constexpr std::uint16_t kNoAnswerRangOut = 1;
 
 // RouteRequest: `reason` is the number of sites the call has already passed through and `number`
 // the bitset of their site numbers (bit n = site n); both 0 for a call that starts here.

@@ -47,7 +47,8 @@ struct Request {
   X(retransmits, "ACDP requests sent again")                                  \
   X(bad_events, "evapi messages that are not JSON or miss a field")           \
   X(ignored, "events for unknown calls, or out of place in the call's state") \
-  X(acd_errors, "ACDP Error messages received")
+  X(acd_errors, "ACDP Error messages received")                               \
+  X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)")
 
 enum class Counter : std::uint8_t {
 #define ACD_X(name, help) name,
@@ -84,11 +85,15 @@ class Bridge {
     std::uint32_t tindex = 0, tlabel = 0;  // the suspended transaction, when there is one
     bool suspended = false;
     std::uint64_t agent_number = 0;
+    std::uint32_t agent = 0;            // the agent index of the RouteResponse that rang the agent
     bool has_pending_decision = false;  // a decision that came while the agent still rang
     dataplane::wire::RouteResponse pending_decision{};
   };
   const Call* find(std::string_view sip_call_id) const;
   std::size_t calls() const { return by_sip_.size(); }
+  // Calls in a state, and calls whose INVITE Kamailio holds suspended now (a scan: for metrics).
+  std::size_t calls_in(CallState s) const;
+  std::size_t suspended() const;
   bool registered() const { return registered_; }
   std::uint64_t count(Counter c) const { return counters_[static_cast<std::size_t>(c)]; }
 
