@@ -13,6 +13,7 @@
 
 #include "acd/dataplane/codec.hpp"
 #include "acd/router/event.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 namespace acd::control {
 
@@ -84,6 +85,7 @@ void SiteSummarySender::stop() {
 }
 
 void SiteSummarySender::run(std::stop_token stop) {
+  dataplane::name_this_thread("acd-site-send");
   using namespace std::chrono;
   const auto period = milliseconds(1000 / per_second_);
   // Sequences from the wall clock (ms): a restarted sender still numbers above what it sent.
