@@ -18,8 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -61,9 +62,11 @@ inline double flood_time_of(std::uint64_t n, double rate, std::uint32_t burst) {
 
 // Sends the flood to `to` (IPv4, network byte order) for `seconds`. Blocking; one thread.
 // `burst`: 0 or 1 sends evenly; N > 1 sends N datagrams back to back every N / rate seconds.
+// `stop` (may be null): set by another thread or a signal handler, ends the flood early.
 inline FloodReport run_flood(const dataplane::secure::PublicKey& server, std::uint32_t to_address,
                              std::uint16_t to_port, double rate, double seconds,
-                             std::uint32_t sources, std::uint32_t burst = 0) {
+                             std::uint32_t sources, std::uint32_t burst = 0,
+                             const std::atomic<bool>* stop = nullptr) {
   namespace secure = dataplane::secure;
   FloodReport report;
   if (sodium_init() < 0) {
@@ -152,7 +155,8 @@ inline FloodReport run_flood(const dataplane::secure::PublicKey& server, std::ui
                                std::chrono::duration<double>(seconds));
   std::uint64_t n = 0;
   std::size_t source = 0;
-  for (auto now = start; now < end; now = Clock::now()) {
+  for (auto now = start; now < end && (stop == nullptr || !stop->load(std::memory_order_relaxed));
+       now = Clock::now()) {
     // Due by now (flood_due). Ahead: sleep until the next batch (or burst) is due.
     const double elapsed = std::chrono::duration<double>(now - start).count();
     const double due = flood_due(elapsed, rate, burst);

@@ -50,6 +50,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -1172,9 +1173,15 @@ int main(int argc, char** argv) {
                 << (why.empty() ? "" : " (" + why + ")") << "\n";
       return 2;
     }
+    // SIGTERM or SIGINT ends the flood early, with its report (the benchmark stops it when the
+    // clients it floods are done).
+    static std::atomic<bool> flood_stop{false};
+    static_assert(std::atomic<bool>::is_always_lock_free);
+    std::signal(SIGTERM, [](int) { flood_stop.store(true, std::memory_order_relaxed); });
+    std::signal(SIGINT, [](int) { flood_stop.store(true, std::memory_order_relaxed); });
     const acd::loadgen::FloodReport r =
         acd::loadgen::run_flood(*key, to.address, to.port, flood_rate, duration, flood_sources,
-                                flood_burst);
+                                flood_burst, &flood_stop);
     if (!r.why.empty()) {
       std::cerr << "acd-loadgen: --flood: " << r.why << "\n";
       return 1;
