@@ -160,22 +160,28 @@ PY
   fi
   flood=$!
   sleep 1.5
+  rm -f "$work/flooded$r.err"  # the previous burst's: its "load starts" is not this run's
   # shellcheck disable=SC2046
   "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json" 2>"$work/flooded$r.err" &
   clients=$!
   # acdd's threads while the load runs (not while the clients sign in: password hashes).
-  until grep -q "load starts" "$work/flooded$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
+  until grep -qs "load starts" "$work/flooded$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
   cpu_before=$(thread_ticks "$pid")
   t0=$(date +%s.%N)
   sleep $((seconds - 1))
   cpu_line=$(thread_cpu "$cpu_before" "$(thread_ticks "$pid")" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")")
-  wait $clients
+  clients_ok=1
+  wait $clients || clients_ok=
   kill -0 $flood 2>/dev/null || echo "   (the flood ended before the clients' load: not flooded throughout)"
   kill -TERM $flood 2>/dev/null || true
   wait "$flood" || true
   if [ "$flood_sender" = loadgen ]; then
     field "$work/flood$r.json" flood_cpu_percent >"$work/floodcpu$r"
     field "$work/flood$r.json" flood_rate | cut -d. -f1 >>"$work/flood$r.err"
+  fi
+  if [ -z "$clients_ok" ] || [ -z "$(field "$work/flooded$r.json" p99_us)" ]; then
+    echo "   burst $b: the flooded clients' load generator failed (left out of the medians): $(grep -v '^acd-loadgen: load starts' "$work/flooded$r.err" | tail -2 | tr '\n' ' ')"
+    continue
   fi
   expect_every_call_routed "$work/flooded$r.json" >/dev/null || echo "   (flooded: not every call routed)"
   fp50=$(field "$work/flooded$r.json" p50_us) fp99=$(field "$work/flooded$r.json" p99_us)
