@@ -16,7 +16,11 @@
 # datagrams made before the clock starts, sent 8 at a time: about 5 % of a core); FLOOD_SENDER=python:
 # from the Python sender this script used first (the same datagrams at the same rate, but sent in
 # bursts of 100 every 5 ms, about 10 % of a core): bench/RESULTS.md compares the two.
+# FLOOD_BURSTS="0 100" (loadgen sender): one flooded run per value in each rep, side by side:
+# 0 sends evenly, N sends N datagrams back to back every N / rate seconds (--flood-burst N).
 # FLOOD_ONLY=1: skip the throughput part (1.), measure only the flood (2.).
+# acdd's CPU per thread is measured while the flooded clients' load runs (after their sign-in,
+# whose password hashes would otherwise show as a busy acd-verify-0).
 # IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no other
 # thread on its CPU (the flood sender, the generator, other tenants) preempts it: tells acdd's own
 # delays from the scheduler's (diagnosis only; acdd does not do this itself).
@@ -75,8 +79,11 @@ thread_cpu() {  # before after seconds
 secure_args() { echo --keys-dir "$work/lg" --server-key "$work/acdd.pub"; }
 aes_available() { grep -qw aes /proc/cpuinfo; }
 
-clear_max=() secure_max=() ratio=() aes_max=() aes_ratio=() alone_p99=() flood_p99=() alone_p50=() flood_p50=() p99_ratio=() flood_rate=()
+clear_max=() secure_max=() ratio=() aes_max=() aes_ratio=() alone_p99=() alone_p50=()
+declare -A flood_p99 flood_p50 p99_ratio flood_rate  # by burst: space-separated per rep
 flood_sender=${FLOOD_SENDER:-loadgen}
+bursts=${FLOOD_BURSTS:-0}
+[ "$flood_sender" = loadgen ] || bursts=python
 for r in $(seq "$reps"); do
   if [ -z "${FLOOD_ONLY:-}" ]; then
   echo "== rep $r: highest loss-free rate, clear text"
@@ -105,17 +112,22 @@ for r in $(seq "$reps"); do
   fi
   fi
 
-  echo "== rep $r: ACDP/2 at $rate calls/s, alone then under a ${flood_x}x forged flood"
+  echo "== rep $r: ACDP/2 at $rate calls/s, alone then under a ${flood_x}x forged flood (bursts: $bursts)"
   start secure
   # shellcheck disable=SC2046
   "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json"
+  alone_p50+=("$(field "$work/alone$r.json" p50_us)") alone_p99+=("$(field "$work/alone$r.json" p99_us)")
+  expect_every_call_routed "$work/alone$r.json" >/dev/null || echo "   (alone: not every call routed)"
+  echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us"
+  for b in $bursts; do
   # The clients' datagram rate is about their call rate (one request per datagram at this rate).
   if [ "$flood_sender" = loadgen ]; then
-    { "$loadgen" --target "127.0.0.1:$port" --server-key "$work/acdd.pub" --flood $((rate * flood_x)) \
-        --duration $((seconds + 3)) --json >"$work/flood$r.json"; field "$work/flood$r.json" flood_cpu_percent >"$work/floodcpu$r"; field "$work/flood$r.json" flood_rate | cut -d. -f1 >&2; } 2>"$work/flood$r.err" &
+    # Until the clients are done (SIGTERM below), whatever their sign-in takes.
+    "$loadgen" --target "127.0.0.1:$port" --server-key "$work/acdd.pub" --flood $((rate * flood_x)) \
+        --flood-burst "$b" --duration $((seconds + 120)) --json >"$work/flood$r.json" 2>"$work/flood$r.err" &
   else
-  python3 - "$port" "$(cat "$work/acdd.pub")" $((rate * flood_x)) $((seconds + 3)) "$work/floodcpu$r" 2>"$work/flood$r.err" <<'PY' &
-import base64, hashlib, os, socket, struct, sys, time
+  python3 - "$port" "$(cat "$work/acdd.pub")" $((rate * flood_x)) $((seconds + 120)) "$work/floodcpu$r" 2>"$work/flood$r.err" <<'PY' &
+import base64, hashlib, os, signal, socket, struct, sys, time
 port, server, rate, seconds = int(sys.argv[1]), base64.b64decode(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 mac1_key = hashlib.blake2b(b"acdp2 mac1" + server, digest_size=32).digest()
 socks = []
@@ -132,8 +144,10 @@ for n in range(2000):
         payload = os.urandom(8 + 64 + 16)
         pool.append(struct.pack("<IBBHII", 0x50444341, 2, 1, 16 + len(payload), struct.unpack("<I", os.urandom(4))[0], 0) + payload)
 to = ("127.0.0.1", port)
+stopped = []
+signal.signal(signal.SIGTERM, lambda *_: stopped.append(1))
 start, sent = time.monotonic(), 0
-while time.monotonic() - start < seconds:
+while not stopped and time.monotonic() - start < seconds:
     for _ in range(100):
         socks[sent % 250].sendto(pool[sent % 2000], to)
         sent += 1
@@ -146,21 +160,38 @@ PY
   fi
   flood=$!
   sleep 1.5
+  rm -f "$work/flooded$r.err"  # the previous burst's: its "load starts" is not this run's
+  # shellcheck disable=SC2046
+  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json" 2>"$work/flooded$r.err" &
+  clients=$!
+  # acdd's threads while the load runs (not while the clients sign in: password hashes).
+  until grep -qs "load starts" "$work/flooded$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
   cpu_before=$(thread_ticks "$pid")
   t0=$(date +%s.%N)
-  # shellcheck disable=SC2046
-  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json"
+  sleep $((seconds - 1))
   cpu_line=$(thread_cpu "$cpu_before" "$(thread_ticks "$pid")" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")")
-  wait "$flood"
-  stop
-  expect_every_call_routed "$work/alone$r.json" >/dev/null || echo "   (alone: not every call routed)"
+  clients_ok=1
+  wait $clients || clients_ok=
+  kill -0 $flood 2>/dev/null || echo "   (the flood ended before the clients' load: not flooded throughout)"
+  kill -TERM $flood 2>/dev/null || true
+  wait "$flood" || true
+  if [ "$flood_sender" = loadgen ]; then
+    field "$work/flood$r.json" flood_cpu_percent >"$work/floodcpu$r"
+    field "$work/flood$r.json" flood_rate | cut -d. -f1 >>"$work/flood$r.err"
+  fi
+  if [ -z "$clients_ok" ] || [ -z "$(field "$work/flooded$r.json" p99_us)" ]; then
+    echo "   burst $b: the flooded clients' load generator failed (left out of the medians): $(grep -v '^acd-loadgen: load starts' "$work/flooded$r.err" | tail -2 | tr '\n' ' ')"
+    continue
+  fi
   expect_every_call_routed "$work/flooded$r.json" >/dev/null || echo "   (flooded: not every call routed)"
-  alone_p50+=("$(field "$work/alone$r.json" p50_us)") flood_p50+=("$(field "$work/flooded$r.json" p50_us)")
-  alone_p99+=("$(field "$work/alone$r.json" p99_us)") flood_p99+=("$(field "$work/flooded$r.json" p99_us)")
-  flood_rate+=("$(tail -1 "$work/flood$r.err")")
-  p99_ratio+=("$(awk "BEGIN{printf \"%.3f\", ${flood_p99[-1]} / ${alone_p99[-1]}}")")
-  echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us; flooded (${flood_rate[-1]} forged/s) p50 ${flood_p50[-1]} us p99 ${flood_p99[-1]} us; p99 ratio ${p99_ratio[-1]}"
+  fp50=$(field "$work/flooded$r.json" p50_us) fp99=$(field "$work/flooded$r.json" p99_us)
+  frate=$(tail -1 "$work/flood$r.err")
+  ratio_r=$(awk "BEGIN{printf \"%.3f\", $fp99 / ${alone_p99[-1]}}")
+  flood_p50[$b]+="$fp50 " flood_p99[$b]+="$fp99 " p99_ratio[$b]+="$ratio_r " flood_rate[$b]+="$frate "
+  echo "   burst $b: flooded (${frate} forged/s) p50 $fp50 us p99 $fp99 us; p99 ratio $ratio_r"
   echo "   CPU while flooded: flood sender $(cat "$work/floodcpu$r" 2>/dev/null || echo ?)% of a core; acdd threads: $cpu_line"
+  done
+  stop
 done
 
 echo "== medians of $reps (machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)); flood sender: $flood_sender"
@@ -172,4 +203,8 @@ else
   echo "AES-256-GCM not measured: this CPU has no AES-NI"
 fi
 fi
-echo "ACDP/2 at $rate calls/s: p50 $(median "${alone_p50[@]}") us alone, $(median "${flood_p50[@]}") us flooded; p99 $(median "${alone_p99[@]}") us alone, $(median "${flood_p99[@]}") us flooded; flooded / alone p99 $(median "${p99_ratio[@]}") (per rep: ${p99_ratio[*]}); flood $(median "${flood_rate[@]}") forged datagrams/s"
+echo "ACDP/2 at $rate calls/s alone: p50 $(median "${alone_p50[@]}") us, p99 $(median "${alone_p99[@]}") us (per rep: ${alone_p99[*]})"
+for b in $bursts; do
+  # shellcheck disable=SC2086
+  echo "flooded, burst $b: p50 $(median ${flood_p50[$b]}) us, p99 $(median ${flood_p99[$b]}) us (per rep: ${flood_p99[$b]% }); flooded / alone p99 $(median ${p99_ratio[$b]}) (per rep: ${p99_ratio[$b]% }); flood $(median ${flood_rate[$b]}) forged datagrams/s"
+done

@@ -54,6 +54,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -1170,6 +1171,12 @@ int main(int argc, char** argv) {
                  "--flood: source addresses 127.2.0.1.. the flood comes from")
       ->check(CLI::Range(1u, 250u))
       ->capture_default_str();
+  std::uint32_t flood_burst = 0;
+  app.add_option("--flood-burst", flood_burst,
+                 "--flood: send N datagrams back to back every N / RATE seconds (same rate, in "
+                 "bursts); 0: evenly, 8 at a time")
+      ->check(CLI::Range(0u, 100'000u))
+      ->capture_default_str();
   app.add_option("--write-keys", write_keys,
                  "Write the missing client keys for --agents/--first-agent into DIR and "
                  "DIR/clients.toml (their [[clients]] blocks for acd.toml), then exit");
@@ -1226,8 +1233,15 @@ int main(int argc, char** argv) {
                 << (why.empty() ? "" : " (" + why + ")") << "\n";
       return 2;
     }
+    // SIGTERM or SIGINT ends the flood early, with its report (the benchmark stops it when the
+    // clients it floods are done).
+    static std::atomic<bool> flood_stop{false};
+    static_assert(std::atomic<bool>::is_always_lock_free);
+    std::signal(SIGTERM, [](int) { flood_stop.store(true, std::memory_order_relaxed); });
+    std::signal(SIGINT, [](int) { flood_stop.store(true, std::memory_order_relaxed); });
     const acd::loadgen::FloodReport r =
-        acd::loadgen::run_flood(*key, to.address, to.port, flood_rate, duration, flood_sources);
+        acd::loadgen::run_flood(*key, to.address, to.port, flood_rate, duration, flood_sources,
+                                flood_burst, &flood_stop);
     if (!r.why.empty()) {
       std::cerr << "acd-loadgen: --flood: " << r.why << "\n";
       return 1;

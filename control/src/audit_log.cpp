@@ -1,6 +1,7 @@
 // The audit log's writer: the bounded queue in, the hash chain, the files (rotation, pruning, the
 // torn tail at start). Reading and verification are in audit_verify.cpp.
 #include "acd/control/audit_log.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -397,6 +398,7 @@ void AuditLog::fail(const std::string& what) {
 }
 
 void AuditLog::run() {
+  dataplane::name_this_thread("acd-audit");
   std::vector<json> batch;
   batch.reserve(kBatch + 1);
   for (;;) {

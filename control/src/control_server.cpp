@@ -1,6 +1,7 @@
 // The control socket's server: accept, the poll loop over clients, each client's operator role,
 // housekeeping.
 #include "acd/control/control_server.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -113,6 +114,7 @@ std::string actor_of(int client) {
 // their last byte. Housekeeping (rates, local midnight, SIGHUP) runs every 100 ms whatever the
 // load.
 void ControlServer::run() {
+  dataplane::name_this_thread("acd-control");
   using Clock = std::chrono::steady_clock;
   struct Client {
     int fd = -1;

@@ -13,6 +13,7 @@
 
 #include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/dataplane/wire.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 namespace acd::control {
 
@@ -239,7 +240,10 @@ Result<ImportReport> import_credentials(const std::string& path, std::vector<Imp
                                            std::max<std::size_t>(rows.size(), 1));
   std::vector<std::thread> workers;
   for (std::size_t t = 0; t < n; ++t) {
-    workers.emplace_back(work);
+    workers.emplace_back([&work, t] {
+      dataplane::name_this_thread("acd-import-", static_cast<unsigned>(t));
+      work();
+    });
   }
   while (done.load(std::memory_order_acquire) < rows.size()) {
     if (options.progress) {

@@ -13,6 +13,7 @@
 #include "acd/dataplane/journal.hpp"
 #include "acd/history/feed.hpp"
 #include "acd/history/store.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 namespace acd::control {
 
@@ -220,6 +221,7 @@ void HistoryFeed::set_error(const std::string& why) {
 }
 
 void HistoryFeed::run(std::stop_token stop) {
+  dataplane::name_this_thread("acd-history");
   State& s = *state_;
   std::vector<std::uint8_t> payload;
   std::string why;

@@ -16,6 +16,7 @@
 
 #include "acd/dataplane/codec.hpp"
 #include "acd/router/event.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 namespace acd::control {
 
@@ -115,6 +116,7 @@ std::uint64_t wall_ns() {
 }  // namespace
 
 void SiteSummarySender::run(std::stop_token stop) {
+  dataplane::name_this_thread("acd-site-send");
   using namespace std::chrono;
   const auto period = milliseconds(1000 / per_second_);
   // Sequences from the wall clock (ms): a restarted sender still numbers above what it sent.

@@ -1,6 +1,7 @@
 // The local journal: segment and snapshot file formats, recovery, and the writer thread's group
 // commit through io_uring.
 #include "acd/dataplane/journal.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -660,6 +661,7 @@ struct Journal::Writer {
 
   void run(const std::stop_token& stop) {
     using namespace std::chrono_literals;
+    name_this_thread("acd-journal");
     int idle = 0;
     for (;;) {
       bool busy = false;

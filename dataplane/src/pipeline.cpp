@@ -1,4 +1,5 @@
 #include "acd/dataplane/pipeline.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -1792,6 +1793,7 @@ void SplitWorker::stop() {
 }
 
 void SplitWorker::io_loop(int cpu) {
+  name_this_thread("acd-io");
   pin_to_cpu(cpu);
   auto push = [&](Input& input) {
     if (inputs_.write_available() == 0) {
@@ -1824,6 +1826,7 @@ void SplitWorker::io_loop(int cpu) {
 }
 
 void SplitWorker::router_loop(int cpu) {
+  name_this_thread("acd-router");
   pin_to_cpu(cpu);
   std::array<Input, 32> batch;
   while (!stop_.load(std::memory_order_acquire)) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "acd/dataplane/input_log.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 namespace acd::dataplane {
 
@@ -232,7 +233,6 @@ SessionLayer::~SessionLayer() {
 void SessionLayer::start() {
   if (!worker_.joinable()) {
     worker_ = std::jthread([this](std::stop_token stop) { worker_loop(stop); });
-    (void)pthread_setname_np(worker_.native_handle(), "acd-handshake");  // for top -H, perf
   }
 }
 
@@ -274,7 +274,9 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
     std::memcpy(job.bytes.data(), d.payload.data(), job.bytes.size());
     if (!to_worker_->push(job)) {
       io_counters_.drop(kRingFullDrop);
+      return {};
     }
+    wake_worker();
     return {};
   }
   const std::uint32_t slot = slot_of_index_.find(p.index);
@@ -456,18 +458,47 @@ std::size_t SessionLayer::seal(std::span<const Datagram> in, std::span<Datagram>
 // ---------------------------------------------------------------------------------------------
 // The handshake worker.
 
+void SessionLayer::wake_worker() {
+  // Pairs with the fence in worker_loop(): either the worker sees the job pushed above before it
+  // waits, or this load sees it parked (a syscall only when the worker was idle for a while).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (worker_parked_.load(std::memory_order_relaxed) != 0) {
+    worker_parked_.store(0, std::memory_order_relaxed);
+    worker_parked_.notify_one();
+  }
+}
+
 void SessionLayer::worker_loop(std::stop_token stop) {
+  name_this_thread("acd-handshake");
+  const std::stop_callback wake_to_stop(stop, [this] {
+    worker_parked_.store(0, std::memory_order_relaxed);
+    worker_parked_.notify_one();
+  });
   Job job;
+  unsigned idle = 0;
   while (!stop.stop_requested()) {
     std::size_t handled = 0;
     while (handled < 32 && to_worker_->pop(job)) {
       handle(job);
       ++handled;
     }
-    if (handled == 0) {
-      // Idle: a handshake waits at most this long; the IO thread never wakes the worker.
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (handled != 0) {
+      idle = 0;
+      continue;
     }
+    if (++idle <= kIdlePolls) {
+      // Just idle: poll a little, so that a steady trickle of inits costs the IO thread no wake.
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      continue;
+    }
+    // Idle for a while: sleep until admit() queues an init (wake_worker()) or stop().
+    worker_parked_.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake_worker()'s
+    if (to_worker_->read_available() == 0 && !stop.stop_requested()) {
+      worker_parked_.wait(1, std::memory_order_relaxed);
+    }
+    worker_parked_.store(0, std::memory_order_relaxed);
+    idle = 0;
   }
 }
 

@@ -1,6 +1,7 @@
 // The verifier pool (AsyncVerifier), the credential writer (CredentialWriter) and the strict
 // reader of argon2id hash strings the log carries.
 #include "acd/dataplane/sign_in_verifier.hpp"
+#include "acd/dataplane/thread_name.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -153,7 +154,8 @@ AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig co
   const unsigned n = std::max(config.threads, 1u);
   threads_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
-    threads_.emplace_back([this, config] {
+    threads_.emplace_back([this, config, i] {
+      name_this_thread("acd-verify-", i);
       place_worker(config);
       run();
     });
@@ -303,6 +305,7 @@ void CredentialWriter::wait_idle() const {
 }
 
 void CredentialWriter::run() {
+  name_this_thread("acd-cred-write");
   for (;;) {
     CredentialWrite w;
     if (!writes_.pop(w)) {

@@ -86,4 +86,57 @@ TEST(LoadgenFlood, InitsPassMac1AndDataNamesASession) {
                                               0x7f020005}));
 }
 
+// The pacing: evenly, n / rate; in bursts of N, every burst's N datagrams at once, bursts N / rate
+// apart, so a second holds `rate` datagrams either way.
+TEST(LoadgenFlood, BurstPacingKeepsTheRate) {
+  using acd::loadgen::flood_due;
+  using acd::loadgen::flood_time_of;
+  EXPECT_DOUBLE_EQ(flood_due(0.5, 20000, 0), 10000);
+  EXPECT_DOUBLE_EQ(flood_due(0.5, 20000, 1), 10000);
+  EXPECT_DOUBLE_EQ(flood_time_of(10000, 20000, 0), 0.5);
+  // 100 every 5 ms at 20,000/s: the first burst at once, the second at 5 ms.
+  EXPECT_DOUBLE_EQ(flood_due(0, 20000, 100), 100);
+  EXPECT_DOUBLE_EQ(flood_due(0.0049, 20000, 100), 100);
+  EXPECT_DOUBLE_EQ(flood_due(0.0051, 20000, 100), 200);
+  EXPECT_DOUBLE_EQ(flood_due(0.9999, 20000, 100), 20000);
+  EXPECT_DOUBLE_EQ(flood_time_of(0, 20000, 100), 0);
+  EXPECT_DOUBLE_EQ(flood_time_of(99, 20000, 100), 0);
+  EXPECT_DOUBLE_EQ(flood_time_of(100, 20000, 100), 0.005);
+  EXPECT_DOUBLE_EQ(flood_time_of(250, 20000, 100), 0.010);
+}
+
+// A burst flood sends whole bursts (a burst's last batch is short when N is not a multiple of
+// the batch), from every source asked.
+TEST(LoadgenFlood, BurstsAreWhole) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  const int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(rx, 0);
+  const int big = 4 << 20;
+  (void)setsockopt(rx, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(rx, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  socklen_t len = sizeof sa;
+  ASSERT_EQ(getsockname(rx, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+  // 4,000/s in bursts of 100: one every 25 ms; 0.11 s holds the bursts at 0, 25, ..., 100 ms.
+  const acd::loadgen::FloodReport report = acd::loadgen::run_flood(
+      server.public_key, sa.sin_addr.s_addr, sa.sin_port, 4000, 0.11, 5, 100);
+  ASSERT_EQ(report.why, "");
+  EXPECT_GT(report.sent, 0u);
+  EXPECT_EQ(report.sent % 100, 0u) << report.sent << " datagrams: a burst was not whole";
+  std::uint64_t received = 0;
+  std::array<std::uint8_t, 2048> buf{};
+  for (;;) {
+    pollfd p{rx, POLLIN, 0};
+    if (poll(&p, 1, 200) != 1) {
+      break;
+    }
+    ASSERT_GT(recv(rx, buf.data(), buf.size(), 0), 0);
+    ++received;
+  }
+  close(rx);
+  EXPECT_EQ(received, report.sent);
+}
+
 }  // namespace

@@ -616,6 +616,50 @@ TEST_F(SecurePipelineTest, HandshakeFloodAllocatesNothingAndSessionsAreStillAnsw
       << "a flood datagram reached the decoder";
 }
 
+// A burst of forged datagrams (inits with a right mac1 from many sources, data datagrams naming
+// no session) ahead of an established session's request delays it by the IO cycles needed to
+// read them, nothing more: with a receive burst of 32, the request behind 100 forged datagrams
+// is answered in the 4th poll, the cycle that reads it (no wait for the worker, no extra cycle).
+TEST_F(SecurePipelineTest, ForgedBurstDelaysAnEstablishedRequestOnlyByItsReading) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  SecurePeer stranger{"nobody", Endpoint{0x0200000a, 7000, 0}, server_.public_key};
+  constexpr std::size_t kForged = 100;
+  constexpr std::size_t kReceiveBurst = DataplaneConfig{}.burst;
+  for (int round = 0; round < 5; ++round) {
+    for (std::size_t i = 0; i < kForged; ++i) {
+      const Endpoint from{0x0200000a + static_cast<std::uint32_t>(i << 24), 7000, 0};
+      if (i % 2 == 0) {
+        port_.inject(from, stranger.init());
+      } else {
+        Bytes data(secure::kDataOverhead + 64, 0x5a);
+        const secure::Header h{wire::kMagic, secure::kVersion, 1,
+                               static_cast<std::uint16_t>(data.size()),
+                               0x12345u + static_cast<std::uint32_t>(i), 0};
+        std::memcpy(data.data(), &h, sizeof h);
+        port_.inject(from, data);
+      }
+    }
+    port_.inject(switch_.endpoint, switch_.one(Type::RouteRequest, route(100 + round)));
+    const std::size_t needed = (kForged + 1 + kReceiveBurst - 1) / kReceiveBurst;
+    std::size_t polls = 0;
+    bool answered = false;
+    while (!answered && polls < 10 * needed) {
+      worker_.poll();
+      ++polls;
+      for (const Reply& r : replies_for(switch_)) {
+        answered = answered || r.type == Type::RouteResponse;
+      }
+    }
+    EXPECT_TRUE(answered) << "round " << round;
+    EXPECT_EQ(polls, needed) << "round " << round << ": the request behind " << kForged
+                             << " forged datagrams took more IO cycles than reading them";
+    take_sent();
+    sent_.clear();  // cookie replies to the forged sources
+  }
+  EXPECT_EQ(layer_->sessions(), 1u) << "a forged datagram made a session";
+}
+
 // One source sends 20,000 inits with a good mac1 at once: past its burst they are dropped on the
 // IO thread (rate_limited) and never reach the worker, and a client at another address still
 // makes its session at once.

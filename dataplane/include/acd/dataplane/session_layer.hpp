@@ -6,6 +6,7 @@
 //
 //   IO thread ──peek──▶ data: session table → open → ACDP/1 view → IoStage's decoder
 //              └──────▶ init: ring (bounded SPSC) ──▶ handshake worker (Responder, DHs)
+//                       (and a futex wake, only when the worker was idle and went to sleep)
 //   IO thread ◀── sessions, responses, cookie replies ── ring (bounded SPSC) ◀──┘
 //
 // Threads: admit(), collect(), seal() and role_of() belong to the IO thread (the one that polls
@@ -213,6 +214,10 @@ class SessionLayer {
   // Sessions held (current and waiting), written by the IO thread.
   std::uint64_t sessions() const { return sessions_gauge_.load(std::memory_order_relaxed); }
   std::size_t clients() const { return config_.clients.size(); }
+  // True while the worker sleeps waiting for an init (idle kIdlePolls polls in a row); the next
+  // init admit() queues wakes it.
+  bool worker_parked() const { return worker_parked_.load(std::memory_order_relaxed) != 0; }
+  static constexpr unsigned kIdlePolls = 5;  // 200 us each
 
  private:
   struct Job;   // an init on its way to the worker
@@ -222,6 +227,7 @@ class SessionLayer {
   class Directory;
 
   void worker_loop(std::stop_token stop);
+  void wake_worker();  // the IO thread's, after it queued an init
   void handle(const Job& job);  // the worker's
   void install(const Made& made);
   void release(std::uint32_t slot);
@@ -251,6 +257,9 @@ class SessionLayer {
   SecurityCounters io_counters_;
   SecurityCounters worker_counters_;
   alignas(64) std::atomic<std::uint64_t> sessions_gauge_{0};
+  // 1 while the worker waits on it (futex): written by both threads, relaxed between the
+  // seq_cst fences of worker_loop() and wake_worker().
+  alignas(64) std::atomic<std::uint32_t> worker_parked_{0};
   std::jthread worker_;
 };
 
