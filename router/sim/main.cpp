@@ -122,9 +122,10 @@ std::vector<std::string> apply_flags(const Flags& f, acd::sim_tool::ScenarioFile
   if (s.streams.empty()) {
     s.streams = acd::sim_tool::default_streams(s, f.traffic);
   } else if (traffic_flags) {
-    return {"--arrival-rate, --aht, --patience and --handle-dist shape the default streams of a "
-            "centre without [[stream]]; " +
-            (f.streams.empty() ? f.config : f.streams) + " has its own [[stream]] tables"};
+    return {
+        "--arrival-rate, --aht, --patience and --handle-dist shape the default streams of a "
+        "centre without [[stream]]; " +
+        (f.streams.empty() ? f.config : f.streams) + " has its own [[stream]] tables"};
   }
   return {};
 }
@@ -133,8 +134,9 @@ std::vector<std::string> apply_flags(const Flags& f, acd::sim_tool::ScenarioFile
 std::vector<std::string> scenario_from_files(const Flags& f, const std::string& centre,
                                              acd::sim_tool::ScenarioFile& file) {
   if (f.given("--agents")) {
-    return {"--agents is for the one-queue centre of the flags; with --config the agents are "
-            "the file's"};
+    return {
+        "--agents is for the one-queue centre of the flags; with --config the agents are "
+        "the file's"};
   }
   std::vector<std::string> problems = acd::sim_tool::load_scenario(centre, file);
   if (problems.empty() && centre != f.config) {
@@ -181,8 +183,8 @@ void print_planning(const std::vector<acd::sim_tool::CentreDays>& runs,
   };
   std::printf("%d day%s of %.0f s; warm-up %.0f s; service level: answered within %.0f s", days,
               days == 1 ? "" : "s", s.duration_s, s.warmup_s, s.sl_threshold_s);
-  std::printf(" (headline: %s; grace %.0f s); ± = 95 %% interval over days%s\n",
-              kMetricNames[sl], plan.sl_grace_s,
+  std::printf(" (headline: %s; grace %.0f s); ± = 95 %% interval over days%s\n", kMetricNames[sl],
+              plan.sl_grace_s,
               runs.size() > 1 ? "; (Δ) = paired difference from the first column" : "");
   if (plan.busyness_shape > 0) {
     std::printf("daily busyness factor: gamma, shape %.3g; drawn: %s\n", plan.busyness_shape,
@@ -250,8 +252,8 @@ void print_planning(const std::vector<acd::sim_tool::CentreDays>& runs,
     }
     std::printf("\nover time, %s (means over days, every call of the day by its arrival):\n",
                 r.name.c_str());
-    std::printf("%8s %-16s %10s %8s %8s %10s %10s %10s\n", "from s", "queue", "offered",
-                "SL %", "aband %", "overflow", "moved", "callbacks");
+    std::printf("%8s %-16s %10s %8s %8s %10s %10s %10s\n", "from s", "queue", "offered", "SL %",
+                "aband %", "overflow", "moved", "callbacks");
     for (std::size_t i = 0; i < r.intervals.size(); ++i) {
       for (std::size_t q = 0; q < r.intervals[i].size(); ++q) {
         const PerDay& v = r.intervals[i][q];
@@ -337,10 +339,9 @@ int main(int argc, char** argv) {
   std::string dist = "exp";
   auto* agents_opt = app.add_option("--agents", agents, "Agents, all with the one skill")
                          ->check(CLI::Range(1, 10'000'000));
-  auto* rate_opt =
-      app.add_option("--arrival-rate", f.traffic.arrival_rate_per_s,
-                     "Poisson arrivals, calls per second (with --config: per queue)")
-          ->check(CLI::Range(1e-9, 1e7));
+  auto* rate_opt = app.add_option("--arrival-rate", f.traffic.arrival_rate_per_s,
+                                  "Poisson arrivals, calls per second (with --config: per queue)")
+                       ->check(CLI::Range(1e-9, 1e7));
   auto* aht_opt = app.add_option("--aht", f.traffic.aht_s, "Mean handle time, seconds")
                       ->check(CLI::Range(1e-6, 1e7));
   app.add_option("--handle-dist", dist, "Handle-time distribution")

@@ -397,9 +397,9 @@ class DayRun {
     call.queue = stream.queue;
     call.counted = now_ >= warmup_;
     if (!result_.intervals.empty()) {
-      call.interval = std::min(
-          static_cast<std::uint32_t>(caller.arrival_s / plan_.report_interval_s),
-          static_cast<std::uint32_t>(result_.intervals.size() - 1));
+      call.interval =
+          std::min(static_cast<std::uint32_t>(caller.arrival_s / plan_.report_interval_s),
+                   static_cast<std::uint32_t>(result_.intervals.size() - 1));
     }
     calls_.push_back(call);
     count(id, [](Tally& t) { t.offered += 1; });
@@ -592,8 +592,7 @@ class DayRun {
   void track(AgentIndex a, router::AgentState state) {
     AgentTrack& t = agents_[a];
     const bool in = state != router::AgentState::LoggedOut;
-    const bool busy = state == router::AgentState::Busy ||
-                      state == router::AgentState::WrapUp ||
+    const bool busy = state == router::AgentState::Busy || state == router::AgentState::WrapUp ||
                       state == router::AgentState::Reserved;
     if (t.busy && !busy) {
       t.busy_us += window(t.busy_since, now_);

@@ -31,7 +31,8 @@ enum class SlDefinition : std::uint8_t {
 };
 inline constexpr int kSlDefinitions = 3;
 
-// Per period of the day; an empty vector leaves the stream's constant value (router::sim::CallStream).
+// Per period of the day; an empty vector leaves the stream's constant value
+// (router::sim::CallStream).
 struct StreamPeriods {
   std::vector<double> rate_per_s;
   std::vector<double> aht_s;
@@ -54,8 +55,8 @@ struct Outage {
 };
 
 struct Plan {
-  double period_s = 0;      // length of a period; 0 = no periods
-  std::size_t periods = 0;  // periods of the day (the length of every per-period list)
+  double period_s = 0;                 // length of a period; 0 = no periods
+  std::size_t periods = 0;             // periods of the day (the length of every per-period list)
   std::vector<StreamPeriods> streams;  // parallel to Scenario::streams (may be shorter)
   std::vector<StaffingPlan> staffing;
   std::vector<Outage> outages;
@@ -87,8 +88,8 @@ Day draw_day(const router::sim::Scenario& scenario, const Plan& plan, int day);
 struct Tally {
   double offered = 0;
   double answered = 0;
-  double waited = 0;           // found no free agent
-  double in_sl = 0;            // answered within the threshold
+  double waited = 0;  // found no free agent
+  double in_sl = 0;   // answered within the threshold
   double abandoned = 0;
   double abandoned_short = 0;  // within the grace
   double abandoned_late = 0;   // after waiting more than the threshold
@@ -106,9 +107,9 @@ struct Tally {
 struct DayResult {
   double busyness = 1;
   Tally total;
-  std::vector<Tally> queues;                 // by the queue the call arrived in
+  std::vector<Tally> queues;                  // by the queue the call arrived in
   std::vector<std::vector<Tally>> intervals;  // [report interval][queue], by arrival time
-  double occupancy = 0;  // busy / signed-in time of all agents, measured window
+  double occupancy = 0;         // busy / signed-in time of all agents, measured window
   double occupancy_spread = 0;  // standard deviation of the agents' own occupancy
   std::uint64_t engine_events = 0;
   bool invariants_ok = true;
@@ -122,21 +123,28 @@ DayResult run_day(const router::sim::Scenario& scenario, const Plan& plan, const
 
 // The figures measured each day, per queue, in total and per report interval.
 enum Metric : std::uint8_t {
-  kOffered,         // calls per day
-  kSlOffered,       // SlDefinition::Offered
-  kSlAnsweredLate,  // SlDefinition::AnsweredAndLateAbandoned
+  kOffered,           // calls per day
+  kSlOffered,         // SlDefinition::Offered
+  kSlAnsweredLate,    // SlDefinition::AnsweredAndLateAbandoned
   kSlExcludingShort,  // SlDefinition::ExcludingShortAbandons
-  kAsa,             // mean wait of answered calls, s
-  kPWait,           // share that found no free agent
-  kAbandonRate,     // abandoned / offered
-  kOverflowed,      // calls per day that left by overflow or were rejected
-  kMoved,           // calls per day overflowed to another queue
-  kCallbacks,       // calls per day offered a callback
+  kAsa,               // mean wait of answered calls, s
+  kPWait,             // share that found no free agent
+  kAbandonRate,       // abandoned / offered
+  kOverflowed,        // calls per day that left by overflow or were rejected
+  kMoved,             // calls per day overflowed to another queue
+  kCallbacks,         // calls per day offered a callback
   kMetricCount
 };
-inline constexpr const char* kMetricNames[kMetricCount] = {
-    "offered", "sl_offered", "sl_answered_and_late_abandoned", "sl_excluding_short_abandons",
-    "asa_s", "p_wait", "abandon_rate", "overflowed", "moved", "callbacks"};
+inline constexpr const char* kMetricNames[kMetricCount] = {"offered",
+                                                           "sl_offered",
+                                                           "sl_answered_and_late_abandoned",
+                                                           "sl_excluding_short_abandons",
+                                                           "asa_s",
+                                                           "p_wait",
+                                                           "abandon_rate",
+                                                           "overflowed",
+                                                           "moved",
+                                                           "callbacks"};
 double metric(const Tally& t, Metric m);
 Metric sl_metric(SlDefinition d);
 
@@ -153,7 +161,7 @@ struct CentreDays {
   std::vector<std::string> queue_names;
   PerDay total;
   std::vector<PerDay> queues;
-  std::vector<std::vector<PerDay>> intervals;  // [report interval][queue]
+  std::vector<std::vector<PerDay>> intervals;                 // [report interval][queue]
   std::vector<double> occupancy, occupancy_spread, busyness;  // per day
   std::uint64_t engine_events = 0;
   bool invariants_ok = true;

@@ -29,15 +29,26 @@ constexpr std::pair<std::string_view, HandleDist> kHandleDists[] = {
 void read_simulation(const toml::table& t, TomlChecker& c, ScenarioFile& io) {
   router::sim::Scenario& s = io.scenario;
   if (const toml::node* old = t.get("wrap_up_s")) {
-    c.error(old,
-            "'wrap_up_s' is a queue's setting (its wrap-up time, as in acd.toml), which simulated "
-            "agents use in full: set it on each [[queue]], or set after_call_work_s here for agents "
-            "who finish sooner");
+    c.error(
+        old,
+        "'wrap_up_s' is a queue's setting (its wrap-up time, as in acd.toml), which simulated "
+        "agents use in full: set it on each [[queue]], or set after_call_work_s here for agents "
+        "who finish sooner");
   }
-  std::vector<std::string_view> keys{"duration_s",     "warmup_s",        "seed",
-                                     "sl_threshold_s", "after_call_work_s", "days",
-                                     "period_s",       "busyness_shape",  "sl_grace_s",
-                                     "service_level",  "report_interval_s"};
+  std::vector<std::string_view> keys{"duration_s",
+                                     "warmup_s",
+                                     "seed",
+                                     "sl_threshold_s",
+                                     "after_call_work_s",
+                                     "days",
+                                     "period_s",
+                                     "busyness_shape",
+                                     "sl_grace_s",
+                                     "service_level",
+                                     "report_interval_s",
+                                     "staffing",
+                                     "outage",
+                                     "variant"};
   if (t.get("wrap_up_s") != nullptr) {
     keys.push_back("wrap_up_s");  // reported above
   }
@@ -90,8 +101,8 @@ bool number_or_list(const toml::table& t, std::string_view key, std::vector<doub
       return false;
     }
     if (*x < lo || *x > hi) {
-      c.error(&v, "'" + std::string(key) + "' has " + domain::plain(*x) +
-                      ", out of range; use " + domain::plain(lo) + " to " + domain::plain(hi));
+      c.error(&v, "'" + std::string(key) + "' has " + domain::plain(*x) + ", out of range; use " +
+                      domain::plain(lo) + " to " + domain::plain(hi));
       return false;
     }
     list.push_back(*x);
@@ -115,9 +126,8 @@ std::vector<router::AgentIndex> agent_range(const toml::table& t, const std::str
   c.number(t, "count", count, 1, 1e6);
   const std::vector<router::AgentConfig>& agents = io.scenario.engine.agents;
   for (std::uint64_t id = first; id < static_cast<std::uint64_t>(first) + count; ++id) {
-    const auto it = std::find_if(agents.begin(), agents.end(), [&](const router::AgentConfig& a) {
-      return a.number == id;
-    });
+    const auto it = std::find_if(agents.begin(), agents.end(),
+                                 [&](const router::AgentConfig& a) { return a.number == id; });
     if (it == agents.end()) {
       c.error(t, "first_id",
               what + ": agent " + std::to_string(id) +
@@ -130,12 +140,14 @@ std::vector<router::AgentIndex> agent_range(const toml::table& t, const std::str
 }
 
 void read_staffing(const toml::table& t, TomlChecker& c, ScenarioFile& io, Series& series) {
-  c.only(t, {"first_id", "count", "signed_in"}, "[[staffing]]");
+  c.only(t, {"first_id", "count", "signed_in"}, "[[simulation.staffing]]");
   StaffingPlan sp;
-  sp.agents = agent_range(t, "[[staffing]]", c, io);
+  sp.agents = agent_range(t, "[[simulation.staffing]]", c, io);
   const toml::node* n = t.get("signed_in");
   if (n == nullptr) {
-    c.error(&t, "[[staffing]] needs 'signed_in', how many of its agents are in, one per period");
+    c.error(
+        &t,
+        "[[simulation.staffing]] needs 'signed_in', how many of its agents are in, one per period");
     return;
   }
   std::vector<double> list;
@@ -159,11 +171,12 @@ void read_staffing(const toml::table& t, TomlChecker& c, ScenarioFile& io, Serie
 }
 
 void read_outage(const toml::table& t, TomlChecker& c, ScenarioFile& io) {
-  c.only(t, {"first_id", "count", "at_s", "until_s"}, "[[outage]]");
+  c.only(t, {"first_id", "count", "at_s", "until_s"}, "[[simulation.outage]]");
   Outage o;
-  o.agents = agent_range(t, "[[outage]]", c, io);
+  o.agents = agent_range(t, "[[simulation.outage]]", c, io);
   if (!c.number(t, "at_s", o.at_s, 0, 1e9) && t.get("at_s") == nullptr) {
-    c.error(&t, "[[outage]] needs 'at_s', when its agents are lost (seconds into the day)");
+    c.error(&t,
+            "[[simulation.outage]] needs 'at_s', when its agents are lost (seconds into the day)");
   }
   if (c.number(t, "until_s", o.until_s, 0, 1e9) && o.until_s <= o.at_s) {
     c.error(t, "until_s", "'until_s' must be later than 'at_s' (or left out: lost all day)");
@@ -172,19 +185,20 @@ void read_outage(const toml::table& t, TomlChecker& c, ScenarioFile& io) {
 }
 
 void read_variant(const toml::table& t, TomlChecker& c, ScenarioFile& io) {
-  c.only(t, {"name", "config"}, "[[variant]]");
+  c.only(t, {"name", "config"}, "[[simulation.variant]]");
   ScenarioFile::Variant v;
   v.where = c.where(t);
   if (!c.text(t, "name", v.name) && t.get("name") == nullptr) {
-    c.error(&t, "[[variant]] needs 'name', how the comparison calls it");
+    c.error(&t, "[[simulation.variant]] needs 'name', how the comparison calls it");
   }
   if (!c.text(t, "config", v.config) && t.get("config") == nullptr) {
-    c.error(&t, "[[variant]] needs 'config', the acd.toml of the centre to run");
+    c.error(&t, "[[simulation.variant]] needs 'config', the acd.toml of the centre to run");
   }
   for (const ScenarioFile::Variant& other : io.variants) {
     if (other.name == v.name && !v.name.empty()) {
-      c.error(t, "name", "variant '" + v.name + "' is named twice (first at " + other.where +
-                             "); give each its own name");
+      c.error(t, "name",
+              "variant '" + v.name + "' is named twice (first at " + other.where +
+                  "); give each its own name");
     }
   }
   io.variants.push_back(std::move(v));
@@ -255,16 +269,18 @@ void each_table(const toml::table& root, std::string_view key, TomlChecker& c, F
   if (n == nullptr) {
     return;
   }
+  const std::string name =
+      key == "stream" ? "[[stream]]" : "[[simulation." + std::string(key) + "]]";
   const toml::array* list = n->as_array();
   if (list == nullptr) {
-    c.error(n, "'" + std::string(key) + "' must be [[" + std::string(key) + "]] tables");
+    c.error(n, "'" + std::string(key) + "' must be " + name + " tables");
     return;
   }
   for (const toml::node& entry : *list) {
     if (const toml::table* t = entry.as_table()) {
       read(entry, *t);
     } else {
-      c.error(&entry, "[[" + std::string(key) + "]] must be a table");
+      c.error(&entry, name + " must be a table");
     }
   }
 }
@@ -282,12 +298,19 @@ void read_simulation_tables(const toml::table& root, TomlChecker& c, ScenarioFil
   if (root.get("stream") != nullptr) {
     io.scenario.streams.clear();
     io.plan.streams.clear();
-    each_table(root, "stream", c,
-               [&](const toml::node& n, const toml::table& t) { read_stream(n, t, c, io, series); });
+    each_table(root, "stream", c, [&](const toml::node& n, const toml::table& t) {
+      read_stream(n, t, c, io, series);
+    });
   }
-  const bool staffing = root.get("staffing") != nullptr;
-  const bool outages = root.get("outage") != nullptr;
-  const bool variants = root.get("variant") != nullptr;
+  // The schedule's tables live inside [simulation] ([[simulation.staffing]], ...): the top level
+  // is the centre's, and acdd refuses [simulation] whole.
+  static const toml::table kNone;
+  const toml::node* sim_node = root.get("simulation");
+  const toml::table& sim =
+      sim_node != nullptr && sim_node->is_table() ? *sim_node->as_table() : kNone;
+  const bool staffing = sim.get("staffing") != nullptr;
+  const bool outages = sim.get("outage") != nullptr;
+  const bool variants = sim.get("variant") != nullptr;
   if (staffing) {
     io.plan.staffing.clear();
   }
@@ -297,11 +320,11 @@ void read_simulation_tables(const toml::table& root, TomlChecker& c, ScenarioFil
   if (variants) {
     io.variants.clear();
   }
-  each_table(root, "staffing", c,
+  each_table(sim, "staffing", c,
              [&](const toml::node&, const toml::table& t) { read_staffing(t, c, io, series); });
-  each_table(root, "outage", c,
+  each_table(sim, "outage", c,
              [&](const toml::node&, const toml::table& t) { read_outage(t, c, io); });
-  each_table(root, "variant", c,
+  each_table(sim, "variant", c,
              [&](const toml::node&, const toml::table& t) { read_variant(t, c, io); });
   io.planning = io.planning || staffing || outages || variants || series.any();
   // Every per-period list has one value per period; the periods need their length.
@@ -311,7 +334,8 @@ void read_simulation_tables(const toml::table& root, TomlChecker& c, ScenarioFil
       if (list->as_array()->size() != periods) {
         c.error(list, "this list has " + std::to_string(list->as_array()->size()) +
                           " values but the one at " + c.where(*series.lists.front()) + " has " +
-                          std::to_string(periods) + "; give every per-period list one value per "
+                          std::to_string(periods) +
+                          "; give every per-period list one value per "
                           "period");
       }
     }
@@ -353,8 +377,7 @@ std::vector<std::string> read_streams(const std::string& text, const std::string
     return problems;
   }
   TomlChecker c(source, problems);
-  c.only(*root, {"simulation", "stream", "staffing", "outage", "variant"},
-         "a streams file (the centre is in --config's file)");
+  c.only(*root, {"simulation", "stream"}, "a streams file (the centre is in --config's file)");
   read_simulation_tables(*root, c, io);
   return problems;
 }
@@ -422,8 +445,8 @@ std::vector<router::sim::CallStream> default_streams(const router::sim::Scenario
       }
     }
     for (const std::size_t q : served) {
-      staffed[q] += a.capacity[static_cast<int>(centre.queues[q].media)] /
-                    static_cast<double>(served.size());
+      staffed[q] +=
+          a.capacity[static_cast<int>(centre.queues[q].media)] / static_cast<double>(served.size());
     }
   }
   std::vector<router::sim::CallStream> streams;
@@ -435,9 +458,8 @@ std::vector<router::sim::CallStream> default_streams(const router::sim::Scenario
     s.handle_dist = traffic.handle_dist;
     s.patience_s = traffic.patience_s;
     const double limit_s = queue.wrap_up_ms / 1000.0;
-    const double work_s = scenario.after_call_work_s
-                              ? std::min(*scenario.after_call_work_s, limit_s)
-                              : limit_s;
+    const double work_s =
+        scenario.after_call_work_s ? std::min(*scenario.after_call_work_s, limit_s) : limit_s;
     s.arrival_rate_per_s = traffic.arrival_rate_per_s > 0
                                ? traffic.arrival_rate_per_s
                                : traffic.occupancy * staffed[q] / (s.aht_s + work_s);
