@@ -188,7 +188,7 @@ double Tally::service_level(SlDefinition d) const {
 
 namespace {
 
-enum class Kind : std::uint8_t { Release, Abandon, WrapUpDone, Tick, Staffing, Clock };
+enum class Kind : std::uint8_t { Release, Abandon, WrapUpDone, Tick, Staffing };
 
 struct Happening {
   Micros time;
@@ -222,8 +222,6 @@ struct AgentTrack {
   std::uint32_t calls_answered = 0;
   std::vector<std::uint32_t> active;  // calls in progress
 };
-
-constexpr Micros kClock = 1'000'000;
 
 class DayRun {
  public:
@@ -262,9 +260,6 @@ class DayRun {
     for (const Micros t : changes) {
       schedule(t, Kind::Staffing, 0);
     }
-    // The engine fires its timers (wait rules, surge evaluation) when an event reaches them: a
-    // tick every second keeps them on time however quiet the centre.
-    schedule(kClock, Kind::Clock, 0);
     std::size_t next_caller = 0;
     const std::vector<Caller>& callers = day_.callers;
     while (result_.invariants_ok) {
@@ -308,17 +303,6 @@ class DayRun {
         case Kind::Staffing:
           restaff();
           break;
-        case Kind::Clock: {
-          Event e;
-          e.type = EventType::Tick;
-          apply(e);
-          // Past the end, only while something else is still to happen (a queue nobody serves
-          // would otherwise tick for ever).
-          if (now_ < end_ || !heap_.empty()) {
-            schedule(now_ + kClock, Kind::Clock, 0);
-          }
-          break;
-        }
       }
     }
     return finish();

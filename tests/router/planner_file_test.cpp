@@ -207,7 +207,7 @@ seed = 99
 }
 
 // Overflow and callbacks are counted per queue: a queue nobody serves offers every caller a
-// callback after 10 s (the wait rule fires on the simulator's one-second clock), and another
+// callback, and another
 // sends its callers to the IVR after 5 s.
 TEST(PlannerFile, CountsCallbacksAndOverflow) {
   ScenarioFile f;
@@ -249,6 +249,11 @@ rate_per_s = 0.1
   EXPECT_EQ(r[0].queues[1][kCallbacks][0], 0);
   ASSERT_EQ(r[0].intervals.size(), 2u);
   EXPECT_EQ(r[0].intervals[0][0][kCallbacks][0] + r[0].intervals[1][0][kCallbacks][0], a_offered);
+  // A lone caller, with nothing else happening, gets its callback too.
+  Day lone;
+  lone.callers = {{10, 1, std::numeric_limits<double>::infinity(), 0}};
+  const DayResult one = run_day(f.scenario, f.plan, lone);
+  EXPECT_EQ(one.total.callbacks, 1);
 }
 
 }  // namespace

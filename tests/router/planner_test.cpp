@@ -241,6 +241,29 @@ TEST(PlannerDay, OutageLosesAgentsAtOnce) {
   EXPECT_GT(estimate(r.intervals[2][0][kSlOffered]).mean, 0.9);
 }
 
+// An outage cuts the calls in progress: the agent's 1,000-s call ends at 100 s, and the caller
+// arriving at 150 s is answered when the agent is back at 200 s (not when the call would have
+// ended).
+TEST(PlannerDay, OutageCutsCallsInProgress) {
+  Scenario s = centre(1, {{0}});
+  router::sim::CallStream stream;
+  s.streams.push_back(stream);
+  s.duration_s = 1000;
+  Plan plan;
+  Outage lost;
+  lost.at_s = 100;
+  lost.until_s = 200;
+  lost.agents = {0};
+  plan.outages = {lost};
+  Day day;
+  const double never = std::numeric_limits<double>::infinity();
+  day.callers = {{0, 1000, never, 0}, {150, 10, never, 0}};
+  const DayResult r = run_day(s, plan, day, 10);
+  ASSERT_TRUE(r.invariants_ok) << r.invariant_problem;
+  EXPECT_EQ(r.total.answered, 2);
+  EXPECT_DOUBLE_EQ(r.total.asa_s(), 50.0 / 2);
+}
+
 // The daily busyness factor: gamma with mean 1 and variance 1/shape, scaling every rate.
 TEST(PlannerDay, BusynessIsGammaWithMeanOne) {
   Scenario s = centre(1, {{0}});
