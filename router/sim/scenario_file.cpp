@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 #include "acd/domain/domain_file.hpp"
 #include "acd/domain/toml_checker.hpp"
@@ -124,17 +125,20 @@ std::vector<router::AgentIndex> agent_range(const toml::table& t, const std::str
     return out;
   }
   c.number(t, "count", count, 1, 1e6);
+  std::unordered_map<router::AgentNumber, router::AgentIndex> index;
   const std::vector<router::AgentConfig>& agents = io.scenario.engine.agents;
+  for (std::size_t a = 0; a < agents.size(); ++a) {
+    index.emplace(agents[a].number, static_cast<router::AgentIndex>(a));
+  }
   for (std::uint64_t id = first; id < static_cast<std::uint64_t>(first) + count; ++id) {
-    const auto it = std::find_if(agents.begin(), agents.end(),
-                                 [&](const router::AgentConfig& a) { return a.number == id; });
-    if (it == agents.end()) {
+    const auto it = index.find(static_cast<router::AgentNumber>(id));
+    if (it == index.end()) {
       c.error(t, "first_id",
               what + ": agent " + std::to_string(id) +
                   " is not in the centre; name agents of its [[agent]] or [[agent_group]] tables");
       return {};
     }
-    out.push_back(static_cast<router::AgentIndex>(it - agents.begin()));
+    out.push_back(it->second);
   }
   return out;
 }
