@@ -1,6 +1,7 @@
 // acd-sim: what-if simulation of a contact centre on the real routing engine.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -8,7 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "acd/domain/toml_checker.hpp"
 #include "acd/router/simulator.hpp"
+#include "planner.hpp"
 #include "scenario_file.hpp"
 
 using namespace acd::router;
@@ -86,29 +89,18 @@ struct Flags {
   std::uint64_t seed = 1;
   double sl = 20;
   double wrapup = 0;
+  int days = 1;
   acd::sim_tool::DefaultTraffic traffic;
   bool given(const char* flag) const { return app.count(flag) > 0; }
 };
 
-std::vector<std::string> scenario_from_files(const Flags& f, sim::Scenario& out) {
-  using acd::sim_tool::ScenarioFile;
-  if (f.given("--agents")) {
-    return {"--agents is for the one-queue centre of the flags; with --config the agents are "
-            "the file's"};
-  }
-  ScenarioFile file;
-  std::vector<std::string> problems = acd::sim_tool::load_scenario(f.config, file);
-  if (problems.empty() && !f.streams.empty()) {
-    problems = acd::sim_tool::load_streams(f.streams, file);
-  }
-  if (!problems.empty()) {
-    return problems;
-  }
+// The flags on top of what the files say.
+std::vector<std::string> apply_flags(const Flags& f, acd::sim_tool::ScenarioFile& file) {
   sim::Scenario& s = file.scenario;
   if (f.given("--duration")) {
     s.duration_s = f.duration;
   } else if (!file.has_duration) {
-    return {"--duration is needed (or duration_s in [simulation])"};
+    return {"--duration is needed (or duration_s in [simulation], or per-period lists)"};
   }
   if (f.given("--warmup")) {
     s.warmup_s = f.warmup;
@@ -122,32 +114,234 @@ std::vector<std::string> scenario_from_files(const Flags& f, sim::Scenario& out)
   if (f.given("--wrapup")) {
     s.after_call_work_s = f.wrapup;
   }
+  if (f.given("--days")) {
+    file.plan.days = f.days;
+  }
   const bool traffic_flags = f.given("--arrival-rate") || f.given("--aht") ||
                              f.given("--patience") || f.given("--handle-dist");
   if (s.streams.empty()) {
     s.streams = acd::sim_tool::default_streams(s, f.traffic);
   } else if (traffic_flags) {
-    return {"--arrival-rate, --aht, --patience and --handle-dist shape the default streams of a "
-            "centre without [[stream]]; " +
-            (f.streams.empty() ? f.config : f.streams) + " has its own [[stream]] tables"};
+    return {
+        "--arrival-rate, --aht, --patience and --handle-dist shape the default streams of a "
+        "centre without [[stream]]; " +
+        (f.streams.empty() ? f.config : f.streams) + " has its own [[stream]] tables"};
   }
-  out = std::move(s);
   return {};
+}
+
+// `centre` is --config's file, or a variant's acd.toml whose simulation tables are then --config's.
+std::vector<std::string> scenario_from_files(const Flags& f, const std::string& centre,
+                                             acd::sim_tool::ScenarioFile& file) {
+  if (f.given("--agents")) {
+    return {
+        "--agents is for the one-queue centre of the flags; with --config the agents are "
+        "the file's"};
+  }
+  std::vector<std::string> problems = acd::sim_tool::load_scenario(centre, file);
+  if (problems.empty() && centre != f.config) {
+    std::string text;
+    if (std::string problem = acd::domain::read_text_file(f.config, text); !problem.empty()) {
+      return {std::move(problem)};
+    }
+    problems = acd::sim_tool::read_simulation_of(text, f.config, file);
+  }
+  if (problems.empty() && !f.streams.empty()) {
+    problems = acd::sim_tool::load_streams(f.streams, file);
+  }
+  if (!problems.empty()) {
+    return problems;
+  }
+  return apply_flags(f, file);
+}
+
+// A variant's file relative to the scenario file that names it.
+std::string beside(const std::string& scenario, const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.is_absolute()) {
+    return path;
+  }
+  return (std::filesystem::path(scenario).parent_path() / p).string();
+}
+
+void print_planning(const std::vector<acd::sim_tool::CentreDays>& runs,
+                    const acd::sim_tool::Plan& plan, const sim::Scenario& s) {
+  using namespace acd::sim_tool;
+  const Metric sl = sl_metric(plan.sl);
+  const int days = std::max(1, plan.days);
+  auto cell = [](const std::vector<double>& v, double scale) {
+    const Estimate e = estimate(v);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f ± %.2f", scale * e.mean, scale * e.ci95);
+    return std::string(buf);
+  };
+  auto diff = [](const std::vector<double>& a, const std::vector<double>& b, double scale) {
+    const Estimate e = difference(a, b);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "(%+.2f ± %.2f)", scale * e.mean, scale * e.ci95);
+    return std::string(buf);
+  };
+  std::printf("%d day%s of %.0f s; warm-up %.0f s; service level: answered within %.0f s", days,
+              days == 1 ? "" : "s", s.duration_s, s.warmup_s, s.sl_threshold_s);
+  std::printf(" (headline: %s; grace %.0f s); ± = 95 %% interval over days%s\n", kMetricNames[sl],
+              plan.sl_grace_s,
+              runs.size() > 1 ? "; (Δ) = paired difference from the first column" : "");
+  if (plan.busyness_shape > 0) {
+    std::printf("daily busyness factor: gamma, shape %.3g; drawn: %s\n", plan.busyness_shape,
+                cell(runs.front().busyness, 1).c_str());
+  }
+  // Rows: per queue and in total, each figure; columns: the centres.
+  struct Row {
+    const char* label;
+    int metric;  // Metric, or -1 occupancy, -2 its spread
+    double scale;
+  };
+  const Row rows[] = {{"offered/day", kOffered, 1},
+                      {"SL offered %", kSlOffered, 100},
+                      {"SL ans+late-ab %", kSlAnsweredLate, 100},
+                      {"SL excl short %", kSlExcludingShort, 100},
+                      {"ASA s", kAsa, 1},
+                      {"waited %", kPWait, 100},
+                      {"abandoned %", kAbandonRate, 100},
+                      {"overflowed/day", kOverflowed, 1},
+                      {"moved/day", kMoved, 1},
+                      {"callbacks/day", kCallbacks, 1}};
+  const int width = runs.size() > 1 ? 34 : 20;
+  std::printf("\n%-34s", "");
+  for (const CentreDays& r : runs) {
+    std::printf(" %*s", width, r.name.c_str());
+  }
+  std::printf("\n");
+  auto line = [&](const std::string& label, auto values) {
+    std::printf("%-34s", label.c_str());
+    for (std::size_t c = 0; c < runs.size(); ++c) {
+      std::string text = values(c, false);
+      if (c > 0) {
+        text += " " + values(c, true);
+      }
+      std::printf(" %*s", width, text.c_str());
+    }
+    std::printf("\n");
+  };
+  const std::size_t queues = runs.front().queue_names.size();
+  // One queue: its rows are the total's.
+  for (std::size_t q = 0; q <= queues; ++q) {
+    if (q == queues && queues == 1) {
+      break;
+    }
+    const std::string scope = q < queues ? runs.front().queue_names[q] : "all queues";
+    for (const Row& row : rows) {
+      line(scope + " " + row.label, [&](std::size_t c, bool delta) {
+        const PerDay& mine = q < queues ? runs[c].queues[q] : runs[c].total;
+        const PerDay& base = q < queues ? runs[0].queues[q] : runs[0].total;
+        const auto m = static_cast<std::size_t>(row.metric);
+        return delta ? diff(base[m], mine[m], row.scale) : cell(mine[m], row.scale);
+      });
+    }
+  }
+  line("agents occupancy %", [&](std::size_t c, bool delta) {
+    return delta ? diff(runs[0].occupancy, runs[c].occupancy, 100) : cell(runs[c].occupancy, 100);
+  });
+  line("agents occupancy spread (sd) %", [&](std::size_t c, bool delta) {
+    return delta ? diff(runs[0].occupancy_spread, runs[c].occupancy_spread, 100)
+                 : cell(runs[c].occupancy_spread, 100);
+  });
+  for (const CentreDays& r : runs) {
+    if (r.intervals.empty()) {
+      continue;
+    }
+    std::printf("\nover time, %s (means over days, every call of the day by its arrival):\n",
+                r.name.c_str());
+    std::printf("%8s %-16s %10s %8s %8s %10s %10s %10s\n", "from s", "queue", "offered", "SL %",
+                "aband %", "overflow", "moved", "callbacks");
+    for (std::size_t i = 0; i < r.intervals.size(); ++i) {
+      for (std::size_t q = 0; q < r.intervals[i].size(); ++q) {
+        const PerDay& v = r.intervals[i][q];
+        std::printf("%8.0f %-16s %10.1f %8.2f %8.2f %10.2f %10.2f %10.2f\n",
+                    static_cast<double>(i) * plan.report_interval_s, r.queue_names[q].c_str(),
+                    estimate(v[kOffered]).mean, 100 * estimate(v[sl]).mean,
+                    100 * estimate(v[kAbandonRate]).mean, estimate(v[kOverflowed]).mean,
+                    estimate(v[kMoved]).mean, estimate(v[kCallbacks]).mean);
+      }
+    }
+  }
+}
+
+nlohmann::json planning_json(const std::vector<acd::sim_tool::CentreDays>& runs,
+                             const acd::sim_tool::Plan& plan, double wall_s) {
+  using namespace acd::sim_tool;
+  auto est = [](const Estimate& e) { return nlohmann::json{{"mean", e.mean}, {"ci95", e.ci95}}; };
+  auto figures = [&](const PerDay& mine, const PerDay* base) {
+    nlohmann::json j;
+    for (int m = 0; m < kMetricCount; ++m) {
+      const auto i = static_cast<std::size_t>(m);
+      j[kMetricNames[m]] = est(estimate(mine[i]));
+      if (base != nullptr) {
+        j[std::string(kMetricNames[m]) + "_vs_first"] = est(difference((*base)[i], mine[i]));
+      }
+    }
+    j["service_level"] = j[kMetricNames[sl_metric(plan.sl)]];
+    return j;
+  };
+  nlohmann::json j;
+  j["days"] = std::max(1, plan.days);
+  j["service_level_definition"] = kMetricNames[sl_metric(plan.sl)];
+  j["wall_s"] = wall_s;
+  nlohmann::json centres = nlohmann::json::array();
+  for (std::size_t c = 0; c < runs.size(); ++c) {
+    const CentreDays& r = runs[c];
+    const bool paired = c > 0;
+    nlohmann::json v;
+    v["name"] = r.name;
+    v["total"] = figures(r.total, paired ? &runs[0].total : nullptr);
+    v["occupancy"] = est(estimate(r.occupancy));
+    v["occupancy_spread"] = est(estimate(r.occupancy_spread));
+    if (paired) {
+      v["occupancy_vs_first"] = est(difference(runs[0].occupancy, r.occupancy));
+      v["occupancy_spread_vs_first"] =
+          est(difference(runs[0].occupancy_spread, r.occupancy_spread));
+    }
+    v["busyness"] = est(estimate(r.busyness));
+    v["engine_events"] = r.engine_events;
+    nlohmann::json queues = nlohmann::json::array();
+    for (std::size_t q = 0; q < r.queues.size(); ++q) {
+      nlohmann::json qj = figures(r.queues[q], paired ? &runs[0].queues[q] : nullptr);
+      qj["name"] = r.queue_names[q];
+      queues.push_back(qj);
+    }
+    v["queues"] = queues;
+    nlohmann::json intervals = nlohmann::json::array();
+    for (std::size_t i = 0; i < r.intervals.size(); ++i) {
+      nlohmann::json ij;
+      ij["from_s"] = static_cast<double>(i) * plan.report_interval_s;
+      nlohmann::json qs = nlohmann::json::array();
+      for (std::size_t q = 0; q < r.intervals[i].size(); ++q) {
+        nlohmann::json qj = figures(r.intervals[i][q], nullptr);
+        qj["name"] = r.queue_names[q];
+        qs.push_back(qj);
+      }
+      ij["queues"] = qs;
+      intervals.push_back(ij);
+    }
+    v["intervals"] = intervals;
+    centres.push_back(v);
+  }
+  j["centres"] = centres;
+  return j;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"acd-sim: simulate a contact centre on the acd routing engine (virtual clock)"};
-  Flags f{app, {}, {}, 0, 0, 1, 20, 0, {}};
+  Flags f{app, {}, {}, 0, 0, 1, 20, 0, 1, {}};
   int agents = 0;
   std::string dist = "exp";
   auto* agents_opt = app.add_option("--agents", agents, "Agents, all with the one skill")
                          ->check(CLI::Range(1, 10'000'000));
-  auto* rate_opt =
-      app.add_option("--arrival-rate", f.traffic.arrival_rate_per_s,
-                     "Poisson arrivals, calls per second (with --config: per queue)")
-          ->check(CLI::Range(1e-9, 1e7));
+  auto* rate_opt = app.add_option("--arrival-rate", f.traffic.arrival_rate_per_s,
+                                  "Poisson arrivals, calls per second (with --config: per queue)")
+                       ->check(CLI::Range(1e-9, 1e7));
   auto* aht_opt = app.add_option("--aht", f.traffic.aht_s, "Mean handle time, seconds")
                       ->check(CLI::Range(1e-6, 1e7));
   app.add_option("--handle-dist", dist, "Handle-time distribution")
@@ -174,6 +368,17 @@ int main(int argc, char** argv) {
   app.add_option("--streams", f.streams,
                  "[simulation] and [[stream]] tables for the centre of --config, replacing its own")
       ->check(CLI::ExistingFile);
+  app.add_option("--days", f.days,
+                 "Simulated days (planning mode: figures are means over the days, with 95 % "
+                 "intervals)")
+      ->check(CLI::Range(1, 100000));
+  bool compare = false;
+  app.add_flag("--compare", compare,
+               "Run the same days (the same callers) through the scenario's centre and each "
+               "[[variant]] / --variant centre, and print one table");
+  std::vector<std::string> variant_flags;
+  app.add_option("--variant", variant_flags,
+                 "NAME=FILE: another centre (an acd.toml) for --compare; may be repeated");
   bool json = false;
   app.add_flag("--json", json, "Print one JSON object");
   try {
@@ -186,15 +391,20 @@ int main(int argc, char** argv) {
                           : dist == "lognormal" ? sim::HandleDist::Lognormal
                                                 : sim::HandleDist::Constant;
 
-  sim::Scenario scenario;
-  if (!f.config.empty()) {
-    const std::vector<std::string> problems = scenario_from_files(f, scenario);
-    if (!problems.empty()) {
-      for (const std::string& p : problems) {
-        std::cerr << "acd-sim: " << p << "\n";
-      }
-      return 2;
+  auto fail = [](const std::vector<std::string>& problems) {
+    for (const std::string& p : problems) {
+      std::cerr << "acd-sim: " << p << "\n";
     }
+    return 2;
+  };
+  sim::Scenario scenario;
+  acd::sim_tool::ScenarioFile file;
+  if (!f.config.empty()) {
+    const std::vector<std::string> problems = scenario_from_files(f, f.config, file);
+    if (!problems.empty()) {
+      return fail(problems);
+    }
+    scenario = file.scenario;
   } else {
     if (agents_opt->count() == 0 || rate_opt->count() == 0 || aht_opt->count() == 0) {
       std::cerr << "acd-sim: --agents, --arrival-rate and --aht are required without --config\n";
@@ -211,10 +421,76 @@ int main(int argc, char** argv) {
     scenario = sim::single_queue(agents, f.traffic.arrival_rate_per_s, f.traffic.aht_s,
                                  f.traffic.handle_dist, f.traffic.patience_s, f.wrapup, f.sl,
                                  f.duration, f.warmup, f.seed);
+    file.plan.days = f.days;
   }
   if (scenario.warmup_s >= scenario.duration_s) {
     std::cerr << "acd-sim: --warmup must be shorter than --duration\n";
     return 2;
+  }
+  if ((compare || !variant_flags.empty()) && f.config.empty()) {
+    std::cerr << "acd-sim: --compare and --variant need --config, the scenario to compare\n";
+    return 2;
+  }
+  if (!variant_flags.empty() && !compare) {
+    std::cerr << "acd-sim: --variant names a centre for --compare; add --compare\n";
+    return 2;
+  }
+
+  // Planning mode: many days, periods, staffing, outages, or a comparison of centres.
+  if (file.planning || f.given("--days") || compare) {
+    std::vector<acd::sim_tool::Centre> centres;
+    centres.push_back({"scenario", scenario, file.plan});
+    if (compare) {
+      std::vector<std::pair<std::string, std::string>> variants;
+      for (const auto& v : file.variants) {
+        variants.emplace_back(v.name, beside(f.config, v.config));
+      }
+      for (const std::string& v : variant_flags) {
+        const std::size_t eq = v.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+          std::cerr << "acd-sim: --variant " << v << ": write NAME=FILE\n";
+          return 2;
+        }
+        variants.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+      }
+      if (variants.empty()) {
+        std::cerr << "acd-sim: --compare needs centres to compare: [[variant]] tables in "
+                  << f.config << ", or --variant NAME=FILE\n";
+        return 2;
+      }
+      for (const auto& [name, path] : variants) {
+        for (const auto& c : centres) {
+          if (c.name == name) {
+            std::cerr << "acd-sim: variant '" << name << "' is named twice; name each once\n";
+            return 2;
+          }
+        }
+        acd::sim_tool::ScenarioFile other;
+        std::vector<std::string> problems = scenario_from_files(f, path, other);
+        if (problems.empty() && other.scenario.streams.size() != scenario.streams.size()) {
+          problems.push_back(path + ": variant '" + name + "' has " +
+                             std::to_string(other.scenario.streams.size()) + " streams but " +
+                             f.config + " has " + std::to_string(scenario.streams.size()) +
+                             "; --compare needs the same [[stream]] tables for every centre (a "
+                             "centre without them gets default streams of its own)");
+        }
+        if (!problems.empty()) {
+          std::cerr << "acd-sim: variant '" << name << "' (" << path << "):\n";
+          return fail(problems);
+        }
+        centres.push_back({name, other.scenario, other.plan});
+      }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<acd::sim_tool::CentreDays> runs = acd::sim_tool::run_days(centres);
+    const double wall_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (json) {
+      std::cout << planning_json(runs, file.plan, wall_s).dump(2) << "\n";
+    } else {
+      print_planning(runs, file.plan, scenario);
+    }
+    return 0;
   }
 
   const auto start = std::chrono::steady_clock::now();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "acd/router/simulator.hpp"
+#include "planner.hpp"
 
 namespace acd::sim_tool {
 
@@ -22,6 +23,17 @@ struct ScenarioFile {
   router::sim::Scenario scenario;
   std::vector<std::string> skill_names;  // the centre's skills, index = SkillId
   bool has_duration = false;             // [simulation] gave duration_s
+  // Planning mode (planner.hpp): periods, staffing, outages, days, busyness, service-level
+  // definitions, a report over time, variants. `planning` is set when the file uses any of it.
+  Plan plan;
+  bool planning = false;
+  // [[variant]]: other centres (acd.toml files) to run the same days through (--compare).
+  struct Variant {
+    std::string name;
+    std::string config;  // path, relative to the scenario file's directory when not absolute
+    std::string where;   // FILE:LINE of the [[variant]]
+  };
+  std::vector<Variant> variants;
 };
 
 // The centre and the simulation tables of one file; `source` names it in messages.
@@ -31,6 +43,12 @@ struct ScenarioFile {
 // centre file's own streams. Queue and skill names are those of `io`'s centre.
 [[nodiscard]] std::vector<std::string> read_streams(const std::string& text,
                                                     const std::string& source, ScenarioFile& io);
+// Only the simulation's tables of a whole scenario file (its centre is skipped), against the
+// centre already in `io`: the same days for another centre (--compare). Everything the
+// simulation tables set in `io` is reset first.
+[[nodiscard]] std::vector<std::string> read_simulation_of(const std::string& text,
+                                                          const std::string& source,
+                                                          ScenarioFile& io);
 // The same, reading the file at `path` (which then names it in messages).
 [[nodiscard]] std::vector<std::string> load_scenario(const std::string& path, ScenarioFile& io);
 [[nodiscard]] std::vector<std::string> load_streams(const std::string& path, ScenarioFile& io);
