@@ -247,7 +247,8 @@ void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
     }
     c.next_wait_rule = passed > 0 ? static_cast<std::uint8_t>(passed - 1) : 0;
     arm_wait_timer(slot);
-    if (selection_params_[c.queue].expand_count != 0) {
+    const detail::SelectionParams& sp = selection_params_[c.queue];
+    if (sp.expand_count != 0 || (sp.ranked != 0 && sp.reserve_after_ms != 0)) {
       // Its floor may be lower now: the timer tries the ready agents at the next event.
       wheel_.arm(slot, s_.now);
     }
@@ -403,8 +404,10 @@ void Engine::on_timer(std::uint32_t id, Micros /*deadline*/) {
   }
   if (c.state == CallState::Queued) {
     const QueueParams& p = params_[c.queue];
-    if (selection_params_[c.queue].expand_count != 0) {
-      // An expand step may have lowered the call's floor: a ready agent may take it now.
+    const detail::SelectionParams& sp = selection_params_[c.queue];
+    if (sp.expand_count != 0 || (sp.ranked != 0 && sp.reserve_after_ms != 0)) {
+      // An expand step may have lowered the call's floor, or its reserve agents may take it now:
+      // a ready agent may take it.
       expand_step(slot);
       if (c.state != CallState::Queued) {
         return;

@@ -149,7 +149,8 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     s_.surging += surge_[q].active;
     rules_changed[q] = !same_wait_rules(params_[q], rules_, old.params_[q], old.rules_) ||
                        selection_params_[q].expand_count != 0 ||
-                       old.selection_params_[q].expand_count != 0;
+                       old.selection_params_[q].expand_count != 0 ||
+                       selection_params_[q].reserve_after_ms != 0;
   }
   surge_planned_ = surge_planned_ || s_.surging > 0;
   for (const MemberNode& m : members_) {

@@ -150,6 +150,9 @@ AgentIndex Engine::best_agent_for(CallSlot slot) {
 // The search itself, changing nothing: `skipped` counts ready agents passed over for skills.
 AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) const {
   const QueueIndex q = c.queue;
+  if (selection_params_[q].ranked != 0) {
+    return find_ranked_agent(c, skipped);
+  }
   if (uses_rings(params_[q].policy)) {
     return ring_find(q, c, skipped);
   }
@@ -231,10 +234,18 @@ void Engine::arm_wait_timer(CallSlot slot) {
     const RuleRecord& rule = rules_[p.wait_rules_begin + c.next_wait_rule];
     at = c.enqueued + static_cast<Micros>(rule.threshold) * 1000;
   }
-  if (selection_params_[c.queue].expand_count != 0) {
+  const detail::SelectionParams& sp = selection_params_[c.queue];
+  if (sp.expand_count != 0) {
     const Micros step = next_expand_deadline(c);
     if (step != 0 && (at == 0 || step < at)) {
       at = step;
+    }
+  }
+  if (sp.ranked != 0 && sp.reserve_after_ms != 0) {
+    // The reserve agents may take the call from then.
+    const Micros reserve = c.enqueued + static_cast<Micros>(sp.reserve_after_ms) * 1000;
+    if (reserve > s_.now && (at == 0 || reserve < at)) {
+      at = reserve;
     }
   }
   if (at != 0) {

@@ -62,8 +62,84 @@ void Engine::load_selection_params(const EngineConfig& config) {
     }
     if (primary != kNone) {
       agent_rule_[a] = selection_params_[members_[primary].queue].rule;
+      // Ranks relative to the agent's primary queues (0), so that agents compare on arrival.
+      const std::uint8_t lowest = member_rank_[primary];
+      for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
+        member_rank_[m] = static_cast<std::uint8_t>(member_rank_[m] - lowest);
+        if (member_rank_[m] != 0) {
+          selection_params_[members_[m].queue].ranked = 1;
+        }
+      }
     }
   }
+}
+
+// The membership of agent a in queue q (an agent's memberships are sorted by queue), or kNone.
+// O(log queues the agent serves).
+std::uint32_t Engine::member_of(AgentIndex a, QueueIndex q) const {
+  const AgentRecord& r = agents_[a];
+  const MemberNode* begin = members_.data() + r.members_begin;
+  const MemberNode* end = begin + r.members_count;
+  const MemberNode* it = std::lower_bound(
+      begin, end, q, [](const MemberNode& n, QueueIndex x) { return n.queue < x; });
+  return it != end && it->queue == q ? static_cast<std::uint32_t>(it - members_.data()) : kNone;
+}
+
+// Whether membership m's agent may take call c as far as its preference goes: a primary queue
+// always; a secondary one unless the queue has a reserve threshold the call has not reached yet
+// (a reserve agent waits for the queue to be in trouble).
+bool Engine::reserve_allows(std::uint32_t m, const CallRecord& c) const {
+  const std::uint32_t reserve_ms = selection_params_[members_[m].queue].reserve_after_ms;
+  return member_rank_[m] == 0 || reserve_ms == 0 ||
+         s_.now - std::min(s_.now, c.enqueued) >= static_cast<Micros>(reserve_ms) * 1000;
+}
+
+// The agent for a call of a queue some of whose members have it below their primary queues: in
+// the index's policy order, the first agent for whom the queue is primary; failing one among the
+// first 64 agents that may take the call, the one with the lowest rank among those (the first of
+// them). O(min(ready, 64 + skipped)).
+AgentIndex Engine::find_ranked_agent(const CallRecord& c, std::uint64_t& skipped) const {
+  constexpr std::uint32_t kLook = 64;
+  const QueueIndex q = c.queue;
+  const std::uint8_t floor = expand_floor(c);
+  AgentIndex best = kNone;
+  std::uint8_t best_rank = 0xFF;
+  std::uint32_t looked = 0;
+  // True: stop looking.
+  auto consider = [&](AgentIndex a, std::uint32_t m) {
+    if (!((c.req_count == 0 || has_skills(a, c)) && member_level_[m] >= floor &&
+          reserve_allows(m, c))) {
+      ++skipped;
+      return false;
+    }
+    if (member_rank_[m] < best_rank) {
+      best = a;
+      best_rank = member_rank_[m];
+    }
+    return best_rank == 0 || ++looked >= kLook;
+  };
+  const detail::QueueRecord& qr = queues_[q];
+  if (uses_rings(params_[q].policy)) {
+    for (std::uint32_t r = qr.ring_begin; r < qr.ring_begin + qr.ring_count; ++r) {
+      const detail::ReadyRing& ring = rings_[r];
+      for (std::uint32_t i = 0; i < ring.size; ++i) {
+        const detail::RingEntry& e =
+            ring_entries_[ring.begin + (ring.head + i) % ring.capacity];
+        if (ring_entry_valid(e) && consider(e.agent, member_of(e.agent, q))) {
+          return best;
+        }
+      }
+    }
+    return best;
+  }
+  std::uint32_t remaining = qr.ready_count;
+  for (std::uint32_t m = index_first(q); m != kNone && remaining > 0; m = index_next(q, m)) {
+    --remaining;
+    if (consider(members_[m].agent, m)) {
+      return best;
+    }
+  }
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,8 +284,10 @@ CallSlot Engine::best_call_for(AgentIndex a) {
     x.seq = c.seq;
     const std::uint64_t wait_us = s_.now - c.enqueued;
     x.rank = member_rank_[m];
-    if (x.rank != 0 && sp.reserve_after_ms != 0 &&
-        wait_us >= static_cast<std::uint64_t>(sp.reserve_after_ms) * 1000) {
+    if (x.rank != 0 && sp.reserve_after_ms != 0) {
+      if (wait_us < static_cast<std::uint64_t>(sp.reserve_after_ms) * 1000) {
+        continue;  // a reserve agent: not before the queue is in trouble
+      }
       x.rank = 0;  // a queue in trouble takes its reserve agents
     }
     x.aged = c.priority;

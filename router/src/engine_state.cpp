@@ -442,7 +442,8 @@ bool Engine::check_invariants(std::string* why) const {
       ++n;
       for (int p = 0; p < kPriorityLevels && q.waiting > 0 && ok; ++p) {
         for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
-          if (has_skills(a, calls_[c]) && meets_floor(a, qi, expand_floor(calls_[c]))) {
+          if (has_skills(a, calls_[c]) && meets_floor(a, qi, expand_floor(calls_[c])) &&
+              reserve_allows(member_of(a, qi), calls_[c])) {
             problem << "call " << calls_[c].id << " waits in queue " << qi << " while agent " << a
                     << " could take it";
             ok = false;

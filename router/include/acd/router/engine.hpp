@@ -362,6 +362,9 @@ class Engine {
   std::uint8_t expand_floor(const detail::CallRecord& c) const;
   Micros next_expand_deadline(const detail::CallRecord& c) const;
   bool meets_floor(AgentIndex a, QueueIndex q, std::uint8_t floor) const;
+  std::uint32_t member_of(AgentIndex a, QueueIndex q) const;
+  bool reserve_allows(std::uint32_t m, const detail::CallRecord& c) const;
+  AgentIndex find_ranked_agent(const detail::CallRecord& c, std::uint64_t& skipped) const;
   void expand_step(CallSlot slot);
   std::uint32_t position_of(CallSlot slot) const;
   CallView view_of(const detail::CallRecord& c) const;

@@ -255,7 +255,7 @@ struct SelectionParams {
   std::uint8_t expand_count = 0;
   CallSelection rule = CallSelection::AgedPriority;
   std::uint8_t predicted_wait = 0;
-  std::uint8_t reserved = 0;
+  std::uint8_t ranked = 0;  // some member has it below its primary queues (preference rank > 0)
   std::uint16_t share = 1;
   std::uint16_t reserved2 = 0;
 };
