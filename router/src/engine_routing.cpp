@@ -173,14 +173,18 @@ AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) c
 // the queue's skills is `level`, may take: it has the call's extra skills and the call's expand
 // floor is at most `level`. A bucket is in arrival order, so the floors of the calls behind one
 // that is too high are as high or higher: the rest of that bucket is skipped.
-CallSlot Engine::first_matching_call(QueueIndex qi, AgentIndex a, std::uint8_t level) {
+// With `min_wait` (µs), only calls that have waited that long (a reserve agent's); younger calls
+// stand behind them in their bucket too.
+CallSlot Engine::first_matching_call(QueueIndex qi, AgentIndex a, std::uint8_t level,
+                                     Micros min_wait) {
   const QueueRecord& q = queues_[qi];
   const bool expands = selection_params_[qi].expand_count != 0;
   for (std::uint32_t bits = q.busy_priorities; bits != 0;) {
     const int p = 31 - std::countl_zero(bits);
     bits &= ~(1u << p);
     for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
-      if (expands && expand_floor(calls_[c]) > level) {
+      if ((expands && expand_floor(calls_[c]) > level) ||
+          (min_wait != 0 && s_.now - std::min(s_.now, calls_[c].enqueued) < min_wait)) {
         break;
       }
       if (calls_[c].req_count == 0 || has_skills(a, calls_[c])) {

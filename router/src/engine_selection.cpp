@@ -270,14 +270,16 @@ CallSlot Engine::best_call_for(AgentIndex a) {
     if (!available(a, params_[q].media) || queues_[q].waiting == 0) {
       continue;
     }
-    const CallSlot slot = first_matching_call(q, a, member_level_[m]);
+    const SelectionParams& sp = selection_params_[q];
+    // A reserve agent looks only at calls that have waited the queue's reserve threshold.
+    const Micros min_wait = member_rank_[m] != 0 ? Micros{sp.reserve_after_ms} * 1000 : 0;
+    const CallSlot slot = first_matching_call(q, a, member_level_[m], min_wait);
     if (slot == kNone) {
       continue;
     }
     ++contenders;
     const CallRecord& c = calls_[slot];
     const QueueParams& p = params_[q];
-    const SelectionParams& sp = selection_params_[q];
     Candidate x;
     x.call = slot;
     x.queue = q;

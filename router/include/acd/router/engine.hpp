@@ -356,7 +356,7 @@ class Engine {
   std::uint32_t position_at_tail(const detail::CallRecord& c) const;
   CallSlot best_call_for(AgentIndex a);
   CallSlot first_matching_call(QueueIndex q, AgentIndex a,
-                               std::uint8_t level = kMaxProficiency);
+                               std::uint8_t level = kMaxProficiency, Micros min_wait = 0);
   // Call selection, skill preference and expanding requirements (engine_selection.cpp).
   void load_selection_params(const EngineConfig& config);
   std::uint8_t expand_floor(const detail::CallRecord& c) const;
