@@ -287,10 +287,7 @@ CallSlot Engine::best_call_for(AgentIndex a) {
     const std::uint64_t wait_us = s_.now - c.enqueued;
     x.rank = member_rank_[m];
     if (x.rank != 0 && sp.reserve_after_ms != 0) {
-      if (wait_us < static_cast<std::uint64_t>(sp.reserve_after_ms) * 1000) {
-        continue;  // a reserve agent: not before the queue is in trouble
-      }
-      x.rank = 0;  // a queue in trouble takes its reserve agents
+      x.rank = 0;  // the call reached the threshold (min_wait): the queue takes its reserve agent
     }
     x.aged = c.priority;
     switch (rule) {
