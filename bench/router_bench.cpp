@@ -35,7 +35,8 @@ auto ignore = [](const Decision&) {};
 // same skills and levels (as an acd.toml [[agent_group]] configures them).
 std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills,
                                     std::uint32_t per_agent, Policy policy, std::uint32_t max_calls,
-                                    std::uint32_t spare_skills = 0, std::uint32_t group = 1) {
+                                    std::uint32_t spare_skills = 0, std::uint32_t group = 1,
+                                    void (*tune)(EngineConfig&) = nullptr) {
   auto d = std::make_unique<Domain>();
   std::mt19937_64 gen(agents * 31 + skills * 7 + per_agent);
   d->config.skill_count = skills + spare_skills;
@@ -64,6 +65,9 @@ std::unique_ptr<Domain> make_domain(std::uint32_t agents, std::uint32_t skills,
       }
     }
     d->config.agents.push_back(std::move(ac));
+  }
+  if (tune != nullptr) {
+    tune(d->config);
   }
   d->engine = std::make_unique<Engine>(d->config);
   return d;
@@ -210,13 +214,11 @@ void BM_RouteQueuedWithSkills(benchmark::State& state) {
 }
 
 // An agent becoming ready while calls wait: it takes the best waiting call across its queues.
-void BM_AgentReadyWithBacklog(benchmark::State& state) {
-  const auto agents = static_cast<std::uint32_t>(state.range(0));
-  const auto skills = static_cast<std::uint32_t>(state.range(1));
-  const auto per_agent = static_cast<std::uint32_t>(state.range(2));
-  const auto policy = static_cast<Policy>(state.range(3));
+void agent_ready_with_backlog(benchmark::State& state, std::uint32_t agents, std::uint32_t skills,
+                              std::uint32_t per_agent, Policy policy,
+                              void (*tune)(EngineConfig&)) {
   const std::uint32_t backlog = std::min<std::uint32_t>(8 * skills, 200'000);
-  auto d = make_domain(agents, skills, per_agent, policy, backlog + 2 * kBatch);
+  auto d = make_domain(agents, skills, per_agent, policy, backlog + 2 * kBatch, 0, 1, tune);
   sign_in_all(*d, false);
   std::mt19937_64 gen(11);
   CallId next_call = 1;
@@ -267,6 +269,48 @@ void BM_AgentReadyWithBacklog(benchmark::State& state) {
     state.ResumeTiming();
   }
   report(state, *d, decisions);
+}
+
+void BM_AgentReadyWithBacklog(benchmark::State& state) {
+  agent_ready_with_backlog(state, static_cast<std::uint32_t>(state.range(0)),
+                           static_cast<std::uint32_t>(state.range(1)),
+                           static_cast<std::uint32_t>(state.range(2)),
+                           static_cast<Policy>(state.range(3)), nullptr);
+}
+
+// Call selection when an agent frees up, per rule, beside the default rule (selection 0): the
+// same backlog and agents as BM_AgentReadyWithBacklog (longest idle). Selection 4 is greatest
+// need with the predicted wait, agents preferring by proficiency, reserve thresholds and
+// three-step expanding requirements on every queue.
+template <int kSelection>
+void tune_selection(EngineConfig& c) {
+  for (std::size_t q = 0; q < c.queues.size(); ++q) {
+    QueueConfig& qc = c.queues[q];
+    qc.call_selection =
+        static_cast<CallSelection>(kSelection == 4 ? 1 : kSelection);
+    qc.share = static_cast<std::uint16_t>(1 + q % 4);
+    qc.idle_weight = 500;
+    if (kSelection == 4) {
+      qc.predicted_wait = true;
+      qc.reserve_after_ms = 20'000;
+      qc.expand = {{0, 8}, {20'000, 5}, {60'000, 1}};
+    }
+  }
+  if (kSelection == 4) {
+    for (AgentConfig& a : c.agents) {
+      a.preference = AgentPreference::Proficiency;
+    }
+  }
+}
+
+void BM_CallSelection(benchmark::State& state) {
+  static void (*const kTunes[])(EngineConfig&) = {tune_selection<0>, tune_selection<1>,
+                                                  tune_selection<2>, tune_selection<3>,
+                                                  tune_selection<4>};
+  agent_ready_with_backlog(state, static_cast<std::uint32_t>(state.range(0)),
+                           static_cast<std::uint32_t>(state.range(1)),
+                           static_cast<std::uint32_t>(state.range(2)), Policy::LongestIdle,
+                           kTunes[state.range(3)]);
 }
 
 // A transfer to another group with a free agent: one release, one new decision.
@@ -407,6 +451,9 @@ void BM_StateHash(benchmark::State& state) {
 
 BENCHMARK(BM_RouteWithFreeAgents)->Apply(sweep);
 BENCHMARK(BM_AgentReadyWithBacklog)->Apply(sweep);
+BENCHMARK(BM_CallSelection)
+    ->ArgNames({"agents", "skills", "per_agent", "selection"})
+    ->ArgsProduct({{10'000}, {100}, {5}, {0, 1, 2, 3, 4}});
 BENCHMARK(BM_RouteQueuedWithSkills)
     ->ArgNames({"agents", "skills", "per_agent", "needs", "group"})
     ->ArgsProduct({{10'000}, {100}, {5}, {0, 1, 2, 3, 4, 5}, {1}})

@@ -220,6 +220,54 @@ void check_sites(const EngineConfig& c, std::vector<std::string>& errors) {
   }
 }
 
+// Call selection, skill preference and expanding requirements of one queue.
+void check_selection(const QueueConfig& qc, const std::string& where,
+                     std::vector<std::string>& errors) {
+  if (static_cast<int>(qc.call_selection) > static_cast<int>(kLastCallSelection)) {
+    errors.push_back(where + ": unknown call selection");
+  }
+  if (qc.share < 1 || qc.share > kMaxShare) {
+    errors.push_back(where + ": share must be 1.." + std::to_string(kMaxShare));
+  }
+  if (qc.wait_weight > kMaxSelectionWeight || qc.idle_weight > kMaxSelectionWeight) {
+    errors.push_back(where + ": wait_weight and idle_weight must be 0..1000");
+  }
+  if (qc.expand.size() > kMaxExpandSteps) {
+    errors.push_back(where + ": at most " + std::to_string(kMaxExpandSteps) + " expand steps");
+  }
+  for (std::size_t i = 0; i < qc.expand.size(); ++i) {
+    const ExpandStep& step = qc.expand[i];
+    const std::string what = where + " expand step " + std::to_string(i);
+    if (step.min_level < 1 || step.min_level > kMaxProficiency) {
+      errors.push_back(what + ": min_level must be 1..10");
+    }
+    if (i > 0 && step.after_ms <= qc.expand[i - 1].after_ms) {
+      errors.push_back(what + ": after_s must be later than the step before");
+    }
+    if (i > 0 && step.min_level > qc.expand[i - 1].min_level) {
+      errors.push_back(what + ": min_level may only fall from one step to the next");
+    }
+  }
+}
+
+void check_preference(const EngineConfig& c, const AgentConfig& ac, const std::string& where,
+                      std::vector<std::string>& errors) {
+  if (static_cast<int>(ac.preference) > static_cast<int>(AgentPreference::Order)) {
+    errors.push_back(where + ": unknown preference");
+  }
+  if (ac.preference != AgentPreference::Order && !ac.preference_order.empty()) {
+    errors.push_back(where + ": a preference order needs preference Order");
+  }
+  std::set<SkillId> listed;
+  for (SkillId s : ac.preference_order) {
+    if (s >= c.skill_count) {
+      errors.push_back(where + ": preferred skill " + std::to_string(s) + " is not defined");
+    } else if (!listed.insert(s).second) {
+      errors.push_back(where + ": preferred skill " + std::to_string(s) + " listed twice");
+    }
+  }
+}
+
 }  // namespace
 
 bool has_surge_plan(const QueueConfig& q) {
@@ -282,6 +330,7 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
       check_rule(c, q, qc.overflow[i], "overflow rule " + std::to_string(i), errors);
     }
     check_surge(c, q, errors);
+    check_selection(qc, where, errors);
     if (qc.max_wait_ms > 0) {
       check_rule(c, q,
                  OverflowRule{OverflowCondition::WaitAtLeast, qc.max_wait_action, qc.max_wait_ms,
@@ -322,6 +371,7 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
         errors.push_back(where + ": skill " + std::to_string(s.skill) + " listed twice");
       }
     }
+    check_preference(c, ac, where, errors);
   }
   return errors;
 }
@@ -393,6 +443,13 @@ std::string_view to_string(Policy p) {
   static constexpr std::string_view kNames[] = {"longest_idle", "most_skilled", "round_robin",
                                                 "fewest_calls", "least_talk_time"};
   return name_of(p, kNames);
+}
+
+std::string_view to_string(CallSelection s) {
+  static constexpr std::string_view kNames[] = {"aged_priority", "greatest_need", "queue_ratio",
+                                                "weighted_wait"};
+  static_assert(std::size(kNames) == static_cast<std::size_t>(kLastCallSelection) + 1);
+  return name_of(s, kNames);
 }
 
 std::string_view to_string(Media m) {

@@ -99,6 +99,11 @@ Engine::Engine(const EngineConfig& config)
       m.queue = q;
       m.proficiency = static_cast<std::uint8_t>(std::min(proficiency, 255u));
       members_.push_back(m);
+      std::uint8_t lowest = kMaxProficiency;
+      for (int i = 0; i < p.skill_count; ++i) {
+        lowest = std::min(lowest, level_of(p.skills[i].skill));
+      }
+      member_level_.push_back(lowest);
     }
     r.members_count = static_cast<std::uint16_t>(members_.size() - r.members_begin);
   }
@@ -111,6 +116,8 @@ Engine::Engine(const EngineConfig& config)
     calls_[i].next = i + 1 < config.max_calls ? i + 1 : kNone;
   }
   s_.free_call = config.max_calls > 0 ? 0 : kNone;
+  selection_.assign(config.queues.size(), detail::SelectionRecord{});
+  load_selection_params(config);
   build_rings();
   build_reach();
   call_map_ = IdMap(config.max_calls);
@@ -217,6 +224,7 @@ bool Engine::reconfigure(const EngineConfig& next) {
   outbound_reserve_ms_ = next.outbound_reserve_ms;
   load_queue_params(next);
   load_surge_params(next);
+  load_selection_params(next);
   rearm_waiting_calls(nullptr);
   return true;
 }
@@ -239,6 +247,11 @@ void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
     }
     c.next_wait_rule = passed > 0 ? static_cast<std::uint8_t>(passed - 1) : 0;
     arm_wait_timer(slot);
+    const detail::SelectionParams& sp = selection_params_[c.queue];
+    if (sp.expand_count != 0 || (sp.ranked != 0 && sp.reserve_after_ms != 0)) {
+      // Its floor may be lower now: the timer tries the ready agents at the next event.
+      wheel_.arm(slot, s_.now);
+    }
   }
 }
 
@@ -391,6 +404,24 @@ void Engine::on_timer(std::uint32_t id, Micros /*deadline*/) {
   }
   if (c.state == CallState::Queued) {
     const QueueParams& p = params_[c.queue];
+    const detail::SelectionParams& sp = selection_params_[c.queue];
+    if (sp.expand_count != 0 || (sp.ranked != 0 && sp.reserve_after_ms != 0)) {
+      // An expand step may have lowered the call's floor, or its reserve agents may take it now:
+      // a ready agent may take it.
+      expand_step(slot);
+      if (c.state != CallState::Queued) {
+        return;
+      }
+      const bool rule_due =
+          c.callback == 0 && c.next_wait_rule < p.wait_rules_count &&
+          c.enqueued + static_cast<Micros>(rules_[p.wait_rules_begin + c.next_wait_rule].threshold) *
+                  1000 <=
+              s_.now;
+      if (!rule_due) {
+        arm_wait_timer(slot);
+        return;
+      }
+    }
     const RuleRecord rule = rules_[p.wait_rules_begin + c.next_wait_rule];
     ++c.next_wait_rule;
     if (!apply_overflow(slot, rule)) {

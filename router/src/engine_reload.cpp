@@ -145,8 +145,12 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     now.aht_ms = was.aht_ms;
     queue_stats_[q] = old.queue_stats_[q];
     surge_[q] = old.surge_[q];
+    selection_[q] = old.selection_[q];
     s_.surging += surge_[q].active;
-    rules_changed[q] = !same_wait_rules(params_[q], rules_, old.params_[q], old.rules_);
+    rules_changed[q] = !same_wait_rules(params_[q], rules_, old.params_[q], old.rules_) ||
+                       selection_params_[q].expand_count != 0 ||
+                       old.selection_params_[q].expand_count != 0 ||
+                       selection_params_[q].reserve_after_ms != 0;
   }
   surge_planned_ = surge_planned_ || s_.surging > 0;
   for (const MemberNode& m : members_) {

@@ -150,14 +150,18 @@ AgentIndex Engine::best_agent_for(CallSlot slot) {
 // The search itself, changing nothing: `skipped` counts ready agents passed over for skills.
 AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) const {
   const QueueIndex q = c.queue;
+  if (selection_params_[q].ranked != 0) {
+    return find_ranked_agent(c, skipped);
+  }
   if (uses_rings(params_[q].policy)) {
     return ring_find(q, c, skipped);
   }
+  const std::uint8_t floor = expand_floor(c);
   std::uint32_t remaining = queues_[q].ready_count;
   for (std::uint32_t m = index_first(q); m != kNone && remaining > 0; m = index_next(q, m)) {
     --remaining;
     const AgentIndex a = members_[m].agent;
-    if (c.req_count == 0 || has_skills(a, c)) {
+    if ((c.req_count == 0 || has_skills(a, c)) && member_level_[m] >= floor) {
       return a;
     }
     ++skipped;
@@ -165,12 +169,24 @@ AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) c
   return kNone;
 }
 
-CallSlot Engine::first_matching_call(QueueIndex qi, AgentIndex a) {
+// The first waiting call of queue qi (highest priority first) that agent a, whose lowest level in
+// the queue's skills is `level`, may take: it has the call's extra skills and the call's expand
+// floor is at most `level`. A bucket is in arrival order, so the floors of the calls behind one
+// that is too high are as high or higher: the rest of that bucket is skipped.
+// With `min_wait` (µs), only calls that have waited that long (a reserve agent's); younger calls
+// stand behind them in their bucket too.
+CallSlot Engine::first_matching_call(QueueIndex qi, AgentIndex a, std::uint8_t level,
+                                     Micros min_wait) {
   const QueueRecord& q = queues_[qi];
+  const bool expands = selection_params_[qi].expand_count != 0;
   for (std::uint32_t bits = q.busy_priorities; bits != 0;) {
     const int p = 31 - std::countl_zero(bits);
     bits &= ~(1u << p);
     for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
+      if ((expands && expand_floor(calls_[c]) > level) ||
+          (min_wait != 0 && s_.now - std::min(s_.now, calls_[c].enqueued) < min_wait)) {
+        break;
+      }
       if (calls_[c].req_count == 0 || has_skills(a, calls_[c])) {
         return c;
       }
@@ -180,49 +196,7 @@ CallSlot Engine::first_matching_call(QueueIndex qi, AgentIndex a) {
   return kNone;
 }
 
-// The best waiting call, across the queues the agent is available for: highest priority (aged
-// by waiting time so that no queue starves), then the longest wait relative to the queue's
-// service-level threshold, then the earliest arrival.
-CallSlot Engine::best_call_for(AgentIndex a) {
-  const AgentRecord& r = agents_[a];
-  CallSlot best = kNone;
-  std::uint64_t best_priority = 0;
-  std::uint64_t best_wait = 0;
-  std::uint64_t best_threshold = 1;
-  for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
-    const MemberNode& node = members_[m];
-    if (!available(a, params_[node.queue].media) || queues_[node.queue].waiting == 0) {
-      continue;
-    }
-    const CallSlot c = first_matching_call(node.queue, a);
-    if (c == kNone) {
-      continue;
-    }
-    const QueueParams& p = params_[node.queue];
-    const std::uint64_t wait = s_.now - calls_[c].enqueued;
-    const std::uint64_t aged =
-        calls_[c].priority +
-        (p.priority_aging_ms != 0 ? wait / (p.priority_aging_ms * 1000ull) : 0);
-    const std::uint64_t threshold = p.sl_threshold_ms;
-    bool better = best == kNone;
-    if (!better) {
-      if (aged != best_priority) {
-        better = aged > best_priority;
-      } else if (wait * best_threshold != best_wait * threshold) {
-        better = wait * best_threshold > best_wait * threshold;
-      } else {
-        better = calls_[c].seq < calls_[best].seq;
-      }
-    }
-    if (better) {
-      best = c;
-      best_priority = aged;
-      best_wait = wait;
-      best_threshold = threshold;
-    }
-  }
-  return best;
-}
+// best_call_for, the choice among the agent's queues, is in engine_selection.cpp.
 
 // ---------------------------------------------------------------------------------------------
 // Placement and overflow.
@@ -242,6 +216,7 @@ void Engine::offer(CallSlot slot, AgentIndex a) {
   assert(r.load[static_cast<int>(c.media)] <= r.capacity[static_cast<int>(c.media)]);
   ++agent_stats_[a].offered;
   queues_[c.queue].rr_cursor = a;
+  selection_[c.queue].last_served = s_.now;
   wheel_.arm(slot, s_.now + static_cast<Micros>(params_[c.queue].ring_timeout_ms) * 1000);
   Decision d;
   d.type = DecisionType::Offer;
@@ -257,9 +232,28 @@ void Engine::offer(CallSlot slot, AgentIndex a) {
 void Engine::arm_wait_timer(CallSlot slot) {
   const CallRecord& c = calls_[slot];
   const QueueParams& p = params_[c.queue];
+  // The next wait rule, or the next expand step (the call's floor falls) if sooner.
+  Micros at = 0;
   if (c.callback == 0 && c.next_wait_rule < p.wait_rules_count) {
     const RuleRecord& rule = rules_[p.wait_rules_begin + c.next_wait_rule];
-    wheel_.arm(slot, c.enqueued + static_cast<Micros>(rule.threshold) * 1000);
+    at = c.enqueued + static_cast<Micros>(rule.threshold) * 1000;
+  }
+  const detail::SelectionParams& sp = selection_params_[c.queue];
+  if (sp.expand_count != 0) {
+    const Micros step = next_expand_deadline(c);
+    if (step != 0 && (at == 0 || step < at)) {
+      at = step;
+    }
+  }
+  if (sp.ranked != 0 && sp.reserve_after_ms != 0) {
+    // The reserve agents may take the call from then.
+    const Micros reserve = c.enqueued + static_cast<Micros>(sp.reserve_after_ms) * 1000;
+    if (reserve > s_.now && (at == 0 || reserve < at)) {
+      at = reserve;
+    }
+  }
+  if (at != 0) {
+    wheel_.arm(slot, at);
   } else {
     wheel_.cancel(slot);
   }
@@ -546,6 +540,7 @@ void Engine::preview_route(const Event& e, DecisionSink sink) const {
   }
   CallRecord c;
   c.id = e.call;
+  c.enqueued = s_.now;
   init_call(c, e);
   std::uint64_t skipped = 0;
   auto offer_to = [&](AgentIndex a) {

@@ -69,6 +69,9 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.agent_reserved_, true);
   vec(self.site_numbers_, true);
   vec(self.queue_keys_, true);
+  vec(self.selection_params_, true);
+  vec(self.member_rank_, true);
+  vec(self.agent_rule_, true);
   vec(self.agents_, false);
   vec(self.agent_stats_, false);
   vec(self.members_, false);
@@ -80,6 +83,7 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.surge_, false);
   vec(self.service_down_, false);
   vec(self.site_summaries_, false);
+  vec(self.selection_, false);
   vec(self.calls_, false);
   vec(self.call_map_.slots(), false);
   visit(static_cast<void*>(&self.call_map_.size_ref()), sizeof(std::size_t), false);
@@ -198,6 +202,11 @@ std::size_t Engine::memory_bytes() const {
   cap(site_numbers_);
   cap(queue_keys_);
   cap(site_summaries_);
+  cap(selection_params_);
+  cap(member_rank_);
+  cap(agent_rule_);
+  cap(selection_);
+  cap(member_level_);
   cap(calls_);
   cap(call_map_.slots());
   cap(wheel_.nodes());
@@ -433,7 +442,8 @@ bool Engine::check_invariants(std::string* why) const {
       ++n;
       for (int p = 0; p < kPriorityLevels && q.waiting > 0 && ok; ++p) {
         for (CallSlot c = q.head[p]; c != kNone; c = calls_[c].next) {
-          if (has_skills(a, calls_[c])) {
+          if (has_skills(a, calls_[c]) && meets_floor(a, qi, expand_floor(calls_[c])) &&
+              reserve_allows(member_of(a, qi), calls_[c])) {
             problem << "call " << calls_[c].id << " waits in queue " << qi << " while agent " << a
                     << " could take it";
             ok = false;

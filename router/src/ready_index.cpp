@@ -115,6 +115,7 @@ AgentIndex Engine::ring_find(QueueIndex qi, const CallRecord& c, std::uint64_t& 
   if (q.ready_count == 0) {
     return kNone;
   }
+  const std::uint8_t floor = expand_floor(c);
   for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
     const ReadyRing& ring = rings_[r];
     const RingEntry* entries = ring_entries_.data() + ring.begin;
@@ -123,7 +124,7 @@ AgentIndex Engine::ring_find(QueueIndex qi, const CallRecord& c, std::uint64_t& 
       if (!ring_entry_valid(e)) {
         continue;
       }
-      if (c.req_count == 0 || has_skills(e.agent, c)) {
+      if ((c.req_count == 0 || has_skills(e.agent, c)) && meets_floor(e.agent, qi, floor)) {
         return e.agent;
       }
       ++skipped;

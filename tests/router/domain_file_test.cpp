@@ -421,5 +421,72 @@ skills = { cards = 5 }
   EXPECT_EQ(a.domain.engine.site_numbers, d.domain.engine.site_numbers);
 }
 
+// Call selection: the site's [call_selection] is every queue's default, a queue's own keys
+// override it; expand steps and agent preferences are read; each mistake is one message at its
+// line.
+TEST(DomainFile, CallSelectionKeys) {
+  const std::string text = R"(skills = ["cards", "loans"]
+[call_selection]
+rule = "greatest_need"
+predicted_wait = true
+reserve_after_s = 40
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+[[queue]]
+name = "loans"
+skills = { loans = 1 }
+call_selection = "queue_ratio"
+share = 3
+wait_weight = 2.5
+expand = [{ after_s = 0, min_level = 8 }, { after_s = 20, min_level = 5 }]
+[[agent_group]]
+first_id = 1000
+count = 2
+skills = { cards = 5, loans = 8 }
+preference = ["loans", "cards"]
+[[agent]]
+id = 7
+skills = { cards = 5 }
+preference = "proficiency"
+)";
+  const Read r = read(text);
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  const auto& q = r.domain.engine.queues;
+  EXPECT_EQ(q[0].call_selection, router::CallSelection::GreatestNeed);
+  EXPECT_TRUE(q[0].predicted_wait);
+  EXPECT_EQ(q[0].reserve_after_ms, 40'000u);
+  EXPECT_EQ(q[1].call_selection, router::CallSelection::QueueRatio);
+  EXPECT_EQ(q[1].share, 3);
+  EXPECT_EQ(q[1].wait_weight, 2'500u);
+  ASSERT_EQ(q[1].expand.size(), 2u);
+  EXPECT_EQ(q[1].expand[1].after_ms, 20'000u);
+  EXPECT_EQ(q[1].expand[1].min_level, 5);
+  const auto& agents = r.domain.engine.agents;
+  ASSERT_EQ(agents.size(), 3u);  // [[agent]] first, then the group
+  EXPECT_EQ(agents[0].preference, router::AgentPreference::Proficiency);
+  EXPECT_EQ(agents[2].preference, router::AgentPreference::Order);
+  EXPECT_EQ(agents[2].preference_order, (std::vector<router::SkillId>{1, 0}));
+
+  const std::string bad = R"(skills = ["cards"]
+[call_selection]
+rule = "fastest"
+[[queue]]
+name = "cards"
+skills = { cards = 1 }
+share = 0
+expand = [{ after_s = 20, min_level = 5 }, { after_s = 10, min_level = 3 }]
+[[agent]]
+id = 7
+skills = { cards = 5 }
+preference = ["cars"]
+)";
+  const Read b = read(bad);
+  EXPECT_TRUE(has(b.problems, 3, "is not one of: aged_priority")) << dump(b.problems);
+  EXPECT_TRUE(has(b.problems, 7, "'share' = 0 is out of range")) << dump(b.problems);
+  EXPECT_TRUE(has(b.problems, 8, "after_s must be later")) << dump(b.problems);
+  EXPECT_TRUE(has(b.problems, 12, "preferred skill 'cars'")) << dump(b.problems);
+}
+
 }  // namespace
 }  // namespace acd::domain

@@ -81,6 +81,35 @@ inline EngineConfig random_domain(std::uint64_t seed, std::uint32_t agents = 60,
   return c;
 }
 
+// The same domain with every call-selection rule in use (by queue), agents preferring their
+// queues by proficiency or by an explicit order, reserve thresholds and expanding requirements.
+inline EngineConfig with_selection(EngineConfig c) {
+  for (std::size_t q = 0; q < c.queues.size(); ++q) {
+    QueueConfig& qc = c.queues[q];
+    qc.call_selection = static_cast<CallSelection>(q % 4);
+    qc.predicted_wait = q % 2 == 1;
+    qc.share = static_cast<std::uint16_t>(1 + q % 3);
+    qc.wait_weight = 500 + 250 * static_cast<std::uint32_t>(q);
+    qc.idle_weight = q % 3 == 0 ? 1'000 : 0;
+    qc.reserve_after_ms = q % 2 == 0 ? 8'000 : 0;
+    if (q % 3 != 2) {
+      qc.expand = {{0, 9}, {5'000, 6}, {15'000, 3}};
+    }
+  }
+  for (std::size_t a = 0; a < c.agents.size(); ++a) {
+    AgentConfig& ac = c.agents[a];
+    if (a % 3 == 1) {
+      ac.preference = AgentPreference::Proficiency;
+    } else if (a % 3 == 2) {
+      ac.preference = AgentPreference::Order;
+      for (auto it = ac.skills.rbegin(); it != ac.skills.rend(); ++it) {
+        ac.preference_order.push_back(it->skill);
+      }
+    }
+  }
+  return c;
+}
+
 // Produces the next event from the engine's current state: mostly valid moves for a random call
 // or agent, sometimes a wrong one (which must give an Error and change nothing).
 class StreamGenerator {

@@ -27,6 +27,11 @@ constexpr std::pair<std::string_view, Policy> kPolicies[] = {
     {"round_robin", Policy::RoundRobin},
     {"fewest_calls", Policy::FewestCalls},
     {"least_talk_time", Policy::LeastTalkTime}};
+constexpr std::pair<std::string_view, router::CallSelection> kSelections[] = {
+    {"aged_priority", router::CallSelection::AgedPriority},
+    {"greatest_need", router::CallSelection::GreatestNeed},
+    {"queue_ratio", router::CallSelection::QueueRatio},
+    {"weighted_wait", router::CallSelection::WeightedWait}};
 constexpr std::pair<std::string_view, Media> kMedia[] = {
     {"voice", Media::Voice}, {"chat", Media::Chat}, {"email", Media::Email}, {"sms", Media::Sms}};
 constexpr std::pair<std::string_view, OverflowAction> kActions[] = {
@@ -77,7 +82,7 @@ constexpr std::pair<std::string_view, Owner> kTopLevel[] = {
     {"stream", Owner::Simulation},   {"security", Owner::Appliance},
     {"clients", Owner::Appliance},   {"surge", Owner::Domain},
     {"services", Owner::Domain},     {"max_site_hops", Owner::Domain},
-    {"history", Owner::Appliance}};
+    {"history", Owner::Appliance},   {"call_selection", Owner::Domain}};
 
 // The target of action = "sites" until it is resolved (no site can be named so: '*').
 constexpr std::string_view kAnySiteName = "*";
@@ -154,6 +159,7 @@ class DomainReader {
     c_.number(root_, "max_calls", d_.engine.max_calls, 1, 1 << 24);
     c_.number(root_, "max_overflow_hops", d_.engine.max_overflow_hops, 0, 16);
     surge_table();
+    site_selection();
     skills();
     services();
     queues();
@@ -247,7 +253,8 @@ class DomainReader {
             {"name", "media", "skills", "policy", "sl_threshold_s", "sl_target", "ring_timeout_s",
              "wrap_up_s", "max_wait_s", "max_wait_action", "max_wait_target", "min_verification",
              "tier_priority_boost", "expected_aht_s", "priority_aging_s", "overflow", "surge",
-             "reserved", "services"},
+             "reserved", "services", "call_selection", "predicted_wait", "share", "wait_weight",
+             "idle_weight", "reserve_after_s", "expand"},
             "[[queue]]");
     if (!c_.text(t, "name", q.name) || q.name.empty()) {
       c_.error(&n, "a [[queue]] needs a name");
@@ -316,6 +323,7 @@ class DomainReader {
       }
     }
     flag(t, "reserved", q.reserved);
+    queue_selection(t, what, q);
     queue_services(t, what, q);
     if (const toml::node* sn = t.get("surge")) {
       if (const toml::table* st = sn->as_table()) {
@@ -329,6 +337,117 @@ class DomainReader {
   }
 
   // A true/false key. False when absent or reported as wrong.
+  // The site's call-selection defaults ([call_selection]); a queue's own keys override them.
+  void site_selection() {
+    const toml::node* n = root_.get("call_selection");
+    if (n == nullptr) {
+      return;
+    }
+    const toml::table* t = n->as_table();
+    if (t == nullptr) {
+      c_.error(n, "call_selection is a [call_selection] table (rule = \"greatest_need\", ...)");
+      return;
+    }
+    c_.only(*t, {"rule", "predicted_wait", "share", "wait_weight", "idle_weight", "reserve_after_s"},
+            "[call_selection]");
+    c_.choice(*t, "rule", selection_defaults_.call_selection, kSelections);
+    selection_keys(*t, selection_defaults_);
+  }
+
+  // The keys a queue and [call_selection] share.
+  void selection_keys(const toml::table& t, router::QueueConfig& q) {
+    flag(t, "predicted_wait", q.predicted_wait);
+    c_.number(t, "share", q.share, 1, router::kMaxShare);
+    c_.number(t, "wait_weight", q.wait_weight, 0, 1000, 1000);
+    c_.number(t, "idle_weight", q.idle_weight, 0, 1000, 1000);
+    c_.number(t, "reserve_after_s", q.reserve_after_ms, 0, 86400, 1000);
+  }
+
+  // A queue's call selection (the site's unless it names its own) and its expand steps.
+  void queue_selection(const toml::table& t, const std::string& what, router::QueueConfig& q) {
+    const router::QueueConfig& d = selection_defaults_;
+    q.call_selection = d.call_selection;
+    q.predicted_wait = d.predicted_wait;
+    q.share = d.share;
+    q.wait_weight = d.wait_weight;
+    q.idle_weight = d.idle_weight;
+    q.reserve_after_ms = d.reserve_after_ms;
+    c_.choice(t, "call_selection", q.call_selection, kSelections);
+    selection_keys(t, q);
+    const toml::node* en = t.get("expand");
+    if (en == nullptr) {
+      return;
+    }
+    const toml::array* steps = en->as_array();
+    if (steps == nullptr || steps->size() > router::kMaxExpandSteps) {
+      c_.error(en, what + ": expand is a list of 1 to 4 steps, e.g. [{ after_s = 0, min_level = 8 "
+                          "}, { after_s = 20, min_level = 5 }]");
+      return;
+    }
+    for (std::size_t i = 0; i < steps->size(); ++i) {
+      const toml::node& sn = (*steps)[i];
+      const toml::table* st = sn.as_table();
+      if (st == nullptr) {
+        c_.error(&sn, what + ": each expand step is a table { after_s = ..., min_level = ... }");
+        continue;
+      }
+      c_.only(*st, {"after_s", "min_level"}, "expand step");
+      router::ExpandStep step;
+      const bool after_ok = c_.number(*st, "after_s", step.after_ms, 0, 86400, 1000);
+      const bool level_ok = c_.number(*st, "min_level", step.min_level, 1, router::kMaxProficiency);
+      if (!after_ok || !level_ok) {
+        if (st->get("after_s") == nullptr || st->get("min_level") == nullptr) {
+          c_.error(&sn, what + ": an expand step needs after_s and min_level");
+        }
+        continue;
+      }
+      if (!q.expand.empty() && step.after_ms <= q.expand.back().after_ms) {
+        c_.error(&sn, what + ": expand steps go forward in time; after_s must be later than the "
+                             "step before");
+      } else if (!q.expand.empty() && step.min_level > q.expand.back().min_level) {
+        c_.error(&sn, what + ": an expand step relaxes the floor; min_level may not rise");
+      }
+      q.expand.push_back(step);
+    }
+  }
+
+  // An agent's (or group's) preference: "proficiency", or its skills, most preferred first.
+  void preference(const toml::table& t, const std::string& what, router::AgentConfig& a) {
+    const toml::node* n = t.get("preference");
+    if (n == nullptr) {
+      return;
+    }
+    if (const std::optional<std::string> v = n->value<std::string>()) {
+      if (*v == "proficiency") {
+        a.preference = router::AgentPreference::Proficiency;
+      } else if (*v != "none") {
+        c_.error(n, what + ": preference is \"proficiency\", \"none\" or a list of skills, most "
+                           "preferred first");
+      }
+      return;
+    }
+    const toml::array* list = n->as_array();
+    if (list == nullptr) {
+      c_.error(n, what + ": preference is \"proficiency\", \"none\" or a list of skills");
+      return;
+    }
+    a.preference = router::AgentPreference::Order;
+    for (const toml::node& sn : *list) {
+      const std::optional<std::string> name = sn.value<std::string>();
+      const router::SkillId id =
+          name ? skill_id(d_.skill_names, *name) : router::kNoSkill;
+      if (id == router::kNoSkill) {
+        c_.error(&sn, what + ": preferred skill " + (name ? "'" + *name + "'" : "") +
+                          " is not one of the skills");
+      } else if (std::find(a.preference_order.begin(), a.preference_order.end(), id) !=
+                 a.preference_order.end()) {
+        c_.error(&sn, what + ": preferred skill '" + *name + "' is listed twice");
+      } else {
+        a.preference_order.push_back(id);
+      }
+    }
+  }
+
   bool flag(const toml::table& t, std::string_view key, bool& out) {
     const toml::node* n = t.get(key);
     if (n == nullptr) {
@@ -865,7 +984,8 @@ class DomainReader {
           c_.error(&n, "[[agent]] must be a table");
           continue;
         }
-        c_.only(*t, {"id", "name", "skills", "chat_capacity", "reserved"}, "[[agent]]");
+        c_.only(*t, {"id", "name", "skills", "chat_capacity", "reserved", "preference"},
+                "[[agent]]");
         router::AgentNumber number = 0;
         if (!c_.number(*t, "id", number, 1, 9e15)) {
           if (t->get("id") == nullptr) {  // a bad value is reported already
@@ -877,10 +997,12 @@ class DomainReader {
         c_.number(*t, "chat_capacity", chats, 0, 16);
         bool reserved = false;
         flag(*t, "reserved", reserved);
+        router::AgentConfig preferred;
+        preference(*t, "agent " + std::to_string(number), preferred);
         add_agent(number,
                   read_skill_levels(*t, "skills", "agent " + std::to_string(number),
                                     d_.skill_names, c_),
-                  chats, &n, reserved);
+                  chats, &n, reserved, preferred);
       }
     } else if (root_.get("agent") != nullptr) {
       c_.error(root_.get("agent"), "'agent' must be [[agent]] tables");
@@ -904,7 +1026,8 @@ class DomainReader {
   }
 
   void agent_group(const toml::node& n, const toml::table& t) {
-    c_.only(t, {"first_id", "count", "skills", "chat_capacity", "reserved"}, "[[agent_group]]");
+    c_.only(t, {"first_id", "count", "skills", "chat_capacity", "reserved", "preference"},
+            "[[agent_group]]");
     router::AgentNumber first = 0;
     std::uint32_t count = 0;
     const bool first_ok = c_.number(t, "first_id", first, 1, 9e15);
@@ -921,6 +1044,8 @@ class DomainReader {
     flag(t, "reserved", reserved);
     const auto levels = read_skill_levels(t, "skills", "agent group from " + std::to_string(first),
                                           d_.skill_names, c_);
+    router::AgentConfig preferred;
+    preference(t, "agent group from " + std::to_string(first), preferred);
     // IDs the group shares with agents defined before it: one message for the whole overlap.
     std::uint32_t reused = 0;
     router::AgentNumber reused_first = 0;
@@ -932,7 +1057,7 @@ class DomainReader {
         ++reused;
         continue;
       }
-      add_agent(first + i, levels, chats, &n, reserved);
+      add_agent(first + i, levels, chats, &n, reserved, preferred);
     }
     if (reused == 1) {
       c_.error(&n, "agent group from " + std::to_string(first) + ": agent ID " +
@@ -946,7 +1071,8 @@ class DomainReader {
   }
 
   void add_agent(router::AgentNumber number, const std::vector<router::SkillRequirement>& levels,
-                 std::uint8_t chats, const toml::node* where, bool reserved) {
+                 std::uint8_t chats, const toml::node* where, bool reserved,
+                 const router::AgentConfig& preferred) {
     if (number == 0 || !numbers_.insert(number).second) {
       c_.error(where, "agent ID " + std::to_string(number) +
                           (number == 0 ? " is reserved" : " is used twice") +
@@ -961,6 +1087,8 @@ class DomainReader {
     a.capacity[static_cast<int>(Media::Chat)] = chats;
     a.capacity[static_cast<int>(Media::Email)] = chats > 0 ? 1 : 0;
     a.reserved = reserved;
+    a.preference = preferred.preference;
+    a.preference_order = preferred.preference_order;
     d_.engine.agents.push_back(std::move(a));
   }
 
@@ -972,6 +1100,7 @@ class DomainReader {
   std::vector<PendingTarget> targets_;
   std::vector<const toml::node*> queue_nodes_;
   std::set<router::AgentNumber> numbers_;
+  router::QueueConfig selection_defaults_;  // [call_selection]
 };
 
 }  // namespace

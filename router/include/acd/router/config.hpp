@@ -64,6 +64,15 @@ struct ServiceConfig {
   std::uint32_t target = 0;
 };
 
+// One step of a queue's expanding requirement: from `after_ms` of wait in the queue, an agent
+// needs at least `min_level` in each of the queue's skills (and at least the skill's own
+// min_level). Steps rise in after_ms and fall in min_level; before the first, no extra floor.
+struct ExpandStep {
+  std::uint32_t after_ms = 0;
+  std::uint8_t min_level = 1;
+};
+inline constexpr std::size_t kMaxExpandSteps = 4;
+
 struct QueueConfig {
   std::string name;
   Media media = Media::Voice;
@@ -87,6 +96,20 @@ struct QueueConfig {
   // calls into it.
   bool reserved = false;
   std::vector<std::uint32_t> services;  // indices into EngineConfig::services
+  // Call selection when an agent becomes free (router/DESIGN.md "Call selection"). The rule that
+  // decides for an agent is the one of its primary queue (the first in its preference order, see
+  // AgentConfig::preference; without one, the first queue it serves). The file format fills it
+  // from the site's [call_selection] unless the queue names its own.
+  CallSelection call_selection = CallSelection::AgedPriority;
+  bool predicted_wait = false;      // GreatestNeed: the need is max(wait, EWT now) ÷ threshold
+  std::uint16_t share = 1;          // QueueRatio: this queue's share, 1..1000
+  std::uint32_t wait_weight = 1000;  // WeightedWait: per-mille weight of the call's wait
+  std::uint32_t idle_weight = 0;     // WeightedWait: of how long the queue has gone unserved
+  // Skill preference: a call waiting at least this long may take an agent for whom this queue is
+  // not primary as if it were (a reserve agent); 0 = never, the queue waits its turn.
+  std::uint32_t reserve_after_ms = 0;
+  // Expanding requirement: the skill floor relaxes in steps as a call waits (empty: none).
+  std::vector<ExpandStep> expand;
   // Removed by a live reload: kept (empty, refusing calls) so that the other queues keep their
   // indices until a restart.
   bool retired = false;
@@ -97,6 +120,9 @@ struct AgentConfig {
   std::vector<SkillLevel> skills;
   std::array<std::uint8_t, kMediaCount> capacity{1, 0, 0, 0};  // tasks per channel
   bool reserved = false;  // never borrowed by another queue's surge plan
+  // Which of its queues the agent serves first when it becomes free and several have calls.
+  AgentPreference preference = AgentPreference::None;
+  std::vector<SkillId> preference_order;  // AgentPreference::Order: most preferred first
   // Removed by a live reload: kept (unknown to events, serving nothing) so that the other agents
   // keep their indices until a restart.
   bool retired = false;
@@ -126,6 +152,8 @@ struct EngineConfig {
 inline constexpr std::size_t kMaxSurgeActions = 8;
 inline constexpr std::size_t kMaxQueueServices = 8;
 inline constexpr std::size_t kMaxServices = 64;  // a domain's [[services]]
+inline constexpr std::uint16_t kMaxShare = 1000;
+inline constexpr std::uint32_t kMaxSelectionWeight = 1'000'000;  // per mille: 1000×
 
 // True when the queue has a surge plan: thresholds or actions (a plan without thresholds only
 // runs when forced).

@@ -355,7 +355,17 @@ class Engine {
                              bool moves, Status why = Status::Ok) const;
   std::uint32_t position_at_tail(const detail::CallRecord& c) const;
   CallSlot best_call_for(AgentIndex a);
-  CallSlot first_matching_call(QueueIndex q, AgentIndex a);
+  CallSlot first_matching_call(QueueIndex q, AgentIndex a,
+                               std::uint8_t level = kMaxProficiency, Micros min_wait = 0);
+  // Call selection, skill preference and expanding requirements (engine_selection.cpp).
+  void load_selection_params(const EngineConfig& config);
+  std::uint8_t expand_floor(const detail::CallRecord& c) const;
+  Micros next_expand_deadline(const detail::CallRecord& c) const;
+  bool meets_floor(AgentIndex a, QueueIndex q, std::uint8_t floor) const;
+  std::uint32_t member_of(AgentIndex a, QueueIndex q) const;
+  bool reserve_allows(std::uint32_t m, const detail::CallRecord& c) const;
+  AgentIndex find_ranked_agent(const detail::CallRecord& c, std::uint64_t& skipped) const;
+  void expand_step(CallSlot slot);
   std::uint32_t position_of(CallSlot slot) const;
   CallView view_of(const detail::CallRecord& c) const;
   std::uint32_t ewt_for_position(QueueIndex q, std::uint32_t position) const;
@@ -396,6 +406,16 @@ class Engine {
   std::vector<detail::SurgeRecord> surge_;                // per queue
   std::vector<std::uint32_t> service_down_;               // per service: 1 down
   std::vector<std::string> service_names_;  // per service: its name, which a reload keeps
+  // Call selection (engine_selection.cpp): per queue its parameters (configuration), per
+  // membership its preference rank (0 = primary; configuration), per agent the rule of its primary
+  // queue (configuration), per queue the selection state.
+  std::vector<detail::SelectionParams> selection_params_;
+  std::vector<std::uint8_t> member_rank_;
+  std::vector<CallSelection> agent_rule_;
+  std::vector<detail::SelectionRecord> selection_;
+  // Per membership, the agent's lowest level in the queue's skills (derived from the skills, which
+  // only a restart or a structural reload changes: not hashed).
+  std::vector<std::uint8_t> member_level_;
   // Derived from the plans, not state: (lender queue, borrowing queue, its surge step), by lender.
   struct Loan {
     QueueIndex lender = 0;

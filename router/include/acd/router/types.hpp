@@ -55,6 +55,24 @@ enum class Policy : std::uint8_t {
   LeastTalkTime = 4  // least talk time today, then longest idle
 };
 
+// Which waiting call an agent takes when it becomes free and calls wait in several of its queues
+// (each queue's own order decides within the queue: priority, then arrival).
+enum class CallSelection : std::uint8_t {
+  AgedPriority = 0,  // highest priority aged by wait, then wait ÷ SL threshold (default)
+  GreatestNeed = 1,  // the queue furthest behind its service objective: wait ÷ SL threshold
+  QueueRatio = 2,    // the queue furthest below its configured share of contested agents
+  WeightedWait = 3   // largest wait_weight × call wait + idle_weight × time the queue went unserved
+};
+inline constexpr CallSelection kLastCallSelection = CallSelection::WeightedWait;
+
+// Which of its queues an agent serves first (QueueConfig::reserve_after_ms lets a queue in
+// trouble jump the order).
+enum class AgentPreference : std::uint8_t {
+  None = 0,         // all its queues alike (default)
+  Proficiency = 1,  // queues where its lowest level in their skills is highest first
+  Order = 2         // AgentConfig::preference_order: queues whose first skill is listed earlier
+};
+
 // The agent's state as the standard names it [4.1.1 c]; derived from presence and tasks.
 enum class AgentState : std::uint8_t {
   LoggedOut = 0,
@@ -169,6 +187,7 @@ inline constexpr std::size_t kStatusCount = 0
 std::string_view to_string(Status s);
 std::string_view to_string(AgentState s);
 std::string_view to_string(Policy p);
+std::string_view to_string(CallSelection s);
 std::string_view to_string(Media m);
 std::string_view to_string(OverflowAction a);
 std::string_view to_string(SurgeForce f);

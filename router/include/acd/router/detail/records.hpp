@@ -245,6 +245,26 @@ struct SurgeRecord {
 };
 
 
+// A queue's call selection, reserve threshold and expanding requirement (configuration).
+struct SelectionParams {
+  std::uint32_t wait_weight = 1000;  // per mille
+  std::uint32_t idle_weight = 0;
+  std::uint32_t reserve_after_ms = 0;  // 0: never
+  std::array<std::uint32_t, 4> expand_after_ms{};
+  std::array<std::uint8_t, 4> expand_level{};
+  std::uint8_t expand_count = 0;
+  CallSelection rule = CallSelection::AgedPriority;
+  std::uint8_t predicted_wait = 0;
+  std::uint8_t ranked = 0;  // some member has it below its primary queues (preference rank > 0)
+  std::uint16_t share = 1;
+  std::uint16_t reserved2 = 0;
+};
+// A queue's call-selection state: contested agents it won under QueueRatio, and when one of its
+// calls was last offered (WeightedWait's idle term).
+struct SelectionRecord {
+  std::uint64_t ratio_wins = 0;
+  Micros last_served = 0;
+};
 // Derived from the configuration at construction, not state (neither hashed nor snapshotted):
 // who could ever serve a call of each queue. Per queue, how many member agents it has, their
 // distinct skill lists (`profiles_*`, into Engine::queue_profiles_: agents configured as a group
@@ -298,6 +318,8 @@ static_assert(std::has_unique_object_representations_v<SurgeRecord>);
 static_assert(std::has_unique_object_representations_v<ReadyRing>);
 static_assert(std::has_unique_object_representations_v<RingEntry>);
 static_assert(std::has_unique_object_representations_v<ServableMemoEntry>, "compared as bytes");
+static_assert(std::has_unique_object_representations_v<SelectionParams>);
+static_assert(std::has_unique_object_representations_v<SelectionRecord>);
 static_assert(sizeof(MemberNode) == 40);
 
 }  // namespace acd::router::detail
