@@ -45,7 +45,8 @@ namespace acd::dataplane {
   X(password_changes, "passwords desktops changed (CredentialChange records applied)")          \
   X(password_change_refused, "password changes refused (old password, policy, not possible)")   \
   X(enrolments_spent, "enrolment codes spent by a sign-in (CredentialChange records applied)")  \
-  X(credential_change_refused, "credential changes not applied: not a valid argon2id string")
+  X(credential_change_refused, "credential changes not applied: not a valid argon2id string") \
+  X(export_positions_logged, "history export positions logged (ExportPosition records)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,
