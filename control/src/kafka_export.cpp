@@ -69,7 +69,7 @@ bool KafkaExport::ensure_open(std::chrono::steady_clock::time_point now) {
 }
 
 void KafkaExport::poll(std::chrono::steady_clock::time_point now) {
-  if (!active_.load(std::memory_order_acquire) || !ensure_open(now)) {
+  if (!ensure_open(now)) {  // opens only once active and caught up
     return;
   }
   last_poll_ = now;
