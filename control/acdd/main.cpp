@@ -379,7 +379,10 @@ int main(int argc, char** argv) {
   dp.max_clients = settings.dataplane.max_clients;
   dp.reply_cache_per_client = settings.dataplane.reply_cache_per_client;
   dp.signin_burst = settings.signin.burst;
+  // The history export's position, handed from the history thread to the IO thread, which logs it.
+  dataplane::ExportPositionChannel export_positions;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
+  io.set_export_positions(&export_positions);
   // Every credential change of the log is stored through the writer, the journal's too: a change
   // is stored only after it is logged, so one logged just before a crash is stored by the replay
   // (a record applied twice, or overtaken by an administrator's reset, changes nothing).
@@ -466,6 +469,10 @@ int main(int argc, char** argv) {
     options.start = &settings;
     if (options.kafka.enabled) {
       kafka = std::make_unique<control::KafkaExport>(options.kafka, options.path);
+      // Only the node that routes exports: until this one does (below), its export keeps the
+      // positions its primary logged, and its own position is logged while it exports.
+      kafka->follow();
+      kafka->set_positions(&export_positions);
     }
     control::Result<std::unique_ptr<control::HistoryFeed>> started =
         control::HistoryFeed::start(options, kafka.get());
@@ -820,6 +827,11 @@ int main(int argc, char** argv) {
     std::printf("acdd: dr: serving site %s's follower on %s (%s)\n", dr_peer->name.c_str(),
                 site.replication_listen.c_str(), dr_keys ? "sealed" : "clear text");
     std::fflush(stdout);
+  }
+  // This node routes from here on (alone, promoted, or the DR site that took over): its history
+  // export runs, from the last position its old primary logged.
+  if (kafka) {
+    kafka->activate();
   }
   control::NodeShipper::Options shipping;
   shipping.journal_gates = running.journal.sync;

@@ -349,6 +349,12 @@ void HistoryFeed::run(std::stop_token stop) {
         s.config.assign(r.config.begin(), r.config.end());
         bump(HistoryCounter::config_changes);
       }
+    } else if (r.kind == dataplane::RecordKind::ExportPosition) {
+      bump(HistoryCounter::export_positions);
+      if (sink_ != nullptr) {
+        sink_->on_export_position(
+            history::RecordId{r.export_position.seq, r.export_position.index});
+      }
     }
     return true;  // the other kinds (registrations, operations, credentials) carry no input
   };

@@ -327,6 +327,14 @@ void kafka_metrics(Families& m, const KafkaExport& k) {
            "Times the export could not be opened (database, password file or librdkafka "
            "configuration); tried again every 5 s, acdd's log says why");
   m.sample("acd_history_kafka_open_failures_total", {}, k.open_failures());
+  m.family("acd_history_kafka_exporting", "gauge",
+           "1 on the node that exports (it routes), 0 on a standby or DR follower, whose export "
+           "only keeps the positions its primary logged");
+  m.sample("acd_history_kafka_exporting", {}, k.exporting() ? 1 : 0);
+  m.family("acd_history_kafka_log_positions_total", "counter",
+           "Export positions read from the sequenced log (the primary's, taken over on a "
+           "standby)");
+  m.sample("acd_history_kafka_log_positions_total", {}, k.positions_adopted());
 }
 
 // ACDP/2: drops by reason (the IO thread's and the handshake worker's summed), handshakes,

@@ -123,6 +123,10 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
       }
       break;
     }
+    case RecordKind::ExportPosition:
+      put(rec.export_position.seq, 8);
+      put(rec.export_position.index, 4);
+      break;
   }
   return at;
 }
@@ -218,6 +222,14 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
       }
       break;
     }
+    case static_cast<std::uint8_t>(RecordKind::ExportPosition):
+      rec.kind = RecordKind::ExportPosition;
+      rec.export_position.seq = r.u64();
+      rec.export_position.index = r.u32();
+      if (rec.export_position.seq == 0) {
+        return false;  // no record has seq 0: a position is logged only once something moved it
+      }
+      break;
     default:
       return false;
   }

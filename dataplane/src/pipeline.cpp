@@ -1356,6 +1356,28 @@ void IoStage::apply_registration(std::uint32_t slot, std::uint64_t nonce, const 
   c.role = role;
 }
 
+std::size_t IoStage::collect_export_position() {
+  if (export_positions_ == nullptr) {
+    return 0;
+  }
+  const ExportPosition offered = export_positions_->take_latest();
+  if (offered > export_wanted_) {
+    export_wanted_ = offered;
+  }
+  if (shipper_ == nullptr || standby_ || export_wanted_ <= export_logged_ ||
+      !shipper_->has_room()) {
+    return 0;  // kept: a later cycle logs it once the log has room
+  }
+  LogRecord r;
+  r.kind = RecordKind::ExportPosition;
+  r.client_id = kNoClientId;
+  r.export_position = export_wanted_;
+  log_record(sequencer_.take(), r);
+  export_logged_ = export_wanted_;
+  counters_.bump(Counter::export_positions_logged);
+  return 1;
+}
+
 void IoStage::poll_log() {
   if (shipper_ == nullptr) {
     return;
@@ -1399,6 +1421,13 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   }
   if (r.kind == RecordKind::ConfigChange) {
     return replay_reload(seq, r, router);
+  }
+  if (r.kind == RecordKind::ExportPosition) {
+    // Nothing here to change: the history thread reads it from the journal. Kept, so that a
+    // promoted standby never logs a position below its old primary's.
+    sequencer_.take();
+    export_logged_ = std::max(export_logged_, r.export_position);
+    return Replay::Applied;
   }
   std::uint32_t slot = kNone;
   if (r.client_id == kControlClientId) {
@@ -1753,6 +1782,7 @@ std::size_t Worker::poll() {
   work += io_.collect_sign_ins(route);
   work += io_.collect_credential_writes();
   work += io_.collect_control(route);
+  work += io_.collect_export_position();
   io_.maybe_tick(route);
   io_.flush();
   io_.poll_log();
@@ -1812,6 +1842,7 @@ void SplitWorker::io_loop(int cpu) {
     work += io_.collect_sign_ins(push);
     work += io_.collect_credential_writes();
     work += io_.collect_control(push);
+    work += io_.collect_export_position();
     io_.maybe_tick(push);
     if (gauges_ != nullptr) {
       gauges_->to_io.sample(outputs_.read_available());

@@ -17,7 +17,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadBatch = 1000;  // records read from the store per poll at most
 constexpr auto kCountEvery = std::chrono::seconds(1);  // back-log recount when not drained
-const std::string kExportName = "kafka";
 
 RecordId after(RecordId id) {
   return RecordId{id.seq, id.index + 1};
@@ -38,7 +37,7 @@ bool read_password(const std::string& path, std::string& out, std::string& why) 
 
 std::unique_ptr<KafkaSink> KafkaSink::open(const KafkaConfig& config, const std::string& database,
                                            std::string& why) {
-  std::unique_ptr<ExportStore> store = ExportStore::open(database, kExportName, why);
+  std::unique_ptr<ExportStore> store = ExportStore::open(database, kKafkaExportName, why);
   if (store == nullptr) {
     return nullptr;
   }

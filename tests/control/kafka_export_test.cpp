@@ -9,6 +9,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -18,6 +19,7 @@
 #include "acd/control/history_feed.hpp"
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/journal.hpp"
+#include "acd/history/export_store.hpp"
 #include "acd/history/feed.hpp"
 #include "acd/history/record_json.hpp"
 
@@ -117,9 +119,12 @@ class MockCluster {
 
 // Writes `inputs` random inputs (each after a tick to its time) to a journal in `dir`; returns
 // the records a one-shot derivation of them gives.
+// With `position_at` (0..1), an ExportPosition record follows the inputs: the ID of the record
+// at that fraction of the sorted IDs, returned in `position`.
 history::Records write_journal(const std::string& dir, const ApplianceConfig& start,
                                const history::DeriverConfig& dc, int inputs,
-                               std::uint64_t& last_seq) {
+                               std::uint64_t& last_seq, double position_at = -1,
+                               history::RecordId* position = nullptr) {
   dataplane::JournalConfig jc;
   jc.dir = dir;
   jc.sync = false;
@@ -160,8 +165,47 @@ history::Records write_journal(const std::string& dir, const ApplianceConfig& st
       gen.forget_gone(reference.engine());
     }
   }
+  if (position_at >= 0) {
+    std::vector<history::RecordId> ids;
+    for (const auto& r : all.calls) ids.push_back(r.id);
+    for (const auto& r : all.states) ids.push_back(r.id);
+    for (const auto& r : all.queue_intervals) ids.push_back(r.id);
+    for (const auto& r : all.agent_intervals) ids.push_back(r.id);
+    std::sort(ids.begin(), ids.end());
+    EXPECT_FALSE(ids.empty());
+    const history::RecordId at =
+        ids[static_cast<std::size_t>(position_at * static_cast<double>(ids.size() - 1))];
+    dataplane::LogRecord r;
+    r.kind = dataplane::RecordKind::ExportPosition;
+    r.export_position = dataplane::ExportPosition{at.seq, at.index};
+    std::uint8_t buf[dataplane::kMaxLogRecord];
+    const std::size_t n = dataplane::encode_record(r, buf);
+    ++seq;
+    while (!journal->append(seq, std::span<const std::uint8_t>(buf, n))) {
+      EXPECT_FALSE(journal->failed()) << journal->error();
+      std::this_thread::yield();
+    }
+    *position = at;
+  }
   last_seq = seq;
   return all;
+}
+
+// The IDs of `records` at or above `from`.
+std::set<history::RecordId> ids_from(const history::Records& records, history::RecordId from) {
+  std::set<history::RecordId> out;
+  auto add = [&](const auto& list) {
+    for (const auto& r : list) {
+      if (r.id >= from) {
+        out.insert(r.id);
+      }
+    }
+  };
+  add(records.calls);
+  add(records.states);
+  add(records.queue_intervals);
+  add(records.agent_intervals);
+  return out;
 }
 
 HistoryFeedOptions options_for(const TempDir& dir, const ApplianceConfig& start,
@@ -266,6 +310,68 @@ TEST(KafkaExport, AnExportThatCannotOpenNeverStopsTheFeed) {
     EXPECT_EQ(feed.value()->error(), "");
   }
   EXPECT_EQ(exporter.counters(), nullptr);
+}
+
+// A standby's export (following) opens nothing and keeps the position its primary logged, saved
+// in the history database; activated (the node took over), it opens once history has caught up
+// and sends exactly the records from that position on, then offers its own position for the log.
+TEST(KafkaExport, AFollowerKeepsTheLoggedPositionAndResumesThereWhenActivated) {
+  TempDir dir;
+  MockCluster cluster;
+  ApplianceConfig start;
+  start.domain = router::testing::random_domain(45);
+  const HistoryFeedOptions options = options_for(dir, start, cluster.bootstraps());
+  std::uint64_t last = 0;
+  history::RecordId logged;
+  const history::Records all =
+      write_journal(options.journal_dir, start, options.deriver, 1500, last, 0.6, &logged);
+  const std::set<history::RecordId> want = ids_from(all, logged);
+  ASSERT_GT(want.size(), 50u);
+  ASSERT_LT(want.size(), all.size());
+
+  dataplane::ExportPositionChannel positions;
+  KafkaExport exporter(options.kafka, options.path, 20ms);
+  exporter.follow();
+  exporter.set_positions(&positions, 0ms);
+  {
+    auto feed = HistoryFeed::start(options, &exporter);
+    ASSERT_TRUE(feed.ok()) << feed.failure().message;
+    ASSERT_TRUE(wait_for([&] { return feed.value()->stored_seq() >= last; }))
+        << feed.value()->error();
+    EXPECT_EQ(feed.value()->counter(HistoryCounter::export_positions), 1u);
+    EXPECT_EQ(exporter.positions_adopted(), 1u);
+    // Saved where the export will read it.
+    ASSERT_TRUE(wait_for(
+        [&] {
+          std::string why;
+          auto store = history::ExportStore::open(options.path, history::kKafkaExportName, why);
+          return store != nullptr && store->position() == logged;
+        },
+        10s));
+    std::this_thread::sleep_for(200ms);  // many idle calls: still not exporting
+    EXPECT_EQ(exporter.counters(), nullptr) << "a following export opened";
+    EXPECT_FALSE(exporter.exporting());
+    EXPECT_TRUE(positions.take_latest().empty());
+
+    exporter.activate();
+    const bool delivered = wait_for(
+        [&] {
+          const history::KafkaCounters* c = exporter.counters();
+          return c != nullptr && c->delivered.load() >= want.size() && c->backlog.load() == 0;
+        },
+        30s);
+    const history::KafkaCounters* c = exporter.counters();
+    ASSERT_NE(c, nullptr) << "the activated export never opened";
+    EXPECT_TRUE(delivered) << "delivered " << c->delivered.load() << " of " << want.size();
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(c->delivered.load(), want.size()) << "records below the logged position were sent";
+    // Its own position, offered for the log: past every record.
+    const dataplane::ExportPosition offered = positions.take_latest();
+    EXPECT_GT(offered, (dataplane::ExportPosition{logged.seq, logged.index}));
+    EXPECT_EQ(offered.seq, c->position_seq.load());
+  }
+  const std::set<history::RecordId> seen = cluster.read_back(want.size());
+  EXPECT_EQ(seen, want);
 }
 
 }  // namespace

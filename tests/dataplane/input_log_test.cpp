@@ -242,6 +242,46 @@ TEST(LogRecord, TokenRevokeRoundTrips) {
   EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
 }
 
+// An ExportPosition carries the seq and index of the first record not known delivered; one of
+// seq 0 (nothing has that seq) or cut short is refused.
+TEST(LogRecord, ExportPositionRoundTrips) {
+  LogRecord in;
+  in.kind = RecordKind::ExportPosition;
+  in.export_position = ExportPosition{0x0102'0304'0506'0708ull, 0x0A0B'0C0Du};
+  std::array<std::uint8_t, kMaxLogRecord> bytes{};
+  const std::size_t n = encode_record(in, bytes);
+  EXPECT_EQ(n, 2u + 4 + 8 + 4);
+  LogRecord out;
+  ASSERT_TRUE(decode_record(std::span<const std::uint8_t>(bytes.data(), n), out));
+  EXPECT_EQ(out.kind, RecordKind::ExportPosition);
+  EXPECT_EQ(out.client_id, kNoClientId);
+  EXPECT_EQ(out.export_position, in.export_position);
+  for (std::size_t cut = 0; cut < n; ++cut) {
+    EXPECT_FALSE(decode_record(std::span(bytes.data(), cut), out)) << "cut at " << cut;
+  }
+  in.export_position = ExportPosition{0, 3};
+  const std::size_t m = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span<const std::uint8_t>(bytes.data(), m), out));
+}
+
+// The channel keeps the highest position offered and drops what does not fit.
+TEST(ExportPositionChannel, TakesTheLatestAndStaysBounded) {
+  ExportPositionChannel channel;
+  EXPECT_TRUE(channel.take_latest().empty());
+  EXPECT_TRUE(channel.offer({5, 1}));
+  EXPECT_TRUE(channel.offer({9, 0}));
+  EXPECT_TRUE(channel.offer({7, 2}));
+  EXPECT_EQ(channel.take_latest(), (ExportPosition{9, 0}));
+  EXPECT_TRUE(channel.take_latest().empty());
+  std::size_t taken = 0;
+  for (std::uint64_t s = 1; s <= 100; ++s) {
+    taken += channel.offer({s, 0}) ? 1 : 0;
+  }
+  EXPECT_LT(taken, 100u);
+  EXPECT_GE(taken, ExportPositionChannel::kCapacity - 1);
+  EXPECT_EQ(channel.take_latest(), (ExportPosition{taken, 0}));
+}
+
 // A CredentialChange carries the agent, the request and the hash string; a record whose hash is
 // not an argon2id string, of an unknown change or for agent 0 is refused.
 TEST(LogRecord, CredentialChangeRoundTrips) {
@@ -606,6 +646,76 @@ TEST_F(TwoNodes, TokenGenerationsFollowTheLog) {
   ASSERT_TRUE(late.io.restore_session(primary_.io.save_session()));
   EXPECT_EQ(late.io.token_generation(0), 1u);
   EXPECT_EQ(late.io.token_generation(2), 1u);
+}
+
+// The history thread's position reaches the log through the channel: the highest offered in a
+// cycle, once, only when it moved, and only when the log has room (else it waits for room). A
+// standby applies it (nothing else changes) and knows it; as a standby it logs none of its own.
+TEST_F(TwoNodes, ExportPositionsAreLoggedOnceAndFollowed) {
+  ExportPositionChannel channel;
+  primary_.io.set_export_positions(&channel);
+  send(sw_, sw_.one(Type::Register, Register{1, 0, 11}));
+  send(sw_, sw_.one(Type::RouteRequest, call(1)));
+  auto positions = [&] {
+    std::vector<std::pair<std::uint64_t, ExportPosition>> out;
+    for (const auto& [seq, bytes] : log_.records) {
+      LogRecord r;
+      EXPECT_TRUE(decode_record(bytes, r));
+      if (r.kind == RecordKind::ExportPosition) {
+        out.emplace_back(seq, r.export_position);
+      }
+    }
+    return out;
+  };
+  const std::uint64_t hash = primary_.engine.state_hash();
+  ASSERT_TRUE(channel.offer({2, 1}));
+  ASSERT_TRUE(channel.offer({3, 0}));
+  primary_.worker->poll();
+  ASSERT_EQ(positions().size(), 1u);
+  EXPECT_EQ(positions()[0].second, (ExportPosition{3, 0}));
+  EXPECT_EQ(primary_.io.counters().read(Counter::export_positions_logged), 1u);
+  EXPECT_EQ(primary_.engine.state_hash(), hash);
+  // Not moved: nothing logged.
+  ASSERT_TRUE(channel.offer({3, 0}));
+  ASSERT_TRUE(channel.offer({2, 5}));
+  primary_.worker->poll();
+  EXPECT_EQ(positions().size(), 1u);
+  // No room: kept until there is.
+  log_.room = false;
+  ASSERT_TRUE(channel.offer({4, 2}));
+  primary_.worker->poll();
+  primary_.worker->poll();
+  EXPECT_EQ(positions().size(), 1u);
+  log_.room = true;
+  primary_.worker->poll();
+  ASSERT_EQ(positions().size(), 2u);
+  EXPECT_EQ(positions()[1].second, (ExportPosition{4, 2}));
+  send(sw_, sw_.one(Type::RouteRequest, call(2)));
+
+  follow();
+  EXPECT_EQ(standby_.io.export_position(), (ExportPosition{4, 2}));
+  EXPECT_EQ(standby_.io.sequencer().next(), primary_.io.sequencer().next());
+  EXPECT_EQ(standby_.engine.state_hash(), primary_.engine.state_hash());
+  EXPECT_EQ(standby_.io.save_session(), primary_.io.save_session());
+
+  // A stage marked standby logs nothing, even when offered a position.
+  RecordingShipper standby_log;
+  standby_log.first_seq = standby_.io.sequencer().next();
+  ExportPositionChannel standby_channel;
+  standby_.io.set_shipper(&standby_log);
+  standby_.io.set_export_positions(&standby_channel);
+  standby_.io.set_standby(true);
+  ASSERT_TRUE(standby_channel.offer({9, 9}));
+  EXPECT_EQ(standby_.io.collect_export_position(), 0u);
+  EXPECT_TRUE(standby_log.records.empty());
+  // Promoted, it logs positions above its old primary's only.
+  standby_.io.set_standby(false);
+  ASSERT_TRUE(standby_channel.offer({4, 1}));
+  EXPECT_EQ(standby_.io.collect_export_position(), 1u);  // the 9/9 kept from before
+  ASSERT_EQ(standby_log.records.size(), 1u);
+  LogRecord r;
+  ASSERT_TRUE(decode_record(standby_log.records[0].second, r));
+  EXPECT_EQ(r.export_position, (ExportPosition{9, 9}));
 }
 
 // Records out of order, malformed, or a reload: refused, nothing applied.

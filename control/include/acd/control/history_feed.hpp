@@ -21,7 +21,8 @@
 //
 // Threading: start() and the destructor on one thread (acdd's main); the counters and seqs may be
 // read from any thread (relaxed atomics, statistics only). The RecordSink is called on the history
-// thread after each commit, when caught up (on_idle, before each idle_wait) and once at the end
+// thread after each commit, when caught up (on_idle, before each idle_wait), for each
+// ExportPosition record of the log (on_export_position, as it is read) and once at the end
 // (on_stop, after the last commit).
 #pragma once
 
@@ -73,7 +74,8 @@ HistoryFeedOptions history_options(const ApplianceConfig& cfg);
   X(gaps, "times the journal no longer held the next input")                           \
   X(gap_inputs, "inputs skipped over gaps: they have no records")                      \
   X(read_errors, "journal records that could not be read or decoded")                  \
-  X(retention_deleted, "records deleted by retention")
+  X(retention_deleted, "records deleted by retention")                                 \
+  X(export_positions, "export positions read from the log and handed to the export")
 
 enum class HistoryCounter : std::uint32_t {
 #define ACD_X(name, help) name,

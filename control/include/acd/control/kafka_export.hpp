@@ -5,8 +5,18 @@
 // A failed open is logged once, counted (open_failures) and tried again every retry_every: it
 // never stops acdd or history.
 //
-// Threading: every RecordSink call on the history thread; counters() and open_failures() from
-// any thread (the metrics endpoint). The object outlives the HistoryFeed it is given to.
+// Only the node that routes exports. A pair's standby (and a DR follower) starts following
+// (follow()): its export stays closed and only keeps the positions its primary logged
+// (on_export_position, saved in the history database). When it takes over, activate() lets the
+// export open once the history thread has caught up with the journal, so it starts from the last
+// position the old primary logged: records the old primary delivered after that position are sent
+// again (at least once; the duplicates are bounded by how often the position is logged).
+// The exporting node offers its position to the IO thread (set_positions) at most once per
+// `every`, which logs it (RecordKind::ExportPosition).
+//
+// Threading: every RecordSink call on the history thread; follow() and set_positions() before the
+// feed starts; activate(), exporting(), counters() and open_failures() from any thread. The object
+// outlives the HistoryFeed it is given to.
 #pragma once
 
 #include <atomic>
@@ -15,6 +25,8 @@
 #include <memory>
 #include <string>
 
+#include "acd/dataplane/export_position.hpp"
+#include "acd/history/export_store.hpp"
 #include "acd/history/kafka_config.hpp"
 #include "acd/history/kafka_sink.hpp"
 #include "acd/history/sink.hpp"
@@ -24,6 +36,7 @@ namespace acd::control {
 class KafkaExport final : public history::RecordSink {
  public:
   // `database`: the history store's file ([history] path). Precondition: config.enabled.
+  // Exports from the start unless follow() is called.
   KafkaExport(history::KafkaConfig config, std::string database,
               std::chrono::milliseconds poll_every = std::chrono::milliseconds(100),
               std::chrono::milliseconds retry_every = std::chrono::seconds(5));
@@ -31,9 +44,26 @@ class KafkaExport final : public history::RecordSink {
   KafkaExport(const KafkaExport&) = delete;
   KafkaExport& operator=(const KafkaExport&) = delete;
 
+  // Before the feed starts: export nothing until activate(), keep the log's positions.
+  void follow() { active_.store(false, std::memory_order_relaxed); }
+  // This node routes now (a single node, a promoted standby, a DR site that took over): the
+  // export opens once the history thread is caught up. Any thread. store(release) pairs with the
+  // history thread's load(acquire); it orders nothing else.
+  void activate() { active_.store(true, std::memory_order_release); }
+  // True while this node may export (any thread).
+  bool exporting() const { return active_.load(std::memory_order_relaxed); }
+  // Before the feed starts: where the position is offered for the log (null: nowhere), at most
+  // once per `every` and only when it moved. The channel outlives this object's use of it.
+  void set_positions(dataplane::ExportPositionChannel* channel,
+                     std::chrono::milliseconds every = std::chrono::seconds(1)) {
+    positions_ = channel;
+    position_every_ = every;
+  }
+
   void on_committed(const history::Records& records, std::uint64_t through) override;
   void on_idle() override;
   void on_stop() override;
+  void on_export_position(history::RecordId next) override;
 
   // The sink's counters once it is open; null before (any thread).
   const history::KafkaCounters* counters() const {
@@ -41,10 +71,17 @@ class KafkaExport final : public history::RecordSink {
   }
   // Opens that failed (any thread, relaxed).
   std::uint64_t open_failures() const { return open_failures_.load(std::memory_order_relaxed); }
+  // Positions taken from the log (any thread, relaxed).
+  std::uint64_t positions_adopted() const {
+    return positions_adopted_.load(std::memory_order_relaxed);
+  }
 
  private:
   bool ensure_open(std::chrono::steady_clock::time_point now);
   void poll(std::chrono::steady_clock::time_point now);
+  void offer_position(std::chrono::steady_clock::time_point now, bool now_or_never);
+  // Following: the adopted position saved in the history database (opened on first use).
+  void save_followed();
 
   history::KafkaConfig config_;
   std::string database_;
@@ -53,11 +90,24 @@ class KafkaExport final : public history::RecordSink {
   std::unique_ptr<history::KafkaSink> sink_;  // kept after close: counters() points into it
   bool stopped_ = false;
   bool open_failed_said_ = false;
+  bool caught_up_ = false;  // on_idle seen since activation: the journal's positions are read
   std::string poll_error_said_;
+  std::string save_error_said_;
   std::chrono::steady_clock::time_point next_open_{};
   std::chrono::steady_clock::time_point last_poll_{};
+  // The log's positions while following: the highest, and the store it is saved in.
+  history::RecordId followed_;
+  bool followed_saved_ = true;
+  std::unique_ptr<history::ExportStore> follow_store_;
+  // Offering the position to the IO thread.
+  dataplane::ExportPositionChannel* positions_ = nullptr;
+  std::chrono::milliseconds position_every_{1000};
+  history::RecordId offered_;
+  std::chrono::steady_clock::time_point last_offer_{};
+  std::atomic<bool> active_{true};
   std::atomic<const history::KafkaCounters*> counters_{nullptr};
   std::atomic<std::uint64_t> open_failures_{0};
+  std::atomic<std::uint64_t> positions_adopted_{0};
 };
 
 }  // namespace acd::control

@@ -48,7 +48,8 @@ namespace acd::dataplane {
   X(credential_change_refused, "credential changes not applied: not a valid argon2id string") \
   X(signins_deferred, "password sign-ins that waited for a later part of a poll cycle")          \
   X(desk_moves, "agents a token sign-in moved from another desktop (which was told AgentMoved)") \
-  X(refused_not_ringing_there, "RingNoAnswer reports refused: the call is not offered there")
+  X(refused_not_ringing_there, "RingNoAnswer reports refused: the call is not offered there")  \
+  X(export_positions_logged, "history export positions logged (ExportPosition records)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "acd/dataplane/export_position.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/dataplane/wire.hpp"
@@ -39,6 +40,10 @@ enum class RecordKind : std::uint8_t {
   // argon2id hash) or an enrolment code spent by a sign-in (the code's hash). Hashes only, never a
   // password: the journal then holds hashes, as the credential file does.
   CredentialChange = 6,
+  // Where the primary's history export stood (export_position.hpp): every history record below
+  // the position was delivered. Changes nothing in the IO stage or the engine; a node's history
+  // thread reads it from the journal, and a standby's export resumes from it after a takeover.
+  ExportPosition = 7,
 };
 
 struct LogRecord {
@@ -70,6 +75,8 @@ struct LogRecord {
   CredentialChangeKind credential = CredentialChangeKind::Password;
   std::string_view credential_hash;
   CredentialDigest credential_replaces{};
+  // ExportPosition: the position (seq >= 1; client kNoClientId).
+  ExportPosition export_position{};
 };
 
 // Bytes of the largest record (an Input with every skill) other than a ConfigChange, which takes

@@ -32,6 +32,7 @@
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/export_position.hpp"
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/roles.hpp"
@@ -306,6 +307,17 @@ class IoStage {
   // or the replayer cannot apply it.
   enum class Replay : std::uint8_t { Applied, Malformed, OutOfOrder, ConfigChange };
   Replay replay(std::uint64_t seq, std::span<const std::uint8_t> record, RouterStage& router);
+  // Where the history thread offers its export's position (export_position.hpp); null (the
+  // default): nowhere. Set before the first poll; the channel outlives the stage.
+  void set_export_positions(ExportPositionChannel* channel) { export_positions_ = channel; }
+  // Once per poll cycle (the workers call it): the highest position offered since the last cycle,
+  // if above the last one logged or replayed here, is logged as an ExportPosition record when the
+  // log has room (else kept for the next cycle). Nothing is logged without a shipper or on a
+  // standby. How often a position is offered is the producer's choice (the export: once a
+  // second at most); here at most one record per cycle. Returns the records logged (0 or 1).
+  std::size_t collect_export_position();
+  // The last position this stage logged or replayed (empty: none).
+  ExportPosition export_position() const { return export_logged_; }
   // Who turns a ConfigChange's configuration into a command (null: nobody). Set before replaying;
   // it outlives the stage.
   void set_config_replayer(ConfigReplayer* replayer) { replayer_ = replayer; }
@@ -536,6 +548,9 @@ class IoStage {
   EngineSwap* swap_ = nullptr;
 
   LogShipper* shipper_ = nullptr;
+  ExportPositionChannel* export_positions_ = nullptr;
+  ExportPosition export_wanted_;  // the highest offered
+  ExportPosition export_logged_;  // the highest logged (or replayed)
   bool replaying_ = false;  // replies are cached, not sent
   ConfigReplayer* replayer_ = nullptr;
   const ConfigTag* config_tag_ = nullptr;  // the running configuration's (null: the starting one)

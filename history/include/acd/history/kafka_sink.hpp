@@ -54,6 +54,9 @@ namespace acd::history {
   X(position_seq, gauge, "acd_history_kafka_position_seq",                                 \
     "Log sequence number of the first record not yet known delivered")
 
+// The export's name in the history database's export_position table.
+inline constexpr const char* kKafkaExportName = "kafka";
+
 struct KafkaCounters {
 #define ACD_X(name, kind, metric, help) std::atomic<std::uint64_t> name{0};
   ACD_KAFKA_METRICS(ACD_X)

@@ -32,6 +32,12 @@ class RecordSink {
   // The history thread is stopping, after its last commit: the last call on this thread. A sink
   // may wait here (briefly: shutdown waits with it) to hand over what it holds.
   virtual void on_stop() {}
+  // The log carries an export's position (dataplane RecordKind::ExportPosition, logged by the
+  // node that was primary when it wrote it): every record with an ID below `next` was delivered
+  // by that node's export. Called when the runner reads the record, which may be before the
+  // records below `next` are committed here. Positions arrive in log order; after a restart the
+  // runner may pass old ones again (a sink never moves its own position back).
+  virtual void on_export_position(RecordId /*next*/) {}
 };
 
 }  // namespace acd::history
