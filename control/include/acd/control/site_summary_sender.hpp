@@ -88,8 +88,8 @@ class SiteSummarySender {
 
  private:
   // A session is renewed when the peer has sent nothing authentic for kSilentNs while this site
-  // sends, or once it is kRenewAfterNs old; at most one init per peer per kInitEveryNs, give or take
-  // a quarter of it at random.
+  // sends, or once it is kRenewAfterNs old; at most one init per peer per kInitEveryNs, give or
+  // take a quarter of it at random.
   static constexpr std::uint64_t kSilentNs = 3'000'000'000;
   static constexpr std::uint64_t kRenewAfterNs = 3'600'000'000'000;
   static constexpr std::uint64_t kInitEveryNs = 1'000'000'000;
