@@ -48,6 +48,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@
 #include <chrono>
 #include <csignal>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -209,8 +211,8 @@ class LoadGen {
   }
 
   // ACDP/2: a session for every client with the node in use (an init each, again every 500 ms
-  // for those still without one), and with the other node of a pair as it answers (keep_sessions
-  // goes on trying during the run). False after 30 s.
+  // give or take 125 ms at random for those still without one), and with the other node of a
+  // pair as it answers (keep_sessions goes on trying during the run). False after 30 s.
   bool handshake(std::string& why) {
     const auto deadline = Clock::now() + std::chrono::seconds(30);
     SecureClients& first = *secure_[static_cast<std::size_t>(nodes_.index_of(nodes_.active()))];
@@ -226,12 +228,18 @@ class LoadGen {
     }
     return true;
   }
-  // Every `every` ns: an init for each client still without a session at a node.
+  // About every `every` ns: an init for each client still without a session at a node. The
+  // interval is drawn anew each time, uniformly within a quarter of `every` either side: retries
+  // at a fixed period can stay in step with a flood's period and miss the node's cookie replies
+  // at every try.
   void keep_sessions(std::uint64_t now, std::uint64_t every = 1'000'000'000) {
-    if (secure_.empty() || now - last_handshakes_ < every) {
+    if (secure_.empty() || now < next_handshakes_) {
       return;
     }
-    last_handshakes_ = now;
+    const std::uint64_t spread_us = every / 2 / 1000;
+    next_handshakes_ = now + every - every / 4 +
+                       1000ull * randombytes_uniform(static_cast<std::uint32_t>(
+                                     std::min<std::uint64_t>(spread_us, UINT32_MAX - 1) + 1));
     for (SecureClients* s : secure_) {
       s->handshake_missing(now);
       s->renew(now, rekey_after_ns_);
@@ -1020,7 +1028,7 @@ class LoadGen {
   std::uint8_t rx_[32][kMaxDatagram];
   std::vector<SecureClients*> secure_;
   std::vector<std::size_t> sessions_at_start_;  // ACDP/2: clients with a session at each node
-  std::uint64_t last_handshakes_ = 0;
+  std::uint64_t next_handshakes_ = 0;  // keep_sessions(): the next round of inits is due
   std::uint64_t rekey_after_ns_ = 600'000'000'000;
   std::uint8_t opened_[kMaxDatagram];  // ACDP/2: a received datagram, opened
   std::uint8_t sealed_[kMaxDatagram];  // ACDP/2: a datagram to send, sealed

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,7 +147,8 @@ void SiteSummarySender::run(std::stop_token stop) {
 // session in hand stays in use until the peer answers.
 void SiteSummarySender::handshake_where_due(std::uint64_t now_ns) {
   for (Link& link : links_) {
-    if (!link.initiator || (link.last_init_ns != 0 && now_ns - link.last_init_ns < kInitEveryNs)) {
+    if (!link.initiator ||
+        (link.last_init_ns != 0 && now_ns - link.last_init_ns < link.init_gap_ns)) {
       continue;
     }
     const bool due = !link.cipher || now_ns - link.heard_ns >= kSilentNs ||
@@ -159,6 +161,11 @@ void SiteSummarySender::handshake_where_due(std::uint64_t now_ns) {
       continue;
     }
     link.last_init_ns = now_ns;
+    // The next try within a quarter of kInitEveryNs either side, at random: tries at a fixed
+    // period can stay in step with a flood's and miss the peer's cookie replies every time.
+    constexpr std::uint32_t kSpreadUs = kInitEveryNs / 2 / 1000;
+    link.init_gap_ns =
+        kInitEveryNs - kInitEveryNs / 4 + 1000ull * randombytes_uniform(kSpreadUs + 1);
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_addr.s_addr = link.peer.address.address;

@@ -502,6 +502,31 @@ void SessionLayer::worker_loop(std::stop_token stop) {
   }
 }
 
+void SessionLayer::refill_cookies(std::uint64_t now_ns) {
+  // A tenth of a second's replies at most at once (at least one): a flood that was quiet for a
+  // while gets no large reserve to spend at one moment.
+  const std::uint64_t rate = config_.cookies_per_second;
+  if (rate == 0) {
+    cookie_units_ = 0;  // no cookie replies at all
+    return;
+  }
+  const std::uint64_t cap = std::max<std::uint64_t>(1, rate / 10) * kUnitsPerToken;
+  if (!cookie_bucket_started_) {
+    cookie_bucket_started_ = true;
+    cookie_units_ = cap;
+    cookie_refilled_ns_ = now_ns;
+    return;
+  }
+  if (now_ns <= cookie_refilled_ns_) {
+    return;  // no time passed (or a clock that stepped back: nothing added)
+  }
+  // Past a full bucket's time the bucket is full (also keeps the product below 2^64).
+  const std::uint64_t elapsed = now_ns - cookie_refilled_ns_;
+  const std::uint64_t added = elapsed >= cap / rate ? cap : elapsed * rate;
+  cookie_units_ = std::min(cap, cookie_units_ + added);
+  cookie_refilled_ns_ = now_ns;
+}
+
 void SessionLayer::handle(const Job& job) {
   const std::uint64_t now = this->now();
   if (now - window_start_ns_ >= 1'000'000'000) {
@@ -509,8 +534,8 @@ void SessionLayer::handle(const Job& job) {
     last_window_inits_ = now - window_start_ns_ < 2'000'000'000 ? window_inits_ : 0;
     window_start_ns_ = now;
     window_inits_ = 0;
-    window_cookies_ = 0;
   }
+  refill_cookies(now);
   ++window_inits_;
   secure::Responder::Request rq;
   rq.datagram = job.bytes;
@@ -519,7 +544,7 @@ void SessionLayer::handle(const Job& job) {
   rq.under_load = window_inits_ > config_.handshakes_per_second ||
                   last_window_inits_ > config_.handshakes_per_second ||
                   to_worker_->read_available() > config_.handshake_ring / 2;
-  rq.may_send_cookie = window_cookies_ < config_.cookies_per_second;
+  rq.may_send_cookie = cookie_units_ >= kUnitsPerToken;
   rq.session_index = next_index_;
   rq.epoch = epoch_.load(std::memory_order_relaxed);
   Made made;
@@ -528,12 +553,12 @@ void SessionLayer::handle(const Job& job) {
     case secure::Responder::Outcome::Dropped:
       worker_counters_.drop(r.reason);
       if (r.reason == secure::DropReason::NeedCookie) {
-        // The second's cookie replies are spent: unanswered, the client tries again.
+        // The cookie-reply allowance is spent: unanswered, the client tries again.
         worker_counters_.bump(SecurityCounter::cookies_withheld);
       }
       return;
     case secure::Responder::Outcome::CookieSent:
-      ++window_cookies_;
+      cookie_units_ -= kUnitsPerToken;
       worker_counters_.drop(secure::DropReason::NeedCookie);
       worker_counters_.bump(SecurityCounter::cookies_sent);
       break;

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "acd/dataplane/session_layer.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
@@ -88,6 +90,76 @@ TEST(SessionLayerWorker, StopWakesAParkedWorker) {
   ASSERT_TRUE(eventually([&] { return layer.worker_parked(); }));
   layer.stop();  // a hang here is the failure (ctest's timeout)
   EXPECT_FALSE(has_thread("acd-handshake"));
+}
+
+// A forged flood in bursts at the start of every second, and a real client retrying half a second
+// after each burst (all on a virtual clock, in processing steps). The cookie-reply allowance
+// refills continuously, so the burst cannot spend what the client's retry needs: the client gets a
+// cookie at its first try, and its init carrying the cookie makes a session.
+TEST(SessionLayerFlood, BurstsInStepWithTheSecondDoNotLockAClientOut) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer peer("sbc-1", Endpoint{0x7f000001, 4000}, server.public_key);
+  SecurePeer forger("forger", Endpoint{0x0a000001, 1}, server.public_key);  // not configured
+  std::atomic<std::uint64_t> virtual_ns{1'000'000'000};
+  SecureConfig sc = one_client(server, peer);
+  sc.handshakes_per_second = 0;  // always under load: an init without a cookie gets a cookie
+  sc.cookies_per_second = 100;
+  sc.clock = [&] { return virtual_ns.load(std::memory_order_relaxed); };
+  SessionLayer layer(sc);
+  layer.start();
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+  std::array<Datagram, 32> out{};
+  const auto answered = [&] {
+    return layer.read(SecurityCounter::cookies_sent) +
+           layer.read(SecurityCounter::cookies_withheld) +
+           layer.read(SecurityCounter::handshakes) + layer.dropped(kRingFullDrop);
+  };
+  // Waits until the worker dealt with `n` more inits, and returns what it sent to `to`.
+  const auto settle = [&](std::uint64_t before, std::uint64_t n, const Endpoint& to) {
+    std::vector<Bytes> to_peer;
+    EXPECT_TRUE(eventually([&] {
+      for (std::size_t k = layer.collect(out); k != 0; k = layer.collect(out)) {
+        for (std::size_t i = 0; i < k; ++i) {
+          if (out[i].peer == to) {
+            to_peer.emplace_back(out[i].payload.begin(), out[i].payload.end());
+          }
+        }
+      }
+      return answered() >= before + n;
+    }));
+    return to_peer;
+  };
+  const Bytes forged = forger.init();  // a right mac1, an unknown key: a cookie or nothing
+  constexpr std::uint32_t kBurst = 150;  // more than a second's cookie replies
+  bool made = false;
+  for (int second = 0; second < 4 && !made; ++second) {
+    std::uint64_t before = answered();
+    for (std::uint32_t i = 0; i < kBurst; ++i) {  // one init from each of 150 addresses
+      const Endpoint from{0x0a000001 + i, static_cast<std::uint16_t>(1000 + i)};
+      EXPECT_TRUE(layer.admit(Datagram{from, forged}, scratch).empty());
+    }
+    settle(before, kBurst, peer.endpoint);
+    virtual_ns += 500'000'000;  // the client's retry, half a second later
+    before = answered();
+    const Bytes init = peer.init();
+    EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, init}, scratch).empty());
+    for (const Bytes& d : settle(before, 1, peer.endpoint)) {
+      const secure::Peeked p = secure::peek(d);
+      if (p.handshake && p.kind == secure::Kind::CookieReply) {
+        ASSERT_EQ(peer.initiator.consume_cookie(d, steady_ns()), secure::DropReason::None);
+        before = answered();
+        const Bytes again = peer.init();  // at once, with the cookie
+        EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, again}, scratch).empty());
+        settle(before, 1, peer.endpoint);
+        made = layer.read(SecurityCounter::handshakes) == 1;
+      }
+    }
+    virtual_ns += 500'000'000;  // the next burst, at the next second
+  }
+  EXPECT_TRUE(made) << "a forged burst at each second locked the client out";
+  EXPECT_EQ(layer.read(SecurityCounter::handshakes), 1u);
+  EXPECT_GT(layer.read(SecurityCounter::cookies_withheld), 0u) << "the flood was not limited";
+  layer.stop();
 }
 
 // Names longer than Linux keeps are cut to 15 bytes; a numbered name ends with its number.

@@ -88,7 +88,8 @@ class SiteSummarySender {
 
  private:
   // A session is renewed when the peer has sent nothing authentic for kSilentNs while this site
-  // sends, or once it is kRenewAfterNs old; at most one init per peer per kInitEveryNs.
+  // sends, or once it is kRenewAfterNs old; at most one init per peer per kInitEveryNs, give or
+  // take a quarter of it at random.
   static constexpr std::uint64_t kSilentNs = 3'000'000'000;
   static constexpr std::uint64_t kRenewAfterNs = 3'600'000'000'000;
   static constexpr std::uint64_t kInitEveryNs = 1'000'000'000;
@@ -100,6 +101,7 @@ class SiteSummarySender {
     std::uint32_t session_index = 0;
     std::uint64_t established_ns = 0;
     std::uint64_t last_init_ns = 0;
+    std::uint64_t init_gap_ns = 0;  // the time from last_init_ns to the next try (jittered)
     std::uint64_t heard_ns = 0;     // the last authentic datagram from the peer
     bool needs_register = true;     // a new session: Register again first
   };

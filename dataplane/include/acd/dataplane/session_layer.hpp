@@ -68,9 +68,13 @@ struct SecureConfig {
   // The load carries over: a second above it keeps the next one under load too (a sustained
   // flood costs no DH at the start of each second).
   std::uint32_t handshakes_per_second = 1000;
-  // Under load, at most this many cookie replies a second; further inits without a valid cookie
-  // are dropped unanswered (cookies_withheld). A client retries its init; a forged flood from
-  // many addresses then costs the worker and the IO thread a bounded number of replies.
+  // Under load, at most this many cookie replies a second, as a token bucket refilled
+  // continuously (at most a tenth of a second's worth at once); an init without a valid cookie
+  // that finds it empty is dropped unanswered (cookies_withheld). A forged flood from many
+  // addresses then costs the worker and the IO thread a bounded number of replies, and it cannot
+  // spend them all at one moment of a fixed window: a client's retry at any other moment finds
+  // the allowance refilled in proportion to the time since the flood's last init. An init that
+  // carries a valid cookie needs no reply from it and is served regardless.
   std::uint32_t cookies_per_second = 2000;
   // Inits one source address may send, per second and at once; more are dropped (rate_limited)
   // on the IO thread before they reach the worker's ring (source_limiter.hpp).
@@ -99,7 +103,7 @@ std::string check_secure_config(const SecureConfig& config);
   X(cookies_sent, "acd_security_cookies_sent_total",                                         \
     "handshake inits answered with a cookie (under load) instead of a DH")                   \
   X(cookies_withheld, "acd_security_cookies_withheld_total",                                 \
-    "handshake inits under load left unanswered: the second's cookie replies were spent")    \
+    "handshake inits under load left unanswered: the cookie-reply allowance was spent")    \
   X(sessions_replaced, "acd_security_sessions_replaced_total",                               \
     "sessions replaced by a newer handshake of the same client")                             \
   X(sessions_expired, "acd_security_sessions_expired_total",                                 \
@@ -229,6 +233,8 @@ class SessionLayer {
   void worker_loop(std::stop_token stop);
   void wake_worker();  // the IO thread's, after it queued an init
   void handle(const Job& job);  // the worker's
+  void refill_cookies(std::uint64_t now_ns);  // the worker's: its cookie-reply allowance
+  static constexpr std::uint64_t kUnitsPerToken = 1'000'000'000;
   void install(const Made& made);
   void release(std::uint32_t slot);
   std::uint64_t now() const;
@@ -252,7 +258,11 @@ class SessionLayer {
   std::uint64_t window_start_ns_ = 0;  // the worker's: its one-second load window
   std::uint32_t window_inits_ = 0;
   std::uint32_t last_window_inits_ = 0;  // the second before (0 after a quiet one)
-  std::uint32_t window_cookies_ = 0;
+  // The worker's cookie-reply allowance: tokens in units of 1/10^9 reply, and when they were
+  // last brought up to date.
+  std::uint64_t cookie_units_ = 0;
+  std::uint64_t cookie_refilled_ns_ = 0;
+  bool cookie_bucket_started_ = false;
   std::atomic<std::uint32_t> epoch_{0};  // relaxed: a value, orders nothing
   SecurityCounters io_counters_;
   SecurityCounters worker_counters_;
