@@ -8,6 +8,7 @@
 #include <queue>
 
 #include "acd/router/engine.hpp"
+#include "acd/router/sim_random.hpp"
 
 namespace acd::sim_tool {
 
@@ -21,90 +22,16 @@ using router::EventType;
 using router::Micros;
 using router::sim::CallStream;
 using router::sim::HandleDist;
+using router::sim::Random;
+using router::sim::draw_handle_time;
+using router::sim::to_micros;
 using router::sim::Scenario;
-
-// xoshiro256** seeded by splitmix64, and samplers of our own: the standard library's
-// distributions are not the same bit for bit on every platform.
-class Random {
- public:
-  explicit Random(std::uint64_t seed) {
-    for (auto& word : s_) {
-      seed += 0x9e3779b97f4a7c15ull;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      word = z ^ (z >> 31);
-    }
-  }
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double exponential(double mean) { return -mean * std::log1p(-uniform()); }
-  double normal() {
-    const double u1 = 1.0 - uniform();
-    const double u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-  }
-  // Gamma(shape, 1) by Marsaglia and Tsang's squeeze; shape < 1 through shape + 1 and a power of
-  // a uniform.
-  double gamma(double shape) {
-    if (shape < 1) {
-      return gamma(shape + 1) * std::pow(1.0 - uniform(), 1.0 / shape);
-    }
-    const double d = shape - 1.0 / 3.0;
-    const double c = 1.0 / std::sqrt(9.0 * d);
-    for (;;) {
-      const double x = normal();
-      double v = 1 + c * x;
-      if (v <= 0) {
-        continue;
-      }
-      v = v * v * v;
-      const double u = 1.0 - uniform();
-      if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) {
-        return d * v;
-      }
-    }
-  }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t s_[4]{};
-};
-
-Micros to_micros(double seconds) {
-  return static_cast<Micros>(std::llround(seconds * 1e6));
-}
 
 double at_period(const std::vector<double>& values, std::size_t p, double otherwise) {
   if (values.empty()) {
     return otherwise;
   }
   return values[std::min(p, values.size() - 1)];
-}
-
-double handle_time(Random& random, const CallStream& stream, double aht_s) {
-  switch (stream.handle_dist) {
-    case HandleDist::Exponential:
-      return random.exponential(aht_s);
-    case HandleDist::Constant:
-      return aht_s;
-    case HandleDist::Lognormal: {
-      const double sigma2 = std::log1p(stream.handle_cv * stream.handle_cv);
-      const double mu = std::log(aht_s) - sigma2 / 2;
-      return std::exp(mu + std::sqrt(sigma2) * random.normal());
-    }
-  }
-  return aht_s;
 }
 
 std::size_t period_of(const Plan& plan, double t_s) {
@@ -149,7 +76,8 @@ Day draw_day(const Scenario& scenario, const Plan& plan, int day) {
       Caller c;
       c.arrival_s = t;
       c.stream = i;
-      c.handle_s = std::max(1e-6, handle_time(random, s, at_period(periods.aht_s, p, s.aht_s)));
+      const double aht_s = at_period(periods.aht_s, p, s.aht_s);
+      c.handle_s = std::max(1e-6, draw_handle_time(random, s, aht_s));
       const double patience = at_period(periods.patience_s, p, s.patience_s);
       if (patience > 0) {
         c.patience_s = random.exponential(patience);

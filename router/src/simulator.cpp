@@ -7,51 +7,11 @@
 #include <queue>
 
 #include "acd/router/engine.hpp"
+#include "acd/router/sim_random.hpp"
 
 namespace acd::router::sim {
 
 namespace {
-
-// xoshiro256** seeded by splitmix64: fast, and the same numbers on every platform (the standard
-// library's distributions are not specified bit for bit, so we draw our own).
-class Random {
- public:
-  explicit Random(std::uint64_t seed) {
-    for (auto& word : s_) {
-      seed += 0x9e3779b97f4a7c15ull;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-      word = z ^ (z >> 31);
-    }
-  }
-  std::uint64_t next() {
-    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const std::uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double exponential(double mean) { return -mean * std::log1p(-uniform()); }
-  double normal() {
-    const double u1 = 1.0 - uniform();
-    const double u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
-  }
-
- private:
-  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  std::uint64_t s_[4]{};
-};
-
-Micros to_micros(double seconds) {
-  return static_cast<Micros>(std::llround(seconds * 1e6));
-}
 
 enum class Kind : std::uint8_t { Arrival, Release, Abandon, WrapUpDone, Tick };
 
@@ -205,18 +165,7 @@ class Run {
   }
 
   double handle_time(const CallStream& stream) {
-    switch (stream.handle_dist) {
-      case HandleDist::Exponential:
-        return random_.exponential(stream.aht_s);
-      case HandleDist::Constant:
-        return stream.aht_s;
-      case HandleDist::Lognormal: {
-        const double sigma2 = std::log1p(stream.handle_cv * stream.handle_cv);
-        const double mu = std::log(stream.aht_s) - sigma2 / 2;
-        return std::exp(mu + std::sqrt(sigma2) * random_.normal());
-      }
-    }
-    return stream.aht_s;
+    return draw_handle_time(random_, stream, stream.aht_s);
   }
 
   // Engine events wait in a FIFO: reactions to decisions (an answer after an offer) are applied
