@@ -459,11 +459,11 @@ std::size_t SessionLayer::seal(std::span<const Datagram> in, std::span<Datagram>
 // The handshake worker.
 
 void SessionLayer::wake_worker() {
-  // Pairs with the fence in worker_loop(): either the worker sees the job pushed above before it
-  // waits, or this load sees it parked (a syscall only when the worker was idle for a while).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (worker_parked_.load(std::memory_order_relaxed) != 0) {
-    worker_parked_.store(0, std::memory_order_relaxed);
+  // Pairs with the exchange in worker_loop(): both are read-modify-writes of one atomic, so one
+  // comes first. If the worker's came first, this one reads 1 and wakes it; if this one came
+  // first, the worker's acquires it and sees the job pushed above before it waits. A syscall only
+  // when the worker was idle for a while. (No fences: ThreadSanitizer does not model them.)
+  if (worker_parked_.exchange(0, std::memory_order_seq_cst) != 0) {
     worker_parked_.notify_one();
   }
 }
@@ -492,8 +492,7 @@ void SessionLayer::worker_loop(std::stop_token stop) {
       continue;
     }
     // Idle for a while: sleep until admit() queues an init (wake_worker()) or stop().
-    worker_parked_.store(1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with wake_worker()'s
+    worker_parked_.exchange(1, std::memory_order_seq_cst);  // pairs with wake_worker()'s
     if (to_worker_->read_available() == 0 && !stop.stop_requested()) {
       worker_parked_.wait(1, std::memory_order_relaxed);
     }
