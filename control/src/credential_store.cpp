@@ -36,13 +36,19 @@ CredentialStore::CredentialStore(LockoutPolicy policy, Clock clock)
 
 namespace {
 
-std::pair<std::int64_t, std::int64_t> stamp_of(const std::string& path) {
+// The file's identity as stat sees it. The modification time alone misses a rewrite within one
+// tick of the kernel's coarse clock (a few milliseconds) that keeps the size, which an
+// administrator's `agent passwd` right after one of our own writes does: every write goes
+// through a new file renamed into place, so the inode number tells them apart.
+CredentialStore::FileIdentity identity_of(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
-    return {0, -1};
+    return {};
   }
   return {static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-          static_cast<std::int64_t>(st.st_size)};
+          static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
+          static_cast<std::int64_t>(st.st_size), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::uint64_t>(st.st_dev)};
 }
 
 }  // namespace
@@ -51,8 +57,7 @@ void CredentialStore::reload_if_changed() {
   if (path_.empty()) {
     return;
   }
-  const auto [stamp, size] = stamp_of(path_);
-  if (stamp != file_stamp_ || size != file_size_) {
+  if (identity_of(path_) != file_identity_) {
     const Result<void> loaded = load_unlocked(path_);  // on error the last good ones stay
     if (audit_ != nullptr) {
       (void)audit_->record(
@@ -71,15 +76,14 @@ Result<void> CredentialStore::load(const std::string& path) {
 }
 
 Result<void> CredentialStore::load_unlocked(const std::string& path) {
-  const auto [stamp, size] = stamp_of(path);
+  const FileIdentity identity = identity_of(path);
   Result<CredentialTable> read = read_credential_file(path, false);
   if (!read.ok()) {
     return read.failure();
   }
   hashes_ = std::move(read).value();
   path_ = path;
-  file_stamp_ = stamp;
-  file_size_ = size;
+  file_identity_ = identity;
   return {};
 }
 
@@ -197,9 +201,7 @@ bool CredentialStore::spend_enrolment(router::AgentNumber agent, const std::stri
       hashes_[agent].flag = CredentialFlag::Enrolment;  // not spent after all: usable again
     }
   } else if (!path.empty() && path == path_) {
-    const auto [stamp, size] = stamp_of(path_);  // our own write: no reload for it
-    file_stamp_ = stamp;
-    file_size_ = size;
+    file_identity_ = identity_of(path_);  // our own write: no reload for it
   }
   if (audit_ != nullptr) {
     (void)audit_->record(AuditRecord::make(
@@ -345,9 +347,7 @@ std::string CredentialStore::store_entry(
         const std::lock_guard lock(mutex_);
         hashes_[agent] = entry;
         if (path == path_) {
-          const auto [stamp, size] = stamp_of(path_);  // our own write: no reload for it
-          file_stamp_ = stamp;
-          file_size_ = size;
+          file_identity_ = identity_of(path_);  // our own write: no reload for it
         }
         return {};
       }

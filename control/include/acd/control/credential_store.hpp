@@ -201,6 +201,16 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   static Result<void> set_password(const std::string& path, router::AgentNumber agent,
                                    std::string_view password, const HashCost& cost);
 
+  // What tells one version of the credential file from another without reading it.
+  struct FileIdentity {
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;
+    std::int64_t size = -1;  // -1: no file
+    std::uint64_t inode = 0;
+    std::uint64_t device = 0;
+    bool operator==(const FileIdentity&) const = default;
+  };
+
  private:
   struct Backoff {
     std::uint32_t failures = 0;  // consecutive
@@ -240,8 +250,7 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   AuditLog* audit_ = nullptr;
   Clock clock_;
   std::string path_;
-  std::int64_t file_stamp_ = 0;  // modification time (ns) and size of what was read
-  std::int64_t file_size_ = -1;
+  FileIdentity file_identity_;  // of the file as it was read (or last written by us)
   CredentialTable hashes_;
   std::map<router::AgentNumber, Backoff> agent_backoff_;
   std::map<SourceKey, Backoff> source_backoff_;
