@@ -9,6 +9,9 @@
 # CODES=1: every row is "ID,*,enrolment": acdctl generates the codes (100 bits, the fast code hash,
 # docs/security.md "Generated enrolment codes") into a --codes-out file; COST then applies to
 # nothing (no row is hashed with argon2id).
+# Otherwise every row is "ID,initial-NNNNNNNN,must-change": a temporary secret, hashed at
+# TEMPORARY_COST (acdctl's --temporary-cost: "import", its default, or "same" for COST).
+# ONCE=1: the first import only.
 set -euo pipefail
 build=$1 count=${2:-100000} cost=${3:-owasp}
 work=$(mktemp -d)
@@ -20,13 +23,16 @@ else
   { echo "id,secret,flag"; seq 1 "$count" | awk '{ printf "%d,initial-%08d,must-change\n", $1 + 100000, $1 * 7919 }'; } >"$work/agents.csv"
   codes=()
 fi
-echo "== $count agents, cost $cost${CODES:+, generated enrolment codes}, $(nproc) CPUs"
+temporary=${TEMPORARY_COST:-import}
+echo "== $count agents, cost $cost, temporary cost $temporary${CODES:+, generated enrolment codes}, $(nproc) CPUs"
 /usr/bin/time -f "first import: %e s elapsed, %U s user, %M KiB peak" \
   "$build/control/acdctl" agent import "$work/agents.csv" --credentials "$work/credentials" --cost "$cost" \
-  "${codes[@]}" 2>&1 | grep -v "checked or hashed"
+  --temporary-cost "$temporary" "${codes[@]}" 2>&1 | grep -v "checked or hashed"
 [ -z "${CODES:-}" ] || echo "codes written: $(($(wc -l <"$work/codes.csv") - 1))"
 ls -l "$work/credentials" | awk '{ print "credential file:", $5, "bytes,", $1 }'
+awk '/^[0-9]/ { split($2, p, "$"); n[p[2] " " p[4]]++ } END { for (k in n) print "hashes:", n[k], k }' "$work/credentials"
+[ -z "${ONCE:-}" ] || exit 0
 [ -z "${CODES:-}" ] || codes=(--codes-out "$work/codes2.csv")
 /usr/bin/time -f "second import ($([ -n "${CODES:-}" ] && echo "new codes for all" || echo unchanged)): %e s elapsed" \
   "$build/control/acdctl" agent import "$work/agents.csv" --credentials "$work/credentials" --cost "$cost" \
-  "${codes[@]}" 2>&1 | grep -v "checked or hashed"
+  --temporary-cost "$temporary" "${codes[@]}" 2>&1 | grep -v "checked or hashed"

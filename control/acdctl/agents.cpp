@@ -12,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "acd/control/config.hpp"
 #include "acd/control/credential_import.hpp"
@@ -57,6 +58,19 @@ int run_agent_import(const ImportCommand& command) {
     std::cerr << "acdctl: " << cost.failure().message << "\n";
     return 2;
   }
+  std::optional<control::HashCost> temporary;
+  if (command.temporary_cost_level == "import") {
+    temporary = control::kTemporarySecretCost;
+  } else if (command.temporary_cost_level != "same") {
+    const control::Result<control::HashCost> named =
+        control::HashCost::named(command.temporary_cost_level);
+    if (!named.ok()) {
+      std::cerr << "acdctl: --temporary-cost: " << named.failure().message
+                << "; or import (1 pass, 8 MiB) or same (--cost's)\n";
+      return 2;
+    }
+    temporary = named.value();
+  }
   std::ifstream file;
   if (command.csv != "-") {
     file.open(command.csv);
@@ -95,6 +109,7 @@ int run_agent_import(const ImportCommand& command) {
   int last_tenth = -1;
   control::ImportOptions options;
   options.cost = cost.value();
+  options.temporary_cost = temporary;
   options.remove_missing = command.remove_missing;
   options.dry_run = command.dry_run;
   options.threads = command.threads;
@@ -116,8 +131,9 @@ int run_agent_import(const ImportCommand& command) {
                    tenth * 10, seconds);
     }
   };
-  std::cerr << "acdctl: importing " << rows.value().size() << " agents at "
-            << control::to_string(cost.value()) << "\n";
+  std::cerr << "acdctl: importing " << rows.value().size() << " agents: passwords at "
+            << control::to_string(cost.value()) << ", must-change and enrolment secrets at "
+            << control::to_string(temporary.value_or(cost.value())) << "\n";
   const control::Result<control::ImportReport> report =
       control::import_credentials(command.credentials, rows.value(), options);
   if (!report.ok()) {

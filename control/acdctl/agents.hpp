@@ -19,6 +19,9 @@ struct ImportCommand {
   std::string credentials;  // the credential file to merge into
   std::string cost_level;   // --cost
   std::string config_file;  // --config
+  // --temporary-cost: of must-change and enrolment rows' secrets: "import" (the default,
+  // control::kTemporarySecretCost), "same" (--cost's), or a cost level.
+  std::string temporary_cost_level = "import";
   bool remove_missing = false;
   bool dry_run = false;
   unsigned threads = 0;

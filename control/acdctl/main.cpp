@@ -397,6 +397,10 @@ int main(int argc, char** argv) {
                      "argon2id cost: interactive, owasp or minimal (default: --config's [signin], "
                      "else interactive)");
   import->add_option("--config", import_command.config_file, "acd.toml whose [signin] cost applies");
+  import->add_option("--temporary-cost", import_command.temporary_cost_level,
+                     "argon2id cost of must-change and enrolment rows' secrets, replaced at the "
+                     "first sign-in: import (1 pass, 8 MiB), same (--cost's), or a level")
+      ->capture_default_str();
   import->add_flag("--remove-missing", import_command.remove_missing,
                    "Remove agents the CSV does not list");
   import->add_flag("--dry-run", import_command.dry_run, "Report what would change; write nothing");

@@ -222,13 +222,18 @@ Result<ImportReport> import_credentials(const std::string& path, std::vector<Imp
           it != table.end() &&
           (it->second.flag == row.flag || (it->second.flag == CredentialFlag::EnrolmentUsed &&
                                            row.flag == CredentialFlag::Enrolment));
+      // A secret the agent must replace at its first sign-in is temporary: it may be hashed at
+      // the import's cost; its replacement is hashed at [signin]'s.
+      const HashCost& cost = row.flag != CredentialFlag::None && options.temporary_cost
+                                 ? *options.temporary_cost
+                                 : options.cost;
       if (same_flag &&
-          crypto_pwhash_str_needs_rehash(it->second.hash.c_str(), options.cost.opslimit,
-                                         options.cost.memlimit) == 0 &&
+          crypto_pwhash_str_needs_rehash(it->second.hash.c_str(), cost.opslimit,
+                                         cost.memlimit) == 0 &&
           CredentialStore::verify_secret(it->second.hash, row.secret)) {
         outcome[i] = Outcome::Unchanged;
       } else {
-        hashes[i] = CredentialStore::hash(row.secret, options.cost);
+        hashes[i] = CredentialStore::hash(row.secret, cost);
         if (!hashes[i].empty()) {
           outcome[i] = it == table.end() ? Outcome::Added : Outcome::Changed;
         }

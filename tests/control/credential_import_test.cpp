@@ -217,5 +217,57 @@ TEST(CredentialImport, OutdatedCostIsRehashed) {
   EXPECT_NE(read_all(path).find("$argon2id$v=19$m=64,t=1,"), std::string::npos);
 }
 
+// A secret the agent must replace (must-change, or an enrolment code given in the CSV) is hashed
+// at the temporary cost; a password at the full one; each row is "unchanged" only at its own cost.
+TEST(CredentialImport, TemporarySecretsAtTheTemporaryCost) {
+  const std::string path = temp_path("creds-import-temporary");
+  std::remove(path.c_str());
+  ImportOptions o = cheap();
+  o.cost = HashCost{1, 64u << 10};
+  o.temporary_cost = HashCost{1, 16u << 10};
+  const char* csv =
+      "1001,password one,no\n1002,initial two,must-change\n1003,code three,enrolment\n";
+  std::vector<ImportRow> rows = rows_of(csv);
+  ASSERT_TRUE(import_credentials(path, rows, o).ok());
+  const Result<CredentialTable> table = read_credential_file(path, false);
+  ASSERT_TRUE(table.ok()) << table.failure().message;
+  EXPECT_NE(table.value().at(1001).hash.find("$m=64,t=1,"), std::string::npos);
+  EXPECT_NE(table.value().at(1002).hash.find("$m=16,t=1,"), std::string::npos);
+  EXPECT_NE(table.value().at(1003).hash.find("$m=16,t=1,"), std::string::npos);
+  EXPECT_EQ(table.value().at(1002).flag, CredentialFlag::MustChange);
+  // The same CSV and costs again: nothing to rehash.
+  rows = rows_of(csv);
+  Result<ImportReport> again = import_credentials(path, rows, o);
+  ASSERT_TRUE(again.ok()) << again.failure().message;
+  EXPECT_EQ(again.value().unchanged, (std::vector<router::AgentNumber>{1001, 1002, 1003}));
+  // Without a temporary cost every row takes the full one: the two temporary rows are rehashed.
+  rows = rows_of(csv);
+  o.temporary_cost.reset();
+  again = import_credentials(path, rows, o);
+  ASSERT_TRUE(again.ok()) << again.failure().message;
+  EXPECT_EQ(again.value().changed, (std::vector<router::AgentNumber>{1002, 1003}));
+  EXPECT_EQ(again.value().unchanged, (std::vector<router::AgentNumber>{1001}));
+}
+
+// The forced change replaces a temporary-cost hash with one at the store's ([signin]'s) cost.
+TEST(CredentialImport, ForcedChangeRehashesAtTheFullCost) {
+  const std::string path = temp_path("creds-import-forced");
+  std::remove(path.c_str());
+  ImportOptions o = cheap();
+  o.temporary_cost = HashCost{1, 16u << 10};
+  std::vector<ImportRow> rows = rows_of("1002,initial-2222,must-change\n");
+  ASSERT_TRUE(import_credentials(path, rows, o).ok());
+  CredentialStore store;
+  store.set_hash_cost(HashCost{1, 64u << 10});
+  ASSERT_TRUE(store.load(path).ok());
+  ASSERT_TRUE(store.verify(1002, "initial-2222"));
+  EXPECT_TRUE(store.must_change(1002));
+  char hash[dataplane::kCredentialHashBytes] = {};
+  dataplane::CredentialDigest replaced{};
+  ASSERT_EQ(store.change_password(1002, "initial-2222", "Chosen pass 77", {}, hash, replaced),
+            dataplane::ChangeOutcome::Changed);
+  EXPECT_NE(std::string(hash).find("$m=64,t=1,"), std::string::npos) << hash;
+}
+
 }  // namespace
 }  // namespace acd::control

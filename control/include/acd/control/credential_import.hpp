@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <functional>
 #include <istream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,8 +39,17 @@ struct ImportRow {
 // many more) when any is bad, including an agent listed twice (both lines named).
 Result<std::vector<ImportRow>> parse_import_csv(std::istream& in, const std::string& name);
 
+// The cost `acdctl agent import` gives temporary secrets by default (--temporary-cost): argon2id,
+// 1 pass over 8 MiB. Such a hash stands only until the agent's first sign-in, which must replace
+// the secret; the new password is hashed at [signin]'s cost (docs/security.md "Temporary
+// secrets at the import's cost").
+inline constexpr HashCost kTemporarySecretCost{1, std::size_t{8} << 20};
+
 struct ImportOptions {
-  HashCost cost;                // of the new hashes
+  HashCost cost;                // of the new hashes of passwords (flag none)
+  // Of the new hashes of secrets the agent must replace at its first sign-in: rows flagged
+  // must-change, and enrolment codes given in the CSV. Unset: `cost`.
+  std::optional<HashCost> temporary_cost;
   bool remove_missing = false;  // agents in the file but not in the CSV are removed
   bool dry_run = false;         // compute the report, write nothing
   unsigned threads = 0;         // hashing threads; 0: every CPU this process may use
@@ -58,7 +68,8 @@ struct ImportReport {
 
 // Merges `rows` into the credential file `path` (created if missing). Holds the writers' lock from
 // reading to writing. An agent whose secret and flag are unchanged keeps its hash (checked by
-// verifying the new secret against it, at its own cost), unless that hash's cost differs from
+// verifying the new secret against it, at its own cost), unless that hash's cost differs from the
+// row's: `options.temporary_cost` (if set) for a must-change or enrolment row, else
 // `options.cost`. Refused when the file is malformed, hashing fails (memory) or the file cannot
 // be written; the file is unchanged then. Every secret in `rows` is wiped, success or not.
 Result<ImportReport> import_credentials(const std::string& path, std::vector<ImportRow>& rows,
