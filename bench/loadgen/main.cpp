@@ -303,7 +303,8 @@ class LoadGen {
         signin_began_ms_ = static_cast<double>(began) / 1e6;
         signin_ms_ = static_cast<double>(now_ns() - began) / 1e6;
         std::fprintf(stderr, "acd-loadgen: %u agents signed in in %.0f ms (%u answered Overloaded "
-                     "and sent again)\n", agents_, signin_ms_, signin_overloaded_);
+                     "and sent again; %u told to change their password)\n", agents_, signin_ms_,
+                     signin_overloaded_, must_change_acks_);
         if (!new_password_.empty() && !change_passwords(why)) {
           return false;
         }
@@ -810,6 +811,9 @@ class LoadGen {
         }
         if (ack.status == 0) {
           ++acks_;
+          if ((ack.flags & kAckMustChangePassword) != 0) {
+            ++must_change_acks_;
+          }
         } else {
           ++errors_;
         }
@@ -1015,6 +1019,7 @@ class LoadGen {
   std::uint32_t tokens_received_ = 0;
   std::uint32_t tokens_refused_ = 0;
   std::uint32_t signin_overloaded_ = 0;
+  std::uint32_t must_change_acks_ = 0;  // sign-ins acknowledged with kAckMustChangePassword
   std::uint32_t first_switch_ = kFirstSwitch;
   double signin_ms_ = 0;
   double signin_began_ms_ = 0;

@@ -193,10 +193,22 @@ timeval to_timeval(std::uint32_t ms) {
 }
 
 // A simple bind with an explicit deadline: the result code (LDAP_TIMEOUT when none came in time).
-int simple_bind(LDAP* conn, const char* dn, std::string_view password, std::uint32_t timeout_ms) {
+// With `must_change` the bind carries the password-policy request control
+// (draft-behera-ldap-password-policy, OpenLDAP's ppolicy), and `*must_change` says whether the
+// directory answered that the password was reset and must be changed before anything else
+// (changeAfterReset). A directory without ppolicy ignores the control (it is not critical).
+int simple_bind(LDAP* conn, const char* dn, std::string_view password, std::uint32_t timeout_ms,
+                bool* must_change = nullptr) {
   berval cred{static_cast<ber_len_t>(password.size()), const_cast<char*>(password.data())};
   int msgid = 0;
-  int rc = ldap_sasl_bind(conn, dn, LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, &msgid);
+  LDAPControl policy_request{const_cast<char*>(LDAP_CONTROL_PASSWORDPOLICYREQUEST), {0, nullptr},
+                             0};
+  LDAPControl* request_controls[] = {&policy_request, nullptr};
+  if (must_change != nullptr) {
+    *must_change = false;
+  }
+  int rc = ldap_sasl_bind(conn, dn, LDAP_SASL_SIMPLE, &cred,
+                          must_change != nullptr ? request_controls : nullptr, nullptr, &msgid);
   if (rc != LDAP_SUCCESS) {
     return rc;
   }
@@ -212,8 +224,26 @@ int simple_bind(LDAP* conn, const char* dn, std::string_view password, std::uint
     return err;
   }
   int err = LDAP_OTHER;
-  if (ldap_parse_result(conn, res, &err, nullptr, nullptr, nullptr, nullptr, 1) != LDAP_SUCCESS) {
+  LDAPControl** response_controls = nullptr;
+  if (ldap_parse_result(conn, res, &err, nullptr, nullptr, nullptr,
+                        must_change != nullptr ? &response_controls : nullptr,
+                        1) != LDAP_SUCCESS) {
     return LDAP_OTHER;
+  }
+  if (response_controls != nullptr) {
+    if (LDAPControl* policy = ldap_control_find(LDAP_CONTROL_PASSWORDPOLICYRESPONSE,
+                                                response_controls, nullptr);
+        policy != nullptr && err == LDAP_SUCCESS) {
+      ber_int_t expire = -1;
+      ber_int_t grace = -1;
+      LDAPPasswordPolicyError policy_error = PP_noError;
+      if (ldap_parse_passwordpolicy_control(conn, policy, &expire, &grace, &policy_error) ==
+              LDAP_SUCCESS &&
+          policy_error == PP_changeAfterReset) {
+        *must_change = true;
+      }
+    }
+    ldap_controls_free(response_controls);
   }
   return err;
 }
@@ -371,10 +401,17 @@ DirectoryAnswer LdapDirectory::check_on(LDAP* conn, std::string_view agent_id,
     }
   }
   const std::uint64_t began = now_ns();
-  error = simple_bind(conn, dn.c_str(), password, settings_.timeout_ms);
+  bool must_change = false;
+  error = simple_bind(conn, dn.c_str(), password, settings_.timeout_ms, &must_change);
   if (error == LDAP_SUCCESS) {
     counters_.record_bind(now_ns() - began);
     counters_.binds_accepted.fetch_add(1, std::memory_order_relaxed);
+    if (must_change) {
+      counters_.binds_must_change.fetch_add(1, std::memory_order_relaxed);
+      // The directory restricts this connection until the password is changed: not reused.
+      error = LDAP_UNWILLING_TO_PERFORM;
+      return DirectoryAnswer::MustChange;
+    }
     return DirectoryAnswer::Accepted;
   }
   if (is_down(error)) {
@@ -406,6 +443,9 @@ DirectoryAnswer LdapDirectory::check(std::string_view agent_id, std::string_view
     const DirectoryAnswer answer = check_on(conn, agent_id, password, error);
     const bool broken = error != LDAP_SUCCESS;
     release(conn, broken);
+    if (answer == DirectoryAnswer::MustChange) {
+      error = LDAP_SUCCESS;
+    }
     if (answer != DirectoryAnswer::Unavailable) {
       if (down_.exchange(false, std::memory_order_relaxed)) {
         std::cerr << "acdd: the directory " << settings_.url << " answers again\n";
@@ -441,14 +481,18 @@ dataplane::VerifyOutcome LdapVerifier::check_from(router::AgentNumber agent,
     return VerifyOutcome::Refused;
   }
   const DirectoryAnswer answer = directory_.check(std::to_string(agent), password);
+  last_ = Last{this, agent, answer == DirectoryAnswer::MustChange, false};
   switch (answer) {
     case DirectoryAnswer::Accepted:
       return VerifyOutcome::Accepted;
+    case DirectoryAnswer::MustChange:
+      return VerifyOutcome::Accepted;  // and must_change() says so
     case DirectoryAnswer::WrongPassword:
       return VerifyOutcome::Refused;  // never falls back: the directory has spoken
     case DirectoryAnswer::UnknownAgent:
       // ldap-then-file: an agent the directory does not have is one of the file's.
       if (backend_ == SignInBackend::LdapThenFile && file_ != nullptr) {
+        last_.by_file = true;
         return file_->check_from(agent, password, source);
       }
       return VerifyOutcome::Refused;
@@ -458,6 +502,7 @@ dataplane::VerifyOutcome LdapVerifier::check_from(router::AgentNumber agent,
   if (fallback_ != DirectoryFallback::File || file_ == nullptr) {
     return VerifyOutcome::Unavailable;
   }
+  last_.by_file = true;
   const VerifyOutcome local = file_->check_from(agent, password, source);
   const bool accepted = local == VerifyOutcome::Accepted;
   (accepted ? directory_.counters().fallback_accepted : directory_.counters().fallback_refused)
@@ -473,6 +518,18 @@ dataplane::VerifyOutcome LdapVerifier::check_from(router::AgentNumber agent,
         "agent=" + std::to_string(agent), std::move(detail)));
   }
   return local == VerifyOutcome::Unavailable ? VerifyOutcome::Refused : local;
+}
+
+thread_local LdapVerifier::Last LdapVerifier::last_{};
+
+bool LdapVerifier::must_change(router::AgentNumber agent) {
+  if (last_.verifier != this || last_.agent != agent) {
+    return false;  // not this thread's last check: nothing known, nothing claimed
+  }
+  if (last_.by_file) {
+    return file_ != nullptr && file_->must_change(agent);
+  }
+  return last_.must_change;
 }
 
 bool LdapVerifier::verify(router::AgentNumber agent, std::string_view password) {

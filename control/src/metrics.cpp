@@ -129,6 +129,10 @@ void ldap_metrics(Families& m, const LdapCounters& c) {
   }
   h.sample_sum = static_cast<double>(load(c.bind_sum_ns)) / 1e9;
   m.histogram(std::move(h));
+  m.family("acd_signin_ldap_must_change_total", "counter",
+           "Accepted binds the directory answered \"password reset, change it first\" "
+           "(ppolicy changeAfterReset): signed in with must-change");
+  m.sample("acd_signin_ldap_must_change_total", {}, load(c.binds_must_change));
 }
 
 // The endpoint's collector: every scrape reads the sources afresh (copies and relaxed loads).

@@ -2,7 +2,7 @@
 // addresses in the environment; run alone, every test is skipped): binds over StartTLS and ldaps://
 // with the test's CA, the DN template and the service account's search, injection-shaped IDs that
 // must not widen a search, a certificate from another CA refused, and many threads sharing a pool
-// that never opens more connections than configured.
+// that never opens more connections than configured; a password the directory reset is must-change.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -142,6 +142,30 @@ TEST_F(LiveDirectory, PoolIsBounded) {
   EXPECT_EQ(d.counters().pool_open_high_water.load(), 2u);  // and it was shared, not serialised
   EXPECT_EQ(d.counters().pool_in_use.load(), 0u);
   EXPECT_EQ(d.counters().binds_accepted.load() + d.counters().binds_wrong_password.load(), 200u);
+}
+
+// An entry whose password an administrator reset (ppolicy pwdReset, pwdMustChange in the
+// directory's default policy): the bind succeeds, the password-policy control says it must be
+// changed first, and that is what the directory and the verifier report, with a template or a
+// search; the connection the directory restricted is not reused for the next agent.
+TEST_F(LiveDirectory, PasswordResetMeansMustChange) {
+  LdapDirectory d(by_template(), "");
+  EXPECT_EQ(d.check("1012", "demo-1012"), DirectoryAnswer::MustChange);
+  EXPECT_EQ(d.check("1000", "demo-1000"), DirectoryAnswer::Accepted);
+  EXPECT_EQ(d.check("1012", "demo-1011"), DirectoryAnswer::WrongPassword);
+  EXPECT_EQ(d.counters().binds_must_change.load(), 1u);
+  LdapDirectory s(by_search(), bind_password_);
+  EXPECT_EQ(s.check("1012", "demo-1012"), DirectoryAnswer::MustChange);
+  EXPECT_EQ(s.check("1002", "demo-1002"), DirectoryAnswer::Accepted);
+  SignInSettings settings;
+  settings.backend = SignInBackend::Ldap;
+  settings.ldap = by_template();
+  LdapVerifier v(settings, "", nullptr);
+  EXPECT_EQ(v.check_from(1012, "demo-1012", {}), dataplane::VerifyOutcome::Accepted);
+  EXPECT_TRUE(v.must_change(1012));
+  EXPECT_EQ(v.check_from(1000, "demo-1000", {}), dataplane::VerifyOutcome::Accepted);
+  EXPECT_FALSE(v.must_change(1000));
+  EXPECT_FALSE(v.must_change(1012));  // not the last check: nothing claimed
 }
 
 }  // namespace

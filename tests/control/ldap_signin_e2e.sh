@@ -7,6 +7,8 @@
 #   1. backend "ldap", a DN template over StartTLS, fallback "refuse", no credential file:
 #      right passwords accepted, a wrong one refused (AuthFailed); slapd stopped: DirectoryUnavailable
 #      (1014); slapd back: accepted again, and a restart behind the pool's back is not noticed.
+#      An agent whose directory password was reset (ppolicy's pwdReset, pwdMustChange in the
+#      default policy) signs in told must-change.
 #   2. backend "ldap-then-file", a search over ldaps://, fallback "file": an agent only the file
 #      has signs in from the file; a wrong directory password is refused although the file would
 #      accept it; slapd stopped: the file decides (accepted, and a wrong one AuthFailed), logged,
@@ -54,6 +56,7 @@ include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
+moduleload ppolicy
 pidfile $work/slapd.pid
 TLSCACertificateFile $work/ca.pem
 TLSCertificateFile $work/server.pem
@@ -65,17 +68,26 @@ rootdn "cn=admin,dc=bank,dc=example"
 directory $work/db
 access to attrs=userPassword by anonymous auth by * none
 access to * by dn.exact="cn=acd,dc=bank,dc=example" read by * auth
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,dc=bank,dc=example"
 EOF
 {
   printf 'dn: dc=bank,dc=example\nobjectClass: dcObject\nobjectClass: organization\no: bank\ndc: bank\n\n'
   printf 'dn: ou=agents,dc=bank,dc=example\nobjectClass: organizationalUnit\nou: agents\n\n'
   printf 'dn: cn=acd,dc=bank,dc=example\nobjectClass: person\ncn: acd\nsn: acd\nuserPassword: %s\n\n' \
     "$(slappasswd -s service-secret)"
-  for id in $(seq 1000 1011); do
+  # The password policy (ppolicy): a password an administrator reset must be changed first.
+  printf 'dn: ou=policies,dc=bank,dc=example\nobjectClass: organizationalUnit\nou: policies\n\n'
+  printf 'dn: cn=default,ou=policies,dc=bank,dc=example\nobjectClass: device\nobjectClass: pwdPolicy\n'
+  printf 'cn: default\npwdAttribute: userPassword\npwdMustChange: TRUE\n\n'
+  for id in $(seq 1000 1012); do
     password="demo-$id"; [ "$id" = 1010 ] && password="directory-only-1010"
     printf 'dn: uid=%s,ou=agents,dc=bank,dc=example\nobjectClass: inetOrgPerson\nuid: %s\n' "$id" "$id"
-    printf 'cn: Agent %s\nsn: %s\nemployeeNumber: %s\nuserPassword: %s\n\n' "$id" "$id" "$id" \
+    printf 'cn: Agent %s\nsn: %s\nemployeeNumber: %s\nuserPassword: %s\n' "$id" "$id" "$id" \
       "$(slappasswd -h '{SSHA}' -s "$password")"
+    # 1012's password was reset by an administrator: the directory says it must be changed.
+    [ "$id" = 1012 ] && printf 'pwdReset: TRUE\n'
+    printf '\n'
   done
 } >"$work/agents.ldif"
 slapadd -f "$work/slapd.conf" -l "$work/agents.ldif" >"$work/slapadd.log" 2>&1 || {
@@ -104,7 +116,7 @@ ACD_TEST_LDAP_URL="ldap://127.0.0.1:$lport" ACD_TEST_LDAPS_URL="ldaps://127.0.0.
   ACD_TEST_LDAP_CA="$work/ca.pem" ACD_TEST_LDAP_OTHER_CA="$work/other-ca.pem" \
   ACD_TEST_LDAP_BIND_PASSWORD=service-secret "$live_test" >"$work/live.out" 2>&1 || {
   echo "FAIL: control_ldap_live_test"; cat "$work/live.out"; exit 1; }
-grep -q "PASSED.* 6 tests" "$work/live.out" || { echo "FAIL: live tests not all run"; cat "$work/live.out"; exit 1; }
+grep -q "PASSED.* 7 tests" "$work/live.out" || { echo "FAIL: live tests not all run"; cat "$work/live.out"; exit 1; }
 
 # ---- acdd
 base_config() {  # the demo centre on free ports, with its own socket, credentials and audit log
@@ -172,6 +184,13 @@ EOF
   echo "FAIL: --check-config"; cat "$work/check.err"; exit 1; }
 start_acdd ldap
 expect_accepted 1000 10 "right directory passwords"
+grep -q "signed in in .* 0 told to change their password" "$work/loadgen.err" || {
+  echo "FAIL: must-change without a reset: $(cat "$work/loadgen.err")"; exit 1; }
+# 1012's password was reset in the directory (ppolicy pwdReset): signed in, told must-change.
+expect_accepted 1012 1 "a reset directory password"
+grep -q "1 agents signed in in .* 1 told to change their password" "$work/loadgen.err" || {
+  echo "FAIL: the directory's password reset was not passed on: $(cat "$work/loadgen.err")"; exit 1; }
+expect_metric 'acd_signin_ldap_must_change_total' -eq 1
 expect_refused 1010 1 1006  # the directory's password for 1010 is not demo-1010
 expect_metric 'acd_signin_ldap_binds_total{outcome="accepted"}' -ge 10
 expect_metric 'acd_signin_ldap_binds_total{outcome="wrong_password"}' -ge 1

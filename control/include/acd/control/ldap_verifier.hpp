@@ -67,7 +67,7 @@ inline constexpr std::array<std::uint64_t, 12> kLdapBindBoundsMs{1,   2,   5,   
 // The directory's counts since start, for the metrics endpoint (relaxed atomics; any thread).
 struct LdapCounters {
   // Binds as an agent by outcome.
-  std::atomic<std::uint64_t> binds_accepted{0};
+  std::atomic<std::uint64_t> binds_accepted{0};       // including binds_must_change
   std::atomic<std::uint64_t> binds_wrong_password{0};  // invalidCredentials
   std::atomic<std::uint64_t> binds_unavailable{0};     // the directory could not be reached
   std::atomic<std::uint64_t> binds_error{0};           // any other answer: refused
@@ -87,12 +87,19 @@ struct LdapCounters {
   // Agent binds' latency: buckets per kLdapBindBoundsMs (last: above), sum in ns.
   std::array<std::atomic<std::uint64_t>, kLdapBindBoundsMs.size() + 1> bind_buckets{};
   std::atomic<std::uint64_t> bind_sum_ns{0};
+  // Accepted binds the directory answered "password reset: change it first" (ppolicy's
+  // changeAfterReset): the sign-in is acknowledged with must-change.
+  std::atomic<std::uint64_t> binds_must_change{0};
   void record_bind(std::uint64_t ns);
 };
 
 // What the directory said about one (agent, password).
 enum class DirectoryAnswer : std::uint8_t {
   Accepted,
+  // The bind succeeded, but the directory's password policy says the password was reset and must
+  // be changed before the entry may do anything else (OpenLDAP ppolicy pwdReset with
+  // pwdMustChange: the changeAfterReset error in the password-policy response control).
+  MustChange,
   WrongPassword,  // the bind was refused, or the password was empty
   UnknownAgent,   // a search found no entry (or more than one) for the agent
   Unavailable,    // the directory could not be reached or timed out
@@ -147,6 +154,9 @@ class LdapVerifier final : public dataplane::CredentialVerifier {
   dataplane::VerifyOutcome check_from(router::AgentNumber agent, std::string_view password,
                                       const dataplane::SignInSource& source) override;
   bool verify(router::AgentNumber agent, std::string_view password) override;
+  // After an accepted check on the same thread: the directory said the password must be changed
+  // (DirectoryAnswer::MustChange), or the file that checked it says so.
+  bool must_change(router::AgentNumber agent) override;
   // A code spent through the file (ldap-then-file, or the fallback) is replicated like any.
   bool spent_enrolment(router::AgentNumber agent,
                        char (&hash)[dataplane::kCredentialHashBytes]) override {
@@ -165,6 +175,14 @@ class LdapVerifier final : public dataplane::CredentialVerifier {
   DirectoryFallback fallback_;
   dataplane::CredentialVerifier* file_;
   AuditLog* audit_ = nullptr;
+  // This thread's last check, for must_change() (AsyncVerifier asks on the thread that checked).
+  struct Last {
+    const LdapVerifier* verifier = nullptr;
+    router::AgentNumber agent = 0;
+    bool must_change = false;  // the directory said so
+    bool by_file = false;      // the local file checked it
+  };
+  static thread_local Last last_;
 };
 
 }  // namespace acd::control
