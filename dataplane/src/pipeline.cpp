@@ -837,8 +837,12 @@ void IoStage::handle_decision(const Output& o) {
         if (o.request_event == router::EventType::AgentSignIn && desk != kNone &&
             desk != o.client_slot) {
           // A desk move (a token sign-in from another desktop took the agent): the old desktop
-          // is told, unasked (reply_to 0; not cached: a node that takes over does not repeat it,
-          // and the old desktop's next message for the agent is refused SignInFirst).
+          // is told, unasked (reply_to 0; not cached: a node that takes over does not repeat it).
+          // Its next message for the agent is refused AgentMoved, here and on any node that
+          // applied the move from the log.
+          if (desk < clients_.size()) {
+            clients_[desk].moved_agent = d.agent;
+          }
           counters_.bump(Counter::desk_moves);
           const wire::Error moved{0, static_cast<std::uint16_t>(wire::WireError::AgentMoved), {}};
           send_message(desk, wire::Type::Error, 0, &moved, sizeof(moved));
@@ -1630,6 +1634,19 @@ std::vector<std::uint8_t> IoStage::save_session() const {
   for (std::size_t a = 0; a < agent_desktop_.size(); ++a) {
     w.u32(a < token_generation_.size() ? token_generation_[a] : 0);
   }
+  // Desktops a desk move took their agent from (client ID, agent), in client order.
+  std::vector<std::pair<std::uint32_t, router::AgentIndex>> moved;
+  for (const Client& c : clients_) {
+    if (c.moved_agent != kNone) {
+      moved.emplace_back(c.id, c.moved_agent);
+    }
+  }
+  std::sort(moved.begin(), moved.end());
+  w.u32(static_cast<std::uint32_t>(moved.size()));
+  for (const auto& [client, agent] : moved) {
+    w.u32(client);
+    w.u32(agent);
+  }
   return out;
 }
 
@@ -1712,6 +1729,22 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
       g = r.u32();
     }
   }
+  // Desktops moved away from their agent; an image written before they were kept ends here.
+  std::vector<std::pair<std::uint32_t, router::AgentIndex>> moved;
+  if (r.ok() && !r.at_end()) {
+    const std::uint32_t moved_count = r.u32();
+    if (!r.ok() || moved_count > count) {
+      return false;
+    }
+    moved.resize(moved_count);
+    for (auto& [client, agent] : moved) {
+      client = r.u32();
+      agent = r.u32();
+      if (agent >= agents) {
+        return false;
+      }
+    }
+  }
   if (!r.ok() || !r.at_end()) {
     return false;
   }
@@ -1759,6 +1792,12 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
     agent_desktop_[a] = slot == router::IdMap::kMissing ? kNone : slot;
     if (agent_desktop_[a] != kNone) {
       clients_[slot].agent = static_cast<router::AgentIndex>(a);
+    }
+  }
+  for (const auto& [client, agent] : moved) {
+    const std::uint32_t slot = client_ids_.find(client);
+    if (slot != router::IdMap::kMissing && clients_[slot].agent == kNone) {
+      clients_[slot].moved_agent = agent;
     }
   }
   token_generation_ = std::move(generations);

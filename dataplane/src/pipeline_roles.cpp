@@ -49,8 +49,13 @@ bool IoStage::permitted(std::uint32_t slot, const Message& m) {
     return true;
   }
   counters_.bump(refusal_counter(why));
+  // A desktop whose agent a desk move took (on this node, or on the one this node took over
+  // from: the move is in the log) learns why it no longer acts for the agent.
+  const wire::WireError reason = why == Refusal::SignInFirst && c.moved_agent != kNone
+                                     ? wire::WireError::AgentMoved
+                                     : refusal_reason(why);
   // Cached as an answer given here (not through the log): a retransmission gets the same refusal.
-  reply_error(slot, m.seq, static_cast<std::uint16_t>(refusal_reason(why)), true, false);
+  reply_error(slot, m.seq, static_cast<std::uint16_t>(reason), true, false);
   return false;
 }
 
@@ -65,6 +70,7 @@ void IoStage::bind_agent(std::uint32_t slot, router::AgentIndex agent) {
   }
   agent_desktop_[agent] = slot;
   c.agent = agent;
+  c.moved_agent = kNone;  // it signed an agent in again
 }
 
 void IoStage::unbind_agent(router::AgentIndex agent) {

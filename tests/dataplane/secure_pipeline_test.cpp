@@ -1140,7 +1140,7 @@ TEST_F(DeskMoveTest, TokenMovesTheAgentAndTheOldDeskIsTold) {
       desk_, desk_.one(Type::AgentEvent, desk_event(AgentEventKind::NotReady)));
   ASSERT_EQ(refused.size(), 1u);
   ASSERT_EQ(refused[0].type, Type::Error);
-  EXPECT_EQ(refused[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::SignInFirst));
+  EXPECT_EQ(refused[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::AgentMoved));
 
   router::Engine standby_engine(config_);
   MemoryPort standby_port;
@@ -1152,6 +1152,121 @@ TEST_F(DeskMoveTest, TokenMovesTheAgentAndTheOldDeskIsTold) {
   EXPECT_EQ(standby.save_session(), io_.save_session());
   EXPECT_EQ(standby.client_agent(secure_client_id("desk-2")), 0u);
   EXPECT_EQ(standby.client_agent(secure_client_id("desk-1")), router::kNone);
+}
+
+// After a failover: the standby applied the move from the log and takes over. desk-1, whose agent
+// was moved away on the old primary, makes a session with the new primary and is refused
+// AgentMoved there too (not SignInFirst), while desk-2 acts for the agent; once desk-1 signs an
+// agent in again the mark is gone. The mark also travels in the session image.
+TEST_F(DeskMoveTest, NewPrimaryRefusesTheMovedDeskToo) {
+  const SessionToken token = signed_in_at_desk_1();
+  ASSERT_EQ(token_sign_in_at_desk_2(token.proof).size(), 2u);
+  ASSERT_EQ(io_.counters().read(Counter::desk_moves), 1u);
+  (void)replies_for(desk_);  // the old primary's AgentMoved
+
+  SecureConfig sc;
+  sc.keys = server_;
+  sc.clients.push_back({"sbc-1", Role::Switch, switch_.keys.public_key, {}});
+  sc.clients.push_back({"desk-1", Role::Desktop, desk_.keys.public_key, {}});
+  sc.clients.push_back({"desk-2", Role::Desktop, desk2_.keys.public_key, {}});
+  SessionLayer layer(sc);
+  layer.start();
+  router::Engine standby_engine(config_);
+  MemoryPort standby_port;
+  ManualClock standby_clock;
+  AsyncVerifier standby_verifier(changing_);
+  IoStage standby(standby_port, standby_clock, &standby_verifier, {101, 102, 103},
+                  DataplaneConfig{});
+  RecordingSink sink;
+  follow(sink, standby, standby_engine);
+  ASSERT_EQ(standby.save_session(), io_.save_session());
+  standby.set_security(&layer);
+  Worker standby_worker(standby_engine, standby);
+
+  auto connect_to_standby = [&](SecurePeer& p) {
+    standby_port.inject(p.endpoint, p.init());
+    for (int i = 0; i < 4000; ++i) {
+      standby_worker.poll();
+      for (auto& d : standby_port.take_sent()) {
+        const secure::Peeked k = secure::peek(d.payload);
+        if (d.to != p.endpoint || !k.handshake) {
+          continue;
+        }
+        if (k.kind == secure::Kind::CookieReply) {
+          EXPECT_EQ(p.initiator.consume_cookie(d.payload, steady_ns()), secure::DropReason::None);
+          standby_port.inject(p.endpoint, p.init());
+          continue;
+        }
+        secure::Initiator::Established e = p.initiator.consume_response(d.payload);
+        if (e.reason != secure::DropReason::None) {
+          return false;
+        }
+        p.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+        p.index = e.session_index;
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    return false;
+  };
+  auto exchange_with_standby = [&](SecurePeer& p, Bytes datagram) {
+    standby_port.inject(p.endpoint, std::move(datagram));
+    standby_worker.poll();
+    std::vector<Reply> out;
+    for (auto& d : standby_port.take_sent()) {
+      if (d.to == p.endpoint && p.cipher && !secure::peek(d.payload).handshake) {
+        EXPECT_TRUE(p.open(d.payload, out));
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(connect_to_standby(desk_));
+  ASSERT_TRUE(connect_to_standby(desk2_));
+  auto r = exchange_with_standby(desk_, desk_.one(Type::AgentEvent,
+                                                  desk_event(AgentEventKind::NotReady)));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::AgentMoved));
+  r = exchange_with_standby(desk2_, desk2_.one(Type::AgentEvent,
+                                               desk_event(AgentEventKind::Ready)));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().status, 0u);
+
+  // A node that joins from the session image knows it too.
+  IoStage late(standby_port, standby_clock, nullptr, {101, 102, 103}, DataplaneConfig{});
+  ASSERT_TRUE(late.restore_session(io_.save_session()));
+  EXPECT_EQ(late.save_session(), io_.save_session());
+
+  // desk-1 signs agent 102 in with its password, and out again: the mark is gone (SignInFirst).
+  auto until_answered = [&](SecurePeer& p, std::vector<Reply> got) {
+    for (int i = 0; i < 2000 && got.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      standby_worker.poll();
+      for (auto& d : standby_port.take_sent()) {
+        if (d.to == p.endpoint && !secure::peek(d.payload).handshake) {
+          EXPECT_TRUE(p.open(d.payload, got));
+        }
+      }
+    }
+    return got;
+  };
+  r = until_answered(desk_, exchange_with_standby(desk_, desk_.one(Type::AgentEvent,
+                                                                   sign_in(102, "s3cret-102"))));
+  ASSERT_GE(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  EXPECT_EQ(r[0].as<Ack>().agent, 1u);
+  AgentEvent out = desk_event(AgentEventKind::SignOut);
+  out.agent = 1;
+  r = until_answered(desk_, exchange_with_standby(desk_, desk_.one(Type::AgentEvent, out)));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Ack);
+  r = exchange_with_standby(desk_, desk_.one(Type::AgentEvent,
+                                             desk_event(AgentEventKind::NotReady)));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(r[0].type, Type::Error);
+  EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::SignInFirst));
+  standby.set_security(nullptr);
 }
 
 // A move with a bad or revoked token is refused TokenRefused and changes nothing: desk-1 keeps

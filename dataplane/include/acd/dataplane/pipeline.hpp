@@ -388,6 +388,10 @@ class IoStage {
     // The agent it signed in (bind_agent), kNone before its sign-in and after the agent's
     // sign-out; agent_desktop_ is the same binding seen from the agent.
     router::AgentIndex agent = router::kNone;
+    // The agent a desk move took from it, until it signs an agent in again: its messages that
+    // need a signed-in agent are refused AgentMoved, not SignInFirst. Set where the move is
+    // applied, so on every node that applies the log (a standby that takes over says the same).
+    router::AgentIndex moved_agent = router::kNone;
   };
   struct Pending {  // an outgoing datagram being filled for one client
     std::uint32_t slot = router::kNone;
