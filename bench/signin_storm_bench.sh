@@ -12,8 +12,9 @@
 # applies only when the verifiers share the dataplane's CPUs (not with cores = [0] on 2+ CPUs).
 # KEEP=DIR copies the run's files there (acd.toml, the generators' JSON and stderr, acdd's stderr
 # with its counters at exit). IO_PRIORITY=N sets [dataplane] io_priority (acdd makes its IO thread
-# SCHED_FIFO N itself; needs root or CAP_SYS_NICE); BURST=N sets [signin] burst. Neither is written
-# when unset, so an acdd without these keys runs the script too.
+# SCHED_FIFO N itself; needs root or CAP_SYS_NICE); BURST=N sets [signin] burst;
+# SCHED=normal|batch|idle sets [signin] sched (the verifier threads' and the credential writer's
+# scheduling policy). None is written when unset, so an acdd without these keys runs it too.
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -35,6 +36,7 @@ listen = "127.0.0.1:0"
 [signin]
 queue = 1024
 ${BURST:+burst = $BURST}
+${SCHED:+sched = \"$SCHED\"}
 nice = ${NICE:-10}
 opslimit = $ops
 memlimit_kib = $kib
@@ -71,6 +73,11 @@ read -r q_sent q_routed q50 q99 < <(latency "$work/quiet.json")
 
 # What acdd's IO thread (its main thread with cores = [0]) runs as: policy and priority.
 echo "acdd IO thread: $(chrt -p "$pid" 2>/dev/null | tr '\n' ' ')"
+for task in /proc/"$pid"/task/*; do
+  case "$(cat "$task/comm")" in acd-verify-0|acd-cred-write)
+    echo "acdd $(cat "$task/comm"): $(chrt -p "${task##*/}" 2>/dev/null | head -1 | sed 's/.*: //')";;
+  esac
+done
 echo "== storm: the same calls while $agents agents sign in"
 "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json \
   >"$work/probe.json" 2>"$work/probe.err" &

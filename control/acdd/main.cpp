@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
   // may hold the writers' lock for seconds).
   std::optional<dataplane::CredentialWriter> credential_writer;
   if (file_loaded) {
-    credential_writer.emplace(store);
+    credential_writer.emplace(store, 1024, running.signin.sched);
   }
   dataplane::ContinuingClock clock;
   std::vector<router::AgentNumber> numbers;

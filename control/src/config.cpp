@@ -338,9 +338,9 @@ void parse_signin_ldap(TomlChecker& c, const toml::table& t, SignInSettings& s,
 void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s,
                   std::map<std::string, std::string>& origin) {
   c.only(t,
-         {"threads", "queue", "burst", "nice", "cost", "opslimit", "memlimit_kib", "free_failures",
-          "backoff_s", "max_backoff_s", "agent_free_failures", "agent_max_backoff_s", "backend",
-          "ldap", "token_key_file", "token_day_end"},
+         {"threads", "queue", "burst", "nice", "sched", "cost", "opslimit", "memlimit_kib",
+          "free_failures", "backoff_s", "max_backoff_s", "agent_free_failures",
+          "agent_max_backoff_s", "backend", "ldap", "token_key_file", "token_day_end"},
          "[signin]");
   if (c.text(t, "token_key_file", s.token_key_file) &&
       (s.token_key_file.empty() || s.token_key_file.front() != '/')) {
@@ -364,6 +364,16 @@ void parse_signin(TomlChecker& c, const toml::table& t, SignInSettings& s,
   c.number(t, "queue", s.queue, 1, 65534);
   c.number(t, "nice", s.nice, 0, 19);
   c.number(t, "burst", s.burst, 0, 65536);
+  if (std::string sched; c.text(t, "sched", sched)) {
+    if (sched == "normal" || sched == "batch" || sched == "idle") {
+      s.sched = sched == "idle"    ? dataplane::ThreadClass::Idle
+                : sched == "batch" ? dataplane::ThreadClass::Batch
+                                   : dataplane::ThreadClass::Normal;
+    } else {
+      c.error(t, "sched", "signin.sched = \"" + sched +
+                              "\" is not a scheduling policy: normal, batch or idle");
+    }
+  }
   std::string level;
   if (c.text(t, "cost", level)) {
     if (t.get("opslimit") != nullptr || t.get("memlimit_kib") != nullptr) {
@@ -640,6 +650,7 @@ dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg) {
   pool.threads = signin_threads(cfg);
   pool.queue = cfg.signin.queue;
   pool.nice = static_cast<int>(cfg.signin.nice);
+  pool.sched = cfg.signin.sched;
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0) {

@@ -130,7 +130,8 @@ void place_worker(const VerifierPoolConfig& config) {
       (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     }
   }
-  if (config.nice > 0) {
+  (void)apply_thread_class(config.sched);  // lowering: allowed without privilege
+  if (config.nice > 0 && config.sched != ThreadClass::Idle) {
     // Linux: a thread's niceness is its own (setpriority on its thread ID).
     (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
                       std::min(config.nice, 19));
@@ -138,6 +139,16 @@ void place_worker(const VerifierPoolConfig& config) {
 }
 
 }  // namespace
+
+int apply_thread_class(ThreadClass cls) {
+  if (cls == ThreadClass::Normal) {
+    return 0;
+  }
+  sched_param param{};
+  param.sched_priority = 0;
+  return pthread_setschedparam(pthread_self(), cls == ThreadClass::Idle ? SCHED_IDLE : SCHED_BATCH,
+                               &param);
+}
 
 AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig config)
     : verifier_(verifier),
@@ -270,12 +281,15 @@ void AsyncVerifier::run() {
 
 namespace acd::dataplane {
 
-CredentialWriter::CredentialWriter(CredentialSink& sink, std::size_t capacity)
+CredentialWriter::CredentialWriter(CredentialSink& sink, std::size_t capacity, ThreadClass sched)
     : sink_(sink),
       capacity_(std::max<std::size_t>(clamp_queue(capacity), 2)),
       writes_(capacity_),
       done_(capacity_),
-      thread_([this] { run(); }) {}
+      thread_([this, sched] {
+        (void)apply_thread_class(sched);
+        run();
+      }) {}
 
 CredentialWriter::~CredentialWriter() {
   stop_.store(true, std::memory_order_release);

@@ -400,6 +400,18 @@ TEST(Config, SignInSettings) {
   EXPECT_TRUE(has(e, "14", "'queue' = 0 is out of range")) << dump(e);
   e = errors_of("[signin]\nthreds = 2\n");
   EXPECT_TRUE(has(e, "14", "unknown key 'threds'")) << dump(e);
+
+  // sched: the sign-in threads' scheduling policy, normal unless asked for.
+  EXPECT_EQ(verifier_pool(r.config).sched, dataplane::ThreadClass::Normal);
+  r = parse_config(std::string(kBase) + "[signin]\nsched = \"idle\"\n", "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(r.config.signin.sched, dataplane::ThreadClass::Idle);
+  EXPECT_EQ(verifier_pool(r.config).sched, dataplane::ThreadClass::Idle);
+  r = parse_config(std::string(kBase) + "[signin]\nsched = \"batch\"\n", "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  EXPECT_EQ(verifier_pool(r.config).sched, dataplane::ThreadClass::Batch);
+  e = errors_of("[signin]\nsched = \"fifo\"\n");
+  EXPECT_TRUE(has(e, "14", "not a scheduling policy: normal, batch or idle")) << dump(e);
 }
 
 // [dataplane] io_priority and [signin] burst are read within their ranges. A priority the OS

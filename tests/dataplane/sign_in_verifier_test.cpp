@@ -3,6 +3,8 @@
 // result comes back with its request's identity.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -104,6 +106,52 @@ TEST(VerifierPool, FullQueueRefusesUntilCollected) {
   SignInJob again = job_for(8, "right");
   EXPECT_TRUE(pool.submit(again));
   ASSERT_EQ(collect_n(pool, 1).size(), 1u);
+}
+
+// Records the scheduling policy of the thread that checks, and of the one that stores.
+class PolicyRecorder final : public CredentialVerifier, public CredentialSink {
+ public:
+  bool verify(router::AgentNumber, std::string_view) override {
+    checked_.store(sched_getscheduler(0));
+    return true;
+  }
+  ApplyOutcome apply_credential(router::AgentNumber, CredentialChangeKind, std::string_view,
+                                const CredentialDigest&) override {
+    stored_.store(sched_getscheduler(0));
+    return ApplyOutcome::Stored;
+  }
+  void restore_enrolment(router::AgentNumber, std::string_view) override {}
+  std::atomic<int> checked_{-1};
+  std::atomic<int> stored_{-1};
+};
+
+// [signin] sched: the verifier workers and the credential writer run at the policy asked for
+// (SCHED_IDLE, SCHED_BATCH), and at the normal one by default; no privilege is needed.
+TEST(VerifierPool, WorkersAndWriterRunAtTheirSchedulingClass) {
+  const std::pair<ThreadClass, int> cases[] = {{ThreadClass::Normal, SCHED_OTHER},
+                                               {ThreadClass::Batch, SCHED_BATCH},
+                                               {ThreadClass::Idle, SCHED_IDLE}};
+  for (const auto& [cls, policy] : cases) {
+    PolicyRecorder recorder;
+    {
+      VerifierPoolConfig config{2, 8, {}, 5};
+      config.sched = cls;
+      AsyncVerifier pool(recorder, config);
+      SignInJob job = job_for(7, "any");
+      ASSERT_TRUE(pool.submit(job));
+      ASSERT_EQ(collect_n(pool, 1).size(), 1u);
+    }
+    {
+      CredentialWriter writer(recorder, 8, cls);
+      CredentialWrite w;
+      w.number = 7;
+      ASSERT_TRUE(writer.submit(w));
+      writer.wait_idle();
+    }
+    EXPECT_EQ(recorder.checked_.load(), policy) << static_cast<int>(cls);
+    EXPECT_EQ(recorder.stored_.load(), policy) << static_cast<int>(cls);
+  }
+  EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER) << "the caller's own policy was changed";
 }
 
 // Zero threads and an oversized queue are clamped, not undefined.

@@ -121,6 +121,9 @@ struct SignInSettings {
                                    // wait behind the cycle's route requests (0: no limit)
   std::uint32_t nice = 10;         // when the verifiers share the dataplane's CPUs, they yield
                                    // to routing (0: same priority); pinned elsewhere: not used
+  // The verifier threads' and the credential writer's scheduling policy: "normal", "batch" or
+  // "idle" (sign_in_verifier.hpp ThreadClass). Applied wherever they run.
+  dataplane::ThreadClass sched = dataplane::ThreadClass::Normal;
   std::uint64_t opslimit = 2;      // argon2id cost of new hashes (cost = "interactive")
   std::uint64_t memlimit_kib = 65536;
   // Back-off after wrong passwords (credential_store.hpp LockoutPolicy): per source desktop,

@@ -128,6 +128,15 @@ class CredentialVerifier {
   }
 };
 
+// The Linux scheduling policy of the sign-in threads (the verifier pool and the credential
+// writer): acd.toml [signin] sched. Normal: SCHED_OTHER (with the pool's nice). Batch:
+// SCHED_BATCH, never treated as interactive (no wake-up preemption of a running thread), nice
+// still applies. Idle: SCHED_IDLE, runs only when nothing of another policy wants the CPU, nice
+// ignored. Lowering needs no privilege.
+enum class ThreadClass : std::uint8_t { Normal, Batch, Idle };
+// Gives the calling thread `cls`: 0, or the errno the OS refused it with.
+int apply_thread_class(ThreadClass cls);
+
 // What applying one credential change did (CredentialSink::apply_credential).
 enum class ApplyOutcome : std::uint8_t {
   Stored,   // the entry now holds it (memory and file)
@@ -185,7 +194,9 @@ struct CredentialWriteDone {
 // only while the queue is full.
 class CredentialWriter {
  public:
-  explicit CredentialWriter(CredentialSink& sink, std::size_t capacity = 1024);
+  // `sched`: the writer thread's scheduling policy (acd.toml [signin] sched, as the pool's).
+  explicit CredentialWriter(CredentialSink& sink, std::size_t capacity = 1024,
+                            ThreadClass sched = ThreadClass::Normal);
   ~CredentialWriter();
   CredentialWriter(const CredentialWriter&) = delete;
   CredentialWriter& operator=(const CredentialWriter&) = delete;
@@ -287,6 +298,7 @@ struct VerifierPoolConfig {
   std::size_t queue = 1024;     // sign-ins waiting for a worker, 1..65534; beyond: submit() fails
   std::vector<int> cpus;        // CPUs the workers may run on; empty: wherever the OS likes
   int nice = 0;                 // the workers' niceness (0..19): >0 yields to the routing threads
+  ThreadClass sched = ThreadClass::Normal;  // the workers' scheduling policy
   // What one check is assumed to cost until the workers have timed some (retry_after_ms).
   std::uint32_t check_estimate_us = 5000;
 };
