@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -174,24 +175,27 @@ class SecurePipelineTest : public ::testing::Test {
     sent_ = std::move(rest);
     return out;
   }
-  // The handshake, through the worker thread: true once the client holds a session.
-  bool connect(SecurePeer& p) {
-    port_.inject(p.endpoint, p.init());
+  // The handshake with the node behind `port` and `worker`, through its worker thread: true once
+  // the client holds a session. `collect` moves what the node sent into `sent`; the handshake's
+  // answers are taken out of it.
+  static bool handshake(SecurePeer& p, MemoryPort& port, Worker& worker,
+                        std::vector<MemoryPort::Sent>& sent, const std::function<void()>& collect) {
+    port.inject(p.endpoint, p.init());
     for (int i = 0; i < 4000; ++i) {
-      worker_.poll();
-      take_sent();
-      for (auto it = sent_.begin(); it != sent_.end(); ++it) {
+      worker.poll();
+      collect();
+      for (auto it = sent.begin(); it != sent.end(); ++it) {
         const secure::Peeked k = secure::peek(it->payload);
         if (it->to == p.endpoint && k.handshake) {
           if (k.kind == secure::Kind::CookieReply) {
             EXPECT_EQ(p.initiator.consume_cookie(it->payload, steady_ns()),
                       secure::DropReason::None);
-            sent_.erase(it);
-            port_.inject(p.endpoint, p.init());
+            sent.erase(it);
+            port.inject(p.endpoint, p.init());
             break;
           }
           secure::Initiator::Established e = p.initiator.consume_response(it->payload);
-          sent_.erase(it);
+          sent.erase(it);
           if (e.reason != secure::DropReason::None) {
             return false;
           }
@@ -203,6 +207,9 @@ class SecurePipelineTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     return false;
+  }
+  bool connect(SecurePeer& p) {
+    return handshake(p, port_, worker_, sent_, [this] { take_sent(); });
   }
   std::vector<Reply> exchange(SecurePeer& p, Bytes datagram) {
     port_.inject(p.endpoint, std::move(datagram));
@@ -1183,31 +1190,13 @@ TEST_F(DeskMoveTest, NewPrimaryRefusesTheMovedDeskToo) {
   standby.set_security(&layer);
   Worker standby_worker(standby_engine, standby);
 
+  std::vector<MemoryPort::Sent> standby_sent;
   auto connect_to_standby = [&](SecurePeer& p) {
-    standby_port.inject(p.endpoint, p.init());
-    for (int i = 0; i < 4000; ++i) {
-      standby_worker.poll();
+    return handshake(p, standby_port, standby_worker, standby_sent, [&] {
       for (auto& d : standby_port.take_sent()) {
-        const secure::Peeked k = secure::peek(d.payload);
-        if (d.to != p.endpoint || !k.handshake) {
-          continue;
-        }
-        if (k.kind == secure::Kind::CookieReply) {
-          EXPECT_EQ(p.initiator.consume_cookie(d.payload, steady_ns()), secure::DropReason::None);
-          standby_port.inject(p.endpoint, p.init());
-          continue;
-        }
-        secure::Initiator::Established e = p.initiator.consume_response(d.payload);
-        if (e.reason != secure::DropReason::None) {
-          return false;
-        }
-        p.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
-        p.index = e.session_index;
-        return true;
+        standby_sent.push_back(std::move(d));
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
-    }
-    return false;
+    });
   };
   auto exchange_with_standby = [&](SecurePeer& p, Bytes datagram) {
     standby_port.inject(p.endpoint, std::move(datagram));
