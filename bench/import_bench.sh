@@ -30,7 +30,9 @@ echo "== $count agents, cost $cost, temporary cost $temporary${CODES:+, generate
   --temporary-cost "$temporary" "${codes[@]}" 2>&1 | grep -v "checked or hashed"
 [ -z "${CODES:-}" ] || echo "codes written: $(($(wc -l <"$work/codes.csv") - 1))"
 ls -l "$work/credentials" | awk '{ print "credential file:", $5, "bytes,", $1 }'
-awk '/^[0-9]/ { split($2, p, "$"); n[p[2] " " p[4]]++ } END { for (k in n) print "hashes:", n[k], k }' "$work/credentials"
+# Hashes by kind and cost ("$argon2id$v=19$m=...,t=...,p=...$..." or "$acd-code$v=1$...").
+awk '/^[0-9]/ { split($2, p, "$"); n[p[2] " " (p[2] == "argon2id" ? p[4] : p[3])]++ }
+     END { for (k in n) print "hashes:", n[k], k }' "$work/credentials"
 [ -z "${ONCE:-}" ] || exit 0
 [ -z "${CODES:-}" ] || codes=(--codes-out "$work/codes2.csv")
 /usr/bin/time -f "second import ($([ -n "${CODES:-}" ] && echo "new codes for all" || echo unchanged)): %e s elapsed" \
