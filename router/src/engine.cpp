@@ -98,6 +98,8 @@ Engine::Engine(const EngineConfig& config)
       m.agent = a;
       m.queue = q;
       m.proficiency = static_cast<std::uint8_t>(std::min(proficiency, 255u));
+      m.policy = p.policy;
+      m.media = p.media;
       members_.push_back(m);
       std::uint8_t lowest = kMaxProficiency;
       for (int i = 0; i < p.skill_count; ++i) {

@@ -253,7 +253,7 @@ void Engine::rebuild_ready_index(const Engine& old) {
       node.key = c.key;
       node.in_index = 1;
       ++queues_[q].ready_count;
-      ring_push(node.ring, node.agent);
+      ring_push(node.slot, node.agent);
     }
     for (AgentIndex a : placed) {
       place_of[a] = kNone;

@@ -323,10 +323,13 @@ class Engine {
   void treap_split(std::uint32_t t, std::uint32_t pivot, bool pivot_goes_right, std::uint32_t& l,
                    std::uint32_t& r);
   std::uint32_t treap_merge(std::uint32_t l, std::uint32_t r);
-  void treap_update(std::uint32_t t) {
-    members_[t].size = 1 + tree_size(members_[t].left) + tree_size(members_[t].right);
+  bool tree_less(std::uint32_t x, std::uint32_t y) const {
+    return member_less(tree_[x].member, tree_[y].member);
   }
-  std::uint32_t tree_size(std::uint32_t t) const { return t == kNone ? 0 : members_[t].size; }
+  void treap_update(std::uint32_t t) {
+    tree_[t].size = 1 + tree_size(tree_[t].left) + tree_size(tree_[t].right);
+  }
+  std::uint32_t tree_size(std::uint32_t t) const { return t == kNone ? 0 : tree_[t].size; }
 
   // Calls.
   CallSlot alloc_call(CallId id);
@@ -386,6 +389,7 @@ class Engine {
   std::vector<AgentStats> agent_stats_;
   std::vector<SkillLevel> agent_skills_;     // per agent, sorted by skill
   std::vector<detail::MemberNode> members_;  // per agent, one per queue served
+  std::vector<detail::TreeNode> tree_;       // one per membership of a treap-policy queue
   std::vector<detail::ReadyRing> rings_;
   std::vector<detail::RingEntry> ring_entries_;
   // Per agent, bumped when it leaves its ready rings (their entries go stale). Apart from the
