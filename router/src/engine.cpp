@@ -46,6 +46,7 @@ Engine::Engine(const EngineConfig& config)
 
   // Agents, their skills and the queues they serve.
   agents_.resize(config.agents.size());
+  agent_cold_.resize(config.agents.size());
   agent_stats_.resize(config.agents.size());
   numbers_.reserve(config.agents.size());
   std::vector<QueueIndex> served;
@@ -442,8 +443,8 @@ AgentView Engine::agent(AgentIndex a) const {
   v.state = r.published;
   v.not_ready_reason = r.not_ready_reason;
   v.pending_not_ready = r.pending_not_ready != 0;
-  v.device = r.device;
-  v.signed_in_at = r.signed_in_at;
+  v.device = agent_cold_[a].device;
+  v.signed_in_at = agent_cold_[a].signed_in_at;
   v.state_since = r.state_since;
   v.load = r.load;
   v.capacity = r.capacity;

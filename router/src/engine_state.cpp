@@ -73,6 +73,7 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.member_rank_, true);
   vec(self.agent_rule_, true);
   vec(self.agents_, false);
+  vec(self.agent_cold_, false);
   vec(self.agent_stats_, false);
   vec(self.members_, false);
   vec(self.tree_, false);
@@ -181,6 +182,7 @@ std::size_t Engine::memory_bytes() const {
   std::size_t total = sizeof(*this) + sizeof(TimerWheel::Header);
   auto cap = [&](const auto& v) { total += v.capacity() * sizeof(v[0]); };
   cap(agents_);
+  cap(agent_cold_);
   cap(agent_stats_);
   cap(agent_skills_);
   cap(members_);

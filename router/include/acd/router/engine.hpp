@@ -385,7 +385,8 @@ class Engine {
   std::uint32_t skill_count_ = 0;
   std::uint8_t max_hops_ = 0;
   std::uint32_t outbound_reserve_ms_ = 0;
-  std::vector<detail::AgentRecord> agents_;
+  std::vector<detail::AgentRecord> agents_;  // 64-byte aligned: one line each
+  std::vector<detail::AgentColdRecord> agent_cold_;
   std::vector<AgentStats> agent_stats_;
   std::vector<SkillLevel> agent_skills_;     // per agent, sorted by skill
   std::vector<detail::MemberNode> members_;  // per agent, one per queue served

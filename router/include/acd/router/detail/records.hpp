@@ -11,13 +11,12 @@
 
 namespace acd::router::detail {
 
-struct AgentRecord {
+// What routing reads and writes of an agent: one cache line, aligned (the fields only monitoring
+// and wrap-up read are in AgentColdRecord), so that matching and offering touch one line per agent.
+struct alignas(64) AgentRecord {
   AgentNumber number = 0;
-  std::uint64_t device = 0;  // extension or device at sign-in
-  Micros signed_in_at = 0;
   Micros state_since = 0;           // start of the published state, for state-time statistics
   Micros idle_since = 0;            // last time the agent became free: the longest-idle key
-  CallId wrap_up_call = 0;          // the call whose after-call work is in progress
   std::uint32_t skills_begin = 0;   // into Engine::agent_skills_
   std::uint32_t members_begin = 0;  // into Engine::members_
   std::uint16_t skills_count = 0;
@@ -36,6 +35,13 @@ struct AgentRecord {
   std::array<std::uint8_t, kMediaCount> capacity{};
   CallSlot ringing_call = kNone;  // the outstanding offer
   std::uint32_t reserved2 = 0;
+};
+
+// The rest of an agent's record: read by monitoring (AgentView) and at the end of after-call work.
+struct AgentColdRecord {
+  std::uint64_t device = 0;  // extension or device at sign-in
+  Micros signed_in_at = 0;
+  CallId wrap_up_call = 0;  // the call whose after-call work is in progress
 };
 
 // Today's figures for one agent [4.1.1 e3]. Durations in milliseconds (a day fits in 32 bits).
@@ -313,6 +319,8 @@ struct AgentNumberEntry {
 };
 
 static_assert(std::has_unique_object_representations_v<AgentRecord>);
+static_assert(std::has_unique_object_representations_v<AgentColdRecord>);
+static_assert(sizeof(AgentRecord) == 64, "one cache line per agent on the routing path");
 static_assert(std::has_unique_object_representations_v<AgentStats>);
 static_assert(std::has_unique_object_representations_v<MemberNode>);
 static_assert(std::has_unique_object_representations_v<RuleRecord>);
