@@ -261,6 +261,55 @@ void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
 // ---------------------------------------------------------------------------------------------
 // Dispatch.
 
+std::size_t Engine::apply_burst(std::span<const Event> events, DecisionSink sink) {
+  constexpr std::size_t kFar = 4;
+  constexpr std::size_t kNear = 2;
+  const std::size_t n = events.size();
+  for (std::size_t i = 0; i < n && i < kFar; ++i) {
+    prefetch_far(events[i]);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kFar < n) {
+      prefetch_far(events[i + kFar]);
+    }
+    if (i + kNear < n) {
+      prefetch_near(events[i + kNear]);
+    }
+    apply(events[i], sink);
+  }
+  return n;
+}
+
+void Engine::prefetch_far(const Event& e) const {
+  if (e.queue < queues_.size()) {
+    __builtin_prefetch(&queues_[e.queue]);
+  }
+  if (e.agent < agents_.size()) {
+    __builtin_prefetch(&agents_[e.agent]);
+    __builtin_prefetch(&agent_stats_[e.agent]);
+  }
+  if (e.call != 0) {
+    call_map_.prefetch(e.call);
+  }
+}
+
+// Reads only lines prefetch_far asked for (the queue record) or small, hot arrays (the rings), so
+// that the look-ahead does not stall on what it prefetches.
+void Engine::prefetch_near(const Event& e) const {
+  if (e.type != EventType::RouteRequest || e.queue >= queues_.size()) {
+    return;
+  }
+  const QueueRecord& q = queues_[e.queue];
+  if (q.ring_count == 0 || q.ready_count == 0) {
+    return;
+  }
+  const detail::ReadyRing& ring = rings_[q.ring_begin];
+  if (ring.size == 0) {
+    return;
+  }
+  __builtin_prefetch(&ring_entries_[ring.begin + ring.head]);
+}
+
 void Engine::apply(const Event& e, DecisionSink sink) {
   sink_ = &sink;
   ++counters_.events;
