@@ -102,8 +102,9 @@ void report(benchmark::State& state, const Domain& d, std::int64_t decisions) {
       static_cast<double>(decisions), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-// A route request when agents are free: the engine picks the best ready agent of the queue.
-void BM_RouteWithFreeAgents(benchmark::State& state) {
+// A route request when agents are free: the engine picks the best ready agent of the queue. The
+// batch goes event by event through apply(), or as one burst through apply_burst().
+void route_with_free_agents(benchmark::State& state, bool burst) {
   const auto agents = static_cast<std::uint32_t>(state.range(0));
   const auto skills = static_cast<std::uint32_t>(state.range(1));
   const auto per_agent = static_cast<std::uint32_t>(state.range(2));
@@ -128,8 +129,13 @@ void BM_RouteWithFreeAgents(benchmark::State& state) {
       e.time = ++d->now;
     }
     state.ResumeTiming();
-    for (const Event& e : batch) {
-      d->engine->apply(e, [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; });
+    auto count_queued = [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; };
+    if (burst) {
+      d->engine->apply_burst(batch, count_queued);
+    } else {
+      for (const Event& e : batch) {
+        d->engine->apply(e, count_queued);
+      }
     }
     state.PauseTiming();
     for (const Event& e : batch) {  // back to the same state: answer and release each call
@@ -143,6 +149,9 @@ void BM_RouteWithFreeAgents(benchmark::State& state) {
   state.counters["queued_share"] =
       static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
 }
+
+void BM_RouteWithFreeAgents(benchmark::State& state) { route_with_free_agents(state, false); }
+void BM_RouteWithFreeAgentsBurst(benchmark::State& state) { route_with_free_agents(state, true); }
 
 // A route request when no agent is free (all signed in, none ready): the call queues, after the
 // engine has judged whether any agent of the queue could serve its extra skills. Needs: 0 none,
@@ -356,10 +365,12 @@ void BM_TransferToQueue(benchmark::State& state) {
 
 // A burst of mixed traffic (arrivals, answers, holds, transfers, releases, abandons, agent state
 // changes, timers, some invalid events), recorded once from a model engine and replayed into a
-// fresh one: events per second, and each event's latency percentiles.
+// fresh one: events per second, and each event's latency percentiles. burst 0: event by event
+// through apply(); burst n: in bursts of n through apply_burst() (latency still per event).
 void BM_MixedBurst(benchmark::State& state) {
   const auto agents = static_cast<std::uint32_t>(state.range(0));
   const auto skills = static_cast<std::uint32_t>(state.range(1));
+  const auto burst = static_cast<std::size_t>(state.range(2));
   EngineConfig config =
       testing::random_domain(99, agents, skills, std::min<std::uint32_t>(skills, 64));
   config.max_calls = 4096;
@@ -389,8 +400,15 @@ void BM_MixedBurst(benchmark::State& state) {
     auto engine = std::make_unique<Engine>(config);
     latency_ns.clear();
     state.ResumeTiming();
-    for (const Event& e : stream) {
-      engine->apply(e, ignore);
+    if (burst == 0) {
+      for (const Event& e : stream) {
+        engine->apply(e, ignore);
+      }
+    } else {
+      const std::span<const Event> all(stream);
+      for (std::size_t at = 0; at < all.size(); at += burst) {
+        engine->apply_burst(all.subspan(at, std::min(burst, all.size() - at)), ignore);
+      }
     }
     state.PauseTiming();
     // A second, separately timed pass per event for the latency distribution.
@@ -450,6 +468,7 @@ void BM_StateHash(benchmark::State& state) {
 }
 
 BENCHMARK(BM_RouteWithFreeAgents)->Apply(sweep);
+BENCHMARK(BM_RouteWithFreeAgentsBurst)->Apply(sweep);
 BENCHMARK(BM_AgentReadyWithBacklog)->Apply(sweep);
 BENCHMARK(BM_CallSelection)
     ->ArgNames({"agents", "skills", "per_agent", "selection"})
@@ -473,9 +492,10 @@ BENCHMARK(BM_StateHash)
     ->Args({100'000, 65'536})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MixedBurst)
-    ->ArgNames({"agents", "skills"})
-    ->Args({10'000, 100})
-    ->Args({1'000, 10})
+    ->ArgNames({"agents", "skills", "burst"})
+    ->Args({10'000, 100, 0})
+    ->Args({10'000, 100, 32})
+    ->Args({1'000, 10, 0})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
 

@@ -46,6 +46,7 @@ Engine::Engine(const EngineConfig& config)
 
   // Agents, their skills and the queues they serve.
   agents_.resize(config.agents.size());
+  agent_cold_.resize(config.agents.size());
   agent_stats_.resize(config.agents.size());
   numbers_.reserve(config.agents.size());
   std::vector<QueueIndex> served;
@@ -98,6 +99,8 @@ Engine::Engine(const EngineConfig& config)
       m.agent = a;
       m.queue = q;
       m.proficiency = static_cast<std::uint8_t>(std::min(proficiency, 255u));
+      m.policy = p.policy;
+      m.media = p.media;
       members_.push_back(m);
       std::uint8_t lowest = kMaxProficiency;
       for (int i = 0; i < p.skill_count; ++i) {
@@ -257,6 +260,55 @@ void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch.
+
+std::size_t Engine::apply_burst(std::span<const Event> events, DecisionSink sink) {
+  constexpr std::size_t kFar = 4;
+  constexpr std::size_t kNear = 2;
+  const std::size_t n = events.size();
+  for (std::size_t i = 0; i < n && i < kFar; ++i) {
+    prefetch_far(events[i]);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kFar < n) {
+      prefetch_far(events[i + kFar]);
+    }
+    if (i + kNear < n) {
+      prefetch_near(events[i + kNear]);
+    }
+    apply(events[i], sink);
+  }
+  return n;
+}
+
+void Engine::prefetch_far(const Event& e) const {
+  if (e.queue < queues_.size()) {
+    __builtin_prefetch(&queues_[e.queue]);
+  }
+  if (e.agent < agents_.size()) {
+    __builtin_prefetch(&agents_[e.agent]);
+    __builtin_prefetch(&agent_stats_[e.agent]);
+  }
+  if (e.call != 0) {
+    call_map_.prefetch(e.call);
+  }
+}
+
+// Reads only lines prefetch_far asked for (the queue record) or small, hot arrays (the rings), so
+// that the look-ahead does not stall on what it prefetches.
+void Engine::prefetch_near(const Event& e) const {
+  if (e.type != EventType::RouteRequest || e.queue >= queues_.size()) {
+    return;
+  }
+  const QueueRecord& q = queues_[e.queue];
+  if (q.ring_count == 0 || q.ready_count == 0) {
+    return;
+  }
+  const detail::ReadyRing& ring = rings_[q.ring_begin];
+  if (ring.size == 0) {
+    return;
+  }
+  __builtin_prefetch(&ring_entries_[ring.begin + ring.head]);
+}
 
 void Engine::apply(const Event& e, DecisionSink sink) {
   sink_ = &sink;
@@ -440,8 +492,8 @@ AgentView Engine::agent(AgentIndex a) const {
   v.state = r.published;
   v.not_ready_reason = r.not_ready_reason;
   v.pending_not_ready = r.pending_not_ready != 0;
-  v.device = r.device;
-  v.signed_in_at = r.signed_in_at;
+  v.device = agent_cold_[a].device;
+  v.signed_in_at = agent_cold_[a].signed_in_at;
   v.state_since = r.state_since;
   v.load = r.load;
   v.capacity = r.capacity;

@@ -217,8 +217,8 @@ void Engine::on_sign_in(const Event& e) {
     }
   }
   r.signed_in = 1;
-  r.device = e.device;
-  r.signed_in_at = s_.now;
+  agent_cold_[e.agent].device = e.device;
+  agent_cold_[e.agent].signed_in_at = s_.now;
   r.state_since = s_.now;
   r.idle_since = s_.now;
   r.wants_ready = 0;
@@ -339,17 +339,18 @@ void Engine::on_wrap_up_done(const Event& e) {
 
 void Engine::start_wrap_up(AgentIndex a, CallId call, std::uint32_t wrap_up_ms) {
   AgentRecord& r = agents_[a];
-  if (r.in_wrap_up != 0 && r.wrap_up_call != call) {
+  CallId& wrap_up_call = agent_cold_[a].wrap_up_call;
+  if (r.in_wrap_up != 0 && wrap_up_call != call) {
     // A second task ended during after-call work: the earlier one closes without a disposition.
     Decision d;
     d.type = DecisionType::WrapUpRecorded;
     d.status = Status::WrapUpTimedOut;
     d.agent = a;
-    d.call = r.wrap_up_call;
+    d.call = wrap_up_call;
     emit(d);
   }
   r.in_wrap_up = 1;
-  r.wrap_up_call = call;
+  wrap_up_call = call;
   wheel_.arm(static_cast<std::uint32_t>(calls_.size()) + a,
              s_.now + static_cast<Micros>(wrap_up_ms) * 1000);
 }
@@ -362,12 +363,12 @@ void Engine::end_wrap_up(AgentIndex a, std::uint16_t disposition, std::uint64_t 
   d.type = DecisionType::WrapUpRecorded;
   d.status = recorded ? Status::Ok : Status::WrapUpTimedOut;
   d.agent = a;
-  d.call = r.wrap_up_call;
+  d.call = agent_cold_[a].wrap_up_call;
   d.reason = disposition;
   d.number = note;
   emit(d);
   r.in_wrap_up = 0;
-  r.wrap_up_call = 0;
+  agent_cold_[a].wrap_up_call = 0;
   r.idle_since = s_.now;
 }
 

@@ -130,6 +130,7 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
     r.members_count = fresh.members_count;
     r.capacity = fresh.capacity;
     r.retired = fresh.retired;
+    agent_cold_[a] = old.agent_cold_[a];
     agent_stats_[a] = old.agent_stats_[a];
   }
   std::vector<bool> rules_changed(queues_.size(), false);
@@ -253,7 +254,7 @@ void Engine::rebuild_ready_index(const Engine& old) {
       node.key = c.key;
       node.in_index = 1;
       ++queues_[q].ready_count;
-      ring_push(node.ring, node.agent);
+      ring_push(node.slot, node.agent);
     }
     for (AgentIndex a : placed) {
       place_of[a] = kNone;

@@ -267,7 +267,7 @@ CallSlot Engine::best_call_for(AgentIndex a) {
   for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
     const MemberNode& node = members_[m];
     const QueueIndex q = node.queue;
-    if (!available(a, params_[q].media) || queues_[q].waiting == 0) {
+    if (!available(a, node.media) || queues_[q].waiting == 0) {
       continue;
     }
     const SelectionParams& sp = selection_params_[q];

@@ -73,8 +73,10 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.member_rank_, true);
   vec(self.agent_rule_, true);
   vec(self.agents_, false);
+  vec(self.agent_cold_, false);
   vec(self.agent_stats_, false);
   vec(self.members_, false);
+  vec(self.tree_, false);
   vec(self.rings_, false);
   vec(self.ring_entries_, false);
   vec(self.epochs_, false);
@@ -180,9 +182,11 @@ std::size_t Engine::memory_bytes() const {
   std::size_t total = sizeof(*this) + sizeof(TimerWheel::Header);
   auto cap = [&](const auto& v) { total += v.capacity() * sizeof(v[0]); };
   cap(agents_);
+  cap(agent_cold_);
   cap(agent_stats_);
   cap(agent_skills_);
   cap(members_);
+  cap(tree_);
   cap(rings_);
   cap(ring_entries_);
   cap(epochs_);
@@ -379,6 +383,11 @@ bool Engine::check_invariants(std::string* why) const {
     }
     for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
       const detail::MemberNode& node = members_[m];
+      if (node.policy != params_[node.queue].policy || node.media != params_[node.queue].media) {
+        problem << "agent " << a << " membership of queue " << node.queue
+                << " disagrees with the queue's policy or media";
+        return fail();
+      }
       const bool want = available(a, params_[node.queue].media);
       if ((node.in_index != 0) != want) {
         problem << "agent " << a << " is " << (want ? "missing from" : "wrongly in")
@@ -429,10 +438,10 @@ bool Engine::check_invariants(std::string* why) const {
         ok = false;
         return;
       }
+      const bool rings = uses_rings(params_[qi].policy);
       const bool ordered = params_[qi].policy == Policy::RoundRobin || prev == kNone ||
-                           members_[m].ring != members_[prev].ring ||
-                           (uses_rings(params_[qi].policy) ? members_[prev].key <= members_[m].key
-                                                           : member_less(prev, m));
+                           (rings && members_[m].slot != members_[prev].slot) ||
+                           (rings ? members_[prev].key <= members_[m].key : member_less(prev, m));
       if (!ordered) {
         problem << "queue " << qi << " index is out of order at agent " << a;
         ok = false;
@@ -460,7 +469,7 @@ bool Engine::check_invariants(std::string* why) const {
       return fail();
     }
     if (!uses_rings(params_[qi].policy) && q.ready_root != kNone &&
-        members_[q.ready_root].size != q.ready_count) {
+        tree_[q.ready_root].size != q.ready_count) {
       problem << "queue " << qi << " treap size is wrong";
       return fail();
     }

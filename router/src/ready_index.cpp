@@ -6,7 +6,9 @@
 // queue. Stale entries are dropped when they reach the head or when a full ring is compacted. This
 // keeps the common path to the cache lines of the agent and the ring tails.
 //
-// Round-robin, fewest-calls and least-talk-time queues keep a treap keyed by the policy key.
+// Round-robin, fewest-calls and least-talk-time queues keep a treap keyed by the policy key; its
+// nodes (links and subtree sizes) are in tree_, one per membership of such a queue, so that the
+// memberships of ring queues do not carry them.
 #include <algorithm>
 #include <map>
 
@@ -22,6 +24,7 @@ using detail::MemberNode;
 using detail::QueueRecord;
 using detail::ReadyRing;
 using detail::RingEntry;
+using detail::TreeNode;
 
 namespace {
 
@@ -38,15 +41,20 @@ std::uint64_t saturate(std::uint64_t value, int bits) {
 }  // namespace
 
 // One ring per queue, or per (queue, proficiency) for most-skilled, highest proficiency first; each
-// twice as large as the members that can be in it, so compaction is amortised O(1) per push.
+// twice as large as the members that can be in it, so compaction is amortised O(1) per push. One
+// treap node per membership of the other queues.
 void Engine::build_rings() {
   std::map<std::pair<QueueIndex, int>, std::uint32_t> count;  // (queue, -proficiency) -> members
+  std::uint32_t tree_nodes = 0;
   for (const MemberNode& m : members_) {
-    const int level = params_[m.queue].policy == Policy::MostSkilled ? -m.proficiency : 0;
-    if (uses_rings(params_[m.queue].policy)) {
+    const int level = m.policy == Policy::MostSkilled ? -m.proficiency : 0;
+    if (uses_rings(m.policy)) {
       ++count[{m.queue, level}];
+    } else {
+      ++tree_nodes;
     }
   }
+  tree_.reserve(tree_nodes);
   std::map<std::pair<QueueIndex, int>, std::uint32_t> ring_of;
   std::uint32_t entries = 0;
   for (const auto& [key, n] : count) {
@@ -64,10 +72,14 @@ void Engine::build_rings() {
   }
   ring_entries_.resize(entries);
   epochs_.resize(agents_.size());
-  for (MemberNode& m : members_) {
-    if (uses_rings(params_[m.queue].policy)) {
-      const int level = params_[m.queue].policy == Policy::MostSkilled ? -m.proficiency : 0;
-      m.ring = ring_of[{m.queue, level}];
+  for (std::uint32_t i = 0; i < members_.size(); ++i) {
+    MemberNode& m = members_[i];
+    if (uses_rings(m.policy)) {
+      const int level = m.policy == Policy::MostSkilled ? -m.proficiency : 0;
+      m.slot = ring_of[{m.queue, level}];
+    } else {
+      m.slot = static_cast<std::uint32_t>(tree_.size());
+      tree_.push_back(TreeNode{i, kNone, kNone, 0});
     }
   }
 }
@@ -158,7 +170,7 @@ void Engine::for_each_ready(QueueIndex qi, FunctionRef<void(AgentIndex)> visit) 
 std::uint64_t Engine::member_key(const MemberNode& m) const {
   const AgentRecord& r = agents_[m.agent];
   const AgentStats& st = agent_stats_[m.agent];
-  switch (params_[m.queue].policy) {
+  switch (m.policy) {
     case Policy::LongestIdle:
       return r.idle_since;
     case Policy::MostSkilled:
@@ -191,8 +203,8 @@ void Engine::refresh_index(AgentIndex a) {
   bool bump = false;
   for (std::uint32_t m = first; m < last && !bump; ++m) {
     const MemberNode& node = members_[m];
-    if (node.in_index != 0 && uses_rings(params_[node.queue].policy)) {
-      bump = !available(a, params_[node.queue].media) || r.idle_since > node.key;
+    if (node.in_index != 0 && uses_rings(node.policy)) {
+      bump = !available(a, node.media) || r.idle_since > node.key;
     }
   }
   if (bump) {
@@ -200,8 +212,8 @@ void Engine::refresh_index(AgentIndex a) {
   }
   for (std::uint32_t m = first; m < last; ++m) {
     MemberNode& node = members_[m];
-    const bool want = available(a, params_[node.queue].media);
-    if (uses_rings(params_[node.queue].policy)) {
+    const bool want = available(a, node.media);
+    if (uses_rings(node.policy)) {
       if (node.in_index != 0 && bump) {
         node.in_index = 0;
         --queues_[node.queue].ready_count;
@@ -210,7 +222,7 @@ void Engine::refresh_index(AgentIndex a) {
         node.key = s_.now;  // ring order is the order agents became free
         node.in_index = 1;
         ++queues_[node.queue].ready_count;
-        ring_push(node.ring, a);
+        ring_push(node.slot, a);
       }
       continue;
     }
@@ -227,6 +239,8 @@ void Engine::refresh_index(AgentIndex a) {
   }
 }
 
+// Treap operations work on tree_ indices (t, l, r, pivot); the index's API (index_insert, ...)
+// speaks of memberships.
 void Engine::treap_split(std::uint32_t t, std::uint32_t pivot, bool pivot_goes_right,
                          std::uint32_t& l, std::uint32_t& r) {
   if (t == kNone) {
@@ -234,12 +248,12 @@ void Engine::treap_split(std::uint32_t t, std::uint32_t pivot, bool pivot_goes_r
     r = kNone;
     return;
   }
-  const bool t_right = pivot_goes_right ? !member_less(t, pivot) : member_less(pivot, t);
+  const bool t_right = pivot_goes_right ? !tree_less(t, pivot) : tree_less(pivot, t);
   if (t_right) {
-    treap_split(members_[t].left, pivot, pivot_goes_right, l, members_[t].left);
+    treap_split(tree_[t].left, pivot, pivot_goes_right, l, tree_[t].left);
     r = t;
   } else {
-    treap_split(members_[t].right, pivot, pivot_goes_right, members_[t].right, r);
+    treap_split(tree_[t].right, pivot, pivot_goes_right, tree_[t].right, r);
     l = t;
   }
   treap_update(t);
@@ -253,45 +267,49 @@ std::uint32_t Engine::treap_merge(std::uint32_t l, std::uint32_t r) {
     return l;
   }
   if (treap_priority(l) > treap_priority(r)) {
-    members_[l].right = treap_merge(members_[l].right, r);
+    tree_[l].right = treap_merge(tree_[l].right, r);
     treap_update(l);
     return l;
   }
-  members_[r].left = treap_merge(l, members_[r].left);
+  tree_[r].left = treap_merge(l, tree_[r].left);
   treap_update(r);
   return r;
 }
 
 void Engine::index_insert(std::uint32_t m) {
-  MemberNode& node = members_[m];
-  QueueRecord& q = queues_[node.queue];
-  node.in_index = 1;
+  MemberNode& member = members_[m];
+  QueueRecord& q = queues_[member.queue];
+  const std::uint32_t n = member.slot;
+  TreeNode& node = tree_[n];
+  member.in_index = 1;
   node.left = kNone;
   node.right = kNone;
   node.size = 1;
   ++q.ready_count;
   // Descend to where the node's priority belongs, split the rest under it.
   std::uint32_t* link = &q.ready_root;
-  while (*link != kNone && treap_priority(*link) > treap_priority(m)) {
-    MemberNode& t = members_[*link];
+  while (*link != kNone && treap_priority(*link) > treap_priority(n)) {
+    TreeNode& t = tree_[*link];
     ++t.size;
-    link = member_less(m, *link) ? &t.left : &t.right;
+    link = tree_less(n, *link) ? &t.left : &t.right;
   }
-  treap_split(*link, m, true, node.left, node.right);
-  treap_update(m);
-  *link = m;
+  treap_split(*link, n, true, node.left, node.right);
+  treap_update(n);
+  *link = n;
 }
 
 void Engine::index_erase(std::uint32_t m) {
-  MemberNode& node = members_[m];
-  QueueRecord& q = queues_[node.queue];
-  node.in_index = 0;
+  MemberNode& member = members_[m];
+  QueueRecord& q = queues_[member.queue];
+  const std::uint32_t n = member.slot;
+  TreeNode& node = tree_[n];
+  member.in_index = 0;
   --q.ready_count;
   std::uint32_t* link = &q.ready_root;
-  while (*link != m) {
-    MemberNode& t = members_[*link];
+  while (*link != n) {
+    TreeNode& t = tree_[*link];
     --t.size;
-    link = member_less(m, *link) ? &t.left : &t.right;
+    link = tree_less(n, *link) ? &t.left : &t.right;
   }
   *link = treap_merge(node.left, node.right);
   node.left = kNone;
@@ -306,22 +324,22 @@ std::uint32_t Engine::index_first(QueueIndex qi) const {
   if (params_[qi].policy == Policy::RoundRobin && q.rr_cursor != kNone) {
     std::uint32_t found = kNone;
     while (t != kNone) {
-      if (members_[t].agent > q.rr_cursor) {
+      if (members_[tree_[t].member].agent > q.rr_cursor) {
         found = t;
-        t = members_[t].left;
+        t = tree_[t].left;
       } else {
-        t = members_[t].right;
+        t = tree_[t].right;
       }
     }
     if (found != kNone) {
-      return found;
+      return tree_[found].member;
     }
     t = q.ready_root;
   }
-  while (t != kNone && members_[t].left != kNone) {
-    t = members_[t].left;
+  while (t != kNone && tree_[t].left != kNone) {
+    t = tree_[t].left;
   }
-  return t;
+  return t == kNone ? kNone : tree_[t].member;
 }
 
 // Treap queues only: the member after m in policy order; round robin wraps around (callers bound
@@ -330,20 +348,20 @@ std::uint32_t Engine::index_next(QueueIndex qi, std::uint32_t m) const {
   std::uint32_t found = kNone;
   std::uint32_t t = queues_[qi].ready_root;
   while (t != kNone) {
-    if (member_less(m, t)) {
+    if (member_less(m, tree_[t].member)) {
       found = t;
-      t = members_[t].left;
+      t = tree_[t].left;
     } else {
-      t = members_[t].right;
+      t = tree_[t].right;
     }
   }
   if (found == kNone && params_[qi].policy == Policy::RoundRobin) {
     found = queues_[qi].ready_root;
-    while (found != kNone && members_[found].left != kNone) {
-      found = members_[found].left;
+    while (found != kNone && tree_[found].left != kNone) {
+      found = tree_[found].left;
     }
   }
-  return found;
+  return found == kNone ? kNone : tree_[found].member;
 }
 
 }  // namespace acd::router

@@ -48,6 +48,13 @@ class IdMap {
     }
   }
 
+  // A hint that find(key) follows soon: fetches the key's home slot into the cache.
+  void prefetch(std::uint64_t key) const {
+    if (!slots_.empty()) {
+      __builtin_prefetch(&slots_[home(key)]);
+    }
+  }
+
   // Precondition: key != 0, not present, and fewer than `capacity` entries.
   void insert(std::uint64_t key, std::uint32_t value) {
     std::size_t i = home(key);

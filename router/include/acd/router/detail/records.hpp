@@ -11,13 +11,12 @@
 
 namespace acd::router::detail {
 
-struct AgentRecord {
+// What routing reads and writes of an agent: one cache line, aligned (the fields only monitoring
+// and wrap-up read are in AgentColdRecord), so that matching and offering touch one line per agent.
+struct alignas(64) AgentRecord {
   AgentNumber number = 0;
-  std::uint64_t device = 0;  // extension or device at sign-in
-  Micros signed_in_at = 0;
   Micros state_since = 0;           // start of the published state, for state-time statistics
   Micros idle_since = 0;            // last time the agent became free: the longest-idle key
-  CallId wrap_up_call = 0;          // the call whose after-call work is in progress
   std::uint32_t skills_begin = 0;   // into Engine::agent_skills_
   std::uint32_t members_begin = 0;  // into Engine::members_
   std::uint16_t skills_count = 0;
@@ -38,6 +37,13 @@ struct AgentRecord {
   std::uint32_t reserved2 = 0;
 };
 
+// The rest of an agent's record: read by monitoring (AgentView) and at the end of after-call work.
+struct AgentColdRecord {
+  std::uint64_t device = 0;  // extension or device at sign-in
+  Micros signed_in_at = 0;
+  CallId wrap_up_call = 0;  // the call whose after-call work is in progress
+};
+
 // Today's figures for one agent [4.1.1 e3]. Durations in milliseconds (a day fits in 32 bits).
 struct AgentStats {
   std::uint32_t offered = 0;
@@ -55,19 +61,30 @@ struct AgentStats {
   std::array<std::uint32_t, kNotReadyReasons> not_ready_ms{};
 };
 
-// One (agent, queue) pair: the node of that queue's ready-agent index.
+// One (agent, queue) pair: its place in that queue's ready-agent index. 24 bytes, so that the
+// memberships an agent's change of availability walks (`refresh_index`) take few cache lines; the
+// queue's policy and media are copied here from its configuration (fixed for the engine's life: a
+// reload builds a new engine) so that the walk does not touch the queue's parameters.
 struct MemberNode {
   std::uint64_t key = 0;  // policy key, tie broken by agent index
   AgentIndex agent = 0;
   QueueIndex queue = 0;
-  std::uint32_t left = kNone;    // treap child, or list predecessor
-  std::uint32_t right = kNone;   // treap child, or list successor
-  std::uint32_t size = 0;        // treap subtree size
-  std::uint32_t ring = kNone;    // ready ring (longest-idle and most-skilled queues)
+  // Ready ring (longest-idle and most-skilled queues) or treap node (the other policies), into
+  // Engine::rings_ or Engine::tree_.
+  std::uint32_t slot = kNone;
   std::uint8_t proficiency = 0;  // sum of the agent's levels in the queue's skills
   std::uint8_t in_index = 0;     // the agent is in this queue's ready index
-  std::uint16_t reserved = 0;
-  std::uint32_t reserved2 = 0;
+  Policy policy = Policy::LongestIdle;  // the queue's
+  Media media = Media::Voice;           // the queue's
+};
+
+// A treap node of a round-robin, fewest-calls or least-talk-time queue's ready index: one per such
+// membership. Its priority is a fixed hash of its index.
+struct TreeNode {
+  std::uint32_t member = 0;  // into Engine::members_ (key and agent)
+  std::uint32_t left = kNone;
+  std::uint32_t right = kNone;
+  std::uint32_t size = 0;  // subtree size
 };
 
 // A FIFO of the ready agents of one queue (one per proficiency level for most-skilled queues),
@@ -120,7 +137,7 @@ struct QueueRecord {
   std::uint32_t busy_priorities = 0;  // bit p set when priority p has waiting calls
   std::uint32_t ring_begin = 0;       // ready rings (longest idle, most skilled), into rings_
   std::uint32_t ring_count = 0;       // one, or one per proficiency level, highest first
-  std::uint32_t ready_root = kNone;   // treap of available members (other policies)
+  std::uint32_t ready_root = kNone;   // treap of available members (other policies), into tree_
   std::uint32_t ready_count = 0;
   AgentIndex rr_cursor = kNone;  // round robin: last agent chosen
   std::uint32_t staffed = 0;     // signed-in members
@@ -302,6 +319,8 @@ struct AgentNumberEntry {
 };
 
 static_assert(std::has_unique_object_representations_v<AgentRecord>);
+static_assert(std::has_unique_object_representations_v<AgentColdRecord>);
+static_assert(sizeof(AgentRecord) == 64, "one cache line per agent on the routing path");
 static_assert(std::has_unique_object_representations_v<AgentStats>);
 static_assert(std::has_unique_object_representations_v<MemberNode>);
 static_assert(std::has_unique_object_representations_v<RuleRecord>);
@@ -320,6 +339,7 @@ static_assert(std::has_unique_object_representations_v<RingEntry>);
 static_assert(std::has_unique_object_representations_v<ServableMemoEntry>, "compared as bytes");
 static_assert(std::has_unique_object_representations_v<SelectionParams>);
 static_assert(std::has_unique_object_representations_v<SelectionRecord>);
-static_assert(sizeof(MemberNode) == 40);
+static_assert(std::has_unique_object_representations_v<TreeNode>);
+static_assert(sizeof(MemberNode) == 24);
 
 }  // namespace acd::router::detail
