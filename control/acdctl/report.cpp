@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acd/control/config.hpp"
+#include "acd/history/measures.hpp"
 #include "acd/history/store.hpp"
 
 namespace acd::acdctl {
@@ -59,7 +60,6 @@ std::string utc(std::int64_t wall_us) {
 }
 
 double seconds(Micros us) { return static_cast<double>(us) / 1e6; }
-double ratio(double a, double b) { return b == 0 ? 0.0 : a / b; }
 double round3(double v) { return static_cast<double>(static_cast<std::int64_t>(v * 1000 + 0.5)) / 1000; }
 
 // The log's clock and the wall clock (Store::clock): log time -> wall time and back, through the
@@ -227,20 +227,18 @@ struct Names {
 };
 
 std::vector<json> queue_cells(const history::QueueInterval& s) {
-  const double sl_base = static_cast<double>(s.answered) + s.abandoned - s.short_abandoned;
-  const double aht_us = ratio(static_cast<double>(s.talk_us + s.hold_us + s.wrap_us), s.handled);
-  return {s.offered,
-          s.answered,
-          s.abandoned,
-          s.short_abandoned,
-          s.overflowed_out,
-          round3(100 * ratio(s.answered_in_sl, sl_base)),
-          round3(100 * ratio(static_cast<double>(s.abandoned) - s.short_abandoned,
-                             static_cast<double>(s.offered) - s.short_abandoned)),
-          round3(ratio(seconds(s.wait_answered_us), s.answered)),
-          round3(seconds(s.max_wait_us)),
-          s.handled,
-          round3(aht_us / 1e6)};
+  const history::QueueMeasures m = history::measures(s);
+  return {m.offered,
+          m.answered,
+          m.abandoned,
+          m.short_abandoned,
+          m.overflowed_out,
+          round3(m.service_level_pct),
+          round3(m.abandon_rate_pct),
+          round3(m.asa_s),
+          round3(m.max_wait_s),
+          m.handled,
+          round3(m.aht_s)};
 }
 
 const std::vector<std::string> kQueueHeader = {"offered", "answered", "abandoned", "short_abandoned",
@@ -248,51 +246,19 @@ const std::vector<std::string> kQueueHeader = {"offered", "answered", "abandoned
                                                "abandon_rate_pct", "asa_s", "max_wait_s",
                                                "handled", "aht_s"};
 
-void add(history::QueueInterval& a, const history::QueueInterval& b) {
-  a.offered += b.offered;
-  a.answered += b.answered;
-  a.answered_in_sl += b.answered_in_sl;
-  a.abandoned += b.abandoned;
-  a.short_abandoned += b.short_abandoned;
-  a.overflowed_out += b.overflowed_out;
-  a.handled += b.handled;
-  a.wait_answered_us += b.wait_answered_us;
-  a.max_wait_us = std::max(a.max_wait_us, b.max_wait_us);
-  a.talk_us += b.talk_us;
-  a.hold_us += b.hold_us;
-  a.wrap_us += b.wrap_us;
-}
-
-void add(history::AgentInterval& a, const history::AgentInterval& b) {
-  a.handled += b.handled;
-  a.no_answer += b.no_answer;
-  a.transfers_out += b.transfers_out;
-  a.talk_us += b.talk_us;
-  a.hold_us += b.hold_us;
-  a.wrap_us += b.wrap_us;
-  for (std::size_t i = 0; i < a.state_us.size(); ++i) {
-    a.state_us[i] += b.state_us[i];
-  }
-}
-
 std::vector<json> agent_cells(const history::AgentInterval& s) {
-  auto st = [&](router::AgentState x) { return s.state_us[static_cast<std::size_t>(x)]; };
-  const Micros signed_in = st(router::AgentState::NotReady) + st(router::AgentState::Ready) +
-                           st(router::AgentState::Reserved) + st(router::AgentState::Busy) +
-                           st(router::AgentState::WrapUp);
-  const Micros available = signed_in - st(router::AgentState::NotReady);
-  const Micros working = st(router::AgentState::Busy) + st(router::AgentState::WrapUp);
-  return {s.handled,
-          s.no_answer,
-          s.transfers_out,
-          round3(seconds(s.talk_us)),
-          round3(seconds(s.hold_us)),
-          round3(seconds(s.wrap_us)),
-          round3(seconds(signed_in)),
-          round3(seconds(st(router::AgentState::Ready))),
-          round3(seconds(st(router::AgentState::NotReady))),
-          round3(100 * ratio(static_cast<double>(working), static_cast<double>(available))),
-          round3(ratio(seconds(s.talk_us + s.hold_us + s.wrap_us), s.handled))};
+  const history::AgentMeasures m = history::measures(s);
+  return {m.handled,
+          m.no_answer,
+          m.transfers_out,
+          round3(m.talk_s),
+          round3(m.hold_s),
+          round3(m.wrap_s),
+          round3(m.signed_in_s),
+          round3(m.ready_s),
+          round3(m.not_ready_s),
+          round3(m.occupancy_pct),
+          round3(m.aht_s)};
 }
 
 const std::vector<std::string> kAgentHeader = {"handled", "no_answer", "transfers_out", "talk_s",
@@ -460,7 +426,7 @@ int run_report(const ReportOptions& o) {
       std::map<history::QueueIndex, history::QueueInterval> sums;
       for (const auto& r : rows) {
         if (!queue || r.queue == *queue) {
-          add(sums[r.queue], r);
+          history::add(sums[r.queue], r);
         }
       }
       for (const auto& [q, s] : sums) {
@@ -481,7 +447,7 @@ int run_report(const ReportOptions& o) {
     std::map<history::AgentIndex, history::AgentInterval> sums;
     for (const auto& r : rows) {
       if (!agent || r.agent == *agent) {
-        add(sums[r.agent], r);
+        history::add(sums[r.agent], r);
       }
     }
     t.header = {"agent"};

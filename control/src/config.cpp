@@ -116,8 +116,8 @@ void parse_history(TomlChecker& c, const toml::table& t, HistorySettings& h,
                    std::map<std::string, std::string>& origin) {
   // "kafka" is the exporter's sub-table, read by its own parser.
   c.only(t,
-         {"enabled", "path", "retention_days", "interval_minutes", "short_abandon_ms",
-          "checkpoint_every_s", "durable", "kafka"},
+         {"enabled", "path", "retention_days", "interval_minutes", "interval_seconds",
+          "short_abandon_ms", "checkpoint_every_s", "durable", "kafka"},
          "[history]");
   note_origin(c, t, "path", "history.path", origin);
   note_origin(c, t, "enabled", "history.enabled", origin);
@@ -139,6 +139,16 @@ void parse_history(TomlChecker& c, const toml::table& t, HistorySettings& h,
     c.error(t, "interval_minutes",
             "history.interval_minutes = " + std::to_string(h.interval_minutes) +
                 " does not divide a day (1440 minutes); use 5, 10, 15, 30 or 60");
+  }
+  if (c.number(t, "interval_seconds", h.interval_seconds, 1, 86400)) {
+    if (86400 % h.interval_seconds != 0) {
+      c.error(t, "interval_seconds",
+              "history.interval_seconds = " + std::to_string(h.interval_seconds) +
+                  " does not divide a day (86400 seconds); use e.g. 1, 10, 30 or 60");
+    } else if (t.get("interval_minutes") != nullptr) {
+      c.error(t, "interval_seconds",
+              "history.interval_seconds and history.interval_minutes exclude each other");
+    }
   }
   c.number(t, "short_abandon_ms", h.short_abandon_ms, 0, 600'000);
   c.number(t, "checkpoint_every_s", h.checkpoint_every_s, 1, 3600);

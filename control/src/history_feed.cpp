@@ -91,7 +91,10 @@ HistoryFeedOptions history_options(const ApplianceConfig& cfg) {
   o.journal_dir = cfg.journal.dir;
   o.path = cfg.history.path;
   o.durable = cfg.history.durable;
-  o.deriver.interval_us = history::Micros{cfg.history.interval_minutes} * 60 * 1'000'000;
+  o.deriver.interval_us =
+      (cfg.history.interval_seconds > 0 ? history::Micros{cfg.history.interval_seconds}
+                                        : history::Micros{cfg.history.interval_minutes} * 60) *
+      1'000'000;
   o.deriver.short_abandon_ms = cfg.history.short_abandon_ms;
   o.retention_days = cfg.history.retention_days;
   o.checkpoint_every = std::chrono::milliseconds(std::uint64_t{cfg.history.checkpoint_every_s} * 1000);
@@ -167,7 +170,7 @@ Result<std::unique_ptr<HistoryFeed>> HistoryFeed::start(const HistoryFeedOptions
         s.next = d.seq + 1;
         restored = true;
       } else {
-        why = "the checkpoint does not fit (another [history] interval_minutes or "
+        why = "the checkpoint does not fit (another [history] interval length or "
               "short_abandon_ms, or another configuration)";
       }
     }

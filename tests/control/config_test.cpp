@@ -177,6 +177,18 @@ TEST(Config, HistoryTable) {
   EXPECT_TRUE(has(e, "14", "set [journal] dir too")) << dump(e);
   e = errors_of("[journal]\ndir = \"/j\"\n[history]\ninterval_minutes = 7\n");
   EXPECT_TRUE(has(e, "16", "does not divide a day")) << dump(e);
+  EXPECT_EQ(history_options(r.config).deriver.interval_us, 30ull * 60 * 1'000'000);
+  // Intervals in seconds, for short runs: divide a day, and exclude interval_minutes.
+  const ConfigResult secs = parse_config(
+      std::string(kBase) + "[journal]\ndir = \"/j\"\n[history]\ninterval_seconds = 2\n",
+      "acd.toml");
+  ASSERT_TRUE(secs.ok()) << dump(secs.errors);
+  EXPECT_EQ(history_options(secs.config).deriver.interval_us, 2'000'000u);
+  e = errors_of("[journal]\ndir = \"/j\"\n[history]\ninterval_seconds = 7\n");
+  EXPECT_TRUE(has(e, "16", "does not divide a day (86400 seconds)")) << dump(e);
+  e = errors_of("[journal]\ndir = \"/j\"\n[history]\ninterval_minutes = 5\n"
+                "interval_seconds = 60\n");
+  EXPECT_TRUE(has(e, "17", "exclude each other")) << dump(e);
   e = errors_of("[journal]\ndir = \"/j\"\n[history]\npath = \"history.db\"\nintervals = 5\n");
   EXPECT_TRUE(has(e, "16", "absolute file name")) << dump(e);
   EXPECT_TRUE(has(e, "17", "unknown key 'intervals'")) << dump(e);

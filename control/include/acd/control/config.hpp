@@ -58,6 +58,7 @@ struct HistorySettings {
   std::string path = "/var/lib/acd/history.db";  // the SQLite database (WAL beside it)
   std::uint32_t retention_days = 90;  // records older than this are deleted (0: kept for ever)
   std::uint32_t interval_minutes = 15;  // length of the interval aggregates; divides a day
+  std::uint32_t interval_seconds = 0;  // instead of interval_minutes when > 0; divides a day
   std::uint32_t short_abandon_ms = 5000;  // abandoned after waiting less than this: short
   std::uint32_t checkpoint_every_s = 10;  // the feed's state saved with the records this often
   bool durable = false;  // synchronous=FULL: committed records survive a power cut too
