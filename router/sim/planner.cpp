@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
-#include <queue>
 
 #include "acd/router/engine.hpp"
+#include "acd/router/sim_driver.hpp"
 #include "acd/router/sim_random.hpp"
 
 namespace acd::sim_tool {
@@ -118,15 +117,6 @@ namespace {
 
 enum class Kind : std::uint8_t { Release, Abandon, WrapUpDone, Tick, Staffing };
 
-struct Happening {
-  Micros time;
-  std::uint64_t seq;  // ties broken by insertion order: deterministic
-  Kind kind;
-  std::uint32_t subject;  // call or agent
-  std::uint32_t tag;      // WrapUpDone: the agent's call count when it was scheduled
-  bool operator>(const Happening& o) const { return time != o.time ? time > o.time : seq > o.seq; }
-};
-
 enum class Fate : std::uint8_t { Pending, Queued, Answered, Abandoned, Overflowed, Done };
 
 struct SimCall {
@@ -151,14 +141,13 @@ struct AgentTrack {
   std::vector<std::uint32_t> active;  // calls in progress
 };
 
-class DayRun {
+class DayRun : public router::sim::Driver<DayRun, Kind> {
  public:
   DayRun(const Scenario& s, const Plan& plan, const Day& day, std::uint64_t check_every)
-      : s_(s),
+      : Driver(s.engine, check_every),
+        s_(s),
         plan_(plan),
         day_(day),
-        engine_(s.engine),
-        check_every_(check_every),
         agents_(s.engine.agents.size()),
         warmup_(to_micros(s.warmup_s)),
         end_(to_micros(s.duration_s)) {
@@ -190,44 +179,35 @@ class DayRun {
     }
     std::size_t next_caller = 0;
     const std::vector<Caller>& callers = day_.callers;
-    while (result_.invariants_ok) {
+    while (invariants_ok()) {
       const bool have_caller = next_caller < callers.size();
       if (have_caller &&
-          (heap_.empty() || to_micros(callers[next_caller].arrival_s) < heap_.top().time)) {
-        now_ = std::max(now_, to_micros(callers[next_caller].arrival_s));
+          (!pending() || to_micros(callers[next_caller].arrival_s) < next_time())) {
+        advance_to(to_micros(callers[next_caller].arrival_s));
         arrive(next_caller++);
         continue;
       }
-      if (heap_.empty()) {
+      if (!pending()) {
         break;
       }
-      const Happening h = heap_.top();
-      heap_.pop();
-      now_ = h.time;
+      const Happening h = pop();
       switch (h.kind) {
         case Kind::Release:
           release(h.subject);
           break;
         case Kind::Abandon:
           if (calls_[h.subject].fate == Fate::Queued && !calls_[h.subject].keeps_place) {
-            call_event(EventType::CallAbandoned, h.subject);
+            call_event(EventType::CallAbandoned, h.subject + 1);
           }
           break;
         case Kind::WrapUpDone:
           if (agents_[h.subject].signed_in && agents_[h.subject].calls_answered == h.tag) {
-            Event e;
-            e.type = EventType::WrapUpDone;
-            e.agent = h.subject;
-            e.reason = 1;
-            apply(e);
+            agent_event(EventType::WrapUpDone, h.subject, 1);
           }
           break;
-        case Kind::Tick: {
-          Event e;
-          e.type = EventType::Tick;
-          apply(e);
+        case Kind::Tick:
+          tick();
           break;
-        }
         case Kind::Staffing:
           restaff();
           break;
@@ -237,13 +217,11 @@ class DayRun {
   }
 
  private:
-  void schedule(Micros at, Kind kind, std::uint32_t subject, std::uint32_t tag = 0) {
-    heap_.push(Happening{at, next_seq_++, kind, subject, tag});
-  }
+  friend class Driver<DayRun, Kind>;
 
   // Who the schedule wants signed in now, and the engine told so.
   void restaff() {
-    const double t_s = static_cast<double>(now_) / 1e6;
+    const double t_s = static_cast<double>(now()) / 1e6;
     const std::size_t p = period_of(plan_, t_s);
     for (AgentTrack& a : agents_) {
       a.wanted = true;
@@ -273,18 +251,18 @@ class DayRun {
         for (const std::uint32_t c : cut) {
           release(c);
         }
-        agent_event(EventType::ForceLogout, a);
+        sign(EventType::ForceLogout, a);
         t.leaving = false;
       } else if (t.wanted && t.signed_in && t.leaving) {
         t.leaving = false;
-        agent_event(EventType::AgentReady, a);
+        sign(EventType::AgentReady, a);
       } else if (t.wanted && !t.signed_in) {
-        agent_event(EventType::AgentSignIn, a);
-        agent_event(EventType::AgentReady, a);
+        sign(EventType::AgentSignIn, a);
+        sign(EventType::AgentReady, a);
       } else if (!t.wanted && t.signed_in && !t.leaving) {
-        agent_event(EventType::AgentNotReady, a);
+        sign(EventType::AgentNotReady, a);
         if (t.active.empty()) {
-          agent_event(EventType::AgentSignOut, a);
+          sign(EventType::AgentSignOut, a);
         } else {
           t.leaving = true;
         }
@@ -292,12 +270,8 @@ class DayRun {
     }
   }
 
-  void agent_event(EventType type, AgentIndex a) {
-    Event e;
-    e.type = type;
-    e.agent = a;
-    e.reason = type == EventType::AgentNotReady ? 3 : 0;
-    apply(e);
+  void sign(EventType type, AgentIndex a) {
+    agent_event(type, a, static_cast<std::uint16_t>(type == EventType::AgentNotReady ? 3 : 0));
   }
 
   void arrive(std::size_t index) {
@@ -305,9 +279,9 @@ class DayRun {
     const CallStream& stream = s_.streams[caller.stream];
     const auto id = static_cast<std::uint32_t>(calls_.size());
     SimCall call;
-    call.arrival = now_;
+    call.arrival = now();
     call.queue = stream.queue;
-    call.counted = now_ >= warmup_;
+    call.counted = now() >= warmup_;
     if (!result_.intervals.empty()) {
       call.interval =
           std::min(static_cast<std::uint32_t>(caller.arrival_s / plan_.report_interval_s),
@@ -316,23 +290,9 @@ class DayRun {
     calls_.push_back(call);
     count(id, [](Tally& t) { t.offered += 1; });
     if (std::isfinite(caller.patience_s)) {
-      schedule(now_ + to_micros(caller.patience_s), Kind::Abandon, id);
+      schedule(now() + to_micros(caller.patience_s), Kind::Abandon, id);
     }
-    Event e;
-    e.type = EventType::RouteRequest;
-    e.call = id + 1;
-    e.queue = stream.queue;
-    e.media = s_.engine.queues[stream.queue].media;
-    e.priority = stream.priority;
-    e.tier = stream.tier;
-    e.verification = 255;
-    e.language = stream.language;
-    e.skill_count = static_cast<std::uint8_t>(
-        std::min<std::size_t>(stream.skills.size(), router::kMaxCallSkills));
-    for (int i = 0; i < e.skill_count; ++i) {
-      e.skills[static_cast<std::size_t>(i)] = stream.skills[static_cast<std::size_t>(i)];
-    }
-    apply(e);
+    route(id + 1, stream, s_.engine);
   }
 
   // Adds to the call's tallies: the day's, its queue's and its report interval's (the interval
@@ -357,45 +317,11 @@ class DayRun {
     c.fate = Fate::Done;
     AgentTrack& t = agents_[c.agent];
     t.active.erase(std::find(t.active.begin(), t.active.end(), id));
-    call_event(EventType::CallReleased, id);
+    call_event(EventType::CallReleased, id + 1);
     if (t.leaving && t.active.empty() && t.signed_in) {
       t.leaving = false;
-      agent_event(EventType::AgentSignOut, c.agent);
+      sign(EventType::AgentSignOut, c.agent);
     }
-  }
-
-  void call_event(EventType type, std::uint32_t id) {
-    Event e;
-    e.type = type;
-    e.call = id + 1;
-    apply(e);
-  }
-
-  // Engine events wait in a FIFO: reactions to decisions are applied after the event that caused
-  // them, never from inside the engine's sink.
-  void apply(const Event& e) {
-    inbox_.push_back(e);
-    if (draining_) {
-      return;
-    }
-    draining_ = true;
-    while (!inbox_.empty()) {
-      Event next = inbox_.front();
-      inbox_.pop_front();
-      next.time = now_;
-      decisions_.clear();
-      engine_.apply(next, [this](const Decision& d) { decisions_.push_back(d); });
-      ++result_.engine_events;
-      if (check_every_ > 0 && result_.engine_events % check_every_ == 0 &&
-          !engine_.check_invariants(&result_.invariant_problem)) {
-        result_.invariants_ok = false;
-      }
-      const std::vector<Decision> made = decisions_;
-      for (const Decision& d : made) {
-        react(d);
-      }
-    }
-    draining_ = false;
   }
 
   void react(const Decision& d) {
@@ -421,7 +347,7 @@ class DayRun {
           const auto id = static_cast<std::uint32_t>(d.call - 1);
           SimCall& c = calls_[id];
           c.fate = Fate::Abandoned;
-          const double wait_s = static_cast<double>(now_ - c.arrival) / 1e6;
+          const double wait_s = static_cast<double>(now() - c.arrival) / 1e6;
           const bool short_wait = wait_s <= plan_.sl_grace_s + 1e-9;
           const bool late = wait_s > s_.sl_threshold_s + 1e-9;
           count(id, [&](Tally& t) {
@@ -470,7 +396,7 @@ class DayRun {
     SimCall& c = calls_[id];
     c.fate = Fate::Answered;
     c.agent = agent;
-    const double wait_s = static_cast<double>(now_ - c.arrival) / 1e6;
+    const double wait_s = static_cast<double>(now() - c.arrival) / 1e6;
     const bool in_sl = wait_s <= s_.sl_threshold_s + 1e-9;
     count(id, [&](Tally& t) {
       t.answered += 1;
@@ -482,22 +408,11 @@ class DayRun {
     ++a.calls_answered;
     // Find the caller: calls_ and the day's callers share their index.
     const Micros handle = std::max<Micros>(1, to_micros(day_.callers[id].handle_s));
-    schedule(now_ + handle, Kind::Release, id);
-    const std::uint32_t limit_ms =
-        s_.engine.queues[queue < s_.engine.queues.size() ? queue : c.queue].wrap_up_ms;
-    if (limit_ms > 0) {
-      if (s_.after_call_work_s && *s_.after_call_work_s * 1000 < limit_ms) {
-        schedule(now_ + handle + to_micros(*s_.after_call_work_s), Kind::WrapUpDone, agent,
-                 a.calls_answered);
-      } else {
-        const Micros limit = now_ + handle + static_cast<Micros>(limit_ms) * 1000;
-        schedule((limit + 999) / 1000 * 1000, Kind::Tick, agent);
-      }
-    }
-    Event e;
-    e.type = EventType::CallAnswered;
-    e.call = id + 1;
-    apply(e);
+    schedule(now() + handle, Kind::Release, id);
+    schedule_wrap_up(handle,
+                     s_.engine.queues[queue < s_.engine.queues.size() ? queue : c.queue].wrap_up_ms,
+                     s_.after_call_work_s, agent, a.calls_answered);
+    call_event(EventType::CallAnswered, id + 1);
   }
 
   // Signed-in and busy time inside the measured window, per agent.
@@ -507,15 +422,15 @@ class DayRun {
     const bool busy = state == router::AgentState::Busy || state == router::AgentState::WrapUp ||
                       state == router::AgentState::Reserved;
     if (t.busy && !busy) {
-      t.busy_us += window(t.busy_since, now_);
+      t.busy_us += window(t.busy_since, now());
     } else if (!t.busy && busy) {
-      t.busy_since = now_;
+      t.busy_since = now();
     }
     t.busy = busy;
     if (t.signed_in && !in) {
-      t.staffed_us += window(t.staffed_since, now_);
+      t.staffed_us += window(t.staffed_since, now());
     } else if (!t.signed_in && in) {
-      t.staffed_since = now_;
+      t.staffed_since = now();
     }
     t.signed_in = in;
   }
@@ -530,10 +445,10 @@ class DayRun {
     std::vector<double> own;
     for (AgentTrack& t : agents_) {
       if (t.busy) {
-        t.busy_us += window(t.busy_since, now_);
+        t.busy_us += window(t.busy_since, now());
       }
       if (t.signed_in) {
-        t.staffed_us += window(t.staffed_since, std::max(now_, end_));
+        t.staffed_us += window(t.staffed_since, std::max(now(), end_));
       }
       busy += t.busy_us;
       staffed += t.staffed_us;
@@ -554,27 +469,18 @@ class DayRun {
       }
       result_.occupancy_spread = std::sqrt(var / static_cast<double>(own.size()));
     }
-    if (check_every_ > 0 && result_.invariants_ok &&
-        !engine_.check_invariants(&result_.invariant_problem)) {
-      result_.invariants_ok = false;
-    }
+    result_.engine_events = engine_events();
+    result_.invariants_ok = final_check();
+    result_.invariant_problem = invariant_problem();
     return std::move(result_);
   }
 
   const Scenario& s_;
   const Plan& plan_;
   const Day& day_;
-  router::Engine engine_;
-  std::uint64_t check_every_;
   std::vector<AgentTrack> agents_;
   Micros warmup_, end_;
-  std::priority_queue<Happening, std::vector<Happening>, std::greater<>> heap_;
   std::vector<SimCall> calls_;
-  std::vector<Decision> decisions_;
-  std::deque<Event> inbox_;
-  bool draining_ = false;
-  Micros now_ = 0;
-  std::uint64_t next_seq_ = 0;
   DayResult result_;
 };
 

@@ -7,8 +7,9 @@
 // (routing configurations) with common random numbers: every centre sees the same callers, with
 // the same patience and handle times, so their differences are measured per day.
 //
-// It drives acd::router::Engine exactly as router/src/simulator.cpp does (offers answered at once,
-// after-call work ended by the agent or the queue's wrap-up limit); see docs/simulator.md.
+// It drives acd::router::Engine through the same event loop as router/src/simulator.cpp
+// (acd/router/sim_driver.hpp: offers answered at once, after-call work ended by the agent or the
+// queue's wrap-up limit); see docs/simulator.md.
 //
 // Deterministic: the same plan, scenario and seed give the same numbers. Thread-safety: pure
 // functions.

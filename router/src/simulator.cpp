@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
-#include <queue>
 
-#include "acd/router/engine.hpp"
+#include "acd/router/sim_driver.hpp"
 #include "acd/router/sim_random.hpp"
 
 namespace acd::router::sim {
@@ -14,14 +12,6 @@ namespace acd::router::sim {
 namespace {
 
 enum class Kind : std::uint8_t { Arrival, Release, Abandon, WrapUpDone, Tick };
-
-struct Happening {
-  Micros time;
-  std::uint64_t seq;  // ties broken by insertion order: deterministic
-  Kind kind;
-  std::uint32_t subject;  // stream, call or agent
-  bool operator>(const Happening& o) const { return time != o.time ? time > o.time : seq > o.seq; }
-};
 
 enum class Fate : std::uint8_t { Pending, Queued, Answered, Abandoned, Overflowed, Done };
 
@@ -41,13 +31,12 @@ struct Batch {
   double offered = 0, answered = 0, abandoned = 0, waited = 0, in_sl = 0, wait_sum_s = 0;
 };
 
-class Run {
+class Run : public Driver<Run, Kind> {
  public:
   Run(const Scenario& s, std::uint64_t check_every)
-      : s_(s),
-        engine_(s.engine),
+      : Driver(s.engine, check_every),
+        s_(s),
         random_(s.seed),
-        check_every_(check_every),
         batches_(static_cast<std::size_t>(std::max(1, s.batches))),
         queues_(s.engine.queues.size()),
         agent_busy_since_(s.engine.agents.size(), 0) {
@@ -59,12 +48,8 @@ class Run {
   Result go() {
     // Everybody signs in and goes ready at time zero.
     for (AgentIndex a = 0; a < s_.engine.agents.size(); ++a) {
-      Event e;
-      e.type = EventType::AgentSignIn;
-      e.agent = a;
-      apply(e);
-      e.type = EventType::AgentReady;
-      apply(e);
+      agent_event(EventType::AgentSignIn, a);
+      agent_event(EventType::AgentReady, a);
     }
     for (std::uint32_t i = 0; i < s_.streams.size(); ++i) {
       if (s_.streams[i].arrival_rate_per_s > 0) {
@@ -72,64 +57,52 @@ class Run {
                  Kind::Arrival, i);
       }
     }
-    while (!heap_.empty() && result_.invariants_ok) {
-      const Happening h = heap_.top();
-      heap_.pop();
-      now_ = h.time;
+    while (pending() && invariants_ok()) {
+      const Happening h = pop();
       switch (h.kind) {
         case Kind::Arrival:
           arrive(h.subject);
           break;
         case Kind::Release:
-          call_event(EventType::CallReleased, h.subject);
+          call_event(EventType::CallReleased, h.subject + 1);
           break;
         case Kind::Abandon:
           if (calls_[h.subject].fate == Fate::Queued) {
-            call_event(EventType::CallAbandoned, h.subject);
+            call_event(EventType::CallAbandoned, h.subject + 1);
           }
           break;
-        case Kind::WrapUpDone: {
-          Event e;
-          e.type = EventType::WrapUpDone;
-          e.agent = h.subject;
-          e.reason = 1;
-          apply(e);
+        case Kind::WrapUpDone:
+          agent_event(EventType::WrapUpDone, h.subject, 1);
           break;
-        }
-        case Kind::Tick: {
-          Event e;
-          e.type = EventType::Tick;
-          apply(e);
+        case Kind::Tick:
+          tick();
           break;
-        }
       }
     }
     return finish();
   }
 
  private:
-  void schedule(Micros at, Kind kind, std::uint32_t subject) {
-    heap_.push(Happening{at, next_seq_++, kind, subject});
-  }
+  friend class Driver<Run, Kind>;
 
   void arrive(std::uint32_t stream_index) {
     const CallStream& stream = s_.streams[stream_index];
     const Micros end = to_micros(s_.duration_s);
-    if (now_ >= end) {
+    if (now() >= end) {
       return;
     }
     schedule(
-        now_ + std::max<Micros>(1, to_micros(random_.exponential(1.0 / stream.arrival_rate_per_s))),
+        now() + std::max<Micros>(1, to_micros(random_.exponential(1.0 / stream.arrival_rate_per_s))),
         Kind::Arrival, stream_index);
     const auto index = static_cast<std::uint32_t>(calls_.size());
     SimCall call;
-    call.arrival = now_;
+    call.arrival = now();
     call.stream = stream_index;
     call.queue = stream.queue;
     const Micros warmup = to_micros(s_.warmup_s);
-    call.counted = now_ >= warmup;
+    call.counted = now() >= warmup;
     if (call.counted) {
-      const double share = static_cast<double>(now_ - warmup) / static_cast<double>(end - warmup);
+      const double share = static_cast<double>(now() - warmup) / static_cast<double>(end - warmup);
       call.batch = std::min(static_cast<int>(share * static_cast<double>(batches_.size())),
                             static_cast<int>(batches_.size()) - 1);
       ++result_.offered;
@@ -138,61 +111,13 @@ class Run {
     }
     calls_.push_back(call);
     if (stream.patience_s > 0) {
-      schedule(now_ + to_micros(random_.exponential(stream.patience_s)), Kind::Abandon, index);
+      schedule(now() + to_micros(random_.exponential(stream.patience_s)), Kind::Abandon, index);
     }
-    Event e;
-    e.type = EventType::RouteRequest;
-    e.call = index + 1;
-    e.queue = stream.queue;
-    e.media = s_.engine.queues[stream.queue].media;
-    e.priority = stream.priority;
-    e.tier = stream.tier;
-    e.verification = 255;
-    e.language = stream.language;
-    e.skill_count =
-        static_cast<std::uint8_t>(std::min<std::size_t>(stream.skills.size(), kMaxCallSkills));
-    for (int i = 0; i < e.skill_count; ++i) {
-      e.skills[static_cast<std::size_t>(i)] = stream.skills[static_cast<std::size_t>(i)];
-    }
-    apply(e);
-  }
-
-  void call_event(EventType type, std::uint32_t index) {
-    Event e;
-    e.type = type;
-    e.call = index + 1;
-    apply(e);
+    route(index + 1, stream, s_.engine);
   }
 
   double handle_time(const CallStream& stream) {
     return draw_handle_time(random_, stream, stream.aht_s);
-  }
-
-  // Engine events wait in a FIFO: reactions to decisions (an answer after an offer) are applied
-  // after the event that caused them, never from inside the engine's sink.
-  void apply(const Event& e) {
-    inbox_.push_back(e);
-    if (draining_) {
-      return;
-    }
-    draining_ = true;
-    while (!inbox_.empty()) {
-      Event next = inbox_.front();
-      inbox_.pop_front();
-      next.time = now_;
-      decisions_.clear();
-      engine_.apply(next, [this](const Decision& d) { decisions_.push_back(d); });
-      ++result_.engine_events;
-      result_.engine_decisions += decisions_.size();
-      if (check_every_ > 0 && result_.engine_events % check_every_ == 0 &&
-          !engine_.check_invariants(&result_.invariant_problem)) {
-        result_.invariants_ok = false;
-      }
-      for (const Decision& d : decisions_) {
-        react(d);
-      }
-    }
-    draining_ = false;
   }
 
   void react(const Decision& d) {
@@ -246,9 +171,9 @@ class Run {
   void answer(std::uint32_t index, AgentIndex agent, QueueIndex queue) {
     SimCall& c = calls_[index];
     c.fate = Fate::Answered;
-    c.answered = now_;
+    c.answered = now();
     c.agent = agent;
-    const double wait_s = static_cast<double>(now_ - c.arrival) / 1e6;
+    const double wait_s = static_cast<double>(now() - c.arrival) / 1e6;
     if (c.counted) {
       ++result_.answered;
       wait_sum_s_ += wait_s;
@@ -265,32 +190,20 @@ class Run {
       }
     }
     const Micros handle = std::max<Micros>(1, to_micros(handle_time(s_.streams[c.stream])));
-    schedule(now_ + handle, Kind::Release, index);
-    // After-call work: the agent ends it, or the queue's wrap-up limit does. The engine fires its
-    // timer only when an event reaches that millisecond, so a tick is sent at the limit.
-    const std::uint32_t limit_ms =
-        s_.engine.queues[queue < s_.engine.queues.size() ? queue : c.queue].wrap_up_ms;
-    if (limit_ms > 0) {
-      if (s_.after_call_work_s && *s_.after_call_work_s * 1000 < limit_ms) {
-        schedule(now_ + handle + to_micros(*s_.after_call_work_s), Kind::WrapUpDone, agent);
-      } else {
-        const Micros limit = now_ + handle + static_cast<Micros>(limit_ms) * 1000;
-        schedule((limit + 999) / 1000 * 1000, Kind::Tick, agent);
-      }
-    }
+    schedule(now() + handle, Kind::Release, index);
+    schedule_wrap_up(handle,
+                     s_.engine.queues[queue < s_.engine.queues.size() ? queue : c.queue].wrap_up_ms,
+                     s_.after_call_work_s, agent, 0);
     // The offer is answered at once: there is no ringing in the model.
-    Event e;
-    e.type = EventType::CallAnswered;
-    e.call = index + 1;
-    apply(e);
+    call_event(EventType::CallAnswered, index + 1);
   }
 
   // Busy time inside the measured window, for occupancy.
   void track_busy(AgentIndex a, bool busy) {
     if (busy && agent_busy_since_[a] == 0) {
-      agent_busy_since_[a] = now_ + 1;  // +1: 0 means "not busy"
+      agent_busy_since_[a] = now() + 1;  // +1: 0 means "not busy"
     } else if (!busy && agent_busy_since_[a] != 0) {
-      add_busy(agent_busy_since_[a] - 1, now_);
+      add_busy(agent_busy_since_[a] - 1, now());
       agent_busy_since_[a] = 0;
     }
   }
@@ -305,7 +218,7 @@ class Run {
   Result finish() {
     for (AgentIndex a = 0; a < agent_busy_since_.size(); ++a) {
       if (agent_busy_since_[a] != 0) {
-        add_busy(agent_busy_since_[a] - 1, now_);
+        add_busy(agent_busy_since_[a] - 1, now());
       }
     }
     Result& r = result_;
@@ -352,26 +265,19 @@ class Run {
       q.asa_s = q.answered > 0 ? q.asa_s / static_cast<double>(q.answered) : 0.0;
     }
     r.queues = queues_;
-    if (check_every_ > 0 && r.invariants_ok && !engine_.check_invariants(&r.invariant_problem)) {
-      r.invariants_ok = false;
-    }
+    r.engine_events = engine_events();
+    r.engine_decisions = engine_decisions();
+    r.invariants_ok = final_check();
+    r.invariant_problem = invariant_problem();
     return r;
   }
 
   const Scenario& s_;
-  Engine engine_;
   Random random_;
-  std::uint64_t check_every_;
   std::vector<Batch> batches_;
   std::vector<QueueResult> queues_;
   std::vector<Micros> agent_busy_since_;
-  std::priority_queue<Happening, std::vector<Happening>, std::greater<>> heap_;
   std::vector<SimCall> calls_;
-  std::vector<Decision> decisions_;
-  std::deque<Event> inbox_;
-  bool draining_ = false;
-  Micros now_ = 0;
-  std::uint64_t next_seq_ = 0;
   std::uint64_t in_sl_ = 0;
   double wait_sum_s_ = 0;
   double busy_us_ = 0;

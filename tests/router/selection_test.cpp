@@ -99,6 +99,18 @@ TEST(Selection, GreatestNeedCountsThePredictedWait) {
   EXPECT_EQ(s.chosen(CallSelection::GreatestNeed), QueueIndex{0});
 }
 
+// The predicted wait sets greatest_need apart from every other rule, greatest_need on the head
+// call's wait included: only it takes B's fresh call, whose queue's EWT is far beyond A's 10 s.
+TEST(Selection, GreatestNeedWithThePredictedWaitChoosesAloneAmongTheRules) {
+  TwoQueues s;
+  s.a_arrives = 20'000;
+  s.b_arrives = 25'000;
+  s.b.predicted_wait = true;
+  expect_only(s, CallSelection::GreatestNeed, 1);
+  s.b.predicted_wait = false;
+  EXPECT_EQ(s.chosen(CallSelection::GreatestNeed), QueueIndex{0});
+}
+
 // Queue ratio: with shares 1:3 and no agent won yet, B is furthest below its share, though A's
 // call waited longer.
 TEST(Selection, QueueRatioFollowsTheShares) {
@@ -145,26 +157,39 @@ TEST(Selection, WeightedWaitAppliesTheCoefficients) {
 }
 
 // Weighted wait's idle term: a queue that has gone long without an agent gains on one just served.
-TEST(Selection, WeightedWaitIdleTermFavoursTheUnservedQueue) {
+// A's oldest call waited 29 s, B's 20 s; but A had an agent at 20 s and B none since its call came.
+// Only weighted_wait on the idle time takes B's call; every other rule takes A's older one.
+std::optional<QueueIndex> idle_choice(CallSelection rule) {
   TwoQueues s;
   s.a.wait_weight = 0;
   s.b.wait_weight = 0;
   s.a.idle_weight = 1'000;
   s.b.idle_weight = 1'000;
-  EngineConfig c = s.config(CallSelection::WeightedWait);
+  EngineConfig c = s.config(rule);
   c.agents.push_back(make_agent(101, {{0, 5, 0}}));  // serves A only
   Harness h(c);
-  h.route(1, 0, 1'000);       // A's oldest call
-  h.route(3, 1, 10'000);      // B's call: newer, but B has had no agent since
-  h.route(2, 0, 19'000, 5);   // A's urgent call ...
+  h.route(1, 0, 1'000);        // A's oldest call
+  h.route(3, 1, 10'000);       // B's call: newer, but B has had no agent since
+  h.route(2, 0, 19'000, 5);    // A's urgent call ...
   h.sign_in_ready(1, 20'000);  // ... served at 20 s
   const Decision* served = h.find(DecisionType::Offer);
-  ASSERT_NE(served, nullptr);
-  ASSERT_EQ(served->call, 2u);
+  if (served == nullptr || served->call != 2u) {
+    return std::nullopt;
+  }
   h.sign_in_ready(0, 30'000);  // A unserved for 10 s, B for 20 s
   const Decision* offer = h.find(DecisionType::Offer);
-  ASSERT_NE(offer, nullptr);
-  EXPECT_EQ(offer->queue, 1u);
+  if (offer == nullptr) {
+    return std::nullopt;
+  }
+  return offer->queue;
+}
+
+TEST(Selection, WeightedWaitIdleTermFavoursTheUnservedQueue) {
+  for (CallSelection r : kRules) {
+    const std::optional<QueueIndex> q = idle_choice(r);
+    ASSERT_TRUE(q.has_value()) << to_string(r);
+    EXPECT_EQ(*q, r == CallSelection::WeightedWait ? 1u : 0u) << to_string(r);
+  }
 }
 
 // Skill preference by proficiency: the agent (A 6, B 9) takes B's fresh call before A's older
