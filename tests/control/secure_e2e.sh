@@ -47,6 +47,21 @@ port=$(cat "$work/port")
 grep -q "ACDP/2 required: $((32 + agents)) clients; this node's public key $(cat "$work/acdd.pub")" \
   "$work/acdd.out" || fail "start-up line: $(cat "$work/acdd.out")"
 
+# The handshake worker (unauthenticated traffic only) runs in the background: SCHED_IDLE, and off
+# the dataplane's CPU ([dataplane] cores = [0]) when there is another one.
+worker=
+for _ in $(seq 100); do  # it names itself once placed
+  for t in /proc/$pid/task/*; do [ "$(cat "$t/comm")" = acd-handshake ] && worker=${t##*/}; done
+  [ -n "$worker" ] && break
+  sleep 0.05
+done
+[ -n "$worker" ] || fail "no acd-handshake thread"
+cls=$(ps -L -o tid=,cls= -p "$pid" | awk -v t="$worker" '$1 == t {print $2}')
+[ "$cls" = IDL ] || fail "acd-handshake is not SCHED_IDLE: $(ps -L -o tid,comm,cls -p "$pid")"
+if [ "$(nproc)" -gt 1 ] && taskset -c -p "$worker" | grep -qE ':[[:space:]]*0([,-].*)?$'; then
+  fail "acd-handshake may run on the IO thread's CPU 0: $(taskset -c -p "$worker")"
+fi
+
 # Authenticated: every call routed exactly once, no error.
 "$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 2 --agents $agents \
   --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/result.json" 2>"$work/load.err" ||
