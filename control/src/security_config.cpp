@@ -204,8 +204,8 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
       } else {
         c.error(*security, "handshake_worker",
                 "security.handshake_worker = \"" + worker +
-                    "\" is not one of: background (the default: off the dataplane's CPUs, "
-                    "SCHED_IDLE), normal (unpinned, the normal scheduling class)");
+                    "\" is not one of: normal (the default: unpinned, the normal scheduling "
+                    "class), background (off the dataplane's CPUs, SCHED_IDLE)");
       }
     }
   }

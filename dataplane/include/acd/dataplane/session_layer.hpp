@@ -96,10 +96,11 @@ struct SecureConfig {
   // give a virtual one.
   std::function<std::uint64_t()> clock;
   // Where the handshake worker runs. It serves unauthenticated traffic only, so it must never
-  // hold a CPU the IO thread waits for: it pins itself to these CPUs (empty: unpinned; acdd gives
-  // the CPUs [dataplane] cores leaves free) and, with `worker_idle`, puts itself in the SCHED_IDLE
-  // class (no privilege needed): a woken IO thread then takes its CPU at once, and it never
-  // preempts a normal thread. If the OS refuses SCHED_IDLE, niceness 19 instead.
+  // hold a CPU the IO thread waits for: it pins itself to these CPUs (empty: unpinned; acdd, with
+  // [security] handshake_worker = "background", gives the CPUs [dataplane] cores leaves free) and,
+  // with `worker_idle`, puts itself in the SCHED_IDLE class (no privilege needed): a woken normal
+  // thread then takes its CPU at once, and it never preempts one; but it gets little CPU while
+  // normal threads keep its CPUs busy. If the OS refuses SCHED_IDLE, niceness 19 instead.
   std::vector<int> worker_cpus;
   bool worker_idle = false;
 };
