@@ -244,11 +244,11 @@ PY
     sched)
       echo "   waits for a CPU (perf sched latency, acdd's threads and the generators):"
       perf sched latency -i "$perf_dir/sched-r$r-b$b.data" 2>/dev/null |
-        grep -E 'acdd|acd-|loadgen' | head -12 | sed 's/^/     /' ;;
+        grep -E 'acdd|acd-|loadgen' | sed -n '1,12s/^/     /p' || true ;;
     cpu)
       echo "   acdd's CPU samples by thread and symbol (perf report, top 15):"
       perf report -i "$perf_dir/cpu-r$r-b$b.data" --no-children --sort comm,sym --stdio 2>/dev/null |
-        grep -E '^ +[0-9]' | head -15 | sed 's/^/     /' ;;
+        grep -E '^ +[0-9]' | sed -n '1,15s/^/     /p' || true ;;
   esac
   done
   stop
