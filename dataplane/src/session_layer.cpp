@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 
 #include "acd/dataplane/input_log.hpp"
@@ -250,6 +250,7 @@ void SessionLayer::stop() {
   if (worker_.joinable()) {
     worker_.request_stop();
     worker_.join();
+    worker_tid_.store(0, std::memory_order_relaxed);  // a later start() places a new thread
   }
 }
 
@@ -499,17 +500,7 @@ WorkerPlacement SessionLayer::worker_placement() const {
 
 void SessionLayer::place_worker() {
   const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
-  if (!config_.worker_cpus.empty()) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (const int cpu : config_.worker_cpus) {
-      if (cpu >= 0 && cpu < CPU_SETSIZE) {
-        CPU_SET(static_cast<unsigned>(cpu), &set);
-      }
-    }
-    worker_pinned_ =
-        CPU_COUNT(&set) > 0 && pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-  }
+  worker_pinned_ = pin_this_thread(config_.worker_cpus);
   if (config_.worker_idle) {
     // A thread may always lower itself to SCHED_IDLE (SCHED_RESET_ON_FORK: nothing it would start
     // inherits it). Refused (a seccomp filter, say): the lowest niceness, also unprivileged.
