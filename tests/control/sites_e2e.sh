@@ -261,36 +261,23 @@ sealed() {  # sealed SITE ARGS...: acdp_probe.py over ACDP/2 to SITE
     "127.0.0.1:$port" "$@"
 }
 stop_sites
-write_config north 1 "$PORT_north" south 2 "$PORT_south" 2000 \
-  "public_key = \"$(cat "$work/south/pub")\""
-cat >>"$work/north/acd.toml" <<TOML
-[security]
-mode = "required"
-key_file = "$work/north/node.key"
-[[clients]]
-name = "switch-probe"
-role = "switch"
-public_key = "$(cat "$work/probe/switch.pub")"
-[[clients]]
-name = "site-south"
-role = "site"
-public_key = "$(cat "$work/south/pub")"
-TOML
-write_config south 2 "$PORT_south" north 1 "$PORT_north" 1000 \
-  "public_key = \"$(cat "$work/north/pub")\""
-cat >>"$work/south/acd.toml" <<TOML
-[security]
-mode = "required"
-key_file = "$work/south/node.key"
-[[clients]]
-name = "site-north"
-role = "site"
-public_key = "$(cat "$work/north/pub")"
-[[clients]]
-name = "gateway-probe"
-role = "site"
-public_key = "$(cat "$work/probe/gateway.pub")"
-TOML
+# required_config SITE NUMBER PORT PEER PEER_NUMBER PEER_PORT FIRST_AGENT NAME:ROLE:PUBFILE...:
+# SITE requires ACDP/2, seals to PEER, and knows the clients given.
+required_config() {
+  local s=$1 c name role pub
+  write_config "$1" "$2" "$3" "$4" "$5" "$6" "$7" "public_key = \"$(cat "$work/$4/pub")\""
+  shift 7
+  printf '[security]\nmode = "required"\nkey_file = "%s"\n' "$work/$s/node.key" >>"$work/$s/acd.toml"
+  for c in "$@"; do
+    IFS=: read -r name role pub <<<"$c"
+    printf '[[clients]]\nname = "%s"\nrole = "%s"\npublic_key = "%s"\n' "$name" "$role" \
+      "$(cat "$pub")" >>"$work/$s/acd.toml"
+  done
+}
+required_config north 1 "$PORT_north" south 2 "$PORT_south" 2000 \
+  "switch-probe:switch:$work/probe/switch.pub" "site-south:site:$work/south/pub"
+required_config south 2 "$PORT_south" north 1 "$PORT_north" 1000 \
+  "site-north:site:$work/north/pub" "gateway-probe:site:$work/probe/gateway.pub"
 cat "$work/lg/clients.toml" >>"$work/south/acd.toml"
 for s in north south; do
   "$acdd" --check-config "$work/$s/acd.toml" >/dev/null || fail "$s's sealed configuration"
