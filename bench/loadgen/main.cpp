@@ -117,6 +117,10 @@ struct Result {
   std::map<std::uint16_t, std::uint64_t> error_reasons;  // Error.reason -> how many
   double duration_s = 0;
   std::vector<double> latency_us;
+  // The calls admitted (first answer: an agent, or queued for one), apart from those sent away
+  // (overflowed, a surge step) or refused: a surge's admitted calls are compared with these.
+  std::vector<double> admitted_latency_us;
+  std::uint64_t overflowed = 0;  // first answer Overflow
   std::vector<std::pair<double, double>> by_time;  // (intended send, steady clock ms; latency us)
 };
 
@@ -936,6 +940,11 @@ class LoadGen {
           if (r.result == RouteResult::Queued) {
             ++result_->queued;
           }
+          if (r.result == RouteResult::Agent || r.result == RouteResult::Queued) {
+            result_->admitted_latency_us.push_back(result_->latency_us.back());
+          } else if (r.result == RouteResult::Overflow) {
+            ++result_->overflowed;
+          }
         }
         if (agent) {
           ++result_->routed;
@@ -1089,6 +1098,11 @@ nlohmann::json report(Result& r, double rate) {
   j["p999_us"] = percentile(r.latency_us, 0.999);
   j["max_us"] =
       r.latency_us.empty() ? 0.0 : *std::max_element(r.latency_us.begin(), r.latency_us.end());
+  j["overflowed"] = r.overflowed;
+  j["admitted"] = r.admitted_latency_us.size();
+  j["admitted_p50_us"] = percentile(r.admitted_latency_us, 0.50);
+  j["admitted_p99_us"] = percentile(r.admitted_latency_us, 0.99);
+  j["admitted_p999_us"] = percentile(r.admitted_latency_us, 0.999);
   // The 1 % slowest calls with when each was due (steady clock ms, as signin_began_ms), to see
   // what they coincide with.
   std::sort(r.by_time.begin(), r.by_time.end(),

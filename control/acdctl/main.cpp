@@ -317,7 +317,8 @@ int main(int argc, char** argv) {
                  "status (role, peer site, RPO in records and seconds) | history | failover (on "
                  "the DR node: take over with what was replicated) | switchover (on the active "
                  "primary: drain to RPO 0, hand over) | switchback (on the node that took over) "
-                 "| drill (on the DR node: route a synthetic call in a sandbox copy)")
+                 "| drill (on the DR node: replay the log in a sandbox to the current hash, "
+                 "route a call)")
       ->check(CLI::IsMember({"status", "history", "failover", "switchover", "switchback", "drill"}));
   std::uint64_t dr_timeout_ms = 10000;
   dr->add_option("--timeout-ms", dr_timeout_ms,

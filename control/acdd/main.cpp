@@ -777,6 +777,8 @@ int main(int argc, char** argv) {
     std::printf("acdd: dr: site %s following site %s (%s)\n", running.site.c_str(),
                 dr_peer->name.c_str(), dr_keys ? "sealed" : "clear text");
     std::fflush(stdout);
+    ha_status.dr.drill_domain = &domain;  // a drill's sandbox: this configuration, these sizes
+    ha_status.dr.drill_dataplane = dp;
     for (std::size_t next = 0; !g_stop.load() && !dr_took_over; ++next) {
       const std::string& address = dr_peer->replication[next % dr_peer->replication.size()];
       auto follower = dataplane::LinkStandby::create(address, dr_timing, error, dr_keys);

@@ -132,8 +132,9 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
     return r;
   }
   if (action == "drill") {
-    // The DR site proves it could take over, without touching production: a sandbox copy of the
-    // follower's engine routes a synthetic call (ha_node.cpp run_drill).
+    // The DR site proves it could take over, without touching production: a sandbox replays the
+    // followed log to the active site's current state hash and routes a synthetic call
+    // (ha_node.cpp sandbox_drill).
     if (role != DrRole::Following) {
       return Failure{
           ControlError::Refused,
@@ -149,7 +150,9 @@ Result<json> dr_command(ControlContext& ctx, const std::string& action, const js
       j["active_head_seq"] = x.head_seq;
       j["hash_seq"] = x.hash_seq == 0 ? json(nullptr) : json(x.hash_seq);
       j["hash_match"] = x.hash_seq == 0 ? json(nullptr) : json(x.hash_match);
-      j["sandbox_copy_exact"] = x.copy_exact;
+      j["snapshot_seq"] = x.snapshot_seq;
+      j["replayed_records"] = x.replayed;
+      j["detail"] = x.detail;
       j["queue"] = x.queue;
       j["routed"] = x.routed;
       j["agent"] = x.routed == "agent" ? json(x.agent) : json(nullptr);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <poll.h>
+#include <sys/resource.h>
 
 namespace acd::control {
 
@@ -453,45 +454,134 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 
 namespace {
 
-// `acdctl dr drill` on the DR follower, between two turns of its loop: copies the follower's engine
-// into a sandbox engine, checks the copy is exact (same state hash) and routes one synthetic call
-// there, to the queue with the most ready agents. The follower's engine, log and wire are
-// untouched: the sandbox's decisions go nowhere but into the answer.
-void run_drill(std::uint64_t request, const router::Engine& engine, const dataplane::IoStage& io,
-               const dataplane::LinkStandby& link, HaStatus& status, bool in_service) {
+// `acdctl dr drill` on the DR follower. The follower's loop waits for a state hash of the active
+// site at or after the seq it had applied when the drill was asked (the current one), then hands
+// this to a thread of its own, which, at the lowest CPU priority:
+// * builds a sandbox: a fresh engine of the follower's configuration and an IO stage of its sizes
+//   on a port of its own (in memory, never read);
+// * replays the followed log to that seq from the follower's journal (its newest snapshot, then
+//   every record after it), read only (JournalReader);
+// * compares the sandbox's state hash with the active site's at that seq;
+// * routes one synthetic call there, to the queue with the most ready agents.
+// The follower's engine, journal, wire and credential file are untouched; the sandbox and its
+// decisions are thrown away. The follower's loop goes on meanwhile (its RPO does not grow).
+struct DrillJob {
+  std::uint64_t request = 0;
+  DrStatus::Drill d;  // applied_seq, head_seq and hash_seq filled in by the loop
+  std::uint64_t theirs = 0;  // the active site's state hash at d.hash_seq
+  std::string journal_dir;
+  router::EngineConfig domain;
+  dataplane::DataplaneConfig sizes;
+  std::vector<std::string> queue_names;
+  SteadyTime::time_point asked;
+};
+
+void sandbox_drill(DrillJob job, HaStatus& status) {
   DrStatus& dr = status.dr;
-  const auto started = SteadyTime::now();
-  if (!in_service) {
-    dr.answer(request, false,
-              "this follower is out of service (" + status.why() +
-                  "): its state is not the active site's");
-    return;
+  DrStatus::Drill& d = job.d;
+  const auto finish = [&](const std::string& why) {
+    d.took_ms = std::chrono::duration<double, std::milli>(SteadyTime::now() - job.asked).count();
+    const std::string summary =
+        std::string(d.passed ? "passed" : "FAILED") + ": sandbox replayed the log " +
+        (d.snapshot_seq == 0 ? std::string("from seq 1")
+                             : "from the snapshot at seq " + std::to_string(d.snapshot_seq)) +
+        " to seq " + std::to_string(d.hash_seq) + " (" + std::to_string(d.replayed) +
+        " records; follower at " + std::to_string(d.applied_seq) + ", active site at " +
+        std::to_string(d.head_seq) + " when asked); " +
+        (why.empty()
+             ? "state hash " + std::string(d.hash_match ? "matches" : "differs from") +
+                   " the active site's at seq " + std::to_string(d.hash_seq) + "; a call to queue " +
+                   d.queue + " " + (d.detail.empty() ? "got no decision" : d.detail)
+             : why) +
+        "; " + std::to_string(d.took_ms) + " ms";
+    {
+      std::lock_guard<std::mutex> lock(dr.mutex);
+      dr.drill = d;
+    }
+    dr.note("drill " + summary);
+    dr.answer(job.request, true, summary);  // the drill ran; `passed` says how it went
+  };
+
+  dataplane::JournalReader reader(job.journal_dir);
+  std::vector<std::uint8_t> bytes;
+  std::string why;
+  std::uint64_t snapshot_seq = 0;
+  if (!reader.newest_snapshot(snapshot_seq, bytes, why) && !why.empty()) {
+    return finish("the journal's snapshot cannot be read: " + why);
   }
-  DrStatus::Drill d;
-  d.applied_seq = link.applied_seq();
-  d.head_seq = std::max(dr.head_seq.load(), d.applied_seq);
-  d.hash_seq = status.hash_checks.load() != 0 ? status.last_hash_seq.load() : 0;
-  d.hash_match = d.hash_seq != 0 && status.hash_mismatches.load() == 0;
-  const auto sandbox = std::make_unique<router::Engine>(engine);  // a copy: allocates, once
-  d.copy_exact = sandbox->state_hash() == engine.state_hash();
+  if (snapshot_seq > d.hash_seq) {
+    return finish("the journal's newest snapshot (seq " + std::to_string(snapshot_seq) +
+                  ") is past the active site's hash at seq " + std::to_string(d.hash_seq));
+  }
+  std::vector<router::AgentNumber> numbers;
+  for (const auto& a : job.domain.agents) {
+    numbers.push_back(a.number);
+  }
+  router::Engine sandbox(job.domain);
+  dataplane::MemoryPort port;
+  dataplane::ContinuingClock clock;
+  dataplane::IoStage io(port, clock, nullptr, numbers, job.sizes);
+  io.set_standby(true);
+  if (snapshot_seq != 0) {
+    dataplane::NodeImage image;
+    if (!dataplane::decode_image(bytes, image) || image.seq != snapshot_seq) {
+      return finish("the journal's snapshot at seq " + std::to_string(snapshot_seq) +
+                    " is not a node image");
+    }
+    if (!io.restore_image(image, sandbox, why)) {
+      return finish("the journal's snapshot at seq " + std::to_string(snapshot_seq) +
+                    " cannot be restored in the sandbox: " + why);
+    }
+  }
+  d.snapshot_seq = snapshot_seq;
+  dataplane::RouterStage router(sandbox);
+  auto waited_since = SteadyTime::now();
+  for (std::uint64_t seq = snapshot_seq + 1; seq <= d.hash_seq;) {
+    switch (reader.read(seq, bytes, why)) {
+      case dataplane::JournalReader::Next::Record: {
+        const auto r = io.replay(seq, bytes, router);
+        if (r != dataplane::IoStage::Replay::Applied) {
+          return finish("record " + std::to_string(seq) + " cannot be replayed in the sandbox" +
+                        (r == dataplane::IoStage::Replay::ConfigChange
+                             ? " (a configuration reload: a drill replays none)"
+                             : ""));
+        }
+        ++d.replayed;
+        ++seq;
+        waited_since = SteadyTime::now();
+        continue;
+      }
+      case dataplane::JournalReader::Next::Wait:
+        // Applied by the follower, still on its way to the journal's files.
+        if (SteadyTime::now() - waited_since > std::chrono::seconds(10)) {
+          return finish("record " + std::to_string(seq) + " did not reach the journal in 10 s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      case dataplane::JournalReader::Next::Gap:
+        return finish("the journal no longer holds record " + std::to_string(seq) +
+                      " (it begins at " + std::to_string(reader.earliest()) + ")");
+      case dataplane::JournalReader::Next::Error:
+        return finish("the journal cannot be read at seq " + std::to_string(seq) + ": " + why);
+    }
+  }
+  d.hash_match = sandbox.state_hash() == job.theirs;
+
   router::QueueIndex queue = 0;
-  for (router::QueueIndex q = 1; q < sandbox->queue_count(); ++q) {
-    if (sandbox->queue(q).ready_agents > sandbox->queue(queue).ready_agents) {
+  for (router::QueueIndex q = 1; q < sandbox.queue_count(); ++q) {
+    if (sandbox.queue(q).ready_agents > sandbox.queue(queue).ready_agents) {
       queue = q;
     }
   }
   std::vector<router::Decision> decisions;
   router::Event call;
   call.type = router::EventType::RouteRequest;
-  call.time = sandbox->now();
-  call.call = (std::uint64_t{0xD7} << 56) | (request & 0xFFFF'FFFF);
+  call.time = sandbox.now();
+  call.call = (std::uint64_t{0xD7} << 56) | (job.request & 0xFFFF'FFFF);
   call.queue = queue;
-  call.media = sandbox->queue(queue).media;
-  sandbox->apply(call, [&](const router::Decision& x) { decisions.push_back(x); });
-  const auto* config = static_cast<const ApplianceConfig*>(io.config_tag());
-  d.queue = config != nullptr && queue < config->domain.queues.size()
-                ? config->domain.queues[queue].name
-                : "#" + std::to_string(queue);
+  call.media = sandbox.queue(queue).media;
+  sandbox.apply(call, [&](const router::Decision& x) { decisions.push_back(x); });
+  d.queue = queue < job.queue_names.size() ? job.queue_names[queue] : "#" + std::to_string(queue);
   d.routed = "none";
   for (const router::Decision& x : decisions) {
     if (x.call != call.call) {
@@ -499,7 +589,7 @@ void run_drill(std::uint64_t request, const router::Engine& engine, const datapl
     }
     if (x.type == router::DecisionType::Offer) {
       d.routed = "agent";
-      d.agent = sandbox->agent(x.agent).number;
+      d.agent = sandbox.agent(x.agent).number;
       d.detail = "offered to agent " + std::to_string(d.agent);
       break;
     }
@@ -519,24 +609,89 @@ void run_drill(std::uint64_t request, const router::Engine& engine, const datapl
       break;
     }
   }
-  d.took_ms = std::chrono::duration<double, std::milli>(SteadyTime::now() - started).count();
-  d.passed = d.copy_exact && d.hash_match && d.routed != "rejected" && d.routed != "none";
-  const std::string summary =
-      std::string(d.passed ? "passed" : "FAILED") + ": state at seq " +
-      std::to_string(d.applied_seq) + " (active site at " + std::to_string(d.head_seq) + "); " +
-      (d.hash_seq == 0 ? std::string("no state hash from the active site yet")
-                       : "state hash " + std::string(d.hash_match ? "matches" : "differs from") +
-                             " the active site's at seq " + std::to_string(d.hash_seq)) +
-      "; sandbox copy " + (d.copy_exact ? "exact" : "NOT exact") + "; a call to queue " +
-      d.queue + " " + (d.detail.empty() ? "got no decision" : d.detail) + "; " +
-      std::to_string(d.took_ms) + " ms";
-  {
-    std::lock_guard<std::mutex> lock(dr.mutex);
-    dr.drill = d;
-  }
-  dr.note("drill " + summary);
-  dr.answer(request, true, summary);  // the drill ran; `passed` says how it went
+  d.passed = d.hash_match && d.routed != "rejected" && d.routed != "none";
+  finish("");
 }
+
+// The follower loop's side of drills: takes requests, waits for the current hash, runs the
+// sandbox on its thread (one drill at a time: a request made meanwhile waits for it) and joins it.
+class DrillRunner {
+ public:
+  ~DrillRunner() {
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+  // Each turn of the follower's loop. `theirs_seq`/`theirs`: the active site's last state hash
+  // received (seq 0: none yet).
+  void turn(HaStatus& status, const dataplane::IoStage& io, const dataplane::LinkStandby& link,
+            const dataplane::Journal* journal, const std::string& journal_dir, bool in_service,
+            std::uint64_t theirs_seq, std::uint64_t theirs, SteadyTime::time_point now) {
+    DrStatus& dr = status.dr;
+    if (thread_.joinable() && done_.load(std::memory_order_acquire)) {
+      thread_.join();
+    }
+    if (const std::uint64_t request = dr.drill_requested.exchange(0)) {
+      if (pending_.request != 0) {
+        dr.answer(request, false, "a drill is waiting for the active site's hash; nothing changed");
+      } else if (!in_service) {
+        dr.answer(request, false,
+                  "this follower is out of service (" + status.why() +
+                      "): its state is not the active site's");
+      } else if (journal == nullptr || dr.drill_domain == nullptr) {
+        dr.answer(request, false,
+                  "this node keeps no journal ([journal] dir): a drill replays the followed log "
+                  "from it");
+      } else {
+        pending_ = DrillJob{};
+        pending_.request = request;
+        pending_.asked = now;
+        pending_.d.applied_seq = link.applied_seq();
+        pending_.d.head_seq = std::max(dr.head_seq.load(), pending_.d.applied_seq);
+      }
+    }
+    if (pending_.request == 0 || thread_.joinable()) {
+      return;  // (the next drill starts once the last one's thread has ended)
+    }
+    if (!in_service) {
+      dr.answer(pending_.request, false, "this follower went out of service (" + status.why() + ")");
+      pending_ = DrillJob{};
+      return;
+    }
+    if (theirs_seq == 0 || theirs_seq < pending_.d.applied_seq) {
+      if (now - pending_.asked > std::chrono::seconds(5)) {
+        dr.answer(pending_.request, false,
+                  "no state hash from the active site at or after seq " +
+                      std::to_string(pending_.d.applied_seq) +
+                      " within 5 s (it sends one every [ha] hash_every records); nothing changed");
+        pending_ = DrillJob{};
+      }
+      return;
+    }
+    // The active site's current hash, at or after the follower's state when asked.
+    pending_.d.hash_seq = theirs_seq;
+    pending_.theirs = theirs;
+    pending_.journal_dir = journal_dir;
+    const auto* config = static_cast<const ApplianceConfig*>(io.config_tag());
+    pending_.domain = config != nullptr ? config->domain : *dr.drill_domain;
+    for (const auto& q : pending_.domain.queues) {
+      pending_.queue_names.push_back(q.name);
+    }
+    pending_.sizes = dr.drill_dataplane;
+    done_.store(false, std::memory_order_relaxed);
+    thread_ = std::thread([this, job = std::move(pending_), &status]() mutable {
+      (void)setpriority(PRIO_PROCESS, 0, 19);  // this thread only (Linux): production first
+      sandbox_drill(std::move(job), status);
+      done_.store(true, std::memory_order_release);
+    });
+    pending_ = DrillJob{};
+  }
+
+ private:
+  DrillJob pending_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+};
 
 }  // namespace
 
@@ -702,6 +857,9 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
     }
   };
   auto last_turn = started;
+  std::uint64_t theirs_seq = 0;   // the active site's last state hash received, and its seq
+  std::uint64_t theirs_hash = 0;
+  DrillRunner drills;             // joins a running drill when the loop ends
   while (!stop.load(std::memory_order_relaxed)) {
     const auto now = SteadyTime::now();
     if (now - last_turn > dead_after / 2) {
@@ -777,6 +935,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         [&](std::uint64_t seq, std::uint64_t theirs) -> std::uint64_t {
           worked = true;
           const std::uint64_t ours = engine.state_hash();
+          theirs_seq = seq;
+          theirs_hash = theirs;
           status.hash_checks.store(status.hash_checks.load() + 1);
           status.last_hash_seq.store(seq);
           if (ours != theirs) {
@@ -796,9 +956,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       if (alive) {
         epoch = std::max(epoch, link.primary_epoch());
       }
-      if (const std::uint64_t drill = status.dr.drill_requested.exchange(0)) {
-        run_drill(drill, engine, io, link, status, in_service);
-      }
+      drills.turn(status, io, link, journal.get(), journal_config.dir, in_service, theirs_seq,
+                  theirs_hash, now);
       // Taking over is an operator's decision (or the active primary's hand-over): never the
       // silence of a link between sites.
       if (dr_take_over(link, fence, settings, status, alive, in_service, epoch, now,

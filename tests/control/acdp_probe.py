@@ -6,12 +6,16 @@ sends one request and prints the answer as `key=value` words on one line.
   acdp_probe.py HOST:PORT CLIENT_ID ROLE site-route QUEUE CALL_ID HOPS VISITED
   acdp_probe.py HOST:PORT CLIENT_ID ROLE summary SITE QUEUE_NAME READY EWT_MS
 
+  acdp_probe.py --seal RELAY KEY_FILE SERVER_PUBLIC_KEY_FILE HOST:PORT ...: the same over ACDP/2,
+      as the [[clients]] entry of KEY_FILE's public half (acdp_seal_relay makes the session).
+
 ROLE: switch, desktop, supervisor or site. Answers: `answer=route result=R action=A status=S
 agent=N agent_number=N target=T`, `answer=ack status=S` or `answer=error reason=N`; exit 0, or 1
 when nothing came back within two seconds (sent three times, the same seq: a retransmission).
 """
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -69,7 +73,20 @@ def describe(kind, body):
     return f"answer=type{kind}"
 
 
+def pick(data):
+    """The answer to the request in a datagram from acdd, described; None if it holds none."""
+    for got, _seq, body in answers(data):
+        reply_to = struct.unpack_from("<Q", body)[0] if len(body) >= 8 else 0
+        if got != T_ACK or reply_to != 1:  # the Register's Ack is not the answer
+            if reply_to == 2 or got == T_ERROR:
+                return describe(got, body)
+    return None
+
+
 def main(argv):
+    seal = None
+    if argv[1] == "--seal":
+        seal, argv = argv[2:5], argv[:1] + argv[5:]
     host, port = argv[1].rsplit(":", 1)
     client_id, role, what = int(argv[2]), ROLES[argv[3]], argv[4]
     args = argv[5:]
@@ -88,10 +105,21 @@ def main(argv):
         print(f"unknown request {what}", file=sys.stderr)
         return 2
     nonce = int(time.time() * 1e9)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(0.2)
     out = datagram(client_id, [(T_REGISTER, 1, struct.pack("<IIQ", role, 0, nonce)),
                                (kind, 2, payload)])
+    if seal:
+        relay = subprocess.run([seal[0], argv[1], seal[1], seal[2]], input=out.hex() + "\n",
+                               capture_output=True,
+                               text=True, timeout=10)
+        for line in relay.stdout.split():
+            answer = pick(bytes.fromhex(line))
+            if answer:
+                print(answer)
+                return 0
+        print("answer=none " + relay.stderr.strip().replace("\n", " "))
+        return 1
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.2)
     deadline = time.monotonic() + 2.0
     sends = 0
     while time.monotonic() < deadline:
@@ -102,12 +130,10 @@ def main(argv):
             data = sock.recv(9000)
         except socket.timeout:
             continue
-        for got, seq, body in answers(data):
-            reply_to = struct.unpack_from("<Q", body)[0] if len(body) >= 8 else 0
-            if got != T_ACK or reply_to != 1:  # the Register's Ack is not the answer
-                if reply_to == 2 or got == T_ERROR:
-                    print(describe(got, body))
-                    return 0
+        answer = pick(data)
+        if answer:
+            print(answer)
+            return 0
     print("answer=none")
     return 1
 

@@ -6,9 +6,11 @@
 # send a call from elsewhere to north, and north refuses it outright); a SiteSummary from a
 # client that is not a site is refused (NotPermitted, counted) and changes nothing. Then south
 # requires ACDP/2 and north's summaries still reach it, sealed, as its configured site client.
-# Usage: sites_e2e.sh ACDD ACDCTL LOADGEN
+# Finally both sites require ACDP/2 and a call overflowed at north is handed to south over sealed
+# sessions end to end (the switch's request, both sites' summaries, the gateway's hand-over).
+# Usage: sites_e2e.sh ACDD ACDCTL LOADGEN SEAL_RELAY
 set -euo pipefail
-acdd=$1 acdctl=$2 loadgen=$3
+acdd=$1 acdctl=$2 loadgen=$3 relay=$4
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../require.sh"
 require_tools python3
@@ -102,6 +104,14 @@ TOML
   echo "demo-$7" | "$acdctl" agent passwd "$7" --credentials "$work/$1/credentials" >/dev/null ||
     fail "passwd at $1"
 }
+stop_sites() {  # both sites stop, for a start with new configurations
+  kill -TERM "$pid_north" "$pid_south"
+  wait "$pid_north" "$pid_south" 2>/dev/null || true
+  pid_north= pid_south=
+  rm -f "$work/north/ctl.sock" "$work/south/ctl.sock"
+  : >"$work/north/out"
+  : >"$work/south/out"
+}
 start_site() {  # start_site SITE
   "$acdd" --config "$work/$1/acd.toml" >>"$work/$1/out" 2>>"$work/$1/err" &
   eval "pid_$1=\$!"
@@ -190,12 +200,7 @@ for s in north south; do
   [ -s "$work/$s/pub" ] || fail "no public key for $s"
 done
 "$loadgen" --write-keys "$work/lg" --agents 1 --first-agent 1000 >/dev/null || fail "--write-keys"
-kill -TERM "$pid_north" "$pid_south"
-wait "$pid_north" "$pid_south" 2>/dev/null || true
-pid_north= pid_south=
-rm -f "$work/north/ctl.sock" "$work/south/ctl.sock"
-: >"$work/north/out"
-: >"$work/south/out"
+stop_sites
 write_config north 1 "$PORT_north" south 2 "$PORT_south" 2000 \
   "public_key = \"$(cat "$work/south/pub")\""
 cat >>"$work/north/acd.toml" <<TOML
@@ -236,3 +241,76 @@ out=$(probe "127.0.0.1:$PORT_north" 501 switch route 0 8001) || fail "overflow a
 grep -q "result=3 action=1 status=0 agent=1 agent_number=2 target=0" <<<"$out" ||
   fail "north did not overflow to south: $out"
 echo "ok: two sites exchange summaries (ACDP/1 and ACDP/2), overflow a call one way, never back"
+
+# Both sites require ACDP/2: a call overflowed at north is handed to south end to end over sealed
+# sessions only. North's switch (a probe with its own key) asks north; north answers "overflow to
+# south" on what south's sealed summaries told it; the gateway (a probe of role site, south's
+# client) hands the call to south, which routes it to its agent. Clear text is answered by neither.
+probe_key() {  # probe_key NAME: work/probe/NAME.key, its public half in work/probe/NAME.pub
+  mkdir -p "$work/probe"
+  "$acdctl" key generate --out "$work/probe/$1.key" >"$work/probe/$1.out" || fail "key $1"
+  sed -n 's/^public key: //p' "$work/probe/$1.out" >"$work/probe/$1.pub"
+}
+probe_key switch
+probe_key gateway
+sealed() {  # sealed SITE ARGS...: acdp_probe.py over ACDP/2 to SITE
+  local s=$1; shift
+  local key=$1; shift
+  eval "local port=\$PORT_$s"
+  python3 "$here/acdp_probe.py" --seal "$relay" "$work/probe/$key.key" "$work/$s/pub" \
+    "127.0.0.1:$port" "$@"
+}
+stop_sites
+# required_config SITE NUMBER PORT PEER PEER_NUMBER PEER_PORT FIRST_AGENT NAME:ROLE:PUBFILE...:
+# SITE requires ACDP/2, seals to PEER, and knows the clients given.
+required_config() {
+  local s=$1 c name role pub
+  write_config "$1" "$2" "$3" "$4" "$5" "$6" "$7" "public_key = \"$(cat "$work/$4/pub")\""
+  shift 7
+  printf '[security]\nmode = "required"\nkey_file = "%s"\n' "$work/$s/node.key" >>"$work/$s/acd.toml"
+  for c in "$@"; do
+    IFS=: read -r name role pub <<<"$c"
+    printf '[[clients]]\nname = "%s"\nrole = "%s"\npublic_key = "%s"\n' "$name" "$role" \
+      "$(cat "$pub")" >>"$work/$s/acd.toml"
+  done
+}
+required_config north 1 "$PORT_north" south 2 "$PORT_south" 2000 \
+  "switch-probe:switch:$work/probe/switch.pub" "site-south:site:$work/south/pub"
+required_config south 2 "$PORT_south" north 1 "$PORT_north" 1000 \
+  "site-north:site:$work/north/pub" "gateway-probe:site:$work/probe/gateway.pub"
+cat "$work/lg/clients.toml" >>"$work/south/acd.toml"
+for s in north south; do
+  "$acdd" --check-config "$work/$s/acd.toml" >/dev/null || fail "$s's sealed configuration"
+done
+start_site south
+start_site north
+for s in north south; do
+  grep -q "ACDP/2 required" "$work/$s/out" || fail "$s does not require ACDP/2"
+  grep -q "sending site summaries.*ACDP/2" "$work/$s/err" || fail "$s does not seal its summaries"
+done
+"$loadgen" --target "127.0.0.1:$PORT_south" --rate 2 --duration 0.5 --agents 1 --first-agent 1000 \
+  --queue 0 --talk-ms 1 --keys-dir "$work/lg" --server-key "$work/south/pub" >/dev/null 2>&1 ||
+  fail "loadgen at south over ACDP/2"
+soon south '"Ready": 1' --json status
+# South's summaries reach north sealed: north sees south accepting cards.
+soon north '"accepts": true' --json site status
+[ "$(metric south acd_site_summary_refused_total)" = 0 ] || fail "north refused south's summaries"
+# Clear text is answered by neither site.
+out=$(probe "127.0.0.1:$PORT_north" 501 switch route 0 9000) &&
+  fail "north answered a clear-text RouteRequest: $out"
+out=$(probe "127.0.0.1:$PORT_south" 601 site site-route 0 9000 1 2) &&
+  fail "south answered a clear-text SiteRouteRequest: $out"
+# North's switch, sealed: the call overflows to south (target 0), one hop, visited north.
+out=$(sealed north switch 501 switch route 0 9001) || fail "sealed route at north: $out"
+grep -q "result=3 action=1 status=0 agent=1 agent_number=2 target=0" <<<"$out" ||
+  fail "north did not overflow the sealed call to south: $out"
+# The gateway hands it to south, sealed: routed to south's agent 1000.
+out=$(sealed south gateway 601 site site-route 0 9001 1 2) || fail "sealed hand-over at south: $out"
+grep -q "result=1 .*agent_number=1000" <<<"$out" ||
+  fail "south did not route the sealed hand-over to agent 1000: $out"
+soon south '"Reserved": 1' --json status
+# A hand-over of a call that visited south is refused there, sealed as well (BadField, 7).
+out=$(sealed south gateway 601 site site-route 0 9002 2 6) || fail "sealed at south: $out"
+grep -q "answer=error reason=7$" <<<"$out" || fail "south took back a call that visited it: $out"
+echo "ok: with ACDP/2 required at both sites, a call overflowed at north is handed to south and" \
+     "routed there, sealed end to end"

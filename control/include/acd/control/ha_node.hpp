@@ -88,19 +88,25 @@ struct DrStatus {
   std::atomic<std::uint64_t> next_request{0};          // the last ID handed out
   // The last drill's findings (under `mutex`), written before its answer.
   struct Drill {
-    std::uint64_t applied_seq = 0;   // the follower's state the sandbox copied
-    std::uint64_t head_seq = 0;      // the active primary's newest seq, as last heard
-    std::uint64_t hash_seq = 0;      // the active site's last state hash compared here (0: none)
-    bool hash_match = false;         // every hash compared so far matched, the last at hash_seq
-    bool copy_exact = false;         // the sandbox's state hash is the follower's
+    std::uint64_t applied_seq = 0;   // the follower's applied seq when the drill was asked
+    std::uint64_t head_seq = 0;      // the active primary's newest seq, as last heard then
+    std::uint64_t hash_seq = 0;      // the active site's state hash the sandbox replayed to (0: none)
+    bool hash_match = false;         // the sandbox's state hash at hash_seq is the active site's
+    std::uint64_t snapshot_seq = 0;  // the journal's snapshot the replay began from (0: seq 1)
+    std::uint64_t replayed = 0;      // records the sandbox replayed after it
     std::string queue;               // the synthetic call's queue
-    std::string routed;              // "agent", "queued", "overflowed" or "rejected"
+    std::string routed;              // "agent", "queued", "overflowed", "rejected" or "none"
     std::uint64_t agent = 0;         // the agent offered the call (routed == "agent")
-    std::string detail;              // the decision in words
-    double took_ms = 0;              // the whole drill
-    bool passed = false;             // hash matched, copy exact, the call routed (or queued)
+    std::string detail;              // the decision in words, or why the replay failed
+    double took_ms = 0;              // the whole drill, from the request to the answer
+    bool passed = false;             // replayed to hash_seq, hash matched, the call routed/queued
   };
   Drill drill;
+  // What a drill's sandbox is built from (set before following, read by the IO thread): the
+  // starting configuration's domain (the configuration a reload installed is the IO stage's tag)
+  // and the IO stage's sizes. Without a domain, a drill is refused.
+  const router::EngineConfig* drill_domain = nullptr;
+  dataplane::DataplaneConfig drill_dataplane;
   struct Outcome {
     std::uint64_t id = 0;  // the request answered
     bool ok = false;
