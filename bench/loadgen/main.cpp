@@ -1235,7 +1235,7 @@ int main(int argc, char** argv) {
   // The clients this run plays, by local number, and their ACDP/2 identities.
   std::vector<acd::loadgen::Identity> identities;
   for (std::uint32_t k = 0; k < kSwitchClients; ++k) {
-    identities.push_back({kFirstSwitch + k, "lg-switch-" + std::to_string(k), "switch"});
+    identities.push_back({first_switch + k, "lg-switch-" + std::to_string(k), "switch"});
   }
   for (std::uint32_t a = 0; a < agents; ++a) {
     identities.push_back(

@@ -4,8 +4,11 @@
 
 #include <charconv>
 #include <cstring>
+#include <optional>
 
 #include <nlohmann/json.hpp>
+
+#include "acd/router/types.hpp"
 
 namespace acd::sip {
 
@@ -103,6 +106,31 @@ void Bridge::connected(std::uint64_t now_ns) {
   r.nonce = now_ns;
   send(wire::Type::Register, r, now_ns);
   register_seq_ = next_seq_ - 1;
+  // Requests of the old session go on (the same seq); RouteRequests get their full retries anew.
+  for (auto& [seq, p] : pending_) {
+    p.tries = 0;
+  }
+  for (auto& [sip, call] : by_sip_) {
+    const bool waits = call.state == CallState::Queued || call.state == CallState::Rerouting;
+    if (waits && !has_pending_route_request(call.call_id)) {
+      resync(call, now_ns);
+    }
+  }
+}
+
+bool Bridge::has_pending_route_request(std::uint64_t call_id) const {
+  for (const auto& [seq, p] : pending_) {
+    if (p.type == wire::Type::RouteRequest && p.call_id == call_id) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Bridge::resync(Call& call, std::uint64_t now_ns) {
+  bump(Counter::resyncs);
+  send(wire::Type::RouteRequest, call.request, now_ns, call.call_id);
+  pending_[next_seq_ - 1].resync = true;
 }
 
 const Service* Bridge::service_of(std::string_view number) const {
@@ -212,7 +240,7 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
         rna.agent = call.agent;
         rna.cause = no_answer_cause(u32_field(event, "code").value_or(0));
         bump(Counter::ring_no_answer);
-        send(wire::Type::RingNoAnswer, rna, now_ns);
+        send(wire::Type::RingNoAnswer, rna, now_ns, call.call_id);
       }
     }
     if (call.has_pending_decision) {
@@ -314,6 +342,7 @@ void Bridge::on_invite(const json& event, std::uint64_t now_ns) {
   }
   call.call_id = next_call_id_++;
   rr.call_id = call.call_id;
+  call.request = rr;
   sip_of_[call.call_id] = call.sip_call_id;
   const std::uint64_t id = call.call_id;
   by_sip_.emplace(call.sip_call_id, std::move(call));
@@ -392,8 +421,15 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
   }
 }
 
-void Bridge::on_message(const dataplane::Message& m, std::uint64_t /*now_ns*/) {
+void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
   switch (m.type) {
+    case wire::Type::Heartbeat:
+      // The echo of ours (same seq); acd's takeover announcement (seq 0) names no request.
+      if (m.seq != 0 && m.seq == heartbeat_seq_) {
+        pending_.erase(m.seq);
+        heartbeat_seq_ = 0;
+      }
+      return;
     case wire::Type::Ack: {
       const auto a = m.as<wire::Ack>();
       if (pending_.erase(a.reply_to) == 0) {
@@ -416,6 +452,21 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t /*now_ns*/) {
       }
       const Pending p = it->second;
       pending_.erase(it);
+      const auto status = [&](router::Status s) {
+        return e.reason == static_cast<std::uint16_t>(s);
+      };
+      if (p.type == wire::Type::RouteRequest && p.resync && status(router::Status::DuplicateCall)) {
+        return;  // the node still holds the call: its decision comes as usual
+      }
+      if (p.type == wire::Type::RingNoAnswer && status(router::Status::UnknownCall)) {
+        // acd no longer knows the call (it restarted without it): asked anew, as a new call.
+        if (Call* call = by_call_id(p.call_id);
+            call != nullptr && call->state == CallState::Rerouting && call->suspended &&
+            !has_pending_route_request(call->call_id)) {
+          resync(*call, now_ns);
+        }
+        return;
+      }
       if (p.type == wire::Type::RouteRequest) {
         if (Call* call = by_call_id(p.call_id); call != nullptr && call->suspended) {
           bump(Counter::rejected);
@@ -445,6 +496,15 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t /*now_ns*/) {
 
 void Bridge::tick(std::uint64_t now_ns) {
   const std::uint64_t retry_ns = std::uint64_t{config_.retry_ms} * 1'000'000;
+  const std::uint64_t heartbeat_ns = std::uint64_t{config_.heartbeat_ms} * 1'000'000;
+  if (heartbeat_ns != 0 && heartbeat_seq_ == 0 && now_ns - last_heartbeat_ns_ >= heartbeat_ns) {
+    // Unanswered, it keeps a request waiting: the shell's silence check renews the session.
+    wire::Heartbeat h{};
+    h.sent_ns = now_ns;
+    send(wire::Type::Heartbeat, h, now_ns);
+    heartbeat_seq_ = next_seq_ - 1;
+    last_heartbeat_ns_ = now_ns;
+  }
   for (auto it = pending_.begin(); it != pending_.end();) {
     Pending& p = it->second;
     if (now_ns - p.sent_ns < retry_ns) {
@@ -452,6 +512,9 @@ void Bridge::tick(std::uint64_t now_ns) {
       continue;
     }
     if (p.tries >= config_.retries && p.type != wire::Type::Register) {
+      if (it->first == heartbeat_seq_) {
+        heartbeat_seq_ = 0;
+      }
       if (p.type == wire::Type::RouteRequest) {
         if (Call* call = by_call_id(p.call_id); call != nullptr && call->suspended) {
           bump(Counter::rejected);

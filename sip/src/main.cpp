@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -186,12 +187,12 @@ class Shell {
         close(fd);  // a scraper opens one at a time; more is not one
         continue;
       }
-      http_[fd] = std::string();
+      http_[fd] = HttpClient{std::string(), now_ns()};
       watch(fd, EPOLLIN, EPOLL_CTL_ADD);
     }
   }
   void on_http(int fd) {
-    std::string& request = http_[fd];
+    std::string& request = http_[fd].request;
     char buf[2048];
     const ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
@@ -208,9 +209,25 @@ class Shell {
       (void)!write(fd, answer.data(), answer.size());
     }
     if (done || n == 0 || (n < 0 && errno != EAGAIN)) {
-      epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
-      close(fd);
-      http_.erase(fd);
+      close_http(fd);
+    }
+  }
+  void close_http(int fd) {
+    epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    http_.erase(fd);
+  }
+  // A connection has kHttpTimeoutNs from its accept to send its whole request: idle or slow ones
+  // would otherwise hold the kMaxHttpClients places and keep every scraper out.
+  void expire_http(std::uint64_t now) {
+    for (auto it = http_.begin(); it != http_.end();) {
+      const int fd = it->first;
+      const bool late = now - it->second.accepted_ns > kHttpTimeoutNs;
+      ++it;
+      if (late) {
+        ++http_timeouts_;
+        close_http(fd);
+      }
     }
   }
   acd::sip::ShellCounters shell_counters() const {
@@ -219,6 +236,7 @@ class Shell {
     c.evapi_losses = evapi_losses_;
     c.acdp_sessions = acdp_sessions_;
     c.http_bad_requests = http_bad_requests_;
+    c.http_timeouts = http_timeouts_;
     c.evapi_up = evapi_up_;
     c.acdp_session = cipher_ != nullptr;
     return c;
@@ -312,7 +330,8 @@ class Shell {
   void send_init() {
     std::uint8_t init[sizeof(secure::HandshakeInit)];
     if (initiator_->make_init(wall_ns(), now_ns(), init) == sizeof init) {
-      last_init_ns_ = now_ns();
+      next_init_ns_ =
+          now_ns() + acd::sip::jittered(1'000'000'000, static_cast<std::uint32_t>(random_()));
       (void)!send(udp_, init, sizeof init, 0);
     }
   }
@@ -380,9 +399,10 @@ class Shell {
     bridge_.tick(now);
     // No session, or acd silent while requests wait: a new handshake (acdd may have restarted).
     const bool silent = cipher_ && bridge_.waiting() > 0 && now - heard_ns_ > 1'000'000'000;
-    if ((!cipher_ || silent) && now - last_init_ns_ > 1'000'000'000) {
-      send_init();
+    if ((!cipher_ || silent) && now >= next_init_ns_) {
+      send_init();  // again about every second, give or take a quarter
     }
+    expire_http(now);
     if (tcp_ < 0 && now - last_connect_ns_ > 1'000'000'000) {
       last_connect_ns_ = now;
       connect_evapi();
@@ -433,9 +453,15 @@ class Shell {
   sockaddr_in evapi_;
   std::optional<sockaddr_in> metrics_;
   static constexpr std::size_t kMaxHttpClients = 8;
+  static constexpr std::uint64_t kHttpTimeoutNs = 5'000'000'000;
+  struct HttpClient {
+    std::string request;  // read so far
+    std::uint64_t accepted_ns = 0;
+  };
   int http_listen_ = -1;
-  std::map<int, std::string> http_;  // metrics connections: fd -> the request read so far
-  std::uint64_t evapi_connects_ = 0, evapi_losses_ = 0, acdp_sessions_ = 0, http_bad_requests_ = 0;
+  std::map<int, HttpClient> http_;  // metrics connections by fd
+  std::uint64_t evapi_connects_ = 0, evapi_losses_ = 0, acdp_sessions_ = 0, http_bad_requests_ = 0,
+                http_timeouts_ = 0;
   int epoll_ = -1, udp_ = -1, tcp_ = -1, timer_ = -1, signals_ = -1;
   bool connecting_ = false, evapi_up_ = false, stop_ = false;
   std::string out_;
@@ -443,7 +469,8 @@ class Shell {
   std::unique_ptr<secure::Initiator> initiator_;
   std::unique_ptr<secure::SessionCipher> cipher_;
   std::uint32_t index_ = 0;
-  std::uint64_t heard_ns_ = 0, last_init_ns_ = 0, last_connect_ns_ = 0;
+  std::uint64_t heard_ns_ = 0, next_init_ns_ = 0, last_connect_ns_ = 0;
+  std::mt19937 random_{std::random_device{}()};
 };
 
 }  // namespace

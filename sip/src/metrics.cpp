@@ -78,6 +78,9 @@ std::string render_metrics(const Bridge& bridge, const ShellCounters& shell) {
           shell.evapi_losses);
   counter(out, "acd_sip_metrics_bad_requests_total",
           "requests to the metrics endpoint that were not GET /metrics", shell.http_bad_requests);
+  counter(out, "acd_sip_metrics_timeouts_total",
+          "metrics connections closed for not sending a whole request in time",
+          shell.http_timeouts);
   return out;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ACDP/2 end to end: acdd with security.mode = "required" (its key from acdctl key generate, the
 # load generator's clients from acd-loadgen --write-keys pasted as [[clients]]) routes every call
-# of an authenticated acd-loadgen exactly once with no error; a clear-text ACDP/1 client gets no
+# of an authenticated acd-loadgen exactly once with no error (also with its switch clients
+# numbered from --first-switch 200); a clear-text ACDP/1 client gets no
 # answer at all; under a flood of bogus handshake inits the calls are still all routed; acdd counts
 # what it dropped (acd_security_dropped_total) and the sessions; one loud source is rate-limited
 # while the load generator, at another address, still makes its sessions.
@@ -177,6 +178,13 @@ kernel_dropped=$(( $(rcvbuf_errors) - kernel_before ))
   fail "bad_mac1 not counted"
 [ "$(value 'acd_security_dropped_total{reason="bad_tag"}')" = 0 ] || fail "forged datagrams seen"
 grep '^acd_security_dropped_total' "$work/metrics" | awk '$2 + 0 > 0' || true
+
+# The switch clients numbered from --first-switch (a second load generator beside a first): the
+# same keys (DIR/lg-switch-<k>.key) under the other numbers.
+"$loadgen" --target "127.0.0.1:$port" --rate 1000 --duration 1 --agents $agents --first-switch 200 \
+  --keys-dir "$work/lg" --server-key "$work/acdd.pub" --json >"$work/switch200.json" 2>"$work/switch200.err" ||
+  fail "loadgen --first-switch 200: $(cat "$work/switch200.json" "$work/switch200.err")"
+expect_every_call_routed "$work/switch200.json" || fail "the run with --first-switch 200"
 
 kill -TERM $pid
 rc=0

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acd/router/types.hpp"
 #include "acd/sip/bridge.hpp"
 #include "acd/sip/metrics.hpp"
 #include "acd/sip/netstring.hpp"
@@ -27,6 +28,7 @@ acd::sip::BridgeConfig config() {
   c.ring_s = 12;
   c.services = {{"5000", 3, 2, false}, {"5001", 4, 0, true}};
   c.agent_uris[2002] = "sip:desk2002@10.0.0.9";
+  c.heartbeat_ms = 0;  // on only where a test looks at it
   return c;
 }
 
@@ -423,6 +425,133 @@ TEST(SipBridge, ErrorToRouteRequestIs503) {
   EXPECT_EQ(cmd["code"], 503);
   EXPECT_EQ(cmd["status"], 1010);
   EXPECT_EQ(h.bridge.calls(), 0u);
+}
+
+// A new ACDP session (acdd restarted, or a standby took over): the calls whose INVITE waits for
+// acd's decision are asked for again with their first RouteRequest; a ringing call is not.
+TEST(SipBridge, NewSessionAsksAgainForWaitingCalls) {
+  Harness h;
+  h.invite("q@x");
+  const auto rq = h.one_request();
+  const auto queued = Harness::body<wire::RouteRequest>(rq);
+  h.respond(rq.seq, queued.call_id, wire::RouteResult::Queued);
+  (void)h.one_command();
+  h.event({{"event", "suspended"}, {"callid", "q@x"}, {"tindex", 7}, {"tlabel", 100}});
+  (void)h.ring("r@x", 1001);
+
+  h.bridge.connected(5000 * kMs);
+  auto r = h.bridge.take_requests();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].type, wire::Type::Register);
+  h.ack(r[0].seq);
+  EXPECT_EQ(r[1].type, wire::Type::RouteRequest);
+  EXPECT_EQ(r[1].body, rq.body);  // the same call ID, queue and fields
+  EXPECT_EQ(h.bridge.count(Counter::resyncs), 1u);
+  // The new node knew nothing of it: its decision is applied to the held INVITE.
+  h.respond(r[1].seq, queued.call_id, wire::RouteResult::Agent, 1002);
+  const json cmd = h.one_command();
+  EXPECT_EQ(cmd["action"], "relay");
+  EXPECT_EQ(cmd["tlabel"], 100);
+  EXPECT_EQ(h.bridge.find("q@x")->state, CallState::Ringing);
+  EXPECT_EQ(h.bridge.waiting(), 0u);
+
+  // A node that still holds the call answers DuplicateCall: the call goes on waiting.
+  h.invite("w@x");
+  const auto rq2 = h.one_request();
+  const auto id2 = Harness::body<wire::RouteRequest>(rq2).call_id;
+  h.respond(rq2.seq, id2, wire::RouteResult::Queued);
+  (void)h.one_command();
+  h.event({{"event", "suspended"}, {"callid", "w@x"}, {"tindex", 8}, {"tlabel", 101}});
+  h.bridge.connected(6000 * kMs);
+  r = h.bridge.take_requests();
+  ASSERT_EQ(r.size(), 2u);
+  h.ack(r[0].seq);
+  wire::Error e{};
+  e.reply_to = r[1].seq;
+  e.reason = static_cast<std::uint16_t>(acd::router::Status::DuplicateCall);
+  h.deliver(wire::Type::Error, e);
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  ASSERT_NE(h.bridge.find("w@x"), nullptr);
+  EXPECT_EQ(h.bridge.find("w@x")->state, CallState::Queued);
+  EXPECT_EQ(h.bridge.find("w@x")->suspended, true);
+  // ... and its later decision is applied as any.
+  h.respond(0, id2, wire::RouteResult::Agent, 1001);
+  EXPECT_EQ(h.one_command()["action"], "relay");
+}
+
+// A RingNoAnswer acd refuses UnknownCall (it restarted and lost the call while the agent rang):
+// the call is asked for anew, not left held.
+TEST(SipBridge, RingNoAnswerForACallAcdLostAsksAgain) {
+  Harness h;
+  const auto rr = h.ring("c@x", 1001);
+  h.event({{"event", "agent_failed"},
+           {"callid", "c@x"},
+           {"tindex", 7},
+           {"tlabel", 102},
+           {"code", 486}});
+  const auto rna = h.one_request();
+  ASSERT_EQ(rna.type, wire::Type::RingNoAnswer);
+  wire::Error e{};
+  e.reply_to = rna.seq;
+  e.reason = static_cast<std::uint16_t>(acd::router::Status::UnknownCall);
+  h.deliver(wire::Type::Error, e);
+  EXPECT_TRUE(h.bridge.take_commands().empty());  // no 503: still held
+  const auto again = h.one_request();
+  ASSERT_EQ(again.type, wire::Type::RouteRequest);
+  EXPECT_EQ(Harness::body<wire::RouteRequest>(again).call_id, rr.call_id);
+  h.respond(again.seq, rr.call_id, wire::RouteResult::Queued);
+  const json cmd = h.one_command();
+  EXPECT_EQ(cmd["action"], "queued");
+  EXPECT_EQ(cmd["tlabel"], 102);
+}
+
+// Heartbeats: one every heartbeat_ms, a request waiting until acd echoes it (an unanswered one
+// is what makes the shell renew the session).
+TEST(SipBridge, HeartbeatEverySecondUntilEchoed) {
+  acd::sip::BridgeConfig c = config();
+  c.heartbeat_ms = 1000;
+  Bridge b(c);
+  b.tick(500 * kMs);
+  EXPECT_TRUE(b.take_requests().empty());
+  b.tick(1000 * kMs);
+  auto r = b.take_requests();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, wire::Type::Heartbeat);
+  EXPECT_EQ(b.waiting(), 1u);
+  wire::Heartbeat echo{};
+  const auto bytes = reinterpret_cast<const std::uint8_t*>(&echo);
+  b.on_message(acd::dataplane::Message{wire::Type::Heartbeat, 0, bytes}, 1100 * kMs);
+  EXPECT_EQ(b.waiting(), 1u);  // a takeover announcement (seq 0) is no echo
+  b.on_message(acd::dataplane::Message{wire::Type::Heartbeat, r[0].seq, bytes}, 1100 * kMs);
+  EXPECT_EQ(b.waiting(), 0u);
+  b.tick(1900 * kMs);
+  EXPECT_TRUE(b.take_requests().empty());
+  b.tick(2000 * kMs);
+  r = b.take_requests();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, wire::Type::Heartbeat);
+  // Not echoed: sent again like any request, and no second one beside it.
+  b.tick(3200 * kMs);
+  r = b.take_requests();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(b.waiting(), 1u);
+}
+
+// Handshake retries: a second give or take a quarter, spread over the whole range.
+TEST(SipBridge, HandshakeRetriesAreJittered) {
+  constexpr std::uint64_t kS = 1'000'000'000;
+  EXPECT_EQ(acd::sip::jittered(kS, 0), 750 * kMs);
+  EXPECT_EQ(acd::sip::jittered(kS, 500'000'000), 1250 * kMs);
+  std::uint64_t low = kS * 2, high = 0;
+  for (std::uint32_t i = 0; i < 1000; ++i) {
+    const std::uint64_t d = acd::sip::jittered(kS, i * 4'294'967u);
+    EXPECT_GE(d, 750 * kMs);
+    EXPECT_LE(d, 1250 * kMs);
+    low = std::min(low, d);
+    high = std::max(high, d);
+  }
+  EXPECT_LT(low, 800 * kMs);
+  EXPECT_GT(high, 1200 * kMs);
 }
 
 // Netstrings: framing both ways, split across reads, and a broken frame is an error for good.

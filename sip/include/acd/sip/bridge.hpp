@@ -48,7 +48,8 @@ struct Request {
   X(bad_events, "evapi messages that are not JSON or miss a field")           \
   X(ignored, "events for unknown calls, or out of place in the call's state") \
   X(acd_errors, "ACDP Error messages received")                               \
-  X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)")
+  X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)") \
+  X(resyncs, "RouteRequests sent again for held calls after a new ACDP session")
 
 enum class Counter : std::uint8_t {
 #define ACD_X(name, help) name,
@@ -57,11 +58,22 @@ enum class Counter : std::uint8_t {
       kCount
 };
 
+// The wait before the next ACDP/2 handshake retry: `every_ns` give or take a quarter, drawn from
+// `random` (uniform over 32 bits), so that retries do not keep step with a flood's period and
+// miss acdd's cookie replies at every try (acd-loadgen spreads its retries the same way).
+inline std::uint64_t jittered(std::uint64_t every_ns, std::uint32_t random) {
+  const std::uint64_t spread = every_ns / 2;
+  return every_ns - every_ns / 4 + (spread == 0 ? 0 : std::uint64_t{random} % (spread + 1));
+}
+
 class Bridge {
  public:
   explicit Bridge(BridgeConfig config);
 
-  // A new ACDP session (or the first): queues a Register as a switch.
+  // A new ACDP session (or the first): queues a Register as a switch, and asks acd again about
+  // every call whose INVITE waits for acd's decision (queued, or re-routing after the agent's
+  // leg failed): acdd may have restarted without them, or another node may have taken over. A
+  // node that still holds the call answers DuplicateCall, and the call goes on waiting.
   void connected(std::uint64_t now_ns);
   // One evapi payload (JSON) from Kamailio.
   void on_event(std::string_view json, std::uint64_t now_ns);
@@ -88,6 +100,7 @@ class Bridge {
     std::uint32_t agent = 0;            // the agent index of the RouteResponse that rang the agent
     bool has_pending_decision = false;  // a decision that came while the agent still rang
     dataplane::wire::RouteResponse pending_decision{};
+    dataplane::wire::RouteRequest request{};  // as first sent: asked again after a new session
   };
   const Call* find(std::string_view sip_call_id) const;
   std::size_t calls() const { return by_sip_.size(); }
@@ -103,7 +116,8 @@ class Bridge {
     std::vector<std::uint8_t> body;
     std::uint64_t sent_ns;
     std::uint32_t tries;
-    std::uint64_t call_id;  // RouteRequest: the call, to answer 503 when given up
+    std::uint64_t call_id;  // RouteRequest, RingNoAnswer: the call
+    bool resync = false;    // a RouteRequest sent again after a new session
   };
 
   void bump(Counter c) { ++counters_[static_cast<std::size_t>(c)]; }
@@ -116,6 +130,8 @@ class Bridge {
   void reply(Call& call, int code, std::string_view reason, std::uint16_t status);
   void relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s);
   void forget(Call& call);
+  void resync(Call& call, std::uint64_t now_ns);
+  bool has_pending_route_request(std::uint64_t call_id) const;
   Call* by_call_id(std::uint64_t call_id);
   const Service* service_of(std::string_view number) const;
 
@@ -124,6 +140,8 @@ class Bridge {
   std::uint64_t next_call_id_ = 1;
   bool registered_ = false;
   std::uint64_t register_seq_ = 0;
+  std::uint64_t heartbeat_seq_ = 0;           // the Heartbeat waiting for its echo; 0: none
+  std::uint64_t last_heartbeat_ns_ = 0;       // when the last one was sent
   std::map<std::uint64_t, Pending> pending_;  // by seq
   std::unordered_map<std::string, Call> by_sip_;
   std::unordered_map<std::uint64_t, std::string> sip_of_;  // ACDP call_id -> SIP Call-ID

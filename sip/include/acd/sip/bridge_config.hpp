@@ -30,6 +30,7 @@ struct BridgeConfig {
   std::uint32_t ring_s = 15;                  // Kamailio's ring timer for an agent's leg
   std::uint32_t retry_ms = 200;               // an unanswered ACDP request is sent again after this
   std::uint32_t retries = 10;                 // ... at most this many times
+  std::uint32_t heartbeat_ms = 1000;          // a Heartbeat to acdd this often (0: none)
   std::string metrics;                        // "IP:PORT" of the Prometheus endpoint; "": none
   std::vector<Service> services;
   std::map<std::uint64_t, std::string> agent_uris;  // agent ID -> fixed SIP URI (no usrloc)

@@ -18,6 +18,7 @@ struct ShellCounters {
   std::uint64_t evapi_losses = 0;       // ... lost (each is followed by a reconnect)
   std::uint64_t acdp_sessions = 0;      // ACDP/2 sessions made with acdd (handshakes completed)
   std::uint64_t http_bad_requests = 0;  // scrapes that were not GET /metrics
+  std::uint64_t http_timeouts = 0;      // metrics connections closed without a whole request
   bool evapi_up = false;
   bool acdp_session = false;
 };
