@@ -95,7 +95,7 @@ void Bridge::send(wire::Type type, const Body& body, std::uint64_t now_ns, std::
   const std::uint64_t seq = next_seq_++;
   std::vector<std::uint8_t> bytes(sizeof(Body));
   std::memcpy(bytes.data(), &body, sizeof(Body));
-  pending_[seq] = Pending{type, bytes, now_ns, 0, call_id};
+  pending_[seq] = Pending{type, bytes, now_ns, 0, now_ns, call_id};
   requests_.push_back(Request{type, seq, std::move(bytes)});
 }
 
@@ -109,6 +109,7 @@ void Bridge::connected(std::uint64_t now_ns) {
   // Requests of the old session go on (the same seq); RouteRequests get their full retries anew.
   for (auto& [seq, p] : pending_) {
     p.tries = 0;
+    p.first_ns = now_ns;
   }
   for (auto& [sip, call] : by_sip_) {
     const bool waits = call.state == CallState::Queued || call.state == CallState::Rerouting;
@@ -116,6 +117,16 @@ void Bridge::connected(std::uint64_t now_ns) {
       resync(call, now_ns);
     }
   }
+}
+
+std::uint64_t Bridge::waiting_since() const {
+  std::uint64_t oldest = 0;
+  for (const auto& [seq, p] : pending_) {
+    if (oldest == 0 || p.first_ns < oldest) {
+      oldest = p.first_ns;
+    }
+  }
+  return oldest;
 }
 
 bool Bridge::has_pending_route_request(std::uint64_t call_id) const {

@@ -330,8 +330,8 @@ class Shell {
   void send_init() {
     std::uint8_t init[sizeof(secure::HandshakeInit)];
     if (initiator_->make_init(wall_ns(), now_ns(), init) == sizeof init) {
-      next_init_ns_ =
-          now_ns() + acd::sip::jittered(1'000'000'000, static_cast<std::uint32_t>(random_()));
+      const auto draw = static_cast<std::uint32_t>(random_());
+      next_init_ns_ = now_ns() + acd::sip::jittered(1'000'000'000, draw);
       (void)!send(udp_, init, sizeof init, 0);
     }
   }
@@ -398,7 +398,11 @@ class Shell {
     const std::uint64_t now = now_ns();
     bridge_.tick(now);
     // No session, or acd silent while requests wait: a new handshake (acdd may have restarted).
-    const bool silent = cipher_ && bridge_.waiting() > 0 && now - heard_ns_ > 1'000'000'000;
+    // Silent: nothing heard for 1 s, and a request has waited that long (a request just sent
+    // after a quiet second is no sign of a dead node).
+    const std::uint64_t since = bridge_.waiting_since();
+    const bool silent =
+        cipher_ && since != 0 && now - since > 1'000'000'000 && now - heard_ns_ > 1'000'000'000;
     if ((!cipher_ || silent) && now >= next_init_ns_) {
       send_init();  // again about every second, give or take a quarter
     }

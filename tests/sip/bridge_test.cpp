@@ -518,12 +518,14 @@ TEST(SipBridge, HeartbeatEverySecondUntilEchoed) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].type, wire::Type::Heartbeat);
   EXPECT_EQ(b.waiting(), 1u);
+  EXPECT_EQ(b.waiting_since(), 1000 * kMs);  // the shell's silence is measured from here
   wire::Heartbeat echo{};
   const auto bytes = reinterpret_cast<const std::uint8_t*>(&echo);
   b.on_message(acd::dataplane::Message{wire::Type::Heartbeat, 0, bytes}, 1100 * kMs);
   EXPECT_EQ(b.waiting(), 1u);  // a takeover announcement (seq 0) is no echo
   b.on_message(acd::dataplane::Message{wire::Type::Heartbeat, r[0].seq, bytes}, 1100 * kMs);
   EXPECT_EQ(b.waiting(), 0u);
+  EXPECT_EQ(b.waiting_since(), 0u);
   b.tick(1900 * kMs);
   EXPECT_TRUE(b.take_requests().empty());
   b.tick(2000 * kMs);

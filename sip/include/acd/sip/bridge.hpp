@@ -88,6 +88,9 @@ class Bridge {
   std::vector<Request> take_requests();
   // Requests sent but not answered yet.
   std::size_t waiting() const { return pending_.size(); }
+  // When the request waiting longest was first sent (in this session); 0 when none waits. A node
+  // is silent when nothing came from it since then, for a while: not merely since the last reply.
+  std::uint64_t waiting_since() const;
 
   // A call by its SIP Call-ID: nullptr if unknown.
   struct Call {
@@ -116,8 +119,9 @@ class Bridge {
     std::vector<std::uint8_t> body;
     std::uint64_t sent_ns;
     std::uint32_t tries;
-    std::uint64_t call_id;  // RouteRequest, RingNoAnswer: the call
-    bool resync = false;    // a RouteRequest sent again after a new session
+    std::uint64_t first_ns;  // first sent (in this session)
+    std::uint64_t call_id;   // RouteRequest, RingNoAnswer: the call
+    bool resync = false;     // a RouteRequest sent again after a new session
   };
 
   void bump(Counter c) { ++counters_[static_cast<std::size_t>(c)]; }
