@@ -398,6 +398,8 @@ class LoadGen {
     first_result_.assign(total, 0);
     first_agent_.assign(total, 0);
     routed_agent_.assign(total, 0);
+    left_queue_.assign(total, false);
+    still_queued_ = 0;
     r.latency_us.reserve(total);
     result_ = &r;
     nodes_.start_measuring();
@@ -441,8 +443,11 @@ class LoadGen {
               now + 500'000) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // low rates need no busy loop
       }
-      if (i == total && (r.received == total || now > end + 1'000'000'000)) {
-        break;  // everything answered, or a second of grace after the end has passed
+      // Everything answered and no call still waiting in a queue; or a second of grace after the
+      // end, three while answered calls still wait (a busy pair may route them late, not lose them).
+      const std::uint64_t grace_ns = still_queued_ > 0 ? 3'000'000'000 : 1'000'000'000;
+      if (i == total && ((r.received == total && still_queued_ == 0) || now > end + grace_ns)) {
+        break;
       }
     }
     // A route request still unanswered is lost (a pair keeps them until now): its late answer
@@ -914,6 +919,13 @@ class LoadGen {
         }
         const std::uint64_t i = r.call_id - base_call_;
         const auto result = static_cast<std::uint8_t>(r.result);
+        if (r.reply_to == 0 && r.result != RouteResult::Queued && !left_queue_[i]) {
+          // The call's own decision after it waited (an agent, an overflow): it left its queue.
+          left_queue_[i] = true;
+          if (first_result_[i] == static_cast<std::uint8_t>(RouteResult::Queued)) {
+            --still_queued_;
+          }
+        }
         // The same answer again (a reply cache answering a request sent twice, or a new primary
         // repeating a decision) is no new decision: nothing to count, nothing to answer.
         if (r.reply_to != 0 && first_result_[i] == result &&
@@ -939,6 +951,9 @@ class LoadGen {
                                         result_->latency_us.back());
           if (r.result == RouteResult::Queued) {
             ++result_->queued;
+            if (!left_queue_[i]) {
+              ++still_queued_;  // its decision has not overtaken this answer
+            }
           }
           if (r.result == RouteResult::Agent || r.result == RouteResult::Queued) {
             result_->admitted_latency_us.push_back(result_->latency_us.back());
@@ -1036,6 +1051,8 @@ class LoadGen {
   std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
   std::vector<std::uint64_t> intended_;
   std::vector<std::uint8_t> first_result_;   // RouteResult of the first direct answer, 0: none
+  std::vector<bool> left_queue_;  // a decision of its own (reply_to 0) came for the call
+  std::uint64_t still_queued_ = 0;  // first answered Queued, no decision of its own yet
   std::vector<std::uint32_t> first_agent_;   // its agent
   std::vector<std::uint32_t> routed_agent_;  // agent + 1 of the last Agent decision, 0: none
   Result* result_ = nullptr;
