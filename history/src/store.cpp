@@ -8,7 +8,12 @@
 #include <cstring>
 #include <functional>
 
+#include "rows.hpp"
+
 namespace acd::history {
+
+using rows::Columns;
+using rows::Statement;
 
 namespace {
 
@@ -104,131 +109,36 @@ class Binder {
   int n_ = 0;
 };
 
-// Reads the columns of one row, in order.
-class Columns {
- public:
-  explicit Columns(sqlite3_stmt* s) : s_(s) {}
-  std::uint64_t u() { return static_cast<std::uint64_t>(sqlite3_column_int64(s_, n_++)); }
-  template <class T>
-  T as() {
-    return static_cast<T>(u());
-  }
-  std::uint32_t index() {
-    if (sqlite3_column_type(s_, n_) == SQLITE_NULL) {
-      ++n_;
-      return router::kNone;
-    }
-    return as<std::uint32_t>();
-  }
-  std::string text() {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, n_));
-    const int len = sqlite3_column_bytes(s_, n_++);
-    return p == nullptr ? std::string() : std::string(p, static_cast<std::size_t>(len));
-  }
-
- private:
-  sqlite3_stmt* s_;
-  int n_ = 0;
-};
-
-// A path as text: steps separated by ';', each "kind,queue,agent,target,time" (kNone written as
-// its number, 4294967295).
-std::string encode_path(const std::vector<PathStep>& path) {
-  std::string s;
-  for (const PathStep& p : path) {
-    if (!s.empty()) {
-      s += ';';
-    }
-    s += std::to_string(static_cast<int>(p.kind)) + ',' + std::to_string(p.queue) + ',' +
-         std::to_string(p.agent) + ',' + std::to_string(p.target) + ',' + std::to_string(p.time);
-  }
-  return s;
+// "SELECT columns FROM table WHERE key >= from AND key < to ORDER BY seq, idx"
+std::string range(const char* columns, const char* table, const char* key) {
+  return std::string("SELECT ") + columns + " FROM " + table + " WHERE " + key + " >= ?1 AND " +
+         key + " < ?2 ORDER BY seq, idx";
 }
 
-bool decode_path(const std::string& s, std::vector<PathStep>& path) {
-  const char* p = s.data();
-  const char* end = p + s.size();
-  while (p < end) {
-    std::uint64_t v[5] = {};
-    for (int k = 0; k < 5; ++k) {
-      const auto r = std::from_chars(p, end, v[k]);
-      if (r.ec != std::errc()) {
-        return false;
-      }
-      p = r.ptr;
-      if (k < 4) {
-        if (p == end || *p != ',') {
-          return false;
-        }
-        ++p;
-      }
+// What a visitor of rows says after one.
+enum class Next { Row, Stop, Fail };  // Fail: it has set `why`
+
+// Each row of q handed to `row`; false with `why` on a SQLite error or when `row` fails.
+template <class OnRow>
+bool each_row(sqlite3* db, Statement& q, const char* what, std::string& why, OnRow row) {
+  if (!q.ok()) {
+    why = message(db, what);
+    return false;
+  }
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    Columns c(q.get());
+    const Next next = row(c);
+    if (next != Next::Row) {
+      return next == Next::Stop;
     }
-    if (v[0] > static_cast<std::uint64_t>(StepKind::Callback)) {
-      return false;
-    }
-    path.push_back(PathStep{v[4], static_cast<QueueIndex>(v[1]), static_cast<AgentIndex>(v[2]),
-                            static_cast<AgentIndex>(v[3]), static_cast<StepKind>(v[0])});
-    if (p != end) {
-      if (*p != ';') {
-        return false;
-      }
-      ++p;
-    }
+  }
+  if (rc != SQLITE_DONE) {
+    why = message(db, what);
+    return false;
   }
   return true;
 }
-
-std::string encode_reasons(const std::array<Micros, router::kNotReadyReasons>& r) {
-  std::string s;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    if (i > 0) {
-      s += ',';
-    }
-    s += std::to_string(r[i]);
-  }
-  return s;
-}
-
-bool decode_reasons(const std::string& s, std::array<Micros, router::kNotReadyReasons>& r) {
-  const char* p = s.data();
-  const char* end = p + s.size();
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    const auto res = std::from_chars(p, end, r[i]);
-    if (res.ec != std::errc()) {
-      return false;
-    }
-    p = res.ptr;
-    if (i + 1 < r.size()) {
-      if (p == end || *p != ',') {
-        return false;
-      }
-      ++p;
-    }
-  }
-  return p == end;
-}
-
-// A statement prepared for one read, finalized when it goes out of scope.
-class Query {
- public:
-  Query(sqlite3* db, const char* sql, Micros from, Micros to) {
-    ok_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) == SQLITE_OK;
-    if (ok_) {
-      sqlite3_bind_int64(s_, 1, static_cast<sqlite3_int64>(from));
-      sqlite3_bind_int64(s_, 2, static_cast<sqlite3_int64>(to));
-    }
-  }
-  ~Query() { sqlite3_finalize(s_); }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-  bool ok() const { return ok_; }
-  int step() { return sqlite3_step(s_); }
-  sqlite3_stmt* get() { return s_; }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-  bool ok_ = false;
-};
 
 }  // namespace
 
@@ -416,7 +326,7 @@ bool Store::write(const Records& records, std::uint64_t through,
              .i(static_cast<std::uint64_t>(c.wrap))
              .i(c.disposition)
              .i(c.note)
-             .text(encode_path(c.path))
+             .text(rows::encode_path(c.path))
              .step();
   }
   for (const AgentStateRecord& s : records.states) {
@@ -466,7 +376,7 @@ bool Store::write(const Records& records, std::uint64_t through,
     for (const Micros t : a.state_us) {
       b.i(t);
     }
-    ok = b.text(encode_reasons(a.not_ready_us)).step();
+    ok = b.text(rows::encode_reasons(a.not_ready_us)).step();
   }
   ok = ok && Binder(set_seq_).i(through).step();
   if (ok && !checkpoint.empty()) {
@@ -552,73 +462,16 @@ bool Store::check_integrity(std::string& why) {
   return true;
 }
 
-namespace {
-
-bool read_call(sqlite3_stmt* stmt, CallDetail& r, std::string& why) {
-  Columns c(stmt);
-  r.id.seq = c.u();
-  r.id.index = c.as<std::uint32_t>();
-  r.call = c.u();
-  r.outbound = c.u() != 0;
-  r.verification = c.as<std::uint8_t>();
-  r.priority = c.as<std::uint8_t>();
-  r.tier = c.as<std::uint8_t>();
-  r.outcome = c.as<CallOutcome>();
-  r.status = c.as<router::Status>();
-  r.overflow_action = c.as<router::OverflowAction>();
-  r.overflow_target = c.as<std::uint32_t>();
-  r.arrived = c.u();
-  r.answered = c.u();
-  r.ended = c.u();
-  r.first_queue = c.index();
-  r.last_queue = c.index();
-  r.first_agent = c.index();
-  r.last_agent = c.index();
-  r.offers = c.as<std::uint32_t>();
-  r.ring_no_answers = c.as<std::uint32_t>();
-  r.overflows = c.as<std::uint32_t>();
-  r.transfers = c.as<std::uint32_t>();
-  r.holds = c.as<std::uint32_t>();
-  r.wait_us = c.u();
-  r.talk_us = c.u();
-  r.hold_us = c.u();
-  r.wrap_us = c.u();
-  r.wrap = c.as<WrapStatus>();
-  r.disposition = c.as<std::uint16_t>();
-  r.note = c.u();
-  if (!decode_path(c.text(), r.path)) {
-    why = "call record " + std::to_string(r.id.seq) + "/" + std::to_string(r.id.index) +
-          " has a malformed path";
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 bool Store::each_call(Micros from, Micros to,
                       const std::function<bool(const CallDetail&)>& visit, std::string& why) {
-  Query q(db_,
-          "SELECT * FROM calls WHERE arrived >= ?1 AND arrived < ?2 ORDER BY seq, idx", from, to);
-  if (!q.ok()) {
-    why = message(db_, "reading calls");
-    return false;
-  }
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
+  Statement q(db_, range(rows::kCallColumns, "calls", "arrived"), {from, to});
+  return each_row(db_, q, "reading calls", why, [&](Columns& c) {
     CallDetail r;
-    if (!read_call(q.get(), r, why)) {
-      return false;
+    if (!rows::read_call(c, r, why)) {
+      return Next::Fail;
     }
-    if (!visit(r)) {
-      return true;
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    why = message(db_, "reading calls");
-    return false;
-  }
-  return true;
+    return visit(r) ? Next::Row : Next::Stop;
+  });
 }
 
 bool Store::calls(Micros from, Micros to, std::vector<CallDetail>& out, std::string& why) {
@@ -632,28 +485,17 @@ bool Store::calls(Micros from, Micros to, std::vector<CallDetail>& out, std::str
 }
 
 bool Store::call_by_id(CallId call, std::vector<CallDetail>& out, std::string& why) {
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT * FROM calls WHERE call = ?1 ORDER BY seq, idx", -1, &s,
-                         nullptr) != SQLITE_OK) {
-    why = message(db_, "reading a call");
-    return false;
-  }
-  sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(call));
-  int rc;
-  bool ok = true;
-  while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  Statement q(db_,
+          std::string("SELECT ") + rows::kCallColumns + " FROM calls WHERE call = ?1 ORDER BY seq, idx",
+          {call});
+  return each_row(db_, q, "reading a call", why, [&](Columns& c) {
     CallDetail r;
-    ok = read_call(s, r, why);
-    if (ok) {
-      out.push_back(std::move(r));
+    if (!rows::read_call(c, r, why)) {
+      return Next::Fail;
     }
-  }
-  if (ok && rc != SQLITE_DONE) {
-    why = message(db_, "reading a call");
-    ok = false;
-  }
-  sqlite3_finalize(s);
-  return ok;
+    out.push_back(std::move(r));
+    return Next::Row;
+  });
 }
 
 bool Store::count(RecordTable kind, Micros from, Micros to, std::uint64_t& n, std::string& why) {
@@ -662,7 +504,7 @@ bool Store::count(RecordTable kind, Micros from, Micros to, std::uint64_t& n, st
       "SELECT count(*) FROM agent_states WHERE start >= ?1 AND start < ?2",
       "SELECT count(*) FROM queue_intervals WHERE start >= ?1 AND start < ?2",
       "SELECT count(*) FROM agent_intervals WHERE start >= ?1 AND start < ?2"};
-  Query q(db_, kSql[static_cast<int>(kind)], from, to);
+  Statement q(db_, kSql[static_cast<int>(kind)], {from, to});
   if (!q.ok() || q.step() != SQLITE_ROW) {
     why = message(db_, "counting records");
     return false;
@@ -735,109 +577,33 @@ bool Store::load_checkpoint(std::uint64_t& seq, std::vector<std::uint8_t>& state
 
 bool Store::agent_states(Micros from, Micros to, std::vector<AgentStateRecord>& out,
                          std::string& why) {
-  Query q(db_,
-          "SELECT * FROM agent_states WHERE start >= ?1 AND start < ?2 ORDER BY seq, idx", from,
-          to);
-  if (!q.ok()) {
-    why = message(db_, "reading agent states");
-    return false;
-  }
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    Columns c(q.get());
-    AgentStateRecord r;
-    r.id.seq = c.u();
-    r.id.index = c.as<std::uint32_t>();
-    r.agent = c.as<AgentIndex>();
-    r.state = c.as<router::AgentState>();
-    r.reason = c.as<std::uint16_t>();
-    r.start = c.u();
-    r.end = c.u();
-    out.push_back(r);
-  }
-  if (rc != SQLITE_DONE) {
-    why = message(db_, "reading agent states");
-    return false;
-  }
-  return true;
+  Statement q(db_, range(rows::kStateColumns, "agent_states", "start"), {from, to});
+  return each_row(db_, q, "reading agent states", why, [&](Columns& c) {
+    rows::read_state(c, out.emplace_back());
+    return Next::Row;
+  });
 }
 
 bool Store::queue_intervals(Micros from, Micros to, std::vector<QueueInterval>& out,
                             std::string& why) {
-  Query q(db_,
-          "SELECT * FROM queue_intervals WHERE start >= ?1 AND start < ?2 ORDER BY seq, idx",
-          from, to);
-  if (!q.ok()) {
-    why = message(db_, "reading queue intervals");
-    return false;
-  }
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    Columns c(q.get());
-    QueueInterval r;
-    r.id.seq = c.u();
-    r.id.index = c.as<std::uint32_t>();
-    r.start = c.u();
-    r.queue = c.as<QueueIndex>();
-    r.offered = c.as<std::uint32_t>();
-    r.answered = c.as<std::uint32_t>();
-    r.answered_in_sl = c.as<std::uint32_t>();
-    r.abandoned = c.as<std::uint32_t>();
-    r.short_abandoned = c.as<std::uint32_t>();
-    r.overflowed_out = c.as<std::uint32_t>();
-    r.handled = c.as<std::uint32_t>();
-    r.wait_answered_us = c.u();
-    r.max_wait_us = c.u();
-    r.talk_us = c.u();
-    r.hold_us = c.u();
-    r.wrap_us = c.u();
-    out.push_back(r);
-  }
-  if (rc != SQLITE_DONE) {
-    why = message(db_, "reading queue intervals");
-    return false;
-  }
-  return true;
+  Statement q(db_, range(rows::kQueueColumns, "queue_intervals", "start"), {from, to});
+  return each_row(db_, q, "reading queue intervals", why, [&](Columns& c) {
+    rows::read_queue(c, out.emplace_back());
+    return Next::Row;
+  });
 }
 
 bool Store::agent_intervals(Micros from, Micros to, std::vector<AgentInterval>& out,
                             std::string& why) {
-  Query q(db_,
-          "SELECT * FROM agent_intervals WHERE start >= ?1 AND start < ?2 ORDER BY seq, idx",
-          from, to);
-  if (!q.ok()) {
-    why = message(db_, "reading agent intervals");
-    return false;
-  }
-  int rc;
-  while ((rc = q.step()) == SQLITE_ROW) {
-    Columns c(q.get());
+  Statement q(db_, range(rows::kAgentColumns, "agent_intervals", "start"), {from, to});
+  return each_row(db_, q, "reading agent intervals", why, [&](Columns& c) {
     AgentInterval r;
-    r.id.seq = c.u();
-    r.id.index = c.as<std::uint32_t>();
-    r.start = c.u();
-    r.agent = c.as<AgentIndex>();
-    r.handled = c.as<std::uint32_t>();
-    r.no_answer = c.as<std::uint32_t>();
-    r.transfers_out = c.as<std::uint32_t>();
-    r.talk_us = c.u();
-    r.hold_us = c.u();
-    r.wrap_us = c.u();
-    for (Micros& t : r.state_us) {
-      t = c.u();
-    }
-    if (!decode_reasons(c.text(), r.not_ready_us)) {
-      why = "agent interval " + std::to_string(r.id.seq) + "/" + std::to_string(r.id.index) +
-            " has malformed not-ready times";
-      return false;
+    if (!rows::read_agent(c, r, why)) {
+      return Next::Fail;
     }
     out.push_back(r);
-  }
-  if (rc != SQLITE_DONE) {
-    why = message(db_, "reading agent intervals");
-    return false;
-  }
-  return true;
+    return Next::Row;
+  });
 }
 
 }  // namespace acd::history
