@@ -11,6 +11,8 @@
 #               caller, by gettimeofday in the caller's scenario; p50 / p99 per mode;
 #   throughput: MAX calls/s aimed for 5 s; calls answered (200) per second, from the
 #               first INVITE to the last 200.
+# After each acd run: the calls the bridge still follows and the INVITEs Kamailio still holds
+# suspended for it, given 5 s to settle (0 and 0 unless a call is stuck); at the end, acdd's calls.
 # Both Kamailios get 256 MB of shared memory (-m 256): the default runs out of transactions at
 # 1,000 calls/s.
 # Prints one JSON line per mode and repetition, then the medians.
@@ -185,6 +187,7 @@ for mode in acd base; do
     >"$work/kamailio-$mode.out" 2>"$work/kamailio-$mode.err" &
   pids+=($!)
 done
+bridge_metrics=127.0.0.1:$(free_port)
 {
   cat <<CONF
 evapi = "127.0.0.1:$evapi_port"
@@ -193,7 +196,7 @@ key_file = "$work/bridge.key"
 server_key = "$work/acdd.pub"
 domain = "127.0.0.1"
 ring_s = 10
-metrics = "127.0.0.1:$(free_port)"
+metrics = "$bridge_metrics"
 
 [[services]]
 number = "5000"
@@ -213,6 +216,19 @@ done
 grep -q "session made" "$work/bridge.out" && grep -q "connected to evapi" "$work/bridge.out" ||
   fail "the bridge is not up: $(cat "$work/bridge.out" "$work/bridge.err")"
 
+bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
+  curl -s "http://$bridge_metrics/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+# What the bridge still follows once SIPp is done (given 5 s to settle): calls, and INVITEs
+# Kamailio holds suspended for it. Both 0 unless a call is stuck.
+left_in_bridge() {
+  for _ in $(seq 50); do
+    [ "$(bridge_metric acd_sip_calls)" = 0 ] && break
+    sleep 0.1
+  done
+  echo "$(bridge_metric acd_sip_calls) $(bridge_metric acd_sip_suspended_transactions)"
+}
+
 # run MODE KIND RATE: one SIPp caller run; prints a JSON line. Set-up time per call: INVITE sent
 # to the agent's first answer received. Calls per second: calls answered (200) over the time from
 # the first INVITE to the last 200.
@@ -225,10 +241,12 @@ run() {
   local status=0
   (cd "$dir" && sipp "127.0.0.1:${!port_var}" -sf "$work/caller.xml" -i 127.0.0.1 -p "$caller_port" \
     -r "$r" -m "$n" -l 4000 -recv_timeout 10000 -timeout $((seconds * 3 + 30))s -timeout_error \
-    -trace_stat -stf stat.csv -fd 1 -trace_logs -nostdin >sipp.out 2>sipp.err) || status=$?
-  python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" <<'PY'
+    -trace_stat -stf stat.csv -fd 1 -trace_logs -trace_err -nostdin >sipp.out 2>sipp.err) || status=$?
+  local left="-1 -1"
+  [ "$mode" = acd ] && left=$(left_in_bridge)
+  python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" $left <<'PY'
 import csv, glob, json, sys
-d, mode, kind, rate, n, status = sys.argv[1:]
+d, mode, kind, rate, n, status, calls_left, held_left = sys.argv[1:]
 first, answered, starts = {}, [], []
 for f in glob.glob(d + "/*_logs.log"):
     for line in open(f):
@@ -251,7 +269,9 @@ print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": i
                   "successful": int(last["SuccessfulCall(C)"]), "failed": int(last["FailedCall(C)"]),
                   "sipp_status": int(status), "answered": len(answered), "span_s": round(span, 3),
                   "cps": round(len(answered) / span, 1) if span else 0,
-                  "setup_samples": len(times), "setup_p50_ms": pct(0.5), "setup_p99_ms": pct(0.99)}))
+                  "setup_samples": len(times), "setup_p50_ms": pct(0.5), "setup_p99_ms": pct(0.99),
+                  "bridge_calls_left": int(calls_left) if mode == "acd" else None,
+                  "held_invites_left": int(held_left) if mode == "acd" else None}))
 PY
 }
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); rate $rate/s, max $max/s, $seconds s, $reps reps, $agents agents"
@@ -273,7 +293,12 @@ bt, at = med("base", "throughput", "cps"), med("acd", "throughput", "cps")
 print(json.dumps({"median_base_p50_ms": b50, "median_acd_p50_ms": a50, "added_p50_ms": round(a50 - b50, 3),
                   "median_base_p99_ms": b99, "median_acd_p99_ms": a99, "added_p99_ms": round(a99 - b99, 3),
                   "median_base_cps": bt, "median_acd_cps": at, "ratio": round(at / bt, 3),
-                  "failed_calls": sum(r["failed"] for r in rs)}))
+                  "failed_calls": sum(r["failed"] for r in rs),
+                  "max_bridge_calls_left": max(r["bridge_calls_left"] for r in rs if r["mode"] == "acd"),
+                  "max_held_invites_left": max(r["held_invites_left"] for r in rs if r["mode"] == "acd")}))
 PY
-echo "bridge: $(curl -s "http://$(sed -n 's/^metrics = "\(.*\)"/\1/p' "$work/bridge.toml")/metrics" | grep -E '^acd_sip_(routed_agent|queued|rejected|retransmits|calls) ' | tr '\n' ' ')"
+echo "bridge: $(curl -s "http://$bridge_metrics/metrics" |
+  grep -E '^acd_sip_(routed_agent|queued|rejected|abandoned|retransmits|calls|suspended_transactions|evapi_unconfirmed_total|evapi_commands_held) ' | tr '\n' ' ')"
+echo "acdd: $("$acdctl" --socket "$work/ctl.sock" --json calls list |
+  python3 -c 'import json,sys; c=json.load(sys.stdin); c=c if isinstance(c, list) else c.get("calls", []); print(len(c), "calls left")')"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
