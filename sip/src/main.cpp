@@ -293,6 +293,11 @@ class Shell {
     if ((what & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
       char buf[16384];
       const ssize_t n = read(tcp_, buf, sizeof buf);
+      // Acknowledge at once: evapi writes each event by itself without TCP_NODELAY, so Nagle
+      // holds the next event until this side's ACK, which Linux would otherwise delay up to
+      // 40 ms whenever the bridge has no command to carry it. Quick ACKs are not sticky.
+      const int quick = 1;
+      setsockopt(tcp_, IPPROTO_TCP, TCP_QUICKACK, &quick, sizeof quick);
       if (n == 0 || (n < 0 && errno != EAGAIN)) {
         close_evapi();
         return;
