@@ -11,6 +11,8 @@
 #               caller, by gettimeofday in the caller's scenario; p50 / p99 per mode;
 #   throughput: MAX calls/s aimed for 5 s; calls answered (200) per second, from the
 #               first INVITE to the last 200.
+# Before each acd run: agents acd set not ready (no answer) are made ready again, and the agents
+# not ready at the start (busy with a stuck call) are counted.
 # After each acd run: the calls the bridge still follows and the INVITEs Kamailio still holds
 # suspended for it, given 5 s to settle (0 and 0 unless a call is stuck); at the end, acdd's calls.
 # Both Kamailios get 256 MB of shared memory (-m 256): the default runs out of transactions at
@@ -229,6 +231,18 @@ left_in_bridge() {
   echo "$(bridge_metric acd_sip_calls) $(bridge_metric acd_sip_suspended_transactions)"
 }
 
+# Agents whose phone did not answer in time at the previous run's overload (Kamailio's 4 s for a
+# provisional: acd set them not ready, as it should) are made ready again, so that each run starts
+# with the same agents; the number is reported with the run.
+ready_again() {
+  local n=0 id
+  for id in $("$acdctl" --socket "$work/ctl.sock" --json agents list |
+    python3 -c 'import json,sys; print(" ".join(str(a["id"]) for a in json.load(sys.stdin) if a["state"] == "NotReady"))'); do
+    "$acdctl" --socket "$work/ctl.sock" agents ready "$id" >/dev/null && n=$((n + 1))
+  done
+  echo "$n"
+}
+
 # run MODE KIND RATE: one SIPp caller run; prints a JSON line. Set-up time per call: INVITE sent
 # to the agent's first answer received. Calls per second: calls answered (200) over the time from
 # the first INVITE to the last 200.
@@ -238,15 +252,25 @@ run() {
   [ "$kind" = throughput ] && secs=$tseconds
   local n=$((r * secs)) dir=$work/$mode-$kind-$rep
   mkdir -p "$dir"
-  local status=0
+  local status=0 readied=0 busy=0 ignored0=0
+  if [ "$mode" = acd ]; then
+    readied=$(ready_again)
+    busy=$("$acdctl" --socket "$work/ctl.sock" --json agents list |
+      python3 -c 'import json,sys; print(sum(a["state"] != "Ready" and a["state"] != "LoggedOut" for a in json.load(sys.stdin)))')
+    ignored0=$(bridge_metric acd_sip_ignored_total)
+  fi
   (cd "$dir" && sipp "127.0.0.1:${!port_var}" -sf "$work/caller.xml" -i 127.0.0.1 -p "$caller_port" \
     -r "$r" -m "$n" -l 4000 -recv_timeout 10000 -timeout $((seconds * 3 + 30))s -timeout_error \
     -trace_stat -stf stat.csv -fd 1 -trace_logs -trace_err -nostdin >sipp.out 2>sipp.err) || status=$?
   local left="-1 -1"
-  [ "$mode" = acd ] && left=$(left_in_bridge)
-  python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" $left <<'PY'
+  local ignored=0
+  if [ "$mode" = acd ]; then
+    left=$(left_in_bridge)
+    ignored=$(($(bridge_metric acd_sip_ignored_total) - ignored0))
+  fi
+  python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" $left "$readied" "$busy" "$ignored" <<'PY'
 import csv, glob, json, sys
-d, mode, kind, rate, n, status, calls_left, held_left = sys.argv[1:]
+d, mode, kind, rate, n, status, calls_left, held_left, readied, busy, ignored = sys.argv[1:]
 first, answered, starts = {}, [], []
 for f in glob.glob(d + "/*_logs.log"):
     for line in open(f):
@@ -271,7 +295,10 @@ print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": i
                   "cps": round(len(answered) / span, 1) if span else 0,
                   "setup_samples": len(times), "setup_p50_ms": pct(0.5), "setup_p99_ms": pct(0.99),
                   "bridge_calls_left": int(calls_left) if mode == "acd" else None,
-                  "held_invites_left": int(held_left) if mode == "acd" else None}))
+                  "held_invites_left": int(held_left) if mode == "acd" else None,
+                  "agents_made_ready_before": int(readied) if mode == "acd" else None,
+                  "agents_not_ready_at_start": int(busy) if mode == "acd" else None,
+                  "bridge_ignored_events": int(ignored) if mode == "acd" else None}))
 PY
 }
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); rate $rate/s, max $max/s, $seconds s, $reps reps, $agents agents"
