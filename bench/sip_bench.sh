@@ -325,7 +325,7 @@ print(json.dumps({"median_base_p50_ms": b50, "median_acd_p50_ms": a50, "added_p5
                   "max_held_invites_left": max(r["held_invites_left"] for r in rs if r["mode"] == "acd")}))
 PY
 echo "bridge: $(curl -s "http://$bridge_metrics/metrics" |
-  grep -E '^acd_sip_(routed_agent|queued|rejected|abandoned|retransmits|calls|suspended_transactions|evapi_unconfirmed_total|evapi_commands_held) ' | tr '\n' ' ')"
+  grep -E '^acd_sip_(routed_agent_total|queued_total|rejected_total|abandoned_total|retransmits_total|calls|suspended_transactions|evapi_unconfirmed_total|evapi_commands_held) ' | tr '\n' ' ')"
 echo "acdd: $("$acdctl" --socket "$work/ctl.sock" --json calls list |
   python3 -c 'import json,sys; c=json.load(sys.stdin); c=c if isinstance(c, list) else c.get("calls", []); print(len(c), "calls left")')"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
