@@ -175,10 +175,13 @@ void Bridge::forget(Call& call) {
 
 // ---- the evapi window ----
 
-void Bridge::command(const json& j) {
-  json numbered = j;
-  numbered["seq"] = next_command_seq_;
-  commands_.push_back(Command{next_command_seq_, numbered.dump()});
+// {"cmd": "continue", "seq", "callid", "tindex", "tlabel", "action", ...extra}: a command for the
+// call's suspended transaction.
+void Bridge::command(const Call& call, const char* action, const json& extra) {
+  json j = {{"cmd", "continue"},     {"seq", next_command_seq_}, {"callid", call.sip_call_id},
+            {"tindex", call.tindex}, {"tlabel", call.tlabel},    {"action", action}};
+  j.update(extra);
+  commands_.push_back(Command{next_command_seq_, j.dump()});
   next_command_seq_ = next_command_seq_ >= 999'999'999 ? 1 : next_command_seq_ + 1;
 }
 
@@ -204,26 +207,12 @@ void Bridge::evapi_connected() {
 // ---- commands to Kamailio ----
 
 void Bridge::reply(Call& call, int code, std::string_view reason, std::uint16_t status) {
-  command(json{{"cmd", "continue"},
-               {"callid", call.sip_call_id},
-               {"tindex", call.tindex},
-               {"tlabel", call.tlabel},
-               {"action", "reply"},
-               {"code", code},
-               {"reason", reason},
-               {"status", status}});
+  command(call, "reply", {{"code", code}, {"reason", reason}, {"status", status}});
   call.suspended = false;
 }
 
 void Bridge::relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s) {
-  command(json{{"cmd", "continue"},
-               {"callid", call.sip_call_id},
-               {"tindex", call.tindex},
-               {"tlabel", call.tlabel},
-               {"action", "relay"},
-               {"uri", uri},
-               {"lookup", lookup ? 1 : 0},
-               {"ring_s", ring_s}});
+  command(call, "relay", {{"uri", uri}, {"lookup", lookup ? 1 : 0}, {"ring_s", ring_s}});
   call.suspended = false;
 }
 
@@ -433,13 +422,9 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
   } else if (to_queue) {
     bump(Counter::queued);
     const bool unknown = r.ewt_ms == 0xFFFFFFFFu;
-    command(json{{"cmd", "continue"},
-                 {"callid", call.sip_call_id},
-                 {"tindex", call.tindex},
-                 {"tlabel", call.tlabel},
-                 {"action", "queued"},
-                 {"position", r.position},
-                 {"ewt_s", unknown ? -1 : static_cast<int>((r.ewt_ms + 999) / 1000)}});
+    command(call, "queued",
+            {{"position", r.position},
+             {"ewt_s", unknown ? -1 : static_cast<int>((r.ewt_ms + 999) / 1000)}});
     call.suspended = false;
     call.state = CallState::Queued;
   } else if (r.result == wire::RouteResult::Overflow) {

@@ -148,7 +148,7 @@ class Bridge {
   void reply(Call& call, int code, std::string_view reason, std::uint16_t status);
   void relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s);
   void forget(Call& call);
-  void command(const nlohmann::json& j);
+  void command(const Call& call, const char* action, const nlohmann::json& extra);
   void confirmed(std::uint32_t seq);
   void resync(Call& call, std::uint64_t now_ns);
   bool has_pending_route_request(std::uint64_t call_id) const;
