@@ -11,6 +11,10 @@
 #               caller, by gettimeofday in the caller's scenario; p50 / p99 per mode;
 #   throughput: MAX calls/s aimed for 5 s; calls answered (200) per second, from the
 #               first INVITE to the last 200.
+# Before each acd run: agents acd set not ready (no answer) are made ready again, and the agents
+# not ready at the start (busy with a stuck call) are counted.
+# After each acd run: the calls the bridge still follows and the INVITEs Kamailio still holds
+# suspended for it, given 5 s to settle (0 and 0 unless a call is stuck); at the end, acdd's calls.
 # Both Kamailios get 256 MB of shared memory (-m 256): the default runs out of transactions at
 # 1,000 calls/s.
 # Prints one JSON line per mode and repetition, then the medians.
@@ -185,6 +189,7 @@ for mode in acd base; do
     >"$work/kamailio-$mode.out" 2>"$work/kamailio-$mode.err" &
   pids+=($!)
 done
+bridge_metrics=127.0.0.1:$(free_port)
 {
   cat <<CONF
 evapi = "127.0.0.1:$evapi_port"
@@ -193,7 +198,7 @@ key_file = "$work/bridge.key"
 server_key = "$work/acdd.pub"
 domain = "127.0.0.1"
 ring_s = 10
-metrics = "127.0.0.1:$(free_port)"
+metrics = "$bridge_metrics"
 
 [[services]]
 number = "5000"
@@ -213,6 +218,31 @@ done
 grep -q "session made" "$work/bridge.out" && grep -q "connected to evapi" "$work/bridge.out" ||
   fail "the bridge is not up: $(cat "$work/bridge.out" "$work/bridge.err")"
 
+bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
+  curl -s "http://$bridge_metrics/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+# What the bridge still follows once SIPp is done (given 5 s to settle): calls, and INVITEs
+# Kamailio holds suspended for it. Both 0 unless a call is stuck.
+left_in_bridge() {
+  for _ in $(seq 50); do
+    [ "$(bridge_metric acd_sip_calls)" = 0 ] && break
+    sleep 0.1
+  done
+  echo "$(bridge_metric acd_sip_calls) $(bridge_metric acd_sip_suspended_transactions)"
+}
+
+# Agents whose phone did not answer in time at the previous run's overload (Kamailio's 4 s for a
+# provisional: acd set them not ready, as it should) are made ready again, so that each run starts
+# with the same agents; the number is reported with the run.
+ready_again() {
+  local n=0 id
+  for id in $("$acdctl" --socket "$work/ctl.sock" --json agents list |
+    python3 -c 'import json,sys; print(" ".join(str(a["id"]) for a in json.load(sys.stdin) if a["state"] == "NotReady"))'); do
+    "$acdctl" --socket "$work/ctl.sock" agents ready "$id" >/dev/null && n=$((n + 1))
+  done
+  echo "$n"
+}
+
 # run MODE KIND RATE: one SIPp caller run; prints a JSON line. Set-up time per call: INVITE sent
 # to the agent's first answer received. Calls per second: calls answered (200) over the time from
 # the first INVITE to the last 200.
@@ -222,13 +252,25 @@ run() {
   [ "$kind" = throughput ] && secs=$tseconds
   local n=$((r * secs)) dir=$work/$mode-$kind-$rep
   mkdir -p "$dir"
-  local status=0
+  local status=0 readied=0 busy=0 ignored0=0
+  if [ "$mode" = acd ]; then
+    readied=$(ready_again)
+    busy=$("$acdctl" --socket "$work/ctl.sock" --json agents list |
+      python3 -c 'import json,sys; print(sum(a["state"] != "Ready" and a["state"] != "LoggedOut" for a in json.load(sys.stdin)))')
+    ignored0=$(bridge_metric acd_sip_ignored_total)
+  fi
   (cd "$dir" && sipp "127.0.0.1:${!port_var}" -sf "$work/caller.xml" -i 127.0.0.1 -p "$caller_port" \
     -r "$r" -m "$n" -l 4000 -recv_timeout 10000 -timeout $((seconds * 3 + 30))s -timeout_error \
-    -trace_stat -stf stat.csv -fd 1 -trace_logs -nostdin >sipp.out 2>sipp.err) || status=$?
-  python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" <<'PY'
+    -trace_stat -stf stat.csv -fd 1 -trace_logs -trace_err -nostdin >sipp.out 2>sipp.err) || status=$?
+  local left="-1 -1"
+  local ignored=0
+  if [ "$mode" = acd ]; then
+    left=$(left_in_bridge)
+    ignored=$(($(bridge_metric acd_sip_ignored_total) - ignored0))
+  fi
+  python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" $left "$readied" "$busy" "$ignored" <<'PY'
 import csv, glob, json, sys
-d, mode, kind, rate, n, status = sys.argv[1:]
+d, mode, kind, rate, n, status, calls_left, held_left, readied, busy, ignored = sys.argv[1:]
 first, answered, starts = {}, [], []
 for f in glob.glob(d + "/*_logs.log"):
     for line in open(f):
@@ -251,7 +293,12 @@ print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": i
                   "successful": int(last["SuccessfulCall(C)"]), "failed": int(last["FailedCall(C)"]),
                   "sipp_status": int(status), "answered": len(answered), "span_s": round(span, 3),
                   "cps": round(len(answered) / span, 1) if span else 0,
-                  "setup_samples": len(times), "setup_p50_ms": pct(0.5), "setup_p99_ms": pct(0.99)}))
+                  "setup_samples": len(times), "setup_p50_ms": pct(0.5), "setup_p99_ms": pct(0.99),
+                  "bridge_calls_left": int(calls_left) if mode == "acd" else None,
+                  "held_invites_left": int(held_left) if mode == "acd" else None,
+                  "agents_made_ready_before": int(readied) if mode == "acd" else None,
+                  "agents_not_ready_at_start": int(busy) if mode == "acd" else None,
+                  "bridge_ignored_events": int(ignored) if mode == "acd" else None}))
 PY
 }
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); rate $rate/s, max $max/s, $seconds s, $reps reps, $agents agents"
@@ -273,7 +320,12 @@ bt, at = med("base", "throughput", "cps"), med("acd", "throughput", "cps")
 print(json.dumps({"median_base_p50_ms": b50, "median_acd_p50_ms": a50, "added_p50_ms": round(a50 - b50, 3),
                   "median_base_p99_ms": b99, "median_acd_p99_ms": a99, "added_p99_ms": round(a99 - b99, 3),
                   "median_base_cps": bt, "median_acd_cps": at, "ratio": round(at / bt, 3),
-                  "failed_calls": sum(r["failed"] for r in rs)}))
+                  "failed_calls": sum(r["failed"] for r in rs),
+                  "max_bridge_calls_left": max(r["bridge_calls_left"] for r in rs if r["mode"] == "acd"),
+                  "max_held_invites_left": max(r["held_invites_left"] for r in rs if r["mode"] == "acd")}))
 PY
-echo "bridge: $(curl -s "http://$(sed -n 's/^metrics = "\(.*\)"/\1/p' "$work/bridge.toml")/metrics" | grep -E '^acd_sip_(routed_agent|queued|rejected|retransmits|calls) ' | tr '\n' ' ')"
+echo "bridge: $(curl -s "http://$bridge_metrics/metrics" |
+  grep -E '^acd_sip_(routed_agent_total|queued_total|rejected_total|abandoned_total|retransmits_total|calls|suspended_transactions|evapi_unconfirmed_total|evapi_commands_held) ' | tr '\n' ' ')"
+echo "acdd: $("$acdctl" --socket "$work/ctl.sock" --json calls list |
+  python3 -c 'import json,sys; c=json.load(sys.stdin); c=c if isinstance(c, list) else c.get("calls", []); print(len(c), "calls left")')"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -2,6 +2,7 @@
 // (sip/DESIGN.md, "Mapping" and "State per call").
 #include "acd/sip/bridge.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <optional>
@@ -172,31 +173,46 @@ void Bridge::forget(Call& call) {
   by_sip_.erase(call.sip_call_id);  // `call` is gone after this
 }
 
+// ---- the evapi window ----
+
+// {"cmd": "continue", "seq", "callid", "tindex", "tlabel", "action", ...extra}: a command for the
+// call's suspended transaction.
+void Bridge::command(const Call& call, const char* action, const json& extra) {
+  json j = {{"cmd", "continue"},     {"seq", next_command_seq_}, {"callid", call.sip_call_id},
+            {"tindex", call.tindex}, {"tlabel", call.tlabel},    {"action", action}};
+  j.update(extra);
+  commands_.push_back(Command{next_command_seq_, j.dump()});
+  next_command_seq_ = next_command_seq_ >= 999'999'999 ? 1 : next_command_seq_ + 1;
+}
+
+// Kamailio read every command up to `seq` (its event route answers each with "done").
+void Bridge::confirmed(std::uint32_t seq) {
+  const auto it = std::find_if(unconfirmed_.begin(), unconfirmed_.end(),
+                               [&](const Unconfirmed& u) { return u.seq == seq; });
+  if (it == unconfirmed_.end()) {
+    return;  // an old one (before a reconnection, or after the window reopened), or not ours
+  }
+  for (auto u = unconfirmed_.begin(); u != it + 1; ++u) {
+    unconfirmed_bytes_ -= u->bytes;
+  }
+  unconfirmed_.erase(unconfirmed_.begin(), it + 1);
+}
+
+void Bridge::evapi_connected() {
+  unconfirmed_.clear();
+  unconfirmed_bytes_ = 0;
+  stalled_seq_ = 0;
+}
+
 // ---- commands to Kamailio ----
 
 void Bridge::reply(Call& call, int code, std::string_view reason, std::uint16_t status) {
-  commands_.push_back(json{
-      {"cmd", "continue"},
-      {"callid", call.sip_call_id},
-      {"tindex", call.tindex},
-      {"tlabel", call.tlabel},
-      {"action", "reply"},
-      {"code", code},
-      {"reason", reason},
-      {"status", status}}.dump());
+  command(call, "reply", {{"code", code}, {"reason", reason}, {"status", status}});
   call.suspended = false;
 }
 
 void Bridge::relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s) {
-  commands_.push_back(json{
-      {"cmd", "continue"},
-      {"callid", call.sip_call_id},
-      {"tindex", call.tindex},
-      {"tlabel", call.tlabel},
-      {"action", "relay"},
-      {"uri", uri},
-      {"lookup", lookup ? 1 : 0},
-      {"ring_s", ring_s}}.dump());
+  command(call, "relay", {{"uri", uri}, {"lookup", lookup ? 1 : 0}, {"ring_s", ring_s}});
   call.suspended = false;
 }
 
@@ -209,6 +225,14 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
     return;
   }
   const auto name = text(event, "event");
+  if (name && *name == "done") {
+    if (const auto seq = u32_field(event, "seq"); seq && *seq != 0) {
+      confirmed(*seq);
+    } else {
+      bump(Counter::bad_events);
+    }
+    return;
+  }
   const auto callid = text(event, "callid");
   if (!name || !callid || callid->empty()) {
     bump(Counter::bad_events);
@@ -398,14 +422,9 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
   } else if (to_queue) {
     bump(Counter::queued);
     const bool unknown = r.ewt_ms == 0xFFFFFFFFu;
-    commands_.push_back(json{{"cmd", "continue"},
-                             {"callid", call.sip_call_id},
-                             {"tindex", call.tindex},
-                             {"tlabel", call.tlabel},
-                             {"action", "queued"},
-                             {"position", r.position},
-                             {"ewt_s", unknown ? -1 : static_cast<int>((r.ewt_ms + 999) / 1000)}}
-                            .dump());
+    command(call, "queued",
+            {{"position", r.position},
+             {"ewt_s", unknown ? -1 : static_cast<int>((r.ewt_ms + 999) / 1000)}});
     call.suspended = false;
     call.state = CallState::Queued;
   } else if (r.result == wire::RouteResult::Overflow) {
@@ -506,6 +525,18 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
 }
 
 void Bridge::tick(std::uint64_t now_ns) {
+  // Kamailio confirms every command it reads. When the oldest one stays unconfirmed for 2 s (a
+  // configuration that sends no "done", or a "done" lost), the window opens again rather than
+  // hold every later call: counted, as the commands written meanwhile may have been lost.
+  if (unconfirmed_.empty()) {
+    stalled_seq_ = 0;
+  } else if (stalled_seq_ != unconfirmed_.front().seq) {
+    stalled_seq_ = unconfirmed_.front().seq;
+    stalled_since_ns_ = now_ns;
+  } else if (now_ns - stalled_since_ns_ >= 2'000'000'000) {
+    bump(Counter::evapi_unconfirmed);
+    evapi_connected();
+  }
   const std::uint64_t retry_ns = std::uint64_t{config_.retry_ms} * 1'000'000;
   const std::uint64_t heartbeat_ns = std::uint64_t{config_.heartbeat_ms} * 1'000'000;
   if (heartbeat_ns != 0 && heartbeat_seq_ == 0 && now_ns - last_heartbeat_ns_ >= heartbeat_ns) {
@@ -561,7 +592,19 @@ std::size_t Bridge::suspended() const {
 }
 
 std::vector<std::string> Bridge::take_commands() {
-  return std::exchange(commands_, {});
+  std::vector<std::string> out;
+  while (!commands_.empty()) {
+    const std::size_t length = commands_.front().text.size();
+    const std::size_t bytes = std::to_string(length).size() + length + 2;  // "LEN:" ... ","
+    if (!unconfirmed_.empty() && unconfirmed_bytes_ + bytes > kEvapiWindow) {
+      break;  // one command always goes when none waits: it fits one evapi read alone
+    }
+    unconfirmed_.push_back(Unconfirmed{commands_.front().seq, bytes});
+    unconfirmed_bytes_ += bytes;
+    out.push_back(std::move(commands_.front().text));
+    commands_.pop_front();
+  }
+  return out;
 }
 std::vector<Request> Bridge::take_requests() {
   return std::exchange(requests_, {});

@@ -247,6 +247,10 @@ class Shell {
     tcp_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     const int one = 1;
     setsockopt(tcp_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Room for the whole evapi window: a write is never cut short, so a frame never reaches
+    // Kamailio in two pieces (Bridge::kEvapiWindow).
+    const int sndbuf = 4 * static_cast<int>(Bridge::kEvapiWindow);
+    setsockopt(tcp_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     if (connect(tcp_, reinterpret_cast<const sockaddr*>(&evapi_), sizeof evapi_) != 0 &&
         errno != EINPROGRESS) {
       close_evapi();
@@ -282,12 +286,18 @@ class Shell {
       connecting_ = false;
       evapi_up_ = true;
       ++evapi_connects_;
+      bridge_.evapi_connected();
       std::cout << "acd-sip-bridge: connected to evapi" << std::endl;
       watch(tcp_, EPOLLIN, EPOLL_CTL_MOD);
     }
     if ((what & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
       char buf[16384];
       const ssize_t n = read(tcp_, buf, sizeof buf);
+      // Acknowledge at once: evapi writes each event by itself without TCP_NODELAY, so Nagle
+      // holds the next event until this side's ACK, which Linux would otherwise delay up to
+      // 40 ms whenever the bridge has no command to carry it. Quick ACKs are not sticky.
+      const int quick = 1;
+      setsockopt(tcp_, IPPROTO_TCP, TCP_QUICKACK, &quick, sizeof quick);
       if (n == 0 || (n < 0 && errno != EAGAIN)) {
         close_evapi();
         return;
@@ -413,11 +423,13 @@ class Shell {
     }
   }
   void flush() {
-    for (const std::string& c : bridge_.take_commands()) {
-      out_ += acd::sip::netstring(c);
-    }
-    if (!out_.empty() && evapi_up_) {
-      write_evapi();
+    if (evapi_up_) {  // otherwise the commands wait in the bridge for the next connection
+      for (const std::string& c : bridge_.take_commands()) {
+        out_ += acd::sip::netstring(c);
+      }
+      if (!out_.empty()) {
+        write_evapi();
+      }
     }
     std::vector<acd::sip::Request> requests = bridge_.take_requests();
     if (!cipher_) {

@@ -81,6 +81,12 @@ std::string render_metrics(const Bridge& bridge, const ShellCounters& shell) {
   counter(out, "acd_sip_metrics_timeouts_total",
           "metrics connections closed for not sending a whole request in time",
           shell.http_timeouts);
+  gauge(out, "acd_sip_evapi_unconfirmed_bytes",
+        "bytes of commands written to Kamailio that it has not confirmed reading yet",
+        bridge.evapi_unconfirmed_bytes());
+  gauge(out, "acd_sip_evapi_commands_held",
+        "commands waiting in the bridge for room in the evapi window (or for a connection)",
+        bridge.evapi_commands_held());
   return out;
 }
 

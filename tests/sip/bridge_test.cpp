@@ -2,6 +2,7 @@
 // replies): the mapping table and the per-call state machine of sip/DESIGN.md.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -557,6 +558,90 @@ TEST(SipBridge, HandshakeRetriesAreJittered) {
 }
 
 // Netstrings: framing both ways, split across reads, and a broken frame is an error for good.
+// Kamailio's evapi reads its socket 32 KiB at a time and drops a read that ends inside a frame's
+// length or before its ','. The bridge writes commands only while less than one read of them is
+// unconfirmed; Kamailio confirms each one it read ("done", with the command's seq).
+TEST(SipBridge, EvapiWindowHoldsCommandsUntilKamailioConfirms) {
+  Harness h;
+  constexpr int kCalls = 300;  // about 60 KiB of relay commands
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string callid = "w" + std::to_string(i) + "@x";
+    h.invite(callid);
+    const auto rq = h.one_request();
+    h.respond(rq.seq, Harness::body<wire::RouteRequest>(rq).call_id, wire::RouteResult::Agent,
+              1001);
+  }
+  std::vector<json> written;  // in the order the bridge wrote them
+  std::size_t unconfirmed = 0;
+  const auto take = [&] {
+    for (const std::string& c : h.bridge.take_commands()) {
+      unconfirmed += acd::sip::netstring(c).size();
+      written.push_back(json::parse(c));
+    }
+    EXPECT_LE(unconfirmed, Bridge::kEvapiWindow);
+    EXPECT_LT(unconfirmed, 32767u);  // one evapi read
+    EXPECT_EQ(h.bridge.evapi_unconfirmed_bytes(), unconfirmed);
+  };
+  take();
+  const std::size_t first = written.size();
+  ASSERT_GT(first, 10u);
+  ASSERT_LT(first, static_cast<std::size_t>(kCalls));
+  EXPECT_EQ(h.bridge.evapi_commands_held(), kCalls - first);
+  take();  // nothing confirmed: nothing more
+  EXPECT_EQ(written.size(), first);
+
+  // A "done" for a seq never written, or without one, confirms nothing.
+  h.event({{"event", "done"}, {"seq", 999999}});
+  h.event({{"event", "done"}});
+  EXPECT_EQ(h.bridge.count(Counter::bad_events), 1u);
+  take();
+  EXPECT_EQ(written.size(), first);
+
+  // Kamailio confirms as it reads (up to a seq: everything before it too); all go out in order.
+  std::size_t confirmed = 0;
+  while (confirmed < written.size()) {
+    confirmed = std::min(written.size(), confirmed + 7);
+    h.event({{"event", "done"}, {"seq", written[confirmed - 1]["seq"]}});
+    unconfirmed = 0;
+    for (std::size_t i = confirmed; i < written.size(); ++i) {
+      unconfirmed += acd::sip::netstring(written[i].dump()).size();
+    }
+    take();
+  }
+  ASSERT_EQ(written.size(), static_cast<std::size_t>(kCalls));
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(written[i]["seq"], i + 1);
+    EXPECT_EQ(written[i]["callid"], "w" + std::to_string(i) + "@x");
+  }
+  EXPECT_EQ(h.bridge.evapi_commands_held(), 0u);
+  EXPECT_EQ(h.bridge.evapi_unconfirmed_bytes(), 0u);
+  EXPECT_EQ(h.bridge.count(Counter::evapi_unconfirmed), 0u);
+}
+
+// No "done" for 2 s (a Kamailio configuration without them, or one lost): the window opens again,
+// counted, rather than hold every later call. A new evapi connection starts with an open window.
+TEST(SipBridge, EvapiWindowReopensWhenKamailioConfirmsNothing) {
+  Harness h;
+  for (int i = 0; i < 200; ++i) {
+    h.invite("s" + std::to_string(i) + "@x");
+    const auto rq = h.one_request();
+    h.respond(rq.seq, Harness::body<wire::RouteRequest>(rq).call_id, wire::RouteResult::Queued);
+  }
+  const std::size_t first = h.bridge.take_commands().size();
+  ASSERT_LT(first, 200u);
+  h.bridge.tick(1'000 * kMs);
+  h.bridge.tick(2'900 * kMs);
+  EXPECT_TRUE(h.bridge.take_commands().empty());
+  h.bridge.tick(3'000 * kMs);
+  EXPECT_EQ(h.bridge.count(Counter::evapi_unconfirmed), 1u);
+  const std::size_t second = h.bridge.take_commands().size();
+  EXPECT_GT(second, 0u);
+  h.bridge.evapi_connected();
+  EXPECT_EQ(h.bridge.evapi_unconfirmed_bytes(), 0u);
+  EXPECT_EQ(first + second + h.bridge.take_commands().size() + h.bridge.evapi_commands_held(),
+            200u);
+}
+
 TEST(SipNetstring, Framing) {
   EXPECT_EQ(acd::sip::netstring("{}"), "2:{},");
   acd::sip::NetstringReader r(16);

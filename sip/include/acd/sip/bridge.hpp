@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
@@ -49,7 +50,8 @@ struct Request {
   X(ignored, "events for unknown calls, or out of place in the call's state") \
   X(acd_errors, "ACDP Error messages received")                               \
   X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)") \
-  X(resyncs, "RouteRequests sent again for held calls after a new ACDP session")
+  X(resyncs, "RouteRequests sent again for held calls after a new ACDP session") \
+  X(evapi_unconfirmed, "times Kamailio confirmed no evapi command for 2 s: the window reopened")
 
 enum class Counter : std::uint8_t {
 #define ACD_X(name, help) name,
@@ -84,8 +86,20 @@ class Bridge {
   void tick(std::uint64_t now_ns);
 
   // What to send: evapi payloads (JSON, not yet netstrings) and ACDP requests. Emptied by the call.
+  // Commands come out in order and only as far as the evapi window allows (kEvapiWindow): the
+  // rest wait in the bridge until Kamailio confirms what it read ("done" events).
   std::vector<std::string> take_commands();
   std::vector<Request> take_requests();
+  // A new evapi connection: nothing written on the old one is awaited any more.
+  void evapi_connected();
+  // Bytes of commands written to Kamailio and not confirmed yet; commands held behind the window.
+  std::size_t evapi_unconfirmed_bytes() const { return unconfirmed_bytes_; }
+  std::size_t evapi_commands_held() const { return commands_.size(); }
+  // Kamailio's evapi (5.6) reads its socket 32 KiB at a time and throws away a read that ends
+  // inside a frame's length or just before its ',' — and every other frame of that read — so the
+  // transactions those commands were for stay suspended. The bridge keeps fewer unconfirmed bytes
+  // than one read takes, so every read ends on a frame's end (sip/DESIGN.md, "evapi window").
+  static constexpr std::size_t kEvapiWindow = 16384;
   // Requests sent but not answered yet.
   std::size_t waiting() const { return pending_.size(); }
   // When the request waiting longest was first sent (in this session); 0 when none waits. A node
@@ -134,6 +148,8 @@ class Bridge {
   void reply(Call& call, int code, std::string_view reason, std::uint16_t status);
   void relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s);
   void forget(Call& call);
+  void command(const Call& call, const char* action, const nlohmann::json& extra);
+  void confirmed(std::uint32_t seq);
   void resync(Call& call, std::uint64_t now_ns);
   bool has_pending_route_request(std::uint64_t call_id) const;
   Call* by_call_id(std::uint64_t call_id);
@@ -149,7 +165,20 @@ class Bridge {
   std::map<std::uint64_t, Pending> pending_;  // by seq
   std::unordered_map<std::string, Call> by_sip_;
   std::unordered_map<std::uint64_t, std::string> sip_of_;  // ACDP call_id -> SIP Call-ID
-  std::vector<std::string> commands_;
+  struct Command {
+    std::uint32_t seq;
+    std::string text;  // the JSON payload
+  };
+  std::deque<Command> commands_;  // not written yet (behind the window)
+  struct Unconfirmed {
+    std::uint32_t seq;
+    std::size_t bytes;  // as a netstring
+  };
+  std::deque<Unconfirmed> unconfirmed_;  // written, oldest first
+  std::size_t unconfirmed_bytes_ = 0;
+  std::uint32_t next_command_seq_ = 1;   // 1..999999999, then 1 again (a 32-bit int in Kamailio)
+  std::uint32_t stalled_seq_ = 0;        // the oldest unconfirmed command at the last tick
+  std::uint64_t stalled_since_ns_ = 0;   // since when it has been the oldest
   std::vector<Request> requests_;
   std::uint64_t counters_[static_cast<std::size_t>(Counter::kCount)]{};
 };
