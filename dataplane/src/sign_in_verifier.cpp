@@ -175,6 +175,7 @@ AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig co
 
 AsyncVerifier::~AsyncVerifier() {
   stop_.store(true, std::memory_order_release);
+  bell_.ring_all();  // the sleeping workers wake and see stop_
   for (std::thread& t : threads_) {
     t.join();
   }
@@ -219,6 +220,7 @@ bool AsyncVerifier::submit(SignInJob& job) {
   }
   if (queued) {
     ++pending_;
+    bell_.ring();
   }
   wipe(job.password, sizeof(job.password));
   wipe(job.new_password, sizeof(job.new_password));
@@ -229,9 +231,18 @@ void AsyncVerifier::run() {
   while (!stop_.load(std::memory_order_acquire)) {
     QueuedJob job;
     if (!jobs_.pop(job)) {
-      // Idle: a sign-in waits at most this long for a worker to notice it (a hash takes longer).
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
+      // Idle: sleep until submit() or the destructor rings. The look at the queue after
+      // prepare() finds any job queued before a ring this ticket would miss.
+      const Doorbell::Ticket ticket = bell_.prepare();
+      if (!jobs_.pop(job)) {
+        if (stop_.load(std::memory_order_acquire)) {
+          bell_.cancel();
+          return;
+        }
+        bell_.wait(ticket);
+        continue;
+      }
+      bell_.cancel();
     }
     Secret& secret = secrets_[job.secret];
     const std::size_t length = strnlen(secret.password, sizeof(secret.password));
@@ -293,6 +304,7 @@ CredentialWriter::CredentialWriter(CredentialSink& sink, std::size_t capacity, T
 
 CredentialWriter::~CredentialWriter() {
   stop_.store(true, std::memory_order_release);
+  bell_.ring_all();  // a sleeping writer wakes and sees stop_
   thread_.join();  // run() stores what is queued before it ends: those changes are in the log
 }
 
@@ -302,6 +314,7 @@ bool CredentialWriter::submit(const CredentialWrite& write) {
   }
   submitted_.fetch_add(1, std::memory_order_relaxed);
   answers_pending_ += write.answer ? 1 : 0;
+  bell_.ring();
   return true;
 }
 
@@ -323,11 +336,18 @@ void CredentialWriter::run() {
   for (;;) {
     CredentialWrite w;
     if (!writes_.pop(w)) {
-      if (stop_.load(std::memory_order_acquire)) {
-        return;
+      // Idle: sleep until submit() or the destructor rings (as AsyncVerifier::run()). The
+      // destructor stops the writer only once the queue is empty: what is queued is stored.
+      const Doorbell::Ticket ticket = bell_.prepare();
+      if (!writes_.pop(w)) {
+        if (stop_.load(std::memory_order_acquire)) {
+          bell_.cancel();
+          return;
+        }
+        bell_.wait(ticket);
+        continue;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
+      bell_.cancel();
     }
     const std::string_view hash(w.hash, strnlen(w.hash, sizeof(w.hash)));
     ApplyOutcome outcome = ApplyOutcome::Stored;
