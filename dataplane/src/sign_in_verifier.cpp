@@ -230,19 +230,9 @@ bool AsyncVerifier::submit(SignInJob& job) {
 void AsyncVerifier::run() {
   while (!stop_.load(std::memory_order_acquire)) {
     QueuedJob job;
-    if (!jobs_.pop(job)) {
-      // Idle: sleep until submit() or the destructor rings. The look at the queue after
-      // prepare() finds any job queued before a ring this ticket would miss.
-      const Doorbell::Ticket ticket = bell_.prepare();
-      if (!jobs_.pop(job)) {
-        if (stop_.load(std::memory_order_acquire)) {
-          bell_.cancel();
-          return;
-        }
-        bell_.wait(ticket);
-        continue;
-      }
-      bell_.cancel();
+    // Idle: sleeps until submit() or the destructor rings.
+    if (!bell_.take_or_sleep([&] { return jobs_.pop(job); }, stop_)) {
+      return;
     }
     Secret& secret = secrets_[job.secret];
     const std::size_t length = strnlen(secret.password, sizeof(secret.password));
@@ -335,19 +325,10 @@ void CredentialWriter::run() {
   name_this_thread("acd-cred-write");
   for (;;) {
     CredentialWrite w;
-    if (!writes_.pop(w)) {
-      // Idle: sleep until submit() or the destructor rings (as AsyncVerifier::run()). The
-      // destructor stops the writer only once the queue is empty: what is queued is stored.
-      const Doorbell::Ticket ticket = bell_.prepare();
-      if (!writes_.pop(w)) {
-        if (stop_.load(std::memory_order_acquire)) {
-          bell_.cancel();
-          return;
-        }
-        bell_.wait(ticket);
-        continue;
-      }
-      bell_.cancel();
+    // Idle: sleeps until submit() or the destructor rings; stops only once the queue is empty,
+    // so that what is queued is stored.
+    if (!bell_.take_or_sleep([&] { return writes_.pop(w); }, stop_)) {
+      return;
     }
     const std::string_view hash(w.hash, strnlen(w.hash, sizeof(w.hash)));
     ApplyOutcome outcome = ApplyOutcome::Stored;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "acd/dataplane/pipeline.hpp"
+#include "kept_replies.hpp"
 
 namespace acd::dataplane {
 namespace {
@@ -91,9 +92,7 @@ class PipelineTest : public ::testing::Test {
   // exchange() for a message answered later (a sign-in the verifier checks): what came back
   // already (a fast verifier answers within the same poll) is kept for wait_for_reply.
   void send(const Peer& to, std::vector<std::vector<std::uint8_t>> datagrams) {
-    for (Reply& r : exchange(to, std::move(datagrams))) {
-      kept_.emplace_back(to.endpoint, std::move(r));
-    }
+    kept_.keep(to.endpoint, exchange(to, std::move(datagrams)));
   }
   std::vector<Reply> replies_for(const Peer& p) {
     std::vector<Reply> out;
@@ -138,7 +137,7 @@ class PipelineTest : public ::testing::Test {
   // The replies to `p` that send() kept, then more polls until there is at least one (the
   // verifier's answer).
   std::vector<Reply> wait_for_reply(const Peer& p) {
-    std::vector<Reply> out = take_kept(p);
+    std::vector<Reply> out = kept_.take(p.endpoint);
     for (int i = 0; i < 2000; ++i) {
       worker_.poll();
       for (Reply& r : replies_for(p)) {
@@ -149,19 +148,6 @@ class PipelineTest : public ::testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return out;
-  }
-  std::vector<Reply> take_kept(const Peer& p) {
-    std::vector<Reply> out;
-    std::vector<std::pair<Endpoint, Reply>> rest;
-    for (auto& [to, r] : kept_) {
-      if (to == p.endpoint) {
-        out.push_back(std::move(r));
-      } else {
-        rest.emplace_back(to, std::move(r));
-      }
-    }
-    kept_ = std::move(rest);
     return out;
   }
   AgentEvent sign_in(router::AgentNumber number, const char* password) {
@@ -215,7 +201,7 @@ class PipelineTest : public ::testing::Test {
   IoStage io_;
   Worker worker_;
   std::vector<MemoryPort::Sent> others_;
-  std::vector<std::pair<Endpoint, Reply>> kept_;  // send()'s replies, for wait_for_reply
+  KeptReplies<Reply> kept_;  // send()'s replies, for wait_for_reply
   Peer switch_{7, Endpoint{0x0100007f, 5060, 0}};
   Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
 };

@@ -20,6 +20,7 @@
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/session_layer.hpp"
+#include "kept_replies.hpp"
 #include "secure_peer.hpp"
 
 namespace acd::dataplane {
@@ -220,9 +221,7 @@ class SecurePipelineTest : public ::testing::Test {
   // what came back already (a fast verifier answers within the same poll) is kept for
   // wait_for_reply.
   void send(SecurePeer& p, Bytes datagram) {
-    for (Reply& r : exchange(p, std::move(datagram))) {
-      kept_.emplace_back(p.endpoint, std::move(r));
-    }
+    kept_.keep(p.endpoint, exchange(p, std::move(datagram)));
   }
   void register_peer(SecurePeer& p, Role claimed) {
     const auto r =
@@ -232,7 +231,7 @@ class SecurePipelineTest : public ::testing::Test {
   }
   // The replies to `p` that send() kept, then more polls until there is at least one.
   std::vector<Reply> wait_for_reply(SecurePeer& p) {
-    std::vector<Reply> out = take_kept(p);
+    std::vector<Reply> out = kept_.take(p.endpoint);
     for (int i = 0; i < 2000; ++i) {
       worker_.poll();
       for (Reply& r : replies_for(p)) {
@@ -243,19 +242,6 @@ class SecurePipelineTest : public ::testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return out;
-  }
-  std::vector<Reply> take_kept(const SecurePeer& p) {
-    std::vector<Reply> out;
-    std::vector<std::pair<Endpoint, Reply>> rest;
-    for (auto& [to, r] : kept_) {
-      if (to == p.endpoint) {
-        out.push_back(std::move(r));
-      } else {
-        rest.emplace_back(to, std::move(r));
-      }
-    }
-    kept_ = std::move(rest);
     return out;
   }
   static RouteRequest route(router::CallId call) {
@@ -289,7 +275,7 @@ class SecurePipelineTest : public ::testing::Test {
   std::optional<SessionLayer> layer_;
   std::vector<MemoryPort::Sent> sent_;
   std::vector<MemoryPort::Sent> all_sent_;
-  std::vector<std::pair<Endpoint, Reply>> kept_;  // send()'s replies, for wait_for_reply
+  KeptReplies<Reply> kept_;  // send()'s replies, for wait_for_reply
 };
 
 // A wall clock the test sets.
@@ -1404,7 +1390,7 @@ TEST_F(PasswordChangeTest, SlowStoreNeitherStallsRoutingNorIsAnsweredEarly) {
     worker_.poll();
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  EXPECT_TRUE(take_kept(desk_).empty() && replies_for(desk_).empty())
+  EXPECT_TRUE(kept_.take(desk_.endpoint).empty() && replies_for(desk_).empty())
       << "answered before it was stored";
   changing_.hold = false;
   const auto r = wait_for_reply(desk_);

@@ -35,6 +35,27 @@ class Doorbell {
     rings_.wait(ticket, std::memory_order_acquire);  // pairs with ring()'s increment
     waiters_.fetch_sub(1, std::memory_order_relaxed);
   }
+  // Consumer loop: `try_take()` (true if it took work) until it takes some, sleeping between
+  // tries until a ring; false, nothing taken, once `stop` is set (after the stopper's ring_all)
+  // and the queue is empty.
+  template <typename TryTake>
+  bool take_or_sleep(TryTake&& try_take, const std::atomic<bool>& stop) {
+    for (;;) {
+      if (try_take()) {
+        return true;
+      }
+      const Ticket ticket = prepare();
+      if (try_take()) {  // queued before a ring this ticket would miss
+        cancel();
+        return true;
+      }
+      if (stop.load(std::memory_order_acquire)) {  // pairs with the stopper's store(release)
+        cancel();
+        return false;
+      }
+      wait(ticket);
+    }
+  }
   // Producer, after queueing work: wakes one sleeping consumer, if any sleeps.
   void ring() {
     rings_.fetch_add(1, std::memory_order_seq_cst);
