@@ -14,7 +14,9 @@
 # with its counters at exit). IO_PRIORITY=N sets [dataplane] io_priority (acdd makes its IO thread
 # SCHED_FIFO N itself; needs root or CAP_SYS_NICE); BURST=N sets [signin] burst;
 # SCHED=normal|batch|idle sets [signin] sched (the verifier threads' and the credential writer's
-# scheduling policy). None is written when unset, so an acdd without these keys runs it too.
+# scheduling policy); QUEUE=N sets [signin] queue (default 1024). None of the optional keys is
+# written when unset, so an acdd without these keys runs it too. The script also prints the IO
+# thread's time on a CPU and time runnable but waiting for one (schedstat) in each phase.
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -34,7 +36,7 @@ credentials = "$work/credentials"
 [metrics]
 listen = "127.0.0.1:0"
 [signin]
-queue = 1024
+queue = ${QUEUE:-1024}
 ${BURST:+burst = $BURST}
 ${SCHED:+sched = \"$SCHED\"}
 nice = ${NICE:-10}
@@ -67,9 +69,13 @@ port=$(cat "$work/port")
 [ -n "${IO_FIFO:-}" ] && chrt -f -p "$IO_FIFO" "$pid"
 latency() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['sent'], j['routed'], j['p50_us'], j['p99_us'])" "$1"; }
 
+# The IO thread's time on a CPU and waiting for one (ns, /proc/PID/task/TID/schedstat).
+schedstat() { cat "/proc/$pid/task/$pid/schedstat" 2>/dev/null | awk '{print $1, $2}'; }
 echo "== quiet: 50 agents, 200 calls/s for $seconds s"
+read -r q_run0 q_wait0 < <(schedstat)
 "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json >"$work/quiet.json"
 read -r q_sent q_routed q50 q99 < <(latency "$work/quiet.json")
+read -r q_run1 q_wait1 < <(schedstat)
 
 # What acdd's IO thread (its main thread with cores = [0]) runs as: policy and priority.
 echo "acdd IO thread: $(chrt -p "$pid" 2>/dev/null | tr '\n' ' ')"
@@ -85,10 +91,21 @@ probe=$!
 for _ in $(seq 200); do grep -q "load starts" "$work/probe.err" && break; sleep 0.05; done
 switches() { awk '/ctxt_switches/ {printf "%s ", $2}' "/proc/$1/status" 2>/dev/null; }
 io_before=$(switches "$pid")  # acdd's IO thread is its main thread (cores = [0])
-"$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
+read -r s_run0 s_wait0 < <(schedstat)
+# CPU time (clock ticks) and last CPU of each of acdd's threads, and of the probe generator.
+thread_cpu() { for t in /proc/"$pid"/task/* /proc/"$probe"; do awk -v c="$(cat "$t/comm")" '{print c, $14 + $15, $39}' "$t/stat"; done 2>/dev/null; }
+cpu_before=$(thread_cpu || true)
+/usr/bin/time -f "%U s user, %S s system" -o "$work/storm.time" \
+  "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
   --first-index 50 --first-switch 200 --signin-timeout 3600 --json >"$work/storm.json" 2>"$work/storm.err" || {
   echo "storm failed: $(cat "$work/storm.err")"; exit 1; }
 echo "context switches during the storm (voluntary, involuntary): acdd IO thread $(switches "$pid") (before: $io_before), probe $(switches "$probe")"
+read -r s_run1 s_wait1 < <(schedstat)
+cpu_after=$(thread_cpu || true)
+echo "CPU during the storm (ms, last CPU): $(awk -v tick="$(getconf CLK_TCK)" 'NR == FNR { before[$1] += $2; next }
+  { used[$1] += $2; cpu[$1] = $3 } END { for (n in used) if (used[n] - before[n] > 0)
+  printf "%s %d@%s, ", n, (used[n] - before[n]) * 1000 / tick, cpu[n] }' <(echo "$cpu_before") <(echo "$cpu_after"))storm generator $(cat "$work/storm.time")"
+echo "acdd IO thread, ms on a CPU / ms runnable waiting for one: quiet $(( (q_run1 - q_run0) / 1000000 )) / $(( (q_wait1 - q_wait0) / 1000000 )), storm (sign-ins only) $(( (s_run1 - s_run0) / 1000000 )) / $(( (s_wait1 - s_wait0) / 1000000 ))"
 wait "$probe"; probe=
 read -r s_sent s_routed s50 s99 < <(latency "$work/probe.json")
 signin_ms=$(python3 -c "import json; print(json.load(open('$work/storm.json'))['signin_ms'])")

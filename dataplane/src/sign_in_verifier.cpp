@@ -175,6 +175,7 @@ AsyncVerifier::AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig co
 
 AsyncVerifier::~AsyncVerifier() {
   stop_.store(true, std::memory_order_release);
+  bell_.ring_all();  // the sleeping workers wake and see stop_
   for (std::thread& t : threads_) {
     t.join();
   }
@@ -219,6 +220,7 @@ bool AsyncVerifier::submit(SignInJob& job) {
   }
   if (queued) {
     ++pending_;
+    bell_.ring();
   }
   wipe(job.password, sizeof(job.password));
   wipe(job.new_password, sizeof(job.new_password));
@@ -228,10 +230,9 @@ bool AsyncVerifier::submit(SignInJob& job) {
 void AsyncVerifier::run() {
   while (!stop_.load(std::memory_order_acquire)) {
     QueuedJob job;
-    if (!jobs_.pop(job)) {
-      // Idle: a sign-in waits at most this long for a worker to notice it (a hash takes longer).
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
+    // Idle: sleeps until submit() or the destructor rings.
+    if (!bell_.take_or_sleep([&] { return jobs_.pop(job); }, stop_)) {
+      return;
     }
     Secret& secret = secrets_[job.secret];
     const std::size_t length = strnlen(secret.password, sizeof(secret.password));
@@ -293,6 +294,7 @@ CredentialWriter::CredentialWriter(CredentialSink& sink, std::size_t capacity, T
 
 CredentialWriter::~CredentialWriter() {
   stop_.store(true, std::memory_order_release);
+  bell_.ring_all();  // a sleeping writer wakes and sees stop_
   thread_.join();  // run() stores what is queued before it ends: those changes are in the log
 }
 
@@ -302,6 +304,7 @@ bool CredentialWriter::submit(const CredentialWrite& write) {
   }
   submitted_.fetch_add(1, std::memory_order_relaxed);
   answers_pending_ += write.answer ? 1 : 0;
+  bell_.ring();
   return true;
 }
 
@@ -322,12 +325,10 @@ void CredentialWriter::run() {
   name_this_thread("acd-cred-write");
   for (;;) {
     CredentialWrite w;
-    if (!writes_.pop(w)) {
-      if (stop_.load(std::memory_order_acquire)) {
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
+    // Idle: sleeps until submit() or the destructor rings; stops only once the queue is empty,
+    // so that what is queued is stored.
+    if (!bell_.take_or_sleep([&] { return writes_.pop(w); }, stop_)) {
+      return;
     }
     const std::string_view hash(w.hash, strnlen(w.hash, sizeof(w.hash)));
     ApplyOutcome outcome = ApplyOutcome::Stored;

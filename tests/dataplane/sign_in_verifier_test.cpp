@@ -5,10 +5,14 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -152,6 +156,99 @@ TEST(VerifierPool, WorkersAndWriterRunAtTheirSchedulingClass) {
     EXPECT_EQ(recorder.stored_.load(), policy) << static_cast<int>(cls);
   }
   EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER) << "the caller's own policy was changed";
+}
+
+// How many times this process's threads whose name starts with `prefix` went to sleep
+// (voluntary context switches, /proc/self/task/*/status), and how many such threads there are.
+struct Sleeps {
+  std::uint64_t count = 0;
+  std::size_t threads = 0;
+};
+Sleeps sleeps_of(const std::string& prefix) {
+  Sleeps out;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name.rfind(prefix, 0) != 0) {
+      continue;
+    }
+    ++out.threads;
+    std::ifstream status(task.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) {
+        out.count += std::stoull(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  return out;
+}
+
+// Idle, the pool's workers and the credential writer sleep until work arrives: over 200 ms
+// without work they wake a few times at most (a 1 ms poll woke ~200 times each), and destroying
+// them wakes them to stop.
+TEST(VerifierPool, IdleWorkersSleepUntilWorkArrives) {
+  PolicyRecorder recorder;
+  auto pool = std::make_unique<AsyncVerifier>(recorder, VerifierPoolConfig{2, 8, {}, 0});
+  auto writer = std::make_unique<CredentialWriter>(recorder, 8);
+  // One job each first: every thread has started, done work and gone idle.
+  SignInJob job = job_for(7, "any");
+  ASSERT_TRUE(pool->submit(job));
+  ASSERT_EQ(collect_n(*pool, 1).size(), 1u);
+  CredentialWrite w;
+  w.number = 7;
+  ASSERT_TRUE(writer->submit(w));
+  writer->wait_idle();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const Sleeps workers = sleeps_of("acd-verify-");
+  const Sleeps writing = sleeps_of("acd-cred-write");
+  ASSERT_EQ(workers.threads, 2u);
+  ASSERT_EQ(writing.threads, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const std::uint64_t worker_wakeups = sleeps_of("acd-verify-").count - workers.count;
+  const std::uint64_t writer_wakeups = sleeps_of("acd-cred-write").count - writing.count;
+  EXPECT_LE(worker_wakeups, 4u) << "idle verifier workers woke up";
+  EXPECT_LE(writer_wakeups, 2u) << "the idle credential writer woke up";
+  const auto began = std::chrono::steady_clock::now();
+  pool.reset();  // a hang here (a worker never woken to stop) ends in the test's timeout
+  writer.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(5));
+}
+
+// Work queued after the threads went to sleep is taken at once: in each of 20 rounds, after an
+// idle spell, one sign-in is checked and one credential change stored (a lost wake-up would leave
+// them queued until the next submit; the 5 s bound is a watchdog, not a timing goal).
+TEST(VerifierPool, WorkAfterLongIdleIsTakenPromptly) {
+  PolicyRecorder recorder;
+  AsyncVerifier pool(recorder, VerifierPoolConfig{2, 8, {}, 0});
+  CredentialWriter writer(recorder, 8);
+  std::chrono::steady_clock::duration slowest{};
+  for (int round = 0; round < 20; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(round == 0 ? 300 : 20));
+    SignInJob job = job_for(100 + static_cast<router::AgentNumber>(round), "any");
+    auto began = std::chrono::steady_clock::now();
+    ASSERT_TRUE(pool.submit(job));
+    std::size_t got = 0;
+    while (got == 0 && std::chrono::steady_clock::now() - began < std::chrono::seconds(5)) {
+      got = pool.collect([](const SignInResult&) {});
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(got, 1u) << "round " << round << ": the sign-in was never checked";
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - began);
+
+    CredentialWrite w;
+    w.number = 100 + static_cast<router::AgentNumber>(round);
+    began = std::chrono::steady_clock::now();
+    ASSERT_TRUE(writer.submit(w));
+    while (writer.count(ApplyOutcome::Stored) < static_cast<std::uint64_t>(round) + 1 &&
+           std::chrono::steady_clock::now() - began < std::chrono::seconds(5)) {
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(writer.count(ApplyOutcome::Stored), static_cast<std::uint64_t>(round) + 1)
+        << "round " << round << ": the change was never stored";
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - began);
+  }
+  std::cout << "slowest answer after idle: "
+            << std::chrono::duration_cast<std::chrono::microseconds>(slowest).count() << " us\n";
 }
 
 // Zero threads and an oversized queue are clamped, not undefined.

@@ -19,6 +19,7 @@
 
 #include <boost/lockfree/queue.hpp>
 
+#include "acd/dataplane/doorbell.hpp"
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/types.hpp"
 
@@ -190,8 +191,9 @@ struct CredentialWriteDone {
 // holding the writers' lock, an fsync) never stalls routing.
 //
 // Threads: submit(), has_room() and collect() belong to ONE thread (the IO thread); wait_idle() to
-// any thread. Neither submit() nor collect() blocks or allocates; submit_waiting() waits (sleeping)
-// only while the queue is full.
+// any thread. Neither submit() nor collect() blocks or allocates; submit() rings the writer's
+// doorbell (one atomic increment, and a futex wake only when the writer sleeps); submit_waiting()
+// waits (sleeping) only while the queue is full. An idle writer sleeps until a submit().
 class CredentialWriter {
  public:
   // `sched`: the writer thread's scheduling policy (acd.toml [signin] sched, as the pool's).
@@ -240,6 +242,7 @@ class CredentialWriter {
   std::array<std::atomic<std::uint64_t>, 5> outcomes_{};
   boost::lockfree::queue<CredentialWrite, boost::lockfree::fixed_sized<true>> writes_;
   boost::lockfree::queue<CredentialWriteDone, boost::lockfree::fixed_sized<true>> done_;
+  Doorbell bell_;  // submit() and the destructor ring it; the idle writer sleeps on it
   std::atomic<bool> stop_{false};  // the destructor's store(release), run()'s load(acquire)
   std::thread thread_;
 };
@@ -307,8 +310,10 @@ struct VerifierPoolConfig {
 //
 // Threads: submit() and collect() belong to ONE thread (the dataplane's IO thread); the workers
 // take jobs from a bounded multi-consumer queue and put results on a multi-producer queue sized so
-// that a worker never waits while the IO thread keeps collecting. Neither call blocks, allocates or
-// makes a system call. Jobs are taken in submission order; results come back in completion order.
+// that a worker never waits while the IO thread keeps collecting. Neither call blocks or
+// allocates; submit() rings the workers' doorbell (one atomic increment, and a futex wake only
+// when a worker sleeps), collect() makes no system call. Idle workers sleep until a submit().
+// Jobs are taken in submission order; results come back in completion order.
 class AsyncVerifier {
  public:
   explicit AsyncVerifier(CredentialVerifier& verifier, VerifierPoolConfig config = {});
@@ -378,6 +383,7 @@ class AsyncVerifier {
   std::atomic<std::uint64_t> check_ns_total_{0};
   boost::lockfree::queue<QueuedJob, boost::lockfree::fixed_sized<true>> jobs_;
   boost::lockfree::queue<SignInResult, boost::lockfree::fixed_sized<true>> results_;
+  Doorbell bell_;  // submit() and the destructor ring it; idle workers sleep on it
   // The destructor's store(release) pairs with the workers' load(acquire).
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;
