@@ -299,15 +299,21 @@ TEST(DomainFileSurge, ExitHoldAndDwellDefaults) {
   ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
   EXPECT_EQ(r.domain.engine.queues[0].surge.exit_hold_ms, 10'000u);
   EXPECT_EQ(r.domain.engine.queues[0].surge.min_dwell_ms, 30'000u);  // the [surge] default
-  r = read(replace(kSurgeCentre, "eval_interval_s = 2", "eval_interval_s = 2\nexit_hold_s = -1"));
-  EXPECT_TRUE(has(r.problems, 4, "'exit_hold_s' = -1 is out of range; use 0 to 86400"))
-      << dump(r.problems);
-  r = read(replace(kSurgeCentre, "min_dwell_s = 300", "min_dwell_s = 300\nexit_hold_s = \"long\""));
-  EXPECT_TRUE(has(r.problems, 16, "'exit_hold_s' must be a number")) << dump(r.problems);
-  r = read(replace(kSurgeCentre, "min_dwell_s = 300", "min_dwell_s = 300\nexit_hold_s = 90000"));
-  EXPECT_TRUE(has(r.problems, 16, "is out of range")) << dump(r.problems);
-  r = read(replace(kSurgeCentre, "eval_interval_s = 2", "eval_interval_s = 2\nexit_hold = 3"));
-  EXPECT_TRUE(has(r.problems, 4, "unknown key")) << dump(r.problems);
+  const std::string surge = "eval_interval_s = 2", dwell = "min_dwell_s = 300";
+  const struct {
+    std::string from, to;
+    int line;
+    const char* says;
+  } mistakes[] = {
+      {surge, surge + "\nexit_hold_s = -1", 4, "'exit_hold_s' = -1 is out of range; use 0 to 86400"},
+      {dwell, dwell + "\nexit_hold_s = \"long\"", 16, "'exit_hold_s' must be a number"},
+      {dwell, dwell + "\nexit_hold_s = 90000", 16, "is out of range"},
+      {surge, surge + "\nexit_hold = 3", 4, "unknown key"},
+      {surge, surge + "\nmin_dwell_s = -3", 4, "'min_dwell_s' = -3 is out of range"}};
+  for (const auto& m : mistakes) {
+    r = read(replace(kSurgeCentre, m.from, m.to));
+    EXPECT_TRUE(has(r.problems, m.line, m.says)) << m.to << ": " << dump(r.problems);
+  }
 }
 
 // The line (1-based) of the first occurrence of `what` in `text`.
