@@ -11,9 +11,13 @@
 #   acd_decision_latency_seconds sum over count during the load) and its inverse, the decisions a
 #   second of engine time makes; and the inputs applied per second (dataplane.decisions), which
 #   grows with the calls offered.
-# Usage: bench/surge_bench.sh [BUILD_DIR] [SECONDS] [AGENTS] [TALK_MS] [REPETITIONS]
+# With BASELINE=DIR (another build directory, e.g. of the main branch), each repetition runs both
+# loads on DIR's acdd too, first, and the medians are printed per build: the two compared in one
+# run, on the same machine state. Both builds read the same acd.toml.
+# Usage: [BASELINE=DIR] bench/surge_bench.sh [BUILD_DIR] [SECONDS] [AGENTS] [TALK_MS] [REPETITIONS]
 set -euo pipefail
 build=${1:-build}
+baseline=${BASELINE:-}
 seconds=${2:-15}
 agents=${3:-40}
 talk_ms=${4:-400}
@@ -71,9 +75,9 @@ counters() {  # inputs applied; the engine's requests and its time on them (seco
           sed -n 's/.*"decisions": \([0-9]*\).*/\1/p')" \
        "$(metric acd_decision_latency_seconds_count)" "$(metric acd_decision_latency_seconds_sum)"
 }
-run() {  # run NAME RATE REP
+run() {  # run NAME RATE REP [ACDD BUILD_NAME]
   rm -f "$work/port" "$work/port.metrics" "$work/ctl.sock"
-  "$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/$1.out" 2>&1 &
+  "${4:-$acdd}" --config "$work/acd.toml" --port-file "$work/port" >"$work/$1.out" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     [ -s "$work/port" ] && [ -s "$work/port.metrics" ] && [ -S "$work/ctl.sock" ] && break
@@ -90,9 +94,9 @@ run() {  # run NAME RATE REP
   wait "$pid" 2>/dev/null || true
   pid=
   python3 - "$1" "$2" "$work/$1.json" "$before" "$after" "$seconds" "$work/$1.surge" "$3" \
-    "$work/results.jsonl" <<'EOF'
+    "$work/results.jsonl" "${5:-this}" <<'EOF'
 import json, sys
-name, rate, path, before, after, seconds, surge_path, rep, out = sys.argv[1:]
+name, rate, path, before, after, seconds, surge_path, rep, out, build = sys.argv[1:]
 j = json.load(open(path))
 q = json.load(open(surge_path))["queues"][0]
 b = [float(x) for x in before.split()]
@@ -100,7 +104,7 @@ a = [float(x) for x in after.split()]
 requests = a[1] - b[1]
 engine_s = a[2] - b[2]
 row = {
-    "load": name, "rep": int(rep), "offered": float(rate), "answered": j["achieved_rate"],
+    "build": build, "load": name, "rep": int(rep), "offered": float(rate), "answered": j["achieved_rate"],
     "admitted": j["admitted"], "overflowed": j["overflowed"], "routed": j["routed"],
     "queued": j["queued"], "rejected": j["rejected"], "errors": j["errors"], "lost": j["lost"],
     "p99_all_us": j["p99_us"], "adm_p50_us": j["admitted_p50_us"],
@@ -112,7 +116,7 @@ row = {
     "surge_entries": q["entries"], "left_by_steps": q["overflowed"],
 }
 open(out, "a").write(json.dumps(row) + "\n")
-print(f"{name:>7} rep {rep}: offered {row['offered']:.0f}/s answered {row['answered']:.1f}/s "
+print(f"{build:>8} {name:>7} rep {rep}: offered {row['offered']:.0f}/s answered {row['answered']:.1f}/s "
       f"admitted {row['admitted']} (p50 {row['adm_p50_us']:.0f} p99 {row['adm_p99_us']:.0f} "
       f"p99.9 {row['adm_p999_us']:.0f} us), all answers p99 {row['p99_all_us']:.0f} us, "
       f"overflowed {row['overflowed']} rejected {row['rejected']} lost {row['lost']}, "
@@ -127,7 +131,12 @@ normal=$((capacity * 6 / 10))
 echo "== $agents agents, mean talk $talk_ms ms (about $capacity calls/s), $seconds s per load," \
      "$reps repetitions"
 echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -z "$baseline" ] || echo "== baseline: $baseline/control/acdd; this build: $acdd"
 for ((rep = 1; rep <= reps; rep++)); do
+  if [ -n "$baseline" ]; then
+    run normal "$normal" "$rep" "$baseline/control/acdd" baseline
+    run 3x "$((normal * 3))" "$rep" "$baseline/control/acdd" baseline
+  fi
   run normal "$normal" "$rep"
   run 3x "$((normal * 3))" "$rep"
 done
@@ -136,14 +145,18 @@ python3 - "$work/results.jsonl" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 keys = ["answered", "admitted", "overflowed", "adm_p50_us", "adm_p99_us", "adm_p999_us",
-        "p99_all_us", "inputs_per_s", "engine_us_per_decision", "engine_decisions_per_s"]
-med = {}
-for load in ("normal", "3x"):
-    r = [x for x in rows if x["load"] == load]
-    med[load] = {k: statistics.median(x[k] for x in r) for k in keys}
-    print(f"== median {load} ({len(r)} runs): " +
-          ", ".join(f"{k} {med[load][k]:.2f}" for k in keys))
-n, t = med["normal"], med["3x"]
-print(f"== 3x / normal: admitted p99 {t['adm_p99_us'] / n['adm_p99_us']:.2f}x, "
-      f"engine decisions/s {t['engine_decisions_per_s'] / n['engine_decisions_per_s']:.2f}x")
+        "p99_all_us", "inputs_per_s", "engine_us_per_decision", "engine_decisions_per_s",
+        "surge_entries"]
+for build in sorted({x["build"] for x in rows}, key=lambda b: b != "baseline"):
+    med = {}
+    for load in ("normal", "3x"):
+        r = [x for x in rows if x["load"] == load and x["build"] == build]
+        med[load] = {k: statistics.median(x[k] for x in r) for k in keys}
+        print(f"== {build} median {load} ({len(r)} runs): " +
+              ", ".join(f"{k} {med[load][k]:.2f}" for k in keys))
+        print(f"== {build} {load} surge entries per run: " +
+              " ".join(str(x["surge_entries"]) for x in r))
+    n, t = med["normal"], med["3x"]
+    print(f"== {build} 3x / normal: admitted p99 {t['adm_p99_us'] / n['adm_p99_us']:.2f}x, "
+          f"engine decisions/s {t['engine_decisions_per_s'] / n['engine_decisions_per_s']:.2f}x")
 EOF

@@ -81,7 +81,8 @@ std::string surge_text(const ApplianceConfig& c, const QueueConfig& q) {
            std::to_string(l.oldest_wait_ms) + "/" + std::to_string(l.ewt_ms);
   };
   std::string t = levels(q.surge.enter) + " " + levels(q.surge.exit) + " " +
-                  std::to_string(q.surge.min_dwell_ms) + " ";
+                  std::to_string(q.surge.min_dwell_ms) + " " +
+                  std::to_string(q.surge.exit_hold_ms) + " ";
   for (const auto& a : q.surge.actions) {
     t += (a.borrow ? "borrow:" + target_text(c, OverflowAction::ToQueue, a.target) + ">=" +
                          std::to_string(a.min_level)

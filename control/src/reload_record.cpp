@@ -11,7 +11,8 @@ namespace {
 constexpr std::uint32_t kReloadMagic = 0x52444341;  // "ACDR"
 // 2: surge plans, services and reserved flags follow the agents (version 1 has none).
 // 3: then the sites' numbering, hop limit and summary age (versions 1 and 2 have none).
-constexpr std::uint8_t kReloadVersion = 3;
+// 4: then each queue's surge exit hold (versions 1 to 3 have none: 0, leave at once).
+constexpr std::uint8_t kReloadVersion = 4;
 // Bounds that keep a damaged payload from asking for absurd allocations; far above any centre.
 constexpr std::uint32_t kMaxNames = 1u << 16;
 constexpr std::uint32_t kMaxItems = 1u << 20;
@@ -233,6 +234,20 @@ bool get_sites(dataplane::ByteReader& r, router::EngineConfig& d) {
   return r.ok();
 }
 
+// What version 4 adds: each queue's surge exit hold.
+void put_exit_holds(dataplane::ByteWriter& w, const router::EngineConfig& d) {
+  for (const auto& q : d.queues) {
+    w.u32(q.surge.exit_hold_ms);
+  }
+}
+
+bool get_exit_holds(dataplane::ByteReader& r, router::EngineConfig& d) {
+  for (auto& q : d.queues) {
+    q.surge.exit_hold_ms = r.u32();
+  }
+  return r.ok();
+}
+
 bool get_surge(dataplane::ByteReader& r, router::EngineConfig& d) {
   d.surge_eval_ms = r.u32();
   const std::uint32_t services = r.u32();
@@ -318,6 +333,7 @@ std::vector<std::uint8_t> encode_reload(const ApplianceConfig& merged, ReloadKin
   }
   put_surge(w, d);
   put_sites(w, d);
+  put_exit_holds(w, d);
   return out;
 }
 
@@ -380,6 +396,9 @@ Result<DecodedReload> decode_reload(std::span<const std::uint8_t> payload) {
   }
   if (version >= 3 && !get_sites(r, d)) {
     return bad("is truncated or damaged (sites)");
+  }
+  if (version >= 4 && !get_exit_holds(r, d)) {
+    return bad("is truncated or damaged (surge exit holds)");
   }
   if (!r.at_end()) {
     return bad("has trailing bytes");

@@ -67,6 +67,10 @@ void check_surge(const EngineConfig& c, std::size_t q, std::vector<std::string>&
   const QueueConfig& qc = c.queues[q];
   const std::string where = queue_label(c, q);
   check_levels(qc.surge.enter, qc.surge.exit, where, errors);
+  constexpr std::uint32_t kDayMs = 86'400'000;
+  if (qc.surge.min_dwell_ms > kDayMs || qc.surge.exit_hold_ms > kDayMs) {
+    errors.push_back(where + ": surge min_dwell and exit_hold must be at most a day");
+  }
   if (qc.surge.actions.size() > kMaxSurgeActions) {
     errors.push_back(where + ": at most " + std::to_string(kMaxSurgeActions) + " surge actions");
   }

@@ -47,6 +47,7 @@ void Engine::load_surge_params(const EngineConfig& config) {
     p.enter = {in.offered_per_min, in.queue_length, in.oldest_wait_ms, in.ewt_ms};
     p.exit = {out.offered_per_min, out.queue_length, out.oldest_wait_ms, out.ewt_ms};
     p.min_dwell_ms = qc.surge.min_dwell_ms;
+    p.exit_hold_ms = qc.surge.exit_hold_ms;
     p.has_plan = has_surge_plan(qc) && !qc.retired ? 1 : 0;
     p.has_thresholds = std::any_of(p.enter.begin(), p.enter.end(), [](auto v) { return v != 0; });
     p.reserved_queue = qc.reserved ? 1 : 0;
@@ -162,6 +163,12 @@ void Engine::evaluate_surge() {
   for (QueueIndex q = 0; q < surge_params_.size(); ++q) {
     const SurgeParams& p = surge_params_[q];
     SurgeRecord& r = surge_[q];
+    // The calls the plan took from the queue (borrowed agents, steps that sent them elsewhere)
+    // since the previous evaluation: while it surges they are the part of the load the queue
+    // length no longer shows.
+    const std::uint32_t taken_total = r.borrowed + r.surge_overflows;
+    const std::uint32_t taken = taken_total - r.taken_mark;
+    r.taken_mark = taken_total;
     if (p.has_plan == 0) {
       if (r.active != 0) {
         set_surge(q, false, 0);
@@ -170,34 +177,53 @@ void Engine::evaluate_surge() {
     }
     const SurgeForce force = r.force != SurgeForce::Auto ? r.force : s_.site_force;
     if (force != SurgeForce::Auto) {
+      r.below = 0;
       if ((force == SurgeForce::On) != (r.active != 0)) {
         set_surge(q, force == SurgeForce::On, kSurgeByForce);
       }
       continue;
     }
     const QueueRecord& qr = queues_[q];
-    std::uint32_t ewt = ewt_for_position(q, qr.waiting + 1);
-    if (ewt == kUnknownEwt) {
+    auto ewt_behind = [&](std::uint64_t waiting) -> std::uint64_t {
+      const std::uint32_t e = ewt_for_position(
+          q, static_cast<std::uint32_t>(std::min<std::uint64_t>(waiting, kNone - 1)) + 1);
       // Nobody staffs the queue: a waiting call waits for ever, an empty queue is quiet.
-      ewt = qr.waiting > 0 ? kUnknownEwt - 1 : 0;
-    }
+      return e != kUnknownEwt ? e : waiting > 0 ? kUnknownEwt - 1 : 0;
+    };
     const std::array<std::uint64_t, 4> now{offered_last_minute(q), qr.waiting,
-                                           oldest_wait(q) / 1000, ewt};
-    std::uint16_t hit = 0;
-    bool below = true;
-    for (std::size_t i = 0; i < now.size(); ++i) {
-      if (p.enter[i] == 0) {
-        continue;
+                                           oldest_wait(q) / 1000, ewt_behind(qr.waiting)};
+    if (r.active == 0) {
+      std::uint16_t hit = 0;
+      for (std::size_t i = 0; i < now.size(); ++i) {
+        if (p.enter[i] != 0 && now[i] >= p.enter[i]) {
+          hit = static_cast<std::uint16_t>(hit | (1u << i));
+        }
       }
-      if (now[i] >= p.enter[i]) {
-        hit = static_cast<std::uint16_t>(hit | (1u << i));
+      if (hit != 0) {
+        set_surge(q, true, hit);
       }
-      below = below && now[i] <= p.exit[i];
+      continue;
     }
-    if (r.active == 0 && hit != 0) {
-      set_surge(q, true, hit);
-    } else if (r.active != 0 && below &&
-               s_.now - r.since >= static_cast<Micros>(p.min_dwell_ms) * 1000) {
+    // In surge: judged against the exit levels with the taken calls counted as waiting.
+    std::array<std::uint64_t, 4> load = now;
+    if (taken != 0) {
+      load[1] = static_cast<std::uint64_t>(qr.waiting) + taken;
+      load[3] = ewt_behind(load[1]);
+    }
+    bool below = true;
+    for (std::size_t i = 0; i < load.size(); ++i) {
+      below = below && (p.enter[i] == 0 || load[i] <= p.exit[i]);
+    }
+    if (!below) {
+      r.below = 0;
+      continue;
+    }
+    if (r.below == 0) {
+      r.below = 1;
+      r.below_since = s_.now;
+    }
+    if (s_.now - r.below_since >= static_cast<Micros>(p.exit_hold_ms) * 1000 &&
+        s_.now - r.since >= static_cast<Micros>(p.min_dwell_ms) * 1000) {
       set_surge(q, false, 0);
     }
   }
@@ -207,6 +233,7 @@ void Engine::set_surge(QueueIndex q, bool on, std::uint16_t cause) {
   SurgeRecord& r = surge_[q];
   r.active = on ? 1 : 0;
   r.since = s_.now;
+  r.below = 0;
   if (on) {
     ++r.entries;
     r.cause = cause;

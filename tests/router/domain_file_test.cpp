@@ -282,6 +282,40 @@ TEST(DomainFileSurge, MistakesNameTheirLine) {
   EXPECT_TRUE(has(r.problems, 16, "unknown key")) << dump(r.problems);
 }
 
+// The exit hold and dwell: [surge] gives every plan's default, [queue.surge] its own; values out
+// of range, of the wrong type, or unknown keys are errors at their line, and nothing is read.
+TEST(DomainFileSurge, ExitHoldAndDwellDefaults) {
+  Read r = read(kSurgeCentre);
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  EXPECT_EQ(r.domain.engine.queues[0].surge.exit_hold_ms, 0u);  // none given: leave at once
+  r = read(replace(kSurgeCentre, "eval_interval_s = 2",
+                   "eval_interval_s = 2\nexit_hold_s = 4.5\nmin_dwell_s = 30"));
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  EXPECT_EQ(r.domain.engine.queues[0].surge.exit_hold_ms, 4'500u);
+  EXPECT_EQ(r.domain.engine.queues[0].surge.min_dwell_ms, 300'000u);  // the queue's own wins
+  r = read(replace(replace(kSurgeCentre, "eval_interval_s = 2",
+                           "eval_interval_s = 2\nexit_hold_s = 4.5\nmin_dwell_s = 30"),
+                   "min_dwell_s = 300", "exit_hold_s = 10"));
+  ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
+  EXPECT_EQ(r.domain.engine.queues[0].surge.exit_hold_ms, 10'000u);
+  EXPECT_EQ(r.domain.engine.queues[0].surge.min_dwell_ms, 30'000u);  // the [surge] default
+  const std::string surge = "eval_interval_s = 2", dwell = "min_dwell_s = 300";
+  const struct {
+    std::string from, to;
+    int line;
+    const char* says;
+  } mistakes[] = {
+      {surge, surge + "\nexit_hold_s = -1", 4, "'exit_hold_s' = -1 is out of range; use 0 to 86400"},
+      {dwell, dwell + "\nexit_hold_s = \"long\"", 16, "'exit_hold_s' must be a number"},
+      {dwell, dwell + "\nexit_hold_s = 90000", 16, "is out of range"},
+      {surge, surge + "\nexit_hold = 3", 4, "unknown key"},
+      {surge, surge + "\nmin_dwell_s = -3", 4, "'min_dwell_s' = -3 is out of range"}};
+  for (const auto& m : mistakes) {
+    r = read(replace(kSurgeCentre, m.from, m.to));
+    EXPECT_TRUE(has(r.problems, m.line, m.says)) << m.to << ": " << dump(r.problems);
+  }
+}
+
 // The line (1-based) of the first occurrence of `what` in `text`.
 int line_of(const std::string& text, const std::string& what) {
   const auto at = text.find(what);

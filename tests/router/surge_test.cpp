@@ -233,6 +233,117 @@ TEST(Surge, ExitsWithoutOscillation) {
   EXPECT_FALSE(h.engine().queue(kCards).surge);
 }
 
+// Counts the entries into and exits from surge among decisions.
+struct SurgeChanges {
+  int entries = 0;
+  int exits = 0;
+  void operator()(const std::vector<Decision>& ds) {
+    for (const Decision& d : of_type(ds, DecisionType::SurgeChanged)) {
+      ++(d.number != 0 ? entries : exits);
+    }
+  }
+};
+
+// A sawtooth queue depth (1 2 3 2 1 0 waiting, one step a second, for a minute) reaches the enter
+// level (3) every 6 s and stays at or below the exit level (1) for three evaluations in a row
+// (2 s) each time. With an exit hold of 3 s and no dwell, the queue enters surge once and stays;
+// when the queue stays empty it leaves once, 3 s after the exit levels began to hold.
+TEST(Surge, SawtoothQueueDepthEntersOnce) {
+  EngineConfig c = surge_config();
+  QueueConfig& cards = c.queues[kCards];
+  cards.surge.actions.clear();   // thresholds only: calls just wait
+  cards.surge.min_dwell_ms = 0;  // only the exit hold keeps the queue in surge
+  cards.surge.exit_hold_ms = 3'000;
+  Harness h(c);
+  h.agent_event(EventType::AgentSignIn, 0, 0);
+  SurgeChanges changes;
+  std::vector<CallId> waiting;  // oldest first
+  CallId next = 1;
+  constexpr std::size_t kSaw[] = {1, 2, 3, 2, 1, 0};
+  for (std::uint64_t s = 1; s <= 60; ++s) {
+    const std::uint64_t t = s * 1000 - 500;  // the depth is set between two evaluations
+    const std::size_t depth = kSaw[(s - 1) % 6];
+    while (waiting.size() < depth) {
+      changes(h.route(next, kCards, t));
+      waiting.push_back(next++);
+    }
+    while (waiting.size() > depth) {
+      changes(h.call_event(EventType::CallAbandoned, waiting.front(), t));
+      waiting.erase(waiting.begin());
+    }
+    changes(h.tick(s * 1000));
+    ASSERT_EQ(h.engine().queue(kCards).waiting, depth);
+  }
+  EXPECT_EQ(changes.entries, 1);
+  EXPECT_EQ(changes.exits, 0);
+  EXPECT_TRUE(h.engine().queue(kCards).surge);
+  // The queue stays empty: at or below the exit level since 59 s (one waiting), so it leaves at
+  // the evaluation of 62 s, and only then.
+  changes(h.tick(61'000));
+  EXPECT_TRUE(h.engine().queue(kCards).surge);
+  changes(h.tick(62'000));
+  EXPECT_FALSE(h.engine().queue(kCards).surge);
+  for (std::uint64_t t = 63'000; t <= 80'000; t += 1000) {
+    changes(h.tick(t));
+  }
+  EXPECT_EQ(changes.entries, 1);
+  EXPECT_EQ(changes.exits, 1);
+  EXPECT_EQ(h.engine().surge_counters(kCards).entries, 1u);
+}
+
+// The plan's step empties the queue (every call no agent takes goes to the IVR, the waiting ones
+// hang up after a second): the queue length falls to 0 while the surge goes on. The calls the
+// step took since the previous evaluation count as waiting for the exit test, so 20 s of calls
+// at 4 a second enter surge once, and the queue leaves once the calls stop.
+TEST(Surge, StepThatEmptiesTheQueueDoesNotEndTheSurge) {
+  EngineConfig c = surge_config();
+  QueueConfig& cards = c.queues[kCards];
+  SurgeAction ivr;
+  ivr.action = OverflowAction::ToIvr;
+  ivr.target = 7000;
+  cards.surge.actions = {ivr};
+  cards.surge.min_dwell_ms = 2'000;
+  cards.surge.exit_hold_ms = 0;
+  Harness h(c);
+  h.agent_event(EventType::AgentSignIn, 0, 0);  // staffed, never ready
+  SurgeChanges changes;
+  std::vector<std::pair<CallId, std::uint64_t>> queued;  // call, when it queued
+  std::uint64_t stopped = 0;
+  for (CallId id = 1; id <= 80; ++id) {
+    const std::uint64_t t = id * 250;
+    while (!queued.empty() && queued.front().second + 1000 <= t) {
+      if (const auto call = h.engine().call(queued.front().first);
+          call && call->state == CallState::Queued) {
+        changes(h.call_event(EventType::CallAbandoned, queued.front().first, t));
+      }
+      queued.erase(queued.begin());
+    }
+    const auto& ds = h.route(id, kCards, t);
+    if (of_type(ds, DecisionType::Queued).size() == 1) {
+      queued.emplace_back(id, t);
+    }
+    changes(ds);
+    stopped = t;
+  }
+  EXPECT_EQ(changes.entries, 1);
+  EXPECT_EQ(changes.exits, 0);
+  EXPECT_GT(h.engine().surge_counters(kCards).surge_overflows, 40u);  // the step took calls
+  // The calls stop; the last waiting ones hang up: the queue leaves within two evaluations.
+  for (const auto& [id, when] : queued) {
+    changes(h.call_event(EventType::CallAbandoned, id, when + 1000));
+  }
+  for (std::uint64_t t = stopped + 1000; t <= stopped + 10'000; t += 1000) {
+    changes(h.tick(t));
+    if (changes.exits == 1) {
+      EXPECT_LE(t, stopped + 3'000);
+      break;
+    }
+  }
+  EXPECT_FALSE(h.engine().queue(kCards).surge);
+  EXPECT_EQ(changes.entries, 1);
+  EXPECT_EQ(changes.exits, 1);
+}
+
 // The minimum dwell holds a queue in surge even when its metrics fall below the exit level.
 TEST(Surge, MinimumDwellHoldsSurge) {
   EngineConfig c = surge_config();

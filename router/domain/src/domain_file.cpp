@@ -462,7 +462,8 @@ class DomainReader {
     return true;
   }
 
-  // [surge]: settings of the whole domain's surge evaluation.
+  // [surge]: settings of the whole domain's surge evaluation, and the dwell and exit hold every
+  // [queue.surge] has unless it gives its own.
   void surge_table() {
     const toml::node* n = root_.get("surge");
     if (n == nullptr) {
@@ -473,8 +474,10 @@ class DomainReader {
       c_.error(n, "'surge' must be a [surge] table");
       return;
     }
-    c_.only(*t, {"eval_interval_s"}, "[surge]");
+    c_.only(*t, {"eval_interval_s", "min_dwell_s", "exit_hold_s"}, "[surge]");
     c_.number(*t, "eval_interval_s", d_.engine.surge_eval_ms, 0.01, 60, 1000);
+    c_.number(*t, "min_dwell_s", surge_defaults_.min_dwell_ms, 0, 86400, 1000);
+    c_.number(*t, "exit_hold_s", surge_defaults_.exit_hold_ms, 0, 86400, 1000);
   }
 
   // [[services]]: back-end services queues depend on, with their diversion while down.
@@ -548,8 +551,11 @@ class DomainReader {
   // [queue.surge]: enter and exit levels, dwell, and the ordered steps.
   void surge_plan(const toml::table& t, const std::string& what, std::size_t index,
                   router::QueueConfig& q) {
-    c_.only(t, {"enter", "exit", "min_dwell_s", "actions"}, "[queue.surge]");
+    c_.only(t, {"enter", "exit", "min_dwell_s", "exit_hold_s", "actions"}, "[queue.surge]");
+    q.surge.min_dwell_ms = surge_defaults_.min_dwell_ms;
+    q.surge.exit_hold_ms = surge_defaults_.exit_hold_ms;
     c_.number(t, "min_dwell_s", q.surge.min_dwell_ms, 0, 86400, 1000);
+    c_.number(t, "exit_hold_s", q.surge.exit_hold_ms, 0, 86400, 1000);
     auto levels = [&](const char* key, router::SurgeLevels& out) -> const toml::table* {
       const toml::node* n = t.get(key);
       if (n == nullptr) {
@@ -1101,6 +1107,7 @@ class DomainReader {
   std::vector<const toml::node*> queue_nodes_;
   std::set<router::AgentNumber> numbers_;
   router::QueueConfig selection_defaults_;  // [call_selection]
+  router::SurgeConfig surge_defaults_;       // [surge]: min_dwell_s, exit_hold_s
 };
 
 }  // namespace

@@ -47,11 +47,15 @@ struct SurgeAction {
 };
 
 struct SurgeConfig {
-  // Enter when any metric in use reaches its `enter` level; leave when every metric in use is at
-  // or below its `exit` level and the queue has been in surge for min_dwell_ms. exit < enter.
+  // Enter when any metric in use reaches its `enter` level; leave when every metric in use has
+  // been at or below its `exit` level at each evaluation for exit_hold_ms and the queue has been
+  // in surge for min_dwell_ms. exit < enter. While the queue surges, the calls its plan took
+  // since the previous evaluation count as waiting for the exit test (queue length and EWT): a
+  // plan that keeps the queue empty does not end the surge it handles.
   SurgeLevels enter;
   SurgeLevels exit;
   std::uint32_t min_dwell_ms = 60'000;
+  std::uint32_t exit_hold_ms = 0;
   std::vector<SurgeAction> actions;
 };
 

@@ -228,6 +228,7 @@ struct SurgeParams {
   std::array<std::uint32_t, 4> enter{};  // rate per min, length, oldest wait ms, EWT ms; 0 unused
   std::array<std::uint32_t, 4> exit{};
   std::uint32_t min_dwell_ms = 0;
+  std::uint32_t exit_hold_ms = 0;   // the exit levels held this long before the queue leaves
   std::uint32_t actions_begin = 0;  // into Engine::surge_actions_
   std::uint32_t services_begin = 0;  // into Engine::queue_services_
   std::uint8_t actions_count = 0;
@@ -246,6 +247,7 @@ inline constexpr Micros kRateBucketUs = 10'000'000;
 // A queue's surge state.
 struct SurgeRecord {
   Micros since = 0;  // last entry into or exit from surge
+  Micros below_since = 0;  // in surge: since when every exit level has held (if `below`)
   std::array<std::uint32_t, kRateBuckets> bucket_count{};
   std::array<std::uint32_t, kRateBuckets> bucket_period{};
   // Since the engine started (the metrics' counters): entries into surge, calls borrowed agents
@@ -256,9 +258,14 @@ struct SurgeRecord {
   std::uint32_t surge_overflows = 0;
   std::uint32_t callbacks = 0;
   std::uint32_t diverted = 0;
+  // borrowed + surge_overflows at the last evaluation: the calls the plan took from the queue
+  // since then count as waiting when the exit levels are judged.
+  std::uint32_t taken_mark = 0;
   std::uint8_t active = 0;
   SurgeForce force = SurgeForce::Auto;
   std::uint16_t cause = 0;  // kSurgeBy* bits of the last entry
+  std::uint8_t below = 0;   // in surge, every exit level met at each evaluation since below_since
+  std::uint8_t pad[3]{};
 };
 
 
