@@ -1,10 +1,14 @@
 // The session layer on its own (no pipeline): its handshake worker sleeps when idle instead of
 // polling, and wakes for the next init; every thread acdd's parts start carries its name.
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -92,6 +96,57 @@ TEST(SessionLayerWorker, StopWakesAParkedWorker) {
   EXPECT_FALSE(has_thread("acd-handshake"));
 }
 
+// With worker_idle the worker puts itself in SCHED_IDLE (no privilege needed) and pins itself to
+// worker_cpus: the OS reports both for its thread. Without, it stays in the normal class and
+// unpinned (the library's default; acdd asks for the background placement).
+TEST(SessionLayerWorker, BackgroundWorkerIsIdleClassAndPinned) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer peer("sbc-1", Endpoint{0x7f000001, 4000}, server.public_key);
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+  int last = -1;  // the highest CPU this test may use: the worker goes there alone
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(static_cast<unsigned>(cpu), &mine)) {
+      last = cpu;
+    }
+  }
+  ASSERT_GE(last, 0);
+  SecureConfig sc = one_client(server, peer);
+  sc.worker_idle = true;
+  sc.worker_cpus = {last};
+  SessionLayer layer(sc);
+  EXPECT_EQ(layer.worker_placement().tid, 0) << "not started yet";
+  layer.start();
+  ASSERT_TRUE(eventually([&] { return layer.worker_placement().tid != 0; }));
+  const WorkerPlacement p = layer.worker_placement();
+  EXPECT_EQ(sched_getscheduler(p.tid) & ~SCHED_RESET_ON_FORK, SCHED_IDLE)
+      << "the worker must never preempt the IO thread";
+  EXPECT_EQ(p.policy, SCHED_IDLE);
+  EXPECT_TRUE(p.pinned);
+  cpu_set_t its;
+  CPU_ZERO(&its);
+  ASSERT_EQ(sched_getaffinity(p.tid, sizeof its, &its), 0);
+  EXPECT_EQ(CPU_COUNT(&its), 1);
+  EXPECT_TRUE(CPU_ISSET(static_cast<unsigned>(last), &its));
+  EXPECT_EQ(sched_getscheduler(0), SCHED_OTHER) << "the caller's own thread is left alone";
+  // It still answers an init (parked or not).
+  const Bytes init = peer.init();
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+  EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, init}, scratch).empty());
+  std::array<Datagram, 4> out{};
+  ASSERT_TRUE(eventually([&] { return layer.collect(out) != 0; }));
+  EXPECT_EQ(layer.read(SecurityCounter::handshakes), 1u);
+  layer.stop();
+
+  SessionLayer plain(one_client(server, peer));
+  plain.start();
+  ASSERT_TRUE(eventually([&] { return plain.worker_placement().tid != 0; }));
+  EXPECT_EQ(sched_getscheduler(plain.worker_placement().tid), SCHED_OTHER);
+  EXPECT_FALSE(plain.worker_placement().pinned);
+  plain.stop();
+}
+
 // A forged flood in bursts at the start of every second, and a real client retrying half a second
 // after each burst (all on a virtual clock, in processing steps). The cookie-reply allowance
 // refills continuously, so the burst cannot spend what the client's retry needs: the client gets a
@@ -159,6 +214,83 @@ TEST(SessionLayerFlood, BurstsInStepWithTheSecondDoNotLockAClientOut) {
   EXPECT_TRUE(made) << "a forged burst at each second locked the client out";
   EXPECT_EQ(layer.read(SecurityCounter::handshakes), 1u);
   EXPECT_GT(layer.read(SecurityCounter::cookies_withheld), 0u) << "the flood was not limited";
+  layer.stop();
+}
+
+// A client's init that carries its cookie has a lane of its own: cookie-less inits sent from the
+// client's own address (forged, or its own retries) that spend that address's allowance, and a
+// flood from many addresses that fills the worker's ring while it is away, stop neither. (With one
+// lane, the cookie's init is dropped as rate_limited, or as ring_full.)
+TEST(SessionLayerFlood, AnInitWithItsCookieHasItsOwnAllowanceAndRing) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer peer("sbc-1", Endpoint{0x7f000001, 4000}, server.public_key);
+  SecurePeer forger("forger", Endpoint{0x0a000001, 1}, server.public_key);  // not configured
+  SecureConfig sc = one_client(server, peer);
+  sc.handshakes_per_second = 0;  // always under load: an init without a cookie gets a cookie
+  sc.per_source = {1, 4};        // 4 inits at once from one address, then 1 a second
+  sc.handshake_ring = 16;
+  sc.cookie_ring = 4;
+  SessionLayer layer(sc);
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+  std::array<Datagram, 32> out{};
+  const auto drain = [&](const Endpoint& to) {
+    std::vector<Bytes> to_peer;
+    for (std::size_t k = layer.collect(out); k != 0; k = layer.collect(out)) {
+      for (std::size_t i = 0; i < k; ++i) {
+        if (out[i].peer == to) {
+          to_peer.emplace_back(out[i].payload.begin(), out[i].payload.end());
+        }
+      }
+    }
+    return to_peer;
+  };
+  // 1. The client's first init: a cookie reply.
+  layer.start();
+  EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, peer.init()}, scratch).empty());
+  std::vector<Bytes> replies;
+  ASSERT_TRUE(eventually([&] {
+    for (Bytes& b : drain(peer.endpoint)) {
+      replies.push_back(std::move(b));
+    }
+    return !replies.empty();
+  }));
+  ASSERT_EQ(secure::peek(replies.front()).kind, secure::Kind::CookieReply);
+  ASSERT_EQ(peer.initiator.consume_cookie(replies.front(), steady_ns()), secure::DropReason::None);
+  // 2. With the worker away: cookie-less inits from the client's address spend its allowance,
+  // and cookie-less inits from 64 other addresses fill the ring.
+  layer.stop();
+  const Bytes forged = forger.init();
+  for (int i = 0; i < 10; ++i) {
+    (void)layer.admit(Datagram{peer.endpoint, forged}, scratch);
+  }
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    const Endpoint from{0x0a000001 + i, static_cast<std::uint16_t>(1000 + i)};
+    (void)layer.admit(Datagram{from, forged}, scratch);
+  }
+  ASSERT_GT(layer.dropped(kRateLimitedDrop), 0u) << "the client's address's allowance is spent";
+  ASSERT_GT(layer.dropped(kRingFullDrop), 0u) << "the ring is full";
+  const std::uint64_t limited = layer.dropped(kRateLimitedDrop);
+  const std::uint64_t full = layer.dropped(kRingFullDrop);
+  // 3. The client's init with its cookie still passes, and makes a session.
+  const Bytes with_cookie = peer.init();
+  ASSERT_NE(with_cookie[offsetof(secure::HandshakeInit, mac2)] |
+                with_cookie[offsetof(secure::HandshakeInit, mac2) + 1],
+            0)
+      << "the init carries the cookie";
+  EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, with_cookie}, scratch).empty());
+  EXPECT_EQ(layer.dropped(kRateLimitedDrop), limited) << "its own allowance";
+  EXPECT_EQ(layer.dropped(kRingFullDrop), full) << "its own ring";
+  EXPECT_EQ(layer.read(SecurityCounter::cookie_inits), 1u);
+  layer.start();
+  ASSERT_TRUE(eventually([&] {
+    (void)drain(peer.endpoint);
+    return layer.read(SecurityCounter::handshakes) == 1;
+  })) << "the init with its cookie made no session";
+  // The cookie lane has the same per-source limits: a host with a cookie cannot DH at will.
+  for (int i = 0; i < 10; ++i) {
+    (void)layer.admit(Datagram{peer.endpoint, with_cookie}, scratch);
+  }
+  EXPECT_GT(layer.dropped(kRateLimitedDrop), limited);
   layer.stop();
 }
 

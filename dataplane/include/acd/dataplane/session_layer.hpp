@@ -6,6 +6,7 @@
 //
 //   IO thread ──peek──▶ data: session table → open → ACDP/1 view → IoStage's decoder
 //              └──────▶ init: ring (bounded SPSC) ──▶ handshake worker (Responder, DHs)
+//                       init with a cookie: its own ring, taken first ──┘
 //                       (and a futex wake, only when the worker was idle and went to sleep)
 //   IO thread ◀── sessions, responses, cookie replies ── ring (bounded SPSC) ◀──┘
 //
@@ -79,6 +80,12 @@ struct SecureConfig {
   // Inits one source address may send, per second and at once; more are dropped (rate_limited)
   // on the IO thread before they reach the worker's ring (source_limiter.hpp).
   SourceRateLimiter::Limits per_source{};
+  // Inits that carry a cookie (a mac2 that is not all zeros: the client's second init under
+  // load) pass a per-source allowance of their own (the same limits) and wait in a ring of their
+  // own (this many), which the worker takes first: cookie-less inits — every forged one, and a
+  // client's own retries — can spend neither what the client's init with its cookie needs. The
+  // worker checks the cookie before any DH, as before.
+  std::size_t cookie_ring = 256;
   std::size_t limited_sources = 4096;  // sources the limiter tracks at once
   // A session is forgotten (its keys wiped) once this old, or once this long without an
   // authentic datagram from its client; a datagram on it is then dropped (expired) and the
@@ -88,6 +95,22 @@ struct SecureConfig {
   // The monotonic clock, ns (the IO thread calls it); empty: std::chrono::steady_clock. Tests
   // give a virtual one.
   std::function<std::uint64_t()> clock;
+  // Where the handshake worker runs. It serves unauthenticated traffic only, so it must never
+  // hold a CPU the IO thread waits for: it pins itself to these CPUs (empty: unpinned; acdd, with
+  // [security] handshake_worker = "background", gives the CPUs [dataplane] cores leaves free) and,
+  // with `worker_idle`, puts itself in the SCHED_IDLE class (no privilege needed): a woken normal
+  // thread then takes its CPU at once, and it never preempts one; but it gets little CPU while
+  // normal threads keep its CPUs busy. If the OS refuses SCHED_IDLE, niceness 19 instead.
+  std::vector<int> worker_cpus;
+  bool worker_idle = false;
+};
+
+// How the handshake worker placed itself (SessionLayer::worker_placement()).
+struct WorkerPlacement {
+  int tid = 0;        // its thread ID (0: not started yet)
+  int policy = -1;    // SCHED_OTHER, SCHED_IDLE, ...: what it asked for and the OS granted
+  int nice = 0;       // its niceness (19 when SCHED_IDLE was refused)
+  bool pinned = false;  // its affinity is config.worker_cpus
 };
 
 // A configured client's logical client ID: the first four bytes of BLAKE2b("acdp2 client" ||
@@ -111,7 +134,9 @@ std::string check_secure_config(const SecureConfig& config);
   X(rx_opened, "acd_security_rx_datagrams_total", "data datagrams opened: authentic, fresh") \
   X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")               \
   X(tx_no_session, "acd_security_tx_no_session_total",                                       \
-    "datagrams not sent: their client has no session (it must handshake first)")
+    "datagrams not sent: their client has no session (it must handshake first)")            \
+  X(cookie_inits, "acd_security_cookie_inits_total",                                         \
+    "handshake inits that carried a cookie: their own per-source allowance and ring")
 
 enum class SecurityCounter : std::uint8_t {
 #define ACD_X(name, metric, help) name,
@@ -221,6 +246,8 @@ class SessionLayer {
   // True while the worker sleeps waiting for an init (idle kIdlePolls polls in a row); the next
   // init admit() queues wakes it.
   bool worker_parked() const { return worker_parked_.load(std::memory_order_relaxed) != 0; }
+  // How the worker placed itself once started (tid 0 until it has).
+  WorkerPlacement worker_placement() const;
   static constexpr unsigned kIdlePolls = 5;  // 200 us each
 
  private:
@@ -231,6 +258,7 @@ class SessionLayer {
   class Directory;
 
   void worker_loop(std::stop_token stop);
+  void place_worker();  // the worker's, first thing
   void wake_worker();  // the IO thread's, after it queued an init
   void handle(const Job& job);  // the worker's
   void refill_cookies(std::uint64_t now_ns);  // the worker's: its cookie-reply allowance
@@ -249,8 +277,10 @@ class SessionLayer {
   std::unique_ptr<Directory> directory_;  // the worker's
   std::unique_ptr<secure::Responder> responder_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
+  std::unique_ptr<boost::lockfree::spsc_queue<Job>> cookie_to_worker_;  // inits with a mac2
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
   SourceRateLimiter source_limiter_;  // the IO thread's
+  SourceRateLimiter cookie_limiter_;  // the IO thread's: inits that carry a cookie
   std::vector<std::array<std::uint8_t, wire::kMaxSendDatagram>> seal_buffers_;
   std::vector<std::array<std::uint8_t, sizeof(secure::HandshakeResponse)>> reply_buffers_;
   std::uint32_t sweep_at_ = 0;         // the IO thread's: the next slot collect() looks at
@@ -270,6 +300,11 @@ class SessionLayer {
   // 1 while the worker waits on it (futex): written by both threads, relaxed between the
   // seq_cst fences of worker_loop() and wake_worker().
   alignas(64) std::atomic<std::uint32_t> worker_parked_{0};
+  // The worker's placement, written once by it (release on tid) before it handles an init.
+  std::atomic<int> worker_tid_{0};
+  int worker_policy_ = -1;
+  int worker_nice_ = 0;
+  bool worker_pinned_ = false;
   std::jthread worker_;
 };
 
