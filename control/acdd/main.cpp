@@ -97,12 +97,6 @@ std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::Ap
   sc.per_source.burst = cfg.security.source_handshake_burst;
   sc.session_lifetime_ns = std::uint64_t{cfg.security.session_lifetime_s} * 1'000'000'000;
   sc.idle_timeout_ns = std::uint64_t{cfg.security.idle_timeout_s} * 1'000'000'000;
-  // [security] handshake_worker = "background": the handshake worker off the dataplane's CPUs
-  // (the verifiers' CPUs) and at SCHED_IDLE; "normal" (default): unpinned, the normal class.
-  sc.worker_idle = cfg.security.handshake_worker_background;
-  if (cfg.security.handshake_worker_background) {
-    sc.worker_cpus = control::verifier_pool(cfg).cpus;
-  }
   sc.keys.secret = dataplane::secure::SecretKey(raw);
   sc.keys.public_key = dataplane::secure::public_key_of(sc.keys.secret);
   sodium_memzero(raw, sizeof raw);

@@ -155,7 +155,7 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
   if (security != nullptr) {
     c.only(*security,
            {"mode", "key_file", "aead", "source_handshakes_per_s", "source_handshake_burst",
-            "session_lifetime_s", "idle_timeout_s", "handshake_worker"},
+            "session_lifetime_s", "idle_timeout_s"},
            "[security]");
     if (const toml::node* n = security->get("mode")) {
       cfg.origin["security.mode"] = c.where(*n);
@@ -197,17 +197,6 @@ void parse_security(TomlChecker& c, const toml::table& root, ApplianceConfig& cf
              1'000'000);
     c.number(*security, "session_lifetime_s", cfg.security.session_lifetime_s, 10, 604'800);
     c.number(*security, "idle_timeout_s", cfg.security.idle_timeout_s, 10, 86'400);
-    std::string worker;
-    if (c.text(*security, "handshake_worker", worker)) {
-      if (worker == "background" || worker == "normal") {
-        cfg.security.handshake_worker_background = worker == "background";
-      } else {
-        c.error(*security, "handshake_worker",
-                "security.handshake_worker = \"" + worker +
-                    "\" is not one of: normal (the default: unpinned, the normal scheduling "
-                    "class), background (off the dataplane's CPUs, SCHED_IDLE)");
-      }
-    }
   }
 
   if (const toml::node* n = root.get("clients")) {

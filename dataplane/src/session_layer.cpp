@@ -3,15 +3,10 @@
 #include "acd/dataplane/session_layer.hpp"
 
 #include <pthread.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -250,7 +245,6 @@ void SessionLayer::stop() {
   if (worker_.joinable()) {
     worker_.request_stop();
     worker_.join();
-    worker_tid_.store(0, std::memory_order_relaxed);  // a later start() places a new thread
   }
 }
 
@@ -273,6 +267,13 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
     }
     if (d.payload.size() != sizeof(secure::HandshakeInit)) {
       io_counters_.drop(secure::DropReason::Malformed);
+      return {};
+    }
+    // mac1 first (one keyed hash, the Responder's first check): an init not made for acd's key
+    // is counted bad_mac1 here, whatever the worker's backlog, and spends neither its source's
+    // allowance nor room in a ring.
+    if (!responder_->mac1_ok(d.payload)) {
+      io_counters_.drop(secure::DropReason::BadMac1);
       return {};
     }
     // An init with a cookie has a lane of its own (allowance and ring): cookie-less ones, forged
@@ -487,37 +488,7 @@ void SessionLayer::wake_worker() {
   }
 }
 
-WorkerPlacement SessionLayer::worker_placement() const {
-  WorkerPlacement p;
-  p.tid = worker_tid_.load(std::memory_order_acquire);
-  if (p.tid != 0) {
-    p.policy = worker_policy_;
-    p.nice = worker_nice_;
-    p.pinned = worker_pinned_;
-  }
-  return p;
-}
-
-void SessionLayer::place_worker() {
-  const auto tid = static_cast<pid_t>(syscall(SYS_gettid));
-  worker_pinned_ = pin_this_thread(config_.worker_cpus);
-  if (config_.worker_idle) {
-    // A thread may always lower itself to SCHED_IDLE (SCHED_RESET_ON_FORK: nothing it would start
-    // inherits it). Refused (a seccomp filter, say): the lowest niceness, also unprivileged.
-    sched_param param{};
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE | SCHED_RESET_ON_FORK, &param) != 0) {
-      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(tid), 19);  // Linux: per thread
-    }
-  }
-  worker_policy_ = sched_getscheduler(tid) & ~SCHED_RESET_ON_FORK;
-  errno = 0;
-  const int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(tid));
-  worker_nice_ = errno == 0 ? nice : 0;
-  worker_tid_.store(tid, std::memory_order_release);
-}
-
 void SessionLayer::worker_loop(std::stop_token stop) {
-  place_worker();  // first: once it carries its name, it is placed
   name_this_thread("acd-handshake");
   const std::stop_callback wake_to_stop(stop, [this] {
     worker_parked_.store(0, std::memory_order_relaxed);

@@ -32,8 +32,7 @@ grep -q '^mode = "required"' "$example" || fail "the production example does not
 
 # The demo centre with real credentials (the agents' demo passwords) and ACDP/2 required.
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$work/acd.toml"
-printf '\n[security]\nmode = "required"\nkey_file = "%s"\nhandshake_worker = "background"\n' \
-  "$work/acdd.key" >>"$work/acd.toml"
+printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
 cat "$work/lg/clients.toml" >>"$work/acd.toml"
 for id in $(seq 1000 $((1000 + agents - 1))); do
   echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
@@ -48,21 +47,6 @@ for _ in $(seq 200); do [ -s "$work/port" ] && [ -s "$work/port.metrics" ] && br
 port=$(cat "$work/port")
 grep -q "ACDP/2 required: $((32 + agents)) clients; this node's public key $(cat "$work/acdd.pub")" \
   "$work/acdd.out" || fail "start-up line: $(cat "$work/acdd.out")"
-
-# handshake_worker = "background": the handshake worker (unauthenticated traffic only) runs
-# SCHED_IDLE, and off the dataplane's CPU ([dataplane] cores = [0]) when there is another one.
-worker=
-for _ in $(seq 100); do  # it names itself once placed
-  for t in /proc/$pid/task/*; do [ "$(cat "$t/comm")" = acd-handshake ] && worker=${t##*/}; done
-  [ -n "$worker" ] && break
-  sleep 0.05
-done
-[ -n "$worker" ] || fail "no acd-handshake thread"
-cls=$(ps -L -o tid=,cls= -p "$pid" | awk -v t="$worker" '$1 == t {print $2}')
-[ "$cls" = IDL ] || fail "acd-handshake is not SCHED_IDLE: $(ps -L -o tid,comm,cls -p "$pid")"
-if [ "$(nproc)" -gt 1 ] && taskset -c -p "$worker" | grep -qE ':[[:space:]]*0([,-].*)?$'; then
-  fail "acd-handshake may run on the IO thread's CPU 0: $(taskset -c -p "$worker")"
-fi
 
 # Authenticated: every call routed exactly once, no error.
 "$loadgen" --target "127.0.0.1:$port" --rate 2000 --duration 2 --agents $agents \

@@ -207,22 +207,6 @@ TEST(SecurityConfig, SessionLifetimeAndIdleTime) {
   EXPECT_TRUE(has(e, "10", "'idle_timeout_s' = 0 is out of range; use 10 to 86400")) << dump(e);
 }
 
-// handshake_worker: "normal" unless set, "background" read, anything else named with its line.
-TEST(SecurityConfig, HandshakeWorkerPlacement) {
-  EXPECT_FALSE(parse_config(kBase, "acd.toml").config.security.handshake_worker_background);
-  const ConfigResult normal =
-      parse_config(std::string(kBase) + "[security]\nhandshake_worker = \"normal\"\n", "acd.toml");
-  ASSERT_TRUE(normal.ok()) << dump(normal.errors);
-  EXPECT_FALSE(normal.config.security.handshake_worker_background);
-  const ConfigResult background = parse_config(
-      std::string(kBase) + "[security]\nhandshake_worker = \"background\"\n", "acd.toml");
-  ASSERT_TRUE(background.ok()) << dump(background.errors);
-  EXPECT_TRUE(background.config.security.handshake_worker_background);
-  const auto e = errors_of("[security]\nhandshake_worker = \"idle\"\n");
-  EXPECT_TRUE(has(e, "9", "security.handshake_worker = \"idle\" is not one of: normal"))
-      << dump(e);
-}
-
 // [ha] peer_public_key: read when it is a key, named with its line when not, refused without this
 // node's own key_file; mode "required" refuses a pair whose link would be clear text.
 TEST(SecurityConfig, HaPeerPublicKey) {

@@ -215,12 +215,6 @@ struct SecuritySettings {
   // authentic datagram from the client; the client then handshakes again.
   std::uint32_t session_lifetime_s = 86'400;
   std::uint32_t idle_timeout_s = 900;
-  // handshake_worker = "background": the handshake worker (it serves unauthenticated inits only)
-  // pinned to the CPUs [dataplane] cores leaves free and in the SCHED_IDLE class; "normal" (the
-  // default, false): unpinned, the normal class. Measured on two shared vCPUs, "background" let a
-  // forged flood starve the worker (ring_full) without shortening the IO thread's waits
-  // (bench/RESULTS.md), so it is opt-in.
-  bool handshake_worker_background = false;
   bool operator==(const SecuritySettings&) const = default;
 };
 

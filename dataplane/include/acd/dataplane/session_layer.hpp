@@ -95,22 +95,6 @@ struct SecureConfig {
   // The monotonic clock, ns (the IO thread calls it); empty: std::chrono::steady_clock. Tests
   // give a virtual one.
   std::function<std::uint64_t()> clock;
-  // Where the handshake worker runs. It serves unauthenticated traffic only, so it must never
-  // hold a CPU the IO thread waits for: it pins itself to these CPUs (empty: unpinned; acdd, with
-  // [security] handshake_worker = "background", gives the CPUs [dataplane] cores leaves free) and,
-  // with `worker_idle`, puts itself in the SCHED_IDLE class (no privilege needed): a woken normal
-  // thread then takes its CPU at once, and it never preempts one; but it gets little CPU while
-  // normal threads keep its CPUs busy. If the OS refuses SCHED_IDLE, niceness 19 instead.
-  std::vector<int> worker_cpus;
-  bool worker_idle = false;
-};
-
-// How the handshake worker placed itself (SessionLayer::worker_placement()).
-struct WorkerPlacement {
-  int tid = 0;        // its thread ID (0: not started yet)
-  int policy = -1;    // SCHED_OTHER, SCHED_IDLE, ...: what it asked for and the OS granted
-  int nice = 0;       // its niceness (19 when SCHED_IDLE was refused)
-  bool pinned = false;  // its affinity is config.worker_cpus
 };
 
 // A configured client's logical client ID: the first four bytes of BLAKE2b("acdp2 client" ||
@@ -246,8 +230,6 @@ class SessionLayer {
   // True while the worker sleeps waiting for an init (idle kIdlePolls polls in a row); the next
   // init admit() queues wakes it.
   bool worker_parked() const { return worker_parked_.load(std::memory_order_relaxed) != 0; }
-  // How the worker placed itself once started (tid 0 until it has).
-  WorkerPlacement worker_placement() const;
   static constexpr unsigned kIdlePolls = 5;  // 200 us each
 
  private:
@@ -258,7 +240,6 @@ class SessionLayer {
   class Directory;
 
   void worker_loop(std::stop_token stop);
-  void place_worker();  // the worker's, first thing
   void wake_worker();  // the IO thread's, after it queued an init
   void handle(const Job& job);  // the worker's
   void refill_cookies(std::uint64_t now_ns);  // the worker's: its cookie-reply allowance
@@ -300,11 +281,6 @@ class SessionLayer {
   // 1 while the worker waits on it (futex): written by both threads, relaxed between the
   // seq_cst fences of worker_loop() and wake_worker().
   alignas(64) std::atomic<std::uint32_t> worker_parked_{0};
-  // The worker's placement, written once by it (release on tid) before it handles an init.
-  std::atomic<int> worker_tid_{0};
-  int worker_policy_ = -1;
-  int worker_nice_ = 0;
-  bool worker_pinned_ = false;
   std::jthread worker_;
 };
 
