@@ -24,6 +24,13 @@
 # IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no other
 # thread on its CPU (the flood sender, the generator, other tenants) preempts it: tells acdd's own
 # delays from the scheduler's (diagnosis only; acdd does not do this itself).
+# PERF=sched|cpu (root, perf): during each flooded load, 3 s of `perf sched record -a` (every
+# thread's wait for a CPU; `perf sched latency` of acdd's threads is printed) or of
+# `perf record -e cpu-clock -g` on acdd (the top of `perf report` per thread is printed); the
+# recordings stay in PERF_DIR (default: a directory the script names).
+# SECURE_EXTRA="key = value;key = value": more lines for acd.toml's [security] table of the ACDP/2 runs.
+# After each flooded run the script prints what acdd counted meanwhile (sessions made, cookie
+# replies sent and withheld, inits dropped by reason).
 set -euo pipefail
 build=${1:-build}
 reps=${2:-3}
@@ -51,6 +58,7 @@ sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
     "$here/control/default/acd.toml" >"$work/clear.toml"
 cp "$work/clear.toml" "$work/secure.toml"
 printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/secure.toml"
+if [ -n "${SECURE_EXTRA:-}" ]; then printf '%s\n' "${SECURE_EXTRA//;/$'\n'}" >>"$work/secure.toml"; fi
 cat "$work/lg/clients.toml" >>"$work/secure.toml"
 sed -e 's|^mode = "required"$|mode = "required"\naead = "aes256-gcm"|' "$work/secure.toml" >"$work/aes.toml"
 
@@ -76,6 +84,30 @@ thread_cpu() {  # before after seconds
     { used = 100 * ($3 - b[$1]) / hz / secs; if (used >= 1) printf "%s %.0f%% ", $2, used }' \
     <(echo "$1") <(echo "$2")
 }
+# Per thread of a process: "tid:name:run_ns:wait_ns:slices" (/proc/.../schedstat: time on a CPU,
+# time runnable but waiting for one, times it was switched in).
+thread_sched() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s:%s:%s\n' "${t##*/}" "$(tr ' ' _ <"$t/comm")" "$(tr ' ' : <"$t/schedstat")"
+  done 2>/dev/null
+}
+thread_waits() {  # before after seconds: each busy thread's wait for a CPU, ms a second and µs a switch-in
+  awk -v secs="$3" -F: 'NR == FNR { w[$1] = $4; n[$1] = $5; next }
+    { dw = $4 - w[$1]; dn = $5 - n[$1];
+      if (dn > 0 && dw / secs >= 1e5) printf "%s %.1f ms/s (%.0f us x %d/s) ", $2, dw / secs / 1e6, dw / dn / 1e3, dn / secs }' \
+    <(echo "$1") <(echo "$2")
+}
+# acdd's security counters, one "name value" a line (the metrics endpoint, --port-file's .metrics).
+security_counters() {
+  curl -s "http://127.0.0.1:$(cat "$work/port.metrics")/metrics" |
+    sed -n 's/^acd_security_\([a-z_]*\)_total\({reason="\([a-z_0-9]*\)"}\)\{0,1\} \([0-9]*\)$/\1:\3 \4/p'
+}
+counters_delta() {  # before after: the counters that moved, "name+N"
+  awk 'NR == FNR { b[$1] = $2; next } { d = $2 - b[$1]; if (d > 0) printf "%s+%d ", $1, d }' \
+    <(echo "$1") <(echo "$2")
+}
+perf_dir=${PERF_DIR:-}
+if [ -n "${PERF:-}" ] && [ -z "$perf_dir" ]; then perf_dir=$(mktemp -d /tmp/acd-flood-perf.XXXXXX); fi
 secure_args() { echo --keys-dir "$work/lg" --server-key "$work/acdd.pub"; }
 aes_available() { grep -qw aes /proc/cpuinfo; }
 
@@ -115,10 +147,16 @@ for r in $(seq "$reps"); do
   echo "== rep $r: ACDP/2 at $rate calls/s, alone then under a ${flood_x}x forged flood (bursts: $bursts)"
   start secure
   # shellcheck disable=SC2046
-  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json"
+  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json" 2>"$work/alone$r.err" &
+  clients=$!
+  until grep -qs "load starts" "$work/alone$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
+  sched_before=$(thread_sched "$pid") t0=$(date +%s.%N)
+  sleep $((seconds - 1))
+  wait_alone=$(thread_waits "$sched_before" "$(thread_sched "$pid")" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")")
+  wait $clients || { cat "$work/alone$r.err" >&2; exit 1; }
   alone_p50+=("$(field "$work/alone$r.json" p50_us)") alone_p99+=("$(field "$work/alone$r.json" p99_us)")
   expect_every_call_routed "$work/alone$r.json" >/dev/null || echo "   (alone: not every call routed)"
-  echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us"
+  echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us; acdd threads' wait for a CPU: $wait_alone"
   for b in $bursts; do
   # The clients' datagram rate is about their call rate (one request per datagram at this rate).
   if [ "$flood_sender" = loadgen ]; then
@@ -164,17 +202,25 @@ PY
   # shellcheck disable=SC2046
   "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json" 2>"$work/flooded$r.err" &
   clients=$!
+  counters_before=$(security_counters)
   # acdd's threads while the load runs (not while the clients sign in: password hashes).
   until grep -qs "load starts" "$work/flooded$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
-  cpu_before=$(thread_ticks "$pid")
+  cpu_before=$(thread_ticks "$pid") sched_before=$(thread_sched "$pid")
   t0=$(date +%s.%N)
-  sleep $((seconds - 1))
-  cpu_line=$(thread_cpu "$cpu_before" "$(thread_ticks "$pid")" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")")
+  case "${PERF:-}" in
+    sched) perf sched record -a -o "$perf_dir/sched-r$r-b$b.data" -- sleep 3 >/dev/null 2>&1 ;;
+    cpu) perf record -e cpu-clock -F 4999 -g -p "$pid" -o "$perf_dir/cpu-r$r-b$b.data" -- sleep 3 >/dev/null 2>&1 ;;
+  esac
+  sleep "$(awk "BEGIN{s = $seconds - 1 - ($(date +%s.%N) - $t0); print (s > 0) ? s : 0}")"
+  elapsed=$(awk "BEGIN{print $(date +%s.%N) - $t0}")
+  cpu_line=$(thread_cpu "$cpu_before" "$(thread_ticks "$pid")" "$elapsed")
+  wait_line=$(thread_waits "$sched_before" "$(thread_sched "$pid")" "$elapsed")
   clients_ok=1
   wait $clients || clients_ok=
   kill -0 $flood 2>/dev/null || echo "   (the flood ended before the clients' load: not flooded throughout)"
   kill -TERM $flood 2>/dev/null || true
   wait "$flood" || true
+  counters_line=$(counters_delta "$counters_before" "$(security_counters)")
   if [ "$flood_sender" = loadgen ]; then
     field "$work/flood$r.json" flood_cpu_percent >"$work/floodcpu$r"
     field "$work/flood$r.json" flood_rate | cut -d. -f1 >>"$work/flood$r.err"
@@ -190,6 +236,20 @@ PY
   flood_p50[$b]+="$fp50 " flood_p99[$b]+="$fp99 " p99_ratio[$b]+="$ratio_r " flood_rate[$b]+="$frate "
   echo "   burst $b: flooded (${frate} forged/s) p50 $fp50 us p99 $fp99 us; p99 ratio $ratio_r"
   echo "   CPU while flooded: flood sender $(cat "$work/floodcpu$r" 2>/dev/null || echo ?)% of a core; acdd threads: $cpu_line"
+  echo "   acdd threads' wait for a CPU (runnable, not running): $wait_line"
+  hs=$(ps -L -o tid=,comm=,cls= -p "$pid" | awk '$2 == "acd-handshake" {print $1, $3}')
+  echo "   acd-handshake: class ${hs#* }, CPUs $(taskset -c -p "${hs%% *}" 2>/dev/null | sed 's/.*: //')"
+  echo "   acdd counted while the flooded clients ran: $counters_line"
+  case "${PERF:-}" in
+    sched)
+      echo "   waits for a CPU (perf sched latency, acdd's threads and the generators):"
+      perf sched latency -i "$perf_dir/sched-r$r-b$b.data" 2>/dev/null |
+        grep -E 'acdd|acd-|loadgen' | sed -n '1,12s/^/     /p' || true ;;
+    cpu)
+      echo "   acdd's CPU samples by thread and symbol (perf report, top 15):"
+      perf report -i "$perf_dir/cpu-r$r-b$b.data" --no-children --sort comm,sym --stdio 2>/dev/null |
+        grep -E '^ +[0-9]' | sed -n '1,15s/^/     /p' || true ;;
+  esac
   done
   stop
 done

@@ -140,15 +140,18 @@ class SecureClients {
   // Sends a new init for every client with a session that is `rekey_after_ns` old, or silent as
   // above; the session in hand stays in use until acd answers (docs/protocol.md, "Session
   // lifetime"). At most one init per client per kSilenceNs.
+  // `now` may be older than a wait's start (the caller read its clock before it sealed the
+  // datagram that started the wait): that wait has lasted no time, never "2^64 ns".
   void renew(std::uint64_t now, std::uint64_t rekey_after_ns) {
-    const bool node_silent = waiting_since_ns_ != 0 && now - waiting_since_ns_ >= kSilenceNs;
+    const bool node_silent = waiting_since_ns_ != 0 && now >= waiting_since_ns_ + kSilenceNs;
     for (auto& [local, c] : clients_) {
-      if (!c->cipher || now - c->last_init_ns < kSilenceNs) {
+      if (!c->cipher || now < c->last_init_ns + kSilenceNs) {
         continue;
       }
       const bool unheard =
-          c->unanswered_since_ns != 0 && now - c->unanswered_since_ns >= kClientSilenceNs;
-      if (node_silent || unheard || now - c->established_ns >= rekey_after_ns) {
+          c->unanswered_since_ns != 0 && now >= c->unanswered_since_ns + kClientSilenceNs;
+      const bool old = now > c->established_ns && now - c->established_ns >= rekey_after_ns;
+      if (node_silent || unheard || old) {
         ++renewals_;
         send_init(*c, now);
       }

@@ -259,6 +259,14 @@ Responder::Responder(const StaticKeyPair& own, ClientDirectory& clients)
   cookie_key_ = hash({bytes(kLabelCookie), bytes(own_public_.bytes)});
 }
 
+bool Responder::mac1_ok(std::span<const std::uint8_t> init) const {
+  if (init.size() != sizeof(HandshakeInit)) {
+    return false;
+  }
+  const auto m1 = mac(mac1_key_.data(), kKeyBytes, init.data(), offsetof(HandshakeInit, mac1));
+  return sodium_memcmp(m1.data(), init.data() + offsetof(HandshakeInit, mac1), kMacBytes) == 0;
+}
+
 Responder::~Responder() {
   wipe(cookie_secret_);
   wipe(previous_cookie_secret_);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 
 #include "acd/dataplane/input_log.hpp"
@@ -204,8 +205,12 @@ SessionLayer::SessionLayer(const SecureConfig& config)
       sessions_(std::make_unique<Session[]>(2 * config.clients.size())),
       slot_of_index_(2 * config.clients.size()),
       to_worker_(std::make_unique<boost::lockfree::spsc_queue<Job>>(config.handshake_ring)),
-      from_worker_(std::make_unique<boost::lockfree::spsc_queue<Made>>(config.handshake_ring)),
+      cookie_to_worker_(std::make_unique<boost::lockfree::spsc_queue<Job>>(
+          std::max<std::size_t>(config.cookie_ring, 1))),
+      from_worker_(std::make_unique<boost::lockfree::spsc_queue<Made>>(config.handshake_ring +
+                                                                       config.cookie_ring)),
       source_limiter_(config.per_source, config.limited_sources),
+      cookie_limiter_(config.per_source, config.limited_sources),
       seal_buffers_(64),
       reply_buffers_(32) {
   secure::ensure_sodium();
@@ -264,15 +269,30 @@ std::span<const std::uint8_t> SessionLayer::admit(const Datagram& d,
       io_counters_.drop(secure::DropReason::Malformed);
       return {};
     }
+    // mac1 first (one keyed hash, the Responder's first check): an init not made for acd's key
+    // is counted bad_mac1 here, whatever the worker's backlog, and spends neither its source's
+    // allowance nor room in a ring.
+    if (!responder_->mac1_ok(d.payload)) {
+      io_counters_.drop(secure::DropReason::BadMac1);
+      return {};
+    }
+    // An init with a cookie has a lane of its own (allowance and ring): cookie-less ones, forged
+    // or a client's retries, cannot spend it. Whether the cookie is right the worker checks.
+    const std::uint8_t* mac2 = d.payload.data() + offsetof(secure::HandshakeInit, mac2);
+    const bool with_cookie =
+        std::any_of(mac2, mac2 + secure::kMacBytes, [](std::uint8_t b) { return b != 0; });
     // Before the ring: one loud source cannot take the room every other source's inits need.
-    if (!source_limiter_.allow(d.peer.address, now())) {
+    if (!(with_cookie ? cookie_limiter_ : source_limiter_).allow(d.peer.address, now())) {
       io_counters_.drop(kRateLimitedDrop);
       return {};
+    }
+    if (with_cookie) {
+      io_counters_.bump(SecurityCounter::cookie_inits);
     }
     Job job;
     job.source = d.peer;
     std::memcpy(job.bytes.data(), d.payload.data(), job.bytes.size());
-    if (!to_worker_->push(job)) {
+    if (!(with_cookie ? cookie_to_worker_ : to_worker_)->push(job)) {
       io_counters_.drop(kRingFullDrop);
       return {};
     }
@@ -478,7 +498,8 @@ void SessionLayer::worker_loop(std::stop_token stop) {
   unsigned idle = 0;
   while (!stop.stop_requested()) {
     std::size_t handled = 0;
-    while (handled < 32 && to_worker_->pop(job)) {
+    // Inits with a cookie first: a flood of cookie-less ones never delays them.
+    while (handled < 32 && (cookie_to_worker_->pop(job) || to_worker_->pop(job))) {
       handle(job);
       ++handled;
     }
@@ -493,7 +514,8 @@ void SessionLayer::worker_loop(std::stop_token stop) {
     }
     // Idle for a while: sleep until admit() queues an init (wake_worker()) or stop().
     worker_parked_.exchange(1, std::memory_order_seq_cst);  // pairs with wake_worker()'s
-    if (to_worker_->read_available() == 0 && !stop.stop_requested()) {
+    if (to_worker_->read_available() == 0 && cookie_to_worker_->read_available() == 0 &&
+        !stop.stop_requested()) {
       worker_parked_.wait(1, std::memory_order_relaxed);
     }
     worker_parked_.store(0, std::memory_order_relaxed);

@@ -118,18 +118,7 @@ std::size_t clamp_queue(std::size_t n) { return std::clamp<std::size_t>(n, 1, kM
 // Pins the calling worker to `cpus` and lowers its priority; best effort (a CPU that went offline
 // or a container that forbids it leaves the worker where it is).
 void place_worker(const VerifierPoolConfig& config) {
-  if (!config.cpus.empty()) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (const int cpu : config.cpus) {
-      if (cpu >= 0 && cpu < CPU_SETSIZE) {
-        CPU_SET(static_cast<unsigned>(cpu), &set);
-      }
-    }
-    if (CPU_COUNT(&set) > 0) {
-      (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-    }
-  }
+  (void)pin_this_thread(config.cpus);
   (void)apply_thread_class(config.sched);  // lowering: allowed without privilege
   if (config.nice > 0 && config.sched != ThreadClass::Idle) {
     // Linux: a thread's niceness is its own (setpriority on its thread ID).

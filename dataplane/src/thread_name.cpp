@@ -1,7 +1,8 @@
-// Naming the calling thread (pthread_setname_np), for top -H, ps -L and perf.
+// Naming the calling thread (pthread_setname_np), for top -H, ps -L and perf; pinning it.
 #include "acd/dataplane/thread_name.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <array>
@@ -28,6 +29,17 @@ std::string this_thread_name() {
     return {};
   }
   return std::string(buffer.data());
+}
+
+bool pin_this_thread(std::span<const int> cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (const int cpu : cpus) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) {
+      CPU_SET(static_cast<unsigned>(cpu), &set);
+    }
+  }
+  return CPU_COUNT(&set) > 0 && pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
 }
 
 }  // namespace acd::dataplane

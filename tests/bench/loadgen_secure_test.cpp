@@ -168,11 +168,22 @@ TEST(LoadgenSecureClients, RenewsWhenUnansweredOrOld) {
   clients.renew(110 * kS, rekey);
   EXPECT_EQ(inits, 2) << "the new session's wait starts with its next datagram";
 
-  // Old: --rekey-after after the session was made.
-  clients.renew(102 * kS + 600'000'000 + rekey - 1, rekey);
-  EXPECT_EQ(inits, 2);
-  clients.renew(102 * kS + 600'000'000 + rekey, rekey);
-  EXPECT_EQ(inits, 3) << "an old session was not renewed";
+  // A wait that started after the caller read its clock (it sealed after reading it) has
+  // lasted no time: no renewal. (Before, `now - since` wrapped round to 2^64 - a few ns: every
+  // client renewed at once while acd answered all along.)
+  ASSERT_GT(clients.seal(100, request, sealed, 105 * kS + 10), 0u);
+  clients.renew(105 * kS, rekey);
+  EXPECT_EQ(inits, 2) << "a wait that began after `now` counted as a silence";
+  ASSERT_GT(clients.seal(100, request, sealed, 105 * kS + 20), 0u);  // still waiting
+  clients.renew(106 * kS + 10, rekey);
+  EXPECT_EQ(inits, 3) << "a second of silence from the wait's start sent no init";
+  answer(106 * kS + 20);
+
+  // Old: --rekey-after after the session was made (at 106 s + 20 ns).
+  clients.renew(106 * kS + 20 + rekey - 1, rekey);
+  EXPECT_EQ(inits, 3);
+  clients.renew(106 * kS + 20 + rekey, rekey);
+  EXPECT_EQ(inits, 4) << "an old session was not renewed";
   std::filesystem::remove_all(dir);
 }
 

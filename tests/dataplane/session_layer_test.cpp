@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -159,6 +160,118 @@ TEST(SessionLayerFlood, BurstsInStepWithTheSecondDoNotLockAClientOut) {
   EXPECT_TRUE(made) << "a forged burst at each second locked the client out";
   EXPECT_EQ(layer.read(SecurityCounter::handshakes), 1u);
   EXPECT_GT(layer.read(SecurityCounter::cookies_withheld), 0u) << "the flood was not limited";
+  layer.stop();
+}
+
+// A client's init that carries its cookie has a lane of its own: cookie-less inits sent from the
+// client's own address (forged, or its own retries) that spend that address's allowance, and a
+// flood from many addresses that fills the worker's ring while it is away, stop neither. (With one
+// lane, the cookie's init is dropped as rate_limited, or as ring_full.)
+TEST(SessionLayerFlood, AnInitWithItsCookieHasItsOwnAllowanceAndRing) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer peer("sbc-1", Endpoint{0x7f000001, 4000}, server.public_key);
+  SecurePeer forger("forger", Endpoint{0x0a000001, 1}, server.public_key);  // not configured
+  SecureConfig sc = one_client(server, peer);
+  sc.handshakes_per_second = 0;  // always under load: an init without a cookie gets a cookie
+  sc.per_source = {1, 4};        // 4 inits at once from one address, then 1 a second
+  sc.handshake_ring = 16;
+  sc.cookie_ring = 4;
+  SessionLayer layer(sc);
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+  std::array<Datagram, 32> out{};
+  const auto drain = [&](const Endpoint& to) {
+    std::vector<Bytes> to_peer;
+    for (std::size_t k = layer.collect(out); k != 0; k = layer.collect(out)) {
+      for (std::size_t i = 0; i < k; ++i) {
+        if (out[i].peer == to) {
+          to_peer.emplace_back(out[i].payload.begin(), out[i].payload.end());
+        }
+      }
+    }
+    return to_peer;
+  };
+  // 1. The client's first init: a cookie reply.
+  layer.start();
+  EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, peer.init()}, scratch).empty());
+  std::vector<Bytes> replies;
+  ASSERT_TRUE(eventually([&] {
+    for (Bytes& b : drain(peer.endpoint)) {
+      replies.push_back(std::move(b));
+    }
+    return !replies.empty();
+  }));
+  ASSERT_EQ(secure::peek(replies.front()).kind, secure::Kind::CookieReply);
+  ASSERT_EQ(peer.initiator.consume_cookie(replies.front(), steady_ns()), secure::DropReason::None);
+  // 2. With the worker away: cookie-less inits from the client's address spend its allowance,
+  // and cookie-less inits from 64 other addresses fill the ring.
+  layer.stop();
+  const Bytes forged = forger.init();
+  for (int i = 0; i < 10; ++i) {
+    (void)layer.admit(Datagram{peer.endpoint, forged}, scratch);
+  }
+  for (std::uint32_t i = 0; i < 64; ++i) {
+    const Endpoint from{0x0a000001 + i, static_cast<std::uint16_t>(1000 + i)};
+    (void)layer.admit(Datagram{from, forged}, scratch);
+  }
+  ASSERT_GT(layer.dropped(kRateLimitedDrop), 0u) << "the client's address's allowance is spent";
+  ASSERT_GT(layer.dropped(kRingFullDrop), 0u) << "the ring is full";
+  const std::uint64_t limited = layer.dropped(kRateLimitedDrop);
+  const std::uint64_t full = layer.dropped(kRingFullDrop);
+  // 3. The client's init with its cookie still passes, and makes a session.
+  const Bytes with_cookie = peer.init();
+  ASSERT_NE(with_cookie[offsetof(secure::HandshakeInit, mac2)] |
+                with_cookie[offsetof(secure::HandshakeInit, mac2) + 1],
+            0)
+      << "the init carries the cookie";
+  EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, with_cookie}, scratch).empty());
+  EXPECT_EQ(layer.dropped(kRateLimitedDrop), limited) << "its own allowance";
+  EXPECT_EQ(layer.dropped(kRingFullDrop), full) << "its own ring";
+  EXPECT_EQ(layer.read(SecurityCounter::cookie_inits), 1u);
+  layer.start();
+  ASSERT_TRUE(eventually([&] {
+    (void)drain(peer.endpoint);
+    return layer.read(SecurityCounter::handshakes) == 1;
+  })) << "the init with its cookie made no session";
+  // The cookie lane has the same per-source limits: a host with a cookie cannot DH at will.
+  for (int i = 0; i < 10; ++i) {
+    (void)layer.admit(Datagram{peer.endpoint, with_cookie}, scratch);
+  }
+  EXPECT_GT(layer.dropped(kRateLimitedDrop), limited);
+  layer.stop();
+}
+
+// An init whose mac1 is wrong (not made for acd's key) is counted bad_mac1 by the IO thread,
+// however far behind the worker is, and takes neither room in the worker's ring nor its source's
+// allowance: with the worker away, more of them than the ring holds, from the client's own
+// address, leave a real init from that address queued and answered. (Checked by the worker only,
+// they were counted ring_full once the ring was full, and spent the address's allowance.)
+TEST(SessionLayerFlood, AWrongMac1IsCountedOnTheIoThreadAndTakesNoRoom) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer peer("sbc-1", Endpoint{0x7f000001, 4000}, server.public_key);
+  SecureConfig sc = one_client(server, peer);
+  sc.per_source = {1, 4};  // 4 inits at once from one address
+  sc.handshake_ring = 8;
+  SessionLayer layer(sc);  // the worker not started: nothing leaves the ring
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+  Bytes forged = peer.init();
+  forged[offsetof(secure::HandshakeInit, mac1)] ^= 0xff;
+  for (int i = 0; i < 20; ++i) {
+    (void)layer.admit(Datagram{peer.endpoint, forged}, scratch);
+  }
+  EXPECT_EQ(layer.dropped(secure::DropReason::BadMac1), 20u);
+  EXPECT_EQ(layer.dropped(kRingFullDrop), 0u);
+  EXPECT_EQ(layer.dropped(kRateLimitedDrop), 0u);
+  const Bytes real = peer.init();
+  EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, real}, scratch).empty());
+  EXPECT_EQ(layer.dropped(kRingFullDrop), 0u);
+  EXPECT_EQ(layer.dropped(kRateLimitedDrop), 0u);
+  layer.start();
+  std::array<Datagram, 4> out{};
+  ASSERT_TRUE(eventually([&] {
+    (void)layer.collect(out);
+    return layer.read(SecurityCounter::handshakes) == 1;
+  })) << "the real init was not answered";
+  EXPECT_EQ(layer.dropped(secure::DropReason::BadMac1), 20u) << "counted once, where it was read";
   layer.stop();
 }
 

@@ -145,6 +145,12 @@ class Responder {
   // (else Malformed, nothing sent).
   Result respond(const Request& request, std::span<std::uint8_t> reply);
 
+  // Whether `init` (a HandshakeInit's bytes) carries a right mac1: the first check respond()
+  // makes, one keyed hash. Reads only what the constructor set: any thread may call it beside
+  // respond() (the IO thread does, so that an init made without acd's public key is counted
+  // BadMac1 and never takes room in the worker's ring).
+  bool mac1_ok(std::span<const std::uint8_t> init) const;
+
  private:
   void rotate_cookie_secret(std::uint64_t now_ns);
   std::array<std::uint8_t, kCookieBytes> cookie_for(

@@ -6,6 +6,7 @@
 //
 //   IO thread ──peek──▶ data: session table → open → ACDP/1 view → IoStage's decoder
 //              └──────▶ init: ring (bounded SPSC) ──▶ handshake worker (Responder, DHs)
+//                       init with a cookie: its own ring, taken first ──┘
 //                       (and a futex wake, only when the worker was idle and went to sleep)
 //   IO thread ◀── sessions, responses, cookie replies ── ring (bounded SPSC) ◀──┘
 //
@@ -79,6 +80,12 @@ struct SecureConfig {
   // Inits one source address may send, per second and at once; more are dropped (rate_limited)
   // on the IO thread before they reach the worker's ring (source_limiter.hpp).
   SourceRateLimiter::Limits per_source{};
+  // Inits that carry a cookie (a mac2 that is not all zeros: the client's second init under
+  // load) pass a per-source allowance of their own (the same limits) and wait in a ring of their
+  // own (this many), which the worker takes first: cookie-less inits — every forged one, and a
+  // client's own retries — can spend neither what the client's init with its cookie needs. The
+  // worker checks the cookie before any DH, as before.
+  std::size_t cookie_ring = 256;
   std::size_t limited_sources = 4096;  // sources the limiter tracks at once
   // A session is forgotten (its keys wiped) once this old, or once this long without an
   // authentic datagram from its client; a datagram on it is then dropped (expired) and the
@@ -111,7 +118,9 @@ std::string check_secure_config(const SecureConfig& config);
   X(rx_opened, "acd_security_rx_datagrams_total", "data datagrams opened: authentic, fresh") \
   X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")               \
   X(tx_no_session, "acd_security_tx_no_session_total",                                       \
-    "datagrams not sent: their client has no session (it must handshake first)")
+    "datagrams not sent: their client has no session (it must handshake first)")            \
+  X(cookie_inits, "acd_security_cookie_inits_total",                                         \
+    "handshake inits that carried a cookie: their own per-source allowance and ring")
 
 enum class SecurityCounter : std::uint8_t {
 #define ACD_X(name, metric, help) name,
@@ -249,8 +258,10 @@ class SessionLayer {
   std::unique_ptr<Directory> directory_;  // the worker's
   std::unique_ptr<secure::Responder> responder_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
+  std::unique_ptr<boost::lockfree::spsc_queue<Job>> cookie_to_worker_;  // inits with a mac2
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
   SourceRateLimiter source_limiter_;  // the IO thread's
+  SourceRateLimiter cookie_limiter_;  // the IO thread's: inits that carry a cookie
   std::vector<std::array<std::uint8_t, wire::kMaxSendDatagram>> seal_buffers_;
   std::vector<std::array<std::uint8_t, sizeof(secure::HandshakeResponse)>> reply_buffers_;
   std::uint32_t sweep_at_ = 0;         // the IO thread's: the next slot collect() looks at
