@@ -384,6 +384,8 @@ class LoadGen {
   double signin_began_ms() const { return signin_began_ms_; }
   // Two load generators on one node need switch clients of their own.
   void set_first_switch(std::uint32_t id) { first_switch_ = id; }
+  // How long past the end of the load to wait for calls answered Queued to get their decision.
+  void set_settle(double seconds) { settle_ns_ = static_cast<std::uint64_t>(seconds * 1e9); }
   void set_signin_timeout(double seconds) {
     signin_timeout_ns_ = static_cast<std::uint64_t>(seconds * 1e9);
   }
@@ -444,8 +446,10 @@ class LoadGen {
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // low rates need no busy loop
       }
       // Everything answered and no call still waiting in a queue; or a second of grace after the
-      // end, three while answered calls still wait (a busy pair may route them late, not lose them).
-      const std::uint64_t grace_ns = still_queued_ > 0 ? 3'000'000'000 : 1'000'000'000;
+      // end, --settle-s while answered calls still wait (a busy pair, or a site handing over,
+      // routes them late, not never).
+      const std::uint64_t grace_ns =
+          std::max<std::uint64_t>(still_queued_ > 0 ? settle_ns_ : 0, 1'000'000'000);
       if (i == total && ((r.received == total && still_queued_ == 0) || now > end + grace_ns)) {
         break;
       }
@@ -1048,6 +1052,7 @@ class LoadGen {
   double signin_ms_ = 0;
   double signin_began_ms_ = 0;
   std::uint64_t signin_timeout_ns_ = 30'000'000'000ull;
+  std::uint64_t settle_ns_ = 3'000'000'000ull;
   std::uint16_t last_error_ = 0;  // reason of the last Error (docs/protocol.md codes)
   std::vector<std::uint64_t> intended_;
   std::vector<std::uint8_t> first_result_;   // RouteResult of the first direct answer, 0: none
@@ -1177,6 +1182,12 @@ int main(int argc, char** argv) {
   app.add_option("--signin-timeout", signin_timeout,
                  "Seconds the set-up (registration, sign-in, ready) may take per step")
       ->check(CLI::Range(1.0, 3600.0))
+      ->capture_default_str();
+  double settle = 3;
+  app.add_option("--settle-s", settle,
+                 "Seconds past the end of the load to wait for calls answered Queued to be "
+                 "routed (a run ends sooner when none waits)")
+      ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
   std::string token_file;
@@ -1424,6 +1435,7 @@ int main(int argc, char** argv) {
     gen.set_secure(nodes);
   }
   gen.set_signin_timeout(signin_timeout);
+  gen.set_settle(settle);
   gen.set_rekey_after(static_cast<std::uint64_t>(rekey_after * 1e9));
   gen.set_first_switch(first_switch);
   gen.set_passwords(password, change_password);

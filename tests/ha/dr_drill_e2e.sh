@@ -36,7 +36,7 @@ wait_log a "dr: DR follower caught up" 10
 
 load() {  # load NAME: 4 s of calls at 200/s; the report in work/NAME.json
   "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
-    --talk-ms 50 --json >"$work/$1.json" 2>"$work/$1.err"
+    --talk-ms 50 --settle-s 15 --json >"$work/$1.json" 2>"$work/$1.err"
 }
 # Production's latency before any drill, then the same load with drills run one after another.
 load before || dr_fail "the load before the drills failed: $(cat "$work/before.err")"

@@ -36,7 +36,7 @@ dr_json d | grep -q '"role": "following"' || dr_fail "d is not following: $(dr_j
 
 # 1. The DR follower stops for 2 s in the middle of a load: nothing waits for it.
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
-  --talk-ms 50 --json >"$work/load1.json" 2>"$work/load1.err" &
+  --talk-ms 50 --settle-s 15 --json >"$work/load1.json" 2>"$work/load1.err" &
 load=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load1.err" && break; sleep 0.05; done
 sleep 0.5
@@ -78,7 +78,7 @@ dr_json d | grep -q '"role": "following"' || dr_fail "d changed after a refused 
 
 # 3. The active site dies under load; the DR node takes over with what it has.
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 3 --agents 30 \
-  --talk-ms 50 --json >"$work/load2.json" 2>"$work/load2.err" &
+  --talk-ms 50 --settle-s 15 --json >"$work/load2.json" 2>"$work/load2.err" &
 load=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load2.err" && break; sleep 0.05; done
 sleep 1
@@ -128,7 +128,7 @@ echo "ok: reported loss $loss records = the lag measured; the pair's journals: $
 echo "ok: took over at seq $applied, estimated loss $loss records; the follower saw the link down $(echo "$noticed - $killed" | bc) s after the kill, the failover command took $(echo "$took - $noticed" | bc) s"
 
 # The DR node routes: every call of a new load against it alone.
-"$loadgen" --target "127.0.0.1:$PORT_d" --rate 100 --duration 2 --agents 30 --talk-ms 50 --json \
+"$loadgen" --target "127.0.0.1:$PORT_d" --rate 100 --duration 2 --agents 30 --talk-ms 50 --settle-s 15 --json \
   >"$work/load3.json" 2>"$work/load3.err" || dr_fail "load against d failed: $(cat "$work/load3.err")"
 expect_every_call_routed "$work/load3.json" || dr_fail "d does not route every call"
 "$acdctl" --socket "$work/d/ctl.sock" --json audit show >"$work/audit.json"

@@ -47,7 +47,7 @@ wait_log a "standby synchronous"
 start_dr
 wait_log a "dr: DR follower caught up" 10
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 100 --duration 1 --agents 30 \
-  --talk-ms 50 --json >"$work/load1.json" 2>"$work/load1.err" || dr_fail "first load"
+  --talk-ms 50 --settle-s 15 --json >"$work/load1.json" 2>"$work/load1.err" || dr_fail "first load"
 kill -9 "$PID_a" "$PID_b"
 wait "$PID_a" "$PID_b" 2>/dev/null || true
 PID_a= PID_b=
@@ -85,7 +85,7 @@ done
 ha_json b | grep -q '"role": "standby"' || dr_fail "b is not a standby: $(ha_json b)"
 dr_json d | grep -q '"follower": "caught-up"' || dr_fail "d's follower a was disturbed: $(dr_json d)"
 [ "$(etcd_holder)" = "$before" ] || dr_fail "etcd changed: $before -> $(etcd_holder)"
-"$loadgen" --target "127.0.0.1:$PORT_d" --rate 100 --duration 2 --agents 30 --talk-ms 50 --json \
+"$loadgen" --target "127.0.0.1:$PORT_d" --rate 100 --duration 2 --agents 30 --talk-ms 50 --settle-s 15 --json \
   >"$work/load2.json" 2>"$work/load2.err" || dr_fail "load against d failed: $(cat "$work/load2.err")"
 expect_every_call_routed "$work/load2.json" || dr_fail "d does not route every call"
 echo "ok: the old active site came back as a follower of the DR site, which alone routes"

@@ -37,7 +37,7 @@ set -e
 [ $status = 1 ] || dr_fail "a switchover on the DR node was not refused: $(cat "$work/wrong.out")"
 
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_d" --rate 200 --duration 5 --agents 30 \
-  --talk-ms 50 --json >"$work/load.json" 2>"$work/load.err" &
+  --talk-ms 50 --settle-s 15 --json >"$work/load.json" 2>"$work/load.err" &
 load=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load.err" && break; sleep 0.05; done
 sleep 1

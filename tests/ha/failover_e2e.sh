@@ -30,7 +30,7 @@ wait_log a "standby synchronous"
 
 # Load through both addresses; the primary dies in the middle of it.
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
-  --talk-ms 50 --json >"$work/load.json" 2>"$work/load.err" &
+  --talk-ms 50 --settle-s 15 --json >"$work/load.json" 2>"$work/load.err" &
 load=$!
 # Half a second into the calls (after the sign-ins), so that calls are in every state at the kill.
 for _ in $(seq 600); do grep -qs "load starts" "$work/load.err" && break; sleep 0.05; done
@@ -55,7 +55,7 @@ ha_json b | grep -q '"role": "primary-alone"' || pair_fail "b is not primary: $(
 # The old primary comes back: it follows b (its own history after the last acknowledged record is
 # replaced by b's image) and becomes b's synchronous standby while b routes.
 "$loadgen" --target "127.0.0.1:$PORT_b,127.0.0.1:$PORT_a" --rate 200 --duration 3 --agents 30 \
-  --talk-ms 50 --json >"$work/load2.json" 2>"$work/load2.err" &
+  --talk-ms 50 --settle-s 15 --json >"$work/load2.json" 2>"$work/load2.err" &
 load=$!
 sleep 0.5
 start_node a standby

@@ -71,7 +71,7 @@ start_node b standby
 wait_log a "standby synchronous"
 
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 3 --agents 30 \
-  --talk-ms 50 --json >"$work/load.json" 2>"$work/load.err" ||
+  --talk-ms 50 --settle-s 15 --json >"$work/load.json" 2>"$work/load.err" ||
   pair_fail "the load generator failed: $(cat "$work/load.json" "$work/load.err")"
 expect_every_call_routed "$work/load.json" || pair_fail "calls lost"
 
@@ -87,7 +87,7 @@ for _ in $(seq 200); do
 done
 [ "$now" -gt "$synced" ] || pair_fail "b did not catch up after its restart"
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 2 --agents 30 \
-  --talk-ms 50 --json >"$work/load1.json" 2>"$work/load1.err" ||
+  --talk-ms 50 --settle-s 15 --json >"$work/load1.json" 2>"$work/load1.err" ||
   pair_fail "the load after b's restart failed: $(cat "$work/load1.json" "$work/load1.err")"
 expect_every_call_routed "$work/load1.json" || pair_fail "calls lost after b's restart"
 echo "ok: the standby restarted mid-run and caught up"
@@ -140,7 +140,7 @@ logged_seq=${logged%/*}
 [ "$from_seq" -ge "$logged_seq" ] || pair_fail "b exports from $from, below the position $logged it held"
 # New calls through b: their records are b's to deliver.
 "$loadgen" --target "127.0.0.1:$PORT_b" --rate 200 --duration 1 --agents 30 \
-  --talk-ms 50 --json >"$work/load2.json" 2>"$work/load2.err" ||
+  --talk-ms 50 --settle-s 15 --json >"$work/load2.json" 2>"$work/load2.err" ||
   pair_fail "the second load failed: $(cat "$work/load2.json" "$work/load2.err")"
 wait_metric b acd_history_kafka_delivered_total 100 20
 for _ in $(seq 100); do [ "$(metric b acd_history_kafka_backlog_records)" = 0 ] && break; sleep 0.1; done

@@ -101,7 +101,7 @@ for cut in 1 2; do
   : >"$work/a/err"
   : >"$work/b/err"
   "$loadgen" --target "10.78.2.1:$PORT_a,10.78.2.2:$PORT_b" --rate 300 --duration 5 --agents 30 \
-    --talk-ms 50 --json >"$work/cut$cut.json" 2>"$work/cut$cut.err" &
+    --talk-ms 50 --settle-s 15 --json >"$work/cut$cut.json" 2>"$work/cut$cut.err" &
   load_pid=$!
   sleep 1.5
   repl_link down

@@ -38,7 +38,7 @@ start_node b standby
 wait_log a "standby synchronous"
 
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 5 --agents 30 \
-  --talk-ms 50 --json >"$work/load.json" 2>"$work/load.err" &
+  --talk-ms 50 --settle-s 15 --json >"$work/load.json" 2>"$work/load.err" &
 load=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load.err" && break; sleep 0.05; done
 sleep 0.5
@@ -81,7 +81,7 @@ grep -q '"changes":\[\]' <<<"$out" && grep -q '"structure":\[\]' <<<"$out" ||
   pair_fail "b's running configuration differs from its (edited) file: $out"
 checks=$(field b hash_checks)
 "$loadgen" --target "127.0.0.1:$PORT_b,127.0.0.1:$PORT_a" --rate 200 --duration 2 --agents 30 \
-  --talk-ms 50 --json >"$work/load2.json" 2>"$work/load2.err" ||
+  --talk-ms 50 --settle-s 15 --json >"$work/load2.json" 2>"$work/load2.err" ||
   pair_fail "the load on the new primary failed: $(cat "$work/load2.json" "$work/load2.err")"
 expect_every_call_routed "$work/load2.json" || pair_fail "calls lost on the new primary"
 

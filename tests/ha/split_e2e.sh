@@ -24,7 +24,7 @@ pair_setup "$work" "$acdd" "$acdctl" "$default_config" "$cores"
 
 load() {  # load NAME SECONDS: in the background, through both nodes; sets $load_pid
   "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration "$2" --agents 30 \
-    --talk-ms 50 --json >"$work/$1.json" &
+    --talk-ms 50 --settle-s 15 --json >"$work/$1.json" &
   load_pid=$!
 }
 check_load() {  # check_load NAME
