@@ -843,7 +843,8 @@ class LoadGen {
             Endpoint named{};
             std::memcpy(&named.address, err.detail, 4);
             std::memcpy(&named.port, err.detail + 4, 2);
-            if (nodes_.not_primary(node, named, oldest_first_sent(now))) {
+            if (nodes_.not_primary(node, named, oldest_first_sent(now)) &&
+                nodes_.resend_after_not_primary(now)) {
               resend_all_to_new_node(now);
             }
           }

@@ -84,6 +84,20 @@ class NodeChooser {
     return true;
   }
 
+  // After not_primary() switched at `now`: whether to send every waiting request to the new node
+  // at once. While both nodes refuse (a hand-over under way) the switches come back to back, one per
+  // round trip; resending everything on each would flood both nodes with the same requests (seen:
+  // three million in ten seconds, which slowed the hand-over itself). So at most once per
+  // failover_after; the retransmission timer, at that pace, does the rest.
+  bool resend_after_not_primary(std::uint64_t now) {
+    if (not_primary_resent_ && now < last_not_primary_resend_ + failover_after_ns_) {
+      return false;
+    }
+    not_primary_resent_ = true;
+    last_not_primary_resend_ = now;
+    return true;
+  }
+
   // Every datagram's header epoch, after its messages were handled.
   void epoch_heard(std::uint32_t epoch) { highest_epoch_ = std::max(highest_epoch_, epoch); }
 
@@ -158,6 +172,8 @@ class NodeChooser {
   std::uint64_t gap_start_ = 0;
   std::uint32_t highest_epoch_ = 0;
   std::vector<double> gaps_ms_;
+  bool not_primary_resent_ = false;
+  std::uint64_t last_not_primary_resend_ = 0;
 };
 
 // The epochs heard: each (epoch, node) pair with when it was first seen, and two violations of the

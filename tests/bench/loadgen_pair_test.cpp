@@ -88,6 +88,26 @@ TEST(NodeChooser, NotPrimaryFollowsTheNamedNode) {
   EXPECT_EQ(n.failovers(), 4u);
 }
 
+// Both nodes refusing (a hand-over under way): the switches follow each NotPrimary, but the
+// waiting requests are sent again at once at most once per failover_after.
+TEST(NodeChooser, BackToBackNotPrimaryResendsOncePerInterval) {
+  NodeChooser n({kA, kB}, kAfter);
+  std::uint64_t now = 100 * kMs;
+  ASSERT_TRUE(n.not_primary(kA, kB, 0));
+  EXPECT_TRUE(n.resend_after_not_primary(now));
+  int resends = 0;
+  for (int round = 0; round < 1000; ++round) {  // one round trip each 20 us, 20 ms in all
+    now += 20'000;
+    ASSERT_TRUE(n.not_primary(n.active(), Endpoint{}, 0));
+    resends += n.resend_after_not_primary(now) ? 1 : 0;
+  }
+  EXPECT_EQ(n.failovers(), 1001u);
+  EXPECT_EQ(resends, 0);  // 20 ms < kAfter since the first
+  now += kAfter;
+  ASSERT_TRUE(n.not_primary(n.active(), Endpoint{}, 0));
+  EXPECT_TRUE(n.resend_after_not_primary(now));
+}
+
 // Each (epoch, node) is listed once, with when it was first seen.
 TEST(EpochLedger, ListsEachEpochAndNodeOnce) {
   EpochLedger l;
