@@ -259,7 +259,11 @@ run() {
       python3 -c 'import json,sys; print(sum(a["state"] != "Ready" and a["state"] != "LoggedOut" for a in json.load(sys.stdin)))')
     ignored0=$(bridge_metric acd_sip_ignored_total)
   fi
-  (cd "$dir" && sipp "127.0.0.1:${!port_var}" -sf "$work/caller.xml" -i 127.0.0.1 -p "$caller_port" \
+  # A phone's 180 can reach the caller after its 200 (Kamailio's UDP workers relay in any order):
+  # without abort-on-unexpected SIPp drops it, as RFC 3261 asks, instead of aborting the call
+  # with a BYE that carries no Route (which Kamailio refuses, leaving the call up in acd).
+  (cd "$dir" && sipp "127.0.0.1:${!port_var}" -sf "$work/caller.xml" \
+    -default_behaviors all,-abortunexp -i 127.0.0.1 -p "$caller_port" \
     -r "$r" -m "$n" -l 4000 -recv_timeout 10000 -timeout $((seconds * 3 + 30))s -timeout_error \
     -trace_stat -stf stat.csv -fd 1 -trace_logs -trace_err -nostdin >sipp.out 2>sipp.err) || status=$?
   local left="-1 -1"
