@@ -19,6 +19,8 @@
 # FLOOD_BURSTS="0 100" (loadgen sender): one flooded run per value in each rep, side by side:
 # 0 sends evenly, N sends N datagrams back to back every N / rate seconds (--flood-burst N).
 # FLOOD_ONLY=1: skip the throughput part (1.), measure only the flood (2.).
+# WARMUP=0: no unmeasured load on each fresh acdd before its unflooded run (the default runs one,
+# so that the unflooded and the flooded runs both meet an acdd whose agents signed in before).
 # acdd's CPU per thread is measured while the flooded clients' load runs (after their sign-in,
 # whose password hashes would otherwise show as a busy acd-verify-0).
 # IO_FIFO=N (root): run acdd's IO thread (its main thread) SCHED_FIFO at priority N, so that no other
@@ -146,6 +148,15 @@ for r in $(seq "$reps"); do
 
   echo "== rep $r: ACDP/2 at $rate calls/s, alone then under a ${flood_x}x forged flood (bursts: $bursts)"
   start secure
+  if [ "${WARMUP:-1}" != 0 ]; then
+    # A first load on the fresh acdd, not measured: the agents' first sign-in (password hashes)
+    # and the first calls (memory acdd touches the first time) would otherwise fall on the
+    # unflooded run only, and every flooded run after it would compare against a slower baseline.
+    # shellcheck disable=SC2046
+    "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/warmup$r.json" 2>"$work/warmup$r.err" ||
+      { cat "$work/warmup$r.err" >&2; exit 1; }
+    echo "   warm-up (not counted): p50 $(field "$work/warmup$r.json" p50_us) us p99 $(field "$work/warmup$r.json" p99_us) us"
+  fi
   # shellcheck disable=SC2046
   "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json" 2>"$work/alone$r.err" &
   clients=$!
