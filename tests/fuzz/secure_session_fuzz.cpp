@@ -6,7 +6,11 @@
 // choosing the path, then the datagram. Paths 0–3 take the bytes as they are; 4 and 5 XOR them
 // over a valid init and recompute its mac1 (which the fuzzer could never guess), so the key
 // schedule, the directory, the network and timestamp checks are reached; 6 does the same over a
-// valid data datagram.
+// valid data datagram. 7 and 8 go through what acdd's IO thread runs on every datagram, the
+// SessionLayer's admit() (peek, mac1, the per-source allowances, the two rings) and collect():
+// 7 the bytes as they are, 8 XORed over a valid init with its mac1 recomputed; the source address
+// comes from the input, so the per-source limiter sees many. The layer's handshake worker is
+// never started, so no session can exist and admit() must hand nothing to the decoder.
 #include <sodium.h>
 
 #include <cstddef>
@@ -17,6 +21,7 @@
 #include <vector>
 
 #include "acd/dataplane/secure_handshake.hpp"
+#include "acd/dataplane/session_layer.hpp"
 
 namespace {
 
@@ -56,6 +61,7 @@ struct World {
   std::uint8_t mac1_key[kKeyBytes] = {};
   std::vector<std::uint8_t> valid_data;
   SessionKeys keys;
+  std::optional<SessionLayer> layer;
   World() {
     if (!ensure_sodium()) {
       std::abort();
@@ -73,6 +79,12 @@ struct World {
     std::uint8_t text[64] = {};
     valid_data.resize(sizeof text + kDataOverhead);
     c.seal(DataHeader{1, 9, 0}, text, valid_data);
+    SecureConfig sc;
+    sc.keys = server;
+    sc.clients.push_back({"fuzz", wire::Role::Switch, client.public_key, {}});
+    sc.handshake_ring = 64;
+    sc.cookie_ring = 16;
+    layer.emplace(sc);  // never started: inits stay in the rings, then ring_full
   }
 };
 
@@ -94,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   World& w = world();
-  const std::uint8_t path = data[0] % 7;
+  const std::uint8_t path = data[0] % 9;
   std::vector<std::uint8_t> bytes(data + 1, data + size);  // exactly sized: ASan sees any overread
   std::uint8_t reply[sizeof(HandshakeResponse)];
   Responder::Request rq;
@@ -150,6 +162,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           check(bytes[i] == 0);
         }
       }
+      break;
+    }
+    case 7:
+    case 8: {
+      std::vector<std::uint8_t> d = bytes;
+      if (path == 8) {
+        d.assign(w.valid_init, w.valid_init + sizeof w.valid_init);
+        for (std::size_t i = 0; i < bytes.size() && i < d.size(); ++i) {
+          d[i] ^= bytes[i];
+        }
+        if (bytes.size() > d.size()) {
+          d.resize(bytes.size() % 256 + 16);
+        }
+        if (d.size() >= offsetof(HandshakeInit, mac1) + kMacBytes) {
+          crypto_generichash(d.data() + offsetof(HandshakeInit, mac1), kMacBytes, d.data(),
+                             offsetof(HandshakeInit, mac1), w.mac1_key, kKeyBytes);
+        }
+      }
+      const std::uint8_t host = bytes.empty() ? 0 : bytes.back();
+      const Datagram datagram{Endpoint{0x0000000a | (std::uint32_t{host} << 24), 5060, 0}, d};
+      std::vector<std::uint8_t> scratch(wire::kMaxDatagram);
+      check(w.layer->admit(datagram, scratch).empty());  // no session: nothing for the decoder
+      Datagram made[4];
+      check(w.layer->collect(made) == 0);  // no worker: nothing made
       break;
     }
     default: {
