@@ -17,6 +17,10 @@
 # scheduling policy); QUEUE=N sets [signin] queue (default 1024). None of the optional keys is
 # written when unset, so an acdd without these keys runs it too. The script also prints the IO
 # thread's time on a CPU and time runnable but waiting for one (schedstat) in each phase.
+# GEN_CPUS=LIST runs both load generators (the calls' and the storm's desktops) under
+# `taskset -c LIST`, in both phases: on a machine as small as two CPUs, GEN_CPUS=1 keeps them off
+# the dataplane's CPU 0, as desktops and switches on other hosts would be; the verifier threads
+# share CPU 1 with them (SCHED=idle lets the generators go first). Unset: the scheduler places them.
 set -euo pipefail
 build=$1 agents=${2:-10000} ops=${3:-1} kib=${4:-8192} seconds=${5:-60}
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -67,13 +71,15 @@ port=$(cat "$work/port")
 # other thread on its CPU (the generators, other tenants) preempts it: tells acdd's own delays from
 # the scheduler's.
 [ -n "${IO_FIFO:-}" ] && chrt -f -p "$IO_FIFO" "$pid"
+gen=()
+[ -n "${GEN_CPUS:-}" ] && gen=(taskset -c "$GEN_CPUS")
 latency() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['sent'], j['routed'], j['p50_us'], j['p99_us'])" "$1"; }
 
 # The IO thread's time on a CPU and waiting for one (ns, /proc/PID/task/TID/schedstat).
 schedstat() { cat "/proc/$pid/task/$pid/schedstat" 2>/dev/null | awk '{print $1, $2}'; }
 echo "== quiet: 50 agents, 200 calls/s for $seconds s"
 read -r q_run0 q_wait0 < <(schedstat)
-"$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json >"$work/quiet.json"
+"${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json >"$work/quiet.json"
 read -r q_sent q_routed q50 q99 < <(latency "$work/quiet.json")
 read -r q_run1 q_wait1 < <(schedstat)
 
@@ -85,7 +91,7 @@ for task in /proc/"$pid"/task/*; do
   esac
 done
 echo "== storm: the same calls while $agents agents sign in"
-"$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json \
+"${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate 200 --duration "$seconds" --agents 50 --json \
   >"$work/probe.json" 2>"$work/probe.err" &
 probe=$!
 for _ in $(seq 200); do grep -q "load starts" "$work/probe.err" && break; sleep 0.05; done
@@ -96,7 +102,7 @@ read -r s_run0 s_wait0 < <(schedstat)
 thread_cpu() { for t in /proc/"$pid"/task/* /proc/"$probe"; do awk -v c="$(cat "$t/comm")" '{print c, $14 + $15, $39}' "$t/stat"; done 2>/dev/null; }
 cpu_before=$(thread_cpu || true)
 /usr/bin/time -f "%U s user, %S s system" -o "$work/storm.time" \
-  "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
+  "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 1 --agents "$agents" --first-agent 100000 \
   --first-index 50 --first-switch 200 --signin-timeout 3600 --json >"$work/storm.json" 2>"$work/storm.err" || {
   echo "storm failed: $(cat "$work/storm.err")"; exit 1; }
 echo "context switches during the storm (voluntary, involuntary): acdd IO thread $(switches "$pid") (before: $io_before), probe $(switches "$probe")"
