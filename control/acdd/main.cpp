@@ -41,14 +41,14 @@
 #include "acd/control/config.hpp"
 #include "acd/control/control_server.hpp"
 #include "acd/control/credential_store.hpp"
-#include "acd/control/ldap_verifier.hpp"
 #include "acd/control/ha_node.hpp"
 #include "acd/control/history_feed.hpp"
 #include "acd/control/kafka_export.hpp"
 #include "acd/control/keys.hpp"
+#include "acd/control/ldap_verifier.hpp"
 #include "acd/control/metrics.hpp"
-#include "acd/control/site_summary_sender.hpp"
 #include "acd/control/reload_record.hpp"
+#include "acd/control/site_summary_sender.hpp"
 #include "acd/control/watchdog.hpp"
 
 namespace {
@@ -88,8 +88,9 @@ std::optional<acd::dataplane::SecureConfig> secure_config(const acd::control::Ap
   sc.aead = cfg.security.aes256gcm ? dataplane::secure::Aead::Aes256Gcm
                                    : dataplane::secure::Aead::ChaCha20Poly1305;
   if (!dataplane::secure::aead_available(sc.aead)) {
-    error = "security.aead = \"aes256-gcm\" needs a CPU with AES-NI, which this one lacks; use "
-            "\"chacha20-poly1305\" (on acdd and every client)";
+    error =
+        "security.aead = \"aes256-gcm\" needs a CPU with AES-NI, which this one lacks; use "
+        "\"chacha20-poly1305\" (on acdd and every client)";
     sodium_memzero(raw, sizeof raw);
     return std::nullopt;
   }
@@ -400,12 +401,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     security = std::make_unique<dataplane::SessionLayer>(*secure);
+    security->set_audit(audit.get());  // refused handshakes
     security->start();
     io.set_security(security.get());
     std::printf("acdd: ACDP/2 required: %zu clients; this node's public key %s\n",
                 running.clients.size(),
                 dataplane::secure::to_base64(secure->keys.public_key).c_str());
     std::fflush(stdout);
+  } else {
+    // Said at every start: in clear text anyone who can reach the address may register as any
+    // client, route calls and act for any agent (docs/security.md, "Threat model").
+    std::fprintf(stderr,
+                 "acdd: warning: ACDP in clear text ([security] mode = \"off\"): any host that "
+                 "can reach %s may act as any client and for any agent; a production centre sets "
+                 "mode = \"required\" (docs/security.md)\n",
+                 running.dataplane.listen.c_str());
   }
   // Session tokens: the pair's shared key (check_startup read it once already).
   std::optional<dataplane::SessionTokens> tokens;
@@ -477,8 +487,8 @@ int main(int argc, char** argv) {
     control::Result<std::unique_ptr<control::HistoryFeed>> started =
         control::HistoryFeed::start(options, kafka.get());
     if (!started.ok()) {
-      std::cerr << control::origin_of(running, "history.path") << ": "
-                << started.failure().message << "\n";
+      std::cerr << control::origin_of(running, "history.path") << ": " << started.failure().message
+                << "\n";
       return 1;
     }
     history = std::move(started.value());
@@ -526,8 +536,8 @@ int main(int argc, char** argv) {
   std::vector<control::SummaryPeer> summary_peers;
   bool summaries_sealed = false;
   for (const control::PeerSite& p : running.dr.peers) {
-    for (const std::string& at : p.role == control::SiteRole::Active ? p.dataplane
-                                                                     : std::vector<std::string>{}) {
+    for (const std::string& at :
+         p.role == control::SiteRole::Active ? p.dataplane : std::vector<std::string>{}) {
       control::SummaryPeer peer;
       if (!dataplane::parse_endpoint(at, peer.address)) {
         continue;
@@ -568,9 +578,8 @@ int main(int argc, char** argv) {
   dataplane::RingGauges rings;  // split mode: the rings between the IO and routing cores
   control::MetricsServer metrics(control::MetricsSources{
       &settings, &board, &io.counters(), &latency, router_cpu >= 0 ? &rings : nullptr, &ha_status,
-      audit.get(), security.get(), &store.counters(),
-      directory ? &directory->counters() : nullptr, history.get(),
-      summaries ? &summaries->counters() : nullptr, kafka.get()});
+      audit.get(), security.get(), &store.counters(), directory ? &directory->counters() : nullptr,
+      history.get(), summaries ? &summaries->counters() : nullptr, kafka.get()});
   const control::Result<std::uint16_t> metrics_port = metrics.start(running.metrics_listen);
   if (!metrics_port.ok()) {
     std::cerr << control::origin_of(running, "metrics.listen") << ": "
@@ -697,9 +706,8 @@ int main(int argc, char** argv) {
         return 1;
       }
       follows_new_active = true;
-      control::log_line("site " + dr_peer->name + " holds epoch " +
-                        std::to_string(current->epoch) + " (" + current->holder +
-                        "): following it as its DR site");
+      control::log_line("site " + dr_peer->name + " holds epoch " + std::to_string(current->epoch) +
+                        " (" + current->holder + "): following it as its DR site");
     }
   }
   if (ha.enabled() && !follows_new_active) {
@@ -723,13 +731,12 @@ int main(int argc, char** argv) {
     std::printf("acdd: ha: node %s following %s (%s)\n", ha.node.c_str(), ha.peer.c_str(),
                 link_keys ? "sealed" : "clear text");
     std::fflush(stdout);
-    const bool promoted =
-        control::follow_primary(*follower, io, engine, &board, journal, journal_config, *fence, ha,
-                                ha.start_as == "primary", ha_status, g_stop, epoch,
-                                uring != nullptr ? uring->completion_fd() : -1, false,
-                                dr_peer != nullptr && site.role == control::SiteRole::Active
-                                    ? dr_peer->name
-                                    : std::string());
+    const bool promoted = control::follow_primary(
+        *follower, io, engine, &board, journal, journal_config, *fence, ha,
+        ha.start_as == "primary", ha_status, g_stop, epoch,
+        uring != nullptr ? uring->completion_fd() : -1, false,
+        dr_peer != nullptr && site.role == control::SiteRole::Active ? dr_peer->name
+                                                                     : std::string());
     follower.reset();
     if (!promoted) {
       notify_systemd("STOPPING=1");
@@ -754,12 +761,12 @@ int main(int argc, char** argv) {
     // The DR site's node: follows the active site's primary (trying its addresses in turn) until
     // an operator's failover or the active primary's hand-over makes it the active site. (Or a
     // node of the old active site following the DR site that took over: the fence is its pair's.)
-    fence = follows_new_active
-                ? std::make_unique<control::EtcdEpoch>(
-                      ha.etcd, ha.etcd_key, std::chrono::milliseconds(ha.etcd_timeout_ms))
-                : std::make_unique<control::EtcdEpoch>(
-                      dr_peer->etcd, dr_peer->etcd_key,
-                      std::chrono::milliseconds(ha.etcd_timeout_ms));
+    fence =
+        follows_new_active
+            ? std::make_unique<control::EtcdEpoch>(ha.etcd, ha.etcd_key,
+                                                   std::chrono::milliseconds(ha.etcd_timeout_ms))
+            : std::make_unique<control::EtcdEpoch>(dr_peer->etcd, dr_peer->etcd_key,
+                                                   std::chrono::milliseconds(ha.etcd_timeout_ms));
     control::HaSettings follow = ha;
     follow.node = site.node;
     follow.dead_after_ms = static_cast<std::uint32_t>(dr_timing.dead_after.count());

@@ -334,6 +334,125 @@ void AuditLog::on_agent_event(const dataplane::AgentAuditEvent& event) noexcept 
 
 namespace {
 
+std::string_view client_role_text(dataplane::wire::Role role) {
+  switch (role) {
+    case dataplane::wire::Role::Switch:
+      return "switch";
+    case dataplane::wire::Role::Desktop:
+      return "desktop";
+    case dataplane::wire::Role::Supervisor:
+      return "supervisor";
+    case dataplane::wire::Role::Site:
+      return "site";
+    case dataplane::wire::Role::None:
+      break;
+  }
+  return "none";
+}
+
+std::string_view client_event_text(dataplane::ClientAuditEvent::What what) {
+  switch (what) {
+    case dataplane::ClientAuditEvent::What::Registered:
+      return "registered";
+    case dataplane::ClientAuditEvent::What::HandshakeRefused:
+      return "handshake_refused";
+    case dataplane::ClientAuditEvent::What::MessageRefused:
+      break;
+  }
+  return "message_refused";
+}
+
+// "address=192.0.2.7:4000" into `out`.
+void address_text(const char* prefix, std::uint32_t address, std::uint16_t port, char* out,
+                  std::size_t size) {
+  const auto* b = reinterpret_cast<const std::uint8_t*>(&address);  // network order
+  std::snprintf(out, size, "%s%u.%u.%u.%u:%u", prefix, b[0], b[1], b[2], b[3],
+                static_cast<unsigned>(port));
+}
+
+}  // namespace
+
+void AuditLog::on_client_event(const dataplane::ClientAuditEvent& event) noexcept {
+  using What = dataplane::ClientAuditEvent::What;
+  ClientBudget& budget = client_budgets_[static_cast<std::size_t>(event.what)];
+  const std::int64_t second = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+  std::int64_t counted = budget.second.load(std::memory_order_relaxed);
+  if (counted != second &&
+      budget.second.compare_exchange_strong(counted, second, std::memory_order_relaxed)) {
+    budget.used.store(0, std::memory_order_relaxed);
+  }
+  if (budget.used.fetch_add(1, std::memory_order_relaxed) >= kClientRecordsPerSecond) {
+    budget.left_out.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // snprintf into the fixed arrays: no allocation on the IO thread or the worker.
+  AuditRecord r;
+  char client[24];
+  std::snprintf(client, sizeof(client), "client=%u", event.client_id);
+  switch (event.what) {
+    case What::Registered:
+      r.kind = AuditKind::ClientRegistered;
+      r.outcome = AuditOutcome::Ok;
+      AuditRecord::set_text(r.actor, client);
+      address_text("address=", event.address, event.port, r.subject, sizeof(r.subject));
+      std::snprintf(r.detail, sizeof(r.detail), "{\"role\":\"%.*s\"}",
+                    static_cast<int>(client_role_text(event.role).size()),
+                    client_role_text(event.role).data());
+      break;
+    case What::HandshakeRefused:
+      r.kind = AuditKind::ClientRefused;
+      r.outcome = AuditOutcome::Denied;
+      address_text("address=", event.address, event.port, r.actor, sizeof(r.actor));
+      AuditRecord::set_text(r.subject, event.client_id != 0 ? client : "client=unknown");
+      std::snprintf(r.detail, sizeof(r.detail), "{\"reason\":\"%.*s\",\"stage\":\"handshake\"}",
+                    static_cast<int>(event.reason.size()), event.reason.data());
+      break;
+    case What::MessageRefused: {
+      r.kind = AuditKind::ClientRefused;
+      r.outcome = AuditOutcome::Denied;
+      AuditRecord::set_text(r.actor, client);
+      std::snprintf(r.subject, sizeof(r.subject), "message=%u",
+                    static_cast<unsigned>(event.message_type));
+      char from[40];
+      address_text("", event.address, event.port, from, sizeof(from));
+      std::snprintf(r.detail, sizeof(r.detail),
+                    "{\"address\":\"%s\",\"reason\":\"%.*s\",\"seq\":%llu,\"stage\":\"message\"}",
+                    from, static_cast<int>(event.reason.size()), event.reason.data(),
+                    static_cast<unsigned long long>(event.seq));
+      break;
+    }
+  }
+  (void)record(r);
+}
+
+void AuditLog::summarise_client_events(std::vector<json>& batch, bool stopping) {
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  for (std::size_t i = 0; i < client_budgets_.size(); ++i) {
+    if (client_budgets_[i].left_out.load(std::memory_order_relaxed) == 0 ||
+        (!stopping && now_ms - client_summary_ms_[i] < 1000)) {
+      continue;
+    }
+    const std::uint64_t n = client_budgets_[i].left_out.exchange(0, std::memory_order_relaxed);
+    const auto what = static_cast<dataplane::ClientAuditEvent::What>(i);
+    const bool registered = what == dataplane::ClientAuditEvent::What::Registered;
+    AuditRecord s =
+        AuditRecord::make(registered ? AuditKind::ClientRegistered : AuditKind::ClientRefused,
+                          registered ? AuditOutcome::Ok : AuditOutcome::Denied, "acdd", "clients",
+                          json{{"event", client_event_text(what)},
+                               {"not_recorded", n},
+                               {"limit_per_second", kClientRecordsPerSecond}});
+    s.time_ms = now_ms;
+    batch.push_back(body_of(s));
+    client_summary_ms_[i] = now_ms;
+  }
+}
+
+namespace {
+
 // The name of an operation kind as the record shows it: the named ones by name, a bank's own
 // code as "bank-N".
 void operation_name(std::uint16_t kind, char* out, std::size_t size) {
@@ -433,6 +552,7 @@ void AuditLog::run() {
                       .count();
       batch.push_back(body_of(l));
     }
+    summarise_client_events(batch, stopping);
     bool worked = false;
     if (!batch.empty()) {
       (void)write_batch(batch, lost_in_batch);

@@ -1,5 +1,8 @@
 #include "acd/dataplane/dpdk_port.hpp"
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <rte_arp.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -37,9 +40,19 @@ bool init_eal(const std::vector<std::string>& args, std::string& error) {
     argv.push_back(a.data());
   }
   argv.push_back(nullptr);
+  // EAL pins the calling thread to its main lcore's CPU. Every thread acdd starts afterwards (the
+  // sign-in verifiers, the handshake worker, the control plane) would inherit that one CPU and
+  // share it with the poll loop, which never yields: sign-ins and handshakes starved. The calling
+  // thread gets back the CPUs it had; the IO thread pins itself to its core when it runs.
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  const bool saved = pthread_getaffinity_np(pthread_self(), sizeof(before), &before) == 0;
   if (rte_eal_init(static_cast<int>(all.size()), argv.data()) < 0) {
     error = std::string("rte_eal_init: ") + rte_strerror(rte_errno);
     return false;
+  }
+  if (saved) {
+    (void)pthread_setaffinity_np(pthread_self(), sizeof(before), &before);
   }
   g_eal_ready = true;
   return true;

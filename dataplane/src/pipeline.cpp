@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -167,8 +169,7 @@ bool IoStage::park_sign_in(std::uint32_t slot, const Message& m) {
   if (waiting_count_ == waiting_sign_ins_.size()) {
     return false;
   }
-  WaitingSignIn& w =
-      waiting_sign_ins_[(waiting_head_ + waiting_count_) % waiting_sign_ins_.size()];
+  WaitingSignIn& w = waiting_sign_ins_[(waiting_head_ + waiting_count_) % waiting_sign_ins_.size()];
   w.slot = slot;
   w.nonce = clients_[slot].nonce;
   w.seq = m.seq;
@@ -436,6 +437,16 @@ void IoStage::audit_agent(AgentAuditEvent::What what, router::AgentNumber agent,
   audit_->on_agent_event(event);
 }
 
+void IoStage::audit_client(std::uint32_t slot, ClientAuditEvent event) noexcept {
+  if (audit_ == nullptr || slot >= clients_.size()) {
+    return;
+  }
+  event.client_id = clients_[slot].id;
+  event.address = clients_[slot].endpoint.address;
+  event.port = ntohs(clients_[slot].endpoint.port);
+  audit_->on_client_event(event);
+}
+
 void IoStage::reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache,
                           bool replicated) {
   wire::Error err{seq, reason, {}};
@@ -469,7 +480,8 @@ void IoStage::reply(std::uint32_t slot, std::uint64_t request_seq, wire::Type ty
 
 void IoStage::append(std::uint32_t slot, std::span<const std::uint8_t> message) {
   if (replaying_) {
-    return;  // a replayed record's replies are cached (reply()) but were sent by the node that wrote it
+    return;  // a replayed record's replies are cached (reply()) but were sent by the node that
+             // wrote it
   }
   if (slot >= clients_.size()) {
     counters_.bump(Counter::unroutable_replies);
@@ -771,11 +783,10 @@ void IoStage::handle(const Output& o) {
 
 void IoStage::handle_decision(const Output& o) {
   const Decision& d = o.decision;
-  const bool asked =
-      o.client_slot != kNone && !answered_ && d.call == o.request_call &&
-      (o.request_type == wire::Type::RouteRequest ||
-       o.request_type == wire::Type::SiteRouteRequest ||
-       o.request_type == wire::Type::OutboundRequest);
+  const bool asked = o.client_slot != kNone && !answered_ && d.call == o.request_call &&
+                     (o.request_type == wire::Type::RouteRequest ||
+                      o.request_type == wire::Type::SiteRouteRequest ||
+                      o.request_type == wire::Type::OutboundRequest);
   auto to_owner = [&](std::uint64_t reply_to) {
     if (asked) {
       send_route_response(o.client_slot, o.request_seq, d);
@@ -936,7 +947,7 @@ void IoStage::stamp(Input& input) {
   r.request_seq = input.request_seq;
   r.request_type = input.request_type;
   const std::uint32_t slot = input.client_slot;
-  r.client_id = slot == kControlClient ? kControlClientId
+  r.client_id = slot == kControlClient   ? kControlClientId
                 : slot < clients_.size() ? clients_[slot].id
                                          : kNoClientId;
   if (reload) {
@@ -988,6 +999,10 @@ bool IoStage::register_client(std::uint32_t slot, std::uint64_t nonce, const End
     log_record(sequencer_.take(), r);
   }
   apply_registration(slot, nonce, from, role);
+  ClientAuditEvent registered;
+  registered.what = ClientAuditEvent::What::Registered;
+  registered.role = role;
+  audit_client(slot, registered);
   return true;
 }
 
@@ -1787,8 +1802,8 @@ bool IoStage::restore_session(std::span<const std::uint8_t> image) {
     }
   }
   for (std::size_t a = 0; a < desktops.size(); ++a) {
-    const std::uint32_t slot = desktops[a] == kNoClientId ? router::IdMap::kMissing
-                                                          : client_ids_.find(desktops[a]);
+    const std::uint32_t slot =
+        desktops[a] == kNoClientId ? router::IdMap::kMissing : client_ids_.find(desktops[a]);
     agent_desktop_[a] = slot == router::IdMap::kMissing ? kNone : slot;
     if (agent_desktop_[a] != kNone) {
       clients_[slot].agent = static_cast<router::AgentIndex>(a);

@@ -49,6 +49,12 @@ bool IoStage::permitted(std::uint32_t slot, const Message& m) {
     return true;
   }
   counters_.bump(refusal_counter(why));
+  ClientAuditEvent refused;
+  refused.what = ClientAuditEvent::What::MessageRefused;
+  refused.message_type = static_cast<std::uint8_t>(m.type);
+  refused.reason = refusal_label(why);
+  refused.seq = m.seq;
+  audit_client(slot, refused);
   // A desktop whose agent a desk move took (on this node, or on the one this node took over
   // from: the move is in the log) learns why it no longer acts for the agent.
   const wire::WireError reason = why == Refusal::SignInFirst && c.moved_agent != kNone

@@ -114,7 +114,7 @@ Refusal check_role(const Standing& s, const Message& m) {
         return Refusal::NotPermitted;
       }
       return s.role == Role::Desktop && s.agent == router::kNone ? Refusal::SignInFirst
-                                                                  : Refusal::None;
+                                                                 : Refusal::None;
     case Type::PasswordChange:
       // Only an agent's own desktop, for the agent it signed in (a supervisor's desk is not the
       // agent's; an administrator uses acdctl).
@@ -172,6 +172,24 @@ Counter refusal_counter(Refusal r) {
       break;
   }
   return Counter::refused_not_permitted;
+}
+
+std::string_view refusal_label(Refusal r) {
+  switch (r) {
+    case Refusal::None:
+      return "";
+    case Refusal::NotPermitted:
+      return "not_permitted";
+    case Refusal::NotYourAgent:
+      return "not_your_agent";
+    case Refusal::NotYourCall:
+      return "not_your_call";
+    case Refusal::SignInFirst:
+      return "sign_in_first";
+    case Refusal::NotRingingThere:
+      return "not_ringing_there";
+  }
+  return "not_permitted";
 }
 
 }  // namespace acd::dataplane

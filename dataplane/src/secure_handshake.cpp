@@ -381,6 +381,7 @@ Responder::Result Responder::respond(const Request& request, std::span<std::uint
     if (!inside) {
       wipe(k0);
       result.reason = DropReason::WrongNetwork;
+      result.client = *client;
       return result;
     }
   }
@@ -407,6 +408,7 @@ Responder::Result Responder::respond(const Request& request, std::span<std::uint
   if (!newer(ts, *client->newest_timestamp)) {
     wipe(k1);
     result.reason = DropReason::ReplayedHandshake;
+    result.client = *client;
     return result;
   }
 

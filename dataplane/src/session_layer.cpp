@@ -6,6 +6,8 @@
 
 #include <sodium.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -548,6 +550,27 @@ void SessionLayer::refill_cookies(std::uint64_t now_ns) {
   cookie_refilled_ns_ = now_ns;
 }
 
+void SessionLayer::audit_refusal(const Job& job, const secure::Responder::Result& r) const {
+  using secure::DropReason;
+  // Only what got past mac1 and the cookie: an init made for acd's key, refused for who sent it.
+  // (A bad mac1 or a missing cookie says nothing about a client: counted, not recorded.)
+  const bool names_client =
+      r.reason == DropReason::WrongNetwork || r.reason == DropReason::ReplayedHandshake;
+  AgentAuditSink* audit = audit_.load(std::memory_order_acquire);
+  if (audit == nullptr || !(names_client || r.reason == DropReason::BadHandshake ||
+                            r.reason == DropReason::UnknownClient)) {
+    return;
+  }
+  ClientAuditEvent event;
+  event.what = ClientAuditEvent::What::HandshakeRefused;
+  event.client_id =
+      names_client && r.client.client < entries_.size() ? entries_[r.client.client].id : 0;
+  event.address = job.source.address;
+  event.port = ntohs(job.source.port);
+  event.reason = secure::drop_reason_name(r.reason);
+  audit->on_client_event(event);
+}
+
 void SessionLayer::handle(const Job& job) {
   const std::uint64_t now = this->now();
   if (now - window_start_ns_ >= 1'000'000'000) {
@@ -577,6 +600,7 @@ void SessionLayer::handle(const Job& job) {
         // The cookie-reply allowance is spent: unanswered, the client tries again.
         worker_counters_.bump(SecurityCounter::cookies_withheld);
       }
+      audit_refusal(job, r);
       return;
     case secure::Responder::Outcome::CookieSent:
       cookie_units_ -= kUnitsPerToken;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -394,6 +395,112 @@ TEST_F(AuditLogTest, OperationReportRecord) {
   EXPECT_TRUE(verify_audit_log(dir_).ok);
 }
 
+// Client events: a registration (who, from where, with which role), a handshake refused (from
+// where, which client if the init named one, why) and a message refused by the role check (which
+// client, which message, why, from where); the chain verifies.
+TEST_F(AuditLogTest, ClientRegistrationsAndRefusals) {
+  using What = dataplane::ClientAuditEvent::What;
+  auto log = open_log();
+  ASSERT_NE(log, nullptr);
+  log->start();
+  dataplane::ClientAuditEvent e;
+  e.what = What::Registered;
+  e.client_id = 4242;
+  e.address = htonl(0xc0000207);  // 192.0.2.7
+  e.port = 4000;
+  e.role = dataplane::wire::Role::Desktop;
+  log->on_client_event(e);
+  e = {};
+  e.what = What::HandshakeRefused;
+  e.address = htonl(0xc0000208);
+  e.port = 5000;
+  e.reason = "unknown_client";
+  log->on_client_event(e);
+  e.client_id = 4242;
+  e.reason = "wrong_network";
+  log->on_client_event(e);
+  e = {};
+  e.what = What::MessageRefused;
+  e.client_id = 4242;
+  e.address = htonl(0xc0000207);
+  e.port = 4000;
+  e.message_type = 5;
+  e.reason = "not_your_agent";
+  e.seq = 99;
+  log->on_client_event(e);
+  log->stop();
+  const std::vector<json> records = all_records();
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[0]["kind"], "client.registered");
+  EXPECT_EQ(records[0]["outcome"], "ok");
+  EXPECT_EQ(records[0]["actor"], "client=4242");
+  EXPECT_EQ(records[0]["subject"], "address=192.0.2.7:4000");
+  EXPECT_EQ(records[0]["detail"]["role"], "desktop");
+  EXPECT_EQ(records[1]["kind"], "client.refused");
+  EXPECT_EQ(records[1]["outcome"], "denied");
+  EXPECT_EQ(records[1]["actor"], "address=192.0.2.8:5000");
+  EXPECT_EQ(records[1]["subject"], "client=unknown");
+  EXPECT_EQ(records[1]["detail"]["reason"], "unknown_client");
+  EXPECT_EQ(records[1]["detail"]["stage"], "handshake");
+  EXPECT_EQ(records[2]["subject"], "client=4242");
+  EXPECT_EQ(records[2]["detail"]["reason"], "wrong_network");
+  EXPECT_EQ(records[3]["kind"], "client.refused");
+  EXPECT_EQ(records[3]["actor"], "client=4242");
+  EXPECT_EQ(records[3]["subject"], "message=5");
+  EXPECT_EQ(records[3]["detail"]["reason"], "not_your_agent");
+  EXPECT_EQ(records[3]["detail"]["address"], "192.0.2.7:4000");
+  EXPECT_EQ(records[3]["detail"]["seq"], 99);
+  EXPECT_EQ(records[3]["detail"]["stage"], "message");
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+}
+
+// A flood of refused handshakes (forged inits from many addresses) is bounded in the trail: at
+// most kClientRecordsPerSecond records a second of each kind, and the rest are counted in a
+// record of how many were left out — every event is either recorded or counted, and the other
+// kinds keep their own budget.
+TEST_F(AuditLogTest, AFloodOfRefusalsIsBoundedAndCounted) {
+  using What = dataplane::ClientAuditEvent::What;
+  auto log = open_log(16 << 20, 16, 4096);
+  ASSERT_NE(log, nullptr);
+  log->start();
+  constexpr int kFlood = 3000;
+  const auto began = std::chrono::steady_clock::now();
+  dataplane::ClientAuditEvent e;
+  e.what = What::HandshakeRefused;
+  e.reason = "bad_handshake";
+  for (int i = 0; i < kFlood; ++i) {
+    e.address = htonl(0x0a000000 + static_cast<std::uint32_t>(i));
+    log->on_client_event(e);
+  }
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began)
+          .count() +
+      2;  // the flood may straddle second boundaries
+  dataplane::ClientAuditEvent registered;
+  registered.what = What::Registered;
+  registered.client_id = 7;
+  log->on_client_event(registered);
+  log->stop();
+  std::uint64_t individual = 0;
+  std::uint64_t left_out = 0;
+  int registrations = 0;
+  for (const json& r : all_records()) {
+    if (r["kind"] == "client.registered") {
+      ++registrations;
+    } else if (r["kind"] == "client.refused" && r["actor"] == "acdd") {
+      EXPECT_EQ(r["detail"]["event"], "handshake_refused");
+      left_out += r["detail"]["not_recorded"].get<std::uint64_t>();
+    } else if (r["kind"] == "client.refused") {
+      ++individual;
+    }
+  }
+  EXPECT_EQ(registrations, 1) << "another kind's budget was spent by the flood";
+  EXPECT_LE(individual, AuditLog::kClientRecordsPerSecond * static_cast<std::uint64_t>(seconds));
+  EXPECT_GT(individual, 0u);
+  EXPECT_EQ(individual + left_out, static_cast<std::uint64_t>(kFlood));
+  EXPECT_TRUE(verify_audit_log(dir_).ok);
+}
+
 // Times: ISO-8601 UTC with milliseconds both ways; a bad one is refused.
 TEST_F(AuditLogTest, Times) {
   EXPECT_EQ(format_audit_time(1'796'000'000'123), "2026-11-30T00:53:20.123Z");
@@ -550,7 +657,8 @@ class AuditPairTest : public ::testing::Test {
   }
   void TearDown() override { std::system(("rm -rf '" + root_ + "'").c_str()); }
 
-  std::unique_ptr<AuditLog> open_at(const std::string& name, std::uint64_t max_file_bytes = 16 << 20) {
+  std::unique_ptr<AuditLog> open_at(const std::string& name,
+                                    std::uint64_t max_file_bytes = 16 << 20) {
     AuditLog::Options o;
     o.settings.dir = root_ + "/" + name;
     o.settings.max_file_bytes = max_file_bytes;
@@ -746,8 +854,7 @@ TEST_F(AuditPairTest, AnAlteredLineIsNotStored) {
   const std::string junk = "not json";
   const std::string good = lines[1].dump();
   auto bytes = [](const std::string& s) {
-    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()),
-                                         s.size());
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
   };
   standby->on_audit_line(1, bytes(bad));
   standby->on_audit_line(2, bytes(junk));
@@ -865,8 +972,12 @@ TEST_F(AuditPairTest, TheLastSeqShips) {
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
   const std::string dir = root_ + "/a";
   ASSERT_EQ(mkdir(dir.c_str(), 0750), 0);
-  json seed{{"actor", "acdd"},          {"kind", "daemon.start"}, {"outcome", "ok"},
-            {"prev", std::string(64, '0')}, {"seq", kMax - 1},     {"subject", "acdd"},
+  json seed{{"actor", "acdd"},
+            {"kind", "daemon.start"},
+            {"outcome", "ok"},
+            {"prev", std::string(64, '0')},
+            {"seq", kMax - 1},
+            {"subject", "acdd"},
             {"time", "2026-11-30T00:00:00.000Z"}};
   seed["hash"] = audit_hash(std::string(64, '0'), seed.dump());
   {

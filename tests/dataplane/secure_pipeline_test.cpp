@@ -3,18 +3,19 @@
 // [[clients]], never from the wire), replies leave sealed, and whatever is not authentic — clear
 // text, forged, replayed, for an unknown session, a flood of inits — never reaches the engine and
 // allocates no session.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
-#include <cstdio>
-#include <map>
-#include <mutex>
 #include <unordered_map>
 
 #include "acd/dataplane/input_log.hpp"
@@ -551,6 +552,120 @@ TEST_F(SecurePipelineTest, UnauthenticDatagramsNeverReachTheEngine) {
   EXPECT_EQ(exchange(switch_, switch_.one(Type::RouteRequest, route(5))).size(), 1u);
 }
 
+// Another host with a copy of an established client's traffic, or its session index, gets
+// nothing: the captured datagram sent again from its own address is a replay, one it seals
+// itself under the client's index fails its tag, and ACDP/1 naming the client is not ACDP/2. No
+// input reaches the engine, and the client's replies still go to the client.
+TEST_F(SecurePipelineTest, ACopiedClientFromAnotherAddressGetsNothing) {
+  ASSERT_TRUE(connect(switch_));
+  register_peer(switch_, Role::Switch);
+  const Bytes captured = switch_.one(Type::RouteRequest, route(1));
+  ASSERT_EQ(exchange(switch_, captured).size(), 1u);
+  const std::uint64_t events = engine_.counters().events;
+  const std::uint64_t next = io_.sequencer().next();
+  const Endpoint elsewhere{0x0200007f, 7777, 0};  // 127.0.0.2
+
+  port_.inject(elsewhere, captured);
+  worker_.poll();
+  EXPECT_EQ(layer_->dropped(secure::DropReason::Replayed), 1u);
+  // The attacker's own keys under the switch's session index.
+  SecurePeer mallory("mallory", elsewhere, server_.public_key);
+  secure::SessionKeys guessed;
+  guessed.client_to_server.fill(0x5a);
+  guessed.server_to_client.fill(0xa5);
+  mallory.cipher.emplace(guessed, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+  mallory.index = switch_.index;
+  // Its counter is its own (low: below the window, or above it with a tag that fails).
+  auto refused = [this] {
+    return layer_->dropped(secure::DropReason::BadTag) +
+           layer_->dropped(secure::DropReason::Replayed) +
+           layer_->dropped(secure::DropReason::Stale);
+  };
+  const std::uint64_t before = refused();
+  for (int i = 0; i < 3; ++i) {
+    port_.inject(elsewhere, mallory.one(Type::RouteRequest, route(2)));
+    worker_.poll();
+  }
+  EXPECT_EQ(refused(), before + 3);
+  // Clear text with the switch's logical ID.
+  Bytes buf(kMaxSendDatagram);
+  DatagramWriter w(buf, secure_client_id("sbc-1"));
+  ASSERT_TRUE(w.add(Type::RouteRequest, 50, route(3)));
+  buf.resize(w.finish());
+  port_.inject(elsewhere, buf);
+  worker_.poll();
+  EXPECT_EQ(layer_->dropped(secure::DropReason::Malformed), 1u);
+
+  take_sent();
+  for (const auto& s : sent_) {
+    EXPECT_NE(s.to, elsewhere) << "the other host was answered";
+  }
+  EXPECT_EQ(engine_.counters().events, events) << "a copied client's datagram reached the engine";
+  EXPECT_EQ(io_.sequencer().next(), next);
+  const auto r = exchange(switch_, switch_.one(Type::RouteRequest, route(4)));
+  ASSERT_EQ(r.size(), 1u) << "the client's reply went elsewhere";
+  EXPECT_EQ(r[0].type, Type::RouteResponse);
+}
+
+// What the audit trail is told about clients: a registration that changes something (with the
+// configured role, not the claimed one; a repeated Register is not a new one), a message the
+// role check refuses, and a handshake from a key no [[clients]] entry has.
+class RecordingClientAudit final : public AgentAuditSink {
+ public:
+  void on_agent_event(const AgentAuditEvent&) noexcept override {}
+  void on_client_event(const ClientAuditEvent& e) noexcept override {
+    const std::lock_guard lock(mutex_);
+    events_.push_back(e);
+  }
+  std::vector<ClientAuditEvent> events() {
+    const std::lock_guard lock(mutex_);
+    return events_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<ClientAuditEvent> events_;
+};
+
+TEST_F(SecurePipelineTest, ClientRegistrationsAndRefusalsAreAudited) {
+  using What = ClientAuditEvent::What;
+  RecordingClientAudit audit;
+  io_.set_audit(&audit);
+  layer_->set_audit(&audit);
+  ASSERT_TRUE(connect(desk_));
+  register_peer(desk_, Role::Switch);
+  register_peer(desk_, Role::Switch);  // the same nonce and address: nothing new
+  const auto refused = exchange(desk_, desk_.one(Type::RouteRequest, route(1)));
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_EQ(refused[0].type, Type::Error);
+
+  SecurePeer stranger("stranger", Endpoint{0x0300007f, 9000, 0}, server_.public_key);
+  port_.inject(stranger.endpoint, stranger.init());
+  for (int i = 0; i < 2000 && layer_->dropped(secure::DropReason::UnknownClient) == 0; ++i) {
+    worker_.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(layer_->dropped(secure::DropReason::UnknownClient), 1u);
+  layer_->set_audit(nullptr);
+
+  const std::vector<ClientAuditEvent> events = audit.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].what, What::Registered);
+  EXPECT_EQ(events[0].client_id, secure_client_id("desk-1"));
+  EXPECT_EQ(events[0].role, Role::Desktop);
+  EXPECT_EQ(events[0].address, desk_.endpoint.address);
+  EXPECT_EQ(events[0].port, ntohs(desk_.endpoint.port));
+  EXPECT_EQ(events[1].what, What::MessageRefused);
+  EXPECT_EQ(events[1].client_id, secure_client_id("desk-1"));
+  EXPECT_EQ(events[1].message_type, static_cast<std::uint8_t>(Type::RouteRequest));
+  EXPECT_EQ(events[1].reason, "not_permitted");
+  EXPECT_EQ(events[1].seq, desk_.seq);
+  EXPECT_EQ(events[2].what, What::HandshakeRefused);
+  EXPECT_EQ(events[2].client_id, 0u);
+  EXPECT_EQ(events[2].address, stranger.endpoint.address);
+  EXPECT_EQ(events[2].reason, "unknown_client");
+}
+
 // A desktop's configured role holds even when its Register claims to be a switch.
 TEST_F(SecurePipelineTest, ConfiguredRoleWinsOverTheRegister) {
   ASSERT_TRUE(connect(desk_));
@@ -652,9 +767,12 @@ TEST_F(SecurePipelineTest, ForgedBurstDelaysAnEstablishedRequestOnlyByItsReading
         port_.inject(from, stranger.init());
       } else {
         Bytes data(secure::kDataOverhead + 64, 0x5a);
-        const secure::Header h{wire::kMagic, secure::kVersion, 1,
+        const secure::Header h{wire::kMagic,
+                               secure::kVersion,
+                               1,
                                static_cast<std::uint16_t>(data.size()),
-                               0x12345u + static_cast<std::uint32_t>(i), 0};
+                               0x12345u + static_cast<std::uint32_t>(i),
+                               0};
         std::memcpy(data.data(), &h, sizeof h);
         port_.inject(from, data);
       }
@@ -738,7 +856,7 @@ TEST_F(SecureLoadCarriesOverTest, ASecondUnderLoadKeepsTheNextOneUnderLoad) {
   advance(kSecond);
   ASSERT_TRUE(connect(switch_));  // a new second's first init, after one above the rate
   EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 2u);
-  advance(3 * kSecond);  // quiet seconds
+  advance(3 * kSecond);          // quiet seconds
   switch_.endpoint.port = 5070;  // (its cookie was for the other address)
   ASSERT_TRUE(connect(switch_));
   EXPECT_EQ(layer_->read(SecurityCounter::cookies_sent), 2u);  // a DH at once again
@@ -1135,8 +1253,8 @@ class DeskMoveTest : public PasswordChangeTest {
 // desk-2 too (same engine state, same session).
 TEST_F(DeskMoveTest, TokenMovesTheAgentAndTheOldDeskIsTold) {
   const SessionToken token = signed_in_at_desk_1();
-  const auto ready = exchange(desk_, desk_.one(Type::AgentEvent,
-                                               desk_event(AgentEventKind::Ready)));
+  const auto ready =
+      exchange(desk_, desk_.one(Type::AgentEvent, desk_event(AgentEventKind::Ready)));
   ASSERT_EQ(ready.size(), 1u);
   ASSERT_EQ(ready[0].type, Type::Ack);
   const std::uint64_t events = engine_.counters().events;
@@ -1155,8 +1273,8 @@ TEST_F(DeskMoveTest, TokenMovesTheAgentAndTheOldDeskIsTold) {
   EXPECT_EQ(io_.client_agent(secure_client_id("desk-1")), router::kNone);
   EXPECT_EQ(io_.client_agent(secure_client_id("desk-2")), 0u);
   EXPECT_EQ(io_.counters().read(Counter::desk_moves), 1u);
-  const auto refused = exchange(
-      desk_, desk_.one(Type::AgentEvent, desk_event(AgentEventKind::NotReady)));
+  const auto refused =
+      exchange(desk_, desk_.one(Type::AgentEvent, desk_event(AgentEventKind::NotReady)));
   ASSERT_EQ(refused.size(), 1u);
   ASSERT_EQ(refused[0].type, Type::Error);
   EXPECT_EQ(refused[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::AgentMoved));
@@ -1223,13 +1341,13 @@ TEST_F(DeskMoveTest, NewPrimaryRefusesTheMovedDeskToo) {
   };
   ASSERT_TRUE(connect_to_standby(desk_));
   ASSERT_TRUE(connect_to_standby(desk2_));
-  auto r = exchange_with_standby(desk_, desk_.one(Type::AgentEvent,
-                                                  desk_event(AgentEventKind::NotReady)));
+  auto r = exchange_with_standby(desk_,
+                                 desk_.one(Type::AgentEvent, desk_event(AgentEventKind::NotReady)));
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Error);
   EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::AgentMoved));
-  r = exchange_with_standby(desk2_, desk2_.one(Type::AgentEvent,
-                                               desk_event(AgentEventKind::Ready)));
+  r = exchange_with_standby(desk2_,
+                            desk2_.one(Type::AgentEvent, desk_event(AgentEventKind::Ready)));
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Ack);
   EXPECT_EQ(r[0].as<Ack>().status, 0u);
@@ -1252,8 +1370,8 @@ TEST_F(DeskMoveTest, NewPrimaryRefusesTheMovedDeskToo) {
     }
     return got;
   };
-  r = until_answered(desk_, exchange_with_standby(desk_, desk_.one(Type::AgentEvent,
-                                                                   sign_in(102, "s3cret-102"))));
+  r = until_answered(
+      desk_, exchange_with_standby(desk_, desk_.one(Type::AgentEvent, sign_in(102, "s3cret-102"))));
   ASSERT_GE(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Ack);
   EXPECT_EQ(r[0].as<Ack>().agent, 1u);
@@ -1262,8 +1380,8 @@ TEST_F(DeskMoveTest, NewPrimaryRefusesTheMovedDeskToo) {
   r = until_answered(desk_, exchange_with_standby(desk_, desk_.one(Type::AgentEvent, out)));
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Ack);
-  r = exchange_with_standby(desk_, desk_.one(Type::AgentEvent,
-                                             desk_event(AgentEventKind::NotReady)));
+  r = exchange_with_standby(desk_,
+                            desk_.one(Type::AgentEvent, desk_event(AgentEventKind::NotReady)));
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].type, Type::Error);
   EXPECT_EQ(r[0].as<Error>().reason, static_cast<std::uint16_t>(WireError::SignInFirst));
@@ -1305,9 +1423,7 @@ TEST_F(DeskMoveTest, RefusedMovesChangeNothing) {
   // A call up at desk-1, then a valid token (of the new generation) at desk-2.
   ASSERT_TRUE(connect(switch_));
   register_peer(switch_, Role::Switch);
-  ASSERT_EQ(exchange(desk_, desk_.one(Type::AgentEvent,
-                                      desk_event(AgentEventKind::Ready)))
-                .size(),
+  ASSERT_EQ(exchange(desk_, desk_.one(Type::AgentEvent, desk_event(AgentEventKind::Ready))).size(),
             1u);
   ASSERT_TRUE(routed(switch_, 42));
   const auto offer = replies_for(desk_);

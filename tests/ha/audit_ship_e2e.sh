@@ -48,7 +48,8 @@ copies | grep -q '"kind":"config.reload"' || pair_fail "the reload never reached
 kill -9 "$PID_a"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
-wait_log b "promoted: won epoch 2" 5
+# Epoch 2 on a quiet machine; later when a busy one made a declare b dead and swap epochs first.
+wait_log b "promoted: won epoch [0-9]+" 5
 
 # What b holds of a's trail: a's start, the refused sign-in, the commands with their caller, the
 # reload. Each names a's seq and hash.

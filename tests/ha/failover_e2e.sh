@@ -44,7 +44,8 @@ sleep 0.2
 kill -9 "$PID_a" "$PROXY_PID"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
-wait_log b "promoted: won epoch 2" 5
+# Epoch 2 on a quiet machine; later when a busy one made a declare b dead and swap epochs first.
+wait_log b "promoted: won epoch [0-9]+" 5
 wait "$load" || pair_fail "the load generator failed: $(cat "$work/load.json" "$work/load.err")"
 cat "$work/load.json"
 expect_every_call_routed "$work/load.json" || pair_fail "calls lost or doubled across the failover"

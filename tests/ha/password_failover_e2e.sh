@@ -59,7 +59,8 @@ sleep 0.2
 kill -9 "$PID_a" "$PROXY_PID"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
-wait_log b "promoted: won epoch 2" 5
+# Epoch 2 on a quiet machine; later when a busy one made a declare b dead and swap epochs first.
+wait_log b "promoted: won epoch [0-9]+" 5
 
 # 3. On b: the new passwords sign in (the agents are still signed in from a's run: each sign-in
 #    is checked first, then answered AlreadySignedIn, which the generator counts as done) ...

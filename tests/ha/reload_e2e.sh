@@ -72,7 +72,8 @@ standby_in_step
 kill -9 "$PID_a"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
-wait_log b "promoted: won epoch 2" 5
+# Epoch 2 on a quiet machine; later when a busy one made a declare b dead and swap epochs first.
+wait_log b "promoted: won epoch [0-9]+" 5
 ctl b --json queues show general | grep -q '"sl_threshold_s": 30' ||
   pair_fail "b runs general's old parameters: $(ctl b --json queues show general)"
 ctl b --json agents show 1204 >/dev/null || pair_fail "b does not know agent 1204"

@@ -57,7 +57,8 @@ sleep 0.2
 kill -9 "$PID_a" "$PROXY_PID"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
-wait_log b "promoted: won epoch 2" 5
+# Epoch 2 on a quiet machine; later when a busy one made a declare b dead and swap epochs first.
+wait_log b "promoted: won epoch [0-9]+" 5
 
 # 3. Every desktop registers again and signs in on b with its token alone.
 "$loadgen" --target "127.0.0.1:$PORT_b" --rate 100 --duration 1 --agents 30 \

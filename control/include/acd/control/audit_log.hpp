@@ -44,10 +44,10 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
-#include <span>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -79,15 +79,16 @@ namespace acd::control {
     "the directory was down: a sign-in was checked against the local credential file")             \
   X(AgentSignOut, "agent.sign_out", "a desktop asked to sign its agent out")                       \
   X(AgentForceLogout, "agent.force_logout", "a desktop asked to log an agent out")                 \
-  X(Operation, "operation.high_risk", "a desktop reported a high-risk customer operation")        \
+  X(Operation, "operation.high_risk", "a desktop reported a high-risk customer operation")         \
   X(ClientRegistered, "client.registered", "an ACDP client registered")                            \
   X(ClientRefused, "client.refused", "an ACDP client was refused")                                 \
   X(RecordsLost, "audit.records_lost", "records dropped (queue full, write error): how many")      \
   X(TornTail, "audit.torn_tail", "at start, a torn last line was cut from the newest file")        \
   X(AgentPasswordChange, "agent.password_change",                                                  \
-    "a desktop changed its agent's password (or was refused), or a standby stored the change")    \
-  X(DrAction, "dr.action", "a disaster-recovery command (failover, switchover, switchback, drill)") \
-  X(DrTakeover, "dr.takeover", "this node took over as the active site: epoch, seq, loss")       \
+    "a desktop changed its agent's password (or was refused), or a standby stored the change")     \
+  X(DrAction, "dr.action",                                                                         \
+    "a disaster-recovery command (failover, switchover, switchback, drill)")                       \
+  X(DrTakeover, "dr.takeover", "this node took over as the active site: epoch, seq, loss")         \
   X(ShipGap, "audit.ship_gap",                                                                     \
     "the primary's shipped records did not follow on (a gap, a broken or a new chain)")
 
@@ -177,6 +178,13 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   // The IO thread's sign-in, sign-out and forced-logout events (dataplane/audit_sink.hpp).
   void on_agent_event(const dataplane::AgentAuditEvent& event) noexcept override;
   void on_operation(const dataplane::OperationAuditEvent& event) noexcept override;
+  // Client registrations and refusals (IO thread and handshake worker). At most
+  // kClientRecordsPerSecond records of each kind of event a second: forged traffic can make
+  // refusals at thousands a second, and must not crowd out the rest of the trail. The writer
+  // records how many it left out, in one record per kind at most once a second
+  // ("not_recorded").
+  void on_client_event(const dataplane::ClientAuditEvent& event) noexcept override;
+  static constexpr std::uint32_t kClientRecordsPerSecond = 20;
 
   // ---- The pair ----
   // Primary, IO thread: the standby holds this node's records up to `held`, the last of hash
@@ -267,6 +275,17 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   // Relaxed: plain counts read for reports; `pending_drops_` is exchanged by the writer, which
   // only needs the count, not any data published with it.
   std::atomic<std::uint64_t> pending_drops_{0};
+  // Per ClientAuditEvent::What: the steady-clock second counted, events in it, events left out
+  // since the writer last recorded how many. Relaxed: racing threads may let a record or two
+  // more through at a second's turn; every event is either recorded or counted.
+  struct ClientBudget {
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::uint32_t> used{0};
+    std::atomic<std::uint64_t> left_out{0};
+  };
+  std::array<ClientBudget, 3> client_budgets_;
+  std::array<std::int64_t, 3> client_summary_ms_{};  // the writer's: when it last summarised
+  void summarise_client_events(std::vector<nlohmann::json>& batch, bool stopping);
   std::atomic<std::uint64_t> dropped_total_{0};
   std::atomic<std::uint64_t> written_{0};
   std::atomic<std::uint64_t> write_errors_{0};
@@ -321,13 +340,13 @@ class AuditLog final : public dataplane::AgentAuditSink, public dataplane::Audit
   std::atomic<std::uint64_t> restarts_given_{0};
   std::atomic<std::uint64_t> restarts_taken_{0};
   std::atomic<std::uint64_t> restart_after_{0};  // the IO thread's, the last restart given
-  std::atomic<bool> resend_wanted_{false};      // writer sets (release), IO thread takes
+  std::atomic<bool> resend_wanted_{false};       // writer sets (release), IO thread takes
   // The writer's own: where the copy of the primary's chain stands.
   std::uint64_t chain_seq_ = 0;
-  std::string chain_hash_;          // hex; empty with chain_seq_ 0 before any restart
-  bool awaiting_restart_ = false;   // a resend was asked: lines wait for the primary's restart
+  std::string chain_hash_;         // hex; empty with chain_seq_ 0 before any restart
+  bool awaiting_restart_ = false;  // a resend was asked: lines wait for the primary's restart
   bool first_after_restart_ = false;
-  bool refused_ = false;            // the primary's answer did not follow either: stopped
+  bool refused_ = false;  // the primary's answer did not follow either: stopped
   std::unordered_set<std::string> operations_;
   std::deque<std::string> operations_order_;
   // The writer's own: the reader of its files for shipping.
@@ -409,7 +428,7 @@ struct AuditMatchReport {
   bool ok = true;
   std::uint64_t primary_records = 0;  // the primary's own records looked for
   std::uint64_t matched = 0;
-  std::uint64_t missing = 0;          // not on the standby
+  std::uint64_t missing = 0;  // not on the standby
   std::uint64_t altered = 0;  // its copy or the primary's record itself does not give its hash
   std::uint64_t first_missing_seq = 0;
   std::uint64_t last_missing_seq = 0;

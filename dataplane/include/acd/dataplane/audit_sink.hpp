@@ -7,6 +7,13 @@
 // the event into a bounded queue and returns (dropping and counting when the queue is full).
 // The event holds no password and no hash: the stage never passes one.
 //
+// on_client_event() reports what happened to an ACDP client [GB/T 32315 4.1.2 c]: a registration
+// that changed (a new client, nonce, address or role), a handshake refused after its mac1 passed
+// (bad_handshake, unknown_client, wrong_network, replayed_handshake: called on the handshake
+// worker's thread), a message refused by the role check (IO thread). The same rules as
+// on_agent_event: no blocking, no allocation. Forged traffic can make these at a high rate: the
+// sink bounds what it writes and counts the rest.
+//
 // on_operation() reports a high-risk customer operation a desktop declared (an OperationReport).
 // Unlike the agent events it is derived from the sequenced log, so a hot standby that applies the
 // log reports the same operation, with the same time and log sequence number, to its own sink.
@@ -16,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 
 #include "acd/dataplane/wire.hpp"
 #include "acd/router/types.hpp"
@@ -35,6 +43,24 @@ struct AgentAuditEvent {
   std::uint64_t device = 0;
 };
 
+struct ClientAuditEvent {
+  enum class What : std::uint8_t {
+    Registered,        // a Register that changed the client's registration
+    HandshakeRefused,  // an ACDP/2 handshake init refused after its mac1 passed
+    MessageRefused,    // a message the client's role or standing may not send
+  };
+  What what = What::Registered;
+  std::uint32_t client_id = 0;         // the client's logical ID (0: the handshake named no client)
+  std::uint32_t address = 0;           // the source's IPv4 address, network byte order
+  std::uint16_t port = 0;              // the source's UDP port, host byte order
+  wire::Role role = wire::Role::None;  // Registered: the role it registered with
+  std::uint8_t message_type = 0;       // MessageRefused: the message's wire::Type
+  // HandshakeRefused: the drop reason's label ("unknown_client"); MessageRefused: the refusal's
+  // ("not_your_agent"). Static storage; empty for Registered.
+  std::string_view reason;
+  std::uint64_t seq = 0;  // MessageRefused: the message's seq
+};
+
 struct OperationAuditEvent {
   wire::OperationReport report{};  // kind, outcome, the salted customer hash, the desktop's ticket
   router::AgentNumber agent = 0;   // the agent the desktop had signed in (0: none)
@@ -48,6 +74,7 @@ class AgentAuditSink {
   virtual ~AgentAuditSink() = default;
   virtual void on_agent_event(const AgentAuditEvent& event) noexcept = 0;
   virtual void on_operation(const OperationAuditEvent& /*event*/) noexcept {}
+  virtual void on_client_event(const ClientAuditEvent& /*event*/) noexcept {}
 };
 
 // Where a hot standby's replication link delivers the primary's audit records (the link's

@@ -470,6 +470,8 @@ class IoStage {
   // Translates one valid message; false if it produced no engine input (already answered).
   bool translate(std::uint32_t slot, const Message& m, Input& input);
   // Tells the audit sink (if any) about an agent event of client `slot`.
+  // Reports a client event (audit_sink.hpp) with the client's ID and address filled in.
+  void audit_client(std::uint32_t slot, ClientAuditEvent event) noexcept;
   void audit_agent(AgentAuditEvent::What what, router::AgentNumber agent, std::uint32_t slot,
                    std::uint64_t device) noexcept;
   void reply_error(std::uint32_t slot, std::uint64_t seq, std::uint16_t reason, bool cache,
@@ -555,7 +557,7 @@ class IoStage {
   ExportPositionChannel* export_positions_ = nullptr;
   ExportPosition export_wanted_;  // the highest offered
   ExportPosition export_logged_;  // the highest logged (or replayed)
-  bool replaying_ = false;  // replies are cached, not sent
+  bool replaying_ = false;        // replies are cached, not sent
   ConfigReplayer* replayer_ = nullptr;
   const ConfigTag* config_tag_ = nullptr;  // the running configuration's (null: the starting one)
   const ConfigTag* reload_tag_ = nullptr;  // a reload stamped, until its end output

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "acd/dataplane/codec.hpp"
 #include "acd/dataplane/counters.hpp"
@@ -18,11 +19,11 @@
 namespace acd::dataplane {
 
 enum class Refusal : std::uint8_t {
-  None,          // allowed
-  NotPermitted,  // the role may not send this message, or this kind of it
-  NotYourAgent,  // it names an agent other than the client's
-  NotYourCall,   // the call is not the client's
-  SignInFirst,   // a desktop (or supervisor) acting for an agent before signing one in
+  None,             // allowed
+  NotPermitted,     // the role may not send this message, or this kind of it
+  NotYourAgent,     // it names an agent other than the client's
+  NotYourCall,      // the call is not the client's
+  SignInFirst,      // a desktop (or supervisor) acting for an agent before signing one in
   NotRingingThere,  // a switch's RingNoAnswer names an agent the call is not offered to
 };
 
@@ -44,5 +45,7 @@ Refusal check_role(const Standing& s, const Message& m);
 // The wire reason and the counter of a refusal (not None).
 wire::WireError refusal_reason(Refusal r);
 Counter refusal_counter(Refusal r);
+// The refusal's label in the audit trail ("not_your_agent"); "" for None.
+std::string_view refusal_label(Refusal r);
 
 }  // namespace acd::dataplane

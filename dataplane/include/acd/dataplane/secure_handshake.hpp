@@ -120,8 +120,8 @@ class Responder {
     // Under load without a valid mac2: false drops the init unanswered (NeedCookie, no reply)
     // instead of sending a CookieReply (the caller's cookie budget is spent).
     bool may_send_cookie = true;
-    std::uint32_t session_index = 0;         // the index to give the session if one is made
-    std::uint32_t epoch = 0;                 // carried in the response's header
+    std::uint32_t session_index = 0;  // the index to give the session if one is made
+    std::uint32_t epoch = 0;          // carried in the response's header
   };
   enum class Outcome : std::uint8_t { Established, CookieSent, Dropped };
   struct Result {
@@ -129,8 +129,10 @@ class Responder {
     // Dropped: why. CookieSent: NeedCookie (count it). Established: None.
     DropReason reason = DropReason::Malformed;
     std::size_t reply_length = 0;  // bytes of `reply` to send back to the source (0 if Dropped)
-    // Established only:
+    // Established, and Dropped for WrongNetwork or ReplayedHandshake (the client the init
+    // named: its static key decrypted and is configured):
     KnownClient client;
+    // Established only:
     SessionKeys keys;
     std::uint32_t peer_index = 0;  // the client's sender index
   };

@@ -40,6 +40,7 @@
 
 #include <boost/lockfree/spsc_queue.hpp>
 
+#include "acd/dataplane/audit_sink.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/secure_handshake.hpp"
 #include "acd/dataplane/secure_keys.hpp"
@@ -110,7 +111,7 @@ std::string check_secure_config(const SecureConfig& config);
   X(cookies_sent, "acd_security_cookies_sent_total",                                         \
     "handshake inits answered with a cookie (under load) instead of a DH")                   \
   X(cookies_withheld, "acd_security_cookies_withheld_total",                                 \
-    "handshake inits under load left unanswered: the cookie-reply allowance was spent")    \
+    "handshake inits under load left unanswered: the cookie-reply allowance was spent")      \
   X(sessions_replaced, "acd_security_sessions_replaced_total",                               \
     "sessions replaced by a newer handshake of the same client")                             \
   X(sessions_expired, "acd_security_sessions_expired_total",                                 \
@@ -118,7 +119,7 @@ std::string check_secure_config(const SecureConfig& config);
   X(rx_opened, "acd_security_rx_datagrams_total", "data datagrams opened: authentic, fresh") \
   X(tx_sealed, "acd_security_tx_datagrams_total", "datagrams sealed and sent")               \
   X(tx_no_session, "acd_security_tx_no_session_total",                                       \
-    "datagrams not sent: their client has no session (it must handshake first)")            \
+    "datagrams not sent: their client has no session (it must handshake first)")             \
   X(cookie_inits, "acd_security_cookie_inits_total",                                         \
     "handshake inits that carried a cookie: their own per-source allowance and ring")
 
@@ -130,11 +131,11 @@ enum class SecurityCounter : std::uint8_t {
 };
 
 // Drop reasons of the layer besides every secure::DropReason: label, help text.
-#define ACD_SESSION_LAYER_DROPS(X)                                                           \
-  X(RingFull, "ring_full", "handshake init dropped: the handshake worker's ring was full")   \
-  X(RateLimited, "rate_limited",                                                             \
-    "handshake init dropped: its source address sent more than its per-source allowance")    \
-  X(Expired, "expired",                                                                      \
+#define ACD_SESSION_LAYER_DROPS(X)                                                         \
+  X(RingFull, "ring_full", "handshake init dropped: the handshake worker's ring was full") \
+  X(RateLimited, "rate_limited",                                                           \
+    "handshake init dropped: its source address sent more than its per-source allowance")  \
+  X(Expired, "expired",                                                                    \
     "data datagram on a session past its lifetime or idle time: the client must handshake")
 
 enum class LayerDrop : std::uint8_t {
@@ -191,6 +192,9 @@ class SessionLayer {
   // inits wait in their ring (then are dropped as ring_full) and no session is made.
   void start();
   void stop();
+  // Where refused handshakes are reported (audit_sink.hpp, on the worker's thread); any time,
+  // any thread. None: not reported (still counted).
+  void set_audit(AgentAuditSink* sink) { audit_.store(sink, std::memory_order_release); }
 
   // ---- IO thread ----
   // What a received datagram is for the decoder: an ACDP/1 datagram inside `scratch` (at least
@@ -240,8 +244,9 @@ class SessionLayer {
   class Directory;
 
   void worker_loop(std::stop_token stop);
-  void wake_worker();  // the IO thread's, after it queued an init
+  void wake_worker();           // the IO thread's, after it queued an init
   void handle(const Job& job);  // the worker's
+  void audit_refusal(const Job& job, const secure::Responder::Result& r) const;  // the worker's
   void refill_cookies(std::uint64_t now_ns);  // the worker's: its cookie-reply allowance
   static constexpr std::uint64_t kUnitsPerToken = 1'000'000'000;
   void install(const Made& made);
@@ -257,6 +262,7 @@ class SessionLayer {
   router::IdMap slot_of_index_;           // session index -> slot
   std::unique_ptr<Directory> directory_;  // the worker's
   std::unique_ptr<secure::Responder> responder_;
+  std::atomic<AgentAuditSink*> audit_{nullptr};  // refused handshakes, from the worker
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> cookie_to_worker_;  // inits with a mac2
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;
