@@ -29,7 +29,7 @@ bool changes_state(const json& request) {
   }
   const std::string a = action;
   if (cmd == "agents") {
-    return a == "ready" || a == "logout" || a == "unlock";
+    return a == "ready" || a == "logout" || a == "unlock" || a == "revoke-tokens";
   }
   if (cmd == "config") {
     const json dry = request.value("dry_run", json(false));

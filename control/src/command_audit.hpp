@@ -1,7 +1,9 @@
 // Which control-socket requests the audit log records, and how [GB/T 32315 4.1.2 b, c]: every
-// request that changes state (agents ready/logout, config reload without --dry-run, ha
-// switchover), whatever its outcome, and every request refused for permission. Read-only requests
-// that were allowed are not recorded.
+// request that changes state (agents ready/logout/unlock/revoke-tokens, config reload without
+// --dry-run, ha switchover, dr failover/switchover/switchback/drill, surge enter/exit/auto,
+// service down/up), whatever its outcome, and every request refused for permission. Read-only
+// requests that were allowed are not recorded. Every action of the table of roles
+// (command_permissions()) that is not read-only must be here: control_command_audit_test checks.
 //
 // Thread: the control socket's thread (and SIGHUP's reload, run there).
 #pragma once

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <iterator>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -319,12 +320,7 @@ constexpr Command kCommands[] = {
 
 constexpr std::string_view kAnyAction = "*";  // the command reads whatever its action
 
-struct Permission {
-  std::string_view cmd;
-  std::string_view action;  // kAnyAction: every action (commands that only read)
-  OperatorRole needs;
-  OperatorRole needs_with_file;  // when the request names a file acdd is to read
-};
+using Permission = CommandPermission;
 
 using enum OperatorRole;
 // One rule a line.
@@ -452,6 +448,10 @@ Answer execute_request(ControlContext& ctx, const json& request, OperatorRole ca
 }
 
 }  // namespace
+
+std::span<const CommandPermission> command_permissions() {
+  return kPermissions;
+}
 
 nlohmann::json execute(ControlContext& ctx, const nlohmann::json& request, OperatorRole caller) {
   if (ctx.follower != nullptr && ctx.follower->applied() != ctx.follower_adopted) {

@@ -29,6 +29,9 @@ port=$(cat "$work/port")
 expect_soon 0 "" -- status
 rc=0; "$acdctl" --socket "$work/ctl.sock" agents logout 1001 >/dev/null 2>&1 || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "agents logout exited $rc"
+sleep 0.01  # the next record is at a later millisecond (--since below splits the two)
+rc=0; "$acdctl" --socket "$work/ctl.sock" agent revoke-tokens 1000 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 1 ] || fail "agent revoke-tokens exited $rc"
 expect 0 "no changes" -- config reload
 # A refusal for permission, when this test may run acdctl as another user.
 denied=no
@@ -52,6 +55,8 @@ else
 fi
 grep -q "agents logout 1001" <<<"$out" || fail "no logout record: $out"
 grep -q "daemon.start" <<<"$out" || fail "no daemon.start in: $out"
+grep -q "control.command  [a-z]*  uid=$(id -u)([^)]*)  agents revoke-tokens 1000" <<<"$out" ||
+  fail "no revoke-tokens record: $out"
 grep -q "control.command.*uid=$(id -u)" <<<"$out" || fail "the command's caller is not named: $out"
 grep -q "config.reload  ok  uid=$(id -u).*config_hash" <<<"$out" || fail "no reload record: $out"
 grep -q "agent.sign_in  ok  client=" <<<"$out" || fail "no sign-in record: $out"
@@ -61,6 +66,20 @@ fi
 expect 0 '"hash":"' -- audit show --json --last 1
 [ "$(wc -l <<<"$out")" = 1 ] || fail "--last 1 gave: $out"
 expect 2 "UTC time" -- audit show --since yesterday
+# --since keeps the records at or after a time: at the revoke-tokens record's own time it keeps that
+# record and drops all before it (the start, the logout); one millisecond later it drops it too.
+expect 0 "" -- audit show --json
+t=$(sed -n 's/.*"subject":"agents revoke-tokens 1000","time":"\([^"]*\)".*/\1/p' <<<"$out")
+[ -n "$t" ] || fail "no time on the revoke-tokens record: $out"
+ms=$(date -u -d "$t" +%s%3N)
+after=$(date -u -d "@$(((ms + 1) / 1000)).$(printf %03d $(((ms + 1) % 1000)))" +%FT%T.%3NZ)
+expect 0 "agents revoke-tokens 1000" -- audit show --since "$t"
+if grep -q "daemon.start\|agents logout 1001" <<<"$out"; then fail "--since $t kept older records: $out"; fi
+expect 0 "config.reload" -- audit show --since "$after"
+if grep -q "agents revoke-tokens" <<<"$out"; then fail "--since $after kept a record at $t: $out"; fi
+expect 0 "" -- audit show --since 2099-01-01
+[ -z "$out" ] || fail "--since 2099-01-01 listed: $out"
+expect 0 "daemon.start" -- audit show --since 1970-01-02
 expect 0 "chain intact" -- audit verify --config "$work/acd.toml"
 if grep -rq "demo-100" "$work/audit"; then fail "a password is in the audit log"; fi
 [ "$(stat -c %a "$work/audit"/audit-*.log | sort -u)" = 640 ] || fail "audit files are not 0640"
@@ -68,6 +87,8 @@ if grep -rq "demo-100" "$work/audit"; then fail "a password is in the audit log"
 stop_acdd
 expect 0 "chain intact" -- audit verify --dir "$work/audit"
 expect 0 "daemon.stop" -- audit show --dir "$work/audit" --last 1
+expect 0 "daemon.stop" -- audit show --dir "$work/audit" --since "$after"
+if grep -q "daemon.start\|agents revoke-tokens" <<<"$out"; then fail "--dir --since $after: $out"; fi
 
 # One byte edited in the first record: verify fails and names it; acdd's next start does not hide it.
 file=$(ls "$work/audit"/audit-*.log | head -1)

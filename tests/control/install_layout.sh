@@ -15,7 +15,8 @@ for f in sbin/acdd bin/acdctl bin/acd-sim bin/acd-loadgen lib/systemd/system/acd
          share/acd/ha/README.md share/acd/ha/acd-a.toml.example share/acd/ha/acd-b.toml.example \
          share/acd/ha/etcd-witness.md share/acd/ha/keepalived.conf.example \
          bin/acd-sip-bridge lib/systemd/system/acd-sip-bridge.service share/acd/sip/kamailio.cfg \
-         share/acd/sip/acd-sip-bridge.toml share/doc/acd/sip.md; do
+         share/acd/sip/acd-sip-bridge.toml share/doc/acd/sip.md share/doc/acd/security.md \
+         share/doc/acd/audit.md share/doc/acd/dr.md share/doc/acd/surge.md; do
   [ -e "$work/root/$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 find "$work/root" -name acd.toml | grep -q acd/acd.toml || { echo "default configuration not installed"; exit 1; }
@@ -23,7 +24,8 @@ if missing=$(missing_tools cpack dpkg-deb); then
   (cd "$build" && cpack -G DEB -B "$work/pkg" >/dev/null)
   deb=$(ls "$work"/pkg/*.deb)
   dpkg-deb -c "$deb" >"$work/contents"
-  for f in ./usr/sbin/acdd ./usr/bin/acdctl ./etc/acd/acd.toml ./usr/lib/systemd/system/acdd.service; do
+  for f in ./usr/sbin/acdd ./usr/bin/acdctl ./etc/acd/acd.toml ./usr/lib/systemd/system/acdd.service \
+           ./usr/share/doc/acd/security.md ./usr/share/doc/acd/audit.md; do
     grep -q " $f\$" "$work/contents" || { echo "missing from the package: $f"; exit 1; }
   done
   echo "package: $(basename "$deb")"

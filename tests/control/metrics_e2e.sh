@@ -74,7 +74,7 @@ positive acd_journal_bytes_total
 if grep -qi "call_id\|demo-" "$work/body"; then echo "customer data in metrics"; exit 1; fi
 promtool check metrics <"$work/body"
 promtool check rules "$rules"
-promtool test rules "$(dirname "$0")/data/acd_alerts_test.yml"  # the HA, journal and security alerts
+promtool test rules "$(dirname "$0")/data/acd_alerts_test.yml"  # the HA, journal, security and audit alerts
 grep -q '^acd_dataplane_ring_occupancy' "$work/body" && { echo "ring gauges in one-core mode"; exit 1; }
 get /nothing
 grep -q "404" "$work/status"

@@ -20,7 +20,9 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -106,6 +108,17 @@ struct ControlContext {
   std::uint64_t follower_adopted = 0;  // its applied() count already adopted
   RateMeter rates;                   // sampled by the control thread
 };
+
+// One rule of the table of roles (commands.cpp): `cmd` `action` needs the role `needs`, or
+// `needs_with_file` when the request names a file acdd is to read. `action` "*" covers every
+// action of a command that only reads. Every action acdd runs has a rule.
+struct CommandPermission {
+  std::string_view cmd;
+  std::string_view action;
+  OperatorRole needs;
+  OperatorRole needs_with_file;
+};
+std::span<const CommandPermission> command_permissions();
 
 // One command: {"cmd": ..., ...} -> {"ok": true, "result": ...} or {"ok": false, "error": ...,
 // "code": ...}. `caller` is the caller's role: a command that needs a higher one is refused with
