@@ -57,7 +57,7 @@ wait_log a "dr: DR follower caught up" 10
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 100 --duration 1 --agents 30 \
   --talk-ms 50 --settle-s 15 --json >"$work/load1.json" 2>"$work/load1.err" || dr_fail "first load"
 # More load, and the pair dies in the middle of it.
-"$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 300 --duration 3 --agents 30 \
+"$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 100 --duration 3 --agents 30 \
   --talk-ms 50 --json >"$work/load1b.json" 2>"$work/load1b.err" &
 load1b=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load1b.err" && break; sleep 0.05; done
