@@ -10,6 +10,10 @@
 // holds a token for sign in with it instead of the password (a token refused: with the password
 // at once, as a desktop does). The report adds token_sign_ins, tokens_received, tokens_refused.
 //
+// --routed-order FILE: the IDs of the calls that got an agent after waiting in a queue, one a
+// line, in the order those decisions arrived (tests/ha/queue_order.py checks it against a queue
+// listing).
+//
 // --password PATTERN signs the agents in with PATTERN ("{id}": the agent's ID; default
 // demo-{id}); --change-password PATTERN (ACDP/2) then has each desktop change its agent's password
 // to PATTERN (PasswordChange) before the load; the report adds password_changes.
@@ -122,6 +126,9 @@ struct Result {
   std::vector<double> admitted_latency_us;
   std::uint64_t overflowed = 0;  // first answer Overflow
   std::vector<std::pair<double, double>> by_time;  // (intended send, steady clock ms; latency us)
+  // Calls given an agent after they waited (the engine's own decision, not a reply), in the order
+  // their decisions arrived: the order the queue served them.
+  std::vector<std::uint64_t> routed_after_wait;
 };
 
 // --token-file: one line per agent, "ID HEX" (the 48-byte TokenProof in hex). A missing file is
@@ -968,6 +975,9 @@ class LoadGen {
         }
         if (agent) {
           ++result_->routed;
+          if (r.reply_to == 0 && routed_agent_[i] == 0) {
+            result_->routed_after_wait.push_back(r.call_id);
+          }
           routed_agent_[i] = r.agent + 1;
         } else if (r.result == RouteResult::Rejected && r.reply_to != 0) {
           ++result_->rejected;
@@ -1191,6 +1201,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  std::string routed_order;
+  app.add_option("--routed-order", routed_order,
+                 "Write to FILE the IDs of the calls given an agent after waiting, one a line, in "
+                 "the order those decisions arrived");
   std::string token_file;
   app.add_option("--token-file", token_file,
                  "ACDP/2: sign agents in with the session tokens FILE holds (if it exists), and "
@@ -1474,6 +1488,16 @@ int main(int argc, char** argv) {
   }
   Result r = gen.run(rate, duration);
   out.update(report(r, rate));
+  if (!routed_order.empty()) {
+    std::ofstream order(routed_order);
+    for (const std::uint64_t id : r.routed_after_wait) {
+      order << id << "\n";
+    }
+    if (!order.flush()) {
+      std::cerr << "acd-loadgen: cannot write " << routed_order << "\n";
+      return 1;
+    }
+  }
   out["retransmissions"] = gen.retransmissions();
   if (!keys_dir.empty()) {
     out["sessions_at_start"] = gen.sessions_at_start();

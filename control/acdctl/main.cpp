@@ -704,9 +704,27 @@ int main(int argc, char** argv) {
           cause += (cause.empty() ? "" : ",") + c.get<std::string>();
         }
         row["cause"] = cause;
+        // The exit hold in one column: "-" out of surge, "no" while a metric is above its exit
+        // level, else how long the levels have held and what remains of the hold and the dwell.
+        const json& hold = row["exit_hold"];
+        std::string exit = "-";
+        if (hold.is_object()) {
+          char text[96];
+          if (hold.value("holding", false)) {
+            std::snprintf(text, sizeof text, "held %.1fs, hold left %.1fs, dwell left %.1fs",
+                          hold["held_s"].get<double>(), hold["hold_left_s"].get<double>(),
+                          hold["dwell_left_s"].get<double>());
+          } else {
+            std::snprintf(text, sizeof text, "no, dwell left %.1fs",
+                          hold["dwell_left_s"].get<double>());
+          }
+          exit = text;
+        }
+        row["exit_hold"] = exit;
       }
       table(rows, {"queue", "surge", "force", "since_s", "cause", "offered_last_min", "waiting",
-                   "ewt_s", "entries", "borrowed", "overflowed", "callbacks", "diverted"});
+                   "ewt_s", "entries", "borrowed", "overflowed", "callbacks", "diverted",
+                   "exit_hold"});
     } else if (service->parsed() && result.is_array()) {
       json rows = result;
       for (json& row : rows) {

@@ -118,6 +118,14 @@ void NodeShipper::poll_dr(SteadyTime::time_point now) {
     dr_marks_.pop_front();
   }
   const auto peer = dr_->peer();
+  // A node without a standby (the DR site that took over) has no standby's turn to ask for the
+  // state hash: its caught-up DR follower is checked against it all the same.
+  if (link_ == nullptr && peer == dataplane::LinkPrimary::PeerState::Synchronous &&
+      last_seq_ >= next_hash_at_ && now - last_hash_ >= options_.hash_min_interval) {
+    io_.want_hash();
+    next_hash_at_ = last_seq_ + options_.hash_every;
+    last_hash_ = now;
+  }
   if (peer != last_dr_peer_) {
     static constexpr const char* kNames[] = {"none", "catching up", "caught up", "dead"};
     status_.dr.note(std::string("DR follower ") + kNames[static_cast<int>(peer)] + " at seq " +

@@ -10,6 +10,7 @@
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 #include <sstream>
@@ -545,6 +546,36 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     m.family("acd_engine_faults_total", "counter",
              "Offers the engine made to agents that were not available (a bug: must stay 0)");
     m.sample("acd_engine_faults_total", {}, s.counters.offer_violations);
+    // The surge exit hold (docs/surge.md "Leaving"): whether it runs, for how long, and how long
+    // until the queue may leave (the longer of the hold's and the minimum dwell's remainders).
+    auto exit_held = [&](const router::QueueView& v) -> router::Micros {
+      return v.surge && v.surge_exit_holding && s.engine_time > v.surge_exit_since
+                 ? s.engine_time - v.surge_exit_since
+                 : 0;
+    };
+    each_queue("acd_queue_surge_exit_holding", "gauge",
+               "1 while the queue is in surge and every exit level has held since the hold began",
+               [](const QueueRow& r) { return r.view.surge && r.view.surge_exit_holding ? 1 : 0; });
+    each_queue("acd_queue_surge_exit_held_seconds", "gauge",
+               "How long the exit levels have held in surge (0 while they do not)",
+               [&](const QueueRow& r) { return static_cast<double>(exit_held(r.view)) / 1e6; });
+    each_queue("acd_queue_surge_exit_left_seconds", "gauge",
+               "While the exit levels hold: time until the exit hold and the minimum dwell have "
+               "both run (the queue leaves at the next evaluation after); 0 otherwise",
+               [&](const QueueRow& r) {
+                 const router::QueueView& v = r.view;
+                 if (!v.surge || !v.surge_exit_holding) {
+                   return 0.0;
+                 }
+                 const router::Micros held = exit_held(v);
+                 const router::Micros dwelt =
+                     s.engine_time > v.surge_since ? s.engine_time - v.surge_since : 0;
+                 const router::Micros hold = static_cast<router::Micros>(v.surge_exit_hold_ms) * 1000;
+                 const router::Micros dwell = static_cast<router::Micros>(v.surge_min_dwell_ms) * 1000;
+                 const router::Micros left =
+                     std::max(hold > held ? hold - held : 0, dwell > dwelt ? dwell - dwelt : 0);
+                 return static_cast<double>(left) / 1e6;
+               });
   }
   if (src.io_counters != nullptr) {
     for (std::size_t i = 0; i < dataplane::kCounterCount; ++i) {

@@ -32,6 +32,32 @@ json ewt_json(std::uint32_t ewt_ms) {
   return ewt_ms == router::kUnknownEwt ? json(nullptr) : json(ewt_ms / 1000.0);
 }
 
+// In surge: whether the exit levels hold now (on thresholds), since when and for how long, and
+// how much of the exit hold and of the minimum dwell remains (the queue leaves at the first
+// evaluation after both are 0). Null when the queue is not in surge.
+json surge_exit_json(const router::QueueView& v, router::Micros now) {
+  if (!v.surge) {
+    return nullptr;
+  }
+  auto seconds = [](router::Micros us) { return static_cast<double>(us) / 1e6; };
+  auto left = [&](router::Micros from, std::uint32_t ms) {
+    const router::Micros need = static_cast<router::Micros>(ms) * 1000;
+    const router::Micros gone = now > from ? now - from : 0;
+    return seconds(gone >= need ? 0 : need - gone);
+  };
+  json out{{"holding", v.surge_exit_holding},
+           {"hold_s", seconds(static_cast<router::Micros>(v.surge_exit_hold_ms) * 1000)},
+           {"dwell_left_s", left(v.surge_since, v.surge_min_dwell_ms)}};
+  if (v.surge_exit_holding) {
+    out["held_s"] = seconds(now > v.surge_exit_since ? now - v.surge_exit_since : 0);
+    out["hold_left_s"] = left(v.surge_exit_since, v.surge_exit_hold_ms);
+  } else {
+    out["held_s"] = nullptr;
+    out["hold_left_s"] = nullptr;
+  }
+  return out;
+}
+
 // Every queue with a surge plan (or the one asked for), as the snapshot shows it.
 Result<json> surge_status(ControlContext& ctx, const json& request) {
   const Snapshot s = ctx.board->read();
@@ -73,6 +99,7 @@ Result<json> surge_status(ControlContext& ctx, const json& request) {
         {"overflowed", row.surge.surge_overflows},
         {"callbacks", row.surge.callbacks},
         {"diverted", row.surge.diverted},
+        {"exit_hold", surge_exit_json(v, s.engine_time)},
     });
   }
   return json{{"site_force", std::string(router::to_string(s.site_surge_force))},

@@ -516,6 +516,10 @@ QueueView Engine::queue(QueueIndex qi) const {
   v.surge_force = surge_[qi].force;
   v.surge_since = surge_[qi].since;
   v.surge_cause = surge_[qi].cause;
+  v.surge_exit_holding = surge_[qi].active != 0 && surge_[qi].below != 0;
+  v.surge_exit_since = v.surge_exit_holding ? surge_[qi].below_since : 0;
+  v.surge_exit_hold_ms = surge_params_[qi].exit_hold_ms;
+  v.surge_min_dwell_ms = surge_params_[qi].min_dwell_ms;
   v.offered_last_min = offered_last_minute(qi);
   for (int p = 0; p < kPriorityLevels; ++p) {
     if (q.head[p] != kNone) {

@@ -37,6 +37,7 @@ services = ["core-banking"]
   enter = { queue_length = 50 }
   exit = { queue_length = 10 }
   min_dwell_s = 1
+  exit_hold_s = 2
     [[queue.surge.actions]]
     action = "borrow"
     from = "loans"
@@ -83,7 +84,17 @@ expect 0 '"surge": false' -- --json surge status --queue cards
 expect 0 "surge by thresholds" -- surge auto --queue cards
 expect_soon 0 '"surge": true' -- --json surge status --queue cards
 expect 0 "surge by thresholds" -- surge auto
-expect_soon 0 '"surge": false' -- --json surge status --queue cards  # quiet, dwell 1 s over
+# Quiet: the exit levels hold (2 s) before it leaves; status and metrics show the hold running.
+expect_soon 0 '"holding": true' -- --json surge status --queue cards
+expect 0 '"hold_s": 2' -- --json surge status --queue cards
+expect 0 "cards  *true  *auto .*held [0-9.]*s, hold left [0-9.]*s, dwell left" -- surge status
+curl -s "http://127.0.0.1:$(cat "$work/port.metrics")/metrics" >"$work/metrics"
+grep -q '^acd_queue_surge_exit_holding{queue="cards"} 1$' "$work/metrics" ||
+  fail "no exit hold in the metrics: $(grep surge_exit "$work/metrics")"
+grep -Eq '^acd_queue_surge_exit_left_seconds\{queue="cards"\} (1|2|1\.[0-9]+|0\.[0-9]+)$' \
+  "$work/metrics" || fail "exit hold remainder: $(grep surge_exit "$work/metrics")"
+expect_soon 0 '"surge": false' -- --json surge status --queue cards  # hold 2 s, dwell 1 s over
+expect 0 '"exit_hold": null' -- --json surge status --queue cards
 # Refusals change nothing.
 expect 1 "has no surge plan" -- surge enter --queue loans
 expect 1 "no such queue" -- surge enter --queue nosuch

@@ -5,7 +5,11 @@
 # record (RPO 0: the follower is stopped for the first 0.3 s of it, and the switchover
 # must not end before it runs again) and hands the epoch to the DR node, which takes over: every call routed exactly
 # once, no two nodes emitting for one epoch, the DR node reports 0 records lost; the active
-# site's standby lost the swap and stays standby.
+# site's standby lost the swap and stays standby. The load is more than the agents can take, so
+# callers queue at the active site; those queued when the switchover starts are served, many of
+# them at the DR site, in the order they queued (tests/ha/queue_order.py: `acdctl calls list` at
+# the active primary before and at the DR node just after it took over, and the order in which
+# acd-loadgen got their agents).
 # Usage: dr_switchover_e2e.sh ACDD ACDCTL LOADGEN DEFAULT_CONFIG [CORES]
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 default_config=$4 cores=${5:-0}
@@ -37,10 +41,12 @@ set -e
 [ $status = 1 ] || dr_fail "a switchover on the DR node was not refused: $(cat "$work/wrong.out")"
 
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_d" --rate 200 --duration 5 --agents 30 \
-  --talk-ms 50 --settle-s 15 --json >"$work/load.json" 2>"$work/load.err" &
+  --talk-ms 250 --settle-s 20 --routed-order "$work/routed_order" --json >"$work/load.json" 2>"$work/load.err" &
 load=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load.err" && break; sleep 0.05; done
 sleep 1
+calls() { "$acdctl" --socket "$work/$1/ctl.sock" --json calls list >"$work/$2.json"; }
+calls a queued_at_a
 # The DR follower is stopped when the switchover starts: the active primary must wait for it (RPO
 # 0), not hand over what the follower may never receive.
 kill -STOP "$PID_d"
@@ -61,9 +67,13 @@ cat "$work/switch.out"
 grep -q "handed over at seq" "$work/switch.out" || dr_fail "no hand-over reported"
 wait_log d "dr: site demo-dr is the active site with epoch 2" 10
 routing=$(date +%s.%N)
+calls d queued_at_d
 wait "$load" || dr_fail "the load failed: $(cat "$work/load.json" "$work/load.err")"
 cat "$work/load.json"
 expect_every_call_routed "$work/load.json" || dr_fail "calls lost or doubled across the switchover"
+python3 "$here/queue_order.py" "$work/queued_at_a.json" "$work/routed_order" \
+  --still-queued "$work/queued_at_d.json" --min-queued 20 --min-kept 10 ||
+  dr_fail "the callers queued at the active site were not served in their order at the DR site"
 [ "$(loadgen_field "$work/load.json" epoch_conflicts)" = 0 ] || dr_fail "two nodes emitted for one epoch"
 [ "$(dr_field d takeover_estimated_loss_records)" = 0 ] || dr_fail "d lacks records: $(dr_json d)"
 dr_json d | grep -q '"role": "taken-over"' || dr_fail "d did not take over: $(dr_json d)"

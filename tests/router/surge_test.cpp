@@ -363,6 +363,50 @@ TEST(Surge, MinimumDwellHoldsSurge) {
   EXPECT_FALSE(h.engine().queue(kCards).surge);
 }
 
+// The exit hold is visible in the queue's view: it starts at the first evaluation that finds every
+// exit level met, stops (and restarts later) when one is exceeded, and is over once the queue
+// has left. The plan's hold and dwell ride along for the remainders acdctl and the metrics show.
+TEST(Surge, ExitHoldIsVisible) {
+  EngineConfig c = surge_config();
+  c.queues[kCards].surge.actions.clear();
+  c.queues[kCards].surge.exit_hold_ms = 3000;
+  Harness h(c);
+  h.agent_event(EventType::AgentSignIn, 0, 0);
+  for (CallId id = 1; id <= 3; ++id) {
+    h.route(id, kCards, id);
+  }
+  h.tick(1000);  // in surge since 1 s; dwell 10 s, hold 3 s
+  ASSERT_TRUE(h.engine().queue(kCards).surge);
+  EXPECT_FALSE(h.engine().queue(kCards).surge_exit_holding);
+  EXPECT_EQ(h.engine().queue(kCards).surge_exit_hold_ms, 3000u);
+  EXPECT_EQ(h.engine().queue(kCards).surge_min_dwell_ms, 10'000u);
+  for (CallId id = 1; id <= 3; ++id) {
+    h.call_event(EventType::CallAbandoned, id, 1500);
+  }
+  h.tick(2000);
+  EXPECT_TRUE(h.engine().queue(kCards).surge_exit_holding);
+  EXPECT_EQ(h.engine().queue(kCards).surge_exit_since, 2'000'000);
+  h.tick(3000);  // still holding: the start stays where it was
+  EXPECT_EQ(h.engine().queue(kCards).surge_exit_since, 2'000'000);
+  for (CallId id = 4; id <= 5; ++id) {  // two waiting: above the exit level (1)
+    h.route(id, kCards, 3500);
+  }
+  h.tick(4000);
+  EXPECT_FALSE(h.engine().queue(kCards).surge_exit_holding);
+  EXPECT_EQ(h.engine().queue(kCards).surge_exit_since, 0);
+  for (CallId id = 4; id <= 5; ++id) {
+    h.call_event(EventType::CallAbandoned, id, 4500);
+  }
+  h.tick(5000);
+  EXPECT_TRUE(h.engine().queue(kCards).surge_exit_holding);
+  EXPECT_EQ(h.engine().queue(kCards).surge_exit_since, 5'000'000);
+  h.tick(10'000);  // hold over (3 s), dwell not (10 s from 1 s)
+  EXPECT_TRUE(h.engine().queue(kCards).surge);
+  EXPECT_EQ(of_type(h.tick(11'000), DecisionType::SurgeChanged).size(), 1u);
+  EXPECT_FALSE(h.engine().queue(kCards).surge);
+  EXPECT_FALSE(h.engine().queue(kCards).surge_exit_holding);
+}
+
 // Operator forces: per queue on and off override the thresholds until auto; the site-wide force
 // applies to every queue with a plan; a queue without a plan, an unknown queue or force is refused.
 TEST(Surge, OperatorForces) {

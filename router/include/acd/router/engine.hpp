@@ -64,6 +64,13 @@ struct QueueView {
   Micros surge_since = 0;
   std::uint16_t surge_cause = 0;
   std::uint32_t offered_last_min = 0;
+  // In surge on thresholds: every exit level has been met at each evaluation since
+  // surge_exit_since (the exit hold runs); the queue leaves at the first evaluation at which the
+  // hold has lasted exit_hold_ms and the surge min_dwell_ms (the plan's, as configured).
+  bool surge_exit_holding = false;
+  Micros surge_exit_since = 0;
+  std::uint32_t surge_exit_hold_ms = 0;
+  std::uint32_t surge_min_dwell_ms = 0;
 };
 
 // A queue's surge counters since the engine started (part of the state: a standby counts alike).
