@@ -23,11 +23,35 @@ std::string describe(history::RecordId id) {
 
 KafkaExport::KafkaExport(history::KafkaConfig config, std::string database,
                          std::chrono::milliseconds poll_every,
-                         std::chrono::milliseconds retry_every)
+                         std::chrono::milliseconds retry_every,
+                         std::chrono::milliseconds catch_up_timeout)
     : config_(std::move(config)),
       database_(std::move(database)),
       poll_every_(poll_every),
-      retry_every_(retry_every) {}
+      retry_every_(retry_every),
+      catch_up_timeout_(catch_up_timeout) {}
+
+bool KafkaExport::catch_up_expired(std::chrono::steady_clock::time_point now) {
+  if (caught_up_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  if (!active_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  const std::int64_t at = activated_ns_.load(std::memory_order_relaxed);
+  const std::chrono::steady_clock::time_point since{std::chrono::steady_clock::duration(at)};
+  if (at == 0 || now - since < catch_up_timeout_) {
+    return false;
+  }
+  caught_up_.store(true, std::memory_order_relaxed);
+  catch_up_timeouts_.fetch_add(1, std::memory_order_relaxed);
+  say("history has not caught up with the journal " + std::to_string(catch_up_timeout_.count()) +
+      " ms after this node began routing; exporting now from the position it holds" +
+      (followed_.seq != 0 ? " (the log's last position read: " + describe(followed_) + ")"
+                          : std::string()) +
+      ": records the old primary delivered after it may be sent again");
+  return true;
+}
 
 KafkaExport::~KafkaExport() = default;
 
@@ -35,7 +59,7 @@ bool KafkaExport::ensure_open(std::chrono::steady_clock::time_point now) {
   if (sink_) {
     return true;
   }
-  if (stopped_ || !caught_up_ || now < next_open_) {
+  if (stopped_ || !catch_up_expired(now) || now < next_open_) {
     return false;
   }
   std::string why;
@@ -126,7 +150,7 @@ void KafkaExport::on_committed(const history::Records&, std::uint64_t) {
 
 void KafkaExport::on_idle() {
   if (active_.load(std::memory_order_acquire)) {
-    caught_up_ = true;  // every position the journal held at activation has been read
+    caught_up_.store(true, std::memory_order_relaxed);  // the journal's positions are read
   }
   save_followed();
   const auto now = std::chrono::steady_clock::now();
@@ -152,6 +176,7 @@ void KafkaExport::on_export_position(history::RecordId next) {
 
 void KafkaExport::on_stop() {
   stopped_ = true;
+  stopped_flag_.store(true, std::memory_order_relaxed);
   save_followed();
   if (!sink_) {
     return;

@@ -340,6 +340,15 @@ void kafka_metrics(Families& m, const KafkaExport& k) {
            "Export positions read from the sequenced log (the primary's, taken over on a "
            "standby)");
   m.sample("acd_history_kafka_log_positions_total", {}, k.positions_adopted());
+  m.family("acd_history_kafka_catch_up_timeouts_total", "counter",
+           "Takeovers after which the history thread had not caught up with the journal within "
+           "30 s, so the export opened without the old primary's last logged position (more "
+           "records sent again, none lost)");
+  m.sample("acd_history_kafka_catch_up_timeouts_total", {}, k.catch_up_timeouts());
+  m.family("acd_history_kafka_waiting_for_history", "gauge",
+           "1 while this node routes but its export waits for the history thread to catch up "
+           "with the journal (at most 30 s)");
+  m.sample("acd_history_kafka_waiting_for_history", {}, k.waiting_for_history() ? 1 : 0);
 }
 
 // ACDP/2: drops by reason (the IO thread's and the handshake worker's summed), handshakes,

@@ -374,5 +374,68 @@ TEST(KafkaExport, AFollowerKeepsTheLoggedPositionAndResumesThereWhenActivated) {
   EXPECT_EQ(seen, want);
 }
 
+// An activated export whose history thread never catches up (it commits, never idles: the
+// journal grows faster than it is read) does not wait for it forever: after catch_up_timeout it
+// opens from the position it holds, says so, counts it, and delivers every stored record.
+TEST(KafkaExport, TheWaitForHistoryToCatchUpIsBounded) {
+  TempDir dir;
+  MockCluster cluster;
+  ApplianceConfig start;
+  start.domain = router::testing::random_domain(46);
+  const HistoryFeedOptions options = options_for(dir, start, cluster.bootstraps());
+  std::uint64_t last = 0;
+  const history::Records want =
+      write_journal(options.journal_dir, start, options.deriver, 600, last);
+  ASSERT_GT(want.size(), 50u);
+  {  // the records stored, without an export
+    auto feed = HistoryFeed::start(options);
+    ASSERT_TRUE(feed.ok()) << feed.failure().message;
+    ASSERT_TRUE(wait_for([&] { return feed.value()->stored_seq() >= last; }))
+        << feed.value()->error();
+  }
+
+  KafkaExport exporter(options.kafka, options.path, 20ms, 50ms, 400ms);
+  exporter.follow();
+  // Driven as a history thread that is always behind: commits, never on_idle.
+  const history::Records none;
+  auto commit_for = [&](std::chrono::milliseconds span) {
+    const auto until = std::chrono::steady_clock::now() + span;
+    while (std::chrono::steady_clock::now() < until) {
+      exporter.on_committed(none, last);
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+  commit_for(100ms);
+  EXPECT_FALSE(exporter.waiting_for_history()) << "not activated yet";
+  const auto activated = std::chrono::steady_clock::now();
+  exporter.activate();
+  EXPECT_TRUE(exporter.waiting_for_history());
+  commit_for(250ms);
+  EXPECT_EQ(exporter.counters(), nullptr) << "opened before the timeout without catching up";
+  EXPECT_EQ(exporter.catch_up_timeouts(), 0u);
+  EXPECT_TRUE(exporter.waiting_for_history());
+
+  const auto opened_by = activated + 5s;
+  while (exporter.counters() == nullptr && std::chrono::steady_clock::now() < opened_by) {
+    exporter.on_committed(none, last);
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_NE(exporter.counters(), nullptr) << "the export waited for history without a bound";
+  EXPECT_GE(std::chrono::steady_clock::now() - activated, 400ms);
+  EXPECT_EQ(exporter.catch_up_timeouts(), 1u);
+  EXPECT_FALSE(exporter.waiting_for_history());
+  const history::KafkaCounters* c = exporter.counters();
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while ((c->delivered.load() < want.size() || c->backlog.load() != 0) &&
+         std::chrono::steady_clock::now() < until) {
+    exporter.on_committed(none, last);
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(c->delivered.load(), want.size());
+  exporter.on_stop();
+  EXPECT_EQ(exporter.catch_up_timeouts(), 1u);
+  EXPECT_EQ(cluster.read_back(want.size()).size(), want.size());
+}
+
 }  // namespace
 }  // namespace acd::control

@@ -7,7 +7,9 @@
 #    tables, for every input both have stored.
 # 3. The primary dies: the standby takes over, and its export starts from the last position the
 #    old primary logged (never from the beginning) and delivers the records of later calls,
-#    none below that position.
+#    none below that position. It starts at or below the old primary's own last saved position
+#    (so no record falls between the two exports), and the records in between, which both sent,
+#    are counted: the feed's duplicates after the takeover.
 # 4. A restart of the standby and the failover mid-run change nothing in the day's history: b's
 #    records, and its call, interval, queue and agent reports, equal those of a single node
 #    deriving b's journal from the start. Intervals are 1 s long (`interval_seconds`), so the run
@@ -138,6 +140,19 @@ from=$(echo "$line" | awk '{print $3}')
 from_seq=${from%/*} from_idx=${from#*/}
 logged_seq=${logged%/*}
 [ "$from_seq" -ge "$logged_seq" ] || pair_fail "b exports from $from, below the position $logged it held"
+# a's own last saved position (never ahead of what its brokers acknowledged): b must start at or
+# below it, or the records in between would be delivered by nobody. Those in [from, a's) were
+# delivered by both: the duplicates on the feed.
+a_final=$(db_field a "SELECT seq || '/' || idx FROM export_position WHERE name = 'kafka'")
+a_seq=${a_final%/*} a_idx=${a_final#*/}
+[ "$from_seq" -lt "$a_seq" ] || { [ "$from_seq" -eq "$a_seq" ] && [ "$from_idx" -le "$a_idx" ]; } ||
+  pair_fail "b exports from $from, above a's last saved position $a_final: records in between lost"
+duplicates=$(db_field a "SELECT (SELECT count(*) FROM calls WHERE (seq, idx) >= ($from_seq, $from_idx)
+    AND (seq, idx) < ($a_seq, $a_idx)) +
+  (SELECT count(*) FROM agent_states WHERE (seq, idx) >= ($from_seq, $from_idx) AND (seq, idx) < ($a_seq, $a_idx)) +
+  (SELECT count(*) FROM queue_intervals WHERE (seq, idx) >= ($from_seq, $from_idx) AND (seq, idx) < ($a_seq, $a_idx)) +
+  (SELECT count(*) FROM agent_intervals WHERE (seq, idx) >= ($from_seq, $from_idx) AND (seq, idx) < ($a_seq, $a_idx))")
+echo "ok: b starts at $from, a had saved $a_final: $duplicates records sent by both (the duplicates)"
 # New calls through b: their records are b's to deliver.
 "$loadgen" --target "127.0.0.1:$PORT_b" --rate 200 --duration 1 --agents 30 \
   --talk-ms 50 --settle-s 15 --json >"$work/load2.json" 2>"$work/load2.err" ||

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -312,6 +313,134 @@ TEST(HistoryStore, SurvivesKillDuringWrites) {
   EXPECT_EQ(all.queue_intervals, want.queue_intervals);
   EXPECT_EQ(all.agent_intervals, want.agent_intervals);
   EXPECT_TRUE(store->check_integrity(why)) << why;
+}
+
+// A takeover at a chosen seq T. The old primary's store holds the log's records through its last
+// commit before it died (T - 37); the standby's holds them through T, with a checkpoint every
+// 1,000 inputs. The standby takes over and its history starts again from that checkpoint: it
+// derives the inputs up to T again (their records are already stored: not one row is added), then
+// the inputs it routes itself. Its store holds every record of the whole log exactly once, equal
+// to a one-shot derivation, and each record the old primary stored is there with the same ID and
+// the same fields: a reader of both databases finds no record twice and no two versions of one.
+TEST(HistoryStore, TakeoverAtAChosenSeqStoresEachRecordOnce) {
+  constexpr std::uint64_t kSeed = 12;
+  constexpr std::uint64_t kInputs = 12'000;
+  constexpr std::uint64_t kBatch = 250;
+  constexpr std::uint64_t kCheckpointEvery = 1'000;
+  const router::EngineConfig config = router::testing::random_domain(kSeed);
+  // The log: what the old primary routed up to T, then what the new primary routes.
+  std::vector<router::Event> log;
+  Records one_shot;
+  {
+    Feed feed(config, {});
+    router::testing::StreamGenerator gen(kSeed, config);
+    for (std::uint64_t seq = 1; seq <= kInputs; ++seq) {
+      log.push_back(gen.next(feed.engine()));
+      ASSERT_TRUE(feed.apply(seq, log.back(), one_shot));
+      if (seq % 64 == 0) {
+        gen.forget_gone(feed.engine());
+      }
+    }
+  }
+  ASSERT_GT(one_shot.calls.size(), 1000u);
+  auto blob = [](const Feed& f) {
+    const std::vector<std::uint8_t> engine = f.engine_image();
+    const std::vector<std::uint8_t> deriver = f.deriver_image();
+    std::vector<std::uint8_t> out(8);
+    const std::uint64_t n = engine.size();
+    std::memcpy(out.data(), &n, 8);
+    out.insert(out.end(), engine.begin(), engine.end());
+    out.insert(out.end(), deriver.begin(), deriver.end());
+    return out;
+  };
+  // Inputs from..to into `store` in batches, a checkpoint at every multiple of `every` (0: none).
+  auto run = [&](Store& store, Feed& feed, std::uint64_t from, std::uint64_t to,
+                 std::uint64_t every) {
+    Records out;
+    std::string why;
+    for (std::uint64_t seq = from; seq <= to; ++seq) {
+      ASSERT_TRUE(feed.apply(seq, log[seq - 1], out));
+      const bool checkpoint = every != 0 && seq % every == 0;
+      if (seq % kBatch == 0 || seq == to || checkpoint) {
+        const std::vector<std::uint8_t> state =
+            checkpoint ? blob(feed) : std::vector<std::uint8_t>{};
+        ASSERT_TRUE(store.write(out, seq, state, why)) << why;
+        out.clear();
+      }
+    }
+  };
+  auto rows = [](Store& store) {
+    std::uint64_t total = 0;
+    std::string why;
+    for (const RecordTable t : {RecordTable::Call, RecordTable::AgentState,
+                                RecordTable::QueueInterval, RecordTable::AgentInterval}) {
+      std::uint64_t n = 0;
+      EXPECT_TRUE(store.count(t, 0, ~Micros{0} >> 1, n, why)) << why;
+      total += n;
+    }
+    return total;
+  };
+  auto prefix = [](const Records& r, std::uint64_t through) {
+    Records out;
+    auto keep = [&](const auto& from, auto& to) {
+      for (const auto& x : from) {
+        if (x.id.seq <= through) {
+          to.push_back(x);
+        }
+      }
+    };
+    keep(r.calls, out.calls);
+    keep(r.states, out.states);
+    keep(r.queue_intervals, out.queue_intervals);
+    keep(r.agent_intervals, out.agent_intervals);
+    return out;
+  };
+
+  for (const std::uint64_t takeover : {3'000u, 3'001u, 5'432u, 9'999u}) {
+    SCOPED_TRACE(takeover);
+    TempDir dir;
+    std::string why;
+    auto old_primary = Store::open({dir.file("a.db")}, why);
+    auto standby = Store::open({dir.file("b.db")}, why);
+    ASSERT_TRUE(old_primary && standby) << why;
+    {
+      Feed a(config, {});
+      run(*old_primary, a, 1, takeover - 37, kCheckpointEvery);
+      Feed b(config, {});
+      run(*standby, b, 1, takeover, kCheckpointEvery);
+    }
+    const std::uint64_t before = rows(*standby);
+    // The new primary's history starts again from its checkpoint.
+    std::uint64_t at = 0;
+    std::vector<std::uint8_t> state;
+    ASSERT_TRUE(standby->load_checkpoint(at, state, why)) << why;
+    ASSERT_EQ(at, takeover / kCheckpointEvery * kCheckpointEvery);
+    std::uint64_t engine_size = 0;
+    ASSERT_GE(state.size(), 8u);
+    std::memcpy(&engine_size, state.data(), 8);
+    ASSERT_LE(engine_size, state.size() - 8);
+    const std::span<const std::uint8_t> bytes(state);
+    Feed resumed(config, {});
+    ASSERT_TRUE(resumed.restore(at, bytes.subspan(8, engine_size), bytes.subspan(8 + engine_size)));
+    run(*standby, resumed, at + 1, takeover, kCheckpointEvery);
+    EXPECT_EQ(rows(*standby), before) << "records derived again were stored twice";
+    EXPECT_EQ(standby->last_seq(), takeover);
+    run(*standby, resumed, takeover + 1, kInputs, kCheckpointEvery);
+
+    const Records got = read_all(*standby);
+    EXPECT_EQ(got.calls, one_shot.calls);
+    EXPECT_EQ(got.states, one_shot.states);
+    EXPECT_EQ(got.queue_intervals, one_shot.queue_intervals);
+    EXPECT_EQ(got.agent_intervals, one_shot.agent_intervals);
+    EXPECT_EQ(rows(*standby), one_shot.size());
+    const Records old_rows = read_all(*old_primary);
+    const Records same = prefix(got, takeover - 37);
+    EXPECT_EQ(old_rows.calls, same.calls);
+    EXPECT_EQ(old_rows.states, same.states);
+    EXPECT_EQ(old_rows.queue_intervals, same.queue_intervals);
+    EXPECT_EQ(old_rows.agent_intervals, same.agent_intervals);
+    EXPECT_GT(old_rows.size(), 0u);
+  }
 }
 
 }  // namespace

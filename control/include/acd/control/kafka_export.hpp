@@ -11,6 +11,13 @@
 // export open once the history thread has caught up with the journal, so it starts from the last
 // position the old primary logged: records the old primary delivered after that position are sent
 // again (at least once; the duplicates are bounded by how often the position is logged).
+// That wait is bounded: if the history thread has not caught up with the journal within
+// catch_up_timeout of activate() (it is far behind, or the journal grows faster than it reads),
+// the export opens anyway from the position it holds, says so once and counts it
+// (catch_up_timeouts); positions read later still raise it. Records between that position and
+// the old primary's last logged one may then be sent again (same keys): more duplicates, never a
+// gap. Nothing here ever waits: activate() is one atomic store, and the routing core and the IO
+// thread are never asked to wait for the history thread.
 // The exporting node offers its position to the IO thread (set_positions) at most once per
 // `every`, which logs it (RecordKind::ExportPosition).
 //
@@ -39,7 +46,8 @@ class KafkaExport final : public history::RecordSink {
   // Exports from the start unless follow() is called.
   KafkaExport(history::KafkaConfig config, std::string database,
               std::chrono::milliseconds poll_every = std::chrono::milliseconds(100),
-              std::chrono::milliseconds retry_every = std::chrono::seconds(5));
+              std::chrono::milliseconds retry_every = std::chrono::seconds(5),
+              std::chrono::milliseconds catch_up_timeout = std::chrono::seconds(30));
   ~KafkaExport() override;
   KafkaExport(const KafkaExport&) = delete;
   KafkaExport& operator=(const KafkaExport&) = delete;
@@ -49,7 +57,11 @@ class KafkaExport final : public history::RecordSink {
   // This node routes now (a single node, a promoted standby, a DR site that took over): the
   // export opens once the history thread is caught up. Any thread. store(release) pairs with the
   // history thread's load(acquire); it orders nothing else.
-  void activate() { active_.store(true, std::memory_order_release); }
+  void activate() {
+    activated_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                        std::memory_order_relaxed);
+    active_.store(true, std::memory_order_release);
+  }
   // True while this node may export (any thread).
   bool exporting() const { return active_.load(std::memory_order_relaxed); }
   // Before the feed starts: where the position is offered for the log (null: nowhere), at most
@@ -75,9 +87,21 @@ class KafkaExport final : public history::RecordSink {
   std::uint64_t positions_adopted() const {
     return positions_adopted_.load(std::memory_order_relaxed);
   }
+  // Activations whose wait for the history thread to catch up ran past catch_up_timeout, so the
+  // export opened without it (any thread, relaxed).
+  std::uint64_t catch_up_timeouts() const {
+    return catch_up_timeouts_.load(std::memory_order_relaxed);
+  }
+  // True while activated and still waiting for the history thread to catch up (any thread).
+  bool waiting_for_history() const {
+    return exporting() && !caught_up_.load(std::memory_order_relaxed) && !stopped_flag_.load();
+  }
 
  private:
   bool ensure_open(std::chrono::steady_clock::time_point now);
+  // Whether the export may open: caught up, or catch_up_timeout passed since activate() (then
+  // said once and counted). History thread.
+  bool catch_up_expired(std::chrono::steady_clock::time_point now);
   void poll(std::chrono::steady_clock::time_point now);
   void offer_position(std::chrono::steady_clock::time_point now, bool now_or_never);
   // Following: the adopted position saved in the history database (opened on first use).
@@ -90,7 +114,11 @@ class KafkaExport final : public history::RecordSink {
   std::unique_ptr<history::KafkaSink> sink_;  // kept after close: counters() points into it
   bool stopped_ = false;
   bool open_failed_said_ = false;
-  bool caught_up_ = false;  // on_idle seen since activation: the journal's positions are read
+  // on_idle seen since activation (the journal's positions are read), or catch_up_timeout
+  // passed. Written on the history thread, read anywhere for waiting_for_history().
+  std::atomic<bool> caught_up_{false};
+  std::atomic<bool> stopped_flag_{false};
+  std::chrono::milliseconds catch_up_timeout_;
   std::string poll_error_said_;
   std::string save_error_said_;
   std::chrono::steady_clock::time_point next_open_{};
@@ -108,6 +136,8 @@ class KafkaExport final : public history::RecordSink {
   std::atomic<const history::KafkaCounters*> counters_{nullptr};
   std::atomic<std::uint64_t> open_failures_{0};
   std::atomic<std::uint64_t> positions_adopted_{0};
+  std::atomic<std::uint64_t> catch_up_timeouts_{0};
+  std::atomic<std::int64_t> activated_ns_{0};  // steady clock at activate(); 0 until then
 };
 
 }  // namespace acd::control
