@@ -7,6 +7,7 @@
 // counted and changes nothing; nothing throws out of it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -68,6 +69,18 @@ inline std::uint64_t jittered(std::uint64_t every_ns, std::uint32_t random) {
   return every_ns - every_ns / 4 + (spread == 0 ? 0 : std::uint64_t{random} % (spread + 1));
 }
 
+// Durations in fixed buckets, for the metrics' histograms (upper bounds in microseconds; the last
+// bucket holds what is above every bound).
+struct Latency {
+  static constexpr std::array<std::uint32_t, 18> kBoundsUs{
+      50, 100, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 50000, 100000,
+      1000000};
+  std::array<std::uint64_t, kBoundsUs.size() + 1> buckets{};
+  std::uint64_t count = 0;
+  std::uint64_t sum_ns = 0;
+  void add(std::uint64_t ns);
+};
+
 class Bridge {
  public:
   explicit Bridge(BridgeConfig config);
@@ -88,7 +101,8 @@ class Bridge {
   // What to send: evapi payloads (JSON, not yet netstrings) and ACDP requests. Emptied by the call.
   // Commands come out in order and only as far as the evapi window allows (kEvapiWindow): the
   // rest wait in the bridge until Kamailio confirms what it read ("done" events).
-  std::vector<std::string> take_commands();
+  // `now_ns`: when they are written (for the evapi round-trip histogram; 0 records nothing).
+  std::vector<std::string> take_commands(std::uint64_t now_ns = 0);
   std::vector<Request> take_requests();
   // A new evapi connection: nothing written on the old one is awaited any more.
   void evapi_connected();
@@ -126,6 +140,10 @@ class Bridge {
   std::size_t suspended() const;
   bool registered() const { return registered_; }
   std::uint64_t count(Counter c) const { return counters_[static_cast<std::size_t>(c)]; }
+  // acd's answer time: a RouteRequest first sent (in this session) to its RouteResponse.
+  const Latency& decision_latency() const { return decision_latency_; }
+  // Kamailio's read time: a command written to evapi to its "done".
+  const Latency& evapi_latency() const { return evapi_latency_; }
 
  private:
   struct Pending {
@@ -149,7 +167,7 @@ class Bridge {
   void relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s);
   void forget(Call& call);
   void command(const Call& call, const char* action, const nlohmann::json& extra);
-  void confirmed(std::uint32_t seq);
+  void confirmed(std::uint32_t seq, std::uint64_t now_ns);
   void resync(Call& call, std::uint64_t now_ns);
   bool has_pending_route_request(std::uint64_t call_id) const;
   Call* by_call_id(std::uint64_t call_id);
@@ -173,6 +191,7 @@ class Bridge {
   struct Unconfirmed {
     std::uint32_t seq;
     std::size_t bytes;  // as a netstring
+    std::uint64_t written_ns;
   };
   std::deque<Unconfirmed> unconfirmed_;  // written, oldest first
   std::size_t unconfirmed_bytes_ = 0;
@@ -181,6 +200,8 @@ class Bridge {
   std::uint64_t stalled_since_ns_ = 0;   // since when it has been the oldest
   std::vector<Request> requests_;
   std::uint64_t counters_[static_cast<std::size_t>(Counter::kCount)]{};
+  Latency decision_latency_;
+  Latency evapi_latency_;
 };
 
 }  // namespace acd::sip
