@@ -232,6 +232,7 @@ void Bridge::relay(Call& call, const std::string& uri, bool lookup, std::uint32_
 // ---- evapi events ----
 
 void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
+  now_ns_ = now_ns;
   const json event = json::parse(text_in, nullptr, false);
   if (event.is_discarded() || !event.is_object()) {
     bump(Counter::bad_events);
@@ -301,6 +302,7 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
       return;
     }
     call.state = CallState::Talking;
+    call.since_ns = now_ns;
     bump(Counter::answered);
     call_event(call, wire::CallEventKind::Answered, now_ns);
   } else if (*name == "bye") {
@@ -432,6 +434,7 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
             config_.ring_s);
     }
     call.state = CallState::Ringing;
+    call.since_ns = now_ns_;
   } else if (to_queue) {
     bump(Counter::queued);
     const bool unknown = r.ewt_ms == 0xFFFFFFFFu;
@@ -465,6 +468,7 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
 }
 
 void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
+  now_ns_ = now_ns;
   switch (m.type) {
     case wire::Type::Heartbeat:
       // The echo of ours (same seq); acd's takeover announcement (seq 0) names no request.
@@ -544,7 +548,33 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
   }
 }
 
+void Bridge::age_out(std::uint64_t now_ns) {
+  const std::uint64_t ring_ns = std::uint64_t{config_.ring_s} * 1'000'000'000 + kRingGraceNs;
+  const std::uint64_t talk_ns = std::uint64_t{config_.max_call_s} * 1'000'000'000;
+  std::vector<std::string> gone;
+  for (auto& [sip, call] : by_sip_) {
+    const std::uint64_t age = now_ns > call.since_ns ? now_ns - call.since_ns : 0;
+    if (call.state == CallState::Ringing && age > ring_ns) {
+      // No reply, failure or CANCEL came for the agent's leg: Kamailio lost the transaction.
+      call_event(call, wire::CallEventKind::Abandoned, now_ns);
+      gone.push_back(sip);
+    } else if (call.state == CallState::Talking && age > talk_ns) {
+      call_event(call, wire::CallEventKind::Released, now_ns);
+      gone.push_back(sip);
+    }
+  }
+  for (const std::string& sip : gone) {
+    bump(Counter::aged_out);
+    forget(by_sip_.at(sip));
+  }
+}
+
 void Bridge::tick(std::uint64_t now_ns) {
+  now_ns_ = now_ns;
+  if (now_ns - last_age_check_ns_ >= 1'000'000'000) {
+    last_age_check_ns_ = now_ns;
+    age_out(now_ns);
+  }
   // Kamailio confirms every command it reads. When the oldest one stays unconfirmed for 2 s (a
   // configuration that sends no "done", or a "done" lost), the window opens again rather than
   // hold every later call: counted, as the commands written meanwhile may have been lost.

@@ -52,7 +52,8 @@ struct Request {
   X(acd_errors, "ACDP Error messages received")                               \
   X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)") \
   X(resyncs, "RouteRequests sent again for held calls after a new ACDP session") \
-  X(evapi_unconfirmed, "times Kamailio confirmed no evapi command for 2 s: the window reopened")
+  X(evapi_unconfirmed, "times Kamailio confirmed no evapi command for 2 s: the window reopened") \
+  X(aged_out, "calls Kamailio went silent on: ringing past ring_s + 30 s, or talking past max_call_s")
 
 enum class Counter : std::uint8_t {
 #define ACD_X(name, help) name,
@@ -132,7 +133,12 @@ class Bridge {
     bool has_pending_decision = false;  // a decision that came while the agent still rang
     dataplane::wire::RouteResponse pending_decision{};
     dataplane::wire::RouteRequest request{};  // as first sent: asked again after a new session
+    std::uint64_t since_ns = 0;                // when it started ringing, or talking
   };
+  // A call left ringing `ring_s` + kRingGraceNs with no word from Kamailio (its transaction is
+  // gone: Kamailio's own ring timer would have failed the leg) is abandoned in acd; a call
+  // talking longer than `max_call_s` is released. Checked once a second by tick().
+  static constexpr std::uint64_t kRingGraceNs = 30'000'000'000;
   const Call* find(std::string_view sip_call_id) const;
   std::size_t calls() const { return by_sip_.size(); }
   // Calls in a state, and calls whose INVITE Kamailio holds suspended now (a scan: for metrics).
@@ -169,6 +175,7 @@ class Bridge {
   void command(const Call& call, const char* action, const nlohmann::json& extra);
   void confirmed(std::uint32_t seq, std::uint64_t now_ns);
   void resync(Call& call, std::uint64_t now_ns);
+  void age_out(std::uint64_t now_ns);
   bool has_pending_route_request(std::uint64_t call_id) const;
   Call* by_call_id(std::uint64_t call_id);
   const Service* service_of(std::string_view number) const;
@@ -200,6 +207,8 @@ class Bridge {
   std::uint64_t stalled_since_ns_ = 0;   // since when it has been the oldest
   std::vector<Request> requests_;
   std::uint64_t counters_[static_cast<std::size_t>(Counter::kCount)]{};
+  std::uint64_t now_ns_ = 0;            // the time of the input being handled
+  std::uint64_t last_age_check_ns_ = 0;
   Latency decision_latency_;
   Latency evapi_latency_;
 };
