@@ -458,10 +458,14 @@ wait "$uas_pid" || fail "agent 1000's phone did not answer the call without ACK:
 for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
 [ "$(answered)" = $((answered_before + 1)) ] ||
   fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
-for _ in $(seq 150); do
-  [ "$(bridge_metric acd_sip_released_total)" = $((released_before + 1)) ] && break
-  sleep 0.1
-done
+released_reaches() {  # released_reaches N TRIES: true once the bridge counts N calls released
+  for _ in $(seq "$2"); do
+    [ "$(bridge_metric acd_sip_released_total)" = "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+released_reaches $((released_before + 1)) 150 || true
 noack_ms=$((($(date +%s%N) - noack_began) / 1000000))
 [ "$(bridge_metric acd_sip_released_total)" = $((released_before + 1)) ] ||
   fail "the call whose 200 was never acknowledged is still up after $noack_ms ms ($(bridge_metric acd_sip_calls) calls in the bridge)"
@@ -486,11 +490,7 @@ sipp "127.0.0.1:$sip_port" -sf "$here/caller_bye_no_route.xml" "${caller_behavio
   2>"$work/noroute.err" </dev/null ||
   fail "the BYE without Route was not answered 200: $(tail -5 "$work/noroute.err"; tail -40 "$work/noroute.msg")"
 wait "$uas_pid" || fail "agent 1000's phone had no BYE after the caller's BYE without Route: $(tail -5 "$work/uas8.err"; tail -30 "$work/uas8.msg")"
-for _ in $(seq 50); do
-  [ "$(bridge_metric acd_sip_released_total)" = $((released_before + 1)) ] && break
-  sleep 0.1
-done
-[ "$(bridge_metric acd_sip_released_total)" = $((released_before + 1)) ] ||
+released_reaches $((released_before + 1)) 50 ||
   fail "the call ended by a BYE without Route is still up ($(bridge_metric acd_sip_calls) calls in the bridge)"
 no_stuck
 
