@@ -15,14 +15,17 @@
 # not ready at the start (busy with a stuck call) are counted.
 # After each acd run: the calls the bridge still follows and the INVITEs Kamailio still holds
 # suspended for it, given 5 s to settle (0 and 0 unless a call is stuck); at the end, acdd's calls.
-# Both Kamailios get 256 MB of shared memory (-m 256): the default runs out of transactions at
-# 1,000 calls/s.
+# Both Kamailios get 1024 MB of shared memory (-m 1024, SHM_MB to change): the default runs out
+# of transactions at 1,000 calls/s, and 256 MB ran out in the overload step (2,000 calls/s aimed),
+# where Kamailio then lost transactions it had resumed and left calls up in acd.
 # Prints one JSON line per mode and repetition, then the medians.
 # Usage: bench/sip_bench.sh [BUILD_DIR] [REPS] [RATE] [SECONDS] [MAX] [AGENTS]
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 reps=${2:-3} rate=${3:-1000} seconds=${4:-10} max=${5:-3000} agents=${6:-100}
 tseconds=5  # throughput runs
+shm=${SHM_MB:-1024}  # Kamailio shared memory, MB
+trace=${TRACE_MSG:+-trace_msg}  # TRACE_MSG=1: SIPp logs every message (diagnosis)
 here=$(cd "$(dirname "$0")" && pwd)
 root=$here/..
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
@@ -113,7 +116,11 @@ cat >"$work/phone.xml" <<'XML'
 XML
 # The callers: INVITE, 180, 200, ACK, BYE at once. Each call logs the time it sent its INVITE and
 # the time the agent's first answer came back: the 180, or the 200 when it overtook the 180 in
-# the proxy's two workers (then the 180 may come later: "global").
+# the proxy's two workers. A 180 that comes after the 200 is then dropped (unexpected, and the
+# callers run without abort-on-unexpected). It must not be optional="global": SIPp takes a late
+# message that matches an earlier global one as the call's step, so a 180 arriving after the ACK
+# sent the call back to waiting for a 200 that had come already; after 10 s SIPp gave up with a BYE
+# of its own, without the Route set (Kamailio used to answer it 404 and acd kept the call up).
 cat >"$work/caller.xml" <<'XML'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bench caller">
@@ -132,7 +139,7 @@ cat >"$work/caller.xml" <<'XML'
   ]]></send>
   <recv response="100" optional="true"/>
   <recv response="182" optional="true"/>
-  <recv response="180" optional="global">
+  <recv response="180" optional="true">
     <action>
       <gettimeofday assign_to="s2,u2"/>
       <log message="[call_id] 180 [$s1] [$u1] [$s2] [$u2]"/>
@@ -171,7 +178,7 @@ cat >"$work/caller.xml" <<'XML'
   <recv response="200"/>
 </scenario>
 XML
-sipp -sf "$work/phone.xml" -i 127.0.0.1 -p "$uas_port" -nostdin >"$work/uas.out" 2>"$work/uas.err" </dev/null &
+(cd "$work" && exec sipp -sf "$work/phone.xml" -i 127.0.0.1 -p "$uas_port" $trace -nostdin >"$work/uas.out" 2>"$work/uas.err" </dev/null) &
 pids+=($!)
 
 # Kamailio with acd, and the baseline: the same file, the INVITE relayed straight to the phones.
@@ -184,7 +191,7 @@ for mode in acd base; do
   file=$cfg
   [ "$mode" = base ] && file=$work/base.cfg
   mkdir -p "$work/run-$mode"
-  kamailio -f "$file" -m 256 -A "SIP_LISTEN=udp:127.0.0.1:${!port_var}" -A "EVAPI_BIND=\"127.0.0.1:${!evapi_var}\"" \
+  kamailio -f "$file" -m "$shm" -A "SIP_LISTEN=udp:127.0.0.1:${!port_var}" -A "EVAPI_BIND=\"127.0.0.1:${!evapi_var}\"" \
     -DD -E -Y "$work/run-$mode" -P "$work/kamailio-$mode.pid" -w "$work/run-$mode" \
     >"$work/kamailio-$mode.out" 2>"$work/kamailio-$mode.err" &
   pids+=($!)
@@ -258,6 +265,7 @@ run() {
     busy=$("$acdctl" --socket "$work/ctl.sock" --json agents list |
       python3 -c 'import json,sys; print(sum(a["state"] != "Ready" and a["state"] != "LoggedOut" for a in json.load(sys.stdin)))')
     ignored0=$(bridge_metric acd_sip_ignored_total)
+    curl -s "http://$bridge_metrics/metrics" >"$dir/metrics.before"
   fi
   # A phone's 180 can reach the caller after its 200 (Kamailio's UDP workers relay in any order):
   # without abort-on-unexpected SIPp drops it, as RFC 3261 asks, instead of aborting the call
@@ -265,12 +273,13 @@ run() {
   (cd "$dir" && sipp "127.0.0.1:${!port_var}" -sf "$work/caller.xml" \
     -default_behaviors all,-abortunexp -i 127.0.0.1 -p "$caller_port" \
     -r "$r" -m "$n" -l 4000 -recv_timeout 10000 -timeout $((seconds * 3 + 30))s -timeout_error \
-    -trace_stat -stf stat.csv -fd 1 -trace_logs -trace_err -nostdin >sipp.out 2>sipp.err) || status=$?
+    -trace_stat -stf stat.csv -fd 1 -trace_logs -trace_err $trace -nostdin >sipp.out 2>sipp.err) || status=$?
   local left="-1 -1"
   local ignored=0
   if [ "$mode" = acd ]; then
     left=$(left_in_bridge)
     ignored=$(($(bridge_metric acd_sip_ignored_total) - ignored0))
+    curl -s "http://$bridge_metrics/metrics" >"$dir/metrics.after"
   fi
   python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" $left "$readied" "$busy" "$ignored" <<'PY'
 import csv, glob, json, sys
@@ -292,6 +301,32 @@ times = sorted(v * 1000 for v in first.values())
 rows = list(csv.reader(open(glob.glob(d + "/stat.csv")[0]), delimiter=";"))
 last = dict(zip(rows[0], rows[-1]))
 pct = lambda q: round(times[min(len(times) - 1, int(q * len(times)))], 3) if times else None
+# The bridge's histograms over this run (acd mode): the bucket an quantile falls in, as its upper
+# bound in ms: acd's answer time (RouteRequest to RouteResponse) and Kamailio's read time of a
+# command (written to its done).
+def hist(name):
+    def read(path):
+        b = {}
+        try:
+            for line in open(path):
+                if line.startswith(name + "_bucket{le=\""):
+                    le = line.split('"')[1]
+                    b[le] = int(line.split()[-1])
+        except OSError:
+            pass
+        return b
+    before, after = read(d + "/metrics.before"), read(d + "/metrics.after")
+    rows = [(float("inf") if le == "+Inf" else float(le), after[le] - before.get(le, 0)) for le in after]
+    rows.sort()
+    total = rows[-1][1] if rows else 0
+    def q(x):
+        for le, c in rows:
+            if total and c >= x * total:
+                return None if le == float("inf") else round(le * 1000, 3)
+        return None
+    return q(0.5), q(0.99)
+dec50, dec99 = hist("acd_sip_decision_seconds") if mode == "acd" else (None, None)
+ev50, ev99 = hist("acd_sip_evapi_command_seconds") if mode == "acd" else (None, None)
 span = (max(answered) - min(starts)) if answered else 0
 print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": int(n),
                   "successful": int(last["SuccessfulCall(C)"]), "failed": int(last["FailedCall(C)"]),
@@ -302,9 +337,12 @@ print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": i
                   "held_invites_left": int(held_left) if mode == "acd" else None,
                   "agents_made_ready_before": int(readied) if mode == "acd" else None,
                   "agents_not_ready_at_start": int(busy) if mode == "acd" else None,
-                  "bridge_ignored_events": int(ignored) if mode == "acd" else None}))
+                  "bridge_ignored_events": int(ignored) if mode == "acd" else None,
+                  "acd_answer_p50_p99_le_ms": [dec50, dec99] if mode == "acd" else None,
+                  "evapi_read_p50_p99_le_ms": [ev50, ev99] if mode == "acd" else None}))
 PY
 }
+[ -n "${KEEP:-}" ] && echo "work: $work"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); rate $rate/s, max $max/s, $seconds s, $reps reps, $agents agents"
 for rep in $(seq "$reps"); do
   for mode in base acd; do

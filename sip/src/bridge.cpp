@@ -89,6 +89,16 @@ std::optional<std::uint32_t> u32_field(const json& j, const char* key) {
 
 }  // namespace
 
+void Latency::add(std::uint64_t ns) {
+  std::size_t i = 0;
+  while (i < kBoundsUs.size() && ns > std::uint64_t{kBoundsUs[i]} * 1000) {
+    ++i;
+  }
+  ++buckets[i];
+  ++count;
+  sum_ns += ns;
+}
+
 Bridge::Bridge(BridgeConfig config) : config_(std::move(config)) {}
 
 template <typename Body>
@@ -186,7 +196,7 @@ void Bridge::command(const Call& call, const char* action, const json& extra) {
 }
 
 // Kamailio read every command up to `seq` (its event route answers each with "done").
-void Bridge::confirmed(std::uint32_t seq) {
+void Bridge::confirmed(std::uint32_t seq, std::uint64_t now_ns) {
   const auto it = std::find_if(unconfirmed_.begin(), unconfirmed_.end(),
                                [&](const Unconfirmed& u) { return u.seq == seq; });
   if (it == unconfirmed_.end()) {
@@ -194,6 +204,9 @@ void Bridge::confirmed(std::uint32_t seq) {
   }
   for (auto u = unconfirmed_.begin(); u != it + 1; ++u) {
     unconfirmed_bytes_ -= u->bytes;
+  }
+  if (it->written_ns != 0 && now_ns >= it->written_ns) {
+    evapi_latency_.add(now_ns - it->written_ns);
   }
   unconfirmed_.erase(unconfirmed_.begin(), it + 1);
 }
@@ -219,6 +232,7 @@ void Bridge::relay(Call& call, const std::string& uri, bool lookup, std::uint32_
 // ---- evapi events ----
 
 void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
+  now_ns_ = now_ns;
   const json event = json::parse(text_in, nullptr, false);
   if (event.is_discarded() || !event.is_object()) {
     bump(Counter::bad_events);
@@ -227,7 +241,7 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
   const auto name = text(event, "event");
   if (name && *name == "done") {
     if (const auto seq = u32_field(event, "seq"); seq && *seq != 0) {
-      confirmed(*seq);
+      confirmed(*seq, now_ns);
     } else {
       bump(Counter::bad_events);
     }
@@ -288,6 +302,7 @@ void Bridge::on_event(std::string_view text_in, std::uint64_t now_ns) {
       return;
     }
     call.state = CallState::Talking;
+    call.since_ns = now_ns;
     bump(Counter::answered);
     call_event(call, wire::CallEventKind::Answered, now_ns);
   } else if (*name == "bye") {
@@ -419,6 +434,7 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
             config_.ring_s);
     }
     call.state = CallState::Ringing;
+    call.since_ns = now_ns_;
   } else if (to_queue) {
     bump(Counter::queued);
     const bool unknown = r.ewt_ms == 0xFFFFFFFFu;
@@ -452,6 +468,7 @@ void Bridge::apply_decision(Call& call, const wire::RouteResponse& r) {
 }
 
 void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
+  now_ns_ = now_ns;
   switch (m.type) {
     case wire::Type::Heartbeat:
       // The echo of ours (same seq); acd's takeover announcement (seq 0) names no request.
@@ -508,8 +525,15 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
     }
     case wire::Type::RouteResponse: {
       const auto r = m.as<wire::RouteResponse>();
-      if (r.reply_to != 0 && pending_.erase(r.reply_to) == 0) {
-        return;  // the same answer again (a retransmission's)
+      if (r.reply_to != 0) {
+        const auto p = pending_.find(r.reply_to);
+        if (p == pending_.end()) {
+          return;  // the same answer again (a retransmission's)
+        }
+        if (p->second.type == wire::Type::RouteRequest && now_ns >= p->second.first_ns) {
+          decision_latency_.add(now_ns - p->second.first_ns);
+        }
+        pending_.erase(p);
       }
       Call* call = by_call_id(r.call_id);
       if (call == nullptr) {
@@ -524,7 +548,33 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
   }
 }
 
+void Bridge::age_out(std::uint64_t now_ns) {
+  const std::uint64_t ring_ns = std::uint64_t{config_.ring_s} * 1'000'000'000 + kRingGraceNs;
+  const std::uint64_t talk_ns = std::uint64_t{config_.max_call_s} * 1'000'000'000;
+  std::vector<std::string> gone;
+  for (auto& [sip, call] : by_sip_) {
+    const std::uint64_t age = now_ns > call.since_ns ? now_ns - call.since_ns : 0;
+    if (call.state == CallState::Ringing && age > ring_ns) {
+      // No reply, failure or CANCEL came for the agent's leg: Kamailio lost the transaction.
+      call_event(call, wire::CallEventKind::Abandoned, now_ns);
+      gone.push_back(sip);
+    } else if (call.state == CallState::Talking && age > talk_ns) {
+      call_event(call, wire::CallEventKind::Released, now_ns);
+      gone.push_back(sip);
+    }
+  }
+  for (const std::string& sip : gone) {
+    bump(Counter::aged_out);
+    forget(by_sip_.at(sip));
+  }
+}
+
 void Bridge::tick(std::uint64_t now_ns) {
+  now_ns_ = now_ns;
+  if (now_ns - last_age_check_ns_ >= 1'000'000'000) {
+    last_age_check_ns_ = now_ns;
+    age_out(now_ns);
+  }
   // Kamailio confirms every command it reads. When the oldest one stays unconfirmed for 2 s (a
   // configuration that sends no "done", or a "done" lost), the window opens again rather than
   // hold every later call: counted, as the commands written meanwhile may have been lost.
@@ -591,7 +641,7 @@ std::size_t Bridge::suspended() const {
   return n;
 }
 
-std::vector<std::string> Bridge::take_commands() {
+std::vector<std::string> Bridge::take_commands(std::uint64_t now_ns) {
   std::vector<std::string> out;
   while (!commands_.empty()) {
     const std::size_t length = commands_.front().text.size();
@@ -599,7 +649,7 @@ std::vector<std::string> Bridge::take_commands() {
     if (!unconfirmed_.empty() && unconfirmed_bytes_ + bytes > kEvapiWindow) {
       break;  // one command always goes when none waits: it fits one evapi read alone
     }
-    unconfirmed_.push_back(Unconfirmed{commands_.front().seq, bytes});
+    unconfirmed_.push_back(Unconfirmed{commands_.front().seq, bytes, now_ns});
     unconfirmed_bytes_ += bytes;
     out.push_back(std::move(commands_.front().text));
     commands_.pop_front();

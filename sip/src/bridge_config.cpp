@@ -80,7 +80,8 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
   BridgeConfig c;
   Reader r(name, result.errors);
   r.only(root, {"evapi", "acd", "key_file", "server_key", "aead", "domain", "overflow_domain",
-                "ring_s", "retry_ms", "retries", "heartbeat_ms", "metrics", "services", "agents"});
+                "ring_s", "retry_ms", "retries", "heartbeat_ms", "metrics", "services", "agents",
+                "max_call_s"});
   r.text(root, "evapi", c.evapi);
   r.text(root, "acd", c.acd);
   r.text(root, "key_file", c.key_file);
@@ -93,6 +94,7 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
   (void)r.integer(root, "retry_ms", c.retry_ms, 10, 60000);
   (void)r.integer(root, "retries", c.retries, 0, 1000);
   (void)r.integer(root, "heartbeat_ms", c.heartbeat_ms, 0, 60000);
+  (void)r.integer(root, "max_call_s", c.max_call_s, 60, 604800);
   if (c.aead != "chacha20-poly1305" && c.aead != "aes256-gcm") {
     result.errors.push_back(name + ": aead must be \"chacha20-poly1305\" or \"aes256-gcm\"");
   }

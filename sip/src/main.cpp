@@ -424,7 +424,7 @@ class Shell {
   }
   void flush() {
     if (evapi_up_) {  // otherwise the commands wait in the bridge for the next connection
-      for (const std::string& c : bridge_.take_commands()) {
+      for (const std::string& c : bridge_.take_commands(now_ns())) {
         out_ += acd::sip::netstring(c);
       }
       if (!out_.empty()) {

@@ -1,6 +1,8 @@
 // The bridge's Prometheus text and the HTTP answer that carries it (metrics.hpp).
 #include "acd/sip/metrics.hpp"
 
+#include <cstdio>
+
 namespace acd::sip {
 
 namespace {
@@ -38,6 +40,25 @@ void gauge(std::string& out, std::string_view name, std::string_view help, std::
 void counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
   family(out, name, "counter", help);
   sample(out, name, value);
+}
+
+void histogram(std::string& out, std::string_view name, std::string_view help, const Latency& l) {
+  family(out, name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < Latency::kBoundsUs.size(); ++i) {
+    cumulative += l.buckets[i];
+    const std::uint32_t us = Latency::kBoundsUs[i];
+    char le[32];
+    std::snprintf(le, sizeof le, "le=\"%u.%06u\"", us / 1'000'000, us % 1'000'000);
+    sample(out, bucket, cumulative, le);
+  }
+  sample(out, bucket, l.count, "le=\"+Inf\"");
+  char sum[48];
+  std::snprintf(sum, sizeof sum, "%s_sum %.6f\n", std::string(name).c_str(),
+                static_cast<double>(l.sum_ns) / 1e9);
+  out += sum;
+  sample(out, std::string(name) + "_count", l.count);
 }
 
 }  // namespace
@@ -87,6 +108,11 @@ std::string render_metrics(const Bridge& bridge, const ShellCounters& shell) {
   gauge(out, "acd_sip_evapi_commands_held",
         "commands waiting in the bridge for room in the evapi window (or for a connection)",
         bridge.evapi_commands_held());
+  histogram(out, "acd_sip_decision_seconds",
+            "a RouteRequest sent to acdd until its RouteResponse came back", bridge.decision_latency());
+  histogram(out, "acd_sip_evapi_command_seconds",
+            "a command written to Kamailio until Kamailio confirmed reading it (its done event)",
+            bridge.evapi_latency());
   return out;
 }
 

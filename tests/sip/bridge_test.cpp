@@ -69,7 +69,9 @@ class Harness {
   static Body body(const acd::sip::Request& r) {
     Body b{};
     EXPECT_EQ(r.body.size(), sizeof(Body));
-    std::memcpy(&b, r.body.data(), sizeof(Body));
+    if (r.body.size() == sizeof(Body)) {  // no request: a failure above, not a crash
+      std::memcpy(&b, r.body.data(), sizeof(Body));
+    }
     return b;
   }
   template <typename Body>
@@ -230,6 +232,29 @@ TEST(SipBridge, AnsweredThenReleased) {
   EXPECT_EQ(h.bridge.calls(), 0u);
   EXPECT_EQ(h.bridge.count(Counter::answered), 1u);
   EXPECT_EQ(h.bridge.count(Counter::released), 1u);
+}
+
+// Kamailio goes silent on a call (it lost the transaction, or the dialog): a call ringing past
+// ring_s + 30 s is abandoned in acd, one talking past max_call_s released; both are forgotten.
+TEST(SipBridge, CallsKamailioWentSilentOnAreAgedOut) {
+  Harness h;
+  constexpr std::uint64_t kS = 1'000'000'000;
+  const auto ringing = h.ring("ringing@x", 1001);  // at t = 0; ring_s = 12
+  const auto talking = h.ring("talking@x", 1002);
+  h.event({{"event", "answered"}, {"callid", "talking@x"}}, 0);
+  h.expect_call_event(talking.call_id, wire::CallEventKind::Answered);
+  h.bridge.tick(41 * kS);  // 12 + 30 s not yet over
+  EXPECT_EQ(h.bridge.calls(), 2u);
+  h.bridge.tick(43 * kS);
+  h.expect_call_event(ringing.call_id, wire::CallEventKind::Abandoned);
+  EXPECT_EQ(h.bridge.find("ringing@x"), nullptr);
+  EXPECT_NE(h.bridge.find("talking@x"), nullptr);
+  h.bridge.tick(86'399 * kS);
+  EXPECT_TRUE(h.bridge.take_requests().empty());
+  h.bridge.tick(86'401 * kS);
+  h.expect_call_event(talking.call_id, wire::CallEventKind::Released);
+  EXPECT_EQ(h.bridge.calls(), 0u);
+  EXPECT_EQ(h.bridge.count(Counter::aged_out), 2u);
 }
 
 // Queued: 182 with position and EWT; the transaction is suspended again; acd's later decision
@@ -720,6 +745,42 @@ TEST(SipBridgeMetrics, CallsSuspendedTransactionsCountersAndReconnects) {
   EXPECT_EQ(sample_of(text, "acd_sip_acd_errors_total"), 1);
   EXPECT_EQ(sample_of(text, "acd_sip_calls_by_state{state=\"talking\"}"), 1);
   EXPECT_EQ(sample_of(text, "acd_sip_calls_by_state{state=\"ringing\"}"), 0);
+}
+
+// acd's answer time (RouteRequest sent to RouteResponse) and Kamailio's read time (command
+// written to its done) go into their histograms; a retransmitted answer is not counted twice.
+TEST(SipBridgeMetrics, DecisionAndEvapiLatencyHistograms) {
+  Harness h;
+  h.bridge.on_event(json({{"event", "invite"}, {"callid", "c1@x"}, {"tindex", 1}, {"tlabel", 2},
+                          {"service", "5000"}}).dump(),
+                    10 * kMs);
+  const auto rq = h.one_request();
+  wire::RouteResponse r{};
+  r.reply_to = rq.seq;
+  r.call_id = Harness::body<wire::RouteRequest>(rq).call_id;
+  r.result = wire::RouteResult::Agent;
+  r.agent_number = 1001;
+  h.deliver(wire::Type::RouteResponse, r, 10 * kMs + 450'000);  // 450 us later
+  h.deliver(wire::Type::RouteResponse, r, 10 * kMs + 900'000);  // the same answer again
+  const auto& d = h.bridge.decision_latency();
+  EXPECT_EQ(d.count, 1u);
+  EXPECT_EQ(d.sum_ns, 450'000u);
+  EXPECT_EQ(d.buckets[6], 1u);  // (400, 500] us
+  const auto c = h.bridge.take_commands(20 * kMs);
+  ASSERT_EQ(c.size(), 1u);
+  const auto seq = json::parse(c[0])["seq"].get<std::uint32_t>();
+  h.bridge.on_event(json({{"event", "done"}, {"seq", seq}}).dump(), 20 * kMs + 1'200'000);
+  const auto& e = h.bridge.evapi_latency();
+  EXPECT_EQ(e.count, 1u);
+  EXPECT_EQ(e.buckets[9], 1u);  // (1, 1.5] ms
+  const std::string text = "\n" + acd::sip::render_metrics(h.bridge, acd::sip::ShellCounters{});
+  EXPECT_EQ(sample_of(text, "acd_sip_decision_seconds_bucket{le=\"0.000400\"}"), 0);
+  EXPECT_EQ(sample_of(text, "acd_sip_decision_seconds_bucket{le=\"0.000500\"}"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_decision_seconds_bucket{le=\"+Inf\"}"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_decision_seconds_count"), 1);
+  EXPECT_EQ(sample_of(text, "acd_sip_evapi_command_seconds_bucket{le=\"0.001000\"}"), 0);
+  EXPECT_EQ(sample_of(text, "acd_sip_evapi_command_seconds_bucket{le=\"0.001500\"}"), 1);
+  EXPECT_NE(text.find("# TYPE acd_sip_decision_seconds histogram\n"), std::string::npos);
 }
 
 // The endpoint answers GET /metrics only; a request is whole at its empty line.

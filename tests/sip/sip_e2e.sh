@@ -117,7 +117,8 @@ answered_before=$(answered)
 cfg=$here/../../sip/kamailio.cfg
 mkdir -p "$work/run"
 kamailio -c -f "$cfg" >"$work/kamailio.check" 2>&1 || fail "kamailio -c: $(tail -5 "$work/kamailio.check")"
-kamailio -f "$cfg" -A "SIP_LISTEN=udp:127.0.0.1:$sip_port" -A "EVAPI_BIND=\"127.0.0.1:$evapi_port\"" \
+# A call whose 200 is never acknowledged ends after 2 s here (32 s as shipped).
+kamailio -f "$cfg" -A "SIP_LISTEN=udp:127.0.0.1:$sip_port" -A "EVAPI_BIND=\"127.0.0.1:$evapi_port\"" -A ACD_ACK_WAIT_S=2 \
   -DD -E -Y "$work/run" -P "$work/kamailio.pid" -w "$work/run" >"$work/kamailio.out" 2>"$work/kamailio.err" &
 pids+=($!)
 
@@ -437,6 +438,62 @@ grep -q "^INVITE sip:9000@127.0.0.1:$ivr_port " "$work/ivr2.msg" ||
 no_stuck
 echo "max wait: 182 Queued, then relayed to the IVR (9000) after $took_ms ms"
 
+# A caller that never acknowledges the 200 (it gave up before the 200 reached it, and its BYE,
+# without the Record-Route, cannot reach the phone): the call is answered in acd, and Kamailio's
+# dialog ends ACD_ACK_WAIT_S (2 s here) after the 200; the bridge releases the call in acd, and
+# agent 1000 is free again.
+answered_before=$(answered)
+released_before=$(bridge_metric acd_sip_released_total)
+sipp -sf "$here/agent_no_ack.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas7.msg" >"$work/uas7.out" 2>"$work/uas7.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+noack_began=$(date +%s%N)
+sipp "127.0.0.1:$sip_port" -sf "$here/caller_no_ack.xml" "${caller_behaviour[@]}" -s 5000 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/noack.msg" >"$work/noack.out" \
+  2>"$work/noack.err" </dev/null ||
+  fail "the call without ACK: $(tail -5 "$work/noack.err"; tail -40 "$work/noack.msg")"
+wait "$uas_pid" || fail "agent 1000's phone did not answer the call without ACK: $(tail -5 "$work/uas7.err")"
+for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+released_reaches() {  # released_reaches N TRIES: true once the bridge counts N calls released
+  for _ in $(seq "$2"); do
+    [ "$(bridge_metric acd_sip_released_total)" = "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+released_reaches $((released_before + 1)) 150 || true
+noack_ms=$((($(date +%s%N) - noack_began) / 1000000))
+[ "$(bridge_metric acd_sip_released_total)" = $((released_before + 1)) ] ||
+  fail "the call whose 200 was never acknowledged is still up after $noack_ms ms ($(bridge_metric acd_sip_calls) calls in the bridge)"
+# The dialog timer counts whole seconds: a 2 s wait may end a little after 1 s.
+[ "$noack_ms" -ge 1000 ] || fail "the call without ACK was released after $noack_ms ms, before its ACK wait"
+no_stuck
+ctl agents show 1000 >"$work/agent.json"
+grep -q '"state": "Busy"' "$work/agent.json" && fail "agent 1000 is still busy: $(cat "$work/agent.json")"
+echo "no ACK: the call was released in acd $noack_ms ms after the INVITE"
+
+# A caller that hangs up with a BYE that does not follow the Record-Route (sent to the number it
+# dialled, as SIPp's own BYE when it gives up waiting): Kamailio finds the dialog, answers the
+# caller 200 and sends the BYE on to the agent's phone; acd counts the call released.
+released_before=$(bridge_metric acd_sip_released_total)
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas8.msg" >"$work/uas8.out" 2>"$work/uas8.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+sipp "127.0.0.1:$sip_port" -sf "$here/caller_bye_no_route.xml" "${caller_behaviour[@]}" -s 5000 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/noroute.msg" >"$work/noroute.out" \
+  2>"$work/noroute.err" </dev/null ||
+  fail "the BYE without Route was not answered 200: $(tail -5 "$work/noroute.err"; tail -40 "$work/noroute.msg")"
+wait "$uas_pid" || fail "agent 1000's phone had no BYE after the caller's BYE without Route: $(tail -5 "$work/uas8.err"; tail -30 "$work/uas8.msg")"
+released_reaches $((released_before + 1)) 50 ||
+  fail "the call ended by a BYE without Route is still up ($(bridge_metric acd_sip_calls) calls in the bridge)"
+no_stuck
+
 # acdd restarts while callers wait (182 Queued, their INVITEs held in Kamailio). Agent 1000 is
 # logged out, so two callers to 5000 queue; acdd is stopped and started again on the same port
 # with nothing of them (no journal here). The bridge finds acdd silent (its heartbeat goes
@@ -519,7 +576,7 @@ import json, sys
 c = json.loads(sys.argv[1])
 # queued: 3 + the max-wait caller + the two callers of the restart, twice each (before it, and
 # when asked for again); ignored: the BYEs of the two overflowed calls, which left acd.
-expect = {"invites": 12, "refused": 1, "routed_agent": 10, "queued": 8, "answered": 7, "released": 7,
+expect = {"invites": 14, "refused": 1, "routed_agent": 12, "queued": 8, "answered": 9, "released": 9,
           "abandoned": 2, "agent_failed": 2, "ring_no_answer": 2, "overflowed": 2, "ignored": 2,
           "bad_events": 0, "acd_errors": 0, "resyncs": 2, "calls": 0}
 wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}

@@ -7,6 +7,7 @@
 // counted and changes nothing; nothing throws out of it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -51,7 +52,8 @@ struct Request {
   X(acd_errors, "ACDP Error messages received")                               \
   X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)") \
   X(resyncs, "RouteRequests sent again for held calls after a new ACDP session") \
-  X(evapi_unconfirmed, "times Kamailio confirmed no evapi command for 2 s: the window reopened")
+  X(evapi_unconfirmed, "times Kamailio confirmed no evapi command for 2 s: the window reopened") \
+  X(aged_out, "calls Kamailio went silent on: ringing past ring_s + 30 s, or talking past max_call_s")
 
 enum class Counter : std::uint8_t {
 #define ACD_X(name, help) name,
@@ -67,6 +69,18 @@ inline std::uint64_t jittered(std::uint64_t every_ns, std::uint32_t random) {
   const std::uint64_t spread = every_ns / 2;
   return every_ns - every_ns / 4 + (spread == 0 ? 0 : std::uint64_t{random} % (spread + 1));
 }
+
+// Durations in fixed buckets, for the metrics' histograms (upper bounds in microseconds; the last
+// bucket holds what is above every bound).
+struct Latency {
+  static constexpr std::array<std::uint32_t, 18> kBoundsUs{
+      50, 100, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000, 3000, 5000, 10000, 20000, 50000, 100000,
+      1000000};
+  std::array<std::uint64_t, kBoundsUs.size() + 1> buckets{};
+  std::uint64_t count = 0;
+  std::uint64_t sum_ns = 0;
+  void add(std::uint64_t ns);
+};
 
 class Bridge {
  public:
@@ -88,7 +102,8 @@ class Bridge {
   // What to send: evapi payloads (JSON, not yet netstrings) and ACDP requests. Emptied by the call.
   // Commands come out in order and only as far as the evapi window allows (kEvapiWindow): the
   // rest wait in the bridge until Kamailio confirms what it read ("done" events).
-  std::vector<std::string> take_commands();
+  // `now_ns`: when they are written (for the evapi round-trip histogram; 0 records nothing).
+  std::vector<std::string> take_commands(std::uint64_t now_ns = 0);
   std::vector<Request> take_requests();
   // A new evapi connection: nothing written on the old one is awaited any more.
   void evapi_connected();
@@ -118,7 +133,12 @@ class Bridge {
     bool has_pending_decision = false;  // a decision that came while the agent still rang
     dataplane::wire::RouteResponse pending_decision{};
     dataplane::wire::RouteRequest request{};  // as first sent: asked again after a new session
+    std::uint64_t since_ns = 0;                // when it started ringing, or talking
   };
+  // A call left ringing `ring_s` + kRingGraceNs with no word from Kamailio (its transaction is
+  // gone: Kamailio's own ring timer would have failed the leg) is abandoned in acd; a call
+  // talking longer than `max_call_s` is released. Checked once a second by tick().
+  static constexpr std::uint64_t kRingGraceNs = 30'000'000'000;
   const Call* find(std::string_view sip_call_id) const;
   std::size_t calls() const { return by_sip_.size(); }
   // Calls in a state, and calls whose INVITE Kamailio holds suspended now (a scan: for metrics).
@@ -126,6 +146,10 @@ class Bridge {
   std::size_t suspended() const;
   bool registered() const { return registered_; }
   std::uint64_t count(Counter c) const { return counters_[static_cast<std::size_t>(c)]; }
+  // acd's answer time: a RouteRequest first sent (in this session) to its RouteResponse.
+  const Latency& decision_latency() const { return decision_latency_; }
+  // Kamailio's read time: a command written to evapi to its "done".
+  const Latency& evapi_latency() const { return evapi_latency_; }
 
  private:
   struct Pending {
@@ -149,8 +173,9 @@ class Bridge {
   void relay(Call& call, const std::string& uri, bool lookup, std::uint32_t ring_s);
   void forget(Call& call);
   void command(const Call& call, const char* action, const nlohmann::json& extra);
-  void confirmed(std::uint32_t seq);
+  void confirmed(std::uint32_t seq, std::uint64_t now_ns);
   void resync(Call& call, std::uint64_t now_ns);
+  void age_out(std::uint64_t now_ns);
   bool has_pending_route_request(std::uint64_t call_id) const;
   Call* by_call_id(std::uint64_t call_id);
   const Service* service_of(std::string_view number) const;
@@ -173,6 +198,7 @@ class Bridge {
   struct Unconfirmed {
     std::uint32_t seq;
     std::size_t bytes;  // as a netstring
+    std::uint64_t written_ns;
   };
   std::deque<Unconfirmed> unconfirmed_;  // written, oldest first
   std::size_t unconfirmed_bytes_ = 0;
@@ -181,6 +207,10 @@ class Bridge {
   std::uint64_t stalled_since_ns_ = 0;   // since when it has been the oldest
   std::vector<Request> requests_;
   std::uint64_t counters_[static_cast<std::size_t>(Counter::kCount)]{};
+  std::uint64_t now_ns_ = 0;            // the time of the input being handled
+  std::uint64_t last_age_check_ns_ = 0;
+  Latency decision_latency_;
+  Latency evapi_latency_;
 };
 
 }  // namespace acd::sip

@@ -32,6 +32,7 @@ struct BridgeConfig {
   std::uint32_t retries = 10;                 // ... at most this many times
   std::uint32_t heartbeat_ms = 1000;          // a Heartbeat to acdd this often (0: none)
   std::string metrics;                        // "IP:PORT" of the Prometheus endpoint; "": none
+  std::uint32_t max_call_s = 86400;           // a call talking this long is released in acd
   std::vector<Service> services;
   std::map<std::uint64_t, std::string> agent_uris;  // agent ID -> fixed SIP URI (no usrloc)
 };
