@@ -28,25 +28,25 @@ function(figure centre name mean ci)
   set(${ci} ${c} PARENT_SCOPE)
 endfunction()
 
+# Fails with `message` unless the awk condition `condition` holds (awk compares the numbers).
+function(expect condition message)
+  execute_process(COMMAND awk "BEGIN { exit !(${condition}) }" RESULT_VARIABLE off)
+  if(NOT off EQUAL 0)
+    message(FATAL_ERROR "${message}")
+  endif()
+endfunction()
+
 function(expect_within centre exact)
   figure(${centre} p_wait m c)
-  # |m - exact| <= c, compared as floating-point numbers by if(... GREATER ...).
-  execute_process(COMMAND awk "BEGIN { d = ${m} - ${exact}; if (d < 0) d = -d; exit !(d <= ${c}) }"
-                  RESULT_VARIABLE off)
-  if(NOT off EQUAL 0)
-    message(FATAL_ERROR "centre ${centre}: P(wait) ${m} ± ${c}, exact ${exact} outside")
-  endif()
+  expect("${m} - ${exact} <= ${c} && ${exact} - ${m} <= ${c}"
+         "centre ${centre}: P(wait) ${m} ± ${c}, exact ${exact} outside")
 endfunction()
 
 # Centre a's paired difference from the dedicated centre lies wholly below centre b's.
 function(expect_below a b)
   figure(${a} p_wait_vs_first ma ca)
   figure(${b} p_wait_vs_first mb cb)
-  execute_process(COMMAND awk "BEGIN { exit !(${ma} + ${ca} < ${mb} - ${cb}) }"
-                  RESULT_VARIABLE off)
-  if(NOT off EQUAL 0)
-    message(FATAL_ERROR "centre ${a} (${ma} ± ${ca}) not below centre ${b} (${mb} ± ${cb})")
-  endif()
+  expect("${ma} + ${ca} < ${mb} - ${cb}" "centre ${a} (${ma} ± ${ca}) not below centre ${b} (${mb} ± ${cb})")
 endfunction()
 
 expect_within(0 0.6026)  # M/M/15 at 13.5 erlangs
