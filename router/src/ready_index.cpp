@@ -163,11 +163,14 @@ std::uint32_t Engine::cover_left(AgentIndex a, QueueIndex q) const {
 // Least needed: of the first kLeastNeededLook agents ring_find would consider (longest idle first,
 // those that may take the call), the one that leaves the most cover behind (cover_left), the
 // longest idle among equals. Keeps the free agents of a skill-chained centre spread over all the
-// queues, so that the next call of any type finds one. O(kLeastNeededLook × queues per agent +
-// skipped).
+// queues, so that the next call of any type finds one. The first agent whose other queues all keep
+// at least 8 more ready agents (or that has no other queue) is taken at once: nobody is short of
+// cover then, and a centre with many free agents pays one cover_left per call. O(kLeastNeededLook
+// × queues per agent + skipped).
 AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
                                      std::uint64_t& skipped) const {
   constexpr std::uint32_t kLeastNeededLook = 8;
+  constexpr std::uint32_t kPlenty = kLeastNeededLook + 1;  // itself and 8 more
   const QueueRecord& q = queues_[qi];
   if (q.ready_count == 0) {
     return kNone;
@@ -194,8 +197,8 @@ AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
         best = e.agent;
         best_cover = cover;
       }
-      if (cover == kNone) {
-        return best;  // nobody else needs it
+      if (cover >= kPlenty) {
+        return best;  // its other queues keep plenty of ready agents (or it has none)
       }
     }
   }
