@@ -84,7 +84,7 @@ bool get_queue(dataplane::ByteReader& r, router::QueueConfig& q) {
     s.reserved = r.u8();
   }
   const std::uint8_t policy = r.u8();
-  if (policy > static_cast<std::uint8_t>(router::Policy::LeastTalkTime)) {
+  if (policy > static_cast<std::uint8_t>(router::kLastPolicy)) {
     return false;
   }
   q.policy = static_cast<router::Policy>(policy);

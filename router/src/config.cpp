@@ -300,7 +300,7 @@ std::vector<std::string> validate_config(const EngineConfig& c) {
     if (static_cast<int>(qc.media) >= kMediaCount) {
       errors.push_back(where + ": unknown media");
     }
-    if (static_cast<int>(qc.policy) > static_cast<int>(Policy::LeastTalkTime)) {
+    if (static_cast<int>(qc.policy) > static_cast<int>(kLastPolicy)) {
       errors.push_back(where + ": unknown policy");
     }
     if (qc.skills.empty() || qc.skills.size() > kMaxQueueSkills) {
@@ -445,7 +445,8 @@ std::string_view to_string(AgentState s) {
 
 std::string_view to_string(Policy p) {
   static constexpr std::string_view kNames[] = {"longest_idle", "most_skilled", "round_robin",
-                                                "fewest_calls", "least_talk_time"};
+                                                "fewest_calls", "least_talk_time", "least_needed"};
+  static_assert(std::size(kNames) == static_cast<std::size_t>(kLastPolicy) + 1);
   return name_of(p, kNames);
 }
 

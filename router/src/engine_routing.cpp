@@ -153,6 +153,9 @@ AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) c
   if (selection_params_[q].ranked != 0) {
     return find_ranked_agent(c, skipped);
   }
+  if (params_[q].policy == Policy::LeastNeeded) {
+    return least_needed_find(q, c, skipped);
+  }
   if (uses_rings(params_[q].policy)) {
     return ring_find(q, c, skipped);
   }

@@ -145,6 +145,66 @@ AgentIndex Engine::ring_find(QueueIndex qi, const CallRecord& c, std::uint64_t& 
   return kNone;
 }
 
+// The cover agent a leaves behind if it takes a call of queue q: the fewest ready agents in any
+// other queue whose ready index it is in (it counts in each of them). An agent in no other
+// queue's index takes nothing from anyone: the most cover. O(queues the agent serves).
+std::uint32_t Engine::cover_left(AgentIndex a, QueueIndex q) const {
+  const AgentRecord& r = agents_[a];
+  std::uint32_t least = kNone;
+  for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
+    const MemberNode& n = members_[m];
+    if (n.queue != q && n.in_index != 0) {
+      least = std::min(least, queues_[n.queue].ready_count);
+    }
+  }
+  return least;
+}
+
+// Least needed: of the first kLeastNeededLook agents ring_find would consider (longest idle first,
+// those that may take the call), the one that leaves the most cover behind (cover_left), the
+// longest idle among equals. Keeps the free agents of a skill-chained centre spread over all the
+// queues, so that the next call of any type finds one. The first agent whose other queues all keep
+// at least 8 more ready agents (or that has no other queue) is taken at once: nobody is short of
+// cover then, and a centre with many free agents pays one cover_left per call. O(kLeastNeededLook
+// × queues per agent + skipped).
+AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
+                                     std::uint64_t& skipped) const {
+  constexpr std::uint32_t kLeastNeededLook = 8;
+  constexpr std::uint32_t kPlenty = kLeastNeededLook + 1;  // itself and 8 more
+  const QueueRecord& q = queues_[qi];
+  if (q.ready_count == 0) {
+    return kNone;
+  }
+  const std::uint8_t floor = expand_floor(c);
+  AgentIndex best = kNone;
+  std::uint32_t best_cover = 0;
+  std::uint32_t looked = 0;
+  for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
+    const ReadyRing& ring = rings_[r];
+    const RingEntry* entries = ring_entries_.data() + ring.begin;
+    for (std::uint32_t i = 0; i < ring.size && looked < kLeastNeededLook; ++i) {
+      const RingEntry& e = entries[(ring.head + i) % ring.capacity];
+      if (!ring_entry_valid(e)) {
+        continue;
+      }
+      if (!((c.req_count == 0 || has_skills(e.agent, c)) && meets_floor(e.agent, qi, floor))) {
+        ++skipped;
+        continue;
+      }
+      ++looked;
+      const std::uint32_t cover = cover_left(e.agent, qi);
+      if (best == kNone || cover > best_cover) {
+        best = e.agent;
+        best_cover = cover;
+      }
+      if (cover >= kPlenty) {
+        return best;  // its other queues keep plenty of ready agents (or it has none)
+      }
+    }
+  }
+  return best;
+}
+
 // Calls visit(agent) for every agent in the queue's ready index, in policy order.
 void Engine::for_each_ready(QueueIndex qi, FunctionRef<void(AgentIndex)> visit) const {
   const QueueRecord& q = queues_[qi];
@@ -172,6 +232,7 @@ std::uint64_t Engine::member_key(const MemberNode& m) const {
   const AgentStats& st = agent_stats_[m.agent];
   switch (m.policy) {
     case Policy::LongestIdle:
+    case Policy::LeastNeeded:
       return r.idle_since;
     case Policy::MostSkilled:
       return (static_cast<std::uint64_t>(255 - m.proficiency) << 56) | saturate(r.idle_since, 56);

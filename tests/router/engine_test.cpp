@@ -370,6 +370,47 @@ TEST(Engine, SelectionPolicies) {
   }
 }
 
+// Least needed against every other policy: cards has two ready agents; agent 0 (ready longest,
+// most skilled, first by index, and as idle of calls and talk as agent 1) also covers mortgages,
+// where it is the only ready agent; agent 1 also covers loans, where agent 2 is ready too. Every
+// other policy offers the cards call to agent 0 and leaves mortgages uncovered; least needed offers
+// it to agent 1, whose leaving still leaves loans an agent. A dedicated agent, ready last, is taken
+// before both.
+TEST(Engine, LeastNeededKeepsCoverForTheOtherQueues) {
+  constexpr SkillId kMortgages = 2;
+  auto centre = [](Policy policy) {
+    EngineConfig c;
+    c.skill_count = 3;
+    c.max_calls = 64;
+    c.queues.push_back(make_queue("cards", {{kCards, 1, 0}}, policy));
+    c.queues.push_back(make_queue("loans", {{kLoans, 1, 0}}));
+    c.queues.push_back(make_queue("mortgages", {{kMortgages, 1, 0}}));
+    c.agents.push_back(make_agent(201, {{kCards, 9, 0}, {kMortgages, 5, 0}}));
+    c.agents.push_back(make_agent(202, {{kCards, 5, 0}, {kLoans, 5, 0}}));
+    c.agents.push_back(make_agent(203, {{kLoans, 5, 0}}));
+    c.agents.push_back(make_agent(204, {{kCards, 1, 0}}));
+    return c;
+  };
+  auto first_pick = [&](Policy policy, bool with_dedicated) {
+    Harness h(centre(policy));
+    const AgentIndex ready = with_dedicated ? 4 : 3;
+    for (AgentIndex a = 0; a < ready; ++a) {
+      h.agent_event(EventType::AgentSignIn, a, 1);
+      h.agent_event(EventType::AgentReady, a, 1'000 * (a + 1));
+    }
+    h.route(1, 0, 10'000);
+    const Decision* offer = h.find(DecisionType::Offer);
+    return offer != nullptr ? offer->agent : kNone;
+  };
+  for (const Policy p : {Policy::LongestIdle, Policy::MostSkilled, Policy::RoundRobin,
+                         Policy::FewestCalls, Policy::LeastTalkTime}) {
+    EXPECT_EQ(first_pick(p, false), 0u) << to_string(p);
+  }
+  EXPECT_EQ(first_pick(Policy::LeastNeeded, false), 1u);
+  EXPECT_EQ(first_pick(Policy::LeastNeeded, true), 3u);
+  EXPECT_EQ(first_pick(Policy::LongestIdle, true), 0u);
+}
+
 // An agent serving two queues takes the higher priority first, then the longer wait relative
 // to each queue's service-level threshold.
 TEST(Engine, BestCallAcrossQueues) {

@@ -254,34 +254,61 @@ TEST(RandomStream, BurstMatchesApply) {
   EXPECT_TRUE(burst.check_invariants(&why)) << why;
 }
 
-// With call selection, preferences and expanding requirements in use: invariants hold along the
-// stream (no waiting call an available agent meets the floor of), and a standby restored from a
-// snapshot decides the same as the engine it copied.
-TEST(RandomStream, SelectionDeterministicAcrossSnapshotRestore) {
-  constexpr std::uint64_t kSeed = 20261130;
-  constexpr int kEvents = 200'000;
-  constexpr int kMidpoint = kEvents / 2;
-  const EngineConfig config = with_selection(random_domain(kSeed, 120, 24, 12));
+// Along a stream of `events` from `seed`: the invariants hold every 50 events; a standby restored
+// from a snapshot half way decides the same as the engine it copied; with `preview`, preview_route
+// answers every route request exactly as apply then decides (the clock moved first).
+void expect_restore_deterministic(const EngineConfig& config, std::uint64_t seed, int events,
+                                  std::uint64_t min_offers, bool preview) {
   ASSERT_TRUE(validate_config(config).empty());
+  const int midpoint = events / 2;
   Engine a(config);
   Engine b(config);
-  StreamGenerator gen(kSeed, config);
+  StreamGenerator gen(seed, config);
   DecisionHash hash_a;
   DecisionHash hash_b;
   std::uint64_t offers = 0;
-  for (int i = 0; i < kEvents; ++i) {
-    if (i == kMidpoint) {
+  std::vector<Decision> applied;
+  std::vector<Decision> previewed;
+  for (int i = 0; i < events; ++i) {
+    if (i == midpoint) {
       ASSERT_TRUE(b.restore(a.snapshot()));
       ASSERT_EQ(b.state_hash(), a.state_hash());
     }
     const Event e = gen.next(a);
+    const bool compare = preview && e.type == EventType::RouteRequest && e.call != 0;
+    if (compare) {
+      Event tick;  // moves both clocks first, so that the preview sees the timers fired
+      tick.time = e.time;
+      for (Engine* x : {&a, &b}) {
+        if (x == &a || i >= midpoint) {
+          x->apply(tick, [&](const Decision& d) {
+            if (i >= midpoint) {
+              (x == &a ? hash_a : hash_b).add(d);
+            }
+          });
+        }
+      }
+      previewed.clear();
+      a.preview_route(e, [&](const Decision& d) { previewed.push_back(d); });
+    }
+    applied.clear();
     a.apply(e, [&](const Decision& d) {
       offers += d.type == DecisionType::Offer;
-      if (i >= kMidpoint) {
+      if (d.type != DecisionType::AgentStateChanged) {
+        applied.push_back(d);
+      }
+      if (i >= midpoint) {
         hash_a.add(d);
       }
     });
-    if (i >= kMidpoint) {
+    if (compare) {
+      ASSERT_EQ(previewed.size(), applied.size()) << "event " << i;
+      for (std::size_t k = 0; k < applied.size(); ++k) {
+        ASSERT_EQ(std::memcmp(&previewed[k], &applied[k], sizeof(Decision)), 0)
+            << "event " << i << " decision " << k;
+      }
+    }
+    if (i >= midpoint) {
       b.apply(e, [&](const Decision& d) { hash_b.add(d); });
     }
     if (i % 50 == 0) {
@@ -292,10 +319,35 @@ TEST(RandomStream, SelectionDeterministicAcrossSnapshotRestore) {
       gen.forget_gone(a);
     }
   }
-  EXPECT_GT(offers, 10'000u);
+  EXPECT_GT(offers, min_offers);
   EXPECT_EQ(hash_a.value, hash_b.value);
   EXPECT_EQ(hash_a.count, hash_b.count);
   EXPECT_EQ(a.state_hash(), b.state_hash());
+}
+
+// With call selection, preferences and expanding requirements in use: invariants hold along the
+// stream (no waiting call an available agent meets the floor of), and a standby restored from a
+// snapshot decides the same as the engine it copied.
+TEST(RandomStream, SelectionDeterministicAcrossSnapshotRestore) {
+  constexpr std::uint64_t kSeed = 20261130;
+  expect_restore_deterministic(with_selection(random_domain(kSeed, 120, 24, 12)), kSeed, 200'000,
+                               10'000, false);
+}
+
+// Least needed on every longest-idle queue of the random centre: invariants, preview against
+// apply, and a restored standby's decisions.
+TEST(RandomStream, LeastNeededInvariantsPreviewAndRestore) {
+  constexpr std::uint64_t kSeed = 20261201;
+  EngineConfig config = random_domain(kSeed, 120, 24, 12);
+  int least_needed = 0;
+  for (QueueConfig& q : config.queues) {
+    if (q.policy == Policy::LongestIdle) {
+      q.policy = Policy::LeastNeeded;
+      ++least_needed;
+    }
+  }
+  ASSERT_GE(least_needed, 2);
+  expect_restore_deterministic(config, kSeed, 80'000, 3'000, true);
 }
 
 }  // namespace

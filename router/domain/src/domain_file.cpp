@@ -26,7 +26,8 @@ constexpr std::pair<std::string_view, Policy> kPolicies[] = {
     {"most_skilled", Policy::MostSkilled},
     {"round_robin", Policy::RoundRobin},
     {"fewest_calls", Policy::FewestCalls},
-    {"least_talk_time", Policy::LeastTalkTime}};
+    {"least_talk_time", Policy::LeastTalkTime},
+    {"least_needed", Policy::LeastNeeded}};
 constexpr std::pair<std::string_view, router::CallSelection> kSelections[] = {
     {"aged_priority", router::CallSelection::AgedPriority},
     {"greatest_need", router::CallSelection::GreatestNeed},

@@ -322,13 +322,18 @@ class Engine {
 
   // Ready-agent index of each queue: FIFO rings for longest idle and most skilled, a treap for
   // the other policies (ready_index.cpp).
-  static bool uses_rings(Policy p) { return p == Policy::LongestIdle || p == Policy::MostSkilled; }
+  static bool uses_rings(Policy p) {
+    return p == Policy::LongestIdle || p == Policy::MostSkilled || p == Policy::LeastNeeded;
+  }
   std::uint64_t member_key(const detail::MemberNode& m) const;
   void build_rings();
   void ring_push(std::uint32_t ring, AgentIndex a);
   bool ring_entry_valid(const detail::RingEntry& e) const { return epochs_[e.agent] == e.epoch; }
   void trim_rings(QueueIndex q);
   AgentIndex ring_find(QueueIndex q, const detail::CallRecord& c, std::uint64_t& skipped) const;
+  AgentIndex least_needed_find(QueueIndex q, const detail::CallRecord& c,
+                               std::uint64_t& skipped) const;
+  std::uint32_t cover_left(AgentIndex a, QueueIndex q) const;
   void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
   void index_insert(std::uint32_t m);
   void index_erase(std::uint32_t m);

@@ -52,8 +52,11 @@ enum class Policy : std::uint8_t {
   MostSkilled = 1,   // highest proficiency in the queue's skills, then longest idle
   RoundRobin = 2,    // next agent after the last one chosen, in agent-index order
   FewestCalls = 3,   // fewest calls answered today, then longest idle
-  LeastTalkTime = 4  // least talk time today, then longest idle
+  LeastTalkTime = 4,  // least talk time today, then longest idle
+  LeastNeeded = 5     // of the first few longest idle, the one whose other queues have the most
+                      // ready agents (taking it leaves the most cover behind), then longest idle
 };
+inline constexpr Policy kLastPolicy = Policy::LeastNeeded;
 
 // Which waiting call an agent takes when it becomes free and calls wait in several of its queues
 // (each queue's own order decides within the queue: priority, then arrival).
