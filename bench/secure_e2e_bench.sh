@@ -19,6 +19,9 @@
 # FLOOD_BURSTS="0 100" (loadgen sender): one flooded run per value in each rep, side by side:
 # 0 sends evenly, N sends N datagrams back to back every N / rate seconds (--flood-burst N).
 # FLOOD_ONLY=1: skip the throughput part (1.), measure only the flood (2.).
+# GEN_CPUS=LIST runs every acd-loadgen (the clients and the flood's sender) under `taskset -c
+# LIST`: with acdd's dataplane on CPU 0 (the shipped cores = [0]), GEN_CPUS=1 keeps them off it,
+# as clients and an attacker on other hosts would be.
 # WARMUP=0: no unmeasured load on each fresh acdd before its unflooded run (the default runs one,
 # so that the unflooded and the flooded runs both meet an acdd whose agents signed in before).
 # acdd's CPU per thread is measured while the flooded clients' load runs (after their sign-in,
@@ -41,6 +44,8 @@ rate=${4:-2000}
 flood_x=${5:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
 acdd=$build/control/acdd acdctl=$build/control/acdctl loadgen=$build/acd-loadgen
+gen=()
+[ -n "${GEN_CPUS:-}" ] && gen=(taskset -c "$GEN_CPUS")
 source "$here/tests/loadgen_lib.sh"
 work=$(mktemp -d)
 pid=
@@ -122,12 +127,12 @@ for r in $(seq "$reps"); do
   if [ -z "${FLOOD_ONLY:-}" ]; then
   echo "== rep $r: highest loss-free rate, clear text"
   start clear
-  "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents --json >"$work/clear$r.json"
+  "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents --json >"$work/clear$r.json"
   stop
   echo "== rep $r: highest loss-free rate, ACDP/2"
   start secure
   # shellcheck disable=SC2046
-  "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents $(secure_args) --json >"$work/secure$r.json"
+  "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents $(secure_args) --json >"$work/secure$r.json"
   stop
   c=$(field "$work/clear$r.json" max_loss_free_rate) s=$(field "$work/secure$r.json" max_loss_free_rate)
   clear_max+=("$c") secure_max+=("$s")
@@ -137,7 +142,7 @@ for r in $(seq "$reps"); do
     echo "== rep $r: highest loss-free rate, ACDP/2 with AES-256-GCM"
     start aes
     # shellcheck disable=SC2046
-    "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents $(secure_args) --aead aes256-gcm --json >"$work/aes$r.json"
+    "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate max --duration "$seconds" --agents $agents $(secure_args) --aead aes256-gcm --json >"$work/aes$r.json"
     stop
     a=$(field "$work/aes$r.json" max_loss_free_rate)
     aes_max+=("$a")
@@ -153,12 +158,12 @@ for r in $(seq "$reps"); do
     # and the first calls (memory acdd touches the first time) would otherwise fall on the
     # unflooded run only, and every flooded run after it would compare against a slower baseline.
     # shellcheck disable=SC2046
-    "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/warmup$r.json" 2>"$work/warmup$r.err" ||
+    "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/warmup$r.json" 2>"$work/warmup$r.err" ||
       { cat "$work/warmup$r.err" >&2; exit 1; }
     echo "   warm-up (not counted): p50 $(field "$work/warmup$r.json" p50_us) us p99 $(field "$work/warmup$r.json" p99_us) us"
   fi
   # shellcheck disable=SC2046
-  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json" 2>"$work/alone$r.err" &
+  "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json" 2>"$work/alone$r.err" &
   clients=$!
   until grep -qs "load starts" "$work/alone$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
   sched_before=$(thread_sched "$pid") t0=$(date +%s.%N)
@@ -172,7 +177,7 @@ for r in $(seq "$reps"); do
   # The clients' datagram rate is about their call rate (one request per datagram at this rate).
   if [ "$flood_sender" = loadgen ]; then
     # Until the clients are done (SIGTERM below), whatever their sign-in takes.
-    "$loadgen" --target "127.0.0.1:$port" --server-key "$work/acdd.pub" --flood $((rate * flood_x)) \
+    "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --server-key "$work/acdd.pub" --flood $((rate * flood_x)) \
         --flood-burst "$b" --duration $((seconds + 120)) --json >"$work/flood$r.json" 2>"$work/flood$r.err" &
   else
   python3 - "$port" "$(cat "$work/acdd.pub")" $((rate * flood_x)) $((seconds + 120)) "$work/floodcpu$r" 2>"$work/flood$r.err" <<'PY' &
@@ -211,7 +216,7 @@ PY
   sleep 1.5
   rm -f "$work/flooded$r.err"  # the previous burst's: its "load starts" is not this run's
   # shellcheck disable=SC2046
-  "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json" 2>"$work/flooded$r.err" &
+  "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/flooded$r.json" 2>"$work/flooded$r.err" &
   clients=$!
   counters_before=$(security_counters)
   # acdd's threads while the load runs (not while the clients sign in: password hashes).
