@@ -254,6 +254,22 @@ class SecurePipelineTest : public ::testing::Test {
 
   static constexpr std::uint64_t kSecond = 1'000'000'000;
   void advance(std::uint64_t ns) { virtual_ns_.fetch_add(ns, std::memory_order_relaxed); }
+  // The switch's handshake, Register and one route request answered: that request's datagram.
+  Bytes switch_routed_once() {
+    EXPECT_TRUE(connect(switch_));
+    register_peer(switch_, Role::Switch);
+    Bytes good = switch_.one(Type::RouteRequest, route(1));
+    EXPECT_EQ(exchange(switch_, good).size(), 1u);
+    return good;
+  }
+  // ACDP/1 in clear text carrying the configured client `name`'s logical ID: a route request.
+  static Bytes clear_text_as(const char* name, router::CallId call) {
+    Bytes buf(kMaxSendDatagram);
+    DatagramWriter w(buf, secure_client_id(name));
+    EXPECT_TRUE(w.add(Type::RouteRequest, 50, route(call)));
+    buf.resize(w.finish());
+    return buf;
+  }
   bool routed(SecurePeer& p, router::CallId call) {
     const auto r = exchange(p, p.one(Type::RouteRequest, route(call)));
     return r.size() == 1 && r[0].type == Type::RouteResponse;
@@ -516,10 +532,8 @@ TEST_F(SecurePipelineTest, SignInPasswordIsNeverOnTheWire) {
 // Clear text, a forged datagram, a replayed one and one for a session nobody holds are dropped,
 // counted by reason, never answered, and never reach the engine.
 TEST_F(SecurePipelineTest, UnauthenticDatagramsNeverReachTheEngine) {
-  ASSERT_TRUE(connect(switch_));
-  register_peer(switch_, Role::Switch);
-  const Bytes good = switch_.one(Type::RouteRequest, route(1));
-  ASSERT_EQ(exchange(switch_, good).size(), 1u);
+  const Bytes good = switch_routed_once();
+  ASSERT_FALSE(HasFailure());
   const std::uint64_t events = engine_.counters().events;
   const std::uint64_t next = io_.sequencer().next();
 
@@ -538,11 +552,7 @@ TEST_F(SecurePipelineTest, UnauthenticDatagramsNeverReachTheEngine) {
   EXPECT_TRUE(exchange(switch_, unknown).empty());
   EXPECT_EQ(layer_->dropped(secure::DropReason::UnknownSession), 1u);
   // Clear text ACDP/1 (even with the right client ID).
-  Bytes buf(kMaxSendDatagram);
-  DatagramWriter w(buf, secure_client_id("sbc-1"));
-  ASSERT_TRUE(w.add(Type::RouteRequest, 50, route(4)));
-  buf.resize(w.finish());
-  EXPECT_TRUE(exchange(switch_, buf).empty());
+  EXPECT_TRUE(exchange(switch_, clear_text_as("sbc-1", 4)).empty());
   EXPECT_EQ(layer_->dropped(secure::DropReason::Malformed), 1u);
 
   EXPECT_EQ(engine_.counters().events, events) << "an unauthentic datagram reached the engine";
@@ -557,10 +567,8 @@ TEST_F(SecurePipelineTest, UnauthenticDatagramsNeverReachTheEngine) {
 // itself under the client's index fails its tag, and ACDP/1 naming the client is not ACDP/2. No
 // input reaches the engine, and the client's replies still go to the client.
 TEST_F(SecurePipelineTest, ACopiedClientFromAnotherAddressGetsNothing) {
-  ASSERT_TRUE(connect(switch_));
-  register_peer(switch_, Role::Switch);
-  const Bytes captured = switch_.one(Type::RouteRequest, route(1));
-  ASSERT_EQ(exchange(switch_, captured).size(), 1u);
+  const Bytes captured = switch_routed_once();
+  ASSERT_FALSE(HasFailure());
   const std::uint64_t events = engine_.counters().events;
   const std::uint64_t next = io_.sequencer().next();
   const Endpoint elsewhere{0x0200007f, 7777, 0};  // 127.0.0.2
@@ -588,11 +596,7 @@ TEST_F(SecurePipelineTest, ACopiedClientFromAnotherAddressGetsNothing) {
   }
   EXPECT_EQ(refused(), before + 3);
   // Clear text with the switch's logical ID.
-  Bytes buf(kMaxSendDatagram);
-  DatagramWriter w(buf, secure_client_id("sbc-1"));
-  ASSERT_TRUE(w.add(Type::RouteRequest, 50, route(3)));
-  buf.resize(w.finish());
-  port_.inject(elsewhere, buf);
+  port_.inject(elsewhere, clear_text_as("sbc-1", 3));
   worker_.poll();
   EXPECT_EQ(layer_->dropped(secure::DropReason::Malformed), 1u);
 
