@@ -326,7 +326,7 @@ TEST(Execute, HaCommandsCheckRightsAndRole) {
   EXPECT_TRUE(ha.switchover_requested.load());
 }
 
-// Every command category, asked by each role: refused with permission_denied exactly when the
+// Every rule of the role table, asked by each role: refused with permission_denied exactly when the
 // caller's role is below the one the command needs (viewer: reads; operator: agent changes, route
 // test, the client list; admin: reload, naming a file, switchover), and then nothing runs. A
 // granted request may still fail for its own reasons (no routing core here: try_again), never for
@@ -367,7 +367,37 @@ TEST(Execute, EachRoleIsGrantedExactlyItsCommands) {
       {{{"cmd", "config"}, {"action", "diff"}, {"file", "/nonexistent/acd.toml"}}, Admin},
       {{{"cmd", "config"}, {"action", "validate"}, {"file", "/nonexistent/acd.toml"}}, Admin},
       {{{"cmd", "ha"}, {"action", "switchover"}}, Admin},
+      {{{"cmd", "agents"}, {"action", "revoke-tokens"}, {"id", 1001u}}, Operator},
+      {{{"cmd", "surge"}}, Viewer},
+      {{{"cmd", "surge"}, {"action", "status"}}, Viewer},
+      {{{"cmd", "surge"}, {"action", "enter"}, {"queue", "cards"}}, Operator},
+      {{{"cmd", "surge"}, {"action", "exit"}, {"queue", "cards"}}, Operator},
+      {{{"cmd", "surge"}, {"action", "auto"}, {"queue", "cards"}}, Operator},
+      {{{"cmd", "service"}}, Viewer},
+      {{{"cmd", "service"}, {"action", "status"}}, Viewer},
+      {{{"cmd", "service"}, {"action", "down"}, {"name", "core-banking"}}, Operator},
+      {{{"cmd", "service"}, {"action", "up"}, {"name", "core-banking"}}, Operator},
+      {{{"cmd", "dr"}}, Viewer},
+      {{{"cmd", "dr"}, {"action", "status"}}, Viewer},
+      {{{"cmd", "dr"}, {"action", "history"}}, Viewer},
+      {{{"cmd", "dr"}, {"action", "failover"}}, Admin},
+      {{{"cmd", "dr"}, {"action", "switchover"}}, Admin},
+      {{{"cmd", "dr"}, {"action", "switchback"}}, Admin},
+      {{{"cmd", "dr"}, {"action", "drill"}}, Admin},
+      {{{"cmd", "audit"}, {"action", "show"}}, Admin},
+      {{{"cmd", "audit"}}, Admin},
+      {{{"cmd", "site"}}, Viewer},
+      {{{"cmd", "site"}, {"action", "status"}}, Viewer},
   };
+  // Every rule of acdd's table is asked here, so a command added without a line above fails.
+  for (const CommandPermission& rule : command_permissions()) {
+    const bool asked = std::any_of(std::begin(requests), std::end(requests), [&](const auto& r) {
+      const json& request = r.first;
+      const std::string action = request.value("action", std::string("list"));
+      return request["cmd"] == rule.cmd && (rule.action == "*" || action == rule.action);
+    });
+    EXPECT_TRUE(asked) << rule.cmd << " " << rule.action << " is not asked by any role here";
+  }
   for (const OperatorRole caller : {None, Viewer, Operator, Admin}) {
     for (const auto& [request, needs] : requests) {
       ha.switchover_requested.store(false);
