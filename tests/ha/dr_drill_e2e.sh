@@ -38,25 +38,33 @@ load() {  # load NAME: 4 s of calls at 200/s; the report in work/NAME.json
   "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
     --talk-ms 50 --settle-s 15 --json >"$work/$1.json" 2>"$work/$1.err"
 }
-# Production's latency before any drill, then the same load with drills run one after another.
-load before || dr_fail "the load before the drills failed: $(cat "$work/before.err")"
-expect_every_call_routed "$work/before.json" || dr_fail "calls lost before the drills"
-load during &
-loading=$!
-for _ in $(seq 600); do grep -qs "load starts" "$work/during.err" && break; sleep 0.05; done
-sleep 0.5
-drills=0
-while kill -0 "$loading" 2>/dev/null; do
-  hash_before=$("$acdctl" --socket "$work/d/ctl.sock" --json ha status |
-                sed -n 's/^ *"last_hash_check_seq": \([0-9]*\).*/\1/p')
-  "$acdctl" --socket "$work/d/ctl.sock" --json dr drill >"$work/drill.json" 2>&1 ||
-    dr_fail "dr drill failed: $(cat "$work/drill.json")"
-  drills=$((drills + 1))
-  [ $drills = 1 ] && cp "$work/drill.json" "$work/drill1.json" && first_hash_before=$hash_before
-  sleep 0.5  # one drill after another, as an operator would run them, not a storm
-done
-wait "$loading" || dr_fail "the load during the drills failed: $(cat "$work/during.err")"
-[ $drills -ge 2 ] || dr_fail "only $drills drill(s) ran during the load"
+# One round (round R): production's latency with no drill, then the same load with drills run one
+# after another. Reports in work/beforeR.json and work/duringR.json; the first drill's answer in
+# work/drill1.json.
+drill_round() {
+  local r=$1 loading
+  load "before$r" || dr_fail "the load before the drills failed: $(cat "$work/before$r.err")"
+  expect_every_call_routed "$work/before$r.json" || dr_fail "calls lost before the drills"
+  load "during$r" &
+  loading=$!
+  for _ in $(seq 600); do grep -qs "load starts" "$work/during$r.err" && break; sleep 0.05; done
+  sleep 0.5
+  drills=0
+  while kill -0 "$loading" 2>/dev/null; do
+    hash_before=$("$acdctl" --socket "$work/d/ctl.sock" --json ha status |
+                  sed -n 's/^ *"last_hash_check_seq": \([0-9]*\).*/\1/p')
+    "$acdctl" --socket "$work/d/ctl.sock" --json dr drill >"$work/drill.json" 2>&1 ||
+      dr_fail "dr drill failed: $(cat "$work/drill.json")"
+    drills=$((drills + 1))
+    [ $drills = 1 ] && [ "$r" = 1 ] && cp "$work/drill.json" "$work/drill1.json" &&
+      first_hash_before=$hash_before
+    sleep 0.5  # one drill after another, as an operator would run them, not a storm
+  done
+  wait "$loading" || dr_fail "the load during the drills failed: $(cat "$work/during$r.err")"
+  [ $drills -ge 2 ] || dr_fail "only $drills drill(s) ran during the load"
+  expect_every_call_routed "$work/during$r.json" || dr_fail "calls lost during the drills"
+}
+drill_round 1
 cat "$work/drill1.json"
 field() { sed -n "s/^ *\"$1\": \(.*\),\{0,1\}\$/\1/p" "$work/drill1.json" | sed 's/,$//'; }
 [ "$(field passed)" = true ] || dr_fail "the drill did not pass"
@@ -81,17 +89,25 @@ echo "ok: $drills drills passed: call $routed $(field agent), replayed $replayed
 # The last drill too.
 grep -q '"passed": true' "$work/drill.json" || dr_fail "the last drill failed: $(cat "$work/drill.json")"
 
-expect_every_call_routed "$work/during.json" || dr_fail "calls lost during the drills"
 num() { sed -n "s/^ *\"$2\": \([0-9][0-9.e+]*\),\{0,1\}\$/\1/p" "$1"; }
-p50_before=$(num "$work/before.json" p50_us) p99_before=$(num "$work/before.json" p99_us)
-p50_during=$(num "$work/during.json" p50_us) p99_during=$(num "$work/during.json" p99_us)
-echo "production latency: before p50 $p50_before us p99 $p99_before us;" \
-     "during $drills drills p50 $p50_during us p99 $p99_during us"
 # Unaffected, within the noise of a test machine shared with other work: p50 at most twice the
-# figure before plus 1 ms, p99 at most three times plus 5 ms.
-awk -v a="$p50_before" -v b="$p99_before" -v c="$p50_during" -v d="$p99_during" \
-  'BEGIN { exit !(a > 0 && b > 0 && c <= 2 * a + 1000 && d <= 3 * b + 5000) }' ||
-  dr_fail "production's routing latency rose during the drills"
+# figure before plus 1 ms, p99 at most three times plus 5 ms. Other work on the machine can stall
+# either load for a moment; a round over the bound is measured again once, and only a second round
+# over it fails (a drill that stalls production does so in every round).
+unaffected() {
+  local r=$1 p50_before p99_before p50_during p99_during
+  p50_before=$(num "$work/before$r.json" p50_us) p99_before=$(num "$work/before$r.json" p99_us)
+  p50_during=$(num "$work/during$r.json" p50_us) p99_during=$(num "$work/during$r.json" p99_us)
+  echo "production latency, round $r: before p50 $p50_before us p99 $p99_before us;" \
+       "during $drills drills p50 $p50_during us p99 $p99_during us"
+  awk -v a="$p50_before" -v b="$p99_before" -v c="$p50_during" -v d="$p99_during" \
+    'BEGIN { exit !(a > 0 && b > 0 && c <= 2 * a + 1000 && d <= 3 * b + 5000) }'
+}
+if ! unaffected 1; then
+  echo "round 1 over the bound; measuring once more"
+  drill_round 2
+  unaffected 2 || dr_fail "production's routing latency rose during the drills, in two rounds"
+fi
 dr_json d | grep -q '"role": "following"' || dr_fail "d no longer follows: $(dr_json d)"
 for _ in $(seq 100); do dr_json a | grep -q '"follower": "caught-up"' && break; sleep 0.1; done
 dr_json a | grep -q '"follower": "caught-up"' || dr_fail "d fell behind after the drill"
