@@ -153,6 +153,60 @@ void route_with_free_agents(benchmark::State& state, bool burst) {
 void BM_RouteWithFreeAgents(benchmark::State& state) { route_with_free_agents(state, false); }
 void BM_RouteWithFreeAgentsBurst(benchmark::State& state) { route_with_free_agents(state, true); }
 
+// A route request when few agents are free: only every `ready_every`-th agent is ready, so each
+// queue holds a handful of ready agents and no policy finds plenty of cover. The worst case of
+// `least_needed`, which then weighs its 8 longest-idle candidates' other queues for every call
+// instead of taking the first. Each call is for a queue of a random ready agent; a call that finds
+// its queue emptied by the batch queues (`queued_share`).
+void BM_RouteWithFewFreeAgents(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const auto skills = static_cast<std::uint32_t>(state.range(1));
+  const auto per_agent = static_cast<std::uint32_t>(state.range(2));
+  const auto policy = static_cast<Policy>(state.range(3));
+  const auto ready_every = static_cast<std::uint32_t>(state.range(4));
+  auto d = make_domain(agents, skills, per_agent, policy, 4 * kBatch);
+  std::vector<AgentIndex> ready;
+  for (AgentIndex a = 0; a < agents; ++a) {
+    apply(*d, EventType::AgentSignIn, a);
+    if (a % ready_every == 0) {
+      apply(*d, EventType::AgentReady, a);
+      ready.push_back(a);
+    }
+  }
+  std::mt19937_64 gen(11);
+  std::vector<Event> batch(kBatch);
+  std::int64_t decisions = 0;
+  std::uint64_t queued = 0;
+  CallId next_call = 1;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (Event& e : batch) {
+      const auto& qs = d->agent_queues[ready[gen() % ready.size()]];
+      e = Event{};
+      e.type = EventType::RouteRequest;
+      e.call = next_call++;
+      e.queue = qs[gen() % qs.size()];
+      e.time = ++d->now;
+    }
+    state.ResumeTiming();
+    for (const Event& e : batch) {
+      d->engine->apply(e, [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; });
+    }
+    state.PauseTiming();
+    for (const Event& e : batch) {  // back to the same agents ready: answer and release each call
+      apply(*d, EventType::CallAnswered, kNone, e.call);
+      apply(*d, EventType::CallReleased, kNone, e.call);
+      apply(*d, EventType::CallAbandoned, kNone, e.call);  // those that queued
+    }
+    decisions += kBatch;
+    state.ResumeTiming();
+  }
+  report(state, *d, decisions);
+  state.counters["queued_share"] =
+      static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+  state.counters["ready_per_queue"] = static_cast<double>(ready.size() * per_agent) / skills;
+}
+
 // A route request when no agent is free (all signed in, none ready): the call queues, after the
 // engine has judged whether any agent of the queue could serve its extra skills. Needs: 0 none,
 // 1 one skill a member has, 2 two skills one member has, 3 two skills of two random members (often
@@ -471,6 +525,10 @@ void BM_StateHash(benchmark::State& state) {
 BENCHMARK(BM_RouteWithFreeAgents)->Apply(sweep);
 BENCHMARK(BM_RouteWithFreeAgentsBurst)->Apply(sweep);
 BENCHMARK(BM_AgentReadyWithBacklog)->Apply(sweep);
+BENCHMARK(BM_RouteWithFewFreeAgents)
+    ->ArgNames({"agents", "skills", "per_agent", "policy", "ready_every"})
+    ->ArgsProduct({{10'000}, {1'000}, {5}, {0, 5}, {10}})
+    ->ArgsProduct({{10'000}, {100}, {20}, {0, 5}, {40}});
 BENCHMARK(BM_CallSelection)
     ->ArgNames({"agents", "skills", "per_agent", "selection"})
     ->ArgsProduct({{10'000}, {100}, {5}, {0, 1, 2, 3, 4}});
