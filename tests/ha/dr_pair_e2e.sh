@@ -99,6 +99,8 @@ etcd_value /acd-test/epoch | grep -q '"node-a"' || dr_fail "the centre's key: $(
 
 # 1. Under load, d passes a's log on to e.
 load load1 "127.0.0.1:$PORT_a" 3
+sleep 1.5
+echo "under load: d's standby $(dr_field d pair_standby_lag_records) records behind, d $(dr_field d rpo_records) behind a"
 wait "$LOAD" || dr_fail "the load failed: $(cat "$work/load1.err")"
 expect_every_call_routed "$work/load1.json" || dr_fail "calls lost with the DR pair following"
 for _ in $(seq 100); do
@@ -114,6 +116,7 @@ bad=$(ha_json e | sed -n 's/^ *"hash_mismatches": \([0-9]*\).*/\1/p')
   dr_fail "e checked $checks state hashes of a's, $bad differed"
 dr_json d | grep -q '"pair_standby": "caught-up"' || dr_fail "d's status lacks its standby: $(dr_json d)"
 lag=$(dr_field d pair_standby_lag_records)
+echo "d's standby lag after the load: $lag records"
 [ -n "$lag" ] && [ "$lag" -le 20 ] || dr_fail "d shows e $lag records behind"
 echo "ok: e applied $(dr_field e applied_seq) (a at $target), $checks state hashes checked on e"
 
@@ -121,8 +124,11 @@ echo "ok: e applied $(dr_field e applied_seq) (a at $target), $checks state hash
 load load2 "127.0.0.1:$PORT_a" 4
 sleep 1
 kill -9 "$PID_d"
+killed=$(date +%s.%N)
 wait "$PID_d" 2>/dev/null || true
 PID_d=
+for _ in $(seq 200); do dr_json e | grep -q '"active_connected": true' && break; sleep 0.02; done
+following=$(date +%s.%N)
 wait_log e "pair primary with epoch 2" 10
 wait "$LOAD" || dr_fail "the load failed: $(cat "$work/load2.err")"
 expect_every_call_routed "$work/load2.json" || dr_fail "calls lost while the DR pair changed"
@@ -137,7 +143,7 @@ close_to "$(dr_field e applied_seq)" "$(last_a)" ||
 etcd_value /acd-test/dr-epoch | grep -q '"dr-e"' || dr_fail "the pair's key: $(etcd_value /acd-test/dr-epoch)"
 "$acdctl" --socket "$work/a/ctl.sock" dr history | grep -q "sending the records it lacks" ||
   dr_fail "a did not send e the records it lacked: $("$acdctl" --socket "$work/a/ctl.sock" dr history)"
-echo "ok: d killed; e follows a at $(dr_field e applied_seq)"
+echo "ok: d killed; e follows a at $(dr_field e applied_seq), connected to a $(echo "$following - $killed" | bc) s after the kill"
 
 # 3. d comes back: it is e's standby now.
 start_dr_node d primary
