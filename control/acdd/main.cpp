@@ -710,7 +710,7 @@ int main(int argc, char** argv) {
                         " (" + current->holder + "): following it as its DR site");
     }
   }
-  if (ha.enabled() && !follows_new_active) {
+  if (ha.enabled() && !follows_new_active && !site.follows()) {
     {
       std::lock_guard<std::mutex> lock(ha_status.text_mutex);
       ha_status.peer = ha.peer;
@@ -780,6 +780,74 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     ha_status.dr.drill_domain = &domain;  // a drill's sandbox: this configuration, these sizes
     ha_status.dr.drill_dataplane = dp;
+    // A DR pair ([ha] at the DR site): the node is first its pair's standby. Promoted on the
+    // pair's key, it follows the active site and passes what it applies on to its standby; its
+    // standby promoted after the DR site took over routes at once (it takes the centre's epoch).
+    std::unique_ptr<control::EtcdEpoch> pair_fence;
+    std::unique_ptr<control::PairForwarder> forward;
+    std::uint64_t pair_epoch = 0;
+    if (site.follows() && ha.enabled()) {
+      pair_fence = std::make_unique<control::EtcdEpoch>(
+          ha.etcd, ha.etcd_key, std::chrono::milliseconds(ha.etcd_timeout_ms));
+      auto standby = dataplane::LinkStandby::create(ha.peer, timing, error, link_keys);
+      if (!standby) {
+        std::cerr << control::origin_of(running, "ha.peer") << ": " << error << "\n";
+        return 1;
+      }
+      {
+        std::lock_guard<std::mutex> lock(ha_status.text_mutex);
+        ha_status.peer = ha.peer;
+      }
+      dataplane::Endpoint pair_at;
+      (void)dataplane::parse_endpoint(ha.peer_dataplane, pair_at);
+      io.set_standby(true, pair_at);
+      std::printf("acdd: dr: node %s of site %s following its pair's primary %s\n",
+                  ha.node.c_str(), running.site.c_str(), ha.peer.c_str());
+      std::fflush(stdout);
+      control::DrPairFence pair{fence.get(), running.site};
+      const bool promoted = control::follow_primary(
+          *standby, io, engine, &board, journal, journal_config, *pair_fence, ha,
+          ha.start_as == "primary", ha_status, g_stop, pair_epoch,
+          uring != nullptr ? uring->completion_fd() : -1, false, "", nullptr, &pair);
+      standby.reset();
+      if (!promoted) {
+        notify_systemd("STOPPING=1");
+        server.stop();
+        metrics.stop();
+        std::fprintf(stderr, "acdd: stopping as the DR pair's standby (%s)\n",
+                     ha_status.why().c_str());
+        audit_stop.why = "stopped as the DR pair's standby: " + ha_status.why();
+        audit_stop.outcome = control::AuditOutcome::Ok;
+        return 0;
+      }
+      link = dataplane::LinkPrimary::listen(ha.replication_listen, timing, pair_epoch, error,
+                                            link_keys);
+      if (!link) {
+        std::cerr << control::origin_of(running, "ha.replication_listen") << ": " << error << "\n";
+        return 1;
+      }
+      if (pair.took_centre) {
+        // Our pair's primary had taken over as the active site and died: we route on.
+        dr_took_over = true;
+        epoch = pair_epoch;
+        ha_status.dr.role.store(control::DrRole::TakenOver);
+        {
+          std::lock_guard<std::mutex> lock(ha_status.dr.mutex);
+          ha_status.dr.takeover_epoch = epoch;
+          ha_status.dr.takeover_seq = io.sequencer().next() - 1;
+          ha_status.dr.takeover_loss = 0;  // it held what its primary released
+        }
+        ha_status.dr.note("the pair's primary, the active site, is gone: took epoch " +
+                          std::to_string(epoch) + " at seq " +
+                          std::to_string(io.sequencer().next() - 1));
+      } else {
+        ha_status.dr.note("pair primary with epoch " + std::to_string(pair_epoch) +
+                          " of the pair's key: following site " + dr_peer->name +
+                          ", forwarding to the standby on " + ha.replication_listen);
+        forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
+        io.set_standby(true, active_at);
+      }
+    }
     for (std::size_t next = 0; !g_stop.load() && !dr_took_over; ++next) {
       const std::string& address = dr_peer->replication[next % dr_peer->replication.size()];
       auto follower = dataplane::LinkStandby::create(address, dr_timing, error, dr_keys);
@@ -794,8 +862,24 @@ int main(int argc, char** argv) {
       }
       dr_took_over = control::follow_primary(*follower, io, engine, &board, journal, journal_config,
                                              *fence, follow, false, ha_status, g_stop, epoch,
-                                             uring != nullptr ? uring->completion_fd() : -1, true);
+                                             uring != nullptr ? uring->completion_fd() : -1, true,
+                                             "", forward.get());
+      if (!dr_took_over && pair_fence && !g_stop.load() &&
+          ha_status.dr.role.load() != control::DrRole::OutOfService) {
+        // The active site is silent: is this node still its pair's primary? If the pair's key
+        // moved on (our standby took it, hearing nothing from us), it follows now: stop.
+        std::string why;
+        const auto current = pair_fence->read(why);
+        if (current && (current->epoch != pair_epoch || current->holder != ha.node)) {
+          ha_status.role.store(control::HaRole::Fenced);
+          ha_status.say("the pair's key is " + current->holder + "'s (epoch " +
+                        std::to_string(current->epoch) + "): it follows the active site now");
+          control::log_line(ha_status.why() + "; stopping");
+          break;
+        }
+      }
     }
+    forward.reset();
     if (!dr_took_over) {
       notify_systemd("STOPPING=1");
       server.stop();
@@ -803,7 +887,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "acdd: stopping as DR follower (%s)\n", ha_status.why().c_str());
       audit_stop.why = "stopped as DR follower: " + ha_status.why();
       audit_stop.outcome = control::AuditOutcome::Ok;
-      return 0;
+      // Fenced: another node of the DR pair follows; systemd starts this one as its standby.
+      return ha_status.role.load() == control::HaRole::Fenced ? 3 : 0;
+    }
+    if (link) {
+      link->set_epoch(epoch);  // the pair's standby now follows the active site's epoch
     }
     clock.continue_from(engine.now());
     io.set_epoch(static_cast<std::uint32_t>(epoch));
@@ -846,7 +934,8 @@ int main(int argc, char** argv) {
   shipping.journal_gates = running.journal.sync;
   shipping.snapshot_every = std::chrono::seconds(running.journal.snapshot_every_s);
   shipping.hash_every = ha.hash_every;
-  shipping.node = ha.node;
+  // A DR pair that took over keeps the centre's epoch under its site's name (docs/dr.md).
+  shipping.node = dr_took_over && site.follows() ? site.node : ha.node;
   (void)dataplane::parse_endpoint(ha.peer_dataplane, shipping.peer_dataplane);
   control::NodeShipper shipper(
       io, journal.get(), link.get(), fence.get(), epoch,

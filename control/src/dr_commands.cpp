@@ -44,6 +44,22 @@ json status_of(const HaStatus& h) {
     j["rpo_records"] = d.lag_records.load();
     j["rpo_seconds"] = static_cast<double>(d.lag_us.load()) / 1e6;
   }
+  if (role == DrRole::Standby) {
+    // The DR pair's standby: following its pair's primary (which shows this node's lag).
+    j["pair_primary_connected"] = d.connected.load();
+    j["applied_seq"] = d.applied_seq.load();
+  }
+  if ((role == DrRole::Following || role == DrRole::OutOfService) &&
+      d.standby_state.load() != 0) {
+    // A DR pair's primary: its standby, and how far it trails this node.
+    static constexpr const char* kPeer[] = {"none", "catching-up", "caught-up", "dead"};
+    const std::uint8_t p = d.standby_state.load();
+    const std::uint64_t applied = d.applied_seq.load();
+    const std::uint64_t acked = d.standby_acked.load();
+    j["pair_standby"] = p < 4 ? kPeer[p] : "?";
+    j["pair_standby_acked_seq"] = acked;
+    j["pair_standby_lag_records"] = applied > acked ? applied - acked : 0;
+  }
   if (role == DrRole::Following || role == DrRole::OutOfService) {
     const std::uint64_t applied = d.applied_seq.load();
     const std::uint64_t head = d.head_seq.load();

@@ -25,6 +25,8 @@ std::string_view to_string(DrRole role) {
       return "taken-over";
     case DrRole::HandedOver:
       return "handed-over";
+    case DrRole::Standby:
+      return "standby";
   }
   return "?";
 }
@@ -118,9 +120,10 @@ void NodeShipper::poll_dr(SteadyTime::time_point now) {
     dr_marks_.pop_front();
   }
   const auto peer = dr_->peer();
-  // A node without a standby (the DR site that took over) has no standby's turn to ask for the
-  // state hash: its caught-up DR follower is checked against it all the same.
-  if (link_ == nullptr && peer == dataplane::LinkPrimary::PeerState::Synchronous &&
+  // A node without a synchronous standby (the DR site that took over, a primary routing alone)
+  // has no standby's turn asking for the state hash: its caught-up DR follower is checked against
+  // it all the same.
+  if (role_ != HaRole::Primary && peer == dataplane::LinkPrimary::PeerState::Synchronous &&
       last_seq_ >= next_hash_at_ && now - last_hash_ >= options_.hash_min_interval) {
     io_.want_hash();
     next_hash_at_ = last_seq_ + options_.hash_every;
@@ -242,6 +245,85 @@ void NodeShipper::dr_switchover_step() {
       next_fence_try_ = now + std::chrono::milliseconds(20);
       break;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The DR pair's primary passing the active site's log on to its standby.
+
+PairForwarder::PairForwarder(dataplane::LinkPrimary& link, dataplane::IoStage& io,
+                             router::Engine& engine, DrStatus& status)
+    : link_(link), io_(io), engine_(engine), status_(status), first_(ours()), max_sent_(first_) {}
+
+void PairForwarder::image(std::uint64_t seq, std::span<const std::uint8_t> bytes) {
+  // Our state starts again from the active site's image: whatever the standby held is of no use.
+  first_ = seq;
+  max_sent_ = seq;
+  if (link_.send_snapshot(seq, bytes)) {
+    max_sent_ = seq;
+  }
+}
+
+void PairForwarder::record(std::uint64_t seq, std::span<const std::uint8_t> bytes) {
+  Recent& r = recent_[seq % kRecent];
+  r.seq = seq;
+  r.bytes.assign(bytes.begin(), bytes.end());
+  if (link_.append(seq, bytes)) {  // refused while no standby is answered
+    max_sent_ = seq;
+  }
+}
+
+void PairForwarder::hash(std::uint64_t seq, std::uint64_t state_hash) {
+  // The active site's hash: the standby compares its own state with it, as we did.
+  if (seq == ours()) {
+    (void)link_.send_hash(seq, state_hash);
+  }
+}
+
+void PairForwarder::poll(std::chrono::steady_clock::time_point now) {
+  link_.poll(now);
+  if (const auto applied = link_.take_hello()) {
+    const std::uint64_t seq = ours();
+    bool recent = *applied >= first_ && *applied <= max_sent_ && seq - *applied < kRecent;
+    for (std::uint64_t s = *applied + 1; recent && s <= seq; ++s) {
+      recent = recent_[s % kRecent].seq == s;
+    }
+    if (recent) {
+      for (std::uint64_t s = *applied + 1; s <= seq; ++s) {
+        if (link_.append(s, recent_[s % kRecent].bytes)) {
+          max_sent_ = s;
+        }
+      }
+      status_.note("pair standby at seq " + std::to_string(*applied) + ", ours " +
+                   std::to_string(seq) + ": sending the records it lacks");
+    } else {
+      // An image of our state, taken here: this loop is the only one touching the engine.
+      dataplane::NodeImage image;
+      image.seq = seq;
+      image.engine = engine_.snapshot();
+      image.session = io_.save_session();
+      if (io_.config_tag() != nullptr) {
+        image.config = io_.config_tag()->log_payload;
+      }
+      if (link_.send_snapshot(seq, dataplane::encode_image(image))) {
+        max_sent_ = std::max(max_sent_, seq);
+      }
+      status_.note("pair standby at seq " + std::to_string(*applied) + ", ours " +
+                   std::to_string(seq) + ": sending an image");
+    }
+  }
+  if (const auto bad = link_.hash_mismatch_seq()) {
+    status_.note("state hash mismatch with the pair standby at seq " + std::to_string(*bad));
+  }
+  const auto peer = static_cast<std::uint8_t>(link_.peer());
+  if (peer != last_peer_) {
+    static constexpr const char* kNames[] = {"none", "catching up", "caught up", "dead"};
+    status_.note(std::string("pair standby ") + (peer < 4 ? kNames[peer] : "?") + " at seq " +
+                 std::to_string(link_.acked_seq()));
+    last_peer_ = peer;
+  }
+  status_.standby_state.store(peer);
+  status_.standby_acked.store(link_.acked_seq());
+  link_.flush();
 }
 
 }  // namespace acd::control

@@ -814,7 +814,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd,
-                    bool dr_follower, const std::string& dr_site) {
+                    bool dr_follower, const std::string& dr_site, PairForwarder* forward,
+                    DrPairFence* pair) {
   dataplane::RouterStage router(engine, io.config_tag());
   // An idle turn sleeps until the link or the port has something, at most this long: heartbeats
   // leave on time (a tenth of the interval late at most) and silence is measured as before.
@@ -842,7 +843,10 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
   const auto dead_after = std::chrono::milliseconds(settings.dead_after_ms);
   if (dr_follower) {
     status.dr.role.store(DrRole::Following);
+  } else if (pair != nullptr) {
+    status.dr.role.store(DrRole::Standby);
   }
+  std::uint64_t link_epoch = 0;  // the epoch the primary announced last (a DR pair's standby)
   auto out_of_service = [&](const std::string& why) {
     if (in_service) {
       in_service = false;
@@ -902,6 +906,9 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
             }
             status.set_sources(&link.counters(), nullptr, journal.get());
           }
+          if (forward != nullptr && in_service) {
+            forward->image(seq, bytes);
+          }
           status.last_seq.store(seq);
         },
         [&](std::uint64_t seq, std::span<const std::uint8_t> record) {
@@ -930,6 +937,9 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
             return;
           }
           followed = true;
+          if (forward != nullptr) {
+            forward->record(seq, record);
+          }
           status.last_seq.store(seq);
         },
         [&](std::uint64_t seq, std::uint64_t theirs) -> std::uint64_t {
@@ -942,10 +952,19 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           if (ours != theirs) {
             status.hash_mismatches.store(status.hash_mismatches.load() + 1);
             out_of_service("state hash differs from the primary's at seq " + std::to_string(seq));
+          } else if (forward != nullptr) {
+            forward->hash(seq, theirs);
           }
           return ours;
         });
+    if (forward != nullptr) {
+      forward->poll(now);  // before any takeover below: the standby gets what we applied
+    }
     const bool alive = link.primary_alive();
+    if (pair != nullptr) {
+      status.dr.applied_seq.store(link.applied_seq());
+      status.dr.connected.store(alive);
+    }
     if (dr_follower) {
       status.dr.applied_seq.store(link.applied_seq());
       if (link.primary_head_wall_ns() != 0) {  // this link heard a Head; else the last one's stay
@@ -979,6 +998,7 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
     status.peer_state.store(alive ? 1 : 0);
     if (alive) {
       last_alive = now;
+      link_epoch = link.primary_epoch();
       epoch = std::max(epoch, link.primary_epoch());
       status.epoch.store(epoch);
       if (!fence_known && followed) {
@@ -992,7 +1012,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         // Nothing arrived: sleep on the link and the port instead of spinning on two cores
         // shared with the primary. (Records the journal has not made durable yet are waited
         // for by polling: their acknowledgement leaves when they are.)
-        const int fds[] = {link.socket_fd(), port_fd};
+        const int fds[] = {link.socket_fd(), port_fd,
+                           forward != nullptr ? forward->link().standby_socket() : -1};
         wait_readable(fds, idle_wait);
       }
       continue;
@@ -1015,6 +1036,33 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
     }
     std::string why;
     std::uint64_t expected = epoch;
+    EtcdEpoch* swap = &fence;
+    std::string holder = settings.node;
+    if (pair != nullptr && pair->centre != nullptr && followed) {
+      // A DR pair's standby: after a takeover its primary held the centre's epoch, which it
+      // announced on our link; we take the next one (under the site's name) and route. Before,
+      // the pair's own key decides which of us follows the active site.
+      const auto centre = pair->centre->read(why);
+      if (!centre) {
+        status.fence_unreachable.store(status.fence_unreachable.load() + 1);
+        next_fence_try = now + std::chrono::milliseconds(20);
+        continue;
+      }
+      if (taken_by_site(centre->holder, pair->site)) {
+        if (centre->epoch != link_epoch) {
+          // Our primary took over but we never heard it announce that epoch (or another node of
+          // this site holds it): taking the next one could skip records it released.
+          status.say("site " + pair->site + " holds epoch " + std::to_string(centre->epoch) +
+                     " but the pair primary last announced " + std::to_string(link_epoch) +
+                     ": not taking over");
+          next_fence_try = now + std::chrono::seconds(1);
+          continue;
+        }
+        swap = pair->centre;
+        holder = pair->site;
+        expected = centre->epoch;
+      }
+    }
     if (!followed) {
       const auto current = fence.read(why);
       if (!current) {
@@ -1033,8 +1081,11 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
       }
       expected = current->epoch;
     }
-    const CasResult r = fence.advance(expected, settings.node);
+    const CasResult r = swap->advance(expected, holder);
     if (r.outcome == CasOutcome::Won) {
+      if (pair != nullptr) {
+        pair->took_centre = swap == pair->centre;
+      }
       epoch = r.current.epoch;
       status.epoch.store(epoch);
       status.failovers.store(status.failovers.load() + 1);

@@ -155,7 +155,7 @@ void dr_metrics(Families& m, const DrStatus& dr) {
   m.family("acd_dr_role", "gauge",
            "1 for the node's current disaster-recovery role, 0 for the others");
   for (auto r = static_cast<std::uint8_t>(DrRole::Serving);
-       r <= static_cast<std::uint8_t>(DrRole::HandedOver); ++r) {
+       r <= static_cast<std::uint8_t>(DrRole::Standby); ++r) {
     const auto each = static_cast<DrRole>(r);
     m.sample("acd_dr_role", label("role", std::string(to_string(each))), each == role ? 1 : 0);
   }
@@ -196,6 +196,15 @@ void dr_metrics(Families& m, const DrStatus& dr) {
                     static_cast<std::uint8_t>(dataplane::LinkPrimary::PeerState::Synchronous)
               : dr.connected.load();
   m.sample("acd_dr_follower_connected", {}, connected ? 1 : 0);
+  if ((role == DrRole::Following || role == DrRole::OutOfService) &&
+      dr.standby_state.load() != 0) {
+    // A DR pair's primary: how far its standby trails what it applied.
+    const std::uint64_t applied = dr.applied_seq.load();
+    const std::uint64_t acked = dr.standby_acked.load();
+    m.family("acd_dr_pair_standby_lag_records", "gauge",
+             "A DR pair's primary: records it applied that its standby has not acknowledged");
+    m.sample("acd_dr_pair_standby_lag_records", {}, applied > acked ? applied - acked : 0);
+  }
 }
 
 // The node's part in the pair (docs/ha.md), its replication link and its journal.

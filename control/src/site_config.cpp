@@ -183,8 +183,17 @@ void parse_sites(TomlChecker& c, const toml::table& root, ApplianceConfig& cfg) 
                           "the etcd endpoints that hold its epoch");
       }
     }
-    if (cfg.ha.enabled()) {
-      c.error(site, "[site] role = \"dr\" is one node following the active site: remove [ha]");
+    // A DR pair ([ha] with a peer): which of its two nodes follows the active site is decided on
+    // the pair's own key; the followed site's key is the centre's, taken only at a takeover.
+    const PeerSite* followed = s.followed();
+    if (cfg.ha.enabled() && followed != nullptr && cfg.ha.etcd_key == followed->etcd_key &&
+        std::any_of(cfg.ha.etcd.begin(), cfg.ha.etcd.end(), [&](const std::string& e) {
+          return std::find(followed->etcd.begin(), followed->etcd.end(), e) !=
+                 followed->etcd.end();
+        })) {
+      c.error(site, "[ha] etcd_key \"" + cfg.ha.etcd_key + "\" is site '" + followed->name +
+                        "''s epoch (its [[sites]] etcd_key): a DR pair needs a key of its own, "
+                        "e.g. \"/acd/" + cfg.site + "/epoch\"");
     }
   } else if (s.dr_peer() != nullptr && s.replication_listen.empty()) {
     c.error(site, "[[sites]] '" + s.dr_peer()->name +

@@ -101,6 +101,28 @@ struct BadCase {
 };
 
 // Each mistake is one message with the file and line, and nothing is configured.
+// A DR site may be a pair ([ha] with a peer), on a key of its own: the followed site's key on
+// the same etcd is refused, with the line of [site].
+TEST(SiteConfig, DrPairNeedsAKeyOfItsOwn) {
+  const std::string ha =
+      "\n[ha]\nnode = \"sh-a\"\nreplication_listen = \"192.0.2.21:7401\"\n"
+      "peer = \"192.0.2.22:7401\"\npeer_dataplane = \"192.0.2.22:7070\"\n"
+      "etcd = [\"192.0.2.9:2379\"]\n";
+  const ConfigResult own =
+      parse_config(with_sites(std::string(kDr) + ha + "etcd_key = \"/acd/sh/epoch\"\n"),
+                   "acd.toml");
+  ASSERT_TRUE(own.ok()) << own.errors.front();
+  EXPECT_TRUE(own.config.dr.follows());
+  EXPECT_TRUE(own.config.ha.enabled());
+  const ConfigResult same =
+      parse_config(with_sites(std::string(kDr) + ha + "etcd_key = \"/acd/bj/epoch\"\n"),
+                   "acd.toml");
+  ASSERT_FALSE(same.ok());
+  EXPECT_NE(same.errors.front().find("acd.toml:"), std::string::npos) << same.errors.front();
+  EXPECT_NE(same.errors.front().find("a DR pair needs a key of its own"), std::string::npos)
+      << same.errors.front();
+}
+
 TEST(SiteConfig, MistakesAreReportedWithTheirLine) {
   const BadCase cases[] = {
       {"self as peer",

@@ -53,7 +53,16 @@ void log_line(const std::string& text);
 // OutOfService: a follower whose state left the active site's (it never takes over).
 // TakenOver: was the follower; took over as the active site (failover or switchover).
 // HandedOver: was the active site's primary; handed the site's epoch to the DR site at RPO 0.
-enum class DrRole : std::uint8_t { None, Serving, Following, OutOfService, TakenOver, HandedOver };
+// Standby: the DR pair's standby, following its DR primary (docs/dr.md "The DR site as a pair").
+enum class DrRole : std::uint8_t {
+  None,
+  Serving,
+  Following,
+  OutOfService,
+  TakenOver,
+  HandedOver,
+  Standby
+};
 std::string_view to_string(DrRole role);
 
 // Seconds from `then_ns` to `now_ns` (both ns since the Unix epoch, as system_clock gives them):
@@ -81,6 +90,10 @@ struct DrStatus {
   std::atomic<std::uint64_t> head_seq{0};
   std::atomic<std::uint64_t> head_wall_ns{0};
   std::atomic<bool> connected{false};
+  // A DR pair's primary while following: its own standby (LinkPrimary::PeerState) and the seq it
+  // acknowledged. (After a takeover the standby is the node's hot standby: `acdctl ha status`.)
+  std::atomic<std::uint8_t> standby_state{0};
+  std::atomic<std::uint64_t> standby_acked{0};
   // Request slots: 0 = none, else the waiting request's ID.
   std::atomic<std::uint64_t> failover_requested{0};    // DR node: `acdctl dr failover`
   std::atomic<std::uint64_t> switchover_requested{0};  // active primary: `acdctl dr switchover`
@@ -286,6 +299,38 @@ class NodeShipper final : public dataplane::LogShipper {
   dataplane::LinkPrimary::PeerState last_dr_peer_ = dataplane::LinkPrimary::PeerState::None;
 };
 
+// A DR pair's primary (docs/dr.md "The DR site as a pair"): what it receives from the active site
+// goes on to its own standby over `link`, as it applies it: images, records, state hashes. A
+// standby that says hello gets the records it lacks when this follower sent it every record up to
+// its seq (from a ring of the latest), else an image of this node's state, taken here. IO thread.
+class PairForwarder {
+ public:
+  PairForwarder(dataplane::LinkPrimary& link, dataplane::IoStage& io, router::Engine& engine,
+                DrStatus& status);
+  void image(std::uint64_t seq, std::span<const std::uint8_t> bytes);
+  void record(std::uint64_t seq, std::span<const std::uint8_t> bytes);
+  void hash(std::uint64_t seq, std::uint64_t state_hash);
+  // Each turn of the follower's loop: the standby's hello and acknowledgements, then one flush.
+  void poll(std::chrono::steady_clock::time_point now);
+  dataplane::LinkPrimary& link() { return link_; }
+
+ private:
+  std::uint64_t ours() const { return io_.sequencer().next() - 1; }
+  dataplane::LinkPrimary& link_;
+  dataplane::IoStage& io_;
+  router::Engine& engine_;
+  DrStatus& status_;
+  std::uint64_t first_ = 0;     // our seq when forwarding began
+  std::uint64_t max_sent_ = 0;  // the last record sent to a standby since then
+  std::uint8_t last_peer_ = 0;
+  struct Recent {
+    std::uint64_t seq = 0;
+    std::vector<std::uint8_t> bytes;
+  };
+  static constexpr std::size_t kRecent = 1 << 14;
+  std::vector<Recent> recent_ = std::vector<Recent>(kRecent);
+};
+
 // Starts a node from its journal: the newest snapshot, then every record after it, applied
 // through the IO stage (reply cache included). Returns the next sequence number to log, or an
 // error (the journal cannot be read, or holds what this configuration cannot apply).
@@ -297,6 +342,17 @@ struct Recovery {
   std::string error;
 };
 Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane::IoStage& io);
+
+// A DR pair's standby (follow_primary's `pair`): its primary is silent. While the DR site follows
+// the active site, the pair's own key ([ha] etcd, the fence follow_primary is given) decides which
+// node follows; once the DR site took over (`centre`'s holder is `site`, at the epoch the primary
+// announced), the standby takes the centre's next epoch under the site's name and routes
+// (`took_centre` set).
+struct DrPairFence {
+  EtcdEpoch* centre = nullptr;
+  std::string site;
+  bool took_centre = false;
+};
 
 // A standby: follows the primary over `link`, applying its log (and writing it to `journal`, if
 // any), answering clients NotPrimary, until the primary is gone and this node wins the epoch
@@ -313,6 +369,8 @@ Recovery recover_node(const std::string& dir, router::Engine& engine, dataplane:
 // site's next replication address (the pair's other node may be its primary now).
 // `dr_site`: an active site's DR site (empty: none). A pair member that has followed no primary
 // never promotes when etcd says that site holds the epoch (it took over): it returns false.
+// `forward`: a DR pair's primary following the active site passes on what it applies to its own
+// standby. `pair`: a DR pair's standby (see DrPairFence).
 // A snapshot from the primary replaces the local state: the journal (when `journal` holds one)
 // is moved aside to DIR.replaced and begun again from that snapshot.
 bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router::Engine& engine,
@@ -321,7 +379,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     const dataplane::JournalConfig& journal_config, EtcdEpoch& fence,
                     const HaSettings& settings, bool may_promote_at_once, HaStatus& status,
                     const std::atomic<bool>& stop, std::uint64_t& epoch, int port_fd = -1,
-                    bool dr_follower = false, const std::string& dr_site = "");
+                    bool dr_follower = false, const std::string& dr_site = "",
+                    PairForwarder* forward = nullptr, DrPairFence* pair = nullptr);
 
 // True when etcd's epoch `holder` is DR site `site`: it took over by a failover (holder "SITE") or
 // was handed the epoch by a switchover ("SITE.at-SEQ"). Such a site is the active one now.
