@@ -240,6 +240,22 @@ sipp "127.0.0.1:$sip_port" -sf "$work/nowhere.xml" -i 127.0.0.1 -p "$caller_port
   -timeout 10s -timeout_error >"$work/nowhere.out" 2>"$work/nowhere.err" </dev/null ||
   fail "a call to no service was not refused 404: $(tail -5 "$work/nowhere.err")"
 
+# A BYE without Route for a dialog nobody has (a stray, forged or replayed BYE: a Call-ID and tags
+# of no call): Kamailio answers 404 and nothing changes, no event reaches the bridge and no call
+# ends in acd.
+stray_before=$(for m in released_total ignored_total bad_events_total abandoned_total; do
+  bridge_metric "acd_sip_$m"; done | tr '\n' ' ')
+sipp "127.0.0.1:$sip_port" -sf "$here/bye_unknown_dialog.xml" -s 5000 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 10s -timeout_error -trace_msg -message_file "$work/stray.msg" >"$work/stray.out" \
+  2>"$work/stray.err" </dev/null ||
+  fail "a BYE for an unknown dialog was not answered 404: $(tail -5 "$work/stray.err"; tail -20 "$work/stray.msg")"
+sleep 0.3
+stray_after=$(for m in released_total ignored_total bad_events_total abandoned_total; do
+  bridge_metric "acd_sip_$m"; done | tr '\n' ' ')
+[ "$stray_after" = "$stray_before" ] ||
+  fail "a BYE for an unknown dialog changed the bridge's counters (released, ignored, bad events, abandoned): $stray_before -> $stray_after"
+no_stuck
+
 # Queued: while the agent talks (a 6.5 s call: longer than tm's 5 s fr_timer, which must not end
 # a waiting INVITE), a second caller hears 182 Queued (position 1) and waits; a third hears 182 Queued and hangs up (CANCEL: 487, abandoned in acd). When the first
 # call ends, acd offers the waiting call to the agent, whose phone answers it.
