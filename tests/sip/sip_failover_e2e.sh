@@ -12,6 +12,7 @@ set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 default_config=$5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../require.sh"
+source "$here/sip_lib.sh"
 require_tools kamailio sipp python3
 source "$here/../loadgen_lib.sh"
 source "$here/../etcd_lib.sh"
@@ -19,12 +20,7 @@ source "$here/../ha/pair_lib.sh"
 work=$(mktemp -d)
 pids=()
 cleanup() {  # every process this script started, by its own ID, then the pair
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -s "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
-  for p in "${pids[@]}"; do
-    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
-  done
+  sip_stop_started
   stop_pair
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
@@ -37,9 +33,6 @@ fail() {
   done
   pair_dump
   exit 1
-}
-free_port() {  # a UDP+TCP port free on 127.0.0.1 now
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 pair_setup "$work" "$acdd" "$acdctl" "$default_config" 0
 
@@ -64,11 +57,7 @@ ctl() { "$acdctl" --socket "$work/$1/ctl.sock" --json "${@:2}"; }
 
 sip_port=$(free_port) evapi_port=$(free_port) uas_port=$(free_port) reg_port=$(free_port)
 first_port=$(free_port) second_port=$(free_port) metrics_port=$(free_port)
-cfg=$here/../../sip/kamailio.cfg
-mkdir -p "$work/run"
-kamailio -f "$cfg" -A "SIP_LISTEN=udp:127.0.0.1:$sip_port" -A "EVAPI_BIND=\"127.0.0.1:$evapi_port\"" \
-  -DD -E -Y "$work/run" -P "$work/kamailio.pid" -w "$work/run" >"$work/kamailio.out" 2>"$work/kamailio.err" &
-pids+=($!)
+start_kamailio
 cat >"$work/bridge.toml" <<CONF
 evapi = "127.0.0.1:$evapi_port"
 acd = "127.0.0.1:$PORT_a"
@@ -97,20 +86,6 @@ grep -q "connected to evapi" "$work/bridge.out" || fail "the bridge did not conn
 grep -q "session made with 127.0.0.1:$PORT_a" "$work/bridge.out" || fail "no ACDP/2 session with node a"
 grep -q "session made with 127.0.0.1:$PORT_b" "$work/bridge.out" || fail "no ACDP/2 session with node b (the standby)"
 
-bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
-  python3 - "$metrics_port" "$1" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next(l.split(" ")[1] for l in text.splitlines() if l.split(" ")[0] == sys.argv[2]))
-PY
-}
-queued_calls() {  # calls the bridge holds queued (suspended INVITEs after a 182)
-  python3 - "$metrics_port" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next(l.split(" ")[1] for l in text.splitlines() if l.startswith('acd_sip_calls_by_state{state="queued"}')))
-PY
-}
 calls_in() {  # calls_in NODE: calls the node holds
   ctl "$1" calls list | python3 -c 'import json,sys; c=json.load(sys.stdin); print(len(c if isinstance(c, list) else c.get("calls", [])))'
 }
@@ -118,21 +93,7 @@ for _ in $(seq 50); do [ "$(bridge_metric acd_sip_acdp_registered)" = 1 ] && bre
 [ "$(bridge_metric acd_sip_acdp_registered)" = 1 ] || fail "the bridge did not register with node a"
 
 # Two callers while no agent is signed in: both queued (182), their INVITEs held in Kamailio.
-caller_behaviour=(-default_behaviors all,-abortunexp)
-for who in first second; do
-  port_var=${who}_port
-  sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" "${caller_behaviour[@]}" -s 5000 -d 500 -i 127.0.0.1 -p "${!port_var}" \
-    -m 1 -timeout 60s -timeout_error -trace_msg -message_file "$work/$who.msg" \
-    >"$work/$who.out" 2>"$work/$who.err" </dev/null &
-  pids+=($!)
-  eval "${who}_pid=$!"
-  sleep 0.3
-done
-for _ in $(seq 50); do
-  [ "$(queued_calls)" = 2 ] && [ "$(bridge_metric acd_sip_suspended_transactions)" = 2 ] && break
-  sleep 0.1
-done
-[ "$(queued_calls)" = 2 ] || fail "two callers are not queued in the bridge: $(queued_calls)"
+two_callers_queued ""
 grep -q "^SIP/2.0 182 Queued" "$work/first.msg" || fail "the first caller heard no 182"
 [ "$(calls_in a)" = 2 ] || fail "node a does not hold the two calls"
 
