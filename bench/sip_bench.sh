@@ -18,6 +18,12 @@
 # Both Kamailios get 1024 MB of shared memory (-m 1024, SHM_MB to change): the default runs out
 # of transactions at 1,000 calls/s, and 256 MB ran out in the overload step (2,000 calls/s aimed),
 # where Kamailio then lost transactions it had resumed and left calls up in acd.
+# Per acd run, from the histograms of the bridge and of acdd (the bucket holding the p50 / p99, as
+# its upper bound): acd's answer as the bridge sees it (RouteRequest sent -> RouteResponse back),
+# acdd's engine time per request (acd_decision_latency_seconds: the routing itself, without the
+# datagram's way in and out), and Kamailio's handling of a command (written -> its done back).
+# KAMAILIO_CFG=FILE runs another Kamailio configuration (default: sip/kamailio.cfg of this tree),
+# e.g. an older one beside the binaries of an older build, to compare the two.
 # Prints one JSON line per mode and repetition, then the medians.
 # Usage: bench/sip_bench.sh [BUILD_DIR] [REPS] [RATE] [SECONDS] [MAX] [AGENTS]
 set -euo pipefail
@@ -44,7 +50,7 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 uas_port=$(free_port) acd_sip=$(free_port) base_sip=$(free_port) evapi_port=$(free_port)
-base_evapi=$(free_port) caller_port=$(free_port)
+base_evapi=$(free_port) caller_port=$(free_port) acdd_metrics=127.0.0.1:$(free_port)
 
 # acdd: the demo centre, ACDP/2 required, AGENTS agents of the generalists group with passwords.
 "$acdctl" key generate --out "$work/acdd.key" >"$work/keygen"
@@ -60,7 +66,7 @@ for id in $(seq 1000 $((1000 + agents - 1))); do
   echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
 done
 "$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
-  --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+  --control-socket "$work/ctl.sock" --metrics "$acdd_metrics" >"$work/acdd.out" 2>"$work/acdd.err" &
 pids+=($!)
 for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
 [ -s "$work/port" ] || fail "acdd did not start: $(cat "$work/acdd.err")"
@@ -182,7 +188,8 @@ XML
 pids+=($!)
 
 # Kamailio with acd, and the baseline: the same file, the INVITE relayed straight to the phones.
-cfg=$root/sip/kamailio.cfg
+cfg=${KAMAILIO_CFG:-$root/sip/kamailio.cfg}
+[ -r "$cfg" ] || fail "no Kamailio configuration $cfg"
 sed "s|^\t\troute(ACD);|\t\t\$du = \"sip:127.0.0.1:$uas_port\";\n\t\tt_relay();|" "$cfg" >"$work/base.cfg"
 grep -q "^		\$du = \"sip:127.0.0.1:$uas_port\";" "$work/base.cfg" || fail "the baseline cfg was not made"
 for mode in acd base; do
@@ -266,6 +273,7 @@ run() {
       python3 -c 'import json,sys; print(sum(a["state"] != "Ready" and a["state"] != "LoggedOut" for a in json.load(sys.stdin)))')
     ignored0=$(bridge_metric acd_sip_ignored_total)
     curl -s "http://$bridge_metrics/metrics" >"$dir/metrics.before"
+    curl -s "http://$acdd_metrics/metrics" >"$dir/acdd.before"
   fi
   # A phone's 180 can reach the caller after its 200 (Kamailio's UDP workers relay in any order):
   # without abort-on-unexpected SIPp drops it, as RFC 3261 asks, instead of aborting the call
@@ -280,6 +288,7 @@ run() {
     left=$(left_in_bridge)
     ignored=$(($(bridge_metric acd_sip_ignored_total) - ignored0))
     curl -s "http://$bridge_metrics/metrics" >"$dir/metrics.after"
+    curl -s "http://$acdd_metrics/metrics" >"$dir/acdd.after"
   fi
   python3 - "$dir" "$mode" "$kind" "$r" "$n" "$status" $left "$readied" "$busy" "$ignored" <<'PY'
 import csv, glob, json, sys
@@ -304,7 +313,7 @@ pct = lambda q: round(times[min(len(times) - 1, int(q * len(times)))], 3) if tim
 # The bridge's histograms over this run (acd mode): the bucket an quantile falls in, as its upper
 # bound in ms: acd's answer time (RouteRequest to RouteResponse) and Kamailio's read time of a
 # command (written to its done).
-def hist(name):
+def hist(name, files="metrics"):
     def read(path):
         b = {}
         try:
@@ -315,7 +324,7 @@ def hist(name):
         except OSError:
             pass
         return b
-    before, after = read(d + "/metrics.before"), read(d + "/metrics.after")
+    before, after = read(d + "/" + files + ".before"), read(d + "/" + files + ".after")
     rows = [(float("inf") if le == "+Inf" else float(le), after[le] - before.get(le, 0)) for le in after]
     rows.sort()
     total = rows[-1][1] if rows else 0
@@ -327,6 +336,7 @@ def hist(name):
     return q(0.5), q(0.99)
 dec50, dec99 = hist("acd_sip_decision_seconds") if mode == "acd" else (None, None)
 ev50, ev99 = hist("acd_sip_evapi_command_seconds") if mode == "acd" else (None, None)
+en50, en99 = hist("acd_decision_latency_seconds", "acdd") if mode == "acd" else (None, None)
 span = (max(answered) - min(starts)) if answered else 0
 print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": int(n),
                   "successful": int(last["SuccessfulCall(C)"]), "failed": int(last["FailedCall(C)"]),
@@ -339,11 +349,12 @@ print(json.dumps({"mode": mode, "kind": kind, "aimed_cps": int(rate), "calls": i
                   "agents_not_ready_at_start": int(busy) if mode == "acd" else None,
                   "bridge_ignored_events": int(ignored) if mode == "acd" else None,
                   "acd_answer_p50_p99_le_ms": [dec50, dec99] if mode == "acd" else None,
-                  "evapi_read_p50_p99_le_ms": [ev50, ev99] if mode == "acd" else None}))
+                  "evapi_read_p50_p99_le_ms": [ev50, ev99] if mode == "acd" else None,
+                  "acdd_engine_p50_p99_le_ms": [en50, en99] if mode == "acd" else None}))
 PY
 }
 [ -n "${KEEP:-}" ] && echo "work: $work"
-echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); rate $rate/s, max $max/s, $seconds s, $reps reps, $agents agents"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); rate $rate/s, max $max/s, $seconds s, $reps reps, $agents agents; $build, $cfg"
 for rep in $(seq "$reps"); do
   for mode in base acd; do
     run "$mode" latency "$rate" | tee -a "$work/results.jsonl"

@@ -130,6 +130,11 @@ void Bridge::connected(std::uint64_t now_ns) {
   }
 }
 
+void Bridge::failed_over(std::uint64_t now_ns) {
+  bump(Counter::failovers);
+  connected(now_ns);
+}
+
 std::uint64_t Bridge::waiting_since() const {
   std::uint64_t oldest = 0;
   for (const auto& [seq, p] : pending_) {
@@ -492,6 +497,15 @@ void Bridge::on_message(const dataplane::Message& m, std::uint64_t now_ns) {
     }
     case wire::Type::Error: {
       const auto e = m.as<wire::Error>();
+      if (e.reason == static_cast<std::uint16_t>(wire::WireError::NotPrimary)) {
+        // A standby of a pair: nothing was decided. The request stays waiting (sent again, to
+        // the primary once the shell has moved there), and no call is refused for it.
+        bump(Counter::not_primary);
+        if (pending_.count(e.reply_to) != 0) {
+          not_primary_ = true;
+        }
+        return;
+      }
       bump(Counter::acd_errors);
       const auto it = pending_.find(e.reply_to);
       if (it == pending_.end()) {

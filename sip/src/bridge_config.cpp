@@ -79,13 +79,15 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
   }
   BridgeConfig c;
   Reader r(name, result.errors);
-  r.only(root, {"evapi", "acd", "key_file", "server_key", "aead", "domain", "overflow_domain",
+  r.only(root, {"evapi", "acd", "standby", "standby_key", "key_file", "server_key", "aead", "domain", "overflow_domain",
                 "ring_s", "retry_ms", "retries", "heartbeat_ms", "metrics", "services", "agents",
                 "max_call_s"});
   r.text(root, "evapi", c.evapi);
   r.text(root, "acd", c.acd);
   r.text(root, "key_file", c.key_file);
   r.text(root, "server_key", c.server_key);
+  r.text(root, "standby", c.standby);
+  r.text(root, "standby_key", c.standby_key);
   r.text(root, "aead", c.aead);
   r.text(root, "domain", c.domain);
   r.text(root, "overflow_domain", c.overflow_domain);
@@ -102,6 +104,13 @@ BridgeConfigResult parse_bridge_config(const std::string& text, const std::strin
     result.errors.push_back(name +
                             ": key_file (the bridge's secret key) and server_key (a file "
                             "with acdd's public key) are needed: the bridge speaks ACDP/2");
+  }
+  if (c.standby.empty() != c.standby_key.empty()) {
+    result.errors.push_back(name +
+                            ": standby (the pair's other node, IP:PORT) and standby_key (a file "
+                            "with its public key) go together");
+  } else if (!c.standby.empty() && c.standby == c.acd) {
+    result.errors.push_back(name + ": standby is the same address as acd");
   }
   if (const toml::node* n = root.get("services")) {
     const toml::array* list = n->as_array();

@@ -13,6 +13,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -24,6 +25,8 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -75,23 +78,38 @@ std::optional<sockaddr_in> parse_address(const std::string& text) {
   return a;
 }
 
+std::string text(const sockaddr_in& a) {
+  return std::string(inet_ntoa(a.sin_addr)) + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+// One acd node: its address, its public key, and the ACDP/2 session with it.
+struct Node {
+  sockaddr_in addr{};
+  secure::PublicKey key{};
+  std::unique_ptr<secure::Initiator> initiator;
+  std::unique_ptr<secure::SessionCipher> cipher;
+  std::uint32_t index = 0;
+  std::uint64_t heard_ns = 0, next_init_ns = 0, session_ns = 0;
+};
+
 class Shell {
  public:
-  Shell(const acd::sip::BridgeConfig& config, secure::StaticKeyPair keys, secure::PublicKey server,
-        secure::Aead aead, sockaddr_in acd, sockaddr_in evapi, std::optional<sockaddr_in> metrics)
-      : bridge_(config),
-        keys_(std::move(keys)),
-        server_(server),
-        aead_(aead),
-        acd_(acd),
-        evapi_(evapi),
-        metrics_(metrics) {}
+  // `nodes`: acdd, or the two nodes of a hot-standby pair (the first is tried as primary first).
+  Shell(const acd::sip::BridgeConfig& config, secure::StaticKeyPair keys,
+        const std::vector<std::pair<sockaddr_in, secure::PublicKey>>& nodes, secure::Aead aead,
+        sockaddr_in evapi, std::optional<sockaddr_in> metrics)
+      : bridge_(config), keys_(std::move(keys)), aead_(aead), evapi_(evapi), metrics_(metrics) {
+    for (const auto& [addr, key] : nodes) {
+      nodes_.emplace_back();
+      nodes_.back().addr = addr;
+      nodes_.back().key = key;
+    }
+  }
 
   int run() {
     epoll_ = epoll_create1(EPOLL_CLOEXEC);
     udp_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (epoll_ < 0 || udp_ < 0 ||
-        connect(udp_, reinterpret_cast<const sockaddr*>(&acd_), sizeof acd_) != 0) {
+    if (epoll_ < 0 || udp_ < 0) {
       std::cerr << "acd-sip-bridge: cannot open the ACDP socket: " << std::strerror(errno) << "\n";
       return 1;
     }
@@ -112,12 +130,14 @@ class Shell {
                 << ":" << ntohs(metrics_->sin_port) << ": " << std::strerror(errno) << "\n";
       return 1;
     }
-    initiator_ = std::make_unique<secure::Initiator>(keys_, server_, 1);
-    send_init();
+    for (Node& n : nodes_) {
+      n.initiator = std::make_unique<secure::Initiator>(keys_, n.key, 1);
+      send_init(n);
+    }
     connect_evapi();
-    std::cout << "acd-sip-bridge: ACDP/2 to " << inet_ntoa(acd_.sin_addr) << ":"
-              << ntohs(acd_.sin_port) << ", evapi " << inet_ntoa(evapi_.sin_addr) << ":"
-              << ntohs(evapi_.sin_port) << std::endl;
+    std::cout << "acd-sip-bridge: ACDP/2 to " << text(nodes_[0].addr)
+              << (nodes_.size() > 1 ? " (pair with " + text(nodes_[1].addr) + ")" : "")
+              << ", evapi " << text(evapi_) << std::endl;
     epoll_event events[16];
     while (!stop_) {
       const int n = epoll_wait(epoll_, events, 16, -1);
@@ -238,7 +258,7 @@ class Shell {
     c.http_bad_requests = http_bad_requests_;
     c.http_timeouts = http_timeouts_;
     c.evapi_up = evapi_up_;
-    c.acdp_session = cipher_ != nullptr;
+    c.acdp_session = nodes_[active_].cipher != nullptr;
     return c;
   }
 
@@ -337,22 +357,54 @@ class Shell {
   }
 
   // ---- ACDP/2 ----
-  void send_init() {
+  void send_init(Node& n) {
     std::uint8_t init[sizeof(secure::HandshakeInit)];
-    if (initiator_->make_init(wall_ns(), now_ns(), init) == sizeof init) {
+    if (n.initiator->make_init(wall_ns(), now_ns(), init) == sizeof init) {
       const auto draw = static_cast<std::uint32_t>(random_());
-      next_init_ns_ = now_ns() + acd::sip::jittered(1'000'000'000, draw);
-      (void)!send(udp_, init, sizeof init, 0);
+      n.next_init_ns = now_ns() + acd::sip::jittered(1'000'000'000, draw);
+      (void)!sendto(udp_, init, sizeof init, 0, reinterpret_cast<const sockaddr*>(&n.addr),
+                    sizeof n.addr);
+    }
+  }
+  // A pair only: the node the bridge sends to becomes `k`. With a session there, every waiting
+  // request goes to it again (same seq) and the held calls are asked for again; without one, a
+  // handshake first (the session's arrival does the same).
+  void move_to(std::size_t k, const char* why) {
+    if (nodes_.size() < 2 || k == active_) {
+      return;
+    }
+    active_ = k;
+    moved_ns_ = now_ns();
+    std::cout << "acd-sip-bridge: to acd node " << text(nodes_[k].addr) << " (" << why << ")"
+              << std::endl;
+    if (nodes_[k].cipher) {
+      nodes_[k].heard_ns = moved_ns_;  // its silence counts from now
+      bridge_.failed_over(moved_ns_);
+    } else {
+      failover_pending_ = true;
+      send_init(nodes_[k]);
     }
   }
   void on_udp() {
     std::uint8_t d[wire::kMaxDatagram];
     std::uint8_t plain[wire::kMaxDatagram];
     for (;;) {
-      const ssize_t n = recv(udp_, d, sizeof d, 0);
+      sockaddr_in from{};
+      socklen_t from_len = sizeof from;
+      const ssize_t n =
+          recvfrom(udp_, d, sizeof d, 0, reinterpret_cast<sockaddr*>(&from), &from_len);
       if (n <= 0) {
         return;
       }
+      std::size_t k = 0;
+      while (k < nodes_.size() && (nodes_[k].addr.sin_addr.s_addr != from.sin_addr.s_addr ||
+                                   nodes_[k].addr.sin_port != from.sin_port)) {
+        ++k;
+      }
+      if (k == nodes_.size()) {
+        continue;  // not from a node of ours
+      }
+      Node& node = nodes_[k];
       const std::span<const std::uint8_t> datagram(d, static_cast<std::size_t>(n));
       const secure::Peeked p = secure::peek(datagram);
       if (p.reason != secure::DropReason::None) {
@@ -360,32 +412,48 @@ class Shell {
       }
       if (p.handshake) {
         if (p.kind == secure::Kind::CookieReply) {
-          if (initiator_->consume_cookie(datagram, now_ns()) == secure::DropReason::None) {
-            send_init();
+          if (node.initiator->consume_cookie(datagram, now_ns()) == secure::DropReason::None) {
+            send_init(node);
           }
           continue;
         }
-        const secure::Initiator::Established e = initiator_->consume_response(datagram);
+        const secure::Initiator::Established e = node.initiator->consume_response(datagram);
         if (e.reason == secure::DropReason::None) {
-          cipher_ = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client, aead_);
-          index_ = e.session_index;
-          heard_ns_ = now_ns();
+          node.cipher = std::make_unique<secure::SessionCipher>(e.keys, secure::Side::Client, aead_);
+          node.index = e.session_index;
+          node.heard_ns = node.session_ns = now_ns();
           ++acdp_sessions_;
-          std::cout << "acd-sip-bridge: ACDP/2 session made" << std::endl;
-          bridge_.connected(now_ns());
+          std::cout << "acd-sip-bridge: ACDP/2 session made with " << text(node.addr) << std::endl;
+          if (k == active_) {
+            if (std::exchange(failover_pending_, false)) {
+              bridge_.failed_over(now_ns());
+            } else {
+              bridge_.connected(now_ns());
+            }
+          }
         }
         continue;
       }
-      if (!cipher_ || p.index != index_) {
+      if (!node.cipher || p.index != node.index) {
         continue;
       }
       constexpr std::size_t kHead = sizeof(wire::DatagramHeader);
       const secure::Opened o =
-          cipher_->open(datagram, std::span<std::uint8_t>(plain + kHead, sizeof plain - kHead));
+          node.cipher->open(datagram, std::span<std::uint8_t>(plain + kHead, sizeof plain - kHead));
       if (o.reason != secure::DropReason::None) {
         continue;
       }
-      heard_ns_ = now_ns();
+      // A pair's epoch only grows: a datagram from an older epoch is from a node that lost its
+      // role (docs/protocol.md "Two nodes"). One node alone may restart with any epoch.
+      const bool pair = nodes_.size() > 1;
+      if (pair && o.header.epoch < epoch_) {
+        continue;
+      }
+      const bool newer = pair && o.header.epoch > epoch_;
+      if (pair) {
+        epoch_ = std::max(epoch_, o.header.epoch);
+      }
+      node.heard_ns = now_ns();
       const wire::DatagramHeader h{wire::kMagic,
                                    wire::kVersion,
                                    o.header.count,
@@ -398,23 +466,46 @@ class Shell {
       if (acd::dataplane::check_header(acdp1, checked) != acd::dataplane::HeaderCheck::Ok) {
         continue;
       }
+      bool announced = false;
       acd::dataplane::for_each_message(
           acdp1, checked,
-          [&](const acd::dataplane::Message& m) { bridge_.on_message(m, now_ns()); },
+          [&](const acd::dataplane::Message& m) {
+            announced = announced || (m.type == wire::Type::Heartbeat && m.seq == 0);
+            bridge_.on_message(m, now_ns());
+          },
           [](std::uint64_t, wire::WireError) {});
+      const bool not_primary = bridge_.take_not_primary();
+      if (k != active_ && announced && newer) {
+        move_to(k, "its takeover announcement");
+      } else if (k == active_ && not_primary) {
+        move_to(1 - k, "NotPrimary from the other");
+      }
     }
   }
   void on_tick() {
     const std::uint64_t now = now_ns();
     bridge_.tick(now);
-    // No session, or acd silent while requests wait: a new handshake (acdd may have restarted).
-    // Silent: nothing heard for 1 s, and a request has waited that long (a request just sent
-    // after a quiet second is no sign of a dead node).
+    // acd silent while requests wait: with a pair, the other node is tried (it may have taken
+    // over); alone, a new handshake (acdd may have restarted). Silent: nothing heard for 1 s, and
+    // a request has waited that long (a request just sent after a quiet second is no sign of a
+    // dead node).
     const std::uint64_t since = bridge_.waiting_since();
-    const bool silent =
-        cipher_ && since != 0 && now - since > 1'000'000'000 && now - heard_ns_ > 1'000'000'000;
-    if ((!cipher_ || silent) && now >= next_init_ns_) {
-      send_init();  // again about every second, give or take a quarter
+    const Node& active = nodes_[active_];
+    const bool silent = active.cipher && since != 0 && now - since > 1'000'000'000 &&
+                        now - active.heard_ns > 1'000'000'000;
+    if (silent && nodes_.size() > 1 && now - moved_ns_ > 1'000'000'000) {
+      move_to(1 - active_, "silence");
+    }
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      Node& n = nodes_[k];
+      // No session; the node we send to silent; or, for the other node of a pair, a session
+      // 5 min old (renewed before acdd's idle time forgets it, so its takeover announcement and
+      // NotPrimary always reach the bridge).
+      const bool want = !n.cipher || (k == active_ && silent) ||
+                        (k != active_ && now - n.session_ns > 300'000'000'000);
+      if (want && now >= n.next_init_ns) {
+        send_init(n);  // again about every second, give or take a quarter
+      }
     }
     expire_http(now);
     if (tcp_ < 0 && now - last_connect_ns_ > 1'000'000'000) {
@@ -432,7 +523,8 @@ class Shell {
       }
     }
     std::vector<acd::sip::Request> requests = bridge_.take_requests();
-    if (!cipher_) {
+    Node& node = nodes_[active_];
+    if (!node.cipher) {
       return;  // sent again by tick() once there is a session
     }
     std::size_t i = 0;
@@ -451,21 +543,20 @@ class Shell {
       }
       std::uint8_t sealed[wire::kMaxDatagram];
       const std::size_t s =
-          cipher_->seal(secure::DataHeader{static_cast<std::uint8_t>(w.count()), index_, 0},
+          node.cipher->seal(secure::DataHeader{static_cast<std::uint8_t>(w.count()), node.index, 0},
                         std::span<const std::uint8_t>(buf + sizeof(wire::DatagramHeader),
                                                       n - sizeof(wire::DatagramHeader)),
                         sealed);
       if (s > 0) {
-        (void)!send(udp_, sealed, s, 0);
+        (void)!sendto(udp_, sealed, s, 0, reinterpret_cast<const sockaddr*>(&node.addr),
+                      sizeof node.addr);
       }
     }
   }
 
   Bridge bridge_;
   secure::StaticKeyPair keys_;
-  secure::PublicKey server_;
   secure::Aead aead_;
-  sockaddr_in acd_;
   sockaddr_in evapi_;
   std::optional<sockaddr_in> metrics_;
   static constexpr std::size_t kMaxHttpClients = 8;
@@ -482,10 +573,11 @@ class Shell {
   bool connecting_ = false, evapi_up_ = false, stop_ = false;
   std::string out_;
   acd::sip::NetstringReader reader_;
-  std::unique_ptr<secure::Initiator> initiator_;
-  std::unique_ptr<secure::SessionCipher> cipher_;
-  std::uint32_t index_ = 0;
-  std::uint64_t heard_ns_ = 0, next_init_ns_ = 0, last_connect_ns_ = 0;
+  std::vector<Node> nodes_;
+  std::size_t active_ = 0;           // the node requests go to
+  std::uint32_t epoch_ = 0;          // the highest epoch heard from a pair
+  bool failover_pending_ = false;    // moved to a node without a session: failed_over() once made
+  std::uint64_t moved_ns_ = 0, last_connect_ns_ = 0;
   std::mt19937 random_{std::random_device{}()};
 };
 
@@ -512,8 +604,9 @@ int main(int argc, char** argv) {
   const acd::sip::BridgeConfig& config = *loaded.config;
   const auto acd = parse_address(config.acd);
   const auto evapi = parse_address(config.evapi);
-  if (!acd || !evapi) {
-    std::cerr << config_path << ": acd and evapi must be IPV4:PORT\n";
+  const auto standby = config.standby.empty() ? std::nullopt : parse_address(config.standby);
+  if (!acd || !evapi || (!config.standby.empty() && !standby)) {
+    std::cerr << config_path << ": acd, standby and evapi must be IPV4:PORT\n";
     return 1;
   }
   std::optional<sockaddr_in> metrics;
@@ -529,15 +622,26 @@ int main(int argc, char** argv) {
     std::cerr << keys.error << "\n";
     return 1;
   }
-  std::ifstream in(config.server_key);
-  std::string line;
-  std::optional<secure::PublicKey> server;
-  if (in && std::getline(in, line)) {
-    server = secure::public_key_from_base64(line);
-  }
-  if (!server) {
-    std::cerr << config.server_key << ": not a file holding acdd's public key (base64, one line)\n";
-    return 1;
+  const auto read_key = [](const std::string& file) -> std::optional<secure::PublicKey> {
+    std::ifstream in(file);
+    std::string line;
+    if (in && std::getline(in, line)) {
+      return secure::public_key_from_base64(line);
+    }
+    return std::nullopt;
+  };
+  std::vector<std::pair<sockaddr_in, secure::PublicKey>> nodes;
+  for (const auto& [addr, file] : {std::pair{acd, config.server_key},
+                                   std::pair{standby, config.standby_key}}) {
+    if (!addr) {
+      continue;
+    }
+    const std::optional<secure::PublicKey> key = read_key(file);
+    if (!key) {
+      std::cerr << file << ": not a file holding acdd's public key (base64, one line)\n";
+      return 1;
+    }
+    nodes.emplace_back(*addr, *key);
   }
   const secure::Aead aead =
       config.aead == "aes256-gcm" ? secure::Aead::Aes256Gcm : secure::Aead::ChaCha20Poly1305;
@@ -550,6 +654,6 @@ int main(int argc, char** argv) {
               << secure::to_base64(keys.keys->public_key) << "\n";
     return 0;
   }
-  Shell shell(config, std::move(*keys.keys), *server, aead, *acd, *evapi, metrics);
+  Shell shell(config, std::move(*keys.keys), nodes, aead, *evapi, metrics);
   return shell.run();
 }

@@ -56,6 +56,18 @@ TEST(SipBridgeConfig, MetricsAddress) {
   EXPECT_EQ(r.errors[0], "b.toml:1: metrics must be a non-empty string");
 }
 
+// The pair's other node: its address and key file together.
+TEST(SipBridgeConfig, StandbyNodeOfAPair) {
+  auto r = acd::sip::parse_bridge_config(kGood, "b.toml");
+  ASSERT_TRUE(r.config.has_value());
+  EXPECT_EQ(r.config->standby, "");
+  r = acd::sip::parse_bridge_config(
+      "standby = \"127.0.0.1:17071\"\nstandby_key = \"/k/b.pub\"\n" + std::string(kGood), "b.toml");
+  ASSERT_TRUE(r.config.has_value()) << (r.errors.empty() ? "" : r.errors[0]);
+  EXPECT_EQ(r.config->standby, "127.0.0.1:17071");
+  EXPECT_EQ(r.config->standby_key, "/k/b.pub");
+}
+
 // Each mistake: no config, and a message with the file and line.
 TEST(SipBridgeConfig, MistakesAreNamedWithTheirLine) {
   const struct {
@@ -73,6 +85,10 @@ TEST(SipBridgeConfig, MistakesAreNamedWithTheirLine) {
       {"evapi = \"x\"\n", "key_file"},
       {"key_file = \"a\"\nserver_key = \"b\"\n", "no [[services]]"},
       {"ring_s = = 3\n", "b.toml:1:"},
+      {"standby = \"127.0.0.1:17071\"\n" + std::string(kGood), "go together"},
+      {"standby_key = \"/k/b.pub\"\n" + std::string(kGood), "go together"},
+      {"standby = \"127.0.0.1:17070\"\nstandby_key = \"/k/b.pub\"\n" + std::string(kGood),
+       "same address"},
   };
   for (const auto& c : cases) {
     const auto r = acd::sip::parse_bridge_config(c.text, "b.toml");

@@ -453,6 +453,48 @@ TEST(SipBridge, ErrorToRouteRequestIs503) {
   EXPECT_EQ(h.bridge.calls(), 0u);
 }
 
+// A standby's Error NotPrimary decides nothing: the call is not answered 503, the request waits
+// (the shell is told once to move to the other node) and, after the move, goes again with its own
+// seq; the new primary's answer is applied to the held INVITE.
+TEST(SipBridge, NotPrimaryKeepsTheRequestUntilThePrimaryAnswers) {
+  Harness h;
+  h.invite("np@x");
+  const auto rq = h.one_request();
+  const auto call_id = Harness::body<wire::RouteRequest>(rq).call_id;
+  EXPECT_FALSE(h.bridge.take_not_primary());
+  wire::Error e{};
+  e.reply_to = rq.seq;
+  e.reason = static_cast<std::uint16_t>(wire::WireError::NotPrimary);
+  h.deliver(wire::Type::Error, e);
+  EXPECT_TRUE(h.bridge.take_commands().empty());  // no 503
+  EXPECT_EQ(h.bridge.calls(), 1u);
+  EXPECT_EQ(h.bridge.waiting(), 1u);
+  EXPECT_EQ(h.bridge.count(Counter::not_primary), 1u);
+  EXPECT_EQ(h.bridge.count(Counter::acd_errors), 0u);
+  EXPECT_TRUE(h.bridge.take_not_primary());
+  EXPECT_FALSE(h.bridge.take_not_primary());  // once
+  // A NotPrimary for a request no longer waiting asks for no move.
+  e.reply_to = rq.seq + 100;
+  h.deliver(wire::Type::Error, e);
+  EXPECT_FALSE(h.bridge.take_not_primary());
+
+  h.bridge.failed_over(1000 * kMs);
+  EXPECT_EQ(h.bridge.count(Counter::failovers), 1u);
+  auto r = h.bridge.take_requests();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].type, wire::Type::Register);
+  h.ack(r[0].seq);
+  // The waiting RouteRequest goes again (same seq) at the next retry, with its retries anew.
+  h.bridge.tick(1000 * kMs + 200 * kMs);
+  r = h.bridge.take_requests();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].seq, rq.seq);
+  EXPECT_EQ(r[0].body, rq.body);
+  h.respond(rq.seq, call_id, wire::RouteResult::Agent, 1001);
+  EXPECT_EQ(h.one_command()["action"], "relay");
+  EXPECT_EQ(h.bridge.waiting(), 0u);
+}
+
 // A new ACDP session (acdd restarted, or a standby took over): the calls whose INVITE waits for
 // acd's decision are asked for again with their first RouteRequest; a ringing call is not.
 TEST(SipBridge, NewSessionAsksAgainForWaitingCalls) {

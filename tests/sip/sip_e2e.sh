@@ -21,16 +21,12 @@ set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../require.sh"
+source "$here/sip_lib.sh"
 require_tools kamailio sipp python3
 work=$(mktemp -d)
 pids=()
 cleanup() {  # every process this script started, by its own ID: TERM, then KILL after 2 s
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -s "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
-  for p in "${pids[@]}"; do
-    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
-  done
+  sip_stop_started
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,9 +36,6 @@ fail() {
     [ -s "$work/$f" ] && { echo "--- $f"; tail -30 "$work/$f"; }
   done
   exit 1
-}
-free_port() {  # a UDP+TCP port free on 127.0.0.1 now
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 sip_port=$(free_port) evapi_port=$(free_port) uas_port=$(free_port) reg_port=$(free_port) caller_port=$(free_port)
 ivr_port=$(free_port) metrics_port=$(free_port)
@@ -118,9 +111,7 @@ cfg=$here/../../sip/kamailio.cfg
 mkdir -p "$work/run"
 kamailio -c -f "$cfg" >"$work/kamailio.check" 2>&1 || fail "kamailio -c: $(tail -5 "$work/kamailio.check")"
 # A call whose 200 is never acknowledged ends after 2 s here (32 s as shipped).
-kamailio -f "$cfg" -A "SIP_LISTEN=udp:127.0.0.1:$sip_port" -A "EVAPI_BIND=\"127.0.0.1:$evapi_port\"" -A ACD_ACK_WAIT_S=2 \
-  -DD -E -Y "$work/run" -P "$work/kamailio.pid" -w "$work/run" >"$work/kamailio.out" 2>"$work/kamailio.err" &
-pids+=($!)
+start_kamailio -A ACD_ACK_WAIT_S=2
 
 cat >"$work/bridge.toml" <<CONF
 evapi = "127.0.0.1:$evapi_port"
@@ -156,13 +147,6 @@ for _ in $(seq 100); do
 done
 grep -q "connected to evapi" "$work/bridge.out" || fail "the bridge did not connect to Kamailio's evapi"
 grep -q "session made" "$work/bridge.out" || fail "the bridge made no ACDP/2 session with acdd"
-bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
-  python3 - "$metrics_port" "$1" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next(l.split(" ")[1] for l in text.splitlines() if l.split(" ")[0] == sys.argv[2]))
-PY
-}
 no_stuck() {  # after each case: no call in acdd, no agent reserved, no call or held INVITE in the bridge
   no_calls || fail "calls are left in acdd: $(cat "$work/calls.json")"
   ctl agents list >"$work/agents.json"
@@ -239,6 +223,22 @@ XML
 sipp "127.0.0.1:$sip_port" -sf "$work/nowhere.xml" -i 127.0.0.1 -p "$caller_port" -m 1 \
   -timeout 10s -timeout_error >"$work/nowhere.out" 2>"$work/nowhere.err" </dev/null ||
   fail "a call to no service was not refused 404: $(tail -5 "$work/nowhere.err")"
+
+# A BYE without Route for a dialog nobody has (a stray, forged or replayed BYE: a Call-ID and tags
+# of no call): Kamailio answers 404 and nothing changes, no event reaches the bridge and no call
+# ends in acd.
+stray_before=$(for m in released_total ignored_total bad_events_total abandoned_total; do
+  bridge_metric "acd_sip_$m"; done | tr '\n' ' ')
+sipp "127.0.0.1:$sip_port" -sf "$here/bye_unknown_dialog.xml" -s 5000 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 10s -timeout_error -trace_msg -message_file "$work/stray.msg" >"$work/stray.out" \
+  2>"$work/stray.err" </dev/null ||
+  fail "a BYE for an unknown dialog was not answered 404: $(tail -5 "$work/stray.err"; tail -20 "$work/stray.msg")"
+sleep 0.3
+stray_after=$(for m in released_total ignored_total bad_events_total abandoned_total; do
+  bridge_metric "acd_sip_$m"; done | tr '\n' ' ')
+[ "$stray_after" = "$stray_before" ] ||
+  fail "a BYE for an unknown dialog changed the bridge's counters (released, ignored, bad events, abandoned): $stray_before -> $stray_after"
+no_stuck
 
 # Queued: while the agent talks (a 6.5 s call: longer than tm's 5 s fr_timer, which must not end
 # a waiting INVITE), a second caller hears 182 Queued (position 1) and waits; a third hears 182 Queued and hangs up (CANCEL: 487, abandoned in acd). When the first
@@ -501,27 +501,7 @@ no_stuck
 # anew. Then agent 1000 signs in again, its phone answers both calls in turn, and nothing is left.
 ctl agents logout 1000 >/dev/null || fail "acdctl agents logout 1000"
 first_port=$(free_port) second_port=$(free_port)
-for who in first second; do
-  port_var=${who}_port
-  sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" "${caller_behaviour[@]}" -s 5000 -d 500 -i 127.0.0.1 -p "${!port_var}" \
-    -m 1 -timeout 60s -timeout_error -trace_msg -message_file "$work/restart_$who.msg" \
-    >"$work/restart_$who.out" 2>"$work/restart_$who.err" </dev/null &
-  pids+=($!)
-  eval "${who}_pid=$!"
-  sleep 0.3
-done
-queued_calls() {  # queued_calls: calls the bridge holds queued (suspended INVITEs after a 182)
-  python3 - "$metrics_port" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next(l.split(" ")[1] for l in text.splitlines() if l.startswith('acd_sip_calls_by_state{state="queued"}')))
-PY
-}
-for _ in $(seq 50); do
-  [ "$(queued_calls)" = 2 ] && [ "$(bridge_metric acd_sip_suspended_transactions)" = 2 ] && break
-  sleep 0.1
-done
-[ "$(queued_calls)" = 2 ] || fail "two callers are not queued in the bridge: $(queued_calls)"
+two_callers_queued restart_
 grep -q "^SIP/2.0 182 Queued" "$work/restart_first.msg" || fail "the first waiting caller heard no 182"
 sessions_before=$(bridge_metric acd_sip_acdp_sessions_total)
 acdd_pid=${pids[0]}

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -53,7 +54,9 @@ struct Request {
   X(ring_no_answer, "RingNoAnswer reports sent to acd (an agent leg failed)") \
   X(resyncs, "RouteRequests sent again for held calls after a new ACDP session") \
   X(evapi_unconfirmed, "times Kamailio confirmed no evapi command for 2 s: the window reopened") \
-  X(aged_out, "calls Kamailio went silent on: ringing past ring_s + 30 s, or talking past max_call_s")
+  X(aged_out, "calls Kamailio went silent on: ringing past ring_s + 30 s, or talking past max_call_s") \
+  X(not_primary, "Errors NotPrimary from acd (a standby of the pair): the request waits for the primary") \
+  X(failovers, "switches to the other node of an acd pair (silence, NotPrimary, takeover announcement)")
 
 enum class Counter : std::uint8_t {
 #define ACD_X(name, help) name,
@@ -91,6 +94,14 @@ class Bridge {
   // leg failed): acdd may have restarted without them, or another node may have taken over. A
   // node that still holds the call answers DuplicateCall, and the call goes on waiting.
   void connected(std::uint64_t now_ns);
+  // The shell moved to the other node of an acd pair (docs/protocol.md "Two nodes"), which has a
+  // session: counted, then as connected() (a Register, every waiting request sent again with its
+  // own seq and fresh retries, held calls asked for again; the new primary's replicated reply
+  // cache and calls answer these with what the old primary decided, or DuplicateCall).
+  void failed_over(std::uint64_t now_ns);
+  // True once after acd answered a request Error NotPrimary (the node is a standby): the shell
+  // moves to the other node. The request is not given up: it waits, and is sent again.
+  bool take_not_primary() { return std::exchange(not_primary_, false); }
   // One evapi payload (JSON) from Kamailio.
   void on_event(std::string_view json, std::uint64_t now_ns);
   // One ACDP message from acd (already checked by the codec).
@@ -184,6 +195,7 @@ class Bridge {
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_call_id_ = 1;
   bool registered_ = false;
+  bool not_primary_ = false;
   std::uint64_t register_seq_ = 0;
   std::uint64_t heartbeat_seq_ = 0;           // the Heartbeat waiting for its echo; 0: none
   std::uint64_t last_heartbeat_ns_ = 0;       // when the last one was sent

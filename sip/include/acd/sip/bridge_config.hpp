@@ -24,6 +24,10 @@ struct BridgeConfig {
   std::string acd = "127.0.0.1:7070";         // acdd's ACDP listen address
   std::string key_file;                       // the bridge's secret key file (ACDP/2; required)
   std::string server_key;                     // a file with acdd's public key, base64 (required)
+  // The other node of a hot-standby pair (docs/ha.md): its ACDP address and public key file.
+  // Both or neither; with them the bridge follows whichever node is primary.
+  std::string standby;
+  std::string standby_key;
   std::string aead = "chacha20-poly1305";     // as acdd's [security] aead
   std::string domain = "127.0.0.1";           // the agents' AOR domain (usrloc)
   std::string overflow_domain = "127.0.0.1";  // where overflow targets (numbers) are sent
