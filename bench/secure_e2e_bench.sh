@@ -33,6 +33,8 @@
 # thread's wait for a CPU; `perf sched latency` of acdd's threads is printed) or of
 # `perf record -e cpu-clock -g` on acdd (the top of `perf report` per thread is printed); the
 # recordings stay in PERF_DIR (default: a directory the script names).
+# STAGES=1: acdd --trace-port-stages; its once-a-second lines (batch sizes, wake-ups, delays from
+# the kernel's receive timestamp to the IO thread, receive cycles) during each measured load are printed.
 # SECURE_EXTRA="key = value;key = value": more lines for acd.toml's [security] table of the ACDP/2 runs.
 # After each flooded run the script prints what acdd counted meanwhile (sessions made, cookie
 # replies sent and withheld, inits dropped by reason).
@@ -72,7 +74,7 @@ sed -e 's|^mode = "required"$|mode = "required"\naead = "aes256-gcm"|' "$work/se
 start() {  # start clear|secure: acdd with that configuration on a free port, into $port
   rm -f "$work/port"
   "$acdd" --config "$work/$1.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
-    --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/acdd.out" 2>"$work/acdd.err" &
+    --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 ${STAGES:+--trace-port-stages} >"$work/acdd.out" 2>"$work/acdd.err" &
   pid=$!
   for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
   [ -s "$work/port" ] || { cat "$work/acdd.err"; exit 1; }
@@ -104,6 +106,19 @@ thread_waits() {  # before after seconds: each busy thread's wait for a CPU, ms 
       if (dn > 0 && dw / secs >= 1e5) printf "%s %.1f ms/s (%.0f us x %d/s) ", $2, dw / secs / 1e6, dw / dn / 1e3, dn / secs }' \
     <(echo "$1") <(echo "$2")
 }
+# Interrupts and softirqs per CPU: "RES:a:b CAL:a:b NET_RX:a:b" (rescheduling and function-call
+# IPIs, the network receive softirq), and their rate a second between two snapshots.
+irq_snapshot() {
+  { grep -E '^ *(RES|CAL):' /proc/interrupts; grep -E '^ *NET_RX:' /proc/softirqs; } |
+    awk '{ n = $1; sub(":", "", n); line = n; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) line = line ":" $i; print line }'
+}
+irq_rates() {  # before after seconds
+  awk -v secs="$3" -F: 'NR == FNR { for (i = 2; i <= NF; i++) b[$1, i] = $i; next }
+    { printf "%s", $1; for (i = 2; i <= NF; i++) printf " cpu%d %.0f/s", i - 2, ($i - b[$1, i]) / secs; printf "; " }' \
+    <(echo "$1") <(echo "$2")
+}
+# Every thread of the given processes (the load generators): their waits for a CPU, as thread_waits.
+procs_sched() { for p in "$@"; do thread_sched "$p"; done; }
 # acdd's security counters, one "name value" a line (the metrics endpoint, --port-file's .metrics).
 security_counters() {
   curl -s "http://127.0.0.1:$(cat "$work/port.metrics")/metrics" |
@@ -112,6 +127,11 @@ security_counters() {
 counters_delta() {  # before after: the counters that moved, "name+N"
   awk 'NR == FNR { b[$1] = $2; next } { d = $2 - b[$1]; if (d > 0) printf "%s+%d ", $1, d }' \
     <(echo "$1") <(echo "$2")
+}
+stage_mark() { wc -l <"$work/acdd.err"; }
+stage_lines() {  # mark: acdd's port-stage lines since then
+  [ -n "${STAGES:-}" ] || return 0
+  sed -n "$(($1 + 1)),\$p" "$work/acdd.err" | sed -n 's/^acdd: port stages: /     /p'
 }
 perf_dir=${PERF_DIR:-}
 if [ -n "${PERF:-}" ] && [ -z "$perf_dir" ]; then perf_dir=$(mktemp -d /tmp/acd-flood-perf.XXXXXX); fi
@@ -166,13 +186,19 @@ for r in $(seq "$reps"); do
   "${gen[@]}" "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --duration "$seconds" --agents $agents $(secure_args) --json >"$work/alone$r.json" 2>"$work/alone$r.err" &
   clients=$!
   until grep -qs "load starts" "$work/alone$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
-  sched_before=$(thread_sched "$pid") t0=$(date +%s.%N)
+  sched_before=$(thread_sched "$pid") gen_before=$(procs_sched $clients) irq_before=$(irq_snapshot) mark=$(stage_mark) t0=$(date +%s.%N)
   sleep $((seconds - 1))
-  wait_alone=$(thread_waits "$sched_before" "$(thread_sched "$pid")" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")")
+  elapsed=$(awk "BEGIN{print $(date +%s.%N) - $t0}")
+  wait_alone=$(thread_waits "$sched_before" "$(thread_sched "$pid")" "$elapsed")
+  gen_alone=$(thread_waits "$gen_before" "$(procs_sched $clients)" "$elapsed")
+  irq_alone=$(irq_rates "$irq_before" "$(irq_snapshot)" "$elapsed")
   wait $clients || { cat "$work/alone$r.err" >&2; exit 1; }
   alone_p50+=("$(field "$work/alone$r.json" p50_us)") alone_p99+=("$(field "$work/alone$r.json" p99_us)")
   expect_every_call_routed "$work/alone$r.json" >/dev/null || echo "   (alone: not every call routed)"
   echo "   alone p50 ${alone_p50[-1]} us p99 ${alone_p99[-1]} us; acdd threads' wait for a CPU: $wait_alone"
+  echo "   alone: the clients' generator threads' wait for a CPU: $gen_alone"
+  echo "   alone: interrupts and softirqs: $irq_alone"
+  stage_lines "$mark"
   for b in $bursts; do
   # The clients' datagram rate is about their call rate (one request per datagram at this rate).
   if [ "$flood_sender" = loadgen ]; then
@@ -222,6 +248,7 @@ PY
   # acdd's threads while the load runs (not while the clients sign in: password hashes).
   until grep -qs "load starts" "$work/flooded$r.err" || ! kill -0 $clients 2>/dev/null; do sleep 0.05; done
   cpu_before=$(thread_ticks "$pid") sched_before=$(thread_sched "$pid")
+  gen_before=$(procs_sched $clients $flood) irq_before=$(irq_snapshot) mark=$(stage_mark)
   t0=$(date +%s.%N)
   case "${PERF:-}" in
     sched) perf sched record -a -o "$perf_dir/sched-r$r-b$b.data" -- sleep 3 >/dev/null 2>&1 ;;
@@ -231,6 +258,8 @@ PY
   elapsed=$(awk "BEGIN{print $(date +%s.%N) - $t0}")
   cpu_line=$(thread_cpu "$cpu_before" "$(thread_ticks "$pid")" "$elapsed")
   wait_line=$(thread_waits "$sched_before" "$(thread_sched "$pid")" "$elapsed")
+  gen_line=$(thread_waits "$gen_before" "$(procs_sched $clients $flood)" "$elapsed")
+  irq_line=$(irq_rates "$irq_before" "$(irq_snapshot)" "$elapsed")
   clients_ok=1
   wait $clients || clients_ok=
   kill -0 $flood 2>/dev/null || echo "   (the flood ended before the clients' load: not flooded throughout)"
@@ -253,6 +282,9 @@ PY
   echo "   burst $b: flooded (${frate} forged/s) p50 $fp50 us p99 $fp99 us; p99 ratio $ratio_r"
   echo "   CPU while flooded: flood sender $(cat "$work/floodcpu$r" 2>/dev/null || echo ?)% of a core; acdd threads: $cpu_line"
   echo "   acdd threads' wait for a CPU (runnable, not running): $wait_line"
+  echo "   the generators' threads' wait for a CPU (clients', flood's): $gen_line"
+  echo "   interrupts and softirqs: $irq_line"
+  stage_lines "$mark"
   hs=$(ps -L -o tid=,comm=,cls= -p "$pid" | awk '$2 == "acd-handshake" {print $1, $3}')
   echo "   acd-handshake: class ${hs#* }, CPUs $(taskset -c -p "${hs%% *}" 2>/dev/null | sed 's/.*: //')"
   echo "   acdd counted while the flooded clients ran: $counters_line"

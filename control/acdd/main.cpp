@@ -33,6 +33,7 @@
 #include "acd/dataplane/replication_link.hpp"
 #include "acd/dataplane/secure_keys.hpp"
 #include "acd/dataplane/session_layer.hpp"
+#include "acd/dataplane/socket_filter.hpp"
 #include "acd/dataplane/uring_port.hpp"
 #ifdef ACD_WITH_DPDK
 #include "acd/dataplane/dpdk_port.hpp"
@@ -168,6 +169,10 @@ int main(int argc, char** argv) {
   std::string metrics_listen;
   app.add_option("--metrics", metrics_listen,
                  "Override metrics.listen (A.B.C.D:PORT; port 0: any)");
+  bool trace_port_stages = false;
+  app.add_flag("--trace-port-stages", trace_port_stages,
+               "Diagnosis (uring backend): print once a second the port's batch sizes, wake-ups and "
+               "per-datagram delays from the kernel's receive timestamp");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -341,6 +346,9 @@ int main(int argc, char** argv) {
   dataplane::UringPort* uring = nullptr;  // for idle waits; DPDK polls
   if (backend == "uring") {
     auto u = dataplane::UringPort::create(endpoint, error);
+    if (u && trace_port_stages && !u->trace_stages(error)) {
+      u.reset();
+    }
     uring = u.get();
     port = std::move(u);
   } else {
@@ -402,6 +410,20 @@ int main(int argc, char** argv) {
     }
     security = std::make_unique<dataplane::SessionLayer>(*secure);
     security->set_audit(audit.get());  // refused handshakes
+    if (uring != nullptr) {
+      // Forged data datagrams naming no issued session are dropped in the kernel (counted as
+      // acd_security_dropped_total{reason="filtered"}): they never wake the IO thread.
+      const int fd = uring->socket_fd();
+      security->set_index_filter(
+          {[fd](std::uint32_t first, std::uint32_t end) {
+             std::string why;
+             if (!dataplane::filter_session_indices(fd, first, end, why)) {
+               control::log_line("ACDP/2 socket filter not attached (every datagram is read): " +
+                                 why);
+             }
+           },
+           [fd] { return dataplane::socket_drops(fd); }});
+    }
     security->start();
     io.set_security(security.get());
     std::printf("acdd: ACDP/2 required: %zu clients; this node's public key %s\n",

@@ -371,6 +371,7 @@ std::size_t SessionLayer::collect(std::span<Datagram> out) {
     }
   }
   std::size_t n = 0;
+  bool installed = false;
   const std::size_t room = std::min(out.size(), reply_buffers_.size());
   while (n < room) {
     Made* made = nullptr;
@@ -380,6 +381,7 @@ std::size_t SessionLayer::collect(std::span<Datagram> out) {
     made = &from_worker_->front();
     if (made->outcome == secure::Responder::Outcome::Established) {
       install(*made);
+      installed = true;
     }
     std::memcpy(reply_buffers_[n].data(), made->reply.data(), made->reply_length);
     out[n] = Datagram{made->to,
@@ -387,7 +389,33 @@ std::size_t SessionLayer::collect(std::span<Datagram> out) {
     ++n;
     from_worker_->pop();  // destroys the slot's copy: its keys are wiped
   }
+  if (installed) {
+    update_index_filter();  // before the responses leave: the clients' first data must pass
+  }
   return n;
+}
+
+void SessionLayer::set_index_filter(IndexFilter filter) {
+  index_filter_ = std::move(filter);
+  if (index_filter_.set_range) {
+    index_filter_.set_range(0, 0);  // no session yet: no data datagram passes
+  }
+}
+
+void SessionLayer::update_index_filter() {
+  if (!index_filter_.set_range) {
+    return;
+  }
+  // Indices are given in order (+1 a handshake, modulo 2^32): the live ones lie between the
+  // oldest and the newest. One pass over the table, only after a collect() that installed.
+  const std::uint32_t newest = last_installed_index_;
+  std::uint32_t back = 0;  // how far the oldest live index lies behind the newest
+  for (std::size_t slot = 0; slot < 2 * entries_.size(); ++slot) {
+    if (const std::uint32_t index = sessions_[slot].index; index != 0) {
+      back = std::max(back, newest - index);
+    }
+  }
+  index_filter_.set_range(newest - back, newest + 1);
 }
 
 void SessionLayer::install(const Made& made) {
@@ -407,6 +435,7 @@ void SessionLayer::install(const Made& made) {
     release(slot_of_index_.find(made.index));  // 2^32 handshakes later: the old one goes
   }
   slot_of_index_.insert(made.index, slot);
+  last_installed_index_ = made.index;
   e.pending = slot;
   io_counters_.bump(SecurityCounter::handshakes);
   sessions_gauge_.store(sessions_gauge_.load(std::memory_order_relaxed) + 1,

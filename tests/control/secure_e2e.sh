@@ -163,6 +163,27 @@ kernel_dropped=$(( $(rcvbuf_errors) - kernel_before ))
 [ "$(value 'acd_security_dropped_total{reason="bad_tag"}')" = 0 ] || fail "forged datagrams seen"
 grep '^acd_security_dropped_total' "$work/metrics" | awk '$2 + 0 > 0' || true
 
+# Forged data datagrams naming random session indices: the socket's filter drops them in the
+# kernel (they never wake the IO thread) and they are counted as reason="filtered"; acdd reads
+# none of them (unknown_session stays where it was, but for a guess inside the issued range).
+unknown_before=$(value 'acd_security_dropped_total{reason="unknown_session"}')
+filtered_before=$(value 'acd_security_dropped_total{reason="filtered"}')
+python3 - "$port" <<'EOF2'
+import os, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.3", 0))
+for n in range(2000):
+    payload = os.urandom(8 + 48 + 16)
+    s.sendto(struct.pack("<IBBHII", 0x50444341, 2, 1, 16 + len(payload),
+                         struct.unpack("<I", os.urandom(4))[0], 0) + payload, ("127.0.0.1", int(sys.argv[1])))
+EOF2
+sleep 0.5
+scrape
+filtered=$(( $(value 'acd_security_dropped_total{reason="filtered"}') - filtered_before ))
+[ "$filtered" -ge 1990 ] || fail "forged data not filtered in the kernel: $filtered of 2000 ($(grep acd_security_dropped "$work/metrics"))"
+[ $(( $(value 'acd_security_dropped_total{reason="unknown_session"}') - unknown_before )) -le 10 ] ||
+  fail "forged data reached acdd: $(grep acd_security_dropped "$work/metrics")"
+
 # The switch clients numbered from --first-switch (a second load generator beside a first): the
 # same keys (DIR/lg-switch-<k>.key) under the other numbers.
 "$loadgen" --target "127.0.0.1:$port" --rate 1000 --duration 1 --agents $agents --first-switch 200 \

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "acd/dataplane/session_layer.hpp"
@@ -272,6 +274,57 @@ TEST(SessionLayerFlood, AWrongMac1IsCountedOnTheIoThreadAndTakesNoRoom) {
     return layer.read(SecurityCounter::handshakes) == 1;
   })) << "the real init was not answered";
   EXPECT_EQ(layer.dropped(secure::DropReason::BadMac1), 20u) << "counted once, where it was read";
+  layer.stop();
+}
+
+// The socket filter's range follows the sessions: none before the first handshake, then from
+// the oldest live session's index to the newest's, set by collect() before the response it returns
+// leaves, and the filter's drops are reported under their own reason.
+TEST(SessionLayerFilter, RangeCoversTheLiveSessionsBeforeTheResponseLeaves) {
+  const secure::StaticKeyPair server = secure::generate_key_pair();
+  SecurePeer peer("sbc-1", Endpoint{0x7f000001, 4000}, server.public_key);
+  SessionLayer layer(one_client(server, peer));
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
+  std::uint64_t kernel_drops = 7;
+  layer.set_index_filter({[&](std::uint32_t first, std::uint32_t end) { ranges.emplace_back(first, end); },
+                          [&] { return kernel_drops; }});
+  ASSERT_EQ(ranges.size(), 1u);
+  EXPECT_EQ(ranges[0].first, ranges[0].second) << "no session yet: an empty range";
+  EXPECT_EQ(layer.dropped(kFilteredDrop), 7u);
+  EXPECT_EQ(security_drop_label(kFilteredDrop), "filtered");
+  layer.start();
+  std::array<std::uint8_t, wire::kMaxDatagram> scratch{};
+  std::array<Datagram, 4> out{};
+  // Two handshakes of the one client: both sessions live (the current and the newer one).
+  std::vector<std::uint32_t> indices;
+  for (int round = 0; round < 2; ++round) {
+    const Bytes init = peer.init();
+    EXPECT_TRUE(layer.admit(Datagram{peer.endpoint, init}, scratch).empty());
+    std::size_t n = 0;
+    const std::size_t ranges_before = ranges.size();
+    ASSERT_TRUE(eventually([&] { return (n = layer.collect(out)) != 0; }));
+    ASSERT_EQ(n, 1u);
+    ASSERT_EQ(ranges.size(), ranges_before + 1) << "collect() that installed must set the range";
+    secure::Header h;
+    std::memcpy(&h, out[0].payload.data(), sizeof h);
+    ASSERT_EQ(h.kind, static_cast<std::uint8_t>(secure::Kind::HandshakeResponse));
+    indices.push_back(h.index);
+    const auto [first, end] = ranges.back();
+    EXPECT_EQ(first, indices.front()) << "from the oldest live session";
+    EXPECT_EQ(end, h.index + 1) << "to the newest, included";
+    if (round == 0) {  // the client takes the session and uses it: it becomes the current one
+      const secure::Initiator::Established e = peer.initiator.consume_response(
+          Bytes(out[0].payload.begin(), out[0].payload.end()));
+      ASSERT_EQ(e.reason, secure::DropReason::None);
+      peer.cipher.emplace(e.keys, secure::Side::Client, secure::Aead::ChaCha20Poly1305);
+      peer.index = e.session_index;
+      const Bytes data = peer.one(wire::Type::Register, wire::Register{1, 0, 1});
+      EXPECT_FALSE(layer.admit(Datagram{peer.endpoint, data}, scratch).empty());
+    }
+  }
+  EXPECT_EQ(indices[1], indices[0] + 1);
+  kernel_drops = 9;
+  EXPECT_EQ(layer.dropped(kFilteredDrop), 9u);
   layer.stop();
 }
 

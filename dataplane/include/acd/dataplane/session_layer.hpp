@@ -136,7 +136,11 @@ enum class SecurityCounter : std::uint8_t {
   X(RateLimited, "rate_limited",                                                           \
     "handshake init dropped: its source address sent more than its per-source allowance")  \
   X(Expired, "expired",                                                                    \
-    "data datagram on a session past its lifetime or idle time: the client must handshake")
+    "data datagram on a session past its lifetime or idle time: the client must handshake") \
+  X(Filtered, "filtered",                                                                  \
+    "data datagram naming a session index acd never issued, dropped by the socket filter "  \
+    "before acdd read it (the kernel's drop count for the socket: includes datagrams "      \
+    "dropped for a full receive buffer)")
 
 enum class LayerDrop : std::uint8_t {
 #define ACD_X(name, label, help) name,
@@ -153,6 +157,7 @@ constexpr std::size_t drop_slot(LayerDrop d) {
 inline constexpr std::size_t kRingFullDrop = drop_slot(LayerDrop::RingFull);
 inline constexpr std::size_t kRateLimitedDrop = drop_slot(LayerDrop::RateLimited);
 inline constexpr std::size_t kExpiredDrop = drop_slot(LayerDrop::Expired);
+inline constexpr std::size_t kFilteredDrop = drop_slot(LayerDrop::Filtered);
 // The metric label of drop slot i ("bad_tag", ..., "ring_full").
 std::string_view security_drop_label(std::size_t i);
 std::string_view security_drop_help(std::size_t i);
@@ -195,6 +200,17 @@ class SessionLayer {
   // Where refused handshakes are reported (audit_sink.hpp, on the worker's thread); any time,
   // any thread. None: not reported (still counted).
   void set_audit(AgentAuditSink* sink) { audit_.store(sink, std::memory_order_release); }
+  // The kernel's filter of the socket the IO thread reads (socket_filter.hpp): `set_range` is
+  // called on the IO thread with [first, end), the session indices of the live sessions (oldest
+  // to newest; first == end: none), now and whenever collect() installs a session — before that
+  // session's response is returned for sending, so its first data datagram passes. `drops`
+  // (any thread) is the kernel's count, reported as drop slot kFilteredDrop. Set before the
+  // IO thread polls and before the metrics are read; unset (DPDK, tests): nothing is filtered.
+  struct IndexFilter {
+    std::function<void(std::uint32_t first, std::uint32_t end)> set_range;
+    std::function<std::uint64_t()> drops;
+  };
+  void set_index_filter(IndexFilter filter);
 
   // ---- IO thread ----
   // What a received datagram is for the decoder: an ACDP/1 datagram inside `scratch` (at least
@@ -222,7 +238,8 @@ class SessionLayer {
 
   // ---- any thread ----
   std::uint64_t dropped(std::size_t slot) const {
-    return io_counters_.dropped(slot) + worker_counters_.dropped(slot);
+    return io_counters_.dropped(slot) + worker_counters_.dropped(slot) +
+           (slot == kFilteredDrop && index_filter_.drops ? index_filter_.drops() : 0);
   }
   std::uint64_t dropped(secure::DropReason r) const { return dropped(static_cast<std::size_t>(r)); }
   std::uint64_t read(SecurityCounter c) const {
@@ -263,6 +280,9 @@ class SessionLayer {
   std::unique_ptr<Directory> directory_;  // the worker's
   std::unique_ptr<secure::Responder> responder_;
   std::atomic<AgentAuditSink*> audit_{nullptr};  // refused handshakes, from the worker
+  IndexFilter index_filter_;
+  std::uint32_t last_installed_index_ = 0;  // the IO thread's
+  void update_index_filter();  // the IO thread's, after installs
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> to_worker_;
   std::unique_ptr<boost::lockfree::spsc_queue<Job>> cookie_to_worker_;  // inits with a mac2
   std::unique_ptr<boost::lockfree::spsc_queue<Made>> from_worker_;

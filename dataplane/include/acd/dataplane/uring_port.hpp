@@ -32,6 +32,13 @@ class UringPort final : public Port {
   // The ring's descriptor: readable while a completion waits (poll(2) it together with other
   // sockets to sleep until either has something). Owned by the port.
   int completion_fd() const;
+  // The UDP socket (for its filter and drop count, socket_filter.hpp). Owned by the port.
+  int socket_fd() const;
+  // Diagnosis (acdd --trace-port-stages): once a second, a line on stderr with the datagrams
+  // received, batch sizes, wake-ups, and the time from the kernel's receive timestamp
+  // (SO_TIMESTAMPNS) to the completion being taken and to receive() handing the datagram out,
+  // and each receive cycle's time to the next send() (p50/p90/p99/max). Call before polling.
+  bool trace_stages(std::string& error);
 
   struct Impl;
 
