@@ -283,5 +283,117 @@ TEST(HistoryFeed, CrossesAGapFromTheSnapshot) {
   EXPECT_GT(feed.value()->counter(HistoryCounter::calls_written), 100u);
 }
 
+// Only the records an input after `seq` closed.
+template <class T>
+std::vector<T> after(const std::vector<T>& all, std::uint64_t seq) {
+  std::vector<T> out;
+  for (const T& r : all) {
+    if (r.id.seq > seq) {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+// A standby's journal begun again from its primary's image in the middle of the day: the image
+// carries the deriver's state at its seq, and the history thread, crossing the gap from it, stores
+// exactly the records a node that derived the whole log has for every input after the image —
+// the calls and agent states open across it included, with their whole figures.
+TEST(HistoryFeed, CrossesAGapWithTheDeriverStateTheImageCarries) {
+  TempDir dir;
+  ApplianceConfig start;
+  start.domain = router::testing::random_domain(47);
+  HistoryFeedOptions options = options_for(dir, start);
+  LogWriter log(47, start.domain, options.deriver);
+  {
+    TempDir elsewhere;
+    auto scratch = open_journal(elsewhere.file("j"), 1);
+    ASSERT_TRUE(scratch);
+    log.write(*scratch, 1500);
+  }
+  const std::uint64_t snap = log.last_seq();
+  const history::Micros image_time = log.feed().deriver().now();
+  auto journal = open_journal(options.journal_dir, snap + 1);
+  ASSERT_TRUE(journal);
+  dataplane::NodeImage image;
+  image.seq = snap;
+  image.engine = log.feed().engine_image();
+  image.history = log.feed().deriver_image();
+  journal->snapshot(snap, dataplane::encode_image(image));
+  ASSERT_TRUE(wait_for([&] { return journal->last_snapshot_seq() == snap; }));
+  log.write(*journal, 2500);
+
+  auto feed = HistoryFeed::start(options);
+  ASSERT_TRUE(feed.ok()) << feed.failure().message;
+  const std::uint64_t last = log.last_seq();
+  ASSERT_TRUE(wait_for([&] { return feed.value()->stored_seq() >= last; }))
+      << feed.value()->error();
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::gaps), 1u);
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::gaps_with_state), 1u);
+  feed.value().reset();
+
+  const Records got = read_all(options.path);
+  const Records& all = log.reference();
+  // The image cuts through open calls and agent states: some records after it began before it.
+  std::size_t open_calls = 0;
+  for (const auto& c : after(all.calls, snap)) {
+    open_calls += c.arrived < image_time ? 1 : 0;
+  }
+  std::size_t open_states = 0;
+  for (const auto& r : after(all.states, snap)) {
+    open_states += r.start < image_time ? 1 : 0;
+  }
+  EXPECT_GT(open_calls, 5u);
+  EXPECT_GT(open_states, 5u);
+  ASSERT_GT(after(all.calls, snap).size(), 500u);
+  EXPECT_EQ(got.calls.size(), after(all.calls, snap).size());
+  EXPECT_TRUE(got.calls == after(all.calls, snap));
+  EXPECT_TRUE(got.states == after(all.states, snap));
+  EXPECT_TRUE(got.queue_intervals == after(all.queue_intervals, snap));
+  EXPECT_TRUE(got.agent_intervals == after(all.agent_intervals, snap));
+}
+
+// The history thread answers the IO thread's question: the deriver's state right after the seq
+// asked (what a node deriving the log has there), once; a seq it has already passed gets an empty
+// answer (the image goes without a state).
+TEST(HistoryFeed, GivesTheDeriverStateAtTheImageSeq) {
+  TempDir dir;
+  ApplianceConfig start;
+  start.domain = router::testing::random_domain(53);
+  HistoryFeedOptions options = options_for(dir, start);
+  dataplane::HistoryStateChannel channel;
+  options.states = &channel;
+  LogWriter log(53, start.domain, options.deriver);
+  auto journal = open_journal(options.journal_dir, 1);
+  ASSERT_TRUE(journal);
+  log.write(*journal, 800);
+  const std::uint64_t asked = log.last_seq();
+  const std::vector<std::uint8_t> want = log.feed().deriver_image();
+  log.write(*journal, 800);
+  channel.request(asked);  // before the thread starts: it has not passed it
+
+  auto feed = HistoryFeed::start(options);
+  ASSERT_TRUE(feed.ok()) << feed.failure().message;
+  std::vector<std::uint8_t> got;
+  dataplane::HistoryStateChannel::Answer answer = dataplane::HistoryStateChannel::Answer::None;
+  ASSERT_TRUE(wait_for([&] {
+    answer = channel.take(asked, got);
+    return answer != dataplane::HistoryStateChannel::Answer::None;
+  }));
+  EXPECT_EQ(answer, dataplane::HistoryStateChannel::Answer::Ready);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::states_given), 1u);
+
+  // Asked for a seq it passed: nothing to give.
+  ASSERT_TRUE(wait_for([&] { return feed.value()->applied_seq() >= log.last_seq(); }));
+  channel.request(asked + 3);
+  ASSERT_TRUE(wait_for([&] {
+    answer = channel.take(asked + 3, got);
+    return answer != dataplane::HistoryStateChannel::Answer::None;
+  }));
+  EXPECT_EQ(answer, dataplane::HistoryStateChannel::Answer::Missed);
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::states_given), 1u);
+}
+
 }  // namespace
 }  // namespace acd::control
