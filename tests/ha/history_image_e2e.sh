@@ -23,6 +23,7 @@ source "$here/../require.sh"
 source "$here/../loadgen_lib.sh"
 source "$here/../etcd_lib.sh"
 source "$here/pair_lib.sh"
+source "$here/history_lib.sh"
 require_tools sqlite3 curl
 work=$(mktemp -d)
 LOAD_PID=
@@ -41,11 +42,6 @@ EOF
   "$acdd" --check-config "$work/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
 done
 
-metrics_of() { sed -n 's|.*metrics on http://\([0-9.:]*\)/metrics|\1|p' "$work/$1/out" | tail -1; }
-metric() {
-  curl -s "http://$(metrics_of "$1")/metrics" | sed -n "s/^$2\({[^}]*}\)\{0,1\} \([0-9]*\).*/\2/p" | head -1
-}
-db_field() { sqlite3 "$work/$1/history.db" "$2"; }
 last_seq() { db_field "$1" "SELECT value FROM meta WHERE key = 'last_seq'"; }
 tables="calls agent_states queue_intervals agent_intervals"
 
@@ -123,17 +119,7 @@ for n in a b; do
     DELETE FROM agent_intervals WHERE seq <= $image OR seq > $cut; DELETE FROM clock;
     ATTACH '$work/a/history.db' AS a; INSERT INTO clock SELECT * FROM a.clock;"
 done
-for r in calls intervals queues agents; do
-  for n in a b; do
-    "$acdctl" report $r --csv --db "$work/$n.day.db" --config "$work/b/acd.toml" >"$work/$n.report.$r" 2>&1 ||
-      pair_fail "acdctl report $r on $n: $(cat "$work/$n.report.$r")"
-  done
-  case $r in calls) least=100 ;; intervals) least=3 ;; queues) least=1 ;; agents) least=10 ;; esac
-  [ $(($(wc -l <"$work/b.report.$r") - 1)) -ge $least ] ||
-    pair_fail "report $r has fewer than $least rows: $(head -5 "$work/b.report.$r")"
-  cmp -s "$work/a.report.$r" "$work/b.report.$r" ||
-    pair_fail "report $r differs: $(diff "$work/a.report.$r" "$work/b.report.$r" | head -8)"
-done
+compare_reports "$work/a.day.db" "$work/b.day.db" "$work/b/acd.toml" 3
 echo "ok: after the failover b's reports (calls, intervals, queues, agents) over the inputs" \
      "$((image + 1))..$cut equal the old primary's"
 
