@@ -165,6 +165,47 @@ Records read_all(const std::string& path) {
   return r;
 }
 
+// A journal begun again from an image (a standby's, from its primary's): `before` inputs go
+// only to the reference, then the image of the reference's engine (and, `with_state`, its
+// deriver's state) is the journal's snapshot, then `after` inputs follow in the journal.
+struct BegunFromImage {
+  std::unique_ptr<dataplane::Journal> journal;  // null if it could not be made
+  std::uint64_t seq = 0;                        // the image's
+  history::Micros time = 0;                     // the log's time at the image
+};
+BegunFromImage begin_from_image(LogWriter& log, const std::string& dir, int before, int after,
+                                bool with_state) {
+  BegunFromImage out;
+  {
+    TempDir elsewhere;
+    auto scratch = open_journal(elsewhere.file("j"), 1);
+    if (!scratch) {
+      return out;
+    }
+    log.write(*scratch, before);
+  }
+  out.seq = log.last_seq();
+  out.time = log.feed().deriver().now();
+  auto journal = open_journal(dir, out.seq + 1);
+  if (!journal) {
+    return out;
+  }
+  dataplane::NodeImage image;
+  image.seq = out.seq;
+  image.engine = log.feed().engine_image();
+  if (with_state) {
+    image.history = log.feed().deriver_image();
+  }
+  journal->snapshot(out.seq, dataplane::encode_image(image));
+  if (!wait_for([&] { return journal->last_snapshot_seq() == out.seq; })) {
+    ADD_FAILURE() << "the snapshot was not written";
+    return out;
+  }
+  log.write(*journal, after);
+  out.journal = std::move(journal);
+  return out;
+}
+
 // Killed mid-stream, stopped mid-traffic, started again twice: the store holds exactly the
 // one-shot derivation's records (same IDs, same fields), none missing and none twice.
 TEST(HistoryFeed, RestartsLoseAndDuplicateNothing) {
@@ -257,21 +298,9 @@ TEST(HistoryFeed, CrossesAGapFromTheSnapshot) {
   HistoryFeedOptions options = options_for(dir, start);
   LogWriter log(43, start.domain, options.deriver);
   // The first 1000-odd inputs are applied only to the reference: they are not in the journal.
-  {
-    TempDir elsewhere;
-    auto scratch = open_journal(elsewhere.file("j"), 1);
-    ASSERT_TRUE(scratch);
-    log.write(*scratch, 500);
-  }
-  const std::uint64_t snap = log.last_seq();
-  auto journal = open_journal(options.journal_dir, snap + 1);
-  ASSERT_TRUE(journal);
-  dataplane::NodeImage image;
-  image.seq = snap;
-  image.engine = log.feed().engine_image();
-  journal->snapshot(snap, dataplane::encode_image(image));
-  ASSERT_TRUE(wait_for([&] { return journal->last_snapshot_seq() == snap; }));
-  log.write(*journal, 1500);
+  const BegunFromImage begun = begin_from_image(log, options.journal_dir, 500, 1500, false);
+  ASSERT_TRUE(begun.journal);
+  const std::uint64_t snap = begun.seq;
 
   auto feed = HistoryFeed::start(options);
   ASSERT_TRUE(feed.ok()) << feed.failure().message;
@@ -305,23 +334,10 @@ TEST(HistoryFeed, CrossesAGapWithTheDeriverStateTheImageCarries) {
   start.domain = router::testing::random_domain(47);
   HistoryFeedOptions options = options_for(dir, start);
   LogWriter log(47, start.domain, options.deriver);
-  {
-    TempDir elsewhere;
-    auto scratch = open_journal(elsewhere.file("j"), 1);
-    ASSERT_TRUE(scratch);
-    log.write(*scratch, 1500);
-  }
-  const std::uint64_t snap = log.last_seq();
-  const history::Micros image_time = log.feed().deriver().now();
-  auto journal = open_journal(options.journal_dir, snap + 1);
-  ASSERT_TRUE(journal);
-  dataplane::NodeImage image;
-  image.seq = snap;
-  image.engine = log.feed().engine_image();
-  image.history = log.feed().deriver_image();
-  journal->snapshot(snap, dataplane::encode_image(image));
-  ASSERT_TRUE(wait_for([&] { return journal->last_snapshot_seq() == snap; }));
-  log.write(*journal, 2500);
+  const BegunFromImage begun = begin_from_image(log, options.journal_dir, 1500, 2500, true);
+  ASSERT_TRUE(begun.journal);
+  const std::uint64_t snap = begun.seq;
+  const history::Micros image_time = begun.time;
 
   auto feed = HistoryFeed::start(options);
   ASSERT_TRUE(feed.ok()) << feed.failure().message;
