@@ -227,6 +227,72 @@ const bool kLongRegistered = [] {
   return true;
 }();
 
+// The history thread's checkpoint at large agent counts: the blob written today (the follower
+// engine's snapshot and the deriver's state, each length-prefixed) beside a compact one (only the
+// deriver's state: the engine would come from the journal's snapshot at the same seq, which now
+// carries the deriver's state too). Timed: saving the parts and committing them with Store::write
+// (no records, synchronous=NORMAL), as the history thread does every checkpoint_every_s; wall time.
+// The state is that after 300,000 inputs of the random stream. args: agents, compact (0/1).
+void BM_Checkpoint(benchmark::State& state) {
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const bool compact = state.range(1) != 0;
+  const Log log = record_log(agents, 300'000);
+  Feed feed(log.config, {});
+  {
+    Records out;
+    for (std::size_t i = 0; i < log.inputs.size(); ++i) {
+      feed.apply(i + 1, log.inputs[i], out);
+      if (out.size() >= 4096) {
+        out.clear();
+      }
+    }
+  }
+  const std::string dir = "/tmp/acd-history-bench-cp-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string why;
+  auto store = Store::open({dir + "/h.db", false}, why);
+  if (!store) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  auto put = [](std::vector<std::uint8_t>& out, const std::vector<std::uint8_t>& part) {
+    for (int i = 0; i < 8; ++i) {
+      out.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(part.size()) >> (8 * i)));
+    }
+    out.insert(out.end(), part.begin(), part.end());
+  };
+  std::uint64_t through = log.inputs.size();
+  std::size_t bytes = 0;
+  std::size_t deriver_bytes = 0;
+  const Records none;
+  for (auto _ : state) {
+    std::vector<std::uint8_t> cp;
+    if (!compact) {
+      put(cp, feed.engine_image());
+    }
+    const std::vector<std::uint8_t> d = feed.deriver_image();
+    deriver_bytes = d.size();
+    put(cp, d);
+    bytes = cp.size();
+    if (!store->write(none, ++through, cp, why)) {
+      state.SkipWithError(why.c_str());
+      break;
+    }
+  }
+  state.counters["checkpoint_KiB"] = static_cast<double>(bytes) / 1024.0;
+  state.counters["deriver_KiB"] = static_cast<double>(deriver_bytes) / 1024.0;
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_Checkpoint)
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Args({100000, 0})
+    ->Args({100000, 1})
+    ->Iterations(20)  // no probing: the set-up (300,000 inputs at 100,000 agents) is the long part
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

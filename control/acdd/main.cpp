@@ -390,6 +390,9 @@ int main(int argc, char** argv) {
   dp.signin_burst = settings.signin.burst;
   // The history export's position, handed from the history thread to the IO thread, which logs it.
   dataplane::ExportPositionChannel export_positions;
+  // The history deriver's state at a node image's seq, from the history thread to the IO thread,
+  // which puts it in the image (history_state.hpp).
+  dataplane::HistoryStateChannel history_states;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
   io.set_export_positions(&export_positions);
   // Every credential change of the log is stored through the writer, the journal's too: a change
@@ -499,6 +502,7 @@ int main(int argc, char** argv) {
   if (running.history.enabled) {
     control::HistoryFeedOptions options = control::history_options(running);
     options.start = &settings;
+    options.states = &history_states;
     if (options.kafka.enabled) {
       kafka = std::make_unique<control::KafkaExport>(options.kafka, options.path);
       // Only the node that routes exports: until this one does (below), its export keeps the
@@ -514,6 +518,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     history = std::move(started.value());
+    // An image waits at most 2 s for the history thread's state at its seq (it is normally a
+    // journal round and an idle wait behind), then goes without it.
+    io.set_history_states(&history_states, 2'000'000);
   }
   // After the journal's replay: what it replays was reported before the restart. From here on a
   // standby reports the operations of the log it follows, as its primary does.

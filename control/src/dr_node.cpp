@@ -102,6 +102,7 @@ void NodeShipper::poll_dr(SteadyTime::time_point now) {
                       std::to_string(last_seq_) + ": sending the records it lacks");
     } else {
       image_for_dr_ = true;
+      image_dr_from_ = last_seq_;
       after_image_dr_.clear();
       io_.want_image();
       status_.dr.note("follower at seq " + std::to_string(*applied) + ", ours " +

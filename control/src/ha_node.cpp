@@ -294,6 +294,7 @@ void NodeShipper::serve_hello(std::uint64_t applied) {
   }
   // Anything else (behind, or a history of its own after a split): a whole image.
   image_for_standby_ = true;
+  image_standby_from_ = last_seq_;
   after_image_.clear();
   io_.want_image();
   log_line("standby at seq " + std::to_string(applied) + ", ours " + std::to_string(last_seq_) +
@@ -331,7 +332,9 @@ void NodeShipper::on_image(dataplane::NodeImage image) {
   snapshot_due_ = false;
   last_snapshot_ = SteadyTime::now();
   std::vector<std::uint8_t> bytes = dataplane::encode_image(image);
-  if (link_ != nullptr && image_for_standby_) {
+  if (link_ != nullptr && image_for_standby_ && image.seq < image_standby_from_) {
+    io_.want_image();  // taken before the standby asked: the next one is its
+  } else if (link_ != nullptr && image_for_standby_) {
     image_for_standby_ = false;
     if (link_->send_snapshot(image.seq, bytes)) {
       max_sent_ = std::max(max_sent_, image.seq);
@@ -344,7 +347,9 @@ void NodeShipper::on_image(dataplane::NodeImage image) {
     }
     after_image_.clear();
   }
-  if (dr_ != nullptr && image_for_dr_) {
+  if (dr_ != nullptr && image_for_dr_ && image.seq < image_dr_from_) {
+    io_.want_image();
+  } else if (dr_ != nullptr && image_for_dr_) {
     image_for_dr_ = false;
     if (dr_->send_snapshot(image.seq, bytes)) {
       dr_max_sent_ = std::max(dr_max_sent_, image.seq);

@@ -117,6 +117,7 @@ struct HistoryFeed::State {
   std::chrono::steady_clock::time_point last_retention{};
   std::chrono::steady_clock::time_point last_error_said{};
   std::int64_t clock_offset = 0;  // wall - log µs as last noted (0: not yet)
+  std::uint64_t state_answered = 0;  // the last image seq answered (HistoryFeedOptions::states)
 };
 
 namespace {
@@ -300,7 +301,22 @@ void HistoryFeed::run(std::stop_token stop) {
       reason = "its snapshot's configuration cannot be read: " + reason;
     } else {
       auto fresh = std::make_unique<history::Feed>(*domain, options_.deriver);
-      if (!fresh->restore_engine(snap_seq, image.engine)) {
+      // The deriver's state at the snapshot's seq, when the node that took it carried it: the
+      // calls and agent states open across the gap continue complete.
+      std::string carried = "it carries no deriver state: calls and agent states open across "
+                            "them are incomplete";
+      bool with_state = false;
+      if (!image.history.empty()) {
+        with_state = fresh->restore(snap_seq, image.engine, image.history);
+        if (with_state) {
+          carried = "its deriver state is restored with it: calls and agent states open across "
+                    "them continue complete";
+        } else {
+          carried = "its deriver state does not fit (another [history] interval length or "
+                    "short_abandon_ms): calls and agent states open across them are incomplete";
+        }
+      }
+      if (!with_state && !fresh->restore_engine(snap_seq, image.engine)) {
         reason = "its snapshot at seq " + std::to_string(snap_seq) +
                  " does not fit its configuration";
       } else {
@@ -310,10 +326,13 @@ void HistoryFeed::run(std::stop_token stop) {
             std::to_string(s.reader->earliest()) + " but history needs seq " +
             std::to_string(s.next) + "; inputs " + std::to_string(s.next) + ".." +
             std::to_string(snap_seq) + " (" + std::to_string(lost) +
-            ") have no records, and calls and agent states open across them are incomplete; "
-            "continuing from the snapshot at seq " + std::to_string(snap_seq));
+            ") have no records on this node; continuing from the snapshot at seq " +
+            std::to_string(snap_seq) + ", and " + carried);
         bump(HistoryCounter::gaps);
         bump(HistoryCounter::gap_inputs, lost);
+        if (with_state) {
+          bump(HistoryCounter::gaps_with_state);
+        }
         s.feed = std::move(fresh);
         s.config = std::move(image.config);
         s.next = snap_seq + 1;
@@ -326,6 +345,26 @@ void HistoryFeed::run(std::stop_token stop) {
     set_error("gap: the journal " + options_.journal_dir + " begins at seq " +
               std::to_string(s.reader->earliest()) + " but history needs seq " +
               std::to_string(s.next) + ", and " + reason + "; waiting");
+  };
+
+  // The IO thread's question (HistoryFeedOptions::states): the deriver's state right after the
+  // seq of the image it is taking. `applied`: the last seq applied. A seq already passed without
+  // an answer (a restart, a gap) is answered with nothing, and the image goes without it.
+  auto answer_state = [&](std::uint64_t applied) {
+    if (options_.states == nullptr) {
+      return;
+    }
+    const std::uint64_t wanted = options_.states->wanted();
+    if (wanted == 0 || wanted == s.state_answered || wanted > applied) {
+      return;
+    }
+    s.state_answered = wanted;
+    if (wanted == applied) {
+      options_.states->answer(wanted, s.feed->deriver_image());
+      bump(HistoryCounter::states_given);
+    } else {
+      options_.states->answer(wanted, {});
+    }
   };
 
   auto apply = [&](std::uint64_t seq) {
@@ -374,6 +413,7 @@ void HistoryFeed::run(std::stop_token stop) {
       }
       applied_seq_.store(s.next, std::memory_order_relaxed);
       bump(HistoryCounter::inputs_applied);
+      answer_state(s.next);
       ++s.next;
       ++s.batched;
       if (s.batched >= options_.commit_inputs ||
@@ -389,6 +429,7 @@ void HistoryFeed::run(std::stop_token stop) {
       set_error("journal " + options_.journal_dir + ": " + why);
     }
     // Caught up (or waiting): commit what is pending, sweep, and look again shortly.
+    answer_state(s.next - 1);
     (void)commit(false);
     retention();
     if (got == dataplane::JournalReader::Next::Wait && s.feed->deriver().now() != 0) {

@@ -9,6 +9,7 @@ namespace {
 constexpr std::uint32_t kImageMagic = 0x53444341;  // "ACDS"
 // 2: the session carries roles and calls' agents; 3: the configuration after the engine's bytes.
 constexpr std::uint32_t kImageVersion = 3;
+constexpr std::uint32_t kImageVersionWithHistory = 4;
 
 bool read_event(ByteReader& r, router::Event& e) {
   e.time = r.u64();
@@ -238,10 +239,11 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
 
 std::vector<std::uint8_t> encode_image(const NodeImage& image) {
   std::vector<std::uint8_t> out;
-  out.reserve(32 + image.engine.size() + image.session.size());
+  out.reserve(48 + image.engine.size() + image.session.size() + image.config.size() +
+              image.history.size());
   ByteWriter w(out);
   w.u32(kImageMagic);
-  w.u32(kImageVersion);
+  w.u32(image.history.empty() ? kImageVersion : kImageVersionWithHistory);
   w.u64(image.seq);
   w.u64(image.engine.size());
   w.bytes(image.engine);
@@ -249,6 +251,10 @@ std::vector<std::uint8_t> encode_image(const NodeImage& image) {
   w.bytes(image.session);
   w.u64(image.config.size());
   w.bytes(image.config);
+  if (!image.history.empty()) {
+    w.u64(image.history.size());
+    w.bytes(image.history);
+  }
   return out;
 }
 
@@ -258,7 +264,7 @@ bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image) {
     return false;
   }
   const std::uint32_t version = r.u32();
-  if (version != kImageVersion && version != 2) {
+  if (version != kImageVersionWithHistory && version != kImageVersion && version != 2) {
     return false;
   }
   NodeImage out;
@@ -270,6 +276,10 @@ bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image) {
   if (version >= 3) {
     const auto config = r.bytes(r.u64());
     out.config.assign(config.begin(), config.end());
+  }
+  if (version >= kImageVersionWithHistory) {
+    const auto history = r.bytes(r.u64());
+    out.history.assign(history.begin(), history.end());
   }
   if (!r.ok() || !r.at_end()) {
     return false;

@@ -1401,6 +1401,7 @@ void IoStage::poll_log() {
   if (shipper_ == nullptr) {
     return;
   }
+  ship_waiting_image();
   shipper_->poll();
   release_held();
 }
@@ -1424,9 +1425,34 @@ void IoStage::finish_image(std::uint64_t seq) {
     image.config = config_tag_->log_payload;
   }
   engine_image_ = {};
-  if (shipper_ != nullptr && !replaying_) {
-    shipper_->on_image(std::move(image));
+  if (shipper_ == nullptr || replaying_) {
+    return;
   }
+  if (history_states_ != nullptr && !standby_ && history_states_->wanted() == seq) {
+    waiting_image_ = std::move(image);  // until the history thread's state at seq, or the wait
+    waiting_since_ = clock_.now();
+    ship_waiting_image();               // it may be there already
+    return;
+  }
+  shipper_->on_image(std::move(image));
+}
+
+void IoStage::ship_waiting_image() {
+  if (!waiting_image_) {
+    return;
+  }
+  NodeImage& image = *waiting_image_;
+  const auto answer = history_states_->take(image.seq, image.history);
+  if (answer == HistoryStateChannel::Answer::None && !standby_ &&
+      clock_.now() - waiting_since_ < history_wait_) {
+    return;  // a later cycle
+  }
+  counters_.bump(answer == HistoryStateChannel::Answer::Ready ? Counter::images_with_history
+                                                              : Counter::images_without_history);
+  history_states_->request(0);
+  NodeImage out = std::move(image);
+  waiting_image_.reset();
+  shipper_->on_image(std::move(out));
 }
 
 IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t> bytes,

@@ -165,6 +165,47 @@ Records read_all(const std::string& path) {
   return r;
 }
 
+// A journal begun again from an image (a standby's, from its primary's): `before` inputs go
+// only to the reference, then the image of the reference's engine (and, `with_state`, its
+// deriver's state) is the journal's snapshot, then `after` inputs follow in the journal.
+struct BegunFromImage {
+  std::unique_ptr<dataplane::Journal> journal;  // null if it could not be made
+  std::uint64_t seq = 0;                        // the image's
+  history::Micros time = 0;                     // the log's time at the image
+};
+BegunFromImage begin_from_image(LogWriter& log, const std::string& dir, int before, int after,
+                                bool with_state) {
+  BegunFromImage out;
+  {
+    TempDir elsewhere;
+    auto scratch = open_journal(elsewhere.file("j"), 1);
+    if (!scratch) {
+      return out;
+    }
+    log.write(*scratch, before);
+  }
+  out.seq = log.last_seq();
+  out.time = log.feed().deriver().now();
+  auto journal = open_journal(dir, out.seq + 1);
+  if (!journal) {
+    return out;
+  }
+  dataplane::NodeImage image;
+  image.seq = out.seq;
+  image.engine = log.feed().engine_image();
+  if (with_state) {
+    image.history = log.feed().deriver_image();
+  }
+  journal->snapshot(out.seq, dataplane::encode_image(image));
+  if (!wait_for([&] { return journal->last_snapshot_seq() == out.seq; })) {
+    ADD_FAILURE() << "the snapshot was not written";
+    return out;
+  }
+  log.write(*journal, after);
+  out.journal = std::move(journal);
+  return out;
+}
+
 // Killed mid-stream, stopped mid-traffic, started again twice: the store holds exactly the
 // one-shot derivation's records (same IDs, same fields), none missing and none twice.
 TEST(HistoryFeed, RestartsLoseAndDuplicateNothing) {
@@ -257,21 +298,9 @@ TEST(HistoryFeed, CrossesAGapFromTheSnapshot) {
   HistoryFeedOptions options = options_for(dir, start);
   LogWriter log(43, start.domain, options.deriver);
   // The first 1000-odd inputs are applied only to the reference: they are not in the journal.
-  {
-    TempDir elsewhere;
-    auto scratch = open_journal(elsewhere.file("j"), 1);
-    ASSERT_TRUE(scratch);
-    log.write(*scratch, 500);
-  }
-  const std::uint64_t snap = log.last_seq();
-  auto journal = open_journal(options.journal_dir, snap + 1);
-  ASSERT_TRUE(journal);
-  dataplane::NodeImage image;
-  image.seq = snap;
-  image.engine = log.feed().engine_image();
-  journal->snapshot(snap, dataplane::encode_image(image));
-  ASSERT_TRUE(wait_for([&] { return journal->last_snapshot_seq() == snap; }));
-  log.write(*journal, 1500);
+  const BegunFromImage begun = begin_from_image(log, options.journal_dir, 500, 1500, false);
+  ASSERT_TRUE(begun.journal);
+  const std::uint64_t snap = begun.seq;
 
   auto feed = HistoryFeed::start(options);
   ASSERT_TRUE(feed.ok()) << feed.failure().message;
@@ -281,6 +310,105 @@ TEST(HistoryFeed, CrossesAGapFromTheSnapshot) {
   EXPECT_EQ(feed.value()->counter(HistoryCounter::gaps), 1u);
   EXPECT_EQ(feed.value()->counter(HistoryCounter::gap_inputs), snap);
   EXPECT_GT(feed.value()->counter(HistoryCounter::calls_written), 100u);
+}
+
+// Only the records an input after `seq` closed.
+template <class T>
+std::vector<T> after(const std::vector<T>& all, std::uint64_t seq) {
+  std::vector<T> out;
+  for (const T& r : all) {
+    if (r.id.seq > seq) {
+      out.push_back(r);
+    }
+  }
+  return out;
+}
+
+// A standby's journal begun again from its primary's image in the middle of the day: the image
+// carries the deriver's state at its seq, and the history thread, crossing the gap from it, stores
+// exactly the records a node that derived the whole log has for every input after the image —
+// the calls and agent states open across it included, with their whole figures.
+TEST(HistoryFeed, CrossesAGapWithTheDeriverStateTheImageCarries) {
+  TempDir dir;
+  ApplianceConfig start;
+  start.domain = router::testing::random_domain(47);
+  HistoryFeedOptions options = options_for(dir, start);
+  LogWriter log(47, start.domain, options.deriver);
+  const BegunFromImage begun = begin_from_image(log, options.journal_dir, 1500, 2500, true);
+  ASSERT_TRUE(begun.journal);
+  const std::uint64_t snap = begun.seq;
+  const history::Micros image_time = begun.time;
+
+  auto feed = HistoryFeed::start(options);
+  ASSERT_TRUE(feed.ok()) << feed.failure().message;
+  const std::uint64_t last = log.last_seq();
+  ASSERT_TRUE(wait_for([&] { return feed.value()->stored_seq() >= last; }))
+      << feed.value()->error();
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::gaps), 1u);
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::gaps_with_state), 1u);
+  feed.value().reset();
+
+  const Records got = read_all(options.path);
+  const Records& all = log.reference();
+  // The image cuts through open calls and agent states: some records after it began before it.
+  std::size_t open_calls = 0;
+  for (const auto& c : after(all.calls, snap)) {
+    open_calls += c.arrived < image_time ? 1 : 0;
+  }
+  std::size_t open_states = 0;
+  for (const auto& r : after(all.states, snap)) {
+    open_states += r.start < image_time ? 1 : 0;
+  }
+  EXPECT_GT(open_calls, 5u);
+  EXPECT_GT(open_states, 5u);
+  ASSERT_GT(after(all.calls, snap).size(), 500u);
+  EXPECT_EQ(got.calls.size(), after(all.calls, snap).size());
+  EXPECT_TRUE(got.calls == after(all.calls, snap));
+  EXPECT_TRUE(got.states == after(all.states, snap));
+  EXPECT_TRUE(got.queue_intervals == after(all.queue_intervals, snap));
+  EXPECT_TRUE(got.agent_intervals == after(all.agent_intervals, snap));
+}
+
+// The history thread answers the IO thread's question: the deriver's state right after the seq
+// asked (what a node deriving the log has there), once; a seq it has already passed gets an empty
+// answer (the image goes without a state).
+TEST(HistoryFeed, GivesTheDeriverStateAtTheImageSeq) {
+  TempDir dir;
+  ApplianceConfig start;
+  start.domain = router::testing::random_domain(53);
+  HistoryFeedOptions options = options_for(dir, start);
+  dataplane::HistoryStateChannel channel;
+  options.states = &channel;
+  LogWriter log(53, start.domain, options.deriver);
+  auto journal = open_journal(options.journal_dir, 1);
+  ASSERT_TRUE(journal);
+  log.write(*journal, 800);
+  const std::uint64_t asked = log.last_seq();
+  const std::vector<std::uint8_t> want = log.feed().deriver_image();
+  log.write(*journal, 800);
+  channel.request(asked);  // before the thread starts: it has not passed it
+
+  auto feed = HistoryFeed::start(options);
+  ASSERT_TRUE(feed.ok()) << feed.failure().message;
+  std::vector<std::uint8_t> got;
+  dataplane::HistoryStateChannel::Answer answer = dataplane::HistoryStateChannel::Answer::None;
+  ASSERT_TRUE(wait_for([&] {
+    answer = channel.take(asked, got);
+    return answer != dataplane::HistoryStateChannel::Answer::None;
+  }));
+  EXPECT_EQ(answer, dataplane::HistoryStateChannel::Answer::Ready);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::states_given), 1u);
+
+  // Asked for a seq it passed: nothing to give.
+  ASSERT_TRUE(wait_for([&] { return feed.value()->applied_seq() >= log.last_seq(); }));
+  channel.request(asked + 3);
+  ASSERT_TRUE(wait_for([&] {
+    answer = channel.take(asked + 3, got);
+    return answer != dataplane::HistoryStateChannel::Answer::None;
+  }));
+  EXPECT_EQ(answer, dataplane::HistoryStateChannel::Answer::Missed);
+  EXPECT_EQ(feed.value()->counter(HistoryCounter::states_given), 1u);
 }
 
 }  // namespace

@@ -648,6 +648,73 @@ TEST_F(TwoNodes, TokenGenerationsFollowTheLog) {
   EXPECT_EQ(late.io.token_generation(2), 1u);
 }
 
+// A node image asks the history thread for its deriver's state at the image's seq before the
+// capture is stamped, waits for the answer (no other capture meanwhile), and goes to the shipper
+// with it; an answer for another seq is not taken; without an answer it goes after the wait,
+// without a state; a missed answer lets it go at once. Images carrying a state round-trip (v4),
+// images without one stay version 3.
+TEST_F(TwoNodes, ImagesWaitForTheHistoryStateAtTheirSeq) {
+  HistoryStateChannel channel;
+  primary_.io.set_history_states(&channel, 50'000);
+  send(sw_, sw_.one(Type::Register, Register{1, 0, 11}));
+  send(sw_, sw_.one(Type::RouteRequest, call(1)));
+  const std::uint64_t next = primary_.io.sequencer().next();
+  log_.want = true;
+  primary_.clock.advance(1000);
+  primary_.worker->poll();
+  EXPECT_EQ(channel.wanted(), next);  // asked for the capture's seq
+  ASSERT_GE(log_.records.back().first, next);
+  EXPECT_TRUE(log_.images.empty());   // waiting
+  channel.answer(next - 1, {1, 2});   // another seq's: not this image's
+  log_.want = true;                   // no second capture while one waits
+  primary_.clock.advance(1000);
+  primary_.worker->poll();
+  EXPECT_TRUE(log_.images.empty());
+  EXPECT_EQ(channel.wanted(), next);  // no other capture asked
+  channel.answer(next, {7, 8, 9});
+  primary_.worker->poll();
+  ASSERT_EQ(log_.images.size(), 1u);
+  EXPECT_EQ(log_.images[0].seq, next);
+  EXPECT_EQ(log_.images[0].history, (std::vector<std::uint8_t>{7, 8, 9}));
+  EXPECT_EQ(channel.wanted(), 0u);
+  EXPECT_EQ(primary_.io.counters().read(Counter::images_with_history), 1u);
+  NodeImage back;
+  ASSERT_TRUE(decode_image(encode_image(log_.images[0]), back));
+  EXPECT_EQ(back.history, log_.images[0].history);
+  EXPECT_EQ(back.engine, log_.images[0].engine);
+  const auto v3 = [](NodeImage image) {
+    image.history.clear();
+    const auto bytes = encode_image(image);
+    return bytes[4];  // the version, after the magic
+  };
+  EXPECT_EQ(v3(log_.images[0]), 3u);
+  EXPECT_EQ(encode_image(log_.images[0])[4], 4u);
+
+  // The next capture (asked before): nobody answers, it goes after the wait, without a state.
+  primary_.clock.advance(1000);
+  primary_.worker->poll();
+  const std::uint64_t second = channel.wanted();
+  EXPECT_GT(second, next);
+  EXPECT_EQ(log_.images.size(), 1u);
+  primary_.clock.advance(60'000);
+  primary_.worker->poll();
+  ASSERT_EQ(log_.images.size(), 2u);
+  EXPECT_EQ(log_.images[1].seq, second);
+  EXPECT_TRUE(log_.images[1].history.empty());
+  EXPECT_EQ(primary_.io.counters().read(Counter::images_without_history), 1u);
+
+  // Missed (the history thread had passed it): the image goes at once, without a state.
+  log_.want = true;
+  primary_.clock.advance(1000);
+  primary_.worker->poll();
+  const std::uint64_t third = channel.wanted();
+  channel.answer(third, {});
+  primary_.worker->poll();
+  ASSERT_EQ(log_.images.size(), 3u);
+  EXPECT_TRUE(log_.images[2].history.empty());
+  EXPECT_EQ(primary_.io.counters().read(Counter::images_without_history), 2u);
+}
+
 // The history thread's position reaches the log through the channel: the highest offered in a
 // cycle, once, only when it moved, and only when the log has room (else it waits for room). A
 // standby applies it (nothing else changes) and knows it; as a standby it logs none of its own.

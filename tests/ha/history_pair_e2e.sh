@@ -22,6 +22,7 @@ source "$here/../require.sh"
 source "$here/../loadgen_lib.sh"
 source "$here/../etcd_lib.sh"
 source "$here/pair_lib.sh"
+source "$here/history_lib.sh"
 require_tools sqlite3 curl
 work=$(mktemp -d)
 trap 'stop_pair; rm -rf "$work"' EXIT
@@ -49,11 +50,6 @@ EOF
   "$acdd" --check-config "$work/$n/acd.toml" >/dev/null || pair_fail "node $n's configuration"
 done
 
-metrics_of() { sed -n 's|.*metrics on http://\([0-9.:]*\)/metrics|\1|p' "$work/$1/out" | tail -1; }
-# metric N NAME: the value of NAME on node N (integer part), empty if absent.
-metric() {
-  curl -s "http://$(metrics_of "$1")/metrics" | sed -n "s/^$2 \([0-9]*\).*/\1/p" | head -1
-}
 # wait_metric N NAME MIN SECONDS: until NAME on N is at least MIN.
 wait_metric() {
   local v i
@@ -65,7 +61,6 @@ wait_metric() {
   curl -s "http://$(metrics_of "$1")/metrics" | grep -E "^acd_history_(kafka|stored|applied)" || true
   pair_fail "$2 on $1 is '$v', wanted at least $3 within $4 s"
 }
-db_field() { sqlite3 "$work/$1/history.db" "$2"; }
 
 start_node a primary
 wait_log a "ha: primary with epoch 1"
@@ -207,17 +202,7 @@ sqlite3 "$work/c/history.db" "DELETE FROM clock; ATTACH '$work/b/history.db' AS 
   DELETE FROM queue_intervals WHERE seq > $b_last; DELETE FROM agent_intervals WHERE seq > $b_last;"
 # Interval rows appear when the log's time reaches an interval's end; with 1 s intervals the run
 # spans several, so no report may be empty.
-for r in calls intervals queues agents; do
-  for n in b c; do
-    "$acdctl" report $r --csv --db "$work/$n/history.db" --config "$work/c/acd.toml" >"$work/$n.report.$r" 2>&1 ||
-      pair_fail "acdctl report $r on $n: $(cat "$work/$n.report.$r")"
-  done
-  case $r in calls) least=100 ;; intervals) least=5 ;; queues) least=1 ;; agents) least=10 ;; esac
-  [ $(($(wc -l <"$work/b.report.$r") - 1)) -ge $least ] ||
-    pair_fail "report $r has fewer than $least rows: $(head -5 "$work/b.report.$r")"
-  cmp -s "$work/b.report.$r" "$work/c.report.$r" ||
-    pair_fail "report $r differs: $(diff "$work/b.report.$r" "$work/c.report.$r" | head -8)"
-done
+compare_reports "$work/b/history.db" "$work/c/history.db" "$work/c/acd.toml" 5
 echo "ok: b's history across the failover equals a derivation of its journal without it" \
      "(up to seq $b_last; $(wc -l <"$work/b.calls") calls;" \
-     "reports calls, intervals ($(wc -l <"$work/b.report.intervals") lines), queues and agents identical)"
+     "reports calls, intervals ($(wc -l <"$work/b/history.db.report.intervals") lines), queues and agents identical)"

@@ -267,6 +267,11 @@ class NodeShipper final : public dataplane::LogShipper {
   std::vector<Recent> recent_ = std::vector<Recent>(kRecentRecords);
   // A standby that said hello waits for an image; records stamped meanwhile wait with it.
   bool image_for_standby_ = false;
+  // The log's last seq when the standby (the DR follower) asked: an image taken before (one that
+  // waited for the history thread, or was in flight on the routing core) lacks records the link
+  // never sent it, and is not used for it.
+  std::uint64_t image_standby_from_ = 0;
+  std::uint64_t image_dr_from_ = 0;
   std::vector<std::pair<std::uint64_t, std::vector<std::uint8_t>>> after_image_;
   bool snapshot_due_ = false;
   std::chrono::steady_clock::time_point last_snapshot_;

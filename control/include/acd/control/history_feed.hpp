@@ -11,9 +11,15 @@
 //
 // Gaps: when the journal no longer holds the next input (pruned while history was stopped or far
 // behind, or a standby's journal begun again from its primary's image), the feed starts again from
-// the journal's newest snapshot: the follower engine from the image, the deriver empty. The inputs
-// in between have no records, and the calls and agent states open across the gap are incomplete.
-// It is logged ("history: gap ...") and counted (acd_history_gaps_total, acd_history_gap_inputs_total).
+// the journal's newest snapshot: the follower engine from the image, the deriver from the state
+// the image carries (NodeImage::history, given by the history thread of the node that took it),
+// or empty if it carries none. The inputs in between have no records on this node; without a
+// carried state the calls and agent states open across the gap are incomplete too. It is logged
+// ("history: gap ...") and counted (acd_history_gaps_total, acd_history_gap_inputs_total,
+// acd_history_gaps_with_state_total).
+//
+// Node images: when the IO thread asks (options.states) for the seq of the image it is about to
+// take, the thread answers with the deriver's state right after it applied that seq.
 //
 // ConfigChange records: the reload is decoded (reload_record.hpp) and installed in the follower
 // engine at its place in the log (in place, or by a new engine taking over), and the deriver's
@@ -38,6 +44,7 @@
 
 #include "acd/control/config.hpp"
 #include "acd/control/result.hpp"
+#include "acd/dataplane/history_state.hpp"
 #include "acd/history/deriver.hpp"
 #include "acd/history/kafka_config.hpp"
 #include "acd/history/sink.hpp"
@@ -58,6 +65,9 @@ struct HistoryFeedOptions {
   // The configuration the node started with: the follower engine's until the log's first reload
   // (the checkpoint and the journal's snapshots carry later ones). Outlives the feed.
   const ApplianceConfig* start = nullptr;
+  // Where the IO thread asks for the deriver's state at a node image's seq
+  // (dataplane/history_state.hpp); null: nobody asks. Outlives the feed.
+  dataplane::HistoryStateChannel* states = nullptr;
 };
 
 // From [history] and [journal] of `cfg`.
@@ -75,7 +85,9 @@ HistoryFeedOptions history_options(const ApplianceConfig& cfg);
   X(gap_inputs, "inputs skipped over gaps: they have no records")                      \
   X(read_errors, "journal records that could not be read or decoded")                  \
   X(retention_deleted, "records deleted by retention")                                 \
-  X(export_positions, "export positions read from the log and handed to the export")
+  X(export_positions, "export positions read from the log and handed to the export")    \
+  X(states_given, "deriver states given to node images at their seq")                 \
+  X(gaps_with_state, "gaps crossed with the deriver's state the snapshot carried")
 
 enum class HistoryCounter : std::uint32_t {
 #define ACD_X(name, help) name,

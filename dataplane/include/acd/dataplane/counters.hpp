@@ -49,7 +49,9 @@ namespace acd::dataplane {
   X(signins_deferred, "password sign-ins that waited for a later part of a poll cycle")          \
   X(desk_moves, "agents a token sign-in moved from another desktop (which was told AgentMoved)") \
   X(refused_not_ringing_there, "RingNoAnswer reports refused: the call is not offered there")  \
-  X(export_positions_logged, "history export positions logged (ExportPosition records)")
+  X(export_positions_logged, "history export positions logged (ExportPosition records)")       \
+  X(images_with_history, "node images that carry the history deriver's state at their seq")     \
+  X(images_without_history, "node images that went without it (not given in time, or missed)")
 
 enum class Counter : std::uint32_t {
 #define ACD_X(name, help) name,

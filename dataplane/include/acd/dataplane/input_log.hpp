@@ -102,6 +102,10 @@ struct NodeImage {
   // The configuration the engine ran under, as the last reload's ConfigChange carried it
   // (ConfigTag::log_payload); empty: the node's starting configuration.
   std::vector<std::uint8_t> config;
+  // The history deriver's state after `seq` (history_state.hpp), when the node's history thread
+  // gave it in time; empty otherwise. An image carrying it is written as version 4, one without it
+  // as version 3 (so a node of the version before reads it).
+  std::vector<std::uint8_t> history;
 };
 std::vector<std::uint8_t> encode_image(const NodeImage& image);
 bool decode_image(std::span<const std::uint8_t> bytes, NodeImage& image);

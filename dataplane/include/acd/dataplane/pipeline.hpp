@@ -33,6 +33,7 @@
 #include "acd/dataplane/control_channel.hpp"
 #include "acd/dataplane/counters.hpp"
 #include "acd/dataplane/export_position.hpp"
+#include "acd/dataplane/history_state.hpp"
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/roles.hpp"
@@ -318,6 +319,15 @@ class IoStage {
   std::size_t collect_export_position();
   // The last position this stage logged or replayed (empty: none).
   ExportPosition export_position() const { return export_logged_; }
+  // Where node images ask the history thread for its deriver's state at their seq
+  // (history_state.hpp); null (the default): images go out at once without it. A finished image
+  // waits in this stage (no new capture meanwhile) until the answer comes or `wait` has passed on
+  // the stage's clock, then goes to the shipper with the state or without it. Set before the
+  // first poll; the channel outlives the stage.
+  void set_history_states(HistoryStateChannel* channel, router::Micros wait) {
+    history_states_ = channel;
+    history_wait_ = wait;
+  }
   // Who turns a ConfigChange's configuration into a command (null: nobody). Set before replaying;
   // it outlives the stage.
   void set_config_replayer(ConfigReplayer* replayer) { replayer_ = replayer; }
@@ -583,6 +593,12 @@ class IoStage {
   bool hash_wanted_ = false;
   std::uint64_t engine_hash_ = 0;
   std::vector<std::uint8_t> engine_image_;
+  // An image waiting for the history thread's state at its seq (set_history_states).
+  HistoryStateChannel* history_states_ = nullptr;
+  router::Micros history_wait_ = 0;
+  std::optional<NodeImage> waiting_image_;
+  router::Micros waiting_since_ = 0;
+  void ship_waiting_image();
 };
 
 class RouterStage {

@@ -237,7 +237,7 @@ std::size_t IoStage::collect_control(Push&& push) {
 
 template <typename Push>
 void IoStage::maybe_tick(Push&& push) {
-  if (shipper_ != nullptr && !capturing_ &&
+  if (shipper_ != nullptr && !capturing_ && !waiting_image_ &&
       (image_wanted_ || hash_wanted_ || shipper_->wants_image())) {
     // A node image, or only the state hash: the routing core takes it at this point of the log;
     // handle() adds the session when the command's end comes back (run to completion: within the
@@ -251,6 +251,11 @@ void IoStage::maybe_tick(Push&& push) {
     const bool wanted_image = image_wanted_ || image;
     image_wanted_ = false;
     hash_wanted_ = false;
+    if (image && history_states_ != nullptr && !standby_) {
+      // Asked before the capture is stamped (and logged): the history thread reads the log after
+      // this thread wrote it, so it has not passed the capture's seq yet.
+      history_states_->request(sequencer_.next());
+    }
     if (push(capture)) {
       last_input_ = capture.event.time;
     } else {
