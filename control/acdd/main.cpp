@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
     std::cerr << "acdd: " << running.credentials
               << " not found: demo passwords (demo-<agent ID>), not for production\n";
   }
-  // `agents unlock` lifts the file's back-offs (a directory keeps its own lockout policy).
+  // `agents unlock` lifts the back-offs, the file's checks' and the directory's (one set).
   const bool file_loaded = running.signin.uses_file() && verifier_impl == &store;
   // [signin] backend ldap / ldap-then-file: the directory checks, the file (or the demo's
   // passwords) only where [signin] says it takes part.
@@ -335,7 +335,7 @@ int main(int argc, char** argv) {
     }
     directory = std::make_unique<control::LdapVerifier>(
         running.signin, std::move(bind_password),
-        running.signin.uses_file() ? verifier_impl : nullptr);
+        running.signin.uses_file() ? verifier_impl : nullptr, &store.backoff());
     directory->set_audit(audit.get());
     verifier_impl = directory.get();
     std::cerr << "acdd: sign-in by the directory " << running.signin.ldap.url << "\n";
@@ -549,7 +549,7 @@ int main(int argc, char** argv) {
   ctx.listening = dataplane::to_string(port->local());  // as bound (port 0 resolved)
   ctx.ha = &ha_status;
   ctx.audit = audit.get();
-  ctx.credentials = file_loaded ? &store : nullptr;
+  ctx.credentials = file_loaded || directory ? &store : nullptr;  // its back-offs cover both
   ctx.backend = backend;
   control::ControlServer server(ctx);
   if (const control::Result<void> started = server.start(control_socket); !started.ok()) {

@@ -141,7 +141,8 @@ Answer lift_backoffs(ControlContext& ctx, const Snapshot&, router::AgentIndex,
                      router::AgentNumber id) {
   if (ctx.credentials == nullptr) {
     return Failure{ControlError::Refused,
-                   "this acdd checks no credential file (demo passwords): nothing to unlock"};
+                   "this acdd checks demo passwords (no credential file, no directory): nothing "
+                   "to unlock"};
   }
   const std::size_t running = ctx.credentials->unlock(id);
   return json{{"agent", id},

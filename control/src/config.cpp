@@ -254,7 +254,8 @@ void parse_signin_ldap(TomlChecker& c, const toml::table& t, SignInSettings& s,
   }
   c.only(t,
          {"url", "tls", "ca_file", "dn_template", "search_base", "search_filter", "bind_dn",
-          "bind_password_file", "connect_timeout_ms", "timeout_ms", "pool", "fallback"},
+          "bind_password_file", "connect_timeout_ms", "timeout_ms", "pool", "fallback",
+          "max_wrong_binds", "wrong_bind_window_s"},
          "[signin.ldap]");
   std::string word;
   if (c.text(t, "tls", word)) {
@@ -326,6 +327,8 @@ void parse_signin_ldap(TomlChecker& c, const toml::table& t, SignInSettings& s,
   c.number(t, "connect_timeout_ms", l.connect_timeout_ms, 100, 60000);
   c.number(t, "timeout_ms", l.timeout_ms, 100, 60000);
   c.number(t, "pool", l.pool, 1, 256);
+  c.number(t, "max_wrong_binds", l.max_wrong_binds, 0, 1000);
+  c.number(t, "wrong_bind_window_s", l.wrong_bind_window_s, 0, 7 * 86400);
   if (c.text(t, "fallback", word)) {
     if (word == "refuse") {
       l.fallback = DirectoryFallback::Refuse;
@@ -651,8 +654,10 @@ std::uint32_t signin_threads(const ApplianceConfig& cfg) {
 
 LockoutPolicy lockout_policy(const ApplianceConfig& cfg) {
   const SignInSettings& s = cfg.signin;
-  return LockoutPolicy{s.free_failures, s.backoff_s, s.max_backoff_s, s.agent_free_failures,
-                       s.agent_max_backoff_s};
+  return LockoutPolicy{s.free_failures,       s.backoff_s,
+                       s.max_backoff_s,       s.agent_free_failures,
+                       s.agent_max_backoff_s, s.ldap.max_wrong_binds,
+                       s.ldap.wrong_bind_window_s};
 }
 
 dataplane::VerifierPoolConfig verifier_pool(const ApplianceConfig& cfg) {

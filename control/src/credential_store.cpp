@@ -23,16 +23,10 @@ bool sodium_ready() {
   return ready;
 }
 
-std::uint64_t steady_seconds() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
 }  // namespace
 
 CredentialStore::CredentialStore(LockoutPolicy policy, Clock clock)
-    : policy_(policy), clock_(clock ? std::move(clock) : Clock(steady_seconds)) {}
+    : backoff_(policy, std::move(clock)) {}
 
 namespace {
 
@@ -85,78 +79,6 @@ Result<void> CredentialStore::load_unlocked(const std::string& path) {
   path_ = path;
   file_identity_ = identity;
   return {};
-}
-
-namespace {
-
-// The delay after `failures` consecutive failures: none within the free ones, then `base`
-// doubling per failure, at most `ceiling`.
-std::uint64_t delay_after(std::uint32_t failures, std::uint32_t free_failures, std::uint64_t base,
-                          std::uint64_t ceiling) {
-  if (failures < free_failures) {
-    return 0;
-  }
-  const std::uint32_t doublings = std::min<std::uint32_t>(failures - free_failures, 40);
-  return std::min(ceiling, base << doublings);
-}
-
-constexpr std::size_t kPruneAbove = 100'000;  // source records kept before old ones are dropped
-
-}  // namespace
-
-bool CredentialStore::locked_now(router::AgentNumber agent) {
-  auto it = agent_backoff_.find(agent);
-  return it != agent_backoff_.end() && it->second.until > clock_();
-}
-
-bool CredentialStore::locked(router::AgentNumber agent) {
-  const std::lock_guard lock(mutex_);
-  return locked_now(agent);
-}
-
-std::uint64_t CredentialStore::wait_seconds(router::AgentNumber agent,
-                                            const dataplane::SignInSource& source) {
-  const std::lock_guard lock(mutex_);
-  const std::uint64_t now = clock_();
-  std::uint64_t until = 0;
-  if (auto it = agent_backoff_.find(agent); it != agent_backoff_.end()) {
-    until = it->second.until;
-  }
-  if (auto it = source_backoff_.find({agent, source.client_slot}); it != source_backoff_.end()) {
-    until = std::max(until, it->second.until);
-  }
-  return until > now ? until - now : 0;
-}
-
-void CredentialStore::record_backoff(router::AgentNumber agent,
-                                     const dataplane::SignInSource* source, const Backoff& b,
-                                     std::uint64_t delay) {
-  counters_.backoffs.fetch_add(1, std::memory_order_relaxed);
-  if (audit_ == nullptr) {
-    return;
-  }
-  nlohmann::json detail{{"scope", source != nullptr ? "source" : "agent"},
-                        {"failures", b.failures},
-                        {"delay_s", delay}};
-  if (source != nullptr) {
-    if (source->client_slot != dataplane::SignInSource::kUnknownSlot) {
-      detail["client_slot"] = source->client_slot;
-    }
-    detail["device"] = source->device;
-  }
-  (void)audit_->record(AuditRecord::make(AuditKind::AgentLockout, AuditOutcome::Ok, "acdd",
-                                         "agent=" + std::to_string(agent), std::move(detail)));
-}
-
-void CredentialStore::prune(std::uint64_t now) {
-  if (source_backoff_.size() <= kPruneAbove) {
-    return;
-  }
-  // A count whose last failure is two ceilings old no longer matters much: forget it.
-  const std::uint64_t horizon = 2 * policy_.max_backoff_s;
-  std::erase_if(source_backoff_, [&](const auto& e) {
-    return e.second.until <= now && now - e.second.last > horizon;
-  });
 }
 
 bool CredentialStore::must_change(router::AgentNumber agent) {
@@ -223,17 +145,13 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
   if (!sodium_ready()) {
     return false;
   }
-  const SourceKey key{agent, source.client_slot};
+  if (backoff_.refuse(agent, source)) {
+    return false;  // during a back-off nothing is checked
+  }
   std::string stored;  // a copy: the hash runs without the mutex, a reload may replace hashes_
   bool enrolment = false;
   {
     const std::lock_guard lock(mutex_);
-    const std::uint64_t now = clock_();
-    const auto s = source_backoff_.find(key);
-    if (locked_now(agent) || (s != source_backoff_.end() && s->second.until > now)) {
-      counters_.delayed.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
     reload_if_changed();
     if (auto it = hashes_.find(agent);
         it != hashes_.end() && it->second.flag != CredentialFlag::EnrolmentUsed) {
@@ -242,38 +160,15 @@ bool CredentialStore::verify_from(router::AgentNumber agent, std::string_view pa
     }
   }
   const bool ok = !stored.empty() && verify_secret(stored, password);
-  const bool spent = ok && enrolment && !spend_enrolment(agent, stored);
-  const std::lock_guard lock(mutex_);
-  if (spent) {
-    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+  if (ok && enrolment && !spend_enrolment(agent, stored)) {
+    backoff_.counters().failed.fetch_add(1, std::memory_order_relaxed);
     return false;  // spent by a concurrent sign-in, or not recorded: refused, no back-off
   }
   if (ok) {
-    counters_.accepted.fetch_add(1, std::memory_order_relaxed);
-    agent_backoff_.erase(agent);
-    source_backoff_.erase(key);
+    backoff_.accepted(agent, source);
     return true;
   }
-  counters_.failed.fetch_add(1, std::memory_order_relaxed);
-  const std::uint64_t now = clock_();
-  prune(now);
-  Backoff& from_source = source_backoff_[key];
-  from_source.last = now;
-  const std::uint64_t source_delay = delay_after(++from_source.failures, policy_.free_failures,
-                                                 policy_.backoff_s, policy_.max_backoff_s);
-  if (source_delay > 0) {
-    from_source.until = now + source_delay;
-    record_backoff(agent, &source, from_source, source_delay);
-  }
-  Backoff& whole = agent_backoff_[agent];
-  whole.last = now;
-  const std::uint64_t agent_delay =
-      delay_after(++whole.failures, policy_.agent_free_failures, policy_.backoff_s,
-                  policy_.agent_max_backoff_s);
-  if (agent_delay > 0) {
-    whole.until = now + agent_delay;
-    record_backoff(agent, nullptr, whole, agent_delay);
-  }
+  backoff_.failed(agent, source);
   return false;
 }
 
@@ -409,9 +304,7 @@ dataplane::ChangeOutcome CredentialStore::change_password(
       if (it->second.flag == CredentialFlag::EnrolmentUsed) {
         stored = it->second.hash;
         // The same gate as every other attempt: during a back-off nothing is checked.
-        const auto s = source_backoff_.find(SourceKey{agent, source.client_slot});
-        if (locked_now(agent) || (s != source_backoff_.end() && s->second.until > clock_())) {
-          counters_.delayed.fetch_add(1, std::memory_order_relaxed);
+        if (backoff_.refuse(agent, source)) {
           audit(AuditOutcome::Refused, "a back-off is running");
           return ChangeOutcome::Refused;
         }
@@ -526,9 +419,9 @@ dataplane::ApplyOutcome CredentialStore::apply_credential(
     why = "agent " + std::to_string(agent) + " is not in the credential file";
   }
   if (outcome == ApplyOutcome::Refused) {
-    counters_.changes_refused.fetch_add(1, std::memory_order_relaxed);
+    backoff_.counters().changes_refused.fetch_add(1, std::memory_order_relaxed);
   } else if (outcome == ApplyOutcome::Kept) {
-    counters_.changes_kept.fetch_add(1, std::memory_order_relaxed);
+    backoff_.counters().changes_kept.fetch_add(1, std::memory_order_relaxed);
   }
   // This node's own change (change_password made the hash): the record names its desktop.
   std::optional<dataplane::SignInSource> own;
@@ -593,31 +486,6 @@ void CredentialStore::restore_enrolment(router::AgentNumber agent, std::string_v
                                            why.empty() ? AuditOutcome::Ok : AuditOutcome::Failed,
                                            "acdd", path, std::move(detail)));
   }
-}
-
-std::size_t CredentialStore::unlock(router::AgentNumber agent) {
-  const std::lock_guard lock(mutex_);
-  const std::uint64_t now = clock_();
-  std::size_t running = 0;
-  std::size_t records = 0;
-  if (auto it = agent_backoff_.find(agent); it != agent_backoff_.end()) {
-    running += it->second.until > now ? 1 : 0;
-    ++records;
-    agent_backoff_.erase(it);
-  }
-  for (auto it = source_backoff_.lower_bound({agent, 0});
-       it != source_backoff_.end() && it->first.first == agent;) {
-    running += it->second.until > now ? 1 : 0;
-    ++records;
-    it = source_backoff_.erase(it);
-  }
-  counters_.unlocks.fetch_add(1, std::memory_order_relaxed);
-  if (audit_ != nullptr) {
-    (void)audit_->record(AuditRecord::make(
-        AuditKind::AgentUnlock, AuditOutcome::Ok, "acdd", "agent=" + std::to_string(agent),
-        nlohmann::json{{"backoffs_running", running}, {"counts_cleared", records}}));
-  }
-  return running;
 }
 
 HashCost HashCost::of(HashStrength strength) {

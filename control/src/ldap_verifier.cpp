@@ -467,33 +467,48 @@ DirectoryAnswer LdapDirectory::check(std::string_view agent_id, std::string_view
 // ---- the verifier --------------------------------------------------------------------------
 
 LdapVerifier::LdapVerifier(const SignInSettings& settings, std::string bind_password,
-                           dataplane::CredentialVerifier* file)
+                           dataplane::CredentialVerifier* file, SignInBackoff* backoff)
     : directory_(settings.ldap, std::move(bind_password)),
       backend_(settings.backend),
       fallback_(settings.ldap.fallback),
-      file_(file) {}
+      file_(file),
+      backoff_(backoff) {}
 
 dataplane::VerifyOutcome LdapVerifier::check_from(router::AgentNumber agent,
                                                   std::string_view password,
                                                   const dataplane::SignInSource& source) {
   using dataplane::VerifyOutcome;
+  last_ = Last{this, agent, false, false};
   if (agent == 0 || password.empty()) {
     return VerifyOutcome::Refused;
   }
+  // Before the bind: during a back-off (or with the directory budget spent) the directory is not
+  // asked, so its own lockout counts only what the back-offs let through.
+  if (backoff_ != nullptr && backoff_->refuse(agent, source, true)) {
+    return VerifyOutcome::Refused;
+  }
   const DirectoryAnswer answer = directory_.check(std::to_string(agent), password);
-  last_ = Last{this, agent, answer == DirectoryAnswer::MustChange, false};
+  last_.must_change = answer == DirectoryAnswer::MustChange;
   switch (answer) {
     case DirectoryAnswer::Accepted:
+    case DirectoryAnswer::MustChange:  // and must_change() says so
+      if (backoff_ != nullptr) {
+        backoff_->accepted(agent, source);
+      }
       return VerifyOutcome::Accepted;
-    case DirectoryAnswer::MustChange:
-      return VerifyOutcome::Accepted;  // and must_change() says so
     case DirectoryAnswer::WrongPassword:
+      if (backoff_ != nullptr) {
+        backoff_->failed(agent, source, true);
+      }
       return VerifyOutcome::Refused;  // never falls back: the directory has spoken
     case DirectoryAnswer::UnknownAgent:
       // ldap-then-file: an agent the directory does not have is one of the file's.
       if (backend_ == SignInBackend::LdapThenFile && file_ != nullptr) {
         last_.by_file = true;
         return file_->check_from(agent, password, source);
+      }
+      if (backoff_ != nullptr) {
+        backoff_->failed(agent, source);  // no bind was made: the budget is not touched
       }
       return VerifyOutcome::Refused;
     case DirectoryAnswer::Unavailable:

@@ -658,6 +658,11 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
              c.changes_refused.load(std::memory_order_relaxed));
     m.sample("acd_credential_changes_not_applied_total", {{"reason", "kept"}},
              c.changes_kept.load(std::memory_order_relaxed));
+    m.family("acd_signin_directory_held_total", "counter",
+             "Sign-ins refused without asking the directory: the agent's wrong binds within "
+             "[signin.ldap] wrong_bind_window_s reached max_wrong_binds (also counted as delayed)");
+    m.sample("acd_signin_directory_held_total", {},
+             c.directory_held.load(std::memory_order_relaxed));
   }
   if (src.ldap != nullptr) {
     ldap_metrics(m, *src.ldap);

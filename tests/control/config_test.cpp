@@ -2,18 +2,26 @@
 // reported with the file, the line and what to do, and all of them are reported at once.
 #include <gtest/gtest.h>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "../router/engine_config_text.hpp"
 #include "acd/control/config.hpp"
+#include "acd/dataplane/sign_in_verifier.hpp"
 #include "acd/control/history_feed.hpp"
 #include "scenario_file.hpp"
 
@@ -377,6 +385,85 @@ TEST(Config, AuditTable) {
   EXPECT_TRUE(has(e, "16", "'keep_files' = 0 is out of range")) << dump(e);
   EXPECT_TRUE(has(e, "17", "unknown key 'keep'")) << dump(e);
   EXPECT_EQ(e.size(), 4u) << dump(e);
+}
+
+// The verifier threads acdd starts from [signin] (verifier_pool) run off the dataplane's cores: the
+// pool's CPUs leave out [dataplane] cores, and a worker thread's own affinity, read inside a check,
+// holds none of them (every CPU this process may use but those, when there are any).
+namespace {
+class AffinityProbe final : public dataplane::CredentialVerifier {
+ public:
+  bool verify(router::AgentNumber, std::string_view) override {
+    cpu_set_t mine;
+    CPU_ZERO(&mine);
+    if (sched_getaffinity(0, sizeof(mine), &mine) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(static_cast<unsigned>(cpu), &mine)) {
+          seen.push_back(cpu);
+        }
+      }
+    }
+    checked = true;
+    return true;
+  }
+  std::vector<int> seen;  // written by the one worker, read after its result was collected
+  std::atomic<bool> checked{false};
+};
+}  // namespace
+
+TEST(Config, VerifierThreadsLeaveTheDataplaneCoresAlone) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(static_cast<unsigned>(cpu), &allowed)) {
+      cpus.push_back(cpu);
+    }
+  }
+  ASSERT_FALSE(cpus.empty());
+  // The dataplane on this process's first CPU (the IO thread), and on its second when it has three
+  // or more (the routing thread): what is left is the verifiers'.
+  std::string cores = "[dataplane]\ncores = [" + std::to_string(cpus[0]);
+  std::vector<int> dataplane{cpus[0]};
+  if (cpus.size() >= 3) {
+    cores += ", " + std::to_string(cpus[1]);
+    dataplane.push_back(cpus[1]);
+  }
+  cores += "]\n[signin]\nthreads = 1\n";
+  const ConfigResult r = parse_config(std::string(kBase) + cores, "acd.toml");
+  ASSERT_TRUE(r.ok()) << dump(r.errors);
+  const dataplane::VerifierPoolConfig pool = verifier_pool(r.config);
+  std::vector<int> expected;
+  for (const int cpu : cpus) {
+    if (std::find(dataplane.begin(), dataplane.end(), cpu) == dataplane.end()) {
+      expected.push_back(cpu);
+    }
+  }
+  EXPECT_EQ(pool.cpus, expected);
+  AffinityProbe probe;
+  {
+    dataplane::AsyncVerifier verifier(probe, pool);
+    dataplane::SignInJob job;
+    job.number = 7;
+    ASSERT_TRUE(verifier.submit(job));
+    std::size_t collected = 0;
+    for (int i = 0; i < 5000 && collected == 0; ++i) {
+      collected = verifier.collect([](const dataplane::SignInResult&) {});
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(collected, 1u);
+  }
+  ASSERT_TRUE(probe.checked.load());
+  if (expected.empty()) {
+    EXPECT_EQ(probe.seen, cpus);  // one CPU only: the workers share it, unpinned (and niced)
+    EXPECT_EQ(pool.nice, 10);
+  } else {
+    EXPECT_EQ(probe.seen, expected);
+    for (const int cpu : dataplane) {
+      EXPECT_EQ(std::count(probe.seen.begin(), probe.seen.end(), cpu), 0) << "CPU " << cpu;
+    }
+  }
 }
 
 // [signin]: a level or explicit limits (not both), each in range, named with its line; the

@@ -2,7 +2,8 @@
 // addresses in the environment; run alone, every test is skipped): binds over StartTLS and ldaps://
 // with the test's CA, the DN template and the service account's search, injection-shaped IDs that
 // must not widen a search, a certificate from another CA refused, and many threads sharing a pool
-// that never opens more connections than configured; a password the directory reset is must-change.
+// that never opens more connections than configured; a password the directory reset is must-change;
+// the back-offs keep wrong passwords sent to acdd from ever locking an agent in the directory.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -166,6 +167,45 @@ TEST_F(LiveDirectory, PasswordResetMeansMustChange) {
   EXPECT_EQ(v.check_from(1000, "demo-1000", {}), dataplane::VerifyOutcome::Accepted);
   EXPECT_FALSE(v.must_change(1000));
   EXPECT_FALSE(v.must_change(1012));  // not the last check: nothing claimed
+}
+
+// Agent 1013's entry is under a lockout policy (ldap_signin_e2e.sh: pwdLockout, pwdMaxFailure 5,
+// no duration: locked until a directory administrator steps in). Twenty-five wrong passwords from
+// five desktops reach the directory only while the back-offs allow: the first three from the first
+// desktop, then the fourth, which spends the directory budget (4); every other attempt is refused
+// unbound. So the directory counted four failures, never five: the account is not locked there and
+// its right password still binds. After acdctl's unlock the verifier asks the directory again.
+TEST_F(LiveDirectory, BackoffKeepsTheDirectoryLockoutAway) {
+  SignInSettings settings;
+  settings.backend = SignInBackend::Ldap;
+  settings.ldap = by_template();
+  SignInBackoff backoff(LockoutPolicy{3, 60, 300, 10, 30, 4, 1800});
+  LdapVerifier v(settings, "", nullptr, &backoff);
+  int refused = 0;
+  for (std::uint32_t desk = 1; desk <= 5; ++desk) {
+    for (int i = 0; i < 5; ++i) {
+      refused += v.check_from(1013, "not-demo-1013", {desk, desk}) ==
+                         dataplane::VerifyOutcome::Refused
+                     ? 1
+                     : 0;
+    }
+  }
+  EXPECT_EQ(refused, 25);
+  EXPECT_EQ(v.counters().binds_wrong_password.load(), 4u);  // all that reached the directory
+  EXPECT_EQ(backoff.counters().failed.load(), 4u);
+  EXPECT_EQ(backoff.counters().delayed.load(), 21u);
+  EXPECT_GE(backoff.counters().directory_held.load(), 4u);
+  // The right password, during the hold: refused without a bind either.
+  EXPECT_EQ(v.check_from(1013, "demo-1013", {9, 9}), dataplane::VerifyOutcome::Refused);
+  EXPECT_EQ(v.counters().binds_accepted.load(), 0u);
+  // The directory itself never locked the account: its right password binds (a locked account
+  // answers invalidCredentials whatever the password).
+  LdapDirectory direct(by_template(), "");
+  EXPECT_EQ(direct.check("1013", "demo-1013"), DirectoryAnswer::Accepted);
+  // acdctl agent unlock: the verifier asks the directory again, and the agent signs in.
+  EXPECT_GE(backoff.unlock(1013), 1u);
+  EXPECT_EQ(v.check_from(1013, "demo-1013", {1, 1}), dataplane::VerifyOutcome::Accepted);
+  EXPECT_EQ(v.counters().binds_accepted.load(), 1u);
 }
 
 }  // namespace

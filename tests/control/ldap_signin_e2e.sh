@@ -8,7 +8,12 @@
 #      right passwords accepted, a wrong one refused (AuthFailed); slapd stopped: DirectoryUnavailable
 #      (1014); slapd back: accepted again, and a restart behind the pool's back is not noticed.
 #      An agent whose directory password was reset (ppolicy's pwdReset, pwdMustChange in the
-#      default policy) signs in told must-change.
+#      default policy) signs in told must-change. Agent 1014's entry is under a lockout policy
+#      (pwdLockout after 5 failures, no duration: only a directory administrator lifts it): wrong
+#      passwords sent to acdd reach the directory only up to the back-offs' directory budget (4),
+#      the rest are refused unbound (counted, audited), so slapd counts 4 failures and never locks
+#      the account; its right password is held too, until `acdctl agent unlock 1014` (audited:
+#      `acdctl audit show` lists agent.unlock), after which it signs in.
 #   2. backend "ldap-then-file", a search over ldaps://, fallback "file": an agent only the file
 #      has signs in from the file; a wrong directory password is refused although the file would
 #      accept it; slapd stopped: the file decides (accepted, and a wrong one AuthFailed), logged,
@@ -21,7 +26,7 @@ here=$(dirname "$0")
 source "$here/../require.sh"
 source "$here/../loadgen_lib.sh"
 PATH=$PATH:/usr/sbin
-require_tools slapd slapadd slappasswd ldapwhoami openssl python3
+require_tools slapd slapadd slappasswd ldapwhoami ldapsearch openssl python3
 
 work=$(mktemp -d)
 pid='' slapd_pid=''
@@ -80,13 +85,19 @@ EOF
   printf 'dn: ou=policies,dc=bank,dc=example\nobjectClass: organizationalUnit\nou: policies\n\n'
   printf 'dn: cn=default,ou=policies,dc=bank,dc=example\nobjectClass: device\nobjectClass: pwdPolicy\n'
   printf 'cn: default\npwdAttribute: userPassword\npwdMustChange: TRUE\n\n'
-  for id in $(seq 1000 1012); do
+  # A hard lockout as banks configure it: 5 wrong binds lock the account until an administrator
+  # unlocks it (no pwdLockoutDuration), failures never forgotten (no pwdFailureCountInterval).
+  printf 'dn: cn=lockout,ou=policies,dc=bank,dc=example\nobjectClass: device\nobjectClass: pwdPolicy\n'
+  printf 'cn: lockout\npwdAttribute: userPassword\npwdLockout: TRUE\npwdMaxFailure: 5\n\n'
+  for id in $(seq 1000 1014); do
     password="demo-$id"; [ "$id" = 1010 ] && password="directory-only-1010"
     printf 'dn: uid=%s,ou=agents,dc=bank,dc=example\nobjectClass: inetOrgPerson\nuid: %s\n' "$id" "$id"
     printf 'cn: Agent %s\nsn: %s\nemployeeNumber: %s\nuserPassword: %s\n' "$id" "$id" "$id" \
       "$(slappasswd -h '{SSHA}' -s "$password")"
     # 1012's password was reset by an administrator: the directory says it must be changed.
     [ "$id" = 1012 ] && printf 'pwdReset: TRUE\n'
+    # 1013 (control_ldap_live_test) and 1014 (acdd below) are under the lockout policy.
+    [ "$id" -ge 1013 ] && printf 'pwdPolicySubentry: cn=lockout,ou=policies,dc=bank,dc=example\n'
     printf '\n'
   done
 } >"$work/agents.ldif"
@@ -116,7 +127,7 @@ ACD_TEST_LDAP_URL="ldap://127.0.0.1:$lport" ACD_TEST_LDAPS_URL="ldaps://127.0.0.
   ACD_TEST_LDAP_CA="$work/ca.pem" ACD_TEST_LDAP_OTHER_CA="$work/other-ca.pem" \
   ACD_TEST_LDAP_BIND_PASSWORD=service-secret "$live_test" >"$work/live.out" 2>&1 || {
   echo "FAIL: control_ldap_live_test"; cat "$work/live.out"; exit 1; }
-grep -q "PASSED.* 7 tests" "$work/live.out" || { echo "FAIL: live tests not all run"; cat "$work/live.out"; exit 1; }
+grep -q "PASSED.* 8 tests" "$work/live.out" || { echo "FAIL: live tests not all run"; cat "$work/live.out"; exit 1; }
 
 # ---- acdd
 base_config() {  # the demo centre on free ports, with its own socket, credentials and audit log
@@ -151,9 +162,18 @@ expect_metric() {  # expect_metric 'NAME{LABELS}' OP VALUE
   local v; v=$(metric "$1")
   [ -n "$v" ] && [ "${v%.*}" "$2" "$3" ] || { echo "FAIL: $1 = '$v', expected $2 $3"; exit 1; }
 }
-sign_in() {  # sign_in FIRST_ID COUNT [TIMEOUT]: acd-loadgen signs agents FIRST_ID.. in (password demo-ID)
+sign_in() {  # sign_in FIRST_ID COUNT [TIMEOUT]: acd-loadgen signs agents FIRST_ID.. in (password
+  # demo-ID, or $PASSWORD with {id} for the ID)
+  local pw=${PASSWORD-}; [ -n "$pw" ] || pw='demo-{id}'
   "$loadgen" --target "127.0.0.1:$port" --rate 10 --duration 0.1 --first-agent "$1" \
-    --first-index $(($1 - 1000)) --agents "$2" --signin-timeout "${3:-8}" >"$work/loadgen.out" 2>"$work/loadgen.err"
+    --first-index $(($1 - 1000)) --agents "$2" --signin-timeout "${3:-8}" --password "$pw" \
+    >"$work/loadgen.out" 2>"$work/loadgen.err"
+}
+directory_failures() {  # directory_failures ID: the wrong binds slapd holds against the entry
+  LDAPTLS_CACERT="$work/ca.pem" ldapsearch -LLL -x -ZZ -H "ldap://127.0.0.1:$lport" \
+    -D cn=acd,dc=bank,dc=example -w service-secret -b "uid=$1,ou=agents,dc=bank,dc=example" \
+    -s base pwdFailureTime pwdAccountLockedTime >"$work/entry.ldif"
+  grep -c '^pwdFailureTime:' "$work/entry.ldif" || true
 }
 expect_refused() {  # expect_refused FIRST_ID COUNT REASON (acd-loadgen waits out its timeout)
   if sign_in "$1" "$2" 3; then echo "FAIL: agent $1 signed in, expected reason $3"; exit 1; fi
@@ -193,6 +213,34 @@ grep -q "1 agents signed in in .* 1 told to change their password" "$work/loadge
 expect_metric 'acd_signin_ldap_must_change_total' -eq 1
 expect_refused 1010 1 1006  # the directory's password for 1010 is not demo-1010
 expect_metric 'acd_signin_ldap_binds_total{outcome="accepted"}' -ge 10
+# Wrong passwords for 1014 (under the directory's lockout policy) until acdd holds its binds back.
+for attempt in $(seq 12); do
+  PASSWORD='wrong-{id}' expect_refused 1014 1 1006
+  held=$(metric acd_signin_directory_held_total)
+  [ "${held%.*}" -ge 2 ] && break
+done
+expect_metric acd_signin_directory_held_total -ge 2
+[ "$(directory_failures 1014)" = 4 ] || {
+  echo "FAIL: slapd holds $(directory_failures 1014) wrong binds for 1014, expected the budget's 4"
+  cat "$work/entry.ldif"; exit 1; }
+if grep -q '^pwdAccountLockedTime' "$work/entry.ldif"; then
+  echo "FAIL: the directory locked 1014"; exit 1
+fi
+expect_metric 'acd_signin_total{outcome="delayed"}' -ge 2
+expect_refused 1014 1 1006  # the right password too: held, not bound
+[ "$(directory_failures 1014)" = 4 ] || { echo "FAIL: a held sign-in reached slapd"; exit 1; }
+"$acdctl" --socket "$work/ctl.sock" agent unlock 1014 >"$work/unlock.out" || {
+  echo "FAIL: agent unlock: $(cat "$work/unlock.out")"; exit 1; }
+grep -q "agent 1014 may sign in again" "$work/unlock.out" || {
+  echo "FAIL: unlock: $(cat "$work/unlock.out")"; exit 1; }
+expect_metric acd_signin_unlocks_total -eq 1
+expect_accepted 1014 1 "the right password after the operator's unlock"
+[ "$(directory_failures 1014)" = 0 ] || { echo "FAIL: slapd kept 1014's failures"; exit 1; }
+"$acdctl" --socket "$work/ctl.sock" audit show >"$work/audit.out"
+grep "agent.unlock" "$work/audit.out" | grep -q "agent=1014" || {
+  echo "FAIL: audit show lacks agent.unlock for 1014"; cat "$work/audit.out"; exit 1; }
+grep "agent.lockout" "$work/audit.out" | grep -q "agent=1014" || {
+  echo "FAIL: audit show lacks agent.lockout for 1014"; cat "$work/audit.out"; exit 1; }
 expect_metric 'acd_signin_ldap_binds_total{outcome="wrong_password"}' -ge 1
 expect_metric 'acd_signin_ldap_pool_open_high_water' -le 2
 expect_metric 'acd_signin_ldap_pool_connections{state="size"}' -eq 2

@@ -287,5 +287,105 @@ TEST(LdapVerifier, FallbackToTheFile) {
   EXPECT_EQ(refuse.counters().fallback_accepted.load(), 0u);
 }
 
+// The back-offs are applied before the directory is asked: a source in back-off gets Refused with
+// no connection opened (the directory never sees the attempt), another source still reaches it,
+// and `unlock` (acdctl agent unlock) lets the first through again.
+TEST(LdapVerifier, BackoffRefusesBeforeTheDirectory) {
+  DeadPorts ports;
+  std::uint64_t now = 1000;
+  SignInBackoff backoff(LockoutPolicy{1, 60, 300, 10, 30, 0, 0}, [&] { return now; });
+  LdapVerifier v(directory_at(ports.closed, SignInBackend::Ldap, DirectoryFallback::Refuse), "",
+                 nullptr, &backoff);
+  const dataplane::SignInSource desk{7, 70};
+  const dataplane::SignInSource other{8, 80};
+  backoff.failed(1000, desk);  // one wrong password from `desk`: a 60 s delay for it
+  EXPECT_EQ(v.check_from(1000, "demo-1000", desk), VerifyOutcome::Refused);
+  EXPECT_EQ(v.counters().binds_unavailable.load(), 0u);
+  EXPECT_EQ(v.counters().pool_opened.load() + v.counters().pool_open.load(), 0u);
+  EXPECT_EQ(backoff.counters().delayed.load(), 1u);
+  EXPECT_EQ(v.check_from(1000, "demo-1000", other), VerifyOutcome::Unavailable);  // asked
+  EXPECT_EQ(v.counters().binds_unavailable.load(), 1u);
+  EXPECT_EQ(backoff.unlock(1000), 1u);
+  EXPECT_EQ(v.check_from(1000, "demo-1000", desk), VerifyOutcome::Unavailable);  // asked again
+  EXPECT_EQ(v.counters().binds_unavailable.load(), 2u);
+  EXPECT_EQ(backoff.counters().failed.load(), 1u);  // a directory that is down counts nothing
+}
+
+// The directory budget: `directory_max_failures` wrong binds of one agent within the window, from
+// any sources, and the directory is not asked for that agent until the oldest leaves the window,
+// a right password is seen, or an operator unlocks. The file's own checks are not held by it.
+TEST(SignInBackoff, DirectoryBudget) {
+  std::uint64_t now = 5000;
+  SignInBackoff b(LockoutPolicy{100, 2, 300, 100, 30, 3, 600}, [&] { return now; });
+  const auto from = [](std::uint32_t slot) { return dataplane::SignInSource{slot, slot}; };
+  for (std::uint32_t slot = 1; slot <= 2; ++slot) {
+    EXPECT_FALSE(b.refuse(1000, from(slot), true));
+    b.failed(1000, from(slot), true);
+    now += 100;
+  }
+  EXPECT_FALSE(b.refuse(1000, from(3), true));
+  b.failed(1000, from(3), false);  // the file's wrong password: not a bind, not in the budget
+  EXPECT_FALSE(b.refuse(1000, from(3), true));
+  b.failed(1000, from(3), true);  // the third wrong bind within 600 s: spent
+  for (std::uint32_t slot = 1; slot <= 5; ++slot) {
+    EXPECT_TRUE(b.refuse(1000, from(slot), true)) << slot;
+  }
+  EXPECT_FALSE(b.refuse(1000, from(9), false));  // the file's checks are not held
+  EXPECT_FALSE(b.refuse(1001, from(1), true));   // nor another agent
+  EXPECT_EQ(b.counters().directory_held.load(), 5u);
+  EXPECT_TRUE(b.locked(1000));
+  EXPECT_EQ(b.wait_seconds(1000, from(9)), 400u);  // the first wrong bind leaves the window then
+  now += 400;  // the first wrong bind is 600 s old: one bind may go again
+  EXPECT_FALSE(b.refuse(1000, from(1), true));
+  b.failed(1000, from(1), true);
+  EXPECT_TRUE(b.refuse(1000, from(1), true));
+  EXPECT_EQ(b.unlock(1000), 1u);  // the operator's unlock lifts the hold
+  EXPECT_FALSE(b.refuse(1000, from(1), true));
+  for (int i = 0; i < 3; ++i) {
+    b.failed(1000, from(1), true);
+  }
+  EXPECT_TRUE(b.refuse(1000, from(1), true));
+  b.accepted(1000, from(2));  // a right password (the file's, the directory down): cleared
+  EXPECT_FALSE(b.refuse(1000, from(1), true));
+  // A window of 0 never forgets; a budget of 0 is no budget.
+  SignInBackoff forever(LockoutPolicy{100, 2, 300, 100, 30, 2, 0}, [&] { return now; });
+  forever.failed(1000, from(1), true);
+  forever.failed(1000, from(1), true);
+  now += 365 * 86400;
+  EXPECT_TRUE(forever.refuse(1000, from(1), true));
+  SignInBackoff none(LockoutPolicy{100, 2, 300, 100, 30, 0, 600}, [&] { return now; });
+  for (int i = 0; i < 50; ++i) {
+    none.failed(1000, from(1), true);
+  }
+  EXPECT_FALSE(none.refuse(1000, from(1), true));
+}
+
+// [signin.ldap] max_wrong_binds and wrong_bind_window_s reach the lockout policy.
+TEST(LdapConfig, DirectoryBudgetSettings) {
+  const ConfigResult r = parse_config(std::string(kBase) + R"toml([signin]
+backend = "ldap"
+[signin.ldap]
+url = "ldap://127.0.0.1:3389"
+dn_template = "uid={agent},ou=agents,dc=bank,dc=example"
+max_wrong_binds = 2
+wrong_bind_window_s = 900
+)toml",
+                                      "acd.toml");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  const LockoutPolicy p = lockout_policy(r.config);
+  EXPECT_EQ(p.directory_max_failures, 2u);
+  EXPECT_EQ(p.directory_window_s, 900u);
+  EXPECT_EQ(lockout_policy(parse_config(kBase, "acd.toml").config).directory_max_failures, 4u);
+  const ConfigResult bad = parse_config(std::string(kBase) + R"toml([signin]
+backend = "ldap"
+[signin.ldap]
+url = "ldap://127.0.0.1:3389"
+dn_template = "uid={agent},ou=agents,dc=bank,dc=example"
+max_wrong_binds = -1
+)toml",
+                                        "acd.toml");
+  EXPECT_FALSE(bad.ok());
+}
+
 }  // namespace
 }  // namespace acd::control

@@ -110,6 +110,12 @@ struct LdapSettings {
   std::uint32_t timeout_ms = 3000;          // one operation (bind, search)
   std::uint32_t pool = 4;                   // connections at most, shared by the verifier threads
   DirectoryFallback fallback = DirectoryFallback::Refuse;
+  // The directory's budget (sign_in_backoff.hpp LockoutPolicy): wrong binds of one agent within
+  // the window before acdd stops asking the directory (until the window passes or `agent unlock`).
+  // Below the directory's own lockout threshold, at least its observation window; 0 binds: off;
+  // a window of 0 never forgets.
+  std::uint32_t max_wrong_binds = 4;
+  std::uint32_t wrong_bind_window_s = 1800;
   bool operator==(const LdapSettings&) const = default;
 };
 

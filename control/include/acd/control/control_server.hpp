@@ -97,7 +97,8 @@ struct ControlContext {
   // Where state-changing and permission-refused commands are recorded, and what `audit show`
   // reads (audit_log.hpp); null: no audit log. The log outlives the server.
   AuditLog* audit = nullptr;
-  // The credential store whose sign-in back-offs `agents unlock` lifts; null: nothing to unlock.
+  // The credential store whose sign-in back-offs `agents unlock` lifts (CredentialStore::backoff(),
+  // which the directory's checks go through too); null: nothing to unlock (demo passwords).
   CredentialStore* credentials = nullptr;
   std::string listening;        // the dataplane's bound address, for status
   std::string backend;

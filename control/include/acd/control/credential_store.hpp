@@ -25,6 +25,7 @@
 
 #include "acd/control/credential_file.hpp"
 #include "acd/control/result.hpp"
+#include "acd/control/sign_in_backoff.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 
 namespace acd::control {
@@ -55,33 +56,8 @@ struct HashCost {
 };
 std::string to_string(const HashCost& cost);  // "opslimit=2 memlimit=64MiB"
 
-// Back-off instead of a hard lock (docs/operations.md "Wrong passwords"). Two counts of
-// consecutive wrong passwords: per (agent, source desktop) and per agent from all sources. Past its
-// free failures each count imposes a delay that doubles with every further failure, up to its
-// ceiling; during a delay the agent's sign-ins (from that source, or from all for the agent-wide
-// one) are refused unchecked. A right password clears the agent-wide count and its own source's.
-// The agent-wide ceiling is low: it is the longest a guesser elsewhere can keep the agent's real
-// desktop waiting; a source's own ceiling is high.
-struct LockoutPolicy {
-  std::uint32_t free_failures = 3;          // per source: wrong passwords before its first delay
-  std::uint64_t backoff_s = 2;              // the first delay (both counts); doubles per failure
-  std::uint64_t max_backoff_s = 300;        // ceiling of one source's delay
-  std::uint32_t agent_free_failures = 10;   // from all sources, before an agent-wide delay
-  std::uint64_t agent_max_backoff_s = 30;   // ceiling of the agent-wide delay
-};
-
-// Sign-in outcomes since start, for the metrics endpoint (read with relaxed loads).
-struct SignInCounters {
-  std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> failed{0};     // wrong password or unknown agent (checked)
-  std::atomic<std::uint64_t> delayed{0};    // refused unchecked: a back-off was running
-  std::atomic<std::uint64_t> backoffs{0};   // back-offs imposed (per source or agent-wide)
-  std::atomic<std::uint64_t> unlocks{0};    // back-offs lifted by an operator
-  // Credential changes of the log not applied: an invalid hash string or an agent the file lacks.
-  std::atomic<std::uint64_t> changes_refused{0};
-  // Credential changes of the log left alone: the entry changed since (an administrator's reset).
-  std::atomic<std::uint64_t> changes_kept{0};
-};
+// The back-off after wrong passwords (LockoutPolicy) and the sign-in counters (SignInCounters) are
+// sign_in_backoff.hpp's, shared with the directory's checks (ldap_verifier.hpp).
 
 // The password policy a desktop's PasswordChange is held to (docs/security.md "Password policy"):
 // 8..64 bytes, no control characters, at least two of letters / digits / other characters, not
@@ -93,7 +69,7 @@ Result<void> check_password_policy(router::AgentNumber agent, std::string_view o
 class CredentialStore final : public dataplane::CredentialVerifier,
                               public dataplane::CredentialSink {
  public:
-  using Clock = std::function<std::uint64_t()>;  // seconds; injected so tests can move time
+  using Clock = SignInBackoff::Clock;  // seconds; injected so tests can move time
 
   CredentialStore(LockoutPolicy policy = {}, Clock clock = {});
 
@@ -163,17 +139,23 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   // The cost of hashes change_password writes (acd.toml [signin] cost). Before the verifier starts.
   void set_hash_cost(const HashCost& cost) { cost_ = cost; }
   // True while an agent-wide back-off runs (every source refused).
-  bool locked(router::AgentNumber agent);
+  bool locked(router::AgentNumber agent) { return backoff_.locked(agent); }
   // Seconds until `source` may try `agent` again (0: now).
-  std::uint64_t wait_seconds(router::AgentNumber agent, const dataplane::SignInSource& source);
-  // Lifts every back-off of `agent` (agent-wide and each source's) and clears its counts; records
-  // agent.unlock in the audit log. Returns how many back-offs were running (0: none).
-  // Any thread (the control thread's `agents unlock`).
-  std::size_t unlock(router::AgentNumber agent);
-  const SignInCounters& counters() const { return counters_; }
+  std::uint64_t wait_seconds(router::AgentNumber agent, const dataplane::SignInSource& source) {
+    return backoff_.wait_seconds(agent, source);
+  }
+  // Lifts every back-off of `agent` (SignInBackoff::unlock). Any thread (`agents unlock`).
+  std::size_t unlock(router::AgentNumber agent) { return backoff_.unlock(agent); }
+  // The back-offs this store's checks go through; acdd hands the same to the directory's
+  // verifier (LdapVerifier), so that one agent has one set of back-offs whoever checks it.
+  SignInBackoff& backoff() { return backoff_; }
+  const SignInCounters& counters() const { return backoff_.counters(); }
   // Where a lockout and a change of the credential file are recorded (never a password or a
   // hash); null (the default): nowhere. Set before the verifier thread starts.
-  void set_audit(AuditLog* log) { audit_ = log; }
+  void set_audit(AuditLog* log) {
+    audit_ = log;
+    backoff_.set_audit(log);
+  }
 
   // A generated enrolment code (generate_code) as "$acd-code$v=1$SALT$HASH": BLAKE2b-256 keyed
   // with a fresh random salt (dataplane::valid_code_hash_string). Microseconds, where argon2id
@@ -212,21 +194,10 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   };
 
  private:
-  struct Backoff {
-    std::uint32_t failures = 0;  // consecutive
-    std::uint64_t until = 0;     // clock seconds; refused before
-    std::uint64_t last = 0;      // clock seconds of the last failure, for pruning
-  };
-  using SourceKey = std::pair<router::AgentNumber, std::uint32_t>;  // agent, client slot
-  // Forgets counts whose back-off ended long ago, when the table has grown large (mutex_ held).
-  void prune(std::uint64_t now);
   void reload_if_changed();  // mutex_ held
   Result<void> load_unlocked(const std::string& path);  // mutex_ held
-  bool locked_now(router::AgentNumber agent);  // mutex_ held
   // The enrolment code `hash` of `agent` was right: spend it (see verify_from). mutex_ not held.
   bool spend_enrolment(router::AgentNumber agent, const std::string& hash);
-  void record_backoff(router::AgentNumber agent, const dataplane::SignInSource* source,
-                      const Backoff& b, std::uint64_t delay);  // mutex_ held
   // Sets `agent`'s entry in the file (under the writers' lock) and in memory when `decide(current
   // entry or null)` says Stored; `outcome` is what it said. Empty: done (or not wanted); else why
   // the file could not be written (outcome Failed; memory then changed if `decide` allows it
@@ -246,15 +217,11 @@ class CredentialStore final : public dataplane::CredentialVerifier,
   HashCost cost_;
   std::mutex mutex_;  // guards everything below (and the file's reload)
   std::deque<OwnChange> own_changes_;
-  LockoutPolicy policy_;
   AuditLog* audit_ = nullptr;
-  Clock clock_;
   std::string path_;
   FileIdentity file_identity_;  // of the file as it was read (or last written by us)
   CredentialTable hashes_;
-  std::map<router::AgentNumber, Backoff> agent_backoff_;
-  std::map<SourceKey, Backoff> source_backoff_;
-  SignInCounters counters_;
+  SignInBackoff backoff_;  // its own mutex; taken after mutex_ when both are
 };
 
 }  // namespace acd::control

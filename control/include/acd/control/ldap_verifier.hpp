@@ -17,6 +17,11 @@
 // DirectoryUnavailable; "file" checks the local credential file instead, logged, counted and
 // audited. A wrong password from a directory that answered never falls back.
 //
+// Wrong passwords: the same back-offs as the credential file's (sign_in_backoff.hpp), one set per
+// agent whoever checks it, applied BEFORE the bind: an attempt refused during a back-off, or once
+// the agent's directory budget is spent, never reaches the directory, so sign-ins sent to acdd
+// cannot drive the directory's own lockout (docs/security.md "Directory sign-in").
+//
 // Threads: LdapVerifier's check_from()/verify() on AsyncVerifier's workers, several at once; the
 // pool is behind one mutex, never held during network I/O. The counters are relaxed atomics read
 // by the metrics endpoint. The free functions are pure.
@@ -33,6 +38,7 @@
 
 #include "acd/control/config.hpp"
 #include "acd/control/result.hpp"
+#include "acd/control/sign_in_backoff.hpp"
 #include "acd/dataplane/sign_in_verifier.hpp"
 
 struct ldap;  // <ldap.h>'s LDAP
@@ -147,9 +153,12 @@ class LdapVerifier final : public dataplane::CredentialVerifier {
  public:
   // `file`: the local credential check, used for agents a search did not find (backend
   // ldap-then-file) and while the directory is down (fallback file); null when neither applies.
-  // It must outlive the verifier.
+  // It must outlive the verifier. `backoff`: the back-offs every check goes through first (acdd
+  // gives the credential store's, CredentialStore::backoff(), which `agents unlock` lifts); a
+  // directory answer is booked there, a check `file` makes is booked by `file` (the same back-offs
+  // when it is that store). Null: none (tests). It must outlive the verifier.
   LdapVerifier(const SignInSettings& settings, std::string bind_password,
-               dataplane::CredentialVerifier* file);
+               dataplane::CredentialVerifier* file, SignInBackoff* backoff = nullptr);
 
   dataplane::VerifyOutcome check_from(router::AgentNumber agent, std::string_view password,
                                       const dataplane::SignInSource& source) override;
@@ -174,6 +183,7 @@ class LdapVerifier final : public dataplane::CredentialVerifier {
   SignInBackend backend_;
   DirectoryFallback fallback_;
   dataplane::CredentialVerifier* file_;
+  SignInBackoff* backoff_;
   AuditLog* audit_ = nullptr;
   // This thread's last check, for must_change() (AsyncVerifier asks on the thread that checked).
   struct Last {
