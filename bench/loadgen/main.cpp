@@ -497,7 +497,7 @@ class LoadGen {
       follow_pair(now);
       flush_sends();
       idle_passes += i == i_before && in_datagrams_ == in_before ? 1 : 0;
-      if (i < total && rate < 10'000 &&
+      if (!spin_ && i < total && rate < 10'000 &&
           start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) >
               now + 500'000) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // low rates need no busy loop
@@ -769,6 +769,9 @@ class LoadGen {
 
  public:
   void set_talk_ms(double ms) { talk_ns_ = static_cast<std::uint64_t>(ms * 1e6); }
+  // Poll without sleeping at every rate (--spin): a reply is read as soon as it arrives, so the
+  // latency measured is the target's, not the generator's sleep (200 us naps below 10k calls/s).
+  void set_spin(bool on) { spin_ = on; }
 
  private:
   struct Release {
@@ -780,6 +783,7 @@ class LoadGen {
   };
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
   std::uint64_t talk_ns_ = 0;
+  bool spin_ = false;
   std::uint64_t talk_state_ = 88172645463325252ull;
 
   // Keeps a request until it is answered: registrations and call events always (sent again after
@@ -1399,6 +1403,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  bool spin = false;
+  app.add_flag("--spin", spin,
+               "Poll without sleeping at any rate (always with --rate capacity): the latency is the "
+               "target's, not the generator's naps");
   double p99_bound_us = 1000;
   double trial_s = 1;
   unsigned reps = 1;
@@ -1623,6 +1631,7 @@ int main(int argc, char** argv) {
               agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
+  gen.set_spin(spin || find_capacity);
   std::vector<std::unique_ptr<SecureClients>> secure;
   if (!keys_dir.empty()) {
     // One key for both nodes of a pair, or one each (--server-key A,B).
@@ -1706,7 +1715,8 @@ int main(int argc, char** argv) {
     // The highest rate the target serves: a step is --reps trials of --trial-s at one rate, and
     // passes when most of them (the median trial) lost nothing (no request unanswered, sent
     // again, refused or answered Error) and kept the p99 within --p99-bound-us. Doubling from
-    // --capacity-start until a step fails, then five bisections between the last two rates.
+    // --capacity-start until a step fails (halving if the first fails), then five bisections
+    // between the last two rates.
     nlohmann::json steps = nlohmann::json::array();
     auto step = [&](double at) {
       nlohmann::json trials = nlohmann::json::array();
@@ -1739,6 +1749,10 @@ int main(int argc, char** argv) {
         break;
       }
       good = at;
+    }
+    // Not served even at the first rate: halving, down to a 64th of it.
+    for (double at = capacity_start / 2; good == 0 && at >= capacity_start / 64; at /= 2) {
+      (step(at) ? good : bad) = at;
     }
     for (int k = 0; k < 5 && good > 0 && bad > 0; ++k) {
       const double mid = (good + bad) / 2;
