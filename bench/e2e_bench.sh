@@ -2,6 +2,8 @@
 # End-to-end benchmark on loopback, all in one run so the figures compare: the kernel's ceiling
 # (acd-udp-echo, recvmmsg/sendmmsg), then acdd over io_uring: highest loss-free rate of each, and
 # acdd's latency at 10 %, 50 % and 90 % of its highest loss-free rate.
+# "Loss-free" is not "served" (a rate can lose nothing with a p50 of a second): bench/wire_bench.sh
+# finds each one's capacity within a p99 bound, at equal work, repeated, with medians and spread.
 # Usage: bench/e2e_bench.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
 build=${1:-build}

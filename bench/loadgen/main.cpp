@@ -5,6 +5,17 @@
 //               [--failover-after MS] [--json] [--keys-dir DIR --server-key FILE [--rekey-after S]]
 //   acd-loadgen --write-keys DIR [--agents N] [--first-agent ID]   (the client keys, then exit)
 //
+// --rate capacity finds the highest rate the target serves (nothing lost, p99 within
+// --p99-bound-us, default 1 ms), each step of the search --reps trials of --trial-s, then runs the
+// load at that rate --reps times; the report adds capacity, capacity_steps, runs and summary
+// (median, min, max of every figure). Every report counts the datagrams and messages each way,
+// calls_per_s, and the generator's own CPU time (getrusage of its one thread, loadgen_cpu_share:
+// 1 means it used a whole CPU and may have been the limit). In clear text to one target, the
+// datagrams of one pass of the loop go out in one sendmmsg, and the answers and releases of the
+// calls routed in one receive pass are collected per switch client (8 calls a datagram).
+//
+// ACD_LOADGEN_TRACE=1 in the environment: every request sent again is named on stderr.
+//
 // --token-file FILE (ACDP/2): the desktops keep the session tokens acd sends after a sign-in
 // (docs/protocol.md "Session tokens") and write them to FILE at the end; agents FILE already
 // holds a token for sign in with it instead of the password (a token refused: with the password
@@ -53,6 +64,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,11 +74,13 @@
 #include <csignal>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <queue>
 #include <sstream>
 #include <string>
@@ -129,7 +143,32 @@ struct Result {
   // Calls given an agent after they waited (the engine's own decision, not a reply), in the order
   // their decisions arrived: the order the queue served them.
   std::vector<std::uint64_t> routed_after_wait;
+  // The load itself (from its start until every answer is in or the grace ends): datagrams and
+  // messages each way, the requests sent again, and this thread's CPU time (getrusage), so that
+  // a report shows whether the generator, not the target, was the limit.
+  double elapsed_s = 0;
+  std::uint64_t out_datagrams = 0;
+  std::uint64_t out_messages = 0;
+  std::uint64_t in_datagrams = 0;
+  std::uint64_t in_messages = 0;
+  std::uint64_t retransmitted = 0;
+  double cpu_user_s = 0;
+  double cpu_sys_s = 0;
+  // Passes of the load loop that found nothing to receive and nothing due: the generator spins
+  // (its CPU share is then near 1 whatever the load), so this, not the CPU share, says how much
+  // headroom it had; near 0 means it was always busy and may have been the limit.
+  double idle_share = 0;
 };
+
+// This thread's CPU time so far (user, system), in seconds.
+std::pair<double, double> thread_cpu() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return {s(u.ru_utime), s(u.ru_stime)};
+}
 
 // --token-file: one line per agent, "ID HEX" (the 48-byte TokenProof in hex). A missing file is
 // no tokens; a malformed line is an error naming it.
@@ -421,12 +460,21 @@ class LoadGen {
       }
     }
     base_call_ = first_call;
+    const auto cpu_before = thread_cpu();
+    const std::uint64_t out_d = out_datagrams_, out_m = out_messages_, in_d = in_datagrams_,
+                        in_m = in_messages_, again = retransmissions_;
+    batching_ = batch_ok();
     const std::uint64_t start = now_ns() + 1'000'000;
     const double interval_ns = 1e9 / rate;
     std::uint64_t i = 0;
     const std::uint64_t end = start + static_cast<std::uint64_t>(seconds * 1e9);
+    std::uint64_t passes = 0;
+    std::uint64_t idle_passes = 0;  // nothing received and nothing due to be sent
     while (true) {
       const std::uint64_t now = now_ns();
+      const std::uint64_t i_before = i;
+      const std::uint64_t in_before = in_datagrams_;
+      ++passes;
       if (i < total) {
         Writer w(*this, first_switch_ + static_cast<std::uint32_t>(i / 32 % kSwitchClients));
         while (i < total &&
@@ -447,7 +495,9 @@ class LoadGen {
       release_due(now);
       retransmit(now);
       follow_pair(now);
-      if (i < total && rate < 10'000 &&
+      flush_sends();
+      idle_passes += i == i_before && in_datagrams_ == in_before ? 1 : 0;
+      if (!spin_ && i < total && rate < 10'000 &&
           start + static_cast<std::uint64_t>(static_cast<double>(i) * interval_ns) >
               now + 500'000) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));  // low rates need no busy loop
@@ -461,6 +511,18 @@ class LoadGen {
         break;
       }
     }
+    flush_sends();
+    batching_ = false;
+    const auto cpu_after = thread_cpu();
+    r.elapsed_s = static_cast<double>(now_ns() - start) / 1e9;
+    r.cpu_user_s = cpu_after.first - cpu_before.first;
+    r.cpu_sys_s = cpu_after.second - cpu_before.second;
+    r.out_datagrams = out_datagrams_ - out_d;
+    r.out_messages = out_messages_ - out_m;
+    r.in_datagrams = in_datagrams_ - in_d;
+    r.in_messages = in_messages_ - in_m;
+    r.retransmitted = retransmissions_ - again;
+    r.idle_share = passes > 0 ? static_cast<double>(idle_passes) / static_cast<double>(passes) : 0;
     // A route request still unanswered is lost (a pair keeps them until now): its late answer
     // must not be asked for again once the next run numbers its calls.
     std::erase_if(outstanding_, [](const auto& e) { return e.second.type == Type::RouteRequest; });
@@ -542,11 +604,17 @@ class LoadGen {
         n = 0;  // no session: not sent (the request waits for its retransmission)
       }
       if (n > 0) {
-        sockaddr_in to{};
-        to.sin_family = AF_INET;
-        to.sin_addr.s_addr = g_.nodes_.active().address;
-        to.sin_port = g_.nodes_.active().port;
-        sendto(g_.fd_, buf_, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+        ++g_.out_datagrams_;
+        g_.out_messages_ += w_.count();
+        if (g_.batching_) {
+          g_.queue_send(std::span<const std::uint8_t>(buf_, n));
+        } else {
+          sockaddr_in to{};
+          to.sin_family = AF_INET;
+          to.sin_addr.s_addr = g_.nodes_.active().address;
+          to.sin_port = g_.nodes_.active().port;
+          sendto(g_.fd_, buf_, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+        }
       }
       w_.reset();
     }
@@ -601,8 +669,10 @@ class LoadGen {
       }
       const int n = recvmmsg(fd_, msgs, 32, MSG_DONTWAIT, nullptr);
       if (n <= 0) {
+        call_batch_.clear();  // the answers and releases collected below go out now
         return;
       }
+      in_datagrams_ += static_cast<std::uint64_t>(n);
       const std::uint64_t now = now_ns();
       for (int k = 0; k < n; ++k) {
         Endpoint node{from[k].sin_addr.s_addr, from[k].sin_port, 0};
@@ -631,6 +701,7 @@ class LoadGen {
         for_each_message(
             d, h,
             [&](const Message& m) {
+              ++in_messages_;
               decision = decision || m.type == Type::RouteResponse || m.type == Type::Offer ||
                          m.type == Type::Ack;
               on_message(h.client_id, node, h.epoch, m, now);
@@ -647,7 +718,19 @@ class LoadGen {
   // With a talk time, the release waits that long (exponential around the mean).
   void answer_and_release(std::uint32_t client, std::uint64_t call) {
     if (talk_ns_ == 0) {
-      // One datagram: its messages are applied in order, so the release never overtakes.
+      // One datagram: its messages are applied in order, so the release never overtakes. While
+      // a load runs in clear text, the answers and releases of one switch client are collected
+      // over a whole receive pass (up to 8 calls a datagram, so that acd's 16 Acks fit one
+      // reply datagram), as route requests are, and go out when drain() has nothing more.
+      if (batching_) {
+        Writer& w = call_writer(client);
+        if (w.count() + 2 > 16) {
+          w.flush();
+        }
+        w.add(Type::CallEvent, CallEvent{call, CallEventKind::Answered, {}});
+        w.add(Type::CallEvent, CallEvent{call, CallEventKind::Released, {}});
+        return;
+      }
       Writer w(*this, client);
       w.add(Type::CallEvent, CallEvent{call, CallEventKind::Answered, {}});
       w.add(Type::CallEvent, CallEvent{call, CallEventKind::Released, {}});
@@ -686,6 +769,9 @@ class LoadGen {
 
  public:
   void set_talk_ms(double ms) { talk_ns_ = static_cast<std::uint64_t>(ms * 1e6); }
+  // Poll without sleeping at every rate (--spin): a reply is read as soon as it arrives, so the
+  // latency measured is the target's, not the generator's sleep (200 us naps below 10k calls/s).
+  void set_spin(bool on) { spin_ = on; }
 
  private:
   struct Release {
@@ -697,6 +783,7 @@ class LoadGen {
   };
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
   std::uint64_t talk_ns_ = 0;
+  bool spin_ = false;
   std::uint64_t talk_state_ = 88172645463325252ull;
 
   // Keeps a request until it is answered: registrations and call events always (sent again after
@@ -724,6 +811,11 @@ class LoadGen {
     w.add_raw(o.type, o.body, o.size, o.seq);
     o.sent = now;
     ++retransmissions_;
+    if (std::getenv("ACD_LOADGEN_TRACE") != nullptr) {
+      std::fprintf(stderr, "acd-loadgen: sent again: client %u seq %llu type %u, first sent %.1f ms ago\n",
+                   o.client, static_cast<unsigned long long>(o.seq), static_cast<unsigned>(o.type),
+                   static_cast<double>(now - o.first_sent) / 1e6);
+    }
   }
 
   void retransmit(std::uint64_t now) {
@@ -738,7 +830,8 @@ class LoadGen {
           o.retry_at = 0;
           resend(o, now);
         }
-      } else if (now - o.sent >= ((o.type == Type::AgentEvent || o.type == Type::PasswordChange) &&
+      } else if (o.sent <= now &&  // sent after `now` was read (in this pass): not due
+                 now - o.sent >= ((o.type == Type::AgentEvent || o.type == Type::PasswordChange) &&
                                           !nodes_.pair()
                                       ? kSignInRetransmitNs
                                       : after)) {
@@ -1019,6 +1112,62 @@ class LoadGen {
   std::uint64_t retransmissions_ = 0;
   std::uint64_t not_primary_ = 0;
   std::uint64_t start_ns_;
+  std::uint64_t out_datagrams_ = 0;
+  std::uint64_t out_messages_ = 0;
+  std::uint64_t in_datagrams_ = 0;
+  std::uint64_t in_messages_ = 0;
+
+  // Batched sends (sendmmsg) while a clear-text load to one target runs: datagrams are copied
+  // here as their writers finish them and go out together once per pass of the load loop (or
+  // when kSendBatch are waiting), one system call for many datagrams.
+  static constexpr std::size_t kSendBatch = 64;
+  bool batching_ = false;
+  bool batch_ok() const { return secure_.empty() && !nodes_.pair(); }
+  std::uint8_t send_buf_[kSendBatch][kMaxSendDatagram];
+  iovec send_iov_[kSendBatch];
+  mmsghdr send_msgs_[kSendBatch];
+  std::size_t send_count_ = 0;
+  void queue_send(std::span<const std::uint8_t> d) {
+    if (send_count_ == kSendBatch) {
+      send_batch();
+    }
+    std::memcpy(send_buf_[send_count_], d.data(), d.size());
+    send_iov_[send_count_] = iovec{send_buf_[send_count_], d.size()};
+    send_msgs_[send_count_] = mmsghdr{};
+    send_msgs_[send_count_].msg_hdr.msg_iov = &send_iov_[send_count_];
+    send_msgs_[send_count_].msg_hdr.msg_iovlen = 1;  // the socket is connected to the target
+    ++send_count_;
+  }
+  // The call events collected, then every datagram waiting.
+  void flush_sends() {
+    call_batch_.clear();  // each writer sends what it holds as it goes
+    send_batch();
+  }
+  void send_batch() {
+    std::size_t sent = 0;
+    while (sent < send_count_) {
+      const int n = sendmmsg(fd_, send_msgs_ + sent, static_cast<unsigned>(send_count_ - sent), 0);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        break;  // no room in the socket: dropped, as a single sendto's would be (resent later)
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+    send_count_ = 0;
+  }
+  // One open writer per switch client for the answers and releases of one receive pass.
+  std::vector<std::pair<std::uint32_t, std::unique_ptr<Writer>>> call_batch_;
+  Writer& call_writer(std::uint32_t client) {
+    for (auto& [c, w] : call_batch_) {
+      if (c == client) {
+        return *w;
+      }
+    }
+    call_batch_.emplace_back(client, std::make_unique<Writer>(*this, client));
+    return *call_batch_.back().second;
+  }
 
  public:
   std::uint64_t retransmissions() const { return retransmissions_; }
@@ -1145,7 +1294,59 @@ nlohmann::json report(Result& r, double rate) {
     slowest.push_back({r.by_time[k].first, r.by_time[k].second});
   }
   j["slowest"] = slowest;
+  // The wire's work and the generator's own cost over the load (Result::elapsed_s).
+  const double t = r.elapsed_s > 0 ? r.elapsed_s : r.duration_s;
+  j["elapsed_s"] = r.elapsed_s;
+  j["calls_per_s"] = static_cast<double>(r.received) / t;
+  j["datagrams_out"] = r.out_datagrams;
+  j["datagrams_in"] = r.in_datagrams;
+  j["messages_out"] = r.out_messages;
+  j["messages_in"] = r.in_messages;
+  j["datagrams_out_per_s"] = static_cast<double>(r.out_datagrams) / t;
+  j["datagrams_in_per_s"] = static_cast<double>(r.in_datagrams) / t;
+  j["messages_out_per_s"] = static_cast<double>(r.out_messages) / t;
+  j["messages_in_per_s"] = static_cast<double>(r.in_messages) / t;
+  j["retransmitted"] = r.retransmitted;
+  j["loadgen_cpu_user_s"] = r.cpu_user_s;
+  j["loadgen_cpu_sys_s"] = r.cpu_sys_s;
+  j["loadgen_cpu_share"] = (r.cpu_user_s + r.cpu_sys_s) / t;  // of one CPU (it spins: see idle)
+  j["loadgen_idle_share"] = r.idle_share;
   return j;
+}
+
+// Nothing lost and the p99 within the bound: a trial the target served.
+bool served(const Result& r, double p99_us, double bound_us) {
+  return r.received == r.sent && r.rejected == 0 && r.retransmitted == 0 && r.errors == 0 &&
+         p99_us <= bound_us;
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+// Median, lowest and highest of each numeric figure over `runs`.
+nlohmann::json summarize(const nlohmann::json& runs) {
+  nlohmann::json out;
+  for (const char* part : {"median", "min", "max"}) {
+    out[part] = nlohmann::json::object();
+  }
+  if (runs.empty()) {
+    return out;
+  }
+  for (const auto& [name, value] : runs[0].items()) {
+    if (!value.is_number()) {
+      continue;
+    }
+    std::vector<double> v;
+    for (const auto& run : runs) {
+      v.push_back(run.value(name, 0.0));
+    }
+    out["median"][name] = median_of(v);
+    out["min"][name] = *std::min_element(v.begin(), v.end());
+    out["max"][name] = *std::max_element(v.begin(), v.end());
+  }
+  return out;
 }
 
 }  // namespace
@@ -1162,7 +1363,8 @@ int main(int argc, char** argv) {
                  "acdd address, A.B.C.D:PORT; or a hot-standby pair, A.B.C.D:PORT,A.B.C.D:PORT "
                  "(requests go to the first until it is silent or answers NotPrimary)");
   app.add_option("--rate", rate_text,
-                 "Route requests per second, or 'max' to find the highest loss-free rate");
+                 "Route requests per second; 'max' to find the highest loss-free rate; "
+                 "'capacity' to find the highest rate served within --p99-bound-us");
   app.add_option("--duration", duration, "Seconds of load")->check(CLI::Range(0.01, 31'536'000.0));
   app.add_option("--agents", agents, "Agents to sign in (IDs 1000.., password demo-<ID>)")
       ->check(CLI::Range(1u, 100'000u));
@@ -1201,6 +1403,27 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--json", json, "Print one JSON object");
+  bool spin = false;
+  app.add_flag("--spin", spin,
+               "Poll without sleeping at any rate (always with --rate capacity): the latency is the "
+               "target's, not the generator's naps");
+  double p99_bound_us = 1000;
+  double trial_s = 1;
+  unsigned reps = 1;
+  double capacity_start = 5'000;
+  double capacity_max = 20'000'000;
+  app.add_option("--p99-bound-us", p99_bound_us,
+                 "--rate capacity: the p99 a served rate stays within (microseconds)")
+      ->capture_default_str();
+  app.add_option("--trial-s", trial_s, "--rate capacity: seconds of each trial of the search")
+      ->check(CLI::Range(0.05, 60.0))->capture_default_str();
+  app.add_option("--reps", reps,
+                 "Runs of each search step and of the measured load (median, min, max reported)")
+      ->check(CLI::Range(1u, 99u))->capture_default_str();
+  app.add_option("--capacity-start", capacity_start, "--rate capacity: the first rate tried")
+      ->check(CLI::Range(1.0, 1e9))->capture_default_str();
+  app.add_option("--capacity-max", capacity_max, "--rate capacity: the highest rate tried")
+      ->check(CLI::Range(1.0, 1e9))->capture_default_str();
   std::string routed_order;
   app.add_option("--routed-order", routed_order,
                  "Write to FILE the IDs of the calls given an agent after waiting, one a line, in "
@@ -1376,8 +1599,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool find_max = rate_text == "max";
+  const bool find_capacity = rate_text == "capacity";
   double rate = 0;
-  if (!find_max) {
+  if (!find_max && !find_capacity) {
     try {
       rate = std::stod(rate_text);
     } catch (...) {
@@ -1407,6 +1631,7 @@ int main(int argc, char** argv) {
               agents, queue);
   gen.set_first_agent(first_agent, first_index);
   gen.set_talk_ms(talk_ms);
+  gen.set_spin(spin || find_capacity);
   std::vector<std::unique_ptr<SecureClients>> secure;
   if (!keys_dir.empty()) {
     // One key for both nodes of a pair, or one each (--server-key A,B).
@@ -1486,8 +1711,75 @@ int main(int argc, char** argv) {
     rate = good > 0 ? good : 1'000;
     out["max_loss_free_rate"] = good;
   }
-  Result r = gen.run(rate, duration);
+  if (find_capacity) {
+    // The highest rate the target serves: a step is --reps trials of --trial-s at one rate, and
+    // passes when most of them (the median trial) lost nothing (no request unanswered, sent
+    // again, refused or answered Error) and kept the p99 within --p99-bound-us. Doubling from
+    // --capacity-start until a step fails (halving if the first fails), then five bisections
+    // between the last two rates.
+    nlohmann::json steps = nlohmann::json::array();
+    auto step = [&](double at) {
+      nlohmann::json trials = nlohmann::json::array();
+      std::vector<double> p99s;
+      unsigned ok = 0;
+      for (unsigned k = 0; k < reps; ++k) {
+        Result t = gen.run(at, trial_s);
+        const double p99 = percentile(t.latency_us, 0.99);
+        p99s.push_back(p99);
+        ok += served(t, p99, p99_bound_us) ? 1 : 0;
+        trials.push_back({{"p99_us", p99},
+                          {"lost", t.sent - t.received},
+                          {"retransmitted", t.retransmitted},
+                          {"errors", t.errors},
+                          {"calls_per_s", static_cast<double>(t.received) /
+                                              std::max(t.elapsed_s, 1e-9)}});
+      }
+      const bool pass = 2 * ok > reps;
+      std::fprintf(stderr, "acd-loadgen: %.0f calls/s: %u of %u trials served, median p99 %.0f us\n",
+                   at, ok, reps, median_of(p99s));
+      steps.push_back({{"rate", at}, {"served", pass}, {"median_p99_us", median_of(p99s)},
+                       {"trials", trials}});
+      return pass;
+    };
+    double good = 0;
+    double bad = 0;
+    for (double at = capacity_start; at <= capacity_max; at *= 2) {
+      if (!step(at)) {
+        bad = at;
+        break;
+      }
+      good = at;
+    }
+    // Not served even at the first rate: halving, down to a 64th of it.
+    for (double at = capacity_start / 2; good == 0 && at >= capacity_start / 64; at /= 2) {
+      (step(at) ? good : bad) = at;
+    }
+    for (int k = 0; k < 5 && good > 0 && bad > 0; ++k) {
+      const double mid = (good + bad) / 2;
+      (step(mid) ? good : bad) = mid;
+    }
+    out["capacity"] = good;
+    out["p99_bound_us"] = p99_bound_us;
+    out["capacity_steps"] = steps;
+    rate = good > 0 ? good : capacity_start;
+  }
+  // The measured load, --reps times: the last run's figures at the top level (as before), every
+  // run's and their median, min and max under "runs" and "summary" when there are several.
+  Result r;
+  nlohmann::json runs = nlohmann::json::array();
+  std::uint64_t duplicates = 0;
+  for (unsigned k = 0; k < reps; ++k) {
+    r = gen.run(rate, duration);
+    duplicates += r.duplicates;
+    nlohmann::json one = report(r, rate);
+    one.erase("slowest");
+    runs.push_back(one);
+  }
   out.update(report(r, rate));
+  if (reps > 1) {
+    out["runs"] = runs;
+    out["summary"] = summarize(runs);
+  }
   if (!routed_order.empty()) {
     std::ofstream order(routed_order);
     for (const std::uint64_t id : r.routed_after_wait) {
@@ -1527,5 +1819,5 @@ int main(int argc, char** argv) {
     std::cout << out.dump() << "\n";
   }
   close(fd);
-  return r.duplicates == 0 ? 0 : 3;
+  return duplicates == 0 ? 0 : 3;
 }

@@ -1,6 +1,9 @@
 // acd-udp-echo: the kernel's ceiling for acd's UDP path. A recvmmsg/sendmmsg loop on one core that
-// answers ACDP requests with the least work possible (a fixed RouteResponse or Ack per request, no
-// routing), so that acd-loadgen can drive it exactly as it drives acdd and the two rates compare.
+// exchanges with the clients exactly the messages acd would, with the least work possible (no
+// routing, no state but the desktops): a RouteResponse to the switch and an Offer to a registered
+// desktop (in turn) per route request, an Ack per other request; the replies of one receive batch
+// gathered per client into datagrams and sent with one sendmmsg, as acd's IO stage does. So
+// acd-loadgen drives it exactly as it drives acdd, and the two compare at equal work.
 //
 //   acd-udp-echo --listen 127.0.0.1:7071 [--cpu N] [--port-file FILE]
 #include <arpa/inet.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <vector>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -20,14 +24,132 @@
 #include "acd/dataplane/pipeline.hpp"
 
 namespace {
+using namespace acd::dataplane;
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) {
   g_stop.store(true);
 }
+
+struct Desktop {
+  std::uint32_t client;
+  sockaddr_in peer;
+};
+
+// The desktops that registered, offered calls in turn (the echo keeps no agent state).
+class Desktops {
+ public:
+  void add(std::uint32_t client, const sockaddr_in& peer) {
+    for (Desktop& d : all_) {
+      if (d.client == client) {
+        d.peer = peer;
+        return;
+      }
+    }
+    if (all_.size() < 65536) {
+      all_.push_back(Desktop{client, peer});
+    }
+  }
+  const Desktop* next() {
+    if (all_.empty()) {
+      return nullptr;
+    }
+    next_ = (next_ + 1) % all_.size();
+    return &all_[next_];
+  }
+
+ private:
+  std::vector<Desktop> all_;
+  std::size_t next_ = 0;
+};
+
+// The replies of one receive batch, gathered per client into datagrams as acd's IO stage does
+// (one open datagram per client, a new one when full), all sent with one sendmmsg.
+class Replies {
+ public:
+  explicit Replies(int fd) : fd_(fd) {}
+  template <typename Body>
+  void add(std::uint32_t client, const sockaddr_in& peer, wire::Type type, std::uint64_t seq,
+           const Body& body) {
+    if (used_ == kTx) {
+      send();
+    }
+    Open* o = nullptr;
+    for (std::size_t i = 0; i < open_count_; ++i) {
+      if (open_[i].client == client) {
+        o = &open_[i];
+        break;
+      }
+    }
+    if (o != nullptr && o->writer.add(type, seq, body)) {
+      return;
+    }
+    if (o != nullptr) {
+      close(*o);  // full: a new datagram for this client
+    } else {
+      if (open_count_ == kOpen) {
+        send();
+      }
+      o = &open_[open_count_++];
+      o->client = client;
+    }
+    o->slot = used_++;
+    o->peer = peer;
+    o->writer = DatagramWriter(std::span<std::uint8_t>(tx_[o->slot], sizeof(tx_[0])), client);
+    o->writer.add(type, seq, body);
+  }
+  // Every datagram gathered, in one system call (or a few when the socket is short of room).
+  void send() {
+    for (std::size_t i = 0; i < open_count_; ++i) {
+      close(open_[i]);
+    }
+    open_count_ = 0;
+    for (std::size_t sent = 0; sent < ready_;) {
+      const int r = sendmmsg(fd_, out_ + sent, static_cast<unsigned>(ready_ - sent), 0);
+      if (r <= 0) {
+        break;
+      }
+      sent += static_cast<std::size_t>(r);
+    }
+    ready_ = 0;
+    used_ = 0;
+  }
+
+ private:
+  static constexpr std::size_t kTx = 256;
+  static constexpr std::size_t kOpen = 64;
+  struct Open {
+    std::uint32_t client = 0;
+    std::size_t slot = 0;
+    sockaddr_in peer{};
+    DatagramWriter writer{std::span<std::uint8_t>(), 0};
+  };
+  void close(Open& o) {
+    const std::size_t bytes = o.writer.finish();
+    if (bytes == 0) {
+      return;
+    }
+    peers_[ready_] = o.peer;
+    iov_[ready_] = iovec{tx_[o.slot], bytes};
+    out_[ready_] = mmsghdr{};
+    out_[ready_].msg_hdr.msg_iov = &iov_[ready_];
+    out_[ready_].msg_hdr.msg_iovlen = 1;
+    out_[ready_].msg_hdr.msg_name = &peers_[ready_];
+    out_[ready_].msg_hdr.msg_namelen = sizeof(peers_[ready_]);
+    ++ready_;
+  }
+  int fd_;
+  std::uint8_t tx_[kTx][wire::kMaxSendDatagram];
+  sockaddr_in peers_[kTx];
+  iovec iov_[kTx];
+  mmsghdr out_[kTx];
+  Open open_[kOpen];
+  std::size_t open_count_ = 0;
+  std::size_t used_ = 0;   // slots of tx_ taken
+  std::size_t ready_ = 0;  // datagrams closed, waiting for send()
+};
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace acd::dataplane;
   CLI::App app{"acd-udp-echo: recvmmsg/sendmmsg ACDP responder (kernel ceiling)"};
   std::string listen = "127.0.0.1:7071";
   int cpu = -1;
@@ -67,14 +189,13 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   constexpr int kBatch = 32;
-  constexpr int kTx = 4 * kBatch;
   static std::uint8_t rx[kBatch][wire::kMaxDatagram];
-  static std::uint8_t tx[kTx][wire::kMaxSendDatagram];
   sockaddr_in peers[kBatch];
   mmsghdr in[kBatch];
-  mmsghdr out[kTx];
   iovec rx_iov[kBatch];
-  iovec tx_iov[kTx];
+  static Replies replies(fd);  // 0.4 MiB of datagrams: not on the stack
+  Desktops desktops;
+  std::uint32_t agent = 0;
   while (!g_stop.load()) {
     for (int k = 0; k < kBatch; ++k) {
       rx_iov[k] = iovec{rx[k], sizeof(rx[k])};
@@ -88,59 +209,41 @@ int main(int argc, char** argv) {
     if (n <= 0) {
       continue;
     }
-    int replies = 0;
     for (int k = 0; k < n; ++k) {
       const std::span<const std::uint8_t> d(rx[k], in[k].msg_len);
       wire::DatagramHeader h;
       if (check_header(d, h) != HeaderCheck::Ok) {
         continue;
       }
-      // Replies to one datagram may need several (64-byte answers, 1472-byte datagrams).
-      DatagramWriter w(std::span<std::uint8_t>(tx[replies], sizeof(tx[replies])), h.client_id);
-      auto close_datagram = [&] {
-        const std::size_t bytes = w.finish();
-        if (bytes == 0 || replies == kTx) {
-          return;
-        }
-        tx_iov[replies] = iovec{tx[replies], bytes};
-        out[replies] = mmsghdr{};
-        out[replies].msg_hdr.msg_iov = &tx_iov[replies];
-        out[replies].msg_hdr.msg_iovlen = 1;
-        out[replies].msg_hdr.msg_name = &peers[k];
-        out[replies].msg_hdr.msg_namelen = sizeof(peers[k]);
-        ++replies;
-        w = DatagramWriter(std::span<std::uint8_t>(tx[replies % kTx], sizeof(tx[0])), h.client_id);
-      };
-      auto add = [&](wire::Type type, const auto& body) {
-        if (!w.add(type, 0, body)) {
-          close_datagram();
-          w.add(type, 0, body);
-        }
-      };
       for_each_message(
           d, h,
           [&](const Message& m) {
             if (m.type == wire::Type::RouteRequest) {
+              // As acd: the decision to the switch, and the Offer to the chosen agent's desktop.
+              const auto call = m.as<wire::RouteRequest>().call_id;
               wire::RouteResponse r{};
               r.reply_to = m.seq;
-              r.call_id = m.as<wire::RouteRequest>().call_id;
+              r.call_id = call;
               r.result = wire::RouteResult::Agent;
-              r.agent_number = 1000;
-              add(wire::Type::RouteResponse, r);
+              r.agent = agent;
+              r.agent_number = 1000 + agent;
+              replies.add(h.client_id, peers[k], wire::Type::RouteResponse, 0, r);
+              if (const Desktop* desk = desktops.next()) {
+                replies.add(desk->client, desk->peer, wire::Type::Offer, 0,
+                            wire::Offer{call, agent, 0, 0});
+              }
+              agent = (agent + 1) % 1024;
             } else {
-              add(wire::Type::Ack, wire::Ack{m.seq, 0, 0, 0});
+              if (m.type == wire::Type::Register &&
+                  m.as<wire::Register>().role == static_cast<std::uint32_t>(wire::Role::Desktop)) {
+                desktops.add(h.client_id, peers[k]);
+              }
+              replies.add(h.client_id, peers[k], wire::Type::Ack, 0, wire::Ack{m.seq, 0, 0, 0});
             }
           },
           [](std::uint64_t, wire::WireError) {});
-      close_datagram();
     }
-    for (int sent = 0; sent < replies;) {
-      const int r = sendmmsg(fd, out + sent, static_cast<unsigned>(replies - sent), 0);
-      if (r <= 0) {
-        break;
-      }
-      sent += r;
-    }
+    replies.send();
   }
   close(fd);
   return 0;

@@ -56,6 +56,11 @@ grep -q "200 OK" "$work/status"
 grep -Eq '^acd_queue_offered_total\{queue="general"\} 500(\.0+)?$' "$work/body" || { grep offered "$work/body"; exit 1; }
 grep -Eq '^acd_agents\{state="Ready"\} 20(\.0+)?$' "$work/body"
 positive acd_decision_latency_seconds_count
+# The longest input is measured, and at least the mean input (sum / count).
+positive 'acd_engine_longest_input_seconds{kind="request"}'
+awk -v longest="$(value 'acd_engine_longest_input_seconds{kind="request"}')" \
+  -v sum="$(value acd_decision_latency_seconds_sum)" -v n="$(value acd_decision_latency_seconds_count)" \
+  'BEGIN { exit !(longest >= sum / n) }' || { echo "FAIL: the longest input is shorter than the mean"; exit 1; }
 positive 'acd_dataplane_rx_datagrams_total{core="0"}'
 # A node without [ha]: role single, and every other role listed at 0.
 [ "$(value 'acd_ha_role{role="single"}')" = 1 ] || { echo "FAIL: role single should be 1"; exit 1; }

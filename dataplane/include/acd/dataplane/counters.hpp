@@ -91,8 +91,14 @@ struct alignas(64) LatencyHistogram {
       buckets{};  // last: above every bound
   std::atomic<std::uint64_t> sum_ns{0};
   std::atomic<std::uint64_t> count{0};
+  // The longest single sample since start: the buckets end at 10 ms, and a stall (a node image
+  // of a million agents taken by the routing core) is one sample the percentiles hide.
+  std::atomic<std::uint64_t> max_ns{0};
 
   void record(std::uint64_t ns) {  // owner thread only
+    if (ns > max_ns.load(std::memory_order_relaxed)) {
+      max_ns.store(ns, std::memory_order_relaxed);
+    }
     std::size_t b = 0;
     while (b < kBoundsNs.size() && ns > kBoundsNs[b]) {
       ++b;
