@@ -5,6 +5,9 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -104,6 +107,55 @@ TEST(CredentialImport, ReportAndMerge) {
   EXPECT_EQ(store.size(), 1u);
   EXPECT_TRUE(store.verify(1001, "a new password"));
   EXPECT_FALSE(store.verify(1001, "password one"));
+}
+
+// The acd-import-N threads of this process alive now (their names, from /proc).
+std::size_t import_threads_alive() {
+  std::size_t count = 0;
+  DIR* tasks = opendir("/proc/self/task");
+  if (tasks == nullptr) {
+    return 0;
+  }
+  while (const dirent* task = readdir(tasks)) {
+    std::string comm = read_all(std::string("/proc/self/task/") + task->d_name + "/comm");
+    count += comm.rfind("acd-import-", 0) == 0;
+  }
+  closedir(tasks);
+  return count;
+}
+
+// The hashing runs on `threads` workers side by side, seen alive together from the progress
+// callback (the caller's thread); the progress goes up, never past the total, and ends at it.
+TEST(CredentialImport, HashesInParallelAndReportsProgress) {
+  const std::string path = temp_path("creds-import-parallel");
+  std::remove(path.c_str());
+  std::string csv;
+  for (int a = 0; a < 600; ++a) {
+    csv += std::to_string(20000 + a) + ",password number " + std::to_string(a) + "\n";
+  }
+  std::vector<ImportRow> rows = rows_of(csv);
+  ImportOptions options = cheap(2);
+  options.cost = HashCost{1, 1u << 20};  // about a millisecond a hash: the import lasts a while
+  std::vector<std::pair<std::size_t, std::size_t>> calls;
+  std::size_t most_alive = 0;
+  options.progress = [&](std::size_t done, std::size_t total) {
+    calls.emplace_back(done, total);
+    most_alive = std::max(most_alive, import_threads_alive());
+  };
+  const Result<ImportReport> r = import_credentials(path, rows, options);
+  ASSERT_TRUE(r.ok()) << r.failure().message;
+  EXPECT_EQ(r.value().added.size(), 600u);
+  EXPECT_EQ(most_alive, 2u) << "hashing threads seen at once";
+  ASSERT_GE(calls.size(), 2u) << "a progress report while hashing, and the last";
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].second, 600u);
+    EXPECT_LE(calls[i].first, 600u);
+    if (i > 0) {
+      EXPECT_GE(calls[i].first, calls[i - 1].first) << "progress went back";
+    }
+  }
+  EXPECT_EQ(calls.back(), std::make_pair(std::size_t{600}, std::size_t{600}));
+  EXPECT_EQ(import_threads_alive(), 0u) << "workers left behind";
 }
 
 // A dry run reports and writes nothing; a malformed credential file refuses the import and stays.
