@@ -628,11 +628,13 @@ class LoadGen {
 
   bool await_acks(std::uint32_t expected, std::string& why) {
     acks_ = 0;
+    refused_ = 0;
     // Sign-ins are checked on acd's verifier threads (milliseconds to tens of ms each, more on a
     // busy machine): a shift start's thousands may take a minute. The wait yields the CPU between
     // polls: on the node's own machine a spinning load generator would take the verifiers' core.
     const auto deadline = Clock::now() + std::chrono::nanoseconds(signin_timeout_ns_);
-    while (acks_ < expected && Clock::now() < deadline) {
+    // Every request answered (acknowledged or refused for good): nothing more will come.
+    while (acks_ + refused_ < expected && Clock::now() < deadline) {
       keep_sessions(now_ns());
       const std::uint32_t heard = acks_ + errors_;
       drain();
@@ -915,7 +917,13 @@ class LoadGen {
         // nodes answered a Register while the load generator switched) is not a new ack.
         // Every request answered by an Ack is kept until answered, so an Ack for none is a
         // second answer (to a copy sent again) and counts nothing.
-        const bool first = outstanding_.erase(key(client, ack.reply_to)) > 0;
+        const auto answered = outstanding_.find(key(client, ack.reply_to));
+        const bool first = answered != outstanding_.end();
+        const bool set_up = first && (answered->second.type == Type::AgentEvent ||
+                                      answered->second.type == Type::PasswordChange);
+        if (first) {
+          outstanding_.erase(answered);
+        }
         if (result_ == nullptr) {
           nodes_.answered(node, now);  // before the load starts, an Ack ends an outage
         }
@@ -929,6 +937,7 @@ class LoadGen {
           }
         } else {
           ++errors_;
+          refused_ += set_up ? 1 : 0;  // final: the set-up wait stops counting on it
         }
         break;
       }
@@ -991,13 +1000,24 @@ class LoadGen {
             break;
           }
         }
-        if (outstanding_.erase(key(client, err.reply_to)) == 0 && nodes_.pair()) {
+        const auto answered = outstanding_.find(key(client, err.reply_to));
+        const bool was_waiting = answered != outstanding_.end();
+        // A refused sign-in, ready or password change is final (it is not sent again): the
+        // set-up wait stops counting on it.
+        const bool set_up = was_waiting && (answered->second.type == Type::AgentEvent ||
+                                            answered->second.type == Type::PasswordChange);
+        if (was_waiting) {
+          outstanding_.erase(answered);
+        } else if (nodes_.pair()) {
           break;  // answered already
         }
         last_error_ = err.reason;
         if (err.reason == static_cast<std::uint16_t>(acd::router::Status::AlreadySignedIn)) {
           ++acks_;  // signed in by an earlier run: fine
           break;
+        }
+        if (set_up) {
+          ++refused_;
         }
         ++errors_;
         if (result_ != nullptr) {
@@ -1199,6 +1219,7 @@ class LoadGen {
   std::uint64_t base_call_ = next_call_;
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
+  std::uint32_t refused_ = 0;  // set-up requests refused for good (await_acks)
   std::map<std::uint64_t, TokenProof> tokens_;
   std::string password_ = "demo-{id}";
   std::string new_password_;  // empty: no password change

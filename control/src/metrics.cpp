@@ -10,9 +10,15 @@
 #include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <chrono>
+#include <thread>
 #include <sstream>
 #include <string_view>
 
@@ -746,11 +752,41 @@ Result<std::uint16_t> MetricsServer::start(const std::string& listen_on) {
   collector_ = std::make_shared<Collector>(sources_);
   exposer_->RegisterCollectable(collector_);
   const std::vector<int> ports = exposer_->GetListeningPorts();
-  return ports.empty() ? std::uint16_t{0} : static_cast<std::uint16_t>(ports.front());
+  const auto port = ports.empty() ? std::uint16_t{0} : static_cast<std::uint16_t>(ports.front());
+  bound_ = dataplane::Endpoint{at.address, htons(port), 0};
+  return port;
 }
 
+namespace {
+
+// The HTTP server's accept thread sleeps in poll() for up to 2 s between looks at its stop flag,
+// so a plain stop would hold acdd's exit (a restart's, a switchover's) that long. Connecting to
+// the listening socket ends the poll at once; this keeps connecting until `done`.
+void wake_accept_loop(const dataplane::Endpoint& at, const std::atomic<bool>& done) {
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = at.address == 0 ? htonl(INADDR_LOOPBACK) : at.address;
+  to.sin_port = at.port;
+  while (!done.load(std::memory_order_acquire)) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      (void)connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+      close(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
 void MetricsServer::stop() {
-  exposer_.reset();  // joins the HTTP threads
+  if (exposer_ != nullptr) {
+    std::atomic<bool> stopped{false};
+    std::thread waker([this, &stopped] { wake_accept_loop(bound_, stopped); });
+    exposer_.reset();  // joins the HTTP threads
+    stopped.store(true, std::memory_order_release);
+    waker.join();
+  }
   collector_.reset();
 }
 

@@ -23,6 +23,7 @@
 #include "acd/control/result.hpp"
 #include "acd/control/site_summary_sender.hpp"
 #include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/port.hpp"
 #include "acd/dataplane/session_layer.hpp"
 
 namespace acd::control {
@@ -79,6 +80,7 @@ class MetricsServer {
   MetricsSources sources_;
   std::shared_ptr<prometheus::Collectable> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  dataplane::Endpoint bound_{};  // where it listens (network byte order), to wake it on stop
 };
 
 }  // namespace acd::control
