@@ -15,7 +15,7 @@ trap 'kill -9 ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$default_config" >"$work/acd.toml"
 printf '\n[journal]\ndir = "%s"\n' "$work/journal" >>"$work/acd.toml"
 for id in $(seq 1000 1019); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 "$acdd" --config "$work/acd.toml" --listen 127.0.0.1:0 --port-file "$work/port" \
   --control-socket "$work/ctl.sock" --metrics 127.0.0.1:0 >"$work/out" 2>"$work/err" &

@@ -18,7 +18,7 @@ sed -e "s|^socket = .*|socket = \"$work/ctl.sock\"|" -e "s|^credentials = .*|cre
 grep -q "^cores = \[$cores\]" "$work/acd.toml" || fail "could not set the cores"
 # acdd refuses a configured but missing credential file: give it one.
 for id in $(seq 1000 1029); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 "$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/out" 2>"$work/err" &
 pid=$!
@@ -89,7 +89,7 @@ expect_every_call_routed "$work/load.json" || fail "the reloads disturbed the tr
 
 # The new agents sign in (their passwords set after acdd started) and take the new queue's calls.
 for id in $(seq 1200 1204); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 "$loadgen" --target "$target" --rate 50 --duration 1 --agents 5 --first-agent 1200 --first-index 200 \
   --queue 5 --talk-ms 10 --json >"$work/load2.json" || fail "the new agents could not work: $(cat "$work/load2.json")"

@@ -44,7 +44,7 @@ count = 4
 skills = { b = 1, c = 1, french = 3 }
 TOML
 for id in 1000 1001 1002 1003; do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null || fail "passwd"
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null || fail "passwd"
 done
 "$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/out" 2>"$work/err" &
 pid=$!

@@ -35,7 +35,7 @@ sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" "$config" >"$w
 printf '\n[security]\nmode = "required"\nkey_file = "%s"\n' "$work/acdd.key" >>"$work/acd.toml"
 cat "$work/lg/clients.toml" >>"$work/acd.toml"
 for id in $(seq 1000 $((1000 + agents - 1))); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 "$acdd" --check-config "$work/acd.toml" >/dev/null 2>"$work/check.err" || fail "check-config: $(cat "$work/check.err")"
 

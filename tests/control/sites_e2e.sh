@@ -101,7 +101,7 @@ first_id = $7
 count = 1
 skills = { cards = 1 }
 TOML
-  echo "demo-$7" | "$acdctl" agent passwd "$7" --credentials "$work/$1/credentials" >/dev/null ||
+  echo "demo-$7" | "$acdctl" agent passwd "$7" --credentials "$work/$1/credentials" --cost minimal >/dev/null ||
     fail "passwd at $1"
 }
 stop_sites() {  # both sites stop, for a start with new configurations

@@ -51,7 +51,7 @@ count = 2
 skills = { loans = 1 }
 TOML
 for id in 1000 1001; do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null || fail "passwd"
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null || fail "passwd"
 done
 "$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/out" 2>"$work/err" &
 pid=$!

@@ -49,7 +49,7 @@ count = $agents
 skills = { general = 1 }
 TOML
 for ((id = 1000; id < 1000 + agents; id++)); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null ||
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null ||
     fail "passwd $id"
 done
 "$acdd" --config "$work/acd.toml" --port-file "$work/port" >"$work/out" 2>"$work/err" &

@@ -64,7 +64,7 @@ run clear --
 sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
 "$loadgen" --write-keys "$work/lg" --agents 40 >/dev/null
 for id in $(seq 1000 1039); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 sed -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
   "$(dirname "$0")/../../control/default/acd.toml" >"$work/secure.toml"

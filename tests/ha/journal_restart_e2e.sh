@@ -17,7 +17,7 @@ trap 'exit 1' TERM INT  # a timeout or Ctrl-C still stops every process the scri
 fail() { echo "FAIL: $*"; tail -5 "$work"/err* 2>/dev/null; exit 1; }
 read -r port closed < <(free_loopback_ports 2)
 for id in $(seq 1000 1029); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 sed -e "s|^socket = .*|socket = \"$work/ctl.sock\"|" -e "s|^credentials = .*|credentials = \"$work/credentials\"|" \
     -e "s|^listen = \"127.0.0.1:7070\"|listen = \"127.0.0.1:$port\"|" \

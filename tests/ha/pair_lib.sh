@@ -47,7 +47,7 @@ pair_setup() {
   fi
   mkdir -p "$PAIR_WORK/a" "$PAIR_WORK/b"
   for id in $(seq 1000 1029); do
-    echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" >/dev/null
+    echo "demo-$id" | "$PAIR_ACDCTL" agent passwd "$id" --credentials "$PAIR_WORK/a/credentials" --cost minimal >/dev/null
   done
   cp "$PAIR_WORK/a/credentials" "$PAIR_WORK/b/credentials"
   local public_a="" public_b=""

@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*"; tail -5 "$work"/err* "$work"/load*.err 2>/dev/null; ex
 read -r port closed < <(free_loopback_ports 2)
 agents=30
 for id in $(seq 1000 $((1000 + agents - 1))); do
-  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" >/dev/null
+  echo "demo-$id" | "$acdctl" agent passwd "$id" --credentials "$work/credentials" --cost minimal >/dev/null
 done
 "$acdctl" key generate --out "$work/acdd.key" >"$work/keygen" || fail "key generate"
 sed -n 's/^public key: //p' "$work/keygen" >"$work/acdd.pub"
