@@ -2,12 +2,13 @@
 # SIP calls held across a takeover of the acd pair (docs/ha.md): two acdd over ACDP/2 with their
 # etcd witness, a real Kamailio (sip/kamailio.cfg) and acd-sip-bridge configured with both nodes
 # (acd = node a, standby = node b). At node a, agent 1000 talks with caller A; callers C and D
-# dial 5000 and hear 182 Queued (their INVITEs stay suspended in Kamailio); agent 1001 signs in
-# and C rings at its phone. Node a is killed (-9) at once; b promotes, and the bridge moves to it
+# dial 5000 and hear 182 Queued (their INVITEs stay suspended in Kamailio), and so does E, who
+# gives up 2.5 s later; agent 1001 signs in and C rings at its phone. Node a is killed (-9) at once; b promotes, and the bridge moves to it
 # (b's takeover announcement, or a's silence). Then, with no agent signing in again:
 #  - 1001's phone answers C while a is dead (its phone rings 1 s): the 200 reaches node b (the
 #    bridge sends the answer again after the move) and C talks there;
 #  - C hangs up (released at b) and agent 1001 takes D, queued across the takeover;
+#  - E hangs up while queued, after the move: abandoned at b;
 #  - caller A hangs up after the move: b releases the call and agent 1000 is ready again.
 # Afterwards b's counts for queue general are those of the four calls SIPp made (offered,
 # answered, abandoned), b holds no call, both agents are Ready, and the bridge follows no call,
@@ -33,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 1' TERM INT
 fail() {
   echo "FAIL: $*"
-  for f in bridge.out bridge.err kamailio.err first.err first.msg second.err second.msg talker.err uas.err uas2.err lg1000.err lg1001.err; do
+  for f in bridge.out bridge.err kamailio.err first.err first.msg second.err second.msg talker.err quitter.err uas.err uas2.err lg1000.err lg1001.err; do
     [ -s "$work/$f" ] && { echo "--- $f"; tail -30 "$work/$f"; }
   done
   echo "--- the bridge's counters"
@@ -65,7 +66,7 @@ ctl() { "$acdctl" --socket "$work/$1/ctl.sock" --json "${@:2}"; }
 
 sip_port=$(free_port) evapi_port=$(free_port) uas_port=$(free_port) reg_port=$(free_port)
 first_port=$(free_port) second_port=$(free_port) metrics_port=$(free_port)
-uas2_port=$(free_port) talker_port=$(free_port)
+uas2_port=$(free_port) talker_port=$(free_port) quitter_port=$(free_port)
 start_kamailio
 cat >"$work/bridge.toml" <<CONF
 evapi = "127.0.0.1:$evapi_port"
@@ -140,7 +141,15 @@ for _ in $(seq 50); do [ "$(bridge_calls_in talking)" = 1 ] && break; sleep 0.1;
 # Callers C and D while 1000 talks: both queued (182), their INVITEs held in Kamailio.
 two_callers_queued ""
 grep -q "^SIP/2.0 182 Queued" "$work/first.msg" || fail "the first caller heard no 182"
-[ "$(calls_in a)" = 3 ] || fail "node a does not hold the three calls"
+# Caller E, queued behind them, gives up 2.5 s after its 182: after the move, and before an agent
+# is free for it (1001 takes D first, no sooner than 3 s after C starts ringing; A talks 6 s).
+sipp "127.0.0.1:$sip_port" -sf "$here/cancel.xml" -s 5000 -d 2500 -i 127.0.0.1 -p "$quitter_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/quitter.msg" \
+  >"$work/quitter.out" 2>"$work/quitter.err" </dev/null &
+quitter_pid=$!
+pids+=($quitter_pid)
+wait_metric 'acd_sip_calls_by_state{state="queued"}' 3 5 || fail "caller E is not queued"
+[ "$(calls_in a)" = 4 ] || fail "node a does not hold the four calls"
 
 # Agent 1001 signs in at a (in the background): C rings at its phone, and a dies at once (its
 # replication link frozen first, as in tests/ha/secure_failover_e2e.sh).
@@ -172,6 +181,7 @@ moved_ms=$(($(date +%s%3N) - killed_ms))
 wait "$talker_pid" || fail "caller A's call did not last across the failover"
 wait "$first_pid" || fail "caller C, ringing at the failover, was not put through"
 wait "$second_pid" || fail "caller D, queued at the failover, was not put through"
+wait "$quitter_pid" || fail "caller E's CANCEL: $(tail -5 "$work/quitter.err"; tail -30 "$work/quitter.msg")"
 wait "$uas_pid" || fail "agent 1000's phone did not answer A: $(tail -5 "$work/uas.err")"
 wait "$uas2_pid" || fail "agent 1001's phone did not answer C and D: $(tail -5 "$work/uas2.err")"
 for f in talker first second; do
@@ -193,13 +203,14 @@ done
 [ "$(bridge_metric acd_sip_suspended_transactions)" = 0 ] || fail "held INVITEs are left in the bridge"
 [ "$(bridge_metric acd_sip_rejected_total)" = 0 ] || fail "the bridge answered calls 503 across the failover"
 
-# The counts: what SIPp did (3 calls, each answered and hung up), in the bridge and at node b.
-for c in invites:3 routed_agent:3 answered:3 released:3 abandoned:0 agent_failed:0 aged_out:0; do
+# The counts: what SIPp did (4 calls: 3 answered and hung up, 1 given up while queued), in the
+# bridge and at node b.
+for c in invites:4 routed_agent:3 answered:3 released:3 abandoned:1 agent_failed:0 aged_out:0; do
   [ "$(bridge_metric "acd_sip_${c%:*}_total")" = "${c#*:}" ] ||
     fail "the bridge counts $(bridge_metric "acd_sip_${c%:*}_total") ${c%:*}, SIPp made ${c#*:}"
 done
 echo "node b, queue general: $(ctl b stats queues)" >"$work/stats.txt"
-for c in offered:3 answered:3 abandoned:0; do
+for c in offered:4 answered:3 abandoned:1; do
   [ "$(general b "${c%:*}")" = "${c#*:}" ] ||
     fail "node b counts $(general b "${c%:*}") calls ${c%:*} in queue general, SIPp made ${c#*:}: $(cat "$work/stats.txt")"
 done
@@ -207,5 +218,5 @@ for id in 1000 1001; do  # no ring timeout at b: every call offered to an agent 
   ctl b agents show $id | python3 -c 'import json,sys; t=json.load(sys.stdin)["today"]; sys.exit(0 if t["no_answer"] == 0 else 1)' ||
     fail "agent $id has calls not answered at node b: $(ctl b agents show $id)"
 done
-echo "ok: across the kill of node a, the ringing call was answered, the talking one released and the" \
-  "queued one put through at node b; b's counts match SIPp's (the bridge moved to b $moved_ms ms after the kill)"
+echo "ok: across the kill of node a, the ringing call was answered, the talking one released, the" \
+  "queued one put through and the one given up counted abandoned at node b; b's counts match SIPp's (the bridge moved to b $moved_ms ms after the kill)"
