@@ -20,12 +20,31 @@ text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeo
 print(next(l.split(" ")[1] for l in text.splitlines() if l.split(" ")[0] == sys.argv[2]))
 PY
 }
-queued_calls() {  # queued_calls: calls the bridge holds queued (suspended INVITEs after a 182)
-  python3 - "$metrics_port" <<'PY'
+bridge_calls_in() {  # bridge_calls_in STATE: calls the bridge follows in STATE (routing, queued, ringing, ...)
+  python3 - "$metrics_port" "$1" <<'PY'
 import sys, urllib.request
 text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next(l.split(" ")[1] for l in text.splitlines() if l.startswith('acd_sip_calls_by_state{state="queued"}')))
+key = 'acd_sip_calls_by_state{state="%s"}' % sys.argv[2]
+print(next(l.split(" ")[1] for l in text.splitlines() if l.startswith(key)))
 PY
+}
+# wait_metric NAME VALUE [SECONDS]: polls the bridge's /metrics every 20 ms (one process: no start-up
+# time between two looks) until sample NAME equals VALUE; false after SECONDS (default 5).
+wait_metric() {
+  python3 - "$metrics_port" "$1" "$2" "${3:-5}" <<'PY'
+import sys, time, urllib.request
+port, name, want, limit = sys.argv[1], sys.argv[2], sys.argv[3], time.monotonic() + float(sys.argv[4])
+while True:
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5).read().decode()
+    if any(l.split(" ")[0] == name and l.split(" ")[1] == want for l in text.splitlines()):
+        sys.exit(0)
+    if time.monotonic() > limit:
+        sys.exit(1)
+    time.sleep(0.02)
+PY
+}
+queued_calls() {  # queued_calls: calls the bridge holds queued (suspended INVITEs after a 182)
+  bridge_calls_in queued
 }
 # two_callers_queued PREFIX: two callers (SIPp, caller.xml) dial 5000 from first_port and
 # second_port, 0.3 s apart; their messages go to work/PREFIXfirst.msg and PREFIXsecond.msg. Sets
