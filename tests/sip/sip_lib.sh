@@ -3,11 +3,18 @@
 # pid file is work/kamailio.pid), metrics_port (the bridge's metrics endpoint).
 
 sip_stop_started() {  # every process the script started, by its own ID: TERM, then KILL after 2 s
+  # Kamailio's workers are its main process's children: a main process killed with -9 would
+  # leave them running, so they are listed first and any still alive at the end go too.
+  local p workers=()
+  for p in "${pids[@]}"; do workers+=($(pgrep -P "$p" 2>/dev/null || true)); done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -s "$work/kamailio.pid" ] && kill "$(cat "$work/kamailio.pid")" 2>/dev/null || true
   for p in "${pids[@]}"; do
     for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     { kill -9 "$p" && wait "$p"; } 2>/dev/null || true
+  done
+  for p in "${workers[@]}"; do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kamailio ] && kill -9 "$p" 2>/dev/null || true
   done
 }
 free_port() {  # a UDP+TCP port free on 127.0.0.1 now
