@@ -113,6 +113,10 @@ struct Report {
   double thread_cpu = 0, process_cpu = 0, idle_share = 0;
   std::vector<std::uint32_t> histogram = std::vector<std::uint32_t>(kBuckets, 0);
 
+  void count_error(std::uint16_t reason) {
+    ++errors;
+    ++error_reasons[reason];
+  }
   double percentile(double q) const {
     if (answered == 0) {
       return 0;
@@ -378,8 +382,7 @@ class Generator {
           break;
         }
         if (report_ != nullptr) {
-          ++report_->errors;
-          ++report_->error_reasons[e.reason];
+          report_->count_error(e.reason);
         }
         break;
       }
@@ -561,16 +564,10 @@ int main(int argc, char** argv) {
   }
   const Report r = gen.run(duration, rate, window, grace);
   const DpdkStats& s = port->stats();
-  nlohmann::ordered_json out;
-  out["sent"] = r.sent;
-  out["answered"] = r.answered;
-  out["lost"] = r.sent - r.answered;
-  out["routed"] = r.routed;
-  out["queued"] = r.queued;
-  out["still_queued"] = r.still_queued;
-  out["overflowed"] = r.overflowed;
-  out["rejected"] = r.rejected;
-  out["errors"] = r.errors;
+  nlohmann::ordered_json out = {
+      {"sent", r.sent},         {"answered", r.answered},         {"lost", r.sent - r.answered},
+      {"routed", r.routed},     {"queued", r.queued},             {"still_queued", r.still_queued},
+      {"overflowed", r.overflowed}, {"rejected", r.rejected},     {"errors", r.errors}};
   for (const auto& [reason, count] : r.error_reasons) {
     out["error_reasons"][std::to_string(reason)] = count;
   }
