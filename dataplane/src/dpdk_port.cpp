@@ -179,6 +179,11 @@ Endpoint DpdkPort::local() const {
 const DpdkStats& DpdkPort::stats() const {
   return impl_->stats;
 }
+void DpdkPort::add_neighbour(std::uint32_t address, const std::array<std::uint8_t, 6>& mac) {
+  rte_ether_addr a{};
+  std::memcpy(a.addr_bytes, mac.data(), mac.size());
+  impl_->learn(address, a);
+}
 
 std::size_t DpdkPort::receive(std::span<Datagram> out) {
   Impl& p = *impl_;

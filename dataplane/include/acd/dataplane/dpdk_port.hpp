@@ -4,6 +4,7 @@
 // Thread-safety: one thread polls the port (queue 0). init_eal() once per process, before create().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,10 @@ class DpdkPort final : public Port {
   std::size_t send(std::span<const Datagram> datagrams) override;
   Endpoint local() const override;
   const DpdkStats& stats() const;
+  // A peer's MAC address known beforehand, for a peer that sends first to an address that does not
+  // ARP (a client on a point-to-point link such as memif, whose server only answers ARP). The
+  // peer's own frames replace the entry as they arrive. `address` in network byte order.
+  void add_neighbour(std::uint32_t address, const std::array<std::uint8_t, 6>& mac);
 
   struct Impl;
 
