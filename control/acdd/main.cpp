@@ -719,6 +719,7 @@ int main(int argc, char** argv) {
   // follower (a DR link serves one follower); the other stays its pair's standby, which never
   // promotes while the DR site holds the epoch (follow_primary's dr_site).
   bool follows_new_active = false;
+  std::uint64_t new_active_epoch = 0;  // the epoch the new active site held when we looked
   if (ha.enabled() && ha.start_as == "primary" && site.configured &&
       site.role == control::SiteRole::Active && dr_peer != nullptr) {
     control::EtcdEpoch probe(ha.etcd, ha.etcd_key, std::chrono::milliseconds(ha.etcd_timeout_ms));
@@ -735,6 +736,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       follows_new_active = true;
+      new_active_epoch = current->epoch;
       control::log_line("site " + dr_peer->name + " holds epoch " + std::to_string(current->epoch) +
                         " (" + current->holder + "): following it as its DR site");
     }
@@ -876,6 +878,21 @@ int main(int argc, char** argv) {
         forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
         io.set_standby(true, active_at);
       }
+    }
+    if (follows_new_active) {
+      // The old active site's primary passes what it applies on to its pair's standby, as a DR
+      // pair's primary does: the old pair follows the new active site as a pair, and after a
+      // switchback routes with its standby at once. The link announces the new active site's
+      // epoch, which the standby never takes (follow_primary's dr_site).
+      link = dataplane::LinkPrimary::listen(ha.replication_listen, timing, new_active_epoch, error,
+                                            link_keys);
+      if (!link) {
+        std::cerr << control::origin_of(running, "ha.replication_listen") << ": " << error << "\n";
+        return 1;
+      }
+      forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
+      ha_status.dr.note("following site " + dr_peer->name + ", forwarding to the pair's standby on " +
+                        ha.replication_listen);
     }
     for (std::size_t next = 0; !g_stop.load() && !dr_took_over; ++next) {
       const std::string& address = dr_peer->replication[next % dr_peer->replication.size()];

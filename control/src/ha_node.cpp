@@ -1068,6 +1068,23 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         expected = centre->epoch;
       }
     }
+    if (followed && !dr_site.empty() && swap == &fence) {
+      // A pair of the old active site whose primary followed the DR site (and passed its log on
+      // to us) while that site held the centre: its epoch is not ours to take. Wait for our
+      // primary to come back (or the centre to be handed back to this site).
+      const auto current = fence.read(why);
+      if (!current) {
+        status.fence_unreachable.store(status.fence_unreachable.load() + 1);
+        next_fence_try = now + std::chrono::milliseconds(20);
+        continue;
+      }
+      if (taken_by_site(current->holder, dr_site)) {
+        status.say("site " + dr_site + " holds epoch " + std::to_string(current->epoch) + " (" +
+                   current->holder + "): not taking over; waiting for this pair's primary");
+        next_fence_try = now + std::chrono::seconds(1);
+        continue;
+      }
+    }
     if (!followed) {
       const auto current = fence.read(why);
       if (!current) {
