@@ -713,6 +713,7 @@ int main(int argc, char** argv) {
     ha_status.dr.peer = dr_peer != nullptr ? dr_peer->name : "";
   }
   bool dr_took_over = false;
+  bool gate_on_link = false;  // took over with the pair's standby following on `link`
   // The old active site coming back after its DR site took over: etcd names the DR site as the
   // holder of a newer epoch. No node of it may act as the active site: the one that would start
   // as the pair's primary (start_as = "primary") follows the new active site instead, as its DR
@@ -925,6 +926,7 @@ int main(int argc, char** argv) {
         }
       }
     }
+    gate_on_link = dr_took_over && forward != nullptr;
     forward.reset();
     if (!dr_took_over) {
       notify_systemd("STOPPING=1");
@@ -983,10 +985,17 @@ int main(int argc, char** argv) {
   // A DR pair that took over keeps the centre's epoch under its site's name (docs/dr.md).
   shipping.node = dr_took_over && site.follows() ? site.node : ha.node;
   (void)dataplane::parse_endpoint(ha.peer_dataplane, shipping.peer_dataplane);
+  // A site that took over with its pair's standby following on the link releases nothing that
+  // standby has not acknowledged, from the first reply: should this node die before the standby heard the new
+  // epoch, the standby proves from etcd's takeover record alone that it holds everything released
+  // (docs/dr.md). Without the standby it goes alone only after bumping the epoch, as a primary
+  // does whose standby died.
   control::NodeShipper shipper(
       io, journal.get(), link.get(), fence.get(), epoch,
-      ha.enabled() || dr_took_over ? control::HaRole::Alone : control::HaRole::Single, shipping,
-      ha_status);
+      gate_on_link             ? control::HaRole::Primary
+      : ha.enabled() || dr_took_over ? control::HaRole::Alone
+                                     : control::HaRole::Single,
+      shipping, ha_status);
   if (dr_link) {
     dataplane::Endpoint dr_at;
     (void)dataplane::parse_endpoint(

@@ -162,7 +162,7 @@ done
   dr_fail "dr failover failed: $(cat "$work/failover.out")"
 cat "$work/failover.out"
 wait_log e "dr: site demo-dr is the active site with epoch 2" 5
-etcd_value /acd-test/epoch | grep -q '"demo-dr"' || dr_fail "the centre's key: $(etcd_value /acd-test/epoch)"
+etcd_value /acd-test/epoch | grep -q '"holder":"demo-dr.took-' || dr_fail "the centre's key: $(etcd_value /acd-test/epoch)"
 for _ in $(seq 100); do ha_json e | grep -q '"role": "primary"' && break; sleep 0.05; done
 ha_json e | grep -q '"role": "primary"' || dr_fail "e does not route with d as its standby: $(ha_json e)"
 load load3 "127.0.0.1:$PORT_e" 2
