@@ -21,10 +21,6 @@ source "$here/../etcd_lib.sh"
 source "$here/pair_lib.sh"
 source "$here/dr_lib.sh"
 work=$(mktemp -d)
-stop_e() {
-  kill -9 ${PID_e:-} 2>/dev/null || true
-  [ -z "${PID_e:-}" ] || wait ${PID_e:-} 2>/dev/null || true
-}
 trap 'stop_e; stop_dr; stop_pair; rm -rf "$work"' EXIT
 trap 'exit 1' TERM INT
 PAIR_SEALED=0
@@ -33,47 +29,16 @@ dr_setup
 
 # The DR pair d+e (its own key), each serving the old active site once the DR site took over;
 # a and b know both DR nodes' ACDP and replication addresses.
-read -r PORT_e PR_d PR_e DRS_d DRS_e < <(free_loopback_ports 5)
+read -r DRS_d DRS_e < <(free_loopback_ports 2)
 sed -i "s|^role = \"dr\"$|role = \"dr\"\nreplication_listen = \"127.0.0.1:$DRS_d\"|" "$work/d/acd.toml"
-cat >>"$work/d/acd.toml" <<EOT
-
-[ha]
-node = "dr-d"
-replication_listen = "127.0.0.1:$PR_d"
-peer = "127.0.0.1:$PR_e"
-peer_dataplane = "127.0.0.1:$PORT_e"
-etcd = ["$ETCD_ENDPOINT"]
-etcd_key = "/acd-test/dr-epoch"
-heartbeat_ms = 20
-dead_after_ms = 250
-hash_every = 500
-EOT
-mkdir -p "$work/e"
-cp "$work/d/credentials" "$work/e/credentials"
-sed -e "s|$work/d/|$work/e/|g" \
-    -e "s|^listen = \"127.0.0.1:$PORT_d\"|listen = \"127.0.0.1:$PORT_e\"|" \
-    -e "s|^replication_listen = \"127.0.0.1:$DRS_d\"|replication_listen = \"127.0.0.1:$DRS_e\"|" \
-    -e 's|^node = "dr-d"|node = "dr-e"|' \
-    -e "s|^replication_listen = \"127.0.0.1:$PR_d\"|replication_listen = \"127.0.0.1:$PR_e\"|" \
-    -e "s|^peer = \"127.0.0.1:$PR_e\"|peer = \"127.0.0.1:$PR_d\"|" \
-    -e "s|^peer_dataplane = \"127.0.0.1:$PORT_e\"|peer_dataplane = \"127.0.0.1:$PORT_d\"|" \
-    "$work/d/acd.toml" >"$work/e/acd.toml"
+dr_pair_setup
 for n in a b; do
   sed -i "s|^dataplane = \\[\"127.0.0.1:$PORT_d\"\\]|dataplane = [\"127.0.0.1:$PORT_d\", \"127.0.0.1:$PORT_e\"]\nreplication = [\"127.0.0.1:$DRS_d\", \"127.0.0.1:$DRS_e\"]|" \
     "$work/$n/acd.toml"
   grep -q "^replication = \\[\"127.0.0.1:$DRS_d\"" "$work/$n/acd.toml" || dr_fail "node $n's file"
-done
-for n in a b d e; do
   "$acdd" --check-config "$work/$n/acd.toml" >/dev/null || dr_fail "node $n's configuration"
 done
 
-start_dr_node() {  # N ROLE
-  sed -i "s|^start_as = .*||" "$work/$1/acd.toml"
-  sed -i "s|^\[ha\]|[ha]\nstart_as = \"$2\"|" "$work/$1/acd.toml"
-  "$acdd" --config "$work/$1/acd.toml" >>"$work/$1/out" 2>>"$work/$1/err" &
-  eval "PID_$1=$!"
-}
-etcd_value() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINT" get "$1" --print-value-only; }
 ha_field() {  # N NAME
   ha_json "$1" 2>/dev/null | sed -n "s/^ *\"$2\": \([0-9]*\).*/\1/p"
 }
