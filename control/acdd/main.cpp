@@ -892,8 +892,8 @@ int main(int argc, char** argv) {
         return 1;
       }
       forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
-      ha_status.dr.note("following site " + dr_peer->name + ", forwarding to the pair's standby on " +
-                        ha.replication_listen);
+      ha_status.dr.note("following site " + dr_peer->name +
+                        ", forwarding to the pair's standby on " + ha.replication_listen);
     }
     for (std::size_t next = 0; !g_stop.load() && !dr_took_over; ++next) {
       const std::string& address = dr_peer->replication[next % dr_peer->replication.size()];
@@ -986,16 +986,15 @@ int main(int argc, char** argv) {
   shipping.node = dr_took_over && site.follows() ? site.node : ha.node;
   (void)dataplane::parse_endpoint(ha.peer_dataplane, shipping.peer_dataplane);
   // A site that took over with its pair's standby following on the link releases nothing that
-  // standby has not acknowledged, from the first reply: should this node die before the standby heard the new
-  // epoch, the standby proves from etcd's takeover record alone that it holds everything released
-  // (docs/dr.md). Without the standby it goes alone only after bumping the epoch, as a primary
-  // does whose standby died.
-  control::NodeShipper shipper(
-      io, journal.get(), link.get(), fence.get(), epoch,
-      gate_on_link             ? control::HaRole::Primary
-      : ha.enabled() || dr_took_over ? control::HaRole::Alone
-                                     : control::HaRole::Single,
-      shipping, ha_status);
+  // standby has not acknowledged, from the first reply: should this node die before the standby
+  // heard the new epoch, the standby proves from etcd's takeover record alone that it holds
+  // everything released (docs/dr.md). Without the standby it goes alone only after bumping the
+  // epoch, as a primary does whose standby died.
+  control::NodeShipper shipper(io, journal.get(), link.get(), fence.get(), epoch,
+                               gate_on_link                   ? control::HaRole::Primary
+                               : ha.enabled() || dr_took_over ? control::HaRole::Alone
+                                                              : control::HaRole::Single,
+                               shipping, ha_status);
   if (dr_link) {
     dataplane::Endpoint dr_at;
     (void)dataplane::parse_endpoint(

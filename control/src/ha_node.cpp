@@ -1079,8 +1079,8 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
           // A takeover at a seq past ours (we lack records the old active site may have
           // released), or a node of this site routing alone (a plain holder) whose epoch we never
           // heard announced: taking the next one could skip records it released.
-          status.say("site " + pair->site + " holds epoch " + std::to_string(centre->epoch) +
-                     " (" + centre->holder + ") but the pair primary last announced " +
+          status.say("site " + pair->site + " holds epoch " + std::to_string(centre->epoch) + " (" +
+                     centre->holder + ") but the pair primary last announced " +
                      std::to_string(link_epoch) + " and this node holds seq " +
                      std::to_string(held) + ": not taking over");
           next_fence_try = now + std::chrono::seconds(1);
