@@ -713,12 +713,14 @@ int main(int argc, char** argv) {
     ha_status.dr.peer = dr_peer != nullptr ? dr_peer->name : "";
   }
   bool dr_took_over = false;
+  bool gate_on_link = false;  // took over with the pair's standby following on `link`
   // The old active site coming back after its DR site took over: etcd names the DR site as the
   // holder of a newer epoch. No node of it may act as the active site: the one that would start
   // as the pair's primary (start_as = "primary") follows the new active site instead, as its DR
   // follower (a DR link serves one follower); the other stays its pair's standby, which never
   // promotes while the DR site holds the epoch (follow_primary's dr_site).
   bool follows_new_active = false;
+  std::uint64_t new_active_epoch = 0;  // the epoch the new active site held when we looked
   if (ha.enabled() && ha.start_as == "primary" && site.configured &&
       site.role == control::SiteRole::Active && dr_peer != nullptr) {
     control::EtcdEpoch probe(ha.etcd, ha.etcd_key, std::chrono::milliseconds(ha.etcd_timeout_ms));
@@ -735,6 +737,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       follows_new_active = true;
+      new_active_epoch = current->epoch;
       control::log_line("site " + dr_peer->name + " holds epoch " + std::to_string(current->epoch) +
                         " (" + current->holder + "): following it as its DR site");
     }
@@ -877,6 +880,21 @@ int main(int argc, char** argv) {
         io.set_standby(true, active_at);
       }
     }
+    if (follows_new_active) {
+      // The old active site's primary passes what it applies on to its pair's standby, as a DR
+      // pair's primary does: the old pair follows the new active site as a pair, and after a
+      // switchback routes with its standby at once. The link announces the new active site's
+      // epoch, which the standby never takes (follow_primary's dr_site).
+      link = dataplane::LinkPrimary::listen(ha.replication_listen, timing, new_active_epoch, error,
+                                            link_keys);
+      if (!link) {
+        std::cerr << control::origin_of(running, "ha.replication_listen") << ": " << error << "\n";
+        return 1;
+      }
+      forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
+      ha_status.dr.note("following site " + dr_peer->name +
+                        ", forwarding to the pair's standby on " + ha.replication_listen);
+    }
     for (std::size_t next = 0; !g_stop.load() && !dr_took_over; ++next) {
       const std::string& address = dr_peer->replication[next % dr_peer->replication.size()];
       auto follower = dataplane::LinkStandby::create(address, dr_timing, error, dr_keys);
@@ -908,6 +926,7 @@ int main(int argc, char** argv) {
         }
       }
     }
+    gate_on_link = dr_took_over && forward != nullptr;
     forward.reset();
     if (!dr_took_over) {
       notify_systemd("STOPPING=1");
@@ -966,10 +985,16 @@ int main(int argc, char** argv) {
   // A DR pair that took over keeps the centre's epoch under its site's name (docs/dr.md).
   shipping.node = dr_took_over && site.follows() ? site.node : ha.node;
   (void)dataplane::parse_endpoint(ha.peer_dataplane, shipping.peer_dataplane);
-  control::NodeShipper shipper(
-      io, journal.get(), link.get(), fence.get(), epoch,
-      ha.enabled() || dr_took_over ? control::HaRole::Alone : control::HaRole::Single, shipping,
-      ha_status);
+  // A site that took over with its pair's standby following on the link releases nothing that
+  // standby has not acknowledged, from the first reply: should this node die before the standby
+  // heard the new epoch, the standby proves from etcd's takeover record alone that it holds
+  // everything released (docs/dr.md). Without the standby it goes alone only after bumping the
+  // epoch, as a primary does whose standby died.
+  control::NodeShipper shipper(io, journal.get(), link.get(), fence.get(), epoch,
+                               gate_on_link                   ? control::HaRole::Primary
+                               : ha.enabled() || dr_took_over ? control::HaRole::Alone
+                                                              : control::HaRole::Single,
+                               shipping, ha_status);
   if (dr_link) {
     dataplane::Endpoint dr_at;
     (void)dataplane::parse_endpoint(

@@ -701,7 +701,24 @@ class DrillRunner {
 }  // namespace
 
 bool taken_by_site(const std::string& holder, const std::string& site) {
-  return !site.empty() && (holder == site || holder.rfind(site + ".at-", 0) == 0);
+  return !site.empty() && (holder == site || holder.rfind(site + ".at-", 0) == 0 ||
+                           holder.rfind(site + ".took-", 0) == 0);
+}
+
+std::optional<std::uint64_t> takeover_point(const std::string& holder, const std::string& site) {
+  if (site.empty()) {
+    return std::nullopt;
+  }
+  std::string seq;
+  for (const char* mark : {".at-", ".took-"}) {
+    if (holder.rfind(site + mark, 0) == 0) {
+      seq = holder.substr(site.size() + std::char_traits<char>::length(mark));
+    }
+  }
+  if (seq.empty() || seq.size() > 19 || seq.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoull(seq);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -770,7 +787,9 @@ bool dr_take_over(dataplane::LinkStandby& link, EtcdEpoch& fence, const HaSettin
                 "this node never followed the active site (no epoch heard): it holds "
                 "nothing to take over with");
     } else {
-      const CasResult r = fence.advance(epoch, settings.node);
+      // The holder names the seq taken over at: a DR pair's standby that never heard its primary
+      // announce the epoch knows from it whether it holds everything (follow_primary).
+      const CasResult r = fence.advance(epoch, settings.node + ".took-" + std::to_string(applied));
       if (r.outcome == CasOutcome::Won) {
         taken(r.current.epoch, "failover");
         dr.answer(request, true,
@@ -1054,18 +1073,50 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
         continue;
       }
       if (taken_by_site(centre->holder, pair->site)) {
-        if (centre->epoch != link_epoch) {
-          // Our primary took over but we never heard it announce that epoch (or another node of
-          // this site holds it): taking the next one could skip records it released.
-          status.say("site " + pair->site + " holds epoch " + std::to_string(centre->epoch) +
-                     " but the pair primary last announced " + std::to_string(link_epoch) +
-                     ": not taking over");
+        const std::uint64_t held = io.sequencer().next() - 1;
+        const std::optional<std::uint64_t> point = takeover_point(centre->holder, pair->site);
+        if (point ? *point > held : centre->epoch != link_epoch) {
+          // A takeover at a seq past ours (we lack records the old active site may have
+          // released), or a node of this site routing alone (a plain holder) whose epoch we never
+          // heard announced: taking the next one could skip records it released.
+          status.say("site " + pair->site + " holds epoch " + std::to_string(centre->epoch) + " (" +
+                     centre->holder + ") but the pair primary last announced " +
+                     std::to_string(link_epoch) + " and this node holds seq " +
+                     std::to_string(held) + ": not taking over");
           next_fence_try = now + std::chrono::seconds(1);
           continue;
         }
+        if (point) {
+          // A takeover at a seq we hold, by a node that releases nothing its standby has not
+          // acknowledged until it bumps the epoch (NodeShipper starts it as Primary): everything
+          // it or the old active site released is here.
+          log_line("site " + pair->site + " took epoch " + std::to_string(centre->epoch) +
+                   " at seq " + std::to_string(*point) + " (" + centre->holder +
+                   "; the pair primary last announced " + std::to_string(link_epoch) +
+                   "); this node holds seq " + std::to_string(held) + ": taking over");
+        }
         swap = pair->centre;
+        // Plain: this node routes alone at first (its link is new), so the holder proves nothing
+        // to a standby that joins it later.
         holder = pair->site;
         expected = centre->epoch;
+      }
+    }
+    if (followed && !dr_site.empty() && swap == &fence) {
+      // A pair of the old active site whose primary followed the DR site (and passed its log on
+      // to us) while that site held the centre: its epoch is not ours to take. Wait for our
+      // primary to come back (or the centre to be handed back to this site).
+      const auto current = fence.read(why);
+      if (!current) {
+        status.fence_unreachable.store(status.fence_unreachable.load() + 1);
+        next_fence_try = now + std::chrono::milliseconds(20);
+        continue;
+      }
+      if (taken_by_site(current->holder, dr_site)) {
+        status.say("site " + dr_site + " holds epoch " + std::to_string(current->epoch) + " (" +
+                   current->holder + "): not taking over; waiting for this pair's primary");
+        next_fence_try = now + std::chrono::seconds(1);
+        continue;
       }
     }
     if (!followed) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <future>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -112,6 +113,28 @@ TEST(AgeSeconds, Bounds) {
   EXPECT_EQ(age_seconds(now + 1'000'000, now), 0.0);  // a little skew between sites
   EXPECT_DOUBLE_EQ(*age_seconds(now - 1'500'000'000, now), 1.5);
   EXPECT_GT(*age_seconds(1, now), 1e9);  // very old, but a real clock
+}
+
+// etcd's epoch holder as a DR pair's standby reads it: which site holds the centre, and the seq
+// a takeover record names (a standby holding it may take the next epoch by itself).
+TEST(TakeoverHolder, SiteAndPoint) {
+  EXPECT_TRUE(taken_by_site("sh", "sh"));
+  EXPECT_TRUE(taken_by_site("sh.at-812400", "sh"));
+  EXPECT_TRUE(taken_by_site("sh.took-812330", "sh"));
+  EXPECT_FALSE(taken_by_site("sh-2.took-5", "sh"));
+  EXPECT_FALSE(taken_by_site("node-a", "sh"));
+  EXPECT_FALSE(taken_by_site("sh", ""));
+
+  EXPECT_EQ(takeover_point("sh.at-812400", "sh"), std::optional<std::uint64_t>(812400));
+  EXPECT_EQ(takeover_point("sh.took-0", "sh"), std::optional<std::uint64_t>(0));
+  // A node of the site routing alone (plain name), another site's record, or junk: no point.
+  EXPECT_EQ(takeover_point("sh", "sh"), std::nullopt);
+  EXPECT_EQ(takeover_point("bj.at-5", "sh"), std::nullopt);
+  EXPECT_EQ(takeover_point("sh.took-", "sh"), std::nullopt);
+  EXPECT_EQ(takeover_point("sh.took-12x", "sh"), std::nullopt);
+  EXPECT_EQ(takeover_point("sh.took--1", "sh"), std::nullopt);
+  EXPECT_EQ(takeover_point("sh.at-99999999999999999999", "sh"), std::nullopt);  // 20 digits
+  EXPECT_EQ(takeover_point("sh.took-5", ""), std::nullopt);
 }
 
 }  // namespace

@@ -21,43 +21,14 @@ source "$here/../etcd_lib.sh"
 source "$here/pair_lib.sh"
 source "$here/dr_lib.sh"
 work=$(mktemp -d)
-stop_e() {
-  kill -9 ${PID_e:-} 2>/dev/null || true
-  [ -z "${PID_e:-}" ] || wait ${PID_e:-} 2>/dev/null || true
-}
 trap 'stop_e; stop_dr; stop_pair; rm -rf "$work"' EXIT
 trap 'exit 1' TERM INT
 PAIR_SEALED=0
 pair_setup "$work" "$acdd" "$acdctl" "$default_config" "$cores"
 dr_setup
 
-# The DR pair: d's file with [ha] (the pair's own key), and e's, the same with its own places.
-read -r PORT_e PR_d PR_e < <(free_loopback_ports 3)
-cat >>"$work/d/acd.toml" <<EOT
-
-[ha]
-node = "dr-d"
-replication_listen = "127.0.0.1:$PR_d"
-peer = "127.0.0.1:$PR_e"
-peer_dataplane = "127.0.0.1:$PORT_e"
-etcd = ["$ETCD_ENDPOINT"]
-etcd_key = "/acd-test/dr-epoch"
-heartbeat_ms = 20
-dead_after_ms = 250
-hash_every = 500
-EOT
-mkdir -p "$work/e"
-cp "$work/d/credentials" "$work/e/credentials"
-sed -e "s|$work/d/|$work/e/|g" \
-    -e "s|^listen = \"127.0.0.1:$PORT_d\"|listen = \"127.0.0.1:$PORT_e\"|" \
-    -e 's|^node = "dr-d"|node = "dr-e"|' \
-    -e "s|^replication_listen = \"127.0.0.1:$PR_d\"|replication_listen = \"127.0.0.1:$PR_e\"|" \
-    -e "s|^peer = \"127.0.0.1:$PR_e\"|peer = \"127.0.0.1:$PR_d\"|" \
-    -e "s|^peer_dataplane = \"127.0.0.1:$PORT_e\"|peer_dataplane = \"127.0.0.1:$PORT_d\"|" \
-    "$work/d/acd.toml" >"$work/e/acd.toml"
-for n in d e; do
-  "$acdd" --check-config "$work/$n/acd.toml" >/dev/null || dr_fail "node $n's configuration"
-done
+# The DR pair d and e (its own key).
+dr_pair_setup
 # The pair's key may not be the centre's.
 sed 's|^etcd_key = "/acd-test/dr-epoch"|etcd_key = "/acd-test/epoch"|' "$work/d/acd.toml" \
   >"$work/same-key.toml"
@@ -67,13 +38,6 @@ fi
 grep -q "needs a key of its own" "$work/same-key.out" ||
   dr_fail "no clear error for the centre's key: $(cat "$work/same-key.out")"
 
-start_dr_node() {  # N ROLE
-  sed -i "s|^start_as = .*||" "$work/$1/acd.toml"
-  sed -i "s|^\[ha\]|[ha]\nstart_as = \"$2\"|" "$work/$1/acd.toml"
-  "$acdd" --config "$work/$1/acd.toml" >>"$work/$1/out" 2>>"$work/$1/err" &
-  eval "PID_$1=$!"
-}
-etcd_value() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINT" get "$1" --print-value-only; }
 # The active site's last seq and a node's applied seq, equal within a few timer records.
 last_a() { ha_json a | sed -n 's/^ *"last_seq": \([0-9]*\).*/\1/p'; }
 close_to() {  # ACTUAL TARGET
@@ -162,7 +126,7 @@ done
   dr_fail "dr failover failed: $(cat "$work/failover.out")"
 cat "$work/failover.out"
 wait_log e "dr: site demo-dr is the active site with epoch 2" 5
-etcd_value /acd-test/epoch | grep -q '"demo-dr"' || dr_fail "the centre's key: $(etcd_value /acd-test/epoch)"
+etcd_value /acd-test/epoch | grep -q '"holder":"demo-dr.took-' || dr_fail "the centre's key: $(etcd_value /acd-test/epoch)"
 for _ in $(seq 100); do ha_json e | grep -q '"role": "primary"' && break; sleep 0.05; done
 ha_json e | grep -q '"role": "primary"' || dr_fail "e does not route with d as its standby: $(ha_json e)"
 load load3 "127.0.0.1:$PORT_e" 2

@@ -88,7 +88,7 @@ for n in a b; do  # what they log from here on is their second life's
   mv "$work/$n/err" "$work/$n/err.first"
 done
 start_node a primary
-wait_log a "site demo-dr holds epoch 2 \(demo-dr\): following it as its DR site" 10
+wait_log a "site demo-dr holds epoch 2 \(demo-dr.took-$took_at\): following it as its DR site" 10
 wait_log a "dr: site demo-1 following site demo-dr" 5
 wait_log d "dr: DR follower caught up" 15
 dr_json a | grep -q '"role": "following"' || dr_fail "a is not following: $(dr_json a)"

@@ -387,9 +387,14 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
                     bool dr_follower = false, const std::string& dr_site = "",
                     PairForwarder* forward = nullptr, DrPairFence* pair = nullptr);
 
-// True when etcd's epoch `holder` is DR site `site`: it took over by a failover (holder "SITE") or
-// was handed the epoch by a switchover ("SITE.at-SEQ"). Such a site is the active one now.
+// True when etcd's epoch `holder` is DR site `site`: it took over by a failover (holder
+// "SITE.took-SEQ"; "SITE" for a node of it that routes alone since), or was handed the epoch by a
+// switchover ("SITE.at-SEQ"). Such a site is the active one now.
 bool taken_by_site(const std::string& holder, const std::string& site);
+
+// The seq in a takeover holder of `site` ("SITE.at-SEQ" or "SITE.took-SEQ"): the node that took the
+// epoch held every record up to it and released nothing its pair's standby had not acknowledged.
+std::optional<std::uint64_t> takeover_point(const std::string& holder, const std::string& site);
 
 // Sleeps until one of `fds` (at most four; -1 entries are skipped) is readable or `timeout`
 // passes; a signal ends it early. For an idle node's loop.
