@@ -280,11 +280,13 @@ Result<json> apply_reload(ControlContext& ctx, const ConfigDiff& d, ApplianceCon
   // What the log carries, so that the standby and a journal replay install the same thing here.
   std::vector<std::uint8_t> payload =
       encode_reload(merged, d.structural() ? ReloadKind::EngineSwap : ReloadKind::InPlace);
-  if (payload.size() > dataplane::kMaxConfigPayload) {
+  // A large one goes into the log in pieces (ConfigChunk records); past kMaxReloadBytes a node
+  // image could no longer carry it to a standby.
+  if (payload.size() > dataplane::kMaxReloadBytes) {
     return Failure{ControlError::Refused,
                    "reload refused: the configuration takes " + std::to_string(payload.size()) +
                        " bytes in the log, over its limit of " +
-                       std::to_string(dataplane::kMaxConfigPayload) +
+                       std::to_string(dataplane::kMaxReloadBytes) +
                        "; restart acdd with it instead"};
   }
   ctx.staged.push_back(std::move(merged));

@@ -109,6 +109,7 @@ struct HistoryFeed::State {
   std::unique_ptr<history::Feed> feed;
   std::unique_ptr<dataplane::JournalReader> reader;
   std::vector<std::uint8_t> config;  // the reload payload the follower runs under ("" = start)
+  dataplane::ConfigAssembler pieces;  // a chunked reload's ConfigChunk pieces read so far
   history::Records batch;
   std::uint64_t next = 1;     // the seq to read next
   std::uint64_t batched = 0;  // inputs applied since the last commit
@@ -375,10 +376,18 @@ void HistoryFeed::run(std::stop_token stop) {
     }
     if (r.kind == dataplane::RecordKind::Input) {
       (void)s.feed->apply(seq, r.event, s.batch);
+    } else if (r.kind == dataplane::RecordKind::ConfigChunk) {
+      if (!s.pieces.chunk(seq, r)) {
+        bump(HistoryCounter::read_errors);
+        set_error("the configuration piece at seq " + std::to_string(seq) +
+                  " continues no piece before it");
+        return false;
+      }
     } else if (r.kind == dataplane::RecordKind::ConfigChange) {
-      std::optional<router::EngineConfig> domain;
-      Result<DecodedReload> decoded = decode_reload(r.config);
+      const std::span<const std::uint8_t> config = s.pieces.complete(seq, r);
+      Result<DecodedReload> decoded = decode_reload(config);
       if (!decoded.ok()) {
+        s.pieces.release();
         bump(HistoryCounter::read_errors);
         set_error("the reload at seq " + std::to_string(seq) +
                   " cannot be applied: " + decoded.failure().message);
@@ -388,9 +397,10 @@ void HistoryFeed::run(std::stop_token stop) {
       (void)s.feed->apply_reload(seq, r.event.time, decoded.value().domain,
                                  decoded.value().kind == ReloadKind::EngineSwap, s.batch, refused);
       if (!refused) {
-        s.config.assign(r.config.begin(), r.config.end());
+        s.config.assign(config.begin(), config.end());
         bump(HistoryCounter::config_changes);
       }
+      s.pieces.release();
     } else if (r.kind == dataplane::RecordKind::ExportPosition) {
       bump(HistoryCounter::export_positions);
       if (sink_ != nullptr) {

@@ -92,7 +92,17 @@ std::size_t encode_record(const LogRecord& rec, std::span<std::uint8_t> out) {
         put(rec.config.size(), 4);
         std::copy(rec.config.begin(), rec.config.end(), out.begin() + static_cast<long>(at));
         at += rec.config.size();
+        if (rec.config_total != 0) {
+          put(rec.config_total, 4);  // the last piece of a chunked configuration
+        }
       }
+      break;
+    case RecordKind::ConfigChunk:
+      put(rec.config_total, 4);
+      put(rec.config_offset, 4);
+      put(rec.config.size(), 4);
+      std::copy(rec.config.begin(), rec.config.end(), out.begin() + static_cast<long>(at));
+      at += rec.config.size();
       break;
     case RecordKind::Operation:
       put(rec.request_seq, 8);
@@ -172,8 +182,26 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
           return false;
         }
         rec.config = r.bytes(length);
+        if (r.ok() && !r.at_end()) {
+          rec.config_total = r.u32();
+          if (rec.config_total <= length || rec.config_total > kMaxReloadBytes) {
+            return false;
+          }
+        }
       }
       break;
+    case static_cast<std::uint8_t>(RecordKind::ConfigChunk): {
+      rec.kind = RecordKind::ConfigChunk;
+      rec.config_total = r.u32();
+      rec.config_offset = r.u32();
+      const std::uint32_t length = r.u32();
+      if (length == 0 || length > kMaxConfigPayload || rec.config_total > kMaxReloadBytes ||
+          std::uint64_t{rec.config_offset} + length >= rec.config_total) {
+        return false;  // the last piece is always the ConfigChange's
+      }
+      rec.config = r.bytes(length);
+      break;
+    }
     case static_cast<std::uint8_t>(RecordKind::Operation): {
       rec.kind = RecordKind::Operation;
       rec.request_seq = r.u64();
@@ -235,6 +263,41 @@ bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& rec) {
       return false;
   }
   return r.ok() && r.at_end();
+}
+
+bool ConfigAssembler::chunk(std::uint64_t seq, const LogRecord& r) {
+  if (r.config_offset == 0) {
+    pieces_.clear();
+    total_ = r.config_total;
+  } else if (r.config_offset != pieces_.size() || r.config_total != total_ ||
+             seq != last_seq_ + 1) {
+    pieces_ = {};
+    total_ = 0;
+    return false;
+  }
+  if (pieces_.capacity() < total_) {
+    pieces_.reserve(total_);
+  }
+  pieces_.insert(pieces_.end(), r.config.begin(), r.config.end());
+  last_seq_ = seq;
+  return true;
+}
+
+std::span<const std::uint8_t> ConfigAssembler::complete(std::uint64_t seq, const LogRecord& r) {
+  if (r.config_total == 0) {
+    pieces_ = {};
+    total_ = 0;
+    return r.config;
+  }
+  if (seq != last_seq_ + 1 || r.config_total != total_ ||
+      pieces_.size() + r.config.size() != total_) {
+    pieces_ = {};
+    total_ = 0;
+    return {};
+  }
+  pieces_.insert(pieces_.end(), r.config.begin(), r.config.end());
+  total_ = 0;  // the next piece must begin a configuration
+  return pieces_;
 }
 
 std::vector<std::uint8_t> encode_image(const NodeImage& image) {

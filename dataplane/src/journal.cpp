@@ -1,6 +1,7 @@
 // The local journal: segment and snapshot file formats, recovery, and the writer thread's group
 // commit through io_uring.
 #include "acd/dataplane/journal.hpp"
+#include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/thread_name.hpp"
 
 #include <dirent.h>
@@ -370,6 +371,7 @@ struct Journal::Writer {
   std::size_t capacity = 0;
   int fd = -1;  // the open segment
   std::uint64_t segment_first = 0;
+  std::atomic<std::uint64_t> open_segment{0};  // segment_first, for the snapshot thread's prune
   std::size_t segment_offset = 0;
   io_uring ring{};
   bool ring_ready = false;
@@ -377,10 +379,15 @@ struct Journal::Writer {
 
   std::mutex mutex;  // guards pending and snapshot_error; taken rarely, never by append()
   std::optional<std::pair<std::uint64_t, std::vector<std::uint8_t>>> pending;
+  std::optional<NodeImage> pending_image;  // with pending: encoded here, off the caller's thread
   std::atomic<bool> has_pending{false};  // release by snapshot(), acquire by the writer
   std::string snapshot_error;
 
   std::jthread thread;
+  // Writes node images (maybe_snapshot, prune) beside the group commits: at a million agents an
+  // image is hundreds of MB, and written in line it held every record's durability (and so
+  // every reply gated on the journal) for seconds.
+  std::jthread snapshot_thread;
 
   explicit Writer(Journal& journal) : j(journal) {}
   ~Writer() {
@@ -423,6 +430,7 @@ struct Journal::Writer {
     }
     fd = nfd;
     segment_first = first;
+    open_segment.store(first, std::memory_order_release);
     segment_offset = kSegmentHeaderBytes;
     return true;
   }
@@ -584,20 +592,30 @@ struct Journal::Writer {
     snapshot_error = std::move(why);
   }
 
-  // Writes the pending snapshot once its records are durable, then prunes.
-  void maybe_snapshot() {
+  // Writes the pending snapshot once its records are durable, then prunes. Snapshot thread.
+  // False if there was nothing to write yet.
+  bool maybe_snapshot() {
     if (!has_pending.load(std::memory_order_acquire)) {
-      return;
+      return false;
     }
     std::pair<std::uint64_t, std::vector<std::uint8_t>> snap;
+    std::optional<NodeImage> image_to_encode;
     {
       std::lock_guard lock(mutex);
-      if (!pending || pending->first > j.durable_seq_.load(std::memory_order_relaxed)) {
-        return;
+      if (!pending || pending->first > j.durable_seq_.load(std::memory_order_acquire)) {
+        return false;
       }
       snap = std::move(*pending);
       pending.reset();
+      if (pending_image) {
+        image_to_encode = std::move(*pending_image);
+        pending_image.reset();
+      }
       has_pending.store(false, std::memory_order_relaxed);
+    }
+    if (image_to_encode) {
+      snap.second = encode_image(*image_to_encode);
+      image_to_encode.reset();
     }
     const auto& [seq, image] = snap;
     std::vector<std::uint8_t> h(kSnapshotHeaderBytes, 0);
@@ -611,7 +629,7 @@ struct Journal::Writer {
     const int sfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (sfd < 0) {
       snapshot_failed(errno_text("create " + tmp, errno));
-      return;
+      return true;
     }
     const bool ok = write_all(sfd, h.data(), h.size(), 0) &&
                     write_all(sfd, image.data(), image.size(), h.size()) && ::fsync(sfd) == 0;
@@ -620,12 +638,13 @@ struct Journal::Writer {
     if (!ok || ::rename(tmp.c_str(), final_path.c_str()) != 0 || !fsync_dir(config.dir)) {
       snapshot_failed(errno_text("write " + final_path, ok ? errno : err));
       ::unlink(tmp.c_str());
-      return;
+      return true;
     }
     j.bump(JournalCounter::snapshots);
     prune();
     // Published after pruning, so that a reader seeing it sees the directory in its final shape.
     j.last_snapshot_seq_.store(seq, std::memory_order_release);  // pairs with last_snapshot_seq()
+    return true;
   }
 
   // Keeps the newest two snapshots; deletes older ones and the segments wholly covered by the
@@ -649,7 +668,8 @@ struct Journal::Writer {
     std::uint64_t pruned = 0;
     for (std::size_t i = 0; i + 1 < segs.size(); ++i) {
       // Segment i holds seqs [first_i, first_{i+1} - 1]; the open segment is never deleted.
-      if (segs[i + 1].first <= covered + 1 && segs[i].first != segment_first) {
+      if (segs[i + 1].first <= covered + 1 &&
+          segs[i].first != open_segment.load(std::memory_order_acquire)) {
         if (::unlink(path(segs[i].second).c_str()) == 0) {
           ++pruned;
         }
@@ -657,6 +677,21 @@ struct Journal::Writer {
     }
     fsync_dir(config.dir);
     j.bump(JournalCounter::segments_pruned, pruned);
+  }
+
+  void run_snapshots(const std::stop_token& stop) {
+    using namespace std::chrono_literals;
+    name_this_thread("acd-journal-img");
+    for (;;) {
+      const bool stopping = stop.stop_requested();  // after the writer's last round (~Journal)
+      if (!j.failed() && maybe_snapshot()) {
+        continue;
+      }
+      if (stopping) {
+        return;
+      }
+      std::this_thread::sleep_for(1ms);
+    }
   }
 
   void run(const std::stop_token& stop) {
@@ -667,7 +702,6 @@ struct Journal::Writer {
       bool busy = false;
       if (!j.failed()) {
         busy = round();
-        maybe_snapshot();
       }
       if (busy) {
         idle = 0;
@@ -677,10 +711,7 @@ struct Journal::Writer {
         // The stop request happens after the last append: drain what it made visible.
         while (!j.failed() && round()) {
         }
-        if (!j.failed()) {
-          maybe_snapshot();
-        }
-        return;
+        return;  // the snapshot thread, stopped after this one, writes a pending image
       }
       // The appender makes no syscall, so the writer polls: a short spin, then short sleeps.
       if (++idle < 64) {
@@ -764,14 +795,20 @@ std::unique_ptr<Journal> Journal::open(const JournalConfig& config, std::uint64_
   w.ring_ready = true;
   j->next_seq_ = next_seq;
   j->durable_seq_.store(next_seq - 1, std::memory_order_relaxed);
+  w.open_segment.store(w.segment_first, std::memory_order_relaxed);
   w.thread = std::jthread([&w](const std::stop_token& stop) { w.run(stop); });
+  w.snapshot_thread = std::jthread([&w](const std::stop_token& stop) { w.run_snapshots(stop); });
   return j;
 }
 
 Journal::~Journal() {
   if (writer_ && writer_->thread.joinable()) {
     writer_->thread.request_stop();
-    writer_->thread.join();
+    writer_->thread.join();  // every record appended is written (and synced) now
+  }
+  if (writer_ && writer_->snapshot_thread.joinable()) {
+    writer_->snapshot_thread.request_stop();
+    writer_->snapshot_thread.join();
   }
 }
 
@@ -809,6 +846,21 @@ void Journal::snapshot(std::uint64_t seq, std::vector<std::uint8_t> image) {
     return;
   }
   writer_->pending.emplace(seq, std::move(image));
+  writer_->pending_image.reset();
+  writer_->has_pending.store(true, std::memory_order_release);  // pairs with maybe_snapshot()
+}
+
+void Journal::snapshot(NodeImage image) {
+  const std::uint64_t seq = image.seq;
+  if (seq <= last_snapshot_seq()) {
+    return;
+  }
+  std::lock_guard lock(writer_->mutex);
+  if (writer_->pending && writer_->pending->first >= seq) {
+    return;
+  }
+  writer_->pending.emplace(seq, std::vector<std::uint8_t>{});
+  writer_->pending_image.emplace(std::move(image));
   writer_->has_pending.store(true, std::memory_order_release);  // pairs with maybe_snapshot()
 }
 

@@ -932,9 +932,36 @@ void IoStage::set_shipper(LogShipper* shipper) {
 }
 
 void IoStage::stamp(Input& input) {
-  sequencer_.stamp(input);
   const bool reload = std::holds_alternative<Reconfigure>(input.command) ||
                       std::holds_alternative<SwapEngine>(input.command);
+  std::span<const std::uint8_t> config;
+  if (reload && input.config_tag != nullptr) {
+    config = input.config_tag->log_payload;
+  }
+  // A configuration too large for one record: every piece but the last in ConfigChunk records at
+  // the seqs right before the reload's (a follower keeps them and applies the whole at the
+  // ConfigChange, like this node). Taken even without a shipper, so the numbering is the same.
+  std::size_t last_piece = 0;
+  if (config.size() > kMaxConfigPayload) {
+    last_piece = (reload_records(config.size()) - 1) * kMaxConfigPayload;
+    for (std::size_t at = 0; at < last_piece; at += kMaxConfigPayload) {
+      const std::uint64_t seq = sequencer_.take();
+      if (shipper_ == nullptr) {
+        continue;
+      }
+      LogRecord c;
+      c.kind = RecordKind::ConfigChunk;
+      c.client_id = kControlClientId;
+      c.config_total = static_cast<std::uint32_t>(config.size());
+      c.config_offset = static_cast<std::uint32_t>(at);
+      c.config = config.subspan(at, kMaxConfigPayload);
+      chunk_bytes_.resize(kMaxLogRecord + kMaxConfigPayload);
+      const std::size_t n = encode_record(c, chunk_bytes_);
+      shipper_->append(seq, std::span<const std::uint8_t>(chunk_bytes_.data(), n));
+    }
+    chunk_bytes_ = {};
+  }
+  sequencer_.stamp(input);
   if (reload) {
     reload_tag_ = input.config_tag;
     reload_seq_ = input.seq;
@@ -951,12 +978,11 @@ void IoStage::stamp(Input& input) {
                 : slot < clients_.size() ? clients_[slot].id
                                          : kNoClientId;
   if (reload) {
-    // A reload: the record carries the configuration, and a follower applies it here, in the same
-    // place of the sequence. An image follows, so that a restart replays little.
+    // A reload: the record carries the configuration (its last piece), and a follower applies it
+    // here, in the same place of the sequence. An image follows, so that a restart replays little.
     r.kind = RecordKind::ConfigChange;
-    if (input.config_tag != nullptr) {
-      r.config = input.config_tag->log_payload;
-    }
+    r.config = config.subspan(last_piece);
+    r.config_total = last_piece != 0 ? static_cast<std::uint32_t>(config.size()) : 0;
     image_wanted_ = true;
     // Rare and large: encoded into a buffer of its own (the one allocation of a reload here).
     std::vector<std::uint8_t> bytes(kMaxLogRecord + r.config.size());
@@ -1467,6 +1493,13 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   if (r.kind == RecordKind::ConfigChange) {
     return replay_reload(seq, r, router);
   }
+  if (r.kind == RecordKind::ConfigChunk) {
+    if (!config_pieces_.chunk(seq, r)) {
+      return Replay::Malformed;  // continues no piece before it: the log has a hole
+    }
+    sequencer_.take();
+    return Replay::Applied;
+  }
   if (r.kind == RecordKind::ExportPosition) {
     // Nothing here to change: the history thread reads it from the journal. Kept, so that a
     // promoted standby never logs a position below its old primary's.
@@ -1531,8 +1564,11 @@ IoStage::Replay IoStage::replay_reload(std::uint64_t seq, const LogRecord& r, Ro
   Input input;
   const ConfigTag* tag = nullptr;
   std::string why;
-  if (replayer_ == nullptr || r.config.empty() ||
-      !replayer_->prepare(r.config, false, input.command, tag, why)) {
+  const std::span<const std::uint8_t> config = config_pieces_.complete(seq, r);
+  const bool prepared = replayer_ != nullptr && !config.empty() &&
+                        replayer_->prepare(config, false, input.command, tag, why);
+  config_pieces_.release();
+  if (!prepared) {
     return Replay::ConfigChange;
   }
   input.seq = seq;

@@ -979,9 +979,15 @@ class TableReplayer final : public ConfigReplayer {
   }
   bool prepare(std::span<const std::uint8_t> payload, bool fresh_engine, Command& command,
                const ConfigTag*& tag, std::string& why) override {
-    if (payload.size() != 2 || payload[1] >= table_.size()) {
+    if (payload.size() < 2 || payload[1] >= table_.size()) {
       why = "not a test payload";
       return false;
+    }
+    for (std::size_t i = 2; i < payload.size(); ++i) {
+      if (payload[i] != filler(i)) {  // a large payload's bytes, each where it belongs
+        why = "a damaged test payload";
+        return false;
+      }
     }
     const router::EngineConfig& c = table_[payload[1]];
     if (fresh_engine || payload[0] == 2) {
@@ -1003,6 +1009,17 @@ class TableReplayer final : public ConfigReplayer {
     ++(applied ? applied_ : refused_);
   }
   const ConfigTag* tag(std::size_t i) const { return &tags_[i]; }
+  // Byte i (>= 2) of a test payload made large: {kind, index, filler(2), filler(3), ...}.
+  static std::uint8_t filler(std::size_t i) { return static_cast<std::uint8_t>(i * 7 + i / 251); }
+  static std::vector<std::uint8_t> large(std::uint8_t kind, std::uint8_t index, std::size_t n) {
+    std::vector<std::uint8_t> p(n);
+    p[0] = kind;
+    p[1] = index;
+    for (std::size_t i = 2; i < n; ++i) {
+      p[i] = filler(i);
+    }
+    return p;
+  }
   int applied_ = 0;
   int refused_ = 0;
 
@@ -1124,6 +1141,176 @@ TEST_F(TwoNodes, ReloadsReplayAtTheirPlace) {
   EXPECT_EQ(late.io.save_session(), primary_.io.save_session());
   EXPECT_EQ(late.io.config_tag(), late_replayer.tag(2));
   EXPECT_EQ(late.io.client_agent(desk4.id), 3u);
+}
+
+// A configuration larger than one record (kMaxConfigPayload) travels in pieces: ConfigChunk
+// records at the seqs right before the ConfigChange, which carries the last piece. A standby
+// replays them and installs exactly the primary's configuration at the same seq; the image after
+// it carries the whole. A follower that lacks a piece applies nothing.
+TEST_F(TwoNodes, ALargeConfigurationTravelsInPieces) {
+  std::vector<router::EngineConfig> table(2, centre());
+  router::AgentConfig a104;
+  a104.number = 104;
+  a104.skills = {router::SkillLevel{0, 7, 0}};
+  table[1].agents.push_back(a104);
+  TableReplayer replayer(table);
+  standby_.io.set_config_replayer(&replayer);
+  ControlChannel channel;
+  primary_.io.set_control(&channel);
+  ConfigTag tag;
+  tag.log_payload = TableReplayer::large(2, 1, 2 * kMaxConfigPayload + 1000);  // 3 records
+  busy_morning();
+  const std::size_t before = log_.records.size();
+  EngineSwap swap;
+  swap.engine = std::make_unique<router::Engine>(table[1]);
+  swap.agent_numbers = {101, 102, 103, 104};
+  ControlRequest r;
+  r.ticket = 1;
+  r.command = SwapEngine{&swap};
+  r.config_tag = &tag;
+  ASSERT_TRUE(channel.submit(r));
+  primary_.clock.advance(1000);
+  primary_.worker->poll();
+  ControlReply reply;
+  ASSERT_TRUE(channel.take_reply(reply));
+  EXPECT_EQ(reply.result, CommandResult::Done);
+  send(sw_, sw_.one(Type::RouteRequest, call(20)));
+
+  // The pieces: every record fits the link and the journal, and they add up to the payload.
+  std::vector<RecordKind> kinds;
+  std::vector<std::uint8_t> joined;
+  std::uint64_t reload_seq = 0;
+  for (std::size_t i = before; i < log_.records.size(); ++i) {
+    const auto& [seq, bytes] = log_.records[i];
+    EXPECT_LE(bytes.size(), kMaxLogRecord + kMaxConfigPayload);
+    LogRecord rec;
+    ASSERT_TRUE(decode_record(bytes, rec)) << seq;
+    if (rec.kind == RecordKind::ConfigChunk || rec.kind == RecordKind::ConfigChange) {
+      kinds.push_back(rec.kind);
+      EXPECT_EQ(rec.config_total, tag.log_payload.size());
+      joined.insert(joined.end(), rec.config.begin(), rec.config.end());
+      reload_seq = seq;
+    }
+  }
+  EXPECT_EQ(kinds, (std::vector<RecordKind>{RecordKind::ConfigChunk, RecordKind::ConfigChunk,
+                                             RecordKind::ConfigChange}));
+  EXPECT_EQ(joined, tag.log_payload);
+
+  follow();
+  EXPECT_EQ(replayer.applied_, 1);
+  EXPECT_EQ(standby_.engine.state_hash(), primary_.engine.state_hash());
+  EXPECT_EQ(standby_.engine.agent_count(), 4u);
+  ASSERT_NE(standby_.io.config_tag(), nullptr);
+  EXPECT_EQ(standby_.io.config_tag()->log_payload, tag.log_payload);
+  EXPECT_EQ(standby_.io.sequencer().next(), primary_.io.sequencer().next());
+  ASSERT_EQ(log_.images.size(), 1u);
+  EXPECT_EQ(log_.images[0].config, tag.log_payload);
+
+  // A follower that lacks the second piece (a hole in the log) refuses the piece after the hole
+  // and applies no reload; one that lacks the first installs nothing at the ConfigChange.
+  for (const std::uint64_t missing : {reload_seq - 1, reload_seq - 2}) {
+    Node late;
+    TableReplayer late_replayer(table);
+    late.io.set_config_replayer(&late_replayer);
+    IoStage::Replay last = IoStage::Replay::Applied;
+    for (const auto& [seq, bytes] : log_.records) {
+      if (seq > reload_seq) {
+        break;
+      }
+      LogRecord rec;
+      ASSERT_TRUE(decode_record(bytes, rec));
+      if (seq == missing) {
+        // What a node that never got this piece sees: the next seq carries on without it.
+        LogRecord tick;
+        tick.event.time = rec.event.time;
+        std::array<std::uint8_t, kMaxLogRecord> b{};
+        const std::size_t n = encode_record(tick, b);
+        ASSERT_EQ(late.io.replay(seq, std::span(b.data(), n), late.router),
+                  IoStage::Replay::Applied);
+        continue;
+      }
+      last = late.io.replay(seq, bytes, late.router);
+      if (last != IoStage::Replay::Applied) {
+        break;
+      }
+    }
+    EXPECT_NE(last, IoStage::Replay::Applied) << "missing " << missing;
+    EXPECT_EQ(late_replayer.applied_ + late_replayer.refused_, 0) << "missing " << missing;
+    EXPECT_EQ(late.engine.agent_count(), 3u);
+  }
+}
+
+// A ConfigChunk record round-trips; pieces out of bounds are refused, and a ConfigChange's total
+// must exceed its own piece.
+TEST(LogRecord, ConfigChunkCarriesItsPiece) {
+  const std::vector<std::uint8_t> piece(1000, 9);
+  LogRecord in;
+  in.kind = RecordKind::ConfigChunk;
+  in.client_id = kControlClientId;
+  in.config_total = 5000;
+  in.config_offset = 2000;
+  in.config = piece;
+  std::vector<std::uint8_t> bytes(kMaxLogRecord + piece.size());
+  std::size_t n = encode_record(in, bytes);
+  LogRecord out;
+  ASSERT_TRUE(decode_record(std::span(bytes.data(), n), out));
+  EXPECT_EQ(out.kind, RecordKind::ConfigChunk);
+  EXPECT_EQ(out.config_total, 5000u);
+  EXPECT_EQ(out.config_offset, 2000u);
+  EXPECT_EQ(std::vector<std::uint8_t>(out.config.begin(), out.config.end()), piece);
+  for (std::size_t cut = 6; cut < n; ++cut) {
+    EXPECT_FALSE(decode_record(std::span(bytes.data(), cut), out)) << "cut at " << cut;
+  }
+  in.config_offset = 4000;  // the last piece is the ConfigChange's, never a chunk's
+  n = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span(bytes.data(), n), out));
+  in.config_offset = 0;
+  in.config_total = static_cast<std::uint32_t>(kMaxReloadBytes) + 1;
+  n = encode_record(in, bytes);
+  EXPECT_FALSE(decode_record(std::span(bytes.data(), n), out));
+
+  LogRecord last;
+  last.kind = RecordKind::ConfigChange;
+  last.config = piece;
+  last.config_total = 1000;  // not more than its own piece
+  n = encode_record(last, bytes);
+  EXPECT_FALSE(decode_record(std::span(bytes.data(), n), out));
+  last.config_total = 3000;
+  n = encode_record(last, bytes);
+  ASSERT_TRUE(decode_record(std::span(bytes.data(), n), out));
+  EXPECT_EQ(out.config_total, 3000u);
+}
+
+// ConfigAssembler: pieces in order at consecutive seqs make the whole; any gap drops them.
+TEST(ConfigAssembler, JoinsConsecutivePiecesOnly) {
+  const std::vector<std::uint8_t> a(10, 1), b(10, 2), c(5, 3);
+  auto piece = [](RecordKind kind, std::uint32_t offset, const std::vector<std::uint8_t>& bytes) {
+    LogRecord r;
+    r.kind = kind;
+    r.config_total = 25;
+    r.config_offset = offset;
+    r.config = bytes;
+    return r;
+  };
+  ConfigAssembler join;
+  EXPECT_TRUE(join.chunk(7, piece(RecordKind::ConfigChunk, 0, a)));
+  EXPECT_TRUE(join.chunk(8, piece(RecordKind::ConfigChunk, 10, b)));
+  const auto whole = join.complete(9, piece(RecordKind::ConfigChange, 0, c));
+  std::vector<std::uint8_t> expected = a;
+  expected.insert(expected.end(), b.begin(), b.end());
+  expected.insert(expected.end(), c.begin(), c.end());
+  EXPECT_EQ(std::vector<std::uint8_t>(whole.begin(), whole.end()), expected);
+  join.release();
+  EXPECT_TRUE(join.chunk(20, piece(RecordKind::ConfigChunk, 0, a)));
+  EXPECT_FALSE(join.chunk(22, piece(RecordKind::ConfigChunk, 10, b))) << "seq 21 missing";
+  EXPECT_TRUE(join.complete(23, piece(RecordKind::ConfigChange, 0, c)).empty());
+  EXPECT_TRUE(join.chunk(30, piece(RecordKind::ConfigChunk, 0, a)));
+  EXPECT_TRUE(join.complete(31, piece(RecordKind::ConfigChange, 0, c)).empty()) << "too short";
+  EXPECT_TRUE(join.complete(32, piece(RecordKind::ConfigChange, 0, c)).empty()) << "no pieces";
+  LogRecord own;
+  own.kind = RecordKind::ConfigChange;
+  own.config = c;
+  EXPECT_EQ(join.complete(40, own).size(), c.size()) << "a whole configuration in one record";
 }
 
 // A reload record that carries no configuration (written before the log carried it), or one the

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "acd/dataplane/journal.hpp"
+#include "acd/dataplane/input_log.hpp"
 
 namespace acd::dataplane {
 namespace {
@@ -248,6 +249,36 @@ TEST_F(JournalTest, SnapshotWaitsForItsRecords) {
   EXPECT_EQ(j->last_snapshot_seq(), 0u);
   append_range(*j, 11, 20);
   ASSERT_TRUE(wait_for([&] { return j->last_snapshot_seq() == 20; }));
+}
+
+// A node image is written beside the group commits, by a thread of its own that also encodes
+// it: records appended while a large image is being written become durable before it is (at a
+// million agents an image is hundreds of MB, and every reply waits for its record's commit).
+TEST_F(JournalTest, RecordsStayDurableWhileALargeImageIsWritten) {
+  std::string why;
+  auto j = Journal::open(config(), 1, why);
+  ASSERT_NE(j, nullptr) << why;
+  append_range(*j, 1, 10);
+  ASSERT_TRUE(wait_for([&] { return j->durable_seq() == 10; }));
+  NodeImage image;
+  image.seq = 10;
+  image.engine.assign(std::size_t{192} << 20, 7);
+  image.session = {1, 2, 3};
+  j->snapshot(std::move(image));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the image thread has begun
+  append_range(*j, 11, 20);
+  ASSERT_TRUE(wait_for([&] { return j->durable_seq() == 20; }));
+  EXPECT_EQ(j->last_snapshot_seq(), 0u) << "the records waited for the image";
+  ASSERT_TRUE(wait_for([&] { return j->last_snapshot_seq() == 10; }));
+  j.reset();
+  Recovered r = recover();
+  EXPECT_EQ(r.snapshot_seq, 10u);
+  NodeImage read;
+  ASSERT_TRUE(decode_image(r.snapshot, read));
+  EXPECT_EQ(read.seq, 10u);
+  EXPECT_EQ(read.engine.size(), std::size_t{192} << 20);
+  EXPECT_EQ(read.session, (std::vector<std::uint8_t>{1, 2, 3}));
+  expect_records(r, 11, 20);
 }
 
 // A last file cut mid-record is truncated to its last whole record; appending goes on from there.

@@ -8,6 +8,8 @@
 #    new parameters, the new agents; its file, edited alike, differs in nothing).
 # 3. the journals: the promoted node's replays (through the reload records) to the state hash it
 #    stopped with, and both nodes start from their journals with the reloaded configuration.
+# With RELOAD_EXTRA_AGENTS=N, both nodes start with N agents more (a centre whose reload record is
+# larger than one log record: it travels in pieces, and everything above holds the same).
 # Usage: reload_e2e.sh ACDD ACDCTL LOADGEN DEFAULT_CONFIG [CORES]
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 default_config=$4 cores=${5:-0}
@@ -20,6 +22,18 @@ work=$(mktemp -d)
 trap 'kill -9 ${load:-} ${single:-} 2>/dev/null || true; stop_pair; rm -rf "$work"' EXIT
 trap 'exit 1' TERM INT  # a timeout or Ctrl-C still stops every process the script started
 pair_setup "$work" "$acdd" "$acdctl" "$default_config" "$cores"
+extra=${RELOAD_EXTRA_AGENTS:-0}
+if [ "$extra" -gt 0 ]; then
+  for n in a b; do
+    # After the first group (acd-loadgen's agents 1000.. keep their places) and before the
+    # others (the reload's five new agents come last, as without them).
+    awk -v extra="$extra" '/^\[\[agent_group\]\].*loan specialists/ && !done {
+      printf "[[agent_group]]\nfirst_id = 100000\ncount = %d\nskills = { general = 2, cards = 1 }\n\n", extra
+      done = 1
+    } { print }' "$work/$n/acd.toml" >"$work/$n/acd.toml.new"
+    mv "$work/$n/acd.toml.new" "$work/$n/acd.toml"
+  done
+fi
 ctl() { local n=$1; shift; "$acdctl" --socket "$work/$n/ctl.sock" "$@"; }
 field() { ha_json "$1" | grep -oE "\"$2\": [0-9]+" | grep -oE '[0-9]+$'; }
 standby_in_step() {  # b is a standby (not out of service) and no hash check ever differed

@@ -44,6 +44,9 @@ enum class RecordKind : std::uint8_t {
   // the position was delivered. Changes nothing in the IO stage or the engine; a node's history
   // thread reads it from the journal, and a standby's export resumes from it after a takeover.
   ExportPosition = 7,
+  // A piece of a reload's configuration too large for one record: the pieces, in order at
+  // consecutive seqs, then the ConfigChange that carries the last piece and applies the whole.
+  ConfigChunk = 12,
 };
 
 struct LogRecord {
@@ -61,6 +64,12 @@ struct LogRecord {
   // empty in records written before the log carried it (a follower cannot apply those). Decoding
   // points into the record's bytes.
   std::span<const std::uint8_t> config;
+  // ConfigChunk (client kControlClientId): config is the piece at config_offset of a
+  // configuration of config_total bytes. ConfigChange: 0 when config is the whole configuration,
+  // else the total of which config is the last piece (ConfigChunk records at the seqs right before
+  // carry the rest).
+  std::uint32_t config_total = 0;
+  std::uint32_t config_offset = 0;
   // Operation (and request_seq): the report as the desktop sent it, the agent its desktop had
   // signed in (0: none, a supervisor's desk) and the wall-clock time the primary received it, so
   // that every node's audit trail says the same.
@@ -82,15 +91,52 @@ struct LogRecord {
 // Bytes of the largest record (an Input with every skill) other than a ConfigChange, which takes
 // kMaxLogRecord + its configuration's bytes.
 inline constexpr std::size_t kMaxLogRecord = 192;  // a CredentialChange takes 178
-// The largest configuration a ConfigChange record carries (the replication link carries records
-// up to 1 MiB, the journal's ring 8 MiB); a reload whose configuration is larger is refused.
+// The largest piece of a configuration one ConfigChange or ConfigChunk record carries (the
+// replication link carries records up to 1 MiB, the journal's ring 8 MiB); a larger configuration
+// is split into pieces of this size (split_reload).
 inline constexpr std::size_t kMaxConfigPayload = 512u << 10;
+// The largest configuration a reload carries in all its pieces (a million agents with 5 skills
+// each take about 38 MB); a reload whose configuration is larger is refused. A node image carries
+// it too, and the link carries images up to 256 MiB.
+inline constexpr std::size_t kMaxReloadBytes = 128u << 20;
 
 // Writes `r` into `out` (at least kMaxLogRecord bytes, plus r.config's for a ConfigChange);
 // returns the bytes used.
 std::size_t encode_record(const LogRecord& r, std::span<std::uint8_t> out);
 // Reads a record; false (and `r` unspecified) if it is malformed or of an unknown version.
 bool decode_record(std::span<const std::uint8_t> bytes, LogRecord& r);
+
+// How many records (ConfigChunk ones, then the ConfigChange) a reload's configuration of `bytes`
+// takes: 1 up to kMaxConfigPayload.
+inline std::size_t reload_records(std::size_t bytes) {
+  return bytes <= kMaxConfigPayload ? 1 : (bytes + kMaxConfigPayload - 1) / kMaxConfigPayload;
+}
+
+// A follower's side of a chunked configuration (the IO stage's replay, the history feed): keeps
+// the ConfigChunk pieces as they come and hands the whole configuration over at its ConfigChange.
+// A piece that does not continue the one before (a gap, another total, a seq not the next) drops
+// what was kept. One thread.
+class ConfigAssembler {
+ public:
+  // A ConfigChunk record at `seq`; false (and everything kept dropped) if it continues nothing.
+  bool chunk(std::uint64_t seq, const LogRecord& r);
+  // A ConfigChange record at `seq`: its whole configuration (the record's own, or the kept pieces
+  // and its last one), valid until the next call; empty if pieces are missing (a follower cannot
+  // apply it).
+  std::span<const std::uint8_t> complete(std::uint64_t seq, const LogRecord& r);
+  // Bytes kept (a reload under way).
+  std::size_t kept() const { return pieces_.size(); }
+  // Frees what complete() returned, once it has been used.
+  void release() {
+    pieces_ = {};
+    total_ = 0;
+  }
+
+ private:
+  std::vector<std::uint8_t> pieces_;
+  std::uint32_t total_ = 0;
+  std::uint64_t last_seq_ = 0;
+};
 
 // A whole node image at one sequence number: the engine's snapshot and the IO stage's session
 // (clients and their roles, reply cache, call owners, the agents calls are at, desktops). What the journal stores as a snapshot and what a

@@ -24,6 +24,8 @@
 
 namespace acd::dataplane {
 
+struct NodeImage;  // input_log.hpp
+
 struct JournalConfig {
   std::string dir;                       // created (mode 0750) if missing; its parent must exist
   std::size_t segment_bytes = 64 << 20;  // past this a segment is closed and a new one begun
@@ -90,7 +92,7 @@ class Journal {
   static std::unique_ptr<Journal> open(const JournalConfig& config, std::uint64_t next_seq,
                                        std::string& why);
   // Waits until everything appended is written and synced (unless the writer failed), writes a
-  // pending snapshot whose records are all durable, then stops the thread. Call it from the
+  // pending snapshot whose records are all durable, then stops the threads. Call it from the
   // appending thread or once that thread has stopped appending.
   ~Journal();
   Journal(const Journal&) = delete;
@@ -109,12 +111,16 @@ class Journal {
   std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
 
   // Any thread, rare: hands over an engine image taken at `seq` (all records <= seq applied). The
-  // writer thread writes it once durable_seq >= seq (a snapshot never runs ahead of the log):
+  // journal's image thread (acd-journal-img, beside the writer: group commits go on while an image
+  // is written) writes it once durable_seq >= seq (a snapshot never runs ahead of the log):
   // temp file, fsync, rename to snapshot-<seq>.bin, fsync dir. It then keeps this snapshot and the
   // previous one, deletes older snapshots, and deletes the segments all of whose records are <= the
   // previous snapshot's seq (so that the fallback snapshot still has its records). A newer
   // hand-over replaces one not yet written; one with seq <= last_snapshot_seq() is ignored.
   void snapshot(std::uint64_t seq, std::vector<std::uint8_t> image);
+  // The same for a node image not encoded yet: encode_image runs on the image thread, so that the
+  // thread handing it over (the routing core) does not copy hundreds of MB at a million agents.
+  void snapshot(NodeImage image);
   // Any thread: seq of the last snapshot this Journal wrote (0: none yet).
   std::uint64_t last_snapshot_seq() const {
     return last_snapshot_seq_.load(std::memory_order_acquire);
@@ -137,11 +143,10 @@ class Journal {
 
  private:
   Journal() = default;
-  // Single writer per counter: ring_full and rejected by the appending thread, the rest by the
-  // writer thread. Plain load + store, no read-modify-write.
+  // ring_full and rejected by the appending thread, the rest by the writer and image threads
+  // (errors by both).
   void bump(JournalCounter c, std::uint64_t n = 1) {
-    auto& v = counters_[static_cast<std::size_t>(c)];
-    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    counters_[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
   }
   void set(JournalCounter c, std::uint64_t v) {
     counters_[static_cast<std::size_t>(c)].store(v, std::memory_order_relaxed);

@@ -571,6 +571,8 @@ class IoStage {
   ConfigReplayer* replayer_ = nullptr;
   const ConfigTag* config_tag_ = nullptr;  // the running configuration's (null: the starting one)
   const ConfigTag* reload_tag_ = nullptr;  // a reload stamped, until its end output
+  ConfigAssembler config_pieces_;          // a replayed reload's ConfigChunk pieces
+  std::vector<std::uint8_t> chunk_bytes_;  // a ConfigChunk record being logged
   std::uint64_t reload_seq_ = 0;
   std::uint32_t epoch_ = 0;
   bool standby_ = false;
