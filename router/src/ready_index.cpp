@@ -174,20 +174,33 @@ std::uint32_t Engine::cover_left(AgentIndex a, QueueIndex q) const {
 // O(kLeastNeededLook × queues per agent + entries skipped).
 AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
                                      std::uint64_t& skipped) const {
+  return least_needed_walk(qi, c, skipped, true);
+}
+
+// The old walk, kept as the reference the walk above is checked against: it goes on to the end of
+// the ring when fewer than kLeastNeededLook agents may take the call.
+AgentIndex Engine::least_needed_find_reference(QueueIndex qi, const CallRecord& c) const {
+  std::uint64_t skipped = 0;
+  return least_needed_walk(qi, c, skipped, false);
+}
+
+AgentIndex Engine::least_needed_walk(QueueIndex qi, const CallRecord& c, std::uint64_t& skipped,
+                                     bool stop_after_ready) const {
   const QueueRecord& q = queues_[qi];
   if (q.ready_count == 0) {
     return kNone;
   }
   const std::uint8_t floor = expand_floor(c);
+  // Valid entries to pass at most: after ready_count of them only stale ones follow.
+  const std::uint32_t valid = stop_after_ready ? q.ready_count : kNone;
   AgentIndex best = kNone;
   std::uint32_t best_cover = 0;
   std::uint32_t looked = 0;
-  std::uint32_t seen = 0;  // valid entries passed: after ready_count of them only stale ones follow
+  std::uint32_t seen = 0;
   for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
     const ReadyRing& ring = rings_[r];
     const RingEntry* entries = ring_entries_.data() + ring.begin;
-    for (std::uint32_t i = 0; i < ring.size && looked < kLeastNeededLook && seen < q.ready_count;
-         ++i) {
+    for (std::uint32_t i = 0; i < ring.size && looked < kLeastNeededLook && seen < valid; ++i) {
       const RingEntry& e = entries[(ring.head + i) % ring.capacity];
       if (!ring_entry_valid(e)) {
         continue;
@@ -204,43 +217,7 @@ AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
         best_cover = cover;
       }
       if (cover >= kLeastNeededPlenty) {
-        return best;
-      }
-    }
-  }
-  return best;
-}
-
-// The walk least_needed_find replaced, kept as the reference its choices are checked against: it
-// walks on to the end of the ring when fewer than kLeastNeededLook agents may take the call.
-AgentIndex Engine::least_needed_find_reference(QueueIndex qi, const CallRecord& c) const {
-  const QueueRecord& q = queues_[qi];
-  if (q.ready_count == 0) {
-    return kNone;
-  }
-  const std::uint8_t floor = expand_floor(c);
-  AgentIndex best = kNone;
-  std::uint32_t best_cover = 0;
-  std::uint32_t looked = 0;
-  for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
-    const ReadyRing& ring = rings_[r];
-    const RingEntry* entries = ring_entries_.data() + ring.begin;
-    for (std::uint32_t i = 0; i < ring.size && looked < kLeastNeededLook; ++i) {
-      const RingEntry& e = entries[(ring.head + i) % ring.capacity];
-      if (!ring_entry_valid(e)) {
-        continue;
-      }
-      if (!((c.req_count == 0 || has_skills(e.agent, c)) && meets_floor(e.agent, qi, floor))) {
-        continue;
-      }
-      ++looked;
-      const std::uint32_t cover = cover_left(e.agent, qi);
-      if (best == kNone || cover > best_cover) {
-        best = e.agent;
-        best_cover = cover;
-      }
-      if (cover >= kLeastNeededPlenty) {
-        return best;
+        return best;  // its other queues keep plenty of ready agents (or it has none)
       }
     }
   }

@@ -345,6 +345,8 @@ class Engine {
   // The walk as it was before it stopped at the last ready agent: the reference that
   // least_needed_matches_reference() checks the walk above against.
   AgentIndex least_needed_find_reference(QueueIndex q, const detail::CallRecord& c) const;
+  AgentIndex least_needed_walk(QueueIndex q, const detail::CallRecord& c, std::uint64_t& skipped,
+                               bool stop_after_ready) const;
   std::uint32_t cover_left(AgentIndex a, QueueIndex q) const;
   void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
   void index_insert(std::uint32_t m);
