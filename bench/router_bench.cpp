@@ -102,6 +102,53 @@ void report(benchmark::State& state, const Domain& d, std::int64_t decisions) {
       static_cast<double>(decisions), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// The timed loop of the route benchmarks: batches of kBatch route requests, each for a random
+// queue of the agent `pick` draws (with `gen`), applied event by event or as one burst; between
+// batches, out of the timing, every call is answered and released (and with `abandon` abandoned,
+// for those that queued), so each batch starts from the same agents ready. Reports
+// `queued_share`, the calls that found no agent.
+template <typename Pick>
+void route_batches(benchmark::State& state, Domain& d, std::mt19937_64& gen, bool burst,
+                   bool abandon, Pick pick) {
+  std::vector<Event> batch(kBatch);
+  std::int64_t decisions = 0;
+  std::uint64_t queued = 0;
+  CallId next_call = 1;
+  auto count_queued = [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; };
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (Event& e : batch) {
+      const auto& qs = d.agent_queues[pick()];
+      e = Event{};
+      e.type = EventType::RouteRequest;
+      e.call = next_call++;
+      e.queue = qs[gen() % qs.size()];
+      e.time = ++d.now;
+    }
+    state.ResumeTiming();
+    if (burst) {
+      d.engine->apply_burst(batch, count_queued);
+    } else {
+      for (const Event& e : batch) {
+        d.engine->apply(e, count_queued);
+      }
+    }
+    state.PauseTiming();
+    for (const Event& e : batch) {
+      apply(d, EventType::CallAnswered, kNone, e.call);
+      apply(d, EventType::CallReleased, kNone, e.call);
+      if (abandon) {
+        apply(d, EventType::CallAbandoned, kNone, e.call);
+      }
+    }
+    decisions += kBatch;
+    state.ResumeTiming();
+  }
+  report(state, d, decisions);
+  state.counters["queued_share"] =
+      static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+}
+
 // A route request when agents are free: the engine picks the best ready agent of the queue. The
 // batch goes event by event through apply(), or as one burst through apply_burst().
 void route_with_free_agents(benchmark::State& state, bool burst) {
@@ -112,42 +159,9 @@ void route_with_free_agents(benchmark::State& state, bool burst) {
   auto d = make_domain(agents, skills, per_agent, policy, 4 * kBatch);
   sign_in_all(*d, true);
   std::mt19937_64 gen(7);
-  std::vector<Event> batch(kBatch);
-  std::int64_t decisions = 0;
-  std::uint64_t queued = 0;
-  CallId next_call = 1;
-  for (auto _ : state) {
-    state.PauseTiming();
-    // Calls for queues of random agents: a free agent exists unless this batch took them all.
-    for (Event& e : batch) {
-      const auto a = static_cast<AgentIndex>(gen() % agents);
-      const auto& qs = d->agent_queues[a];
-      e = Event{};
-      e.type = EventType::RouteRequest;
-      e.call = next_call++;
-      e.queue = qs[gen() % qs.size()];
-      e.time = ++d->now;
-    }
-    state.ResumeTiming();
-    auto count_queued = [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; };
-    if (burst) {
-      d->engine->apply_burst(batch, count_queued);
-    } else {
-      for (const Event& e : batch) {
-        d->engine->apply(e, count_queued);
-      }
-    }
-    state.PauseTiming();
-    for (const Event& e : batch) {  // back to the same state: answer and release each call
-      apply(*d, EventType::CallAnswered, kNone, e.call);
-      apply(*d, EventType::CallReleased, kNone, e.call);
-    }
-    decisions += kBatch;
-    state.ResumeTiming();
-  }
-  report(state, *d, decisions);
-  state.counters["queued_share"] =
-      static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+  // Calls for queues of random agents: a free agent exists unless this batch took them all.
+  route_batches(state, *d, gen, burst, false,
+                [&] { return static_cast<AgentIndex>(gen() % agents); });
 }
 
 void BM_RouteWithFreeAgents(benchmark::State& state) { route_with_free_agents(state, false); }
@@ -174,36 +188,7 @@ void BM_RouteWithFewFreeAgents(benchmark::State& state) {
     }
   }
   std::mt19937_64 gen(11);
-  std::vector<Event> batch(kBatch);
-  std::int64_t decisions = 0;
-  std::uint64_t queued = 0;
-  CallId next_call = 1;
-  for (auto _ : state) {
-    state.PauseTiming();
-    for (Event& e : batch) {
-      const auto& qs = d->agent_queues[ready[gen() % ready.size()]];
-      e = Event{};
-      e.type = EventType::RouteRequest;
-      e.call = next_call++;
-      e.queue = qs[gen() % qs.size()];
-      e.time = ++d->now;
-    }
-    state.ResumeTiming();
-    for (const Event& e : batch) {
-      d->engine->apply(e, [&](const Decision& dec) { queued += dec.type == DecisionType::Queued; });
-    }
-    state.PauseTiming();
-    for (const Event& e : batch) {  // back to the same agents ready: answer and release each call
-      apply(*d, EventType::CallAnswered, kNone, e.call);
-      apply(*d, EventType::CallReleased, kNone, e.call);
-      apply(*d, EventType::CallAbandoned, kNone, e.call);  // those that queued
-    }
-    decisions += kBatch;
-    state.ResumeTiming();
-  }
-  report(state, *d, decisions);
-  state.counters["queued_share"] =
-      static_cast<double>(queued) / static_cast<double>(std::max<std::int64_t>(decisions, 1));
+  route_batches(state, *d, gen, false, true, [&] { return ready[gen() % ready.size()]; });
   state.counters["ready_per_queue"] = static_cast<double>(ready.size() * per_agent) / skills;
 }
 

@@ -11,6 +11,8 @@
 // memberships of ring queues do not carry them.
 #include <algorithm>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "acd/router/engine.hpp"
 #include "acd/router/mix.hpp"
@@ -164,29 +166,46 @@ std::uint32_t Engine::cover_left(AgentIndex a, QueueIndex q) const {
 // those that may take the call), the one that leaves the most cover behind (cover_left), the
 // longest idle among equals. Keeps the free agents of a skill-chained centre spread over all the
 // queues, so that the next call of any type finds one. The first agent whose other queues all keep
-// at least 8 more ready agents (or that has no other queue) is taken at once: nobody is short of
-// cover then, and a centre with many free agents pays one cover_left per call. O(kLeastNeededLook
-// × queues per agent + skipped).
+// at least kLeastNeededPlenty ready agents (or that has no other queue) is taken at once: nobody
+// is short of cover then, and a centre with many free agents pays one cover_left per call. The
+// walk ends after the queue's ready_count valid entries (a least_needed queue has one ring, and
+// an agent in its index has exactly one valid entry there): what follows is stale, so a queue
+// with fewer ready agents than kLeastNeededLook no longer costs a walk of its whole ring.
+// O(kLeastNeededLook × queues per agent + entries skipped).
 AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
                                      std::uint64_t& skipped) const {
-  constexpr std::uint32_t kLeastNeededLook = 8;
-  constexpr std::uint32_t kPlenty = kLeastNeededLook + 1;  // itself and 8 more
+  return least_needed_walk(qi, c, skipped, true);
+}
+
+// The old walk, kept as the reference the walk above is checked against: it goes on to the end of
+// the ring when fewer than kLeastNeededLook agents may take the call.
+AgentIndex Engine::least_needed_find_reference(QueueIndex qi, const CallRecord& c) const {
+  std::uint64_t skipped = 0;
+  return least_needed_walk(qi, c, skipped, false);
+}
+
+AgentIndex Engine::least_needed_walk(QueueIndex qi, const CallRecord& c, std::uint64_t& skipped,
+                                     bool stop_after_ready) const {
   const QueueRecord& q = queues_[qi];
   if (q.ready_count == 0) {
     return kNone;
   }
   const std::uint8_t floor = expand_floor(c);
+  // Valid entries to pass at most: after ready_count of them only stale ones follow.
+  const std::uint32_t valid = stop_after_ready ? q.ready_count : kNone;
   AgentIndex best = kNone;
   std::uint32_t best_cover = 0;
   std::uint32_t looked = 0;
+  std::uint32_t seen = 0;
   for (std::uint32_t r = q.ring_begin; r < q.ring_begin + q.ring_count; ++r) {
     const ReadyRing& ring = rings_[r];
     const RingEntry* entries = ring_entries_.data() + ring.begin;
-    for (std::uint32_t i = 0; i < ring.size && looked < kLeastNeededLook; ++i) {
+    for (std::uint32_t i = 0; i < ring.size && looked < kLeastNeededLook && seen < valid; ++i) {
       const RingEntry& e = entries[(ring.head + i) % ring.capacity];
       if (!ring_entry_valid(e)) {
         continue;
       }
+      ++seen;
       if (!((c.req_count == 0 || has_skills(e.agent, c)) && meets_floor(e.agent, qi, floor))) {
         ++skipped;
         continue;
@@ -197,12 +216,43 @@ AgentIndex Engine::least_needed_find(QueueIndex qi, const CallRecord& c,
         best = e.agent;
         best_cover = cover;
       }
-      if (cover >= kPlenty) {
+      if (cover >= kLeastNeededPlenty) {
         return best;  // its other queues keep plenty of ready agents (or it has none)
       }
     }
   }
   return best;
+}
+
+bool Engine::least_needed_matches_reference(std::string* why) const {
+  for (QueueIndex qi = 0; qi < queues_.size(); ++qi) {
+    if (params_[qi].policy != Policy::LeastNeeded || selection_params_[qi].ranked != 0) {
+      continue;
+    }
+    CallRecord plain;
+    plain.queue = qi;
+    std::vector<const CallRecord*> probes{&plain};
+    const QueueRecord& q = queues_[qi];
+    for (int p = kPriorityLevels - 1; p >= 0; --p) {
+      if (q.head[p] != kNone) {
+        probes.push_back(&calls_[q.head[p]]);
+        break;
+      }
+    }
+    for (const CallRecord* c : probes) {
+      std::uint64_t skipped = 0;
+      const AgentIndex found = least_needed_find(qi, *c, skipped);
+      const AgentIndex reference = least_needed_find_reference(qi, *c);
+      if (found != reference) {
+        if (why != nullptr) {
+          *why = "queue " + std::to_string(qi) + ": least_needed chose agent " +
+                 std::to_string(found) + ", the reference " + std::to_string(reference);
+        }
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 // Calls visit(agent) for every agent in the queue's ready index, in policy order.

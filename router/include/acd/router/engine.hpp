@@ -235,6 +235,11 @@ class Engine {
 
   // Walks the whole state and checks every invariant; O(state). On failure says which in `why`.
   bool check_invariants(std::string* why) const;
+  // For tests: in the current state, least_needed's choice for a call of each least_needed queue
+  // (one without extra skills, and the queue's first waiting call) equals the reference walk's,
+  // which counts every candidate's cover. On a difference says which in `why`. O(queues × 8 ×
+  // queues per agent).
+  bool least_needed_matches_reference(std::string* why) const;
   // Bytes held by the engine's pools.
   std::size_t memory_bytes() const;
 
@@ -322,6 +327,10 @@ class Engine {
 
   // Ready-agent index of each queue: FIFO rings for longest idle and most skilled, a treap for
   // the other policies (ready_index.cpp).
+  // least_needed takes at once an agent whose other queues all keep this many ready agents
+  // (itself and 8 more): nobody is short of cover then.
+  static constexpr std::uint32_t kLeastNeededLook = 8;
+  static constexpr std::uint32_t kLeastNeededPlenty = kLeastNeededLook + 1;
   static bool uses_rings(Policy p) {
     return p == Policy::LongestIdle || p == Policy::MostSkilled || p == Policy::LeastNeeded;
   }
@@ -333,6 +342,11 @@ class Engine {
   AgentIndex ring_find(QueueIndex q, const detail::CallRecord& c, std::uint64_t& skipped) const;
   AgentIndex least_needed_find(QueueIndex q, const detail::CallRecord& c,
                                std::uint64_t& skipped) const;
+  // The walk as it was before it stopped at the last ready agent: the reference that
+  // least_needed_matches_reference() checks the walk above against.
+  AgentIndex least_needed_find_reference(QueueIndex q, const detail::CallRecord& c) const;
+  AgentIndex least_needed_walk(QueueIndex q, const detail::CallRecord& c, std::uint64_t& skipped,
+                               bool stop_after_ready) const;
   std::uint32_t cover_left(AgentIndex a, QueueIndex q) const;
   void for_each_ready(QueueIndex q, FunctionRef<void(AgentIndex)> visit) const;
   void index_insert(std::uint32_t m);
