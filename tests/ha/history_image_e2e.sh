@@ -11,10 +11,12 @@
 #    (acd_history_gaps_with_state_total 1, its log says so).
 # 2. For every input after the image, b's records equal a's (IDs and every column of the four
 #    tables): the calls and agent states open across the image are complete on b.
-# 3. The primary dies; b is promoted. b's history over the day (everything after the image: the
-#    inputs before it exist only in a's database, docs/reports.md "Gaps"), as the reports `acdctl
-#    report calls|intervals|queues|agents` show it, equals the old primary's over the same inputs.
-#    Then b takes calls of its own and derives them.
+#    b copies a's records of the inputs before the image over the link (frames HistoryFetch and
+#    HistoryRows, in chunks): then b's four tables equal a's for EVERY input up to the last both
+#    stored, the first load (before a's restart) included.
+# 3. The primary dies; b is promoted. b's history over the whole day, as the reports `acdctl
+#    report calls|intervals|queues|agents` show it, equals the old primary's (the same inputs:
+#    1 up to the last input both stored). Then b takes calls of its own and derives them.
 # Usage: history_image_e2e.sh ACDD ACDCTL LOADGEN DEFAULT_CONFIG [CORES]
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 default_config=$4 cores=${5:-0}
@@ -104,6 +106,25 @@ open_states=$(db_field a "SELECT count(*) FROM agent_states WHERE seq > $image A
 echo "ok: b's records after the image equal a's up to seq $cut ($(wc -l <"$work/a.calls") calls," \
      "$(wc -l <"$work/a.agent_states") agent states; $open_calls calls and $open_states agent" \
      "states open across the image)"
+
+# b's copy of a's records before the image: asked at the gap, done in chunks.
+wait_log b "history: asking the primary for its records of inputs 1\.\.$image" 5
+wait_log b "history: copied the primary's records of inputs 1\.\.$image" 20
+chunks=$(metric b acd_history_fetch_chunks_total)
+served=$(metric a acd_history_fetch_chunks_served_total)
+[ "$(metric b acd_history_fetch_refused_total)" = 0 ] || pair_fail "b refused answers of a"
+for t in $tables; do
+  for n in a b; do
+    db_field $n "SELECT * FROM $t WHERE seq <= $cut ORDER BY seq, idx" >"$work/$n.all.$t"
+  done
+  cmp -s "$work/a.all.$t" "$work/b.all.$t" ||
+    pair_fail "$t of the whole day differ: $(diff "$work/a.all.$t" "$work/b.all.$t" | head -5)"
+done
+before_image=$(db_field b "SELECT count(*) FROM calls WHERE seq <= $image")
+[ "$before_image" -ge 100 ] || pair_fail "only $before_image calls before the image"
+echo "ok: b copied a's records of inputs 1..$image ($(metric b acd_history_fetch_records_total)" \
+     "records, $before_image calls; $chunks chunks stored, $served served); b's four tables" \
+     "equal a's for every input up to seq $cut"
 
 # 3. a dies; b is promoted; its day's reports over the inputs after the image equal a's.
 kill -9 "$PID_a"
