@@ -393,6 +393,9 @@ int main(int argc, char** argv) {
   // The history deriver's state at a node image's seq, from the history thread to the IO thread,
   // which puts it in the image (history_state.hpp).
   dataplane::HistoryStateChannel history_states;
+  // A standby's copy of its primary's history records before its image, over the link
+  // (history_fetch.hpp); used only with [history] enabled.
+  dataplane::HistoryFetchChannel history_fetch;
   dataplane::IoStage io(*port, clock, &verifier, numbers, dp);
   io.set_export_positions(&export_positions);
   // Every credential change of the log is stored through the writer, the journal's too: a change
@@ -503,6 +506,7 @@ int main(int argc, char** argv) {
     control::HistoryFeedOptions options = control::history_options(running);
     options.start = &settings;
     options.states = &history_states;
+    options.fetch = &history_fetch;
     if (options.kafka.enabled) {
       kafka = std::make_unique<control::KafkaExport>(options.kafka, options.path);
       // Only the node that routes exports: until this one does (below), its export keeps the
@@ -756,6 +760,9 @@ int main(int argc, char** argv) {
     }
     // The primary's audit records are kept here too (docs/audit.md "The pair").
     follower->set_audit_sink(audit.get());
+    if (history) {
+      follower->set_history_fetch(&history_fetch);  // its records before our image
+    }
     dataplane::Endpoint primary_at;
     (void)dataplane::parse_endpoint(ha.peer_dataplane, primary_at);
     io.set_standby(true, primary_at);
@@ -1002,6 +1009,9 @@ int main(int argc, char** argv) {
     shipper.set_dr(dr_link.get(), dr_at, dr_peer->name);
   }
   shipper.set_audit(audit.get());
+  if (history) {
+    shipper.set_history_fetch(&history_fetch);  // a standby's copy of our records
+  }
   if (journal || link || dr_link) {
     io.set_shipper(&shipper);
   }

@@ -169,6 +169,7 @@ void NodeShipper::poll() {
     }
     step_down_if_asked();
     ship_audit();
+    ship_history();
     link_->flush();
     status_.peer_state.store(static_cast<std::uint8_t>(peer));
     status_.peer_seq.store(link_->acked_seq());
@@ -183,6 +184,37 @@ void NodeShipper::poll() {
 
 // The audit stream: where the standby's copy stands (once per connection), then up to 64 of our
 // records per cycle while the connection has room; the rest wait in the audit log's ring.
+void NodeShipper::ship_history() {
+  if (history_fetch_ == nullptr) {
+    return;
+  }
+  std::vector<std::uint8_t> request;
+  if (link_->take_history_request(request)) {
+    history_waiting_ = std::move(request);
+  }
+  if (!history_serving_ && !history_waiting_.empty()) {
+    auto m = std::make_unique<dataplane::HistoryFetch>();
+    m->request = std::move(history_waiting_);
+    history_waiting_.clear();
+    history_fetch_->serve(std::move(m));
+    history_serving_ = true;
+  }
+  if (history_answer_ == nullptr) {
+    history_answer_ = history_fetch_->take_served();
+  }
+  // Sent when the log leaves room; without a standby (it went) the answer is dropped: it asks
+  // again on its next connection.
+  const bool no_standby = link_->peer() != LinkPrimary::PeerState::CatchingUp &&
+                          link_->peer() != LinkPrimary::PeerState::Synchronous;
+  if (history_answer_ != nullptr && (no_standby || link_->history_room())) {
+    if (!history_answer_->answer.empty()) {
+      (void)link_->send_history(history_answer_->answer);
+    }
+    history_answer_.reset();
+    history_serving_ = false;
+  }
+}
+
 void NodeShipper::ship_audit() {
   if (audit_ == nullptr) {
     return;

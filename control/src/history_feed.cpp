@@ -2,6 +2,7 @@
 // committed to the Store in batches with a checkpoint of the feed, retention, gaps.
 #include "acd/control/history_feed.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -119,6 +120,12 @@ struct HistoryFeed::State {
   std::chrono::steady_clock::time_point last_error_said{};
   std::int64_t clock_offset = 0;  // wall - log µs as last noted (0: not yet)
   std::uint64_t state_answered = 0;  // the last image seq answered (HistoryFeedOptions::states)
+  // The history fetch (HistoryFeedOptions::fetch). Standby: the copy still to do (from the
+  // store), and whether its next chunk is asked. Primary: the request being served.
+  std::optional<history::FetchPosition> fetch_pending;
+  bool fetch_asked = false;
+  std::unique_ptr<dataplane::HistoryFetch> serving;
+  std::chrono::steady_clock::time_point last_served{};
 };
 
 namespace {
@@ -192,6 +199,13 @@ Result<std::unique_ptr<HistoryFeed>> HistoryFeed::start(const HistoryFeedOptions
   say(std::string(restored ? "resuming from the checkpoint at seq " : "starting at seq ") +
       std::to_string(s.next - (restored ? 1 : 0)) + "; " + options.path + " holds seq 1.." +
       std::to_string(s.store->last_seq()));
+  if (options.fetch != nullptr && !s.store->pending_fetch(s.fetch_pending, why)) {
+    return Failure{ControlError::Refused, options.path + ": " + why};
+  }
+  if (s.fetch_pending) {
+    say("the primary's records of inputs " + std::to_string(s.fetch_pending->from) + ".." +
+        std::to_string(s.fetch_pending->through) + " are still to be copied; asking again");
+  }
   const auto now = std::chrono::steady_clock::now();
   s.last_commit = s.last_checkpoint = now;
   s.last_retention = now - std::chrono::hours(2);  // a sweep soon after start
@@ -334,6 +348,18 @@ void HistoryFeed::run(std::stop_token stop) {
         if (with_state) {
           bump(HistoryCounter::gaps_with_state);
         }
+        // The records of the inputs before the image exist in the primary's database: copy them
+        // (a primary that gave its deriver state knows how to send them).
+        if (with_state && options_.fetch != nullptr && s.next <= snap_seq) {
+          if (s.store->begin_fetch(s.next, snap_seq, why) &&
+              s.store->pending_fetch(s.fetch_pending, why)) {
+            say("asking the primary for its records of inputs " +
+                std::to_string(s.fetch_pending->from) + ".." +
+                std::to_string(s.fetch_pending->through));
+          } else {
+            set_error(options_.path + ": " + why);
+          }
+        }
         s.feed = std::move(fresh);
         s.config = std::move(image.config);
         s.next = snap_seq + 1;
@@ -366,6 +392,95 @@ void HistoryFeed::run(std::stop_token stop) {
     } else {
       options_.states->answer(wanted, {});
     }
+  };
+
+  // The history fetch, standby side: store the chunk that came, ask for the next.
+  auto fetch_step = [&] {
+    if (options_.fetch == nullptr) {
+      return;
+    }
+    if (auto m = options_.fetch->take_answer()) {
+      s.fetch_asked = false;
+      history::FetchPosition at;
+      history::FetchPosition next;
+      const auto a = std::span<const std::uint8_t>(m->answer);
+      const std::size_t head = 2 * history::kFetchPositionBytes + 1;
+      std::uint64_t imported = 0;
+      if (!s.fetch_pending || a.size() < head || a[head - 1] > 1 ||
+          !history::decode_position(a.first(history::kFetchPositionBytes), at) ||
+          !history::decode_position(a.subspan(history::kFetchPositionBytes), next) ||
+          !(at == *s.fetch_pending)) {
+        bump(HistoryCounter::fetch_refused);
+        set_error("an answer of the primary to our request for its records is malformed; "
+                  "asking again");
+      } else if (const bool done = a[head - 1] == 1;
+                 !s.store->import_rows(at, a.subspan(head), next, done, imported, why)) {
+        bump(HistoryCounter::fetch_refused);
+        set_error(options_.path + ": " + why + "; asking again");
+      } else {
+        set_error("");
+        bump(HistoryCounter::fetch_chunks);
+        bump(HistoryCounter::fetch_records, imported);
+        if (done) {
+          say("copied the primary's records of inputs " + std::to_string(at.from) + ".." +
+              std::to_string(at.through) + " (" +
+              std::to_string(counter(HistoryCounter::fetch_records)) + " new records)");
+          s.fetch_pending.reset();
+        } else {
+          s.fetch_pending = next;
+        }
+      }
+    }
+    if (s.fetch_pending && !s.fetch_asked) {
+      auto m = std::make_unique<dataplane::HistoryFetch>();
+      history::encode_position(*s.fetch_pending, m->request);
+      m->answer.reserve(dataplane::HistoryFetchChannel::kMaxAnswerBytes);
+      options_.fetch->ask(std::move(m));
+      s.fetch_asked = true;
+    }
+  };
+
+  // The history fetch, primary side: a standby's request answered from the store, once the store
+  // holds every input the request covers, at most a chunk per fetch_every.
+  auto serve_fetch = [&] {
+    if (options_.fetch == nullptr) {
+      return;
+    }
+    if (s.serving == nullptr) {
+      s.serving = options_.fetch->take_serve();
+      if (s.serving == nullptr) {
+        return;
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - s.last_served < options_.fetch_every) {
+      return;
+    }
+    history::FetchPosition at;
+    history::FetchPosition next;
+    bool done = false;
+    auto& m = *s.serving;
+    if (m.request.size() != history::kFetchPositionBytes ||
+        !history::decode_position(m.request, at)) {
+      m.answer.clear();  // nothing is sent; the shipper takes the next request
+    } else if (s.store->last_seq() < at.through) {
+      return;  // our own records of those inputs are not all committed yet
+    } else {
+      m.answer = m.request;
+      const std::size_t at_next = m.answer.size();
+      m.answer.resize(at_next + history::kFetchPositionBytes + 1);
+      if (!s.store->read_rows(at, options_.fetch_chunk_bytes, m.answer, next, done, why)) {
+        set_error(options_.path + ": " + why);
+        return;  // tried again
+      }
+      std::vector<std::uint8_t> position;
+      history::encode_position(next, position);
+      std::copy(position.begin(), position.end(), m.answer.begin() + static_cast<long>(at_next));
+      m.answer[at_next + history::kFetchPositionBytes] = done ? 1 : 0;
+      bump(HistoryCounter::fetch_chunks_served);
+    }
+    s.last_served = now;
+    options_.fetch->served(std::move(s.serving));
   };
 
   auto apply = [&](std::uint64_t seq) {
@@ -429,6 +544,8 @@ void HistoryFeed::run(std::stop_token stop) {
       if (s.batched >= options_.commit_inputs ||
           std::chrono::steady_clock::now() - s.last_commit >= options_.commit_every) {
         (void)commit(false);
+        serve_fetch();
+        fetch_step();
       }
       continue;
     }
@@ -441,6 +558,8 @@ void HistoryFeed::run(std::stop_token stop) {
     // Caught up (or waiting): commit what is pending, sweep, and look again shortly.
     answer_state(s.next - 1);
     (void)commit(false);
+    serve_fetch();
+    fetch_step();
     retention();
     if (got == dataplane::JournalReader::Next::Wait && s.feed->deriver().now() != 0) {
       // Live: the log's time is now, so note how it maps to the wall clock when that moved (a

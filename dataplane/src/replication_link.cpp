@@ -93,6 +93,8 @@ constexpr std::array<TypeRule, repl::kMaxFrameType + 1> kRules{{
     {false, false, 0, 0},                           // 14: none
     {true, false, 40, 40},                          // AuditFrom
     {false, true, 40, 40},                          // AuditRestart
+    {true, false, 1, HistoryFetchChannel::kMaxRequestBytes},  // HistoryFetch
+    {false, true, 1, kAny},                                   // HistoryRows
 }};
 
 enum class Check { Ok, NeedMore, Bad };
@@ -711,6 +713,8 @@ void LinkPrimary::promote(std::size_t candidate, std::uint64_t applied, LinkCloc
   last_seq_ = applied;
   records_frame_ = SIZE_MAX;
   reset_audit();
+  history_request_.clear();
+  history_request_due_ = false;
   marks_count_ = 0;
   hashes_count_ = 0;
   counters_.bump(LinkCounter::connections);
@@ -839,6 +843,11 @@ bool LinkPrimary::handle_frame(std::uint8_t type, std::span<const std::uint8_t> 
       std::copy(body.begin() + 8, body.begin() + 40, audit_resume_hash_.begin());
       return true;
     }
+    case FrameType::HistoryFetch:
+      // Kept (a few bytes, at most one a connection normally); the shipper takes it.
+      history_request_.assign(body.begin(), body.end());
+      history_request_due_ = true;
+      return true;
     default:
       return false;  // check_header let only the types above through
   }
@@ -906,6 +915,28 @@ std::optional<std::uint64_t> LinkPrimary::take_audit_resume() {
   audit_pending_ = false;
   audit_open_ = true;
   return audit_sent_;
+}
+
+bool LinkPrimary::take_history_request(std::vector<std::uint8_t>& out) {
+  if (!history_request_due_ || standby_ == nullptr) {
+    return false;
+  }
+  history_request_due_ = false;
+  out = history_request_;
+  return true;
+}
+
+bool LinkPrimary::history_room() const {
+  return standby_ != nullptr && standby_->unsent() < repl::kAuditMaxUnsentBytes;
+}
+
+bool LinkPrimary::send_history(std::span<const std::uint8_t> answer) {
+  if (standby_ == nullptr || answer.empty() || answer.size() > kAny) {
+    counters_.bump(LinkCounter::append_refused);
+    return false;
+  }
+  put_frame(FrameType::HistoryRows, answer);
+  return true;
 }
 
 bool LinkPrimary::audit_room() const {
@@ -1313,6 +1344,21 @@ bool LinkStandby::next_event(Event& e) {
         audit_resent_ = false;
         break;
       }
+      case FrameType::HistoryRows: {
+        // The answer to our request if it begins with its bytes; one to an older request (sent
+        // again on a new connection, answered twice) is dropped.
+        if (history_fetch_ == nullptr) {
+          return protocol_error(LinkCounter::bad_type);  // never asked for
+        }
+        const auto& asked = history_asked_;
+        if (asked != nullptr && history_sent_ && body.size() >= asked->request.size() &&
+            std::equal(asked->request.begin(), asked->request.end(), body.begin())) {
+          asked->answer.assign(body.begin(), body.end());  // capacity reserved by the asker
+          history_fetch_->answered(std::move(history_asked_));
+          history_sent_ = false;
+        }
+        break;
+      }
       case FrameType::Head:
         head_seq_ = get_u64(body.data());
         head_wall_ns_ = get_u64(body.data() + 8);
@@ -1388,6 +1434,18 @@ void LinkStandby::end_poll(LinkClock::time_point now) {
       counters_.bump(LinkCounter::audit_acks_sent);
     }
   }
+  if (history_fetch_ != nullptr) {
+    if (history_asked_ == nullptr) {
+      history_asked_ = history_fetch_->take_ask();
+      history_sent_ = false;
+    }
+    if (history_asked_ != nullptr && !history_sent_ && welcomed_ &&
+        !history_asked_->request.empty() &&
+        history_asked_->request.size() <= HistoryFetchChannel::kMaxRequestBytes) {
+      put_frame(FrameType::HistoryFetch, history_asked_->request);
+      history_sent_ = true;
+    }
+  }
   if (conn_->unsent() == 0 && now - conn_->last_sent >= timing_.heartbeat) {
     put_frame(FrameType::Heartbeat, u64_body(applied_));
     counters_.bump(LinkCounter::heartbeats_sent);
@@ -1411,6 +1469,7 @@ void LinkStandby::disconnect(LinkCounter reason, LinkClock::time_point now) {
   conn_.reset();
   connecting_ = false;
   welcomed_ = false;
+  history_sent_ = false;  // asked again on the next connection
   in_snapshot_ = false;
   snapshot_.clear();
   record_pos_ = record_end_ = 0;

@@ -11,10 +11,12 @@
 #    (acd_history_gaps_with_state_total 1, its log says so).
 # 2. For every input after the image, b's records equal a's (IDs and every column of the four
 #    tables): the calls and agent states open across the image are complete on b.
-# 3. The primary dies; b is promoted. b's history over the day (everything after the image: the
-#    inputs before it exist only in a's database, docs/reports.md "Gaps"), as the reports `acdctl
-#    report calls|intervals|queues|agents` show it, equals the old primary's over the same inputs.
-#    Then b takes calls of its own and derives them.
+#    b copies a's records of the inputs before the image over the link (frames HistoryFetch and
+#    HistoryRows, in chunks): then b's four tables equal a's for EVERY input up to the last both
+#    stored, the first load (before a's restart) included.
+# 3. The primary dies; b is promoted. b's history over the whole day, as the reports `acdctl
+#    report calls|intervals|queues|agents` show it, equals the old primary's (the same inputs:
+#    1 up to the last input both stored). Then b takes calls of its own and derives them.
 # Usage: history_image_e2e.sh ACDD ACDCTL LOADGEN DEFAULT_CONFIG [CORES]
 set -euo pipefail
 acdd=$1 acdctl=$2 loadgen=$3 default_config=$4 cores=${5:-0}
@@ -105,7 +107,26 @@ echo "ok: b's records after the image equal a's up to seq $cut ($(wc -l <"$work/
      "$(wc -l <"$work/a.agent_states") agent states; $open_calls calls and $open_states agent" \
      "states open across the image)"
 
-# 3. a dies; b is promoted; its day's reports over the inputs after the image equal a's.
+# b's copy of a's records before the image: asked at the gap, done in chunks.
+wait_log b "history: asking the primary for its records of inputs 1\.\.$image" 5
+wait_log b "history: copied the primary's records of inputs 1\.\.$image" 20
+chunks=$(metric b acd_history_fetch_chunks_total)
+served=$(metric a acd_history_fetch_chunks_served_total)
+[ "$(metric b acd_history_fetch_refused_total)" = 0 ] || pair_fail "b refused answers of a"
+for t in $tables; do
+  for n in a b; do
+    db_field $n "SELECT * FROM $t WHERE seq <= $cut ORDER BY seq, idx" >"$work/$n.all.$t"
+  done
+  cmp -s "$work/a.all.$t" "$work/b.all.$t" ||
+    pair_fail "$t of the whole day differ: $(diff "$work/a.all.$t" "$work/b.all.$t" | head -5)"
+done
+before_image=$(db_field b "SELECT count(*) FROM calls WHERE seq <= $image")
+[ "$before_image" -ge 100 ] || pair_fail "only $before_image calls before the image"
+echo "ok: b copied a's records of inputs 1..$image ($(metric b acd_history_fetch_records_total)" \
+     "records, $before_image calls; $chunks chunks stored, $served served); b's four tables" \
+     "equal a's for every input up to seq $cut"
+
+# 3. a dies; b is promoted; its reports over the whole day equal a's.
 kill -9 "$PID_a"
 wait "$PID_a" 2>/dev/null || true
 PID_a=
@@ -113,15 +134,19 @@ wait_log b "promoted: won epoch [0-9]+" 10
 sleep 1.5  # b's history commits what its promotion logged
 for n in a b; do
   sqlite3 "$work/$n/history.db" ".backup '$work/$n.day.db'"
-  sqlite3 "$work/$n.day.db" "DELETE FROM calls WHERE seq <= $image OR seq > $cut;
-    DELETE FROM agent_states WHERE seq <= $image OR seq > $cut;
-    DELETE FROM queue_intervals WHERE seq <= $image OR seq > $cut;
-    DELETE FROM agent_intervals WHERE seq <= $image OR seq > $cut; DELETE FROM clock;
+  # The same inputs on both (a stopped at its last commit, b went on after it); the clock
+  # points (log time to wall time, noted by each node while live, not copied) are a's on both.
+  sqlite3 "$work/$n.day.db" "DELETE FROM calls WHERE seq > $cut;
+    DELETE FROM agent_states WHERE seq > $cut; DELETE FROM queue_intervals WHERE seq > $cut;
+    DELETE FROM agent_intervals WHERE seq > $cut; DELETE FROM clock;
     ATTACH '$work/a/history.db' AS a; INSERT INTO clock SELECT * FROM a.clock;"
 done
 compare_reports "$work/a.day.db" "$work/b.day.db" "$work/b/acd.toml" 3
-echo "ok: after the failover b's reports (calls, intervals, queues, agents) over the inputs" \
-     "$((image + 1))..$cut equal the old primary's"
+first=$(head -2 "$work/b.day.db.report.calls" | tail -1 | cut -d, -f1-3)
+copied=$(db_field b "SELECT count(*) FROM calls WHERE seq <= $image")
+echo "ok: after the failover b's reports (calls, intervals, queues, agents) over the whole day" \
+     "(inputs 1..$cut, the image at $image, $copied calls before it; first call: $first)" \
+     "equal the old primary's"
 
 # b goes on alone: its own calls are derived.
 before=$(db_field b "SELECT count(*) FROM calls")

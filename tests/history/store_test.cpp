@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -441,6 +443,110 @@ TEST(HistoryStore, TakeoverAtAChosenSeqStoresEachRecordOnce) {
     EXPECT_EQ(old_rows.agent_intervals, same.agent_intervals);
     EXPECT_GT(old_rows.size(), 0u);
   }
+}
+
+// A standby begun from an image at seq 12,000 holds the records of the inputs after it; it copies
+// the primary's records of inputs 1..13,000 in small chunks (reopened half way: the copy resumes
+// where it stood), the 1,000 inputs it holds itself ignored by ID, and ends equal to the primary.
+// A chunk for another position, one whose next position goes back, a truncated one and one with
+// a row of an input outside the copy are refused and change nothing.
+TEST(HistoryStore, CopiesTheRecordsBeforeAnImageInChunks) {
+  TempDir dir;
+  std::string why;
+  auto a = Store::open({dir.file("a.db")}, why);
+  auto b = Store::open({dir.file("b.db")}, why);
+  ASSERT_TRUE(a && b) << why;
+  const Records all = all_records(9, 20'000);
+  ASSERT_TRUE(a->write(all, 20'000, why)) << why;
+  Records after;
+  const auto keep = [](const auto& from, auto& to) {
+    for (const auto& r : from) {
+      if (r.id.seq > 12'000) {
+        to.push_back(r);
+      }
+    }
+  };
+  keep(all.calls, after.calls);
+  keep(all.states, after.states);
+  keep(all.queue_intervals, after.queue_intervals);
+  keep(all.agent_intervals, after.agent_intervals);
+  ASSERT_TRUE(b->write(after, 20'000, why)) << why;
+  std::optional<FetchPosition> pending;
+  ASSERT_TRUE(b->pending_fetch(pending, why)) << why;
+  EXPECT_FALSE(pending);
+  ASSERT_TRUE(b->begin_fetch(1, 13'000, why)) << why;
+  ASSERT_TRUE(b->pending_fetch(pending, why)) << why;
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(*pending, (FetchPosition{0, 1, 0, 1, 13'000}));
+  std::vector<std::uint8_t> bytes;
+  encode_position(*pending, bytes);
+  ASSERT_EQ(bytes.size(), kFetchPositionBytes);
+  FetchPosition back;
+  ASSERT_TRUE(decode_position(bytes, back));
+  EXPECT_EQ(back, *pending);
+  bytes[32] = kFetchTables;  // no such table
+  EXPECT_FALSE(decode_position(bytes, back));
+
+  std::uint64_t chunks = 0;
+  std::uint64_t imported_total = 0;
+  bool refusals_tried = false;
+  for (bool done = false; !done;) {
+    ASSERT_TRUE(b->pending_fetch(pending, why)) << why;
+    ASSERT_TRUE(pending);
+    const FetchPosition at = *pending;
+    std::vector<std::uint8_t> rows;
+    FetchPosition next;
+    ASSERT_TRUE(a->read_rows(at, 4096, rows, next, done, why)) << why;
+    std::uint64_t imported = 0;
+    if (!refusals_tried && chunks == 5) {
+      refusals_tried = true;
+      FetchPosition other = at;
+      other.idx += 1;
+      EXPECT_FALSE(b->import_rows(other, rows, next, done, imported, why));
+      EXPECT_FALSE(b->import_rows(at, rows, at, false, imported, why));  // goes nowhere
+      const std::vector<std::uint8_t> cut(rows.begin(), rows.end() - 3);
+      EXPECT_FALSE(b->import_rows(at, cut, next, done, imported, why));
+      FetchPosition wider = at;
+      wider.through = 20'000;
+      std::vector<std::uint8_t> beyond;
+      FetchPosition beyond_next;
+      bool beyond_done = false;
+      wider.seq = 13'001;  // rows of inputs after the copy's end
+      ASSERT_TRUE(a->read_rows(wider, 4096, beyond, beyond_next, beyond_done, why)) << why;
+      ASSERT_FALSE(beyond.empty());
+      std::vector<std::uint8_t> mixed = rows;
+      mixed.insert(mixed.end(), beyond.begin(), beyond.end());
+      EXPECT_FALSE(b->import_rows(at, mixed, next, done, imported, why));
+      EXPECT_EQ(imported, 0u);
+      ASSERT_TRUE(b->pending_fetch(pending, why)) << why;
+      EXPECT_EQ(*pending, at);  // unchanged
+    }
+    ASSERT_TRUE(b->import_rows(at, rows, next, done, imported, why)) << why;
+    imported_total += imported;
+    ++chunks;
+    if (chunks == 20) {  // a restart half way: the copy goes on from its saved position
+      b.reset();
+      b = Store::open({dir.file("b.db")}, why);
+      ASSERT_TRUE(b) << why;
+    }
+  }
+  ASSERT_TRUE(b->pending_fetch(pending, why)) << why;
+  EXPECT_FALSE(pending);
+  EXPECT_GT(chunks, 40u);
+  const Records want = read_all(*a);
+  const Records got = read_all(*b);
+  EXPECT_EQ(got.calls, want.calls);
+  EXPECT_EQ(got.states, want.states);
+  EXPECT_EQ(got.queue_intervals, want.queue_intervals);
+  EXPECT_EQ(got.agent_intervals, want.agent_intervals);
+  const auto upto = [](const auto& v, std::uint64_t s) {
+    return static_cast<std::uint64_t>(
+        std::count_if(v.begin(), v.end(), [&](const auto& r) { return r.id.seq <= s; }));
+  };
+  EXPECT_EQ(imported_total, upto(all.calls, 12'000) + upto(all.states, 12'000) +
+                                upto(all.queue_intervals, 12'000) +
+                                upto(all.agent_intervals, 12'000));
+  EXPECT_EQ(b->last_seq(), 20'000u);
 }
 
 }  // namespace

@@ -225,6 +225,10 @@ class NodeShipper final : public dataplane::LogShipper {
   // This node's audit log, shipped to the standby beside the log (null: none). Before the first
   // poll; it outlives the shipper.
   void set_audit(AuditLog* audit) { audit_ = audit; }
+  // Where a standby's requests for this node's history records go and the history thread's answers
+  // come from (dataplane/history_fetch.hpp; null: no history here, requests are ignored). Before
+  // the first poll; it outlives the shipper.
+  void set_history_fetch(dataplane::HistoryFetchChannel* fetch) { history_fetch_ = fetch; }
 
   // The active site's primary also ships its log to a DR follower on `dr` (owned by the caller,
   // outliving this), never waiting for it: its acknowledgements gate nothing. `dr_dataplane`:
@@ -240,6 +244,7 @@ class NodeShipper final : public dataplane::LogShipper {
   void step_down_if_asked();
   void serve_hello(std::uint64_t applied);
   void ship_audit();
+  void ship_history();
 
   dataplane::IoStage& io_;
   dataplane::Journal* journal_;
@@ -282,6 +287,11 @@ class NodeShipper final : public dataplane::LogShipper {
   bool stepping_down_ = false;
   AuditLog* audit_ = nullptr;
   bool audit_shipping_ = false;
+  // The history fetch: one request with the history thread at a time; a newer one waits here.
+  dataplane::HistoryFetchChannel* history_fetch_ = nullptr;
+  bool history_serving_ = false;
+  std::vector<std::uint8_t> history_waiting_;
+  std::unique_ptr<dataplane::HistoryFetch> history_answer_;  // waits for room on the link
   // The DR follower (set_dr): served like the standby (recent records or an image) but never
   // waited for.
   dataplane::LinkPrimary* dr_ = nullptr;

@@ -44,6 +44,7 @@
 
 #include "acd/control/config.hpp"
 #include "acd/control/result.hpp"
+#include "acd/dataplane/history_fetch.hpp"
 #include "acd/dataplane/history_state.hpp"
 #include "acd/history/deriver.hpp"
 #include "acd/history/kafka_config.hpp"
@@ -68,6 +69,13 @@ struct HistoryFeedOptions {
   // Where the IO thread asks for the deriver's state at a node image's seq
   // (dataplane/history_state.hpp); null: nobody asks. Outlives the feed.
   dataplane::HistoryStateChannel* states = nullptr;
+  // The history fetch over the replication link (dataplane/history_fetch.hpp; null: none). As a
+  // standby after a gap crossed with its primary's deriver state: asks for the primary's records
+  // of the inputs before the image, one chunk at a time, and stores them. As a primary: answers
+  // a standby's requests, a chunk of at most fetch_chunk_bytes no more often than fetch_every.
+  dataplane::HistoryFetchChannel* fetch = nullptr;
+  std::size_t fetch_chunk_bytes = 256u << 10;
+  std::chrono::milliseconds fetch_every{20};
 };
 
 // From [history] and [journal] of `cfg`.
@@ -87,7 +95,11 @@ HistoryFeedOptions history_options(const ApplianceConfig& cfg);
   X(retention_deleted, "records deleted by retention")                                 \
   X(export_positions, "export positions read from the log and handed to the export")    \
   X(states_given, "deriver states given to node images at their seq")                 \
-  X(gaps_with_state, "gaps crossed with the deriver's state the snapshot carried")
+  X(gaps_with_state, "gaps crossed with the deriver's state the snapshot carried")     \
+  X(fetch_chunks_served, "chunks of records before an image sent to a standby")         \
+  X(fetch_chunks, "chunks of the primary's records before the image stored")          \
+  X(fetch_records, "records before the image copied from the primary (new ones)")     \
+  X(fetch_refused, "answers of the primary refused (malformed, or not for our request)")
 
 enum class HistoryCounter : std::uint32_t {
 #define ACD_X(name, help) name,

@@ -37,6 +37,7 @@
 
 #include "acd/dataplane/audit_sink.hpp"
 #include "acd/dataplane/counters.hpp"
+#include "acd/dataplane/history_fetch.hpp"
 #include "acd/dataplane/secure_keys.hpp"
 
 namespace acd::dataplane {
@@ -93,8 +94,15 @@ enum class FrameType : std::uint8_t {
   // primary's record `after`, whose hash is `prev` (the answer to AuditFrom; `after` differs from
   // the standby's position when the primary's chain is another one, or lacks the records).
   AuditRestart = 16,
+  // The history records before a standby's image (history_fetch.hpp). standby -> primary: a
+  // request, opaque bytes (1..64: the history thread's position), sent once per connection until
+  // answered. primary -> standby: the answer, beginning with the request's bytes (an answer to
+  // another request is dropped). Only a standby whose history crossed a gap with the deriver
+  // state of its primary's image asks, so its primary is of a version that knows the types.
+  HistoryFetch = 17,
+  HistoryRows = 18,
 };
-inline constexpr std::uint8_t kMaxFrameType = 16;
+inline constexpr std::uint8_t kMaxFrameType = 18;
 
 // The primary appends audit records only while fewer unsent bytes than this wait for the
 // standby: the audit stream yields to the log it shares the connection with.
@@ -267,6 +275,15 @@ class LinkPrimary {
   std::uint64_t audit_sent() const { return audit_sent_; }
   std::uint64_t audit_acked() const { return audit_acked_; }
 
+  // The history fetch (history_fetch.hpp): the standby's latest request on this connection, if
+  // one came since the last call (copied into `out`).
+  bool take_history_request(std::vector<std::uint8_t>& out);
+  // Room for an answer: a standby is served and fewer than kAuditMaxUnsentBytes wait unsent (the
+  // log goes first).
+  bool history_room() const;
+  // Buffers one answer (HistoryRows). False without a standby, or an empty or oversized body.
+  bool send_history(std::span<const std::uint8_t> answer);
+
   const LinkCounters& counters() const { return counters_; }
   // The standby's socket (-1: none yet), for an idle caller to sleep on until it is readable (an
   // acknowledgement arrives). Owned by the link; valid until the next poll.
@@ -337,6 +354,8 @@ class LinkPrimary {
   std::uint64_t audit_acked_ = 0;
   std::array<std::uint8_t, 32> audit_resume_hash_{};
   std::size_t audit_frame_ = SIZE_MAX;  // offset of the open AuditRecords frame
+  std::vector<std::uint8_t> history_request_;  // the standby's last history request, not taken
+  bool history_request_due_ = false;
   bool ever_connected_ = false;
   bool announce_head_ = false;
   std::uint64_t head_ = 0;
@@ -385,6 +404,9 @@ class LinkStandby {
   // Where the primary's audit records go (null: nowhere, and the primary is never asked for
   // them). Set before the first poll; the sink outlives the link.
   void set_audit_sink(AuditStreamSink* sink) { audit_sink_ = sink; }
+  // Where the history thread's requests for the primary's records come from and their answers go
+  // (history_fetch.hpp; null: none). Set before the first poll; the channel outlives the link.
+  void set_history_fetch(HistoryFetchChannel* channel) { history_fetch_ = channel; }
   // Connected, welcomed by the primary, and heard from within dead_after.
   bool primary_alive() const;
   // From the primary's welcome and heartbeats; 0 before the first.
@@ -442,6 +464,9 @@ class LinkStandby {
   std::uint64_t snapshot_total_ = 0;
   std::vector<std::uint8_t> snapshot_;
   AuditStreamSink* audit_sink_ = nullptr;
+  HistoryFetchChannel* history_fetch_ = nullptr;
+  std::unique_ptr<HistoryFetch> history_asked_;  // the request taken, not answered yet
+  bool history_sent_ = false;                    // ... and sent on this connection
   std::uint64_t audit_last_ = 0;       // the last audit seq delivered, or told, on this connection
   std::uint64_t audit_acked_sent_ = 0;
   bool audit_from_due_ = false;  // this connection's AuditFrom is not sent yet

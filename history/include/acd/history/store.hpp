@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -44,6 +45,24 @@ struct StoreOptions {
                          // process kill loses nothing committed; a power cut may lose the last
                          // transactions, never consistency)
 };
+
+// Where a copy of records from another store stands: the table (kFetchTables of them: calls,
+// agent states, queue intervals, agent intervals) and the first record ID (seq, idx) not yet
+// copied in it; the copy covers the records of inputs from..through. Encoded on the wire as
+// kFetchPositionBytes: u64 seq, u64 idx, u64 from, u64 through, u8 table (little-endian).
+struct FetchPosition {
+  std::uint8_t table = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t idx = 0;
+  std::uint64_t from = 0;
+  std::uint64_t through = 0;
+  bool operator==(const FetchPosition&) const = default;
+};
+inline constexpr std::uint8_t kFetchTables = 4;
+inline constexpr std::size_t kFetchPositionBytes = 33;
+void encode_position(const FetchPosition& p, std::vector<std::uint8_t>& out);
+// False on a short input, a table >= kFetchTables, from > through, or seq outside from..through+1.
+bool decode_position(std::span<const std::uint8_t> in, FetchPosition& p);
 
 class Store {
  public:
@@ -103,6 +122,32 @@ class Store {
   // log order. A report maps a time through the last point at or before it.
   [[nodiscard]] bool note_clock(Micros log_us, std::int64_t wall_us, std::string& why);
   [[nodiscard]] bool clock(std::vector<std::pair<Micros, std::int64_t>>& out, std::string& why);
+  // Records copied from another node's store: a standby whose log was begun again from its
+  // primary's image at seq S has no records of the inputs before S (their records exist only in
+  // the primary's database). The primary reads them in chunks (read_rows), the standby stores each
+  // chunk and its next position in one transaction (import_rows), so the copy resumes after a
+  // restart where it stood, and a record already here (same ID) is left as it is.
+  //
+  // The pending copy, if any (false only on a SQLite error).
+  [[nodiscard]] bool pending_fetch(std::optional<FetchPosition>& out, std::string& why);
+  // Asks for the records of inputs from..through (merged with a pending copy: the lower `from`,
+  // the higher `through`, begun again from the first table; what was copied is ignored by ID).
+  [[nodiscard]] bool begin_fetch(std::uint64_t from, std::uint64_t through, std::string& why);
+  // Primary: the rows from `at` on (table by table, in ID order, only inputs <= at.through),
+  // appended to `out` in the chunk encoding until it grows by `max_bytes` or more; `next` is
+  // where the following chunk begins, `done` when nothing is left after it.
+  [[nodiscard]] bool read_rows(const FetchPosition& at, std::size_t max_bytes,
+                               std::vector<std::uint8_t>& out, FetchPosition& next, bool& done,
+                               std::string& why);
+  // Standby: the rows of one chunk read from position `at` (the pending copy's), with `next` and
+  // `done` as read_rows gave them, in one transaction with the new position (the copy ends when
+  // `done`). Refused, changing nothing: `at` is not the pending position, `next` does not follow
+  // it, a row malformed, of another table than the positions allow, or of an input after
+  // at.through. `imported` says how many rows were new.
+  [[nodiscard]] bool import_rows(const FetchPosition& at, std::span<const std::uint8_t> rows,
+                                 const FetchPosition& next, bool done, std::uint64_t& imported,
+                                 std::string& why);
+
   // How many records of `kind` a read over [from, to) returns.
   [[nodiscard]] bool count(RecordTable kind, Micros from, Micros to, std::uint64_t& n,
                            std::string& why);
