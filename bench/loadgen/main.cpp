@@ -704,9 +704,13 @@ class LoadGen {
             d, h,
             [&](const Message& m) {
               ++in_messages_;
-              decision = decision || m.type == Type::RouteResponse || m.type == Type::Offer ||
-                         m.type == Type::Ack;
+              // A decision message, unless it repeats an answer already received (on_message
+              // says so): a reply cache answering a request sent twice decides nothing.
+              repeat_ = false;
               on_message(h.client_id, node, h.epoch, m, now);
+              decision = decision || ((m.type == Type::RouteResponse || m.type == Type::Offer ||
+                                       m.type == Type::Ack) &&
+                                      !repeat_);
             },
             [&](std::uint64_t, WireError) { ++errors_; });
         nodes_.epoch_heard(h.epoch);
@@ -928,6 +932,7 @@ class LoadGen {
           nodes_.answered(node, now);  // before the load starts, an Ack ends an outage
         }
         if (!first) {
+          repeat_ = true;
           break;
         }
         if (ack.status == 0) {
@@ -1055,9 +1060,11 @@ class LoadGen {
         // repeating a decision) is no new decision: nothing to count, nothing to answer.
         if (r.reply_to != 0 && first_result_[i] == result &&
             (!agent || first_agent_[i] == r.agent)) {
+          repeat_ = true;
           break;
         }
         if (r.reply_to == 0 && agent && routed_agent_[i] == r.agent + 1) {
+          repeat_ = true;
           break;
         }
         if (agent) {
@@ -1094,6 +1101,18 @@ class LoadGen {
           routed_agent_[i] = r.agent + 1;
         } else if (r.result == RouteResult::Rejected && r.reply_to != 0) {
           ++result_->rejected;
+        }
+        break;
+      }
+      case Type::Offer: {
+        // The desktop's copy of a decision the switch already has: the same call at the same
+        // agent is that decision again (an old primary woken from a pause may still deliver an
+        // Offer its standby acknowledged, after the standby took over with it).
+        const auto o = m.as<Offer>();
+        if (result_ != nullptr && o.call_id >= base_call_ &&
+            o.call_id - base_call_ < routed_agent_.size() &&
+            routed_agent_[o.call_id - base_call_] == o.agent + 1) {
+          repeat_ = true;
         }
         break;
       }
@@ -1220,6 +1239,7 @@ class LoadGen {
   std::uint32_t acks_ = 0;
   std::uint32_t errors_ = 0;
   std::uint32_t refused_ = 0;  // set-up requests refused for good (await_acks)
+  bool repeat_ = false;  // on_message: the message repeated an answer already received
   std::map<std::uint64_t, TokenProof> tokens_;
   std::string password_ = "demo-{id}";
   std::string new_password_;  // empty: no password change

@@ -177,7 +177,10 @@ class NodeChooser {
 };
 
 // The epochs heard: each (epoch, node) pair with when it was first seen, and two violations of the
-// pair's promise, counted per datagram carrying a decision (RouteResponse, Offer or Ack):
+// pair's promise, counted per datagram carrying a decision (RouteResponse, Offer or Ack) other than
+// one already received: an old primary woken from a pause may still send what its standby had
+// acknowledged (a reply-cache answer to a request sent twice, an Offer of a call already routed),
+// decisions the node that took over holds too. A second answer that differs still counts:
 //   conflict   — its epoch already came with a decision from a different node (two nodes deciding
 //                in one epoch);
 //   regression — its epoch is lower than the highest epoch of any decision before (a node that
