@@ -378,6 +378,21 @@ class TwoNodes : public ::testing::Test {
     primary_.worker->poll();
   }
   // The standby applies every record it has not seen yet.
+  // Runs a reload command on the primary through its control channel; its result.
+  CommandResult reload_on_primary(ControlChannel& channel, const Command& command,
+                                  const ConfigTag* tag) {
+    ControlRequest r;
+    r.ticket = ++ticket_;
+    r.command = command;
+    r.config_tag = tag;
+    EXPECT_TRUE(channel.submit(r));
+    primary_.clock.advance(1000);
+    primary_.worker->poll();
+    ControlReply reply;
+    EXPECT_TRUE(channel.take_reply(reply));
+    EXPECT_EQ(reply.ticket, ticket_);
+    return reply.result;
+  }
   void follow() {
     for (; applied_ < log_.records.size(); ++applied_) {
       const auto& [seq, bytes] = log_.records[applied_];
@@ -457,6 +472,7 @@ class TwoNodes : public ::testing::Test {
   Node primary_;
   Node standby_;
   std::size_t applied_ = 0;
+  std::uint64_t ticket_ = 0;
   Peer sw_{7, Endpoint{0x0100007f, 5060, 0}};
   Peer sw2_{17, Endpoint{0x0100007f, 5062, 0}};
   Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
@@ -1069,19 +1085,8 @@ TEST_F(TwoNodes, ReloadsReplayAtTheirPlace) {
   for (std::uint8_t i = 1; i < 4; ++i) {
     tags[i].log_payload = {static_cast<std::uint8_t>(i == 1 ? 1 : 2), i};
   }
-  std::uint64_t ticket = 0;
   auto reload = [&](const Command& command, const ConfigTag* tag) {
-    ControlRequest r;
-    r.ticket = ++ticket;
-    r.command = command;
-    r.config_tag = tag;
-    EXPECT_TRUE(channel.submit(r));
-    primary_.clock.advance(1000);
-    primary_.worker->poll();
-    ControlReply reply;
-    EXPECT_TRUE(channel.take_reply(reply));
-    EXPECT_EQ(reply.ticket, ticket);
-    return reply.result;
+    return reload_on_primary(channel, command, tag);
   };
 
   busy_morning();
@@ -1172,18 +1177,8 @@ TEST_F(TwoNodes, AReplayOnAnEditedAgentListIsRefusedNotDiverged) {
   std::vector<ConfigTag> tags(3);
   tags[1].log_payload = {1, 1};
   tags[2].log_payload = {2, 2};
-  std::uint64_t ticket = 0;
   auto reload = [&](const Command& command, const ConfigTag* tag) {
-    ControlRequest r;
-    r.ticket = ++ticket;
-    r.command = command;
-    r.config_tag = tag;
-    EXPECT_TRUE(channel.submit(r));
-    primary_.clock.advance(1000);
-    primary_.worker->poll();
-    ControlReply reply;
-    EXPECT_TRUE(channel.take_reply(reply));
-    return reply.result;
+    return reload_on_primary(channel, command, tag);
   };
   busy_morning();
   const std::size_t before = log_.records.size();
