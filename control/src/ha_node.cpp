@@ -990,7 +990,19 @@ bool follow_primary(dataplane::LinkStandby& link, dataplane::IoStage& io, router
               std::this_thread::yield();  // the writer drains the ring
             }
           }
+          const dataplane::ConfigTag* const was = io.config_tag();
           const auto r = io.replay(seq, record, router);
+          if (r == dataplane::IoStage::Replay::Applied && journal && io.config_tag() != was &&
+              io.config_tag() != nullptr) {
+            // A reload installed: an image naming its configuration, as the primary takes one,
+            // so that this journal restarts from it whatever the node's file says by then.
+            dataplane::NodeImage image;
+            image.seq = seq;
+            image.engine = engine.snapshot();
+            image.session = io.save_session();
+            image.config = io.config_tag()->log_payload;
+            journal->snapshot(std::move(image));
+          }
           if (r != dataplane::IoStage::Replay::Applied) {
             out_of_service(r == dataplane::IoStage::Replay::ConfigChange
                                ? "the primary's configuration reload at seq " +

@@ -1560,6 +1560,41 @@ IoStage::Replay IoStage::replay(std::uint64_t seq, std::span<const std::uint8_t>
   return Replay::Applied;
 }
 
+namespace {
+
+// Whether a logged reload fits the agent list of the engine it is replayed on, as it fitted the
+// engine of the node that logged it: an in-place reload names the running agents (same numbers
+// at the same indices), a structural one extends them (the running ones first, by index).
+bool same_agent_list(const Command& command, const router::Engine& running) {
+  const std::uint32_t n = running.agent_count();
+  if (const auto* in_place = std::get_if<Reconfigure>(&command)) {
+    const auto& agents = in_place->config->agents;
+    if (agents.size() != n) {
+      return false;
+    }
+    for (router::AgentIndex a = 0; a < n; ++a) {
+      if (agents[a].number != running.agent_number(a)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (const auto* swap = std::get_if<SwapEngine>(&command)) {
+    const router::Engine& next = *swap->swap->engine;
+    if (next.agent_count() < n) {
+      return false;
+    }
+    for (router::AgentIndex a = 0; a < n; ++a) {
+      if (next.agent_number(a) != running.agent_number(a)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 IoStage::Replay IoStage::replay_reload(std::uint64_t seq, const LogRecord& r, RouterStage& router) {
   Input input;
   const ConfigTag* tag = nullptr;
@@ -1569,6 +1604,14 @@ IoStage::Replay IoStage::replay_reload(std::uint64_t seq, const LogRecord& r, Ro
                         replayer_->prepare(config, false, input.command, tag, why);
   config_pieces_.release();
   if (!prepared) {
+    return Replay::ConfigChange;
+  }
+  if (!same_agent_list(input.command, router.engine())) {
+    // The node that logged this reload ran other agents, or the same in another order: this
+    // node's engine did not start from the configuration the log began under (a journal
+    // replayed on a configuration file edited since). Applying it, or refusing it as the
+    // primary's engine would have, would go on from a different state: nothing is applied.
+    replayer_->finish(false);
     return Replay::ConfigChange;
   }
   input.seq = seq;

@@ -60,18 +60,26 @@ class RecordingShipper final : public LogShipper {
 // One node: engine, in-memory port, run-to-completion worker, a credential verifier (agent N's
 // password is "pw-N").
 struct Node {
-  explicit Node(LogShipper* shipper = nullptr)
-      : engine(config),
+  explicit Node(LogShipper* shipper = nullptr, router::EngineConfig start = centre())
+      : config(std::move(start)),
+        engine(config),
         verifier(credentials),
-        io(port, clock, &verifier, {101, 102, 103}, DataplaneConfig{}),
+        io(port, clock, &verifier, numbers(config), DataplaneConfig{}),
         router(engine) {
-    for (router::AgentNumber n : {101, 102, 103}) {
+    for (router::AgentNumber n : numbers(config)) {
       credentials.set(n, "pw-" + std::to_string(n));
     }
     io.set_shipper(shipper);
     worker = std::make_unique<Worker>(engine, io);
   }
-  router::EngineConfig config = centre();
+  static std::vector<router::AgentNumber> numbers(const router::EngineConfig& c) {
+    std::vector<router::AgentNumber> out;
+    for (const auto& a : c.agents) {
+      out.push_back(a.number);
+    }
+    return out;
+  }
+  router::EngineConfig config;
   router::Engine engine;
   InMemoryCredentials credentials;
   AsyncVerifier verifier;
@@ -370,6 +378,21 @@ class TwoNodes : public ::testing::Test {
     primary_.worker->poll();
   }
   // The standby applies every record it has not seen yet.
+  // Runs a reload command on the primary through its control channel; its result.
+  CommandResult reload_on_primary(ControlChannel& channel, const Command& command,
+                                  const ConfigTag* tag) {
+    ControlRequest r;
+    r.ticket = ++ticket_;
+    r.command = command;
+    r.config_tag = tag;
+    EXPECT_TRUE(channel.submit(r));
+    primary_.clock.advance(1000);
+    primary_.worker->poll();
+    ControlReply reply;
+    EXPECT_TRUE(channel.take_reply(reply));
+    EXPECT_EQ(reply.ticket, ticket_);
+    return reply.result;
+  }
   void follow() {
     for (; applied_ < log_.records.size(); ++applied_) {
       const auto& [seq, bytes] = log_.records[applied_];
@@ -449,6 +472,7 @@ class TwoNodes : public ::testing::Test {
   Node primary_;
   Node standby_;
   std::size_t applied_ = 0;
+  std::uint64_t ticket_ = 0;
   Peer sw_{7, Endpoint{0x0100007f, 5060, 0}};
   Peer sw2_{17, Endpoint{0x0100007f, 5062, 0}};
   Peer desk_{8, Endpoint{0x0100007f, 6001, 0}};
@@ -1061,19 +1085,8 @@ TEST_F(TwoNodes, ReloadsReplayAtTheirPlace) {
   for (std::uint8_t i = 1; i < 4; ++i) {
     tags[i].log_payload = {static_cast<std::uint8_t>(i == 1 ? 1 : 2), i};
   }
-  std::uint64_t ticket = 0;
   auto reload = [&](const Command& command, const ConfigTag* tag) {
-    ControlRequest r;
-    r.ticket = ++ticket;
-    r.command = command;
-    r.config_tag = tag;
-    EXPECT_TRUE(channel.submit(r));
-    primary_.clock.advance(1000);
-    primary_.worker->poll();
-    ControlReply reply;
-    EXPECT_TRUE(channel.take_reply(reply));
-    EXPECT_EQ(reply.ticket, ticket);
-    return reply.result;
+    return reload_on_primary(channel, command, tag);
   };
 
   busy_morning();
@@ -1141,6 +1154,81 @@ TEST_F(TwoNodes, ReloadsReplayAtTheirPlace) {
   EXPECT_EQ(late.io.save_session(), primary_.io.save_session());
   EXPECT_EQ(late.io.config_tag(), late_replayer.tag(2));
   EXPECT_EQ(late.io.client_agent(desk4.id), 3u);
+}
+
+// A node that replays a log from its start on a configuration edited since (its file now holds
+// what a later reload installed) must not go on silently from a different state: the reloads
+// were logged against the primary's agent list, and a list that differs (an agent inserted in
+// the middle, shifting the indices the log's events name, or one added at the end) is refused at
+// the first reload record, which changes nothing. Started from the configuration the log began
+// under, the same records reach the primary's state hash.
+TEST_F(TwoNodes, AReplayOnAnEditedAgentListIsRefusedNotDiverged) {
+  // 0: as started (101, 102, 103); 1: a queue parameter (in place); 2: agent 104 added (the
+  // primary appends it: 101, 102, 103, 104).
+  std::vector<router::EngineConfig> table(3, centre());
+  table[1].queues[0].ring_timeout_ms = 2000;
+  table[2] = table[1];
+  router::AgentConfig a104;
+  a104.number = 104;
+  a104.skills = {router::SkillLevel{0, 7, 0}, router::SkillLevel{1, 7, 0}};
+  table[2].agents.push_back(a104);
+  ControlChannel channel;
+  primary_.io.set_control(&channel);
+  std::vector<ConfigTag> tags(3);
+  tags[1].log_payload = {1, 1};
+  tags[2].log_payload = {2, 2};
+  auto reload = [&](const Command& command, const ConfigTag* tag) {
+    return reload_on_primary(channel, command, tag);
+  };
+  busy_morning();
+  const std::size_t before = log_.records.size();
+  EXPECT_EQ(reload(Reconfigure{&table[1]}, &tags[1]), CommandResult::Done);
+  ASSERT_GT(log_.records.size(), before);
+  const std::uint64_t first_reload = log_.records[before].first;  // the reload's record
+  send(sw_, sw_.one(Type::RouteRequest, call(20)));
+  primary_.clock.advance(3'000'000);
+  primary_.worker->poll();
+  EngineSwap swap;
+  swap.engine = std::make_unique<router::Engine>(table[2]);
+  swap.agent_numbers = {101, 102, 103, 104};
+  EXPECT_EQ(reload(SwapEngine{&swap}, &tags[2]), CommandResult::Done);
+  send(sw2_, sw2_.one(Type::RouteRequest, call(21)));
+
+  // The file as edited: 104 in the middle (101, 104, 102, 103), or at the end.
+  router::EngineConfig middle = table[1];
+  middle.agents.insert(middle.agents.begin() + 1, a104);
+  router::EngineConfig end = table[2];
+  for (const router::EngineConfig& edited : {middle, end}) {
+    Node node(nullptr, edited);
+    TableReplayer replayer(table);
+    node.io.set_config_replayer(&replayer);
+    bool refused = false;
+    for (const auto& [seq, record] : log_.records) {
+      const IoStage::Replay r = node.io.replay(seq, record, node.router);
+      if (r != IoStage::Replay::Applied) {
+        EXPECT_EQ(r, IoStage::Replay::ConfigChange);
+        EXPECT_EQ(seq, first_reload);
+        EXPECT_EQ(node.io.sequencer().next(), seq) << "the refused reload took no seq";
+        refused = true;
+        break;
+      }
+    }
+    EXPECT_TRUE(refused) << "replayed to " << node.engine.state_hash() << ", the primary is at "
+                         << primary_.engine.state_hash();
+    EXPECT_EQ(replayer.applied_, 0);
+    EXPECT_EQ(node.io.config_tag(), nullptr);
+  }
+  // From the configuration the log began under: every record, the primary's state.
+  Node node(nullptr, centre());
+  node.credentials.set(104, "pw-104");
+  TableReplayer replayer(table);
+  node.io.set_config_replayer(&replayer);
+  for (const auto& [seq, record] : log_.records) {
+    ASSERT_EQ(node.io.replay(seq, record, node.router), IoStage::Replay::Applied) << seq;
+  }
+  EXPECT_EQ(replayer.applied_, 2);
+  EXPECT_EQ(node.engine.state_hash(), primary_.engine.state_hash());
+  EXPECT_EQ(node.io.save_session(), primary_.io.save_session());
 }
 
 // A configuration larger than one record (kMaxConfigPayload) travels in pieces: ConfigChunk

@@ -151,6 +151,8 @@ class Engine {
 
   Micros now() const { return s_.now; }
   std::uint32_t agent_count() const { return static_cast<std::uint32_t>(agents_.size()); }
+  // The number agent `a` was configured with (a retired agent's too), a < agent_count().
+  AgentNumber agent_number(AgentIndex a) const { return agents_[a].number; }
   std::uint32_t queue_count() const { return static_cast<std::uint32_t>(queues_.size()); }
   std::uint32_t calls_in_engine() const { return s_.calls_in_use; }
   std::uint32_t max_calls() const { return static_cast<std::uint32_t>(calls_.size()); }
