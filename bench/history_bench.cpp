@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 
 #include "../tests/router/random_stream.hpp"
 #include "acd/history/feed.hpp"
+#include "acd/history/measures.hpp"
 #include "acd/history/store.hpp"
 
 namespace {
@@ -226,6 +228,97 @@ const bool kLongRegistered = [] {
   }
   return true;
 }();
+
+// A one-day report (`acdctl report agents` and `report queues` over 24 h): the store holds one
+// day of 15-minute intervals (96) for `agents` agents and 100 queues, written beforehand. Timed,
+// in wall-clock time: opening the file read-only, reading the day's agent and queue intervals and
+// summing them per agent and per queue into the report's measures, as acdctl does (without its
+// table printing). arg: agents.
+void BM_ReportOneDay(benchmark::State& state) {
+  using acd::history::AgentInterval;
+  using acd::history::QueueInterval;
+  constexpr acd::router::Micros kInterval = 15ull * 60 * 1'000'000;
+  constexpr std::uint32_t kIntervals = 96;
+  constexpr std::uint32_t kQueues = 100;
+  const auto agents = static_cast<std::uint32_t>(state.range(0));
+  const std::string dir = "/tmp/acd-history-report-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string why;
+  {
+    auto store = Store::open({dir + "/h.db", false}, why);
+    if (!store) {
+      state.SkipWithError(why.c_str());
+      return;
+    }
+    std::uint64_t seq = 0;
+    for (std::uint32_t i = 0; i < kIntervals; ++i) {
+      Records r;  // one interval's rows, one transaction, as the history thread commits them
+      ++seq;
+      std::uint32_t index = 0;
+      for (std::uint32_t a = 0; a < agents; ++a) {
+        AgentInterval ai;
+        ai.id = {seq, index++};
+        ai.start = i * kInterval;
+        ai.agent = a;
+        ai.handled = 3 + (a + i) % 7;
+        ai.talk_us = ai.handled * 180'000'000ull;
+        ai.wrap_us = ai.handled * 20'000'000ull;
+        ai.state_us[2] = kInterval / 2;
+        ai.state_us[3] = kInterval / 2;
+        r.agent_intervals.push_back(ai);
+      }
+      for (std::uint32_t q = 0; q < kQueues; ++q) {
+        QueueInterval qi;
+        qi.id = {seq, index++};
+        qi.start = i * kInterval;
+        qi.queue = q;
+        qi.offered = 60 + q % 20;
+        qi.answered = qi.offered - 3;
+        qi.answered_in_sl = qi.answered - 5;
+        qi.abandoned = 3;
+        qi.handled = qi.answered;
+        qi.wait_answered_us = qi.answered * 12'000'000ull;
+        qi.talk_us = qi.handled * 180'000'000ull;
+        r.queue_intervals.push_back(qi);
+      }
+      if (!store->write(r, seq, why)) {
+        state.SkipWithError(why.c_str());
+        return;
+      }
+    }
+  }
+  std::size_t rows = 0;
+  for (auto _ : state) {
+    auto store = Store::open_read_only(dir + "/h.db", why);
+    std::vector<AgentInterval> agent_rows;
+    std::vector<QueueInterval> queue_rows;
+    if (!store || !store->agent_intervals(0, kIntervals * kInterval, agent_rows, why) ||
+        !store->queue_intervals(0, kIntervals * kInterval, queue_rows, why)) {
+      state.SkipWithError(why.c_str());
+      break;
+    }
+    std::map<acd::history::AgentIndex, AgentInterval> agent_sums;
+    for (const auto& r : agent_rows) {
+      acd::history::add(agent_sums[r.agent], r);
+    }
+    std::map<acd::history::QueueIndex, QueueInterval> queue_sums;
+    for (const auto& r : queue_rows) {
+      acd::history::add(queue_sums[r.queue], r);
+    }
+    double total = 0;
+    for (const auto& [a, sum] : agent_sums) {
+      total += static_cast<double>(acd::history::measures(sum).handled);
+    }
+    for (const auto& [q, sum] : queue_sums) {
+      total += static_cast<double>(acd::history::measures(sum).offered);
+    }
+    benchmark::DoNotOptimize(total);
+    rows = agent_rows.size() + queue_rows.size();
+  }
+  state.counters["rows"] = static_cast<double>(rows);
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ReportOneDay)->Arg(10'000)->Iterations(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // The history thread's checkpoint at large agent counts: the blob written today (the follower
 // engine's snapshot and the deriver's state, each length-prefixed) beside a compact one (only the
