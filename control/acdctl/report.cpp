@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
-#include <map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -400,60 +399,52 @@ int run_report(const ReportOptions& o) {
   }
 
   Table t;
-  if (o.what == "intervals" || o.what == "queues") {
+  if (o.what == "intervals") {
     std::vector<history::QueueInterval> rows;
     if (!store->queue_intervals(from, to, rows, why)) {
       std::cerr << "acdctl: report: " << why << "\n";
       return kRefused;
     }
-    if (o.what == "intervals") {
-      t.header = {"start", "queue"};
-      std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.start, a.queue) < std::tie(b.start, b.queue);
-      });
-      for (const auto& r : rows) {
-        if (queue && r.queue != *queue) {
-          continue;
-        }
-        std::vector<json> row = {utc(clock.wall(r.start)), names.queue(r.queue)};
-        for (json& v : queue_cells(r)) {
-          row.push_back(std::move(v));
-        }
-        t.rows.push_back(std::move(row));
+    t.header = {"start", "queue"};
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.start, a.queue) < std::tie(b.start, b.queue);
+    });
+    for (const auto& r : rows) {
+      if (queue && r.queue != *queue) {
+        continue;
       }
-    } else {
-      t.header = {"queue"};
-      std::map<history::QueueIndex, history::QueueInterval> sums;
-      for (const auto& r : rows) {
-        if (!queue || r.queue == *queue) {
-          history::add(sums[r.queue], r);
-        }
+      std::vector<json> row = {utc(clock.wall(r.start)), names.queue(r.queue)};
+      for (json& v : queue_cells(r)) {
+        row.push_back(std::move(v));
       }
-      for (const auto& [q, s] : sums) {
-        std::vector<json> row = {names.queue(q)};
-        for (json& v : queue_cells(s)) {
-          row.push_back(std::move(v));
-        }
-        t.rows.push_back(std::move(row));
-      }
+      t.rows.push_back(std::move(row));
     }
     t.header.insert(t.header.end(), kQueueHeader.begin(), kQueueHeader.end());
-  } else if (o.what == "agents") {
-    std::vector<history::AgentInterval> rows;
-    if (!store->agent_intervals(from, to, rows, why)) {
+  } else if (o.what == "queues") {
+    std::vector<history::QueueInterval> sums;
+    if (!store->queue_totals(from, to, queue, sums, why)) {
       std::cerr << "acdctl: report: " << why << "\n";
       return kRefused;
     }
-    std::map<history::AgentIndex, history::AgentInterval> sums;
-    for (const auto& r : rows) {
-      if (!agent || r.agent == *agent) {
-        history::add(sums[r.agent], r);
+    t.header = {"queue"};
+    for (const auto& s : sums) {
+      std::vector<json> row = {names.queue(s.queue)};
+      for (json& v : queue_cells(s)) {
+        row.push_back(std::move(v));
       }
+      t.rows.push_back(std::move(row));
+    }
+    t.header.insert(t.header.end(), kQueueHeader.begin(), kQueueHeader.end());
+  } else if (o.what == "agents") {
+    std::vector<history::AgentInterval> sums;
+    if (!store->agent_totals(from, to, agent, sums, why)) {
+      std::cerr << "acdctl: report: " << why << "\n";
+      return kRefused;
     }
     t.header = {"agent"};
     t.header.insert(t.header.end(), kAgentHeader.begin(), kAgentHeader.end());
-    for (const auto& [a, s] : sums) {
-      std::vector<json> row = {names.agent(a)};
+    for (const auto& s : sums) {
+      std::vector<json> row = {names.agent(s.agent)};
       for (json& v : agent_cells(s)) {
         row.push_back(std::move(v));
       }

@@ -62,6 +62,7 @@ class Columns {
   }
   std::uint32_t index();     // a queue or agent index; NULL is router::kNone
   std::string_view text();   // valid until the statement steps again
+  sqlite3_stmt* statement() const { return s_; }
 
  private:
   sqlite3_stmt* s_;

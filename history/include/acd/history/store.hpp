@@ -109,6 +109,21 @@ class Store {
                                      std::string& why);
   [[nodiscard]] bool agent_intervals(Micros from, Micros to, std::vector<AgentInterval>& out,
                                      std::string& why);
+  // The same interval rows one at a time, in ID order; `visit` returns false to stop early.
+  [[nodiscard]] bool each_queue_interval(Micros from, Micros to,
+                                         const std::function<bool(const QueueInterval&)>& visit,
+                                         std::string& why);
+  [[nodiscard]] bool each_agent_interval(Micros from, Micros to,
+                                         const std::function<bool(const AgentInterval&)>& visit,
+                                         std::string& why);
+  // The interval rows whose start is in [from, to) summed per queue (per agent) with add()
+  // (measures.hpp), one sum per queue (agent) that has a row, in index order, its `queue`
+  // (`agent`) set and its id and start those of a default row. `only`: that queue (agent) alone.
+  // What `acdctl report queues|agents` prints; rows are summed as they are read, never held.
+  [[nodiscard]] bool queue_totals(Micros from, Micros to, std::optional<QueueIndex> only,
+                                  std::vector<QueueInterval>& out, std::string& why);
+  [[nodiscard]] bool agent_totals(Micros from, Micros to, std::optional<AgentIndex> only,
+                                  std::vector<AgentInterval>& out, std::string& why);
   // The same calls one at a time (a long export never holds them all); `visit` returns false to
   // stop early.
   [[nodiscard]] bool each_call(Micros from, Micros to,
@@ -156,6 +171,11 @@ class Store {
   explicit Store(sqlite3* db) : db_(db) {}
   bool prepare(std::string& why);
   bool exec(const char* sql, std::string& why);
+  bool period_seqs(const char* table, Micros from, Micros to, std::uint64_t& lo,
+                   std::uint64_t& hi, bool& any, std::string& why);
+  template <class OnRow>
+  bool each_in_period(const char* table, const char* columns, Micros from, Micros to,
+                      const char* what, std::string& why, OnRow on_row);
 
   sqlite3* db_ = nullptr;
   sqlite3_stmt* insert_call_ = nullptr;
