@@ -833,6 +833,9 @@ int main(int argc, char** argv) {
         std::cerr << control::origin_of(running, "ha.peer") << ": " << error << "\n";
         return 1;
       }
+      if (history) {
+        standby->set_history_fetch(&history_fetch);  // its records before our image
+      }
       {
         std::lock_guard<std::mutex> lock(ha_status.text_mutex);
         ha_status.peer = ha.peer;
@@ -884,6 +887,9 @@ int main(int argc, char** argv) {
                           " of the pair's key: following site " + dr_peer->name +
                           ", forwarding to the standby on " + ha.replication_listen);
         forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
+        if (history) {
+          forward->set_history_fetch(&history_fetch);  // our standby's copy of our records
+        }
         io.set_standby(true, active_at);
       }
     }
@@ -899,6 +905,9 @@ int main(int argc, char** argv) {
         return 1;
       }
       forward = std::make_unique<control::PairForwarder>(*link, io, engine, ha_status.dr);
+      if (history) {
+        forward->set_history_fetch(&history_fetch);
+      }
       ha_status.dr.note("following site " + dr_peer->name +
                         ", forwarding to the pair's standby on " + ha.replication_listen);
     }
@@ -909,6 +918,9 @@ int main(int argc, char** argv) {
         std::cerr << "[[sites]] '" << dr_peer->name << "' replication " << address << ": " << error
                   << "\n";
         return 1;
+      }
+      if (history) {
+        follower->set_history_fetch(&history_fetch);  // the active site's records before its image
       }
       {
         std::lock_guard<std::mutex> lock(ha_status.text_mutex);

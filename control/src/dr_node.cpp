@@ -324,6 +324,7 @@ void PairForwarder::poll(std::chrono::steady_clock::time_point now) {
   }
   status_.standby_state.store(peer);
   status_.standby_acked.store(link_.acked_seq());
+  history_.poll({&link_, nullptr});  // our records before the standby's image
   link_.flush();
 }
 

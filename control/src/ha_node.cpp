@@ -169,12 +169,15 @@ void NodeShipper::poll() {
     }
     step_down_if_asked();
     ship_audit();
-    ship_history();
+    history_.poll({link_, dr_});
     link_->flush();
     status_.peer_state.store(static_cast<std::uint8_t>(peer));
     status_.peer_seq.store(link_->acked_seq());
   }
   if (dr_ != nullptr) {
+    if (link_ == nullptr) {
+      history_.poll({nullptr, dr_});  // the DR follower's requests (with a standby: above)
+    }
     poll_dr(SteadyTime::now());  // after the standby's turn: it never waits for the DR follower
   }
   status_.role.store(role_);
@@ -182,39 +185,55 @@ void NodeShipper::poll() {
   status_.held.store(io_.held());
 }
 
-// The audit stream: where the standby's copy stands (once per connection), then up to 64 of our
-// records per cycle while the connection has room; the rest wait in the audit log's ring.
-void NodeShipper::ship_history() {
-  if (history_fetch_ == nullptr) {
+void HistoryServer::poll(const std::array<dataplane::LinkPrimary*, kLinks>& links) {
+  if (fetch_ == nullptr) {
     return;
   }
   std::vector<std::uint8_t> request;
-  if (link_->take_history_request(request)) {
-    history_waiting_ = std::move(request);
-  }
-  if (!history_serving_ && !history_waiting_.empty()) {
-    auto m = std::make_unique<dataplane::HistoryFetch>();
-    m->request = std::move(history_waiting_);
-    history_waiting_.clear();
-    history_fetch_->serve(std::move(m));
-    history_serving_ = true;
-  }
-  if (history_answer_ == nullptr) {
-    history_answer_ = history_fetch_->take_served();
-  }
-  // Sent when the log leaves room; without a standby (it went) the answer is dropped: it asks
-  // again on its next connection.
-  const bool no_standby = link_->peer() != LinkPrimary::PeerState::CatchingUp &&
-                          link_->peer() != LinkPrimary::PeerState::Synchronous;
-  if (history_answer_ != nullptr && (no_standby || link_->history_room())) {
-    if (!history_answer_->answer.empty()) {
-      (void)link_->send_history(history_answer_->answer);
+  for (std::size_t i = 0; i < kLinks; ++i) {
+    if (links[i] != nullptr && links[i]->take_history_request(request)) {
+      waiting_[i] = std::move(request);
+      request = {};
     }
-    history_answer_.reset();
-    history_serving_ = false;
+  }
+  if (serving_ < 0) {
+    for (std::size_t k = 0; k < kLinks; ++k) {
+      const std::size_t i = (next_ + k) % kLinks;
+      if (!waiting_[i].empty()) {
+        auto m = std::make_unique<dataplane::HistoryFetch>();
+        m->request = std::move(waiting_[i]);
+        waiting_[i].clear();
+        fetch_->serve(std::move(m));
+        serving_ = static_cast<int>(i);
+        next_ = i + 1;
+        break;
+      }
+    }
+  }
+  if (serving_ < 0) {
+    return;
+  }
+  if (answer_ == nullptr) {
+    answer_ = fetch_->take_served();
+  }
+  if (answer_ == nullptr) {
+    return;
+  }
+  dataplane::LinkPrimary* to = links[static_cast<std::size_t>(serving_)];
+  const bool gone = to == nullptr ||
+                    (to->peer() != dataplane::LinkPrimary::PeerState::CatchingUp &&
+                     to->peer() != dataplane::LinkPrimary::PeerState::Synchronous);
+  if (gone || to->history_room()) {
+    if (!gone && !answer_->answer.empty()) {
+      (void)to->send_history(answer_->answer);
+    }
+    answer_.reset();
+    serving_ = -1;
   }
 }
 
+// The audit stream: where the standby's copy stands (once per connection), then up to 64 of our
+// records per cycle while the connection has room; the rest wait in the audit log's ring.
 void NodeShipper::ship_audit() {
   if (audit_ == nullptr) {
     return;

@@ -465,6 +465,11 @@ void HistoryFeed::run(std::stop_token stop) {
       m.answer.clear();  // nothing is sent; the shipper takes the next request
     } else if (s.store->last_seq() < at.through) {
       return;  // our own records of those inputs are not all committed yet
+    } else if (s.fetch_pending && s.fetch_pending->from <= at.through) {
+      // We were begun from an image too, and our own copy of the records before it, some of
+      // those asked for, is still under way: answer once it is done, with every record (a
+      // DR pair's primary, copying from the active site, asked by its standby).
+      return;
     } else {
       m.answer = m.request;
       const std::size_t at_next = m.answer.size();

@@ -22,6 +22,7 @@
 #include "acd/control/config.hpp"
 #include "acd/control/etcd_epoch.hpp"
 #include "acd/dataplane/input_log.hpp"
+#include "acd/dataplane/history_fetch.hpp"
 #include "acd/dataplane/journal.hpp"
 #include "acd/dataplane/pipeline.hpp"
 #include "acd/dataplane/replication_link.hpp"
@@ -188,6 +189,30 @@ struct HaStatus {
   }
 };
 
+// Serves the requests of this node's followers for its history records (the copy of the records
+// before a follower's image, dataplane/history_fetch.hpp) on up to kLinks links: the pair's
+// standby and the DR follower. The history thread answers one request at a time; the answer goes
+// back on the link that asked, when that link has room (the log goes first), and the next
+// request waiting is served from the other link first, so neither follower starves the other.
+// A request from a link that has none being served replaces its older one. IO thread.
+class HistoryServer {
+ public:
+  static constexpr std::size_t kLinks = 2;
+  // null: no history on this node; requests are ignored.
+  void set_channel(dataplane::HistoryFetchChannel* fetch) { fetch_ = fetch; }
+  // One turn: new requests taken from the links (a null link: none there), one handed to the
+  // history thread if none is with it, its answer sent on the link that asked once there is room.
+  // An answer for a link whose follower went is dropped: it asks again on its next connection.
+  void poll(const std::array<dataplane::LinkPrimary*, kLinks>& links);
+
+ private:
+  dataplane::HistoryFetchChannel* fetch_ = nullptr;
+  std::array<std::vector<std::uint8_t>, kLinks> waiting_;
+  int serving_ = -1;  // the link whose request is with the history thread
+  std::size_t next_ = 0;  // the link served first next time
+  std::unique_ptr<dataplane::HistoryFetch> answer_;  // waits for room on its link
+};
+
 // The primary's (or a single node's) log destination. Replies leave once the journal has made
 // their inputs durable (when journal.sync) and, with a synchronous standby, once it acknowledged
 // them. When the standby dies, the node continues alone only if it wins epoch E+1 in etcd; if it
@@ -228,7 +253,7 @@ class NodeShipper final : public dataplane::LogShipper {
   // Where a standby's requests for this node's history records go and the history thread's answers
   // come from (dataplane/history_fetch.hpp; null: no history here, requests are ignored). Before
   // the first poll; it outlives the shipper.
-  void set_history_fetch(dataplane::HistoryFetchChannel* fetch) { history_fetch_ = fetch; }
+  void set_history_fetch(dataplane::HistoryFetchChannel* fetch) { history_.set_channel(fetch); }
 
   // The active site's primary also ships its log to a DR follower on `dr` (owned by the caller,
   // outliving this), never waiting for it: its acknowledgements gate nothing. `dr_dataplane`:
@@ -244,7 +269,6 @@ class NodeShipper final : public dataplane::LogShipper {
   void step_down_if_asked();
   void serve_hello(std::uint64_t applied);
   void ship_audit();
-  void ship_history();
 
   dataplane::IoStage& io_;
   dataplane::Journal* journal_;
@@ -287,11 +311,8 @@ class NodeShipper final : public dataplane::LogShipper {
   bool stepping_down_ = false;
   AuditLog* audit_ = nullptr;
   bool audit_shipping_ = false;
-  // The history fetch: one request with the history thread at a time; a newer one waits here.
-  dataplane::HistoryFetchChannel* history_fetch_ = nullptr;
-  bool history_serving_ = false;
-  std::vector<std::uint8_t> history_waiting_;
-  std::unique_ptr<dataplane::HistoryFetch> history_answer_;  // waits for room on the link
+  // The standby's and the DR follower's requests for our history records.
+  HistoryServer history_;
   // The DR follower (set_dr): served like the standby (recent records or an image) but never
   // waited for.
   dataplane::LinkPrimary* dr_ = nullptr;
@@ -328,9 +349,12 @@ class PairForwarder {
   // Each turn of the follower's loop: the standby's hello and acknowledgements, then one flush.
   void poll(std::chrono::steady_clock::time_point now);
   dataplane::LinkPrimary& link() { return link_; }
+  // The standby's requests for our history records (as NodeShipper::set_history_fetch).
+  void set_history_fetch(dataplane::HistoryFetchChannel* fetch) { history_.set_channel(fetch); }
 
  private:
   std::uint64_t ours() const { return io_.sequencer().next() - 1; }
+  HistoryServer history_;
   dataplane::LinkPrimary& link_;
   dataplane::IoStage& io_;
   router::Engine& engine_;
