@@ -104,6 +104,7 @@ void NodeShipper::poll_dr(SteadyTime::time_point now) {
       image_for_dr_ = true;
       image_dr_from_ = last_seq_;
       after_image_dr_.clear();
+      dr_->announce_catch_up(last_seq_);  // it waits while this thread captures the image
       io_.want_image();
       status_.dr.note("follower at seq " + std::to_string(*applied) + ", ours " +
                       std::to_string(last_seq_) + ": sending an image");
@@ -297,7 +298,10 @@ void PairForwarder::poll(std::chrono::steady_clock::time_point now) {
       status_.note("pair standby at seq " + std::to_string(*applied) + ", ours " +
                    std::to_string(seq) + ": sending the records it lacks");
     } else {
-      // An image of our state, taken here: this loop is the only one touching the engine.
+      // An image of our state, taken here: this loop is the only one touching the engine. The
+      // standby is told first, and waits while it is taken and encoded.
+      link_.announce_catch_up(seq);
+      link_.flush();
       dataplane::NodeImage image;
       image.seq = seq;
       image.engine = engine_.snapshot();

@@ -347,6 +347,7 @@ void NodeShipper::serve_hello(std::uint64_t applied) {
   image_for_standby_ = true;
   image_standby_from_ = last_seq_;
   after_image_.clear();
+  link_->announce_catch_up(last_seq_);  // it waits while this thread captures the image
   io_.want_image();
   log_line("standby at seq " + std::to_string(applied) + ", ours " + std::to_string(last_seq_) +
            ": sending an image");

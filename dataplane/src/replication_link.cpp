@@ -597,6 +597,16 @@ void LinkPrimary::set_epoch(std::uint64_t epoch) {
   }
 }
 
+void LinkPrimary::announce_catch_up(std::uint64_t head) {
+  if (standby_ == nullptr || !answered_) {
+    return;
+  }
+  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  put_frame(FrameType::Head, two_u64_body(head, static_cast<std::uint64_t>(wall)));
+}
+
 void LinkPrimary::poll(LinkClock::time_point now) {
   now_ = now;
   if (now >= next_accept_) {
@@ -1148,6 +1158,8 @@ bool LinkStandby::begin_poll(LinkClock::time_point now) {
       connecting_ = false;
       welcomed_ = false;
       in_snapshot_ = false;
+      awaiting_catch_up_ = false;
+      caught_up_data_ = false;
       record_pos_ = record_end_ = 0;
       conn_->last_heard = now;
       conn_->last_sent = now;
@@ -1248,6 +1260,8 @@ bool LinkStandby::next_event(Event& e) {
         if (in_snapshot_) {
           return protocol_error(LinkCounter::bad_sequence);
         }
+        caught_up_data_ = true;  // what catches us up flows: silence means dead again
+        awaiting_catch_up_ = false;
         // The whole frame is checked before its first record is delivered.
         std::uint64_t expect = applied_ + 1;
         std::size_t at = 0;
@@ -1274,6 +1288,8 @@ bool LinkStandby::next_event(Event& e) {
         if (in_snapshot_ || total > repl::kMaxSnapshotBytes) {
           return protocol_error(LinkCounter::bad_sequence);
         }
+        caught_up_data_ = true;
+        awaiting_catch_up_ = false;
         snapshot_.clear();
         snapshot_seq_ = get_u64(body.data());
         snapshot_total_ = total;
@@ -1362,6 +1378,7 @@ bool LinkStandby::next_event(Event& e) {
       case FrameType::Head:
         head_seq_ = get_u64(body.data());
         head_wall_ns_ = get_u64(body.data() + 8);
+        awaiting_catch_up_ = !caught_up_data_ && head_seq_ != applied_;
         break;
       case FrameType::HashCheck:
         if (in_snapshot_) {
@@ -1459,7 +1476,9 @@ void LinkStandby::end_poll(LinkClock::time_point now) {
     counters_.bump(LinkCounter::bytes_sent, static_cast<std::uint64_t>(n));
     conn_->last_sent = now;
   }
-  if (now - conn_->last_heard > timing_.dead_after) {
+  const auto silence =
+      awaiting_catch_up_ ? std::max(timing_.dead_after, timing_.catch_up_wait) : timing_.dead_after;
+  if (now - conn_->last_heard > silence) {
     disconnect(LinkCounter::peer_dead, now);
   }
 }

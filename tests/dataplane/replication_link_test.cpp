@@ -276,6 +276,60 @@ TEST(ReplicationLink, StandbyDeclaresASilentPrimaryDead) {
   EXPECT_EQ(count(*h.standby, LinkCounter::peer_dead), 1u);
 }
 
+// A standby told that it is behind (the primary is about to capture an image on its routing
+// thread, sending nothing meanwhile) waits catch_up_wait for it, not dead_after; once what
+// catches it up has begun to arrive, silence is death after dead_after again.
+TEST(ReplicationLink, AStandbyToldItIsBehindWaitsForTheImage) {
+  LinkTiming timing;
+  timing.catch_up_wait = 2s;
+  Harness h(timing);
+  EXPECT_EQ(h.connect(0), 0u);
+  h.primary->announce_catch_up(1000);
+  ASSERT_TRUE(h.run_until([&] { return h.standby->primary_head_seq() == 1000; }));
+  // The primary goes quiet for 1.5 s (far beyond dead_after, within catch_up_wait).
+  const auto quiet_from = h.now;
+  while (h.now - quiet_from < 1500ms) {
+    h.now += 1ms;
+    h.poll_standby();
+    ASSERT_TRUE(h.standby->primary_alive()) << "dropped after "
+                                            << (h.now - quiet_from) / 1ms << " ms";
+  }
+  EXPECT_EQ(count(*h.standby, LinkCounter::peer_dead), 0u);
+  // The image comes; the standby applies it and acknowledges.
+  const std::vector<std::uint8_t> image(300u << 10, 7);
+  ASSERT_TRUE(h.primary->send_snapshot(1000, image));
+  h.primary->flush();
+  ASSERT_TRUE(h.run_until([&] { return h.primary->acked_seq() == 1000; }));
+  EXPECT_EQ(h.state.snapshots, 1);
+  // From now on the usual limit: silent for dead_after (plus a heartbeat) and it is dead.
+  const auto last_heard = h.now;
+  while (h.standby->primary_alive() && h.now - last_heard < 1s) {
+    h.now += 1ms;
+    h.poll_standby();
+  }
+  EXPECT_FALSE(h.standby->primary_alive());
+  EXPECT_LE(h.now - last_heard, h.timing.dead_after + h.timing.heartbeat);
+}
+
+// Told it is behind, a standby still gives up on a primary silent for catch_up_wait.
+TEST(ReplicationLink, AStandbyToldItIsBehindGivesUpAfterCatchUpWait) {
+  LinkTiming timing;
+  timing.catch_up_wait = 300ms;
+  Harness h(timing);
+  h.connect(0);
+  h.primary->announce_catch_up(50);
+  ASSERT_TRUE(h.run_until([&] { return h.standby->primary_head_seq() == 50; }));
+  const auto quiet_from = h.now;
+  while (h.standby->primary_alive() && h.now - quiet_from < 2s) {
+    h.now += 1ms;
+    h.poll_standby();
+  }
+  EXPECT_FALSE(h.standby->primary_alive());
+  EXPECT_GE(h.now - quiet_from, 300ms);
+  EXPECT_LE(h.now - quiet_from, 300ms + h.timing.heartbeat);
+  EXPECT_EQ(count(*h.standby, LinkCounter::peer_dead), 1u);
+}
+
 // A standby joining late says hello with nothing applied; the primary no longer has the early
 // records, so it sends a 5 MB snapshot (many chunks) and the records after it.
 TEST(ReplicationLink, LateStandbyIsCaughtUpBySnapshotThenRecords) {

@@ -172,6 +172,10 @@ struct alignas(64) LinkCounters {
 struct LinkTiming {
   std::chrono::microseconds heartbeat{10'000};   // send one when nothing was sent for this long
   std::chrono::microseconds dead_after{50'000};  // the peer is dead after this long unheard
+  // A standby told that it is behind (LinkPrimary::announce_catch_up) waits this long for the
+  // first of what catches it up instead of dead_after: the primary captures and encodes a node
+  // image on its routing thread, sending nothing meanwhile (a second at a million agents).
+  std::chrono::microseconds catch_up_wait{30'000'000};
 };
 
 using LinkClock = std::chrono::steady_clock;
@@ -210,6 +214,11 @@ class LinkPrimary {
   void set_announce_head(bool on) { announce_head_ = on; }
   // The newest seq logged here, for the Head frames (records may wait for an image meanwhile).
   void set_head(std::uint64_t seq) { head_ = seq; }
+  // Tells the standby, now (a Head frame), that the log goes up to `head`, beyond what it has:
+  // it then waits LinkTiming::catch_up_wait, not dead_after, for the image or records that catch
+  // it up. Called when an image is decided on, before this thread goes quiet to capture it.
+  // Nothing without an answered standby.
+  void announce_catch_up(std::uint64_t head);
   // The primary's epoch changed (it won the next one routing alone): welcomes and heartbeats carry
   // the new one; a connected standby hears it with the next flush.
   void set_epoch(std::uint64_t epoch);
@@ -411,8 +420,9 @@ class LinkStandby {
   bool primary_alive() const;
   // From the primary's welcome and heartbeats; 0 before the first.
   std::uint64_t primary_epoch() const { return epoch_; }
-  // From the last Head frame (a DR follower's link; 0, 0 before any): the primary's newest seq and
-  // its wall clock (ns since 1970) when it said so. Kept after the connection ends.
+  // From the last Head frame (a DR follower's link, or a catch-up announced; 0, 0 before any): the
+  // primary's newest seq and its wall clock (ns since 1970) when it said so. Kept after the
+  // connection ends.
   std::uint64_t primary_head_seq() const { return head_seq_; }
   std::uint64_t primary_head_wall_ns() const { return head_wall_ns_; }
   const LinkCounters& counters() const { return counters_; }
@@ -452,6 +462,10 @@ class LinkStandby {
   std::uint64_t epoch_ = 0;
   std::uint64_t head_seq_ = 0;
   std::uint64_t head_wall_ns_ = 0;
+  // This connection: a Head other than applied_ came before any image or records (the primary is
+  // preparing what catches us up: silence is allowed for catch_up_wait), and whether any came.
+  bool awaiting_catch_up_ = false;
+  bool caught_up_data_ = false;
   std::uint64_t applied_ = 0;
   std::uint64_t durable_ = ~std::uint64_t{0};
   std::uint64_t acked_sent_ = 0;
