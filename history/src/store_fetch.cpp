@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 #include <string_view>
 #include <tuple>
 
@@ -23,6 +25,13 @@ constexpr const char* kTables[kFetchTables] = {"calls", "agent_states", "queue_i
 constexpr const char* kColumns[kFetchTables] = {rows::kCallColumns, rows::kStateColumns,
                                                 rows::kQueueColumns, rows::kAgentColumns};
 constexpr std::uint8_t kNull = 0, kInteger = 1, kText = 2;
+// The last chunk of a copy also carries the primary's clock points (log time -> wall time, the
+// store's `clock` table) as rows of this table number: two integer columns, log_us and wall_us.
+// The standby's reports then map the copied records' times as the primary's did (its own points
+// begin only when it went live, and the log's time line moved against the wall clock at each of
+// the primary's restarts before that). At most kMaxClockPoints, the oldest first.
+constexpr std::uint8_t kClockRows = kFetchTables;
+constexpr int kMaxClockPoints = 4096;
 // A text column longer than this is refused (a call's path is far shorter).
 constexpr std::uint32_t kMaxText = 1u << 20;
 
@@ -240,6 +249,24 @@ bool Store::read_rows(const FetchPosition& at, std::size_t max_bytes,
     }
   }
   done = true;
+  rows::Statement q(db_, "SELECT log_us, wall_us FROM clock ORDER BY log_us LIMIT " +
+                             std::to_string(kMaxClockPoints));
+  if (!q.ok()) {
+    why = message(db_, "reading clock points to send");
+    return false;
+  }
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    out.push_back(kClockRows);
+    for (int c = 0; c < 2; ++c) {
+      out.push_back(kInteger);
+      put(out, static_cast<std::uint64_t>(sqlite3_column_int64(q.get(), c)), 8);
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    why = message(db_, "reading clock points to send");
+    return false;
+  }
   return true;
 }
 
@@ -278,8 +305,38 @@ bool Store::import_rows(const FetchPosition& at, std::span<const std::uint8_t> r
   };
   Reader r{rows};
   const std::uint8_t last_table = done ? kFetchTables - 1 : next.table;
+  // The primary's clock points, in the last chunk only: kept where this node has no point of its
+  // own yet (before its first), never replacing one.
+  std::optional<std::int64_t> own_first;
+  std::vector<std::pair<std::int64_t, std::int64_t>> clock_points;
+  if (done) {
+    rows::Statement q(db_, "SELECT min(log_us) FROM clock");
+    if (!q.ok() || q.step() != SQLITE_ROW) {
+      return fail(message(db_, "reading the clock"));
+    }
+    if (sqlite3_column_type(q.get(), 0) != SQLITE_NULL) {
+      own_first = sqlite3_column_int64(q.get(), 0);
+    }
+  }
   while (r.at < rows.size()) {
     const auto t = static_cast<std::uint8_t>(r.get(1));
+    if (t == kClockRows && done) {
+      std::int64_t v[2] = {};
+      for (std::int64_t& x : v) {
+        if (r.get(1) != kInteger) {
+          r.ok = false;
+        }
+        x = static_cast<std::int64_t>(r.get(8));
+      }
+      if (!r.ok || v[0] < 0 || clock_points.size() >= kMaxClockPoints) {
+        finalize();
+        return fail("a malformed clock point");
+      }
+      if (!own_first || v[0] < *own_first) {
+        clock_points.emplace_back(v[0], v[1]);
+      }
+      continue;
+    }
     if (t < at.table || t > last_table) {
       finalize();
       return fail("a row of an unexpected table");
@@ -337,6 +394,13 @@ bool Store::import_rows(const FetchPosition& at, std::span<const std::uint8_t> r
     imported += static_cast<std::uint64_t>(sqlite3_changes(db_));
   }
   finalize();
+  for (const auto& [log_us, wall_us] : clock_points) {
+    rows::Statement q(db_, "INSERT OR IGNORE INTO clock VALUES (?1, ?2)",
+                      {static_cast<std::uint64_t>(log_us), static_cast<std::uint64_t>(wall_us)});
+    if (!q.ok() || q.step() != SQLITE_DONE) {
+      return fail(message(db_, "storing a clock point"));
+    }
+  }
   if (!(done ? clear_position(db_) : save_position(db_, next))) {
     return fail(message(db_, "saving the fetch position"));
   }

@@ -100,10 +100,14 @@ start_node() {
   local n=$1 role=${2:-standby}
   sed -i "s|^start_as = .*||" "$PAIR_WORK/$n/acd.toml"
   sed -i "s|^\[ha\]|[ha]\nstart_as = \"$role\"|" "$PAIR_WORK/$n/acd.toml"
-  local netns=""
+  local netns="" clock_shift
   [ $n != b ] || netns=${PAIR_NETNS_b:-}
-  # `ip netns exec` enters the namespace and execs acdd: the PID is acdd's.
-  ${netns:+ip netns exec "$netns"} "$PAIR_ACDD" --config "$PAIR_WORK/$n/acd.toml" \
+  # PAIR_CLOCK_SHIFT_<n> (seconds, once): this start of node n runs in a time namespace whose
+  # monotonic clock reads that much ahead, as another machine's steady clock would.
+  eval "clock_shift=\${PAIR_CLOCK_SHIFT_$n:-}; PAIR_CLOCK_SHIFT_$n="
+  # `ip netns exec` and `unshare` exec acdd: the PID is acdd's.
+  ${netns:+ip netns exec "$netns"} ${clock_shift:+unshare --time --monotonic "$clock_shift"} \
+    "$PAIR_ACDD" --config "$PAIR_WORK/$n/acd.toml" \
     >>"$PAIR_WORK/$n/out" 2>>"$PAIR_WORK/$n/err" &
   eval "PID_$n=$!"
 }

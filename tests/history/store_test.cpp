@@ -598,6 +598,12 @@ TEST(HistoryStore, CopiesTheRecordsBeforeAnImageInChunks) {
   keep(all.queue_intervals, after.queue_intervals);
   keep(all.agent_intervals, after.agent_intervals);
   ASSERT_TRUE(b->write(after, 20'000, why)) << why;
+  // Clock points: a's before b went live (one before a restart of a, one after), b's own first,
+  // then a later one of a's. b keeps a's points before its own first.
+  ASSERT_TRUE(a->note_clock(100, 1'000'100, why)) << why;
+  ASSERT_TRUE(a->note_clock(3'000, 1'009'000, why)) << why;
+  ASSERT_TRUE(a->note_clock(9'000, 1'015'050, why)) << why;
+  ASSERT_TRUE(b->note_clock(4'000, 1'010'001, why)) << why;
   std::optional<FetchPosition> pending;
   ASSERT_TRUE(b->pending_fetch(pending, why)) << why;
   EXPECT_FALSE(pending);
@@ -674,6 +680,11 @@ TEST(HistoryStore, CopiesTheRecordsBeforeAnImageInChunks) {
                                 upto(all.queue_intervals, 12'000) +
                                 upto(all.agent_intervals, 12'000));
   EXPECT_EQ(b->last_seq(), 20'000u);
+  std::vector<std::pair<Micros, std::int64_t>> clock;
+  ASSERT_TRUE(b->clock(clock, why)) << why;
+  const std::vector<std::pair<Micros, std::int64_t>> want_clock = {
+      {100, 1'000'100}, {3'000, 1'009'000}, {4'000, 1'010'001}};
+  EXPECT_EQ(clock, want_clock);
 }
 
 }  // namespace

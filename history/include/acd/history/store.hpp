@@ -150,7 +150,9 @@ class Store {
   [[nodiscard]] bool begin_fetch(std::uint64_t from, std::uint64_t through, std::string& why);
   // Primary: the rows from `at` on (table by table, in ID order, only inputs <= at.through),
   // appended to `out` in the chunk encoding until it grows by `max_bytes` or more; `next` is
-  // where the following chunk begins, `done` when nothing is left after it.
+  // where the following chunk begins, `done` when nothing is left after it. The last chunk also
+  // carries this store's clock points (at most 4,096), which the standby keeps where it has none
+  // of its own (before its first), so its reports map the copied records' times as ours do.
   [[nodiscard]] bool read_rows(const FetchPosition& at, std::size_t max_bytes,
                                std::vector<std::uint8_t>& out, FetchPosition& next, bool& done,
                                std::string& why);
