@@ -9,9 +9,11 @@
 # too: agent 1000's phone answers 486 Busy, the bridge reports it (RingNoAnswer) and the call
 # reaches 1001's phone at once (1000 not ready); then 1001's phone unregisters, the next call
 # finds no contact (480), 1001 goes not ready and the caller waits (182) until 1000 is made ready.
-# A caller who hangs up while the phone rings is abandoned in acd. With core-banking down, a call
-# to the cards service is relayed to the announcement; a caller to a queue nobody can take hears
-# 182 and, after the queue's max wait, is relayed to the IVR. acdd restarts while two callers wait
+# A caller who hangs up while the phone rings is abandoned in acd; a phone that rings past the
+# bridge's ring_s is cancelled by Kamailio's timer, the agent goes not ready and the caller waits.
+# With core-banking down, a call to the cards service is relayed to the announcement; a caller to
+# a queue nobody can take hears 182 and, after the queue's max wait, is relayed to the IVR, or
+# refused 486 (busy) or 480 (callback). acdd restarts while two callers wait
 # (182): the bridge asks for them again and both are answered once agent 1000 signs in again.
 # After each case nothing is left: no call
 # in acdd, no agent reserved, no call or held INVITE in the bridge (its /metrics). The bridge's
@@ -64,6 +66,22 @@ policy = "longest_idle"
 max_wait_s = 2
 max_wait_action = "ivr"
 max_wait_target = "9000"
+
+# Two more that nobody can take: after 1 s their callers are refused busy, or told a callback
+# is scheduled.
+[[queue]]
+name = "sip-busy"
+skills = { english = 1 }
+policy = "longest_idle"
+max_wait_s = 1
+max_wait_action = "busy"
+
+[[queue]]
+name = "sip-callback"
+skills = { english = 1 }
+policy = "longest_idle"
+max_wait_s = 1
+max_wait_action = "callback"
 TOML
 echo "demo-1000" | "$acdctl" agent passwd 1000 --credentials "$work/credentials" >/dev/null
 echo "demo-1001" | "$acdctl" agent passwd 1001 --credentials "$work/credentials" >/dev/null
@@ -120,7 +138,7 @@ key_file = "$work/bridge.key"
 server_key = "$work/acdd.pub"
 domain = "127.0.0.1"
 overflow_domain = "127.0.0.1:$ivr_port"
-ring_s = 10
+ring_s = 4
 metrics = "127.0.0.1:$metrics_port"
 
 [[services]]
@@ -134,6 +152,14 @@ queue = 1
 [[services]]
 number = "5002"
 queue = 5
+
+[[services]]
+number = "5003"
+queue = 6
+
+[[services]]
+number = "5004"
+queue = 7
 CONF
 "$bridge" --config "$work/bridge.toml" --check-config >"$work/bridge.check" 2>&1 ||
   fail "bridge --check-config: $(cat "$work/bridge.check")"
@@ -331,7 +357,7 @@ sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" "${caller_behaviour[@]}" -s 50
 took_ms=$((($(date +%s%N) - began) / 1000000))
 wait "$uas_pid" || fail "agent 1000's phone was not offered the call: $(tail -5 "$work/uas3.err")"
 wait "$uas1001_pid" || fail "agent 1001's phone did not answer: $(tail -5 "$work/uas1001.err"; tail -30 "$work/uas1001.msg")"
-[ "$took_ms" -lt 10000 ] || fail "the call took $took_ms ms: it waited for a ring timeout"
+[ "$took_ms" -lt 4000 ] || fail "the call took $took_ms ms: it waited for the ring timer (ring_s 4)"
 ctl agents show 1000 >"$work/agent.json"
 grep -q '"state": "NotReady"' "$work/agent.json" ||
   fail "agent 1000 not set not ready after its phone's 486: $(cat "$work/agent.json")"
@@ -394,6 +420,52 @@ for _ in $(seq 50); do [ "$(abandoned)" = $((abandoned_before + 1)) ] && break; 
   fail "acdd counts $(abandoned) abandoned in general, expected $((abandoned_before + 1))"
 no_stuck
 
+# Kamailio's ring timer: agent 1000's phone rings and never answers. After the bridge's ring_s
+# (4 s) Kamailio cancels the leg (tm's timer: a 408 in the failure route), the bridge reports
+# RingNoAnswer (no answer) and acd sets 1000 not ready; with nobody else ready the call waits
+# (182 Queued) until an operator makes 1000 ready again, whose phone then answers.
+answered_before=$(answered)
+rna_before=$(bridge_metric acd_sip_ring_no_answer_total)
+sipp -sf "$here/agent_ringing.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas9.msg" >"$work/uas9.out" 2>"$work/uas9.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+began=$(date +%s%N)
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" "${caller_behaviour[@]}" -s 5000 -d 300 -i 127.0.0.1 -p "$caller_port" -m 1 \
+  -timeout 30s -timeout_error -trace_msg -message_file "$work/ringtimer.msg" >"$work/ringtimer.out" \
+  2>"$work/ringtimer.err" </dev/null &
+ringtimer_pid=$!
+pids+=($ringtimer_pid)
+wait "$uas_pid" || fail "the phone that never answered was not cancelled: $(tail -5 "$work/uas9.err"; tail -30 "$work/uas9.msg")"
+rang_ms=$((($(date +%s%N) - began) / 1000000))
+[ "$rang_ms" -ge 3500 ] || fail "the phone's leg was cancelled after $rang_ms ms, before ring_s (4 s)"
+[ "$rang_ms" -lt 9000 ] ||
+  fail "the phone's leg was cancelled after $rang_ms ms: not by Kamailio's timer at ring_s (4 s)"
+for _ in $(seq 50); do
+  ctl agents show 1000 >"$work/agent.json"
+  grep -q '"state": "NotReady"' "$work/agent.json" && break
+  sleep 0.1
+done
+grep -q '"state": "NotReady"' "$work/agent.json" ||
+  fail "agent 1000 not set not ready after its phone rang out: $(cat "$work/agent.json")"
+[ "$(bridge_metric acd_sip_ring_no_answer_total)" = $((rna_before + 1)) ] ||
+  fail "the bridge reported $(bridge_metric acd_sip_ring_no_answer_total) ring-no-answers, expected $((rna_before + 1))"
+sipp -sf "$here/agent.xml" -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 30s -timeout_error \
+  -trace_msg -message_file "$work/uas10.msg" >"$work/uas10.out" 2>"$work/uas10.err" </dev/null &
+uas_pid=$!
+pids+=($uas_pid)
+sleep 0.3
+"$acdctl" --socket "$work/ctl.sock" agents ready 1000 >/dev/null || fail "acdctl agents ready 1000"
+wait "$ringtimer_pid" || fail "the call after the ring timer: $(tail -5 "$work/ringtimer.err"; tail -40 "$work/ringtimer.msg")"
+wait "$uas_pid" || fail "agent 1000's phone did not answer after the ring timer: $(tail -5 "$work/uas10.err")"
+grep -q "^SIP/2.0 182 Queued" "$work/ringtimer.msg" || fail "the caller heard no 182 Queued after the phone rang out"
+for _ in $(seq 50); do [ "$(answered)" = $((answered_before + 1)) ] && break; sleep 0.1; done
+[ "$(answered)" = $((answered_before + 1)) ] ||
+  fail "acdd counts $(answered) answered in general, expected $((answered_before + 1))"
+no_stuck
+echo "ring timer: the phone's leg cancelled after $rang_ms ms, 1000 not ready, the caller queued and then answered"
+
 # Overflow: with the back-end service core-banking down, queue cards (service 5001) diverts its
 # calls to the announcement, number 7100: Kamailio relays the INVITE to sip:7100@ the overflow
 # domain, where the announcement (SIPp) answers. The call has left acd: nothing is answered there.
@@ -437,6 +509,59 @@ grep -q "^INVITE sip:9000@127.0.0.1:$ivr_port " "$work/ivr2.msg" ||
 [ "$(answered)" = "$answered_before" ] || fail "an overflowed call was counted answered"
 no_stuck
 echo "max wait: 182 Queued, then relayed to the IVR (9000) after $took_ms ms"
+
+# Overflow to busy and to a callback: a caller to 5003 (queue sip-busy) hears 182 Queued, then
+# after the queue's max_wait_s (1 s) 486 Busy Here; a caller to 5004 (sip-callback) 182, then 480
+# Callback Scheduled. Nothing is answered, nothing is left.
+refused_caller() {  # refused_caller SERVICE CODE NAME: 182 Queued, then CODE, which it acknowledges
+  cat >"$work/$3.xml" <<XML
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="refused after a wait">
+  <send retrans="500"><![CDATA[
+      INVITE sip:$1@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]r[call_number]
+      To: <sip:$1@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="182"/>
+  <recv response="$2"/>
+  <send><![CDATA[
+      ACK sip:$1@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]r[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+</scenario>
+XML
+  local began=$(date +%s%N) took
+  sipp "127.0.0.1:$sip_port" -sf "$work/$3.xml" -i 127.0.0.1 -p "$caller_port" -m 1 \
+    -timeout 15s -timeout_error -trace_msg -message_file "$work/$3.msg" >"$work/$3.out" \
+    2>"$work/$3.err" </dev/null ||
+    fail "the caller to $1 was not queued and then refused $2: $(tail -5 "$work/$3.err"; tail -30 "$work/$3.msg")"
+  took=$((($(date +%s%N) - began) / 1000000))
+  [ "$took" -ge 1000 ] || fail "the caller to $1 was refused after $took ms, before the queue's 1 s max wait"
+  no_stuck
+  echo "max wait: the caller to $1 heard 182 Queued, then $2 after $took ms"
+}
+answered_before=$(answered)
+refused_caller 5003 486 busy
+grep -q "^SIP/2.0 486 Busy Here" "$work/busy.msg" || fail "the busy overflow's reason: $(grep '^SIP/2.0 4' "$work/busy.msg")"
+refused_caller 5004 480 callback
+grep -q "^SIP/2.0 480 Callback Scheduled" "$work/callback.msg" ||
+  fail "the callback overflow's reason: $(grep '^SIP/2.0 4' "$work/callback.msg")"
+[ "$(answered)" = "$answered_before" ] || fail "a refused call was counted answered"
 
 # A caller that never acknowledges the 200 (it gave up before the 200 reached it, and its BYE,
 # without the Record-Route, cannot reach the phone): the call is answered in acd, and Kamailio's
@@ -554,15 +679,17 @@ counters=$(tail -1 "$work/bridge.out")
 python3 - "$counters" <<'PY' || fail "bridge counters: $counters"
 import json, sys
 c = json.loads(sys.argv[1])
-# queued: 3 + the max-wait caller + the two callers of the restart, twice each (before it, and
-# when asked for again); ignored: the BYEs of the two overflowed calls, which left acd.
-expect = {"invites": 14, "refused": 1, "routed_agent": 12, "queued": 8, "answered": 9, "released": 9,
-          "abandoned": 2, "agent_failed": 2, "ring_no_answer": 2, "overflowed": 2, "ignored": 2,
-          "bad_events": 0, "acd_errors": 0, "resyncs": 2, "calls": 0}
+# queued: 3 + the ring timer's caller + the three max-wait callers + the two callers of the
+# restart, twice each (before it, and when asked for again); overflowed: the announcement, the
+# IVR, busy and callback; ignored: the BYEs of the two relayed overflows, which left acd.
+expect = {"invites": 17, "refused": 1, "routed_agent": 14, "queued": 11, "answered": 10,
+          "released": 10, "abandoned": 2, "agent_failed": 3, "ring_no_answer": 3, "overflowed": 4,
+          "ignored": 2, "bad_events": 0, "acd_errors": 0, "resyncs": 2, "calls": 0}
 wrong = {k: (c.get(k), v) for k, v in expect.items() if c.get(k) != v}
 assert not wrong, wrong
 PY
 echo "ok: SIP calls through Kamailio and acd-sip-bridge reached agent 1000 (at once, queued" \
   "behind a call), agent 1001 at once after 1000's phone was busy, and 1000 again after 1001's" \
-  "phone was gone; answered then released; CANCELs while queued and while ringing were" \
-  "abandoned; an overflow reached the announcement; nothing was left stuck after any case"
+  "phone was gone, and 1000 after its phone rang out; answered then released; CANCELs while" \
+  "queued and while ringing were abandoned; overflows reached the announcement and the IVR or" \
+  "were refused busy / callback; nothing was left stuck after any case"
