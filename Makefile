@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build test test-asan test-tsan test-fuzz run simulate bench format clean
+.PHONY: all deps configure build test test-asan test-tsan test-fuzz run sip-demo simulate bench format clean
 
 all: build
 
@@ -74,6 +74,11 @@ test-fuzz: deps
 # The quick start: acdd on its embedded default configuration with live simulated traffic.
 run: build
 	bash control/demo.sh $(BUILD)
+
+# One SIP call routed by acd: Kamailio (sip/kamailio.cfg), acd-sip-bridge, acdd, SIPp as the
+# caller and as agent 1000's phone, all on 127.0.0.1; stops by itself.
+sip-demo: build
+	bash sip/demo.sh $(BUILD)
 
 # A simulated 8-hour day of the example bank centre (what-if, no daemon).
 simulate: build
