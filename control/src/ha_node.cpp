@@ -1,5 +1,7 @@
 #include "acd/control/ha_node.hpp"
 
+#include "acd/dataplane/image_buffers.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -424,6 +426,10 @@ void NodeShipper::on_image(dataplane::NodeImage image) {
     journal_->snapshot(image.seq, std::move(bytes));
   } else if (journal_ != nullptr) {
     journal_->snapshot(std::move(image));
+    return;
+  }
+  if (sent) {
+    dataplane::image_buffers().give(std::move(image.engine));  // encoded: for the next capture
   }
 }
 

@@ -635,13 +635,20 @@ std::vector<prometheus::MetricFamily> collect_metrics(const MetricsSources& src)
     histogram(m, "acd_engine_tick_seconds",
               "Time the routing engine takes per timer tick (inputs that only advance time)",
               src.latency->ticks);
+    histogram(m, "acd_engine_command_seconds",
+              "Time the routing engine takes per command that is no event: a node image (snapshot "
+              "and state hash), a reload's reconfiguration or engine swap, a route preview",
+              src.latency->commands);
     m.family("acd_engine_longest_input_seconds", "gauge",
              "The longest time the routing engine took over one input since start (request: a "
-             "wire message or operator command, a node image or a reload's swap included; tick)");
+             "wire message or operator event; tick; command: a node image, a reload, a preview)");
     m.sample("acd_engine_longest_input_seconds", label("kind", "request"),
              static_cast<double>(src.latency->requests.max_ns.load(std::memory_order_relaxed)) / 1e9);
     m.sample("acd_engine_longest_input_seconds", label("kind", "tick"),
              static_cast<double>(src.latency->ticks.max_ns.load(std::memory_order_relaxed)) / 1e9);
+    m.sample("acd_engine_longest_input_seconds", label("kind", "command"),
+             static_cast<double>(src.latency->commands.max_ns.load(std::memory_order_relaxed)) /
+                 1e9);
   }
   if (src.ha != nullptr) {
     ha_metrics(m, *src.ha);

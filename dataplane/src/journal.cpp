@@ -1,6 +1,8 @@
 // The local journal: segment and snapshot file formats, recovery, and the writer thread's group
 // commit through io_uring.
 #include "acd/dataplane/journal.hpp"
+
+#include "acd/dataplane/image_buffers.hpp"
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/thread_name.hpp"
 
@@ -615,6 +617,7 @@ struct Journal::Writer {
     }
     if (image_to_encode) {
       snap.second = encode_image(*image_to_encode);
+      image_buffers().give(std::move(image_to_encode->engine));  // for the next capture
       image_to_encode.reset();
     }
     const auto& [seq, image] = snap;

@@ -101,23 +101,30 @@ std::uint64_t Engine::state_hash() const {
   return h.value();
 }
 
+std::size_t Engine::snapshot_bytes() const {
+  std::size_t total = sizeof(kSnapshotMagic) + sizeof(std::uint64_t) + sizeof(TimerWheel::Header);
+  for_each_array([&](const void*, std::size_t bytes, bool) { total += sizeof(std::uint64_t) + bytes; });
+  return total;
+}
+
 std::vector<std::uint8_t> Engine::snapshot() const {
   std::vector<std::uint8_t> out;
-  // resize + memcpy rather than insert(end, p, p + bytes): GCC 12 reports a false
-  // -Wstringop-overflow for the inlined insert at -O3.
+  snapshot_into(out);
+  return out;
+}
+
+void Engine::snapshot_into(std::vector<std::uint8_t>& out) const {
+  // Sized once, then written in place: the image is megabytes (the call pool), and growing it
+  // step by step would copy it several times on the routing core; a buffer of the right size
+  // from an earlier image is not even zeroed.
+  out.resize(snapshot_bytes());
+  std::size_t at = 0;
   auto put = [&](const void* data, std::size_t bytes) {
-    if (bytes == 0) {
-      return;
+    if (bytes != 0) {
+      std::memcpy(out.data() + at, data, bytes);
+      at += bytes;
     }
-    const std::size_t at = out.size();
-    out.resize(at + bytes);
-    std::memcpy(out.data() + at, data, bytes);
   };
-  // One allocation: the image is megabytes (the call pool), and growing it step by step would
-  // copy it several times on the routing core.
-  std::size_t total = sizeof(kSnapshotMagic) + 2 * sizeof(std::uint64_t) + sizeof(TimerWheel::Header);
-  for_each_array([&](const void*, std::size_t bytes, bool) { total += sizeof(std::uint64_t) + bytes; });
-  out.reserve(total);
   put(&kSnapshotMagic, sizeof(kSnapshotMagic));
   for_each_array([&](const void* data, std::size_t bytes, bool) {
     const std::uint64_t n = bytes;
@@ -128,7 +135,6 @@ std::vector<std::uint8_t> Engine::snapshot() const {
   const std::uint64_t n = sizeof(wheel);
   put(&n, sizeof(n));
   put(&wheel, sizeof(wheel));
-  return out;
 }
 
 bool Engine::restore(std::span<const std::uint8_t> image) {

@@ -116,12 +116,16 @@ struct alignas(64) LatencyHistogram {
 struct EngineLatency {
   LatencyHistogram requests;
   LatencyHistogram ticks;
+  // Inputs that are commands, not events: a node image (the engine's snapshot and state hash), a
+  // reload's reconfiguration or engine swap, a route preview. Routing waits while one runs.
+  LatencyHistogram commands;
   alignas(64) std::atomic<std::uint64_t> applied{0};
 
   void record(bool tick, std::uint64_t ns) {  // owner thread only
     (tick ? ticks : requests).record(ns);
     applied.store(applied.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  void record_command(std::uint64_t ns) { commands.record(ns); }  // owner thread only
 };
 
 // How full the SPSC rings between the IO and routing cores are (split mode only). Each ring's

@@ -621,6 +621,8 @@ class RouterStage {
     o.request_agent = input.event.agent;
     o.request_reason = input.event.reason;
     if (!std::holds_alternative<ApplyEvent>(input.command)) {
+      const auto began = latency_ != nullptr ? std::chrono::steady_clock::now()
+                                             : std::chrono::steady_clock::time_point{};
       // Time first (due timers fire), then the command.
       router::Event tick;
       tick.time = input.event.time;
@@ -652,7 +654,7 @@ class RouterStage {
         // The IO stage handles it (collect_control); nothing for the engine.
       } else if (const auto* capture = std::get_if<CaptureEngine>(&input.command)) {
         if (capture->image != nullptr) {
-          *capture->image = engine_.snapshot();
+          engine_.snapshot_into(*capture->image);
         }
         if (capture->hash != nullptr) {
           *capture->hash = engine_.state_hash();
@@ -664,6 +666,12 @@ class RouterStage {
         o.command_result = CommandResult::ReloadRefused;
       } else if (input.config_tag != nullptr) {
         config_tag_ = input.config_tag;
+      }
+      if (latency_ != nullptr) {
+        latency_->record_command(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                 began)
+                .count()));
       }
       o.end = true;
       o.decision = router::Decision{};

@@ -4,6 +4,7 @@
 #pragma once
 
 // For a reader (or a compiler) that starts here; pipeline.hpp includes this file at its end.
+#include "acd/dataplane/image_buffers.hpp"
 #include "acd/dataplane/pipeline.hpp"
 
 namespace acd::dataplane {
@@ -243,6 +244,9 @@ void IoStage::maybe_tick(Push&& push) {
     // handle() adds the session when the command's end comes back (run to completion: within the
     // push).
     const bool image = image_wanted_ || !hash_wanted_;
+    if (image) {
+      engine_image_ = image_buffers().take();  // an earlier image's pages, already touched
+    }
     Input capture;
     capture.client_slot = kImageClient;
     capture.command = CaptureEngine{image ? &engine_image_ : nullptr, &engine_hash_};

@@ -186,6 +186,10 @@ class Engine {
   // FNV-style hash over every byte of state (configuration included).
   std::uint64_t state_hash() const;
   std::vector<std::uint8_t> snapshot() const;
+  // The same into `out`, reusing its storage: when `out` already holds snapshot_bytes() bytes
+  // (an earlier image's buffer), nothing is allocated and no fresh page is touched.
+  void snapshot_into(std::vector<std::uint8_t>& out) const;
+  std::size_t snapshot_bytes() const;
   // Restores a snapshot taken from an engine built from the same configuration. On any mismatch
   // returns false and leaves this engine unchanged.
   bool restore(std::span<const std::uint8_t> image);
