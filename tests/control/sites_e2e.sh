@@ -116,7 +116,8 @@ start_site() {  # start_site SITE
   "$acdd" --config "$work/$1/acd.toml" >>"$work/$1/out" 2>>"$work/$1/err" &
   eval "pid_$1=\$!"
   for _ in $(seq 100); do [ -S "$work/$1/ctl.sock" ] && grep -qs "metrics on" "$work/$1/out" && break; sleep 0.05; done
-  ctl "$1" status >/dev/null 2>&1 || fail "acdd $1 did not start"
+  for _ in $(seq 50); do ctl "$1" status >/dev/null 2>&1 && return 0; sleep 0.1; done
+  ctl "$1" status >"$work/$1/status.err" 2>&1 || fail "acdd $1 did not start: $(cat "$work/$1/status.err")"
 }
 write_config north 1 "$PORT_north" south 2 "$PORT_south" 2000
 write_config south 2 "$PORT_south" north 1 "$PORT_north" 1000
