@@ -17,7 +17,7 @@ all: build
 DEBS = build-essential cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev \
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev liburing-dev libboost-dev \
        libjemalloc-dev pkg-config clang libdpdk-dev libsodium-dev prometheus prometheus-cpp-dev libsystemd-dev \
-       libncurses-dev zlib1g-dev python3 systemd iproute2 tmux libcurl4-openssl-dev etcd-server etcd-client \
+       libncurses-dev zlib1g-dev python3 systemd iproute2 tmux curl libcurl4-openssl-dev etcd-server etcd-client \
        keepalived libxxhash-dev libldap-dev slapd ldap-utils openssl libsqlite3-dev \
        kamailio kamailio-extra-modules sip-tester librdkafka-dev
 deps:

@@ -24,7 +24,7 @@ acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 config=$5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../require.sh"
 source "$here/sip_lib.sh"
-require_tools kamailio sipp python3
+require_tools kamailio sipp python3 curl
 work=$(mktemp -d)
 pids=()
 cleanup() {  # every process this script started, by its own ID: TERM, then KILL after 2 s

@@ -19,7 +19,7 @@ acdd=$1 acdctl=$2 loadgen=$3 bridge=$4 default_config=$5
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../require.sh"
 source "$here/sip_lib.sh"
-require_tools kamailio sipp python3
+require_tools kamailio sipp python3 curl
 source "$here/../loadgen_lib.sh"
 source "$here/../etcd_lib.sh"
 source "$here/../ha/pair_lib.sh"
@@ -38,7 +38,7 @@ fail() {
     [ -s "$work/$f" ] && { echo "--- $f"; tail -30 "$work/$f"; }
   done
   echo "--- the bridge's counters"
-  python3 -c 'import sys, urllib.request; print("\n".join(l for l in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode().splitlines() if l.startswith("acd_sip") and not l.startswith("acd_sip_decision") and not l.startswith("acd_sip_evapi_latency")))' "${metrics_port:-0}" 2>/dev/null || true
+  metrics_text 2>/dev/null | grep '^acd_sip' | grep -v '^acd_sip_decision\|^acd_sip_evapi_latency' || true
   [ -S "$work/b/ctl.sock" ] && declare -F ctl >/dev/null && { echo "--- node b's agents 1000, 1001 and calls"; ctl b agents show 1000; ctl b agents show 1001; ctl b calls list; } 2>&1 | tr -d '\n ' && echo
   pair_dump
   exit 1
@@ -109,7 +109,7 @@ for _ in $(seq 50); do [ "$(bridge_metric acd_sip_acdp_registered)" = 1 ] && bre
 [ "$(bridge_metric acd_sip_acdp_registered)" = 1 ] || fail "the bridge did not register with node a"
 
 # The agents' phones (registered in Kamailio) ring 1 s before they answer: 1000 answers A; 1001
-# answers C, then D (C hangs up 0.5 s after its answer, A 6 s after its own: 1001 is free first).
+# answers C, then D (C hangs up 0.5 s after its answer, A 12 s after its own: 1001 is free first).
 sipp -sf "$here/agent_late.xml" -d 1000 -i 127.0.0.1 -p "$uas_port" -m 1 -timeout 60s -timeout_error \
   -trace_msg -message_file "$work/uas.msg" >"$work/uas.out" 2>"$work/uas.err" </dev/null &
 uas_pid=$!
@@ -129,8 +129,9 @@ sign_in() {  # sign_in ID: agent ID signs in at node a and is ready (its desktop
 }
 sign_in 1000 || sign_in 1000 || fail "loadgen (agent 1000 at node a): $(cat "$work/lg1000.err")"
 
-# Caller A talks with agent 1000 for 6 s (it hangs up after the takeover).
-sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 6000 -i 127.0.0.1 -p "$talker_port" -m 1 \
+# Caller A talks with agent 1000 for 12 s (it hangs up after the takeover): the set-up below,
+# up to the kill, must end before; it takes 3 to 6 s on a loaded two-core machine.
+sipp "127.0.0.1:$sip_port" -sf "$here/caller.xml" -s 5000 -d 12000 -i 127.0.0.1 -p "$talker_port" -m 1 \
   -timeout 60s -timeout_error -trace_msg -message_file "$work/talker.msg" \
   >"$work/talker.out" 2>"$work/talker.err" </dev/null &
 talker_pid=$!
@@ -142,7 +143,7 @@ for _ in $(seq 50); do [ "$(bridge_calls_in talking)" = 1 ] && break; sleep 0.1;
 two_callers_queued ""
 grep -q "^SIP/2.0 182 Queued" "$work/first.msg" || fail "the first caller heard no 182"
 # Caller E, queued behind them, gives up 2.5 s after its 182: after the move, and before an agent
-# is free for it (1001 takes D first, no sooner than 3 s after C starts ringing; A talks 6 s).
+# is free for it (1001 takes D first, no sooner than 3 s after C starts ringing; A talks 12 s).
 sipp "127.0.0.1:$sip_port" -sf "$here/cancel.xml" -s 5000 -d 2500 -i 127.0.0.1 -p "$quitter_port" -m 1 \
   -timeout 30s -timeout_error -trace_msg -message_file "$work/quitter.msg" \
   >"$work/quitter.out" 2>"$work/quitter.err" </dev/null &

@@ -20,35 +20,27 @@ sip_stop_started() {  # every process the script started, by its own ID: TERM, t
 free_port() {  # a UDP+TCP port free on 127.0.0.1 now
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+# The bridge's /metrics are read with curl and awk: a look takes milliseconds, where a Python
+# start-up takes most of a second on a loaded two-core machine, and the SIP scripts' timings (a
+# call talking while callers queue behind it) have no room for that.
+metrics_text() {  # metrics_text: the bridge's /metrics, once
+  curl -sf --max-time 5 "http://127.0.0.1:$metrics_port/metrics"
+}
 bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
-  python3 - "$metrics_port" "$1" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-print(next(l.split(" ")[1] for l in text.splitlines() if l.split(" ")[0] == sys.argv[2]))
-PY
+  metrics_text | awk -v name="$1" '$1 == name { print $2; found = 1; exit } END { exit !found }'
 }
 bridge_calls_in() {  # bridge_calls_in STATE: calls the bridge follows in STATE (routing, queued, ringing, ...)
-  python3 - "$metrics_port" "$1" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode()
-key = 'acd_sip_calls_by_state{state="%s"}' % sys.argv[2]
-print(next(l.split(" ")[1] for l in text.splitlines() if l.startswith(key)))
-PY
+  bridge_metric "acd_sip_calls_by_state{state=\"$1\"}"
 }
-# wait_metric NAME VALUE [SECONDS]: polls the bridge's /metrics every 20 ms (one process: no start-up
-# time between two looks) until sample NAME equals VALUE; false after SECONDS (default 5).
+# wait_metric NAME VALUE [SECONDS]: polls the bridge's /metrics every 20 ms until sample NAME
+# equals VALUE; false after SECONDS (default 5).
 wait_metric() {
-  python3 - "$metrics_port" "$1" "$2" "${3:-5}" <<'PY'
-import sys, time, urllib.request
-port, name, want, limit = sys.argv[1], sys.argv[2], sys.argv[3], time.monotonic() + float(sys.argv[4])
-while True:
-    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5).read().decode()
-    if any(l.split(" ")[0] == name and l.split(" ")[1] == want for l in text.splitlines()):
-        sys.exit(0)
-    if time.monotonic() > limit:
-        sys.exit(1)
-    time.sleep(0.02)
-PY
+  local limit=$(($(date +%s%3N) + ${3:-5} * 1000))
+  while :; do
+    [ "$(bridge_metric "$1" 2>/dev/null)" = "$2" ] && return 0
+    [ "$(date +%s%3N)" -gt "$limit" ] && return 1
+    sleep 0.02
+  done
 }
 queued_calls() {  # queued_calls: calls the bridge holds queued (suspended INVITEs after a 182)
   bridge_calls_in queued
