@@ -157,7 +157,10 @@ void NodeShipper::poll() {
                 : peer == LinkPrimary::PeerState::CatchingUp ? "catching up"
                 : peer == LinkPrimary::PeerState::Dead       ? "dead"
                                                              : "none") +
-               " at seq " + std::to_string(link_->acked_seq()));
+               " at seq " + std::to_string(link_->acked_seq()) +
+               (peer == LinkPrimary::PeerState::Dead && link_->last_drop() != dataplane::LinkCounter::kCount
+                    ? " (" + std::string(dataplane::link_counter_name(link_->last_drop())) + ")"
+                    : std::string()));
       last_peer_ = peer;
     }
     if (peer == LinkPrimary::PeerState::Synchronous &&

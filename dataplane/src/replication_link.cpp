@@ -865,6 +865,7 @@ bool LinkPrimary::handle_frame(std::uint8_t type, std::span<const std::uint8_t> 
 
 void LinkPrimary::drop_standby(LinkCounter reason) {
   counters_.bump(reason);
+  last_drop_ = reason;
   standby_.reset();
   state_ = PeerState::Dead;
   hello_pending_ = false;

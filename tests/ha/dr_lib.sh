@@ -86,11 +86,8 @@ dr_field() {
 }
 
 dr_dump() {
-  echo "--- node d stdout:"; tail -20 "$PAIR_WORK/d/out" 2>/dev/null || true
-  echo "--- node d stderr:"; tail -30 "$PAIR_WORK/d/err" 2>/dev/null || true
-  [ -S "$PAIR_WORK/d/ctl.sock" ] && dr_json d 2>/dev/null | tr -d '\n ' && echo
-  local n
-  for n in a b; do
+  local n  # the nodes' logs: pair_fail's pair_dump
+  for n in d e a b; do
     [ -S "$PAIR_WORK/$n/ctl.sock" ] && echo "$n: $(dr_json $n 2>/dev/null | tr -d '\n ')"
   done
   return 0

@@ -6,7 +6,7 @@
 #    sends are checked on e too (none differs), and d's `dr status` shows e and its lag;
 # 2. d dies (kill -9) while following, under load: e wins the pair's key, follows a itself
 #    (a sends it the records it lacks: e holds a's history up to its seq) and catches up;
-# 3. d starts again: it follows e as the pair's standby, as e followed it;
+# 3. d starts again: it follows e as the pair's standby, as e followed it, and catches up;
 # 4. a dies; `acdctl dr failover` on e takes the centre's epoch: e routes a new load, with d as
 #    its synchronous standby (it still follows);
 # 5. e dies: d takes the centre's next epoch under the site's name and routes every call of a
@@ -112,10 +112,12 @@ etcd_value /acd-test/dr-epoch | grep -q '"dr-e"' || dr_fail "the pair's key: $(e
   dr_fail "a did not send e the records it lacked: $("$acdctl" --socket "$work/a/ctl.sock" dr history)"
 echo "ok: d killed; e follows a at $(dr_field e applied_seq), connected to a $(echo "$following - $killed" | bc) s after the kill"
 
-# 3. d comes back: it is e's standby now.
+# 3. d comes back: it is e's standby now. e logs it caught up once the image is sent; d holds
+# e's state once it has installed the image and applied what followed.
 start_dr_node d primary
 wait_log e "pair standby caught up" 10
 dr_json d | grep -q '"role": "standby"' || dr_fail "d is not the pair's standby: $(dr_json d)"
+follows d e
 
 # 4. The active site dies; the DR pair's primary takes over, its standby follows it.
 kill -9 "$PID_a"

@@ -20,7 +20,7 @@ pair_fail() { echo "FAIL: $*"; pair_dump; exit 1; }
 
 pair_dump() {
   local n
-  for n in a b; do
+  for n in a b c d e; do  # the pair, and the nodes of other sites the script started
     [ -d "$PAIR_WORK/$n" ] || continue
     echo "--- node $n stdout:"; tail -20 "$PAIR_WORK/$n/out" 2>/dev/null || true
     echo "--- node $n stderr:"; grep -v "sending an image" "$PAIR_WORK/$n/err" | tail -20 || true

@@ -21,6 +21,7 @@
 #include "acd/control/audit_log.hpp"
 #include "acd/control/config.hpp"
 #include "acd/control/etcd_epoch.hpp"
+#include "acd/control/zero_pages.hpp"
 #include "acd/dataplane/input_log.hpp"
 #include "acd/dataplane/history_fetch.hpp"
 #include "acd/dataplane/journal.hpp"
@@ -286,14 +287,17 @@ class NodeShipper final : public dataplane::LogShipper {
   // Records the journal's ring could not take yet (rare: the disk is slow); retried each poll.
   std::deque<std::pair<std::uint64_t, std::vector<std::uint8_t>>> overflow_;
   // The latest records, for a standby that reconnects a little behind: it gets them instead of a
-  // whole image (which costs the routing core a pause). A ring of fixed slots: no allocation.
+  // whole image (which costs the routing core a pause). A ring of fixed slots: no allocation. Its
+  // 13 MB are zero pages, faulted in as records fill it: writing them all when the shipper is
+  // built (a node becoming primary) took 200 ms on a VM with slow page faults, and a DR pair's
+  // standby, which hears nothing from its primary meanwhile, dropped the link.
   struct Recent {
-    std::uint64_t seq = 0;
+    std::uint64_t seq = 0;  // 0: empty
     std::uint8_t length = 0;
     std::array<std::uint8_t, dataplane::kMaxLogRecord> bytes{};
   };
   static constexpr std::size_t kRecentRecords = 1 << 16;
-  std::vector<Recent> recent_ = std::vector<Recent>(kRecentRecords);
+  ZeroPages<Recent> recent_{kRecentRecords};
   // A standby that said hello waits for an image; records stamped meanwhile wait with it.
   bool image_for_standby_ = false;
   // The log's last seq when the standby (the DR follower) asked: an image taken before (one that

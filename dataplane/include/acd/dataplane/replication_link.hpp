@@ -233,6 +233,8 @@ class LinkPrimary {
   // now on acked_seq() follows the live log. Dead: the last standby died or closed, none since.
   enum class PeerState { None, CatchingUp, Synchronous, Dead };
   PeerState peer() const { return state_; }
+  // Why the last standby was dropped (peer_dead: unheard for dead_after; bad_sequence, ...).
+  LinkCounter last_drop() const { return last_drop_; }
 
   // The sequence number the standby has applied, once per connection. The caller answers, before
   // its next flush(), with the records after it (append) if it still has them, or with a snapshot
@@ -335,6 +337,7 @@ class LinkPrimary {
   std::unique_ptr<repl_detail::Connection> standby_;
   std::array<std::unique_ptr<Candidate>, kMaxCandidates> candidates_;
   PeerState state_ = PeerState::None;
+  LinkCounter last_drop_ = LinkCounter::kCount;  // none yet
   bool hello_pending_ = false;  // a hello not yet taken
   bool answered_ = false;       // take_hello() done on this connection
   std::optional<std::uint64_t> catch_up_target_;
