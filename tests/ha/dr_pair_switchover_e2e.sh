@@ -79,8 +79,10 @@ wait_log d "pair primary with epoch 1" 10
 wait_log a "dr: DR follower caught up" 10
 wait_log d "pair standby caught up" 10
 
-# 1. The switchover under load: more calls than the agents take, so callers queue at a.
-"$loadgen" --target "$site_ad" --rate 200 --duration 3 --agents 30 --talk-ms 250 --settle-s 20 \
+# 1. The switchover under load: more calls than the agents take, so callers queue at a. Calls
+#    talk 500 ms: the queue drains slowly enough that many of a's waiting callers still wait when
+#    d routes (d starts routing within a few ms of its takeover), and d is the one that serves them.
+"$loadgen" --target "$site_ad" --rate 200 --duration 3 --agents 30 --talk-ms 500 --settle-s 20 \
   --routed-order "$work/routed_order" --json >"$work/load1.json" 2>"$work/load1.err" &
 load=$!
 load_started load1 "$load"
