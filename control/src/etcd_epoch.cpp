@@ -341,6 +341,13 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
   if (expected == std::numeric_limits<std::uint64_t>::max()) {
     return {CasOutcome::Invalid, {}, "the epoch cannot move past 2^64-1"};
   }
+  if (unanswered_ && seen_ && *seen_ == *unanswered_ &&
+      *unanswered_ == EpochRecord{expected, holder}) {
+    // Our own swap to `expected`, applied while its answer was lost, and read back since.
+    EpochRecord ours = std::move(*unanswered_);
+    unanswered_.reset();
+    return {CasOutcome::Won, std::move(ours), {}};
+  }
   const Clock::time_point until = Clock::now() + deadline_;
   CasResult result;
   if (!seen_ || seen_->epoch != expected) {
@@ -352,6 +359,7 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
       return result;
     }
     if (*now.record == EpochRecord{expected + 1, holder}) {
+      unanswered_.reset();
       return {CasOutcome::Won, *now.record, {}};  // our own earlier try, whose answer was lost
     }
     if (now.record->epoch != expected) {
@@ -376,9 +384,11 @@ CasResult EtcdEpoch::advance(std::uint64_t expected, const std::string& holder) 
   };
   const auto answer = post("/v3/kv/txn", txn.dump(), until, result.why);
   if (!answer) {
+    unanswered_ = next;  // etcd may have applied it
     result.outcome = CasOutcome::Unreachable;
     return result;
   }
+  unanswered_.reset();
   const json& body = answer->body;
   if (const auto succeeded = body.find("succeeded");
       succeeded != body.end() && succeeded->is_boolean() && succeeded->get<bool>()) {

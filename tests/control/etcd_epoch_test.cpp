@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iterator>
 #include <latch>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -145,6 +146,96 @@ class CannedServer {
   }
   LoopbackSocket socket_{true};
   std::string response_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A relay to the test's etcd that can withhold etcd's answers: with hold(true) each request still
+// reaches etcd, which applies it, and its answer is read and dropped, so the client's deadline
+// passes as if the answer had been lost on the way back. One client connection at a time (libcurl
+// keeps one); a client that gives up leaves etcd's side open until etcd has answered.
+class HoldingRelay {
+ public:
+  HoldingRelay() : thread_([this] { serve(); }) {}
+  ~HoldingRelay() {
+    stop_ = true;
+    thread_.join();
+  }
+  HoldingRelay(const HoldingRelay&) = delete;
+  HoldingRelay& operator=(const HoldingRelay&) = delete;
+  std::string endpoint() const { return socket_.endpoint(); }
+  void hold(bool on) { hold_ = on; }
+  int answers_dropped() const { return dropped_; }
+
+ private:
+  static int connect_etcd() {
+    const std::string endpoint = etcd_endpoint();
+    const std::size_t colon = endpoint.rfind(':');
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1))));
+    inet_pton(AF_INET, endpoint.substr(0, colon).c_str(), &at.sin_addr);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) {
+      close(fd);
+      return -1;
+    }
+    return fd;
+  }
+  void serve() {
+    while (!stop_) {
+      pollfd ready{socket_.fd(), POLLIN, 0};
+      if (poll(&ready, 1, 20) != 1) {
+        continue;
+      }
+      const int client = accept(socket_.fd(), nullptr, nullptr);
+      const int etcd = client < 0 ? -1 : connect_etcd();
+      if (etcd >= 0) {
+        pump(client, etcd);
+      }
+      if (client >= 0) {
+        close(client);
+      }
+      if (etcd >= 0) {
+        close(etcd);
+      }
+    }
+  }
+  void pump(int client, int etcd) {
+    std::array<char, 8192> buffer{};
+    bool client_open = true;
+    bool answer_owed = false;  // etcd has a request of the client's to answer
+    while (!stop_ && (client_open || answer_owed)) {
+      pollfd fds[2] = {{client_open ? client : -1, POLLIN, 0}, {etcd, POLLIN, 0}};
+      if (poll(fds, 2, 20) <= 0) {
+        continue;
+      }
+      if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        const ssize_t n = recv(client, buffer.data(), buffer.size(), 0);
+        if (n <= 0) {
+          client_open = false;  // the client gave up: etcd's answer is still awaited
+        } else {
+          answer_owed = true;
+          (void)!send(etcd, buffer.data(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
+        }
+      }
+      if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        const ssize_t n = recv(etcd, buffer.data(), buffer.size(), 0);
+        if (n <= 0) {
+          return;
+        }
+        answer_owed = false;
+        if (hold_) {
+          ++dropped_;
+        } else if (client_open) {
+          (void)!send(client, buffer.data(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
+        }
+      }
+    }
+  }
+  LoopbackSocket socket_{true};
+  std::atomic<bool> hold_{false};
+  std::atomic<int> dropped_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -301,6 +392,42 @@ TEST_F(EtcdEpochTest, RetryOfASwapThatTookEffectWins) {
   ASSERT_TRUE(b.read(why)) << why;
   ASSERT_EQ(client().advance(2, "node-a").outcome, CasOutcome::Won);
   EXPECT_EQ(b.advance(2, "node-b").outcome, CasOutcome::Lost);
+}
+
+// A swap etcd applied but whose answer was lost, then a read that shows the record it asked for:
+// the node asks to move past it (as the promotion loop does, with the epoch it just read) and
+// wins that record, instead of taking the next epoch on top of its own. What a node does at
+// start-up under load when etcd answers after the 20 ms deadline.
+TEST_F(EtcdEpochTest, AnUnansweredSwapReadBackIsWon) {
+  HoldingRelay relay;
+  EtcdEpoch a({relay.endpoint()}, test_key(), milliseconds(300));
+  std::string why;
+  ASSERT_TRUE(a.read(why)) << why;  // epoch 0
+  relay.hold(true);
+  const CasResult unanswered = a.advance(0, "node-a");
+  ASSERT_EQ(unanswered.outcome, CasOutcome::Unreachable) << unanswered.why;
+  std::optional<EpochRecord> stored;
+  for (int i = 0; i < 100 && stored != EpochRecord{1, "node-a"}; ++i) {
+    stored = client().read(why);  // etcd applied it
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_EQ(stored, (EpochRecord{1, "node-a"}));
+  EXPECT_GE(relay.answers_dropped(), 1);
+  relay.hold(false);
+
+  ASSERT_EQ(a.read(why), (EpochRecord{1, "node-a"})) << why;
+  const CasResult ours = a.advance(1, "node-a");
+  EXPECT_EQ(ours.outcome, CasOutcome::Won) << ours.why;
+  EXPECT_EQ(ours.current, (EpochRecord{1, "node-a"}));
+  EXPECT_EQ(client().read(why), (EpochRecord{1, "node-a"})) << "an epoch was skipped";
+  // Once recognised, it is an ordinary record: the next swap moves past it.
+  const CasResult next = a.advance(1, "node-a");
+  EXPECT_EQ(next.outcome, CasOutcome::Won) << next.why;
+  EXPECT_EQ(next.current, (EpochRecord{2, "node-a"}));
+  // Another client, whose swap was never lost, that read the same record moves past it.
+  EtcdEpoch b = client();
+  ASSERT_EQ(b.read(why), (EpochRecord{2, "node-a"})) << why;
+  EXPECT_EQ(b.advance(2, "node-a").current, (EpochRecord{3, "node-a"}));
 }
 
 // A paused etcd (SIGSTOP: the kernel still accepts, nobody answers) makes read and advance return

@@ -81,6 +81,9 @@ class EtcdEpoch {
   //   Unreachable: no endpoint answered in time (a swap that reached etcd may still have been
   //   applied: the next advance says so, as above). Invalid: holder is not 1..64 of [A-Za-z0-9._-],
   //   or expected is the largest epoch.
+  // A caller that reads after an unanswered swap and sees that very record ({E, holder}, which
+  // this client asked for) and then asks to move past it (expected E, the same holder) wins E:
+  // the record is its own, and taking E + 1 on top would skip an epoch nobody else ever held.
   CasResult advance(std::uint64_t expected, const std::string& holder);
 
   // Why `endpoint` is not usable ("HOST:PORT", port 1..65535, host without '/', '@' or spaces);
@@ -110,6 +113,9 @@ class EtcdEpoch {
   std::unique_ptr<Transport> transport_;
   std::optional<EpochRecord> seen_;  // the last valid record etcd showed us...
   std::string seen_raw_;             // ...and its value, byte for byte (what the swap compares)
+  // The record of this client's last swap that went unanswered (it may have been applied);
+  // cleared by the next answered swap.
+  std::optional<EpochRecord> unanswered_;
 };
 
 }  // namespace acd::control
