@@ -40,8 +40,10 @@ status=$?
 set -e
 [ $status = 1 ] || dr_fail "a switchover on the DR node was not refused: $(cat "$work/wrong.out")"
 
+# Calls talk 500 ms: the queue drains slowly enough that many callers queued at a still wait
+# when d routes (within a few ms of its takeover), and d is the one that serves them.
 "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_d" --rate 200 --duration 5 --agents 30 \
-  --talk-ms 250 --settle-s 20 --routed-order "$work/routed_order" --json >"$work/load.json" 2>"$work/load.err" &
+  --talk-ms 500 --settle-s 20 --routed-order "$work/routed_order" --json >"$work/load.json" 2>"$work/load.err" &
 load=$!
 for _ in $(seq 600); do grep -qs "load starts" "$work/load.err" && break; sleep 0.05; done
 sleep 1
