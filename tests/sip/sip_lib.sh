@@ -27,7 +27,9 @@ metrics_text() {  # metrics_text: the bridge's /metrics, once
   curl -sf --max-time 5 "http://127.0.0.1:$metrics_port/metrics"
 }
 bridge_metric() {  # bridge_metric NAME: one sample of the bridge's /metrics
-  metrics_text | awk -v name="$1" '$1 == name { print $2; found = 1; exit } END { exit !found }'
+  # awk reads to the end: leaving early would break curl's pipe, and pipefail would fail the
+  # look (and a script's plain assignment with it) although the sample was found.
+  metrics_text | awk -v name="$1" '$1 == name && !found { print $2; found = 1 } END { exit !found }'
 }
 bridge_calls_in() {  # bridge_calls_in STATE: calls the bridge follows in STATE (routing, queued, ringing, ...)
   bridge_metric "acd_sip_calls_by_state{state=\"$1\"}"
