@@ -505,6 +505,68 @@ TEST_F(PipelineTest, SequencerNumbersEveryInput) {
   EXPECT_EQ(log.back().event.time, 7000u);
 }
 
+// A clock that moves 1 µs at every reading, so that a test sees how often it is read.
+struct SteppingClock final : Clock {
+  router::Micros t = 10'000;
+  router::Micros now() override { return t++; }
+};
+
+// The inputs of one receive batch are stamped with one reading of the clock (a reading per input
+// was a measurable share of a routed call's cost); the next batch's inputs are later.
+TEST(Sequencer, OneReadingStampsAReceiveBatch) {
+  router::Engine engine(small_centre());
+  MemoryPort port;
+  SteppingClock clock;
+  IoStage io(port, clock, nullptr, {101, 102, 103}, DataplaneConfig{});
+  Worker worker(engine, io);
+  Peer sw{7, Endpoint{0x0100007f, 5060, 0}};
+  port.inject(sw.endpoint, sw.one(Type::Register, Register{1, 0, 1}));
+  worker.poll();
+  std::vector<Input> log;
+  io.sequencer().set_log([&](const Input& in) {
+    if (in.event.type == router::EventType::RouteRequest) {
+      log.push_back(in);
+    }
+  });
+  router::CallId call = 100;
+  auto batch = [&] {  // two datagrams of three route requests each
+    for (int d = 0; d < 2; ++d) {
+      std::vector<std::uint8_t> buf(kMaxSendDatagram);
+      DatagramWriter w(buf, sw.id);
+      for (int m = 0; m < 3; ++m) {
+        RouteRequest rr{};
+        rr.call_id = ++call;
+        ASSERT_TRUE(w.add(Type::RouteRequest, ++sw.seq, rr));
+      }
+      buf.resize(w.finish());
+      port.inject(sw.endpoint, std::move(buf));
+    }
+    worker.poll();
+  };
+  batch();
+  batch();
+  ASSERT_EQ(log.size(), 12u);
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(log[i].event.time, log[0].event.time) << "input " << i << " of the first batch";
+    EXPECT_EQ(log[6 + i].event.time, log[6].event.time) << "input " << i << " of the second";
+  }
+  EXPECT_GT(log[6].event.time, log[0].event.time);
+}
+
+// The routing core's interval clock: a 20 ms sleep reads as at least about 20 ms (the counter's
+// rate is measured, so a few per cent of error are allowed) and not absurdly more; an interval
+// that ends before it begins reads 0.
+TEST(IntervalClock, MeasuresASleep) {
+  IntervalClock::calibrate();
+  const std::uint64_t begin = IntervalClock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::uint64_t end = IntervalClock::now();
+  const std::uint64_t ns = IntervalClock::elapsed_ns(begin, end);
+  EXPECT_GE(ns, 19'000'000u);
+  EXPECT_LT(ns, 2'000'000'000u);
+  EXPECT_EQ(IntervalClock::elapsed_ns(end, begin), 0u);
+}
+
 // Roles. Desktop 8 signs in agent 101 (index 0), desktop 9 agent 102 (index 1); supervisor 10.
 class RolesTest : public PipelineTest {
  protected:

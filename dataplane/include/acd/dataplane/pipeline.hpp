@@ -35,6 +35,7 @@
 #include "acd/dataplane/export_position.hpp"
 #include "acd/dataplane/history_state.hpp"
 #include "acd/dataplane/input_log.hpp"
+#include "acd/dataplane/interval_clock.hpp"
 #include "acd/dataplane/port.hpp"
 #include "acd/dataplane/roles.hpp"
 #include "acd/dataplane/session_layer.hpp"
@@ -128,11 +129,30 @@ class Sequencer {
   explicit Sequencer(Clock& clock) : clock_(clock) {}
   void stamp(Input& input) {
     input.seq = next_++;
-    input.event.time = clock_.now();
+    input.event.time = held_ ? held_time_ : clock_.now();
     if (log_) {
       log_(input);
     }
   }
+  // While one lives, every input is stamped with the clock's reading at its start: the inputs of
+  // one receive batch share one reading (a reading per input was a measurable share of a routed
+  // call on the DPDK path, and a batch takes microseconds, far below any timer's resolution).
+  // Times still never go back: later readings are at least this one.
+  class Batch {
+   public:
+    Batch(Sequencer& s, bool hold) : s_(s) {
+      if (hold) {
+        s_.held_time_ = s_.clock_.now();
+        s_.held_ = true;
+      }
+    }
+    ~Batch() { s_.held_ = false; }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    Sequencer& s_;
+  };
   std::uint64_t next() const { return next_; }
   // A number for a record that is not an engine input (a client's registration).
   std::uint64_t take() { return next_++; }
@@ -143,6 +163,8 @@ class Sequencer {
  private:
   Clock& clock_;
   std::uint64_t next_ = 1;
+  bool held_ = false;
+  router::Micros held_time_ = 0;
   std::function<void(const Input&)> log_;  // tests and, later, replication; not on by default
 };
 
@@ -621,8 +643,7 @@ class RouterStage {
     o.request_agent = input.event.agent;
     o.request_reason = input.event.reason;
     if (!std::holds_alternative<ApplyEvent>(input.command)) {
-      const auto began = latency_ != nullptr ? std::chrono::steady_clock::now()
-                                             : std::chrono::steady_clock::time_point{};
+      const std::uint64_t began = latency_ != nullptr ? IntervalClock::now() : 0;
       // Time first (due timers fire), then the command.
       router::Event tick;
       tick.time = input.event.time;
@@ -668,28 +689,21 @@ class RouterStage {
         config_tag_ = input.config_tag;
       }
       if (latency_ != nullptr) {
-        latency_->record_command(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                                 began)
-                .count()));
+        latency_->record_command(IntervalClock::elapsed_ns(began, IntervalClock::now()));
       }
       o.end = true;
       o.decision = router::Decision{};
       push_output(o);
       return;
     }
-    const auto start = latency_ != nullptr ? std::chrono::steady_clock::now()
-                                           : std::chrono::steady_clock::time_point{};
+    const std::uint64_t start = latency_ != nullptr ? IntervalClock::now() : 0;
     engine_.apply(input.event, [&](const router::Decision& d) {
       o.decision = d;
       push_output(o);
     });
     if (latency_ != nullptr) {
-      latency_->record(
-          input.event.type == router::EventType::Tick,
-          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         std::chrono::steady_clock::now() - start)
-                                         .count()));
+      latency_->record(input.event.type == router::EventType::Tick,
+                       IntervalClock::elapsed_ns(start, IntervalClock::now()));
     }
     o.end = true;
     o.decision = router::Decision{};
@@ -698,7 +712,12 @@ class RouterStage {
   router::Engine& engine() { return engine_; }
   const ConfigTag* config_tag() const { return config_tag_; }
   // Measure every input's time in the engine into this histogram (off when null).
-  void set_latency(EngineLatency* h) { latency_ = h; }
+  void set_latency(EngineLatency* h) {
+    if (h != nullptr) {
+      IntervalClock::calibrate();  // here, not on the first timed input
+    }
+    latency_ = h;
+  }
 
  private:
   router::Engine& engine_;

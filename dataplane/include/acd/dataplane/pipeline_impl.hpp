@@ -20,6 +20,7 @@ std::size_t IoStage::receive(Push&& push) {
   }
   sign_ins_this_cycle_ = 0;
   const std::size_t n = port_.receive(rx_);
+  const Sequencer::Batch one_time(sequencer_, n > 0);
   for (std::size_t i = 0; i < n; ++i) {
     const Datagram& d = rx_[i];
     counters_.bump(Counter::rx_datagrams);
