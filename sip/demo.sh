@@ -134,8 +134,8 @@ sipp "127.0.0.1:$sip_port" -sf "$scenarios/caller.xml" -default_behaviors all,-a
   -message_file "$work/caller.msg" >"$work/caller.out" 2>"$work/caller.err" </dev/null &
 caller_pid=$!
 pids+=($caller_pid)
-for _ in $(seq 50); do
-  ctl --json calls list 2>/dev/null | grep -q '"agent"' && break
+for _ in $(seq 50); do  # until the phone has answered: the call rings at the agent first
+  ctl --json calls list 2>/dev/null | grep -qE '"state": *"talking"' && break
   sleep 0.1
 done
 echo "acdctl calls list, while they talk:"
