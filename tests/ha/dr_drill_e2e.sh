@@ -34,8 +34,10 @@ wait_log a "standby synchronous"
 start_dr
 wait_log a "dr: DR follower caught up" 10
 
-load() {  # load NAME: 4 s of calls at 200/s; the report in work/NAME.json
-  "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 4 --agents 30 \
+# 8 s: long enough for two drills even when the drill's thread (at the lowest CPU priority) gets
+# little of a loaded two-core machine; with 4 s only one drill fit now and then.
+load() {  # load NAME: 8 s of calls at 200/s; the report in work/NAME.json
+  "$loadgen" --target "127.0.0.1:$PORT_a,127.0.0.1:$PORT_b" --rate 200 --duration 8 --agents 30 \
     --talk-ms 50 --settle-s 15 --json >"$work/$1.json" 2>"$work/$1.err"
 }
 # One round (round R): production's latency with no drill, then the same load with drills run one
