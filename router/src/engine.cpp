@@ -99,14 +99,11 @@ Engine::Engine(const EngineConfig& config)
       m.agent = a;
       m.queue = q;
       m.proficiency = static_cast<std::uint8_t>(std::min(proficiency, 255u));
-      m.policy = p.policy;
-      m.media = p.media;
-      members_.push_back(m);
-      std::uint8_t lowest = kMaxProficiency;
+      m.level = kMaxProficiency;
       for (int i = 0; i < p.skill_count; ++i) {
-        lowest = std::min(lowest, level_of(p.skills[i].skill));
+        m.level = std::min(m.level, level_of(p.skills[i].skill));
       }
-      member_level_.push_back(lowest);
+      members_.push_back(m);
     }
     r.members_count = static_cast<std::uint16_t>(members_.size() - r.members_begin);
   }
@@ -128,7 +125,6 @@ Engine::Engine(const EngineConfig& config)
   // to half of each as spare capacity, which at 20 skills per agent is hundreds of bytes a head.
   agent_skills_.shrink_to_fit();
   members_.shrink_to_fit();
-  member_level_.shrink_to_fit();
   rules_.shrink_to_fit();
   rings_.shrink_to_fit();
   queue_profiles_.shrink_to_fit();
@@ -139,6 +135,7 @@ Engine::Engine(const EngineConfig& config)
 // threshold with max wait among them) into params_ and rules_.
 void Engine::load_queue_params(const EngineConfig& config) {
   params_.assign(config.queues.size(), QueueParams{});
+  queue_kind_.assign(config.queues.size(), detail::QueueKind{});
   rules_.clear();
   auto to_record = [](const OverflowRule& r) {
     RuleRecord rec;
@@ -158,6 +155,7 @@ void Engine::load_queue_params(const EngineConfig& config) {
     p.priority_aging_ms = qc.priority_aging_ms;
     p.media = qc.media;
     p.policy = qc.policy;
+    queue_kind_[q] = detail::QueueKind{qc.policy, qc.media};
     p.sl_target_permille = qc.sl_target_permille;
     p.min_verification = qc.min_verification;
     p.tier_priority_boost = qc.tier_priority_boost;

@@ -175,11 +175,12 @@ Engine::TakeOverResult Engine::take_over(const Engine& old, DecisionSink sink) {
 }
 
 // Puts every free agent into the ready index of each queue it now serves. Ring queues keep the
-// running order: an agent that was in the queue's ring keeps its entry time and place; one that
-// was not (a new member, or the queue used another policy) enters by how long it has been idle.
+// running order: the agents that were in the queue's ring keep their places; one that was not (a
+// new member, or the queue used another policy) enters by how long it has been idle, before the
+// first of them that entered its rings later than it became idle.
 void Engine::rebuild_ready_index(const Engine& old) {
   struct Candidate {
-    Micros key;
+    Micros key;           // entered the running engine's rings, or became idle
     std::uint32_t place;  // in the running engine's ring, kNone if it was not there
     std::uint32_t member;
   };
@@ -196,9 +197,13 @@ void Engine::rebuild_ready_index(const Engine& old) {
   for (std::uint32_t m = 0; m < members_.size(); ++m) {
     by_queue[fill[members_[m].queue]++] = m;
   }
-  std::vector<Candidate> candidates;
+  std::vector<Candidate> kept;
+  std::vector<Candidate> joining;
+  std::vector<Candidate> order;
   std::vector<std::uint32_t> place_of(old.agents_.size(), kNone);
   std::vector<AgentIndex> placed;
+  constexpr Micros kNotInRing = ~Micros{0};
+  std::vector<Micros> entered(agents_.size(), kNotInRing);  // earliest ring key per agent
   for (QueueIndex q = 0; q < queues_.size(); ++q) {
     const bool rings = uses_rings(params_[q].policy);
     const bool had_rings = q < old.queues_.size() && uses_rings(old.params_[q].policy);
@@ -215,7 +220,8 @@ void Engine::rebuild_ready_index(const Engine& old) {
         }
       }
     }
-    candidates.clear();
+    kept.clear();
+    joining.clear();
     for (std::uint32_t i = first[q]; i < first[q + 1]; ++i) {
       const std::uint32_t m = by_queue[i];
       MemberNode& node = members_[m];
@@ -223,35 +229,38 @@ void Engine::rebuild_ready_index(const Engine& old) {
         continue;
       }
       if (!rings) {
-        node.key = member_key(node);
+        tree_[node.slot].key = member_key(node);
         index_insert(m);
         continue;
       }
-      Candidate c{agents_[node.agent].idle_since, kNone, m};
       if (node.agent < place_of.size() && place_of[node.agent] != kNone) {
-        const AgentRecord& was = old.agents_[node.agent];
-        for (std::uint32_t om = was.members_begin; om < was.members_begin + was.members_count;
-             ++om) {
-          if (old.members_[om].queue == q) {
-            c.key = old.members_[om].key;
-            c.place = place_of[node.agent];
-          }
-        }
+        kept.push_back(Candidate{old.ring_since_[node.agent], place_of[node.agent], m});
+      } else {
+        joining.push_back(Candidate{agents_[node.agent].idle_since, kNone, m});
       }
-      candidates.push_back(c);
     }
-    std::sort(candidates.begin(), candidates.end(), [&](const Candidate& x, const Candidate& y) {
+    std::sort(kept.begin(), kept.end(),
+              [](const Candidate& x, const Candidate& y) { return x.place < y.place; });
+    std::sort(joining.begin(), joining.end(), [&](const Candidate& x, const Candidate& y) {
       if (x.key != y.key) {
         return x.key < y.key;
       }
-      if (x.place != y.place) {
-        return x.place < y.place;
-      }
       return members_[x.member].agent < members_[y.member].agent;
     });
-    for (const Candidate& c : candidates) {
+    // Merged by key, a kept agent first on a tie. (Kept agents stay in their order even where their
+    // keys are not: an agent of several media entered some rings later than its key says.)
+    order.clear();
+    std::size_t j = 0;
+    for (const Candidate& k : kept) {
+      while (j < joining.size() && joining[j].key < k.key) {
+        order.push_back(joining[j++]);
+      }
+      order.push_back(k);
+    }
+    order.insert(order.end(), joining.begin() + static_cast<std::ptrdiff_t>(j), joining.end());
+    for (const Candidate& c : order) {
       MemberNode& node = members_[c.member];
-      node.key = c.key;
+      entered[node.agent] = std::min(entered[node.agent], c.key);
       node.in_index = 1;
       ++queues_[q].ready_count;
       ring_push(node.slot, node.agent);
@@ -260,6 +269,11 @@ void Engine::rebuild_ready_index(const Engine& old) {
       place_of[a] = kNone;
     }
     placed.clear();
+  }
+  for (AgentIndex a = 0; a < agents_.size(); ++a) {
+    if (entered[a] != kNotInRing) {
+      ring_since_[a] = entered[a];
+    }
   }
 }
 

@@ -164,7 +164,7 @@ AgentIndex Engine::find_agent_for(const CallRecord& c, std::uint64_t& skipped) c
   for (std::uint32_t m = index_first(q); m != kNone && remaining > 0; m = index_next(q, m)) {
     --remaining;
     const AgentIndex a = members_[m].agent;
-    if ((c.req_count == 0 || has_skills(a, c)) && member_level_[m] >= floor) {
+    if ((c.req_count == 0 || has_skills(a, c)) && members_[m].level >= floor) {
       return a;
     }
     ++skipped;

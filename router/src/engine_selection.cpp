@@ -35,7 +35,9 @@ void Engine::load_selection_params(const EngineConfig& config) {
       p.expand_level[i] = qc.expand[i].min_level;
     }
   }
-  member_rank_.assign(members_.size(), 0);
+  for (MemberNode& m : members_) {
+    m.rank = 0;
+  }
   agent_rule_.assign(agents_.size(), CallSelection::AgedPriority);
   for (AgentIndex a = 0; a < agents_.size(); ++a) {
     const AgentRecord& r = agents_[a];
@@ -45,7 +47,7 @@ void Engine::load_selection_params(const EngineConfig& config) {
       const QueueParams& qp = params_[members_[m].queue];
       std::uint8_t rank = 0;
       if (ac.preference == AgentPreference::Proficiency) {
-        rank = static_cast<std::uint8_t>(kMaxProficiency - member_level_[m]);
+        rank = static_cast<std::uint8_t>(kMaxProficiency - members_[m].level);
       } else if (ac.preference == AgentPreference::Order) {
         std::size_t best = ac.preference_order.size();  // not listed: after every listed skill
         for (int i = 0; i < qp.skill_count; ++i) {
@@ -55,18 +57,18 @@ void Engine::load_selection_params(const EngineConfig& config) {
         }
         rank = static_cast<std::uint8_t>(std::min<std::size_t>(best, 255));
       }
-      member_rank_[m] = rank;
-      if (primary == kNone || rank < member_rank_[primary]) {
+      members_[m].rank = rank;
+      if (primary == kNone || rank < members_[primary].rank) {
         primary = m;
       }
     }
     if (primary != kNone) {
       agent_rule_[a] = selection_params_[members_[primary].queue].rule;
       // Ranks relative to the agent's primary queues (0), so that agents compare on arrival.
-      const std::uint8_t lowest = member_rank_[primary];
+      const std::uint8_t lowest = members_[primary].rank;
       for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
-        member_rank_[m] = static_cast<std::uint8_t>(member_rank_[m] - lowest);
-        if (member_rank_[m] != 0) {
+        members_[m].rank = static_cast<std::uint8_t>(members_[m].rank - lowest);
+        if (members_[m].rank != 0) {
           selection_params_[members_[m].queue].ranked = 1;
         }
       }
@@ -90,7 +92,7 @@ std::uint32_t Engine::member_of(AgentIndex a, QueueIndex q) const {
 // (a reserve agent waits for the queue to be in trouble).
 bool Engine::reserve_allows(std::uint32_t m, const CallRecord& c) const {
   const std::uint32_t reserve_ms = selection_params_[members_[m].queue].reserve_after_ms;
-  return member_rank_[m] == 0 || reserve_ms == 0 ||
+  return members_[m].rank == 0 || reserve_ms == 0 ||
          s_.now - std::min(s_.now, c.enqueued) >= static_cast<Micros>(reserve_ms) * 1000;
 }
 
@@ -107,14 +109,14 @@ AgentIndex Engine::find_ranked_agent(const CallRecord& c, std::uint64_t& skipped
   std::uint32_t looked = 0;
   // True: stop looking.
   auto consider = [&](AgentIndex a, std::uint32_t m) {
-    if (!((c.req_count == 0 || has_skills(a, c)) && member_level_[m] >= floor &&
+    if (!((c.req_count == 0 || has_skills(a, c)) && members_[m].level >= floor &&
           reserve_allows(m, c))) {
       ++skipped;
       return false;
     }
-    if (member_rank_[m] < best_rank) {
+    if (members_[m].rank < best_rank) {
       best = a;
-      best_rank = member_rank_[m];
+      best_rank = members_[m].rank;
     }
     return best_rank == 0 || ++looked >= kLook;
   };
@@ -183,8 +185,7 @@ bool Engine::meets_floor(AgentIndex a, QueueIndex q, std::uint8_t floor) const {
   for (int i = 0; i < p.skill_count; ++i) {
     req[i] = SkillRequirement{p.skills[i].skill, std::max(p.skills[i].min_level, floor), 0};
   }
-  const AgentRecord& r = agents_[a];
-  return has_skills(detail::SkillRange{r.skills_begin, r.skills_count}, req.data(), p.skill_count);
+  return has_skills(skills_of(a), req.data(), p.skill_count);
 }
 
 // A waiting call's timer fired in a queue with expand steps: if its floor fell, a ready agent may
@@ -267,13 +268,13 @@ CallSlot Engine::best_call_for(AgentIndex a) {
   for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
     const MemberNode& node = members_[m];
     const QueueIndex q = node.queue;
-    if (!available(a, node.media) || queues_[q].waiting == 0) {
+    if (!available(a, media_of(node)) || queues_[q].waiting == 0) {
       continue;
     }
     const SelectionParams& sp = selection_params_[q];
     // A reserve agent looks only at calls that have waited the queue's reserve threshold.
-    const Micros min_wait = member_rank_[m] != 0 ? Micros{sp.reserve_after_ms} * 1000 : 0;
-    const CallSlot slot = first_matching_call(q, a, member_level_[m], min_wait);
+    const Micros min_wait = members_[m].rank != 0 ? Micros{sp.reserve_after_ms} * 1000 : 0;
+    const CallSlot slot = first_matching_call(q, a, members_[m].level, min_wait);
     if (slot == kNone) {
       continue;
     }
@@ -285,7 +286,7 @@ CallSlot Engine::best_call_for(AgentIndex a) {
     x.queue = q;
     x.seq = c.seq;
     const std::uint64_t wait_us = s_.now - c.enqueued;
-    x.rank = member_rank_[m];
+    x.rank = members_[m].rank;
     if (x.rank != 0 && sp.reserve_after_ms != 0) {
       x.rank = 0;  // the call reached the threshold (min_wait): the queue takes its reserve agent
     }

@@ -70,7 +70,6 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.site_numbers_, true);
   vec(self.queue_keys_, true);
   vec(self.selection_params_, true);
-  vec(self.member_rank_, true);
   vec(self.agent_rule_, true);
   vec(self.agents_, false);
   vec(self.agent_cold_, false);
@@ -80,6 +79,7 @@ void Engine::for_each_array(Visit&& visit) const {
   vec(self.rings_, false);
   vec(self.ring_entries_, false);
   vec(self.epochs_, false);
+  vec(self.ring_since_, false);
   vec(self.queues_, false);
   vec(self.queue_stats_, false);
   vec(self.surge_, false);
@@ -196,6 +196,7 @@ std::size_t Engine::memory_bytes() const {
   cap(rings_);
   cap(ring_entries_);
   cap(epochs_);
+  cap(ring_since_);
   cap(numbers_);
   cap(params_);
   cap(rules_);
@@ -213,10 +214,9 @@ std::size_t Engine::memory_bytes() const {
   cap(queue_keys_);
   cap(site_summaries_);
   cap(selection_params_);
-  cap(member_rank_);
   cap(agent_rule_);
   cap(selection_);
-  cap(member_level_);
+  cap(queue_kind_);
   cap(calls_);
   cap(call_map_.slots());
   cap(wheel_.nodes());
@@ -389,7 +389,8 @@ bool Engine::check_invariants(std::string* why) const {
     }
     for (std::uint32_t m = r.members_begin; m < r.members_begin + r.members_count; ++m) {
       const detail::MemberNode& node = members_[m];
-      if (node.policy != params_[node.queue].policy || node.media != params_[node.queue].media) {
+      if (policy_of(node) != params_[node.queue].policy ||
+          media_of(node) != params_[node.queue].media) {
         problem << "agent " << a << " membership of queue " << node.queue
                 << " disagrees with the queue's policy or media";
         return fail();
@@ -400,8 +401,9 @@ bool Engine::check_invariants(std::string* why) const {
                 << " the ready index of queue " << node.queue;
         return fail();
       }
-      const bool stale = uses_rings(params_[node.queue].policy) ? node.key < r.idle_since
-                                                                : node.key != member_key(node);
+      const bool stale = uses_rings(params_[node.queue].policy)
+                             ? ring_since_[a] < r.idle_since || ring_since_[a] > s_.now
+                             : tree_[node.slot].key != member_key(node);
       if (want && stale) {
         problem << "agent " << a << " has a stale key in queue " << node.queue;
         return fail();
@@ -445,9 +447,10 @@ bool Engine::check_invariants(std::string* why) const {
         return;
       }
       const bool rings = uses_rings(params_[qi].policy);
-      const bool ordered = params_[qi].policy == Policy::RoundRobin || prev == kNone ||
-                           (rings && members_[m].slot != members_[prev].slot) ||
-                           (rings ? members_[prev].key <= members_[m].key : member_less(prev, m));
+      // A ring is in order by construction (appended as agents become free, time only moving
+      // forward); a treap by its keys.
+      const bool ordered = params_[qi].policy == Policy::RoundRobin || prev == kNone || rings ||
+                           member_less(prev, m);
       if (!ordered) {
         problem << "queue " << qi << " index is out of order at agent " << a;
         ok = false;

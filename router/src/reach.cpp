@@ -19,9 +19,9 @@ using detail::ServableMemoEntry;
 
 namespace {
 
-// Remembered verdicts of the exact "can anyone serve this" check: one per 8 memberships (the
+// Remembered verdicts of the exact "can anyone serve this" check: one per 16 memberships (the
 // combinations that can pass the best-level table grow with the members' skill lists, not with
-// the queues), within these bounds, rounded up to a power of two: 4 to 7 B per membership.
+// the queues), within these bounds, rounded up to a power of two: 2 to 3.5 B per membership.
 constexpr std::size_t kServableMemoMin = 1024;
 constexpr std::size_t kServableMemoMax = 65536;
 
@@ -55,8 +55,8 @@ Requirements requirements_of(const CallRecord& c) {
 
 }  // namespace
 
-// Per queue: its member count, its members' distinct skill lists and the highest level of every
-// skill among them.
+// Per queue: its member count, its members' distinct skill lists (one agent that has each) and
+// the highest level of every skill among them.
 void Engine::build_reach() {
   // Members grouped by queue (a counting sort over the memberships), each group in agent order.
   std::vector<std::uint32_t> first(queues_.size() + 1, 0);
@@ -71,9 +71,6 @@ void Engine::build_reach() {
   for (const MemberNode& m : members_) {
     by_queue[fill[m.queue]++] = m.agent;
   }
-  auto skills_of = [&](AgentIndex a) {
-    return detail::SkillRange{agents_[a].skills_begin, agents_[a].skills_count};
-  };
   // Skill lists in a fixed order (skills, then levels), ties by agent index: deterministic.
   auto profile_less = [&](AgentIndex a, AgentIndex b) {
     const detail::SkillRange x = skills_of(a);
@@ -113,7 +110,7 @@ void Engine::build_reach() {
         continue;
       }
       const detail::SkillRange skills = skills_of(*it);
-      queue_profiles_.push_back(skills);
+      queue_profiles_.push_back(*it);
       for (std::uint32_t k = skills.begin; k < skills.begin + skills.count; ++k) {
         const SkillLevel& have = agent_skills_[k];
         if (best[have.skill] == 0) {
@@ -134,7 +131,7 @@ void Engine::build_reach() {
   queue_profiles_.shrink_to_fit();
   best_levels_.shrink_to_fit();
   const std::size_t memo = std::bit_ceil(
-      std::clamp<std::size_t>(members_.size() / 8, kServableMemoMin, kServableMemoMax));
+      std::clamp<std::size_t>(members_.size() / 16, kServableMemoMin, kServableMemoMax));
   servable_memo_.assign(memo, ServableMemoEntry{});
 }
 
@@ -176,7 +173,7 @@ bool Engine::servable(const CallRecord& c) const {
   bool found = false;
   for (std::uint32_t i = reach.profiles_begin;
        i < reach.profiles_begin + reach.profiles_count && !found; ++i) {
-    found = has_skills(queue_profiles_[i], need.req.data(), need.count);
+    found = has_skills(skills_of(queue_profiles_[i]), need.req.data(), need.count);
   }
   memo.queue = c.queue;
   memo.count = need.count;

@@ -42,15 +42,17 @@ std::uint64_t saturate(std::uint64_t value, int bits) {
 
 }  // namespace
 
-// One ring per queue, or per (queue, proficiency) for most-skilled, highest proficiency first; each
-// twice as large as the members that can be in it, so compaction is amortised O(1) per push. One
-// treap node per membership of the other queues.
+// One ring per queue, or per (queue, proficiency) for most-skilled, highest proficiency first. A
+// member has at most one valid entry in its ring, so a full ring of n members and n / 4 + 4 spare
+// entries frees at least a fifth of itself by compaction: amortised five entries moved per push,
+// read in order. (Rings twice the members halve that, at 8 more bytes per membership, a third of
+// the agents' memory at 20 skills each.) One treap node per membership of the other queues.
 void Engine::build_rings() {
   std::map<std::pair<QueueIndex, int>, std::uint32_t> count;  // (queue, -proficiency) -> members
   std::uint32_t tree_nodes = 0;
   for (const MemberNode& m : members_) {
-    const int level = m.policy == Policy::MostSkilled ? -m.proficiency : 0;
-    if (uses_rings(m.policy)) {
+    const int level = policy_of(m) == Policy::MostSkilled ? -m.proficiency : 0;
+    if (uses_rings(policy_of(m))) {
       ++count[{m.queue, level}];
     } else {
       ++tree_nodes;
@@ -67,21 +69,22 @@ void Engine::build_rings() {
     ++q.ring_count;
     ReadyRing ring;
     ring.begin = entries;
-    ring.capacity = 2 * n + 4;
+    ring.capacity = n + n / 4 + 4;
     entries += ring.capacity;
     ring_of[key] = static_cast<std::uint32_t>(rings_.size());
     rings_.push_back(ring);
   }
   ring_entries_.resize(entries);
   epochs_.resize(agents_.size());
+  ring_since_.resize(agents_.size());
   for (std::uint32_t i = 0; i < members_.size(); ++i) {
     MemberNode& m = members_[i];
-    if (uses_rings(m.policy)) {
-      const int level = m.policy == Policy::MostSkilled ? -m.proficiency : 0;
+    if (uses_rings(policy_of(m))) {
+      const int level = policy_of(m) == Policy::MostSkilled ? -m.proficiency : 0;
       m.slot = ring_of[{m.queue, level}];
     } else {
       m.slot = static_cast<std::uint32_t>(tree_.size());
-      tree_.push_back(TreeNode{i, kNone, kNone, 0});
+      tree_.push_back(TreeNode{0, i, kNone, kNone, 0});
     }
   }
 }
@@ -89,19 +92,26 @@ void Engine::build_rings() {
 void Engine::ring_push(std::uint32_t ring_index, AgentIndex a) {
   ReadyRing& ring = rings_[ring_index];
   RingEntry* entries = ring_entries_.data() + ring.begin;
+  auto after = [&](std::uint32_t i) { return i + 1 == ring.capacity ? 0 : i + 1; };
   if (ring.size == ring.capacity) {
     // Compact in place: keep the valid entries, in order, from the head.
     std::uint32_t kept = 0;
-    for (std::uint32_t i = 0; i < ring.size; ++i) {
-      const RingEntry e = entries[(ring.head + i) % ring.capacity];
+    std::uint32_t to = ring.head;
+    for (std::uint32_t i = 0, from = ring.head; i < ring.size; ++i, from = after(from)) {
+      const RingEntry e = entries[from];
       if (ring_entry_valid(e)) {
-        entries[(ring.head + kept) % ring.capacity] = e;
+        entries[to] = e;
+        to = after(to);
         ++kept;
       }
     }
     ring.size = kept;
   }
-  entries[(ring.head + ring.size) % ring.capacity] = RingEntry{a, epochs_[a]};
+  std::uint32_t tail = ring.head + ring.size;
+  if (tail >= ring.capacity) {
+    tail -= ring.capacity;
+  }
+  entries[tail] = RingEntry{a, epochs_[a]};
   ++ring.size;
 }
 
@@ -280,7 +290,7 @@ void Engine::for_each_ready(QueueIndex qi, FunctionRef<void(AgentIndex)> visit) 
 std::uint64_t Engine::member_key(const MemberNode& m) const {
   const AgentRecord& r = agents_[m.agent];
   const AgentStats& st = agent_stats_[m.agent];
-  switch (m.policy) {
+  switch (policy_of(m)) {
     case Policy::LongestIdle:
     case Policy::LeastNeeded:
       return r.idle_since;
@@ -297,9 +307,7 @@ std::uint64_t Engine::member_key(const MemberNode& m) const {
 }
 
 bool Engine::member_less(std::uint32_t x, std::uint32_t y) const {
-  const MemberNode& a = members_[x];
-  const MemberNode& b = members_[y];
-  return a.key != b.key ? a.key < b.key : a.agent < b.agent;
+  return tree_less(members_[x].slot, members_[y].slot);
 }
 
 // Puts the agent into, or takes it out of, the ready index of every queue it serves, after any
@@ -310,41 +318,50 @@ void Engine::refresh_index(AgentIndex a) {
   const std::uint32_t last = r.members_begin + r.members_count;
   // Rings: leaving any ring, or becoming idle anew while in one (a chat ended: back of the line),
   // makes all the agent's ring entries stale at once; it then re-enters every ring it is still free
-  // for. A ring member's key is the time it entered the ring, so a ring is ordered by key.
+  // for. Idle anew: since the earliest of its ring entries, which is when the others were made too
+  // or before.
+  bool in_ring = false;
   bool bump = false;
   for (std::uint32_t m = first; m < last && !bump; ++m) {
     const MemberNode& node = members_[m];
-    if (node.in_index != 0 && uses_rings(node.policy)) {
-      bump = !available(a, node.media) || r.idle_since > node.key;
+    if (node.in_index != 0 && uses_rings(policy_of(node))) {
+      in_ring = true;
+      bump = !available(a, media_of(node));
     }
   }
+  bump = bump || (in_ring && r.idle_since > ring_since_[a]);
   if (bump) {
     ++epochs_[a];
+    in_ring = false;
   }
   for (std::uint32_t m = first; m < last; ++m) {
     MemberNode& node = members_[m];
-    const bool want = available(a, node.media);
-    if (uses_rings(node.policy)) {
+    const bool want = available(a, media_of(node));
+    if (uses_rings(policy_of(node))) {
       if (node.in_index != 0 && bump) {
         node.in_index = 0;
         --queues_[node.queue].ready_count;
       }
       if (want && node.in_index == 0) {
-        node.key = s_.now;  // ring order is the order agents became free
+        if (!in_ring) {
+          ring_since_[a] = s_.now;  // ring order is the order agents became free
+          in_ring = true;
+        }
         node.in_index = 1;
         ++queues_[node.queue].ready_count;
         ring_push(node.slot, a);
       }
       continue;
     }
+    std::uint64_t& key = tree_[node.slot].key;
     if (node.in_index != 0) {
-      if (want && member_key(node) == node.key) {
+      if (want && member_key(node) == key) {
         continue;
       }
       index_erase(m);
     }
     if (want) {
-      node.key = member_key(node);
+      key = member_key(node);
       index_insert(m);
     }
   }

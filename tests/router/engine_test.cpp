@@ -1,6 +1,10 @@
 // Behaviour of the routing engine, one capability per test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
+#include <random>
+
 #include "engine_fixture.hpp"
 
 namespace acd::router::testing {
@@ -349,6 +353,50 @@ std::vector<AgentIndex> policy_picks(Policy policy) {
     picks.push_back(offer != nullptr ? offer->agent : kNone);
   }
   return picks;
+}
+
+// A chat agent whose chat ends while it still has room for another goes to the back of the line:
+// its idle time starts anew, as if it had just become free.
+TEST(Engine, ChatEndingWithRoomLeftGoesToTheBackOfTheLine) {
+  EngineConfig c = two_queue_centre();
+  c.queues.push_back(make_queue("chat", {{kCards, 1, 0}}));
+  c.queues[2].media = Media::Chat;
+  c.agents[0].capacity = {0, 2, 0, 0};
+  c.agents[1].capacity = {0, 2, 0, 0};
+  Harness h(c);
+  h.sign_in_ready(0, 1);
+  h.route(1, 2, 2, 0, Media::Chat);
+  ASSERT_EQ(h.find(DecisionType::Offer)->agent, 0u);
+  h.call_event(EventType::CallAnswered, 1, 3);  // agent 0 is back in line, room for one more
+  h.sign_in_ready(1, 4);                        // agent 1 joins the line behind it
+  h.call_event(EventType::CallReleased, 1, 5);  // agent 0 free anew: behind agent 1
+  h.route(2, 2, 6, 0, Media::Chat);
+  ASSERT_NE(h.find(DecisionType::Offer), nullptr);
+  EXPECT_EQ(h.find(DecisionType::Offer)->agent, 1u);
+}
+
+// Agents leaving the line and coming back leave stale entries in the queue's ring, many more than
+// it has room for; full, it is compacted, and the line stays the order agents became free in.
+TEST(Engine, RingCompactionKeepsTheLine) {
+  Harness h(two_queue_centre());
+  const std::array<AgentIndex, 3> cards = {0, 1, 3};  // the cards queue's members
+  for (AgentIndex a : cards) {
+    h.sign_in_ready(a, 1);
+  }
+  std::uint64_t t = 2;
+  std::array<AgentIndex, 3> order = cards;
+  for (int round = 0; round < 40; ++round) {
+    std::rotate(order.begin(), order.begin() + 1 + round % 2, order.end());
+    for (AgentIndex a : order) {
+      h.agent_event(EventType::AgentNotReady, a, t++);
+      h.agent_event(EventType::AgentReady, a, t++);
+    }
+  }
+  for (CallId call = 1; call <= 3; ++call) {
+    h.route(call, 0, t++);
+    ASSERT_NE(h.find(DecisionType::Offer), nullptr);
+    EXPECT_EQ(h.find(DecisionType::Offer)->agent, order[call - 1]) << "call " << call;
+  }
 }
 
 // Each selection policy makes its own first choice in a centre where every other policy would
@@ -879,6 +927,37 @@ TEST(Engine, ReconfigureParametersInPlace) {
 }
 
 // Configuration errors are named, one sentence each.
+// The goal of at most 1 KiB per agent, at 20 skills (and so 20 queues served) each: 10,000 agents,
+// 100 queues of one skill each, skills drawn at random (no two agents alike, so nothing is shared),
+// longest idle, and a call pool of 1,024 counted in.
+TEST(EngineMemory, TwentySkillsPerAgentTakeAtMostOneKibibyte) {
+  constexpr std::uint32_t kAgents = 10'000;
+  constexpr std::uint32_t kSkills = 100;
+  constexpr std::uint32_t kPerAgent = 20;
+  EngineConfig c;
+  c.skill_count = kSkills;
+  c.max_calls = 1024;
+  for (std::uint32_t s = 0; s < kSkills; ++s) {
+    c.queues.push_back(make_queue("q" + std::to_string(s), {{static_cast<SkillId>(s), 1, 0}}));
+  }
+  std::mt19937_64 gen(7);
+  std::vector<SkillId> all(kSkills);
+  for (std::uint32_t s = 0; s < kSkills; ++s) {
+    all[s] = static_cast<SkillId>(s);
+  }
+  for (std::uint32_t a = 0; a < kAgents; ++a) {
+    std::shuffle(all.begin(), all.end(), gen);
+    std::vector<SkillLevel> skills;
+    for (std::uint32_t k = 0; k < kPerAgent; ++k) {
+      skills.push_back(SkillLevel{all[k], static_cast<std::uint8_t>(1 + gen() % 10), 0});
+    }
+    c.agents.push_back(make_agent(100'000 + a, skills));
+  }
+  const Engine engine(c);
+  const double per_agent = static_cast<double>(engine.memory_bytes()) / kAgents;
+  EXPECT_LE(per_agent, 1024.0);
+}
+
 TEST(Engine, ConfigValidation) {
   EngineConfig c = two_queue_centre();
   c.queues[0].skills.push_back({40, 1, 0});

@@ -324,10 +324,13 @@ class Engine {
   void end_wrap_up(AgentIndex a, std::uint16_t disposition, std::uint64_t note, bool recorded);
   void start_wrap_up(AgentIndex a, CallId call, std::uint32_t wrap_up_ms);
   void task_finished(AgentIndex a, CallSlot slot, std::uint32_t wrap_up_ms);
+  Policy policy_of(const detail::MemberNode& m) const { return queue_kind_[m.queue].policy; }
+  Media media_of(const detail::MemberNode& m) const { return queue_kind_[m.queue].media; }
+  detail::SkillRange skills_of(AgentIndex a) const {
+    return detail::SkillRange{agents_[a].skills_begin, agents_[a].skills_count};
+  }
   bool has_skills(AgentIndex a, const detail::CallRecord& c) const {
-    const detail::AgentRecord& r = agents_[a];
-    return has_skills(detail::SkillRange{r.skills_begin, r.skills_count}, c.req.data(),
-                      c.req_count);
+    return has_skills(skills_of(a), c.req.data(), c.req_count);
   }
   bool has_skills(detail::SkillRange skills, const SkillRequirement* req, int count) const;
 
@@ -364,7 +367,9 @@ class Engine {
                    std::uint32_t& r);
   std::uint32_t treap_merge(std::uint32_t l, std::uint32_t r);
   bool tree_less(std::uint32_t x, std::uint32_t y) const {
-    return member_less(tree_[x].member, tree_[y].member);
+    const detail::TreeNode& a = tree_[x];
+    const detail::TreeNode& b = tree_[y];
+    return a.key != b.key ? a.key < b.key : members_[a.member].agent < members_[b.member].agent;
   }
   void treap_update(std::uint32_t t) {
     tree_[t].size = 1 + tree_size(tree_[t].left) + tree_size(tree_[t].right);
@@ -442,6 +447,10 @@ class Engine {
   // Per agent, bumped when it leaves its ready rings (their entries go stale). Apart from the
   // agent records so that checking a ring entry touches 4 bytes, not a whole record.
   std::vector<std::uint32_t> epochs_;
+  // Per agent, while it is in any ready ring: when it entered the first of them since it last left
+  // them all (its other ring entries are as late or later). An agent idle anew since then goes to
+  // the back of its rings.
+  std::vector<Micros> ring_since_;
   std::vector<detail::AgentNumberEntry> numbers_;  // sorted by number
   std::vector<detail::QueueParams> params_;
   std::vector<detail::RuleRecord> rules_;
@@ -458,15 +467,11 @@ class Engine {
   std::vector<std::uint32_t> service_down_;               // per service: 1 down
   std::vector<std::string> service_names_;  // per service: its name, which a reload keeps
   // Call selection (engine_selection.cpp): per queue its parameters (configuration), per
-  // membership its preference rank (0 = primary; configuration), per agent the rule of its primary
-  // queue (configuration), per queue the selection state.
+  // membership its preference rank (MemberNode::rank), per agent the rule of its primary queue
+  // (configuration), per queue the selection state.
   std::vector<detail::SelectionParams> selection_params_;
-  std::vector<std::uint8_t> member_rank_;
   std::vector<CallSelection> agent_rule_;
   std::vector<detail::SelectionRecord> selection_;
-  // Per membership, the agent's lowest level in the queue's skills (derived from the skills, which
-  // only a restart or a structural reload changes: not hashed).
-  std::vector<std::uint8_t> member_level_;
   // Derived from the plans, not state: (lender queue, borrowing queue, its surge step), by lender.
   struct Loan {
     QueueIndex lender = 0;
@@ -505,11 +510,14 @@ class Engine {
   // configuration at construction and, like the configuration arrays, never changed afterwards:
   // reconfigure refuses what would change them, take_over runs on a newly built engine and restore
   // only accepts an image of the same configuration. Not state: neither hashed nor snapshotted.
+  std::vector<detail::QueueKind> queue_kind_;       // per queue
   std::vector<detail::QueueReach> reach_;           // per queue
-  std::vector<detail::SkillRange> queue_profiles_;  // per queue, its members' distinct skill lists
+  // Per queue, its members' distinct skill lists, each as one agent that has it: 4 bytes a list
+  // where a range would take 8, and agents not configured in groups have a list each.
+  std::vector<AgentIndex> queue_profiles_;
   std::vector<SkillLevel> best_levels_;  // per queue, by skill: highest level of a member
   // Verdicts of the exact check for two or more extra skills, direct-mapped by a hash of the queue
-  // and the requirements; sized at construction (one per 8 memberships, 1024 to 65536). `mutable`:
+  // and the requirements; sized at construction (one per 16 memberships, 1024 to 65536). `mutable`:
   // servable() fills it from the const preview_route too. Precomputing every combination of skills
   // and levels is out of the question, and a verdict is a pure function of the configuration, so
   // the memo's content changes no decision, no state hash and no snapshot; only the cost of the

@@ -61,12 +61,12 @@ struct AgentStats {
   std::array<std::uint32_t, kNotReadyReasons> not_ready_ms{};
 };
 
-// One (agent, queue) pair: its place in that queue's ready-agent index. 24 bytes, so that the
-// memberships an agent's change of availability walks (`refresh_index`) take few cache lines; the
-// queue's policy and media are copied here from its configuration (fixed for the engine's life: a
-// reload builds a new engine) so that the walk does not touch the queue's parameters.
+// One (agent, queue) pair: its place in that queue's ready-agent index. 16 bytes, so that the
+// memberships an agent's change of availability walks (`refresh_index`) take few cache lines (the
+// queue's policy and media are in Engine::queue_kind_, two bytes a queue). The policy key lives
+// where the index needs it: in the treap node; a ring member needs none (the ring is in order, and
+// when the agent entered is Engine::ring_since_).
 struct MemberNode {
-  std::uint64_t key = 0;  // policy key, tie broken by agent index
   AgentIndex agent = 0;
   QueueIndex queue = 0;
   // Ready ring (longest-idle and most-skilled queues) or treap node (the other policies), into
@@ -74,14 +74,24 @@ struct MemberNode {
   std::uint32_t slot = kNone;
   std::uint8_t proficiency = 0;  // sum of the agent's levels in the queue's skills
   std::uint8_t in_index = 0;     // the agent is in this queue's ready index
-  Policy policy = Policy::LongestIdle;  // the queue's
-  Media media = Media::Voice;           // the queue's
+  // The agent's preference for this queue against its others: 0 = one of its primary queues,
+  // higher = later in its order (see CallSelection and AgentPreference).
+  std::uint8_t rank = 0;
+  std::uint8_t level = 0;  // the agent's lowest level in the queue's skills
+};
+
+// A queue's ready-index policy and media, fixed for the engine's life (a reload builds a new
+// engine): what walking an agent's memberships needs of each queue, without its parameters.
+struct QueueKind {
+  Policy policy = Policy::LongestIdle;
+  Media media = Media::Voice;
 };
 
 // A treap node of a round-robin, fewest-calls or least-talk-time queue's ready index: one per such
 // membership. Its priority is a fixed hash of its index.
 struct TreeNode {
-  std::uint32_t member = 0;  // into Engine::members_ (key and agent)
+  std::uint64_t key = 0;     // the member's policy key when it entered, tie broken by agent index
+  std::uint32_t member = 0;  // into Engine::members_ (agent)
   std::uint32_t left = kNone;
   std::uint32_t right = kNone;
   std::uint32_t size = 0;  // subtree size
@@ -291,8 +301,8 @@ struct SelectionRecord {
 };
 // Derived from the configuration at construction, not state (neither hashed nor snapshotted):
 // who could ever serve a call of each queue. Per queue, how many member agents it has, their
-// distinct skill lists (`profiles_*`, into Engine::queue_profiles_: agents configured as a group
-// share one) and, per skill any of them has, the highest level one of them has (`levels_*`, into
+// distinct skill lists (`profiles_*`, into Engine::queue_profiles_, each list as one agent that has
+// it: agents configured as a group share one) and, per skill any of them has, the highest level one of them has (`levels_*`, into
 // Engine::best_levels_, sorted by skill).
 struct QueueReach {
   std::uint32_t members_count = 0;
@@ -347,6 +357,6 @@ static_assert(std::has_unique_object_representations_v<ServableMemoEntry>, "comp
 static_assert(std::has_unique_object_representations_v<SelectionParams>);
 static_assert(std::has_unique_object_representations_v<SelectionRecord>);
 static_assert(std::has_unique_object_representations_v<TreeNode>);
-static_assert(sizeof(MemberNode) == 24);
+static_assert(sizeof(MemberNode) == 16);
 
 }  // namespace acd::router::detail
