@@ -479,6 +479,8 @@ void sweep(benchmark::internal::Benchmark* b) {
   b->Args({10'000, 100, 5, 0});
   b->Args({10'000, 100, 5, 1});
   b->Args({10'000, 100, 5, 5});  // least needed
+  b->Args({10'000, 100, 5, 3});   // fewest calls: a treap
+  b->Args({10'000, 100, 20, 3});
   for (std::int64_t agents : {1'000, 10'000, 100'000, 1'000'000}) {
     b->Args({agents, 100, 5, 0});
   }
