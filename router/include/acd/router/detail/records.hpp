@@ -302,8 +302,8 @@ struct SelectionRecord {
 // Derived from the configuration at construction, not state (neither hashed nor snapshotted):
 // who could ever serve a call of each queue. Per queue, how many member agents it has, their
 // distinct skill lists (`profiles_*`, into Engine::queue_profiles_, each list as one agent that has
-// it: agents configured as a group share one) and, per skill any of them has, the highest level one of them has (`levels_*`, into
-// Engine::best_levels_, sorted by skill).
+// it: agents configured as a group share one) and, per skill any of them has, the highest level
+// one of them has (`levels_*`, into Engine::best_levels_, sorted by skill).
 struct QueueReach {
   std::uint32_t members_count = 0;
   std::uint32_t profiles_begin = 0;
