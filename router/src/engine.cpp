@@ -129,6 +129,7 @@ Engine::Engine(const EngineConfig& config)
   rings_.shrink_to_fit();
   queue_profiles_.shrink_to_fit();
   best_levels_.shrink_to_fit();
+  deep_look_ahead_ = memory_bytes() > kDeepLookAheadBytes;
 }
 
 // Flattens every queue's parameters and overflow rules (arrival rules, then wait rules by
@@ -269,6 +270,9 @@ void Engine::rearm_waiting_calls(const std::vector<bool>* changed) {
 // Dispatch.
 
 std::size_t Engine::apply_burst(std::span<const Event> events, DecisionSink sink) {
+  if (deep_look_ahead_) {
+    return apply_burst_deep(events, sink);
+  }
   constexpr std::size_t kFar = 4;
   constexpr std::size_t kNear = 2;
   const std::size_t n = events.size();
@@ -285,6 +289,140 @@ std::size_t Engine::apply_burst(std::span<const Event> events, DecisionSink sink
     apply(events[i], sink);
   }
   return n;
+}
+
+// A software pipeline over the burst, for engines whose tables do not fit in the caches. Each
+// look-ahead stage follows one link of a route request's chain of dependent loads (queue record
+// -> ring record -> the first entries of the ring -> their agents' epochs -> the first valid
+// agent's record -> its memberships -> their queues), reading only lines the stage before it
+// asked for one event earlier, so that the misses of the events ahead overlap with the work of
+// the event being applied. The ring's first valid entry, not its head: an agent that takes a call
+// leaves stale entries in its other queues' rings, so a ring head is usually stale. Every read is
+// a guess (the events before may change the ring or the agent); a wrong guess costs a wasted
+// fetch, never a different decision. Measured in bench/RESULTS.md ("A look-ahead pipeline").
+std::size_t Engine::apply_burst_deep(std::span<const Event> events, DecisionSink sink) {
+  const auto n = static_cast<std::ptrdiff_t>(events.size());
+  LookAhead look{};
+  for (std::ptrdiff_t i = -kLookStages; i < n; ++i) {
+    for (int stage = 0; stage < kLookStages; ++stage) {
+      const std::ptrdiff_t j = i + kLookStages - stage;  // stage 0 looks furthest ahead
+      if (j >= 0 && j < n) {
+        const auto at = static_cast<std::size_t>(j);
+        look_ahead(events[at], stage, look[at % look.size()]);
+      }
+    }
+    if (i >= 0) {
+      apply(events[static_cast<std::size_t>(i)], sink);
+    }
+  }
+  return events.size();
+}
+
+// The first entries of a route request's first ready ring, up to the ring's wrap and at most one
+// line of them: [first, first + count) in ring_entries_.
+std::uint32_t Engine::ring_front(const Event& e, std::uint32_t& first) const {
+  const QueueRecord& q = queues_[e.queue];
+  if (q.ring_count == 0 || q.ready_count == 0) {
+    return 0;
+  }
+  const detail::ReadyRing& ring = rings_[q.ring_begin];
+  first = ring.begin + ring.head;
+  constexpr std::uint32_t kLine = 64 / sizeof(detail::RingEntry);
+  return std::min({ring.size, ring.capacity - ring.head, kLine});
+}
+
+void Engine::look_ahead(const Event& e, int stage, AgentIndex& agent) const {
+  const bool route = e.type == EventType::RouteRequest && e.queue < queues_.size();
+  std::uint32_t first = 0;
+  switch (stage) {
+    case 0:  // the event's own records
+      agent = e.agent < agents_.size() ? e.agent : kNone;
+      if (e.queue < queues_.size()) {
+        prefetch_lines(&queues_[e.queue], sizeof(QueueRecord));
+        __builtin_prefetch(&surge_[e.queue]);
+        __builtin_prefetch(&queue_stats_[e.queue]);
+      }
+      if (e.call != 0) {
+        call_map_.prefetch(e.call);
+      }
+      break;
+    case 1:  // the queue's first ready ring; a call's record
+      if (route) {
+        const QueueRecord& q = queues_[e.queue];
+        if (q.ring_count != 0) {
+          __builtin_prefetch(&rings_[q.ring_begin]);
+        }
+      } else if (e.call != 0) {
+        const std::uint32_t slot = call_map_.find(e.call);
+        if (slot != kNone) {
+          __builtin_prefetch(&calls_[slot]);
+        }
+      }
+      break;
+    case 2:  // the ring's first entries
+      if (route) {
+        const std::uint32_t count = ring_front(e, first);
+        if (count != 0) {
+          prefetch_lines(&ring_entries_[first], count * sizeof(detail::RingEntry));
+        }
+      }
+      break;
+    case 3:  // their agents' epochs (is the entry still valid?); a call's agent
+      if (route) {
+        const std::uint32_t count = ring_front(e, first);
+        for (std::uint32_t k = 0; k < count; ++k) {
+          __builtin_prefetch(&epochs_[ring_entries_[first + k].agent]);
+        }
+      } else if (agent == kNone && e.call != 0) {
+        const std::uint32_t slot = call_map_.find(e.call);
+        agent = slot == kNone ? kNone : calls_[slot].agent;
+      }
+      break;
+    case 4:  // the agent the call will most likely get, or the event's own agent
+      if (route && agent == kNone) {
+        const std::uint32_t count = ring_front(e, first);
+        for (std::uint32_t k = 0; k < count && agent == kNone; ++k) {
+          if (ring_entry_valid(ring_entries_[first + k])) {
+            agent = ring_entries_[first + k].agent;
+          }
+        }
+      }
+      if (agent != kNone) {
+        __builtin_prefetch(&agents_[agent]);
+        __builtin_prefetch(&agent_stats_[agent]);
+        __builtin_prefetch(&epochs_[agent]);
+        __builtin_prefetch(&ring_since_[agent]);
+      }
+      break;
+    case 5:  // its memberships
+      if (agent != kNone) {
+        const AgentRecord& r = agents_[agent];
+        if (r.members_count != 0) {
+          prefetch_lines(&members_[r.members_begin], r.members_count * sizeof(MemberNode));
+        }
+      }
+      break;
+    default:  // their queues' ready counts
+      if (agent != kNone) {
+        const AgentRecord& r = agents_[agent];
+        const std::uint32_t last = r.members_begin + std::min<std::uint32_t>(r.members_count, 16);
+        for (std::uint32_t m = r.members_begin; m < last; ++m) {
+          __builtin_prefetch(&queues_[members_[m].queue].ready_count);
+        }
+      }
+      break;
+  }
+}
+
+void Engine::prefetch_lines(const void* begin, std::size_t bytes) {
+  constexpr std::uintptr_t kLine = 64;
+  constexpr std::uintptr_t kMaxLines = 8;  // bounds the hint, not what the event reads
+  const auto from = reinterpret_cast<std::uintptr_t>(begin);
+  const std::uintptr_t end = from + bytes;
+  std::uintptr_t k = 0;
+  for (std::uintptr_t line = from & ~(kLine - 1); line < end && k < kMaxLines; line += kLine, ++k) {
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
+  }
 }
 
 void Engine::prefetch_far(const Event& e) const {

@@ -212,8 +212,11 @@ TEST(RandomStream, DeterministicAcrossSnapshotRestore) {
 }
 
 // apply_burst decides exactly as apply() on each event: the same decisions in the same order and
-// the same state after every burst, for bursts of every size from 1 to 64 along a recorded stream.
-TEST(RandomStream, BurstMatchesApply) {
+// the same state after every burst, for bursts of every size from 1 to 64 along a recorded stream;
+// with the look-ahead chosen for small engines, and with the deep one large engines take.
+class BurstMatchesApply : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BurstMatchesApply, DecisionsAndStateAsEventByEvent) {
   constexpr std::uint64_t kSeed = 20261130;
   constexpr int kEvents = 200'000;
   const EngineConfig config = random_domain(kSeed, 200, 40, 16);
@@ -233,6 +236,7 @@ TEST(RandomStream, BurstMatchesApply) {
   }
   Engine one(config);
   Engine burst(config);
+  burst.set_deep_look_ahead(GetParam());
   DecisionHash hash_one;
   DecisionHash hash_burst;
   std::size_t size = 1;
@@ -253,6 +257,11 @@ TEST(RandomStream, BurstMatchesApply) {
   std::string why;
   EXPECT_TRUE(burst.check_invariants(&why)) << why;
 }
+
+INSTANTIATE_TEST_SUITE_P(RandomStream, BurstMatchesApply, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "Deep" : "Near";
+                         });
 
 // Along a stream of `events` from `seed`: the invariants hold every 50 events; a standby restored
 // from a snapshot half way decides the same as the engine it copied; with `preview`, preview_route

@@ -144,10 +144,15 @@ class Engine {
   // Applies `events` in order, exactly as apply() on each of them would: the same decisions, in
   // the same order, to `sink`, and the same state. Returns how many were applied (all of them).
   // Before each event it prefetches what the events a few places further on will read (their
-  // queue and its ready ring's head, their agent, their call's slot in the ID map), so that those
-  // cache misses overlap with the work of the events before them; the prefetches are hints only
-  // and change nothing. Never allocates. Feed it the dataplane's receive bursts (16-64 events).
+  // queue and its ready ring's head, their agent, their call's slot in the ID map; in an engine
+  // too large for the caches, link by link up to seven events ahead: the agent the ring will give,
+  // its memberships and their queues), so that those cache misses overlap with the work of the
+  // events before them; the prefetches are hints only and change nothing. Never allocates. Feed
+  // it the dataplane's receive bursts (16-64 events).
   std::size_t apply_burst(std::span<const Event> events, DecisionSink sink);
+  // apply_burst's deeper look-ahead is chosen by the size of the engine's tables; this forces it
+  // on or off (tests, benchmarks). Changes no decision.
+  void set_deep_look_ahead(bool on) { deep_look_ahead_ = on; }
 
   Micros now() const { return s_.now; }
   std::uint32_t agent_count() const { return static_cast<std::uint32_t>(agents_.size()); }
@@ -425,6 +430,18 @@ class Engine {
   // agent it holds).
   void prefetch_far(const Event& e) const;
   void prefetch_near(const Event& e) const;
+  // Engines whose tables pass this size take the deeper look-ahead (apply_burst_deep): in the
+  // caches its own work costs more than it saves (bench/RESULTS.md, 1k against 1M agents).
+  static constexpr std::size_t kDeepLookAheadBytes = std::size_t{32} << 20;
+  // Stage 0 looks kLookStages events ahead, each later stage one event nearer; `agent` is the
+  // stages' guess for one event, carried from stage to stage (LookAhead: one per event in
+  // flight, by index mod 8).
+  static constexpr int kLookStages = 7;
+  using LookAhead = std::array<AgentIndex, 8>;
+  std::size_t apply_burst_deep(std::span<const Event> events, DecisionSink sink);
+  void look_ahead(const Event& e, int stage, AgentIndex& agent) const;
+  std::uint32_t ring_front(const Event& e, std::uint32_t& first) const;
+  static void prefetch_lines(const void* begin, std::size_t bytes);
 
   void emit(Decision d);
   void set_state(detail::CallRecord& c, CallState state) const;
@@ -489,6 +506,7 @@ class Engine {
   std::uint32_t site_summary_max_age_ms_ = 0;
   std::uint32_t surge_eval_ms_ = 1000;
   bool surge_planned_ = false;  // some queue has a surge plan (derived from the configuration)
+  bool deep_look_ahead_ = false;  // apply_burst's pipeline (derived from the tables' size)
   IdMap call_map_;    // call ID -> call slot
   TimerWheel wheel_;  // ids 0..max_calls-1: calls; then one per agent (wrap-up)
 
